@@ -1,0 +1,258 @@
+import { languageFromByte, languageToByte } from "./codes.js";
+import { type ExtFields, type RemotingCommand, SerializeType } from "./command.js";
+import { FrameError } from "./errors.js";
+
+/** Java's default frame limit (com.rocketmq.remoting.frameMaxLength): length field + 4 ≤ 16 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/** Encodes a command as one frame, length prefix included. */
+export function encodeFrame(cmd: RemotingCommand): Buffer {
+  const header = cmd.serializeType === SerializeType.ROCKETMQ ? encodeBinaryHeader(cmd) : encodeJsonHeader(cmd);
+  const bodyLength = cmd.body ? cmd.body.length : 0;
+  const out = Buffer.allocUnsafe(8 + header.length + bodyLength);
+  out.writeInt32BE(4 + header.length + bodyLength, 0);
+  out.writeUInt32BE(((cmd.serializeType & 0xff) << 24) | header.length, 4);
+  header.copy(out, 8);
+  if (cmd.body) cmd.body.copy(out, 8 + header.length);
+  return out;
+}
+
+/**
+ * Encodes a frame as the parts to write (prefix+header, body), so a large body is
+ * written without being copied.
+ */
+export function encodeFrameParts(cmd: RemotingCommand): Buffer[] {
+  if (!cmd.body || cmd.body.length < 4096) return [encodeFrame(cmd)];
+  const header = cmd.serializeType === SerializeType.ROCKETMQ ? encodeBinaryHeader(cmd) : encodeJsonHeader(cmd);
+  const head = Buffer.allocUnsafe(8 + header.length);
+  head.writeInt32BE(4 + header.length + cmd.body.length, 0);
+  head.writeUInt32BE(((cmd.serializeType & 0xff) << 24) | header.length, 4);
+  header.copy(head, 8);
+  return [head, cmd.body];
+}
+
+function encodeJsonHeader(cmd: RemotingCommand): Buffer {
+  const obj: Record<string, unknown> = {
+    code: cmd.code,
+    language: cmd.language,
+    version: cmd.version,
+    opaque: cmd.opaque,
+    flag: cmd.flag,
+  };
+  if (cmd.remark !== undefined && cmd.remark !== null) obj.remark = cmd.remark;
+  if (cmd.extFields && Object.keys(cmd.extFields).length > 0) obj.extFields = cmd.extFields;
+  return Buffer.from(JSON.stringify(obj), "utf8");
+}
+
+function encodeBinaryHeader(cmd: RemotingCommand): Buffer {
+  if (cmd.code > 32767 || cmd.code < -32768) throw new FrameError(`code ${cmd.code} does not fit a binary header`);
+  const remark = cmd.remark ? Buffer.from(cmd.remark, "utf8") : undefined;
+  const entries: Array<[Buffer, Buffer]> = [];
+  let extLength = 0;
+  for (const [k, v] of Object.entries(cmd.extFields ?? {})) {
+    if (v === undefined || v === null || k.length === 0 || v.length === 0) continue;
+    const kb = Buffer.from(k, "utf8");
+    const vb = Buffer.from(v, "utf8");
+    entries.push([kb, vb]);
+    extLength += 2 + kb.length + 4 + vb.length;
+  }
+  const out = Buffer.allocUnsafe(21 + (remark?.length ?? 0) + extLength);
+  let p = 0;
+  p = out.writeInt16BE(cmd.code, p);
+  p = out.writeUInt8(languageToByte(cmd.language), p);
+  p = out.writeInt16BE((cmd.version << 16) >> 16, p);
+  p = out.writeInt32BE(cmd.opaque | 0, p);
+  p = out.writeInt32BE(cmd.flag | 0, p);
+  p = out.writeInt32BE(remark?.length ?? 0, p);
+  if (remark) p += remark.copy(out, p);
+  p = out.writeInt32BE(extLength, p);
+  for (const [kb, vb] of entries) {
+    p = out.writeInt16BE(kb.length, p);
+    p += kb.copy(out, p);
+    p = out.writeInt32BE(vb.length, p);
+    p += vb.copy(out, p);
+  }
+  return out;
+}
+
+/** Decodes one frame given the bytes after its 4-byte length prefix. */
+export function decodeFrame(frame: Buffer): RemotingCommand {
+  if (frame.length < 4) throw new FrameError(`frame of ${frame.length} bytes is too short for a header word`);
+  const word = frame.readUInt32BE(0);
+  const type = word >>> 24;
+  const headerLength = word & 0xffffff;
+  if (headerLength > frame.length - 4) {
+    throw new FrameError(`header length ${headerLength} exceeds the frame (${frame.length - 4} bytes left)`);
+  }
+  const header = frame.subarray(4, 4 + headerLength);
+  const body = frame.length > 4 + headerLength ? frame.subarray(4 + headerLength) : undefined;
+  let cmd: RemotingCommand;
+  if (type === SerializeType.JSON) cmd = decodeJsonHeader(header);
+  else if (type === SerializeType.ROCKETMQ) cmd = decodeBinaryHeader(header);
+  else throw new FrameError(`unknown serialize type ${type}`);
+  if (body) cmd.body = body;
+  return cmd;
+}
+
+function decodeJsonHeader(header: Buffer): RemotingCommand {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(header.toString("utf8"));
+  } catch (err) {
+    throw new FrameError(`JSON header does not parse: ${(err as Error).message}`);
+  }
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
+    throw new FrameError("JSON header is not an object");
+  }
+  const h = obj as Record<string, unknown>;
+  const code = intField(h, "code", true);
+  const cmd: RemotingCommand = {
+    code,
+    language: typeof h.language === "string" ? h.language : "JAVA",
+    version: intField(h, "version", false),
+    opaque: intField(h, "opaque", false),
+    flag: intField(h, "flag", false),
+    serializeType: SerializeType.JSON,
+  };
+  if (typeof h.remark === "string") cmd.remark = h.remark;
+  if (h.extFields !== undefined && h.extFields !== null) {
+    if (typeof h.extFields !== "object" || Array.isArray(h.extFields)) {
+      throw new FrameError("JSON header field extFields is not an object");
+    }
+    const ext: ExtFields = {};
+    for (const [k, v] of Object.entries(h.extFields as Record<string, unknown>)) {
+      if (v === null || v === undefined) continue;
+      ext[k] = typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v);
+    }
+    cmd.extFields = ext;
+  }
+  return cmd;
+}
+
+function intField(h: Record<string, unknown>, name: string, required: boolean): number {
+  const v = h[name];
+  if (v === undefined || v === null) {
+    if (required) throw new FrameError(`JSON header lacks the field ${name}`);
+    return 0;
+  }
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n)) throw new FrameError(`JSON header field ${name} is not an integer`);
+  return n;
+}
+
+function decodeBinaryHeader(header: Buffer): RemotingCommand {
+  if (header.length < 21) throw new FrameError(`binary header of ${header.length} bytes is too short`);
+  let p = 0;
+  const code = header.readInt16BE(p);
+  p += 2;
+  const language = languageFromByte(header.readUInt8(p));
+  p += 1;
+  const version = header.readInt16BE(p);
+  p += 2;
+  const opaque = header.readInt32BE(p);
+  p += 4;
+  const flag = header.readInt32BE(p);
+  p += 4;
+  const remarkLength = header.readInt32BE(p);
+  p += 4;
+  if (remarkLength < 0 || remarkLength > header.length - p - 4) {
+    throw new FrameError(`binary header remark length ${remarkLength} is out of range`);
+  }
+  const cmd: RemotingCommand = { code, language, version, opaque, flag, serializeType: SerializeType.ROCKETMQ };
+  if (remarkLength > 0) cmd.remark = header.toString("utf8", p, p + remarkLength);
+  p += remarkLength;
+  const extLength = header.readInt32BE(p);
+  p += 4;
+  if (extLength < 0 || extLength > header.length - p) {
+    throw new FrameError(`binary header extFields length ${extLength} is out of range`);
+  }
+  if (extLength > 0) {
+    const end = p + extLength;
+    const ext: ExtFields = {};
+    while (p < end) {
+      if (end - p < 2) throw new FrameError("binary header extFields entry is truncated");
+      const kl = header.readInt16BE(p);
+      p += 2;
+      if (kl < 0 || end - p < kl + 4) throw new FrameError("binary header extFields key is truncated");
+      const key = header.toString("utf8", p, p + kl);
+      p += kl;
+      const vl = header.readInt32BE(p);
+      p += 4;
+      if (vl < 0 || end - p < vl) throw new FrameError("binary header extFields value is truncated");
+      const value = header.toString("utf8", p, p + vl);
+      p += vl;
+      if (key.length > 0 && value.length > 0) ext[key] = value;
+    }
+    cmd.extFields = ext;
+  }
+  return cmd;
+}
+
+/**
+ * Streaming frame decoder: feed it socket chunks in any split; it returns every
+ * complete frame. A bad length or header throws FrameError, after which the
+ * connection should be closed (the stream cannot be resynchronised).
+ */
+export class FrameDecoder {
+  private readonly maxFrameBytes: number;
+  private prefix: Buffer = Buffer.alloc(0);
+  private frame: Buffer | null = null;
+  private filled = 0;
+
+  constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Bytes held for an incomplete frame. */
+  get pendingBytes(): number {
+    return this.prefix.length + this.filled;
+  }
+
+  push(chunk: Buffer): RemotingCommand[] {
+    const out: RemotingCommand[] = [];
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.frame) {
+        const n = Math.min(this.frame.length - this.filled, chunk.length - pos);
+        chunk.copy(this.frame, this.filled, pos, pos + n);
+        this.filled += n;
+        pos += n;
+        if (this.filled < this.frame.length) break;
+        const complete = this.frame;
+        this.frame = null;
+        this.filled = 0;
+        out.push(decodeFrame(complete));
+        continue;
+      }
+      const need = 4 - this.prefix.length;
+      if (chunk.length - pos < need) {
+        this.prefix = Buffer.concat([this.prefix, chunk.subarray(pos)]);
+        break;
+      }
+      let length: number;
+      if (this.prefix.length === 0) {
+        length = chunk.readInt32BE(pos);
+      } else {
+        length = Buffer.concat([this.prefix, chunk.subarray(pos, pos + need)]).readInt32BE(0);
+        this.prefix = Buffer.alloc(0);
+      }
+      pos += need;
+      this.checkLength(length);
+      if (chunk.length - pos >= length) {
+        out.push(decodeFrame(chunk.subarray(pos, pos + length)));
+        pos += length;
+      } else {
+        this.frame = Buffer.allocUnsafe(length);
+        this.filled = 0;
+      }
+    }
+    return out;
+  }
+
+  private checkLength(length: number): void {
+    if (length < 4) throw new FrameError(`frame length ${length} is invalid (must be at least 4)`);
+    if (length + 4 > this.maxFrameBytes) {
+      throw new FrameError(`frame of ${length + 4} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
+    }
+  }
+}

@@ -1,0 +1,262 @@
+import { crc32, deflateSync, inflateSync } from "node:zlib";
+import { MessageFormatError } from "./errors.js";
+import { type HostPort, hostByteLength, readHostBytes, writeHostBytes } from "./host.js";
+import { readLong, writeLong } from "./long.js";
+import { createOffsetMsgId } from "./msgid.js";
+import { type Properties, encodeProperties, parseProperties } from "./properties.js";
+
+/** Magic codes (spec §7.1). */
+export const MAGIC_V1 = 0xdaa320a7 | 0;
+export const MAGIC_V2 = 0xdaa320ab | 0;
+/** Magic of the commit-log end-of-file filler record. */
+export const MAGIC_BLANK = 0xcbd43194 | 0;
+
+/** Message sysFlag bits (spec §7.3). */
+export const MessageSysFlag = {
+  COMPRESSED: 0x1,
+  MULTI_TAGS: 0x2,
+  TRANSACTION_NOT_TYPE: 0x0,
+  TRANSACTION_PREPARED_TYPE: 0x4,
+  TRANSACTION_COMMIT_TYPE: 0x8,
+  TRANSACTION_ROLLBACK_TYPE: 0xc,
+  BORNHOST_V6: 0x10,
+  STOREHOSTADDRESS_V6: 0x20,
+  COMPRESSION_TYPE_MASK: 0x700,
+  COMPRESSION_LZ4: 0x100,
+  COMPRESSION_ZSTD: 0x200,
+  COMPRESSION_ZLIB: 0x300,
+} as const;
+
+export function transactionType(sysFlag: number): number {
+  return sysFlag & 0xc;
+}
+
+/**
+ * Field offsets of a V1 record whose hosts are both IPv4 (what TideMQ always stores,
+ * spec §7.1). The store patches queue offset, physical offset and store time in place.
+ */
+export const RecordLayout = {
+  TOTAL_SIZE: 0,
+  MAGIC: 4,
+  BODY_CRC: 8,
+  QUEUE_ID: 12,
+  FLAG: 16,
+  QUEUE_OFFSET: 20,
+  PHYSICAL_OFFSET: 28,
+  SYS_FLAG: 36,
+  BORN_TIMESTAMP: 40,
+  BORN_HOST: 48,
+  STORE_TIMESTAMP: 56,
+  STORE_HOST: 64,
+  RECONSUME_TIMES: 72,
+  PREPARED_TRANSACTION_OFFSET: 76,
+  BODY_LENGTH: 84,
+  BODY: 88,
+} as const;
+
+/** A stored message as pulled, viewed or queried (RocketMQ's MessageExt). */
+export interface MessageExt {
+  storeSize: number;
+  bodyCRC: number;
+  queueId: number;
+  flag: number;
+  queueOffset: number;
+  commitLogOffset: number;
+  sysFlag: number;
+  bornTimestamp: number;
+  bornHost: HostPort;
+  storeTimestamp: number;
+  storeHost: HostPort;
+  reconsumeTimes: number;
+  preparedTransactionOffset: number;
+  body: Buffer;
+  topic: string;
+  properties: Properties;
+  /** offsetMsgId: store host + port + commit-log offset, uppercase hex (spec §7.6). */
+  msgId: string;
+}
+
+/** What a record is built from; size, CRC and msgId are derived. */
+export type MessageRecordInput = Omit<MessageExt, "storeSize" | "bodyCRC" | "msgId" | "properties"> & {
+  properties?: Properties;
+  /** Already-encoded properties string, used instead of `properties` when given. */
+  propertiesString?: string;
+};
+
+/** CRC-32 of the body as stored, masked to 31 bits like Java's UtilAll.crc32. */
+export function bodyCrc(body: Buffer): number {
+  return crc32(body) & 0x7fffffff;
+}
+
+export const MAX_PROPERTIES_BYTES = 32767;
+export const MAX_TOPIC_BYTES = 127;
+
+/** Encodes one record in the stored-message layout (spec §7.1). */
+export function encodeMessage(m: MessageRecordInput): Buffer {
+  const topic = Buffer.from(m.topic, "utf8");
+  const props = Buffer.from(m.propertiesString ?? encodeProperties(m.properties), "utf8");
+  if (topic.length > MAX_TOPIC_BYTES) throw new MessageFormatError(`topic of ${topic.length} bytes exceeds 127`);
+  if (props.length > MAX_PROPERTIES_BYTES) {
+    throw new MessageFormatError(`properties of ${props.length} bytes exceed ${MAX_PROPERTIES_BYTES}`);
+  }
+  const bornLen = hostByteLength(m.bornHost.host);
+  const storeLen = hostByteLength(m.storeHost.host);
+  let sysFlag = m.sysFlag & ~(MessageSysFlag.BORNHOST_V6 | MessageSysFlag.STOREHOSTADDRESS_V6);
+  if (bornLen === 16) sysFlag |= MessageSysFlag.BORNHOST_V6;
+  if (storeLen === 16) sysFlag |= MessageSysFlag.STOREHOSTADDRESS_V6;
+  const size = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + bornLen + 4 + 8 + storeLen + 4 + 4 + 8 + 4 + m.body.length;
+  const total = size + 1 + topic.length + 2 + props.length;
+  const buf = Buffer.allocUnsafe(total);
+  let p = buf.writeInt32BE(total, 0);
+  p = buf.writeInt32BE(MAGIC_V1, p);
+  p = buf.writeInt32BE(bodyCrc(m.body), p);
+  p = buf.writeInt32BE(m.queueId, p);
+  p = buf.writeInt32BE(m.flag | 0, p);
+  p = writeLong(buf, m.queueOffset, p);
+  p = writeLong(buf, m.commitLogOffset, p);
+  p = buf.writeInt32BE(sysFlag, p);
+  p = writeLong(buf, m.bornTimestamp, p);
+  p = writeHostBytes(buf, p, m.bornHost.host);
+  p = buf.writeInt32BE(m.bornHost.port, p);
+  p = writeLong(buf, m.storeTimestamp, p);
+  p = writeHostBytes(buf, p, m.storeHost.host);
+  p = buf.writeInt32BE(m.storeHost.port, p);
+  p = buf.writeInt32BE(m.reconsumeTimes, p);
+  p = writeLong(buf, m.preparedTransactionOffset, p);
+  p = buf.writeInt32BE(m.body.length, p);
+  p += m.body.copy(buf, p);
+  p = buf.writeUInt8(topic.length, p);
+  p += topic.copy(buf, p);
+  p = buf.writeInt16BE(props.length, p);
+  props.copy(buf, p);
+  return buf;
+}
+
+export interface DecodeOptions {
+  /** Inflate a compressed body (sysFlag bit 0). Default false: the body stays as stored. */
+  decompressBody?: boolean;
+  /** Verify BODYCRC against the body; a mismatch throws. Default false. */
+  verifyCrc?: boolean;
+  /** Skip parsing body and properties (faster scans). */
+  headersOnly?: boolean;
+}
+
+/** Smallest possible record: IPv4 hosts, empty body, 1-byte topic, no properties. */
+export const MIN_RECORD_BYTES = 91 + 1;
+
+/**
+ * Decodes the record at `pos`. Throws MessageFormatError for anything inconsistent:
+ * a size that is out of range, an unknown magic, lengths that overrun the record.
+ */
+export function decodeMessage(buf: Buffer, pos = 0, options: DecodeOptions = {}): MessageExt {
+  const remaining = buf.length - pos;
+  if (remaining < 8) throw new MessageFormatError(`record at ${pos} is truncated (${remaining} bytes)`);
+  const size = buf.readInt32BE(pos);
+  const magic = buf.readInt32BE(pos + 4);
+  if (magic !== MAGIC_V1 && magic !== MAGIC_V2) {
+    throw new MessageFormatError(`record at ${pos} has unknown magic 0x${(magic >>> 0).toString(16)}`);
+  }
+  if (size < MIN_RECORD_BYTES - 1 || size > remaining) {
+    throw new MessageFormatError(`record at ${pos} has size ${size}, ${remaining} bytes available`);
+  }
+  const end = pos + size;
+  const need = (p: number, n: number) => {
+    if (p + n > end) throw new MessageFormatError(`record at ${pos} is inconsistent: a field overruns its size`);
+  };
+  let p = pos + 8;
+  const bodyCRC = buf.readInt32BE(p);
+  const queueId = buf.readInt32BE(p + 4);
+  const flag = buf.readInt32BE(p + 8);
+  const queueOffset = readLong(buf, p + 12);
+  const commitLogOffset = readLong(buf, p + 20);
+  const sysFlag = buf.readInt32BE(p + 28);
+  const bornTimestamp = readLong(buf, p + 32);
+  p += 40;
+  const bornV6 = (sysFlag & MessageSysFlag.BORNHOST_V6) !== 0;
+  need(p, (bornV6 ? 16 : 4) + 4 + 8);
+  const bornHost = { host: readHostBytes(buf, p, bornV6), port: 0 };
+  p += bornV6 ? 16 : 4;
+  bornHost.port = buf.readInt32BE(p);
+  p += 4;
+  const storeTimestamp = readLong(buf, p);
+  p += 8;
+  const storeV6 = (sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6) !== 0;
+  need(p, (storeV6 ? 16 : 4) + 4 + 4 + 8 + 4);
+  const storeHost = { host: readHostBytes(buf, p, storeV6), port: 0 };
+  p += storeV6 ? 16 : 4;
+  storeHost.port = buf.readInt32BE(p);
+  p += 4;
+  const reconsumeTimes = buf.readInt32BE(p);
+  const preparedTransactionOffset = readLong(buf, p + 4);
+  const bodyLength = buf.readInt32BE(p + 12);
+  p += 16;
+  if (bodyLength < 0) throw new MessageFormatError(`record at ${pos} has a negative body length`);
+  need(p, bodyLength);
+  let body = buf.subarray(p, p + bodyLength);
+  p += bodyLength;
+  const topicLength = magic === MAGIC_V2 ? (need(p, 2), buf.readUInt16BE(p)) : (need(p, 1), buf.readUInt8(p));
+  p += magic === MAGIC_V2 ? 2 : 1;
+  need(p, topicLength + 2);
+  const topic = buf.toString("utf8", p, p + topicLength);
+  p += topicLength;
+  const propsLength = buf.readInt16BE(p);
+  p += 2;
+  if (propsLength < 0) throw new MessageFormatError(`record at ${pos} has a negative properties length`);
+  need(p, propsLength);
+  const properties = options.headersOnly ? {} : parseProperties(buf.toString("utf8", p, p + propsLength));
+  if (p + propsLength !== end) throw new MessageFormatError(`record at ${pos} has ${end - p - propsLength} stray bytes`);
+  if (options.verifyCrc && bodyCrc(body) !== bodyCRC) {
+    throw new MessageFormatError(`record at ${pos} fails its body CRC`);
+  }
+  if (options.decompressBody && (sysFlag & MessageSysFlag.COMPRESSED) !== 0) body = decompressBody(sysFlag, body);
+  return {
+    storeSize: size,
+    bodyCRC,
+    queueId,
+    flag,
+    queueOffset,
+    commitLogOffset,
+    sysFlag,
+    bornTimestamp,
+    bornHost,
+    storeTimestamp,
+    storeHost,
+    reconsumeTimes,
+    preparedTransactionOffset,
+    body,
+    topic,
+    properties,
+    msgId: createOffsetMsgId(storeHost, commitLogOffset),
+  };
+}
+
+/** Decodes a concatenation of records (a pull, query or view body). */
+export function decodeMessages(buf: Buffer, options: DecodeOptions = {}): MessageExt[] {
+  const out: MessageExt[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const m = decodeMessage(buf, pos, options);
+    out.push(m);
+    pos += m.storeSize;
+  }
+  return out;
+}
+
+/** Compresses a body with zlib (RFC 1950), returning the sysFlag bits to add (bit 0 + type ZLIB). */
+export function compressBody(body: Buffer, level = 5): { body: Buffer; sysFlagBits: number } {
+  return { body: deflateSync(body, { level }), sysFlagBits: MessageSysFlag.COMPRESSED | MessageSysFlag.COMPRESSION_ZLIB };
+}
+
+/** Inflates a body whose sysFlag says it is compressed; only zlib is supported. */
+export function decompressBody(sysFlag: number, body: Buffer): Buffer {
+  if ((sysFlag & MessageSysFlag.COMPRESSED) === 0) return body;
+  const type = sysFlag & MessageSysFlag.COMPRESSION_TYPE_MASK;
+  if (type !== 0 && type !== MessageSysFlag.COMPRESSION_ZLIB) {
+    throw new MessageFormatError(`compression type 0x${type.toString(16)} (LZ4/ZSTD) is not supported`);
+  }
+  try {
+    return inflateSync(body);
+  } catch (err) {
+    throw new MessageFormatError(`compressed body does not inflate: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Runs every compiled test file (packages/*/dist/test/**/*.test.js) through node:test.
+// Node 20's `--test` takes no glob, so the files are listed here.
+// Usage: node scripts/test.mjs [substring ...]   (only files whose path contains one of them)
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync, existsSync } from "node:fs";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const filters = process.argv.slice(2);
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith(".test.js")) out.push(p);
+  }
+  return out;
+}
+
+const files = [];
+for (const pkg of readdirSync(join(root, "packages"))) {
+  const dir = join(root, "packages", pkg, "dist", "test");
+  if (existsSync(dir)) walk(dir, files);
+}
+const selected = files
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
+if (selected.length === 0) {
+  console.error("no test files found: run `npm run build` first");
+  process.exit(1);
+}
+const concurrency = process.env.TEST_CONCURRENCY ?? "2";
+const args = ["--test", `--test-concurrency=${concurrency}`, "--test-timeout=300000", ...selected];
+const result = spawnSync(process.execPath, args, { stdio: "inherit", cwd: root });
+process.exit(result.status ?? 1);
