@@ -1,0 +1,93 @@
+/**
+ * Broker settings, named exactly as RocketMQ's broker.conf properties so an existing
+ * configuration file reads unchanged (DESIGN.md, command-line contract).
+ * Parsing, validation and unknown-key reporting live in loadBrokerConfig.ts.
+ */
+export interface BrokerConfig {
+  brokerClusterName: string;
+  brokerName: string;
+  /** 0 = master. */
+  brokerId: number;
+  /** IP clients use to reach this broker (stamped into message ids); default: first non-internal IPv4, else 127.0.0.1. */
+  brokerIP1: string;
+  listenPort: number;
+  /** "host:port;host:port" */
+  namesrvAddr: string;
+  storePathRootDir: string;
+  storePathCommitLog: string;
+  mappedFileSizeCommitLog: number;
+  flushDiskType: "ASYNC_FLUSH" | "SYNC_FLUSH";
+  flushIntervalCommitLog: number;
+  syncFlushTimeout: number;
+  brokerRole: "ASYNC_MASTER" | "SYNC_MASTER" | "SLAVE";
+  brokerPermission: number;
+  autoCreateTopicEnable: boolean;
+  autoCreateSubscriptionGroup: boolean;
+  defaultTopicQueueNums: number;
+  fileReservedTime: number;
+  deleteWhen: string;
+  diskMaxUsedSpaceRatio: number;
+  maxMessageSize: number;
+  messageDelayLevel: string;
+  /** ms; re-register with every NameServer this often. */
+  registerNameServerPeriod: number;
+  /** ms a send may wait in the queue before SYSTEM_BUSY. */
+  waitTimeMillsInSendQueue: number;
+  sendThreadPoolQueueCapacity: number;
+  pullThreadPoolQueueCapacity: number;
+  longPollingEnable: boolean;
+  shortPollingTimeMills: number;
+  notifyConsumerIdsChangedEnable: boolean;
+  /** ms without heartbeat before a client channel is dropped. */
+  channelExpiredTimeout: number;
+  /** ms between consumer offset persists. */
+  flushConsumerOffsetInterval: number;
+  enablePropertyFilter: boolean;
+  maxMsgsNumBatch: number;
+  defaultQueryMaxNum: number;
+  regionId: string;
+  traceOn: boolean;
+  clusterTopicEnable: boolean;
+  brokerTopicEnable: boolean;
+}
+
+export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
+  brokerClusterName: "DefaultCluster",
+  brokerName: "broker-a",
+  brokerId: 0,
+  brokerIP1: "",
+  listenPort: 10911,
+  namesrvAddr: "",
+  storePathRootDir: "",
+  storePathCommitLog: "",
+  mappedFileSizeCommitLog: 1024 * 1024 * 1024,
+  flushDiskType: "ASYNC_FLUSH",
+  flushIntervalCommitLog: 500,
+  syncFlushTimeout: 5000,
+  brokerRole: "ASYNC_MASTER",
+  brokerPermission: 6,
+  autoCreateTopicEnable: true,
+  autoCreateSubscriptionGroup: true,
+  defaultTopicQueueNums: 8,
+  fileReservedTime: 72,
+  deleteWhen: "04",
+  diskMaxUsedSpaceRatio: 75,
+  maxMessageSize: 4 * 1024 * 1024,
+  messageDelayLevel: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+  registerNameServerPeriod: 30000,
+  waitTimeMillsInSendQueue: 200,
+  sendThreadPoolQueueCapacity: 10000,
+  pullThreadPoolQueueCapacity: 100000,
+  longPollingEnable: true,
+  shortPollingTimeMills: 1000,
+  notifyConsumerIdsChangedEnable: true,
+  channelExpiredTimeout: 120000,
+  flushConsumerOffsetInterval: 5000,
+  enablePropertyFilter: true,
+  maxMsgsNumBatch: 64,
+  defaultQueryMaxNum: 32,
+  regionId: "DefaultRegion",
+  traceOn: true,
+  clusterTopicEnable: true,
+  brokerTopicEnable: true,
+};
