@@ -16,6 +16,8 @@ export interface BrokerConfig {
   storePathRootDir: string;
   storePathCommitLog: string;
   mappedFileSizeCommitLog: number;
+  /** Bytes per consume-queue file (20 bytes per entry). */
+  mappedFileSizeConsumeQueue: number;
   flushDiskType: "ASYNC_FLUSH" | "SYNC_FLUSH";
   flushIntervalCommitLog: number;
   syncFlushTimeout: number;
@@ -34,6 +36,11 @@ export interface BrokerConfig {
   /** ms a send may wait in the queue before SYSTEM_BUSY. */
   waitTimeMillsInSendQueue: number;
   sendThreadPoolQueueCapacity: number;
+  /**
+   * Sends handed to the store at once (RocketMQ: send threads). Node has one thread, so this
+   * bounds concurrent store puts; more lets SYNC_FLUSH group-commit more messages per fsync.
+   */
+  sendMessageThreadPoolNums: number;
   pullThreadPoolQueueCapacity: number;
   longPollingEnable: boolean;
   shortPollingTimeMills: number;
@@ -61,6 +68,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   storePathRootDir: "",
   storePathCommitLog: "",
   mappedFileSizeCommitLog: 1024 * 1024 * 1024,
+  mappedFileSizeConsumeQueue: 300000 * 20,
   flushDiskType: "ASYNC_FLUSH",
   flushIntervalCommitLog: 500,
   syncFlushTimeout: 5000,
@@ -77,6 +85,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   registerNameServerPeriod: 30000,
   waitTimeMillsInSendQueue: 200,
   sendThreadPoolQueueCapacity: 10000,
+  sendMessageThreadPoolNums: 16,
   pullThreadPoolQueueCapacity: 100000,
   longPollingEnable: true,
   shortPollingTimeMills: 1000,

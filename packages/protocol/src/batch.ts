@@ -1,5 +1,5 @@
 import { MessageFormatError } from "./errors.js";
-import { type Properties, encodeProperties, parseProperties } from "./properties.js";
+import { encodeProperties, type Properties, parseProperties } from "./properties.js";
 
 /** One entry of a SEND_BATCH_MESSAGE body (spec §4.2). */
 export interface BatchEntry {
@@ -13,6 +13,9 @@ export function encodeBatchBody(entries: BatchEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const props = Buffer.from(encodeProperties(e.properties), "utf8");
+    if (props.length > 32767) {
+      throw new MessageFormatError(`batch entry properties of ${props.length} bytes exceed 32767`);
+    }
     const size = 20 + e.body.length + 2 + props.length;
     const head = Buffer.allocUnsafe(20);
     head.writeInt32BE(size, 0);
@@ -34,7 +37,8 @@ export function decodeBatchBody(buf: Buffer): BatchEntry[] {
   while (p < buf.length) {
     if (buf.length - p < 22) throw new MessageFormatError(`batch entry at ${p} is truncated`);
     const size = buf.readInt32BE(p);
-    if (size < 22 || size > buf.length - p) throw new MessageFormatError(`batch entry at ${p} has bad size ${size}`);
+    if (size < 22 || size > buf.length - p)
+      throw new MessageFormatError(`batch entry at ${p} has bad size ${size}`);
     const flag = buf.readInt32BE(p + 12);
     const bodyLength = buf.readInt32BE(p + 16);
     if (bodyLength < 0 || 20 + bodyLength + 2 > size) {

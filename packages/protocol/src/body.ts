@@ -100,32 +100,38 @@ export function decodeJson<T>(body: Buffer | undefined, what: string): T {
   }
 }
 
-/** `{0:"x",1:"y"}` → `{"0":"x","1":"y"}` outside string literals. */
-function quoteNumericKeys(text: string): string {
-  let out = "";
+/**
+ * `{0:"x",1:"y"}` → `{"0":"x","1":"y"}`: a number right after `{` or `,` and followed by
+ * `:` is a key; string literals are copied untouched. One pass, no per-key copies of the rest.
+ */
+export function quoteNumericKeys(text: string): string {
+  const key = /\s*(-?\d+)\s*:/y;
+  const parts: string[] = [];
+  let copied = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
+    const c = text.charCodeAt(i);
     if (inString) {
-      out += c;
-      if (c === "\\") out += text[++i] ?? "";
-      else if (c === '"') inString = false;
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
       continue;
     }
-    if (c === '"') {
+    if (c === 0x22) {
       inString = true;
-      out += c;
       continue;
     }
-    if ((c === "{" || c === ",") && /^\s*-?\d+\s*:/.test(text.slice(i + 1, i + 24))) {
-      const m = /^(\s*)(-?\d+)(\s*):/.exec(text.slice(i + 1))!;
-      out += `${c}${m[1]}"${m[2]}"${m[3]}:`;
-      i += m[0].length;
-      continue;
-    }
-    out += c;
+    if (c !== 0x7b && c !== 0x2c) continue; // "{" or ","
+    key.lastIndex = i + 1;
+    const m = key.exec(text);
+    if (!m) continue;
+    const start = i + 1 + m[0].indexOf(m[1]!);
+    parts.push(text.slice(copied, start), `"${m[1]}"`);
+    copied = start + m[1]!.length;
+    i = copied - 1;
   }
-  return out;
+  parts.push(text.slice(copied));
+  return parts.join("");
 }
 
 /**
@@ -176,7 +182,11 @@ export function decodeObjectKeyMap<K, V>(text: string): Array<[K, V]> {
     i++;
     skipWs();
     const value = readValue();
-    out.push([JSON.parse(key) as K, JSON.parse(value) as V]);
+    try {
+      out.push([JSON.parse(key) as K, JSON.parse(value) as V]);
+    } catch (err) {
+      throw new MessageFormatError(`object-key map: ${(err as Error).message}`);
+    }
   }
   return out;
 }
@@ -186,6 +196,9 @@ function sortKeys(o: object): object {
 }
 
 // ---- REGISTER_BROKER body (spec §3.1) ----
+
+/** Cap on the inflated compressed REGISTER_BROKER body (tens of thousands of topics fit easily). */
+export const MAX_REGISTER_BODY_BYTES = 64 * 1024 * 1024;
 
 /** Encodes a RegisterBrokerBody, as JSON or in the compressed binary form. */
 export function encodeRegisterBrokerBody(body: RegisterBrokerBody, compressed: boolean): Buffer {
@@ -203,7 +216,10 @@ export function encodeRegisterBrokerBody(body: RegisterBrokerBody, compressed: b
   parts.push(count);
   for (const t of topics) {
     pushBlock(
-      Buffer.from(`${t.topicName} ${t.readQueueNums} ${t.writeQueueNums} ${t.perm} ${t.topicFilterType}`, "utf8"),
+      Buffer.from(
+        `${t.topicName} ${t.readQueueNums} ${t.writeQueueNums} ${t.perm} ${t.topicFilterType}`,
+        "utf8",
+      ),
     );
   }
   pushBlock(encodeJson(body.filterServerList));
@@ -219,7 +235,13 @@ export function decodeRegisterBrokerBody(raw: Buffer | undefined, compressed: bo
     };
   }
   if (!compressed) {
-    const body = decodeJson<Partial<RegisterBrokerBody> & Partial<TopicConfigSerializeWrapper>>(raw, "register body");
+    const body = decodeJson<Partial<RegisterBrokerBody> & Partial<TopicConfigSerializeWrapper>>(
+      raw,
+      "register body",
+    );
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new MessageFormatError("register body is not a JSON object");
+    }
     // Brokers older than V3_0_11 send a bare TopicConfigSerializeWrapper.
     const wrapper = body.topicConfigSerializeWrapper ?? {
       topicConfigTable: body.topicConfigTable ?? {},
@@ -235,7 +257,7 @@ export function decodeRegisterBrokerBody(raw: Buffer | undefined, compressed: bo
   }
   let plain: Buffer;
   try {
-    plain = inflateSync(raw);
+    plain = inflateSync(raw, { maxOutputLength: MAX_REGISTER_BODY_BYTES });
   } catch (err) {
     throw new MessageFormatError(`compressed register body does not inflate: ${(err as Error).message}`);
   }
@@ -253,22 +275,30 @@ export function decodeRegisterBrokerBody(raw: Buffer | undefined, compressed: bo
   if (plain.length - p < 4) throw new MessageFormatError("compressed register body is truncated");
   const count = plain.readInt32BE(p);
   p += 4;
+  if (count < 0) throw new MessageFormatError(`compressed register body has a negative topic count ${count}`);
   const table: Record<string, TopicConfig> = {};
   for (let i = 0; i < count; i++) {
-    const tokens = readBlock().toString("utf8").split(" ");
-    if (tokens.length < 5) throw new MessageFormatError("compressed register body has a bad topic config");
+    const text = readBlock().toString("utf8");
+    // "name read write perm filterType" (4.9: exactly 5 tokens; 5.x appends the attributes JSON).
+    const tokens = text.split(" ");
     const [topicName, r, w, perm, filter] = tokens as [string, string, string, string, string];
+    const ints = [r, w, perm].map((t) => (t !== undefined && /^-?\d+$/.test(t) ? Number(t) : Number.NaN));
+    if (tokens.length < 5 || !topicName || ints.some((n) => Number.isNaN(n))) {
+      throw new MessageFormatError(`compressed register body has a bad topic config "${text.slice(0, 200)}"`);
+    }
     table[topicName] = {
       topicName,
-      readQueueNums: Number(r),
-      writeQueueNums: Number(w),
-      perm: Number(perm),
+      readQueueNums: ints[0]!,
+      writeQueueNums: ints[1]!,
+      perm: ints[2]!,
       topicFilterType: filter === "MULTI_TAG" ? "MULTI_TAG" : "SINGLE_TAG",
+      // Not carried by the compressed form; Java's TopicConfig.decode leaves the defaults too.
       topicSysFlag: 0,
       order: false,
     };
   }
-  const filterServerList = p < plain.length ? decodeJson<string[]>(readBlock(), "register body filter servers") : [];
+  const filterServerList =
+    p < plain.length ? decodeJson<string[]>(readBlock(), "register body filter servers") : [];
   return { topicConfigSerializeWrapper: { topicConfigTable: table, dataVersion }, filterServerList };
 }
 

@@ -1,4 +1,5 @@
 import { TIDEMQ_VERSION } from "./codes.js";
+import { setOwn } from "./properties.js";
 
 /** Header serialization of a frame (spec §1.1): 0 = JSON, 1 = ROCKETMQ binary. */
 export const SerializeType = { JSON: 0, ROCKETMQ: 1 } as const;
@@ -40,7 +41,7 @@ export function toExtFields(header: object | undefined): ExtFields | undefined {
   const out: ExtFields = {};
   for (const [k, v] of Object.entries(header)) {
     if (v === undefined || v === null) continue;
-    out[k] = typeof v === "string" ? v : String(v);
+    setOwn(out, k, typeof v === "string" ? v : String(v));
   }
   return out;
 }

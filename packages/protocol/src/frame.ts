@@ -1,20 +1,45 @@
 import { languageFromByte, languageToByte } from "./codes.js";
 import { type ExtFields, type RemotingCommand, SerializeType } from "./command.js";
 import { FrameError } from "./errors.js";
+import { setOwn } from "./properties.js";
 
 /** Java's default frame limit (com.rocketmq.remoting.frameMaxLength): length field + 4 ≤ 16 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
+/** The header length shares its int with the serialize type byte, so it has 24 bits. */
+export const MAX_HEADER_BYTES = 0xffffff;
+
 /** Encodes a command as one frame, length prefix included. */
 export function encodeFrame(cmd: RemotingCommand): Buffer {
-  const header = cmd.serializeType === SerializeType.ROCKETMQ ? encodeBinaryHeader(cmd) : encodeJsonHeader(cmd);
+  const header = encodeHeaderBytes(cmd);
   const bodyLength = cmd.body ? cmd.body.length : 0;
+  checkEncodedLength(header.length, bodyLength);
   const out = Buffer.allocUnsafe(8 + header.length + bodyLength);
   out.writeInt32BE(4 + header.length + bodyLength, 0);
-  out.writeUInt32BE(((cmd.serializeType & 0xff) << 24) | header.length, 4);
+  out.writeUInt32BE(headerWord(cmd.serializeType, header.length), 4);
   header.copy(out, 8);
   if (cmd.body) cmd.body.copy(out, 8 + header.length);
   return out;
+}
+
+function encodeHeaderBytes(cmd: RemotingCommand): Buffer {
+  if (cmd.serializeType === SerializeType.ROCKETMQ) return encodeBinaryHeader(cmd);
+  if (cmd.serializeType === SerializeType.JSON) return encodeJsonHeader(cmd);
+  throw new FrameError(`unknown serialize type ${String(cmd.serializeType)}`);
+}
+
+/** Serialize type in the high byte, header length in the low 24 bits (spec §1.1). */
+function headerWord(type: SerializeType, headerLength: number): number {
+  return ((type & 0xff) * 0x1000000 + headerLength) >>> 0;
+}
+
+function checkEncodedLength(headerLength: number, bodyLength: number): void {
+  if (headerLength > MAX_HEADER_BYTES) {
+    throw new FrameError(`header of ${headerLength} bytes does not fit the 24-bit header length`);
+  }
+  if (4 + headerLength + bodyLength > 0x7fffffff) {
+    throw new FrameError(`frame of ${4 + headerLength + bodyLength} bytes does not fit the int length field`);
+  }
 }
 
 /**
@@ -23,21 +48,24 @@ export function encodeFrame(cmd: RemotingCommand): Buffer {
  */
 export function encodeFrameParts(cmd: RemotingCommand): Buffer[] {
   if (!cmd.body || cmd.body.length < 4096) return [encodeFrame(cmd)];
-  const header = cmd.serializeType === SerializeType.ROCKETMQ ? encodeBinaryHeader(cmd) : encodeJsonHeader(cmd);
+  const header = encodeHeaderBytes(cmd);
+  checkEncodedLength(header.length, cmd.body.length);
   const head = Buffer.allocUnsafe(8 + header.length);
   head.writeInt32BE(4 + header.length + cmd.body.length, 0);
-  head.writeUInt32BE(((cmd.serializeType & 0xff) << 24) | header.length, 4);
+  head.writeUInt32BE(headerWord(cmd.serializeType, header.length), 4);
   header.copy(head, 8);
   return [head, cmd.body];
 }
 
 function encodeJsonHeader(cmd: RemotingCommand): Buffer {
+  // ali-ons' key order, so a frame we write is byte-for-byte what ali-ons writes for the
+  // same command (order means nothing to any parser; it makes golden vectors exact).
   const obj: Record<string, unknown> = {
     code: cmd.code,
     language: cmd.language,
-    version: cmd.version,
     opaque: cmd.opaque,
     flag: cmd.flag,
+    version: cmd.version,
   };
   if (cmd.remark !== undefined && cmd.remark !== null) obj.remark = cmd.remark;
   if (cmd.extFields && Object.keys(cmd.extFields).length > 0) obj.extFields = cmd.extFields;
@@ -45,14 +73,19 @@ function encodeJsonHeader(cmd: RemotingCommand): Buffer {
 }
 
 function encodeBinaryHeader(cmd: RemotingCommand): Buffer {
-  if (cmd.code > 32767 || cmd.code < -32768) throw new FrameError(`code ${cmd.code} does not fit a binary header`);
+  if (cmd.code > 32767 || cmd.code < -32768)
+    throw new FrameError(`code ${cmd.code} does not fit a binary header`);
   const remark = cmd.remark ? Buffer.from(cmd.remark, "utf8") : undefined;
   const entries: Array<[Buffer, Buffer]> = [];
   let extLength = 0;
   for (const [k, v] of Object.entries(cmd.extFields ?? {})) {
-    if (v === undefined || v === null || k.length === 0 || v.length === 0) continue;
+    if (v === undefined || v === null || k.length === 0) continue;
+    // Java decodes a zero-length value as null, so an empty value is not written at all.
+    const vb = Buffer.from(String(v), "utf8");
+    if (vb.length === 0) continue;
     const kb = Buffer.from(k, "utf8");
-    const vb = Buffer.from(v, "utf8");
+    if (kb.length > 32767)
+      throw new FrameError(`ext field name of ${kb.length} bytes does not fit a short length`);
     entries.push([kb, vb]);
     extLength += 2 + kb.length + 4 + vb.length;
   }
@@ -122,7 +155,7 @@ function decodeJsonHeader(header: Buffer): RemotingCommand {
     const ext: ExtFields = {};
     for (const [k, v] of Object.entries(h.extFields as Record<string, unknown>)) {
       if (v === null || v === undefined) continue;
-      ext[k] = typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v);
+      setOwn(ext, k, typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v));
     }
     cmd.extFields = ext;
   }
@@ -135,8 +168,11 @@ function intField(h: Record<string, unknown>, name: string, required: boolean): 
     if (required) throw new FrameError(`JSON header lacks the field ${name}`);
     return 0;
   }
-  const n = typeof v === "string" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n)) throw new FrameError(`JSON header field ${name} is not an integer`);
+  // fastjson would also read "12" as 12; anything that is not a Java int is refused.
+  const n = typeof v === "string" ? (/^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : Number.NaN) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < -2147483648 || n > 2147483647) {
+    throw new FrameError(`JSON header field ${name} is not an int: ${JSON.stringify(v)}`);
+  }
   return n;
 }
 
@@ -158,7 +194,14 @@ function decodeBinaryHeader(header: Buffer): RemotingCommand {
   if (remarkLength < 0 || remarkLength > header.length - p - 4) {
     throw new FrameError(`binary header remark length ${remarkLength} is out of range`);
   }
-  const cmd: RemotingCommand = { code, language, version, opaque, flag, serializeType: SerializeType.ROCKETMQ };
+  const cmd: RemotingCommand = {
+    code,
+    language,
+    version,
+    opaque,
+    flag,
+    serializeType: SerializeType.ROCKETMQ,
+  };
   if (remarkLength > 0) cmd.remark = header.toString("utf8", p, p + remarkLength);
   p += remarkLength;
   const extLength = header.readInt32BE(p);
@@ -181,7 +224,7 @@ function decodeBinaryHeader(header: Buffer): RemotingCommand {
       if (vl < 0 || end - p < vl) throw new FrameError("binary header extFields value is truncated");
       const value = header.toString("utf8", p, p + vl);
       p += vl;
-      if (key.length > 0 && value.length > 0) ext[key] = value;
+      if (key.length > 0 && value.length > 0) setOwn(ext, key, value);
     }
     cmd.extFields = ext;
   }
@@ -191,24 +234,42 @@ function decodeBinaryHeader(header: Buffer): RemotingCommand {
 /**
  * Streaming frame decoder: feed it socket chunks in any split; it returns every
  * complete frame. A bad length or header throws FrameError, after which the
- * connection should be closed (the stream cannot be resynchronised).
+ * connection should be closed: the stream cannot be resynchronised, so every later
+ * push throws the same error. A frame that is merely incomplete stays pending.
+ * Decoded bodies may be views into the pushed chunks (no copy), so callers must not
+ * reuse a chunk buffer after pushing it (sockets never do).
  */
 export class FrameDecoder {
   private readonly maxFrameBytes: number;
   private prefix: Buffer = Buffer.alloc(0);
   private frame: Buffer | null = null;
   private filled = 0;
+  private failure: FrameError | null = null;
 
   constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
     this.maxFrameBytes = maxFrameBytes;
   }
 
-  /** Bytes held for an incomplete frame. */
+  /** Bytes received for an incomplete frame (its length prefix included), not yet returned. */
   get pendingBytes(): number {
-    return this.prefix.length + this.filled;
+    return this.frame ? 4 + this.filled : this.prefix.length;
   }
 
   push(chunk: Buffer): RemotingCommand[] {
+    if (this.failure) throw this.failure;
+    try {
+      return this.decodeChunk(chunk);
+    } catch (err) {
+      this.failure =
+        err instanceof FrameError ? err : new FrameError(`frame does not decode: ${String(err)}`);
+      this.prefix = Buffer.alloc(0);
+      this.frame = null;
+      this.filled = 0;
+      throw this.failure;
+    }
+  }
+
+  private decodeChunk(chunk: Buffer): RemotingCommand[] {
     const out: RemotingCommand[] = [];
     let pos = 0;
     while (pos < chunk.length) {

@@ -1,5 +1,6 @@
 import type { ExtFields } from "./command.js";
 import { HeaderError } from "./errors.js";
+import { setOwn } from "./properties.js";
 
 /**
  * Typed custom headers. A schema maps each ext field to its logical type; `decodeHeader`
@@ -10,11 +11,19 @@ export type FieldType = "string" | "int" | "long" | "bool";
 export interface FieldSpec<T extends FieldType = FieldType, R extends boolean = boolean> {
   readonly type: T;
   readonly required: R;
+  /**
+   * Value used when the field is absent. Java header classes whose @CFNotNull field has an
+   * initial value (CreateTopicRequestHeader.order = false) or a primitive type never fail
+   * the null check, so such a field is "required" in type but may be missing on the wire.
+   */
+  readonly default?: ValueOf<T>;
 }
 export type HeaderSchema = Readonly<Record<string, FieldSpec>>;
 
 type ValueOf<T extends FieldType> = T extends "string" ? string : T extends "bool" ? boolean : number;
-type RequiredKeys<S extends HeaderSchema> = { [K in keyof S]: S[K]["required"] extends true ? K : never }[keyof S];
+type RequiredKeys<S extends HeaderSchema> = {
+  [K in keyof S]: S[K]["required"] extends true ? K : never;
+}[keyof S];
 type OptionalKeys<S extends HeaderSchema> = Exclude<keyof S, RequiredKeys<S>>;
 
 /** The decoded form of a schema: required fields present, optional ones maybe undefined. */
@@ -28,6 +37,8 @@ export const F = {
   int: { type: "int", required: true },
   long: { type: "long", required: true },
   bool: { type: "bool", required: true },
+  /** A Java `@CFNotNull Boolean x = false` / primitive boolean: false when absent. */
+  boolDefaultFalse: { type: "bool", required: true, default: false },
   optStr: { type: "string", required: false },
   optInt: { type: "int", required: false },
   optLong: { type: "long", required: false },
@@ -35,16 +46,33 @@ export const F = {
 } as const;
 
 const INTEGER = /^[+-]?\d+$/;
+const INT_MIN = -2147483648;
+const INT_MAX = 2147483647;
+const LONG_MIN = -(2n ** 63n);
+const LONG_MAX = 2n ** 63n - 1n;
 
-export function decodeHeader<S extends HeaderSchema>(schema: S, ext: ExtFields | undefined, what: string): HeaderOf<S> {
+/**
+ * Decodes ext fields by schema. Values may be strings (the wire type) or, when a caller
+ * hands over a raw ali-ons style object, numbers and booleans; both are read through
+ * String(). An empty string counts as absent for non-string fields (Java would fail to
+ * parse it). Long values are range-checked as 64-bit and returned as numbers, exact up to
+ * 2^53 (offsets and timestamps); Long.MAX_VALUE (mqadmin's "no end") comes back as 2^63.
+ */
+export function decodeHeader<S extends HeaderSchema>(
+  schema: S,
+  ext: ExtFields | undefined,
+  what: string,
+): HeaderOf<S> {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(schema)) {
-    const raw = ext?.[name];
-    if (raw === undefined || raw === null || (raw === "" && spec.type !== "string")) {
-      if (spec.required) throw new HeaderError(`${what}: the header lacks the required field "${name}"`);
+    const present = ext !== undefined && Object.hasOwn(ext, name);
+    const value: unknown = present ? (ext as Record<string, unknown>)[name] : undefined;
+    if (value === undefined || value === null || (value === "" && spec.type !== "string")) {
+      if (spec.default !== undefined) out[name] = spec.default;
+      else if (spec.required) throw new HeaderError(`${what}: the header lacks the required field "${name}"`);
       continue;
     }
-    out[name] = coerce(raw, spec.type, name, what);
+    out[name] = coerce(String(value), spec.type, name, what);
   }
   return out as HeaderOf<S>;
 }
@@ -54,16 +82,24 @@ function coerce(raw: string, type: FieldType, name: string, what: string): unkno
     case "string":
       return raw;
     case "bool":
+      // Boolean.parseBoolean: only "true", in any case, is true.
       return raw.toLowerCase() === "true";
     case "int":
     case "long": {
       const text = raw.trim();
       if (!INTEGER.test(text)) throw new HeaderError(`${what}: field "${name}" is not an integer: "${raw}"`);
-      const n = Number(text);
-      if (type === "int" && (n > 2147483647 || n < -2147483648)) {
-        throw new HeaderError(`${what}: field "${name}" is out of the int range: "${raw}"`);
+      if (type === "int") {
+        const n = Number(text);
+        if (n > INT_MAX || n < INT_MIN) {
+          throw new HeaderError(`${what}: field "${name}" is out of the int range: "${raw}"`);
+        }
+        return n;
       }
-      return n;
+      const big = BigInt(text);
+      if (big > LONG_MAX || big < LONG_MIN) {
+        throw new HeaderError(`${what}: field "${name}" is out of the long range: "${raw}"`);
+      }
+      return Number(big);
     }
   }
 }
@@ -73,7 +109,7 @@ export function encodeHeader(header: object): ExtFields {
   const out: ExtFields = {};
   for (const [k, v] of Object.entries(header)) {
     if (v === undefined || v === null) continue;
-    out[k] = typeof v === "string" ? v : String(v);
+    setOwn(out, k, typeof v === "string" ? v : String(v));
   }
   return out;
 }

@@ -15,6 +15,7 @@ export const RegisterBrokerRequestHeader = {
   compressed: F.optBool,
   bodyCrc32: F.optInt,
   heartbeatTimeoutMillis: F.optLong,
+  enableActingMaster: F.optBool,
 } as const;
 export type RegisterBrokerRequestHeader = HeaderOf<typeof RegisterBrokerRequestHeader>;
 
@@ -41,6 +42,8 @@ export const GetKVConfigRequestHeader = { namespace: F.str, key: F.str } as cons
 export const GetKVConfigResponseHeader = { value: F.optStr } as const;
 export const DeleteKVConfigRequestHeader = GetKVConfigRequestHeader;
 export const GetKVListByNamespaceRequestHeader = { namespace: F.str } as const;
+/** ali-ons' code 217 (GET_KV_CONFIG_BY_VALUE): namespace PROJECT_CONFIG, key = client IP (spec §3.8). */
+export const GetKVConfigByValueRequestHeader = GetKVConfigRequestHeader;
 export const WipeWritePermOfBrokerRequestHeader = { brokerName: F.str } as const;
 export const WipeWritePermOfBrokerResponseHeader = { wipeTopicCount: F.int } as const;
 export const AddWritePermOfBrokerRequestHeader = { brokerName: F.str } as const;
@@ -86,7 +89,10 @@ export const SendMessageRequestHeaderV2 = {
 export type SendMessageRequestHeaderV2 = HeaderOf<typeof SendMessageRequestHeaderV2>;
 
 /** The V2 letters in V1 order, so both forms decode to one SendMessageRequestHeader. */
-export const SEND_V2_NAMES: Record<keyof typeof SendMessageRequestHeaderV2, keyof typeof SendMessageRequestHeader> = {
+export const SEND_V2_NAMES: Record<
+  keyof typeof SendMessageRequestHeaderV2,
+  keyof typeof SendMessageRequestHeader
+> = {
   a: "producerGroup",
   b: "topic",
   c: "defaultTopic",
@@ -128,6 +134,8 @@ export const SendMessageResponseHeader = {
   transactionId: F.optStr,
   MSG_REGION: F.optStr,
   TRACE_ON: F.optStr,
+  batchUniqId: F.optStr,
+  recallHandle: F.optStr,
 } as const;
 export type SendMessageResponseHeader = HeaderOf<typeof SendMessageResponseHeader>;
 
@@ -144,6 +152,8 @@ export const PullMessageRequestHeader = {
   subVersion: F.long,
   expressionType: F.optStr,
   maxMsgBytes: F.optInt,
+  requestSource: F.optInt,
+  proxyFrowardClientId: F.optStr,
 } as const;
 export type PullMessageRequestHeader = HeaderOf<typeof PullMessageRequestHeader>;
 
@@ -152,6 +162,10 @@ export const PullMessageResponseHeader = {
   nextBeginOffset: F.long,
   minOffset: F.long,
   maxOffset: F.long,
+  offsetDelta: F.optLong,
+  topicSysFlag: F.optInt,
+  groupSysFlag: F.optInt,
+  forbiddenType: F.optInt,
 } as const;
 export type PullMessageResponseHeader = HeaderOf<typeof PullMessageResponseHeader>;
 
@@ -240,11 +254,13 @@ export const CheckTransactionStateRequestHeader = {
   offsetMsgId: F.optStr,
   topic: F.optStr,
 } as const;
+/** RESET_CONSUMER_CLIENT_OFFSET (220) and INVOKE_BROKER_TO_RESET_OFFSET (222). */
 export const ResetOffsetRequestHeader = {
   topic: F.str,
   group: F.str,
   timestamp: F.long,
-  isForce: F.bool,
+  // A primitive boolean in Java: never fails the not-null check, false when absent.
+  isForce: F.boolDefaultFalse,
   queueId: F.optInt,
   offset: F.optLong,
 } as const;
@@ -258,7 +274,15 @@ export const ConsumeMessageDirectlyRequestHeader = {
   clientId: F.optStr,
   msgId: F.optStr,
   brokerName: F.optStr,
+  topic: F.optStr,
+  topicSysFlag: F.optInt,
+  groupSysFlag: F.optInt,
 } as const;
+/**
+ * GET_CONSUMER_STATUS_FROM_CLIENT (221) and INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223);
+ * the spec names the codes without a field table, fields as in Java's GetConsumerStatusRequestHeader.
+ */
+export const GetConsumerStatusRequestHeader = { topic: F.str, group: F.str, clientAddr: F.optStr } as const;
 
 // ---- Admin on the broker (spec §6) ----
 export const CreateTopicRequestHeader = {
@@ -269,13 +293,19 @@ export const CreateTopicRequestHeader = {
   perm: F.int,
   topicFilterType: F.str,
   topicSysFlag: F.optInt,
-  order: F.bool,
+  // Spec §6.1: REQ with default false; ali-ons' createTopic may leave it out.
+  order: F.boolDefaultFalse,
   attributes: F.optStr,
+  force: F.optBool,
 } as const;
 export type CreateTopicRequestHeader = HeaderOf<typeof CreateTopicRequestHeader>;
 export const DeleteTopicRequestHeader = { topic: F.str } as const;
 export const GetTopicStatsInfoRequestHeader = { topic: F.str } as const;
-export const GetConsumeStatsRequestHeader = { consumerGroup: F.str, topic: F.optStr } as const;
+export const GetConsumeStatsRequestHeader = {
+  consumerGroup: F.str,
+  topic: F.optStr,
+  topicList: F.optStr,
+} as const;
 export const GetConsumerConnectionListRequestHeader = { consumerGroup: F.str } as const;
 export const GetProducerConnectionListRequestHeader = { producerGroup: F.str } as const;
 export const DeleteSubscriptionGroupRequestHeader = { groupName: F.str, cleanOffset: F.optBool } as const;

@@ -2,8 +2,7 @@ import { crc32, deflateSync, inflateSync } from "node:zlib";
 import { MessageFormatError } from "./errors.js";
 import { type HostPort, hostByteLength, readHostBytes, writeHostBytes } from "./host.js";
 import { readLong, writeLong } from "./long.js";
-import { createOffsetMsgId } from "./msgid.js";
-import { type Properties, encodeProperties, parseProperties } from "./properties.js";
+import { encodeProperties, type Properties, parseProperties } from "./properties.js";
 
 /** Magic codes (spec §7.1). */
 export const MAGIC_V1 = 0xdaa320a7 | 0;
@@ -91,11 +90,27 @@ export function bodyCrc(body: Buffer): number {
 export const MAX_PROPERTIES_BYTES = 32767;
 export const MAX_TOPIC_BYTES = 127;
 
-/** Encodes one record in the stored-message layout (spec §7.1). */
+/**
+ * Encodes one record in the stored-message layout (spec §7.1), always magic V1. The
+ * IPv6 sysFlag bits are derived from the hosts (callers that serve ali-ons must pass IPv4
+ * hosts, see toStorableIPv4). Bad input (topic > 127 bytes, properties > 32767 bytes, a
+ * host that is not an IP address, a number that does not fit its field) throws
+ * MessageFormatError.
+ */
 export function encodeMessage(m: MessageRecordInput): Buffer {
+  try {
+    return encodeRecord(m);
+  } catch (err) {
+    if (err instanceof MessageFormatError) throw err;
+    throw new MessageFormatError(`message cannot be encoded: ${(err as Error).message}`);
+  }
+}
+
+function encodeRecord(m: MessageRecordInput): Buffer {
   const topic = Buffer.from(m.topic, "utf8");
   const props = Buffer.from(m.propertiesString ?? encodeProperties(m.properties), "utf8");
-  if (topic.length > MAX_TOPIC_BYTES) throw new MessageFormatError(`topic of ${topic.length} bytes exceeds 127`);
+  if (topic.length > MAX_TOPIC_BYTES)
+    throw new MessageFormatError(`topic of ${topic.length} bytes exceeds 127`);
   if (props.length > MAX_PROPERTIES_BYTES) {
     throw new MessageFormatError(`properties of ${props.length} bytes exceed ${MAX_PROPERTIES_BYTES}`);
   }
@@ -139,7 +154,12 @@ export interface DecodeOptions {
   verifyCrc?: boolean;
   /** Skip parsing body and properties (faster scans). */
   headersOnly?: boolean;
+  /** Limit for an inflated body (decompressBody); default MAX_INFLATED_BODY_BYTES. */
+  maxInflatedBytes?: number;
 }
+
+/** Default cap on an inflated body, so a small zlib bomb cannot exhaust memory. */
+export const MAX_INFLATED_BODY_BYTES = 128 * 1024 * 1024;
 
 /** Smallest possible record: IPv4 hosts, empty body, 1-byte topic, no properties. */
 export const MIN_RECORD_BYTES = 91 + 1;
@@ -161,7 +181,8 @@ export function decodeMessage(buf: Buffer, pos = 0, options: DecodeOptions = {})
   }
   const end = pos + size;
   const need = (p: number, n: number) => {
-    if (p + n > end) throw new MessageFormatError(`record at ${pos} is inconsistent: a field overruns its size`);
+    if (p + n > end)
+      throw new MessageFormatError(`record at ${pos} is inconsistent: a field overruns its size`);
   };
   let p = pos + 8;
   const bodyCRC = buf.readInt32BE(p);
@@ -182,6 +203,10 @@ export function decodeMessage(buf: Buffer, pos = 0, options: DecodeOptions = {})
   p += 8;
   const storeV6 = (sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6) !== 0;
   need(p, (storeV6 ? 16 : 4) + 4 + 4 + 8 + 4);
+  // offsetMsgId straight from the record bytes: store host, port, physical offset (spec §7.6).
+  const msgId = (
+    buf.toString("hex", p, p + (storeV6 ? 20 : 8)) + buf.toString("hex", pos + 28, pos + 36)
+  ).toUpperCase();
   const storeHost = { host: readHostBytes(buf, p, storeV6), port: 0 };
   p += storeV6 ? 16 : 4;
   storeHost.port = buf.readInt32BE(p);
@@ -194,8 +219,11 @@ export function decodeMessage(buf: Buffer, pos = 0, options: DecodeOptions = {})
   need(p, bodyLength);
   let body = buf.subarray(p, p + bodyLength);
   p += bodyLength;
-  const topicLength = magic === MAGIC_V2 ? (need(p, 2), buf.readUInt16BE(p)) : (need(p, 1), buf.readUInt8(p));
-  p += magic === MAGIC_V2 ? 2 : 1;
+  // V1: 1-byte topic length; V2 (5.x, topics over 127 bytes): 2 bytes.
+  const topicLengthBytes = magic === MAGIC_V2 ? 2 : 1;
+  need(p, topicLengthBytes);
+  const topicLength = topicLengthBytes === 2 ? buf.readUInt16BE(p) : buf.readUInt8(p);
+  p += topicLengthBytes;
   need(p, topicLength + 2);
   const topic = buf.toString("utf8", p, p + topicLength);
   p += topicLength;
@@ -204,11 +232,14 @@ export function decodeMessage(buf: Buffer, pos = 0, options: DecodeOptions = {})
   if (propsLength < 0) throw new MessageFormatError(`record at ${pos} has a negative properties length`);
   need(p, propsLength);
   const properties = options.headersOnly ? {} : parseProperties(buf.toString("utf8", p, p + propsLength));
-  if (p + propsLength !== end) throw new MessageFormatError(`record at ${pos} has ${end - p - propsLength} stray bytes`);
+  if (p + propsLength !== end)
+    throw new MessageFormatError(`record at ${pos} has ${end - p - propsLength} stray bytes`);
   if (options.verifyCrc && bodyCrc(body) !== bodyCRC) {
     throw new MessageFormatError(`record at ${pos} fails its body CRC`);
   }
-  if (options.decompressBody && (sysFlag & MessageSysFlag.COMPRESSED) !== 0) body = decompressBody(sysFlag, body);
+  if (options.decompressBody && (sysFlag & MessageSysFlag.COMPRESSED) !== 0) {
+    body = decompressBody(sysFlag, body, options.maxInflatedBytes);
+  }
   return {
     storeSize: size,
     bodyCRC,
@@ -226,7 +257,7 @@ export function decodeMessage(buf: Buffer, pos = 0, options: DecodeOptions = {})
     body,
     topic,
     properties,
-    msgId: createOffsetMsgId(storeHost, commitLogOffset),
+    msgId,
   };
 }
 
@@ -244,18 +275,29 @@ export function decodeMessages(buf: Buffer, options: DecodeOptions = {}): Messag
 
 /** Compresses a body with zlib (RFC 1950), returning the sysFlag bits to add (bit 0 + type ZLIB). */
 export function compressBody(body: Buffer, level = 5): { body: Buffer; sysFlagBits: number } {
-  return { body: deflateSync(body, { level }), sysFlagBits: MessageSysFlag.COMPRESSED | MessageSysFlag.COMPRESSION_ZLIB };
+  return {
+    body: deflateSync(body, { level }),
+    sysFlagBits: MessageSysFlag.COMPRESSED | MessageSysFlag.COMPRESSION_ZLIB,
+  };
 }
 
-/** Inflates a body whose sysFlag says it is compressed; only zlib is supported. */
-export function decompressBody(sysFlag: number, body: Buffer): Buffer {
+/**
+ * Inflates a body whose sysFlag says it is compressed; only zlib is supported (type 0,
+ * as ali-ons and pre-4.9.4 Java write it, or type ZLIB). Throws MessageFormatError for
+ * LZ4/ZSTD, a corrupt stream, or output beyond `maxBytes`.
+ */
+export function decompressBody(
+  sysFlag: number,
+  body: Buffer,
+  maxBytes: number = MAX_INFLATED_BODY_BYTES,
+): Buffer {
   if ((sysFlag & MessageSysFlag.COMPRESSED) === 0) return body;
   const type = sysFlag & MessageSysFlag.COMPRESSION_TYPE_MASK;
   if (type !== 0 && type !== MessageSysFlag.COMPRESSION_ZLIB) {
     throw new MessageFormatError(`compression type 0x${type.toString(16)} (LZ4/ZSTD) is not supported`);
   }
   try {
-    return inflateSync(body);
+    return inflateSync(body, { maxOutputLength: maxBytes });
   } catch (err) {
     throw new MessageFormatError(`compressed body does not inflate: ${(err as Error).message}`);
   }

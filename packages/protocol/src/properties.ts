@@ -1,3 +1,5 @@
+import { MessageFormatError } from "./errors.js";
+
 /** Property name/value separator (\u0001) and pair separator (\u0002), spec §7.4. */
 export const NAME_VALUE_SEPARATOR = "\u0001";
 export const PROPERTY_SEPARATOR = "\u0002";
@@ -38,15 +40,39 @@ export const MessageConst = {
 export type Properties = Record<string, string>;
 
 /**
+ * Sets an own property even for the key "__proto__" (a plain assignment would change the
+ * prototype or be ignored), so names that come off the wire never touch Object.prototype.
+ */
+export function setOwn(obj: Record<string, string>, key: string, value: string): void {
+  if (key === "__proto__") {
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    obj[key] = value;
+  }
+}
+
+/**
  * Encodes properties as name\u0001value\u0002 pairs. Like ali-ons and Java ≤ 4.9.0 we end
- * with the separator; every parser we know accepts both forms.
+ * with the separator; every parser we know accepts both forms. Null/undefined values and
+ * empty names are skipped. A name containing either separator, or a value containing
+ * \u0002, would silently turn into other properties on the other side, so it throws.
  */
 export function encodeProperties(props: Properties | undefined): string {
   if (!props) return "";
   let s = "";
   for (const [k, v] of Object.entries(props)) {
     if (v === undefined || v === null || k.length === 0) continue;
-    s += k + NAME_VALUE_SEPARATOR + v + PROPERTY_SEPARATOR;
+    const value = String(v);
+    if (
+      k.includes(NAME_VALUE_SEPARATOR) ||
+      k.includes(PROPERTY_SEPARATOR) ||
+      value.includes(PROPERTY_SEPARATOR)
+    ) {
+      throw new MessageFormatError(
+        `property ${JSON.stringify(k)} contains a separator character (\\u0001/\\u0002)`,
+      );
+    }
+    s += k + NAME_VALUE_SEPARATOR + value + PROPERTY_SEPARATOR;
   }
   return s;
 }
@@ -63,7 +89,7 @@ export function parseProperties(s: string | undefined): Properties {
     if (segment.length === 0) continue;
     const i = segment.indexOf(NAME_VALUE_SEPARATOR);
     if (i <= 0) continue;
-    out[segment.slice(0, i)] = segment.slice(i + 1);
+    setOwn(out, segment.slice(0, i), segment.slice(i + 1));
   }
   return out;
 }

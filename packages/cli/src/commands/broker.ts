@@ -1,3 +1,91 @@
-export async function run(_argv: string[]): Promise<void> {
-  throw new Error("the broker command is not built yet");
+import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
+
+const USAGE = `usage: tidemq broker [-c broker.conf] [-n "host:port;host:port"] [-p listenPort]
+
+  -c, --configFile   RocketMQ-style broker.conf (key=value); unknown keys are reported
+  -n, --namesrvAddr  NameServer addresses, overriding namesrvAddr (env NAMESRV_ADDR is the fallback)
+  -p, --listenPort   port to listen on, overriding listenPort (0 = any free port)
+  -h, --help         this text
+
+Stops cleanly (unregisters, flushes) on SIGINT or SIGTERM.`;
+
+interface BrokerArgs {
+  configFile?: string;
+  namesrvAddr?: string;
+  listenPort?: number;
+  help: boolean;
+}
+
+export function parseBrokerArgs(argv: string[]): BrokerArgs {
+  const out: BrokerArgs = { help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`option ${arg} needs a value\n\n${USAGE}`);
+      return v;
+    };
+    switch (arg) {
+      case "-c":
+      case "--configFile":
+        out.configFile = value();
+        break;
+      case "-n":
+      case "--namesrvAddr":
+        out.namesrvAddr = value();
+        break;
+      case "-p":
+      case "--listenPort": {
+        const v = value();
+        if (!/^\d+$/.test(v) || Number(v) > 65535)
+          throw new Error(`invalid value for -p: "${v}" (expected 0-65535)`);
+        out.listenPort = Number(v);
+        break;
+      }
+      case "-h":
+      case "--help":
+        out.help = true;
+        break;
+      default:
+        throw new Error(`unknown option ${arg}\n\n${USAGE}`);
+    }
+  }
+  return out;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseBrokerArgs(argv);
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  const { config, warnings } = await loadBrokerConfig({
+    file: args.configFile,
+    namesrvAddr: args.namesrvAddr,
+    listenPort: args.listenPort,
+  });
+  for (const w of warnings) console.error(`tidemq broker: warning: ${w}`);
+  const broker = new BrokerController(config);
+  await broker.start();
+  const ns = config.namesrvAddr || "(none: set namesrvAddr, -n or NAMESRV_ADDR)";
+  console.log(`Broker ${config.brokerName} listening on ${broker.brokerAddr}, NameServers ${ns}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`tidemq broker: ${signal} received, stopping`);
+    broker.shutdown().then(
+      () => {
+        console.error("tidemq broker: stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        console.error(`tidemq broker: stop failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
 }

@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// Store benchmark: append (ASYNC_FLUSH / SYNC_FLUSH × 1/16/256 appenders), read-back, RSS
+// while writing a large volume, each beside the raw disk measured in the same run.
+// Usage: node bench/store-bench.mjs [--dir DIR] [--seconds 4] [--volume-gib 2] [--big (10 GiB)] [--skip-volume]
+// Needs a build first: npx tsc -b packages/store
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { MessageStore } from "../packages/store/dist/src/index.js";
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const SECONDS = Number(opt("seconds", "4"));
+const VOLUME_GIB = args.includes("--big") ? 10 : Number(opt("volume-gib", "2"));
+const baseDir = opt("dir", os.tmpdir());
+const quiet = { debug() {}, info() {}, warn: (m) => console.error(m), error: (m) => console.error(m) };
+
+function machine() {
+  const cpus = os.cpus();
+  console.log(`machine: ${cpus[0]?.model ?? "?"} × ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, node ${process.version}, ${os.platform()} ${os.release()}`);
+  console.log(`data dir: ${baseDir}`);
+}
+
+function rawDisk(dir) {
+  const file = path.join(dir, "raw-disk.dat");
+  const fd = fs.openSync(file, "w+");
+  try {
+    const mb = Buffer.alloc(1 << 20, 7);
+    const total = 512;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < total; i++) fs.writeSync(fd, mb, 0, mb.length, i * mb.length);
+    fs.fdatasyncSync(fd);
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const seqMBs = total / secs;
+    const small = Buffer.alloc(4096, 1);
+    const lat = [];
+    for (let i = 0; i < 1000; i++) {
+      fs.writeSync(fd, small, 0, 4096, total * mb.length + i * 4096);
+      const t = process.hrtime.bigint();
+      fs.fdatasyncSync(fd);
+      lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    lat.sort((a, b) => a - b);
+    return { seqMBs, fsyncMedianMs: lat[500], fsyncP99Ms: lat[990] };
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+}
+
+let uniq = 0;
+function message(queueId, body) {
+  uniq++;
+  return {
+    topic: "BenchTopic",
+    queueId,
+    flag: 0,
+    body,
+    properties: { TAGS: "TagA", UNIQ_KEY: `0A0000010000${uniq.toString(16).toUpperCase().padStart(20, "0")}` },
+    sysFlag: 0,
+    bornTimestamp: Date.now(),
+    bornHost: { host: "10.0.0.2", port: 50000 },
+    reconsumeTimes: 0,
+    preparedTransactionOffset: 0,
+  };
+}
+
+async function appendRun(flushDiskType, appenders) {
+  const dir = fs.mkdtempSync(path.join(baseDir, "tidemq-bench-"));
+  const store = await MessageStore.open({
+    storePathRootDir: dir,
+    storeHost: { host: "10.0.0.1", port: 10911 },
+    flushDiskType,
+    logger: quiet,
+  });
+  const body = Buffer.alloc(500, 0x61);
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  let count = 0;
+  let timeouts = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  h.enable();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: appenders }, async (_, i) => {
+      while (performance.now() < deadline) {
+        const r = await store.putMessage(message(i % 8, body));
+        if (r.status !== "PUT_OK") timeouts++;
+        count++;
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  h.disable();
+  const bytes = store.stats.putMessageSizeTotal;
+  await store.shutdown();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { rate: count / secs, mbs: bytes / secs / 1e6, loopMaxMs: h.max / 1e6, loopP99Ms: h.percentile(99) / 1e6, timeouts };
+}
+
+async function readBack(total) {
+  const dir = fs.mkdtempSync(path.join(baseDir, "tidemq-bench-"));
+  const cfg = { storePathRootDir: dir, storeHost: { host: "10.0.0.1", port: 10911 }, logger: quiet };
+  let store = await MessageStore.open(cfg);
+  const body = Buffer.alloc(500, 0x62);
+  for (let i = 0; i < total; i += 256) {
+    await Promise.all(Array.from({ length: 256 }, () => store.putMessage(message(0, body))));
+  }
+  await store.shutdown();
+  // Reopen: nothing in the in-memory tail, every read goes to the files (page cache).
+  store = await MessageStore.open(cfg);
+  const out = {};
+  for (const batch of [32, 256]) {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    const t0 = performance.now();
+    let offset = 0;
+    let n = 0;
+    let bytes = 0;
+    for (;;) {
+      const r = await store.getMessage("BenchTopic", 0, offset, batch);
+      if (r.status !== "FOUND") break;
+      n += r.messageCount;
+      bytes += r.body.length;
+      offset = r.nextBeginOffset;
+    }
+    const secs = (performance.now() - t0) / 1000;
+    h.disable();
+    out[batch] = { rate: n / secs, mbs: bytes / secs / 1e6, n, loopMaxMs: h.max / 1e6 };
+  }
+  await store.shutdown();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+async function volumeRun(gib) {
+  const dir = fs.mkdtempSync(path.join(baseDir, "tidemq-bench-"));
+  const store = await MessageStore.open({
+    storePathRootDir: dir,
+    storeHost: { host: "10.0.0.1", port: 10911 },
+    logger: quiet,
+    diskMaxUsedSpaceRatio: 99,
+  });
+  const body = Buffer.alloc(500, 0x63);
+  const target = gib * 2 ** 30;
+  let maxRss = 0;
+  const sampler = setInterval(() => {
+    maxRss = Math.max(maxRss, process.memoryUsage.rss());
+  }, 50);
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 256 }, async (_, i) => {
+      while (store.stats.putMessageSizeTotal < target) await store.putMessage(message(i % 16, body));
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  h.disable();
+  clearInterval(sampler);
+  maxRss = Math.max(maxRss, process.memoryUsage.rss());
+  const bytes = store.stats.putMessageSizeTotal;
+  const msgs = store.stats.putMessageTimesTotal;
+  await store.shutdown();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { bytes, msgs, secs, mbs: bytes / secs / 1e6, maxRssMiB: maxRss / 2 ** 20, loopMaxMs: h.max / 1e6 };
+}
+
+machine();
+const raw = rawDisk(baseDir);
+console.log(
+  `raw disk: sequential write ${raw.seqMBs.toFixed(0)} MB/s (1 MiB fs.writeSync), fdatasync of 4 KiB median ${raw.fsyncMedianMs.toFixed(3)} ms, p99 ${raw.fsyncP99Ms.toFixed(3)} ms`,
+);
+console.log(`append of 500-byte messages, ${SECONDS} s each (msg/s | MB/s of records | event-loop delay max/p99 ms):`);
+for (const mode of ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
+  for (const n of [1, 16, 256]) {
+    const r = await appendRun(mode, n);
+    console.log(
+      `  ${mode.padEnd(11)} ${String(n).padStart(3)} appenders: ${Math.round(r.rate).toLocaleString("en-US").padStart(9)} msg/s  ${r.mbs.toFixed(1).padStart(6)} MB/s (${((r.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw)  loop max ${r.loopMaxMs.toFixed(1)} p99 ${r.loopP99Ms.toFixed(1)}${r.timeouts ? `  timeouts ${r.timeouts}` : ""}`,
+    );
+  }
+}
+const rb = await readBack(Number(opt("read-messages", "1000000")));
+for (const [batch, r] of Object.entries(rb)) {
+  console.log(
+    `read-back (reopened store, page cache) ${r.n} msgs, pulls of ${batch}: ${Math.round(r.rate).toLocaleString("en-US")} msg/s, ${r.mbs.toFixed(0)} MB/s, loop max ${r.loopMaxMs.toFixed(1)} ms`,
+  );
+}
+if (!args.includes("--skip-volume")) {
+  const v = await volumeRun(VOLUME_GIB);
+  console.log(
+    `volume: ${(v.bytes / 2 ** 30).toFixed(2)} GiB (${v.msgs.toLocaleString("en-US")} msgs, ASYNC, 256 appenders) in ${v.secs.toFixed(1)} s = ${v.mbs.toFixed(0)} MB/s (${((v.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw), max RSS ${v.maxRssMiB.toFixed(0)} MiB, loop max ${v.loopMaxMs.toFixed(1)} ms`,
+  );
+}

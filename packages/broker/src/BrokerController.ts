@@ -1,0 +1,187 @@
+import { join } from "node:path";
+import { createLogger, type Logger, RemotingClient, RemotingServer } from "@tidemq/remoting";
+import { MessageStore } from "@tidemq/store";
+import type { BrokerConfig } from "./BrokerConfig.js";
+import { BrokerStatsImpl } from "./BrokerStats.js";
+import { type ClientServices, createClientServices } from "./ClientServices.js";
+import type { BrokerContext } from "./context.js";
+import { NamesrvRegistration } from "./NamesrvRegistration.js";
+import { PullRequestHoldService } from "./PullRequestHoldService.js";
+import { BrokerAdminProcessor } from "./processors/BrokerAdminProcessor.js";
+import { PullMessageProcessor } from "./processors/PullMessageProcessor.js";
+import { SendMessageProcessor } from "./processors/SendMessageProcessor.js";
+import { TopicAdminProcessor } from "./processors/TopicAdminProcessor.js";
+import { TopicConfigManager } from "./TopicConfigManager.js";
+
+export interface BrokerControllerOptions {
+  logger?: Logger;
+}
+
+/**
+ * One broker process: the store, the topic table, the client services, the request
+ * processors on a RemotingServer (listenPort, plus the VIP port listenPort − 2 that Java
+ * clients up to 4.4 use), and the NameServer registration.
+ *
+ * Start order matters: the server binds first (with listenPort 0 the real port is only
+ * known then, and the store stamps it into every record as the store host); requests that
+ * arrive before the processors are registered are answered "not supported", and no client
+ * can know the broker before it registers with a NameServer, which is the last step.
+ */
+export class BrokerController {
+  readonly config: BrokerConfig;
+  readonly logger: Logger;
+  private server: RemotingServer | undefined;
+  private store: MessageStore | undefined;
+  private clients: ClientServices | undefined;
+  private topics: TopicConfigManager | undefined;
+  private registration: NamesrvRegistration | undefined;
+  private holdService: PullRequestHoldService | undefined;
+  private sendProcessor: SendMessageProcessor | undefined;
+  private remotingClient: RemotingClient | undefined;
+  private ctx: BrokerContext | undefined;
+  private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
+
+  constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
+    this.config = config;
+    this.logger = options.logger ?? createLogger(`broker ${config.brokerName}`);
+  }
+
+  /** The bound main port (listenPort, or the ephemeral port when listenPort is 0). */
+  get port(): number {
+    if (!this.server) throw new Error("the broker is not started");
+    return this.server.port;
+  }
+
+  /** "brokerIP1:port", the address registered with NameServers and stamped into messages. */
+  get brokerAddr(): string {
+    return `${this.config.brokerIP1}:${this.port}`;
+  }
+
+  get context(): BrokerContext {
+    if (!this.ctx) throw new Error("the broker is not started");
+    return this.ctx;
+  }
+
+  get namesrvRegistration(): NamesrvRegistration | undefined {
+    return this.registration;
+  }
+
+  /** Parked long-polling pulls (tests and runtime info look at its size). */
+  get pullHoldService(): PullRequestHoldService | undefined {
+    return this.holdService;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== "new") throw new Error(`the broker cannot start: it is ${this.state}`);
+    this.state = "starting";
+    const { config, logger } = this;
+    try {
+      const vip = config.listenPort >= 2 ? [config.listenPort - 2] : [];
+      this.server = new RemotingServer({ port: config.listenPort, extraPorts: vip, logger });
+      await this.server.start();
+      const brokerAddr = `${config.brokerIP1}:${this.server.port}`;
+
+      this.store = await MessageStore.open({
+        storePathRootDir: config.storePathRootDir,
+        storePathCommitLog: config.storePathCommitLog,
+        mappedFileSizeCommitLog: config.mappedFileSizeCommitLog,
+        consumeQueueEntriesPerFile: Math.max(16, Math.floor(config.mappedFileSizeConsumeQueue / 20)),
+        flushDiskType: config.flushDiskType,
+        flushIntervalCommitLog: config.flushIntervalCommitLog,
+        syncFlushTimeout: config.syncFlushTimeout,
+        fileReservedTime: config.fileReservedTime,
+        deleteWhen: config.deleteWhen,
+        diskMaxUsedSpaceRatio: config.diskMaxUsedSpaceRatio,
+        maxMessageSize: config.maxMessageSize,
+        storeHost: { host: config.brokerIP1, port: this.server.port },
+        logger,
+      });
+      const configDir = join(config.storePathRootDir, "config");
+      this.topics = await TopicConfigManager.load({ configDir, config, logger });
+      this.clients = await createClientServices({ configDir, config, logger });
+      const stats = new BrokerStatsImpl();
+      this.ctx = {
+        config,
+        brokerAddr,
+        server: this.server,
+        store: this.store,
+        logger,
+        topics: this.topics,
+        subscriptionGroups: this.clients.subscriptionGroups,
+        consumers: this.clients.consumers,
+        offsets: this.clients.offsets,
+        stats,
+        bootTimestamp: Date.now(),
+      };
+      this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
+      this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
+      this.sendProcessor.register();
+      new PullMessageProcessor(this.ctx, this.holdService).register();
+      new TopicAdminProcessor(this.ctx, this.topics).register();
+      this.remotingClient = new RemotingClient({ logger });
+      this.registration = new NamesrvRegistration({
+        config,
+        brokerAddr,
+        topics: this.topics,
+        client: this.remotingClient,
+        logger,
+      });
+      const registration = this.registration;
+      new BrokerAdminProcessor(this.ctx, stats, this.sendProcessor.queue, () => {
+        registration.registerAll().catch(() => undefined);
+      }).register();
+      this.clients.register(this.ctx);
+      await this.registration.start();
+      this.state = "running";
+      logger.info(
+        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}`,
+      );
+    } catch (err) {
+      this.state = "stopping";
+      await this.release().catch(() => undefined);
+      this.state = "stopped";
+      throw err;
+    }
+  }
+
+  /**
+   * Clean stop: leave the NameServers first (clients stop routing here), stop taking
+   * requests, let in-flight sends finish, persist offsets, then close the store (flush +
+   * checkpoint), so nothing acknowledged is lost.
+   */
+  async shutdown(): Promise<void> {
+    if (this.state === "stopped" || this.state === "stopping") return;
+    this.state = "stopping";
+    try {
+      await this.release();
+    } finally {
+      this.state = "stopped";
+    }
+  }
+
+  private async release(): Promise<void> {
+    const errors: unknown[] = [];
+    const step = async (what: string, fn: () => Promise<void> | void) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+        this.logger.error(`shutdown: ${what} failed: ${(err as Error).message}`);
+      }
+    };
+    await step("unregister", () => this.registration?.stop());
+    await step("remoting client", () => this.remotingClient?.close());
+    this.holdService?.shutdown();
+    await step("server", () => this.server?.stop());
+    await step("in-flight sends", async () => {
+      if (!this.sendProcessor) return;
+      this.sendProcessor.queue.sweep();
+      await this.sendProcessor.queue.idle();
+      this.sendProcessor.queue.stop();
+    });
+    await step("client services", () => this.clients?.stop());
+    await step("topic config", () => this.topics?.persist());
+    await step("store", () => this.store?.shutdown());
+    if (errors.length > 0) throw errors[0];
+  }
+}

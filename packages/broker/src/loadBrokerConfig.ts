@@ -1,0 +1,284 @@
+import { readFile } from "node:fs/promises";
+import { networkInterfaces } from "node:os";
+import { join, resolve } from "node:path";
+import { ResponseCode, TideMQError } from "@tidemq/protocol";
+import { type BrokerConfig, DEFAULT_BROKER_CONFIG } from "./BrokerConfig.js";
+
+/**
+ * Reads RocketMQ-style broker.conf files (java.util.Properties syntax, the subset people
+ * write: `key=value` or `key: value`, `#`/`!` comments, blank lines, trailing spaces,
+ * backslash line continuations) into a BrokerConfig.
+ *
+ * RocketMQ silently ignores keys it does not know, which hides typos (`flushDiskTyp=SYNC_FLUSH`
+ * leaves the broker asynchronous). We start anyway, as RocketMQ does, but say so by name.
+ * A value that does not parse stops start-up: running with a guessed value is worse.
+ */
+export class BrokerConfigError extends TideMQError {
+  constructor(message: string) {
+    super(ResponseCode.SYSTEM_ERROR, message);
+    this.name = "BrokerConfigError";
+  }
+}
+
+export interface LoadBrokerConfigOptions {
+  /** Path of the properties file (`-c`); omitted = defaults only. */
+  file?: string;
+  /** `-n`: overrides the file's namesrvAddr. */
+  namesrvAddr?: string;
+  /** `-p`: overrides the file's listenPort. */
+  listenPort?: number;
+  /** Settings applied after the file (tests, embedding). */
+  overrides?: Partial<BrokerConfig>;
+  /** Environment consulted for NAMESRV_ADDR when neither the file nor -n names one. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LoadedBrokerConfig {
+  config: BrokerConfig;
+  /** One line per problem that did not stop start-up (unknown keys…). */
+  warnings: string[];
+}
+
+/**
+ * RocketMQ keys that belong to features TideMQ does not have yet. They are reported as
+ * "not supported yet" rather than "unknown", so a user does not hunt for a typo.
+ */
+const KNOWN_UNSUPPORTED = new Set([
+  "brokerIP2",
+  "haListenPort",
+  "enableDLegerCommitLog",
+  "dLegerGroup",
+  "dLegerPeers",
+  "dLegerSelfId",
+  "aclEnable",
+  "transientStorePoolEnable",
+  "slaveReadEnable",
+  "storePathConsumeQueue",
+  "storePathIndex",
+  "storeCheckpoint",
+  "abortFile",
+  "maxTransferCountOnMessageInMemory",
+  "useReentrantLockWhenPutMessage",
+  "osPageCacheBusyTimeOutMills",
+  "pullMessageThreadPoolNums",
+  "traceTopicEnable",
+  "msgTraceTopicName",
+  "rejectTransactionMessage",
+  "transactionCheckInterval",
+  "transactionTimeOut",
+  "transactionCheckMax",
+  "fetchNamesrvAddrByAddressServer",
+  "rocketmqHome",
+  "brokerFastFailureEnable",
+  "waitTimeMillsInPullQueue",
+  "serverWorkerThreads",
+  "serverSelectorThreads",
+  "clientWorkerThreads",
+]);
+
+type Kind = "string" | "int" | "bool" | "enum" | "port";
+interface KeySpec {
+  kind: Kind;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+}
+
+/** How each key parses; derived from the default's type, refined where RocketMQ has rules. */
+const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
+  listenPort: { kind: "port" },
+  brokerId: { kind: "int", min: 0, max: 1024 },
+  flushDiskType: { kind: "enum", values: ["ASYNC_FLUSH", "SYNC_FLUSH"] },
+  brokerRole: { kind: "enum", values: ["ASYNC_MASTER", "SYNC_MASTER", "SLAVE"] },
+  brokerPermission: { kind: "int", min: 0, max: 15 },
+  defaultTopicQueueNums: { kind: "int", min: 1, max: 1024 },
+  diskMaxUsedSpaceRatio: { kind: "int", min: 10, max: 95 },
+  maxMessageSize: { kind: "int", min: 1, max: 256 * 1024 * 1024 },
+  mappedFileSizeCommitLog: { kind: "int", min: 4096 },
+  mappedFileSizeConsumeQueue: { kind: "int", min: 20 * 16 },
+  sendMessageThreadPoolNums: { kind: "int", min: 1, max: 1024 },
+  sendThreadPoolQueueCapacity: { kind: "int", min: 1 },
+  pullThreadPoolQueueCapacity: { kind: "int", min: 1 },
+  registerNameServerPeriod: { kind: "int", min: 1000, max: 60000 },
+  maxMsgsNumBatch: { kind: "int", min: 1, max: 1024 },
+  defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
+};
+
+function specOf(key: keyof BrokerConfig): KeySpec {
+  const explicit = SPECS[key];
+  if (explicit) return explicit;
+  const def = DEFAULT_BROKER_CONFIG[key];
+  if (typeof def === "boolean") return { kind: "bool" };
+  if (typeof def === "number") return { kind: "int", min: 0 };
+  return { kind: "string" };
+}
+
+export function isBrokerConfigKey(key: string): key is keyof BrokerConfig {
+  return Object.hasOwn(DEFAULT_BROKER_CONFIG, key);
+}
+
+/**
+ * Parses one value for `key`; throws BrokerConfigError naming the key, the value and what
+ * was expected. Also used by UPDATE_BROKER_CONFIG.
+ */
+export function parseConfigValue(
+  key: keyof BrokerConfig,
+  raw: string,
+  where: string,
+): BrokerConfig[typeof key] {
+  const spec = specOf(key);
+  const value = raw.trim();
+  const fail = (expected: string): never => {
+    throw new BrokerConfigError(`invalid value for ${key} in ${where}: "${raw}" (expected ${expected})`);
+  };
+  switch (spec.kind) {
+    case "string":
+      return value;
+    case "bool": {
+      const lower = value.toLowerCase();
+      if (lower === "true") return true;
+      if (lower === "false") return false;
+      return fail("true or false");
+    }
+    case "enum":
+      if (!spec.values!.includes(value)) return fail(`one of ${spec.values!.join(", ")}`);
+      return value;
+    case "port": {
+      if (!/^\d+$/.test(value)) return fail("a port number 0-65535");
+      const n = Number(value);
+      if (n > 65535) return fail("a port number 0-65535");
+      return n;
+    }
+
+    case "int": {
+      if (!/^[+-]?\d+$/.test(value)) return fail("an integer");
+      const n = Number(value);
+      if (!Number.isSafeInteger(n)) return fail("an integer");
+      const min = spec.min ?? Number.MIN_SAFE_INTEGER;
+      const max = spec.max ?? Number.MAX_SAFE_INTEGER;
+      if (n < min || n > max) {
+        return fail(spec.max === undefined ? `an integer ≥ ${min}` : `an integer between ${min} and ${max}`);
+      }
+      return n;
+    }
+  }
+}
+
+/** Parses java.util.Properties text into ordered key/value pairs (later keys win). */
+export function parsePropertiesText(text: string): Array<{ key: string; value: string; line: number }> {
+  const out: Array<{ key: string; value: string; line: number }> = [];
+  const lines = text.split(/\r\n|\r|\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const startLine = i + 1;
+    let line = lines[i]!.replace(/^\s+/, "");
+    if (line.length === 0 || line.startsWith("#") || line.startsWith("!")) continue;
+    // A line ending in an odd number of backslashes continues on the next one.
+    while (/(^|[^\\])(\\\\)*\\$/.test(line) && i + 1 < lines.length) {
+      line = line.slice(0, -1) + lines[++i]!.replace(/^\s+/, "");
+    }
+    const m = /^([^=:\s]+)\s*[=:\s]\s*(.*)$/.exec(line) ?? /^([^=:\s]+)()$/.exec(line);
+    if (!m) continue;
+    out.push({ key: m[1]!, value: m[2]!.replace(/\s+$/, ""), line: startLine });
+  }
+  return out;
+}
+
+/** First non-internal IPv4 of this host, else 127.0.0.1 (RocketMQ's brokerIP1 default). */
+export function defaultBrokerIP(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const ni of list ?? []) {
+      if (ni.family === "IPv4" && !ni.internal) return ni.address;
+    }
+  }
+  return "127.0.0.1";
+}
+
+/** Applies properties text to a config; returns the warnings. Throws on invalid values. */
+export function applyProperties(config: BrokerConfig, text: string, where: string): string[] {
+  const warnings: string[] = [];
+  const target = config as unknown as Record<string, unknown>;
+  for (const { key, value, line } of parsePropertiesText(text)) {
+    if (!isBrokerConfigKey(key)) {
+      warnings.push(
+        KNOWN_UNSUPPORTED.has(key)
+          ? `config key ${key} in ${where} (line ${line}) is a RocketMQ setting TideMQ does not support yet; ignored`
+          : `unknown config key ${key} in ${where} (line ${line}); ignored — check its spelling`,
+      );
+      continue;
+    }
+    target[key] = parseConfigValue(key, value, `${where} (line ${line})`);
+  }
+  return warnings;
+}
+
+/** Fills the settings whose defaults depend on others, and checks cross-field rules. */
+export function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
+  const c = { ...config };
+  if (!c.namesrvAddr && env.NAMESRV_ADDR) c.namesrvAddr = env.NAMESRV_ADDR;
+  c.namesrvAddr = c.namesrvAddr.trim();
+  for (const addr of splitNamesrvAddr(c.namesrvAddr)) {
+    const m = /^(.+):(\d+)$/.exec(addr);
+    if (!m || Number(m[2]) > 65535) {
+      throw new BrokerConfigError(
+        `invalid value for namesrvAddr: "${c.namesrvAddr}" (expected host:port;host:port)`,
+      );
+    }
+  }
+  if (!c.brokerIP1) c.brokerIP1 = defaultBrokerIP();
+  if (!/^[a-zA-Z0-9_.%|-]+$/.test(c.brokerName) || c.brokerName.length > 127) {
+    throw new BrokerConfigError(
+      `invalid value for brokerName: "${c.brokerName}" (letters, digits, _ - . only)`,
+    );
+  }
+  if (!/^[a-zA-Z0-9_.%|-]+$/.test(c.brokerClusterName) || c.brokerClusterName.length > 127) {
+    throw new BrokerConfigError(`invalid value for brokerClusterName: "${c.brokerClusterName}"`);
+  }
+  if (!c.storePathRootDir) c.storePathRootDir = join(".", "data", c.brokerName);
+  c.storePathRootDir = resolve(c.storePathRootDir);
+  c.storePathCommitLog = c.storePathCommitLog
+    ? resolve(c.storePathCommitLog)
+    : join(c.storePathRootDir, "commitlog");
+  if (c.mappedFileSizeCommitLog < c.maxMessageSize + 4096) {
+    throw new BrokerConfigError(
+      `invalid value for mappedFileSizeCommitLog: ${c.mappedFileSizeCommitLog} (must exceed maxMessageSize ${c.maxMessageSize} by at least 4096 bytes)`,
+    );
+  }
+  return c;
+}
+
+export function splitNamesrvAddr(addr: string): string[] {
+  return addr
+    .split(";")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Reads the file (if any), applies -n/-p/overrides, fills defaults. */
+export async function loadBrokerConfig(options: LoadBrokerConfigOptions = {}): Promise<LoadedBrokerConfig> {
+  let config: BrokerConfig = { ...DEFAULT_BROKER_CONFIG };
+  const warnings: string[] = [];
+  if (options.file) {
+    let text: string;
+    try {
+      text = await readFile(options.file, "utf8");
+    } catch (err) {
+      throw new BrokerConfigError(`cannot read config file ${options.file}: ${(err as Error).message}`);
+    }
+    warnings.push(...applyProperties(config, text, options.file));
+  }
+  if (options.namesrvAddr !== undefined) config.namesrvAddr = options.namesrvAddr;
+  if (options.listenPort !== undefined) {
+    config.listenPort = parseConfigValue("listenPort", String(options.listenPort), "-p") as number;
+  }
+  if (options.overrides) config = { ...config, ...options.overrides };
+  return { config: finishBrokerConfig(config, options.env ?? process.env), warnings };
+}
+
+/** The config as properties text, for GET_BROKER_CONFIG (sorted keys, like Java's dump). */
+export function brokerConfigToProperties(config: BrokerConfig): string {
+  return Object.keys(config)
+    .sort()
+    .map((k) => `${k}=${String((config as unknown as Record<string, unknown>)[k])}`)
+    .join("\n")
+    .concat("\n");
+}

@@ -1,0 +1,150 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createRequest,
+  decodeMessages,
+  encodeProperties,
+  type MessageExt,
+  PullSysFlag,
+  type RemotingCommand,
+  RequestCode,
+  sendHeaderToV2,
+} from "@tidemq/protocol";
+import { createLogger, RemotingClient } from "@tidemq/remoting";
+import type { BrokerConfig } from "../src/BrokerConfig.js";
+import { BrokerController } from "../src/BrokerController.js";
+import { loadBrokerConfig } from "../src/loadBrokerConfig.js";
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `tidemq-${prefix}-`));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** A broker config for tests: ephemeral port, 127.0.0.1, small commit-log segments. */
+export async function testConfig(dir: string, overrides: Partial<BrokerConfig> = {}): Promise<BrokerConfig> {
+  const { config } = await loadBrokerConfig({
+    env: {},
+    overrides: {
+      brokerName: "broker-t",
+      brokerIP1: "127.0.0.1",
+      listenPort: 0,
+      storePathRootDir: dir,
+      storePathCommitLog: join(dir, "commitlog"),
+      mappedFileSizeCommitLog: 8 * 1024 * 1024,
+      ...overrides,
+    },
+  });
+  return config;
+}
+
+export async function startBroker(
+  dir: string,
+  overrides: Partial<BrokerConfig> = {},
+): Promise<BrokerController> {
+  const broker = new BrokerController(await testConfig(dir, overrides), {
+    logger: createLogger("test-broker", "warn"),
+  });
+  await broker.start();
+  return broker;
+}
+
+export function newClient(): RemotingClient {
+  return new RemotingClient({ requestTimeoutMs: 30_000, logger: createLogger("test-client", "error") });
+}
+
+export function createTopicRequest(topic: string, queues = 4, perm = 6): RemotingCommand {
+  return createRequest(RequestCode.UPDATE_AND_CREATE_TOPIC, {
+    topic,
+    defaultTopic: "TBW102",
+    readQueueNums: queues,
+    writeQueueNums: queues,
+    perm,
+    topicFilterType: "SINGLE_TAG",
+    topicSysFlag: 0,
+    order: false,
+  });
+}
+
+export interface SendOptions {
+  queueId?: number;
+  properties?: Record<string, string>;
+  code?: number;
+  defaultTopicQueueNums?: number;
+}
+
+/** A SEND_MESSAGE_V2 (or SEND_MESSAGE with code 10) request as producers build it. */
+export function sendRequest(topic: string, body: Buffer, o: SendOptions = {}): RemotingCommand {
+  const header = {
+    producerGroup: "PG_TEST",
+    topic,
+    defaultTopic: "TBW102",
+    defaultTopicQueueNums: o.defaultTopicQueueNums ?? 4,
+    queueId: o.queueId ?? 0,
+    sysFlag: 0,
+    bornTimestamp: Date.now(),
+    flag: 0,
+    properties: encodeProperties(o.properties ?? {}),
+    reconsumeTimes: 0,
+    unitMode: false,
+  };
+  const code = o.code ?? RequestCode.SEND_MESSAGE_V2;
+  return createRequest(code, code === RequestCode.SEND_MESSAGE ? header : sendHeaderToV2(header), body);
+}
+
+export interface PullOptions {
+  subscription?: string;
+  sysFlag?: number;
+  suspendTimeoutMillis?: number;
+  maxMsgNums?: number;
+  commitOffset?: number;
+  group?: string;
+}
+
+export function pullRequest(
+  topic: string,
+  queueId: number,
+  offset: number,
+  o: PullOptions = {},
+): RemotingCommand {
+  return createRequest(RequestCode.PULL_MESSAGE, {
+    consumerGroup: o.group ?? "CG_TEST",
+    topic,
+    queueId,
+    queueOffset: offset,
+    maxMsgNums: o.maxMsgNums ?? 32,
+    sysFlag: o.sysFlag ?? PullSysFlag.SUBSCRIPTION,
+    commitOffset: o.commitOffset ?? 0,
+    suspendTimeoutMillis: o.suspendTimeoutMillis ?? 0,
+    subscription: o.subscription ?? "*",
+    subVersion: 0,
+  });
+}
+
+/** Pulls every message of a queue from `from` up to its max offset (bounded rounds). */
+export async function pullAll(
+  client: RemotingClient,
+  addr: string,
+  topic: string,
+  queueId: number,
+  from = 0,
+  o: PullOptions = {},
+): Promise<{ messages: MessageExt[]; codes: number[] }> {
+  const messages: MessageExt[] = [];
+  const codes: number[] = [];
+  let offset = from;
+  for (let round = 0; round < 1000; round++) {
+    const res = await client.invoke(addr, pullRequest(topic, queueId, offset, o));
+    codes.push(res.code);
+    const next = Number(res.extFields?.nextBeginOffset);
+    const max = Number(res.extFields?.maxOffset);
+    if (res.code === 0 && res.body) messages.push(...decodeMessages(res.body));
+    if (res.code !== 0 && res.code !== 20) break;
+    offset = next;
+    if (offset >= max) break;
+  }
+  return { messages, codes };
+}

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { BrokerConfigError, loadBrokerConfig, parsePropertiesText } from "../src/loadBrokerConfig.js";
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tidemq-broker-conf-"));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function conf(name: string, text: string): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, text, "utf8");
+  return file;
+}
+
+test("properties text: comments, blank lines, trailing spaces, ':' and continuation lines", () => {
+  const pairs = parsePropertiesText(
+    "# a comment\n! another\n\n  brokerName = broker-b   \nlistenPort:10921\r\nmessageDelayLevel=1s 5s \\\n   10s\n",
+  );
+  assert.deepEqual(
+    pairs.map((p) => [p.key, p.value]),
+    [
+      ["brokerName", "broker-b"],
+      ["listenPort", "10921"],
+      ["messageDelayLevel", "1s 5s 10s"],
+    ],
+  );
+});
+
+test("a RocketMQ broker.conf loads with its values and derived defaults", async () => {
+  const file = await conf(
+    "ok.conf",
+    [
+      "brokerClusterName = DefaultCluster",
+      "brokerName = broker-a",
+      "brokerId = 0",
+      "deleteWhen = 04",
+      "fileReservedTime = 48",
+      "brokerRole = ASYNC_MASTER",
+      "flushDiskType = SYNC_FLUSH   ",
+      "autoCreateTopicEnable=false",
+      "brokerIP1=127.0.0.1",
+    ].join("\n"),
+  );
+  const { config, warnings } = await loadBrokerConfig({ file, env: {} });
+  assert.deepEqual(warnings, []);
+  assert.equal(config.flushDiskType, "SYNC_FLUSH");
+  assert.equal(config.fileReservedTime, 48);
+  assert.equal(config.autoCreateTopicEnable, false);
+  assert.equal(config.storePathRootDir, resolve("data", "broker-a"));
+  assert.equal(config.storePathCommitLog, join(resolve("data", "broker-a"), "commitlog"));
+  assert.equal(config.listenPort, 10911);
+});
+
+test("an unknown key is reported by name and start-up continues", async () => {
+  const file = await conf(
+    "typo.conf",
+    "brokerName=b1\nflushDiskTyp=SYNC_FLUSH\nenableDLegerCommitLog=true\n",
+  );
+  const { config, warnings } = await loadBrokerConfig({ file, env: {} });
+  assert.equal(config.brokerName, "b1");
+  assert.equal(config.flushDiskType, "ASYNC_FLUSH");
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0]!, /^unknown config key flushDiskTyp in .*typo\.conf/);
+  assert.match(warnings[1]!, /enableDLegerCommitLog .* does not support yet/);
+});
+
+test("invalid values stop start-up with the key and the value named", async () => {
+  const cases: Array<[string, RegExp]> = [
+    ["flushDiskType=FOO", /flushDiskType.*"FOO".*ASYNC_FLUSH, SYNC_FLUSH/],
+    ["listenPort=70000", /listenPort.*"70000"/],
+    ["listenPort=abc", /listenPort.*"abc"/],
+    ["maxMessageSize=4M", /maxMessageSize.*"4M".*integer/],
+    ["autoCreateTopicEnable=yes", /autoCreateTopicEnable.*"yes".*true or false/],
+    ["brokerRole=MASTER", /brokerRole.*"MASTER"/],
+  ];
+  for (const [i, [line, re]] of cases.entries()) {
+    const file = await conf(`bad${i}.conf`, `${line}\n`);
+    await assert.rejects(loadBrokerConfig({ file, env: {} }), (err: unknown) => {
+      assert.ok(err instanceof BrokerConfigError, String(err));
+      assert.match((err as Error).message, re);
+      return true;
+    });
+  }
+});
+
+test("-n and -p override the file; NAMESRV_ADDR is the fallback", async () => {
+  const file = await conf("ns.conf", "namesrvAddr=10.0.0.1:9876\nlistenPort=10911\n");
+  const a = await loadBrokerConfig({
+    file,
+    namesrvAddr: "127.0.0.1:9876;127.0.0.1:9877",
+    listenPort: 0,
+    env: {},
+  });
+  assert.equal(a.config.namesrvAddr, "127.0.0.1:9876;127.0.0.1:9877");
+  assert.equal(a.config.listenPort, 0);
+  const empty = await conf("empty.conf", "");
+  const b = await loadBrokerConfig({ file: empty, env: { NAMESRV_ADDR: "10.1.1.1:9876" } });
+  assert.equal(b.config.namesrvAddr, "10.1.1.1:9876");
+  const c = await loadBrokerConfig({ file, env: { NAMESRV_ADDR: "10.1.1.1:9876" } });
+  assert.equal(c.config.namesrvAddr, "10.0.0.1:9876");
+  await assert.rejects(loadBrokerConfig({ namesrvAddr: "nonsense", env: {} }), /namesrvAddr.*nonsense/);
+});
+
+test("a missing config file is a clear error", async () => {
+  await assert.rejects(
+    loadBrokerConfig({ file: join(dir, "nope.conf"), env: {} }),
+    /cannot read config file/,
+  );
+});

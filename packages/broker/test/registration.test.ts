@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { RequestCode, ResponseCode, type TopicRouteData, createRequest, decodeJson } from "@tidemq/protocol";
+import { NameServer } from "@tidemq/namesrv";
+import { type RemotingClient, createLogger } from "@tidemq/remoting";
+import type { BrokerController } from "../src/BrokerController.js";
+import { createTopicRequest, newClient, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+async function nameServer(): Promise<NameServer> {
+  const ns = new NameServer({ port: 0, logger: createLogger("test-ns", "warn") });
+  await ns.start();
+  cleanups.push(() => ns.stop());
+  return ns;
+}
+
+async function route(client: RemotingClient, ns: NameServer, topic: string) {
+  const res = await client.invoke(`127.0.0.1:${ns.port}`, createRequest(RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic }));
+  return { code: res.code, route: res.code === 0 ? decodeJson<TopicRouteData>(res.body, "route") : undefined };
+}
+
+/** Bounded wait for a condition that has no event (a NameServer table filled by a timer). */
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test("registers with every NameServer at start, at once on topic changes, periodically, and leaves at stop", async () => {
+  const dir = await tempDir("broker-reg");
+  cleanups.push(() => removeDir(dir));
+  const ns1 = await nameServer();
+  const ns2 = await nameServer();
+  const client = newClient();
+  cleanups.push(() => client.close());
+  const broker: BrokerController = await startBroker(dir, {
+    namesrvAddr: `127.0.0.1:${ns1.port};127.0.0.1:${ns2.port}`,
+    registerNameServerPeriod: 1000,
+  });
+  let stopped = false;
+  cleanups.push(async () => {
+    if (!stopped) await broker.shutdown();
+  });
+  const addr = `127.0.0.1:${broker.port}`;
+
+  // Start-up registration carries the system topics (TBW102 with perm 7).
+  for (const ns of [ns1, ns2]) {
+    const r = await route(client, ns, "TBW102");
+    assert.equal(r.code, ResponseCode.SUCCESS);
+    assert.equal(r.route!.brokerDatas[0]!.brokerAddrs["0"], addr);
+    assert.equal(r.route!.queueDatas[0]!.perm, 7);
+  }
+  // A new topic is routable right after UPDATE_AND_CREATE_TOPIC answers… (registration is immediate)
+  assert.equal((await client.invoke(addr, createTopicRequest("T_REG", 3))).code, ResponseCode.SUCCESS);
+  await eventually("T_REG on both NameServers", async () => {
+    const [a, b] = [await route(client, ns1, "T_REG"), await route(client, ns2, "T_REG")];
+    return a.code === 0 && b.code === 0;
+  }, 2000);
+  const r = await route(client, ns2, "T_REG");
+  assert.equal(r.route!.queueDatas[0]!.writeQueueNums, 3);
+  // …and so is an auto-created one.
+  assert.equal((await client.invoke(addr, sendRequest("T_REG_AUTO", Buffer.from("x")))).code, ResponseCode.SUCCESS);
+  await eventually("T_REG_AUTO", async () => (await route(client, ns1, "T_REG_AUTO")).code === 0, 2000);
+
+  // A NameServer that starts later learns the broker from the periodic registration.
+  const late = new NameServer({ port: 0, logger: createLogger("test-ns", "warn") });
+  const lateSlot = broker.config.namesrvAddr.split(";");
+  await late.start();
+  cleanups.push(() => late.stop());
+  broker.config.namesrvAddr = [...lateSlot, `127.0.0.1:${late.port}`].join(";");
+  await eventually("periodic registration", async () => (await route(client, late, "T_REG")).code === 0, 5000);
+
+  // Clean stop: UNREGISTER_BROKER removes the routes.
+  await broker.shutdown();
+  stopped = true;
+  for (const ns of [ns1, ns2, late]) {
+    assert.equal((await route(client, ns, "T_REG")).code, ResponseCode.TOPIC_NOT_EXIST);
+  }
+});
+
+test("topics survive a restart; a NameServer that is down does not stop the broker", async () => {
+  const dir = await tempDir("broker-restart");
+  cleanups.push(() => removeDir(dir));
+  const client = newClient();
+  cleanups.push(() => client.close());
+  // Nothing listens on this NameServer address: registration fails, the broker serves anyway.
+  const first = await startBroker(dir, { namesrvAddr: "127.0.0.1:1" });
+  const addr1 = `127.0.0.1:${first.port}`;
+  assert.equal((await client.invoke(addr1, createTopicRequest("T_KEEP", 5))).code, ResponseCode.SUCCESS);
+  const sent = await client.invoke(addr1, sendRequest("T_KEEP", Buffer.from("kept"), { queueId: 4 }));
+  assert.equal(sent.code, ResponseCode.SUCCESS);
+  assert.equal(first.namesrvRegistration?.lastResult.get("127.0.0.1:1")?.ok, false);
+  await first.shutdown();
+
+  const second = await startBroker(dir);
+  cleanups.push(() => second.shutdown());
+  const tc = second.context.topics.get("T_KEEP");
+  assert.equal(tc?.writeQueueNums, 5);
+  assert.equal(second.context.store.getMaxOffsetInQueue("T_KEEP", 4), 1);
+});

@@ -1,0 +1,643 @@
+import {
+  type ConsumerData,
+  type ConsumeType,
+  decodeMessages,
+  type MessageModel,
+  PullSysFlag,
+  ResponseCode,
+  type SubscriptionData,
+} from "@tidemq/protocol";
+import { allocateAveragely } from "./allocate.js";
+import { ClientError } from "./errors.js";
+import {
+  buildSubscriptionData,
+  type FilterExpression,
+  tagMatches,
+  toFilterExpression,
+} from "./FilterExpression.js";
+import { type MessageQueue, mqKey } from "./MessageQueue.js";
+import { MessageView } from "./MessageView.js";
+import { type ConsumerHandle, MQClientInstance } from "./MQClientInstance.js";
+import { LocalOffsetStore, type OffsetStore, RemoteBrokerOffsetStore } from "./OffsetStore.js";
+import {
+  type ClientOptions,
+  checkGroup,
+  checkTopic,
+  positiveInt,
+  type ResolvedClientOptions,
+  resolveClientOptions,
+} from "./options.js";
+import { DEFAULT_FLOW_CONTROL, type FlowControlLimits, ProcessQueue } from "./ProcessQueue.js";
+import { Notifier } from "./sync.js";
+import { subscribeQueues } from "./TopicRoute.js";
+
+export type { MessageModel } from "@tidemq/protocol";
+
+/** Where a consumer group with no committed offset starts (RocketMQ ConsumeFromWhere). */
+export type ConsumeFromWhere =
+  | "CONSUME_FROM_LAST_OFFSET"
+  | "CONSUME_FROM_FIRST_OFFSET"
+  | "CONSUME_FROM_TIMESTAMP";
+
+/** Subscriptions: topic → filter (a FilterExpression or a tag expression such as "TagA || TagB"). */
+export type Subscriptions =
+  | Map<string, FilterExpression | string>
+  | Record<string, FilterExpression | string>;
+
+/** Options shared by PushConsumer and SimpleConsumer. */
+export interface ConsumerOptions extends ClientOptions {
+  /** The consumer group; consumers of one group share the work (clustering) or each get everything (broadcasting). */
+  consumerGroup: string;
+  /** Topic → filter expression. */
+  subscriptions: Subscriptions;
+  /**
+   * CLUSTERING (default): the group's consumers split the queues, offsets live on the broker.
+   * BROADCASTING: every consumer gets every message, offsets stay local (see offsetStorePath).
+   */
+  messageModel?: MessageModel;
+  /**
+   * Where a group starts on a queue with no committed offset. Default CONSUME_FROM_LAST_OFFSET.
+   * Note: TideMQ (like RocketMQ 4.9) reports offset 0 for a queue that never lost messages,
+   * so a new group on a young topic reads it from the start even with LAST_OFFSET.
+   */
+  consumeFromWhere?: ConsumeFromWhere;
+  /** Start time for CONSUME_FROM_TIMESTAMP. Default: 30 minutes before startup. */
+  consumeTimestamp?: Date | number;
+  /** Messages asked for per pull. Default 32. */
+  pullBatchSize?: number;
+  /** How long the broker may hold a pull that finds nothing (long polling), ms. Default 15000. */
+  longPollingTimeout?: number;
+  /** Client timeout of a long-polling pull, ms; must exceed longPollingTimeout. Default 30000. */
+  pullTimeout?: number;
+  /** Pause before pulling a queue again after a failed pull, ms. Default 3000. */
+  pullTimeDelayMillsWhenException?: number;
+  /** Pause pulling a queue when this many of its messages are cached unconsumed. Default 1000. */
+  maxCacheMessageCount?: number;
+  /** Pause pulling a queue when its cached bodies reach this many bytes. Default 100 MiB. */
+  maxCacheMessageSizeInBytes?: number;
+  /** Pause pulling a queue when its oldest unconsumed message is this many offsets behind. Default 2000 (0 = off). */
+  maxSpan?: number;
+  /** Rebalance period, ms (also on start and when the broker says the group changed). Default 20000. */
+  rebalanceInterval?: number;
+  /** Offset commit period, ms (also at shutdown). Default 5000. */
+  persistConsumerOffsetInterval?: number;
+  /** BROADCASTING only: a JSON file for offsets, so a restart resumes; default in memory only. */
+  offsetStorePath?: string;
+  /** Failures after which the broker moves a message to the dead-letter queue %DLQ%<group>. Default 16. */
+  maxReconsumeTimes?: number;
+}
+
+export interface ResolvedConsumerOptions {
+  messageModel: MessageModel;
+  consumeFromWhere: ConsumeFromWhere;
+  consumeTimestamp: number;
+  pullBatchSize: number;
+  longPollingTimeout: number;
+  pullTimeout: number;
+  pullTimeDelayMillsWhenException: number;
+  flow: FlowControlLimits;
+  rebalanceInterval: number;
+  persistConsumerOffsetInterval: number;
+  maxReconsumeTimes: number;
+}
+
+export function resolveConsumerOptions(o: ConsumerOptions): ResolvedConsumerOptions {
+  const messageModel = o.messageModel ?? "CLUSTERING";
+  if (messageModel !== "CLUSTERING" && messageModel !== "BROADCASTING") {
+    throw new ClientError(`messageModel must be CLUSTERING or BROADCASTING, got ${String(messageModel)}`);
+  }
+  const cfw = o.consumeFromWhere ?? "CONSUME_FROM_LAST_OFFSET";
+  if (!["CONSUME_FROM_LAST_OFFSET", "CONSUME_FROM_FIRST_OFFSET", "CONSUME_FROM_TIMESTAMP"].includes(cfw)) {
+    throw new ClientError(
+      `consumeFromWhere ${String(cfw)} is not one of LAST_OFFSET, FIRST_OFFSET, TIMESTAMP`,
+    );
+  }
+  const ts =
+    o.consumeTimestamp instanceof Date
+      ? o.consumeTimestamp.getTime()
+      : (o.consumeTimestamp ?? Date.now() - 30 * 60_000);
+  if (!Number.isFinite(ts)) throw new ClientError("consumeTimestamp is not a valid time");
+  const longPollingTimeout = positiveInt(o.longPollingTimeout, 15_000, "longPollingTimeout", 0);
+  const pullTimeout = positiveInt(o.pullTimeout, Math.max(30_000, longPollingTimeout + 5000), "pullTimeout");
+  if (pullTimeout <= longPollingTimeout)
+    throw new ClientError("pullTimeout must be larger than longPollingTimeout");
+  return {
+    messageModel,
+    consumeFromWhere: cfw,
+    consumeTimestamp: ts,
+    pullBatchSize: positiveInt(o.pullBatchSize, 32, "pullBatchSize"),
+    longPollingTimeout,
+    pullTimeout,
+    pullTimeDelayMillsWhenException: positiveInt(
+      o.pullTimeDelayMillsWhenException,
+      3000,
+      "pullTimeDelayMillsWhenException",
+      0,
+    ),
+    flow: {
+      maxCachedMessages: positiveInt(
+        o.maxCacheMessageCount,
+        DEFAULT_FLOW_CONTROL.maxCachedMessages,
+        "maxCacheMessageCount",
+      ),
+      maxCachedBytes: positiveInt(
+        o.maxCacheMessageSizeInBytes,
+        DEFAULT_FLOW_CONTROL.maxCachedBytes,
+        "maxCacheMessageSizeInBytes",
+      ),
+      maxSpan: positiveInt(o.maxSpan, DEFAULT_FLOW_CONTROL.maxSpan, "maxSpan", 0),
+    },
+    rebalanceInterval: positiveInt(o.rebalanceInterval, 20_000, "rebalanceInterval", 10),
+    persistConsumerOffsetInterval: positiveInt(
+      o.persistConsumerOffsetInterval,
+      5000,
+      "persistConsumerOffsetInterval",
+      10,
+    ),
+    maxReconsumeTimes: positiveInt(o.maxReconsumeTimes, 16, "maxReconsumeTimes", 0),
+  };
+}
+
+/** One assigned queue: its cached messages and where the next pull starts. */
+export interface QueueEntry {
+  readonly mq: MessageQueue;
+  readonly pq: ProcessQueue<MessageView>;
+  nextOffset: number;
+  suggestedBrokerId: number;
+  /** Woken when consumption frees room (flow control). */
+  readonly space: Notifier;
+  /** Push consumers, orderly mode: a consume loop runs for this queue. */
+  orderlyActive?: boolean;
+}
+
+export function retryTopicOf(group: string): string {
+  return `%RETRY%${group}`;
+}
+
+/** Process queues idle this long (no pull) are dropped and re-created by the next rebalance (Java). */
+const PULL_MAX_IDLE_MS = 120_000;
+
+/**
+ * The machinery of a 4.x consumer (RocketMQ's RebalanceImpl + PullMessageService +
+ * OffsetStore): rebalance by average allocation, one long-polling pull loop per assigned
+ * queue with flow control, offsets committed periodically, on pulls and at shutdown.
+ * Subclasses decide what happens to pulled messages.
+ */
+export abstract class ConsumerBase implements ConsumerHandle {
+  readonly group: string;
+  protected readonly raw: ConsumerOptions;
+  protected readonly copts: ResolvedConsumerOptions;
+  protected clientOptions: ResolvedClientOptions | undefined;
+  protected instance: MQClientInstance | undefined;
+  protected offsetStore: OffsetStore | undefined;
+  protected readonly subscriptions = new Map<string, SubscriptionData>();
+  protected readonly entries = new Map<string, QueueEntry>();
+  protected state: "new" | "running" | "stopping" | "stopped" = "new";
+  /** Woken at shutdown so back-off waits end at once. */
+  protected readonly stopSignal = new Notifier();
+  private rebalancing: Promise<void> | undefined;
+  private rebalanceAgain = false;
+  private readonly warned = new Map<string, number>();
+  protected abstract readonly consumeType: ConsumeType;
+
+  constructor(options: ConsumerOptions, withSubscriptions = true) {
+    if (!options || typeof options !== "object") throw new ClientError("consumer options are required");
+    this.raw = { ...options };
+    this.group = checkGroup(options.consumerGroup);
+    this.copts = resolveConsumerOptions(options);
+    if (withSubscriptions) {
+      const subs =
+        options.subscriptions instanceof Map
+          ? [...options.subscriptions]
+          : Object.entries(options.subscriptions ?? {});
+      if (subs.length === 0) throw new ClientError("subscriptions must name at least one topic");
+      const now = Date.now();
+      for (const [topic, expr] of subs) {
+        checkTopic(topic);
+        this.subscriptions.set(topic, buildSubscriptionData(topic, toFilterExpression(expr), now));
+      }
+      if (this.copts.messageModel === "CLUSTERING") {
+        const retry = retryTopicOf(this.group);
+        this.subscriptions.set(retry, buildSubscriptionData(retry, toFilterExpression("*"), now));
+      }
+    }
+  }
+
+  get clientId(): string | undefined {
+    return this.instance?.clientId;
+  }
+
+  get isRunning(): boolean {
+    return this.state === "running";
+  }
+
+  get rebalanceInterval(): number {
+    return this.copts.rebalanceInterval;
+  }
+
+  get persistInterval(): number {
+    return this.copts.persistConsumerOffsetInterval;
+  }
+
+  /** Queues this consumer holds now. */
+  assignedQueues(): MessageQueue[] {
+    return [...this.entries.values()].map((e) => e.mq);
+  }
+
+  topics(): Iterable<string> {
+    return this.subscriptions.keys();
+  }
+
+  consumerData(): ConsumerData {
+    return {
+      groupName: this.group,
+      consumeType: this.consumeType,
+      messageModel: this.copts.messageModel,
+      consumeFromWhere: this.copts.consumeFromWhere,
+      unitMode: false,
+      subscriptionDataSet: [...this.subscriptions.values()],
+    };
+  }
+
+  /** Logs a warning at most once a minute per key, so a dead broker does not flood the log. */
+  protected warnOnce(key: string, msg: string): void {
+    const now = Date.now();
+    const last = this.warned.get(key) ?? 0;
+    if (now - last < 60_000) return;
+    if (this.warned.size > 1000) this.warned.clear();
+    this.warned.set(key, now);
+    this.instance?.logger.warn(`[${this.group}] ${msg}`);
+  }
+
+  protected requireRunning(): MQClientInstance {
+    if (this.state !== "running" || !this.instance) {
+      throw new ClientError(
+        `consumer ${this.group} is ${this.state === "new" ? "not started: call startup() first" : "shut down"}`,
+      );
+    }
+    return this.instance;
+  }
+
+  async startup(): Promise<void> {
+    if (this.state !== "new")
+      throw new ClientError(`consumer ${this.group} cannot start: it is ${this.state}`);
+    this.clientOptions = resolveClientOptions(this.raw, "consumer");
+    const instance = MQClientInstance.acquire(this.clientOptions);
+    if (!instance.registerConsumer(this)) {
+      await instance.release(this.clientOptions);
+      throw new ClientError(
+        `consumer group ${this.group} already has a consumer in client instance ${instance.clientId}; ` +
+          "give each consumer of one group in a process its own instanceName",
+      );
+    }
+    this.instance = instance;
+    this.offsetStore =
+      this.copts.messageModel === "BROADCASTING"
+        ? new LocalOffsetStore(this.raw.offsetStorePath)
+        : new RemoteBrokerOffsetStore({
+            query: (mq) => instance.api.queryConsumerOffset(this.addrFor(mq, false), this.group, mq),
+            commit: (mq, offset) =>
+              instance.api.updateConsumerOffset(this.addrFor(mq, true), this.group, mq, offset),
+          });
+    this.state = "running";
+    try {
+      await this.offsetStore.load();
+      await this.refreshRoutes(true);
+      await instance.sendHeartbeatToAllBrokers();
+      // The broker creates %RETRY%<group> on the first heartbeat and registers it at once: look again.
+      if (this.copts.messageModel === "CLUSTERING") await this.refreshRoutes(false);
+      await this.rebalance("startup");
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+  }
+
+  private async refreshRoutes(warn: boolean): Promise<void> {
+    const instance = this.instance!;
+    await Promise.all(
+      [...this.subscriptions.keys()].map((topic) =>
+        instance.updateRoute(topic).catch((err: Error) => {
+          if (warn && !topic.startsWith("%RETRY%")) this.warnOnce(`route:${topic}`, err.message);
+        }),
+      ),
+    );
+  }
+
+  /** Broker address for a queue: the master for writes; for reads a replica when the master is gone. */
+  protected addrFor(mq: MessageQueue, write: boolean): string {
+    const instance = this.instance!;
+    const addr = write ? instance.findMasterAddr(mq.brokerName) : instance.findAnyAddr(mq.brokerName);
+    if (!addr)
+      throw new ClientError(`no address known for broker ${mq.brokerName}`, { retriable: true, code: 10003 });
+    return addr;
+  }
+
+  // ---- rebalance ----
+
+  onRouteChanged(_topic: string): void {
+    if (this.state === "running") void this.rebalance("route changed");
+  }
+
+  /** Runs a rebalance; a request during one runs another right after (so no notice is lost). */
+  rebalance(reason: string): Promise<void> {
+    if (this.state !== "running") return Promise.resolve();
+    if (this.rebalancing) {
+      this.rebalanceAgain = true;
+      return this.rebalancing;
+    }
+    this.rebalancing = (async () => {
+      let rounds = 0;
+      do {
+        this.rebalanceAgain = false;
+        try {
+          await this.doRebalance();
+        } catch (err) {
+          this.warnOnce("rebalance", `rebalance (${reason}) failed: ${(err as Error).message}`);
+        }
+      } while (this.rebalanceAgain && this.state === "running" && ++rounds < 10);
+    })().finally(() => {
+      this.rebalancing = undefined;
+    });
+    return this.rebalancing;
+  }
+
+  private async doRebalance(): Promise<void> {
+    const instance = this.instance!;
+    for (const [topic] of this.subscriptions) {
+      if (this.state !== "running") return;
+      let route = instance.getRoute(topic);
+      if (!route) {
+        try {
+          route = await instance.updateRoute(topic);
+        } catch (err) {
+          if (!topic.startsWith("%RETRY%")) this.warnOnce(`route:${topic}`, (err as Error).message);
+          continue;
+        }
+      }
+      const all = subscribeQueues(topic, route);
+      let mine: MessageQueue[];
+      if (this.copts.messageModel === "BROADCASTING") {
+        mine = all;
+      } else {
+        const addrs = route.brokerDatas.map((b) => b.brokerAddrs["0"]).filter((a): a is string => !!a);
+        let ids: string[] = [];
+        // Any broker of the topic knows the group (every client heartbeats to every broker); try them in turn.
+        for (const addr of addrs.sort(() => Math.random() - 0.5)) {
+          try {
+            ids = await instance.api.getConsumerIdList(addr, this.group);
+            if (ids.length > 0) break;
+          } catch (err) {
+            this.warnOnce(`ids:${addr}`, `consumer list from ${addr}: ${(err as Error).message}`);
+          }
+        }
+        if (ids.length === 0) continue;
+        mine = allocateAveragely(all, ids, instance.clientId);
+      }
+      await this.updateProcessQueues(topic, mine);
+    }
+    // Queues of topics no longer subscribed.
+    for (const e of [...this.entries.values()]) {
+      if (!this.subscriptions.has(e.mq.topic)) await this.removeEntry(e);
+    }
+  }
+
+  private async updateProcessQueues(topic: string, mine: MessageQueue[]): Promise<void> {
+    const wanted = new Set(mine.map(mqKey));
+    const now = Date.now();
+    for (const e of [...this.entries.values()]) {
+      if (e.mq.topic !== topic) continue;
+      if (!wanted.has(mqKey(e.mq))) await this.removeEntry(e);
+      else if (now - e.pq.lastPullTimestamp > PULL_MAX_IDLE_MS && this.copts.messageModel === "CLUSTERING") {
+        this.warnOnce(
+          `idle:${mqKey(e.mq)}`,
+          `queue ${mqKey(e.mq)} has not been pulled for 120 s; re-creating it`,
+        );
+        await this.removeEntry(e);
+      }
+    }
+    for (const mq of mine) {
+      const key = mqKey(mq);
+      if (this.entries.has(key) || this.state !== "running") continue;
+      let offset: number;
+      try {
+        offset = await this.computePullFromWhere(mq);
+      } catch (err) {
+        this.warnOnce(
+          `offset:${key}`,
+          `cannot find where to start ${key}: ${(err as Error).message}; retrying at the next rebalance`,
+        );
+        continue;
+      }
+      if (this.state !== "running" || this.entries.has(key)) continue;
+      const entry: QueueEntry = {
+        mq,
+        pq: new ProcessQueue(),
+        nextOffset: offset,
+        suggestedBrokerId: 0,
+        space: new Notifier(),
+      };
+      this.offsetStore!.update(mq, offset, false);
+      this.entries.set(key, entry);
+      this.instance!.logger.debug(
+        `[${this.group}] ${this.instance!.clientId} takes ${key} at offset ${offset}`,
+      );
+      void this.pullLoop(entry);
+    }
+  }
+
+  /** Gives a queue up: stop pulling, commit its offset, forget it. */
+  protected async removeEntry(e: QueueEntry): Promise<void> {
+    e.pq.dropped = true;
+    e.space.notify();
+    this.entries.delete(mqKey(e.mq));
+    this.onQueueRemoved(e);
+    if (this.copts.messageModel === "CLUSTERING") {
+      try {
+        await this.offsetStore!.persistAll([e.mq]);
+      } catch (err) {
+        this.warnOnce(
+          `commit:${mqKey(e.mq)}`,
+          `offset commit of ${mqKey(e.mq)} failed: ${(err as Error).message}`,
+        );
+      }
+    }
+    this.offsetStore!.remove(e.mq);
+  }
+
+  /** Hook: a queue was given up (its cached messages will not be consumed here). */
+  protected onQueueRemoved(_e: QueueEntry): void {}
+
+  /** Java RebalancePushImpl.computePullFromWhere: the stored offset, else the start rule. */
+  protected async computePullFromWhere(mq: MessageQueue): Promise<number> {
+    const stored = await this.offsetStore!.readFromStore(mq);
+    if (stored >= 0) return stored;
+    const isRetry = mq.topic.startsWith("%RETRY%");
+    const api = this.instance!.api;
+    switch (this.copts.consumeFromWhere) {
+      case "CONSUME_FROM_FIRST_OFFSET":
+        return 0;
+      case "CONSUME_FROM_TIMESTAMP":
+        if (isRetry) return api.getMaxOffset(this.addrFor(mq, false), mq);
+        return api.searchOffset(this.addrFor(mq, false), mq, this.copts.consumeTimestamp);
+      default:
+        if (isRetry) return 0;
+        return api.getMaxOffset(this.addrFor(mq, false), mq);
+    }
+  }
+
+  // ---- pulling ----
+
+  private pullAddr(e: QueueEntry): string {
+    const instance = this.instance!;
+    if (e.suggestedBrokerId !== 0) {
+      const route = instance.getRoute(e.mq.topic);
+      const a = route?.brokerDatas.find((b) => b.brokerName === e.mq.brokerName)?.brokerAddrs[
+        String(e.suggestedBrokerId)
+      ];
+      if (a) return a;
+    }
+    return this.addrFor(e.mq, false);
+  }
+
+  private async pullLoop(e: QueueEntry): Promise<void> {
+    const instance = this.instance!;
+    const o = this.copts;
+    const key = mqKey(e.mq);
+    // Bounded by the consumer's life: each round pulls, waits for room, or backs off.
+    while (this.state === "running" && !e.pq.dropped) {
+      const fc = e.pq.flowControl(o.flow);
+      if (fc.pause) {
+        this.warnOnce(
+          `flow:${key}`,
+          `flow control on ${key} (${fc.reason}): ${e.pq.count} messages, ${e.pq.size} bytes cached`,
+        );
+        await e.space.wait(1000);
+        continue;
+      }
+      const sub = this.subscriptions.get(e.mq.topic);
+      if (!sub) break;
+      const commitOffset = o.messageModel === "CLUSTERING" ? (this.offsetStore!.read(e.mq) ?? 0) : 0;
+      let sysFlag = PullSysFlag.SUSPEND | PullSysFlag.SUBSCRIPTION;
+      if (commitOffset > 0) sysFlag |= PullSysFlag.COMMIT_OFFSET;
+      let raw: Awaited<ReturnType<typeof instance.api.pullMessage>>;
+      try {
+        raw = await instance.api.pullMessage(
+          this.pullAddr(e),
+          {
+            consumerGroup: this.group,
+            topic: e.mq.topic,
+            queueId: e.mq.queueId,
+            queueOffset: e.nextOffset,
+            maxMsgNums: o.pullBatchSize,
+            sysFlag,
+            commitOffset,
+            suspendTimeoutMillis: o.longPollingTimeout,
+            subscription: sub.subString,
+            subVersion: sub.subVersion,
+            expressionType: sub.expressionType === "SQL92" ? "SQL92" : undefined,
+          },
+          o.pullTimeout,
+        );
+      } catch (err) {
+        if (e.pq.dropped || this.state !== "running") break;
+        this.warnOnce(
+          `pull:${key}`,
+          `pull of ${key} failed: ${(err as Error).message}; retrying in ${o.pullTimeDelayMillsWhenException} ms`,
+        );
+        await this.stopSignal.wait(o.pullTimeDelayMillsWhenException);
+        continue;
+      }
+      if (e.pq.dropped || this.state !== "running") break;
+      e.pq.lastPullTimestamp = Date.now();
+      e.suggestedBrokerId = raw.suggestWhichBrokerId;
+      switch (raw.code) {
+        case ResponseCode.SUCCESS: {
+          let views: MessageView[];
+          try {
+            views = raw.body
+              ? decodeMessages(raw.body, { decompressBody: true }).map((m) => new MessageView(m, e.mq))
+              : [];
+          } catch (err) {
+            this.warnOnce(
+              `decode:${key}`,
+              `cannot decode messages of ${key} at ${e.nextOffset}: ${(err as Error).message}`,
+            );
+            await this.stopSignal.wait(o.pullTimeDelayMillsWhenException);
+            continue;
+          }
+          const matching = views.filter((v) => v.queueOffset >= e.nextOffset && tagMatches(sub, v.tag));
+          e.nextOffset = raw.nextBeginOffset;
+          const added = e.pq.put(matching);
+          if (e.pq.count === 0) this.offsetStore!.update(e.mq, e.nextOffset, true);
+          if (added.length > 0) this.onMessages(e, added);
+          break;
+        }
+        case ResponseCode.PULL_NOT_FOUND:
+        case ResponseCode.PULL_RETRY_IMMEDIATELY:
+          e.nextOffset = raw.nextBeginOffset;
+          if (e.pq.count === 0) this.offsetStore!.update(e.mq, e.nextOffset, true);
+          break;
+        case ResponseCode.PULL_OFFSET_MOVED:
+          this.warnOnce(
+            `moved:${key}`,
+            `offset ${e.nextOffset} of ${key} is invalid; moving to ${raw.nextBeginOffset}`,
+          );
+          e.nextOffset = raw.nextBeginOffset;
+          this.offsetStore!.update(e.mq, raw.nextBeginOffset, false);
+          break;
+      }
+    }
+  }
+
+  /** New messages were cached for a queue. */
+  protected abstract onMessages(e: QueueEntry, added: MessageView[]): void;
+
+  /** Consumption freed room in a queue: record the offset and wake its pull loop. */
+  protected consumed(e: QueueEntry, offsets: number[]): void {
+    const offset = e.pq.remove(offsets);
+    if (!e.pq.dropped && offset >= 0) this.offsetStore!.update(e.mq, offset, true);
+    e.space.notify();
+  }
+
+  async persistOffsets(): Promise<void> {
+    if (this.state !== "running" || !this.offsetStore) return;
+    try {
+      await this.offsetStore.persistAll(this.assignedQueues());
+    } catch (err) {
+      this.warnOnce("persist", `offset commit failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Hook run at shutdown before offsets are committed (push consumers wait for listeners here). */
+  protected async beforeStop(): Promise<void> {}
+
+  /** Stops pulling, commits offsets, leaves the group; the shared client instance closes with its last user. */
+  async shutdown(): Promise<void> {
+    if (this.state !== "running") {
+      if (this.state === "new") this.state = "stopped";
+      return;
+    }
+    this.state = "stopping";
+    this.stopSignal.notify();
+    const instance = this.instance!;
+    try {
+      await this.rebalancing;
+      await this.beforeStop();
+      for (const e of this.entries.values()) {
+        e.pq.dropped = true;
+        e.space.notify();
+      }
+      try {
+        await this.offsetStore?.persistAll([...this.entries.values()].map((e) => e.mq));
+      } catch (err) {
+        instance.logger.warn(`[${this.group}] final offset commit failed: ${(err as Error).message}`);
+      }
+      this.entries.clear();
+      await instance.unregisterConsumer(this.group);
+    } finally {
+      this.state = "stopped";
+      await instance.release(this.clientOptions!);
+    }
+  }
+}

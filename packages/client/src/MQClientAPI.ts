@@ -1,0 +1,308 @@
+import {
+  type ClusterInfo,
+  createRequest,
+  decodeHeader,
+  decodeJson,
+  type HeartbeatData,
+  type MessageQueue,
+  PullMessageResponseHeader,
+  QueryConsumerOffsetResponseHeader,
+  type RemotingCommand,
+  RequestCode,
+  ResponseCode,
+  requestCodeName,
+  SendMessageResponseHeader,
+  type TopicRouteData,
+} from "@tidemq/protocol";
+import { RemotingClosedError, RemotingConnectError, RemotingTimeoutError } from "@tidemq/remoting";
+import { BrokerError, ConnectionError, TimeoutError } from "./errors.js";
+import type { SendStatus } from "./SendReceipt.js";
+
+/** What the client needs from a transport; @tidemq/remoting's RemotingClient provides it. */
+export interface Transport {
+  invoke(addr: string, request: RemotingCommand, timeoutMs?: number): Promise<RemotingCommand>;
+  invokeOneway(addr: string, request: RemotingCommand): Promise<void>;
+  closeConnection(addr: string): void;
+  close(): Promise<void>;
+}
+
+export interface SendResultRaw {
+  sendStatus: SendStatus;
+  offsetMsgId: string;
+  queueId: number;
+  queueOffset: number;
+}
+
+export interface PullResultRaw {
+  code: number;
+  nextBeginOffset: number;
+  minOffset: number;
+  maxOffset: number;
+  suggestWhichBrokerId: number;
+  body: Buffer | undefined;
+}
+
+const SEND_STATUS: Record<number, SendStatus> = {
+  [ResponseCode.SUCCESS]: "SEND_OK",
+  [ResponseCode.FLUSH_DISK_TIMEOUT]: "FLUSH_DISK_TIMEOUT",
+  [ResponseCode.FLUSH_SLAVE_TIMEOUT]: "FLUSH_SLAVE_TIMEOUT",
+  [ResponseCode.SLAVE_NOT_AVAILABLE]: "SLAVE_NOT_AVAILABLE",
+};
+
+const PULL_CODES = [
+  ResponseCode.SUCCESS,
+  ResponseCode.PULL_NOT_FOUND,
+  ResponseCode.PULL_RETRY_IMMEDIATELY,
+  ResponseCode.PULL_OFFSET_MOVED,
+];
+
+/**
+ * Requests of the 4.x protocol, one method per operation (RocketMQ's MQClientAPIImpl):
+ * builds the request, maps transport failures to TimeoutError / ConnectionError and
+ * unexpected response codes to BrokerError.
+ */
+export class MQClientAPI {
+  constructor(
+    readonly transport: Transport,
+    readonly requestTimeout: number,
+  ) {}
+
+  /** Sends a request; resolves with the response when its code is in `ok`. */
+  async call(
+    addr: string,
+    code: number,
+    header: object | undefined,
+    body: Buffer | undefined,
+    options: { timeoutMs?: number; ok?: readonly number[]; what?: string } = {},
+  ): Promise<RemotingCommand> {
+    const what = options.what ?? requestCodeName(code);
+    const timeoutMs = options.timeoutMs ?? this.requestTimeout;
+    let response: RemotingCommand;
+    try {
+      response = await this.transport.invoke(addr, createRequest(code, header, body), timeoutMs);
+    } catch (err) {
+      throw mapTransportError(err, addr, what, timeoutMs);
+    }
+    const ok = options.ok ?? [ResponseCode.SUCCESS];
+    if (!ok.includes(response.code)) throw new BrokerError(response.code, response.remark, addr, what);
+    return response;
+  }
+
+  async oneway(addr: string, code: number, header: object | undefined, body?: Buffer): Promise<void> {
+    try {
+      await this.transport.invokeOneway(addr, createRequest(code, header, body, { oneway: true }));
+    } catch (err) {
+      throw mapTransportError(err, addr, requestCodeName(code), this.requestTimeout);
+    }
+  }
+
+  // ---- NameServer ----
+
+  /** The route, or undefined when the NameServer answers TOPIC_NOT_EXIST. */
+  async getRouteInfo(nameServer: string, topic: string): Promise<TopicRouteData | undefined> {
+    const res = await this.call(
+      nameServer,
+      RequestCode.GET_ROUTEINFO_BY_TOPIC,
+      { topic, acceptStandardJsonOnly: true },
+      undefined,
+      {
+        ok: [ResponseCode.SUCCESS, ResponseCode.TOPIC_NOT_EXIST],
+        what: `route lookup of topic ${topic}`,
+      },
+    );
+    if (res.code === ResponseCode.TOPIC_NOT_EXIST) return undefined;
+    const route = decodeJson<TopicRouteData>(res.body, "topic route");
+    route.queueDatas ??= [];
+    route.brokerDatas ??= [];
+    route.filterServerTable ??= {};
+    for (const bd of route.brokerDatas) bd.brokerAddrs ??= {};
+    return route;
+  }
+
+  async getClusterInfo(nameServer: string): Promise<ClusterInfo> {
+    const res = await this.call(nameServer, RequestCode.GET_BROKER_CLUSTER_INFO, undefined, undefined);
+    const info = decodeJson<ClusterInfo>(res.body, "cluster info");
+    info.brokerAddrTable ??= {};
+    info.clusterAddrTable ??= {};
+    return info;
+  }
+
+  async getTopicList(nameServer: string): Promise<string[]> {
+    const res = await this.call(
+      nameServer,
+      RequestCode.GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+      undefined,
+      undefined,
+    );
+    return decodeJson<{ topicList?: string[] }>(res.body, "topic list").topicList ?? [];
+  }
+
+  // ---- Broker: send and pull ----
+
+  async sendMessage(
+    addr: string,
+    code: number,
+    header: Record<string, unknown>,
+    body: Buffer,
+    timeoutMs: number,
+  ): Promise<SendResultRaw> {
+    const res = await this.call(addr, code, header, body, {
+      timeoutMs,
+      ok: Object.keys(SEND_STATUS).map(Number),
+      what: `send to topic ${String(header.b ?? header.topic)}`,
+    });
+    const h = decodeHeader(SendMessageResponseHeader, res.extFields, "send response");
+    return {
+      sendStatus: SEND_STATUS[res.code]!,
+      offsetMsgId: h.msgId,
+      queueId: h.queueId,
+      queueOffset: h.queueOffset,
+    };
+  }
+
+  async pullMessage(
+    addr: string,
+    header: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<PullResultRaw> {
+    const res = await this.call(addr, RequestCode.PULL_MESSAGE, header, undefined, {
+      timeoutMs,
+      ok: PULL_CODES,
+      what: `pull from ${String(header.topic)}:${String(header.queueId)}`,
+    });
+    const h = decodeHeader(PullMessageResponseHeader, res.extFields, "pull response");
+    return { code: res.code, ...h, body: res.body };
+  }
+
+  // ---- Broker: groups and offsets ----
+
+  async heartbeat(addr: string, data: HeartbeatData): Promise<void> {
+    await this.call(addr, RequestCode.HEART_BEAT, undefined, Buffer.from(JSON.stringify(data), "utf8"));
+  }
+
+  async unregisterClient(
+    addr: string,
+    clientID: string,
+    producerGroup?: string,
+    consumerGroup?: string,
+  ): Promise<void> {
+    await this.call(
+      addr,
+      RequestCode.UNREGISTER_CLIENT,
+      { clientID, producerGroup, consumerGroup },
+      undefined,
+    );
+  }
+
+  async getConsumerIdList(addr: string, consumerGroup: string): Promise<string[]> {
+    const res = await this.call(addr, RequestCode.GET_CONSUMER_LIST_BY_GROUP, { consumerGroup }, undefined, {
+      ok: [ResponseCode.SUCCESS, ResponseCode.SYSTEM_ERROR],
+    });
+    // SYSTEM_ERROR = "no consumer for this group" (spec §4.6): an empty list, not a failure.
+    if (res.code !== ResponseCode.SUCCESS || !res.body) return [];
+    return decodeJson<{ consumerIdList?: string[] }>(res.body, "consumer id list").consumerIdList ?? [];
+  }
+
+  /** The committed offset, or −1 when the broker has none (QUERY_NOT_FOUND). */
+  async queryConsumerOffset(addr: string, consumerGroup: string, mq: MessageQueue): Promise<number> {
+    const res = await this.call(
+      addr,
+      RequestCode.QUERY_CONSUMER_OFFSET,
+      { consumerGroup, topic: mq.topic, queueId: mq.queueId },
+      undefined,
+      {
+        ok: [ResponseCode.SUCCESS, ResponseCode.QUERY_NOT_FOUND],
+        what: `offset query of ${mq.topic}:${mq.queueId}`,
+      },
+    );
+    if (res.code === ResponseCode.QUERY_NOT_FOUND) return -1;
+    return decodeHeader(QueryConsumerOffsetResponseHeader, res.extFields, "offset response").offset;
+  }
+
+  async updateConsumerOffset(
+    addr: string,
+    consumerGroup: string,
+    mq: MessageQueue,
+    commitOffset: number,
+  ): Promise<void> {
+    await this.call(
+      addr,
+      RequestCode.UPDATE_CONSUMER_OFFSET,
+      {
+        consumerGroup,
+        topic: mq.topic,
+        queueId: mq.queueId,
+        commitOffset,
+      },
+      undefined,
+    );
+  }
+
+  async getMaxOffset(addr: string, mq: MessageQueue): Promise<number> {
+    const res = await this.call(
+      addr,
+      RequestCode.GET_MAX_OFFSET,
+      { topic: mq.topic, queueId: mq.queueId },
+      undefined,
+    );
+    return offsetOf(res, "max offset");
+  }
+
+  async getMinOffset(addr: string, mq: MessageQueue): Promise<number> {
+    const res = await this.call(
+      addr,
+      RequestCode.GET_MIN_OFFSET,
+      { topic: mq.topic, queueId: mq.queueId },
+      undefined,
+    );
+    return offsetOf(res, "min offset");
+  }
+
+  async searchOffset(addr: string, mq: MessageQueue, timestamp: number): Promise<number> {
+    const res = await this.call(
+      addr,
+      RequestCode.SEARCH_OFFSET_BY_TIMESTAMP,
+      {
+        topic: mq.topic,
+        queueId: mq.queueId,
+        timestamp,
+      },
+      undefined,
+    );
+    return offsetOf(res, "search offset");
+  }
+
+  async consumerSendMessageBack(
+    addr: string,
+    header: {
+      offset: number;
+      group: string;
+      delayLevel: number;
+      originMsgId: string;
+      originTopic: string;
+      maxReconsumeTimes: number;
+    },
+  ): Promise<void> {
+    await this.call(addr, RequestCode.CONSUMER_SEND_MSG_BACK, { ...header, unitMode: false }, undefined, {
+      what: `send-back of ${header.originMsgId}`,
+    });
+  }
+}
+
+function offsetOf(res: RemotingCommand, what: string): number {
+  const v = Number(res.extFields?.offset);
+  if (!Number.isFinite(v))
+    throw new BrokerError(ResponseCode.SYSTEM_ERROR, `${what}: response lacks "offset"`, "?", what);
+  return v;
+}
+
+/** Transport failures as client errors that name the address and the operation. */
+export function mapTransportError(err: unknown, addr: string, what: string, timeoutMs: number): unknown {
+  if (err instanceof RemotingTimeoutError) {
+    return new TimeoutError(`${what}: no response from ${addr} within ${timeoutMs} ms`, { cause: err });
+  }
+  if (err instanceof RemotingConnectError || err instanceof RemotingClosedError) {
+    return new ConnectionError(`${what}: ${addr} is unreachable (${err.message})`, { cause: err });
+  }
+  return err;
+}

@@ -1,0 +1,162 @@
+import { ClientError } from "./errors.js";
+import type { FaultToleranceOptions } from "./LatencyFaultTolerance.js";
+import { type MessageOptions, prepareMessage } from "./Message.js";
+import type { MessageQueue } from "./MessageQueue.js";
+import { MQClientInstance } from "./MQClientInstance.js";
+import {
+  type ClientOptions,
+  checkGroup,
+  checkTopic,
+  positiveInt,
+  type ResolvedClientOptions,
+  resolveClientOptions,
+} from "./options.js";
+import { type QueueSelectorFn, SendCore } from "./SendCore.js";
+import type { BatchSendReceipt, SendReceipt } from "./SendReceipt.js";
+
+export interface ProducerOptions extends ClientOptions {
+  /** Producer group sent in heartbeats and send headers. Default "TIDEMQ_PRODUCER". */
+  producerGroup?: string;
+  /** Topics whose routes are fetched at startup, so a missing topic fails startup, not the first send. */
+  topic?: string | string[];
+  /** Same as `topic`. */
+  topics?: string[];
+  /** Total attempts per send, first one included (rocketmq-client-nodejs name). Default 3. */
+  maxAttempts?: number;
+  /** Retries on another broker after a failed send (4.x name; maxAttempts − 1). Default 2. */
+  retryTimesWhenSendFailed?: number;
+  /** Time budget of one send including its retries, ms. Default 3000. */
+  sendMsgTimeout?: number;
+  /** Bodies larger than this many bytes are zlib-compressed. Default 4096. */
+  compressMsgBodyOverHowmuch?: number;
+  /** Largest body (or encoded batch) accepted, bytes. Default 4 MiB (the broker's default limit). */
+  maxMessageSize?: number;
+  /** Avoid brokers whose sends were slow or failed (latency fault tolerance). Default true. */
+  sendLatencyFaultEnable?: boolean;
+  /** Latency thresholds and avoidance durations; defaults are RocketMQ 5's tables. */
+  faultTolerance?: FaultToleranceOptions;
+  /** Queues per broker for a topic the broker auto-creates on first send. Default 4. */
+  defaultTopicQueueNums?: number;
+}
+
+/** Per-send choices beside the message itself. */
+export interface SendOptions {
+  /** Picks the queue (Java's MessageQueueSelector); disables retries on other brokers. */
+  selector?: QueueSelectorFn;
+  /** Sends to this queue; disables retries on other brokers. */
+  queue?: MessageQueue;
+}
+
+/**
+ * Sends messages (rocketmq-client-nodejs' Producer over the RocketMQ 4.x remoting protocol).
+ *
+ * ```ts
+ * const producer = new Producer({ endpoints: "127.0.0.1:9876" });
+ * await producer.startup();
+ * const receipt = await producer.send({ topic: "T", tag: "TagA", keys: ["k1"], body: Buffer.from("hi") });
+ * await producer.shutdown();
+ * ```
+ */
+export class Producer {
+  readonly producerGroup: string;
+  private readonly raw: ProducerOptions;
+  private options: ResolvedClientOptions | undefined;
+  private instance: MQClientInstance | undefined;
+  private core: SendCore | undefined;
+  private state: "new" | "running" | "stopped" = "new";
+
+  constructor(options: ProducerOptions) {
+    this.raw = { ...options };
+    this.producerGroup = checkGroup(options.producerGroup ?? "TIDEMQ_PRODUCER", "producerGroup");
+  }
+
+  /** Client id of the shared client instance ("ip@pid[@instanceName]"). */
+  get clientId(): string | undefined {
+    return this.instance?.clientId;
+  }
+
+  async startup(): Promise<void> {
+    if (this.state !== "new") throw new ClientError(`producer cannot start: it is ${this.state}`);
+    const o = this.raw;
+    this.options = resolveClientOptions(o, "producer");
+    const retries =
+      o.retryTimesWhenSendFailed ??
+      (o.maxAttempts !== undefined ? positiveInt(o.maxAttempts, 3, "maxAttempts") - 1 : 2);
+    const core = {
+      group: this.producerGroup,
+      sendMsgTimeout: positiveInt(o.sendMsgTimeout, 3000, "sendMsgTimeout"),
+      retryTimesWhenSendFailed: positiveInt(retries, 2, "retryTimesWhenSendFailed", 0),
+      compressMsgBodyOverHowmuch: positiveInt(
+        o.compressMsgBodyOverHowmuch,
+        4096,
+        "compressMsgBodyOverHowmuch",
+        0,
+      ),
+      maxMessageSize: positiveInt(o.maxMessageSize, 4 * 1024 * 1024, "maxMessageSize"),
+      sendLatencyFaultEnable: o.sendLatencyFaultEnable ?? true,
+      faultTolerance: o.faultTolerance,
+      defaultTopicQueueNums: positiveInt(o.defaultTopicQueueNums, 4, "defaultTopicQueueNums"),
+    };
+    const topics = [...(typeof o.topic === "string" ? [o.topic] : (o.topic ?? [])), ...(o.topics ?? [])].map(
+      (t) => checkTopic(t),
+    );
+    const instance = MQClientInstance.acquire(this.options);
+    this.instance = instance;
+    this.core = new SendCore(instance, core);
+    const sendCore = this.core;
+    instance.registerProducer({ group: this.producerGroup, topics: () => sendCore.topics });
+    this.state = "running";
+    try {
+      for (const t of topics) await sendCore.publishQueues(t);
+      await instance.sendHeartbeatToAllBrokers();
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+  }
+
+  private running(): SendCore {
+    if (this.state !== "running" || !this.core) {
+      throw new ClientError(
+        `producer is ${this.state === "new" ? "not started: call startup() first" : "shut down"}`,
+      );
+    }
+    return this.core;
+  }
+
+  /** Sends one message; retried on another broker (maxAttempts) unless it has a messageGroup. */
+  async send(message: MessageOptions, options?: SendOptions): Promise<SendReceipt> {
+    const core = this.running();
+    return core.send(prepareMessage(message, core.options.maxMessageSize), options);
+  }
+
+  /**
+   * Sends messages of one topic as one SEND_BATCH_MESSAGE: stored in one queue with
+   * consecutive offsets. At most maxMessageSize bytes encoded; no delays; one messageGroup.
+   */
+  async sendBatch(messages: MessageOptions[], options?: { queue?: MessageQueue }): Promise<BatchSendReceipt> {
+    const core = this.running();
+    if (!Array.isArray(messages)) throw new ClientError("sendBatch takes an array of messages");
+    return core.sendBatch(
+      messages.map((m) => prepareMessage(m, core.options.maxMessageSize)),
+      options,
+    );
+  }
+
+  /** Writable queues of a topic (for selectors), fetching the route if needed. */
+  async getPublishQueues(topic: string): Promise<MessageQueue[]> {
+    return this.running().publishQueues(checkTopic(topic));
+  }
+
+  /** Stops the producer; the shared client instance closes when its last user stops. */
+  async shutdown(): Promise<void> {
+    if (this.state !== "running") {
+      this.state = "stopped";
+      return;
+    }
+    this.state = "stopped";
+    const instance = this.instance!;
+    await instance.unregisterProducer(this.producerGroup);
+    await instance.release(this.options!);
+  }
+}

@@ -1,0 +1,254 @@
+import { MessageConst } from "@tidemq/protocol";
+import { ConsumeResult } from "./ConsumeResult.js";
+import { ConsumerBase, type ConsumerOptions, type QueueEntry, retryTopicOf } from "./ConsumerBase.js";
+import { ClientError } from "./errors.js";
+import type { MessageView } from "./MessageView.js";
+import { positiveInt } from "./options.js";
+import { SendCore } from "./SendCore.js";
+import { Notifier, Semaphore } from "./sync.js";
+
+/** The push consumer's callback (rocketmq-client-nodejs' MessageListener). */
+export interface MessageListener {
+  /**
+   * Handles one message. Return ConsumeResult.SUCCESS (or nothing) when done, FAILURE to have
+   * it redelivered later; a throw counts as FAILURE.
+   */
+  consume(messageView: MessageView): ConsumeResult | undefined | Promise<ConsumeResult | undefined>;
+}
+
+export interface PushConsumerOptions extends ConsumerOptions {
+  messageListener: MessageListener;
+  /** Listener calls in flight at once, across all queues (RocketMQ 5 name). Default 20. */
+  consumptionThreadCount?: number;
+  /**
+   * Consume each queue one message at a time in queue order (4.x MessageListenerOrderly, without
+   * broker-side queue locks: during a rebalance two consumers may briefly overlap). A FAILURE
+   * is retried in place after suspendCurrentQueueTimeMillis, up to maxReconsumeTimes, then
+   * sent to the dead-letter queue. Default false.
+   */
+  consumeOrderly?: boolean;
+  /** Orderly mode: pause before retrying a failed message, ms. Default 1000. */
+  suspendCurrentQueueTimeMillis?: number;
+  /** At shutdown, how long to wait for listener calls in flight, ms. Default 10000. */
+  awaitTerminationMillisWhenShutdown?: number;
+}
+
+/** Delay before a message whose send-back failed is consumed again locally (Java: 5 s). */
+const LOCAL_RETRY_MS = 5000;
+
+/**
+ * Calls a listener for every message of its subscriptions (rocketmq-client-nodejs'
+ * PushConsumer over the 4.x protocol: pulls with long polling, rebalance, offsets on the broker).
+ *
+ * ```ts
+ * const consumer = new PushConsumer({
+ *   endpoints: "127.0.0.1:9876",
+ *   consumerGroup: "G",
+ *   subscriptions: new Map([["T", "TagA || TagB"]]),
+ *   messageListener: { async consume(m) { console.log(m.body.toString()); return ConsumeResult.SUCCESS; } },
+ * });
+ * await consumer.startup();
+ * ```
+ */
+export class PushConsumer extends ConsumerBase {
+  protected readonly consumeType = "CONSUME_PASSIVELY" as const;
+  private readonly listener: MessageListener;
+  private readonly semaphore: Semaphore;
+  private readonly orderly: boolean;
+  private readonly suspendMs: number;
+  private readonly awaitTerminationMs: number;
+  private inflight = 0;
+  private readonly idle = new Notifier();
+  private retrySender: SendCore | undefined;
+  private readonly localRetryTimers = new Set<NodeJS.Timeout>();
+
+  constructor(options: PushConsumerOptions) {
+    super(options);
+    if (!options.messageListener || typeof options.messageListener.consume !== "function") {
+      throw new ClientError("messageListener with a consume(messageView) method is required");
+    }
+    this.listener = options.messageListener;
+    this.semaphore = new Semaphore(positiveInt(options.consumptionThreadCount, 20, "consumptionThreadCount"));
+    this.orderly = options.consumeOrderly ?? false;
+    this.suspendMs = positiveInt(
+      options.suspendCurrentQueueTimeMillis,
+      1000,
+      "suspendCurrentQueueTimeMillis",
+      0,
+    );
+    this.awaitTerminationMs = positiveInt(
+      options.awaitTerminationMillisWhenShutdown,
+      10_000,
+      "awaitTerminationMillisWhenShutdown",
+      0,
+    );
+  }
+
+  /** Listener calls in flight now. */
+  get inflightCount(): number {
+    return this.inflight;
+  }
+
+  protected onMessages(e: QueueEntry, added: MessageView[]): void {
+    if (this.orderly) {
+      if (!e.orderlyActive) void this.orderlyLoop(e);
+      return;
+    }
+    for (const m of added) void this.consumeConcurrently(e, m);
+  }
+
+  private async invokeListener(m: MessageView): Promise<boolean> {
+    try {
+      const r = await this.listener.consume(m);
+      if (r === undefined || r === ConsumeResult.SUCCESS) return true;
+      // Another copy of ConsumeResult (e.g. from rocketmq-client-nodejs) compares by name.
+      return (r as { name?: unknown }).name === "SUCCESS";
+    } catch (err) {
+      this.warnOnce("listener", `listener threw for message ${m.messageId}: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  private begin(): void {
+    this.inflight++;
+  }
+
+  private end(): void {
+    if (--this.inflight === 0) this.idle.notify();
+  }
+
+  private async consumeConcurrently(e: QueueEntry, m: MessageView): Promise<void> {
+    await this.semaphore.acquire();
+    this.begin();
+    try {
+      if (e.pq.dropped || this.state !== "running") return;
+      const ok = await this.invokeListener(m);
+      if (!ok) {
+        if (this.copts.messageModel === "BROADCASTING") {
+          this.warnOnce(
+            "broadcast-failure",
+            `broadcast message ${m.messageId} failed; broadcasting does not retry, dropping it`,
+          );
+        } else if (!(await this.sendBack(e, m, 0))) {
+          // Neither send-back nor the fallback worked: keep it cached (the offset stays) and try again here.
+          this.scheduleLocalRetry(e, m);
+          return;
+        }
+      }
+      this.consumed(e, [m.queueOffset]);
+    } finally {
+      this.end();
+      this.semaphore.release();
+    }
+  }
+
+  private scheduleLocalRetry(e: QueueEntry, m: MessageView): void {
+    const t = setTimeout(() => {
+      this.localRetryTimers.delete(t);
+      m.deliveryAttempt++;
+      void this.consumeConcurrently(e, m);
+    }, LOCAL_RETRY_MS);
+    this.localRetryTimers.add(t);
+  }
+
+  private async orderlyLoop(e: QueueEntry): Promise<void> {
+    e.orderlyActive = true;
+    try {
+      // One message at a time, head of the queue first; ends when the queue is empty or given up.
+      while (this.state === "running" && !e.pq.dropped) {
+        const m = e.pq.values().next().value as MessageView | undefined;
+        if (!m) break;
+        await this.semaphore.acquire();
+        this.begin();
+        try {
+          if (e.pq.dropped || this.state !== "running") break;
+          const ok = await this.invokeListener(m);
+          if (!ok && this.copts.messageModel === "CLUSTERING") {
+            if (m.deliveryAttempt <= this.copts.maxReconsumeTimes) {
+              m.deliveryAttempt++;
+              await this.stopSignal.wait(this.suspendMs);
+              continue;
+            }
+            // Exhausted: straight to the dead-letter queue (delayLevel −1), as Java orderly consumers do.
+            if (!(await this.sendBack(e, m, -1))) {
+              await this.stopSignal.wait(LOCAL_RETRY_MS);
+              continue;
+            }
+          }
+          this.consumed(e, [m.queueOffset]);
+        } finally {
+          this.end();
+          this.semaphore.release();
+        }
+      }
+    } finally {
+      e.orderlyActive = false;
+    }
+    // A message may have arrived between the last check and the flag reset.
+    if (this.state === "running" && !e.pq.dropped && e.pq.count > 0) void this.orderlyLoop(e);
+  }
+
+  /**
+   * CONSUMER_SEND_MSG_BACK to the message's broker (it stores the message for %RETRY%<group>
+   * with a growing delay, or in %DLQ%<group>); if that fails, the client sends the copy itself.
+   */
+  private async sendBack(e: QueueEntry, m: MessageView, delayLevel: number): Promise<boolean> {
+    const instance = this.instance!;
+    try {
+      await instance.api.consumerSendMessageBack(this.addrFor(e.mq, true), {
+        offset: m.commitLogOffset,
+        group: this.group,
+        delayLevel,
+        originMsgId: m.messageId,
+        originTopic: m.topic,
+        maxReconsumeTimes: this.copts.maxReconsumeTimes,
+      });
+      return true;
+    } catch (err) {
+      this.warnOnce(
+        "sendback",
+        `send-back of ${m.messageId} failed (${(err as Error).message}); resending to the retry topic`,
+      );
+    }
+    try {
+      this.retrySender ??= new SendCore(instance, {
+        group: "CLIENT_INNER_PRODUCER",
+        sendMsgTimeout: 3000,
+        retryTimesWhenSendFailed: 2,
+        compressMsgBodyOverHowmuch: 4096,
+        maxMessageSize: 4 * 1024 * 1024,
+        sendLatencyFaultEnable: true,
+        defaultTopicQueueNums: 1,
+      });
+      const props: Record<string, string> = Object.fromEntries(m.properties);
+      props[MessageConst.RETRY_TOPIC] ??= m.topic;
+      props[MessageConst.ORIGIN_MESSAGE_ID] ??= m.messageId;
+      props[MessageConst.DELAY_TIME_LEVEL] = String(delayLevel < 0 ? 0 : 3 + m.reconsumeTimes);
+      delete props[MessageConst.RECONSUME_TIME];
+      delete props[MessageConst.MAX_RECONSUME_TIMES];
+      const topic = delayLevel < 0 ? `%DLQ%${this.group}` : retryTopicOf(this.group);
+      if (delayLevel < 0) delete props[MessageConst.DELAY_TIME_LEVEL];
+      await this.retrySender.send(
+        { topic, body: m.body, flag: m.flag, properties: props, uniqId: m.messageId, shardingKey: undefined },
+        undefined,
+        { reconsumeTimes: m.reconsumeTimes + 1, maxReconsumeTimes: this.copts.maxReconsumeTimes },
+      );
+      return true;
+    } catch (err) {
+      this.warnOnce(
+        "sendback-fallback",
+        `resending ${m.messageId} to the retry topic failed: ${(err as Error).message}`,
+      );
+      return false;
+    }
+  }
+
+  protected override async beforeStop(): Promise<void> {
+    for (const t of this.localRetryTimers) clearTimeout(t);
+    this.localRetryTimers.clear();
+    const deadline = Date.now() + this.awaitTerminationMs;
+    while (this.inflight > 0 && Date.now() < deadline) {
+      await this.idle.wait(deadline - Date.now());
+    }
+  }
+}

@@ -1,0 +1,314 @@
+import {
+  compressBody,
+  encodeBatchBody,
+  encodeProperties,
+  MessageConst,
+  RequestCode,
+  sendHeaderToV2,
+  type TopicRouteData,
+} from "@tidemq/protocol";
+import { BrokerError, ClientError, isRetriable, NoRouteError, SEND_RETRY_CODES } from "./errors.js";
+import { type FaultToleranceOptions, LatencyFaultTolerance } from "./LatencyFaultTolerance.js";
+import type { PreparedMessage } from "./Message.js";
+import type { MessageQueue } from "./MessageQueue.js";
+import { AUTO_CREATE_TOPIC_KEY, type MQClientInstance } from "./MQClientInstance.js";
+import { RoundRobinSelector, selectByShardingKey } from "./QueueSelector.js";
+import type { BatchSendReceipt, SendReceipt } from "./SendReceipt.js";
+import { publishQueues, routeFromTemplate } from "./TopicRoute.js";
+
+export interface SendCoreOptions {
+  group: string;
+  sendMsgTimeout: number;
+  retryTimesWhenSendFailed: number;
+  compressMsgBodyOverHowmuch: number;
+  maxMessageSize: number;
+  sendLatencyFaultEnable: boolean;
+  faultTolerance?: FaultToleranceOptions;
+  /** Queues per broker for a topic created on first send through the TBW102 template. */
+  defaultTopicQueueNums: number;
+}
+
+/** Picks a queue for a message: return one of `queues`. */
+export type QueueSelectorFn = (queues: MessageQueue[], message: PreparedMessage) => MessageQueue;
+
+/** Extra header fields of a client-built retry message (spec §8.5 step 4). */
+export interface RetryHeaderFields {
+  reconsumeTimes: number;
+  maxReconsumeTimes: number;
+}
+
+/**
+ * The send path shared by Producer and by consumers' fallback retries (RocketMQ's
+ * DefaultMQProducerImpl.sendDefaultImpl): route lookup (with the TBW102 template for a topic
+ * that does not exist yet), queue choice, compression, and retries on another broker.
+ */
+export class SendCore {
+  readonly fault: LatencyFaultTolerance;
+  private readonly selectors = new Map<string, RoundRobinSelector>();
+  private readonly templateRoutes = new Map<string, TopicRouteData>();
+  /** Topics sent to; the client instance refreshes their routes. */
+  readonly topics = new Set<string>();
+
+  constructor(
+    private readonly instance: MQClientInstance,
+    readonly options: SendCoreOptions,
+  ) {
+    this.fault = new LatencyFaultTolerance(options.faultTolerance);
+  }
+
+  /** Writable queues of a topic, fetching its route when it is not known yet. */
+  async publishQueues(topic: string): Promise<MessageQueue[]> {
+    this.topics.add(topic);
+    let route = this.instance.getRoute(topic);
+    if (!route) {
+      try {
+        route = await this.instance.updateRoute(topic);
+        this.templateRoutes.delete(topic);
+      } catch (err) {
+        if (!(err instanceof NoRouteError) || !err.outcomes.some((o) => o.outcome === "TOPIC_NOT_EXIST"))
+          throw err;
+        route = this.templateRoutes.get(topic) ?? (await this.templateRoute(topic, err));
+      }
+    }
+    const queues = publishQueues(topic, route);
+    if (queues.length === 0) {
+      throw new ClientError(`topic "${topic}" has a route but no writable queue on a broker with a master`, {
+        retriable: true,
+      });
+    }
+    return queues;
+  }
+
+  /** Java's fallback: the TBW102 route, so the broker creates the topic on first send (autoCreateTopicEnable). */
+  private async templateRoute(topic: string, notFound: NoRouteError): Promise<TopicRouteData> {
+    const { route } = await this.instance.fetchRoute(AUTO_CREATE_TOPIC_KEY);
+    if (!route) {
+      throw new NoRouteError(
+        topic,
+        notFound.outcomes,
+        `the auto-create template ${AUTO_CREATE_TOPIC_KEY} has no route either, so auto-create is off`,
+      );
+    }
+    const t = routeFromTemplate(route, this.options.defaultTopicQueueNums);
+    this.templateRoutes.set(topic, t);
+    return t;
+  }
+
+  private selector(topic: string): RoundRobinSelector {
+    let s = this.selectors.get(topic);
+    if (!s) {
+      s = new RoundRobinSelector();
+      this.selectors.set(topic, s);
+    }
+    return s;
+  }
+
+  private brokerAddr(mq: MessageQueue): string {
+    const addr = this.instance.findMasterAddr(mq.brokerName);
+    if (addr) return addr;
+    const t = this.templateRoutes.get(mq.topic)?.brokerDatas.find((b) => b.brokerName === mq.brokerName)
+      ?.brokerAddrs["0"];
+    if (t) return t;
+    throw new ClientError(`broker ${mq.brokerName} has no master in the known routes`, {
+      retriable: true,
+      code: 10003,
+    });
+  }
+
+  /** Sends one message; retries on another broker unless it has a sharding key or a selector. */
+  async send(
+    msg: PreparedMessage,
+    choose?: { selector?: QueueSelectorFn; queue?: MessageQueue },
+    retry?: RetryHeaderFields,
+  ): Promise<SendReceipt> {
+    let body = msg.body;
+    let sysFlag = 0;
+    if (body.length > this.options.compressMsgBodyOverHowmuch) {
+      const c = compressBody(body);
+      body = c.body;
+      sysFlag |= c.sysFlagBits;
+    }
+    const pinned =
+      msg.shardingKey !== undefined || choose?.selector !== undefined || choose?.queue !== undefined;
+    const result = await this.attempt(
+      msg.topic,
+      pinned,
+      async (queues, lastBroker) => {
+        const mq = choose?.queue
+          ? choose.queue
+          : choose?.selector
+            ? choose.selector(queues, msg)
+            : msg.shardingKey !== undefined
+              ? selectByShardingKey(queues, msg.shardingKey)!
+              : this.selector(msg.topic).select(
+                  queues,
+                  this.options.sendLatencyFaultEnable ? this.fault : undefined,
+                  lastBroker,
+                  Date.now(),
+                )!;
+        if (!mq || typeof mq.queueId !== "number")
+          throw new ClientError("the queue selector returned no queue");
+        return mq;
+      },
+      (mq, timeoutMs) => {
+        const header = sendHeaderToV2({
+          producerGroup: this.options.group,
+          topic: msg.topic,
+          defaultTopic: AUTO_CREATE_TOPIC_KEY,
+          defaultTopicQueueNums: this.options.defaultTopicQueueNums,
+          queueId: mq.queueId,
+          sysFlag,
+          bornTimestamp: Date.now(),
+          flag: msg.flag,
+          properties: encodeProperties(msg.properties),
+          reconsumeTimes: retry?.reconsumeTimes ?? 0,
+          unitMode: false,
+          maxReconsumeTimes: retry?.maxReconsumeTimes,
+          batch: false,
+        });
+        return this.instance.api.sendMessage(
+          this.brokerAddr(mq),
+          RequestCode.SEND_MESSAGE_V2,
+          header,
+          body,
+          timeoutMs,
+        );
+      },
+    );
+    const { mq, raw, addr } = result;
+    const queue = { topic: msg.topic, brokerName: mq.brokerName, queueId: raw.queueId };
+    return {
+      messageId: msg.uniqId,
+      offsetMessageId: raw.offsetMsgId,
+      messageQueue: queue,
+      queueOffset: raw.queueOffset,
+      offset: raw.queueOffset,
+      brokerAddr: addr,
+      sendStatus: raw.sendStatus,
+      transactionId: "",
+    };
+  }
+
+  /** SEND_BATCH_MESSAGE: all messages to one queue, consecutive offsets (spec §4.2). */
+  async sendBatch(msgs: PreparedMessage[], choose?: { queue?: MessageQueue }): Promise<BatchSendReceipt> {
+    if (msgs.length === 0) throw new ClientError("sendBatch needs at least one message");
+    const topic = msgs[0]!.topic;
+    for (const m of msgs) {
+      if (m.topic !== topic) throw new ClientError("all messages of a batch must have the same topic");
+      if (m.properties[MessageConst.DELAY_TIME_LEVEL] || m.properties[MessageConst.TIMER_DELIVER_MS]) {
+        throw new ClientError("batch messages cannot be delayed");
+      }
+      if (topic.startsWith("%RETRY%")) throw new ClientError("batch messages cannot go to a retry topic");
+    }
+    const keys = new Set(msgs.map((m) => m.shardingKey));
+    if (keys.size > 1)
+      throw new ClientError("all messages of a batch must have the same messageGroup (or none)");
+    const entries = msgs.map((m) => {
+      const { [MessageConst.WAIT_STORE_MSG_OK]: _wait, ...props } = m.properties;
+      return { flag: m.flag, body: m.body, properties: props };
+    });
+    const body = encodeBatchBody(entries);
+    if (body.length > this.options.maxMessageSize) {
+      throw new ClientError(
+        `batch of ${body.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; split it`,
+      );
+    }
+    const shardingKey = msgs[0]!.shardingKey;
+    const pinned = shardingKey !== undefined || choose?.queue !== undefined;
+    const { mq, raw, addr } = await this.attempt(
+      topic,
+      pinned,
+      async (queues, lastBroker) => {
+        if (choose?.queue) return choose.queue;
+        if (shardingKey !== undefined) return selectByShardingKey(queues, shardingKey)!;
+        return this.selector(topic).select(
+          queues,
+          this.options.sendLatencyFaultEnable ? this.fault : undefined,
+          lastBroker,
+          Date.now(),
+        )!;
+      },
+      (mq, timeoutMs) => {
+        const header = sendHeaderToV2({
+          producerGroup: this.options.group,
+          topic,
+          defaultTopic: AUTO_CREATE_TOPIC_KEY,
+          defaultTopicQueueNums: this.options.defaultTopicQueueNums,
+          queueId: mq.queueId,
+          sysFlag: 0,
+          bornTimestamp: Date.now(),
+          flag: 0,
+          properties: encodeProperties({ [MessageConst.WAIT_STORE_MSG_OK]: "true" }),
+          reconsumeTimes: 0,
+          unitMode: false,
+          batch: true,
+        });
+        return this.instance.api.sendMessage(
+          this.brokerAddr(mq),
+          RequestCode.SEND_BATCH_MESSAGE,
+          header,
+          body,
+          timeoutMs,
+        );
+      },
+    );
+    const ids = msgs.map((m) => m.uniqId);
+    return {
+      messageId: ids[0]!,
+      messageIds: ids,
+      offsetMessageId: raw.offsetMsgId,
+      messageQueue: { topic, brokerName: mq.brokerName, queueId: raw.queueId },
+      queueOffset: raw.queueOffset,
+      offset: raw.queueOffset,
+      brokerAddr: addr,
+      sendStatus: raw.sendStatus,
+      transactionId: "",
+    };
+  }
+
+  /** The retry loop: up to 1 + retries attempts within sendMsgTimeout, each on a freshly chosen queue. */
+  private async attempt<R>(
+    topic: string,
+    pinned: boolean,
+    choose: (queues: MessageQueue[], lastBroker: string | undefined) => Promise<MessageQueue>,
+    doSend: (mq: MessageQueue, timeoutMs: number) => Promise<R>,
+  ): Promise<{ mq: MessageQueue; raw: R; addr: string }> {
+    const start = Date.now();
+    const deadline = start + this.options.sendMsgTimeout;
+    const times = pinned ? 1 : 1 + this.options.retryTimesWhenSendFailed;
+    let lastBroker: string | undefined;
+    let lastErr: unknown;
+    for (let i = 0; i < times; i++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      const queues = await this.publishQueues(topic);
+      const mq = await choose(queues, lastBroker);
+      const t0 = Date.now();
+      try {
+        const addr = this.brokerAddr(mq);
+        const raw = await doSend(mq, remaining);
+        this.fault.update(mq.brokerName, Date.now() - t0, false, Date.now());
+        return { mq, raw, addr };
+      } catch (err) {
+        lastErr = err;
+        lastBroker = mq.brokerName;
+        const retry = err instanceof BrokerError ? SEND_RETRY_CODES.has(err.code) : isRetriable(err);
+        if (retry) this.fault.update(mq.brokerName, Date.now() - t0, true, Date.now());
+        if (!retry) throw err;
+        if (i + 1 < times) {
+          this.instance.logger.warn(
+            `send to ${topic} via ${mq.brokerName} failed (${(err as Error).message}); retrying on another broker`,
+          );
+        }
+      }
+    }
+    if (lastErr) throw lastErr;
+    throw new ClientError(
+      `send to topic ${topic} did not complete within sendMsgTimeout ${this.options.sendMsgTimeout} ms`,
+      {
+        retriable: true,
+        code: 10002,
+      },
+    );
+  }
+}

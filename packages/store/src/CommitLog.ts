@@ -1,0 +1,660 @@
+import fs from "node:fs";
+import { join } from "node:path";
+import { MAGIC_BLANK, MAGIC_V1, MAGIC_V2, MIN_RECORD_BYTES, type MessageExt, decodeMessage } from "@tidemq/protocol";
+import type { FlushDiskType } from "./config.js";
+import {
+  ReadFdCache,
+  close,
+  fdatasync,
+  ftruncate,
+  isOffsetFileName,
+  offsetFileName,
+  open,
+  readAt,
+  writeAt,
+} from "./fsx.js";
+import type { Logger } from "./Logger.js";
+import { BLANK_HEADER_BYTES, writeBlank } from "./RecordCodec.js";
+import { StoreCorruptionError } from "./StoreError.js";
+
+/**
+ * The contract a log under the MessageStore fulfils. The store reserves room, fills the
+ * records in place, publishes them, and treats everything below `confirmedOffset` as
+ * durable and visible. Today CommitLog confirms after the write (ASYNC_FLUSH) or after the
+ * covering fdatasync (SYNC_FLUSH); a Raft log would confirm at its commit index instead.
+ */
+export interface AppendLog {
+  readonly minOffset: number;
+  /** End of everything reserved (the next record's physical offset). */
+  readonly maxOffset: number;
+  readonly writtenOffset: number;
+  readonly flushedOffset: number;
+  readonly confirmedOffset: number;
+  /** Room for `bytes` of records in one segment, contiguous; fill it synchronously, then publish(). */
+  reserve(bytes: number): Reservation;
+  publish(): void;
+  /** Called whenever written/flushed/confirmed offsets move, or with an error once writes fail. */
+  onProgress(listener: (error?: Error) => void): void;
+  read(offset: number, length: number, into: Buffer, intoPos: number): Promise<void>;
+  flushAll(): Promise<void>;
+}
+
+export interface Reservation {
+  buf: Buffer;
+  pos: number;
+  offset: number;
+}
+
+export interface Segment {
+  start: number;
+  size: number;
+  path: string;
+  /** Write fd, open while the segment is current or holds unflushed bytes. */
+  fd: number | undefined;
+  /** True once the file exists at its full size. */
+  ready: boolean;
+}
+
+/** A run of recent log bytes in memory: log [start, start + used). */
+interface Block {
+  start: number;
+  buf: Buffer;
+  used: number;
+  segment: Segment;
+  /** No more appends; after its bytes, the log continues at `logicalEnd` (past a blank record). */
+  closed: boolean;
+  logicalEnd: number;
+}
+
+export interface CommitLogOptions {
+  dir: string;
+  segmentSize: number;
+  blockBytes: number;
+  maxTailBytes: number;
+  flushDiskType: FlushDiskType;
+  flushInterval: number;
+  logger: Logger;
+}
+
+export interface ScannedRecord {
+  offset: number;
+  size: number;
+  message: MessageExt;
+}
+
+const SCAN_CHUNK = 8 * 1024 * 1024;
+
+export class CommitLog implements AppendLog {
+  readonly segments: Segment[] = [];
+  private _maxOffset = 0;
+  private _written = 0;
+  private _flushed = 0;
+  private blocks: Block[] = [];
+  private tailBytes = 0;
+  private writing = false;
+  private writeScheduled = false;
+  private flushing = false;
+  private flushAgain = false;
+  private dirty: Segment[] = [];
+  private failure: Error | undefined;
+  private readonly listeners: ((error?: Error) => void)[] = [];
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly readFds = new ReadFdCache(64);
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opt: CommitLogOptions) {}
+
+  get minOffset(): number {
+    return this.segments[0]?.start ?? this._maxOffset;
+  }
+  get maxOffset(): number {
+    return this._maxOffset;
+  }
+  get writtenOffset(): number {
+    return this._written;
+  }
+  get flushedOffset(): number {
+    return this._flushed;
+  }
+  get confirmedOffset(): number {
+    return this.opt.flushDiskType === "SYNC_FLUSH" ? this._flushed : this._written;
+  }
+  get writeFailure(): Error | undefined {
+    return this.failure;
+  }
+
+  onProgress(listener: (error?: Error) => void): void {
+    this.listeners.push(listener);
+  }
+
+  // ---------------------------------------------------------------- start-up
+
+  /** Lists the segment files and checks that they form one gap-free sequence. */
+  async load(): Promise<void> {
+    await fs.promises.mkdir(this.opt.dir, { recursive: true });
+    const names = (await fs.promises.readdir(this.opt.dir)).sort();
+    for (const name of names) {
+      const path = join(this.opt.dir, name);
+      if (!isOffsetFileName(name)) {
+        this.opt.logger.warn(`ignoring ${path}: not a commit log segment name`);
+        continue;
+      }
+      const st = await fs.promises.stat(path);
+      this.segments.push({ start: Number(name), size: st.size, path, fd: undefined, ready: true });
+    }
+    const last = this.segments.at(-1);
+    if (last && last.size === 0) {
+      // A crash between creating the file and sizing it.
+      last.size = this.opt.segmentSize;
+      last.ready = false;
+    }
+    for (let i = 0; i + 1 < this.segments.length; i++) {
+      const a = this.segments[i]!;
+      const b = this.segments[i + 1]!;
+      if (a.start + a.size !== b.start) {
+        const missing = join(this.opt.dir, offsetFileName(a.start + a.size));
+        throw new StoreCorruptionError(
+          a.start + a.size < b.start ? missing : a.path,
+          `commit log segments do not follow each other: ${a.path} (${a.size} bytes) ends at ${a.start + a.size} ` +
+            `but the next file is ${b.path}; a segment is missing or truncated, refusing to start`,
+        );
+      }
+    }
+  }
+
+  /** After a clean stop: the checkpoint's end offset is trusted, no scan. */
+  setEndAfterCleanStop(end: number): void {
+    const last = this.segments.at(-1);
+    if (!last) {
+      if (end > 0) {
+        throw new StoreCorruptionError(
+          join(this.opt.dir, offsetFileName(end)),
+          `checkpoint says the commit log ends at ${end} but there is no segment file`,
+        );
+      }
+    } else if (end < last.start || end > last.start + last.size) {
+      throw new StoreCorruptionError(
+        last.path,
+        `checkpoint says the commit log ends at ${end} but the last segment covers [${last.start}, ${last.start + last.size})`,
+      );
+    }
+    this.setEnd(end);
+  }
+
+  private setEnd(end: number): void {
+    this._maxOffset = end;
+    this._written = end;
+    this._flushed = end;
+  }
+
+  /**
+   * After a crash: validate every record from `from` (a record boundary known durable),
+   * cut a torn tail, return the new end. Data after an invalid record in a *later*
+   * segment is not a torn tail but damage, and stops the start.
+   */
+  async recoverAfterCrash(from: number): Promise<number> {
+    const log = this.opt.logger;
+    if (this.segments.length === 0) {
+      if (from > 0) {
+        throw new StoreCorruptionError(
+          join(this.opt.dir, offsetFileName(0)),
+          `checkpoint says the commit log was flushed up to ${from} but there is no segment file`,
+        );
+      }
+      this.setEnd(0);
+      return 0;
+    }
+    const first = this.segments[0]!;
+    const last = this.segments.at(-1)!;
+    let pos = Math.max(from, first.start);
+    if (pos > last.start + last.size) {
+      throw new StoreCorruptionError(
+        join(this.opt.dir, offsetFileName(last.start + last.size)),
+        `checkpoint says the commit log was flushed up to ${from} but the segments end at ${last.start + last.size}`,
+      );
+    }
+    let idx = this.segmentIndexFor(pos);
+    if (idx < 0) idx = this.segments.length; // exactly at the end of the last segment
+    let reason: string | undefined;
+    let scanned = 0;
+    for (; idx < this.segments.length; idx++) {
+      const seg = this.segments[idx]!;
+      const r = await this.validateSegment(seg, Math.max(pos, seg.start));
+      scanned += r.end - Math.max(pos, seg.start);
+      pos = r.end;
+      reason = r.reason;
+      if (reason !== undefined || pos < seg.start + seg.size) break; // damage, or zeros = end of data
+    }
+    const k = this.segmentIndexFor(pos);
+    if (k >= 0) {
+      // Later segments must be empty: data there means damage, not a torn tail.
+      for (let j = k + 1; j < this.segments.length; j++) {
+        const s = this.segments[j]!;
+        if (await this.hasData(s)) {
+          throw new StoreCorruptionError(
+            s.path,
+            `commit log record at offset ${pos} in ${this.segments[k]!.path} is invalid (${reason ?? "zeros"}) ` +
+              "but a later segment holds data; refusing to truncate (restore the file or move the later segments away)",
+          );
+        }
+      }
+      const endSeg = this.segments[k]!;
+      if (reason !== undefined) {
+        log.warn(
+          `commit log: truncated a torn tail at offset ${pos} in ${endSeg.path} (${reason}); ` +
+            `${scanned} valid bytes scanned from ${Math.max(from, first.start)}`,
+        );
+      }
+      // Zero everything past the end, so no stale bytes can pass for records in a later scan.
+      const fd = await open(endSeg.path, "r+");
+      try {
+        await ftruncate(fd, pos - endSeg.start);
+        await ftruncate(fd, endSeg.size);
+        await fdatasync(fd);
+        endSeg.ready = true;
+      } finally {
+        await close(fd);
+      }
+      while (this.segments.length > k + 1) {
+        const s = this.segments.pop()!;
+        log.warn(`commit log: removing empty segment ${s.path} past the recovered end ${pos}`);
+        await fs.promises.rm(s.path, { force: true });
+      }
+    }
+    log.info(`commit log: crash recovery scanned ${scanned} bytes from ${Math.max(from, first.start)}, end ${pos}`);
+    this.setEnd(pos);
+    return pos;
+  }
+
+  private async hasData(seg: Segment): Promise<boolean> {
+    const fd = await open(seg.path, "r");
+    try {
+      const b = Buffer.alloc(8);
+      const n = await readAt(fd, b, 0, 8, 0);
+      return n > 0 && (b.readInt32BE(0) !== 0 || b.readInt32BE(4) !== 0);
+    } finally {
+      await close(fd);
+    }
+  }
+
+  /** Walks the records of one segment from `from`; stops at zeros, the segment end or an invalid record. */
+  private async validateSegment(seg: Segment, from: number): Promise<{ end: number; reason?: string }> {
+    const end = seg.start + seg.size;
+    let pos = from;
+    const r = await this.scanFile(seg, from, end, (offset, buf, p, size, magic) => {
+      if (size === 0 && magic === 0) return "stop";
+      if (magic === MAGIC_BLANK) {
+        if (offset + size !== end) return `blank record of ${size} bytes does not end the segment`;
+        pos = end;
+        return "stop";
+      }
+      if (magic !== MAGIC_V1 && magic !== MAGIC_V2) return `bad magic 0x${(magic >>> 0).toString(16)}`;
+      if (size < MIN_RECORD_BYTES - 1 || offset + size > end) return `bad size ${size}`;
+      if (buf === undefined) return "need";
+      try {
+        const m = decodeMessage(buf, p, { verifyCrc: true, headersOnly: true });
+        if (m.commitLogOffset !== offset) return `physical offset field ${m.commitLogOffset} != position`;
+      } catch (err) {
+        return (err as Error).message;
+      }
+      pos = offset + size;
+      return "next";
+    });
+    return r.reason === undefined ? { end: pos } : { end: pos, reason: r.reason };
+  }
+
+  /**
+   * Reads [from, to) of a segment in large chunks and calls `visit` per record header.
+   * `visit` returns "next" (advance by size), "stop", "need" (call again with the record's
+   * bytes in `buf`) or a string reason (invalid record).
+   */
+  private async scanFile(
+    seg: Segment,
+    from: number,
+    to: number,
+    visit: (offset: number, buf: Buffer | undefined, p: number, size: number, magic: number) => string,
+  ): Promise<{ reason?: string }> {
+    const fd = await open(seg.path, "r");
+    try {
+      let chunk = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, Math.max(4096, to - from)));
+      let chunkStart = from;
+      let chunkLen = 0;
+      let pos = from;
+      const load = async (at: number, need: number) => {
+        if (need > chunk.length) chunk = Buffer.allocUnsafe(need);
+        chunkStart = at;
+        chunkLen = await readAt(fd, chunk, 0, Math.min(chunk.length, to - at), at - seg.start);
+      };
+      while (pos < to) {
+        if (pos + 8 > chunkStart + chunkLen) {
+          await load(pos, 8);
+          if (chunkLen < 8) return { reason: chunkLen === 0 ? undefined : "truncated header" };
+        }
+        const p = pos - chunkStart;
+        const size = chunk.readInt32BE(p);
+        const magic = chunk.readInt32BE(p + 4);
+        let verdict = visit(pos, undefined, p, size, magic);
+        if (verdict === "need") {
+          if (pos + size > chunkStart + chunkLen) {
+            await load(pos, size);
+            if (chunkLen < size) return { reason: `record of ${size} bytes cut by the end of file` };
+          }
+          verdict = visit(pos, chunk, pos - chunkStart, size, magic);
+        }
+        if (verdict === "next") pos += size;
+        else if (verdict === "stop") return {};
+        else return { reason: verdict };
+      }
+      return {};
+    } finally {
+      await close(fd);
+    }
+  }
+
+  /** Calls `onRecord` for every record in [from, to), in order (dispatch rebuild). */
+  async forEachRecord(from: number, to: number, onRecord: (r: ScannedRecord) => void | Promise<void>): Promise<void> {
+    let pos = Math.max(from, this.minOffset);
+    while (pos < to) {
+      const idx = this.segmentIndexFor(pos);
+      if (idx < 0) break;
+      const seg = this.segments[idx]!;
+      const segEnd = Math.min(seg.start + seg.size, to);
+      const pending: ScannedRecord[] = [];
+      const r = await this.scanFile(seg, pos, segEnd, (offset, buf, p, size, magic) => {
+        if (size === 0 && magic === 0) return "stop";
+        if (magic === MAGIC_BLANK) {
+          pos = seg.start + seg.size;
+          return "stop";
+        }
+        if (buf === undefined) return "need";
+        try {
+          pending.push({ offset, size, message: decodeMessage(buf, p) });
+        } catch (err) {
+          return (err as Error).message;
+        }
+        pos = offset + size;
+        return "next";
+      });
+      for (const rec of pending) await onRecord(rec);
+      if (r.reason !== undefined) {
+        throw new StoreCorruptionError(seg.path, `commit log record at ${pos} does not decode: ${r.reason}`);
+      }
+      if (pos < seg.start + seg.size && pos < to) break;
+    }
+  }
+
+  // ---------------------------------------------------------------- appends
+
+  reserve(bytes: number): Reservation {
+    let seg = this.segments.at(-1);
+    let pos = this._maxOffset;
+    if (!seg || pos + bytes + BLANK_HEADER_BYTES > seg.start + seg.size) {
+      if (seg && pos < seg.start + seg.size) {
+        // RocketMQ's end-of-file filler: TOTALSIZE = rest of the segment, MAGIC_BLANK.
+        const b = this.blockFor(seg, pos, BLANK_HEADER_BYTES);
+        writeBlank(b.buf, pos - b.start, seg.start + seg.size - pos);
+        b.used += BLANK_HEADER_BYTES;
+        b.closed = true;
+        b.logicalEnd = seg.start + seg.size;
+        pos = seg.start + seg.size;
+      }
+      const start = seg ? seg.start + seg.size : pos;
+      // A record larger than a segment gets a segment of its own, rounded to 4 KiB.
+      const size = Math.max(this.opt.segmentSize, Math.ceil((bytes + BLANK_HEADER_BYTES) / 4096) * 4096);
+      seg = { start, size, path: join(this.opt.dir, offsetFileName(start)), fd: undefined, ready: false };
+      this.segments.push(seg);
+      pos = start;
+    }
+    const b = this.blockFor(seg, pos, bytes);
+    const at = pos - b.start;
+    b.used += bytes;
+    b.logicalEnd = b.start + b.used;
+    this._maxOffset = pos + bytes;
+    return { buf: b.buf, pos: at, offset: pos };
+  }
+
+  /** The block that will hold [pos, pos+bytes), starting a new one when needed. */
+  private blockFor(seg: Segment, pos: number, bytes: number): Block {
+    const cur = this.blocks.at(-1);
+    if (cur && !cur.closed && cur.segment === seg && cur.start + cur.used === pos && cur.used + bytes <= cur.buf.length) {
+      return cur;
+    }
+    if (cur && !cur.closed) {
+      cur.closed = true;
+      cur.logicalEnd = pos;
+    }
+    const cap = Math.max(this.opt.blockBytes, bytes);
+    const b: Block = { start: pos, buf: Buffer.allocUnsafeSlow(cap), used: 0, segment: seg, closed: false, logicalEnd: pos };
+    this.blocks.push(b);
+    this.tailBytes += cap;
+    return b;
+  }
+
+  publish(): void {
+    if (this.writeScheduled || this.writing) return;
+    this.writeScheduled = true;
+    // Everything appended in this event-loop turn goes out in one write.
+    setImmediate(() => {
+      this.writeScheduled = false;
+      void this.writeLoop();
+    });
+  }
+
+  private async writeLoop(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (!this.failure && this._written < this._maxOffset) {
+        const b = this.blockAt(this._written);
+        if (!b) throw new Error(`commit log: no block holds unwritten offset ${this._written}`);
+        const from = this._written;
+        const to = b.start + b.used;
+        const seg = b.segment;
+        const fd = await this.writeFd(seg);
+        await writeAt(fd, b.buf, from - b.start, to - from, from - seg.start);
+        if (!this.dirty.includes(seg)) this.dirty.push(seg);
+        this._written = b.closed && to === b.start + b.used ? b.logicalEnd : to;
+        this.evictTail();
+        this.notify();
+        if (this.opt.flushDiskType === "SYNC_FLUSH") void this.requestFlush();
+      }
+    } catch (err) {
+      this.fail(err as Error);
+    } finally {
+      this.writing = false;
+    }
+    if (!this.failure && this._written < this._maxOffset) this.publish();
+    if (this._written >= this._maxOffset || this.failure) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.opt.logger.error(`commit log write failed, the store stops taking writes: ${err.message}`);
+    for (const l of this.listeners) l(err);
+  }
+
+  private blockAt(offset: number): Block | undefined {
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const b = this.blocks[i]!;
+      if (b.start <= offset && offset < b.start + b.used) return b;
+      if (b.start < offset) break;
+    }
+    return undefined;
+  }
+
+  private async writeFd(seg: Segment): Promise<number> {
+    if (seg.fd !== undefined) return seg.fd;
+    const fd = await open(seg.path, fs.constants.O_RDWR | fs.constants.O_CREAT);
+    if (!seg.ready) {
+      // Sized up front (sparse), like RocketMQ's pre-sized mapped files: the file length is
+      // the segment length, so a scan knows where the segment ends and a gap shows.
+      await ftruncate(fd, seg.size);
+      seg.ready = true;
+    }
+    seg.fd = fd;
+    return fd;
+  }
+
+  private evictTail(): void {
+    while (this.blocks.length > 1 && this.tailBytes > this.opt.maxTailBytes) {
+      const b = this.blocks[0]!;
+      if (!b.closed || b.logicalEnd > this._written) break;
+      this.blocks.shift();
+      this.tailBytes -= b.buf.length;
+    }
+  }
+
+  private notify(): void {
+    for (const l of this.listeners) l();
+  }
+
+  /** Flushes what is written; concurrent requests coalesce into the next fsync (group commit). */
+  async requestFlush(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = true;
+    try {
+      do {
+        this.flushAgain = false;
+        const target = this._written;
+        if (target <= this._flushed) break;
+        const segs = this.dirty.slice();
+        for (const s of segs) if (s.fd !== undefined) await fdatasync(s.fd);
+        this._flushed = Math.max(this._flushed, target);
+        for (const s of segs) {
+          if (s.start + s.size <= this._flushed && s !== this.segments.at(-1)) {
+            this.dirty.splice(this.dirty.indexOf(s), 1);
+            if (s.fd !== undefined) {
+              const fd = s.fd;
+              s.fd = undefined;
+              await close(fd);
+            }
+          }
+        }
+        this.notify();
+      } while (this.flushAgain || (this.opt.flushDiskType === "SYNC_FLUSH" && this._written > this._flushed));
+    } catch (err) {
+      this.fail(err as Error);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  startFlushTimer(): void {
+    if (this.opt.flushDiskType === "ASYNC_FLUSH") {
+      this.flushTimer = setInterval(() => void this.requestFlush(), this.opt.flushInterval);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Waits until everything reserved is written, then fsyncs it. */
+  async flushAll(): Promise<void> {
+    if (this._written < this._maxOffset && !this.failure) {
+      await new Promise<void>((resolve) => {
+        this.idleWaiters.push(resolve);
+        this.publish();
+      });
+    }
+    for (let i = 0; i < 100 && this.flushing; i++) await new Promise((r) => setTimeout(r, 1));
+    await this.requestFlush();
+    if (this.flushing) {
+      for (let i = 0; i < 5000 && this.flushing; i++) await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    for (const s of this.segments) {
+      if (s.fd !== undefined) {
+        const fd = s.fd;
+        s.fd = undefined;
+        await close(fd);
+      }
+    }
+    await this.readFds.closeAll();
+    this.blocks = [];
+    this.tailBytes = 0;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = this.segments[mid]!;
+      if (offset < s.start) hi = mid - 1;
+      else if (offset >= s.start + s.size) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /** The bytes [offset, offset+length) if they are all in the in-memory tail (a view, no copy). */
+  tailSlice(offset: number, length: number): Buffer | undefined {
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const b = this.blocks[i]!;
+      if (offset >= b.start && offset + length <= b.start + b.used) {
+        return b.buf.subarray(offset - b.start, offset - b.start + length);
+      }
+      if (b.start <= offset) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Copies [offset, offset+length) (within one segment, already written) into `into`. */
+  async read(offset: number, length: number, into: Buffer, intoPos: number): Promise<void> {
+    const t = this.tailSlice(offset, length);
+    if (t) {
+      t.copy(into, intoPos);
+      return;
+    }
+    const idx = this.segmentIndexFor(offset);
+    const seg = this.segments[idx];
+    if (!seg || offset + length > seg.start + seg.size) {
+      throw new RangeError(`commit log range [${offset}, ${offset + length}) is not in one segment`);
+    }
+    const fd = await this.readFds.get(seg.path);
+    const n = await readAt(fd, into, intoPos, length, offset - seg.start);
+    if (n < length) throw new RangeError(`short read of commit log at ${offset} in ${seg.path}`);
+  }
+
+  /** Reads one record (its size comes from its first 4 bytes); undefined if none starts there. */
+  async readRecord(offset: number): Promise<Buffer | undefined> {
+    if (offset < this.minOffset || offset + 8 > this._written) return undefined;
+    const head = Buffer.allocUnsafe(8);
+    await this.read(offset, 8, head, 0);
+    const size = head.readInt32BE(0);
+    const magic = head.readInt32BE(4);
+    if ((magic !== MAGIC_V1 && magic !== MAGIC_V2) || size < MIN_RECORD_BYTES - 1 || offset + size > this._written) {
+      return undefined;
+    }
+    const out = Buffer.allocUnsafe(size);
+    await this.read(offset, size, out, 0);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- retention
+
+  /** Removes the oldest segment (never the current one); returns it. */
+  async deleteFirstSegment(): Promise<Segment | undefined> {
+    if (this.segments.length <= 1) return undefined;
+    const s = this.segments[0]!;
+    if (s.start + s.size > this._flushed) return undefined; // still has unflushed bytes
+    this.segments.shift();
+    this.readFds.forget(s.path);
+    if (s.fd !== undefined) {
+      const fd = s.fd;
+      s.fd = undefined;
+      await close(fd);
+    }
+    await fs.promises.rm(s.path, { force: true });
+    return s;
+  }
+}

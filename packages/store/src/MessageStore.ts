@@ -1,0 +1,970 @@
+import fs from "node:fs";
+import { join } from "node:path";
+import {
+  MessageConst,
+  MessageSysFlag,
+  RecordLayout,
+  messageKeys,
+  readLong,
+  tagsHashCode,
+  toStorableIPv4,
+  transactionType,
+} from "@tidemq/protocol";
+import { readCheckpoint, writeCheckpoint } from "./Checkpoint.js";
+import { CommitLog, type ScannedRecord } from "./CommitLog.js";
+import { type MessageStoreConfig, type ResolvedConfig, parseDeleteWhen, resolveConfig } from "./config.js";
+import { CQ_ENTRY_BYTES, ConsumeQueue, CqChunkCache, parseEntry } from "./ConsumeQueue.js";
+import { diskUsedRatio } from "./DiskSpace.js";
+import { ReadFdCache, exists } from "./fsx.js";
+import { IndexService } from "./IndexService.js";
+import { type PreparedRecord, hostBytes, ipv4Int, recordSize, writeRecord } from "./RecordCodec.js";
+import { retentionDecision, segmentExpired } from "./Retention.js";
+import { messageIllegal, serviceNotAvailable } from "./StoreError.js";
+
+/** What the broker hands the store for one message. */
+export interface MessageInput {
+  topic: string;
+  queueId: number;
+  flag: number;
+  body: Buffer;
+  properties: Record<string, string>;
+  sysFlag: number;
+  bornTimestamp: number;
+  bornHost: { host: string; port: number };
+  reconsumeTimes: number;
+  preparedTransactionOffset: number;
+  /** Default tagsHashCode(properties.TAGS). */
+  tagsCode?: number;
+}
+
+export interface PutResult {
+  status: "PUT_OK" | "FLUSH_DISK_TIMEOUT";
+  queueOffset: number;
+  commitLogOffset: number;
+  msgIds: string[];
+  count: number;
+  storeTimestamp: number;
+}
+
+export type GetMessageStatus =
+  | "FOUND"
+  | "NO_MATCHED_MESSAGE"
+  | "NO_MESSAGE_IN_QUEUE"
+  | "OFFSET_TOO_SMALL"
+  | "OFFSET_OVERFLOW_ONE"
+  | "OFFSET_OVERFLOW_BADLY"
+  | "OFFSET_FOUND_NULL"
+  | "NO_MATCHED_LOGIC_QUEUE"
+  | "MESSAGE_WAS_REMOVING";
+
+export interface GetMessageResult {
+  status: GetMessageStatus;
+  nextBeginOffset: number;
+  minOffset: number;
+  maxOffset: number;
+  messageCount: number;
+  /** Stored records, concatenated, ready to be a PULL response body. */
+  body: Buffer;
+  queueOffsets: number[];
+}
+
+export interface StoreStats {
+  commitLogMinOffset: number;
+  commitLogMaxOffset: number;
+  flushedOffset: number;
+  confirmedOffset: number;
+  putMessageTimesTotal: number;
+  putMessageSizeTotal: number;
+  dispatchBehindBytes: number;
+  earliestMessageTimeStamp: number;
+  diskUsedRatio: number;
+}
+
+interface DispatchItem {
+  topic: string;
+  queueId: number;
+  queueOffset: number;
+  offset: number;
+  size: number;
+  tagsCode: number;
+  storeTimestamp: number;
+  /** KEYS tokens and UNIQ_KEY, for the index. */
+  keys: string[] | undefined;
+  /** PREPARED / ROLLBACK transaction records get no consume-queue entry (RocketMQ). */
+  inQueue: boolean;
+}
+
+interface Waiter {
+  end: number;
+  deadline: number;
+  result: PutResult;
+  resolve: (r: PutResult) => void;
+  reject: (e: Error) => void;
+}
+
+/** A FIFO over an array with a moving head (shift() is O(n) on big arrays). */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  get size(): number {
+    return this.items.length - this.head;
+  }
+  push(x: T): void {
+    this.items.push(x);
+  }
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items[this.head]!;
+    this.items[this.head++] = undefined as T;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return x;
+  }
+  drain(): T[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+}
+
+const DISPATCH_SLICE = 4096;
+/** Consume-queue entries scanned per pull when a filter drops messages (RocketMQ: 16000 bytes / 20). */
+const MAX_FILTER_SCAN = 800;
+const DEFAULT_MAX_PULL_BYTES = 4 * 1024 * 1024;
+const MAX_QUERY_MESSAGES = 64;
+
+function queueKey(topic: string, queueId: number): string {
+  return `${topic}\u0000${queueId}`;
+}
+
+/**
+ * The storage engine: one CommitLog, a ConsumeQueue per topic/queue, an IndexService, a
+ * checkpoint + abort marker for recovery, retention and disk guards. See README.md.
+ */
+export class MessageStore {
+  private readonly cfg: ResolvedConfig;
+  private readonly log: CommitLog;
+  private readonly queues = new Map<string, Map<number, ConsumeQueue>>();
+  private readonly queueOffsets = new Map<string, number>();
+  private readonly index: IndexService;
+  private readonly readFds = new ReadFdCache(128);
+  private readonly chunks = new CqChunkCache(512);
+  private readonly pendingDispatch = new Fifo<DispatchItem>();
+  private readonly waiters = new Fifo<Waiter>();
+  private readonly arrivedListeners: ((topic: string, queueId: number, maxOffset: number) => void)[] = [];
+  private readonly topicBytes = new Map<string, Buffer>();
+  private readonly bornIps = new Map<string, number>();
+  private readonly storeHostBytes: Buffer;
+  private readonly storeIp: number;
+  private readonly msgIdPrefix: string;
+  private readonly deleteHours: Set<number>;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private dispatched = 0;
+  private dispatchScheduled = false;
+  private pendingIndexBytes = 0;
+  private persistRunning: Promise<void> | undefined;
+  private writeFailure: string | undefined;
+  private diskFull: string | undefined;
+  private diskRatio = 0;
+  private closed = false;
+  private putTimes = 0;
+  private putBytes = 0;
+  private earliestTime = -1;
+  private timeoutTimer: NodeJS.Timeout | undefined;
+
+  private constructor(cfg: ResolvedConfig) {
+    this.cfg = cfg;
+    this.log = new CommitLog({
+      dir: cfg.storePathCommitLog,
+      segmentSize: cfg.mappedFileSizeCommitLog,
+      blockBytes: cfg.writeBlockBytes,
+      maxTailBytes: cfg.maxTailCacheBytes,
+      flushDiskType: cfg.flushDiskType,
+      flushInterval: cfg.flushIntervalCommitLog,
+      logger: cfg.logger,
+    });
+    this.index = new IndexService(
+      join(cfg.storePathRootDir, "index"),
+      cfg.maxIndexEntriesPerFile,
+      cfg.indexHashSlotNum,
+      this.readFds,
+      cfg.logger,
+    );
+    this.storeHostBytes = hostBytes(cfg.storeHost.host, cfg.storeHost.port);
+    this.msgIdPrefix = this.storeHostBytes.toString("hex").toUpperCase();
+    this.storeIp = ipv4Int(cfg.storeHost.host);
+    this.deleteHours = parseDeleteWhen(cfg.deleteWhen);
+  }
+
+  private get abortPath(): string {
+    return join(this.cfg.storePathRootDir, "abort");
+  }
+  private get checkpointPath(): string {
+    return join(this.cfg.storePathRootDir, "checkpoint");
+  }
+  private get cqRoot(): string {
+    return join(this.cfg.storePathRootDir, "consumequeue");
+  }
+
+  /** Opens the store, recovering after a crash (abort marker present) or trusting a clean stop. */
+  static async open(config: MessageStoreConfig): Promise<MessageStore> {
+    const store = new MessageStore(resolveConfig(config));
+    try {
+      await store.recover();
+    } catch (err) {
+      await store.log.close().catch(() => {});
+      await store.readFds.closeAll();
+      throw err;
+    }
+    store.startServices();
+    return store;
+  }
+
+  private async recover(): Promise<void> {
+    const { cfg, log } = this;
+    const logger = cfg.logger;
+    const t0 = Date.now();
+    await fs.promises.mkdir(cfg.storePathRootDir, { recursive: true });
+    const cp = await readCheckpoint(this.checkpointPath);
+    const aborted = await exists(this.abortPath);
+    const clean = !aborted && cp?.cleanEndOffset !== undefined;
+    await log.load();
+    if (clean) {
+      log.setEndAfterCleanStop(cp!.cleanEndOffset!);
+    } else {
+      const log_ = log.segments.length > 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
+      log_(
+        cp
+          ? `store at ${cfg.storePathRootDir} was not shut down cleanly: recovering from the checkpoint (${cp.physicFlushedOffset})`
+          : `store at ${cfg.storePathRootDir} has no checkpoint: scanning the whole commit log`,
+      );
+      await log.recoverAfterCrash(cp?.physicFlushedOffset ?? 0);
+    }
+    const logEnd = log.maxOffset;
+    let dispatchFrom = clean ? logEnd : Math.max(log.minOffset, Math.min(cp?.logicsOffset ?? 0, logEnd));
+    const cqExists = await exists(this.cqRoot);
+    if (!cqExists && logEnd > log.minOffset) {
+      logger.warn(`${this.cqRoot} is missing: rebuilding every consume queue from the commit log`);
+      dispatchFrom = log.minOffset;
+    }
+    await fs.promises.mkdir(this.cqRoot, { recursive: true });
+    await this.loadQueues(logEnd, clean && cqExists);
+    const indexDir = join(cfg.storePathRootDir, "index");
+    if (!(await exists(indexDir)) && logEnd > log.minOffset) {
+      logger.warn(`${indexDir} is missing: rebuilding the index from the commit log`);
+      dispatchFrom = log.minOffset;
+    }
+    await this.index.load(logEnd, clean);
+    if (dispatchFrom < logEnd) {
+      logger.info(`re-dispatching commit log [${dispatchFrom}, ${logEnd}) into consume queues and index`);
+      await log.forEachRecord(dispatchFrom, logEnd, async (r) => {
+        this.dispatchRecovered(r);
+        if (this.pendingIndexBytes > cfg.maxPendingIndexBytes) await this.persistQueuesAndIndex();
+      });
+    }
+    this.dispatched = logEnd;
+    for (const byId of this.queues.values()) {
+      for (const cq of byId.values()) {
+        this.queueOffsets.set(queueKey(cq.topic, cq.queueId), cq.maxOffset);
+        await cq.applyLogMin(log.minOffset);
+      }
+    }
+    await this.refreshEarliestTime();
+    await fs.promises.writeFile(this.abortPath, String(process.pid));
+    await this.writeCheckpointNow(false);
+    logger.info(
+      `store opened (${clean ? "clean" : "recovered"}) in ${Date.now() - t0} ms: commit log [${log.minOffset}, ${logEnd}), ` +
+        `${this.queueCount()} consume queues`,
+    );
+  }
+
+  private queueCount(): number {
+    let n = 0;
+    for (const m of this.queues.values()) n += m.size;
+    return n;
+  }
+
+  private async loadQueues(logEnd: number, clean: boolean): Promise<void> {
+    for (const topic of await fs.promises.readdir(this.cqRoot)) {
+      const tdir = join(this.cqRoot, topic);
+      if (!(await fs.promises.stat(tdir)).isDirectory()) continue;
+      for (const q of await fs.promises.readdir(tdir)) {
+        const queueId = Number(q);
+        if (!/^\d+$/.test(q) || queueId > 0x7fffffff) {
+          this.cfg.logger.warn(`ignoring ${join(tdir, q)}: not a queue id`);
+          continue;
+        }
+        const cq = this.newQueue(topic, queueId);
+        await cq.load(this.cfg.logger);
+        await cq.truncateToLog(logEnd, clean, this.cfg.logger);
+      }
+    }
+  }
+
+  private newQueue(topic: string, queueId: number): ConsumeQueue {
+    let byId = this.queues.get(topic);
+    if (!byId) {
+      byId = new Map();
+      this.queues.set(topic, byId);
+    }
+    const cq = new ConsumeQueue(
+      topic,
+      queueId,
+      join(this.cqRoot, topic, String(queueId)),
+      this.cfg.consumeQueueEntriesPerFile,
+      this.readFds,
+      this.chunks,
+    );
+    byId.set(queueId, cq);
+    return cq;
+  }
+
+  private queue(topic: string, queueId: number): ConsumeQueue | undefined {
+    return this.queues.get(topic)?.get(queueId);
+  }
+
+  private dispatchRecovered(r: ScannedRecord): void {
+    const m = r.message;
+    const tt = transactionType(m.sysFlag);
+    const keys = messageKeys(m.properties);
+    const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
+    if (uniq) keys.push(uniq);
+    this.dispatchOne({
+      topic: m.topic,
+      queueId: m.queueId,
+      queueOffset: m.queueOffset,
+      offset: r.offset,
+      size: r.size,
+      tagsCode: this.cfg.tagsCodeOf ? this.cfg.tagsCodeOf(m.topic, m.properties) : tagsHashCode(m.properties.TAGS),
+      storeTimestamp: m.storeTimestamp,
+      keys: keys.length > 0 ? keys : undefined,
+      inQueue: tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE,
+    });
+  }
+
+  private dispatchOne(d: DispatchItem): boolean {
+    let added = false;
+    if (d.inQueue) {
+      const cq = this.queue(d.topic, d.queueId) ?? this.newQueue(d.topic, d.queueId);
+      added = cq.append(d.queueOffset, d.offset, d.size, d.tagsCode);
+      if (added) this.pendingIndexBytes += CQ_ENTRY_BYTES;
+    }
+    if (d.keys && d.offset > this.index.lastPhy) {
+      for (const k of d.keys) this.index.put(d.topic, k, d.offset, d.storeTimestamp);
+      this.pendingIndexBytes += 24 * d.keys.length;
+    }
+    return added;
+  }
+
+  private startServices(): void {
+    const { cfg } = this;
+    this.log.onProgress((err) => {
+      if (err) this.onWriteFailure(err);
+      else this.scheduleDispatch();
+    });
+    this.log.startFlushTimer();
+    const every = (ms: number, fn: () => Promise<unknown>) => {
+      let running = false;
+      const t = setInterval(() => {
+        if (running || this.closed) return;
+        running = true;
+        fn()
+          .catch((err: Error) => cfg.logger.error(`store background task failed: ${err.message}`))
+          .finally(() => {
+            running = false;
+          });
+      }, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(cfg.flushIntervalConsumeQueue, () => this.persistQueuesAndIndex());
+    every(cfg.diskCheckInterval, () => this.checkDisk());
+    every(cfg.cleanResourceInterval, () => this.deleteExpiredFiles());
+    void this.checkDisk().catch(() => {});
+  }
+
+  // ------------------------------------------------------------------ puts
+
+  putMessage(msg: MessageInput): Promise<PutResult> {
+    return this.putMessages([msg]);
+  }
+
+  /** One batch: same topic and queue, contiguous records with consecutive queue offsets. */
+  putMessages(msgs: MessageInput[]): Promise<PutResult> {
+    try {
+      return this.put(msgs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private put(msgs: MessageInput[]): Promise<PutResult> {
+    if (this.closed) throw serviceNotAvailable("message store is shut down");
+    if (this.writeFailure) throw serviceNotAvailable(this.writeFailure);
+    if (this.diskFull) throw serviceNotAvailable(this.diskFull);
+    if (!Array.isArray(msgs) || msgs.length === 0) throw messageIllegal("empty message batch");
+    const first = msgs[0]!;
+    const { topic, queueId } = first;
+    if (typeof topic !== "string" || topic.length === 0) throw messageIllegal("topic is empty");
+    if (!Number.isInteger(queueId) || queueId < 0 || queueId > 0x7fffffff) {
+      throw messageIllegal(`queue id ${queueId} is not a non-negative int`);
+    }
+    let topicBuf = this.topicBytes.get(topic);
+    if (!topicBuf) {
+      topicBuf = Buffer.from(topic, "utf8");
+      if (topicBuf.length > 127) throw messageIllegal(`topic of ${topicBuf.length} bytes exceeds 127`);
+      if (this.topicBytes.size > 100_000) this.topicBytes.clear();
+      this.topicBytes.set(topic, topicBuf);
+    }
+    const prepared: PreparedRecord[] = new Array(msgs.length);
+    let total = 0;
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      if (m.topic !== topic || m.queueId !== queueId) throw messageIllegal("a batch must go to one topic and queue");
+      if (!Buffer.isBuffer(m.body)) throw messageIllegal("message body is not a Buffer");
+      if (m.body.length > this.cfg.maxMessageSize) {
+        throw messageIllegal(`message body of ${m.body.length} bytes exceeds maxMessageSize ${this.cfg.maxMessageSize}`);
+      }
+      const props = encodeProps(m.properties);
+      const propsBytes = Buffer.byteLength(props, "utf8");
+      if (propsBytes > 32767) throw messageIllegal(`properties of ${propsBytes} bytes exceed 32767`);
+      const size = recordSize(m.body.length, topicBuf.length, propsBytes);
+      prepared[i] = { size, topic: topicBuf, props, propsBytes };
+      total += size;
+    }
+    const r = this.log.reserve(total);
+    const storeTimestamp = Date.now();
+    const key = queueKey(topic, queueId);
+    let qo = this.queueOffsets.get(key) ?? 0;
+    const firstQo = qo;
+    const msgIds: string[] = new Array(msgs.length);
+    let pos = r.pos;
+    let offset = r.offset;
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      const p = prepared[i]!;
+      const tt = transactionType(m.sysFlag);
+      const inQueue = tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+      const queueOffset = inQueue ? qo++ : 0;
+      pos = writeRecord(r.buf, pos, p, {
+        queueId,
+        flag: m.flag,
+        queueOffset,
+        physicalOffset: offset,
+        sysFlag: m.sysFlag,
+        bornTimestamp: m.bornTimestamp,
+        bornIp: this.bornIp(m.bornHost.host),
+        bornPort: m.bornHost.port,
+        storeTimestamp,
+        storeIp: this.storeIp,
+        storePort: this.cfg.storeHost.port,
+        reconsumeTimes: m.reconsumeTimes,
+        preparedTransactionOffset: m.preparedTransactionOffset,
+        body: m.body,
+      });
+      let keys: string[] | undefined;
+      const k = m.properties[MessageConst.KEYS];
+      const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
+      if (k) keys = messageKeys(m.properties);
+      if (uniq) (keys ??= []).push(uniq);
+      this.pendingDispatch.push({
+        topic,
+        queueId,
+        queueOffset,
+        offset,
+        size: p.size,
+        tagsCode: m.tagsCode ?? tagsHashCode(m.properties[MessageConst.TAGS]),
+        storeTimestamp,
+        keys,
+        inQueue,
+      });
+      msgIds[i] = this.msgIdPrefix + offset.toString(16).toUpperCase().padStart(16, "0");
+      offset += p.size;
+    }
+    this.queueOffsets.set(key, qo);
+    this.log.publish();
+    this.putTimes += msgs.length;
+    this.putBytes += total;
+    const result: PutResult = {
+      status: "PUT_OK",
+      queueOffset: firstQo,
+      commitLogOffset: r.offset,
+      msgIds,
+      count: msgs.length,
+      storeTimestamp,
+    };
+    return new Promise<PutResult>((resolve, reject) => {
+      this.waiters.push({ end: r.offset + total, deadline: storeTimestamp + this.cfg.syncFlushTimeout, result, resolve, reject });
+      this.armTimeoutCheck();
+    });
+  }
+
+  private bornIp(host: string): number {
+    let ip = this.bornIps.get(host);
+    if (ip === undefined) {
+      ip = ipv4Int(toStorableIPv4(host));
+      if (this.bornIps.size > 4096) this.bornIps.clear();
+      this.bornIps.set(host, ip);
+    }
+    return ip;
+  }
+
+  /** One timer checks the oldest waiter; puts past syncFlushTimeout answer FLUSH_DISK_TIMEOUT. */
+  private armTimeoutCheck(): void {
+    if (this.timeoutTimer) return;
+    const period = Math.max(10, Math.min(200, this.cfg.syncFlushTimeout / 4));
+    this.timeoutTimer = setTimeout(() => {
+      this.timeoutTimer = undefined;
+      const now = Date.now();
+      for (let w = this.waiters.peek(); w && w.deadline <= now; w = this.waiters.peek()) {
+        this.waiters.shift();
+        w.resolve({ ...w.result, status: "FLUSH_DISK_TIMEOUT" });
+      }
+      if (this.waiters.size > 0) this.armTimeoutCheck();
+    }, period);
+    this.timeoutTimer.unref();
+  }
+
+  private onWriteFailure(err: Error): void {
+    this.writeFailure =
+      `commit log write failed (${(err as NodeJS.ErrnoException).code ?? err.message}); ` +
+      "the store takes no more writes until it is restarted";
+    const e = serviceNotAvailable(this.writeFailure, err);
+    for (const w of this.waiters.drain()) w.reject(e);
+  }
+
+  // ------------------------------------------------------------------ dispatch
+
+  private scheduleDispatch(): void {
+    if (this.dispatchScheduled) return;
+    this.dispatchScheduled = true;
+    queueMicrotask(() => {
+      this.dispatchScheduled = false;
+      this.dispatchConfirmed();
+    });
+  }
+
+  /**
+   * Moves records below the confirmed offset into consume queues and index (visible from
+   * then on), answers their puts and tells listeners. Works in slices so a large backlog
+   * never holds the event loop for long.
+   */
+  private dispatchConfirmed(): void {
+    const confirmed = this.log.confirmedOffset;
+    const arrived = new Map<ConsumeQueue, number>();
+    let n = 0;
+    for (let d = this.pendingDispatch.peek(); d && d.offset < confirmed && n < DISPATCH_SLICE; d = this.pendingDispatch.peek()) {
+      this.pendingDispatch.shift();
+      if (this.dispatchOne(d)) arrived.set(this.queue(d.topic, d.queueId)!, 0);
+      this.dispatched = d.offset + d.size;
+      n++;
+    }
+    for (let w = this.waiters.peek(); w && w.end <= this.dispatched; w = this.waiters.peek()) {
+      this.waiters.shift();
+      w.resolve(w.result);
+    }
+    if (this.earliestTime < 0 && n > 0) void this.refreshEarliestTime();
+    if (this.arrivedListeners.length > 0) {
+      for (const cq of arrived.keys()) {
+        for (const l of this.arrivedListeners) {
+          try {
+            l(cq.topic, cq.queueId, cq.maxOffset);
+          } catch (err) {
+            this.cfg.logger.error(`onMessageArrived listener threw: ${(err as Error).message}`);
+          }
+        }
+      }
+    }
+    if (this.pendingIndexBytes > this.cfg.maxPendingIndexBytes) void this.persistQueuesAndIndex().catch(() => {});
+    const next = this.pendingDispatch.peek();
+    if (next && next.offset < this.log.confirmedOffset) setImmediate(() => this.dispatchConfirmed());
+  }
+
+  onMessageArrived(listener: (topic: string, queueId: number, maxOffset: number) => void): void {
+    this.arrivedListeners.push(listener);
+  }
+
+  // ------------------------------------------------------------------ persistence
+
+  /** Writes consume-queue and index entries, then a checkpoint that covers them. */
+  private persistQueuesAndIndex(): Promise<void> {
+    if (this.persistRunning) return this.persistRunning;
+    this.persistRunning = (async () => {
+      try {
+        const logicsOffset = this.dispatched;
+        this.pendingIndexBytes = 0;
+        const dirty: ConsumeQueue[] = [];
+        for (const byId of this.queues.values()) for (const cq of byId.values()) if (cq.unpersistedBytes > 0) dirty.push(cq);
+        for (let i = 0; i < dirty.length; i += 16) await Promise.all(dirty.slice(i, i + 16).map((cq) => cq.persist()));
+        await this.index.persist();
+        await this.writeCheckpointNow(false, logicsOffset);
+      } catch (err) {
+        this.cfg.logger.error(`persisting consume queues/index failed: ${(err as Error).message}`);
+        if (!this.writeFailure) {
+          this.writeFailure = `consume queue/index write failed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the store takes no more writes until it is restarted`;
+        }
+        throw err;
+      } finally {
+        this.persistRunning = undefined;
+      }
+    })();
+    return this.persistRunning;
+  }
+
+  private writeCheckpointNow(clean: boolean, logicsOffset = this.dispatched): Promise<void> {
+    return writeCheckpoint(this.checkpointPath, {
+      version: 1,
+      physicFlushedOffset: clean ? this.log.maxOffset : this.log.flushedOffset,
+      logicsOffset,
+      physicMsgTimestamp: Date.now(),
+      logicsMsgTimestamp: Date.now(),
+      indexMsgTimestamp: this.index.lastTs,
+      ...(clean ? { cleanEndOffset: this.log.maxOffset } : {}),
+    });
+  }
+
+  private async checkDisk(): Promise<void> {
+    const ratio = await diskUsedRatio(this.cfg.storePathRootDir);
+    this.diskRatio = ratio;
+    const limit = this.cfg.diskSpaceWarningLevelRatio;
+    if (ratio > limit) {
+      if (!this.diskFull) this.cfg.logger.error(`disk ${ratio.toFixed(1)}% used: refusing appends`);
+      this.diskFull =
+        `disk full: ${ratio.toFixed(1)}% of the file system holding ${this.cfg.storePathRootDir} is used, ` +
+        `above diskSpaceWarningLevelRatio ${limit}%; appends are refused until space is freed`;
+    } else if (this.diskFull) {
+      this.cfg.logger.info(`disk ${ratio.toFixed(1)}% used: taking appends again`);
+      this.diskFull = undefined;
+    }
+  }
+
+  /** Re-reads disk usage now (normally every diskCheckInterval ms). */
+  refreshDiskUsage(): Promise<void> {
+    return this.checkDisk();
+  }
+
+  // ------------------------------------------------------------------ retention
+
+  /**
+   * One retention pass: at a deleteWhen hour (or `manual`), segments older than
+   * fileReservedTime; when the disk is fuller than diskMaxUsedSpaceRatio, the oldest ones
+   * regardless of age. Consume-queue and index entries pointing into them go too.
+   * Returns the number of segments deleted.
+   */
+  async deleteExpiredFiles(options: { manual?: boolean; now?: number } = {}): Promise<number> {
+    const now = options.now ?? Date.now();
+    const d = retentionDecision({
+      now,
+      deleteHours: this.deleteHours,
+      fileReservedHours: this.cfg.fileReservedTime,
+      diskUsedRatio: this.diskRatio,
+      diskMaxUsedSpaceRatio: this.cfg.diskMaxUsedSpaceRatio,
+      manual: options.manual,
+    });
+    if (!d.run) return 0;
+    let deleted = 0;
+    while (deleted < this.cfg.deleteFilesBatchMax && this.log.segments.length > 1) {
+      const seg = this.log.segments[0]!;
+      if (seg.start + seg.size > this.dispatched) break;
+      const st = await fs.promises.stat(seg.path);
+      if (!d.force && !segmentExpired(st.mtimeMs, now, this.cfg.fileReservedTime)) break;
+      if (!(await this.log.deleteFirstSegment())) break;
+      this.cfg.logger.info(`retention: deleted ${seg.path}${d.force ? " (disk above diskMaxUsedSpaceRatio)" : ""}`);
+      deleted++;
+    }
+    if (deleted > 0) {
+      const min = this.log.minOffset;
+      for (const byId of this.queues.values()) for (const cq of byId.values()) await cq.applyLogMin(min);
+      await this.index.applyLogMin(min);
+      await this.refreshEarliestTime();
+    }
+    return deleted;
+  }
+
+  private async refreshEarliestTime(): Promise<void> {
+    const off = this.log.minOffset;
+    this.earliestTime = off < this.log.confirmedOffset ? await this.storeTimeAt(off).catch(() => -1) : -1;
+  }
+
+  async deleteTopics(topics: string[]): Promise<void> {
+    for (const t of topics) {
+      const byId = this.queues.get(t);
+      this.queues.delete(t);
+      for (const key of [...this.queueOffsets.keys()]) if (key.startsWith(`${t}\u0000`)) this.queueOffsets.delete(key);
+      if (byId) for (const cq of byId.values()) await cq.destroy();
+      await fs.promises.rm(join(this.cqRoot, t), { recursive: true, force: true });
+    }
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  getMaxOffsetInQueue(topic: string, queueId: number): number {
+    return this.queue(topic, queueId)?.maxOffset ?? 0;
+  }
+
+  getMinOffsetInQueue(topic: string, queueId: number): number {
+    return this.queue(topic, queueId)?.minOffset ?? 0;
+  }
+
+  async getMessage(
+    topic: string,
+    queueId: number,
+    offset: number,
+    maxMsgNums: number,
+    filter?: (tagsCode: number) => boolean,
+    maxBytes = DEFAULT_MAX_PULL_BYTES,
+  ): Promise<GetMessageResult> {
+    const cq = this.queue(topic, queueId);
+    const minOffset = cq?.minOffset ?? 0;
+    const maxOffset = cq?.maxOffset ?? 0;
+    const empty = (status: GetMessageStatus, nextBeginOffset: number): GetMessageResult => ({
+      status,
+      nextBeginOffset,
+      minOffset,
+      maxOffset,
+      messageCount: 0,
+      body: Buffer.alloc(0),
+      queueOffsets: [],
+    });
+    if (this.closed) throw serviceNotAvailable("message store is shut down");
+    if (!cq || maxOffset === 0) return empty("NO_MESSAGE_IN_QUEUE", 0);
+    if (offset < minOffset) return empty("OFFSET_TOO_SMALL", minOffset);
+    if (offset === maxOffset) return empty("OFFSET_OVERFLOW_ONE", offset);
+    if (offset > maxOffset) return empty("OFFSET_OVERFLOW_BADLY", minOffset === 0 ? minOffset : maxOffset);
+    const want = Math.max(1, Math.min(maxMsgNums | 0, 10_000));
+    const scan = filter ? Math.max(want, MAX_FILTER_SCAN) : want;
+    const entries = await cq.read(offset, scan);
+    const logMin = this.log.minOffset;
+    const picked: { offset: number; size: number; qo: number }[] = [];
+    let bytes = 0;
+    let scanned = 0;
+    let removed = 0;
+    const n = entries.length / CQ_ENTRY_BYTES;
+    for (let i = 0; i < n && picked.length < want; i++) {
+      const e = parseEntry(entries, i * CQ_ENTRY_BYTES);
+      if (e.offset < logMin) {
+        removed++;
+        scanned = i + 1;
+        continue;
+      }
+      if (filter && !filter(e.tagsCode)) {
+        scanned = i + 1;
+        continue;
+      }
+      if (picked.length > 0 && bytes + e.size > maxBytes) break;
+      picked.push({ offset: e.offset, size: e.size, qo: offset + i });
+      bytes += e.size;
+      scanned = i + 1;
+    }
+    if (picked.length === 0) {
+      return empty(removed > 0 ? "MESSAGE_WAS_REMOVING" : filter ? "NO_MATCHED_MESSAGE" : "OFFSET_FOUND_NULL", offset + scanned);
+    }
+    const body = await this.readRecords(picked, bytes);
+    return {
+      status: "FOUND",
+      nextBeginOffset: offset + scanned,
+      minOffset,
+      maxOffset,
+      messageCount: picked.length,
+      body,
+      queueOffsets: picked.map((p) => p.qo),
+    };
+  }
+
+  /**
+   * Reads records into one buffer. Runs that are contiguous in the log (and in one segment)
+   * become one read; when everything is one run in the in-memory tail it is a view, no copy.
+   */
+  private async readRecords(picked: { offset: number; size: number }[], bytes: number): Promise<Buffer> {
+    const first = picked[0]!;
+    const last = picked.at(-1)!;
+    if (last.offset + last.size - first.offset === bytes) {
+      const t = this.log.tailSlice(first.offset, bytes);
+      if (t) return t;
+    }
+    const out = Buffer.allocUnsafe(bytes);
+    const reads: Promise<void>[] = [];
+    let runStart = 0;
+    let pos = 0;
+    for (let i = 1; i <= picked.length; i++) {
+      const prev = picked[i - 1]!;
+      const cur = picked[i];
+      const contiguous =
+        cur !== undefined &&
+        prev.offset + prev.size === cur.offset &&
+        this.log.segmentIndexFor(cur.offset) === this.log.segmentIndexFor(picked[runStart]!.offset);
+      if (!contiguous) {
+        const s = picked[runStart]!.offset;
+        const len = prev.offset + prev.size - s;
+        reads.push(this.log.read(s, len, out, pos));
+        pos += len;
+        runStart = i;
+      }
+    }
+    await Promise.all(reads);
+    return out;
+  }
+
+  private async storeTimeAt(offset: number): Promise<number> {
+    const b = Buffer.allocUnsafe(8);
+    await this.log.read(offset + RecordLayout.STORE_TIMESTAMP, 8, b, 0);
+    return readLong(b, 0);
+  }
+
+  async getOffsetInQueueByTime(topic: string, queueId: number, timestamp: number): Promise<number> {
+    const cq = this.queue(topic, queueId);
+    if (!cq || cq.maxOffset === cq.minOffset) return cq?.maxOffset ?? 0;
+    let lo = cq.minOffset;
+    let hi = cq.maxOffset;
+    const logMin = this.log.minOffset;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const e = await cq.entry(mid);
+      const t = e.offset < logMin ? Number.NEGATIVE_INFINITY : await this.storeTimeAt(e.offset);
+      if (t >= timestamp) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  async getEarliestMessageTime(topic: string, queueId: number): Promise<number> {
+    const cq = this.queue(topic, queueId);
+    if (!cq || cq.maxOffset === cq.minOffset) return -1;
+    return this.getMessageStoreTimestamp(topic, queueId, cq.minOffset);
+  }
+
+  async getMessageStoreTimestamp(topic: string, queueId: number, queueOffset: number): Promise<number> {
+    const cq = this.queue(topic, queueId);
+    if (!cq || queueOffset < cq.minOffset || queueOffset >= cq.maxOffset) return -1;
+    const e = await cq.entry(queueOffset);
+    if (e.offset < this.log.minOffset) return -1;
+    return this.storeTimeAt(e.offset);
+  }
+
+  /** One stored record at a physical offset (offsetMsgId look-ups); only confirmed data. */
+  async lookMessageByOffset(commitLogOffset: number): Promise<Buffer | undefined> {
+    if (!Number.isSafeInteger(commitLogOffset) || commitLogOffset < this.log.minOffset) return undefined;
+    if (commitLogOffset + 8 > this.log.confirmedOffset) return undefined;
+    const rec = await this.log.readRecord(commitLogOffset);
+    if (!rec || commitLogOffset + rec.length > this.log.confirmedOffset) return undefined;
+    return rec;
+  }
+
+  /** Messages of `topic` whose KEYS contain `key` or whose UNIQ_KEY is `key`, stored in [begin, end]. */
+  async queryMessage(
+    topic: string,
+    key: string,
+    maxNum: number,
+    begin: number,
+    end: number,
+  ): Promise<{ messages: Buffer[]; indexLastUpdateTimestamp: number; indexLastUpdatePhyoffset: number }> {
+    const max = Math.max(1, Math.min(maxNum | 0, MAX_QUERY_MESSAGES));
+    const phys = await this.index.query(topic, key, begin, end, max * 4);
+    const messages: Buffer[] = [];
+    for (const phy of phys) {
+      if (messages.length >= max) break;
+      const rec = await this.lookMessageByOffset(phy);
+      if (rec && recordMatchesKey(rec, topic, key)) messages.push(rec);
+    }
+    return {
+      messages,
+      indexLastUpdateTimestamp: this.index.lastTs,
+      indexLastUpdatePhyoffset: Math.max(0, this.index.lastPhy),
+    };
+  }
+
+  get stats(): StoreStats {
+    return {
+      commitLogMinOffset: this.log.minOffset,
+      commitLogMaxOffset: this.log.confirmedOffset,
+      flushedOffset: this.log.flushedOffset,
+      confirmedOffset: this.log.confirmedOffset,
+      putMessageTimesTotal: this.putTimes,
+      putMessageSizeTotal: this.putBytes,
+      dispatchBehindBytes: Math.max(0, this.log.confirmedOffset - this.dispatched),
+      earliestMessageTimeStamp: this.earliestTime,
+      diskUsedRatio: this.diskRatio,
+    };
+  }
+
+  /** Clean stop: flush, persist consume queues and index, write a clean checkpoint, remove the abort marker. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.log.flushAll();
+    for (let i = 0; i < 1_000_000 && this.pendingDispatch.size > 0; i++) {
+      const before = this.pendingDispatch.size;
+      this.dispatchConfirmed();
+      if (this.pendingDispatch.size === before) break;
+    }
+    for (const w of this.waiters.drain()) {
+      if (w.end <= this.dispatched) w.resolve(w.result);
+      else w.reject(serviceNotAvailable("message store shut down before the message was stored"));
+    }
+    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+    let clean = !this.log.writeFailure;
+    try {
+      while (this.persistRunning) await this.persistRunning.catch(() => {});
+      await this.persistQueuesAndIndex();
+      await this.index.close();
+      if (clean) await this.writeCheckpointNow(true);
+    } catch (err) {
+      clean = false;
+      this.cfg.logger.error(`shutdown could not persist everything (${(err as Error).message}); next start recovers`);
+    }
+    await this.log.close();
+    await this.readFds.closeAll();
+    if (clean) await fs.promises.rm(this.abortPath, { force: true });
+  }
+}
+
+/**
+ * The protocol's encodeProperties (name\u0001value\u0002 …), refusing separators inside
+ * names and values: they would split the pair and change other properties when parsed.
+ */
+function encodeProps(props: Record<string, string>): string {
+  if (!props) return "";
+  let s = "";
+  for (const k in props) {
+    const v = props[k];
+    if (v === undefined || v === null || k.length === 0) continue;
+    const sv = typeof v === "string" ? v : String(v);
+    if (k.indexOf("\u0001") >= 0 || k.indexOf("\u0002") >= 0 || sv.indexOf("\u0001") >= 0 || sv.indexOf("\u0002") >= 0) {
+      throw messageIllegal(`property ${JSON.stringify(k)} contains a \\u0001 or \\u0002 separator`);
+    }
+    s += `${k}\u0001${sv}\u0002`;
+  }
+  return s;
+}
+
+function recordMatchesKey(rec: Buffer, topic: string, key: string): boolean {
+  try {
+    const bodyLen = rec.readInt32BE(RecordLayout.BODY_LENGTH);
+    let p = RecordLayout.BODY + bodyLen;
+    const tlen = rec.readUInt8(p);
+    p += 1;
+    if (rec.toString("utf8", p, p + tlen) !== topic) return false;
+    p += tlen;
+    const plen = rec.readInt16BE(p);
+    const props = rec.toString("utf8", p + 2, p + 2 + plen);
+    for (const pair of props.split("\u0002")) {
+      const i = pair.indexOf("\u0001");
+      if (i <= 0) continue;
+      const name = pair.slice(0, i);
+      const value = pair.slice(i + 1);
+      if (name === MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX && value === key) return true;
+      if (name === MessageConst.KEYS && value.split(" ").includes(key)) return true;
+    }
+    return false;
+  } catch {
+    return false;
+  }
+}
+
