@@ -166,9 +166,8 @@ export class TopicConfigManager implements TopicConfigManagerApi {
   async ensureSystemTopic(topic: string, queueNums: number, perm: number): Promise<TopicConfig> {
     const existing = this.table.get(topic);
     if (existing) return existing;
-    const tc = newTopicConfig(topic, queueNums, perm);
-    await this.upsert(tc);
-    return tc;
+    await this.upsert(newTopicConfig(topic, queueNums, perm));
+    return this.table.get(topic)!;
   }
 
   /**

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { RequestCode, ResponseCode, type TopicRouteData, createRequest, decodeJson } from "@tidemq/protocol";
 import { NameServer } from "@tidemq/namesrv";
-import { type RemotingClient, createLogger } from "@tidemq/remoting";
+import { createRequest, decodeJson, RequestCode, ResponseCode, type TopicRouteData } from "@tidemq/protocol";
+import { createLogger, type RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
 import { createTopicRequest, newClient, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
 
@@ -19,8 +19,14 @@ async function nameServer(): Promise<NameServer> {
 }
 
 async function route(client: RemotingClient, ns: NameServer, topic: string) {
-  const res = await client.invoke(`127.0.0.1:${ns.port}`, createRequest(RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic }));
-  return { code: res.code, route: res.code === 0 ? decodeJson<TopicRouteData>(res.body, "route") : undefined };
+  const res = await client.invoke(
+    `127.0.0.1:${ns.port}`,
+    createRequest(RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic }),
+  );
+  return {
+    code: res.code,
+    route: res.code === 0 ? decodeJson<TopicRouteData>(res.body, "route") : undefined,
+  };
 }
 
 /** Bounded wait for a condition that has no event (a NameServer table filled by a timer). */
@@ -59,14 +65,21 @@ test("registers with every NameServer at start, at once on topic changes, period
   }
   // A new topic is routable right after UPDATE_AND_CREATE_TOPIC answers… (registration is immediate)
   assert.equal((await client.invoke(addr, createTopicRequest("T_REG", 3))).code, ResponseCode.SUCCESS);
-  await eventually("T_REG on both NameServers", async () => {
-    const [a, b] = [await route(client, ns1, "T_REG"), await route(client, ns2, "T_REG")];
-    return a.code === 0 && b.code === 0;
-  }, 2000);
+  await eventually(
+    "T_REG on both NameServers",
+    async () => {
+      const [a, b] = [await route(client, ns1, "T_REG"), await route(client, ns2, "T_REG")];
+      return a.code === 0 && b.code === 0;
+    },
+    2000,
+  );
   const r = await route(client, ns2, "T_REG");
   assert.equal(r.route!.queueDatas[0]!.writeQueueNums, 3);
   // …and so is an auto-created one.
-  assert.equal((await client.invoke(addr, sendRequest("T_REG_AUTO", Buffer.from("x")))).code, ResponseCode.SUCCESS);
+  assert.equal(
+    (await client.invoke(addr, sendRequest("T_REG_AUTO", Buffer.from("x")))).code,
+    ResponseCode.SUCCESS,
+  );
   await eventually("T_REG_AUTO", async () => (await route(client, ns1, "T_REG_AUTO")).code === 0, 2000);
 
   // A NameServer that starts later learns the broker from the periodic registration.
@@ -75,7 +88,11 @@ test("registers with every NameServer at start, at once on topic changes, period
   await late.start();
   cleanups.push(() => late.stop());
   broker.config.namesrvAddr = [...lateSlot, `127.0.0.1:${late.port}`].join(";");
-  await eventually("periodic registration", async () => (await route(client, late, "T_REG")).code === 0, 5000);
+  await eventually(
+    "periodic registration",
+    async () => (await route(client, late, "T_REG")).code === 0,
+    5000,
+  );
 
   // Clean stop: UNREGISTER_BROKER removes the routes.
   await broker.shutdown();

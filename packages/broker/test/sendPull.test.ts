@@ -287,6 +287,12 @@ test("bad input gets the right code and the broker keeps serving", async () => {
   assert.equal(badQueue.code, ResponseCode.SYSTEM_ERROR);
   await assertStillServing();
 
+  // An invalid group name.
+  const badGroup = await client.invoke(addr, pullRequest("T_ALIVE", 0, 0, { group: "bad group!" }));
+  assert.equal(badGroup.code, ResponseCode.SYSTEM_ERROR);
+  assert.match(badGroup.remark!, /invalid group name/);
+  await assertStillServing();
+
   // An unknown code.
   const unknown = await client.invoke(addr, createRequest(9999));
   assert.equal(unknown.code, ResponseCode.REQUEST_CODE_NOT_SUPPORTED);

@@ -3,7 +3,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { createLogger } from "@tidemq/remoting";
-import { TopicConfigManager, newTopicConfig } from "../src/TopicConfigManager.js";
+import { newTopicConfig, TopicConfigManager } from "../src/TopicConfigManager.js";
 import { removeDir, tempDir, testConfig } from "./helpers.js";
 
 const logger = createLogger("test-topics", "error");
@@ -15,7 +15,14 @@ test("system topics at start, persisted in RocketMQ's topics.json shape, data ve
     const configDir = join(dir, "config");
     const m = await TopicConfigManager.load({ configDir, config, logger });
     const names = m.all().map((t) => t.topicName);
-    for (const t of ["TBW102", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT", "SCHEDULE_TOPIC_XXXX", "DefaultCluster", "broker-t"]) {
+    for (const t of [
+      "TBW102",
+      "SELF_TEST_TOPIC",
+      "OFFSET_MOVED_EVENT",
+      "SCHEDULE_TOPIC_XXXX",
+      "DefaultCluster",
+      "broker-t",
+    ]) {
       assert.ok(names.includes(t), t);
     }
     assert.equal(m.get("TBW102")!.writeQueueNums, config.defaultTopicQueueNums);

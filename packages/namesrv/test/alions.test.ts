@@ -134,3 +134,23 @@ test("ali-ons sees an orderTopicConf route when the NameServer enables order mes
     await ordered.stop();
   }
 });
+
+test("ali-ons reaches a NameServer on its default (dual-stack) host through localhost", async () => {
+  const dual = await startNameServer({ host: undefined });
+  const c = new RemotingClient({ logger: silentLogger });
+  const client = new MQClientAPI({ nameSrv: `localhost:${dual.port}`, httpclient: {}, logger: quietLogger });
+  client.on("error", () => {});
+  try {
+    await c.invoke(
+      `127.0.0.1:${dual.port}`,
+      registerRequest({ brokerName: "broker-l", brokerAddr: "127.0.0.1:10941" }, [topicConfig("LocalT", 4)]),
+    );
+    await client.ready();
+    const route = await client.getTopicRouteInfoFromNameServer("LocalT", 3000);
+    assert.equal(route.queueDatas[0]?.writeQueueNums, 4);
+  } finally {
+    await client.close();
+    await c.close();
+    await dual.stop();
+  }
+});

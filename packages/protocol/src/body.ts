@@ -1,5 +1,6 @@
 import { deflateSync, inflateSync } from "node:zlib";
 import { MessageFormatError } from "./errors.js";
+import { setOwn } from "./properties.js";
 
 /** JSON bodies of the protocol (spec §3, §4, §6), in RocketMQ's field names. */
 
@@ -286,7 +287,8 @@ export function decodeRegisterBrokerBody(raw: Buffer | undefined, compressed: bo
     if (tokens.length < 5 || !topicName || ints.some((n) => Number.isNaN(n))) {
       throw new MessageFormatError(`compressed register body has a bad topic config "${text.slice(0, 200)}"`);
     }
-    table[topicName] = {
+    // setOwn: "__proto__" is a legal topic name and must stay a key, not become the prototype.
+    setOwn(table, topicName, {
       topicName,
       readQueueNums: ints[0]!,
       writeQueueNums: ints[1]!,
@@ -295,7 +297,7 @@ export function decodeRegisterBrokerBody(raw: Buffer | undefined, compressed: bo
       // Not carried by the compressed form; Java's TopicConfig.decode leaves the defaults too.
       topicSysFlag: 0,
       order: false,
-    };
+    });
   }
   const filterServerList =
     p < plain.length ? decodeJson<string[]>(readBlock(), "register body filter servers") : [];

@@ -70,7 +70,7 @@ function isV4Mapped(b: Buffer): boolean {
 }
 
 function formatIPv6(b: Buffer): string {
-  if (false) return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  if (isV4Mapped(b)) return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i));
   // The longest run of two or more zero groups (the first one on a tie) becomes "::".

@@ -43,7 +43,7 @@ export type Properties = Record<string, string>;
  * Sets an own property even for the key "__proto__" (a plain assignment would change the
  * prototype or be ignored), so names that come off the wire never touch Object.prototype.
  */
-export function setOwn(obj: Record<string, string>, key: string, value: string): void {
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
   if (key === "__proto__") {
     Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   } else {

@@ -101,8 +101,10 @@ const AliDecoder = require("ali-ons/lib/message/message_decoder.js") as AliMessa
 const AliMessage = require("ali-ons/lib/message/message.js") as new (...args: unknown[]) => AliMessage;
 const aliUtils = require("ali-ons/lib/utils/index.js") as { hashCode(s: string): number };
 const AliRequestCode = require("ali-ons/lib/protocol/request_code.js") as Record<string, number>;
-const ByteBuffer = require("byte") as { wrap(b: Buffer): unknown };
-const JSON2 = require("JSON2") as { parse(s: string): unknown };
+// ali-ons' own dependencies, resolved from ali-ons so the exact copies it uses are loaded.
+const aliRequire = createRequire(require.resolve("ali-ons/package.json"));
+const ByteBuffer = aliRequire("byte") as { wrap(b: Buffer): unknown };
+const JSON2 = aliRequire("JSON2") as { parse(s: string): unknown };
 
 /** ali-ons' own pull-body decoding (mq_client_api.pullMessage): a ByteBuffer over the body, then decodes(). */
 function aliDecodeRecords(body: Buffer): AliMessageExt[] {

@@ -167,13 +167,17 @@ export class RemotingClient {
         settled = true;
         clearTimeout(timer);
         socket.destroy();
+        if (this.closed) {
+          reject(new RemotingClosedError(address, `client was closed while connecting to ${address}`));
+          return;
+        }
         this.backOff(channel, message);
         reject(new RemotingConnectError(address, `cannot connect to ${address}: ${message}`, { cause }));
       };
       const timer = setTimeout(() => fail(`connect timed out after ${timeoutMs} ms`), timeoutMs);
       socket.once("error", (err) => fail(err.message, err));
       // Destroyed by close()/closeConnection() before connecting.
-      socket.once("close", () => fail(this.closed ? "the client was closed" : "the attempt was aborted"));
+      socket.once("close", () => fail("the attempt was aborted"));
       socket.once("connect", () => {
         if (settled) return;
         settled = true;

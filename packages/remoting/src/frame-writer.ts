@@ -11,7 +11,7 @@ export interface FrameWriterOptions {
   maxQueuedBytes: number;
   /** Called once when a frame would exceed maxQueuedBytes; the owner closes the connection. */
   onOverflow: (queuedBytes: number, frameBytes: number) => void;
-  /** How a flush is deferred; default: one setImmediate shared by every writer. */
+  /** How a flush is deferred; default: at the end of the current macrotask, shared by every writer. */
   schedule?: (writer: FrameWriter) => void;
 }
 
@@ -74,7 +74,7 @@ export class FrameWriter {
     if (callback) this.callbacks.push(callback);
     if (!this.scheduled && !this.waitingForDrain) {
       this.scheduled = true;
-      (this.options.schedule ?? scheduleOnImmediate)(this);
+      (this.options.schedule ?? scheduleAtEndOfTurn)(this);
     }
     return true;
   }
@@ -159,21 +159,28 @@ function runCallbacks(callbacks: WriteCallback[], err?: Error | null): void {
   for (const cb of callbacks) cb(err ?? undefined);
 }
 
-// One setImmediate flushes every writer that has frames: it runs after the poll phase,
-// so all responses produced while handling this turn's socket chunks (synchronously, in
-// promise callbacks or in nextTicks) are gathered before anything is written.
+// Flushing waits for the end of the current macrotask: the microtask hop lets the promise
+// callbacks already queued (answers of async handlers) run first, and a nextTick queued
+// from a microtask runs only after the whole microtask queue has drained. So every frame
+// produced while handling this socket chunk (synchronously, in promise chains or in
+// nextTicks) goes out in one write, without waiting for another event-loop phase as
+// setImmediate would (which measured no better here). One flush serves every dirty writer.
 let dirty: FrameWriter[] = [];
-let immediateArmed = false;
+let flushArmed = false;
 
-function scheduleOnImmediate(writer: FrameWriter): void {
+function scheduleAtEndOfTurn(writer: FrameWriter): void {
   dirty.push(writer);
-  if (immediateArmed) return;
-  immediateArmed = true;
-  setImmediate(flushDirty);
+  if (flushArmed) return;
+  flushArmed = true;
+  queueMicrotask(armTick);
+}
+
+function armTick(): void {
+  process.nextTick(flushDirty);
 }
 
 function flushDirty(): void {
-  immediateArmed = false;
+  flushArmed = false;
   const writers = dirty;
   dirty = [];
   for (const writer of writers) writer.flush();

@@ -48,9 +48,7 @@ test("a garbage frame and an oversized frame close only their own connection", a
 
     assert.equal((await client.invoke(addr, createRequest(ECHO, { n: 2 }))).extFields?.n, "2");
     const warnings = log.lines.filter((l) => l.startsWith("WARN"));
-    assert.ok(
-      warnings.some((l) => l.includes(`127.0.0.1:${garbagePort}`) && l.includes("frame length -1")),
-    );
+    assert.ok(warnings.some((l) => l.includes(`127.0.0.1:${garbagePort}`) && l.includes("frame length -1")));
     assert.ok(
       warnings.some((l) => l.includes(`127.0.0.1:${oversizedPort}`) && l.includes("exceeds the limit")),
     );

@@ -17,6 +17,7 @@ import {
   RemotingClient,
   RemotingServer,
   RemotingTimeoutError,
+  type SocketConnection,
 } from "../src/index.js";
 import { rawConnect, within } from "./helpers.js";
 
@@ -27,11 +28,13 @@ const TIDE_ERROR = 1004;
 const PLAIN_ERROR = 1005;
 const ASYNC_ERROR = 1006;
 const ONEWAY_SINK = 1007;
+const ASYNC_ECHO = 1009;
 
 const logger = createLogger("test", "silent");
 const server = new RemotingServer({ port: 0, logger });
 const onewayReceived: RemotingCommand[] = [];
 const neverAnswered: Array<{ request: RemotingCommand; conn: Connection }> = [];
+const connectionsByPeerPort = new Map<number, Connection>();
 let addr = "";
 
 before(async () => {
@@ -64,6 +67,12 @@ before(async () => {
     onewayReceived.push(req);
     return createResponse(req, ResponseCode.SUCCESS, "must not be sent");
   });
+  server.registerHandler(ASYNC_ECHO, async (req) => {
+    // A few promise hops, as a handler awaiting already-resolved work would take.
+    for (let i = 0; i < 3; i++) await Promise.resolve();
+    return createResponse(req, ResponseCode.SUCCESS, "async", { id: req.extFields?.id });
+  });
+  server.onConnection((conn) => connectionsByPeerPort.set(conn.remotePort, conn));
   await server.start();
   addr = `127.0.0.1:${server.port}`;
 });
@@ -93,6 +102,42 @@ for (const [name, serializeType] of [
     }
   });
 }
+
+test("responses to one chunk of requests, sync and async handlers mixed, leave in one socket write", async () => {
+  const peer = await rawConnect(server.port);
+  try {
+    const frames: Buffer[] = [];
+    for (let i = 1; i <= 100; i++) {
+      const req = createRequest(i % 2 === 0 ? ECHO : ASYNC_ECHO, { id: i });
+      req.opaque = i;
+      frames.push(encodeFrame(req));
+    }
+    // One round trip first, so the server has surely accepted (and reported) the connection.
+    const hello = createRequest(ECHO, { id: 0 });
+    hello.opaque = 1000;
+    peer.socket.write(encodeFrame(hello));
+    await within(peer.waitForFrames(1), 5000, "the first response");
+    peer.frames.length = 0;
+    const conn = connectionsByPeerPort.get(peer.socket.localPort!) as SocketConnection;
+    assert.ok(conn, "the server saw the connection");
+    const writesBefore = conn.socketWrites;
+    peer.socket.write(Buffer.concat(frames)); // about 8 KB: one chunk on loopback
+    const received = await within(peer.waitForFrames(100), 5000, "100 responses");
+    assert.deepEqual(
+      received.map((f) => f.opaque).sort((a, b) => a - b),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+    assert.equal(conn.socketWrites - writesBefore, 1, "one socket write for the whole chunk");
+    // Synchronous answers keep request order among themselves.
+    const syncOrder = received.filter((f) => f.remark !== "async").map((f) => f.opaque);
+    assert.deepEqual(
+      syncOrder,
+      [...syncOrder].sort((a, b) => a - b),
+    );
+  } finally {
+    peer.socket.destroy();
+  }
+});
 
 test("10,000 requests in flight on one connection, answered out of order, all match", async () => {
   const client = new RemotingClient({ logger, requestTimeoutMs: 30_000 });

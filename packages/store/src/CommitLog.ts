@@ -53,7 +53,18 @@ export interface Segment {
   fd: number | undefined;
   /** True once the file exists at its full size. */
   ready: boolean;
+  opening?: Promise<number>;
 }
+
+interface InflightWrite {
+  from: number;
+  to: number;
+  /** Where the log continues after this write (past a blank record's tail). */
+  next: number;
+  done: boolean;
+}
+
+const MAX_WRITES_IN_FLIGHT = 4;
 
 /** A run of recent log bytes in memory: log [start, start + used). */
 interface Block {
@@ -91,8 +102,10 @@ export class CommitLog implements AppendLog {
   private _flushed = 0;
   private blocks: Block[] = [];
   private tailBytes = 0;
-  private writing = false;
   private writeScheduled = false;
+  private issued = 0;
+  private readonly inflight: InflightWrite[] = [];
+  private readonly freeBlocks: Buffer[] = [];
   private flushing = false;
   private flushAgain = false;
   private dirty: Segment[] = [];
@@ -182,6 +195,7 @@ export class CommitLog implements AppendLog {
   }
 
   private setEnd(end: number): void {
+    this.issued = end;
     this._maxOffset = end;
     this._written = end;
     this._flushed = end;
@@ -424,54 +438,87 @@ export class CommitLog implements AppendLog {
       cur.logicalEnd = pos;
     }
     const cap = Math.max(this.opt.blockBytes, bytes);
-    const b: Block = { start: pos, buf: Buffer.allocUnsafeSlow(cap), used: 0, segment: seg, closed: false, logicalEnd: pos };
+    // Reusing evicted blocks keeps big external allocations (and the GCs they trigger) off the hot path.
+    const buf = cap === this.opt.blockBytes && this.freeBlocks.length > 0 ? this.freeBlocks.pop()! : Buffer.allocUnsafeSlow(cap);
+    const b: Block = { start: pos, buf, used: 0, segment: seg, closed: false, logicalEnd: pos };
     this.blocks.push(b);
     this.tailBytes += cap;
     return b;
   }
 
   publish(): void {
-    if (this.writeScheduled || this.writing) return;
+    if (this.writeScheduled) return;
     this.writeScheduled = true;
     // Everything appended in this event-loop turn goes out in one write.
     setImmediate(() => {
       this.writeScheduled = false;
-      void this.writeLoop();
+      this.pump();
     });
   }
 
-  private async writeLoop(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      while (!this.failure && this._written < this._maxOffset) {
-        const b = this.blockAt(this._written);
-        if (!b) throw new Error(`commit log: no block holds unwritten offset ${this._written}`);
-        const from = this._written;
-        const to = b.start + b.used;
-        const seg = b.segment;
-        const fd = await this.writeFd(seg);
-        await writeAt(fd, b.buf, from - b.start, to - from, from - seg.start);
-        if (!this.dirty.includes(seg)) this.dirty.push(seg);
-        this._written = b.closed && to === b.start + b.used ? b.logicalEnd : to;
-        this.evictTail();
-        this.notify();
-        if (this.opt.flushDiskType === "SYNC_FLUSH") void this.requestFlush();
+  /**
+   * Issues writes for reserved bytes, up to MAX_WRITES_IN_FLIGHT at once (positioned writes
+   * to disjoint ranges), so encoding the next batch overlaps the previous write. The written
+   * offset only moves over a gap-free prefix of completed writes.
+   */
+  private pump(): void {
+    while (!this.failure && this.inflight.length < MAX_WRITES_IN_FLIGHT && this.issued < this._maxOffset) {
+      const b = this.blockAt(this.issued);
+      if (!b) {
+        const closed = this.blocks.find((x) => x.closed && x.start + x.used === this.issued);
+        if (closed && closed.logicalEnd > this.issued) {
+          this.skipTo(closed.logicalEnd);
+          continue;
+        }
+        this.fail(new Error(`commit log: no block holds unwritten offset ${this.issued}`));
+        return;
       }
-    } catch (err) {
-      this.fail(err as Error);
-    } finally {
-      this.writing = false;
+      const from = this.issued;
+      const to = b.start + b.used;
+      const w: InflightWrite = { from, to, next: b.closed ? b.logicalEnd : to, done: false };
+      this.issued = w.next;
+      this.inflight.push(w);
+      const seg = b.segment;
+      this.writeFd(seg)
+        .then((fd) => writeAt(fd, b.buf, from - b.start, to - from, from - seg.start))
+        .then(
+          () => {
+            if (!this.dirty.includes(seg)) this.dirty.push(seg);
+            w.done = true;
+            this.onWriteDone();
+          },
+          (err: Error) => this.fail(err),
+        );
     }
-    if (!this.failure && this._written < this._maxOffset) this.publish();
-    if (this._written >= this._maxOffset || this.failure) {
-      for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Moves the issue point over a blank record's tail with no bytes to write. */
+  private skipTo(offset: number): void {
+    const w: InflightWrite = { from: this.issued, to: this.issued, next: offset, done: true };
+    this.issued = offset;
+    this.inflight.push(w);
+    this.onWriteDone();
+  }
+
+  private onWriteDone(): void {
+    let moved = false;
+    while (this.inflight.length > 0 && this.inflight[0]!.done) {
+      this._written = this.inflight.shift()!.next;
+      moved = true;
     }
+    if (moved) {
+      this.evictTail();
+      this.notify();
+      if (this.opt.flushDiskType === "SYNC_FLUSH") void this.requestFlush();
+    }
+    if (this.issued < this._maxOffset) this.pump();
+    if (this._written >= this._maxOffset) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
+    for (const w of this.idleWaiters.splice(0)) w();
     this.opt.logger.error(`commit log write failed, the store stops taking writes: ${err.message}`);
     for (const l of this.listeners) l(err);
   }
@@ -485,17 +532,21 @@ export class CommitLog implements AppendLog {
     return undefined;
   }
 
-  private async writeFd(seg: Segment): Promise<number> {
-    if (seg.fd !== undefined) return seg.fd;
-    const fd = await open(seg.path, fs.constants.O_RDWR | fs.constants.O_CREAT);
-    if (!seg.ready) {
-      // Sized up front (sparse), like RocketMQ's pre-sized mapped files: the file length is
-      // the segment length, so a scan knows where the segment ends and a gap shows.
-      await ftruncate(fd, seg.size);
-      seg.ready = true;
-    }
-    seg.fd = fd;
-    return fd;
+  private writeFd(seg: Segment): Promise<number> {
+    if (seg.fd !== undefined) return Promise.resolve(seg.fd);
+    seg.opening ??= (async () => {
+      const fd = await open(seg.path, fs.constants.O_RDWR | fs.constants.O_CREAT);
+      if (!seg.ready) {
+        // Sized up front (sparse), like RocketMQ's pre-sized mapped files: the file length is
+        // the segment length, so a scan knows where the segment ends and a gap shows.
+        await ftruncate(fd, seg.size);
+        seg.ready = true;
+      }
+      seg.fd = fd;
+      seg.opening = undefined;
+      return fd;
+    })();
+    return seg.opening;
   }
 
   private evictTail(): void {
@@ -504,6 +555,7 @@ export class CommitLog implements AppendLog {
       if (!b.closed || b.logicalEnd > this._written) break;
       this.blocks.shift();
       this.tailBytes -= b.buf.length;
+      if (b.buf.length === this.opt.blockBytes && this.freeBlocks.length < 2) this.freeBlocks.push(b.buf);
     }
   }
 
@@ -557,7 +609,7 @@ export class CommitLog implements AppendLog {
     if (this._written < this._maxOffset && !this.failure) {
       await new Promise<void>((resolve) => {
         this.idleWaiters.push(resolve);
-        this.publish();
+        this.pump();
       });
     }
     for (let i = 0; i < 100 && this.flushing; i++) await new Promise((r) => setTimeout(r, 1));
@@ -596,7 +648,10 @@ export class CommitLog implements AppendLog {
     return -1;
   }
 
-  /** The bytes [offset, offset+length) if they are all in the in-memory tail (a view, no copy). */
+  /**
+   * The bytes [offset, offset+length) if they are all in the in-memory tail: a view into a
+   * block that is recycled later, so copy it before any await.
+   */
   tailSlice(offset: number, length: number): Buffer | undefined {
     for (let i = this.blocks.length - 1; i >= 0; i--) {
       const b = this.blocks[i]!;
@@ -615,6 +670,7 @@ export class CommitLog implements AppendLog {
       t.copy(into, intoPos);
       return;
     }
+    if (offset + length > this._written) throw new RangeError(`commit log range ends past the written offset ${this._written}`);
     const idx = this.segmentIndexFor(offset);
     const seg = this.segments[idx];
     if (!seg || offset + length > seg.start + seg.size) {

@@ -779,15 +779,9 @@ export class MessageStore {
 
   /**
    * Reads records into one buffer. Runs that are contiguous in the log (and in one segment)
-   * become one read; when everything is one run in the in-memory tail it is a view, no copy.
+   * become one read (a memcpy when in the in-memory tail, else one positioned read).
    */
   private async readRecords(picked: { offset: number; size: number }[], bytes: number): Promise<Buffer> {
-    const first = picked[0]!;
-    const last = picked.at(-1)!;
-    if (last.offset + last.size - first.offset === bytes) {
-      const t = this.log.tailSlice(first.offset, bytes);
-      if (t) return t;
-    }
     const out = Buffer.allocUnsafe(bytes);
     const reads: Promise<void>[] = [];
     let runStart = 0;

@@ -1,0 +1,122 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrokerConfig, BrokerController, loadBrokerConfig } from "@tidemq/broker";
+import { NameServer } from "@tidemq/namesrv";
+import { type Logger, createLogger } from "@tidemq/remoting";
+import { Admin } from "../src/index.js";
+
+/** Quiet loggers for tests (TIDEMQ_LOG_LEVEL overrides, e.g. "debug" when investigating). */
+export function testLogger(name: string): Logger {
+  const level = (process.env.TIDEMQ_LOG_LEVEL as "debug" | "info" | "warn" | "error" | undefined) ?? "error";
+  return createLogger(name, level);
+}
+
+/**
+ * A real NameServer and real brokers on 127.0.0.1, ephemeral ports, stores in a fresh temp
+ * directory that stop() removes.
+ */
+export class TestCluster {
+  readonly brokers = new Map<string, BrokerController>();
+  private constructor(
+    readonly namesrv: NameServer,
+    readonly dir: string,
+  ) {}
+
+  static async start(brokerNames: string[] = ["broker-a"], overrides: Partial<BrokerConfig> = {}): Promise<TestCluster> {
+    const dir = await mkdtemp(join(tmpdir(), "tidemq-client-e2e-"));
+    const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
+    await namesrv.start();
+    const c = new TestCluster(namesrv, dir);
+    try {
+      for (const name of brokerNames) await c.startBroker(name, overrides);
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+    return c;
+  }
+
+  get nsAddr(): string {
+    return `127.0.0.1:${this.namesrv.port}`;
+  }
+
+  async startBroker(brokerName: string, overrides: Partial<BrokerConfig> = {}): Promise<BrokerController> {
+    const root = join(this.dir, brokerName);
+    const { config } = await loadBrokerConfig({
+      env: {},
+      overrides: {
+        brokerName,
+        brokerIP1: "127.0.0.1",
+        listenPort: 0,
+        namesrvAddr: this.nsAddr,
+        storePathRootDir: root,
+        storePathCommitLog: join(root, "commitlog"),
+        mappedFileSizeCommitLog: 8 * 1024 * 1024,
+        ...overrides,
+      },
+    });
+    const broker = new BrokerController(config, { logger: testLogger(brokerName) });
+    await broker.start();
+    this.brokers.set(brokerName, broker);
+    return broker;
+  }
+
+  async stopBroker(brokerName: string): Promise<void> {
+    const b = this.brokers.get(brokerName);
+    this.brokers.delete(brokerName);
+    await b?.shutdown();
+  }
+
+  /** Creates a topic with `queues` read/write queues on every running broker. */
+  async createTopic(topic: string, queues = 4): Promise<void> {
+    const admin = new Admin({ endpoints: this.nsAddr, logger: testLogger("admin") });
+    try {
+      for (const b of this.brokers.values()) {
+        await admin.createTopic({ topic, brokerAddr: b.brokerAddr, readQueueNums: queues, writeQueueNums: queues });
+      }
+      // The brokers register the new topic with the NameServer at once; wait until the route shows all of them.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const route = await admin.getTopicRoute(topic).catch(() => undefined);
+        if (route && route.queueDatas.length === this.brokers.size) return;
+        if (Date.now() > deadline) throw new Error(`route of ${topic} did not appear`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await admin.shutdown();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const name of [...this.brokers.keys()]) await this.stopBroker(name).catch(() => {});
+    await this.namesrv.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `cond` until true or the deadline (for states no event announces). */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Fast timers so tests take seconds, not minutes. */
+export const FAST = {
+  pollNameServerInterval: 300,
+  heartbeatBrokerInterval: 1000,
+  rebalanceInterval: 500,
+  persistConsumerOffsetInterval: 200,
+  pullTimeDelayMillsWhenException: 200,
+  longPollingTimeout: 2000,
+  pullTimeout: 5000,
+} as const;
+
+let seq = 0;
+/** A unique name per test (topics and groups must not collide across tests of one cluster). */
+export function uniq(prefix: string): string {
+  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${seq++}`;
+}
