@@ -13,7 +13,9 @@ const ECHO = 1001;
 const logger = createLogger("bench", "warn");
 
 const server = new RemotingServer({ port: 0, host: "127.0.0.1", logger });
-server.registerHandler(ECHO, (req) => createResponse(req, ResponseCode.SUCCESS, undefined, undefined, req.body));
+server.registerHandler(ECHO, (req) =>
+  createResponse(req, ResponseCode.SUCCESS, undefined, undefined, req.body),
+);
 const serverConnections = [];
 server.onConnection((conn) => serverConnections.push(conn));
 await server.start();

@@ -182,6 +182,29 @@ test("1: ali-ons Producer sends with tag and keys; msgId is the offsetMsgId; off
   for (const offsets of perQueue.values()) {
     for (let i = 1; i < offsets.length; i++) assert.ok(offsets[i]! > offsets[i - 1]!);
   }
+  // What mqadmin queryMsgByKey (12) and queryMsgById (33) then send find the message.
+  const addr = `127.0.0.1:${broker.port}`;
+  const byKey = await raw.invoke(
+    addr,
+    createRequest(RequestCode.QUERY_MESSAGE, {
+      topic: "ONS_T1",
+      key: "k1",
+      maxNum: 64,
+      beginTimestamp: 0,
+      endTimestamp: Date.now() + 60_000,
+    }),
+  );
+  assert.equal(byKey.code, ResponseCode.SUCCESS, byKey.remark);
+  assert.equal(decodeMessages(byKey.body!).length, 16);
+  const last = await p.send(new ons.Message("ONS_T1", "TagA", "view me"));
+  const view = await raw.invoke(
+    addr,
+    createRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: decodeOffsetMsgId(last.msgId).commitLogOffset }),
+  );
+  assert.equal(view.code, ResponseCode.SUCCESS, view.remark);
+  const [viewed] = decodeMessages(view.body!);
+  assert.equal(viewed!.msgId, last.msgId);
+  assert.equal(viewed!.body.toString(), "view me");
 });
 
 test("4 + 3 + 7: a new group gets a message sent before it subscribed, large bodies intact, long polling answers fast", async () => {

@@ -51,7 +51,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
 }
 
-test("SYNC_FLUSH broker killed -9 while producers send: every acknowledged message survives, byte-identical", async () => {
+test("SYNC_FLUSH broker killed -9 while producers send: every acknowledged message survives, byte-identical", async (t) => {
   const dir = await tempDir("broker-durable");
   dirs.push(dir);
   const overrides = {
@@ -93,7 +93,7 @@ test("SYNC_FLUSH broker killed -9 while producers send: every acknowledged messa
     const producers = [0, 1, 2, 3, 4, 5].map(producer);
     // Kill once a good number of sends have been acknowledged (bounded wait).
     const deadline = Date.now() + 20_000;
-    while (acked.size < 300 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (acked.size < 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     process.kill(first.child.pid!, "SIGKILL");
     await exited(first.child);
     stop = true;
@@ -132,6 +132,7 @@ test("SYNC_FLUSH broker killed -9 while producers send: every acknowledged messa
       assert.equal(f.msgId, a.msgId);
     }
     assert.equal(missing, 0, `${missing} of ${acked.size} acknowledged messages are gone after kill -9`);
+    t.diagnostic(`${acked.size} acknowledged before the kill, ${found.size} recovered (unacknowledged ones may survive too)`);
     // The restarted broker still takes writes, and a clean stop exits 0.
     const res = await client.invoke(addr, sendRequest("T_DUR", Buffer.from("after restart")));
     assert.equal(res.code, ResponseCode.SUCCESS);

@@ -82,12 +82,16 @@ test("registers with every NameServer at start, at once on topic changes, period
   );
   await eventually("T_REG_AUTO", async () => (await route(client, ns1, "T_REG_AUTO")).code === 0, 2000);
 
-  // A NameServer that starts later learns the broker from the periodic registration.
+  // A NameServer added later (UPDATE_BROKER_CONFIG namesrvAddr) learns the broker from the periodic registration.
   const late = new NameServer({ port: 0, logger: createLogger("test-ns", "warn") });
-  const lateSlot = broker.config.namesrvAddr.split(";");
   await late.start();
   cleanups.push(() => late.stop());
-  broker.config.namesrvAddr = [...lateSlot, `127.0.0.1:${late.port}`].join(";");
+  const nsList = `${broker.config.namesrvAddr};127.0.0.1:${late.port}`;
+  const upd = await client.invoke(
+    addr,
+    createRequest(RequestCode.UPDATE_BROKER_CONFIG, undefined, Buffer.from(`namesrvAddr=${nsList}\n`)),
+  );
+  assert.equal(upd.code, ResponseCode.SUCCESS, upd.remark);
   await eventually(
     "periodic registration",
     async () => (await route(client, late, "T_REG")).code === 0,

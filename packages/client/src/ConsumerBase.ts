@@ -61,6 +61,13 @@ export interface ConsumerOptions extends ClientOptions {
    * so a new group on a young topic reads it from the start even with LAST_OFFSET.
    */
   consumeFromWhere?: ConsumeFromWhere;
+  /**
+   * When true, a group with no committed offset always starts where consumeFromWhere says.
+   * When false (default, RocketMQ 4.9 behaviour), the broker answers "offset 0" for a queue
+   * that never lost messages, so a new group reads a young queue from its start.
+   * CONSUME_FROM_TIMESTAMP always behaves as if this were true. (Sends setZeroIfNotFound=false.)
+   */
+  strictStartPosition?: boolean;
   /** Start time for CONSUME_FROM_TIMESTAMP. Default: 30 minutes before startup. */
   consumeTimestamp?: Date | number;
   /** Messages asked for per pull. Default 32. */
@@ -99,6 +106,7 @@ export interface ResolvedConsumerOptions {
   rebalanceInterval: number;
   persistConsumerOffsetInterval: number;
   maxReconsumeTimes: number;
+  strictStartPosition: boolean;
 }
 
 export function resolveConsumerOptions(o: ConsumerOptions): ResolvedConsumerOptions {
@@ -155,6 +163,7 @@ export function resolveConsumerOptions(o: ConsumerOptions): ResolvedConsumerOpti
       10,
     ),
     maxReconsumeTimes: positiveInt(o.maxReconsumeTimes, 16, "maxReconsumeTimes", 0),
+    strictStartPosition: o.strictStartPosition === true || cfw === "CONSUME_FROM_TIMESTAMP",
   };
 }
 
@@ -295,7 +304,13 @@ export abstract class ConsumerBase implements ConsumerHandle {
       this.copts.messageModel === "BROADCASTING"
         ? new LocalOffsetStore(this.raw.offsetStorePath)
         : new RemoteBrokerOffsetStore({
-            query: (mq) => instance.api.queryConsumerOffset(this.addrFor(mq, false), this.group, mq),
+            query: (mq) =>
+              instance.api.queryConsumerOffset(
+                this.addrFor(mq, false),
+                this.group,
+                mq,
+                this.copts.strictStartPosition ? false : undefined,
+              ),
             commit: (mq, offset) =>
               instance.api.updateConsumerOffset(this.addrFor(mq, true), this.group, mq, offset),
           });
@@ -506,6 +521,8 @@ export abstract class ConsumerBase implements ConsumerHandle {
     const key = mqKey(e.mq);
     // Bounded by the consumer's life: each round pulls, waits for room, or backs off.
     while (this.state === "running" && !e.pq.dropped) {
+      // Stamped before flow control, as Java does: a queue paused by a slow listener is not "idle".
+      e.pq.lastPullTimestamp = Date.now();
       const fc = e.pq.flowControl(o.flow);
       if (fc.pause) {
         this.warnOnce(

@@ -204,11 +204,16 @@ export class MQClientAPI {
   }
 
   /** The committed offset, or −1 when the broker has none (QUERY_NOT_FOUND). */
-  async queryConsumerOffset(addr: string, consumerGroup: string, mq: MessageQueue): Promise<number> {
+  async queryConsumerOffset(
+    addr: string,
+    consumerGroup: string,
+    mq: MessageQueue,
+    setZeroIfNotFound?: boolean,
+  ): Promise<number> {
     const res = await this.call(
       addr,
       RequestCode.QUERY_CONSUMER_OFFSET,
-      { consumerGroup, topic: mq.topic, queueId: mq.queueId },
+      { consumerGroup, topic: mq.topic, queueId: mq.queueId, setZeroIfNotFound },
       undefined,
       {
         ok: [ResponseCode.SUCCESS, ResponseCode.QUERY_NOT_FOUND],

@@ -57,7 +57,10 @@ export class MQClientInstance {
   private readonly producers = new Map<string, { handle: ProducerHandle; refs: number }>();
   private readonly consumers = new Map<string, ConsumerHandle>();
   private readonly clients = new Set<ResolvedClientOptions>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly tasks = new Map<
+    string,
+    { timer: NodeJS.Timeout; armedMs: number; busy: boolean; interval: () => number; arm: () => void }
+  >();
   private running = true;
   private closing: Promise<void> | undefined;
 
@@ -74,6 +77,7 @@ export class MQClientInstance {
       registry.set(key, instance);
     }
     instance.clients.add(options);
+    instance.tighten();
     return instance;
   }
 
@@ -87,6 +91,7 @@ export class MQClientInstance {
     this.clientId = clientId;
     this.logger = options.logger;
     this.nameServers = options.nameServers;
+    this.clients.add(options);
     const onRequest = (req: RemotingCommand) => this.onServerRequest(req);
     const transport =
       transportFactory?.(onRequest) ??
@@ -138,18 +143,30 @@ export class MQClientInstance {
   private schedule(name: string, interval: () => number, task: () => Promise<void>): void {
     const arm = () => {
       if (!this.running) return;
-      const t = setTimeout(async () => {
+      const ms = interval();
+      const timer = setTimeout(async () => {
+        this.tasks.get(name)!.busy = true;
         try {
           await task();
         } catch (err) {
           this.logger.warn(`${name} task failed: ${(err as Error).message}`);
         }
+        this.tasks.get(name)!.busy = false;
         arm();
-      }, interval());
-      t.unref();
-      this.timers.set(name, t);
+      }, ms);
+      timer.unref();
+      this.tasks.set(name, { timer, armedMs: ms, busy: false, interval, arm });
     };
     arm();
+  }
+
+  /** A client with a shorter interval joined: re-arm the timers that now wait too long. */
+  private tighten(): void {
+    for (const t of this.tasks.values()) {
+      if (t.busy || t.interval() >= t.armedMs) continue;
+      clearTimeout(t.timer);
+      t.arm();
+    }
   }
 
   // ---- registration ----
@@ -172,6 +189,7 @@ export class MQClientInstance {
   registerConsumer(handle: ConsumerHandle): boolean {
     if (this.consumers.has(handle.group)) return false;
     this.consumers.set(handle.group, handle);
+    this.tighten();
     return true;
   }
 
@@ -203,8 +221,8 @@ export class MQClientInstance {
 
   private async close(): Promise<void> {
     this.running = false;
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    for (const t of this.tasks.values()) clearTimeout(t.timer);
+    this.tasks.clear();
     if (registry.get(this.key) === this) registry.delete(this.key);
     await this.api.transport.close();
   }

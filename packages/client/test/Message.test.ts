@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MessageConst, decodeMessage, encodeMessage, javaStringHashCode } from "@tidemq/protocol";
+import { decodeMessage, encodeMessage, javaStringHashCode, MessageConst } from "@tidemq/protocol";
 import {
+  buildSubscriptionData,
   ClientError,
   FilterExpression,
   FilterType,
   MessageView,
   NoRouteError,
-  buildSubscriptionData,
   parseEndpoints,
   prepareMessage,
   tagMatches,
@@ -45,7 +45,10 @@ test("prepareMessage: delays, sharding key, and every kind of bad input", () => 
     [{ topic: "T", body: "x", messageGroup: "g", delay: 10 }, /mutually exclusive/],
   ];
   for (const [m, re] of bad) {
-    assert.throws(() => prepareMessage(m as never, 10), (err: unknown) => err instanceof ClientError && re.test((err as Error).message));
+    assert.throws(
+      () => prepareMessage(m as never, 10),
+      (err: unknown) => err instanceof ClientError && re.test((err as Error).message),
+    );
   }
 });
 

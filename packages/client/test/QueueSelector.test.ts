@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LatencyFaultTolerance, type MessageQueue, RoundRobinSelector, selectByShardingKey } from "../src/index.js";
+import {
+  LatencyFaultTolerance,
+  type MessageQueue,
+  RoundRobinSelector,
+  selectByShardingKey,
+} from "../src/index.js";
 
 const mqs: MessageQueue[] = [
   { topic: "T", brokerName: "a", queueId: 0 },
@@ -66,7 +71,12 @@ test("sharding keys map to a stable queue (Java String.hashCode mod n)", () => {
   for (let i = 0; i < 5; i++) assert.deepEqual(selectByShardingKey(mqs, "order-42"), a);
   // "a".hashCode() = 97 → 97 % 4 = 1.
   assert.deepEqual(selectByShardingKey(mqs, "a"), mqs[1]);
-  const used = new Set(Array.from({ length: 100 }, (_, i) => selectByShardingKey(mqs, `k${i}`)!.queueId + selectByShardingKey(mqs, `k${i}`)!.brokerName));
+  const used = new Set(
+    Array.from(
+      { length: 100 },
+      (_, i) => selectByShardingKey(mqs, `k${i}`)!.queueId + selectByShardingKey(mqs, `k${i}`)!.brokerName,
+    ),
+  );
   assert.equal(used.size, 4);
   assert.equal(selectByShardingKey([], "x"), undefined);
 });

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type MessageQueue, allocateAveragely } from "../src/index.js";
+import { allocateAveragely, type MessageQueue } from "../src/index.js";
 
 function queues(topic: string, brokers: Record<string, number>): MessageQueue[] {
   const out: MessageQueue[] = [];
-  for (const [brokerName, n] of Object.entries(brokers)) for (let q = 0; q < n; q++) out.push({ topic, brokerName, queueId: q });
+  for (const [brokerName, n] of Object.entries(brokers))
+    for (let q = 0; q < n; q++) out.push({ topic, brokerName, queueId: q });
   return out;
 }
 
@@ -13,8 +14,16 @@ const ids = (qs: MessageQueue[]) => qs.map((q) => `${q.brokerName}:${q.queueId}`
 test("8 queues over 3 clients: blocks of 3, 3, 2 in sorted order", () => {
   const mqs = queues("T", { "broker-b": 4, "broker-a": 4 }).reverse();
   const clients = ["10.0.0.3@3", "10.0.0.1@1", "10.0.0.2@2"];
-  assert.deepEqual(ids(allocateAveragely(mqs, clients, "10.0.0.1@1")), ["broker-a:0", "broker-a:1", "broker-a:2"]);
-  assert.deepEqual(ids(allocateAveragely(mqs, clients, "10.0.0.2@2")), ["broker-a:3", "broker-b:0", "broker-b:1"]);
+  assert.deepEqual(ids(allocateAveragely(mqs, clients, "10.0.0.1@1")), [
+    "broker-a:0",
+    "broker-a:1",
+    "broker-a:2",
+  ]);
+  assert.deepEqual(ids(allocateAveragely(mqs, clients, "10.0.0.2@2")), [
+    "broker-a:3",
+    "broker-b:0",
+    "broker-b:1",
+  ]);
   assert.deepEqual(ids(allocateAveragely(mqs, clients, "10.0.0.3@3")), ["broker-b:2", "broker-b:3"]);
 });
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrokerConfig, BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { NameServer } from "@tidemq/namesrv";
-import { type Logger, createLogger } from "@tidemq/remoting";
+import { createLogger, type Logger } from "@tidemq/remoting";
 import { Admin } from "../src/index.js";
 
 /** Quiet loggers for tests (TIDEMQ_LOG_LEVEL overrides, e.g. "debug" when investigating). */
@@ -23,7 +23,10 @@ export class TestCluster {
     readonly dir: string,
   ) {}
 
-  static async start(brokerNames: string[] = ["broker-a"], overrides: Partial<BrokerConfig> = {}): Promise<TestCluster> {
+  static async start(
+    brokerNames: string[] = ["broker-a"],
+    overrides: Partial<BrokerConfig> = {},
+  ): Promise<TestCluster> {
     const dir = await mkdtemp(join(tmpdir(), "tidemq-client-e2e-"));
     const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
     await namesrv.start();
@@ -73,7 +76,12 @@ export class TestCluster {
     const admin = new Admin({ endpoints: this.nsAddr, logger: testLogger("admin") });
     try {
       for (const b of this.brokers.values()) {
-        await admin.createTopic({ topic, brokerAddr: b.brokerAddr, readQueueNums: queues, writeQueueNums: queues });
+        await admin.createTopic({
+          topic,
+          brokerAddr: b.brokerAddr,
+          readQueueNums: queues,
+          writeQueueNums: queues,
+        });
       }
       // The brokers register the new topic with the NameServer at once; wait until the route shows all of them.
       const deadline = Date.now() + 10_000;

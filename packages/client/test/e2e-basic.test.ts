@@ -38,7 +38,13 @@ test("produce and consume: receipts, bodies, tags, keys, properties, compression
     const sent = new Map<string, Buffer>();
     for (let i = 0; i < 20; i++) {
       const body = i === 7 ? Buffer.alloc(10_000, "z") : Buffer.from(`msg-${i}`);
-      const r = await p.send({ topic, tag: `T${i % 2}`, keys: [`k${i}`], body, properties: { n: String(i) } });
+      const r = await p.send({
+        topic,
+        tag: `T${i % 2}`,
+        keys: [`k${i}`],
+        body,
+        properties: { n: String(i) },
+      });
       assert.match(r.messageId, /^[0-9A-F]{32}$/);
       assert.match(r.offsetMessageId, /^[0-9A-F]{32}$/);
       assert.equal(r.messageQueue.topic, topic);
@@ -65,7 +71,12 @@ test("produce and consume: receipts, bodies, tags, keys, properties, compression
   }
 });
 
-function consumer(group: string, subs: Map<string, string>, onMessage: (m: MessageView) => ConsumeResult | undefined, extra: object = {}) {
+function consumer(
+  group: string,
+  subs: Map<string, string>,
+  onMessage: (m: MessageView) => ConsumeResult | undefined,
+  extra: object = {},
+) {
   return new PushConsumer({
     endpoints: cluster.nsAddr,
     consumerGroup: group,
@@ -146,7 +157,11 @@ test("messages with one messageGroup keep their order on one queue (orderly cons
     await c.startup();
     await waitFor(() => [...seen.values()].reduce((s, l) => s + l.length, 0) >= 150, 20_000, "150 messages");
     for (const g of groups) {
-      assert.deepEqual(seen.get(g), Array.from({ length: 30 }, (_, i) => i), `order of ${g}`);
+      assert.deepEqual(
+        seen.get(g),
+        Array.from({ length: 30 }, (_, i) => i),
+        `order of ${g}`,
+      );
       assert.equal(queuesOf.get(g)!.size, 1, `${g} stays on one queue`);
     }
   } finally {

@@ -3,7 +3,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ConsumeResult, type MessageView, Producer, PushConsumer, type PushConsumerOptions } from "../src/index.js";
+import {
+  ConsumeResult,
+  type MessageView,
+  Producer,
+  PushConsumer,
+  type PushConsumerOptions,
+} from "../src/index.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
 
 let cluster: TestCluster;
@@ -14,7 +20,10 @@ after(async () => {
   await cluster?.stop();
 });
 
-function consumer(o: Partial<PushConsumerOptions> & Pick<PushConsumerOptions, "consumerGroup" | "subscriptions" | "messageListener">) {
+function consumer(
+  o: Partial<PushConsumerOptions> &
+    Pick<PushConsumerOptions, "consumerGroup" | "subscriptions" | "messageListener">,
+) {
   return new PushConsumer({ endpoints: cluster.nsAddr, logger: testLogger("consumer"), ...FAST, ...o });
 }
 
@@ -39,21 +48,38 @@ test("two consumers of a group split the queues; when one leaves the other takes
     },
   });
   const subs = new Map([[topic, "*"]]);
-  const a = consumer({ consumerGroup: group, subscriptions: subs, messageListener: listener(byA), instanceName: "A" });
-  const b = consumer({ consumerGroup: group, subscriptions: subs, messageListener: listener(byB), instanceName: "B" });
+  const a = consumer({
+    consumerGroup: group,
+    subscriptions: subs,
+    messageListener: listener(byA),
+    instanceName: "A",
+  });
+  const b = consumer({
+    consumerGroup: group,
+    subscriptions: subs,
+    messageListener: listener(byB),
+    instanceName: "B",
+  });
   try {
     await a.startup();
     await b.startup();
     const own = (c: PushConsumer) => c.assignedQueues().filter((q) => q.topic === topic).length;
     await waitFor(() => own(a) === 2 && own(b) === 2, 10_000, "2 + 2 queues");
-    const keys = (c: PushConsumer) => new Set(c.assignedQueues().filter((q) => q.topic === topic).map((q) => q.queueId));
+    const keys = (c: PushConsumer) =>
+      new Set(
+        c
+          .assignedQueues()
+          .filter((q) => q.topic === topic)
+          .map((q) => q.queueId),
+      );
     assert.equal(new Set([...keys(a), ...keys(b)]).size, 4, "disjoint");
 
     const first = await sendN(p, topic, 40, "x");
     await waitFor(() => byA.size + byB.size >= 40, 15_000, "40 messages");
     assert.ok(byA.size > 0 && byB.size > 0, `both consumed (${byA.size}/${byB.size})`);
     assert.equal(new Set([...byA, ...byB]).size, 40);
-    for (const id of first) assert.ok(byA.has(id) !== byB.has(id), "each message went to exactly one consumer");
+    for (const id of first)
+      assert.ok(byA.has(id) !== byB.has(id), "each message went to exactly one consumer");
 
     await b.shutdown();
     await waitFor(() => own(a) === 4, 10_000, "A takes all 4 queues");
@@ -102,7 +128,11 @@ test("broadcasting: every consumer gets every message; offsets kept locally in a
     c0 = mk(0);
     await c0.startup();
     const more = await sendN(p, topic, 5, "c");
-    await waitFor(() => more.every((id) => got[0]!.has(id)), 15_000, "the restarted consumer gets the new ones");
+    await waitFor(
+      () => more.every((id) => got[0]!.has(id)),
+      15_000,
+      "the restarted consumer gets the new ones",
+    );
     for (const id of ids) assert.ok(!got[0]!.has(id), "old messages are not consumed again after restart");
   } finally {
     await c0.shutdown();
@@ -140,7 +170,8 @@ test("offsets are committed and resumed after a restart", async () => {
     c = mk();
     await c.startup();
     await waitFor(() => second.every((id) => got.has(id)), 15_000, "the next 8 after restart");
-    for (const id of first) assert.equal(got.get(id), 1, "consumed once: the restart resumed from the committed offset");
+    for (const id of first)
+      assert.equal(got.get(id), 1, "consumed once: the restart resumed from the committed offset");
   } finally {
     await c.shutdown();
     await p.shutdown();

@@ -62,7 +62,11 @@ test("two broker groups: round robin over both, consumed from both; after one st
       await new Promise((r) => setTimeout(r, 20));
     }
     for (let i = 0; i < 10; i++) after.push((await p.send({ topic, body: `o${i}` })).messageId);
-    await waitFor(() => after.every((id) => got.get(id) === "broker-a"), 15_000, "messages after the stop consumed from broker-a");
+    await waitFor(
+      () => after.every((id) => got.get(id) === "broker-a"),
+      15_000,
+      "messages after the stop consumed from broker-a",
+    );
   } finally {
     await c.shutdown();
     await p.shutdown();

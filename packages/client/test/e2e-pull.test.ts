@@ -15,11 +15,20 @@ test("batch send stores one queue's consecutive offsets; a pull consumer reads t
   const topic = uniq("Batch");
   await cluster.createTopic(topic, 2);
   const p = new Producer({ endpoints: cluster.nsAddr, logger: testLogger("producer"), ...FAST });
-  const pc = new PullConsumer({ endpoints: cluster.nsAddr, consumerGroup: uniq("PG"), logger: testLogger("pull") });
+  const pc = new PullConsumer({
+    endpoints: cluster.nsAddr,
+    consumerGroup: uniq("PG"),
+    logger: testLogger("pull"),
+  });
   await p.startup();
   await pc.startup();
   try {
-    const batch = Array.from({ length: 10 }, (_, i) => ({ topic, tag: i % 2 ? "odd" : "even", keys: [`k${i}`], body: `m${i}` }));
+    const batch = Array.from({ length: 10 }, (_, i) => ({
+      topic,
+      tag: i % 2 ? "odd" : "even",
+      keys: [`k${i}`],
+      body: `m${i}`,
+    }));
     const r = await p.sendBatch(batch);
     assert.equal(r.messageIds.length, 10);
     assert.equal(r.offsetMessageId.split(",").length, 10);
@@ -32,13 +41,25 @@ test("batch send stores one queue's consecutive offsets; a pull consumer reads t
 
     const first = await pc.pull(mq, r.queueOffset, 4);
     assert.equal(first.status, "FOUND");
-    assert.deepEqual(first.messages.map((m) => m.body.toString()), ["m0", "m1", "m2", "m3"]);
-    assert.deepEqual(first.messages.map((m) => m.messageId), r.messageIds.slice(0, 4));
-    assert.deepEqual(first.messages.map((m) => m.queueOffset), [0, 1, 2, 3].map((i) => r.queueOffset + i));
+    assert.deepEqual(
+      first.messages.map((m) => m.body.toString()),
+      ["m0", "m1", "m2", "m3"],
+    );
+    assert.deepEqual(
+      first.messages.map((m) => m.messageId),
+      r.messageIds.slice(0, 4),
+    );
+    assert.deepEqual(
+      first.messages.map((m) => m.queueOffset),
+      [0, 1, 2, 3].map((i) => r.queueOffset + i),
+    );
     assert.equal(first.nextBeginOffset, r.queueOffset + 4);
 
     const odd = await pc.pull(mq, first.nextBeginOffset, 32, { expression: "odd" });
-    assert.deepEqual(odd.messages.map((m) => m.body.toString()), ["m5", "m7", "m9"]);
+    assert.deepEqual(
+      odd.messages.map((m) => m.body.toString()),
+      ["m5", "m7", "m9"],
+    );
     const end = await pc.pull(mq, r.queueOffset + 10, 32);
     assert.equal(end.status, "NO_NEW_MSG");
     const illegal = await pc.pull(mq, r.queueOffset + 1000, 32);
@@ -62,13 +83,20 @@ test("no route: the error names the topic, the NameServer, its TOPIC_NOT_EXIST a
       assert.ok(err instanceof NoRouteError);
       assert.equal(err.topic, topic);
       assert.match(err.message, new RegExp(topic));
-      assert.match(err.message, new RegExp(`${cluster.nsAddr.replace(/\./g, "\\.")} \\(answered TOPIC_NOT_EXIST\\)`));
+      assert.match(
+        err.message,
+        new RegExp(`${cluster.nsAddr.replace(/\./g, "\\.")} \\(answered TOPIC_NOT_EXIST\\)`),
+      );
       assert.match(err.message, /auto-create is off/);
       assert.match(err.message, /tidemq admin updateTopic/);
       return true;
     });
     // A producer that names its topics fails at startup instead.
-    const p2 = new Producer({ endpoints: cluster.nsAddr, topic: uniq("Missing"), logger: testLogger("producer") });
+    const p2 = new Producer({
+      endpoints: cluster.nsAddr,
+      topic: uniq("Missing"),
+      logger: testLogger("producer"),
+    });
     await assert.rejects(p2.startup(), NoRouteError);
   } finally {
     await p.shutdown();

@@ -4,6 +4,8 @@ import type { Logger } from "./logger.js";
 
 /** Where a dispatched request's answer goes. */
 export interface ResponseSink extends Connection {
+  /** How logs name the other side. */
+  readonly peer: string;
   sendResponse(request: RemotingCommand, response: RemotingCommand): void;
 }
 
@@ -65,6 +67,6 @@ function answerError(conn: ResponseSink, request: RemotingCommand, err: unknown,
   answer(conn, request, createResponse(request, ResponseCode.SYSTEM_ERROR, message));
 }
 
-function describe(conn: Connection): string {
-  return `${conn.remoteAddress}:${conn.remotePort}`;
+function describe(conn: ResponseSink): string {
+  return conn.peer;
 }

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { connect, type Socket } from "node:net";
 import { test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { createRequest, createResponse, encodeFrame, ResponseCode } from "@tidemq/protocol";
@@ -263,6 +266,108 @@ test("the default dual-stack listener accepts IPv4 and (when available) IPv6 cli
       if (!(err instanceof RemotingConnectError)) throw err;
       t.diagnostic(`no IPv6: ${err.message}`);
     }
+  } finally {
+    await client.close();
+    await server.stop();
+  }
+});
+
+/**
+ * A listener whose accept queue is full, so further SYNs are dropped and connects hang:
+ * a child process listens with backlog 1 and blocks its event loop, and two connections
+ * fill the queue. The child is killed by PID in `stop`.
+ */
+async function startBlackhole(): Promise<{ address: string; stop: () => void }> {
+  const script = `
+    const net = require("node:net");
+    const server = net.createServer();
+    server.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => {
+      process.stdout.write(server.address().port + "\\n");
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+      process.exit(0);
+    });`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const fillers: Socket[] = [];
+  const stop = (): void => {
+    for (const s of fillers) s.destroy();
+    child.kill("SIGKILL");
+  };
+  try {
+    const [line] = (await within(once(child.stdout!, "data"), 10_000, "the blackhole's port")) as [Buffer];
+    const port = Number(line.toString().trim());
+    for (let i = 0; i < 2; i++) {
+      const s = connect({ port, host: "127.0.0.1" });
+      s.on("error", () => {});
+      fillers.push(s);
+      await within(once(s, "connect"), 5000, "filling the accept queue");
+    }
+    return { address: `127.0.0.1:${port}`, stop };
+  } catch (err) {
+    stop();
+    throw err;
+  }
+}
+
+test("a connect that hangs times out after connectTimeoutMs", async (t) => {
+  const blackhole = await startBlackhole();
+  const client = new RemotingClient({ logger, connectTimeoutMs: 200, requestTimeoutMs: 1000 });
+  try {
+    const started = performance.now();
+    const err = await client.invoke(blackhole.address, createRequest(ECHO)).then(
+      () => assert.fail("the blackhole answered"),
+      (e: unknown) => e,
+    );
+    if (!(err instanceof RemotingConnectError)) {
+      t.skip(`this kernel completed the handshake despite a full accept queue: ${String(err)}`);
+      return;
+    }
+    assert.equal(err.message, `cannot connect to ${blackhole.address}: connect timed out after 200 ms`);
+    assert.ok(performance.now() - started >= 190);
+  } finally {
+    await client.close();
+    blackhole.stop();
+  }
+});
+
+test("close() while a connect is pending fails the waiting request with RemotingClosedError", async (t) => {
+  const blackhole = await startBlackhole();
+  const client = new RemotingClient({ logger, connectTimeoutMs: 5000, requestTimeoutMs: 5000 });
+  try {
+    const pending = client.invoke(blackhole.address, createRequest(ECHO)).then(
+      () => assert.fail("the blackhole answered"),
+      (e: unknown) => e,
+    );
+    await client.close();
+    const err = await within(pending, 2000, "failing the pending connect");
+    if (err instanceof RemotingConnectError) {
+      t.skip(`the connect failed on its own: ${err.message}`);
+      return;
+    }
+    assert.ok(err instanceof RemotingClosedError, String(err));
+    assert.ok(err.message.includes(blackhole.address), err.message);
+  } finally {
+    await client.close();
+    blackhole.stop();
+  }
+});
+
+test("a server→client request in flight fails with RemotingClosedError when the client goes away", async () => {
+  const server = echoServer();
+  const accepted = new Promise<Connection>((resolve) => server.onConnection(resolve));
+  await server.start();
+  const client = new RemotingClient({ logger, onRequest: () => undefined });
+  try {
+    await client.invoke(`127.0.0.1:${server.port}`, createRequest(ECHO));
+    const conn = await accepted;
+    const inFlight = conn.invoke(createRequest(39), 30_000);
+    await client.close();
+    await assert.rejects(inFlight, (err: unknown) => {
+      assert.ok(err instanceof RemotingClosedError);
+      assert.match(err.message, /127\.0\.0\.1:\d+ closed .*request code 39/);
+      return true;
+    });
+    assert.equal(conn.closed, true);
+    await assert.rejects(conn.invokeOneway(createRequest(40)), RemotingClosedError);
   } finally {
     await client.close();
     await server.stop();

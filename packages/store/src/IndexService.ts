@@ -23,7 +23,7 @@ import { StoreCorruptionError } from "./StoreError.js";
  * entry of its slot), laid out for appends instead of a 420 MB memory-mapped file:
  *   <root>/index/<20-digit file number>        entries, append-only, 24 bytes each:
  *       key hash (4) · previous entry number in the slot + 1, 0 = none (4) · commit-log offset (8) · store time ms (8)
- *   <root>/index/<20-digit file number>.slots  slot table (4 bytes × slots), written when the file is sealed
+ *   <root>/index/<20-digit file number>.slots  slot table (big-endian int32 × slots), written when the file is sealed
  * The active file's slot table lives in memory (4 MB at the default 1M slots) and is rebuilt
  * from its entries at start-up (derived data; the entry file is the truth). A look-up walks
  * the chain with positioned reads, newest first, so memory stays bounded by one slot table
@@ -194,7 +194,9 @@ export class IndexService {
   private async writeSlots(f: IndexFile): Promise<void> {
     if (!f.slots) return;
     const s = f.slots;
-    await writeFileAtomic(`${f.path}.slots`, Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+    const out = Buffer.allocUnsafe(s.length * 4);
+    for (let i = 0; i < s.length; i++) out.writeInt32BE(s[i]!, i * 4);
+    await writeFileAtomic(`${f.path}.slots`, out);
     f.slotsOnDisk = true;
     f.slots = undefined;
   }

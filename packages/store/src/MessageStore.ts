@@ -442,7 +442,7 @@ export class MessageStore {
     const storeTimestamp = Date.now();
     const key = queueKey(topic, queueId);
     let qo = this.queueOffsets.get(key) ?? 0;
-    const firstQo = qo;
+    let firstQo = -1;
     const msgIds: string[] = new Array(msgs.length);
     let pos = r.pos;
     let offset = r.offset;
@@ -452,6 +452,7 @@ export class MessageStore {
       const tt = transactionType(m.sysFlag);
       const inQueue = tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
       const queueOffset = inQueue ? qo++ : 0;
+      if (firstQo < 0) firstQo = queueOffset;
       pos = writeRecord(r.buf, pos, p, {
         queueId,
         flag: m.flag,
@@ -885,6 +886,22 @@ export class MessageStore {
       earliestMessageTimeStamp: this.earliestTime,
       diskUsedRatio: this.diskRatio,
     };
+  }
+
+  /**
+   * Stops like a killed process would: no flush, no checkpoint, abort marker left behind,
+   * unacknowledged puts dropped. Writes already handed to the OS complete (as they would in
+   * the page cache). For tests and for giving up on a store after a fatal error.
+   */
+  async halt(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+    while (this.persistRunning) await this.persistRunning.catch(() => {});
+    await this.log.halt();
+    this.waiters.drain();
+    await this.readFds.closeAll();
   }
 
   /** Clean stop: flush, persist consume queues and index, write a clean checkpoint, remove the abort marker. */

@@ -11,10 +11,12 @@ import type { BrokerConfig } from "../BrokerConfig.js";
 import type { BrokerStatsImpl } from "../BrokerStats.js";
 import type { BrokerContext } from "../context.js";
 import {
+  BrokerConfigError,
   brokerConfigToProperties,
   isBrokerConfigKey,
   parseConfigValue,
   parsePropertiesText,
+  splitNamesrvAddr,
 } from "../loadBrokerConfig.js";
 import type { RequestQueue } from "../RequestQueue.js";
 import { fail } from "./responses.js";
@@ -40,6 +42,8 @@ export const LIVE_CONFIG_KEYS: ReadonlySet<keyof BrokerConfig> = new Set<keyof B
   "defaultQueryMaxNum",
   "regionId",
   "traceOn",
+  // Read by every registration round: a new list is used from the next one on.
+  "namesrvAddr",
 ]);
 
 /**
@@ -87,7 +91,9 @@ export class BrokerAdminProcessor {
         );
       }
       try {
-        updates.push([key, parseConfigValue(key, value, "UPDATE_BROKER_CONFIG")]);
+        const parsed = parseConfigValue(key, value, "UPDATE_BROKER_CONFIG");
+        if (key === "namesrvAddr") checkNamesrvAddr(String(parsed));
+        updates.push([key, parsed]);
       } catch (err) {
         fail(ResponseCode.SYSTEM_ERROR, (err as Error).message);
       }
@@ -140,8 +146,9 @@ export class BrokerAdminProcessor {
       bootTimestamp: String(ctx.bootTimestamp),
       runtime: formatRuntime(now - ctx.bootTimestamp),
       earliestMessageTimeStamp: String(s.earliestMessageTimeStamp),
-      commitLogDiskRatio: String(s.diskUsedRatio),
-      consumeQueueDiskRatio: String(s.diskUsedRatio),
+      // The store reports percent; RocketMQ tools expect a 0…1 ratio.
+      commitLogDiskRatio: String(s.diskUsedRatio / 100),
+      consumeQueueDiskRatio: String(s.diskUsedRatio / 100),
       commitLogMinOffset: String(s.commitLogMinOffset),
       commitLogMaxOffset: String(s.commitLogMaxOffset),
       dispatchBehindBytes: String(s.dispatchBehindBytes),
@@ -157,6 +164,15 @@ export class BrokerAdminProcessor {
       brokerAddr: ctx.brokerAddr,
     };
     return createResponse(request, ResponseCode.SUCCESS, undefined, undefined, encodeJson({ table }));
+  }
+}
+
+function checkNamesrvAddr(value: string): void {
+  for (const addr of splitNamesrvAddr(value)) {
+    const m = /^(.+):(\d+)$/.exec(addr);
+    if (!m || Number(m[2]) > 65535) {
+      throw new BrokerConfigError(`invalid value for namesrvAddr: "${value}" (expected host:port;host:port)`);
+    }
   }
 }
 

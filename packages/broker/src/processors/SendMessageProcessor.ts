@@ -18,6 +18,7 @@ import {
   type TopicConfig,
   tagsHashCode,
   toStorableIPv4,
+  transactionType,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
 import type { MessageInput, PutResult } from "@tidemq/store";
@@ -54,6 +55,15 @@ export class SendMessageProcessor {
       maxWaitMs: () => c.waitTimeMillsInSendQueue,
       concurrency: () => c.sendMessageThreadPoolNums,
     });
+  }
+
+  private readonly warned = new Set<string>();
+
+  /** Logs a limitation once per key (bounded, so a flood of topics cannot grow it). */
+  private warnOnce(key: string, message: string): void {
+    if (this.warned.has(key) || this.warned.size >= 1000) return;
+    this.warned.add(key);
+    this.ctx.logger.warn(message);
   }
 
   register(): void {
@@ -151,7 +161,7 @@ export class SendMessageProcessor {
     const batchProps = parseProperties(header.properties);
     delete batchProps[MessageConst.WAIT_STORE_MSG_OK];
     batchProps[MessageConst.CLUSTER] = config.brokerClusterName;
-    let reconsumeTimes = header.reconsumeTimes ?? 0;
+    const reconsumeTimes = header.reconsumeTimes ?? 0;
 
     // 5. Retry topics: the group must exist; past the retry limit the message goes to the DLQ.
     let storeTopic = topic;
@@ -179,6 +189,26 @@ export class SendMessageProcessor {
     // 6. sysFlag.
     let sysFlag = header.sysFlag;
     if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
+    // 8–9. Transactions and delays are a later issue: such messages are stored as ordinary
+    // ones (visible at once) rather than refused, and the log says so once per group/topic.
+    if (transactionType(sysFlag) !== 0 || batchProps[MessageConst.TRANSACTION_PREPARED] === "true") {
+      sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+      this.warnOnce(
+        `tx:${header.producerGroup}`,
+        `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
+      );
+    }
+    const delay = Number(batchProps[MessageConst.DELAY_TIME_LEVEL] ?? 0);
+    if (
+      delay > 0 ||
+      batchProps[MessageConst.START_DELIVER_TIME] ||
+      batchProps[MessageConst.TIMER_DELIVER_MS]
+    ) {
+      this.warnOnce(
+        `delay:${topicName}`,
+        `delayed message to ${topicName}: delivery delays are not supported yet, stored as an ordinary message (delivered at once)`,
+      );
+    }
 
     // 7. Build the stored message(s).
     const bornHost = { host: toStorableIPv4(conn.remoteAddress), port: conn.remotePort };
@@ -234,7 +264,6 @@ export class SendMessageProcessor {
           tagsCode: tagsHashCode(props.TAGS),
         });
       }
-      reconsumeTimes = 0;
     }
     return { inputs, topic: storeTopic, requestedQueueId: queueId };
   }

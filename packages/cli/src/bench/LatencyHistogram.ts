@@ -19,7 +19,7 @@ function indexOf(us: number): number {
 }
 
 /** Middle of the range of values that share bucket `i` (what percentiles report). */
-function valueOf(i: number): number {
+function bucketValue(i: number): number {
   if (i < EXACT) return i;
   const shift = Math.floor((i - EXACT) / SUB) + 1;
   const sub = ((i - EXACT) % SUB) + SUB;
@@ -92,7 +92,7 @@ export class LatencyHistogram {
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.counts[i]!;
-      if (seen >= rank) return Math.min(this.maxUs, Math.max(this.minUs, valueOf(i)));
+      if (seen >= rank) return Math.min(this.maxUs, Math.max(this.minUs, bucketValue(i)));
     }
     return this.maxUs;
   }

@@ -1,0 +1,108 @@
+import { PushConsumer } from "@tidemq/client";
+import { ConsumerStats } from "./ConsumerStats.js";
+import type { ConsumerBenchOptions } from "./options.js";
+import { consumerTickText, formatInt, latencyText, type Reporter } from "./Reporter.js";
+import { benchLogger, createTopicIfAsked, onStopSignals } from "./runProducer.js";
+
+type ConsumerStop = "count" | "duration" | "signal";
+
+/** `tidemq bench consumer`: returns the exit code. */
+export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promise<number> {
+  const logger = benchLogger();
+  await createTopicIfAsked(o, logger);
+  const stats = new ConsumerStats();
+  let stopResolve: (r: ConsumerStop) => void = () => {};
+  const stopped = new Promise<ConsumerStop>((resolve) => {
+    stopResolve = resolve;
+  });
+  const count = o.count;
+  const consumer = new PushConsumer({
+    endpoints: o.namesrv,
+    consumerGroup: o.group,
+    subscriptions: new Map([[o.topic, o.expression]]),
+    consumeFromWhere: o.from === "first" ? "CONSUME_FROM_FIRST_OFFSET" : "CONSUME_FROM_LAST_OFFSET",
+    pullBatchSize: o.pullBatch,
+    consumptionThreadCount: o.threads,
+    logger,
+    messageListener: {
+      consume(m) {
+        stats.record(m.body, m.bornTimestamp.getTime());
+        if (count !== undefined && stats.count >= count) stopResolve("count");
+        return undefined; // SUCCESS
+      },
+    },
+  });
+  await consumer.startup();
+  out.emit(
+    { type: "ready", role: "consumer", topic: o.topic, group: o.group, from: o.from },
+    `bench consumer: topic ${o.topic}, group ${o.group}, expression ${o.expression}, new group starts at the ${o.from} offset` +
+      `, until ${[count && `${count} messages`, o.durationSec && `${o.durationSec} s`].filter(Boolean).join(" or ") || "Ctrl-C"}`,
+  );
+
+  const t0 = performance.now();
+  let lastTick = t0;
+  let tick = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    const p = stats.takePeriod();
+    const secs = (now - lastTick) / 1000;
+    lastTick = now;
+    tick++;
+    const totals = stats.totals();
+    const line = {
+      time: new Date().toISOString(),
+      tps: secs > 0 ? Math.round(p.received / secs) : 0,
+      e2e: { avg: p.e2e.avg, p50: p.e2e.p50, p99: p.e2e.p99, max: p.e2e.max },
+      total: totals.received,
+      source: totals.fromBornTimestamp > 0 ? "bornTimestamp (ms)" : "",
+    };
+    out.emit(
+      { type: "tick", role: "consumer", second: tick, elapsedSec: +((now - t0) / 1000).toFixed(3), ...line },
+      consumerTickText(line),
+    );
+  }, o.intervalMs);
+  const progress = setInterval(() => {
+    const secs = (performance.now() - t0) / 1000;
+    const of = count ? ` / ${formatInt(count)} (${Math.floor((100 * stats.count) / count)}%)` : "";
+    out.progress(`${secs.toFixed(1)} s  received ${formatInt(stats.count)}${of}`);
+  }, 250);
+  const removeSignals = onStopSignals(() => stopResolve("signal"));
+  const durationTimer =
+    o.durationSec !== undefined ? setTimeout(() => stopResolve("duration"), o.durationSec * 1000) : undefined;
+
+  let stoppedBy: ConsumerStop;
+  try {
+    stoppedBy = await stopped;
+  } finally {
+    clearInterval(ticker);
+    clearInterval(progress);
+    clearTimeout(durationTimer);
+    removeSignals();
+    out.clearProgress();
+  }
+  const t = stats.totals();
+  const tps = t.elapsedSec > 0 ? Math.round(t.received / t.elapsedSec) : 0;
+  out.emit(
+    {
+      type: "summary",
+      role: "consumer",
+      stoppedBy,
+      topic: o.topic,
+      group: o.group,
+      received: t.received,
+      duplicates: t.duplicates,
+      fromBornTimestamp: t.fromBornTimestamp,
+      elapsedSec: +t.elapsedSec.toFixed(3),
+      tps,
+      e2e: t.e2e,
+    },
+    `\nSummary (stopped by ${stoppedBy}): received ${formatInt(t.received)} (${t.duplicates} duplicates) ` +
+      `in ${t.elapsedSec.toFixed(2)} s (first to last) = ${formatInt(tps)} msg/s\n` +
+      `end-to-end latency(ms): ${latencyText(t.e2e)}` +
+      (t.fromBornTimestamp > 0
+        ? `\n(${t.fromBornTimestamp} messages timed from bornTimestamp, ms precision)`
+        : ""),
+  );
+  await Promise.race([consumer.shutdown(), new Promise((r) => setTimeout(r, 5000).unref())]);
+  return 0;
+}
