@@ -21,8 +21,15 @@ const quiet = { debug() {}, info() {}, warn: (m) => console.error(m), error: (m)
 
 function machine() {
   const cpus = os.cpus();
-  console.log(`machine: ${cpus[0]?.model ?? "?"} × ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, node ${process.version}, ${os.platform()} ${os.release()}`);
-  console.log(`data dir: ${baseDir}`);
+  console.log(
+    `machine: ${cpus[0]?.model ?? "?"} × ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, node ${process.version}, ${os.platform()} ${os.release()}`,
+  );
+  console.log(
+    `data dir: ${baseDir}; load average at start ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+  );
 }
 
 function rawDisk(dir) {
@@ -60,7 +67,10 @@ function message(queueId, body) {
     queueId,
     flag: 0,
     body,
-    properties: { TAGS: "TagA", UNIQ_KEY: `0A0000010000${uniq.toString(16).toUpperCase().padStart(20, "0")}` },
+    properties: {
+      TAGS: "TagA",
+      UNIQ_KEY: `0A0000010000${uniq.toString(16).toUpperCase().padStart(20, "0")}`,
+    },
     sysFlag: 0,
     bornTimestamp: Date.now(),
     bornHost: { host: "10.0.0.2", port: 50000 },
@@ -69,7 +79,7 @@ function message(queueId, body) {
   };
 }
 
-async function appendRun(flushDiskType, appenders) {
+async function appendRun(flushDiskType, appenders, batch = 1) {
   const dir = fs.mkdtempSync(path.join(baseDir, "tidemq-bench-"));
   const store = await MessageStore.open({
     storePathRootDir: dir,
@@ -87,9 +97,12 @@ async function appendRun(flushDiskType, appenders) {
   await Promise.all(
     Array.from({ length: appenders }, async (_, i) => {
       while (performance.now() < deadline) {
-        const r = await store.putMessage(message(i % 8, body));
+        const r =
+          batch === 1
+            ? await store.putMessage(message(i % 8, body))
+            : await store.putMessages(Array.from({ length: batch }, () => message(i % 8, body)));
         if (r.status !== "PUT_OK") timeouts++;
-        count++;
+        count += batch;
       }
     }),
   );
@@ -98,7 +111,13 @@ async function appendRun(flushDiskType, appenders) {
   const bytes = store.stats.putMessageSizeTotal;
   await store.shutdown();
   fs.rmSync(dir, { recursive: true, force: true });
-  return { rate: count / secs, mbs: bytes / secs / 1e6, loopMaxMs: h.max / 1e6, loopP99Ms: h.percentile(99) / 1e6, timeouts };
+  return {
+    rate: count / secs,
+    mbs: bytes / secs / 1e6,
+    loopMaxMs: h.max / 1e6,
+    loopP99Ms: h.percentile(99) / 1e6,
+    timeouts,
+  };
 }
 
 async function readBack(total) {
@@ -174,7 +193,9 @@ const raw = rawDisk(baseDir);
 console.log(
   `raw disk: sequential write ${raw.seqMBs.toFixed(0)} MB/s (1 MiB fs.writeSync), fdatasync of 4 KiB median ${raw.fsyncMedianMs.toFixed(3)} ms, p99 ${raw.fsyncP99Ms.toFixed(3)} ms`,
 );
-console.log(`append of 500-byte messages, ${SECONDS} s each (msg/s | MB/s of records | event-loop delay max/p99 ms):`);
+console.log(
+  `append of 500-byte messages, ${SECONDS} s each (msg/s | MB/s of records | event-loop delay max/p99 ms):`,
+);
 for (const mode of ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
   for (const n of [1, 16, 256]) {
     const r = await appendRun(mode, n);
@@ -182,6 +203,12 @@ for (const mode of ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
       `  ${mode.padEnd(11)} ${String(n).padStart(3)} appenders: ${Math.round(r.rate).toLocaleString("en-US").padStart(9)} msg/s  ${r.mbs.toFixed(1).padStart(6)} MB/s (${((r.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw)  loop max ${r.loopMaxMs.toFixed(1)} p99 ${r.loopP99Ms.toFixed(1)}${r.timeouts ? `  timeouts ${r.timeouts}` : ""}`,
     );
   }
+}
+for (const mode of ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
+  const r = await appendRun(mode, 16, 32);
+  console.log(
+    `  ${mode.padEnd(11)}  16 appenders, batches of 32 (putMessages): ${Math.round(r.rate).toLocaleString("en-US")} msg/s  ${r.mbs.toFixed(1)} MB/s (${((r.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw)  loop max ${r.loopMaxMs.toFixed(1)} p99 ${r.loopP99Ms.toFixed(1)}`,
+  );
 }
 const rb = await readBack(Number(opt("read-messages", "1000000")));
 for (const [batch, r] of Object.entries(rb)) {
@@ -195,3 +222,9 @@ if (!args.includes("--skip-volume")) {
     `volume: ${(v.bytes / 2 ** 30).toFixed(2)} GiB (${v.msgs.toLocaleString("en-US")} msgs, ASYNC, 256 appenders) in ${v.secs.toFixed(1)} s = ${v.mbs.toFixed(0)} MB/s (${((v.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw), max RSS ${v.maxRssMiB.toFixed(0)} MiB, loop max ${v.loopMaxMs.toFixed(1)} ms`,
   );
 }
+console.log(
+  `load average at end ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ")}`,
+);

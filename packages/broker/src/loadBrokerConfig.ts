@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
 import { ResponseCode, TideMQError } from "@tidemq/protocol";
@@ -225,6 +226,10 @@ export function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv 
     }
   }
   if (!c.brokerIP1) c.brokerIP1 = defaultBrokerIP();
+  // Stamped into every record and message id as 4 bytes (spec §7.1): an IPv4 literal only.
+  if (!isIPv4(c.brokerIP1)) {
+    throw new BrokerConfigError(`invalid value for brokerIP1: "${c.brokerIP1}" (expected an IPv4 address)`);
+  }
   if (!/^[a-zA-Z0-9_.%|-]+$/.test(c.brokerName) || c.brokerName.length > 127) {
     throw new BrokerConfigError(
       `invalid value for brokerName: "${c.brokerName}" (letters, digits, _ - . only)`,

@@ -6,7 +6,13 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { NameServer } from "@tidemq/namesrv";
-import { createRequest, decodeOffsetMsgId, RequestCode, ResponseCode } from "@tidemq/protocol";
+import {
+  createRequest,
+  decodeMessages,
+  decodeOffsetMsgId,
+  RequestCode,
+  ResponseCode,
+} from "@tidemq/protocol";
 import { createLogger, type RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
 import { createTopicRequest, newClient, removeDir, startBroker, tempDir } from "./helpers.js";
@@ -102,7 +108,12 @@ async function producer(group: string, nameSrvAddr = nameSrv): Promise<OnsProduc
   const p = new ons.Producer({ nameSrv: nameSrvAddr, httpclient: {}, producerGroup: group, ...fastTimers });
   p.on("error", (err) => errors.push(err));
   await p.ready();
-  closers.push(() => p.close());
+  closers.push(async () => {
+    await p.close();
+    // close() drops every listener, but the shared client instance may still report a
+    // route-refresh failure through this producer a moment later: keep collecting.
+    p.on("error", (err) => errors.push(err));
+  });
   return p;
 }
 

@@ -132,7 +132,9 @@ test("SYNC_FLUSH broker killed -9 while producers send: every acknowledged messa
       assert.equal(f.msgId, a.msgId);
     }
     assert.equal(missing, 0, `${missing} of ${acked.size} acknowledged messages are gone after kill -9`);
-    t.diagnostic(`${acked.size} acknowledged before the kill, ${found.size} recovered (unacknowledged ones may survive too)`);
+    t.diagnostic(
+      `${acked.size} acknowledged before the kill, ${found.size} recovered (unacknowledged ones may survive too)`,
+    );
     // The restarted broker still takes writes, and a clean stop exits 0.
     const res = await client.invoke(addr, sendRequest("T_DUR", Buffer.from("after restart")));
     assert.equal(res.code, ResponseCode.SUCCESS);

@@ -79,6 +79,7 @@ test("invalid values stop start-up with the key and the value named", async () =
     ["maxMessageSize=4M", /maxMessageSize.*"4M".*integer/],
     ["autoCreateTopicEnable=yes", /autoCreateTopicEnable.*"yes".*true or false/],
     ["brokerRole=MASTER", /brokerRole.*"MASTER"/],
+    ["brokerIP1=broker.example.com", /brokerIP1.*"broker\.example\.com".*IPv4/],
   ];
   for (const [i, [line, re]] of cases.entries()) {
     const file = await conf(`bad${i}.conf`, `${line}\n`);

@@ -162,3 +162,56 @@ test("a parked pull whose connection closes is dropped", async () => {
     ResponseCode.SUCCESS,
   );
 });
+
+test("with autoCreateSubscriptionGroup off an unknown group is SUBSCRIPTION_GROUP_NOT_EXIST; short polling holds shortPollingTimeMills", async () => {
+  const dir2 = await tempDir("broker-nogroup");
+  const b = await startBroker(dir2, {
+    autoCreateSubscriptionGroup: false,
+    longPollingEnable: false,
+    shortPollingTimeMills: 300,
+  });
+  const c = newClient();
+  try {
+    const a = `127.0.0.1:${b.port}`;
+    await c.invoke(a, createTopicRequest("T_NG", 1));
+    const res = await c.invoke(a, pullRequest("T_NG", 0, 0, { group: "CG_UNKNOWN" }));
+    assert.equal(res.code, ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST);
+    assert.match(res.remark!, /CG_UNKNOWN/);
+    // A retry-topic send for an unknown group is refused the same way.
+    const retry = await c.invoke(a, sendRequest("%RETRY%CG_UNKNOWN", Buffer.from("x")));
+    assert.equal(retry.code, ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST);
+    // Create the group (code 200), then a suspended pull is held ~shortPollingTimeMills, not 15 s.
+    const group = {
+      groupName: "CG_KNOWN",
+      consumeEnable: true,
+      consumeFromMinEnable: true,
+      consumeBroadcastEnable: true,
+      retryQueueNums: 1,
+      retryMaxTimes: 16,
+      brokerId: 0,
+      whichBrokerWhenConsumeSlowly: 1,
+      notifyConsumerIdsChangedEnable: true,
+    };
+    const created = await c.invoke(
+      a,
+      createRequest(RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, undefined, encodeJson(group)),
+    );
+    assert.equal(created.code, ResponseCode.SUCCESS, created.remark);
+    const t0 = Date.now();
+    const held = await c.invoke(
+      a,
+      pullRequest("T_NG", 0, 0, {
+        group: "CG_KNOWN",
+        sysFlag: PullSysFlag.SUBSCRIPTION | PullSysFlag.SUSPEND,
+        suspendTimeoutMillis: 15000,
+      }),
+    );
+    const waited = Date.now() - t0;
+    assert.equal(held.code, ResponseCode.PULL_NOT_FOUND);
+    assert.ok(waited >= 250 && waited < 5000, `held ${waited} ms`);
+  } finally {
+    await c.close();
+    await b.shutdown();
+    await removeDir(dir2);
+  }
+});

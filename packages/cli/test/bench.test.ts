@@ -189,7 +189,8 @@ test("ConsumerStats: latency from the body header or bornTimestamp; duplicates p
   const sent = readHeader(a)!.sentMs;
   s.record(a, 0, sent + 2.5);
   s.record(a, 0, sent + 3.5); // same run + seq: a duplicate
-  s.record(stampBody(makeTemplate(100, 10), 0), 0, sent + 1); // other run, same seq: not one
+  const other = stampBody(makeTemplate(100, 10), 0); // other run, same seq: not a duplicate
+  s.record(other, 0, readHeader(other)!.sentMs + 1);
   s.record(Buffer.from("plain"), 1000, 1004);
   const late = stampBody(t, 5000); // grows the seen-table
   s.record(late, 0, readHeader(late)!.sentMs + 1);

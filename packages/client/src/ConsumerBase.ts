@@ -257,6 +257,35 @@ export abstract class ConsumerBase implements ConsumerHandle {
     return this.subscriptions.keys();
   }
 
+  /** Per assigned queue: cached (pulled, unconsumed) messages and bytes, and the next pull offset. */
+  queueStats(): Array<{ mq: MessageQueue; cachedMessages: number; cachedBytes: number; nextOffset: number }> {
+    return [...this.entries.values()].map((e) => ({
+      mq: e.mq,
+      cachedMessages: e.pq.count,
+      cachedBytes: e.pq.size,
+      nextOffset: e.nextOffset,
+    }));
+  }
+
+  /** Adds (or replaces) a subscription while running; takes effect at once (heartbeat + rebalance). */
+  async subscribe(topic: string, filter: FilterExpression | string = "*"): Promise<void> {
+    const instance = this.requireRunning();
+    checkTopic(topic);
+    this.subscriptions.set(topic, buildSubscriptionData(topic, toFilterExpression(filter), Date.now()));
+    await instance.updateRoute(topic).catch((err: Error) => this.warnOnce(`route:${topic}`, err.message));
+    await instance.sendHeartbeatToAllBrokers();
+    await this.rebalance("subscribe");
+  }
+
+  /** Drops a subscription while running; its queues are given up (offsets committed). */
+  async unsubscribe(topic: string): Promise<void> {
+    const instance = this.requireRunning();
+    if (topic.startsWith("%RETRY%")) throw new ClientError("the retry topic subscription cannot be removed");
+    if (!this.subscriptions.delete(topic)) return;
+    await instance.sendHeartbeatToAllBrokers();
+    await this.rebalance("unsubscribe");
+  }
+
   consumerData(): ConsumerData {
     return {
       groupName: this.group,
@@ -457,7 +486,12 @@ export abstract class ConsumerBase implements ConsumerHandle {
       this.instance!.logger.debug(
         `[${this.group}] ${this.instance!.clientId} takes ${key} at offset ${offset}`,
       );
-      void this.pullLoop(entry);
+      this.pullLoop(entry).catch((err: Error) => {
+        // A bug, not an operating error: log it; the idle check of the next rebalances re-creates the queue.
+        this.instance?.logger.error(
+          `[${this.group}] pull loop of ${key} stopped: ${err.stack ?? err.message}`,
+        );
+      });
     }
   }
 
@@ -609,6 +643,12 @@ export abstract class ConsumerBase implements ConsumerHandle {
 
   /** New messages were cached for a queue. */
   protected abstract onMessages(e: QueueEntry, added: MessageView[]): void;
+
+  /** Logs a failure of a detached task (listener plumbing), which must never become an unhandled rejection. */
+  protected logDetached(what: string): (err: Error) => void {
+    return (err) =>
+      this.instance?.logger.error(`[${this.group}] ${what} failed: ${err.stack ?? err.message}`);
+  }
 
   /** Consumption freed room in a queue: record the offset and wake its pull loop. */
   protected consumed(e: QueueEntry, offsets: number[]): void {

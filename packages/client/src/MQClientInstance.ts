@@ -144,18 +144,25 @@ export class MQClientInstance {
     const arm = () => {
       if (!this.running) return;
       const ms = interval();
-      const timer = setTimeout(async () => {
-        this.tasks.get(name)!.busy = true;
+      const entry = {
+        timer: undefined as unknown as NodeJS.Timeout,
+        armedMs: ms,
+        busy: false,
+        interval,
+        arm,
+      };
+      entry.timer = setTimeout(async () => {
+        entry.busy = true;
         try {
           await task();
         } catch (err) {
           this.logger.warn(`${name} task failed: ${(err as Error).message}`);
         }
-        this.tasks.get(name)!.busy = false;
+        entry.busy = false;
         arm();
       }, ms);
-      timer.unref();
-      this.tasks.set(name, { timer, armedMs: ms, busy: false, interval, arm });
+      entry.timer.unref();
+      this.tasks.set(name, entry);
     };
     arm();
   }

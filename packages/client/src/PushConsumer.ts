@@ -91,10 +91,10 @@ export class PushConsumer extends ConsumerBase {
 
   protected onMessages(e: QueueEntry, added: MessageView[]): void {
     if (this.orderly) {
-      if (!e.orderlyActive) void this.orderlyLoop(e);
+      if (!e.orderlyActive) this.orderlyLoop(e).catch(this.logDetached("orderly consumption"));
       return;
     }
-    for (const m of added) void this.consumeConcurrently(e, m);
+    for (const m of added) this.consumeConcurrently(e, m).catch(this.logDetached("consumption"));
   }
 
   private async invokeListener(m: MessageView): Promise<boolean> {
@@ -146,7 +146,7 @@ export class PushConsumer extends ConsumerBase {
     const t = setTimeout(() => {
       this.localRetryTimers.delete(t);
       m.deliveryAttempt++;
-      void this.consumeConcurrently(e, m);
+      this.consumeConcurrently(e, m).catch(this.logDetached("consumption"));
     }, LOCAL_RETRY_MS);
     this.localRetryTimers.add(t);
   }
@@ -185,7 +185,9 @@ export class PushConsumer extends ConsumerBase {
       e.orderlyActive = false;
     }
     // A message may have arrived between the last check and the flag reset.
-    if (this.state === "running" && !e.pq.dropped && e.pq.count > 0) void this.orderlyLoop(e);
+    if (this.state === "running" && !e.pq.dropped && e.pq.count > 0) {
+      this.orderlyLoop(e).catch(this.logDetached("orderly consumption"));
+    }
   }
 
   /**

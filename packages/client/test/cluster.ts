@@ -71,23 +71,19 @@ export class TestCluster {
     await b?.shutdown();
   }
 
-  /** Creates a topic with `queues` read/write queues on every running broker. */
-  async createTopic(topic: string, queues = 4): Promise<void> {
+  /** Creates a topic with `queues` read/write queues on every running broker (and on `extraAddrs`). */
+  async createTopic(topic: string, queues = 4, extraAddrs: string[] = []): Promise<void> {
     const admin = new Admin({ endpoints: this.nsAddr, logger: testLogger("admin") });
     try {
-      for (const b of this.brokers.values()) {
-        await admin.createTopic({
-          topic,
-          brokerAddr: b.brokerAddr,
-          readQueueNums: queues,
-          writeQueueNums: queues,
-        });
+      const addrs = [...[...this.brokers.values()].map((b) => b.brokerAddr), ...extraAddrs];
+      for (const brokerAddr of addrs) {
+        await admin.createTopic({ topic, brokerAddr, readQueueNums: queues, writeQueueNums: queues });
       }
       // The brokers register the new topic with the NameServer at once; wait until the route shows all of them.
       const deadline = Date.now() + 10_000;
       for (;;) {
         const route = await admin.getTopicRoute(topic).catch(() => undefined);
-        if (route && route.queueDatas.length === this.brokers.size) return;
+        if (route && route.queueDatas.length === addrs.length) return;
         if (Date.now() > deadline) throw new Error(`route of ${topic} did not appear`);
         await new Promise((r) => setTimeout(r, 50));
       }

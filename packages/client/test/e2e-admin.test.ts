@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { decodeMessages, MessageSysFlag, PullSysFlag, RequestCode } from "@tidemq/protocol";
+import { decodeMessages, MessageSysFlag, PullSysFlag } from "@tidemq/protocol";
 import { RemotingClient } from "@tidemq/remoting";
 import { Admin, ConsumeResult, MQClientAPI, Producer, PushConsumer } from "../src/index.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
@@ -12,6 +12,14 @@ before(async () => {
 after(async () => {
   await cluster?.stop();
 });
+
+async function waitForAsync(cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    assert.ok(Date.now() < deadline, "timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 test("Admin wrappers answer from a real NameServer and broker", async () => {
   const admin = new Admin({ endpoints: cluster.nsAddr, logger: testLogger("admin") });
@@ -95,6 +103,15 @@ test("Admin wrappers answer from a real NameServer and broker", async () => {
 
     await c.startup();
     await waitFor(() => consumed === 1, 15_000, "the message consumed");
+    // The broker registers %RETRY%<group> with the NameServer after the first heartbeat; wait for its route.
+    await waitForAsync(
+      () =>
+        admin.getTopicRoute(`%RETRY%${group}`).then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+    );
     const conn = await admin.getConsumerConnectionList(group);
     assert.equal(conn.connectionSet.length, 1);
     assert.equal(conn.connectionSet[0]!.clientId, c.clientId);

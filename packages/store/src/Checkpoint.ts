@@ -1,6 +1,6 @@
 import fs from "node:fs";
-import { StoreCorruptionError } from "./StoreError.js";
 import { writeFileAtomic } from "./fsx.js";
+import { StoreCorruptionError } from "./StoreError.js";
 
 /**
  * What recovery may trust. Written atomically (temp + fsync + rename) after each consume
@@ -29,12 +29,19 @@ export async function readCheckpoint(path: string): Promise<CheckpointData | und
   }
   try {
     const d = JSON.parse(text) as CheckpointData;
-    if (d.version !== 1 || !Number.isSafeInteger(d.physicFlushedOffset) || !Number.isSafeInteger(d.logicsOffset)) {
+    if (
+      d.version !== 1 ||
+      !Number.isSafeInteger(d.physicFlushedOffset) ||
+      !Number.isSafeInteger(d.logicsOffset)
+    ) {
       throw new Error("unexpected fields");
     }
     return d;
   } catch (err) {
-    throw new StoreCorruptionError(path, `checkpoint does not parse (${(err as Error).message}); delete it to force a full scan`);
+    throw new StoreCorruptionError(
+      path,
+      `checkpoint does not parse (${(err as Error).message}); delete it to force a full scan`,
+    );
   }
 }
 

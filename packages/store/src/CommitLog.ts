@@ -1,15 +1,22 @@
 import fs from "node:fs";
 import { join } from "node:path";
-import { MAGIC_BLANK, MAGIC_V1, MAGIC_V2, MIN_RECORD_BYTES, type MessageExt, decodeMessage } from "@tidemq/protocol";
+import {
+  decodeMessage,
+  MAGIC_BLANK,
+  MAGIC_V1,
+  MAGIC_V2,
+  type MessageExt,
+  MIN_RECORD_BYTES,
+} from "@tidemq/protocol";
 import type { FlushDiskType } from "./config.js";
 import {
-  ReadFdCache,
   close,
   fdatasync,
   ftruncate,
   isOffsetFileName,
   offsetFileName,
   open,
+  ReadFdCache,
   readAt,
   writeAt,
 } from "./fsx.js";
@@ -167,8 +174,9 @@ export class CommitLog implements AppendLog {
       const b = this.segments[i + 1]!;
       if (a.start + a.size !== b.start) {
         const missing = join(this.opt.dir, offsetFileName(a.start + a.size));
+        const truncated = a.size < this.opt.segmentSize || a.start + a.size > b.start;
         throw new StoreCorruptionError(
-          a.start + a.size < b.start ? missing : a.path,
+          truncated ? a.path : missing,
           `commit log segments do not follow each other: ${a.path} (${a.size} bytes) ends at ${a.start + a.size} ` +
             `but the next file is ${b.path}; a segment is missing or truncated, refusing to start`,
         );
@@ -276,7 +284,9 @@ export class CommitLog implements AppendLog {
         await fs.promises.rm(s.path, { force: true });
       }
     }
-    log.info(`commit log: crash recovery scanned ${scanned} bytes from ${Math.max(from, first.start)}, end ${pos}`);
+    log.info(
+      `commit log: crash recovery scanned ${scanned} bytes from ${Math.max(from, first.start)}, end ${pos}`,
+    );
     this.setEnd(pos);
     return pos;
   }
@@ -296,6 +306,14 @@ export class CommitLog implements AppendLog {
   private async validateSegment(seg: Segment, from: number): Promise<{ end: number; reason?: string }> {
     const end = seg.start + seg.size;
     let pos = from;
+    // What recovery accepts becomes the flushed offset: make it durable (after a kill -9 it
+    // may still be only in the page cache).
+    const fd = await open(seg.path, "r");
+    try {
+      await fdatasync(fd);
+    } finally {
+      await close(fd);
+    }
     const r = await this.scanFile(seg, from, end, (offset, buf, p, size, magic) => {
       if (size === 0 && magic === 0) return "stop";
       if (magic === MAGIC_BLANK) {
@@ -367,7 +385,11 @@ export class CommitLog implements AppendLog {
   }
 
   /** Calls `onRecord` for every record in [from, to), in order (dispatch rebuild). */
-  async forEachRecord(from: number, to: number, onRecord: (r: ScannedRecord) => void | Promise<void>): Promise<void> {
+  async forEachRecord(
+    from: number,
+    to: number,
+    onRecord: (r: ScannedRecord) => void | Promise<void>,
+  ): Promise<void> {
     let pos = Math.max(from, this.minOffset);
     while (pos < to) {
       const idx = this.segmentIndexFor(pos);
@@ -431,7 +453,13 @@ export class CommitLog implements AppendLog {
   /** The block that will hold [pos, pos+bytes), starting a new one when needed. */
   private blockFor(seg: Segment, pos: number, bytes: number): Block {
     const cur = this.blocks.at(-1);
-    if (cur && !cur.closed && cur.segment === seg && cur.start + cur.used === pos && cur.used + bytes <= cur.buf.length) {
+    if (
+      cur &&
+      !cur.closed &&
+      cur.segment === seg &&
+      cur.start + cur.used === pos &&
+      cur.used + bytes <= cur.buf.length
+    ) {
       return cur;
     }
     if (cur && !cur.closed) {
@@ -440,7 +468,10 @@ export class CommitLog implements AppendLog {
     }
     const cap = Math.max(this.opt.blockBytes, bytes);
     // Reusing evicted blocks keeps big external allocations (and the GCs they trigger) off the hot path.
-    const buf = cap === this.opt.blockBytes && this.freeBlocks.length > 0 ? this.freeBlocks.pop()! : Buffer.allocUnsafeSlow(cap);
+    const buf =
+      cap === this.opt.blockBytes && this.freeBlocks.length > 0
+        ? this.freeBlocks.pop()!
+        : Buffer.allocUnsafeSlow(cap);
     const b: Block = { start: pos, buf, used: 0, segment: seg, closed: false, logicalEnd: pos };
     this.blocks.push(b);
     this.tailBytes += cap;
@@ -681,7 +712,8 @@ export class CommitLog implements AppendLog {
       t.copy(into, intoPos);
       return;
     }
-    if (offset + length > this._written) throw new RangeError(`commit log range ends past the written offset ${this._written}`);
+    if (offset + length > this._written)
+      throw new RangeError(`commit log range ends past the written offset ${this._written}`);
     const idx = this.segmentIndexFor(offset);
     const seg = this.segments[idx];
     if (!seg || offset + length > seg.start + seg.size) {
@@ -699,7 +731,11 @@ export class CommitLog implements AppendLog {
     await this.read(offset, 8, head, 0);
     const size = head.readInt32BE(0);
     const magic = head.readInt32BE(4);
-    if ((magic !== MAGIC_V1 && magic !== MAGIC_V2) || size < MIN_RECORD_BYTES - 1 || offset + size > this._written) {
+    if (
+      (magic !== MAGIC_V1 && magic !== MAGIC_V2) ||
+      size < MIN_RECORD_BYTES - 1 ||
+      offset + size > this._written
+    ) {
       return undefined;
     }
     const out = Buffer.allocUnsafe(size);
@@ -713,8 +749,10 @@ export class CommitLog implements AppendLog {
   async deleteFirstSegment(): Promise<Segment | undefined> {
     if (this.segments.length <= 1) return undefined;
     const s = this.segments[0]!;
-    if (s.start + s.size > this._flushed) return undefined; // still has unflushed bytes
+    if (s.start + s.size > this._written || this.flushing) return undefined; // writes or an fsync still use it
     this.segments.shift();
+    const d = this.dirty.indexOf(s);
+    if (d >= 0) this.dirty.splice(d, 1);
     this.readFds.forget(s.path);
     if (s.fd !== undefined) {
       const fd = s.fd;

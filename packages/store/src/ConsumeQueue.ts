@@ -2,13 +2,13 @@ import fs from "node:fs";
 import { join } from "node:path";
 import { readLong, writeLong } from "@tidemq/protocol";
 import {
-  type ReadFdCache,
   close,
   fdatasync,
   ftruncate,
   isOffsetFileName,
   offsetFileName,
   open,
+  type ReadFdCache,
   readAt,
   writeAt,
 } from "./fsx.js";
@@ -183,7 +183,9 @@ export class ConsumeQueue {
           " after a clean stop: a commit log segment is missing or truncated",
       );
     }
-    logger.warn(`consume queue ${this.topic}/${this.queueId}: cut ${this._max - cutAt} entries past the log end ${logEnd}`);
+    logger.warn(
+      `consume queue ${this.topic}/${this.queueId}: cut ${this._max - cutAt} entries past the log end ${logEnd}`,
+    );
     while (this.files.length > 0 && this.files.at(-1)! > cutAt) {
       const start = this.files.pop()!;
       this.fds.forget(this.filePath(start));
@@ -209,10 +211,16 @@ export class ConsumeQueue {
    * Appends the entry for `queueOffset`. An offset already present is a re-dispatch after a
    * crash and is skipped; a gap means lost entries and stops (rebuild from the commit log).
    */
-  append(queueOffset: number, offset: number, size: number, tagsCode: number): boolean {
+  append(
+    queueOffset: number,
+    offset: number,
+    size: number,
+    tagsCode: number,
+    mayStartLater = false,
+  ): boolean {
     if (queueOffset < this._max) return false;
     if (queueOffset > this._max) {
-      if (this._max === 0 && this.files.length === 0) {
+      if (mayStartLater && this._max === 0 && this.files.length === 0) {
         // Rebuilding a queue whose early records were already deleted: it starts here.
         this._min = this._max = this.persisted = this.memStart = queueOffset;
       } else {
@@ -254,7 +262,13 @@ export class ConsumeQueue {
         if (this.files.at(-1) !== fileStart) this.files.push(fileStart);
         const fd = await open(path, fs.constants.O_WRONLY | fs.constants.O_CREAT);
         try {
-          await writeAt(fd, src, (i - srcStart) * CQ_ENTRY_BYTES, n * CQ_ENTRY_BYTES, (i - fileStart) * CQ_ENTRY_BYTES);
+          await writeAt(
+            fd,
+            src,
+            (i - srcStart) * CQ_ENTRY_BYTES,
+            n * CQ_ENTRY_BYTES,
+            (i - fileStart) * CQ_ENTRY_BYTES,
+          );
           await fdatasync(fd);
         } finally {
           await close(fd);
@@ -273,7 +287,7 @@ export class ConsumeQueue {
     if (drop <= 0) return;
     const keep = this._max - this.memStart - drop;
     const cap = Math.max(64, keep * 2) * CQ_ENTRY_BYTES;
-    const next = Buffer.allocUnsafe(cap < this.mem.length ? cap : this.mem.length);
+    const next = Buffer.allocUnsafe(Math.min(cap, this.mem.length));
     this.mem.copy(next, 0, drop * CQ_ENTRY_BYTES, (drop + keep) * CQ_ENTRY_BYTES);
     this.mem = next;
     this.memStart += drop;
@@ -315,17 +329,23 @@ export class ConsumeQueue {
       const fd = await this.fds.get(this.filePath(fileStart));
       const n = await readAt(fd, chunk, 0, chunk.length, (chunkStart - fileStart) * CQ_ENTRY_BYTES);
       if (n < chunk.length) {
-        throw new StoreCorruptionError(this.filePath(fileStart), `consume queue file is shorter than its ${this.persisted} entries`);
+        throw new StoreCorruptionError(
+          this.filePath(fileStart),
+          `consume queue file is shorter than its ${this.persisted} entries`,
+        );
       }
       this.chunks.set(key, chunk);
     }
     const stop = Math.min(end, chunkEnd);
-    return Buffer.from(chunk.subarray((from - chunkStart) * CQ_ENTRY_BYTES, (stop - chunkStart) * CQ_ENTRY_BYTES));
+    return Buffer.from(
+      chunk.subarray((from - chunkStart) * CQ_ENTRY_BYTES, (stop - chunkStart) * CQ_ENTRY_BYTES),
+    );
   }
 
   async entry(n: number): Promise<CqEntry> {
     const b = await this.read(n, 1);
-    if (b.length < CQ_ENTRY_BYTES) throw new RangeError(`consume queue ${this.topic}/${this.queueId} has no entry ${n}`);
+    if (b.length < CQ_ENTRY_BYTES)
+      throw new RangeError(`consume queue ${this.topic}/${this.queueId} has no entry ${n}`);
     return parseEntry(b, 0);
   }
 

@@ -17,7 +17,8 @@ export function createStderrLogger(name: string, level?: LogLevel): Logger {
   const env = process.env.TIDEMQ_LOG_LEVEL as LogLevel | undefined;
   const min = LEVELS[level ?? (env && env in LEVELS ? env : "info")];
   const line = (lvl: Exclude<LogLevel, "silent">, msg: string) => {
-    if (LEVELS[lvl] >= min) process.stderr.write(`${new Date().toISOString()} ${lvl.toUpperCase()} [${name}] ${msg}\n`);
+    if (LEVELS[lvl] >= min)
+      process.stderr.write(`${new Date().toISOString()} ${lvl.toUpperCase()} [${name}] ${msg}\n`);
   };
   return {
     debug: (m) => line("debug", m),

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import {
   MessageConst,
   MessageSysFlag,
-  RecordLayout,
   messageKeys,
+  RecordLayout,
   readLong,
   tagsHashCode,
   toStorableIPv4,
@@ -12,12 +12,12 @@ import {
 } from "@tidemq/protocol";
 import { readCheckpoint, writeCheckpoint } from "./Checkpoint.js";
 import { CommitLog, type ScannedRecord } from "./CommitLog.js";
-import { type MessageStoreConfig, type ResolvedConfig, parseDeleteWhen, resolveConfig } from "./config.js";
-import { CQ_ENTRY_BYTES, ConsumeQueue, CqChunkCache, parseEntry } from "./ConsumeQueue.js";
+import { ConsumeQueue, CQ_ENTRY_BYTES, CqChunkCache, parseEntry } from "./ConsumeQueue.js";
+import { type MessageStoreConfig, parseDeleteWhen, type ResolvedConfig, resolveConfig } from "./config.js";
 import { diskUsedRatio } from "./DiskSpace.js";
-import { ReadFdCache, exists } from "./fsx.js";
+import { exists, ReadFdCache } from "./fsx.js";
 import { IndexService } from "./IndexService.js";
-import { type PreparedRecord, hostBytes, ipv4Int, recordSize, writeRecord } from "./RecordCodec.js";
+import { hostBytes, ipv4Int, type PreparedRecord, recordSize, writeRecord } from "./RecordCodec.js";
 import { retentionDecision, segmentExpired } from "./Retention.js";
 import { messageIllegal, serviceNotAvailable } from "./StoreError.js";
 
@@ -263,8 +263,10 @@ export class MessageStore {
     await this.index.load(logEnd, clean);
     if (dispatchFrom < logEnd) {
       logger.info(`re-dispatching commit log [${dispatchFrom}, ${logEnd}) into consume queues and index`);
+      // Rebuilding from the oldest segment left after retention: queues may start past 0.
+      const fromMin = dispatchFrom === log.minOffset && log.minOffset > 0;
       await log.forEachRecord(dispatchFrom, logEnd, async (r) => {
-        this.dispatchRecovered(r);
+        this.dispatchRecovered(r, fromMin);
         if (this.pendingIndexBytes > cfg.maxPendingIndexBytes) await this.persistQueuesAndIndex();
       });
     }
@@ -277,7 +279,8 @@ export class MessageStore {
     }
     await this.refreshEarliestTime();
     await fs.promises.writeFile(this.abortPath, String(process.pid));
-    await this.writeCheckpointNow(false);
+    // Re-dispatched entries go to disk before a checkpoint claims them.
+    await this.persistQueuesAndIndex();
     logger.info(
       `store opened (${clean ? "clean" : "recovered"}) in ${Date.now() - t0} ms: commit log [${log.minOffset}, ${logEnd}), ` +
         `${this.queueCount()} consume queues`,
@@ -329,30 +332,36 @@ export class MessageStore {
     return this.queues.get(topic)?.get(queueId);
   }
 
-  private dispatchRecovered(r: ScannedRecord): void {
+  private dispatchRecovered(r: ScannedRecord, mayStartLater: boolean): void {
     const m = r.message;
     const tt = transactionType(m.sysFlag);
     const keys = messageKeys(m.properties);
     const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
     if (uniq) keys.push(uniq);
-    this.dispatchOne({
-      topic: m.topic,
-      queueId: m.queueId,
-      queueOffset: m.queueOffset,
-      offset: r.offset,
-      size: r.size,
-      tagsCode: this.cfg.tagsCodeOf ? this.cfg.tagsCodeOf(m.topic, m.properties) : tagsHashCode(m.properties.TAGS),
-      storeTimestamp: m.storeTimestamp,
-      keys: keys.length > 0 ? keys : undefined,
-      inQueue: tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE,
-    });
+    this.dispatchOne(
+      {
+        topic: m.topic,
+        queueId: m.queueId,
+        queueOffset: m.queueOffset,
+        offset: r.offset,
+        size: r.size,
+        tagsCode: this.cfg.tagsCodeOf
+          ? this.cfg.tagsCodeOf(m.topic, m.properties)
+          : tagsHashCode(m.properties.TAGS),
+        storeTimestamp: m.storeTimestamp,
+        keys: keys.length > 0 ? keys : undefined,
+        inQueue:
+          tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE,
+      },
+      mayStartLater,
+    );
   }
 
-  private dispatchOne(d: DispatchItem): boolean {
+  private dispatchOne(d: DispatchItem, mayStartLater = false): boolean {
     let added = false;
     if (d.inQueue) {
       const cq = this.queue(d.topic, d.queueId) ?? this.newQueue(d.topic, d.queueId);
-      added = cq.append(d.queueOffset, d.offset, d.size, d.tagsCode);
+      added = cq.append(d.queueOffset, d.offset, d.size, d.tagsCode, mayStartLater);
       if (added) this.pendingIndexBytes += CQ_ENTRY_BYTES;
     }
     if (d.keys && d.offset > this.index.lastPhy) {
@@ -417,6 +426,10 @@ export class MessageStore {
     }
     let topicBuf = this.topicBytes.get(topic);
     if (!topicBuf) {
+      // The topic names a consume-queue directory: nothing that could leave it.
+      if (topic === "." || topic === ".." || /[/\\\u0000]/.test(topic)) {
+        throw messageIllegal(`topic ${JSON.stringify(topic)} is not allowed`);
+      }
       topicBuf = Buffer.from(topic, "utf8");
       if (topicBuf.length > 127) throw messageIllegal(`topic of ${topicBuf.length} bytes exceeds 127`);
       if (this.topicBytes.size > 100_000) this.topicBytes.clear();
@@ -426,10 +439,13 @@ export class MessageStore {
     let total = 0;
     for (let i = 0; i < msgs.length; i++) {
       const m = msgs[i]!;
-      if (m.topic !== topic || m.queueId !== queueId) throw messageIllegal("a batch must go to one topic and queue");
+      if (m.topic !== topic || m.queueId !== queueId)
+        throw messageIllegal("a batch must go to one topic and queue");
       if (!Buffer.isBuffer(m.body)) throw messageIllegal("message body is not a Buffer");
       if (m.body.length > this.cfg.maxMessageSize) {
-        throw messageIllegal(`message body of ${m.body.length} bytes exceeds maxMessageSize ${this.cfg.maxMessageSize}`);
+        throw messageIllegal(
+          `message body of ${m.body.length} bytes exceeds maxMessageSize ${this.cfg.maxMessageSize}`,
+        );
       }
       const props = encodeProps(m.properties);
       const propsBytes = Buffer.byteLength(props, "utf8");
@@ -450,7 +466,8 @@ export class MessageStore {
       const m = msgs[i]!;
       const p = prepared[i]!;
       const tt = transactionType(m.sysFlag);
-      const inQueue = tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+      const inQueue =
+        tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
       const queueOffset = inQueue ? qo++ : 0;
       if (firstQo < 0) firstQo = queueOffset;
       pos = writeRecord(r.buf, pos, p, {
@@ -473,7 +490,10 @@ export class MessageStore {
       const k = m.properties[MessageConst.KEYS];
       const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
       if (k) keys = messageKeys(m.properties);
-      if (uniq) (keys ??= []).push(uniq);
+      if (uniq) {
+        keys ??= [];
+        keys.push(uniq);
+      }
       this.pendingDispatch.push({
         topic,
         queueId,
@@ -501,7 +521,13 @@ export class MessageStore {
       storeTimestamp,
     };
     return new Promise<PutResult>((resolve, reject) => {
-      this.waiters.push({ end: r.offset + total, deadline: storeTimestamp + this.cfg.syncFlushTimeout, result, resolve, reject });
+      this.waiters.push({
+        end: r.offset + total,
+        deadline: storeTimestamp + this.cfg.syncFlushTimeout,
+        result,
+        resolve,
+        reject,
+      });
       this.armTimeoutCheck();
     });
   }
@@ -560,7 +586,11 @@ export class MessageStore {
     const confirmed = this.log.confirmedOffset;
     const arrived = new Map<ConsumeQueue, number>();
     let n = 0;
-    for (let d = this.pendingDispatch.peek(); d && d.offset < confirmed && n < DISPATCH_SLICE; d = this.pendingDispatch.peek()) {
+    for (
+      let d = this.pendingDispatch.peek();
+      d && d.offset < confirmed && n < DISPATCH_SLICE;
+      d = this.pendingDispatch.peek()
+    ) {
       this.pendingDispatch.shift();
       if (this.dispatchOne(d)) arrived.set(this.queue(d.topic, d.queueId)!, 0);
       this.dispatched = d.offset + d.size;
@@ -582,7 +612,8 @@ export class MessageStore {
         }
       }
     }
-    if (this.pendingIndexBytes > this.cfg.maxPendingIndexBytes) void this.persistQueuesAndIndex().catch(() => {});
+    if (this.pendingIndexBytes > this.cfg.maxPendingIndexBytes)
+      void this.persistQueuesAndIndex().catch(() => {});
     const next = this.pendingDispatch.peek();
     if (next && next.offset < this.log.confirmedOffset) setImmediate(() => this.dispatchConfirmed());
   }
@@ -601,8 +632,10 @@ export class MessageStore {
         const logicsOffset = this.dispatched;
         this.pendingIndexBytes = 0;
         const dirty: ConsumeQueue[] = [];
-        for (const byId of this.queues.values()) for (const cq of byId.values()) if (cq.unpersistedBytes > 0) dirty.push(cq);
-        for (let i = 0; i < dirty.length; i += 16) await Promise.all(dirty.slice(i, i + 16).map((cq) => cq.persist()));
+        for (const byId of this.queues.values())
+          for (const cq of byId.values()) if (cq.unpersistedBytes > 0) dirty.push(cq);
+        for (let i = 0; i < dirty.length; i += 16)
+          await Promise.all(dirty.slice(i, i + 16).map((cq) => cq.persist()));
         await this.index.persist();
         await this.writeCheckpointNow(false, logicsOffset);
       } catch (err) {
@@ -676,7 +709,9 @@ export class MessageStore {
       const st = await fs.promises.stat(seg.path);
       if (!d.force && !segmentExpired(st.mtimeMs, now, this.cfg.fileReservedTime)) break;
       if (!(await this.log.deleteFirstSegment())) break;
-      this.cfg.logger.info(`retention: deleted ${seg.path}${d.force ? " (disk above diskMaxUsedSpaceRatio)" : ""}`);
+      this.cfg.logger.info(
+        `retention: deleted ${seg.path}${d.force ? " (disk above diskMaxUsedSpaceRatio)" : ""}`,
+      );
       deleted++;
     }
     if (deleted > 0) {
@@ -697,7 +732,8 @@ export class MessageStore {
     for (const t of topics) {
       const byId = this.queues.get(t);
       this.queues.delete(t);
-      for (const key of [...this.queueOffsets.keys()]) if (key.startsWith(`${t}\u0000`)) this.queueOffsets.delete(key);
+      for (const key of [...this.queueOffsets.keys()])
+        if (key.startsWith(`${t}\u0000`)) this.queueOffsets.delete(key);
       if (byId) for (const cq of byId.values()) await cq.destroy();
       await fs.promises.rm(join(this.cqRoot, t), { recursive: true, force: true });
     }
@@ -764,7 +800,10 @@ export class MessageStore {
       scanned = i + 1;
     }
     if (picked.length === 0) {
-      return empty(removed > 0 ? "MESSAGE_WAS_REMOVING" : filter ? "NO_MATCHED_MESSAGE" : "OFFSET_FOUND_NULL", offset + scanned);
+      return empty(
+        removed > 0 ? "MESSAGE_WAS_REMOVING" : filter ? "NO_MATCHED_MESSAGE" : "OFFSET_FOUND_NULL",
+        offset + scanned,
+      );
     }
     const body = await this.readRecords(picked, bytes);
     return {
@@ -928,7 +967,9 @@ export class MessageStore {
       if (clean) await this.writeCheckpointNow(true);
     } catch (err) {
       clean = false;
-      this.cfg.logger.error(`shutdown could not persist everything (${(err as Error).message}); next start recovers`);
+      this.cfg.logger.error(
+        `shutdown could not persist everything (${(err as Error).message}); next start recovers`,
+      );
     }
     await this.log.close();
     await this.readFds.closeAll();
@@ -947,7 +988,12 @@ function encodeProps(props: Record<string, string>): string {
     const v = props[k];
     if (v === undefined || v === null || k.length === 0) continue;
     const sv = typeof v === "string" ? v : String(v);
-    if (k.indexOf("\u0001") >= 0 || k.indexOf("\u0002") >= 0 || sv.indexOf("\u0001") >= 0 || sv.indexOf("\u0002") >= 0) {
+    if (
+      k.indexOf("\u0001") >= 0 ||
+      k.indexOf("\u0002") >= 0 ||
+      sv.indexOf("\u0001") >= 0 ||
+      sv.indexOf("\u0002") >= 0
+    ) {
       throw messageIllegal(`property ${JSON.stringify(k)} contains a \\u0001 or \\u0002 separator`);
     }
     s += `${k}\u0001${sv}\u0002`;
@@ -978,4 +1024,3 @@ function recordMatchesKey(rec: Buffer, topic: string, key: string): boolean {
     return false;
   }
 }
-

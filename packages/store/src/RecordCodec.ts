@@ -1,4 +1,4 @@
-import { MAGIC_BLANK, MAGIC_V1, RecordLayout, bodyCrc, writeLong } from "@tidemq/protocol";
+import { bodyCrc, MAGIC_BLANK, MAGIC_V1, RecordLayout, writeLong } from "@tidemq/protocol";
 
 /**
  * Builds records of the protocol's stored-message layout (spec §7.1, IPv4 hosts, what
@@ -76,7 +76,7 @@ export function writeBlank(buf: Buffer, pos: number, totalSize: number): void {
 /** IPv4 dotted quad as a signed 32-bit int (network byte order). */
 export function ipv4Int(host: string): number {
   const p = host.split(".").map(Number);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) | 0;
+  return (p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]! | 0;
 }
 
 /** IPv4 host + port as the 8 bytes a record holds. */

@@ -1,6 +1,6 @@
-import { join } from "node:path";
 import { isIPv4 } from "node:net";
-import { type Logger, createStderrLogger } from "./Logger.js";
+import { join } from "node:path";
+import { createStderrLogger, type Logger } from "./Logger.js";
 
 export type FlushDiskType = "ASYNC_FLUSH" | "SYNC_FLUSH";
 
@@ -64,15 +64,23 @@ export type ResolvedConfig = Required<Omit<MessageStoreConfig, "tagsCodeOf">> &
 
 const MiB = 1024 * 1024;
 
-function num(v: number | undefined, def: number, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function num(
+  v: number | undefined,
+  def: number,
+  name: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const x = v ?? def;
-  if (!Number.isFinite(x) || x < min || x > max) throw new TypeError(`store config ${name}=${v} must be in [${min}, ${max}]`);
+  if (!Number.isFinite(x) || x < min || x > max)
+    throw new TypeError(`store config ${name}=${v} must be in [${min}, ${max}]`);
   return x;
 }
 
 export function resolveConfig(c: MessageStoreConfig): ResolvedConfig {
   if (!c.storePathRootDir) throw new TypeError("store config storePathRootDir is required");
-  if (!c.storeHost || !isIPv4(c.storeHost.host)) throw new TypeError("store config storeHost must be an IPv4 host and port");
+  if (!c.storeHost || !isIPv4(c.storeHost.host))
+    throw new TypeError("store config storeHost must be an IPv4 host and port");
   const flushDiskType = c.flushDiskType ?? "ASYNC_FLUSH";
   if (flushDiskType !== "ASYNC_FLUSH" && flushDiskType !== "SYNC_FLUSH") {
     throw new TypeError(`store config flushDiskType=${flushDiskType} is not ASYNC_FLUSH or SYNC_FLUSH`);
@@ -82,7 +90,13 @@ export function resolveConfig(c: MessageStoreConfig): ResolvedConfig {
     storePathRootDir: c.storePathRootDir,
     storePathCommitLog: c.storePathCommitLog ?? join(c.storePathRootDir, "commitlog"),
     mappedFileSizeCommitLog: num(c.mappedFileSizeCommitLog, 1024 * MiB, "mappedFileSizeCommitLog", 64 * 1024),
-    consumeQueueEntriesPerFile: num(c.consumeQueueEntriesPerFile, 300000, "consumeQueueEntriesPerFile", 1, 1e8),
+    consumeQueueEntriesPerFile: num(
+      c.consumeQueueEntriesPerFile,
+      300000,
+      "consumeQueueEntriesPerFile",
+      1,
+      1e8,
+    ),
     flushDiskType,
     flushIntervalCommitLog: num(c.flushIntervalCommitLog, 500, "flushIntervalCommitLog", 1),
     syncFlushTimeout: num(c.syncFlushTimeout, 5000, "syncFlushTimeout", 1),

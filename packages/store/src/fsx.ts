@@ -40,7 +40,9 @@ export function fdatasync(fd: number): Promise<void> {
 }
 
 export function open(path: string, flags: string | number, mode = 0o644): Promise<number> {
-  return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
+  return new Promise((resolve, reject) =>
+    fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))),
+  );
 }
 
 export function close(fd: number): Promise<void> {
@@ -105,7 +107,10 @@ export class ReadFdCache {
       this.fds.delete(oldPath);
       // Closing right away could pull the fd from under a read in flight; a short delay
       // lets those finish (reads take micro- to milliseconds).
-      oldFd.then((fd) => setTimeout(() => void close(fd), 1000).unref(), () => {});
+      oldFd.then(
+        (fd) => setTimeout(() => void close(fd), 1000).unref(),
+        () => {},
+      );
     }
     return p;
   }
@@ -114,7 +119,10 @@ export class ReadFdCache {
     const p = this.fds.get(path);
     if (!p) return;
     this.fds.delete(path);
-    p.then((fd) => setTimeout(() => void close(fd), 1000).unref(), () => {});
+    p.then(
+      (fd) => setTimeout(() => void close(fd), 1000).unref(),
+      () => {},
+    );
   }
 
   async closeAll(): Promise<void> {

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type MessageInput, type MessageStoreConfig, MessageStore } from "../src/index.js";
+import { type MessageInput, MessageStore, type MessageStoreConfig } from "../src/index.js";
 import type { Logger } from "../src/Logger.js";
 
 export async function tempDir(prefix = "tidemq-store-"): Promise<string> {
@@ -41,7 +41,12 @@ export function openStore(dir: string, extra: Partial<MessageStoreConfig> = {}):
   return MessageStore.open(storeConfig(dir, extra));
 }
 
-export function msg(topic: string, queueId: number, body: Buffer | string, props: Record<string, string> = {}): MessageInput {
+export function msg(
+  topic: string,
+  queueId: number,
+  body: Buffer | string,
+  props: Record<string, string> = {},
+): MessageInput {
   return {
     topic,
     queueId,

@@ -22,7 +22,9 @@ test("queryMessage finds KEYS tokens and UNIQ_KEY within a time range, across re
   let store = await openStore(dir, { maxIndexEntriesPerFile: 50 });
   const t0 = Date.now();
   for (let i = 0; i < 120; i++) {
-    await store.putMessage(msg("Q", i % 4, `m${i}`, { KEYS: `order-${i % 10} cust-${i}`, UNIQ_KEY: `U${i}` }));
+    await store.putMessage(
+      msg("Q", i % 4, `m${i}`, { KEYS: `order-${i % 10} cust-${i}`, UNIQ_KEY: `U${i}` }),
+    );
   }
   await store.putMessage(msg("Other", 0, "other", { KEYS: "order-1" }));
   const t1 = Date.now();
@@ -69,7 +71,11 @@ test("offset by time, earliest time, store timestamps", async () => {
     assert.equal(await store.getMessageStoreTimestamp("Tm", 0, 12), stamps[12]);
     assert.equal(await store.getMessageStoreTimestamp("Tm", 0, 30), -1);
     assert.equal(await store.getOffsetInQueueByTime("Tm", 0, 0), 0);
-    assert.equal(await store.getOffsetInQueueByTime("Tm", 0, stamps[29]! + 1000), 30, "after the last: max offset");
+    assert.equal(
+      await store.getOffsetInQueueByTime("Tm", 0, stamps[29]! + 1000),
+      30,
+      "after the last: max offset",
+    );
     const at = stamps[10]!;
     const expected = stamps.findIndex((s) => s >= at);
     assert.equal(await store.getOffsetInQueueByTime("Tm", 0, at), expected);
@@ -90,7 +96,9 @@ test("SYNC_FLUSH: a put resolves after the fsync that covers it; arrival is anno
       assert.ok(store.getMaxOffsetInQueue(t, q) >= max, "visible when announced");
       assert.ok(store.stats.flushedOffset >= store.stats.confirmedOffset);
     });
-    const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => store.putMessage(msg("S", i % 2, `s${i}`))));
+    const rs = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.putMessage(msg("S", i % 2, `s${i}`))),
+    );
     for (const r of rs) {
       assert.equal(r.status, "PUT_OK");
       assert.ok(store.stats.flushedOffset > r.commitLogOffset);

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import {
-  ResponseCode,
   decodeMessage,
   decodeMessages,
   decodeOffsetMsgId,
   encodeMessage,
+  ResponseCode,
   tagsHashCode,
 } from "@tidemq/protocol";
 import { StoreError } from "../src/index.js";
@@ -49,9 +49,15 @@ test("stored records are byte-identical to the protocol's encodeMessage and carr
     assert.deepEqual(a.bornHost, { host: "192.168.0.7", port: 40000 });
     assert.deepEqual(a.properties, { TAGS: "TagA", KEYS: "k1 k2", UNIQ_KEY: "U1" });
     assert.equal(a.msgId, r.msgIds[0]);
-    assert.deepEqual(decodeOffsetMsgId(r.msgIds[0]!), { storeHost: { host: "10.1.2.3", port: 10911 }, commitLogOffset: 0 });
+    assert.deepEqual(decodeOffsetMsgId(r.msgIds[0]!), {
+      storeHost: { host: "10.1.2.3", port: 10911 },
+      commitLogOffset: 0,
+    });
     const again = encodeMessage({ ...a, properties: a.properties });
-    assert.ok(again.equals(got.body.subarray(0, a.storeSize)), "writeRecord and encodeMessage agree byte for byte");
+    assert.ok(
+      again.equals(got.body.subarray(0, a.storeSize)),
+      "writeRecord and encodeMessage agree byte for byte",
+    );
   } finally {
     await store.shutdown();
   }
@@ -63,7 +69,9 @@ test("a batch is contiguous with consecutive queue offsets; filters see tag hash
   const store = await openStore(dir);
   try {
     await store.putMessage(msg("T", 0, "x"));
-    const batch = Array.from({ length: 10 }, (_, i) => msg("T", 0, `b${i}`, { TAGS: i % 2 ? "odd" : "even" }));
+    const batch = Array.from({ length: 10 }, (_, i) =>
+      msg("T", 0, `b${i}`, { TAGS: i % 2 ? "odd" : "even" }),
+    );
     const r = await store.putMessages(batch);
     assert.equal(r.count, 10);
     assert.equal(r.queueOffset, 1);
@@ -127,12 +135,23 @@ test("bad input is refused with MESSAGE_ILLEGAL, a stopped store with SERVICE_NO
     }
   };
   assert.equal(await code(store.putMessage(msg("T", 0, Buffer.alloc(1001)))), ResponseCode.MESSAGE_ILLEGAL);
-  assert.equal(await code(store.putMessage(msg("T", 0, "x", { "a\u0001b": "c" }))), ResponseCode.MESSAGE_ILLEGAL);
+  assert.equal(
+    await code(store.putMessage(msg("T", 0, "x", { "a\u0001b": "c" }))),
+    ResponseCode.MESSAGE_ILLEGAL,
+  );
   assert.equal(await code(store.putMessage(msg("T".repeat(128), 0, "x"))), ResponseCode.MESSAGE_ILLEGAL);
   assert.equal(await code(store.putMessage(msg("T", -1, "x"))), ResponseCode.MESSAGE_ILLEGAL);
-  assert.equal(await code(store.putMessages([msg("T", 0, "x"), msg("U", 0, "y")])), ResponseCode.MESSAGE_ILLEGAL);
+  assert.equal(await code(store.putMessage(msg("../etc", 0, "x"))), ResponseCode.MESSAGE_ILLEGAL);
+  assert.equal(await code(store.putMessage(msg("..", 0, "x"))), ResponseCode.MESSAGE_ILLEGAL);
+  assert.equal(
+    await code(store.putMessages([msg("T", 0, "x"), msg("U", 0, "y")])),
+    ResponseCode.MESSAGE_ILLEGAL,
+  );
   assert.equal(await code(store.putMessages([])), ResponseCode.MESSAGE_ILLEGAL);
-  assert.equal(await code(store.putMessage(msg("T", 0, "x", { P: "v".repeat(40000) }))), ResponseCode.MESSAGE_ILLEGAL);
+  assert.equal(
+    await code(store.putMessage(msg("T", 0, "x", { P: "v".repeat(40000) }))),
+    ResponseCode.MESSAGE_ILLEGAL,
+  );
   assert.equal((await store.putMessage(msg("T", 0, Buffer.alloc(1000)))).status, "PUT_OK");
   await store.shutdown();
   assert.equal(await code(store.putMessage(msg("T", 0, "x"))), ResponseCode.SERVICE_NOT_AVAILABLE);

@@ -82,7 +82,10 @@ test("a torn tail after a crash is cut, logged, and later appends land where it 
 test("a record with a bad body CRC at the tail is cut like a torn write", async () => {
   const dir = await tempDir();
   dirs.push(dir);
-  let store = await openStore(dir, { flushIntervalCommitLog: 3_600_000, flushIntervalConsumeQueue: 3_600_000 });
+  let store = await openStore(dir, {
+    flushIntervalCommitLog: 3_600_000,
+    flushIntervalConsumeQueue: 3_600_000,
+  });
   await fill(store, 10);
   const lastOffset = (await store.putMessage(msg("Rc", 0, Buffer.alloc(200, 1)))).commitLogOffset;
   await store.halt();
@@ -91,7 +94,10 @@ test("a record with a bad body CRC at the tail is cut like a torn write", async 
   fs.closeSync(fd);
   const logger = memoryLogger();
   store = await openStore(dir, { logger });
-  assert.ok(logger.lines.some((l) => l.includes("truncated a torn tail") && l.includes("CRC")), logger.lines.join("\n"));
+  assert.ok(
+    logger.lines.some((l) => l.includes("truncated a torn tail") && l.includes("CRC")),
+    logger.lines.join("\n"),
+  );
   assert.equal(store.getMaxOffsetInQueue("Rc", 0), 5);
   assert.equal(store.getMaxOffsetInQueue("Rc", 1), 5);
   await store.shutdown();
@@ -100,7 +106,10 @@ test("a record with a bad body CRC at the tail is cut like a torn write", async 
 test("damage followed by data in a later segment stops the start instead of truncating", async () => {
   const dir = await tempDir();
   dirs.push(dir);
-  const store = await openStore(dir, { flushIntervalCommitLog: 3_600_000, flushIntervalConsumeQueue: 3_600_000 });
+  const store = await openStore(dir, {
+    flushIntervalCommitLog: 3_600_000,
+    flushIntervalConsumeQueue: 3_600_000,
+  });
   await fill(store, 800); // ~2.4 MB: three segments
   await store.halt();
   const fd = fs.openSync(segPath(dir, 0), "r+");
@@ -133,7 +142,12 @@ test("a missing last segment after a crash names the file instead of losing data
   const store = await openStore(dir, { flushIntervalConsumeQueue: 20 });
   await fill(store, 800);
   // Let a checkpoint record the flushed end, then crash.
-  for (let i = 0; i < 500 && JSON.parse(fs.readFileSync(path.join(dir, "checkpoint"), "utf8")).physicFlushedOffset < 2 * SEG; i++) {
+  for (
+    let i = 0;
+    i < 500 &&
+    JSON.parse(fs.readFileSync(path.join(dir, "checkpoint"), "utf8")).physicFlushedOffset < 2 * SEG;
+    i++
+  ) {
     await new Promise((r) => setTimeout(r, 10));
   }
   await store.halt();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
-import { MAGIC_BLANK, decodeMessage, decodeMessages } from "@tidemq/protocol";
+import { decodeMessage, decodeMessages, MAGIC_BLANK } from "@tidemq/protocol";
 import { bodyBytes, msg, openStore, removeDir, tempDir } from "./helpers.js";
 
 const dirs: string[] = [];
@@ -20,19 +20,23 @@ test("segments roll over with an end-of-file blank record and 20-digit start-off
       const r = await store.putMessage(msg("Roll", i % 3, bodyBytes(i, 50_000)));
       offsets.push(r.commitLogOffset);
     }
-    for (let i = 1; i < offsets.length; i++) assert.ok(offsets[i]! > offsets[i - 1]!, "physical offsets grow");
+    for (let i = 1; i < offsets.length; i++)
+      assert.ok(offsets[i]! > offsets[i - 1]!, "physical offsets grow");
   } finally {
     await store.shutdown();
   }
   const cl = path.join(dir, "commitlog");
   const names = fs.readdirSync(cl).sort();
   assert.ok(names.length >= 3, `several segments: ${names.join(",")}`);
-  names.forEach((n, i) => assert.equal(n, String(i * 1024 * 1024).padStart(20, "0")));
+  names.forEach((n, i) => {
+    assert.equal(n, String(i * 1024 * 1024).padStart(20, "0"));
+  });
   for (const n of names) assert.equal(fs.statSync(path.join(cl, n)).size, 1024 * 1024);
   // Segment 0 ends with a blank record covering exactly the rest of the file.
   const seg0 = fs.readFileSync(path.join(cl, names[0]!));
   let pos = 0;
-  while (seg0.readInt32BE(pos + 4) !== MAGIC_BLANK) pos += decodeMessage(seg0, pos, { verifyCrc: true }).storeSize;
+  while (seg0.readInt32BE(pos + 4) !== MAGIC_BLANK)
+    pos += decodeMessage(seg0, pos, { verifyCrc: true }).storeSize;
   assert.equal(seg0.readInt32BE(pos), seg0.length - pos);
   assert.ok(seg0.length - pos >= 8);
   // A record never spans files: every acknowledged offset is readable and decodes.

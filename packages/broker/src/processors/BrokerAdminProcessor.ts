@@ -28,7 +28,6 @@ import { fail } from "./responses.js";
 export const LIVE_CONFIG_KEYS: ReadonlySet<keyof BrokerConfig> = new Set<keyof BrokerConfig>([
   "brokerPermission",
   "autoCreateTopicEnable",
-  "autoCreateSubscriptionGroup",
   "defaultTopicQueueNums",
   "waitTimeMillsInSendQueue",
   "sendThreadPoolQueueCapacity",

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ConsumeResult, Producer, PushConsumer } from "../src/index.js";
+import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
+
+let cluster: TestCluster;
+let child: ChildProcess | undefined;
+before(async () => {
+  cluster = await TestCluster.start(["broker-a"]);
+});
+after(async () => {
+  if (child?.pid && child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
+  await cluster?.stop();
+});
+
+/** Starts broker-b in a child process; resolves with its address. */
+function startChildBroker(): Promise<string> {
+  const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "broker-child.js");
+  child = spawn(process.execPath, [script, cluster.nsAddr, "broker-b", join(cluster.dir, "broker-b")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("broker-b did not start in 15 s")), 15_000);
+    child!.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child!.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`broker-b exited with ${code}`));
+    });
+  });
+}
+
+test("a broker killed with SIGKILL: sends fail over to the other broker at once, and consumption goes on", async () => {
+  const addrB = await startChildBroker();
+  const topic = uniq("Kill");
+  await cluster.createTopic(topic, 2, [addrB]);
+
+  const p = new Producer({ endpoints: cluster.nsAddr, logger: testLogger("producer"), ...FAST });
+  const got = new Set<string>();
+  const c = new PushConsumer({
+    endpoints: cluster.nsAddr,
+    consumerGroup: uniq("KG"),
+    subscriptions: new Map([[topic, "*"]]),
+    messageListener: {
+      consume(m) {
+        got.add(m.messageId);
+        return ConsumeResult.SUCCESS;
+      },
+    },
+    logger: testLogger("consumer"),
+    ...FAST,
+  });
+  await p.startup();
+  await c.startup();
+  try {
+    const brokers = new Set<string>();
+    for (let i = 0; i < 8; i++) brokers.add((await p.send({ topic, body: `a${i}` })).messageQueue.brokerName);
+    assert.deepEqual([...brokers].sort(), ["broker-a", "broker-b"]);
+
+    process.kill(child!.pid!, "SIGKILL");
+    await new Promise<void>((r) =>
+      child!.exitCode !== null || child!.signalCode !== null ? r() : child!.once("exit", () => r()),
+    );
+    const t0 = Date.now();
+    const after: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await p.send({ topic, body: `b${i}` });
+      assert.equal(r.messageQueue.brokerName, "broker-a");
+      after.push(r.messageId);
+    }
+    // The first failure isolates broker-b (fault avoidance), so 20 sends take nowhere near 20 timeouts.
+    assert.ok(Date.now() - t0 < 5000, `20 sends took ${Date.now() - t0} ms`);
+    await waitFor(() => after.every((id) => got.has(id)), 15_000, "messages sent after the kill consumed");
+  } finally {
+    await c.shutdown();
+    await p.shutdown();
+  }
+});
