@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Store benchmark: append (ASYNC_FLUSH / SYNC_FLUSH × 1/16/256 appenders), read-back, RSS
 // while writing a large volume, each beside the raw disk measured in the same run.
-// Usage: node bench/store-bench.mjs [--dir DIR] [--seconds 4] [--volume-gib 2] [--big (10 GiB)] [--skip-volume]
+// Usage: node bench/store-bench.mjs [--dir DIR] [--seconds 4] [--read-messages 1000000]
+//        [--volume-gib 2] [--big (= 10 GiB)] [--skip-volume] [--volume-only]
 // Needs a build first: npx tsc -b packages/store
 import fs from "node:fs";
 import os from "node:os";
@@ -166,8 +167,15 @@ async function volumeRun(gib) {
   const body = Buffer.alloc(500, 0x63);
   const target = gib * 2 ** 30;
   let maxRss = 0;
+  const progress = [];
+  let nextMark = 2 ** 30;
   const sampler = setInterval(() => {
-    maxRss = Math.max(maxRss, process.memoryUsage.rss());
+    const rss = process.memoryUsage.rss();
+    maxRss = Math.max(maxRss, rss);
+    if (store.stats.putMessageSizeTotal >= nextMark) {
+      progress.push(`${(nextMark / 2 ** 30).toFixed(0)} GiB: RSS ${(rss / 2 ** 20).toFixed(0)} MiB`);
+      nextMark += 2 ** 30;
+    }
   }, 50);
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
@@ -185,18 +193,27 @@ async function volumeRun(gib) {
   const msgs = store.stats.putMessageTimesTotal;
   await store.shutdown();
   fs.rmSync(dir, { recursive: true, force: true });
-  return { bytes, msgs, secs, mbs: bytes / secs / 1e6, maxRssMiB: maxRss / 2 ** 20, loopMaxMs: h.max / 1e6 };
+  return {
+    bytes,
+    msgs,
+    secs,
+    mbs: bytes / secs / 1e6,
+    maxRssMiB: maxRss / 2 ** 20,
+    loopMaxMs: h.max / 1e6,
+    progress,
+  };
 }
 
 machine();
 const raw = rawDisk(baseDir);
+const volumeOnly = args.includes("--volume-only");
 console.log(
   `raw disk: sequential write ${raw.seqMBs.toFixed(0)} MB/s (1 MiB fs.writeSync), fdatasync of 4 KiB median ${raw.fsyncMedianMs.toFixed(3)} ms, p99 ${raw.fsyncP99Ms.toFixed(3)} ms`,
 );
 console.log(
   `append of 500-byte messages, ${SECONDS} s each (msg/s | MB/s of records | event-loop delay max/p99 ms):`,
 );
-for (const mode of ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
+for (const mode of volumeOnly ? [] : ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
   for (const n of [1, 16, 256]) {
     const r = await appendRun(mode, n);
     console.log(
@@ -204,13 +221,13 @@ for (const mode of ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
     );
   }
 }
-for (const mode of ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
+for (const mode of volumeOnly ? [] : ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
   const r = await appendRun(mode, 16, 32);
   console.log(
     `  ${mode.padEnd(11)}  16 appenders, batches of 32 (putMessages): ${Math.round(r.rate).toLocaleString("en-US")} msg/s  ${r.mbs.toFixed(1)} MB/s (${((r.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw)  loop max ${r.loopMaxMs.toFixed(1)} p99 ${r.loopP99Ms.toFixed(1)}`,
   );
 }
-const rb = await readBack(Number(opt("read-messages", "1000000")));
+const rb = volumeOnly ? {} : await readBack(Number(opt("read-messages", "1000000")));
 for (const [batch, r] of Object.entries(rb)) {
   console.log(
     `read-back (reopened store, page cache) ${r.n} msgs, pulls of ${batch}: ${Math.round(r.rate).toLocaleString("en-US")} msg/s, ${r.mbs.toFixed(0)} MB/s, loop max ${r.loopMaxMs.toFixed(1)} ms`,
@@ -218,6 +235,7 @@ for (const [batch, r] of Object.entries(rb)) {
 }
 if (!args.includes("--skip-volume")) {
   const v = await volumeRun(VOLUME_GIB);
+  console.log(`  RSS while writing: ${v.progress.join(", ")}`);
   console.log(
     `volume: ${(v.bytes / 2 ** 30).toFixed(2)} GiB (${v.msgs.toLocaleString("en-US")} msgs, ASYNC, 256 appenders) in ${v.secs.toFixed(1)} s = ${v.mbs.toFixed(0)} MB/s (${((v.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw), max RSS ${v.maxRssMiB.toFixed(0)} MiB, loop max ${v.loopMaxMs.toFixed(1)} ms`,
   );

@@ -57,7 +57,11 @@ for r in $(seq 1 "$ROUNDS"); do
     t=${c%%:*} m=${c##*:}
     for w in $WINDOWS; do
       wait_quiet
-      bash "$HERE/scripts/tidemq-start.sh" "$m"
+      if ! bash "$HERE/scripts/tidemq-start.sh" "$m"; then
+        echo "tidemq-start.sh $m failed; skipping $t $m w=$w round $r" >&2
+        bash "$HERE/scripts/tidemq-stop.sh" || true
+        continue
+      fi
       logload "$t.mjs-$m" "$w" "$r" before
       harness --target "$t.mjs" --mode "$m" --no-broker --pids /tmp/peerbench/tidemq/pids \
         --window "$w" --runs 1 --tag "round$r" || echo "bench $t $m w=$w round $r exited $?" >&2

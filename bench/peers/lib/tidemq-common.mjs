@@ -9,8 +9,8 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** require() from the repository root: resolves ali-ons from the root's node_modules. */
 export const requireFromRepo = createRequire(`${REPO}package.json`);
 
-export const NAMESRV_PORT = Number(process.env.TIDEMQ_NAMESRV_PORT ?? 29876);
-export const BROKER_PORT = Number(process.env.TIDEMQ_BROKER_PORT ?? 20911);
+export const NAMESRV_PORT = Number(process.env.TIDEMQ_NAMESRV_PORT ?? 24876);
+export const BROKER_PORT = Number(process.env.TIDEMQ_BROKER_PORT ?? 24911);
 export const NAMESRV = `127.0.0.1:${NAMESRV_PORT}`;
 export const BROKER = `127.0.0.1:${BROKER_PORT}`;
 export const TOPIC = 'peerbench';

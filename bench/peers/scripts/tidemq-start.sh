@@ -5,15 +5,15 @@
 # (SYNC_FLUSH: SEND_OK after fdatasync), async = ASYNC_FLUSH. Follows the shared harness's
 # conventions (its scripts/common.sh is sourced by path): PID of the server process to
 # /tmp/peerbench/tidemq/pids, returns once both ports answer and the broker is registered.
-# env: TIDEMQ_NAMESRV_PORT (29876), TIDEMQ_BROKER_PORT (20911), TIDEMQ_NODE_OPTS (extra node
+# env: TIDEMQ_NAMESRV_PORT (24876), TIDEMQ_BROKER_PORT (24911), TIDEMQ_NODE_OPTS (extra node
 #      flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/peerbench/tidemq/prof"), PEERS (shared harness dir)
 PEERS=${PEERS:-/work/shared/bench/peers}
 source "$PEERS/scripts/common.sh"
 REPO=$(cd "$(dirname "$0")/../../.." && pwd)
 FLUSH=${1:-async}
 case $FLUSH in sync) FLAG=--sync-flush ;; async) FLAG= ;; *) echo "usage: $0 sync|async" >&2; exit 2 ;; esac
-NS_PORT=${TIDEMQ_NAMESRV_PORT:-29876}
-BROKER_PORT=${TIDEMQ_BROKER_PORT:-20911}
+NS_PORT=${TIDEMQ_NAMESRV_PORT:-24876}
+BROKER_PORT=${TIDEMQ_BROKER_PORT:-24911}
 D=$PB_ROOT/tidemq
 [ -f $D/pids ] && { echo "tidemq already running? ($D/pids exists)" >&2; exit 1; }
 rm -rf $D/data && mkdir -p $D/data

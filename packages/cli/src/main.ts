@@ -6,6 +6,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   namesrv: { summary: "start a NameServer (mqnamesrv)", load: () => import("./commands/namesrv.js") },
   broker: { summary: "start a broker (mqbroker)", load: () => import("./commands/broker.js") },
   dev: { summary: "start a NameServer and a broker with data under ./data", load: () => import("./commands/dev.js") },
+  admin: { summary: "administer a cluster (mqadmin subcommands)", load: () => import("./commands/admin.js") },
   bench: { summary: "pressure-test a cluster (producer | consumer)", load: () => import("./commands/bench.js") },
 };
 

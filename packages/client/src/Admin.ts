@@ -3,7 +3,6 @@ import {
   decodeJson,
   decodeMessage,
   decodeMessages,
-  decodeObjectKeyMap,
   decodeOffsetMsgId,
   formatHostPort,
   type MessageExt,
@@ -15,6 +14,7 @@ import {
   type TopicRouteData,
 } from "@tidemq/protocol";
 import { RemotingClient } from "@tidemq/remoting";
+import { objectKeyMapField } from "./bodies.js";
 import { ClientError, NoRouteError, type RouteLookupOutcome } from "./errors.js";
 import { MQClientAPI, type Transport } from "./MQClientAPI.js";
 import {
@@ -24,18 +24,25 @@ import {
   resolveClientOptions,
 } from "./options.js";
 
+/** Admin takes only the options every client takes. */
 export interface AdminOptions extends ClientOptions {}
 
 export interface CreateTopicOptions {
+  /** Topic name (letters, digits, %, |, _, -; at most 127 characters). */
   topic: string;
   /** Broker address to create it on ("host:port"); or `clusterName` for every master of a cluster. */
   brokerAddr?: string;
+  /** Cluster whose masters all get the topic (asked from the NameServers). */
   clusterName?: string;
+  /** Read queues per broker. Default 8 (as mqadmin updateTopic). */
   readQueueNums?: number;
+  /** Write queues per broker. Default 8. */
   writeQueueNums?: number;
   /** Permission bits: 6 = read+write (default), 4 = read only, 2 = write only. */
   perm?: number;
+  /** Marks the topic ordered (informational for the broker). Default false. */
   order?: boolean;
+  /** Default "SINGLE_TAG". */
   topicFilterType?: "SINGLE_TAG" | "MULTI_TAG";
 }
 
@@ -66,13 +73,6 @@ export interface ConsumerConnection {
   consumeType?: string;
   messageModel?: string;
   consumeFromWhere?: string;
-}
-
-/** Reads the object-key map at `"field":` of a fastjson body (spec §1.9). */
-function objectKeyMapField<V>(text: string, field: string): Array<[MessageQueue, V]> {
-  const i = text.indexOf(`"${field}"`);
-  if (i < 0) return [];
-  return decodeObjectKeyMap<MessageQueue, V>(text.slice(text.indexOf(":", i) + 1));
 }
 
 /**
@@ -298,6 +298,39 @@ export class Admin {
 
   async queryConsumerOffset(brokerAddr: string, consumerGroup: string, mq: MessageQueue): Promise<number> {
     return this.api.queryConsumerOffset(brokerAddr, consumerGroup, mq);
+  }
+
+  /**
+   * Resets a group's offsets of a topic to the first message stored at or after `timestamp`
+   * (−1 = the end) on every broker of the topic (INVOKE_BROKER_TO_RESET_OFFSET). Online
+   * consumers are told by the broker and move at once. Without `isForce` an offset only moves
+   * backwards. Returns the new offsets.
+   */
+  async resetOffsetByTime(
+    consumerGroup: string,
+    topic: string,
+    timestamp: number,
+    isForce = true,
+  ): Promise<Array<{ mq: MessageQueue; offset: number }>> {
+    const route = await this.getTopicRoute(topic);
+    const out: Array<{ mq: MessageQueue; offset: number }> = [];
+    for (const bd of route.brokerDatas) {
+      const addr = bd.brokerAddrs["0"];
+      if (!addr) continue;
+      const res = await this.api.call(
+        addr,
+        RequestCode.INVOKE_BROKER_TO_RESET_OFFSET,
+        { topic, group: consumerGroup, timestamp, isForce },
+        undefined,
+      );
+      for (const [mq, offset] of objectKeyMapField<number>(
+        res.body?.toString("utf8") ?? "{}",
+        "offsetTable",
+      )) {
+        out.push({ mq, offset });
+      }
+    }
+    return out;
   }
 
   // ---- brokers and messages ----

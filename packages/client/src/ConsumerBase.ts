@@ -2,6 +2,7 @@ import {
   type ConsumerData,
   type ConsumeType,
   decodeMessages,
+  encodeObjectKeyMap,
   type MessageModel,
   PullSysFlag,
   ResponseCode,
@@ -208,6 +209,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
   private rebalanceAgain = false;
   private readonly warned = new Map<string, number>();
   protected abstract readonly consumeType: ConsumeType;
+  private startedAt = 0;
 
   constructor(options: ConsumerOptions, withSubscriptions = true) {
     if (!options || typeof options !== "object") throw new ClientError("consumer options are required");
@@ -344,6 +346,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
               instance.api.updateConsumerOffset(this.addrFor(mq, true), this.group, mq, offset),
           });
     this.state = "running";
+    this.startedAt = Date.now();
     try {
       await this.offsetStore.load();
       await this.refreshRoutes(true);
@@ -643,6 +646,79 @@ export abstract class ConsumerBase implements ConsumerHandle {
 
   /** New messages were cached for a queue. */
   protected abstract onMessages(e: QueueEntry, added: MessageView[]): void;
+
+  /**
+   * RESET_CONSUMER_CLIENT_OFFSET (Java: suspend, drop the queues, set and commit the offsets,
+   * resume): held queues of the topic are dropped with their cached messages, the new offsets
+   * committed, and the next rebalance takes the queues again from there.
+   */
+  async resetOffset(topic: string, offsets: Array<[MessageQueue, number]>): Promise<void> {
+    if (this.state !== "running" || !this.offsetStore) return;
+    const held: MessageQueue[] = [];
+    for (const [mq, offset] of offsets) {
+      if (mq.topic !== topic || !Number.isInteger(offset) || offset < 0) continue;
+      const e = this.entries.get(mqKey(mq));
+      if (e) {
+        e.pq.dropped = true;
+        e.pq.clear();
+        e.space.notify();
+        this.entries.delete(mqKey(mq));
+        this.onQueueRemoved(e);
+        held.push(e.mq);
+      } else if (this.copts.messageModel === "CLUSTERING") {
+        continue;
+      }
+      this.offsetStore.update(mq, offset, false);
+      if (!e) held.push(mq);
+    }
+    this.instance?.logger.info(`[${this.group}] offsets of ${topic} reset on ${held.length} queue(s)`);
+    try {
+      await this.offsetStore.persistAll(held);
+    } finally {
+      for (const mq of held) if (this.copts.messageModel === "CLUSTERING") this.offsetStore.remove(mq);
+      await this.rebalance("offset reset");
+    }
+  }
+
+  /** ConsumerRunningInfo JSON (GET_CONSUMER_RUNNING_INFO), as `mqadmin consumerProgress -s` reads it. */
+  runningInfo(): string {
+    const properties = {
+      consumeType: this.consumeType,
+      messageModel: this.copts.messageModel,
+      consumeFromWhere: this.copts.consumeFromWhere,
+      PROP_CLIENT_VERSION: "V4_9_8",
+      PROP_CONSUMER_START_TIMESTAMP: String(this.startedAt),
+      PROP_NAMESERVER_ADDR: this.clientOptions?.nameServers.join(";") ?? "",
+      PROP_CONSUME_TYPE: this.consumeType,
+      PROP_THREADPOOL_CORE_SIZE: "1",
+    };
+    const mqTable: Array<[object, unknown]> = [...this.entries.values()].map((e) => {
+      const first = e.pq.firstOffset();
+      return [
+        e.mq,
+        {
+          commitOffset: this.offsetStore?.read(e.mq) ?? -1,
+          cachedMsgMinOffset: first ?? 0,
+          cachedMsgMaxOffset: e.pq.count > 0 ? e.pq.queueOffsetMax : 0,
+          cachedMsgCount: e.pq.count,
+          cachedMsgSizeInMiB: Math.floor(e.pq.size / (1024 * 1024)),
+          transactionMsgMinOffset: 0,
+          transactionMsgMaxOffset: 0,
+          transactionMsgCount: 0,
+          locked: false,
+          tryUnlockTimes: 0,
+          lastLockTimestamp: 0,
+          droped: e.pq.dropped,
+          lastPullTimestamp: e.pq.lastPullTimestamp,
+          lastConsumeTimestamp: e.pq.lastConsumeTimestamp,
+        },
+      ];
+    });
+    return (
+      `{"properties":${JSON.stringify(properties)},"subscriptionSet":${JSON.stringify([...this.subscriptions.values()])},` +
+      `"mqTable":${encodeObjectKeyMap(mqTable)},"statusTable":{}}`
+    );
+  }
 
   /** Logs a failure of a detached task (listener plumbing), which must never become an unhandled rejection. */
   protected logDetached(what: string): (err: Error) => void {

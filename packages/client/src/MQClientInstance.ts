@@ -3,12 +3,14 @@ import {
   createResponse,
   type HeartbeatData,
   isOneway,
+  type MessageQueue,
   type RemotingCommand,
   RequestCode,
   ResponseCode,
   type TopicRouteData,
 } from "@tidemq/protocol";
 import { type Logger, RemotingClient } from "@tidemq/remoting";
+import { objectKeyMapField } from "./bodies.js";
 import { buildClientId } from "./clientId.js";
 import { NoRouteError, type RouteLookupOutcome } from "./errors.js";
 import { MQClientAPI, type Transport } from "./MQClientAPI.js";
@@ -34,6 +36,10 @@ export interface ConsumerHandle {
   persistOffsets(): Promise<void>;
   readonly rebalanceInterval: number;
   readonly persistInterval: number;
+  /** RESET_CONSUMER_CLIENT_OFFSET from a broker (an operator reset the group's offsets). */
+  resetOffset?(topic: string, offsets: Array<[MessageQueue, number]>): Promise<void>;
+  /** GET_CONSUMER_RUNNING_INFO: the ConsumerRunningInfo JSON text (spec §5.4). */
+  runningInfo?(): string;
 }
 
 /** Auto-create template topic (spec §8.2): its route stands in for a topic that does not exist yet. */
@@ -365,6 +371,39 @@ export class MQClientInstance {
       const c = group === undefined ? undefined : this.consumers.get(group);
       if (c) void c.rebalance("NOTIFY_CONSUMER_IDS_CHANGED");
       return isOneway(req) ? undefined : createResponse(req, ResponseCode.SUCCESS);
+    }
+    if (req.code === RequestCode.RESET_CONSUMER_CLIENT_OFFSET) {
+      const c = this.consumers.get(req.extFields?.group ?? "");
+      const topic = req.extFields?.topic;
+      if (c?.resetOffset && topic) {
+        let table: Array<[MessageQueue, number]> = [];
+        try {
+          table = objectKeyMapField<number>(req.body?.toString("utf8") ?? "{}", "offsetTable");
+        } catch (err) {
+          this.logger.warn(`RESET_CONSUMER_CLIENT_OFFSET with an unreadable body: ${(err as Error).message}`);
+        }
+        c.resetOffset(topic, table).catch((err: Error) =>
+          this.logger.warn(`offset reset failed: ${err.message}`),
+        );
+      }
+      return isOneway(req) ? undefined : createResponse(req, ResponseCode.SUCCESS);
+    }
+    if (req.code === RequestCode.GET_CONSUMER_RUNNING_INFO) {
+      const c = this.consumers.get(req.extFields?.consumerGroup ?? "");
+      if (!c?.runningInfo) {
+        return createResponse(
+          req,
+          ResponseCode.SYSTEM_ERROR,
+          `no consumer of group ${req.extFields?.consumerGroup} here`,
+        );
+      }
+      return createResponse(
+        req,
+        ResponseCode.SUCCESS,
+        undefined,
+        undefined,
+        Buffer.from(c.runningInfo(), "utf8"),
+      );
     }
     if (isOneway(req)) return undefined;
     return createResponse(

@@ -148,6 +148,11 @@ export class SendCore {
                 )!;
         if (!mq || typeof mq.queueId !== "number")
           throw new ClientError("the queue selector returned no queue");
+        if (mq.topic !== msg.topic) {
+          throw new ClientError(
+            `a queue of topic ${mq.topic} was chosen for a message of topic ${msg.topic}`,
+          );
+        }
         return mq;
       },
       (mq, timeoutMs) => {

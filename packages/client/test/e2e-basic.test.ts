@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ConsumeResult, type MessageView, Producer, PushConsumer } from "../src/index.js";
+import { ClientError, ConsumeResult, type MessageView, Producer, PushConsumer } from "../src/index.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
 
 let cluster: TestCluster;
@@ -168,4 +168,29 @@ test("messages with one messageGroup keep their order on one queue (orderly cons
     await c.shutdown();
     await p.shutdown();
   }
+});
+
+test("a queue selector or an explicit queue decides where a message goes", async () => {
+  const topic = uniq("Selector");
+  await cluster.createTopic(topic, 4);
+  const p = producer();
+  await p.startup();
+  try {
+    const queues = await p.getPublishQueues(topic);
+    assert.equal(queues.length, 4);
+    for (let i = 0; i < 3; i++) {
+      const r = await p.send({ topic, body: "s" }, { selector: (qs) => qs.find((q) => q.queueId === 2)! });
+      assert.equal(r.messageQueue.queueId, 2);
+    }
+    const r = await p.send({ topic, body: "q" }, { queue: queues[3] });
+    assert.equal(r.messageQueue.queueId, queues[3]!.queueId);
+    await assert.rejects(
+      p.send({ topic, body: "x" }, { queue: { ...queues[0]!, topic: "Other" } }),
+      ClientError,
+    );
+    await assert.rejects(p.send({ topic, body: "x" }, { selector: () => undefined as never }), ClientError);
+  } finally {
+    await p.shutdown();
+  }
+  await assert.rejects(p.send({ topic, body: "late" }), /shut down/);
 });

@@ -3,7 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { objectKeyMapField } from "../src/bodies.js";
 import {
+  Admin,
   ConsumeResult,
   type MessageView,
   Producer,
@@ -53,18 +55,21 @@ test("two consumers of a group split the queues; when one leaves the other takes
     subscriptions: subs,
     messageListener: listener(byA),
     instanceName: "A",
+    // No timer-driven rebalance during the test: joins and leaves must arrive as NOTIFY_CONSUMER_IDS_CHANGED.
+    rebalanceInterval: 60_000,
   });
   const b = consumer({
     consumerGroup: group,
     subscriptions: subs,
     messageListener: listener(byB),
     instanceName: "B",
+    rebalanceInterval: 60_000,
   });
   try {
     await a.startup();
     await b.startup();
     const own = (c: PushConsumer) => c.assignedQueues().filter((q) => q.topic === topic).length;
-    await waitFor(() => own(a) === 2 && own(b) === 2, 10_000, "2 + 2 queues");
+    await waitFor(() => own(a) === 2 && own(b) === 2, 5000, "2 + 2 queues (A rebalanced on B's join notice)");
     const keys = (c: PushConsumer) =>
       new Set(
         c
@@ -82,7 +87,7 @@ test("two consumers of a group split the queues; when one leaves the other takes
       assert.ok(byA.has(id) !== byB.has(id), "each message went to exactly one consumer");
 
     await b.shutdown();
-    await waitFor(() => own(a) === 4, 10_000, "A takes all 4 queues");
+    await waitFor(() => own(a) === 4, 5000, "A takes all 4 queues (on B's leave notice)");
     const second = await sendN(p, topic, 20, "y");
     await waitFor(() => second.every((id) => byA.has(id)), 15_000, "A consumes the rest");
   } finally {
@@ -207,5 +212,48 @@ test("a FAILURE result sends the message back; it is redelivered with the same i
   } finally {
     await c.shutdown();
     await p.shutdown();
+  }
+});
+
+test("an operator's offset reset reaches the online consumer, which consumes again from there", async () => {
+  const topic = uniq("Reset");
+  await cluster.createTopic(topic, 2);
+  const group = uniq("RS");
+  const p = new Producer({ endpoints: cluster.nsAddr, logger: testLogger("producer"), ...FAST });
+  await p.startup();
+  const admin = new Admin({ endpoints: cluster.nsAddr, logger: testLogger("admin") });
+  const count = new Map<string, number>();
+  const c = consumer({
+    consumerGroup: group,
+    subscriptions: new Map([[topic, "*"]]),
+    messageListener: {
+      async consume(m) {
+        count.set(m.messageId, (count.get(m.messageId) ?? 0) + 1);
+        return ConsumeResult.SUCCESS;
+      },
+    },
+  });
+  try {
+    await c.startup();
+    const ids = await sendN(p, topic, 10, "r");
+    await waitFor(() => ids.every((id) => count.get(id) === 1), 15_000, "first consumption");
+    // Wait until the broker has the committed offsets (the reset needs them), then rewind to the start.
+    const deadline = Date.now() + 10_000;
+    while ((await admin.getConsumeStats(group, topic).catch(() => undefined))?.diffTotal !== 0) {
+      assert.ok(Date.now() < deadline, "offsets committed");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const reset = await admin.resetOffsetByTime(group, topic, 0, true);
+    assert.deepEqual(
+      reset.map((r) => r.offset),
+      [0, 0],
+    );
+    await waitFor(() => ids.every((id) => count.get(id) === 2), 15_000, "consumed again after the reset");
+    const info = objectKeyMapField<{ cachedMsgCount: number }>(c.runningInfo(), "mqTable");
+    assert.equal(info.length, c.assignedQueues().length);
+  } finally {
+    await c.shutdown();
+    await p.shutdown();
+    await admin.shutdown();
   }
 });

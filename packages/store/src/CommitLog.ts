@@ -48,6 +48,8 @@ export interface AppendLog {
 
 export interface Reservation {
   buf: Buffer;
+  /** DataView over `buf`. */
+  view: DataView;
   pos: number;
   offset: number;
 }
@@ -72,11 +74,15 @@ interface InflightWrite {
 }
 
 const MAX_WRITES_IN_FLIGHT = 4;
+/** Read-ahead for old data: chunks of 1 MiB, at most 16 cached (bounded memory). */
+const READ_AHEAD_BYTES = 1024 * 1024;
+const READ_AHEAD_CHUNKS = 16;
 
 /** A run of recent log bytes in memory: log [start, start + used). */
 interface Block {
   start: number;
   buf: Buffer;
+  view: DataView;
   used: number;
   segment: Segment;
   /** No more appends; after its bytes, the log continues at `logicalEnd` (past a blank record). */
@@ -116,11 +122,13 @@ export class CommitLog implements AppendLog {
   private readonly freeBlocks: Buffer[] = [];
   private flushing = false;
   private flushAgain = false;
+  private flushDone: Promise<void> | undefined;
   private dirty: Segment[] = [];
   private failure: Error | undefined;
   private readonly listeners: ((error?: Error) => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
   private readonly readFds = new ReadFdCache(64);
+  private readonly chunks = new Map<number, Promise<Buffer>>();
   private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opt: CommitLogOptions) {}
@@ -447,7 +455,7 @@ export class CommitLog implements AppendLog {
     b.used += bytes;
     b.logicalEnd = b.start + b.used;
     this._maxOffset = pos + bytes;
-    return { buf: b.buf, pos: at, offset: pos };
+    return { buf: b.buf, view: b.view, pos: at, offset: pos };
   }
 
   /** The block that will hold [pos, pos+bytes), starting a new one when needed. */
@@ -472,7 +480,8 @@ export class CommitLog implements AppendLog {
       cap === this.opt.blockBytes && this.freeBlocks.length > 0
         ? this.freeBlocks.pop()!
         : Buffer.allocUnsafeSlow(cap);
-    const b: Block = { start: pos, buf, used: 0, segment: seg, closed: false, logicalEnd: pos };
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const b: Block = { start: pos, buf, view, used: 0, segment: seg, closed: false, logicalEnd: pos };
     this.blocks.push(b);
     this.tailBytes += cap;
     return b;
@@ -598,11 +607,16 @@ export class CommitLog implements AppendLog {
   }
 
   /** Flushes what is written; concurrent requests coalesce into the next fsync (group commit). */
-  async requestFlush(): Promise<void> {
+  requestFlush(): Promise<void> {
     if (this.flushing) {
       this.flushAgain = true;
-      return;
+      return this.flushDone ?? Promise.resolve();
     }
+    this.flushDone = this.runFlush();
+    return this.flushDone;
+  }
+
+  private async runFlush(): Promise<void> {
     this.flushing = true;
     try {
       do {
@@ -646,18 +660,16 @@ export class CommitLog implements AppendLog {
         this.pump();
       });
     }
-    for (let i = 0; i < 100 && this.flushing; i++) await new Promise((r) => setTimeout(r, 1));
+    for (let i = 0; i < 100 && this.flushing; i++) await (this.flushDone ?? Promise.resolve());
     await this.requestFlush();
-    if (this.flushing) {
-      for (let i = 0; i < 5000 && this.flushing; i++) await new Promise((r) => setTimeout(r, 1));
-    }
+    for (let i = 0; i < 100 && this.flushing; i++) await (this.flushDone ?? Promise.resolve());
   }
 
   /** Stops taking writes, lets writes in flight land, closes files; no flush. */
   async halt(): Promise<void> {
     this.failure ??= new Error("halted");
     for (let i = 0; i < 10_000 && this.ioInFlight > 0; i++) await new Promise((r) => setTimeout(r, 1));
-    for (let i = 0; i < 10_000 && this.flushing; i++) await new Promise((r) => setTimeout(r, 1));
+    for (let i = 0; i < 100 && this.flushing; i++) await (this.flushDone ?? Promise.resolve());
     await this.close();
   }
 
@@ -671,6 +683,7 @@ export class CommitLog implements AppendLog {
       }
     }
     await this.readFds.closeAll();
+    this.chunks.clear();
     this.blocks = [];
     this.tailBytes = 0;
   }
@@ -719,9 +732,44 @@ export class CommitLog implements AppendLog {
     if (!seg || offset + length > seg.start + seg.size) {
       throw new RangeError(`commit log range [${offset}, ${offset + length}) is not in one segment`);
     }
+    if (length <= READ_AHEAD_BYTES / 4) {
+      // Read-ahead: one 1 MiB read serves the next pulls of a sequential consumer.
+      const chunkStart = seg.start + Math.floor((offset - seg.start) / READ_AHEAD_BYTES) * READ_AHEAD_BYTES;
+      if (offset + length <= chunkStart + READ_AHEAD_BYTES) {
+        const chunk = await this.readChunk(seg, chunkStart, offset + length);
+        chunk.copy(into, intoPos, offset - chunkStart, offset - chunkStart + length);
+        return;
+      }
+    }
     const fd = await this.readFds.get(seg.path);
     const n = await readAt(fd, into, intoPos, length, offset - seg.start);
     if (n < length) throw new RangeError(`short read of commit log at ${offset} in ${seg.path}`);
+  }
+
+  private async readChunk(seg: Segment, chunkStart: number, needEnd: number): Promise<Buffer> {
+    const cached = this.chunks.get(chunkStart);
+    if (cached) {
+      this.chunks.delete(chunkStart);
+      this.chunks.set(chunkStart, cached);
+      const b = await cached;
+      if (chunkStart + b.length >= needEnd) return b;
+    }
+    const p = (async () => {
+      const end = Math.min(chunkStart + READ_AHEAD_BYTES, seg.start + seg.size, this._written);
+      const buf = Buffer.allocUnsafe(end - chunkStart);
+      const fd = await this.readFds.get(seg.path);
+      const n = await readAt(fd, buf, 0, buf.length, chunkStart - seg.start);
+      if (n < buf.length) throw new RangeError(`short read of commit log at ${chunkStart} in ${seg.path}`);
+      return buf;
+    })();
+    this.chunks.set(chunkStart, p);
+    p.catch(() => this.chunks.delete(chunkStart));
+    while (this.chunks.size > READ_AHEAD_CHUNKS)
+      this.chunks.delete(this.chunks.keys().next().value as number);
+    const b = await p;
+    if (chunkStart + b.length < needEnd)
+      throw new RangeError(`commit log range ends past ${chunkStart + b.length}`);
+    return b;
   }
 
   /** Reads one record (its size comes from its first 4 bytes); undefined if none starts there. */
@@ -749,8 +797,12 @@ export class CommitLog implements AppendLog {
   async deleteFirstSegment(): Promise<Segment | undefined> {
     if (this.segments.length <= 1) return undefined;
     const s = this.segments[0]!;
-    if (s.start + s.size > this._written || this.flushing) return undefined; // writes or an fsync still use it
+    if (s.start + s.size > this._written) return undefined; // writes still go there
+    // An fsync in flight may use its fd: let it finish (bounded).
+    for (let i = 0; i < 100 && this.flushing; i++) await (this.flushDone ?? Promise.resolve());
+    if (this.flushing || this.segments[0] !== s) return undefined;
     this.segments.shift();
+    for (const k of [...this.chunks.keys()]) if (k < s.start + s.size) this.chunks.delete(k);
     const d = this.dirty.indexOf(s);
     if (d >= 0) this.dirty.splice(d, 1);
     this.readFds.forget(s.path);

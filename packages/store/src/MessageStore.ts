@@ -177,6 +177,8 @@ export class MessageStore {
   private putBytes = 0;
   private earliestTime = -1;
   private timeoutTimer: NodeJS.Timeout | undefined;
+  private readonly background = new Set<Promise<unknown>>();
+  private stopping: Promise<void> | undefined;
 
   private constructor(cfg: ResolvedConfig) {
     this.cfg = cfg;
@@ -383,11 +385,13 @@ export class MessageStore {
       const t = setInterval(() => {
         if (running || this.closed) return;
         running = true;
-        fn()
+        const p = fn()
           .catch((err: Error) => cfg.logger.error(`store background task failed: ${err.message}`))
           .finally(() => {
             running = false;
+            this.background.delete(p);
           });
+        this.background.add(p);
       }, ms);
       t.unref();
       this.timers.push(t);
@@ -470,7 +474,7 @@ export class MessageStore {
         tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
       const queueOffset = inQueue ? qo++ : 0;
       if (firstQo < 0) firstQo = queueOffset;
-      pos = writeRecord(r.buf, pos, p, {
+      pos = writeRecord(r.buf, r.view, pos, p, {
         queueId,
         flag: m.flag,
         queueOffset,
@@ -505,7 +509,7 @@ export class MessageStore {
         keys,
         inQueue,
       });
-      msgIds[i] = this.msgIdPrefix + offset.toString(16).toUpperCase().padStart(16, "0");
+      msgIds[i] = this.msgIdPrefix + offsetHex(offset);
       offset += p.size;
     }
     this.queueOffsets.set(key, qo);
@@ -932,22 +936,31 @@ export class MessageStore {
    * unacknowledged puts dropped. Writes already handed to the OS complete (as they would in
    * the page cache). For tests and for giving up on a store after a fatal error.
    */
-  async halt(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const t of this.timers) clearInterval(t);
-    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
-    while (this.persistRunning) await this.persistRunning.catch(() => {});
-    await this.log.halt();
-    this.waiters.drain();
-    await this.readFds.closeAll();
+  halt(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.closed = true;
+      for (const t of this.timers) clearInterval(t);
+      if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+      await Promise.allSettled([...this.background]);
+      while (this.persistRunning) await this.persistRunning.catch(() => {});
+      await this.log.halt();
+      const e = serviceNotAvailable("message store halted before the message was confirmed");
+      for (const w of this.waiters.drain()) w.reject(e);
+      await this.readFds.closeAll();
+    })();
+    return this.stopping;
   }
 
   /** Clean stop: flush, persist consume queues and index, write a clean checkpoint, remove the abort marker. */
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
+  shutdown(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    await Promise.allSettled([...this.background]);
     await this.log.flushAll();
     for (let i = 0; i < 1_000_000 && this.pendingDispatch.size > 0; i++) {
       const before = this.pendingDispatch.size;
@@ -975,6 +988,24 @@ export class MessageStore {
     await this.readFds.closeAll();
     if (clean) await fs.promises.rm(this.abortPath, { force: true });
   }
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
+
+/** 16 uppercase hex digits of a non-negative offset (< 2^53), the tail of an offsetMsgId. */
+function offsetHex(offset: number): string {
+  const hi = Math.floor(offset / 4294967296);
+  const lo = offset >>> 0;
+  return (
+    HEX[hi >>> 24]! +
+    HEX[(hi >>> 16) & 255]! +
+    HEX[(hi >>> 8) & 255]! +
+    HEX[hi & 255]! +
+    HEX[lo >>> 24]! +
+    HEX[(lo >>> 16) & 255]! +
+    HEX[(lo >>> 8) & 255]! +
+    HEX[lo & 255]!
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { bodyCrc, MAGIC_BLANK, MAGIC_V1, RecordLayout, writeLong } from "@tidemq/protocol";
+import { bodyCrc, MAGIC_BLANK, MAGIC_V1, RecordLayout } from "@tidemq/protocol";
 
 /**
  * Builds records of the protocol's stored-message layout (spec §7.1, IPv4 hosts, what
@@ -38,31 +38,52 @@ export interface RecordFields {
   body: Buffer;
 }
 
-/** Writes one record at `pos`; returns the position after it. */
-export function writeRecord(buf: Buffer, pos: number, r: PreparedRecord, f: RecordFields): number {
-  buf.writeInt32BE(r.size, pos);
-  buf.writeInt32BE(MAGIC_V1, pos + 4);
-  buf.writeInt32BE(bodyCrc(f.body), pos + 8);
-  buf.writeInt32BE(f.queueId, pos + 12);
-  buf.writeInt32BE(f.flag | 0, pos + 16);
-  writeLong(buf, f.queueOffset, pos + 20);
-  writeLong(buf, f.physicalOffset, pos + 28);
+const TWO_32 = 4294967296;
+
+function setLong(v: DataView, pos: number, value: number): void {
+  const hi = Math.floor(value / TWO_32);
+  v.setInt32(pos, hi);
+  v.setUint32(pos + 4, value - hi * TWO_32);
+}
+
+/**
+ * Writes one record at `pos` (`view` is a DataView over `buf`: its setters are cheaper than
+ * Buffer's checked writeInt32BE on this hot path); returns the position after it.
+ */
+export function writeRecord(
+  buf: Buffer,
+  view: DataView,
+  pos: number,
+  r: PreparedRecord,
+  f: RecordFields,
+): number {
+  view.setInt32(pos, r.size);
+  view.setInt32(pos + 4, MAGIC_V1);
+  view.setInt32(pos + 8, bodyCrc(f.body));
+  view.setInt32(pos + 12, f.queueId);
+  view.setInt32(pos + 16, f.flag | 0);
+  setLong(view, pos + 20, f.queueOffset);
+  setLong(view, pos + 28, f.physicalOffset);
   // TideMQ stores IPv4 hosts only (ali-ons reads 4-byte hosts), so the V6 bits are cleared.
-  buf.writeInt32BE(f.sysFlag & ~0x30, pos + 36);
-  writeLong(buf, f.bornTimestamp, pos + 40);
-  buf.writeInt32BE(f.bornIp, pos + 48);
-  buf.writeInt32BE(f.bornPort | 0, pos + 52);
-  writeLong(buf, f.storeTimestamp, pos + 56);
-  buf.writeInt32BE(f.storeIp, pos + 64);
-  buf.writeInt32BE(f.storePort | 0, pos + 68);
-  buf.writeInt32BE(f.reconsumeTimes | 0, pos + 72);
-  writeLong(buf, f.preparedTransactionOffset, pos + 76);
-  buf.writeInt32BE(f.body.length, pos + 84);
+  view.setInt32(pos + 36, f.sysFlag & ~0x30);
+  setLong(view, pos + 40, f.bornTimestamp);
+  view.setInt32(pos + 48, f.bornIp);
+  view.setInt32(pos + 52, f.bornPort | 0);
+  setLong(view, pos + 56, f.storeTimestamp);
+  view.setInt32(pos + 64, f.storeIp);
+  view.setInt32(pos + 68, f.storePort | 0);
+  view.setInt32(pos + 72, f.reconsumeTimes | 0);
+  setLong(view, pos + 76, f.preparedTransactionOffset);
+  view.setInt32(pos + 84, f.body.length);
   let p = pos + 88;
-  if (f.body.length > 0) p += f.body.copy(buf, p);
+  if (f.body.length > 0) {
+    buf.set(f.body, p);
+    p += f.body.length;
+  }
   buf[p++] = r.topic.length;
-  p += r.topic.copy(buf, p);
-  buf.writeInt16BE(r.propsBytes, p);
+  buf.set(r.topic, p);
+  p += r.topic.length;
+  view.setInt16(p, r.propsBytes);
   p += 2;
   if (r.propsBytes > 0) p += buf.write(r.props, p, r.propsBytes, "utf8");
   return p;

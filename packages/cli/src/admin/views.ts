@@ -1,0 +1,188 @@
+/**
+ * What the admin subcommands print, built from the cluster's answers: pure functions from
+ * data to rows, so the column content is testable without a cluster.
+ */
+import { formatHostPort, type MessageExt } from "@tidemq/protocol";
+import { bodyForDisplay, type Cell, formatKeyValues, formatTime } from "./table.js";
+
+// ---------------------------------------------------------------- clusterList
+
+export interface BrokerRow {
+  cluster: string;
+  brokerName: string;
+  brokerId: number;
+  addr: string;
+  version: string;
+  inTps: number;
+  outTps: number;
+  sendQueueSize: number;
+  sendQueueHeadWaitMs: number;
+  pullQueueSize: number;
+  pullQueueHeadWaitMs: number;
+  pageCacheLockTimeMs: number;
+  /** Hours of messages kept: now − earliest stored message. */
+  hours: number;
+  /** Commit-log disk use, 0…1. */
+  space: number;
+  inTotalYesterday: number;
+  outTotalYesterday: number;
+  inTotalToday: number;
+  outTotalToday: number;
+  /** Why the runtime info could not be read (the other fields are then 0). */
+  error?: string;
+}
+
+function num(table: Record<string, string>, key: string): number {
+  const v = Number(table[key]);
+  return Number.isFinite(v) ? v : 0;
+}
+
+/** First of the "10 s 60 s 600 s" rates of putTps / getTransferedTps (spec §6.6). */
+function firstRate(table: Record<string, string>, key: string): number {
+  const v = Number((table[key] ?? "").trim().split(/\s+/)[0]);
+  return Number.isFinite(v) ? v : 0;
+}
+
+/** One clusterList row from a broker's GET_BROKER_RUNTIME_INFO table (mqadmin's arithmetic). */
+export function brokerRow(
+  where: { cluster: string; brokerName: string; brokerId: number; addr: string },
+  table: Record<string, string> | undefined,
+  now: number,
+  error?: string,
+): BrokerRow {
+  const t = table ?? {};
+  const earliest = num(t, "earliestMessageTimeStamp");
+  const row: BrokerRow = {
+    ...where,
+    version: t.brokerVersionDesc ?? "",
+    inTps: firstRate(t, "putTps"),
+    outTps: firstRate(t, "getTransferedTps"),
+    sendQueueSize: num(t, "sendThreadPoolQueueSize"),
+    sendQueueHeadWaitMs: num(t, "sendThreadPoolQueueHeadWaitTimeMills"),
+    pullQueueSize: num(t, "pullThreadPoolQueueSize"),
+    pullQueueHeadWaitMs: num(t, "pullThreadPoolQueueHeadWaitTimeMills"),
+    pageCacheLockTimeMs: num(t, "pageCacheLockTimeMills"),
+    hours: earliest > 0 ? Math.max(0, (now - earliest) / 3_600_000) : 0,
+    space: num(t, "commitLogDiskRatio"),
+    inTotalYesterday: num(t, "msgPutTotalTodayMorning") - num(t, "msgPutTotalYesterdayMorning"),
+    outTotalYesterday: num(t, "msgGetTotalTodayMorning") - num(t, "msgGetTotalYesterdayMorning"),
+    inTotalToday: num(t, "msgPutTotalTodayNow") - num(t, "msgPutTotalTodayMorning"),
+    outTotalToday: num(t, "msgGetTotalTodayNow") - num(t, "msgGetTotalTodayMorning"),
+  };
+  if (error !== undefined) row.error = error;
+  return row;
+}
+
+export const CLUSTER_HEADERS = [
+  "#Cluster Name",
+  "#Broker Name",
+  "#BID",
+  "#Addr",
+  "#Version",
+  "#InTPS(LOAD)",
+  "#OutTPS(LOAD)",
+  "#PCWait(ms)",
+  "#Hour",
+  "#SPACE",
+  "#InTotalToday",
+  "#OutTotalToday",
+];
+export const CLUSTER_MORE_HEADERS = ["#InTotalYest", "#OutTotalYest"];
+
+/** Table cells of a row, formatted as mqadmin prints them ("%9.2f(%s,%sms)", "%2.2f", "%.4f"). */
+export function clusterCells(r: BrokerRow, more: boolean): Cell[] {
+  const cells: Cell[] = [
+    r.cluster,
+    r.brokerName,
+    r.brokerId,
+    r.addr,
+    r.error ? `unreachable: ${r.error}` : r.version,
+    r.error ? "" : `${r.inTps.toFixed(2)}(${r.sendQueueSize},${r.sendQueueHeadWaitMs}ms)`,
+    r.error ? "" : `${r.outTps.toFixed(2)}(${r.pullQueueSize},${r.pullQueueHeadWaitMs}ms)`,
+    r.error ? "" : r.pageCacheLockTimeMs,
+    r.error ? "" : r.hours.toFixed(2),
+    r.error ? "" : r.space.toFixed(4),
+    r.error ? "" : r.inTotalToday,
+    r.error ? "" : r.outTotalToday,
+  ];
+  if (more) cells.push(r.error ? "" : r.inTotalYesterday, r.error ? "" : r.outTotalYesterday);
+  return cells;
+}
+
+// ---------------------------------------------------------------- messages
+
+export interface MessageJson {
+  msgId: string;
+  offsetMsgId: string;
+  topic: string;
+  tags: string | null;
+  keys: string | null;
+  queueId: number;
+  queueOffset: number;
+  commitLogOffset: number;
+  reconsumeTimes: number;
+  bornTimestamp: number;
+  storeTimestamp: number;
+  bornHost: string;
+  storeHost: string;
+  sysFlag: number;
+  flag: number;
+  bodyCRC: number;
+  properties: Record<string, string>;
+  body: string;
+  bodyEncoding: "utf8" | "base64";
+}
+
+/** A stored message as JSON: msgId is the client id (UNIQ_KEY) when the producer set one. */
+export function messageJson(m: MessageExt): MessageJson {
+  const body = bodyForDisplay(m.body);
+  return {
+    msgId: m.properties.UNIQ_KEY || m.msgId,
+    offsetMsgId: m.msgId,
+    topic: m.topic,
+    tags: m.properties.TAGS ?? null,
+    keys: m.properties.KEYS ?? null,
+    queueId: m.queueId,
+    queueOffset: m.queueOffset,
+    commitLogOffset: m.commitLogOffset,
+    reconsumeTimes: m.reconsumeTimes,
+    bornTimestamp: m.bornTimestamp,
+    storeTimestamp: m.storeTimestamp,
+    bornHost: formatHostPort(m.bornHost),
+    storeHost: formatHostPort(m.storeHost),
+    sysFlag: m.sysFlag,
+    flag: m.flag,
+    bodyCRC: m.bodyCRC,
+    properties: { ...m.properties },
+    body: body.text,
+    bodyEncoding: body.encoding,
+  };
+}
+
+/** The field block mqadmin queryMsgById prints, with the body inline instead of in a file. */
+export function messageDetail(m: MessageJson): string {
+  return formatKeyValues([
+    ["OffsetID", m.offsetMsgId],
+    ["MsgId", m.msgId],
+    ["Topic", m.topic],
+    ["Tags", `[${m.tags ?? ""}]`],
+    ["Keys", `[${m.keys ?? ""}]`],
+    ["Queue ID", m.queueId],
+    ["Queue Offset", m.queueOffset],
+    ["CommitLog Offset", m.commitLogOffset],
+    ["Reconsume Times", m.reconsumeTimes],
+    ["Born Timestamp", formatTime(m.bornTimestamp)],
+    ["Store Timestamp", formatTime(m.storeTimestamp)],
+    ["Born Host", m.bornHost],
+    ["Store Host", m.storeHost],
+    ["System Flag", m.sysFlag],
+    ["Properties", JSON.stringify(m.properties)],
+    [m.bodyEncoding === "utf8" ? "Message Body" : "Message Body (base64)", m.body],
+  ]);
+}
+
+/** Where the first "@" is: client ids are "ip@pid[@instance]". */
+export function clientIpOf(clientId: string): string {
+  const i = clientId.indexOf("@");
+  return i < 0 ? clientId : clientId.slice(0, i);
+}
