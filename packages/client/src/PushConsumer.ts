@@ -1,6 +1,7 @@
 import { MessageConst } from "@tidemq/protocol";
 import { ConsumeResult } from "./ConsumeResult.js";
-import { ConsumerBase, type ConsumerOptions, type QueueEntry, retryTopicOf } from "./ConsumerBase.js";
+import { ConsumerBase, type QueueEntry, retryTopicOf } from "./ConsumerBase.js";
+import type { ConsumerOptions } from "./ConsumerOptions.js";
 import { ClientError } from "./errors.js";
 import type { MessageView } from "./MessageView.js";
 import { positiveInt } from "./options.js";

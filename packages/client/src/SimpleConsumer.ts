@@ -1,4 +1,5 @@
-import { ConsumerBase, type ConsumerOptions, type QueueEntry } from "./ConsumerBase.js";
+import { ConsumerBase, type QueueEntry } from "./ConsumerBase.js";
+import type { ConsumerOptions } from "./ConsumerOptions.js";
 import { ClientError } from "./errors.js";
 import { mqKey } from "./MessageQueue.js";
 import type { MessageView } from "./MessageView.js";

@@ -3,6 +3,7 @@ export * from "./allocate.js";
 export { objectKeyMapField } from "./bodies.js";
 export * from "./ConsumeResult.js";
 export * from "./ConsumerBase.js";
+export * from "./ConsumerOptions.js";
 export * from "./clientId.js";
 export * from "./errors.js";
 export * from "./FilterExpression.js";

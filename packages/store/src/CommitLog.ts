@@ -354,6 +354,8 @@ export class CommitLog implements AppendLog {
     from: number,
     to: number,
     visit: (offset: number, buf: Buffer | undefined, p: number, size: number, magic: number) => string,
+    /** Called before the chunk buffer is reused, so views into it can be consumed first. */
+    drain?: () => Promise<void>,
   ): Promise<{ reason?: string }> {
     const fd = await open(seg.path, "r");
     try {
@@ -362,6 +364,7 @@ export class CommitLog implements AppendLog {
       let chunkLen = 0;
       let pos = from;
       const load = async (at: number, need: number) => {
+        if (drain) await drain();
         if (need > chunk.length) chunk = Buffer.allocUnsafe(need);
         chunkStart = at;
         chunkLen = await readAt(fd, chunk, 0, Math.min(chunk.length, to - at), at - seg.start);
@@ -404,23 +407,34 @@ export class CommitLog implements AppendLog {
       if (idx < 0) break;
       const seg = this.segments[idx]!;
       const segEnd = Math.min(seg.start + seg.size, to);
+      // Records are handed over chunk by chunk (memory stays bounded by one scan chunk).
       const pending: ScannedRecord[] = [];
-      const r = await this.scanFile(seg, pos, segEnd, (offset, buf, p, size, magic) => {
-        if (size === 0 && magic === 0) return "stop";
-        if (magic === MAGIC_BLANK) {
-          pos = seg.start + seg.size;
-          return "stop";
-        }
-        if (buf === undefined) return "need";
-        try {
-          pending.push({ offset, size, message: decodeMessage(buf, p) });
-        } catch (err) {
-          return (err as Error).message;
-        }
-        pos = offset + size;
-        return "next";
-      });
-      for (const rec of pending) await onRecord(rec);
+      const drain = async () => {
+        for (const rec of pending) await onRecord(rec);
+        pending.length = 0;
+      };
+      const r = await this.scanFile(
+        seg,
+        pos,
+        segEnd,
+        (offset, buf, p, size, magic) => {
+          if (size === 0 && magic === 0) return "stop";
+          if (magic === MAGIC_BLANK) {
+            pos = seg.start + seg.size;
+            return "stop";
+          }
+          if (buf === undefined) return "need";
+          try {
+            pending.push({ offset, size, message: decodeMessage(buf, p) });
+          } catch (err) {
+            return (err as Error).message;
+          }
+          pos = offset + size;
+          return "next";
+        },
+        drain,
+      );
+      await drain();
       if (r.reason !== undefined) {
         throw new StoreCorruptionError(seg.path, `commit log record at ${pos} does not decode: ${r.reason}`);
       }

@@ -16,7 +16,7 @@ function cellText(c: Cell): string {
 
 /**
  * An aligned table: every column as wide as its widest cell, two spaces between columns,
- * numbers right-aligned in columns listed in `right` (by index). No trailing spaces.
+ * columns listed in `right` (by index, numbers) right-aligned. No trailing spaces.
  */
 export function formatTable(headers: string[], rows: Cell[][], right: readonly number[] = []): string {
   const text = [headers, ...rows.map((r) => headers.map((_, i) => cellText(r[i])))];
@@ -24,7 +24,7 @@ export function formatTable(headers: string[], rows: Cell[][], right: readonly n
   return text
     .map((r) =>
       r
-        .map((c, i) => (right.includes(i) && text.indexOf(r) > 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .map((c, i) => (right.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
         .join("  ")
         .trimEnd(),
     )

@@ -1,0 +1,756 @@
+/**
+ * One handler per `tidemq admin` subcommand: asks the cluster (what spec §6.9 says mqadmin
+ * sends) and returns both the text table and the JSON document; the caller prints one.
+ */
+import {
+  type Admin,
+  allocateAveragely,
+  type ConsumeStats,
+  type MessageQueue,
+  type MessageView,
+  Producer,
+  PullConsumer,
+} from "@tidemq/client";
+import { decodeOffsetMsgId, formatHostPort, type MessageExt, permToString, versionName } from "@tidemq/protocol";
+import type { Logger } from "@tidemq/remoting";
+import {
+  addrOption,
+  boolOption,
+  intOption,
+  nameOption,
+  optionalInt,
+  parseTimestamp,
+  UsageError,
+} from "./args.js";
+import {
+  AdminCallError,
+  brokerNameOf,
+  type Connection,
+  clusterBrokerAddrs,
+  consumerOffsetsOnBroker,
+  deleteSubscriptionGroup,
+  getBrokerConfig,
+  getProducerConnectionList,
+  putOrderConf,
+  queryTopicConsumeByWho,
+  resetOffsetByTime,
+  targetBrokers,
+  updateBrokerConfig,
+  updateSubscriptionGroup,
+} from "./calls.js";
+import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
+import {
+  type BrokerRow,
+  brokerRow,
+  CLUSTER_HEADERS,
+  CLUSTER_MORE_HEADERS,
+  clientIpOf,
+  clusterCells,
+  messageDetail,
+  messageJson,
+} from "./views.js";
+
+export interface AdminContext {
+  admin: Admin;
+  /** The NameServer addresses of -n, as a list. */
+  nameServers: string[];
+  /** Option values by short flag. */
+  values: Record<string, string>;
+  /** Logger handed to the clients this command starts (silent unless --debug). */
+  logger: Logger;
+}
+
+export interface Output {
+  text: string;
+  json: unknown;
+}
+
+type Handler = (ctx: AdminContext) => Promise<Output>;
+
+/** Topics / groups walked by the subcommands that visit every one (a bound on requests). */
+const MAX_WALK = 2000;
+const TOOLS_PRODUCER = "TOOLS_PRODUCER";
+const TOOLS_CONSUMER = "TOOLS_CONSUMER";
+
+function sortBy<T>(items: T[], key: (t: T) => string | number): T[] {
+  return items.sort((a, b) => {
+    const x = key(a);
+    const y = key(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+function compareMq(a: MessageQueue, b: MessageQueue): number {
+  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
+  if (a.brokerName !== b.brokerName) return a.brokerName < b.brokerName ? -1 : 1;
+  return a.queueId - b.queueId;
+}
+
+function queueIdOption(values: Record<string, string>): number | undefined {
+  if (values.i !== undefined && values.q !== undefined) throw new UsageError("give -i or -q, not both");
+  return optionalInt(values, values.i !== undefined ? "i" : "q", 0, 65535);
+}
+
+// ---------------------------------------------------------------- cluster
+
+const clusterList: Handler = async ({ admin, values }) => {
+  const info = await admin.getClusterInfo();
+  const more = values.m === "true";
+  const only = values.c;
+  const clusters = Object.keys(info.clusterAddrTable).sort();
+  if (only && !clusters.includes(only)) {
+    throw new AdminCallError(`cluster ${only} is unknown to the NameServer (clusters: ${clusters.join(", ") || "none"})`);
+  }
+  const rows: BrokerRow[] = [];
+  for (const cluster of clusters) {
+    if (only && cluster !== only) continue;
+    for (const brokerName of [...(info.clusterAddrTable[cluster] ?? [])].sort()) {
+      const addrs = info.brokerAddrTable[brokerName]?.brokerAddrs ?? {};
+      for (const id of Object.keys(addrs).sort((a, b) => Number(a) - Number(b))) {
+        const where = { cluster, brokerName, brokerId: Number(id), addr: addrs[id]! };
+        try {
+          rows.push(brokerRow(where, await admin.getBrokerRuntimeInfo(where.addr), Date.now()));
+        } catch (err) {
+          rows.push(brokerRow(where, undefined, Date.now(), (err as Error).message));
+        }
+      }
+    }
+  }
+  const headers = more ? [...CLUSTER_HEADERS, ...CLUSTER_MORE_HEADERS] : CLUSTER_HEADERS;
+  return {
+    text: formatTable(
+      headers,
+      rows.map((r) => clusterCells(r, more)),
+      [7, 8, 9, 10, 11, 12, 13],
+    ),
+    json: rows,
+  };
+};
+
+const brokerStatus: Handler = async ({ admin, values }) => {
+  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c, false);
+  const json: Record<string, Record<string, string>> = {};
+  const rows: Cell[][] = [];
+  for (const addr of addrs) {
+    const table = await admin.getBrokerRuntimeInfo(addr);
+    json[addr] = table;
+    for (const key of Object.keys(table).sort()) rows.push(addrs.length > 1 ? [addr, key, table[key]] : [key, table[key]]);
+  }
+  const headers = addrs.length > 1 ? ["#Broker Addr", "#Key", "#Value"] : ["#Key", "#Value"];
+  return { text: formatTable(headers, rows), json: addrs.length > 1 ? json : json[addrs[0]!] };
+};
+
+const getBrokerConfigCmd: Handler = async ({ admin, values }) => {
+  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
+  const json: Record<string, Record<string, string>> = {};
+  const blocks: string[] = [];
+  for (const addr of addrs) {
+    const config = await getBrokerConfig(admin, addr);
+    json[addr] = config;
+    const keys = Object.keys(config).sort();
+    const width = Math.max(0, ...keys.map((k) => k.length));
+    blocks.push(
+      [`============${addr}============`, ...keys.map((k) => `${k.padEnd(width)}  =  ${config[k]}`.trimEnd())].join("\n"),
+    );
+  }
+  return { text: blocks.join("\n\n"), json: addrs.length > 1 || values.c ? json : json[addrs[0]!] };
+};
+
+const updateBrokerConfigCmd: Handler = async ({ admin, values }) => {
+  const key = values.k!.trim();
+  const value = values.v!;
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(key)) throw new UsageError(`option -k must be a config key, got "${key}"`);
+  if (/[\r\n]/.test(value)) throw new UsageError("option -v must be one line");
+  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
+  for (const addr of addrs) await updateBrokerConfig(admin, addr, key, value);
+  return {
+    text: addrs.map((a) => `update broker config success, ${a}: ${key}=${value}`).join("\n"),
+    json: { key, value, brokers: addrs },
+  };
+};
+
+// ---------------------------------------------------------------- topics
+
+const topicList: Handler = async ({ admin, values }) => {
+  const topics = (await admin.getTopicList()).sort();
+  if (values.c !== "true") return { text: topics.join("\n"), json: topics };
+  const info = await admin.getClusterInfo();
+  const rows: Array<{ cluster: string; topic: string; groups: string[] }> = [];
+  for (const topic of topics.slice(0, MAX_WALK)) {
+    if (topic.startsWith("%RETRY%") || topic.startsWith("%DLQ%")) continue;
+    let cluster = "";
+    let groups: string[] = [];
+    try {
+      const route = await admin.getTopicRoute(topic);
+      const bd = route.brokerDatas[0];
+      cluster = bd?.cluster ?? "";
+      const addr = bd?.brokerAddrs["0"];
+      if (addr) groups = await queryTopicConsumeByWho(admin, addr, topic);
+    } catch {
+      // A topic deleted between the two calls: listed without cluster and groups.
+    }
+    if (!cluster) cluster = Object.keys(info.clusterAddrTable).find((c) => c === topic) ?? "";
+    if (groups.length === 0) rows.push({ cluster, topic, groups });
+    for (const g of groups) rows.push({ cluster, topic, groups: [g] });
+  }
+  return {
+    text: formatTable(
+      ["#Cluster Name", "#Topic", "#Consumer Group"],
+      rows.map((r) => [r.cluster, r.topic, r.groups[0] ?? ""]),
+    ),
+    json: rows.map((r) => ({ cluster: r.cluster, topic: r.topic, consumerGroup: r.groups[0] ?? null })),
+  };
+};
+
+const topicRoute: Handler = async ({ admin, values }) => {
+  const topic = nameOption(values, "t", "topic");
+  const route = await admin.getTopicRoute(topic);
+  const rows: Cell[][] = [];
+  for (const bd of sortBy([...route.brokerDatas], (b) => b.brokerName)) {
+    const qd = route.queueDatas.find((q) => q.brokerName === bd.brokerName);
+    for (const id of Object.keys(bd.brokerAddrs).sort((a, b) => Number(a) - Number(b))) {
+      rows.push([
+        bd.cluster,
+        bd.brokerName,
+        id,
+        bd.brokerAddrs[id],
+        qd?.readQueueNums,
+        qd?.writeQueueNums,
+        qd ? `${qd.perm} (${permToString(qd.perm)})` : "",
+      ]);
+    }
+  }
+  let text = formatTable(
+    ["#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Read Queues", "#Write Queues", "#Perm"],
+    rows,
+    [4, 5],
+  );
+  if (route.orderTopicConf) text += `\n\nOrder topic conf: ${route.orderTopicConf}`;
+  return { text, json: route };
+};
+
+const topicStatus: Handler = async ({ admin, values }) => {
+  const topic = nameOption(values, "t", "topic");
+  const stats = await admin.getTopicStats(topic);
+  if (stats.length === 0) throw new AdminCallError(`topic ${topic} has no queue on its brokers`);
+  return {
+    text: formatTable(
+      ["#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated"],
+      stats.map((s) => [s.mq.brokerName, s.mq.queueId, s.minOffset, s.maxOffset, formatTime(s.lastUpdateTimestamp)]),
+      [1, 2, 3],
+    ),
+    json: stats.map((s) => ({
+      brokerName: s.mq.brokerName,
+      queueId: s.mq.queueId,
+      minOffset: s.minOffset,
+      maxOffset: s.maxOffset,
+      lastUpdateTimestamp: s.lastUpdateTimestamp,
+    })),
+  };
+};
+
+const updateTopic: Handler = async ({ admin, values, nameServers }) => {
+  const topic = nameOption(values, "t", "topic");
+  const config = {
+    topicName: topic,
+    readQueueNums: intOption(values, "r", 8, 1, 1024),
+    writeQueueNums: intOption(values, "w", 8, 1, 1024),
+    perm: intOption(values, "p", 6, 0, 15),
+    topicFilterType: "SINGLE_TAG" as const,
+    topicSysFlag: 0,
+    order: boolOption(values, "o", false),
+  };
+  const brokerAddr = addrOption(values, "b");
+  const addrs = await admin.createTopic({
+    topic,
+    brokerAddr,
+    clusterName: brokerAddr ? undefined : values.c,
+    readQueueNums: config.readQueueNums,
+    writeQueueNums: config.writeQueueNums,
+    perm: config.perm,
+    order: config.order,
+  });
+  const lines = addrs.map((a) => `create topic to ${a} success.`);
+  let orderConf: string | undefined;
+  if (config.order) {
+    const info = await admin.getClusterInfo();
+    orderConf = addrs.map((a) => `${brokerNameOf(info, a) ?? a}:${config.writeQueueNums}`).join(";");
+    await putOrderConf(admin, nameServers, topic, orderConf);
+    lines.push(`set order topic conf ${orderConf} on the NameServers.`);
+  }
+  lines.push(JSON.stringify(config));
+  return { text: lines.join("\n"), json: { brokers: addrs, topicConfig: config, orderConf: orderConf ?? null } };
+};
+
+const deleteTopic: Handler = async ({ admin, values }) => {
+  const topic = nameOption(values, "t", "topic");
+  const cluster = values.c!;
+  // Fails with "cluster unknown" before deleting anything.
+  clusterBrokerAddrs(await admin.getClusterInfo(), cluster, false);
+  await admin.deleteTopic(topic, cluster);
+  return {
+    text: `delete topic [${topic}] from cluster [${cluster}] success.\ndelete topic [${topic}] from NameServer success.`,
+    json: { topic, cluster, deleted: true },
+  };
+};
+
+// ---------------------------------------------------------------- subscription groups
+
+const updateSubGroup: Handler = async ({ admin, values }) => {
+  const config = {
+    groupName: nameOption(values, "g", "group"),
+    consumeEnable: boolOption(values, "s", true),
+    consumeFromMinEnable: boolOption(values, "m", true),
+    consumeBroadcastEnable: boolOption(values, "d", true),
+    retryQueueNums: intOption(values, "q", 1, 0, 1024),
+    retryMaxTimes: intOption(values, "r", 16, -1, 1000),
+    brokerId: intOption(values, "i", 0, 0, 1024),
+    whichBrokerWhenConsumeSlowly: intOption(values, "w", 1, 0, 1024),
+    notifyConsumerIdsChangedEnable: boolOption(values, "a", true),
+  };
+  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
+  for (const addr of addrs) await updateSubscriptionGroup(admin, addr, config);
+  return {
+    text: [...addrs.map((a) => `create subscription group to ${a} success.`), JSON.stringify(config)].join("\n"),
+    json: { brokers: addrs, subscriptionGroupConfig: config },
+  };
+};
+
+const deleteSubGroup: Handler = async ({ admin, values }) => {
+  const group = nameOption(values, "g", "group");
+  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c, false);
+  for (const addr of addrs) await deleteSubscriptionGroup(admin, addr, group);
+  return {
+    text: addrs.map((a) => `delete subscription group [${group}] from broker [${a}] success.`).join("\n"),
+    json: { group, brokers: addrs },
+  };
+};
+
+// ---------------------------------------------------------------- consumers and producers
+
+/** Client id per queue under average allocation, for consumerProgress -s true. */
+function allocation(stats: ConsumeStats, clientIds: string[]): Map<string, string> {
+  const byTopic = new Map<string, MessageQueue[]>();
+  for (const q of stats.queues) {
+    const list = byTopic.get(q.mq.topic) ?? [];
+    list.push(q.mq);
+    byTopic.set(q.mq.topic, list);
+  }
+  const out = new Map<string, string>();
+  for (const queues of byTopic.values()) {
+    for (const id of clientIds) {
+      for (const mq of allocateAveragely(queues, clientIds, id)) {
+        out.set(`${mq.topic}@${mq.brokerName}@${mq.queueId}`, id);
+      }
+    }
+  }
+  return out;
+}
+
+const consumerProgress: Handler = async (ctx) => {
+  const { admin, values } = ctx;
+  if (values.g === undefined) return allGroupsProgress(ctx);
+  const group = nameOption(values, "g", "group");
+  const showClient = boolOption(values, "s", false);
+  const stats = await admin.getConsumeStats(group);
+  if (stats.queues.length === 0) {
+    throw new AdminCallError(
+      `no consume progress of group ${group} (CONSUMER_NOT_ONLINE: maybe the consumer has not consumed any message)`,
+    );
+  }
+  let owners = new Map<string, string>();
+  if (showClient) {
+    try {
+      const conn = await admin.getConsumerConnectionList(group);
+      owners = allocation(
+        stats,
+        conn.connectionSet.map((c) => c.clientId),
+      );
+    } catch {
+      // Group offline: no owner to show.
+    }
+  }
+  const queues = [...stats.queues].sort((a, b) => compareMq(a.mq, b.mq));
+  const json = queues.map((q) => {
+    const owner = owners.get(`${q.mq.topic}@${q.mq.brokerName}@${q.mq.queueId}`);
+    return {
+      topic: q.mq.topic,
+      brokerName: q.mq.brokerName,
+      queueId: q.mq.queueId,
+      brokerOffset: q.brokerOffset,
+      consumerOffset: q.consumerOffset,
+      clientIP: owner ? clientIpOf(owner) : null,
+      diff: q.brokerOffset - q.consumerOffset,
+      lastTimestamp: q.lastTimestamp,
+    };
+  });
+  const table = formatTable(
+    ["#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Client IP", "#Diff", "#LastTime"],
+    json.map((r) => [
+      r.topic,
+      r.brokerName,
+      r.queueId,
+      r.brokerOffset,
+      r.consumerOffset,
+      r.clientIP ?? "N/A",
+      r.diff,
+      r.lastTimestamp > 0 ? formatTime(r.lastTimestamp) : "N/A",
+    ]),
+    [2, 3, 4, 6],
+  );
+  return {
+    text: `${table}\n\nConsume TPS: ${stats.consumeTps.toFixed(2)}\nConsume Diff Total: ${stats.diffTotal}`,
+    json: { group, queues: json, consumeTps: stats.consumeTps, diffTotal: stats.diffTotal },
+  };
+};
+
+async function allGroupsProgress({ admin }: AdminContext): Promise<Output> {
+  const groups = (await admin.getTopicList())
+    .filter((t) => t.startsWith("%RETRY%"))
+    .map((t) => t.slice("%RETRY%".length))
+    .sort()
+    .slice(0, MAX_WALK);
+  const rows: Array<{
+    group: string;
+    count: number;
+    version: string;
+    consumeType: string;
+    messageModel: string;
+    consumeTps: number;
+    diffTotal: number;
+  }> = [];
+  for (const group of groups) {
+    let stats: ConsumeStats;
+    try {
+      stats = await admin.getConsumeStats(group);
+    } catch {
+      continue; // as mqadmin: a group whose stats cannot be read is left out
+    }
+    let conn: Awaited<ReturnType<Admin["getConsumerConnectionList"]>> | undefined;
+    try {
+      conn = await admin.getConsumerConnectionList(group);
+    } catch {
+      conn = undefined;
+    }
+    const first = conn?.connectionSet[0];
+    rows.push({
+      group,
+      count: conn?.connectionSet.length ?? 0,
+      version: first ? versionName(first.version) : "OFFLINE",
+      consumeType: conn?.consumeType ?? "",
+      messageModel: conn?.messageModel ?? "",
+      consumeTps: stats.consumeTps,
+      diffTotal: stats.diffTotal,
+    });
+  }
+  return {
+    text: formatTable(
+      ["#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"],
+      rows.map((r) => [r.group, r.count, r.version, r.consumeType, r.messageModel, r.consumeTps.toFixed(2), r.diffTotal]),
+      [1, 5, 6],
+    ),
+    json: rows,
+  };
+}
+
+function connectionTable(set: Connection[]): string {
+  return formatTable(
+    ["#", "#ClientId", "#ClientAddr", "#Language", "#Version"],
+    set.map((c, i) => [String(i + 1).padStart(3, "0"), c.clientId, c.clientAddr, c.language, versionName(c.version)]),
+  );
+}
+
+const consumerConnection: Handler = async ({ admin, values }) => {
+  const group = nameOption(values, "g", "group");
+  const conn = await admin.getConsumerConnectionList(group);
+  const set = sortBy([...conn.connectionSet], (c) => c.clientId);
+  const subs = Object.entries(conn.subscriptionTable ?? {})
+    .map(([topic, sd]) => [topic, String((sd as { subString?: unknown }).subString ?? "*")] as [string, string])
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const text = [
+    connectionTable(set),
+    "",
+    "Below is subscription:",
+    formatTable(
+      ["#", "#Topic", "#SubExpression"],
+      subs.map(([t, e], i) => [String(i + 1).padStart(3, "0"), t, e]),
+    ),
+    "",
+    formatKeyValues([
+      ["ConsumeType", conn.consumeType ?? ""],
+      ["MessageModel", conn.messageModel ?? ""],
+      ["ConsumeFromWhere", conn.consumeFromWhere ?? ""],
+    ]),
+  ].join("\n");
+  return { text, json: { group, ...conn, connectionSet: set } };
+};
+
+const producerConnection: Handler = async ({ admin, values }) => {
+  const group = nameOption(values, "g", "producer group");
+  const topic = nameOption(values, "t", "topic");
+  const set = await getProducerConnectionList(admin, group, topic);
+  return { text: connectionTable(set), json: { group, topic, connectionSet: set } };
+};
+
+// ---------------------------------------------------------------- messages
+
+/** Which groups consumed a message, from its store broker (mqadmin's "message track"). */
+async function messageTrack(
+  admin: Admin,
+  m: MessageExt,
+): Promise<Array<{ consumerGroup: string; trackType: string }>> {
+  const addr = formatHostPort(m.storeHost);
+  const out: Array<{ consumerGroup: string; trackType: string }> = [];
+  for (const g of (await queryTopicConsumeByWho(admin, addr, m.topic)).slice(0, MAX_WALK)) {
+    const committed = (await consumerOffsetsOnBroker(admin, addr, g, m.topic)).get(m.queueId);
+    const trackType =
+      committed === undefined ? "UNKNOWN" : committed > m.queueOffset ? "CONSUMED" : "NOT_CONSUME_YET";
+    out.push({ consumerGroup: g, trackType });
+  }
+  return out;
+}
+
+async function showMessage(admin: Admin, m: MessageExt): Promise<Output> {
+  const json = messageJson(m);
+  let trackText: string;
+  let track: Array<{ consumerGroup: string; trackType: string }> | { error: string };
+  try {
+    const t = await messageTrack(admin, m);
+    track = t;
+    trackText =
+      t.length === 0
+        ? "WARN: No Consumer"
+        : formatTable(
+            ["#ConsumerGroup", "#TrackType"],
+            t.map((x) => [x.consumerGroup, x.trackType]),
+          );
+  } catch (err) {
+    // As mqadmin: the track is extra; its failure is printed, not fatal.
+    track = { error: (err as Error).message };
+    trackText = `track unavailable: ${(err as Error).message}`;
+  }
+  return { text: `${messageDetail(json)}\n\n${trackText}`, json: { ...json, track } };
+}
+
+const queryMsgById: Handler = async ({ admin, values }) => {
+  const id = values.i!.trim();
+  const topic = values.t === undefined ? undefined : nameOption(values, "t", "topic");
+  let offsetIdError: Error | undefined;
+  try {
+    decodeOffsetMsgId(id);
+    return await showMessage(admin, await admin.viewMessage(id));
+  } catch (err) {
+    offsetIdError = err as Error;
+  }
+  // RocketMQ 5 behaviour: with -t, an id that is not an offset id (or is unknown) is a client id.
+  if (topic) {
+    const found = await admin.queryMessage(topic, id, { uniqueKey: true, maxNum: 32 });
+    if (found.length > 0) return showMessage(admin, found[0]!);
+    throw new AdminCallError(`no message with id ${id} in topic ${topic}`);
+  }
+  throw new AdminCallError(`${offsetIdError.message}; for a client message id (UNIQ_KEY) also pass -t <topic>`);
+};
+
+const queryMsgByKey: Handler = async ({ admin, values }) => {
+  const topic = nameOption(values, "t", "topic");
+  const key = values.k!;
+  const begin = values.b === undefined ? 0 : parseTimestamp(values.b);
+  const end = values.e === undefined ? Number.MAX_SAFE_INTEGER : parseTimestamp(values.e);
+  const found = await admin.queryMessage(topic, key, { begin, end, maxNum: 64 });
+  const rows = sortBy(found.map(messageJson), (m) => m.storeTimestamp);
+  return {
+    text: formatTable(
+      ["#Message ID", "#QID", "#Offset", "#Offset Msg ID", "#Store Time"],
+      rows.map((m) => [m.msgId, m.queueId, m.queueOffset, m.offsetMsgId, formatTime(m.storeTimestamp)]),
+      [1, 2],
+    ),
+    json: rows,
+  };
+};
+
+async function withPullConsumer<T>(ctx: AdminContext, group: string, f: (c: PullConsumer) => Promise<T>): Promise<T> {
+  const consumer = new PullConsumer({ namesrvAddr: ctx.nameServers, consumerGroup: group, logger: ctx.logger });
+  await consumer.startup();
+  try {
+    return await f(consumer);
+  } finally {
+    await consumer.shutdown();
+  }
+}
+
+function pickQueue(queues: MessageQueue[], topic: string, brokerName: string, queueId: number): MessageQueue {
+  const mq = queues.find((q) => q.brokerName === brokerName && q.queueId === queueId);
+  if (!mq) {
+    const known = queues.map((q) => `${q.brokerName}:${q.queueId}`).join(", ") || "none";
+    throw new AdminCallError(`topic ${topic} has no readable queue ${brokerName}:${queueId} (queues: ${known})`);
+  }
+  return mq;
+}
+
+const queryMsgByOffset: Handler = async (ctx) => {
+  const { admin, values } = ctx;
+  const topic = nameOption(values, "t", "topic");
+  const brokerName = values.b!;
+  const queueId = queueIdOption(values)!;
+  const offset = intOption(values, "o", 0, 0, Number.MAX_SAFE_INTEGER);
+  const view = await withPullConsumer(ctx, TOOLS_CONSUMER, async (c) => {
+    const mq = pickQueue(await c.fetchQueues(topic), topic, brokerName, queueId);
+    const r = await c.pull(mq, offset, 1);
+    const first = r.messages[0];
+    if (!first || first.queueOffset !== offset) {
+      throw new AdminCallError(
+        `no message at offset ${offset} of ${topic} ${brokerName}:${queueId} (the queue holds ${r.minOffset}…${r.maxOffset - 1})`,
+      );
+    }
+    return first;
+  });
+  return showMessage(admin, await admin.viewMessage(view.offsetMessageId));
+};
+
+const sendMessage: Handler = async ({ nameServers, values, logger }) => {
+  const topic = nameOption(values, "t", "topic");
+  const queueId = queueIdOption(values);
+  if ((values.b === undefined) !== (queueId === undefined)) {
+    throw new UsageError("give -b <broker name> and -i <queue id> together, or neither");
+  }
+  const producer = new Producer({ namesrvAddr: nameServers, producerGroup: TOOLS_PRODUCER, logger });
+  await producer.startup();
+  try {
+    const receipt = await producer.send(
+      { topic, body: values.p!, keys: values.k?.split(/\s+/).filter(Boolean), tag: values.c },
+      queueId === undefined ? undefined : { queue: { topic, brokerName: values.b!, queueId } },
+    );
+    const json = {
+      brokerName: receipt.messageQueue.brokerName,
+      queueId: receipt.messageQueue.queueId,
+      sendStatus: receipt.sendStatus,
+      msgId: receipt.messageId,
+      offsetMsgId: receipt.offsetMessageId,
+      queueOffset: receipt.queueOffset,
+      brokerAddr: receipt.brokerAddr,
+    };
+    return {
+      text: formatTable(
+        ["#Broker Name", "#QID", "#Send Result", "#MsgId", "#Offset Msg ID", "#Queue Offset"],
+        [[json.brokerName, json.queueId, json.sendStatus, json.msgId, json.offsetMsgId, json.queueOffset]],
+      ),
+      json,
+    };
+  } finally {
+    await producer.shutdown();
+  }
+};
+
+const consumeMessage: Handler = async (ctx) => {
+  const { values } = ctx;
+  const topic = nameOption(values, "t", "topic");
+  const queueId = queueIdOption(values);
+  const startOffset = optionalInt(values, "o", 0, Number.MAX_SAFE_INTEGER);
+  const begin = values.s === undefined ? undefined : parseTimestamp(values.s);
+  const end = values.e === undefined ? undefined : parseTimestamp(values.e);
+  const limit = intOption(values, "c", 128, 1, 100_000);
+  const group = values.g === undefined ? TOOLS_CONSUMER : nameOption(values, "g", "group");
+  const deadline = Date.now() + 60_000;
+  const got: MessageView[] = [];
+  await withPullConsumer(ctx, group, async (c) => {
+    const queues = (await c.fetchQueues(topic))
+      .filter((q) => values.b === undefined || q.brokerName === values.b)
+      .filter((q) => queueId === undefined || q.queueId === queueId)
+      .sort(compareMq);
+    if (queues.length === 0) throw new AdminCallError(`topic ${topic} has no readable queue matching -b / -i`);
+    for (const mq of queues) {
+      let offset = startOffset ?? (begin !== undefined ? await c.searchOffset(mq, begin) : await c.minOffset(mq));
+      const max = await c.maxOffset(mq);
+      // Each pull advances the offset or ends the loop; the count and the deadline bound it too.
+      while (offset < max && got.length < limit && Date.now() < deadline) {
+        const r = await c.pull(mq, offset, Math.min(32, limit - got.length));
+        for (const m of r.messages) {
+          if (end !== undefined && m.storeTimestamp.getTime() > end) break;
+          got.push(m);
+        }
+        if (end !== undefined && r.messages.some((m) => m.storeTimestamp.getTime() > end)) break;
+        if (r.nextBeginOffset <= offset) break;
+        offset = r.nextBeginOffset;
+      }
+      if (got.length >= limit) break;
+    }
+  });
+  const json = got.slice(0, limit).map((m) => {
+    const body = bodyForDisplay(m.body);
+    return {
+      brokerName: m.messageQueue.brokerName,
+      queueId: m.queueId,
+      queueOffset: m.queueOffset,
+      msgId: m.messageId,
+      offsetMsgId: m.offsetMessageId,
+      tag: m.tag ?? null,
+      keys: m.keys,
+      storeTimestamp: m.storeTimestamp.getTime(),
+      bornTimestamp: m.bornTimestamp.getTime(),
+      body: body.text,
+      bodyEncoding: body.encoding,
+    };
+  });
+  return {
+    text: formatTable(
+      ["#Broker Name", "#QID", "#Offset", "#MsgId", "#Tag", "#Keys", "#Store Time", "#Body"],
+      json.map((m) => [
+        m.brokerName,
+        m.queueId,
+        m.queueOffset,
+        m.msgId,
+        m.tag ?? "",
+        m.keys.join(" "),
+        formatTime(m.storeTimestamp),
+        m.bodyEncoding === "utf8" ? m.body : `base64:${m.body}`,
+      ]),
+      [1, 2],
+    ),
+    json,
+  };
+};
+
+const resetOffsetByTimeCmd: Handler = async ({ admin, values }) => {
+  const group = nameOption(values, "g", "group");
+  const topic = nameOption(values, "t", "topic");
+  const timestamp = parseTimestamp(values.s!);
+  const force = boolOption(values, "f", true);
+  const entries = await resetOffsetByTime(admin, group, topic, timestamp, force);
+  if (entries.length === 0) {
+    throw new AdminCallError(`group ${group} has no offsets of topic ${topic} to reset`);
+  }
+  const head = `rollback consumer offset by specified group[${group}], topic[${topic}], force[${force}], timestamp(string)[${
+    timestamp === -1 ? "-1 (end)" : formatTime(timestamp)
+  }], timestamp(long)[${timestamp}]`;
+  return {
+    text: `${head}\n${formatTable(
+      ["#Broker Name", "#QID", "#Offset"],
+      entries.map((e) => [e.brokerName, e.queueId, e.offset]),
+      [1, 2],
+    )}`,
+    json: { group, topic, timestamp, force, offsets: entries },
+  };
+};
+
+export const HANDLERS: Record<string, Handler> = {
+  clusterList,
+  topicList,
+  topicRoute,
+  topicStatus,
+  updateTopic,
+  deleteTopic,
+  updateSubGroup,
+  deleteSubGroup,
+  consumerProgress,
+  consumerConnection,
+  producerConnection,
+  queryMsgById,
+  queryMsgByKey,
+  queryMsgByOffset,
+  resetOffsetByTime: resetOffsetByTimeCmd,
+  sendMessage,
+  consumeMessage,
+  brokerStatus,
+  getBrokerConfig: getBrokerConfigCmd,
+  updateBrokerConfig: updateBrokerConfigCmd,
+};
