@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { endianness } from "node:os";
 import { join } from "node:path";
 import { javaStringHashCode, readLong, writeLong } from "@tidemq/protocol";
 import {
@@ -203,8 +204,9 @@ export class IndexService {
   private async writeSlots(f: IndexFile): Promise<void> {
     if (!f.slots) return;
     const s = f.slots;
-    const out = Buffer.allocUnsafe(s.length * 4);
-    for (let i = 0; i < s.length; i++) out.writeInt32BE(s[i]!, i * 4);
+    // Big-endian on disk; a native copy + byte swap keeps this off the event loop's clock.
+    const out = Buffer.from(Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+    if (endianness() === "LE") out.swap32();
     await writeFileAtomic(`${f.path}.slots`, out);
     f.slotsOnDisk = true;
     f.slots = undefined;

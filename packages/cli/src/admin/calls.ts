@@ -3,7 +3,7 @@
  * methods and on `admin.api.call` with the protocol's request codes. Candidates to move
  * into Admin: each function's first parameter is the Admin it would become a method of.
  */
-import type { Admin } from "@tidemq/client";
+import { type Admin, BrokerError } from "@tidemq/client";
 import {
   type ClusterInfo,
   decodeJson,
@@ -203,7 +203,9 @@ export async function consumerOffsetsOnBroker(
  * (−1 = the end) on every master of the topic (mqadmin resetOffsetByTime, spec §6.7):
  * INVOKE_BROKER_TO_RESET_OFFSET (222); when a broker answers CONSUMER_NOT_ONLINE, the old
  * procedure instead: per queue SEARCH_OFFSET_BY_TIMESTAMP (or GET_MAX_OFFSET) and
- * UPDATE_CONSUMER_OFFSET, moving back only unless `force`.
+ * UPDATE_CONSUMER_OFFSET, moving back only unless `force`. The same procedure runs when the
+ * broker refuses because some queue has no committed offset (RocketMQ 4.9 refuses the
+ * whole reset then) as long as the group has an offset on one queue of that broker.
  */
 export async function resetOffsetByTime(
   admin: Admin,
@@ -222,8 +224,13 @@ export async function resetOffsetByTime(
       RequestCode.INVOKE_BROKER_TO_RESET_OFFSET,
       { topic, group, timestamp, isForce: force },
       undefined,
-      { ok: [ResponseCode.SUCCESS, ResponseCode.CONSUMER_NOT_ONLINE] },
+      { ok: [ResponseCode.SUCCESS, ResponseCode.CONSUMER_NOT_ONLINE, ResponseCode.SYSTEM_ERROR] },
     );
+    // SYSTEM_ERROR "…group … not exist": some queue has no committed offset (the group
+    // never consumed it). The per-queue procedure below handles that; other errors stand.
+    if (res.code === ResponseCode.SYSTEM_ERROR && !/not exist/i.test(res.remark ?? "")) {
+      throw new BrokerError(res.code, res.remark, addr, "INVOKE_BROKER_TO_RESET_OFFSET");
+    }
     if (res.code === ResponseCode.SUCCESS) {
       const text = res.body?.toString("utf8") ?? "{}";
       const i = text.indexOf('"offsetTable"');
@@ -234,17 +241,24 @@ export async function resetOffsetByTime(
       continue;
     }
     const qd = route.queueDatas.find((q) => q.brokerName === bd.brokerName);
+    const plan: Array<{ mq: MessageQueue; committed: number }> = [];
     for (let queueId = 0; queueId < (qd?.writeQueueNums ?? 0); queueId++) {
       const mq: MessageQueue = { topic, brokerName: bd.brokerName, queueId };
-      const committed = await admin.queryConsumerOffset(addr, group, mq);
-      if (committed < 0) continue;
+      plan.push({ mq, committed: await admin.queryConsumerOffset(addr, group, mq) });
+    }
+    // A group with no offset at all on this broker is not one to reset (nor to create).
+    if (plan.every((p) => p.committed < 0)) {
+      throw new BrokerError(res.code, res.remark, addr, "INVOKE_BROKER_TO_RESET_OFFSET");
+    }
+    for (const { mq, committed } of plan) {
       const target = Math.max(
         0,
         timestamp === -1 ? await admin.getMaxOffset(addr, mq) : await admin.searchOffset(addr, mq, timestamp),
       );
-      const next = force || target < committed ? target : committed;
+      // As Java's old procedure, a queue without a committed offset counts as offset 0.
+      const next = force || target < Math.max(0, committed) ? target : Math.max(0, committed);
       await admin.updateConsumerOffset(addr, group, mq, next);
-      out.push({ brokerName: bd.brokerName, queueId, offset: next });
+      out.push({ brokerName: mq.brokerName, queueId: mq.queueId, offset: next });
     }
   }
   return out.sort((a, b) => (a.brokerName < b.brokerName ? -1 : a.brokerName > b.brokerName ? 1 : a.queueId - b.queueId));

@@ -129,15 +129,17 @@ const clusterList: Handler = async ({ admin, values }) => {
 
 const brokerStatus: Handler = async ({ admin, values }) => {
   const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c, false);
+  // With -c the address column is always there, so scripts see one shape per flag.
+  const perCluster = values.c !== undefined;
   const json: Record<string, Record<string, string>> = {};
   const rows: Cell[][] = [];
   for (const addr of addrs) {
     const table = await admin.getBrokerRuntimeInfo(addr);
     json[addr] = table;
-    for (const key of Object.keys(table).sort()) rows.push(addrs.length > 1 ? [addr, key, table[key]] : [key, table[key]]);
+    for (const key of Object.keys(table).sort()) rows.push(perCluster ? [addr, key, table[key]] : [key, table[key]]);
   }
-  const headers = addrs.length > 1 ? ["#Broker Addr", "#Key", "#Value"] : ["#Key", "#Value"];
-  return { text: formatTable(headers, rows), json: addrs.length > 1 ? json : json[addrs[0]!] };
+  const headers = perCluster ? ["#Broker Addr", "#Key", "#Value"] : ["#Key", "#Value"];
+  return { text: formatTable(headers, rows), json: perCluster ? json : json[addrs[0]!] };
 };
 
 const getBrokerConfigCmd: Handler = async ({ admin, values }) => {
@@ -153,7 +155,7 @@ const getBrokerConfigCmd: Handler = async ({ admin, values }) => {
       [`============${addr}============`, ...keys.map((k) => `${k.padEnd(width)}  =  ${config[k]}`.trimEnd())].join("\n"),
     );
   }
-  return { text: blocks.join("\n\n"), json: addrs.length > 1 || values.c ? json : json[addrs[0]!] };
+  return { text: blocks.join("\n\n"), json: values.c !== undefined ? json : json[addrs[0]!] };
 };
 
 const updateBrokerConfigCmd: Handler = async ({ admin, values }) => {
