@@ -29,7 +29,11 @@ const spec = (name: string) => SPECS.find((s) => s.name === name)!;
 // ---------------------------------------------------------------- pure parts
 
 test("parseArgs: mqadmin short flags, attached values, long names, flags, -n default", () => {
-  const a = parseArgs(spec("updateTopic"), ["-t", "T1", "-cDefaultCluster", "--readQueueNums=4", "--json"], {});
+  const a = parseArgs(
+    spec("updateTopic"),
+    ["-t", "T1", "-cDefaultCluster", "--readQueueNums=4", "--json"],
+    {},
+  );
   assert.deepEqual(a.values, { t: "T1", c: "DefaultCluster", r: "4" });
   assert.equal(a.json, true);
   assert.equal(a.namesrv, "127.0.0.1:9876");
@@ -57,7 +61,10 @@ test("parseArgs: mistakes are UsageErrors naming the option", () => {
     ["topicList", ["-c", "x"], /unexpected argument/],
   ];
   for (const [name, argv, re] of bad) {
-    assert.throws(() => parseArgs(spec(name), argv, {}), (e: unknown) => e instanceof UsageError && re.test(e.message));
+    assert.throws(
+      () => parseArgs(spec(name), argv, {}),
+      (e: unknown) => e instanceof UsageError && re.test(e.message),
+    );
   }
   assert.throws(() => parseArgs(spec("topicList"), new Array(300).fill("-c"), {}), /too many arguments/);
 });
@@ -124,7 +131,10 @@ test("clusterList row: mqadmin's arithmetic on the runtime table", () => {
     20,
     5,
   ]);
-  const down = clusterCells(brokerRow({ cluster: "C", brokerName: "b", brokerId: 1, addr: "h:2" }, undefined, now, "boom"), false);
+  const down = clusterCells(
+    brokerRow({ cluster: "C", brokerName: "b", brokerId: 1, addr: "h:2" }, undefined, now, "boom"),
+    false,
+  );
   assert.equal(down[4], "unreachable: boom");
 });
 
@@ -140,7 +150,10 @@ test("helpers: properties text, cluster addresses, error hints", () => {
   assert.deepEqual(clusterBrokerAddrs(info, "C", true), ["h:1", "h:3"]);
   assert.deepEqual(clusterBrokerAddrs(info, "C", false), ["h:1", "h:3", "h:4"]);
   assert.throws(() => clusterBrokerAddrs(info, "X", true), /cluster X is unknown .*clusters: C/);
-  assert.match(explain("x: 1.2.3.4:9876 is unreachable (ECONNREFUSED)", ["1.2.3.4:9876"]), /is a NameServer running\? pass -n/);
+  assert.match(
+    explain("x: 1.2.3.4:9876 is unreachable (ECONNREFUSED)", ["1.2.3.4:9876"]),
+    /is a NameServer running\? pass -n/,
+  );
   assert.match(explain("x: 1.2.3.4:10911 is unreachable", ["1.2.3.4:9876"]), /is the broker running\?/);
   assert.equal(explain("other", []), "other");
   for (const s of SPECS) assert.match(usageOf(s), new RegExp(`tidemq admin ${s.name}`));
@@ -275,7 +288,13 @@ function assertOneLineFailure(r: Result, sub: string, re: RegExp, code = 1): voi
 
 const TOPIC = "AdminTopic";
 const GROUP = "AdminGroup";
-const sent: Array<{ msgId: string; offsetMsgId: string; queueId: number; queueOffset: number; brokerName: string }> = [];
+const sent: Array<{
+  msgId: string;
+  offsetMsgId: string;
+  queueId: number;
+  queueOffset: number;
+  brokerName: string;
+}> = [];
 const before0 = Date.now() - 1000;
 
 test("help: tidemq admin --help lists every subcommand; each subcommand has --help", async () => {
@@ -305,7 +324,9 @@ test("updateTopic, then topicList / topicRoute / topicStatus show it", async () 
     "#Write Queues",
     "#Perm",
   ]);
-  assert.deepEqual(rows(route, "#Cluster Name"), [[cluster, brokerName, "0", brokerAddr, "4", "4", "6 (RW-)"]]);
+  assert.deepEqual(rows(route, "#Cluster Name"), [
+    [cluster, brokerName, "0", brokerAddr, "4", "4", "6 (RW-)"],
+  ]);
   const routeJson = await okJson<{ queueDatas: Array<{ brokerName: string; writeQueueNums: number }> }>([
     "topicRoute",
     "-t",
@@ -335,7 +356,9 @@ test("sendMessage, then queryMsgById / queryMsgByKey / queryMsgByOffset / consum
   const [row] = rows(table, "#Broker Name");
   assert.equal(row![0], brokerName);
   assert.equal(row![2], "SEND_OK");
-  for (const q of [2, 2]) {
+  // The next two go to one chosen queue, not the first message's.
+  const Q = (Number(row![1]) + 1) % 4;
+  for (const q of [Q, Q]) {
     const r = await okJson<(typeof sent)[number] & { sendStatus: string }>([
       "sendMessage",
       "-t",
@@ -354,7 +377,12 @@ test("sendMessage, then queryMsgById / queryMsgByKey / queryMsgByOffset / consum
     sent.push(r);
   }
   assert.equal(sent[1]!.queueOffset, sent[0]!.queueOffset + 1);
-  const first = { msgId: row![3]!, offsetMsgId: row![4]!, queueId: Number(row![1]), queueOffset: Number(row![5]) };
+  const first = {
+    msgId: row![3]!,
+    offsetMsgId: row![4]!,
+    queueId: Number(row![1]),
+    queueOffset: Number(row![5]),
+  };
 
   const byId = await ok(["queryMsgById", "-i", first.offsetMsgId]);
   assert.match(byId, new RegExp(`^OffsetID:\\s+${first.offsetMsgId}$`, "m"));
@@ -364,14 +392,20 @@ test("sendMessage, then queryMsgById / queryMsgByKey / queryMsgByOffset / consum
   assert.match(byId, /^Keys:\s+\[order-1\]$/m);
   assert.match(byId, new RegExp(`^Queue ID:\\s+${first.queueId}$`, "m"));
   assert.match(byId, /^Message Body:\s+hello admin$/m);
-  const byUniq = await okJson<{ offsetMsgId: string; body: string }>(["queryMsgById", "-t", TOPIC, "-i", first.msgId]);
+  const byUniq = await okJson<{ offsetMsgId: string; body: string }>([
+    "queryMsgById",
+    "-t",
+    TOPIC,
+    "-i",
+    first.msgId,
+  ]);
   assert.equal(byUniq.offsetMsgId, first.offsetMsgId);
   assert.equal(byUniq.body, "hello admin");
 
   const byKey = rows(await ok(["queryMsgByKey", "-t", TOPIC, "-k", "order-2"]), "#Message ID");
   assert.deepEqual(
     byKey.map((r) => r.slice(0, 4)),
-    sent.map((s) => [s.msgId, "2", String(s.queueOffset), s.offsetMsgId]),
+    sent.map((s) => [s.msgId, String(Q), String(s.queueOffset), s.offsetMsgId]),
   );
   assert.equal(rows(await ok(["queryMsgByKey", "-t", TOPIC, "-k", "no-such-key"]), "#Message ID").length, 0);
 
@@ -382,13 +416,13 @@ test("sendMessage, then queryMsgById / queryMsgByKey / queryMsgByOffset / consum
     "-b",
     brokerName,
     "-i",
-    "2",
+    String(Q),
     "-o",
     String(sent[1]!.queueOffset),
   ]);
   assert.match(byOffset, new RegExp(`^OffsetID:\\s+${sent[1]!.offsetMsgId}$`, "m"));
-  assert.match(byOffset, /^Message Body:\s+to queue 2$/m);
-  const miss = await admin(["queryMsgByOffset", "-t", TOPIC, "-b", brokerName, "-q", "2", "-o", "99"]);
+  assert.match(byOffset, new RegExp(`^Message Body:\\s+to queue ${Q}$`, "m"));
+  const miss = await admin(["queryMsgByOffset", "-t", TOPIC, "-b", brokerName, "-q", String(Q), "-o", "99"]);
   assertOneLineFailure(miss, "queryMsgByOffset", /no message at offset 99/);
 
   const consumed = await okJson<Array<{ msgId: string; body: string; queueId: number }>>([
@@ -397,12 +431,19 @@ test("sendMessage, then queryMsgById / queryMsgByKey / queryMsgByOffset / consum
     TOPIC,
   ]);
   assert.deepEqual(consumed.map((m) => m.msgId).sort(), [first.msgId, ...sent.map((s) => s.msgId)].sort());
-  const one = rows(await ok(["consumeMessage", "-t", TOPIC, "-b", brokerName, "-i", "2", "-o", "1"]), "#Broker Name");
-  assert.deepEqual(one.map((r) => [r[0], r[1], r[2], r[3]]), [[brokerName, "2", "1", sent[1]!.msgId]]);
+  const one = rows(
+    await ok(["consumeMessage", "-t", TOPIC, "-b", brokerName, "-i", String(Q), "-o", "1"]),
+    "#Broker Name",
+  );
+  assert.deepEqual(
+    one.map((r) => [r[0], r[1], r[2], r[3]]),
+    [[brokerName, String(Q), "1", sent[1]!.msgId]],
+  );
 
   const status = rows(await ok(["topicStatus", "-t", TOPIC]), "#Broker Name");
-  assert.equal(status.find((r) => r[1] === "2")![3], "2");
-  assert.match(status.find((r) => r[1] === "2")![4]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}$/);
+  assert.deepEqual(status.find((r) => r[1] === String(Q))!.slice(0, 4), [brokerName, String(Q), "0", "2"]);
+  assert.match(status.find((r) => r[1] === String(Q))![4]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}$/);
+  assert.equal(status.find((r) => r[1] === String((Q + 2) % 4))![3], "0");
   sent.push({ ...first, brokerName });
 });
 
@@ -422,7 +463,12 @@ test("consumer online: consumerConnection, consumerProgress, message track; prod
       },
     },
   });
-  const producer = new Producer({ namesrvAddr: nsAddr, producerGroup: "AdminProducer", logger, topic: TOPIC });
+  const producer = new Producer({
+    namesrvAddr: nsAddr,
+    producerGroup: "AdminProducer",
+    logger,
+    topic: TOPIC,
+  });
   try {
     await consumer.startup();
     await producer.startup();
@@ -454,8 +500,9 @@ test("consumer online: consumerConnection, consumerProgress, message track; prod
       "#Diff",
       "#LastTime",
     ]);
-    const q2 = rows(progress, "#Topic").find((r) => r[0] === TOPIC && r[2] === "2")!;
-    assert.deepEqual(q2.slice(0, 7), [TOPIC, brokerName, "2", "2", "2", "N/A", "0"]);
+    const Q = String(sent[0]!.queueId);
+    const q2 = rows(progress, "#Topic").find((r) => r[0] === TOPIC && r[2] === Q)!;
+    assert.deepEqual(q2.slice(0, 7), [TOPIC, brokerName, Q, "2", "2", "N/A", "0"]);
     assert.match(q2[7]!, /^\d{4}-\d\d-\d\d /);
     assert.match(progress, /^Consume TPS: \d+\.\d\d$/m);
     const withIp = rows(await ok(["consumerProgress", "-g", GROUP, "-s", "true"]), "#Topic");
@@ -476,10 +523,16 @@ test("consumer online: consumerConnection, consumerProgress, message track; prod
       "-i",
       sent[0]!.offsetMsgId,
     ]);
-    assert.deepEqual(track.track.find((t) => t.consumerGroup === GROUP), { consumerGroup: GROUP, trackType: "CONSUMED" });
+    assert.deepEqual(
+      track.track.find((t) => t.consumerGroup === GROUP),
+      { consumerGroup: GROUP, trackType: "CONSUMED" },
+    );
 
     const prod = rows(await ok(["producerConnection", "-g", "AdminProducer", "-t", TOPIC]), "#    #ClientId");
-    assert.deepEqual(prod.map((r) => r[1]), [producer.clientId]);
+    assert.deepEqual(
+      prod.map((r) => r[1]),
+      [producer.clientId],
+    );
     assertOneLineFailure(
       await admin(["producerConnection", "-g", "NoSuchProducer", "-t", TOPIC]),
       "producerConnection",
@@ -505,7 +558,21 @@ test("resetOffsetByTime moves an offline group back; consumerProgress shows the 
   );
   const progress = await ok(["consumerProgress", "-g", GROUP]);
   assert.match(progress, new RegExp(`^Consume Diff Total: ${sent.length}$`, "m"));
-  // -s now: back to the end of every queue.
+  const lagged = rows(progress, "#Topic").filter((r) => r[0] === TOPIC && r[6] !== "0");
+  assert.deepEqual(
+    lagged.map((r) => [r[2], r[4], r[6]]).sort(),
+    [
+      [String(sent[0]!.queueId), "0", "2"],
+      [String(sent[2]!.queueId), "0", "1"],
+    ].sort(),
+  );
+  // topicList -c: the group holds offsets of the topic, so it is listed as its consumer.
+  const byCluster = rows(await ok(["topicList", "-c"]), "#Cluster Name");
+  assert.ok(
+    byCluster.some((r) => r[0] === cluster && r[1] === TOPIC && r[2] === GROUP),
+    JSON.stringify(byCluster),
+  );
+  // -s -1: to the end of every queue.
   const end = await okJson<{ offsets: Array<{ queueId: number; offset: number }> }>([
     "resetOffsetByTime",
     "-g",
@@ -515,7 +582,7 @@ test("resetOffsetByTime moves an offline group back; consumerProgress shows the 
     "-s",
     "-1",
   ]);
-  assert.equal(end.offsets.find((o) => o.queueId === 2)!.offset, 2);
+  assert.equal(end.offsets.find((o) => o.queueId === sent[0]!.queueId)!.offset, 2);
   assertOneLineFailure(
     await admin(["resetOffsetByTime", "-g", GROUP, "-t", TOPIC, "-s", "tomorrow"]),
     "resetOffsetByTime",
@@ -557,11 +624,22 @@ test("clusterList rows: cluster, broker, id, address, version, TPS(LOAD), messag
 
 test("brokerStatus, getBrokerConfig, updateBrokerConfig", async () => {
   const status = await okJson<Record<string, string>>(["brokerStatus", "-b", brokerAddr]);
-  for (const k of ["brokerVersionDesc", "putTps", "getTransferedTps", "msgPutTotalTodayNow", "earliestMessageTimeStamp", "commitLogDiskRatio", "bootTimestamp"]) {
+  for (const k of [
+    "brokerVersionDesc",
+    "putTps",
+    "getTransferedTps",
+    "msgPutTotalTodayNow",
+    "earliestMessageTimeStamp",
+    "commitLogDiskRatio",
+    "bootTimestamp",
+  ]) {
     assert.ok(k in status, `brokerStatus lacks ${k}`);
   }
   const st = rows(await ok(["brokerStatus", "-c", cluster]), "#Broker Addr");
-  assert.deepEqual(st.find((r) => r[1] === "brokerVersionDesc"), [brokerAddr, "brokerVersionDesc", "V4_9_8"]);
+  assert.deepEqual(
+    st.find((r) => r[1] === "brokerVersionDesc"),
+    [brokerAddr, "brokerVersionDesc", "V4_9_8"],
+  );
 
   const before = await okJson<Record<string, string>>(["getBrokerConfig", "-b", brokerAddr]);
   assert.equal(before.brokerName, brokerName);
@@ -580,11 +658,15 @@ test("brokerStatus, getBrokerConfig, updateBrokerConfig", async () => {
 test("updateSubGroup / deleteSubGroup", async () => {
   const client = new Admin({ namesrvAddr: nsAddr, logger });
   const groups = async () => {
-    const res = await client.api.call(brokerAddr, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, undefined, undefined);
-    return decodeJson<{ subscriptionGroupTable: Record<string, { retryMaxTimes: number; consumeEnable: boolean }> }>(
-      res.body,
-      "groups",
-    ).subscriptionGroupTable;
+    const res = await client.api.call(
+      brokerAddr,
+      RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+      undefined,
+      undefined,
+    );
+    return decodeJson<{
+      subscriptionGroupTable: Record<string, { retryMaxTimes: number; consumeEnable: boolean }>;
+    }>(res.body, "groups").subscriptionGroupTable;
   };
   try {
     const out = await ok(["updateSubGroup", "-c", cluster, "-g", "AdminSubGroup", "-r", "3", "-s", "false"]);
@@ -605,21 +687,43 @@ test("deleteTopic removes it from the broker and the NameServer", async () => {
   const out = await ok(["deleteTopic", "-c", cluster, "-t", "AdminDoomed"]);
   assert.match(out, /delete topic \[AdminDoomed\] from cluster/);
   assert.ok(!(await okJson<string[]>(["topicList"])).includes("AdminDoomed"));
-  assertOneLineFailure(await admin(["topicRoute", "-t", "AdminDoomed"]), "topicRoute", /No route info for topic "AdminDoomed"/);
-  assertOneLineFailure(await admin(["deleteTopic", "-c", "NoCluster", "-t", TOPIC]), "deleteTopic", /cluster NoCluster is unknown/);
+  assertOneLineFailure(
+    await admin(["topicRoute", "-t", "AdminDoomed"]),
+    "topicRoute",
+    /No route info for topic "AdminDoomed"/,
+  );
+  assertOneLineFailure(
+    await admin(["deleteTopic", "-c", "NoCluster", "-t", TOPIC]),
+    "deleteTopic",
+    /cluster NoCluster is unknown/,
+  );
 });
 
 test("failures: one line on stderr, non-zero exit, no stack (unless --debug)", async () => {
   assertOneLineFailure(await admin(["noSuchThing"]), "noSuchThing", /unknown subcommand/, 2);
   assertOneLineFailure(await admin(["topicStatus"]), "topicStatus", /missing option -t \(topic\)/, 2);
-  assertOneLineFailure(await admin(["topicStatus", "-t", "bad topic!"]), "topicStatus", /may contain only/, 2);
+  assertOneLineFailure(
+    await admin(["consumerProgress", "-g", "NoSuchGroup"]),
+    "consumerProgress",
+    /consumer group NoSuchGroup is unknown to the cluster/,
+  );
+  assertOneLineFailure(
+    await admin(["topicStatus", "-t", "bad topic!"]),
+    "topicStatus",
+    /may contain only/,
+    2,
+  );
   // A port nobody listens on: bound, then closed.
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
   const port = (srv.address() as { port: number }).port;
   await new Promise<void>((r) => srv.close(() => r()));
   const down = await admin(["clusterList", "-n", `127.0.0.1:${port}`], { withNamesrv: false });
-  assertOneLineFailure(down, "clusterList", /ECONNREFUSED 127\.0\.0\.1:\d+.*\(is a NameServer running\? pass -n\)$/);
+  assertOneLineFailure(
+    down,
+    "clusterList",
+    /ECONNREFUSED 127\.0\.0\.1:\d+.*\(is a NameServer running\? pass -n\)$/,
+  );
   const debug = await admin(["clusterList", "-n", `127.0.0.1:${port}`, "--debug"], { withNamesrv: false });
   assert.equal(debug.code, 1);
   assert.match(debug.stderr, /\n\s+at /);

@@ -64,7 +64,11 @@ const MAX_ARGS = 256;
  * Parses the arguments after the subcommand name. Throws UsageError for an unknown
  * option, a missing value, a repeated option or a missing required one (unless --help).
  */
-export function parseArgs(spec: CommandSpec, argv: readonly string[], env: NodeJS.ProcessEnv = {}): ParsedArgs {
+export function parseArgs(
+  spec: CommandSpec,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): ParsedArgs {
   if (argv.length > MAX_ARGS) throw new UsageError(`too many arguments (${argv.length} > ${MAX_ARGS})`);
   const options = [...COMMON_OPTIONS, ...spec.options];
   const byShort = new Map(options.map((o) => [o.short, o]));
@@ -141,7 +145,8 @@ export function intOption(
   if (v === undefined) return fallback;
   if (!/^-?\d{1,16}$/.test(v.trim())) throw new UsageError(`option -${short} must be an integer, got "${v}"`);
   const n = Number(v.trim());
-  if (n < min || n > max) throw new UsageError(`option -${short} must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max)
+    throw new UsageError(`option -${short} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 

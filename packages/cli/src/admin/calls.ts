@@ -74,7 +74,8 @@ export async function targetBrokers(
   if (brokerAddr) return [brokerAddr];
   if (!cluster) throw new AdminCallError("give -b <broker address> or -c <cluster>");
   const addrs = clusterBrokerAddrs(await admin.getClusterInfo(), cluster, mastersOnly);
-  if (addrs.length === 0) throw new AdminCallError(`cluster ${cluster} has no ${mastersOnly ? "master " : ""}broker`);
+  if (addrs.length === 0)
+    throw new AdminCallError(`cluster ${cluster} has no ${mastersOnly ? "master " : ""}broker`);
   return addrs;
 }
 
@@ -94,7 +95,8 @@ export function parseProperties(text: string): Record<string, string> {
     if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
     const i = line.search(/[=:]/);
     const key = (i < 0 ? line : line.slice(0, i)).trim();
-    if (key) Object.defineProperty(out, key, { value: i < 0 ? "" : line.slice(i + 1).trim(), enumerable: true });
+    if (key)
+      Object.defineProperty(out, key, { value: i < 0 ? "" : line.slice(i + 1).trim(), enumerable: true });
   }
   return out;
 }
@@ -106,8 +108,18 @@ export async function getBrokerConfig(admin: Admin, addr: string): Promise<Recor
 }
 
 /** UPDATE_BROKER_CONFIG (25): one key, as `mqadmin updateBrokerConfig -k -v` sends it. */
-export async function updateBrokerConfig(admin: Admin, addr: string, key: string, value: string): Promise<void> {
-  await admin.api.call(addr, RequestCode.UPDATE_BROKER_CONFIG, undefined, Buffer.from(`${key}=${value}\n`, "utf8"));
+export async function updateBrokerConfig(
+  admin: Admin,
+  addr: string,
+  key: string,
+  value: string,
+): Promise<void> {
+  await admin.api.call(
+    addr,
+    RequestCode.UPDATE_BROKER_CONFIG,
+    undefined,
+    Buffer.from(`${key}=${value}\n`, "utf8"),
+  );
 }
 
 /** UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200). */
@@ -161,14 +173,21 @@ export async function getProducerConnectionList(
   for (const bd of route.brokerDatas) {
     const addr = bd.brokerAddrs["0"];
     if (!addr) continue;
-    const res = await admin.api.call(addr, RequestCode.GET_PRODUCER_CONNECTION_LIST, { producerGroup }, undefined, {
-      ok: [ResponseCode.SUCCESS, ResponseCode.SYSTEM_ERROR],
-    });
+    const res = await admin.api.call(
+      addr,
+      RequestCode.GET_PRODUCER_CONNECTION_LIST,
+      { producerGroup },
+      undefined,
+      {
+        ok: [ResponseCode.SUCCESS, ResponseCode.SYSTEM_ERROR],
+      },
+    );
     if (res.code !== ResponseCode.SUCCESS) continue;
     const body = decodeJson<{ connectionSet?: Connection[] }>(res.body, "producer connection");
     for (const c of body.connectionSet ?? []) seen.set(c.clientId, c);
   }
-  if (seen.size === 0) throw new AdminCallError(`producer group ${producerGroup} has no connection to the brokers of ${topic}`);
+  if (seen.size === 0)
+    throw new AdminCallError(`producer group ${producerGroup} has no connection to the brokers of ${topic}`);
   return [...seen.values()].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
 }
 
@@ -235,7 +254,9 @@ export async function resetOffsetByTime(
       const text = res.body?.toString("utf8") ?? "{}";
       const i = text.indexOf('"offsetTable"');
       if (i < 0) continue;
-      for (const [mq, offset] of decodeObjectKeyMap<MessageQueue, number>(text.slice(text.indexOf(":", i) + 1))) {
+      for (const [mq, offset] of decodeObjectKeyMap<MessageQueue, number>(
+        text.slice(text.indexOf(":", i) + 1),
+      )) {
         out.push({ brokerName: mq.brokerName, queueId: mq.queueId, offset });
       }
       continue;
@@ -261,5 +282,7 @@ export async function resetOffsetByTime(
       out.push({ brokerName: mq.brokerName, queueId: mq.queueId, offset: next });
     }
   }
-  return out.sort((a, b) => (a.brokerName < b.brokerName ? -1 : a.brokerName > b.brokerName ? 1 : a.queueId - b.queueId));
+  return out.sort((a, b) =>
+    a.brokerName < b.brokerName ? -1 : a.brokerName > b.brokerName ? 1 : a.queueId - b.queueId,
+  );
 }

@@ -8,10 +8,17 @@ import {
   type ConsumeStats,
   type MessageQueue,
   type MessageView,
+  NoRouteError,
   Producer,
   PullConsumer,
 } from "@tidemq/client";
-import { decodeOffsetMsgId, formatHostPort, type MessageExt, permToString, versionName } from "@tidemq/protocol";
+import {
+  decodeOffsetMsgId,
+  formatHostPort,
+  type MessageExt,
+  permToString,
+  versionName,
+} from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import {
   addrOption,
@@ -99,7 +106,9 @@ const clusterList: Handler = async ({ admin, values }) => {
   const only = values.c;
   const clusters = Object.keys(info.clusterAddrTable).sort();
   if (only && !clusters.includes(only)) {
-    throw new AdminCallError(`cluster ${only} is unknown to the NameServer (clusters: ${clusters.join(", ") || "none"})`);
+    throw new AdminCallError(
+      `cluster ${only} is unknown to the NameServer (clusters: ${clusters.join(", ") || "none"})`,
+    );
   }
   const rows: BrokerRow[] = [];
   for (const cluster of clusters) {
@@ -136,7 +145,8 @@ const brokerStatus: Handler = async ({ admin, values }) => {
   for (const addr of addrs) {
     const table = await admin.getBrokerRuntimeInfo(addr);
     json[addr] = table;
-    for (const key of Object.keys(table).sort()) rows.push(perCluster ? [addr, key, table[key]] : [key, table[key]]);
+    for (const key of Object.keys(table).sort())
+      rows.push(perCluster ? [addr, key, table[key]] : [key, table[key]]);
   }
   const headers = perCluster ? ["#Broker Addr", "#Key", "#Value"] : ["#Key", "#Value"];
   return { text: formatTable(headers, rows), json: perCluster ? json : json[addrs[0]!] };
@@ -152,7 +162,10 @@ const getBrokerConfigCmd: Handler = async ({ admin, values }) => {
     const keys = Object.keys(config).sort();
     const width = Math.max(0, ...keys.map((k) => k.length));
     blocks.push(
-      [`============${addr}============`, ...keys.map((k) => `${k.padEnd(width)}  =  ${config[k]}`.trimEnd())].join("\n"),
+      [
+        `============${addr}============`,
+        ...keys.map((k) => `${k.padEnd(width)}  =  ${config[k]}`.trimEnd()),
+      ].join("\n"),
     );
   }
   return { text: blocks.join("\n\n"), json: values.c !== undefined ? json : json[addrs[0]!] };
@@ -161,7 +174,8 @@ const getBrokerConfigCmd: Handler = async ({ admin, values }) => {
 const updateBrokerConfigCmd: Handler = async ({ admin, values }) => {
   const key = values.k!.trim();
   const value = values.v!;
-  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(key)) throw new UsageError(`option -k must be a config key, got "${key}"`);
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(key))
+    throw new UsageError(`option -k must be a config key, got "${key}"`);
   if (/[\r\n]/.test(value)) throw new UsageError("option -v must be one line");
   const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
   for (const addr of addrs) await updateBrokerConfig(admin, addr, key, value);
@@ -238,7 +252,13 @@ const topicStatus: Handler = async ({ admin, values }) => {
   return {
     text: formatTable(
       ["#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated"],
-      stats.map((s) => [s.mq.brokerName, s.mq.queueId, s.minOffset, s.maxOffset, formatTime(s.lastUpdateTimestamp)]),
+      stats.map((s) => [
+        s.mq.brokerName,
+        s.mq.queueId,
+        s.minOffset,
+        s.maxOffset,
+        formatTime(s.lastUpdateTimestamp),
+      ]),
       [1, 2, 3],
     ),
     json: stats.map((s) => ({
@@ -281,7 +301,10 @@ const updateTopic: Handler = async ({ admin, values, nameServers }) => {
     lines.push(`set order topic conf ${orderConf} on the NameServers.`);
   }
   lines.push(JSON.stringify(config));
-  return { text: lines.join("\n"), json: { brokers: addrs, topicConfig: config, orderConf: orderConf ?? null } };
+  return {
+    text: lines.join("\n"),
+    json: { brokers: addrs, topicConfig: config, orderConf: orderConf ?? null },
+  };
 };
 
 const deleteTopic: Handler = async ({ admin, values }) => {
@@ -313,7 +336,9 @@ const updateSubGroup: Handler = async ({ admin, values }) => {
   const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
   for (const addr of addrs) await updateSubscriptionGroup(admin, addr, config);
   return {
-    text: [...addrs.map((a) => `create subscription group to ${a} success.`), JSON.stringify(config)].join("\n"),
+    text: [...addrs.map((a) => `create subscription group to ${a} success.`), JSON.stringify(config)].join(
+      "\n",
+    ),
     json: { brokers: addrs, subscriptionGroupConfig: config },
   };
 };
@@ -349,12 +374,33 @@ function allocation(stats: ConsumeStats, clientIds: string[]): Map<string, strin
   return out;
 }
 
+/**
+ * The tools find a group's brokers through the route of %RETRY%<group>; "no route" for
+ * that topic means the group is unknown, which is what the user should read.
+ */
+async function forGroup<T>(group: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (
+      err instanceof NoRouteError &&
+      err.topic === `%RETRY%${group}` &&
+      err.outcomes.some((o) => o.outcome === "TOPIC_NOT_EXIST")
+    ) {
+      throw new AdminCallError(
+        `consumer group ${group} is unknown to the cluster (no route for %RETRY%${group}: a group gets one when its first consumer connects)`,
+      );
+    }
+    throw err;
+  }
+}
+
 const consumerProgress: Handler = async (ctx) => {
   const { admin, values } = ctx;
   if (values.g === undefined) return allGroupsProgress(ctx);
   const group = nameOption(values, "g", "group");
   const showClient = boolOption(values, "s", false);
-  const stats = await admin.getConsumeStats(group);
+  const stats = await forGroup(group, () => admin.getConsumeStats(group));
   if (stats.queues.length === 0) {
     throw new AdminCallError(
       `no consume progress of group ${group} (CONSUMER_NOT_ONLINE: maybe the consumer has not consumed any message)`,
@@ -387,7 +433,16 @@ const consumerProgress: Handler = async (ctx) => {
     };
   });
   const table = formatTable(
-    ["#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Client IP", "#Diff", "#LastTime"],
+    [
+      "#Topic",
+      "#Broker Name",
+      "#QID",
+      "#Broker Offset",
+      "#Consumer Offset",
+      "#Client IP",
+      "#Diff",
+      "#LastTime",
+    ],
     json.map((r) => [
       r.topic,
       r.brokerName,
@@ -448,7 +503,15 @@ async function allGroupsProgress({ admin }: AdminContext): Promise<Output> {
   return {
     text: formatTable(
       ["#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"],
-      rows.map((r) => [r.group, r.count, r.version, r.consumeType, r.messageModel, r.consumeTps.toFixed(2), r.diffTotal]),
+      rows.map((r) => [
+        r.group,
+        r.count,
+        r.version,
+        r.consumeType,
+        r.messageModel,
+        r.consumeTps.toFixed(2),
+        r.diffTotal,
+      ]),
       [1, 5, 6],
     ),
     json: rows,
@@ -458,16 +521,24 @@ async function allGroupsProgress({ admin }: AdminContext): Promise<Output> {
 function connectionTable(set: Connection[]): string {
   return formatTable(
     ["#", "#ClientId", "#ClientAddr", "#Language", "#Version"],
-    set.map((c, i) => [String(i + 1).padStart(3, "0"), c.clientId, c.clientAddr, c.language, versionName(c.version)]),
+    set.map((c, i) => [
+      String(i + 1).padStart(3, "0"),
+      c.clientId,
+      c.clientAddr,
+      c.language,
+      versionName(c.version),
+    ]),
   );
 }
 
 const consumerConnection: Handler = async ({ admin, values }) => {
   const group = nameOption(values, "g", "group");
-  const conn = await admin.getConsumerConnectionList(group);
+  const conn = await forGroup(group, () => admin.getConsumerConnectionList(group));
   const set = sortBy([...conn.connectionSet], (c) => c.clientId);
   const subs = Object.entries(conn.subscriptionTable ?? {})
-    .map(([topic, sd]) => [topic, String((sd as { subString?: unknown }).subString ?? "*")] as [string, string])
+    .map(
+      ([topic, sd]) => [topic, String((sd as { subString?: unknown }).subString ?? "*")] as [string, string],
+    )
     .sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const text = [
     connectionTable(set),
@@ -550,7 +621,9 @@ const queryMsgById: Handler = async ({ admin, values }) => {
     if (found.length > 0) return showMessage(admin, found[0]!);
     throw new AdminCallError(`no message with id ${id} in topic ${topic}`);
   }
-  throw new AdminCallError(`${offsetIdError.message}; for a client message id (UNIQ_KEY) also pass -t <topic>`);
+  throw new AdminCallError(
+    `${offsetIdError.message}; for a client message id (UNIQ_KEY) also pass -t <topic>`,
+  );
 };
 
 const queryMsgByKey: Handler = async ({ admin, values }) => {
@@ -570,8 +643,16 @@ const queryMsgByKey: Handler = async ({ admin, values }) => {
   };
 };
 
-async function withPullConsumer<T>(ctx: AdminContext, group: string, f: (c: PullConsumer) => Promise<T>): Promise<T> {
-  const consumer = new PullConsumer({ namesrvAddr: ctx.nameServers, consumerGroup: group, logger: ctx.logger });
+async function withPullConsumer<T>(
+  ctx: AdminContext,
+  group: string,
+  f: (c: PullConsumer) => Promise<T>,
+): Promise<T> {
+  const consumer = new PullConsumer({
+    namesrvAddr: ctx.nameServers,
+    consumerGroup: group,
+    logger: ctx.logger,
+  });
   await consumer.startup();
   try {
     return await f(consumer);
@@ -584,7 +665,9 @@ function pickQueue(queues: MessageQueue[], topic: string, brokerName: string, qu
   const mq = queues.find((q) => q.brokerName === brokerName && q.queueId === queueId);
   if (!mq) {
     const known = queues.map((q) => `${q.brokerName}:${q.queueId}`).join(", ") || "none";
-    throw new AdminCallError(`topic ${topic} has no readable queue ${brokerName}:${queueId} (queues: ${known})`);
+    throw new AdminCallError(
+      `topic ${topic} has no readable queue ${brokerName}:${queueId} (queues: ${known})`,
+    );
   }
   return mq;
 }
@@ -659,9 +742,11 @@ const consumeMessage: Handler = async (ctx) => {
       .filter((q) => values.b === undefined || q.brokerName === values.b)
       .filter((q) => queueId === undefined || q.queueId === queueId)
       .sort(compareMq);
-    if (queues.length === 0) throw new AdminCallError(`topic ${topic} has no readable queue matching -b / -i`);
+    if (queues.length === 0)
+      throw new AdminCallError(`topic ${topic} has no readable queue matching -b / -i`);
     for (const mq of queues) {
-      let offset = startOffset ?? (begin !== undefined ? await c.searchOffset(mq, begin) : await c.minOffset(mq));
+      let offset =
+        startOffset ?? (begin !== undefined ? await c.searchOffset(mq, begin) : await c.minOffset(mq));
       const max = await c.maxOffset(mq);
       // Each pull advances the offset or ends the loop; the count and the deadline bound it too.
       while (offset < max && got.length < limit && Date.now() < deadline) {

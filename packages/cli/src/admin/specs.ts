@@ -5,7 +5,13 @@ import type { CommandSpec, OptionSpec } from "./args.js";
  * tools). Used for parsing, for `--help` and for README-admin.md.
  */
 
-const topic = (required = true): OptionSpec => ({ short: "t", long: "topic", arg: "topic", required, help: "topic name" });
+const topic = (required = true): OptionSpec => ({
+  short: "t",
+  long: "topic",
+  arg: "topic",
+  required,
+  help: "topic name",
+});
 const group = (help = "consumer group", required = true): OptionSpec => ({
   short: "g",
   long: "groupName",
@@ -14,12 +20,18 @@ const group = (help = "consumer group", required = true): OptionSpec => ({
   help,
 });
 const brokerAddr: OptionSpec = { short: "b", long: "brokerAddr", arg: "host:port", help: "broker address" };
-const cluster: OptionSpec = { short: "c", long: "clusterName", arg: "cluster", help: "cluster name (every master of it)" };
+const cluster: OptionSpec = {
+  short: "c",
+  long: "clusterName",
+  arg: "cluster",
+  help: "cluster name (every master of it)",
+};
 
 export const SPECS: CommandSpec[] = [
   {
     name: "clusterList",
-    summary: "List the brokers of every cluster with version, TPS, load, retention, disk use and message totals.",
+    summary:
+      "List the brokers of every cluster with version, TPS, load, retention, disk use and message totals.",
     options: [
       { short: "m", long: "moreStats", help: "also print yesterday's message totals" },
       { short: "c", long: "clusterName", arg: "cluster", help: "only this cluster" },
@@ -53,7 +65,13 @@ export const SPECS: CommandSpec[] = [
       cluster,
       { short: "r", long: "readQueueNums", arg: "n", default: "8", help: "read queues" },
       { short: "w", long: "writeQueueNums", arg: "n", default: "8", help: "write queues" },
-      { short: "p", long: "perm", arg: "perm", default: "6", help: "permission: 2 write, 4 read, 6 read+write" },
+      {
+        short: "p",
+        long: "perm",
+        arg: "perm",
+        default: "6",
+        help: "permission: 2 write, 4 read, 6 read+write",
+      },
       {
         short: "o",
         long: "order",
@@ -63,7 +81,10 @@ export const SPECS: CommandSpec[] = [
       },
     ],
     oneOf: [["b", "c"]],
-    examples: ["updateTopic -c DefaultCluster -t OrderPaid -r 4 -w 4", "updateTopic -b 127.0.0.1:10911 -t OrderPaid"],
+    examples: [
+      "updateTopic -c DefaultCluster -t OrderPaid -r 4 -w 4",
+      "updateTopic -b 127.0.0.1:10911 -t OrderPaid",
+    ],
   },
   {
     name: "deleteTopic",
@@ -86,11 +107,29 @@ export const SPECS: CommandSpec[] = [
         default: "true",
         help: "a new group starts from the first offset",
       },
-      { short: "d", long: "consumeBroadcastEnable", arg: "true|false", default: "true", help: "broadcasting allowed" },
+      {
+        short: "d",
+        long: "consumeBroadcastEnable",
+        arg: "true|false",
+        default: "true",
+        help: "broadcasting allowed",
+      },
       { short: "q", long: "retryQueueNums", arg: "n", default: "1", help: "retry queues" },
-      { short: "r", long: "retryMaxTimes", arg: "n", default: "16", help: "deliveries before the dead-letter queue" },
+      {
+        short: "r",
+        long: "retryMaxTimes",
+        arg: "n",
+        default: "16",
+        help: "deliveries before the dead-letter queue",
+      },
       { short: "i", long: "brokerId", arg: "id", default: "0", help: "broker id consumed from" },
-      { short: "w", long: "whichBrokerWhenConsumeSlowly", arg: "id", default: "1", help: "broker id when slow" },
+      {
+        short: "w",
+        long: "whichBrokerWhenConsumeSlowly",
+        arg: "id",
+        default: "1",
+        help: "broker id when slow",
+      },
       {
         short: "a",
         long: "notifyConsumerIdsChanged",
@@ -142,10 +181,19 @@ export const SPECS: CommandSpec[] = [
     summary:
       "Show a message by its offset message id (or, with -t, by its client message id), and which groups consumed it.",
     options: [
-      { short: "i", long: "msgId", arg: "id", required: true, help: "offset message id, or client id (UNIQ_KEY) with -t" },
+      {
+        short: "i",
+        long: "msgId",
+        arg: "id",
+        required: true,
+        help: "offset message id, or client id (UNIQ_KEY) with -t",
+      },
       topic(false),
     ],
-    examples: ["queryMsgById -i 7F00000100002A9F0000000000000000", "queryMsgById -t OrderPaid -i <client message id>"],
+    examples: [
+      "queryMsgById -i 7F00000100002A9F0000000000000000",
+      "queryMsgById -t OrderPaid -i <client message id>",
+    ],
   },
   {
     name: "queryMsgByKey",
@@ -186,7 +234,10 @@ export const SPECS: CommandSpec[] = [
       },
       { short: "f", long: "force", arg: "true|false", default: "true", help: "also move forward" },
     ],
-    examples: ["resetOffsetByTime -g OrderService -t OrderPaid -s 20261124080000000", "resetOffsetByTime -g G -t T -s now"],
+    examples: [
+      "resetOffsetByTime -g OrderService -t OrderPaid -s 20261124080000000",
+      "resetOffsetByTime -g G -t T -s now",
+    ],
   },
   {
     name: "sendMessage",
@@ -211,8 +262,19 @@ export const SPECS: CommandSpec[] = [
       { short: "i", long: "queueId", arg: "n", help: "only this queue (-q works too)" },
       { short: "q", long: "queue", arg: "n", help: "same as -i" },
       { short: "o", long: "offset", arg: "n", help: "start offset (default: the queue's first, or -s)" },
-      { short: "g", long: "consumerGroup", arg: "group", default: "TOOLS_CONSUMER", help: "group named in pulls" },
-      { short: "s", long: "beginTimestamp", arg: "time", help: "start at the first message stored at or after" },
+      {
+        short: "g",
+        long: "consumerGroup",
+        arg: "group",
+        default: "TOOLS_CONSUMER",
+        help: "group named in pulls",
+      },
+      {
+        short: "s",
+        long: "beginTimestamp",
+        arg: "time",
+        help: "start at the first message stored at or after",
+      },
       { short: "e", long: "endTimestamp", arg: "time", help: "stop at messages stored after" },
       { short: "c", long: "MessageNumber", arg: "n", default: "128", help: "at most this many messages" },
     ],

@@ -54,7 +54,6 @@ export function formatTime(ms: number): string {
 export function bodyForDisplay(body: Buffer): { text: string; encoding: "utf8" | "base64" } {
   const text = body.toString("utf8");
   // U+FFFD = invalid UTF-8; C0 controls other than tab/newline = binary.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting binary bodies
   if (!text.includes("\uFFFD") && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(text)) {
     return { text, encoding: "utf8" };
   }

@@ -28,7 +28,8 @@ function debugWanted(argv: readonly string[]): boolean {
 /** Adds the likely cause to the errors people meet first. */
 export function explain(message: string, nameServers: readonly string[]): string {
   if (/ECONNREFUSED|unreachable|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|no response from/.test(message)) {
-    if (nameServers.some((ns) => message.includes(ns))) return `${message} (is a NameServer running? pass -n)`;
+    if (nameServers.some((ns) => message.includes(ns)))
+      return `${message} (is a NameServer running? pass -n)`;
     return `${message} (is the broker running?)`;
   }
   return message;
@@ -79,7 +80,9 @@ export async function run(argv: string[]): Promise<void> {
       );
     });
     const out = await Promise.race([work, stuck]);
-    process.stdout.write(args.json ? `${JSON.stringify(out.json, null, 2)}\n` : out.text ? `${out.text}\n` : "");
+    process.stdout.write(
+      args.json ? `${JSON.stringify(out.json, null, 2)}\n` : out.text ? `${out.text}\n` : "",
+    );
   } catch (err) {
     fail(spec.name, err, debug, nameServers);
   } finally {
