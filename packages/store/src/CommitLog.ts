@@ -73,7 +73,7 @@ interface InflightWrite {
   done: boolean;
 }
 
-const MAX_WRITES_IN_FLIGHT = 4;
+const MAX_WRITES_IN_FLIGHT = 2;
 /** Read-ahead for old data: chunks of 1 MiB, at most 16 cached (bounded memory). */
 const READ_AHEAD_BYTES = 1024 * 1024;
 const READ_AHEAD_CHUNKS = 16;
@@ -612,7 +612,7 @@ export class CommitLog implements AppendLog {
       if (!b.closed || b.logicalEnd > this._written) break;
       this.blocks.shift();
       this.tailBytes -= b.buf.length;
-      if (b.buf.length === this.opt.blockBytes && this.freeBlocks.length < 2) this.freeBlocks.push(b.buf);
+      if (b.buf.length === this.opt.blockBytes && this.freeBlocks.length < 1) this.freeBlocks.push(b.buf);
     }
   }
 

@@ -41,7 +41,7 @@ export interface MessageStoreConfig {
   diskCheckInterval?: number;
   /** Segments deleted per retention pass at most; default 10. */
   deleteFilesBatchMax?: number;
-  /** Bytes of recent commit log kept in memory for tail reads; default 32 MiB. */
+  /** Bytes of recent commit log kept in memory for tail reads; default 16 MiB. */
   maxTailCacheBytes?: number;
   /** Size of one in-memory write block; default 4 MiB. */
   writeBlockBytes?: number;
@@ -111,7 +111,7 @@ export function resolveConfig(c: MessageStoreConfig): ResolvedConfig {
     cleanResourceInterval: num(c.cleanResourceInterval, 10000, "cleanResourceInterval", 10),
     diskCheckInterval: num(c.diskCheckInterval, 1000, "diskCheckInterval", 10),
     deleteFilesBatchMax: num(c.deleteFilesBatchMax, 10, "deleteFilesBatchMax", 1),
-    maxTailCacheBytes: num(c.maxTailCacheBytes, 32 * MiB, "maxTailCacheBytes", 0),
+    maxTailCacheBytes: num(c.maxTailCacheBytes, 16 * MiB, "maxTailCacheBytes", 0),
     writeBlockBytes: num(c.writeBlockBytes, 4 * MiB, "writeBlockBytes", 64 * 1024),
     maxIndexEntriesPerFile: num(c.maxIndexEntriesPerFile, 2_000_000, "maxIndexEntriesPerFile", 1, 0x7ffffff0),
     indexHashSlotNum: num(c.indexHashSlotNum, 1_000_003, "indexHashSlotNum", 1, 0x7ffffff0),

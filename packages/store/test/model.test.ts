@@ -200,8 +200,14 @@ async function runSeed(
 const fixed = process.env.STORE_MODEL_SEED ? Number(process.env.STORE_MODEL_SEED) : undefined;
 const seeds = fixed !== undefined ? [fixed] : [Date.now() % 1_000_000, 424242, (Date.now() * 7) % 1_000_000];
 
-for (const [i, seed] of seeds.entries()) {
-  const mode: FlushDiskType = i % 2 === 0 ? "ASYNC_FLUSH" : "SYNC_FLUSH";
+const runs: [number, FlushDiskType][] =
+  fixed !== undefined
+    ? [
+        [fixed, "ASYNC_FLUSH"],
+        [fixed, "SYNC_FLUSH"],
+      ]
+    : seeds.map((seed, i) => [seed, i % 2 === 0 ? "ASYNC_FLUSH" : "SYNC_FLUSH"]);
+for (const [seed, mode] of runs) {
   test(`model-based: seed ${seed} (${mode})`, async () => {
     await runSeed(seed, mode, 300, 14_000);
   });
