@@ -285,11 +285,11 @@ test("14: a restarted consumer resumes from the committed offsets without replay
   );
 });
 
-test("13: two consumers of one group share the queues; when one leaves the other takes over", async () => {
+test("13 + item 9: two consumers of one group with a tag filter together get every matching message, only those, with the sent msgIds; one leaves, the other takes over", async () => {
   await createTopic("ONS_T13", 8);
   const p = await producer("PG_13");
-  const c1 = await consumer("CG_13", "ONS_T13", "*", { instanceName: "c1" });
-  const c2 = await consumer("CG_13", "ONS_T13", "*", { instanceName: "c2" });
+  const c1 = await consumer("CG_13", "ONS_T13", "TagA || TagC", { instanceName: "c1" });
+  const c2 = await consumer("CG_13", "ONS_T13", "TagA || TagC", { instanceName: "c2" });
   // Wait until the broker sees both members (bounded poll: no event for this).
   const addr = `127.0.0.1:${broker.port}`;
   for (let i = 0; i < 100; i++) {
@@ -300,22 +300,33 @@ test("13: two consumers of one group share the queues; when one leaves the other
     if (res.code === 0 && JSON.parse(res.body!.toString()).consumerIdList.length === 2) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const sent = new Set<string>();
-  for (let i = 0; i < 40; i++) {
-    await p.send(new ons.Message("ONS_T13", "T", `m${i}`));
-    sent.add(`m${i}`);
+  // 60 messages, tags cycling A, B, C: 40 match the filter, 20 (TagB) must never arrive.
+  const sentIds = new Map<string, string>();
+  const tags = ["TagA", "TagB", "TagC"];
+  for (let i = 0; i < 60; i++) {
+    const tag = tags[i % 3]!;
+    const res = await p.send(new ons.Message("ONS_T13", tag, `m${i}`));
+    assert.equal(res.sendStatus, "SEND_OK");
+    if (tag !== "TagB") sentIds.set(`m${i}`, res.msgId);
   }
+  const all = () => [...c1.got.messages, ...c2.got.messages];
   const deadline = Date.now() + 30_000;
-  const union = () => new Set([...c1.got.messages, ...c2.got.messages].map((m) => m.body.toString()));
-  while (union().size < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(union().size, 40);
+  while (new Set(all().map((m) => m.body.toString())).size < sentIds.size && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const received = new Map(all().map((m) => [m.body.toString(), m]));
+  assert.deepEqual([...received.keys()].sort(), [...sentIds.keys()].sort(), "exactly the matching messages");
+  for (const [body, msg] of received) {
+    assert.notEqual(msg.tags, "TagB");
+    assert.equal(msg.msgId, sentIds.get(body), `msgId of ${body}`);
+  }
   assert.ok(c1.got.messages.length > 0 && c2.got.messages.length > 0, "both members consumed");
   await c1.close();
   const before2 = c2.got.messages.length;
-  for (let i = 40; i < 80; i++) await p.send(new ons.Message("ONS_T13", "T", `m${i}`));
+  for (let i = 60; i < 100; i++) await p.send(new ons.Message("ONS_T13", "TagA", `m${i}`));
   await c2.got.waitFor(before2 + 40, 30_000);
   const late = new Set(c2.got.messages.map((m) => m.body.toString()));
-  for (let i = 40; i < 80; i++) assert.ok(late.has(`m${i}`), `m${i} lost`);
+  for (let i = 60; i < 100; i++) assert.ok(late.has(`m${i}`), `m${i} lost`);
 });
 
 test("16: flow control with pullThresholdForQueue 1 loses nothing", async () => {
