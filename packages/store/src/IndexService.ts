@@ -51,8 +51,8 @@ interface IndexFile {
 }
 
 /** |String.hashCode(topic + "#" + key)| as RocketMQ's IndexService computes it, without building the string. */
-export function indexKeyHash(topic: string, key: string): number {
-  let h = javaStringHashCode(topic);
+export function indexKeyHash(topic: string, key: string, topicHash = javaStringHashCode(topic)): number {
+  let h = topicHash;
   h = (Math.imul(h, 31) + 35) | 0; // '#'
   for (let i = 0; i < key.length; i++) h = (Math.imul(h, 31) + key.charCodeAt(i)) | 0;
   return h === -2147483648 ? 0 : Math.abs(h);
@@ -245,9 +245,9 @@ export class IndexService {
   }
 
   /** Adds `topic#key` → phy; called by the dispatcher in commit-log order. */
-  put(topic: string, key: string, phy: number, ts: number): void {
+  put(topic: string, key: string, phy: number, ts: number, topicHash?: number): void {
     const f = this.active();
-    const hash = indexKeyHash(topic, key);
+    const hash = indexKeyHash(topic, key, topicHash);
     const slot = hash % this.slotNum;
     const used = (f.count - f.memStart) * ENTRY;
     if (used + ENTRY > f.mem.length) {

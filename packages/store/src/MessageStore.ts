@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import { join } from "node:path";
 import {
+  javaStringHashCode,
   MessageConst,
   MessageSysFlag,
-  messageKeys,
   RecordLayout,
   readLong,
   tagsHashCode,
@@ -11,13 +11,13 @@ import {
   transactionType,
 } from "@tidemq/protocol";
 import { readCheckpoint, writeCheckpoint } from "./Checkpoint.js";
-import { CommitLog, type ScannedRecord } from "./CommitLog.js";
+import { CommitLog, type Reservation, type ScannedRecord } from "./CommitLog.js";
 import { ConsumeQueue, CQ_ENTRY_BYTES, CqChunkCache, parseEntry } from "./ConsumeQueue.js";
 import { type MessageStoreConfig, parseDeleteWhen, type ResolvedConfig, resolveConfig } from "./config.js";
 import { diskUsedRatio } from "./DiskSpace.js";
-import { exists, ReadFdCache } from "./fsx.js";
+import { exists, ReadFdCache, writeFileDurable } from "./fsx.js";
 import { IndexService } from "./IndexService.js";
-import { hostBytes, ipv4Int, type PreparedRecord, recordSize, writeRecord } from "./RecordCodec.js";
+import { hostBytes, ipv4Int, type RecordContext, recordSize, writeRecord } from "./RecordCodec.js";
 import { retentionDecision, segmentExpired } from "./Retention.js";
 import { messageIllegal, serviceNotAvailable } from "./StoreError.js";
 
@@ -80,16 +80,35 @@ export interface StoreStats {
   diskUsedRatio: number;
 }
 
-interface DispatchItem {
-  topic: string;
+/** Per topic: its name as record bytes, its hash for the index, its queues' append state. */
+interface TopicState {
+  name: string;
+  buf: Buffer;
+  /** javaStringHashCode(name), the start of every index key hash of this topic. */
+  hash: number;
+  queues: Map<number, QueueState>;
+  /** Set by deleteTopics: queued dispatches of the old topic look their queue up by name. */
+  deleted: boolean;
+}
+
+interface QueueState {
+  topic: TopicState;
   queueId: number;
+  /** Next queue offset to hand out (ahead of the consume queue's max until dispatched). */
+  next: number;
+  cq: ConsumeQueue | undefined;
+}
+
+interface DispatchItem {
+  q: QueueState;
   queueOffset: number;
   offset: number;
   size: number;
   tagsCode: number;
   storeTimestamp: number;
-  /** KEYS tokens and UNIQ_KEY, for the index. */
-  keys: string[] | undefined;
+  /** The KEYS property (space-separated tokens) and UNIQ_KEY, for the index. */
+  keys: string | undefined;
+  uniq: string | undefined;
   /** PREPARED / ROLLBACK transaction records get no consume-queue entry (RocketMQ). */
   inQueue: boolean;
 }
@@ -97,8 +116,9 @@ interface DispatchItem {
 interface Waiter {
   end: number;
   deadline: number;
-  result: PutResult;
-  resolve: (r: PutResult) => void;
+  /** One PutResult (putMessage/putMessages) or one per message (putMessagesBatch). */
+  result: PutResult | PutResult[];
+  resolve: (r: PutResult & PutResult[]) => void;
   reject: (e: Error) => void;
 }
 
@@ -134,14 +154,11 @@ class Fifo<T> {
 }
 
 const DISPATCH_SLICE = 4096;
+const NO_PROPERTIES: Record<string, string> = Object.freeze({});
 /** Consume-queue entries scanned per pull when a filter drops messages (RocketMQ: 16000 bytes / 20). */
 const MAX_FILTER_SCAN = 800;
 const DEFAULT_MAX_PULL_BYTES = 4 * 1024 * 1024;
 const MAX_QUERY_MESSAGES = 64;
-
-function queueKey(topic: string, queueId: number): string {
-  return `${topic}\u0000${queueId}`;
-}
 
 /**
  * The storage engine: one CommitLog, a ConsumeQueue per topic/queue, an IndexService, a
@@ -151,14 +168,17 @@ export class MessageStore {
   private readonly cfg: ResolvedConfig;
   private readonly log: CommitLog;
   private readonly queues = new Map<string, Map<number, ConsumeQueue>>();
-  private readonly queueOffsets = new Map<string, number>();
+  private readonly topics = new Map<string, TopicState>();
   private readonly index: IndexService;
   private readonly readFds = new ReadFdCache(128);
   private readonly chunks = new CqChunkCache(512);
   private readonly pendingDispatch = new Fifo<DispatchItem>();
   private readonly waiters = new Fifo<Waiter>();
   private readonly arrivedListeners: ((topic: string, queueId: number, maxOffset: number) => void)[] = [];
-  private readonly topicBytes = new Map<string, Buffer>();
+  /** Scratch for the encoded properties of one append (reused: no array per put). */
+  private propsScratch: string[] = [];
+  private propsBytesScratch: number[] = [];
+  private bornIpScratch: number[] = [];
   private readonly bornIps = new Map<string, number>();
   private readonly storeHostBytes: Buffer;
   private readonly storeIp: number;
@@ -275,12 +295,14 @@ export class MessageStore {
     this.dispatched = logEnd;
     for (const byId of this.queues.values()) {
       for (const cq of byId.values()) {
-        this.queueOffsets.set(queueKey(cq.topic, cq.queueId), cq.maxOffset);
+        this.queueState(this.topicState(cq.topic), cq.queueId).next = cq.maxOffset;
         await cq.applyLogMin(log.minOffset);
       }
     }
     await this.refreshEarliestTime();
-    await fs.promises.writeFile(this.abortPath, String(process.pid));
+    // Durable before any append: if the marker were lost while data survived, the next
+    // start would trust the older clean checkpoint and skip recovery.
+    await writeFileDurable(this.abortPath, String(process.pid));
     // Re-dispatched entries go to disk before a checkpoint claims them.
     await this.persistQueuesAndIndex();
     logger.info(
@@ -327,7 +349,38 @@ export class MessageStore {
       this.chunks,
     );
     byId.set(queueId, cq);
+    const t = this.topics.get(topic);
+    if (t) {
+      const q = t.queues.get(queueId);
+      if (q) q.cq = cq;
+    }
     return cq;
+  }
+
+  /** A topic's append state; `topic` must be valid (checked by topicForPut or read from the log). */
+  private topicState(topic: string): TopicState {
+    let t = this.topics.get(topic);
+    if (!t) {
+      t = {
+        name: topic,
+        buf: Buffer.from(topic, "utf8"),
+        hash: javaStringHashCode(topic),
+        queues: new Map(),
+        deleted: false,
+      };
+      this.topics.set(topic, t);
+    }
+    return t;
+  }
+
+  private queueState(t: TopicState, queueId: number): QueueState {
+    let q = t.queues.get(queueId);
+    if (!q) {
+      const cq = this.queue(t.name, queueId);
+      q = { topic: t, queueId, next: cq?.maxOffset ?? 0, cq };
+      t.queues.set(queueId, q);
+    }
+    return q;
   }
 
   private queue(topic: string, queueId: number): ConsumeQueue | undefined {
@@ -337,13 +390,10 @@ export class MessageStore {
   private dispatchRecovered(r: ScannedRecord, mayStartLater: boolean): void {
     const m = r.message;
     const tt = transactionType(m.sysFlag);
-    const keys = messageKeys(m.properties);
-    const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
-    if (uniq) keys.push(uniq);
+    const q = this.queueState(this.topicState(m.topic), m.queueId);
     this.dispatchOne(
       {
-        topic: m.topic,
-        queueId: m.queueId,
+        q,
         queueOffset: m.queueOffset,
         offset: r.offset,
         size: r.size,
@@ -351,7 +401,8 @@ export class MessageStore {
           ? this.cfg.tagsCodeOf(m.topic, m.properties)
           : tagsHashCode(m.properties.TAGS),
         storeTimestamp: m.storeTimestamp,
-        keys: keys.length > 0 ? keys : undefined,
+        keys: m.properties[MessageConst.KEYS],
+        uniq: m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX],
         inQueue:
           tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE,
       },
@@ -359,16 +410,34 @@ export class MessageStore {
     );
   }
 
-  private dispatchOne(d: DispatchItem, mayStartLater = false): boolean {
-    let added = false;
+  /** Adds one record's consume-queue and index entries; returns its queue if it got an entry. */
+  private dispatchOne(d: DispatchItem, mayStartLater = false): ConsumeQueue | undefined {
+    let added: ConsumeQueue | undefined;
+    const q = d.q;
+    const t = q.topic;
     if (d.inQueue) {
-      const cq = this.queue(d.topic, d.queueId) ?? this.newQueue(d.topic, d.queueId);
-      added = cq.append(d.queueOffset, d.offset, d.size, d.tagsCode, mayStartLater);
-      if (added) this.pendingIndexBytes += CQ_ENTRY_BYTES;
+      let cq = q.cq;
+      if (!cq || t.deleted) {
+        cq = this.queue(t.name, q.queueId) ?? this.newQueue(t.name, q.queueId);
+        if (!t.deleted) q.cq = cq;
+      }
+      if (cq.append(d.queueOffset, d.offset, d.size, d.tagsCode, mayStartLater)) {
+        this.pendingIndexBytes += CQ_ENTRY_BYTES;
+        added = cq;
+      }
     }
-    if (d.keys && d.offset > this.index.lastPhy) {
-      for (const k of d.keys) this.index.put(d.topic, k, d.offset, d.storeTimestamp);
-      this.pendingIndexBytes += 24 * d.keys.length;
+    if ((d.keys || d.uniq) && d.offset > this.index.lastPhy) {
+      if (d.keys) {
+        for (const k of d.keys.split(" ")) {
+          if (k.length === 0) continue;
+          this.index.put(t.name, k, d.offset, d.storeTimestamp, t.hash);
+          this.pendingIndexBytes += 24;
+        }
+      }
+      if (d.uniq) {
+        this.index.put(t.name, d.uniq, d.offset, d.storeTimestamp, t.hash);
+        this.pendingIndexBytes += 24;
+      }
     }
     return added;
   }
@@ -405,143 +474,262 @@ export class MessageStore {
   // ------------------------------------------------------------------ puts
 
   putMessage(msg: MessageInput): Promise<PutResult> {
-    return this.putMessages([msg]);
-  }
-
-  /** One batch: same topic and queue, contiguous records with consecutive queue offsets. */
-  putMessages(msgs: MessageInput[]): Promise<PutResult> {
     try {
-      return this.put(msgs);
+      this.checkWritable();
+      return this.appendGroup(msg, undefined);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private put(msgs: MessageInput[]): Promise<PutResult> {
+  /** One batch: same topic and queue, contiguous records with consecutive queue offsets. */
+  putMessages(msgs: MessageInput[]): Promise<PutResult> {
+    try {
+      this.checkWritable();
+      if (!Array.isArray(msgs) || msgs.length === 0) throw messageIllegal("empty message batch");
+      return this.appendGroup(msgs[0]!, msgs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Many independent messages at once (any topics and queues, e.g. every send frame of one
+   * socket read): one reservation, one write, one waiter and one promise for all of them.
+   * Results come in input order, one per message, as putMessage would give them; messages
+   * of the same queue get consecutive queue offsets in input order. Every message is
+   * checked before anything is stored: one bad message (MESSAGE_ILLEGAL) refuses the whole
+   * call and stores nothing. The promise resolves when the last record is confirmed
+   * (under SYNC_FLUSH: flushed), so every result has the same status.
+   */
+  putMessagesBatch(msgs: readonly MessageInput[]): Promise<PutResult[]> {
+    try {
+      this.checkWritable();
+      if (!Array.isArray(msgs)) throw messageIllegal("message batch is not an array");
+      if (msgs.length === 0) return Promise.resolve([]);
+      return this.appendIndependent(msgs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private checkWritable(): void {
     if (this.closed) throw serviceNotAvailable("message store is shut down");
     if (this.writeFailure) throw serviceNotAvailable(this.writeFailure);
     if (this.diskFull) throw serviceNotAvailable(this.diskFull);
-    if (!Array.isArray(msgs) || msgs.length === 0) throw messageIllegal("empty message batch");
-    const first = msgs[0]!;
-    const { topic, queueId } = first;
+  }
+
+  /** The topic's state for an append, refusing names that could not be stored. */
+  private topicForPut(topic: string): TopicState {
+    const t = this.topics.get(topic);
+    if (t) return t;
     if (typeof topic !== "string" || topic.length === 0) throw messageIllegal("topic is empty");
+    // The topic names a consume-queue directory: nothing that could leave it.
+    if (topic === "." || topic === ".." || /[/\\\u0000]/.test(topic)) {
+      throw messageIllegal(`topic ${JSON.stringify(topic)} is not allowed`);
+    }
+    const bytes = Buffer.byteLength(topic, "utf8");
+    if (bytes > 127) throw messageIllegal(`topic of ${bytes} bytes exceeds 127`);
+    return this.topicState(topic);
+  }
+
+  private queueForPut(t: TopicState, queueId: number): QueueState {
+    const q = t.queues.get(queueId);
+    if (q) return q;
     if (!Number.isInteger(queueId) || queueId < 0 || queueId > 0x7fffffff) {
       throw messageIllegal(`queue id ${queueId} is not a non-negative int`);
     }
-    let topicBuf = this.topicBytes.get(topic);
-    if (!topicBuf) {
-      // The topic names a consume-queue directory: nothing that could leave it.
-      if (topic === "." || topic === ".." || /[/\\\u0000]/.test(topic)) {
-        throw messageIllegal(`topic ${JSON.stringify(topic)} is not allowed`);
-      }
-      topicBuf = Buffer.from(topic, "utf8");
-      if (topicBuf.length > 127) throw messageIllegal(`topic of ${topicBuf.length} bytes exceeds 127`);
-      if (this.topicBytes.size > 100_000) this.topicBytes.clear();
-      this.topicBytes.set(topic, topicBuf);
+    return this.queueState(t, queueId);
+  }
+
+  /** Checks one message and encodes its properties into the scratch slot `i`; returns its record size. */
+  private prepare(m: MessageInput, t: TopicState, i: number): number {
+    if (!Buffer.isBuffer(m.body)) throw messageIllegal("message body is not a Buffer");
+    if (m.body.length > this.cfg.maxMessageSize) {
+      throw messageIllegal(
+        `message body of ${m.body.length} bytes exceeds maxMessageSize ${this.cfg.maxMessageSize}`,
+      );
     }
-    const prepared: PreparedRecord[] = new Array(msgs.length);
+    const props = encodeProps(m.properties);
+    const propsBytes = props.length === 0 ? 0 : Buffer.byteLength(props, "utf8");
+    if (propsBytes > 32767) throw messageIllegal(`properties of ${propsBytes} bytes exceed 32767`);
+    // Resolved before the reservation: nothing may throw once records are being written.
+    if (m.bornHost === null || typeof m.bornHost !== "object") throw messageIllegal("bornHost is missing");
+    this.bornIpScratch[i] = this.bornIp(m.bornHost.host);
+    this.propsScratch[i] = props;
+    this.propsBytesScratch[i] = propsBytes;
+    return recordSize(m.body.length, t.buf.length, propsBytes);
+  }
+
+  /**
+   * Writes one record at `pos` of the reservation and queues its dispatch; returns its
+   * queue offset (0 for PREPARED/ROLLBACK transaction records, which take none).
+   */
+  private writeOne(
+    r: Reservation,
+    pos: number,
+    m: MessageInput,
+    q: QueueState,
+    i: number,
+    size: number,
+    offset: number,
+    ctx: RecordContext,
+  ): number {
+    const tt = transactionType(m.sysFlag);
+    const inQueue =
+      tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+    const queueOffset = inQueue ? q.next++ : 0;
+    const props = m.properties ?? NO_PROPERTIES;
+    writeRecord(
+      r.buf,
+      r.view,
+      pos,
+      size,
+      m,
+      q.queueId,
+      q.topic.buf,
+      this.propsScratch[i]!,
+      this.propsBytesScratch[i]!,
+      queueOffset,
+      offset,
+      this.bornIpScratch[i]!,
+      ctx,
+    );
+    this.pendingDispatch.push({
+      q,
+      queueOffset,
+      offset,
+      size,
+      tagsCode: m.tagsCode ?? tagsHashCode(props[MessageConst.TAGS]),
+      storeTimestamp: ctx.storeTimestamp,
+      keys: props[MessageConst.KEYS] || undefined,
+      uniq: props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] || undefined,
+      inQueue,
+    });
+    return queueOffset;
+  }
+
+  /** putMessage (msgs undefined: just `first`) and putMessages (one topic and queue). */
+  private appendGroup(first: MessageInput, msgs: MessageInput[] | undefined): Promise<PutResult> {
+    const n = msgs ? msgs.length : 1;
+    const t = this.topicForPut(first.topic);
+    const q = this.queueForPut(t, first.queueId);
     let total = 0;
-    for (let i = 0; i < msgs.length; i++) {
-      const m = msgs[i]!;
-      if (m.topic !== topic || m.queueId !== queueId)
+    const sizes = n === 1 ? undefined : new Array<number>(n);
+    let size0 = 0;
+    for (let i = 0; i < n; i++) {
+      const m = msgs ? msgs[i]! : first;
+      if (m.topic !== t.name || m.queueId !== q.queueId)
         throw messageIllegal("a batch must go to one topic and queue");
-      if (!Buffer.isBuffer(m.body)) throw messageIllegal("message body is not a Buffer");
-      if (m.body.length > this.cfg.maxMessageSize) {
-        throw messageIllegal(
-          `message body of ${m.body.length} bytes exceeds maxMessageSize ${this.cfg.maxMessageSize}`,
-        );
-      }
-      const props = encodeProps(m.properties);
-      const propsBytes = Buffer.byteLength(props, "utf8");
-      if (propsBytes > 32767) throw messageIllegal(`properties of ${propsBytes} bytes exceed 32767`);
-      const size = recordSize(m.body.length, topicBuf.length, propsBytes);
-      prepared[i] = { size, topic: topicBuf, props, propsBytes };
+      const size = this.prepare(m, t, i);
+      if (sizes) sizes[i] = size;
+      else size0 = size;
       total += size;
     }
     const r = this.log.reserve(total);
-    const storeTimestamp = Date.now();
-    const key = queueKey(topic, queueId);
-    let qo = this.queueOffsets.get(key) ?? 0;
+    const ctx: RecordContext = {
+      storeTimestamp: Date.now(),
+      storeIp: this.storeIp,
+      storePort: this.cfg.storeHost.port,
+    };
     let firstQo = -1;
-    const msgIds: string[] = new Array(msgs.length);
+    const msgIds: string[] = new Array(n);
     let pos = r.pos;
     let offset = r.offset;
-    for (let i = 0; i < msgs.length; i++) {
-      const m = msgs[i]!;
-      const p = prepared[i]!;
-      const tt = transactionType(m.sysFlag);
-      const inQueue =
-        tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
-      const queueOffset = inQueue ? qo++ : 0;
-      if (firstQo < 0) firstQo = queueOffset;
-      pos = writeRecord(r.buf, r.view, pos, p, {
-        queueId,
-        flag: m.flag,
-        queueOffset,
-        physicalOffset: offset,
-        sysFlag: m.sysFlag,
-        bornTimestamp: m.bornTimestamp,
-        bornIp: this.bornIp(m.bornHost.host),
-        bornPort: m.bornHost.port,
-        storeTimestamp,
-        storeIp: this.storeIp,
-        storePort: this.cfg.storeHost.port,
-        reconsumeTimes: m.reconsumeTimes,
-        preparedTransactionOffset: m.preparedTransactionOffset,
-        body: m.body,
-      });
-      let keys: string[] | undefined;
-      const k = m.properties[MessageConst.KEYS];
-      const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
-      if (k) keys = messageKeys(m.properties);
-      if (uniq) {
-        keys ??= [];
-        keys.push(uniq);
-      }
-      this.pendingDispatch.push({
-        topic,
-        queueId,
-        queueOffset,
-        offset,
-        size: p.size,
-        tagsCode: m.tagsCode ?? tagsHashCode(m.properties[MessageConst.TAGS]),
-        storeTimestamp,
-        keys,
-        inQueue,
-      });
+    for (let i = 0; i < n; i++) {
+      const m = msgs ? msgs[i]! : first;
+      const size = sizes ? sizes[i]! : size0;
+      const qo = this.writeOne(r, pos, m, q, i, size, offset, ctx);
+      if (firstQo < 0) firstQo = qo;
       msgIds[i] = this.msgIdPrefix + offsetHex(offset);
-      offset += p.size;
+      pos += size;
+      offset += size;
     }
-    this.queueOffsets.set(key, qo);
     this.log.publish();
-    this.putTimes += msgs.length;
+    this.putTimes += n;
     this.putBytes += total;
-    const result: PutResult = {
+    if (n > 1024) this.trimScratch();
+    return this.waitFor(r.offset + total, ctx.storeTimestamp, {
       status: "PUT_OK",
       queueOffset: firstQo,
       commitLogOffset: r.offset,
       msgIds,
-      count: msgs.length,
-      storeTimestamp,
-    };
-    return new Promise<PutResult>((resolve, reject) => {
-      this.waiters.push({
-        end: r.offset + total,
-        deadline: storeTimestamp + this.cfg.syncFlushTimeout,
-        result,
-        resolve,
-        reject,
-      });
-      this.armTimeoutCheck();
+      count: n,
+      storeTimestamp: ctx.storeTimestamp,
     });
   }
 
-  private bornIp(host: string): number {
-    let ip = this.bornIps.get(host);
+  private appendIndependent(msgs: readonly MessageInput[]): Promise<PutResult[]> {
+    const n = msgs.length;
+    const qs: QueueState[] = new Array(n);
+    const sizes: number[] = new Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const m = msgs[i]!;
+      if (m === null || typeof m !== "object") throw messageIllegal("message is not an object");
+      const t = this.topicForPut(m.topic);
+      qs[i] = this.queueForPut(t, m.queueId);
+      const size = this.prepare(m, t, i);
+      sizes[i] = size;
+      total += size;
+    }
+    const r = this.log.reserve(total);
+    const ctx: RecordContext = {
+      storeTimestamp: Date.now(),
+      storeIp: this.storeIp,
+      storePort: this.cfg.storeHost.port,
+    };
+    const results: PutResult[] = new Array(n);
+    let pos = r.pos;
+    let offset = r.offset;
+    for (let i = 0; i < n; i++) {
+      const size = sizes[i]!;
+      const qo = this.writeOne(r, pos, msgs[i]!, qs[i]!, i, size, offset, ctx);
+      results[i] = {
+        status: "PUT_OK",
+        queueOffset: qo,
+        commitLogOffset: offset,
+        msgIds: [this.msgIdPrefix + offsetHex(offset)],
+        count: 1,
+        storeTimestamp: ctx.storeTimestamp,
+      };
+      pos += size;
+      offset += size;
+    }
+    this.log.publish();
+    this.putTimes += n;
+    this.putBytes += total;
+    if (n > 1024) this.trimScratch();
+    return this.waitFor(r.offset + total, ctx.storeTimestamp, results);
+  }
+
+  /** Drops what a big batch left in the scratch arrays (their strings stay alive otherwise). */
+  private trimScratch(): void {
+    this.propsScratch = [];
+    this.propsBytesScratch = [];
+    this.bornIpScratch = [];
+  }
+
+  /** A promise answered once the log is confirmed (and dispatched) up to `end`. */
+  private waitFor<R extends PutResult | PutResult[]>(end: number, now: number, result: R): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.waiters.push({
+        end,
+        deadline: now + this.cfg.syncFlushTimeout,
+        result,
+        resolve: resolve as (r: PutResult & PutResult[]) => void,
+        reject,
+      });
+      if (!this.timeoutTimer) this.armTimeoutCheck();
+    });
+  }
+
+  private bornIp(host: string | undefined): number {
+    let ip = this.bornIps.get(host as string);
     if (ip === undefined) {
       ip = ipv4Int(toStorableIPv4(host));
       if (this.bornIps.size > 4096) this.bornIps.clear();
-      this.bornIps.set(host, ip);
+      this.bornIps.set(host as string, ip);
     }
     return ip;
   }
@@ -555,7 +743,12 @@ export class MessageStore {
       const now = Date.now();
       for (let w = this.waiters.peek(); w && w.deadline <= now; w = this.waiters.peek()) {
         this.waiters.shift();
-        w.resolve({ ...w.result, status: "FLUSH_DISK_TIMEOUT" });
+        const r = w.result;
+        w.resolve(
+          (Array.isArray(r)
+            ? r.map((x) => ({ ...x, status: "FLUSH_DISK_TIMEOUT" }))
+            : { ...r, status: "FLUSH_DISK_TIMEOUT" }) as PutResult & PutResult[],
+        );
       }
       if (this.waiters.size > 0) this.armTimeoutCheck();
     }, period);
@@ -596,13 +789,14 @@ export class MessageStore {
       d = this.pendingDispatch.peek()
     ) {
       this.pendingDispatch.shift();
-      if (this.dispatchOne(d)) arrived.set(this.queue(d.topic, d.queueId)!, 0);
+      const cq = this.dispatchOne(d);
+      if (cq) arrived.set(cq, 0);
       this.dispatched = d.offset + d.size;
       n++;
     }
     for (let w = this.waiters.peek(); w && w.end <= this.dispatched; w = this.waiters.peek()) {
       this.waiters.shift();
-      w.resolve(w.result);
+      w.resolve(w.result as PutResult & PutResult[]);
     }
     if (this.earliestTime < 0 && n > 0) void this.refreshEarliestTime();
     if (this.arrivedListeners.length > 0) {
@@ -736,8 +930,9 @@ export class MessageStore {
     for (const t of topics) {
       const byId = this.queues.get(t);
       this.queues.delete(t);
-      for (const key of [...this.queueOffsets.keys()])
-        if (key.startsWith(`${t}\u0000`)) this.queueOffsets.delete(key);
+      const state = this.topics.get(t);
+      if (state) state.deleted = true;
+      this.topics.delete(t);
       if (byId) for (const cq of byId.values()) await cq.destroy();
       await fs.promises.rm(join(this.cqRoot, t), { recursive: true, force: true });
     }
@@ -968,7 +1163,7 @@ export class MessageStore {
       if (this.pendingDispatch.size === before) break;
     }
     for (const w of this.waiters.drain()) {
-      if (w.end <= this.dispatched) w.resolve(w.result);
+      if (w.end <= this.dispatched) w.resolve(w.result as PutResult & PutResult[]);
       else w.reject(serviceNotAvailable("message store shut down before the message was stored"));
     }
     if (this.timeoutTimer) clearTimeout(this.timeoutTimer);

@@ -5,12 +5,6 @@ import { bodyCrc, MAGIC_BLANK, MAGIC_V1, RecordLayout } from "@tidemq/protocol";
  * encodeMessage produces) straight into the commit log's write block, so an append costs
  * one copy of the body and no intermediate Buffer.
  */
-export interface PreparedRecord {
-  size: number;
-  topic: Buffer;
-  props: string;
-  propsBytes: number;
-}
 
 /** Fixed part of a V1 record with IPv4 hosts: everything but body, topic and properties. */
 export const RECORD_FIXED_BYTES = RecordLayout.BODY + 1 + 2;
@@ -20,22 +14,23 @@ export function recordSize(bodyBytes: number, topicBytes: number, propsBytes: nu
   return RECORD_FIXED_BYTES + bodyBytes + topicBytes + propsBytes;
 }
 
-export interface RecordFields {
-  queueId: number;
+/** The per-message fields a record takes from its input (MessageInput fits). */
+export interface RecordSource {
   flag: number;
-  queueOffset: number;
-  physicalOffset: number;
+  body: Buffer;
   sysFlag: number;
   bornTimestamp: number;
-  /** IPv4 as an int (network order) and port. */
-  bornIp: number;
-  bornPort: number;
-  storeTimestamp: number;
-  storeIp: number;
-  storePort: number;
+  bornHost: { port: number };
   reconsumeTimes: number;
   preparedTransactionOffset: number;
-  body: Buffer;
+}
+
+/** What is the same for every record of one append. */
+export interface RecordContext {
+  storeTimestamp: number;
+  /** IPv4 as an int (network order) and port. */
+  storeIp: number;
+  storePort: number;
 }
 
 const TWO_32 = 4294967296;
@@ -47,45 +42,58 @@ function setLong(v: DataView, pos: number, value: number): void {
 }
 
 /**
- * Writes one record at `pos` (`view` is a DataView over `buf`: its setters are cheaper than
- * Buffer's checked writeInt32BE on this hot path); returns the position after it.
+ * Writes one record of `size` bytes at `pos` (`view` is a DataView over `buf`: its setters
+ * are cheaper than Buffer's checked writeInt32BE on this hot path); returns the position
+ * after it. `props` is the encoded properties string, `propsBytes` its UTF-8 length.
  */
 export function writeRecord(
   buf: Buffer,
   view: DataView,
   pos: number,
-  r: PreparedRecord,
-  f: RecordFields,
+  size: number,
+  m: RecordSource,
+  queueId: number,
+  topic: Buffer,
+  props: string,
+  propsBytes: number,
+  queueOffset: number,
+  physicalOffset: number,
+  bornIp: number,
+  c: RecordContext,
 ): number {
-  view.setInt32(pos, r.size);
+  const body = m.body;
+  const bodyLen = body.length;
+  view.setInt32(pos, size);
   view.setInt32(pos + 4, MAGIC_V1);
-  view.setInt32(pos + 8, bodyCrc(f.body));
-  view.setInt32(pos + 12, f.queueId);
-  view.setInt32(pos + 16, f.flag | 0);
-  setLong(view, pos + 20, f.queueOffset);
-  setLong(view, pos + 28, f.physicalOffset);
+  view.setInt32(pos + 8, bodyCrc(body));
+  view.setInt32(pos + 12, queueId);
+  view.setInt32(pos + 16, m.flag | 0);
+  setLong(view, pos + 20, queueOffset);
+  setLong(view, pos + 28, physicalOffset);
   // TideMQ stores IPv4 hosts only (ali-ons reads 4-byte hosts), so the V6 bits are cleared.
-  view.setInt32(pos + 36, f.sysFlag & ~0x30);
-  setLong(view, pos + 40, f.bornTimestamp);
-  view.setInt32(pos + 48, f.bornIp);
-  view.setInt32(pos + 52, f.bornPort | 0);
-  setLong(view, pos + 56, f.storeTimestamp);
-  view.setInt32(pos + 64, f.storeIp);
-  view.setInt32(pos + 68, f.storePort | 0);
-  view.setInt32(pos + 72, f.reconsumeTimes | 0);
-  setLong(view, pos + 76, f.preparedTransactionOffset);
-  view.setInt32(pos + 84, f.body.length);
+  view.setInt32(pos + 36, m.sysFlag & ~0x30);
+  setLong(view, pos + 40, m.bornTimestamp);
+  view.setInt32(pos + 48, bornIp);
+  view.setInt32(pos + 52, m.bornHost.port | 0);
+  setLong(view, pos + 56, c.storeTimestamp);
+  view.setInt32(pos + 64, c.storeIp);
+  view.setInt32(pos + 68, c.storePort | 0);
+  view.setInt32(pos + 72, m.reconsumeTimes | 0);
+  setLong(view, pos + 76, m.preparedTransactionOffset);
+  view.setInt32(pos + 84, bodyLen);
   let p = pos + 88;
-  if (f.body.length > 0) {
-    buf.set(f.body, p);
-    p += f.body.length;
+  if (bodyLen > 0) {
+    buf.set(body, p);
+    p += bodyLen;
   }
-  buf[p++] = r.topic.length;
-  buf.set(r.topic, p);
-  p += r.topic.length;
-  view.setInt16(p, r.propsBytes);
+  const tlen = topic.length;
+  buf[p++] = tlen;
+  if (tlen <= 16) for (let i = 0; i < tlen; i++) buf[p + i] = topic[i]!;
+  else buf.set(topic, p);
+  p += tlen;
+  view.setInt16(p, propsBytes);
   p += 2;
-  if (r.propsBytes > 0) p += buf.write(r.props, p, r.propsBytes, "utf8");
+  if (propsBytes > 0) p += buf.write(props, p, propsBytes, "utf8");
   return p;
 }
 

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { dirname } from "node:path";
 
 /*
  * Promise wrappers over the callback fs API with numeric fds: cheaper per call than
@@ -73,6 +74,32 @@ export async function writeFileAtomic(path: string, data: string | Buffer): Prom
     await fh.close();
   }
   await fs.promises.rename(tmp, path);
+  await fsyncDir(dirname(path));
+}
+
+/**
+ * fsyncs a directory, so that files created, renamed or removed in it survive a power cut
+ * (POSIX makes no promise about directory entries until then).
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Creates (or replaces) a small file and makes it and its directory entry durable. */
+export async function writeFileDurable(path: string, data: string | Buffer): Promise<void> {
+  const fh = await fs.promises.open(path, "w");
+  try {
+    await fh.writeFile(data);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await fsyncDir(dirname(path));
 }
 
 /** 20-digit zero-padded file name of an offset (RocketMQ's UtilAll.offset2FileName). */
