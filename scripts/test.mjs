@@ -3,7 +3,7 @@
 // Node 20's `--test` takes no glob, so the files are listed here.
 // Usage: node scripts/test.mjs [substring ...]   (only files whose path contains one of them)
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync, existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -23,9 +23,7 @@ for (const pkg of readdirSync(join(root, "packages"))) {
   const dir = join(root, "packages", pkg, "dist", "test");
   if (existsSync(dir)) walk(dir, files);
 }
-const selected = files
-  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort();
+const selected = files.filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
 if (selected.length === 0) {
   console.error("no test files found: run `npm run build` first");
   process.exit(1);

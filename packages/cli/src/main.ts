@@ -2,12 +2,21 @@
  * The `tidemq` executable: one command per RocketMQ script (DESIGN.md, command-line contract).
  * Each subcommand lives in commands/<name>.ts and exports `run(argv)`.
  */
-const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> }> = {
+const commands: Record<
+  string,
+  { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> }
+> = {
   namesrv: { summary: "start a NameServer (mqnamesrv)", load: () => import("./commands/namesrv.js") },
   broker: { summary: "start a broker (mqbroker)", load: () => import("./commands/broker.js") },
-  dev: { summary: "start a NameServer and a broker with data under ./data", load: () => import("./commands/dev.js") },
+  dev: {
+    summary: "start a NameServer and a broker with data under ./data",
+    load: () => import("./commands/dev.js"),
+  },
   admin: { summary: "administer a cluster (mqadmin subcommands)", load: () => import("./commands/admin.js") },
-  bench: { summary: "pressure-test a cluster (producer | consumer)", load: () => import("./commands/bench.js") },
+  bench: {
+    summary: "pressure-test a cluster (producer | consumer)",
+    load: () => import("./commands/bench.js"),
+  },
 };
 
 function usage(): string {

@@ -30,7 +30,13 @@ function parsePort(flag: string, v: string | undefined): number {
 }
 
 export function parseDevArgs(argv: string[]): DevArgs {
-  const out: DevArgs = { data: "./data", namesrvPort: 9876, brokerPort: 10911, syncFlush: false, help: false };
+  const out: DevArgs = {
+    data: "./data",
+    namesrvPort: 9876,
+    brokerPort: 10911,
+    syncFlush: false,
+    help: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     switch (arg) {
