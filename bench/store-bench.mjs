@@ -2,13 +2,17 @@
 // Store benchmark: append (ASYNC_FLUSH / SYNC_FLUSH × 1/16/256 appenders), read-back, RSS
 // while writing a large volume, each beside the raw disk measured in the same run.
 // Usage: node bench/store-bench.mjs [--dir DIR] [--seconds 4] [--read-messages 1000000]
-//        [--volume-gib 2] [--big (= 10 GiB)] [--skip-volume] [--volume-only]
+//        [--volume-gib 2] [--big (= 10 GiB)] [--skip-volume] [--volume-only] [--skip-read]
+//        [--modes ASYNC_FLUSH,SYNC_FLUSH] [--appenders 1,16,64,128,256] [--skip-batches]
+//        [--store path/to/dist/src/index.js (A/B runs against another build)]
 // Needs a build first: npx tsc -b packages/store
+// "cpu µs/msg" is this process's CPU time (all threads) per message: steadier than msg/s on
+// a shared machine.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { MessageStore } from "../packages/store/dist/src/index.js";
+import { pathToFileURL } from "node:url";
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -18,6 +22,12 @@ const opt = (name, def) => {
 const SECONDS = Number(opt("seconds", "4"));
 const VOLUME_GIB = args.includes("--big") ? 10 : Number(opt("volume-gib", "2"));
 const baseDir = opt("dir", os.tmpdir());
+const MODES = opt("modes", "ASYNC_FLUSH,SYNC_FLUSH").split(",");
+const APPENDERS = opt("appenders", "1,16,64,128,256").split(",").map(Number);
+const storeModule = opt("store", undefined);
+const { MessageStore } = await import(
+  storeModule ? pathToFileURL(path.resolve(storeModule)).href : "../packages/store/dist/src/index.js"
+);
 const quiet = { debug() {}, info() {}, warn: (m) => console.error(m), error: (m) => console.error(m) };
 
 function machine() {
@@ -80,7 +90,8 @@ function message(queueId, body) {
   };
 }
 
-async function appendRun(flushDiskType, appenders, batch = 1) {
+/** kind: "single" (putMessage), "queue" (putMessages, one queue), "independent" (putMessagesBatch over 8 queues). */
+async function appendRun(flushDiskType, appenders, batch = 1, kind = batch === 1 ? "single" : "queue") {
   const dir = fs.mkdtempSync(path.join(baseDir, "tidemq-bench-"));
   const store = await MessageStore.open({
     storePathRootDir: dir,
@@ -94,20 +105,29 @@ async function appendRun(flushDiskType, appenders, batch = 1) {
   let timeouts = 0;
   const deadline = performance.now() + SECONDS * 1000;
   h.enable();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: appenders }, async (_, i) => {
       while (performance.now() < deadline) {
-        const r =
-          batch === 1
-            ? await store.putMessage(message(i % 8, body))
-            : await store.putMessages(Array.from({ length: batch }, () => message(i % 8, body)));
-        if (r.status !== "PUT_OK") timeouts++;
+        if (kind === "single") {
+          const r = await store.putMessage(message(i % 8, body));
+          if (r.status !== "PUT_OK") timeouts++;
+        } else if (kind === "queue") {
+          const r = await store.putMessages(Array.from({ length: batch }, () => message(i % 8, body)));
+          if (r.status !== "PUT_OK") timeouts++;
+        } else {
+          const rs = await store.putMessagesBatch(
+            Array.from({ length: batch }, (_, k) => message(k % 8, body)),
+          );
+          if (rs[0].status !== "PUT_OK") timeouts++;
+        }
         count += batch;
       }
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   h.disable();
   const bytes = store.stats.putMessageSizeTotal;
   await store.shutdown();
@@ -117,6 +137,7 @@ async function appendRun(flushDiskType, appenders, batch = 1) {
     mbs: bytes / secs / 1e6,
     loopMaxMs: h.max / 1e6,
     loopP99Ms: h.percentile(99) / 1e6,
+    cpuUsPerMsg: (cpu.user + cpu.system) / count,
     timeouts,
   };
 }
@@ -213,21 +234,30 @@ console.log(
 console.log(
   `append of 500-byte messages, ${SECONDS} s each (msg/s | MB/s of records | event-loop delay max/p99 ms):`,
 );
-for (const mode of volumeOnly ? [] : ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
-  for (const n of [1, 16, 256]) {
-    const r = await appendRun(mode, n);
+const line = (mode, label, r) =>
+  console.log(
+    `  ${mode.padEnd(11)} ${label}: ${Math.round(r.rate).toLocaleString("en-US").padStart(9)} msg/s  ${r.mbs.toFixed(1).padStart(6)} MB/s (${((r.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw)  cpu ${r.cpuUsPerMsg.toFixed(2)} µs/msg  loop max ${r.loopMaxMs.toFixed(1)} p99 ${r.loopP99Ms.toFixed(1)}${r.timeouts ? `  timeouts ${r.timeouts}` : ""}`,
+  );
+for (const mode of volumeOnly ? [] : MODES) {
+  for (const n of APPENDERS) line(mode, `${String(n).padStart(3)} appenders`, await appendRun(mode, n));
+}
+for (const mode of volumeOnly || args.includes("--skip-batches") ? [] : MODES) {
+  line(mode, " 16 appenders, putMessages batches of 32", await appendRun(mode, 16, 32));
+  line(mode, " 16 appenders, putMessages batches of 64", await appendRun(mode, 16, 64));
+  if (typeof MessageStore.prototype.putMessagesBatch === "function") {
+    line(
+      mode,
+      " 16 appenders, putMessagesBatch of 64 (8 queues)",
+      await appendRun(mode, 16, 64, "independent"),
+    );
+  } else {
     console.log(
-      `  ${mode.padEnd(11)} ${String(n).padStart(3)} appenders: ${Math.round(r.rate).toLocaleString("en-US").padStart(9)} msg/s  ${r.mbs.toFixed(1).padStart(6)} MB/s (${((r.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw)  loop max ${r.loopMaxMs.toFixed(1)} p99 ${r.loopP99Ms.toFixed(1)}${r.timeouts ? `  timeouts ${r.timeouts}` : ""}`,
+      `  ${mode.padEnd(11)}  16 appenders, putMessagesBatch of 64: n/a (this build has no putMessagesBatch)`,
     );
   }
 }
-for (const mode of volumeOnly ? [] : ["ASYNC_FLUSH", "SYNC_FLUSH"]) {
-  const r = await appendRun(mode, 16, 32);
-  console.log(
-    `  ${mode.padEnd(11)}  16 appenders, batches of 32 (putMessages): ${Math.round(r.rate).toLocaleString("en-US")} msg/s  ${r.mbs.toFixed(1)} MB/s (${((r.mbs / raw.seqMBs) * 100).toFixed(0)}% of raw)  loop max ${r.loopMaxMs.toFixed(1)} p99 ${r.loopP99Ms.toFixed(1)}`,
-  );
-}
-const rb = volumeOnly ? {} : await readBack(Number(opt("read-messages", "1000000")));
+const rb =
+  volumeOnly || args.includes("--skip-read") ? {} : await readBack(Number(opt("read-messages", "1000000")));
 for (const [batch, r] of Object.entries(rb)) {
   console.log(
     `read-back (reopened store, page cache) ${r.n} msgs, pulls of ${batch}: ${Math.round(r.rate).toLocaleString("en-US")} msg/s, ${r.mbs.toFixed(0)} MB/s, loop max ${r.loopMaxMs.toFixed(1)} ms`,

@@ -80,9 +80,9 @@ const MAX_WRITES_IN_FLIGHT = 4;
  * here) would cost the event loop more than the hand-off, and on another core it overlaps
  * with encoding the next appends.
  */
-const DIRECT_WRITE_MAX_BYTES = 32 * 1024;
+const DIRECT_WRITE_MAX_BYTES = 256 * 1024;
 /** A direct (synchronous) write slower than this sends writes to the thread pool for a while. */
-const SLOW_DIRECT_WRITE_MS = 4;
+const SLOW_DIRECT_WRITE_MS = 10;
 const SLOW_WRITES_TO_SWITCH = 3;
 const SLOW_WRITES_WINDOW_MS = 1000;
 const THREAD_POOL_WRITES_MS = 5000;

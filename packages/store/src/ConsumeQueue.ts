@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import { join } from "node:path";
-import { readLong, writeLong } from "@tidemq/protocol";
+import { readLong } from "@tidemq/protocol";
+import { putInt, putLong } from "./BigEndian.js";
 import {
   close,
   fdatasync,
@@ -238,9 +239,10 @@ export class ConsumeQueue {
       this.mem.copy(next, 0, 0, used);
       this.mem = next;
     }
-    writeLong(this.mem, offset, used);
-    this.mem.writeInt32BE(size, used + 8);
-    writeLong(this.mem, tagsCode, used + 12); // a Java int hash stored as a long: sign-extended
+    const mem = this.mem;
+    putLong(mem, used, offset);
+    putInt(mem, used + 8, size);
+    putLong(mem, used + 12, tagsCode); // a Java int hash stored as a long: sign-extended
     this._max++;
     return true;
   }

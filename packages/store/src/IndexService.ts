@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
-import { javaStringHashCode, readLong, writeLong } from "@tidemq/protocol";
+import { javaStringHashCode, readLong } from "@tidemq/protocol";
+import { putInt, putLong } from "./BigEndian.js";
 import {
   close,
   fdatasync,
@@ -255,10 +256,11 @@ export class IndexService {
       f.mem.copy(next, 0, 0, used);
       f.mem = next;
     }
-    f.mem.writeInt32BE(hash, used);
-    f.mem.writeInt32BE(f.slots![slot]!, used + 4);
-    writeLong(f.mem, phy, used + 8);
-    writeLong(f.mem, ts, used + 16);
+    const mem = f.mem;
+    putInt(mem, used, hash);
+    putInt(mem, used + 4, f.slots![slot]!);
+    putLong(mem, used + 8, phy);
+    putLong(mem, used + 16, ts);
     f.count++;
     f.slots![slot] = f.count;
     if (f.firstPhy < 0) {

@@ -179,6 +179,8 @@ export class MessageStore {
   private propsScratch: string[] = [];
   private propsBytesScratch: number[] = [];
   private bornIpScratch: number[] = [];
+  private msgIdHi = -1;
+  private msgIdHiPrefix = "";
   private readonly bornIps = new Map<string, number>();
   private readonly storeHostBytes: Buffer;
   private readonly storeIp: number;
@@ -641,7 +643,7 @@ export class MessageStore {
       const size = sizes ? sizes[i]! : size0;
       const qo = this.writeOne(r, pos, m, q, i, size, offset, ctx);
       if (firstQo < 0) firstQo = qo;
-      msgIds[i] = this.msgIdPrefix + offsetHex(offset);
+      msgIds[i] = this.msgId(offset);
       pos += size;
       offset += size;
     }
@@ -689,7 +691,7 @@ export class MessageStore {
         status: "PUT_OK",
         queueOffset: qo,
         commitLogOffset: offset,
-        msgIds: [this.msgIdPrefix + offsetHex(offset)],
+        msgIds: [this.msgId(offset)],
         count: 1,
         storeTimestamp: ctx.storeTimestamp,
       };
@@ -701,6 +703,19 @@ export class MessageStore {
     this.putBytes += total;
     if (n > 1024) this.trimScratch();
     return this.waitFor(r.offset + total, ctx.storeTimestamp, results);
+  }
+
+  /** offsetMsgId: store host + offset in hex (the host and high offset word are cached). */
+  private msgId(offset: number): string {
+    const hi = Math.floor(offset / 4294967296);
+    if (hi !== this.msgIdHi) {
+      this.msgIdHi = hi;
+      this.msgIdHiPrefix = this.msgIdPrefix + offsetHex(hi * 4294967296).slice(0, 8);
+    }
+    const lo = offset >>> 0;
+    return (
+      this.msgIdHiPrefix + HEX[lo >>> 24]! + HEX[(lo >>> 16) & 255]! + HEX[(lo >>> 8) & 255]! + HEX[lo & 255]!
+    );
   }
 
   /** Drops what a big batch left in the scratch arrays (their strings stay alive otherwise). */
