@@ -20,6 +20,7 @@ import { IndexService } from "./IndexService.js";
 import { hostBytes, ipv4Int, type RecordContext, recordSize, writeRecord } from "./RecordCodec.js";
 import { retentionDecision, segmentExpired } from "./Retention.js";
 import { messageIllegal, serviceNotAvailable } from "./StoreError.js";
+import { acquireStoreLock } from "./StoreLock.js";
 
 /** What the broker hands the store for one message. */
 export interface MessageInput {
@@ -171,6 +172,8 @@ export class MessageStore {
   private readonly topics = new Map<string, TopicState>();
   private readonly index: IndexService;
   private readonly readFds = new ReadFdCache(128);
+  /** Frees the directory for another open (set by open, called once stopped). */
+  private releaseLock: () => void = () => {};
   private readonly chunks = new CqChunkCache(512);
   private readonly pendingDispatch = new Fifo<DispatchItem>();
   private readonly waiters = new Fifo<Waiter>();
@@ -239,11 +242,13 @@ export class MessageStore {
   /** Opens the store, recovering after a crash (abort marker present) or trusting a clean stop. */
   static async open(config: MessageStoreConfig): Promise<MessageStore> {
     const store = new MessageStore(resolveConfig(config));
+    store.releaseLock = await acquireStoreLock(store.cfg.storePathRootDir, store.abortPath);
     try {
       await store.recover();
     } catch (err) {
       await store.log.close().catch(() => {});
       await store.readFds.closeAll();
+      store.releaseLock();
       throw err;
     }
     store.startServices();
@@ -1157,6 +1162,9 @@ export class MessageStore {
       const e = serviceNotAvailable("message store halted before the message was confirmed");
       for (const w of this.waiters.drain()) w.reject(e);
       await this.readFds.closeAll();
+      // The marker stays (the next open must recover) but no longer names a live user.
+      await fs.promises.writeFile(this.abortPath, "halted").catch(() => {});
+      this.releaseLock();
     })();
     return this.stopping;
   }
@@ -1197,6 +1205,7 @@ export class MessageStore {
     await this.log.close();
     await this.readFds.closeAll();
     if (clean) await fs.promises.rm(this.abortPath, { force: true });
+    this.releaseLock();
   }
 }
 

@@ -12,3 +12,4 @@ export {
 } from "./MessageStore.js";
 export { retentionDecision, segmentExpired } from "./Retention.js";
 export { StoreCorruptionError, StoreError } from "./StoreError.js";
+export { StoreLockedError } from "./StoreLock.js";
