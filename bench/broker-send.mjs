@@ -12,11 +12,13 @@
 //   --size N          body bytes (default 500)
 //   --seconds N       measured seconds (default 5, after 1 s of warm-up)
 //   --queues N        queues of the topic (default 1, like the peers harness)
+//   --pull-batch N    consumer pullBatchSize (default 32, like the peers harness)
 //   --raw             producer writes SEND_MESSAGE_V2 frames with @tidemq/remoting (no client logic)
 //   --binary          with --raw: ROCKETMQ binary headers instead of JSON
 //   --no-consumer     produce only
 //   --prof DIR        node --cpu-prof for the broker (.cpuprofile files in DIR)
 //   --prof-clients    also profile producer and consumer (same DIR)
+//   --dir DIR         parent of the temp data dir (default os.tmpdir(); /dev/shm takes the disk out)
 //   --json            one JSON line instead of text
 import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -48,6 +50,7 @@ const { values: opt } = parseArgs({
     size: { type: "string", default: "500" },
     seconds: { type: "string", default: "5" },
     queues: { type: "string", default: "1" },
+    "pull-batch": { type: "string", default: "32" },
     raw: { type: "boolean", default: false },
     binary: { type: "boolean", default: false },
     "no-consumer": { type: "boolean", default: false },
@@ -57,6 +60,7 @@ const { values: opt } = parseArgs({
     ns: { type: "string" },
     broker: { type: "string" },
     data: { type: "string" },
+    dir: { type: "string" },
   },
   allowPositionals: true,
 });
@@ -126,7 +130,8 @@ async function runProducer() {
     sendOne = async () => {
       if (batch > 1) {
         const entries = [];
-        for (let i = 0; i < batch; i++) entries.push({ flag: 0, body: makeBody(size), properties: { TAGS: "bench" } });
+        for (let i = 0; i < batch; i++)
+          entries.push({ flag: 0, body: makeBody(size), properties: { TAGS: "bench" } });
         const header = protocol.sendHeaderToV2({
           producerGroup: "bench_p",
           topic: TOPIC,
@@ -143,9 +148,14 @@ async function runProducer() {
         });
         const res = await client.invoke(
           opt.broker,
-          protocol.createRequest(protocol.RequestCode.SEND_BATCH_MESSAGE, header, protocol.encodeBatchBody(entries), {
-            serializeType,
-          }),
+          protocol.createRequest(
+            protocol.RequestCode.SEND_BATCH_MESSAGE,
+            header,
+            protocol.encodeBatchBody(entries),
+            {
+              serializeType,
+            },
+          ),
         );
         if (res.code !== 0) throw new Error(`send failed: ${res.code} ${res.remark}`);
         return batch;
@@ -166,7 +176,9 @@ async function runProducer() {
       });
       const res = await client.invoke(
         opt.broker,
-        protocol.createRequest(protocol.RequestCode.SEND_MESSAGE_V2, header, makeBody(size), { serializeType }),
+        protocol.createRequest(protocol.RequestCode.SEND_MESSAGE_V2, header, makeBody(size), {
+          serializeType,
+        }),
       );
       if (res.code !== 0) throw new Error(`send failed: ${res.code} ${res.remark}`);
       return 1;
@@ -255,8 +267,8 @@ async function runConsumer() {
     consumerGroup: "bench_c",
     subscriptions: new Map([[TOPIC, "*"]]),
     consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
-    pullBatchSize: 32,
-    maxCacheMessageCount: 1000,
+    pullBatchSize: Number(opt["pull-batch"]),
+    maxCacheMessageCount: Math.max(1000, 4 * Number(opt["pull-batch"])),
     consumptionThreadCount: 64,
     logger: quiet,
     messageListener: {
@@ -321,6 +333,20 @@ function child(r, extraArgs, execArgv = []) {
   return c;
 }
 
+/** CPU seconds (user + system) a process used so far. */
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return process.env.CPU_SPLIT === "user"
+      ? Number(f[11]) / 100
+      : process.env.CPU_SPLIT === "sys"
+        ? Number(f[12]) / 100
+        : (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function rssMiB(pid) {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -331,12 +357,15 @@ function rssMiB(pid) {
 }
 
 async function runMain() {
-  const data = mkdtempSync(join(os.tmpdir(), "tidemq-broker-bench-"));
+  const data = mkdtempSync(join(opt.dir ?? os.tmpdir(), "tidemq-broker-bench-"));
   const prof = (on) => (opt.prof && on ? ["--cpu-prof", `--cpu-prof-dir=${opt.prof}`] : []);
   const pass = process.argv.slice(2);
   const procs = [];
   try {
-    const broker = child("broker", [...pass, "--data", data], prof(true));
+    // BROKER_NODE_OPTS: extra node flags for the broker (e.g. --perf-basic-prof for `perf record`).
+    const brokerOpts = (process.env.BROKER_NODE_OPTS ?? "").split(" ").filter(Boolean);
+    const clientOpts = (process.env.CLIENT_NODE_OPTS ?? "").split(" ").filter(Boolean);
+    const broker = child("broker", [...pass, "--data", data], [...prof(true), ...brokerOpts]);
     procs.push(broker);
     const ready = await broker.wait((m) => m.ready);
     const addrArgs = ["--ns", ready.ns, "--broker", ready.broker];
@@ -353,7 +382,8 @@ async function runMain() {
     await admin.shutdown?.();
     let consumer;
     if (!opt["no-consumer"]) {
-      consumer = child("consumer", [...pass, ...addrArgs], prof(opt["prof-clients"]));
+      // CLIENT_NODE_OPTS: extra node flags for producer and consumer.
+      consumer = child("consumer", [...pass, ...addrArgs], [...prof(opt["prof-clients"]), ...clientOpts]);
       procs.push(consumer);
       await consumer.wait((m) => m.ready);
     }
@@ -361,12 +391,23 @@ async function runMain() {
     const rssTimer = setInterval(() => {
       peakRss = Math.max(peakRss, rssMiB(broker.pid));
     }, 100);
-    const producer = child("producer", [...pass, ...addrArgs], prof(opt["prof-clients"]));
+    const producer = child("producer", [...pass, ...addrArgs], [...prof(opt["prof-clients"]), ...clientOpts]);
     procs.push(producer);
     // The measured window starts after the producer's 1 s warm-up.
     const sinceNs = process.hrtime.bigint() + 1_000_000_000n;
     consumer?.send({ since: String(sinceNs) });
+    // CPU used by each process over the measured window (after the warm-up second).
+    const cpu0 = {};
+    const cpuTimer = setTimeout(() => {
+      for (const [k, c] of Object.entries({ broker, producer, consumer })) if (c) cpu0[k] = cpuSeconds(c.pid);
+      cpu0.at = performance.now();
+    }, 1000);
     const p = await producer.wait((m) => m.done, (Number(opt.seconds) + 60) * 1000);
+    clearTimeout(cpuTimer);
+    const cpuPct = {};
+    const span = (performance.now() - cpu0.at) / 1000;
+    for (const [k, c] of Object.entries({ broker, producer, consumer }))
+      if (c && cpu0[k] !== undefined) cpuPct[k] = Math.round((100 * (cpuSeconds(c.pid) - cpu0[k])) / span);
     let c;
     if (consumer) {
       // Wait for the consumer to catch up (bounded).
@@ -405,6 +446,11 @@ async function runMain() {
       e2eP99ms: c ? +c.p99.toFixed(3) : undefined,
       consumed: c?.total,
       brokerPeakRssMiB: Math.round(peakRss),
+      cpuPercent: cpuPct,
+      // CPU µs each process spent per message produced: comparable between runs on a busy machine.
+      cpuUsPerMsg: Object.fromEntries(
+        Object.entries(cpuPct).map(([k, v]) => [k, +((v * 1e4) / Math.max(1, p.rate)).toFixed(1)]),
+      ),
     };
     if (opt.json) console.log(JSON.stringify(result));
     else {
@@ -415,7 +461,7 @@ async function runMain() {
           (c
             ? `, consume ${result.consumeRate} msg/s (${c.total} consumed), e2e p50 ${result.e2eP50ms} ms p99 ${result.e2eP99ms} ms`
             : "") +
-          `, broker peak RSS ${result.brokerPeakRssMiB} MiB`,
+          `, broker peak RSS ${result.brokerPeakRssMiB} MiB, CPU% ${JSON.stringify(cpuPct)}, CPU µs/msg ${JSON.stringify(result.cpuUsPerMsg)}`,
       );
     }
     broker.send({ stop: true });

@@ -1,7 +1,7 @@
 /**
  * The send "thread pool queue" of RocketMQ, rebuilt for one event loop: at most
- * `concurrency` tasks run (are awaiting the store) at once, at most `capacity` wait behind
- * them, and a task that waited longer than `maxWaitMs` is shed instead of run — answering
+ * `concurrency` slots are busy (a slot is one task, or one group of tasks that queued
+ * together, awaiting the store), at most `capacity` tasks wait behind them, and a task that waited longer than `maxWaitMs` is shed instead of run — answering
  * "busy" quickly beats answering "stored" after the client has given up and resent
  * (RocketMQ's cleanExpiredRequest, fast-failure). Shedding happens when a task reaches the
  * head of the queue and also from a sweep timer, so a stalled store cannot keep requests
@@ -31,6 +31,7 @@ interface Waiting<T> {
 export class RequestQueue<T> {
   private readonly waiting: Waiting<T>[] = [];
   private head = 0;
+  /** Groups running (each holds one of the `concurrency` slots until all its tasks settle). */
   private running = 0;
   private sweeper: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
@@ -45,6 +46,7 @@ export class RequestQueue<T> {
     return this.waiting.length - this.head;
   }
 
+  /** Slots in use: groups of tasks handed to the store and not yet settled. */
   get inFlight(): number {
     return this.running;
   }
@@ -55,13 +57,31 @@ export class RequestQueue<T> {
     return h ? this.now() - h.enqueuedAt : 0;
   }
 
-  /** Runs `task` when a slot frees up; the promise says whether it ran, was shed or refused. */
+  /**
+   * Runs `task` when a slot frees up; the promise says whether it ran, was shed or refused.
+   * With a free slot and nobody waiting the task starts at once, synchronously (no hop).
+   * Tasks that queued while every slot was busy start together, as one group holding one
+   * slot, when a slot frees: what piled up during one fsync goes to the store as one batch
+   * (group commit) instead of trickling in `concurrency` at a time.
+   */
   submit(task: () => Promise<T>): Promise<QueueOutcome<T>> {
+    if (this.size === 0 && this.running < this.options.concurrency()) {
+      this.running++;
+      return this.start(task).then(
+        (value) => {
+          this.release();
+          return { kind: "done", value } as QueueOutcome<T>;
+        },
+        (err: unknown) => {
+          this.release();
+          throw err;
+        },
+      );
+    }
     const capacity = this.options.capacity();
     if (this.size >= capacity) return Promise.resolve({ kind: "rejected", queued: this.size, capacity });
     return new Promise<QueueOutcome<T>>((resolve, reject) => {
       this.waiting.push({ enqueuedAt: this.now(), task, resolve, reject });
-      this.pump();
       this.armSweeper();
     });
   }
@@ -85,7 +105,7 @@ export class RequestQueue<T> {
       w.resolve({ kind: "shed", waitedMs: waited, limitMs: limit });
       shed++;
     }
-    this.checkIdle();
+    this.pump();
     return shed;
   }
 
@@ -94,53 +114,73 @@ export class RequestQueue<T> {
     this.sweeper = undefined;
   }
 
+  private start(task: () => Promise<T>): Promise<T> {
+    try {
+      return task();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private release(): void {
+    this.running--;
+    this.pump();
+  }
+
   private take(): Waiting<T> {
     const w = this.waiting[this.head]!;
     this.waiting[this.head] = undefined as unknown as Waiting<T>;
     this.head++;
-    // Compact now and then so the array does not grow without bound.
-    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+    if (this.head === this.waiting.length) {
+      this.waiting.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      // Compact now and then so the array does not grow without bound.
       this.waiting.splice(0, this.head);
       this.head = 0;
     }
     return w;
   }
 
+  /** While a slot is free: every waiting task (expired ones shed) starts, as one group. */
   private pump(): void {
     while (this.running < this.options.concurrency() && this.size > 0) {
-      const w = this.take();
-      const waited = this.now() - w.enqueuedAt;
       const limit = this.options.maxWaitMs();
-      if (waited > limit) {
-        w.resolve({ kind: "shed", waitedMs: waited, limitMs: limit });
-        continue;
+      const now = this.now();
+      const group: Waiting<T>[] = [];
+      while (this.size > 0) {
+        const w = this.take();
+        const waited = now - w.enqueuedAt;
+        if (waited > limit) w.resolve({ kind: "shed", waitedMs: waited, limitMs: limit });
+        else group.push(w);
       }
+      if (group.length === 0) break;
       this.running++;
-      let p: Promise<T>;
-      try {
-        p = w.task();
-      } catch (err) {
-        p = Promise.reject(err);
+      let left = group.length;
+      const settled = (): void => {
+        if (--left === 0) this.release();
+      };
+      for (const w of group) {
+        this.start(w.task).then(
+          (value) => {
+            w.resolve({ kind: "done", value });
+            settled();
+          },
+          (err: unknown) => {
+            w.reject(err);
+            settled();
+          },
+        );
       }
-      p.then(
-        (value) => w.resolve({ kind: "done", value }),
-        (err) => w.reject(err),
-      ).finally(() => {
-        this.running--;
-        this.pump();
-        this.checkIdle();
-      });
     }
+    if (this.size === 0) this.stop();
     this.checkIdle();
   }
 
   private armSweeper(): void {
     if (this.sweeper || this.size === 0) return;
     const interval = this.options.sweepIntervalMs ?? 10;
-    this.sweeper = setInterval(() => {
-      this.sweep();
-      if (this.size === 0) this.stop();
-    }, interval);
+    this.sweeper = setInterval(() => this.sweep(), interval);
     this.sweeper.unref();
   }
 

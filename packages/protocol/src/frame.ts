@@ -11,6 +11,21 @@ export const MAX_HEADER_BYTES = 0xffffff;
 
 /** Encodes a command as one frame, length prefix included. */
 export function encodeFrame(cmd: RemotingCommand): Buffer {
+  if (cmd.serializeType === SerializeType.JSON) {
+    const text = jsonHeaderText(cmd);
+    if (text !== undefined) {
+      // The header text goes straight into the frame: no intermediate header buffer.
+      const headerLength = Buffer.byteLength(text, "utf8");
+      const bodyLength = cmd.body ? cmd.body.length : 0;
+      checkEncodedLength(headerLength, bodyLength);
+      const out = Buffer.allocUnsafe(8 + headerLength + bodyLength);
+      out.writeInt32BE(4 + headerLength + bodyLength, 0);
+      out.writeUInt32BE(headerWord(SerializeType.JSON, headerLength), 4);
+      out.write(text, 8, "utf8");
+      if (cmd.body) cmd.body.copy(out, 8 + headerLength);
+      return out;
+    }
+  }
   const header = encodeHeaderBytes(cmd);
   const bodyLength = cmd.body ? cmd.body.length : 0;
   checkEncodedLength(header.length, bodyLength);
@@ -57,6 +72,44 @@ export function encodeFrameParts(cmd: RemotingCommand): Buffer[] {
   return [head, cmd.body];
 }
 
+/**
+ * The JSON header built as text, for the usual command (int fields, string ext values):
+ * the same bytes JSON.stringify gives for encodeJsonHeader's object, without building that
+ * object. undefined for anything unusual, which takes the general path.
+ */
+function jsonHeaderText(cmd: RemotingCommand): string | undefined {
+  const { code, opaque, flag, version } = cmd;
+  if (
+    !Number.isInteger(code) ||
+    !Number.isInteger(opaque) ||
+    !Number.isInteger(flag) ||
+    !Number.isInteger(version) ||
+    typeof cmd.language !== "string"
+  ) {
+    return undefined;
+  }
+  let s = `{"code":${code},"language":${JSON.stringify(cmd.language)},"opaque":${opaque},"flag":${flag},"version":${version}`;
+  if (cmd.remark !== undefined && cmd.remark !== null) {
+    if (typeof cmd.remark !== "string") return undefined;
+    s += `,"remark":${JSON.stringify(cmd.remark)}`;
+  }
+  const ext = cmd.extFields;
+  if (ext) {
+    let fields = "";
+    // for-in order = Object.keys order (integer-like keys first), as JSON.stringify uses.
+    for (const k in ext) {
+      if (!Object.hasOwn(ext, k)) continue;
+      const v: unknown = ext[k];
+      if (v === undefined) continue;
+      if (typeof v !== "string") return undefined;
+      fields += `${fields.length === 0 ? "" : ","}${JSON.stringify(k)}:${JSON.stringify(v)}`;
+    }
+    if (fields.length > 0) s += `,"extFields":{${fields}}`;
+    else if (Object.keys(ext).length > 0) s += `,"extFields":{}`;
+  }
+  return `${s}}`;
+}
+
 function encodeJsonHeader(cmd: RemotingCommand): Buffer {
   // ali-ons' key order, so a frame we write is byte-for-byte what ali-ons writes for the
   // same command (order means nothing to any parser; it makes golden vectors exact).
@@ -75,37 +128,85 @@ function encodeJsonHeader(cmd: RemotingCommand): Buffer {
 function encodeBinaryHeader(cmd: RemotingCommand): Buffer {
   if (cmd.code > 32767 || cmd.code < -32768)
     throw new FrameError(`code ${cmd.code} does not fit a binary header`);
-  const remark = cmd.remark ? Buffer.from(cmd.remark, "utf8") : undefined;
-  const entries: Array<[Buffer, Buffer]> = [];
+  const remark = cmd.remark ? String(cmd.remark) : undefined;
+  const remarkLength = remark ? Buffer.byteLength(remark, "utf8") : 0;
+  // Pass 1: what is written and its byte lengths (no per-field Buffer).
+  const keys: string[] = [];
+  const values: string[] = [];
+  const lengths: number[] = [];
   let extLength = 0;
-  for (const [k, v] of Object.entries(cmd.extFields ?? {})) {
-    if (v === undefined || v === null || k.length === 0) continue;
-    // Java decodes a zero-length value as null, so an empty value is not written at all.
-    const vb = Buffer.from(String(v), "utf8");
-    if (vb.length === 0) continue;
-    const kb = Buffer.from(k, "utf8");
-    if (kb.length > 32767)
-      throw new FrameError(`ext field name of ${kb.length} bytes does not fit a short length`);
-    entries.push([kb, vb]);
-    extLength += 2 + kb.length + 4 + vb.length;
+  const ext = cmd.extFields;
+  if (ext) {
+    for (const k in ext) {
+      if (!Object.hasOwn(ext, k)) continue;
+      const raw: unknown = ext[k];
+      if (raw === undefined || raw === null || k.length === 0) continue;
+      // Java decodes a zero-length value as null, so an empty value is not written at all.
+      const v = typeof raw === "string" ? raw : String(raw);
+      if (v.length === 0) continue;
+      const kl = byteLengthOf(k);
+      const vl = byteLengthOf(v);
+      if (kl > 32767) throw new FrameError(`ext field name of ${kl} bytes does not fit a short length`);
+      keys.push(k);
+      values.push(v);
+      lengths.push(kl, vl);
+      extLength += 2 + kl + 4 + vl;
+    }
   }
-  const out = Buffer.allocUnsafe(21 + (remark?.length ?? 0) + extLength);
+  const out = Buffer.allocUnsafe(21 + remarkLength + extLength);
   let p = 0;
   p = out.writeInt16BE(cmd.code, p);
   p = out.writeUInt8(languageToByte(cmd.language), p);
   p = out.writeInt16BE((cmd.version << 16) >> 16, p);
   p = out.writeInt32BE(cmd.opaque | 0, p);
   p = out.writeInt32BE(cmd.flag | 0, p);
-  p = out.writeInt32BE(remark?.length ?? 0, p);
-  if (remark) p += remark.copy(out, p);
+  p = out.writeInt32BE(remarkLength, p);
+  if (remark) p += out.write(remark, p, "utf8");
   p = out.writeInt32BE(extLength, p);
-  for (const [kb, vb] of entries) {
-    p = out.writeInt16BE(kb.length, p);
-    p += kb.copy(out, p);
-    p = out.writeInt32BE(vb.length, p);
-    p += vb.copy(out, p);
+  for (let i = 0; i < keys.length; i++) {
+    const kl = lengths[2 * i]!;
+    const vl = lengths[2 * i + 1]!;
+    p = out.writeInt16BE(kl, p);
+    p = writeText(out, p, keys[i]!, kl);
+    p = out.writeInt32BE(vl, p);
+    p = writeText(out, p, values[i]!, vl);
   }
   return out;
+}
+
+/** UTF-8 length; short ASCII strings (ext fields, message ids) are counted without a native call. */
+function byteLengthOf(s: string): number {
+  if (s.length <= 64) {
+    let ascii = true;
+    for (let i = 0; i < s.length; i++) {
+      if (s.charCodeAt(i) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return s.length;
+  }
+  return Buffer.byteLength(s, "utf8");
+}
+
+/** Writes `s` (byteLength bytes of UTF-8) at p; short ASCII byte by byte. */
+function writeText(out: Buffer, p: number, s: string, byteLength: number): number {
+  if (byteLength === s.length && byteLength <= 64) {
+    for (let i = 0; i < byteLength; i++) out[p + i] = s.charCodeAt(i);
+    return p + byteLength;
+  }
+  return p + out.write(s, p, "utf8");
+}
+
+/** Buffer's own UTF-8 slicer: what toString("utf8", s, e) ends in, without its argument checks. */
+type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
+const ONE_CHAR: string[] = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i));
+
+/** Short ASCII runs (field names, numbers) decoded in JS; anything else by Buffer. */
+function readText(b: Buffer, start: number, end: number): string {
+  const n = end - start;
+  if (n === 1 && b[start]! < 0x80) return ONE_CHAR[b[start]!]!;
+  return (b as Utf8Sliceable).utf8Slice(start, end);
 }
 
 /** Decodes one frame given the bytes after its 4-byte length prefix. */
@@ -152,12 +253,25 @@ function decodeJsonHeader(header: Buffer): RemotingCommand {
     if (typeof h.extFields !== "object" || Array.isArray(h.extFields)) {
       throw new FrameError("JSON header field extFields is not an object");
     }
-    const ext: ExtFields = {};
-    for (const [k, v] of Object.entries(h.extFields as Record<string, unknown>)) {
-      if (v === null || v === undefined) continue;
-      setOwn(ext, k, typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v));
+    const parsed = h.extFields as Record<string, unknown>;
+    // JSON.parse made a fresh object with own data properties only ("__proto__" included):
+    // when every value is already a string it can be used as it is.
+    let allStrings = true;
+    for (const k in parsed) {
+      if (typeof parsed[k] !== "string") {
+        allStrings = false;
+        break;
+      }
     }
-    cmd.extFields = ext;
+    if (allStrings) cmd.extFields = parsed as ExtFields;
+    else {
+      const ext: ExtFields = {};
+      for (const [k, v] of Object.entries(parsed)) {
+        if (v === null || v === undefined) continue;
+        setOwn(ext, k, typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v));
+      }
+      cmd.extFields = ext;
+    }
   }
   return cmd;
 }
@@ -202,7 +316,7 @@ function decodeBinaryHeader(header: Buffer): RemotingCommand {
     flag,
     serializeType: SerializeType.ROCKETMQ,
   };
-  if (remarkLength > 0) cmd.remark = header.toString("utf8", p, p + remarkLength);
+  if (remarkLength > 0) cmd.remark = readText(header, p, p + remarkLength);
   p += remarkLength;
   const extLength = header.readInt32BE(p);
   p += 4;
@@ -217,12 +331,12 @@ function decodeBinaryHeader(header: Buffer): RemotingCommand {
       const kl = header.readInt16BE(p);
       p += 2;
       if (kl < 0 || end - p < kl + 4) throw new FrameError("binary header extFields key is truncated");
-      const key = header.toString("utf8", p, p + kl);
+      const key = readText(header, p, p + kl);
       p += kl;
       const vl = header.readInt32BE(p);
       p += 4;
       if (vl < 0 || end - p < vl) throw new FrameError("binary header extFields value is truncated");
-      const value = header.toString("utf8", p, p + vl);
+      const value = readText(header, p, p + vl);
       p += vl;
       if (key.length > 0 && value.length > 0) setOwn(ext, key, value);
     }

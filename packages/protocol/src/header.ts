@@ -64,17 +64,49 @@ export function decodeHeader<S extends HeaderSchema>(
   what: string,
 ): HeaderOf<S> {
   const out: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(schema)) {
-    const present = ext !== undefined && Object.hasOwn(ext, name);
-    const value: unknown = present ? (ext as Record<string, unknown>)[name] : undefined;
+  const fields = compiled(schema);
+  for (let i = 0; i < fields.length; i++) {
+    const [name, spec] = fields[i]!;
+    const value: unknown =
+      ext !== undefined && Object.hasOwn(ext, name) ? (ext as Record<string, unknown>)[name] : undefined;
     if (value === undefined || value === null || (value === "" && spec.type !== "string")) {
       if (spec.default !== undefined) out[name] = spec.default;
       else if (spec.required) throw new HeaderError(`${what}: the header lacks the required field "${name}"`);
       continue;
     }
-    out[name] = coerce(String(value), spec.type, name, what);
+    out[name] = coerce(typeof value === "string" ? value : String(value), spec.type, name, what);
   }
   return out as HeaderOf<S>;
+}
+
+/** A schema's fields as an array, worked out once per schema (decodeHeader runs per request). */
+const compiledSchemas = new WeakMap<HeaderSchema, Array<[string, FieldSpec]>>();
+function compiled(schema: HeaderSchema): Array<[string, FieldSpec]> {
+  let fields = compiledSchemas.get(schema);
+  if (!fields) {
+    fields = Object.entries(schema);
+    compiledSchemas.set(schema, fields);
+  }
+  return fields;
+}
+
+/** Plain decimal digits with an optional sign, at most 15 digits: exact as a double, no BigInt needed. */
+export function smallInteger(raw: string): number | undefined {
+  const n = raw.length;
+  if (n === 0 || n > 16) return undefined;
+  let i = 0;
+  const c0 = raw.charCodeAt(0);
+  if (c0 === 45 /* - */ || c0 === 43 /* + */) {
+    if (n === 1) return undefined;
+    i = 1;
+  }
+  if (n - i > 15) return undefined;
+  for (; i < n; i++) {
+    const c = raw.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
+  // "-0" is 0 (as the BigInt path gives).
+  return Number(raw) || 0;
 }
 
 function coerce(raw: string, type: FieldType, name: string, what: string): unknown {
@@ -83,9 +115,11 @@ function coerce(raw: string, type: FieldType, name: string, what: string): unkno
       return raw;
     case "bool":
       // Boolean.parseBoolean: only "true", in any case, is true.
-      return raw.toLowerCase() === "true";
+      return raw === "true" || raw.toLowerCase() === "true";
     case "int":
     case "long": {
+      const fast = smallInteger(raw);
+      if (fast !== undefined && (type === "long" || (fast <= INT_MAX && fast >= INT_MIN))) return fast;
       const text = raw.trim();
       if (!INTEGER.test(text)) throw new HeaderError(`${what}: field "${name}" is not an integer: "${raw}"`);
       if (type === "int") {

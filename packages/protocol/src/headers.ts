@@ -1,4 +1,5 @@
-import { F, type HeaderOf } from "./header.js";
+import type { ExtFields } from "./command.js";
+import { decodeHeader, F, type HeaderOf, smallInteger } from "./header.js";
 
 /**
  * Custom-header schemas of every operation in the spec (sections 3–6), named after
@@ -109,19 +110,95 @@ export const SEND_V2_NAMES: Record<
   n: "brokerName",
 };
 
+/** SEND_V2_NAMES as an array (both conversions run once per message). */
+const SEND_V2_PAIRS: ReadonlyArray<readonly [string, string]> = Object.entries(SEND_V2_NAMES);
+
 export function sendHeaderFromV2(v2: SendMessageRequestHeaderV2): SendMessageRequestHeader {
   const out: Record<string, unknown> = {};
-  for (const [letter, name] of Object.entries(SEND_V2_NAMES)) {
-    const v = (v2 as Record<string, unknown>)[letter];
+  const src = v2 as Record<string, unknown>;
+  for (let i = 0; i < SEND_V2_PAIRS.length; i++) {
+    const [letter, name] = SEND_V2_PAIRS[i]!;
+    const v = src[letter];
     if (v !== undefined) out[name] = v;
   }
   return out as SendMessageRequestHeader;
 }
 
+/**
+ * SEND_MESSAGE_V2's header decoded straight into the long-name form, for the well-formed
+ * header every producer sends (one per message, so it is worth a fixed-shape fast path).
+ * Anything unusual — a missing field, a non-string value, a number that needs range
+ * checks — goes through decodeHeader, so errors and edge cases are exactly its own.
+ */
+export function decodeSendMessageHeaderV2(ext: ExtFields | undefined): SendMessageRequestHeader {
+  const fast = ext ? sendV2Fast(ext) : undefined;
+  return fast ?? sendHeaderFromV2(decodeHeader(SendMessageRequestHeaderV2, ext, "SEND_MESSAGE_V2"));
+}
+
+function sendV2Fast(ext: ExtFields): SendMessageRequestHeader | undefined {
+  const { a, b, c, i, n } = ext;
+  if (typeof a !== "string" || typeof b !== "string" || typeof c !== "string") return undefined;
+  if ((i !== undefined && typeof i !== "string") || (n !== undefined && typeof n !== "string"))
+    return undefined;
+  const d = intOf(ext.d);
+  const e = intOf(ext.e);
+  const f = intOf(ext.f);
+  const g = typeof ext.g === "string" ? smallInteger(ext.g) : undefined;
+  const h = intOf(ext.h);
+  if (d === undefined || e === undefined || f === undefined || g === undefined || h === undefined)
+    return undefined;
+  const j = optIntOf(ext.j);
+  const l = optIntOf(ext.l);
+  const k = optBoolOf(ext.k);
+  const m = optBoolOf(ext.m);
+  if (j === null || l === null || k === null || m === null) return undefined;
+  const out: SendMessageRequestHeader = {
+    producerGroup: a,
+    topic: b,
+    defaultTopic: c,
+    defaultTopicQueueNums: d,
+    queueId: e,
+    sysFlag: f,
+    bornTimestamp: g,
+    flag: h,
+  };
+  if (i !== undefined) out.properties = i;
+  if (j !== undefined) out.reconsumeTimes = j;
+  if (k !== undefined) out.unitMode = k;
+  if (l !== undefined) out.maxReconsumeTimes = l;
+  if (m !== undefined) out.batch = m;
+  if (n !== undefined) out.brokerName = n;
+  return out;
+}
+
+const INT_MIN = -2147483648;
+const INT_MAX = 2147483647;
+
+/** A clean int, or undefined (missing, malformed or out of range: the slow path decides). */
+function intOf(v: unknown): number | undefined {
+  if (typeof v !== "string") return undefined;
+  const x = smallInteger(v);
+  return x !== undefined && x >= INT_MIN && x <= INT_MAX ? x : undefined;
+}
+
+/** undefined = absent (as decodeHeader treats a missing or empty field), null = take the slow path. */
+function optIntOf(v: unknown): number | undefined | null {
+  if (v === undefined || v === "") return undefined;
+  return intOf(v) ?? null;
+}
+
+function optBoolOf(v: unknown): boolean | undefined | null {
+  if (v === undefined || v === "") return undefined;
+  if (typeof v !== "string") return null;
+  return v === "true" || v.toLowerCase() === "true";
+}
+
 export function sendHeaderToV2(h: SendMessageRequestHeader): SendMessageRequestHeaderV2 {
   const out: Record<string, unknown> = {};
-  for (const [letter, name] of Object.entries(SEND_V2_NAMES)) {
-    const v = (h as Record<string, unknown>)[name];
+  const src = h as Record<string, unknown>;
+  for (let i = 0; i < SEND_V2_PAIRS.length; i++) {
+    const [letter, name] = SEND_V2_PAIRS[i]!;
+    const v = src[name];
     if (v !== undefined) out[letter] = v;
   }
   return out as SendMessageRequestHeaderV2;

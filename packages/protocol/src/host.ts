@@ -14,6 +14,19 @@ export interface HostPort {
  */
 export function toStorableIPv4(address: string | undefined): string {
   if (!address) return "127.0.0.1";
+  let v = storable.get(address);
+  if (v === undefined) {
+    v = computeStorableIPv4(address);
+    if (storable.size >= 1024) storable.clear();
+    storable.set(address, v);
+  }
+  return v;
+}
+
+/** Socket addresses seen recently → their storable form (parsing IPv6 text is not cheap). */
+const storable = new Map<string, string>();
+
+function computeStorableIPv4(address: string): string {
   if (isIPv4(address)) return address;
   const text = stripZone(address);
   if (!isIPv6(text)) return "127.0.0.1";

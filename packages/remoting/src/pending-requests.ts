@@ -2,17 +2,27 @@ import type { RemotingCommand } from "@tidemq/protocol";
 
 interface PendingRequest {
   code: number;
-  timer: NodeJS.Timeout;
+  /** ms since the epoch (performance.now() scale) after which the request fails. */
+  deadline: number;
   resolve: (response: RemotingCommand) => void;
   reject: (err: Error) => void;
+  onTimeout: (code: number, timeoutMs: number) => Error;
+  timeoutMs: number;
 }
 
 /**
  * Requests sent on one connection that wait for their response, keyed by opaque.
  * Responses may come back in any order (a long-polled pull is answered seconds later).
+ *
+ * Timeouts cost one timer per connection, not one per request: the timer is armed for the
+ * earliest deadline and, when it fires, fails what has expired and re-arms for the next.
+ * Requests normally complete long before their deadline, so the timer rarely fires at all.
  */
 export class PendingRequests {
   private readonly byOpaque = new Map<number, PendingRequest>();
+  private timer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires (performance.now() scale); Infinity when none. */
+  private timerAt = Number.POSITIVE_INFINITY;
 
   get size(): number {
     return this.byOpaque.size;
@@ -22,21 +32,18 @@ export class PendingRequests {
     return this.byOpaque.has(opaque);
   }
 
-  /** Registers a request; `onTimeout` builds the error it is failed with after timeoutMs. */
+  /** Registers a request; `onTimeout(code, timeoutMs)` builds the error it is failed with after timeoutMs. */
   add(
     opaque: number,
     code: number,
     timeoutMs: number,
     resolve: (response: RemotingCommand) => void,
     reject: (err: Error) => void,
-    onTimeout: () => Error,
+    onTimeout: (code: number, timeoutMs: number) => Error,
   ): void {
-    const timer = setTimeout(() => {
-      if (this.byOpaque.get(opaque)?.timer !== timer) return;
-      this.byOpaque.delete(opaque);
-      reject(onTimeout());
-    }, timeoutMs);
-    this.byOpaque.set(opaque, { code, timer, resolve, reject });
+    const deadline = performance.now() + timeoutMs;
+    this.byOpaque.set(opaque, { code, deadline, resolve, reject, onTimeout, timeoutMs });
+    if (deadline < this.timerAt) this.arm(deadline);
   }
 
   /** Completes the request the response answers; false when none waits (late or unknown). */
@@ -44,7 +51,7 @@ export class PendingRequests {
     const pending = this.byOpaque.get(response.opaque);
     if (!pending) return false;
     this.byOpaque.delete(response.opaque);
-    clearTimeout(pending.timer);
+    if (this.byOpaque.size === 0) this.disarm();
     pending.resolve(response);
     return true;
   }
@@ -54,7 +61,7 @@ export class PendingRequests {
     const pending = this.byOpaque.get(opaque);
     if (!pending) return;
     this.byOpaque.delete(opaque);
-    clearTimeout(pending.timer);
+    if (this.byOpaque.size === 0) this.disarm();
     pending.reject(err);
   }
 
@@ -62,9 +69,35 @@ export class PendingRequests {
   failAll(makeError: (code: number) => Error): void {
     const all = [...this.byOpaque.values()];
     this.byOpaque.clear();
-    for (const pending of all) {
-      clearTimeout(pending.timer);
-      pending.reject(makeError(pending.code));
+    this.disarm();
+    for (const pending of all) pending.reject(makeError(pending.code));
+  }
+
+  private arm(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Fails every request past its deadline; re-arms for the earliest one left. */
+  private expire(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    const expired: Array<[number, PendingRequest]> = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const [opaque, p] of this.byOpaque) {
+      if (p.deadline <= now) expired.push([opaque, p]);
+      else if (p.deadline < next) next = p.deadline;
     }
+    for (const [opaque] of expired) this.byOpaque.delete(opaque);
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    for (const [, p] of expired) p.reject(p.onTimeout(p.code, p.timeoutMs));
   }
 }

@@ -140,14 +140,7 @@ export class SocketConnection implements Connection, ResponseSink {
     }
     const ms = Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 1;
     return new Promise<RemotingCommand>((resolve, reject) => {
-      this.pending.add(
-        opaque,
-        cmd.code,
-        ms,
-        resolve,
-        reject,
-        () => new RemotingTimeoutError(cmd.code, this.peer, ms),
-      );
+      this.pending.add(opaque, cmd.code, ms, resolve, reject, this.timeoutError);
       // Overflow closes the connection, which fails this request along with the others.
       this.writer.enqueue(parts);
     });
@@ -194,6 +187,10 @@ export class SocketConnection implements Connection, ResponseSink {
     if (this.closed) queueMicrotask(listener);
     else this.closeListeners.push(listener);
   }
+
+  /** Shared by every request of this connection (no closure per request). */
+  private readonly timeoutError = (code: number, timeoutMs: number): Error =>
+    new RemotingTimeoutError(code, this.peer, timeoutMs);
 
   private nextOpaque(): number {
     let opaque = this.options.opaques.next();

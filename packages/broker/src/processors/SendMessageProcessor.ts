@@ -2,30 +2,34 @@ import {
   createResponse,
   decodeBatchBody,
   decodeHeader,
+  decodeSendMessageHeaderV2,
   encodeProperties,
+  FLAG_RESPONSE,
   isWriteable,
   MAX_PROPERTIES_BYTES,
   MessageConst,
   MessageSysFlag,
+  NAME_VALUE_SEPARATOR,
   Perm,
-  parseProperties,
+  PROPERTY_SEPARATOR,
   type RemotingCommand,
   RequestCode,
   ResponseCode,
   SendMessageRequestHeader,
-  SendMessageRequestHeaderV2,
-  sendHeaderFromV2,
+  setOwn,
+  TIDEMQ_VERSION,
   type TopicConfig,
   tagsHashCode,
   toStorableIPv4,
   transactionType,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
-import type { MessageInput, PutResult } from "@tidemq/store";
+import type { MessageInput } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { RequestQueue } from "../RequestQueue.js";
 import type { TopicConfigManager } from "../TopicConfigManager.js";
 import { dlqTopic, isNotAllowedSendTopic, isRetryTopic, topicNameProblem } from "../TopicValidator.js";
+import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
 
 /** MQVersion V3_4_9: from this client version on, header `maxReconsumeTimes` is trusted. */
@@ -44,6 +48,7 @@ export const MAX_BATCH_ENTRIES = 10_000;
  */
 export class SendMessageProcessor {
   readonly queue: RequestQueue<RemotingCommand>;
+  private readonly coalescer: PutCoalescer;
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -55,6 +60,7 @@ export class SendMessageProcessor {
       maxWaitMs: () => c.waitTimeMillsInSendQueue,
       concurrency: () => c.sendMessageThreadPoolNums,
     });
+    this.coalescer = new PutCoalescer(ctx.store);
   }
 
   private readonly warned = new Set<string>();
@@ -73,39 +79,51 @@ export class SendMessageProcessor {
     this.ctx.server.registerHandler(RequestCode.SEND_BATCH_MESSAGE, handler);
   }
 
-  async process(request: RemotingCommand, conn: Connection): Promise<RemotingCommand> {
+  /**
+   * Synchronous up to the store put when the topic exists (the common case): every send of
+   * a socket chunk reaches the PutCoalescer in the same turn and becomes one append.
+   */
+  process(request: RemotingCommand, conn: Connection): Promise<RemotingCommand> {
     const header =
       request.code === RequestCode.SEND_MESSAGE
         ? decodeHeader(SendMessageRequestHeader, request.extFields, "SEND_MESSAGE")
-        : sendHeaderFromV2(decodeHeader(SendMessageRequestHeaderV2, request.extFields, "SEND_MESSAGE_V2"));
+        : decodeSendMessageHeaderV2(request.extFields);
     const batch = request.code === RequestCode.SEND_BATCH_MESSAGE || header.batch === true;
-    const prepared = await this.prepare(request, header, batch, conn);
-    const outcome = await this.queue.submit(() => this.store(request, prepared));
-    switch (outcome.kind) {
-      case "done":
-        return outcome.value;
-      case "shed":
-        return createResponse(
-          request,
-          ResponseCode.SYSTEM_BUSY,
-          `[TIMEOUT_CLEAN_QUEUE] broker busy: a send waited ${outcome.waitedMs} ms in the send queue (limit waitTimeMillsInSendQueue=${outcome.limitMs} ms); the store is slower than the incoming rate — see flushDiskType and the disk`,
-        );
-      case "rejected":
-        return createResponse(
-          request,
-          ResponseCode.SYSTEM_BUSY,
-          `[REJECTREQUEST] broker busy: the send queue is full (${outcome.queued} waiting, sendThreadPoolQueueCapacity=${outcome.capacity}); the store is slower than the incoming rate — see flushDiskType and the disk`,
-        );
-    }
+    const prepared = this.prepare(request, header, batch, conn);
+    if (prepared instanceof Promise) return prepared.then((p) => this.enqueue(request, p));
+    return this.enqueue(request, prepared);
+  }
+
+  private enqueue(request: RemotingCommand, prepared: Prepared): Promise<RemotingCommand> {
+    return this.queue
+      .submit(() => this.store(request, prepared))
+      .then((outcome) => {
+        switch (outcome.kind) {
+          case "done":
+            return outcome.value;
+          case "shed":
+            return createResponse(
+              request,
+              ResponseCode.SYSTEM_BUSY,
+              `[TIMEOUT_CLEAN_QUEUE] broker busy: a send waited ${outcome.waitedMs} ms in the send queue (limit waitTimeMillsInSendQueue=${outcome.limitMs} ms); the store is slower than the incoming rate — see flushDiskType and the disk`,
+            );
+          case "rejected":
+            return createResponse(
+              request,
+              ResponseCode.SYSTEM_BUSY,
+              `[REJECTREQUEST] broker busy: the send queue is full (${outcome.queued} waiting, sendThreadPoolQueueCapacity=${outcome.capacity}); the store is slower than the incoming rate — see flushDiskType and the disk`,
+            );
+        }
+      });
   }
 
   /** Steps 1–7 and 10's size checks of spec §4.1; returns the messages to store. */
-  private async prepare(
+  private prepare(
     request: RemotingCommand,
     header: SendMessageRequestHeader,
     batch: boolean,
     conn: Connection,
-  ): Promise<{ inputs: MessageInput[]; topic: TopicConfig; requestedQueueId: number }> {
+  ): Prepared | Promise<Prepared> {
     const { config } = this.ctx;
     const topicName = header.topic;
     // 1. Broker permission. Java only refuses order topics here and relies on the
@@ -113,29 +131,42 @@ export class SendMessageProcessor {
     if (!isWriteable(config.brokerPermission)) {
       fail(ResponseCode.NO_PERMISSION, `the broker[${config.brokerName}] sending message is forbidden`);
     }
-    // 2. Topic name rules.
-    const problem = topicNameProblem(topicName);
-    if (problem) fail(ResponseCode.SYSTEM_ERROR, problem);
-    if (isNotAllowedSendTopic(topicName)) {
-      fail(
-        ResponseCode.NO_PERMISSION,
-        `sending message to topic[${topicName}] is forbidden (a system topic)`,
-      );
+    // 2. Topic name rules (a name that passed once passes again: remembered, bounded).
+    if (!this.sendableNames.has(topicName)) {
+      const problem = topicNameProblem(topicName);
+      if (problem) fail(ResponseCode.SYSTEM_ERROR, problem);
+      if (isNotAllowedSendTopic(topicName)) {
+        fail(
+          ResponseCode.NO_PERMISSION,
+          `sending message to topic[${topicName}] is forbidden (a system topic)`,
+        );
+      }
+      if (this.sendableNames.size >= 10_000) this.sendableNames.clear();
+      this.sendableNames.add(topicName);
     }
-    // 3. Topic lookup / auto-creation.
-    let topic = this.topics.get(topicName);
-    if (!topic) {
-      if (isRetryTopic(topicName)) {
-        // Retry topics are never made from the template: 1 queue, read-write (Java 4.9.8).
-        topic = await this.topics.ensureSystemTopic(topicName, 1, Perm.READ | Perm.WRITE);
-      } else {
-        topic = await this.topics.createTopicInSendMessageMethod(
+    // 3. Topic lookup / auto-creation (the only step that may wait).
+    const known = this.topics.get(topicName);
+    if (known) return this.prepareFor(request, header, batch, conn, known);
+    const creating = isRetryTopic(topicName)
+      ? // Retry topics are never made from the template: 1 queue, read-write (Java 4.9.8).
+        this.topics.ensureSystemTopic(topicName, 1, Perm.READ | Perm.WRITE)
+      : this.topics.createTopicInSendMessageMethod(
           topicName,
           header.defaultTopic,
           header.defaultTopicQueueNums,
         );
-      }
-    }
+    return Promise.resolve(creating).then((topic) => this.prepareFor(request, header, batch, conn, topic));
+  }
+
+  private prepareFor(
+    request: RemotingCommand,
+    header: SendMessageRequestHeader,
+    batch: boolean,
+    conn: Connection,
+    topic: TopicConfig | undefined,
+  ): Prepared | Promise<Prepared> {
+    const { config } = this.ctx;
+    const topicName = header.topic;
     if (!topic) {
       fail(
         ResponseCode.TOPIC_NOT_EXIST,
@@ -156,15 +187,13 @@ export class SendMessageProcessor {
         `request queueId[${header.queueId}] is illegal, ${topicName} has ${queueMax} queues on broker ${config.brokerName}`,
       );
     }
-    let queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
+    const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
 
-    const batchProps = parseProperties(header.properties);
-    delete batchProps[MessageConst.WAIT_STORE_MSG_OK];
-    batchProps[MessageConst.CLUSTER] = config.brokerClusterName;
+    const batchProps = storedProperties(header.properties, config.brokerClusterName);
     const reconsumeTimes = header.reconsumeTimes ?? 0;
 
     // 5. Retry topics: the group must exist; past the retry limit the message goes to the DLQ.
-    let storeTopic = topic;
+    const storeTopic = topic;
     if (isRetryTopic(topicName)) {
       if (batch)
         fail(ResponseCode.MESSAGE_ILLEGAL, `batch request does not support retry group ${topicName}`);
@@ -178,14 +207,41 @@ export class SendMessageProcessor {
           ? header.maxReconsumeTimes
           : group.retryMaxTimes;
       if (reconsumeTimes >= maxReconsume) {
-        storeTopic = await this.topics.ensureSystemTopic(dlqTopic(groupName), 1, Perm.READ | Perm.WRITE);
-        queueId = randomInt(Math.max(1, storeTopic.writeQueueNums));
         delete batchProps[MessageConst.DELAY_TIME_LEVEL];
-        this.ctx.logger.info(
-          `message to ${topicName} reached ${reconsumeTimes} reconsumes (max ${maxReconsume}); stored in ${storeTopic.topicName}`,
-        );
+        return Promise.resolve(
+          this.topics.ensureSystemTopic(dlqTopic(groupName), 1, Perm.READ | Perm.WRITE),
+        ).then((dlq) => {
+          this.ctx.logger.info(
+            `message to ${topicName} reached ${reconsumeTimes} reconsumes (max ${maxReconsume}); stored in ${dlq.topicName}`,
+          );
+          return this.build(
+            request,
+            header,
+            batch,
+            conn,
+            dlq,
+            randomInt(Math.max(1, dlq.writeQueueNums)),
+            batchProps,
+          );
+        });
       }
     }
+    return this.build(request, header, batch, conn, storeTopic, queueId, batchProps);
+  }
+
+  /** Steps 6–7: sysFlag, and the stored message(s). */
+  private build(
+    request: RemotingCommand,
+    header: SendMessageRequestHeader,
+    batch: boolean,
+    conn: Connection,
+    storeTopic: TopicConfig,
+    queueId: number,
+    batchProps: Record<string, string>,
+  ): Prepared {
+    const { config } = this.ctx;
+    const topicName = header.topic;
+    const reconsumeTimes = header.reconsumeTimes ?? 0;
     // 6. sysFlag.
     let sysFlag = header.sysFlag;
     if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
@@ -211,7 +267,7 @@ export class SendMessageProcessor {
     }
 
     // 7. Build the stored message(s).
-    const bornHost = { host: toStorableIPv4(conn.remoteAddress), port: conn.remotePort };
+    const bornHost = this.bornHostOf(conn);
     const body = request.body ?? Buffer.alloc(0);
     if (body.length > config.maxMessageSize) {
       fail(
@@ -219,24 +275,27 @@ export class SendMessageProcessor {
         `the message body size ${body.length} bytes exceeds maxMessageSize ${config.maxMessageSize} of broker ${config.brokerName}`,
       );
     }
-    const base = {
-      topic: storeTopic.topicName,
-      queueId,
-      sysFlag,
-      bornTimestamp: header.bornTimestamp,
-      bornHost,
-      reconsumeTimes,
-      preparedTransactionOffset: 0,
-    };
+    const topic = storeTopic.topicName;
+    const bornTimestamp = header.bornTimestamp;
     const inputs: MessageInput[] = [];
     if (!batch) {
-      checkProperties(batchProps);
+      // The properties string came in under the frame limit; re-encoded with CLUSTER added it
+      // is at most 3 UTF-8 bytes a char: skip the exact count when even that fits.
+      const bound = 3 * ((header.properties?.length ?? 0) + config.brokerClusterName.length + 16);
+      if (bound > MAX_PROPERTIES_BYTES) checkProperties(batchProps);
+      // One literal shape for every MessageInput (the store reads them in a hot loop).
       inputs.push({
-        ...base,
+        topic,
+        queueId,
         flag: header.flag,
         body,
         properties: batchProps,
-        tagsCode: tagsHashCode(batchProps.TAGS),
+        sysFlag,
+        bornTimestamp,
+        bornHost,
+        reconsumeTimes,
+        preparedTransactionOffset: 0,
+        tagsCode: this.tagsCode(batchProps.TAGS),
       });
     } else {
       if (topicName.length > 127)
@@ -250,47 +309,133 @@ export class SendMessageProcessor {
         );
       }
       for (const e of entries) {
-        const props = { ...e.properties, ...batchProps };
-        delete props[MessageConst.WAIT_STORE_MSG_OK];
+        // The entry's properties, then the request's (which win), without WAIT: built by
+        // assignment, not spread + delete (delete leaves a slow dictionary-mode object).
+        const props: Record<string, string> = {};
+        for (const k in e.properties) {
+          if (k !== MessageConst.WAIT_STORE_MSG_OK && Object.hasOwn(e.properties, k))
+            setOwn(props, k, e.properties[k]!);
+        }
+        for (const k in batchProps) setOwn(props, k, batchProps[k]!);
         if (props[MessageConst.DELAY_TIME_LEVEL] && Number(props[MessageConst.DELAY_TIME_LEVEL]) > 0) {
           fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
         }
-        checkProperties(props);
+        if (propertiesBound(props) > MAX_PROPERTIES_BYTES) checkProperties(props);
         inputs.push({
-          ...base,
+          topic,
+          queueId,
           flag: e.flag,
           body: e.body,
           properties: props,
-          tagsCode: tagsHashCode(props.TAGS),
+          sysFlag,
+          bornTimestamp,
+          bornHost,
+          reconsumeTimes,
+          preparedTransactionOffset: 0,
+          tagsCode: this.tagsCode(props.TAGS),
         });
       }
     }
     return { inputs, topic: storeTopic, requestedQueueId: queueId };
   }
 
+  private readonly sendableNames = new Set<string>();
+  private readonly bornHosts = new WeakMap<Connection, { host: string; port: number }>();
+  private readonly tagCodes = new Map<string, number>();
+
+  /** The connection's address as stored (IPv4), worked out once per connection. */
+  private bornHostOf(conn: Connection): { host: string; port: number } {
+    let h = this.bornHosts.get(conn);
+    if (!h) {
+      h = { host: toStorableIPv4(conn.remoteAddress), port: conn.remotePort };
+      this.bornHosts.set(conn, h);
+    }
+    return h;
+  }
+
+  private tagsCode(tags: string | undefined): number {
+    if (!tags) return 0;
+    let c = this.tagCodes.get(tags);
+    if (c === undefined) {
+      c = tagsHashCode(tags);
+      if (this.tagCodes.size >= 4096) this.tagCodes.clear();
+      this.tagCodes.set(tags, c);
+    }
+    return c;
+  }
+
   /** Step 10: the put, and the response RocketMQ clients read (msgId = offsetMsgId). */
-  private async store(
-    request: RemotingCommand,
-    p: { inputs: MessageInput[]; topic: TopicConfig; requestedQueueId: number },
-  ): Promise<RemotingCommand> {
-    const { config } = this.ctx;
-    const result: PutResult =
-      p.inputs.length === 1 && request.code !== RequestCode.SEND_BATCH_MESSAGE
-        ? await this.ctx.store.putMessage(p.inputs[0]!)
-        : await this.ctx.store.putMessages(p.inputs);
-    let bytes = 0;
-    for (const m of p.inputs) bytes += m.body.length;
-    this.ctx.stats.recordPut(result.count, bytes);
-    const code =
-      result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
-    return createResponse(request, code, code === ResponseCode.SUCCESS ? undefined : "flush disk timeout", {
-      msgId: result.msgIds.join(","),
-      queueId: p.requestedQueueId,
-      queueOffset: result.queueOffset,
-      MSG_REGION: config.regionId,
-      TRACE_ON: String(config.traceOn),
+  private store(request: RemotingCommand, p: Prepared): Promise<RemotingCommand> {
+    return this.coalescer.put(p.inputs).then((result) => {
+      const { config } = this.ctx;
+      let bytes = 0;
+      for (const m of p.inputs) bytes += m.body.length;
+      this.ctx.stats.recordPut(result.count, bytes);
+      const code =
+        result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
+      // Built directly (ext fields already strings): this runs once per message.
+      return {
+        code,
+        language: "JAVA",
+        version: TIDEMQ_VERSION,
+        opaque: request.opaque,
+        flag: FLAG_RESPONSE,
+        remark: code === ResponseCode.SUCCESS ? undefined : "flush disk timeout",
+        extFields: {
+          msgId: result.msgIds.length === 1 ? result.msgIds[0]! : result.msgIds.join(","),
+          queueId: String(p.requestedQueueId),
+          queueOffset: String(result.queueOffset),
+          MSG_REGION: config.regionId,
+          TRACE_ON: String(config.traceOn),
+        },
+        serializeType: request.serializeType,
+      };
     });
   }
+}
+
+/**
+ * The request's properties as stored: parsed as parseProperties does, without WAIT, with
+ * CLUSTER set to this cluster (in place when the producer sent one, else appended).
+ */
+function storedProperties(text: string | undefined, cluster: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let sawCluster = false;
+  if (text) {
+    let start = 0;
+    while (start <= text.length) {
+      let end = text.indexOf(PROPERTY_SEPARATOR, start);
+      if (end < 0) end = text.length;
+      if (end > start) {
+        const i = text.indexOf(NAME_VALUE_SEPARATOR, start);
+        if (i > start && i < end) {
+          const name = text.slice(start, i);
+          if (name === MessageConst.CLUSTER) {
+            sawCluster = true;
+            out[name] = cluster;
+          } else if (name !== MessageConst.WAIT_STORE_MSG_OK) {
+            setOwn(out, name, text.slice(i + 1, end));
+          }
+        }
+      }
+      start = end + 1;
+    }
+  }
+  if (!sawCluster) out[MessageConst.CLUSTER] = cluster;
+  return out;
+}
+
+/** An upper bound of the UTF-8 bytes encodeProperties would produce (3 bytes a UTF-16 unit). */
+function propertiesBound(props: Record<string, string>): number {
+  let n = 0;
+  for (const k in props) n += k.length + (props[k]?.length ?? 0) + 2;
+  return 3 * n;
+}
+
+interface Prepared {
+  inputs: MessageInput[];
+  topic: TopicConfig;
+  requestedQueueId: number;
 }
 
 function checkProperties(props: Record<string, string>): void {

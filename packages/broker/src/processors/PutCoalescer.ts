@@ -1,0 +1,130 @@
+import { MessageSysFlag, ResponseCode, TideMQError, transactionType } from "@tidemq/protocol";
+import type { MessageInput, PutResult } from "@tidemq/store";
+
+/** The part of the MessageStore the coalescer uses. */
+export interface BatchPutter {
+  putMessages(msgs: MessageInput[]): Promise<PutResult>;
+}
+
+interface Part {
+  /** Index of this request's first message in the group. */
+  start: number;
+  inputs: MessageInput[];
+  resolve: (r: PutResult) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Group {
+  inputs: MessageInput[];
+  parts: Part[];
+  bytes: number;
+}
+
+/** A group is handed to the store early once it holds this many messages or body bytes. */
+const MAX_GROUP_MESSAGES = 4096;
+const MAX_GROUP_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Turns the sends of one event-loop turn (every frame of a socket chunk, every send that
+ * left the send queue together) into one store append per topic/queue: one reservation,
+ * one promise and one waiter in the store for the lot instead of one per message. Each
+ * request still gets its own result (its messages' ids and first queue offset), and the
+ * order of appends per queue is the order the puts were made in.
+ *
+ * A group the store refuses as a whole for one bad message (MESSAGE_ILLEGAL) is retried
+ * request by request, so only the bad request fails.
+ */
+export class PutCoalescer {
+  private groups = new Map<string, Group>();
+  private scheduled = false;
+
+  constructor(private readonly store: BatchPutter) {}
+
+  put(inputs: MessageInput[]): Promise<PutResult> {
+    const first = inputs[0];
+    // Half/rollback transaction records take no queue offset: per-request offsets could not
+    // be derived from the group's first offset, so they go alone (after what waits ahead).
+    if (!first || inputs.some(notInQueue)) {
+      if (first) this.flushKey(keyOf(first));
+      return this.store.putMessages(inputs);
+    }
+    const key = keyOf(first);
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { inputs: [], parts: [], bytes: 0 };
+      this.groups.set(key, group);
+    }
+    const g = group;
+    const promise = new Promise<PutResult>((resolve, reject) => {
+      g.parts.push({ start: g.inputs.length, inputs, resolve, reject });
+    });
+    for (const m of inputs) {
+      g.inputs.push(m);
+      g.bytes += m.body.length;
+    }
+    if (g.inputs.length >= MAX_GROUP_MESSAGES || g.bytes >= MAX_GROUP_BYTES) this.flushKey(key);
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      // After the current synchronous run (the whole socket chunk), before any I/O.
+      queueMicrotask(() => this.flushAll());
+    }
+    return promise;
+  }
+
+  private flushAll(): void {
+    this.scheduled = false;
+    const groups = this.groups;
+    if (groups.size === 0) return;
+    this.groups = new Map();
+    for (const g of groups.values()) this.submit(g);
+  }
+
+  private flushKey(key: string): void {
+    const g = this.groups.get(key);
+    if (!g) return;
+    this.groups.delete(key);
+    this.submit(g);
+  }
+
+  private submit(g: Group): void {
+    if (g.parts.length === 1) {
+      const p = g.parts[0]!;
+      this.store.putMessages(p.inputs).then(p.resolve, p.reject);
+      return;
+    }
+    this.store.putMessages(g.inputs).then(
+      (r) => {
+        for (const p of g.parts) p.resolve(slice(r, p.start, p.inputs.length));
+      },
+      (err: unknown) => {
+        if (err instanceof TideMQError && err.code === ResponseCode.MESSAGE_ILLEGAL) {
+          for (const p of g.parts) this.store.putMessages(p.inputs).then(p.resolve, p.reject);
+        } else {
+          for (const p of g.parts) p.reject(err);
+        }
+      },
+    );
+  }
+}
+
+function keyOf(m: MessageInput): string {
+  return `${m.topic}\u0000${m.queueId}`;
+}
+
+function notInQueue(m: MessageInput): boolean {
+  const tt = transactionType(m.sysFlag);
+  return tt === MessageSysFlag.TRANSACTION_PREPARED_TYPE || tt === MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+}
+
+/** One request's share of a group's result: its ids and first queue offset (the group's are consecutive). */
+function slice(r: PutResult, start: number, count: number): PutResult {
+  return {
+    status: r.status,
+    queueOffset: r.queueOffset + start,
+    // The group's first record; records of this request follow it in the same append.
+    commitLogOffset: r.commitLogOffset,
+    msgIds: r.msgIds.slice(start, start + count),
+    count,
+    storeTimestamp: r.storeTimestamp,
+  };
+}
