@@ -37,8 +37,9 @@ export interface BrokerConfig {
   waitTimeMillsInSendQueue: number;
   sendThreadPoolQueueCapacity: number;
   /**
-   * Sends handed to the store at once (RocketMQ: send threads). Node has one thread, so this
-   * bounds concurrent store puts; more lets SYNC_FLUSH group-commit more messages per fsync.
+   * Groups of sends in flight to the store at once (RocketMQ: send threads). A free slot runs a
+   * send at once; sends that queued while every slot was busy start together as one group in
+   * one slot, so a SYNC_FLUSH fsync acknowledges a whole group.
    */
   sendMessageThreadPoolNums: number;
   pullThreadPoolQueueCapacity: number;
