@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { execFileSync } from "node:child_process";
 // Simulated power cuts (lossyfs) against the store: per round a child appends under a fresh
 // lossyfs mount, is killed with SIGKILL at a random moment, every unsynced write is dropped,
 // and the store is reopened and checked (see packages/store/test/powercut-child.ts).
@@ -8,6 +7,7 @@ import { execFileSync } from "node:child_process";
 // Usage: node bench/store-powercut.mjs [--rounds 20] [--async-rounds N] [--seed N]
 //        [--round-seed S --mode SYNC_FLUSH|ASYNC_FLUSH]   (replay one round)
 // Needs a build first (npx tsc -b packages/store), root, /dev/fuse, fuse3, python3-fusepy.
+import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { findLossyfs, runPowercutRound } from "../packages/store/dist/test/powercut-child.js";
 

@@ -2,18 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Perm, TideMQError, type TopicConfig, type TopicConfigSerializeWrapper } from "@tidemq/protocol";
 import { type RegisterBrokerArgs, RouteInfoManager } from "../src/index.js";
+import { topicConfig } from "./helpers.js";
 
-function topic(name: string, queues = 4, perm = 6): TopicConfig {
-  return {
-    topicName: name,
-    readQueueNums: queues,
-    writeQueueNums: queues,
-    perm,
-    topicFilterType: "SINGLE_TAG",
-    topicSysFlag: 0,
-    order: false,
-  };
-}
+const topic = (name: string, queues = 4, perm = 6): TopicConfig => topicConfig(name, queues, perm);
 
 function wrapper(topics: TopicConfig[], counter = 1, timestamp = 1000): TopicConfigSerializeWrapper {
   return {

@@ -335,6 +335,19 @@ export interface HeartbeatData {
   consumerDataSet: ConsumerData[];
 }
 
+/** Body of UPDATE_AND_CREATE_SUBSCRIPTIONGROUP; the broker keeps one per group (spec §8.3). */
+export interface SubscriptionGroupConfig {
+  groupName: string;
+  consumeEnable: boolean;
+  consumeFromMinEnable: boolean;
+  consumeBroadcastEnable: boolean;
+  retryQueueNums: number;
+  retryMaxTimes: number;
+  brokerId: number;
+  whichBrokerWhenConsumeSlowly: number;
+  notifyConsumerIdsChangedEnable: boolean;
+}
+
 export interface MessageQueue {
   topic: string;
   brokerName: string;

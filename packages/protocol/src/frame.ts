@@ -28,12 +28,18 @@ export function encodeFrame(cmd: RemotingCommand): Buffer {
   }
   const header = encodeHeaderBytes(cmd);
   const bodyLength = cmd.body ? cmd.body.length : 0;
-  checkEncodedLength(header.length, bodyLength);
-  const out = Buffer.allocUnsafe(8 + header.length + bodyLength);
-  out.writeInt32BE(4 + header.length + bodyLength, 0);
-  out.writeUInt32BE(headerWord(cmd.serializeType, header.length), 4);
-  header.copy(out, 8);
+  const out = frameHead(cmd.serializeType, header, bodyLength, bodyLength);
   if (cmd.body) cmd.body.copy(out, 8 + header.length);
+  return out;
+}
+
+/** Length prefix, header word and header of a frame, with `room` bytes left free after them. */
+function frameHead(type: SerializeType, header: Buffer, bodyLength: number, room: number): Buffer {
+  checkEncodedLength(header.length, bodyLength);
+  const out = Buffer.allocUnsafe(8 + header.length + room);
+  out.writeInt32BE(4 + header.length + bodyLength, 0);
+  out.writeUInt32BE(headerWord(type, header.length), 4);
+  header.copy(out, 8);
   return out;
 }
 
@@ -63,13 +69,7 @@ function checkEncodedLength(headerLength: number, bodyLength: number): void {
  */
 export function encodeFrameParts(cmd: RemotingCommand): Buffer[] {
   if (!cmd.body || cmd.body.length < 4096) return [encodeFrame(cmd)];
-  const header = encodeHeaderBytes(cmd);
-  checkEncodedLength(header.length, cmd.body.length);
-  const head = Buffer.allocUnsafe(8 + header.length);
-  head.writeInt32BE(4 + header.length + cmd.body.length, 0);
-  head.writeUInt32BE(headerWord(cmd.serializeType, header.length), 4);
-  header.copy(head, 8);
-  return [head, cmd.body];
+  return [frameHead(cmd.serializeType, encodeHeaderBytes(cmd), cmd.body.length, 0), cmd.body];
 }
 
 /**

@@ -162,23 +162,25 @@ test("the fixed layout of an IPv4 record matches spec §7.1 (TOTALSIZE = 91 + bo
   assert.equal(decodeMessage(buf).msgId, "7F00000100002A9F0000000100000001");
 });
 
+/** Every field zero or tiny: the starting point of the hand-made records below. */
+const MINIMAL_RECORD: MessageRecordInput = {
+  queueId: 0,
+  flag: 0,
+  queueOffset: 0,
+  commitLogOffset: 0,
+  sysFlag: 0,
+  bornTimestamp: 0,
+  bornHost: { host: "1.2.3.4", port: 1 },
+  storeTimestamp: 0,
+  storeHost: { host: "1.2.3.4", port: 2 },
+  reconsumeTimes: 0,
+  preparedTransactionOffset: 0,
+  body: Buffer.alloc(0),
+  topic: "T",
+};
+
 test("decodeMessage rejects records that do not add up", () => {
-  const good = encodeMessage({
-    queueId: 0,
-    flag: 0,
-    queueOffset: 0,
-    commitLogOffset: 0,
-    sysFlag: 0,
-    bornTimestamp: 0,
-    bornHost: { host: "1.2.3.4", port: 1 },
-    storeTimestamp: 0,
-    storeHost: { host: "1.2.3.4", port: 2 },
-    reconsumeTimes: 0,
-    preparedTransactionOffset: 0,
-    body: Buffer.from("body"),
-    topic: "T",
-    properties: { a: "b" },
-  });
+  const good = encodeMessage({ ...MINIMAL_RECORD, body: Buffer.from("body"), properties: { a: "b" } });
   const mutate = (f: (b: Buffer) => void) => {
     const b = Buffer.from(good);
     f(b);
@@ -205,30 +207,21 @@ test("decodeMessage rejects records that do not add up", () => {
 });
 
 test("encodeMessage refuses what the format cannot hold, with MessageFormatError", () => {
-  const base: MessageRecordInput = {
-    queueId: 0,
-    flag: 0,
-    queueOffset: 0,
-    commitLogOffset: 0,
-    sysFlag: 0,
-    bornTimestamp: 0,
-    bornHost: { host: "1.2.3.4", port: 1 },
-    storeTimestamp: 0,
-    storeHost: { host: "1.2.3.4", port: 2 },
-    reconsumeTimes: 0,
-    preparedTransactionOffset: 0,
-    body: Buffer.alloc(0),
-    topic: "T",
-  };
-  assert.throws(() => encodeMessage({ ...base, topic: "t".repeat(128) }), MessageFormatError);
-  assert.throws(() => encodeMessage({ ...base, properties: { k: "v".repeat(32767) } }), MessageFormatError);
+  assert.throws(() => encodeMessage({ ...MINIMAL_RECORD, topic: "t".repeat(128) }), MessageFormatError);
   assert.throws(
-    () => encodeMessage({ ...base, bornHost: { host: "localhost", port: 1 } }),
+    () => encodeMessage({ ...MINIMAL_RECORD, properties: { k: "v".repeat(32767) } }),
     MessageFormatError,
   );
-  assert.throws(() => encodeMessage({ ...base, queueId: 2 ** 31 }), MessageFormatError);
-  assert.throws(() => encodeMessage({ ...base, properties: { k: "a\u0002b" } }), MessageFormatError);
-  assert.doesNotThrow(() => encodeMessage({ ...base, topic: "t".repeat(127) }));
+  assert.throws(
+    () => encodeMessage({ ...MINIMAL_RECORD, bornHost: { host: "localhost", port: 1 } }),
+    MessageFormatError,
+  );
+  assert.throws(() => encodeMessage({ ...MINIMAL_RECORD, queueId: 2 ** 31 }), MessageFormatError);
+  assert.throws(
+    () => encodeMessage({ ...MINIMAL_RECORD, properties: { k: "a\u0002b" } }),
+    MessageFormatError,
+  );
+  assert.doesNotThrow(() => encodeMessage({ ...MINIMAL_RECORD, topic: "t".repeat(127) }));
 });
 
 test("compressed bodies: zlib inflates, LZ4/ZSTD and corrupt data are refused, a bomb is capped", () => {

@@ -32,8 +32,4 @@ export class ReconnectBackoff {
   reset(): void {
     this.failures = 0;
   }
-
-  get consecutiveFailures(): number {
-    return this.failures;
-  }
 }

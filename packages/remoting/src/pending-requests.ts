@@ -2,7 +2,7 @@ import type { RemotingCommand } from "@tidemq/protocol";
 
 interface PendingRequest {
   code: number;
-  /** ms since the epoch (performance.now() scale) after which the request fails. */
+  /** performance.now() time after which the request fails. */
   deadline: number;
   resolve: (response: RemotingCommand) => void;
   reject: (err: Error) => void;
@@ -54,15 +54,6 @@ export class PendingRequests {
     if (this.byOpaque.size === 0) this.disarm();
     pending.resolve(response);
     return true;
-  }
-
-  /** Fails one request (e.g. its frame could not be written). */
-  fail(opaque: number, err: Error): void {
-    const pending = this.byOpaque.get(opaque);
-    if (!pending) return;
-    this.byOpaque.delete(opaque);
-    if (this.byOpaque.size === 0) this.disarm();
-    pending.reject(err);
   }
 
   /** Fails every waiting request at once, e.g. when the connection closes. */

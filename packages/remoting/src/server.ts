@@ -94,15 +94,15 @@ export class RemotingServer {
 
   private listen(port: number): Promise<Server> {
     const host = this.options.host;
-    if (host !== undefined) return this.listenOn(port, host, false);
-    return this.listenOn(port, "::", false).catch((err: NodeJS.ErrnoException) => {
+    if (host !== undefined) return this.listenOn(port, host);
+    return this.listenOn(port, "::").catch((err: NodeJS.ErrnoException) => {
       if (!NO_IPV6_CODES.has(err.code ?? "")) throw err;
       this.logger.warn(`IPv6 is unavailable (${err.code}); listening on 0.0.0.0:${port} only`);
-      return this.listenOn(port, "0.0.0.0", false);
+      return this.listenOn(port, "0.0.0.0");
     });
   }
 
-  private listenOn(port: number, host: string, ipv6Only: boolean): Promise<Server> {
+  private listenOn(port: number, host: string): Promise<Server> {
     return new Promise((resolve, reject) => {
       const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
       const onError = (err: Error): void => {
@@ -110,7 +110,7 @@ export class RemotingServer {
         reject(err);
       };
       server.once("error", onError);
-      server.listen({ port, host, ipv6Only }, () => {
+      server.listen({ port, host }, () => {
         server.off("error", onError);
         server.on("error", (err) => this.logger.error(`listener on port ${port}: ${err.message}`));
         resolve(server);

@@ -275,45 +275,54 @@ export class CommitLog implements AppendLog {
     }
     const k = this.segmentIndexFor(pos);
     if (k >= 0) {
-      // Later segments must be empty: data there means damage, not a torn tail.
-      for (let j = k + 1; j < this.segments.length; j++) {
-        const s = this.segments[j]!;
-        if (await this.hasData(s)) {
-          throw new StoreCorruptionError(
-            s.path,
-            `commit log record at offset ${pos} in ${this.segments[k]!.path} is invalid (${reason ?? "zeros"}) ` +
-              "but a later segment holds data; refusing to truncate (restore the file or move the later segments away)",
-          );
-        }
-      }
-      const endSeg = this.segments[k]!;
+      await this.refuseDataAfter(k, pos, reason);
       if (reason !== undefined) {
         log.warn(
-          `commit log: truncated a torn tail at offset ${pos} in ${endSeg.path} (${reason}); ` +
+          `commit log: truncated a torn tail at offset ${pos} in ${this.segments[k]!.path} (${reason}); ` +
             `${scanned} valid bytes scanned from ${Math.max(from, first.start)}`,
         );
       }
-      // Zero everything past the end, so no stale bytes can pass for records in a later scan.
-      const fd = await open(endSeg.path, "r+");
-      try {
-        await ftruncate(fd, pos - endSeg.start);
-        await ftruncate(fd, endSeg.size);
-        await fdatasync(fd);
-        endSeg.ready = true;
-      } finally {
-        await close(fd);
-      }
-      while (this.segments.length > k + 1) {
-        const s = this.segments.pop()!;
-        log.warn(`commit log: removing empty segment ${s.path} past the recovered end ${pos}`);
-        await fs.promises.rm(s.path, { force: true });
-      }
+      await this.cutTail(k, pos);
     }
     log.info(
       `commit log: crash recovery scanned ${scanned} bytes from ${Math.max(from, first.start)}, end ${pos}`,
     );
     this.setEnd(pos);
     return pos;
+  }
+
+  /** Segments after the end segment `k` must be empty: data there means damage, not a torn tail. */
+  private async refuseDataAfter(k: number, pos: number, reason: string | undefined): Promise<void> {
+    for (let j = k + 1; j < this.segments.length; j++) {
+      const s = this.segments[j]!;
+      if (await this.hasData(s)) {
+        throw new StoreCorruptionError(
+          s.path,
+          `commit log record at offset ${pos} in ${this.segments[k]!.path} is invalid (${reason ?? "zeros"}) ` +
+            "but a later segment holds data; refusing to truncate (restore the file or move the later segments away)",
+        );
+      }
+    }
+  }
+
+  /** Makes `pos` (in segment `k`) the end: zeros past it and removes the (empty) later segments. */
+  private async cutTail(k: number, pos: number): Promise<void> {
+    const endSeg = this.segments[k]!;
+    // Zero everything past the end, so no stale bytes can pass for records in a later scan.
+    const fd = await open(endSeg.path, "r+");
+    try {
+      await ftruncate(fd, pos - endSeg.start);
+      await ftruncate(fd, endSeg.size);
+      await fdatasync(fd);
+      endSeg.ready = true;
+    } finally {
+      await close(fd);
+    }
+    while (this.segments.length > k + 1) {
+      const s = this.segments.pop()!;
+      this.opt.logger.warn(`commit log: removing empty segment ${s.path} past the recovered end ${pos}`);
+      await fs.promises.rm(s.path, { force: true });
+    }
   }
 
   private async hasData(seg: Segment): Promise<boolean> {
@@ -573,7 +582,7 @@ export class CommitLog implements AppendLog {
         .then((fd) => writeAt(fd, b.buf, from - b.start, to - from, from - seg.start))
         .then(
           () => {
-            if (!this.dirty.includes(seg)) this.dirty.push(seg);
+            this.markDirty(seg);
             w.done = true;
             this.onWriteDone();
           },
@@ -622,8 +631,13 @@ export class CommitLog implements AppendLog {
         );
       }
     }
-    if (this.dirty.at(-1) !== seg && !this.dirty.includes(seg)) this.dirty.push(seg);
+    this.markDirty(seg);
     return true;
+  }
+
+  /** Remembers a segment with written, not yet fsynced bytes (checked newest first: usually the current one). */
+  private markDirty(seg: Segment): void {
+    if (this.dirty.at(-1) !== seg && !this.dirty.includes(seg)) this.dirty.push(seg);
   }
 
   private onWriteDone(): void {

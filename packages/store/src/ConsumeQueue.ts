@@ -3,15 +3,12 @@ import { join } from "node:path";
 import { readLong } from "@tidemq/protocol";
 import { putInt, putLong } from "./BigEndian.js";
 import {
-  close,
-  fdatasync,
-  ftruncate,
   isOffsetFileName,
   offsetFileName,
-  open,
   type ReadFdCache,
   readAt,
-  writeAt,
+  truncateDurable,
+  writeDurableAt,
 } from "./fsx.js";
 import type { Logger } from "./Logger.js";
 import { StoreCorruptionError } from "./StoreError.js";
@@ -150,13 +147,7 @@ export class ConsumeQueue {
 
   private async truncateFile(path: string, bytes: number): Promise<void> {
     this.fds.forget(path);
-    const fd = await open(path, "r+");
-    try {
-      await ftruncate(fd, bytes);
-      await fdatasync(fd);
-    } finally {
-      await close(fd);
-    }
+    await truncateDurable(path, bytes);
   }
 
   /**
@@ -262,19 +253,13 @@ export class ConsumeQueue {
         const n = Math.min(end, fileStart + this.perFile) - i;
         const path = this.filePath(fileStart);
         if (this.files.at(-1) !== fileStart) this.files.push(fileStart);
-        const fd = await open(path, fs.constants.O_WRONLY | fs.constants.O_CREAT);
-        try {
-          await writeAt(
-            fd,
-            src,
-            (i - srcStart) * CQ_ENTRY_BYTES,
-            n * CQ_ENTRY_BYTES,
-            (i - fileStart) * CQ_ENTRY_BYTES,
-          );
-          await fdatasync(fd);
-        } finally {
-          await close(fd);
-        }
+        await writeDurableAt(
+          path,
+          src,
+          (i - srcStart) * CQ_ENTRY_BYTES,
+          n * CQ_ENTRY_BYTES,
+          (i - fileStart) * CQ_ENTRY_BYTES,
+        );
         i += n;
         this.persisted = i;
       }

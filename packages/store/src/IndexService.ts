@@ -5,14 +5,13 @@ import { javaStringHashCode, readLong } from "@tidemq/protocol";
 import { putInt, putLong } from "./BigEndian.js";
 import {
   close,
-  fdatasync,
-  ftruncate,
   isOffsetFileName,
   offsetFileName,
   open,
   type ReadFdCache,
   readAt,
-  writeAt,
+  truncateDurable,
+  writeDurableAt,
   writeFileAtomic,
 } from "./fsx.js";
 import type { Logger } from "./Logger.js";
@@ -80,6 +79,35 @@ export class IndexService {
   }
 
   async load(logEnd: number, clean: boolean): Promise<void> {
+    await this.openFiles();
+    await this.cutPastLogEnd(logEnd, clean);
+    for (let i = 0; i < this.files.length; i++) {
+      const f = this.files[i]!;
+      if (f.count > 0) {
+        const a = await this.readEntry(f, 0);
+        const b = await this.readEntry(f, f.count - 1);
+        f.firstPhy = a.phy;
+        f.firstTs = a.ts;
+        f.lastPhy = b.phy;
+        f.lastTs = b.ts;
+      }
+      if (!f.sealed) {
+        f.slots = await this.rebuildSlots(f);
+        if (i < this.files.length - 1 || f.count >= this.maxEntries) {
+          f.sealed = true;
+          await this.writeSlots(f);
+        }
+      }
+    }
+    const last = this.files.at(-1);
+    if (last && last.count > 0) {
+      this.lastPhy = last.lastPhy;
+      this.lastTs = last.lastTs;
+    }
+  }
+
+  /** Lists the index files (numbered without gaps) and cuts a torn entry off each. */
+  private async openFiles(): Promise<void> {
     await fs.promises.mkdir(this.dir, { recursive: true });
     const names = (await fs.promises.readdir(this.dir)).sort();
     const slotFiles = new Set(names.filter((n) => n.endsWith(".slots")).map((n) => n.slice(0, -6)));
@@ -120,7 +148,10 @@ export class IndexService {
         memStart: count,
       });
     }
-    // Entries pointing at or past the log end: damage after a clean stop, a lost tail after a crash.
+  }
+
+  /** Entries pointing at or past the log end: damage after a clean stop, a lost tail after a crash. */
+  private async cutPastLogEnd(logEnd: number, clean: boolean): Promise<void> {
     for (let i = 0; i < this.files.length; i++) {
       const f = this.files[i]!;
       if (f.count === 0) continue;
@@ -147,41 +178,11 @@ export class IndexService {
       f.sealed = f.slotsOnDisk = false;
       break;
     }
-    for (let i = 0; i < this.files.length; i++) {
-      const f = this.files[i]!;
-      const isLast = i === this.files.length - 1;
-      if (f.count > 0) {
-        const a = await this.readEntry(f, 0);
-        const b = await this.readEntry(f, f.count - 1);
-        f.firstPhy = a.phy;
-        f.firstTs = a.ts;
-        f.lastPhy = b.phy;
-        f.lastTs = b.ts;
-      }
-      if (!f.sealed && (!isLast || f.count >= this.maxEntries)) {
-        f.slots = await this.rebuildSlots(f);
-        f.sealed = true;
-        await this.writeSlots(f);
-      } else if (!f.sealed) {
-        f.slots = await this.rebuildSlots(f);
-      }
-    }
-    const last = this.files.at(-1);
-    if (last && last.count > 0) {
-      this.lastPhy = last.lastPhy;
-      this.lastTs = last.lastTs;
-    }
   }
 
   private async truncate(path: string, bytes: number): Promise<void> {
     this.fds.forget(path);
-    const fd = await open(path, "r+");
-    try {
-      await ftruncate(fd, bytes);
-      await fdatasync(fd);
-    } finally {
-      await close(fd);
-    }
+    await truncateDurable(path, bytes);
   }
 
   private async rebuildSlots(f: IndexFile): Promise<Int32Array> {
@@ -283,19 +284,13 @@ export class IndexService {
           const end = f.count;
           const src = f.mem;
           const srcStart = f.memStart;
-          const fd = await open(f.path, fs.constants.O_WRONLY | fs.constants.O_CREAT);
-          try {
-            await writeAt(
-              fd,
-              src,
-              (f.persisted - srcStart) * ENTRY,
-              (end - f.persisted) * ENTRY,
-              f.persisted * ENTRY,
-            );
-            await fdatasync(fd);
-          } finally {
-            await close(fd);
-          }
+          await writeDurableAt(
+            f.path,
+            src,
+            (f.persisted - srcStart) * ENTRY,
+            (end - f.persisted) * ENTRY,
+            f.persisted * ENTRY,
+          );
           f.persisted = end;
           const keep = f.count - f.persisted;
           const next = Buffer.allocUnsafe(Math.max(ENTRY * 256, keep * ENTRY * 2));

@@ -300,11 +300,9 @@ export class MessageStore {
       });
     }
     this.dispatched = logEnd;
-    for (const byId of this.queues.values()) {
-      for (const cq of byId.values()) {
-        this.queueState(this.topicState(cq.topic), cq.queueId).next = cq.maxOffset;
-        await cq.applyLogMin(log.minOffset);
-      }
+    for (const cq of this.consumeQueues()) {
+      this.queueState(this.topicState(cq.topic), cq.queueId).next = cq.maxOffset;
+      await cq.applyLogMin(log.minOffset);
     }
     await this.refreshEarliestTime();
     // Durable before any append: if the marker were lost while data survived, the next
@@ -322,6 +320,10 @@ export class MessageStore {
     let n = 0;
     for (const m of this.queues.values()) n += m.size;
     return n;
+  }
+
+  private *consumeQueues(): Generator<ConsumeQueue> {
+    for (const byId of this.queues.values()) yield* byId.values();
   }
 
   private async loadQueues(logEnd: number, clean: boolean): Promise<void> {
@@ -396,7 +398,6 @@ export class MessageStore {
 
   private dispatchRecovered(r: ScannedRecord, mayStartLater: boolean): void {
     const m = r.message;
-    const tt = transactionType(m.sysFlag);
     const q = this.queueState(this.topicState(m.topic), m.queueId);
     this.dispatchOne(
       {
@@ -410,8 +411,7 @@ export class MessageStore {
         storeTimestamp: m.storeTimestamp,
         keys: m.properties[MessageConst.KEYS],
         uniq: m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX],
-        inQueue:
-          tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE,
+        inQueue: takesQueueEntry(m.sysFlag),
       },
       mayStartLater,
     );
@@ -582,9 +582,7 @@ export class MessageStore {
     offset: number,
     ctx: RecordContext,
   ): number {
-    const tt = transactionType(m.sysFlag);
-    const inQueue =
-      tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+    const inQueue = takesQueueEntry(m.sysFlag);
     const queueOffset = inQueue ? q.next++ : 0;
     const props = m.properties ?? NO_PROPERTIES;
     writeRecord(
@@ -634,11 +632,7 @@ export class MessageStore {
       total += size;
     }
     const r = this.log.reserve(total);
-    const ctx: RecordContext = {
-      storeTimestamp: Date.now(),
-      storeIp: this.storeIp,
-      storePort: this.cfg.storeHost.port,
-    };
+    const ctx = this.recordContext();
     let firstQo = -1;
     const msgIds: string[] = new Array(n);
     let pos = r.pos;
@@ -652,10 +646,7 @@ export class MessageStore {
       pos += size;
       offset += size;
     }
-    this.log.publish();
-    this.putTimes += n;
-    this.putBytes += total;
-    if (n > 1024) this.trimScratch();
+    this.publish(n, total);
     return this.waitFor(r.offset + total, ctx.storeTimestamp, {
       status: "PUT_OK",
       queueOffset: firstQo,
@@ -681,11 +672,7 @@ export class MessageStore {
       total += size;
     }
     const r = this.log.reserve(total);
-    const ctx: RecordContext = {
-      storeTimestamp: Date.now(),
-      storeIp: this.storeIp,
-      storePort: this.cfg.storeHost.port,
-    };
+    const ctx = this.recordContext();
     const results: PutResult[] = new Array(n);
     let pos = r.pos;
     let offset = r.offset;
@@ -703,11 +690,20 @@ export class MessageStore {
       pos += size;
       offset += size;
     }
+    this.publish(n, total);
+    return this.waitFor(r.offset + total, ctx.storeTimestamp, results);
+  }
+
+  private recordContext(): RecordContext {
+    return { storeTimestamp: Date.now(), storeIp: this.storeIp, storePort: this.cfg.storeHost.port };
+  }
+
+  /** Hands the reserved records to the log's writer and counts them. */
+  private publish(n: number, bytes: number): void {
     this.log.publish();
     this.putTimes += n;
-    this.putBytes += total;
+    this.putBytes += bytes;
     if (n > 1024) this.trimScratch();
-    return this.waitFor(r.offset + total, ctx.storeTimestamp, results);
   }
 
   /** offsetMsgId: store host + offset in hex (the host and high offset word are cached). */
@@ -715,12 +711,9 @@ export class MessageStore {
     const hi = Math.floor(offset / 4294967296);
     if (hi !== this.msgIdHi) {
       this.msgIdHi = hi;
-      this.msgIdHiPrefix = this.msgIdPrefix + offsetHex(hi * 4294967296).slice(0, 8);
+      this.msgIdHiPrefix = this.msgIdPrefix + hex32(hi);
     }
-    const lo = offset >>> 0;
-    return (
-      this.msgIdHiPrefix + HEX[lo >>> 24]! + HEX[(lo >>> 16) & 255]! + HEX[(lo >>> 8) & 255]! + HEX[lo & 255]!
-    );
+    return this.msgIdHiPrefix + hex32(offset >>> 0);
   }
 
   /** Drops what a big batch left in the scratch arrays (their strings stay alive otherwise). */
@@ -776,9 +769,7 @@ export class MessageStore {
   }
 
   private onWriteFailure(err: Error): void {
-    this.writeFailure =
-      `commit log write failed (${(err as NodeJS.ErrnoException).code ?? err.message}); ` +
-      "the store takes no more writes until it is restarted";
+    this.writeFailure = writeFailureText("commit log", err);
     const e = serviceNotAvailable(this.writeFailure, err);
     for (const w of this.waiters.drain()) w.reject(e);
   }
@@ -850,8 +841,7 @@ export class MessageStore {
         const logicsOffset = this.dispatched;
         this.pendingIndexBytes = 0;
         const dirty: ConsumeQueue[] = [];
-        for (const byId of this.queues.values())
-          for (const cq of byId.values()) if (cq.unpersistedBytes > 0) dirty.push(cq);
+        for (const cq of this.consumeQueues()) if (cq.unpersistedBytes > 0) dirty.push(cq);
         for (let i = 0; i < dirty.length; i += 16)
           await Promise.all(dirty.slice(i, i + 16).map((cq) => cq.persist()));
         await this.index.persist();
@@ -859,7 +849,7 @@ export class MessageStore {
       } catch (err) {
         this.cfg.logger.error(`persisting consume queues/index failed: ${(err as Error).message}`);
         if (!this.writeFailure) {
-          this.writeFailure = `consume queue/index write failed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the store takes no more writes until it is restarted`;
+          this.writeFailure = writeFailureText("consume queue/index", err as Error);
         }
         throw err;
       } finally {
@@ -934,7 +924,7 @@ export class MessageStore {
     }
     if (deleted > 0) {
       const min = this.log.minOffset;
-      for (const byId of this.queues.values()) for (const cq of byId.values()) await cq.applyLogMin(min);
+      for (const cq of this.consumeQueues()) await cq.applyLogMin(min);
       await this.index.applyLogMin(min);
       await this.refreshEarliestTime();
     }
@@ -1209,22 +1199,22 @@ export class MessageStore {
   }
 }
 
+function writeFailureText(what: string, err: Error): string {
+  const cause = (err as NodeJS.ErrnoException).code ?? err.message;
+  return `${what} write failed (${cause}); the store takes no more writes until it is restarted`;
+}
+
+/** PREPARED / ROLLBACK transaction records take no queue offset and no consume-queue entry (RocketMQ). */
+function takesQueueEntry(sysFlag: number): boolean {
+  const tt = transactionType(sysFlag);
+  return tt !== MessageSysFlag.TRANSACTION_PREPARED_TYPE && tt !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+}
+
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
 
-/** 16 uppercase hex digits of a non-negative offset (< 2^53), the tail of an offsetMsgId. */
-function offsetHex(offset: number): string {
-  const hi = Math.floor(offset / 4294967296);
-  const lo = offset >>> 0;
-  return (
-    HEX[hi >>> 24]! +
-    HEX[(hi >>> 16) & 255]! +
-    HEX[(hi >>> 8) & 255]! +
-    HEX[hi & 255]! +
-    HEX[lo >>> 24]! +
-    HEX[(lo >>> 16) & 255]! +
-    HEX[(lo >>> 8) & 255]! +
-    HEX[lo & 255]!
-  );
+/** 8 uppercase hex digits of an unsigned 32-bit word (half of an offsetMsgId's offset). */
+function hex32(w: number): string {
+  return HEX[w >>> 24]! + HEX[(w >>> 16) & 255]! + HEX[(w >>> 8) & 255]! + HEX[w & 255]!;
 }
 
 /**

@@ -54,6 +54,34 @@ export function ftruncate(fd: number, len: number): Promise<void> {
   return new Promise((resolve, reject) => fs.ftruncate(fd, len, (err) => (err ? reject(err) : resolve())));
 }
 
+/** Writes `len` bytes of `buf` at `pos` of a file (created if missing) and fdatasyncs it. */
+export async function writeDurableAt(
+  path: string,
+  buf: Buffer,
+  off: number,
+  len: number,
+  pos: number,
+): Promise<void> {
+  const fd = await open(path, fs.constants.O_WRONLY | fs.constants.O_CREAT);
+  try {
+    await writeAt(fd, buf, off, len, pos);
+    await fdatasync(fd);
+  } finally {
+    await close(fd);
+  }
+}
+
+/** Cuts a file to `bytes` and makes the new length durable. */
+export async function truncateDurable(path: string, bytes: number): Promise<void> {
+  const fd = await open(path, "r+");
+  try {
+    await ftruncate(fd, bytes);
+    await fdatasync(fd);
+  } finally {
+    await close(fd);
+  }
+}
+
 export async function exists(path: string): Promise<boolean> {
   try {
     await fs.promises.access(path);
@@ -66,13 +94,7 @@ export async function exists(path: string): Promise<boolean> {
 /** Writes a small file atomically: temp file, fsync, rename (a crash leaves the old or the new one). */
 export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
   const tmp = `${path}.tmp`;
-  const fh = await fs.promises.open(tmp, "w");
-  try {
-    await fh.writeFile(data);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
+  await writeFileSynced(tmp, data);
   await fs.promises.rename(tmp, path);
   await fsyncDir(dirname(path));
 }
@@ -92,6 +114,11 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Creates (or replaces) a small file and makes it and its directory entry durable. */
 export async function writeFileDurable(path: string, data: string | Buffer): Promise<void> {
+  await writeFileSynced(path, data);
+  await fsyncDir(dirname(path));
+}
+
+async function writeFileSynced(path: string, data: string | Buffer): Promise<void> {
   const fh = await fs.promises.open(path, "w");
   try {
     await fh.writeFile(data);
@@ -99,7 +126,6 @@ export async function writeFileDurable(path: string, data: string | Buffer): Pro
   } finally {
     await fh.close();
   }
-  await fsyncDir(dirname(path));
 }
 
 /** 20-digit zero-padded file name of an offset (RocketMQ's UtilAll.offset2FileName). */

@@ -1,26 +1,18 @@
 // Child process of the crash test: appends with SYNC_FLUSH and reports every acknowledged
 // message on stdout ("ack <commitLogOffset> <queueId> <queueOffset> <sha1> <bodyLength>")
 // until the parent kills it with SIGKILL. Usage: node crash-child.js <dir> <seed>
-import { createHash } from "node:crypto";
-import { decodeOffsetMsgId } from "@tidemq/protocol";
 import { MessageStore } from "../src/index.js";
+import { ackLines, childLogger } from "./acks.js";
 import { bodyBytes, msg, prng, storeConfig } from "./helpers.js";
 
 const [dir, seedText] = process.argv.slice(2);
 const seed = Number(seedText);
 const rnd = prng(seed);
-const quiet = {
-  debug() {},
-  info() {},
-  warn: (m: string) => process.stderr.write(`${m}\n`),
-  error: (m: string) => process.stderr.write(`${m}\n`),
-};
 const store = await MessageStore.open(
-  storeConfig(dir!, { flushDiskType: "SYNC_FLUSH", logger: quiet, flushIntervalConsumeQueue: 100 }),
+  storeConfig(dir!, { flushDiskType: "SYNC_FLUSH", logger: childLogger, flushIntervalConsumeQueue: 100 }),
 );
 process.stdout.write("ready\n");
 let n = 0;
-const sha1 = (b: Buffer) => createHash("sha1").update(b).digest("hex");
 
 async function appender(id: number): Promise<void> {
   for (;;) {
@@ -32,13 +24,8 @@ async function appender(id: number): Promise<void> {
     });
     const r = await store.putMessages(bodies.map((b) => msg("Crash", queueId, b, { KEYS: `c${seed}-${n}` })));
     if (r.status !== "PUT_OK") continue; // not acknowledged as durable
-    let lines = "";
-    bodies.forEach((b, i) => {
-      const off = decodeOffsetMsgId(r.msgIds[i]!).commitLogOffset;
-      lines += `ack ${off} ${queueId} ${r.queueOffset + i} ${sha1(b)} ${b.length}\n`;
-    });
     // Synchronous on Linux pipes: the line is in the pipe before the next append starts.
-    process.stdout.write(lines);
+    process.stdout.write(ackLines(r, queueId, bodies));
   }
 }
 

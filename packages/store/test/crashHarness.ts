@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { decodeMessages } from "@tidemq/protocol";
 import { MessageStore } from "../src/index.js";
+import { type Ack, parseAcks, sha1 } from "./acks.js";
 import { memoryLogger, prng, storeConfig } from "./helpers.js";
-
-export interface Ack {
-  offset: number;
-  queueId: number;
-  queueOffset: number;
-  sha1: string;
-  length: number;
-}
 
 const childPath = fileURLToPath(new URL("./crash-child.js", import.meta.url));
 
@@ -49,19 +41,7 @@ async function runChild(
       await exited;
     }
   }
-  const acks: Ack[] = [];
-  for (const line of out.split("\n")) {
-    const p = line.split(" ");
-    if (p[0] !== "ack" || p.length !== 6) continue; // the last line may be cut by the kill
-    acks.push({
-      offset: Number(p[1]),
-      queueId: Number(p[2]),
-      queueOffset: Number(p[3]),
-      sha1: p[4]!,
-      length: Number(p[5]),
-    });
-  }
-  return { acks, stderr };
+  return { acks: parseAcks(out), stderr };
 }
 
 /** Opens the store the child left, checks every acknowledged message and the consume queues. */
@@ -77,7 +57,7 @@ async function verify(
       const rec = await store.lookMessageByOffset(a.offset);
       assert.ok(rec, `acknowledged message at ${a.offset} is missing`);
       const [m] = decodeMessages(rec, { verifyCrc: true });
-      assert.equal(createHash("sha1").update(m!.body).digest("hex"), a.sha1, `body at ${a.offset}`);
+      assert.equal(sha1(m!.body), a.sha1, `body at ${a.offset}`);
       assert.equal(m!.queueId, a.queueId);
       assert.equal(m!.queueOffset, a.queueOffset);
     }

@@ -14,34 +14,27 @@
  * append more with SYNC_FLUSH, stop like a crash, `crash` again, reopen and check again.
  */
 import { execFile, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeMessages, decodeOffsetMsgId } from "@tidemq/protocol";
 import { type FlushDiskType, MessageStore } from "../src/index.js";
+import { type Ack, ackLines, childLogger, parseAcks, sha1 } from "./acks.js";
 import { bodyBytes, memoryLogger, msg, prng, storeConfig } from "./helpers.js";
 
 const TOPIC = "Power";
 const QUEUES = 4;
 const SEGMENT = 1024 * 1024; // storeConfig's mappedFileSizeCommitLog
-const sha1 = (b: Buffer) => createHash("sha1").update(b).digest("hex");
 
 // ---------------------------------------------------------------------------- child
 
 async function childMain(dir: string, seed: number, mode: FlushDiskType): Promise<void> {
   const rnd = prng(seed);
-  const quiet = {
-    debug() {},
-    info() {},
-    warn: (m: string) => process.stderr.write(`${m}\n`),
-    error: (m: string) => process.stderr.write(`${m}\n`),
-  };
   const store = await MessageStore.open(
     storeConfig(dir, {
       flushDiskType: mode,
-      logger: quiet,
+      logger: childLogger,
       flushIntervalConsumeQueue: 100,
       flushIntervalCommitLog: 200,
     }),
@@ -66,13 +59,8 @@ async function childMain(dir: string, seed: number, mode: FlushDiskType): Promis
         return;
       }
       if (r.status !== "PUT_OK") continue; // not acknowledged as durable
-      let lines = "";
-      bodies.forEach((b, k) => {
-        const off = decodeOffsetMsgId(r.msgIds[k]!).commitLogOffset;
-        lines += `ack ${off} ${queueId} ${r.queueOffset + k} ${sha1(b)} ${b.length}\n`;
-      });
       // Synchronous on Linux pipes: the line is in the pipe before the next append starts.
-      process.stdout.write(lines);
+      process.stdout.write(ackLines(r, queueId, bodies));
     }
   };
   await Promise.all(Array.from({ length: 16 }, (_, i) => appender(i)));
@@ -246,14 +234,6 @@ async function describeStore(dir: string): Promise<string> {
   }
 }
 
-interface Ack {
-  offset: number;
-  queueId: number;
-  queueOffset: number;
-  sha1: string;
-  length: number;
-}
-
 async function runChild(
   m: Mount,
   dir: string,
@@ -301,19 +281,7 @@ async function runChild(
       await exited;
     }
   }
-  const acks: Ack[] = [];
-  for (const line of out.split("\n")) {
-    const p = line.split(" ");
-    if (p[0] !== "ack" || p.length !== 6) continue; // the last line may be cut by the kill
-    acks.push({
-      offset: Number(p[1]),
-      queueId: Number(p[2]),
-      queueOffset: Number(p[3]),
-      sha1: p[4]!,
-      length: Number(p[5]),
-    });
-  }
-  return { acks, stderr };
+  return { acks: parseAcks(out), stderr };
 }
 
 interface CheckResult {
