@@ -12,12 +12,11 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
-import { Admin, ConsumeResult, Producer, PushConsumer } from "@tidemq/client";
+import { Admin, ConsumeResult, clusterBrokerAddrs, Producer, PushConsumer } from "@tidemq/client";
 import { NameServer } from "@tidemq/namesrv";
 import { decodeJson, RequestCode } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
 import { parseArgs, parseTimestamp, UsageError, usageOf } from "../src/admin/args.js";
-import { clusterBrokerAddrs, parseProperties } from "../src/admin/calls.js";
 import { SPECS } from "../src/admin/specs.js";
 import { formatTable, oneLine } from "../src/admin/table.js";
 import { brokerRow, clusterCells } from "../src/admin/views.js";
@@ -138,8 +137,7 @@ test("clusterList row: mqadmin's arithmetic on the runtime table", () => {
   assert.equal(down[4], "unreachable: boom");
 });
 
-test("helpers: properties text, cluster addresses, error hints", () => {
-  assert.deepEqual(parseProperties("# c\na=1\nb = x=y\n\nc\n"), { a: "1", b: "x=y", c: "" });
+test("helpers: cluster addresses, error hints", () => {
   const info = {
     brokerAddrTable: {
       "broker-b": { cluster: "C", brokerName: "broker-b", brokerAddrs: { "0": "h:3", "1": "h:4" } },
@@ -653,6 +651,24 @@ test("brokerStatus, getBrokerConfig, updateBrokerConfig", async () => {
     "updateBrokerConfig",
     /cannot change while the broker runs/,
   );
+});
+
+test("updateTopic -o true puts the order config on the NameServer", async () => {
+  const out = await ok([
+    "updateTopic",
+    "-b",
+    brokerAddr,
+    "-t",
+    "AdminOrdered",
+    "-r",
+    "2",
+    "-w",
+    "2",
+    "-o",
+    "true",
+  ]);
+  assert.match(out, new RegExp(`set order topic conf ${brokerName}:2 on the NameServers\\.`));
+  assert.equal(ns.routes.getKVConfig("ORDER_TOPIC_CONFIG", "AdminOrdered"), `${brokerName}:2`);
 });
 
 test("updateSubGroup / deleteSubGroup", async () => {

@@ -10,12 +10,14 @@ import {
   Perm,
   RequestCode,
   ResponseCode,
+  type SubscriptionGroupConfig,
   type TopicConfig,
   type TopicRouteData,
 } from "@tidemq/protocol";
 import { RemotingClient } from "@tidemq/remoting";
-import { objectKeyMapField } from "./bodies.js";
-import { ClientError, NoRouteError, type RouteLookupOutcome } from "./errors.js";
+import { objectKeyMapField, parseProperties } from "./bodies.js";
+import { BrokerError, ClientError, NoRouteError, type RouteLookupOutcome } from "./errors.js";
+import { compareQueues } from "./MessageQueue.js";
 import { MQClientAPI, type Transport } from "./MQClientAPI.js";
 import {
   type ClientOptions,
@@ -67,12 +69,47 @@ export interface ConsumeStats {
   diffTotal: number;
 }
 
+export interface ResetOffsetEntry {
+  mq: MessageQueue;
+  /** The group's committed offset of `mq` after the reset. */
+  offset: number;
+}
+
+/** One client connected to a broker, as connection lists report it. */
+export interface Connection {
+  clientId: string;
+  clientAddr: string;
+  language: string;
+  version: number;
+}
+
 export interface ConsumerConnection {
-  connectionSet: Array<{ clientId: string; clientAddr: string; language: string; version: number }>;
+  connectionSet: Connection[];
   subscriptionTable: Record<string, unknown>;
   consumeType?: string;
   messageModel?: string;
   consumeFromWhere?: string;
+}
+
+/**
+ * Broker addresses of a cluster (masters only, or every master and slave), sorted by broker
+ * name and id. A cluster the info does not list is a ClientError naming the known ones.
+ */
+export function clusterBrokerAddrs(info: ClusterInfo, cluster: string, mastersOnly: boolean): string[] {
+  const names = info.clusterAddrTable[cluster];
+  if (!names) {
+    const known = Object.keys(info.clusterAddrTable).sort().join(", ") || "none";
+    throw new ClientError(`cluster ${cluster} is unknown to the NameServer (clusters: ${known})`);
+  }
+  const out: string[] = [];
+  for (const name of [...names].sort()) {
+    const addrs = info.brokerAddrTable[name]?.brokerAddrs ?? {};
+    for (const id of Object.keys(addrs).sort((a, b) => Number(a) - Number(b))) {
+      if (mastersOnly && id !== "0") continue;
+      out.push(addrs[id]!);
+    }
+  }
+  return out;
 }
 
 /**
@@ -144,12 +181,9 @@ export class Admin {
     return this.onNameServer((ns) => this.api.getTopicList(ns));
   }
 
-  /** Master addresses of a cluster's broker groups. */
+  /** Master addresses of a cluster's broker groups, sorted by broker name. */
   async getClusterMasters(clusterName: string): Promise<string[]> {
-    const info = await this.getClusterInfo();
-    const names = info.clusterAddrTable[clusterName];
-    if (!names) throw new ClientError(`cluster ${clusterName} is unknown to the NameServers`);
-    return names.map((n) => info.brokerAddrTable[n]?.brokerAddrs["0"]).filter((a): a is string => !!a);
+    return clusterBrokerAddrs(await this.getClusterInfo(), clusterName, true);
   }
 
   // ---- topics ----
@@ -179,14 +213,28 @@ export class Admin {
     return addrs;
   }
 
-  /** Deletes a topic from every broker of a cluster and from every NameServer. */
+  /**
+   * Sets a topic's order config (`brokerName:queueNums;…`, what `updateTopic -o true` puts)
+   * on every NameServer: PUT_KV_CONFIG (100) in namespace ORDER_TOPIC_CONFIG.
+   */
+  async putOrderConf(topic: string, orderConf: string): Promise<void> {
+    for (const ns of this.options.nameServers) {
+      await this.api.call(
+        ns,
+        RequestCode.PUT_KV_CONFIG,
+        { namespace: "ORDER_TOPIC_CONFIG", key: topic, value: orderConf },
+        undefined,
+      );
+    }
+  }
+
+  /**
+   * Deletes a topic from every broker (masters and slaves) of a cluster and from every
+   * NameServer. An unknown cluster is an error before anything is deleted.
+   */
   async deleteTopic(topic: string, clusterName: string): Promise<void> {
-    const info = await this.getClusterInfo();
-    const names = info.clusterAddrTable[clusterName] ?? [];
-    for (const n of names) {
-      for (const addr of Object.values(info.brokerAddrTable[n]?.brokerAddrs ?? {})) {
-        await this.api.call(addr, RequestCode.DELETE_TOPIC_IN_BROKER, { topic }, undefined);
-      }
+    for (const addr of clusterBrokerAddrs(await this.getClusterInfo(), clusterName, false)) {
+      await this.api.call(addr, RequestCode.DELETE_TOPIC_IN_BROKER, { topic }, undefined);
     }
     for (const ns of this.options.nameServers) {
       await this.api.call(ns, RequestCode.DELETE_TOPIC_IN_NAMESRV, { topic, clusterName }, undefined);
@@ -223,13 +271,7 @@ export class Admin {
         });
       }
     }
-    return out.sort((a, b) =>
-      a.mq.brokerName < b.mq.brokerName
-        ? -1
-        : a.mq.brokerName > b.mq.brokerName
-          ? 1
-          : a.mq.queueId - b.mq.queueId,
-    );
+    return out.sort((a, b) => compareQueues(a.mq, b.mq));
   }
 
   // ---- consumers ----
@@ -239,33 +281,48 @@ export class Admin {
     const route = await this.getTopicRoute(topic ?? `%RETRY%${consumerGroup}`);
     const queues: QueueConsumeStats[] = [];
     let consumeTps = 0;
+    let diffTotal = 0;
     for (const bd of route.brokerDatas) {
       const addr = bd.brokerAddrs["0"];
       if (!addr) continue;
-      const res = await this.api.call(
-        addr,
-        RequestCode.GET_CONSUME_STATS,
-        { consumerGroup, topic },
-        undefined,
-      );
-      const text = res.body?.toString("utf8") ?? "{}";
-      for (const [mq, v] of objectKeyMapField<{
-        brokerOffset: number;
-        consumerOffset: number;
-        lastTimestamp?: number;
-      }>(text, "offsetTable")) {
-        queues.push({
-          mq,
-          brokerOffset: v.brokerOffset,
-          consumerOffset: v.consumerOffset,
-          lastTimestamp: v.lastTimestamp ?? 0,
-        });
-      }
-      const tps = /"consumeTps"\s*:\s*([-\d.eE]+)/.exec(text);
-      if (tps) consumeTps += Number(tps[1]);
+      const stats = await this.getConsumeStatsOnBroker(addr, consumerGroup, topic);
+      queues.push(...stats.queues);
+      consumeTps += stats.consumeTps;
+      diffTotal += stats.diffTotal;
     }
-    const diffTotal = queues.reduce((s, q) => s + Math.max(0, q.brokerOffset - q.consumerOffset), 0);
     return { queues, consumeTps, diffTotal };
+  }
+
+  /** GET_CONSUME_STATS (208) on one broker: the group's queues there (of `topic` only, when given). */
+  async getConsumeStatsOnBroker(
+    brokerAddr: string,
+    consumerGroup: string,
+    topic?: string,
+  ): Promise<ConsumeStats> {
+    const res = await this.api.call(
+      brokerAddr,
+      RequestCode.GET_CONSUME_STATS,
+      { consumerGroup, topic },
+      undefined,
+    );
+    const text = res.body?.toString("utf8") ?? "{}";
+    const queues: QueueConsumeStats[] = [];
+    for (const [mq, v] of objectKeyMapField<{
+      brokerOffset: number;
+      consumerOffset: number;
+      lastTimestamp?: number;
+    }>(text, "offsetTable")) {
+      if (topic !== undefined && mq.topic !== topic) continue;
+      queues.push({
+        mq,
+        brokerOffset: v.brokerOffset,
+        consumerOffset: v.consumerOffset,
+        lastTimestamp: v.lastTimestamp ?? 0,
+      });
+    }
+    const tps = /"consumeTps"\s*:\s*([-\d.eE]+)/.exec(text);
+    const diffTotal = queues.reduce((s, q) => s + Math.max(0, q.brokerOffset - q.consumerOffset), 0);
+    return { queues, consumeTps: tps ? Number(tps[1]) : 0, diffTotal };
   }
 
   /** Online clients of a group and their subscriptions (asks one broker of %RETRY%<group>). */
@@ -300,20 +357,69 @@ export class Admin {
     return this.api.queryConsumerOffset(brokerAddr, consumerGroup, mq);
   }
 
+  /** GET_PRODUCER_CONNECTION_LIST (204) on every master of `topic`, merged by client id and sorted. */
+  async getProducerConnectionList(producerGroup: string, topic: string): Promise<Connection[]> {
+    const route = await this.getTopicRoute(topic);
+    const seen = new Map<string, Connection>();
+    for (const bd of route.brokerDatas) {
+      const addr = bd.brokerAddrs["0"];
+      if (!addr) continue;
+      // A broker that does not know the group answers SYSTEM_ERROR; only when none knows it is that an error.
+      const res = await this.api.call(
+        addr,
+        RequestCode.GET_PRODUCER_CONNECTION_LIST,
+        { producerGroup },
+        undefined,
+        { ok: [ResponseCode.SUCCESS, ResponseCode.SYSTEM_ERROR] },
+      );
+      if (res.code !== ResponseCode.SUCCESS) continue;
+      const body = decodeJson<{ connectionSet?: Connection[] }>(res.body, "producer connection");
+      for (const c of body.connectionSet ?? []) seen.set(c.clientId, c);
+    }
+    if (seen.size === 0)
+      throw new ClientError(`producer group ${producerGroup} has no connection to the brokers of ${topic}`);
+    // Keys of a map: no two ids are equal.
+    return [...seen.values()].sort((a, b) => (a.clientId < b.clientId ? -1 : 1));
+  }
+
+  /** QUERY_TOPIC_CONSUME_BY_WHO (300): groups subscribing to, or holding offsets of, `topic` on one broker. */
+  async queryTopicConsumeByWho(brokerAddr: string, topic: string): Promise<string[]> {
+    const res = await this.api.call(brokerAddr, RequestCode.QUERY_TOPIC_CONSUME_BY_WHO, { topic }, undefined);
+    return decodeJson<{ groupList?: string[] }>(res.body, "group list").groupList ?? [];
+  }
+
+  /** UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): creates or replaces a group's config on one broker. */
+  async updateSubscriptionGroup(brokerAddr: string, config: SubscriptionGroupConfig): Promise<void> {
+    await this.api.call(
+      brokerAddr,
+      RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+      undefined,
+      Buffer.from(JSON.stringify(config), "utf8"),
+    );
+  }
+
+  /** DELETE_SUBSCRIPTIONGROUP (207) on one broker. */
+  async deleteSubscriptionGroup(brokerAddr: string, groupName: string): Promise<void> {
+    await this.api.call(brokerAddr, RequestCode.DELETE_SUBSCRIPTIONGROUP, { groupName }, undefined);
+  }
+
   /**
    * Resets a group's offsets of a topic to the first message stored at or after `timestamp`
-   * (−1 = the end) on every broker of the topic (INVOKE_BROKER_TO_RESET_OFFSET). Online
-   * consumers are told by the broker and move at once. Without `isForce` an offset only moves
-   * backwards. Returns the new offsets.
+   * (−1 = the end) on every master of the topic (mqadmin resetOffsetByTime, spec §6.7):
+   * INVOKE_BROKER_TO_RESET_OFFSET (222), after which online consumers move at once. Without
+   * `isForce` an offset only moves backwards. When a broker answers CONSUMER_NOT_ONLINE, or
+   * refuses because some queue has no committed offset (RocketMQ 4.9 refuses the whole
+   * reset then), the old procedure runs on that broker instead, as long as the group has an
+   * offset on one of its queues: see resetQueuesOnBroker. Returns the new offsets, sorted.
    */
   async resetOffsetByTime(
     consumerGroup: string,
     topic: string,
     timestamp: number,
     isForce = true,
-  ): Promise<Array<{ mq: MessageQueue; offset: number }>> {
+  ): Promise<ResetOffsetEntry[]> {
     const route = await this.getTopicRoute(topic);
-    const out: Array<{ mq: MessageQueue; offset: number }> = [];
+    const out: ResetOffsetEntry[] = [];
     for (const bd of route.brokerDatas) {
       const addr = bd.brokerAddrs["0"];
       if (!addr) continue;
@@ -322,13 +428,60 @@ export class Admin {
         RequestCode.INVOKE_BROKER_TO_RESET_OFFSET,
         { topic, group: consumerGroup, timestamp, isForce },
         undefined,
+        { ok: [ResponseCode.SUCCESS, ResponseCode.CONSUMER_NOT_ONLINE, ResponseCode.SYSTEM_ERROR] },
       );
-      for (const [mq, offset] of objectKeyMapField<number>(
-        res.body?.toString("utf8") ?? "{}",
-        "offsetTable",
-      )) {
-        out.push({ mq, offset });
+      if (res.code === ResponseCode.SUCCESS) {
+        for (const [mq, offset] of objectKeyMapField<number>(
+          res.body?.toString("utf8") ?? "{}",
+          "offsetTable",
+        )) {
+          out.push({ mq, offset });
+        }
+        continue;
       }
+      // SYSTEM_ERROR "…group … not exist": some queue has no committed offset (the group
+      // never consumed it). The per-queue procedure handles that; other errors stand.
+      const refusal = new BrokerError(res.code, res.remark, addr, "INVOKE_BROKER_TO_RESET_OFFSET");
+      if (res.code === ResponseCode.SYSTEM_ERROR && !/not exist/i.test(res.remark ?? "")) throw refusal;
+      const writeQueueNums =
+        route.queueDatas.find((q) => q.brokerName === bd.brokerName)?.writeQueueNums ?? 0;
+      const queues = Array.from({ length: writeQueueNums }, (_, queueId) => ({
+        topic,
+        brokerName: bd.brokerName,
+        queueId,
+      }));
+      out.push(...(await this.resetQueuesOnBroker(addr, consumerGroup, queues, timestamp, isForce, refusal)));
+    }
+    return out.sort((a, b) => compareQueues(a.mq, b.mq));
+  }
+
+  /**
+   * The old reset procedure on one broker: per queue SEARCH_OFFSET_BY_TIMESTAMP (or
+   * GET_MAX_OFFSET for −1) and UPDATE_CONSUMER_OFFSET. A group with no offset at all on the
+   * broker is not one to reset (nor to create): `refusal` is thrown then.
+   */
+  private async resetQueuesOnBroker(
+    addr: string,
+    consumerGroup: string,
+    queues: MessageQueue[],
+    timestamp: number,
+    isForce: boolean,
+    refusal: Error,
+  ): Promise<ResetOffsetEntry[]> {
+    const committed: number[] = [];
+    for (const mq of queues) committed.push(await this.queryConsumerOffset(addr, consumerGroup, mq));
+    if (committed.every((c) => c < 0)) throw refusal;
+    const out: ResetOffsetEntry[] = [];
+    for (const [i, mq] of queues.entries()) {
+      const target = Math.max(
+        0,
+        timestamp === -1 ? await this.getMaxOffset(addr, mq) : await this.searchOffset(addr, mq, timestamp),
+      );
+      // As Java's old procedure, a queue without a committed offset counts as offset 0.
+      const current = Math.max(0, committed[i]!);
+      const offset = isForce || target < current ? target : current;
+      await this.updateConsumerOffset(addr, consumerGroup, mq, offset);
+      out.push({ mq, offset });
     }
     return out;
   }
@@ -339,6 +492,23 @@ export class Admin {
   async getBrokerRuntimeInfo(brokerAddr: string): Promise<Record<string, string>> {
     const res = await this.api.call(brokerAddr, RequestCode.GET_BROKER_RUNTIME_INFO, undefined, undefined);
     return decodeJson<{ table?: Record<string, string> }>(res.body, "runtime info").table ?? {};
+  }
+
+  /** GET_BROKER_CONFIG (26): the broker's configuration as key → value. */
+  async getBrokerConfig(brokerAddr: string): Promise<Record<string, string>> {
+    const res = await this.api.call(brokerAddr, RequestCode.GET_BROKER_CONFIG, undefined, undefined);
+    return parseProperties(res.body?.toString("utf8") ?? "");
+  }
+
+  /**
+   * UPDATE_BROKER_CONFIG (25): changes the given keys of the broker's configuration (as
+   * `key=value` lines, which is what mqadmin updateBrokerConfig sends).
+   */
+  async updateBrokerConfig(brokerAddr: string, properties: Record<string, string>): Promise<void> {
+    const text = Object.entries(properties)
+      .map(([k, v]) => `${k}=${v}\n`)
+      .join("");
+    await this.api.call(brokerAddr, RequestCode.UPDATE_BROKER_CONFIG, undefined, Buffer.from(text, "utf8"));
   }
 
   async getMaxOffset(brokerAddr: string, mq: MessageQueue): Promise<number> {

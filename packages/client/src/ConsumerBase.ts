@@ -22,6 +22,7 @@ import {
 } from "./FilterExpression.js";
 import { type MessageQueue, mqKey } from "./MessageQueue.js";
 import { MessageView } from "./MessageView.js";
+import type { PullResultRaw } from "./MQClientAPI.js";
 import { type ConsumerHandle, MQClientInstance } from "./MQClientInstance.js";
 import { LocalOffsetStore, type OffsetStore, RemoteBrokerOffsetStore } from "./OffsetStore.js";
 import { checkGroup, checkTopic, type ResolvedClientOptions, resolveClientOptions } from "./options.js";
@@ -414,7 +415,6 @@ export abstract class ConsumerBase implements ConsumerHandle {
   }
 
   private async pullLoop(e: QueueEntry): Promise<void> {
-    const instance = this.instance!;
     const o = this.copts;
     const key = mqKey(e.mq);
     // Bounded by the consumer's life: each round pulls, waits for room, or backs off.
@@ -432,28 +432,9 @@ export abstract class ConsumerBase implements ConsumerHandle {
       }
       const sub = this.subscriptions.get(e.mq.topic);
       if (!sub) break;
-      const commitOffset = o.messageModel === "CLUSTERING" ? (this.offsetStore!.read(e.mq) ?? 0) : 0;
-      let sysFlag = PullSysFlag.SUSPEND | PullSysFlag.SUBSCRIPTION;
-      if (commitOffset > 0) sysFlag |= PullSysFlag.COMMIT_OFFSET;
-      let raw: Awaited<ReturnType<typeof instance.api.pullMessage>>;
+      let raw: PullResultRaw;
       try {
-        raw = await instance.api.pullMessage(
-          this.pullAddr(e),
-          {
-            consumerGroup: this.group,
-            topic: e.mq.topic,
-            queueId: e.mq.queueId,
-            queueOffset: e.nextOffset,
-            maxMsgNums: o.pullBatchSize,
-            sysFlag,
-            commitOffset,
-            suspendTimeoutMillis: o.longPollingTimeout,
-            subscription: sub.subString,
-            subVersion: sub.subVersion,
-            expressionType: sub.expressionType === "SQL92" ? "SQL92" : undefined,
-          },
-          o.pullTimeout,
-        );
+        raw = await this.pull(e, sub);
       } catch (err) {
         if (e.pq.dropped || this.state !== "running") break;
         this.warnOnce(
@@ -467,27 +448,9 @@ export abstract class ConsumerBase implements ConsumerHandle {
       e.pq.lastPullTimestamp = Date.now();
       e.suggestedBrokerId = raw.suggestWhichBrokerId;
       switch (raw.code) {
-        case ResponseCode.SUCCESS: {
-          let views: MessageView[];
-          try {
-            views = raw.body
-              ? decodeMessages(raw.body, { decompressBody: true }).map((m) => new MessageView(m, e.mq))
-              : [];
-          } catch (err) {
-            this.warnOnce(
-              `decode:${key}`,
-              `cannot decode messages of ${key} at ${e.nextOffset}: ${(err as Error).message}`,
-            );
-            await this.stopSignal.wait(o.pullTimeDelayMillsWhenException);
-            continue;
-          }
-          const matching = views.filter((v) => v.queueOffset >= e.nextOffset && tagMatches(sub, v.tag));
-          e.nextOffset = raw.nextBeginOffset;
-          const added = e.pq.put(matching);
-          if (e.pq.count === 0) this.offsetStore!.update(e.mq, e.nextOffset, true);
-          if (added.length > 0) this.onMessages(e, added);
+        case ResponseCode.SUCCESS:
+          await this.takeFound(e, sub, raw, key);
           break;
-        }
         case ResponseCode.PULL_NOT_FOUND:
         case ResponseCode.PULL_RETRY_IMMEDIATELY:
           e.nextOffset = raw.nextBeginOffset;
@@ -503,6 +466,58 @@ export abstract class ConsumerBase implements ConsumerHandle {
           break;
       }
     }
+  }
+
+  /** One PULL_MESSAGE of the queue at its next offset, committing the stored offset on the way. */
+  private pull(e: QueueEntry, sub: SubscriptionData): Promise<PullResultRaw> {
+    const o = this.copts;
+    const commitOffset = o.messageModel === "CLUSTERING" ? (this.offsetStore!.read(e.mq) ?? 0) : 0;
+    let sysFlag = PullSysFlag.SUSPEND | PullSysFlag.SUBSCRIPTION;
+    if (commitOffset > 0) sysFlag |= PullSysFlag.COMMIT_OFFSET;
+    return this.instance!.api.pullMessage(
+      this.pullAddr(e),
+      {
+        consumerGroup: this.group,
+        topic: e.mq.topic,
+        queueId: e.mq.queueId,
+        queueOffset: e.nextOffset,
+        maxMsgNums: o.pullBatchSize,
+        sysFlag,
+        commitOffset,
+        suspendTimeoutMillis: o.longPollingTimeout,
+        subscription: sub.subString,
+        subVersion: sub.subVersion,
+        expressionType: sub.expressionType === "SQL92" ? "SQL92" : undefined,
+      },
+      o.pullTimeout,
+    );
+  }
+
+  /** A FOUND pull: caches the messages that match the subscription and moves the queue on. */
+  private async takeFound(
+    e: QueueEntry,
+    sub: SubscriptionData,
+    raw: PullResultRaw,
+    key: string,
+  ): Promise<void> {
+    let views: MessageView[];
+    try {
+      views = raw.body
+        ? decodeMessages(raw.body, { decompressBody: true }).map((m) => new MessageView(m, e.mq))
+        : [];
+    } catch (err) {
+      this.warnOnce(
+        `decode:${key}`,
+        `cannot decode messages of ${key} at ${e.nextOffset}: ${(err as Error).message}`,
+      );
+      await this.stopSignal.wait(this.copts.pullTimeDelayMillsWhenException);
+      return;
+    }
+    const matching = views.filter((v) => v.queueOffset >= e.nextOffset && tagMatches(sub, v.tag));
+    e.nextOffset = raw.nextBeginOffset;
+    const added = e.pq.put(matching);
+    if (e.pq.count === 0) this.offsetStore!.update(e.mq, e.nextOffset, true);
+    if (added.length > 0) this.onMessages(e, added);
   }
 
   /** New messages were cached for a queue. */

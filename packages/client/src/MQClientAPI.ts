@@ -276,37 +276,30 @@ export class MQClientAPI {
   }
 
   async getMaxOffset(addr: string, mq: MessageQueue): Promise<number> {
-    const res = await this.call(
-      addr,
-      RequestCode.GET_MAX_OFFSET,
-      { topic: mq.topic, queueId: mq.queueId },
-      undefined,
-    );
-    return offsetOf(res, "max offset");
+    return this.queueOffset(addr, RequestCode.GET_MAX_OFFSET, mq, "max offset");
   }
 
   async getMinOffset(addr: string, mq: MessageQueue): Promise<number> {
-    const res = await this.call(
-      addr,
-      RequestCode.GET_MIN_OFFSET,
-      { topic: mq.topic, queueId: mq.queueId },
-      undefined,
-    );
-    return offsetOf(res, "min offset");
+    return this.queueOffset(addr, RequestCode.GET_MIN_OFFSET, mq, "min offset");
   }
 
   async searchOffset(addr: string, mq: MessageQueue, timestamp: number): Promise<number> {
-    const res = await this.call(
-      addr,
-      RequestCode.SEARCH_OFFSET_BY_TIMESTAMP,
-      {
-        topic: mq.topic,
-        queueId: mq.queueId,
-        timestamp,
-      },
-      undefined,
-    );
-    return offsetOf(res, "search offset");
+    return this.queueOffset(addr, RequestCode.SEARCH_OFFSET_BY_TIMESTAMP, mq, "search offset", { timestamp });
+  }
+
+  /** A queue offset request: header topic + queueId (+ `extra`), answer in the "offset" field. */
+  private async queueOffset(
+    addr: string,
+    code: number,
+    mq: MessageQueue,
+    what: string,
+    extra?: { timestamp: number },
+  ): Promise<number> {
+    const res = await this.call(addr, code, { topic: mq.topic, queueId: mq.queueId, ...extra }, undefined);
+    const v = Number(res.extFields?.offset);
+    if (!Number.isFinite(v))
+      throw new BrokerError(ResponseCode.SYSTEM_ERROR, `${what}: response lacks "offset"`, addr, what);
+    return v;
   }
 
   async consumerSendMessageBack(
@@ -326,15 +319,8 @@ export class MQClientAPI {
   }
 }
 
-function offsetOf(res: RemotingCommand, what: string): number {
-  const v = Number(res.extFields?.offset);
-  if (!Number.isFinite(v))
-    throw new BrokerError(ResponseCode.SYSTEM_ERROR, `${what}: response lacks "offset"`, "?", what);
-  return v;
-}
-
 /** Transport failures as client errors that name the address and the operation. */
-export function mapTransportError(err: unknown, addr: string, what: string, timeoutMs: number): unknown {
+function mapTransportError(err: unknown, addr: string, what: string, timeoutMs: number): unknown {
   if (err instanceof RemotingTimeoutError) {
     return new TimeoutError(`${what}: no response from ${addr} within ${timeoutMs} ms`, { cause: err });
   }

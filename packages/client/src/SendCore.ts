@@ -4,6 +4,7 @@ import {
   encodeProperties,
   MessageConst,
   RequestCode,
+  type SendMessageRequestHeader,
   sendHeaderToV2,
   type TopicRouteData,
 } from "@tidemq/protocol";
@@ -11,6 +12,7 @@ import { BrokerError, ClientError, isRetriable, NoRouteError, SEND_RETRY_CODES }
 import { type FaultToleranceOptions, LatencyFaultTolerance } from "./LatencyFaultTolerance.js";
 import type { PreparedMessage } from "./Message.js";
 import type { MessageQueue } from "./MessageQueue.js";
+import type { SendResultRaw } from "./MQClientAPI.js";
 import { AUTO_CREATE_TOPIC_KEY, type MQClientInstance } from "./MQClientInstance.js";
 import { RoundRobinSelector, selectByShardingKey } from "./QueueSelector.js";
 import type { BatchSendReceipt, SendReceipt } from "./SendReceipt.js";
@@ -30,6 +32,12 @@ export interface SendCoreOptions {
 
 /** Picks a queue for a message: return one of `queues`. */
 export type QueueSelectorFn = (queues: MessageQueue[], message: PreparedMessage) => MessageQueue;
+
+/** How the caller pins a send's queue (the selector already bound to the message). */
+interface Choice {
+  selector?: (queues: MessageQueue[]) => MessageQueue;
+  queue?: MessageQueue;
+}
 
 /** Extra header fields of a client-built retry message (spec §8.5 step 4). */
 export interface RetryHeaderFields {
@@ -137,7 +145,7 @@ export class SendCore {
     });
   }
 
-  /** Sends one message; retries on another broker unless it has a sharding key or a selector. */
+  /** Sends one message; retries on another broker unless its queue is pinned (see attempt). */
   async send(
     msg: PreparedMessage,
     choose?: { selector?: QueueSelectorFn; queue?: MessageQueue },
@@ -150,64 +158,26 @@ export class SendCore {
       body = c.body;
       sysFlag |= c.sysFlagBits;
     }
-    const pinned =
-      msg.shardingKey !== undefined || choose?.selector !== undefined || choose?.queue !== undefined;
-    const result = await this.attempt(
+    const selector = choose?.selector;
+    const { mq, raw, addr } = await this.attempt(
       msg.topic,
-      pinned,
-      (queues, lastBroker) => {
-        const mq = choose?.queue
-          ? choose.queue
-          : choose?.selector
-            ? choose.selector(queues.slice(), msg)
-            : msg.shardingKey !== undefined
-              ? selectByShardingKey(queues, msg.shardingKey)!
-              : this.selector(msg.topic).select(
-                  queues,
-                  this.options.sendLatencyFaultEnable ? this.fault : undefined,
-                  lastBroker,
-                  Date.now(),
-                )!;
-        if (!mq || typeof mq.queueId !== "number")
-          throw new ClientError("the queue selector returned no queue");
-        if (mq.topic !== msg.topic) {
-          throw new ClientError(
-            `a queue of topic ${mq.topic} was chosen for a message of topic ${msg.topic}`,
-          );
-        }
-        return mq;
-      },
-      (mq, timeoutMs) => {
-        const header = sendHeaderToV2({
-          producerGroup: this.options.group,
-          topic: msg.topic,
-          defaultTopic: AUTO_CREATE_TOPIC_KEY,
-          defaultTopicQueueNums: this.options.defaultTopicQueueNums,
-          queueId: mq.queueId,
+      msg.shardingKey,
+      { queue: choose?.queue, selector: selector && ((queues) => selector(queues, msg)) },
+      (mq, addr, timeoutMs) =>
+        this.sendTo(RequestCode.SEND_MESSAGE_V2, mq, addr, body, timeoutMs, {
           sysFlag,
-          bornTimestamp: Date.now(),
           flag: msg.flag,
           properties: encodeProperties(msg.properties),
           // Optional fields at their defaults are left out (brokers read absent as 0 / false,
           // Java's @CFNullable fields): three fewer fields to encode and decode per message.
           reconsumeTimes: retry?.reconsumeTimes,
           maxReconsumeTimes: retry?.maxReconsumeTimes,
-        });
-        return this.instance.api.sendMessage(
-          this.brokerAddr(mq),
-          RequestCode.SEND_MESSAGE_V2,
-          header,
-          body,
-          timeoutMs,
-        );
-      },
+        }),
     );
-    const { mq, raw, addr } = result;
-    const queue = { topic: msg.topic, brokerName: mq.brokerName, queueId: raw.queueId };
     return {
       messageId: msg.uniqId,
       offsetMessageId: raw.offsetMsgId,
-      messageQueue: queue,
+      messageQueue: { topic: msg.topic, brokerName: mq.brokerName, queueId: raw.queueId },
       queueOffset: raw.queueOffset,
       offset: raw.queueOffset,
       brokerAddr: addr,
@@ -240,44 +210,15 @@ export class SendCore {
         `batch of ${body.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; split it`,
       );
     }
-    const shardingKey = msgs[0]!.shardingKey;
-    const pinned = shardingKey !== undefined || choose?.queue !== undefined;
-    const { mq, raw, addr } = await this.attempt(
-      topic,
-      pinned,
-      (queues, lastBroker) => {
-        if (choose?.queue) return choose.queue;
-        if (shardingKey !== undefined) return selectByShardingKey(queues, shardingKey)!;
-        return this.selector(topic).select(
-          queues,
-          this.options.sendLatencyFaultEnable ? this.fault : undefined,
-          lastBroker,
-          Date.now(),
-        )!;
-      },
-      (mq, timeoutMs) => {
-        const header = sendHeaderToV2({
-          producerGroup: this.options.group,
-          topic,
-          defaultTopic: AUTO_CREATE_TOPIC_KEY,
-          defaultTopicQueueNums: this.options.defaultTopicQueueNums,
-          queueId: mq.queueId,
-          sysFlag: 0,
-          bornTimestamp: Date.now(),
-          flag: 0,
-          properties: encodeProperties({ [MessageConst.WAIT_STORE_MSG_OK]: "true" }),
-          reconsumeTimes: 0,
-          unitMode: false,
-          batch: true,
-        });
-        return this.instance.api.sendMessage(
-          this.brokerAddr(mq),
-          RequestCode.SEND_BATCH_MESSAGE,
-          header,
-          body,
-          timeoutMs,
-        );
-      },
+    const { mq, raw, addr } = await this.attempt(topic, msgs[0]!.shardingKey, choose, (mq, addr, timeoutMs) =>
+      this.sendTo(RequestCode.SEND_BATCH_MESSAGE, mq, addr, body, timeoutMs, {
+        sysFlag: 0,
+        flag: 0,
+        properties: encodeProperties({ [MessageConst.WAIT_STORE_MSG_OK]: "true" }),
+        reconsumeTimes: 0,
+        unitMode: false,
+        batch: true,
+      }),
     );
     const ids = msgs.map((m) => m.uniqId);
     return {
@@ -293,15 +234,67 @@ export class SendCore {
     };
   }
 
-  /** The retry loop: up to 1 + retries attempts within sendMsgTimeout, each on a freshly chosen queue. */
-  private async attempt<R>(
+  /** SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE to `mq`: the header fields both share, plus `fields`. */
+  private sendTo(
+    code: number,
+    mq: MessageQueue,
+    addr: string,
+    body: Buffer,
+    timeoutMs: number,
+    fields: Pick<SendMessageRequestHeader, "sysFlag" | "flag" | "properties"> &
+      Partial<SendMessageRequestHeader>,
+  ): Promise<SendResultRaw> {
+    const header = sendHeaderToV2({
+      producerGroup: this.options.group,
+      topic: mq.topic,
+      defaultTopic: AUTO_CREATE_TOPIC_KEY,
+      defaultTopicQueueNums: this.options.defaultTopicQueueNums,
+      queueId: mq.queueId,
+      bornTimestamp: Date.now(),
+      ...fields,
+    });
+    return this.instance.api.sendMessage(addr, code, header, body, timeoutMs);
+  }
+
+  /** The queue of one attempt: the fixed one, the selector's, the sharding key's, or round robin. */
+  private chooseQueue(
     topic: string,
-    pinned: boolean,
-    choose: (queues: MessageQueue[], lastBroker: string | undefined) => MessageQueue,
-    doSend: (mq: MessageQueue, timeoutMs: number) => Promise<R>,
-  ): Promise<{ mq: MessageQueue; raw: R; addr: string }> {
-    const start = Date.now();
-    const deadline = start + this.options.sendMsgTimeout;
+    queues: MessageQueue[],
+    lastBroker: string | undefined,
+    shardingKey: string | undefined,
+    choose: Choice | undefined,
+  ): MessageQueue {
+    const mq = choose?.queue
+      ? choose.queue
+      : choose?.selector
+        ? choose.selector(queues.slice())
+        : shardingKey !== undefined
+          ? selectByShardingKey(queues, shardingKey)
+          : this.selector(topic).select(
+              queues,
+              this.options.sendLatencyFaultEnable ? this.fault : undefined,
+              lastBroker,
+              Date.now(),
+            );
+    if (!mq || typeof mq.queueId !== "number") throw new ClientError("the queue selector returned no queue");
+    if (mq.topic !== topic) {
+      throw new ClientError(`a queue of topic ${mq.topic} was chosen for a message of topic ${topic}`);
+    }
+    return mq;
+  }
+
+  /**
+   * The retry loop: up to 1 + retries attempts within sendMsgTimeout, each on a freshly
+   * chosen queue; one attempt only when the queue is pinned (fixed, selector, sharding key).
+   */
+  private async attempt(
+    topic: string,
+    shardingKey: string | undefined,
+    choose: Choice | undefined,
+    doSend: (mq: MessageQueue, addr: string, timeoutMs: number) => Promise<SendResultRaw>,
+  ): Promise<{ mq: MessageQueue; raw: SendResultRaw; addr: string }> {
+    const pinned = shardingKey !== undefined || choose?.selector !== undefined || choose?.queue !== undefined;
+    const deadline = Date.now() + this.options.sendMsgTimeout;
     const times = pinned ? 1 : 1 + this.options.retryTimesWhenSendFailed;
     let lastBroker: string | undefined;
     let lastErr: unknown;
@@ -310,11 +303,11 @@ export class SendCore {
       if (remaining <= 0) break;
       // Known route: no promise hop; the queue list is shared, so it is only read here.
       const queues = this.knownQueues(topic) ?? (await this.publishQueues(topic));
-      const mq = choose(queues, lastBroker);
+      const mq = this.chooseQueue(topic, queues, lastBroker, shardingKey, choose);
       const t0 = Date.now();
       try {
         const addr = this.brokerAddr(mq);
-        const raw = await doSend(mq, remaining);
+        const raw = await doSend(mq, addr, remaining);
         this.fault.update(mq.brokerName, Date.now() - t0, false, Date.now());
         return { mq, raw, addr };
       } catch (err) {

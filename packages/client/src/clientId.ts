@@ -1,7 +1,7 @@
 import { networkInterfaces } from "node:os";
 
 /** First non-internal IPv4 address of this host (what RocketMQ clients report), else 127.0.0.1. */
-export function localIPv4(): string {
+function localIPv4(): string {
   for (const list of Object.values(networkInterfaces())) {
     for (const ni of list ?? []) if (ni.family === "IPv4" && !ni.internal) return ni.address;
   }

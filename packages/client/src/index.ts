@@ -1,6 +1,5 @@
 export * from "./Admin.js";
 export * from "./allocate.js";
-export { objectKeyMapField } from "./bodies.js";
 export * from "./ConsumeResult.js";
 export * from "./ConsumerBase.js";
 export * from "./ConsumerOptions.js";

@@ -5,7 +5,9 @@
 import {
   type Admin,
   allocateAveragely,
+  type Connection,
   type ConsumeStats,
+  compareQueues,
   type MessageQueue,
   type MessageView,
   NoRouteError,
@@ -29,22 +31,7 @@ import {
   parseTimestamp,
   UsageError,
 } from "./args.js";
-import {
-  AdminCallError,
-  brokerNameOf,
-  type Connection,
-  clusterBrokerAddrs,
-  consumerOffsetsOnBroker,
-  deleteSubscriptionGroup,
-  getBrokerConfig,
-  getProducerConnectionList,
-  putOrderConf,
-  queryTopicConsumeByWho,
-  resetOffsetByTime,
-  targetBrokers,
-  updateBrokerConfig,
-  updateSubscriptionGroup,
-} from "./calls.js";
+import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
 import {
   type BrokerRow,
@@ -85,12 +72,6 @@ function sortBy<T>(items: T[], key: (t: T) => string | number): T[] {
     const y = key(b);
     return x < y ? -1 : x > y ? 1 : 0;
   });
-}
-
-function compareMq(a: MessageQueue, b: MessageQueue): number {
-  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
-  if (a.brokerName !== b.brokerName) return a.brokerName < b.brokerName ? -1 : 1;
-  return a.queueId - b.queueId;
 }
 
 function queueIdOption(values: Record<string, string>): number | undefined {
@@ -157,7 +138,7 @@ const getBrokerConfigCmd: Handler = async ({ admin, values }) => {
   const json: Record<string, Record<string, string>> = {};
   const blocks: string[] = [];
   for (const addr of addrs) {
-    const config = await getBrokerConfig(admin, addr);
+    const config = await admin.getBrokerConfig(addr);
     json[addr] = config;
     const keys = Object.keys(config).sort();
     const width = Math.max(0, ...keys.map((k) => k.length));
@@ -178,7 +159,7 @@ const updateBrokerConfigCmd: Handler = async ({ admin, values }) => {
     throw new UsageError(`option -k must be a config key, got "${key}"`);
   if (/[\r\n]/.test(value)) throw new UsageError("option -v must be one line");
   const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
-  for (const addr of addrs) await updateBrokerConfig(admin, addr, key, value);
+  for (const addr of addrs) await admin.updateBrokerConfig(addr, { [key]: value });
   return {
     text: addrs.map((a) => `update broker config success, ${a}: ${key}=${value}`).join("\n"),
     json: { key, value, brokers: addrs },
@@ -201,7 +182,7 @@ const topicList: Handler = async ({ admin, values }) => {
       const bd = route.brokerDatas[0];
       cluster = bd?.cluster ?? "";
       const addr = bd?.brokerAddrs["0"];
-      if (addr) groups = await queryTopicConsumeByWho(admin, addr, topic);
+      if (addr) groups = await admin.queryTopicConsumeByWho(addr, topic);
     } catch {
       // A topic deleted between the two calls: listed without cluster and groups.
     }
@@ -271,7 +252,7 @@ const topicStatus: Handler = async ({ admin, values }) => {
   };
 };
 
-const updateTopic: Handler = async ({ admin, values, nameServers }) => {
+const updateTopic: Handler = async ({ admin, values }) => {
   const topic = nameOption(values, "t", "topic");
   const config = {
     topicName: topic,
@@ -297,7 +278,7 @@ const updateTopic: Handler = async ({ admin, values, nameServers }) => {
   if (config.order) {
     const info = await admin.getClusterInfo();
     orderConf = addrs.map((a) => `${brokerNameOf(info, a) ?? a}:${config.writeQueueNums}`).join(";");
-    await putOrderConf(admin, nameServers, topic, orderConf);
+    await admin.putOrderConf(topic, orderConf);
     lines.push(`set order topic conf ${orderConf} on the NameServers.`);
   }
   lines.push(JSON.stringify(config));
@@ -310,8 +291,6 @@ const updateTopic: Handler = async ({ admin, values, nameServers }) => {
 const deleteTopic: Handler = async ({ admin, values }) => {
   const topic = nameOption(values, "t", "topic");
   const cluster = values.c!;
-  // Fails with "cluster unknown" before deleting anything.
-  clusterBrokerAddrs(await admin.getClusterInfo(), cluster, false);
   await admin.deleteTopic(topic, cluster);
   return {
     text: `delete topic [${topic}] from cluster [${cluster}] success.\ndelete topic [${topic}] from NameServer success.`,
@@ -334,7 +313,7 @@ const updateSubGroup: Handler = async ({ admin, values }) => {
     notifyConsumerIdsChangedEnable: boolOption(values, "a", true),
   };
   const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
-  for (const addr of addrs) await updateSubscriptionGroup(admin, addr, config);
+  for (const addr of addrs) await admin.updateSubscriptionGroup(addr, config);
   return {
     text: [...addrs.map((a) => `create subscription group to ${a} success.`), JSON.stringify(config)].join(
       "\n",
@@ -346,7 +325,7 @@ const updateSubGroup: Handler = async ({ admin, values }) => {
 const deleteSubGroup: Handler = async ({ admin, values }) => {
   const group = nameOption(values, "g", "group");
   const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c, false);
-  for (const addr of addrs) await deleteSubscriptionGroup(admin, addr, group);
+  for (const addr of addrs) await admin.deleteSubscriptionGroup(addr, group);
   return {
     text: addrs.map((a) => `delete subscription group [${group}] from broker [${a}] success.`).join("\n"),
     json: { group, brokers: addrs },
@@ -418,7 +397,7 @@ const consumerProgress: Handler = async (ctx) => {
       // Group offline: no owner to show.
     }
   }
-  const queues = [...stats.queues].sort((a, b) => compareMq(a.mq, b.mq));
+  const queues = [...stats.queues].sort((a, b) => compareQueues(a.mq, b.mq));
   const json = queues.map((q) => {
     const owner = owners.get(`${q.mq.topic}@${q.mq.brokerName}@${q.mq.queueId}`);
     return {
@@ -561,7 +540,7 @@ const consumerConnection: Handler = async ({ admin, values }) => {
 const producerConnection: Handler = async ({ admin, values }) => {
   const group = nameOption(values, "g", "producer group");
   const topic = nameOption(values, "t", "topic");
-  const set = await getProducerConnectionList(admin, group, topic);
+  const set = await admin.getProducerConnectionList(group, topic);
   return { text: connectionTable(set), json: { group, topic, connectionSet: set } };
 };
 
@@ -574,8 +553,9 @@ async function messageTrack(
 ): Promise<Array<{ consumerGroup: string; trackType: string }>> {
   const addr = formatHostPort(m.storeHost);
   const out: Array<{ consumerGroup: string; trackType: string }> = [];
-  for (const g of (await queryTopicConsumeByWho(admin, addr, m.topic)).slice(0, MAX_WALK)) {
-    const committed = (await consumerOffsetsOnBroker(admin, addr, g, m.topic)).get(m.queueId);
+  for (const g of (await admin.queryTopicConsumeByWho(addr, m.topic)).slice(0, MAX_WALK)) {
+    const stats = await admin.getConsumeStatsOnBroker(addr, g, m.topic);
+    const committed = stats.queues.find((q) => q.mq.queueId === m.queueId)?.consumerOffset;
     const trackType =
       committed === undefined ? "UNKNOWN" : committed > m.queueOffset ? "CONSUMED" : "NOT_CONSUME_YET";
     out.push({ consumerGroup: g, trackType });
@@ -741,7 +721,7 @@ const consumeMessage: Handler = async (ctx) => {
     const queues = (await c.fetchQueues(topic))
       .filter((q) => values.b === undefined || q.brokerName === values.b)
       .filter((q) => queueId === undefined || q.queueId === queueId)
-      .sort(compareMq);
+      .sort(compareQueues);
     if (queues.length === 0)
       throw new AdminCallError(`topic ${topic} has no readable queue matching -b / -i`);
     for (const mq of queues) {
@@ -802,7 +782,11 @@ const resetOffsetByTimeCmd: Handler = async ({ admin, values }) => {
   const topic = nameOption(values, "t", "topic");
   const timestamp = parseTimestamp(values.s!);
   const force = boolOption(values, "f", true);
-  const entries = await resetOffsetByTime(admin, group, topic, timestamp, force);
+  const entries = (await admin.resetOffsetByTime(group, topic, timestamp, force)).map(({ mq, offset }) => ({
+    brokerName: mq.brokerName,
+    queueId: mq.queueId,
+    offset,
+  }));
   if (entries.length === 0) {
     throw new AdminCallError(`group ${group} has no offsets of topic ${topic} to reset`);
   }

@@ -70,22 +70,30 @@ export async function run(argv: string[]): Promise<void> {
   const ns = config.namesrvAddr || "(none: set namesrvAddr, -n or NAMESRV_ADDR)";
   console.log(`Broker ${config.brokerName} listening on ${broker.brokerAddr}, NameServers ${ns}`);
 
+  stopOnSignal("tidemq broker", () => broker.shutdown());
+}
+
+/**
+ * On the first SIGINT or SIGTERM: runs `stop`, prints how it went, and exits (0, or 1 when
+ * `stop` failed). Further signals while stopping are ignored.
+ */
+export function stopOnSignal(name: string, stop: () => Promise<void>): void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.error(`tidemq broker: ${signal} received, stopping`);
-    broker.shutdown().then(
+    console.error(`${name}: ${signal} received, stopping`);
+    stop().then(
       () => {
-        console.error("tidemq broker: stopped");
+        console.error(`${name}: stopped`);
         process.exit(0);
       },
       (err: unknown) => {
-        console.error(`tidemq broker: stop failed: ${(err as Error).message}`);
+        console.error(`${name}: stop failed: ${(err as Error).message}`);
         process.exit(1);
       },
     );
   };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
 }

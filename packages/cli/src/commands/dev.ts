@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { NameServer } from "@tidemq/namesrv";
+import { stopOnSignal } from "./broker.js";
 
 const USAGE = `usage: tidemq dev [--data ./data] [--namesrv-port 9876] [--broker-port 10911] [--sync-flush]
 
@@ -108,26 +109,11 @@ Quick start (topics are created on first use in the dev cluster):
 
 Press Ctrl-C to stop.`);
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`tidemq dev: ${signal} received, stopping`);
+  // The NameServer stops even when the broker's stop fails.
+  stopOnSignal("tidemq dev", () =>
     broker
       .shutdown()
       .catch((err: Error) => console.error(`tidemq dev: broker stop failed: ${err.message}`))
-      .then(() => namesrv.stop())
-      .then(
-        () => {
-          console.error("tidemq dev: stopped");
-          process.exit(0);
-        },
-        (err: Error) => {
-          console.error(`tidemq dev: stop failed: ${err.message}`);
-          process.exit(1);
-        },
-      );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+      .then(() => namesrv.stop()),
+  );
 }
