@@ -48,9 +48,7 @@ function formatTps(c: SlidingCounter): string {
 /** Put/get counters of one broker, plus the day-boundary snapshots clusterList -m prints. */
 export class BrokerStatsImpl implements BrokerStats {
   readonly putMsgs: SlidingCounter;
-  readonly putBytes: SlidingCounter;
   readonly getMsgs: SlidingCounter;
-  readonly getBytes: SlidingCounter;
   private day: number;
   /** Totals at the start of today and of yesterday (local time). */
   putTodayMorning = 0;
@@ -60,22 +58,18 @@ export class BrokerStatsImpl implements BrokerStats {
 
   constructor(private readonly now: () => number = Date.now) {
     this.putMsgs = new SlidingCounter(now);
-    this.putBytes = new SlidingCounter(now);
     this.getMsgs = new SlidingCounter(now);
-    this.getBytes = new SlidingCounter(now);
     this.day = dayOf(now());
   }
 
-  recordPut(n: number, bytes: number): void {
+  recordPut(n: number): void {
     this.rollDay();
     this.putMsgs.add(n);
-    this.putBytes.add(bytes);
   }
 
-  recordGet(n: number, bytes: number): void {
+  recordGet(n: number): void {
     this.rollDay();
     this.getMsgs.add(n);
-    this.getBytes.add(bytes);
   }
 
   putTps(): string {

@@ -33,7 +33,7 @@ export interface ClientServices {
  * RocketMQ scans for silent client channels every 10 s (spec §4.4); a shorter
  * channelExpiredTimeout (tests, tuned setups) is scanned at a quarter of it.
  */
-export function expiryScanInterval(channelExpiredTimeout: number): number {
+function expiryScanInterval(channelExpiredTimeout: number): number {
   return Math.min(10_000, Math.max(100, Math.floor(channelExpiredTimeout / 4)));
 }
 

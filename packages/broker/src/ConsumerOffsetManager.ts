@@ -1,22 +1,13 @@
-import { mkdir, open, readFile, rename } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { decodeJson, ResponseCode, TideMQError } from "@tidemq/protocol";
+import { join } from "node:path";
+import { ResponseCode, TideMQError } from "@tidemq/protocol";
+import { readConfigJson, writeFileAtomic } from "./ConfigFile.js";
 import type { ConsumerOffsetManagerApi } from "./context.js";
 
-/**
- * Committed consumer offsets per (topic, group, queueId): the "next offset to consume"
- * (spec §8.4). Kept in memory, persisted to `<configDir>/consumerOffset.json` in
- * RocketMQ's shape `{"offsetTable":{"T@G":{"0":5}}}` so a Java broker's file reads
- * unchanged, and the other way round.
- *
- * A stored −1 (ali-ons commits `offset || -1` for a queue at 0) counts as nothing
- * committed: `query` returns it and callers treat every negative value as "none".
- */
 export const CONSUMER_OFFSET_FILE = "consumerOffset.json";
 
 /** Limits, so a misbehaving client cannot grow the table without bound. */
 const MAX_KEYS = 200_000;
-const MAX_QUEUE_ID = 65_535;
+export const MAX_QUEUE_ID = 65_535;
 /** Window over which consumeTps is measured (GET_CONSUME_STATS). */
 const RATE_WINDOW_MS = 60_000;
 const MAX_RATE_SAMPLES = 512;
@@ -32,6 +23,15 @@ interface RateSample {
   delta: number;
 }
 
+/**
+ * Committed consumer offsets per (topic, group, queueId): the "next offset to consume"
+ * (spec §8.4). Kept in memory, persisted to `<configDir>/consumerOffset.json` in
+ * RocketMQ's shape `{"offsetTable":{"T@G":{"0":5}}}` so a Java broker's file reads
+ * unchanged, and the other way round.
+ *
+ * A stored −1 (ali-ons commits `offset || -1` for a queue at 0) counts as nothing
+ * committed: `query` returns it and callers treat every negative value as "none".
+ */
 export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
   /** "topic@group" → queueId → offset. */
   private readonly offsetTable = new Map<string, Map<number, number>>();
@@ -50,14 +50,8 @@ export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
   /** Reads the persisted table (a missing file means no offsets; a corrupt one stops start-up). */
   static async load(options: ConsumerOffsetManagerOptions): Promise<ConsumerOffsetManager> {
     const m = new ConsumerOffsetManager(options);
-    await mkdir(options.configDir, { recursive: true });
-    let text: Buffer | undefined;
-    try {
-      text = await readFile(m.file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    if (text && text.length > 0) m.decode(text);
+    const parsed = await readConfigJson<{ offsetTable?: Record<string, Record<string, unknown>> }>(m.file);
+    if (parsed) m.decode(parsed);
     return m;
   }
 
@@ -125,17 +119,6 @@ export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
     }
   }
 
-  /** Drops every offset of a topic (topic deletion). */
-  removeTopic(topic: string): void {
-    for (const k of [...this.offsetTable.keys()]) {
-      if (splitKey(k).topic === topic) {
-        this.offsetTable.delete(k);
-        this.progress.delete(k);
-        this.dirty = true;
-      }
-    }
-  }
-
   /**
    * Messages per second the group consumed from the topic over the last minute,
    * measured by the forward progress of its committed offsets. (Java counts pulled
@@ -169,13 +152,7 @@ export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
     return JSON.stringify({ offsetTable }, null, 2);
   }
 
-  private decode(text: Buffer): void {
-    let parsed: { offsetTable?: Record<string, Record<string, unknown>> };
-    try {
-      parsed = decodeJson(text, this.file);
-    } catch (err) {
-      throw new Error(`${this.file} is not valid JSON; fix or remove it (${(err as Error).message})`);
-    }
+  private decode(parsed: { offsetTable?: Record<string, Record<string, unknown>> }): void {
     for (const [k, queues] of Object.entries(parsed.offsetTable ?? {})) {
       const { topic, group } = splitKey(k);
       if (!topic || !group || typeof queues !== "object" || queues === null) continue;
@@ -236,31 +213,5 @@ function checkOffsetKey(group: string, topic: string, queueId: number): void {
       ResponseCode.SYSTEM_ERROR,
       `queueId ${queueId} is out of range [0, ${MAX_QUEUE_ID}]`,
     );
-  }
-}
-
-/**
- * Replaces `path` with `data` so that a crash leaves either the old or the new content:
- * write a temporary file, fsync it, rename it over the target, fsync the directory.
- */
-export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  try {
-    const dir = await open(dirname(path), "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // Some platforms cannot fsync a directory; the rename itself is still atomic.
   }
 }

@@ -1,13 +1,13 @@
 import type { Connection } from "@tidemq/remoting";
 import type { ChannelInfo } from "./ConsumerManager.js";
 
+export const MAX_PRODUCER_CHANNELS_PER_GROUP = 10_000;
+
 /**
  * Producer group → live channels, from heartbeats (spec §4.4). Used for
  * GET_PRODUCER_CONNECTION_LIST and, later, to pick a channel for the transaction
  * check-back (spec §5.2). Pure logic keyed by channel identity, like ConsumerManager.
  */
-export const MAX_PRODUCER_CHANNELS_PER_GROUP = 10_000;
-
 export class ProducerManager<C extends object = Connection> {
   private readonly table = new Map<string, Map<C, ChannelInfo>>();
   private readonly now: () => number;

@@ -1,11 +1,6 @@
 import type { Connection } from "@tidemq/remoting";
 
-/**
- * Long polling (spec §4.3, §8.7): pulls that found nothing wait here under `topic@queueId`
- * until a message lands in that queue (the store's arrival notice wakes them — no polling
- * timer) or their hold time ends. Deadlines sit in one min-heap served by a single timer
- * armed for the earliest one, so thousands of parked pulls cost one timer.
- */
+/** One parked pull. */
 export interface HeldPull {
   readonly key: string;
   readonly conn: Connection;
@@ -29,6 +24,12 @@ export function pullKey(topic: string, queueId: number): string {
   return `${topic}@${queueId}`;
 }
 
+/**
+ * Long polling (spec §4.3, §8.7): pulls that found nothing wait here under `topic@queueId`
+ * until a message lands in that queue (the store's arrival notice wakes them — no polling
+ * timer) or their hold time ends. Deadlines sit in one min-heap served by a single timer
+ * armed for the earliest one, so thousands of parked pulls cost one timer.
+ */
 export class PullRequestHoldService {
   private readonly byKey = new Map<string, Set<HeldPull>>();
   private readonly byConn = new Map<Connection, Set<HeldPull>>();

@@ -1,12 +1,3 @@
-/**
- * The send "thread pool queue" of RocketMQ, rebuilt for one event loop: at most
- * `concurrency` slots are busy (a slot is one task, or one group of tasks that queued
- * together, awaiting the store), at most `capacity` tasks wait behind them, and a task that waited longer than `maxWaitMs` is shed instead of run — answering
- * "busy" quickly beats answering "stored" after the client has given up and resent
- * (RocketMQ's cleanExpiredRequest, fast-failure). Shedding happens when a task reaches the
- * head of the queue and also from a sweep timer, so a stalled store cannot keep requests
- * waiting forever. The clock is injectable for tests.
- */
 export interface RequestQueueOptions {
   capacity: () => number;
   maxWaitMs: () => number;
@@ -28,6 +19,16 @@ interface Waiting<T> {
   reject: (err: unknown) => void;
 }
 
+/**
+ * The send "thread pool queue" of RocketMQ, rebuilt for one event loop: at most
+ * `concurrency` slots are busy (a slot is one task, or one group of tasks that queued
+ * together, awaiting the store), at most `capacity` tasks wait behind them, and a task
+ * that waited longer than `maxWaitMs` is shed instead of run — answering "busy" quickly
+ * beats answering "stored" after the client has given up and resent (RocketMQ's
+ * cleanExpiredRequest, fast-failure). Shedding happens when a task reaches the head of
+ * the queue and also from a sweep timer, so a stalled store cannot keep requests waiting
+ * forever. The clock is injectable for tests.
+ */
 export class RequestQueue<T> {
   private readonly waiting: Waiting<T>[] = [];
   private head = 0;

@@ -1,8 +1,7 @@
-import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type DataVersion, decodeJson, ResponseCode, TideMQError } from "@tidemq/protocol";
+import { type DataVersion, ResponseCode, TideMQError } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
-import { writeFileAtomic } from "./ConsumerOffsetManager.js";
+import { readConfigJson, writeFileAtomic } from "./ConfigFile.js";
 import type { SubscriptionGroupConfig, SubscriptionGroupManagerApi } from "./context.js";
 
 /**
@@ -49,6 +48,21 @@ export function defaultSubscriptionGroupConfig(groupName: string): SubscriptionG
     whichBrokerWhenConsumeSlowly: 1,
     notifyConsumerIdsChangedEnable: true,
   };
+}
+
+/** MQVersion V3_4_9 (ali-ons' 121): from this client version on, a request's maxReconsumeTimes counts. */
+const VERSION_V3_4_9 = 121;
+
+/**
+ * How many reconsumptions a message of the group gets before the DLQ (spec §4.1, §4.11):
+ * the request's `maxReconsumeTimes` from clients that send it, else the group's setting.
+ */
+export function maxReconsumeTimes(
+  clientVersion: number,
+  requested: number | undefined,
+  group: SubscriptionGroupConfig,
+): number {
+  return clientVersion >= VERSION_V3_4_9 && requested !== undefined ? requested : group.retryMaxTimes;
 }
 
 /**
@@ -104,6 +118,11 @@ export function normalizeSubscriptionGroupConfig(raw: unknown): SubscriptionGrou
   return out;
 }
 
+interface SubscriptionGroupFile {
+  subscriptionGroupTable?: Record<string, unknown>;
+  dataVersion?: Partial<DataVersion>;
+}
+
 export interface SubscriptionGroupManagerOptions {
   configDir: string;
   autoCreateSubscriptionGroup: boolean;
@@ -126,14 +145,8 @@ export class SubscriptionGroupManager implements SubscriptionGroupManagerApi {
 
   static async load(options: SubscriptionGroupManagerOptions): Promise<SubscriptionGroupManager> {
     const m = new SubscriptionGroupManager(options);
-    await mkdir(options.configDir, { recursive: true });
-    let text: Buffer | undefined;
-    try {
-      text = await readFile(m.file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    if (text && text.length > 0) m.decode(text);
+    const parsed = await readConfigJson<SubscriptionGroupFile>(m.file);
+    if (parsed) m.decode(parsed);
     return m;
   }
 
@@ -209,13 +222,7 @@ export class SubscriptionGroupManager implements SubscriptionGroupManagerApi {
     this.version = { timestamp: Date.now(), counter: this.version.counter + 1 };
   }
 
-  private decode(text: Buffer): void {
-    let parsed: { subscriptionGroupTable?: Record<string, unknown>; dataVersion?: Partial<DataVersion> };
-    try {
-      parsed = decodeJson(text, this.file);
-    } catch (err) {
-      throw new Error(`${this.file} is not valid JSON; fix or remove it (${(err as Error).message})`);
-    }
+  private decode(parsed: SubscriptionGroupFile): void {
     for (const [name, raw] of Object.entries(parsed.subscriptionGroupTable ?? {})) {
       try {
         const config = normalizeSubscriptionGroupConfig({ groupName: name, ...(raw as object) });

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type DataVersion,
@@ -11,6 +11,7 @@ import {
 } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import type { BrokerConfig } from "./BrokerConfig.js";
+import { writeFileAtomic } from "./ConfigFile.js";
 import type { TopicConfigManagerApi } from "./context.js";
 import {
   AUTO_CREATE_TOPIC_KEY_TOPIC,
@@ -216,21 +217,12 @@ export class TopicConfigManager implements TopicConfigManagerApi {
     }
   }
 
-  /** Writes atomically (temp file, fsync, rename), keeping the previous file as .bak; writes are serialized. */
+  /** Writes atomically, keeping the previous file as .bak; writes are serialized. */
   persist(): Promise<void> {
     const text = JSON.stringify(this.wrapper(), null, 2);
     const run = async () => {
       await mkdir(this.configDir, { recursive: true });
-      const tmp = `${this.file}.tmp`;
-      const fh = await open(tmp, "w");
-      try {
-        await fh.writeFile(text, "utf8");
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(this.file, `${this.file}.bak`).catch(() => undefined);
-      await rename(tmp, this.file);
+      await writeFileAtomic(this.file, text, { keepBackup: true });
     };
     const p = this.persistChain.then(run, run);
     this.persistChain = p.catch((err) =>

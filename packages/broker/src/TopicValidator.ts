@@ -64,10 +64,6 @@ export function isRetryTopic(topic: string): boolean {
   return topic.startsWith(RETRY_GROUP_TOPIC_PREFIX);
 }
 
-export function isDlqTopic(topic: string): boolean {
-  return topic.startsWith(DLQ_GROUP_TOPIC_PREFIX);
-}
-
 export function retryTopic(group: string): string {
   return RETRY_GROUP_TOPIC_PREFIX + group;
 }

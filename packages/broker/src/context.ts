@@ -8,10 +8,11 @@
  * - ConsumerManager, ProducerManager, ConsumerOffsetManager, SubscriptionGroupManager and
  *   the client/query/admin processors registered by `registerClientProcessors`.
  */
-import type { ConsumerData, SubscriptionData, TopicConfig } from "@tidemq/protocol";
+import type { SubscriptionData, SubscriptionGroupConfig, TopicConfig } from "@tidemq/protocol";
 import type { Connection, Logger, RemotingServer } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
+import type { ConsumerGroupState } from "./ConsumerManager.js";
 
 export interface TopicConfigManagerApi {
   get(topic: string): TopicConfig | undefined;
@@ -23,17 +24,7 @@ export interface TopicConfigManagerApi {
   ensureSystemTopic(topic: string, queueNums: number, perm: number): Promise<TopicConfig>;
 }
 
-export interface SubscriptionGroupConfig {
-  groupName: string;
-  consumeEnable: boolean;
-  consumeFromMinEnable: boolean;
-  consumeBroadcastEnable: boolean;
-  retryQueueNums: number;
-  retryMaxTimes: number;
-  brokerId: number;
-  whichBrokerWhenConsumeSlowly: number;
-  notifyConsumerIdsChangedEnable: boolean;
-}
+export type { SubscriptionGroupConfig };
 
 export interface SubscriptionGroupManagerApi {
   /** Looks up the group, auto-creating it when autoCreateSubscriptionGroup is on. */
@@ -44,14 +35,7 @@ export interface SubscriptionGroupManagerApi {
   delete(group: string): Promise<void>;
 }
 
-export interface ConsumerGroupInfo {
-  group: string;
-  consumeType: ConsumerData["consumeType"];
-  messageModel: ConsumerData["messageModel"];
-  consumeFromWhere: string;
-  subscriptions: Map<string, SubscriptionData>;
-  channels: Map<Connection, { clientId: string; language: string; version: number; lastUpdate: number }>;
-}
+export type ConsumerGroupInfo = ConsumerGroupState<Connection>;
 
 export interface ConsumerManagerApi {
   getGroup(group: string): ConsumerGroupInfo | undefined;
@@ -89,8 +73,8 @@ export interface BrokerContext {
 
 export interface BrokerStats {
   /** Adds `n` messages put / got, for the TPS figures of GET_BROKER_RUNTIME_INFO. */
-  recordPut(n: number, bytes: number): void;
-  recordGet(n: number, bytes: number): void;
+  recordPut(n: number): void;
+  recordGet(n: number): void;
   /** "tps10s tps60s tps600s" as RocketMQ prints them. */
   putTps(): string;
   getTps(): string;

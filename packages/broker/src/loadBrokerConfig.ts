@@ -185,7 +185,7 @@ export function parsePropertiesText(text: string): Array<{ key: string; value: s
 }
 
 /** First non-internal IPv4 of this host, else 127.0.0.1 (RocketMQ's brokerIP1 default). */
-export function defaultBrokerIP(): string {
+function defaultBrokerIP(): string {
   for (const list of Object.values(networkInterfaces())) {
     for (const ni of list ?? []) {
       if (ni.family === "IPv4" && !ni.internal) return ni.address;
@@ -195,7 +195,7 @@ export function defaultBrokerIP(): string {
 }
 
 /** Applies properties text to a config; returns the warnings. Throws on invalid values. */
-export function applyProperties(config: BrokerConfig, text: string, where: string): string[] {
+function applyProperties(config: BrokerConfig, text: string, where: string): string[] {
   const warnings: string[] = [];
   const target = config as unknown as Record<string, unknown>;
   for (const { key, value, line } of parsePropertiesText(text)) {
@@ -213,7 +213,7 @@ export function applyProperties(config: BrokerConfig, text: string, where: strin
 }
 
 /** Fills the settings whose defaults depend on others, and checks cross-field rules. */
-export function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
+function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   const c = { ...config };
   if (!c.namesrvAddr && env.NAMESRV_ADDR) c.namesrvAddr = env.NAMESRV_ADDR;
   c.namesrvAddr = c.namesrvAddr.trim();

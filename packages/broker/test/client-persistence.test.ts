@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ResponseCode, type TideMQError } from "@tidemq/protocol";
@@ -12,15 +11,16 @@ import {
   SubscriptionGroupManager,
   validateGroupName,
 } from "../src/SubscriptionGroupManager.js";
+import { removeDir, tempDir } from "./helpers.js";
 
 const logger = createLogger("client-persistence-test", "silent");
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "tidemq-client-"));
+  const dir = await tempDir("client");
   try {
     await fn(dir);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   }
 }
 

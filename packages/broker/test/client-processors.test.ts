@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
@@ -22,6 +21,8 @@ import { type BrokerConfig, DEFAULT_BROKER_CONFIG } from "../src/BrokerConfig.js
 import { type ClientServices, createClientServices } from "../src/ClientServices.js";
 import { CONSUMER_OFFSET_FILE } from "../src/ConsumerOffsetManager.js";
 import type { BrokerContext, BrokerStats, TopicConfigManagerApi } from "../src/context.js";
+import { newTopicConfig } from "../src/TopicConfigManager.js";
+import { eventually, removeDir, tempDir } from "./helpers.js";
 
 const logger = createLogger("client-processors-test", "silent");
 
@@ -43,22 +44,10 @@ class TestTopics implements TopicConfigManagerApi {
   async ensureSystemTopic(topic: string, queueNums: number, perm: number): Promise<TopicConfig> {
     const found = this.table.get(topic);
     if (found) return found;
-    const config = topicConfig(topic, queueNums, perm);
+    const config = newTopicConfig(topic, queueNums, perm);
     this.table.set(topic, config);
     return config;
   }
-}
-
-function topicConfig(topicName: string, queues: number, perm = 6): TopicConfig {
-  return {
-    topicName,
-    readQueueNums: queues,
-    writeQueueNums: queues,
-    perm,
-    topicFilterType: "SINGLE_TAG",
-    topicSysFlag: 0,
-    order: false,
-  };
 }
 
 /** Counters only: the real BrokerStats belongs to another module. */
@@ -83,21 +72,6 @@ class CountingStats implements BrokerStats {
   getTotal(): number {
     return this.gets;
   }
-}
-
-/** Waits (bounded) for a condition that has no event of its own. */
-async function eventually(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1_000; i++) {
-    if (await check()) return;
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 /** Requests a broker sent to one client, with a way to await the next matching one. */
@@ -175,7 +149,7 @@ describe("client processors over TCP", () => {
   let admin: RemotingClient;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "tidemq-client-proc-"));
+    dir = await tempDir("client-proc");
     server = new RemotingServer({ port: 0, host: "127.0.0.1", logger });
     await server.start();
     addr = `127.0.0.1:${server.port}`;
@@ -207,7 +181,7 @@ describe("client processors over TCP", () => {
       bootTimestamp: Date.now(),
     };
     services.register(ctx);
-    await topics.upsert(topicConfig("T", 2));
+    await topics.upsert(newTopicConfig("T", 2, 6));
     client1 = new RemotingClient({ onRequest: inbox1.handler, logger });
     client2 = new RemotingClient({ onRequest: inbox2.handler, logger });
     admin = new RemotingClient({ logger });
@@ -218,7 +192,7 @@ describe("client processors over TCP", () => {
     await services?.stop();
     await server?.stop();
     await store?.shutdown();
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   });
 
   const call = (client: RemotingClient, code: number, header?: object, body?: Buffer) =>
@@ -556,7 +530,7 @@ describe("client processors over TCP", () => {
   });
 
   test("consume stats, consumed-by-who, subscription group admin", async () => {
-    await topics.upsert(topicConfig("TS", 2));
+    await topics.upsert(newTopicConfig("TS", 2, 6));
     for (let i = 0; i < 3; i++) await put("TS", 0, `m${i}`);
     await eventually(() => store.getMaxOffsetInQueue("TS", 0) === 3, "three messages in TS");
     await call(client1, RequestCode.UPDATE_CONSUMER_OFFSET, {
@@ -613,7 +587,7 @@ describe("client processors over TCP", () => {
   });
 
   test("reset offset by time: written by the broker when nobody is online, relayed to online consumers", async () => {
-    await topics.upsert(topicConfig("TR", 1));
+    await topics.upsert(newTopicConfig("TR", 1, 6));
     await put("TR", 0, "a");
     await new Promise((r) => setTimeout(r, 5));
     const mid = Date.now();
@@ -707,7 +681,7 @@ describe("client processors over TCP", () => {
 });
 
 test("a client silent for channelExpiredTimeout is dropped, the group notified, its connection closed", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "tidemq-client-expiry-"));
+  const dir = await tempDir("client-expiry");
   const server = new RemotingServer({ port: 0, host: "127.0.0.1", logger });
   const inbox = new Inbox();
   const quiet = new RemotingClient({ logger });
@@ -780,6 +754,6 @@ test("a client silent for channelExpiredTimeout is dropped, the group notified, 
     await services?.stop();
     await server.stop();
     await store?.shutdown();
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   }
 });

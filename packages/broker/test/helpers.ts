@@ -1,6 +1,8 @@
+import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after } from "node:test";
 import {
   createRequest,
   decodeMessages,
@@ -22,6 +24,30 @@ export async function tempDir(prefix: string): Promise<string> {
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+}
+
+/** Waits (bounded) for a condition that has no event of its own. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1_000; i++) {
+    if (await check()) return;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+/** Undo steps for a test file, run last-first after all its tests (a failing one does not stop the rest). */
+export function cleanupsAfterAll(): Array<() => Promise<void>> {
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  });
+  return cleanups;
 }
 
 /** A broker config for tests: ephemeral port, 127.0.0.1, small commit-log segments. */
@@ -54,6 +80,41 @@ export async function startBroker(
 
 export function newClient(): RemotingClient {
   return new RemotingClient({ requestTimeoutMs: 30_000, logger: createLogger("test-client", "error") });
+}
+
+/** A started broker in a fresh directory with a client for it; `close` undoes all three. */
+export interface BrokerUnderTest {
+  dir: string;
+  broker: BrokerController;
+  client: RemotingClient;
+  addr: string;
+  close(): Promise<void>;
+}
+
+export async function openBroker(
+  prefix: string,
+  overrides: Partial<BrokerConfig> = {},
+): Promise<BrokerUnderTest> {
+  const dir = await tempDir(prefix);
+  let broker: BrokerController;
+  try {
+    broker = await startBroker(dir, overrides);
+  } catch (err) {
+    await removeDir(dir);
+    throw err;
+  }
+  const client = newClient();
+  return {
+    dir,
+    broker,
+    client,
+    addr: `127.0.0.1:${broker.port}`,
+    async close() {
+      await client.close();
+      await broker.shutdown();
+      await removeDir(dir);
+    },
+  };
 }
 
 export function createTopicRequest(topic: string, queues = 4, perm = 6): RemotingCommand {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { decodeMessages, ResponseCode } from "@tidemq/protocol";
 import type { BrokerController } from "../src/BrokerController.js";
 import {
+  cleanupsAfterAll,
   createTopicRequest,
   newClient,
   pullRequest,
@@ -13,10 +14,7 @@ import {
   tempDir,
 } from "./helpers.js";
 
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-});
+const cleanups = cleanupsAfterAll();
 
 /** True when nothing listens on `port` right now (dual-stack, like the broker binds). */
 function portFree(port: number): Promise<boolean> {

@@ -2,27 +2,19 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { createRequest, RequestCode, ResponseCode } from "@tidemq/protocol";
 import type { RemotingClient } from "@tidemq/remoting";
-import type { BrokerController } from "../src/BrokerController.js";
-import { createTopicRequest, newClient, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
+import { type BrokerUnderTest, createTopicRequest, openBroker, sendRequest } from "./helpers.js";
 
-let dir: string;
-let broker: BrokerController;
+let t: BrokerUnderTest | undefined;
 let client: RemotingClient;
 let addr: string;
 
 before(async () => {
-  dir = await tempDir("broker-overload");
-  broker = await startBroker(dir, { flushDiskType: "SYNC_FLUSH" });
-  client = newClient();
-  addr = `127.0.0.1:${broker.port}`;
+  t = await openBroker("broker-overload", { flushDiskType: "SYNC_FLUSH" });
+  ({ client, addr } = t);
   await client.invoke(addr, createTopicRequest("T_BUSY", 4));
 });
 
-after(async () => {
-  await client?.close();
-  await broker?.shutdown();
-  await removeDir(dir);
-});
+after(() => t?.close());
 
 async function setConfig(text: string): Promise<void> {
   const res = await client.invoke(

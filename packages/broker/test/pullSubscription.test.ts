@@ -14,34 +14,28 @@ import {
 } from "@tidemq/protocol";
 import type { RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
+import { defaultSubscriptionGroupConfig } from "../src/SubscriptionGroupManager.js";
 import {
+  type BrokerUnderTest,
   createTopicRequest,
   newClient,
+  openBroker,
   pullAll,
   pullRequest,
-  removeDir,
   sendRequest,
-  startBroker,
-  tempDir,
 } from "./helpers.js";
 
-let dir: string;
+let t: BrokerUnderTest | undefined;
 let broker: BrokerController;
 let client: RemotingClient;
 let addr: string;
 
 before(async () => {
-  dir = await tempDir("broker-pullsub");
-  broker = await startBroker(dir);
-  client = newClient();
-  addr = `127.0.0.1:${broker.port}`;
+  t = await openBroker("broker-pullsub");
+  ({ broker, client, addr } = t);
 });
 
-after(async () => {
-  await client?.close();
-  await broker?.shutdown();
-  await removeDir(dir);
-});
+after(() => t?.close());
 
 function heartbeat(group: string, topic: string, subString: string, subVersion: number): HeartbeatData {
   const tags = subString === "*" ? [] : subString.split("||").map((s) => s.trim());
@@ -164,15 +158,13 @@ test("a parked pull whose connection closes is dropped", async () => {
 });
 
 test("with autoCreateSubscriptionGroup off an unknown group is SUBSCRIPTION_GROUP_NOT_EXIST; short polling holds shortPollingTimeMills", async () => {
-  const dir2 = await tempDir("broker-nogroup");
-  const b = await startBroker(dir2, {
+  const second = await openBroker("broker-nogroup", {
     autoCreateSubscriptionGroup: false,
     longPollingEnable: false,
     shortPollingTimeMills: 300,
   });
-  const c = newClient();
+  const { client: c, addr: a } = second;
   try {
-    const a = `127.0.0.1:${b.port}`;
     await c.invoke(a, createTopicRequest("T_NG", 1));
     const res = await c.invoke(a, pullRequest("T_NG", 0, 0, { group: "CG_UNKNOWN" }));
     assert.equal(res.code, ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST);
@@ -181,17 +173,7 @@ test("with autoCreateSubscriptionGroup off an unknown group is SUBSCRIPTION_GROU
     const retry = await c.invoke(a, sendRequest("%RETRY%CG_UNKNOWN", Buffer.from("x")));
     assert.equal(retry.code, ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST);
     // Create the group (code 200), then a suspended pull is held ~shortPollingTimeMills, not 15 s.
-    const group = {
-      groupName: "CG_KNOWN",
-      consumeEnable: true,
-      consumeFromMinEnable: true,
-      consumeBroadcastEnable: true,
-      retryQueueNums: 1,
-      retryMaxTimes: 16,
-      brokerId: 0,
-      whichBrokerWhenConsumeSlowly: 1,
-      notifyConsumerIdsChangedEnable: true,
-    };
+    const group = defaultSubscriptionGroupConfig("CG_KNOWN");
     const created = await c.invoke(
       a,
       createRequest(RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, undefined, encodeJson(group)),
@@ -210,8 +192,6 @@ test("with autoCreateSubscriptionGroup off an unknown group is SUBSCRIPTION_GROU
     assert.equal(held.code, ResponseCode.PULL_NOT_FOUND);
     assert.ok(waited >= 250 && waited < 5000, `held ${waited} ms`);
   } finally {
-    await c.close();
-    await b.shutdown();
-    await removeDir(dir2);
+    await second.close();
   }
 });

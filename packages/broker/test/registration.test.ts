@@ -1,15 +1,21 @@
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { NameServer } from "@tidemq/namesrv";
 import { createRequest, decodeJson, RequestCode, ResponseCode, type TopicRouteData } from "@tidemq/protocol";
 import { createLogger, type RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
-import { createTopicRequest, newClient, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
+import {
+  cleanupsAfterAll,
+  createTopicRequest,
+  eventually,
+  newClient,
+  removeDir,
+  sendRequest,
+  startBroker,
+  tempDir,
+} from "./helpers.js";
 
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-});
+const cleanups = cleanupsAfterAll();
 
 async function nameServer(): Promise<NameServer> {
   const ns = new NameServer({ port: 0, logger: createLogger("test-ns", "warn") });
@@ -27,16 +33,6 @@ async function route(client: RemotingClient, ns: NameServer, topic: string) {
     code: res.code,
     route: res.code === 0 ? decodeJson<TopicRouteData>(res.body, "route") : undefined,
   };
-}
-
-/** Bounded wait for a condition that has no event (a NameServer table filled by a timer). */
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 test("registers with every NameServer at start, at once on topic changes, periodically, and leaves at stop", async () => {
@@ -66,11 +62,11 @@ test("registers with every NameServer at start, at once on topic changes, period
   // A new topic is routable right after UPDATE_AND_CREATE_TOPIC answers… (registration is immediate)
   assert.equal((await client.invoke(addr, createTopicRequest("T_REG", 3))).code, ResponseCode.SUCCESS);
   await eventually(
-    "T_REG on both NameServers",
     async () => {
       const [a, b] = [await route(client, ns1, "T_REG"), await route(client, ns2, "T_REG")];
       return a.code === 0 && b.code === 0;
     },
+    "T_REG on both NameServers",
     2000,
   );
   const r = await route(client, ns2, "T_REG");
@@ -80,7 +76,7 @@ test("registers with every NameServer at start, at once on topic changes, period
     (await client.invoke(addr, sendRequest("T_REG_AUTO", Buffer.from("x")))).code,
     ResponseCode.SUCCESS,
   );
-  await eventually("T_REG_AUTO", async () => (await route(client, ns1, "T_REG_AUTO")).code === 0, 2000);
+  await eventually(async () => (await route(client, ns1, "T_REG_AUTO")).code === 0, "T_REG_AUTO", 2000);
 
   // A NameServer added later (UPDATE_BROKER_CONFIG namesrvAddr) learns the broker from the periodic registration.
   const late = new NameServer({ port: 0, logger: createLogger("test-ns", "warn") });
@@ -93,8 +89,8 @@ test("registers with every NameServer at start, at once on topic changes, period
   );
   assert.equal(upd.code, ResponseCode.SUCCESS, upd.remark);
   await eventually(
-    "periodic registration",
     async () => (await route(client, late, "T_REG")).code === 0,
+    "periodic registration",
     5000,
   );
 

@@ -15,33 +15,25 @@ import {
 import type { RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
 import {
+  type BrokerUnderTest,
   createTopicRequest,
-  newClient,
+  openBroker,
   pullAll,
   pullRequest,
-  removeDir,
   sendRequest,
-  startBroker,
-  tempDir,
 } from "./helpers.js";
 
-let dir: string;
+let t: BrokerUnderTest | undefined;
 let broker: BrokerController;
 let client: RemotingClient;
 let addr: string;
 
 before(async () => {
-  dir = await tempDir("broker-sendpull");
-  broker = await startBroker(dir, { maxMessageSize: 64 * 1024 });
-  client = newClient();
-  addr = `127.0.0.1:${broker.port}`;
+  t = await openBroker("broker-sendpull", { maxMessageSize: 64 * 1024 });
+  ({ broker, client, addr } = t);
 });
 
-after(async () => {
-  await client?.close();
-  await broker?.shutdown();
-  await removeDir(dir);
-});
+after(() => t?.close());
 
 /** After every bad request the broker must still serve: a send to a known topic succeeds. */
 async function assertStillServing(): Promise<void> {

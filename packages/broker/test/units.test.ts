@@ -95,10 +95,10 @@ test("sliding counters give 10/60/600 s rates and roll the day", () => {
   assert.equal(c.rate(600), 0);
   assert.equal(c.total, 200);
   const stats = new BrokerStatsImpl(() => now);
-  stats.recordPut(5, 50);
+  stats.recordPut(5);
   assert.equal(stats.putTotal(), 5);
   now += 86_400_000;
-  stats.recordPut(1, 10);
+  stats.recordPut(1);
   assert.equal(stats.putTodayMorning, 5);
   assert.match(stats.putTps(), /^\d+\.\d\d \d+\.\d\d \d+\.\d\d$/);
 });

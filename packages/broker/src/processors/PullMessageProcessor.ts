@@ -10,7 +10,7 @@ import {
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
 import type { GetMessageResult, GetMessageStatus } from "@tidemq/store";
-import type { BrokerContext } from "../context.js";
+import type { BrokerContext, SubscriptionGroupConfig } from "../context.js";
 import { type PullRequestHoldService, pullKey } from "../PullRequestHoldService.js";
 import {
   filterFromExpression,
@@ -24,11 +24,6 @@ import { errorResponse, fail } from "./responses.js";
 export const MAX_HOLD_MS = 25_000;
 /** Most messages one pull returns, whatever it asks for. */
 export const MAX_PULL_MSG_NUMS = 1024;
-
-type PullHeader = ReturnType<typeof decodePullHeader>;
-function decodePullHeader(request: RemotingCommand) {
-  return decodeHeader(PullMessageRequestHeader, request.extFields, "PULL_MESSAGE");
-}
 
 /**
  * The store's answer mapped to a pull response code and the client's next offset (the
@@ -89,7 +84,7 @@ export class PullMessageProcessor {
     firstExecution: boolean,
   ): Promise<RemotingCommand | undefined> {
     const { config, logger } = this.ctx;
-    const header = decodePullHeader(request);
+    const header = decodeHeader(PullMessageRequestHeader, request.extFields, "PULL_MESSAGE");
     const filter = this.checkAndBuildFilter(header);
 
     const maxMsgNums = Math.min(Math.max(1, header.maxMsgNums), MAX_PULL_MSG_NUMS);
@@ -113,7 +108,7 @@ export class PullMessageProcessor {
       this.ctx.offsets.commit(header.consumerGroup, header.topic, header.queueId, header.commitOffset);
     }
 
-    if (code === ResponseCode.SUCCESS) this.ctx.stats.recordGet(result.messageCount, result.body.length);
+    if (code === ResponseCode.SUCCESS) this.ctx.stats.recordGet(result.messageCount);
 
     const suspend = (header.sysFlag & PullSysFlag.SUSPEND) !== 0;
     if (code === ResponseCode.PULL_NOT_FOUND && firstExecution && suspend) {
@@ -165,7 +160,7 @@ export class PullMessageProcessor {
   }
 
   /** Checks 1–6 of spec §4.3; returns the tag filter to apply. */
-  private checkAndBuildFilter(header: PullHeader): TagsCodeFilter {
+  private checkAndBuildFilter(header: PullMessageRequestHeader): TagsCodeFilter {
     const { config } = this.ctx;
     if (!isReadable(config.brokerPermission)) {
       fail(ResponseCode.NO_PERMISSION, `the broker[${config.brokerName}] pulling message is forbidden`);
@@ -196,6 +191,12 @@ export class PullMessageProcessor {
         `queueId[${header.queueId}] is illegal, topic:[${header.topic}] topicConfig.readQueueNums:[${topic.readQueueNums}] consumer:[${header.consumerGroup}]`,
       );
     }
+    return this.filterOf(header, group);
+  }
+
+  /** Check 6: the subscription, sent in the pull or registered by heartbeat, as a tag filter. */
+  private filterOf(header: PullMessageRequestHeader, group: SubscriptionGroupConfig): TagsCodeFilter {
+    const { config } = this.ctx;
     let expressionType = header.expressionType;
     let filter: TagsCodeFilter;
     if ((header.sysFlag & PullSysFlag.SUBSCRIPTION) !== 0) {

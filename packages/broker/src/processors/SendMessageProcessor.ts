@@ -27,13 +27,18 @@ import type { Connection } from "@tidemq/remoting";
 import type { MessageInput } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { RequestQueue } from "../RequestQueue.js";
+import { maxReconsumeTimes } from "../SubscriptionGroupManager.js";
 import type { TopicConfigManager } from "../TopicConfigManager.js";
-import { dlqTopic, isNotAllowedSendTopic, isRetryTopic, topicNameProblem } from "../TopicValidator.js";
+import {
+  dlqTopic,
+  isNotAllowedSendTopic,
+  isRetryTopic,
+  RETRY_GROUP_TOPIC_PREFIX,
+  topicNameProblem,
+} from "../TopicValidator.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
 
-/** MQVersion V3_4_9: from this client version on, header `maxReconsumeTimes` is trusted. */
-const V3_4_9 = 121;
 /** Most entries one SEND_BATCH_MESSAGE may carry. */
 export const MAX_BATCH_ENTRIES = 10_000;
 
@@ -49,6 +54,13 @@ export const MAX_BATCH_ENTRIES = 10_000;
 export class SendMessageProcessor {
   readonly queue: RequestQueue<RemotingCommand>;
   private readonly coalescer: PutCoalescer;
+  /** Limitations already logged (warnOnce). */
+  private readonly warned = new Set<string>();
+  /** Topic names that passed the name checks (bounded). */
+  private readonly sendableNames = new Set<string>();
+  private readonly bornHosts = new WeakMap<Connection, { host: string; port: number }>();
+  /** TAGS → tags hash code (bounded). */
+  private readonly tagCodes = new Map<string, number>();
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -63,7 +75,38 @@ export class SendMessageProcessor {
     this.coalescer = new PutCoalescer(ctx.store);
   }
 
-  private readonly warned = new Set<string>();
+  /**
+   * Steps 6 (sysFlag) and 8–9. Transactions and delays are a later issue: such messages are
+   * stored as ordinary ones (visible at once) rather than refused, and the log says so
+   * once per group/topic.
+   */
+  private storedSysFlag(
+    header: SendMessageRequestHeader,
+    storeTopic: TopicConfig,
+    batchProps: Record<string, string>,
+  ): number {
+    let sysFlag = header.sysFlag;
+    if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
+    if (transactionType(sysFlag) !== 0 || batchProps[MessageConst.TRANSACTION_PREPARED] === "true") {
+      sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+      this.warnOnce(
+        `tx:${header.producerGroup}`,
+        `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
+      );
+    }
+    const delay = Number(batchProps[MessageConst.DELAY_TIME_LEVEL] ?? 0);
+    if (
+      delay > 0 ||
+      batchProps[MessageConst.START_DELIVER_TIME] ||
+      batchProps[MessageConst.TIMER_DELIVER_MS]
+    ) {
+      this.warnOnce(
+        `delay:${header.topic}`,
+        `delayed message to ${header.topic}: delivery delays are not supported yet, stored as an ordinary message (delivered at once)`,
+      );
+    }
+    return sysFlag;
+  }
 
   /** Logs a limitation once per key (bounded, so a flood of topics cannot grow it). */
   private warnOnce(key: string, message: string): void {
@@ -190,22 +233,18 @@ export class SendMessageProcessor {
     const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
 
     const batchProps = storedProperties(header.properties, config.brokerClusterName);
-    const reconsumeTimes = header.reconsumeTimes ?? 0;
 
     // 5. Retry topics: the group must exist; past the retry limit the message goes to the DLQ.
-    const storeTopic = topic;
     if (isRetryTopic(topicName)) {
       if (batch)
         fail(ResponseCode.MESSAGE_ILLEGAL, `batch request does not support retry group ${topicName}`);
-      const groupName = topicName.slice("%RETRY%".length);
+      const groupName = topicName.slice(RETRY_GROUP_TOPIC_PREFIX.length);
+      const reconsumeTimes = header.reconsumeTimes ?? 0;
       const group = this.ctx.subscriptionGroups.findOrCreate(groupName);
       if (!group) {
         fail(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${groupName}`);
       }
-      const maxReconsume =
-        request.version >= V3_4_9 && header.maxReconsumeTimes !== undefined
-          ? header.maxReconsumeTimes
-          : group.retryMaxTimes;
+      const maxReconsume = maxReconsumeTimes(request.version, header.maxReconsumeTimes, group);
       if (reconsumeTimes >= maxReconsume) {
         delete batchProps[MessageConst.DELAY_TIME_LEVEL];
         return Promise.resolve(
@@ -226,10 +265,10 @@ export class SendMessageProcessor {
         });
       }
     }
-    return this.build(request, header, batch, conn, storeTopic, queueId, batchProps);
+    return this.build(request, header, batch, conn, topic, queueId, batchProps);
   }
 
-  /** Steps 6–7: sysFlag, and the stored message(s). */
+  /** Steps 6–9: sysFlag (storedSysFlag) and the stored message(s). */
   private build(
     request: RemotingCommand,
     header: SendMessageRequestHeader,
@@ -240,31 +279,8 @@ export class SendMessageProcessor {
     batchProps: Record<string, string>,
   ): Prepared {
     const { config } = this.ctx;
-    const topicName = header.topic;
     const reconsumeTimes = header.reconsumeTimes ?? 0;
-    // 6. sysFlag.
-    let sysFlag = header.sysFlag;
-    if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
-    // 8–9. Transactions and delays are a later issue: such messages are stored as ordinary
-    // ones (visible at once) rather than refused, and the log says so once per group/topic.
-    if (transactionType(sysFlag) !== 0 || batchProps[MessageConst.TRANSACTION_PREPARED] === "true") {
-      sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
-      this.warnOnce(
-        `tx:${header.producerGroup}`,
-        `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
-      );
-    }
-    const delay = Number(batchProps[MessageConst.DELAY_TIME_LEVEL] ?? 0);
-    if (
-      delay > 0 ||
-      batchProps[MessageConst.START_DELIVER_TIME] ||
-      batchProps[MessageConst.TIMER_DELIVER_MS]
-    ) {
-      this.warnOnce(
-        `delay:${topicName}`,
-        `delayed message to ${topicName}: delivery delays are not supported yet, stored as an ordinary message (delivered at once)`,
-      );
-    }
+    const sysFlag = this.storedSysFlag(header, storeTopic, batchProps);
 
     // 7. Build the stored message(s).
     const bornHost = this.bornHostOf(conn);
@@ -298,8 +314,6 @@ export class SendMessageProcessor {
         tagsCode: this.tagsCode(batchProps.TAGS),
       });
     } else {
-      if (topicName.length > 127)
-        fail(ResponseCode.MESSAGE_ILLEGAL, `batch topic ${topicName} is longer than 127`);
       const entries = decodeBatchBody(body);
       if (entries.length === 0) fail(ResponseCode.MESSAGE_ILLEGAL, "the batch is empty");
       if (entries.length > MAX_BATCH_ENTRIES) {
@@ -309,18 +323,7 @@ export class SendMessageProcessor {
         );
       }
       for (const e of entries) {
-        // The entry's properties, then the request's (which win), without WAIT: built by
-        // assignment, not spread + delete (delete leaves a slow dictionary-mode object).
-        const props: Record<string, string> = {};
-        for (const k in e.properties) {
-          if (k !== MessageConst.WAIT_STORE_MSG_OK && Object.hasOwn(e.properties, k))
-            setOwn(props, k, e.properties[k]!);
-        }
-        for (const k in batchProps) setOwn(props, k, batchProps[k]!);
-        if (props[MessageConst.DELAY_TIME_LEVEL] && Number(props[MessageConst.DELAY_TIME_LEVEL]) > 0) {
-          fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
-        }
-        if (propertiesBound(props) > MAX_PROPERTIES_BYTES) checkProperties(props);
+        const props = batchEntryProperties(e.properties, batchProps);
         inputs.push({
           topic,
           queueId,
@@ -336,12 +339,8 @@ export class SendMessageProcessor {
         });
       }
     }
-    return { inputs, topic: storeTopic, requestedQueueId: queueId };
+    return { inputs, requestedQueueId: queueId };
   }
-
-  private readonly sendableNames = new Set<string>();
-  private readonly bornHosts = new WeakMap<Connection, { host: string; port: number }>();
-  private readonly tagCodes = new Map<string, number>();
 
   /** The connection's address as stored (IPv4), worked out once per connection. */
   private bornHostOf(conn: Connection): { host: string; port: number } {
@@ -368,9 +367,7 @@ export class SendMessageProcessor {
   private store(request: RemotingCommand, p: Prepared): Promise<RemotingCommand> {
     return this.coalescer.put(p.inputs).then((result) => {
       const { config } = this.ctx;
-      let bytes = 0;
-      for (const m of p.inputs) bytes += m.body.length;
-      this.ctx.stats.recordPut(result.count, bytes);
+      this.ctx.stats.recordPut(result.count);
       const code =
         result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
       // Built directly (ext fields already strings): this runs once per message.
@@ -425,6 +422,26 @@ function storedProperties(text: string | undefined, cluster: string): Record<str
   return out;
 }
 
+/**
+ * A batch entry's stored properties: the entry's, then the request's (which win), without
+ * WAIT; built by assignment, not spread + delete (delete leaves a slow dictionary-mode object).
+ */
+function batchEntryProperties(
+  entry: Record<string, string>,
+  batchProps: Record<string, string>,
+): Record<string, string> {
+  const props: Record<string, string> = {};
+  for (const k in entry) {
+    if (k !== MessageConst.WAIT_STORE_MSG_OK && Object.hasOwn(entry, k)) setOwn(props, k, entry[k]!);
+  }
+  for (const k in batchProps) setOwn(props, k, batchProps[k]!);
+  if (props[MessageConst.DELAY_TIME_LEVEL] && Number(props[MessageConst.DELAY_TIME_LEVEL]) > 0) {
+    fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
+  }
+  if (propertiesBound(props) > MAX_PROPERTIES_BYTES) checkProperties(props);
+  return props;
+}
+
 /** An upper bound of the UTF-8 bytes encodeProperties would produce (3 bytes a UTF-16 unit). */
 function propertiesBound(props: Record<string, string>): number {
   let n = 0;
@@ -434,7 +451,6 @@ function propertiesBound(props: Record<string, string>): number {
 
 interface Prepared {
   inputs: MessageInput[];
-  topic: TopicConfig;
   requestedQueueId: number;
 }
 

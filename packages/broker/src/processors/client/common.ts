@@ -1,17 +1,18 @@
 import {
   createResponse,
+  decodeJson,
   isOneway,
   type RemotingCommand,
   ResponseCode,
-  TideMQError,
   toStorableIPv4,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
 import type { ConsumerManager } from "../../ConsumerManager.js";
-import type { ConsumerOffsetManager } from "../../ConsumerOffsetManager.js";
+import { type ConsumerOffsetManager, MAX_QUEUE_ID } from "../../ConsumerOffsetManager.js";
 import type { BrokerContext } from "../../context.js";
 import type { ProducerManager } from "../../ProducerManager.js";
 import type { SubscriptionGroupManager } from "../../SubscriptionGroupManager.js";
+import { fail } from "../responses.js";
 
 /** What the client processors need beyond the BrokerContext: the concrete managers. */
 export interface ClientProcessorDeps {
@@ -26,21 +27,15 @@ export interface ClientProcessorDeps {
   watchConnection(conn: Connection): void;
 }
 
-export const MAX_QUEUE_ID = 65_535;
-
 /** A SUCCESS response; undefined for a oneway request (never answered). */
 export function ok(request: RemotingCommand, header?: object, body?: Buffer): RemotingCommand | undefined {
   if (isOneway(request)) return undefined;
   return createResponse(request, ResponseCode.SUCCESS, undefined, header, body);
 }
 
-export function fail(code: number, message: string): TideMQError {
-  return new TideMQError(code, message);
-}
-
 export function checkQueueId(queueId: number): void {
   if (queueId < 0 || queueId > MAX_QUEUE_ID) {
-    throw fail(ResponseCode.SYSTEM_ERROR, `queueId ${queueId} is out of range [0, ${MAX_QUEUE_ID}]`);
+    fail(ResponseCode.SYSTEM_ERROR, `queueId ${queueId} is out of range [0, ${MAX_QUEUE_ID}]`);
   }
 }
 
@@ -51,10 +46,11 @@ export function clientAddr(conn: Connection): string {
   return `${host}:${conn.remotePort}`;
 }
 
-export function retryTopic(group: string): string {
-  return `%RETRY%${group}`;
-}
-
-export function dlqTopic(group: string): string {
-  return `%DLQ%${group}`;
+/** A JSON request body; one that is empty or not JSON is a SYSTEM_ERROR. */
+export function decodeJsonBody<T>(body: Buffer | undefined, what: string): T {
+  try {
+    return decodeJson<T>(body, what);
+  } catch (err) {
+    fail(ResponseCode.SYSTEM_ERROR, (err as Error).message);
+  }
 }

@@ -2,7 +2,6 @@ import {
   createRequest,
   DeleteSubscriptionGroupRequestHeader,
   decodeHeader,
-  decodeJson,
   encodeJson,
   encodeObjectKeyMap,
   GetConsumerConnectionListRequestHeader,
@@ -18,7 +17,8 @@ import {
 import type { Connection } from "@tidemq/remoting";
 import type { ChannelInfo } from "../../ConsumerManager.js";
 import { normalizeSubscriptionGroupConfig } from "../../SubscriptionGroupManager.js";
-import { type ClientProcessorDeps, clientAddr, fail, ok } from "./common.js";
+import { fail } from "../responses.js";
+import { type ClientProcessorDeps, clientAddr, decodeJsonBody, ok } from "./common.js";
 
 /** Clients below V3_0_7_SNAPSHOT cannot take RESET_CONSUMER_CLIENT_OFFSET (spec §1.7). */
 const VERSION_V3_0_7_SNAPSHOT = 28;
@@ -49,7 +49,7 @@ export function getConsumerConnectionList(
   );
   const group = deps.consumers.getGroup(h.consumerGroup);
   if (!group || group.channels.size === 0) {
-    throw fail(ResponseCode.CONSUMER_NOT_ONLINE, `the consumer group[${h.consumerGroup}] not online`);
+    fail(ResponseCode.CONSUMER_NOT_ONLINE, `the consumer group[${h.consumerGroup}] not online`);
   }
   const body = {
     connectionSet: connectionSet(group.channels),
@@ -74,7 +74,7 @@ export function getProducerConnectionList(
   );
   const channels = deps.producers.connections(h.producerGroup);
   if (!channels || channels.size === 0) {
-    throw fail(ResponseCode.SYSTEM_ERROR, `the producer group[${h.producerGroup}] not exist`);
+    fail(ResponseCode.SYSTEM_ERROR, `the producer group[${h.producerGroup}] not exist`);
   }
   return ok(request, undefined, encodeJson({ connectionSet: connectionSet(channels) }));
 }
@@ -152,7 +152,7 @@ export async function invokeBrokerToResetOffset(
   const { ctx, offsets, consumers } = deps;
   const tc = ctx.topics.get(h.topic);
   if (!tc) {
-    throw fail(
+    fail(
       ResponseCode.SYSTEM_ERROR,
       `[reset-offset] reset offset failed, no topic in this broker. topic=${h.topic}`,
     );
@@ -162,7 +162,7 @@ export async function invokeBrokerToResetOffset(
   const table: Array<[MessageQueue, number]> = [];
   for (const queueId of queueIds) {
     const committed = offsets.query(h.group, h.topic, queueId);
-    if (committed < 0) throw fail(ResponseCode.SYSTEM_ERROR, `THe consumer group <${h.group}> not exist`);
+    if (committed < 0) fail(ResponseCode.SYSTEM_ERROR, `THe consumer group <${h.group}> not exist`);
     let target: number;
     if (single && h.offset !== undefined) target = h.offset;
     else if (h.timestamp === -1) target = ctx.store.getMaxOffsetInQueue(h.topic, queueId);
@@ -183,7 +183,7 @@ export async function invokeBrokerToResetOffset(
   }
   const old = channels.find(([, info]) => info.version < VERSION_V3_0_7_SNAPSHOT);
   if (old) {
-    throw fail(
+    fail(
       ResponseCode.SYSTEM_ERROR,
       `the client does not support this feature. version=${old[1].version} client=${old[1].clientId}`,
     );
@@ -207,14 +207,10 @@ export async function updateAndCreateSubscriptionGroup(
   deps: ClientProcessorDeps,
   request: RemotingCommand,
 ): Promise<RemotingCommand | undefined> {
-  let raw: unknown;
-  try {
-    raw = decodeJson(request.body, "UPDATE_AND_CREATE_SUBSCRIPTIONGROUP body");
-  } catch (err) {
-    throw fail(ResponseCode.SYSTEM_ERROR, (err as Error).message);
-  }
-  const config = normalizeSubscriptionGroupConfig(raw);
-  await deps.ctx.subscriptionGroups.upsert(config);
+  const config = normalizeSubscriptionGroupConfig(
+    decodeJsonBody<unknown>(request.body, "UPDATE_AND_CREATE_SUBSCRIPTIONGROUP body"),
+  );
+  await deps.groups.upsert(config);
   deps.ctx.logger.info(`subscription group ${config.groupName} updated: ${JSON.stringify(config)}`);
   return ok(request);
 }
@@ -233,7 +229,7 @@ export async function deleteSubscriptionGroup(
   request: RemotingCommand,
 ): Promise<RemotingCommand | undefined> {
   const h = decodeHeader(DeleteSubscriptionGroupRequestHeader, request.extFields, "DELETE_SUBSCRIPTIONGROUP");
-  await deps.ctx.subscriptionGroups.delete(h.groupName);
+  await deps.groups.delete(h.groupName);
   if (h.cleanOffset) {
     deps.offsets.removeGroup(h.groupName);
     await deps.offsets.persist();

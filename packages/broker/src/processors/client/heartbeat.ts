@@ -1,7 +1,6 @@
 import {
   type ConsumerData,
   decodeHeader,
-  decodeJson,
   encodeJson,
   GetConsumerListByGroupRequestHeader,
   type HeartbeatData,
@@ -13,7 +12,9 @@ import {
 import type { Connection } from "@tidemq/remoting";
 import { MAX_SUBSCRIPTIONS_PER_GROUP } from "../../ConsumerManager.js";
 import { validateGroupName } from "../../SubscriptionGroupManager.js";
-import { type ClientProcessorDeps, clientAddr, fail, ok, retryTopic } from "./common.js";
+import { retryTopic } from "../../TopicValidator.js";
+import { fail } from "../responses.js";
+import { type ClientProcessorDeps, clientAddr, decodeJsonBody, ok } from "./common.js";
 
 /** Limits on one heartbeat body. */
 const MAX_GROUPS_PER_HEARTBEAT = 1_000;
@@ -22,29 +23,24 @@ const CONSUME_TYPES = new Set(["CONSUME_PASSIVELY", "CONSUME_ACTIVELY", "CONSUME
 const MESSAGE_MODELS = new Set(["CLUSTERING", "BROADCASTING"]);
 
 /** Checks a HeartbeatData body (spec §4.4) and returns it with defaults filled in. */
-export function parseHeartbeat(body: Buffer | undefined): HeartbeatData {
-  let raw: unknown;
-  try {
-    raw = decodeJson(body, "HEART_BEAT body");
-  } catch (err) {
-    throw fail(ResponseCode.SYSTEM_ERROR, (err as Error).message);
-  }
+function parseHeartbeat(body: Buffer | undefined): HeartbeatData {
+  const raw = decodeJsonBody<unknown>(body, "HEART_BEAT body");
   if (typeof raw !== "object" || raw === null)
-    throw fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body is not an object");
+    fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body is not an object");
   const r = raw as Record<string, unknown>;
   const clientID = r.clientID;
   if (typeof clientID !== "string" || clientID.length === 0 || clientID.length > MAX_CLIENT_ID_LENGTH) {
-    throw fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body: clientID is missing or not a string");
+    fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body: clientID is missing or not a string");
   }
   const producers = arrayField(r.producerDataSet, "producerDataSet");
   const consumers = arrayField(r.consumerDataSet, "consumerDataSet");
   if (producers.length + consumers.length > MAX_GROUPS_PER_HEARTBEAT) {
-    throw fail(ResponseCode.SYSTEM_ERROR, `HEART_BEAT body: more than ${MAX_GROUPS_PER_HEARTBEAT} groups`);
+    fail(ResponseCode.SYSTEM_ERROR, `HEART_BEAT body: more than ${MAX_GROUPS_PER_HEARTBEAT} groups`);
   }
   const producerDataSet = producers.map((p) => {
     const groupName = (p as { groupName?: unknown } | null)?.groupName;
     if (typeof groupName !== "string")
-      throw fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body: a producer lacks groupName");
+      fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body: a producer lacks groupName");
     validateGroupName(groupName);
     return { groupName };
   });
@@ -54,16 +50,16 @@ export function parseHeartbeat(body: Buffer | undefined): HeartbeatData {
 
 function arrayField(v: unknown, name: string): unknown[] {
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw fail(ResponseCode.SYSTEM_ERROR, `HEART_BEAT body: ${name} is not an array`);
+  if (!Array.isArray(v)) fail(ResponseCode.SYSTEM_ERROR, `HEART_BEAT body: ${name} is not an array`);
   return v;
 }
 
 function parseConsumerData(raw: unknown): ConsumerData {
   if (typeof raw !== "object" || raw === null)
-    throw fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body: bad consumer data");
+    fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body: bad consumer data");
   const c = raw as Record<string, unknown>;
   if (typeof c.groupName !== "string")
-    throw fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body: a consumer lacks groupName");
+    fail(ResponseCode.SYSTEM_ERROR, "HEART_BEAT body: a consumer lacks groupName");
   validateGroupName(c.groupName);
   const consumeType = CONSUME_TYPES.has(c.consumeType as string)
     ? (c.consumeType as ConsumerData["consumeType"])
@@ -72,14 +68,14 @@ function parseConsumerData(raw: unknown): ConsumerData {
     ? (c.messageModel as ConsumerData["messageModel"])
     : undefined;
   if (!consumeType || !messageModel) {
-    throw fail(
+    fail(
       ResponseCode.SYSTEM_ERROR,
       `HEART_BEAT body: consumer group ${c.groupName} has a bad consumeType or messageModel`,
     );
   }
   const subs = arrayField(c.subscriptionDataSet, "subscriptionDataSet");
   if (subs.length > MAX_SUBSCRIPTIONS_PER_GROUP) {
-    throw fail(
+    fail(
       ResponseCode.SYSTEM_ERROR,
       `HEART_BEAT body: more than ${MAX_SUBSCRIPTIONS_PER_GROUP} subscriptions`,
     );
@@ -95,13 +91,13 @@ function parseConsumerData(raw: unknown): ConsumerData {
   };
 }
 
-export function parseSubscriptionData(raw: unknown, group: string): SubscriptionData {
+function parseSubscriptionData(raw: unknown, group: string): SubscriptionData {
   if (typeof raw !== "object" || raw === null) {
-    throw fail(ResponseCode.SYSTEM_ERROR, `subscription of group ${group} is not an object`);
+    fail(ResponseCode.SYSTEM_ERROR, `subscription of group ${group} is not an object`);
   }
   const s = raw as Record<string, unknown>;
   if (typeof s.topic !== "string" || s.topic.length === 0) {
-    throw fail(ResponseCode.SYSTEM_ERROR, `a subscription of group ${group} lacks its topic`);
+    fail(ResponseCode.SYSTEM_ERROR, `a subscription of group ${group} lacks its topic`);
   }
   const subVersion = Number(s.subVersion ?? 0);
   return {
@@ -129,7 +125,7 @@ export async function heartBeat(
   // Look every group up first, so one bad group rejects the whole heartbeat before any change.
   const consumerGroups = data.consumerDataSet.map((c) => ({
     data: c,
-    config: ctx.subscriptionGroups.findOrCreate(c.groupName),
+    config: deps.groups.findOrCreate(c.groupName),
   }));
   deps.watchConnection(conn);
   for (const { data: c, config } of consumerGroups) {
@@ -198,8 +194,7 @@ export function getConsumerListByGroup(
     "GET_CONSUMER_LIST_BY_GROUP",
   );
   const ids = deps.consumers.clientIds(h.consumerGroup);
-  if (ids.length === 0)
-    throw fail(ResponseCode.SYSTEM_ERROR, `no consumer for this group, ${h.consumerGroup}`);
+  if (ids.length === 0) fail(ResponseCode.SYSTEM_ERROR, `no consumer for this group, ${h.consumerGroup}`);
   return ok(request, undefined, encodeJson({ consumerIdList: ids }));
 }
 
@@ -208,24 +203,22 @@ export function checkClientConfig(
   deps: ClientProcessorDeps,
   request: RemotingCommand,
 ): RemotingCommand | undefined {
-  let body: { group?: unknown; subscriptionData?: unknown };
-  try {
-    body = decodeJson(request.body, "CHECK_CLIENT_CONFIG body");
-  } catch (err) {
-    throw fail(ResponseCode.SYSTEM_ERROR, (err as Error).message);
-  }
+  const body = decodeJsonBody<{ group?: unknown; subscriptionData?: unknown }>(
+    request.body,
+    "CHECK_CLIENT_CONFIG body",
+  );
   const group = typeof body.group === "string" ? body.group : "";
   const sub = parseSubscriptionData(body.subscriptionData, group);
   const type = sub.expressionType ?? "TAG";
   if (type === "TAG") return ok(request);
   if (type !== "SQL92") {
-    throw fail(
+    fail(
       ResponseCode.SUBSCRIPTION_PARSE_FAILED,
       `unknown expression type ${type} (TAG and SQL92 are supported)`,
     );
   }
   if (!deps.ctx.config.enablePropertyFilter) {
-    throw fail(
+    fail(
       ResponseCode.SYSTEM_ERROR,
       "The broker does not support consumer to filter message by SQL92: set enablePropertyFilter=true in broker.conf",
     );

@@ -32,7 +32,7 @@ type ClientHandler = (
 ) => RemotingCommand | undefined | Promise<RemotingCommand | undefined>;
 
 /** Request code → handler, for every code the client services answer. */
-export const CLIENT_HANDLERS: ReadonlyArray<readonly [number, ClientHandler]> = [
+const CLIENT_HANDLERS: ReadonlyArray<readonly [number, ClientHandler]> = [
   [RequestCode.HEART_BEAT, heartBeat],
   [RequestCode.UNREGISTER_CLIENT, unregisterClient],
   [RequestCode.GET_CONSUMER_LIST_BY_GROUP, getConsumerListByGroup],

@@ -6,7 +6,8 @@ import {
   ResponseCode,
   ViewMessageRequestHeader,
 } from "@tidemq/protocol";
-import { type ClientProcessorDeps, fail, ok } from "./common.js";
+import { fail } from "../responses.js";
+import { type ClientProcessorDeps, ok } from "./common.js";
 
 export const QUERY_MESSAGE_NOT_FOUND_REMARK = "can not find message, maybe time range not correct";
 
@@ -17,7 +18,7 @@ export async function viewMessageById(
 ): Promise<RemotingCommand | undefined> {
   const h = decodeHeader(ViewMessageRequestHeader, request.extFields, "VIEW_MESSAGE_BY_ID");
   const record = h.offset >= 0 ? await deps.ctx.store.lookMessageByOffset(h.offset) : undefined;
-  if (!record) throw fail(ResponseCode.SYSTEM_ERROR, `can not find message by the offset, ${h.offset}`);
+  if (!record) fail(ResponseCode.SYSTEM_ERROR, `can not find message by the offset, ${h.offset}`);
   return ok(request, undefined, record);
 }
 

@@ -9,10 +9,10 @@ import {
   ResponseCode,
   toStorableIPv4,
 } from "@tidemq/protocol";
-import { type ClientProcessorDeps, dlqTopic, fail, ok, retryTopic } from "./common.js";
-
-/** Clients at or above V3_4_9 (ali-ons' 121) may choose maxReconsumeTimes (spec §4.11). */
-const VERSION_V3_4_9 = 121;
+import { maxReconsumeTimes } from "../../SubscriptionGroupManager.js";
+import { dlqTopic, retryTopic } from "../../TopicValidator.js";
+import { fail } from "../responses.js";
+import { type ClientProcessorDeps, ok } from "./common.js";
 
 export type SendBackTarget =
   | { kind: "DLQ"; topic: string }
@@ -64,41 +64,34 @@ export async function consumerSendMsgBack(
 ): Promise<RemotingCommand | undefined> {
   const h = decodeHeader(ConsumerSendMsgBackRequestHeader, request.extFields, "CONSUMER_SEND_MSG_BACK");
   const { ctx } = deps;
-  const group = ctx.subscriptionGroups.findOrCreate(h.group);
+  const group = deps.groups.findOrCreate(h.group);
   if (!group) {
-    throw fail(
+    fail(
       ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
       `subscription group not exist, ${h.group} (autoCreateSubscriptionGroup is off: create it first)`,
     );
   }
   if (!isWriteable(ctx.config.brokerPermission)) {
-    throw fail(
-      ResponseCode.NO_PERMISSION,
-      `the broker[${ctx.config.brokerIP1}] sending message is forbidden`,
-    );
+    fail(ResponseCode.NO_PERMISSION, `the broker[${ctx.config.brokerIP1}] sending message is forbidden`);
   }
   if (group.retryQueueNums <= 0) return ok(request);
 
   const record = h.offset >= 0 ? await ctx.store.lookMessageByOffset(h.offset) : undefined;
-  if (!record) throw fail(ResponseCode.SYSTEM_ERROR, `look message by offset failed, ${h.offset}`);
+  if (!record) fail(ResponseCode.SYSTEM_ERROR, `look message by offset failed, ${h.offset}`);
   const old = decodeMessage(record);
 
-  const maxReconsumeTimes =
-    request.version >= VERSION_V3_4_9 && h.maxReconsumeTimes !== undefined
-      ? h.maxReconsumeTimes
-      : group.retryMaxTimes;
   const levels = ctx.config.messageDelayLevel.split(/\s+/).filter((s) => s.length > 0).length;
   const target = sendBackTarget(
     h.group,
     old.reconsumeTimes,
     h.delayLevel,
-    maxReconsumeTimes,
+    maxReconsumeTimes(request.version, h.maxReconsumeTimes, group),
     Math.max(1, levels),
   );
   const queueNums = target.kind === "DLQ" ? 1 : group.retryQueueNums;
   const topicConfig = await ctx.topics.ensureSystemTopic(target.topic, queueNums, 6);
   if (!isWriteable(topicConfig.perm)) {
-    throw fail(ResponseCode.NO_PERMISSION, `the topic[${target.topic}] sending message is forbidden`);
+    fail(ResponseCode.NO_PERMISSION, `the topic[${target.topic}] sending message is forbidden`);
   }
   const queueId = Math.floor(Math.random() * Math.max(1, Math.min(queueNums, topicConfig.writeQueueNums)));
   const properties = sendBackProperties(old, target);
@@ -114,13 +107,13 @@ export async function consumerSendMsgBack(
     reconsumeTimes: old.reconsumeTimes + 1,
     preparedTransactionOffset: old.preparedTransactionOffset,
   });
-  ctx.stats.recordPut(1, old.body.length);
+  ctx.stats.recordPut(1);
   if (target.kind === "DLQ") {
     ctx.logger.warn(
       `message ${old.msgId} of group ${h.group} moved to ${target.topic} after ${old.reconsumeTimes} reconsumptions`,
     );
   }
   // Java answers anything but PUT_OK with the status name (the copy may still be stored).
-  if (result.status !== "PUT_OK") throw fail(ResponseCode.SYSTEM_ERROR, result.status);
+  if (result.status !== "PUT_OK") fail(ResponseCode.SYSTEM_ERROR, result.status);
   return ok(request);
 }
