@@ -155,7 +155,7 @@ out.push(
 out.push("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|");
 for (const o of ours) {
   out.push(
-    `| ${o.target.replace("tidemq-", "")} | ${o.mode === "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH"} | ${o.window} | ${fInt(o.produce)} | ${fInt(o.consume)} | ${fMs(o.p50)} | ${fMs(o.p99)} | ${fMs(o.confirmP99)} | ${o.rss ?? "-"} | ${o.cpu?.toFixed(1) ?? "-"} / ${o.clientCpu?.toFixed(1) ?? "-"} / ${o.otherCpu?.toFixed(1) ?? "-"} (${o.secs?.toFixed(0) ?? "-"} s) | ${o.failed} / ${o.lost} / ${o.dupes} | ${o.stopped} | ${o.runs}${o.failedRuns ? ` (+${o.failedRuns} failed)` : ""} |`,
+    `| ${o.target.replace("tidemq-", "")} | ${o.mode === "sync" ? "SYNC_FLUSH" : "ASYNC_FLUSH"} | ${o.window} | ${fInt(o.produce)} | ${fInt(o.consume)} | ${fMs(o.p50)} | ${fMs(o.p99)} | ${fMs(o.confirmP99)} | ${o.rss == null ? "-" : o.rss.toFixed(0)} | ${o.cpu?.toFixed(1) ?? "-"} / ${o.clientCpu?.toFixed(1) ?? "-"} / ${o.otherCpu?.toFixed(1) ?? "-"} (${o.secs?.toFixed(0) ?? "-"} s) | ${o.failed} / ${o.lost} / ${o.dupes} | ${o.stopped} | ${o.runs}${o.failedRuns ? ` (+${o.failedRuns} failed)` : ""} |`,
   );
 }
 out.push("");
@@ -185,7 +185,7 @@ if (sameRunPeers.size) {
   for (const [k, s] of sameRunPeers) {
     const [id, w] = k.split("\u0000");
     out.push(
-      `| ${id} | ${w} | ${fInt(s.produce)} | ${fInt(s.consume)} | ${fMs(s.p50)} | ${fMs(s.p99)} | ${s.rss ?? "-"} | ${s.cpu?.toFixed(1) ?? "-"} / ${s.clientCpu?.toFixed(1) ?? "-"} / ${s.otherCpu?.toFixed(1) ?? "-"} | ${s.runs} |`,
+      `| ${id} | ${w} | ${fInt(s.produce)} | ${fInt(s.consume)} | ${fMs(s.p50)} | ${fMs(s.p99)} | ${s.rss == null ? "-" : s.rss.toFixed(0)} | ${s.cpu?.toFixed(1) ?? "-"} / ${s.clientCpu?.toFixed(1) ?? "-"} / ${s.otherCpu?.toFixed(1) ?? "-"} | ${s.runs} |`,
     );
   }
 }

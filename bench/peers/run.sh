@@ -30,6 +30,11 @@ cd "$HERE/targets"
 # results/load.jsonl, so a figure measured on a busy machine can be told apart.
 LOADLOG=${LOADLOG:-$(dirname "$OUT")/load.jsonl}
 load1() { cut -d' ' -f1 /proc/loadavg; }
+# The code under test: HEAD and the newest compiled file (other sessions may rebuild mid-run).
+dist_newest() { find "$HERE/../../packages" -path '*/dist/src/*.js' -printf '%T@\n' 2>/dev/null | sort -n | tail -1 | cut -d. -f1; }
+git_head() { # a snapshot (scripts/snapshot.sh) records its commit in COMMIT
+  if [ -f "$HERE/../../COMMIT" ]; then cut -c1-7 "$HERE/../../COMMIT"; else git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown; fi
+}
 busy_ticks() { local c; c=($(head -1 /proc/stat)); echo $((c[1] + c[2] + c[3] + c[6] + c[7] + c[8])); }
 cpu_idle_pct() { # over 3 s, all CPUs
   local a b
@@ -49,7 +54,7 @@ wait_quiet() {
     fi
   done
 }
-logload() { echo "{\"ts\":\"$(date -u +%FT%TZ)\",\"what\":\"$1\",\"window\":$2,\"round\":$3,\"when\":\"$4\",\"load1\":$(load1),\"busyTicks\":$(busy_ticks),\"idlePctBefore\":${IDLE_BEFORE:-null}}" >> "$LOADLOG"; }
+logload() { echo "{\"ts\":\"$(date -u +%FT%TZ)\",\"what\":\"$1\",\"window\":$2,\"round\":$3,\"when\":\"$4\",\"load1\":$(load1),\"busyTicks\":$(busy_ticks),\"idlePctBefore\":${IDLE_BEFORE:-null},\"head\":\"$(git_head)\",\"distNewest\":$(dist_newest)}" >> "$LOADLOG"; }
 harness() { timeout 600 node --import "$HERE/lib/resolve-deps.mjs" "$PEERS/bench.mjs" "$@" \
   --count "${COUNT:-200000}" --duration "${DURATION:-60}" --out "$OUT"; }
 for r in $(seq 1 "$ROUNDS"); do

@@ -4,6 +4,6 @@
 // resolved where it is made fall back to this directory's node_modules (package.json here
 // pins the harness's exact versions). bench.mjs forks its producer and consumer with the
 // parent's execArgv, so they get the hook too. Nothing else changes.
-import { register } from 'node:module';
+import { register } from "node:module";
 
-register('./resolve-deps-hooks.mjs', import.meta.url);
+register("./resolve-deps-hooks.mjs", import.meta.url);

@@ -4,20 +4,29 @@
 //   sync:  broker SYNC_FLUSH  - SEND_OK only after the commit log is fdatasync'ed
 //   async: broker ASYNC_FLUSH - SEND_OK once the message is in the page cache
 // publish() resolves only on sendStatus SEND_OK (FLUSH_DISK_TIMEOUT etc. reject).
-import { BROKER_PORT, clientLogger, groupOf, loadClient, MODES, NAMESRV, TOPIC, setup as tidemqSetup } from '../lib/tidemq-common.mjs';
+import {
+  BROKER_PORT,
+  clientLogger,
+  groupOf,
+  loadClient,
+  MODES,
+  NAMESRV,
+  TOPIC,
+  setup as tidemqSetup,
+} from "../lib/tidemq-common.mjs";
 
-export const name = 'tidemq-client';
+export const name = "tidemq-client";
 export const modes = { sync: { flushDiskType: MODES.sync }, async: { flushDiskType: MODES.async } };
 export const brokerPort = BROKER_PORT;
 
 export const setup = tidemqSetup;
 
-export async function connect(o, role) {
+export async function connect(_o, role) {
   const client = await loadClient();
-  if (role === 'producer') {
+  if (role === "producer") {
     const producer = new client.Producer({
       endpoints: NAMESRV,
-      producerGroup: 'peerbench_producer',
+      producerGroup: "peerbench_producer",
       topics: [TOPIC],
       sendMsgTimeout: 10_000,
       logger: clientLogger,
@@ -29,8 +38,8 @@ export async function connect(o, role) {
 }
 
 export function publish(c, body) {
-  return c.producer.send({ topic: TOPIC, tag: 'bench', body }).then((r) => {
-    if (r.sendStatus !== 'SEND_OK') throw new Error(`sendStatus ${r.sendStatus}`);
+  return c.producer.send({ topic: TOPIC, tag: "bench", body }).then((r) => {
+    if (r.sendStatus !== "SEND_OK") throw new Error(`sendStatus ${r.sendStatus}`);
   });
 }
 
@@ -39,8 +48,8 @@ export async function consume(c, onMessage, o) {
   c.consumer = new c.client.PushConsumer({
     endpoints: NAMESRV,
     consumerGroup: groupOf(o),
-    subscriptions: new Map([[TOPIC, '*']]),
-    consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET',
+    subscriptions: new Map([[TOPIC, "*"]]),
+    consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
     // Broker-side cap is 32 per pull (RocketMQ's maxTransferCountOnMessageInMemory); the
     // cached-message limit plays the role of the other targets' prefetch.
     pullBatchSize: 32,
