@@ -390,6 +390,7 @@ test("bench consumer + producer (--json): 2,000 messages, per-period lines and s
     assert.ok(e2e.max! < 30_000, `e2e max ${e2e.max} ms`);
     const cticks = consumer.lines.filter((l) => l.type === "tick");
     assert.ok(cticks.length >= 1);
+    assert.equal(cticks.at(-1)!.total, 2000, "the period lines cover every message");
     for (const t of cticks) {
       const l = t.e2e as Record<string, number>;
       if (num(t.tps) > 0) assert.ok(l.max! >= l.p99! && l.p99! >= l.p50! && l.p50! > 0);

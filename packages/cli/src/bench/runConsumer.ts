@@ -42,13 +42,15 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
   const t0 = performance.now();
   let lastTick = t0;
   let tick = 0;
-  const ticker = setInterval(() => {
+  let reported = 0;
+  const emitTick = () => {
     const now = performance.now();
     const p = stats.takePeriod();
     const secs = (now - lastTick) / 1000;
     lastTick = now;
     tick++;
     const totals = stats.totals();
+    reported = totals.received;
     const line = {
       time: new Date().toISOString(),
       tps: secs > 0 ? Math.round(p.received / secs) : 0,
@@ -60,7 +62,8 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
       { type: "tick", role: "consumer", second: tick, elapsedSec: +((now - t0) / 1000).toFixed(3), ...line },
       consumerTickText(line),
     );
-  }, o.intervalMs);
+  };
+  const ticker = setInterval(emitTick, o.intervalMs);
   const progress = setInterval(() => {
     const secs = (performance.now() - t0) / 1000;
     const of = count ? ` / ${formatInt(count)} (${Math.floor((100 * stats.count) / count)}%)` : "";
@@ -75,6 +78,8 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
     stoppedBy = await stopped;
   } finally {
     clearInterval(ticker);
+    // The last, partial period: every received message appears in some period line.
+    if (stats.totals().received > reported) emitTick();
     clearInterval(progress);
     clearTimeout(durationTimer);
     removeSignals();
