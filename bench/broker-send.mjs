@@ -11,6 +11,7 @@
 //   --batch N         sendBatch of N messages per request (default 1 = send())
 //   --size N          body bytes (default 500)
 //   --seconds N       measured seconds (default 5, after 1 s of warm-up)
+//   --rate N          pace the producer at N msg/s overall (default 0 = as fast as the window allows)
 //   --queues N        queues of the topic (default 1, like the peers harness)
 //   --pull-batch N    consumer pullBatchSize (default 32, like the peers harness)
 //   --raw             producer writes SEND_MESSAGE_V2 frames with @tidemq/remoting (no client logic)
@@ -49,6 +50,7 @@ const { values: opt } = parseArgs({
     batch: { type: "string", default: "1" },
     size: { type: "string", default: "500" },
     seconds: { type: "string", default: "5" },
+    rate: { type: "string", default: "0" },
     queues: { type: "string", default: "1" },
     "pull-batch": { type: "string", default: "32" },
     raw: { type: "boolean", default: false },
@@ -215,8 +217,17 @@ async function runProducer() {
   let lastError = "";
   let measuredStart = 0n;
   const rts = [];
+  // --rate: one shared schedule of send slots, interval apart; a lane sleeps until its slot.
+  const interval = Number(opt.rate) > 0 ? (1000 * batch) / Number(opt.rate) : 0;
+  let nextSlot = performance.now();
   async function lane() {
     while (performance.now() < end) {
+      if (interval > 0) {
+        const slot = Math.max(nextSlot, performance.now() - 50);
+        nextSlot = slot + interval;
+        const wait = slot - performance.now();
+        if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+      }
       const t0 = performance.now();
       try {
         const n = await sendOne();
