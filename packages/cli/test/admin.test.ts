@@ -5,15 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
+import type { BrokerController } from "@tidemq/broker";
 import { Admin, ConsumeResult, clusterBrokerAddrs, Producer, PushConsumer } from "@tidemq/client";
-import { NameServer } from "@tidemq/namesrv";
+import type { NameServer } from "@tidemq/namesrv";
 import { decodeJson, RequestCode } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
 import { parseArgs, parseTimestamp, UsageError, usageOf } from "../src/admin/args.js";
@@ -21,6 +18,7 @@ import { SPECS } from "../src/admin/specs.js";
 import { formatTable, oneLine } from "../src/admin/table.js";
 import { brokerRow, clusterCells } from "../src/admin/views.js";
 import { explain } from "../src/commands/admin.js";
+import { startTestCluster, type TestCluster } from "./cluster.js";
 
 const TIDEMQ = fileURLToPath(new URL("../../bin/tidemq.js", import.meta.url));
 const spec = (name: string) => SPECS.find((s) => s.name === name)!;
@@ -159,44 +157,24 @@ test("helpers: cluster addresses, error hints", () => {
 
 // ---------------------------------------------------------------- against a cluster
 
-let dir: string;
 let ns: NameServer;
 let broker: BrokerController;
 let nsAddr: string;
 let brokerAddr: string;
 let brokerName: string;
 let cluster: string;
-const children = new Set<ChildProcess>();
+let testCluster: TestCluster;
+let children: Set<ChildProcess>;
 const logger = createLogger("test", "warn");
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "tidemq-admin-"));
-  ns = new NameServer({ port: 0, logger });
-  await ns.start();
-  nsAddr = `127.0.0.1:${ns.port}`;
-  const { config } = await loadBrokerConfig({
-    env: {},
-    overrides: {
-      namesrvAddr: nsAddr,
-      listenPort: 0,
-      brokerIP1: "127.0.0.1",
-      storePathRootDir: dir,
-      mappedFileSizeCommitLog: 16 * 1024 * 1024,
-      autoCreateTopicEnable: true,
-    },
-  });
-  cluster = config.brokerClusterName;
-  brokerName = config.brokerName;
-  broker = new BrokerController(config, { logger });
-  await broker.start();
+  testCluster = await startTestCluster("tidemq-admin-");
+  ({ ns, broker, nsAddr, brokerName, cluster, children } = testCluster);
   brokerAddr = broker.brokerAddr;
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) process.kill(c.pid!, "SIGKILL");
-  await broker?.shutdown();
-  await ns?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await testCluster?.stop();
 });
 
 interface Result {

@@ -4,20 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
-import { NameServer } from "@tidemq/namesrv";
-import { createLogger } from "@tidemq/remoting";
 import { HEADER_BYTES, makeTemplate, readHeader, stampBody } from "../src/bench/BenchPayload.js";
 import { ConsumerStats } from "../src/bench/ConsumerStats.js";
 import { LatencyHistogram } from "../src/bench/LatencyHistogram.js";
 import { parseConsumerArgs, parseProducerArgs, UsageError } from "../src/bench/options.js";
 import { type BenchMessage, ProducerBench } from "../src/bench/ProducerBench.js";
+import { startTestCluster, type TestCluster } from "./cluster.js";
 
 const TIDEMQ = fileURLToPath(new URL("../../bin/tidemq.js", import.meta.url));
 
@@ -206,40 +201,18 @@ test("ConsumerStats: latency from the body header or bornTimestamp; duplicates p
 
 // ---------------------------------------------------------------- real processes
 
-let dir: string;
-let ns: NameServer;
-let broker: BrokerController;
 let nsAddr: string;
 let cluster: string;
-const children = new Set<ChildProcess>();
+let testCluster: TestCluster;
+let children: Set<ChildProcess>;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "tidemq-bench-"));
-  const logger = createLogger("test", "warn");
-  ns = new NameServer({ port: 0, logger });
-  await ns.start();
-  nsAddr = `127.0.0.1:${ns.port}`;
-  const { config } = await loadBrokerConfig({
-    env: {},
-    overrides: {
-      namesrvAddr: nsAddr,
-      listenPort: 0,
-      brokerIP1: "127.0.0.1",
-      storePathRootDir: dir,
-      mappedFileSizeCommitLog: 16 * 1024 * 1024,
-      autoCreateTopicEnable: true,
-    },
-  });
-  cluster = config.brokerClusterName;
-  broker = new BrokerController(config, { logger });
-  await broker.start();
+  testCluster = await startTestCluster("tidemq-bench-");
+  ({ nsAddr, cluster, children } = testCluster);
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  await broker?.shutdown();
-  await ns?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await testCluster?.stop();
 });
 
 interface Run {
