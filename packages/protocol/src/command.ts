@@ -35,11 +35,18 @@ export function isOneway(cmd: RemotingCommand): boolean {
   return (cmd.flag & FLAG_ONEWAY) !== 0;
 }
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
 /** Turns a header object (values of any primitive type) into wire ext fields, dropping null/undefined. */
 export function toExtFields(header: object | undefined): ExtFields | undefined {
   if (!header) return undefined;
+  const src = header as Record<string, unknown>;
   const out: ExtFields = {};
-  for (const [k, v] of Object.entries(header)) {
+  // Runs for every request and response: for-in with hasOwnProperty.call (which V8 turns
+  // into a map check) allocates nothing, unlike Object.entries.
+  for (const k in src) {
+    if (!hasOwn.call(src, k)) continue;
+    const v = src[k];
     if (v === undefined || v === null) continue;
     setOwn(out, k, typeof v === "string" ? v : String(v));
   }

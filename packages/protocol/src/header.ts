@@ -1,6 +1,5 @@
-import type { ExtFields } from "./command.js";
+import { type ExtFields, toExtFields } from "./command.js";
 import { HeaderError } from "./errors.js";
-import { setOwn } from "./properties.js";
 
 /**
  * Typed custom headers. A schema maps each ext field to its logical type; `decodeHeader`
@@ -140,10 +139,5 @@ function coerce(raw: string, type: FieldType, name: string, what: string): unkno
 
 /** Header values to ext fields (strings, as Java writes them); undefined values are dropped. */
 export function encodeHeader(header: object): ExtFields {
-  const out: ExtFields = {};
-  for (const [k, v] of Object.entries(header)) {
-    if (v === undefined || v === null) continue;
-    setOwn(out, k, typeof v === "string" ? v : String(v));
-  }
-  return out;
+  return toExtFields(header) ?? {};
 }

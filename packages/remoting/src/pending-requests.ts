@@ -16,7 +16,11 @@ interface PendingRequest {
  *
  * Timeouts cost one timer per connection, not one per request: the timer is armed for the
  * earliest deadline and, when it fires, fails what has expired and re-arms for the next.
- * Requests normally complete long before their deadline, so the timer rarely fires at all.
+ * A request that completes leaves the timer as it is, even when it was the last one: with
+ * one request at a time, clearing and re-arming per request was a large part of its cost.
+ * So the timer fires about once per timeout period, finds little or nothing, and re-arms
+ * only while requests wait. It is unref'd: what keeps the process alive while requests
+ * wait is their connection's socket (a closed connection fails its requests at once).
  */
 export class PendingRequests {
   private readonly byOpaque = new Map<number, PendingRequest>();
@@ -51,7 +55,6 @@ export class PendingRequests {
     const pending = this.byOpaque.get(response.opaque);
     if (!pending) return false;
     this.byOpaque.delete(response.opaque);
-    if (this.byOpaque.size === 0) this.disarm();
     pending.resolve(response);
     return true;
   }
@@ -68,6 +71,7 @@ export class PendingRequests {
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(at - performance.now())));
+    this.timer.unref();
   }
 
   private disarm(): void {
