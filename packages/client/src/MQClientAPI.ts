@@ -3,6 +3,7 @@ import {
   createRequest,
   decodeHeader,
   decodeJson,
+  type ExtFields,
   type HeartbeatData,
   type MessageQueue,
   PullMessageResponseHeader,
@@ -13,6 +14,7 @@ import {
   requestCodeName,
   SendMessageResponseHeader,
   SerializeType,
+  TIDEMQ_VERSION,
   type TopicRouteData,
 } from "@tidemq/protocol";
 import { RemotingClosedError, RemotingConnectError, RemotingTimeoutError } from "@tidemq/remoting";
@@ -50,7 +52,6 @@ const SEND_STATUS: Partial<Record<number, SendStatus>> = {
   [ResponseCode.SLAVE_NOT_AVAILABLE]: "SLAVE_NOT_AVAILABLE",
 };
 
-const BINARY_REQUEST = { serializeType: SerializeType.ROCKETMQ };
 const SUCCESS_ONLY: readonly number[] = [ResponseCode.SUCCESS];
 
 function whatOf(what: string | (() => string) | undefined, code: number): string {
@@ -161,20 +162,34 @@ export class MQClientAPI {
 
   // ---- Broker: send and pull ----
 
+  /**
+   * SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE with `ext` as the header's wire fields. Our own
+   * sends use the binary header serialization (RocketMQ's ROCKETMQ type): cheaper to encode
+   * and decode than JSON on both sides; the broker answers in kind. Runs once per request:
+   * the command is built directly and there is one promise step, no async wrapper.
+   */
   sendMessage(
     addr: string,
     code: number,
-    header: Record<string, unknown>,
+    ext: ExtFields,
     body: Buffer,
     timeoutMs: number,
   ): Promise<SendResultRaw> {
-    // Our own sends and pulls use the binary header serialization (RocketMQ's ROCKETMQ
-    // type): cheaper to encode and decode than JSON on both sides; the broker answers in kind.
-    // One promise step per send (this runs once per message): no async wrapper around call().
-    const what = () => `send to topic ${String(header.b ?? header.topic)}`;
+    const what = () => `send to topic ${ext.b ?? ext.topic}`;
+    const request: RemotingCommand = {
+      code,
+      language: "JAVA",
+      version: TIDEMQ_VERSION,
+      opaque: 0,
+      flag: 0,
+      remark: undefined,
+      extFields: ext,
+      body,
+      serializeType: SerializeType.ROCKETMQ,
+    };
     let sent: Promise<RemotingCommand>;
     try {
-      sent = this.transport.invoke(addr, createRequest(code, header, body, BINARY_REQUEST), timeoutMs);
+      sent = this.transport.invoke(addr, request, timeoutMs);
     } catch (err) {
       return Promise.reject(mapTransportError(err, addr, what(), timeoutMs));
     }
@@ -182,8 +197,7 @@ export class MQClientAPI {
       (res) => {
         const sendStatus = SEND_STATUS[res.code];
         if (sendStatus === undefined) throw new BrokerError(res.code, res.remark, addr, what());
-        const h = decodeHeader(SendMessageResponseHeader, res.extFields, "send response");
-        return { sendStatus, offsetMsgId: h.msgId, queueId: h.queueId, queueOffset: h.queueOffset };
+        return sendResultOf(sendStatus, res.extFields);
       },
       (err: unknown) => {
         throw mapTransportError(err, addr, what(), timeoutMs);
@@ -317,6 +331,25 @@ export class MQClientAPI {
       what: `send-back of ${header.originMsgId}`,
     });
   }
+}
+
+/**
+ * A send response's header. The well-formed one every broker sends is read directly (this
+ * runs once per request); anything else goes through decodeHeader and its errors.
+ */
+function sendResultOf(sendStatus: SendStatus, ext: ExtFields | undefined): SendResultRaw {
+  const msgId = ext?.msgId;
+  const queueId = Number(ext?.queueId || Number.NaN);
+  const queueOffset = Number(ext?.queueOffset || Number.NaN);
+  if (
+    typeof msgId === "string" &&
+    msgId.length > 0 &&
+    Number.isSafeInteger(queueId) &&
+    Number.isSafeInteger(queueOffset)
+  )
+    return { sendStatus, offsetMsgId: msgId, queueId, queueOffset };
+  const h = decodeHeader(SendMessageResponseHeader, ext, "send response");
+  return { sendStatus, offsetMsgId: h.msgId, queueId: h.queueId, queueOffset: h.queueOffset };
 }
 
 /** Transport failures as client errors that name the address and the operation. */

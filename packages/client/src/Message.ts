@@ -1,4 +1,4 @@
-import { createUniqId, MessageConst, type Properties } from "@tidemq/protocol";
+import { createUniqId, MessageConst, type Properties, setOwn } from "@tidemq/protocol";
 import { ClientError } from "./errors.js";
 import { checkTopic } from "./options.js";
 
@@ -41,57 +41,98 @@ export interface PreparedMessage {
   uniqId: string;
   /** Queue-selection key (messageGroup / shardingKey), if any. */
   shardingKey: string | undefined;
+  /**
+   * Set by prepareMessage: whether a property keeps the message out of an auto-batch (a delay,
+   * a transaction or producer-group mark). Absent = unknown (the accumulator checks itself).
+   */
+  unbatchable?: boolean;
 }
+
+/**
+ * Properties that make a message unfit for a batch: the broker stores one sysFlag and one
+ * set of request properties per batch and refuses delays in a batch (RocketMQ 5's
+ * DefaultMQProducer.canBatch refuses the same: delayed, PGROUP-marked messages).
+ */
+export const UNBATCHABLE_PROPERTIES: ReadonlySet<string> = new Set([
+  MessageConst.DELAY_TIME_LEVEL,
+  MessageConst.TIMER_DELIVER_MS,
+  MessageConst.TIMER_DELAY_SEC,
+  MessageConst.TIMER_DELAY_MS,
+  MessageConst.START_DELIVER_TIME,
+  MessageConst.TRANSACTION_PREPARED,
+  MessageConst.PRODUCER_GROUP,
+]);
 
 function checkPropertyText(s: string, what: string): void {
   if (s.includes("\u0001") || s.includes("\u0002"))
     throw new ClientError(`${what} contains \\u0001 or \\u0002`);
 }
 
-/** Validates a message and builds its properties (TAGS, KEYS, UNIQ_KEY, WAIT, delay keys). */
-export function prepareMessage(m: MessageOptions, maxMessageSize: number, now = Date.now()): PreparedMessage {
-  if (!m || typeof m !== "object") throw new ClientError("message must be an object");
-  const topic = checkTopic(m.topic);
-  let body: Buffer;
-  if (typeof m.body === "string") body = Buffer.from(m.body, "utf8");
-  else if (Buffer.isBuffer(m.body)) body = m.body;
-  else if (m.body instanceof Uint8Array)
-    body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
+/** The topic checked last: a producer mostly sends to one topic, so the regex runs once. */
+let lastTopic: string | undefined;
+
+function topicOf(topic: unknown): string {
+  if (lastTopic !== undefined && topic === lastTopic) return lastTopic;
+  lastTopic = checkTopic(topic);
+  return lastTopic;
+}
+
+function bodyOf(body: unknown, maxMessageSize: number): Buffer {
+  let b: Buffer;
+  if (typeof body === "string") b = Buffer.from(body, "utf8");
+  else if (Buffer.isBuffer(body)) b = body;
+  else if (body instanceof Uint8Array) b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   else throw new ClientError("message body must be a Buffer, Uint8Array or string");
-  if (body.length === 0) throw new ClientError("message body is empty");
-  if (body.length > maxMessageSize) {
-    throw new ClientError(`message body of ${body.length} bytes exceeds maxMessageSize ${maxMessageSize}`);
+  if (b.length === 0) throw new ClientError("message body is empty");
+  if (b.length > maxMessageSize) {
+    throw new ClientError(`message body of ${b.length} bytes exceeds maxMessageSize ${maxMessageSize}`);
   }
-  const props: Properties = {};
-  const user = m.properties instanceof Map ? [...m.properties.entries()] : Object.entries(m.properties ?? {});
-  for (const [k, v] of user) {
-    if (typeof k !== "string" || k.length === 0 || typeof v !== "string") {
-      throw new ClientError("message properties must map non-empty strings to strings");
+  return b;
+}
+
+function putUserProperty(props: Properties, k: unknown, v: unknown): void {
+  if (typeof k !== "string" || k.length === 0 || typeof v !== "string") {
+    throw new ClientError("message properties must map non-empty strings to strings");
+  }
+  checkPropertyText(k, `property name "${k}"`);
+  checkPropertyText(v, `property "${k}"`);
+  setOwn(props, k, v);
+}
+
+/** Copies user properties; returns whether one of them keeps the message out of a batch. */
+function putUserProperties(props: Properties, user: Map<string, string> | Record<string, string>): boolean {
+  let unbatchable = false;
+  if (user instanceof Map) {
+    for (const [k, v] of user) {
+      putUserProperty(props, k, v);
+      if (UNBATCHABLE_PROPERTIES.has(k)) unbatchable = true;
     }
-    checkPropertyText(k, `property name "${k}"`);
-    checkPropertyText(v, `property "${k}"`);
-    props[k] = v;
+    return unbatchable;
   }
-  if (m.tag !== undefined) {
-    if (typeof m.tag !== "string" || m.tag.length === 0 || m.tag.includes("||")) {
-      throw new ClientError(`tag ${JSON.stringify(m.tag)} must be a non-empty string without "||"`);
-    }
-    checkPropertyText(m.tag, "tag");
-    props[MessageConst.TAGS] = m.tag;
+  for (const k in user) {
+    if (!Object.hasOwn(user, k)) continue;
+    putUserProperty(props, k, user[k]);
+    if (UNBATCHABLE_PROPERTIES.has(k)) unbatchable = true;
   }
-  const keys = typeof m.keys === "string" ? [m.keys] : (m.keys ?? []);
-  const cleanKeys = keys.filter((k) => typeof k === "string" && k.trim().length > 0).map((k) => k.trim());
-  for (const k of cleanKeys) checkPropertyText(k, "key");
-  if (cleanKeys.length > 0) props[MessageConst.KEYS] = cleanKeys.join(" ");
-  const shardingKey = m.messageGroup ?? m.shardingKey;
-  if (shardingKey !== undefined && (typeof shardingKey !== "string" || shardingKey.length === 0)) {
-    throw new ClientError("messageGroup / shardingKey must be a non-empty string");
+  return unbatchable;
+}
+
+/** KEYS: the trimmed non-empty keys joined by spaces, or "" when there are none. */
+function keysText(keys: string[] | string): string {
+  const list = typeof keys === "string" ? [keys] : keys;
+  let out = "";
+  for (const raw of list) {
+    if (typeof raw !== "string") continue;
+    const k = raw.trim();
+    if (k.length === 0) continue;
+    checkPropertyText(k, "key");
+    out = out.length === 0 ? k : `${out} ${k}`;
   }
-  if (shardingKey !== undefined) {
-    checkPropertyText(shardingKey, "messageGroup");
-    // RocketMQ 5's spelling; queue selection itself happens in the producer.
-    props.__SHARDINGKEY = shardingKey;
-  }
+  return out;
+}
+
+/** TIMER_DELIVER_MS of a delayed message, or undefined. */
+function deliverAtOf(m: MessageOptions, now: number): number | undefined {
   let deliverAt: number | undefined;
   if (m.deliveryTimestamp !== undefined) {
     deliverAt =
@@ -100,21 +141,62 @@ export function prepareMessage(m: MessageOptions, maxMessageSize: number, now = 
     if (!Number.isFinite(m.delay) || m.delay < 0) throw new ClientError("delay must be a number of ms >= 0");
     deliverAt = now + m.delay;
   }
+  if (deliverAt !== undefined && !Number.isFinite(deliverAt))
+    throw new ClientError("deliveryTimestamp is not a valid time");
+  return deliverAt;
+}
+
+/**
+ * Validates a message and builds its properties (TAGS, KEYS, UNIQ_KEY, WAIT, delay keys).
+ * Runs once per message, so optional parts cost nothing when absent.
+ */
+export function prepareMessage(m: MessageOptions, maxMessageSize: number, now = Date.now()): PreparedMessage {
+  if (!m || typeof m !== "object") throw new ClientError("message must be an object");
+  const topic = topicOf(m.topic);
+  const body = bodyOf(m.body, maxMessageSize);
+  const props: Properties = {};
+  let unbatchable = false;
+  if (m.properties !== undefined && m.properties !== null)
+    unbatchable = putUserProperties(props, m.properties);
+  if (m.tag !== undefined) {
+    if (typeof m.tag !== "string" || m.tag.length === 0 || m.tag.includes("||")) {
+      throw new ClientError(`tag ${JSON.stringify(m.tag)} must be a non-empty string without "||"`);
+    }
+    checkPropertyText(m.tag, "tag");
+    props[MessageConst.TAGS] = m.tag;
+  }
+  if (m.keys !== undefined && m.keys !== null) {
+    const keys = keysText(m.keys);
+    if (keys.length > 0) props[MessageConst.KEYS] = keys;
+  }
+  const shardingKey = m.messageGroup ?? m.shardingKey;
+  if (shardingKey !== undefined) {
+    if (typeof shardingKey !== "string" || shardingKey.length === 0)
+      throw new ClientError("messageGroup / shardingKey must be a non-empty string");
+    checkPropertyText(shardingKey, "messageGroup");
+    // RocketMQ 5's spelling; queue selection itself happens in the producer.
+    props.__SHARDINGKEY = shardingKey;
+  }
+  const deliverAt =
+    m.deliveryTimestamp !== undefined || m.delay !== undefined ? deliverAtOf(m, now) : undefined;
   if (deliverAt !== undefined) {
-    if (!Number.isFinite(deliverAt)) throw new ClientError("deliveryTimestamp is not a valid time");
     if (shardingKey !== undefined)
       throw new ClientError("delay/deliveryTimestamp is mutually exclusive with messageGroup");
     props[MessageConst.TIMER_DELIVER_MS] = String(Math.floor(deliverAt));
+    unbatchable = true;
   }
   if (m.delayLevel !== undefined) {
     if (!Number.isInteger(m.delayLevel) || m.delayLevel < 0)
       throw new ClientError("delayLevel must be an integer >= 0");
-    if (m.delayLevel > 0) props[MessageConst.DELAY_TIME_LEVEL] = String(m.delayLevel);
+    if (m.delayLevel > 0) {
+      props[MessageConst.DELAY_TIME_LEVEL] = String(m.delayLevel);
+      unbatchable = true;
+    }
   }
   const flag = m.flag ?? 0;
   if (!Number.isInteger(flag)) throw new ClientError("flag must be an integer");
   const uniqId = createUniqId(now);
   props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] = uniqId;
   props[MessageConst.WAIT_STORE_MSG_OK] = "true";
-  return { topic, body, flag, properties: props, uniqId, shardingKey };
+  return { topic, body, flag, properties: props, uniqId, shardingKey, unbatchable };
 }

@@ -1,13 +1,13 @@
 import {
   compressBody,
-  encodeBatchBody,
+  type ExtFields,
   encodeProperties,
   MessageConst,
   RequestCode,
-  type SendMessageRequestHeader,
-  sendHeaderToV2,
   type TopicRouteData,
 } from "@tidemq/protocol";
+import { BufferPool } from "./BufferPool.js";
+import { type BatchItem, batchBytes, batchItem, encodeBatchItems } from "./batchBody.js";
 import { BrokerError, ClientError, isRetriable, NoRouteError, SEND_RETRY_CODES } from "./errors.js";
 import { type FaultToleranceOptions, LatencyFaultTolerance } from "./LatencyFaultTolerance.js";
 import type { PreparedMessage } from "./Message.js";
@@ -39,6 +39,18 @@ interface Choice {
   queue?: MessageQueue;
 }
 
+/** What one successful send request returned: its queue, the broker's answer, the broker address. */
+export interface SendOutcome {
+  mq: MessageQueue;
+  raw: SendResultRaw;
+  addr: string;
+}
+
+/** A batch request's own properties: WAIT only (each entry carries its own properties). */
+const BATCH_PROPERTIES = encodeProperties({ [MessageConst.WAIT_STORE_MSG_OK]: "true" });
+/** reconsumeTimes 0, unitMode false, batch true: what Java sends for a MessageBatch. */
+const BATCH_FIELDS: Readonly<Record<string, string>> = { j: "0", k: "false", m: "true" };
+
 /** Extra header fields of a client-built retry message (spec §8.5 step 4). */
 export interface RetryHeaderFields {
   reconsumeTimes: number;
@@ -57,11 +69,17 @@ export class SendCore {
   /** Topics sent to; the client instance refreshes their routes. */
   readonly topics = new Set<string>();
 
+  /** Batch body buffers, reused (see BufferPool). */
+  private readonly bodies = new BufferPool();
+  /** defaultTopicQueueNums as the header carries it. */
+  private readonly queueNumsText: string;
+
   constructor(
     private readonly instance: MQClientInstance,
     readonly options: SendCoreOptions,
   ) {
     this.fault = new LatencyFaultTolerance(options.faultTolerance);
+    this.queueNumsText = String(options.defaultTopicQueueNums);
   }
 
   /** Writable queues per route object (worked out once per route, not once per message). */
@@ -159,20 +177,26 @@ export class SendCore {
       sysFlag |= c.sysFlagBits;
     }
     const selector = choose?.selector;
-    const { mq, raw, addr } = await this.attempt(
-      msg.topic,
-      msg.shardingKey,
-      { queue: choose?.queue, selector: selector && ((queues) => selector(queues, msg)) },
-      (mq, addr, timeoutMs) =>
-        this.sendTo(RequestCode.SEND_MESSAGE_V2, mq, addr, body, timeoutMs, {
-          sysFlag,
-          flag: msg.flag,
-          properties: encodeProperties(msg.properties),
-          // Optional fields at their defaults are left out (brokers read absent as 0 / false,
-          // Java's @CFNullable fields): three fewer fields to encode and decode per message.
-          reconsumeTimes: retry?.reconsumeTimes,
-          maxReconsumeTimes: retry?.maxReconsumeTimes,
-        }),
+    const properties = encodeProperties(msg.properties);
+    // Optional fields at their defaults are left out (brokers read absent as 0 / false,
+    // Java's @CFNullable fields): fewer fields to encode and decode per message.
+    const extra = retry && { j: String(retry.reconsumeTimes), l: String(retry.maxReconsumeTimes) };
+    const pin: Choice | undefined =
+      choose?.queue !== undefined || selector !== undefined
+        ? { queue: choose?.queue, selector: selector && ((queues) => selector(queues, msg)) }
+        : undefined;
+    const { mq, raw, addr } = await this.attempt(msg.topic, msg.shardingKey, pin, (mq, addr, timeoutMs) =>
+      this.sendTo(
+        RequestCode.SEND_MESSAGE_V2,
+        mq,
+        addr,
+        body,
+        timeoutMs,
+        sysFlag,
+        msg.flag,
+        properties,
+        extra,
+      ),
     );
     return {
       messageId: msg.uniqId,
@@ -190,36 +214,24 @@ export class SendCore {
   async sendBatch(msgs: PreparedMessage[], choose?: { queue?: MessageQueue }): Promise<BatchSendReceipt> {
     if (msgs.length === 0) throw new ClientError("sendBatch needs at least one message");
     const topic = msgs[0]!.topic;
+    const shardingKey = msgs[0]!.shardingKey;
     for (const m of msgs) {
       if (m.topic !== topic) throw new ClientError("all messages of a batch must have the same topic");
       if (m.properties[MessageConst.DELAY_TIME_LEVEL] || m.properties[MessageConst.TIMER_DELIVER_MS]) {
         throw new ClientError("batch messages cannot be delayed");
       }
-      if (topic.startsWith("%RETRY%")) throw new ClientError("batch messages cannot go to a retry topic");
+      if (m.shardingKey !== shardingKey)
+        throw new ClientError("all messages of a batch must have the same messageGroup (or none)");
     }
-    const keys = new Set(msgs.map((m) => m.shardingKey));
-    if (keys.size > 1)
-      throw new ClientError("all messages of a batch must have the same messageGroup (or none)");
-    const entries = msgs.map((m) => {
-      const { [MessageConst.WAIT_STORE_MSG_OK]: _wait, ...props } = m.properties;
-      return { flag: m.flag, body: m.body, properties: props };
-    });
-    const body = encodeBatchBody(entries);
-    if (body.length > this.options.maxMessageSize) {
+    if (topic.startsWith("%RETRY%")) throw new ClientError("batch messages cannot go to a retry topic");
+    const items = msgs.map(batchItem);
+    const bytes = batchBytes(items);
+    if (bytes > this.options.maxMessageSize) {
       throw new ClientError(
-        `batch of ${body.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; split it`,
+        `batch of ${bytes} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; split it`,
       );
     }
-    const { mq, raw, addr } = await this.attempt(topic, msgs[0]!.shardingKey, choose, (mq, addr, timeoutMs) =>
-      this.sendTo(RequestCode.SEND_BATCH_MESSAGE, mq, addr, body, timeoutMs, {
-        sysFlag: 0,
-        flag: 0,
-        properties: encodeProperties({ [MessageConst.WAIT_STORE_MSG_OK]: "true" }),
-        reconsumeTimes: 0,
-        unitMode: false,
-        batch: true,
-      }),
-    );
+    const { mq, raw, addr } = await this.sendBatchItems(topic, shardingKey, items, bytes, choose);
     const ids = msgs.map((m) => m.uniqId);
     return {
       messageId: ids[0]!,
@@ -234,26 +246,74 @@ export class SendCore {
     };
   }
 
-  /** SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE to `mq`: the header fields both share, plus `fields`. */
+  /**
+   * Batch entries as one SEND_BATCH_MESSAGE (`bytes` = batchBytes(items)), with the retries
+   * of a single send: a failed attempt fails, and a retry resends, every message in it.
+   */
+  async sendBatchItems(
+    topic: string,
+    shardingKey: string | undefined,
+    items: readonly BatchItem[],
+    bytes: number,
+    choose?: { queue?: MessageQueue },
+  ): Promise<SendOutcome> {
+    const buffer = this.bodies.take(bytes);
+    const body = encodeBatchItems(items, bytes, buffer);
+    let attempts = 0;
+    const outcome = await this.attempt(
+      topic,
+      shardingKey,
+      choose?.queue ? choose : undefined,
+      (mq, addr, timeoutMs) => {
+        attempts++;
+        return this.sendTo(
+          RequestCode.SEND_BATCH_MESSAGE,
+          mq,
+          addr,
+          body,
+          timeoutMs,
+          0,
+          0,
+          BATCH_PROPERTIES,
+          BATCH_FIELDS,
+        );
+      },
+    );
+    // The broker answered the only request that carried the buffer, so it read every byte:
+    // no socket holds it any more. After a failed attempt some socket might still (a timed-out
+    // write can sit in a stalled connection's queue), so then the buffer is left to the GC.
+    if (attempts === 1) this.bodies.give(buffer);
+    return outcome;
+  }
+
+  /**
+   * SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE to `mq`. The V2 header (one-letter names, spec §4.1)
+   * is built directly as wire strings in field order: this runs once per request.
+   */
   private sendTo(
     code: number,
     mq: MessageQueue,
     addr: string,
     body: Buffer,
     timeoutMs: number,
-    fields: Pick<SendMessageRequestHeader, "sysFlag" | "flag" | "properties"> &
-      Partial<SendMessageRequestHeader>,
+    sysFlag: number,
+    flag: number,
+    properties: string,
+    extra: Readonly<Record<string, string>> | undefined,
   ): Promise<SendResultRaw> {
-    const header = sendHeaderToV2({
-      producerGroup: this.options.group,
-      topic: mq.topic,
-      defaultTopic: AUTO_CREATE_TOPIC_KEY,
-      defaultTopicQueueNums: this.options.defaultTopicQueueNums,
-      queueId: mq.queueId,
-      bornTimestamp: Date.now(),
-      ...fields,
-    });
-    return this.instance.api.sendMessage(addr, code, header, body, timeoutMs);
+    const ext: ExtFields = {
+      a: this.options.group,
+      b: mq.topic,
+      c: AUTO_CREATE_TOPIC_KEY,
+      d: this.queueNumsText,
+      e: String(mq.queueId),
+      f: String(sysFlag),
+      g: String(Date.now()),
+      h: String(flag),
+      i: properties,
+    };
+    if (extra) Object.assign(ext, extra);
+    return this.instance.api.sendMessage(addr, code, ext, body, timeoutMs);
   }
 
   /** The queue of one attempt: the fixed one, the selector's, the sharding key's, or round robin. */
@@ -292,7 +352,7 @@ export class SendCore {
     shardingKey: string | undefined,
     choose: Choice | undefined,
     doSend: (mq: MessageQueue, addr: string, timeoutMs: number) => Promise<SendResultRaw>,
-  ): Promise<{ mq: MessageQueue; raw: SendResultRaw; addr: string }> {
+  ): Promise<SendOutcome> {
     const pinned = shardingKey !== undefined || choose?.selector !== undefined || choose?.queue !== undefined;
     const deadline = Date.now() + this.options.sendMsgTimeout;
     const times = pinned ? 1 : 1 + this.options.retryTimesWhenSendFailed;

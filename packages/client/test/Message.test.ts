@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeMessage, encodeMessage, javaStringHashCode, MessageConst } from "@tidemq/protocol";
+import {
+  decodeMessage,
+  decodeMessagesLazy,
+  encodeMessage,
+  javaStringHashCode,
+  MessageConst,
+} from "@tidemq/protocol";
 import {
   buildSubscriptionData,
   ClientError,
@@ -94,6 +100,36 @@ test("MessageView restores the topic of a retried message and prefers UNIQ_KEY a
   assert.deepEqual(v.keys, ["k1", "k2"]);
   assert.equal(v.tag, "t");
   assert.equal(v.messageQueue.topic, "%RETRY%G");
+  // A view over a lazily decoded record (what consumers build) answers the same.
+  const lazy = new MessageView(decodeMessagesLazy(record)[0]!, v.messageQueue);
+  for (const k of [
+    "topic",
+    "messageId",
+    "offsetMessageId",
+    "tag",
+    "keys",
+    "properties",
+    "messageGroup",
+    "bornTimestamp",
+    "bornHost",
+    "storeTimestamp",
+    "storeHost",
+    "reconsumeTimes",
+    "queueId",
+    "queueOffset",
+    "offset",
+    "commitLogOffset",
+    "flag",
+    "deliveryTimestamp",
+    "deliveryAttempt",
+    "body",
+  ] as const) {
+    assert.deepStrictEqual(lazy[k], v[k], k);
+  }
+  assert.strictEqual(lazy.properties, lazy.properties, "one Map, built on first use");
+  assert.equal(lazy.getBody().toString(), "b");
+  assert.deepStrictEqual(JSON.parse(JSON.stringify(lazy)), JSON.parse(JSON.stringify(v)));
+  assert.equal(JSON.parse(JSON.stringify(lazy)).topic, "Orders");
 });
 
 test("endpoints parse; NoRouteError names the topic, the NameServers and the hint", () => {

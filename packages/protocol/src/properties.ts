@@ -54,15 +54,19 @@ export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
 /**
  * Encodes properties as name\u0001value\u0002 pairs. Like ali-ons and Java ≤ 4.9.0 we end
  * with the separator; every parser we know accepts both forms. Null/undefined values and
- * empty names are skipped. A name containing either separator, or a value containing
- * \u0002, would silently turn into other properties on the other side, so it throws.
+ * empty names are skipped, and so is the property named `omit` (a batch entry leaves out
+ * WAIT, which only the request's own properties carry). A name containing either
+ * separator, or a value containing \u0002, would silently turn into other properties on
+ * the other side, so it throws. Runs once per message: for-in, no entries array.
  */
-export function encodeProperties(props: Properties | undefined): string {
+export function encodeProperties(props: Properties | undefined, omit?: string): string {
   if (!props) return "";
   let s = "";
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null || k.length === 0) continue;
-    const value = String(v);
+  for (const k in props) {
+    if (!Object.hasOwn(props, k) || k.length === 0 || k === omit) continue;
+    const v: unknown = props[k];
+    if (v === undefined || v === null) continue;
+    const value = typeof v === "string" ? v : String(v);
     if (
       k.includes(NAME_VALUE_SEPARATOR) ||
       k.includes(PROPERTY_SEPARATOR) ||
