@@ -50,6 +50,8 @@ export class BrokerStatsImpl implements BrokerStats {
   readonly putMsgs: SlidingCounter;
   readonly getMsgs: SlidingCounter;
   private day: number;
+  /** Before this time the local day cannot have changed (the next UTC minute). */
+  private dayCheckedUntil: number;
   /** Totals at the start of today and of yesterday (local time). */
   putTodayMorning = 0;
   putYesterdayMorning = 0;
@@ -60,6 +62,7 @@ export class BrokerStatsImpl implements BrokerStats {
     this.putMsgs = new SlidingCounter(now);
     this.getMsgs = new SlidingCounter(now);
     this.day = dayOf(now());
+    this.dayCheckedUntil = nextMinute(now());
   }
 
   recordPut(n: number): void {
@@ -88,9 +91,16 @@ export class BrokerStatsImpl implements BrokerStats {
     return this.getMsgs.total;
   }
 
-  /** Shifts the morning snapshots when the local day changes. */
+  /**
+   * Shifts the morning snapshots when the local day changes. Local midnight always falls on
+   * a UTC minute boundary (zone offsets are whole minutes), so the costly local-date work is
+   * done once a minute, not once per request.
+   */
   rollDay(): void {
-    const d = dayOf(this.now());
+    const now = this.now();
+    if (now < this.dayCheckedUntil && now >= this.dayCheckedUntil - 60_000) return;
+    this.dayCheckedUntil = nextMinute(now);
+    const d = dayOf(now);
     if (d === this.day) return;
     const gap = d - this.day;
     this.putYesterdayMorning = gap === 1 ? this.putTodayMorning : this.putMsgs.total;
@@ -99,6 +109,10 @@ export class BrokerStatsImpl implements BrokerStats {
     this.getTodayMorning = this.getMsgs.total;
     this.day = d;
   }
+}
+
+function nextMinute(ms: number): number {
+  return (Math.floor(ms / 60_000) + 1) * 60_000;
 }
 
 function dayOf(ms: number): number {

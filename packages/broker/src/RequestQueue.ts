@@ -5,6 +5,18 @@ export interface RequestQueueOptions {
   now?: () => number;
   /** How often the sweep looks at the head of the queue while it is not empty. */
   sweepIntervalMs?: number;
+  /**
+   * Tasks submitted in the same synchronous run (one socket chunk's requests) share one
+   * slot instead of taking one each: they reach the store as one append anyway, and a
+   * request beyond the free slots would otherwise wait for an earlier one's confirmation
+   * (under SYNC_FLUSH a whole fdatasync) before even being appended.
+   */
+  shareSlotPerTurn?: boolean;
+}
+
+/** Tasks holding one slot together; the slot is freed when the last one settles. */
+interface SlotGroup {
+  left: number;
 }
 
 export type QueueOutcome<T> =
@@ -37,6 +49,8 @@ export class RequestQueue<T> {
   private sweeper: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
   private readonly now: () => number;
+  /** The group tasks of the current synchronous run join (shareSlotPerTurn). */
+  private turnGroup: SlotGroup | undefined;
 
   constructor(private readonly options: RequestQueueOptions) {
     this.now = options.now ?? Date.now;
@@ -66,18 +80,17 @@ export class RequestQueue<T> {
    * (group commit) instead of trickling in `concurrency` at a time.
    */
   submit(task: () => Promise<T>): Promise<QueueOutcome<T>> {
+    if (this.size === 0 && this.turnGroup) return this.runIn(this.turnGroup, task);
     if (this.size === 0 && this.running < this.options.concurrency()) {
       this.running++;
-      return this.start(task).then(
-        (value) => {
-          this.release();
-          return { kind: "done", value } as QueueOutcome<T>;
-        },
-        (err: unknown) => {
-          this.release();
-          throw err;
-        },
-      );
+      const group: SlotGroup = { left: 0 };
+      if (this.options.shareSlotPerTurn) {
+        this.turnGroup = group;
+        queueMicrotask(() => {
+          if (this.turnGroup === group) this.turnGroup = undefined;
+        });
+      }
+      return this.runIn(group, task);
     }
     const capacity = this.options.capacity();
     if (this.size >= capacity) return Promise.resolve({ kind: "rejected", queued: this.size, capacity });
@@ -113,6 +126,26 @@ export class RequestQueue<T> {
   stop(): void {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
+  }
+
+  /** Starts `task` at once as a member of `group` (which holds a slot). */
+  private runIn(group: SlotGroup, task: () => Promise<T>): Promise<QueueOutcome<T>> {
+    group.left++;
+    const settled = (): void => {
+      if (--group.left > 0) return;
+      if (this.turnGroup === group) this.turnGroup = undefined;
+      this.release();
+    };
+    return this.start(task).then(
+      (value) => {
+        settled();
+        return { kind: "done", value } as QueueOutcome<T>;
+      },
+      (err: unknown) => {
+        settled();
+        throw err;
+      },
+    );
   }
 
   private start(task: () => Promise<T>): Promise<T> {

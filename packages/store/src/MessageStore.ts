@@ -12,7 +12,7 @@ import {
 } from "@tidemq/protocol";
 import { readCheckpoint, writeCheckpoint } from "./Checkpoint.js";
 import { CommitLog, type Reservation, type ScannedRecord } from "./CommitLog.js";
-import { ConsumeQueue, CQ_ENTRY_BYTES, CqChunkCache, parseEntry } from "./ConsumeQueue.js";
+import { ConsumeQueue, CQ_ENTRY_BYTES, CqChunkCache } from "./ConsumeQueue.js";
 import { type MessageStoreConfig, parseDeleteWhen, type ResolvedConfig, resolveConfig } from "./config.js";
 import { diskUsedRatio } from "./DiskSpace.js";
 import { exists, ReadFdCache, writeFileDurable } from "./fsx.js";
@@ -36,6 +36,24 @@ export interface MessageInput {
   preparedTransactionOffset: number;
   /** Default tagsHashCode(properties.TAGS). */
   tagsCode?: number;
+  /**
+   * The properties exactly as the record stores them (name\u0001value\u0002 pairs, UTF-8
+   * when a Buffer), built by the caller straight from request bytes so a send is not
+   * parsed into an object and encoded again. When set, the record takes these and
+   * `properties` is not read: `tagsCode`, `keys` and `uniqKey` then feed the consume queue and
+   * the index. The caller vouches
+   * that names and values hold no separator.
+   */
+  encodedProperties?: string | Buffer;
+  /**
+   * Bytes stored right after encodedProperties, as part of the properties (the caller puts
+   * any \u0002 between them): pairs common to many messages, such as a batch request's own
+   * properties, are kept once instead of being joined to every message's.
+   */
+  encodedPropertiesSuffix?: Buffer;
+  /** With encodedProperties: the KEYS property (space-separated) and UNIQ_KEY, if any. */
+  keys?: string;
+  uniqKey?: string;
 }
 
 export interface PutResult {
@@ -179,7 +197,7 @@ export class MessageStore {
   private readonly waiters = new Fifo<Waiter>();
   private readonly arrivedListeners: ((topic: string, queueId: number, maxOffset: number) => void)[] = [];
   /** Scratch for the encoded properties of one append (reused: no array per put). */
-  private propsScratch: string[] = [];
+  private propsScratch: (string | Buffer)[] = [];
   private propsBytesScratch: number[] = [];
   private bornIpScratch: number[] = [];
   private msgIdHi = -1;
@@ -557,8 +575,11 @@ export class MessageStore {
         `message body of ${m.body.length} bytes exceeds maxMessageSize ${this.cfg.maxMessageSize}`,
       );
     }
-    const props = encodeProps(m.properties);
-    const propsBytes = props.length === 0 ? 0 : Buffer.byteLength(props, "utf8");
+    const props = m.encodedProperties ?? encodeProps(m.properties);
+    const ownBytes =
+      typeof props !== "string" ? props.length : props.length === 0 ? 0 : Buffer.byteLength(props, "utf8");
+    const propsBytes =
+      m.encodedProperties === undefined ? ownBytes : ownBytes + (m.encodedPropertiesSuffix?.length ?? 0);
     if (propsBytes > 32767) throw messageIllegal(`properties of ${propsBytes} bytes exceed 32767`);
     // Resolved before the reservation: nothing may throw once records are being written.
     if (m.bornHost === null || typeof m.bornHost !== "object") throw messageIllegal("bornHost is missing");
@@ -584,7 +605,6 @@ export class MessageStore {
   ): number {
     const inQueue = takesQueueEntry(m.sysFlag);
     const queueOffset = inQueue ? q.next++ : 0;
-    const props = m.properties ?? NO_PROPERTIES;
     writeRecord(
       r.buf,
       r.view,
@@ -595,11 +615,14 @@ export class MessageStore {
       q.topic.buf,
       this.propsScratch[i]!,
       this.propsBytesScratch[i]!,
+      m.encodedProperties === undefined ? undefined : m.encodedPropertiesSuffix,
       queueOffset,
       offset,
       this.bornIpScratch[i]!,
       ctx,
     );
+    const encoded = m.encodedProperties !== undefined;
+    const props = encoded ? NO_PROPERTIES : (m.properties ?? NO_PROPERTIES);
     this.pendingDispatch.push({
       q,
       queueOffset,
@@ -607,8 +630,8 @@ export class MessageStore {
       size,
       tagsCode: m.tagsCode ?? tagsHashCode(props[MessageConst.TAGS]),
       storeTimestamp: ctx.storeTimestamp,
-      keys: props[MessageConst.KEYS] || undefined,
-      uniq: props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] || undefined,
+      keys: (encoded ? m.keys : props[MessageConst.KEYS]) || undefined,
+      uniq: (encoded ? m.uniqKey : props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX]) || undefined,
       inQueue,
     });
     return queueOffset;
@@ -987,68 +1010,72 @@ export class MessageStore {
     const scan = filter ? Math.max(want, MAX_FILTER_SCAN) : want;
     const entries = await cq.read(offset, scan);
     const logMin = this.log.minOffset;
-    const picked: { offset: number; size: number; qo: number }[] = [];
+    // Entries are read in place (no object per message) and merged into log ranges that are
+    // contiguous within one segment: a pull of N sequential messages is one log read.
+    const runs: number[] = []; // flat [start, length] pairs
+    const queueOffsets: number[] = [];
+    let runEnd = -1;
+    let runSegmentEnd = -1;
     let bytes = 0;
     let scanned = 0;
     let removed = 0;
     const n = entries.length / CQ_ENTRY_BYTES;
-    for (let i = 0; i < n && picked.length < want; i++) {
-      const e = parseEntry(entries, i * CQ_ENTRY_BYTES);
-      if (e.offset < logMin) {
-        removed++;
-        scanned = i + 1;
-        continue;
-      }
-      if (filter && !filter(e.tagsCode)) {
-        scanned = i + 1;
-        continue;
-      }
-      if (picked.length > 0 && bytes + e.size > maxBytes) break;
-      picked.push({ offset: e.offset, size: e.size, qo: offset + i });
-      bytes += e.size;
+    for (let i = 0; i < n && queueOffsets.length < want; i++) {
+      const at = i * CQ_ENTRY_BYTES;
+      const phys = readLong(entries, at);
+      const size = entries.readInt32BE(at + 8);
       scanned = i + 1;
+      if (phys < logMin) {
+        removed++;
+        continue;
+      }
+      if (filter && !filter(readLong(entries, at + 12))) continue;
+      if (queueOffsets.length > 0 && bytes + size > maxBytes) {
+        scanned = i;
+        break;
+      }
+      if (phys === runEnd && phys + size <= runSegmentEnd) {
+        runs[runs.length - 1]! += size;
+      } else {
+        runs.push(phys, size);
+        runSegmentEnd = this.segmentEndOf(phys);
+      }
+      runEnd = phys + size;
+      queueOffsets.push(offset + i);
+      bytes += size;
     }
-    if (picked.length === 0) {
+    if (queueOffsets.length === 0) {
       return empty(
         removed > 0 ? "MESSAGE_WAS_REMOVING" : filter ? "NO_MATCHED_MESSAGE" : "OFFSET_FOUND_NULL",
         offset + scanned,
       );
     }
-    const body = await this.readRecords(picked, bytes);
+    const body = await this.readRuns(runs, bytes);
     return {
       status: "FOUND",
       nextBeginOffset: offset + scanned,
       minOffset,
       maxOffset,
-      messageCount: picked.length,
+      messageCount: queueOffsets.length,
       body,
-      queueOffsets: picked.map((p) => p.qo),
+      queueOffsets,
     };
   }
 
-  /**
-   * Reads records into one buffer. Runs that are contiguous in the log (and in one segment)
-   * become one read (a memcpy when in the in-memory tail, else one positioned read).
-   */
-  private async readRecords(picked: { offset: number; size: number }[], bytes: number): Promise<Buffer> {
+  /** End of the commit-log segment holding `offset` (a read never crosses a segment). */
+  private segmentEndOf(offset: number): number {
+    const seg = this.log.segments[this.log.segmentIndexFor(offset)];
+    return seg ? seg.start + seg.size : offset;
+  }
+
+  /** Reads log ranges ([start, length] pairs) into one buffer: a memcpy from the in-memory tail, else a positioned read each. */
+  private async readRuns(runs: number[], bytes: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(bytes);
     const reads: Promise<void>[] = [];
-    let runStart = 0;
     let pos = 0;
-    for (let i = 1; i <= picked.length; i++) {
-      const prev = picked[i - 1]!;
-      const cur = picked[i];
-      const contiguous =
-        cur !== undefined &&
-        prev.offset + prev.size === cur.offset &&
-        this.log.segmentIndexFor(cur.offset) === this.log.segmentIndexFor(picked[runStart]!.offset);
-      if (!contiguous) {
-        const s = picked[runStart]!.offset;
-        const len = prev.offset + prev.size - s;
-        reads.push(this.log.read(s, len, out, pos));
-        pos += len;
-        runStart = i;
-      }
+    for (let i = 0; i < runs.length; i += 2) {
+      reads.push(this.log.read(runs[i]!, runs[i + 1]!, out, pos));
+      pos += runs[i + 1]!;
     }
     await Promise.all(reads);
     return out;

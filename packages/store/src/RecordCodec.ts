@@ -44,7 +44,8 @@ function setLong(v: DataView, pos: number, value: number): void {
 /**
  * Writes one record of `size` bytes at `pos` (`view` is a DataView over `buf`: its setters
  * are cheaper than Buffer's checked writeInt32BE on this hot path); returns the position
- * after it. `props` is the encoded properties string, `propsBytes` its UTF-8 length.
+ * after it. The properties are `props` (a string, or its UTF-8 bytes) then `propsSuffix`;
+ * `propsBytes` is their total UTF-8 length.
  */
 export function writeRecord(
   buf: Buffer,
@@ -54,8 +55,9 @@ export function writeRecord(
   m: RecordSource,
   queueId: number,
   topic: Buffer,
-  props: string,
+  props: string | Buffer,
   propsBytes: number,
+  propsSuffix: Buffer | undefined,
   queueOffset: number,
   physicalOffset: number,
   bornIp: number,
@@ -93,7 +95,18 @@ export function writeRecord(
   p += tlen;
   view.setInt16(p, propsBytes);
   p += 2;
-  if (propsBytes > 0) p += buf.write(props, p, propsBytes, "utf8");
+  const ownBytes = propsSuffix === undefined ? propsBytes : propsBytes - propsSuffix.length;
+  if (ownBytes > 0) {
+    if (typeof props === "string") p += buf.write(props, p, ownBytes, "utf8");
+    else {
+      buf.set(props, p);
+      p += ownBytes;
+    }
+  }
+  if (propsSuffix !== undefined && propsSuffix.length > 0) {
+    buf.set(propsSuffix, p);
+    p += propsSuffix.length;
+  }
   return p;
 }
 

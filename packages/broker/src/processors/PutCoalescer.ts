@@ -35,7 +35,8 @@ const MAX_GROUP_BYTES = 4 * 1024 * 1024;
  * request by request, so only the bad request fails.
  */
 export class PutCoalescer {
-  private groups = new Map<string, Group>();
+  /** Groups of this turn by topic, then queue id (no key string built per put). */
+  private groups = new Map<string, Map<number, Group>>();
   private scheduled = false;
 
   constructor(private readonly store: BatchPutter) {}
@@ -44,15 +45,19 @@ export class PutCoalescer {
     const first = inputs[0];
     // Half/rollback transaction records take no queue offset: per-request offsets could not
     // be derived from the group's first offset, so they go alone (after what waits ahead).
-    if (!first || inputs.some(notInQueue)) {
-      if (first) this.flushKey(keyOf(first));
+    if (!first || anyNotInQueue(inputs)) {
+      if (first) this.flushKey(first.topic, first.queueId);
       return this.store.putMessages(inputs);
     }
-    const key = keyOf(first);
-    let group = this.groups.get(key);
+    let byQueue = this.groups.get(first.topic);
+    if (!byQueue) {
+      byQueue = new Map();
+      this.groups.set(first.topic, byQueue);
+    }
+    let group = byQueue.get(first.queueId);
     if (!group) {
       group = { inputs: [], parts: [], bytes: 0 };
-      this.groups.set(key, group);
+      byQueue.set(first.queueId, group);
     }
     const g = group;
     const promise = new Promise<PutResult>((resolve, reject) => {
@@ -62,8 +67,9 @@ export class PutCoalescer {
       g.inputs.push(m);
       g.bytes += m.body.length;
     }
-    if (g.inputs.length >= MAX_GROUP_MESSAGES || g.bytes >= MAX_GROUP_BYTES) this.flushKey(key);
-    else if (!this.scheduled) {
+    if (g.inputs.length >= MAX_GROUP_MESSAGES || g.bytes >= MAX_GROUP_BYTES) {
+      this.flushKey(first.topic, first.queueId);
+    } else if (!this.scheduled) {
       this.scheduled = true;
       // After the current synchronous run (the whole socket chunk), before any I/O.
       queueMicrotask(() => this.flushAll());
@@ -76,13 +82,14 @@ export class PutCoalescer {
     const groups = this.groups;
     if (groups.size === 0) return;
     this.groups = new Map();
-    for (const g of groups.values()) this.submit(g);
+    for (const byQueue of groups.values()) for (const g of byQueue.values()) this.submit(g);
   }
 
-  private flushKey(key: string): void {
-    const g = this.groups.get(key);
-    if (!g) return;
-    this.groups.delete(key);
+  private flushKey(topic: string, queueId: number): void {
+    const byQueue = this.groups.get(topic);
+    const g = byQueue?.get(queueId);
+    if (!byQueue || !g) return;
+    byQueue.delete(queueId);
     this.submit(g);
   }
 
@@ -107,13 +114,14 @@ export class PutCoalescer {
   }
 }
 
-function keyOf(m: MessageInput): string {
-  return `${m.topic}\u0000${m.queueId}`;
-}
-
-function notInQueue(m: MessageInput): boolean {
-  const tt = transactionType(m.sysFlag);
-  return tt === MessageSysFlag.TRANSACTION_PREPARED_TYPE || tt === MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+function anyNotInQueue(inputs: MessageInput[]): boolean {
+  for (let i = 0; i < inputs.length; i++) {
+    const tt = transactionType(inputs[i]!.sysFlag);
+    if (tt === MessageSysFlag.TRANSACTION_PREPARED_TYPE || tt === MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** One request's share of a group's result: its ids and first queue offset (the group's are consecutive). */

@@ -1,6 +1,5 @@
 import {
   createResponse,
-  decodeBatchBody,
   decodeHeader,
   decodeSendMessageHeaderV2,
   encodeProperties,
@@ -38,6 +37,7 @@ import {
 } from "../TopicValidator.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
+import { NO_PROPERTIES, type SendProperties, scanBatchBody, scanSendProperties } from "./sendProperties.js";
 
 /** Most entries one SEND_BATCH_MESSAGE may carry. */
 export const MAX_BATCH_ENTRIES = 10_000;
@@ -59,8 +59,10 @@ export class SendMessageProcessor {
   /** Topic names that passed the name checks (bounded). */
   private readonly sendableNames = new Set<string>();
   private readonly bornHosts = new WeakMap<Connection, { host: string; port: number }>();
-  /** TAGS → tags hash code (bounded). */
-  private readonly tagCodes = new Map<string, number>();
+  /** The last batch request's properties, worked out (producers repeat the same text). */
+  private lastBatchProps: BatchRequestProperties | undefined;
+  private clusterPairFor: string | undefined;
+  private clusterPairBytes = Buffer.alloc(0);
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -71,6 +73,7 @@ export class SendMessageProcessor {
       capacity: () => c.sendThreadPoolQueueCapacity,
       maxWaitMs: () => c.waitTimeMillsInSendQueue,
       concurrency: () => c.sendMessageThreadPoolNums,
+      shareSlotPerTurn: true,
     });
     this.coalescer = new PutCoalescer(ctx.store);
   }
@@ -83,23 +86,19 @@ export class SendMessageProcessor {
   private storedSysFlag(
     header: SendMessageRequestHeader,
     storeTopic: TopicConfig,
-    batchProps: Record<string, string>,
+    props: SysFlagProperties,
   ): number {
     let sysFlag = header.sysFlag;
     if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
-    if (transactionType(sysFlag) !== 0 || batchProps[MessageConst.TRANSACTION_PREPARED] === "true") {
+    if (transactionType(sysFlag) !== 0 || props.transactionPrepared === "true") {
       sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
       this.warnOnce(
         `tx:${header.producerGroup}`,
         `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
       );
     }
-    const delay = Number(batchProps[MessageConst.DELAY_TIME_LEVEL] ?? 0);
-    if (
-      delay > 0 ||
-      batchProps[MessageConst.START_DELIVER_TIME] ||
-      batchProps[MessageConst.TIMER_DELIVER_MS]
-    ) {
+    const delay = Number(props.delay ?? 0);
+    if (delay > 0 || props.startDeliverTime || props.timerDeliverMs) {
       this.warnOnce(
         `delay:${header.topic}`,
         `delayed message to ${header.topic}: delivery delays are not supported yet, stored as an ordinary message (delivered at once)`,
@@ -231,115 +230,180 @@ export class SendMessageProcessor {
       );
     }
     const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
-
-    const batchProps = storedProperties(header.properties, config.brokerClusterName);
-
-    // 5. Retry topics: the group must exist; past the retry limit the message goes to the DLQ.
-    if (isRetryTopic(topicName)) {
-      if (batch)
-        fail(ResponseCode.MESSAGE_ILLEGAL, `batch request does not support retry group ${topicName}`);
-      const groupName = topicName.slice(RETRY_GROUP_TOPIC_PREFIX.length);
-      const reconsumeTimes = header.reconsumeTimes ?? 0;
-      const group = this.ctx.subscriptionGroups.findOrCreate(groupName);
-      if (!group) {
-        fail(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${groupName}`);
-      }
-      const maxReconsume = maxReconsumeTimes(request.version, header.maxReconsumeTimes, group);
-      if (reconsumeTimes >= maxReconsume) {
-        delete batchProps[MessageConst.DELAY_TIME_LEVEL];
-        return Promise.resolve(
-          this.topics.ensureSystemTopic(dlqTopic(groupName), 1, Perm.READ | Perm.WRITE),
-        ).then((dlq) => {
-          this.ctx.logger.info(
-            `message to ${topicName} reached ${reconsumeTimes} reconsumes (max ${maxReconsume}); stored in ${dlq.topicName}`,
-          );
-          return this.build(
-            request,
-            header,
-            batch,
-            conn,
-            dlq,
-            randomInt(Math.max(1, dlq.writeQueueNums)),
-            batchProps,
-          );
-        });
-      }
-    }
-    return this.build(request, header, batch, conn, topic, queueId, batchProps);
+    if (isRetryTopic(topicName)) return this.prepareRetry(request, header, batch, conn, topic, queueId);
+    return batch
+      ? this.buildBatch(request, header, conn, topic, queueId)
+      : this.buildSingle(request, header, conn, topic, queueId);
   }
 
-  /** Steps 6–9: sysFlag (storedSysFlag) and the stored message(s). */
-  private build(
+  /** Step 5. Retry topics: the group must exist; past the retry limit the message goes to the DLQ. */
+  private prepareRetry(
     request: RemotingCommand,
     header: SendMessageRequestHeader,
     batch: boolean,
     conn: Connection,
-    storeTopic: TopicConfig,
+    topic: TopicConfig,
     queueId: number,
-    batchProps: Record<string, string>,
-  ): Prepared {
-    const { config } = this.ctx;
+  ): Prepared | Promise<Prepared> {
+    const topicName = topic.topicName;
+    if (batch) fail(ResponseCode.MESSAGE_ILLEGAL, `batch request does not support retry group ${topicName}`);
+    const props = storedProperties(header.properties, this.ctx.config.brokerClusterName);
+    const groupName = topicName.slice(RETRY_GROUP_TOPIC_PREFIX.length);
     const reconsumeTimes = header.reconsumeTimes ?? 0;
-    const sysFlag = this.storedSysFlag(header, storeTopic, batchProps);
+    const group = this.ctx.subscriptionGroups.findOrCreate(groupName);
+    if (!group) {
+      fail(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${groupName}`);
+    }
+    const maxReconsume = maxReconsumeTimes(request.version, header.maxReconsumeTimes, group);
+    if (reconsumeTimes < maxReconsume)
+      return this.buildFromObject(request, header, conn, topic, queueId, props);
+    delete props[MessageConst.DELAY_TIME_LEVEL];
+    return Promise.resolve(
+      this.topics.ensureSystemTopic(dlqTopic(groupName), 1, Perm.READ | Perm.WRITE),
+    ).then((dlq) => {
+      this.ctx.logger.info(
+        `message to ${topicName} reached ${reconsumeTimes} reconsumes (max ${maxReconsume}); stored in ${dlq.topicName}`,
+      );
+      const dlqQueue = randomInt(Math.max(1, dlq.writeQueueNums));
+      return this.buildFromObject(request, header, conn, dlq, dlqQueue, props);
+    });
+  }
 
-    // 7. Build the stored message(s).
-    const bornHost = this.bornHostOf(conn);
-    const body = request.body ?? Buffer.alloc(0);
+  /** Step 7's body size check. */
+  private checkedBody(request: RemotingCommand): Buffer {
+    const { config } = this.ctx;
+    const body = request.body ?? EMPTY_BODY;
     if (body.length > config.maxMessageSize) {
       fail(
         ResponseCode.MESSAGE_ILLEGAL,
         `the message body size ${body.length} bytes exceeds maxMessageSize ${config.maxMessageSize} of broker ${config.brokerName}`,
       );
     }
-    const topic = storeTopic.topicName;
-    const bornTimestamp = header.bornTimestamp;
-    const inputs: MessageInput[] = [];
-    if (!batch) {
-      // The properties string came in under the frame limit; re-encoded with CLUSTER added it
-      // is at most 3 UTF-8 bytes a char: skip the exact count when even that fits.
-      const bound = 3 * ((header.properties?.length ?? 0) + config.brokerClusterName.length + 16);
-      if (bound > MAX_PROPERTIES_BYTES) checkProperties(batchProps);
-      // One literal shape for every MessageInput (the store reads them in a hot loop).
-      inputs.push({
-        topic,
-        queueId,
-        flag: header.flag,
-        body,
-        properties: batchProps,
-        sysFlag,
-        bornTimestamp,
-        bornHost,
-        reconsumeTimes,
-        preparedTransactionOffset: 0,
-        tagsCode: this.tagsCode(batchProps.TAGS),
-      });
-    } else {
-      const entries = decodeBatchBody(body);
-      if (entries.length === 0) fail(ResponseCode.MESSAGE_ILLEGAL, "the batch is empty");
-      if (entries.length > MAX_BATCH_ENTRIES) {
-        fail(
-          ResponseCode.MESSAGE_ILLEGAL,
-          `the batch has ${entries.length} messages; at most ${MAX_BATCH_ENTRIES}`,
-        );
-      }
-      for (const e of entries) {
-        const props = batchEntryProperties(e.properties, batchProps);
-        inputs.push({
-          topic,
-          queueId,
-          flag: e.flag,
-          body: e.body,
-          properties: props,
-          sysFlag,
-          bornTimestamp,
-          bornHost,
-          reconsumeTimes,
-          preparedTransactionOffset: 0,
-          tagsCode: this.tagsCode(props.TAGS),
-        });
+    return body;
+  }
+
+  /**
+   * Steps 6–9 for one message: its stored properties come from one scan of the request's
+   * properties text (no object, no second encoding).
+   */
+  private buildSingle(
+    request: RemotingCommand,
+    header: SendMessageRequestHeader,
+    conn: Connection,
+    storeTopic: TopicConfig,
+    queueId: number,
+  ): Prepared {
+    const scanned = scanSendProperties(header.properties);
+    const sysFlag = this.storedSysFlag(header, storeTopic, scanned);
+    const body = this.checkedBody(request);
+    const cluster = this.clusterPair();
+    // At most 3 UTF-8 bytes a UTF-16 unit: count exactly only when even that bound is too big.
+    if (3 * scanned.pairs.length + cluster.length > MAX_PROPERTIES_BYTES) {
+      checkPropertiesBytes(Buffer.byteLength(scanned.pairs, "utf8") + cluster.length);
+    }
+    // One literal shape for every MessageInput (the store reads them in a hot loop).
+    const input: MessageInput = {
+      topic: storeTopic.topicName,
+      queueId,
+      flag: header.flag,
+      body,
+      properties: NO_PROPERTIES,
+      sysFlag,
+      bornTimestamp: header.bornTimestamp,
+      bornHost: this.bornHostOf(conn),
+      reconsumeTimes: header.reconsumeTimes ?? 0,
+      preparedTransactionOffset: 0,
+      tagsCode: scanned.tagsCode ?? 0,
+      encodedProperties: scanned.pairs,
+      encodedPropertiesSuffix: cluster,
+      keys: scanned.keys,
+      uniqKey: scanned.uniqKey,
+    };
+    return { inputs: [input], requestedQueueId: queueId };
+  }
+
+  /**
+   * Steps 6–9 for a batch: entries become store inputs straight from the body's bytes; the
+   * request's own properties (parsed once per distinct text) are appended to each entry's.
+   */
+  private buildBatch(
+    request: RemotingCommand,
+    header: SendMessageRequestHeader,
+    conn: Connection,
+    storeTopic: TopicConfig,
+    queueId: number,
+  ): Prepared {
+    const req = this.batchRequestProperties(header.properties);
+    const sysFlag = this.storedSysFlag(header, storeTopic, req.picked);
+    const inputs = scanBatchBody(this.checkedBody(request), req.suffix, MAX_BATCH_ENTRIES, {
+      topic: storeTopic.topicName,
+      queueId,
+      sysFlag,
+      bornTimestamp: header.bornTimestamp,
+      bornHost: this.bornHostOf(conn),
+      reconsumeTimes: header.reconsumeTimes ?? 0,
+    });
+    // The request's own TAGS / KEYS / UNIQ_KEY, if any, win over each entry's (stored after them).
+    const { tagsCode, keys, uniqKey } = req.picked;
+    if (tagsCode !== undefined || keys !== undefined || uniqKey !== undefined) {
+      for (const m of inputs) {
+        if (tagsCode !== undefined) m.tagsCode = tagsCode;
+        if (keys !== undefined) m.keys = keys;
+        if (uniqKey !== undefined) m.uniqKey = uniqKey;
       }
     }
     return { inputs, requestedQueueId: queueId };
+  }
+
+  /** This broker's CLUSTER pair, stored after every single message's properties. */
+  private clusterPair(): Buffer {
+    const cluster = this.ctx.config.brokerClusterName;
+    if (this.clusterPairFor !== cluster) {
+      this.clusterPairBytes = Buffer.from(`CLUSTER\u0001${cluster}\u0002`, "utf8");
+      this.clusterPairFor = cluster;
+    }
+    return this.clusterPairBytes;
+  }
+
+  /** A batch request's stored properties as bytes to append to each entry's (last text cached). */
+  private batchRequestProperties(text: string | undefined): BatchRequestProperties {
+    const key = text ?? "";
+    if (this.lastBatchProps?.text !== key) {
+      const props = storedProperties(text, this.ctx.config.brokerClusterName);
+      const encoded = encodeProperties(props);
+      const suffix = Buffer.from(encoded, "utf8");
+      checkPropertiesBytes(suffix.length);
+      this.lastBatchProps = { text: key, suffix, picked: scanSendProperties(encoded) };
+    }
+    return this.lastBatchProps;
+  }
+
+  /** Steps 6–9 from a properties object (retry topics and the DLQ, rare). */
+  private buildFromObject(
+    request: RemotingCommand,
+    header: SendMessageRequestHeader,
+    conn: Connection,
+    storeTopic: TopicConfig,
+    queueId: number,
+    props: Record<string, string>,
+  ): Prepared {
+    const sysFlag = this.storedSysFlag(header, storeTopic, pickedOf(props));
+    const body = this.checkedBody(request);
+    checkProperties(props);
+    const input: MessageInput = {
+      topic: storeTopic.topicName,
+      queueId,
+      flag: header.flag,
+      body,
+      properties: props,
+      sysFlag,
+      bornTimestamp: header.bornTimestamp,
+      bornHost: this.bornHostOf(conn),
+      reconsumeTimes: header.reconsumeTimes ?? 0,
+      preparedTransactionOffset: 0,
+      tagsCode: tagsHashCode(props.TAGS),
+    };
+    return { inputs: [input], requestedQueueId: queueId };
   }
 
   /** The connection's address as stored (IPv4), worked out once per connection. */
@@ -350,17 +414,6 @@ export class SendMessageProcessor {
       this.bornHosts.set(conn, h);
     }
     return h;
-  }
-
-  private tagsCode(tags: string | undefined): number {
-    if (!tags) return 0;
-    let c = this.tagCodes.get(tags);
-    if (c === undefined) {
-      c = tagsHashCode(tags);
-      if (this.tagCodes.size >= 4096) this.tagCodes.clear();
-      this.tagCodes.set(tags, c);
-    }
-    return c;
   }
 
   /** Step 10: the put, and the response RocketMQ clients read (msgId = offsetMsgId). */
@@ -422,40 +475,41 @@ function storedProperties(text: string | undefined, cluster: string): Record<str
   return out;
 }
 
-/**
- * A batch entry's stored properties: the entry's, then the request's (which win), without
- * WAIT; built by assignment, not spread + delete (delete leaves a slow dictionary-mode object).
- */
-function batchEntryProperties(
-  entry: Record<string, string>,
-  batchProps: Record<string, string>,
-): Record<string, string> {
-  const props: Record<string, string> = {};
-  for (const k in entry) {
-    if (k !== MessageConst.WAIT_STORE_MSG_OK && Object.hasOwn(entry, k)) setOwn(props, k, entry[k]!);
-  }
-  for (const k in batchProps) setOwn(props, k, batchProps[k]!);
-  if (props[MessageConst.DELAY_TIME_LEVEL] && Number(props[MessageConst.DELAY_TIME_LEVEL]) > 0) {
-    fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
-  }
-  if (propertiesBound(props) > MAX_PROPERTIES_BYTES) checkProperties(props);
-  return props;
-}
-
-/** An upper bound of the UTF-8 bytes encodeProperties would produce (3 bytes a UTF-16 unit). */
-function propertiesBound(props: Record<string, string>): number {
-  let n = 0;
-  for (const k in props) n += k.length + (props[k]?.length ?? 0) + 2;
-  return 3 * n;
-}
-
 interface Prepared {
   inputs: MessageInput[];
   requestedQueueId: number;
 }
 
+/** The properties storedSysFlag looks at. */
+type SysFlagProperties = Pick<
+  SendProperties,
+  "delay" | "transactionPrepared" | "startDeliverTime" | "timerDeliverMs"
+>;
+
+interface BatchRequestProperties {
+  /** The request's properties text this was worked out from. */
+  text: string;
+  /** Its stored pairs (CLUSTER set, WAIT left out) as UTF-8, appended to every entry's. */
+  suffix: Buffer;
+  picked: SendProperties;
+}
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+function pickedOf(props: Record<string, string>): SysFlagProperties {
+  return {
+    delay: props[MessageConst.DELAY_TIME_LEVEL],
+    transactionPrepared: props[MessageConst.TRANSACTION_PREPARED],
+    startDeliverTime: props[MessageConst.START_DELIVER_TIME],
+    timerDeliverMs: props[MessageConst.TIMER_DELIVER_MS],
+  };
+}
+
 function checkProperties(props: Record<string, string>): void {
-  const len = Buffer.byteLength(encodeProperties(props), "utf8");
+  checkPropertiesBytes(Buffer.byteLength(encodeProperties(props), "utf8"));
+}
+
+function checkPropertiesBytes(len: number): void {
   if (len > MAX_PROPERTIES_BYTES) {
     fail(
       ResponseCode.MESSAGE_ILLEGAL,
