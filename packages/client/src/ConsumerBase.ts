@@ -1,7 +1,7 @@
 import {
   type ConsumerData,
   type ConsumeType,
-  decodeMessages,
+  decodeMessagesLazy,
   encodeObjectKeyMap,
   PullSysFlag,
   ResponseCode,
@@ -35,7 +35,11 @@ export interface QueueEntry {
   readonly mq: MessageQueue;
   readonly pq: ProcessQueue<MessageView>;
   nextOffset: number;
+  /** Messages the broker had past the last pull's end (its maxOffset − nextBeginOffset); sizes the next pull. */
+  backlog: number;
   suggestedBrokerId: number;
+  /** Consumed since the offset was last recorded (listed in ConsumerBase.consumedQueues). */
+  consumedDirty?: boolean;
   /** Woken when consumption frees room (flow control). */
   readonly space: Notifier;
   /** Push consumers, orderly mode: a consume loop runs for this queue. */
@@ -70,6 +74,8 @@ export abstract class ConsumerBase implements ConsumerHandle {
   private rebalancing: Promise<void> | undefined;
   private rebalanceAgain = false;
   private readonly warned = new Map<string, number>();
+  /** Queues with messages consumed since the last recordConsumed(). */
+  private readonly consumedQueues: QueueEntry[] = [];
   protected abstract readonly consumeType: ConsumeType;
   private startedAt = 0;
 
@@ -343,6 +349,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
         mq,
         pq: new ProcessQueue(),
         nextOffset: offset,
+        backlog: 0,
         suggestedBrokerId: 0,
         space: new Notifier(),
       };
@@ -447,6 +454,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
       if (e.pq.dropped || this.state !== "running") break;
       e.pq.lastPullTimestamp = Date.now();
       e.suggestedBrokerId = raw.suggestWhichBrokerId;
+      e.backlog = raw.code === ResponseCode.SUCCESS ? raw.maxOffset - raw.nextBeginOffset : 0;
       switch (raw.code) {
         case ResponseCode.SUCCESS:
           await this.takeFound(e, sub, raw, key);
@@ -481,7 +489,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
         topic: e.mq.topic,
         queueId: e.mq.queueId,
         queueOffset: e.nextOffset,
-        maxMsgNums: o.pullBatchSize,
+        maxMsgNums: this.pullSize(e),
         sysFlag,
         commitOffset,
         suspendTimeoutMillis: o.longPollingTimeout,
@@ -493,6 +501,19 @@ export abstract class ConsumerBase implements ConsumerHandle {
     );
   }
 
+  /**
+   * Adaptive pull size: pullBatchSize while the consumer keeps up; while the broker reports
+   * a backlog (maxOffset far past the next offset), as much of it as fits the cache
+   * (maxCacheMessageCount), up to maxPullBatchSize. One round trip per 32 messages cannot
+   * keep up with 100k msg/s, and a long wait for the broker costs a large pull no more than a small one.
+   */
+  private pullSize(e: QueueEntry): number {
+    const o = this.copts;
+    if (e.backlog <= o.pullBatchSize) return o.pullBatchSize;
+    const room = o.flow.maxCachedMessages - e.pq.count;
+    return Math.max(o.pullBatchSize, Math.min(e.backlog, o.maxPullBatchSize, room));
+  }
+
   /** A FOUND pull: caches the messages that match the subscription and moves the queue on. */
   private async takeFound(
     e: QueueEntry,
@@ -500,11 +521,16 @@ export abstract class ConsumerBase implements ConsumerHandle {
     raw: PullResultRaw,
     key: string,
   ): Promise<void> {
-    let views: MessageView[];
+    const matching: MessageView[] = [];
+    // tagMatches with no tag is true exactly when the subscription takes every tag: then the
+    // properties of a message need not be parsed here at all.
+    const everyTag = tagMatches(sub, undefined);
     try {
-      views = raw.body
-        ? decodeMessages(raw.body, { decompressBody: true }).map((m) => new MessageView(m, e.mq))
-        : [];
+      for (const m of raw.body ? decodeMessagesLazy(raw.body, { decompressBody: true }) : []) {
+        if (m.queueOffset < e.nextOffset) continue;
+        const v = new MessageView(m, e.mq);
+        if (everyTag || tagMatches(sub, v.tag)) matching.push(v);
+      }
     } catch (err) {
       this.warnOnce(
         `decode:${key}`,
@@ -513,7 +539,6 @@ export abstract class ConsumerBase implements ConsumerHandle {
       await this.stopSignal.wait(this.copts.pullTimeDelayMillsWhenException);
       return;
     }
-    const matching = views.filter((v) => v.queueOffset >= e.nextOffset && tagMatches(sub, v.tag));
     e.nextOffset = raw.nextBeginOffset;
     const added = e.pq.put(matching);
     if (e.pq.count === 0) this.offsetStore!.update(e.mq, e.nextOffset, true);
@@ -604,7 +629,34 @@ export abstract class ConsumerBase implements ConsumerHandle {
 
   /** Consumption freed room in a queue: record the offset and wake its pull loop. */
   protected consumed(e: QueueEntry, offsets: number[]): void {
-    const offset = e.pq.remove(offsets);
+    for (const o of offsets) e.pq.removeOne(o);
+    this.recordOffset(e);
+  }
+
+  /**
+   * One message consumed: it leaves the cache now; the offset is recorded and the pull loop
+   * woken once per batch, by recordConsumed().
+   */
+  protected consumedOne(e: QueueEntry, offset: number): void {
+    e.pq.removeOne(offset);
+    if (e.consumedDirty) return;
+    e.consumedDirty = true;
+    this.consumedQueues.push(e);
+  }
+
+  /** Records the offsets of the queues consumedOne() touched and wakes their pull loops. */
+  protected recordConsumed(): void {
+    const queues = this.consumedQueues;
+    for (let i = 0; i < queues.length; i++) {
+      const e = queues[i]!;
+      e.consumedDirty = false;
+      this.recordOffset(e);
+    }
+    queues.length = 0;
+  }
+
+  private recordOffset(e: QueueEntry): void {
+    const offset = e.pq.commitOffset();
     if (!e.pq.dropped && offset >= 0) this.offsetStore!.update(e.mq, offset, true);
     e.space.notify();
   }

@@ -43,8 +43,15 @@ export interface ConsumerOptions extends ClientOptions {
   strictStartPosition?: boolean;
   /** Start time for CONSUME_FROM_TIMESTAMP. Default: 30 minutes before startup. */
   consumeTimestamp?: Date | number;
-  /** Messages asked for per pull. Default 32. */
+  /** Messages asked for per pull while the consumer keeps up. Default 32. */
   pullBatchSize?: number;
+  /**
+   * Upper bound of the adaptive pull size: while the broker reports a backlog larger than
+   * pullBatchSize, a pull asks for that backlog, up to this and to half of
+   * maxCacheMessageCount. Default 1024 (what a TideMQ broker returns at most); set it to
+   * pullBatchSize to always ask for pullBatchSize.
+   */
+  maxPullBatchSize?: number;
   /** How long the broker may hold a pull that finds nothing (long polling), ms. Default 15000. */
   longPollingTimeout?: number;
   /** Client timeout of a long-polling pull, ms; must exceed longPollingTimeout. Default 30000. */
@@ -72,6 +79,7 @@ export interface ResolvedConsumerOptions {
   consumeFromWhere: ConsumeFromWhere;
   consumeTimestamp: number;
   pullBatchSize: number;
+  maxPullBatchSize: number;
   longPollingTimeout: number;
   pullTimeout: number;
   pullTimeDelayMillsWhenException: number;
@@ -107,6 +115,7 @@ export function resolveConsumerOptions(o: ConsumerOptions): ResolvedConsumerOpti
     consumeFromWhere: cfw,
     consumeTimestamp: ts,
     pullBatchSize: positiveInt(o.pullBatchSize, 32, "pullBatchSize"),
+    maxPullBatchSize: positiveInt(o.maxPullBatchSize, 1024, "maxPullBatchSize"),
     longPollingTimeout,
     pullTimeout,
     pullTimeDelayMillsWhenException: positiveInt(

@@ -5,64 +5,121 @@ import type { MessageQueue } from "./MessageQueue.js";
  * A received message (rocketmq-client-nodejs' MessageView plus the 4.x MessageExt fields).
  * Bodies arrive decompressed. For a message redelivered from %RETRY%<group>, `topic` is the
  * original topic while `messageQueue` is the retry queue it was pulled from.
+ *
+ * Built once per pulled message, so only what every message needs is read up front; the
+ * rest (properties, ids, hosts, dates) is derived from the record on first access.
  */
 export class MessageView {
-  /** Client message id (UNIQ_KEY), or the offset message id when the producer set none (ali-ons). */
-  readonly messageId: string;
-  /** Broker id of this stored record (store host + commit-log offset). */
-  readonly offsetMessageId: string;
-  readonly topic: string;
-  readonly tag: string | undefined;
-  readonly keys: string[];
-  /** Every property, system ones included (TAGS, KEYS, UNIQ_KEY, …). */
-  readonly properties: Map<string, string>;
   readonly body: Buffer;
-  readonly messageGroup: string | undefined;
-  readonly bornTimestamp: Date;
-  readonly bornHost: string;
-  readonly storeTimestamp: Date;
-  readonly storeHost: string;
+  readonly queueOffset: number;
+  readonly messageQueue: MessageQueue;
   /** How many times it has been delivered, 1 for the first delivery. */
   deliveryAttempt: number;
-  /** Times the broker redelivered it through the retry topic (4.x reconsumeTimes). */
-  readonly reconsumeTimes: number;
-  readonly queueId: number;
-  readonly queueOffset: number;
-  /** Same as queueOffset (rocketmq-client-nodejs name). */
-  readonly offset: number;
-  readonly commitLogOffset: number;
-  readonly messageQueue: MessageQueue;
-  readonly flag: number;
-  readonly deliveryTimestamp: Date | undefined;
   /** Always false: corrupt records are rejected while decoding. */
   readonly corrupted = false;
+  private readonly ext: MessageExt;
+  private propertyMap: Map<string, string> | undefined;
 
   constructor(ext: MessageExt, mq: MessageQueue) {
-    const p = ext.properties;
-    const retryTopic = p[MessageConst.RETRY_TOPIC];
-    this.topic = retryTopic && ext.topic.startsWith("%RETRY%") ? retryTopic : ext.topic;
-    this.messageId = p[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] || ext.msgId;
-    this.offsetMessageId = ext.msgId;
-    const tag = p[MessageConst.TAGS];
-    this.tag = tag === undefined || tag === "" ? undefined : tag;
-    this.keys = messageKeys(p);
-    this.properties = new Map(Object.entries(p));
+    this.ext = ext;
     this.body = ext.body;
-    this.messageGroup = p[MessageConst.SHARDING_KEY] ?? p.__SHARDINGKEY;
-    this.bornTimestamp = new Date(ext.bornTimestamp);
-    this.bornHost = `${ext.bornHost.host}:${ext.bornHost.port}`;
-    this.storeTimestamp = new Date(ext.storeTimestamp);
-    this.storeHost = `${ext.storeHost.host}:${ext.storeHost.port}`;
-    this.reconsumeTimes = ext.reconsumeTimes;
-    this.deliveryAttempt = ext.reconsumeTimes + 1;
-    this.queueId = ext.queueId;
     this.queueOffset = ext.queueOffset;
-    this.offset = ext.queueOffset;
-    this.commitLogOffset = ext.commitLogOffset;
     this.messageQueue = mq;
-    this.flag = ext.flag;
-    const at = Number(p[MessageConst.TIMER_DELIVER_MS]);
-    this.deliveryTimestamp = Number.isFinite(at) && at > 0 ? new Date(at) : undefined;
+    this.deliveryAttempt = ext.reconsumeTimes + 1;
+  }
+
+  /** The original topic for a message redelivered through %RETRY%<group>, else the record's. */
+  get topic(): string {
+    const topic = this.ext.topic;
+    if (!topic.startsWith("%RETRY%")) return topic;
+    return this.ext.properties[MessageConst.RETRY_TOPIC] || topic;
+  }
+  /** Client message id (UNIQ_KEY), or the offset message id when the producer set none (ali-ons). */
+  get messageId(): string {
+    return this.ext.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] || this.ext.msgId;
+  }
+  /** Broker id of this stored record (store host + commit-log offset). */
+  get offsetMessageId(): string {
+    return this.ext.msgId;
+  }
+  get tag(): string | undefined {
+    const tag = this.ext.properties[MessageConst.TAGS];
+    return tag === undefined || tag === "" ? undefined : tag;
+  }
+  get keys(): string[] {
+    return messageKeys(this.ext.properties);
+  }
+  /** Every property, system ones included (TAGS, KEYS, UNIQ_KEY, …). */
+  get properties(): Map<string, string> {
+    this.propertyMap ??= new Map(Object.entries(this.ext.properties));
+    return this.propertyMap;
+  }
+  get messageGroup(): string | undefined {
+    const p = this.ext.properties;
+    return p[MessageConst.SHARDING_KEY] ?? p.__SHARDINGKEY;
+  }
+  get bornTimestamp(): Date {
+    return new Date(this.ext.bornTimestamp);
+  }
+  get bornHost(): string {
+    const h = this.ext.bornHost;
+    return `${h.host}:${h.port}`;
+  }
+  get storeTimestamp(): Date {
+    return new Date(this.ext.storeTimestamp);
+  }
+  get storeHost(): string {
+    const h = this.ext.storeHost;
+    return `${h.host}:${h.port}`;
+  }
+  /** Times the broker redelivered it through the retry topic (4.x reconsumeTimes). */
+  get reconsumeTimes(): number {
+    return this.ext.reconsumeTimes;
+  }
+  get queueId(): number {
+    return this.ext.queueId;
+  }
+  /** Same as queueOffset (rocketmq-client-nodejs name). */
+  get offset(): number {
+    return this.queueOffset;
+  }
+  get commitLogOffset(): number {
+    return this.ext.commitLogOffset;
+  }
+  get flag(): number {
+    return this.ext.flag;
+  }
+  get deliveryTimestamp(): Date | undefined {
+    const at = Number(this.ext.properties[MessageConst.TIMER_DELIVER_MS]);
+    return Number.isFinite(at) && at > 0 ? new Date(at) : undefined;
+  }
+
+  /** The public fields as plain data (JSON.stringify would otherwise show the raw record). */
+  toJSON(): Record<string, unknown> {
+    return {
+      messageId: this.messageId,
+      offsetMessageId: this.offsetMessageId,
+      topic: this.topic,
+      tag: this.tag,
+      keys: this.keys,
+      properties: this.properties,
+      body: this.body,
+      messageGroup: this.messageGroup,
+      bornTimestamp: this.bornTimestamp,
+      bornHost: this.bornHost,
+      storeTimestamp: this.storeTimestamp,
+      storeHost: this.storeHost,
+      deliveryAttempt: this.deliveryAttempt,
+      reconsumeTimes: this.reconsumeTimes,
+      queueId: this.queueId,
+      queueOffset: this.queueOffset,
+      offset: this.offset,
+      commitLogOffset: this.commitLogOffset,
+      messageQueue: this.messageQueue,
+      flag: this.flag,
+      deliveryTimestamp: this.deliveryTimestamp,
+      corrupted: this.corrupted,
+    };
   }
 
   /** Body as UTF-8 text. */

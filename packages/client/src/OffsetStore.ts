@@ -11,8 +11,14 @@ export class OffsetTable {
     if (!Number.isFinite(offset) || offset < 0) return;
     const key = mqKey(mq);
     const cur = this.table.get(key);
-    if (cur && increaseOnly && offset < cur.offset) return;
-    this.table.set(key, { mq, offset });
+    if (!cur) {
+      this.table.set(key, { mq, offset });
+      return;
+    }
+    if (increaseOnly && offset < cur.offset) return;
+    // In place: consumers update after every batch they consume.
+    cur.mq = mq;
+    cur.offset = offset;
   }
   read(mq: MessageQueue): number | undefined {
     return this.table.get(mqKey(mq))?.offset;
@@ -55,6 +61,10 @@ export class RemoteBrokerOffsetStore implements OffsetStore {
   async load(): Promise<void> {}
   update(mq: MessageQueue, offset: number, increaseOnly: boolean): void {
     this.table.update(mq, offset, increaseOnly);
+    // An explicit set (start position, offset reset, moved offset) is always sent at the next
+    // persist: the broker's value may have changed since our last commit (a reset by an
+    // operator, a commit piggybacked on a pull that crossed the reset).
+    if (!increaseOnly) this.committed.delete(mqKey(mq));
   }
   read(mq: MessageQueue): number | undefined {
     return this.table.read(mq);

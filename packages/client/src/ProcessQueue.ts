@@ -44,17 +44,24 @@ export class ProcessQueue<T extends CachedMessage = CachedMessage> {
     return this.maxOffset;
   }
 
-  /** Adds pulled messages (in offset order); duplicates of held offsets are ignored. Returns those added. */
+  /**
+   * Adds pulled messages (in offset order); duplicates of held offsets are ignored. Returns
+   * those added: `messages` itself when there was no duplicate (the usual case).
+   */
   put(messages: T[]): T[] {
-    const added: T[] = [];
-    for (const m of messages) {
-      if (this.msgs.has(m.queueOffset)) continue;
+    let added: T[] | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (this.msgs.has(m.queueOffset)) {
+        added ??= messages.slice(0, i);
+        continue;
+      }
       this.msgs.set(m.queueOffset, m);
       this.bytes += m.body.length;
       if (m.queueOffset > this.maxOffset) this.maxOffset = m.queueOffset;
-      added.push(m);
+      added?.push(m);
     }
-    return added;
+    return added ?? messages;
   }
 
   has(offset: number): boolean {
@@ -86,13 +93,24 @@ export class ProcessQueue<T extends CachedMessage = CachedMessage> {
    * or queueOffsetMax + 1 when none is. −1 when nothing was ever held.
    */
   remove(offsets: number[]): number {
+    for (const o of offsets) this.removeOne(o);
+    return this.commitOffset();
+  }
+
+  /** Removes one consumed message (no array, no offset computation: the per-message path). */
+  removeOne(offset: number): void {
+    const m = this.msgs.get(offset);
+    if (!m) return;
+    this.msgs.delete(offset);
+    this.bytes -= m.body.length;
+  }
+
+  /**
+   * The offset to commit after removals, stamping the consume time: the smallest offset
+   * still held, or queueOffsetMax + 1 when none is; −1 when nothing was ever held.
+   */
+  commitOffset(): number {
     if (this.maxOffset < 0) return -1;
-    for (const o of offsets) {
-      const m = this.msgs.get(o);
-      if (!m) continue;
-      this.msgs.delete(o);
-      this.bytes -= m.body.length;
-    }
     this.lastConsumeTimestamp = Date.now();
     return this.firstOffset() ?? this.maxOffset + 1;
   }

@@ -1,4 +1,4 @@
-import { type ConsumerData, decodeMessages, PullSysFlag, ResponseCode } from "@tidemq/protocol";
+import { type ConsumerData, decodeMessagesLazy, PullSysFlag, ResponseCode } from "@tidemq/protocol";
 import { ClientError } from "./errors.js";
 import {
   buildSubscriptionData,
@@ -151,7 +151,7 @@ export class PullConsumer implements ConsumerHandle {
     switch (raw.code) {
       case ResponseCode.SUCCESS: {
         const all = raw.body
-          ? decodeMessages(raw.body, { decompressBody: true }).map((m) => new MessageView(m, mq))
+          ? decodeMessagesLazy(raw.body, { decompressBody: true }).map((m) => new MessageView(m, mq))
           : [];
         const messages = all.filter((m) => tagMatches(sub, m.tag));
         return { status: messages.length > 0 ? "FOUND" : "NO_MATCHED_MSG", ...base, messages };

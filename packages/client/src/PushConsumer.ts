@@ -37,6 +37,28 @@ export interface PushConsumerOptions extends ConsumerOptions {
 /** Delay before a message whose send-back failed is consumed again locally (Java: 5 s). */
 const LOCAL_RETRY_MS = 5000;
 
+/** Messages of one queue waiting for a listener slot; `next` is the first not yet started. */
+interface PendingBatch {
+  readonly e: QueueEntry;
+  readonly msgs: MessageView[];
+  next: number;
+}
+
+type ListenerOutcome = ConsumeResult | undefined;
+
+function isThenable(x: unknown): x is PromiseLike<ListenerOutcome> {
+  return typeof (x as { then?: unknown } | null | undefined)?.then === "function";
+}
+
+/** SUCCESS, nothing, or another copy of ConsumeResult's SUCCESS (e.g. rocketmq-client-nodejs', compared by name). */
+function succeeded(r: ListenerOutcome): boolean {
+  return (
+    r === undefined ||
+    r === ConsumeResult.SUCCESS ||
+    (r as { name?: unknown } | null | undefined)?.name === "SUCCESS"
+  );
+}
+
 /**
  * Calls a listener for every message of its subscriptions (rocketmq-client-nodejs'
  * PushConsumer over the 4.x protocol: pulls with long polling, rebalance, offsets on the broker).
@@ -54,7 +76,15 @@ const LOCAL_RETRY_MS = 5000;
 export class PushConsumer extends ConsumerBase {
   protected readonly consumeType = "CONSUME_PASSIVELY" as const;
   private readonly listener: MessageListener;
+  /** Orderly mode: bounds listener calls across queues. */
   private readonly semaphore: Semaphore;
+  /** Concurrent mode: most listener calls in flight (consumptionThreadCount). */
+  private readonly concurrency: number;
+  /** Concurrent mode: pulled batches waiting for a listener slot, oldest first. */
+  private pending: PendingBatch[] = [];
+  private pendingHead = 0;
+  private drainScheduled = false;
+  private draining = false;
   private readonly orderly: boolean;
   private readonly suspendMs: number;
   private readonly awaitTerminationMs: number;
@@ -69,7 +99,8 @@ export class PushConsumer extends ConsumerBase {
       throw new ClientError("messageListener with a consume(messageView) method is required");
     }
     this.listener = options.messageListener;
-    this.semaphore = new Semaphore(positiveInt(options.consumptionThreadCount, 20, "consumptionThreadCount"));
+    this.concurrency = positiveInt(options.consumptionThreadCount, 20, "consumptionThreadCount");
+    this.semaphore = new Semaphore(this.concurrency);
     this.orderly = options.consumeOrderly ?? false;
     this.suspendMs = positiveInt(
       options.suspendCurrentQueueTimeMillis,
@@ -95,15 +126,120 @@ export class PushConsumer extends ConsumerBase {
       if (!e.orderlyActive) this.orderlyLoop(e).catch(this.logDetached("orderly consumption"));
       return;
     }
-    for (const m of added) this.consumeConcurrently(e, m).catch(this.logDetached("consumption"));
+    this.pending.push({ e, msgs: added, next: 0 });
+    // A small batch means the queue is caught up: latency matters, consume at once. A large
+    // one means a backlog: throughput matters, send the next pull first (scheduleDrain).
+    if (added.length <= this.copts.pullBatchSize && !this.drainScheduled) this.drain();
+    else this.scheduleDrain();
+  }
+
+  /**
+   * Listeners run from a setImmediate, not inside the pull's completion: the pull loop sends
+   * its next pull first, so the broker reads while this process consumes.
+   */
+  private scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  /**
+   * Starts listener calls for pending messages while fewer than consumptionThreadCount are
+   * in flight. A listener that answers synchronously completes in the loop: no promise,
+   * timer or closure per message; offsets are recorded once per drain.
+   */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.inflight < this.concurrency) {
+        const batch = this.pending[this.pendingHead];
+        if (!batch) break;
+        const m = batch.msgs[batch.next++]!;
+        if (batch.next === batch.msgs.length) this.shiftPending();
+        if (batch.e.pq.dropped || this.state !== "running") continue;
+        this.start(batch.e, m);
+      }
+    } finally {
+      this.draining = false;
+      this.recordConsumed();
+    }
+  }
+
+  private shiftPending(): void {
+    this.pending[this.pendingHead++] = undefined as unknown as PendingBatch;
+    if (this.pendingHead === this.pending.length) {
+      this.pending = [];
+      this.pendingHead = 0;
+    } else if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      // A listener that never catches up would otherwise keep a growing run of empty slots.
+      this.pending = this.pending.slice(this.pendingHead);
+      this.pendingHead = 0;
+    }
+  }
+
+  /** One listener call; settles at once when the listener answered synchronously. */
+  private start(e: QueueEntry, m: MessageView): void {
+    this.begin();
+    let r: ListenerOutcome | PromiseLike<ListenerOutcome>;
+    try {
+      r = this.listener.consume(m);
+      if (isThenable(r)) {
+        r.then(
+          (v) => this.settle(e, m, succeeded(v)),
+          (err: unknown) => this.settle(e, m, false, err),
+        );
+        return;
+      }
+    } catch (err) {
+      this.settle(e, m, false, err);
+      return;
+    }
+    this.settle(e, m, succeeded(r));
+  }
+
+  /** A listener call ended: the message is consumed, or (FAILURE, throw) sent back first. */
+  private settle(e: QueueEntry, m: MessageView, ok: boolean, err?: unknown): void {
+    if (ok) {
+      this.consumedOne(e, m.queueOffset);
+      this.endAndDrain();
+      return;
+    }
+    if (err !== undefined) {
+      this.warnOnce("listener", `listener threw for message ${m.messageId}: ${(err as Error)?.message}`);
+    }
+    this.afterFailure(e, m)
+      .catch(this.logDetached("consumption"))
+      .finally(() => this.endAndDrain());
+  }
+
+  private endAndDrain(): void {
+    this.end();
+    // Inside drain() the loop goes on by itself and records offsets at its end.
+    if (!this.draining) this.drain();
+  }
+
+  /** A failed message: dropped (broadcasting), sent back for redelivery, or retried here later. */
+  private async afterFailure(e: QueueEntry, m: MessageView): Promise<void> {
+    if (this.copts.messageModel === "BROADCASTING") {
+      this.warnOnce(
+        "broadcast-failure",
+        `broadcast message ${m.messageId} failed; broadcasting does not retry, dropping it`,
+      );
+    } else if (!(await this.sendBack(e, m, 0))) {
+      // Neither send-back nor the fallback worked: keep it cached (the offset stays) and try again here.
+      this.scheduleLocalRetry(e, m);
+      return;
+    }
+    this.consumedOne(e, m.queueOffset);
   }
 
   private async invokeListener(m: MessageView): Promise<boolean> {
     try {
-      const r = await this.listener.consume(m);
-      if (r === undefined || r === ConsumeResult.SUCCESS) return true;
-      // Another copy of ConsumeResult (e.g. from rocketmq-client-nodejs) compares by name.
-      return (r as { name?: unknown }).name === "SUCCESS";
+      return succeeded(await this.listener.consume(m));
     } catch (err) {
       this.warnOnce("listener", `listener threw for message ${m.messageId}: ${(err as Error).message}`);
       return false;
@@ -118,36 +254,12 @@ export class PushConsumer extends ConsumerBase {
     if (--this.inflight === 0) this.idle.notify();
   }
 
-  private async consumeConcurrently(e: QueueEntry, m: MessageView): Promise<void> {
-    await this.semaphore.acquire();
-    this.begin();
-    try {
-      if (e.pq.dropped || this.state !== "running") return;
-      const ok = await this.invokeListener(m);
-      if (!ok) {
-        if (this.copts.messageModel === "BROADCASTING") {
-          this.warnOnce(
-            "broadcast-failure",
-            `broadcast message ${m.messageId} failed; broadcasting does not retry, dropping it`,
-          );
-        } else if (!(await this.sendBack(e, m, 0))) {
-          // Neither send-back nor the fallback worked: keep it cached (the offset stays) and try again here.
-          this.scheduleLocalRetry(e, m);
-          return;
-        }
-      }
-      this.consumed(e, [m.queueOffset]);
-    } finally {
-      this.end();
-      this.semaphore.release();
-    }
-  }
-
   private scheduleLocalRetry(e: QueueEntry, m: MessageView): void {
     const t = setTimeout(() => {
       this.localRetryTimers.delete(t);
       m.deliveryAttempt++;
-      this.consumeConcurrently(e, m).catch(this.logDetached("consumption"));
+      this.pending.push({ e, msgs: [m], next: 0 });
+      this.drain();
     }, LOCAL_RETRY_MS);
     this.localRetryTimers.add(t);
   }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { LocalOffsetStore, OffsetTable } from "../src/index.js";
+import { RemoteBrokerOffsetStore } from "../src/OffsetStore.js";
 
 const mq0 = { topic: "T", brokerName: "a", queueId: 0 };
 const mq1 = { topic: "T", brokerName: "b", queueId: 1 };
@@ -53,4 +54,27 @@ test("LocalOffsetStore without a path stays in memory", async () => {
   s.update(mq0, 4, false);
   await s.persistAll([mq0]);
   assert.equal(await s.readFromStore(mq0), 4);
+});
+
+test("RemoteBrokerOffsetStore: unchanged offsets are not re-sent, but an explicit set always is", async () => {
+  const commits: number[] = [];
+  const store = new RemoteBrokerOffsetStore({
+    query: async () => -1,
+    commit: async (_mq, offset) => {
+      commits.push(offset);
+    },
+  });
+  const mq = { topic: "T", brokerName: "b", queueId: 0 };
+  store.update(mq, 0, false);
+  await store.persistAll([mq]);
+  await store.persistAll([mq]);
+  store.update(mq, 5, true);
+  await store.persistAll([mq]);
+  store.update(mq, 5, true);
+  await store.persistAll([mq]);
+  assert.deepEqual(commits, [0, 5]);
+  // A reset to the value last committed: the broker may hold another one by now, so it goes out.
+  store.update(mq, 5, false);
+  await store.persistAll([mq]);
+  assert.deepEqual(commits, [0, 5, 5]);
 });

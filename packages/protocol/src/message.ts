@@ -169,95 +169,25 @@ export const MIN_RECORD_BYTES = 91 + 1;
  * a size that is out of range, an unknown magic, lengths that overrun the record.
  */
 export function decodeMessage(buf: Buffer, pos = 0, options: DecodeOptions = {}): MessageExt {
-  const remaining = buf.length - pos;
-  if (remaining < 8) throw new MessageFormatError(`record at ${pos} is truncated (${remaining} bytes)`);
-  const size = buf.readInt32BE(pos);
-  const magic = buf.readInt32BE(pos + 4);
-  if (magic !== MAGIC_V1 && magic !== MAGIC_V2) {
-    throw new MessageFormatError(`record at ${pos} has unknown magic 0x${(magic >>> 0).toString(16)}`);
-  }
-  if (size < MIN_RECORD_BYTES - 1 || size > remaining) {
-    throw new MessageFormatError(`record at ${pos} has size ${size}, ${remaining} bytes available`);
-  }
-  const end = pos + size;
-  const need = (p: number, n: number) => {
-    if (p + n > end)
-      throw new MessageFormatError(`record at ${pos} is inconsistent: a field overruns its size`);
-  };
-  let p = pos + 8;
-  const bodyCRC = buf.readInt32BE(p);
-  const queueId = buf.readInt32BE(p + 4);
-  const flag = buf.readInt32BE(p + 8);
-  const queueOffset = readLong(buf, p + 12);
-  const commitLogOffset = readLong(buf, p + 20);
-  const sysFlag = buf.readInt32BE(p + 28);
-  const bornTimestamp = readLong(buf, p + 32);
-  p += 40;
-  const bornV6 = (sysFlag & MessageSysFlag.BORNHOST_V6) !== 0;
-  need(p, (bornV6 ? 16 : 4) + 4 + 8);
-  const bornHost = { host: readHostBytes(buf, p, bornV6), port: 0 };
-  p += bornV6 ? 16 : 4;
-  bornHost.port = buf.readInt32BE(p);
-  p += 4;
-  const storeTimestamp = readLong(buf, p);
-  p += 8;
-  const storeV6 = (sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6) !== 0;
-  need(p, (storeV6 ? 16 : 4) + 4 + 4 + 8 + 4);
-  // offsetMsgId straight from the record bytes: store host, port, physical offset (spec §7.6).
-  const msgId = (
-    buf.toString("hex", p, p + (storeV6 ? 20 : 8)) + buf.toString("hex", pos + 28, pos + 36)
-  ).toUpperCase();
-  const storeHost = { host: readHostBytes(buf, p, storeV6), port: 0 };
-  p += storeV6 ? 16 : 4;
-  storeHost.port = buf.readInt32BE(p);
-  p += 4;
-  const reconsumeTimes = buf.readInt32BE(p);
-  const preparedTransactionOffset = readLong(buf, p + 4);
-  const bodyLength = buf.readInt32BE(p + 12);
-  p += 16;
-  if (bodyLength < 0) throw new MessageFormatError(`record at ${pos} has a negative body length`);
-  need(p, bodyLength);
-  let body = buf.subarray(p, p + bodyLength);
-  p += bodyLength;
-  // V1: 1-byte topic length; V2 (5.x, topics over 127 bytes): 2 bytes.
-  const topicLengthBytes = magic === MAGIC_V2 ? 2 : 1;
-  need(p, topicLengthBytes);
-  const topicLength = topicLengthBytes === 2 ? buf.readUInt16BE(p) : buf.readUInt8(p);
-  p += topicLengthBytes;
-  need(p, topicLength + 2);
-  const topic = buf.toString("utf8", p, p + topicLength);
-  p += topicLength;
-  const propsLength = buf.readInt16BE(p);
-  p += 2;
-  if (propsLength < 0) throw new MessageFormatError(`record at ${pos} has a negative properties length`);
-  need(p, propsLength);
-  const properties = options.headersOnly ? {} : parseProperties(buf.toString("utf8", p, p + propsLength));
-  if (p + propsLength !== end)
-    throw new MessageFormatError(`record at ${pos} has ${end - p - propsLength} stray bytes`);
-  if (options.verifyCrc && bodyCrc(body) !== bodyCRC) {
-    throw new MessageFormatError(`record at ${pos} fails its body CRC`);
-  }
-  if (options.decompressBody && (sysFlag & MessageSysFlag.COMPRESSED) !== 0) {
-    body = decompressBody(sysFlag, body, options.maxInflatedBytes);
-  }
+  const m = new StoredMessage(buf, pos, options);
   return {
-    storeSize: size,
-    bodyCRC,
-    queueId,
-    flag,
-    queueOffset,
-    commitLogOffset,
-    sysFlag,
-    bornTimestamp,
-    bornHost,
-    storeTimestamp,
-    storeHost,
-    reconsumeTimes,
-    preparedTransactionOffset,
-    body,
-    topic,
-    properties,
-    msgId,
+    storeSize: m.storeSize,
+    bodyCRC: m.bodyCRC,
+    queueId: m.queueId,
+    flag: m.flag,
+    queueOffset: m.queueOffset,
+    commitLogOffset: m.commitLogOffset,
+    sysFlag: m.sysFlag,
+    bornTimestamp: m.bornTimestamp,
+    bornHost: m.bornHost,
+    storeTimestamp: m.storeTimestamp,
+    storeHost: m.storeHost,
+    reconsumeTimes: m.reconsumeTimes,
+    preparedTransactionOffset: m.preparedTransactionOffset,
+    body: m.body,
+    topic: m.topic,
+    properties: options.headersOnly ? {} : m.properties,
+    msgId: m.msgId,
   };
 }
 
@@ -271,6 +201,171 @@ export function decodeMessages(buf: Buffer, options: DecodeOptions = {}): Messag
     pos += m.storeSize;
   }
   return out;
+}
+
+/**
+ * Like decodeMessages, for consumers: every record is checked as strictly (and a
+ * compressed body inflated with `decompressBody`), but topic, properties, hosts and msgId
+ * are decoded only when first read, and bodies are views into `buf` (no copy).
+ */
+export function decodeMessagesLazy(buf: Buffer, options: DecodeOptions = {}): StoredMessage[] {
+  const out: StoredMessage[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const m = new StoredMessage(buf, pos, options);
+    out.push(m);
+    pos += m.storeSize;
+  }
+  return out;
+}
+
+/**
+ * A stored record read in place (a MessageExt). The constructor validates the whole layout
+ * and reads the numeric fields; the strings (topic, properties, hosts, msgId) are decoded
+ * from the record bytes on first access and kept, since most consumers read few of them.
+ */
+export class StoredMessage implements MessageExt {
+  readonly storeSize: number;
+  readonly queueOffset: number;
+  readonly sysFlag: number;
+  /** The body as stored (a view into the record), or inflated when decompressBody was asked. */
+  readonly body: Buffer;
+  private readonly buf: Buffer;
+  private readonly pos: number;
+  private readonly topicAt: number;
+  private readonly topicLength: number;
+  private readonly propsAt: number;
+  private topicText: string | undefined;
+  private props: Properties | undefined;
+  private id: string | undefined;
+
+  constructor(buf: Buffer, pos = 0, options: DecodeOptions = {}) {
+    const remaining = buf.length - pos;
+    if (remaining < 8) throw new MessageFormatError(`record at ${pos} is truncated (${remaining} bytes)`);
+    const size = buf.readInt32BE(pos);
+    const magic = buf.readInt32BE(pos + 4);
+    if (magic !== MAGIC_V1 && magic !== MAGIC_V2) {
+      throw new MessageFormatError(`record at ${pos} has unknown magic 0x${(magic >>> 0).toString(16)}`);
+    }
+    if (size < MIN_RECORD_BYTES - 1 || size > remaining) {
+      throw new MessageFormatError(`record at ${pos} has size ${size}, ${remaining} bytes available`);
+    }
+    const end = pos + size;
+    const need = (p: number, n: number) => {
+      if (p + n > end)
+        throw new MessageFormatError(`record at ${pos} is inconsistent: a field overruns its size`);
+    };
+    this.buf = buf;
+    this.pos = pos;
+    this.storeSize = size;
+    this.queueOffset = readLong(buf, pos + RecordLayout.QUEUE_OFFSET);
+    const sysFlag = buf.readInt32BE(pos + RecordLayout.SYS_FLAG);
+    this.sysFlag = sysFlag;
+    let p = pos + RecordLayout.BORN_HOST;
+    need(p, this.bornHostBytes + 4 + 8);
+    p = this.storeHostAt;
+    need(p, this.storeHostBytes + 4 + 4 + 8 + 4);
+    p += this.storeHostBytes + 4 + 4 + 8;
+    const bodyLength = buf.readInt32BE(p);
+    p += 4;
+    if (bodyLength < 0) throw new MessageFormatError(`record at ${pos} has a negative body length`);
+    need(p, bodyLength);
+    const bodyAt = p;
+    p += bodyLength;
+    // V1: 1-byte topic length; V2 (5.x, topics over 127 bytes): 2 bytes.
+    const topicLengthBytes = magic === MAGIC_V2 ? 2 : 1;
+    need(p, topicLengthBytes);
+    this.topicLength = topicLengthBytes === 2 ? buf.readUInt16BE(p) : buf.readUInt8(p);
+    p += topicLengthBytes;
+    need(p, this.topicLength + 2);
+    this.topicAt = p;
+    p += this.topicLength;
+    const propsLength = buf.readInt16BE(p);
+    p += 2;
+    if (propsLength < 0) throw new MessageFormatError(`record at ${pos} has a negative properties length`);
+    need(p, propsLength);
+    if (p + propsLength !== end)
+      throw new MessageFormatError(`record at ${pos} has ${end - p - propsLength} stray bytes`);
+    this.propsAt = p;
+    let body = buf.subarray(bodyAt, bodyAt + bodyLength);
+    if (options.verifyCrc && bodyCrc(body) !== this.bodyCRC) {
+      throw new MessageFormatError(`record at ${pos} fails its body CRC`);
+    }
+    if (options.decompressBody && (sysFlag & MessageSysFlag.COMPRESSED) !== 0) {
+      body = decompressBody(sysFlag, body, options.maxInflatedBytes);
+    }
+    this.body = body;
+  }
+
+  // Fixed-position fields are read from the record when asked (fewer fields per object).
+  get bodyCRC(): number {
+    return this.buf.readInt32BE(this.pos + RecordLayout.BODY_CRC);
+  }
+  get queueId(): number {
+    return this.buf.readInt32BE(this.pos + RecordLayout.QUEUE_ID);
+  }
+  get flag(): number {
+    return this.buf.readInt32BE(this.pos + RecordLayout.FLAG);
+  }
+  get commitLogOffset(): number {
+    return readLong(this.buf, this.pos + RecordLayout.PHYSICAL_OFFSET);
+  }
+  get bornTimestamp(): number {
+    return readLong(this.buf, this.pos + RecordLayout.BORN_TIMESTAMP);
+  }
+  get storeTimestamp(): number {
+    return readLong(this.buf, this.storeHostAt - 8);
+  }
+  get reconsumeTimes(): number {
+    return this.buf.readInt32BE(this.storeHostAt + this.storeHostBytes + 4);
+  }
+  get preparedTransactionOffset(): number {
+    return readLong(this.buf, this.storeHostAt + this.storeHostBytes + 8);
+  }
+
+  private get bornHostBytes(): number {
+    return (this.sysFlag & MessageSysFlag.BORNHOST_V6) !== 0 ? 16 : 4;
+  }
+  private get storeHostBytes(): number {
+    return (this.sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6) !== 0 ? 16 : 4;
+  }
+  /** After born host, born port and store timestamp. */
+  private get storeHostAt(): number {
+    return this.pos + RecordLayout.BORN_HOST + this.bornHostBytes + 4 + 8;
+  }
+
+  get topic(): string {
+    this.topicText ??= this.buf.toString("utf8", this.topicAt, this.topicAt + this.topicLength);
+    return this.topicText;
+  }
+
+  get properties(): Properties {
+    const end = this.pos + this.storeSize;
+    this.props ??= this.propsAt === end ? {} : parseProperties(this.buf.toString("utf8", this.propsAt, end));
+    return this.props;
+  }
+
+  /** offsetMsgId straight from the record bytes: store host, port, physical offset (spec §7.6). */
+  get msgId(): string {
+    const at = this.storeHostAt;
+    this.id ??= (
+      this.buf.toString("hex", at, at + this.storeHostBytes + 4) +
+      this.buf.toString("hex", this.pos + 28, this.pos + 36)
+    ).toUpperCase();
+    return this.id;
+  }
+
+  get bornHost(): HostPort {
+    const at = this.pos + RecordLayout.BORN_HOST;
+    const n = this.bornHostBytes;
+    return { host: readHostBytes(this.buf, at, n === 16), port: this.buf.readInt32BE(at + n) };
+  }
+
+  get storeHost(): HostPort {
+    const at = this.storeHostAt;
+    const n = this.storeHostBytes;
+    return { host: readHostBytes(this.buf, at, n === 16), port: this.buf.readInt32BE(at + n) };
+  }
 }
 
 /** Compresses a body with zlib (RFC 1950), returning the sysFlag bits to add (bit 0 + type ZLIB). */

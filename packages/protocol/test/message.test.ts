@@ -9,6 +9,7 @@ import {
   createOffsetMsgId,
   decodeMessage,
   decodeMessages,
+  decodeMessagesLazy,
   decodeOffsetMsgId,
   decompressBody,
   encodeMessage,
@@ -179,6 +180,43 @@ const MINIMAL_RECORD: MessageRecordInput = {
   topic: "T",
 };
 
+test("decodeMessagesLazy reads every field as decodeMessages does (compressed bodies, IPv6, properties)", () => {
+  fc.assert(
+    fc.property(fc.array(compressible, { maxLength: 6 }), (items) => {
+      const all = Buffer.concat(items.map(({ m }) => encodeMessage(m)));
+      for (const options of [{}, { decompressBody: true, verifyCrc: true }]) {
+        const eager = decodeMessages(all, options);
+        const lazy = decodeMessagesLazy(all, options);
+        assert.equal(lazy.length, eager.length);
+        lazy.forEach((l, i) => {
+          const e = eager[i]!;
+          // Each field on its own: a getter must give the same answer whatever was read before it.
+          for (const k of Object.keys(e) as Array<keyof typeof e>) assert.deepStrictEqual(l[k], e[k], k);
+          assert.strictEqual(l.properties, l.properties, "properties are parsed once");
+        });
+        if (options.decompressBody) {
+          lazy.forEach((l, i) => {
+            assert.deepStrictEqual(l.body, items[i]!.plain);
+          });
+        }
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test("decodeMessagesLazy bodies are views into the pull body (no copy)", () => {
+  const all = Buffer.concat([
+    encodeMessage({ ...MINIMAL_RECORD, body: Buffer.from("one") }),
+    encodeMessage({ ...MINIMAL_RECORD, body: Buffer.from("two"), properties: { TAGS: "t" } }),
+  ]);
+  const [a, b] = decodeMessagesLazy(all);
+  assert.equal(a!.body.buffer, all.buffer);
+  assert.equal(b!.body.toString(), "two");
+  assert.deepStrictEqual(b!.properties, { TAGS: "t" });
+  assert.deepStrictEqual(a!.properties, {});
+});
+
 test("decodeMessage rejects records that do not add up", () => {
   const good = encodeMessage({ ...MINIMAL_RECORD, body: Buffer.from("body"), properties: { a: "b" } });
   const mutate = (f: (b: Buffer) => void) => {
@@ -200,7 +238,10 @@ test("decodeMessage rejects records that do not add up", () => {
     ["stray bytes", mutate((b) => b.writeInt16BE(1, RecordLayout.BODY + 6))],
     ["IPv6 flag on an IPv4 record", mutate((b) => b.writeInt32BE(MessageSysFlag.STOREHOSTADDRESS_V6, 36))],
   ];
-  for (const [what, b] of bad) assert.throws(() => decodeMessage(b), MessageFormatError, what);
+  for (const [what, b] of bad) {
+    assert.throws(() => decodeMessage(b), MessageFormatError, what);
+    assert.throws(() => decodeMessagesLazy(b), MessageFormatError, what);
+  }
   const crc = mutate((b) => b.writeInt32BE(1, RecordLayout.BODY_CRC));
   assert.doesNotThrow(() => decodeMessage(crc));
   assert.throws(() => decodeMessage(crc, 0, { verifyCrc: true }), MessageFormatError);
