@@ -50,8 +50,9 @@ export async function consume(c, onMessage, o) {
     consumerGroup: groupOf(o),
     subscriptions: new Map([[TOPIC, "*"]]),
     consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
-    // Broker-side cap is 32 per pull (RocketMQ's maxTransferCountOnMessageInMemory); the
-    // cached-message limit plays the role of the other targets' prefetch.
+    // 32 per pull when caught up (RocketMQ's default); while the broker reports a backlog the
+    // client asks for more (up to maxPullBatchSize, bounded by the cache). The cached-message
+    // limit plays the role of the other targets' prefetch.
     pullBatchSize: 32,
     maxCacheMessageCount: prefetch,
     consumptionThreadCount: 64,

@@ -10,7 +10,7 @@ const MAX_KEYS = 200_000;
 export const MAX_QUEUE_ID = 65_535;
 /** Window over which consumeTps is measured (GET_CONSUME_STATS). */
 const RATE_WINDOW_MS = 60_000;
-const MAX_RATE_SAMPLES = 512;
+const SAMPLE_SPAN_MS = 1_000;
 
 export interface ConsumerOffsetManagerOptions {
   configDir: string;
@@ -184,9 +184,15 @@ export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
       samples = [];
       this.progress.set(k, samples);
     }
+    // One sample per second: consumers commit with every pull (thousands a second), and a
+    // capped list of per-commit samples would cover far less than the window it is divided by.
+    const last = samples[samples.length - 1];
+    if (last !== undefined && now - last.at < SAMPLE_SPAN_MS) {
+      last.delta += delta;
+      return;
+    }
     const since = now - RATE_WINDOW_MS;
-    while (samples.length > 0 && (samples[0]!.at <= since || samples.length >= MAX_RATE_SAMPLES))
-      samples.shift();
+    while (samples.length > 0 && samples[0]!.at <= since) samples.shift();
     samples.push({ at: now, delta });
   }
 }

@@ -95,6 +95,12 @@ test("bad commits are refused with SYSTEM_ERROR; consumeTps follows committed pr
     assert.equal(m.consumeTps("G", "T"), 10);
     now = 62_000;
     assert.equal(m.consumeTps("G", "T"), 0, "outside the one-minute window");
+    // Thousands of commits a second (one per pull) all count.
+    for (let i = 1; i <= 3_000; i++) {
+      now = 62_000 + i;
+      m.commit("G", "T", 0, 700 + i);
+    }
+    assert.equal(m.consumeTps("G", "T"), 3_000 / 60);
   }));
 
 test("subscription groups: auto-create, defaults, validation, reload", () =>
