@@ -19,6 +19,8 @@ interface SlotGroup {
   left: number;
 }
 
+const RESOLVED = Promise.resolve();
+
 export type QueueOutcome<T> =
   | { kind: "done"; value: T }
   | { kind: "rejected"; queued: number; capacity: number }
@@ -86,7 +88,8 @@ export class RequestQueue<T> {
       const group: SlotGroup = { left: 0 };
       if (this.options.shareSlotPerTurn) {
         this.turnGroup = group;
-        queueMicrotask(() => {
+        // A resolved promise's then(), not queueMicrotask (an AsyncResource per call).
+        RESOLVED.then(() => {
           if (this.turnGroup === group) this.turnGroup = undefined;
         });
       }

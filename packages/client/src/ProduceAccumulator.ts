@@ -11,6 +11,8 @@ export interface AutoBatchLimits {
   maxCount: number;
 }
 
+const RESOLVED = Promise.resolve();
+
 interface Pending {
   msg: PreparedMessage;
   item: BatchItem;
@@ -21,9 +23,10 @@ interface Pending {
 /**
  * The producer's auto-batching (RocketMQ 5's ProduceAccumulator, Kafka's linger.ms = 0):
  * sends issued in one event-loop turn for the same topic (and messageGroup) leave together
- * at setImmediate as one SEND_BATCH_MESSAGE, so many in-flight sends cost one request, one
- * frame and one broker round trip. No timer: a send waits only for the rest of the current
- * turn. A lone message still goes as a plain SEND_MESSAGE_V2. Every send keeps its own
+ * at the end of that turn as one SEND_BATCH_MESSAGE, so many in-flight sends cost one
+ * request, one frame and one broker round trip. No timer: a send waits only for the rest of
+ * the current turn (the callback being run and its promise chains: every send issued from
+ * the responses of one socket chunk). A lone message still goes as a plain SEND_MESSAGE_V2. Every send keeps its own
  * receipt: its UNIQ_KEY, its offsetMsgId and its queue offset (consecutive in a batch).
  */
 export class ProduceAccumulator {
@@ -62,12 +65,20 @@ export class ProduceAccumulator {
     });
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flush);
+      // A nextTick queued from a microtask runs once the whole microtask queue has drained:
+      // sends made in promise chains of this turn still join, and the batch leaves in this
+      // callback instead of a check phase later (setImmediate), which with one send in
+      // flight was a loop phase and an Immediate per message.
+      RESOLVED.then(this.flushAtEndOfTurn);
     }
     return receipt;
   }
 
-  /** Sends everything queued (at setImmediate; at once on shutdown). */
+  private readonly flushAtEndOfTurn = (): void => {
+    process.nextTick(this.flush);
+  };
+
+  /** Sends everything queued (at the end of the turn; at once on shutdown). */
   readonly flush = (): void => {
     this.scheduled = false;
     const groups = this.groups;

@@ -40,8 +40,8 @@ export interface ProducerOptions extends ClientOptions {
   defaultTopicQueueNums?: number;
   /**
    * Auto-batching (RocketMQ 5's `autoBatch`): send() calls made in the same event-loop turn
-   * for the same topic (and messageGroup) leave together as one SEND_BATCH_MESSAGE at
-   * setImmediate, instead of one request each; a lone message still goes as a plain send.
+   * for the same topic (and messageGroup) leave together as one SEND_BATCH_MESSAGE at the
+   * end of that turn, instead of one request each; a lone message still goes as a plain send.
    * Default true, which is safe: there is no linger timer (a send waits only for the end of
    * the current turn, so latency does not grow), and every send() still resolves with its
    * own receipt (messageId, offsetMessageId, queueOffset) or fails with its batch's error

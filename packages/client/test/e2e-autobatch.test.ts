@@ -174,6 +174,39 @@ test("limits split a turn's sends into several batches; awaited sends go alone",
   }
 });
 
+test("sends made in promise chains of one turn join its batch; a lone send leaves before the check phase", async () => {
+  const topic = uniq("AutoBatchTurn");
+  await cluster.createTopic(topic, 1);
+  const p = producer({ topic });
+  await p.startup();
+  try {
+    const counts = countRequests(p);
+    // Each send is issued a few promise hops after the previous one, all in one turn.
+    const sends: Promise<SendReceipt>[] = [];
+    let chain = Promise.resolve();
+    for (let i = 0; i < 5; i++) {
+      chain = chain.then(async () => {
+        await null;
+        sends.push(p.send({ topic, body: `chained-${i}` }));
+      });
+    }
+    await chain;
+    await Promise.all(sends);
+    assert.equal(counts.get(RequestCode.SEND_BATCH_MESSAGE), 1, "one batch for the whole turn");
+    assert.equal(counts.get(RequestCode.SEND_MESSAGE_V2) ?? 0, 0);
+
+    // A lone send is on the transport before an immediate queued ahead of it runs: with one
+    // send in flight it must not wait for a later loop phase.
+    const sentBeforeImmediate = await new Promise<boolean>((resolve) => {
+      setImmediate(() => resolve((counts.get(RequestCode.SEND_MESSAGE_V2) ?? 0) === 1));
+      sends.push(p.send({ topic, body: "lone" }));
+    });
+    assert.equal(sentBeforeImmediate, true);
+    await Promise.all(sends);
+  } finally {
+    await p.shutdown();
+  }
+});
 test("messages that cannot be batched go alone, in send order, and everything arrives intact", async () => {
   const topic = uniq("AutoBatchMix");
   await cluster.createTopic(topic, 1);

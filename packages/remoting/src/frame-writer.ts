@@ -165,6 +165,7 @@ function runCallbacks(callbacks: WriteCallback[], err?: Error | null): void {
 // produced while handling this socket chunk (synchronously, in promise chains or in
 // nextTicks) goes out in one write, without waiting for another event-loop phase as
 // setImmediate would (which measured no better here). One flush serves every dirty writer.
+const RESOLVED = Promise.resolve();
 let dirty: FrameWriter[] = [];
 let flushArmed = false;
 
@@ -172,7 +173,8 @@ function scheduleAtEndOfTurn(writer: FrameWriter): void {
   dirty.push(writer);
   if (flushArmed) return;
   flushArmed = true;
-  queueMicrotask(armTick);
+  // A resolved promise's then(), not queueMicrotask: that one builds an AsyncResource per call.
+  RESOLVED.then(armTick);
 }
 
 function armTick(): void {

@@ -173,6 +173,7 @@ class Fifo<T> {
 }
 
 const DISPATCH_SLICE = 4096;
+const RESOLVED = Promise.resolve();
 const NO_PROPERTIES: Record<string, string> = Object.freeze({});
 /** Consume-queue entries scanned per pull when a filter drops messages (RocketMQ: 16000 bytes / 20). */
 const MAX_FILTER_SCAN = 800;
@@ -196,6 +197,8 @@ export class MessageStore {
   private readonly pendingDispatch = new Fifo<DispatchItem>();
   private readonly waiters = new Fifo<Waiter>();
   private readonly arrivedListeners: ((topic: string, queueId: number, maxOffset: number) => void)[] = [];
+  /** dispatchConfirmed's set of queues that got entries, reused (undefined while in use). */
+  private arrivedScratch: Set<ConsumeQueue> | undefined = new Set();
   /** Scratch for the encoded properties of one append (reused: no array per put). */
   private propsScratch: (string | Buffer)[] = [];
   private propsBytesScratch: number[] = [];
@@ -802,11 +805,15 @@ export class MessageStore {
   private scheduleDispatch(): void {
     if (this.dispatchScheduled) return;
     this.dispatchScheduled = true;
-    queueMicrotask(() => {
-      this.dispatchScheduled = false;
-      this.dispatchConfirmed();
-    });
+    // A resolved promise's then(), not queueMicrotask: that one builds an AsyncResource per
+    // call, a measurable cost when every message is its own append (one send in flight).
+    RESOLVED.then(this.runScheduledDispatch);
   }
+
+  private readonly runScheduledDispatch = (): void => {
+    this.dispatchScheduled = false;
+    this.dispatchConfirmed();
+  };
 
   /**
    * Moves records below the confirmed offset into consume queues and index (visible from
@@ -815,7 +822,10 @@ export class MessageStore {
    */
   private dispatchConfirmed(): void {
     const confirmed = this.log.confirmedOffset;
-    const arrived = new Map<ConsumeQueue, number>();
+    // Queues that got entries: a Set kept between calls (one allocation less per append when
+    // each message is its own append), taken out while in use in case a listener re-enters.
+    const arrived = this.arrivedScratch ?? new Set<ConsumeQueue>();
+    this.arrivedScratch = undefined;
     let n = 0;
     for (
       let d = this.pendingDispatch.peek();
@@ -824,7 +834,7 @@ export class MessageStore {
     ) {
       this.pendingDispatch.shift();
       const cq = this.dispatchOne(d);
-      if (cq) arrived.set(cq, 0);
+      if (cq) arrived.add(cq);
       this.dispatched = d.offset + d.size;
       n++;
     }
@@ -834,7 +844,7 @@ export class MessageStore {
     }
     if (this.earliestTime < 0 && n > 0) void this.refreshEarliestTime();
     if (this.arrivedListeners.length > 0) {
-      for (const cq of arrived.keys()) {
+      for (const cq of arrived) {
         for (const l of this.arrivedListeners) {
           try {
             l(cq.topic, cq.queueId, cq.maxOffset);
@@ -844,6 +854,8 @@ export class MessageStore {
         }
       }
     }
+    arrived.clear();
+    this.arrivedScratch = arrived;
     if (this.pendingIndexBytes > this.cfg.maxPendingIndexBytes)
       void this.persistQueuesAndIndex().catch(() => {});
     const next = this.pendingDispatch.peek();

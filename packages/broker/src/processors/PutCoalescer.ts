@@ -23,6 +23,7 @@ interface Group {
 /** A group is handed to the store early once it holds this many messages or body bytes. */
 const MAX_GROUP_MESSAGES = 4096;
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
+const RESOLVED = Promise.resolve();
 
 /**
  * Turns the sends of one event-loop turn (every frame of a socket chunk, every send that
@@ -71,19 +72,20 @@ export class PutCoalescer {
       this.flushKey(first.topic, first.queueId);
     } else if (!this.scheduled) {
       this.scheduled = true;
-      // After the current synchronous run (the whole socket chunk), before any I/O.
-      queueMicrotask(() => this.flushAll());
+      // After the current synchronous run (the whole socket chunk), before any I/O. A
+      // resolved promise's then(), not queueMicrotask (which builds an AsyncResource per call).
+      RESOLVED.then(this.flushAll);
     }
     return promise;
   }
 
-  private flushAll(): void {
+  private readonly flushAll = (): void => {
     this.scheduled = false;
     const groups = this.groups;
     if (groups.size === 0) return;
     this.groups = new Map();
     for (const byQueue of groups.values()) for (const g of byQueue.values()) this.submit(g);
-  }
+  };
 
   private flushKey(topic: string, queueId: number): void {
     const byQueue = this.groups.get(topic);
