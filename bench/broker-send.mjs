@@ -20,11 +20,18 @@
 //   --prof DIR        node --cpu-prof for the broker (.cpuprofile files in DIR)
 //   --prof-clients    also profile producer and consumer (same DIR)
 //   --dir DIR         parent of the temp data dir (default os.tmpdir(); /dev/shm takes the disk out)
+//   --diag            also print the broker's event-loop lateness (p50/p99/max, sampled by a 1 ms
+//                     timer), GC counts (scavenge / mark-compact) and pauses of broker and consumer,
+//                     and each process's run-queue wait (ms per s spent runnable but off-CPU)
 //   --json            one JSON line instead of text
+// Env: BROKER_NODE_OPTS / CLIENT_NODE_OPTS = extra node flags for the broker / the clients (e.g.
+// "--trace-gc", "--initial-old-space-size=64"): V8 GC flags must be given at start-up like this
+// (v8.setFlagsFromString("--single-threaded-gc") at run time can crash V8 in a later GC).
 import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -59,6 +66,7 @@ const { values: opt } = parseArgs({
     prof: { type: "string" },
     "prof-clients": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    diag: { type: "boolean", default: false },
     ns: { type: "string" },
     broker: { type: "string" },
     data: { type: "string" },
@@ -97,14 +105,55 @@ async function runBroker() {
   });
   const broker = new BrokerController(config, { logger });
   await broker.start();
+  const diag = opt.diag ? startDiag(true) : undefined;
   send({ ready: true, ns: namesrvAddr, broker: broker.brokerAddr });
   onMessage(async (m) => {
+    if (m.diagReset) diag?.reset();
+    if (m.diagReport) send({ diag: diag?.report() });
     if (m.stop) {
       await broker.shutdown().catch(() => undefined);
       await namesrv.stop().catch(() => undefined);
       process.exit(0);
     }
   });
+}
+
+// ---------------------------------------------------------------------------- --diag
+/** Event-loop delay (optional) and GC pauses of this process, from the last reset() on. */
+function startDiag(loop) {
+  const h = loop ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+  h?.enable();
+  let gc;
+  const reset = () => {
+    h?.reset();
+    gc = { scavenge: 0, markCompact: 0, other: 0, maxPauseMs: 0, totalPauseMs: 0 };
+  };
+  reset();
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = e.detail?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gc.scavenge++;
+      else if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.markCompact++;
+      else gc.other++;
+      gc.maxPauseMs = Math.max(gc.maxPauseMs, e.duration);
+      gc.totalPauseMs += e.duration;
+    }
+  }).observe({ entryTypes: ["gc"] });
+  // The histogram holds timer intervals (1 ms + lateness); the report gives the lateness.
+  const late = (ns) => +Math.max(0, ns / 1e6 - 1).toFixed(2);
+  return {
+    reset,
+    report: () => ({
+      ...(h
+        ? {
+            loopLateP50ms: late(h.percentile(50)),
+            loopLateP99ms: late(h.percentile(99)),
+            loopLateMaxMs: late(h.max),
+          }
+        : {}),
+      gc: { ...gc, maxPauseMs: +gc.maxPauseMs.toFixed(2), totalPauseMs: +gc.totalPauseMs.toFixed(1) },
+    }),
+  };
 }
 
 // ---------------------------------------------------------------------------- producer
@@ -309,14 +358,27 @@ async function runConsumer() {
     },
   });
   await consumer.startup();
+  const diag = opt.diag ? startDiag(false) : undefined;
   send({ ready: true });
   onMessage(async (m) => {
     if (m.since) since = Number(m.since);
+    if (m.diagReset) diag?.reset();
     if (m.poll) send({ total });
     if (m.stop) {
       const l = lat.subarray(0, n).sort();
       const pct = (p) => l[Math.min(l.length - 1, Math.floor((l.length * p) / 100))] ?? 0;
-      send({ done: true, total, rate: total / ((last - first) / 1e9), p50: pct(50), p99: pct(99), n });
+      const max = n > 0 ? l[n - 1] : 0;
+      const d = diag?.report();
+      send({
+        done: true,
+        total,
+        rate: total / ((last - first) / 1e9),
+        p50: pct(50),
+        p99: pct(99),
+        max,
+        n,
+        diag: d,
+      });
       await consumer.shutdown();
       setTimeout(() => process.exit(0), 200).unref();
     }
@@ -359,6 +421,15 @@ function cpuSeconds(pid) {
       : process.env.CPU_SPLIT === "sys"
         ? Number(f[12]) / 100
         : (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The main thread's time spent runnable but waiting for a CPU so far, in ms (/proc schedstat). */
+function runQueueWaitMs(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[1]) / 1e6;
   } catch {
     return 0;
   }
@@ -418,11 +489,19 @@ async function runMain() {
     const cpuTimer = setTimeout(() => {
       for (const [k, c] of Object.entries({ broker, producer, consumer })) if (c) cpu0[k] = cpuSeconds(c.pid);
       cpu0.at = performance.now();
+      if (opt.diag) for (const c of [broker, consumer]) c?.send({ diagReset: true });
+      for (const [k, c] of Object.entries({ broker, producer, consumer }))
+        if (c) cpu0[`${k}Wait`] = runQueueWaitMs(c.pid);
     }, 1000);
     const p = await producer.wait((m) => m.done, (Number(opt.seconds) + 60) * 1000);
     clearTimeout(cpuTimer);
     const cpuPct = {};
     const span = (performance.now() - cpu0.at) / 1000;
+    // Run-queue wait of each main thread, ms per second of the window: CPU contention, not our code.
+    const runQueueWait = {};
+    for (const [k, c] of Object.entries({ broker, producer, consumer }))
+      if (c && cpu0[`${k}Wait`] !== undefined)
+        runQueueWait[k] = +((runQueueWaitMs(c.pid) - cpu0[`${k}Wait`]) / span).toFixed(1);
     for (const [k, c] of Object.entries({ broker, producer, consumer }))
       if (c && cpu0[k] !== undefined) cpuPct[k] = Math.round((100 * (cpuSeconds(c.pid) - cpu0[k])) / span);
     let c;
@@ -448,6 +527,11 @@ async function runMain() {
     }
     clearInterval(rssTimer);
     peakRss = Math.max(peakRss, rssMiB(broker.pid));
+    let brokerDiag;
+    if (opt.diag) {
+      broker.send({ diagReport: true });
+      brokerDiag = (await broker.wait((m) => m.diag !== undefined)).diag;
+    }
     const cpus = os.cpus();
     const result = {
       machine: `${cpus[0]?.model ?? "?"}, ${cpus.length} cores, node ${process.version}`,
@@ -463,6 +547,7 @@ async function runMain() {
       consumeRate: c ? Math.round(c.rate) : undefined,
       e2eP50ms: c ? +c.p50.toFixed(3) : undefined,
       e2eP99ms: c ? +c.p99.toFixed(3) : undefined,
+      e2eMaxMs: c ? +c.max.toFixed(3) : undefined,
       consumed: c?.total,
       brokerPeakRssMiB: Math.round(peakRss),
       cpuPercent: cpuPct,
@@ -470,6 +555,9 @@ async function runMain() {
       cpuUsPerMsg: Object.fromEntries(
         Object.entries(cpuPct).map(([k, v]) => [k, +((v * 1e4) / Math.max(1, p.rate)).toFixed(1)]),
       ),
+      ...(opt.diag
+        ? { diag: { broker: brokerDiag, consumer: c?.diag, runQueueWaitMsPerS: runQueueWait } }
+        : {}),
     };
     if (opt.json) console.log(JSON.stringify(result));
     else {
@@ -478,10 +566,11 @@ async function runMain() {
         `${result.mode} ${result.producer} window ${result.window} batch ${result.batch} size ${result.size}: ` +
           `produce ${result.produceRate} msg/s (send rt p50 ${result.sendRtP50ms} ms, p99 ${result.sendRtP99ms} ms, failures ${result.failures}${p.lastError ? `: ${p.lastError}` : ""})` +
           (c
-            ? `, consume ${result.consumeRate} msg/s (${c.total} consumed), e2e p50 ${result.e2eP50ms} ms p99 ${result.e2eP99ms} ms`
+            ? `, consume ${result.consumeRate} msg/s (${c.total} consumed), e2e p50 ${result.e2eP50ms} ms p99 ${result.e2eP99ms} ms max ${result.e2eMaxMs} ms`
             : "") +
           `, broker peak RSS ${result.brokerPeakRssMiB} MiB, CPU% ${JSON.stringify(cpuPct)}, CPU µs/msg ${JSON.stringify(result.cpuUsPerMsg)}`,
       );
+      if (result.diag) console.log(`diag: ${JSON.stringify(result.diag)}`);
     }
     broker.send({ stop: true });
     await Promise.race([broker.exited, new Promise((r) => setTimeout(r, 10_000))]);

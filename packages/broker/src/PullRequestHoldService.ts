@@ -92,7 +92,9 @@ export class PullRequestHoldService {
     const set = this.byKey.get(pullKey(topic, queueId));
     if (!set) return 0;
     let woken = 0;
-    for (const item of [...set]) {
+    // No copy of the set (this runs on every dispatch): deleting the visited entry is safe
+    // in a Set iteration, and a woken pull re-executes asynchronously, never re-parking here.
+    for (const item of set) {
       if (maxOffset > item.pullFromOffset) {
         this.remove(item);
         woken++;
