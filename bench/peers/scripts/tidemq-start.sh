@@ -6,7 +6,7 @@
 # conventions (its scripts/common.sh is sourced by path): PID of the server process to
 # /tmp/peerbench/tidemq/pids, returns once both ports answer and the broker is registered.
 # env: TIDEMQ_NAMESRV_PORT (24876), TIDEMQ_BROKER_PORT (24911), TIDEMQ_NODE_OPTS (extra node
-#      flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/peerbench/tidemq/prof"), PEERS (shared harness dir)
+#      flags; default --initial-old-space-size=64 as in bin/tidemq.js; e.g. "--cpu-prof --cpu-prof-dir=/tmp/peerbench/tidemq/prof"), PEERS (shared harness dir)
 PEERS=${PEERS:-/work/shared/bench/peers}
 source "$PEERS/scripts/common.sh"
 REPO=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -21,7 +21,7 @@ rm -rf $D/data && mkdir -p $D/data
 # Note: `tidemq dev` has no listen-address option yet; it listens on all interfaces (::),
 # and registers/advertises 127.0.0.1. Every client here connects to 127.0.0.1.
 # shellcheck disable=SC2086
-TIDEMQ_LOG_LEVEL=${TIDEMQ_LOG_LEVEL:-warn} setsid node ${TIDEMQ_NODE_OPTS:-} "$REPO/packages/cli/bin/tidemq.js" dev \
+TIDEMQ_LOG_LEVEL=${TIDEMQ_LOG_LEVEL:-warn} setsid node ${TIDEMQ_NODE_OPTS:---initial-old-space-size=64} "$REPO/packages/cli/bin/tidemq.js" dev \
   --data $D/data $FLAG --namesrv-port "$NS_PORT" --broker-port "$BROKER_PORT" \
   </dev/null >$D/tidemq.log 2>&1 &
 echo $! > $D/pids
