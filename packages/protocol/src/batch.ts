@@ -30,28 +30,46 @@ export function encodeBatchBody(entries: BatchEntry[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Decodes a batch body; bodies are views into `buf`. */
-export function decodeBatchBody(buf: Buffer): BatchEntry[] {
-  const out: BatchEntry[] = [];
+/**
+ * Start and size of every entry of a batch body, flat ([start0, size0, start1, ...]), each
+ * entry's framing checked (size, body length, properties length); MessageFormatError names
+ * the first bad entry.
+ */
+export function batchEntryBounds(buf: Buffer): number[] {
+  const bounds: number[] = [];
   let p = 0;
   while (p < buf.length) {
     if (buf.length - p < 22) throw new MessageFormatError(`batch entry at ${p} is truncated`);
     const size = buf.readInt32BE(p);
     if (size < 22 || size > buf.length - p)
       throw new MessageFormatError(`batch entry at ${p} has bad size ${size}`);
-    const flag = buf.readInt32BE(p + 12);
     const bodyLength = buf.readInt32BE(p + 16);
     if (bodyLength < 0 || 20 + bodyLength + 2 > size) {
       throw new MessageFormatError(`batch entry at ${p} has bad body length ${bodyLength}`);
     }
-    const body = buf.subarray(p + 20, p + 20 + bodyLength);
     const propsLength = buf.readInt16BE(p + 20 + bodyLength);
     if (propsLength < 0 || 22 + bodyLength + propsLength !== size) {
       throw new MessageFormatError(`batch entry at ${p} has bad properties length ${propsLength}`);
     }
-    const props = parseProperties(buf.toString("utf8", p + 22 + bodyLength, p + size));
-    out.push({ flag, body, properties: props });
+    bounds.push(p, size);
     p += size;
+  }
+  return bounds;
+}
+
+/** Decodes a batch body; bodies are views into `buf`. */
+export function decodeBatchBody(buf: Buffer): BatchEntry[] {
+  const bounds = batchEntryBounds(buf);
+  const out: BatchEntry[] = [];
+  for (let k = 0; k < bounds.length; k += 2) {
+    const p = bounds[k]!;
+    const size = bounds[k + 1]!;
+    const bodyLength = buf.readInt32BE(p + 16);
+    out.push({
+      flag: buf.readInt32BE(p + 12),
+      body: buf.subarray(p + 20, p + 20 + bodyLength),
+      properties: parseProperties(buf.toString("utf8", p + 22 + bodyLength, p + size)),
+    });
   }
   return out;
 }

@@ -1,4 +1,9 @@
-import { MAX_PROPERTIES_BYTES, MessageFormatError, ResponseCode, tagsHashCode } from "@tidemq/protocol";
+import {
+  batchEntryBounds,
+  MAX_PROPERTIES_BYTES,
+  ResponseCode,
+  tagsHashCode,
+} from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
 import { fail } from "./responses.js";
 
@@ -179,26 +184,9 @@ export function scanBatchBody(
 export const NO_PROPERTIES: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const EMPTY = Buffer.alloc(0);
 
-/** Start and size of every entry, flat; throws what decodeBatchBody throws. */
+/** Start and size of every entry (batchEntryBounds), and the broker's count limits. */
 function entryBounds(buf: Buffer, maxEntries: number): number[] {
-  const bounds: number[] = [];
-  let p = 0;
-  while (p < buf.length) {
-    if (buf.length - p < 22) throw new MessageFormatError(`batch entry at ${p} is truncated`);
-    const size = buf.readInt32BE(p);
-    if (size < 22 || size > buf.length - p)
-      throw new MessageFormatError(`batch entry at ${p} has bad size ${size}`);
-    const bodyLength = buf.readInt32BE(p + 16);
-    if (bodyLength < 0 || 20 + bodyLength + 2 > size) {
-      throw new MessageFormatError(`batch entry at ${p} has bad body length ${bodyLength}`);
-    }
-    const propsLength = buf.readInt16BE(p + 20 + bodyLength);
-    if (propsLength < 0 || 22 + bodyLength + propsLength !== size) {
-      throw new MessageFormatError(`batch entry at ${p} has bad properties length ${propsLength}`);
-    }
-    bounds.push(p, size);
-    p += size;
-  }
+  const bounds = batchEntryBounds(buf);
   const n = bounds.length / 2;
   if (n === 0) fail(ResponseCode.MESSAGE_ILLEGAL, "the batch is empty");
   if (n > maxEntries) {
