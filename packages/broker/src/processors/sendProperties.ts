@@ -1,9 +1,4 @@
-import {
-  batchEntryBounds,
-  MAX_PROPERTIES_BYTES,
-  ResponseCode,
-  tagsHashCode,
-} from "@tidemq/protocol";
+import { batchEntryBounds, MAX_PROPERTIES_BYTES, ResponseCode, tagsHashCode } from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
 import { fail } from "./responses.js";
 
