@@ -43,6 +43,12 @@ export interface BrokerConfig {
    */
   sendMessageThreadPoolNums: number;
   pullThreadPoolQueueCapacity: number;
+  /**
+   * Most messages one pull returns, whatever it asks for (RocketMQ's default is 32; ours is
+   * higher because a backlogged TideMQ consumer asks for more than pullBatchSize and a pull
+   * is served with one consume-queue read and one log read).
+   */
+  maxTransferCountOnMessageInMemory: number;
   longPollingEnable: boolean;
   shortPollingTimeMills: number;
   notifyConsumerIdsChangedEnable: boolean;
@@ -88,6 +94,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   sendThreadPoolQueueCapacity: 10000,
   sendMessageThreadPoolNums: 16,
   pullThreadPoolQueueCapacity: 100000,
+  maxTransferCountOnMessageInMemory: 1024,
   longPollingEnable: true,
   shortPollingTimeMills: 1000,
   notifyConsumerIdsChangedEnable: true,

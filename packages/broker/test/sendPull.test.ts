@@ -383,3 +383,32 @@ test("transaction and delay messages are stored as ordinary ones for now (not re
   );
   assert.equal(messages[0]!.sysFlag & 0xc, 0);
 });
+
+test("a pull returns at most maxTransferCountOnMessageInMemory messages (a live setting)", async () => {
+  await client.invoke(addr, createTopicRequest("T_CAP", 1));
+  for (let i = 0; i < 12; i++) {
+    const r = await client.invoke(addr, sendRequest("T_CAP", Buffer.from(`m${i}`), { queueId: 0 }));
+    assert.equal(r.code, ResponseCode.SUCCESS);
+  }
+  const before = broker.config.maxTransferCountOnMessageInMemory;
+  assert.equal(before, 1024);
+  const all = await client.invoke(addr, pullRequest("T_CAP", 0, 0, { maxMsgNums: 100 }));
+  assert.equal(decodeMessages(all.body!).length, 12);
+  const update = createRequest(
+    RequestCode.UPDATE_BROKER_CONFIG,
+    undefined,
+    Buffer.from("maxTransferCountOnMessageInMemory=5\n"),
+  );
+  assert.equal((await client.invoke(addr, update)).code, ResponseCode.SUCCESS);
+  try {
+    const capped = await client.invoke(addr, pullRequest("T_CAP", 0, 0, { maxMsgNums: 100 }));
+    assert.equal(capped.code, ResponseCode.SUCCESS);
+    assert.deepEqual(
+      decodeMessages(capped.body!).map((m) => m.body.toString()),
+      ["m0", "m1", "m2", "m3", "m4"],
+    );
+    assert.equal(capped.extFields!.nextBeginOffset, "5");
+  } finally {
+    broker.config.maxTransferCountOnMessageInMemory = before;
+  }
+});

@@ -33,6 +33,7 @@ export const LIVE_CONFIG_KEYS: ReadonlySet<keyof BrokerConfig> = new Set<keyof B
   "sendThreadPoolQueueCapacity",
   "sendMessageThreadPoolNums",
   "pullThreadPoolQueueCapacity",
+  "maxTransferCountOnMessageInMemory",
   "longPollingEnable",
   "shortPollingTimeMills",
   "notifyConsumerIdsChangedEnable",

@@ -22,8 +22,6 @@ import { errorResponse, fail } from "./responses.js";
 
 /** Clients time a suspended pull out after 30 s; holding longer would only produce timeouts. */
 export const MAX_HOLD_MS = 25_000;
-/** Most messages one pull returns, whatever it asks for. */
-export const MAX_PULL_MSG_NUMS = 1024;
 
 /**
  * The store's answer mapped to a pull response code and the client's next offset (the
@@ -87,7 +85,7 @@ export class PullMessageProcessor {
     const header = decodeHeader(PullMessageRequestHeader, request.extFields, "PULL_MESSAGE");
     const filter = this.checkAndBuildFilter(header);
 
-    const maxMsgNums = Math.min(Math.max(1, header.maxMsgNums), MAX_PULL_MSG_NUMS);
+    const maxMsgNums = Math.min(Math.max(1, header.maxMsgNums), config.maxTransferCountOnMessageInMemory);
     const result = await this.ctx.store.getMessage(
       header.topic,
       header.queueId,
