@@ -63,6 +63,14 @@ export class ProduceAccumulator {
     const receipt = new Promise<SendReceipt>((resolve, reject) => {
       members.push({ msg, item, resolve, reject });
     });
+    // A full batch leaves at once (Kafka's batch.size): with a large window several batches
+    // are then in flight, and the broker stores one while this process builds the next,
+    // instead of both taking turns on one batch of the whole window.
+    if (members.length >= this.limits.maxCount) {
+      this.groups.delete(key);
+      this.flushGroup(members);
+      return receipt;
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       // A nextTick queued from a microtask runs once the whole microtask queue has drained:

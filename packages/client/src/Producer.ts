@@ -52,7 +52,11 @@ export interface ProducerOptions extends ClientOptions {
   autoBatch?: boolean;
   /** Most encoded bytes of one auto-batch. Default 256 KiB (at most maxMessageSize). */
   autoBatchMaxBytes?: number;
-  /** Most messages in one auto-batch. Default 512. */
+  /**
+   * Most messages in one auto-batch; a batch that reaches it is sent at once, so a large
+   * window keeps several batches in flight (measured best around 32 for 500-byte messages
+   * at a window of 128). Default 32.
+   */
   autoBatchMaxCount?: number;
 }
 
@@ -128,7 +132,7 @@ export class Producer {
           positiveInt(o.autoBatchMaxBytes, 256 * 1024, "autoBatchMaxBytes"),
           core.maxMessageSize,
         ),
-        maxCount: positiveInt(o.autoBatchMaxCount, 512, "autoBatchMaxCount"),
+        maxCount: positiveInt(o.autoBatchMaxCount, 32, "autoBatchMaxCount"),
       });
     }
     instance.registerProducer({ group: this.producerGroup, topics: () => sendCore.topics });

@@ -64,7 +64,7 @@ async function readQueue(mq: MessageQueue, from: number, count: number): Promise
 test("sends of one turn travel as few SEND_BATCH_MESSAGE requests, each with its own receipt and properties", async () => {
   const topic = uniq("AutoBatch");
   await cluster.createTopic(topic, 1);
-  const p = producer({ topic });
+  const p = producer({ topic, autoBatchMaxCount: 512 });
   await p.startup();
   try {
     const counts = countRequests(p);
@@ -251,10 +251,38 @@ test("messages that cannot be batched go alone, in send order, and everything ar
   }
 });
 
+test("a batch that reaches autoBatchMaxCount (default 32) leaves at once; the rest at the end of the turn", async () => {
+  const topic = uniq("AutoBatchFull");
+  await cluster.createTopic(topic, 1);
+  const p = producer({ topic });
+  await p.startup();
+  try {
+    const counts = countRequests(p);
+    const receipts = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => p.send({ topic, body: `f${i}` })),
+    );
+    assert.equal(counts.get(RequestCode.SEND_BATCH_MESSAGE), 4, "32 + 32 + 32 + 4");
+    assert.equal(counts.get(RequestCode.SEND_MESSAGE_V2) ?? 0, 0);
+    const first = receipts[0]!.queueOffset;
+    assert.deepEqual(
+      receipts.map((r) => r.queueOffset),
+      Array.from({ length: 100 }, (_, i) => first + i),
+      "send order kept across batches",
+    );
+    const stored = await readQueue(receipts[0]!.messageQueue, first, 100);
+    assert.deepEqual(
+      stored.map((m) => m.body.toString()),
+      Array.from({ length: 100 }, (_, i) => `f${i}`),
+    );
+  } finally {
+    await p.shutdown();
+  }
+});
+
 test("a refused batch fails every member with the broker's error", async () => {
   const topic = uniq("AutoBatchFail");
   await cluster.createTopic(topic, 1);
-  const p = producer({ topic });
+  const p = producer({ topic, autoBatchMaxCount: 512 });
   await p.startup();
   try {
     const counts = countRequests(p);

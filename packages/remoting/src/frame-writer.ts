@@ -11,6 +11,11 @@ export interface FrameWriterOptions {
   maxQueuedBytes: number;
   /** Called once when a frame would exceed maxQueuedBytes; the owner closes the connection. */
   onOverflow: (queuedBytes: number, frameBytes: number) => void;
+  /**
+   * Queued bytes that are written at once instead of at the end of the turn (default 16 KiB):
+   * the peer starts on a full-size write while this turn goes on producing.
+   */
+  writeNowBytes?: number;
   /** How a flush is deferred; default: at the end of the current macrotask, shared by every writer. */
   schedule?: (writer: FrameWriter) => void;
 }
@@ -19,6 +24,8 @@ export type WriteCallback = (err?: Error) => void;
 
 /** Parts at most this big are copied into one buffer; bigger ones go to the socket as they are. */
 const COPY_LIMIT_BYTES = 16 * 1024;
+/** Queued bytes that are written at once instead of at the end of the turn. */
+const WRITE_NOW_BYTES = 16 * 1024;
 
 /**
  * Gathers the frames a connection produces during one turn of the event loop and writes
@@ -72,6 +79,12 @@ export class FrameWriter {
     for (const part of frameParts) this.parts.push(part);
     this.partsBytes += frameBytes;
     if (callback) this.callbacks.push(callback);
+    // Enough for a full-size write: send it now, so the peer starts on it while this turn
+    // goes on producing (a producer's full batch, a big pull answer).
+    if (this.partsBytes >= (this.options.writeNowBytes ?? WRITE_NOW_BYTES) && !this.waitingForDrain) {
+      this.flush();
+      return true;
+    }
     if (!this.scheduled && !this.waitingForDrain) {
       this.scheduled = true;
       (this.options.schedule ?? scheduleAtEndOfTurn)(this);

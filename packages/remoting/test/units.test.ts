@@ -45,9 +45,19 @@ class RecordingSink implements WriteSink {
   }
 }
 
-function manualWriter(sink: WriteSink, maxQueuedBytes = 1 << 20, onOverflow = () => {}) {
+function manualWriter(
+  sink: WriteSink,
+  maxQueuedBytes = 1 << 20,
+  onOverflow = () => {},
+  writeNowBytes = Number.POSITIVE_INFINITY,
+) {
   const scheduled: FrameWriter[] = [];
-  const writer = new FrameWriter(sink, { maxQueuedBytes, onOverflow, schedule: (w) => scheduled.push(w) });
+  const writer = new FrameWriter(sink, {
+    maxQueuedBytes,
+    onOverflow,
+    writeNowBytes,
+    schedule: (w) => scheduled.push(w),
+  });
   return { writer, scheduled };
 }
 
@@ -81,6 +91,19 @@ test("a large body reaches the socket by reference, not copied, in a single cork
   assert.equal(chunks[0]!.toString(), "smallhead");
   assert.equal(chunks[1], body, "same Buffer instance");
   assert.equal(chunks[2]!.toString(), "tail");
+});
+
+test("a turn's frames are written as soon as they reach writeNowBytes, the rest at the end of the turn", () => {
+  const sink = new RecordingSink();
+  const { writer, scheduled } = manualWriter(sink, 1 << 20, () => {}, 100);
+  for (let i = 0; i < 25; i++) writer.enqueue([Buffer.alloc(10, i)]);
+  assert.equal(sink.writes.length, 2, "written at 100 and 200 queued bytes");
+  assert.equal(writer.queuedBytes - sink.writableLength, 50, "50 bytes still queued here");
+  assert.equal(scheduled.length, 3, "the end-of-turn flush is re-armed after each early write");
+  writer.flush();
+  const bytes = Buffer.concat(sink.writes.flat());
+  assert.equal(bytes.length, 250);
+  for (let i = 0; i < 25; i++) assert.equal(bytes[i * 10], i, "in order");
 });
 
 test("after the socket refuses more, frames wait for drain; the queue limit triggers overflow once", () => {
