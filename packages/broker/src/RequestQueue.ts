@@ -1,3 +1,4 @@
+import { afterSyncRun } from "@tidemq/protocol";
 export interface RequestQueueOptions {
   capacity: () => number;
   maxWaitMs: () => number;
@@ -18,8 +19,6 @@ export interface RequestQueueOptions {
 interface SlotGroup {
   left: number;
 }
-
-const RESOLVED = Promise.resolve();
 
 export type QueueOutcome<T> =
   | { kind: "done"; value: T }
@@ -88,8 +87,7 @@ export class RequestQueue<T> {
       const group: SlotGroup = { left: 0 };
       if (this.options.shareSlotPerTurn) {
         this.turnGroup = group;
-        // A resolved promise's then(), not queueMicrotask (an AsyncResource per call).
-        RESOLVED.then(() => {
+        afterSyncRun(() => {
           if (this.turnGroup === group) this.turnGroup = undefined;
         });
       }

@@ -1,3 +1,4 @@
+import { atEndOfTurn } from "@tidemq/protocol";
 import { type BatchItem, tryBatchItem } from "./batchBody.js";
 import { type PreparedMessage, UNBATCHABLE_PROPERTIES } from "./Message.js";
 import type { SendCore, SendOutcome } from "./SendCore.js";
@@ -10,8 +11,6 @@ export interface AutoBatchLimits {
   /** Most messages in one batch. */
   maxCount: number;
 }
-
-const RESOLVED = Promise.resolve();
 
 interface Pending {
   msg: PreparedMessage;
@@ -73,18 +72,11 @@ export class ProduceAccumulator {
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      // A nextTick queued from a microtask runs once the whole microtask queue has drained:
-      // sends made in promise chains of this turn still join, and the batch leaves in this
-      // callback instead of a check phase later (setImmediate), which with one send in
-      // flight was a loop phase and an Immediate per message.
-      RESOLVED.then(this.flushAtEndOfTurn);
+      // Sends made in promise chains of this turn still join the batch.
+      atEndOfTurn(this.flush);
     }
     return receipt;
   }
-
-  private readonly flushAtEndOfTurn = (): void => {
-    process.nextTick(this.flush);
-  };
 
   /** Sends everything queued (at the end of the turn; at once on shutdown). */
   readonly flush = (): void => {

@@ -12,3 +12,4 @@ export * from "./long.js";
 export * from "./message.js";
 export * from "./msgid.js";
 export * from "./properties.js";
+export * from "./turn.js";

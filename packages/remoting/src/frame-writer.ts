@@ -1,3 +1,4 @@
+import { atEndOfTurn } from "@tidemq/protocol";
 /** The part of net.Socket the writer uses (kept small so tests can drive the writer directly). */
 export interface WriteSink {
   write(chunk: Buffer, callback?: (err?: Error | null) => void): boolean;
@@ -172,13 +173,8 @@ function runCallbacks(callbacks: WriteCallback[], err?: Error | null): void {
   for (const cb of callbacks) cb(err ?? undefined);
 }
 
-// Flushing waits for the end of the current macrotask: the microtask hop lets the promise
-// callbacks already queued (answers of async handlers) run first, and a nextTick queued
-// from a microtask runs only after the whole microtask queue has drained. So every frame
-// produced while handling this socket chunk (synchronously, in promise chains or in
-// nextTicks) goes out in one write, without waiting for another event-loop phase as
-// setImmediate would (which measured no better here). One flush serves every dirty writer.
-const RESOLVED = Promise.resolve();
+// Flushing waits for the end of the current callback (atEndOfTurn): every frame produced
+// while handling this socket chunk goes out in one write. One flush serves every dirty writer.
 let dirty: FrameWriter[] = [];
 let flushArmed = false;
 
@@ -186,12 +182,7 @@ function scheduleAtEndOfTurn(writer: FrameWriter): void {
   dirty.push(writer);
   if (flushArmed) return;
   flushArmed = true;
-  // A resolved promise's then(), not queueMicrotask: that one builds an AsyncResource per call.
-  RESOLVED.then(armTick);
-}
-
-function armTick(): void {
-  process.nextTick(flushDirty);
+  atEndOfTurn(flushDirty);
 }
 
 function flushDirty(): void {

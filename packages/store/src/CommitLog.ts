@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import { dirname, join } from "node:path";
 import {
+  atEndOfTurn,
   decodeMessage,
   MAGIC_BLANK,
   MAGIC_V1,
@@ -119,7 +120,6 @@ export interface ScannedRecord {
 }
 
 const SCAN_CHUNK = 8 * 1024 * 1024;
-const RESOLVED = Promise.resolve();
 
 export class CommitLog implements AppendLog {
   readonly segments: Segment[] = [];
@@ -532,16 +532,9 @@ export class CommitLog implements AppendLog {
     if (this.writeScheduled) return;
     this.writeScheduled = true;
     // Everything appended while handling this callback (one socket chunk's sends, made in
-    // its promise chains) goes out in one write at the end of it: a nextTick queued from a
-    // microtask runs once the whole microtask queue has drained. Not setImmediate: that
-    // costs a check-phase hop per append and, with one send in flight, delays every ack
-    // behind whatever else the loop has to do.
-    RESOLVED.then(this.scheduleWrite);
+    // its promise chains) goes out in one write at the end of it.
+    atEndOfTurn(this.runScheduledWrite);
   }
-
-  private readonly scheduleWrite = (): void => {
-    process.nextTick(this.runScheduledWrite);
-  };
 
   private readonly runScheduledWrite = (): void => {
     this.writeScheduled = false;

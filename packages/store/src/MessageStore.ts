@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import { join } from "node:path";
 import {
+  afterSyncRun,
   javaStringHashCode,
   MessageConst,
   MessageSysFlag,
@@ -173,7 +174,6 @@ class Fifo<T> {
 }
 
 const DISPATCH_SLICE = 4096;
-const RESOLVED = Promise.resolve();
 const NO_PROPERTIES: Record<string, string> = Object.freeze({});
 /** Consume-queue entries scanned per pull when a filter drops messages (RocketMQ: 16000 bytes / 20). */
 const MAX_FILTER_SCAN = 800;
@@ -805,9 +805,7 @@ export class MessageStore {
   private scheduleDispatch(): void {
     if (this.dispatchScheduled) return;
     this.dispatchScheduled = true;
-    // A resolved promise's then(), not queueMicrotask: that one builds an AsyncResource per
-    // call, a measurable cost when every message is its own append (one send in flight).
-    RESOLVED.then(this.runScheduledDispatch);
+    afterSyncRun(this.runScheduledDispatch);
   }
 
   private readonly runScheduledDispatch = (): void => {

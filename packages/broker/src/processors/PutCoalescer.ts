@@ -1,4 +1,4 @@
-import { MessageSysFlag, ResponseCode, TideMQError, transactionType } from "@tidemq/protocol";
+import { afterSyncRun, MessageSysFlag, ResponseCode, TideMQError, transactionType } from "@tidemq/protocol";
 import type { MessageInput, PutResult } from "@tidemq/store";
 
 /** The part of the MessageStore the coalescer uses. */
@@ -23,7 +23,6 @@ interface Group {
 /** A group is handed to the store early once it holds this many messages or body bytes. */
 const MAX_GROUP_MESSAGES = 4096;
 const MAX_GROUP_BYTES = 4 * 1024 * 1024;
-const RESOLVED = Promise.resolve();
 
 /**
  * Turns the sends of one event-loop turn (every frame of a socket chunk, every send that
@@ -72,9 +71,8 @@ export class PutCoalescer {
       this.flushKey(first.topic, first.queueId);
     } else if (!this.scheduled) {
       this.scheduled = true;
-      // After the current synchronous run (the whole socket chunk), before any I/O. A
-      // resolved promise's then(), not queueMicrotask (which builds an AsyncResource per call).
-      RESOLVED.then(this.flushAll);
+      // After the current synchronous run (the whole socket chunk), before any I/O.
+      afterSyncRun(this.flushAll);
     }
     return promise;
   }

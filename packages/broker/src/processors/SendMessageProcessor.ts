@@ -3,7 +3,6 @@ import {
   decodeHeader,
   decodeSendMessageHeaderV2,
   encodeProperties,
-  FLAG_RESPONSE,
   isWriteable,
   MAX_PROPERTIES_BYTES,
   MessageConst,
@@ -16,7 +15,6 @@ import {
   ResponseCode,
   SendMessageRequestHeader,
   setOwn,
-  TIDEMQ_VERSION,
   type TopicConfig,
   tagsHashCode,
   toStorableIPv4,
@@ -423,23 +421,13 @@ export class SendMessageProcessor {
       this.ctx.stats.recordPut(result.count);
       const code =
         result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
-      // Built directly (ext fields already strings): this runs once per message.
-      return {
-        code,
-        language: "JAVA",
-        version: TIDEMQ_VERSION,
-        opaque: request.opaque,
-        flag: FLAG_RESPONSE,
-        remark: code === ResponseCode.SUCCESS ? undefined : "flush disk timeout",
-        extFields: {
-          msgId: result.msgIds.length === 1 ? result.msgIds[0]! : result.msgIds.join(","),
-          queueId: String(p.requestedQueueId),
-          queueOffset: String(result.queueOffset),
-          MSG_REGION: config.regionId,
-          TRACE_ON: String(config.traceOn),
-        },
-        serializeType: request.serializeType,
-      };
+      return createResponse(request, code, code === ResponseCode.SUCCESS ? undefined : "flush disk timeout", {
+        msgId: result.msgIds.length === 1 ? result.msgIds[0]! : result.msgIds.join(","),
+        queueId: p.requestedQueueId,
+        queueOffset: result.queueOffset,
+        MSG_REGION: config.regionId,
+        TRACE_ON: config.traceOn,
+      });
     });
   }
 }
