@@ -15,6 +15,7 @@ import { FrameWriter } from "./frame-writer.js";
 import type { Logger } from "./logger.js";
 import type { OpaqueSequence } from "./opaque.js";
 import { PendingRequests } from "./pending-requests.js";
+import { ReadBudget } from "./read-budget.js";
 
 export interface SocketConnectionOptions {
   /** How logs and errors name the other side ("127.0.0.1:9876"). */
@@ -48,6 +49,8 @@ export class SocketConnection implements Connection, ResponseSink {
   private readonly decoder: FrameDecoder;
   private readonly writer: FrameWriter;
   private readonly pending = new PendingRequests();
+  private readonly readBudget = new ReadBudget();
+  private readPaused = false;
   private closeListeners: Array<() => void> = [];
   private closeReason: string | undefined;
 
@@ -200,6 +203,31 @@ export class SocketConnection implements Connection, ResponseSink {
   }
 
   private onData(chunk: Buffer): void {
+    const frames = this.handleChunk(chunk);
+    // Only a chunk that completed frames yields: assembling a large frame (a big pull
+    // answer) is a cheap copy, and pausing in its middle would only delay it.
+    const spent = this.readBudget.spend(chunk.length);
+    if (spent && frames > 0 && !this.readPaused && !this.closed) this.yieldReads();
+  }
+
+  /**
+   * Stops reading until the check phase of this iteration (see ReadBudget). Chunks libuv has
+   * already read wait, in order, in the socket's readable buffer; resume() delivers them first.
+   */
+  private yieldReads(): void {
+    this.readPaused = true;
+    this.socket.pause();
+    setImmediate(this.resumeReads);
+  }
+
+  /** Also after a graceful close(): the socket must go on reading to see the peer's FIN. */
+  private readonly resumeReads = (): void => {
+    this.readPaused = false;
+    if (!this.socket.destroyed) this.socket.resume();
+  };
+
+  /** Decodes and dispatches the frames `chunk` completes; returns how many it completed. */
+  private handleChunk(chunk: Buffer): number {
     let commands: RemotingCommand[];
     try {
       commands = this.decoder.push(chunk);
@@ -207,11 +235,11 @@ export class SocketConnection implements Connection, ResponseSink {
       const reason = `undecodable frame from ${this.peer}: ${(err as Error).message}`;
       this.options.logger.warn(`closing connection: ${reason}`);
       this.destroy(reason);
-      return;
+      return 0;
     }
     // In arrival order; a handler that closes the connection stops the rest.
     for (const cmd of commands) {
-      if (this.closed) return;
+      if (this.closed) break;
       if ((cmd.flag & FLAG_RESPONSE) !== 0) {
         if (!this.pending.complete(cmd)) {
           this.options.logger.debug(
@@ -222,6 +250,7 @@ export class SocketConnection implements Connection, ResponseSink {
         dispatchRequest(this, cmd, this.options.handlerFor(cmd.code), this.options.logger);
       }
     }
+    return commands.length;
   }
 
   private onWriteOverflow(queuedBytes: number, frameBytes: number): void {
