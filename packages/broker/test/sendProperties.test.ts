@@ -58,8 +58,12 @@ test("batch entries become views with the request's pairs stored after their own
   const suffix = Buffer.from("CLUSTER\u0001C1\u0002");
   const body = encodeBatchBody([
     { flag: 1, body: Buffer.from("one"), properties: { TAGS: "TagA", UNIQ_KEY: "U1", KEYS: "a b" } },
-    { flag: 2, body: Buffer.from("two"), properties: {} },
-    { flag: 3, body: Buffer.from("three"), properties: { WAIT: "true", TAGS: "標籤", DELAY: "0" } },
+    { flag: -2, body: Buffer.from("two"), properties: {} },
+    {
+      flag: 3,
+      body: Buffer.from("three"),
+      properties: { WAIT: "true", TAGS: "標籤", DELAY: "0", KEYS: "鍵 k" },
+    },
   ]);
   const views = scanBatchBody(body, suffix, 10, BASE);
   assert.equal(views.length, 3);
@@ -68,7 +72,7 @@ test("batch entries become views with the request's pairs stored after their own
   );
   assert.deepEqual(parseProperties(stored[0]!), { TAGS: "TagA", UNIQ_KEY: "U1", KEYS: "a b", CLUSTER: "C1" });
   assert.deepEqual(parseProperties(stored[1]!), { CLUSTER: "C1" });
-  assert.deepEqual(parseProperties(stored[2]!), { TAGS: "標籤", DELAY: "0", CLUSTER: "C1" });
+  assert.deepEqual(parseProperties(stored[2]!), { TAGS: "標籤", DELAY: "0", KEYS: "鍵 k", CLUSTER: "C1" });
   assert.equal(views[0]!.encodedPropertiesSuffix, suffix, "an entry without WAIT is not copied");
   assert.equal(
     views[2]!.encodedPropertiesSuffix,
@@ -79,8 +83,8 @@ test("batch entries become views with the request's pairs stored after their own
     views.map((v) => [v.flag, v.body.toString(), v.tagsCode, v.keys, v.uniqKey]),
     [
       [1, "one", tagsHashCode("TagA"), "a b", "U1"],
-      [2, "two", 0, undefined, undefined],
-      [3, "three", tagsHashCode("標籤"), undefined, undefined],
+      [-2, "two", 0, undefined, undefined],
+      [3, "three", tagsHashCode("標籤"), "鍵 k", undefined],
     ],
   );
 });
