@@ -46,6 +46,12 @@ export interface PreparedMessage {
    * a transaction or producer-group mark). Absent = unknown (the accumulator checks itself).
    */
   unbatchable?: boolean;
+  /**
+   * Set by prepareMessage: the bytes of name\u0001value\u0002… of every property but WAIT
+   * when all names and values are printable ASCII (a batch entry's properties, written then
+   * straight from the object), or -1. Absent = unknown (the batch encoder measures itself).
+   */
+  asciiPropertiesBytes?: number;
 }
 
 /**
@@ -66,6 +72,19 @@ export const UNBATCHABLE_PROPERTIES: ReadonlySet<string> = new Set([
 function checkPropertyText(s: string, what: string): void {
   if (s.includes("\u0001") || s.includes("\u0002"))
     throw new ClientError(`${what} contains \\u0001 or \\u0002`);
+}
+
+/** Printable ASCII only: one byte per character, and no separator can hide inside. */
+const PRINTABLE_ASCII = /^[\x20-\x7f]*$/;
+
+/**
+ * Checks a user-given name or value; returns whether it is printable ASCII. One regex test
+ * in the common case: such a string cannot contain a separator.
+ */
+function checkText(s: string, what: string): boolean {
+  if (PRINTABLE_ASCII.test(s)) return true;
+  checkPropertyText(s, what);
+  return false;
 }
 
 /** The topic checked last: a producer mostly sends to one topic, so the regex runs once. */
@@ -90,31 +109,41 @@ function bodyOf(body: unknown, maxMessageSize: number): Buffer {
   return b;
 }
 
-function putUserProperty(props: Properties, k: unknown, v: unknown): void {
+/** Copies one user property; returns whether its name and value are printable ASCII. */
+function putUserProperty(props: Properties, k: unknown, v: unknown): boolean {
   if (typeof k !== "string" || k.length === 0 || typeof v !== "string") {
     throw new ClientError("message properties must map non-empty strings to strings");
   }
-  checkPropertyText(k, `property name "${k}"`);
-  checkPropertyText(v, `property "${k}"`);
+  const ascii = checkText(k, `property name "${k}"`);
+  const asciiValue = checkText(v, `property "${k}"`);
   setOwn(props, k, v);
+  return ascii && asciiValue;
 }
 
-/** Copies user properties; returns whether one of them keeps the message out of a batch. */
-function putUserProperties(props: Properties, user: Map<string, string> | Record<string, string>): boolean {
-  let unbatchable = false;
+/** What copying the user properties found out. */
+interface UserProperties {
+  /** One of them keeps the message out of a batch. */
+  unbatchable: boolean;
+  /** Every name and value is printable ASCII. */
+  ascii: boolean;
+}
+
+/** Copies user properties. */
+function putUserProperties(
+  props: Properties,
+  user: Map<string, string> | Record<string, string>,
+): UserProperties {
+  const found = { unbatchable: false, ascii: true };
+  const put = (k: string, v: unknown): void => {
+    if (!putUserProperty(props, k, v)) found.ascii = false;
+    if (UNBATCHABLE_PROPERTIES.has(k)) found.unbatchable = true;
+  };
   if (user instanceof Map) {
-    for (const [k, v] of user) {
-      putUserProperty(props, k, v);
-      if (UNBATCHABLE_PROPERTIES.has(k)) unbatchable = true;
-    }
-    return unbatchable;
+    for (const [k, v] of user) put(k, v);
+    return found;
   }
-  for (const k in user) {
-    if (!Object.hasOwn(user, k)) continue;
-    putUserProperty(props, k, user[k]);
-    if (UNBATCHABLE_PROPERTIES.has(k)) unbatchable = true;
-  }
-  return unbatchable;
+  for (const k in user) if (Object.hasOwn(user, k)) put(k, user[k]);
+  return found;
 }
 
 /** KEYS: the trimmed non-empty keys joined by spaces, or "" when there are none. */
@@ -125,10 +154,19 @@ function keysText(keys: string[] | string): string {
     if (typeof raw !== "string") continue;
     const k = raw.trim();
     if (k.length === 0) continue;
-    checkPropertyText(k, "key");
+    checkText(k, "key");
     out = out.length === 0 ? k : `${out} ${k}`;
   }
   return out;
+}
+
+/** Bytes of name\u0001value\u0002… of every property but WAIT, all known to be one-byte text. */
+function asciiBytesWithoutWait(props: Properties): number {
+  let n = 0;
+  for (const k in props) {
+    if (Object.hasOwn(props, k) && k !== MessageConst.WAIT_STORE_MSG_OK) n += k.length + props[k]!.length + 2;
+  }
+  return n;
 }
 
 /** TIMER_DELIVER_MS of a delayed message, or undefined. */
@@ -156,24 +194,27 @@ export function prepareMessage(m: MessageOptions, maxMessageSize: number, now = 
   const body = bodyOf(m.body, maxMessageSize);
   const props: Properties = {};
   let unbatchable = false;
+  // Whether every name and value is printable ASCII: what we add ourselves always is.
+  let ascii = true;
   if (m.properties !== undefined && m.properties !== null)
-    unbatchable = putUserProperties(props, m.properties);
+    ({ unbatchable, ascii } = putUserProperties(props, m.properties));
   if (m.tag !== undefined) {
     if (typeof m.tag !== "string" || m.tag.length === 0 || m.tag.includes("||")) {
       throw new ClientError(`tag ${JSON.stringify(m.tag)} must be a non-empty string without "||"`);
     }
-    checkPropertyText(m.tag, "tag");
+    if (!checkText(m.tag, "tag")) ascii = false;
     props[MessageConst.TAGS] = m.tag;
   }
   if (m.keys !== undefined && m.keys !== null) {
     const keys = keysText(m.keys);
     if (keys.length > 0) props[MessageConst.KEYS] = keys;
+    if (!PRINTABLE_ASCII.test(keys)) ascii = false;
   }
   const shardingKey = m.messageGroup ?? m.shardingKey;
   if (shardingKey !== undefined) {
     if (typeof shardingKey !== "string" || shardingKey.length === 0)
       throw new ClientError("messageGroup / shardingKey must be a non-empty string");
-    checkPropertyText(shardingKey, "messageGroup");
+    if (!checkText(shardingKey, "messageGroup")) ascii = false;
     // RocketMQ 5's spelling; queue selection itself happens in the producer.
     props.__SHARDINGKEY = shardingKey;
   }
@@ -198,5 +239,6 @@ export function prepareMessage(m: MessageOptions, maxMessageSize: number, now = 
   const uniqId = createUniqId(now);
   props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] = uniqId;
   props[MessageConst.WAIT_STORE_MSG_OK] = "true";
-  return { topic, body, flag, properties: props, uniqId, shardingKey, unbatchable };
+  const asciiPropertiesBytes = ascii ? asciiBytesWithoutWait(props) : -1;
+  return { topic, body, flag, properties: props, uniqId, shardingKey, unbatchable, asciiPropertiesBytes };
 }

@@ -53,9 +53,11 @@ export interface ProducerOptions extends ClientOptions {
   /** Most encoded bytes of one auto-batch. Default 256 KiB (at most maxMessageSize). */
   autoBatchMaxBytes?: number;
   /**
-   * Most messages in one auto-batch; a batch that reaches it is sent at once, so a large
-   * window keeps several batches in flight (measured best around 32 for 500-byte messages
-   * at a window of 128). Default 32.
+   * Most messages in one auto-batch; a batch that reaches it is sent at once, so a window
+   * larger than this keeps several batches in flight. Default 128: for 500-byte messages at
+   * a window of 128, one batch of 128 cost 11-19 % less CPU per message over producer,
+   * broker and consumer than four of 32 (fewer socket writes and wake-ups on both sides),
+   * and produced faster on a 2-core machine (bench/broker-send.mjs, alternating runs).
    */
   autoBatchMaxCount?: number;
 }
@@ -132,7 +134,7 @@ export class Producer {
           positiveInt(o.autoBatchMaxBytes, 256 * 1024, "autoBatchMaxBytes"),
           core.maxMessageSize,
         ),
-        maxCount: positiveInt(o.autoBatchMaxCount, 32, "autoBatchMaxCount"),
+        maxCount: positiveInt(o.autoBatchMaxCount, 128, "autoBatchMaxCount"),
       });
     }
     instance.registerProducer({ group: this.producerGroup, topics: () => sendCore.topics });
@@ -186,8 +188,10 @@ export class Producer {
   async sendBatch(messages: MessageOptions[], options?: { queue?: MessageQueue }): Promise<BatchSendReceipt> {
     const core = this.running();
     if (!Array.isArray(messages)) throw new ClientError("sendBatch takes an array of messages");
+    // One clock read for the batch (its ids differ by their counter).
+    const now = Date.now();
     return core.sendBatch(
-      messages.map((m) => prepareMessage(m, core.options.maxMessageSize)),
+      messages.map((m) => prepareMessage(m, core.options.maxMessageSize, now)),
       options,
     );
   }

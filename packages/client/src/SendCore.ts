@@ -217,7 +217,11 @@ export class SendCore {
     const shardingKey = msgs[0]!.shardingKey;
     for (const m of msgs) {
       if (m.topic !== topic) throw new ClientError("all messages of a batch must have the same topic");
-      if (m.properties[MessageConst.DELAY_TIME_LEVEL] || m.properties[MessageConst.TIMER_DELIVER_MS]) {
+      // prepareMessage marks a message with a delay unbatchable: only those need the lookups.
+      if (
+        (m.unbatchable ?? true) &&
+        (m.properties[MessageConst.DELAY_TIME_LEVEL] || m.properties[MessageConst.TIMER_DELIVER_MS])
+      ) {
         throw new ClientError("batch messages cannot be delayed");
       }
       if (m.shardingKey !== shardingKey)

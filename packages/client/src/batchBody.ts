@@ -28,12 +28,12 @@ export interface BatchItem {
 /**
  * A message as a batch entry, or undefined when its properties do not fit the entry's short
  * length field. The byte size is exact before the message joins a batch. Properties are
- * almost always ASCII: then they are only measured here and written straight into the
- * batch body, with no intermediate string (this runs once per message).
+ * almost always ASCII: then prepareMessage has measured them and they are written straight
+ * into the batch body, with no intermediate string (this runs once per message).
  */
 export function tryBatchItem(m: PreparedMessage): BatchItem | undefined {
   let text: string | undefined;
-  let propsBytes = asciiPropertiesLength(m.properties);
+  let propsBytes = m.asciiPropertiesBytes ?? -1;
   if (propsBytes < 0) {
     text = encodeProperties(m.properties, OMIT);
     propsBytes = Buffer.byteLength(text, "utf8");
@@ -59,31 +59,6 @@ export function batchItem(m: PreparedMessage): BatchItem {
 /** Whether `k` is a property encodeProperties(props, OMIT) writes. */
 function written(props: Properties, k: string): boolean {
   return Object.hasOwn(props, k) && k.length > 0 && k !== OMIT && typeof props[k] === "string";
-}
-
-/**
- * Length of name\u0001value\u0002… when every name and value is printable ASCII (so bytes =
- * chars and no separator can hide inside); -1 otherwise, and encodeProperties (with its
- * checks) takes over.
- */
-function asciiPropertiesLength(props: Properties): number {
-  let n = 0;
-  for (const k in props) {
-    if (!Object.hasOwn(props, k) || k.length === 0 || k === OMIT) continue;
-    const v: unknown = props[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== "string" || !isPlainAscii(k) || !isPlainAscii(v)) return -1;
-    n += k.length + v.length + 2;
-  }
-  return n;
-}
-
-function isPlainAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c >= 0x80) return false;
-  }
-  return true;
 }
 
 /**
@@ -120,7 +95,7 @@ export function encodeBatchItems(
   return out;
 }
 
-/** Writes ASCII properties (measured by asciiPropertiesLength) as encodeProperties would. */
+/** Writes ASCII properties (measured by prepareMessage) as encodeProperties would. */
 function writeAsciiProperties(out: Buffer, p: number, props: Properties): number {
   for (const k in props) {
     if (!written(props, k)) continue;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeBatchBody } from "@tidemq/protocol";
+import { decodeBatchBody, encodeProperties, MessageConst } from "@tidemq/protocol";
 import { batchBytes, batchItem, encodeBatchItems } from "../src/batchBody.js";
-import { prepareMessage } from "../src/index.js";
+import { type MessageOptions, prepareMessage } from "../src/index.js";
 
 test("encodeBatchItems writes what decodeBatchBody reads: bodies, flags, properties without WAIT", () => {
   const msgs = [
@@ -42,4 +42,36 @@ test("prepareMessage marks messages that cannot join a batch", () => {
   assert.equal(marked({ delayLevel: 2 }), true);
   assert.equal(marked({ properties: { TIMER_DELAY_SEC: "5" } }), true);
   assert.equal(marked({ properties: new Map([["TRAN_MSG", "true"]]) }), true);
+});
+
+test("prepareMessage measures printable-ASCII properties as a batch entry writes them (no WAIT)", () => {
+  const entryBytes = (m: ReturnType<typeof prepareMessage>) =>
+    Buffer.byteLength(encodeProperties(m.properties, MessageConst.WAIT_STORE_MSG_OK), "utf8");
+  const ascii: Array<Partial<MessageOptions>> = [
+    { tag: "A", keys: ["k1", " k2 "], messageGroup: "g" },
+    { delayLevel: 3 },
+    // Names given twice (a user TAGS, a user WAIT) count once, as they are written.
+    { tag: "B", properties: { TAGS: "user", WAIT: "false", color: "red" } },
+    { properties: new Map([["__proto__", "p"]]) },
+  ];
+  for (const extra of ascii) {
+    const m = prepareMessage({ topic: "T", body: "x", ...extra }, 1024);
+    assert.equal(m.asciiPropertiesBytes, entryBytes(m), JSON.stringify(extra));
+  }
+  const other: Array<Partial<MessageOptions>> = [
+    { tag: "té" },
+    { keys: "ключ" },
+    { messageGroup: "g\t1" },
+    { properties: { città: "x" } },
+    { properties: { k: "✓" } },
+  ];
+  for (const extra of other) {
+    const m = prepareMessage({ topic: "T", body: "x", ...extra }, 1024);
+    assert.equal(m.asciiPropertiesBytes, -1, JSON.stringify(extra));
+    const item = batchItem(m);
+    assert.equal(item.propsBytes, entryBytes(m), "measured from the encoded text instead");
+    const { WAIT: _wait, ...expected } = m.properties;
+    const [entry] = decodeBatchBody(encodeBatchItems([item], item.size));
+    assert.deepEqual({ ...entry!.properties }, expected);
+  }
 });

@@ -251,7 +251,7 @@ test("messages that cannot be batched go alone, in send order, and everything ar
   }
 });
 
-test("a batch that reaches autoBatchMaxCount (default 32) leaves at once; the rest at the end of the turn", async () => {
+test("a batch that reaches autoBatchMaxCount (default 128) leaves at once; the rest at the end of the turn", async () => {
   const topic = uniq("AutoBatchFull");
   await cluster.createTopic(topic, 1);
   const p = producer({ topic });
@@ -259,20 +259,20 @@ test("a batch that reaches autoBatchMaxCount (default 32) leaves at once; the re
   try {
     const counts = countRequests(p);
     const receipts = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => p.send({ topic, body: `f${i}` })),
+      Array.from({ length: 300 }, (_, i) => p.send({ topic, body: `f${i}` })),
     );
-    assert.equal(counts.get(RequestCode.SEND_BATCH_MESSAGE), 4, "32 + 32 + 32 + 4");
+    assert.equal(counts.get(RequestCode.SEND_BATCH_MESSAGE), 3, "128 + 128 + 44");
     assert.equal(counts.get(RequestCode.SEND_MESSAGE_V2) ?? 0, 0);
     const first = receipts[0]!.queueOffset;
     assert.deepEqual(
       receipts.map((r) => r.queueOffset),
-      Array.from({ length: 100 }, (_, i) => first + i),
+      Array.from({ length: 300 }, (_, i) => first + i),
       "send order kept across batches",
     );
-    const stored = await readQueue(receipts[0]!.messageQueue, first, 100);
+    const stored = await readQueue(receipts[0]!.messageQueue, first, 300);
     assert.deepEqual(
       stored.map((m) => m.body.toString()),
-      Array.from({ length: 100 }, (_, i) => `f${i}`),
+      Array.from({ length: 300 }, (_, i) => `f${i}`),
     );
   } finally {
     await p.shutdown();

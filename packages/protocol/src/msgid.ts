@@ -28,16 +28,14 @@ export function decodeOffsetMsgId(msgId: string): { storeHost: HostPort; commitL
 }
 
 let counter = Math.floor(Math.random() * 0x7fff);
-/** Hex of the 10 fixed bytes (IPv4 · pid · random int), worked out on first use. */
-let uniqPrefixHex: string | undefined;
+/** Character codes of the hex of the 10 fixed bytes (IPv4 · pid · random int), worked out on first use. */
+let prefixCodes: number[] | undefined;
 /** The current month's bounds in local time, so the per-id cost is one subtraction. */
 let monthStart = 0;
 let nextMonthStart = 0;
 
-/** "00".."FF": two uppercase hex digits per byte value (no Buffer or toString per id). */
-const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) =>
-  i.toString(16).toUpperCase().padStart(2, "0"),
-);
+/** Character codes of the uppercase hex digits. */
+const HEX = Array.from("0123456789ABCDEF", (c) => c.charCodeAt(0));
 
 function localIPv4Bytes(): Buffer {
   for (const list of Object.values(networkInterfaces())) {
@@ -48,12 +46,12 @@ function localIPv4Bytes(): Buffer {
   return Buffer.from([127, 0, 0, 1]);
 }
 
-function prefixHex(): string {
+function prefixHexCodes(): number[] {
   const b = Buffer.alloc(10);
   localIPv4Bytes().copy(b, 0);
   b.writeUInt16BE(process.pid & 0xffff, 4);
   b.writeInt32BE((Math.random() * 0x7fffffff) | 0, 6);
-  return b.toString("hex").toUpperCase();
+  return Array.from(b.toString("hex").toUpperCase(), (c) => c.charCodeAt(0));
 }
 
 function setMonth(now: number): void {
@@ -65,22 +63,24 @@ function setMonth(now: number): void {
 /**
  * A client message id (UNIQ_KEY) in Java's layout: IPv4 · pid (short) · a per-process
  * random int (Java: class-loader hash) · ms since the start of this month (int) ·
- * counter (short); 32 uppercase hex characters. Runs once per message: string pieces from
- * a table, the month bounds cached.
+ * counter (short); 32 uppercase hex characters. Runs once per message, and the id is then
+ * read character by character (the batch encoder copies it into the request): one
+ * String.fromCharCode call builds it as one flat string, where concatenating pieces would
+ * make a rope (V8 ConsString) whose every charCodeAt is several times slower (measured).
  */
 export function createUniqId(now: number = Date.now()): string {
-  uniqPrefixHex ??= prefixHex();
+  prefixCodes ??= prefixHexCodes();
+  const p = prefixCodes;
   if (now < monthStart || now >= nextMonthStart) setMonth(now);
   const t = (now - monthStart) | 0;
   counter = (counter + 1) & 0xffff;
-  // The 12-character tail is built first: V8 copies strings this short into a flat string,
-  // so the id is one concatenation of two flat strings, not a tree of six.
-  const tail =
-    HEX2[(t >>> 24) & 0xff]! +
-    HEX2[(t >>> 16) & 0xff]! +
-    HEX2[(t >>> 8) & 0xff]! +
-    HEX2[t & 0xff]! +
-    HEX2[counter >>> 8]! +
-    HEX2[counter & 0xff]!;
-  return uniqPrefixHex + tail;
+  const c = counter;
+  // biome-ignore format: one row per part of the id
+  return String.fromCharCode(
+    p[0]!, p[1]!, p[2]!, p[3]!, p[4]!, p[5]!, p[6]!, p[7]!, p[8]!, p[9]!,
+    p[10]!, p[11]!, p[12]!, p[13]!, p[14]!, p[15]!, p[16]!, p[17]!, p[18]!, p[19]!,
+    HEX[(t >>> 28) & 15]!, HEX[(t >>> 24) & 15]!, HEX[(t >>> 20) & 15]!, HEX[(t >>> 16) & 15]!,
+    HEX[(t >>> 12) & 15]!, HEX[(t >>> 8) & 15]!, HEX[(t >>> 4) & 15]!, HEX[t & 15]!,
+    HEX[c >>> 12]!, HEX[(c >>> 8) & 15]!, HEX[(c >>> 4) & 15]!, HEX[c & 15]!,
+  );
 }
