@@ -42,6 +42,8 @@ export interface QueueEntry {
   consumedDirty?: boolean;
   /** Woken when consumption frees room (flow control). */
   readonly space: Notifier;
+  /** The pull loop waits on `space` (flow control): only then does consumption notify it. */
+  waitingForSpace: boolean;
   /** Push consumers, orderly mode: a consume loop runs for this queue. */
   orderlyActive?: boolean;
 }
@@ -352,6 +354,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
         backlog: 0,
         suggestedBrokerId: 0,
         space: new Notifier(),
+        waitingForSpace: false,
       };
       this.offsetStore!.update(mq, offset, false);
       this.entries.set(key, entry);
@@ -434,7 +437,9 @@ export abstract class ConsumerBase implements ConsumerHandle {
           `flow:${key}`,
           `flow control on ${key} (${fc.reason}): ${e.pq.count} messages, ${e.pq.size} bytes cached`,
         );
+        e.waitingForSpace = true;
         await e.space.wait(1000);
+        e.waitingForSpace = false;
         continue;
       }
       const sub = this.subscriptions.get(e.mq.topic);
@@ -658,7 +663,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
   private recordOffset(e: QueueEntry): void {
     const offset = e.pq.commitOffset();
     if (!e.pq.dropped && offset >= 0) this.offsetStore!.update(e.mq, offset, true);
-    e.space.notify();
+    if (e.waitingForSpace) e.space.notify();
   }
 
   async persistOffsets(): Promise<void> {

@@ -47,8 +47,8 @@ export interface ConsumerOptions extends ClientOptions {
   pullBatchSize?: number;
   /**
    * Upper bound of the adaptive pull size: while the broker reports a backlog larger than
-   * pullBatchSize, a pull asks for that backlog, up to this and to half of
-   * maxCacheMessageCount. Default 1024 (what a TideMQ broker returns at most); set it to
+   * pullBatchSize, a pull asks for that backlog, up to this and to the room left in the
+   * cache (maxCacheMessageCount − cached). Default 1024 (what a TideMQ broker returns at most); set it to
    * pullBatchSize to always ask for pullBatchSize.
    */
   maxPullBatchSize?: number;

@@ -1,6 +1,9 @@
 import { MessageConst, type MessageExt, messageKeys } from "@tidemq/protocol";
 import type { MessageQueue } from "./MessageQueue.js";
 
+/** The decoded record behind a view; StoredMessage also tells its body size without reading the body. */
+type RecordOf = MessageExt & { readonly bodySize?: number };
+
 /**
  * A received message (rocketmq-client-nodejs' MessageView plus the 4.x MessageExt fields).
  * Bodies arrive decompressed. For a message redelivered from %RETRY%<group>, `topic` is the
@@ -10,24 +13,37 @@ import type { MessageQueue } from "./MessageQueue.js";
  * rest (properties, ids, hosts, dates) is derived from the record on first access.
  */
 export class MessageView {
-  readonly body: Buffer;
   readonly queueOffset: number;
   readonly messageQueue: MessageQueue;
   /** How many times it has been delivered, 1 for the first delivery. */
   deliveryAttempt: number;
   /** Always false: corrupt records are rejected while decoding. */
-  readonly corrupted = false;
-  private readonly ext: MessageExt;
+  get corrupted(): false {
+    return false;
+  }
+  private readonly ext: RecordOf;
   private propertyMap: Map<string, string> | undefined;
+  private bodyView: Buffer | undefined;
 
-  constructor(ext: MessageExt, mq: MessageQueue) {
+  constructor(ext: RecordOf, mq: MessageQueue) {
     this.ext = ext;
-    this.body = ext.body;
     this.queueOffset = ext.queueOffset;
     this.messageQueue = mq;
     this.deliveryAttempt = ext.reconsumeTimes + 1;
   }
 
+  /**
+   * The body (decompressed). Taken from the record on first read: cached messages waiting
+   * for a listener hold no Buffer object of their own (less for the GC to copy and promote).
+   */
+  get body(): Buffer {
+    this.bodyView ??= this.ext.body;
+    return this.bodyView;
+  }
+  /** body.length without materialising the body (ProcessQueue's byte count). */
+  get bodySize(): number {
+    return this.bodyView?.length ?? this.ext.bodySize ?? this.ext.body.length;
+  }
   /** The original topic for a message redelivered through %RETRY%<group>, else the record's. */
   get topic(): string {
     const topic = this.ext.topic;

@@ -6,6 +6,12 @@
 export interface CachedMessage {
   queueOffset: number;
   body: Buffer;
+  /** body.length, when the message can tell it without materialising the body. */
+  readonly bodySize?: number;
+}
+
+function bodySize(m: CachedMessage): number {
+  return m.bodySize ?? m.body.length;
 }
 
 export interface FlowControlLimits {
@@ -25,8 +31,18 @@ export const DEFAULT_FLOW_CONTROL: FlowControlLimits = {
 
 export type FlowControlDecision = { pause: false } | { pause: true; reason: "count" | "size" | "span" };
 
+/**
+ * Held messages are kept in two parallel arrays in ascending offset order (pulls ascend), so
+ * a put appends and the usual removal (the oldest message) is found at the head: no hash
+ * table to grow, rehash and shrink for every pulled batch, as a Map keyed by offset needs.
+ * A removed message leaves a hole until the head passes it.
+ */
 export class ProcessQueue<T extends CachedMessage = CachedMessage> {
-  private readonly msgs = new Map<number, T>();
+  private slots: Array<T | undefined> = [];
+  private offsets: number[] = [];
+  /** Index of the first held message (or slots.length when none is held). */
+  private head = 0;
+  private held = 0;
   private bytes = 0;
   private maxOffset = -1;
   dropped = false;
@@ -34,7 +50,7 @@ export class ProcessQueue<T extends CachedMessage = CachedMessage> {
   lastConsumeTimestamp = Date.now();
 
   get count(): number {
-    return this.msgs.size;
+    return this.held;
   }
   get size(): number {
     return this.bytes;
@@ -52,40 +68,76 @@ export class ProcessQueue<T extends CachedMessage = CachedMessage> {
     let added: T[] | undefined;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      if (this.msgs.has(m.queueOffset)) {
+      if (!this.insert(m)) {
         added ??= messages.slice(0, i);
         continue;
       }
-      this.msgs.set(m.queueOffset, m);
-      this.bytes += m.body.length;
+      this.held++;
+      this.bytes += bodySize(m);
       if (m.queueOffset > this.maxOffset) this.maxOffset = m.queueOffset;
       added?.push(m);
     }
     return added ?? messages;
   }
 
+  /** Appends past the last offset (the usual case) or inserts in order; false for a held offset. */
+  private insert(m: T): boolean {
+    const n = this.offsets.length;
+    const offset = m.queueOffset;
+    if (n === this.head || offset > this.offsets[n - 1]!) {
+      this.slots.push(m);
+      this.offsets.push(offset);
+      return true;
+    }
+    const i = this.lowerBound(offset);
+    if (i < n && this.offsets[i] === offset) {
+      if (this.slots[i] !== undefined) return false;
+      this.slots[i] = m;
+    } else {
+      this.slots.splice(i, 0, m);
+      this.offsets.splice(i, 0, offset);
+    }
+    return true;
+  }
+
+  /** First index at or after the head whose offset is >= `offset`. */
+  private lowerBound(offset: number): number {
+    let lo = this.head;
+    let hi = this.offsets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.offsets[mid]! < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Index of a held offset, or −1. The oldest message, the usual one asked for, is checked first. */
+  private indexOf(offset: number): number {
+    const i = this.offsets[this.head] === offset ? this.head : this.lowerBound(offset);
+    return i < this.offsets.length && this.offsets[i] === offset && this.slots[i] !== undefined ? i : -1;
+  }
+
   has(offset: number): boolean {
-    return this.msgs.has(offset);
+    return this.indexOf(offset) >= 0;
   }
 
   get(offset: number): T | undefined {
-    return this.msgs.get(offset);
+    const i = this.indexOf(offset);
+    return i < 0 ? undefined : this.slots[i];
   }
 
   /** Messages held, in offset order. */
-  values(): IterableIterator<T> {
-    return this.msgs.values();
+  *values(): IterableIterator<T> {
+    for (let i = this.head; i < this.slots.length; i++) {
+      const m = this.slots[i];
+      if (m !== undefined) yield m;
+    }
   }
 
-  /** Smallest offset held, or undefined. Map order is insertion order and pulls ascend, so the first key is usually it. */
+  /** Smallest offset held, or undefined. */
   firstOffset(): number | undefined {
-    let min: number | undefined;
-    for (const k of this.msgs.keys()) {
-      if (min === undefined) min = k;
-      else if (k < min) min = k;
-      else break;
-    }
-    return min;
+    return this.head < this.offsets.length ? this.offsets[this.head] : undefined;
   }
 
   /**
@@ -99,10 +151,29 @@ export class ProcessQueue<T extends CachedMessage = CachedMessage> {
 
   /** Removes one consumed message (no array, no offset computation: the per-message path). */
   removeOne(offset: number): void {
-    const m = this.msgs.get(offset);
-    if (!m) return;
-    this.msgs.delete(offset);
-    this.bytes -= m.body.length;
+    const i = this.indexOf(offset);
+    if (i < 0) return;
+    this.bytes -= bodySize(this.slots[i]!);
+    this.slots[i] = undefined;
+    this.held--;
+    if (i === this.head) this.advanceHead();
+  }
+
+  /** Moves the head past holes; drops the consumed prefix once it is most of the arrays. */
+  private advanceHead(): void {
+    const n = this.slots.length;
+    let h = this.head;
+    while (h < n && this.slots[h] === undefined) h++;
+    if (h === n) {
+      this.slots = [];
+      this.offsets = [];
+      h = 0;
+    } else if (h > 1024 && h * 2 > n) {
+      this.slots = this.slots.slice(h);
+      this.offsets = this.offsets.slice(h);
+      h = 0;
+    }
+    this.head = h;
   }
 
   /**
@@ -117,15 +188,18 @@ export class ProcessQueue<T extends CachedMessage = CachedMessage> {
 
   /** Drops everything (queue reassigned or consumer stopping). */
   clear(): void {
-    this.msgs.clear();
+    this.slots = [];
+    this.offsets = [];
+    this.head = 0;
+    this.held = 0;
     this.bytes = 0;
   }
 
   /** Whether the pull loop should wait before pulling again (Java DefaultMQPushConsumerImpl.pullMessage). */
   flowControl(limits: FlowControlLimits): FlowControlDecision {
-    if (this.msgs.size >= limits.maxCachedMessages) return { pause: true, reason: "count" };
+    if (this.held >= limits.maxCachedMessages) return { pause: true, reason: "count" };
     if (this.bytes >= limits.maxCachedBytes) return { pause: true, reason: "size" };
-    if (limits.maxSpan > 0 && this.msgs.size > 0) {
+    if (limits.maxSpan > 0 && this.held > 0) {
       const first = this.firstOffset()!;
       if (this.maxOffset - first > limits.maxSpan) return { pause: true, reason: "span" };
     }

@@ -251,7 +251,8 @@ export class PushConsumer extends ConsumerBase {
   }
 
   private end(): void {
-    if (--this.inflight === 0) this.idle.notify();
+    // Only shutdown (beforeStop) waits for idleness: no wake-up per message while running.
+    if (--this.inflight === 0 && this.state !== "running") this.idle.notify();
   }
 
   private scheduleLocalRetry(e: QueueEntry, m: MessageView): void {

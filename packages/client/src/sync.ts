@@ -29,6 +29,8 @@ export class Notifier {
   }
 
   notify(): void {
+    // Called per consumed message by some callers: no copy when nobody waits.
+    if (this.waiters.size === 0) return;
     const ws = [...this.waiters];
     this.waiters.clear();
     for (const w of ws) w();

@@ -127,6 +127,8 @@ test("MessageView restores the topic of a retried message and prefers UNIQ_KEY a
     assert.deepStrictEqual(lazy[k], v[k], k);
   }
   assert.strictEqual(lazy.properties, lazy.properties, "one Map, built on first use");
+  assert.strictEqual(lazy.body, lazy.body, "one body view, taken on first read");
+  assert.equal(new MessageView(decodeMessagesLazy(record)[0]!, v.messageQueue).bodySize, 1);
   assert.equal(lazy.getBody().toString(), "b");
   assert.deepStrictEqual(JSON.parse(JSON.stringify(lazy)), JSON.parse(JSON.stringify(v)));
   assert.equal(JSON.parse(JSON.stringify(lazy)).topic, "Orders");

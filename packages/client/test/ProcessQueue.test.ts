@@ -46,3 +46,58 @@ test("flow control pauses at 1000 messages, at 100 MiB, and on a wide span", () 
   assert.deepEqual(stuck.flowControl(DEFAULT_FLOW_CONTROL), { pause: true, reason: "span" });
   assert.deepEqual(stuck.flowControl({ ...DEFAULT_FLOW_CONTROL, maxSpan: 0 }), { pause: false });
 });
+
+test("messages removed out of order leave the smallest held offset to commit; values stay in offset order", () => {
+  const pq = new ProcessQueue();
+  pq.put([msg(10), msg(12), msg(15), msg(20)]);
+  pq.removeOne(15);
+  pq.removeOne(12);
+  assert.deepEqual(
+    [...pq.values()].map((m) => m.queueOffset),
+    [10, 20],
+  );
+  assert.equal(pq.commitOffset(), 10);
+  assert.equal(pq.remove([10]), 20);
+  assert.equal(pq.has(12), false);
+  assert.equal(pq.get(20)?.queueOffset, 20);
+  // A re-pulled offset below the highest one (offset reset) is inserted in order.
+  assert.equal(pq.put([msg(12), msg(20)]).length, 1);
+  assert.deepEqual(
+    [...pq.values()].map((m) => m.queueOffset),
+    [12, 20],
+  );
+  assert.equal(pq.firstOffset(), 12);
+  pq.clear();
+  assert.equal(pq.count, 0);
+  assert.equal(pq.firstOffset(), undefined);
+  assert.equal(pq.commitOffset(), 21, "max + 1 once nothing is held");
+});
+
+test("a long run of puts and in-order removals keeps count, size and the commit offset exact", () => {
+  const pq = new ProcessQueue();
+  let next = 0;
+  for (let round = 0; round < 50; round++) {
+    pq.put(Array.from({ length: 100 }, () => msg(next++, 3)));
+    // Consume all but the newest 10, oldest first.
+    const first = pq.firstOffset()!;
+    for (let o = first; o < next - 10; o++) pq.removeOne(o);
+    assert.equal(pq.count, 10);
+    assert.equal(pq.size, 30);
+    assert.equal(pq.commitOffset(), next - 10);
+  }
+});
+
+test("bodySize, when a message tells it, counts bytes without reading the body", () => {
+  const pq = new ProcessQueue<{ queueOffset: number; body: Buffer; bodySize: number }>();
+  const m = {
+    queueOffset: 1,
+    bodySize: 7,
+    get body(): Buffer {
+      throw new Error("body read");
+    },
+  };
+  pq.put([m]);
+  assert.equal(pq.size, 7);
+  pq.removeOne(1);
+  assert.equal(pq.size, 0);
+});

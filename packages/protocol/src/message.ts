@@ -219,6 +219,12 @@ export function decodeMessagesLazy(buf: Buffer, options: DecodeOptions = {}): St
   return out;
 }
 
+/** Throws unless `n` bytes at `p` lie inside the record [pos, end). */
+function fits(p: number, n: number, end: number, pos: number): void {
+  if (p + n > end)
+    throw new MessageFormatError(`record at ${pos} is inconsistent: a field overruns its size`);
+}
+
 /**
  * A stored record read in place (a MessageExt). The constructor validates the whole layout
  * and reads the numeric fields; the strings (topic, properties, hosts, msgId) are decoded
@@ -228,13 +234,13 @@ export class StoredMessage implements MessageExt {
   readonly storeSize: number;
   readonly queueOffset: number;
   readonly sysFlag: number;
-  /** The body as stored (a view into the record), or inflated when decompressBody was asked. */
-  readonly body: Buffer;
   private readonly buf: Buffer;
   private readonly pos: number;
+  private readonly bodyLength: number;
+  /** The inflated body when decompressBody applied, else undefined (the body is read in place). */
+  private readonly inflated: Buffer | undefined;
   private readonly topicAt: number;
   private readonly topicLength: number;
-  private readonly propsAt: number;
   private topicText: string | undefined;
   private props: Properties | undefined;
   private id: string | undefined;
@@ -251,10 +257,6 @@ export class StoredMessage implements MessageExt {
       throw new MessageFormatError(`record at ${pos} has size ${size}, ${remaining} bytes available`);
     }
     const end = pos + size;
-    const need = (p: number, n: number) => {
-      if (p + n > end)
-        throw new MessageFormatError(`record at ${pos} is inconsistent: a field overruns its size`);
-    };
     this.buf = buf;
     this.pos = pos;
     this.storeSize = size;
@@ -262,39 +264,64 @@ export class StoredMessage implements MessageExt {
     const sysFlag = buf.readInt32BE(pos + RecordLayout.SYS_FLAG);
     this.sysFlag = sysFlag;
     let p = pos + RecordLayout.BORN_HOST;
-    need(p, this.bornHostBytes + 4 + 8);
+    fits(p, this.bornHostBytes + 4 + 8, end, pos);
     p = this.storeHostAt;
-    need(p, this.storeHostBytes + 4 + 4 + 8 + 4);
+    fits(p, this.storeHostBytes + 4 + 4 + 8 + 4, end, pos);
     p += this.storeHostBytes + 4 + 4 + 8;
     const bodyLength = buf.readInt32BE(p);
     p += 4;
     if (bodyLength < 0) throw new MessageFormatError(`record at ${pos} has a negative body length`);
-    need(p, bodyLength);
-    const bodyAt = p;
+    fits(p, bodyLength, end, pos);
+    this.bodyLength = bodyLength;
     p += bodyLength;
     // V1: 1-byte topic length; V2 (5.x, topics over 127 bytes): 2 bytes.
     const topicLengthBytes = magic === MAGIC_V2 ? 2 : 1;
-    need(p, topicLengthBytes);
+    fits(p, topicLengthBytes, end, pos);
     this.topicLength = topicLengthBytes === 2 ? buf.readUInt16BE(p) : buf.readUInt8(p);
     p += topicLengthBytes;
-    need(p, this.topicLength + 2);
+    fits(p, this.topicLength + 2, end, pos);
     this.topicAt = p;
     p += this.topicLength;
     const propsLength = buf.readInt16BE(p);
     p += 2;
     if (propsLength < 0) throw new MessageFormatError(`record at ${pos} has a negative properties length`);
-    need(p, propsLength);
+    fits(p, propsLength, end, pos);
     if (p + propsLength !== end)
       throw new MessageFormatError(`record at ${pos} has ${end - p - propsLength} stray bytes`);
-    this.propsAt = p;
-    let body = buf.subarray(bodyAt, bodyAt + bodyLength);
-    if (options.verifyCrc && bodyCrc(body) !== this.bodyCRC) {
+    this.inflated = undefined;
+    if (options.verifyCrc && bodyCrc(this.storedBody()) !== this.bodyCRC) {
       throw new MessageFormatError(`record at ${pos} fails its body CRC`);
     }
     if (options.decompressBody && (sysFlag & MessageSysFlag.COMPRESSED) !== 0) {
-      body = decompressBody(sysFlag, body, options.maxInflatedBytes);
+      this.inflated = decompressBody(sysFlag, this.storedBody(), options.maxInflatedBytes);
     }
-    this.body = body;
+  }
+
+  /**
+   * The body as stored (a view into the record), or inflated when decompressBody was asked.
+   * A new view per read: a consumer holding thousands of pulled records then holds no
+   * Buffer object per record until its body is read (MessageView keeps the one it reads).
+   */
+  get body(): Buffer {
+    return this.inflated ?? this.storedBody();
+  }
+
+  /** body.length without materialising the body. */
+  get bodySize(): number {
+    return this.inflated?.length ?? this.bodyLength;
+  }
+
+  private storedBody(): Buffer {
+    const at = this.topicAt - this.topicLengthBytes - this.bodyLength;
+    return this.buf.subarray(at, at + this.bodyLength);
+  }
+
+  private get topicLengthBytes(): number {
+    return this.buf.readInt32BE(this.pos + 4) === MAGIC_V2 ? 2 : 1;
+  }
+
+  private get propsAt(): number {
+    return this.topicAt + this.topicLength + 2;
   }
 
   // Fixed-position fields are read from the record when asked (fewer fields per object).
