@@ -78,9 +78,9 @@ interface InflightWrite {
 
 const MAX_WRITES_IN_FLIGHT = 4;
 /**
- * Larger writes go to the thread pool: copying them into the page cache (≈ 2–3 µs per KiB
- * here) would cost the event loop more than the hand-off, and on another core it overlaps
- * with encoding the next appends.
+ * Larger writes go to the thread pool: copying them into the page cache (≈ 0.27 µs per KiB
+ * measured here, 0.14 over zero-filled blocks: ~70 µs for 256 KiB) would cost the event loop
+ * more than the hand-off, and on another core it overlaps with encoding the next appends.
  */
 const DIRECT_WRITE_MAX_BYTES = 256 * 1024;
 /** A direct (synchronous) write slower than this sends writes to the thread pool for a while. */
