@@ -1,5 +1,6 @@
 import { MessageFormatError } from "./errors.js";
 import { encodeProperties, type Properties, parseProperties } from "./properties.js";
+import { readInt16, readInt32 } from "./raw-buffer.js";
 
 /** One entry of a SEND_BATCH_MESSAGE body (spec §4.2). */
 export interface BatchEntry {
@@ -40,14 +41,14 @@ export function batchEntryBounds(buf: Buffer): number[] {
   let p = 0;
   while (p < buf.length) {
     if (buf.length - p < 22) throw new MessageFormatError(`batch entry at ${p} is truncated`);
-    const size = buf.readInt32BE(p);
+    const size = readInt32(buf, p);
     if (size < 22 || size > buf.length - p)
       throw new MessageFormatError(`batch entry at ${p} has bad size ${size}`);
-    const bodyLength = buf.readInt32BE(p + 16);
+    const bodyLength = readInt32(buf, p + 16);
     if (bodyLength < 0 || 20 + bodyLength + 2 > size) {
       throw new MessageFormatError(`batch entry at ${p} has bad body length ${bodyLength}`);
     }
-    const propsLength = buf.readInt16BE(p + 20 + bodyLength);
+    const propsLength = readInt16(buf, p + 20 + bodyLength);
     if (propsLength < 0 || 22 + bodyLength + propsLength !== size) {
       throw new MessageFormatError(`batch entry at ${p} has bad properties length ${propsLength}`);
     }

@@ -12,4 +12,5 @@ export * from "./long.js";
 export * from "./message.js";
 export * from "./msgid.js";
 export * from "./properties.js";
+export * from "./raw-buffer.js";
 export * from "./turn.js";

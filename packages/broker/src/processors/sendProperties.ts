@@ -1,4 +1,11 @@
-import { batchEntryBounds, MAX_PROPERTIES_BYTES, ResponseCode, tagsHashCode } from "@tidemq/protocol";
+import {
+  batchEntryBounds,
+  MAX_PROPERTIES_BYTES,
+  type RawBuffer,
+  ResponseCode,
+  readInt32,
+  tagsHashCode,
+} from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
 import { fail } from "./responses.js";
 
@@ -233,10 +240,12 @@ function pickEntryPair(buf: Buffer, start: number, end: number, view: MessageInp
   const c0 = buf[start];
   if (start + 4 < end && buf[start + 4] === NV) {
     if (c0 === 0x54 && isName(buf, start, "TAGS")) view.tagsCode = tagsHashCodeOf(buf, start + 5, end);
-    else if (c0 === 0x4b && isName(buf, start, "KEYS")) view.keys = utf8(buf, start + 5, end);
+    else if (c0 === 0x4b && isName(buf, start, "KEYS"))
+      view.keys = (buf as RawBuffer).utf8Slice(start + 5, end);
     else if (c0 === 0x57 && isName(buf, start, "WAIT")) return false;
   } else if (start + 8 < end && buf[start + 8] === NV) {
-    if (c0 === 0x55 && isName(buf, start, "UNIQ_KEY")) view.uniqKey = utf8(buf, start + 9, end);
+    if (c0 === 0x55 && isName(buf, start, "UNIQ_KEY"))
+      view.uniqKey = (buf as RawBuffer).utf8Slice(start + 9, end);
   } else if (start + 5 < end && buf[start + 5] === NV && c0 === 0x44 && isName(buf, start, "DELAY")) {
     if (Number(buf.toString("utf8", start + 6, end)) > 0) {
       fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
@@ -257,22 +266,6 @@ function tagsHashCodeOf(buf: Buffer, from: number, to: number): number {
     h = (Math.imul(h, 31) + c) | 0;
   }
   return h;
-}
-
-/** Buffer's own UTF-8 decoder, present on every Buffer (toString ends in it). */
-type RawBuffer = Buffer & { utf8Slice(start: number, end: number): string };
-
-/**
- * buf.toString("utf8", from, to) without toString's argument handling, which costs a fifth
- * of decoding a 32-character UNIQ_KEY (one per batch entry).
- */
-function utf8(buf: Buffer, from: number, to: number): string {
-  return (buf as RawBuffer).utf8Slice(from, to);
-}
-
-/** A big-endian int32 read by hand: readInt32BE checks its arguments (bounds are checked by entryBounds). */
-function readInt32(b: Buffer, p: number): number {
-  return (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
 }
 
 function isName(buf: Buffer, start: number, name: string): boolean {
