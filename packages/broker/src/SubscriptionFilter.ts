@@ -1,12 +1,13 @@
 import { javaStringHashCode, type SubscriptionData } from "@tidemq/protocol";
+import type { Sql92Filter } from "./filter/sql92/index.js";
+import { sqlFilter } from "./filter/sqlFilterCache.js";
 
 /**
  * Broker-side message filters on consume-queue tag hashes (spec §9.1). A filter is a
  * predicate on the entry's tags code; `undefined` means "everything" (`*`).
  *
- * SQL92 subscriptions are accepted and, for now, delivered unfiltered (the broker has no
- * SQL evaluator yet): clients that re-check locally still see only matches; ali-ons does not
- * re-check SQL, so its SQL92 consumers receive every message until the filter lands.
+ * SQL92 subscriptions have no tag filter: they are evaluated on each message's properties
+ * (filter/sqlPull.ts), compiled once per expression text (filter/sqlFilterCache.ts).
  */
 export type TagsCodeFilter = ((tagsCode: number) => boolean) | undefined;
 
@@ -57,4 +58,12 @@ export function filterFromSubscription(sub: SubscriptionData): TagsCodeFilter {
   if (Array.isArray(sub.tagsSet) && sub.tagsSet.length > 0)
     return fromCodes(sub.tagsSet.map(javaStringHashCode));
   return filterFromExpression(sub.subString, sub.expressionType);
+}
+
+/** The compiled SQL92 filter of a subscription, or undefined for a tag subscription. */
+export function sqlFilterOf(
+  subString: string | undefined,
+  expressionType: string | undefined,
+): Sql92Filter | undefined {
+  return isSql92(expressionType) ? sqlFilter(subString ?? "") : undefined;
 }

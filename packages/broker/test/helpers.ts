@@ -158,6 +158,8 @@ export function sendRequest(topic: string, body: Buffer, o: SendOptions = {}): R
 
 export interface PullOptions {
   subscription?: string;
+  /** "SQL92" for an SQL subscription; absent = tags. */
+  expressionType?: string;
   sysFlag?: number;
   suspendTimeoutMillis?: number;
   maxMsgNums?: number;
@@ -181,6 +183,7 @@ export function pullRequest(
     commitOffset: o.commitOffset ?? 0,
     suspendTimeoutMillis: o.suspendTimeoutMillis ?? 0,
     subscription: o.subscription ?? "*",
+    ...(o.expressionType ? { expressionType: o.expressionType } : {}),
     subVersion: 0,
   });
 }

@@ -84,16 +84,6 @@ test("without the subscription bit the heartbeat's subscription filters, with su
   assert.equal((await client.invoke(addr, otherTopic)).code, ResponseCode.SUBSCRIPTION_NOT_EXIST);
 });
 
-test("SQL92 subscriptions are accepted and (for now) delivered unfiltered", async () => {
-  await client.invoke(addr, createTopicRequest("T_SQL", 1));
-  await client.invoke(addr, sendRequest("T_SQL", Buffer.from("x"), { properties: { a: "9" } }));
-  const req = pullRequest("T_SQL", 0, 0, { subscription: "a BETWEEN 1 AND 5" });
-  req.extFields!.expressionType = "SQL92";
-  const res = await client.invoke(addr, req);
-  assert.equal(res.code, ResponseCode.SUCCESS, res.remark);
-  assert.equal(decodeMessages(res.body!).length, 1);
-});
-
 test("retry topics: 1 queue on first use; past maxReconsumeTimes the message goes to %DLQ%", async () => {
   const header = (reconsumeTimes: number) =>
     sendHeaderToV2({

@@ -35,7 +35,7 @@ test("tag expressions become hash filters; * and empty match everything", () => 
   assert.ok(f(javaStringHashCode("TagC")));
   assert.ok(!f(javaStringHashCode("TagB")));
   assert.ok(!f(0));
-  // SQL92 is accepted and, for now, not filtered on the broker.
+  // SQL92 has no tag filter: it is evaluated on properties (sqlPull.ts).
   assert.equal(filterFromExpression("a > 5", "SQL92"), undefined);
   const h = filterFromSubscription({
     topic: "T",

@@ -13,6 +13,7 @@ import {
   type ResolvedConsumerOptions,
   resolveConsumerOptions,
 } from "./ConsumerOptions.js";
+import { checkSqlSubscriptions } from "./checkSubscription.js";
 import { ClientError } from "./errors.js";
 import {
   buildSubscriptionData,
@@ -143,8 +144,10 @@ export abstract class ConsumerBase implements ConsumerHandle {
   async subscribe(topic: string, filter: FilterExpression | string = "*"): Promise<void> {
     const instance = this.requireRunning();
     checkTopic(topic);
-    this.subscriptions.set(topic, buildSubscriptionData(topic, toFilterExpression(filter), Date.now()));
+    const sub = buildSubscriptionData(topic, toFilterExpression(filter), Date.now());
     await instance.updateRoute(topic).catch((err: Error) => this.warnOnce(`route:${topic}`, err.message));
+    await checkSqlSubscriptions(instance, this.group, [sub]);
+    this.subscriptions.set(topic, sub);
     await instance.sendHeartbeatToAllBrokers();
     await this.rebalance("subscribe");
   }
@@ -220,6 +223,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
     try {
       await this.offsetStore.load();
       await this.refreshRoutes(true);
+      await checkSqlSubscriptions(instance, this.group, this.subscriptions.values());
       await instance.sendHeartbeatToAllBrokers();
       // The broker creates %RETRY%<group> on the first heartbeat and registers it at once: look again.
       if (this.copts.messageModel === "CLUSTERING") await this.refreshRoutes(false);

@@ -11,11 +11,14 @@ import {
 import type { Connection } from "@tidemq/remoting";
 import type { GetMessageResult, GetMessageStatus } from "@tidemq/store";
 import type { BrokerContext, SubscriptionGroupConfig } from "../context.js";
+import type { Sql92Filter } from "../filter/sql92/index.js";
+import { getMessageMatchingSql } from "../filter/sqlPull.js";
 import { type PullRequestHoldService, pullKey } from "../PullRequestHoldService.js";
 import {
   filterFromExpression,
   filterFromSubscription,
   isSql92,
+  sqlFilterOf,
   type TagsCodeFilter,
 } from "../SubscriptionFilter.js";
 import { errorResponse, fail } from "./responses.js";
@@ -86,14 +89,26 @@ export class PullMessageProcessor {
     const filter = this.checkAndBuildFilter(header);
 
     const maxMsgNums = Math.min(Math.max(1, header.maxMsgNums), config.maxTransferCountOnMessageInMemory);
-    const result = await this.ctx.store.getMessage(
-      header.topic,
-      header.queueId,
-      header.queueOffset,
-      maxMsgNums,
-      filter,
-      header.maxMsgBytes !== undefined && header.maxMsgBytes > 0 ? header.maxMsgBytes : undefined,
-    );
+    const maxBytes =
+      header.maxMsgBytes !== undefined && header.maxMsgBytes > 0 ? header.maxMsgBytes : undefined;
+    const result = filter.sql
+      ? await getMessageMatchingSql(
+          this.ctx.store,
+          header.topic,
+          header.queueId,
+          header.queueOffset,
+          maxMsgNums,
+          filter.sql,
+          maxBytes,
+        )
+      : await this.ctx.store.getMessage(
+          header.topic,
+          header.queueId,
+          header.queueOffset,
+          maxMsgNums,
+          filter.tags,
+          maxBytes,
+        );
     const { code, nextBeginOffset } = mapPullStatus(result.status, header.queueOffset, result);
 
     // 7. The piggybacked commit happens on the first execution, even when the pull then waits.
@@ -157,8 +172,8 @@ export class PullMessageProcessor {
     );
   }
 
-  /** Checks 1–6 of spec §4.3; returns the tag filter to apply. */
-  private checkAndBuildFilter(header: PullMessageRequestHeader): TagsCodeFilter {
+  /** Checks 1–6 of spec §4.3; returns the tag or SQL92 filter to apply. */
+  private checkAndBuildFilter(header: PullMessageRequestHeader): PullFilter {
     const { config } = this.ctx;
     if (!isReadable(config.brokerPermission)) {
       fail(ResponseCode.NO_PERMISSION, `the broker[${config.brokerName}] pulling message is forbidden`);
@@ -192,14 +207,15 @@ export class PullMessageProcessor {
     return this.filterOf(header, group);
   }
 
-  /** Check 6: the subscription, sent in the pull or registered by heartbeat, as a tag filter. */
-  private filterOf(header: PullMessageRequestHeader, group: SubscriptionGroupConfig): TagsCodeFilter {
+  /** Check 6: the subscription, sent in the pull or registered by heartbeat, as a tag or SQL92 filter. */
+  private filterOf(header: PullMessageRequestHeader, group: SubscriptionGroupConfig): PullFilter {
     const { config } = this.ctx;
     let expressionType = header.expressionType;
-    let filter: TagsCodeFilter;
+    let subString = header.subscription;
+    let tags: TagsCodeFilter;
     if ((header.sysFlag & PullSysFlag.SUBSCRIPTION) !== 0) {
       try {
-        filter = filterFromExpression(header.subscription, header.expressionType);
+        tags = filterFromExpression(header.subscription, header.expressionType);
       } catch (err) {
         fail(
           ResponseCode.SUBSCRIPTION_PARSE_FAILED,
@@ -234,11 +250,22 @@ export class PullMessageProcessor {
         );
       }
       expressionType = sub.expressionType;
-      filter = filterFromSubscription(sub);
+      subString = sub.subString;
+      tags = filterFromSubscription(sub);
     }
     if (isSql92(expressionType) && !config.enablePropertyFilter) {
-      fail(ResponseCode.SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
+      fail(
+        ResponseCode.SYSTEM_ERROR,
+        "The broker does not support consumer to filter message by SQL92: set enablePropertyFilter=true in broker.conf",
+      );
     }
-    return filter;
+    // A malformed expression throws Sql92ParseError: SUBSCRIPTION_PARSE_FAILED with its position.
+    return { tags, sql: sqlFilterOf(subString, expressionType) };
   }
+}
+
+/** What a pull filters by: a tags-code test on the consume queue, or an SQL92 expression on properties. */
+interface PullFilter {
+  tags: TagsCodeFilter;
+  sql: Sql92Filter | undefined;
 }

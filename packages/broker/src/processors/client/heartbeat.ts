@@ -11,6 +11,7 @@ import {
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
 import { MAX_SUBSCRIPTIONS_PER_GROUP } from "../../ConsumerManager.js";
+import { sqlFilterOf } from "../../SubscriptionFilter.js";
 import { validateGroupName } from "../../SubscriptionGroupManager.js";
 import { retryTopic } from "../../TopicValidator.js";
 import { fail } from "../responses.js";
@@ -100,6 +101,8 @@ function parseSubscriptionData(raw: unknown, group: string): SubscriptionData {
     fail(ResponseCode.SYSTEM_ERROR, `a subscription of group ${group} lacks its topic`);
   }
   const subVersion = Number(s.subVersion ?? 0);
+  // A malformed SQL92 expression is refused here, with its position, not at every pull.
+  if (typeof s.subString === "string") sqlFilterOf(s.subString, s.expressionType as string | undefined);
   return {
     topic: s.topic,
     subString: typeof s.subString === "string" ? s.subString : "*",
@@ -223,5 +226,6 @@ export function checkClientConfig(
       "The broker does not support consumer to filter message by SQL92: set enablePropertyFilter=true in broker.conf",
     );
   }
+  sqlFilterOf(sub.subString, type);
   return ok(request);
 }
