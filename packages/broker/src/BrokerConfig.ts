@@ -54,6 +54,11 @@ export interface BrokerConfig {
   notifyConsumerIdsChangedEnable: boolean;
   /** ms without heartbeat before a client channel is dropped. */
   channelExpiredTimeout: number;
+  /**
+   * ms an orderly consumer's queue lock lives without renewal (RocketMQ's system property
+   * rocketmq.broker.rebalance.lockMaxLiveTime); then another client of the group may take it.
+   */
+  rebalanceLockMaxLiveTime: number;
   /** ms between consumer offset persists. */
   flushConsumerOffsetInterval: number;
   enablePropertyFilter: boolean;
@@ -99,6 +104,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   shortPollingTimeMills: 1000,
   notifyConsumerIdsChangedEnable: true,
   channelExpiredTimeout: 120000,
+  rebalanceLockMaxLiveTime: 60000,
   flushConsumerOffsetInterval: 5000,
   enablePropertyFilter: true,
   maxMsgsNumBatch: 64,

@@ -11,6 +11,7 @@ import type {
 } from "./context.js";
 import { ProducerManager } from "./ProducerManager.js";
 import { type ClientProcessorDeps, registerClientProcessors } from "./processors/client/index.js";
+import { RebalanceLockManager } from "./RebalanceLockManager.js";
 import { SubscriptionGroupManager } from "./SubscriptionGroupManager.js";
 
 /**
@@ -54,6 +55,7 @@ export async function createClientServices(opts: {
 class ClientServicesImpl implements ClientServices {
   readonly consumers: ConsumerManager<Connection>;
   readonly producers: ProducerManager;
+  readonly locks: RebalanceLockManager;
   private readonly watched = new WeakSet<Connection>();
   private readonly timers: NodeJS.Timeout[] = [];
   private ctx: BrokerContext | undefined;
@@ -67,6 +69,7 @@ class ClientServicesImpl implements ClientServices {
   ) {
     this.consumers = new ConsumerManager<Connection>({ channelExpiredTimeout: config.channelExpiredTimeout });
     this.producers = new ProducerManager({ channelExpiredTimeout: config.channelExpiredTimeout });
+    this.locks = new RebalanceLockManager(config.rebalanceLockMaxLiveTime);
   }
 
   register(ctx: BrokerContext): void {
@@ -78,6 +81,7 @@ class ClientServicesImpl implements ClientServices {
       producers: this.producers,
       offsets: this.offsets,
       groups: this.subscriptionGroups,
+      locks: this.locks,
       notifyConsumerIdsChanged: (group) => this.notifyConsumerIdsChanged(group),
       watchConnection: (conn) => this.watchConnection(conn),
     };

@@ -103,6 +103,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   registerNameServerPeriod: { kind: "int", min: 1000, max: 60000 },
   maxMsgsNumBatch: { kind: "int", min: 1, max: 1024 },
   defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
+  rebalanceLockMaxLiveTime: { kind: "int", min: 1000, max: 3_600_000 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {

@@ -47,6 +47,8 @@ export interface QueueEntry {
   waitingForSpace: boolean;
   /** Push consumers, orderly mode: a consume loop runs for this queue. */
   orderlyActive?: boolean;
+  /** Orderly, given up by a rebalance: the call in flight still records its offset before the commit. */
+  releasing?: boolean;
 }
 
 export function retryTopicOf(group: string): string {
@@ -81,6 +83,8 @@ export abstract class ConsumerBase implements ConsumerHandle {
   private readonly consumedQueues: QueueEntry[] = [];
   protected abstract readonly consumeType: ConsumeType;
   private startedAt = 0;
+  /** A rebalance soon after one that could not lock a queue (orderly consumers). */
+  private lockRetryTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ConsumerOptions, withSubscriptions = true) {
     if (!options || typeof options !== "object") throw new ClientError("consumer options are required");
@@ -337,9 +341,15 @@ export abstract class ConsumerBase implements ConsumerHandle {
         await this.removeEntry(e);
       }
     }
+    let lockRefused = false;
     for (const mq of mine) {
       const key = mqKey(mq);
       if (this.entries.has(key) || this.state !== "running") continue;
+      // Orderly consumers lock the queue first, and only then read where its last owner stopped.
+      if (!(await this.acquireQueue(mq))) {
+        lockRefused = true;
+        continue;
+      }
       let offset: number;
       try {
         offset = await this.computePullFromWhere(mq);
@@ -372,7 +382,34 @@ export abstract class ConsumerBase implements ConsumerHandle {
         );
       });
     }
+    if (lockRefused) this.retryRebalanceSoon();
   }
+
+  /** A queue's lock was held by another client (its old owner finishing up): try again in a second. */
+  private retryRebalanceSoon(): void {
+    if (this.lockRetryTimer || this.state !== "running") return;
+    this.lockRetryTimer = setTimeout(
+      () => {
+        this.lockRetryTimer = undefined;
+        void this.rebalance("queue lock retry");
+      },
+      Math.min(1000, this.copts.rebalanceInterval),
+    );
+  }
+
+  /** Hook: may this consumer take the queue now? (Orderly push consumers lock it at the broker.) */
+  protected async acquireQueue(_mq: MessageQueue): Promise<boolean> {
+    return true;
+  }
+
+  /** Hook: wait until nothing of a given-up queue is being consumed (its offset is committed next). */
+  protected async quiesceQueue(_e: QueueEntry): Promise<void> {}
+
+  /** Hook: a given-up queue's offset is committed (orderly push consumers unlock it here). */
+  protected async afterQueueReleased(_e: QueueEntry): Promise<void> {}
+
+  /** Hook: shutdown committed the offsets of these queues. */
+  protected async afterStop(_mqs: MessageQueue[]): Promise<void> {}
 
   /** Gives a queue up: stop pulling, commit its offset, forget it. */
   protected async removeEntry(e: QueueEntry): Promise<void> {
@@ -380,6 +417,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
     e.space.notify();
     this.entries.delete(mqKey(e.mq));
     this.onQueueRemoved(e);
+    await this.quiesceQueue(e);
     if (this.copts.messageModel === "CLUSTERING") {
       try {
         await this.offsetStore!.persistAll([e.mq]);
@@ -391,6 +429,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
       }
     }
     this.offsetStore!.remove(e.mq);
+    await this.afterQueueReleased(e);
   }
 
   /** Hook: a queue was given up (its cached messages will not be consumed here). */
@@ -666,7 +705,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
 
   private recordOffset(e: QueueEntry): void {
     const offset = e.pq.commitOffset();
-    if (!e.pq.dropped && offset >= 0) this.offsetStore!.update(e.mq, offset, true);
+    if ((!e.pq.dropped || e.releasing) && offset >= 0) this.offsetStore!.update(e.mq, offset, true);
     if (e.waitingForSpace) e.space.notify();
   }
 
@@ -690,6 +729,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
     }
     this.state = "stopping";
     this.stopSignal.notify();
+    clearTimeout(this.lockRetryTimer);
     const instance = this.instance!;
     try {
       await this.rebalancing;
@@ -698,12 +738,14 @@ export abstract class ConsumerBase implements ConsumerHandle {
         e.pq.dropped = true;
         e.space.notify();
       }
+      const held = [...this.entries.values()].map((e) => e.mq);
       try {
-        await this.offsetStore?.persistAll([...this.entries.values()].map((e) => e.mq));
+        await this.offsetStore?.persistAll(held);
       } catch (err) {
         instance.logger.warn(`[${this.group}] final offset commit failed: ${(err as Error).message}`);
       }
       this.entries.clear();
+      await this.afterStop(held);
       await instance.unregisterConsumer(this.group);
     } finally {
       this.state = "stopped";

@@ -3,8 +3,10 @@ import { ConsumeResult } from "./ConsumeResult.js";
 import { ConsumerBase, type QueueEntry, retryTopicOf } from "./ConsumerBase.js";
 import type { ConsumerOptions } from "./ConsumerOptions.js";
 import { ClientError } from "./errors.js";
+import { type MessageQueue, mqKey } from "./MessageQueue.js";
 import type { MessageView } from "./MessageView.js";
 import { positiveInt } from "./options.js";
+import { QueueLockService } from "./QueueLockService.js";
 import { SendCore } from "./SendCore.js";
 import { Notifier, Semaphore } from "./sync.js";
 
@@ -22,14 +24,23 @@ export interface PushConsumerOptions extends ConsumerOptions {
   /** Listener calls in flight at once, across all queues (RocketMQ 5 name). Default 20. */
   consumptionThreadCount?: number;
   /**
-   * Consume each queue one message at a time in queue order (4.x MessageListenerOrderly, without
-   * broker-side queue locks: during a rebalance two consumers may briefly overlap). A FAILURE
-   * is retried in place after suspendCurrentQueueTimeMillis, up to maxReconsumeTimes, then
-   * sent to the dead-letter queue. Default false.
+   * Consume each queue one message at a time in queue order (4.x MessageListenerOrderly): a
+   * queue is consumed only while this client holds its lock at the broker (LOCK_BATCH_MQ), so
+   * no two consumers of the group run one queue at once, also while a rebalance moves it — the
+   * old owner finishes its message, commits and unlocks before the new owner starts from the
+   * committed offset. A FAILURE is retried in place after suspendCurrentQueueTimeMillis, up to
+   * maxReconsumeTimes, then sent to the dead-letter queue. Default false.
    */
   consumeOrderly?: boolean;
   /** Orderly mode: pause before retrying a failed message, ms. Default 1000. */
   suspendCurrentQueueTimeMillis?: number;
+  /** Orderly mode: how often queue locks are renewed, ms. Default 20000. */
+  lockRenewIntervalMillis?: number;
+  /**
+   * Orderly mode: how long a lock counts as held after the broker last granted it, ms. Must be
+   * below the broker's rebalanceLockMaxLiveTime (60000). Default 30000.
+   */
+  lockMaxLiveMillis?: number;
   /** At shutdown, how long to wait for listener calls in flight, ms. Default 10000. */
   awaitTerminationMillisWhenShutdown?: number;
 }
@@ -92,6 +103,10 @@ export class PushConsumer extends ConsumerBase {
   private readonly idle = new Notifier();
   private retrySender: SendCore | undefined;
   private readonly localRetryTimers = new Set<NodeJS.Timeout>();
+  private readonly lockOptions: { renewIntervalMs: number; maxLiveMs: number };
+  private locks: QueueLockService | undefined;
+  /** Orderly mode: each queue's consume loop, awaited when the queue is given up. */
+  private readonly orderlyLoops = new Map<QueueEntry, Promise<void>>();
 
   constructor(options: PushConsumerOptions) {
     super(options);
@@ -108,6 +123,10 @@ export class PushConsumer extends ConsumerBase {
       "suspendCurrentQueueTimeMillis",
       0,
     );
+    this.lockOptions = {
+      renewIntervalMs: positiveInt(options.lockRenewIntervalMillis, 20_000, "lockRenewIntervalMillis", 10),
+      maxLiveMs: positiveInt(options.lockMaxLiveMillis, 30_000, "lockMaxLiveMillis", 10),
+    };
     this.awaitTerminationMs = positiveInt(
       options.awaitTerminationMillisWhenShutdown,
       10_000,
@@ -123,7 +142,7 @@ export class PushConsumer extends ConsumerBase {
 
   protected onMessages(e: QueueEntry, added: MessageView[]): void {
     if (this.orderly) {
-      if (!e.orderlyActive) this.orderlyLoop(e).catch(this.logDetached("orderly consumption"));
+      if (!e.orderlyActive) this.startOrderlyLoop(e);
       return;
     }
     this.pending.push({ e, msgs: added, next: 0 });
@@ -265,6 +284,70 @@ export class PushConsumer extends ConsumerBase {
     this.localRetryTimers.add(t);
   }
 
+  /** Orderly consumers of a clustering group lock their queues at the broker (broadcasting needs no lock). */
+  private get usesLocks(): boolean {
+    return this.orderly && this.copts.messageModel === "CLUSTERING";
+  }
+
+  private lockService(): QueueLockService {
+    this.locks ??= new QueueLockService(
+      this.instance!,
+      this.group,
+      this.lockOptions,
+      () => this.assignedQueues(),
+      (key, message) => this.warnOnce(key, message),
+    );
+    return this.locks;
+  }
+
+  protected override async acquireQueue(mq: MessageQueue): Promise<boolean> {
+    if (!this.usesLocks) return true;
+    const ok = await this.lockService().lock(mq);
+    if (!ok) this.instance?.logger.debug(`[${this.group}] ${mqKey(mq)} is still locked by another consumer`);
+    return ok;
+  }
+
+  protected override async quiesceQueue(e: QueueEntry): Promise<void> {
+    if (!this.usesLocks) return;
+    // The message in flight finishes and records its offset; nothing further starts (dropped).
+    e.releasing = true;
+    await this.orderlyLoops.get(e);
+  }
+
+  protected override async afterQueueReleased(e: QueueEntry): Promise<void> {
+    if (!this.usesLocks) return;
+    e.releasing = false;
+    await this.lockService().unlock([e.mq]);
+  }
+
+  protected override async afterStop(mqs: MessageQueue[]): Promise<void> {
+    if (!this.locks) return;
+    this.locks.stop();
+    await this.locks.unlock(mqs);
+  }
+
+  private startOrderlyLoop(e: QueueEntry): void {
+    const loop = this.orderlyLoop(e)
+      .catch(this.logDetached("orderly consumption"))
+      .finally(() => {
+        if (this.orderlyLoops.get(e) === loop) this.orderlyLoops.delete(e);
+      });
+    this.orderlyLoops.set(e, loop);
+  }
+
+  /** Orderly mode: holds the queue's lock, or waits a moment (bounded by the consumer's life) and asks again. */
+  private async holdsLock(e: QueueEntry): Promise<boolean> {
+    if (!this.usesLocks) return true;
+    const locks = this.lockService();
+    if (locks.isHeld(e.mq) || (await locks.lock(e.mq))) return true;
+    this.warnOnce(
+      `lost:${mqKey(e.mq)}`,
+      `lock of ${mqKey(e.mq)} lapsed; consumption of it waits until it is locked again`,
+    );
+    await this.stopSignal.wait(Math.max(this.suspendMs, 100));
+    return false;
+  }
+
   private async orderlyLoop(e: QueueEntry): Promise<void> {
     e.orderlyActive = true;
     try {
@@ -272,6 +355,7 @@ export class PushConsumer extends ConsumerBase {
       while (this.state === "running" && !e.pq.dropped) {
         const m = e.pq.values().next().value as MessageView | undefined;
         if (!m) break;
+        if (!(await this.holdsLock(e))) continue;
         await this.semaphore.acquire();
         this.begin();
         try {
@@ -299,9 +383,7 @@ export class PushConsumer extends ConsumerBase {
       e.orderlyActive = false;
     }
     // A message may have arrived between the last check and the flag reset.
-    if (this.state === "running" && !e.pq.dropped && e.pq.count > 0) {
-      this.orderlyLoop(e).catch(this.logDetached("orderly consumption"));
-    }
+    if (this.state === "running" && !e.pq.dropped && e.pq.count > 0) this.startOrderlyLoop(e);
   }
 
   /**

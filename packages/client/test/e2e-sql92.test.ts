@@ -25,7 +25,9 @@ interface OnsConsumer {
 }
 const ons = require("ali-ons") as { Consumer: new (opts: object) => OnsConsumer };
 // ali-ons consumers share a default producer (for send-back) that keeps the process alive.
-const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as { defaultProducer?: { close(): Promise<void> } };
+const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as {
+  defaultProducer?: { close(): Promise<void> };
+};
 const onsTimers = {
   logger: { info() {}, warn() {}, debug() {}, error() {} },
   httpclient: {},

@@ -11,6 +11,7 @@ import type { ConsumerManager } from "../../ConsumerManager.js";
 import { type ConsumerOffsetManager, MAX_QUEUE_ID } from "../../ConsumerOffsetManager.js";
 import type { BrokerContext } from "../../context.js";
 import type { ProducerManager } from "../../ProducerManager.js";
+import type { RebalanceLockManager } from "../../RebalanceLockManager.js";
 import type { SubscriptionGroupManager } from "../../SubscriptionGroupManager.js";
 import { fail } from "../responses.js";
 
@@ -21,6 +22,8 @@ export interface ClientProcessorDeps {
   producers: ProducerManager;
   offsets: ConsumerOffsetManager;
   groups: SubscriptionGroupManager;
+  /** Queue locks of orderly consumers (LOCK_BATCH_MQ / UNLOCK_BATCH_MQ). */
+  locks: RebalanceLockManager;
   /** Sends NOTIFY_CONSUMER_IDS_CHANGED to every channel of the group, if enabled. */
   notifyConsumerIdsChanged(group: string): void;
   /** Makes sure a closed connection is removed from every group at once. */

@@ -21,6 +21,7 @@ import {
   updateConsumerOffset,
 } from "./offsets.js";
 import { queryMessage, viewMessageById } from "./queries.js";
+import { lockBatchMq, unlockBatchMq } from "./queueLocks.js";
 import { consumerSendMsgBack } from "./sendBack.js";
 
 export type { ClientProcessorDeps } from "./common.js";
@@ -54,6 +55,8 @@ const CLIENT_HANDLERS: ReadonlyArray<readonly [number, ClientHandler]> = [
   [RequestCode.DELETE_SUBSCRIPTIONGROUP, deleteSubscriptionGroup],
   [RequestCode.QUERY_TOPIC_CONSUME_BY_WHO, queryTopicConsumeByWho],
   [RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, invokeBrokerToResetOffset],
+  [RequestCode.LOCK_BATCH_MQ, lockBatchMq],
+  [RequestCode.UNLOCK_BATCH_MQ, unlockBatchMq],
 ];
 
 /** Registers every client/query/admin handler on the broker's server. */
