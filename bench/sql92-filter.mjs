@@ -50,7 +50,9 @@ for (const expr of [
   const n = 20_000;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) compileSql92(`amount > ${i} AND region = 'EU'`);
-  console.log(`compile "amount > N AND region = 'EU'": ${(Number(process.hrtime.bigint() - t0) / n / 1000).toFixed(1)} µs`);
+  console.log(
+    `compile "amount > N AND region = 'EU'": ${(Number(process.hrtime.bigint() - t0) / n / 1000).toFixed(1)} µs`,
+  );
 }
 
 // ---- (2) pull scan over a stored queue with 1 % matching ----
@@ -77,7 +79,11 @@ try {
         queueId: 0,
         flag: 0,
         body,
-        properties: { TAGS: hit ? "hit" : "miss", amount: String(hit ? 5000 : j % 1000), region: hit ? "EU" : "US" },
+        properties: {
+          TAGS: hit ? "hit" : "miss",
+          amount: String(hit ? 5000 : j % 1000),
+          region: hit ? "EU" : "US",
+        },
         sysFlag: 0,
         bornTimestamp: Date.now(),
         bornHost: host,
@@ -87,7 +93,9 @@ try {
     }
     await store.putMessagesBatch(msgs);
   }
-  console.log(`stored ${MESSAGES.toLocaleString()} messages of ${BODY} B in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `stored ${MESSAGES.toLocaleString()} messages of ${BODY} B in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
 
   async function drain(label, pull) {
     let offset = 0;
@@ -106,7 +114,7 @@ try {
     const cpu = process.cpuUsage(c0);
     console.log(
       `${label}: ${got.toLocaleString()} delivered of ${MESSAGES.toLocaleString()} scanned in ${secs.toFixed(2)} s ` +
-        `(${Math.round(MESSAGES / secs).toLocaleString()} scanned/s, ${pulls} pulls, CPU ${((cpu.user + cpu.system) / 1e3 / MESSAGES * 1e3).toFixed(2)} µs per stored message)`,
+        `(${Math.round(MESSAGES / secs).toLocaleString()} scanned/s, ${pulls} pulls, CPU ${(((cpu.user + cpu.system) / 1e3 / MESSAGES) * 1e3).toFixed(2)} µs per stored message)`,
     );
   }
   const sql = compileSql92("amount > 1000 AND region = 'EU'");
