@@ -179,13 +179,14 @@ async function packOne(short, out, ws) {
     pj.main = `./${bundle}`;
   }
   if (spec.bin) pj.bin = { [spec.bin.name]: bundle };
-  pj.files = ["dist", ...(spec.types ? ["types"] : [])];
   if (spec.external.length > 0)
     pj.dependencies = Object.fromEntries(spec.external.map((d) => [d, declaredRange(d, ws)]));
-  writeFileSync(join(stage, "package.json"), `${JSON.stringify(pj, null, 2)}\n`);
   copyFileSync(join(root, "LICENSE"), join(stage, "LICENSE"));
-  const readme = join(srcDir, "README.md");
-  if (existsSync(readme)) copyFileSync(readme, join(stage, "README.md"));
+  // README.md and its companions (the CLI's README-admin.md), which the README links to.
+  const docs = readdirSync(srcDir).filter((f) => /^README.*\.md$/.test(f));
+  for (const f of docs) copyFileSync(join(srcDir, f), join(stage, f));
+  pj.files = ["dist", ...(spec.types ? ["types"] : []), ...docs];
+  writeFileSync(join(stage, "package.json"), `${JSON.stringify(pj, null, 2)}\n`);
 
   const npm = spawnSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", out], {
     cwd: stage,
