@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { cleanNpmEnv, type Running, run, start } from "./processes.js";
-import { REPO_ROOT, readmeRecipe } from "./readme.js";
+import { REPO_ROOT, readmeRecipe, shellCommands, shellWords } from "./readme.js";
 
 let dir: string;
 let packed: string;
@@ -88,7 +88,7 @@ test("the global CLI runs from any directory: --help and admin clusterList", asy
   assert.match(list.output, /^DefaultCluster\s+broker-a\s+0\s+127\.0\.0\.1:\d+/m);
 });
 
-test("README quick start: type-checks against the installed tarball and runs outside the repo", async () => {
+test("README quick start (type-checked against the installed tarball) and admin examples (installed CLI), outside the repo", async () => {
   const app = join(dir, "app");
   await mkdir(app);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
@@ -122,8 +122,33 @@ test("README quick start: type-checks against the installed tarball and runs out
 
   const qs = start(process.execPath, [join(app, "quickstart.js")], { cwd: app, env });
   try {
-    await qs.waitFor(/^sent [0-9A-F]{32} [0-9A-F]{32}$/m);
+    const [, messageId] = await qs.waitFor(/^sent ([0-9A-F]{32}) [0-9A-F]{32}$/m);
     await qs.waitFor(/^OrderPaid paid \{"orderId":42\}$/m);
+
+    // The README's admin examples ("run after the quick start"), by the installed CLI, with
+    // NAMESRV_ADDR pointing at the dev cluster as the README says -n defaults to.
+    const expected: Record<string, RegExp> = {
+      updateTopic: /OrderPaid/,
+      clusterList: /^DefaultCluster\s+broker-a\s/m,
+      consumerProgress: /^OrderPaid\s+broker-a\s/m,
+      queryMsgByKey: new RegExp(`^${messageId}\\s`, "m"), // the quick start's message, by its key
+    };
+    const commands = shellCommands(readmeRecipe("admin").code);
+    assert.deepEqual(
+      commands.map((c) => shellWords(c)[3]),
+      Object.keys(expected),
+      "every admin example has an expectation here",
+    );
+    for (const line of commands) {
+      const words = shellWords(line);
+      assert.deepEqual(words.slice(0, 3), ["npx", "tidemq", "admin"], line);
+      const r = await run(globalBin, words.slice(2), {
+        cwd: tmpdir(),
+        env: { ...env, NAMESRV_ADDR: nsAddr },
+      });
+      assert.equal(r.code, 0, `${line}:\n${r.output}`);
+      assert.match(r.output, expected[words[3]!]!, `${line}:\n${r.output}`);
+    }
   } finally {
     await qs.stop();
   }
