@@ -154,7 +154,7 @@ test("README quick start (type-checked against the installed tarball) and admin 
   }
 });
 
-test("the packed client installs straight from its directory too", async () => {
+test("the packed client and CLI install straight from their directories too", async () => {
   const app = join(dir, "app-from-path");
   await mkdir(app);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app2", private: true, type: "module" }));
@@ -170,4 +170,10 @@ test("the packed client installs straight from its directory too", async () => {
   );
   assert.equal(r.code, 0, r.output);
   assert.match(r.output, /^object file:\/\/\S+\/dist\/index\.js$/m);
+
+  const prefix = join(dir, "global-from-path");
+  await npm(["install", "-g", "--offline", "--prefix", prefix, join(packed, "cli")], dir);
+  const help = await run(join(prefix, "bin", "tidemq"), ["admin", "--help"], { cwd: tmpdir(), env });
+  assert.equal(help.code, 0, help.output);
+  assert.match(help.output, /resetOffsetByTime/);
 });
