@@ -120,6 +120,7 @@ export class Producer {
       sendLatencyFaultEnable: o.sendLatencyFaultEnable ?? true,
       faultTolerance: o.faultTolerance,
       defaultTopicQueueNums: positiveInt(o.defaultTopicQueueNums, 4, "defaultTopicQueueNums"),
+      logger: this.options.logger,
     };
     const topics = [...(typeof o.topic === "string" ? [o.topic] : (o.topic ?? [])), ...(o.topics ?? [])].map(
       (t) => checkTopic(t),

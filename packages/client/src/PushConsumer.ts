@@ -457,6 +457,7 @@ export class PushConsumer extends ConsumerBase {
         maxMessageSize: 4 * 1024 * 1024,
         sendLatencyFaultEnable: true,
         defaultTopicQueueNums: 1,
+        logger: this.clientOptions?.logger,
       });
       const props: Record<string, string> = Object.fromEntries(m.properties);
       props[MessageConst.RETRY_TOPIC] ??= m.topic;

@@ -4,8 +4,10 @@ import {
   encodeProperties,
   MessageConst,
   RequestCode,
+  ResponseCode,
   type TopicRouteData,
 } from "@tidemq/protocol";
+import type { Logger } from "@tidemq/remoting";
 import { BufferPool } from "./BufferPool.js";
 import { type BatchItem, batchBytes, batchItem, encodeBatchItems } from "./batchBody.js";
 import { BrokerError, ClientError, isRetriable, NoRouteError, SEND_RETRY_CODES } from "./errors.js";
@@ -28,6 +30,11 @@ export interface SendCoreOptions {
   faultTolerance?: FaultToleranceOptions;
   /** Queues per broker for a topic created on first send through the TBW102 template. */
   defaultTopicQueueNums: number;
+  /**
+   * The sender's own logger. The client instance's logger is the one of whichever producer or
+   * consumer created the shared instance, so a producer's warnings would carry a consumer's tag.
+   */
+  logger?: Logger;
 }
 
 /** Picks a queue for a message: return one of `queues`. */
@@ -377,12 +384,21 @@ export class SendCore {
       } catch (err) {
         lastErr = err;
         lastBroker = mq.brokerName;
-        const retry = err instanceof BrokerError ? SEND_RETRY_CODES.has(err.code) : isRetriable(err);
+        // Another broker of the route may have the topic; with none, TOPIC_NOT_EXIST is final
+        // (asking the same broker again cannot help, and the 4.x Java client's retry only
+        // delays the error by the retries' round trips).
+        const otherBroker = (this.knownQueues(topic) ?? queues).some((q) => q.brokerName !== mq.brokerName);
+        const retry =
+          err instanceof BrokerError
+            ? SEND_RETRY_CODES.has(err.code) && (otherBroker || err.code !== ResponseCode.TOPIC_NOT_EXIST)
+            : isRetriable(err);
         if (retry) this.fault.update(mq.brokerName, Date.now() - t0, true, Date.now());
         if (!retry) throw err;
         if (i + 1 < times) {
-          this.instance.logger.warn(
-            `send to ${topic} via ${mq.brokerName} failed (${(err as Error).message}); retrying on another broker`,
+          (this.options.logger ?? this.instance.logger).warn(
+            `send to ${topic} via ${mq.brokerName} failed (${(err as Error).message}); ` +
+              `${otherBroker ? "retrying on another broker" : `retrying on ${mq.brokerName}, the only broker of ${topic}`}` +
+              ` (attempt ${i + 2} of ${times})`,
           );
         }
       }

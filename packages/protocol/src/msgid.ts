@@ -21,8 +21,16 @@ export function decodeOffsetMsgId(msgId: string): { storeHost: HostPort; commitL
   const buf = Buffer.from(msgId, "hex");
   const v6 = buf.length === 28;
   const len = v6 ? 16 : 4;
+  const port = buf.readInt32BE(len);
+  // A client message id (UNIQ_KEY) has the same length; its pid and hash bytes sit where the
+  // port would be, so a "port" past 65535 means it is not an offset id (not a host to dial).
+  if (port < 0 || port > 65535) {
+    throw new MessageFormatError(
+      `"${msgId}" is not an offset message id (its port field ${port} is no TCP port; a client message id?)`,
+    );
+  }
   return {
-    storeHost: { host: readHostBytes(buf, 0, v6), port: buf.readInt32BE(len) },
+    storeHost: { host: readHostBytes(buf, 0, v6), port },
     commitLogOffset: readLong(buf, len + 4),
   };
 }

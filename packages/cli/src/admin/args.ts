@@ -170,12 +170,20 @@ export function boolOption(values: Record<string, string>, short: string, fallba
   throw new UsageError(`option -${short} must be true or false, got "${v}"`);
 }
 
-/** A topic or group name as RocketMQ allows it (spec §8.2). */
+/** Longest names RocketMQ accepts: topics 127 characters (TopicValidator), groups 255. */
+export const MAX_TOPIC_LENGTH = 127;
+export const MAX_GROUP_LENGTH = 255;
+
+/** A topic or group name as RocketMQ allows it (spec §8.2); the limit is the client's and the broker's. */
 export function nameOption(values: Record<string, string>, short: string, what: string): string {
   const v = values[short];
   if (v === undefined) throw new UsageError(`missing option -${short} (${what})`);
-  if (!/^[%|a-zA-Z0-9_-]{1,255}$/.test(v)) {
-    throw new UsageError(`${what} "${v}" may contain only letters, digits, '%', '|', '_' and '-' (1-255)`);
+  const max = what === "topic" ? MAX_TOPIC_LENGTH : MAX_GROUP_LENGTH;
+  if (!/^[%|a-zA-Z0-9_-]+$/.test(v) || v.length > max) {
+    throw new UsageError(
+      `${what} "${v.length > 40 ? `${v.slice(0, 40)}…` : v}" may contain only letters, digits, ` +
+        `'%', '|', '_' and '-', 1-${max} characters`,
+    );
   }
   return v;
 }

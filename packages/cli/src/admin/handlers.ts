@@ -5,6 +5,7 @@
 import {
   type Admin,
   allocateAveragely,
+  BrokerError,
   type Connection,
   type ConsumeStats,
   compareQueues,
@@ -19,6 +20,7 @@ import {
   formatHostPort,
   type MessageExt,
   permToString,
+  ResponseCode,
   versionName,
 } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
@@ -32,6 +34,7 @@ import {
   UsageError,
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
+import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
 import {
   type BrokerRow,
@@ -782,6 +785,17 @@ const resetOffsetByTimeCmd: Handler = async ({ admin, values }) => {
   const topic = nameOption(values, "t", "topic");
   const timestamp = parseTimestamp(values.s!);
   const force = boolOption(values, "f", true);
+  // Before anything moves: which online consumers would ignore the reset and overwrite it
+  // with their next offset commit (ali-ons does). Refused unless the operator says so.
+  const unaware = unawareOfReset(await onlineConsumers(admin, group));
+  const names = unaware.map((c) => `${c.clientId} at ${c.clientAddr}: ${c.why}`).join("; ");
+  if (unaware.length > 0 && values.A !== "true") {
+    throw new AdminCallError(
+      `nothing reset: ${unaware.length} online consumer(s) of group ${group} would not apply it and would ` +
+        `overwrite it with their next commit: ${names}. Stop them and run this again, or pass ` +
+        "--allow-ignored to reset anyway",
+    );
+  }
   const entries = (await admin.resetOffsetByTime(group, topic, timestamp, force)).map(({ mq, offset }) => ({
     brokerName: mq.brokerName,
     queueId: mq.queueId,
@@ -793,15 +807,46 @@ const resetOffsetByTimeCmd: Handler = async ({ admin, values }) => {
   const head = `rollback consumer offset by specified group[${group}], topic[${topic}], force[${force}], timestamp(string)[${
     timestamp === -1 ? "-1 (end)" : formatTime(timestamp)
   }], timestamp(long)[${timestamp}]`;
+  if (unaware.length > 0) {
+    process.stderr.write(
+      `tidemq admin: resetOffsetByTime: warning: these online consumers did not apply the reset and ` +
+        `will overwrite it with their next commit: ${names}\n`,
+    );
+  }
   return {
     text: `${head}\n${formatTable(
       ["#Broker Name", "#QID", "#Offset"],
       entries.map((e) => [e.brokerName, e.queueId, e.offset]),
       [1, 2],
     )}`,
-    json: { group, topic, timestamp, force, offsets: entries },
+    json: {
+      group,
+      topic,
+      timestamp,
+      force,
+      offsets: entries,
+      notAppliedBy: unaware.map(({ clientId, clientAddr, language, version, why }) => ({
+        clientId,
+        clientAddr,
+        language,
+        version,
+        why,
+      })),
+    },
   };
 };
+
+/** The group's online consumers; none when the broker says none is online or the group is unknown. */
+async function onlineConsumers(admin: Admin, group: string): Promise<ClientAnnounce[]> {
+  try {
+    return (await admin.getConsumerConnectionList(group)).connectionSet;
+  } catch (err) {
+    // No %RETRY% route: the group never had a consumer online.
+    if (err instanceof NoRouteError && err.outcomes.some((o) => o.outcome === "TOPIC_NOT_EXIST")) return [];
+    if (err instanceof BrokerError && err.code === ResponseCode.CONSUMER_NOT_ONLINE) return [];
+    throw new AdminCallError(`cannot tell which consumers of ${group} are online: ${(err as Error).message}`);
+  }
+}
 
 export const HANDLERS: Record<string, Handler> = {
   clusterList,

@@ -233,6 +233,11 @@ export const SPECS: CommandSpec[] = [
         help: "now, ms, yyyyMMddHHmmssSSS, yyyy-MM-dd#HH:mm:ss:SSS, ISO 8601, or -1 for the end",
       },
       { short: "f", long: "force", arg: "true|false", default: "true", help: "also move forward" },
+      {
+        short: "A",
+        long: "allow-ignored",
+        help: "reset even though online consumers that ignore it (ali-ons) will overwrite it; they are named",
+      },
     ],
     examples: [
       "resetOffsetByTime -g OrderService -t OrderPaid -s 20261124080000000",

@@ -1,8 +1,10 @@
-import { PushConsumer } from "@tidemq/client";
+import { Admin, PushConsumer } from "@tidemq/client";
 import { ConsumerStats } from "./ConsumerStats.js";
 import type { ConsumerBenchOptions } from "./options.js";
 import { consumerTickText, formatInt, latencyText, type Reporter } from "./Reporter.js";
 import { benchLogger, createTopicIfAsked, onStopSignals } from "./runProducer.js";
+import { startPosition, startPositionText } from "./StartPosition.js";
+import { queueStarts, waitForTopic } from "./topicWait.js";
 
 type ConsumerStop = "count" | "duration" | "signal";
 
@@ -12,15 +14,50 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
   await createTopicIfAsked(o, logger);
   const stats = new ConsumerStats();
   let stopResolve: (r: ConsumerStop) => void = () => {};
+  let stopRequested = false;
   const stopped = new Promise<ConsumerStop>((resolve) => {
-    stopResolve = resolve;
+    stopResolve = (r) => {
+      stopRequested = true;
+      resolve(r);
+    };
   });
+  const removeSignals = onStopSignals(() => stopResolve("signal"));
   const count = o.count;
+
+  // Before the consumer starts: the topic's route (waiting for it if a producer has yet to
+  // create it) and where the group will really start.
+  const admin = new Admin({ endpoints: o.namesrv, logger });
+  let start: ReturnType<typeof startPosition>;
+  try {
+    const route = await waitForTopic(
+      admin,
+      o.topic,
+      () => stopRequested,
+      () =>
+        out.emit(
+          { type: "waiting", role: "consumer", topic: o.topic },
+          `bench consumer: waiting for topic ${o.topic} to exist… (start the producer, or create it with ` +
+            `\`tidemq admin updateTopic -t ${o.topic} -c <cluster>\`)`,
+        ),
+    );
+    if (!route) {
+      removeSignals();
+      return 0;
+    }
+    start = startPosition(await queueStarts(admin, route, o.topic, o.group), o.from);
+  } catch (err) {
+    removeSignals();
+    throw err;
+  } finally {
+    await admin.shutdown();
+  }
   const consumer = new PushConsumer({
     endpoints: o.namesrv,
     consumerGroup: o.group,
     subscriptions: new Map([[o.topic, o.expression]]),
     consumeFromWhere: o.from === "first" ? "CONSUME_FROM_FIRST_OFFSET" : "CONSUME_FROM_LAST_OFFSET",
+    // --from last means the last offset, not RocketMQ 4.9's "offset 0 on a young queue".
+    strictStartPosition: true,
     pullBatchSize: o.pullBatch,
     consumptionThreadCount: o.threads,
     logger,
@@ -34,8 +71,8 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
   });
   await consumer.startup();
   out.emit(
-    { type: "ready", role: "consumer", topic: o.topic, group: o.group, from: o.from },
-    `bench consumer: topic ${o.topic}, group ${o.group}, expression ${o.expression}, new group starts at the ${o.from} offset` +
+    { type: "ready", role: "consumer", topic: o.topic, group: o.group, from: o.from, start },
+    `bench consumer: topic ${o.topic}, expression ${o.expression}; ${startPositionText(o.group, o.from, start)}` +
       `, until ${[count && `${count} messages`, o.durationSec && `${o.durationSec} s`].filter(Boolean).join(" or ") || "Ctrl-C"}`,
   );
 
@@ -69,7 +106,6 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
     const of = count ? ` / ${formatInt(count)} (${Math.floor((100 * stats.count) / count)}%)` : "";
     out.progress(`${secs.toFixed(1)} s  received ${formatInt(stats.count)}${of}`);
   }, 250);
-  const removeSignals = onStopSignals(() => stopResolve("signal"));
   const durationTimer =
     o.durationSec !== undefined ? setTimeout(() => stopResolve("duration"), o.durationSec * 1000) : undefined;
 

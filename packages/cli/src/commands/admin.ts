@@ -32,6 +32,15 @@ export function explain(message: string, nameServers: readonly string[]): string
       return `${message} (is a NameServer running? pass -n)`;
     return `${message} (is the broker running?)`;
   }
+  // A broker answers NameServer requests (routes, cluster info, topic list) with
+  // REQUEST_CODE_NOT_SUPPORTED: the usual cause is -n given a broker's port.
+  const wrong = nameServers.find((ns) => message.includes(`${ns}: REQUEST_CODE_NOT_SUPPORTED`));
+  if (wrong) {
+    return (
+      `${message} (${wrong} is not a NameServer — a broker, probably: -n takes NameServer addresses, ` +
+      "port 9876 by default; a broker's address goes to -b)"
+    );
+  }
   return message;
 }
 
