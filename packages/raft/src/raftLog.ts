@@ -20,12 +20,10 @@ export class RaftLog {
     this.storage = storage;
     this.unstable = new Unstable(storage.lastIndex() + 1);
     const first = storage.firstIndex();
-    this.committed = committed;
     this.applied = Math.max(applied, first - 1);
-    invariant(
-      this.committed <= storage.lastIndex(),
-      `commit ${committed} beyond last ${storage.lastIndex()}`,
-    );
+    // The commit index is persisted without fsync (it is re-learned from the leader), so after a
+    // crash it may be ahead of the entries that survived, or behind a snapshot: clamp it.
+    this.committed = Math.max(Math.min(committed, storage.lastIndex()), this.applied);
     invariant(this.applied <= this.committed, `applied ${this.applied} beyond commit ${committed}`);
   }
 
