@@ -1,10 +1,6 @@
-import {
-  applyConfigChange,
-  type ConfigChange,
-  decodeConfigChange,
-  encodeConfigChange,
-} from "./configChange.js";
+import { type ConfigChange, encodeConfigChange } from "./configChange.js";
 import { CompactedError, invariant, NotLeaderError, ProposalDroppedError, RaftError } from "./errors.js";
+import { Membership } from "./membership.js";
 import { majority, Progress, quorumIndex } from "./progress.js";
 import { RaftLog } from "./raftLog.js";
 import type { RaftStorage } from "./storage.js";
@@ -114,9 +110,7 @@ export class RaftNode {
   private votes = new Map<NodeId, boolean>();
   private readonly progress = new Map<NodeId, Progress>();
   private transferee: NodeId = NONE;
-  /** Membership committed-or-older base, plus config entries appended after it. */
-  private baseConfig: { voters: NodeId[]; index: number };
-  private configLog: { index: number; voters: NodeId[] }[] = [];
+  private readonly membership: Membership;
   private pendingConfIndex = 0;
 
   private msgs: Message[] = [];
@@ -147,9 +141,11 @@ export class RaftNode {
     this.log = new RaftLog(cfg.storage, hardState.commit, cfg.applied ?? 0);
     this.term = hardState.term;
     this.vote = hardState.vote;
-    this.baseConfig = { voters: [...config.voters], index: config.index };
-    this.loadConfigEntries(cfg.storage, config.index);
-    this.log.onAppend = (ents) => this.onLogAppend(ents);
+    this.membership = new Membership(config);
+    this.membership.load(cfg.storage, config.index);
+    this.log.onAppend = (ents) => {
+      if (this.membership.appended(ents) && this.role === "leader") this.syncProgress();
+    };
     this.prevHard = hardState;
     this.becomeFollower(this.term, NONE);
     this.prevSoft = this.softState();
@@ -322,8 +318,7 @@ export class RaftNode {
   }
 
   voters(): NodeId[] {
-    const last = this.configLog[this.configLog.length - 1];
-    return last ? last.voters : this.baseConfig.voters;
+    return this.membership.voters();
   }
 
   hardState(): HardState {
@@ -379,7 +374,7 @@ export class RaftNode {
     this.leader = this.id;
     this.syncProgress();
     // Uncommitted config entries of earlier terms still count as pending.
-    this.pendingConfIndex = this.configLog.length > 0 ? this.configLog[this.configLog.length - 1]!.index : 0;
+    this.pendingConfIndex = this.membership.lastPendingIndex();
     // Commit a no-op of our own term so earlier terms' entries can be committed (Figure 8).
     this.log.append([{ index: this.log.lastIndex() + 1, term, type: "noop", data: EMPTY }]);
     this.bcastAppend();
@@ -605,8 +600,7 @@ export class RaftNode {
       return;
     }
     this.log.restore(s);
-    this.baseConfig = { voters: [...s.metadata.voters], index: idx };
-    this.configLog = [];
+    this.membership.restore(s.metadata.voters, idx);
     this.send({ type: "appResp", to: m.from, index: this.log.lastIndex() });
   }
 
@@ -723,8 +717,8 @@ export class RaftNode {
     const stable = this.log.stableLastIndex();
     const matches = this.voters().map((v) => (v === this.id ? stable : (this.progress.get(v)?.match ?? 0)));
     if (!this.log.maybeCommit(quorumIndex(matches), this.term)) return false;
-    this.foldCommittedConfig();
-    if (!this.promotable() && this.baseConfig.index <= this.log.committed && this.configLog.length === 0) {
+    this.membership.committedTo(this.log.committed);
+    if (!this.promotable() && !this.membership.hasPending()) {
       // Our own removal is committed: stop leading so the remaining voters elect a leader.
       this.becomeFollower(this.term, NONE);
       return false;
@@ -733,40 +727,6 @@ export class RaftNode {
   }
 
   // ---------------------------------------------------------------- membership
-
-  private loadConfigEntries(storage: RaftStorage, configIndex: number): void {
-    const last = storage.lastIndex();
-    let lo = Math.max(configIndex + 1, storage.firstIndex());
-    while (lo <= last) {
-      const batch = storage.entries(lo, last + 1, 8 << 20);
-      this.onLogAppend(batch);
-      lo += batch.length;
-    }
-  }
-
-  private onLogAppend(ents: readonly Entry[]): void {
-    const from = ents[0]!.index;
-    let changed = false;
-    while (this.configLog.length > 0 && this.configLog[this.configLog.length - 1]!.index >= from) {
-      this.configLog.pop(); // the entry that set it was truncated: membership reverts
-      changed = true;
-    }
-    for (const e of ents) {
-      if (e.type !== "config") continue;
-      this.configLog.push({
-        index: e.index,
-        voters: applyConfigChange(this.voters(), decodeConfigChange(e.data)),
-      });
-      changed = true;
-    }
-    if (changed && this.role === "leader") this.syncProgress();
-  }
-
-  private foldCommittedConfig(): void {
-    while (this.configLog.length > 0 && this.configLog[0]!.index <= this.log.committed) {
-      this.baseConfig = this.configLog.shift()!;
-    }
-  }
 
   private syncProgress(): void {
     const voters = this.voters();
