@@ -42,6 +42,7 @@ const totals = {
   proposals: 0,
   crashes: 0,
   partitions: 0,
+  configChanges: 0,
   leaderChanges: 0,
   messages: 0,
   checks: 0,

@@ -41,6 +41,7 @@ export class SimReplica {
   /** Probability that a Ready's fsync completes only some steps later. */
   slowDiskRate = 0;
   private inFlight: { raft: RaftNode; rd: Ready; syncAt: number } | undefined;
+  private commitSeen = 0;
   /** Probability of a crash at each crash point of Ready handling (0 once faults heal). */
   crashInReadyRate: number;
 
@@ -51,8 +52,15 @@ export class SimReplica {
     private readonly rnd: SimRandom,
     private readonly checker: SafetyChecker,
     private readonly send: (m: Message) => void,
-    private readonly onAck: (value: string, index: number, term: number) => void,
+    private readonly onAck: (value: string, index: number) => void,
     private readonly onApply: (e: Entry) => void = () => {},
+    /** The leader's commit index moved over (from, to] under this configuration. */
+    private readonly onLeaderCommit: (
+      from: number,
+      to: number,
+      termAt: (i: number) => number | undefined,
+      voters: readonly NodeId[],
+    ) => void = () => {},
   ) {
     this.disk = new SimDisk(voters);
     this.crashInReadyRate = opts.crashInReadyRate;
@@ -76,6 +84,7 @@ export class SimReplica {
     const snap = this.disk.live.snapshot();
     this.restoreStateMachine(snap.data, snap.metadata.index);
     this.pending = [];
+    this.commitSeen = Number.MAX_SAFE_INTEGER; // set by the first observation
     this.raft = new RaftNode({
       id: this.id,
       storage: this.disk.live,
@@ -87,6 +96,21 @@ export class SimReplica {
       applied: snap.metadata.index,
       ...(this.opts.preferredLeaderId ? { preferredLeaderId: this.opts.preferredLeaderId } : {}),
     });
+  }
+
+  /** Deliver a message; report a commit it caused on a leader. */
+  step(m: Message): void {
+    const raft = this.raft!;
+    raft.step(m);
+    this.observeCommit(raft);
+  }
+
+  private observeCommit(raft: RaftNode): void {
+    const c = raft.log.committed;
+    if (raft.role === "leader" && c > this.commitSeen) {
+      this.onLeaderCommit(this.commitSeen, c, (i) => raft.log.term(i), raft.voters());
+    }
+    this.commitSeen = c;
   }
 
   crash(): void {
@@ -168,6 +192,7 @@ export class SimReplica {
     if (rd.snapshot) this.restoreStateMachine(rd.snapshot.data, rd.snapshot.metadata.index);
     for (const e of rd.committedEntries) this.apply(e);
     raft.advance();
+    this.observeCommit(raft);
     this.maybeCompact(raft);
     return true;
   }
@@ -187,7 +212,7 @@ export class SimReplica {
       else if (p.index === e.index && p.term === e.term) {
         // Acknowledged only if the very entry we appended (same index AND term) committed.
         this.checker.acknowledge(e);
-        this.onAck(p.value, e.index, e.term);
+        this.onAck(p.value, e.index);
       }
     }
     this.pending = still;
