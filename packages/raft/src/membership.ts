@@ -1,0 +1,73 @@
+import { applyConfigChange, decodeConfigChange } from "./configChange.js";
+import type { RaftStorage } from "./storage.js";
+import type { ConfigState, Entry, NodeId } from "./types.js";
+
+/**
+ * Voting membership as the log defines it. A config entry takes effect as soon as it is in
+ * the log (thesis §4.1), so membership is "the last config entry in the log", falling back to
+ * the committed base. If the entry is truncated away, membership reverts to the one before.
+ */
+export class Membership {
+  /** Membership as of an index known committed (or a snapshot). */
+  private base: { voters: NodeId[]; index: number };
+  /** Config entries appended after `base`, oldest first, each with the voters it results in. */
+  private pending: { index: number; voters: NodeId[] }[] = [];
+
+  constructor(config: ConfigState) {
+    this.base = { voters: [...config.voters], index: config.index };
+  }
+
+  voters(): NodeId[] {
+    const last = this.pending[this.pending.length - 1];
+    return last ? last.voters : this.base.voters;
+  }
+
+  /** Index of the newest config entry not yet committed, or 0. */
+  lastPendingIndex(): number {
+    return this.pending[this.pending.length - 1]?.index ?? 0;
+  }
+
+  hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /** Re-read the config entries in (config.index, lastIndex] after a restart. */
+  load(storage: RaftStorage, configIndex: number): void {
+    const last = storage.lastIndex();
+    let lo = Math.max(configIndex + 1, storage.firstIndex());
+    while (lo <= last) {
+      const batch = storage.entries(lo, last + 1, 8 << 20);
+      this.appended(batch);
+      lo += batch.length;
+    }
+  }
+
+  /** A batch was appended at ents[0].index (after truncating there). Returns whether the
+   *  voters may have changed. */
+  appended(ents: readonly Entry[]): boolean {
+    const from = ents[0]!.index;
+    let changed = false;
+    while (this.pending.length > 0 && this.pending[this.pending.length - 1]!.index >= from) {
+      this.pending.pop(); // the entry that set it was truncated: membership reverts
+      changed = true;
+    }
+    for (const e of ents) {
+      if (e.type !== "config") continue;
+      this.pending.push({
+        index: e.index,
+        voters: applyConfigChange(this.voters(), decodeConfigChange(e.data)),
+      });
+      changed = true;
+    }
+    return changed;
+  }
+
+  committedTo(commit: number): void {
+    while (this.pending.length > 0 && this.pending[0]!.index <= commit) this.base = this.pending.shift()!;
+  }
+
+  restore(voters: readonly NodeId[], index: number): void {
+    this.base = { voters: [...voters], index };
+    this.pending = [];
+  }
+}
