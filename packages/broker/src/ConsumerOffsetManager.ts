@@ -63,7 +63,13 @@ export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
     return this.offsetTable.get(key(topic, group))?.get(queueId) ?? -1;
   }
 
-  commit(group: string, topic: string, queueId: number, offset: number): void {
+  /**
+   * Stores a group's offset for a queue. `increaseOnly` (a commit piggybacked on a pull) never
+   * moves an offset back: a pull that waited in the pull queue carries the offset of when it
+   * was sent, and must not undo a newer commit — an orderly consumer that handed a queue over
+   * commits, unlocks, and the next owner starts from that commit.
+   */
+  commit(group: string, topic: string, queueId: number, offset: number, increaseOnly = false): void {
     checkOffsetKey(group, topic, queueId);
     if (!Number.isSafeInteger(offset)) {
       throw new TideMQError(ResponseCode.SYSTEM_ERROR, `commit offset ${offset} is not an integer`);
@@ -81,6 +87,7 @@ export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
       this.offsetTable.set(k, queues);
     }
     const old = queues.get(queueId);
+    if (increaseOnly && old !== undefined && offset < old) return;
     queues.set(queueId, offset);
     if (old !== offset) this.dirty = true;
     if (old !== undefined && old >= 0 && offset > old) this.recordProgress(k, offset - old);

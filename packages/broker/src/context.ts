@@ -47,7 +47,7 @@ export interface ConsumerManagerApi {
 export interface ConsumerOffsetManagerApi {
   /** Committed next-offset, or -1 when none. */
   query(group: string, topic: string, queueId: number): number;
-  commit(group: string, topic: string, queueId: number, offset: number): void;
+  commit(group: string, topic: string, queueId: number, offset: number, increaseOnly?: boolean): void;
   /** queueId → offset for one topic@group. */
   table(group: string, topic: string): Map<number, number>;
   /** Every (topic, group) pair that has offsets. */

@@ -405,11 +405,11 @@ export abstract class ConsumerBase implements ConsumerHandle {
   /** Hook: wait until nothing of a given-up queue is being consumed (its offset is committed next). */
   protected async quiesceQueue(_e: QueueEntry): Promise<void> {}
 
-  /** Hook: a given-up queue's offset is committed (orderly push consumers unlock it here). */
-  protected async afterQueueReleased(_e: QueueEntry): Promise<void> {}
+  /** Hook: a given-up queue's offset was committed (or the commit failed); orderly push consumers unlock it here. */
+  protected async afterQueueReleased(_e: QueueEntry, _committed: boolean): Promise<void> {}
 
-  /** Hook: shutdown committed the offsets of these queues. */
-  protected async afterStop(_mqs: MessageQueue[]): Promise<void> {}
+  /** Hook: shutdown committed the offsets of these queues (or the commit failed). */
+  protected async afterStop(_mqs: MessageQueue[], _committed: boolean): Promise<void> {}
 
   /** Gives a queue up: stop pulling, commit its offset, forget it. */
   protected async removeEntry(e: QueueEntry): Promise<void> {
@@ -418,10 +418,12 @@ export abstract class ConsumerBase implements ConsumerHandle {
     this.entries.delete(mqKey(e.mq));
     this.onQueueRemoved(e);
     await this.quiesceQueue(e);
+    let committed = true;
     if (this.copts.messageModel === "CLUSTERING") {
       try {
         await this.offsetStore!.persistAll([e.mq]);
       } catch (err) {
+        committed = false;
         this.warnOnce(
           `commit:${mqKey(e.mq)}`,
           `offset commit of ${mqKey(e.mq)} failed: ${(err as Error).message}`,
@@ -429,7 +431,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
       }
     }
     this.offsetStore!.remove(e.mq);
-    await this.afterQueueReleased(e);
+    await this.afterQueueReleased(e, committed);
   }
 
   /** Hook: a queue was given up (its cached messages will not be consumed here). */
@@ -739,13 +741,15 @@ export abstract class ConsumerBase implements ConsumerHandle {
         e.space.notify();
       }
       const held = [...this.entries.values()].map((e) => e.mq);
+      let committed = true;
       try {
         await this.offsetStore?.persistAll(held);
       } catch (err) {
+        committed = false;
         instance.logger.warn(`[${this.group}] final offset commit failed: ${(err as Error).message}`);
       }
       this.entries.clear();
-      await this.afterStop(held);
+      await this.afterStop(held, committed);
       await instance.unregisterConsumer(this.group);
     } finally {
       this.state = "stopped";

@@ -353,16 +353,22 @@ export class PushConsumer extends ConsumerBase {
     await this.orderlyLoops.get(e);
   }
 
-  protected override async afterQueueReleased(e: QueueEntry): Promise<void> {
+  /**
+   * Unlocks a given-up queue once its offset is committed. If the commit failed, the lock is
+   * left to expire at the broker: unlocking now would let the next owner start from an older
+   * offset while this one's progress is unknown.
+   */
+  protected override async afterQueueReleased(e: QueueEntry, committed: boolean): Promise<void> {
     if (!this.usesLocks) return;
     e.releasing = false;
-    await this.lockService().unlock([e.mq]);
+    if (committed) await this.lockService().unlock([e.mq]);
+    else this.lockService().forget([e.mq]);
   }
 
-  protected override async afterStop(mqs: MessageQueue[]): Promise<void> {
+  protected override async afterStop(mqs: MessageQueue[], committed: boolean): Promise<void> {
     if (!this.locks) return;
     this.locks.stop();
-    await this.locks.unlock(mqs);
+    if (committed) await this.locks.unlock(mqs);
   }
 
   private startOrderlyLoop(e: QueueEntry): void {

@@ -64,22 +64,30 @@ export class QueueLockService {
       JSON.stringify({ consumerGroup: this.group, clientId: this.instance.clientId, mqSet: mqs }),
       "utf8",
     );
+    // The lock counts from when it was asked for, not from when the answer arrived: a slow
+    // answer must not stretch the time this client believes it holds the queue past the
+    // broker's own expiry.
+    const askedAt = Date.now();
     try {
       const res = await this.instance.api.call(addr, RequestCode.LOCK_BATCH_MQ, undefined, body, {
         what: `queue lock of ${this.group} at ${brokerName}`,
       });
       const granted =
         decodeJson<{ lockOKMQSet?: MessageQueue[] }>(res.body, "LOCK_BATCH_MQ response").lockOKMQSet ?? [];
-      const now = Date.now();
       const ok = new Set(granted.map(mqKey));
       for (const mq of mqs) {
-        if (ok.has(mqKey(mq))) this.grantedAt.set(mqKey(mq), now);
+        if (ok.has(mqKey(mq))) this.grantedAt.set(mqKey(mq), askedAt);
         else this.grantedAt.delete(mqKey(mq));
       }
     } catch (err) {
       // Unknown outcome: keep what we had; it lapses after maxLiveMs without a renewal.
       this.warn(`lock:${brokerName}`, `locking queues at ${brokerName} failed: ${(err as Error).message}`);
     }
+  }
+
+  /** Stops counting these queues as held, without telling the broker (their locks expire there). */
+  forget(mqs: MessageQueue[]): void {
+    for (const mq of mqs) this.grantedAt.delete(mqKey(mq));
   }
 
   /** Releases locks at their brokers (after the queues' offsets were committed). */

@@ -118,7 +118,7 @@ export class PullMessageProcessor {
       config.brokerRole !== "SLAVE" &&
       header.commitOffset >= 0
     ) {
-      this.ctx.offsets.commit(header.consumerGroup, header.topic, header.queueId, header.commitOffset);
+      this.ctx.offsets.commit(header.consumerGroup, header.topic, header.queueId, header.commitOffset, true);
     }
 
     if (code === ResponseCode.SUCCESS) this.ctx.stats.recordGet(result.messageCount);
