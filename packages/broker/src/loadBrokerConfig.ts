@@ -103,6 +103,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   registerNameServerPeriod: { kind: "int", min: 1000, max: 60000 },
   maxMsgsNumBatch: { kind: "int", min: 1, max: 1024 },
   defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
+  metricsPort: { kind: "int", min: -1, max: 65535 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {

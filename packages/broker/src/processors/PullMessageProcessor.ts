@@ -81,6 +81,7 @@ export class PullMessageProcessor {
     conn: Connection,
     firstExecution: boolean,
   ): Promise<RemotingCommand | undefined> {
+    const t0 = performance.now();
     const { config, logger } = this.ctx;
     const header = decodeHeader(PullMessageRequestHeader, request.extFields, "PULL_MESSAGE");
     const filter = this.checkAndBuildFilter(header);
@@ -106,7 +107,17 @@ export class PullMessageProcessor {
       this.ctx.offsets.commit(header.consumerGroup, header.topic, header.queueId, header.commitOffset);
     }
 
-    if (code === ResponseCode.SUCCESS) this.ctx.stats.recordGet(result.messageCount);
+    if (code === ResponseCode.SUCCESS) {
+      this.ctx.stats.recordGet(result.messageCount);
+      this.ctx.traffic?.recordOut(
+        header.consumerGroup,
+        header.topic,
+        header.queueId,
+        result.messageCount,
+        result.body.length,
+        nextBeginOffset,
+      );
+    }
 
     const suspend = (header.sysFlag & PullSysFlag.SUSPEND) !== 0;
     if (code === ResponseCode.PULL_NOT_FOUND && firstExecution && suspend) {
@@ -138,6 +149,7 @@ export class PullMessageProcessor {
         return parked;
       }
     }
+    this.ctx.traffic?.pullLatency.observe(performance.now() - t0);
     return this.respond(request, code, nextBeginOffset, result);
   }
 

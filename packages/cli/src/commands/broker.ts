@@ -69,6 +69,9 @@ export async function run(argv: string[]): Promise<void> {
   await broker.start();
   const ns = config.namesrvAddr || "(none: set namesrvAddr, -n or NAMESRV_ADDR)";
   console.log(`Broker ${config.brokerName} listening on ${broker.brokerAddr}, NameServers ${ns}`);
+  if (broker.metricsPort !== undefined) {
+    console.log(`Metrics on http://${config.metricsHost}:${broker.metricsPort}/metrics`);
+  }
 
   stopOnSignal("tidemq broker", () => broker.shutdown());
 }

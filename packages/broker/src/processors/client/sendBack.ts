@@ -108,6 +108,7 @@ export async function consumerSendMsgBack(
     preparedTransactionOffset: old.preparedTransactionOffset,
   });
   ctx.stats.recordPut(1);
+  ctx.traffic?.recordIn(target.topic, 1, old.body.length);
   if (target.kind === "DLQ") {
     ctx.logger.warn(
       `message ${old.msgId} of group ${h.group} moved to ${target.topic} after ${old.reconsumeTimes} reconsumptions`,
