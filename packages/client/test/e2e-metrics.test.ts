@@ -171,3 +171,28 @@ test("NameServer /metrics: route tables and process metrics; other paths are 404
     await off.stop();
   }
 });
+
+test("the Grafana dashboard (bench/grafana/tidemq.json) only queries metrics a broker exposes", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const dashboard = JSON.parse(
+    await readFile(new URL("../../../../bench/grafana/tidemq.json", import.meta.url), "utf8"),
+  ) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+  const res = await fetch(`http://127.0.0.1:${cluster.brokers.get("broker-a")!.metricsPort}/metrics`);
+  const text = await res.text();
+  const exposed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+  let checked = 0;
+  for (const panel of dashboard.panels) {
+    assert.ok(panel.targets.length > 0, `panel ${panel.title} has queries`);
+    for (const t of panel.targets) {
+      for (const m of t.expr.matchAll(/\b((?:rocketmq|tidemq|process|nodejs)_[a-z0-9_]+)/g)) {
+        const base = m[1]!.replace(/_(bucket|sum|count)$/, "");
+        assert.ok(
+          exposed.has(base) || exposed.has(m[1]!),
+          `panel "${panel.title}" queries ${m[1]}, not exposed`,
+        );
+        checked++;
+      }
+    }
+  }
+  assert.ok(checked >= 15);
+});

@@ -72,6 +72,13 @@ export function createProcessRegistry(labels: Record<string, string> = {}): Regi
     register: registry,
     gcDurationBuckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
   });
+  // Lets a pressure-test report on the same machine find the process's /proc entries.
+  snapshotMetric(registry, {
+    name: "tidemq_process_id",
+    help: "The process id (for tools that read /proc/<pid> beside the metrics)",
+    type: "gauge",
+    read: () => [{ value: process.pid }],
+  });
   return registry;
 }
 
