@@ -105,6 +105,8 @@ test("TIDEMQ_LOG_FORMAT=json: every stderr line is a JSON object with time, leve
   assert.equal(typeof error.code, "number");
   assert.equal(typeof error.codeName, "string");
   assert.match(String(error.message), /conflict with system topic/);
+  assert.equal(refused.level, "warn");
+  assert.equal(error.stack, undefined, "a refusal carries no stack trace");
 });
 
 test("default format: plain text lines `<ISO time> <LEVEL> [component] message`, with the audit line readable", async () => {
@@ -119,5 +121,12 @@ test("default format: plain text lines `<ISO time> <LEVEL> [component] message`,
     audit,
     /\[broker broker-a\] audit: UPDATE_AND_CREATE_TOPIC by 127\.0\.0\.1:\d+ .*topic=AuditedTopic .*-> SUCCESS$/,
   );
-  assert.ok(run.stderrLines.some((l) => /topic=TBW102 .*-> FAILED$/.test(l)));
+  assert.ok(
+    run.stderrLines.some((l) =>
+      /WARN {2}\[broker broker-a\] audit: .*topic=TBW102 .*-> FAILED \(SYSTEM_ERROR: The topic\[TBW102\] is conflict with system topic\.\)$/.test(
+        l,
+      ),
+    ),
+    run.stderrLines.join("\n"),
+  );
 });

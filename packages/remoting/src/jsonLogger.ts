@@ -38,7 +38,8 @@ export function serializeError(err: unknown): unknown {
     // Node system errors (ENOSPC, ECONNREFUSED…).
     out.code = code;
   }
-  if (err.stack) out.stack = err.stack;
+  // A refusal with a response code is expected behaviour, not a bug: its stack is noise.
+  if (err.stack && typeof code !== "number") out.stack = err.stack;
   return out;
 }
 

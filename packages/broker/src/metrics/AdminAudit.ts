@@ -64,6 +64,12 @@ export function describeAdminRequest(
   };
 }
 
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  return `(${typeof code === "number" ? `${responseCodeName(code)}: ` : ""}${err.message})`;
+}
+
 function argsText(args: Record<string, string>): string {
   return Object.entries(args)
     .map(([k, v]) => `${k}=${/[\s"]/.test(v) ? JSON.stringify(v) : v}`)
@@ -82,8 +88,11 @@ export function installAdminAudit(server: RemotingServer, logger: Logger): void 
     server.registerHandler(code, (request, conn) => {
       const d = describeAdminRequest(request, conn);
       const log = (outcome: string, error?: unknown) => {
-        const text = `audit: ${d.action} by ${d.client} (${d.language} v${d.version}${d.accessKey ? ` accessKey=${d.accessKey}` : ""}) ${argsText(d.args)}${d.body ? ` body=${JSON.stringify(d.body)}` : ""} -> ${outcome}`;
-        logger.info(text, { audit: true, ...d, outcome, ...(error === undefined ? {} : { error }) });
+        const why = error === undefined ? "" : ` ${errorText(error)}`;
+        const text = `audit: ${d.action} by ${d.client} (${d.language} v${d.version}${d.accessKey ? ` accessKey=${d.accessKey}` : ""}) ${argsText(d.args)}${d.body ? ` body=${JSON.stringify(d.body)}` : ""} -> ${outcome}${why}`;
+        const fields = { audit: true, ...d, outcome, ...(error === undefined ? {} : { error }) };
+        if (error === undefined) logger.info(text, fields);
+        else logger.warn(text, fields);
       };
       const answered = (response: RemotingCommand | undefined) => {
         log(response ? responseCodeName(response.code) : "no response");

@@ -68,6 +68,7 @@ export function renderReportHtml(d: BenchReportData): string {
   const series = reportSeries(d);
   const tMax = Math.max(0, ...series.flatMap((s) => s.values.map(([t]) => t)));
   const rt = Object.entries(d.summary.rt)
+    .filter(([k]) => k !== "count")
     .map(([k, v]) => `${k} ${fmt(v)}`)
     .join(", ");
   // "</" cannot close the script element early once escaped.
@@ -90,7 +91,7 @@ svg.chart { border: 1px solid #ddd; background: #fff; }
 <body>
 <h1>${escapeHtml(d.title)}</h1>
 <p>${escapeHtml(d.startedAt)} · ${escapeHtml(d.machine)}<br><code>${escapeHtml(d.command)}</code></p>
-<p><strong>${escapeHtml(fmt(d.summary.tps))} msg/s</strong> over the run, ${escapeHtml(fmt(d.summary.sent))} sent, ${escapeHtml(fmt(d.summary.failed))} failed; RT (ms) ${escapeHtml(rt)}</p>
+<p><strong>${escapeHtml(fmt(d.summary.tps))} msg/s</strong> over the run, ${escapeHtml(d.summary.sent.toLocaleString("en-US"))} sent, ${escapeHtml(d.summary.failed.toLocaleString("en-US"))} failed; RT (ms) ${escapeHtml(rt)}</p>
 <h2>Where the limit is</h2>
 <ul>
 ${verdict(d)
