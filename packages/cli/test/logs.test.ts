@@ -91,6 +91,9 @@ test("TIDEMQ_LOG_FORMAT=json: every stderr line is a JSON object with time, leve
   assert.equal(serving.component, "broker");
   assert.equal(serving.broker, "broker-a");
   assert.ok(lines.some((o) => o.component === "namesrv"));
+  const created = lines.find((o) => String(o.message).startsWith("topic AuditedTopic created"));
+  assert.ok(created, "the topic-created line");
+  assert.equal(created.topic, "AuditedTopic");
 
   const audits = lines.filter((o) => o.audit === true);
   const ok = audits.find((o) => o.action === "UPDATE_AND_CREATE_TOPIC" && o.outcome === "SUCCESS");

@@ -112,6 +112,7 @@ export async function consumerSendMsgBack(
   if (target.kind === "DLQ") {
     ctx.logger.warn(
       `message ${old.msgId} of group ${h.group} moved to ${target.topic} after ${old.reconsumeTimes} reconsumptions`,
+      { group: h.group, topic: target.topic },
     );
   }
   // Java answers anything but PUT_OK with the status name (the copy may still be stored).
