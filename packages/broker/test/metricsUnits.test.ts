@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { createRequest, RequestCode } from "@tidemq/protocol";
 import { DurationBuckets } from "@tidemq/store";
 import { describeAdminRequest } from "../src/metrics/AdminAudit.js";
-import { TrafficCounters } from "../src/metrics/TrafficCounters.js";
+import { LATENCY_SAMPLE_EVERY, TrafficCounters } from "../src/metrics/TrafficCounters.js";
 
 test("DurationBuckets: each value lands in the first bucket whose bound it does not exceed", () => {
   const h = new DurationBuckets([1, 5, 10]);
@@ -31,6 +31,16 @@ test("TrafficCounters: per-topic in, per-group/topic out with the last pulled of
   // A reset moves the consumer back: the last pull is what it holds, not the largest.
   t.recordOut("g1", "A", 2, 1, 100, 3);
   assert.equal(f.pulledNext[2], 3);
+  // Latency is timed on one request in 16, counted separately for sends and pulls.
+  const timed = (start: () => number) => Array.from({ length: 64 }, start).filter((x) => x >= 0).length;
+  assert.equal(
+    timed(() => t.startSendTiming()),
+    64 / LATENCY_SAMPLE_EVERY,
+  );
+  assert.equal(
+    timed(() => t.startPullTiming()),
+    64 / LATENCY_SAMPLE_EVERY,
+  );
   t.prune(
     (topic) => topic !== "B",
     (group) => group !== "g2",

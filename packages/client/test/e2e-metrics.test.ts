@@ -93,7 +93,8 @@ test("broker /metrics: counters, lag and latency follow a real send/consume run"
     );
     const sends =
       (value(sent, "rocketmq_rpc_latency_count", { request_code: "send_message" }) ?? 0) - sendsBefore;
-    assert.ok(sends >= 1 && sends <= 30, `send requests counted: ${sends}`);
+    // One send request in 16 is timed; 30 sends awaited one by one are 30 requests.
+    assert.ok(sends >= 1 && sends <= 2, `send requests timed: ${sends}`);
     const inf = value(sent, "rocketmq_rpc_latency_bucket", { request_code: "send_message", le: "+Inf" });
     assert.equal(inf, value(sent, "rocketmq_rpc_latency_count", { request_code: "send_message" }));
 

@@ -162,7 +162,7 @@ export function createBrokerRegistry(src: BrokerMetricsSources): MetricsRegistry
   });
   snapshotMetric(registry, {
     name: "rocketmq_rpc_latency",
-    help: "Time from a request's decode to its response, ms (sends: every outcome; pulls: those answered without parking)",
+    help: "Time from a request's decode to its response, ms, of one request in 16 (sends: every outcome; pulls: those answered without parking)",
     type: "histogram",
     read: () => [
       ...histogramSamples("rocketmq_rpc_latency", traffic.sendLatency, {

@@ -81,7 +81,7 @@ export class PullMessageProcessor {
     conn: Connection,
     firstExecution: boolean,
   ): Promise<RemotingCommand | undefined> {
-    const t0 = performance.now();
+    const t0 = this.ctx.traffic?.startPullTiming() ?? -1;
     const { config, logger } = this.ctx;
     const header = decodeHeader(PullMessageRequestHeader, request.extFields, "PULL_MESSAGE");
     const filter = this.checkAndBuildFilter(header);
@@ -149,7 +149,7 @@ export class PullMessageProcessor {
         return parked;
       }
     }
-    this.ctx.traffic?.pullLatency.observe(performance.now() - t0);
+    if (t0 >= 0) this.ctx.traffic?.pullLatency.observe(performance.now() - t0);
     return this.respond(request, code, nextBeginOffset, result);
   }
 

@@ -124,7 +124,7 @@ export class SendMessageProcessor {
    * a socket chunk reaches the PutCoalescer in the same turn and becomes one append.
    */
   process(request: RemotingCommand, conn: Connection): Promise<RemotingCommand> {
-    const t0 = performance.now();
+    const t0 = this.ctx.traffic?.startSendTiming() ?? -1;
     const header =
       request.code === RequestCode.SEND_MESSAGE
         ? decodeHeader(SendMessageRequestHeader, request.extFields, "SEND_MESSAGE")
@@ -139,7 +139,7 @@ export class SendMessageProcessor {
     return this.queue
       .submit(() => this.store(request, prepared))
       .then((outcome) => {
-        this.ctx.traffic?.sendLatency.observe(performance.now() - t0);
+        if (t0 >= 0) this.ctx.traffic?.sendLatency.observe(performance.now() - t0);
         switch (outcome.kind) {
           case "done":
             return outcome.value;
