@@ -135,11 +135,10 @@ export class ResourceSampler {
 /** The figures of one interval from two snapshots (pure). */
 function diffSnapshots(a: Snapshot, b: Snapshot, t: number): ResourceSample {
   const secs = (b.at - a.at) / 1000;
-  const promDelta = (name: string) => {
-    const x = a.prom?.get(name);
-    const y = b.prom?.get(name);
-    return x === undefined || y === undefined ? Number.NaN : Math.max(0, y - x);
-  };
+  // Counters with labels (GC by kind, messages per topic) appear only once something was
+  // counted: absent from a scrape that answered means zero so far, not unknown.
+  const promDelta = (name: string) =>
+    a.prom && b.prom ? Math.max(0, (b.prom.get(name) ?? 0) - (a.prom.get(name) ?? 0)) : Number.NaN;
   const gauge = (name: string) => b.prom?.get(name) ?? Number.NaN;
   const cpuTotal = b.cpu && a.cpu ? b.cpu.total - a.cpu.total : Number.NaN;
   const jiffyShare = (pick: (c: CpuTimes) => number) =>
