@@ -68,6 +68,10 @@ export interface BrokerConfig {
   traceOn: boolean;
   clusterTopicEnable: boolean;
   brokerTopicEnable: boolean;
+  /** Port of the Prometheus `/metrics` HTTP endpoint; -1 (default) = off, 0 = any free port. */
+  metricsPort: number;
+  /** Address the metrics endpoint binds; default 127.0.0.1 (set 0.0.0.0 for a remote Prometheus). */
+  metricsHost: string;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -113,4 +117,6 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   traceOn: true,
   clusterTopicEnable: true,
   brokerTopicEnable: true,
+  metricsPort: -1,
+  metricsHost: "127.0.0.1",
 };

@@ -1,10 +1,19 @@
 import { join } from "node:path";
-import { createLogger, type Logger, RemotingClient, RemotingServer } from "@tidemq/remoting";
+import {
+  createLogger,
+  type Logger,
+  type MetricsEndpoint,
+  RemotingClient,
+  RemotingServer,
+} from "@tidemq/remoting";
 import { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
+import { installAdminAudit } from "./metrics/AdminAudit.js";
+import { startBrokerMetrics } from "./metrics/BrokerMetrics.js";
+import { TrafficCounters } from "./metrics/TrafficCounters.js";
 import { NamesrvRegistration } from "./NamesrvRegistration.js";
 import { PullRequestHoldService } from "./PullRequestHoldService.js";
 import { BrokerAdminProcessor } from "./processors/BrokerAdminProcessor.js";
@@ -39,11 +48,19 @@ export class BrokerController {
   private sendProcessor: SendMessageProcessor | undefined;
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
+  private metrics: MetricsEndpoint | undefined;
+  /** Send/pull counters behind /metrics (plain numbers bumped on the hot path). */
+  readonly traffic = new TrafficCounters();
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
     this.config = config;
-    this.logger = options.logger ?? createLogger(`broker ${config.brokerName}`);
+    this.logger =
+      options.logger ??
+      createLogger(`broker ${config.brokerName}`, undefined, {
+        component: "broker",
+        broker: config.brokerName,
+      });
   }
 
   /** The bound main port (listenPort, or the ephemeral port when listenPort is 0). */
@@ -55,6 +72,11 @@ export class BrokerController {
   /** "brokerIP1:port", the address registered with NameServers and stamped into messages. */
   get brokerAddr(): string {
     return `${this.config.brokerIP1}:${this.port}`;
+  }
+
+  /** The bound port of the /metrics endpoint, or undefined when metricsPort is -1 (off). */
+  get metricsPort(): number | undefined {
+    return this.metrics?.port;
   }
 
   get context(): BrokerContext {
@@ -112,6 +134,7 @@ export class BrokerController {
         offsets: this.clients.offsets,
         stats,
         bootTimestamp: Date.now(),
+        traffic: this.traffic,
       };
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
@@ -131,6 +154,21 @@ export class BrokerController {
         registration.registerAll().catch(() => undefined);
       }).register();
       this.clients.register(this.ctx);
+      installAdminAudit(this.server, logger);
+      if (config.metricsPort >= 0) {
+        const sendQueue = this.sendProcessor.queue;
+        this.metrics = await startBrokerMetrics(
+          {
+            ctx: this.ctx,
+            traffic: this.traffic,
+            producers: this.clients.producers,
+            sendQueueSize: () => sendQueue.size,
+          },
+          config.metricsPort,
+          config.metricsHost,
+        );
+        logger.info(`metrics on http://${config.metricsHost}:${this.metrics.port}/metrics`);
+      }
       await this.registration.start();
       this.state = "running";
       logger.info(
@@ -171,6 +209,7 @@ export class BrokerController {
     };
     await step("unregister", () => this.registration?.stop());
     await step("remoting client", () => this.remotingClient?.close());
+    await step("metrics endpoint", () => this.metrics?.stop());
     this.holdService?.shutdown();
     await step("server", () => this.server?.stop());
     await step("in-flight sends", async () => {

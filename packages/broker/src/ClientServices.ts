@@ -160,7 +160,9 @@ class ClientServicesImpl implements ClientServices {
     const groups = new Set<string>();
     const seconds = Math.round(this.config.channelExpiredTimeout / 1000);
     for (const r of consumers) {
-      this.logger.warn(`consumer ${r.clientId} of group ${r.group} expired: no heartbeat for ${seconds} s`);
+      this.logger.warn(`consumer ${r.clientId} of group ${r.group} expired: no heartbeat for ${seconds} s`, {
+        group: r.group,
+      });
       silent.add(r.channel);
       groups.add(r.group);
     }

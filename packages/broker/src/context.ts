@@ -13,6 +13,7 @@ import type { Connection, Logger, RemotingServer } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import type { ConsumerGroupState } from "./ConsumerManager.js";
+import type { TrafficCounters } from "./metrics/TrafficCounters.js";
 
 export interface TopicConfigManagerApi {
   get(topic: string): TopicConfig | undefined;
@@ -69,6 +70,8 @@ export interface BrokerContext {
   /** Statistics the runtime-info and console read (put/get counters). */
   stats: BrokerStats;
   bootTimestamp: number;
+  /** Per-topic/group counters the /metrics endpoint reads (absent in contexts built by tests). */
+  traffic?: TrafficCounters;
 }
 
 export interface BrokerStats {

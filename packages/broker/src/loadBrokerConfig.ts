@@ -104,6 +104,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   maxMsgsNumBatch: { kind: "int", min: 1, max: 1024 },
   defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
   rebalanceLockMaxLiveTime: { kind: "int", min: 1000, max: 3_600_000 },
+  metricsPort: { kind: "int", min: -1, max: 65535 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {

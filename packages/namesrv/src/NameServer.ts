@@ -1,4 +1,11 @@
-import { type Connection, createLogger, type Logger, RemotingServer } from "@tidemq/remoting";
+import {
+  type Connection,
+  createLogger,
+  type Logger,
+  MetricsEndpoint,
+  RemotingServer,
+} from "@tidemq/remoting";
+import { createNamesrvRegistry } from "./NamesrvMetrics.js";
 import { createNamesrvHandlers } from "./NamesrvRequestProcessor.js";
 import { DEFAULT_BROKER_EXPIRED_MS, RouteInfoManager } from "./RouteInfoManager.js";
 
@@ -19,6 +26,10 @@ export interface NameServerOptions {
   /** Frame limit of the transport; default 16 MiB. */
   maxFrameBytes?: number;
   logger?: Logger;
+  /** Port of the Prometheus `/metrics` endpoint; undefined or -1 = off, 0 = any free port. */
+  metricsPort?: number;
+  /** Address the metrics endpoint binds; default 127.0.0.1. */
+  metricsHost?: string;
 }
 
 /**
@@ -35,9 +46,12 @@ export class NameServer {
   private readonly connections = new Map<number, Connection>();
   private scanTimer: NodeJS.Timeout | undefined;
   private state: "new" | "starting" | "running" | "stopped" = "new";
+  private metrics: MetricsEndpoint | undefined;
+  private readonly metricsOptions: { port: number; host: string };
 
   constructor(options: NameServerOptions = {}) {
     this.logger = options.logger ?? createLogger("namesrv");
+    this.metricsOptions = { port: options.metricsPort ?? -1, host: options.metricsHost ?? "127.0.0.1" };
     this.scanIntervalMs = positive(options.scanIntervalMs, DEFAULT_SCAN_INTERVAL_MS, "scanIntervalMs");
     this.routes = new RouteInfoManager({
       brokerExpiredMs: positive(options.brokerExpiredMs, DEFAULT_BROKER_EXPIRED_MS, "brokerExpiredMs"),
@@ -62,8 +76,14 @@ export class NameServer {
     this.state = "starting";
     try {
       await this.server.start();
+      if (this.metricsOptions.port >= 0) {
+        const registry = createNamesrvRegistry(this.routes, () => this.connections.size);
+        this.metrics = new MetricsEndpoint({ ...this.metricsOptions, registry });
+        await this.metrics.start();
+      }
     } catch (err) {
       this.state = "stopped";
+      await this.server.stop().catch(() => undefined);
       throw err;
     }
     this.state = "running";
@@ -78,8 +98,14 @@ export class NameServer {
     this.state = "stopped";
     if (this.scanTimer) clearInterval(this.scanTimer);
     this.scanTimer = undefined;
+    await this.metrics?.stop();
     await this.server.stop();
     this.connections.clear();
+  }
+
+  /** The bound port of the /metrics endpoint, or undefined when it is off. */
+  get metricsPort(): number | undefined {
+    return this.metrics?.port;
   }
 
   /** The bound port (useful with port 0). */

@@ -4,7 +4,26 @@ export { RemotingClient, type RemotingClientOptions } from "./client.js";
 export type { Connection, RequestHandler } from "./connection-types.js";
 export { RemotingClosedError, RemotingConnectError, RemotingTimeoutError } from "./errors.js";
 export { FrameWriter, type FrameWriterOptions, type WriteSink } from "./frame-writer.js";
-export { createLogger, defaultLogLevel, type Logger, type LogLevel } from "./logger.js";
+export {
+  createLogger,
+  defaultLogFormat,
+  defaultLogLevel,
+  type LogFields,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+} from "./logger.js";
+export {
+  type BucketCounts,
+  createProcessRegistry,
+  histogramSamples,
+  MetricsEndpoint,
+  type MetricsEndpointOptions,
+  type MetricsRegistry,
+  type Sample,
+  type SnapshotMetricSpec,
+  snapshotMetric,
+} from "./metricsEndpoint.js";
 export { MAX_OPAQUE, OpaqueSequence } from "./opaque.js";
 export {
   DEFAULT_MAX_QUEUED_WRITE_BYTES,

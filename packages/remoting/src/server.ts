@@ -46,6 +46,11 @@ export class RemotingServer {
     this.logger = options.logger ?? createLogger("remoting-server");
   }
 
+  /** The handler registered for `code` (wrappers such as the broker's audit log read it). */
+  handlerFor(code: number): RequestHandler | undefined {
+    return this.handlers.get(code);
+  }
+
   registerHandler(code: number, handler: RequestHandler): void {
     this.handlers.set(code, handler);
   }

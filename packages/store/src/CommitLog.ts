@@ -10,6 +10,7 @@ import {
   MIN_RECORD_BYTES,
 } from "@tidemq/protocol";
 import type { FlushDiskType } from "./config.js";
+import { DurationBuckets } from "./DurationBuckets.js";
 import {
   close,
   fdatasync,
@@ -134,6 +135,9 @@ export interface ScannedRecord {
 
 const SCAN_CHUNK = 8 * 1024 * 1024;
 
+/** Flush latency bucket bounds, ms (an SSD fdatasync is ~0.2-2 ms, a busy disk far more). */
+export const FLUSH_BOUNDS_MS = [0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
+
 export class CommitLog implements AppendLog {
   readonly segments: Segment[] = [];
   private _maxOffset = 0;
@@ -148,6 +152,8 @@ export class CommitLog implements AppendLog {
   private readonly freeBlocks: Buffer[] = [];
   private flushing = false;
   private flushAgain = false;
+  /** ms per group-commit fdatasync round (all dirty segments), read by the broker's metrics. */
+  readonly flushTimes = new DurationBuckets(FLUSH_BOUNDS_MS);
   private flushDone: Promise<void> | undefined;
   private dirty: Segment[] = [];
   private failure: Error | undefined;
@@ -783,7 +789,9 @@ export class CommitLog implements AppendLog {
         const target = this._written;
         if (target <= this._flushed) break;
         const segs = this.dirty.slice();
+        const t0 = performance.now();
         for (const s of segs) if (s.fd !== undefined) await fdatasync(s.fd);
+        this.flushTimes.observe(performance.now() - t0);
         this._flushed = Math.max(this._flushed, target);
         for (const s of segs) {
           if (s.start + s.size <= this._flushed && s !== this.segments.at(-1)) {

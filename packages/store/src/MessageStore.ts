@@ -16,6 +16,7 @@ import { CommitLog, type Reservation, type ScannedRecord } from "./CommitLog.js"
 import { ConsumeQueue, CQ_ENTRY_BYTES, CqChunkCache } from "./ConsumeQueue.js";
 import { type MessageStoreConfig, parseDeleteWhen, type ResolvedConfig, resolveConfig } from "./config.js";
 import { diskUsedRatio } from "./DiskSpace.js";
+import type { DurationBuckets } from "./DurationBuckets.js";
 import { exists, ReadFdCache, writeFileDurable } from "./fsx.js";
 import { IndexService } from "./IndexService.js";
 import { hostBytes, ipv4Int, type RecordContext, recordSize, writeRecord } from "./RecordCodec.js";
@@ -1157,6 +1158,11 @@ export class MessageStore {
       indexLastUpdateTimestamp: this.index.lastTs,
       indexLastUpdatePhyoffset: Math.max(0, this.index.lastPhy),
     };
+  }
+
+  /** Commit-log flush (fdatasync round) durations in ms, for the broker's metrics. */
+  get flushTimes(): DurationBuckets {
+    return this.log.flushTimes;
   }
 
   get stats(): StoreStats {

@@ -84,6 +84,7 @@ export class PullMessageProcessor {
     conn: Connection,
     firstExecution: boolean,
   ): Promise<RemotingCommand | undefined> {
+    const t0 = this.ctx.traffic?.startPullTiming() ?? -1;
     const { config, logger } = this.ctx;
     const header = decodeHeader(PullMessageRequestHeader, request.extFields, "PULL_MESSAGE");
     const filter = this.checkAndBuildFilter(header);
@@ -121,7 +122,17 @@ export class PullMessageProcessor {
       this.ctx.offsets.commit(header.consumerGroup, header.topic, header.queueId, header.commitOffset, true);
     }
 
-    if (code === ResponseCode.SUCCESS) this.ctx.stats.recordGet(result.messageCount);
+    if (code === ResponseCode.SUCCESS) {
+      this.ctx.stats.recordGet(result.messageCount);
+      this.ctx.traffic?.recordOut(
+        header.consumerGroup,
+        header.topic,
+        header.queueId,
+        result.messageCount,
+        result.body.length,
+        nextBeginOffset,
+      );
+    }
 
     const suspend = (header.sysFlag & PullSysFlag.SUSPEND) !== 0;
     if (code === ResponseCode.PULL_NOT_FOUND && firstExecution && suspend) {
@@ -153,6 +164,7 @@ export class PullMessageProcessor {
         return parked;
       }
     }
+    if (t0 >= 0) this.ctx.traffic?.pullLatency.observe(performance.now() - t0);
     return this.respond(request, code, nextBeginOffset, result);
   }
 

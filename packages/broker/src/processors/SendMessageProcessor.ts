@@ -124,20 +124,22 @@ export class SendMessageProcessor {
    * a socket chunk reaches the PutCoalescer in the same turn and becomes one append.
    */
   process(request: RemotingCommand, conn: Connection): Promise<RemotingCommand> {
+    const t0 = this.ctx.traffic?.startSendTiming() ?? -1;
     const header =
       request.code === RequestCode.SEND_MESSAGE
         ? decodeHeader(SendMessageRequestHeader, request.extFields, "SEND_MESSAGE")
         : decodeSendMessageHeaderV2(request.extFields);
     const batch = request.code === RequestCode.SEND_BATCH_MESSAGE || header.batch === true;
     const prepared = this.prepare(request, header, batch, conn);
-    if (prepared instanceof Promise) return prepared.then((p) => this.enqueue(request, p));
-    return this.enqueue(request, prepared);
+    if (prepared instanceof Promise) return prepared.then((p) => this.enqueue(request, p, t0));
+    return this.enqueue(request, prepared, t0);
   }
 
-  private enqueue(request: RemotingCommand, prepared: Prepared): Promise<RemotingCommand> {
+  private enqueue(request: RemotingCommand, prepared: Prepared, t0: number): Promise<RemotingCommand> {
     return this.queue
       .submit(() => this.store(request, prepared))
       .then((outcome) => {
+        if (t0 >= 0) this.ctx.traffic?.sendLatency.observe(performance.now() - t0);
         switch (outcome.kind) {
           case "done":
             return outcome.value;
@@ -419,6 +421,7 @@ export class SendMessageProcessor {
     return this.coalescer.put(p.inputs).then((result) => {
       const { config } = this.ctx;
       this.ctx.stats.recordPut(result.count);
+      this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, request.body?.length ?? 0);
       const code =
         result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
       return createResponse(request, code, code === ResponseCode.SUCCESS ? undefined : "flush disk timeout", {

@@ -73,6 +73,7 @@ export class TopicAdminProcessor {
     await this.topics.upsert(tc);
     this.ctx.logger.info(
       `topic ${tc.topicName} created/updated: ${tc.readQueueNums} read / ${tc.writeQueueNums} write queues, perm ${tc.perm}${tc.order ? ", order" : ""}`,
+      { topic: tc.topicName },
     );
     return createResponse(request, ResponseCode.SUCCESS);
   }
@@ -84,7 +85,7 @@ export class TopicAdminProcessor {
     await this.topics.delete(h.topic);
     // 4.9.8 keeps the consumer offsets of a deleted topic; only its queues go.
     await this.ctx.store.deleteTopics([h.topic]);
-    this.ctx.logger.info(`topic ${h.topic} deleted`);
+    this.ctx.logger.info(`topic ${h.topic} deleted`, { topic: h.topic });
     return createResponse(request, ResponseCode.SUCCESS);
   }
 

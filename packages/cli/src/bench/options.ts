@@ -31,6 +31,10 @@ export interface ProducerBenchOptions extends CommonBenchOptions {
   mode: "sync" | "async";
   group: string;
   sendTimeoutMs: number;
+  /** --report: HTML file to write (the table is printed too); undefined = no report. */
+  report: string | undefined;
+  /** The broker's /metrics the report samples. */
+  metricsUrl: string;
 }
 
 export interface ConsumerBenchOptions extends CommonBenchOptions {
@@ -59,6 +63,12 @@ TPS, average / p99 / max response time and failures; a summary at the end.
       --async            one loop that refills the window from completion callbacks
   -p, --group NAME       producer group (default benchmark_producer)
       --timeout MS       send timeout (default 3000)
+      --report [FILE]    sample the broker (CPU, RSS, GC, event-loop lag from its /metrics) and
+                         this machine (disk MB/s and busy %, I/O wait, loopback MB/s from /proc)
+                         every second; print them beside TPS and RT at the end and write an
+                         HTML report with plots to FILE (default tidemq-bench-report.html)
+      --metrics URL      the broker's metrics for --report (default http://127.0.0.1:5557/metrics,
+                         the dev cluster's)
   -q, --create-queues N  create the topic with N queues on every master of the cluster first
   -C, --cluster NAME     cluster for --create-queues (default DefaultCluster)
       --interval MS      report period (default 1000)
@@ -167,6 +177,8 @@ export function parseProducerArgs(argv: string[]): ProducerBenchOptions {
     mode: "sync",
     group: "benchmark_producer",
     sendTimeoutMs: 3000,
+    report: undefined,
+    metricsUrl: "http://127.0.0.1:5557/metrics",
   };
   for (let i = 0; i < argv.length; ) {
     const used = parseCommon(o, argv, i);
@@ -216,6 +228,18 @@ export function parseProducerArgs(argv: string[]): ProducerBenchOptions {
         break;
       case "--timeout":
         o.sendTimeoutMs = intArg(arg, next, 1, 600_000);
+        break;
+      case "--report":
+        // The file is optional: a next argument that is not an option names it.
+        if (next !== undefined && !next.startsWith("-")) o.report = next;
+        else {
+          o.report = "tidemq-bench-report.html";
+          n = 1;
+        }
+        break;
+      case "--metrics":
+        if (!/^https?:\/\//.test(next ?? "")) throw new UsageError("option --metrics needs an http:// URL");
+        o.metricsUrl = next!;
         break;
       default:
         throw new UsageError(`unknown option ${arg} (see tidemq bench producer --help)`);

@@ -4,6 +4,7 @@ import { createLogger, type Logger } from "@tidemq/remoting";
 import type { ProducerBenchOptions } from "./options.js";
 import { type BenchMessage, ProducerBench, type StopReason } from "./ProducerBench.js";
 import { formatInt, latencyText, producerTickText, type Reporter } from "./Reporter.js";
+import { ReportRecorder } from "./report/ReportRecorder.js";
 
 export function benchLogger(): Logger {
   const level = process.env.TIDEMQ_LOG_LEVEL;
@@ -97,6 +98,8 @@ export async function runProducer(o: ProducerBenchOptions, out: Reporter): Promi
       `, until ${[o.count && `${o.count} messages`, o.durationSec && `${o.durationSec} s`].filter(Boolean).join(" or ") || "Ctrl-C"}`,
   );
 
+  const recorder = o.report ? new ReportRecorder(o) : undefined;
+  await recorder?.start();
   const t0 = performance.now();
   let lastTick = t0;
   let tick = 0;
@@ -115,6 +118,7 @@ export async function runProducer(o: ProducerBenchOptions, out: Reporter): Promi
       responseFailed: p.responseFailed,
       total: totals.sent,
     };
+    recorder?.tick((now - t0) / 1000, line.tps, p.rt);
     out.emit(
       { type: "tick", role: "producer", second: tick, elapsedSec: +((now - t0) / 1000).toFixed(3), ...line },
       producerTickText(line),
@@ -167,6 +171,8 @@ export async function runProducer(o: ProducerBenchOptions, out: Reporter): Promi
       `response failed ${t.responseFailed}${t.firstError ? ` (first: ${t.firstError})` : ""}\n` +
       `RT(ms) per send call: ${latencyText(t.rt)}`,
   );
+  if (recorder)
+    await recorder.finish({ tps, sent: t.sent, failed: t.sendFailed + t.responseFailed, rt: t.rt }, out);
   await Promise.race([producer.shutdown(), new Promise((r) => setTimeout(r, 5000).unref())]);
   return t.sent > 0 || t.attempted === 0 ? 0 : 1;
 }

@@ -1,4 +1,5 @@
 import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
+import { createLogger } from "@tidemq/remoting";
 
 const USAGE = `usage: tidemq broker [-c broker.conf] [-n "host:port;host:port"] [-p listenPort]
 
@@ -69,6 +70,9 @@ export async function run(argv: string[]): Promise<void> {
   await broker.start();
   const ns = config.namesrvAddr || "(none: set namesrvAddr, -n or NAMESRV_ADDR)";
   console.log(`Broker ${config.brokerName} listening on ${broker.brokerAddr}, NameServers ${ns}`);
+  if (broker.metricsPort !== undefined) {
+    console.log(`Metrics on http://${config.metricsHost}:${broker.metricsPort}/metrics`);
+  }
 
   stopOnSignal("tidemq broker", () => broker.shutdown());
 }
@@ -79,17 +83,19 @@ export async function run(argv: string[]): Promise<void> {
  */
 export function stopOnSignal(name: string, stop: () => Promise<void>): void {
   let stopping = false;
+  // Through the logger, so TIDEMQ_LOG_FORMAT=json keeps every stderr line JSON.
+  const log = createLogger(name);
   const onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.error(`${name}: ${signal} received, stopping`);
+    log.info(`${signal} received, stopping`);
     stop().then(
       () => {
-        console.error(`${name}: stopped`);
+        log.info("stopped");
         process.exit(0);
       },
       (err: unknown) => {
-        console.error(`${name}: stop failed: ${(err as Error).message}`);
+        log.error(`stop failed: ${(err as Error).message}`, { error: err });
         process.exit(1);
       },
     );

@@ -3,7 +3,7 @@ import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { NameServer } from "@tidemq/namesrv";
 import { stopOnSignal } from "./broker.js";
 
-const USAGE = `usage: tidemq dev [--data ./data] [--namesrv-port 9876] [--broker-port 10911] [--sync-flush]
+const USAGE = `usage: tidemq dev [--data ./data] [--namesrv-port 9876] [--broker-port 10911] [--sync-flush] [--metrics-port 5557]
 
 Starts a NameServer and a broker (cluster DefaultCluster, broker-a, topic auto-create on)
 in this process, with data under --data. Ctrl-C stops both cleanly; the data is kept
@@ -13,6 +13,8 @@ for the next start.
   --namesrv-port N    NameServer port (default 9876)
   --broker-port N     broker port (default 10911; the VIP port N-2 is opened too)
   --sync-flush        acknowledge sends only after fdatasync (SYNC_FLUSH); default ASYNC_FLUSH
+  --metrics-port N    broker /metrics on 127.0.0.1:N, NameServer's on N+1 (default 5557/5558;
+                      any free ports when --broker-port is given without it; -1 = off)
   -h, --help          this text`;
 
 interface DevArgs {
@@ -20,6 +22,8 @@ interface DevArgs {
   namesrvPort: number;
   brokerPort: number;
   syncFlush: boolean;
+  /** Broker /metrics port (NameServer: +1); undefined = 5557, or ephemeral with --broker-port. */
+  metricsPort: number | undefined;
   help: boolean;
 }
 
@@ -36,6 +40,7 @@ export function parseDevArgs(argv: string[]): DevArgs {
     namesrvPort: 9876,
     brokerPort: 10911,
     syncFlush: false,
+    metricsPort: undefined,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -56,6 +61,12 @@ export function parseDevArgs(argv: string[]): DevArgs {
       case "--sync-flush":
         out.syncFlush = true;
         break;
+      case "--metrics-port": {
+        const v = argv[++i];
+        out.metricsPort = v === "-1" ? -1 : parsePort(arg, v);
+        if (out.metricsPort === 65535) throw new Error("--metrics-port: the NameServer needs N+1 too");
+        break;
+      }
       case "-h":
       case "--help":
         out.help = true;
@@ -74,7 +85,14 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
   const started = Date.now();
-  const namesrv = new NameServer({ port: args.namesrvPort });
+  // Known ports for `npm start`; a cluster started on chosen ports (scripts, several side by
+  // side) gets free metrics ports instead of colliding on 5557.
+  const explicitPorts = argv.includes("--broker-port") || argv.includes("--namesrv-port");
+  const metricsBase = args.metricsPort ?? (explicitPorts ? 0 : 5557);
+  const namesrv = new NameServer({
+    port: args.namesrvPort,
+    metricsPort: metricsBase <= 0 ? metricsBase : metricsBase + 1,
+  });
   await namesrv.start();
   const namesrvAddr = `127.0.0.1:${namesrv.port}`;
   const { config, warnings } = await loadBrokerConfig({
@@ -85,6 +103,7 @@ export async function run(argv: string[]): Promise<void> {
       storePathRootDir: resolve(args.data, "broker-a"),
       autoCreateTopicEnable: true,
       flushDiskType: args.syncFlush ? "SYNC_FLUSH" : "ASYNC_FLUSH",
+      metricsPort: metricsBase,
     },
   });
   for (const w of warnings) console.error(`tidemq dev: warning: ${w}`);
@@ -100,6 +119,7 @@ export async function run(argv: string[]): Promise<void> {
   NameServer  ${namesrvAddr}
   Broker      ${broker.brokerAddr}  (cluster ${config.brokerClusterName}, ${config.brokerName}, ${config.flushDiskType})
   Data        ${config.storePathRootDir}
+  Metrics     ${broker.metricsPort === undefined ? "off" : `http://127.0.0.1:${broker.metricsPort}/metrics (broker), http://127.0.0.1:${namesrv.metricsPort}/metrics (NameServer)`}
 
 Quick start (topics are created on first use in the dev cluster):
   import { Producer, PushConsumer, ConsumeResult } from "@tidemq/client";

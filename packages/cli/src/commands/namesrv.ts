@@ -1,17 +1,19 @@
 import { DEFAULT_NAMESRV_PORT, NameServer } from "@tidemq/namesrv";
 
-const USAGE = `usage: tidemq namesrv [-p <port>]
+const USAGE = `usage: tidemq namesrv [-p <port>] [--metrics-port <port>]
 
 Starts a NameServer (RocketMQ's mqnamesrv).
 
 options:
   -p, --port <port>   port to listen on (default ${DEFAULT_NAMESRV_PORT}; 0 = any free port)
+  --metrics-port <p>  serve Prometheus /metrics on 127.0.0.1:<p> (default off)
   -h, --help          show this help
 
 Stops cleanly on SIGINT (Ctrl-C) or SIGTERM. Log level: TIDEMQ_LOG_LEVEL=debug|info|warn|error|silent.`;
 
 interface Args {
   port: number;
+  metricsPort?: number;
   help: boolean;
 }
 
@@ -31,6 +33,7 @@ export function parseArgs(argv: string[]): Args {
     const a = argv[i]!;
     if (a === "-h" || a === "--help") args.help = true;
     else if (a === "-p" || a === "--port") args.port = parsePort(argv[++i], a);
+    else if (a === "--metrics-port") args.metricsPort = parsePort(argv[++i], a);
     else if (a.startsWith("--port=")) args.port = parsePort(a.slice("--port=".length), "--port");
     else if (/^-p\d+$/.test(a)) args.port = parsePort(a.slice(2), "-p");
     else throw new UsageError(`unknown option "${a}"`);
@@ -57,9 +60,11 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
 
-  const namesrv = new NameServer({ port: args.port });
+  const namesrv = new NameServer({ port: args.port, metricsPort: args.metricsPort });
   await namesrv.start();
   console.log(`NameServer listening on ${displayHost("::")}:${namesrv.port}`);
+  if (namesrv.metricsPort !== undefined)
+    console.log(`Metrics on http://127.0.0.1:${namesrv.metricsPort}/metrics`);
 
   // Resolves once a signal has stopped the server; a second signal while stopping forces exit.
   await new Promise<void>((resolve) => {

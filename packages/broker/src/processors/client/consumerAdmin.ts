@@ -178,6 +178,7 @@ export async function invokeBrokerToResetOffset(
     await offsets.persist();
     ctx.logger.info(
       `reset offsets of ${h.group} on ${h.topic} with no consumer online: written by the broker`,
+      { group: h.group, topic: h.topic },
     );
     return ok(request, undefined, body);
   }

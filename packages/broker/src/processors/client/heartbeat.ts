@@ -153,7 +153,9 @@ export async function heartBeat(
     }
     if (outcome.newChannel || outcome.topicsChanged) {
       if (outcome.newChannel) {
-        ctx.logger.info(`consumer ${data.clientID} (${clientAddr(conn)}) joined group ${c.groupName}`);
+        ctx.logger.info(`consumer ${data.clientID} (${clientAddr(conn)}) joined group ${c.groupName}`, {
+          group: c.groupName,
+        });
       }
       deps.notifyConsumerIdsChanged(c.groupName);
     }
@@ -180,7 +182,9 @@ export function unregisterClient(
   const h = decodeHeader(UnregisterClientRequestHeader, request.extFields, "UNREGISTER_CLIENT");
   if (h.producerGroup) deps.producers.unregister(conn, h.producerGroup);
   if (h.consumerGroup && deps.consumers.unregister(conn, h.consumerGroup)) {
-    deps.ctx.logger.info(`consumer ${h.clientID} (${clientAddr(conn)}) left group ${h.consumerGroup}`);
+    deps.ctx.logger.info(`consumer ${h.clientID} (${clientAddr(conn)}) left group ${h.consumerGroup}`, {
+      group: h.consumerGroup,
+    });
     deps.notifyConsumerIdsChanged(h.consumerGroup);
   }
   return ok(request);

@@ -108,9 +108,11 @@ export async function consumerSendMsgBack(
     preparedTransactionOffset: old.preparedTransactionOffset,
   });
   ctx.stats.recordPut(1);
+  ctx.traffic?.recordIn(target.topic, 1, old.body.length);
   if (target.kind === "DLQ") {
     ctx.logger.warn(
       `message ${old.msgId} of group ${h.group} moved to ${target.topic} after ${old.reconsumeTimes} reconsumptions`,
+      { group: h.group, topic: target.topic },
     );
   }
   // Java answers anything but PUT_OK with the status name (the copy may still be stored).
