@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { tagsHashCode } from "@tidemq/protocol";
 import { createLogger, type Logger, RemotingClient, RemotingServer } from "@tidemq/remoting";
 import { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
@@ -11,6 +12,9 @@ import { BrokerAdminProcessor } from "./processors/BrokerAdminProcessor.js";
 import { PullMessageProcessor } from "./processors/PullMessageProcessor.js";
 import { SendMessageProcessor } from "./processors/SendMessageProcessor.js";
 import { TopicAdminProcessor } from "./processors/TopicAdminProcessor.js";
+import { DelayLevelRouter, scheduleTagsCode } from "./schedule/DelayLevelRouter.js";
+import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
+import { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
 import { TopicConfigManager } from "./TopicConfigManager.js";
 
 export interface BrokerControllerOptions {
@@ -39,6 +43,7 @@ export class BrokerController {
   private sendProcessor: SendMessageProcessor | undefined;
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
+  private schedule: ScheduleMessageService | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
@@ -80,6 +85,7 @@ export class BrokerController {
       this.server = new RemotingServer({ port: config.listenPort, extraPorts: vip, logger });
       await this.server.start();
       const brokerAddr = `${config.brokerIP1}:${this.server.port}`;
+      const delayLevels = parseDelayLevels(config.messageDelayLevel);
 
       this.store = await MessageStore.open({
         storePathRootDir: config.storePathRootDir,
@@ -94,12 +100,14 @@ export class BrokerController {
         diskMaxUsedSpaceRatio: config.diskMaxUsedSpaceRatio,
         maxMessageSize: config.maxMessageSize,
         storeHost: { host: config.brokerIP1, port: this.server.port },
+        tagsCodeOf: (topic, props) => scheduleTagsCode(topic, props, (p) => tagsHashCode(p.TAGS)),
         logger,
       });
       const configDir = join(config.storePathRootDir, "config");
       this.topics = await TopicConfigManager.load({ configDir, config, logger });
       this.clients = await createClientServices({ configDir, config, logger });
       const stats = new BrokerStatsImpl();
+      this.schedule = new ScheduleMessageService(this.store, delayLevels, config.storePathRootDir, logger);
       this.ctx = {
         config,
         brokerAddr,
@@ -112,6 +120,7 @@ export class BrokerController {
         offsets: this.clients.offsets,
         stats,
         bootTimestamp: Date.now(),
+        schedule: { router: new DelayLevelRouter(delayLevels), service: this.schedule },
       };
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
@@ -131,6 +140,7 @@ export class BrokerController {
         registration.registerAll().catch(() => undefined);
       }).register();
       this.clients.register(this.ctx);
+      await this.schedule.start();
       await this.registration.start();
       this.state = "running";
       logger.info(
@@ -179,9 +189,14 @@ export class BrokerController {
       await this.sendProcessor.queue.idle();
       this.sendProcessor.queue.stop();
     });
+    await step("schedule", () => this.schedule?.stop());
     await step("client services", () => this.clients?.stop());
     await step("topic config", () => this.topics?.persist());
-    await step("store", () => this.store?.shutdown());
+    await step("store", async () => {
+      await this.store?.shutdown();
+      // The store's shutdown flushed every delivered copy: record all delivery progress.
+      await this.schedule?.persistAll();
+    });
     if (errors.length > 0) throw errors[0];
   }
 }

@@ -13,6 +13,8 @@ import type { Connection, Logger, RemotingServer } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import type { ConsumerGroupState } from "./ConsumerManager.js";
+import type { DelayLevelRouter } from "./schedule/DelayLevelRouter.js";
+import type { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
 
 export interface TopicConfigManagerApi {
   get(topic: string): TopicConfig | undefined;
@@ -69,6 +71,8 @@ export interface BrokerContext {
   /** Statistics the runtime-info and console read (put/get counters). */
   stats: BrokerStats;
   bootTimestamp: number;
+  /** Delay levels: parks delayed sends in SCHEDULE_TOPIC_XXXX, delivers them when due (absent in unit-test contexts). */
+  schedule?: { router: DelayLevelRouter; service: ScheduleMessageService };
 }
 
 export interface BrokerStats {
