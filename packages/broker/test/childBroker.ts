@@ -1,18 +1,18 @@
 /**
  * A broker in a child process (fixtures/brokerProcess.js) for tests that kill it with
- * SIGKILL; every child started is killed by PID after the file's tests.
+ * SIGKILL. A test file calls killAllChildren() last in its clean-up (after its clients
+ * closed: ali-ons cannot close cleanly once its broker is gone).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const fixture = fileURLToPath(new URL("./fixtures/brokerProcess.js", import.meta.url));
 const children: ChildProcess[] = [];
 
-after(() => {
-  for (const c of children)
-    if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, "SIGKILL");
-});
+/** SIGKILLs (by PID) every child broker this file started that still runs. */
+export async function killAllChildren(): Promise<void> {
+  await Promise.all(children.map((c) => kill9(c)));
+}
 
 export interface ChildBroker {
   child: ChildProcess;

@@ -16,7 +16,7 @@ import {
   ResponseCode,
 } from "@tidemq/protocol";
 import type { RemotingClient } from "@tidemq/remoting";
-import { kill9, spawnBroker, stopClean } from "./childBroker.js";
+import { kill9, killAllChildren, spawnBroker, stopClean } from "./childBroker.js";
 import {
   cleanupsAfterAll,
   createTopicRequest,
@@ -29,6 +29,7 @@ import {
 } from "./helpers.js";
 
 const cleanups = cleanupsAfterAll();
+cleanups.push(killAllChildren);
 
 function brokerOverrides(dir: string, messageDelayLevel: string, extra: object = {}): object {
   return {

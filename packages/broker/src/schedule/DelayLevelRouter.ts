@@ -66,8 +66,10 @@ export class DelayLevelRouter {
       this.park(input, req.level, req.delayMs, req.clamped);
       return req.level;
     }
-    if (input.reconsumeTimes <= 0) return 0;
-    const level = retryDelayLevel(0, input.reconsumeTimes - 1, this.levels.length);
+    // ali-ons' own resend carries the count in the RECONSUME_TIME property, not the header.
+    const times = Math.max(input.reconsumeTimes, Number(props[MessageConst.RECONSUME_TIME]) || 0);
+    if (times <= 0) return 0;
+    const level = retryDelayLevel(0, times - 1, this.levels.length);
     this.park(input, level, this.levels[level - 1]!, false);
     return level;
   }
