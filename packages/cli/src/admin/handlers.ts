@@ -32,6 +32,7 @@ import {
   UsageError,
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
+import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
 import {
   type BrokerRow,
@@ -824,4 +825,5 @@ export const HANDLERS: Record<string, Handler> = {
   brokerStatus,
   getBrokerConfig: getBrokerConfigCmd,
   updateBrokerConfig: updateBrokerConfigCmd,
+  ...SCHEDULE_HANDLERS,
 };
