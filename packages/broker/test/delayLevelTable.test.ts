@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MessageSysFlag } from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
+import { loadBrokerConfig } from "../src/loadBrokerConfig.js";
 import { DELAY_DUE_MS, DelayLevelRouter, scheduleTagsCode } from "../src/schedule/DelayLevelRouter.js";
 import {
   DEFAULT_MESSAGE_DELAY_LEVEL,
@@ -149,4 +150,16 @@ test("rebuilt consume-queue entries of scheduled records carry the due time", ()
     1_700_000_000_000,
   );
   assert.equal(scheduleTagsCode("Orders", { [DELAY_DUE_MS]: "5" }, other), 42);
+});
+
+test("a bad messageDelayLevel stops the broker config from loading, naming the key", async () => {
+  await assert.rejects(
+    loadBrokerConfig({ env: {}, overrides: { messageDelayLevel: "1s 5x", storePathRootDir: "/tmp/unused" } }),
+    /invalid value for messageDelayLevel: messageDelayLevel level 2 is "5x"/,
+  );
+  const { config } = await loadBrokerConfig({
+    env: {},
+    overrides: { messageDelayLevel: "100ms 1s", storePathRootDir: "/tmp/unused" },
+  });
+  assert.equal(config.messageDelayLevel, "100ms 1s");
 });
