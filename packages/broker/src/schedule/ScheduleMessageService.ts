@@ -175,18 +175,32 @@ export class ScheduleMessageService {
     }
   }
 
-  /** One look at the level's queue: deliver what is due, or sleep until the head is. */
+  /**
+   * One look at the level's queue: deliver the due prefix, or sleep until the head is due.
+   * The store's tag filter sees each entry's tag field (here: the due time) in queue order
+   * before any record is read, so only due records are read and decoded: the queue is in due
+   * order, and the first entry not yet due ends the prefix (later ones wait behind it).
+   */
   private async step(l: Level): Promise<void> {
     const arrivalsBefore = l.arrivals;
-    const tags: number[] = [];
-    // The filter sees every entry's tag field (here: the due time) in queue order.
-    const res = await this.store.getMessage(SCHEDULE_TOPIC, l.queueId, l.offset, READ_BATCH, (t) => {
-      tags.push(t);
+    const now = Date.now();
+    let notDue: number | undefined;
+    const res = await this.store.getMessage(SCHEDULE_TOPIC, l.queueId, l.offset, READ_BATCH, (due) => {
+      if (notDue !== undefined) return false;
+      if (due > now) {
+        notDue = due;
+        return false;
+      }
       return true;
     });
     switch (res.status) {
       case "FOUND":
         break;
+      case "NO_MATCHED_MESSAGE":
+        // The head is not due yet: sleep until it is (an arrival has a later due time).
+        l.nextDue = notDue;
+        if (notDue !== undefined) await this.sleep(l, sleepBeforeDue(notDue, Date.now()), false);
+        return;
       case "OFFSET_TOO_SMALL":
       case "MESSAGE_WAS_REMOVING":
       case "OFFSET_FOUND_NULL":
@@ -209,29 +223,20 @@ export class ScheduleMessageService {
         return;
     }
     const msgs = decodeMessages(res.body);
-    const now = Date.now();
-    let due = 0;
-    while (due < msgs.length && tags[due]! <= now) due++;
-    if (due === 0) {
-      l.nextDue = tags[0];
-      await this.sleep(l, sleepBeforeDue(tags[0]!, now), false);
-      return;
-    }
     const inputs: MessageInput[] = [];
-    for (let i = 0; i < due; i++) {
-      const input = deliveryOf(msgs[i]!);
+    let earliestDue = Number.POSITIVE_INFINITY;
+    for (const m of msgs) {
+      const input = deliveryOf(m);
+      earliestDue = Math.min(earliestDue, Number(m.properties[DELAY_DUE_MS]) || earliestDue);
       if (input) inputs.push(input);
-      else
-        this.logger.error(
-          `delay level ${l.level}: record ${msgs[i]!.msgId} has no REAL_TOPIC/REAL_QID, skipped`,
-        );
+      else this.logger.error(`delay level ${l.level}: record ${m.msgId} has no REAL_TOPIC/REAL_QID, skipped`);
     }
     if (inputs.length > 0) await this.store.putMessagesBatch(inputs);
-    const late = Date.now() - tags[0]!;
+    const late = Date.now() - earliestDue;
     if (late > this.maxLatenessMs) this.maxLatenessMs = late;
     this.deliveredTotal += inputs.length;
-    l.offset = res.queueOffsets[due - 1]! + 1;
-    l.nextDue = due < msgs.length ? tags[due] : undefined;
+    l.offset = res.queueOffsets[res.queueOffsets.length - 1]! + 1;
+    l.nextDue = notDue;
     this.mark(l);
   }
 
