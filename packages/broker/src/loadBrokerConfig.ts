@@ -244,10 +244,17 @@ function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = proce
   c.storePathCommitLog = c.storePathCommitLog
     ? resolve(c.storePathCommitLog)
     : join(c.storePathRootDir, "commitlog");
+  let longestDelayMs: number;
   try {
-    parseDelayLevels(c.messageDelayLevel);
+    longestDelayMs = Math.max(...parseDelayLevels(c.messageDelayLevel));
   } catch (err) {
     throw new BrokerConfigError(`invalid value for messageDelayLevel: ${(err as Error).message}`);
+  }
+  // A parked message must outlive its delay: retention would delete it before it is due.
+  if (longestDelayMs >= c.fileReservedTime * 3_600_000) {
+    throw new BrokerConfigError(
+      `invalid value for messageDelayLevel: its longest level (${longestDelayMs} ms) is not shorter than fileReservedTime (${c.fileReservedTime} h); delayed messages would be deleted before they are due`,
+    );
   }
   if (c.mappedFileSizeCommitLog < c.maxMessageSize + 4096) {
     throw new BrokerConfigError(

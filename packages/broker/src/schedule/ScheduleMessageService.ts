@@ -96,6 +96,12 @@ export class ScheduleMessageService {
       const min = this.store.getMinOffsetInQueue(SCHEDULE_TOPIC, q);
       const s = Number(saved[String(level)] ?? 0);
       const offset = Math.min(Math.max(Number.isSafeInteger(s) ? s : 0, min), max);
+      if (max > offset) {
+        // After a crash, deliveries after the recorded progress happen again (at-least-once).
+        this.logger.info(
+          `delay level ${level}: resuming at offset ${offset}, ${max - offset} parked message(s) to deliver or re-check`,
+        );
+      }
       if (!configured) {
         this.logger.warn(
           `SCHEDULE_TOPIC_XXXX queue ${q} (level ${level}) has messages but messageDelayLevel has ${this.delays.length} levels; they are still delivered at their stored due times`,
