@@ -66,7 +66,7 @@ export class DelayLevelRouter {
       this.park(input, req.level, req.delayMs, req.clamped);
       return req.level;
     }
-    // ali-ons' own resend carries the count in the RECONSUME_TIME property, not the header.
+    // Clients move RECONSUME_TIME into the header (ali-ons, Java); one that leaves it as a property counts too.
     const times = Math.max(input.reconsumeTimes, Number(props[MessageConst.RECONSUME_TIME]) || 0);
     if (times <= 0) return 0;
     const level = retryDelayLevel(0, times - 1, this.levels.length);
