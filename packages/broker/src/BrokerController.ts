@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { tagsHashCode } from "@tidemq/protocol";
 import {
   createLogger,
   type Logger,
@@ -20,6 +21,9 @@ import { BrokerAdminProcessor } from "./processors/BrokerAdminProcessor.js";
 import { PullMessageProcessor } from "./processors/PullMessageProcessor.js";
 import { SendMessageProcessor } from "./processors/SendMessageProcessor.js";
 import { TopicAdminProcessor } from "./processors/TopicAdminProcessor.js";
+import { DelayLevelRouter, scheduleTagsCode } from "./schedule/DelayLevelRouter.js";
+import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
+import { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
 import { TopicConfigManager } from "./TopicConfigManager.js";
 
 export interface BrokerControllerOptions {
@@ -51,6 +55,7 @@ export class BrokerController {
   private metrics: MetricsEndpoint | undefined;
   /** Send/pull counters behind /metrics (plain numbers bumped on the hot path). */
   readonly traffic = new TrafficCounters();
+  private schedule: ScheduleMessageService | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
@@ -102,6 +107,7 @@ export class BrokerController {
       this.server = new RemotingServer({ port: config.listenPort, extraPorts: vip, logger });
       await this.server.start();
       const brokerAddr = `${config.brokerIP1}:${this.server.port}`;
+      const delayLevels = parseDelayLevels(config.messageDelayLevel);
 
       this.store = await MessageStore.open({
         storePathRootDir: config.storePathRootDir,
@@ -116,12 +122,14 @@ export class BrokerController {
         diskMaxUsedSpaceRatio: config.diskMaxUsedSpaceRatio,
         maxMessageSize: config.maxMessageSize,
         storeHost: { host: config.brokerIP1, port: this.server.port },
+        tagsCodeOf: (topic, props) => scheduleTagsCode(topic, props, (p) => tagsHashCode(p.TAGS)),
         logger,
       });
       const configDir = join(config.storePathRootDir, "config");
       this.topics = await TopicConfigManager.load({ configDir, config, logger });
       this.clients = await createClientServices({ configDir, config, logger });
       const stats = new BrokerStatsImpl();
+      this.schedule = new ScheduleMessageService(this.store, delayLevels, config.storePathRootDir, logger);
       this.ctx = {
         config,
         brokerAddr,
@@ -135,6 +143,7 @@ export class BrokerController {
         stats,
         bootTimestamp: Date.now(),
         traffic: this.traffic,
+        schedule: { router: new DelayLevelRouter(delayLevels), service: this.schedule },
       };
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
@@ -169,6 +178,7 @@ export class BrokerController {
         );
         logger.info(`metrics on http://${config.metricsHost}:${this.metrics.port}/metrics`);
       }
+      await this.schedule.start();
       await this.registration.start();
       this.state = "running";
       logger.info(
@@ -218,9 +228,14 @@ export class BrokerController {
       await this.sendProcessor.queue.idle();
       this.sendProcessor.queue.stop();
     });
+    await step("schedule", () => this.schedule?.stop());
     await step("client services", () => this.clients?.stop());
     await step("topic config", () => this.topics?.persist());
-    await step("store", () => this.store?.shutdown());
+    await step("store", async () => {
+      await this.store?.shutdown();
+      // The store's shutdown flushed every delivered copy: record all delivery progress.
+      await this.schedule?.persistAll();
+    });
     if (errors.length > 0) throw errors[0];
   }
 }

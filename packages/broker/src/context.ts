@@ -14,6 +14,8 @@ import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import type { ConsumerGroupState } from "./ConsumerManager.js";
 import type { TrafficCounters } from "./metrics/TrafficCounters.js";
+import type { DelayLevelRouter } from "./schedule/DelayLevelRouter.js";
+import type { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
 
 export interface TopicConfigManagerApi {
   get(topic: string): TopicConfig | undefined;
@@ -72,6 +74,8 @@ export interface BrokerContext {
   bootTimestamp: number;
   /** Per-topic/group counters the /metrics endpoint reads (absent in contexts built by tests). */
   traffic?: TrafficCounters;
+  /** Delay levels: parks delayed sends in SCHEDULE_TOPIC_XXXX, delivers them when due (absent in unit-test contexts). */
+  schedule?: { router: DelayLevelRouter; service: ScheduleMessageService };
 }
 
 export interface BrokerStats {

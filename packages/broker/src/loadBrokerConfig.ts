@@ -4,6 +4,7 @@ import { networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
 import { ResponseCode, TideMQError } from "@tidemq/protocol";
 import { type BrokerConfig, DEFAULT_BROKER_CONFIG } from "./BrokerConfig.js";
+import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
 
 /**
  * Reads RocketMQ-style broker.conf files (java.util.Properties syntax, the subset people
@@ -245,6 +246,18 @@ function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = proce
   c.storePathCommitLog = c.storePathCommitLog
     ? resolve(c.storePathCommitLog)
     : join(c.storePathRootDir, "commitlog");
+  let longestDelayMs: number;
+  try {
+    longestDelayMs = Math.max(...parseDelayLevels(c.messageDelayLevel));
+  } catch (err) {
+    throw new BrokerConfigError(`invalid value for messageDelayLevel: ${(err as Error).message}`);
+  }
+  // A parked message must outlive its delay: retention would delete it before it is due.
+  if (longestDelayMs >= c.fileReservedTime * 3_600_000) {
+    throw new BrokerConfigError(
+      `invalid value for messageDelayLevel: its longest level (${longestDelayMs} ms) is not shorter than fileReservedTime (${c.fileReservedTime} h); delayed messages would be deleted before they are due`,
+    );
+  }
   if (c.mappedFileSizeCommitLog < c.maxMessageSize + 4096) {
     throw new BrokerConfigError(
       `invalid value for mappedFileSizeCommitLog: ${c.mappedFileSizeCommitLog} (must exceed maxMessageSize ${c.maxMessageSize} by at least 4096 bytes)`,

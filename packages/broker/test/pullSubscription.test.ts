@@ -105,9 +105,11 @@ test("retry topics: 1 queue on first use; past maxReconsumeTimes the message goe
   );
   assert.equal(first.code, ResponseCode.SUCCESS, first.remark);
   assert.equal(broker.context.topics.get("%RETRY%CG_R")?.writeQueueNums, 1);
-  // DELAY is stored as an ordinary property for now: delivered at once (delay is a later issue).
-  const r = await pullAll(client, addr, "%RETRY%CG_R", 0);
-  assert.equal(r.messages[0]!.properties.DELAY, "3");
+  // DELAY 3: parked in SCHEDULE_TOPIC_XXXX queue 2 until due (10 s), bound for the retry topic.
+  const r = await pullAll(client, addr, "SCHEDULE_TOPIC_XXXX", 2);
+  const parked = r.messages.find((m) => m.body.toString() === "r1");
+  assert.equal(parked?.properties.REAL_TOPIC, "%RETRY%CG_R");
+  assert.equal(parked?.properties.DELAY, "3");
 
   const dead = await client.invoke(
     addr,

@@ -84,6 +84,10 @@ export class SimpleConsumer extends ConsumerBase {
             nextVisible = Math.min(nextVisible, h.invisibleUntil);
             continue;
           }
+          if (h.received && this.exhausted(m)) {
+            this.deadLetter(m, h);
+            continue;
+          }
           if (h.received) m.deliveryAttempt++;
           h.received = true;
           h.invisibleUntil = now + invisibleDuration;
@@ -97,6 +101,46 @@ export class SimpleConsumer extends ConsumerBase {
       await this.arrivals.wait(Math.min(remaining, nextVisible - now));
       if (this.state !== "running") return [];
     }
+  }
+
+  /**
+   * Retry policy: a message received 1 + maxReconsumeTimes times without an ack is not handed
+   * out again but moved to the dead-letter queue %DLQ%<group> (clustering; CONSUMER_SEND_MSG_BACK
+   * with delay level −1), where `tidemq admin` can list and resend it. Broadcasting keeps
+   * redelivering (a broadcast message has no group DLQ).
+   */
+  private exhausted(m: MessageView): boolean {
+    return this.copts.messageModel === "CLUSTERING" && m.deliveryAttempt >= 1 + this.copts.maxReconsumeTimes;
+  }
+
+  private deadLetter(m: MessageView, h: Held): void {
+    h.invisibleUntil = Number.POSITIVE_INFINITY; // not handed out while it is being moved
+    const instance = this.requireRunning();
+    instance.api
+      .consumerSendMessageBack(this.addrFor(h.entry.mq, true), {
+        offset: m.commitLogOffset,
+        group: this.group,
+        delayLevel: -1,
+        originMsgId: m.messageId,
+        originTopic: m.topic,
+        maxReconsumeTimes: this.copts.maxReconsumeTimes,
+      })
+      .then(
+        () => {
+          if (this.held.get(m) !== h) return;
+          this.held.delete(m);
+          this.acked.add(m);
+          this.consumed(h.entry, [m.queueOffset]);
+        },
+        (err: Error) => {
+          this.warnOnce(
+            "dlq",
+            `moving ${m.messageId} to the dead-letter queue failed (${err.message}); retrying`,
+          );
+          h.invisibleUntil = Date.now() + 1000;
+          this.arrivals.notify();
+        },
+      );
   }
 
   /** Acknowledges a received message: it will not be delivered again, and its offset may be committed. */

@@ -4,6 +4,8 @@ export * from "./ConsumeResult.js";
 export * from "./ConsumerBase.js";
 export * from "./ConsumerOptions.js";
 export * from "./clientId.js";
+export * from "./DeadLetters.js";
+export * from "./DelayedMessages.js";
 export * from "./errors.js";
 export * from "./FilterExpression.js";
 export * from "./LatencyFaultTolerance.js";

@@ -19,6 +19,7 @@ import {
   splitNamesrvAddr,
 } from "../loadBrokerConfig.js";
 import type { RequestQueue } from "../RequestQueue.js";
+import { scheduleRuntimeEntries } from "../schedule/scheduleRuntimeInfo.js";
 import { fail } from "./responses.js";
 
 /**
@@ -162,6 +163,7 @@ export class BrokerAdminProcessor {
       brokerActive: "true",
       brokerName: ctx.config.brokerName,
       brokerAddr: ctx.brokerAddr,
+      ...(ctx.schedule ? scheduleRuntimeEntries(ctx.schedule.service.status()) : {}),
     };
     return createResponse(request, ResponseCode.SUCCESS, undefined, undefined, encodeJson({ table }));
   }

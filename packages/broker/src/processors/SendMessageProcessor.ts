@@ -46,8 +46,8 @@ export const MAX_BATCH_ENTRIES = 10_000;
  * the bounded send queue so an overloaded store sheds load with SYSTEM_BUSY instead of
  * queueing without limit.
  *
- * Not yet: delay levels (`DELAY`) and transaction half messages (`TRAN_MSG`) are stored as
- * ordinary messages, delivered at once — a later issue adds scheduling and transactions.
+ * Delay levels (`DELAY`) are parked by schedule/DelayLevelRouter. Not yet: transaction half
+ * messages (`TRAN_MSG`) and timers are stored as ordinary messages, delivered at once.
  */
 export class SendMessageProcessor {
   readonly queue: RequestQueue<RemotingCommand>;
@@ -95,7 +95,8 @@ export class SendMessageProcessor {
         `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
       );
     }
-    const delay = Number(props.delay ?? 0);
+    // Delay levels are served by schedule/DelayLevelRouter (called from buildSingle / prepareRetry).
+    const delay = this.ctx.schedule ? 0 : Number(props.delay ?? 0);
     if (delay > 0 || props.startDeliverTime || props.timerDeliverMs) {
       this.warnOnce(
         `delay:${header.topic}`,
@@ -255,8 +256,12 @@ export class SendMessageProcessor {
       fail(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${groupName}`);
     }
     const maxReconsume = maxReconsumeTimes(request.version, header.maxReconsumeTimes, group);
-    if (reconsumeTimes < maxReconsume)
-      return this.buildFromObject(request, header, conn, topic, queueId, props);
+    if (reconsumeTimes < maxReconsume) {
+      const prepared = this.buildFromObject(request, header, conn, topic, queueId, props);
+      // Back-off: the copy waits its delay level in SCHEDULE_TOPIC_XXXX (spec §8.5 step 4).
+      this.ctx.schedule?.router.routeRetry(prepared.inputs[0]!);
+      return prepared;
+    }
     delete props[MessageConst.DELAY_TIME_LEVEL];
     return Promise.resolve(
       this.topics.ensureSystemTopic(dlqTopic(groupName), 1, Perm.READ | Perm.WRITE),
@@ -319,6 +324,8 @@ export class SendMessageProcessor {
       keys: scanned.keys,
       uniqKey: scanned.uniqKey,
     };
+    // A delay level parks the message in SCHEDULE_TOPIC_XXXX (transaction halves and timers are not the router's).
+    if (scanned.delay !== undefined) this.ctx.schedule?.router.route(input, scanned);
     return { inputs: [input], requestedQueueId: queueId };
   }
 
@@ -334,6 +341,9 @@ export class SendMessageProcessor {
     queueId: number,
   ): Prepared {
     const req = this.batchRequestProperties(header.properties);
+    if (Number(req.picked.delay ?? 0) > 0) {
+      fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
+    }
     const sysFlag = this.storedSysFlag(header, storeTopic, req.picked);
     const inputs = scanBatchBody(this.checkedBody(request), req.suffix, MAX_BATCH_ENTRIES, {
       topic: storeTopic.topicName,

@@ -35,6 +35,7 @@ import {
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
 import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
+import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
 import {
   type BrokerRow,
@@ -869,4 +870,5 @@ export const HANDLERS: Record<string, Handler> = {
   brokerStatus,
   getBrokerConfig: getBrokerConfigCmd,
   updateBrokerConfig: updateBrokerConfigCmd,
+  ...SCHEDULE_HANDLERS,
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec, OptionSpec } from "./args.js";
+import { SCHEDULE_SPECS } from "./scheduleCommands.js";
 
 /**
  * The subcommands of `tidemq admin`, with mqadmin's names and short flags (RocketMQ 4.9
@@ -311,6 +312,7 @@ export const SPECS: CommandSpec[] = [
     oneOf: [["b", "c"]],
     examples: ["updateBrokerConfig -b 127.0.0.1:10911 -k autoCreateTopicEnable -v false"],
   },
+  ...SCHEDULE_SPECS,
 ];
 
 export function findSpec(name: string): CommandSpec | undefined {

@@ -176,6 +176,15 @@ export function messageDetail(m: MessageJson): string {
     ["Born Host", m.bornHost],
     ["Store Host", m.storeHost],
     ["System Flag", m.sysFlag],
+    // A delayed message (SCHEDULE_TOPIC_XXXX): when it is due in its real topic.
+    ...(m.properties.DELAY_DUE_MS
+      ? [
+          [
+            "Due Time",
+            `${formatTime(Number(m.properties.DELAY_DUE_MS))} (to ${m.properties.REAL_TOPIC ?? "?"})`,
+          ] as [string, string],
+        ]
+      : []),
     ["Properties", JSON.stringify(m.properties)],
     [m.bodyEncoding === "utf8" ? "Message Body" : "Message Body (base64)", m.body],
   ]);

@@ -9,6 +9,7 @@ import {
   ResponseCode,
   toStorableIPv4,
 } from "@tidemq/protocol";
+import type { MessageInput } from "@tidemq/store";
 import { maxReconsumeTimes } from "../../SubscriptionGroupManager.js";
 import { dlqTopic, retryTopic } from "../../TopicValidator.js";
 import { fail } from "../responses.js";
@@ -55,8 +56,8 @@ export function sendBackProperties(old: MessageExt, target: SendBackTarget): Rec
 
 /**
  * CONSUMER_SEND_MSG_BACK (36), spec §4.11. The copy is stored straight into
- * `%RETRY%<group>` (or `%DLQ%<group>`) with the DELAY property set; the delay machinery
- * (a later issue) will hold it back by that level — until then it is redelivered at once.
+ * `%RETRY%<group>` (or `%DLQ%<group>`) with the DELAY property set, parked in
+ * SCHEDULE_TOPIC_XXXX until that level's delay has passed (schedule/DelayLevelRouter).
  */
 export async function consumerSendMsgBack(
   deps: ClientProcessorDeps,
@@ -80,7 +81,9 @@ export async function consumerSendMsgBack(
   if (!record) fail(ResponseCode.SYSTEM_ERROR, `look message by offset failed, ${h.offset}`);
   const old = decodeMessage(record);
 
-  const levels = ctx.config.messageDelayLevel.split(/\s+/).filter((s) => s.length > 0).length;
+  const levels =
+    ctx.schedule?.router.levelCount ??
+    ctx.config.messageDelayLevel.split(/\s+/).filter((s) => s.length > 0).length;
   const target = sendBackTarget(
     h.group,
     old.reconsumeTimes,
@@ -95,7 +98,7 @@ export async function consumerSendMsgBack(
   }
   const queueId = Math.floor(Math.random() * Math.max(1, Math.min(queueNums, topicConfig.writeQueueNums)));
   const properties = sendBackProperties(old, target);
-  const result = await ctx.store.putMessage({
+  const input: MessageInput = {
     topic: target.topic,
     queueId,
     flag: old.flag,
@@ -106,7 +109,10 @@ export async function consumerSendMsgBack(
     bornHost: { host: toStorableIPv4(old.bornHost.host), port: old.bornHost.port },
     reconsumeTimes: old.reconsumeTimes + 1,
     preparedTransactionOffset: old.preparedTransactionOffset,
-  });
+  };
+  // The retry copy waits its back-off level in SCHEDULE_TOPIC_XXXX; a DLQ copy is stored as is.
+  if (target.kind === "RETRY") ctx.schedule?.router.routeRetry(input);
+  const result = await ctx.store.putMessage(input);
   ctx.stats.recordPut(1);
   ctx.traffic?.recordIn(target.topic, 1, old.body.length);
   if (target.kind === "DLQ") {

@@ -1,0 +1,128 @@
+/**
+ * `tidemq admin` for delay levels and dead letters: the real executable as child processes
+ * against a NameServer and a broker started in this process (default delay levels).
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Admin, Producer } from "@tidemq/client";
+import { decodeOffsetMsgId } from "@tidemq/protocol";
+import { createLogger } from "@tidemq/remoting";
+import { startTestCluster, type TestCluster } from "./cluster.js";
+
+const TIDEMQ = fileURLToPath(new URL("../../bin/tidemq.js", import.meta.url));
+let c: TestCluster;
+let admin: Admin;
+let producer: Producer;
+const children = new Set<ChildProcess>();
+
+before(async () => {
+  c = await startTestCluster("tidemq-cli-sched-");
+  const logger = createLogger("test", "error");
+  admin = new Admin({ endpoints: c.nsAddr, logger });
+  producer = new Producer({ endpoints: c.nsAddr, logger });
+  await producer.startup();
+});
+after(async () => {
+  for (const ch of children)
+    if (ch.exitCode === null && ch.signalCode === null) process.kill(ch.pid!, "SIGKILL");
+  await producer?.shutdown();
+  await admin?.shutdown();
+  await c?.stop();
+});
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", c.nsAddr], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
+  });
+  children.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 20_000);
+  return new Promise((resolve) => {
+    child.on("close", (code) => {
+      clearTimeout(killer);
+      children.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function ok(args: string[]): Promise<string> {
+  const r = await run(args);
+  assert.equal(r.code, 0, `tidemq admin ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+test("scheduleStatus lists pending delayed messages per level; queryMsgById shows a delayed message's due time", async () => {
+  const addr = c.broker.brokerAddr;
+  const topic = "CliDelayed";
+  await admin.createTopic({ topic, brokerAddr: addr, readQueueNums: 1, writeQueueNums: 1 });
+  const sentAt = Date.now();
+  const r = await producer.send({ topic, body: "close order 1", keys: ["order-1"], delayLevel: 18 });
+  const levels = JSON.parse(await ok(["scheduleStatus", "-b", addr, "--json"])) as Array<{
+    level: number;
+    delayMs: number;
+    pending: number;
+    nextDue: number | null;
+  }>;
+  assert.equal(levels.length, 18);
+  const l18 = levels.find((l) => l.level === 18)!;
+  assert.equal(l18.delayMs, 7_200_000);
+  assert.equal(l18.pending, 1);
+  assert.ok(l18.nextDue! >= sentAt + 7_200_000 && l18.nextDue! < Date.now() + 7_200_000 + 1000);
+  assert.match(await ok(["scheduleStatus", "-b", addr]), /18\s+2h|18\s+7200000ms/);
+  const shown = await ok(["queryMsgById", "-i", r.offsetMessageId]);
+  assert.match(shown, /Due Time:\s+\S.* \(to CliDelayed\)/);
+});
+
+test("deadLetterList / deadLetterShow / deadLetterResend act on a group's %DLQ%", async () => {
+  const addr = c.broker.brokerAddr;
+  const topic = "CliRefund";
+  const group = "CliRefundGroup";
+  await admin.createTopic({ topic, brokerAddr: addr, readQueueNums: 1, writeQueueNums: 1 });
+  const r = await producer.send({ topic, body: "refund 3", keys: ["refund-3"] });
+  // What a consumer does when it gives up on a message: send it back with delay level −1 (DLQ).
+  await admin.api.consumerSendMessageBack(addr, {
+    offset: decodeOffsetMsgId(r.offsetMessageId).commitLogOffset,
+    group,
+    delayLevel: -1,
+    originMsgId: r.messageId,
+    originTopic: topic,
+    maxReconsumeTimes: 16,
+  });
+
+  const list = JSON.parse(await ok(["deadLetterList", "-g", group, "--json"]));
+  assert.equal(list.count, 1);
+  assert.equal(list.messages.length, 1);
+  assert.equal(list.messages[0].keys, "refund-3");
+  assert.equal(list.messages[0].properties.RETRY_TOPIC, topic);
+  assert.ok(list.oldest > 0 && list.oldest === list.newest);
+  const text = await ok(["deadLetterList", "-g", group]);
+  assert.match(text, /Dead Letters:\s+1/);
+  assert.match(text, /refund-3/);
+
+  const id = list.messages[0].offsetMsgId as string;
+  assert.match(await ok(["deadLetterShow", "-g", group, "-i", id]), /Keys:\s+\[refund-3\]/);
+  const wrong = await run(["deadLetterShow", "-g", group, "-i", r.offsetMessageId]);
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /not a dead letter of group/);
+  const usage = await run(["deadLetterResend", "-g", group]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /exactly one of -i/);
+
+  assert.match(await ok(["deadLetterResend", "-g", group, "-a"]), /resent 1 of 1 dead letters/);
+  const retry = { topic: `%RETRY%${group}`, brokerName: c.brokerName, queueId: 0 };
+  assert.equal(await admin.getMaxOffset(addr, retry), 1, "one copy in the group's retry topic");
+  assert.match(await ok(["deadLetterResend", "-g", group, "-i", id]), /resent 1 of 1/);
+  assert.equal(await admin.getMaxOffset(addr, retry), 2);
+  assert.match(await ok(["deadLetterList", "-g", "NoSuchGroup"]), /Dead Letters:\s+0/);
+});
