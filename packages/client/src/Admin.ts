@@ -8,6 +8,7 @@ import {
   type MessageExt,
   type MessageQueue,
   Perm,
+  PullSysFlag,
   RequestCode,
   ResponseCode,
   type SubscriptionGroupConfig,
@@ -568,5 +569,61 @@ export class Admin {
       }
     }
     return out;
+  }
+
+  // ---- console reads (the web console's dashboard package) ----
+
+  /** GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201): every consumer group config one broker holds. */
+  async getAllSubscriptionGroups(brokerAddr: string): Promise<Record<string, SubscriptionGroupConfig>> {
+    const res = await this.api.call(
+      brokerAddr,
+      RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+      undefined,
+      undefined,
+    );
+    return (
+      decodeJson<{ subscriptionGroupTable?: Record<string, SubscriptionGroupConfig> }>(
+        res.body,
+        "subscription groups",
+      ).subscriptionGroupTable ?? {}
+    );
+  }
+
+  /**
+   * Reads up to `maxNums` messages of one queue from `offset` without committing anything
+   * (PULL_MESSAGE with a "*" subscription and no commit flag, as mqadmin's tools consumer
+   * reads). `consumerGroup` is the group the broker checks the pull against.
+   */
+  async pullMessages(
+    brokerAddr: string,
+    mq: MessageQueue,
+    offset: number,
+    maxNums: number,
+    consumerGroup = "TOOLS_CONSUMER",
+  ): Promise<{ messages: MessageExt[]; nextBeginOffset: number; minOffset: number; maxOffset: number }> {
+    const raw = await this.api.pullMessage(
+      brokerAddr,
+      {
+        consumerGroup,
+        topic: mq.topic,
+        queueId: mq.queueId,
+        queueOffset: offset,
+        maxMsgNums: maxNums,
+        sysFlag: PullSysFlag.SUBSCRIPTION,
+        commitOffset: 0,
+        suspendTimeoutMillis: 0,
+        subscription: "*",
+        subVersion: Date.now(),
+      },
+      this.options.requestTimeout,
+    );
+    const messages =
+      raw.code === ResponseCode.SUCCESS && raw.body ? decodeMessages(raw.body, { decompressBody: true }) : [];
+    return {
+      messages,
+      nextBeginOffset: raw.nextBeginOffset,
+      minOffset: raw.minOffset,
+      maxOffset: raw.maxOffset,
+    };
   }
 }

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { NameServer } from "@tidemq/namesrv";
 import { stopOnSignal } from "./broker.js";
+import { startDashboard } from "./dashboard.js";
 
 const USAGE = `usage: tidemq dev [--data ./data] [--namesrv-port 9876] [--broker-port 10911] [--sync-flush]
 
@@ -13,6 +14,8 @@ for the next start.
   --namesrv-port N    NameServer port (default 9876)
   --broker-port N     broker port (default 10911; the VIP port N-2 is opened too)
   --sync-flush        acknowledge sends only after fdatasync (SYNC_FLUSH); default ASYNC_FLUSH
+  --dashboard-port N  web console port on 127.0.0.1 (default 8080)
+  --no-dashboard      do not start the web console
   -h, --help          this text`;
 
 interface DevArgs {
@@ -20,6 +23,7 @@ interface DevArgs {
   namesrvPort: number;
   brokerPort: number;
   syncFlush: boolean;
+  dashboardPort: number | undefined;
   help: boolean;
 }
 
@@ -36,6 +40,7 @@ export function parseDevArgs(argv: string[]): DevArgs {
     namesrvPort: 9876,
     brokerPort: 10911,
     syncFlush: false,
+    dashboardPort: 8080,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -55,6 +60,12 @@ export function parseDevArgs(argv: string[]): DevArgs {
         break;
       case "--sync-flush":
         out.syncFlush = true;
+        break;
+      case "--dashboard-port":
+        out.dashboardPort = parsePort(arg, argv[++i]);
+        break;
+      case "--no-dashboard":
+        out.dashboardPort = undefined;
         break;
       case "-h":
       case "--help":
@@ -95,11 +106,30 @@ export async function run(argv: string[]): Promise<void> {
     await namesrv.stop();
     throw err;
   }
+  // The console is a convenience: a busy port is reported, the cluster runs on without it.
+  let consoleLine = "Console     off (--no-dashboard)";
+  let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
+  if (args.dashboardPort !== undefined) {
+    try {
+      dashboard = await startDashboard({
+        namesrv: namesrvAddr,
+        host: "127.0.0.1",
+        port: args.dashboardPort,
+        audit: resolve(args.data, "dashboard-audit.log"),
+        help: false,
+      });
+      consoleLine = `Console     ${dashboard.url}  (no login: loopback only)`;
+    } catch (err) {
+      consoleLine = `Console     NOT started: ${(err as Error).message} (use --dashboard-port N or --no-dashboard)`;
+      console.error(`tidemq dev: web console not started: ${(err as Error).message}`);
+    }
+  }
   const ms = Date.now() - started;
   console.log(`TideMQ dev cluster ready in ${ms} ms
   NameServer  ${namesrvAddr}
   Broker      ${broker.brokerAddr}  (cluster ${config.brokerClusterName}, ${config.brokerName}, ${config.flushDiskType})
   Data        ${config.storePathRootDir}
+  ${consoleLine}
 
 Quick start (topics are created on first use in the dev cluster):
   import { Producer, PushConsumer, ConsumeResult } from "@tidemq/client";
@@ -111,8 +141,8 @@ Press Ctrl-C to stop.`);
 
   // The NameServer stops even when the broker's stop fails.
   stopOnSignal("tidemq dev", () =>
-    broker
-      .shutdown()
+    (dashboard ? dashboard.stop().catch(() => undefined) : Promise.resolve())
+      .then(() => broker.shutdown())
       .catch((err: Error) => console.error(`tidemq dev: broker stop failed: ${err.message}`))
       .then(() => namesrv.stop()),
   );
