@@ -115,13 +115,15 @@ export function table(columns, rows, onRow) {
 /** Key/value table of an object. */
 export function kvTable(obj) {
   const rows = Object.entries(obj ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
-  return table(
+  const t = table(
     [
       { title: "key", get: (r) => r[0] },
       { title: "value", get: (r) => String(r[1]) },
     ],
     rows,
   );
+  t.classList.add("kv");
+  return t;
 }
 
 /** The honesty line of a bounded answer: "showing 1–100 of 1,000". Empty when nothing was cut. */

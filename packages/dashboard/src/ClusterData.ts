@@ -35,6 +35,15 @@ export interface GroupSummary {
   error?: string;
 }
 
+/** Lag, TPS and clients of one group (the expensive part of GroupSummary). */
+interface GroupLag {
+  lag: number | undefined;
+  consumeTps: number;
+  clients: number;
+  topics: string[];
+  error?: string;
+}
+
 /** How many requests the console keeps in flight to the brokers at once (2,000 groups = 4,000 requests). */
 const CONCURRENCY = 32;
 
@@ -49,7 +58,10 @@ export class ClusterData {
   private readonly infoCache = new TtlCache<ClusterInfo>(2000, 30_000);
   private readonly runtimeCache = new TtlCache<Record<string, string>>(2000, 10_000);
   private readonly topicCache = new TtlCache<Map<string, TopicInfo>>(5000, 60_000);
-  private readonly groupCache = new TtlCache<Map<string, GroupSummary>>(5000, 60_000);
+  private readonly groupConfigCache = new TtlCache<
+    Map<string, { brokers: string[]; config: SubscriptionGroupConfig }>
+  >(5000, 60_000);
+  private readonly lagCache = new TtlCache<Map<string, GroupLag>>(5000, 60_000);
 
   constructor(
     readonly namesrv: string,
@@ -159,49 +171,86 @@ export class ClusterData {
     });
   }
 
-  /** Every consumer group of the masters, with lag, consume TPS and online clients. */
-  groups(): Promise<Cached<Map<string, GroupSummary>>> {
-    return this.groupCache.get("", async () => {
+  /** Every consumer group config of the masters (one request per master). */
+  groupConfigs(): Promise<Cached<Map<string, { brokers: string[]; config: SubscriptionGroupConfig }>>> {
+    return this.groupConfigCache.get("", async () => {
       const masters = await this.masters();
       const tables = await mapLimit(masters, CONCURRENCY, (m) =>
         this.admin
           .getAllSubscriptionGroups(m.addr)
           .catch(() => ({}) as Record<string, SubscriptionGroupConfig>),
       );
-      const map = new Map<string, GroupSummary>();
+      const map = new Map<string, { brokers: string[]; config: SubscriptionGroupConfig }>();
       for (const [i, table] of tables.entries()) {
         for (const [g, config] of Object.entries(table)) {
           const e = map.get(g);
           if (e) e.brokers.push(masters[i]!.addr);
-          else
-            map.set(g, {
-              group: g,
-              brokers: [masters[i]!.addr],
-              config,
-              lag: undefined,
-              consumeTps: 0,
-              clients: 0,
-              topics: [],
-            });
+          else map.set(g, { brokers: [masters[i]!.addr], config });
         }
       }
-      const jobs = [...map.values()].flatMap((s) => s.brokers.map((addr) => ({ s, addr })));
-      await mapLimit(jobs, CONCURRENCY, async ({ s, addr }) => {
-        try {
-          const [stats, ids] = await Promise.all([
-            this.admin.getConsumeStatsOnBroker(addr, s.group),
-            this.admin.getConsumerIdList(addr, s.group),
-          ]);
-          s.lag = (s.lag ?? 0) + stats.diffTotal;
-          s.consumeTps += stats.consumeTps;
-          s.clients = Math.max(s.clients, ids.length);
-          for (const q of stats.queues) if (!s.topics.includes(q.mq.topic)) s.topics.push(q.mq.topic);
-        } catch (err) {
-          s.error = (err as Error).message;
-        }
-      });
       return map;
     });
+  }
+
+  /**
+   * Every group with lag, consume TPS and online clients: two requests per group and broker
+   * (4,000 for 2,000 groups, seconds on a busy broker), so it is computed in the background
+   * and served from the cache. When no value exists yet the answer waits at most `waitMs`
+   * and then comes without lag, `pending` saying that the lag is still being computed.
+   */
+  async groups(waitMs = 800): Promise<Cached<Map<string, GroupSummary>> & { pending: boolean }> {
+    const configs = await this.groupConfigs();
+    const stats = this.lagCache.get("", () => this.computeLag());
+    const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), waitMs).unref());
+    const got = await Promise.race([stats, timeout]);
+    stats.catch(() => undefined);
+    const map = new Map<string, GroupSummary>();
+    for (const [g, c] of configs.value) {
+      const s = got?.value.get(g);
+      map.set(g, {
+        group: g,
+        brokers: c.brokers,
+        config: c.config,
+        lag: s?.lag,
+        consumeTps: s?.consumeTps ?? 0,
+        clients: s?.clients ?? 0,
+        topics: s?.topics ?? [],
+        ...(s?.error ? { error: s.error } : {}),
+      });
+    }
+    return { value: map, asOf: got?.asOf ?? configs.asOf, pending: got === undefined };
+  }
+
+  /** Starts computing what the Consumers page needs, so the first visitor does not wait. */
+  warmUp(): void {
+    this.topics().catch(() => undefined);
+    this.lagCache.get("", () => this.computeLag()).catch(() => undefined);
+  }
+
+  private async computeLag(): Promise<Map<string, GroupLag>> {
+    const configs = (await this.groupConfigs()).value;
+    const out = new Map<string, GroupLag>();
+    const jobs = [...configs].flatMap(([group, c]) => c.brokers.map((addr) => ({ group, addr })));
+    await mapLimit(jobs, CONCURRENCY, async ({ group, addr }) => {
+      let s = out.get(group);
+      if (!s) {
+        s = { lag: undefined, consumeTps: 0, clients: 0, topics: [] };
+        out.set(group, s);
+      }
+      try {
+        const [stats, ids] = await Promise.all([
+          this.admin.getConsumeStatsOnBroker(addr, group),
+          this.admin.getConsumerIdList(addr, group),
+        ]);
+        s.lag = (s.lag ?? 0) + stats.diffTotal;
+        s.consumeTps += stats.consumeTps;
+        s.clients = Math.max(s.clients, ids.length);
+        for (const q of stats.queues) if (!s.topics.includes(q.mq.topic)) s.topics.push(q.mq.topic);
+      } catch (err) {
+        s.error = (err as Error).message;
+      }
+    });
+    return out;
   }
 
   /** Consume stats of one group on every master that has it (fresh: the detail view shows exact offsets). */
@@ -223,6 +272,7 @@ export class ClusterData {
   }
 
   invalidateGroups(): void {
-    this.groupCache.invalidate();
+    this.groupConfigCache.invalidate();
+    this.lagCache.invalidate();
   }
 }

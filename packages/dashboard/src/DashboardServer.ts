@@ -132,6 +132,7 @@ export class DashboardServer {
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
     this.hosts = allowedHosts(this.port);
+    this.data.warmUp();
     this.sampler.start();
   }
 

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The console in real headless Chromium (Debian's chromium, driven by puppeteer-core)
  * against a real cluster written to by our client and by ali-ons: every page renders real
@@ -25,6 +24,15 @@ import {
   type TestCluster,
   testUsers,
 } from "./cluster.js";
+
+// Functions passed to page.evaluate run in the browser; these names exist there, not in Node
+// (declared here, in this module only, rather than adding the DOM library to the package).
+// biome-ignore lint/suspicious/noExplicitAny: browser globals
+declare const document: any;
+// biome-ignore lint/suspicious/noExplicitAny: browser globals
+declare const location: any;
+type HTMLElement = { click(): void; textContent: string | null };
+type HTMLInputElement = { value: string };
 
 const chromium = findChromium();
 const skip = chromium ? false : NO_CHROMIUM;
@@ -121,7 +129,7 @@ async function click(page: Page, selector: string, text: string): Promise<void> 
   await page.evaluate(
     (sel, t) => {
       // An exact label first ("Send" is not the "Send message" tab), else one containing it.
-      const all = [...document.querySelectorAll<HTMLElement>(sel)];
+      const all = [...(document.querySelectorAll(sel) as HTMLElement[])];
       const el = all.find((e) => e.textContent?.trim() === t) ?? all.find((e) => e.textContent?.includes(t));
       el!.click();
     },

@@ -67,9 +67,13 @@ export default {
     const detail = h("div", {});
     const result = h("div", {});
     const out = h("div", {});
+    let retry = null;
     const load = async () => {
+      clearTimeout(retry);
       try {
         const r = await api.get("/api/consumers", { ...state });
+        // Lag still being computed (just after the console started): ask again shortly.
+        if (r.lagPending) retry = setTimeout(load, 2000);
         show(
           list,
           cutNotice(r, `groups (${fmtNum(r.all)} in all)`),
@@ -185,6 +189,7 @@ export default {
     );
     await load();
     if (params.get("group")) await open(params.get("group"));
+    return () => clearTimeout(retry);
   },
 };
 

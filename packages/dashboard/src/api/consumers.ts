@@ -1,6 +1,6 @@
 import { allocateAveragely, type ConsumerConnection } from "@tidemq/client";
 import type { SubscriptionGroupConfig } from "@tidemq/protocol";
-import { mapLimit, pageOf } from "../Bounded.js";
+import { fmt, mapLimit, pageOf } from "../Bounded.js";
 import type { Route } from "../http.js";
 import { bool, HttpError, int, name, str } from "../http.js";
 import { isSystemGroup } from "../topicType.js";
@@ -46,7 +46,18 @@ export const routes: Route[] = [
         int(query, "page", { min: 0, default: 0 }),
         int(query, "size", { min: 1, max: 500, default: 100 }),
       );
-      return { ...page, all: groups.value.size, asOf: groups.asOf };
+      return {
+        ...page,
+        all: groups.value.size,
+        asOf: groups.asOf,
+        // Honest about the first seconds after start: no lag yet, rather than a slow page.
+        ...(groups.pending
+          ? {
+              lagPending: true,
+              note: `lag of ${fmt(groups.value.size)} groups is still being computed: sorted by name until it is (reload in a few seconds)`,
+            }
+          : {}),
+      };
     },
   },
   {
@@ -54,7 +65,7 @@ export const routes: Route[] = [
     path: "/api/consumers/detail",
     async handle({ data, query }) {
       const group = name(query, "group");
-      const groups = await data.groups();
+      const groups = await data.groups(0);
       const summary = groups.value.get(group);
       const stats = await data.groupStats(group);
       let connection: ConsumerConnection | undefined;
