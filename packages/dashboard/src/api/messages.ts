@@ -78,10 +78,17 @@ async function readRange(data: ClusterData, topic: string, begin: number, end: n
   let note = "";
   if (total > MAX_RANGE_MESSAGES) {
     // Each queue gives the newest part of its range in proportion to its share.
-    for (const r of ranges) {
-      const share = Math.floor(((r.hi - r.lo) * MAX_RANGE_MESSAGES) / total);
-      r.lo = r.hi - share;
+    // (largest remainders, so the shares add up to exactly the bound).
+    const shares = ranges.map((r) => ((r.hi - r.lo) * MAX_RANGE_MESSAGES) / total);
+    const whole = shares.map(Math.floor);
+    let left = MAX_RANGE_MESSAGES - whole.reduce((a, b) => a + b, 0);
+    const byRemainder = shares.map((x, i) => ({ i, rem: x - whole[i]! })).sort((a, b) => b.rem - a.rem);
+    for (const { i } of byRemainder) {
+      if (left <= 0) break;
+      whole[i]!++;
+      left--;
     }
+    for (const [i, r] of ranges.entries()) r.lo = r.hi - whole[i]!;
     note = `${fmt(total)} messages are stored in this time range; reading at most ${fmt(MAX_RANGE_MESSAGES)} (the newest part of each queue's range, in proportion to its share). Narrow the time range to see the others.`;
   }
   const items: Summary[] = [];
