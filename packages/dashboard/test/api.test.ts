@@ -4,6 +4,7 @@
  * and the console never connects to an address a request names.
  */
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { after, before, test } from "node:test";
 import { Admin, Producer } from "@tidemq/client";
 import type { DashboardServer } from "../src/index.js";
@@ -112,4 +113,68 @@ test("bad input is a 400 naming the parameter; unknown topic 404; foreign broker
   const config = await http.req("GET", `/api/cluster/brokerConfig?addr=${cluster.brokerAddr}`);
   assert.equal(config.status, 200);
   assert.equal((config.json.table as Record<string, string>).brokerName, "broker-a");
+});
+
+test("writes change the cluster: topic create/delete, group create/update/delete, skip backlog", async () => {
+  const csrf = (await http.req("GET", "/api/session")).json.csrf as string;
+  const post = (path: string, body: object) => http.req("POST", path, { body, csrf });
+
+  assert.equal(
+    (await post("/api/topics/createOrUpdate", { topic: "ApiDoomed", readQueueNums: 1, writeQueueNums: 1 }))
+      .status,
+    200,
+  );
+  assert.ok((await admin.getAllTopicConfig(cluster.brokerAddr)).ApiDoomed);
+  const del = await post("/api/topics/delete", { topic: "ApiDoomed" });
+  assert.equal(del.status, 200, JSON.stringify(del.json));
+  assert.equal((await admin.getAllTopicConfig(cluster.brokerAddr)).ApiDoomed, undefined);
+  await assert.rejects(admin.getTopicRoute("ApiDoomed"), /ApiDoomed/);
+  const listed = await http.req("GET", "/api/topics?search=ApiDoomed");
+  assert.equal(listed.json.total, 0, "the console's cache forgot it too");
+
+  const g = "ApiGroup";
+  assert.equal(
+    (
+      await post("/api/consumers/createOrUpdate", {
+        group: g,
+        retryMaxTimes: 3,
+        consumeBroadcastEnable: false,
+      })
+    ).status,
+    200,
+  );
+  let cfg = (await admin.getAllSubscriptionGroups(cluster.brokerAddr))[g];
+  assert.equal(cfg?.retryMaxTimes, 3);
+  assert.equal(cfg?.consumeBroadcastEnable, false);
+  assert.equal((await post("/api/consumers/createOrUpdate", { group: g, retryMaxTimes: 5 })).status, 200);
+  cfg = (await admin.getAllSubscriptionGroups(cluster.brokerAddr))[g];
+  assert.equal(cfg?.retryMaxTimes, 5);
+
+  // The group has offsets at 0 on the range topic: skipping the backlog moves them to the end.
+  for (const queueId of [0, 1])
+    await admin.updateConsumerOffset(
+      cluster.brokerAddr,
+      g,
+      { topic: TOPIC, brokerName: "broker-a", queueId },
+      0,
+    );
+  assert.equal((await admin.getConsumeStatsOnBroker(cluster.brokerAddr, g, TOPIC)).diffTotal, SENT);
+  const skip = await post("/api/consumers/resetOffset", { group: g, topic: TOPIC, skip: true });
+  assert.equal(skip.status, 200, JSON.stringify(skip.json));
+  assert.equal((await admin.getConsumeStatsOnBroker(cluster.brokerAddr, g, TOPIC)).diffTotal, 0);
+
+  assert.equal((await post("/api/consumers/delete", { group: g })).status, 200);
+  assert.equal((await admin.getAllSubscriptionGroups(cluster.brokerAddr))[g], undefined);
+  const actions = (await readFile(server.audit.file, "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { action: string; outcome: string }).action);
+  assert.deepEqual(actions, [
+    "topic.createOrUpdate",
+    "topic.delete",
+    "group.createOrUpdate",
+    "group.createOrUpdate",
+    "offset.reset",
+    "group.delete",
+  ]);
 });
