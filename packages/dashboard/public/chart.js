@@ -33,7 +33,7 @@ function niceStep(max) {
  */
 export function lineChart(series, { unit = "msg/s", width = 900, height = 260 } = {}) {
   const svg = el("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img" });
-  const pad = { l: 56, r: 12, t: 10, b: 26 };
+  const pad = { l: 56, r: 12, t: 22, b: 26 };
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) {
     svg.append(

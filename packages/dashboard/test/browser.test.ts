@@ -347,7 +347,7 @@ test("admin: create a topic, send a test message, find it by key, reset a group'
   await page.close();
 });
 
-test("viewer: no write controls, and the server refuses a forged write; CSRF refused; nothing left 127.0.0.1; no page error", {
+test("viewer: no write controls, and the server refuses a forged write; CSRF refused; loopback console says it has no login; nothing left 127.0.0.1; no page error", {
   skip,
 }, async () => {
   const page = await newPage();
@@ -393,6 +393,19 @@ test("viewer: no write controls, and the server refuses a forged write; CSRF ref
   assert.ok((await admin.getAllTopicConfig(cluster.brokerAddr))[TOPIC], "the topic is still there");
   await adminPage.close();
   await page.close();
+
+  // A console without users (loopback): no login form, and every page says there is none.
+  const open = await startConsole(cluster);
+  try {
+    const anon = await newPage();
+    await anon.goto(open.url, { waitUntil: "domcontentloaded" });
+    await waitText(anon, ".banner", "No login: this console listens on a loopback address only");
+    await waitText(anon, "section[data-page=cluster] td", cluster.brokerAddr);
+    assert.equal(await anon.$("form.login"), null);
+    await anon.close();
+  } finally {
+    await open.stop();
+  }
 
   assert.deepEqual(outside, [], "no request left 127.0.0.1");
   assert.deepEqual(pageErrors, [], "no uncaught error in any page");
