@@ -257,22 +257,29 @@ export class Admin {
     for (const bd of route.brokerDatas) {
       const addr = bd.brokerAddrs["0"] ?? Object.values(bd.brokerAddrs)[0];
       if (!addr) continue;
-      const res = await this.api.call(addr, RequestCode.GET_TOPIC_STATS_INFO, { topic }, undefined);
-      const text = res.body?.toString("utf8") ?? "{}";
-      for (const [mq, v] of objectKeyMapField<{
-        minOffset: number;
-        maxOffset: number;
-        lastUpdateTimestamp: number;
-      }>(text, "offsetTable")) {
-        out.push({
-          mq,
-          minOffset: v.minOffset,
-          maxOffset: v.maxOffset,
-          lastUpdateTimestamp: v.lastUpdateTimestamp,
-        });
-      }
+      out.push(...(await this.getTopicStatsOnBroker(addr, topic)));
     }
     return out.sort((a, b) => compareQueues(a.mq, b.mq));
+  }
+
+  /** GET_TOPIC_STATS_INFO (202) on one broker: its queues of `topic` (no route lookup). */
+  async getTopicStatsOnBroker(brokerAddr: string, topic: string): Promise<QueueOffsetStats[]> {
+    const res = await this.api.call(brokerAddr, RequestCode.GET_TOPIC_STATS_INFO, { topic }, undefined);
+    const text = res.body?.toString("utf8") ?? "{}";
+    const out: QueueOffsetStats[] = [];
+    for (const [mq, v] of objectKeyMapField<{
+      minOffset: number;
+      maxOffset: number;
+      lastUpdateTimestamp: number;
+    }>(text, "offsetTable")) {
+      out.push({
+        mq,
+        minOffset: v.minOffset,
+        maxOffset: v.maxOffset,
+        lastUpdateTimestamp: v.lastUpdateTimestamp,
+      });
+    }
+    return out;
   }
 
   // ---- consumers ----

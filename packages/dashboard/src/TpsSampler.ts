@@ -80,18 +80,29 @@ export class TpsSampler {
     if (this.busy.topic) return;
     this.busy.topic = true;
     try {
-      const [topics, system] = await Promise.all([this.data.topics(), this.data.systemNames()]);
+      const [topics, system, masters] = await Promise.all([
+        this.data.topics(),
+        this.data.systemNames(),
+        this.data.masters(),
+      ]);
+      const addrOf = new Map(masters.map((m) => [m.brokerName, m.addr]));
       const names = [...topics.value.keys()].filter((t) => topicType(t, system) === "normal").sort();
       const chosen = names.slice(0, MAX_SAMPLED_TOPICS);
+      // One request per topic and broker that has it (the topic configs say which), no route lookups.
+      const jobs = chosen.flatMap((t) =>
+        (topics.value.get(t)?.configs ?? []).map((c) => ({ t, addr: addrOf.get(c.brokerName) })),
+      );
       const sums = new Map<string, number>();
-      await mapLimit(chosen, 8, async (t) => {
-        const stats = await this.data.admin.getTopicStats(t).catch(() => undefined);
-        if (stats)
-          sums.set(
-            t,
-            stats.reduce((s, q) => s + q.maxOffset, 0),
-          );
+      const failed = new Set<string>();
+      await mapLimit(jobs, 8, async ({ t, addr }) => {
+        const stats = addr
+          ? await this.data.admin.getTopicStatsOnBroker(addr, t).catch(() => undefined)
+          : undefined;
+        if (!stats) failed.add(t);
+        else sums.set(t, (sums.get(t) ?? 0) + stats.reduce((s, q) => s + q.maxOffset, 0));
       });
+      // A topic with a broker that did not answer has no true sum this round.
+      for (const t of failed) sums.delete(t);
       this.topics.record(Date.now(), sums);
       this.sweep = { sampled: chosen.length, total: names.length, at: Date.now() };
     } catch (err) {
