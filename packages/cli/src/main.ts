@@ -17,6 +17,10 @@ const commands: Record<
     summary: "pressure-test a cluster (producer | consumer)",
     load: () => import("./commands/bench.js"),
   },
+  dashboard: {
+    summary: "serve the web console (rocketmq-dashboard)",
+    load: () => import("./commands/dashboard.js"),
+  },
 };
 
 function usage(): string {

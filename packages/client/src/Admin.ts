@@ -8,6 +8,7 @@ import {
   type MessageExt,
   type MessageQueue,
   Perm,
+  PullSysFlag,
   RequestCode,
   ResponseCode,
   type SubscriptionGroupConfig,
@@ -256,22 +257,29 @@ export class Admin {
     for (const bd of route.brokerDatas) {
       const addr = bd.brokerAddrs["0"] ?? Object.values(bd.brokerAddrs)[0];
       if (!addr) continue;
-      const res = await this.api.call(addr, RequestCode.GET_TOPIC_STATS_INFO, { topic }, undefined);
-      const text = res.body?.toString("utf8") ?? "{}";
-      for (const [mq, v] of objectKeyMapField<{
-        minOffset: number;
-        maxOffset: number;
-        lastUpdateTimestamp: number;
-      }>(text, "offsetTable")) {
-        out.push({
-          mq,
-          minOffset: v.minOffset,
-          maxOffset: v.maxOffset,
-          lastUpdateTimestamp: v.lastUpdateTimestamp,
-        });
-      }
+      out.push(...(await this.getTopicStatsOnBroker(addr, topic)));
     }
     return out.sort((a, b) => compareQueues(a.mq, b.mq));
+  }
+
+  /** GET_TOPIC_STATS_INFO (202) on one broker: its queues of `topic` (no route lookup). */
+  async getTopicStatsOnBroker(brokerAddr: string, topic: string): Promise<QueueOffsetStats[]> {
+    const res = await this.api.call(brokerAddr, RequestCode.GET_TOPIC_STATS_INFO, { topic }, undefined);
+    const text = res.body?.toString("utf8") ?? "{}";
+    const out: QueueOffsetStats[] = [];
+    for (const [mq, v] of objectKeyMapField<{
+      minOffset: number;
+      maxOffset: number;
+      lastUpdateTimestamp: number;
+    }>(text, "offsetTable")) {
+      out.push({
+        mq,
+        minOffset: v.minOffset,
+        maxOffset: v.maxOffset,
+        lastUpdateTimestamp: v.lastUpdateTimestamp,
+      });
+    }
+    return out;
   }
 
   // ---- consumers ----
@@ -568,5 +576,61 @@ export class Admin {
       }
     }
     return out;
+  }
+
+  // ---- console reads (the web console's dashboard package) ----
+
+  /** GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201): every consumer group config one broker holds. */
+  async getAllSubscriptionGroups(brokerAddr: string): Promise<Record<string, SubscriptionGroupConfig>> {
+    const res = await this.api.call(
+      brokerAddr,
+      RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+      undefined,
+      undefined,
+    );
+    return (
+      decodeJson<{ subscriptionGroupTable?: Record<string, SubscriptionGroupConfig> }>(
+        res.body,
+        "subscription groups",
+      ).subscriptionGroupTable ?? {}
+    );
+  }
+
+  /**
+   * Reads up to `maxNums` messages of one queue from `offset` without committing anything
+   * (PULL_MESSAGE with a "*" subscription and no commit flag, as mqadmin's tools consumer
+   * reads). `consumerGroup` is the group the broker checks the pull against.
+   */
+  async pullMessages(
+    brokerAddr: string,
+    mq: MessageQueue,
+    offset: number,
+    maxNums: number,
+    consumerGroup = "TOOLS_CONSUMER",
+  ): Promise<{ messages: MessageExt[]; nextBeginOffset: number; minOffset: number; maxOffset: number }> {
+    const raw = await this.api.pullMessage(
+      brokerAddr,
+      {
+        consumerGroup,
+        topic: mq.topic,
+        queueId: mq.queueId,
+        queueOffset: offset,
+        maxMsgNums: maxNums,
+        sysFlag: PullSysFlag.SUBSCRIPTION,
+        commitOffset: 0,
+        suspendTimeoutMillis: 0,
+        subscription: "*",
+        subVersion: Date.now(),
+      },
+      this.options.requestTimeout,
+    );
+    const messages =
+      raw.code === ResponseCode.SUCCESS && raw.body ? decodeMessages(raw.body, { decompressBody: true }) : [];
+    return {
+      messages,
+      nextBeginOffset: raw.nextBeginOffset,
+      minOffset: raw.minOffset,
+      maxOffset: raw.maxOffset,
+    };
   }
 }

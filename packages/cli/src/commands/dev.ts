@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { NameServer } from "@tidemq/namesrv";
 import { stopOnSignal } from "./broker.js";
+import { startDashboard } from "./dashboard.js";
 
 const USAGE = `usage: tidemq dev [--data ./data] [--namesrv-port 9876] [--broker-port 10911] [--sync-flush] [--metrics-port 5557]
 
@@ -15,6 +16,8 @@ for the next start.
   --sync-flush        acknowledge sends only after fdatasync (SYNC_FLUSH); default ASYNC_FLUSH
   --metrics-port N    broker /metrics on 127.0.0.1:N, NameServer's on N+1 (default 5557/5558;
                       any free ports when --broker-port is given without it; -1 = off)
+  --dashboard-port N  web console port on 127.0.0.1 (default 8080)
+  --no-dashboard      do not start the web console
   -h, --help          this text`;
 
 interface DevArgs {
@@ -24,6 +27,7 @@ interface DevArgs {
   syncFlush: boolean;
   /** Broker /metrics port (NameServer: +1); undefined = 5557, or ephemeral with --broker-port. */
   metricsPort: number | undefined;
+  dashboardPort: number | undefined;
   help: boolean;
 }
 
@@ -41,6 +45,7 @@ export function parseDevArgs(argv: string[]): DevArgs {
     brokerPort: 10911,
     syncFlush: false,
     metricsPort: undefined,
+    dashboardPort: 8080,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -67,6 +72,12 @@ export function parseDevArgs(argv: string[]): DevArgs {
         if (out.metricsPort === 65535) throw new Error("--metrics-port: the NameServer needs N+1 too");
         break;
       }
+      case "--dashboard-port":
+        out.dashboardPort = parsePort(arg, argv[++i]);
+        break;
+      case "--no-dashboard":
+        out.dashboardPort = undefined;
+        break;
       case "-h":
       case "--help":
         out.help = true;
@@ -114,12 +125,31 @@ export async function run(argv: string[]): Promise<void> {
     await namesrv.stop();
     throw err;
   }
+  // The console is a convenience: a busy port is reported, the cluster runs on without it.
+  let consoleLine = "Console     off (--no-dashboard)";
+  let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
+  if (args.dashboardPort !== undefined) {
+    try {
+      dashboard = await startDashboard({
+        namesrv: namesrvAddr,
+        host: "127.0.0.1",
+        port: args.dashboardPort,
+        audit: resolve(args.data, "dashboard-audit.log"),
+        help: false,
+      });
+      consoleLine = `Console     ${dashboard.url}  (no login: loopback only)`;
+    } catch (err) {
+      consoleLine = `Console     NOT started: ${(err as Error).message} (use --dashboard-port N or --no-dashboard)`;
+      console.error(`tidemq dev: web console not started: ${(err as Error).message}`);
+    }
+  }
   const ms = Date.now() - started;
   console.log(`TideMQ dev cluster ready in ${ms} ms
   NameServer  ${namesrvAddr}
   Broker      ${broker.brokerAddr}  (cluster ${config.brokerClusterName}, ${config.brokerName}, ${config.flushDiskType})
   Data        ${config.storePathRootDir}
   Metrics     ${broker.metricsPort === undefined ? "off" : `http://127.0.0.1:${broker.metricsPort}/metrics (broker), http://127.0.0.1:${namesrv.metricsPort}/metrics (NameServer)`}
+  ${consoleLine}
 
 Quick start (topics are created on first use in the dev cluster):
   import { Producer, PushConsumer, ConsumeResult } from "@tidemq/client";
@@ -131,8 +161,8 @@ Press Ctrl-C to stop.`);
 
   // The NameServer stops even when the broker's stop fails.
   stopOnSignal("tidemq dev", () =>
-    broker
-      .shutdown()
+    (dashboard ? dashboard.stop().catch(() => undefined) : Promise.resolve())
+      .then(() => broker.shutdown())
       .catch((err: Error) => console.error(`tidemq dev: broker stop failed: ${err.message}`))
       .then(() => namesrv.stop()),
   );

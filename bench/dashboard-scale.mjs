@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// The web console at scale (issue 13: "with 1,000 topics and 2,000 groups every page
+// answers in < 1 s"). Starts a dev cluster in a child process (`tidemq dev`, data in a temp
+// dir), creates --topics topics (one message each) and --groups consumer groups (each with
+// a committed offset on one topic, so its lag is computed), then starts the console in this
+// process and times every page's API calls: the first call (cold caches) and the median /
+// max of --rounds later calls. Prints a table, the machine, and one JSON line.
+// Usage: node bench/dashboard-scale.mjs [--topics 1000] [--groups 2000] [--rounds 5]
+// Build first: npx tsc -b
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values: opt } = parseArgs({
+  options: {
+    topics: { type: "string", default: "1000" },
+    groups: { type: "string", default: "2000" },
+    rounds: { type: "string", default: "5" },
+  },
+});
+const TOPICS = Number(opt.topics);
+const GROUPS = Number(opt.groups);
+const ROUNDS = Number(opt.rounds);
+const root = new URL("..", import.meta.url).pathname;
+const { Admin, Producer } = await import("../packages/client/dist/src/index.js");
+const { DashboardServer } = await import("../packages/dashboard/dist/src/index.js");
+const { createLogger } = await import("../packages/remoting/dist/src/index.js");
+
+const dir = mkdtempSync(join(tmpdir(), "tidemq-dash-scale-"));
+const child = spawn(
+  process.execPath,
+  [
+    join(root, "packages/cli/bin/tidemq.js"),
+    "dev",
+    "--data",
+    dir,
+    "--namesrv-port",
+    "0",
+    "--broker-port",
+    "0",
+    "--no-dashboard",
+  ],
+  { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TIDEMQ_LOG_LEVEL: "warn" } },
+);
+const stop = () => {
+  if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+};
+process.on("exit", stop);
+const nsAddr = await new Promise((resolve, reject) => {
+  let out = "";
+  const timer = setTimeout(() => reject(new Error(`dev cluster not ready in 30 s:\n${out}`)), 30_000);
+  child.stdout.on("data", (c) => {
+    out += c;
+    const m = /NameServer\s+(\S+)/.exec(out);
+    if (m && out.includes("Press Ctrl-C")) {
+      clearTimeout(timer);
+      resolve(m[1]);
+    }
+  });
+  child.once("exit", (code) => reject(new Error(`tidemq dev exited (${code}):\n${out}`)));
+});
+
+const logger = createLogger("bench", "warn");
+const admin = new Admin({ endpoints: nsAddr, logger });
+const [brokerAddr] = await admin.getClusterMasters("DefaultCluster");
+const t0 = Date.now();
+async function pool(n, width, f) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await f(next++);
+    }),
+  );
+}
+const topic = (i) => `ScaleTopic_${String(i).padStart(4, "0")}`;
+const group = (i) => `ScaleGroup_${String(i).padStart(4, "0")}`;
+await pool(TOPICS, 16, (i) =>
+  admin.createTopic({ topic: topic(i), brokerAddr, readQueueNums: 4, writeQueueNums: 4 }),
+);
+const producer = new Producer({
+  endpoints: nsAddr,
+  producerGroup: "ScaleProducers",
+  logger,
+  heartbeatBrokerInterval: 1000,
+});
+await producer.startup();
+await pool(TOPICS, 16, (i) =>
+  producer.send({ topic: topic(i), keys: [`key-${i}`], body: `message of ${topic(i)}` }),
+);
+await pool(GROUPS, 16, async (i) => {
+  await admin.updateSubscriptionGroup(brokerAddr, {
+    groupName: group(i),
+    consumeEnable: true,
+    consumeFromMinEnable: true,
+    consumeBroadcastEnable: true,
+    retryQueueNums: 1,
+    retryMaxTimes: 16,
+    brokerId: 0,
+    whichBrokerWhenConsumeSlowly: 1,
+    notifyConsumerIdsChangedEnable: true,
+  });
+  await admin.updateConsumerOffset(
+    brokerAddr,
+    group(i),
+    { topic: topic(i % TOPICS), brokerName: "broker-a", queueId: 0 },
+    0,
+  );
+});
+const setupMs = Date.now() - t0;
+
+const server = new DashboardServer({ namesrv: nsAddr, port: 0, auditFile: join(dir, "audit.log"), logger });
+const started = performance.now();
+await server.start();
+let cookie = "";
+async function get(path) {
+  const s = performance.now();
+  const res = await fetch(new URL(path, server.url), { headers: cookie ? { cookie } : {} });
+  const body = await res.text();
+  const ms = performance.now() - s;
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${body}`);
+  const sc = res.headers.get("set-cookie");
+  if (sc) cookie = sc.split(";")[0];
+  return { ms, json: JSON.parse(body) };
+}
+await get("/api/session");
+// How long after start the console has the lag of every group (computed in the background;
+// until then the Consumers page answers at once, saying the lag is pending).
+let lagReadyMs = -1;
+for (let i = 0; i < 600; i++) {
+  const r = await get("/api/consumers?size=1");
+  if (!r.json.lagPending) {
+    lagReadyMs = performance.now() - started;
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+await new Promise((r) => setTimeout(r, 5500)); // let those caches expire: the first calls below are cold
+const sent = await producer.send({ topic: topic(7), keys: ["find-me"], body: '{"scale":true}' });
+const calls = [
+  ["Cluster", "/api/cluster"],
+  ["Dashboard", "/api/dashboard/tps"],
+  ["Topics: list", "/api/topics?page=0&size=100"],
+  ["Topics: search", "/api/topics?search=Topic_09&type=normal"],
+  ["Topics: detail", `/api/topics/detail?topic=${topic(7)}`],
+  ["Consumers: list by lag", "/api/consumers?sort=lag"],
+  ["Consumers: detail", `/api/consumers/detail?group=${group(7)}`],
+  ["Producers", `/api/producers?topic=${topic(7)}&group=ScaleProducers`],
+  ["Messages: by time", `/api/messages/byTime?topic=${topic(7)}&begin=0&end=${Date.now() + 60_000}`],
+  ["Messages: by key", `/api/messages/byKey?topic=${topic(7)}&key=find-me`],
+  ["Messages: by id", `/api/messages/byId?topic=${topic(7)}&id=${sent.messageId}`],
+  ["Messages: detail", `/api/messages/detail?offsetMsgId=${sent.offsetMessageId}`],
+];
+const rows = [];
+for (const [name, path] of calls) {
+  const first = await get(path);
+  const times = [];
+  for (let r = 0; r < ROUNDS; r++) times.push((await get(path)).ms);
+  times.sort((a, b) => a - b);
+  const j = first.json;
+  const shown =
+    (j.lagPending ? "lag pending; " : "") +
+    (j.items
+      ? `${j.items.length} of ${j.total}${j.cut ? " (cut, said)" : ""}`
+      : j.brokers
+        ? `${j.brokers.length} brokers`
+        : "");
+  rows.push({
+    name,
+    firstMs: first.ms,
+    medianMs: times[Math.floor(times.length / 2)],
+    maxMs: times.at(-1),
+    shown,
+  });
+}
+// After the caches' fresh time (5 s): answered from the stale value while one refresh runs.
+await new Promise((r) => setTimeout(r, 5500));
+const stale = await get("/api/consumers?sort=lag");
+const consumersCold = rows.find((r) => r.name.startsWith("Consumers: list"));
+
+const pad = (s, n) => String(s).padEnd(n);
+const num = (x) => x.toFixed(1).padStart(9);
+console.log(
+  `\nTideMQ console at ${TOPICS} topics / ${GROUPS} groups (setup ${(setupMs / 1000).toFixed(1)} s)`,
+);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}; cluster in a child process, console in this one\n`,
+);
+console.log(
+  `${pad("page API", 24)} ${"first ms".padStart(9)} ${"median ms".padStart(9)} ${"max ms".padStart(9)}  answer`,
+);
+for (const r of rows)
+  console.log(`${pad(r.name, 24)} ${num(r.firstMs)} ${num(r.medianMs)} ${num(r.maxMs)}  ${r.shown}`);
+console.log(
+  `lag of all ${GROUPS} groups ready ${lagReadyMs.toFixed(0)} ms after the console started (background)`,
+);
+console.log(
+  `${pad("Consumers after 5.5 s", 24)} ${num(stale.ms)}  (stale-while-revalidate; cold was ${consumersCold.firstMs.toFixed(1)} ms)`,
+);
+const worst = Math.max(...rows.map((r) => Math.max(r.firstMs, r.maxMs)));
+console.log(`\nslowest answer: ${worst.toFixed(1)} ms (${worst < 1000 ? "under" : "OVER"} the 1 s bound)`);
+console.log(
+  JSON.stringify({
+    bench: "dashboard-scale",
+    topics: TOPICS,
+    groups: GROUPS,
+    lagReadyMs,
+    rows,
+    staleMs: stale.ms,
+    worstMs: worst,
+  }),
+);
+await server.stop();
+await producer.shutdown();
+await admin.shutdown();
+stop();
+process.exit(0);

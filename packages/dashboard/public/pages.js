@@ -1,0 +1,10 @@
+// The console's pages, in menu order. A new page is one module in pages/ added here
+// (with its API module in src/api/index.ts): see packages/dashboard/README.md.
+import cluster from "./pages/cluster.js";
+import consumers from "./pages/consumers.js";
+import dashboard from "./pages/dashboard.js";
+import messages from "./pages/messages.js";
+import producers from "./pages/producers.js";
+import topics from "./pages/topics.js";
+
+export const pages = [cluster, dashboard, topics, consumers, producers, messages];

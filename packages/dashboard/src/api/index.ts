@@ -1,0 +1,20 @@
+import type { Route } from "../http.js";
+import * as cluster from "./cluster.js";
+import * as consumers from "./consumers.js";
+import * as dashboard from "./dashboard.js";
+import * as messages from "./messages.js";
+import * as producers from "./producers.js";
+import * as topics from "./topics.js";
+
+/**
+ * Every API endpoint, one module per page. A new page's endpoints are one more module here
+ * (and its UI one more file in public/pages.js): see README.md "Adding a page".
+ */
+export const apiModules: Array<{ routes: Route[] }> = [
+  cluster,
+  dashboard,
+  topics,
+  consumers,
+  producers,
+  messages,
+];
