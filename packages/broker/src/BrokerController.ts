@@ -12,6 +12,7 @@ import { PullMessageProcessor } from "./processors/PullMessageProcessor.js";
 import { SendMessageProcessor } from "./processors/SendMessageProcessor.js";
 import { TopicAdminProcessor } from "./processors/TopicAdminProcessor.js";
 import { TopicConfigManager } from "./TopicConfigManager.js";
+import { TimerService } from "./timer/TimerService.js";
 
 export interface BrokerControllerOptions {
   logger?: Logger;
@@ -39,6 +40,7 @@ export class BrokerController {
   private sendProcessor: SendMessageProcessor | undefined;
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
+  private timerService: TimerService | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
@@ -64,6 +66,11 @@ export class BrokerController {
 
   get namesrvRegistration(): NamesrvRegistration | undefined {
     return this.registration;
+  }
+
+  /** Timer messages (status for tests and admin). */
+  get timers(): TimerService | undefined {
+    return this.timerService;
   }
 
   /** Parked long-polling pulls (tests and runtime info look at its size). */
@@ -116,6 +123,8 @@ export class BrokerController {
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
       this.sendProcessor.register();
+      this.timerService = await TimerService.start(this.ctx);
+      this.timerService.register();
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();
       this.remotingClient = new RemotingClient({ logger });
@@ -179,6 +188,7 @@ export class BrokerController {
       await this.sendProcessor.queue.idle();
       this.sendProcessor.queue.stop();
     });
+    await step("timers", () => this.timerService?.stop());
     await step("client services", () => this.clients?.stop());
     await step("topic config", () => this.topics?.persist());
     await step("store", () => this.store?.shutdown());

@@ -33,6 +33,7 @@ import {
   RETRY_GROUP_TOPIC_PREFIX,
   topicNameProblem,
 } from "../TopicValidator.js";
+import { interceptTimer, refuseBatchTimer } from "../timer/timerSend.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
 import { NO_PROPERTIES, type SendProperties, scanBatchBody, scanSendProperties } from "./sendProperties.js";
@@ -96,7 +97,7 @@ export class SendMessageProcessor {
       );
     }
     const delay = Number(props.delay ?? 0);
-    if (delay > 0 || props.startDeliverTime || props.timerDeliverMs) {
+    if (delay > 0) {
       this.warnOnce(
         `delay:${header.topic}`,
         `delayed message to ${header.topic}: delivery delays are not supported yet, stored as an ordinary message (delivered at once)`,
@@ -317,7 +318,8 @@ export class SendMessageProcessor {
       keys: scanned.keys,
       uniqKey: scanned.uniqKey,
     };
-    return { inputs: [input], requestedQueueId: queueId };
+    const recallHandle = interceptTimer(this.ctx.config, scanned, input);
+    return { inputs: [input], requestedQueueId: queueId, recallHandle };
   }
 
   /**
@@ -332,6 +334,7 @@ export class SendMessageProcessor {
     queueId: number,
   ): Prepared {
     const req = this.batchRequestProperties(header.properties);
+    refuseBatchTimer(req.picked);
     const sysFlag = this.storedSysFlag(header, storeTopic, req.picked);
     const inputs = scanBatchBody(this.checkedBody(request), req.suffix, MAX_BATCH_ENTRIES, {
       topic: storeTopic.topicName,
@@ -427,6 +430,7 @@ export class SendMessageProcessor {
         queueOffset: result.queueOffset,
         MSG_REGION: config.regionId,
         TRACE_ON: config.traceOn,
+        recallHandle: p.recallHandle,
       });
     });
   }
@@ -466,6 +470,8 @@ function storedProperties(text: string | undefined, cluster: string): Record<str
 interface Prepared {
   inputs: MessageInput[];
   requestedQueueId: number;
+  /** A timer message's RECALL_MESSAGE handle (send response header recallHandle). */
+  recallHandle?: string;
 }
 
 /** The properties storedSysFlag looks at. */

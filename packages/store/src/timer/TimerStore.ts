@@ -1,0 +1,389 @@
+import fs from "node:fs";
+import { join } from "node:path";
+import zlib from "node:zlib";
+import { writeFileAtomic } from "../fsx.js";
+import { StoreCorruptionError } from "../StoreError.js";
+import { type TimerEntry, TimerKind, TimerLog } from "./TimerLog.js";
+import { dayOf, loadedAction, type Placement, placement, slotIndex, slotSecOf } from "./TimerSlots.js";
+
+/** Two days of 1-second slots (RocketMQ 5's timerRollWindowSlot is two days too). */
+export const DEFAULT_WHEEL_SLOTS = 2 * 86_400;
+
+export interface TimerStoreOptions {
+  /** Directory of the timer log and the wheel snapshot. */
+  dir: string;
+  /** Wheel positions (1 s each); a stored snapshot keeps the count it was made with. */
+  slots?: number;
+  /** Entries per timer-log segment file. */
+  segmentEntries?: number;
+  /** Where a new store starts loading (default now). */
+  nowMs?: number;
+}
+
+/** The wheel: per position, its chain's newest and oldest entry, entries, entries due this lap. */
+interface Wheel {
+  head: Float64Array;
+  first: Float64Array;
+  count: Int32Array;
+  near: Int32Array;
+}
+
+interface Progress {
+  /** Every slot before this second is loaded. */
+  loadedUpToSec: number;
+  /** Timer-topic consume-queue entries added so far. */
+  enqueuedCq: number;
+  logEnd: number;
+  /** Timer messages added and neither delivered nor recalled. */
+  pending: number;
+  /** pending by due day (days since the epoch). */
+  days: Map<number, number>;
+}
+
+interface Epoch {
+  id: number;
+  wheel: Wheel;
+  progress: Progress;
+  /** Deliveries of this epoch not yet stored. */
+  outstanding: number;
+}
+
+const SNAPSHOT_MAGIC = 0x544d5357; // "TMSW"
+const HEADER_BYTES = 64;
+
+/**
+ * The durable timer index: a timer log (TimerLog) plus a timing wheel of 1-second slots
+ * (TimerSlots), restartable from a snapshot and a replay of the timer topic.
+ *
+ * Crash consistency comes from epochs. Before each load of slots an epoch begins and takes
+ * a copy of the wheel and the progress counters (a few MB, memcpy). Everything that epoch
+ * does — loading slots, rolling far entries, taking late entries, delivering — is redone
+ * by a replay from its copy: the log is cut back to the copy's end, the timer topic is read
+ * again from the copy's consume-queue offset, slots are loaded again from its second. An
+ * epoch is finished when all its deliveries are stored and a newer epoch began; the
+ * snapshot persisted is the copy of the oldest unfinished epoch. So a crash loses nothing
+ * and delivers nothing early; deliveries of unfinished epochs may happen twice.
+ */
+export class TimerStore {
+  private wheel: Wheel;
+  private progress: Progress;
+  private readonly epochs: Epoch[] = [];
+  private nextEpochId = 1;
+  private persisting: Promise<void> | undefined;
+
+  private constructor(
+    private readonly dir: string,
+    readonly slots: number,
+    private readonly log: TimerLog,
+    wheel: Wheel,
+    progress: Progress,
+  ) {
+    this.wheel = wheel;
+    this.progress = progress;
+    this.beginEpoch();
+  }
+
+  static async open(o: TimerStoreOptions): Promise<TimerStore> {
+    await fs.promises.mkdir(o.dir, { recursive: true });
+    const snap = await readSnapshot(join(o.dir, "wheel.snapshot"));
+    const slots = snap?.slots ?? o.slots ?? DEFAULT_WHEEL_SLOTS;
+    const wheel = snap?.wheel ?? newWheel(slots);
+    const progress: Progress = snap?.progress ?? {
+      loadedUpToSec: slotSecOf(o.nowMs ?? Date.now()),
+      enqueuedCq: 0,
+      logEnd: 0,
+      pending: 0,
+      days: new Map(),
+    };
+    const log = await TimerLog.open(join(o.dir, "log"), progress.logEnd, o.segmentEntries);
+    return new TimerStore(o.dir, slots, log, wheel, progress);
+  }
+
+  /** Timer-topic consume-queue offset to read from next. */
+  get enqueuedCq(): number {
+    return this.progress.enqueuedCq;
+  }
+
+  /** The next slot second to load. */
+  get loadedUpToSec(): number {
+    return this.progress.loadedUpToSec;
+  }
+
+  get pending(): number {
+    return this.progress.pending;
+  }
+
+  get logBytes(): number {
+    return this.log.bytes;
+  }
+
+  get currentEpoch(): number {
+    return this.epochs[this.epochs.length - 1]!.id;
+  }
+
+  /**
+   * Adds an entry read from the timer topic at consume-queue offset `cqOffset`. Returns
+   * where it went: `late` entries are not stored in the wheel; the caller delivers them in
+   * the current epoch (see `hold`).
+   */
+  add(e: TimerEntry, cqOffset: number): Placement {
+    const p = this.progress;
+    if (cqOffset + 1 > p.enqueuedCq) p.enqueuedCq = cqOffset + 1;
+    if (e.kind === TimerKind.MESSAGE) this.count(e.dueMs, 1);
+    return this.insert(e);
+  }
+
+  private insert(e: TimerEntry): Placement {
+    const where = placement(e.dueMs, this.progress.loadedUpToSec, this.slots);
+    if (where === "late") return where;
+    const w = this.wheel;
+    const i = slotIndex(slotSecOf(e.dueMs), this.slots);
+    const pos = this.log.append(w.head[i]!, e);
+    if (w.head[i]! < 0) w.first[i] = pos;
+    w.head[i] = pos;
+    w.count[i]!++;
+    if (where === "near" && e.kind === TimerKind.MESSAGE) w.near[i]!++;
+    this.progress.logEnd = this.log.end;
+    return where;
+  }
+
+  private count(dueMs: number, n: number): void {
+    const p = this.progress;
+    p.pending += n;
+    const d = dayOf(dueMs);
+    const v = (p.days.get(d) ?? 0) + n;
+    if (v <= 0) p.days.delete(d);
+    else p.days.set(d, v);
+  }
+
+  /** Timer-topic entries before `cqOffset` are gone or unusable: continue after them. */
+  skipTo(cqOffset: number): void {
+    if (cqOffset > this.progress.enqueuedCq) this.progress.enqueuedCq = cqOffset;
+  }
+
+  /** Epochs whose state a crash would go back to (1 when delivery keeps up). */
+  get openEpochs(): number {
+    return this.epochs.length;
+  }
+
+  /** A timer message was delivered or recalled: it is no longer pending. */
+  settled(dueMs: number): void {
+    this.count(dueMs, -1);
+  }
+
+  /** Starts an epoch: what follows is redone from here after a crash. */
+  beginEpoch(): number {
+    const id = this.nextEpochId++;
+    this.epochs.push({
+      id,
+      wheel: copyWheel(this.wheel),
+      progress: { ...this.progress, days: new Map(this.progress.days) },
+      outstanding: 0,
+    });
+    return id;
+  }
+
+  /** A delivery of epoch `id` started / was stored. */
+  hold(id: number): void {
+    const e = this.epochs.find((x) => x.id === id);
+    if (e) e.outstanding++;
+  }
+
+  release(id: number): void {
+    const e = this.epochs.find((x) => x.id === id);
+    if (e) e.outstanding--;
+  }
+
+  /**
+   * Loads slot `sec` (the next one): its chain is taken off the wheel, entries due in it
+   * (or before) are returned for delivery, later ones are rolled to their next lap.
+   */
+  async loadSlot(sec: number): Promise<TimerEntry[]> {
+    if (sec !== this.progress.loadedUpToSec) {
+      throw new Error(`timer slot ${sec} loaded out of order (next is ${this.progress.loadedUpToSec})`);
+    }
+    const w = this.wheel;
+    const i = slotIndex(sec, this.slots);
+    let pos = w.head[i]!;
+    w.head[i] = -1;
+    w.first[i] = -1;
+    w.count[i] = 0;
+    w.near[i] = 0;
+    this.progress.loadedUpToSec = sec + 1;
+    const due: TimerEntry[] = [];
+    while (pos >= 0) {
+      const { prev, entry } = await this.log.read(pos);
+      if (loadedAction(entry.dueMs, sec) === "deliver") due.push(entry);
+      else this.insert(entry);
+      pos = prev;
+    }
+    this.progress.logEnd = this.log.end;
+    return due;
+  }
+
+  /**
+   * Whether slot of `dueMs` (not loaded yet) holds a message with `uniqHash` due then, and
+   * whether a recall marker for it is there already.
+   */
+  async findPending(dueMs: number, uniqHash: number): Promise<{ message: boolean; recalled: boolean }> {
+    let pos = this.wheel.head[slotIndex(slotSecOf(dueMs), this.slots)]!;
+    let message = false;
+    let recalled = false;
+    while (pos >= 0) {
+      const { prev, entry } = await this.log.read(pos);
+      if (entry.dueMs === dueMs && entry.uniqHash === uniqHash) {
+        if (entry.kind === TimerKind.MESSAGE) message = true;
+        else recalled = true;
+      }
+      pos = prev;
+    }
+    return { message, recalled };
+  }
+
+  /** Pending timers by due day (UTC), and the first second ahead with a message due. */
+  stats(): { pending: number; days: Array<{ day: number; count: number }>; nextDueSec: number | undefined } {
+    const w = this.wheel;
+    const from = this.progress.loadedUpToSec;
+    let nextDueSec: number | undefined;
+    for (let k = 0; k < this.slots; k++) {
+      if (w.near[slotIndex(from + k, this.slots)]! > 0) {
+        nextDueSec = from + k;
+        break;
+      }
+    }
+    const days = [...this.progress.days]
+      .map(([day, count]) => ({ day, count }))
+      .sort((a, b) => a.day - b.day);
+    return { pending: this.progress.pending, days, nextDueSec };
+  }
+
+  /**
+   * Makes the oldest unfinished epoch's state durable: the log up to its end is synced,
+   * then its snapshot replaces the old one; log segments nothing points into are deleted.
+   */
+  persist(): Promise<void> {
+    this.persisting ??= this.persistNow().finally(() => {
+      this.persisting = undefined;
+    });
+    return this.persisting;
+  }
+
+  private async persistNow(): Promise<void> {
+    // Drop finished epochs: every one but the newest whose deliveries are all stored.
+    while (this.epochs.length > 1 && this.epochs[0]!.outstanding <= 0) this.epochs.shift();
+    const e = this.epochs[0]!;
+    await this.log.sync();
+    await writeFileAtomic(join(this.dir, "wheel.snapshot"), encodeSnapshot(this.slots, e.wheel, e.progress));
+    let oldest = e.progress.logEnd;
+    for (let i = 0; i < this.slots; i++) {
+      const f = e.wheel.first[i]!;
+      if (f >= 0 && f < oldest) oldest = f;
+    }
+    await this.log.deleteBelow(oldest);
+  }
+
+  /**
+   * Close: `drained` (every loaded message stored) makes the snapshot the current state;
+   * otherwise it is the oldest unfinished epoch's, as after a crash.
+   */
+  async close(drained: boolean): Promise<void> {
+    await this.persisting?.catch(() => undefined);
+    if (drained) {
+      this.beginEpoch();
+      for (const e of this.epochs) e.outstanding = 0;
+    }
+    await this.persist();
+    await this.log.close();
+  }
+}
+
+function newWheel(slots: number): Wheel {
+  return {
+    head: new Float64Array(slots).fill(-1),
+    first: new Float64Array(slots).fill(-1),
+    count: new Int32Array(slots),
+    near: new Int32Array(slots),
+  };
+}
+
+function copyWheel(w: Wheel): Wheel {
+  return { head: w.head.slice(), first: w.first.slice(), count: w.count.slice(), near: w.near.slice() };
+}
+
+function encodeSnapshot(slots: number, w: Wheel, p: Progress): Buffer {
+  const daysBytes = p.days.size * 16;
+  const total = HEADER_BYTES + slots * 24 + daysBytes + 4;
+  const buf = Buffer.alloc(total);
+  buf.writeInt32LE(SNAPSHOT_MAGIC, 0);
+  buf.writeInt32LE(1, 4);
+  buf.writeInt32LE(slots, 8);
+  buf.writeInt32LE(p.days.size, 12);
+  buf.writeDoubleLE(p.loadedUpToSec, 16);
+  buf.writeDoubleLE(p.enqueuedCq, 24);
+  buf.writeDoubleLE(p.logEnd, 32);
+  buf.writeDoubleLE(p.pending, 40);
+  let at = HEADER_BYTES;
+  for (const arr of [w.head, w.first, w.count, w.near]) {
+    const bytes = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
+    bytes.copy(buf, at);
+    at += bytes.length;
+  }
+  for (const [day, n] of p.days) {
+    buf.writeDoubleLE(day, at);
+    buf.writeDoubleLE(n, at + 8);
+    at += 16;
+  }
+  buf.writeUInt32LE(zlib.crc32(buf.subarray(0, at)), at);
+  return buf;
+}
+
+async function readSnapshot(
+  path: string,
+): Promise<{ slots: number; wheel: Wheel; progress: Progress } | undefined> {
+  let buf: Buffer;
+  try {
+    buf = await fs.promises.readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  const bad = (why: string) =>
+    new StoreCorruptionError(
+      path,
+      `timer wheel snapshot ${why}; it is written atomically, so this is not a torn write`,
+    );
+  if (buf.length < HEADER_BYTES + 4 || buf.readInt32LE(0) !== SNAPSHOT_MAGIC || buf.readInt32LE(4) !== 1) {
+    throw bad("has an unknown format");
+  }
+  const slots = buf.readInt32LE(8);
+  const nDays = buf.readInt32LE(12);
+  const end = HEADER_BYTES + slots * 24 + nDays * 16;
+  if (slots <= 0 || nDays < 0 || buf.length !== end + 4) throw bad("has the wrong length");
+  if (zlib.crc32(buf.subarray(0, end)) !== buf.readUInt32LE(end)) throw bad("fails its checksum");
+  let at = HEADER_BYTES;
+  const take = <T>(make: (b: ArrayBuffer) => T, bytes: number): T => {
+    const copy = new Uint8Array(bytes);
+    copy.set(buf.subarray(at, at + bytes));
+    at += bytes;
+    return make(copy.buffer);
+  };
+  const wheel: Wheel = {
+    head: take((b) => new Float64Array(b), slots * 8),
+    first: take((b) => new Float64Array(b), slots * 8),
+    count: take((b) => new Int32Array(b), slots * 4),
+    near: take((b) => new Int32Array(b), slots * 4),
+  };
+  const days = new Map<number, number>();
+  for (let k = 0; k < nDays; k++, at += 16) days.set(buf.readDoubleLE(at), buf.readDoubleLE(at + 8));
+  return {
+    slots,
+    wheel,
+    progress: {
+      loadedUpToSec: buf.readDoubleLE(16),
+      enqueuedCq: buf.readDoubleLE(24),
+      logEnd: buf.readDoubleLE(32),
+      pending: buf.readDoubleLE(40),
+      days,
+    },
+  };
+}
