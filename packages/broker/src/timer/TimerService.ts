@@ -560,6 +560,9 @@ export function deliveryInput(m: MessageExt): MessageInput {
     throw new Error("REAL_TOPIC / REAL_QID missing");
   }
   for (const k of DROPPED_ON_DELIVERY) delete props[k];
+  // A client that sets no UNIQ_KEY (ali-ons) knows the message by the id its send returned:
+  // the timer record's offset id. Kept as UNIQ_KEY, consumers that read it see that id.
+  props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] ??= m.msgId;
   return {
     topic,
     queueId,
