@@ -7,9 +7,8 @@ import { encodeRecallHandle } from "./RecallHandle.js";
 /** The system topic timer messages wait in (RocketMQ 5's name), one queue. */
 export const TIMER_TOPIC = "rmq_sys_wheel_timer";
 
-type TimerProps = Pick<
-  SendProperties,
-  "timerDeliverMs" | "timerDelaySec" | "timerDelayMs" | "startDeliverTime"
+type TimerProps = Partial<
+  Pick<SendProperties, "timerDeliverMs" | "timerDelaySec" | "timerDelayMs" | "startDeliverTime">
 >;
 
 /**
