@@ -71,8 +71,8 @@ const DROPPED_ON_DELIVERY = [
  */
 export class TimerService {
   private readonly heap = new DueHeap<Loaded>();
-  /** Loaded messages by `${dueMs}:${uniqHash}`, for recall. */
-  private readonly loaded = new Map<string, Loaded[]>();
+  /** Loaded messages by due ms, for recall. */
+  private readonly loaded = new Map<number, Loaded[]>();
   /** UNIQ_KEYs recalled → their due ms; checked at delivery. */
   private readonly cancelled = new Map<string, number>();
   private stopped = false;
@@ -267,10 +267,9 @@ export class TimerService {
       readFinished: false,
       done: false,
     };
-    const k = `${entry.dueMs}:${entry.uniqHash}`;
-    const list = this.loaded.get(k);
+    const list = this.loaded.get(entry.dueMs);
     if (list) list.push(item);
-    else this.loaded.set(k, [item]);
+    else this.loaded.set(entry.dueMs, [item]);
     item.read = this.limitedRead(() => this.readItem(item)).then(() => {
       item.readFinished = true;
       this.arm();
@@ -385,12 +384,14 @@ export class TimerService {
   }
 
   private forget(item: Loaded): void {
-    const k = `${item.entry.dueMs}:${item.entry.uniqHash}`;
-    const list = this.loaded.get(k);
+    const list = this.loaded.get(item.dueMs);
     if (!list) return;
+    if (list.length === 1 && list[0] === item) {
+      this.loaded.delete(item.dueMs);
+      return;
+    }
     const i = list.indexOf(item);
     if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.loaded.delete(k);
   }
 
   /** Recalls older than every loaded slot can no longer match anything. */
@@ -430,7 +431,7 @@ export class TimerService {
     }
     if (TimerSlots.slotSecOf(h.dueMs) < this.timers.loadedUpToSec) {
       // Loaded: pending in memory, or delivered already.
-      const list = this.loaded.get(`${h.dueMs}:${hash}`) ?? [];
+      const list = (this.loaded.get(h.dueMs) ?? []).filter((x) => x.entry.uniqHash === hash);
       await Promise.all(list.map((x) => x.read));
       const item = list.find((x) => x.uniqKey === h.uniqKey && !x.done);
       if (!item) {

@@ -42,7 +42,8 @@ interface Progress {
 
 interface Epoch {
   id: number;
-  wheel: Wheel;
+  /** Wheel values at the epoch's start of the positions it changed (position → head, first, count, near). */
+  undo: Map<number, [number, number, number, number]>;
   progress: Progress;
   /** Deliveries of this epoch not yet stored. */
   outstanding: number;
@@ -55,8 +56,9 @@ const HEADER_BYTES = 64;
  * The durable timer index: a timer log (TimerLog) plus a timing wheel of 1-second slots
  * (TimerSlots), restartable from a snapshot and a replay of the timer topic.
  *
- * Crash consistency comes from epochs. Before each load of slots an epoch begins and takes
- * a copy of the wheel and the progress counters (a few MB, memcpy). Everything that epoch
+ * Crash consistency comes from epochs. Before each load of slots an epoch begins: it keeps
+ * the progress counters and, for each wheel position it changes, the value before (an undo
+ * log, so no copy of the whole wheel per epoch). Everything that epoch
  * does — loading slots, rolling far entries, taking late entries, delivering — is redone
  * by a replay from its copy: the log is cut back to the copy's end, the timer topic is read
  * again from the copy's consume-queue offset, slots are loaded again from its second. An
@@ -70,6 +72,8 @@ export class TimerStore {
   private readonly epochs: Epoch[] = [];
   private nextEpochId = 1;
   private persisting: Promise<void> | undefined;
+  /** The snapshot being built, reused (no 4 MB allocation and page faults per second). */
+  private snapBuf: Buffer | undefined;
 
   private constructor(
     private readonly dir: string,
@@ -138,6 +142,7 @@ export class TimerStore {
     if (where === "late") return where;
     const w = this.wheel;
     const i = slotIndex(slotSecOf(e.dueMs), this.slots);
+    this.touch(i);
     const pos = this.log.append(w.head[i]!, e);
     if (w.head[i]! < 0) w.first[i] = pos;
     w.head[i] = pos;
@@ -145,6 +150,14 @@ export class TimerStore {
     if (where === "near" && e.kind === TimerKind.MESSAGE) w.near[i]!++;
     this.progress.logEnd = this.log.end;
     return where;
+  }
+
+  /** Records position i's value for the newest epoch's undo log (first change only). */
+  private touch(i: number): void {
+    const undo = this.epochs[this.epochs.length - 1]!.undo;
+    if (undo.has(i)) return;
+    const w = this.wheel;
+    undo.set(i, [w.head[i]!, w.first[i]!, w.count[i]!, w.near[i]!]);
   }
 
   private count(dueMs: number, n: number): void {
@@ -176,7 +189,7 @@ export class TimerStore {
     const id = this.nextEpochId++;
     this.epochs.push({
       id,
-      wheel: copyWheel(this.wheel),
+      undo: new Map(),
       progress: { ...this.progress, days: new Map(this.progress.days) },
       outstanding: 0,
     });
@@ -204,6 +217,7 @@ export class TimerStore {
     }
     const w = this.wheel;
     const i = slotIndex(sec, this.slots);
+    this.touch(i);
     let pos = w.head[i]!;
     w.head[i] = -1;
     w.first[i] = -1;
@@ -272,13 +286,27 @@ export class TimerStore {
     // Drop finished epochs: every one but the newest whose deliveries are all stored.
     while (this.epochs.length > 1 && this.epochs[0]!.outstanding <= 0) this.epochs.shift();
     const e = this.epochs[0]!;
-    await this.log.sync();
-    await writeFileAtomic(join(this.dir, "wheel.snapshot"), encodeSnapshot(this.slots, e.wheel, e.progress));
+    // The epoch's state, made at once (no await in between): the current wheel with the
+    // undo logs of this epoch and every later one applied, newest first.
+    this.snapBuf = encodeSnapshot(this.slots, this.wheel, e.progress, this.snapBuf);
+    const snap = this.snapBuf.subarray(0, snapshotBytes(this.slots, e.progress.days.size));
+    const view = snapshotWheel(snap, this.slots);
+    for (let k = this.epochs.length - 1; k >= 0; k--) {
+      for (const [i, [h, f, c, n]] of this.epochs[k]!.undo) {
+        view.head[i] = h;
+        view.first[i] = f;
+        view.count[i] = c;
+        view.near[i] = n;
+      }
+    }
+    sealSnapshot(snap);
     let oldest = e.progress.logEnd;
     for (let i = 0; i < this.slots; i++) {
-      const f = e.wheel.first[i]!;
+      const f = view.first[i]!;
       if (f >= 0 && f < oldest) oldest = f;
     }
+    await this.log.sync();
+    await writeFileAtomic(join(this.dir, "wheel.snapshot"), snap);
     await this.log.deleteBelow(oldest);
   }
 
@@ -306,14 +334,32 @@ function newWheel(slots: number): Wheel {
   };
 }
 
-function copyWheel(w: Wheel): Wheel {
-  return { head: w.head.slice(), first: w.first.slice(), count: w.count.slice(), near: w.near.slice() };
+/** The wheel arrays inside an encoded snapshot (views, for patching in place). */
+function snapshotWheel(buf: Buffer, slots: number): Wheel {
+  const base = buf.byteOffset + HEADER_BYTES;
+  return {
+    head: new Float64Array(buf.buffer, base, slots),
+    first: new Float64Array(buf.buffer, base + slots * 8, slots),
+    count: new Int32Array(buf.buffer, base + slots * 16, slots),
+    near: new Int32Array(buf.buffer, base + slots * 20, slots),
+  };
 }
 
-function encodeSnapshot(slots: number, w: Wheel, p: Progress): Buffer {
-  const daysBytes = p.days.size * 16;
-  const total = HEADER_BYTES + slots * 24 + daysBytes + 4;
-  const buf = Buffer.alloc(total);
+/** Writes the checksum of everything before it into the snapshot's last 4 bytes. */
+function sealSnapshot(buf: Buffer): void {
+  buf.writeUInt32LE(zlib.crc32(buf.subarray(0, buf.length - 4)), buf.length - 4);
+}
+
+function snapshotBytes(slots: number, days: number): number {
+  return HEADER_BYTES + slots * 24 + days * 16 + 4;
+}
+
+/** Encodes into `reuse` when it is big enough; the result starts at byte 0 of its own ArrayBuffer. */
+function encodeSnapshot(slots: number, w: Wheel, p: Progress, reuse?: Buffer): Buffer {
+  const total = snapshotBytes(slots, p.days.size);
+  const buf =
+    reuse && reuse.length >= total ? reuse : Buffer.allocUnsafeSlow(snapshotBytes(slots, p.days.size + 512));
+  buf.fill(0, 0, HEADER_BYTES);
   buf.writeInt32LE(SNAPSHOT_MAGIC, 0);
   buf.writeInt32LE(1, 4);
   buf.writeInt32LE(slots, 8);
@@ -322,18 +368,18 @@ function encodeSnapshot(slots: number, w: Wheel, p: Progress): Buffer {
   buf.writeDoubleLE(p.enqueuedCq, 24);
   buf.writeDoubleLE(p.logEnd, 32);
   buf.writeDoubleLE(p.pending, 40);
-  let at = HEADER_BYTES;
-  for (const arr of [w.head, w.first, w.count, w.near]) {
-    const bytes = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
-    bytes.copy(buf, at);
-    at += bytes.length;
-  }
+  const view = snapshotWheel(buf, slots);
+  view.head.set(w.head);
+  view.first.set(w.first);
+  view.count.set(w.count);
+  view.near.set(w.near);
+  let at = HEADER_BYTES + slots * 24;
   for (const [day, n] of p.days) {
     buf.writeDoubleLE(day, at);
     buf.writeDoubleLE(n, at + 8);
     at += 16;
   }
-  buf.writeUInt32LE(zlib.crc32(buf.subarray(0, at)), at);
+  // The caller patches the wheel (undo logs), then seals it (sealSnapshot).
   return buf;
 }
 
