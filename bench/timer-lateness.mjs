@@ -37,9 +37,6 @@ const { values: opt } = parseArgs({
   },
 });
 
-if (role === "broker") await runBroker();
-else await main();
-
 async function runBroker() {
   const { BrokerController, loadBrokerConfig } = await import(dist("broker"));
   const { NameServer } = await import(dist("namesrv"));
@@ -194,3 +191,6 @@ async function main() {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+if (role === "broker") await runBroker();
+else await main();
