@@ -33,6 +33,7 @@ import {
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
+import { timerStatus } from "./timer.js";
 import {
   type BrokerRow,
   brokerRow,
@@ -824,4 +825,5 @@ export const HANDLERS: Record<string, Handler> = {
   brokerStatus,
   getBrokerConfig: getBrokerConfigCmd,
   updateBrokerConfig: updateBrokerConfigCmd,
+  timerStatus,
 };

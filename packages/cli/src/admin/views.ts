@@ -4,6 +4,7 @@
  */
 import { formatHostPort, type MessageExt } from "@tidemq/protocol";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTime } from "./table.js";
+import { timerDueFields } from "./timer.js";
 
 // ---------------------------------------------------------------- clusterList
 
@@ -176,6 +177,7 @@ export function messageDetail(m: MessageJson): string {
     ["Born Host", m.bornHost],
     ["Store Host", m.storeHost],
     ["System Flag", m.sysFlag],
+    ...timerDueFields(m),
     ["Properties", JSON.stringify(m.properties)],
     [m.bodyEncoding === "utf8" ? "Message Body" : "Message Body (base64)", m.body],
   ]);
