@@ -16,6 +16,8 @@ import { TimerService } from "./timer/TimerService.js";
 
 export interface BrokerControllerOptions {
   logger?: Logger;
+  /** Timer wheel positions (1 s each) for a new store; default two days (tests use a few). */
+  timerWheelSlots?: number;
 }
 
 /**
@@ -43,8 +45,11 @@ export class BrokerController {
   private timerService: TimerService | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
+  private readonly timerWheelSlots: number | undefined;
+
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
     this.config = config;
+    this.timerWheelSlots = options.timerWheelSlots;
     this.logger = options.logger ?? createLogger(`broker ${config.brokerName}`);
   }
 
@@ -123,7 +128,7 @@ export class BrokerController {
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
       this.sendProcessor.register();
-      this.timerService = await TimerService.start(this.ctx);
+      this.timerService = await TimerService.start(this.ctx, { slots: this.timerWheelSlots });
       this.timerService.register();
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();

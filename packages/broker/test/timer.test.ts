@@ -8,6 +8,8 @@ import {
   ResponseCode,
   sendHeaderToV2,
 } from "@tidemq/protocol";
+import { createLogger } from "@tidemq/remoting";
+import { BrokerController } from "../src/BrokerController.js";
 import { decodeRecallHandle } from "../src/timer/RecallHandle.js";
 import type { TimerStatus } from "../src/timer/TimerService.js";
 import { checkTimerLimit, timerDueMs } from "../src/timer/timerSend.js";
@@ -22,6 +24,7 @@ import {
   sendRequest,
   startBroker,
   tempDir,
+  testConfig,
 } from "./helpers.js";
 
 const cleanups = cleanupsAfterAll();
@@ -191,4 +194,65 @@ test("broker: a clean restart keeps pending timers (delivered once) and the stat
   assert.equal(got[0]!.body.toString(), "after restart");
   assert.ok(got[0]!.storeTimestamp >= due);
   assert.equal(broker.timers!.status().pending, 1, "the far one still waits");
+});
+
+test("broker: a timer beyond the wheel's span is rolled (stored again) each lap, delivered once when due, recallable meanwhile", async () => {
+  const dir = await tempDir("timer-roll");
+  cleanups.push(() => removeDir(dir));
+  const broker = new BrokerController(await testConfig(dir), {
+    logger: createLogger("test-broker", "warn"),
+    timerWheelSlots: 3,
+  });
+  await broker.start();
+  cleanups.push(() => broker.shutdown());
+  const client = newClient();
+  cleanups.push(() => client.close());
+  const addr = `127.0.0.1:${broker.port}`;
+  assert.equal((await client.invoke(addr, createTopicRequest("T_ROLL", 1))).code, ResponseCode.SUCCESS);
+  const due = Date.now() + 7500;
+  const send = (body: string, uniq: string) =>
+    client.invoke(
+      addr,
+      sendRequest("T_ROLL", Buffer.from(body), {
+        properties: { TIMER_DELIVER_MS: String(due), UNIQ_KEY: uniq, KEYS: `k-${body}` },
+      }),
+    );
+  const kept = await send("kept", "UK1");
+  const recalled = await send("recalled", "UK2");
+  assert.equal(kept.code, ResponseCode.SUCCESS, kept.remark);
+  // Recall after the first roll (a 3 s wheel rolls a 7.5 s timer twice).
+  await eventually(
+    () => broker.context.store.getMaxOffsetInQueue("rmq_sys_wheel_timer", 0) >= 4,
+    "first rolls",
+    10_000,
+  );
+  const rec = await client.invoke(
+    addr,
+    createRequest(RequestCode.RECALL_MESSAGE, {
+      topic: "T_ROLL",
+      recallHandle: recalled.extFields!.recallHandle!,
+    }),
+  );
+  assert.equal(rec.code, ResponseCode.SUCCESS, rec.remark);
+  let got: Awaited<ReturnType<typeof pullAll>>["messages"] = [];
+  await eventually(
+    async () => {
+      got = (await pullAll(client, addr, "T_ROLL", 0)).messages;
+      return got.length >= 1 && Date.now() > due + 1500;
+    },
+    "the rolled timer",
+    20_000,
+  );
+  assert.deepEqual(
+    got.map((m) => m.body.toString()),
+    ["kept"],
+    "delivered once, the recalled one never",
+  );
+  assert.ok(got[0]!.storeTimestamp >= due);
+  assert.equal(got[0]!.properties.KEYS, "k-kept");
+  assert.equal(got[0]!.properties.UNIQ_KEY, "UK1");
+  assert.equal(got[0]!.properties.TIMER_ROLL_TIMES, undefined);
+  // The timer topic holds the originals, the recall marker and the rolled copies.
+  assert.ok(broker.context.store.getMaxOffsetInQueue("rmq_sys_wheel_timer", 0) >= 5);
+  assert.equal(broker.timers!.status().pending, 0);
 });

@@ -28,7 +28,8 @@ const LOOKAHEAD_MS = 500;
 const MAX_SLOTS_PER_EPOCH = 3600;
 /** Loading pauses while this many epochs wait for their deliveries (the store is stuck). */
 const MAX_OPEN_EPOCHS = 30;
-const READ_CONCURRENCY = 64;
+/** Records read per batch (a few store reads each). */
+const READ_BATCH = 512;
 const PERSIST_INTERVAL_MS = 1000;
 
 /** A timer message loaded from the wheel (or enqueued late), waiting for its millisecond. */
@@ -45,8 +46,12 @@ interface Loaded {
   done: boolean;
 }
 
+/** On a rolled copy of a timer record: how many times it was rolled (RocketMQ 5's name). */
+const TIMER_ROLL_TIMES = "TIMER_ROLL_TIMES";
+
 /** Properties a delivered message no longer carries (it is not a timer any more). */
 const DROPPED_ON_DELIVERY = [
+  TIMER_ROLL_TIMES,
   MessageConst.REAL_TOPIC,
   MessageConst.REAL_QUEUE_ID,
   MessageConst.TIMER_DELIVER_MS,
@@ -73,6 +78,8 @@ export class TimerService {
   private readonly heap = new DueHeap<Loaded>();
   /** Loaded messages by due ms, for recall. */
   private readonly loaded = new Map<number, Loaded[]>();
+  /** Entries taken off the wheel to be rolled, until their copies are enqueued (recall looks here too). */
+  private readonly rolling = new Map<number, TimerEntry[]>();
   /** UNIQ_KEYs recalled → their due ms; checked at delivery. */
   private readonly cancelled = new Map<string, number>();
   private stopped = false;
@@ -85,8 +92,6 @@ export class TimerService {
   private fireTimer: NodeJS.Timeout | undefined;
   private fireAt = Number.POSITIVE_INFINITY;
   private persistTimer: NodeJS.Timeout | undefined;
-  private readsInFlight = 0;
-  private readonly readQueue: Array<() => void> = [];
   private putsInFlight = 0;
   private idleWaiters: Array<() => void> = [];
   delivered = 0;
@@ -188,15 +193,18 @@ export class TimerService {
     const entry: TimerEntry = {
       dueMs,
       commitLogOffset: m.commitLogOffset,
+      cqOffset,
       size: m.storeSize,
       uniqHash: javaStringHashCode(key),
       kind: del !== undefined ? TimerKind.RECALL : TimerKind.MESSAGE,
     };
-    const where = this.timers.add(entry, cqOffset);
+    const rolled = props[TIMER_ROLL_TIMES] !== undefined;
+    if (rolled) this.rolled(entry);
+    const where = this.timers.add(entry, cqOffset, rolled);
     if (where !== "late") return;
     // Its slot is loaded already: a marker cancels in memory, a message waits in memory.
     if (del !== undefined) this.cancelled.set(del, dueMs);
-    else this.admit(entry, this.timers.currentEpoch);
+    else this.admit([entry], this.timers.currentEpoch, [m]);
   }
 
   private becomeReady(): void {
@@ -239,67 +247,200 @@ export class TimerService {
       }
       const epoch = this.timers.beginEpoch();
       for (let k = 0; k < n && !this.stopped; k++) {
-        const due = await this.timers.loadSlot(next + k);
-        // Markers first: a message recalled in the same slot is then never read for delivery.
-        for (const e of due) if (e.kind === TimerKind.RECALL) await this.readMarker(e);
-        for (const e of due) if (e.kind === TimerKind.MESSAGE) this.admit(e, epoch);
+        const sec = next + k;
+        const chain = await this.timers.loadSlot(sec);
+        if (chain.length === 0) continue;
+        const deliver: TimerEntry[] = [];
+        const markers: TimerEntry[] = [];
+        const roll: TimerEntry[] = [];
+        for (const e of chain) {
+          if (TimerSlots.loadedAction(e.dueMs, sec) === "roll") roll.push(e);
+          else if (e.kind === TimerKind.RECALL) markers.push(e);
+          else deliver.push(e);
+        }
+        // Markers first: a message recalled in the same slot is then never delivered.
+        if (markers.length > 0) {
+          for (const m of (await this.readRecords(markers)).values()) {
+            const key = m.properties[MessageConst.TIMER_DEL_UNIQKEY];
+            const due = Number(m.properties[MessageConst.TIMER_OUT_MS]);
+            if (key !== undefined) this.cancelled.set(key, due);
+          }
+        }
+        if (deliver.length > 0) this.admit(deliver, epoch);
+        if (roll.length > 0) this.roll(roll, epoch);
       }
     }
   }
 
-  private async readMarker(e: TimerEntry): Promise<void> {
-    const rec = await this.ctx.store.lookMessageByOffset(e.commitLogOffset);
-    if (!rec) return;
-    const key = decodeMessage(rec).properties[MessageConst.TIMER_DEL_UNIQKEY];
-    if (key !== undefined) this.cancelled.set(key, e.dueMs);
-  }
-
-  /** A message due in a loaded slot: read it now, store it in its real topic when due. */
-  private admit(entry: TimerEntry, epoch: number): void {
-    this.timers.hold(epoch);
-    const item: Loaded = {
-      dueMs: entry.dueMs,
-      entry,
-      epoch,
-      input: undefined,
-      uniqKey: undefined,
-      read: undefined,
-      readFinished: false,
-      done: false,
-    };
-    const list = this.loaded.get(entry.dueMs);
-    if (list) list.push(item);
-    else this.loaded.set(entry.dueMs, [item]);
-    item.read = this.limitedRead(() => this.readItem(item)).then(() => {
-      item.readFinished = true;
-      this.arm();
-    });
-    this.heap.push(item);
-  }
-
-  private async limitedRead(fn: () => Promise<void>): Promise<void> {
-    if (this.readsInFlight >= READ_CONCURRENCY) await new Promise<void>((r) => this.readQueue.push(r));
-    this.readsInFlight++;
-    try {
-      await fn();
-    } finally {
-      this.readsInFlight--;
-      this.readQueue.shift()?.();
+  /**
+   * The timer-topic records of `entries`, read in runs of consecutive consume-queue offsets
+   * (one store read for many records); any a run misses is read by its commit-log offset.
+   */
+  private async readRecords(entries: TimerEntry[]): Promise<Map<TimerEntry, MessageExt>> {
+    const out = new Map<TimerEntry, MessageExt>();
+    const sorted = [...entries].sort((a, b) => a.cqOffset - b.cqOffset);
+    for (let i = 0; i < sorted.length; ) {
+      // A run: its span stays within twice the entries it holds (plus a little), at most 1024.
+      let j = i + 1;
+      while (
+        j < sorted.length &&
+        sorted[j]!.cqOffset - sorted[i]!.cqOffset < Math.min(2 * (j - i + 1) + 32, 1024)
+      )
+        j++;
+      const want = new Map<number, TimerEntry[]>();
+      for (let k = i; k < j; k++) {
+        const e = sorted[k]!;
+        const l = want.get(e.cqOffset);
+        if (l) l.push(e);
+        else want.set(e.cqOffset, [e]);
+      }
+      const end = sorted[j - 1]!.cqOffset;
+      let off = sorted[i]!.cqOffset;
+      for (let round = 0; off <= end && round < 1024; round++) {
+        const r = await this.ctx.store.getMessage(TIMER_TOPIC, 0, off, end - off + 1);
+        if (r.status !== "FOUND" || r.nextBeginOffset <= off) break;
+        let pos = 0;
+        for (const q of r.queueOffsets) {
+          const size = r.body.readInt32BE(pos);
+          const es = want.get(q);
+          if (es) {
+            const m = decodeMessage(r.body, pos);
+            for (const e of es) if (m.commitLogOffset === e.commitLogOffset) out.set(e, m);
+          }
+          pos += size;
+        }
+        off = r.nextBeginOffset;
+      }
+      i = j;
     }
+    for (const e of entries) {
+      if (out.has(e)) continue;
+      const rec = await this.ctx.store.lookMessageByOffset(e.commitLogOffset);
+      if (rec) out.set(e, decodeMessage(rec));
+    }
+    return out;
   }
 
-  private async readItem(item: Loaded): Promise<void> {
+  /**
+   * Messages due in a loaded slot (or enqueued late, with their records): read now, stored
+   * in their real topic when due.
+   */
+  private admit(entries: TimerEntry[], epoch: number, records?: MessageExt[]): void {
+    const items: Loaded[] = [];
+    for (const entry of entries) {
+      this.timers.hold(epoch);
+      const item: Loaded = {
+        dueMs: entry.dueMs,
+        entry,
+        epoch,
+        input: undefined,
+        uniqKey: undefined,
+        read: undefined,
+        readFinished: false,
+        done: false,
+      };
+      const list = this.loaded.get(entry.dueMs);
+      if (list) list.push(item);
+      else this.loaded.set(entry.dueMs, [item]);
+      this.heap.push(item);
+      items.push(item);
+    }
+    if (records) {
+      items.forEach((item, k) => this.fill(item, records[k]));
+      this.arm();
+      return;
+    }
+    const read = (async () => {
+      for (let k = 0; k < items.length; k += READ_BATCH) {
+        const chunk = items.slice(k, k + READ_BATCH);
+        let recs: Map<TimerEntry, MessageExt> | undefined;
+        try {
+          recs = await this.readRecords(chunk.map((x) => x.entry));
+        } catch (err) {
+          this.ctx.logger.error(`timer messages cannot be read: ${(err as Error).message}`);
+        }
+        for (const item of chunk) this.fill(item, recs?.get(item.entry));
+        this.arm();
+      }
+    })();
+    for (const item of items) item.read = read;
+  }
+
+  private fill(item: Loaded, m: MessageExt | undefined): void {
     try {
-      const rec = await this.ctx.store.lookMessageByOffset(item.entry.commitLogOffset);
-      if (!rec) throw new Error("the record is gone from the commit log");
-      const m = decodeMessage(rec);
+      if (!m) throw new Error("the record is gone from the commit log");
       item.uniqKey = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
       item.input = deliveryInput(m);
     } catch (err) {
       this.ctx.logger.error(
-        `timer message at commit-log offset ${item.entry.commitLogOffset} cannot be read (${(err as Error).message}); it is dropped`,
+        `timer message at commit-log offset ${item.entry.commitLogOffset} cannot be delivered (${(err as Error).message}); it is dropped`,
       );
     }
+    item.readFinished = true;
+  }
+
+  /**
+   * Entries due in a later lap: each record is stored again in the timer topic (a copy with
+   * TIMER_ROLL_TIMES), so none a pending timer needs grows older than the wheel's two days
+   * and commit-log retention never deletes it; the copy comes back through the enqueue.
+   */
+  private roll(entries: TimerEntry[], epoch: number): void {
+    for (const e of entries) {
+      this.timers.hold(epoch);
+      const l = this.rolling.get(e.dueMs);
+      if (l) l.push(e);
+      else this.rolling.set(e.dueMs, [e]);
+    }
+    const release = () => {
+      for (const _ of entries) this.timers.release(epoch);
+    };
+    (async () => {
+      const inputs: MessageInput[] = [];
+      for (let k = 0; k < entries.length; k += READ_BATCH) {
+        const chunk = entries.slice(k, k + READ_BATCH);
+        const recs = await this.readRecords(chunk);
+        for (const e of chunk) {
+          const m = recs.get(e);
+          if (m) inputs.push(rollInput(m));
+          else {
+            this.ctx.logger.error(
+              `timer message at commit-log offset ${e.commitLogOffset} (due ${new Date(e.dueMs).toISOString()}) is gone from the commit log; it cannot be delivered`,
+            );
+            this.rolled(e);
+            if (e.kind === TimerKind.MESSAGE) this.timers.settled(e.dueMs);
+          }
+        }
+      }
+      for (let attempt = 0; inputs.length > 0; attempt++) {
+        try {
+          this.putsInFlight++;
+          await this.ctx.store.putMessagesBatch(inputs);
+          break;
+        } catch (err) {
+          if (this.stopped) throw err;
+          this.ctx.logger.error(
+            `timer roll of ${inputs.length} messages failed: ${(err as Error).message}; retrying`,
+          );
+          await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * (attempt + 1))));
+        } finally {
+          this.putsInFlight--;
+        }
+      }
+      release();
+      this.checkIdle();
+    })().catch((err: Error) => {
+      // Stopping: the epoch stays unfinished, so the next start rolls these again.
+      this.ctx.logger.warn(`timer roll interrupted: ${err.message}`);
+    });
+  }
+
+  /** A rolled copy was enqueued (or lost): the entry is in the wheel again. */
+  private rolled(e: TimerEntry): void {
+    const l = this.rolling.get(e.dueMs);
+    if (!l) return;
+    const i = l.findIndex((x) => x.uniqHash === e.uniqHash && x.kind === e.kind);
+    if (i >= 0) l.splice(i, 1);
+    if (l.length === 0) this.rolling.delete(e.dueMs);
   }
 
   // ------------------------------------------------------------------ deliver
@@ -442,6 +583,9 @@ export class TimerService {
       }
     } else {
       const found = await this.timers.findPending(h.dueMs, hash);
+      const rolling = this.rolling.get(h.dueMs) ?? [];
+      if (rolling.some((e) => e.uniqHash === hash && e.kind === TimerKind.MESSAGE)) found.message = true;
+      if (rolling.some((e) => e.uniqHash === hash && e.kind === TimerKind.RECALL)) found.recalled = true;
       if (!found.message) {
         fail(
           ResponseCode.ILLEGAL_OPERATION,
@@ -458,6 +602,13 @@ export class TimerService {
     // Cancel in memory at once (a load may come before the marker is enqueued), then store
     // the marker so the recall holds across restarts.
     this.cancelled.set(h.uniqKey, h.dueMs);
+    if (this.deliveredMeanwhile(h.dueMs, hash, h.uniqKey)) {
+      this.cancelled.delete(h.uniqKey);
+      fail(
+        ResponseCode.ILLEGAL_OPERATION,
+        `recall failed: message ${h.uniqKey} was delivered at its due time ${due} while the recall was looked up`,
+      );
+    }
     try {
       await this.ctx.store.putMessage({
         topic: TIMER_TOPIC,
@@ -485,6 +636,18 @@ export class TimerService {
       msgId: h.uniqKey,
       MSG_REGION: config.regionId,
     });
+  }
+
+  /**
+   * Whether the slot of a message looked up in the wheel was loaded during the look-up and
+   * the message taken for delivery already (so a recall is too late).
+   */
+  private deliveredMeanwhile(dueMs: number, hash: number, uniqKey: string): boolean {
+    if (TimerSlots.slotSecOf(dueMs) >= this.timers.loadedUpToSec) return false;
+    const list = (this.loaded.get(dueMs) ?? []).filter((x) => x.entry.uniqHash === hash);
+    // Still loaded and not taken: the cancel just set stops it. Read but gone: delivered.
+    if (list.some((x) => !x.done && (x.uniqKey === undefined || x.uniqKey === uniqKey))) return false;
+    return dueMs <= Date.now();
   }
 
   // ------------------------------------------------------------------ admin
@@ -567,6 +730,25 @@ export function deliveryInput(m: MessageExt): MessageInput {
   return {
     topic,
     queueId,
+    flag: m.flag,
+    body: m.body,
+    properties: props,
+    sysFlag: m.sysFlag,
+    bornTimestamp: m.bornTimestamp,
+    bornHost: m.bornHost,
+    reconsumeTimes: m.reconsumeTimes,
+    preparedTransactionOffset: 0,
+    tagsCode: tagsHashCode(props[MessageConst.TAGS]),
+  };
+}
+
+/** A copy of a timer record for its next lap in the timer topic. */
+function rollInput(m: MessageExt): MessageInput {
+  const props: Record<string, string> = { ...m.properties };
+  props[TIMER_ROLL_TIMES] = String(Number(props[TIMER_ROLL_TIMES] ?? 0) + 1);
+  return {
+    topic: TIMER_TOPIC,
+    queueId: 0,
     flag: m.flag,
     body: m.body,
     properties: props,

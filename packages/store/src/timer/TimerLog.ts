@@ -12,14 +12,14 @@ import {
 } from "../fsx.js";
 
 /**
- * One timer-log entry (40 bytes, little-endian):
- * prev f64 · dueMs f64 · commitLogOffset f64 · size i32 · uniqHash i32 · kind i32 · magic i32.
+ * One timer-log entry (48 bytes, little-endian): prev f64 · dueMs f64 · commitLogOffset f64 ·
+ * cqOffset f64 · size i32 · uniqHash i32 · kind i32 · magic i32.
  * `prev` is the position of the previous entry of the same wheel position (-1 at a chain's
  * start): a position's entries form a list from its newest entry backwards. Numbers are
  * stored as doubles: positions, offsets and due times are safe integers, so exact.
  */
-export const ENTRY_BYTES = 40;
-const ENTRY_MAGIC = 0x544d5231; // "TMR1"
+export const ENTRY_BYTES = 48;
+const ENTRY_MAGIC = 0x544d5232; // "TMR2"
 
 export const TimerKind = {
   /** A timer message: deliver when due. */
@@ -31,6 +31,8 @@ export const TimerKind = {
 export interface TimerEntry {
   dueMs: number;
   commitLogOffset: number;
+  /** Its offset in the timer topic's consume queue (records are read in runs by it). */
+  cqOffset: number;
   size: number;
   /** javaStringHashCode of the UNIQ_KEY (of the recalled message, for a marker). */
   uniqHash: number;
@@ -38,7 +40,7 @@ export interface TimerEntry {
 }
 
 /** Entries per 64 KiB-ish read page; a segment is a whole number of pages. */
-const PAGE_ENTRIES = 1638;
+const PAGE_ENTRIES = 1365;
 const PAGE_BYTES = PAGE_ENTRIES * ENTRY_BYTES;
 const CACHED_PAGES = 128;
 
@@ -130,10 +132,11 @@ export class TimerLog {
     b.writeDoubleLE(prev, at);
     b.writeDoubleLE(e.dueMs, at + 8);
     b.writeDoubleLE(e.commitLogOffset, at + 16);
-    b.writeInt32LE(e.size, at + 24);
-    b.writeInt32LE(e.uniqHash | 0, at + 28);
-    b.writeInt32LE(e.kind, at + 32);
-    b.writeInt32LE(ENTRY_MAGIC, at + 36);
+    b.writeDoubleLE(e.cqOffset, at + 24);
+    b.writeInt32LE(e.size, at + 32);
+    b.writeInt32LE(e.uniqHash | 0, at + 36);
+    b.writeInt32LE(e.kind, at + 40);
+    b.writeInt32LE(ENTRY_MAGIC, at + 44);
     c.used += ENTRY_BYTES;
     this.endPos += ENTRY_BYTES;
     this.kick();
@@ -258,15 +261,16 @@ export class TimerLog {
 }
 
 function decodeEntry(buf: Buffer, at: number, pos: number): { prev: number; entry: TimerEntry } {
-  if (buf.readInt32LE(at + 36) !== ENTRY_MAGIC) throw new Error(`timer log entry at ${pos} is damaged`);
+  if (buf.readInt32LE(at + 44) !== ENTRY_MAGIC) throw new Error(`timer log entry at ${pos} is damaged`);
   return {
     prev: buf.readDoubleLE(at),
     entry: {
       dueMs: buf.readDoubleLE(at + 8),
       commitLogOffset: buf.readDoubleLE(at + 16),
-      size: buf.readInt32LE(at + 24),
-      uniqHash: buf.readInt32LE(at + 28),
-      kind: buf.readInt32LE(at + 32),
+      cqOffset: buf.readDoubleLE(at + 24),
+      size: buf.readInt32LE(at + 32),
+      uniqHash: buf.readInt32LE(at + 36),
+      kind: buf.readInt32LE(at + 40),
     },
   };
 }

@@ -4,7 +4,7 @@ import zlib from "node:zlib";
 import { writeFileAtomic } from "../fsx.js";
 import { StoreCorruptionError } from "../StoreError.js";
 import { type TimerEntry, TimerKind, TimerLog } from "./TimerLog.js";
-import { dayOf, loadedAction, type Placement, placement, slotIndex, slotSecOf } from "./TimerSlots.js";
+import { dayOf, type Placement, placement, slotIndex, slotSecOf } from "./TimerSlots.js";
 
 /** Two days of 1-second slots (RocketMQ 5's timerRollWindowSlot is two days too). */
 export const DEFAULT_WHEEL_SLOTS = 2 * 86_400;
@@ -47,6 +47,8 @@ interface Epoch {
   progress: Progress;
   /** Deliveries of this epoch not yet stored. */
   outstanding: number;
+  /** TimerStore.changes when the epoch began. */
+  changes: number;
 }
 
 const SNAPSHOT_MAGIC = 0x544d5357; // "TMSW"
@@ -72,6 +74,10 @@ export class TimerStore {
   private readonly epochs: Epoch[] = [];
   private nextEpochId = 1;
   private persisting: Promise<void> | undefined;
+  /** Changes other than loading empty slots (a snapshot without any since the last is skipped). */
+  private changes = 0;
+  private persistedChanges = -1;
+  private persistedUpToSec = Number.NEGATIVE_INFINITY;
   /** The snapshot being built, reused (no 4 MB allocation and page faults per second). */
   private snapBuf: Buffer | undefined;
 
@@ -130,10 +136,12 @@ export class TimerStore {
    * where it went: `late` entries are not stored in the wheel; the caller delivers them in
    * the current epoch (see `hold`).
    */
-  add(e: TimerEntry, cqOffset: number): Placement {
+  add(e: TimerEntry, cqOffset: number, rolled = false): Placement {
+    this.changes++;
     const p = this.progress;
     if (cqOffset + 1 > p.enqueuedCq) p.enqueuedCq = cqOffset + 1;
-    if (e.kind === TimerKind.MESSAGE) this.count(e.dueMs, 1);
+    // A rolled copy stands for a message counted already.
+    if (e.kind === TimerKind.MESSAGE && !rolled) this.count(e.dueMs, 1);
     return this.insert(e);
   }
 
@@ -171,6 +179,7 @@ export class TimerStore {
 
   /** Timer-topic entries before `cqOffset` are gone or unusable: continue after them. */
   skipTo(cqOffset: number): void {
+    this.changes++;
     if (cqOffset > this.progress.enqueuedCq) this.progress.enqueuedCq = cqOffset;
   }
 
@@ -181,6 +190,7 @@ export class TimerStore {
 
   /** A timer message was delivered or recalled: it is no longer pending. */
   settled(dueMs: number): void {
+    this.changes++;
     this.count(dueMs, -1);
   }
 
@@ -192,6 +202,7 @@ export class TimerStore {
       undo: new Map(),
       progress: { ...this.progress, days: new Map(this.progress.days) },
       outstanding: 0,
+      changes: this.changes,
     });
     return id;
   }
@@ -208,8 +219,11 @@ export class TimerStore {
   }
 
   /**
-   * Loads slot `sec` (the next one): its chain is taken off the wheel, entries due in it
-   * (or before) are returned for delivery, later ones are rolled to their next lap.
+   * Loads slot `sec` (the next one): its chain is taken off the wheel and returned, newest
+   * first. Entries due in it (or before: loadedAction "deliver") are for delivery; later
+   * ones ("roll") must be stored again by the caller as a new timer-topic record (so no
+   * record a timer needs is older than the wheel's span: commit-log retention), and come
+   * back through `add` for their next lap.
    */
   async loadSlot(sec: number): Promise<TimerEntry[]> {
     if (sec !== this.progress.loadedUpToSec) {
@@ -217,22 +231,22 @@ export class TimerStore {
     }
     const w = this.wheel;
     const i = slotIndex(sec, this.slots);
-    this.touch(i);
     let pos = w.head[i]!;
+    this.progress.loadedUpToSec = sec + 1;
+    if (pos < 0) return [];
+    this.changes++;
+    this.touch(i);
     w.head[i] = -1;
     w.first[i] = -1;
     w.count[i] = 0;
     w.near[i] = 0;
-    this.progress.loadedUpToSec = sec + 1;
-    const due: TimerEntry[] = [];
+    const out: TimerEntry[] = [];
     while (pos >= 0) {
       const { prev, entry } = await this.log.read(pos);
-      if (loadedAction(entry.dueMs, sec) === "deliver") due.push(entry);
-      else this.insert(entry);
+      out.push(entry);
       pos = prev;
     }
-    this.progress.logEnd = this.log.end;
-    return due;
+    return out;
   }
 
   /**
@@ -286,6 +300,10 @@ export class TimerStore {
     // Drop finished epochs: every one but the newest whose deliveries are all stored.
     while (this.epochs.length > 1 && this.epochs[0]!.outstanding <= 0) this.epochs.shift();
     const e = this.epochs[0]!;
+    // Nothing but empty slots loaded since the last snapshot: skip it (an idle broker does
+    // not write the wheel every second), but not for more than 10 minutes of slots, so a
+    // restart does not walk a long run of empty slots.
+    if (e.changes === this.persistedChanges && e.progress.loadedUpToSec - this.persistedUpToSec < 600) return;
     // The epoch's state, made at once (no await in between): the current wheel with the
     // undo logs of this epoch and every later one applied, newest first.
     this.snapBuf = encodeSnapshot(this.slots, this.wheel, e.progress, this.snapBuf);
@@ -307,6 +325,8 @@ export class TimerStore {
     }
     await this.log.sync();
     await writeFileAtomic(join(this.dir, "wheel.snapshot"), snap);
+    this.persistedChanges = e.changes;
+    this.persistedUpToSec = e.progress.loadedUpToSec;
     await this.log.deleteBelow(oldest);
   }
 
