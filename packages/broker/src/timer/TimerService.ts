@@ -346,7 +346,7 @@ export class TimerService {
       items.push(item);
     }
     if (records) {
-      items.forEach((item, k) => this.fill(item, records[k]));
+      for (let k = 0; k < items.length; k++) this.fill(items[k]!, records[k]);
       this.arm();
       return;
     }
