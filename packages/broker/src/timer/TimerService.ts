@@ -23,13 +23,15 @@ import { decodeRecallHandle } from "./RecallHandle.js";
 import { TIMER_TOPIC } from "./timerSend.js";
 
 /** A slot is loaded this long before it starts, so its messages are read by then. */
-const LOOKAHEAD_MS = 500;
+const LOOKAHEAD_MS = 1000;
 /** Slots loaded in one epoch when catching up after downtime. */
 const MAX_SLOTS_PER_EPOCH = 3600;
 /** Loading pauses while this many epochs wait for their deliveries (the store is stuck). */
 const MAX_OPEN_EPOCHS = 30;
 /** Records read per batch (a few store reads each). */
 const READ_BATCH = 512;
+/** Batches of one slot read at once. */
+const READ_WORKERS = 4;
 const PERSIST_INTERVAL_MS = 1000;
 
 /** A timer message loaded from the wheel (or enqueued late), waiting for its millisecond. */
@@ -350,9 +352,13 @@ export class TimerService {
       this.arm();
       return;
     }
-    const read = (async () => {
-      for (let k = 0; k < items.length; k += READ_BATCH) {
-        const chunk = items.slice(k, k + READ_BATCH);
+    // Earliest due first, a few batches at a time (each a consume-queue and a commit-log read).
+    items.sort((a, b) => a.dueMs - b.dueMs);
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const chunk = items.slice(next, next + READ_BATCH);
+        next += chunk.length;
         let recs: Map<TimerEntry, MessageExt> | undefined;
         try {
           recs = await this.readRecords(chunk.map((x) => x.entry));
@@ -362,7 +368,8 @@ export class TimerService {
         for (const item of chunk) this.fill(item, recs?.get(item.entry));
         this.arm();
       }
-    })();
+    };
+    const read = Promise.all(Array.from({ length: READ_WORKERS }, worker)).then(() => undefined);
     for (const item of items) item.read = read;
   }
 

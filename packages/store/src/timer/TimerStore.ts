@@ -196,6 +196,7 @@ export class TimerStore {
 
   /** Starts an epoch: what follows is redone from here after a crash. */
   beginEpoch(): number {
+    this.dropFinished();
     const id = this.nextEpochId++;
     this.epochs.push({
       id,
@@ -205,6 +206,14 @@ export class TimerStore {
       changes: this.changes,
     });
     return id;
+  }
+
+  /**
+   * Forgets finished epochs (all but the newest whose deliveries are all stored): a
+   * snapshot never needs to go back to one of them.
+   */
+  private dropFinished(): void {
+    while (this.epochs.length > 1 && this.epochs[0]!.outstanding <= 0) this.epochs.shift();
   }
 
   /** A delivery of epoch `id` started / was stored. */
@@ -297,8 +306,7 @@ export class TimerStore {
   }
 
   private async persistNow(): Promise<void> {
-    // Drop finished epochs: every one but the newest whose deliveries are all stored.
-    while (this.epochs.length > 1 && this.epochs[0]!.outstanding <= 0) this.epochs.shift();
+    this.dropFinished();
     const e = this.epochs[0]!;
     // Nothing but empty slots loaded since the last snapshot: skip it (an idle broker does
     // not write the wheel every second), but not for more than 10 minutes of slots, so a
