@@ -109,6 +109,12 @@ export class TimerService {
       slots: options.slots,
     });
     const s = new TimerService(ctx, timers);
+    // Records are stored again at most every wheel span: retention must keep them that long.
+    if (ctx.config.fileReservedTime * 3600 < timers.slots + 3600) {
+      ctx.logger.warn(
+        `fileReservedTime=${ctx.config.fileReservedTime} h is shorter than the timer wheel's ${timers.slots / 3600} h plus 1 h: a timer message's record may be deleted before it is due`,
+      );
+    }
     ctx.store.onMessageArrived((topic) => {
       if (topic === TIMER_TOPIC) s.pump();
     });
