@@ -99,6 +99,12 @@ test("broker: TIMER_DELAY_SEC / TIMER_DELAY_MS held until due; a timer wins over
   );
   assert.equal(tooFar.code, ResponseCode.MESSAGE_ILLEGAL);
   assert.match(tooFar.remark!, /timerMaxDelaySec=60/);
+  const half = await b.client.invoke(
+    b.addr,
+    sendRequest("T_TIMER", Buffer.from("x"), { properties: { TIMER_DELAY_SEC: "5", TRAN_MSG: "true" } }),
+  );
+  assert.equal(half.code, ResponseCode.MESSAGE_ILLEGAL);
+  assert.match(half.remark!, /transactional \(half\) message cannot carry a delivery time/);
   const bad = await b.client.invoke(
     b.addr,
     sendRequest("T_TIMER", Buffer.from("x"), { properties: { __STARTDELIVERTIME: "tomorrow" } }),

@@ -60,13 +60,19 @@ export function checkTimerLimit(dueMs: number, property: string, nowMs: number, 
  */
 export function interceptTimer(
   config: { timerMaxDelaySec: number; brokerName: string },
-  props: TimerProps & Pick<SendProperties, "uniqKey" | "delay">,
+  props: TimerProps & Partial<Pick<SendProperties, "uniqKey" | "delay" | "transactionPrepared">>,
   input: MessageInput,
   nowMs = Date.now(),
 ): string | undefined {
   const due = timerDueMs(props, nowMs);
   if (!due) return undefined;
   checkTimerLimit(due.dueMs, due.property, nowMs, config.timerMaxDelaySec);
+  if (props.transactionPrepared === "true") {
+    fail(
+      ResponseCode.MESSAGE_ILLEGAL,
+      `a transactional (half) message cannot carry a delivery time (${due.property}): send the timer after the commit`,
+    );
+  }
   if (due.dueMs <= nowMs) return undefined;
   let pairs = typeof input.encodedProperties === "string" ? input.encodedProperties : "";
   if (props.delay !== undefined) pairs = withoutPair(pairs, MessageConst.DELAY_TIME_LEVEL);
