@@ -262,3 +262,34 @@ test("broker: a timer beyond the wheel's span is rolled (stored again) each lap,
   assert.ok(broker.context.store.getMaxOffsetInQueue("rmq_sys_wheel_timer", 0) >= 5);
   assert.equal(broker.timers!.status().pending, 0);
 });
+
+test("broker: a clean stop delivers the timers it has loaded and leaves nothing to deliver again", async () => {
+  const dir = await tempDir("timer-drain");
+  cleanups.push(() => removeDir(dir));
+  const client = newClient();
+  cleanups.push(() => client.close());
+  let broker = await startBroker(dir);
+  let addr = `127.0.0.1:${broker.port}`;
+  assert.equal((await client.invoke(addr, createTopicRequest("T_DRAIN", 1))).code, ResponseCode.SUCCESS);
+  const due = Date.now() + 1800;
+  const res = await client.invoke(
+    addr,
+    sendRequest("T_DRAIN", Buffer.from("loaded"), { properties: { TIMER_DELIVER_MS: String(due) } }),
+  );
+  assert.equal(res.code, ResponseCode.SUCCESS, res.remark);
+  await eventually(() => broker.timers!.status().loadedInMemory === 1, "the timer loaded", 10_000);
+  await broker.shutdown();
+  assert.ok(Date.now() >= due, "the stop waited for the loaded timer's due time");
+  broker = await startBroker(dir);
+  cleanups.push(() => broker.shutdown());
+  addr = `127.0.0.1:${broker.port}`;
+  const st = broker.timers!.status();
+  assert.equal(st.pending, 0);
+  assert.ok(st.loadedUpToMs > due, "its slot is not loaded again");
+  const got = (await pullAll(client, addr, "T_DRAIN", 0)).messages;
+  assert.deepEqual(
+    got.map((m) => m.body.toString()),
+    ["loaded"],
+  );
+  assert.ok(got[0]!.storeTimestamp >= due);
+});

@@ -84,7 +84,13 @@ export class TimerService {
   private readonly rolling = new Map<number, TimerEntry[]>();
   /** UNIQ_KEYs recalled → their due ms; checked at delivery. */
   private readonly cancelled = new Map<string, number>();
+  /** Stopping: no more enqueues or loads (what is loaded is still delivered). */
   private stopped = false;
+  /** Stopped: nothing more is delivered. */
+  private closed = false;
+  private rollsInFlight = 0;
+  /** A roll was given up while stopping: the final snapshot must not claim it done. */
+  private rollAborted = false;
   private caughtUp = false;
   private readyWaiters: Array<() => void> = [];
   private pumping: Promise<void> | undefined;
@@ -407,6 +413,7 @@ export class TimerService {
     const release = () => {
       for (const _ of entries) this.timers.release(epoch);
     };
+    this.rollsInFlight++;
     (async () => {
       const inputs: MessageInput[] = [];
       for (let k = 0; k < entries.length; k += READ_BATCH) {
@@ -440,11 +447,16 @@ export class TimerService {
         }
       }
       release();
-      this.checkIdle();
-    })().catch((err: Error) => {
-      // Stopping: the epoch stays unfinished, so the next start rolls these again.
-      this.ctx.logger.warn(`timer roll interrupted: ${err.message}`);
-    });
+    })()
+      .catch((err: Error) => {
+        // Stopping: the epoch stays unfinished, so the next start rolls these again.
+        this.rollAborted = true;
+        this.ctx.logger.warn(`timer roll interrupted: ${err.message}`);
+      })
+      .finally(() => {
+        this.rollsInFlight--;
+        this.checkIdle();
+      });
   }
 
   /** A rolled copy was enqueued (or lost): the entry is in the wheel again. */
@@ -461,7 +473,7 @@ export class TimerService {
   /** Arms the one timeout for the earliest loaded message. */
   private arm(): void {
     const top = this.heap.peek();
-    if (!top || this.stopped) return;
+    if (!top || this.closed) return;
     if (top.dueMs >= this.fireAt) return;
     if (this.fireTimer) clearTimeout(this.fireTimer);
     this.fireAt = top.dueMs;
@@ -484,6 +496,7 @@ export class TimerService {
       batch.push(top);
     }
     if (batch.length > 0) this.store(batch);
+    this.checkIdle();
     if (waiting) return; // its read re-arms
     this.arm();
   }
@@ -517,11 +530,14 @@ export class TimerService {
           this.ctx.logger.error(
             `timer delivery of ${inputs.length} messages failed: ${err.message}; retrying`,
           );
+          // Counted as in flight until back in the heap, so a stop does not take them as done.
+          this.putsInFlight++;
           setTimeout(() => {
             for (const item of stored) {
               item.done = false;
               this.heap.push(item);
             }
+            this.putsInFlight--;
             this.arm();
           }, 1000).unref();
         },
@@ -688,7 +704,9 @@ export class TimerService {
   // ------------------------------------------------------------------ stop
 
   private checkIdle(): void {
-    if (this.putsInFlight === 0 && this.heap.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.putsInFlight === 0 && this.rollsInFlight === 0 && this.heap.size === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
   }
 
   /**
@@ -711,8 +729,9 @@ export class TimerService {
       this.checkIdle();
       this.arm();
     });
+    this.closed = true;
     if (this.fireTimer) clearTimeout(this.fireTimer);
-    await this.timers.close(drained);
+    await this.timers.close(drained && !this.rollAborted);
   }
 }
 
