@@ -2,11 +2,13 @@
 // A broker holding 10 million pending timers: its start-up time, RSS and heap, and the
 // lateness of timers that fall due while the 10 M wait.
 //
-// The 10 M are written straight into the broker's timer store (TimerStore.add, the same
-// structure the broker fills from the timer topic) by this script before the broker starts:
-// sending 10 M messages over the wire would take hours on a shared 2-core machine. They point
-// at no commit-log record and fall due between 1 h and 365 days ahead, so none is delivered
-// during the run; the broker loads and rolls their slots as it would real ones.
+// The 10 M are written by this script before the broker starts, through the store's own API
+// (an internal fast path: sending 10 M messages over the wire would take far longer on a
+// shared 2-core machine): each is a real timer-topic record in the broker's commit log
+// (MessageStore.putMessagesBatch, 100-byte bodies) and its entry in the timer store
+// (TimerStore.add, what the broker's enqueue does). They fall due between 1 h and 365 days
+// ahead, so none is delivered during the run; the broker loads and rolls (stores again)
+// their slots as it would with timers sent over the wire.
 //
 // Then: start the broker (child process) on that store, time until it serves, sample RSS;
 // send 2,000 real timers due over 2 s and measure their lateness; kill -9 the broker and time
@@ -93,20 +95,60 @@ async function main() {
   let child;
   try {
     // 1. The 10 M, straight into the timer store.
-    const { TimerStore, TimerKind } = await import(dist("store"));
+    const { TimerStore, TimerKind, MessageStore } = await import(dist("store"));
+    const { javaStringHashCode } = await import(dist("protocol"));
     const t0 = Date.now();
+    const ms = await MessageStore.open({
+      storePathRootDir: dir,
+      storePathCommitLog: join(dir, "commitlog"),
+      consumeQueueEntriesPerFile: 300_000,
+      storeHost: { host: "127.0.0.1", port: 10911 },
+      logger: quiet,
+    });
     const store = await TimerStore.open({ dir: join(dir, "timer") });
     const now = Date.now();
     const year = 365 * 86_400_000;
+    const body = Buffer.alloc(100, "x");
     for (let k = 0; k < n; ) {
-      const end = Math.min(n, k + 100_000);
-      for (; k < end; k++) {
+      const inputs = [];
+      const dues = [];
+      for (const end = Math.min(n, k + 2000); k < end; k++) {
         const dueMs = now + 3_600_000 + Math.floor(Math.random() * (year - 3_600_000));
-        // -1: not from the timer topic (the broker's own timer topic stays empty).
-        store.add({ dueMs, commitLogOffset: k * 200, size: 200, uniqHash: k, kind: TimerKind.MESSAGE }, -1);
+        dues.push(dueMs);
+        inputs.push({
+          topic: "rmq_sys_wheel_timer",
+          queueId: 0,
+          flag: 0,
+          body,
+          properties: {
+            REAL_TOPIC: "Timer10M",
+            REAL_QID: "0",
+            TIMER_OUT_MS: String(dueMs),
+            UNIQ_KEY: `B${k}`,
+          },
+          sysFlag: 0,
+          bornTimestamp: now,
+          bornHost: { host: "127.0.0.1", port: 1 },
+          reconsumeTimes: 0,
+          preparedTransactionOffset: 0,
+        });
       }
-      await new Promise((r) => setImmediate(r));
+      const results = await ms.putMessagesBatch(inputs);
+      results.forEach((r, i) => {
+        store.add(
+          {
+            dueMs: dues[i],
+            commitLogOffset: r.commitLogOffset,
+            cqOffset: r.queueOffset,
+            size: 0,
+            uniqHash: javaStringHashCode(inputs[i].properties.UNIQ_KEY),
+            kind: TimerKind.MESSAGE,
+          },
+          r.queueOffset,
+        );
+      });
     }
+    await ms.shutdown();
     await store.close(true);
     out.writeSeconds = (Date.now() - t0) / 1000;
     out.timerLogMiB = mib(store.logBytes);
