@@ -301,6 +301,11 @@ export class TimerService {
         sorted[j]!.cqOffset - sorted[i]!.cqOffset < Math.min(2 * (j - i + 1) + 32, 1024)
       )
         j++;
+      if (j - i === 1) {
+        // A lone record: one read by its commit-log offset (below) beats a consume-queue read too.
+        i = j;
+        continue;
+      }
       const want = new Map<number, TimerEntry[]>();
       for (let k = i; k < j; k++) {
         const e = sorted[k]!;
