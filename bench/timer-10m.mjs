@@ -84,7 +84,15 @@ function startBroker(dir) {
     execArgv: ["--initial-old-space-size=64"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  b.next = (pred) => new Promise((resolve) => b.on("message", (m) => pred(m) && resolve(m)));
+  b.next = (pred) =>
+    new Promise((resolve) => {
+      const on = (m) => {
+        if (!pred(m)) return;
+        b.off("message", on);
+        resolve(m);
+      };
+      b.on("message", on);
+    });
   return b.next((m) => m.ready).then((m) => ({ b, ns: m.ns, startMs: Date.now() - t }));
 }
 

@@ -83,7 +83,15 @@ async function main() {
     ],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  const next = (pred) => new Promise((resolve) => b.on("message", (m) => pred(m) && resolve(m)));
+  const next = (pred) =>
+    new Promise((resolve) => {
+      const on = (m) => {
+        if (!pred(m)) return;
+        b.off("message", on);
+        resolve(m);
+      };
+      b.on("message", on);
+    });
   try {
     const { ns } = await next((m) => m.ready);
     const { Producer, PushConsumer, ConsumeResult } = await import(dist("client"));
