@@ -183,3 +183,65 @@ test("timer store: recall lookup, damaged snapshot refused, old log segments del
     await removeDir(dir);
   }
 });
+
+test("timer store: persists after the first go to a journal of changed positions; a torn journal tail is ignored; a big journal is folded into a snapshot", async () => {
+  const dir = await tempDir("tidemq-timer-");
+  try {
+    const base = 4_000_000;
+    let s = await TimerStore.open({ dir, slots: 10, nowMs: base * 1000 });
+    s.add(entry((base + 2) * 1000, 1), 0);
+    await s.persist(); // a new store: the full snapshot
+    const journal = join(dir, "wheel.journal");
+    assert.equal(fs.statSync(journal).size, 0);
+    s.add(entry((base + 3) * 1000, 2), 1);
+    s.beginEpoch();
+    await s.persist();
+    s.add(entry((base + 25) * 1000, 3), 2);
+    s.add(entry((base + 4) * 1000, 4), 3);
+    s.beginEpoch();
+    await s.persist();
+    const journalSize = fs.statSync(journal).size;
+    assert.ok(journalSize > 0 && journalSize < 1000, `two small records, ${journalSize} bytes`);
+    // A crash in the middle of the next record: a torn tail.
+    fs.appendFileSync(journal, Buffer.from([0x31, 0x4a, 0x4d, 0x54, 0xff, 0x00, 0x00]));
+    s = await TimerStore.open({ dir });
+    assert.equal(s.enqueuedCq, 4);
+    assert.equal(s.pending, 4);
+    assert.equal(fs.statSync(journal).size, journalSize, "the torn tail is cut");
+    const got = await loadRange(s, base + 30, { next: 4 });
+    assert.deepEqual(
+      [...got].map(([sec, es]) => [sec - base, es.map((e) => e.uniqHash)]),
+      [
+        [2, [1]],
+        [3, [2]],
+        [4, [4]],
+        [25, [3]],
+      ],
+    );
+    await s.close(true);
+    // Folding: with a tiny journal limit the second persist writes a snapshot again.
+    assert.ok(fs.statSync(journal).size > 0, "the close wrote a journal record");
+    s = await TimerStore.open({ dir, journalMaxBytes: 1 });
+    s.add(entry((base + 40) * 1000, 5), 10);
+    s.beginEpoch();
+    await s.persist();
+    assert.equal(fs.statSync(journal).size, 0, "folded into the snapshot");
+    s.add(entry((base + 41) * 1000, 6), 11);
+    s.beginEpoch();
+    await s.persist();
+    assert.ok(fs.statSync(journal).size > 0, "then a record again");
+    s = await TimerStore.open({ dir });
+    assert.equal(s.enqueuedCq, 12);
+    const later = await loadRange(s, base + 45);
+    assert.deepEqual(
+      [...later].map(([sec, es]) => [sec - base, es.map((e) => e.uniqHash)]),
+      [
+        [40, [5]],
+        [41, [6]],
+      ],
+    );
+    await s.close(true);
+  } finally {
+    await removeDir(dir);
+  }
+});

@@ -18,6 +18,8 @@ export interface TimerStoreOptions {
   segmentEntries?: number;
   /** Where a new store starts loading (default now). */
   nowMs?: number;
+  /** Journal size past which the next persist writes a full snapshot instead (default 64 MiB). */
+  journalMaxBytes?: number;
 }
 
 /** The wheel: per position, its chain's newest and oldest entry, entries, entries due this lap. */
@@ -80,6 +82,14 @@ export class TimerStore {
   private persistedUpToSec = Number.NEGATIVE_INFINITY;
   /** The snapshot being built, reused (no 4 MB allocation and page faults per second). */
   private snapBuf: Buffer | undefined;
+  /** Wheel positions changed since the persisted state's epoch began (what the next journal record holds). */
+  private dirty = new Set<number>();
+  /** Persists so far (snapshot and journal records are numbered by it). */
+  private seq: number;
+  private journalBytes: number;
+  private readonly journalMaxBytes: number;
+  /** Written in full at the next persist (a new store, or after the journal grew too big). */
+  private needFullSnapshot: boolean;
 
   private constructor(
     private readonly dir: string,
@@ -87,9 +97,14 @@ export class TimerStore {
     private readonly log: TimerLog,
     wheel: Wheel,
     progress: Progress,
+    restored: { seq: number; journalBytes: number; full: boolean; journalMaxBytes: number },
   ) {
     this.wheel = wheel;
     this.progress = progress;
+    this.seq = restored.seq;
+    this.journalBytes = restored.journalBytes;
+    this.journalMaxBytes = restored.journalMaxBytes;
+    this.needFullSnapshot = restored.full;
     this.beginEpoch();
   }
 
@@ -98,15 +113,40 @@ export class TimerStore {
     const snap = await readSnapshot(join(o.dir, "wheel.snapshot"));
     const slots = snap?.slots ?? o.slots ?? DEFAULT_WHEEL_SLOTS;
     const wheel = snap?.wheel ?? newWheel(slots);
-    const progress: Progress = snap?.progress ?? {
+    let progress: Progress = snap?.progress ?? {
       loadedUpToSec: slotSecOf(o.nowMs ?? Date.now()),
       enqueuedCq: 0,
       logEnd: 0,
       pending: 0,
       days: new Map(),
     };
+    let seq = snap?.seq ?? 0;
+    // The journal's records after the snapshot, up to the first torn or damaged one.
+    const journalPath = join(o.dir, "wheel.journal");
+    let journalBytes = 0;
+    if (snap) {
+      const j = await readJournal(journalPath, slots, seq);
+      for (const r of j.records) {
+        for (const [i, h, f, c, n] of r.positions) {
+          wheel.head[i] = h;
+          wheel.first[i] = f;
+          wheel.count[i] = c;
+          wheel.near[i] = n;
+        }
+        progress = r.progress;
+        seq = r.seq;
+      }
+      journalBytes = j.validBytes;
+    }
+    await fs.promises.writeFile(journalPath, "", { flag: "a" });
+    await fs.promises.truncate(journalPath, journalBytes);
     const log = await TimerLog.open(join(o.dir, "log"), progress.logEnd, o.segmentEntries);
-    return new TimerStore(o.dir, slots, log, wheel, progress);
+    return new TimerStore(o.dir, slots, log, wheel, progress, {
+      seq,
+      journalBytes,
+      full: !snap,
+      journalMaxBytes: o.journalMaxBytes ?? 64 * 1024 * 1024,
+    });
   }
 
   /** Timer-topic consume-queue offset to read from next. */
@@ -162,6 +202,7 @@ export class TimerStore {
 
   /** Records position i's value for the newest epoch's undo log (first change only). */
   private touch(i: number): void {
+    this.dirty.add(i);
     const undo = this.epochs[this.epochs.length - 1]!.undo;
     if (undo.has(i)) return;
     const w = this.wheel;
@@ -308,31 +349,60 @@ export class TimerStore {
   private async persistNow(): Promise<void> {
     this.dropFinished();
     const e = this.epochs[0]!;
-    // Nothing but empty slots loaded since the last snapshot: skip it (an idle broker does
-    // not write the wheel every second), but not for more than 10 minutes of slots, so a
-    // restart does not walk a long run of empty slots.
+    // Nothing but empty slots loaded since the last persist: skip it (an idle broker writes
+    // nothing), but not for more than 10 minutes of slots, so a restart does not walk a long
+    // run of empty slots.
     if (e.changes === this.persistedChanges && e.progress.loadedUpToSec - this.persistedUpToSec < 600) return;
-    // The epoch's state, made at once (no await in between): the current wheel with the
-    // undo logs of this epoch and every later one applied, newest first.
-    this.snapBuf = encodeSnapshot(this.slots, this.wheel, e.progress, this.snapBuf);
-    const snap = this.snapBuf.subarray(0, snapshotBytes(this.slots, e.progress.days.size));
-    const view = snapshotWheel(snap, this.slots);
+    // The epoch's state, made at once (no await in between): the current wheel, where a
+    // position changed since the epoch began takes the value it had then (the oldest undo).
+    const before = new Map<number, [number, number, number, number]>();
     for (let k = this.epochs.length - 1; k >= 0; k--) {
-      for (const [i, [h, f, c, n]] of this.epochs[k]!.undo) {
+      for (const [i, v] of this.epochs[k]!.undo) before.set(i, v);
+    }
+    const w = this.wheel;
+    let oldest = e.progress.logEnd;
+    for (let i = 0; i < this.slots; i++) {
+      const b = before.get(i);
+      const f = b ? b[1] : w.first[i]!;
+      if (f >= 0 && f < oldest) oldest = f;
+    }
+    const seq = this.seq + 1;
+    const full = this.needFullSnapshot || this.journalBytes >= this.journalMaxBytes;
+    let bytes: Buffer;
+    if (full) {
+      this.snapBuf = encodeSnapshot(this.slots, w, e.progress, seq, this.snapBuf);
+      bytes = this.snapBuf.subarray(0, snapshotBytes(this.slots, e.progress.days.size));
+      const view = snapshotWheel(bytes, this.slots);
+      for (const [i, [h, f, c, n]] of before) {
         view.head[i] = h;
         view.first[i] = f;
         view.count[i] = c;
         view.near[i] = n;
       }
+      sealSnapshot(bytes);
+    } else {
+      bytes = encodeJournalRecord(seq, e.progress, this.dirty, w, before);
     }
-    sealSnapshot(snap);
-    let oldest = e.progress.logEnd;
-    for (let i = 0; i < this.slots; i++) {
-      const f = view.first[i]!;
-      if (f >= 0 && f < oldest) oldest = f;
+    // The next record holds what changed since this epoch began.
+    this.dirty = new Set(before.keys());
+    const journalPath = join(this.dir, "wheel.journal");
+    try {
+      await this.log.sync();
+      if (full) {
+        await writeFileAtomic(join(this.dir, "wheel.snapshot"), bytes);
+        await fs.promises.truncate(journalPath, 0);
+        this.journalBytes = 0;
+        this.needFullSnapshot = false;
+      } else {
+        await appendDurable(journalPath, bytes, this.journalBytes);
+        this.journalBytes += bytes.length;
+      }
+    } catch (err) {
+      // What is on disk is unknown now: the next persist writes everything.
+      this.needFullSnapshot = true;
+      throw err;
     }
-    await this.log.sync();
-    await writeFileAtomic(join(this.dir, "wheel.snapshot"), snap);
+    this.seq = seq;
     this.persistedChanges = e.changes;
     this.persistedUpToSec = e.progress.loadedUpToSec;
     await this.log.deleteBelow(oldest);
@@ -383,7 +453,7 @@ function snapshotBytes(slots: number, days: number): number {
 }
 
 /** Encodes into `reuse` when it is big enough; the result starts at byte 0 of its own ArrayBuffer. */
-function encodeSnapshot(slots: number, w: Wheel, p: Progress, reuse?: Buffer): Buffer {
+function encodeSnapshot(slots: number, w: Wheel, p: Progress, seq: number, reuse?: Buffer): Buffer {
   const total = snapshotBytes(slots, p.days.size);
   const buf =
     reuse && reuse.length >= total ? reuse : Buffer.allocUnsafeSlow(snapshotBytes(slots, p.days.size + 512));
@@ -396,6 +466,7 @@ function encodeSnapshot(slots: number, w: Wheel, p: Progress, reuse?: Buffer): B
   buf.writeDoubleLE(p.enqueuedCq, 24);
   buf.writeDoubleLE(p.logEnd, 32);
   buf.writeDoubleLE(p.pending, 40);
+  buf.writeDoubleLE(seq, 48);
   const view = snapshotWheel(buf, slots);
   view.head.set(w.head);
   view.first.set(w.first);
@@ -413,7 +484,7 @@ function encodeSnapshot(slots: number, w: Wheel, p: Progress, reuse?: Buffer): B
 
 async function readSnapshot(
   path: string,
-): Promise<{ slots: number; wheel: Wheel; progress: Progress } | undefined> {
+): Promise<{ slots: number; wheel: Wheel; progress: Progress; seq: number } | undefined> {
   let buf: Buffer;
   try {
     buf = await fs.promises.readFile(path);
@@ -452,6 +523,7 @@ async function readSnapshot(
   return {
     slots,
     wheel,
+    seq: buf.readDoubleLE(48),
     progress: {
       loadedUpToSec: buf.readDoubleLE(16),
       enqueuedCq: buf.readDoubleLE(24),
@@ -460,4 +532,130 @@ async function readSnapshot(
       days,
     },
   };
+}
+
+const JOURNAL_MAGIC = 0x544d4a31; // "TMJ1"
+const POSITION_BYTES = 28;
+
+/**
+ * One journal record: the progress counters of an epoch and the wheel positions that
+ * changed since the previous record's epoch (each: index, head, first, count, near).
+ * Framed as magic · body length · body · CRC of the body; a torn tail fails the CRC.
+ */
+function encodeJournalRecord(
+  seq: number,
+  p: Progress,
+  positions: Set<number>,
+  w: Wheel,
+  before: Map<number, [number, number, number, number]>,
+): Buffer {
+  const bodyLen = 48 + p.days.size * 16 + positions.size * POSITION_BYTES;
+  const buf = Buffer.allocUnsafe(8 + bodyLen + 4);
+  buf.writeInt32LE(JOURNAL_MAGIC, 0);
+  buf.writeInt32LE(bodyLen, 4);
+  let at = 8;
+  for (const v of [seq, p.loadedUpToSec, p.enqueuedCq, p.logEnd, p.pending]) {
+    buf.writeDoubleLE(v, at);
+    at += 8;
+  }
+  buf.writeInt32LE(p.days.size, at);
+  buf.writeInt32LE(positions.size, at + 4);
+  at += 8;
+  for (const [day, n] of p.days) {
+    buf.writeDoubleLE(day, at);
+    buf.writeDoubleLE(n, at + 8);
+    at += 16;
+  }
+  for (const i of positions) {
+    const b = before.get(i);
+    buf.writeInt32LE(i, at);
+    buf.writeDoubleLE(b ? b[0] : w.head[i]!, at + 4);
+    buf.writeDoubleLE(b ? b[1] : w.first[i]!, at + 12);
+    buf.writeInt32LE(b ? b[2] : w.count[i]!, at + 20);
+    buf.writeInt32LE(b ? b[3] : w.near[i]!, at + 24);
+    at += POSITION_BYTES;
+  }
+  buf.writeUInt32LE(zlib.crc32(buf.subarray(8, 8 + bodyLen)), 8 + bodyLen);
+  return buf;
+}
+
+interface JournalRecord {
+  seq: number;
+  progress: Progress;
+  positions: Array<[number, number, number, number, number]>;
+}
+
+/** The journal's valid records after snapshot `afterSeq`, in order, and where the valid part ends. */
+async function readJournal(
+  path: string,
+  slots: number,
+  afterSeq: number,
+): Promise<{ records: JournalRecord[]; validBytes: number }> {
+  let buf: Buffer;
+  try {
+    buf = await fs.promises.readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { records: [], validBytes: 0 };
+    throw err;
+  }
+  const records: JournalRecord[] = [];
+  let pos = 0;
+  let expect = afterSeq + 1;
+  while (pos + 12 <= buf.length) {
+    if (buf.readInt32LE(pos) !== JOURNAL_MAGIC) break;
+    const len = buf.readInt32LE(pos + 4);
+    if (len < 56 || pos + 8 + len + 4 > buf.length) break;
+    const body = buf.subarray(pos + 8, pos + 8 + len);
+    if (zlib.crc32(body) !== buf.readUInt32LE(pos + 8 + len)) break;
+    const seq = body.readDoubleLE(0);
+    const nDays = body.readInt32LE(40);
+    const nPos = body.readInt32LE(44);
+    if (nDays < 0 || nPos < 0 || 48 + nDays * 16 + nPos * POSITION_BYTES !== len) break;
+    // Records of an older snapshot (written before it, not yet cut away) are skipped.
+    if (seq <= afterSeq) {
+      pos += 8 + len + 4;
+      continue;
+    }
+    if (seq !== expect) break;
+    pos += 8 + len + 4;
+    expect++;
+    const days = new Map<number, number>();
+    let at = 48;
+    for (let k = 0; k < nDays; k++, at += 16) days.set(body.readDoubleLE(at), body.readDoubleLE(at + 8));
+    const positions: JournalRecord["positions"] = [];
+    for (let k = 0; k < nPos; k++, at += POSITION_BYTES) {
+      const i = body.readInt32LE(at);
+      if (i < 0 || i >= slots) throw new Error(`timer journal ${path}: position ${i} outside the wheel`);
+      positions.push([
+        i,
+        body.readDoubleLE(at + 4),
+        body.readDoubleLE(at + 12),
+        body.readInt32LE(at + 20),
+        body.readInt32LE(at + 24),
+      ]);
+    }
+    records.push({
+      seq,
+      positions,
+      progress: {
+        loadedUpToSec: body.readDoubleLE(8),
+        enqueuedCq: body.readDoubleLE(16),
+        logEnd: body.readDoubleLE(24),
+        pending: body.readDoubleLE(32),
+        days,
+      },
+    });
+  }
+  return { records, validBytes: pos };
+}
+
+/** Writes `bytes` at `pos` of the journal and makes them durable. */
+async function appendDurable(path: string, bytes: Buffer, pos: number): Promise<void> {
+  const fh = await fs.promises.open(path, "r+");
+  try {
+    await fh.write(bytes, 0, bytes.length, pos);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
 }
