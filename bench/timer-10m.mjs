@@ -16,7 +16,7 @@
 //
 // Usage: node bench/timer-10m.mjs [--timers 10000000] [--keep DIR] [--json]   (npx tsc -b first)
 import { fork } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -234,6 +234,8 @@ async function main() {
     };
     await c.shutdown();
     await p.shutdown();
+    const runSeconds = (Date.now() - catchUpStart) / 1000;
+    out.journalKiBPerSecond = Math.round(statSync(join(dir, "timer", "wheel.journal")).size / 1024 / runSeconds);
     // 4. kill -9 and restart.
     child.kill("SIGKILL");
     await new Promise((r) => child.on("exit", r));
@@ -255,6 +257,7 @@ async function main() {
       console.log(
         `2,000 real timers with the 10 M pending: ${out.realTimers.received} received, ${early} early, lateness (store − due) p50 ${out.realTimers.p50} ms p99 ${out.realTimers.p99} ms max ${out.realTimers.max} ms`,
       );
+      console.log(`wheel journal written: ${out.journalKiBPerSecond} KiB/s while the 10 M roll`);
       console.log(`restart after kill -9: ${out.restartAfterKillMs} ms, pending ${out.pendingAfterRestart}`);
       console.log(out.machine);
     }
