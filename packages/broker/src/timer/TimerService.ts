@@ -11,7 +11,6 @@ import {
   type RemotingCommand,
   RequestCode,
   ResponseCode,
-  tagsHashCode,
   toStorableIPv4,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
@@ -20,6 +19,7 @@ import type { BrokerContext } from "../context.js";
 import { fail } from "../processors/responses.js";
 import { DueHeap } from "./DueHeap.js";
 import { decodeRecallHandle } from "./RecallHandle.js";
+import { deliveryInput, readTimerRecords, rollInput, TIMER_ROLL_TIMES } from "./TimerRecords.js";
 import { TIMER_TOPIC } from "./timerSend.js";
 
 /** A slot is loaded this long before it starts, so its messages are read by then. */
@@ -47,20 +47,6 @@ interface Loaded {
   /** Taken off the heap: being stored or dropped. */
   done: boolean;
 }
-
-/** On a rolled copy of a timer record: how many times it was rolled (RocketMQ 5's name). */
-const TIMER_ROLL_TIMES = "TIMER_ROLL_TIMES";
-
-/** Properties a delivered message no longer carries (it is not a timer any more). */
-const DROPPED_ON_DELIVERY = [
-  TIMER_ROLL_TIMES,
-  MessageConst.REAL_TOPIC,
-  MessageConst.REAL_QUEUE_ID,
-  MessageConst.TIMER_DELIVER_MS,
-  MessageConst.TIMER_DELAY_SEC,
-  MessageConst.TIMER_DELAY_MS,
-  MessageConst.START_DELIVER_TIME,
-];
 
 /**
  * Timer messages (any delivery time up to timerMaxDelaySec) and their recall.
@@ -274,7 +260,7 @@ export class TimerService {
         }
         // Markers first: a message recalled in the same slot is then never delivered.
         if (markers.length > 0) {
-          for (const m of (await this.readRecords(markers)).values()) {
+          for (const m of (await readTimerRecords(this.ctx.store, markers)).values()) {
             const key = m.properties[MessageConst.TIMER_DEL_UNIQKEY];
             const due = Number(m.properties[MessageConst.TIMER_OUT_MS]);
             if (key !== undefined) this.cancelled.set(key, due);
@@ -284,60 +270,6 @@ export class TimerService {
         if (roll.length > 0) this.roll(roll, epoch);
       }
     }
-  }
-
-  /**
-   * The timer-topic records of `entries`, read in runs of consecutive consume-queue offsets
-   * (one store read for many records); any a run misses is read by its commit-log offset.
-   */
-  private async readRecords(entries: TimerEntry[]): Promise<Map<TimerEntry, MessageExt>> {
-    const out = new Map<TimerEntry, MessageExt>();
-    const sorted = [...entries].sort((a, b) => a.cqOffset - b.cqOffset);
-    for (let i = 0; i < sorted.length; ) {
-      // A run: its span stays within twice the entries it holds (plus a little), at most 1024.
-      let j = i + 1;
-      while (
-        j < sorted.length &&
-        sorted[j]!.cqOffset - sorted[i]!.cqOffset < Math.min(2 * (j - i + 1) + 32, 1024)
-      )
-        j++;
-      if (j - i === 1) {
-        // A lone record: one read by its commit-log offset (below) beats a consume-queue read too.
-        i = j;
-        continue;
-      }
-      const want = new Map<number, TimerEntry[]>();
-      for (let k = i; k < j; k++) {
-        const e = sorted[k]!;
-        const l = want.get(e.cqOffset);
-        if (l) l.push(e);
-        else want.set(e.cqOffset, [e]);
-      }
-      const end = sorted[j - 1]!.cqOffset;
-      let off = sorted[i]!.cqOffset;
-      for (let round = 0; off <= end && round < 1024; round++) {
-        const r = await this.ctx.store.getMessage(TIMER_TOPIC, 0, off, end - off + 1);
-        if (r.status !== "FOUND" || r.nextBeginOffset <= off) break;
-        let pos = 0;
-        for (const q of r.queueOffsets) {
-          const size = r.body.readInt32BE(pos);
-          const es = want.get(q);
-          if (es) {
-            const m = decodeMessage(r.body, pos);
-            for (const e of es) if (m.commitLogOffset === e.commitLogOffset) out.set(e, m);
-          }
-          pos += size;
-        }
-        off = r.nextBeginOffset;
-      }
-      i = j;
-    }
-    for (const e of entries) {
-      if (out.has(e)) continue;
-      const rec = await this.ctx.store.lookMessageByOffset(e.commitLogOffset);
-      if (rec) out.set(e, decodeMessage(rec));
-    }
-    return out;
   }
 
   /**
@@ -378,7 +310,10 @@ export class TimerService {
         next += chunk.length;
         let recs: Map<TimerEntry, MessageExt> | undefined;
         try {
-          recs = await this.readRecords(chunk.map((x) => x.entry));
+          recs = await readTimerRecords(
+            this.ctx.store,
+            chunk.map((x) => x.entry),
+          );
         } catch (err) {
           this.ctx.logger.error(`timer messages cannot be read: ${(err as Error).message}`);
         }
@@ -423,7 +358,7 @@ export class TimerService {
       const inputs: MessageInput[] = [];
       for (let k = 0; k < entries.length; k += READ_BATCH) {
         const chunk = entries.slice(k, k + READ_BATCH);
-        const recs = await this.readRecords(chunk);
+        const recs = await readTimerRecords(this.ctx.store, chunk);
         for (const e of chunk) {
           const m = recs.get(e);
           if (m) inputs.push(rollInput(m));
@@ -750,50 +685,4 @@ export interface TimerStatus {
   delivered: number;
   timerLogBytes: number;
   timerMaxDelaySec: number;
-}
-
-/** The record a due timer message becomes: its real topic and queue, same keys, tags, UNIQ_KEY and body. */
-export function deliveryInput(m: MessageExt): MessageInput {
-  const props: Record<string, string> = { ...m.properties };
-  const topic = props[MessageConst.REAL_TOPIC];
-  const queueId = Number(props[MessageConst.REAL_QUEUE_ID]);
-  if (!topic || !Number.isSafeInteger(queueId) || queueId < 0) {
-    throw new Error("REAL_TOPIC / REAL_QID missing");
-  }
-  for (const k of DROPPED_ON_DELIVERY) delete props[k];
-  // A client that sets no UNIQ_KEY (ali-ons) knows the message by the id its send returned:
-  // the timer record's offset id. Kept as UNIQ_KEY, consumers that read it see that id.
-  props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] ??= m.msgId;
-  return {
-    topic,
-    queueId,
-    flag: m.flag,
-    body: m.body,
-    properties: props,
-    sysFlag: m.sysFlag,
-    bornTimestamp: m.bornTimestamp,
-    bornHost: m.bornHost,
-    reconsumeTimes: m.reconsumeTimes,
-    preparedTransactionOffset: 0,
-    tagsCode: tagsHashCode(props[MessageConst.TAGS]),
-  };
-}
-
-/** A copy of a timer record for its next lap in the timer topic. */
-function rollInput(m: MessageExt): MessageInput {
-  const props: Record<string, string> = { ...m.properties };
-  props[TIMER_ROLL_TIMES] = String(Number(props[TIMER_ROLL_TIMES] ?? 0) + 1);
-  return {
-    topic: TIMER_TOPIC,
-    queueId: 0,
-    flag: m.flag,
-    body: m.body,
-    properties: props,
-    sysFlag: m.sysFlag,
-    bornTimestamp: m.bornTimestamp,
-    bornHost: m.bornHost,
-    reconsumeTimes: m.reconsumeTimes,
-    preparedTransactionOffset: 0,
-    tagsCode: tagsHashCode(props[MessageConst.TAGS]),
-  };
 }
