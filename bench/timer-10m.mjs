@@ -235,7 +235,9 @@ async function main() {
     await c.shutdown();
     await p.shutdown();
     const runSeconds = (Date.now() - catchUpStart) / 1000;
-    out.journalKiBPerSecond = Math.round(statSync(join(dir, "timer", "wheel.journal")).size / 1024 / runSeconds);
+    out.journalKiBPerSecond = Math.round(
+      statSync(join(dir, "timer", "wheel.journal")).size / 1024 / runSeconds,
+    );
     // 4. kill -9 and restart.
     child.kill("SIGKILL");
     await new Promise((r) => child.on("exit", r));
