@@ -63,6 +63,12 @@ export interface BrokerConfig {
   traceOn: boolean;
   clusterTopicEnable: boolean;
   brokerTopicEnable: boolean;
+  /** ms a half message waits for END_TRANSACTION before its first check-back (RocketMQ's transactionTimeOut). */
+  transactionTimeOut: number;
+  /** ms between check-back rounds over pending half messages. */
+  transactionCheckInterval: number;
+  /** Check-backs a half gets before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC. */
+  transactionCheckMax: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -107,4 +113,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   traceOn: true,
   clusterTopicEnable: true,
   brokerTopicEnable: true,
+  transactionTimeOut: 6000,
+  transactionCheckInterval: 60000,
+  transactionCheckMax: 15,
 };

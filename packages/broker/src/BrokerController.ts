@@ -12,6 +12,7 @@ import { PullMessageProcessor } from "./processors/PullMessageProcessor.js";
 import { SendMessageProcessor } from "./processors/SendMessageProcessor.js";
 import { TopicAdminProcessor } from "./processors/TopicAdminProcessor.js";
 import { TopicConfigManager } from "./TopicConfigManager.js";
+import { TransactionService } from "./transaction/TransactionService.js";
 
 export interface BrokerControllerOptions {
   logger?: Logger;
@@ -39,6 +40,7 @@ export class BrokerController {
   private sendProcessor: SendMessageProcessor | undefined;
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
+  private transactions: TransactionService | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
@@ -64,6 +66,11 @@ export class BrokerController {
 
   get namesrvRegistration(): NamesrvRegistration | undefined {
     return this.registration;
+  }
+
+  /** Half messages and END_TRANSACTION (tests read its status). */
+  get transactionService(): TransactionService | undefined {
+    return this.transactions;
   }
 
   /** Parked long-polling pulls (tests and runtime info look at its size). */
@@ -131,6 +138,8 @@ export class BrokerController {
         registration.registerAll().catch(() => undefined);
       }).register();
       this.clients.register(this.ctx);
+      this.transactions = new TransactionService(this.ctx, this.clients.producers);
+      await this.transactions.start();
       await this.registration.start();
       this.state = "running";
       logger.info(
@@ -173,6 +182,7 @@ export class BrokerController {
     await step("remoting client", () => this.remotingClient?.close());
     this.holdService?.shutdown();
     await step("server", () => this.server?.stop());
+    await step("transactions", () => this.transactions?.stop());
     await step("in-flight sends", async () => {
       if (!this.sendProcessor) return;
       this.sendProcessor.queue.sweep();

@@ -64,9 +64,6 @@ const KNOWN_UNSUPPORTED = new Set([
   "traceTopicEnable",
   "msgTraceTopicName",
   "rejectTransactionMessage",
-  "transactionCheckInterval",
-  "transactionTimeOut",
-  "transactionCheckMax",
   "fetchNamesrvAddrByAddressServer",
   "rocketmqHome",
   "brokerFastFailureEnable",
@@ -103,6 +100,8 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   registerNameServerPeriod: { kind: "int", min: 1000, max: 60000 },
   maxMsgsNumBatch: { kind: "int", min: 1, max: 1024 },
   defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
+  transactionCheckInterval: { kind: "int", min: 10 },
+  transactionCheckMax: { kind: "int", min: 0, max: 10000 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {

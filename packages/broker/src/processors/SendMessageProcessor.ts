@@ -33,6 +33,7 @@ import {
   RETRY_GROUP_TOPIC_PREFIX,
   topicNameProblem,
 } from "../TopicValidator.js";
+import { halfMessage } from "../transaction/HalfMessage.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
 import { NO_PROPERTIES, type SendProperties, scanBatchBody, scanSendProperties } from "./sendProperties.js";
@@ -46,8 +47,8 @@ export const MAX_BATCH_ENTRIES = 10_000;
  * the bounded send queue so an overloaded store sheds load with SYSTEM_BUSY instead of
  * queueing without limit.
  *
- * Not yet: delay levels (`DELAY`) and transaction half messages (`TRAN_MSG`) are stored as
- * ordinary messages, delivered at once — a later issue adds scheduling and transactions.
+ * Transaction half messages (`TRAN_MSG`) go to RMQ_SYS_TRANS_HALF_TOPIC (transaction/HalfMessage).
+ * Not yet: delay levels (`DELAY`) are stored as ordinary messages, delivered at once.
  */
 export class SendMessageProcessor {
   readonly queue: RequestQueue<RemotingCommand>;
@@ -77,7 +78,7 @@ export class SendMessageProcessor {
   }
 
   /**
-   * Steps 6 (sysFlag) and 8–9. Transactions and delays are a later issue: such messages are
+   * Steps 6 (sysFlag) and 8–9. Delays are a later issue: such messages are
    * stored as ordinary ones (visible at once) rather than refused, and the log says so
    * once per group/topic.
    */
@@ -88,13 +89,8 @@ export class SendMessageProcessor {
   ): number {
     let sysFlag = header.sysFlag;
     if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
-    if (transactionType(sysFlag) !== 0 || props.transactionPrepared === "true") {
-      sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
-      this.warnOnce(
-        `tx:${header.producerGroup}`,
-        `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
-      );
-    }
+    // A half was re-addressed by halfMessage; other messages never store transaction bits.
+    if (transactionType(sysFlag) !== 0) sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
     const delay = Number(props.delay ?? 0);
     if (delay > 0 || props.startDeliverTime || props.timerDeliverMs) {
       this.warnOnce(
@@ -228,6 +224,9 @@ export class SendMessageProcessor {
       );
     }
     const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
+    // Transactions first: a half message is a half whatever else it carries (a delay, a timer).
+    const half = halfMessage(header, batch, () => this.buildSingle(request, header, conn, topic, queueId));
+    if (half) return half;
     if (isRetryTopic(topicName)) return this.prepareRetry(request, header, batch, conn, topic, queueId);
     return batch
       ? this.buildBatch(request, header, conn, topic, queueId)
