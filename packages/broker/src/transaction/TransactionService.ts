@@ -14,6 +14,8 @@ import {
   RequestCode,
   ResponseCode,
   TideMQError,
+  TransactionRequestCode,
+  type TransactionStatusBody,
   transactionType,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
@@ -34,9 +36,6 @@ import {
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
 import { copyRecord, type HalfInfo, halfInfoOf, opOf, opRecord } from "./TransactionRecords.js";
 
-/** TideMQ admin request: pending halves (JSON body). Outside RocketMQ's code ranges. */
-export const TRANSACTION_STATUS_CODE = 9101;
-
 /** Resolved halves remembered by offset (for duplicate or late END_TRANSACTION); oldest forgotten first. */
 const MAX_REMEMBERED_RESOLVED = 200_000;
 /** Records read per store call while scanning the half and op queues. */
@@ -50,15 +49,9 @@ interface Pending {
 }
 
 /** What `tidemq admin transactionStatus` prints. */
-export interface TransactionStatus {
-  pending: number;
-  oldestStoreTimestamp: number;
-  byGroup: Record<string, number>;
-  checkInterval: number;
-  timeout: number;
-  checkMax: number;
+export type TransactionStatus = TransactionStatusBody & {
   half?: { queueOffset: number; status: HalfStatus | "unknown"; checks?: number };
-}
+};
 
 /**
  * Transactional messages (spec §4.12, §5.2, §8.8): the halves the send path stored in
@@ -97,7 +90,9 @@ export class TransactionService {
     this.ctx.server.registerHandler(RequestCode.END_TRANSACTION, (req, conn) =>
       this.track(this.endTransaction(req, conn)),
     );
-    this.ctx.server.registerHandler(TRANSACTION_STATUS_CODE, (req) => this.statusRequest(req));
+    this.ctx.server.registerHandler(TransactionRequestCode.TRANSACTION_STATUS, (req) =>
+      this.statusRequest(req),
+    );
     this.armTimer();
   }
 

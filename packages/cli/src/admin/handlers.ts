@@ -33,6 +33,7 @@ import {
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
+import { findHalfById, transactionSection, transactionStatusCmd } from "./transactionHandlers.js";
 import {
   type BrokerRow,
   brokerRow,
@@ -582,7 +583,14 @@ async function showMessage(admin: Admin, m: MessageExt): Promise<Output> {
     track = { error: (err as Error).message };
     trackText = `track unavailable: ${(err as Error).message}`;
   }
-  return { text: `${messageDetail(json)}\n\n${trackText}`, json: { ...json, track } };
+  let text = `${messageDetail(json)}\n\n${trackText}`;
+  const extra: Record<string, unknown> = {};
+  const tx = await transactionSection(admin, m);
+  if (tx) {
+    text += `\n${tx.text}`;
+    extra.transaction = tx.json;
+  }
+  return { text, json: { ...json, track, ...extra } };
 }
 
 const queryMsgById: Handler = async ({ admin, values }) => {
@@ -599,6 +607,8 @@ const queryMsgById: Handler = async ({ admin, values }) => {
   if (topic) {
     const found = await admin.queryMessage(topic, id, { uniqueKey: true, maxNum: 32 });
     if (found.length > 0) return showMessage(admin, found[0]!);
+    const half = await findHalfById(admin, topic, id);
+    if (half) return showMessage(admin, half);
     throw new AdminCallError(`no message with id ${id} in topic ${topic}`);
   }
   throw new AdminCallError(
@@ -824,4 +834,5 @@ export const HANDLERS: Record<string, Handler> = {
   brokerStatus,
   getBrokerConfig: getBrokerConfigCmd,
   updateBrokerConfig: updateBrokerConfigCmd,
+  transactionStatus: transactionStatusCmd,
 };
