@@ -45,6 +45,8 @@ const MAX_CHECKS_PER_ROUND = 10_000;
 
 interface Pending {
   info: HalfInfo;
+  /** The half as read by the END_TRANSACTION that found it (saves a second read for its copy). */
+  record?: MessageExt;
   state: HalfState;
 }
 
@@ -71,6 +73,8 @@ export class TransactionService {
   private checking = false;
   private stopped = false;
   private readonly inflight = new Set<Promise<unknown>>();
+  private appendQueue: Array<{ inputs: MessageInput[]; resolve: () => void; reject: (e: Error) => void }> =
+    [];
   private readonly host: { host: string; port: number };
 
   constructor(
@@ -84,9 +88,6 @@ export class TransactionService {
   /** Rebuilds the state from the log, then serves END_TRANSACTION and runs the check timer. */
   async start(): Promise<void> {
     await this.rebuild();
-    this.ctx.store.onMessageArrived((topic) => {
-      if (topic === TRANS_HALF_TOPIC && !this.stopped) void this.catchUp();
-    });
     this.ctx.server.registerHandler(RequestCode.END_TRANSACTION, (req, conn) =>
       this.track(this.endTransaction(req, conn)),
     );
@@ -228,11 +229,21 @@ export class TransactionService {
     return p;
   }
 
+  /**
+   * Remembers a resolved half. Only halves the scan has passed may be forgotten (a later scan
+   * would take a forgotten one for pending); past the cap a scan is started to move on.
+   */
   private remember(offset: number, status: HalfStatus): void {
     this.resolved.set(offset, status);
-    if (this.resolved.size > MAX_REMEMBERED_RESOLVED) {
-      const oldest = this.resolved.keys().next().value;
-      if (oldest !== undefined) this.resolved.delete(oldest);
+    if (this.resolved.size <= MAX_REMEMBERED_RESOLVED) return;
+    for (const oldest of this.resolved.keys()) {
+      if (this.resolved.size <= MAX_REMEMBERED_RESOLVED || oldest >= this.halfScanned) break;
+      this.resolved.delete(oldest);
+    }
+    if (this.resolved.size > MAX_REMEMBERED_RESOLVED && !this.scanning && !this.stopped) {
+      this.track(this.catchUp()).catch((err: Error) =>
+        this.ctx.logger.error(`transactions: reading half messages failed: ${err.message}`),
+      );
     }
   }
 
@@ -347,13 +358,8 @@ export class TransactionService {
     const known = () => this.known(offset);
     let k = known();
     if (k) return k;
-    if (offset >= this.halfScanned) {
-      await this.catchUp();
-      k = known();
-      if (k) return k;
-    }
-    // Not read yet (its queue entry may not be written yet) or resolved and forgotten: the
-    // record itself, where the request says it is.
+    // Not read yet (halves are read in bulk by the check round; a commit usually comes first)
+    // or resolved and forgotten: the record itself, where the request says it is.
     const rec = await this.ctx.store.lookMessageByOffset(commitLogOffset);
     if (!rec) return { kind: "missing" };
     let m: MessageExt;
@@ -367,6 +373,7 @@ export class TransactionService {
     if (k) return k;
     if (offset < this.halfScanned) return { kind: "forgotten" };
     const p = this.addHalf(m);
+    if (p) p.record = m;
     return p ? { kind: "pending", pending: p } : { kind: "missing" };
   }
 
@@ -390,12 +397,13 @@ export class TransactionService {
       const inputs: MessageInput[] = [];
       const now = Date.now();
       if (decision !== "rollback") {
-        const half = await this.readHalf(p.info);
+        const half = p.record ?? (await this.readHalf(p.info));
         inputs.push(copyRecord(half, decision));
       }
       inputs.push(opRecord(offset, decision, this.host, now));
-      await this.ctx.store.putMessagesBatch(inputs);
+      await this.append(inputs);
     } catch (err) {
+      p.record = undefined;
       p.state = step(p.state, { kind: "written", ok: false }).next;
       const code = err instanceof TideMQError ? err.code : ResponseCode.SYSTEM_ERROR;
       throw new TideMQError(
@@ -403,9 +411,35 @@ export class TransactionService {
         `the ${decision} of the half message at queue offset ${offset} was not stored: ${(err as Error).message}`,
       );
     }
+    p.record = undefined;
     p.state = step(p.state, { kind: "written", ok: true }).next;
     this.pending.delete(offset);
     this.remember(offset, p.state.status);
+  }
+
+  /**
+   * Appends the records of every decision taken in this turn with one putMessagesBatch (one
+   * write): each decision's records stay adjacent, and the store takes all or none.
+   */
+  private append(inputs: MessageInput[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.appendQueue.push({ inputs, resolve, reject });
+      if (this.appendQueue.length === 1) process.nextTick(() => this.flushAppends());
+    });
+  }
+
+  private flushAppends(): void {
+    const batch = this.appendQueue;
+    this.appendQueue = [];
+    const all = batch.length === 1 ? batch[0]!.inputs : batch.flatMap((b) => b.inputs);
+    this.ctx.store.putMessagesBatch(all).then(
+      () => {
+        for (const b of batch) b.resolve();
+      },
+      (err: Error) => {
+        for (const b of batch) b.reject(err);
+      },
+    );
   }
 
   private async readHalf(info: HalfInfo): Promise<MessageExt> {
@@ -520,12 +554,14 @@ export class TransactionService {
     return out;
   }
 
-  private statusRequest(req: RemotingCommand): RemotingCommand {
+  private async statusRequest(req: RemotingCommand): Promise<RemotingCommand> {
     const raw = req.extFields?.halfOffset;
     const halfOffset = raw === undefined || raw === "" ? undefined : Number(raw);
     if (halfOffset !== undefined && !Number.isSafeInteger(halfOffset)) {
       fail(ResponseCode.SYSTEM_ERROR, `halfOffset "${raw}" is not an integer`);
     }
+    // Halves stored since the last check round are read first, so the count is current.
+    await this.catchUp();
     const body = Buffer.from(JSON.stringify(this.status(halfOffset)), "utf8");
     return createResponse(req, ResponseCode.SUCCESS, undefined, undefined, body);
   }

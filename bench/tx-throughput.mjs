@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+// Transactional send throughput as a ratio of plain sends, in the same run: a NameServer +
+// broker in a child process (fresh temp dir, ASYNC_FLUSH unless --sync), one producer process
+// (this one) with a window of in-flight operations. Phases alternate (plain, tx, plain, tx …)
+// so drift of the machine hits both alike:
+//   plain        producer.send(msg)                      (autoBatch on: the default producer)
+//   plain-single producer.send(msg) with autoBatch off   (one request per message, as a half is)
+//   tx           beginTransaction, send(msg, tx), commit  (half + END_TRANSACTION: two requests)
+// Prints msg/s per phase kind (median of rounds), tx / plain and tx / plain-single, and the
+// machine.
+//
+// Usage: node bench/tx-throughput.mjs [--window 64] [--seconds 4] [--rounds 3] [--size 500] [--sync] [--json]
+// Build first: npx tsc -b
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const REPO = fileURLToPath(new URL("../", import.meta.url));
+const dist = (pkg) => new URL(`packages/${pkg}/dist/src/index.js`, `file://${REPO}`).href;
+const { values: opt } = parseArgs({
+  options: {
+    window: { type: "string", default: "64" },
+    seconds: { type: "string", default: "4" },
+    rounds: { type: "string", default: "3" },
+    size: { type: "string", default: "500" },
+    sync: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  },
+});
+const WINDOW = Number(opt.window);
+const SECONDS = Number(opt.seconds);
+const ROUNDS = Number(opt.rounds);
+const body = Buffer.alloc(Number(opt.size), "x");
+const quiet = { debug() {}, info() {}, warn() {}, error: (m) => console.error(`[error] ${m}`) };
+
+const dir = mkdtempSync(join(os.tmpdir(), "tidemq-txbench-"));
+const brokerScript = `
+  const { NameServer } = await import(${JSON.stringify(dist("namesrv"))});
+  const { BrokerController, loadBrokerConfig } = await import(${JSON.stringify(dist("broker"))});
+  const { createLogger } = await import(${JSON.stringify(dist("remoting"))});
+  const ns = new NameServer({ port: 0, host: "127.0.0.1", logger: createLogger("ns", "error") });
+  await ns.start();
+  const { config } = await loadBrokerConfig({ env: {}, overrides: {
+    brokerName: "bench", brokerIP1: "127.0.0.1", listenPort: 0, namesrvAddr: "127.0.0.1:" + ns.port,
+    storePathRootDir: ${JSON.stringify(dir)}, storePathCommitLog: ${JSON.stringify(join(dir, "commitlog"))},
+    flushDiskType: ${JSON.stringify(opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH")} } });
+  const b = new BrokerController(config, { logger: createLogger("b", "error") });
+  await b.start();
+  process.on("SIGTERM", () => { b.shutdown().then(() => ns.stop()).finally(() => process.exit(0)); });
+  process.stdout.write("READY 127.0.0.1:" + ns.port + " " + b.brokerAddr + "\\n");
+`;
+const brokerOpts = (process.env.BROKER_NODE_OPTS ?? "").split(" ").filter(Boolean);
+const child = spawn(
+  process.execPath,
+  ["--initial-old-space-size=64", ...brokerOpts, "--input-type=module", "-e", brokerScript],
+  {
+    stdio: ["ignore", "pipe", "inherit"],
+  },
+);
+const [nsAddr, brokerAddr] = await new Promise((resolve, reject) => {
+  let out = "";
+  child.stdout.on("data", (d) => {
+    out += d;
+    const m = /READY (\S+) (\S+)/.exec(out);
+    if (m) resolve([m[1], m[2]]);
+  });
+  child.once("exit", (code) => reject(new Error(`broker exited with ${code}`)));
+});
+
+const { Admin, Producer } = await import(dist("client"));
+const TOPIC = "TxBench";
+const admin = new Admin({ endpoints: nsAddr, logger: quiet });
+await admin.createTopic({ topic: TOPIC, brokerAddr, readQueueNums: 4, writeQueueNums: 4 });
+for (let i = 0; i < 100; i++) {
+  if (
+    await admin.getTopicRoute(TOPIC).then(
+      () => true,
+      () => false,
+    )
+  )
+    break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+const mk = (autoBatch) =>
+  new Producer({
+    endpoints: nsAddr,
+    producerGroup: `TxBench${autoBatch ? "B" : "S"}`,
+    topic: TOPIC,
+    autoBatch,
+    logger: quiet,
+    checker: { check: () => "COMMIT" },
+  });
+const batched = mk(true);
+const single = mk(false);
+await batched.startup();
+await single.startup();
+
+const only = process.env.TX_ONLY;
+const ops = only
+  ? {
+      tx: async () => {
+        const tx = single.beginTransaction();
+        await single.send({ topic: TOPIC, body }, tx);
+        await tx.commit();
+      },
+    }
+  : {
+      plain: () => batched.send({ topic: TOPIC, body }),
+      "plain-single": () => single.send({ topic: TOPIC, body }),
+      tx: async () => {
+        const tx = single.beginTransaction();
+        await single.send({ topic: TOPIC, body }, tx);
+        await tx.commit();
+      },
+    };
+
+async function phase(name, seconds) {
+  const op = ops[name];
+  const end = Date.now() + seconds * 1000;
+  let n = 0;
+  const lane = async () => {
+    while (Date.now() < end) {
+      await op();
+      n++;
+    }
+  };
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: WINDOW }, lane));
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return n / s;
+}
+
+for (const name of Object.keys(ops)) await phase(name, 1); // warm-up
+if (process.env.TXPROF) {
+  const t = [];
+  for (let i = 0; i < 300; i++) {
+    const a = performance.now();
+    const tx = single.beginTransaction();
+    await single.send({ topic: TOPIC, body }, tx);
+    const b = performance.now();
+    await tx.commit();
+    t.push([b - a, performance.now() - b]);
+  }
+  console.log("half ms, commit ms (p50 by commit):", t.sort((x, y) => x[1] - y[1])[150]);
+  const u = [];
+  for (let i = 0; i < 300; i++) {
+    const a = performance.now();
+    await single.send({ topic: TOPIC, body });
+    u.push(performance.now() - a);
+  }
+  console.log("plain ms p50:", u.sort((x, y) => x - y)[150]);
+  const w = [];
+  for (let i = 0; i < 300; i++) {
+    const a = performance.now();
+    await single.send({ topic: TOPIC, body }, single.beginTransaction());
+    w.push(performance.now() - a);
+  }
+  console.log("half-only ms p50:", w.sort((x, y) => x - y)[150]);
+}
+const results = { plain: [], "plain-single": [], tx: [] };
+for (let r = 0; r < ROUNDS; r++) {
+  for (const name of Object.keys(ops)) results[name].push(await phase(name, SECONDS));
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+const status = await import(dist("client")).then((c) => c.transactionStatus(admin, brokerAddr));
+const out = {
+  window: WINDOW,
+  seconds: SECONDS,
+  rounds: ROUNDS,
+  size: body.length,
+  flush: opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH",
+  msgPerSec: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v)])),
+  perRound: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.map(Math.round)])),
+  ratioTxToPlain: +(m.tx / m.plain).toFixed(3),
+  ratioTxToPlainSingle: +(m.tx / m["plain-single"]).toFixed(3),
+  halvesPendingAfter: status.pending,
+  machine: `${os.cpus().length} x ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`,
+};
+await batched.shutdown();
+await single.shutdown();
+await admin.shutdown();
+child.kill("SIGTERM");
+await new Promise((r) => child.once("exit", r));
+rmSync(dir, { recursive: true, force: true });
+if (opt.json) console.log(JSON.stringify(out));
+else {
+  console.log(
+    `transactional send (half + commit) vs plain send, window ${WINDOW}, ${body.length} B, ${out.flush}, ${ROUNDS} x ${SECONDS} s per kind (median)`,
+  );
+  for (const [k, v] of Object.entries(out.msgPerSec))
+    console.log(`  ${k.padEnd(13)} ${String(v).padStart(7)} msg/s   rounds: ${out.perRound[k].join(" ")}`);
+  console.log(`  tx / plain        = ${out.ratioTxToPlain}`);
+  console.log(`  tx / plain-single = ${out.ratioTxToPlainSingle}`);
+  console.log(`  halves pending after the run: ${out.halvesPendingAfter}`);
+  console.log(`  machine: ${out.machine}`);
+}
