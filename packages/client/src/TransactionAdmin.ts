@@ -70,10 +70,8 @@ export async function transactionStateOf(
       detail: `half message at queue offset ${m.queueOffset} for ${real}, producer group ${m.properties.PGROUP ?? "?"}${checks}`,
     };
   }
-  if (
-    transactionType(m.sysFlag) === MessageSysFlag.TRANSACTION_COMMIT_TYPE &&
-    m.preparedTransactionOffset > 0
-  ) {
+  // The COMMIT bits mark a copy made by END_TRANSACTION (its half may sit at offset 0).
+  if (transactionType(m.sysFlag) === MessageSysFlag.TRANSACTION_COMMIT_TYPE) {
     return {
       state: "committed",
       detail: `committed from the half message at commit-log offset ${m.preparedTransactionOffset}`,
