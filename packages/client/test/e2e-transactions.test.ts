@@ -381,6 +381,11 @@ test("END_TRANSACTION that cannot be honoured: clear errors, nothing stored twic
     res = await end({ ...ok, commitOrRollback: 8 });
     assert.equal(res.code, ResponseCode.SYSTEM_ERROR);
     assert.match(res.remark ?? "", /already rolled back; the commit is refused/);
+    // A half cannot also be delayed: refused, not silently undelayed.
+    await assert.rejects(
+      p.send({ topic, body: "delayed half", delay: 60_000 }, p.beginTransaction()),
+      /cannot also be delayed \(it carries TIMER_DELIVER_MS=/,
+    );
     // A oneway END_TRANSACTION (how Java sends it) for an unknown half is logged, not answered.
     await raw.invokeOneway(
       brokerAddr,

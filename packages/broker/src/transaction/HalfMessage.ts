@@ -63,9 +63,38 @@ export function halfMessage<P extends { inputs: MessageInput[] }>(
       "a batch cannot carry transaction half messages (TRAN_MSG / PREPARED sysFlag); send each half alone",
     );
   }
+  const delayed = delayOf(header.properties);
+  if (delayed) {
+    // On commit the copy would be delivered at once: refused rather than silently undelayed
+    // (Java's TransactionMQProducer clears DELAY itself; RocketMQ 5 keeps the two types apart).
+    fail(
+      ResponseCode.MESSAGE_ILLEGAL,
+      `a transaction half message cannot also be delayed (it carries ${delayed}); send it without a delay or delivery time`,
+    );
+  }
   const prepared = build();
   for (const m of prepared.inputs) toHalf(m, header.producerGroup);
   return prepared;
+}
+
+const DELAY_PROPERTIES = [
+  MessageConst.DELAY_TIME_LEVEL,
+  MessageConst.TIMER_DELIVER_MS,
+  MessageConst.TIMER_DELAY_SEC,
+  MessageConst.TIMER_DELAY_MS,
+  MessageConst.START_DELIVER_TIME,
+];
+
+/** The first delay property set (DELAY above 0, any timer property), as name=value. */
+function delayOf(pairs: string | undefined): string | undefined {
+  if (!pairs) return undefined;
+  for (const name of DELAY_PROPERTIES) {
+    const v = pairValue(pairs, name);
+    if (v === undefined || v === "") continue;
+    if (name === MessageConst.DELAY_TIME_LEVEL && !(Number(v) > 0)) continue;
+    return `${name}=${v}`;
+  }
+  return undefined;
 }
 
 function toHalf(m: MessageInput, producerGroup: string): void {

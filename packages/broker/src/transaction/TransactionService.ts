@@ -457,7 +457,8 @@ export class TransactionService {
 
   /** One check round: halves past their immunity get a check-back, or are discarded past checkMax. */
   async checkRound(now: number): Promise<void> {
-    if (this.checking || this.stopped) return;
+    // A slave holds copies of the halves; only the master asks producers and decides.
+    if (this.checking || this.stopped || this.ctx.config.brokerRole === "SLAVE") return;
     this.checking = true;
     try {
       await this.catchUp();
