@@ -49,6 +49,7 @@ const brokerScript = `
     flushDiskType: ${JSON.stringify(opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH")} } });
   const b = new BrokerController(config, { logger: createLogger("b", "error") });
   await b.start();
+  process.on("message", () => { const u = process.cpuUsage(); process.send({ cpuUs: u.user + u.system }); });
   process.on("SIGTERM", () => { b.shutdown().then(() => ns.stop()).finally(() => process.exit(0)); });
   process.stdout.write("READY 127.0.0.1:" + ns.port + " " + b.brokerAddr + "\\n");
 `;
@@ -57,9 +58,16 @@ const child = spawn(
   process.execPath,
   ["--initial-old-space-size=64", ...brokerOpts, "--input-type=module", "-e", brokerScript],
   {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
   },
 );
+// The broker dies with this process, whatever happens here.
+process.on("exit", () => child.kill("SIGKILL"));
+const brokerCpuUs = () =>
+  new Promise((resolve) => {
+    child.once("message", (m) => resolve(m.cpuUs));
+    child.send("cpu");
+  });
 const [nsAddr, brokerAddr] = await new Promise((resolve, reject) => {
   let out = "";
   child.stdout.on("data", (d) => {
@@ -127,11 +135,19 @@ async function phase(name, seconds) {
       n++;
     }
   };
+  const cpu0 = await brokerCpuUs();
+  const own0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await Promise.all(Array.from({ length: WINDOW }, lane));
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = (await brokerCpuUs()) - cpu0;
+  const own = process.cpuUsage(own0);
+  cpuPerMsg[name].push(cpu / n);
+  clientCpuPerMsg[name].push((own.user + own.system) / n);
   return n / s;
 }
+const cpuPerMsg = { plain: [], "plain-single": [], tx: [] };
+const clientCpuPerMsg = { plain: [], "plain-single": [], tx: [] };
 
 for (const name of Object.keys(ops)) await phase(name, 1); // warm-up
 if (process.env.TXPROF) {
@@ -160,6 +176,10 @@ if (process.env.TXPROF) {
   }
   console.log("half-only ms p50:", w.sort((x, y) => x - y)[150]);
 }
+for (const k of Object.keys(cpuPerMsg)) {
+  cpuPerMsg[k].length = 0;
+  clientCpuPerMsg[k].length = 0;
+}
 const results = { plain: [], "plain-single": [], tx: [] };
 for (let r = 0; r < ROUNDS; r++) {
   for (const name of Object.keys(ops)) results[name].push(await phase(name, SECONDS));
@@ -175,6 +195,12 @@ const out = {
   flush: opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH",
   msgPerSec: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v)])),
   perRound: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.map(Math.round)])),
+  brokerCpuUsPerMsg: Object.fromEntries(
+    Object.entries(cpuPerMsg).map(([k, v]) => [k, v.length ? +median(v).toFixed(1) : null]),
+  ),
+  producerCpuUsPerMsg: Object.fromEntries(
+    Object.entries(clientCpuPerMsg).map(([k, v]) => [k, v.length ? +median(v).toFixed(1) : null]),
+  ),
   ratioTxToPlain: +(m.tx / m.plain).toFixed(3),
   ratioTxToPlainSingle: +(m.tx / m["plain-single"]).toFixed(3),
   halvesPendingAfter: status.pending,
@@ -191,6 +217,10 @@ else {
   console.log(
     `transactional send (half + commit) vs plain send, window ${WINDOW}, ${body.length} B, ${out.flush}, ${ROUNDS} x ${SECONDS} s per kind (median)`,
   );
+  for (const k of Object.keys(out.msgPerSec))
+    console.log(
+      `  ${k.padEnd(13)} CPU per message: broker ${out.brokerCpuUsPerMsg[k]} µs, producer ${out.producerCpuUsPerMsg[k]} µs`,
+    );
   for (const [k, v] of Object.entries(out.msgPerSec))
     console.log(`  ${k.padEnd(13)} ${String(v).padStart(7)} msg/s   rounds: ${out.perRound[k].join(" ")}`);
   console.log(`  tx / plain        = ${out.ratioTxToPlain}`);

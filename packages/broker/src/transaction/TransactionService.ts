@@ -360,21 +360,32 @@ export class TransactionService {
     if (k) return k;
     // Not read yet (halves are read in bulk by the check round; a commit usually comes first)
     // or resolved and forgotten: the record itself, where the request says it is.
-    const rec = await this.ctx.store.lookMessageByOffset(commitLogOffset);
-    if (!rec) return { kind: "missing" };
-    let m: MessageExt;
-    try {
-      m = decodeMessage(rec);
-    } catch {
-      return { kind: "missing" };
-    }
-    if (m.topic !== TRANS_HALF_TOPIC || m.queueOffset !== offset) return { kind: "missing" };
+    const m = await this.readHalfAt(offset, commitLogOffset);
+    if (!m || m.topic !== TRANS_HALF_TOPIC || m.queueOffset !== offset) return { kind: "missing" };
     k = known();
     if (k) return k;
     if (offset < this.halfScanned) return { kind: "forgotten" };
     const p = this.addHalf(m);
     if (p) p.record = m;
     return p ? { kind: "pending", pending: p } : { kind: "missing" };
+  }
+
+  /**
+   * The half at this queue offset: through its queue entry (one log read of the exact size)
+   * when the entry is there, else at the commit-log offset the request names.
+   */
+  private async readHalfAt(offset: number, commitLogOffset: number): Promise<MessageExt | undefined> {
+    try {
+      const r = await this.ctx.store.getMessage(TRANS_HALF_TOPIC, HALF_QUEUE_ID, offset, 1);
+      if (r.status === "FOUND") {
+        const m = decodeMessage(r.body);
+        if (m.commitLogOffset === commitLogOffset) return m;
+      }
+      const rec = await this.ctx.store.lookMessageByOffset(commitLogOffset);
+      return rec ? decodeMessage(rec) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private known(
@@ -424,7 +435,8 @@ export class TransactionService {
   private append(inputs: MessageInput[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.appendQueue.push({ inputs, resolve, reject });
-      if (this.appendQueue.length === 1) process.nextTick(() => this.flushAppends());
+      // After this loop iteration's I/O callbacks: the decisions whose reads completed together share a write.
+      if (this.appendQueue.length === 1) setImmediate(() => this.flushAppends());
     });
   }
 
