@@ -10,6 +10,9 @@
 // machine.
 //
 // Usage: node bench/tx-throughput.mjs [--window 64] [--seconds 4] [--rounds 3] [--size 500] [--sync] [--json]
+// Env: TX_ONLY=1 runs the tx phase alone; BROKER_NODE_OPTS="--cpu-prof --cpu-prof-dir=DIR"
+// profiles the broker; TXPROF=1 first prints sequential latencies (half, commit; plain;
+// half alone), TXGAP=ms pauses that long after each commit.
 // Build first: npx tsc -b
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -159,6 +162,7 @@ if (process.env.TXPROF) {
     const b = performance.now();
     await tx.commit();
     t.push([b - a, performance.now() - b]);
+    if (process.env.TXGAP) await new Promise((r) => setTimeout(r, Number(process.env.TXGAP)));
   }
   console.log("half ms, commit ms (p50 by commit):", t.sort((x, y) => x[1] - y[1])[150]);
   const u = [];
