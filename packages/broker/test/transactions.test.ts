@@ -14,6 +14,7 @@ import {
 } from "@tidemq/protocol";
 import { createLogger, RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
+import { copyRecord } from "../src/transaction/TransactionRecords.js";
 import { createTopicRequest, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
 
 const FAST = { transactionCheckInterval: 100, transactionTimeOut: 200, transactionCheckMax: 2 };
@@ -126,6 +127,57 @@ test("check-back to the group's connection, CHECK_IMMUNITY_TIME_IN_SECONDS, disc
   } finally {
     onCheck = undefined;
     await producer.close();
+    await broker?.shutdown();
+    await removeDir(dir);
+  }
+});
+
+test("a commit torn by power loss (real-topic copy on disk, op record not) is found at start-up and never delivered twice", async () => {
+  const dir = await tempDir("tx-torn");
+  let broker: BrokerController | undefined = await startBroker(dir, FAST);
+  const client = new RemotingClient({ requestTimeoutMs: 10_000, logger: createLogger("tx-torn", "error") });
+  try {
+    let addr = `127.0.0.1:${broker.port}`;
+    assert.equal((await client.invoke(addr, createTopicRequest("TxTorn", 1))).code, ResponseCode.SUCCESS);
+    const sent = await client.invoke(
+      addr,
+      sendRequest("TxTorn", Buffer.from("torn"), {
+        queueId: 0,
+        properties: { TRAN_MSG: "true", PGROUP: "PG_TEST", UNIQ_KEY: "U-torn", KEYS: "torn" },
+      }),
+    );
+    assert.equal(sent.code, ResponseCode.SUCCESS, sent.remark);
+    const halfOffset = Number(sent.extFields!.queueOffset);
+    const commitLogOffset = Number.parseInt(sent.extFields!.msgId!.slice(-16), 16);
+    // What a commit leaves when power fails between its two records: the copy alone.
+    const rec = await broker.context.store.lookMessageByOffset(commitLogOffset);
+    const half = decodeMessage(rec!);
+    await broker.context.store.putMessage(copyRecord(half, "commit"));
+    assert.equal(broker.context.store.getMaxOffsetInQueue("TxTorn", 0), 1);
+    await broker.shutdown();
+
+    broker = await startBroker(dir, FAST);
+    addr = `127.0.0.1:${broker.port}`;
+    const s = broker.transactionService!.status(halfOffset);
+    assert.equal(s.half?.status, "committed", "the copy found by UNIQ_KEY counts as the commit");
+    assert.equal(s.pending, 0, "nothing left to check back");
+    const again = await client.invoke(
+      addr,
+      createRequest(RequestCode.END_TRANSACTION, {
+        producerGroup: "PG_TEST",
+        tranStateTableOffset: halfOffset,
+        commitLogOffset,
+        commitOrRollback: 8,
+        msgId: "U-torn",
+      }),
+    );
+    assert.equal(again.code, ResponseCode.SUCCESS);
+    assert.match(again.remark ?? "", /already committed/);
+    assert.equal(broker.context.store.getMaxOffsetInQueue("TxTorn", 0), 1, "still one record in the topic");
+    // The missing op record was written at start-up: a further restart needs no look-up.
+    assert.equal(broker.context.store.getMaxOffsetInQueue("RMQ_SYS_TRANS_OP_HALF_TOPIC", 0), 1);
+  } finally {
+    await client.close();
     await broker?.shutdown();
     await removeDir(dir);
   }
