@@ -51,35 +51,42 @@ const brokerScript = `
     storePathRootDir: ${JSON.stringify(dir)}, storePathCommitLog: ${JSON.stringify(join(dir, "commitlog"))},
     flushDiskType: ${JSON.stringify(opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH")} } });
   const b = new BrokerController(config, { logger: createLogger("b", "error") });
+  const t0 = performance.now();
   await b.start();
+  const startMs = (performance.now() - t0).toFixed(0);
+  const halves = b.context.store.getMaxOffsetInQueue("RMQ_SYS_TRANS_HALF_TOPIC", 0);
   process.on("message", () => { const u = process.cpuUsage(); process.send({ cpuUs: u.user + u.system }); });
   process.on("SIGTERM", () => { b.shutdown().then(() => ns.stop()).finally(() => process.exit(0)); });
-  process.stdout.write("READY 127.0.0.1:" + ns.port + " " + b.brokerAddr + "\\n");
+  process.stdout.write("READY 127.0.0.1:" + ns.port + " " + b.brokerAddr + " " + startMs + " " + halves + "\\n");
 `;
 const brokerOpts = (process.env.BROKER_NODE_OPTS ?? "").split(" ").filter(Boolean);
-const child = spawn(
-  process.execPath,
-  ["--initial-old-space-size=64", ...brokerOpts, "--input-type=module", "-e", brokerScript],
-  {
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
-  },
-);
+let child;
 // The broker dies with this process, whatever happens here.
-process.on("exit", () => child.kill("SIGKILL"));
+process.on("exit", () => child?.kill("SIGKILL"));
+/** Starts the broker on `dir`; resolves with [nsAddr, brokerAddr, start-up ms, halves in the log]. */
+function startBroker() {
+  child = spawn(
+    process.execPath,
+    ["--initial-old-space-size=64", ...brokerOpts, "--input-type=module", "-e", brokerScript],
+    { stdio: ["ignore", "pipe", "inherit", "ipc"] },
+  );
+  const c = child;
+  return new Promise((resolve, reject) => {
+    let out = "";
+    c.stdout.on("data", (d) => {
+      out += d;
+      const m = /READY (\S+) (\S+) (\d+) (\d+)/.exec(out);
+      if (m) resolve([m[1], m[2], Number(m[3]), Number(m[4])]);
+    });
+    c.once("exit", (code) => reject(new Error(`broker exited with ${code}`)));
+  });
+}
 const brokerCpuUs = () =>
   new Promise((resolve) => {
     child.once("message", (m) => resolve(m.cpuUs));
     child.send("cpu");
   });
-const [nsAddr, brokerAddr] = await new Promise((resolve, reject) => {
-  let out = "";
-  child.stdout.on("data", (d) => {
-    out += d;
-    const m = /READY (\S+) (\S+)/.exec(out);
-    if (m) resolve([m[1], m[2]]);
-  });
-  child.once("exit", (code) => reject(new Error(`broker exited with ${code}`)));
-});
+const [nsAddr, brokerAddr] = await startBroker();
 
 const { Admin, Producer } = await import(dist("client"));
 const TOPIC = "TxBench";
@@ -213,8 +220,17 @@ const out = {
 await batched.shutdown();
 await single.shutdown();
 await admin.shutdown();
-child.kill("SIGTERM");
-await new Promise((r) => child.once("exit", r));
+const stopBroker = async () => {
+  const c = child;
+  const exited = new Promise((r) => c.once("exit", r));
+  c.kill("SIGTERM");
+  await exited;
+};
+await stopBroker();
+// Start-up over the log this run left: the transaction state is rebuilt by reading every half and op record.
+const [, , restartMs, halvesInLog] = await startBroker();
+await stopBroker();
+out.restart = { ms: restartMs, halvesInLog };
 rmSync(dir, { recursive: true, force: true });
 if (opt.json) console.log(JSON.stringify(out));
 else {
@@ -230,5 +246,8 @@ else {
   console.log(`  tx / plain        = ${out.ratioTxToPlain}`);
   console.log(`  tx / plain-single = ${out.ratioTxToPlainSingle}`);
   console.log(`  halves pending after the run: ${out.halvesPendingAfter}`);
+  console.log(
+    `  broker restart over the run's log (${out.restart.halvesInLog} halves): ${out.restart.ms} ms`,
+  );
   console.log(`  machine: ${out.machine}`);
 }
