@@ -224,7 +224,7 @@ export class SendMessageProcessor {
       );
     }
     const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
-    // Transactions first: a half message is a half whatever else it carries (a delay, a timer).
+    // Transactions first: a half (TRAN_MSG) is handled before delays and retries (a delayed half is refused there).
     const half = halfMessage(header, batch, () => this.buildSingle(request, header, conn, topic, queueId));
     if (half) return half;
     if (isRetryTopic(topicName)) return this.prepareRetry(request, header, batch, conn, topic, queueId);
