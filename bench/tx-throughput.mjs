@@ -62,7 +62,10 @@ const brokerScript = `
 const brokerOpts = (process.env.BROKER_NODE_OPTS ?? "").split(" ").filter(Boolean);
 let child;
 // The broker dies with this process, whatever happens here.
-process.on("exit", () => child?.kill("SIGKILL"));
+process.on("exit", () => {
+  child?.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
 /** Starts the broker on `dir`; resolves with [nsAddr, brokerAddr, start-up ms, halves in the log]. */
 function startBroker() {
   child = spawn(
