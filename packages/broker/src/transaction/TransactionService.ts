@@ -407,9 +407,13 @@ export class TransactionService {
     try {
       const inputs: MessageInput[] = [];
       const now = Date.now();
-      if (decision !== "rollback") {
+      if (decision === "commit") {
         const half = p.record ?? (await this.readHalf(p.info));
         inputs.push(copyRecord(half, decision));
+      } else if (decision === "discard") {
+        // A half retention already removed is discarded by its op record alone.
+        const half = p.record ?? (await this.readHalf(p.info).catch(() => undefined));
+        if (half) inputs.push(copyRecord(half, decision));
       }
       inputs.push(opRecord(offset, decision, this.host, now));
       await this.append(inputs);
