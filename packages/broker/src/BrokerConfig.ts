@@ -74,6 +74,12 @@ export interface BrokerConfig {
   metricsPort: number;
   /** Address the metrics endpoint binds; default 127.0.0.1 (set 0.0.0.0 for a remote Prometheus). */
   metricsHost: string;
+  /** ms a half message waits for END_TRANSACTION before its first check-back (RocketMQ's transactionTimeOut). */
+  transactionTimeOut: number;
+  /** ms between check-back rounds over pending half messages. */
+  transactionCheckInterval: number;
+  /** Check-backs a half gets before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC. */
+  transactionCheckMax: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -122,4 +128,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   brokerTopicEnable: true,
   metricsPort: -1,
   metricsHost: "127.0.0.1",
+  transactionTimeOut: 6000,
+  transactionCheckInterval: 60000,
+  transactionCheckMax: 15,
 };

@@ -21,6 +21,7 @@ import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
 import { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
 import { TopicConfigManager } from "./TopicConfigManager.js";
 import { TimerService } from "./timer/TimerService.js";
+import { TransactionService } from "./transaction/TransactionService.js";
 
 export interface BrokerControllerOptions {
   logger?: Logger;
@@ -55,6 +56,7 @@ export class BrokerController {
   readonly traffic = new TrafficCounters();
   private schedule: ScheduleMessageService | undefined;
   private timerService: TimerService | undefined;
+  private transactions: TransactionService | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   private readonly timerWheelSlots: number | undefined;
@@ -98,6 +100,11 @@ export class BrokerController {
   /** Timer messages (status for tests and admin). */
   get timers(): TimerService | undefined {
     return this.timerService;
+  }
+
+  /** Half messages and END_TRANSACTION (tests read its status). */
+  get transactionService(): TransactionService | undefined {
+    return this.transactions;
   }
 
   /** Parked long-polling pulls (tests and runtime info look at its size). */
@@ -188,6 +195,8 @@ export class BrokerController {
         logger.info(`metrics on http://${config.metricsHost}:${this.metrics.port}/metrics`);
       }
       await this.schedule.start();
+      this.transactions = new TransactionService(this.ctx, this.clients.producers);
+      await this.transactions.start();
       await this.registration.start();
       this.state = "running";
       logger.info(
@@ -231,6 +240,7 @@ export class BrokerController {
     await step("metrics endpoint", () => this.metrics?.stop());
     this.holdService?.shutdown();
     await step("server", () => this.server?.stop());
+    await step("transactions", () => this.transactions?.stop());
     await step("in-flight sends", async () => {
       if (!this.sendProcessor) return;
       this.sendProcessor.queue.sweep();

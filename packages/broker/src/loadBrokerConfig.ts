@@ -65,9 +65,6 @@ const KNOWN_UNSUPPORTED = new Set([
   "traceTopicEnable",
   "msgTraceTopicName",
   "rejectTransactionMessage",
-  "transactionCheckInterval",
-  "transactionTimeOut",
-  "transactionCheckMax",
   "fetchNamesrvAddrByAddressServer",
   "rocketmqHome",
   "brokerFastFailureEnable",
@@ -107,6 +104,8 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
   rebalanceLockMaxLiveTime: { kind: "int", min: 1000, max: 3_600_000 },
   metricsPort: { kind: "int", min: -1, max: 65535 },
+  transactionCheckInterval: { kind: "int", min: 10 },
+  transactionCheckMax: { kind: "int", min: 0, max: 10000 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {

@@ -34,6 +34,7 @@ import {
   topicNameProblem,
 } from "../TopicValidator.js";
 import { interceptTimer, refuseBatchTimer } from "../timer/timerSend.js";
+import { halfMessage } from "../transaction/HalfMessage.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
 import { NO_PROPERTIES, type SendProperties, scanBatchBody, scanSendProperties } from "./sendProperties.js";
@@ -47,8 +48,9 @@ export const MAX_BATCH_ENTRIES = 10_000;
  * the bounded send queue so an overloaded store sheds load with SYSTEM_BUSY instead of
  * queueing without limit.
  *
- * Delay levels (`DELAY`) are parked by schedule/DelayLevelRouter. Not yet: transaction half
- * messages (`TRAN_MSG`) and timers are stored as ordinary messages, delivered at once.
+ * Transaction half messages (`TRAN_MSG`) go to RMQ_SYS_TRANS_HALF_TOPIC (transaction/HalfMessage),
+ * timer messages to the timer topic (timer/timerSend), delay levels (`DELAY`) to
+ * SCHEDULE_TOPIC_XXXX (schedule/DelayLevelRouter), in that order of precedence.
  */
 export class SendMessageProcessor {
   readonly queue: RequestQueue<RemotingCommand>;
@@ -78,7 +80,7 @@ export class SendMessageProcessor {
   }
 
   /**
-   * Steps 6 (sysFlag) and 8–9. Transactions and delays are a later issue: such messages are
+   * Steps 6 (sysFlag) and 8–9. Delays are a later issue: such messages are
    * stored as ordinary ones (visible at once) rather than refused, and the log says so
    * once per group/topic.
    */
@@ -89,13 +91,8 @@ export class SendMessageProcessor {
   ): number {
     let sysFlag = header.sysFlag;
     if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
-    if (transactionType(sysFlag) !== 0 || props.transactionPrepared === "true") {
-      sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
-      this.warnOnce(
-        `tx:${header.producerGroup}`,
-        `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
-      );
-    }
+    // A half was re-addressed by halfMessage; other messages never store transaction bits.
+    if (transactionType(sysFlag) !== 0) sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
     // Delay levels are served by schedule/DelayLevelRouter, timers by timer/ (both from buildSingle).
     const delay = this.ctx.schedule ? 0 : Number(props.delay ?? 0);
     if (delay > 0) {
@@ -232,6 +229,9 @@ export class SendMessageProcessor {
       );
     }
     const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
+    // Transactions first: a half (TRAN_MSG) is handled before delays and retries (a delayed half is refused there).
+    const half = halfMessage(header, batch, () => this.buildSingle(request, header, conn, topic, queueId));
+    if (half) return half;
     if (isRetryTopic(topicName)) return this.prepareRetry(request, header, batch, conn, topic, queueId);
     return batch
       ? this.buildBatch(request, header, conn, topic, queueId)
