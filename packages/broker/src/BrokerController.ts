@@ -5,6 +5,7 @@ import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
+import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { NamesrvRegistration } from "./NamesrvRegistration.js";
 import { PullRequestHoldService } from "./PullRequestHoldService.js";
 import { BrokerAdminProcessor } from "./processors/BrokerAdminProcessor.js";
@@ -76,6 +77,7 @@ export class BrokerController {
     this.state = "starting";
     const { config, logger } = this;
     try {
+      checkBrokerRole(config);
       const vip = config.listenPort >= 2 ? [config.listenPort - 2] : [];
       this.server = new RemotingServer({ port: config.listenPort, extraPorts: vip, logger });
       await this.server.start();

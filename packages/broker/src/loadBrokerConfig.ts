@@ -47,7 +47,6 @@ export interface LoadedBrokerConfig {
 const KNOWN_UNSUPPORTED = new Set([
   "brokerIP2",
   "haListenPort",
-  "enableDLegerCommitLog",
   "dLegerGroup",
   "dLegerPeers",
   "dLegerSelfId",
@@ -199,6 +198,10 @@ function applyProperties(config: BrokerConfig, text: string, where: string): str
   const warnings: string[] = [];
   const target = config as unknown as Record<string, unknown>;
   for (const { key, value, line } of parsePropertiesText(text)) {
+    if (key === "enableDLegerCommitLog") {
+      checkDLedgerSwitch(value, `${where} (line ${line})`);
+      continue;
+    }
     if (!isBrokerConfigKey(key)) {
       warnings.push(
         KNOWN_UNSUPPORTED.has(key)
@@ -210,6 +213,42 @@ function applyProperties(config: BrokerConfig, text: string, where: string): str
     target[key] = parseConfigValue(key, value, `${where} (line ${line})`);
   }
   return warnings;
+}
+
+/**
+ * `enableDLegerCommitLog=true` asks for a Raft-replicated broker group. Until TideMQ has one,
+ * starting anyway would register every member as master of the same brokerName: diverging
+ * copies behind one name. A key that asks for safety is never ignored, so this refuses.
+ */
+function checkDLedgerSwitch(raw: string, where: string): void {
+  const v = raw.trim().toLowerCase();
+  if (v === "false") return;
+  if (v !== "true") {
+    throw new BrokerConfigError(
+      `invalid value for enableDLegerCommitLog in ${where}: "${raw}" (expected true or false)`,
+    );
+  }
+  throw new BrokerConfigError(
+    `enableDLegerCommitLog=true in ${where}: DLedger broker groups are not supported yet; refusing to start (running each member as an independent master would give diverging copies under one brokerName). Remove the key to run a single broker.`,
+  );
+}
+
+/**
+ * Role rules, checked on every config a broker starts with (file or overrides). A master is
+ * brokerId 0 (RocketMQ forces it; we refuse rather than silently rewrite). Replication roles
+ * refuse to start until master/slave replication exists, instead of running unreplicated.
+ */
+export function checkBrokerRole(c: BrokerConfig): void {
+  if (c.brokerRole === "SLAVE" || c.brokerRole === "SYNC_MASTER") {
+    throw new BrokerConfigError(
+      `brokerRole=${c.brokerRole}: master/slave replication is not supported yet; refusing to start (use brokerRole=ASYNC_MASTER for a single broker)`,
+    );
+  }
+  if (c.brokerId !== 0) {
+    throw new BrokerConfigError(
+      `brokerId=${c.brokerId} with brokerRole=${c.brokerRole}: a master must have brokerId 0 (brokerId > 0 is a slave)`,
+    );
+  }
 }
 
 /** Fills the settings whose defaults depend on others, and checks cross-field rules. */
@@ -243,6 +282,7 @@ function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = proce
   c.storePathCommitLog = c.storePathCommitLog
     ? resolve(c.storePathCommitLog)
     : join(c.storePathRootDir, "commitlog");
+  checkBrokerRole(c);
   if (c.mappedFileSizeCommitLog < c.maxMessageSize + 4096) {
     throw new BrokerConfigError(
       `invalid value for mappedFileSizeCommitLog: ${c.mappedFileSizeCommitLog} (must exceed maxMessageSize ${c.maxMessageSize} by at least 4096 bytes)`,

@@ -61,14 +61,41 @@ test("a RocketMQ broker.conf loads with its values and derived defaults", async 
 test("an unknown key is reported by name and start-up continues", async () => {
   const file = await conf(
     "typo.conf",
-    "brokerName=b1\nflushDiskTyp=SYNC_FLUSH\nenableDLegerCommitLog=true\n",
+    "brokerName=b1\nflushDiskTyp=SYNC_FLUSH\naclEnable=true\nenableDLegerCommitLog=false\n",
   );
   const { config, warnings } = await loadBrokerConfig({ file, env: {} });
   assert.equal(config.brokerName, "b1");
   assert.equal(config.flushDiskType, "ASYNC_FLUSH");
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /^unknown config key flushDiskTyp in .*typo\.conf/);
-  assert.match(warnings[1]!, /enableDLegerCommitLog .* does not support yet/);
+  assert.match(warnings[1]!, /aclEnable .* does not support yet/);
+});
+
+test("a config asking for replication that is not built refuses to start, naming the key", async () => {
+  const cases: Array<[string, RegExp]> = [
+    [
+      "enableDLegerCommitLog=true\ndLegerGroup=g\ndLegerPeers=n0-127.0.0.1:40911\ndLegerSelfId=n0",
+      /enableDLegerCommitLog=true .*line 1.*DLedger broker groups are not supported yet/,
+    ],
+    ["enableDLegerCommitLog=TRUE", /DLedger broker groups are not supported yet/],
+    ["enableDLegerCommitLog=maybe", /enableDLegerCommitLog.*"maybe".*true or false/],
+    ["brokerRole=SLAVE\nbrokerId=1", /brokerRole=SLAVE: master\/slave replication is not supported yet/],
+    ["brokerRole=SYNC_MASTER", /brokerRole=SYNC_MASTER: master\/slave replication is not supported yet/],
+    ["brokerId=1", /brokerId=1 with brokerRole=ASYNC_MASTER: a master must have brokerId 0/],
+  ];
+  for (const [i, [text, re]] of cases.entries()) {
+    const file = await conf(`repl${i}.conf`, `${text}\n`);
+    await assert.rejects(loadBrokerConfig({ file, env: {} }), (err: unknown) => {
+      assert.ok(err instanceof BrokerConfigError, String(err));
+      assert.match((err as Error).message, re);
+      return true;
+    });
+  }
+  // Overrides (embedding, tests) go through the same rule.
+  await assert.rejects(
+    loadBrokerConfig({ env: {}, overrides: { brokerRole: "SLAVE", brokerId: 1 } }),
+    /SLAVE/,
+  );
 });
 
 test("invalid values stop start-up with the key and the value named", async () => {
