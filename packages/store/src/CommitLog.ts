@@ -42,6 +42,11 @@ export interface AppendLog {
   readonly confirmedOffset: number;
   /** Room for `bytes` of records in one segment, contiguous; fill it synchronously, then publish(). */
   reserve(bytes: number): Reservation;
+  /**
+   * Room for already-encoded records copied from another replica, at exactly `offset` (the
+   * replica's physical offset, so offsets and offsetMsgIds are the same everywhere).
+   */
+  reserveAt(offset: number, bytes: number, segmentSize: number, endsSegment?: boolean): Reservation;
   publish(): void;
   /** Called whenever written/flushed/confirmed offsets move, or with an error once writes fail. */
   onProgress(listener: (error?: Error) => void): void;
@@ -516,6 +521,56 @@ export class CommitLog implements AppendLog {
     b.logicalEnd = b.start + b.used;
     this._maxOffset = pos + bytes;
     return { buf: b.buf, view: b.view, pos: at, offset: pos };
+  }
+
+  /**
+   * Room for replicated bytes at exactly `offset`: the end of the log (which is the next
+   * segment's start after replicated bytes that ended with a blank filler, `endsSegment`), or
+   * anywhere when the log is empty (a new replica starts at the source's oldest segment). `segmentSize` is the source's size for the segment holding `offset` (a record
+   * larger than a segment has a segment of its own size). The bytes must not cross the
+   * segment's end: the source sends no byte range that spans two of its segments.
+   */
+  reserveAt(offset: number, bytes: number, segmentSize: number, endsSegment = false): Reservation {
+    let seg = this.segments.at(-1);
+    if (!seg) {
+      if (this._maxOffset !== 0 && offset !== this._maxOffset) {
+        throw new RangeError(`replicated bytes at ${offset} but the empty log ends at ${this._maxOffset}`);
+      }
+      this.setEnd(offset);
+      this.zeroedTo = offset;
+    } else if (offset !== this._maxOffset) {
+      throw new RangeError(`replicated bytes at ${offset} do not continue the log (end ${this._maxOffset})`);
+    }
+    if (!seg || offset >= seg.start + seg.size) {
+      const size = Math.max(segmentSize, Math.ceil(bytes / 4096) * 4096);
+      seg = {
+        start: offset,
+        size,
+        path: join(this.opt.dir, offsetFileName(offset)),
+        fd: undefined,
+        ready: false,
+      };
+      this.segments.push(seg);
+    }
+    const segEnd = seg.start + seg.size;
+    if (offset + bytes > segEnd) {
+      throw new RangeError(
+        `replicated bytes [${offset}, ${offset + bytes}) cross the end of the segment at ${segEnd}`,
+      );
+    }
+    const b = this.blockFor(seg, offset, bytes);
+    const at = offset - b.start;
+    b.used += bytes;
+    b.logicalEnd = b.start + b.used;
+    this._maxOffset = offset + bytes;
+    if (endsSegment) {
+      // The bytes end with the source's blank filler: the log continues at the next segment,
+      // exactly as after reserve()'s roll.
+      b.closed = true;
+      b.logicalEnd = segEnd;
+      this._maxOffset = segEnd;
+    }
+    return { buf: b.buf, view: b.view, pos: at, offset };
   }
 
   /** The block that will hold [pos, pos+bytes), starting a new one when needed. */
