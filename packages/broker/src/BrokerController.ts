@@ -5,6 +5,7 @@ import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
+import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
 import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { NamesrvRegistration } from "./NamesrvRegistration.js";
 import { PullRequestHoldService } from "./PullRequestHoldService.js";
@@ -40,6 +41,7 @@ export class BrokerController {
   private sendProcessor: SendMessageProcessor | undefined;
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
+  private replication: MasterSlaveReplication | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
@@ -65,6 +67,11 @@ export class BrokerController {
 
   get namesrvRegistration(): NamesrvRegistration | undefined {
     return this.registration;
+  }
+
+  /** Master/slave replication (HA port, slave connection, metadata sync). */
+  get haReplication(): MasterSlaveReplication | undefined {
+    return this.replication;
   }
 
   /** Parked long-polling pulls (tests and runtime info look at its size). */
@@ -121,12 +128,18 @@ export class BrokerController {
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();
       this.remotingClient = new RemotingClient({ logger });
+      const replication = new MasterSlaveReplication(this.ctx, this.remotingClient);
+      this.replication = replication;
+      if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
+      await replication.start();
       this.registration = new NamesrvRegistration({
         config,
         brokerAddr,
         topics: this.topics,
         client: this.remotingClient,
         logger,
+        haServerAddr: () => replication.haServerAddr(config.brokerIP1),
+        onMasterInfo: (master, ha) => replication.onMasterInfo(master, ha),
       });
       const registration = this.registration;
       new BrokerAdminProcessor(this.ctx, stats, this.sendProcessor.queue, () => {
@@ -136,7 +149,7 @@ export class BrokerController {
       await this.registration.start();
       this.state = "running";
       logger.info(
-        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}`,
+        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}, ${config.brokerRole} brokerId ${config.brokerId}`,
       );
     } catch (err) {
       this.state = "stopping";
@@ -172,6 +185,7 @@ export class BrokerController {
       }
     };
     await step("unregister", () => this.registration?.stop());
+    await step("replication", () => this.replication?.stop());
     await step("remoting client", () => this.remotingClient?.close());
     this.holdService?.shutdown();
     await step("server", () => this.server?.stop());

@@ -46,13 +46,11 @@ export interface LoadedBrokerConfig {
  */
 const KNOWN_UNSUPPORTED = new Set([
   "brokerIP2",
-  "haListenPort",
   "dLegerGroup",
   "dLegerPeers",
   "dLegerSelfId",
   "aclEnable",
   "transientStorePoolEnable",
-  "slaveReadEnable",
   "storePathConsumeQueue",
   "storePathIndex",
   "storeCheckpoint",
@@ -102,6 +100,11 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   registerNameServerPeriod: { kind: "int", min: 1000, max: 60000 },
   maxMsgsNumBatch: { kind: "int", min: 1, max: 1024 },
   defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
+  haListenPort: { kind: "port" },
+  haSendHeartbeatInterval: { kind: "int", min: 100, max: 60000 },
+  haHousekeepingInterval: { kind: "int", min: 1000, max: 600000 },
+  haTransferBatchSize: { kind: "int", min: 4096, max: 64 * 1024 * 1024 },
+  accessMessageInMemoryMaxRatio: { kind: "int", min: 0, max: 100 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {
@@ -234,19 +237,27 @@ function checkDLedgerSwitch(raw: string, where: string): void {
 }
 
 /**
- * Role rules, checked on every config a broker starts with (file or overrides). A master is
- * brokerId 0 (RocketMQ forces it; we refuse rather than silently rewrite). Replication roles
- * refuse to start until master/slave replication exists, instead of running unreplicated.
+ * Role rules, checked on every config a broker starts with (file or overrides), as
+ * RocketMQ's BrokerStartup does except that we refuse instead of silently rewriting: a
+ * master (ASYNC_MASTER / SYNC_MASTER) is brokerId 0, a SLAVE has brokerId > 0.
  */
 export function checkBrokerRole(c: BrokerConfig): void {
-  if (c.brokerRole === "SLAVE" || c.brokerRole === "SYNC_MASTER") {
-    throw new BrokerConfigError(
-      `brokerRole=${c.brokerRole}: master/slave replication is not supported yet; refusing to start (use brokerRole=ASYNC_MASTER for a single broker)`,
-    );
+  if (c.brokerRole === "SLAVE") {
+    if (c.brokerId <= 0) {
+      throw new BrokerConfigError(
+        `brokerId=${c.brokerId} with brokerRole=SLAVE: a slave's brokerId must be > 0`,
+      );
+    }
+    return;
   }
   if (c.brokerId !== 0) {
     throw new BrokerConfigError(
-      `brokerId=${c.brokerId} with brokerRole=${c.brokerRole}: a master must have brokerId 0 (brokerId > 0 is a slave)`,
+      `brokerId=${c.brokerId} with brokerRole=${c.brokerRole}: a master must have brokerId 0 (brokerId > 0 is a slave: set brokerRole=SLAVE)`,
+    );
+  }
+  if (c.haMasterAddress) {
+    throw new BrokerConfigError(
+      `haMasterAddress is set but brokerRole=${c.brokerRole}: only a SLAVE replicates from a master`,
     );
   }
 }

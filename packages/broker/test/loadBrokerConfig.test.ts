@@ -71,7 +71,7 @@ test("an unknown key is reported by name and start-up continues", async () => {
   assert.match(warnings[1]!, /aclEnable .* does not support yet/);
 });
 
-test("a config asking for replication that is not built refuses to start, naming the key", async () => {
+test("a config asking for replication that is not built, or roles that contradict, refuse to start, naming the key", async () => {
   const cases: Array<[string, RegExp]> = [
     [
       "enableDLegerCommitLog=true\ndLegerGroup=g\ndLegerPeers=n0-127.0.0.1:40911\ndLegerSelfId=n0",
@@ -79,9 +79,13 @@ test("a config asking for replication that is not built refuses to start, naming
     ],
     ["enableDLegerCommitLog=TRUE", /DLedger broker groups are not supported yet/],
     ["enableDLegerCommitLog=maybe", /enableDLegerCommitLog.*"maybe".*true or false/],
-    ["brokerRole=SLAVE\nbrokerId=1", /brokerRole=SLAVE: master\/slave replication is not supported yet/],
-    ["brokerRole=SYNC_MASTER", /brokerRole=SYNC_MASTER: master\/slave replication is not supported yet/],
+    ["brokerRole=SLAVE", /brokerId=0 with brokerRole=SLAVE: a slave's brokerId must be > 0/],
+    [
+      "brokerRole=SYNC_MASTER\nbrokerId=2",
+      /brokerId=2 with brokerRole=SYNC_MASTER: a master must have brokerId 0/,
+    ],
     ["brokerId=1", /brokerId=1 with brokerRole=ASYNC_MASTER: a master must have brokerId 0/],
+    ["haMasterAddress=127.0.0.1:10912", /haMasterAddress is set but brokerRole=ASYNC_MASTER/],
   ];
   for (const [i, [text, re]] of cases.entries()) {
     const file = await conf(`repl${i}.conf`, `${text}\n`);
@@ -93,9 +97,24 @@ test("a config asking for replication that is not built refuses to start, naming
   }
   // Overrides (embedding, tests) go through the same rule.
   await assert.rejects(
-    loadBrokerConfig({ env: {}, overrides: { brokerRole: "SLAVE", brokerId: 1 } }),
+    loadBrokerConfig({ env: {}, overrides: { brokerRole: "SLAVE", brokerId: 0 } }),
     /SLAVE/,
   );
+});
+
+test("master/slave keys load: a SLAVE with brokerId > 0, HA settings, slave reads", async () => {
+  const file = await conf(
+    "slave.conf",
+    "brokerRole=SLAVE\nbrokerId=1\nhaMasterAddress=10.0.0.1:10912\nhaListenPort=10922\nslaveReadEnable=true\naccessMessageInMemoryMaxRatio=30\n",
+  );
+  const { config, warnings } = await loadBrokerConfig({ file, env: {} });
+  assert.deepEqual(warnings, []);
+  assert.equal(config.brokerRole, "SLAVE");
+  assert.equal(config.brokerId, 1);
+  assert.equal(config.haMasterAddress, "10.0.0.1:10912");
+  assert.equal(config.haListenPort, 10922);
+  assert.equal(config.slaveReadEnable, true);
+  assert.equal(config.accessMessageInMemoryMaxRatio, 30);
 });
 
 test("invalid values stop start-up with the key and the value named", async () => {

@@ -206,11 +206,19 @@ export class MessageStore {
    */
   appendReplicated(offset: number, data: Buffer, segmentSize: number): Promise<PutResult> {
     try {
-      this.health.checkWritable();
+      this.health.checkReplicable();
       return this.appender.appendReplicated(offset, data, segmentSize);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Makes puts fail with SERVICE_NOT_AVAILABLE and `reason` (undefined: take them again), for
+   * a replica whose log only grows by appendReplicated: a local append would fork it.
+   */
+  refuseLocalAppends(reason: string | undefined): void {
+    this.health.localAppendsRefused = reason;
   }
 
   /**

@@ -5,8 +5,17 @@ export class StoreHealth {
   closed = false;
   writeFailure: string | undefined;
   diskFull: string | undefined;
+  /** Set on a replica: only replicated appends are taken (a local one would fork the log). */
+  localAppendsRefused: string | undefined;
 
+  /** For local puts. */
   checkWritable(): void {
+    if (this.localAppendsRefused) throw serviceNotAvailable(this.localAppendsRefused);
+    this.checkReplicable();
+  }
+
+  /** For replicated appends. */
+  checkReplicable(): void {
     if (this.closed) throw serviceNotAvailable("message store is shut down");
     if (this.writeFailure) throw serviceNotAvailable(this.writeFailure);
     if (this.diskFull) throw serviceNotAvailable(this.diskFull);
