@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -15,7 +16,7 @@ import {
   ResponseCode,
 } from "@tidemq/protocol";
 import { RemotingClient } from "@tidemq/remoting";
-import { Admin, Producer } from "../src/index.js";
+import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
 import { FAST, testLogger, uniq } from "./cluster.js";
 
 /*
@@ -38,6 +39,14 @@ before(async () => {
   raw = new RemotingClient({ logger: testLogger("raw") });
 });
 after(async () => {
+  // ali-ons keeps a default producer (for sendMessageBack) alive past its consumers.
+  await (
+    createRequire(import.meta.url)("ali-ons/lib/producer/mq_producer.js") as {
+      defaultProducer?: { close(): Promise<void> };
+    }
+  ).defaultProducer
+    ?.close()
+    .catch(() => undefined);
   for (const c of children)
     if (c.pid && c.exitCode === null && c.signalCode === null) process.kill(c.pid, "SIGKILL");
   await raw?.close();
@@ -313,4 +322,104 @@ test("SYNC_MASTER: SLAVE_NOT_AVAILABLE without a slave; SEND_OK only once the sl
     await p.shutdown();
     await kill(master, "SIGTERM");
   }
+});
+
+async function getTotal(addr: string): Promise<number> {
+  const r = await raw.invoke(addr, createRequest(RequestCode.GET_BROKER_RUNTIME_INFO, {}), 3000);
+  return Number(JSON.parse(r.body!.toString()).table.msgGetTotalTodayNow);
+}
+
+const require = createRequire(import.meta.url);
+interface OnsConsumer {
+  ready(): Promise<void>;
+  subscribe(
+    topic: string,
+    expr: string,
+    handler: (msg: { msgId: string; body: Buffer }) => Promise<unknown>,
+  ): void;
+  close(): Promise<void>;
+  on(event: "error", listener: (err: Error) => void): void;
+}
+const ons = require("ali-ons") as { Consumer: new (opts: object) => OnsConsumer };
+
+test("read/write splitting (slaveReadEnable): a consumer behind by more than accessMessageInMemoryMaxRatio is sent to the slave and reads there; our client and unmodified ali-ons both follow", async () => {
+  const name = uniq("msr");
+  // Ratio 0: any backlog counts as "not in memory", so the rule shows without gigabytes of data.
+  const split = { slaveReadEnable: true, accessMessageInMemoryMaxRatio: 0 };
+  const master = await startBroker(name, 0, "ASYNC_MASTER", split);
+  const slave = await startBroker(name, 1, "SLAVE", split);
+  const topic = uniq("SplitTopic");
+  await createTopic(master.addr, topic, 1);
+  const p = new Producer({ endpoints: nsAddr(), logger: testLogger("producer"), ...FAST });
+  await p.startup();
+  const n = 2000;
+  try {
+    for (let i = 0; i < n; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => p.send({ topic, body: `split-${i + k}` })));
+    }
+  } finally {
+    await p.shutdown();
+  }
+  await eventually("the backlog on the slave", () => pullAll(slave.addr, topic, 0, n));
+
+  for (const client of ["tidemq", "ali-ons"]) {
+    const slaveBefore = await getTotal(slave.addr);
+    const masterBefore = await getTotal(master.addr);
+    const got = new Set<string>();
+    let close: () => Promise<void>;
+    if (client === "tidemq") {
+      const c = new PushConsumer({
+        endpoints: nsAddr(),
+        consumerGroup: uniq("SplitG"),
+        subscriptions: new Map([[topic, "*"]]),
+        consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
+        messageListener: {
+          consume(m) {
+            got.add(m.body.toString());
+            return ConsumeResult.SUCCESS;
+          },
+        },
+        logger: testLogger("consumer"),
+        ...FAST,
+      });
+      await c.startup();
+      close = () => c.shutdown();
+    } else {
+      const c = new ons.Consumer({
+        nameSrv: nsAddr(),
+        httpclient: {},
+        consumerGroup: uniq("SplitOns"),
+        consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
+        logger: { info() {}, warn() {}, debug() {}, error() {} },
+        pollNameServerInteval: 2000,
+        heartbeatBrokerInterval: 2000,
+        rebalanceInterval: 1000,
+        persistConsumerOffsetInterval: 1000,
+      });
+      c.on("error", () => undefined);
+      await c.ready();
+      c.subscribe(topic, "*", async (m) => {
+        got.add(m.body.toString());
+      });
+      close = () => c.close();
+    }
+    try {
+      await eventually(
+        `${client} consumed the backlog`,
+        async () => (got.size >= n ? true : undefined),
+        60_000,
+      );
+    } finally {
+      await close();
+    }
+    const fromSlave = (await getTotal(slave.addr)) - slaveBefore;
+    const fromMaster = (await getTotal(master.addr)) - masterBefore;
+    // The first pull goes to the master, which redirects; the backlog is read on the slave.
+    assert.ok(
+      fromSlave >= n / 2,
+      `${client}: ${fromSlave} messages read on the slave, ${fromMaster} on the master`,
+    );
+  }
+  await kill(slave, "SIGTERM");
+  await kill(master, "SIGTERM");
 });

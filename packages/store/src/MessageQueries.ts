@@ -48,7 +48,11 @@ export class MessageQueries {
     const cq = this.table.queue(topic, queueId);
     const minOffset = cq?.minOffset ?? 0;
     const maxOffset = cq?.maxOffset ?? 0;
-    const empty = (status: GetMessageStatus, nextBeginOffset: number): GetMessageResult => ({
+    const empty = (
+      status: GetMessageStatus,
+      nextBeginOffset: number,
+      lastPhysicalOffset = -1,
+    ): GetMessageResult => ({
       status,
       nextBeginOffset,
       minOffset,
@@ -56,6 +60,7 @@ export class MessageQueries {
       messageCount: 0,
       body: Buffer.alloc(0),
       queueOffsets: [],
+      lastPhysicalOffset,
     });
     if (this.health.closed) throw serviceNotAvailable("message store is shut down");
     if (!cq || maxOffset === 0) return empty("NO_MESSAGE_IN_QUEUE", 0);
@@ -75,12 +80,14 @@ export class MessageQueries {
     let bytes = 0;
     let scanned = 0;
     let removed = 0;
+    let lastPhys = -1;
     const n = entries.length / CQ_ENTRY_BYTES;
     for (let i = 0; i < n && queueOffsets.length < want; i++) {
       const at = i * CQ_ENTRY_BYTES;
       const phys = readLong(entries, at);
       const size = entries.readInt32BE(at + 8);
       scanned = i + 1;
+      lastPhys = phys;
       if (phys < logMin) {
         removed++;
         continue;
@@ -104,6 +111,7 @@ export class MessageQueries {
       return empty(
         removed > 0 ? "MESSAGE_WAS_REMOVING" : filter ? "NO_MATCHED_MESSAGE" : "OFFSET_FOUND_NULL",
         offset + scanned,
+        lastPhys,
       );
     }
     const body = await this.readRuns(runs, bytes);
@@ -115,6 +123,7 @@ export class MessageQueries {
       messageCount: queueOffsets.length,
       body,
       queueOffsets,
+      lastPhysicalOffset: lastPhys,
     };
   }
 

@@ -63,6 +63,12 @@ export interface GetMessageResult {
   /** Stored records, concatenated, ready to be a PULL response body. */
   body: Buffer;
   queueOffsets: number[];
+  /**
+   * Physical offset of the last consume-queue entry examined (RocketMQ's maxPhyOffsetPulling);
+   * with the log's end it tells how far behind the reader is (read/write splitting). Absent
+   * when no entry was examined.
+   */
+  lastPhysicalOffset?: number;
 }
 
 export interface StoreStats {
