@@ -3,6 +3,9 @@ import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import { encodeReport, TransferFrameReader } from "./HaFrames.js";
 
+/** Received bytes waiting to be appended above which the slave stops reading. */
+const MAX_PENDING_BYTES = 32 * 1024 * 1024;
+
 export interface HaClientOptions {
   store: MessageStore;
   logger: Logger;
@@ -29,6 +32,8 @@ export class HaClient {
   private timer: NodeJS.Timeout | undefined;
   private lastFrameAt = 0;
   private lastReportAt = 0;
+  /** Bytes received and not yet appended. */
+  private pendingBytes = 0;
   /** Frames are appended one after another. */
   private chain: Promise<void> = Promise.resolve();
   connected = false;
@@ -105,9 +110,12 @@ export class HaClient {
       }
       for (const f of frames) {
         if (f.body.length === 0) continue;
+        // Bounded memory: stop reading while too much waits to be appended (TCP pushes back).
+        this.pendingBytes += f.body.length;
+        if (this.pendingBytes > MAX_PENDING_BYTES) socket.pause();
         this.chain = this.chain.then(async () => {
-          if (socket.destroyed) return;
           try {
+            if (socket.destroyed) return;
             await this.opts.store.appendReplicated(f.offset, f.body, f.segmentSize);
             this.report();
           } catch (err) {
@@ -115,6 +123,9 @@ export class HaClient {
               `HA: cannot append ${f.body.length} bytes at ${f.offset}: ${(err as Error).message}`,
             );
             socket.destroy();
+          } finally {
+            this.pendingBytes -= f.body.length;
+            if (this.pendingBytes <= MAX_PENDING_BYTES / 4 && socket.isPaused()) socket.resume();
           }
         });
       }
