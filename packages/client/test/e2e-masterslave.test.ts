@@ -227,6 +227,18 @@ test("ASYNC_MASTER + SLAVE: the slave copies log and metadata, refuses sends, re
   );
   assert.equal(direct.code, ResponseCode.SERVICE_NOT_AVAILABLE, direct.remark);
   assert.match(direct.remark ?? "", /is a slave/);
+  // Metadata changes too: the slave's tables are the master's copies.
+  const group = await raw.invoke(
+    slave.addr,
+    createRequest(
+      RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+      {},
+      Buffer.from(JSON.stringify({ groupName: "on_slave" })),
+    ),
+    3000,
+  );
+  assert.equal(group.code, ResponseCode.SYSTEM_ERROR);
+  assert.match(group.remark ?? "", /from slave broker/);
 
   // A consumer offset committed on the master reaches the slave.
   const admin = new Admin({ endpoints: nsAddr(), logger: testLogger("admin") });

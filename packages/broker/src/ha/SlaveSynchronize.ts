@@ -30,6 +30,7 @@ export class SlaveSynchronize {
   private masterAddr: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private lastError: string | undefined;
   /** Completed rounds (tests await progress). */
   rounds = 0;
 
@@ -73,8 +74,14 @@ export class SlaveSynchronize {
         await this.syncGroups(addr);
         await this.syncOffsets(addr);
         this.rounds++;
+        if (this.lastError !== undefined) this.opts.logger.info(`slave sync from master ${addr} works again`);
+        this.lastError = undefined;
       } catch (err) {
-        this.opts.logger.warn(`slave sync from master ${addr} failed: ${(err as Error).message}`);
+        // Once per distinct error: a dead master fails every round until the route drops it.
+        const message = (err as Error).message;
+        if (message !== this.lastError)
+          this.opts.logger.warn(`slave sync from master ${addr} failed: ${message}`);
+        this.lastError = message;
       } finally {
         this.running = undefined;
       }
