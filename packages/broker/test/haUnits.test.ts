@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import net from "node:net";
 import { test } from "node:test";
 import {
   encodeReport,
@@ -8,6 +9,7 @@ import {
   TransferFrameReader,
 } from "../src/ha/HaFrames.js";
 import { isSlowRead, slaveCannotServe, suggestBrokerId } from "../src/ha/ReadSplitting.js";
+import { removeDir, startBroker, tempDir } from "./helpers.js";
 
 test("transfer frames survive any split of the byte stream; heartbeats are empty frames", () => {
   const body = Buffer.from("records".repeat(1000));
@@ -72,4 +74,20 @@ test("a read is slow when it lies more than ratio % of memory behind the log's e
   assert.equal(slaveCannotServe("OFFSET_OVERFLOW_BADLY"), true);
   assert.equal(slaveCannotServe("OFFSET_OVERFLOW_ONE"), false);
   assert.equal(slaveCannotServe("FOUND"), false);
+});
+
+test("a master whose HA port is taken refuses to start, naming haListenPort", async () => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, "0.0.0.0", () => r()));
+  const port = (blocker.address() as net.AddressInfo).port;
+  const dir = await tempDir("ha-port");
+  try {
+    await assert.rejects(
+      startBroker(dir, { haListenPort: port }),
+      new RegExp(`HA port ${port} \\(haListenPort.*EADDRINUSE`),
+    );
+  } finally {
+    await new Promise((r) => blocker.close(r));
+    await removeDir(dir);
+  }
 });

@@ -63,9 +63,16 @@ export class HaService {
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (err: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            `cannot listen for slaves on HA port ${this.opts.port} (haListenPort, default listenPort + 1): ${err.code ?? err.message}`,
+          ),
+        ),
+      );
       server.listen(this.opts.port, this.opts.host ?? "0.0.0.0", () => {
-        server.off("error", reject);
+        server.removeAllListeners("error");
+        server.on("error", (err) => this.opts.logger.error(`HA server: ${err.message}`));
         resolve();
       });
     });
