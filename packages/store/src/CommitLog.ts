@@ -904,6 +904,49 @@ export class CommitLog implements AppendLog {
     this.tailBytes = 0;
   }
 
+  /**
+   * Cuts the log back to `offset` (a record boundary): what a Raft follower does with an
+   * uncommitted suffix that conflicts with its leader. Lets writes in flight land and syncs
+   * them, then zeros the segment past `offset` (ftruncate down and up: a later scan sees the
+   * end there), removes later segments and drops the in-memory tail; the next append goes at
+   * `offset`. The caller takes no appends meanwhile and has dispatched nothing past `offset`.
+   */
+  async truncateTo(offset: number): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < this.minOffset || offset > this._maxOffset) {
+      throw new RangeError(
+        `cannot truncate the commit log to ${offset}: it holds [${this.minOffset}, ${this._maxOffset})`,
+      );
+    }
+    if (offset === this._maxOffset) return;
+    await this.flushAll();
+    await this.zeroing?.done;
+    if (this.failure) throw this.failure;
+    const k = this.segmentIndexFor(offset);
+    if (k < 0) throw new RangeError(`cannot truncate the commit log to ${offset}: no segment holds it`);
+    for (let j = k; j < this.segments.length; j++) {
+      const seg = this.segments[j]!;
+      this.readFds.forget(seg.path);
+      if (seg.fd !== undefined) {
+        const fd = seg.fd;
+        seg.fd = undefined;
+        await close(fd);
+      }
+    }
+    const removed = this.segments.slice(k + 1);
+    await this.cutTail(k, offset);
+    this.dirty = this.dirty.filter((seg) => !removed.includes(seg));
+    for (const b of this.blocks) {
+      if (b.buf.length === this.opt.blockBytes && this.freeBlocks.length < 1) this.freeBlocks.push(b.buf);
+    }
+    this.blocks = [];
+    this.tailBytes = 0;
+    this.chunks.clear();
+    this.inflight.length = 0;
+    this.setEnd(offset);
+    this.zeroedTo = offset;
+    this.opt.logger.info(`commit log truncated to ${offset}`);
+  }
+
   // ---------------------------------------------------------------- reads
 
   segmentIndexFor(offset: number): number {

@@ -51,6 +51,11 @@ export class Dispatcher {
   private gate: CommitGate | undefined;
   /** Everything below is in consume queues and index (in memory at least). */
   dispatched = 0;
+  /**
+   * While the log is cut back: checkpoints claim at most this as flushed, so a crash during
+   * the cut never recovers from an offset past the new end.
+   */
+  flushedCap = Number.POSITIVE_INFINITY;
   /** Called after a slice that dispatched records (the store refreshes its earliest time). */
   onDispatched: () => void = () => {};
 
@@ -81,6 +86,29 @@ export class Dispatcher {
 
   onMessageArrived(listener: (topic: string, queueId: number, maxOffset: number) => void): void {
     this.arrivedListeners.push(listener);
+  }
+
+  /**
+   * Forgets queued records at or past `offset` (a truncation) and hands their queue offsets
+   * back. Refuses to cut below the visible offset: those records are readable, or about to be.
+   */
+  dropFrom(offset: number): void {
+    if (offset < this.visibleOffset || offset < this.dispatched) {
+      throw new RangeError(
+        `cannot take back records from ${offset}: everything below ${Math.max(this.visibleOffset, this.dispatched)} is visible to readers`,
+      );
+    }
+    const dropped = this.pending.popTailWhile((d) => d.offset >= offset);
+    const first = dropped.at(-1);
+    const kept = this.pending.peekTail();
+    const boundary = first ? first.offset : kept ? kept.offset + kept.size : this.dispatched;
+    if (boundary !== offset) {
+      for (let i = dropped.length - 1; i >= 0; i--) this.pending.push(dropped[i]!);
+      throw new RangeError(
+        `cannot truncate at ${offset}: not a record boundary (the nearest is ${boundary})`,
+      );
+    }
+    for (const d of dropped) if (d.inQueue && d.q.next > d.queueOffset) d.q.next = d.queueOffset;
   }
 
   /** A record the append path just wrote (hot path: no decode). */
@@ -269,7 +297,7 @@ export class Dispatcher {
   writeCheckpoint(clean: boolean, logicsOffset = this.dispatched): Promise<void> {
     return writeCheckpoint(join(this.cfg.storePathRootDir, "checkpoint"), {
       version: 1,
-      physicFlushedOffset: clean ? this.log.maxOffset : this.log.flushedOffset,
+      physicFlushedOffset: clean ? this.log.maxOffset : Math.min(this.log.flushedOffset, this.flushedCap),
       logicsOffset,
       physicMsgTimestamp: Date.now(),
       logicsMsgTimestamp: Date.now(),

@@ -27,4 +27,16 @@ export class Fifo<T> {
     this.head = 0;
     return out;
   }
+
+  peekTail(): T | undefined {
+    return this.items.length > this.head ? this.items[this.items.length - 1] : undefined;
+  }
+
+  /** Removes and returns the items from the tail while `pred` holds (newest first). */
+  popTailWhile(pred: (x: T) => boolean): T[] {
+    const out: T[] = [];
+    while (this.items.length > this.head && pred(this.items[this.items.length - 1]!))
+      out.push(this.items.pop()!);
+    return out;
+  }
 }

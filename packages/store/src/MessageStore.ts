@@ -239,6 +239,34 @@ export class MessageStore {
     this.dispatcher.setCommitGate(gate);
   }
 
+  /**
+   * Takes back the records at and past `offset` (a record boundary): only records the commit
+   * gate still holds back — never anything visible. Their puts are refused
+   * (SERVICE_NOT_AVAILABLE), their queue offsets handed out again, the log cut (see
+   * CommitLog.truncateTo) and a checkpoint written that no longer claims them. What a Raft
+   * follower (or a deposed leader) does with an uncommitted suffix.
+   */
+  async truncateUncommitted(offset: number): Promise<void> {
+    this.health.checkReplicable();
+    if (offset >= this.log.maxOffset) return;
+    this.dispatcher.dropFrom(offset);
+    this.health.truncating = true;
+    try {
+      this.waiters.rejectPast(
+        offset,
+        serviceNotAvailable(`the record was taken back (log truncated to ${offset})`),
+      );
+      // First a checkpoint that claims nothing past the cut (a crash mid-cut recovers from there).
+      this.dispatcher.flushedCap = offset;
+      await this.dispatcher.persistSettled();
+      await this.dispatcher.persist();
+      await this.log.truncateTo(offset);
+    } finally {
+      this.dispatcher.flushedCap = Number.POSITIVE_INFINITY;
+      this.health.truncating = false;
+    }
+  }
+
   /** The commit gate's offset moved: dispatch what became visible. */
   commitAdvanced(): void {
     this.dispatcher.schedule();

@@ -47,6 +47,11 @@ export class PutWaiters {
     }
   }
 
+  /** Refuses the puts whose records end past `offset` (a truncation took them back). */
+  rejectPast(offset: number, e: Error): void {
+    for (const w of this.waiters.popTailWhile((x) => x.end > offset)) w.reject(e);
+  }
+
   rejectAll(e: Error): void {
     for (const w of this.waiters.drain()) w.reject(e);
   }

@@ -46,7 +46,8 @@ export async function recoverStore(parts: RecoveryParts): Promise<{ clean: boole
     await log.recoverAfterCrash(cp?.physicFlushedOffset ?? 0);
   }
   const logEnd = log.maxOffset;
-  let dispatchFrom = clean ? logEnd : Math.max(log.minOffset, Math.min(cp?.logicsOffset ?? 0, logEnd));
+  // After a clean stop everything was dispatched, unless a commit gate held records back.
+  let dispatchFrom = Math.max(log.minOffset, Math.min(cp?.logicsOffset ?? 0, logEnd));
   const cqExists = await exists(table.root);
   if (!cqExists && logEnd > log.minOffset) {
     logger.warn(`${table.root} is missing: rebuilding every consume queue from the commit log`);

@@ -14,9 +14,13 @@ export class StoreHealth {
     this.checkReplicable();
   }
 
+  /** Set while the log is being cut back: nothing may append meanwhile. */
+  truncating = false;
+
   /** For replicated appends. */
   checkReplicable(): void {
     if (this.closed) throw serviceNotAvailable("message store is shut down");
+    if (this.truncating) throw serviceNotAvailable("message store is truncating its log");
     if (this.writeFailure) throw serviceNotAvailable(this.writeFailure);
     if (this.diskFull) throw serviceNotAvailable(this.diskFull);
   }

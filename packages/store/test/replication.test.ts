@@ -127,3 +127,67 @@ test("a commit gate holds visibility: records past the committed offset are stor
   assert.equal(store.getMaxOffsetInQueue("G", 0), 1);
   assert.ok(await store.lookMessageByOffset(0));
 });
+
+test("truncateUncommitted takes back what the commit gate holds (puts refused, queue offsets reused, log cut durably) and never anything visible", async () => {
+  const { dir, store } = await open();
+  const gate = { committedOffset: 0 };
+  store.setCommitGate(gate);
+  const puts = Array.from({ length: 6 }, (_, i) => store.putMessage(msg("R", 0, `m${i}`)));
+  const settled = puts.map((p) =>
+    p.then(
+      (r) => ({ ok: r }),
+      (err: Error) => ({ err }),
+    ),
+  );
+  // Confirmed locally (written) but committed only up to the end of the third record.
+  for (let i = 0; i < 1000 && store.confirmedPhysicalOffset < store.maxPhysicalOffset; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const sizes = (await master3(store)).map((r) => r.length);
+  const cut = sizes[0]! + sizes[1]! + sizes[2]!;
+  gate.committedOffset = cut;
+  store.commitAdvanced();
+  const first3 = await Promise.all(puts.slice(0, 3));
+  assert.deepEqual(
+    first3.map((r) => r.queueOffset),
+    [0, 1, 2],
+  );
+  await assert.rejects(store.truncateUncommitted(cut - 1), /visible|boundary/);
+  await assert.rejects(store.truncateUncommitted(sizes[0]!), /visible/);
+  await assert.rejects(store.truncateUncommitted(cut + 5), /not a record boundary/);
+  await store.truncateUncommitted(cut);
+  const outcomes = await Promise.all(settled);
+  for (const o of outcomes.slice(3)) assert.match(String((o as { err?: Error }).err), /taken back/);
+  assert.equal(store.maxPhysicalOffset, cut);
+  // The next append reuses queue offset 3 at the cut, and becomes visible once committed.
+  const next = store.putMessage(msg("R", 0, "after the cut"));
+  for (let i = 0; i < 1000 && store.confirmedPhysicalOffset <= cut; i++)
+    await new Promise((r) => setTimeout(r, 5));
+  gate.committedOffset = store.confirmedPhysicalOffset;
+  store.commitAdvanced();
+  const r = await next;
+  assert.equal(r.queueOffset, 3);
+  assert.equal(r.commitLogOffset, cut);
+  // A crash now: recovery finds exactly four records.
+  await store.halt();
+  const reopened = await openStore(dir);
+  stores.push(reopened);
+  assert.equal(reopened.getMaxOffsetInQueue("R", 0), 4);
+  const all = await reopened.getMessage("R", 0, 0, 10);
+  assert.deepEqual(
+    decodeMessages(all.body).map((m) => m.body.toString()),
+    ["m0", "m1", "m2", "after the cut"],
+  );
+});
+
+/** The first three records of queue R/0, read from the log by physical offset. */
+async function master3(store: MessageStore): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  let off = 0;
+  for (let i = 0; i < 3; i++) {
+    const c = (await store.readReplicationChunk(off, 1))!;
+    out.push(c.data);
+    off = c.next;
+  }
+  return out;
+}
