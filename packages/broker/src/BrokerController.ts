@@ -142,6 +142,9 @@ export class BrokerController {
         onMasterInfo: (master, ha) => replication.onMasterInfo(master, ha),
       });
       const registration = this.registration;
+      replication.registerNow = () => {
+        registration.registerAll().catch(() => undefined);
+      };
       new BrokerAdminProcessor(this.ctx, stats, this.sendProcessor.queue, () => {
         registration.registerAll().catch(() => undefined);
       }).register();

@@ -435,3 +435,25 @@ test("read/write splitting (slaveReadEnable): a consumer behind by more than acc
   await kill(slave, "SIGTERM");
   await kill(master, "SIGTERM");
 });
+
+test("a slave started before its master finds it through the NameServer within seconds and copies what it is sent", async () => {
+  const name = uniq("msf");
+  const slave = await startBroker(name, 1, "SLAVE");
+  const master = await startBroker(name, 0, "ASYNC_MASTER");
+  const topic = uniq("EarlySlave");
+  await createTopic(master.addr, topic, 1);
+  const p = new Producer({ endpoints: nsAddr(), logger: testLogger("producer"), ...FAST });
+  await p.startup();
+  try {
+    for (let i = 0; i < 10; i++) await p.send({ topic, body: `early-${i}` });
+  } finally {
+    await p.shutdown();
+  }
+  const got = await eventually("the messages on the slave", () => pullAll(slave.addr, topic, 0, 10), 20_000);
+  assert.deepEqual(
+    got.map((m) => m.body.toString()),
+    Array.from({ length: 10 }, (_, i) => `early-${i}`),
+  );
+  await kill(slave, "SIGTERM");
+  await kill(master, "SIGTERM");
+});

@@ -26,6 +26,9 @@ export class MasterSlaveReplication implements ReplicaAck {
   readonly service: HaService | undefined;
   readonly client: HaClient | undefined;
   readonly sync: SlaveSynchronize | undefined;
+  private lookupTimer: NodeJS.Timeout | undefined;
+  /** Registers with the NameServers now (their answer names the master). */
+  registerNow: () => void = () => {};
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -83,6 +86,11 @@ export class MasterSlaveReplication implements ReplicaAck {
       if (config.haMasterAddress) this.client.setMasterAddress(config.haMasterAddress);
       this.client.start();
       this.sync!.start();
+      // A slave started before its master would otherwise wait a registration period (30 s).
+      this.lookupTimer = setInterval(() => {
+        if (!this.client!.masterAddress) this.registerNow();
+      }, SLAVE_SYNC_INTERVAL_MS);
+      this.lookupTimer.unref();
     }
   }
 
@@ -110,6 +118,7 @@ export class MasterSlaveReplication implements ReplicaAck {
   }
 
   async stop(): Promise<void> {
+    if (this.lookupTimer) clearInterval(this.lookupTimer);
     await this.sync?.stop();
     await this.client?.stop();
     await this.service?.stop();
