@@ -131,6 +131,7 @@ export class BrokerController {
       const replication = new MasterSlaveReplication(this.ctx, this.remotingClient);
       this.replication = replication;
       if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
+      this.ctx.haRuntimeInfo = () => replication.runtimeInfo();
       await replication.start();
       this.registration = new NamesrvRegistration({
         config,

@@ -74,6 +74,8 @@ export interface BrokerContext {
   bootTimestamp: number;
   /** Master/slave replication: what a SYNC_MASTER send waits for (absent: a single broker). */
   replicaAck?: ReplicaAck;
+  /** Master/slave replication state for GET_BROKER_RUNTIME_INFO (role, slaves, lag). */
+  haRuntimeInfo?: () => Record<string, string>;
 }
 
 export interface BrokerStats {

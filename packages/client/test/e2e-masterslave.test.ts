@@ -268,6 +268,21 @@ test("ASYNC_MASTER + SLAVE: the slave copies log and metadata, refuses sends, re
   for (const q of [0, 1])
     await eventually(`queue ${q} on the slave`, () => pullAll(slave.addr, topic, q, perQueue[q]!));
 
+  // Runtime info (brokerStatus) shows the replication state on both.
+  const info = async (addr: string) =>
+    JSON.parse(
+      (await raw.invoke(addr, createRequest(RequestCode.GET_BROKER_RUNTIME_INFO, {}), 3000)).body!.toString(),
+    ).table as Record<string, string>;
+  const m = await eventually("the master to see the slave caught up", async () => {
+    const t = await info(master.addr);
+    return t.haReplicationLagBytes === "0" ? t : undefined;
+  });
+  assert.equal(m.brokerRole, "ASYNC_MASTER");
+  assert.equal(m.haSlaveCount, "1");
+  const s = await info(slave.addr);
+  assert.equal(s.brokerRole, "SLAVE");
+  assert.equal(s.haMasterConnected, "true");
+
   await kill(master);
   for (const q of [0, 1]) {
     const got = (await pullAll(slave.addr, topic, q, perQueue[q]!))!;

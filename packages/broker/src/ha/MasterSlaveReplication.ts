@@ -106,6 +106,32 @@ export class MasterSlaveReplication implements ReplicaAck {
     this.sync!.setMasterAddr(masterAddr);
   }
 
+  /**
+   * Replication state for GET_BROKER_RUNTIME_INFO: on a master the slaves and how far the
+   * fastest is behind (bytes), on a slave its master and whether it is connected.
+   */
+  runtimeInfo(): Record<string, string> {
+    const { config, store } = this.ctx;
+    const info: Record<string, string> = { brokerRole: config.brokerRole, brokerId: String(config.brokerId) };
+    if (this.service) {
+      const slaves = this.service.slaves();
+      info.haSlaveCount = String(slaves.length);
+      info.haSlaves = slaves.map((x) => `${x.addr}@${x.ackOffset}`).join(",");
+      info.haSlaveAckOffset = String(this.service.slaveAckOffset);
+      info.haReplicationLagBytes = String(
+        slaves.length === 0
+          ? -1
+          : Math.max(0, store.confirmedPhysicalOffset - Math.max(...slaves.map((x) => x.ackOffset))),
+      );
+    }
+    if (this.client) {
+      info.haMasterAddress = this.client.masterAddress ?? "";
+      info.haMasterConnected = String(this.client.connected);
+      info.haSlaveSyncRounds = String(this.sync!.rounds);
+    }
+    return info;
+  }
+
   awaitSlave(end: number): Promise<number> {
     const service = this.service;
     if (!service || this.ctx.config.brokerRole !== "SYNC_MASTER")
