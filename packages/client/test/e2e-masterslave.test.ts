@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, open, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import {
   decodeMessages,
   type MessageExt,
   PullSysFlag,
+  RecordLayout,
   RequestCode,
   ResponseCode,
 } from "@tidemq/protocol";
@@ -156,6 +157,11 @@ async function pullAll(
     offset = Number(res.extFields!.nextBeginOffset);
   }
   return out.length >= count ? out : undefined;
+}
+
+async function runtimeInfo(addr: string): Promise<Record<string, string>> {
+  const r = await raw.invoke(addr, createRequest(RequestCode.GET_BROKER_RUNTIME_INFO, {}), 3000);
+  return JSON.parse(r.body!.toString()).table as Record<string, string>;
 }
 
 async function createTopic(masterAddr: string, topic: string, queues: number): Promise<void> {
@@ -330,8 +336,27 @@ test("SYNC_MASTER: SLAVE_NOT_AVAILABLE without a slave; SEND_OK only once the sl
     assert.ok(Date.now() - t0 >= 900, `answered after ${Date.now() - t0} ms, before syncFlushTimeout`);
     process.kill(slave.child.pid!, "SIGCONT");
 
-    // Slave killed, more sends (SLAVE_NOT_AVAILABLE once the master sees it gone), slave restarted on its store: it catches up.
+    // The slave copies the last message once resumed; then it is killed and its last record
+    // torn (bytes of its body garbled, as by a write cut short): at restart its recovery cuts
+    // the torn record, it reports the shorter end and the master sends the rest again.
+    await eventually("the resumed slave caught up", async () =>
+      (await runtimeInfo(master.addr)).haReplicationLagBytes === "0" ? true : undefined,
+    );
+    const lastOnMaster = (await pullAll(master.addr, topic, 0, late.queueOffset + 1))!.at(-1)!;
+    assert.equal(lastOnMaster.body.toString(), "slave paused");
     await kill(slave);
+    const segmentSize = 1024 * 1024;
+    const at = lastOnMaster.commitLogOffset;
+    const segment = join(
+      dir,
+      `${name}-1`,
+      "commitlog",
+      String(Math.floor(at / segmentSize) * segmentSize).padStart(20, "0"),
+    );
+    const fh = await open(segment, "r+");
+    await fh.write(Buffer.from("XXXX"), 0, 4, (at % segmentSize) + RecordLayout.BODY + 2);
+    await fh.close();
+    // More sends (SLAVE_NOT_AVAILABLE once the master sees the slave gone); the slave restarts on its store and catches up.
     const more: number[] = [];
     for (let i = 0; i < 50; i++) more.push((await p.send({ topic, body: `later-${i}` })).queueOffset);
     const restarted = await startBroker(name, 1, "SLAVE");
@@ -344,6 +369,13 @@ test("SYNC_MASTER: SLAVE_NOT_AVAILABLE without a slave; SEND_OK only once the sl
       Array.from({ length: total }, (_, i) => i),
     );
     assert.equal(all.at(-1)!.body.toString(), "later-49");
+    assert.ok(all.some((m) => m.body.toString() === "slave paused"));
+    // Byte for byte the master's records (the torn one was cut and copied again).
+    const fromMaster = (await pullAll(master.addr, topic, 0, total))!;
+    assert.deepEqual(
+      all.map((m) => [m.commitLogOffset, m.storeSize, m.properties, m.body.toString()]),
+      fromMaster.map((m) => [m.commitLogOffset, m.storeSize, m.properties, m.body.toString()]),
+    );
     await kill(restarted, "SIGTERM");
   } finally {
     await p.shutdown();
