@@ -301,6 +301,28 @@ test("ASYNC_MASTER + SLAVE: the slave copies log and metadata, refuses sends, re
       assert.equal(m.body.toString(), s.body);
     }
   }
+  // Look-ups on the slave: by key (its own index) and by offsetMsgId (same offsets as the master).
+  const byKey = await raw.invoke(
+    slave.addr,
+    createRequest(RequestCode.QUERY_MESSAGE, {
+      topic,
+      key: "key-42",
+      maxNum: 16,
+      beginTimestamp: 0,
+      endTimestamp: Date.now() + 60_000,
+    }),
+    5000,
+  );
+  assert.equal(byKey.code, ResponseCode.SUCCESS, byKey.remark);
+  const [found] = decodeMessages(byKey.body!);
+  assert.equal(found!.body.toString(), `ha-42-${"x".repeat(42)}`);
+  const view = await raw.invoke(
+    slave.addr,
+    createRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: found!.commitLogOffset }),
+    5000,
+  );
+  assert.equal(view.code, ResponseCode.SUCCESS, view.remark);
+  assert.equal(decodeMessages(view.body!)[0]!.msgId, found!.msgId);
   await kill(slave, "SIGTERM");
 });
 
