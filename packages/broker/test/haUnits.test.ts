@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { test } from "node:test";
+import type { BrokerController } from "../src/BrokerController.js";
 import {
   encodeReport,
   encodeTransferHeader,
@@ -90,4 +91,38 @@ test("a master whose HA port is taken refuses to start, naming haListenPort", as
     await new Promise((r) => blocker.close(r));
     await removeDir(dir);
   }
+});
+
+async function withMaster(overrides: object, fn: (port: number, broker: BrokerController) => Promise<void>) {
+  const dir = await tempDir("ha-master");
+  const broker = await startBroker(dir, overrides);
+  try {
+    await fn(broker.haReplication!.service!.port, broker);
+  } finally {
+    await broker.shutdown();
+    await removeDir(dir);
+  }
+}
+
+const closed = (s: net.Socket) => new Promise<void>((r) => s.once("close", () => r()));
+
+test("the master's HA port closes a connection that never reports after haHousekeepingInterval", async () => {
+  await withMaster({ haHousekeepingInterval: 1000 }, async (port) => {
+    const silent = net.connect(port, "127.0.0.1");
+    const t0 = Date.now();
+    await closed(silent);
+    assert.ok(Date.now() - t0 >= 900, `closed after ${Date.now() - t0} ms`);
+  });
+});
+
+test("a slave claiming more log than the master has is refused (its log diverged), not served", async () => {
+  // Housekeeping far away: the close can only be the refusal.
+  await withMaster({ haHousekeepingInterval: 600_000 }, async (port, broker) => {
+    const ahead = net.connect(port, "127.0.0.1");
+    ahead.on("error", () => undefined);
+    await new Promise<void>((r) => ahead.once("connect", () => r()));
+    ahead.write(encodeReport(1_000_000_000));
+    await closed(ahead);
+    assert.equal(broker.haReplication!.service!.slaveCount, 0);
+  });
 });

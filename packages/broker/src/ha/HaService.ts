@@ -36,6 +36,7 @@ export class HaService {
   /** Highest offset any connected slave acknowledged (RocketMQ's push2SlaveMaxOffset). */
   slaveAckOffset = 0;
   private wakeups: Array<() => void> = [];
+  private housekeeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: HaServiceOptions) {
     opts.store.onMessageArrived(() => this.wake());
@@ -60,6 +61,14 @@ export class HaService {
   }
 
   async start(): Promise<void> {
+    // Connections that stopped reporting (or never did) are closed (RocketMQ: 20 s).
+    this.housekeeper = setInterval(
+      () => {
+        for (const c of this.conns) c.closeIfSilent();
+      },
+      Math.max(100, this.opts.housekeepingMs / 4),
+    );
+    this.housekeeper.unref();
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -145,6 +154,7 @@ export class HaService {
   }
 
   async stop(): Promise<void> {
+    if (this.housekeeper) clearInterval(this.housekeeper);
     for (const w of this.ackWaiters) {
       clearTimeout(w.timer);
       w.resolve(false);
@@ -218,6 +228,11 @@ class HaConnection {
   close(): void {
     this.closed = true;
     this.socket.destroy();
+  }
+
+  closeIfSilent(): void {
+    const silent = Date.now() - this.lastReadAt;
+    if (!this.closed && silent > this.opts.housekeepingMs) this.fail(`no report for ${silent} ms; closing`);
   }
 
   private async writeLoop(start: number): Promise<void> {
