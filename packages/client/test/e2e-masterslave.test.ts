@@ -526,3 +526,63 @@ test("a slave started before its master finds it through the NameServer within s
   await kill(slave, "SIGTERM");
   await kill(master, "SIGTERM");
 });
+
+test("a consumer reading from a slave that hangs (SIGSTOP: still in the route, connection open) goes back to the master after one failed pull", async () => {
+  const name = uniq("msk");
+  const split = { slaveReadEnable: true, accessMessageInMemoryMaxRatio: 0 };
+  const master = await startBroker(name, 0, "ASYNC_MASTER", split);
+  const slave = await startBroker(name, 1, "SLAVE", split);
+  const topic = uniq("SlaveDies");
+  await createTopic(master.addr, topic, 1);
+  const p = new Producer({ endpoints: nsAddr(), logger: testLogger("producer"), ...FAST });
+  await p.startup();
+  const n = 3000;
+  try {
+    for (let i = 0; i < n; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => p.send({ topic, body: `d-${i + k}` })));
+    }
+  } finally {
+    await p.shutdown();
+  }
+  await eventually("the backlog on the slave", () => pullAll(slave.addr, topic, 0, n));
+  const got = new Set<string>();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const c = new PushConsumer({
+    endpoints: nsAddr(),
+    consumerGroup: uniq("DiesG"),
+    subscriptions: new Map([[topic, "*"]]),
+    consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
+    messageListener: {
+      async consume(m) {
+        // Held after 200 until the slave is dead: most of the backlog is still to pull then.
+        if (got.size >= 200) await gate;
+        got.add(m.body.toString());
+        return ConsumeResult.SUCCESS;
+      },
+    },
+    logger: testLogger("consumer"),
+    ...FAST,
+  });
+  await c.startup();
+  try {
+    await eventually("200 consumed (from the slave)", async () => (got.size >= 200 ? true : undefined));
+    assert.ok((await runtimeInfo(slave.addr)).msgGetTotalTodayNow !== "0");
+    // A hung (or unreachable) slave stays in the route for up to 120 s, unlike a killed one
+    // whose NameServer connection closes at once: 30 s proves the consumer left it.
+    process.kill(slave.child.pid!, "SIGSTOP");
+    release();
+    await eventually(
+      "the rest consumed from the master",
+      async () => (got.size >= n ? true : undefined),
+      30_000,
+    );
+  } finally {
+    release();
+    await c.shutdown();
+    await kill(slave);
+    await kill(master, "SIGTERM");
+  }
+});
