@@ -384,16 +384,6 @@ test("a transaction half is accepted but not visible in its topic (see transacti
   );
   assert.equal(messages[0]!.sysFlag & 0xc, 0);
 });
-  tx.extFields!.f = String(MessageSysFlag.TRANSACTION_PREPARED_TYPE);
-  assert.equal((await client.invoke(addr, tx)).code, ResponseCode.SUCCESS);
-  const { messages } = await pullAll(client, addr, "T_TX", 0);
-  // The half went to RMQ_SYS_TRANS_HALF_TOPIC (transactions are served; see transactions.test.ts).
-  assert.deepEqual(
-    messages.map((m) => m.body.toString()),
-    ["later"],
-  );
-  assert.equal(messages[0]!.sysFlag & 0xc, 0);
-});
 
 test("a pull returns at most maxTransferCountOnMessageInMemory messages (a live setting)", async () => {
   await client.invoke(addr, createTopicRequest("T_CAP", 1));
