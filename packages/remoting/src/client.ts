@@ -178,7 +178,13 @@ export class RemotingClient {
         this.backOff(channel, message);
         reject(new RemotingConnectError(address, `cannot connect to ${address}: ${message}`, { cause }));
       };
-      const timer = setTimeout(() => fail(`connect timed out after ${timeoutMs} ms`), timeoutMs);
+      // Decided in the check phase, after this turn's poll phase: when the event loop was busy
+      // past the deadline, a connect that completed in time is reported there, and timers run
+      // before it. Only a connect that really did not complete fails.
+      const timer = setTimeout(
+        () => setImmediate(() => fail(`connect timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       socket.once("error", (err) => fail(err.message, err));
       // Destroyed by close()/closeConnection() before connecting.
       socket.once("close", () => fail("the attempt was aborted"));
