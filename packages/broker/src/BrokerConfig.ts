@@ -66,6 +66,13 @@ export interface BrokerConfig {
   defaultQueryMaxNum: number;
   regionId: string;
   traceOn: boolean;
+  /**
+   * Create the message-trace topic (msgTraceTopicName) at start, so clients with tracing on can
+   * write to it even when topics are not auto-created. Default true (RocketMQ: false).
+   */
+  traceTopicEnable: boolean;
+  /** Name of the trace topic created at start. Default RMQ_SYS_TRACE_TOPIC. */
+  msgTraceTopicName: string;
   clusterTopicEnable: boolean;
   brokerTopicEnable: boolean;
 }
@@ -111,6 +118,8 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   defaultQueryMaxNum: 32,
   regionId: "DefaultRegion",
   traceOn: true,
+  traceTopicEnable: true,
+  msgTraceTopicName: "RMQ_SYS_TRACE_TOPIC",
   clusterTopicEnable: true,
   brokerTopicEnable: true,
 };

@@ -4,6 +4,7 @@ import { networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
 import { ResponseCode, TideMQError } from "@tidemq/protocol";
 import { type BrokerConfig, DEFAULT_BROKER_CONFIG } from "./BrokerConfig.js";
+import { topicNameProblem } from "./TopicValidator.js";
 
 /**
  * Reads RocketMQ-style broker.conf files (java.util.Properties syntax, the subset people
@@ -61,8 +62,6 @@ const KNOWN_UNSUPPORTED = new Set([
   "useReentrantLockWhenPutMessage",
   "osPageCacheBusyTimeOutMills",
   "pullMessageThreadPoolNums",
-  "traceTopicEnable",
-  "msgTraceTopicName",
   "rejectTransactionMessage",
   "transactionCheckInterval",
   "transactionTimeOut",
@@ -238,6 +237,10 @@ function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = proce
   }
   if (!/^[a-zA-Z0-9_.%|-]+$/.test(c.brokerClusterName) || c.brokerClusterName.length > 127) {
     throw new BrokerConfigError(`invalid value for brokerClusterName: "${c.brokerClusterName}"`);
+  }
+  {
+    const problem = topicNameProblem(c.msgTraceTopicName);
+    if (problem) throw new BrokerConfigError(`invalid value for msgTraceTopicName: ${problem}`);
   }
   if (!c.storePathRootDir) c.storePathRootDir = join(".", "data", c.brokerName);
   c.storePathRootDir = resolve(c.storePathRootDir);

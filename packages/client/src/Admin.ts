@@ -25,6 +25,8 @@ import {
   type ResolvedClientOptions,
   resolveClientOptions,
 } from "./options.js";
+import { DEFAULT_TRACE_TOPIC } from "./trace/Tracer.js";
+import { buildTraceTimeline, type TraceTimeline } from "./trace/TraceTimeline.js";
 
 /** Admin takes only the options every client takes. */
 export interface AdminOptions extends ClientOptions {}
@@ -568,5 +570,21 @@ export class Admin {
       }
     }
     return out;
+  }
+
+  /**
+   * The trace timeline of a message (mqadmin queryMsgTraceById): trace messages indexed under
+   * the msgId in the trace topic, decoded (our client's and Java clients' records alike).
+   */
+  async queryTrace(msgId: string, traceTopic = DEFAULT_TRACE_TOPIC): Promise<TraceTimeline> {
+    const found = await this.queryMessage(traceTopic, msgId, { maxNum: 64 });
+    return buildTraceTimeline(
+      msgId,
+      found.map((m) => ({
+        body: m.body.toString("utf8"),
+        bornHost: formatHostPort(m.bornHost),
+        storeTimestamp: Number(m.storeTimestamp),
+      })),
+    );
   }
 }

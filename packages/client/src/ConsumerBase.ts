@@ -30,6 +30,8 @@ import { checkGroup, checkTopic, type ResolvedClientOptions, resolveClientOption
 import { ProcessQueue } from "./ProcessQueue.js";
 import { Notifier } from "./sync.js";
 import { subscribeQueues } from "./TopicRoute.js";
+import { type RunningTracer, startTracer } from "./trace/startTracer.js";
+import type { Tracer } from "./trace/Tracer.js";
 
 /** One assigned queue: its cached messages and where the next pull starts. */
 export interface QueueEntry {
@@ -85,6 +87,13 @@ export abstract class ConsumerBase implements ConsumerHandle {
   private startedAt = 0;
   /** A rebalance soon after one that could not lock a queue (orderly consumers). */
   private lockRetryTimer: NodeJS.Timeout | undefined;
+  /** Message trace (enableTrace), if on. */
+  private trace: RunningTracer | undefined;
+
+  /** The trace hooks (enableTrace); undefined when tracing is off. */
+  get tracer(): Tracer | undefined {
+    return this.trace?.tracer;
+  }
 
   constructor(options: ConsumerOptions, withSubscriptions = true) {
     if (!options || typeof options !== "object") throw new ClientError("consumer options are required");
@@ -199,8 +208,12 @@ export abstract class ConsumerBase implements ConsumerHandle {
     if (this.state !== "new")
       throw new ClientError(`consumer ${this.group} cannot start: it is ${this.state}`);
     this.clientOptions = resolveClientOptions(this.raw, "consumer");
+    // Before the consumer is registered: the client instance's timers may rebalance (and
+    // start consuming) as soon as it is, and every consumption must be traced.
+    this.trace = await startTracer(this.raw, this.group, this.clientOptions.logger);
     const instance = MQClientInstance.acquire(this.clientOptions);
     if (!instance.registerConsumer(this)) {
+      await this.trace?.stop();
       await instance.release(this.clientOptions);
       throw new ClientError(
         `consumer group ${this.group} already has a consumer in client instance ${instance.clientId}; ` +
@@ -746,6 +759,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
       }
       this.entries.clear();
       await this.afterStop(held);
+      await this.trace?.stop();
       await instance.unregisterConsumer(this.group);
     } finally {
       this.state = "stopped";

@@ -242,6 +242,7 @@ export class PushConsumer extends ConsumerBase {
   /** One listener call; settles at once when the listener answered synchronously. */
   private start(e: QueueEntry, m: MessageView): void {
     this.begin();
+    this.tracer?.subBefore(m);
     let r: ListenerOutcome | PromiseLike<ListenerOutcome>;
     try {
       r = this.listener.consume(m);
@@ -261,6 +262,7 @@ export class PushConsumer extends ConsumerBase {
 
   /** A listener call ended: the message is consumed, or (FAILURE, throw) sent back first. */
   private settle(e: QueueEntry, m: MessageView, ok: boolean, err?: unknown): void {
+    this.tracer?.subAfter(m, ok ? "SUCCESS" : err !== undefined ? "EXCEPTION" : "FAILED");
     if (ok) {
       this.consumedOne(e, m.queueOffset);
       this.endAndDrain();
@@ -296,9 +298,14 @@ export class PushConsumer extends ConsumerBase {
   }
 
   private async invokeListener(m: MessageView): Promise<boolean> {
+    const tracer = this.tracer;
+    tracer?.subBefore(m);
     try {
-      return succeeded(await this.listener.consume(m));
+      const ok = succeeded(await this.listener.consume(m));
+      tracer?.subAfter(m, ok ? "SUCCESS" : "FAILED");
+      return ok;
     } catch (err) {
+      tracer?.subAfter(m, "EXCEPTION");
       this.warnOnce("listener", `listener threw for message ${m.messageId}: ${(err as Error).message}`);
       return false;
     }

@@ -23,3 +23,7 @@ export type { QueueSelectorFn } from "./SendCore.js";
 export * from "./SendReceipt.js";
 export * from "./SimpleConsumer.js";
 export * from "./TopicRoute.js";
+export * from "./trace/TraceDispatcher.js";
+export * from "./trace/TraceRecord.js";
+export * from "./trace/Tracer.js";
+export * from "./trace/TraceTimeline.js";

@@ -33,6 +33,7 @@ import {
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
+import { queryMsgTraceById } from "./traceHandlers.js";
 import {
   type BrokerRow,
   brokerRow,
@@ -59,7 +60,7 @@ export interface Output {
   json: unknown;
 }
 
-type Handler = (ctx: AdminContext) => Promise<Output>;
+export type Handler = (ctx: AdminContext) => Promise<Output>;
 
 /** Topics / groups walked by the subcommands that visit every one (a bound on requests). */
 const MAX_WALK = 2000;
@@ -824,4 +825,5 @@ export const HANDLERS: Record<string, Handler> = {
   brokerStatus,
   getBrokerConfig: getBrokerConfigCmd,
   updateBrokerConfig: updateBrokerConfigCmd,
+  queryMsgTraceById,
 };

@@ -306,6 +306,19 @@ export const SPECS: CommandSpec[] = [
     oneOf: [["b", "c"]],
     examples: ["updateBrokerConfig -b 127.0.0.1:10911 -k autoCreateTopicEnable -v false"],
   },
+  {
+    name: "queryMsgTraceById",
+    summary:
+      "Show a message's trace: who sent it, when, where it was stored, and each group's consumption (start, end, result, retries).",
+    options: [
+      { short: "i", long: "msgId", arg: "id", required: true, help: "client message id (UNIQ_KEY)" },
+      { short: "t", long: "traceTopic", arg: "topic", help: "trace topic (default RMQ_SYS_TRACE_TOPIC)" },
+    ],
+    examples: [
+      "queryMsgTraceById -i 7F000001A1B218B4AAC2...",
+      "queryMsgTraceById -i <msgId> -t MyTraceTopic",
+    ],
+  },
 ];
 
 export function findSpec(name: string): CommandSpec | undefined {
