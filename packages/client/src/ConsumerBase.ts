@@ -13,6 +13,7 @@ import {
   type ResolvedConsumerOptions,
   resolveConsumerOptions,
 } from "./ConsumerOptions.js";
+import { ConsumeStatsWindow } from "./ConsumeStatsWindow.js";
 import { checkSqlSubscriptions } from "./checkSubscription.js";
 import { ClientError } from "./errors.js";
 import {
@@ -89,6 +90,23 @@ export abstract class ConsumerBase implements ConsumerHandle {
   private lockRetryTimer: NodeJS.Timeout | undefined;
   /** Message trace (enableTrace), if on. */
   private trace: RunningTracer | undefined;
+  /** Consumption rates per topic, reported in runningInfo's statusTable. */
+  protected readonly consumeStats = new ConsumeStatsWindow();
+
+  /** For runningInfo: whether this consumer holds the broker lock of `mq` (orderly consumers). */
+  protected queueLockState(_mq: MessageQueue): { locked: boolean; lastLockTimestamp: number } {
+    return { locked: false, lastLockTimestamp: 0 };
+  }
+
+  /** For runningInfo: listener calls (or received, unacknowledged messages) in flight now. */
+  protected inflightNow(): number {
+    return 0;
+  }
+
+  /** For runningInfo: whether messages are consumed in queue order. */
+  protected get consumesOrderly(): boolean {
+    return false;
+  }
 
   /** The trace hooks (enableTrace); undefined when tracing is off. */
   get tracer(): Tracer | undefined {
@@ -653,9 +671,14 @@ export abstract class ConsumerBase implements ConsumerHandle {
       PROP_NAMESERVER_ADDR: this.clientOptions?.nameServers.join(";") ?? "",
       PROP_CONSUME_TYPE: this.consumeType,
       PROP_THREADPOOL_CORE_SIZE: "1",
+      PROP_CONSUMEORDERLY: String(this.consumesOrderly),
+      PROP_INFLIGHT_COUNT: String(this.inflightNow()),
     };
+    const status: Record<string, unknown> = {};
+    for (const [topic, s] of this.consumeStats.status(Date.now())) status[topic] = s;
     const mqTable: Array<[object, unknown]> = [...this.entries.values()].map((e) => {
       const first = e.pq.firstOffset();
+      const lock = this.queueLockState(e.mq);
       return [
         e.mq,
         {
@@ -667,9 +690,9 @@ export abstract class ConsumerBase implements ConsumerHandle {
           transactionMsgMinOffset: 0,
           transactionMsgMaxOffset: 0,
           transactionMsgCount: 0,
-          locked: false,
+          locked: lock.locked,
           tryUnlockTimes: 0,
-          lastLockTimestamp: 0,
+          lastLockTimestamp: lock.lastLockTimestamp,
           droped: e.pq.dropped,
           lastPullTimestamp: e.pq.lastPullTimestamp,
           lastConsumeTimestamp: e.pq.lastConsumeTimestamp,
@@ -678,7 +701,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
     });
     return (
       `{"properties":${JSON.stringify(properties)},"subscriptionSet":${JSON.stringify([...this.subscriptions.values()])},` +
-      `"mqTable":${encodeObjectKeyMap(mqTable)},"statusTable":{}}`
+      `"mqTable":${encodeObjectKeyMap(mqTable)},"statusTable":${JSON.stringify(status)}}`
     );
   }
 

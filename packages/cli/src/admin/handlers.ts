@@ -32,6 +32,7 @@ import {
   UsageError,
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
+import { consumeMessageDirectly, consumerStatus } from "./consumerStatusHandlers.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
 import { queryMsgTraceById } from "./traceHandlers.js";
 import {
@@ -826,4 +827,6 @@ export const HANDLERS: Record<string, Handler> = {
   getBrokerConfig: getBrokerConfigCmd,
   updateBrokerConfig: updateBrokerConfigCmd,
   queryMsgTraceById,
+  consumerStatus,
+  consumeMessageDirectly,
 };

@@ -319,6 +319,31 @@ export const SPECS: CommandSpec[] = [
       "queryMsgTraceById -i <msgId> -t MyTraceTopic",
     ],
   },
+  {
+    name: "consumerStatus",
+    summary:
+      "Ask each online client of a group (or one, -i) for its state: queues with cached messages and offsets, locks, in-flight calls, consume TPS.",
+    options: [group(), { short: "i", long: "clientId", arg: "clientId", help: "only this client" }],
+    examples: ["consumerStatus -g billing", "consumerStatus -g billing -i 10.0.0.5@4711"],
+  },
+  {
+    name: "consumeMessageDirectly",
+    summary:
+      "Have one client of a group run its listener on a stored message (no offset moves) and print the result.",
+    options: [
+      group(),
+      { short: "i", long: "clientId", arg: "clientId", required: true, help: "the client that consumes it" },
+      {
+        short: "m",
+        long: "msgId",
+        arg: "id",
+        required: true,
+        help: "offset message id, or client id (UNIQ_KEY) with -t",
+      },
+      topic(false),
+    ],
+    examples: ["consumeMessageDirectly -g billing -i 10.0.0.5@4711 -m 7F00000100002A9F0000000000000000"],
+  },
 ];
 
 export function findSpec(name: string): CommandSpec | undefined {
