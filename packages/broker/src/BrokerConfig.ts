@@ -75,6 +75,15 @@ export interface BrokerConfig {
   msgTraceTopicName: string;
   clusterTopicEnable: boolean;
   brokerTopicEnable: boolean;
+  /**
+   * Producer de-duplication: a send whose (topic, UNIQ_KEY) was stored within
+   * duplicateWindowSeconds is answered with the original result instead of stored again.
+   */
+  duplicateDetectionEnable: boolean;
+  /** How long a stored send is remembered for de-duplication, s. */
+  duplicateWindowSeconds: number;
+  /** Most sends remembered (about 300 bytes each); the oldest are forgotten first. */
+  duplicateWindowMaxEntries: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -122,4 +131,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   msgTraceTopicName: "RMQ_SYS_TRACE_TOPIC",
   clusterTopicEnable: true,
   brokerTopicEnable: true,
+  duplicateDetectionEnable: true,
+  duplicateWindowSeconds: 600,
+  duplicateWindowMaxEntries: 1_000_000,
 };

@@ -5,6 +5,7 @@ import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
+import { DuplicateDetector } from "./dedup/DuplicateDetector.js";
 import { NamesrvRegistration } from "./NamesrvRegistration.js";
 import { PullRequestHoldService } from "./PullRequestHoldService.js";
 import { BrokerAdminProcessor } from "./processors/BrokerAdminProcessor.js";
@@ -37,6 +38,7 @@ export class BrokerController {
   private registration: NamesrvRegistration | undefined;
   private holdService: PullRequestHoldService | undefined;
   private sendProcessor: SendMessageProcessor | undefined;
+  private dedup: DuplicateDetector | undefined;
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
@@ -114,7 +116,16 @@ export class BrokerController {
         bootTimestamp: Date.now(),
       };
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
-      this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
+      if (config.duplicateDetectionEnable) {
+        this.dedup = new DuplicateDetector({
+          windowSeconds: config.duplicateWindowSeconds,
+          maxEntries: config.duplicateWindowMaxEntries,
+          logger,
+        });
+        await this.dedup.rebuild(this.store);
+        this.dedup.start();
+      }
+      this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics, this.dedup);
       this.sendProcessor.register();
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();
@@ -181,6 +192,7 @@ export class BrokerController {
     });
     await step("client services", () => this.clients?.stop());
     await step("topic config", () => this.topics?.persist());
+    this.dedup?.stop();
     await step("store", () => this.store?.shutdown());
     if (errors.length > 0) throw errors[0];
   }

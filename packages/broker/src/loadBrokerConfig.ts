@@ -103,6 +103,8 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   maxMsgsNumBatch: { kind: "int", min: 1, max: 1024 },
   defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
   rebalanceLockMaxLiveTime: { kind: "int", min: 1000, max: 3_600_000 },
+  duplicateWindowSeconds: { kind: "int", min: 1, max: 86_400 },
+  duplicateWindowMaxEntries: { kind: "int", min: 1, max: 100_000_000 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {

@@ -1097,6 +1097,30 @@ export class MessageStore {
     return readLong(b, 0);
   }
 
+  /**
+   * Calls `onRecord` for the records stored since `timestamp`, in log order (state rebuilt
+   * from the recent log at start-up, e.g. duplicate detection). Reading starts at the
+   * smallest commit-log offset among the consume queues' first entries stored at or after
+   * `timestamp` (a binary search per queue), so only about the window is read; a few older
+   * records interleaved with it may be included (callers check storeTimestamp).
+   */
+  async forEachRecordSince(
+    timestamp: number,
+    onRecord: (r: ScannedRecord) => void | Promise<void>,
+  ): Promise<{ from: number; to: number }> {
+    const to = this.log.confirmedOffset;
+    let from = to;
+    for (const cq of [...this.consumeQueues()]) {
+      const n = await this.getOffsetInQueueByTime(cq.topic, cq.queueId, timestamp);
+      if (n >= cq.maxOffset) continue;
+      const e = await cq.entry(n);
+      if (e.offset < from) from = e.offset;
+    }
+    from = Math.max(from, this.log.minOffset);
+    if (from < to) await this.log.forEachRecord(from, to, onRecord);
+    return { from, to };
+  }
+
   async getOffsetInQueueByTime(topic: string, queueId: number, timestamp: number): Promise<number> {
     const cq = this.queue(topic, queueId);
     if (!cq || cq.maxOffset === cq.minOffset) return cq?.maxOffset ?? 0;
