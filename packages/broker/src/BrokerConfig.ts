@@ -82,8 +82,13 @@ export interface BrokerConfig {
   duplicateDetectionEnable: boolean;
   /** How long a stored send is remembered for de-duplication, s. */
   duplicateWindowSeconds: number;
-  /** Most sends remembered (about 300 bytes each); the oldest are forgotten first. */
+  /** Most sends remembered (about 200 bytes of heap each); the oldest are forgotten first. */
   duplicateWindowMaxEntries: number;
+  /**
+   * At start-up the window is rebuilt from at most this many bytes of the commit log's tail
+   * (bounds start-up time; with more recent traffic the rebuilt window is shorter).
+   */
+  duplicateRebuildMaxBytes: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -134,4 +139,5 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   duplicateDetectionEnable: true,
   duplicateWindowSeconds: 600,
   duplicateWindowMaxEntries: 1_000_000,
+  duplicateRebuildMaxBytes: 256 * 1024 * 1024,
 };

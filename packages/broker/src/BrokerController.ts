@@ -120,6 +120,7 @@ export class BrokerController {
         this.dedup = new DuplicateDetector({
           windowSeconds: config.duplicateWindowSeconds,
           maxEntries: config.duplicateWindowMaxEntries,
+          rebuildMaxBytes: config.duplicateRebuildMaxBytes,
           logger,
         });
         await this.dedup.rebuild(this.store);

@@ -105,6 +105,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   rebalanceLockMaxLiveTime: { kind: "int", min: 1000, max: 3_600_000 },
   duplicateWindowSeconds: { kind: "int", min: 1, max: 86_400 },
   duplicateWindowMaxEntries: { kind: "int", min: 1, max: 100_000_000 },
+  duplicateRebuildMaxBytes: { kind: "int", min: 0 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   createRequest,
+  decodeOffsetMsgId,
   encodeBatchBody,
   type RemotingCommand,
   RequestCode,
@@ -166,5 +167,32 @@ test("outside duplicateWindowSeconds a resend is stored again; duplicateDetectio
     await off?.shutdown();
     await removeDir(dir);
     await removeDir(dir2);
+  }
+});
+
+test("start-up reads at most duplicateRebuildMaxBytes of the log: older sends are then forgotten", async () => {
+  const dir = await tempDir("dedup-bytes");
+  const client = newClient();
+  let broker: BrokerController | undefined;
+  try {
+    broker = await startBroker(dir);
+    let addr = `127.0.0.1:${broker.port}`;
+    const T = "DedupBytes";
+    await client.invoke(addr, createTopicRequest(T, 4));
+    const old = await client.invoke(addr, send(T, "OLD", 0));
+    const recent = await client.invoke(addr, send(T, "RECENT", 1));
+    await broker.shutdown();
+    // Two records of about the same size: a tail a little longer than one holds only the newer.
+    const size = decodeOffsetMsgId(recent.extFields!.msgId!).commitLogOffset;
+    broker = await startBroker(dir, { duplicateRebuildMaxBytes: size + 16 });
+    addr = `127.0.0.1:${broker.port}`;
+    assert.deepEqual(answer(await client.invoke(addr, send(T, "RECENT", 2))), answer(recent));
+    const again = await client.invoke(addr, send(T, "OLD", 0));
+    assert.equal(again.code, ResponseCode.SUCCESS);
+    assert.notEqual(again.extFields!.msgId, old.extFields!.msgId, "outside the rebuilt tail: stored again");
+  } finally {
+    await client.close();
+    await broker?.shutdown();
+    await removeDir(dir);
   }
 });

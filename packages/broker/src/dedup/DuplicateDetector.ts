@@ -7,6 +7,8 @@ import { DuplicateWindow, type StoredSend } from "./DuplicateWindow.js";
 export interface DuplicateDetectorOptions {
   windowSeconds: number;
   maxEntries: number;
+  /** At most this much of the log's tail is read at start-up (bounds start-up time). */
+  rebuildMaxBytes: number;
   logger: Logger;
 }
 
@@ -46,21 +48,34 @@ export class DuplicateDetector {
     const t0 = Date.now();
     let records = 0;
     const since = now - this.windowMs;
-    await store.forEachRecordSince(since, (r) => {
-      records++;
-      const m = r.message;
-      const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
-      if (!uniq || !tracked(m.topic) || m.storeTimestamp < since) return;
-      this.window.add(m.topic, uniq, {
-        msgId: createOffsetMsgId(m.storeHost, r.offset),
-        queueId: m.queueId,
-        queueOffset: m.queueOffset,
-        at: m.storeTimestamp,
-      });
-    });
+    let oldest = Number.POSITIVE_INFINITY;
+    const { from, to } = await store.forEachRecordSince(
+      since,
+      (r) => {
+        records++;
+        const m = r.message;
+        if (m.storeTimestamp < oldest) oldest = m.storeTimestamp;
+        const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
+        if (!uniq || !tracked(m.topic) || m.storeTimestamp < since) return;
+        this.window.add(m.topic, uniq, {
+          msgId: createOffsetMsgId(m.storeHost, r.offset),
+          queueId: m.queueId,
+          queueOffset: m.queueOffset,
+          at: m.storeTimestamp,
+        });
+      },
+      this.o.rebuildMaxBytes,
+    );
     const ms = Date.now() - t0;
-    this.o.logger.info(
-      `duplicate detection: ${this.window.size} recent sends loaded from ${records} records of the last ${this.o.windowSeconds} s in ${ms} ms`,
+    const mib = ((to - from) / 1024 / 1024).toFixed(1);
+    // The byte bound cut the window short: say how far back resends are recognised.
+    const cut = to - from >= this.o.rebuildMaxBytes && oldest > since;
+    const log = cut ? this.o.logger.warn.bind(this.o.logger) : this.o.logger.info.bind(this.o.logger);
+    log(
+      `duplicate detection: ${this.window.size} recent sends loaded from ${records} records (${mib} MiB of log) in ${ms} ms` +
+        (cut
+          ? `; the last ${mib} MiB of log (duplicateRebuildMaxBytes) cover only ${Math.round((now - oldest) / 1000)} s of the ${this.o.windowSeconds} s window until it refills`
+          : ""),
     );
     return { records, kept: this.window.size, ms };
   }
