@@ -106,7 +106,10 @@ test("broker: TIMER_DELAY_SEC / TIMER_DELAY_MS held until due; a timer wins over
     sendRequest("T_TIMER", Buffer.from("x"), { properties: { TIMER_DELAY_SEC: "5", TRAN_MSG: "true" } }),
   );
   assert.equal(half.code, ResponseCode.MESSAGE_ILLEGAL);
-  assert.match(half.remark!, /transaction(al)? (\(half\) |half )?message cannot (carry a delivery time|also be delayed)/);
+  assert.match(
+    half.remark!,
+    /transaction(al)? (\(half\) |half )?message cannot (carry a delivery time|also be delayed)/,
+  );
   const bad = await b.client.invoke(
     b.addr,
     sendRequest("T_TIMER", Buffer.from("x"), { properties: { __STARTDELIVERTIME: "tomorrow" } }),
