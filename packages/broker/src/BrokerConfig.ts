@@ -63,6 +63,20 @@ export interface BrokerConfig {
   traceOn: boolean;
   clusterTopicEnable: boolean;
   brokerTopicEnable: boolean;
+  /** Master: port slaves replicate from; 0 = listenPort + 1 (ephemeral when listenPort is 0). */
+  haListenPort: number;
+  /** Slave: the master's "host:haPort"; empty = learn it from the NameServers. */
+  haMasterAddress: string;
+  /** ms between a slave's offset reports and the master's heartbeat frames when idle. */
+  haSendHeartbeatInterval: number;
+  /** ms of silence after which either end drops the replication connection. */
+  haHousekeepingInterval: number;
+  /** Bytes of records per replication frame. */
+  haTransferBatchSize: number;
+  /** Let the master send slow consumers to a slave (suggestWhichBrokerId). */
+  slaveReadEnable: boolean;
+  /** % of physical memory a consumer may lag behind before its pulls are suggested to a slave. */
+  accessMessageInMemoryMaxRatio: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -107,4 +121,11 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   traceOn: true,
   clusterTopicEnable: true,
   brokerTopicEnable: true,
+  haListenPort: 0,
+  haMasterAddress: "",
+  haSendHeartbeatInterval: 5000,
+  haHousekeepingInterval: 20000,
+  haTransferBatchSize: 256 * 1024,
+  slaveReadEnable: false,
+  accessMessageInMemoryMaxRatio: 40,
 };

@@ -5,6 +5,8 @@ import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
+import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
+import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { NamesrvRegistration } from "./NamesrvRegistration.js";
 import { PullRequestHoldService } from "./PullRequestHoldService.js";
 import { BrokerAdminProcessor } from "./processors/BrokerAdminProcessor.js";
@@ -39,6 +41,7 @@ export class BrokerController {
   private sendProcessor: SendMessageProcessor | undefined;
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
+  private replication: MasterSlaveReplication | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
@@ -66,6 +69,11 @@ export class BrokerController {
     return this.registration;
   }
 
+  /** Master/slave replication (HA port, slave connection, metadata sync). */
+  get haReplication(): MasterSlaveReplication | undefined {
+    return this.replication;
+  }
+
   /** Parked long-polling pulls (tests and runtime info look at its size). */
   get pullHoldService(): PullRequestHoldService | undefined {
     return this.holdService;
@@ -76,6 +84,7 @@ export class BrokerController {
     this.state = "starting";
     const { config, logger } = this;
     try {
+      checkBrokerRole(config);
       const vip = config.listenPort >= 2 ? [config.listenPort - 2] : [];
       this.server = new RemotingServer({ port: config.listenPort, extraPorts: vip, logger });
       await this.server.start();
@@ -119,14 +128,23 @@ export class BrokerController {
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();
       this.remotingClient = new RemotingClient({ logger });
+      const replication = new MasterSlaveReplication(this.ctx, this.remotingClient);
+      this.replication = replication;
+      if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
+      await replication.start();
       this.registration = new NamesrvRegistration({
         config,
         brokerAddr,
         topics: this.topics,
         client: this.remotingClient,
         logger,
+        haServerAddr: () => replication.haServerAddr(config.brokerIP1),
+        onMasterInfo: (master, ha) => replication.onMasterInfo(master, ha),
       });
       const registration = this.registration;
+      replication.registerNow = () => {
+        registration.registerAll().catch(() => undefined);
+      };
       new BrokerAdminProcessor(this.ctx, stats, this.sendProcessor.queue, () => {
         registration.registerAll().catch(() => undefined);
       }).register();
@@ -134,7 +152,7 @@ export class BrokerController {
       await this.registration.start();
       this.state = "running";
       logger.info(
-        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}`,
+        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}, ${config.brokerRole} brokerId ${config.brokerId}`,
       );
     } catch (err) {
       this.state = "stopping";
@@ -170,6 +188,7 @@ export class BrokerController {
       }
     };
     await step("unregister", () => this.registration?.stop());
+    await step("replication", () => this.replication?.stop());
     await step("remoting client", () => this.remotingClient?.close());
     this.holdService?.shutdown();
     await step("server", () => this.server?.stop());

@@ -13,6 +13,7 @@ import type { Connection, Logger, RemotingServer } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import type { ConsumerGroupState } from "./ConsumerManager.js";
+import type { ReplicaAck } from "./ha/MasterSlaveReplication.js";
 
 export interface TopicConfigManagerApi {
   get(topic: string): TopicConfig | undefined;
@@ -53,6 +54,8 @@ export interface ConsumerOffsetManagerApi {
   /** Every (topic, group) pair that has offsets. */
   keys(): Array<{ topic: string; group: string }>;
   persist(): Promise<void>;
+  /** The table as RocketMQ's consumerOffset.json (GET_ALL_CONSUMER_OFFSET). */
+  encode(): string;
 }
 
 export interface BrokerContext {
@@ -69,6 +72,8 @@ export interface BrokerContext {
   /** Statistics the runtime-info and console read (put/get counters). */
   stats: BrokerStats;
   bootTimestamp: number;
+  /** Master/slave replication: what a SYNC_MASTER send waits for (absent: a single broker). */
+  replicaAck?: ReplicaAck;
 }
 
 export interface BrokerStats {

@@ -21,7 +21,7 @@ import {
   transactionType,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
-import type { MessageInput } from "@tidemq/store";
+import type { MessageInput, PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { RequestQueue } from "../RequestQueue.js";
 import { maxReconsumeTimes } from "../SubscriptionGroupManager.js";
@@ -170,6 +170,13 @@ export class SendMessageProcessor {
     // NameServer route for the rest; a read-only broker refusing every write is clearer.
     if (!isWriteable(config.brokerPermission)) {
       fail(ResponseCode.NO_PERMISSION, `the broker[${config.brokerName}] sending message is forbidden`);
+    }
+    // A slave stores only what its master sends it (14 is retryable: clients go to the master).
+    if (config.brokerRole === "SLAVE") {
+      fail(
+        ResponseCode.SERVICE_NOT_AVAILABLE,
+        `broker ${config.brokerName} (brokerId ${config.brokerId}) is a slave and takes no sends; send to its master`,
+      );
     }
     // 2. Topic name rules (a name that passed once passes again: remembered, bounded).
     if (!this.sendableNames.has(topicName)) {
@@ -417,20 +424,45 @@ export class SendMessageProcessor {
   /** Step 10: the put, and the response RocketMQ clients read (msgId = offsetMsgId). */
   private store(request: RemotingCommand, p: Prepared): Promise<RemotingCommand> {
     return this.coalescer.put(p.inputs).then((result) => {
-      const { config } = this.ctx;
       this.ctx.stats.recordPut(result.count);
       const code =
         result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
-      return createResponse(request, code, code === ResponseCode.SUCCESS ? undefined : "flush disk timeout", {
-        msgId: result.msgIds.length === 1 ? result.msgIds[0]! : result.msgIds.join(","),
-        queueId: p.requestedQueueId,
-        queueOffset: result.queueOffset,
-        MSG_REGION: config.regionId,
-        TRACE_ON: config.traceOn,
-      });
+      const replicaAck = this.ctx.replicaAck;
+      if (replicaAck === undefined) return this.putResponse(request, p, result, code);
+      // SYNC_MASTER: the answer waits for a slave to hold everything stored so far (≥ this
+      // message's end); a replication outcome overrides a flush timeout (RocketMQ does too).
+      return replicaAck
+        .awaitSlave(this.ctx.store.confirmedPhysicalOffset)
+        .then((slaveCode) =>
+          this.putResponse(request, p, result, slaveCode === ResponseCode.SUCCESS ? code : slaveCode),
+        );
+    });
+  }
+
+  private putResponse(
+    request: RemotingCommand,
+    p: Prepared,
+    result: PutResult,
+    code: number,
+  ): RemotingCommand {
+    const { config } = this.ctx;
+    return createResponse(request, code, REMARKS[code], {
+      msgId: result.msgIds.length === 1 ? result.msgIds[0]! : result.msgIds.join(","),
+      queueId: p.requestedQueueId,
+      queueOffset: result.queueOffset,
+      MSG_REGION: config.regionId,
+      TRACE_ON: config.traceOn,
     });
   }
 }
+
+/** Remarks of the stored-but-not-fully-acknowledged outcomes (spec §1.5). */
+const REMARKS: Record<number, string | undefined> = {
+  [ResponseCode.FLUSH_DISK_TIMEOUT]: "flush disk timeout",
+  [ResponseCode.FLUSH_SLAVE_TIMEOUT]:
+    "stored on the master; no slave acknowledged it within syncFlushTimeout",
+  [ResponseCode.SLAVE_NOT_AVAILABLE]: "stored on the master; no slave is connected to replicate it",
+};
 
 /**
  * The request's properties as stored: parsed as parseProperties does, without WAIT, with
