@@ -77,6 +77,20 @@ export interface BrokerConfig {
   slaveReadEnable: boolean;
   /** % of physical memory a consumer may lag behind before its pulls are suggested to a slave. */
   accessMessageInMemoryMaxRatio: number;
+  /** DLedger mode: the commit log is a Raft log replicated within dLegerPeers (brokerId is then derived). */
+  enableDLegerCommitLog: boolean;
+  /** Raft group name (RocketMQ recommends the brokerName). */
+  dLegerGroup: string;
+  /** "n0-host:port;n1-host:port;n2-host:port": the Raft port of every replica, identical on all. */
+  dLegerPeers: string;
+  /** This replica's id in dLegerPeers. */
+  dLegerSelfId: string;
+  /** The replica that takes leadership whenever it is caught up and reachable (empty: none). */
+  preferredLeaderId: string;
+  /** true (default): a replica acknowledges entries only once fsynced; false: once written (page cache). */
+  dLegerSyncFlush: boolean;
+  /** ms per Raft tick; elections after 100-200 ticks of silence, heartbeats every 10. */
+  dLegerTickMs: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -128,4 +142,11 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   haTransferBatchSize: 256 * 1024,
   slaveReadEnable: false,
   accessMessageInMemoryMaxRatio: 40,
+  enableDLegerCommitLog: false,
+  dLegerGroup: "",
+  dLegerPeers: "",
+  dLegerSelfId: "",
+  preferredLeaderId: "",
+  dLegerSyncFlush: true,
+  dLegerTickMs: 10,
 };

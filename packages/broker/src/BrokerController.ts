@@ -5,6 +5,8 @@ import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
+import { DLedgerNode } from "./dledger/DLedgerNode.js";
+import { DLedgerReplication } from "./dledger/DLedgerReplication.js";
 import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
 import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { NamesrvRegistration } from "./NamesrvRegistration.js";
@@ -42,6 +44,7 @@ export class BrokerController {
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
   private replication: MasterSlaveReplication | undefined;
+  private dledger: DLedgerReplication | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
@@ -74,6 +77,11 @@ export class BrokerController {
     return this.replication;
   }
 
+  /** DLedger mode: the Raft replica and its role mapping. */
+  get dledgerReplication(): DLedgerReplication | undefined {
+    return this.dledger;
+  }
+
   /** Parked long-polling pulls (tests and runtime info look at its size). */
   get pullHoldService(): PullRequestHoldService | undefined {
     return this.holdService;
@@ -89,13 +97,17 @@ export class BrokerController {
       this.server = new RemotingServer({ port: config.listenPort, extraPorts: vip, logger });
       await this.server.start();
       const brokerAddr = `${config.brokerIP1}:${this.server.port}`;
+      // DLedger: the Raft index opens first, the store behind its commit gate.
+      const raft = config.enableDLegerCommitLog ? DLedgerNode.open(config, logger) : undefined;
+      const dledgerFlush = config.dLegerSyncFlush ? "SYNC_FLUSH" : "ASYNC_FLUSH";
 
       this.store = await MessageStore.open({
+        ...(raft ? { commitGate: raft.gate } : {}),
         storePathRootDir: config.storePathRootDir,
         storePathCommitLog: config.storePathCommitLog,
         mappedFileSizeCommitLog: config.mappedFileSizeCommitLog,
         consumeQueueEntriesPerFile: Math.max(16, Math.floor(config.mappedFileSizeConsumeQueue / 20)),
-        flushDiskType: config.flushDiskType,
+        flushDiskType: raft ? dledgerFlush : config.flushDiskType,
         flushIntervalCommitLog: config.flushIntervalCommitLog,
         syncFlushTimeout: config.syncFlushTimeout,
         fileReservedTime: config.fileReservedTime,
@@ -128,10 +140,17 @@ export class BrokerController {
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();
       this.remotingClient = new RemotingClient({ logger });
-      const replication = new MasterSlaveReplication(this.ctx, this.remotingClient);
-      this.replication = replication;
-      if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
-      await replication.start();
+      const replication = raft
+        ? new DLedgerReplication(this.ctx, this.remotingClient, raft)
+        : new MasterSlaveReplication(this.ctx, this.remotingClient);
+      if (replication instanceof DLedgerReplication) {
+        this.dledger = replication;
+        await replication.start(this.store);
+      } else {
+        this.replication = replication;
+        if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
+        await replication.start();
+      }
       this.registration = new NamesrvRegistration({
         config,
         brokerAddr,
@@ -152,7 +171,7 @@ export class BrokerController {
       await this.registration.start();
       this.state = "running";
       logger.info(
-        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}, ${config.brokerRole} brokerId ${config.brokerId}`,
+        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.enableDLegerCommitLog ? `DLedger replica ${config.dLegerSelfId} (${config.dLegerSyncFlush ? "fsync before ack" : "ack once written"})` : `${config.flushDiskType}, ${config.brokerRole} brokerId ${config.brokerId}`}`,
       );
     } catch (err) {
       this.state = "stopping";
@@ -189,6 +208,7 @@ export class BrokerController {
     };
     await step("unregister", () => this.registration?.stop());
     await step("replication", () => this.replication?.stop());
+    await step("dledger", () => this.dledger?.stop());
     await step("remoting client", () => this.remotingClient?.close());
     this.holdService?.shutdown();
     await step("server", () => this.server?.stop());

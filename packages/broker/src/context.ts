@@ -74,6 +74,8 @@ export interface BrokerContext {
   bootTimestamp: number;
   /** Master/slave replication: what a SYNC_MASTER send waits for (absent: a single broker). */
   replicaAck?: ReplicaAck;
+  /** Extra GET_BROKER_RUNTIME_INFO fields (DLedger: role, term, commit index, lag). */
+  runtimeInfoExtras?: () => Record<string, string>;
 }
 
 export interface BrokerStats {

@@ -162,6 +162,7 @@ export class BrokerAdminProcessor {
       brokerActive: "true",
       brokerName: ctx.config.brokerName,
       brokerAddr: ctx.brokerAddr,
+      ...ctx.runtimeInfoExtras?.(),
     };
     return createResponse(request, ResponseCode.SUCCESS, undefined, undefined, encodeJson({ table }));
   }
