@@ -304,9 +304,9 @@ export class DLedgerNode {
         });
       }
       this.index.append(recs);
-      await store.whenConfirmed(end);
+      // The log's fsync (group commit) and the index's run side by side.
+      await Promise.all([store.whenConfirmed(end), this.syncFlush ? this.index.sync() : undefined]);
       if (this.appendError) throw this.appendError;
-      if (this.syncFlush) await this.index.sync();
     }
     if (rd.hardState) {
       const hs = rd.hardState;

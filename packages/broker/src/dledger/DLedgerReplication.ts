@@ -26,6 +26,8 @@ export class DLedgerReplication {
   private stopped = false;
   /** Registers with the NameServers now. */
   registerNow: () => void = () => {};
+  /** Observers of role changes (after the broker switched brokerId/role and re-registered). */
+  readonly roleListeners = new Set<(r: DLedgerRole) => void>();
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -106,6 +108,7 @@ export class DLedgerReplication {
     }
     logger.info(`dledger: registering as brokerId ${config.brokerId} (${config.brokerRole}, term ${r.term})`);
     this.registerNow();
+    for (const l of this.roleListeners ?? []) l(r);
   }
 
   haServerAddr(brokerIP: string): string {

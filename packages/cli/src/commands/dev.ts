@@ -2,20 +2,33 @@ import { resolve } from "node:path";
 import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { NameServer } from "@tidemq/namesrv";
 import { stopOnSignal } from "./broker.js";
+import { runReplicatedDev } from "./devGroup.js";
 
-const USAGE = `usage: tidemq dev [--data ./data] [--namesrv-port 9876] [--broker-port 10911] [--sync-flush]
+const USAGE = `usage: tidemq dev [--replicas 3|1] [--data ./data] [--namesrv-port 9876] [--broker-port 10911]
+                  [--raft-port 40911] [--sync-flush]
 
-Starts a NameServer and a broker (cluster DefaultCluster, broker-a, topic auto-create on)
-in this process, with data under --data. Ctrl-C stops both cleanly; the data is kept
-for the next start.
+Starts a NameServer and a broker group (cluster DefaultCluster, broker-a, topic auto-create
+on), data under --data. Ctrl-C stops everything cleanly; the data is kept for the next start.
 
-  --data DIR          store root (default ./data; the broker uses DIR/broker-a)
+Default (--replicas 3): a DLedger group of three replicas, each its own process (data in
+DIR/n0..n2, broker ports N, N+10, N+20, Raft ports R, R+1, R+2), the NameServer in this
+process. It prints which replica is the leader and how to kill it to watch a failover.
+Sends are acknowledged once a majority has them on disk.
+
+--replicas 1: one broker in this process (data in DIR/broker-a), as before.
+
+  --replicas N        3 (default) or 1
+  --data DIR          store root (default ./data)
   --namesrv-port N    NameServer port (default 9876)
-  --broker-port N     broker port (default 10911; the VIP port N-2 is opened too)
-  --sync-flush        acknowledge sends only after fdatasync (SYNC_FLUSH); default ASYNC_FLUSH
+  --broker-port N     first broker port (default 10911; each broker opens its VIP port N-2 too)
+  --raft-port N       first Raft port of the DLedger group (default 40911)
+  --sync-flush        single broker: acknowledge sends only after fdatasync (SYNC_FLUSH);
+                      default ASYNC_FLUSH. (A DLedger group always fsyncs before acknowledging.)
   -h, --help          this text`;
 
-interface DevArgs {
+export interface DevArgs {
+  replicas: number;
+  raftPort: number;
   data: string;
   namesrvPort: number;
   brokerPort: number;
@@ -32,6 +45,8 @@ function parsePort(flag: string, v: string | undefined): number {
 
 export function parseDevArgs(argv: string[]): DevArgs {
   const out: DevArgs = {
+    replicas: 3,
+    raftPort: 40911,
     data: "./data",
     namesrvPort: 9876,
     brokerPort: 10911,
@@ -56,6 +71,16 @@ export function parseDevArgs(argv: string[]): DevArgs {
       case "--sync-flush":
         out.syncFlush = true;
         break;
+      case "--replicas": {
+        const v = argv[++i];
+        if (v !== "1" && v !== "3")
+          throw new Error(`invalid value for --replicas: "${v ?? ""}" (expected 3 or 1)`);
+        out.replicas = Number(v);
+        break;
+      }
+      case "--raft-port":
+        out.raftPort = parsePort(arg, argv[++i]);
+        break;
       case "-h":
       case "--help":
         out.help = true;
@@ -71,6 +96,10 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseDevArgs(argv);
   if (args.help) {
     console.log(USAGE);
+    return;
+  }
+  if (args.replicas > 1) {
+    await runReplicatedDev(args);
     return;
   }
   const started = Date.now();
