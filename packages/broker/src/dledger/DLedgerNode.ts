@@ -13,6 +13,7 @@ import { RaftTransport } from "./RaftTransport.js";
 /** Election timeout and heartbeat in ticks (10 ms ticks: elections after 1–2 s of silence). */
 export const ELECTION_TICKS = 100;
 export const HEARTBEAT_TICKS = 10;
+const TRACE = process.env.TIDEMQ_DLEDGER_TRACE === "1";
 
 export interface DLedgerRole {
   /** leader: writable (its no-op committed and everything before it dispatched). */
@@ -158,6 +159,9 @@ export class DLedgerNode {
       } catch (err) {
         this.logger.warn(`dledger: message from ${m.from} refused: ${(err as Error).message}`);
       }
+      // A leader's commit index moves when a follower's ack arrives (it counts only fsynced
+      // copies): answer the puts now rather than after the Ready being persisted.
+      if (this.role === "leader") this.applyCommitted(this.node!.hardState().commit);
       this.kick();
     };
     await this.transport.start();
@@ -212,6 +216,7 @@ export class DLedgerNode {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.hardStateTimer) clearTimeout(this.hardStateTimer);
     this.store?.setLocalAppendListener(undefined);
     this.store?.refuseLocalAppends("the broker is stopping");
     await this.transport?.stop();
@@ -254,7 +259,9 @@ export class DLedgerNode {
         const rd = node.ready();
         if (rd.softState) this.onRole(rd.softState.role);
         this.transport!.send(rd.messages);
+        const t0 = TRACE ? performance.now() : 0;
         await this.persist(rd);
+        if (TRACE) this.trace(rd, performance.now() - t0);
         this.transport!.send(rd.messagesAfterPersist);
         const last = rd.committedEntries.at(-1);
         if (last) this.applyCommitted(last.index);
@@ -312,8 +319,10 @@ export class DLedgerNode {
       const hs = rd.hardState;
       const durable = hs.term !== this.hard.term || hs.vote !== this.hard.vote;
       this.hard = hs;
-      if (durable || rd.mustSync) await this.index.setHardState(hs, durable);
-      else void this.index.setHardState(hs, false).catch(() => {});
+      // Term and vote must be durable before any answer; the commit index need not be (it is
+      // re-learned from the leader), so it is written at most every second, off the path.
+      if (durable) await this.index.setHardState(hs, true);
+      else this.scheduleHardStateWrite();
     }
   }
 
@@ -333,7 +342,30 @@ export class DLedgerNode {
     }
   }
 
+  private hardStateTimer: NodeJS.Timeout | undefined;
+
+  private scheduleHardStateWrite(): void {
+    if (this.hardStateTimer || this.stopped) return;
+    this.hardStateTimer = setTimeout(() => {
+      this.hardStateTimer = undefined;
+      if (this.stopped) return;
+      this.index.setHardState(this.hard, false).catch((err: Error) => {
+        this.logger.warn(`dledger: cannot write the commit index: ${err.message}`);
+      });
+    }, 1000);
+    this.hardStateTimer.unref();
+  }
+
   private applyCommitted(commit: number): void {
+    if (TRACE && this.proposedAt.size > 0) {
+      const now = performance.now();
+      for (const [i, at] of this.proposedAt) {
+        if (i > commit) break;
+        this.traceLat.commit += now - at;
+        this.traceLat.nCommit++;
+        this.proposedAt.delete(i);
+      }
+    }
     const offset = this.index.endOf(Math.min(commit, this.index.lastIndex()));
     if (offset > this.gate.committedOffset) {
       this.gate.committedOffset = offset;
@@ -398,7 +430,8 @@ export class DLedgerNode {
     const data = encodeEntryData(offset + bytes.length, chunks);
     try {
       if (!this.writable || !this.node) throw new Error("not writable");
-      this.node.propose([data]);
+      const r = this.node.propose([data]);
+      if (TRACE) this.proposedAt.set(r.lastIndex, performance.now());
     } catch (err) {
       // Leadership moved (or a transfer began) between the check and the append: take the
       // records back; their puts are answered SERVICE_NOT_AVAILABLE.
@@ -416,6 +449,35 @@ export class DLedgerNode {
     }
     this.kick();
   };
+
+  private readonly proposedAt = new Map<number, number>();
+  private traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
+  private traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
+
+  /** TIDEMQ_DLEDGER_TRACE=1: every 2 s, Readies handled, entries persisted, time persisting. */
+  private trace(rd: Ready, ms: number): void {
+    const t = this.traceStats;
+    t.readies++;
+    t.entries += rd.entries.length;
+    t.committed += rd.committedEntries.length;
+    t.persistMs += ms;
+    t.maxMs = Math.max(t.maxMs, ms);
+    const now = performance.now();
+    for (const e of rd.entries) {
+      const at = this.proposedAt.get(e.index);
+      if (at !== undefined) {
+        this.traceLat.ready += now - ms - at;
+        this.traceLat.nReady++;
+      }
+    }
+    if (Date.now() - t.since >= 2000) {
+      this.logger.info(
+        `dledger trace ${this.self.id} ${this.role}: ${t.readies} readies, ${t.entries} entries, ${t.committed} committed, persist ${(t.persistMs / t.readies).toFixed(2)} ms avg ${t.maxMs.toFixed(1)} max; propose→ready ${(this.traceLat.ready / Math.max(1, this.traceLat.nReady)).toFixed(1)} ms, propose→commit ${(this.traceLat.commit / Math.max(1, this.traceLat.nCommit)).toFixed(1)} ms`,
+      );
+      this.traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
+      this.traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
+    }
+  }
 
   private fail(err: Error): void {
     if (this.failed) return;

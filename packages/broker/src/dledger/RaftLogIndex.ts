@@ -40,6 +40,7 @@ export class RaftLogIndex implements RaftStorage {
   private readonly segFds = new Map<number, number>();
   private readonly cache = new Map<number, Uint8Array>();
   private cacheBytes = 0;
+  private hardWrites: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly dir: string,
@@ -169,23 +170,27 @@ export class RaftLogIndex implements RaftStorage {
   }
 
   /** Persists the hard state; durably (tmp + fsync + rename) when `durable`. */
-  async setHardState(hs: HardState, durable: boolean): Promise<void> {
+  setHardState(hs: HardState, durable: boolean): Promise<void> {
     this.hard = hs;
-    const path = join(this.dir, "hardstate.json");
-    const text = JSON.stringify({ term: hs.term, vote: hs.vote, commit: hs.commit });
-    if (!durable) {
-      await fs.promises.writeFile(path, text);
-      return;
-    }
-    const tmp = `${path}.tmp`;
-    const fh = await fs.promises.open(tmp, "w");
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.promises.rename(tmp, path);
+    // Writes are serialised and always replace the file atomically (tmp + rename): a torn
+    // hard state would forget the vote.
+    const run = async () => {
+      const path = join(this.dir, "hardstate.json");
+      const text = JSON.stringify({ term: hs.term, vote: hs.vote, commit: hs.commit });
+      const tmp = `${path}.tmp`;
+      const fh = await fs.promises.open(tmp, "w");
+      try {
+        await fh.writeFile(text);
+        if (durable) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.promises.rename(tmp, path);
+      if (durable) await fsyncDir(this.dir);
+    };
+    const next = this.hardWrites.then(run, run);
+    this.hardWrites = next.catch(() => {});
+    return next;
   }
 
   close(): void {
@@ -276,5 +281,14 @@ export class RaftLogIndex implements RaftStorage {
       this.segFds.set(start, fd);
     }
     return fd;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
