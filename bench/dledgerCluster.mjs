@@ -57,7 +57,8 @@ export class Cluster {
     for (let i = 0; i < size; i++) {
       const root = rootOf?.(i) ?? join(dir, `n${i}`);
       await mkdir(root, { recursive: true });
-      const conf = join(root, "broker.conf");
+      // Beside, not inside, the store: a store on lossyfs loses an unsynced conf on a power cut.
+      const conf = join(dir, `n${i}.conf`);
       const lines = [
         "brokerClusterName=DefaultCluster",
         "brokerName=broker-dl",
@@ -100,7 +101,12 @@ export class Cluster {
     }
     const c = new Cluster(dir, namesrv, replicas);
     c.preload = preload;
-    await Promise.all(replicas.map((r) => c.startReplica(r.id)));
+    try {
+      await Promise.all(replicas.map((r) => c.startReplica(r.id)));
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
     return c;
   }
 
@@ -117,9 +123,14 @@ export class Cluster {
     const args = preload
       ? ["--import", preload, TIDEMQ, "broker", "-c", r.conf]
       : [TIDEMQ, "broker", "-c", r.conf];
+    // TIDEMQ_DEV_CHILD: the broker stops when our end of its stdin closes (this process died).
     const child = spawn(process.execPath, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TIDEMQ_LOG_LEVEL: process.env.TIDEMQ_LOG_LEVEL ?? "error" },
+      stdio: ["pipe", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        TIDEMQ_LOG_LEVEL: process.env.TIDEMQ_LOG_LEVEL ?? "error",
+        TIDEMQ_DEV_CHILD: "1",
+      },
     });
     r.child = child;
     r.role = "follower";

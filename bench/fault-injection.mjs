@@ -242,76 +242,84 @@ async function awaitNewLeader(since, old) {
   return Date.now() - since;
 }
 
-for (let round = 1; round <= ROUNDS; round++) {
-  await sleep(between(200, 1200));
-  // --cycle: every kind in turn (npm test's few rounds cover them all); else at random.
-  const kind = CYCLE ? kinds[(round - 1) % kinds.length] : kinds[Math.floor(rand() * kinds.length)];
-  stats.faults[kind] = (stats.faults[kind] ?? 0) + 1;
-  const leader = cluster.leaderNow() ?? (await cluster.leader(30_000));
-  if (!leader) {
-    stats.violations.push(`round ${round}: no leader before the fault`);
-    break;
-  }
-  const followers = cluster.replicas.filter((r) => r !== leader);
-  const follower = followers[Math.floor(rand() * followers.length)];
-  const t0 = Date.now();
-  log(`round ${round}: ${kind} (leader ${leader.id})`);
-  if (kind === "killLeader") {
-    await cluster.kill(leader.id);
-    const ms = await awaitNewLeader(t0, leader.id);
-    if (ms === undefined) stats.violations.push(`round ${round}: no new leader within 30 s after kill -9`);
-    else stats.failoverMs.push(ms);
-    await sleep(between(0, 1500));
-  } else if (kind === "killFollower") {
-    await cluster.kill(follower.id);
-    await sleep(between(200, 1500));
-  } else if (kind === "stopLeader") {
-    process.kill(leader.child.pid, "SIGSTOP");
-    const ms = await awaitNewLeader(t0, leader.id);
-    if (ms === undefined) stats.violations.push(`round ${round}: no new leader within 30 s after SIGSTOP`);
-    await sleep(between(500, 2000));
-    const resumedAt = Date.now();
-    process.kill(leader.child.pid, "SIGCONT");
-    // The old leader must not come back and acknowledge writes as leader.
-    await sleep(1500);
-    for (const [body, a] of acked) {
-      if (a.at >= resumedAt && a.addr === leader.addr && cluster.leaderNow() !== leader) {
-        stats.staleLeaderAcks++;
-        stats.violations.push(`round ${round}: ${body} acknowledged by the resumed old leader ${leader.id}`);
+let aborted;
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    await sleep(between(200, 1200));
+    // --cycle: every kind in turn (npm test's few rounds cover them all); else at random.
+    const kind = CYCLE ? kinds[(round - 1) % kinds.length] : kinds[Math.floor(rand() * kinds.length)];
+    stats.faults[kind] = (stats.faults[kind] ?? 0) + 1;
+    const leader = cluster.leaderNow() ?? (await cluster.leader(30_000));
+    if (!leader) {
+      stats.violations.push(`round ${round}: no leader before the fault`);
+      break;
+    }
+    const followers = cluster.replicas.filter((r) => r !== leader);
+    const follower = followers[Math.floor(rand() * followers.length)];
+    const t0 = Date.now();
+    log(`round ${round}: ${kind} (leader ${leader.id})`);
+    if (kind === "killLeader") {
+      await cluster.kill(leader.id);
+      const ms = await awaitNewLeader(t0, leader.id);
+      if (ms === undefined) stats.violations.push(`round ${round}: no new leader within 30 s after kill -9`);
+      else stats.failoverMs.push(ms);
+      await sleep(between(0, 1500));
+    } else if (kind === "killFollower") {
+      await cluster.kill(follower.id);
+      await sleep(between(200, 1500));
+    } else if (kind === "stopLeader") {
+      process.kill(leader.child.pid, "SIGSTOP");
+      const ms = await awaitNewLeader(t0, leader.id);
+      if (ms === undefined) stats.violations.push(`round ${round}: no new leader within 30 s after SIGSTOP`);
+      await sleep(between(500, 2000));
+      const resumedAt = Date.now();
+      process.kill(leader.child.pid, "SIGCONT");
+      // The old leader must not come back and acknowledge writes as leader.
+      await sleep(1500);
+      for (const [body, a] of acked) {
+        if (a.at >= resumedAt && a.addr === leader.addr && cluster.leaderNow() !== leader) {
+          stats.staleLeaderAcks++;
+          stats.violations.push(
+            `round ${round}: ${body} acknowledged by the resumed old leader ${leader.id}`,
+          );
+        }
+      }
+    } else if (kind === "partitionLeader" || kind === "partitionFollower") {
+      const victim = kind === "partitionLeader" ? leader : follower;
+      const i = Number(victim.id.slice(1));
+      isolate(i, true);
+      if (kind === "partitionLeader") {
+        const ms = await awaitNewLeader(t0, leader.id);
+        if (ms === undefined)
+          stats.violations.push(`round ${round}: no new leader within 30 s after partition`);
+      }
+      await sleep(between(500, 2500));
+      isolate(i, false);
+    } else if (kind === "diskFull") {
+      const victim = rand() < 0.5 ? leader : follower;
+      process.kill(victim.child.pid, "SIGUSR2");
+      await sleep(between(500, 2000));
+      // Space freed: the replica gave up its store after the write errors; restart it.
+      await cluster.kill(victim.id);
+    } else if (kind === "powerLoss") {
+      const victim = cluster.replica("n2");
+      await cluster.kill(victim.id);
+      execFileSync("sh", ["-c", `echo crash > ${join(mount, ".lossyfs-control")}`]);
+      if (victim === leader) {
+        const ms = await awaitNewLeader(t0, leader.id);
+        if (ms === undefined) stats.violations.push(`round ${round}: no new leader after power loss`);
       }
     }
-  } else if (kind === "partitionLeader" || kind === "partitionFollower") {
-    const victim = kind === "partitionLeader" ? leader : follower;
-    const i = Number(victim.id.slice(1));
-    isolate(i, true);
-    if (kind === "partitionLeader") {
-      const ms = await awaitNewLeader(t0, leader.id);
-      if (ms === undefined)
-        stats.violations.push(`round ${round}: no new leader within 30 s after partition`);
+    await ensureAllUp();
+    if (!(await cluster.leader(30_000))) {
+      stats.violations.push(`round ${round}: no leader 30 s after healing`);
+      break;
     }
-    await sleep(between(500, 2500));
-    isolate(i, false);
-  } else if (kind === "diskFull") {
-    const victim = rand() < 0.5 ? leader : follower;
-    process.kill(victim.child.pid, "SIGUSR2");
-    await sleep(between(500, 2000));
-    // Space freed: the replica gave up its store after the write errors; restart it.
-    await cluster.kill(victim.id);
-  } else if (kind === "powerLoss") {
-    const victim = cluster.replica("n2");
-    await cluster.kill(victim.id);
-    execFileSync("sh", ["-c", `echo crash > ${join(mount, ".lossyfs-control")}`]);
-    if (victim === leader) {
-      const ms = await awaitNewLeader(t0, leader.id);
-      if (ms === undefined) stats.violations.push(`round ${round}: no new leader after power loss`);
-    }
+    stats.rounds++;
   }
-  await ensureAllUp();
-  if (!(await cluster.leader(30_000))) {
-    stats.violations.push(`round ${round}: no leader 30 s after healing`);
-    break;
-  }
-  stats.rounds++;
+} catch (err) {
+  aborted = err;
+  stats.violations.push(`aborted: ${String(err?.message ?? err).slice(0, 500)}`);
 }
 
 // ---------------------------------------------------------------- drain and check
@@ -385,6 +393,7 @@ const ok =
   stats.orderViolations === 0 &&
   stats.staleLeaderAcks === 0 &&
   stats.violations.length === 0 &&
+  !aborted &&
   stats.rounds === ROUNDS;
 console.log(
   `fault injection: ${stats.rounds}/${ROUNDS} rounds (seed ${SEED}${lossy ? ", power loss on" : ", power loss off"}), faults ${JSON.stringify(stats.faults)}\n` +
