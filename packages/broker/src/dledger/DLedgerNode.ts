@@ -67,6 +67,7 @@ export class DLedgerNode {
   private hard: HardState;
   private readonly syncFlush: boolean;
   private appendError: Error | undefined;
+  private lastTickError = 0;
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
   onRoleChange: (r: DLedgerRole) => void = () => {};
 
@@ -236,7 +237,16 @@ export class DLedgerNode {
 
   private onTick(): void {
     if (this.stopped || this.failed || !this.node) return;
-    this.node.tick();
+    try {
+      this.node.tick();
+    } catch (err) {
+      // E.g. entries a lagging follower needs were deleted by retention: keep leading the
+      // others; say so at most every 10 s.
+      if (Date.now() - this.lastTickError > 10_000) {
+        this.lastTickError = Date.now();
+        this.logger.error(`dledger: ${(err as Error).message}`);
+      }
+    }
     if (this.role === "leader" && !this.writable) this.checkWritable();
     this.kick();
   }
