@@ -141,8 +141,8 @@ export class Cluster {
     return new Promise((resolve, reject) => {
       let buf = "";
       const timer = setTimeout(
-        () => reject(new Error(`replica ${id} did not start in 60 s: ${r.stderr}`)),
-        60_000,
+        () => reject(new Error(`replica ${id} did not start in 180 s: ${r.stderr}`)),
+        180_000,
       );
       child.stdout.on("data", (d) => {
         buf += d.toString();

@@ -9,7 +9,7 @@
 // queue order per producer worker, no phantom, no acknowledged (committed) message lost or changed;
 // duplicates counted and bounded by what was in flight at the faults.
 //
-//   node bench/fault-injection.mjs [--rounds 100] [--seed N] [--lossy] [--window 16] [--cycle] [--quiet]
+//   node bench/fault-injection.mjs [--rounds 100] [--seed N] [--lossy] [--window 16] [--rate msg/s] [--cycle] [--quiet]
 // Exit code 0 when every check passed, 1 otherwise; the last line is a JSON summary.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
@@ -31,6 +31,9 @@ const SEED = Number(arg("--seed", String(Date.now() % 1_000_000)));
 const WINDOW = Number(arg("--window", "16"));
 const QUIET = argv.includes("--quiet");
 const CYCLE = argv.includes("--cycle");
+// Sends per second over all workers (0: as fast as acknowledgements come). A store on lossyfs
+// (Python FUSE, one global lock) recovers slowly from a large log, so --lossy paces by default.
+const RATE = Number(arg("--rate", argv.includes("--lossy") ? "400" : "0"));
 const WANT_LOSSY = argv.includes("--lossy");
 const LOSSYFS = fileURLToPath(new URL("../../shared/tools/lossyfs.py", import.meta.url));
 // lossyfs.py runs under the system python (#!/usr/bin/python3), where Debian puts python3-fusepy.
@@ -183,6 +186,7 @@ const lastOffsetOf = []; // per worker: queue → last acked offset
 const workers = Array.from({ length: WINDOW }, async (_, w) => {
   lastOffsetOf[w] = new Map();
   while (running) {
+    if (RATE > 0) await sleep((WINDOW * 1000) / RATE);
     const body = `m${seq++}`;
     attempted.add(body);
     stats.sent++;
