@@ -15,18 +15,8 @@ async function run(label, opts) {
   try {
     if (opts.dledger !== false && !(await c.leader(30_000))) throw new Error(`${label}: no leader`);
     const topic = `Bench${Date.now()}`;
-    const consumer = benchTool("consumer", [
-      "-n",
-      c.nsAddr,
-      "-t",
-      topic,
-      "-g",
-      `g${Date.now()}`,
-      "-d",
-      String(seconds + 8),
-    ]);
-    await new Promise((r) => setTimeout(r, 3000));
-    const p = await benchTool("producer", [
+    // The producer creates the topic (-q 8); the consumer joins once it exists, from the start.
+    const producer = benchTool("producer", [
       "-n",
       c.nsAddr,
       "-t",
@@ -40,6 +30,20 @@ async function run(label, opts) {
       "-q",
       "8",
     ]);
+    await new Promise((r) => setTimeout(r, 2000));
+    const consumer = benchTool("consumer", [
+      "-n",
+      c.nsAddr,
+      "-t",
+      topic,
+      "-g",
+      `g${Date.now()}`,
+      "--from",
+      "first",
+      "-d",
+      String(seconds + 6),
+    ]);
+    const p = await producer;
     const cons = await consumer;
     const row = {
       label,
