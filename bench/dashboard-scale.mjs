@@ -34,6 +34,8 @@ const child = spawn(
   [
     join(root, "packages/cli/bin/tidemq.js"),
     "dev",
+    "--replicas",
+    "1",
     "--data",
     dir,
     "--namesrv-port",

@@ -21,7 +21,7 @@ rm -rf $D/data && mkdir -p $D/data
 # Note: `tidemq dev` has no listen-address option yet; it listens on all interfaces (::),
 # and registers/advertises 127.0.0.1. Every client here connects to 127.0.0.1.
 # shellcheck disable=SC2086
-TIDEMQ_LOG_LEVEL=${TIDEMQ_LOG_LEVEL:-warn} setsid node ${TIDEMQ_NODE_OPTS:---initial-old-space-size=64} "$REPO/packages/cli/bin/tidemq.js" dev \
+TIDEMQ_LOG_LEVEL=${TIDEMQ_LOG_LEVEL:-warn} setsid node ${TIDEMQ_NODE_OPTS:---initial-old-space-size=64} "$REPO/packages/cli/bin/tidemq.js" dev --replicas 1 \
   --data $D/data $FLAG --namesrv-port "$NS_PORT" --broker-port "$BROKER_PORT" \
   </dev/null >$D/tidemq.log 2>&1 &
 echo $! > $D/pids

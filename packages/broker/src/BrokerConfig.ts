@@ -115,6 +115,20 @@ export interface BrokerConfig {
    * (bounds start-up time; with more recent traffic the rebuilt window is shorter).
    */
   duplicateRebuildMaxBytes: number;
+  /** DLedger mode: the commit log is a Raft log replicated within dLegerPeers (brokerId is then derived). */
+  enableDLegerCommitLog: boolean;
+  /** Raft group name (RocketMQ recommends the brokerName). */
+  dLegerGroup: string;
+  /** "n0-host:port;n1-host:port;n2-host:port": the Raft port of every replica, identical on all. */
+  dLegerPeers: string;
+  /** This replica's id in dLegerPeers. */
+  dLegerSelfId: string;
+  /** The replica that takes leadership whenever it is caught up and reachable (empty: none). */
+  preferredLeaderId: string;
+  /** true (default): a replica acknowledges entries only once fsynced; false: once written (page cache). */
+  dLegerSyncFlush: boolean;
+  /** ms per Raft tick; elections after 100-200 ticks of silence, heartbeats every 10. */
+  dLegerTickMs: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -179,4 +193,11 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   duplicateWindowSeconds: 600,
   duplicateWindowMaxEntries: 1_000_000,
   duplicateRebuildMaxBytes: 256 * 1024 * 1024,
+  enableDLegerCommitLog: false,
+  dLegerGroup: "",
+  dLegerPeers: "",
+  dLegerSelfId: "",
+  preferredLeaderId: "",
+  dLegerSyncFlush: true,
+  dLegerTickMs: 10,
 };

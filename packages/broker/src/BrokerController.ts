@@ -8,6 +8,8 @@ import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
 import { DuplicateDetector } from "./dedup/DuplicateDetector.js";
+import { DLedgerNode } from "./dledger/DLedgerNode.js";
+import { DLedgerReplication } from "./dledger/DLedgerReplication.js";
 import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
 import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { installAdminAudit } from "./metrics/AdminAudit.js";
@@ -62,6 +64,7 @@ export class BrokerController {
   private timerService: TimerService | undefined;
   private transactions: TransactionService | undefined;
   private replication: MasterSlaveReplication | undefined;
+  private dledger: DLedgerReplication | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   private readonly timerWheelSlots: number | undefined;
@@ -117,6 +120,11 @@ export class BrokerController {
     return this.replication;
   }
 
+  /** DLedger mode: the Raft replica and its role mapping. */
+  get dledgerReplication(): DLedgerReplication | undefined {
+    return this.dledger;
+  }
+
   /** Parked long-polling pulls (tests and runtime info look at its size). */
   get pullHoldService(): PullRequestHoldService | undefined {
     return this.holdService;
@@ -133,13 +141,17 @@ export class BrokerController {
       await this.server.start();
       const brokerAddr = `${config.brokerIP1}:${this.server.port}`;
       const delayLevels = parseDelayLevels(config.messageDelayLevel);
+      // DLedger: the Raft index opens first, the store behind its commit gate.
+      const raft = config.enableDLegerCommitLog ? DLedgerNode.open(config, logger) : undefined;
+      const dledgerFlush = config.dLegerSyncFlush ? "SYNC_FLUSH" : "ASYNC_FLUSH";
 
       this.store = await MessageStore.open({
+        ...(raft ? { commitGate: raft.gate } : {}),
         storePathRootDir: config.storePathRootDir,
         storePathCommitLog: config.storePathCommitLog,
         mappedFileSizeCommitLog: config.mappedFileSizeCommitLog,
         consumeQueueEntriesPerFile: Math.max(16, Math.floor(config.mappedFileSizeConsumeQueue / 20)),
-        flushDiskType: config.flushDiskType,
+        flushDiskType: raft ? dledgerFlush : config.flushDiskType,
         flushIntervalCommitLog: config.flushIntervalCommitLog,
         syncFlushTimeout: config.syncFlushTimeout,
         fileReservedTime: config.fileReservedTime,
@@ -193,11 +205,18 @@ export class BrokerController {
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();
       this.remotingClient = new RemotingClient({ logger });
-      const replication = new MasterSlaveReplication(this.ctx, this.remotingClient);
-      this.replication = replication;
-      if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
-      this.ctx.haRuntimeInfo = () => replication.runtimeInfo();
-      await replication.start();
+      const replication = raft
+        ? new DLedgerReplication(this.ctx, this.remotingClient, raft)
+        : new MasterSlaveReplication(this.ctx, this.remotingClient);
+      if (replication instanceof DLedgerReplication) {
+        this.dledger = replication;
+        await replication.start(this.store);
+      } else {
+        this.replication = replication;
+        if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
+        this.ctx.haRuntimeInfo = () => replication.runtimeInfo();
+        await replication.start();
+      }
       this.registration = new NamesrvRegistration({
         config,
         brokerAddr,
@@ -238,7 +257,7 @@ export class BrokerController {
       await this.registration.start();
       this.state = "running";
       logger.info(
-        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}, ${config.brokerRole} brokerId ${config.brokerId}`,
+        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.enableDLegerCommitLog ? `DLedger replica ${config.dLegerSelfId} (${config.dLegerSyncFlush ? "fsync before ack" : "ack once written"})` : `${config.flushDiskType}, ${config.brokerRole} brokerId ${config.brokerId}`}`,
       );
     } catch (err) {
       this.state = "stopping";
@@ -275,6 +294,7 @@ export class BrokerController {
     };
     await step("unregister", () => this.registration?.stop());
     await step("replication", () => this.replication?.stop());
+    await step("dledger", () => this.dledger?.stop());
     await step("remoting client", () => this.remotingClient?.close());
     await step("metrics endpoint", () => this.metrics?.stop());
     this.holdService?.shutdown();

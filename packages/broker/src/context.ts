@@ -83,6 +83,8 @@ export interface BrokerContext {
   replicaAck?: ReplicaAck;
   /** Master/slave replication state for GET_BROKER_RUNTIME_INFO (role, slaves, lag). */
   haRuntimeInfo?: () => Record<string, string>;
+  /** Extra GET_BROKER_RUNTIME_INFO fields (DLedger: role, term, commit index, lag). */
+  runtimeInfoExtras?: () => Record<string, string>;
 }
 
 export interface BrokerStats {

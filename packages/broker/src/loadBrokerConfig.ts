@@ -4,6 +4,7 @@ import { networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
 import { ResponseCode, TideMQError } from "@tidemq/protocol";
 import { type BrokerConfig, DEFAULT_BROKER_CONFIG } from "./BrokerConfig.js";
+import { checkDLedgerConfig } from "./dledger/DLedgerPeers.js";
 import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
 import { topicNameProblem } from "./TopicValidator.js";
 
@@ -48,9 +49,6 @@ export interface LoadedBrokerConfig {
  */
 const KNOWN_UNSUPPORTED = new Set([
   "brokerIP2",
-  "dLegerGroup",
-  "dLegerPeers",
-  "dLegerSelfId",
   "aclEnable",
   "transientStorePoolEnable",
   "storePathConsumeQueue",
@@ -110,6 +108,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   duplicateWindowSeconds: { kind: "int", min: 1, max: 86_400 },
   duplicateWindowMaxEntries: { kind: "int", min: 1, max: 100_000_000 },
   duplicateRebuildMaxBytes: { kind: "int", min: 0 },
+  dLegerTickMs: { kind: "int", min: 1, max: 1000 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {
@@ -206,10 +205,6 @@ function applyProperties(config: BrokerConfig, text: string, where: string): str
   const warnings: string[] = [];
   const target = config as unknown as Record<string, unknown>;
   for (const { key, value, line } of parsePropertiesText(text)) {
-    if (key === "enableDLegerCommitLog") {
-      checkDLedgerSwitch(value, `${where} (line ${line})`);
-      continue;
-    }
     if (!isBrokerConfigKey(key)) {
       warnings.push(
         KNOWN_UNSUPPORTED.has(key)
@@ -224,29 +219,16 @@ function applyProperties(config: BrokerConfig, text: string, where: string): str
 }
 
 /**
- * `enableDLegerCommitLog=true` asks for a Raft-replicated broker group. Until TideMQ has one,
- * starting anyway would register every member as master of the same brokerName: diverging
- * copies behind one name. A key that asks for safety is never ignored, so this refuses.
- */
-function checkDLedgerSwitch(raw: string, where: string): void {
-  const v = raw.trim().toLowerCase();
-  if (v === "false") return;
-  if (v !== "true") {
-    throw new BrokerConfigError(
-      `invalid value for enableDLegerCommitLog in ${where}: "${raw}" (expected true or false)`,
-    );
-  }
-  throw new BrokerConfigError(
-    `enableDLegerCommitLog=true in ${where}: DLedger broker groups are not supported yet; refusing to start (running each member as an independent master would give diverging copies under one brokerName). Remove the key to run a single broker.`,
-  );
-}
-
-/**
  * Role rules, checked on every config a broker starts with (file or overrides), as
  * RocketMQ's BrokerStartup does except that we refuse instead of silently rewriting: a
  * master (ASYNC_MASTER / SYNC_MASTER) is brokerId 0, a SLAVE has brokerId > 0.
  */
 export function checkBrokerRole(c: BrokerConfig): void {
+  // DLedger mode: Raft decides the role; brokerId and brokerRole are ignored (as RocketMQ does).
+  if (c.enableDLegerCommitLog) {
+    checkDLedgerConfig(c);
+    return;
+  }
   if (c.brokerRole === "SLAVE") {
     if (c.brokerId <= 0) {
       throw new BrokerConfigError(

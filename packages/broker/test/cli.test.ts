@@ -84,7 +84,7 @@ test("an invalid value stops start-up with the key and the value named", async (
   assert.match(out.stderr, /flushDiskType.*"FOO"/);
 });
 
-test("the seed's DLedger broker.conf refuses to start, naming enableDLegerCommitLog; nothing is stored", async () => {
+test("a DLedger broker.conf whose dLegerSelfId is not one of dLegerPeers refuses to start, naming the key; nothing is stored", async () => {
   const dir = await tempDir("broker-cli-dledger");
   cleanups.push(() => removeDir(dir));
   const conf = join(dir, "broker.conf");
@@ -99,13 +99,13 @@ test("the seed's DLedger broker.conf refuses to start, naming enableDLegerCommit
       "enableDLegerCommitLog=true",
       "dLegerGroup=RaftNode00",
       "dLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913",
-      "dLegerSelfId=n0",
+      "dLegerSelfId=n3",
       "",
     ].join("\n"),
   );
   const { out, exit } = run(["broker", "-c", conf]);
   assert.equal(await exit, 1);
-  assert.match(out.stderr, /enableDLegerCommitLog=true .*DLedger broker groups are not supported yet/);
+  assert.match(out.stderr, /dLegerSelfId=n3 is not one of dLegerPeers \(n0, n1, n2\)/);
   assert.doesNotMatch(out.stdout, /listening on/);
   await assert.rejects(access(store), /ENOENT/);
 });

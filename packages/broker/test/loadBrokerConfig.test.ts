@@ -73,12 +73,24 @@ test("an unknown key is reported by name and start-up continues", async () => {
 
 test("a config asking for replication that is not built, or roles that contradict, refuse to start, naming the key", async () => {
   const cases: Array<[string, RegExp]> = [
-    [
-      "enableDLegerCommitLog=true\ndLegerGroup=g\ndLegerPeers=n0-127.0.0.1:40911\ndLegerSelfId=n0",
-      /enableDLegerCommitLog=true .*line 1.*DLedger broker groups are not supported yet/,
-    ],
-    ["enableDLegerCommitLog=TRUE", /DLedger broker groups are not supported yet/],
+    ["enableDLegerCommitLog=TRUE", /enableDLegerCommitLog=true but dLegerPeers is empty/],
     ["enableDLegerCommitLog=maybe", /enableDLegerCommitLog.*"maybe".*true or false/],
+    [
+      "enableDLegerCommitLog=true\ndLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1",
+      /invalid dLegerPeers entry "n1-127.0.0.1" \(expected id-host:port/,
+    ],
+    [
+      "enableDLegerCommitLog=true\ndLegerPeers=n0-127.0.0.1:40911\ndLegerSelfId=n1",
+      /dLegerSelfId=n1 is not one of dLegerPeers \(n0\)/,
+    ],
+    [
+      "brokerName=b\nenableDLegerCommitLog=true\ndLegerGroup=g\ndLegerPeers=n0-127.0.0.1:40911\ndLegerSelfId=n0",
+      /dLegerGroup=g differs from brokerName=b/,
+    ],
+    [
+      "enableDLegerCommitLog=true\ndLegerPeers=n0-127.0.0.1:40911\ndLegerSelfId=n0\npreferredLeaderId=n5",
+      /preferredLeaderId=n5 is not one of dLegerPeers/,
+    ],
     ["brokerRole=SLAVE", /brokerId=0 with brokerRole=SLAVE: a slave's brokerId must be > 0/],
     [
       "brokerRole=SYNC_MASTER\nbrokerId=2",
@@ -95,6 +107,15 @@ test("a config asking for replication that is not built, or roles that contradic
       return true;
     });
   }
+  // The seed's DLedger member config loads; brokerId and brokerRole are then Raft's to decide.
+  const seed = await conf(
+    "seed-n0.conf",
+    "brokerName=RaftNode00\nbrokerId=7\nenableDLegerCommitLog=true\ndLegerGroup=RaftNode00\ndLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913\ndLegerSelfId=n0\n",
+  );
+  const loaded = await loadBrokerConfig({ file: seed, env: {} });
+  assert.equal(loaded.config.enableDLegerCommitLog, true);
+  assert.equal(loaded.config.dLegerSelfId, "n0");
+  assert.deepEqual(loaded.warnings, []);
   // Overrides (embedding, tests) go through the same rule.
   await assert.rejects(
     loadBrokerConfig({ env: {}, overrides: { brokerRole: "SLAVE", brokerId: 0 } }),

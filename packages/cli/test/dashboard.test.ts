@@ -137,6 +137,8 @@ test("a busy port: tidemq dashboard says so (exit 2); tidemq dev runs on without
     const data = join(dir, "dev-data");
     const dev = start([
       "dev",
+      "--replicas",
+      "1",
       "--data",
       data,
       "--namesrv-port",

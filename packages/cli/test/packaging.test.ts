@@ -47,7 +47,7 @@ before(async () => {
   const prefix = join(dir, "global");
   await npm(["install", "-g", "--offline", "--prefix", prefix, cliTgz], dir);
   globalBin = join(prefix, "bin", "tidemq");
-  dev = start(globalBin, ["dev", "--namesrv-port", "0", "--broker-port", "0", "--data", join(dir, "data")], {
+  dev = start(globalBin, ["dev", "--replicas", "1", "--namesrv-port", "0", "--broker-port", "0", "--data", join(dir, "data")], {
     cwd: dir,
     env,
   });

@@ -513,6 +513,16 @@ export class Admin {
     return decodeJson<TimerStatusInfo>(res.body, "timer status");
   }
 
+  /**
+   * DLedger group: asks the current leader at `leaderAddr` to hand leadership to replica
+   * `selfId` (TideMQ request 51005, DLedger's LEADERSHIP_TRANSFER code). Resolves once the
+   * leader started the transfer; the new leader registers as brokerId 0 when it takes writes.
+   */
+  async transferDLedgerLeader(leaderAddr: string, selfId: string): Promise<string> {
+    const res = await this.api.call(leaderAddr, 51005, { selfId }, undefined);
+    return res.remark ?? "";
+  }
+
   /** GET_BROKER_CONFIG (26): the broker's configuration as key → value. */
   async getBrokerConfig(brokerAddr: string): Promise<Record<string, string>> {
     const res = await this.api.call(brokerAddr, RequestCode.GET_BROKER_CONFIG, undefined, undefined);

@@ -204,6 +204,23 @@ export abstract class ConsumerBase implements ConsumerHandle {
   }
 
   /** Logs a warning at most once a minute per key, so a dead broker does not flood the log. */
+  private readonly routeRefreshedAt = new Map<string, number>();
+
+  /**
+   * A pull that hit a dead or deposed broker (unreachable, or SERVICE_NOT_AVAILABLE from a
+   * replica that is no longer the leader): refresh the topic's route now rather than at the
+   * next poll, at most every 500 ms per topic.
+   */
+  private refreshRouteAfterPullError(topic: string, err: unknown): void {
+    const text = String((err as Error)?.message);
+    const code = (err as { code?: number })?.code;
+    if (code !== 14 && !/unreachable|ECONNREFUSED|ECONNRESET|closed/i.test(text)) return;
+    const now = Date.now();
+    if (now - (this.routeRefreshedAt.get(topic) ?? 0) < 500) return;
+    this.routeRefreshedAt.set(topic, now);
+    this.instance?.updateRoute(topic).catch(() => undefined);
+  }
+
   protected warnOnce(key: string, msg: string): void {
     const now = Date.now();
     const last = this.warned.get(key) ?? 0;
@@ -528,6 +545,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
         // A replica we were sent to may be gone (its route entry outlives it by up to 120 s):
         // the next pull goes to the master, which can send us back.
         e.suggestedBrokerId = 0;
+        this.refreshRouteAfterPullError(e.mq.topic, err);
         this.warnOnce(
           `pull:${key}`,
           `pull of ${key} failed: ${(err as Error).message}; retrying in ${o.pullTimeDelayMillsWhenException} ms`,

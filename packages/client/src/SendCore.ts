@@ -70,6 +70,9 @@ export interface RetryHeaderFields {
  * DefaultMQProducerImpl.sendDefaultImpl): route lookup (with the TBW102 template for a topic
  * that does not exist yet), queue choice, compression, and retries on another broker.
  */
+/** ClientError code: the topic's route has queues, but on no broker with a master right now. */
+const NO_MASTER_NOW = 10004;
+
 export class SendCore {
   readonly fault: LatencyFaultTolerance;
   private readonly selectors = new Map<string, RoundRobinSelector>();
@@ -129,6 +132,7 @@ export class SendCore {
     if (queues.length === 0) {
       throw new ClientError(`topic "${topic}" has a route but no writable queue on a broker with a master`, {
         retriable: true,
+        code: NO_MASTER_NOW,
       });
     }
     return queues.slice();
@@ -156,6 +160,35 @@ export class SendCore {
       this.selectors.set(topic, s);
     }
     return s;
+  }
+
+  /**
+   * After a send failed on a broker that is unreachable or answers SERVICE_NOT_AVAILABLE (a
+   * replica that is not, or no longer, the leader): refreshes the topic's route at once.
+   * Returns true when every writable queue is on that same broker group and its master is
+   * unchanged — nothing else to try yet — after a short back-off (100 ms, then up to 500 ms).
+   */
+  private async masterMayHaveMoved(
+    topic: string,
+    mq: MessageQueue,
+    err: unknown,
+    attempt: number,
+  ): Promise<boolean> {
+    const deposed = err instanceof BrokerError && err.code === 14;
+    const dead =
+      !(err instanceof BrokerError) &&
+      /unreachable|ECONNREFUSED|ECONNRESET|closed/i.test(String((err as Error)?.message));
+    if (!deposed && !dead) return false;
+    const before = this.instance.findMasterAddr(mq.brokerName);
+    await this.instance.updateRoute(topic).catch(() => undefined);
+    const route = this.instance.getRoute(topic);
+    const after = route ? masterAddr(route, mq.brokerName) : undefined;
+    if (after && after !== before) return true;
+    const queues = route ? this.queuesOf(topic, route) : [];
+    if (queues.some((q) => q.brokerName !== mq.brokerName)) return false;
+    if (attempt > 50) return false;
+    await new Promise((r) => setTimeout(r, Math.min(500, 100 * (1 + Math.min(attempt, 4)))));
+    return true;
   }
 
   private brokerAddr(mq: MessageQueue): string {
@@ -400,7 +433,19 @@ export class SendCore {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       // Known route: no promise hop; the queue list is shared, so it is only read here.
-      const queues = this.knownQueues(topic) ?? (await this.publishQueues(topic));
+      let queues: MessageQueue[];
+      try {
+        queues = this.knownQueues(topic) ?? (await this.publishQueues(topic));
+      } catch (err) {
+        // Every broker of the topic is without a master (a group electing its leader): ask
+        // the NameServers again shortly, within sendMsgTimeout, instead of failing at once.
+        if (!(err instanceof ClientError) || err.code !== NO_MASTER_NOW) throw err;
+        lastErr = err;
+        await new Promise((r) => setTimeout(r, Math.min(100, Math.max(0, deadline - Date.now()))));
+        await this.instance.updateRoute(topic).catch(() => undefined);
+        i--;
+        continue;
+      }
       const mq = this.chooseQueue(topic, queues, lastBroker, shardingKey, choose);
       const t0 = Date.now();
       try {
@@ -421,6 +466,10 @@ export class SendCore {
             : isRetriable(err);
         if (retry) this.fault.update(mq.brokerName, Date.now() - t0, true, Date.now());
         if (!retry) throw err;
+        // A dead or deposed broker (a replicated group electing a new leader): learn the new
+        // route now instead of at the next poll, and while the group has no new master yet,
+        // wait a little and try again without using up a retry (bounded by sendMsgTimeout).
+        if (mq.brokerName && (await this.masterMayHaveMoved(topic, mq, err, i))) i--;
         if (i + 1 < times) {
           (this.options.logger ?? this.instance.logger).warn(
             `send to ${topic} via ${mq.brokerName} failed (${(err as Error).message}); ` +

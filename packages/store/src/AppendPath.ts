@@ -29,6 +29,13 @@ export class AppendPath {
   private readonly msgIdPrefix: string;
   putTimes = 0;
   putBytes = 0;
+  /**
+   * Told of every local append right after its records are encoded, before anything is
+   * written or answered: where the log ended before (a gap up to `offset` is the previous
+   * segment's blank filler) and the records' bytes (a view: copy to keep). A replicated log
+   * (Raft) turns each call into one log entry.
+   */
+  onLocalAppend: ((prevEnd: number, offset: number, bytes: Buffer) => void) | undefined;
 
   constructor(
     private readonly cfg: ResolvedConfig,
@@ -128,6 +135,7 @@ export class AppendPath {
       else size0 = size;
       total += size;
     }
+    const prevEnd = this.log.maxOffset;
     const r = this.log.reserve(total);
     const ctx = this.recordContext();
     let firstQo = -1;
@@ -143,6 +151,7 @@ export class AppendPath {
       pos += size;
       offset += size;
     }
+    this.onLocalAppend?.(prevEnd, r.offset, r.buf.subarray(r.pos, r.pos + total));
     this.publish(n, total);
     return this.waiters.add(r.offset + total, ctx.storeTimestamp, {
       status: "PUT_OK",
@@ -169,6 +178,7 @@ export class AppendPath {
       sizes[i] = size;
       total += size;
     }
+    const prevEnd = this.log.maxOffset;
     const r = this.log.reserve(total);
     const ctx = this.recordContext();
     const results: PutResult[] = new Array(n);
@@ -188,6 +198,7 @@ export class AppendPath {
       pos += size;
       offset += size;
     }
+    this.onLocalAppend?.(prevEnd, r.offset, r.buf.subarray(r.pos, r.pos + total));
     this.publish(n, total);
     return this.waiters.add(r.offset + total, ctx.storeTimestamp, results);
   }

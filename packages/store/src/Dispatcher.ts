@@ -140,6 +140,18 @@ export class Dispatcher {
     return { items, endsSegment: false };
   }
 
+  /** The commit gate's offset, if one is set. */
+  get gateOffset(): number | undefined {
+    return this.gate?.committedOffset;
+  }
+
+  /** Queues one record re-read at start-up that the commit gate still holds back. */
+  pushRecovered(m: MessageExt, offset: number, size: number): DispatchItem {
+    const item = this.itemOf(m, offset, size);
+    this.pending.push(item);
+    return item;
+  }
+
   /** Dispatches one record re-read from the log at start-up (crash recovery, rebuilds). */
   dispatchRecovered(m: MessageExt, offset: number, size: number, mayStartLater: boolean): void {
     this.dispatchOne(this.itemOf(m, offset, size), mayStartLater);

@@ -53,6 +53,8 @@ export class MessageStore {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly background = new Set<Promise<unknown>>();
   private stopping: Promise<void> | undefined;
+  /** whenConfirmed waiters, oldest offset first is not required: checked on every progress. */
+  private confirmWaiters: { offset: number; resolve: () => void; reject: (e: Error) => void }[] = [];
 
   private constructor(cfg: ResolvedConfig) {
     this.cfg = cfg;
@@ -101,6 +103,9 @@ export class MessageStore {
   static async open(config: MessageStoreConfig): Promise<MessageStore> {
     const store = new MessageStore(resolveConfig(config));
     store.releaseLock = await acquireStoreLock(store.cfg.storePathRootDir, store.abortPath);
+    // A replicated log opens behind its commit gate: recovery must not make visible what a
+    // failover can still take back.
+    if (config.commitGate) store.dispatcher.setCommitGate(config.commitGate);
     try {
       await recoverStore({
         cfg: store.cfg,
@@ -127,6 +132,7 @@ export class MessageStore {
     this.log.onProgress((err) => {
       if (err) this.onWriteFailure(err);
       else this.dispatcher.schedule();
+      if (this.confirmWaiters.length > 0) this.settleConfirmWaiters(err);
     });
     this.log.startFlushTimer();
     const every = (ms: number, fn: () => Promise<unknown>) => {
@@ -149,6 +155,45 @@ export class MessageStore {
     every(cfg.diskCheckInterval, () => this.retention.checkDisk());
     every(cfg.cleanResourceInterval, () => this.retention.deleteExpiredFiles());
     void this.retention.checkDisk().catch(() => {});
+  }
+
+  private settleConfirmWaiters(err?: Error): void {
+    const confirmed = this.log.confirmedOffset;
+    const keep: typeof this.confirmWaiters = [];
+    for (const w of this.confirmWaiters) {
+      if (err) w.reject(err);
+      else if (confirmed >= w.offset) w.resolve();
+      else keep.push(w);
+    }
+    this.confirmWaiters = keep;
+  }
+
+  /**
+   * Resolves once the log's confirmed offset (written; flushed under SYNC_FLUSH) reaches
+   * `offset`, whatever the commit gate says: what a Raft replica waits for before it
+   * acknowledges entries. Rejects on a write failure or when the store stops.
+   */
+  whenConfirmed(offset: number): Promise<void> {
+    if (this.log.confirmedOffset >= offset) return Promise.resolve();
+    if (this.health.closed) return Promise.reject(serviceNotAvailable("message store is shut down"));
+    return new Promise((resolve, reject) => this.confirmWaiters.push({ offset, resolve, reject }));
+  }
+
+  /** See AppendPath.onLocalAppend: every local append's records, before they are written. */
+  setLocalAppendListener(
+    listener: ((prevEnd: number, offset: number, bytes: Buffer) => void) | undefined,
+  ): void {
+    this.appender.onLocalAppend = listener;
+  }
+
+  /** The segment size records are placed by (replicas of one log must agree on it). */
+  get segmentSize(): number {
+    return this.cfg.mappedFileSizeCommitLog;
+  }
+
+  /** The commit-log directory (a Raft storage reads entries of lagging followers from it). */
+  get commitLogDir(): string {
+    return this.cfg.storePathCommitLog;
   }
 
   private onWriteFailure(err: Error): void {
@@ -431,6 +476,7 @@ export class MessageStore {
   halt(): Promise<void> {
     this.stopping ??= (async () => {
       this.health.closed = true;
+      this.settleConfirmWaiters(serviceNotAvailable("message store halted"));
       for (const t of this.timers) clearInterval(t);
       this.waiters.stop();
       await Promise.allSettled([...this.background]);
@@ -453,6 +499,7 @@ export class MessageStore {
 
   private async stop(): Promise<void> {
     this.health.closed = true;
+    this.settleConfirmWaiters(serviceNotAvailable("message store shut down"));
     for (const t of this.timers) clearInterval(t);
     await Promise.allSettled([...this.background]);
     await this.log.flushAll();

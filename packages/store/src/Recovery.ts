@@ -61,20 +61,32 @@ export async function recoverStore(parts: RecoveryParts): Promise<{ clean: boole
     dispatchFrom = log.minOffset;
   }
   await index.load(logEnd, clean);
+  // Under a commit gate (a Raft log) records past the committed offset stay pending: they
+  // become readable only when committed, and a truncation may still take them back.
+  const gated = dispatcher.gateOffset;
+  let dispatchedTo = logEnd;
+  const held: { queue: { next: number }; queueOffset: number }[] = [];
   if (dispatchFrom < logEnd) {
     logger.info(`re-dispatching commit log [${dispatchFrom}, ${logEnd}) into consume queues and index`);
     // Rebuilding from the oldest segment left after retention: queues may start past 0.
     const fromMin = dispatchFrom === log.minOffset && log.minOffset > 0;
     await log.forEachRecord(dispatchFrom, logEnd, async (r) => {
+      if (gated !== undefined && r.offset + r.size > Math.max(gated, dispatchFrom)) {
+        if (dispatchedTo === logEnd) dispatchedTo = r.offset;
+        const item = dispatcher.pushRecovered(r.message, r.offset, r.size);
+        if (item.inQueue) held.push({ queue: item.q, queueOffset: item.queueOffset });
+        return;
+      }
       dispatcher.dispatchRecovered(r.message, r.offset, r.size, fromMin);
       await dispatcher.persistIfLarge();
     });
   }
-  dispatcher.dispatched = logEnd;
+  dispatcher.dispatched = dispatchedTo;
   for (const cq of table.consumeQueues()) {
     table.queueState(table.topicState(cq.topic), cq.queueId).next = cq.maxOffset;
     await cq.applyLogMin(log.minOffset);
   }
+  for (const h of held) if (h.queue.next <= h.queueOffset) h.queue.next = h.queueOffset + 1;
   // Durable before any append: if the marker were lost while data survived, the next
   // start would trust the older clean checkpoint and skip recovery.
   await writeFileDurable(parts.abortPath, String(process.pid));

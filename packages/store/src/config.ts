@@ -57,9 +57,14 @@ export interface MessageStoreConfig {
    * rule here so rebuilt entries agree). Default tagsHashCode(properties.TAGS).
    */
   tagsCodeOf?: (topic: string, properties: Record<string, string>) => number;
+  /**
+   * A replicated log's commit gate, in force from the first moment: recovery dispatches
+   * (makes readable) only records below its committedOffset and keeps the rest pending.
+   */
+  commitGate?: import("./Dispatcher.js").CommitGate;
 }
 
-export type ResolvedConfig = Required<Omit<MessageStoreConfig, "tagsCodeOf">> &
+export type ResolvedConfig = Required<Omit<MessageStoreConfig, "tagsCodeOf" | "commitGate">> &
   Pick<MessageStoreConfig, "tagsCodeOf">;
 
 const MiB = 1024 * 1024;

@@ -191,3 +191,48 @@ async function master3(store: MessageStore): Promise<Buffer[]> {
   }
   return out;
 }
+
+test("a store opened behind a commit gate (a Raft log after a crash) keeps uncommitted records pending: readable only once committed, queue offsets continue past them, and they can still be taken back", async () => {
+  const { dir, store } = await open();
+  const gate = { committedOffset: 0 };
+  store.setCommitGate(gate);
+  const seen: Array<[number, number]> = [];
+  store.setLocalAppendListener((prevEnd, offset, bytes) => seen.push([prevEnd, offset + bytes.length]));
+  const puts = Array.from({ length: 4 }, (_, i) => store.putMessage(msg("G", 0, `g${i}`)));
+  for (const p of puts) p.catch(() => undefined);
+  // Every local append is reported with its byte range before it is written (one Raft entry each).
+  assert.equal(seen.length, 4);
+  assert.equal(seen[0]![0], 0);
+  for (let i = 1; i < 4; i++) assert.equal(seen[i]![0], seen[i - 1]![1]);
+  await store.whenConfirmed(store.maxPhysicalOffset);
+  const firstEnd = seen[0]![1];
+  gate.committedOffset = firstEnd;
+  store.commitAdvanced();
+  assert.equal((await puts[0])!.queueOffset, 0);
+  await store.halt();
+
+  // Reopened with the gate where the group's commit index was: one record readable.
+  const gate2 = { committedOffset: firstEnd };
+  const reopened = await openStore(dir, { commitGate: gate2 });
+  stores.push(reopened);
+  assert.equal(reopened.getMaxOffsetInQueue("G", 0), 1);
+  assert.equal(reopened.maxPhysicalOffset, seen[3]![1]);
+  // Committing one more makes it readable.
+  gate2.committedOffset = seen[1]![1];
+  reopened.commitAdvanced();
+  for (let i = 0; i < 1000 && reopened.getMaxOffsetInQueue("G", 0) < 2; i++)
+    await new Promise((r) => setTimeout(r, 5));
+  assert.equal(reopened.getMaxOffsetInQueue("G", 0), 2);
+  // The last two are taken back (a new leader's log differs); the next append reuses offset 2.
+  await reopened.truncateUncommitted(seen[1]![1]);
+  const next = reopened.putMessage(msg("G", 0, "new"));
+  await reopened.whenConfirmed(reopened.maxPhysicalOffset);
+  gate2.committedOffset = reopened.maxPhysicalOffset;
+  reopened.commitAdvanced();
+  assert.equal((await next).queueOffset, 2);
+  const all = await reopened.getMessage("G", 0, 0, 10);
+  assert.deepEqual(
+    decodeMessages(all.body).map((m) => m.body.toString()),
+    ["g0", "g1", "new"],
+  );
+});

@@ -166,6 +166,7 @@ export class BrokerAdminProcessor {
       brokerAddr: ctx.brokerAddr,
       ...(ctx.schedule ? scheduleRuntimeEntries(ctx.schedule.service.status()) : {}),
       ...ctx.haRuntimeInfo?.(),
+      ...ctx.runtimeInfoExtras?.(),
     };
     return createResponse(request, ResponseCode.SUCCESS, undefined, undefined, encodeJson({ table }));
   }

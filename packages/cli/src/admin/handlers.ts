@@ -48,6 +48,9 @@ import {
   CLUSTER_MORE_HEADERS,
   clientIpOf,
   clusterCells,
+  DLEDGER_HEADERS,
+  dledgerCells,
+  fillDLedgerLag,
   messageDetail,
   messageJson,
 } from "./views.js";
@@ -100,6 +103,7 @@ const clusterList: Handler = async ({ admin, values }) => {
     );
   }
   const rows: BrokerRow[] = [];
+  const tables = new Map<string, Record<string, string>>();
   for (const cluster of clusters) {
     if (only && cluster !== only) continue;
     for (const brokerName of [...(info.clusterAddrTable[cluster] ?? [])].sort()) {
@@ -107,21 +111,42 @@ const clusterList: Handler = async ({ admin, values }) => {
       for (const id of Object.keys(addrs).sort((a, b) => Number(a) - Number(b))) {
         const where = { cluster, brokerName, brokerId: Number(id), addr: addrs[id]! };
         try {
-          rows.push(brokerRow(where, await admin.getBrokerRuntimeInfo(where.addr), Date.now()));
+          const table = await admin.getBrokerRuntimeInfo(where.addr);
+          tables.set(where.addr, table);
+          rows.push(brokerRow(where, table, Date.now()));
         } catch (err) {
           rows.push(brokerRow(where, undefined, Date.now(), (err as Error).message));
         }
       }
     }
   }
-  const headers = more ? [...CLUSTER_HEADERS, ...CLUSTER_MORE_HEADERS] : CLUSTER_HEADERS;
+  fillDLedgerLag(rows, tables);
+  // DLedger groups: role, term, commit index and lag per replica as extra columns.
+  const withRaft = rows.some((r) => r.dledger);
+  const base = more ? [...CLUSTER_HEADERS, ...CLUSTER_MORE_HEADERS] : CLUSTER_HEADERS;
+  const headers = withRaft ? [...base, ...DLEDGER_HEADERS] : base;
   return {
     text: formatTable(
       headers,
-      rows.map((r) => clusterCells(r, more)),
+      rows.map((r) => (withRaft ? [...clusterCells(r, more), ...dledgerCells(r)] : clusterCells(r, more))),
       [7, 8, 9, 10, 11, 12, 13],
     ),
     json: rows,
+  };
+};
+
+const transferLeader: Handler = async ({ admin, values }) => {
+  const selfId = nameOption(values, "i", "replica id");
+  let leaderAddr = addrOption(values, "b");
+  if (!leaderAddr) {
+    const name = nameOption(values, "g", "broker name");
+    leaderAddr = (await admin.getClusterInfo()).brokerAddrTable[name]?.brokerAddrs?.["0"];
+    if (!leaderAddr) throw new AdminCallError(`broker group ${name} has no leader registered (brokerId 0)`);
+  }
+  const remark = await admin.transferDLedgerLeader(leaderAddr, selfId);
+  return {
+    text: `${remark || `leadership transfer to ${selfId} started`} (leader was ${leaderAddr}); the new leader registers as brokerId 0 once it takes writes`,
+    json: { leaderAddr, selfId, remark },
   };
 };
 
@@ -864,6 +889,7 @@ async function onlineConsumers(admin: Admin, group: string): Promise<ClientAnnou
 
 export const HANDLERS: Record<string, Handler> = {
   clusterList,
+  transferLeader,
   topicList,
   topicRoute,
   topicStatus,

@@ -40,6 +40,23 @@ export const SPECS: CommandSpec[] = [
     examples: ["clusterList -n 127.0.0.1:9876", "clusterList -m --json"],
   },
   {
+    name: "transferLeader",
+    summary:
+      "DLedger group: hand leadership to replica -i (it campaigns once caught up); the leader is -b, or brokerId 0 of group -g.",
+    options: [
+      { short: "i", long: "selfId", arg: "replica", required: true, help: "the replica to lead, e.g. n1" },
+      brokerAddr,
+      {
+        short: "g",
+        long: "brokerName",
+        arg: "broker",
+        help: "the group's broker name (its leader is found in the route)",
+      },
+    ],
+    oneOf: [["b", "g"]],
+    examples: ["transferLeader -g broker-a -i n1", "transferLeader -b 127.0.0.1:10911 -i n2"],
+  },
+  {
     name: "topicList",
     summary: "List every topic the NameServer knows; with -c, also its cluster and consumer groups.",
     options: [{ short: "c", long: "clusterModel", help: "print cluster and consumer groups per topic" }],

@@ -31,6 +31,15 @@ export interface BrokerRow {
   outTotalToday: number;
   /** Why the runtime info could not be read (the other fields are then 0). */
   error?: string;
+  /** DLedger replicas: Raft role, term, commit index, last index, entries behind the leader. */
+  dledger?: {
+    selfId: string;
+    role: string;
+    term: number;
+    commitIndex: number;
+    lastIndex: number;
+    lag?: number;
+  };
 }
 
 function num(table: Record<string, string>, key: string): number {
@@ -71,7 +80,37 @@ export function brokerRow(
     outTotalToday: num(t, "msgGetTotalTodayNow") - num(t, "msgGetTotalTodayMorning"),
   };
   if (error !== undefined) row.error = error;
+  if (t.dLegerSelfId) {
+    row.dledger = {
+      selfId: t.dLegerSelfId,
+      role: t.dLegerRole ?? "",
+      term: num(t, "dLegerTerm"),
+      commitIndex: num(t, "dLegerCommitIndex"),
+      lastIndex: num(t, "dLegerLastIndex"),
+    };
+  }
   return row;
+}
+
+/** Fills each DLedger replica's lag (entries behind) from its group leader's view. */
+export function fillDLedgerLag(rows: BrokerRow[], tables: Map<string, Record<string, string>>): void {
+  for (const r of rows) {
+    const d = r.dledger;
+    if (!d) continue;
+    const leader = rows.find((x) => x.brokerName === r.brokerName && x.dledger?.role === "LEADER");
+    if (!leader) continue;
+    const lags = (tables.get(leader.addr)?.dLegerPeerLag ?? "").split(";");
+    const mine = lags.find((l) => l.startsWith(`${d.selfId}:`));
+    d.lag = mine ? Number(mine.split(":")[1]) : Math.max(0, leader.dledger!.lastIndex - d.lastIndex);
+  }
+}
+
+export const DLEDGER_HEADERS = ["#DLedger", "#Role", "#Term", "#Commit", "#Lag"];
+
+export function dledgerCells(r: BrokerRow): Cell[] {
+  const d = r.dledger;
+  if (!d) return ["", "", "", "", ""];
+  return [d.selfId, d.role, d.term, d.commitIndex, d.lag ?? ""];
 }
 
 export const CLUSTER_HEADERS = [

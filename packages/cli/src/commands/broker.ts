@@ -73,6 +73,21 @@ export async function run(argv: string[]): Promise<void> {
   if (broker.metricsPort !== undefined) {
     console.log(`Metrics on http://${config.metricsHost}:${broker.metricsPort}/metrics`);
   }
+  const dledger = broker.dledgerReplication;
+  if (dledger) {
+    // One line per role change: `tidemq dev` (and operators) watch these.
+    const say = (role: string, term: number) =>
+      console.log(
+        `DLedger ${config.dLegerSelfId} of ${config.brokerName}: ${role} (term ${term}) at ${broker.brokerAddr}`,
+      );
+    dledger.roleListeners.add((r) => say(r.role, r.term));
+    if (dledger.node.isWritable) say("leader", dledger.node.status().term);
+  }
+  // Started by `tidemq dev`: stop when the parent goes away (its end of stdin closes).
+  if (process.env.TIDEMQ_DEV_CHILD === "1") {
+    process.stdin.on("end", () => process.kill(process.pid, "SIGTERM"));
+    process.stdin.resume();
+  }
 
   stopOnSignal("tidemq broker", () => broker.shutdown());
 }

@@ -3,24 +3,38 @@ import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { NameServer } from "@tidemq/namesrv";
 import { stopOnSignal } from "./broker.js";
 import { startDashboard } from "./dashboard.js";
+import { type DevConsole, runReplicatedDev } from "./devGroup.js";
 
-const USAGE = `usage: tidemq dev [--data ./data] [--namesrv-port 9876] [--broker-port 10911] [--sync-flush] [--metrics-port 5557]
+const USAGE = `usage: tidemq dev [--replicas 3|1] [--data ./data] [--namesrv-port 9876] [--broker-port 10911]
+                  [--raft-port 40911] [--sync-flush] [--metrics-port 5557] [--dashboard-port 8080]
 
-Starts a NameServer and a broker (cluster DefaultCluster, broker-a, topic auto-create on)
-in this process, with data under --data. Ctrl-C stops both cleanly; the data is kept
-for the next start.
+Starts a NameServer and a broker group (cluster DefaultCluster, broker-a, topic auto-create
+on), data under --data, and the web console. Ctrl-C stops everything cleanly; the data is
+kept for the next start.
 
-  --data DIR          store root (default ./data; the broker uses DIR/broker-a)
+Default (--replicas 3): a DLedger group of three replicas, each its own process (data in
+DIR/n0..n2, broker ports N, N+10, N+20, Raft ports R, R+1, R+2), the NameServer in this
+process. It prints which replica is the leader and how to kill it to watch a failover.
+Sends are acknowledged once a majority has them on disk.
+
+--replicas 1: one broker in this process (data in DIR/broker-a), with /metrics.
+
+  --replicas N        3 (default) or 1
+  --data DIR          store root (default ./data)
   --namesrv-port N    NameServer port (default 9876)
-  --broker-port N     broker port (default 10911; the VIP port N-2 is opened too)
-  --sync-flush        acknowledge sends only after fdatasync (SYNC_FLUSH); default ASYNC_FLUSH
-  --metrics-port N    broker /metrics on 127.0.0.1:N, NameServer's on N+1 (default 5557/5558;
-                      any free ports when --broker-port is given without it; -1 = off)
+  --broker-port N     first broker port (default 10911; each broker opens its VIP port N-2 too)
+  --raft-port N       first Raft port of the DLedger group (default 40911)
+  --sync-flush        single broker: acknowledge sends only after fdatasync (SYNC_FLUSH);
+                      default ASYNC_FLUSH. (A DLedger group always fsyncs before acknowledging.)
+  --metrics-port N    single broker: /metrics on 127.0.0.1:N, NameServer's on N+1 (default
+                      5557/5558; any free ports when --broker-port is given without it; -1 = off)
   --dashboard-port N  web console port on 127.0.0.1 (default 8080)
   --no-dashboard      do not start the web console
   -h, --help          this text`;
 
-interface DevArgs {
+export interface DevArgs {
+  replicas: number;
+  raftPort: number;
   data: string;
   namesrvPort: number;
   brokerPort: number;
@@ -40,6 +54,8 @@ function parsePort(flag: string, v: string | undefined): number {
 
 export function parseDevArgs(argv: string[]): DevArgs {
   const out: DevArgs = {
+    replicas: 3,
+    raftPort: 40911,
     data: "./data",
     namesrvPort: 9876,
     brokerPort: 10911,
@@ -66,6 +82,16 @@ export function parseDevArgs(argv: string[]): DevArgs {
       case "--sync-flush":
         out.syncFlush = true;
         break;
+      case "--replicas": {
+        const v = argv[++i];
+        if (v !== "1" && v !== "3")
+          throw new Error(`invalid value for --replicas: "${v ?? ""}" (expected 3 or 1)`);
+        out.replicas = Number(v);
+        break;
+      }
+      case "--raft-port":
+        out.raftPort = parsePort(arg, argv[++i]);
+        break;
       case "--metrics-port": {
         const v = argv[++i];
         out.metricsPort = v === "-1" ? -1 : parsePort(arg, v);
@@ -89,10 +115,40 @@ export function parseDevArgs(argv: string[]): DevArgs {
   return out;
 }
 
+/** The console is a convenience: a busy port is reported, the cluster runs on without it. */
+async function startConsole(args: DevArgs, namesrvAddr: string): Promise<DevConsole> {
+  if (args.dashboardPort === undefined) {
+    return { line: "Console     off (--no-dashboard)", stop: async () => {} };
+  }
+  try {
+    const dashboard = await startDashboard({
+      namesrv: namesrvAddr,
+      host: "127.0.0.1",
+      port: args.dashboardPort,
+      audit: resolve(args.data, "dashboard-audit.log"),
+      help: false,
+    });
+    return {
+      line: `Console     ${dashboard.url}  (no login: loopback only)`,
+      stop: () => dashboard.stop().catch(() => undefined),
+    };
+  } catch (err) {
+    console.error(`tidemq dev: web console not started: ${(err as Error).message}`);
+    return {
+      line: `Console     NOT started: ${(err as Error).message} (use --dashboard-port N or --no-dashboard)`,
+      stop: async () => {},
+    };
+  }
+}
+
 export async function run(argv: string[]): Promise<void> {
   const args = parseDevArgs(argv);
   if (args.help) {
     console.log(USAGE);
+    return;
+  }
+  if (args.replicas > 1) {
+    await runReplicatedDev(args, (namesrvAddr) => startConsole(args, namesrvAddr));
     return;
   }
   const started = Date.now();
@@ -125,31 +181,14 @@ export async function run(argv: string[]): Promise<void> {
     await namesrv.stop();
     throw err;
   }
-  // The console is a convenience: a busy port is reported, the cluster runs on without it.
-  let consoleLine = "Console     off (--no-dashboard)";
-  let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
-  if (args.dashboardPort !== undefined) {
-    try {
-      dashboard = await startDashboard({
-        namesrv: namesrvAddr,
-        host: "127.0.0.1",
-        port: args.dashboardPort,
-        audit: resolve(args.data, "dashboard-audit.log"),
-        help: false,
-      });
-      consoleLine = `Console     ${dashboard.url}  (no login: loopback only)`;
-    } catch (err) {
-      consoleLine = `Console     NOT started: ${(err as Error).message} (use --dashboard-port N or --no-dashboard)`;
-      console.error(`tidemq dev: web console not started: ${(err as Error).message}`);
-    }
-  }
+  const devConsole = await startConsole(args, namesrvAddr);
   const ms = Date.now() - started;
   console.log(`TideMQ dev cluster ready in ${ms} ms
   NameServer  ${namesrvAddr}
   Broker      ${broker.brokerAddr}  (cluster ${config.brokerClusterName}, ${config.brokerName}, ${config.flushDiskType})
   Data        ${config.storePathRootDir}
   Metrics     ${broker.metricsPort === undefined ? "off" : `http://127.0.0.1:${broker.metricsPort}/metrics (broker), http://127.0.0.1:${namesrv.metricsPort}/metrics (NameServer)`}
-  ${consoleLine}
+  ${devConsole.line}
 
 Quick start (topics are created on first use in the dev cluster):
   import { Producer, PushConsumer, ConsumeResult } from "@tidemq/client";
@@ -161,7 +200,8 @@ Press Ctrl-C to stop.`);
 
   // The NameServer stops even when the broker's stop fails.
   stopOnSignal("tidemq dev", () =>
-    (dashboard ? dashboard.stop().catch(() => undefined) : Promise.resolve())
+    devConsole
+      .stop()
       .then(() => broker.shutdown())
       .catch((err: Error) => console.error(`tidemq dev: broker stop failed: ${err.message}`))
       .then(() => namesrv.stop()),

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Replicated ×3 (DLedger, ack after majority fsync) beside one unreplicated SYNC_FLUSH broker, in
+// one run: `tidemq bench producer` (500-byte messages, window 128, our client) and `tidemq bench
+// consumer` for end-to-end latency. Usage: node bench/dledger-throughput.mjs [--seconds 20]
+// [--relaxed] (adds a dLegerSyncFlush=false group). Prints figures and the machine.
+import os from "node:os";
+import { benchTool, Cluster } from "./dledgerCluster.mjs";
+
+const argv = process.argv.slice(2);
+const seconds = Number(argv[argv.indexOf("--seconds") + 1] || 20) || 20;
+const relaxed = argv.includes("--relaxed");
+
+async function run(label, opts) {
+  const c = await Cluster.start(opts);
+  try {
+    if (opts.dledger !== false && !(await c.leader(30_000))) throw new Error(`${label}: no leader`);
+    const topic = `Bench${Date.now()}`;
+    // The producer creates the topic (-q 8); the consumer joins once it exists, from the start.
+    const producer = benchTool("producer", [
+      "-n",
+      c.nsAddr,
+      "-t",
+      topic,
+      "-w",
+      "128",
+      "-s",
+      "500",
+      "-d",
+      String(seconds),
+      "-q",
+      "8",
+    ]);
+    await new Promise((r) => setTimeout(r, 2000));
+    const consumer = benchTool("consumer", [
+      "-n",
+      c.nsAddr,
+      "-t",
+      topic,
+      "-g",
+      `g${Date.now()}`,
+      "--from",
+      "first",
+      "-d",
+      String(seconds + 6),
+    ]);
+    const p = await producer;
+    const cons = await consumer;
+    const row = {
+      label,
+      sendTps: p.tps,
+      sent: p.sent,
+      failed: p.sendFailed + p.responseFailed,
+      rtP50: p.rt.p50,
+      rtP99: p.rt.p99,
+      e2eP50: cons.e2e.p50,
+      e2eP99: cons.e2e.p99,
+      received: cons.received,
+    };
+    console.log(JSON.stringify(row));
+    return row;
+  } finally {
+    await c.stop();
+  }
+}
+
+console.log(
+  `machine: ${os.cpus()[0]?.model} ×${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ")}`,
+);
+const rows = [];
+rows.push(await run("DLedger ×3 (fsync before ack)", { size: 3 }));
+if (relaxed)
+  rows.push(
+    await run("DLedger ×3 (dLegerSyncFlush=false)", { size: 3, extra: { dLegerSyncFlush: "false" } }),
+  );
+rows.push(await run("one broker SYNC_FLUSH", { size: 1, dledger: false }));
+const base = rows.at(-1).sendTps;
+for (const r of rows) {
+  console.log(
+    `${r.label.padEnd(36)} ${String(r.sendTps).padStart(7)} msg/s acked (×${(r.sendTps / base).toFixed(2)})  send rt p50 ${r.rtP50} ms p99 ${r.rtP99} ms  e2e p50 ${r.e2eP50} ms p99 ${r.e2eP99} ms  failed ${r.failed}`,
+  );
+}
+console.log(
+  `load after: ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ")}`,
+);

@@ -1,0 +1,500 @@
+import fs from "node:fs";
+import { join } from "node:path";
+import { type HardState, RaftNode, type RaftStatus, type Ready, type Role } from "@tidemq/raft";
+import type { Logger } from "@tidemq/remoting";
+import type { MessageStore } from "@tidemq/store";
+import type { BrokerConfig } from "../BrokerConfig.js";
+import { BrokerConfigError } from "../loadBrokerConfig.js";
+import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
+import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
+import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
+import { RaftTransport } from "./RaftTransport.js";
+
+/** Election timeout and heartbeat in ticks (10 ms ticks: elections after 1–2 s of silence). */
+export const ELECTION_TICKS = 100;
+export const HEARTBEAT_TICKS = 10;
+const TRACE = process.env.TIDEMQ_DLEDGER_TRACE === "1";
+
+export interface DLedgerRole {
+  /** leader: writable (its no-op committed and everything before it dispatched). */
+  role: "leader" | "follower";
+  term: number;
+  leaderId: string;
+}
+
+export interface DLedgerReplicaStatus {
+  selfId: string;
+  role: Role;
+  writable: boolean;
+  term: number;
+  leaderId: string;
+  commitIndex: number;
+  lastIndex: number;
+  committedOffset: number;
+  /** Leader only: per peer, the last index it holds and how many entries it lags. */
+  peers: { id: string; matchIndex: number; lag: number }[];
+}
+
+/**
+ * One replica of a DLedger group: drives the Raft core over the commit log. The commit log
+ * IS the Raft log — a leader's local put is encoded once into the log and proposed as one
+ * entry (its byte range); followers append the same bytes at the same offsets
+ * (appendReplicated); the index beside the log (RaftLogIndex) maps entries to byte ranges.
+ * The store's commit gate holds visibility (pulls, queries) and put answers at the commit
+ * index, so a send is acknowledged only once a majority holds it on disk.
+ *
+ * Writes are taken only while this replica is a leader whose no-op entry committed and whose
+ * dispatch caught up (DLedger waits the same way); any other time local puts are refused
+ * with SERVICE_NOT_AVAILABLE (14, retried elsewhere by clients).
+ */
+export class DLedgerNode {
+  /** The store's commit gate: records ending at or below this offset are committed. */
+  readonly gate = { committedOffset: 0 };
+  readonly self: DLedgerPeer;
+  readonly peers: DLedgerPeer[];
+  private readonly index: RaftLogIndex;
+  private node: RaftNode | undefined;
+  private store: MessageStore | undefined;
+  private transport: RaftTransport | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private kickScheduled = false;
+  private stopped = false;
+  private failed: Error | undefined;
+  private role: Role = "follower";
+  private writable = false;
+  private leaderStartIndex = 0;
+  private hard: HardState;
+  private readonly syncFlush: boolean;
+  private appendError: Error | undefined;
+  private lastTickError = 0;
+  /** Called when this replica starts or stops taking writes (register with NameServers at once). */
+  onRoleChange: (r: DLedgerRole) => void = () => {};
+
+  private constructor(
+    private readonly config: BrokerConfig,
+    private readonly logger: Logger,
+    index: RaftLogIndex,
+  ) {
+    this.peers = parseDLedgerPeers(config.dLegerPeers);
+    this.self = this.peers.find((p) => p.id === config.dLegerSelfId)!;
+    this.index = index;
+    this.hard = index.hardState;
+    this.gate.committedOffset = index.endOf(this.hard.commit);
+    this.syncFlush = config.dLegerSyncFlush;
+  }
+
+  /**
+   * Opens the Raft index before the store (the store must open behind the commit gate).
+   * Refuses a store whose commit log was written outside DLedger mode: its records are in
+   * no Raft entry, and the group would either drop them or diverge.
+   */
+  static open(config: BrokerConfig, logger: Logger): DLedgerNode {
+    const dir = join(config.storePathRootDir, "dledger");
+    if (!RaftLogIndex.exists(dir)) {
+      const clDir = config.storePathCommitLog || join(config.storePathRootDir, "commitlog");
+      const segments = fs.existsSync(clDir) ? fs.readdirSync(clDir).filter((f) => /^\d{20}$/.test(f)) : [];
+      if (segments.length > 0) {
+        throw new BrokerConfigError(
+          `enableDLegerCommitLog=true but ${clDir} holds a commit log written without DLedger: a DLedger replica must start from an empty store (move the old store away, or run without enableDLegerCommitLog)`,
+        );
+      }
+    }
+    const peers = parseDLedgerPeers(config.dLegerPeers);
+    const clDir = config.storePathCommitLog || join(config.storePathRootDir, "commitlog");
+    return new DLedgerNode(
+      config,
+      logger,
+      RaftLogIndex.open(
+        dir,
+        peers.map((p) => p.id),
+        clDir,
+      ),
+    );
+  }
+
+  /** Starts replicating over an open store (opened with `gate` as its commit gate). */
+  async start(store: MessageStore): Promise<void> {
+    this.store = store;
+    store.refuseLocalAppends(this.notWritableReason());
+    // Reconcile log and index after a crash: entries whose bytes did not survive go, and
+    // bytes no entry covers go (neither was acknowledged to anyone).
+    let last = this.index.lastIndex();
+    const logEnd = store.maxPhysicalOffset;
+    while (last > 0 && this.index.endOf(last) > logEnd) last--;
+    if (last < this.index.lastIndex()) {
+      if (last < this.hard.commit) {
+        this.logger.warn(
+          `dledger: commit log ends at ${logEnd}, before committed entry ${this.hard.commit}: the log lost committed data (unsynced writes?); this replica re-fetches it from the leader`,
+        );
+        this.hard = { ...this.hard, commit: last };
+      }
+      this.index.truncateFrom(last + 1);
+    }
+    const end = this.index.endOf(last);
+    if (store.maxPhysicalOffset > end) {
+      this.logger.info(
+        `dledger: cutting ${store.maxPhysicalOffset - end} log bytes no Raft entry covers (from ${end})`,
+      );
+      await store.truncateUncommitted(end);
+    }
+    this.gate.committedOffset = this.index.endOf(this.hard.commit);
+    store.commitAdvanced();
+    this.node = new RaftNode({
+      id: this.self.id,
+      storage: this.index,
+      random: Math.random,
+      electionTicks: ELECTION_TICKS,
+      heartbeatTicks: HEARTBEAT_TICKS,
+      applied: this.hard.commit,
+      maxBytesPerMessage: 1024 * 1024,
+      maxInflightMessages: 256,
+      ...(this.config.preferredLeaderId ? { preferredLeaderId: this.config.preferredLeaderId } : {}),
+    });
+    store.setLocalAppendListener(this.onLocalAppend);
+    this.transport = new RaftTransport(this.self, this.peers, this.logger);
+    this.transport.onMessage = (m) => {
+      if (this.stopped || this.failed) return;
+      try {
+        this.node!.step(m);
+      } catch (err) {
+        this.logger.warn(`dledger: message from ${m.from} refused: ${(err as Error).message}`);
+      }
+      // A leader's commit index moves when a follower's ack arrives (it counts only fsynced
+      // copies): answer the puts now rather than after the Ready being persisted.
+      if (this.role === "leader") this.applyCommitted(this.node!.hardState().commit);
+      this.kick();
+    };
+    await this.transport.start();
+    this.timer = setInterval(() => this.onTick(), this.config.dLegerTickMs);
+    this.logger.info(
+      `dledger: replica ${this.self.id} of group ${this.config.dLegerGroup || this.config.brokerName} (${this.peers.map((p) => `${p.id}=${p.host}:${p.port}`).join(", ")}), log index ${last}, commit ${this.hard.commit}, term ${this.hard.term}`,
+    );
+  }
+
+  get isWritable(): boolean {
+    return this.writable;
+  }
+
+  get raftPort(): number {
+    return this.transport?.port ?? 0;
+  }
+
+  status(): DLedgerReplicaStatus {
+    const st: RaftStatus | undefined = this.node?.status();
+    const peers: DLedgerReplicaStatus["peers"] = [];
+    if (st && st.role === "leader") {
+      for (const p of this.peers) {
+        const match = p.id === this.self.id ? this.index.lastIndex() : (st.progress[p.id]?.match ?? 0);
+        peers.push({ id: p.id, matchIndex: match, lag: Math.max(0, st.lastIndex - match) });
+      }
+    }
+    return {
+      selfId: this.self.id,
+      role: st?.role ?? "follower",
+      writable: this.writable,
+      term: st?.term ?? this.hard.term,
+      leaderId: st?.leader ?? "",
+      commitIndex: st?.commit ?? this.hard.commit,
+      lastIndex: st?.lastIndex ?? this.index.lastIndex(),
+      committedOffset: this.gate.committedOffset,
+      peers,
+    };
+  }
+
+  /** Leader only: hands leadership to `to` (it campaigns once caught up). */
+  transferLeadership(to: string): void {
+    if (!this.node) throw new Error("dledger replica not started");
+    if (!this.peers.some((p) => p.id === to)) throw new Error(`${to} is not one of dLegerPeers`);
+    const st = this.node.status();
+    if (st.role !== "leader")
+      throw new Error(`${this.self.id} is not the leader (leader: ${st.leader || "unknown"})`);
+    if (to === this.self.id) return;
+    this.node.transferLeadership(to);
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.hardStateTimer) clearTimeout(this.hardStateTimer);
+    this.store?.setLocalAppendListener(undefined);
+    this.store?.refuseLocalAppends("the broker is stopping");
+    await this.transport?.stop();
+    for (let i = 0; i < 500 && this.running; i++) await new Promise((r) => setTimeout(r, 5));
+    try {
+      await this.index.setHardState(
+        { ...this.hard, commit: this.node?.status().commit ?? this.hard.commit },
+        true,
+      );
+    } catch {
+      // best effort: the commit index is re-learned from the leader
+    }
+    this.index.close();
+  }
+
+  // ---------------------------------------------------------------- driving the core
+
+  private onTick(): void {
+    if (this.stopped || this.failed || !this.node) return;
+    try {
+      this.node.tick();
+    } catch (err) {
+      // E.g. entries a lagging follower needs were deleted by retention: keep leading the
+      // others; say so at most every 10 s.
+      if (Date.now() - this.lastTickError > 10_000) {
+        this.lastTickError = Date.now();
+        this.logger.error(`dledger: ${(err as Error).message}`);
+      }
+    }
+    if (this.role === "leader" && !this.writable) this.checkWritable();
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.kickScheduled || this.running || this.stopped) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    if (this.running || this.failed || !this.node) return;
+    this.running = true;
+    const node = this.node;
+    try {
+      for (let n = 0; n < 10_000 && node.hasReady() && !this.stopped; n++) {
+        const rd = node.ready();
+        if (rd.softState) this.onRole(rd.softState.role);
+        this.transport!.send(rd.messages);
+        const t0 = TRACE ? performance.now() : 0;
+        await this.persist(rd);
+        if (TRACE) this.trace(rd, performance.now() - t0);
+        this.transport!.send(rd.messagesAfterPersist);
+        const last = rd.committedEntries.at(-1);
+        if (last) this.applyCommitted(last.index);
+        node.advance();
+        if (this.role === "leader" && !this.writable) this.checkWritable();
+      }
+    } catch (err) {
+      this.fail(err as Error);
+    } finally {
+      this.running = false;
+    }
+    if (!this.stopped && !this.failed && node.hasReady()) this.kick();
+  }
+
+  /** Persists a Ready's entries and hard state (durably when the core asks and fsync is on). */
+  private async persist(rd: Ready): Promise<void> {
+    const store = this.store!;
+    const ents = rd.entries;
+    if (ents.length > 0) {
+      const first = ents[0]!.index;
+      if (first <= this.index.lastIndex()) {
+        // A conflicting uncommitted suffix: cut index and log back to entry first-1.
+        const cut = this.index.endOf(first - 1);
+        this.index.truncateFrom(first);
+        if (store.maxPhysicalOffset > cut) {
+          this.logger.info(`dledger: truncating uncommitted entries from index ${first} (log offset ${cut})`);
+          await store.truncateUncommitted(cut);
+        }
+      }
+      let end = this.index.endOf(first - 1);
+      const recs: IndexRecord[] = [];
+      for (const e of ents) {
+        if (e.type === "config") {
+          throw new Error("membership changes are not supported in DLedger mode");
+        }
+        if (e.type === "normal") {
+          const d = decodeEntryData(e.data);
+          if (store.maxPhysicalOffset < d.end) this.appendChunks(e.index, d.chunks);
+          end = d.end;
+        }
+        recs.push({
+          index: e.index,
+          term: e.term,
+          type: e.type,
+          end,
+          wire: e.type === "normal" ? e.data : undefined,
+        });
+      }
+      this.index.append(recs);
+      // The log's fsync (group commit) and the index's run side by side.
+      await Promise.all([store.whenConfirmed(end), this.syncFlush ? this.index.sync() : undefined]);
+      if (this.appendError) throw this.appendError;
+    }
+    if (rd.hardState) {
+      const hs = rd.hardState;
+      const durable = hs.term !== this.hard.term || hs.vote !== this.hard.vote;
+      this.hard = hs;
+      // Term and vote must be durable before any answer; the commit index need not be (it is
+      // re-learned from the leader), so it is written at most every second, off the path.
+      if (durable) await this.index.setHardState(hs, true);
+      else this.scheduleHardStateWrite();
+    }
+  }
+
+  /** Appends a follower's entry bytes verbatim at the leader's offsets. */
+  private appendChunks(index: number, chunks: readonly LogChunk[]): void {
+    const store = this.store!;
+    for (const c of chunks) {
+      const at = store.maxPhysicalOffset;
+      if (c.offset + c.bytes.length <= at) continue;
+      if (c.offset !== at) {
+        throw new Error(`entry ${index}: bytes at ${c.offset} do not continue the commit log (end ${at})`);
+      }
+      store.appendReplicated(c.offset, c.bytes, store.segmentSize).catch((err: Error) => {
+        // A truncation answers the pending append; anything else means the bytes did not decode.
+        if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
+      });
+    }
+  }
+
+  private hardStateTimer: NodeJS.Timeout | undefined;
+
+  private scheduleHardStateWrite(): void {
+    if (this.hardStateTimer || this.stopped) return;
+    this.hardStateTimer = setTimeout(() => {
+      this.hardStateTimer = undefined;
+      if (this.stopped) return;
+      this.index.setHardState(this.hard, false).catch((err: Error) => {
+        this.logger.warn(`dledger: cannot write the commit index: ${err.message}`);
+      });
+    }, 1000);
+    this.hardStateTimer.unref();
+  }
+
+  private applyCommitted(commit: number): void {
+    if (TRACE && this.proposedAt.size > 0) {
+      const now = performance.now();
+      for (const [i, at] of this.proposedAt) {
+        if (i > commit) break;
+        this.traceLat.commit += now - at;
+        this.traceLat.nCommit++;
+        this.proposedAt.delete(i);
+      }
+    }
+    const offset = this.index.endOf(Math.min(commit, this.index.lastIndex()));
+    if (offset > this.gate.committedOffset) {
+      this.gate.committedOffset = offset;
+      this.store!.commitAdvanced();
+    }
+  }
+
+  private onRole(role: Role): void {
+    const was = this.role;
+    this.role = role;
+    if (role === "leader" && was !== "leader") {
+      // The new term's no-op: writes wait until it commits (all earlier entries are then
+      // committed too) and dispatch has caught up, so queue offsets continue correctly.
+      this.leaderStartIndex = this.node!.status().lastIndex;
+      this.logger.info(`dledger: ${this.self.id} elected leader of term ${this.node!.status().term}`);
+    }
+    if (role !== "leader" && this.writable) {
+      this.writable = false;
+      this.store!.refuseLocalAppends(this.notWritableReason());
+      this.logger.info(
+        `dledger: ${this.self.id} is no longer the leader (term ${this.node!.status().term}); sends refused`,
+      );
+      this.emitRole();
+    } else if (role !== "leader" && was === "leader") {
+      this.emitRole();
+    }
+  }
+
+  private checkWritable(): void {
+    const store = this.store!;
+    const st = this.node!.status();
+    if (st.role !== "leader" || st.transferee) return;
+    if (st.commit < this.leaderStartIndex) return;
+    const committed = this.index.endOf(st.commit);
+    if (store.maxPhysicalOffset !== this.index.endOf(this.index.lastIndex())) return;
+    if (store.visibleOffset < committed || store.stats.dispatchBehindBytes > 0) return;
+    this.writable = true;
+    store.refuseLocalAppends(undefined);
+    this.logger.info(`dledger: ${this.self.id} is the leader of term ${st.term} and takes writes`);
+    this.emitRole();
+  }
+
+  private emitRole(): void {
+    const st = this.node!.status();
+    try {
+      this.onRoleChange({ role: this.writable ? "leader" : "follower", term: st.term, leaderId: st.leader });
+    } catch (err) {
+      this.logger.error(`dledger: role change handler failed: ${(err as Error).message}`);
+    }
+  }
+
+  private notWritableReason(): string {
+    const leader = this.node?.status().leader;
+    return `broker ${this.config.brokerName} replica ${this.config.dLegerSelfId} is not the DLedger leader${leader ? ` (leader: ${leader})` : ""}; send to the leader`;
+  }
+
+  /** Every local append on the leader becomes one Raft entry (its bytes, at their offsets). */
+  private readonly onLocalAppend = (prevEnd: number, offset: number, bytes: Buffer): void => {
+    const chunks: LogChunk[] = [];
+    if (prevEnd < offset) chunks.push({ offset: prevEnd, bytes: blankHeader(offset - prevEnd) });
+    chunks.push({ offset, bytes: Buffer.from(bytes) });
+    const data = encodeEntryData(offset + bytes.length, chunks);
+    try {
+      if (!this.writable || !this.node) throw new Error("not writable");
+      const r = this.node.propose([data]);
+      if (TRACE) this.proposedAt.set(r.lastIndex, performance.now());
+    } catch (err) {
+      // Leadership moved (or a transfer began) between the check and the append: take the
+      // records back; their puts are answered SERVICE_NOT_AVAILABLE.
+      this.writable = false;
+      this.store!.refuseLocalAppends(this.notWritableReason());
+      const store = this.store!;
+      setImmediate(() => {
+        store.truncateUncommitted(prevEnd).catch((e: Error) => this.fail(e));
+      });
+      this.logger.warn(
+        `dledger: proposal refused (${(err as Error).message}); records from ${prevEnd} taken back`,
+      );
+      this.emitRole();
+      return;
+    }
+    this.kick();
+  };
+
+  private readonly proposedAt = new Map<number, number>();
+  private traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
+  private traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
+
+  /** TIDEMQ_DLEDGER_TRACE=1: every 2 s, Readies handled, entries persisted, time persisting. */
+  private trace(rd: Ready, ms: number): void {
+    const t = this.traceStats;
+    t.readies++;
+    t.entries += rd.entries.length;
+    t.committed += rd.committedEntries.length;
+    t.persistMs += ms;
+    t.maxMs = Math.max(t.maxMs, ms);
+    const now = performance.now();
+    for (const e of rd.entries) {
+      const at = this.proposedAt.get(e.index);
+      if (at !== undefined) {
+        this.traceLat.ready += now - ms - at;
+        this.traceLat.nReady++;
+      }
+    }
+    if (Date.now() - t.since >= 2000) {
+      this.logger.info(
+        `dledger trace ${this.self.id} ${this.role}: ${t.readies} readies, ${t.entries} entries, ${t.committed} committed, persist ${(t.persistMs / t.readies).toFixed(2)} ms avg ${t.maxMs.toFixed(1)} max; propose→ready ${(this.traceLat.ready / Math.max(1, this.traceLat.nReady)).toFixed(1)} ms, propose→commit ${(this.traceLat.commit / Math.max(1, this.traceLat.nCommit)).toFixed(1)} ms`,
+      );
+      this.traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
+      this.traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.writable = false;
+    this.store?.refuseLocalAppends(`DLedger replica failed: ${err.message}`);
+    this.logger.error(`dledger: replica ${this.self.id} stopped replicating: ${err.stack ?? err.message}`);
+    this.emitRole();
+  }
+}

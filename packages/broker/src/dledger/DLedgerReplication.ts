@@ -1,0 +1,129 @@
+import { createResponse, RequestCode, ResponseCode } from "@tidemq/protocol";
+import type { RemotingClient } from "@tidemq/remoting";
+import type { MessageStore } from "@tidemq/store";
+import type { BrokerContext } from "../context.js";
+import { SlaveSynchronize } from "../ha/SlaveSynchronize.js";
+import type { DLedgerNode, DLedgerRole } from "./DLedgerNode.js";
+import { followerBrokerId } from "./DLedgerPeers.js";
+
+/** Followers copy the leader's topics, subscription groups and consumer offsets this often. */
+export const DLEDGER_METADATA_SYNC_MS = 1000;
+/** A follower re-registers this often, so it learns a new leader's address (for metadata sync) fast. */
+const FOLLOWER_REGISTER_MS = 3000;
+/** Admin request (DLedger's LEADERSHIP_TRANSFER code): extFields.selfId = the replica to hand leadership to. */
+export const DLEDGER_TRANSFER_LEADER = 51005;
+
+/**
+ * The broker side of a DLedger group: maps Raft roles to what clients see. The leader (once
+ * writable) is brokerId 0 with role SYNC_MASTER; every other replica is a SLAVE with brokerId
+ * selfId+1 that refuses sends with 14. Every role change re-registers with the NameServers at
+ * once. Followers copy the leader's metadata every second (the leader's address comes from
+ * the NameServers' answer to their registration).
+ */
+export class DLedgerReplication {
+  private sync: SlaveSynchronize | undefined;
+  private registerTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Registers with the NameServers now. */
+  registerNow: () => void = () => {};
+  /** Observers of role changes (after the broker switched brokerId/role and re-registered). */
+  readonly roleListeners = new Set<(r: DLedgerRole) => void>();
+
+  constructor(
+    private readonly ctx: BrokerContext,
+    private readonly remoting: RemotingClient,
+    readonly node: DLedgerNode,
+  ) {
+    this.applyRole({ role: "follower", term: 0, leaderId: "" });
+  }
+
+  async start(store: MessageStore): Promise<void> {
+    const { server, offsets } = this.ctx;
+    server.registerHandler(RequestCode.GET_ALL_CONSUMER_OFFSET, (request) =>
+      createResponse(
+        request,
+        ResponseCode.SUCCESS,
+        undefined,
+        undefined,
+        Buffer.from(offsets.encode(), "utf8"),
+      ),
+    );
+    server.registerHandler(DLEDGER_TRANSFER_LEADER, (request) => {
+      const to = request.extFields?.selfId ?? "";
+      try {
+        this.node.transferLeadership(to);
+      } catch (err) {
+        return createResponse(request, ResponseCode.SYSTEM_ERROR, (err as Error).message);
+      }
+      return createResponse(request, ResponseCode.SUCCESS, `leadership transfer to ${to} started`);
+    });
+    this.ctx.runtimeInfoExtras = () => {
+      const st = this.node.status();
+      const out: Record<string, string> = {
+        dLegerSelfId: st.selfId,
+        dLegerRole: st.writable
+          ? "LEADER"
+          : st.role === "leader"
+            ? "LEADER_NOT_READY"
+            : st.role.toUpperCase(),
+        dLegerTerm: String(st.term),
+        dLegerLeaderId: st.leaderId,
+        dLegerCommitIndex: String(st.commitIndex),
+        dLegerLastIndex: String(st.lastIndex),
+      };
+      if (st.peers.length > 0) out.dLegerPeerLag = st.peers.map((p) => `${p.id}:${p.lag}`).join(";");
+      return out;
+    };
+    this.node.onRoleChange = (r) => this.applyRole(r);
+    await this.node.start(store);
+    this.registerTimer = setInterval(() => {
+      if (!this.node.isWritable) this.registerNow();
+    }, FOLLOWER_REGISTER_MS);
+    this.registerTimer.unref();
+  }
+
+  private applyRole(r: DLedgerRole): void {
+    const { config, logger } = this.ctx;
+    if (r.role === "leader") {
+      config.brokerId = 0;
+      config.brokerRole = "SYNC_MASTER";
+      const sync = this.sync;
+      this.sync = undefined;
+      void sync?.stop();
+    } else {
+      config.brokerId = followerBrokerId(config.dLegerSelfId, this.node.peers);
+      config.brokerRole = "SLAVE";
+      if (!this.sync && !this.stopped && this.ctx.server) {
+        this.sync = new SlaveSynchronize({
+          client: this.remoting,
+          logger,
+          topics: this.ctx.topics,
+          groups: this.ctx.subscriptionGroups,
+          offsets: this.ctx.offsets,
+          intervalMs: DLEDGER_METADATA_SYNC_MS,
+          selfAddr: this.ctx.brokerAddr,
+        });
+        this.sync.start();
+      }
+    }
+    logger.info(`dledger: registering as brokerId ${config.brokerId} (${config.brokerRole}, term ${r.term})`);
+    this.registerNow();
+    for (const l of this.roleListeners ?? []) l(r);
+  }
+
+  haServerAddr(brokerIP: string): string {
+    return `${brokerIP}:0`;
+  }
+
+  /** A NameServer answered a follower's registration with the leader's address. */
+  onMasterInfo(masterAddr: string | undefined, _haServerAddr?: string): void {
+    this.sync?.setMasterAddr(masterAddr);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.registerTimer) clearInterval(this.registerTimer);
+    await this.sync?.stop();
+    await this.node.stop();
+  }
+}

@@ -1,0 +1,253 @@
+import net from "node:net";
+import { crc32 } from "node:zlib";
+import type { Entry, EntryType, Message, MessageType } from "@tidemq/raft";
+import type { Logger } from "@tidemq/remoting";
+import type { DLedgerPeer } from "./DLedgerPeers.js";
+
+const MAX_FRAME = 256 * 1024 * 1024;
+/** Above this many unsent bytes to a peer, messages to it are dropped (Raft re-sends). */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+const TYPES: EntryType[] = ["normal", "noop", "config"];
+
+/**
+ * Raft messages between replicas over TCP on the dLegerPeers ports. One outbound connection
+ * per peer (reconnecting), inbound connections accepted on our own port. Frame: u32 length,
+ * u32 CRC32 of the payload, payload = u32 header length, JSON header (the message without
+ * entry data), then the entries' data back to back. Messages of one Ready go out in one
+ * corked write. A lost connection loses messages; Raft copes (it re-sends).
+ */
+export class RaftTransport {
+  private server: net.Server | undefined;
+  private readonly out = new Map<
+    string,
+    { socket: net.Socket | undefined; connecting: boolean; backoff: number }
+  >();
+  private readonly inbound = new Set<net.Socket>();
+  private stopped = false;
+  onMessage: (m: Message) => void = () => {};
+
+  constructor(
+    private readonly self: DLedgerPeer,
+    private readonly peers: readonly DLedgerPeer[],
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.server = net.createServer((s) => this.accept(s));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(
+        this.self.port,
+        this.self.host === "localhost" ? "127.0.0.1" : this.self.host,
+        () => {
+          this.server!.off("error", reject);
+          resolve();
+        },
+      );
+    });
+    this.server.on("error", (err) => this.logger.error(`raft transport: ${err.message}`));
+    for (const p of this.peers) if (p.id !== this.self.id) this.connect(p);
+  }
+
+  get port(): number {
+    const a = this.server?.address();
+    return typeof a === "object" && a ? a.port : 0;
+  }
+
+  /** Sends messages (in order per peer); drops what cannot be sent now. */
+  send(msgs: readonly Message[]): void {
+    if (msgs.length === 0 || this.stopped) return;
+    const byPeer = new Map<string, Buffer[]>();
+    for (const m of msgs) {
+      const conn = this.out.get(m.to);
+      const s = conn?.socket;
+      if (!s || s.destroyed || s.writableLength > MAX_QUEUED_BYTES) continue;
+      let list = byPeer.get(m.to);
+      if (!list) {
+        list = [];
+        byPeer.set(m.to, list);
+      }
+      list.push(encodeFrame(m));
+    }
+    for (const [to, frames] of byPeer) {
+      const s = this.out.get(to)!.socket!;
+      s.cork();
+      for (const f of frames) s.write(f);
+      process.nextTick(() => s.uncork());
+    }
+  }
+
+  private connect(peer: DLedgerPeer): void {
+    let st = this.out.get(peer.id);
+    if (!st) {
+      st = { socket: undefined, connecting: false, backoff: 50 };
+      this.out.set(peer.id, st);
+    }
+    if (this.stopped || st.connecting) return;
+    st.connecting = true;
+    const state = st;
+    const s = net.connect({ host: peer.host, port: peer.port });
+    s.setNoDelay(true);
+    let ok = false;
+    s.once("connect", () => {
+      ok = true;
+      state.connecting = false;
+      state.backoff = 50;
+      state.socket = s;
+    });
+    s.on("data", () => {}); // peers never answer on this connection
+    s.on("error", () => {});
+    s.once("close", () => {
+      state.connecting = false;
+      if (state.socket === s) state.socket = undefined;
+      if (this.stopped) return;
+      const wait = ok ? 50 : state.backoff;
+      state.backoff = Math.min(1000, state.backoff * 2);
+      setTimeout(() => this.connect(peer), wait).unref();
+    });
+  }
+
+  private accept(s: net.Socket): void {
+    if (this.stopped) {
+      s.destroy();
+      return;
+    }
+    this.inbound.add(s);
+    s.setNoDelay(true);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    s.on("data", (chunk: Buffer) => {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes < 8) return;
+      let buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      let p = 0;
+      while (buf.length - p >= 8) {
+        const len = buf.readUInt32BE(p);
+        if (len > MAX_FRAME) {
+          this.logger.warn(`raft transport: frame of ${len} bytes from ${s.remoteAddress}; closing`);
+          s.destroy();
+          return;
+        }
+        if (buf.length - p < 8 + len) break;
+        const payload = buf.subarray(p + 8, p + 8 + len);
+        if (crc32(payload) >>> 0 !== buf.readUInt32BE(p + 4)) {
+          this.logger.warn("raft transport: frame checksum mismatch; closing the connection");
+          s.destroy();
+          return;
+        }
+        p += 8 + len;
+        let m: Message;
+        try {
+          m = decodePayload(payload);
+        } catch (err) {
+          this.logger.warn(`raft transport: bad frame (${(err as Error).message}); closing`);
+          s.destroy();
+          return;
+        }
+        this.onMessage(m);
+      }
+      buf = buf.subarray(p);
+      pending = buf.length > 0 ? [buf] : [];
+      pendingBytes = buf.length;
+    });
+    s.on("error", () => {});
+    s.once("close", () => this.inbound.delete(s));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const st of this.out.values()) st.socket?.destroy();
+    for (const s of this.inbound) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+interface Header {
+  y: MessageType;
+  f: string;
+  t: string;
+  term: number;
+  lt: number;
+  i: number;
+  c: number;
+  r: boolean;
+  h: number;
+  tr?: boolean;
+  e: [number, number, number, number][];
+  sn?: { index: number; term: number; voters: readonly string[]; len: number };
+}
+
+export function encodeFrame(m: Message): Buffer {
+  const header: Header = {
+    y: m.type,
+    f: m.from,
+    t: m.to,
+    term: m.term,
+    lt: m.logTerm,
+    i: m.index,
+    c: m.commit,
+    r: m.reject,
+    h: m.rejectHint,
+    e: m.entries.map((e) => [e.index, e.term, TYPES.indexOf(e.type), e.data.byteLength]),
+  };
+  if (m.transfer) header.tr = true;
+  if (m.snapshot) header.sn = { ...m.snapshot.metadata, len: m.snapshot.data.byteLength };
+  const json = Buffer.from(JSON.stringify(header), "utf8");
+  let dataBytes = 0;
+  for (const e of m.entries) dataBytes += e.data.byteLength;
+  const snapBytes = m.snapshot ? m.snapshot.data.byteLength : 0;
+  const len = 4 + json.length + dataBytes + snapBytes;
+  const out = Buffer.allocUnsafe(8 + len);
+  out.writeUInt32BE(len, 0);
+  out.writeUInt32BE(json.length, 8);
+  json.copy(out, 12);
+  let p = 12 + json.length;
+  for (const e of m.entries) {
+    out.set(e.data, p);
+    p += e.data.byteLength;
+  }
+  if (m.snapshot) out.set(m.snapshot.data, p);
+  out.writeUInt32BE(crc32(out.subarray(8)) >>> 0, 4);
+  return out;
+}
+
+function decodePayload(payload: Buffer): Message {
+  const hlen = payload.readUInt32BE(0);
+  const h = JSON.parse(payload.toString("utf8", 4, 4 + hlen)) as Header;
+  let p = 4 + hlen;
+  const entries: Entry[] = [];
+  for (const [index, term, type, len] of h.e) {
+    if (p + len > payload.length) throw new RangeError("entry data overruns the frame");
+    // Copied out: the socket's buffer is reused, the entry may live on in the Raft log.
+    entries.push({
+      index,
+      term,
+      type: TYPES[type] ?? "normal",
+      data: Buffer.from(payload.subarray(p, p + len)),
+    });
+    p += len;
+  }
+  const m: Message = {
+    type: h.y,
+    from: h.f,
+    to: h.t,
+    term: h.term,
+    logTerm: h.lt,
+    index: h.i,
+    entries,
+    commit: h.c,
+    reject: h.r,
+    rejectHint: h.h,
+    ...(h.tr ? { transfer: true } : {}),
+    ...(h.sn
+      ? {
+          snapshot: {
+            metadata: { index: h.sn.index, term: h.sn.term, voters: h.sn.voters },
+            data: Buffer.from(payload.subarray(p, p + h.sn.len)),
+          },
+        }
+      : {}),
+  };
+  return m;
+}

@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { MAGIC_BLANK } from "@tidemq/protocol";
+import { followerBrokerId, parseDLedgerPeers } from "../src/dledger/DLedgerPeers.js";
+import { blankHeader, chunksOfLogBytes, decodeEntryData, encodeEntryData } from "../src/dledger/EntryData.js";
+import { RaftLogIndex } from "../src/dledger/RaftLogIndex.js";
+import { BrokerConfigError } from "../src/loadBrokerConfig.js";
+import { cleanupsAfterAll, removeDir, tempDir } from "./helpers.js";
+
+const cleanups = cleanupsAfterAll();
+
+test("dLegerPeers parse as RocketMQ writes them; followers register as selfId + 1", () => {
+  const peers = parseDLedgerPeers("n0-127.0.0.1:40911;n1-127.0.0.1:40912; n2-localhost:40913;");
+  assert.deepEqual(
+    peers.map((p) => `${p.id}@${p.host}:${p.port}`),
+    ["n0@127.0.0.1:40911", "n1@127.0.0.1:40912", "n2@localhost:40913"],
+  );
+  assert.equal(followerBrokerId("n0", peers), 1);
+  assert.equal(followerBrokerId("n2", peers), 3);
+  assert.equal(followerBrokerId("a", [{ id: "a", host: "h", port: 1 }]), 1);
+  assert.throws(() => parseDLedgerPeers("n0-127.0.0.1"), BrokerConfigError);
+  assert.throws(() => parseDLedgerPeers("n0-127.0.0.1:70000"), /id-host:port/);
+  assert.throws(() => parseDLedgerPeers("n0-h:1;n0-h:2"), /names n0 twice/);
+});
+
+function record(size: number, fill: number): Buffer {
+  const b = Buffer.alloc(size, fill);
+  b.writeInt32BE(size, 0);
+  b.writeInt32BE(0x12345678, 4);
+  return b;
+}
+
+test("entry data round-trips; log bytes spanning a segment end split at the blank filler's header", () => {
+  const a = record(40, 1);
+  const filler = Buffer.alloc(24);
+  filler.writeInt32BE(24, 0);
+  filler.writeInt32BE(MAGIC_BLANK, 4);
+  const b = record(30, 2);
+  const bytes = Buffer.concat([a, filler, b]);
+  const chunks = chunksOfLogBytes(1000, bytes);
+  assert.deepEqual(
+    chunks.map((c) => [c.offset, c.bytes.length]),
+    [
+      [1000, 48],
+      [1064, 30],
+    ],
+  );
+  assert.deepEqual(chunks[0]!.bytes.subarray(40), blankHeader(24));
+  const wire = encodeEntryData(1094, chunks);
+  const back = decodeEntryData(wire);
+  assert.equal(back.end, 1094);
+  assert.deepEqual(
+    back.chunks.map((c) => [c.offset, c.bytes.toString("hex")]),
+    chunks.map((c) => [c.offset, c.bytes.toString("hex")]),
+  );
+  assert.throws(() => decodeEntryData(wire.subarray(0, wire.length - 1)), /overruns/);
+  assert.throws(() => decodeEntryData(Buffer.from([9, 0, 0])), /not a DLedger entry/);
+});
+
+test("the Raft index beside the log: append, truncate a suffix, reopen; a torn last record is dropped", async () => {
+  const dir = await tempDir("dledger-index");
+  cleanups.push(() => removeDir(dir));
+  const cl = join(dir, "commitlog");
+  fs.mkdirSync(cl, { recursive: true });
+  // One segment holding two records, so entries can be read back from the log.
+  const seg = Buffer.alloc(4096);
+  record(100, 7).copy(seg, 0);
+  record(60, 8).copy(seg, 100);
+  fs.writeFileSync(join(cl, "0".repeat(20)), seg);
+  const ix = RaftLogIndex.open(join(dir, "dledger"), ["n0", "n1", "n2"], cl);
+  ix.append([
+    { index: 1, term: 1, type: "noop", end: 0 },
+    { index: 2, term: 1, type: "normal", end: 100 },
+    { index: 3, term: 2, type: "normal", end: 160 },
+  ]);
+  assert.equal(ix.lastIndex(), 3);
+  assert.equal(ix.term(3), 2);
+  assert.equal(ix.endOf(2), 100);
+  const [e3] = ix.entries(3, 4, 1 << 20);
+  const d = decodeEntryData(e3!.data);
+  assert.deepEqual([d.end, d.chunks[0]!.offset, d.chunks[0]!.bytes.length], [160, 100, 60]);
+  assert.equal(d.chunks[0]!.bytes[10], 8);
+  assert.equal(ix.entries(1, 2, 1)[0]!.data.byteLength, 0);
+  assert.throws(() => ix.append([{ index: 5, term: 2, type: "normal", end: 200 }]), /does not continue/);
+  ix.truncateFrom(3);
+  assert.equal(ix.lastIndex(), 2);
+  await ix.sync();
+  await ix.setHardState({ term: 2, vote: "n1", commit: 2 }, true);
+  ix.close();
+  // A torn record (half written) at the end.
+  fs.appendFileSync(join(dir, "dledger", "index"), Buffer.alloc(10, 1));
+  const again = RaftLogIndex.open(join(dir, "dledger"), ["n0", "n1", "n2"], cl);
+  assert.equal(again.lastIndex(), 2);
+  assert.deepEqual(again.initialState().hardState, { term: 2, vote: "n1", commit: 2 });
+  assert.equal(fs.statSync(join(dir, "dledger", "index")).size, 48);
+  again.close();
+});

@@ -1,0 +1,183 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { NameServer } from "@tidemq/namesrv";
+import { testLogger } from "./cluster.js";
+
+const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "dledger-child.js");
+
+/** Ports that were free a moment ago (dLegerPeers needs them before the replicas start). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+    servers.push(s);
+    ports.push((s.address() as net.AddressInfo).port);
+  }
+  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
+  return ports;
+}
+
+export interface Replica {
+  id: string;
+  child: ChildProcess | undefined;
+  addr: string;
+  role: "leader" | "follower";
+  term: number;
+  /** Called with each stdout line. */
+  listeners: Set<(line: string) => void>;
+}
+
+/**
+ * A NameServer in this process and a DLedger group of child-process replicas (n0..n{k-1}),
+ * data in a temp dir. Replicas can be killed (SIGKILL) and restarted on the same data.
+ */
+export class DLedgerGroup {
+  readonly replicas: Replica[] = [];
+  private constructor(
+    readonly namesrv: NameServer,
+    readonly dir: string,
+    readonly brokerName: string,
+    readonly peers: string,
+    private readonly overrides: Record<string, unknown>,
+  ) {}
+
+  static async start(size = 3, overrides: Record<string, unknown> = {}): Promise<DLedgerGroup> {
+    const dir = await mkdtemp(join(tmpdir(), "tidemq-dledger-"));
+    const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
+    await namesrv.start();
+    const ports = await freePorts(size);
+    const peers = ports.map((p, i) => `n${i}-127.0.0.1:${p}`).join(";");
+    const g = new DLedgerGroup(namesrv, dir, "dl-broker", peers, overrides);
+    try {
+      for (let i = 0; i < size; i++) {
+        g.replicas.push({
+          id: `n${i}`,
+          child: undefined,
+          addr: "",
+          role: "follower",
+          term: 0,
+          listeners: new Set(),
+        });
+      }
+      await Promise.all(g.replicas.map((r) => g.startReplica(r.id)));
+    } catch (err) {
+      await g.stop();
+      throw err;
+    }
+    return g;
+  }
+
+  get nsAddr(): string {
+    return `127.0.0.1:${this.namesrv.port}`;
+  }
+
+  replica(id: string): Replica {
+    const r = this.replicas.find((x) => x.id === id);
+    if (!r) throw new Error(`no replica ${id}`);
+    return r;
+  }
+
+  async startReplica(id: string): Promise<void> {
+    const r = this.replica(id);
+    const root = join(this.dir, id);
+    const overrides = {
+      brokerName: this.brokerName,
+      brokerIP1: "127.0.0.1",
+      listenPort: 0,
+      namesrvAddr: this.nsAddr,
+      storePathRootDir: root,
+      storePathCommitLog: join(root, "commitlog"),
+      mappedFileSizeCommitLog: 8 * 1024 * 1024,
+      enableDLegerCommitLog: true,
+      dLegerGroup: this.brokerName,
+      dLegerPeers: this.peers,
+      dLegerSelfId: id,
+      autoCreateTopicEnable: true,
+      ...this.overrides,
+    };
+    const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    r.child = child;
+    r.role = "follower";
+    await new Promise<void>((resolve, reject) => {
+      let buf = "";
+      const timer = setTimeout(() => reject(new Error(`replica ${id} did not start in 30 s`)), 30_000);
+      child.stdout!.on("data", (d: Buffer) => {
+        buf += d.toString();
+        let nl = buf.indexOf("\n");
+        while (nl >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          const ready = /^READY (\S+)/.exec(line);
+          if (ready) {
+            r.addr = ready[1]!;
+            clearTimeout(timer);
+            resolve();
+          }
+          const role = /^ROLE (\w+) (\d+)/.exec(line);
+          if (role) {
+            r.role = role[1] as Replica["role"];
+            r.term = Number(role[2]);
+          }
+          for (const l of r.listeners) l(line);
+          nl = buf.indexOf("\n");
+        }
+      });
+      child.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        r.role = "follower";
+        reject(new Error(`replica ${id} exited (${code ?? signal})`));
+      });
+    });
+  }
+
+  /** The replica that reports itself writable leader, waiting up to `timeoutMs`. */
+  async leader(timeoutMs = 20_000, exclude?: string): Promise<Replica> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < 100_000; i++) {
+      const leaders = this.replicas.filter((r) => r.role === "leader" && this.alive(r) && r.id !== exclude);
+      if (leaders.length === 1) return leaders[0]!;
+      if (Date.now() > deadline) break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    throw new Error(`no single leader after ${timeoutMs} ms`);
+  }
+
+  alive(r: Replica): boolean {
+    return !!r.child && r.child.exitCode === null && r.child.signalCode === null;
+  }
+
+  async kill(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const r = this.replica(id);
+    const child = r.child;
+    if (!child || !this.alive(r)) return;
+    const exited = new Promise<void>((res) => child.once("exit", () => res()));
+    process.kill(child.pid!, signal);
+    await exited;
+    r.role = "follower";
+  }
+
+  async stop(): Promise<void> {
+    for (const r of this.replicas) {
+      if (r.child && this.alive(r)) {
+        const c = r.child;
+        const exited = new Promise<void>((res) => c.once("exit", () => res()));
+        try {
+          process.kill(c.pid!, "SIGKILL");
+        } catch {
+          // already gone
+        }
+        await exited;
+      }
+    }
+    await this.namesrv.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
