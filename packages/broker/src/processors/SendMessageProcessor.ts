@@ -36,6 +36,7 @@ import {
 } from "../TopicValidator.js";
 import { interceptTimer, refuseBatchTimer } from "../timer/timerSend.js";
 import { halfMessage } from "../transaction/HalfMessage.js";
+import { recentHalvesOf } from "../transaction/RecentHalves.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
 import { NO_PROPERTIES, type SendProperties, scanBatchBody, scanSendProperties } from "./sendProperties.js";
@@ -243,7 +244,10 @@ export class SendMessageProcessor {
     const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
     // Transactions first: a half (TRAN_MSG) is handled before delays and retries (a delayed half is refused there).
     const half = halfMessage(header, batch, () => this.buildSingle(request, header, conn, topic, queueId));
-    if (half) return half;
+    if (half) {
+      half.half = true;
+      return half;
+    }
     if (isRetryTopic(topicName)) return this.prepareRetry(request, header, batch, conn, topic, queueId);
     return batch
       ? this.buildBatch(request, header, conn, topic, queueId)
@@ -458,6 +462,7 @@ export class SendMessageProcessor {
   /** Step 10: the put, and the response RocketMQ clients read (msgId = offsetMsgId). */
   private store(request: RemotingCommand, p: Prepared): Promise<RemotingCommand> {
     return this.coalescer.put(p.inputs).then((result) => {
+      if (p.half) recentHalvesOf(this.ctx.store).stored(p.inputs, result);
       this.ctx.stats.recordPut(result.count);
       this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, request.body?.length ?? 0);
       this.dedup?.record(p.inputs, result, result.storeTimestamp);
@@ -537,6 +542,8 @@ interface Prepared {
   requestedQueueId: number;
   /** A timer message's RECALL_MESSAGE handle (send response header recallHandle). */
   recallHandle?: string;
+  /** A transaction half (kept in memory for its END_TRANSACTION once stored). */
+  half?: boolean;
 }
 
 /** The properties storedSysFlag looks at. */

@@ -19,6 +19,11 @@ const READ_BATCH = 256;
 const PERSIST_INTERVAL_MS = 250;
 /** Wait after a failed re-put before trying the same records again. */
 const RETRY_AFTER_ERROR_MS = 1000;
+/**
+ * Re-puts a level keeps in flight while it reads on. Waiting for each put before the next
+ * read made catching up (after a stall, or at 10,000 due/s) go one batch per log round trip.
+ */
+const MAX_PUTS_IN_FLIGHT = 4;
 
 /** One level's progress, as the admin and runtime info see it. */
 export interface DelayLevelStatus {
@@ -41,8 +46,12 @@ interface DelayOffsetFile {
 interface Level {
   level: number;
   queueId: number;
-  /** Next schedule-queue offset to deliver. */
+  /** Next schedule-queue offset to deliver: every record before it is stored in its real topic. */
   offset: number;
+  /** Next schedule-queue offset to read (≥ offset: records in between are being re-put). */
+  readOffset: number;
+  /** Re-puts issued and not yet settled, oldest first (settled in this order). */
+  inFlight: InFlightPut[];
   /** Delivered up to `next` once the commit log is flushed past `logEnd` (oldest first). */
   marks: Array<{ next: number; logEnd: number }>;
   persisted: number;
@@ -52,6 +61,15 @@ interface Level {
   idle: boolean;
   wake: (() => void) | undefined;
   done: Promise<void> | undefined;
+}
+
+/** One batch being re-put into its real topics. */
+interface InFlightPut {
+  put: Promise<unknown>;
+  /** Schedule-queue offset after the batch. */
+  next: number;
+  count: number;
+  earliestDue: number;
 }
 
 /**
@@ -111,6 +129,8 @@ export class ScheduleMessageService {
         level,
         queueId: q,
         offset,
+        readOffset: offset,
+        inFlight: [],
         marks: [],
         persisted: offset,
         nextDue: undefined,
@@ -172,6 +192,7 @@ export class ScheduleMessageService {
       try {
         await this.step(l);
       } catch (err) {
+        await this.recover(l);
         if (!this.running) break;
         this.logger.error(
           `delay level ${l.level}: delivery failed at offset ${l.offset}, retrying in ${RETRY_AFTER_ERROR_MS} ms: ${(err as Error).message}`,
@@ -179,19 +200,26 @@ export class ScheduleMessageService {
         await this.sleep(l, RETRY_AFTER_ERROR_MS, false);
       }
     }
+    // Stopping: puts in flight finish, and what they stored counts as delivered.
+    try {
+      await this.drain(l);
+    } catch {
+      await this.recover(l);
+    }
   }
 
   /**
-   * One look at the level's queue: deliver the due prefix, or sleep until the head is due.
-   * The store's tag filter sees each entry's tag field (here: the due time) in queue order
-   * before any record is read, so only due records are read and decoded: the queue is in due
-   * order, and the first entry not yet due ends the prefix (later ones wait behind it).
+   * One look at the level's queue: re-put the due prefix (without waiting for earlier re-puts
+   * unless MAX_PUTS_IN_FLIGHT are out), or settle what is in flight and sleep until the head
+   * is due. The store's tag filter sees each entry's tag field (here: the due time) in queue
+   * order before any record is read, so only due records are read and decoded: the queue is
+   * in due order, and the first entry not yet due ends the prefix (later ones wait behind it).
    */
   private async step(l: Level): Promise<void> {
     const arrivalsBefore = l.arrivals;
     const now = Date.now();
     let notDue: number | undefined;
-    const res = await this.store.getMessage(SCHEDULE_TOPIC, l.queueId, l.offset, READ_BATCH, (due) => {
+    const res = await this.store.getMessage(SCHEDULE_TOPIC, l.queueId, l.readOffset, READ_BATCH, (due) => {
       if (notDue !== undefined) return false;
       if (due > now) {
         notDue = due;
@@ -199,6 +227,7 @@ export class ScheduleMessageService {
       }
       return true;
     });
+    if (res.status !== "FOUND") await this.drain(l);
     switch (res.status) {
       case "FOUND":
         break;
@@ -214,6 +243,7 @@ export class ScheduleMessageService {
           `delay level ${l.level}: messages at offsets ${l.offset}…${res.nextBeginOffset - 1} are gone from the store (retention), skipped`,
         );
         l.offset = Math.max(l.offset + 1, res.nextBeginOffset);
+        l.readOffset = l.offset;
         this.mark(l);
         return;
       case "OFFSET_OVERFLOW_BADLY":
@@ -221,6 +251,7 @@ export class ScheduleMessageService {
           `delay level ${l.level}: offset ${l.offset} is past the queue's end ${res.maxOffset}`,
         );
         l.offset = res.maxOffset;
+        l.readOffset = l.offset;
         return;
       default:
         // Empty: wait for an arrival (unless one came while reading).
@@ -237,13 +268,48 @@ export class ScheduleMessageService {
       if (input) inputs.push(input);
       else this.logger.error(`delay level ${l.level}: record ${m.msgId} has no REAL_TOPIC/REAL_QID, skipped`);
     }
-    if (inputs.length > 0) await this.store.putMessagesBatch(inputs);
-    const late = Date.now() - earliestDue;
-    if (late > this.maxLatenessMs) this.maxLatenessMs = late;
-    this.deliveredTotal += inputs.length;
-    l.offset = res.queueOffsets[res.queueOffsets.length - 1]! + 1;
+    const put = inputs.length > 0 ? this.store.putMessagesBatch(inputs) : Promise.resolve();
+    // Awaited in order by settleOldest; until then a rejection must not count as unhandled.
+    put.catch(() => {});
+    const next = res.queueOffsets[res.queueOffsets.length - 1]! + 1;
+    l.inFlight.push({ put, next, count: inputs.length, earliestDue });
+    l.readOffset = next;
     l.nextDue = notDue;
+    while (l.inFlight.length >= MAX_PUTS_IN_FLIGHT) await this.settleOldest(l);
+  }
+
+  /** Waits for the oldest re-put; once stored, the level is delivered up to its end. */
+  private async settleOldest(l: Level): Promise<void> {
+    const f = l.inFlight[0]!;
+    await f.put;
+    l.inFlight.shift();
+    this.delivered(l, f);
+  }
+
+  private delivered(l: Level, f: InFlightPut): void {
+    const late = Date.now() - f.earliestDue;
+    if (late > this.maxLatenessMs) this.maxLatenessMs = late;
+    this.deliveredTotal += f.count;
+    l.offset = f.next;
     this.mark(l);
+  }
+
+  /** Settles every re-put in flight, oldest first; throws at the first that failed. */
+  private async drain(l: Level): Promise<void> {
+    while (l.inFlight.length > 0) await this.settleOldest(l);
+  }
+
+  /**
+   * After a failure: waits for every put still out, counts as delivered only the unbroken
+   * run of stored batches after l.offset, and reads again from there (a batch stored after a
+   * failed one is delivered again: at-least-once, never a gap in the progress).
+   */
+  private async recover(l: Level): Promise<void> {
+    const flights = l.inFlight.splice(0);
+    const results = await Promise.allSettled(flights.map((f) => f.put));
+    for (let i = 0; i < flights.length && results[i]!.status === "fulfilled"; i++)
+      this.delivered(l, flights[i]!);
+    l.readOffset = l.offset;
   }
 
   /** Remembers that the level is delivered up to l.offset once the log is flushed past what is confirmed now. */

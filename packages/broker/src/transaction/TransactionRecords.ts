@@ -3,6 +3,7 @@ import type { MessageInput } from "@tidemq/store";
 import { TRANS_CHECK_MAX_TIME_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
 import type { Decision } from "./HalfLifecycle.js";
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
+import type { HalfRecord } from "./RecentHalves.js";
 
 /**
  * The records a transaction decision stores, as store inputs. Op records follow RocketMQ's
@@ -30,7 +31,7 @@ export interface HalfInfo {
   immunityMs: number | undefined;
 }
 
-export function halfInfoOf(m: MessageExt): HalfInfo | undefined {
+export function halfInfoOf(m: HalfRecord): HalfInfo | undefined {
   const p = m.properties;
   const realTopic = p[MessageConst.REAL_TOPIC];
   const realQid = Number(p[MessageConst.REAL_QUEUE_ID]);
@@ -88,7 +89,7 @@ export function opOf(m: MessageExt): { half: number; op: Decision | "check" } | 
  * offset, TRAN_MSG cleared; keys, tags, UNIQ_KEY, body and born fields kept, so the
  * producer's message id finds it); on discard a copy in TRANS_CHECK_MAX_TIME_TOPIC.
  */
-export function copyRecord(half: MessageExt, decision: "commit" | "discard"): MessageInput {
+export function copyRecord(half: HalfRecord, decision: "commit" | "discard"): MessageInput {
   const props: Record<string, string> = { ...half.properties };
   delete props[MessageConst.TRANSACTION_PREPARED];
   const commit = decision === "commit";

@@ -34,6 +34,7 @@ import {
   step,
 } from "./HalfLifecycle.js";
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
+import { type HalfRecord, type RecentHalves, recentHalvesOf } from "./RecentHalves.js";
 import { copyRecord, type HalfInfo, halfInfoOf, opOf, opRecord } from "./TransactionRecords.js";
 
 /** Resolved halves remembered by offset (for duplicate or late END_TRANSACTION); oldest forgotten first. */
@@ -46,7 +47,7 @@ const MAX_CHECKS_PER_ROUND = 10_000;
 interface Pending {
   info: HalfInfo;
   /** The half as read by the END_TRANSACTION that found it (saves a second read for its copy). */
-  record?: MessageExt;
+  record?: HalfRecord;
   state: HalfState;
 }
 
@@ -76,6 +77,8 @@ export class TransactionService {
   private appendQueue: Array<{ inputs: MessageInput[]; resolve: () => void; reject: (e: Error) => void }> =
     [];
   private readonly host: { host: string; port: number };
+  /** Halves the send path just stored (END_TRANSACTION then needs no log read). */
+  private readonly recent: RecentHalves;
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -83,6 +86,7 @@ export class TransactionService {
   ) {
     const i = ctx.brokerAddr.lastIndexOf(":");
     this.host = { host: ctx.brokerAddr.slice(0, i), port: Number(ctx.brokerAddr.slice(i + 1)) };
+    this.recent = recentHalvesOf(ctx.store);
   }
 
   /** Rebuilds the state from the log, then serves END_TRANSACTION and runs the check timer. */
@@ -221,7 +225,7 @@ export class TransactionService {
     return this.scanning;
   }
 
-  private addHalf(m: MessageExt): Pending | undefined {
+  private addHalf(m: HalfRecord): Pending | undefined {
     const info = halfInfoOf(m);
     if (!info || this.pending.has(info.queueOffset) || this.resolved.has(info.queueOffset)) return undefined;
     const p: Pending = { info, state: { status: "pending", checks: 0 } };
@@ -359,8 +363,9 @@ export class TransactionService {
     let k = known();
     if (k) return k;
     // Not read yet (halves are read in bulk by the check round; a commit usually comes first)
-    // or resolved and forgotten: the record itself, where the request says it is.
-    const m = await this.readHalfAt(offset, commitLogOffset);
+    // or resolved and forgotten: the record itself, kept by the send path that just stored
+    // it, else read where the request says it is.
+    const m = this.recent.take(offset, commitLogOffset) ?? (await this.readHalfAt(offset, commitLogOffset));
     if (!m || m.topic !== TRANS_HALF_TOPIC || m.queueOffset !== offset) return { kind: "missing" };
     k = known();
     if (k) return k;

@@ -1,0 +1,91 @@
+import { type MessageExt, parseProperties } from "@tidemq/protocol";
+import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
+import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
+
+/** What END_TRANSACTION needs of a half: the fields halfInfoOf and copyRecord read. */
+export type HalfRecord = Pick<
+  MessageExt,
+  | "topic"
+  | "queueOffset"
+  | "commitLogOffset"
+  | "storeTimestamp"
+  | "properties"
+  | "flag"
+  | "body"
+  | "sysFlag"
+  | "bornTimestamp"
+  | "bornHost"
+  | "reconsumeTimes"
+>;
+
+/** Halves kept at most (oldest dropped first); a dropped one is read from the log as before. */
+const MAX_HALVES = 8192;
+/** Body bytes kept at most. */
+const MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Halves the send path has just stored, by half-queue offset, so the END_TRANSACTION that
+ * usually follows within milliseconds finds the record without a log read (a read per commit
+ * cost a loop turn each and made the answers go out one by one). Only a cache: the log stays
+ * the truth, a miss reads it, and the record kept is exactly what was put at that offset.
+ */
+export class RecentHalves {
+  private readonly byOffset = new Map<number, HalfRecord>();
+  private bytes = 0;
+
+  /** Called with a put's input and result; ignores anything but one half message. */
+  stored(inputs: readonly MessageInput[], result: PutResult): void {
+    if (inputs.length !== 1 || result.count !== 1) return;
+    const m = inputs[0]!;
+    if (m.topic !== TRANS_HALF_TOPIC || m.body.length > MAX_BYTES / 16) return;
+    this.byOffset.delete(result.queueOffset);
+    this.byOffset.set(result.queueOffset, {
+      topic: m.topic,
+      queueOffset: result.queueOffset,
+      commitLogOffset: result.commitLogOffset,
+      storeTimestamp: result.storeTimestamp,
+      properties: storedProperties(m),
+      flag: m.flag ?? 0,
+      body: m.body,
+      sysFlag: m.sysFlag ?? 0,
+      bornTimestamp: m.bornTimestamp,
+      bornHost: m.bornHost,
+      reconsumeTimes: m.reconsumeTimes ?? 0,
+    });
+    this.bytes += m.body.length;
+    for (const [offset, h] of this.byOffset) {
+      if (this.byOffset.size <= MAX_HALVES && this.bytes <= MAX_BYTES) break;
+      this.byOffset.delete(offset);
+      this.bytes -= h.body.length;
+    }
+  }
+
+  /** The half stored at this queue and commit-log offset, removed from the cache; else undefined. */
+  take(queueOffset: number, commitLogOffset: number): HalfRecord | undefined {
+    const h = this.byOffset.get(queueOffset);
+    if (!h) return undefined;
+    this.byOffset.delete(queueOffset);
+    this.bytes -= h.body.length;
+    return h.commitLogOffset === commitLogOffset ? h : undefined;
+  }
+}
+
+/** The properties as the record stores them (encodedProperties + suffix when the send path built those). */
+function storedProperties(m: MessageInput): Record<string, string> {
+  if (m.encodedProperties === undefined) return m.properties;
+  const own =
+    typeof m.encodedProperties === "string" ? m.encodedProperties : m.encodedProperties.toString("utf8");
+  return parseProperties(own + (m.encodedPropertiesSuffix?.toString("utf8") ?? ""));
+}
+
+const perStore = new WeakMap<MessageStore, RecentHalves>();
+
+/** The cache shared by a store's send path and its TransactionService. */
+export function recentHalvesOf(store: MessageStore): RecentHalves {
+  let r = perStore.get(store);
+  if (!r) {
+    r = new RecentHalves();
+    perStore.set(store, r);
+  }
+  return r;
+}
