@@ -3,8 +3,9 @@
 import cluster from "./pages/cluster.js";
 import consumers from "./pages/consumers.js";
 import dashboard from "./pages/dashboard.js";
+import deadLetters from "./pages/deadLetters.js";
 import messages from "./pages/messages.js";
 import producers from "./pages/producers.js";
 import topics from "./pages/topics.js";
 
-export const pages = [cluster, dashboard, topics, consumers, producers, messages];
+export const pages = [cluster, dashboard, topics, consumers, producers, messages, deadLetters];

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "@tidemq/client";
+import { decodeOffsetMsgId } from "@tidemq/protocol";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import type { DashboardServer } from "../src/index.js";
 import { findChromium, NO_CHROMIUM } from "./chromium.js";
@@ -409,4 +410,63 @@ test("viewer: no write controls, and the server refuses a forged write; CSRF ref
 
   assert.deepEqual(outside, [], "no request left 127.0.0.1");
   assert.deepEqual(pageErrors, [], "no uncaught error in any page");
+});
+
+test("admin: Dead letters lists a group's dead letters, exports them, resends one, a selection and all — and the retry topic got the copies", {
+  skip,
+}, async () => {
+  const group = "DashDlqGroup";
+  for (let i = 0; i < 3; i++) {
+    const r = await producer.send({ topic: TOPIC, tag: "refund", keys: [`dead-${i}`], body: `refund ${i}` });
+    // What a consumer does when it gives up on a message: send it back with delay level −1.
+    await admin.api.consumerSendMessageBack(cluster.brokerAddr, {
+      offset: decodeOffsetMsgId(r.offsetMessageId).commitLogOffset,
+      group,
+      delayLevel: -1,
+      originMsgId: r.messageId,
+      originTopic: TOPIC,
+      maxReconsumeTimes: 16,
+    });
+  }
+  const retry = { topic: `%RETRY%${group}`, brokerName: "broker-a", queueId: 0 };
+  const copies = () => admin.getMaxOffset(cluster.brokerAddr, retry).catch(() => 0);
+  const page = await newPage();
+  await login(page, "alice", PASSWORDS.admin);
+  await go(page, "#/deadLetters", "deadLetters");
+  await click(page, "section[data-page=deadLetters] tr.clickable", group);
+  await page.waitForSelector(`[data-dlq=${group}] input[type=checkbox]`, WAIT);
+  await waitText(page, `[data-dlq=${group}] td`, "dead-2");
+  await waitText(page, `[data-dlq=${group}] td`, TOPIC);
+  await shot(page, "dead-letters");
+
+  // The export links download what the page lists (fetched here as the browser would).
+  const exported = await page.evaluate(async () => {
+    const a = document.querySelector("[data-export=csv]") as { href: string };
+    const res = await fetch(a.href);
+    return { type: res.headers.get("content-type"), text: await res.text() };
+  });
+  assert.match(exported.type ?? "", /^text\/csv/);
+  assert.equal(exported.text.match(/dead-\d,refund,/g)?.length, 3);
+
+  assert.equal(await copies(), 0);
+  await click(page, `[data-dlq=${group}] tbody tr:nth-child(1) button`, "Resend");
+  await waitText(page, `[data-dlq=${group}] .okmsg`, "resent 1 of 1 selected");
+  assert.equal(await copies(), 1, "one copy in the group's retry topic");
+
+  await page.click(`[data-dlq=${group}] tbody tr:nth-child(2) input[type=checkbox]`);
+  await page.click(`[data-dlq=${group}] tbody tr:nth-child(3) input[type=checkbox]`);
+  await click(page, `[data-dlq=${group}] .toolbar button`, "Resend selected (2)");
+  await waitText(page, `[data-dlq=${group}] .okmsg`, "resent 2 of 2 selected");
+  assert.equal(await copies(), 3);
+
+  await click(page, `[data-dlq=${group}] .toolbar button`, "Resend all 3");
+  await click(page, `[data-dlq=${group}] .toolbar button`, "Confirm: resend all 3");
+  await waitText(page, `[data-dlq=${group}] .okmsg`, `resent 3 dead letters of ${group}`);
+  assert.equal(await copies(), 6);
+  const pulled = await admin.pullMessages(cluster.brokerAddr, retry, 0, 6);
+  assert.deepEqual(
+    pulled.messages.map((m) => m.properties.KEYS),
+    ["dead-0", "dead-1", "dead-2", "dead-0", "dead-1", "dead-2"],
+  );
+  await page.close();
 });

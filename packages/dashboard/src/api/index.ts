@@ -2,6 +2,7 @@ import type { Route } from "../http.js";
 import * as cluster from "./cluster.js";
 import * as consumers from "./consumers.js";
 import * as dashboard from "./dashboard.js";
+import * as deadLetters from "./deadLetters.js";
 import * as messages from "./messages.js";
 import * as producers from "./producers.js";
 import * as topics from "./topics.js";
@@ -17,4 +18,5 @@ export const apiModules: Array<{ routes: Route[] }> = [
   consumers,
   producers,
   messages,
+  deadLetters,
 ];
