@@ -6,6 +6,7 @@ import dashboard from "./pages/dashboard.js";
 import deadLetters from "./pages/deadLetters.js";
 import messages from "./pages/messages.js";
 import producers from "./pages/producers.js";
+import scheduled from "./pages/scheduled.js";
 import topics from "./pages/topics.js";
 
-export const pages = [cluster, dashboard, topics, consumers, producers, messages, deadLetters];
+export const pages = [cluster, dashboard, topics, consumers, producers, messages, deadLetters, scheduled];

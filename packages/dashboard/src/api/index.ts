@@ -5,6 +5,7 @@ import * as dashboard from "./dashboard.js";
 import * as deadLetters from "./deadLetters.js";
 import * as messages from "./messages.js";
 import * as producers from "./producers.js";
+import * as scheduled from "./scheduled.js";
 import * as topics from "./topics.js";
 
 /**
@@ -19,4 +20,5 @@ export const apiModules: Array<{ routes: Route[] }> = [
   producers,
   messages,
   deadLetters,
+  scheduled,
 ];
