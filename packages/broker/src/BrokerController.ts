@@ -1,12 +1,7 @@
 import { join } from "node:path";
 import { tagsHashCode } from "@tidemq/protocol";
-import {
-  createLogger,
-  type Logger,
-  type MetricsEndpoint,
-  RemotingClient,
-  RemotingServer,
-} from "@tidemq/remoting";
+import { createLogger, type Logger, RemotingClient, RemotingServer } from "@tidemq/remoting";
+import type { MetricsEndpoint } from "@tidemq/remoting/metrics";
 import { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";

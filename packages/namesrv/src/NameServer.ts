@@ -1,10 +1,5 @@
-import {
-  type Connection,
-  createLogger,
-  type Logger,
-  MetricsEndpoint,
-  RemotingServer,
-} from "@tidemq/remoting";
+import { type Connection, createLogger, type Logger, RemotingServer } from "@tidemq/remoting";
+import { MetricsEndpoint } from "@tidemq/remoting/metrics";
 import { createNamesrvRegistry } from "./NamesrvMetrics.js";
 import { createNamesrvHandlers } from "./NamesrvRequestProcessor.js";
 import { DEFAULT_BROKER_EXPIRED_MS, RouteInfoManager } from "./RouteInfoManager.js";

@@ -1,4 +1,4 @@
-import { createProcessRegistry, type MetricsRegistry, snapshotMetric } from "@tidemq/remoting";
+import { createProcessRegistry, type MetricsRegistry, snapshotMetric } from "@tidemq/remoting/metrics";
 import type { RouteInfoManager } from "./RouteInfoManager.js";
 
 /**

@@ -13,17 +13,6 @@ export {
   type Logger,
   type LogLevel,
 } from "./logger.js";
-export {
-  type BucketCounts,
-  createProcessRegistry,
-  histogramSamples,
-  MetricsEndpoint,
-  type MetricsEndpointOptions,
-  type MetricsRegistry,
-  type Sample,
-  type SnapshotMetricSpec,
-  snapshotMetric,
-} from "./metricsEndpoint.js";
 export { MAX_OPAQUE, OpaqueSequence } from "./opaque.js";
 export {
   DEFAULT_MAX_QUEUED_WRITE_BYTES,

@@ -6,7 +6,7 @@ import {
   type MetricsRegistry,
   type Sample,
   snapshotMetric,
-} from "@tidemq/remoting";
+} from "@tidemq/remoting/metrics";
 import type { BrokerContext } from "../context.js";
 import type { ProducerManager } from "../ProducerManager.js";
 import { isRetryTopic, isSystemTopic } from "../TopicValidator.js";
