@@ -412,7 +412,7 @@ test("viewer: no write controls, and the server refuses a forged write; CSRF ref
   assert.deepEqual(pageErrors, [], "no uncaught error in any page");
 });
 
-test("admin: Dead letters lists a group's dead letters, exports them, resends one, a selection and all — and the retry topic got the copies", {
+test("admin: Dead letters lists a group's dead letters, exports them, resends one, a selection, all and a time range — and the retry topic got the copies", {
   skip,
 }, async () => {
   const group = "DashDlqGroup";
@@ -463,6 +463,10 @@ test("admin: Dead letters lists a group's dead letters, exports them, resends on
   await click(page, `[data-dlq=${group}] .toolbar button`, "Confirm: resend all 3");
   await waitText(page, `[data-dlq=${group}] .okmsg`, `resent 3 dead letters of ${group}`);
   assert.equal(await copies(), 6);
+  // The range form starts out covering oldest to newest: all three again.
+  await click(page, `[data-dlq=${group}] [data-form=resend-range] button`, "Resend stored in range");
+  await waitText(page, `[data-dlq=${group}] .okmsg`, `resent 3 dead letters of ${group} (of the 3 looked at`);
+  assert.equal(await copies(), 9);
   const pulled = await admin.pullMessages(cluster.brokerAddr, retry, 0, 6);
   assert.deepEqual(
     pulled.messages.map((m) => m.properties.KEYS),

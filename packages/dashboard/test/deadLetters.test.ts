@@ -194,6 +194,29 @@ test("resend one, a selection and all to %RETRY%<group>: CSRF needed, audited, i
   assert.match(String(all.json.message), /resent 5 dead letters of DlqApiGroup to %RETRY%DlqApiGroup$/);
   assert.equal(await retryCount(), before + 3 + DEAD);
 
+  // A time range: the dead letters stored in it (here: from the third one on).
+  const items = list.json.items as Array<{ storeTimestamp: number }>;
+  const from = items[2]!.storeTimestamp;
+  const expected = items.filter((m) => m.storeTimestamp >= from).length;
+  const ranged = await http.req("POST", "/api/deadLetters/resend", {
+    csrf,
+    body: { group: GROUP, begin: from },
+  });
+  assert.equal(ranged.status, 200, JSON.stringify(ranged.json));
+  assert.deepEqual([ranged.json.resent, ranged.json.scanned], [expected, DEAD]);
+  assert.equal(await retryCount(), before + 3 + DEAD + expected);
+  const empty = await http.req("POST", "/api/deadLetters/resend", {
+    csrf,
+    body: { group: GROUP, begin: Date.now() + 60_000 },
+  });
+  assert.equal(empty.json.resent, 0);
+  const backwards = await http.req("POST", "/api/deadLetters/resend", {
+    csrf,
+    body: { group: GROUP, begin: 10, end: 5 },
+  });
+  assert.equal(backwards.status, 400);
+  const afterRanges = before + 3 + DEAD + expected;
+
   // Another group's dead letter, a foreign broker in the id, both selectors, too many ids: refused.
   const wrongGroup = await http.req("POST", "/api/deadLetters/resend", {
     csrf,
@@ -212,20 +235,30 @@ test("resend one, a selection and all to %RETRY%<group>: CSRF needed, audited, i
     body: { group: GROUP, all: true, msgIds: [ids[0]] },
   });
   assert.equal(both.status, 400);
+  const idsAndRange = await http.req("POST", "/api/deadLetters/resend", {
+    csrf,
+    body: { group: GROUP, begin: 0, msgIds: [ids[0]] },
+  });
+  assert.equal(idsAndRange.status, 400);
+  assert.match(String(idsAndRange.json.error), /exactly one of/);
   const many = await http.req("POST", "/api/deadLetters/resend", {
     csrf,
     body: { group: GROUP, msgIds: Array.from({ length: 1001 }, () => ids[0]) },
   });
   assert.equal(many.status, 400);
   assert.match(String(many.json.error), /at most 1,000/);
-  assert.equal(await retryCount(), before + 3 + DEAD, "no refused request resent anything");
+  assert.equal(await retryCount(), afterRanges, "no refused request resent anything");
 
   const audit = (await readFile(server.audit.file, "utf8"))
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as { action: string; outcome: string });
   const resends = audit.filter((a) => a.action === "deadLetter.resend").map((a) => a.outcome);
-  assert.deepEqual(resends, ["refused", "ok", "ok", "ok", "failed", "failed", "failed", "failed"]);
+  assert.deepEqual(resends, [
+    "refused",
+    ...["ok", "ok", "ok", "ok", "ok"],
+    ...["failed", "failed", "failed", "failed", "failed", "failed"],
+  ]);
 });
 
 test("a viewer sees the dead letters but the server refuses a viewer's resend", async () => {

@@ -27,6 +27,36 @@ function exportLink(group, format) {
   );
 }
 
+/** A datetime-local input's value for epoch ms, in the browser's time zone. */
+function localInput(ms) {
+  return new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
+
+/** Resend the dead letters stored in a time range (e.g. those that died during an outage). */
+function rangeForm(group, r, result) {
+  const from = h("input", {
+    type: "datetime-local",
+    name: "begin",
+    value: localInput(r.oldest || Date.now()),
+  });
+  // Minutes precision: the range ends at the end of the minute shown.
+  const to = h("input", { type: "datetime-local", name: "end", value: localInput(r.newest || Date.now()) });
+  return h(
+    "div",
+    { class: "toolbar", "data-form": "resend-range" },
+    h("span", {}, "stored from"),
+    from,
+    h("span", {}, "to"),
+    to,
+    actionButton("Resend stored in range", result, async () => {
+      const begin = new Date(from.value).getTime();
+      const end = new Date(to.value).getTime() + 59_999;
+      if (Number.isNaN(begin) || Number.isNaN(end)) throw new Error("give both times");
+      return (await api.post("/api/deadLetters/resend", { group, begin, end })).message;
+    }),
+  );
+}
+
 /** One group's dead letters: summary, export, the messages paged, resend one / selected / all. */
 function groupView(group) {
   const el = h("div", { class: "panel", "data-dlq": group }, h("p", { class: "muted" }, "loading…"));
@@ -132,6 +162,7 @@ function groupView(group) {
               ),
             )
           : "",
+        canWrite() ? rangeForm(group, r, result) : "",
         result,
         cutNotice(r, "dead letters"),
         table(columns, r.items),

@@ -223,16 +223,32 @@ export const routes: Route[] = [
       const group = groupParam(body);
       const all = bool(body, "all", false);
       const ids = body.msgIds;
-      if (all === (ids !== undefined))
-        throw new HttpError(400, "give either msgIds (a list of offset message ids) or all: true");
-      if (all) {
-        const r = await resendDeadLetters(data.admin, group);
+      const ranged = body.begin !== undefined || body.end !== undefined;
+      if (Number(all) + Number(ids !== undefined) + Number(ranged) !== 1)
+        throw new HttpError(
+          400,
+          "give exactly one of msgIds (a list of offset message ids), a time range (begin and/or end, epoch ms) or all: true",
+        );
+      if (all || ranged) {
+        const range = ranged
+          ? {
+              begin: int(body, "begin", { min: 0, default: 0 }),
+              end: int(body, "end", { min: 0, default: Number.MAX_SAFE_INTEGER }),
+            }
+          : {};
+        if (ranged && range.begin! > range.end!) throw new HttpError(400, "begin is after end");
+        const r = await resendDeadLetters(data.admin, group, range);
+        const what = ranged
+          ? `of the ${fmt(r.scanned)} looked at, those stored from ${new Date(range.begin!).toISOString()}${
+              range.end! < Number.MAX_SAFE_INTEGER ? ` to ${new Date(range.end!).toISOString()}` : " on"
+            }`
+          : "";
         return {
           group,
           resent: r.resent,
           scanned: r.scanned,
           truncated: r.truncated,
-          message: `resent ${fmt(r.resent)} dead letters of ${group} to %RETRY%${group}${
+          message: `resent ${fmt(r.resent)} dead letters of ${group}${what ? ` (${what})` : ""} to %RETRY%${group}${
             r.truncated
               ? ` — the scan stopped at ${fmt(MAX_DEAD_LETTER_SCAN)} dead letters: those after them were NOT resent`
               : ""
