@@ -31,6 +31,8 @@ export interface BrokerConfig {
   diskMaxUsedSpaceRatio: number;
   maxMessageSize: number;
   messageDelayLevel: string;
+  /** Longest timer (TIMER_DELIVER_MS, __STARTDELIVERTIME, …) accepted, in seconds; further is MESSAGE_ILLEGAL. */
+  timerMaxDelaySec: number;
   /** ms; re-register with every NameServer this often. */
   registerNameServerPeriod: number;
   /** ms a send may wait in the queue before SYSTEM_BUSY. */
@@ -98,6 +100,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   diskMaxUsedSpaceRatio: 75,
   maxMessageSize: 4 * 1024 * 1024,
   messageDelayLevel: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+  timerMaxDelaySec: 31_536_000,
   registerNameServerPeriod: 30000,
   waitTimeMillsInSendQueue: 200,
   sendThreadPoolQueueCapacity: 10000,

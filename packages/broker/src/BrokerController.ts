@@ -20,9 +20,12 @@ import { DelayLevelRouter, scheduleTagsCode } from "./schedule/DelayLevelRouter.
 import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
 import { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
 import { TopicConfigManager } from "./TopicConfigManager.js";
+import { TimerService } from "./timer/TimerService.js";
 
 export interface BrokerControllerOptions {
   logger?: Logger;
+  /** Timer wheel positions (1 s each) for a new store; default two days (tests use a few). */
+  timerWheelSlots?: number;
 }
 
 /**
@@ -51,10 +54,14 @@ export class BrokerController {
   /** Send/pull counters behind /metrics (plain numbers bumped on the hot path). */
   readonly traffic = new TrafficCounters();
   private schedule: ScheduleMessageService | undefined;
+  private timerService: TimerService | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
+
+  private readonly timerWheelSlots: number | undefined;
 
   constructor(config: BrokerConfig, options: BrokerControllerOptions = {}) {
     this.config = config;
+    this.timerWheelSlots = options.timerWheelSlots;
     this.logger =
       options.logger ??
       createLogger(`broker ${config.brokerName}`, undefined, {
@@ -86,6 +93,11 @@ export class BrokerController {
 
   get namesrvRegistration(): NamesrvRegistration | undefined {
     return this.registration;
+  }
+
+  /** Timer messages (status for tests and admin). */
+  get timers(): TimerService | undefined {
+    return this.timerService;
   }
 
   /** Parked long-polling pulls (tests and runtime info look at its size). */
@@ -143,6 +155,8 @@ export class BrokerController {
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
       this.sendProcessor.register();
+      this.timerService = await TimerService.start(this.ctx, { slots: this.timerWheelSlots });
+      this.timerService.register();
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();
       this.remotingClient = new RemotingClient({ logger });
@@ -224,6 +238,7 @@ export class BrokerController {
       this.sendProcessor.queue.stop();
     });
     await step("schedule", () => this.schedule?.stop());
+    await step("timers", () => this.timerService?.stop());
     await step("client services", () => this.clients?.stop());
     await step("topic config", () => this.topics?.persist());
     await step("store", async () => {

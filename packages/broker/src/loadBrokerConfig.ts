@@ -95,6 +95,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   defaultTopicQueueNums: { kind: "int", min: 1, max: 1024 },
   diskMaxUsedSpaceRatio: { kind: "int", min: 10, max: 95 },
   maxMessageSize: { kind: "int", min: 1, max: 256 * 1024 * 1024 },
+  timerMaxDelaySec: { kind: "int", min: 1, max: 100 * 31_536_000 },
   mappedFileSizeCommitLog: { kind: "int", min: 4096 },
   mappedFileSizeConsumeQueue: { kind: "int", min: 20 * 16 },
   sendMessageThreadPoolNums: { kind: "int", min: 1, max: 1024 },

@@ -106,7 +106,8 @@ test("resetOffsetByTime with an ali-ons consumer online: refused by name unless 
     // The group's retry topic reaches the NameServer with the broker's next registration: bounded wait.
     let clientId: string | undefined;
     while (!clientId) {
-      clientId = (await admin.getConsumerConnectionList(group).catch(() => undefined))?.connectionSet[0]?.clientId;
+      clientId = (await admin.getConsumerConnectionList(group).catch(() => undefined))?.connectionSet[0]
+        ?.clientId;
       assert.ok(clientId || Date.now() < deadline, "ali-ons' connection did not show up");
       if (!clientId) await new Promise((r) => setTimeout(r, 100));
     }

@@ -502,6 +502,12 @@ export class Admin {
     return decodeJson<{ table?: Record<string, string> }>(res.body, "runtime info").table ?? {};
   }
 
+  /** GET_TIMER_STATUS (TideMQ): pending timer messages, by due day, and the next due time. */
+  async getTimerStatus(brokerAddr: string): Promise<TimerStatusInfo> {
+    const res = await this.api.call(brokerAddr, RequestCode.GET_TIMER_STATUS, undefined, undefined);
+    return decodeJson<TimerStatusInfo>(res.body, "timer status");
+  }
+
   /** GET_BROKER_CONFIG (26): the broker's configuration as key → value. */
   async getBrokerConfig(brokerAddr: string): Promise<Record<string, string>> {
     const res = await this.api.call(brokerAddr, RequestCode.GET_BROKER_CONFIG, undefined, undefined);
@@ -633,4 +639,24 @@ export class Admin {
       maxOffset: raw.maxOffset,
     };
   }
+}
+
+/** A broker's timer messages (GET_TIMER_STATUS). */
+export interface TimerStatusInfo {
+  /** Timer messages stored and neither delivered nor recalled yet (a recalled one counts until its due time). */
+  pending: number;
+  /** Loaded for delivery in the next moments (in memory). */
+  loadedInMemory: number;
+  /** The next due time with a message (ms), if any within the wheel's two days. */
+  nextDueMs?: number;
+  /** pending by due day (UTC, YYYY-MM-DD). */
+  days: Array<{ day: string; count: number }>;
+  /** Every slot before this time has been loaded. */
+  loadedUpToMs: number;
+  /** Timer-topic records not yet in the timer store. */
+  enqueueBehind: number;
+  /** Delivered since the broker started. */
+  delivered: number;
+  timerLogBytes: number;
+  timerMaxDelaySec: number;
 }

@@ -34,6 +34,8 @@ export interface SendResultRaw {
   offsetMsgId: string;
   queueId: number;
   queueOffset: number;
+  /** A timer message's RECALL_MESSAGE handle. */
+  recallHandle?: string;
 }
 
 export interface PullResultRaw {
@@ -347,9 +349,15 @@ function sendResultOf(sendStatus: SendStatus, ext: ExtFields | undefined): SendR
     Number.isSafeInteger(queueId) &&
     Number.isSafeInteger(queueOffset)
   )
-    return { sendStatus, offsetMsgId: msgId, queueId, queueOffset };
+    return { sendStatus, offsetMsgId: msgId, queueId, queueOffset, recallHandle: ext?.recallHandle };
   const h = decodeHeader(SendMessageResponseHeader, ext, "send response");
-  return { sendStatus, offsetMsgId: h.msgId, queueId: h.queueId, queueOffset: h.queueOffset };
+  return {
+    sendStatus,
+    offsetMsgId: h.msgId,
+    queueId: h.queueId,
+    queueOffset: h.queueOffset,
+    recallHandle: h.recallHandle,
+  };
 }
 
 /** Transport failures as client errors that name the address and the operation. */

@@ -197,6 +197,16 @@ export class Producer {
     );
   }
 
+  /**
+   * Cancels a pending timer message (sent with `delay` / `deliveryTimestamp`) by the
+   * `recallHandle` of its send receipt (RocketMQ 5.3's recallMessage). Resolves to its
+   * message id; rejects with a BrokerError (code 604) when it was already delivered or the
+   * handle is unknown.
+   */
+  async recallMessage(topic: string, recallHandle: string): Promise<string> {
+    return this.running().recall(checkTopic(topic), recallHandle);
+  }
+
   /** Writable queues of a topic (for selectors), fetching the route if needed. */
   async getPublishQueues(topic: string): Promise<MessageQueue[]> {
     return this.running().publishQueues(checkTopic(topic));

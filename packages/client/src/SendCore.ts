@@ -214,7 +214,32 @@ export class SendCore {
       brokerAddr: addr,
       sendStatus: raw.sendStatus,
       transactionId: "",
+      ...(raw.recallHandle ? { recallHandle: raw.recallHandle } : {}),
     };
+  }
+
+  /**
+   * RECALL_MESSAGE (RocketMQ 5.3) to the broker the handle names: the pending timer message
+   * is never delivered. Resolves to its message id; a handle of a message already delivered
+   * or unknown is refused by the broker (BrokerError, ILLEGAL_OPERATION 604).
+   */
+  async recall(topic: string, recallHandle: string): Promise<string> {
+    if (typeof recallHandle !== "string" || recallHandle === "") {
+      throw new ClientError("recallMessage needs the recallHandle a timer message's send returned");
+    }
+    const items = Buffer.from(recallHandle, "base64url").toString("utf8").split(" ");
+    if (items[0] !== "v1" || items.length < 5) throw new ClientError(`not a recall handle: ${recallHandle}`);
+    const brokerName = items[2]!;
+    await this.publishQueues(topic);
+    const addr = this.brokerAddr({ topic, brokerName, queueId: 0 });
+    const res = await this.instance.api.call(
+      addr,
+      RequestCode.RECALL_MESSAGE,
+      { producerGroup: this.options.group, topic, recallHandle },
+      undefined,
+      { timeoutMs: this.options.sendMsgTimeout, what: `recall of a timer message on ${topic}` },
+    );
+    return String(res.extFields?.msgId ?? items[4]);
   }
 
   /** SEND_BATCH_MESSAGE: all messages to one queue, consecutive offsets (spec §4.2). */

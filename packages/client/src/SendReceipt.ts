@@ -20,6 +20,8 @@ export interface SendReceipt {
   sendStatus: SendStatus;
   /** Transaction id (always empty: transactions are not implemented yet). */
   transactionId: string;
+  /** For a timer message (delay / deliveryTimestamp): the handle producer.recallMessage takes. */
+  recallHandle?: string;
 }
 
 /** Result of sendBatch: one message id per message, in order. */

@@ -102,6 +102,10 @@ export const RequestCode = {
   ADD_WRITE_PERM_OF_BROKER: 327,
   GET_ALL_PRODUCER_INFO: 328,
   DELETE_EXPIRED_COMMITLOG: 329,
+  /** 5.3: cancel a pending timer message by its recall handle. */
+  RECALL_MESSAGE: 370,
+  /** TideMQ: pending timer messages (count per due day, next due). */
+  GET_TIMER_STATUS: 3901,
 } as const;
 export type RequestCodeName = keyof typeof RequestCode;
 
@@ -146,6 +150,8 @@ export const ResponseCode = {
   DELETE_ACL_CONFIG_FAILED: 210,
   UPDATE_GLOBAL_WHITE_ADDRS_CONFIG_FAILED: 211,
   FLOW_CONTROL: 215,
+  /** 5.x: e.g. a recall handle that is malformed, or names a message no longer pending. */
+  ILLEGAL_OPERATION: 604,
 } as const;
 export type ResponseCodeName = keyof typeof ResponseCode;
 

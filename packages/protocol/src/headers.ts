@@ -394,3 +394,10 @@ export const QueryConsumeQueueRequestHeader = {
   count: F.int,
   consumerGroup: F.optStr,
 } as const;
+/** RECALL_MESSAGE (370), RocketMQ 5.3. */
+export const RecallMessageRequestHeader = {
+  producerGroup: F.optStr,
+  topic: F.str,
+  recallHandle: F.str,
+} as const;
+export const RecallMessageResponseHeader = { msgId: F.str } as const;

@@ -35,6 +35,10 @@ export const MessageConst = {
   TIMER_DELIVER_MS: "TIMER_DELIVER_MS",
   TIMER_DELAY_SEC: "TIMER_DELAY_SEC",
   TIMER_DELAY_MS: "TIMER_DELAY_MS",
+  /** Due time of a stored timer message (set by the broker). */
+  TIMER_OUT_MS: "TIMER_OUT_MS",
+  /** On a recall marker: the UNIQ_KEY of the timer message it cancels. */
+  TIMER_DEL_UNIQKEY: "TIMER_DEL_UNIQKEY",
 } as const;
 
 export type Properties = Record<string, string>;

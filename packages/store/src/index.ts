@@ -14,3 +14,6 @@ export {
 export { retentionDecision, segmentExpired } from "./Retention.js";
 export { StoreCorruptionError, StoreError } from "./StoreError.js";
 export { StoreLockedError } from "./StoreLock.js";
+export { ENTRY_BYTES, type TimerEntry, TimerKind } from "./timer/TimerLog.js";
+export * as TimerSlots from "./timer/TimerSlots.js";
+export { DEFAULT_WHEEL_SLOTS, TimerStore, type TimerStoreOptions } from "./timer/TimerStore.js";

@@ -39,6 +39,7 @@ export const LIVE_CONFIG_KEYS: ReadonlySet<keyof BrokerConfig> = new Set<keyof B
   "shortPollingTimeMills",
   "notifyConsumerIdsChangedEnable",
   "enablePropertyFilter",
+  "timerMaxDelaySec",
   "maxMsgsNumBatch",
   "defaultQueryMaxNum",
   "regionId",

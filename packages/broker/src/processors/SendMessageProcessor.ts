@@ -33,6 +33,7 @@ import {
   RETRY_GROUP_TOPIC_PREFIX,
   topicNameProblem,
 } from "../TopicValidator.js";
+import { interceptTimer, refuseBatchTimer } from "../timer/timerSend.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
 import { NO_PROPERTIES, type SendProperties, scanBatchBody, scanSendProperties } from "./sendProperties.js";
@@ -95,9 +96,9 @@ export class SendMessageProcessor {
         `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
       );
     }
-    // Delay levels are served by schedule/DelayLevelRouter (called from buildSingle / prepareRetry).
+    // Delay levels are served by schedule/DelayLevelRouter, timers by timer/ (both from buildSingle).
     const delay = this.ctx.schedule ? 0 : Number(props.delay ?? 0);
-    if (delay > 0 || props.startDeliverTime || props.timerDeliverMs) {
+    if (delay > 0) {
       this.warnOnce(
         `delay:${header.topic}`,
         `delayed message to ${header.topic}: delivery delays are not supported yet, stored as an ordinary message (delivered at once)`,
@@ -324,9 +325,12 @@ export class SendMessageProcessor {
       keys: scanned.keys,
       uniqKey: scanned.uniqKey,
     };
+    // A timer property moves the message to the timer topic first (a timer wins over a delay
+    // level); the delay router leaves any message with a timer property alone.
+    const recallHandle = interceptTimer(this.ctx.config, scanned, input);
     // A delay level parks the message in SCHEDULE_TOPIC_XXXX (transaction halves and timers are not the router's).
     if (scanned.delay !== undefined) this.ctx.schedule?.router.route(input, scanned);
-    return { inputs: [input], requestedQueueId: queueId };
+    return { inputs: [input], requestedQueueId: queueId, recallHandle };
   }
 
   /**
@@ -344,6 +348,7 @@ export class SendMessageProcessor {
     if (Number(req.picked.delay ?? 0) > 0) {
       fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
     }
+    refuseBatchTimer(req.picked);
     const sysFlag = this.storedSysFlag(header, storeTopic, req.picked);
     const inputs = scanBatchBody(this.checkedBody(request), req.suffix, MAX_BATCH_ENTRIES, {
       topic: storeTopic.topicName,
@@ -440,6 +445,7 @@ export class SendMessageProcessor {
         queueOffset: result.queueOffset,
         MSG_REGION: config.regionId,
         TRACE_ON: config.traceOn,
+        recallHandle: p.recallHandle,
       });
     });
   }
@@ -479,6 +485,8 @@ function storedProperties(text: string | undefined, cluster: string): Record<str
 interface Prepared {
   inputs: MessageInput[];
   requestedQueueId: number;
+  /** A timer message's RECALL_MESSAGE handle (send response header recallHandle). */
+  recallHandle?: string;
 }
 
 /** The properties storedSysFlag looks at. */

@@ -28,6 +28,8 @@ export interface SendProperties {
   transactionPrepared: string | undefined;
   startDeliverTime: string | undefined;
   timerDeliverMs: string | undefined;
+  timerDelaySec: string | undefined;
+  timerDelayMs: string | undefined;
 }
 
 const NV = 1; // \u0001 between name and value
@@ -50,6 +52,8 @@ export function scanSendProperties(text: string | undefined): SendProperties {
     transactionPrepared: undefined,
     startDeliverTime: undefined,
     timerDeliverMs: undefined,
+    timerDelaySec: undefined,
+    timerDelayMs: undefined,
   };
   if (!text) return out;
   const len = text.length;
@@ -95,6 +99,10 @@ function pickPair(text: string, start: number, end: number, out: SendProperties)
     if (text.startsWith("TIMER_DELIVER_MS", start)) out.timerDeliverMs = text.slice(start + 17, end);
   } else if (n > 18 && text.charCodeAt(start + 18) === NV) {
     if (text.startsWith("__STARTDELIVERTIME", start)) out.startDeliverTime = text.slice(start + 19, end);
+  } else if (n > 15 && text.charCodeAt(start + 15) === NV) {
+    if (text.startsWith("TIMER_DELAY_SEC", start)) out.timerDelaySec = text.slice(start + 16, end);
+  } else if (n > 14 && text.charCodeAt(start + 14) === NV) {
+    if (text.startsWith("TIMER_DELAY_MS", start)) out.timerDelayMs = text.slice(start + 15, end);
   }
   return true;
 }
@@ -250,9 +258,31 @@ function pickEntryPair(buf: Buffer, start: number, end: number, view: MessageInp
     if (Number(buf.toString("utf8", start + 6, end)) > 0) {
       fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
     }
+  } else if (c0 === 0x54 || c0 === 0x5f) {
+    refuseBatchTimer(buf, start, end);
   }
   return true;
 }
+
+/** A batch entry with a timer property (TIMER_* / __STARTDELIVERTIME) is refused: timers are per message. */
+function refuseBatchTimer(buf: Buffer, start: number, end: number): void {
+  for (const name of BATCH_TIMER_NAMES) {
+    const n = name.length;
+    if (
+      start + n < end &&
+      buf[start + n] === NV &&
+      isName(buf, start, name) &&
+      buf[start] === name.charCodeAt(0)
+    ) {
+      fail(
+        ResponseCode.MESSAGE_ILLEGAL,
+        `a batch message cannot carry a delivery time (${name}): send timer messages one by one`,
+      );
+    }
+  }
+}
+
+const BATCH_TIMER_NAMES = ["TIMER_DELIVER_MS", "TIMER_DELAY_SEC", "TIMER_DELAY_MS", "__STARTDELIVERTIME"];
 
 /**
  * tagsHashCode of the text buf[from, to): Java's String#hashCode runs over UTF-16 units,

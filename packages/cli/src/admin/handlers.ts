@@ -37,6 +37,7 @@ import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
 import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
+import { timerStatus } from "./timer.js";
 import {
   type BrokerRow,
   brokerRow,
@@ -871,4 +872,5 @@ export const HANDLERS: Record<string, Handler> = {
   getBrokerConfig: getBrokerConfigCmd,
   updateBrokerConfig: updateBrokerConfigCmd,
   ...SCHEDULE_HANDLERS,
+  timerStatus,
 };

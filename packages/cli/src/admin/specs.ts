@@ -313,6 +313,13 @@ export const SPECS: CommandSpec[] = [
     examples: ["updateBrokerConfig -b 127.0.0.1:10911 -k autoCreateTopicEnable -v false"],
   },
   ...SCHEDULE_SPECS,
+  {
+    name: "timerStatus",
+    summary: "Timer messages of a broker (or of every master of a cluster): pending, by due day, next due.",
+    options: [brokerAddr, cluster],
+    oneOf: [["b", "c"]],
+    examples: ["timerStatus -b 127.0.0.1:10911", "timerStatus -c DefaultCluster --json"],
+  },
 ];
 
 export function findSpec(name: string): CommandSpec | undefined {

@@ -4,6 +4,7 @@
  */
 import { formatHostPort, type MessageExt } from "@tidemq/protocol";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTime } from "./table.js";
+import { timerDueFields } from "./timer.js";
 
 // ---------------------------------------------------------------- clusterList
 
@@ -185,6 +186,7 @@ export function messageDetail(m: MessageJson): string {
           ] as [string, string],
         ]
       : []),
+    ...timerDueFields(m),
     ["Properties", JSON.stringify(m.properties)],
     [m.bodyEncoding === "utf8" ? "Message Body" : "Message Body (base64)", m.body],
   ]);
