@@ -475,9 +475,18 @@ test("admin: Dead letters lists a group's dead letters, exports them, resends on
   await page.close();
 });
 
-test("Scheduled shows the delayed messages pending per level", { skip }, async () => {
+test("Scheduled shows the delayed messages pending per level and the timer messages per due day", {
+  skip,
+}, async () => {
   await producer.send({ topic: TOPIC, body: "close order in 2h", keys: ["delayed-1"], delayLevel: 18 });
   await producer.send({ topic: TOPIC, body: "close order in 2h", keys: ["delayed-2"], delayLevel: 18 });
+  // A timer message (any delivery time): the timer store takes it in a moment after it is stored.
+  const due = Date.now() + 2 * 86_400_000;
+  await producer.send({ topic: TOPIC, body: "remind in 2 days", keys: ["timer-1"], deliveryTimestamp: due });
+  await waitFor(
+    async () => (await admin.getTimerStatus(cluster.brokerAddr)).pending >= 1,
+    "the timer message counted",
+  );
   const page = await newPage();
   await login(page, "victor", PASSWORDS.viewer);
   await go(page, "#/scheduled", "scheduled");
@@ -489,7 +498,13 @@ test("Scheduled shows the delayed messages pending per level", { skip }, async (
       .find((cells) => cells[0] === "18"),
   );
   assert.deepEqual(row?.slice(0, 3), ["18", "2h", "2"]);
-  await shot(page, "scheduled");
+  await waitText(page, "section[data-page=scheduled] [data-timer] p", "1 timer messages pending");
+  await waitText(
+    page,
+    "section[data-page=scheduled] [data-timer] td",
+    new Date(due).toISOString().slice(0, 10),
+  );
+  await page.screenshot({ path: join(SHOTS, "scheduled.png"), fullPage: true });
   await page.close();
   // The pages added after the viewer test's checks: still nothing outside, no page error.
   assert.deepEqual(outside, [], "no request left 127.0.0.1");

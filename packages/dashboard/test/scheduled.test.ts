@@ -59,3 +59,35 @@ test("pending delayed messages per level on each master, with the next due time"
   assert.ok(b.nextDue >= sentAt + 3_600_000 && b.nextDue <= Date.now() + 3_600_000, "next due: the 1 h one");
   assert.equal(b.nextDue, l17.nextDue);
 });
+
+test("timer messages pending per due day next to the delay levels", async () => {
+  const topic = "SchedTimerTopic";
+  await admin.createTopic({ topic, brokerAddr: cluster.brokerAddr, readQueueNums: 1, writeQueueNums: 1 });
+  const http = new Http(server.url);
+  await http.req("GET", "/api/session");
+  const inTwoDays = Date.now() + 2 * 86_400_000;
+  await producer.send({ topic, body: "close order 1", deliveryTimestamp: inTwoDays });
+  await producer.send({ topic, body: "close order 2", delay: 3_600_000 });
+  await producer.send({ topic, body: "close order 3", delay: 3_600_000 });
+  type Timer = {
+    pending: number;
+    nextDueMs?: number;
+    days: { items: Array<{ day: string; count: number }>; cut: boolean };
+  };
+  let t: Timer | undefined;
+  // The timer store takes the messages in from its topic a moment after they are stored.
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const r = await http.req("GET", "/api/scheduled");
+    t = (r.json.brokers as Array<{ timer: Timer }>)[0]!.timer;
+    if (t.pending >= 3) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.equal(t?.pending, 3, JSON.stringify(t));
+  const byDay = new Map(t!.days.items.map((d) => [d.day, d.count]));
+  assert.equal(byDay.get(new Date(inTwoDays).toISOString().slice(0, 10)), 1);
+  const inAnHour = new Date(Date.now() + 3_600_000).toISOString().slice(0, 10);
+  assert.ok((byDay.get(inAnHour) ?? 0) >= 2, JSON.stringify(t));
+  assert.ok(t!.nextDueMs! > Date.now() + 3_500_000 && t!.nextDueMs! < Date.now() + 3_700_000);
+  assert.equal(t!.days.cut, false);
+});

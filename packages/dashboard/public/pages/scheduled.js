@@ -1,4 +1,4 @@
-import { api, asOf, errorBox, fmtNum, fmtTime, h, show, table } from "../ui.js";
+import { api, asOf, cutNotice, errorBox, fmtNum, fmtTime, h, show, table } from "../ui.js";
 
 /** "1s", "30m", "2h", "1h 30m": a delay level's delay as people write it. */
 function fmtDelay(ms) {
@@ -19,6 +19,38 @@ function fmtDelay(ms) {
   return parts.join(" ") || `${ms}ms`;
 }
 
+/** Timer messages of one broker: pending, next due, and pending per due day. */
+function timerView(t) {
+  if (!t) return "";
+  if (t.error) return h("div", { "data-timer": "error" }, h("h3", {}, "Timer messages"), errorBox(t.error));
+  return h(
+    "div",
+    { "data-timer": "true" },
+    h("h3", {}, "Timer messages (any delivery time)"),
+    h(
+      "p",
+      {},
+      `${fmtNum(t.pending)} timer messages pending · next due ${t.nextDueMs ? fmtTime(t.nextDueMs) : "– (none within the next two days)"} · ${fmtNum(t.loadedInMemory)} loaded for delivery · ${fmtNum(t.delivered)} delivered since the broker started`,
+    ),
+    t.enqueueBehind > 0
+      ? h(
+          "div",
+          { class: "cut", "data-cut": "true" },
+          `${fmtNum(t.enqueueBehind)} timer-topic records not yet in the timer store (counted once they are)`,
+        )
+      : "",
+    cutNotice(t.days, "due days"),
+    table(
+      [
+        { title: "due day (UTC)", get: (d) => d.day },
+        { title: "pending", num: true, get: (d) => fmtNum(d.count) },
+      ],
+      t.days.items,
+    ),
+    h("p", { class: "muted" }, `Longest delay the broker takes: ${fmtDelay(t.timerMaxDelaySec * 1000)}.`),
+  );
+}
+
 function brokerView(b) {
   if (b.error)
     return h(
@@ -26,6 +58,7 @@ function brokerView(b) {
       { class: "panel", "data-broker": b.brokerName },
       h("h2", {}, `${b.brokerName} (${b.addr})`),
       errorBox(b.error),
+      timerView(b.timer),
     );
   return h(
     "div",
@@ -51,6 +84,7 @@ function brokerView(b) {
       ],
       b.levels,
     ),
+    timerView(b.timer),
   );
 }
 
@@ -73,7 +107,7 @@ export default {
       h(
         "p",
         { class: "muted" },
-        "A message sent with a delay level waits in SCHEDULE_TOPIC_XXXX (one queue per level) until its delay has passed; then the broker delivers it to its topic. Pending = parked and not yet delivered.",
+        "A message sent with a delay level waits in SCHEDULE_TOPIC_XXXX (one queue per level) until its delay has passed; a message sent with a delivery time (or a delay in ms) waits in the broker's timer wheel. Then the broker delivers it to its topic. Pending = stored and not yet delivered.",
       ),
       h("div", { class: "toolbar" }, h("button", { onclick: load }, "Refresh")),
       out,
