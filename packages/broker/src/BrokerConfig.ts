@@ -74,6 +74,26 @@ export interface BrokerConfig {
   metricsPort: number;
   /** Address the metrics endpoint binds; default 127.0.0.1 (set 0.0.0.0 for a remote Prometheus). */
   metricsHost: string;
+  /** ms a half message waits for END_TRANSACTION before its first check-back (RocketMQ's transactionTimeOut). */
+  transactionTimeOut: number;
+  /** ms between check-back rounds over pending half messages. */
+  transactionCheckInterval: number;
+  /** Check-backs a half gets before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC. */
+  transactionCheckMax: number;
+  /** Master: port slaves replicate from; 0 = listenPort + 1 (ephemeral when listenPort is 0). */
+  haListenPort: number;
+  /** Slave: the master's "host:haPort"; empty = learn it from the NameServers. */
+  haMasterAddress: string;
+  /** ms between a slave's offset reports and the master's heartbeat frames when idle. */
+  haSendHeartbeatInterval: number;
+  /** ms of silence after which either end drops the replication connection. */
+  haHousekeepingInterval: number;
+  /** Bytes of records per replication frame. */
+  haTransferBatchSize: number;
+  /** Let the master send slow consumers to a slave (suggestWhichBrokerId). */
+  slaveReadEnable: boolean;
+  /** % of physical memory a consumer may lag behind before its pulls are suggested to a slave. */
+  accessMessageInMemoryMaxRatio: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -122,4 +142,14 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   brokerTopicEnable: true,
   metricsPort: -1,
   metricsHost: "127.0.0.1",
+  transactionTimeOut: 6000,
+  transactionCheckInterval: 60000,
+  transactionCheckMax: 15,
+  haListenPort: 0,
+  haMasterAddress: "",
+  haSendHeartbeatInterval: 5000,
+  haHousekeepingInterval: 20000,
+  haTransferBatchSize: 256 * 1024,
+  slaveReadEnable: false,
+  accessMessageInMemoryMaxRatio: 40,
 };

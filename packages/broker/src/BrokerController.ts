@@ -7,6 +7,8 @@ import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
+import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
+import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { installAdminAudit } from "./metrics/AdminAudit.js";
 import { startBrokerMetrics } from "./metrics/BrokerMetrics.js";
 import { TrafficCounters } from "./metrics/TrafficCounters.js";
@@ -21,6 +23,7 @@ import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
 import { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
 import { TopicConfigManager } from "./TopicConfigManager.js";
 import { TimerService } from "./timer/TimerService.js";
+import { TransactionService } from "./transaction/TransactionService.js";
 
 export interface BrokerControllerOptions {
   logger?: Logger;
@@ -55,6 +58,8 @@ export class BrokerController {
   readonly traffic = new TrafficCounters();
   private schedule: ScheduleMessageService | undefined;
   private timerService: TimerService | undefined;
+  private transactions: TransactionService | undefined;
+  private replication: MasterSlaveReplication | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   private readonly timerWheelSlots: number | undefined;
@@ -100,6 +105,16 @@ export class BrokerController {
     return this.timerService;
   }
 
+  /** Half messages and END_TRANSACTION (tests read its status). */
+  get transactionService(): TransactionService | undefined {
+    return this.transactions;
+  }
+
+  /** Master/slave replication (HA port, slave connection, metadata sync). */
+  get haReplication(): MasterSlaveReplication | undefined {
+    return this.replication;
+  }
+
   /** Parked long-polling pulls (tests and runtime info look at its size). */
   get pullHoldService(): PullRequestHoldService | undefined {
     return this.holdService;
@@ -110,6 +125,7 @@ export class BrokerController {
     this.state = "starting";
     const { config, logger } = this;
     try {
+      checkBrokerRole(config);
       const vip = config.listenPort >= 2 ? [config.listenPort - 2] : [];
       this.server = new RemotingServer({ port: config.listenPort, extraPorts: vip, logger });
       await this.server.start();
@@ -155,19 +171,34 @@ export class BrokerController {
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
       this.sendProcessor.register();
-      this.timerService = await TimerService.start(this.ctx, { slots: this.timerWheelSlots });
-      this.timerService.register();
+      // Delivering delayed/timer messages and checking transactions write to the log: a
+      // master's work. A slave's store refuses local appends; it gets the results by replication.
+      const writesLog = config.brokerRole !== "SLAVE";
+      if (writesLog) {
+        this.timerService = await TimerService.start(this.ctx, { slots: this.timerWheelSlots });
+        this.timerService.register();
+      }
       new PullMessageProcessor(this.ctx, this.holdService).register();
       new TopicAdminProcessor(this.ctx, this.topics).register();
       this.remotingClient = new RemotingClient({ logger });
+      const replication = new MasterSlaveReplication(this.ctx, this.remotingClient);
+      this.replication = replication;
+      if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
+      this.ctx.haRuntimeInfo = () => replication.runtimeInfo();
+      await replication.start();
       this.registration = new NamesrvRegistration({
         config,
         brokerAddr,
         topics: this.topics,
         client: this.remotingClient,
         logger,
+        haServerAddr: () => replication.haServerAddr(config.brokerIP1),
+        onMasterInfo: (master, ha) => replication.onMasterInfo(master, ha),
       });
       const registration = this.registration;
+      replication.registerNow = () => {
+        registration.registerAll().catch(() => undefined);
+      };
       new BrokerAdminProcessor(this.ctx, stats, this.sendProcessor.queue, () => {
         registration.registerAll().catch(() => undefined);
       }).register();
@@ -187,11 +218,15 @@ export class BrokerController {
         );
         logger.info(`metrics on http://${config.metricsHost}:${this.metrics.port}/metrics`);
       }
-      await this.schedule.start();
+      if (writesLog) {
+        await this.schedule.start();
+        this.transactions = new TransactionService(this.ctx, this.clients.producers);
+        await this.transactions.start();
+      }
       await this.registration.start();
       this.state = "running";
       logger.info(
-        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}`,
+        `broker ${config.brokerName} (cluster ${config.brokerClusterName}) serving on ${brokerAddr}, store ${config.storePathRootDir}, ${config.flushDiskType}, ${config.brokerRole} brokerId ${config.brokerId}`,
       );
     } catch (err) {
       this.state = "stopping";
@@ -227,10 +262,12 @@ export class BrokerController {
       }
     };
     await step("unregister", () => this.registration?.stop());
+    await step("replication", () => this.replication?.stop());
     await step("remoting client", () => this.remotingClient?.close());
     await step("metrics endpoint", () => this.metrics?.stop());
     this.holdService?.shutdown();
     await step("server", () => this.server?.stop());
+    await step("transactions", () => this.transactions?.stop());
     await step("in-flight sends", async () => {
       if (!this.sendProcessor) return;
       this.sendProcessor.queue.sweep();

@@ -37,6 +37,10 @@ export class NamesrvRegistration {
       topics: TopicConfigManager;
       client: RemotingClient;
       logger: Logger;
+      /** The HA listener's address (master/slave replication); default listenPort + 1. */
+      haServerAddr?: () => string;
+      /** A NameServer's answer to a slave: the live master's address and HA address (spec §1.3). */
+      onMasterInfo?: (masterAddr: string | undefined, haServerAddr: string | undefined) => void;
     },
   ) {
     opts.topics.onChange(() => {
@@ -89,7 +93,7 @@ export class NamesrvRegistration {
       brokerName: config.brokerName,
       brokerAddr,
       clusterName: config.brokerClusterName,
-      haServerAddr: `${host}:${port + 1}`,
+      haServerAddr: this.opts.haServerAddr?.() ?? `${host}:${port + 1}`,
       brokerId: config.brokerId,
       compressed,
       bodyCrc32: crc32(encoded) & 0x7fffffff,
@@ -104,6 +108,10 @@ export class NamesrvRegistration {
           );
           if (res.code !== ResponseCode.SUCCESS) {
             throw new Error(`${responseCodeName(res.code)}: ${res.remark ?? ""}`);
+          }
+          if (config.brokerId !== 0) {
+            const f = res.extFields ?? {};
+            this.opts.onMasterInfo?.(f.masterAddr || undefined, f.haServerAddr || undefined);
           }
           const was = this.lastResult.get(ns);
           if (!was?.ok)

@@ -13,6 +13,7 @@ import type { Connection, Logger, RemotingServer } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import type { ConsumerGroupState } from "./ConsumerManager.js";
+import type { ReplicaAck } from "./ha/MasterSlaveReplication.js";
 import type { TrafficCounters } from "./metrics/TrafficCounters.js";
 import type { DelayLevelRouter } from "./schedule/DelayLevelRouter.js";
 import type { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
@@ -56,6 +57,8 @@ export interface ConsumerOffsetManagerApi {
   /** Every (topic, group) pair that has offsets. */
   keys(): Array<{ topic: string; group: string }>;
   persist(): Promise<void>;
+  /** The table as RocketMQ's consumerOffset.json (GET_ALL_CONSUMER_OFFSET). */
+  encode(): string;
 }
 
 export interface BrokerContext {
@@ -76,6 +79,10 @@ export interface BrokerContext {
   traffic?: TrafficCounters;
   /** Delay levels: parks delayed sends in SCHEDULE_TOPIC_XXXX, delivers them when due (absent in unit-test contexts). */
   schedule?: { router: DelayLevelRouter; service: ScheduleMessageService };
+  /** Master/slave replication: what a SYNC_MASTER send waits for (absent: a single broker). */
+  replicaAck?: ReplicaAck;
+  /** Master/slave replication state for GET_BROKER_RUNTIME_INFO (role, slaves, lag). */
+  haRuntimeInfo?: () => Record<string, string>;
 }
 
 export interface BrokerStats {

@@ -47,14 +47,11 @@ export interface LoadedBrokerConfig {
  */
 const KNOWN_UNSUPPORTED = new Set([
   "brokerIP2",
-  "haListenPort",
-  "enableDLegerCommitLog",
   "dLegerGroup",
   "dLegerPeers",
   "dLegerSelfId",
   "aclEnable",
   "transientStorePoolEnable",
-  "slaveReadEnable",
   "storePathConsumeQueue",
   "storePathIndex",
   "storeCheckpoint",
@@ -65,9 +62,6 @@ const KNOWN_UNSUPPORTED = new Set([
   "traceTopicEnable",
   "msgTraceTopicName",
   "rejectTransactionMessage",
-  "transactionCheckInterval",
-  "transactionTimeOut",
-  "transactionCheckMax",
   "fetchNamesrvAddrByAddressServer",
   "rocketmqHome",
   "brokerFastFailureEnable",
@@ -107,6 +101,13 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   defaultQueryMaxNum: { kind: "int", min: 1, max: 10000 },
   rebalanceLockMaxLiveTime: { kind: "int", min: 1000, max: 3_600_000 },
   metricsPort: { kind: "int", min: -1, max: 65535 },
+  transactionCheckInterval: { kind: "int", min: 10 },
+  transactionCheckMax: { kind: "int", min: 0, max: 10000 },
+  haListenPort: { kind: "port" },
+  haSendHeartbeatInterval: { kind: "int", min: 100, max: 60000 },
+  haHousekeepingInterval: { kind: "int", min: 1000, max: 600000 },
+  haTransferBatchSize: { kind: "int", min: 4096, max: 64 * 1024 * 1024 },
+  accessMessageInMemoryMaxRatio: { kind: "int", min: 0, max: 100 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {
@@ -203,6 +204,10 @@ function applyProperties(config: BrokerConfig, text: string, where: string): str
   const warnings: string[] = [];
   const target = config as unknown as Record<string, unknown>;
   for (const { key, value, line } of parsePropertiesText(text)) {
+    if (key === "enableDLegerCommitLog") {
+      checkDLedgerSwitch(value, `${where} (line ${line})`);
+      continue;
+    }
     if (!isBrokerConfigKey(key)) {
       warnings.push(
         KNOWN_UNSUPPORTED.has(key)
@@ -214,6 +219,50 @@ function applyProperties(config: BrokerConfig, text: string, where: string): str
     target[key] = parseConfigValue(key, value, `${where} (line ${line})`);
   }
   return warnings;
+}
+
+/**
+ * `enableDLegerCommitLog=true` asks for a Raft-replicated broker group. Until TideMQ has one,
+ * starting anyway would register every member as master of the same brokerName: diverging
+ * copies behind one name. A key that asks for safety is never ignored, so this refuses.
+ */
+function checkDLedgerSwitch(raw: string, where: string): void {
+  const v = raw.trim().toLowerCase();
+  if (v === "false") return;
+  if (v !== "true") {
+    throw new BrokerConfigError(
+      `invalid value for enableDLegerCommitLog in ${where}: "${raw}" (expected true or false)`,
+    );
+  }
+  throw new BrokerConfigError(
+    `enableDLegerCommitLog=true in ${where}: DLedger broker groups are not supported yet; refusing to start (running each member as an independent master would give diverging copies under one brokerName). Remove the key to run a single broker.`,
+  );
+}
+
+/**
+ * Role rules, checked on every config a broker starts with (file or overrides), as
+ * RocketMQ's BrokerStartup does except that we refuse instead of silently rewriting: a
+ * master (ASYNC_MASTER / SYNC_MASTER) is brokerId 0, a SLAVE has brokerId > 0.
+ */
+export function checkBrokerRole(c: BrokerConfig): void {
+  if (c.brokerRole === "SLAVE") {
+    if (c.brokerId <= 0) {
+      throw new BrokerConfigError(
+        `brokerId=${c.brokerId} with brokerRole=SLAVE: a slave's brokerId must be > 0`,
+      );
+    }
+    return;
+  }
+  if (c.brokerId !== 0) {
+    throw new BrokerConfigError(
+      `brokerId=${c.brokerId} with brokerRole=${c.brokerRole}: a master must have brokerId 0 (brokerId > 0 is a slave: set brokerRole=SLAVE)`,
+    );
+  }
+  if (c.haMasterAddress) {
+    throw new BrokerConfigError(
+      `haMasterAddress is set but brokerRole=${c.brokerRole}: only a SLAVE replicates from a master`,
+    );
+  }
 }
 
 /** Fills the settings whose defaults depend on others, and checks cross-field rules. */
@@ -259,6 +308,7 @@ function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = proce
       `invalid value for messageDelayLevel: its longest level (${longestDelayMs} ms) is not shorter than fileReservedTime (${c.fileReservedTime} h); delayed messages would be deleted before they are due`,
     );
   }
+  checkBrokerRole(c);
   if (c.mappedFileSizeCommitLog < c.maxMessageSize + 4096) {
     throw new BrokerConfigError(
       `invalid value for mappedFileSizeCommitLog: ${c.mappedFileSizeCommitLog} (must exceed maxMessageSize ${c.maxMessageSize} by at least 4096 bytes)`,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { access, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -82,4 +82,30 @@ test("an invalid value stops start-up with the key and the value named", async (
   const { out, exit } = run(["broker", "-c", conf]);
   assert.equal(await exit, 1);
   assert.match(out.stderr, /flushDiskType.*"FOO"/);
+});
+
+test("the seed's DLedger broker.conf refuses to start, naming enableDLegerCommitLog; nothing is stored", async () => {
+  const dir = await tempDir("broker-cli-dledger");
+  cleanups.push(() => removeDir(dir));
+  const conf = join(dir, "broker.conf");
+  const store = join(dir, "store");
+  await writeFile(
+    conf,
+    [
+      "brokerClusterName = RaftCluster",
+      "brokerName=RaftNode00",
+      "listenPort=0",
+      `storePathRootDir=${store}`,
+      "enableDLegerCommitLog=true",
+      "dLegerGroup=RaftNode00",
+      "dLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913",
+      "dLegerSelfId=n0",
+      "",
+    ].join("\n"),
+  );
+  const { out, exit } = run(["broker", "-c", conf]);
+  assert.equal(await exit, 1);
+  assert.match(out.stderr, /enableDLegerCommitLog=true .*DLedger broker groups are not supported yet/);
+  assert.doesNotMatch(out.stdout, /listening on/);
+  await assert.rejects(access(store), /ENOENT/);
 });

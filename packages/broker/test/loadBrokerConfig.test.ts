@@ -61,14 +61,60 @@ test("a RocketMQ broker.conf loads with its values and derived defaults", async 
 test("an unknown key is reported by name and start-up continues", async () => {
   const file = await conf(
     "typo.conf",
-    "brokerName=b1\nflushDiskTyp=SYNC_FLUSH\nenableDLegerCommitLog=true\n",
+    "brokerName=b1\nflushDiskTyp=SYNC_FLUSH\naclEnable=true\nenableDLegerCommitLog=false\n",
   );
   const { config, warnings } = await loadBrokerConfig({ file, env: {} });
   assert.equal(config.brokerName, "b1");
   assert.equal(config.flushDiskType, "ASYNC_FLUSH");
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /^unknown config key flushDiskTyp in .*typo\.conf/);
-  assert.match(warnings[1]!, /enableDLegerCommitLog .* does not support yet/);
+  assert.match(warnings[1]!, /aclEnable .* does not support yet/);
+});
+
+test("a config asking for replication that is not built, or roles that contradict, refuse to start, naming the key", async () => {
+  const cases: Array<[string, RegExp]> = [
+    [
+      "enableDLegerCommitLog=true\ndLegerGroup=g\ndLegerPeers=n0-127.0.0.1:40911\ndLegerSelfId=n0",
+      /enableDLegerCommitLog=true .*line 1.*DLedger broker groups are not supported yet/,
+    ],
+    ["enableDLegerCommitLog=TRUE", /DLedger broker groups are not supported yet/],
+    ["enableDLegerCommitLog=maybe", /enableDLegerCommitLog.*"maybe".*true or false/],
+    ["brokerRole=SLAVE", /brokerId=0 with brokerRole=SLAVE: a slave's brokerId must be > 0/],
+    [
+      "brokerRole=SYNC_MASTER\nbrokerId=2",
+      /brokerId=2 with brokerRole=SYNC_MASTER: a master must have brokerId 0/,
+    ],
+    ["brokerId=1", /brokerId=1 with brokerRole=ASYNC_MASTER: a master must have brokerId 0/],
+    ["haMasterAddress=127.0.0.1:10912", /haMasterAddress is set but brokerRole=ASYNC_MASTER/],
+  ];
+  for (const [i, [text, re]] of cases.entries()) {
+    const file = await conf(`repl${i}.conf`, `${text}\n`);
+    await assert.rejects(loadBrokerConfig({ file, env: {} }), (err: unknown) => {
+      assert.ok(err instanceof BrokerConfigError, String(err));
+      assert.match((err as Error).message, re);
+      return true;
+    });
+  }
+  // Overrides (embedding, tests) go through the same rule.
+  await assert.rejects(
+    loadBrokerConfig({ env: {}, overrides: { brokerRole: "SLAVE", brokerId: 0 } }),
+    /SLAVE/,
+  );
+});
+
+test("master/slave keys load: a SLAVE with brokerId > 0, HA settings, slave reads", async () => {
+  const file = await conf(
+    "slave.conf",
+    "brokerRole=SLAVE\nbrokerId=1\nhaMasterAddress=10.0.0.1:10912\nhaListenPort=10922\nslaveReadEnable=true\naccessMessageInMemoryMaxRatio=30\n",
+  );
+  const { config, warnings } = await loadBrokerConfig({ file, env: {} });
+  assert.deepEqual(warnings, []);
+  assert.equal(config.brokerRole, "SLAVE");
+  assert.equal(config.brokerId, 1);
+  assert.equal(config.haMasterAddress, "10.0.0.1:10912");
+  assert.equal(config.haListenPort, 10922);
+  assert.equal(config.slaveReadEnable, true);
+  assert.equal(config.accessMessageInMemoryMaxRatio, 30);
 });
 
 test("invalid values stop start-up with the key and the value named", async () => {

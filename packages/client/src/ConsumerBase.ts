@@ -494,6 +494,9 @@ export abstract class ConsumerBase implements ConsumerHandle {
         raw = await this.pull(e, sub);
       } catch (err) {
         if (e.pq.dropped || this.state !== "running") break;
+        // A replica we were sent to may be gone (its route entry outlives it by up to 120 s):
+        // the next pull goes to the master, which can send us back.
+        e.suggestedBrokerId = 0;
         this.warnOnce(
           `pull:${key}`,
           `pull of ${key} failed: ${(err as Error).message}; retrying in ${o.pullTimeDelayMillsWhenException} ms`,

@@ -1,6 +1,7 @@
 import {
   type ConsumerData,
   createResponse,
+  decodeMessage,
   type HeartbeatData,
   isOneway,
   type MessageQueue,
@@ -8,8 +9,9 @@ import {
   RequestCode,
   ResponseCode,
   type TopicRouteData,
+  toStorableIPv4,
 } from "@tidemq/protocol";
-import { type Logger, RemotingClient } from "@tidemq/remoting";
+import { type Connection, type Logger, RemotingClient } from "@tidemq/remoting";
 import { objectKeyMapField } from "./bodies.js";
 import { buildClientId } from "./clientId.js";
 import { NoRouteError, type RouteLookupOutcome } from "./errors.js";
@@ -21,6 +23,8 @@ import { anyAddr, masterAddr, routeAddrs } from "./TopicRoute.js";
 export interface ProducerHandle {
   readonly group: string;
   topics(): Iterable<string>;
+  /** CHECK_TRANSACTION_STATE from a broker (a transactional producer answers it). Must not throw. */
+  checkTransaction?(request: RemotingCommand, brokerAddr: string | undefined): void;
 }
 
 /** What a consumer registers with its client instance. */
@@ -98,7 +102,7 @@ export class MQClientInstance {
     this.logger = options.logger;
     this.nameServers = options.nameServers;
     this.clients.add(options);
-    const onRequest = (req: RemotingCommand) => this.onServerRequest(req);
+    const onRequest = (req: RemotingCommand, conn?: Connection) => this.onServerRequest(req, conn);
     const transport =
       transportFactory?.(onRequest) ??
       new RemotingClient({ requestTimeoutMs: options.requestTimeout, onRequest, logger: options.logger });
@@ -365,7 +369,28 @@ export class MQClientInstance {
 
   // ---- requests from brokers ----
 
-  private onServerRequest(req: RemotingCommand): RemotingCommand | undefined {
+  /** Hands a check-back to the producer of the half's group (its PGROUP property). */
+  private onCheckTransaction(req: RemotingCommand, conn: Connection | undefined): void {
+    let group: string | undefined;
+    try {
+      group = req.body ? decodeMessage(req.body, 0, { headersOnly: false }).properties.PGROUP : undefined;
+    } catch (err) {
+      this.logger.warn(`CHECK_TRANSACTION_STATE with an unreadable message: ${(err as Error).message}`);
+      return;
+    }
+    const p = group === undefined ? undefined : this.producers.get(group);
+    if (!p?.handle.checkTransaction) {
+      this.logger.warn(
+        `CHECK_TRANSACTION_STATE for producer group ${group}: no transactional producer of it here`,
+      );
+      return;
+    }
+    // Answer the broker that asked (the record's store host may be an address it no longer has).
+    const from = conn ? `${toStorableIPv4(conn.remoteAddress)}:${conn.remotePort}` : undefined;
+    p.handle.checkTransaction(req, from);
+  }
+
+  private onServerRequest(req: RemotingCommand, conn?: Connection): RemotingCommand | undefined {
     if (req.code === RequestCode.NOTIFY_CONSUMER_IDS_CHANGED) {
       const group = req.extFields?.consumerGroup;
       const c = group === undefined ? undefined : this.consumers.get(group);
@@ -386,6 +411,10 @@ export class MQClientInstance {
           this.logger.warn(`offset reset failed: ${err.message}`),
         );
       }
+      return isOneway(req) ? undefined : createResponse(req, ResponseCode.SUCCESS);
+    }
+    if (req.code === RequestCode.CHECK_TRANSACTION_STATE) {
+      this.onCheckTransaction(req, conn);
       return isOneway(req) ? undefined : createResponse(req, ResponseCode.SUCCESS);
     }
     if (req.code === RequestCode.GET_CONSUMER_RUNNING_INFO) {

@@ -2,6 +2,7 @@ import { ClientError } from "./errors.js";
 import type { FaultToleranceOptions } from "./LatencyFaultTolerance.js";
 import { type MessageOptions, prepareMessage } from "./Message.js";
 import type { MessageQueue } from "./MessageQueue.js";
+import type { MessageView } from "./MessageView.js";
 import { MQClientInstance } from "./MQClientInstance.js";
 import {
   type ClientOptions,
@@ -14,6 +15,13 @@ import {
 import { ProduceAccumulator } from "./ProduceAccumulator.js";
 import { type QueueSelectorFn, SendCore } from "./SendCore.js";
 import type { BatchSendReceipt, SendReceipt } from "./SendReceipt.js";
+import {
+  answerCheck,
+  markHalf,
+  Transaction,
+  type TransactionChecker,
+  type TransactionResolution,
+} from "./Transaction.js";
 
 export interface ProducerOptions extends ClientOptions {
   /** Producer group sent in heartbeats and send headers. Default "TIDEMQ_PRODUCER". */
@@ -60,6 +68,11 @@ export interface ProducerOptions extends ClientOptions {
    * and produced faster on a 2-core machine (bench/broker-send.mjs, alternating runs).
    */
   autoBatchMaxCount?: number;
+  /**
+   * Answers the broker's check-back about a transaction half message whose commit or
+   * rollback never arrived (RocketMQ 5's TransactionChecker; see beginTransaction).
+   */
+  checker?: TransactionChecker;
 }
 
 /** Per-send choices beside the message itself. */
@@ -138,7 +151,15 @@ export class Producer {
         maxCount: positiveInt(o.autoBatchMaxCount, 128, "autoBatchMaxCount"),
       });
     }
-    instance.registerProducer({ group: this.producerGroup, topics: () => sendCore.topics });
+    instance.registerProducer({
+      group: this.producerGroup,
+      topics: () => sendCore.topics,
+      checkTransaction: (req, brokerAddr) => {
+        answerCheck(instance, this.producerGroup, req, brokerAddr, (view) =>
+          this.checkLocalState(view),
+        ).catch((err: Error) => instance.logger.warn(`transaction check-back not answered: ${err.message}`));
+      },
+    });
     this.state = "running";
     try {
       for (const t of topics) await sendCore.publishQueues(t);
@@ -162,7 +183,8 @@ export class Producer {
    * Sends one message; retried on another broker (maxAttempts) unless it has a messageGroup.
    * With autoBatch it may travel in a batch with other sends of this turn (same receipt).
    */
-  send(message: MessageOptions, options?: SendOptions): Promise<SendReceipt> {
+  send(message: MessageOptions, options?: SendOptions | Transaction): Promise<SendReceipt> {
+    if (options instanceof Transaction) return this.sendHalf(message, options);
     // Not async: one promise per send instead of two (errors still arrive as rejections).
     try {
       const core = this.running();
@@ -180,6 +202,50 @@ export class Producer {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Starts a transaction (RocketMQ 5): `send(message, tx)` stores half messages that no
+   * consumer sees until `tx.commit()`; `tx.rollback()` drops them. If neither arrives (this
+   * process dies), the broker asks a producer of this group: the `checker` option.
+   */
+  beginTransaction(): Transaction {
+    this.running();
+    return new Transaction(this.instance!, this.producerGroup);
+  }
+
+  /** A half message of `tx`: sent alone (never batched), then recorded in the transaction. */
+  protected async sendHalf(message: MessageOptions, tx: Transaction): Promise<SendReceipt> {
+    const core = this.running();
+    tx.checkOpen();
+    if (tx.producerGroup !== this.producerGroup) {
+      throw new ClientError(
+        `the transaction belongs to producer group ${tx.producerGroup}, not ${this.producerGroup}`,
+      );
+    }
+    const msg = prepareMessage(message, core.options.maxMessageSize);
+    markHalf(msg, this.producerGroup);
+    // What is queued leaves first, so sends keep their order on the wire.
+    this.accumulator?.flush();
+    const receipt = await core.send(msg);
+    tx.addHalf(receipt);
+    return receipt;
+  }
+
+  /** @internal Logs a warning through the client logger. */
+  protected warn(text: string): void {
+    this.options?.logger.warn(`producer ${this.producerGroup}: ${text}`);
+  }
+
+  /** The answer to a check-back: the `checker` option's (TransactionMQProducer: its listener's). */
+  protected async checkLocalState(view: MessageView): Promise<TransactionResolution> {
+    const checker = this.raw.checker;
+    if (!checker) {
+      throw new ClientError(
+        `producer group ${this.producerGroup} got a transaction check-back but has no checker option`,
+      );
+    }
+    return checker.check(view);
   }
 
   /**

@@ -3,6 +3,7 @@ import {
   type ExtFields,
   encodeProperties,
   MessageConst,
+  MessageSysFlag,
   RequestCode,
   ResponseCode,
   type TopicRouteData,
@@ -177,7 +178,8 @@ export class SendCore {
     retry?: RetryHeaderFields,
   ): Promise<SendReceipt> {
     let body = msg.body;
-    let sysFlag = 0;
+    // A transaction half carries the PREPARED bits as well as TRAN_MSG (what Java sends).
+    let sysFlag = msg.properties.TRAN_MSG === "true" ? MessageSysFlag.TRANSACTION_PREPARED_TYPE : 0;
     if (body.length > this.options.compressMsgBodyOverHowmuch) {
       const c = compressBody(body);
       body = c.body;
@@ -213,7 +215,7 @@ export class SendCore {
       offset: raw.queueOffset,
       brokerAddr: addr,
       sendStatus: raw.sendStatus,
-      transactionId: "",
+      transactionId: sysFlag & MessageSysFlag.TRANSACTION_PREPARED_TYPE ? msg.uniqId : "",
       ...(raw.recallHandle ? { recallHandle: raw.recallHandle } : {}),
     };
   }

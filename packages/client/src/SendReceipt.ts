@@ -18,7 +18,7 @@ export interface SendReceipt {
   /** Broker address that stored it. */
   brokerAddr: string;
   sendStatus: SendStatus;
-  /** Transaction id (always empty: transactions are not implemented yet). */
+  /** Transaction id: the message id of a half message sent in a transaction, else empty. */
   transactionId: string;
   /** For a timer message (delay / deliveryTimestamp): the handle producer.recallMessage takes. */
   recallHandle?: string;

@@ -25,3 +25,6 @@ export type { QueueSelectorFn } from "./SendCore.js";
 export * from "./SendReceipt.js";
 export * from "./SimpleConsumer.js";
 export * from "./TopicRoute.js";
+export * from "./Transaction.js";
+export * from "./TransactionAdmin.js";
+export * from "./TransactionProducer.js";

@@ -13,4 +13,5 @@ export * from "./message.js";
 export * from "./msgid.js";
 export * from "./properties.js";
 export * from "./raw-buffer.js";
+export * from "./transactionCodes.js";
 export * from "./turn.js";

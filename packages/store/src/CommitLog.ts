@@ -43,6 +43,11 @@ export interface AppendLog {
   readonly confirmedOffset: number;
   /** Room for `bytes` of records in one segment, contiguous; fill it synchronously, then publish(). */
   reserve(bytes: number): Reservation;
+  /**
+   * Room for already-encoded records copied from another replica, at exactly `offset` (the
+   * replica's physical offset, so offsets and offsetMsgIds are the same everywhere).
+   */
+  reserveAt(offset: number, bytes: number, segmentSize: number, endsSegment?: boolean): Reservation;
   publish(): void;
   /** Called whenever written/flushed/confirmed offsets move, or with an error once writes fail. */
   onProgress(listener: (error?: Error) => void): void;
@@ -524,6 +529,56 @@ export class CommitLog implements AppendLog {
     return { buf: b.buf, view: b.view, pos: at, offset: pos };
   }
 
+  /**
+   * Room for replicated bytes at exactly `offset`: the end of the log (which is the next
+   * segment's start after replicated bytes that ended with a blank filler, `endsSegment`), or
+   * anywhere when the log is empty (a new replica starts at the source's oldest segment). `segmentSize` is the source's size for the segment holding `offset` (a record
+   * larger than a segment has a segment of its own size). The bytes must not cross the
+   * segment's end: the source sends no byte range that spans two of its segments.
+   */
+  reserveAt(offset: number, bytes: number, segmentSize: number, endsSegment = false): Reservation {
+    let seg = this.segments.at(-1);
+    if (!seg) {
+      if (this._maxOffset !== 0 && offset !== this._maxOffset) {
+        throw new RangeError(`replicated bytes at ${offset} but the empty log ends at ${this._maxOffset}`);
+      }
+      this.setEnd(offset);
+      this.zeroedTo = offset;
+    } else if (offset !== this._maxOffset) {
+      throw new RangeError(`replicated bytes at ${offset} do not continue the log (end ${this._maxOffset})`);
+    }
+    if (!seg || offset >= seg.start + seg.size) {
+      const size = Math.max(segmentSize, Math.ceil(bytes / 4096) * 4096);
+      seg = {
+        start: offset,
+        size,
+        path: join(this.opt.dir, offsetFileName(offset)),
+        fd: undefined,
+        ready: false,
+      };
+      this.segments.push(seg);
+    }
+    const segEnd = seg.start + seg.size;
+    if (offset + bytes > segEnd) {
+      throw new RangeError(
+        `replicated bytes [${offset}, ${offset + bytes}) cross the end of the segment at ${segEnd}`,
+      );
+    }
+    const b = this.blockFor(seg, offset, bytes);
+    const at = offset - b.start;
+    b.used += bytes;
+    b.logicalEnd = b.start + b.used;
+    this._maxOffset = offset + bytes;
+    if (endsSegment) {
+      // The bytes end with the source's blank filler: the log continues at the next segment,
+      // exactly as after reserve()'s roll.
+      b.closed = true;
+      b.logicalEnd = segEnd;
+      this._maxOffset = segEnd;
+    }
+    return { buf: b.buf, view: b.view, pos: at, offset };
+  }
+
   /** The block that will hold [pos, pos+bytes), starting a new one when needed. */
   private blockFor(seg: Segment, pos: number, bytes: number): Block {
     const cur = this.blocks.at(-1);
@@ -855,6 +910,49 @@ export class CommitLog implements AppendLog {
     this.chunks.clear();
     this.blocks = [];
     this.tailBytes = 0;
+  }
+
+  /**
+   * Cuts the log back to `offset` (a record boundary): what a Raft follower does with an
+   * uncommitted suffix that conflicts with its leader. Lets writes in flight land and syncs
+   * them, then zeros the segment past `offset` (ftruncate down and up: a later scan sees the
+   * end there), removes later segments and drops the in-memory tail; the next append goes at
+   * `offset`. The caller takes no appends meanwhile and has dispatched nothing past `offset`.
+   */
+  async truncateTo(offset: number): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < this.minOffset || offset > this._maxOffset) {
+      throw new RangeError(
+        `cannot truncate the commit log to ${offset}: it holds [${this.minOffset}, ${this._maxOffset})`,
+      );
+    }
+    if (offset === this._maxOffset) return;
+    await this.flushAll();
+    await this.zeroing?.done;
+    if (this.failure) throw this.failure;
+    const k = this.segmentIndexFor(offset);
+    if (k < 0) throw new RangeError(`cannot truncate the commit log to ${offset}: no segment holds it`);
+    for (let j = k; j < this.segments.length; j++) {
+      const seg = this.segments[j]!;
+      this.readFds.forget(seg.path);
+      if (seg.fd !== undefined) {
+        const fd = seg.fd;
+        seg.fd = undefined;
+        await close(fd);
+      }
+    }
+    const removed = this.segments.slice(k + 1);
+    await this.cutTail(k, offset);
+    this.dirty = this.dirty.filter((seg) => !removed.includes(seg));
+    for (const b of this.blocks) {
+      if (b.buf.length === this.opt.blockBytes && this.freeBlocks.length < 1) this.freeBlocks.push(b.buf);
+    }
+    this.blocks = [];
+    this.tailBytes = 0;
+    this.chunks.clear();
+    this.inflight.length = 0;
+    this.setEnd(offset);
+    this.zeroedTo = offset;
+    this.opt.logger.info(`commit log truncated to ${offset}`);
   }
 
   // ---------------------------------------------------------------- reads

@@ -92,6 +92,8 @@ export async function getMessageMatchingSql(
     nextBeginOffset: next,
     minOffset: base.minOffset,
     maxOffset: base.maxOffset,
+    // Read/write splitting judges a pull by how far back its reads went.
+    ...(base.lastPhysicalOffset !== undefined ? { lastPhysicalOffset: base.lastPhysicalOffset } : {}),
     messageCount: queueOffsets.length,
     body: parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes),
     queueOffsets,

@@ -165,6 +165,7 @@ export class BrokerAdminProcessor {
       brokerName: ctx.config.brokerName,
       brokerAddr: ctx.brokerAddr,
       ...(ctx.schedule ? scheduleRuntimeEntries(ctx.schedule.service.status()) : {}),
+      ...ctx.haRuntimeInfo?.(),
     };
     return createResponse(request, ResponseCode.SUCCESS, undefined, undefined, encodeJson({ table }));
   }

@@ -13,6 +13,7 @@ import type { GetMessageResult, GetMessageStatus } from "@tidemq/store";
 import type { BrokerContext, SubscriptionGroupConfig } from "../context.js";
 import type { Sql92Filter } from "../filter/sql92/index.js";
 import { getMessageMatchingSql } from "../filter/sqlPull.js";
+import { isSlowRead, SLAVE_RETRY_CODE, slaveCannotServe, suggestBrokerId } from "../ha/ReadSplitting.js";
 import { type PullRequestHoldService, pullKey } from "../PullRequestHoldService.js";
 import {
   filterFromExpression,
@@ -110,7 +111,15 @@ export class PullMessageProcessor {
           filter.tags,
           maxBytes,
         );
-    const { code, nextBeginOffset } = mapPullStatus(result.status, header.queueOffset, result);
+    let { code, nextBeginOffset } = mapPullStatus(result.status, header.queueOffset, result);
+    let suggest = 0;
+    if (config.brokerRole === "SLAVE" && slaveCannotServe(result.status)) {
+      // Data this slave has not got: back to the master, offset unchanged.
+      code = SLAVE_RETRY_CODE;
+      nextBeginOffset = header.queueOffset;
+    } else if (config.slaveReadEnable) {
+      suggest = this.suggest(header.consumerGroup, result);
+    }
 
     // 7. The piggybacked commit happens on the first execution, even when the pull then waits.
     if (
@@ -159,13 +168,30 @@ export class PullMessageProcessor {
             },
             () => resolve(undefined),
           );
-          if (!ok) resolve(this.respond(request, code, nextBeginOffset, result));
+          if (!ok) resolve(this.respond(request, code, nextBeginOffset, result, suggest));
         });
         return parked;
       }
     }
     if (t0 >= 0) this.ctx.traffic?.pullLatency.observe(performance.now() - t0);
-    return this.respond(request, code, nextBeginOffset, result);
+    return this.respond(request, code, nextBeginOffset, result, suggest);
+  }
+
+  /** slaveReadEnable: where this consumer should pull next (read/write splitting, spec §2). */
+  private suggest(consumerGroup: string, result: GetMessageResult): number {
+    const { config, store } = this.ctx;
+    const group = this.ctx.subscriptionGroups.get(consumerGroup);
+    return suggestBrokerId({
+      role: config.brokerRole,
+      slaveReadEnable: config.slaveReadEnable,
+      slow: isSlowRead(
+        store.maxPhysicalOffset,
+        result.lastPhysicalOffset,
+        config.accessMessageInMemoryMaxRatio,
+      ),
+      groupBrokerId: group?.brokerId ?? 0,
+      whichBrokerWhenConsumeSlowly: group?.whichBrokerWhenConsumeSlowly ?? 1,
+    });
   }
 
   private respond(
@@ -173,13 +199,14 @@ export class PullMessageProcessor {
     code: number,
     nextBeginOffset: number,
     result: GetMessageResult,
+    suggestWhichBrokerId: number,
   ): RemotingCommand {
     // ali-ons reads all four fields on every outcome (spec §12.4).
     return createResponse(
       request,
       code,
       result.status,
-      { suggestWhichBrokerId: 0, nextBeginOffset, minOffset: result.minOffset, maxOffset: result.maxOffset },
+      { suggestWhichBrokerId, nextBeginOffset, minOffset: result.minOffset, maxOffset: result.maxOffset },
       code === ResponseCode.SUCCESS ? result.body : undefined,
     );
   }

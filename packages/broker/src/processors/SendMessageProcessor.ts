@@ -21,7 +21,7 @@ import {
   transactionType,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
-import type { MessageInput } from "@tidemq/store";
+import type { MessageInput, PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { RequestQueue } from "../RequestQueue.js";
 import { maxReconsumeTimes } from "../SubscriptionGroupManager.js";
@@ -34,6 +34,7 @@ import {
   topicNameProblem,
 } from "../TopicValidator.js";
 import { interceptTimer, refuseBatchTimer } from "../timer/timerSend.js";
+import { halfMessage } from "../transaction/HalfMessage.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
 import { NO_PROPERTIES, type SendProperties, scanBatchBody, scanSendProperties } from "./sendProperties.js";
@@ -47,8 +48,9 @@ export const MAX_BATCH_ENTRIES = 10_000;
  * the bounded send queue so an overloaded store sheds load with SYSTEM_BUSY instead of
  * queueing without limit.
  *
- * Delay levels (`DELAY`) are parked by schedule/DelayLevelRouter. Not yet: transaction half
- * messages (`TRAN_MSG`) and timers are stored as ordinary messages, delivered at once.
+ * Transaction half messages (`TRAN_MSG`) go to RMQ_SYS_TRANS_HALF_TOPIC (transaction/HalfMessage),
+ * timer messages to the timer topic (timer/timerSend), delay levels (`DELAY`) to
+ * SCHEDULE_TOPIC_XXXX (schedule/DelayLevelRouter), in that order of precedence.
  */
 export class SendMessageProcessor {
   readonly queue: RequestQueue<RemotingCommand>;
@@ -78,7 +80,7 @@ export class SendMessageProcessor {
   }
 
   /**
-   * Steps 6 (sysFlag) and 8–9. Transactions and delays are a later issue: such messages are
+   * Steps 6 (sysFlag) and 8–9. Delays are a later issue: such messages are
    * stored as ordinary ones (visible at once) rather than refused, and the log says so
    * once per group/topic.
    */
@@ -89,13 +91,8 @@ export class SendMessageProcessor {
   ): number {
     let sysFlag = header.sysFlag;
     if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
-    if (transactionType(sysFlag) !== 0 || props.transactionPrepared === "true") {
-      sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
-      this.warnOnce(
-        `tx:${header.producerGroup}`,
-        `transaction message from producer group ${header.producerGroup}: transactions are not supported yet, stored as an ordinary message (delivered at once, END_TRANSACTION is not served)`,
-      );
-    }
+    // A half was re-addressed by halfMessage; other messages never store transaction bits.
+    if (transactionType(sysFlag) !== 0) sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
     // Delay levels are served by schedule/DelayLevelRouter, timers by timer/ (both from buildSingle).
     const delay = this.ctx.schedule ? 0 : Number(props.delay ?? 0);
     if (delay > 0) {
@@ -175,6 +172,13 @@ export class SendMessageProcessor {
     if (!isWriteable(config.brokerPermission)) {
       fail(ResponseCode.NO_PERMISSION, `the broker[${config.brokerName}] sending message is forbidden`);
     }
+    // A slave stores only what its master sends it (14 is retryable: clients go to the master).
+    if (config.brokerRole === "SLAVE") {
+      fail(
+        ResponseCode.SERVICE_NOT_AVAILABLE,
+        `broker ${config.brokerName} (brokerId ${config.brokerId}) is a slave and takes no sends; send to its master`,
+      );
+    }
     // 2. Topic name rules (a name that passed once passes again: remembered, bounded).
     if (!this.sendableNames.has(topicName)) {
       const problem = topicNameProblem(topicName);
@@ -232,6 +236,9 @@ export class SendMessageProcessor {
       );
     }
     const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
+    // Transactions first: a half (TRAN_MSG) is handled before delays and retries (a delayed half is refused there).
+    const half = halfMessage(header, batch, () => this.buildSingle(request, header, conn, topic, queueId));
+    if (half) return half;
     if (isRetryTopic(topicName)) return this.prepareRetry(request, header, batch, conn, topic, queueId);
     return batch
       ? this.buildBatch(request, header, conn, topic, queueId)
@@ -434,22 +441,47 @@ export class SendMessageProcessor {
   /** Step 10: the put, and the response RocketMQ clients read (msgId = offsetMsgId). */
   private store(request: RemotingCommand, p: Prepared): Promise<RemotingCommand> {
     return this.coalescer.put(p.inputs).then((result) => {
-      const { config } = this.ctx;
       this.ctx.stats.recordPut(result.count);
       this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, request.body?.length ?? 0);
       const code =
         result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
-      return createResponse(request, code, code === ResponseCode.SUCCESS ? undefined : "flush disk timeout", {
-        msgId: result.msgIds.length === 1 ? result.msgIds[0]! : result.msgIds.join(","),
-        queueId: p.requestedQueueId,
-        queueOffset: result.queueOffset,
-        MSG_REGION: config.regionId,
-        TRACE_ON: config.traceOn,
-        recallHandle: p.recallHandle,
-      });
+      const replicaAck = this.ctx.replicaAck;
+      if (replicaAck === undefined) return this.putResponse(request, p, result, code);
+      // SYNC_MASTER: the answer waits for a slave to hold everything stored so far (≥ this
+      // message's end); a replication outcome overrides a flush timeout (RocketMQ does too).
+      return replicaAck
+        .awaitSlave(this.ctx.store.confirmedPhysicalOffset)
+        .then((slaveCode) =>
+          this.putResponse(request, p, result, slaveCode === ResponseCode.SUCCESS ? code : slaveCode),
+        );
+    });
+  }
+
+  private putResponse(
+    request: RemotingCommand,
+    p: Prepared,
+    result: PutResult,
+    code: number,
+  ): RemotingCommand {
+    const { config } = this.ctx;
+    return createResponse(request, code, REMARKS[code], {
+      msgId: result.msgIds.length === 1 ? result.msgIds[0]! : result.msgIds.join(","),
+      queueId: p.requestedQueueId,
+      queueOffset: result.queueOffset,
+      MSG_REGION: config.regionId,
+      TRACE_ON: config.traceOn,
+      recallHandle: p.recallHandle,
     });
   }
 }
+
+/** Remarks of the stored-but-not-fully-acknowledged outcomes (spec §1.5). */
+const REMARKS: Record<number, string | undefined> = {
+  [ResponseCode.FLUSH_DISK_TIMEOUT]: "flush disk timeout",
+  [ResponseCode.FLUSH_SLAVE_TIMEOUT]:
+    "stored on the master; no slave acknowledged it within syncFlushTimeout",
+  [ResponseCode.SLAVE_NOT_AVAILABLE]: "stored on the master; no slave is connected to replicate it",
+};
 
 /**
  * The request's properties as stored: parsed as parseProperties does, without WAIT, with

@@ -12,6 +12,7 @@ import {
   type TopicConfig,
 } from "@tidemq/protocol";
 import type { BrokerContext } from "../context.js";
+import { refuseMetadataChangeOnSlave } from "../ha/slaveGuard.js";
 import type { TopicConfigManager } from "../TopicConfigManager.js";
 import { isSystemTopic, topicNameProblem } from "../TopicValidator.js";
 import { fail } from "./responses.js";
@@ -79,6 +80,7 @@ export class TopicAdminProcessor {
   }
 
   async deleteTopic(request: RemotingCommand): Promise<RemotingCommand> {
+    refuseMetadataChangeOnSlave(this.ctx.config, "DELETE_TOPIC_IN_BROKER");
     const h = decodeHeader(DeleteTopicRequestHeader, request.extFields, "DELETE_TOPIC_IN_BROKER");
     if (isSystemTopic(h.topic))
       fail(ResponseCode.SYSTEM_ERROR, `The topic[${h.topic}] is conflict with system topic.`);

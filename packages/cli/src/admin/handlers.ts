@@ -38,6 +38,7 @@ import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
 import { timerStatus } from "./timer.js";
+import { findHalfById, transactionSection, transactionStatusCmd } from "./transactionHandlers.js";
 import {
   type BrokerRow,
   brokerRow,
@@ -587,7 +588,14 @@ async function showMessage(admin: Admin, m: MessageExt): Promise<Output> {
     track = { error: (err as Error).message };
     trackText = `track unavailable: ${(err as Error).message}`;
   }
-  return { text: `${messageDetail(json)}\n\n${trackText}`, json: { ...json, track } };
+  let text = `${messageDetail(json)}\n\n${trackText}`;
+  const extra: Record<string, unknown> = {};
+  const tx = await transactionSection(admin, m);
+  if (tx) {
+    text += `\n${tx.text}`;
+    extra.transaction = tx.json;
+  }
+  return { text, json: { ...json, track, ...extra } };
 }
 
 const queryMsgById: Handler = async ({ admin, values }) => {
@@ -604,6 +612,8 @@ const queryMsgById: Handler = async ({ admin, values }) => {
   if (topic) {
     const found = await admin.queryMessage(topic, id, { uniqueKey: true, maxNum: 32 });
     if (found.length > 0) return showMessage(admin, found[0]!);
+    const half = await findHalfById(admin, topic, id);
+    if (half) return showMessage(admin, half);
     throw new AdminCallError(`no message with id ${id} in topic ${topic}`);
   }
   throw new AdminCallError(
@@ -873,4 +883,5 @@ export const HANDLERS: Record<string, Handler> = {
   updateBrokerConfig: updateBrokerConfigCmd,
   ...SCHEDULE_HANDLERS,
   timerStatus,
+  transactionStatus: transactionStatusCmd,
 };

@@ -320,6 +320,14 @@ export const SPECS: CommandSpec[] = [
     oneOf: [["b", "c"]],
     examples: ["timerStatus -b 127.0.0.1:10911", "timerStatus -c DefaultCluster --json"],
   },
+  {
+    name: "transactionStatus",
+    summary:
+      "Pending transaction half messages of a broker (or of every master of a cluster): count, oldest, per producer group.",
+    options: [brokerAddr, cluster],
+    oneOf: [["b", "c"]],
+    examples: ["transactionStatus -b 127.0.0.1:10911", "transactionStatus -c DefaultCluster"],
+  },
 ];
 
 export function findSpec(name: string): CommandSpec | undefined {

@@ -16,6 +16,7 @@ import {
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
 import type { ChannelInfo } from "../../ConsumerManager.js";
+import { refuseMetadataChangeOnSlave } from "../../ha/slaveGuard.js";
 import { normalizeSubscriptionGroupConfig } from "../../SubscriptionGroupManager.js";
 import { fail } from "../responses.js";
 import { type ClientProcessorDeps, clientAddr, decodeJsonBody, ok } from "./common.js";
@@ -208,6 +209,7 @@ export async function updateAndCreateSubscriptionGroup(
   deps: ClientProcessorDeps,
   request: RemotingCommand,
 ): Promise<RemotingCommand | undefined> {
+  refuseMetadataChangeOnSlave(deps.ctx.config, "UPDATE_AND_CREATE_SUBSCRIPTIONGROUP");
   const config = normalizeSubscriptionGroupConfig(
     decodeJsonBody<unknown>(request.body, "UPDATE_AND_CREATE_SUBSCRIPTIONGROUP body"),
   );
@@ -229,6 +231,7 @@ export async function deleteSubscriptionGroup(
   deps: ClientProcessorDeps,
   request: RemotingCommand,
 ): Promise<RemotingCommand | undefined> {
+  refuseMetadataChangeOnSlave(deps.ctx.config, "DELETE_SUBSCRIPTIONGROUP");
   const h = decodeHeader(DeleteSubscriptionGroupRequestHeader, request.extFields, "DELETE_SUBSCRIPTIONGROUP");
   await deps.groups.delete(h.groupName);
   if (h.cleanOffset) {

@@ -1,0 +1,152 @@
+import { createResponse, RequestCode, ResponseCode } from "@tidemq/protocol";
+import type { RemotingClient } from "@tidemq/remoting";
+import type { BrokerContext } from "../context.js";
+import { HaClient } from "./HaClient.js";
+import { HaService } from "./HaService.js";
+import { SlaveSynchronize } from "./SlaveSynchronize.js";
+
+/** How often a slave copies the master's metadata (RocketMQ: 10 s). */
+export const SLAVE_SYNC_INTERVAL_MS = 3000;
+
+/** What a SYNC_MASTER send waits for; what the send processor asks after each put. */
+export interface ReplicaAck {
+  /**
+   * Response code for a put whose records end at or below `end`: SUCCESS once a slave has
+   * them, FLUSH_SLAVE_TIMEOUT after syncFlushTimeout, SLAVE_NOT_AVAILABLE with no slave.
+   */
+  awaitSlave(end: number): Promise<number>;
+}
+
+/**
+ * Classic master/slave replication (brokerRole): a master (ASYNC_MASTER / SYNC_MASTER)
+ * serves slaves on haListenPort; a SLAVE copies the master's commit log and metadata, and
+ * its store takes no local appends. No automatic failover: roles are what the config says.
+ */
+export class MasterSlaveReplication implements ReplicaAck {
+  readonly service: HaService | undefined;
+  readonly client: HaClient | undefined;
+  readonly sync: SlaveSynchronize | undefined;
+  private lookupTimer: NodeJS.Timeout | undefined;
+  /** Registers with the NameServers now (their answer names the master). */
+  registerNow: () => void = () => {};
+
+  constructor(
+    private readonly ctx: BrokerContext,
+    remoting: RemotingClient,
+  ) {
+    const { config, store, logger } = ctx;
+    const heartbeatMs = config.haSendHeartbeatInterval;
+    const housekeepingMs = config.haHousekeepingInterval;
+    if (config.brokerRole === "SLAVE") {
+      store.refuseLocalAppends(
+        `broker ${config.brokerName} (brokerId ${config.brokerId}) is a slave: it stores only what it copies from its master; send to the master`,
+      );
+      this.client = new HaClient({ store, logger, heartbeatMs, housekeepingMs, reconnectMs: 1000 });
+      this.sync = new SlaveSynchronize({
+        client: remoting,
+        logger,
+        topics: ctx.topics,
+        groups: ctx.subscriptionGroups,
+        offsets: ctx.offsets,
+        intervalMs: SLAVE_SYNC_INTERVAL_MS,
+        selfAddr: ctx.brokerAddr,
+      });
+    } else {
+      // listenPort 0 (ephemeral) → an ephemeral HA port too; else haListenPort, default listenPort + 1.
+      const port =
+        config.haListenPort > 0 ? config.haListenPort : config.listenPort === 0 ? 0 : ctx.server.port + 1;
+      this.service = new HaService({
+        store,
+        logger,
+        port,
+        batchBytes: config.haTransferBatchSize,
+        heartbeatMs,
+        housekeepingMs,
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    const { config, server, offsets } = this.ctx;
+    if (this.service) {
+      await this.service.start();
+      // What slaves copy besides the log (topics and groups have their handlers already).
+      server.registerHandler(RequestCode.GET_ALL_CONSUMER_OFFSET, (request) =>
+        createResponse(
+          request,
+          ResponseCode.SUCCESS,
+          undefined,
+          undefined,
+          Buffer.from(offsets.encode(), "utf8"),
+        ),
+      );
+      this.ctx.logger.info(`HA: ${config.brokerRole} serving slaves on port ${this.service.port}`);
+    }
+    if (this.client) {
+      if (config.haMasterAddress) this.client.setMasterAddress(config.haMasterAddress);
+      this.client.start();
+      this.sync!.start();
+      // A slave started before its master would otherwise wait a registration period (30 s).
+      this.lookupTimer = setInterval(() => {
+        if (!this.client!.masterAddress) this.registerNow();
+      }, SLAVE_SYNC_INTERVAL_MS);
+      this.lookupTimer.unref();
+    }
+  }
+
+  /** "ip:port" of the HA listener, registered with the NameServers (masters only). */
+  haServerAddr(brokerIP: string): string {
+    return this.service ? `${brokerIP}:${this.service.port}` : `${brokerIP}:0`;
+  }
+
+  /** A NameServer answered a slave's registration with the live master's addresses (spec §1.3). */
+  onMasterInfo(masterAddr: string | undefined, haServerAddr: string | undefined): void {
+    if (!this.client) return;
+    if (haServerAddr && !this.ctx.config.haMasterAddress) this.client.setMasterAddress(haServerAddr);
+    this.sync!.setMasterAddr(masterAddr);
+  }
+
+  /**
+   * Replication state for GET_BROKER_RUNTIME_INFO: on a master the slaves and how far the
+   * fastest is behind (bytes), on a slave its master and whether it is connected.
+   */
+  runtimeInfo(): Record<string, string> {
+    const { config, store } = this.ctx;
+    const info: Record<string, string> = { brokerRole: config.brokerRole, brokerId: String(config.brokerId) };
+    if (this.service) {
+      const slaves = this.service.slaves();
+      info.haSlaveCount = String(slaves.length);
+      info.haSlaves = slaves.map((x) => `${x.addr}@${x.ackOffset}`).join(",");
+      info.haSlaveAckOffset = String(this.service.slaveAckOffset);
+      info.haReplicationLagBytes = String(
+        slaves.length === 0
+          ? -1
+          : Math.max(0, store.confirmedPhysicalOffset - Math.max(...slaves.map((x) => x.ackOffset))),
+      );
+    }
+    if (this.client) {
+      info.haMasterAddress = this.client.masterAddress ?? "";
+      info.haMasterConnected = String(this.client.connected);
+      info.haSlaveSyncRounds = String(this.sync!.rounds);
+    }
+    return info;
+  }
+
+  awaitSlave(end: number): Promise<number> {
+    const service = this.service;
+    if (!service || this.ctx.config.brokerRole !== "SYNC_MASTER")
+      return Promise.resolve(ResponseCode.SUCCESS);
+    if (service.slaveAckOffset >= end) return Promise.resolve(ResponseCode.SUCCESS);
+    if (service.slaveCount === 0) return Promise.resolve(ResponseCode.SLAVE_NOT_AVAILABLE);
+    return service
+      .waitForSlave(end, this.ctx.config.syncFlushTimeout)
+      .then((ok) => (ok ? ResponseCode.SUCCESS : ResponseCode.FLUSH_SLAVE_TIMEOUT));
+  }
+
+  async stop(): Promise<void> {
+    if (this.lookupTimer) clearInterval(this.lookupTimer);
+    await this.sync?.stop();
+    await this.client?.stop();
+    await this.service?.stop();
+  }
+}

@@ -1,0 +1,129 @@
+import {
+  MAX_PROPERTIES_BYTES,
+  MessageConst,
+  MessageSysFlag,
+  ResponseCode,
+  type SendMessageRequestHeader,
+  transactionType,
+} from "@tidemq/protocol";
+import type { MessageInput } from "@tidemq/store";
+import { fail } from "../processors/responses.js";
+import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
+
+/** Half messages live in queue 0 of RMQ_SYS_TRANS_HALF_TOPIC (RocketMQ's TransactionalMessageUtil). */
+export const HALF_QUEUE_ID = 0;
+
+/**
+ * Whether a send is a transaction half message: the TRAN_MSG=true property (what RocketMQ's
+ * broker looks at) or the PREPARED transaction bits of the sysFlag (what a raw client may
+ * set alone). Either way the message must not be delivered before END_TRANSACTION.
+ */
+export function isHalfSend(header: SendMessageRequestHeader): boolean {
+  if (transactionType(header.sysFlag) === MessageSysFlag.TRANSACTION_PREPARED_TYPE) return true;
+  const p = header.properties;
+  return p !== undefined && pairValue(p, MessageConst.TRANSACTION_PREPARED) === "true";
+}
+
+/** The value of the last pair named `name` in name\u0001value\u0002 text, or undefined. */
+export function pairValue(pairs: string, name: string): string | undefined {
+  let found: string | undefined;
+  const head = `${name}\u0001`;
+  let at = pairs.startsWith(head) ? 0 : -1;
+  if (at < 0) {
+    at = pairs.indexOf(`\u0002${head}`);
+    if (at >= 0) at += 1;
+  }
+  while (at >= 0) {
+    const from = at + head.length;
+    let end = pairs.indexOf("\u0002", from);
+    if (end < 0) end = pairs.length;
+    found = pairs.slice(from, end);
+    at = pairs.indexOf(`\u0002${head}`, end - 1);
+    if (at >= 0) at += 1;
+  }
+  return found;
+}
+
+/**
+ * The send path's transaction branch (spec §8.8 step 1): for a half message, the single
+ * message `build` makes is re-addressed to the half topic, queue 0, transaction bits NOT (so
+ * the store gives it a queue entry there), REAL_TOPIC / REAL_QID keep where it goes on
+ * commit, and PGROUP / TRAN_MSG are added when the producer left them out (the check-back
+ * needs the group). Undefined for any other send. A batch cannot hold halves: refused.
+ */
+export function halfMessage<P extends { inputs: MessageInput[] }>(
+  header: SendMessageRequestHeader,
+  batch: boolean,
+  build: () => P,
+): P | undefined {
+  if (!isHalfSend(header)) return undefined;
+  if (batch) {
+    fail(
+      ResponseCode.MESSAGE_ILLEGAL,
+      "a batch cannot carry transaction half messages (TRAN_MSG / PREPARED sysFlag); send each half alone",
+    );
+  }
+  const delayed = delayOf(header.properties);
+  if (delayed) {
+    // On commit the copy would be delivered at once: refused rather than silently undelayed
+    // (Java's TransactionMQProducer clears DELAY itself; RocketMQ 5 keeps the two types apart).
+    fail(
+      ResponseCode.MESSAGE_ILLEGAL,
+      `a transaction half message cannot also be delayed (it carries ${delayed}); send it without a delay or delivery time`,
+    );
+  }
+  const prepared = build();
+  for (const m of prepared.inputs) toHalf(m, header.producerGroup);
+  return prepared;
+}
+
+const DELAY_PROPERTIES = [
+  MessageConst.DELAY_TIME_LEVEL,
+  MessageConst.TIMER_DELIVER_MS,
+  MessageConst.TIMER_DELAY_SEC,
+  MessageConst.TIMER_DELAY_MS,
+  MessageConst.START_DELIVER_TIME,
+];
+
+/** The first delay property set (DELAY above 0, any timer property), as name=value. */
+function delayOf(pairs: string | undefined): string | undefined {
+  if (!pairs) return undefined;
+  for (const name of DELAY_PROPERTIES) {
+    const v = pairValue(pairs, name);
+    if (v === undefined || v === "") continue;
+    if (name === MessageConst.DELAY_TIME_LEVEL && !(Number(v) > 0)) continue;
+    return `${name}=${v}`;
+  }
+  return undefined;
+}
+
+function toHalf(m: MessageInput, producerGroup: string): void {
+  let extra = `${MessageConst.REAL_TOPIC}\u0001${m.topic}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${m.queueId}\u0002`;
+  if (m.encodedProperties !== undefined) {
+    const pairs =
+      typeof m.encodedProperties === "string" ? m.encodedProperties : m.encodedProperties.toString();
+    if (pairValue(pairs, MessageConst.PRODUCER_GROUP) === undefined)
+      extra += `${MessageConst.PRODUCER_GROUP}\u0001${producerGroup}\u0002`;
+    if (pairValue(pairs, MessageConst.TRANSACTION_PREPARED) !== "true")
+      extra += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
+    const joined = pairs + extra;
+    const bytes = Buffer.byteLength(joined, "utf8") + (m.encodedPropertiesSuffix?.length ?? 0);
+    if (bytes > MAX_PROPERTIES_BYTES) {
+      fail(
+        ResponseCode.MESSAGE_ILLEGAL,
+        `the half message's properties take ${bytes} bytes with REAL_TOPIC/REAL_QID; at most ${MAX_PROPERTIES_BYTES}`,
+      );
+    }
+    m.encodedProperties = joined;
+  } else {
+    const props = { ...m.properties };
+    props[MessageConst.REAL_TOPIC] = m.topic;
+    props[MessageConst.REAL_QUEUE_ID] = String(m.queueId);
+    props[MessageConst.PRODUCER_GROUP] ??= producerGroup;
+    props[MessageConst.TRANSACTION_PREPARED] = "true";
+    m.properties = props;
+  }
+  m.topic = TRANS_HALF_TOPIC;
+  m.queueId = HALF_QUEUE_ID;
+  m.sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+}

@@ -1,0 +1,113 @@
+import { MessageConst, type MessageExt, MessageSysFlag, tagsHashCode } from "@tidemq/protocol";
+import type { MessageInput } from "@tidemq/store";
+import { TRANS_CHECK_MAX_TIME_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
+import type { Decision } from "./HalfLifecycle.js";
+import { HALF_QUEUE_ID } from "./HalfMessage.js";
+
+/**
+ * The records a transaction decision stores, as store inputs. Op records follow RocketMQ's
+ * layout (topic RMQ_SYS_TRANS_OP_HALF_TOPIC, the half's queue id, tag "d", body = the half's
+ * queue offset as decimal text) and add TRAN_OP naming the decision, so a restart knows a
+ * commit from a rollback without looking anywhere else. A sent check-back is an op record
+ * with tag "c" (RocketMQ readers skip tags other than "d").
+ */
+
+/** Property of an op record: commit | rollback | discard | check. */
+export const TRAN_OP = "TRAN_OP";
+export const OP_TAG_RESOLVED = "d";
+export const OP_TAG_CHECK = "c";
+
+/** What the service knows of a half it has read. */
+export interface HalfInfo {
+  queueOffset: number;
+  commitLogOffset: number;
+  storeTimestamp: number;
+  group: string;
+  realTopic: string;
+  realQueueId: number;
+  uniqKey: string | undefined;
+  /** ms after its store time before the first check-back (CHECK_IMMUNITY_TIME_IN_SECONDS). */
+  immunityMs: number | undefined;
+}
+
+export function halfInfoOf(m: MessageExt): HalfInfo | undefined {
+  const p = m.properties;
+  const realTopic = p[MessageConst.REAL_TOPIC];
+  const realQid = Number(p[MessageConst.REAL_QUEUE_ID]);
+  if (!realTopic || !Number.isInteger(realQid) || realQid < 0) return undefined;
+  const immunity = Number(p[MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS]);
+  return {
+    queueOffset: m.queueOffset,
+    commitLogOffset: m.commitLogOffset,
+    storeTimestamp: m.storeTimestamp,
+    group: p[MessageConst.PRODUCER_GROUP] ?? "",
+    realTopic,
+    realQueueId: realQid,
+    uniqKey: p[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX],
+    immunityMs: Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
+  };
+}
+
+/** An op record of the given kind for the half at `halfOffset`. */
+export function opRecord(
+  halfOffset: number,
+  op: Decision | "check",
+  host: { host: string; port: number },
+  now: number,
+): MessageInput {
+  const tag = op === "check" ? OP_TAG_CHECK : OP_TAG_RESOLVED;
+  return {
+    topic: TRANS_OP_HALF_TOPIC,
+    queueId: HALF_QUEUE_ID,
+    flag: 0,
+    body: Buffer.from(String(halfOffset), "utf8"),
+    properties: { [MessageConst.TAGS]: tag, [TRAN_OP]: op },
+    sysFlag: 0,
+    bornTimestamp: now,
+    bornHost: host,
+    reconsumeTimes: 0,
+    preparedTransactionOffset: 0,
+    tagsCode: tagsHashCode(tag),
+  };
+}
+
+/** Reads an op record back: the half offset and the op, or undefined for a record we did not write. */
+export function opOf(m: MessageExt): { half: number; op: Decision | "check" } | undefined {
+  const half = Number(m.body.toString("utf8"));
+  if (!Number.isSafeInteger(half) || half < 0) return undefined;
+  const op = m.properties[TRAN_OP];
+  if (op === "commit" || op === "rollback" || op === "discard" || op === "check") return { half, op };
+  // A RocketMQ-style op without TRAN_OP: resolved, the way unknown (treated as a rollback: not delivered by us).
+  if (m.properties[MessageConst.TAGS] === OP_TAG_RESOLVED) return { half, op: "rollback" };
+  return undefined;
+}
+
+/**
+ * The record a decision stores beside its op record: on commit the message in its real topic
+ * and queue (transaction bits COMMIT, preparedTransactionOffset = the half's commit-log
+ * offset, TRAN_MSG cleared; keys, tags, UNIQ_KEY, body and born fields kept, so the
+ * producer's message id finds it); on discard a copy in TRANS_CHECK_MAX_TIME_TOPIC.
+ */
+export function copyRecord(half: MessageExt, decision: "commit" | "discard"): MessageInput {
+  const props: Record<string, string> = { ...half.properties };
+  delete props[MessageConst.TRANSACTION_PREPARED];
+  const commit = decision === "commit";
+  const topic = commit ? (props[MessageConst.REAL_TOPIC] ?? "") : TRANS_CHECK_MAX_TIME_TOPIC;
+  const queueId = commit ? Number(props[MessageConst.REAL_QUEUE_ID]) : 0;
+  const sysFlag =
+    (half.sysFlag & ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) |
+    (commit ? MessageSysFlag.TRANSACTION_COMMIT_TYPE : 0);
+  return {
+    topic,
+    queueId,
+    flag: half.flag,
+    body: half.body,
+    properties: props,
+    sysFlag: sysFlag & ~(MessageSysFlag.BORNHOST_V6 | MessageSysFlag.STOREHOSTADDRESS_V6),
+    bornTimestamp: half.bornTimestamp,
+    bornHost: half.bornHost,
+    reconsumeTimes: half.reconsumeTimes,
+    preparedTransactionOffset: half.commitLogOffset,
+    tagsCode: tagsHashCode(props[MessageConst.TAGS]),
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * The broker's transaction service over real TCP, with a raw remoting client playing a Java
+ * producer: the check-back request (header and body), CHECK_IMMUNITY_TIME_IN_SECONDS, the
+ * discard after transactionCheckMax checks, and the state kept across a restart.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  createRequest,
+  decodeMessage,
+  type RemotingCommand,
+  RequestCode,
+  ResponseCode,
+} from "@tidemq/protocol";
+import { createLogger, RemotingClient } from "@tidemq/remoting";
+import type { BrokerController } from "../src/BrokerController.js";
+import { copyRecord } from "../src/transaction/TransactionRecords.js";
+import { createTopicRequest, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
+
+const FAST = { transactionCheckInterval: 100, transactionTimeOut: 200, transactionCheckMax: 2 };
+
+test("check-back to the group's connection, CHECK_IMMUNITY_TIME_IN_SECONDS, discard after transactionCheckMax, kept across a restart", async () => {
+  const dir = await tempDir("tx");
+  let broker: BrokerController | undefined = await startBroker(dir, FAST);
+  const checks: RemotingCommand[] = [];
+  let onCheck: (() => void) | undefined;
+  const producer = new RemotingClient({
+    requestTimeoutMs: 10_000,
+    logger: createLogger("tx-producer", "error"),
+    onRequest: (req) => {
+      if (req.code === RequestCode.CHECK_TRANSACTION_STATE) {
+        checks.push(req);
+        onCheck?.();
+      }
+      return undefined;
+    },
+  });
+  try {
+    let addr = `127.0.0.1:${broker.port}`;
+    assert.equal((await producer.invoke(addr, createTopicRequest("TxReal", 4))).code, ResponseCode.SUCCESS);
+    const heartbeat = () =>
+      producer.invoke(
+        addr,
+        createRequest(
+          RequestCode.HEART_BEAT,
+          undefined,
+          Buffer.from(
+            JSON.stringify({
+              clientID: "10.0.0.9@9",
+              producerDataSet: [{ groupName: "PG_TEST" }],
+              consumerDataSet: [],
+            }),
+          ),
+        ),
+      );
+    assert.equal((await heartbeat()).code, ResponseCode.SUCCESS);
+    const half = (body: string, extra: Record<string, string> = {}) =>
+      producer.invoke(
+        addr,
+        sendRequest("TxReal", Buffer.from(body), {
+          queueId: 3,
+          properties: { TRAN_MSG: "true", PGROUP: "PG_TEST", UNIQ_KEY: `U-${body}`, KEYS: body, ...extra },
+        }),
+      );
+    const checked = await half("checked");
+    assert.equal(checked.code, ResponseCode.SUCCESS, checked.remark);
+    const immune = await half("immune", { CHECK_IMMUNITY_TIME_IN_SECONDS: "3600" });
+    assert.equal(immune.code, ResponseCode.SUCCESS);
+    const halfOffset = Number(checked.extFields!.queueOffset);
+
+    // Two check-backs, then the discard (the producer never answers).
+    const discarded = new Promise<void>((resolve) => {
+      onCheck = () => {
+        if (checks.length >= 2) resolve();
+      };
+    });
+    await discarded;
+    const c = checks[0]!;
+    assert.equal(Number(c.extFields!.tranStateTableOffset), halfOffset);
+    assert.equal(c.extFields!.msgId, "U-checked");
+    const m = decodeMessage(c.body!);
+    assert.equal(m.topic, "TxReal", "the check carries the half with its real topic");
+    assert.equal(m.queueId, 3);
+    assert.equal(m.body.toString(), "checked");
+    assert.ok(
+      checks.every((x) => Number(x.extFields!.tranStateTableOffset) === halfOffset),
+      "the immune half is not checked",
+    );
+    const service = broker.transactionService!;
+    for (let i = 0; i < 200 && service.status(halfOffset).half?.status !== "discarded"; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(service.status(halfOffset).half?.status, "discarded");
+    assert.equal(checks.length, 2, "at most transactionCheckMax check-backs");
+    const store = broker.context.store;
+    assert.equal(
+      store.getMaxOffsetInQueue("TRANS_CHECK_MAX_TIME_TOPIC", 0),
+      1,
+      "moved to TRANS_CHECK_MAX_TIME_TOPIC",
+    );
+    assert.equal(store.getMaxOffsetInQueue("TxReal", 3), 0, "never delivered");
+
+    // A late commit is refused; the immune half is still pending.
+    const commitLogOffset = Number.parseInt(checked.extFields!.msgId!.slice(-16), 16);
+    const late = await producer.invoke(
+      addr,
+      createRequest(RequestCode.END_TRANSACTION, {
+        producerGroup: "PG_TEST",
+        tranStateTableOffset: halfOffset,
+        commitLogOffset,
+        commitOrRollback: 8,
+        msgId: "U-checked",
+      }),
+    );
+    assert.equal(late.code, ResponseCode.SYSTEM_ERROR);
+    assert.match(late.remark ?? "", /discarded.*commit is refused/);
+    assert.equal(service.status().pending, 1);
+
+    // Restart: the discard and the pending immune half are rebuilt from the log.
+    await broker.shutdown();
+    broker = await startBroker(dir, FAST);
+    addr = `127.0.0.1:${broker.port}`;
+    const after = broker.transactionService!.status(halfOffset);
+    assert.equal(after.half?.status, "discarded");
+    assert.equal(after.pending, 1);
+    assert.equal(broker.context.store.getMaxOffsetInQueue("TxReal", 3), 0);
+  } finally {
+    onCheck = undefined;
+    await producer.close();
+    await broker?.shutdown();
+    await removeDir(dir);
+  }
+});
+
+test("a commit torn by power loss (real-topic copy on disk, op record not) is found at start-up and never delivered twice", async () => {
+  const dir = await tempDir("tx-torn");
+  let broker: BrokerController | undefined = await startBroker(dir, FAST);
+  const client = new RemotingClient({ requestTimeoutMs: 10_000, logger: createLogger("tx-torn", "error") });
+  try {
+    let addr = `127.0.0.1:${broker.port}`;
+    assert.equal((await client.invoke(addr, createTopicRequest("TxTorn", 1))).code, ResponseCode.SUCCESS);
+    const sent = await client.invoke(
+      addr,
+      sendRequest("TxTorn", Buffer.from("torn"), {
+        queueId: 0,
+        properties: { TRAN_MSG: "true", PGROUP: "PG_TEST", UNIQ_KEY: "U-torn", KEYS: "torn" },
+      }),
+    );
+    assert.equal(sent.code, ResponseCode.SUCCESS, sent.remark);
+    const halfOffset = Number(sent.extFields!.queueOffset);
+    const commitLogOffset = Number.parseInt(sent.extFields!.msgId!.slice(-16), 16);
+    // What a commit leaves when power fails between its two records: the copy alone.
+    const rec = await broker.context.store.lookMessageByOffset(commitLogOffset);
+    const half = decodeMessage(rec!);
+    await broker.context.store.putMessage(copyRecord(half, "commit"));
+    assert.equal(broker.context.store.getMaxOffsetInQueue("TxTorn", 0), 1);
+    await broker.shutdown();
+
+    broker = await startBroker(dir, FAST);
+    addr = `127.0.0.1:${broker.port}`;
+    const s = broker.transactionService!.status(halfOffset);
+    assert.equal(s.half?.status, "committed", "the copy found by UNIQ_KEY counts as the commit");
+    assert.equal(s.pending, 0, "nothing left to check back");
+    const again = await client.invoke(
+      addr,
+      createRequest(RequestCode.END_TRANSACTION, {
+        producerGroup: "PG_TEST",
+        tranStateTableOffset: halfOffset,
+        commitLogOffset,
+        commitOrRollback: 8,
+        msgId: "U-torn",
+      }),
+    );
+    assert.equal(again.code, ResponseCode.SUCCESS);
+    assert.match(again.remark ?? "", /already committed/);
+    assert.equal(broker.context.store.getMaxOffsetInQueue("TxTorn", 0), 1, "still one record in the topic");
+    // The missing op record was written at start-up: a further restart needs no look-up.
+    assert.equal(broker.context.store.getMaxOffsetInQueue("RMQ_SYS_TRANS_OP_HALF_TOPIC", 0), 1);
+  } finally {
+    await client.close();
+    await broker?.shutdown();
+    await removeDir(dir);
+  }
+});

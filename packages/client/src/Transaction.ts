@@ -1,0 +1,191 @@
+import {
+  CheckTransactionStateRequestHeader,
+  decodeHeader,
+  decodeMessage,
+  decodeOffsetMsgId,
+  formatHostPort,
+  MessageConst,
+  type MessageExt,
+  MessageSysFlag,
+  type RemotingCommand,
+  RequestCode,
+} from "@tidemq/protocol";
+import { ClientError } from "./errors.js";
+import type { PreparedMessage } from "./Message.js";
+import { MessageView } from "./MessageView.js";
+import type { MQClientInstance } from "./MQClientInstance.js";
+import type { SendReceipt } from "./SendReceipt.js";
+
+/** How a local transaction ended (rocketmq-client-nodejs' TransactionResolution). */
+export enum TransactionResolution {
+  COMMIT = "COMMIT",
+  ROLLBACK = "ROLLBACK",
+  /** Not known yet: the broker asks again later (check-back). */
+  UNKNOWN = "UNKNOWN",
+}
+
+/** 4.x name of the same answer (Java's LocalTransactionState). */
+export const LocalTransactionState = {
+  COMMIT_MESSAGE: TransactionResolution.COMMIT,
+  ROLLBACK_MESSAGE: TransactionResolution.ROLLBACK,
+  UNKNOW: TransactionResolution.UNKNOWN,
+} as const;
+
+/**
+ * Answers the broker's check-back for a half message whose END_TRANSACTION never arrived
+ * (the producer crashed, or answered UNKNOWN): look up the local transaction (the order
+ * row) and say whether it committed. RocketMQ 5's TransactionChecker.
+ */
+export interface TransactionChecker {
+  check(message: MessageView): Promise<TransactionResolution> | TransactionResolution;
+}
+
+const COMMIT_OR_ROLLBACK: Record<TransactionResolution, number> = {
+  [TransactionResolution.COMMIT]: MessageSysFlag.TRANSACTION_COMMIT_TYPE,
+  [TransactionResolution.ROLLBACK]: MessageSysFlag.TRANSACTION_ROLLBACK_TYPE,
+  [TransactionResolution.UNKNOWN]: MessageSysFlag.TRANSACTION_NOT_TYPE,
+};
+
+/** Where a half message was stored: what END_TRANSACTION names. */
+export interface HalfHandle {
+  brokerAddr: string;
+  /** Queue offset in RMQ_SYS_TRANS_HALF_TOPIC. */
+  tranStateTableOffset: number;
+  commitLogOffset: number;
+  /** Client message id (UNIQ_KEY). */
+  msgId: string;
+  topic: string;
+}
+
+/** Marks a prepared message as a half of `group`; it can then not travel in a batch. */
+export function markHalf(msg: PreparedMessage, group: string): void {
+  msg.properties[MessageConst.TRANSACTION_PREPARED] = "true";
+  msg.properties[MessageConst.PRODUCER_GROUP] = group;
+  msg.unbatchable = true;
+  msg.asciiPropertiesBytes = undefined;
+}
+
+export function halfHandleOf(receipt: SendReceipt): HalfHandle {
+  return {
+    brokerAddr: receipt.brokerAddr,
+    tranStateTableOffset: receipt.queueOffset,
+    commitLogOffset: decodeOffsetMsgId(receipt.offsetMessageId).commitLogOffset,
+    msgId: receipt.messageId,
+    topic: receipt.messageQueue.topic,
+  };
+}
+
+/** END_TRANSACTION (spec §4.12), answered (not oneway) so a refused commit is an error here. */
+export async function endTransaction(
+  instance: MQClientInstance,
+  group: string,
+  half: HalfHandle,
+  resolution: TransactionResolution,
+  fromTransactionCheck: boolean,
+): Promise<void> {
+  await instance.api.call(
+    half.brokerAddr,
+    RequestCode.END_TRANSACTION,
+    {
+      producerGroup: group,
+      tranStateTableOffset: half.tranStateTableOffset,
+      commitLogOffset: half.commitLogOffset,
+      commitOrRollback: COMMIT_OR_ROLLBACK[resolution],
+      fromTransactionCheck,
+      msgId: half.msgId,
+      transactionId: half.msgId,
+      topic: half.topic,
+    },
+    undefined,
+    { what: `END_TRANSACTION (${resolution}) of message ${half.msgId}` },
+  );
+}
+
+/**
+ * A transaction of RocketMQ 5's shape: `producer.send(message, tx)` stores half messages,
+ * `commit()` makes every one of them visible, `rollback()` drops them. Until then (and if
+ * this process dies first) the broker asks the producer group's `checker`.
+ */
+export class Transaction {
+  private readonly halves: HalfHandle[] = [];
+  private state: "open" | "ending" | "committed" | "rolledBack" = "open";
+
+  constructor(
+    private readonly instance: MQClientInstance,
+    readonly producerGroup: string,
+  ) {}
+
+  /** Half messages sent in this transaction so far. */
+  get size(): number {
+    return this.halves.length;
+  }
+
+  /** @internal Producer.send(msg, tx) records each stored half here. */
+  addHalf(receipt: SendReceipt): void {
+    this.halves.push(halfHandleOf(receipt));
+  }
+
+  /** @internal Throws unless messages may still be added. */
+  checkOpen(): void {
+    if (this.state !== "open") throw new ClientError(`the transaction is ${this.state}: no more sends`);
+  }
+
+  async commit(): Promise<void> {
+    await this.end(TransactionResolution.COMMIT);
+    this.state = "committed";
+  }
+
+  async rollback(): Promise<void> {
+    await this.end(TransactionResolution.ROLLBACK);
+    this.state = "rolledBack";
+  }
+
+  private async end(resolution: TransactionResolution): Promise<void> {
+    if (this.state !== "open") throw new ClientError(`the transaction is already ${this.state}`);
+    if (this.halves.length === 0) throw new ClientError("the transaction has no message: send one first");
+    this.state = "ending";
+    const results = await Promise.allSettled(
+      this.halves.map((h) => endTransaction(this.instance, this.producerGroup, h, resolution, false)),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      // The broker asks the checker about any half whose END_TRANSACTION did not arrive.
+      this.state = "open";
+      throw failed.reason;
+    }
+  }
+}
+
+/**
+ * Handles CHECK_TRANSACTION_STATE (spec §5.2) for a producer: asks `check` about the half
+ * and answers with END_TRANSACTION (fromTransactionCheck) to the broker that asked. UNKNOWN answers nothing: the broker asks again next round.
+ */
+export async function answerCheck(
+  instance: MQClientInstance,
+  group: string,
+  req: RemotingCommand,
+  brokerAddr: string | undefined,
+  check: (message: MessageView, ext: MessageExt) => Promise<TransactionResolution> | TransactionResolution,
+): Promise<void> {
+  const h = decodeHeader(CheckTransactionStateRequestHeader, req.extFields, "CHECK_TRANSACTION_STATE");
+  const body = req.body;
+  if (!body) throw new ClientError("CHECK_TRANSACTION_STATE without the half message");
+  const ext = decodeMessage(body, 0, { decompressBody: true });
+  const view = new MessageView(ext, { topic: ext.topic, brokerName: "", queueId: ext.queueId });
+  const resolution = await check(view, ext);
+  if (resolution !== TransactionResolution.COMMIT && resolution !== TransactionResolution.ROLLBACK) return;
+  const msgId = ext.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] ?? h.msgId ?? ext.msgId;
+  await endTransaction(
+    instance,
+    group,
+    {
+      brokerAddr: brokerAddr ?? formatHostPort(ext.storeHost),
+      tranStateTableOffset: h.tranStateTableOffset,
+      commitLogOffset: h.commitLogOffset,
+      msgId,
+      topic: ext.topic,
+    },
+    resolution,
+    true,
+  );
+}

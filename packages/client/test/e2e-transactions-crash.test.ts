@@ -1,0 +1,188 @@
+/**
+ * Transactions through a broker killed with SIGKILL while half messages are pending and
+ * while END_TRANSACTION requests are being stored: after the restart, the check-back settles
+ * every half from the producer's own records, and each half is resolved exactly once —
+ * every committed one is in its topic once, no rolled-back one ever.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  Admin,
+  ConsumeResult,
+  Producer,
+  PushConsumer,
+  type Transaction,
+  TransactionResolution,
+  transactionStatus,
+} from "../src/index.js";
+import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
+
+let cluster: TestCluster;
+let child: ChildProcess | undefined;
+let admin: Admin;
+const SETTINGS = JSON.stringify({
+  transactionCheckInterval: 200,
+  transactionTimeOut: 1000,
+  transactionCheckMax: 1000,
+});
+
+before(async () => {
+  cluster = await TestCluster.start([]);
+  admin = new Admin({ endpoints: cluster.nsAddr, logger: testLogger("admin") });
+});
+after(async () => {
+  if (child?.pid && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  await admin?.shutdown();
+  await cluster?.stop();
+});
+
+function startBroker(): Promise<string> {
+  const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "tx-broker-child.js");
+  child = spawn(
+    process.execPath,
+    [script, cluster.nsAddr, "broker-tx", join(cluster.dir, "broker-tx"), SETTINGS],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const c = child;
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("the broker did not start in 30 s")), 30_000);
+    c.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    c.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the broker exited with ${code}`));
+    });
+  });
+}
+
+async function killBroker(): Promise<void> {
+  const c = child!;
+  const exited = new Promise((res) => c.once("exit", res));
+  c.kill("SIGKILL");
+  await exited;
+}
+
+test("kill -9 with halves pending and commits in flight: after restart each half is resolved exactly once", async () => {
+  let addr = await startBroker();
+  const topic = uniq("TxCrash");
+  await cluster.createTopic(topic, 4, [addr]);
+  // The producer's local database: the orders whose row was written. Even ones commit.
+  const N = 300;
+  const rows = new Set<string>();
+  const p = new Producer({
+    endpoints: cluster.nsAddr,
+    producerGroup: uniq("TxCrashP"),
+    topic,
+    logger: testLogger("p"),
+    ...FAST,
+    checker: {
+      check: (m) => (rows.has(m.keys[0]!) ? TransactionResolution.COMMIT : TransactionResolution.ROLLBACK),
+    },
+  });
+  await p.startup();
+  try {
+    const txs: Array<{ id: string; tx: Transaction; msgId: string }> = [];
+    for (let i = 0; i < N; i += 50) {
+      const part = await Promise.all(
+        Array.from({ length: 50 }, async (_, k) => {
+          const id = `order-${i + k}`;
+          const tx = p.beginTransaction();
+          const r = await p.send({ topic, keys: [id], body: id }, tx);
+          return { id, tx, msgId: r.messageId };
+        }),
+      );
+      txs.push(...part);
+    }
+    for (let i = 0; i < N; i += 2) rows.add(`order-${i}`);
+    // Two thirds get their END_TRANSACTION now, in 4 lanes of sequential requests; the broker
+    // is killed the moment the 40th is acknowledged, with up to 4 more in flight. The rest
+    // (the ones cut, the ones after, and the third never ended) are settled by the check-back.
+    const toEnd = txs.filter((_, i) => i % 3 !== 2);
+    let ended = 0;
+    let failed = 0;
+    let exited: Promise<unknown> | undefined;
+    const lane = async (k: number) => {
+      for (let i = k; i < toEnd.length; i += 4) {
+        const { id, tx } = toEnd[i]!;
+        await (rows.has(id) ? tx.commit() : tx.rollback()).then(
+          () => {
+            if (++ended === 40) {
+              const c = child!;
+              exited = new Promise((res) => c.once("exit", res));
+              c.kill("SIGKILL");
+            }
+          },
+          () => {
+            failed++;
+          },
+        );
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(lane));
+    await exited;
+    assert.ok(ended >= 40 && ended <= 44, `${ended} END_TRANSACTIONs acknowledged before the kill`);
+    assert.equal(failed, toEnd.length - ended);
+
+    addr = await startBroker();
+    // The check-back asks the producer about every half still pending, and commits or rolls back.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const s = await transactionStatus(admin, addr).catch(() => undefined);
+      if (s && s.pending === 0) break;
+      if (Date.now() > deadline) assert.fail(`halves still pending after 60 s: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // Kill once more with everything resolved: a second recovery must not resolve anything again.
+    await killBroker();
+    addr = await startBroker();
+    const s = await transactionStatus(admin, addr);
+    assert.equal(s.pending, 0, "nothing pending after a second restart");
+
+    const committed = txs.filter((t) => rows.has(t.id));
+    // Every record of the topic, counted by offsets: exactly the committed ones, once each.
+    let records = 0;
+    for (let q = 0; q < 4; q++) {
+      records += await admin.getMaxOffset(addr, { topic, brokerName: "broker-tx", queueId: q });
+    }
+    assert.equal(records, committed.length, "one record per committed half, none for a rolled-back one");
+    const got = new Map<string, number>();
+    const c = new PushConsumer({
+      endpoints: cluster.nsAddr,
+      consumerGroup: uniq("TxCrashC"),
+      subscriptions: new Map([[topic, "*"]]),
+      consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
+      messageListener: {
+        consume(m) {
+          got.set(m.keys[0]!, (got.get(m.keys[0]!) ?? 0) + 1);
+          return ConsumeResult.SUCCESS;
+        },
+      },
+      logger: testLogger("c"),
+      ...FAST,
+    });
+    await c.startup();
+    try {
+      // Generous: on a loaded machine a fresh group's first pulls after a restart can be slow.
+      await waitFor(() => got.size >= committed.length, 150_000, `${committed.length} committed orders`);
+      for (const t of committed) assert.ok(got.has(t.id), `${t.id} committed and delivered`);
+      for (const [id] of got) assert.ok(rows.has(id), `${id} was rolled back but delivered`);
+    } finally {
+      await c.shutdown();
+    }
+  } finally {
+    await p.shutdown();
+  }
+});

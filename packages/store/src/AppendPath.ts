@@ -1,0 +1,263 @@
+import { MessageConst, tagsHashCode, toStorableIPv4 } from "@tidemq/protocol";
+import type { CommitLog, Reservation } from "./CommitLog.js";
+import type { ResolvedConfig } from "./config.js";
+import type { Dispatcher } from "./Dispatcher.js";
+import type { PutWaiters } from "./PutWaiters.js";
+import type { QueueTable } from "./QueueTable.js";
+import { hostBytes, ipv4Int, type RecordContext, recordSize, writeRecord } from "./RecordCodec.js";
+import { messageIllegal } from "./StoreError.js";
+import type { MessageInput, PutResult, QueueState, TopicState } from "./StoreTypes.js";
+import { encodeProps, hex32, takesQueueEntry } from "./storeRecords.js";
+
+const NO_PROPERTIES: Record<string, string> = Object.freeze({});
+
+/**
+ * The append path: checks messages, reserves room in the commit log, encodes the records in
+ * place, hands out queue offsets, queues each record's dispatch and returns a promise
+ * answered once dispatch has passed the records (confirmed and visible). Also the entry for
+ * replicated bytes: already-encoded records copied at the source's physical offsets.
+ */
+export class AppendPath {
+  /** Scratch for the encoded properties of one append (reused: no array per put). */
+  private propsScratch: (string | Buffer)[] = [];
+  private propsBytesScratch: number[] = [];
+  private bornIpScratch: number[] = [];
+  private msgIdHi = -1;
+  private msgIdHiPrefix = "";
+  private readonly bornIps = new Map<string, number>();
+  private readonly storeIp: number;
+  private readonly msgIdPrefix: string;
+  putTimes = 0;
+  putBytes = 0;
+
+  constructor(
+    private readonly cfg: ResolvedConfig,
+    private readonly log: CommitLog,
+    private readonly table: QueueTable,
+    private readonly dispatcher: Dispatcher,
+    private readonly waiters: PutWaiters,
+  ) {
+    this.msgIdPrefix = hostBytes(cfg.storeHost.host, cfg.storeHost.port).toString("hex").toUpperCase();
+    this.storeIp = ipv4Int(cfg.storeHost.host);
+  }
+
+  /** Checks one message and encodes its properties into the scratch slot `i`; returns its record size. */
+  private prepare(m: MessageInput, t: TopicState, i: number): number {
+    if (!Buffer.isBuffer(m.body)) throw messageIllegal("message body is not a Buffer");
+    if (m.body.length > this.cfg.maxMessageSize) {
+      throw messageIllegal(
+        `message body of ${m.body.length} bytes exceeds maxMessageSize ${this.cfg.maxMessageSize}`,
+      );
+    }
+    const props = m.encodedProperties ?? encodeProps(m.properties);
+    const ownBytes =
+      typeof props !== "string" ? props.length : props.length === 0 ? 0 : Buffer.byteLength(props, "utf8");
+    const propsBytes =
+      m.encodedProperties === undefined ? ownBytes : ownBytes + (m.encodedPropertiesSuffix?.length ?? 0);
+    if (propsBytes > 32767) throw messageIllegal(`properties of ${propsBytes} bytes exceed 32767`);
+    // Resolved before the reservation: nothing may throw once records are being written.
+    if (m.bornHost === null || typeof m.bornHost !== "object") throw messageIllegal("bornHost is missing");
+    this.bornIpScratch[i] = this.bornIp(m.bornHost.host);
+    this.propsScratch[i] = props;
+    this.propsBytesScratch[i] = propsBytes;
+    return recordSize(m.body.length, t.buf.length, propsBytes);
+  }
+
+  /**
+   * Writes one record at `pos` of the reservation and queues its dispatch; returns its
+   * queue offset (0 for PREPARED/ROLLBACK transaction records, which take none).
+   */
+  private writeOne(
+    r: Reservation,
+    pos: number,
+    m: MessageInput,
+    q: QueueState,
+    i: number,
+    size: number,
+    offset: number,
+    ctx: RecordContext,
+  ): number {
+    const inQueue = takesQueueEntry(m.sysFlag);
+    const queueOffset = inQueue ? q.next++ : 0;
+    writeRecord(
+      r.buf,
+      r.view,
+      pos,
+      size,
+      m,
+      q.queueId,
+      q.topic.buf,
+      this.propsScratch[i]!,
+      this.propsBytesScratch[i]!,
+      m.encodedProperties === undefined ? undefined : m.encodedPropertiesSuffix,
+      queueOffset,
+      offset,
+      this.bornIpScratch[i]!,
+      ctx,
+    );
+    const encoded = m.encodedProperties !== undefined;
+    const props = encoded ? NO_PROPERTIES : (m.properties ?? NO_PROPERTIES);
+    this.dispatcher.push({
+      q,
+      queueOffset,
+      offset,
+      size,
+      tagsCode: m.tagsCode ?? tagsHashCode(props[MessageConst.TAGS]),
+      storeTimestamp: ctx.storeTimestamp,
+      keys: (encoded ? m.keys : props[MessageConst.KEYS]) || undefined,
+      uniq: (encoded ? m.uniqKey : props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX]) || undefined,
+      inQueue,
+    });
+    return queueOffset;
+  }
+
+  /** putMessage (msgs undefined: just `first`) and putMessages (one topic and queue). */
+  appendGroup(first: MessageInput, msgs: MessageInput[] | undefined): Promise<PutResult> {
+    const n = msgs ? msgs.length : 1;
+    const t = this.table.topicForPut(first.topic);
+    const q = this.table.queueForPut(t, first.queueId);
+    let total = 0;
+    const sizes = n === 1 ? undefined : new Array<number>(n);
+    let size0 = 0;
+    for (let i = 0; i < n; i++) {
+      const m = msgs ? msgs[i]! : first;
+      if (m.topic !== t.name || m.queueId !== q.queueId)
+        throw messageIllegal("a batch must go to one topic and queue");
+      const size = this.prepare(m, t, i);
+      if (sizes) sizes[i] = size;
+      else size0 = size;
+      total += size;
+    }
+    const r = this.log.reserve(total);
+    const ctx = this.recordContext();
+    let firstQo = -1;
+    const msgIds: string[] = new Array(n);
+    let pos = r.pos;
+    let offset = r.offset;
+    for (let i = 0; i < n; i++) {
+      const m = msgs ? msgs[i]! : first;
+      const size = sizes ? sizes[i]! : size0;
+      const qo = this.writeOne(r, pos, m, q, i, size, offset, ctx);
+      if (firstQo < 0) firstQo = qo;
+      msgIds[i] = this.msgId(offset);
+      pos += size;
+      offset += size;
+    }
+    this.publish(n, total);
+    return this.waiters.add(r.offset + total, ctx.storeTimestamp, {
+      status: "PUT_OK",
+      queueOffset: firstQo,
+      commitLogOffset: r.offset,
+      msgIds,
+      count: n,
+      storeTimestamp: ctx.storeTimestamp,
+    });
+  }
+
+  /** putMessagesBatch: many independent messages, one reservation and one promise. */
+  appendIndependent(msgs: readonly MessageInput[]): Promise<PutResult[]> {
+    const n = msgs.length;
+    const qs: QueueState[] = new Array(n);
+    const sizes: number[] = new Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const m = msgs[i]!;
+      if (m === null || typeof m !== "object") throw messageIllegal("message is not an object");
+      const t = this.table.topicForPut(m.topic);
+      qs[i] = this.table.queueForPut(t, m.queueId);
+      const size = this.prepare(m, t, i);
+      sizes[i] = size;
+      total += size;
+    }
+    const r = this.log.reserve(total);
+    const ctx = this.recordContext();
+    const results: PutResult[] = new Array(n);
+    let pos = r.pos;
+    let offset = r.offset;
+    for (let i = 0; i < n; i++) {
+      const size = sizes[i]!;
+      const qo = this.writeOne(r, pos, msgs[i]!, qs[i]!, i, size, offset, ctx);
+      results[i] = {
+        status: "PUT_OK",
+        queueOffset: qo,
+        commitLogOffset: offset,
+        msgIds: [this.msgId(offset)],
+        count: 1,
+        storeTimestamp: ctx.storeTimestamp,
+      };
+      pos += size;
+      offset += size;
+    }
+    this.publish(n, total);
+    return this.waiters.add(r.offset + total, ctx.storeTimestamp, results);
+  }
+
+  /**
+   * Appends already-encoded records at exactly `offset` (what a slave receives from its
+   * master; what a Raft follower applies): copied verbatim, so physical offsets, queue
+   * offsets and offsetMsgIds are the source's. `data` holds whole records (and maybe the
+   * source's end-of-segment blank filler), within one source segment of `segmentSize`
+   * bytes. The records are decoded for dispatch (consume queues, index) as recovery does.
+   * Resolves once they are confirmed (written; flushed under SYNC_FLUSH) and dispatched;
+   * FLUSH_DISK_TIMEOUT if that took longer than syncFlushTimeout.
+   */
+  appendReplicated(offset: number, data: Buffer, segmentSize: number): Promise<PutResult> {
+    if (data.length === 0) return Promise.reject(new RangeError("no replicated bytes"));
+    // Decoded (and so checked) before anything is reserved: a bad chunk changes nothing.
+    const { items, endsSegment } = this.dispatcher.decodeReplicated(offset, data);
+    const r = this.log.reserveAt(offset, data.length, segmentSize, endsSegment);
+    data.copy(r.buf, r.pos);
+    for (const item of items) this.dispatcher.push(item);
+    this.publish(items.length, data.length);
+    const now = Date.now();
+    // Waits for the last record's dispatch (a trailing blank filler is never dispatched).
+    const last = items.at(-1);
+    return this.waiters.add(last ? last.offset + last.size : offset, now, {
+      status: "PUT_OK",
+      queueOffset: -1,
+      commitLogOffset: offset,
+      msgIds: [],
+      count: items.length,
+      storeTimestamp: now,
+    });
+  }
+
+  private recordContext(): RecordContext {
+    return { storeTimestamp: Date.now(), storeIp: this.storeIp, storePort: this.cfg.storeHost.port };
+  }
+
+  /** Hands the reserved records to the log's writer and counts them. */
+  private publish(n: number, bytes: number): void {
+    this.log.publish();
+    this.putTimes += n;
+    this.putBytes += bytes;
+    if (n > 1024) this.trimScratch();
+  }
+
+  /** offsetMsgId: store host + offset in hex (the host and high offset word are cached). */
+  private msgId(offset: number): string {
+    const hi = Math.floor(offset / 4294967296);
+    if (hi !== this.msgIdHi) {
+      this.msgIdHi = hi;
+      this.msgIdHiPrefix = this.msgIdPrefix + hex32(hi);
+    }
+    return this.msgIdHiPrefix + hex32(offset >>> 0);
+  }
+
+  /** Drops what a big batch left in the scratch arrays (their strings stay alive otherwise). */
+  private trimScratch(): void {
+    this.propsScratch = [];
+    this.propsBytesScratch = [];
+    this.bornIpScratch = [];
+  }
+
+  private bornIp(host: string | undefined): number {
+    let ip = this.bornIps.get(host as string);
+    if (ip === undefined) {
+      ip = ipv4Int(toStorableIPv4(host));
+      if (this.bornIps.size > 4096) this.bornIps.clear();
+      this.bornIps.set(host as string, ip);
+    }
+    return ip;
+  }
+}
