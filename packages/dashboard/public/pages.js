@@ -8,5 +8,16 @@ import messages from "./pages/messages.js";
 import producers from "./pages/producers.js";
 import scheduled from "./pages/scheduled.js";
 import topics from "./pages/topics.js";
+import transactions from "./pages/transactions.js";
 
-export const pages = [cluster, dashboard, topics, consumers, producers, messages, deadLetters, scheduled];
+export const pages = [
+  cluster,
+  dashboard,
+  topics,
+  consumers,
+  producers,
+  messages,
+  deadLetters,
+  scheduled,
+  transactions,
+];

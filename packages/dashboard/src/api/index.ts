@@ -7,6 +7,7 @@ import * as messages from "./messages.js";
 import * as producers from "./producers.js";
 import * as scheduled from "./scheduled.js";
 import * as topics from "./topics.js";
+import * as transactions from "./transactions.js";
 
 /**
  * Every API endpoint, one module per page. A new page's endpoints are one more module here
@@ -21,4 +22,5 @@ export const apiModules: Array<{ routes: Route[] }> = [
   messages,
   deadLetters,
   scheduled,
+  transactions,
 ];
