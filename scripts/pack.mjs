@@ -103,9 +103,47 @@ function copyTypes(name, stage, ws, done = new Set()) {
         let rel = relative(dirname(target), index).split(sep).join("/");
         if (!rel.startsWith(".")) rel = `./${rel}`;
         return `${q}${rel}${q}`;
+      })
+      .replace(/(\bfrom\s*|\bimport\s*\(\s*)(["'])([^"'./][^"']*)\2/g, (m, lead, q, spec) => {
+        if (spec.startsWith("node:") || spec.startsWith("../") || spec.startsWith("./")) return m;
+        if (spec.startsWith("@tidemq/")) return m;
+        const index = vendorTypes(spec, stage);
+        let rel = relative(dirname(target), index).split(sep).join("/");
+        if (!rel.startsWith(".")) rel = `./${rel}`;
+        return `${lead}${q}${rel}${q}`;
       });
     writeFileSync(target, text);
   }
+}
+
+/**
+ * A third-party package whose types a copied .d.ts names (prom-client, through the metrics
+ * endpoint that @tidemq/remoting exports): its code is inside the bundle or unused by it, but an
+ * application type-checking against types/ must still resolve the name, and the packed package
+ * has no dependencies to bring it. So its declaration files (and licence) are copied to
+ * types/vendor/<pkg>/ and the specifier is rewritten to them, as the @tidemq/* ones are.
+ * Returns the path (with .js, as NodeNext resolution wants) of its types entry.
+ */
+function vendorTypes(pkg, stage) {
+  const from = join(root, "node_modules", pkg);
+  const pj = join(from, "package.json");
+  if (!existsSync(pj)) throw new Error(`packed types import ${pkg}, which is not installed at the root`);
+  const meta = readJson(pj);
+  const entry = meta.types ?? meta.typings;
+  if (!entry) throw new Error(`packed types import ${pkg}, which ships no types of its own`);
+  const to = join(stage, "types", "vendor", pkg);
+  if (!existsSync(to)) {
+    const files = walk(from).filter((f) => !relative(from, f).split(sep).includes("node_modules"));
+    for (const file of files.filter((f) => f.endsWith(".d.ts") || /^LICEN[CS]E/.test(relative(from, f)))) {
+      const target = join(to, relative(from, file));
+      mkdirSync(dirname(target), { recursive: true });
+      const text = readFileSync(file, "utf8");
+      if (file.endsWith(".d.ts") && /\bfrom\s*["'][^"'.]|\bimport\s*\(\s*["'][^"'.]/.test(text))
+        throw new Error(`${file} imports another package; vendoring its types is not supported`);
+      writeFileSync(target, text);
+    }
+  }
+  return join(to, entry.replace(/^\.\//, "").replace(/\.d\.ts$/, ".js"));
 }
 
 /** Bytes per package (workspace or third-party) in the bundle, from esbuild's metafile. */

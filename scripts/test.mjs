@@ -29,6 +29,23 @@ if (selected.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
-const args = ["--test", `--test-concurrency=${concurrency}`, "--test-timeout=300000", ...selected];
+// The timeout guards against hangs. Node 20 applies it to each file as a whole too, and a
+// file of many child-process tests (cli admin) passed 300 s on a loaded machine.
+// TEST_TIMINGS=<file>: also write per-file wall times, slowest first (to find what to split).
+const timings = process.env.TEST_TIMINGS
+  ? [
+      "--test-reporter=tap",
+      "--test-reporter-destination=stdout",
+      `--test-reporter=${join(root, "scripts/file-timings-reporter.mjs")}`,
+      `--test-reporter-destination=${process.env.TEST_TIMINGS}`,
+    ]
+  : [];
+const args = [
+  "--test",
+  `--test-concurrency=${concurrency}`,
+  "--test-timeout=900000",
+  ...timings,
+  ...selected,
+];
 const result = spawnSync(process.execPath, args, { stdio: "inherit", cwd: root });
 process.exit(result.status ?? 1);

@@ -68,6 +68,13 @@ export interface BrokerConfig {
   defaultQueryMaxNum: number;
   regionId: string;
   traceOn: boolean;
+  /**
+   * Create the message-trace topic (msgTraceTopicName) at start, so clients with tracing on can
+   * write to it even when topics are not auto-created. Default true (RocketMQ: false).
+   */
+  traceTopicEnable: boolean;
+  /** Name of the trace topic created at start. Default RMQ_SYS_TRACE_TOPIC. */
+  msgTraceTopicName: string;
   clusterTopicEnable: boolean;
   brokerTopicEnable: boolean;
   /** Port of the Prometheus `/metrics` HTTP endpoint; -1 (default) = off, 0 = any free port. */
@@ -94,6 +101,20 @@ export interface BrokerConfig {
   slaveReadEnable: boolean;
   /** % of physical memory a consumer may lag behind before its pulls are suggested to a slave. */
   accessMessageInMemoryMaxRatio: number;
+  /**
+   * Producer de-duplication: a send whose (topic, UNIQ_KEY) was stored within
+   * duplicateWindowSeconds is answered with the original result instead of stored again.
+   */
+  duplicateDetectionEnable: boolean;
+  /** How long a stored send is remembered for de-duplication, s. */
+  duplicateWindowSeconds: number;
+  /** Most sends remembered (about 200 bytes of heap each); the oldest are forgotten first. */
+  duplicateWindowMaxEntries: number;
+  /**
+   * At start-up the window is rebuilt from at most this many bytes of the commit log's tail
+   * (bounds start-up time; with more recent traffic the rebuilt window is shorter).
+   */
+  duplicateRebuildMaxBytes: number;
 }
 
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
@@ -138,6 +159,8 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   defaultQueryMaxNum: 32,
   regionId: "DefaultRegion",
   traceOn: true,
+  traceTopicEnable: true,
+  msgTraceTopicName: "RMQ_SYS_TRACE_TOPIC",
   clusterTopicEnable: true,
   brokerTopicEnable: true,
   metricsPort: -1,
@@ -152,4 +175,8 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   haTransferBatchSize: 256 * 1024,
   slaveReadEnable: false,
   accessMessageInMemoryMaxRatio: 40,
+  duplicateDetectionEnable: true,
+  duplicateWindowSeconds: 600,
+  duplicateWindowMaxEntries: 1_000_000,
+  duplicateRebuildMaxBytes: 256 * 1024 * 1024,
 };

@@ -7,6 +7,7 @@ import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import type { BrokerContext } from "./context.js";
+import { DuplicateDetector } from "./dedup/DuplicateDetector.js";
 import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
 import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { installAdminAudit } from "./metrics/AdminAudit.js";
@@ -51,6 +52,7 @@ export class BrokerController {
   private registration: NamesrvRegistration | undefined;
   private holdService: PullRequestHoldService | undefined;
   private sendProcessor: SendMessageProcessor | undefined;
+  private dedup: DuplicateDetector | undefined;
   private remotingClient: RemotingClient | undefined;
   private ctx: BrokerContext | undefined;
   private metrics: MetricsEndpoint | undefined;
@@ -169,7 +171,17 @@ export class BrokerController {
         schedule: { router: new DelayLevelRouter(delayLevels), service: this.schedule },
       };
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
-      this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics);
+      if (config.duplicateDetectionEnable) {
+        this.dedup = new DuplicateDetector({
+          windowSeconds: config.duplicateWindowSeconds,
+          maxEntries: config.duplicateWindowMaxEntries,
+          rebuildMaxBytes: config.duplicateRebuildMaxBytes,
+          logger,
+        });
+        await this.dedup.rebuild(this.store);
+        this.dedup.start();
+      }
+      this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics, this.dedup);
       this.sendProcessor.register();
       // Delivering delayed/timer messages and checking transactions write to the log: a
       // master's work. A slave's store refuses local appends; it gets the results by replication.
@@ -278,6 +290,7 @@ export class BrokerController {
     await step("timers", () => this.timerService?.stop());
     await step("client services", () => this.clients?.stop());
     await step("topic config", () => this.topics?.persist());
+    this.dedup?.stop();
     await step("store", async () => {
       await this.store?.shutdown();
       // The store's shutdown flushed every delivered copy: record all delivery progress.

@@ -110,6 +110,8 @@ export class TopicConfigManager implements TopicConfigManagerApi {
       newTopicConfig(OFFSET_MOVED_EVENT, 1, Perm.READ | Perm.WRITE),
       newTopicConfig(SCHEDULE_TOPIC, SCHEDULE_QUEUE_NUMS, Perm.READ | Perm.WRITE),
     );
+    // RocketMQ: one queue, read-write, when traceTopicEnable.
+    if (c.traceTopicEnable) wanted.push(newTopicConfig(c.msgTraceTopicName, 1, Perm.READ | Perm.WRITE));
     let added = 0;
     for (const tc of wanted) {
       if (!this.table.has(tc.topicName)) {

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { ResponseCode, TideMQError } from "@tidemq/protocol";
 import { type BrokerConfig, DEFAULT_BROKER_CONFIG } from "./BrokerConfig.js";
 import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
+import { topicNameProblem } from "./TopicValidator.js";
 
 /**
  * Reads RocketMQ-style broker.conf files (java.util.Properties syntax, the subset people
@@ -59,8 +60,6 @@ const KNOWN_UNSUPPORTED = new Set([
   "useReentrantLockWhenPutMessage",
   "osPageCacheBusyTimeOutMills",
   "pullMessageThreadPoolNums",
-  "traceTopicEnable",
-  "msgTraceTopicName",
   "rejectTransactionMessage",
   "fetchNamesrvAddrByAddressServer",
   "rocketmqHome",
@@ -108,6 +107,9 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   haHousekeepingInterval: { kind: "int", min: 1000, max: 600000 },
   haTransferBatchSize: { kind: "int", min: 4096, max: 64 * 1024 * 1024 },
   accessMessageInMemoryMaxRatio: { kind: "int", min: 0, max: 100 },
+  duplicateWindowSeconds: { kind: "int", min: 1, max: 86_400 },
+  duplicateWindowMaxEntries: { kind: "int", min: 1, max: 100_000_000 },
+  duplicateRebuildMaxBytes: { kind: "int", min: 0 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {
@@ -290,6 +292,10 @@ function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = proce
   }
   if (!/^[a-zA-Z0-9_.%|-]+$/.test(c.brokerClusterName) || c.brokerClusterName.length > 127) {
     throw new BrokerConfigError(`invalid value for brokerClusterName: "${c.brokerClusterName}"`);
+  }
+  {
+    const problem = topicNameProblem(c.msgTraceTopicName);
+    if (problem) throw new BrokerConfigError(`invalid value for msgTraceTopicName: ${problem}`);
   }
   if (!c.storePathRootDir) c.storePathRootDir = join(".", "data", c.brokerName);
   c.storePathRootDir = resolve(c.storePathRootDir);

@@ -75,8 +75,10 @@ test("broker: TIMER_DELAY_SEC / TIMER_DELAY_MS held until due; a timer wins over
     }),
   );
   assert.equal(byMs.code, ResponseCode.SUCCESS, byMs.remark);
-  // Nothing in the real queue until due.
-  assert.equal((await pullAll(b.client, b.addr, "T_TIMER", 1)).messages.length, 0);
+  // Nothing in the real queue before it is due (a loaded machine may already be past 300 ms here).
+  for (const m of (await pullAll(b.client, b.addr, "T_TIMER", 1)).messages) {
+    assert.ok(m.storeTimestamp >= sentAt + (m.body.toString() === "ms" ? 300 : 1000), "never early");
+  }
   let got: Awaited<ReturnType<typeof pullAll>>["messages"] = [];
   await eventually(async () => {
     got = (await pullAll(b.client, b.addr, "T_TIMER", 1)).messages;
@@ -104,7 +106,10 @@ test("broker: TIMER_DELAY_SEC / TIMER_DELAY_MS held until due; a timer wins over
     sendRequest("T_TIMER", Buffer.from("x"), { properties: { TIMER_DELAY_SEC: "5", TRAN_MSG: "true" } }),
   );
   assert.equal(half.code, ResponseCode.MESSAGE_ILLEGAL);
-  assert.match(half.remark!, /transactional \(half\) message cannot carry a delivery time/);
+  assert.match(
+    half.remark!,
+    /transaction(al)? (\(half\) |half )?message cannot (carry a delivery time|also be delayed)/,
+  );
   const bad = await b.client.invoke(
     b.addr,
     sendRequest("T_TIMER", Buffer.from("x"), { properties: { __STARTDELIVERTIME: "tomorrow" } }),

@@ -199,7 +199,9 @@ function admin(args: string[], o: { withNamesrv?: boolean; timeoutMs?: number } 
   child.stderr!.on("data", (d: Buffer) => {
     stderr += d.toString();
   });
-  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), o.timeoutMs ?? 15_000);
+  // A guard against a hung command, not a speed bound: starting node and the CLI alone took
+  // over 15 s at load 26 on a 2-core machine.
+  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), o.timeoutMs ?? 60_000);
   return new Promise((resolve) => {
     child.on("close", (code) => {
       clearTimeout(killer);

@@ -9,6 +9,7 @@ import {
   type MessageQueue,
   Perm,
   PullSysFlag,
+  type RemotingCommand,
   RequestCode,
   ResponseCode,
   type SubscriptionGroupConfig,
@@ -17,6 +18,8 @@ import {
 } from "@tidemq/protocol";
 import { RemotingClient } from "@tidemq/remoting";
 import { objectKeyMapField, parseProperties } from "./bodies.js";
+import { type ConsumerRunningInfo, decodeConsumerRunningInfo } from "./consumerStatus.js";
+import type { ConsumeMessageDirectlyResult } from "./directConsume.js";
 import { BrokerError, ClientError, NoRouteError, type RouteLookupOutcome } from "./errors.js";
 import { compareQueues } from "./MessageQueue.js";
 import { MQClientAPI, type Transport } from "./MQClientAPI.js";
@@ -26,6 +29,8 @@ import {
   type ResolvedClientOptions,
   resolveClientOptions,
 } from "./options.js";
+import { DEFAULT_TRACE_TOPIC } from "./trace/Tracer.js";
+import { buildTraceTimeline, type TraceTimeline } from "./trace/TraceTimeline.js";
 
 /** Admin takes only the options every client takes. */
 export interface AdminOptions extends ClientOptions {}
@@ -600,6 +605,99 @@ export class Admin {
         "subscription groups",
       ).subscriptionGroupTable ?? {}
     );
+  }
+
+  /**
+   * The trace timeline of a message (mqadmin queryMsgTraceById): trace messages indexed under
+   * the msgId in the trace topic, decoded (our client's and Java clients' records alike).
+   */
+  async queryTrace(msgId: string, traceTopic = DEFAULT_TRACE_TOPIC): Promise<TraceTimeline> {
+    const found = await this.queryMessage(traceTopic, msgId, { maxNum: 64 });
+    return buildTraceTimeline(
+      msgId,
+      found.map((m) => ({
+        body: m.body.toString("utf8"),
+        bornHost: formatHostPort(m.bornHost),
+        storeTimestamp: Number(m.storeTimestamp),
+      })),
+    );
+  }
+
+  /**
+   * Masters to ask about a group's clients: those of %RETRY%<group> (where its clients
+   * heartbeat), else every master of every cluster (a broadcasting group has no retry topic).
+   */
+  private async groupBrokers(consumerGroup: string): Promise<string[]> {
+    try {
+      const route = await this.getTopicRoute(`%RETRY%${consumerGroup}`);
+      const addrs = route.brokerDatas.map((b) => b.brokerAddrs["0"]).filter((a): a is string => !!a);
+      if (addrs.length > 0) return addrs;
+    } catch {
+      // fall through to every master
+    }
+    const info = await this.getClusterInfo();
+    return Object.keys(info.clusterAddrTable).flatMap((c) => clusterBrokerAddrs(info, c, true));
+  }
+
+  /** Runs a request relayed by a broker to one client of a group (the first broker that knows it). */
+  private async relayToClient(
+    consumerGroup: string,
+    clientId: string,
+    code: number,
+    header: Record<string, string | boolean>,
+    addrs?: string[],
+  ): Promise<RemotingCommand> {
+    let lastErr: unknown;
+    for (const addr of addrs ?? (await this.groupBrokers(consumerGroup))) {
+      try {
+        return await this.api.call(addr, code, { consumerGroup, clientId, ...header }, undefined, {
+          // The broker waits up to 10 s for the client.
+          timeoutMs: 12_000,
+        });
+      } catch (err) {
+        lastErr = err;
+        if (!/not online/.test((err as Error).message)) throw err;
+      }
+    }
+    throw lastErr ?? new ClientError(`no broker knows consumer group ${consumerGroup}`);
+  }
+
+  /** GET_CONSUMER_RUNNING_INFO of one client, relayed by a broker (mqadmin consumerStatus -i). */
+  async getConsumerRunningInfo(consumerGroup: string, clientId: string): Promise<ConsumerRunningInfo> {
+    const res = await this.relayToClient(consumerGroup, clientId, RequestCode.GET_CONSUMER_RUNNING_INFO, {
+      jstackEnable: false,
+    });
+    return decodeConsumerRunningInfo(res.body);
+  }
+
+  /**
+   * Has one client of a group run its listener on a stored message (mqadmin
+   * consumeMessageDirectly). `msgId` is an offset message id, or a client id (UNIQ_KEY) with `topic`.
+   */
+  async consumeMessageDirectly(
+    consumerGroup: string,
+    clientId: string,
+    msgId: string,
+    topic?: string,
+  ): Promise<ConsumeMessageDirectlyResult> {
+    let msg: MessageExt | undefined;
+    try {
+      decodeOffsetMsgId(msgId);
+      msg = await this.viewMessage(msgId);
+    } catch (err) {
+      if (!topic) throw err;
+      msg = (await this.queryMessage(topic, msgId, { uniqueKey: true, maxNum: 32 }))[0];
+      if (!msg) throw new ClientError(`no message with id ${msgId} in topic ${topic}`);
+    }
+    const { storeHost } = decodeOffsetMsgId(msg.msgId);
+    const res = await this.relayToClient(
+      consumerGroup,
+      clientId,
+      RequestCode.CONSUME_MESSAGE_DIRECTLY,
+      { msgId: msg.msgId, topic: msg.topic, brokerName: "" },
+      [formatHostPort(storeHost)],
+    );
+    return decodeJson<ConsumeMessageDirectlyResult>(res.body, "consume message directly result");
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   type ResolvedConsumerOptions,
   resolveConsumerOptions,
 } from "./ConsumerOptions.js";
+import { ConsumeStatsWindow } from "./ConsumeStatsWindow.js";
 import { checkSqlSubscriptions } from "./checkSubscription.js";
 import { ClientError } from "./errors.js";
 import {
@@ -30,6 +31,8 @@ import { checkGroup, checkTopic, type ResolvedClientOptions, resolveClientOption
 import { ProcessQueue } from "./ProcessQueue.js";
 import { Notifier } from "./sync.js";
 import { subscribeQueues } from "./TopicRoute.js";
+import { type RunningTracer, startTracer } from "./trace/startTracer.js";
+import type { Tracer } from "./trace/Tracer.js";
 
 /** One assigned queue: its cached messages and where the next pull starts. */
 export interface QueueEntry {
@@ -85,6 +88,30 @@ export abstract class ConsumerBase implements ConsumerHandle {
   private startedAt = 0;
   /** A rebalance soon after one that could not lock a queue (orderly consumers). */
   private lockRetryTimer: NodeJS.Timeout | undefined;
+  /** Message trace (enableTrace), if on. */
+  private trace: RunningTracer | undefined;
+  /** Consumption rates per topic, reported in runningInfo's statusTable. */
+  protected readonly consumeStats = new ConsumeStatsWindow();
+
+  /** For runningInfo: whether this consumer holds the broker lock of `mq` (orderly consumers). */
+  protected queueLockState(_mq: MessageQueue): { locked: boolean; lastLockTimestamp: number } {
+    return { locked: false, lastLockTimestamp: 0 };
+  }
+
+  /** For runningInfo: listener calls (or received, unacknowledged messages) in flight now. */
+  protected inflightNow(): number {
+    return 0;
+  }
+
+  /** For runningInfo: whether messages are consumed in queue order. */
+  protected get consumesOrderly(): boolean {
+    return false;
+  }
+
+  /** The trace hooks (enableTrace); undefined when tracing is off. */
+  get tracer(): Tracer | undefined {
+    return this.trace?.tracer;
+  }
 
   constructor(options: ConsumerOptions, withSubscriptions = true) {
     if (!options || typeof options !== "object") throw new ClientError("consumer options are required");
@@ -199,8 +226,12 @@ export abstract class ConsumerBase implements ConsumerHandle {
     if (this.state !== "new")
       throw new ClientError(`consumer ${this.group} cannot start: it is ${this.state}`);
     this.clientOptions = resolveClientOptions(this.raw, "consumer");
+    // Before the consumer is registered: the client instance's timers may rebalance (and
+    // start consuming) as soon as it is, and every consumption must be traced.
+    this.trace = await startTracer(this.raw, this.group, this.clientOptions.logger);
     const instance = MQClientInstance.acquire(this.clientOptions);
     if (!instance.registerConsumer(this)) {
+      await this.trace?.stop();
       await instance.release(this.clientOptions);
       throw new ClientError(
         `consumer group ${this.group} already has a consumer in client instance ${instance.clientId}; ` +
@@ -645,9 +676,14 @@ export abstract class ConsumerBase implements ConsumerHandle {
       PROP_NAMESERVER_ADDR: this.clientOptions?.nameServers.join(";") ?? "",
       PROP_CONSUME_TYPE: this.consumeType,
       PROP_THREADPOOL_CORE_SIZE: "1",
+      PROP_CONSUMEORDERLY: String(this.consumesOrderly),
+      PROP_INFLIGHT_COUNT: String(this.inflightNow()),
     };
+    const status: Record<string, unknown> = {};
+    for (const [topic, s] of this.consumeStats.status(Date.now())) status[topic] = s;
     const mqTable: Array<[object, unknown]> = [...this.entries.values()].map((e) => {
       const first = e.pq.firstOffset();
+      const lock = this.queueLockState(e.mq);
       return [
         e.mq,
         {
@@ -659,9 +695,9 @@ export abstract class ConsumerBase implements ConsumerHandle {
           transactionMsgMinOffset: 0,
           transactionMsgMaxOffset: 0,
           transactionMsgCount: 0,
-          locked: false,
+          locked: lock.locked,
           tryUnlockTimes: 0,
-          lastLockTimestamp: 0,
+          lastLockTimestamp: lock.lastLockTimestamp,
           droped: e.pq.dropped,
           lastPullTimestamp: e.pq.lastPullTimestamp,
           lastConsumeTimestamp: e.pq.lastConsumeTimestamp,
@@ -670,7 +706,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
     });
     return (
       `{"properties":${JSON.stringify(properties)},"subscriptionSet":${JSON.stringify([...this.subscriptions.values()])},` +
-      `"mqTable":${encodeObjectKeyMap(mqTable)},"statusTable":{}}`
+      `"mqTable":${encodeObjectKeyMap(mqTable)},"statusTable":${JSON.stringify(status)}}`
     );
   }
 
@@ -753,6 +789,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
       }
       this.entries.clear();
       await this.afterStop(held, committed);
+      await this.trace?.stop();
       await instance.unregisterConsumer(this.group);
     } finally {
       this.state = "stopped";

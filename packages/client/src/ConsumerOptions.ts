@@ -3,6 +3,7 @@ import { ClientError } from "./errors.js";
 import type { FilterExpression } from "./FilterExpression.js";
 import { type ClientOptions, positiveInt } from "./options.js";
 import { DEFAULT_FLOW_CONTROL, type FlowControlLimits } from "./ProcessQueue.js";
+import type { TraceOptions } from "./trace/Tracer.js";
 
 export type { MessageModel } from "@tidemq/protocol";
 
@@ -18,7 +19,7 @@ export type Subscriptions =
   | Record<string, FilterExpression | string>;
 
 /** Options shared by PushConsumer and SimpleConsumer. */
-export interface ConsumerOptions extends ClientOptions {
+export interface ConsumerOptions extends ClientOptions, TraceOptions {
   /** The consumer group; consumers of one group share the work (clustering) or each get everything (broadcasting). */
   consumerGroup: string;
   /** Topic → filter expression. */

@@ -14,6 +14,7 @@ import {
 import { type Connection, type Logger, RemotingClient } from "@tidemq/remoting";
 import { objectKeyMapField } from "./bodies.js";
 import { buildClientId } from "./clientId.js";
+import { answerConsumeMessageDirectly, type DirectConsumer } from "./directConsume.js";
 import { NoRouteError, type RouteLookupOutcome } from "./errors.js";
 import { MQClientAPI, type Transport } from "./MQClientAPI.js";
 import type { ResolvedClientOptions } from "./options.js";
@@ -26,6 +27,9 @@ export interface ProducerHandle {
   /** CHECK_TRANSACTION_STATE from a broker (a transactional producer answers it). Must not throw. */
   checkTransaction?(request: RemotingCommand, brokerAddr: string | undefined): void;
 }
+
+/** A client's answer to a broker's request (none for oneway requests). */
+type ServerRequestAnswer = RemotingCommand | undefined | Promise<RemotingCommand | undefined>;
 
 /** What a consumer registers with its client instance. */
 export interface ConsumerHandle {
@@ -44,6 +48,8 @@ export interface ConsumerHandle {
   resetOffset?(topic: string, offsets: Array<[MessageQueue, number]>): Promise<void>;
   /** GET_CONSUMER_RUNNING_INFO: the ConsumerRunningInfo JSON text (spec §5.4). */
   runningInfo?(): string;
+  /** CONSUME_MESSAGE_DIRECTLY: run the listener on one message (push consumers). */
+  consumeMessageDirectly?: DirectConsumer["consumeMessageDirectly"];
 }
 
 /** Auto-create template topic (spec §8.2): its route stands in for a topic that does not exist yet. */
@@ -77,7 +83,7 @@ export class MQClientInstance {
   /** The shared instance for these options; every acquire needs one release. */
   static acquire(
     options: ResolvedClientOptions,
-    transportFactory?: (onRequest: (req: RemotingCommand) => RemotingCommand | undefined) => Transport,
+    transportFactory?: (onRequest: (req: RemotingCommand) => ServerRequestAnswer) => Transport,
   ): MQClientInstance {
     const clientId = buildClientId(options.instanceName);
     const key = `${clientId}|${options.nameServers.join(";")}`;
@@ -95,7 +101,7 @@ export class MQClientInstance {
     key: string,
     clientId: string,
     options: ResolvedClientOptions,
-    transportFactory?: (onRequest: (req: RemotingCommand) => RemotingCommand | undefined) => Transport,
+    transportFactory?: (onRequest: (req: RemotingCommand) => ServerRequestAnswer) => Transport,
   ) {
     this.key = key;
     this.clientId = clientId;
@@ -390,7 +396,10 @@ export class MQClientInstance {
     p.handle.checkTransaction(req, from);
   }
 
-  private onServerRequest(req: RemotingCommand, conn?: Connection): RemotingCommand | undefined {
+  private onServerRequest(req: RemotingCommand, conn?: Connection): ServerRequestAnswer {
+    if (req.code === RequestCode.CONSUME_MESSAGE_DIRECTLY) {
+      return answerConsumeMessageDirectly(req, this.consumers.get(req.extFields?.consumerGroup ?? ""));
+    }
     if (req.code === RequestCode.NOTIFY_CONSUMER_IDS_CHANGED) {
       const group = req.extFields?.consumerGroup;
       const c = group === undefined ? undefined : this.consumers.get(group);

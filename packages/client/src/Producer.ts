@@ -1,6 +1,6 @@
 import { ClientError } from "./errors.js";
 import type { FaultToleranceOptions } from "./LatencyFaultTolerance.js";
-import { type MessageOptions, prepareMessage } from "./Message.js";
+import { type MessageOptions, type PreparedMessage, prepareMessage } from "./Message.js";
 import type { MessageQueue } from "./MessageQueue.js";
 import type { MessageView } from "./MessageView.js";
 import { MQClientInstance } from "./MQClientInstance.js";
@@ -22,8 +22,11 @@ import {
   type TransactionChecker,
   type TransactionResolution,
 } from "./Transaction.js";
+import { type RunningTracer, startTracer } from "./trace/startTracer.js";
+import type { TraceOptions, Tracer } from "./trace/Tracer.js";
+import { traceBatch, traceSend } from "./trace/traceSends.js";
 
-export interface ProducerOptions extends ClientOptions {
+export interface ProducerOptions extends ClientOptions, TraceOptions {
   /** Producer group sent in heartbeats and send headers. Default "TIDEMQ_PRODUCER". */
   producerGroup?: string;
   /** Topics whose routes are fetched at startup, so a missing topic fails startup, not the first send. */
@@ -101,6 +104,8 @@ export class Producer {
   private core: SendCore | undefined;
   private accumulator: ProduceAccumulator | undefined;
   private state: "new" | "running" | "stopped" = "new";
+  /** Message trace (enableTrace), if on. */
+  private trace: RunningTracer | undefined;
 
   constructor(options: ProducerOptions) {
     this.raw = { ...options };
@@ -164,6 +169,7 @@ export class Producer {
     try {
       for (const t of topics) await sendCore.publishQueues(t);
       await instance.sendHeartbeatToAllBrokers();
+      this.trace = await startTracer(o, this.producerGroup, this.options.logger);
     } catch (err) {
       await this.shutdown();
       throw err;
@@ -179,6 +185,11 @@ export class Producer {
     return this.core;
   }
 
+  /** The trace hooks (enableTrace), e.g. for EndTransaction records; undefined when tracing is off. */
+  get tracer(): Tracer | undefined {
+    return this.trace?.tracer;
+  }
+
   /**
    * Sends one message; retried on another broker (maxAttempts) unless it has a messageGroup.
    * With autoBatch it may travel in a batch with other sends of this turn (same receipt).
@@ -189,6 +200,20 @@ export class Producer {
     try {
       const core = this.running();
       const msg = prepareMessage(message, core.options.maxMessageSize);
+      const tracer = this.trace?.tracer;
+      if (tracer) return traceSend(tracer, msg, this.sendPrepared(core, msg, options));
+      return this.sendPrepared(core, msg, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private sendPrepared(
+    core: SendCore,
+    msg: PreparedMessage,
+    options: SendOptions | undefined,
+  ): Promise<SendReceipt> {
+    try {
       const acc = this.accumulator;
       if (acc) {
         const item =
@@ -257,10 +282,10 @@ export class Producer {
     if (!Array.isArray(messages)) throw new ClientError("sendBatch takes an array of messages");
     // One clock read for the batch (its ids differ by their counter).
     const now = Date.now();
-    return core.sendBatch(
-      messages.map((m) => prepareMessage(m, core.options.maxMessageSize, now)),
-      options,
-    );
+    const prepared = messages.map((m) => prepareMessage(m, core.options.maxMessageSize, now));
+    const p = core.sendBatch(prepared, options);
+    const tracer = this.trace?.tracer;
+    return tracer ? traceBatch(tracer, prepared, p) : p;
   }
 
   /**
@@ -287,6 +312,7 @@ export class Producer {
     this.state = "stopped";
     // Sends accepted before shutdown leave now rather than after the connections close.
     this.accumulator?.flush();
+    await this.trace?.stop();
     const instance = this.instance!;
     await instance.unregisterProducer(this.producerGroup);
     await instance.release(this.options!);

@@ -1,10 +1,11 @@
-import { MessageConst } from "@tidemq/protocol";
+import { MessageConst, type MessageExt } from "@tidemq/protocol";
 import { ConsumeResult } from "./ConsumeResult.js";
 import { ConsumerBase, type QueueEntry, retryTopicOf } from "./ConsumerBase.js";
 import type { ConsumerOptions } from "./ConsumerOptions.js";
+import type { ConsumeMessageDirectlyResult, DirectConsumeResult } from "./directConsume.js";
 import { ClientError } from "./errors.js";
 import { type MessageQueue, mqKey } from "./MessageQueue.js";
-import type { MessageView } from "./MessageView.js";
+import { MessageView } from "./MessageView.js";
 import { positiveInt } from "./options.js";
 import { QueueLockService } from "./QueueLockService.js";
 import { SendCore } from "./SendCore.js";
@@ -158,6 +159,39 @@ export class PushConsumer extends ConsumerBase {
     return this.inflight;
   }
 
+  protected override inflightNow(): number {
+    return this.inflight;
+  }
+
+  protected override get consumesOrderly(): boolean {
+    return this.orderly;
+  }
+
+  protected override queueLockState(mq: MessageQueue): { locked: boolean; lastLockTimestamp: number } {
+    const locks = this.locks;
+    if (!locks) return { locked: false, lastLockTimestamp: 0 };
+    return { locked: locks.isHeld(mq), lastLockTimestamp: locks.lastGranted(mq) };
+  }
+
+  /**
+   * CONSUME_MESSAGE_DIRECTLY (mqadmin consumeMessageDirectly): runs the listener on a stored
+   * message an operator names, outside the queues: no offset moves, a failure is not sent back.
+   */
+  async consumeMessageDirectly(msg: MessageExt, brokerName: string): Promise<ConsumeMessageDirectlyResult> {
+    const view = new MessageView(msg, { topic: msg.topic, brokerName, queueId: msg.queueId });
+    const t0 = Date.now();
+    let consumeResult: DirectConsumeResult;
+    let remark: string | undefined;
+    try {
+      const r = await this.listener.consume(view);
+      consumeResult = succeeded(r) ? (this.orderly ? "CR_COMMIT" : "CR_SUCCESS") : "CR_LATER";
+    } catch (err) {
+      consumeResult = "CR_THROW_EXCEPTION";
+      remark = (err as Error)?.stack ?? String(err);
+    }
+    return { order: this.orderly, autoCommit: true, consumeResult, remark, spentTimeMills: Date.now() - t0 };
+  }
+
   protected onMessages(e: QueueEntry, added: MessageView[]): void {
     if (this.orderly) {
       if (!e.orderlyActive) this.startOrderlyLoop(e);
@@ -242,25 +276,30 @@ export class PushConsumer extends ConsumerBase {
   /** One listener call; settles at once when the listener answered synchronously. */
   private start(e: QueueEntry, m: MessageView): void {
     this.begin();
+    this.tracer?.subBefore(m);
+    const t0 = Date.now();
     let r: ListenerOutcome | PromiseLike<ListenerOutcome>;
     try {
       r = this.listener.consume(m);
       if (isThenable(r)) {
         r.then(
-          (v) => this.settle(e, m, succeeded(v)),
-          (err: unknown) => this.settle(e, m, false, err),
+          (v) => this.settle(e, m, t0, succeeded(v)),
+          (err: unknown) => this.settle(e, m, t0, false, err),
         );
         return;
       }
     } catch (err) {
-      this.settle(e, m, false, err);
+      this.settle(e, m, t0, false, err);
       return;
     }
-    this.settle(e, m, succeeded(r));
+    this.settle(e, m, t0, succeeded(r));
   }
 
   /** A listener call ended: the message is consumed, or (FAILURE, throw) sent back first. */
-  private settle(e: QueueEntry, m: MessageView, ok: boolean, err?: unknown): void {
+  private settle(e: QueueEntry, m: MessageView, t0: number, ok: boolean, err?: unknown): void {
+    const now = Date.now();
+    this.consumeStats.record(e.mq.topic, ok, now - t0, now);
+    this.tracer?.subAfter(m, ok ? "SUCCESS" : err !== undefined ? "EXCEPTION" : "FAILED");
     if (ok) {
       this.consumedOne(e, m.queueOffset);
       this.endAndDrain();
@@ -296,9 +335,14 @@ export class PushConsumer extends ConsumerBase {
   }
 
   private async invokeListener(m: MessageView): Promise<boolean> {
+    const tracer = this.tracer;
+    tracer?.subBefore(m);
     try {
-      return succeeded(await this.listener.consume(m));
+      const ok = succeeded(await this.listener.consume(m));
+      tracer?.subAfter(m, ok ? "SUCCESS" : "FAILED");
+      return ok;
     } catch (err) {
+      tracer?.subAfter(m, "EXCEPTION");
       this.warnOnce("listener", `listener threw for message ${m.messageId}: ${(err as Error).message}`);
       return false;
     }
@@ -406,7 +450,10 @@ export class PushConsumer extends ConsumerBase {
         try {
           await this.takeToken();
           if (e.pq.dropped || this.state !== "running") break;
+          const t0 = Date.now();
           const ok = await this.invokeListener(m);
+          const t1 = Date.now();
+          this.consumeStats.record(e.mq.topic, ok, t1 - t0, t1);
           if (!ok && this.copts.messageModel === "CLUSTERING") {
             if (m.deliveryAttempt <= this.copts.maxReconsumeTimes) {
               m.deliveryAttempt++;

@@ -39,6 +39,11 @@ export class QueueLockService {
     return at !== undefined && Date.now() - at < this.options.maxLiveMs;
   }
 
+  /** When the broker last granted the lock of `mq` (0: never). */
+  lastGranted(mq: MessageQueue): number {
+    return this.grantedAt.get(mqKey(mq)) ?? 0;
+  }
+
   /** Locks one queue now (a newly assigned one, or one whose lock lapsed). */
   async lock(mq: MessageQueue): Promise<boolean> {
     this.startRenewing();

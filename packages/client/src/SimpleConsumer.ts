@@ -91,6 +91,8 @@ export class SimpleConsumer extends ConsumerBase {
           if (h.received) m.deliveryAttempt++;
           h.received = true;
           h.invisibleUntil = now + invisibleDuration;
+          // Trace: consumption starts at receive and ends at ack (a redelivery starts anew).
+          this.tracer?.subBefore(m);
           out.push(m);
           if (out.length >= maxMessageNum) break;
         }
@@ -160,6 +162,7 @@ export class SimpleConsumer extends ConsumerBase {
     }
     this.held.delete(message);
     this.acked.add(message);
+    this.tracer?.subAfter(message, "SUCCESS");
     this.consumed(h.entry, [message.queueOffset]);
   }
 

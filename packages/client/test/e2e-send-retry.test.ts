@@ -70,13 +70,17 @@ test("a retry on another broker is logged by the producer's logger, not the cons
   const consumerLog = recordingLogger();
   const producerLog = recordingLogger();
   const instanceName = uniq("shared");
+  // The consumer's own topic: a pull of `topic` failing on broker-a would refresh the shared
+  // route before the producer's send reaches broker-a.
+  const consumerTopic = uniq("ConsumerTopic");
+  await c.createTopic(consumerTopic, 1);
   // The consumer starts first, so the shared client instance is created with its options.
   const consumer = new PushConsumer({
     endpoints: c.nsAddr,
     instanceName,
     logger: consumerLog,
     consumerGroup: uniq("G"),
-    subscriptions: new Map([[topic, "*"]]),
+    subscriptions: new Map([[consumerTopic, "*"]]),
     messageListener: { consume: () => ConsumeResult.SUCCESS },
   });
   await consumer.startup();

@@ -1,7 +1,7 @@
 import { connect, type Socket } from "node:net";
 import { DEFAULT_MAX_FRAME_BYTES, type RemotingCommand } from "@tidemq/protocol";
 import { parseAddress, type RemoteAddress } from "./address.js";
-import { ReconnectBackoff } from "./backoff.js";
+import { type BackoffOptions, ReconnectBackoff } from "./backoff.js";
 import type { RequestHandler } from "./connection-types.js";
 import { RemotingClosedError, RemotingConnectError, RemotingTimeoutError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -20,6 +20,8 @@ export interface RemotingClientOptions {
   /** Handles requests a server sends to us (NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE…). */
   onRequest?: RequestHandler;
   logger?: Logger;
+  /** Per address, after a connect failure or a lost connection; default 100 ms doubling to 5 s. */
+  reconnectBackoff?: BackoffOptions;
 }
 
 /** A connection that lived this long was healthy: its drop restarts the back-off from the bottom. */
@@ -51,6 +53,7 @@ export class RemotingClient {
   private readonly maxQueuedWriteBytes: number;
   private readonly onRequest: RequestHandler | undefined;
   private readonly logger: Logger;
+  private readonly backoffOptions: BackoffOptions | undefined;
   private readonly opaques = new OpaqueSequence(1);
   private readonly channels = new Map<string, Channel>();
   private closed = false;
@@ -62,6 +65,7 @@ export class RemotingClient {
     this.maxQueuedWriteBytes = options.maxQueuedWriteBytes ?? DEFAULT_MAX_QUEUED_WRITE_BYTES;
     this.onRequest = options.onRequest;
     this.logger = options.logger ?? createLogger("remoting-client");
+    this.backoffOptions = options.reconnectBackoff;
   }
 
   invoke(
@@ -129,7 +133,7 @@ export class RemotingClient {
       } catch (err) {
         return Promise.reject(new RemotingConnectError(addr, (err as Error).message, { cause: err }));
       }
-      channel = { address: addr, target, backoff: new ReconnectBackoff(), retryAt: 0 };
+      channel = { address: addr, target, backoff: new ReconnectBackoff(this.backoffOptions), retryAt: 0 };
       this.channels.set(addr, channel);
     }
     if (channel.conn && !channel.conn.closed) return Promise.resolve(channel.conn);
@@ -174,7 +178,13 @@ export class RemotingClient {
         this.backOff(channel, message);
         reject(new RemotingConnectError(address, `cannot connect to ${address}: ${message}`, { cause }));
       };
-      const timer = setTimeout(() => fail(`connect timed out after ${timeoutMs} ms`), timeoutMs);
+      // Decided in the check phase, after this turn's poll phase: when the event loop was busy
+      // past the deadline, a connect that completed in time is reported there, and timers run
+      // before it. Only a connect that really did not complete fails.
+      const timer = setTimeout(
+        () => setImmediate(() => fail(`connect timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       socket.once("error", (err) => fail(err.message, err));
       // Destroyed by close()/closeConnection() before connecting.
       socket.once("close", () => fail("the attempt was aborted"));

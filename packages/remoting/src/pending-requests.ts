@@ -70,7 +70,19 @@ export class PendingRequests {
   private arm(at: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(at - performance.now())));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Number.POSITIVE_INFINITY;
+        // Expire in the check phase, after this turn's poll phase has read the sockets: when the
+        // event loop was busy past the deadline, a response that arrived in time is already
+        // waiting there, and timers run before it would be read. Only a response that really
+        // did not come fails the request.
+        // (Not unref'd: an unref'd immediate does not stop the poll phase from blocking.)
+        setImmediate(() => this.expire());
+      },
+      Math.max(1, Math.ceil(at - performance.now())),
+    );
     this.timer.unref();
   }
 
@@ -82,8 +94,6 @@ export class PendingRequests {
 
   /** Fails every request past its deadline; re-arms for the earliest one left. */
   private expire(): void {
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
     const now = performance.now();
     const expired: Array<[number, PendingRequest]> = [];
     let next = Number.POSITIVE_INFINITY;
@@ -92,7 +102,7 @@ export class PendingRequests {
       else if (p.deadline < next) next = p.deadline;
     }
     for (const [opaque] of expired) this.byOpaque.delete(opaque);
-    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    if (next < this.timerAt) this.arm(next);
     for (const [, p] of expired) p.reject(p.onTimeout(p.code, p.timeoutMs));
   }
 }

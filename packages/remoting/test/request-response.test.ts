@@ -34,6 +34,8 @@ const logger = createLogger("test", "silent");
 const server = new RemotingServer({ port: 0, logger });
 const onewayReceived: RemotingCommand[] = [];
 const neverAnswered: Array<{ request: RemotingCommand; conn: Connection }> = [];
+/** Resolved by the NEVER handler, so a test can wait until the server really holds the request. */
+let onNeverArrived: (() => void) | undefined;
 const connectionsByPeerPort = new Map<number, Connection>();
 let addr = "";
 
@@ -52,6 +54,7 @@ before(async () => {
   });
   server.registerHandler(NEVER, (request, conn) => {
     neverAnswered.push({ request, conn });
+    onNeverArrived?.();
     return undefined;
   });
   server.registerHandler(TIDE_ERROR, () => {
@@ -166,23 +169,32 @@ test("10,000 requests in flight on one connection, answered out of order, all ma
 test("a request without an answer times out with an error naming code, address and ms", async () => {
   const client = new RemotingClient({ logger });
   try {
+    // Connect first: the request timeout also bounds a connect, and on a loaded machine a connect
+    // alone can take longer than 150 ms, which would fail as a connect error instead.
+    await client.invoke(addr, createRequest(ECHO, { id: "connect" }));
+    const arrived = new Promise<void>((resolve) => {
+      onNeverArrived = resolve;
+    });
     const started = performance.now();
     await assert.rejects(client.invoke(addr, createRequest(NEVER), 150), (err: unknown) => {
       assert.ok(err instanceof RemotingTimeoutError);
       assert.equal(err.retriable, true);
       assert.match(
         err.message,
-        new RegExp(`code ${NEVER} to ${addr.replace(".", "\\.")} timed out after \\d+ ms`),
+        new RegExp(`code ${NEVER} to ${addr.replace(".", "\\.")} timed out after 150 ms`),
       );
       return true;
     });
     assert.ok(performance.now() - started >= 140);
+    // Under load the timeout may fire before the server has read the request: wait for it.
+    await within(arrived, 10_000, "the server receiving the unanswered request");
     // The late answer matches nothing and is dropped; the connection keeps working.
     const late = neverAnswered.at(-1)!;
     late.conn.send(createResponse(late.request, ResponseCode.SUCCESS, "late"));
     const res = await client.invoke(addr, createRequest(ECHO, { id: "after" }));
     assert.equal(res.extFields?.id, "after");
   } finally {
+    onNeverArrived = undefined;
     await client.close();
   }
 });

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { join } from "node:path";
 import { AppendPath } from "./AppendPath.js";
-import { CommitLog } from "./CommitLog.js";
+import { CommitLog, type ScannedRecord } from "./CommitLog.js";
 import { type MessageStoreConfig, type ResolvedConfig, resolveConfig } from "./config.js";
 import { type CommitGate, Dispatcher } from "./Dispatcher.js";
 import type { DurationBuckets } from "./DurationBuckets.js";
@@ -344,6 +344,45 @@ export class MessageStore {
 
   getMessageStoreTimestamp(topic: string, queueId: number, queueOffset: number): Promise<number> {
     return this.queries.getMessageStoreTimestamp(topic, queueId, queueOffset);
+  }
+
+  /**
+   * Calls `onRecord` for the records stored since `timestamp`, in log order (state rebuilt
+   * from the recent log at start-up, e.g. duplicate detection). Reading starts at the
+   * smallest commit-log offset among the consume queues' first entries stored at or after
+   * `timestamp` (a binary search per queue), so only about the window is read; a few older
+   * records interleaved with it may be included (callers check storeTimestamp). With
+   * `maxBytes`, at most about that much of the log's tail is read (bounded start-up time).
+   */
+  async forEachRecordSince(
+    timestamp: number,
+    onRecord: (r: ScannedRecord) => void | Promise<void>,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<{ from: number; to: number }> {
+    const to = this.log.confirmedOffset;
+    // At most maxBytes of log: per queue, the first entry at or after both bounds.
+    const floor = to - maxBytes;
+    let from = to;
+    for (const cq of [...this.table.consumeQueues()]) {
+      let n = await this.queries.getOffsetInQueueByTime(cq.topic, cq.queueId, timestamp);
+      if (n >= cq.maxOffset) continue;
+      if ((await cq.entry(n)).offset < floor) {
+        let lo = n;
+        let hi = cq.maxOffset;
+        while (lo < hi) {
+          const mid = Math.floor((lo + hi) / 2);
+          if ((await cq.entry(mid)).offset >= floor) hi = mid;
+          else lo = mid + 1;
+        }
+        n = lo;
+        if (n >= cq.maxOffset) continue;
+      }
+      const e = await cq.entry(n);
+      if (e.offset < from) from = e.offset;
+    }
+    from = Math.max(from, this.log.minOffset);
+    if (from < to) await this.log.forEachRecord(from, to, onRecord);
+    return { from, to };
   }
 
   /** One stored record at a physical offset (offsetMsgId look-ups); only confirmed data. */

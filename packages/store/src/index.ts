@@ -1,4 +1,4 @@
-export { type AppendLog, CommitLog, type Reservation } from "./CommitLog.js";
+export { type AppendLog, CommitLog, type Reservation, type ScannedRecord } from "./CommitLog.js";
 export type { FlushDiskType, MessageStoreConfig } from "./config.js";
 export { DurationBuckets } from "./DurationBuckets.js";
 export type { Logger } from "./Logger.js";

@@ -23,6 +23,7 @@ import {
 import type { Connection } from "@tidemq/remoting";
 import type { MessageInput, PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
+import type { DuplicateDetector, OriginalSend } from "../dedup/DuplicateDetector.js";
 import { RequestQueue } from "../RequestQueue.js";
 import { maxReconsumeTimes } from "../SubscriptionGroupManager.js";
 import type { TopicConfigManager } from "../TopicConfigManager.js";
@@ -68,6 +69,8 @@ export class SendMessageProcessor {
   constructor(
     private readonly ctx: BrokerContext,
     private readonly topics: TopicConfigManager,
+    /** Producer de-duplication (duplicateDetectionEnable), if on. */
+    private readonly dedup?: DuplicateDetector,
   ) {
     const c = ctx.config;
     this.queue = new RequestQueue<RemotingCommand>({
@@ -135,6 +138,8 @@ export class SendMessageProcessor {
   }
 
   private enqueue(request: RemotingCommand, prepared: Prepared, t0: number): Promise<RemotingCommand> {
+    const original = this.dedup?.check(prepared.inputs, Date.now());
+    if (original) return Promise.resolve(this.duplicateResponse(request, original));
     return this.queue
       .submit(() => this.store(request, prepared))
       .then((outcome) => {
@@ -438,11 +443,24 @@ export class SendMessageProcessor {
     return h;
   }
 
+  /** A resend of stored messages: the original answer, nothing stored. */
+  private duplicateResponse(request: RemotingCommand, original: OriginalSend): RemotingCommand {
+    const { config } = this.ctx;
+    return createResponse(request, ResponseCode.SUCCESS, undefined, {
+      msgId: original.msgId,
+      queueId: original.queueId,
+      queueOffset: original.queueOffset,
+      MSG_REGION: config.regionId,
+      TRACE_ON: config.traceOn,
+    });
+  }
+
   /** Step 10: the put, and the response RocketMQ clients read (msgId = offsetMsgId). */
   private store(request: RemotingCommand, p: Prepared): Promise<RemotingCommand> {
     return this.coalescer.put(p.inputs).then((result) => {
       this.ctx.stats.recordPut(result.count);
       this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, request.body?.length ?? 0);
+      this.dedup?.record(p.inputs, result, result.storeTimestamp);
       const code =
         result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
       const replicaAck = this.ctx.replicaAck;

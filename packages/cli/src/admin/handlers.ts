@@ -34,10 +34,12 @@ import {
   UsageError,
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
+import { consumeMessageDirectly, consumerStatus } from "./consumerStatusHandlers.js";
 import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
 import { timerStatus } from "./timer.js";
+import { queryMsgTraceById } from "./traceHandlers.js";
 import { findHalfById, transactionSection, transactionStatusCmd } from "./transactionHandlers.js";
 import {
   type BrokerRow,
@@ -65,7 +67,7 @@ export interface Output {
   json: unknown;
 }
 
-type Handler = (ctx: AdminContext) => Promise<Output>;
+export type Handler = (ctx: AdminContext) => Promise<Output>;
 
 /** Topics / groups walked by the subcommands that visit every one (a bound on requests). */
 const MAX_WALK = 2000;
@@ -884,4 +886,7 @@ export const HANDLERS: Record<string, Handler> = {
   ...SCHEDULE_HANDLERS,
   timerStatus,
   transactionStatus: transactionStatusCmd,
+  queryMsgTraceById,
+  consumerStatus,
+  consumeMessageDirectly,
 };

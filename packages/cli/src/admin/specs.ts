@@ -328,6 +328,44 @@ export const SPECS: CommandSpec[] = [
     oneOf: [["b", "c"]],
     examples: ["transactionStatus -b 127.0.0.1:10911", "transactionStatus -c DefaultCluster"],
   },
+  {
+    name: "queryMsgTraceById",
+    summary:
+      "Show a message's trace: who sent it, when, where it was stored, and each group's consumption (start, end, result, retries).",
+    options: [
+      { short: "i", long: "msgId", arg: "id", required: true, help: "client message id (UNIQ_KEY)" },
+      { short: "t", long: "traceTopic", arg: "topic", help: "trace topic (default RMQ_SYS_TRACE_TOPIC)" },
+    ],
+    examples: [
+      "queryMsgTraceById -i 7F000001A1B218B4AAC2...",
+      "queryMsgTraceById -i <msgId> -t MyTraceTopic",
+    ],
+  },
+  {
+    name: "consumerStatus",
+    summary:
+      "Ask each online client of a group (or one, -i) for its state: queues with cached messages and offsets, locks, in-flight calls, consume TPS.",
+    options: [group(), { short: "i", long: "clientId", arg: "clientId", help: "only this client" }],
+    examples: ["consumerStatus -g billing", "consumerStatus -g billing -i 10.0.0.5@4711"],
+  },
+  {
+    name: "consumeMessageDirectly",
+    summary:
+      "Have one client of a group run its listener on a stored message (no offset moves) and print the result.",
+    options: [
+      group(),
+      { short: "i", long: "clientId", arg: "clientId", required: true, help: "the client that consumes it" },
+      {
+        short: "m",
+        long: "msgId",
+        arg: "id",
+        required: true,
+        help: "offset message id, or client id (UNIQ_KEY) with -t",
+      },
+      topic(false),
+    ],
+    examples: ["consumeMessageDirectly -g billing -i 10.0.0.5@4711 -m 7F00000100002A9F0000000000000000"],
+  },
 ];
 
 export function findSpec(name: string): CommandSpec | undefined {

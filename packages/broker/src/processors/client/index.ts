@@ -11,6 +11,7 @@ import {
   queryTopicConsumeByWho,
   updateAndCreateSubscriptionGroup,
 } from "./consumerAdmin.js";
+import { relayToConsumer } from "./consumerStatus.js";
 import { checkClientConfig, getConsumerListByGroup, heartBeat, unregisterClient } from "./heartbeat.js";
 import {
   getEarliestMsgStoretime,
@@ -57,6 +58,8 @@ const CLIENT_HANDLERS: ReadonlyArray<readonly [number, ClientHandler]> = [
   [RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, invokeBrokerToResetOffset],
   [RequestCode.LOCK_BATCH_MQ, lockBatchMq],
   [RequestCode.UNLOCK_BATCH_MQ, unlockBatchMq],
+  [RequestCode.GET_CONSUMER_RUNNING_INFO, relayToConsumer],
+  [RequestCode.CONSUME_MESSAGE_DIRECTLY, relayToConsumer],
 ];
 
 /** Registers every client/query/admin handler on the broker's server. */

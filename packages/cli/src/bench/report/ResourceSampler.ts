@@ -58,6 +58,14 @@ async function readText(path: string): Promise<string | undefined> {
 }
 
 /**
+ * How long one /metrics scrape may take. Generous: a benchmark saturates the broker (and this
+ * process), so a scrape waits behind a busy event loop exactly when the report matters; 2 s lost
+ * samples (and failed the report test) on a loaded 2-core machine. A late scrape only delays the
+ * next sample, whose figures are rates over the real time between snapshots.
+ */
+const SCRAPE_TIMEOUT_MS = 15_000;
+
+/**
  * Samples the broker (through its /metrics) and the machine (through /proc) once per
  * interval while a benchmark runs. The broker's pid comes from its tidemq_process_id metric,
  * so /proc/<pid>/io is read only when the broker runs on this machine.
@@ -106,7 +114,7 @@ export class ResourceSampler {
     const at = performance.now();
     let prom: Map<string, number> | undefined;
     try {
-      const res = await fetch(this.metricsUrl, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(this.metricsUrl, { signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       prom = parsePromTotals(await res.text());
     } catch (err) {
