@@ -8,6 +8,7 @@ import messages from "./pages/messages.js";
 import producers from "./pages/producers.js";
 import scheduled from "./pages/scheduled.js";
 import topics from "./pages/topics.js";
+import trace from "./pages/trace.js";
 import transactions from "./pages/transactions.js";
 
 export const pages = [
@@ -20,4 +21,5 @@ export const pages = [
   deadLetters,
   scheduled,
   transactions,
+  trace,
 ];

@@ -541,6 +541,78 @@ test("Transactions shows the pending half messages per broker and producer group
   }
 });
 
+test("Message trace from a message's detail, resend it to a group, and a consumer's running info — the client got it", {
+  skip,
+}, async () => {
+  const topic = "DashTraced";
+  const group = "DashTraceGroup";
+  await admin.createTopic({ topic, brokerAddr: cluster.brokerAddr, readQueueNums: 1, writeQueueNums: 1 });
+  const fast = { heartbeatBrokerInterval: 200, pollNameServerInterval: 200 };
+  const tp = new Producer({
+    endpoints: cluster.nsAddr,
+    producerGroup: "DashTraceP",
+    enableTrace: true,
+    logger: quietLogger,
+    ...fast,
+  });
+  const got: string[] = [];
+  const tc = new PushConsumer({
+    endpoints: cluster.nsAddr,
+    consumerGroup: group,
+    subscriptions: new Map([[topic, "*"]]),
+    consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
+    enableTrace: true,
+    messageListener: {
+      consume(m) {
+        got.push(m.keys.join(","));
+        return ConsumeResult.SUCCESS;
+      },
+    },
+    logger: quietLogger,
+    ...fast,
+  });
+  await tp.startup();
+  await tc.startup();
+  try {
+    const r = await tp.send({ topic, keys: ["traced-1"], body: "trace me" });
+    await waitFor(async () => got.length >= 1, "the traced message consumed");
+    await waitFor(async () => {
+      const t = await admin.queryTrace(r.messageId).catch(() => undefined);
+      return !!t && t.pubs.length === 1 && t.consumes.some((c) => c.end !== undefined);
+    }, "the trace stored");
+
+    const page = await newPage();
+    await login(page, "alice", PASSWORDS.admin);
+    await go(page, `#/messages?topic=${topic}`, "messages");
+    await click(page, "section[data-page=messages] .tabs button", "By key");
+    await setValue(page, "[data-form=by-key] input[name=key]", "traced-1");
+    await click(page, "section[data-page=messages] [data-form=by-key] ~ p button", "Search");
+    await click(page, "section[data-page=messages] tr.clickable", "traced-1");
+    await click(page, "[data-message] .tabs button", "Consumption");
+    await waitText(page, "[data-message] td", group);
+    await click(page, "[data-message] button", "Resend to group");
+    await waitText(page, "[data-message] .okmsg", "CR_SUCCESS");
+    assert.deepEqual(got, ["traced-1", "traced-1"], "the group's client consumed it again");
+
+    await click(page, "[data-message] a", "Message trace");
+    await page.waitForSelector(`section[data-page=trace] [data-trace="${r.messageId}"]`, WAIT);
+    await waitText(page, "section[data-page=trace] td", "DashTraceP");
+    await waitText(page, "section[data-page=trace] td", group);
+    await shot(page, "trace");
+
+    await go(page, `#/consumers?group=${group}`, "consumers");
+    await click(page, `[data-group=${group}] .tabs button`, "Running info");
+    await click(page, `[data-running-info=${group}] button`, "Running info");
+    await waitText(page, `[data-running-info=${group}] td`, topic);
+    await waitText(page, `[data-running-info=${group}] p`, "in flight");
+    await shot(page, "consumers-running-info");
+    await page.close();
+  } finally {
+    await tc.shutdown();
+    await tp.shutdown();
+  }
+});
+
 // Last: the pages the tests above opened after the viewer test's checks.
 test("no request left 127.0.0.1 and no uncaught page error on any page", { skip }, () => {
   assert.deepEqual(outside, [], "no request left 127.0.0.1");

@@ -1,5 +1,6 @@
 import type { Route } from "../http.js";
 import * as cluster from "./cluster.js";
+import * as consumerStatus from "./consumerStatus.js";
 import * as consumers from "./consumers.js";
 import * as dashboard from "./dashboard.js";
 import * as deadLetters from "./deadLetters.js";
@@ -7,6 +8,7 @@ import * as messages from "./messages.js";
 import * as producers from "./producers.js";
 import * as scheduled from "./scheduled.js";
 import * as topics from "./topics.js";
+import * as trace from "./trace.js";
 import * as transactions from "./transactions.js";
 
 /**
@@ -23,4 +25,6 @@ export const apiModules: Array<{ routes: Route[] }> = [
   deadLetters,
   scheduled,
   transactions,
+  trace,
+  consumerStatus,
 ];
