@@ -5,7 +5,9 @@
 // a committed offset on one topic, so its lag is computed), then starts the console in this
 // process and times every page's API calls: the first call (cold caches) and the median /
 // max of --rounds later calls. Prints a table, the machine, and one JSON line.
-// Usage: node bench/dashboard-scale.mjs [--topics 1000] [--groups 2000] [--rounds 5]
+// --dlq-groups of the groups get one dead letter each, and one topic gets 2 delayed messages
+// (the Dead letters and Scheduled pages).
+// Usage: node bench/dashboard-scale.mjs [--topics 1000] [--groups 2000] [--dlq-groups 200] [--rounds 5]
 // Build first: npx tsc -b
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,15 +20,18 @@ const { values: opt } = parseArgs({
     topics: { type: "string", default: "1000" },
     groups: { type: "string", default: "2000" },
     rounds: { type: "string", default: "5" },
+    "dlq-groups": { type: "string", default: "200" },
   },
 });
 const TOPICS = Number(opt.topics);
 const GROUPS = Number(opt.groups);
 const ROUNDS = Number(opt.rounds);
+const DLQ_GROUPS = Math.min(Number(opt["dlq-groups"]), Number(opt.groups));
 const root = new URL("..", import.meta.url).pathname;
 const { Admin, Producer } = await import("../packages/client/dist/src/index.js");
 const { DashboardServer } = await import("../packages/dashboard/dist/src/index.js");
 const { createLogger } = await import("../packages/remoting/dist/src/index.js");
+const { decodeOffsetMsgId } = await import("../packages/protocol/dist/src/index.js");
 
 const dir = mkdtempSync(join(tmpdir(), "tidemq-dash-scale-"));
 const child = spawn(
@@ -66,7 +71,8 @@ const nsAddr = await new Promise((resolve, reject) => {
 });
 
 const logger = createLogger("bench", "warn");
-const admin = new Admin({ endpoints: nsAddr, logger });
+// Setup creates thousands of things on a machine that may be busy: a long timeout per request.
+const admin = new Admin({ endpoints: nsAddr, logger, requestTimeout: 15_000 });
 const [brokerAddr] = await admin.getClusterMasters("DefaultCluster");
 const t0 = Date.now();
 async function pool(n, width, f) {
@@ -111,6 +117,23 @@ await pool(GROUPS, 16, async (i) => {
     0,
   );
 });
+// Dead letters: what a consumer that gives up does (send back with delay level -1).
+await pool(DLQ_GROUPS, 16, async (i) => {
+  const r = await producer.send({
+    topic: topic(i % TOPICS),
+    keys: [`dead-${i}`],
+    body: `dead letter of ${group(i)}`,
+  });
+  await admin.api.consumerSendMessageBack(brokerAddr, {
+    offset: decodeOffsetMsgId(r.offsetMessageId).commitLogOffset,
+    group: group(i),
+    delayLevel: -1,
+    originMsgId: r.messageId,
+    originTopic: topic(i % TOPICS),
+    maxReconsumeTimes: 16,
+  });
+});
+for (let i = 0; i < 2; i++) await producer.send({ topic: topic(3), body: `in 2h ${i}`, delayLevel: 18 });
 const setupMs = Date.now() - t0;
 
 const server = new DashboardServer({ namesrv: nsAddr, port: 0, auditFile: join(dir, "audit.log"), logger });
@@ -154,6 +177,14 @@ const calls = [
   ["Messages: by key", `/api/messages/byKey?topic=${topic(7)}&key=find-me`],
   ["Messages: by id", `/api/messages/byId?topic=${topic(7)}&id=${sent.messageId}`],
   ["Messages: detail", `/api/messages/detail?offsetMsgId=${sent.offsetMessageId}`],
+  ...(DLQ_GROUPS > 0
+    ? [
+        ["Dead letters: list", "/api/deadLetters?page=0&size=50"],
+        ["Dead letters: group", `/api/deadLetters/messages?group=${group(7 % DLQ_GROUPS)}`],
+        ["Dead letters: export", `/api/deadLetters/export?group=${group(7 % DLQ_GROUPS)}&format=json`],
+      ]
+    : []),
+  ["Scheduled", "/api/scheduled"],
 ];
 const rows = [];
 for (const [name, path] of calls) {
@@ -168,7 +199,9 @@ for (const [name, path] of calls) {
       ? `${j.items.length} of ${j.total}${j.cut ? " (cut, said)" : ""}`
       : j.brokers
         ? `${j.brokers.length} brokers`
-        : "");
+        : j.exported !== undefined
+          ? `${j.exported} of ${j.count} exported`
+          : "");
   rows.push({
     name,
     firstMs: first.ms,

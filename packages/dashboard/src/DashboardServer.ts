@@ -16,7 +16,7 @@ import {
 } from "./auth/Sessions.js";
 import { type User, verifyPassword } from "./auth/Users.js";
 import { ClusterData } from "./ClusterData.js";
-import { HttpError, type Route, readBody, sendJson } from "./http.js";
+import { Download, HttpError, type Route, readBody, sendDownload, sendJson } from "./http.js";
 import { allowedHosts, isLoopback } from "./loopback.js";
 import { type SamplerOptions, TpsSampler } from "./TpsSampler.js";
 
@@ -264,7 +264,8 @@ export class DashboardServer {
       });
       if (route.action)
         await this.audit.record({ ...who, action: route.action, params: auditParams(body), outcome: "ok" });
-      sendJson(res, 200, result);
+      if (result instanceof Download) sendDownload(res, result);
+      else sendJson(res, 200, result);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : err instanceof TideMQError ? 502 : 500;
       const message = status === 500 ? "internal error (see the console's log)" : (err as Error).message;

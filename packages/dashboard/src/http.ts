@@ -34,6 +34,31 @@ export interface Route {
   handle(req: ApiRequest): Promise<unknown>;
 }
 
+/**
+ * A file a GET route hands back instead of JSON (an export): sent as an attachment, so the
+ * browser saves it. Reads only: a write route still answers JSON.
+ */
+export class Download {
+  constructor(
+    readonly filename: string,
+    readonly contentType: string,
+    readonly body: Buffer,
+    /** Said in an X-TideMQ-Note header too when the file is not everything (never a silent cap). */
+    readonly note = "",
+  ) {}
+}
+
+export function sendDownload(res: ServerResponse, d: Download): void {
+  res.writeHead(200, {
+    "content-type": d.contentType,
+    "content-length": d.body.length,
+    "content-disposition": `attachment; filename="${d.filename.replace(/[^\w.@%-]/g, "_")}"`,
+    "cache-control": "no-store",
+    ...(d.note ? { "x-tidemq-note": d.note.replace(/[^\x20-\x7e]/g, "?") } : {}),
+  });
+  res.end(d.body);
+}
+
 /** Largest JSON body a write may carry (a test message's body is the big one). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 

@@ -15,6 +15,7 @@ import {
   table,
   tabs,
 } from "../ui.js";
+import { runningInfoPanel } from "./consumerRunningInfo.js";
 
 const SIZE = 100;
 
@@ -220,7 +221,7 @@ function groupDetail(d, reload, reopen, res) {
           h(
             "p",
             { class: "muted" },
-            "Owner: the client the default average allocation gives the queue (sorted client ids over sorted queues); a client with another strategy may hold it instead. The 4.x broker cannot ask clients for their running info, so it is not shown.",
+            "Owner: the client the default average allocation gives the queue (sorted client ids over sorted queues); a client with another strategy may hold it instead; the Running info tab shows the queues each client actually holds.",
           ),
         ),
     },
@@ -254,6 +255,10 @@ function groupDetail(d, reload, reopen, res) {
               ),
             )
           : el.append(h("p", { class: "muted" }, `No client online: ${d.offline}`)),
+    },
+    {
+      title: "Running info",
+      render: (el) => el.append(runningInfoPanel(d.group, conn)),
     },
     {
       title: "Config",

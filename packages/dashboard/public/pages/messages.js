@@ -1,6 +1,8 @@
 import {
+  actionButton,
   api,
   asOf,
+  canWrite,
   cutNotice,
   errorBox,
   fmtNum,
@@ -76,6 +78,7 @@ function detailView(d) {
     "div",
     { class: "panel", "data-message": m.msgId },
     h("h2", {}, `Message ${m.msgId}`),
+    h("p", {}, h("a", { href: `#/trace?msgId=${encodeURIComponent(m.msgId)}` }, "Message trace")),
     asOf(d.asOf),
     table(
       [
@@ -109,25 +112,38 @@ function detailView(d) {
       { title: "Properties", render: (el) => el.append(kvTable(m.properties)) },
       {
         title: `Consumption (${d.tracks.length})`,
-        render: (el) =>
+        render: (el) => {
+          const result = h("div", {});
+          const columns = [
+            { title: "group", get: (t) => t.group },
+            { title: "committed offset", num: true, get: (t) => t.committedOffset },
+            {
+              title: "state",
+              get: (t) => h("span", { class: `badge ${t.state === "CONSUMED" ? "ok" : ""}` }, t.state),
+            },
+          ];
+          if (canWrite())
+            columns.push({
+              title: "",
+              get: (t) =>
+                actionButton("Resend to group", result, async () => {
+                  const r = await api.post("/api/messages/consumeDirectly", {
+                    group: t.group,
+                    offsetMsgId: m.offsetMsgId,
+                  });
+                  return r.message;
+                }),
+            });
           el.append(
-            table(
-              [
-                { title: "group", get: (t) => t.group },
-                { title: "committed offset", num: true, get: (t) => t.committedOffset },
-                {
-                  title: "state",
-                  get: (t) => h("span", { class: `badge ${t.state === "CONSUMED" ? "ok" : ""}` }, t.state),
-                },
-              ],
-              d.tracks,
-            ),
+            table(columns, d.tracks),
+            result,
             h(
               "p",
               { class: "muted" },
-              "CONSUMED: the group's committed offset of this queue is past the message. Resending a message to a group needs the broker to push it to a client (CONSUME_MESSAGE_DIRECTLY), which TideMQ's broker does not do yet, so there is no resend button.",
+              "CONSUMED: the group's committed offset of this queue is past the message. Resend to group: the broker hands the message to one online client of the group (CONSUME_MESSAGE_DIRECTLY), which runs its listener on it now; offsets do not move.",
             ),
-          ),
+          );
+        },
       },
     ]),
   );

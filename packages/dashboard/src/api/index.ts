@@ -1,10 +1,15 @@
 import type { Route } from "../http.js";
 import * as cluster from "./cluster.js";
+import * as consumerStatus from "./consumerStatus.js";
 import * as consumers from "./consumers.js";
 import * as dashboard from "./dashboard.js";
+import * as deadLetters from "./deadLetters.js";
 import * as messages from "./messages.js";
 import * as producers from "./producers.js";
+import * as scheduled from "./scheduled.js";
 import * as topics from "./topics.js";
+import * as trace from "./trace.js";
+import * as transactions from "./transactions.js";
 
 /**
  * Every API endpoint, one module per page. A new page's endpoints are one more module here
@@ -17,4 +22,9 @@ export const apiModules: Array<{ routes: Route[] }> = [
   consumers,
   producers,
   messages,
+  deadLetters,
+  scheduled,
+  transactions,
+  trace,
+  consumerStatus,
 ];

@@ -1,0 +1,290 @@
+import {
+  type DeadLetterQueue,
+  type DeadLetterSummary,
+  deadLetterSummary,
+  dlqTopicOf,
+  MAX_DEAD_LETTER_SCAN,
+  resendDeadLetters,
+} from "@tidemq/client";
+import { decodeOffsetMsgId, formatHostPort, type MessageExt } from "@tidemq/protocol";
+import { fmt, mapLimit, pageOf } from "../Bounded.js";
+import type { ClusterData } from "../ClusterData.js";
+import { bodyForExport, type DeadLetterRow, deadLetterRow, pageRanges, toCsv } from "../DeadLetterRows.js";
+import { bool, Download, HttpError, int, name, type Route, str } from "../http.js";
+import { TtlCache } from "../TtlCache.js";
+
+const DLQ_PREFIX = "%DLQ%";
+/** Groups whose counts one list page reads (each costs two pulls per DLQ queue). */
+const MAX_LIST_PAGE = 100;
+/** Dead letters one export file holds at most; the file and its X-TideMQ-Note say when it is cut. */
+export const MAX_EXPORT = 10_000;
+/** Message ids one "resend a selection" takes (a bigger selection is refused, not cut). */
+export const MAX_SELECTION = 1000;
+const PULL_BATCH = 32;
+
+/** Count/oldest/newest per group, kept a few seconds (two pulls per queue to compute). */
+const summaries = new TtlCache<DeadLetterSummary>(3000, 3000, 5000);
+
+/**
+ * Groups with a %DLQ% topic on a master, read fresh every 2 s without serving stale: a DLQ
+ * appears when a group's first message dies, and the page should show it on the next look
+ * (one config request per master, cheap next to the summaries).
+ */
+const dlqCache = new TtlCache<string[]>(2000, 2000, 1);
+
+function dlqGroups(data: ClusterData) {
+  return dlqCache.get("", async () => {
+    const masters = await data.masters();
+    const tables = await mapLimit(masters, 8, (m) => data.admin.getAllTopicConfig(m.addr));
+    const groups = new Set<string>();
+    for (const t of tables)
+      for (const topic of Object.keys(t))
+        if (topic.startsWith(DLQ_PREFIX)) groups.add(topic.slice(DLQ_PREFIX.length));
+    return [...groups].sort();
+  });
+}
+
+function summaryOf(data: ClusterData, group: string) {
+  return summaries.get(group, () => deadLetterSummary(data.admin, group));
+}
+
+/** Reads the messages of [from, to) of one DLQ queue, in order. */
+async function readRange(
+  data: ClusterData,
+  q: DeadLetterQueue,
+  group: string,
+  from: number,
+  to: number,
+  visit: (m: MessageExt) => void,
+): Promise<void> {
+  const mq = { topic: dlqTopicOf(group), brokerName: q.brokerName, queueId: q.queueId };
+  let offset = from;
+  // Every round advances the offset or stops; at most (to − from) rounds.
+  for (let guard = 0; offset < to && guard <= to - from; guard++) {
+    const r = await data.admin.pullMessages(q.brokerAddr, mq, offset, Math.min(PULL_BATCH, to - offset));
+    if (r.messages.length === 0) break;
+    for (const m of r.messages) if (m.queueOffset < to) visit(m);
+    offset = r.nextBeginOffset > offset ? r.nextBeginOffset : offset + r.messages.length;
+  }
+}
+
+function groupParam(src: URLSearchParams | Record<string, unknown>): string {
+  const g = name(src, "group");
+  if (g.startsWith("%"))
+    throw new HttpError(400, `parameter group: give the consumer group, not a topic (${g})`);
+  return g;
+}
+
+/** The offset message id `id`, checked to name a broker of this cluster before anything connects to it. */
+async function checkedMsgId(data: ClusterData, id: unknown): Promise<string> {
+  if (typeof id !== "string" || !/^[0-9A-Fa-f]{32}$|^[0-9A-Fa-f]{56}$/.test(id))
+    throw new HttpError(400, `"${String(id).slice(0, 80)}" is not an offset message id`);
+  let store: string;
+  try {
+    store = formatHostPort(decodeOffsetMsgId(id).storeHost);
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message);
+  }
+  await data.knownBroker(store);
+  return id;
+}
+
+/**
+ * Dead letters page: groups with a %DLQ% topic (count, oldest, newest), a group's dead letters
+ * paged, export as CSV or JSON, and resend one, a selection or all to the group's retry topic
+ * (an admin write: role, CSRF and audit are the server's).
+ */
+export const routes: Route[] = [
+  {
+    method: "GET",
+    path: "/api/deadLetters",
+    async handle({ data, query }) {
+      const search = str(query, "search", { optional: true, max: 255 }).toLowerCase();
+      const dlq = await dlqGroups(data);
+      const groups = dlq.value.filter((g) => !search || g.toLowerCase().includes(search));
+      const page = pageOf(
+        groups,
+        int(query, "page", { min: 0, default: 0 }),
+        int(query, "size", { min: 1, max: MAX_LIST_PAGE, default: 50 }),
+        MAX_LIST_PAGE,
+      );
+      const items = await mapLimit(page.items, 8, async (group) => {
+        try {
+          const s = (await summaryOf(data, group)).value;
+          return {
+            group,
+            count: s.count,
+            oldest: s.oldest,
+            newest: s.newest,
+            brokers: [...new Set(s.queues.map((q) => q.brokerName))],
+          };
+        } catch (err) {
+          return { group, error: (err as Error).message };
+        }
+      });
+      return { ...page, items, asOf: dlq.asOf };
+    },
+  },
+  {
+    method: "GET",
+    path: "/api/deadLetters/messages",
+    async handle({ data, query }) {
+      const group = groupParam(query);
+      const size = int(query, "size", { min: 1, max: 200, default: 50 });
+      const s = await deadLetterSummary(data.admin, group);
+      const pageNo = Math.min(
+        int(query, "page", { min: 0, default: 0 }),
+        Math.max(0, Math.ceil(s.count / size) - 1),
+      );
+      const items: DeadLetterRow[] = [];
+      for (const r of pageRanges(s.queues, pageNo * size, size))
+        await readRange(data, r.queue, group, r.from, r.to, (m) =>
+          items.push(deadLetterRow(m, r.queue.brokerName)),
+        );
+      const note =
+        items.length < Math.min(size, s.count - pageNo * size)
+          ? `the broker returned ${items.length} of the ${Math.min(size, s.count - pageNo * size)} dead letters this page should hold (some may have been removed with old commit-log files)`
+          : "";
+      return {
+        group,
+        topic: s.topic,
+        count: s.count,
+        oldest: s.oldest,
+        newest: s.newest,
+        queues: s.queues.map(({ brokerName, queueId, minOffset, maxOffset }) => ({
+          brokerName,
+          queueId,
+          minOffset,
+          maxOffset,
+        })),
+        items,
+        total: s.count,
+        offset: pageNo * size,
+        cut: items.length < s.count,
+        ...(note ? { note } : {}),
+        asOf: Date.now(),
+      };
+    },
+  },
+  {
+    method: "GET",
+    path: "/api/deadLetters/export",
+    async handle({ data, query }) {
+      const group = groupParam(query);
+      const format = str(query, "format", { optional: true }) || "csv";
+      if (format !== "csv" && format !== "json")
+        throw new HttpError(400, `parameter format must be csv or json, not ${format}`);
+      const withBody = bool(query, "body", true);
+      const s = await deadLetterSummary(data.admin, group);
+      const rows: Array<DeadLetterRow & { body?: string; bodyEncoding?: string }> = [];
+      for (const r of pageRanges(s.queues, 0, MAX_EXPORT))
+        await readRange(data, r.queue, group, r.from, r.to, (m) =>
+          rows.push({ ...deadLetterRow(m, r.queue.brokerName), ...(withBody ? bodyForExport(m.body) : {}) }),
+        );
+      const cut = rows.length < s.count;
+      const note = cut
+        ? `exported ${fmt(rows.length)} of ${fmt(s.count)} dead letters of ${group} (oldest first; an export holds at most ${fmt(MAX_EXPORT)})`
+        : "";
+      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+      const base = `dead-letters-${group}-${stamp}${cut ? `-first-${rows.length}-of-${s.count}` : ""}`;
+      if (format === "json") {
+        const body = JSON.stringify(
+          { group, topic: s.topic, count: s.count, exported: rows.length, cut, note, messages: rows },
+          null,
+          1,
+        );
+        return new Download(`${base}.json`, "application/json; charset=utf-8", Buffer.from(body), note);
+      }
+      const columns: Array<keyof (typeof rows)[number] & string> = [
+        "msgId",
+        "offsetMsgId",
+        "originTopic",
+        "originMsgId",
+        "keys",
+        "tag",
+        "brokerName",
+        "queueId",
+        "queueOffset",
+        "storeTimestamp",
+        "bornTimestamp",
+        "bornHost",
+        "reconsumeTimes",
+        "bodySize",
+        ...(withBody ? (["bodyEncoding", "body"] as const) : []),
+      ];
+      return new Download(`${base}.csv`, "text/csv; charset=utf-8", Buffer.from(toCsv(columns, rows)), note);
+    },
+  },
+  {
+    method: "POST",
+    path: "/api/deadLetters/resend",
+    action: "deadLetter.resend",
+    async handle({ data, body }) {
+      const group = groupParam(body);
+      const all = bool(body, "all", false);
+      const ids = body.msgIds;
+      const ranged = body.begin !== undefined || body.end !== undefined;
+      if (Number(all) + Number(ids !== undefined) + Number(ranged) !== 1)
+        throw new HttpError(
+          400,
+          "give exactly one of msgIds (a list of offset message ids), a time range (begin and/or end, epoch ms) or all: true",
+        );
+      if (all || ranged) {
+        const range = ranged
+          ? {
+              begin: int(body, "begin", { min: 0, default: 0 }),
+              end: int(body, "end", { min: 0, default: Number.MAX_SAFE_INTEGER }),
+            }
+          : {};
+        if (ranged && range.begin! > range.end!) throw new HttpError(400, "begin is after end");
+        const r = await resendDeadLetters(data.admin, group, range);
+        const what = ranged
+          ? `of the ${fmt(r.scanned)} looked at, those stored from ${new Date(range.begin!).toISOString()}${
+              range.end! < Number.MAX_SAFE_INTEGER ? ` to ${new Date(range.end!).toISOString()}` : " on"
+            }`
+          : "";
+        return {
+          group,
+          resent: r.resent,
+          scanned: r.scanned,
+          truncated: r.truncated,
+          message: `resent ${fmt(r.resent)} dead letters of ${group}${what ? ` (${what})` : ""} to %RETRY%${group}${
+            r.truncated
+              ? ` — the scan stopped at ${fmt(MAX_DEAD_LETTER_SCAN)} dead letters: those after them were NOT resent`
+              : ""
+          }`,
+        };
+      }
+      if (!Array.isArray(ids) || ids.length === 0)
+        throw new HttpError(400, "parameter msgIds must be a non-empty list of offset message ids");
+      if (ids.length > MAX_SELECTION)
+        throw new HttpError(
+          400,
+          `a selection holds at most ${fmt(MAX_SELECTION)} message ids (got ${fmt(ids.length)}): resend all, or in parts`,
+        );
+      const checked: string[] = [];
+      for (const id of ids) checked.push(await checkedMsgId(data, id));
+      const failed: Array<{ msgId: string; error: string }> = [];
+      let resent = 0;
+      // One at a time, in the order given: a failure is reported per id and does not stop the rest.
+      for (const msgId of new Set(checked)) {
+        try {
+          resent += (await resendDeadLetters(data.admin, group, { msgId })).resent;
+        } catch (err) {
+          failed.push({ msgId, error: (err as Error).message });
+        }
+      }
+      if (resent === 0 && failed.length > 0) throw new HttpError(400, failed.map((f) => f.error).join("; "));
+      return {
+        group,
+        resent,
+        failed,
+        message: `resent ${fmt(resent)} of ${fmt(new Set(checked).size)} selected dead letters of ${group} to %RETRY%${group}${
+          failed.length
+            ? ` — ${failed.length} failed: ${failed.map((f) => `${f.msgId}: ${f.error}`).join("; ")}`
+            : ""
+        }`,
+      };
+    },
+  },
+];
