@@ -203,7 +203,15 @@ test("trace dispatcher: batches by count with the traced ids as keys, flushes on
     );
     d2.add(pub, [pub.msgId]);
   });
-  await got;
+  // The dispatcher's timer is unref'd (tracing never keeps a process alive): a ref'd bound keeps
+  // this test's event loop alive while it waits, and fails it if the timer never fires.
+  let bound: NodeJS.Timeout | undefined;
+  await Promise.race([
+    got,
+    new Promise<never>((_, reject) => {
+      bound = setTimeout(() => reject(new Error("the timer flush did not happen within 5 s")), 5000);
+    }),
+  ]).finally(() => clearTimeout(bound));
   assert.deepEqual(d.stats, { queued: 7, sent: 7, dropped: 0, failed: 0 });
 });
 
