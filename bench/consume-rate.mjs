@@ -64,7 +64,12 @@ const consumer = new PushConsumer({
   subscriptions: new Map([["FlashSale", "*"]]),
   consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
   maxConsumeRatePerSecond: LIMIT,
-  messageListener: { consume: () => (consumed++, ConsumeResult.SUCCESS) },
+  messageListener: {
+    consume() {
+      consumed++;
+      return ConsumeResult.SUCCESS;
+    },
+  },
   logger,
   ...fast,
 });

@@ -31,7 +31,20 @@ async function withDev(
   const data = await mkdtemp(join(tmpdir(), "tidemq-logs-"));
   const child = spawn(
     process.execPath,
-    [TIDEMQ, "dev", "--replicas", "1", "--data", data, "--namesrv-port", "0", "--broker-port", "0", "--metrics-port", "-1"],
+    [
+      TIDEMQ,
+      "dev",
+      "--replicas",
+      "1",
+      "--data",
+      data,
+      "--namesrv-port",
+      "0",
+      "--broker-port",
+      "0",
+      "--metrics-port",
+      "-1",
+    ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TIDEMQ_LOG_LEVEL: "info", ...env } },
   );
   const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);

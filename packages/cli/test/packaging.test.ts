@@ -47,10 +47,14 @@ before(async () => {
   const prefix = join(dir, "global");
   await npm(["install", "-g", "--offline", "--prefix", prefix, cliTgz], dir);
   globalBin = join(prefix, "bin", "tidemq");
-  dev = start(globalBin, ["dev", "--replicas", "1", "--namesrv-port", "0", "--broker-port", "0", "--data", join(dir, "data")], {
-    cwd: dir,
-    env,
-  });
+  dev = start(
+    globalBin,
+    ["dev", "--replicas", "1", "--namesrv-port", "0", "--broker-port", "0", "--data", join(dir, "data")],
+    {
+      cwd: dir,
+      env,
+    },
+  );
   const m = await dev.waitFor(/NameServer\s+(127\.0\.0\.1:\d+)/);
   nsAddr = m[1]!;
 });
