@@ -20,6 +20,7 @@
 import { spawnSync } from "node:child_process";
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -223,7 +224,14 @@ async function packOne(short, out, ws) {
   // README.md and its companions (the CLI's README-admin.md), which the README links to.
   const docs = readdirSync(srcDir).filter((f) => /^README.*\.md$/.test(f));
   for (const f of docs) copyFileSync(join(srcDir, f), join(stage, f));
-  pj.files = ["dist", ...(spec.types ? ["types"] : []), ...docs];
+  // The web console's page files, read at run time from public/ beside the bundle's dist/
+  // (packages/dashboard/src/Assets.ts looks there when the workspace layout is absent).
+  const assets = [];
+  if (spec.bin) {
+    cpSync(join(root, "packages", "dashboard", "public"), join(stage, "public"), { recursive: true });
+    assets.push("public");
+  }
+  pj.files = ["dist", ...(spec.types ? ["types"] : []), ...assets, ...docs];
   writeFileSync(join(stage, "package.json"), `${JSON.stringify(pj, null, 2)}\n`);
 
   const npm = spawnSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", out], {

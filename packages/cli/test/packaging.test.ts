@@ -20,6 +20,7 @@ let clientTgz: string;
 let cliTgz: string;
 let globalBin: string;
 let dev: Running | undefined;
+let consoleUrl = "";
 let nsAddr: string;
 const env = cleanNpmEnv();
 
@@ -49,7 +50,19 @@ before(async () => {
   globalBin = join(prefix, "bin", "tidemq");
   dev = start(
     globalBin,
-    ["dev", "--replicas", "1", "--namesrv-port", "0", "--broker-port", "0", "--data", join(dir, "data")],
+    [
+      "dev",
+      "--replicas",
+      "1",
+      "--namesrv-port",
+      "0",
+      "--broker-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--data",
+      join(dir, "data"),
+    ],
     {
       cwd: dir,
       env,
@@ -57,6 +70,15 @@ before(async () => {
   );
   const m = await dev.waitFor(/NameServer\s+(127\.0\.0\.1:\d+)/);
   nsAddr = m[1]!;
+  consoleUrl = (await dev.waitFor(/Console\s+(http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+});
+
+test("the installed CLI's dev cluster serves the web console's pages (bundled with it)", async () => {
+  const page = await fetch(consoleUrl);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<html/i);
+  const script = await fetch(new URL("app.js", consoleUrl));
+  assert.equal(script.status, 200, "the console's script is in the package");
 });
 
 after(async () => {

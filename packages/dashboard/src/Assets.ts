@@ -1,9 +1,22 @@
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { extname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The UI's files: read once at start from the package's public/ folder (no CDN, works offline). */
-export const PUBLIC_DIR = fileURLToPath(new URL("../../public/", import.meta.url));
+export const PUBLIC_DIR = findPublicDir();
+
+/**
+ * The workspace layout (dist/src/Assets.js → ../../public) or the packed CLI's (one bundle in
+ * dist/ → ../public, copied there by scripts/pack.mjs).
+ */
+function findPublicDir(): string {
+  for (const rel of ["../../public/", "../public/"]) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(join(dir, "index.html"))) return dir;
+  }
+  return fileURLToPath(new URL("../../public/", import.meta.url));
+}
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
