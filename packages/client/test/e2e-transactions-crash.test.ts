@@ -81,6 +81,12 @@ test("kill -9 with halves pending and commits in flight: after restart each half
   // The producer's local database: the orders whose row was written. Even ones commit.
   const N = 300;
   const rows = new Set<string>();
+  // Until the rows are written the local transactions are open: a check-back then must get
+  // UNKNOWN (ask again later). The broker checks halves older than transactionTimeOut (1 s),
+  // and sending 300 halves can take longer than that, so without this the first halves were
+  // rolled back although their rows were about to be written (25 or 75 orders short).
+  let decided = false;
+  let checksWhileOpen = 0;
   const p = new Producer({
     endpoints: cluster.nsAddr,
     producerGroup: uniq("TxCrashP"),
@@ -88,7 +94,13 @@ test("kill -9 with halves pending and commits in flight: after restart each half
     logger: testLogger("p"),
     ...FAST,
     checker: {
-      check: (m) => (rows.has(m.keys[0]!) ? TransactionResolution.COMMIT : TransactionResolution.ROLLBACK),
+      check: (m) => {
+        if (!decided) {
+          checksWhileOpen++;
+          return TransactionResolution.UNKNOWN;
+        }
+        return rows.has(m.keys[0]!) ? TransactionResolution.COMMIT : TransactionResolution.ROLLBACK;
+      },
     },
   });
   await p.startup();
@@ -105,7 +117,10 @@ test("kill -9 with halves pending and commits in flight: after restart each half
       );
       txs.push(...part);
     }
+    // Every run covers a check-back that comes while the local transactions are still open.
+    await waitFor(() => checksWhileOpen > 0, 30_000, "a check-back while the local transactions are open");
     for (let i = 0; i < N; i += 2) rows.add(`order-${i}`);
+    decided = true;
     // Two thirds get their END_TRANSACTION now, in 4 lanes of sequential requests; the broker
     // is killed the moment the 40th is acknowledged, with up to 4 more in flight. The rest
     // (the ones cut, the ones after, and the third never ended) are settled by the check-back.
