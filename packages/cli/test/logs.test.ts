@@ -36,6 +36,7 @@ async function withDev(
       "dev",
       "--replicas",
       "1",
+      "--no-dashboard",
       "--data",
       data,
       "--namesrv-port",

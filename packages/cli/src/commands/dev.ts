@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { NameServer } from "@tidemq/namesrv";
+import { createLogger } from "@tidemq/remoting";
 import { stopOnSignal } from "./broker.js";
 import { startDashboard } from "./dashboard.js";
 import { type DevConsole, runReplicatedDev } from "./devGroup.js";
@@ -133,7 +134,8 @@ async function startConsole(args: DevArgs, namesrvAddr: string): Promise<DevCons
       stop: () => dashboard.stop().catch(() => undefined),
     };
   } catch (err) {
-    console.error(`tidemq dev: web console not started: ${(err as Error).message}`);
+    // Through the logger, so TIDEMQ_LOG_FORMAT=json keeps every stderr line JSON.
+    createLogger("tidemq dev").warn(`web console not started: ${(err as Error).message}`);
     return {
       line: `Console     NOT started: ${(err as Error).message} (use --dashboard-port N or --no-dashboard)`,
       stop: async () => {},
@@ -173,7 +175,7 @@ export async function run(argv: string[]): Promise<void> {
       metricsPort: metricsBase,
     },
   });
-  for (const w of warnings) console.error(`tidemq dev: warning: ${w}`);
+  for (const w of warnings) createLogger("tidemq dev").warn(w);
   const broker = new BrokerController(config);
   try {
     await broker.start();
@@ -203,7 +205,7 @@ Press Ctrl-C to stop.`);
     devConsole
       .stop()
       .then(() => broker.shutdown())
-      .catch((err: Error) => console.error(`tidemq dev: broker stop failed: ${err.message}`))
+      .catch((err: Error) => createLogger("tidemq dev").error(`broker stop failed: ${err.message}`))
       .then(() => namesrv.stop()),
   );
 }
