@@ -189,7 +189,8 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   haTransferBatchSize: 256 * 1024,
   slaveReadEnable: false,
   accessMessageInMemoryMaxRatio: 40,
-  duplicateDetectionEnable: true,
+  // Off by default: measured at ~25 % of plain-send throughput on the hot path (see README).
+  duplicateDetectionEnable: false,
   duplicateWindowSeconds: 600,
   duplicateWindowMaxEntries: 1_000_000,
   duplicateRebuildMaxBytes: 256 * 1024 * 1024,

@@ -84,7 +84,7 @@ test("a resend with the same UNIQ_KEY gets the original answer and stores nothin
   const client = newClient();
   let broker: BrokerController | undefined;
   try {
-    broker = await startBroker(dir);
+    broker = await startBroker(dir, { duplicateDetectionEnable: true });
     let addr = `127.0.0.1:${broker.port}`;
     const T = "DedupT";
     assert.equal((await client.invoke(addr, createTopicRequest(T, 4))).code, ResponseCode.SUCCESS);
@@ -118,7 +118,7 @@ test("a resend with the same UNIQ_KEY gets the original answer and stores nothin
 
     // Restart: the window comes back from the commit log.
     await broker.shutdown();
-    broker = await startBroker(dir);
+    broker = await startBroker(dir, { duplicateDetectionEnable: true });
     addr = `127.0.0.1:${broker.port}`;
     const afterRestart = await client.invoke(addr, send(T, "UNIQ-1", 0, "order created"));
     assert.deepEqual(answer(afterRestart), answer(first));
@@ -141,7 +141,7 @@ test("outside duplicateWindowSeconds a resend is stored again; duplicateDetectio
   let broker: BrokerController | undefined;
   let off: BrokerController | undefined;
   try {
-    broker = await startBroker(dir, { duplicateWindowSeconds: 1 });
+    broker = await startBroker(dir, { duplicateDetectionEnable: true, duplicateWindowSeconds: 1 });
     const addr = `127.0.0.1:${broker.port}`;
     const T = "DedupW";
     await client.invoke(addr, createTopicRequest(T, 4));
@@ -175,7 +175,7 @@ test("start-up reads at most duplicateRebuildMaxBytes of the log: older sends ar
   const client = newClient();
   let broker: BrokerController | undefined;
   try {
-    broker = await startBroker(dir);
+    broker = await startBroker(dir, { duplicateDetectionEnable: true });
     let addr = `127.0.0.1:${broker.port}`;
     const T = "DedupBytes";
     await client.invoke(addr, createTopicRequest(T, 4));
@@ -184,7 +184,7 @@ test("start-up reads at most duplicateRebuildMaxBytes of the log: older sends ar
     await broker.shutdown();
     // Two records of about the same size: a tail a little longer than one holds only the newer.
     const size = decodeOffsetMsgId(recent.extFields!.msgId!).commitLogOffset;
-    broker = await startBroker(dir, { duplicateRebuildMaxBytes: size + 16 });
+    broker = await startBroker(dir, { duplicateDetectionEnable: true, duplicateRebuildMaxBytes: size + 16 });
     addr = `127.0.0.1:${broker.port}`;
     assert.deepEqual(answer(await client.invoke(addr, send(T, "RECENT", 2))), answer(recent));
     const again = await client.invoke(addr, send(T, "OLD", 0));
