@@ -378,6 +378,10 @@ test("SYNC_MASTER: SLAVE_NOT_AVAILABLE without a slave; SEND_OK only once the sl
     const fh = await open(segment, "r+");
     await fh.write(Buffer.from("XXXX"), 0, 4, (at % segmentSize) + RecordLayout.BODY + 2);
     await fh.close();
+    // A write can only be cut short past the last fsync the checkpoint records; the slave's
+    // checkpoint may already cover the last record (it flushes on its own schedule), so it goes:
+    // recovery then checks every record, as after a crash before the first checkpoint.
+    await rm(join(dir, `${name}-1`, "checkpoint"), { force: true });
     // More sends (SLAVE_NOT_AVAILABLE once the master sees the slave gone); the slave restarts on its store and catches up.
     const more: number[] = [];
     for (let i = 0; i < 50; i++) more.push((await p.send({ topic, body: `later-${i}` })).queueOffset);
