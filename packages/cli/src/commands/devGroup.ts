@@ -76,7 +76,8 @@ export async function runReplicatedDev(
   const say = (line: string) => console.log(line);
   const start = (m: Member): Promise<void> =>
     new Promise((resolveStart, rejectStart) => {
-      const child = spawn(process.execPath, [BIN, "broker", "-c", m.conf], {
+      // The flag the bin's shebang gives (a script run through node directly skips the shebang).
+      const child = spawn(process.execPath, ["--initial-old-space-size=64", BIN, "broker", "-c", m.conf], {
         stdio: ["pipe", "pipe", "inherit"],
         env: { ...process.env, TIDEMQ_DEV_CHILD: "1" },
       });
