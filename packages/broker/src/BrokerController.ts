@@ -243,6 +243,17 @@ export class BrokerController {
             traffic: this.traffic,
             producers: this.clients.producers,
             sendQueueSize: () => sendQueue.size,
+            replication: {
+              ...(this.replication ? { masterSlave: this.replication } : {}),
+              ...(this.dledger
+                ? {
+                    dledger: {
+                      status: () => this.dledger!.node.status(),
+                      group: config.dLegerGroup || config.brokerName,
+                    },
+                  }
+                : {}),
+            },
           },
           config.metricsPort,
           config.metricsHost,

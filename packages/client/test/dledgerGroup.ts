@@ -29,6 +29,8 @@ export interface Replica {
   addr: string;
   role: "leader" | "follower";
   term: number;
+  /** The /metrics port, when the replicas run with metricsPort ≥ 0. */
+  metricsPort?: number;
   /** Called with each stdout line. */
   listeners: Set<(line: string) => void>;
 }
@@ -121,6 +123,8 @@ export class DLedgerGroup {
             clearTimeout(timer);
             resolve();
           }
+          const metrics = /^METRICS (\d+)/.exec(line);
+          if (metrics) r.metricsPort = Number(metrics[1]);
           const role = /^ROLE (\w+) (\d+)/.exec(line);
           if (role) {
             r.role = role[1] as Replica["role"];

@@ -1,6 +1,13 @@
 import fs from "node:fs";
 import { join } from "node:path";
-import { type HardState, RaftNode, type RaftStatus, type Ready, type Role } from "@tidemq/raft";
+import {
+  type HardState,
+  RaftNode,
+  type RaftStatus,
+  type Ready,
+  type Role,
+  type SoftState,
+} from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "../BrokerConfig.js";
@@ -33,6 +40,12 @@ export interface DLedgerReplicaStatus {
   committedOffset: number;
   /** Leader only: per peer, the last index it holds and how many entries it lags. */
   peers: { id: string; matchIndex: number; lag: number }[];
+  /** Elections this replica started (times it became a candidate) since the process started. */
+  elections: number;
+  /** Times this replica saw the leader change to another known leader since it started. */
+  leaderChanges: number;
+  /** ms since the last append/heartbeat from a leader (0 on the leader; -1: none yet). */
+  leaderContactAgeMs: number;
 }
 
 /**
@@ -68,6 +81,11 @@ export class DLedgerNode {
   private readonly syncFlush: boolean;
   private appendError: Error | undefined;
   private lastTickError = 0;
+  /** For /metrics (status()): elections started, leader changes seen, last leader message. */
+  private elections = 0;
+  private leaderChanges = 0;
+  private lastLeaderContactAt = 0;
+  private seenLeader = "";
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
   onRoleChange: (r: DLedgerRole) => void = () => {};
 
@@ -155,6 +173,8 @@ export class DLedgerNode {
     this.transport = new RaftTransport(this.self, this.peers, this.logger);
     this.transport.onMessage = (m) => {
       if (this.stopped || this.failed) return;
+      if (m.type === "app" || m.type === "heartbeat" || m.type === "snap")
+        this.lastLeaderContactAt = Date.now();
       try {
         this.node!.step(m);
       } catch (err) {
@@ -199,6 +219,10 @@ export class DLedgerNode {
       lastIndex: st?.lastIndex ?? this.index.lastIndex(),
       committedOffset: this.gate.committedOffset,
       peers,
+      elections: this.elections,
+      leaderChanges: this.leaderChanges,
+      leaderContactAgeMs:
+        st?.role === "leader" ? 0 : this.lastLeaderContactAt ? Date.now() - this.lastLeaderContactAt : -1,
     };
   }
 
@@ -267,6 +291,7 @@ export class DLedgerNode {
     try {
       for (let n = 0; n < 10_000 && node.hasReady() && !this.stopped; n++) {
         const rd = node.ready();
+        if (rd.softState) this.noteSoftState(rd.softState);
         if (rd.softState) this.onRole(rd.softState.role);
         this.transport!.send(rd.messages);
         const t0 = TRACE ? performance.now() : 0;
@@ -382,6 +407,18 @@ export class DLedgerNode {
       this.store!.commitAdvanced();
     }
   }
+
+  /** Counts for /metrics: a new candidacy (role candidate, new term) and a new known leader. */
+  private noteSoftState(ss: SoftState): void {
+    if (ss.role === "candidate" && (this.role !== "candidate" || ss.term !== this.candidateTerm))
+      this.elections++;
+    if (ss.role === "candidate") this.candidateTerm = ss.term;
+    if (ss.leader && ss.leader !== this.seenLeader) {
+      if (this.seenLeader) this.leaderChanges++;
+      this.seenLeader = ss.leader;
+    }
+  }
+  private candidateTerm = -1;
 
   private onRole(role: Role): void {
     const was = this.role;

@@ -1,4 +1,4 @@
-import { createResponse, RequestCode, ResponseCode } from "@tidemq/protocol";
+import { createRequest, createResponse, decodeJson, RequestCode, ResponseCode } from "@tidemq/protocol";
 import type { RemotingClient } from "@tidemq/remoting";
 import type { BrokerContext } from "../context.js";
 import { HaClient } from "./HaClient.js";
@@ -7,6 +7,17 @@ import { SlaveSynchronize } from "./SlaveSynchronize.js";
 
 /** How often a slave copies the master's metadata (RocketMQ: 10 s). */
 export const SLAVE_SYNC_INTERVAL_MS = 3000;
+
+/** Replication state for /metrics (MasterSlaveReplication.replicationStatus). */
+export type ReplicationStatus =
+  | { kind: "master"; confirmedOffset: number; slaves: Array<{ addr: string; ackOffset: number }> }
+  | {
+      kind: "slave";
+      confirmedOffset: number;
+      connected: boolean;
+      masterAddr?: string;
+      masterMaxOffset?: number;
+    };
 
 /** What a SYNC_MASTER send waits for; what the send processor asks after each put. */
 export interface ReplicaAck {
@@ -32,7 +43,7 @@ export class MasterSlaveReplication implements ReplicaAck {
 
   constructor(
     private readonly ctx: BrokerContext,
-    remoting: RemotingClient,
+    private readonly remoting: RemotingClient,
   ) {
     const { config, store, logger } = ctx;
     const heartbeatMs = config.haSendHeartbeatInterval;
@@ -130,6 +141,44 @@ export class MasterSlaveReplication implements ReplicaAck {
       info.haSlaveSyncRounds = String(this.sync!.rounds);
     }
     return info;
+  }
+
+  /**
+   * For /metrics. A master: its confirmed commit-log end and each slave's acknowledged
+   * offset. A slave: its confirmed end, whether the HA stream is connected, and the master's
+   * commit-log end asked from the master (GET_BROKER_RUNTIME_INFO, `timeoutMs`; undefined
+   * when the master is unknown or does not answer).
+   */
+  async replicationStatus(timeoutMs = 1000): Promise<ReplicationStatus> {
+    const { store } = this.ctx;
+    const confirmedOffset = store.confirmedPhysicalOffset;
+    if (this.service) return { kind: "master", confirmedOffset, slaves: this.service.slaves() };
+    let masterMaxOffset: number | undefined;
+    const master = this.sync?.master;
+    if (master) {
+      try {
+        const res = await this.remoting.invoke(
+          master,
+          createRequest(RequestCode.GET_BROKER_RUNTIME_INFO, {}),
+          timeoutMs,
+        );
+        const table =
+          res.code === ResponseCode.SUCCESS
+            ? decodeJson<{ table?: Record<string, string> }>(res.body, "runtime info").table
+            : undefined;
+        const v = Number(table?.commitLogMaxOffset);
+        if (Number.isFinite(v)) masterMaxOffset = v;
+      } catch {
+        // the master does not answer: the lag is unknown, not 0
+      }
+    }
+    return {
+      kind: "slave",
+      confirmedOffset,
+      connected: this.client?.connected ?? false,
+      ...(master ? { masterAddr: master } : {}),
+      ...(masterMaxOffset !== undefined ? { masterMaxOffset } : {}),
+    };
   }
 
   awaitSlave(end: number): Promise<number> {

@@ -63,6 +63,11 @@ export class SlaveSynchronize {
     return this.running?.catch(() => undefined) ?? Promise.resolve();
   }
 
+  /** The master's broker address this slave copies from (undefined until known). */
+  get master(): string | undefined {
+    return this.masterAddr;
+  }
+
   /** One round (concurrent calls share it). */
   syncAll(): Promise<void> {
     if (this.running) return this.running;

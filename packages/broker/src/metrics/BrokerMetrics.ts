@@ -10,6 +10,7 @@ import {
 import type { BrokerContext } from "../context.js";
 import type { ProducerManager } from "../ProducerManager.js";
 import { isRetryTopic, isSystemTopic } from "../TopicValidator.js";
+import { type ReplicationSources, registerReplicationMetrics } from "./ReplicationMetrics.js";
 import type { TrafficCounters } from "./TrafficCounters.js";
 
 export interface BrokerMetricsSources {
@@ -18,6 +19,8 @@ export interface BrokerMetricsSources {
   producers: ProducerManager;
   /** Sends waiting in the send queue (rocketmq_processor_watermark{processor="send"}). */
   sendQueueSize: () => number;
+  /** Master/slave or DLedger replication, when the broker has one (tidemq_ha_*, tidemq_dledger_*). */
+  replication?: ReplicationSources;
 }
 
 /**
@@ -237,6 +240,7 @@ export function createBrokerRegistry(src: BrokerMetricsSources): MetricsRegistry
     type: "histogram",
     read: () => histogramSamples("tidemq_commitlog_flush_duration_seconds", ctx.store.flushTimes, {}, 0.001),
   });
+  if (src.replication) registerReplicationMetrics(registry, src.replication);
   return registry;
 }
 
