@@ -69,6 +69,27 @@ test("tidemq dev starts a DLedger group of three processes, names the leader; ki
     /leader: (n\d) \(pid (\d+), [^)]*\) — kill -9 (\d+) to watch a failover/,
     30_000,
   );
+  // Every replica serves /metrics on a free port (the banner names them); the leader's says so.
+  const urls = [...out.matchAll(/(http:\/\/127\.0\.0\.1:\d+\/metrics) \((n\d|NameServer)\)/g)];
+  assert.deepEqual(
+    urls.map((m) => m[2]),
+    ["n0", "n1", "n2", "NameServer"],
+    out,
+  );
+  for (const [, url, id] of urls) {
+    const text = await (await fetch(url!)).text();
+    if (id === "NameServer") {
+      assert.match(text, /^tidemq_namesrv_brokers\{[^}]*\} 3$/m);
+      continue;
+    }
+    const isLeader = new RegExp(
+      `^tidemq_dledger_role\\{[^}]*self_id="${id}"[^}]*role="leader"[^}]*\\} (\\d)$`,
+      "m",
+    ).exec(text);
+    assert.ok(isLeader, `${id}: no role gauge in\n${text.slice(0, 500)}`);
+    // The banner's leader is leader on its gauge (a new election between the two reads is not expected here).
+    assert.equal(isLeader[1], id === first[1] ? "1" : "0", `${id}'s role gauge`);
+  }
   const mark = out.length;
   process.kill(Number(first[3]), "SIGKILL");
   const next = await waitFor(/leader: (n\d) \(pid (\d+)/, 30_000, mark);

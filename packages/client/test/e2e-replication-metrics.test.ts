@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -89,6 +89,27 @@ test("DLedger metrics: role, term, commit index and per-peer lag follow traffic 
       });
       assert.ok(age >= 0);
     }
+
+    // Every DLedger metric the Grafana dashboard queries is exposed by a replica.
+    const dashboard = JSON.parse(
+      await readFile(new URL("../../../../bench/grafana/tidemq.json", import.meta.url), "utf8"),
+    ) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    const exposed = new Set(l0.map((x) => x.name));
+    let queried = 0;
+    for (const panel of dashboard.panels) {
+      for (const t of panel.targets) {
+        for (const m of t.expr.matchAll(/\b(tidemq_dledger_[a-z0-9_]+)/g)) {
+          assert.ok(exposed.has(m[1]!), `panel "${panel.title}" queries ${m[1]}, not exposed by a replica`);
+          queried++;
+        }
+      }
+    }
+    assert.ok(queried >= 5, `${queried} DLedger queries in the dashboard`);
+    assert.equal(
+      value(l0, "tidemq_dledger_term", { node_id: `${group.brokerName}-${leader.id}` }),
+      term,
+      "node_id names the replica",
+    );
 
     // Traffic: every send is one Raft entry; the commit index moves by at least the sends.
     const topic = uniq("DLM");

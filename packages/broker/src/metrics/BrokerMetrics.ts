@@ -35,7 +35,8 @@ export function createBrokerRegistry(src: BrokerMetricsSources): MetricsRegistry
   const registry = createProcessRegistry({
     cluster: config.brokerClusterName,
     node_type: "broker",
-    node_id: `${config.brokerName}-${config.brokerId}`,
+    // A DLedger replica's brokerId follows its role; its self id does not.
+    node_id: `${config.brokerName}-${config.enableDLegerCommitLog ? config.dLegerSelfId : config.brokerId}`,
   });
   const topicLabels = (topic: string) => ({
     topic,

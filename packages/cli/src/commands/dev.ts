@@ -18,7 +18,7 @@ DIR/n0..n2, broker ports N, N+10, N+20, Raft ports R, R+1, R+2), the NameServer 
 process. It prints which replica is the leader and how to kill it to watch a failover.
 Sends are acknowledged once a majority has them on disk.
 
---replicas 1: one broker in this process (data in DIR/broker-a), with /metrics.
+--replicas 1: one broker in this process (data in DIR/broker-a).
 
   --replicas N        3 (default) or 1
   --data DIR          store root (default ./data)
@@ -27,8 +27,10 @@ Sends are acknowledged once a majority has them on disk.
   --raft-port N       first Raft port of the DLedger group (default 40911)
   --sync-flush        single broker: acknowledge sends only after fdatasync (SYNC_FLUSH);
                       default ASYNC_FLUSH. (A DLedger group always fsyncs before acknowledging.)
-  --metrics-port N    single broker: /metrics on 127.0.0.1:N, NameServer's on N+1 (default
-                      5557/5558; any free ports when --broker-port is given without it; -1 = off)
+  --metrics-port N    /metrics on 127.0.0.1: the single broker or replica n0 on N, the
+                      NameServer on N+1, replicas n1, n2 on N+10, N+20 (default 5557; any free
+                      ports when --broker-port/--namesrv-port is given without it; 0 = any
+                      free ports; -1 = off). The start-up banner prints every URL.
   --dashboard-port N  web console port on 127.0.0.1 (default 8080)
   --no-dashboard      do not start the web console
   -h, --help          this text`;
@@ -149,15 +151,17 @@ export async function run(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (args.replicas > 1) {
-    await runReplicatedDev(args, (namesrvAddr) => startConsole(args, namesrvAddr));
-    return;
-  }
-  const started = Date.now();
   // Known ports for `npm start`; a cluster started on chosen ports (scripts, several side by
   // side) gets free metrics ports instead of colliding on 5557.
   const explicitPorts = argv.includes("--broker-port") || argv.includes("--namesrv-port");
   const metricsBase = args.metricsPort ?? (explicitPorts ? 0 : 5557);
+  if (args.replicas > 1) {
+    await runReplicatedDev({ ...args, metricsPort: metricsBase }, (namesrvAddr) =>
+      startConsole(args, namesrvAddr),
+    );
+    return;
+  }
+  const started = Date.now();
   const namesrv = new NameServer({
     port: args.namesrvPort,
     metricsPort: metricsBase <= 0 ? metricsBase : metricsBase + 1,

@@ -14,8 +14,11 @@ interface Member {
   id: string;
   conf: string;
   brokerPort: number;
+  /** -1: off; 0: any free port (learnt from the replica's "Metrics on" line). */
+  metricsPort: number;
   child?: ChildProcess;
   addr?: string;
+  metricsUrl?: string;
 }
 
 /**
@@ -34,7 +37,12 @@ export async function runReplicatedDev(
   startConsole: (namesrvAddr: string) => Promise<DevConsole>,
 ): Promise<void> {
   const started = Date.now();
-  const namesrv = new NameServer({ port: args.namesrvPort });
+  // /metrics: replica i on base + 10·i (like the broker ports), the NameServer on base + 1.
+  const metricsBase = args.metricsPort ?? -1;
+  const namesrv = new NameServer({
+    port: args.namesrvPort,
+    metricsPort: metricsBase <= 0 ? metricsBase : metricsBase + 1,
+  });
   await namesrv.start();
   const namesrvAddr = `127.0.0.1:${namesrv.port}`;
   const n = args.replicas;
@@ -48,6 +56,7 @@ export async function runReplicatedDev(
     await mkdir(root, { recursive: true });
     const conf = join(root, "broker.conf");
     const brokerPort = args.brokerPort === 0 ? 0 : args.brokerPort + 10 * i;
+    const metricsPort = metricsBase <= 0 ? metricsBase : metricsBase + 10 * i;
     await writeFile(
       conf,
       [
@@ -63,10 +72,11 @@ export async function runReplicatedDev(
         `dLegerGroup=${BROKER_NAME}`,
         `dLegerPeers=${peers}`,
         `dLegerSelfId=n${i}`,
+        `metricsPort=${metricsPort}`,
         "",
       ].join("\n"),
     );
-    members.push({ id: `n${i}`, conf, brokerPort });
+    members.push({ id: `n${i}`, conf, brokerPort, metricsPort });
   }
 
   let leader: { id: string; term: number } | undefined;
@@ -89,10 +99,11 @@ export async function runReplicatedDev(
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
           const listening = /^Broker \S+ listening on (\S+),/.exec(line);
-          if (listening) {
-            m.addr = listening[1];
-            resolveStart();
-          }
+          if (listening) m.addr = listening[1];
+          const metrics = /^Metrics on (\S+)/.exec(line);
+          if (metrics) m.metricsUrl = metrics[1];
+          // Started once listening, and serving /metrics when asked to (the line after).
+          if ((listening || metrics) && m.addr && (m.metricsPort < 0 || m.metricsUrl)) resolveStart();
           const role = /^DLedger (\S+) of \S+: (leader|follower) \(term (\d+)\)/.exec(line);
           if (role?.[2] === "leader") {
             leader = { id: m.id, term: Number(role[3]) };
@@ -155,6 +166,7 @@ export async function runReplicatedDev(
   say(`TideMQ dev cluster ready in ${ms} ms
   NameServer  ${namesrvAddr}
 ${members.map((m) => `  Broker      ${m.addr}  (cluster DefaultCluster, ${BROKER_NAME}, DLedger ${m.id}, pid ${m.child?.pid}, data ${relative(process.cwd(), dirname(m.conf)) || "."})`).join("\n")}
+  Metrics     ${metricsBase < 0 ? "off (--metrics-port -1)" : `${members.map((m) => `${m.metricsUrl} (${m.id})`).join(", ")}, http://127.0.0.1:${namesrv.metricsPort}/metrics (NameServer)`}
   Group       a DLedger group of ${n}: sends are acknowledged once ${Math.floor(n / 2) + 1} replicas have them on disk
   ${devConsole.line}
 
