@@ -11,7 +11,8 @@ import { createInterface } from "node:readline";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Admin } from "@tidemq/client";
-import { createLogger } from "@tidemq/remoting";
+import { createRequest, RequestCode, ResponseCode } from "@tidemq/protocol";
+import { createLogger, RemotingClient } from "@tidemq/remoting";
 
 const TIDEMQ = fileURLToPath(new URL("../../bin/tidemq.js", import.meta.url));
 
@@ -76,15 +77,23 @@ async function withDev(
   }
 }
 
-/** One good admin write and one the broker refuses (a system topic name). */
+/**
+ * One good admin write and one the broker refuses (a system topic name); then a topic
+ * deletion (broker and NameServer) and a NameServer write it refuses (no namespace).
+ */
 async function adminWrites(brokerAddr: string, nsAddr: string): Promise<void> {
   const admin = new Admin({ endpoints: nsAddr, logger: createLogger("test-admin", "silent") });
+  const raw = new RemotingClient({ logger: createLogger("test-raw", "silent") });
   try {
     await admin.createTopic({ topic: "AuditedTopic", brokerAddr, readQueueNums: 2, writeQueueNums: 2 });
     await assert.rejects(
       admin.createTopic({ topic: "TBW102", brokerAddr, readQueueNums: 1, writeQueueNums: 1 }),
     );
+    await admin.deleteTopic("AuditedTopic", "DefaultCluster");
+    const res = await raw.invoke(nsAddr, createRequest(RequestCode.PUT_KV_CONFIG, { key: "k" }), 5000);
+    assert.notEqual(res.code, ResponseCode.SUCCESS);
   } finally {
+    await raw.close();
     await admin.shutdown();
   }
 }
@@ -124,6 +133,19 @@ test("TIDEMQ_LOG_FORMAT=json: every stderr line is a JSON object with time, leve
   assert.match(String(error.message), /conflict with system topic/);
   assert.equal(refused.level, "warn");
   assert.equal(error.stack, undefined, "a refusal carries no stack trace");
+
+  // The NameServer's admin writes are audited the same way.
+  const nsDelete = audits.find((o) => o.action === "DELETE_TOPIC_IN_NAMESRV");
+  assert.ok(nsDelete, `audit of the NameServer's topic deletion in ${JSON.stringify(audits)}`);
+  assert.equal(nsDelete.component, "namesrv");
+  assert.equal(nsDelete.outcome, "SUCCESS");
+  assert.match(String(nsDelete.client), /^127\.0\.0\.1:\d+$/);
+  assert.equal((nsDelete.args as Record<string, string>).topic, "AuditedTopic");
+  const nsRefused = audits.find((o) => o.action === "PUT_KV_CONFIG");
+  assert.ok(nsRefused, "audit of the refused NameServer write");
+  assert.equal(nsRefused.component, "namesrv");
+  assert.equal(nsRefused.level, "warn");
+  assert.notEqual(nsRefused.outcome, "SUCCESS");
 });
 
 test("default format: plain text lines `<ISO time> <LEVEL> [component] message`, with the audit line readable", async () => {
@@ -141,6 +163,14 @@ test("default format: plain text lines `<ISO time> <LEVEL> [component] message`,
   assert.ok(
     run.stderrLines.some((l) =>
       /WARN {2}\[broker broker-a\] audit: .*topic=TBW102 .*-> FAILED \(SYSTEM_ERROR: The topic\[TBW102\] is conflict with system topic\.\)$/.test(
+        l,
+      ),
+    ),
+    run.stderrLines.join("\n"),
+  );
+  assert.ok(
+    run.stderrLines.some((l) =>
+      /INFO {2}\[namesrv\] audit: DELETE_TOPIC_IN_NAMESRV by 127\.0\.0\.1:\d+ .*topic=AuditedTopic .*-> SUCCESS$/.test(
         l,
       ),
     ),

@@ -1,4 +1,11 @@
-import { type Connection, createLogger, type Logger, RemotingServer } from "@tidemq/remoting";
+import { RequestCode } from "@tidemq/protocol";
+import {
+  type Connection,
+  createLogger,
+  installAdminAudit,
+  type Logger,
+  RemotingServer,
+} from "@tidemq/remoting";
 import { MetricsEndpoint } from "@tidemq/remoting/metrics";
 import { createNamesrvRegistry } from "./NamesrvMetrics.js";
 import { createNamesrvHandlers } from "./NamesrvRequestProcessor.js";
@@ -6,6 +13,20 @@ import { DEFAULT_BROKER_EXPIRED_MS, RouteInfoManager } from "./RouteInfoManager.
 
 export const DEFAULT_NAMESRV_PORT = 9876;
 export const DEFAULT_SCAN_INTERVAL_MS = 10_000;
+
+/**
+ * NameServer requests that change routes or KV config on an operator's behalf (mqadmin,
+ * console): each leaves an audit line (who, what, outcome), as the broker's admin writes do.
+ * Broker registrations are the brokers' own traffic and are not audited.
+ */
+export const NAMESRV_ADMIN_WRITE_CODES: readonly number[] = [
+  RequestCode.DELETE_TOPIC_IN_NAMESRV,
+  RequestCode.PUT_KV_CONFIG,
+  RequestCode.DELETE_KV_CONFIG,
+  RequestCode.WIPE_WRITE_PERM_OF_BROKER,
+  RequestCode.ADD_WRITE_PERM_OF_BROKER,
+  RequestCode.UPDATE_NAMESRV_CONFIG,
+];
 
 export interface NameServerOptions {
   /** Default 9876; 0 = ephemeral (read `port` after start). */
@@ -63,6 +84,7 @@ export class NameServer {
         handler(request, { connectionId: conn.id, now: Date.now() }),
       );
     }
+    installAdminAudit(this.server, this.logger, NAMESRV_ADMIN_WRITE_CODES);
     this.server.onConnection((conn) => this.watch(conn));
   }
 

@@ -1,4 +1,5 @@
 export { describePeer, formatAddress, parseAddress, type RemoteAddress } from "./address.js";
+export { describeAdminRequest, installAdminAudit } from "./adminAudit.js";
 export { type BackoffOptions, ReconnectBackoff } from "./backoff.js";
 export { RemotingClient, type RemotingClientOptions } from "./client.js";
 export type { Connection, RequestHandler } from "./connection-types.js";
