@@ -237,3 +237,121 @@ test("a short --report run prints the resource table beside TPS and writes a par
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** Runs `tidemq bench …` to its end (killed by PID after 60 s); returns its output. */
+async function benchChild(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [TIDEMQ, "bench", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr!.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+  try {
+    const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(killer);
+    if (child.exitCode === null) child.kill("SIGKILL");
+  }
+}
+
+test("bench consumer --report: receive TPS, end-to-end latency and the group's lag over time beside the resources", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "tidemq-creport-"));
+  const logger = createLogger("test", "warn");
+  const ns = new NameServer({ port: 0, host: "127.0.0.1", logger });
+  await ns.start();
+  const { config } = await loadBrokerConfig({
+    env: {},
+    overrides: {
+      namesrvAddr: `127.0.0.1:${ns.port}`,
+      listenPort: 0,
+      brokerIP1: "127.0.0.1",
+      storePathRootDir: join(dir, "store"),
+      mappedFileSizeCommitLog: 16 * 1024 * 1024,
+      autoCreateTopicEnable: true,
+      metricsPort: 0,
+    },
+  });
+  const broker = new BrokerController(config, { logger });
+  await broker.start();
+  const nsAddr = `127.0.0.1:${ns.port}`;
+  const file = join(dir, "consumer.html");
+  try {
+    // A backlog of 2,000 bench messages (they carry their send time), then consume it all.
+    const p = await benchChild([
+      "producer",
+      "-n",
+      nsAddr,
+      "-t",
+      "CReportTopic",
+      "-c",
+      "2000",
+      "-s",
+      "100",
+      "-w",
+      "16",
+    ]);
+    assert.equal(p.code, 0, `${p.stdout}\n${p.stderr}`);
+    const c = await benchChild([
+      "consumer",
+      ...[
+        "-n",
+        nsAddr,
+        "-t",
+        "CReportTopic",
+        "-g",
+        "CReportGroup",
+        "--from",
+        "first",
+        "-c",
+        "2000",
+        "-d",
+        "40",
+      ],
+      ...["--report", file, "--metrics", `http://127.0.0.1:${broker.metricsPort}/metrics`],
+    ]);
+    assert.equal(c.code, 0, `${c.stdout}\n${c.stderr}`);
+    assert.match(c.stdout, /Summary \(stopped by count\): received 2,000/);
+    for (const row of [
+      "consume TPS (msg/s)",
+      "end-to-end latency p99 (ms)",
+      "group lag (committed) (messages)",
+      "broker CPU (% of a core)",
+    ]) {
+      assert.ok(
+        c.stdout.split("\n").some((l) => l.startsWith(row)),
+        `table row ${row} in\n${c.stdout}`,
+      );
+    }
+    assert.match(c.stdout, /Where the limit is:\n {2}- /);
+    const html = await readFile(file, "utf8");
+    const all = elements(parse(html) as unknown as Node);
+    const charts = all.filter((e) => e.tagName === "svg");
+    assert.equal(charts.length, 18, "5 consumer series + 13 resource series");
+    assert.ok(charts.some((e) => attr(e, "data-series") === "lag"));
+    assert.ok(
+      all.some(
+        (e) =>
+          e.tagName === "p" &&
+          /2,000 received, 0 duplicates; end-to-end latency/.test(elements(e).map(text).join("")),
+      ),
+    );
+    const script = all.find((e) => e.tagName === "script" && attr(e, "id") === "report-data");
+    const d = JSON.parse(text(script!)) as BenchReportData;
+    assert.equal(d.role, "consumer");
+    assert.equal(d.summary.sent, 2000);
+    assert.ok(d.ticks.length >= 1 && d.ticks.some((t) => t.tps > 0));
+    assert.ok(d.ticks.every((t) => t.rtP50Ms === undefined || t.rtP50Ms <= t.rtP99Ms + 1e-9));
+    // The lag is the broker's answer, so it is an integer between 0 and the backlog.
+    assert.ok((d.lag ?? []).length >= 1, `lag samples: ${JSON.stringify(d.lag)}`);
+    for (const [, v] of d.lag!) assert.ok(Number.isInteger(v) && v >= 0 && v <= 2000, `lag ${v}`);
+  } finally {
+    await broker.shutdown();
+    await ns.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -38,6 +38,10 @@ export interface ProducerBenchOptions extends CommonBenchOptions {
 }
 
 export interface ConsumerBenchOptions extends CommonBenchOptions {
+  /** --report: HTML file to write (the table is printed too); undefined = no report. */
+  report: string | undefined;
+  /** The broker's /metrics the report samples. */
+  metricsUrl: string;
   group: string;
   from: "first" | "last";
   expression: string;
@@ -90,6 +94,12 @@ at the end.
   -c, --count N          stop after N messages (default: run until Ctrl-C unless -d)
       --pull-batch N     messages per pull (default 32)
       --threads N        listener calls in flight (default 64)
+      --report [FILE]    record receive TPS, end-to-end latency p50/p99/max and the group's
+                         lag (broker offset − committed offset, asked every period), and sample
+                         the broker and this machine as \`bench producer --report\` does; print
+                         the table at the end and write an HTML report with plots to FILE
+                         (default tidemq-bench-consumer-report.html)
+      --metrics URL      the broker's metrics for --report (default http://127.0.0.1:5557/metrics)
   -q, --create-queues N  create the topic with N queues on every master of the cluster first
   -C, --cluster NAME     cluster for --create-queues (default DefaultCluster)
       --interval MS      report period (default 1000)
@@ -260,6 +270,8 @@ export function parseConsumerArgs(argv: string[], random = Math.random): Consume
     expression: "*",
     pullBatch: 32,
     threads: 64,
+    report: undefined,
+    metricsUrl: "http://127.0.0.1:5557/metrics",
   };
   for (let i = 0; i < argv.length; ) {
     const used = parseCommon(o, argv, i);
@@ -269,6 +281,7 @@ export function parseConsumerArgs(argv: string[], random = Math.random): Consume
     }
     const arg = argv[i]!;
     const next = argv[i + 1];
+    let n = 2;
     switch (arg) {
       case "-g":
       case "--group":
@@ -288,10 +301,21 @@ export function parseConsumerArgs(argv: string[], random = Math.random): Consume
       case "--threads":
         o.threads = intArg(arg, next, 1, 4096);
         break;
+      case "--report":
+        if (next !== undefined && !next.startsWith("-")) o.report = next;
+        else {
+          o.report = "tidemq-bench-consumer-report.html";
+          n = 1;
+        }
+        break;
+      case "--metrics":
+        if (!/^https?:\/\//.test(next ?? "")) throw new UsageError("option --metrics needs an http:// URL");
+        o.metricsUrl = next!;
+        break;
       default:
         throw new UsageError(`unknown option ${arg} (see tidemq bench consumer --help)`);
     }
-    i += 2;
+    i += n;
   }
   return o;
 }

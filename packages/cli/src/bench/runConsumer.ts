@@ -2,6 +2,7 @@ import { Admin, PushConsumer } from "@tidemq/client";
 import { ConsumerStats } from "./ConsumerStats.js";
 import type { ConsumerBenchOptions } from "./options.js";
 import { consumerTickText, formatInt, latencyText, type Reporter } from "./Reporter.js";
+import { ReportRecorder } from "./report/ReportRecorder.js";
 import { benchLogger, createTopicIfAsked, onStopSignals } from "./runProducer.js";
 import { startPosition, startPositionText } from "./StartPosition.js";
 import { queueStarts, waitForTopic } from "./topicWait.js";
@@ -76,7 +77,24 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
       `, until ${[count && `${count} messages`, o.durationSec && `${o.durationSec} s`].filter(Boolean).join(" or ") || "Ctrl-C"}`,
   );
 
+  const recorder = o.report ? new ReportRecorder(o, "consumer") : undefined;
+  await recorder?.start();
+  // --report: the group's lag, asked from the brokers once a period (one request in flight).
+  const lagAdmin = recorder ? new Admin({ endpoints: o.namesrv, logger }) : undefined;
+  let lagAsking: Promise<void> | undefined;
   const t0 = performance.now();
+  const sampleLag = () => {
+    if (!lagAdmin || !recorder || lagAsking) return;
+    lagAsking = lagAdmin
+      .getConsumeStats(o.group, o.topic)
+      .then(
+        (s) => recorder.lag((performance.now() - t0) / 1000, s.diffTotal),
+        () => undefined, // a period without a lag point: the chart shows the gap
+      )
+      .finally(() => {
+        lagAsking = undefined;
+      });
+  };
   let lastTick = t0;
   let tick = 0;
   let reported = 0;
@@ -95,6 +113,8 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
       total: totals.received,
       source: totals.fromBornTimestamp > 0 ? "bornTimestamp (ms)" : "",
     };
+    recorder?.tick((now - t0) / 1000, line.tps, p.e2e);
+    sampleLag();
     out.emit(
       { type: "tick", role: "consumer", second: tick, elapsedSec: +((now - t0) / 1000).toFixed(3), ...line },
       consumerTickText(line),
@@ -144,6 +164,11 @@ export async function runConsumer(o: ConsumerBenchOptions, out: Reporter): Promi
         ? `\n(${t.fromBornTimestamp} messages timed from bornTimestamp, ms precision)`
         : ""),
   );
+  if (recorder) {
+    await lagAsking;
+    await lagAdmin!.shutdown();
+    await recorder.finish({ tps, sent: t.received, failed: t.duplicates, rt: t.e2e }, out);
+  }
   await Promise.race([consumer.shutdown(), new Promise((r) => setTimeout(r, 5000).unref())]);
   return 0;
 }

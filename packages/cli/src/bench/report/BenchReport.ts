@@ -1,6 +1,9 @@
 import type { ResourceSample } from "./ResourceSampler.js";
 
-/** One report period of the producer (the same figures as its per-second line). */
+/**
+ * One report period of the producer or the consumer (the same figures as its per-second
+ * line): send TPS and response time, or receive TPS and end-to-end latency.
+ */
 export interface TickPoint {
   /** Seconds since the run started. */
   t: number;
@@ -8,17 +11,26 @@ export interface TickPoint {
   rtAvgMs: number;
   rtP99Ms: number;
   rtMaxMs: number;
+  /** Consumer: the period's end-to-end latency median. */
+  rtP50Ms?: number;
 }
 
 export interface BenchReportData {
+  /** Whose figures the ticks are (default producer). */
+  role?: "producer" | "consumer";
   title: string;
   startedAt: string;
   machine: string;
   command: string;
   ticks: TickPoint[];
   resources: ResourceSample[];
-  /** Over the whole run, from the producer's summary. */
+  /**
+   * Over the whole run, from the bench's summary: a producer's sent/failed and response
+   * time, or a consumer's received/duplicates (in `sent`/`failed`'s place) and end-to-end latency.
+   */
   summary: { tps: number; sent: number; failed: number; rt: Record<string, number> };
+  /** Consumer: the group's lag (Σ broker offset − committed offset) sampled over the run, [t, messages]. */
+  lag?: Array<[number, number]>;
   /** Sources that could not be read. */
   problems: string[];
 }
@@ -56,10 +68,22 @@ export function reportSeries(d: BenchReportData): Series[] {
     unit,
     values: d.ticks.map((p) => [p.t, pick(p)]),
   });
+  const own =
+    d.role === "consumer"
+      ? [
+          fromTicks("consume TPS", "msg/s", (p) => p.tps, "tps"),
+          fromTicks("end-to-end latency p50", "ms", (p) => p.rtP50Ms ?? Number.NaN, "e2eP50Ms"),
+          fromTicks("end-to-end latency p99", "ms", (p) => p.rtP99Ms, "rtP99Ms"),
+          fromTicks("end-to-end latency max", "ms", (p) => p.rtMaxMs, "rtMaxMs"),
+          { key: "lag", label: "group lag (committed)", unit: "messages", values: d.lag ?? [] },
+        ]
+      : [
+          fromTicks("send TPS", "msg/s", (p) => p.tps, "tps"),
+          fromTicks("send RT avg", "ms", (p) => p.rtAvgMs, "rtAvgMs"),
+          fromTicks("send RT p99", "ms", (p) => p.rtP99Ms, "rtP99Ms"),
+        ];
   return [
-    fromTicks("send TPS", "msg/s", (p) => p.tps, "tps"),
-    fromTicks("send RT avg", "ms", (p) => p.rtAvgMs, "rtAvgMs"),
-    fromTicks("send RT p99", "ms", (p) => p.rtP99Ms, "rtP99Ms"),
+    ...own,
     ...RESOURCE_SERIES.map(([key, label, unit]) => ({
       key,
       label,
@@ -151,7 +175,9 @@ export function verdict(d: BenchReportData): string[] {
   if (out.length === 0) {
     out.push(
       `No resource saturated (broker CPU ${fmt(cpu)}% of a core, machine CPU ${fmt(machine)}%, disk busy ${fmt(util)}%): ` +
-        "the limit is the window of sends in flight or the round trip; raise -w to load more.",
+        (d.role === "consumer"
+          ? "the consumer kept up with what was sent (or the listener threads, --threads, bound it); load it with a faster producer."
+          : "the limit is the window of sends in flight or the round trip; raise -w to load more."),
     );
   }
   out.push(

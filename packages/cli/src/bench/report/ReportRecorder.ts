@@ -8,15 +8,20 @@ import { ResourceSampler } from "./ResourceSampler.js";
 import { renderReportHtml } from "./reportHtml.js";
 
 /**
- * `tidemq bench producer --report`: keeps the producer's per-period figures and the resource
- * samples, then prints the table and the verdict and writes the HTML file.
+ * `tidemq bench producer|consumer --report`: keeps the bench's per-period figures (and a
+ * consumer group's lag) and the resource samples, then prints the table and the verdict and
+ * writes the HTML file.
  */
 export class ReportRecorder {
   private readonly ticks: TickPoint[] = [];
+  private readonly lagPoints: Array<[number, number]> = [];
   private readonly sampler: ResourceSampler;
   private readonly startedAt = new Date().toISOString();
 
-  constructor(private readonly o: { report: string | undefined; metricsUrl: string; intervalMs: number }) {
+  constructor(
+    private readonly o: { report: string | undefined; metricsUrl: string; intervalMs: number },
+    private readonly role: "producer" | "consumer" = "producer",
+  ) {
     this.sampler = new ResourceSampler(o.metricsUrl, o.intervalMs);
   }
 
@@ -25,7 +30,14 @@ export class ReportRecorder {
   }
 
   tick(t: number, tps: number, rt: PeriodLatency): void {
-    this.ticks.push({ t: +t.toFixed(3), tps, rtAvgMs: rt.avg, rtP99Ms: rt.p99, rtMaxMs: rt.max });
+    const p: TickPoint = { t: +t.toFixed(3), tps, rtAvgMs: rt.avg, rtP99Ms: rt.p99, rtMaxMs: rt.max };
+    if (this.role === "consumer") p.rtP50Ms = rt.p50;
+    this.ticks.push(p);
+  }
+
+  /** Consumer: the group's lag at `t` seconds. */
+  lag(t: number, messages: number): void {
+    this.lagPoints.push([+t.toFixed(3), messages]);
   }
 
   async finish(
@@ -35,7 +47,8 @@ export class ReportRecorder {
     await this.sampler.stop();
     const cpus = os.cpus();
     const data: BenchReportData = {
-      title: "TideMQ pressure test",
+      role: this.role,
+      title: this.role === "consumer" ? "TideMQ pressure test (consumer)" : "TideMQ pressure test",
       startedAt: this.startedAt,
       machine: `${cpus[0]?.model.trim() ?? "unknown CPU"}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`,
       command: `tidemq ${process.argv.slice(2).join(" ")}`,
@@ -48,8 +61,9 @@ export class ReportRecorder {
         rt: summary.rt as Record<string, number>,
       },
       problems: [...this.sampler.problems],
+      ...(this.role === "consumer" ? { lag: this.lagPoints } : {}),
     };
-    const file = resolve(this.o.report ?? "tidemq-bench-report.html");
+    const file = resolve(this.o.report ?? `tidemq-bench-${this.role}-report.html`);
     await writeFile(file, renderReportHtml(data));
     const notes = data.problems.length > 0 ? `\nNot measured: ${data.problems.join("; ")}` : "";
     out.emit(

@@ -91,7 +91,7 @@ svg.chart { border: 1px solid #ddd; background: #fff; }
 <body>
 <h1>${escapeHtml(d.title)}</h1>
 <p>${escapeHtml(d.startedAt)} · ${escapeHtml(d.machine)}<br><code>${escapeHtml(d.command)}</code></p>
-<p><strong>${escapeHtml(fmt(d.summary.tps))} msg/s</strong> over the run, ${escapeHtml(d.summary.sent.toLocaleString("en-US"))} sent, ${escapeHtml(d.summary.failed.toLocaleString("en-US"))} failed; RT (ms) ${escapeHtml(rt)}</p>
+<p><strong>${escapeHtml(fmt(d.summary.tps))} msg/s</strong> over the run, ${escapeHtml(d.summary.sent.toLocaleString("en-US"))} ${d.role === "consumer" ? "received" : "sent"}, ${escapeHtml(d.summary.failed.toLocaleString("en-US"))} ${d.role === "consumer" ? "duplicates" : "failed"}; ${d.role === "consumer" ? "end-to-end latency" : "RT"} (ms) ${escapeHtml(rt)}</p>
 <h2>Where the limit is</h2>
 <ul>
 ${verdict(d)
