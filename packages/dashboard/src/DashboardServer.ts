@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { TideMQError } from "@tidemq/protocol";
 import { createLogger, type Logger } from "@tidemq/remoting";
@@ -19,6 +20,7 @@ import { ClusterData } from "./ClusterData.js";
 import { Download, HttpError, type Route, readBody, sendDownload, sendJson } from "./http.js";
 import { allowedHosts, isLoopback } from "./loopback.js";
 import { type SamplerOptions, TpsSampler } from "./TpsSampler.js";
+import { plainTransportWarning, type TlsFiles } from "./transport.js";
 
 export interface DashboardOptions {
   /** NameServer addresses, "host:port;host:port". */
@@ -33,6 +35,8 @@ export interface DashboardOptions {
   auditFile: string;
   logger?: Logger;
   sampler?: SamplerOptions;
+  /** Serve HTTPS with this certificate and key (node:https); the session cookie is then `Secure`. */
+  tls?: TlsFiles;
 }
 
 /** The console refuses to start this way (e.g. on a public address without users). */
@@ -69,7 +73,7 @@ export class DashboardServer {
   private readonly host: string;
   private readonly loopback: boolean;
   private assets = new Map<string, Asset>();
-  private server: Server | undefined;
+  private server: Server | HttpsServer | undefined;
   private hosts = new Set<string>();
   private readonly loginFailures = new Map<string, { count: number; until: number }>();
   port = 0;
@@ -89,6 +93,16 @@ export class DashboardServer {
     for (const m of apiModules) for (const r of m.routes) this.routes.set(`${r.method} ${r.path}`, r);
   }
 
+  /** True when the console serves HTTPS. */
+  get tls(): boolean {
+    return this.o.tls !== undefined;
+  }
+
+  /** Said at start (logged at WARN) when a non-loopback console serves plain HTTP. */
+  get transportWarning(): string | undefined {
+    return plainTransportWarning(this.host, this.tls);
+  }
+
   /** True when visitors must log in (a users file was given). */
   get loginRequired(): boolean {
     return this.o.users !== undefined;
@@ -96,18 +110,31 @@ export class DashboardServer {
 
   get url(): string {
     const h = this.host.includes(":") ? `[${this.host}]` : this.host;
-    return `http://${h}:${this.port}/`;
+    return `${this.tls ? "https" : "http"}://${h}:${this.port}/`;
   }
 
   async start(): Promise<void> {
     this.assets = await loadAssets();
-    const server = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: Error) => {
         this.logger.error(`request ${req.method} ${req.url} failed: ${err.stack ?? err.message}`);
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
         else res.destroy();
       });
-    });
+    };
+    let server: Server | HttpsServer;
+    if (this.o.tls) {
+      try {
+        server = createHttpsServer({ cert: this.o.tls.cert, key: this.o.tls.key }, onRequest);
+      } catch (err) {
+        // A key that does not match the certificate, a file that is not PEM, …
+        throw new DashboardStartError(
+          `cannot serve HTTPS with the given certificate and key: ${(err as Error).message}`,
+        );
+      }
+    } else {
+      server = createServer(onRequest);
+    }
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
     await new Promise<void>((resolve, reject) => {
@@ -134,6 +161,8 @@ export class DashboardServer {
     this.hosts = allowedHosts(this.port);
     this.data.warmUp();
     this.sampler.start();
+    const warning = this.transportWarning;
+    if (warning) this.logger.warn(warning);
   }
 
   async stop(): Promise<void> {
@@ -203,7 +232,7 @@ export class DashboardServer {
       if (!session && !this.loginRequired) {
         // Loopback without users: an anonymous admin session, still with a CSRF token.
         session = this.sessions.create(undefined, "admin");
-        res.setHeader("set-cookie", sessionCookie(session.id, false));
+        res.setHeader("set-cookie", sessionCookie(session.id, this.tls));
       }
       sendJson(res, 200, this.sessionView(session));
       return;
@@ -222,7 +251,7 @@ export class DashboardServer {
         return;
       }
       this.sessions.delete(session.id);
-      res.setHeader("set-cookie", clearedSessionCookie());
+      res.setHeader("set-cookie", clearedSessionCookie(this.tls));
       sendJson(res, 200, { ok: true });
       return;
     }
@@ -320,7 +349,7 @@ export class DashboardServer {
       }
       this.loginFailures.delete(remote);
       const s = this.sessions.create(user.name, user.role);
-      res.setHeader("set-cookie", sessionCookie(s.id, false));
+      res.setHeader("set-cookie", sessionCookie(s.id, this.tls));
       this.logger.info(`login ${user.name} (${user.role}) from ${remote}`);
       sendJson(res, 200, this.sessionView(s));
     } catch (err) {

@@ -7,3 +7,4 @@ export * from "./loopback.js";
 export * from "./TpsHistory.js";
 export * from "./TtlCache.js";
 export * from "./topicType.js";
+export * from "./transport.js";

@@ -1,8 +1,16 @@
 import { readFile } from "node:fs/promises";
-import { DashboardServer, DashboardStartError, hashPassword, parseUsers, type User } from "@tidemq/dashboard";
+import {
+  DashboardServer,
+  DashboardStartError,
+  hashPassword,
+  parseUsers,
+  type TlsFiles,
+  type User,
+} from "@tidemq/dashboard";
 import { stopOnSignal } from "./broker.js";
 
 const USAGE = `usage: tidemq dashboard -n host:port[;host:port] [-p 8080] [--host 127.0.0.1] [--users FILE] [--audit FILE]
+                         [--tls-cert FILE --tls-key FILE]
        tidemq dashboard passwd NAME admin|viewer   (reads the password from stdin, prints a users-file line)
 
 Serves the web console (rocketmq-dashboard's pages) for the cluster of the NameServers.
@@ -14,6 +22,9 @@ Serves the web console (rocketmq-dashboard's pages) for the cluster of the NameS
   --users FILE         users file: one "name role scrypt-hash" a line (role admin or viewer);
                        with it every visitor logs in. No default users exist.
   --audit FILE         audit log of write actions, JSON lines (default ./dashboard-audit.log)
+  --tls-cert FILE      serve HTTPS with this PEM certificate (chain) and --tls-key's PEM private
+  --tls-key FILE       key; the session cookie is then Secure. On a non-loopback address
+                       without them the console warns at start (plain HTTP carries passwords).
   -h, --help           this text`;
 
 export interface DashboardArgs {
@@ -22,6 +33,8 @@ export interface DashboardArgs {
   host: string;
   users?: string;
   audit: string;
+  tlsCert?: string;
+  tlsKey?: string;
   help: boolean;
 }
 
@@ -61,6 +74,12 @@ export function parseDashboardArgs(argv: string[], env: NodeJS.ProcessEnv = proc
       case "--audit":
         out.audit = value(arg, argv[++i]);
         break;
+      case "--tls-cert":
+        out.tlsCert = value(arg, argv[++i]);
+        break;
+      case "--tls-key":
+        out.tlsKey = value(arg, argv[++i]);
+        break;
       case "-h":
       case "--help":
         out.help = true;
@@ -69,7 +88,19 @@ export function parseDashboardArgs(argv: string[], env: NodeJS.ProcessEnv = proc
         throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     }
   }
+  if ((out.tlsCert === undefined) !== (out.tlsKey === undefined))
+    throw new Error(`--tls-cert and --tls-key go together (the certificate and its private key)\n\n${USAGE}`);
   return out;
+}
+
+/** Reads the TLS files; a missing or unreadable one is a clear start error. */
+async function loadTls(args: DashboardArgs): Promise<TlsFiles | undefined> {
+  if (args.tlsCert === undefined || args.tlsKey === undefined) return undefined;
+  const read = (flag: string, file: string) =>
+    readFile(file).catch((err: NodeJS.ErrnoException) => {
+      throw new DashboardStartError(`cannot read ${flag} ${file}: ${err.code ?? err.message}`);
+    });
+  return { cert: await read("--tls-cert", args.tlsCert), key: await read("--tls-key", args.tlsKey) };
 }
 
 export async function loadUsers(file: string): Promise<Map<string, User>> {
@@ -93,7 +124,9 @@ async function passwd(argv: string[]): Promise<void> {
 /** Starts the console; what `tidemq dev` calls too. A busy port or a refused address is a clear error. */
 export async function startDashboard(args: DashboardArgs): Promise<DashboardServer> {
   const users = args.users ? await loadUsers(args.users) : undefined;
+  const tls = await loadTls(args);
   const server = new DashboardServer({
+    ...(tls ? { tls } : {}),
     namesrv: args.namesrv,
     host: args.host,
     port: args.port,
@@ -127,7 +160,7 @@ export async function run(argv: string[]): Promise<void> {
       server.loginRequired
         ? `login required (users from ${args.users})`
         : "no login: loopback only (start with --users FILE to require one)"
-    }\n  audit log: ${args.audit}`,
+    }\n  ${server.tls ? `HTTPS with ${args.tlsCert}; session cookie Secure` : "plain HTTP (--tls-cert/--tls-key for HTTPS)"}\n  audit log: ${args.audit}`,
   );
   stopOnSignal("tidemq dashboard", () => server.stop());
 }

@@ -78,11 +78,14 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-/** Set-Cookie for a session: HttpOnly (no script reads it), SameSite=Strict (no other site sends it). */
+/**
+ * Set-Cookie for a session: HttpOnly (no script reads it), SameSite=Strict (no other site
+ * sends it), Secure when the console serves HTTPS (the browser never sends it over plain HTTP).
+ */
 export function sessionCookie(id: string, secure: boolean): string {
   return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
 }
 
-export function clearedSessionCookie(): string {
-  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
+export function clearedSessionCookie(secure = false): string {
+  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? "; Secure" : ""}`;
 }
