@@ -7,7 +7,10 @@
 // max of --rounds later calls. Prints a table, the machine, and one JSON line.
 // --dlq-groups of the groups get one dead letter each, and one topic gets 2 delayed messages
 // (the Dead letters and Scheduled pages).
+// --browser: then also the full render time of every page in headless Chromium (in-app
+// navigation and a cold tab; see bench/dashboardRenderTimes.mjs), --browser-rounds times each.
 // Usage: node bench/dashboard-scale.mjs [--topics 1000] [--groups 2000] [--dlq-groups 200] [--rounds 5]
+//        [--browser] [--browser-rounds 3]
 // Build first: npx tsc -b
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -21,6 +24,8 @@ const { values: opt } = parseArgs({
     groups: { type: "string", default: "2000" },
     rounds: { type: "string", default: "5" },
     "dlq-groups": { type: "string", default: "200" },
+    browser: { type: "boolean", default: false },
+    "browser-rounds": { type: "string", default: "3" },
   },
 });
 const TOPICS = Number(opt.topics);
@@ -247,6 +252,72 @@ console.log(
     worstMs: worst,
   }),
 );
+let browserRows;
+if (opt.browser) {
+  const { timePagesInBrowser } = await import("./dashboardRenderTimes.mjs");
+  const dlq = group(7 % Math.max(1, DLQ_GROUPS));
+  const r = await timePagesInBrowser({
+    url: server.url,
+    rounds: Number(opt["browser-rounds"]),
+    pages: [
+      ["Cluster", "#/cluster"],
+      ["Dashboard", "#/dashboard"],
+      ["Topics", "#/topics"],
+      ["Topics: search", "#/topics?search=Topic_09&type=normal"],
+      ["Topics: detail", `#/topics?topic=${topic(7)}`],
+      ["Consumers", "#/consumers"],
+      ["Consumers: detail", `#/consumers?group=${group(7)}`],
+      ["Producers", `#/producers?topic=${topic(7)}&group=ScaleProducers`],
+      ["Messages", `#/messages?topic=${topic(7)}`],
+      ["Dead letters", "#/deadLetters"],
+      ...(DLQ_GROUPS > 0 ? [["Dead letters: group", `#/deadLetters?group=${dlq}`]] : []),
+      ["Scheduled", "#/scheduled"],
+      ["Transactions", "#/transactions"],
+      ["Message trace", `#/trace?msgId=${sent.messageId}`],
+    ],
+  });
+  if (r.skipped) console.log(`\nbrowser render times skipped: ${r.skipped}`);
+  else {
+    const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const max = (xs) => (xs.includes(-1) ? -1 : Math.max(...xs));
+    const cell = (x) => (x < 0 ? "  > 30 s" : num(x));
+    console.log(
+      `\nFull render time in headless Chromium (${r.chromium}), ${opt["browser-rounds"]} rounds: until the DOM stopped changing`,
+    );
+    console.log(
+      `${pad("page", 24)} ${"in-app med".padStart(10)} ${"max".padStart(9)} ${"cold med".padStart(10)} ${"max".padStart(9)}`,
+    );
+    browserRows = r.rows.map((row) => ({
+      name: row.name,
+      inAppMedianMs: med(row.inAppMs),
+      inAppMaxMs: max(row.inAppMs),
+      coldMedianMs: med(row.coldMs),
+      coldMaxMs: max(row.coldMs),
+      errors: row.errors,
+    }));
+    for (const b of browserRows)
+      console.log(
+        `${pad(b.name, 24)} ${cell(b.inAppMedianMs).padStart(10)} ${cell(b.inAppMaxMs)} ${cell(b.coldMedianMs).padStart(10)} ${cell(b.coldMaxMs)}${b.errors.length ? `  page errors: ${b.errors.join("; ")}` : ""}`,
+      );
+    const worstRender = Math.max(
+      ...browserRows.map((b) =>
+        b.inAppMaxMs < 0 || b.coldMaxMs < 0 ? 1e9 : Math.max(b.inAppMaxMs, b.coldMaxMs),
+      ),
+    );
+    console.log(
+      `slowest full render: ${worstRender >= 1e9 ? "> 30 s" : `${worstRender.toFixed(0)} ms`}; requests that left 127.0.0.1: ${r.outside.length}`,
+    );
+    console.log(
+      JSON.stringify({
+        bench: "dashboard-render",
+        topics: TOPICS,
+        groups: GROUPS,
+        rows: browserRows,
+        outside: r.outside,
+      }),
+    );
+  }
+}
 await server.stop();
 await producer.shutdown();
 await admin.shutdown();
