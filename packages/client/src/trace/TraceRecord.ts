@@ -31,16 +31,24 @@ export const TRACE_MESSAGE_TYPE_NAMES = [
 export const ConsumeReturnType = { SUCCESS: 0, TIME_OUT: 1, EXCEPTION: 2, RETURNNULL: 3, FAILED: 4 } as const;
 export const CONSUME_RETURN_TYPE_NAMES = ["SUCCESS", "TIME_OUT", "EXCEPTION", "RETURNNULL", "FAILED"];
 
-export interface PubRecord {
-  type: "Pub";
+/** A record about one message of a topic begins with these, in this order on the wire. */
+interface MessageFields {
   timestamp: number;
   regionId: string;
   group: string;
   topic: string;
   msgId: string;
+}
+
+/** …and Pub and EndTransaction go on with where it was stored. */
+interface StoredMessageFields extends MessageFields {
   tags: string;
   keys: string;
   storeHost: string;
+}
+
+export interface PubRecord extends StoredMessageFields {
+  type: "Pub";
   bodyLength: number;
   costTime: number;
   msgType: number;
@@ -76,16 +84,8 @@ export interface SubAfterRecord {
   group?: string;
 }
 
-export interface EndTransactionRecord {
+export interface EndTransactionRecord extends StoredMessageFields {
   type: "EndTransaction";
-  timestamp: number;
-  regionId: string;
-  group: string;
-  topic: string;
-  msgId: string;
-  tags: string;
-  keys: string;
-  storeHost: string;
   msgType: number;
   transactionId: string;
   /** COMMIT_MESSAGE, ROLLBACK_MESSAGE or UNKNOW (Java's spelling). */
@@ -93,13 +93,8 @@ export interface EndTransactionRecord {
   fromTransactionCheck: boolean;
 }
 
-export interface RecallRecord {
+export interface RecallRecord extends MessageFields {
   type: "Recall";
-  timestamp: number;
-  regionId: string;
-  group: string;
-  topic: string;
-  msgId: string;
   success: boolean;
 }
 
@@ -123,16 +118,23 @@ type FieldKind = "str" | "num" | "bool";
 /** Fields after the record's type name, in wire order, each with how it is read back. */
 type Layout<R> = ReadonlyArray<readonly [Exclude<keyof R, "type">, FieldKind]>;
 
-/** Pub's first fields; offsetMsgId, success and clientHost follow in one of three forms. */
-const PUB_HEAD: Layout<PubRecord> = [
+const MESSAGE_FIELDS: Layout<MessageFields> = [
   ["timestamp", "num"],
   ["regionId", "str"],
   ["group", "str"],
   ["topic", "str"],
   ["msgId", "str"],
+];
+const STORED_MESSAGE_FIELDS: Layout<StoredMessageFields> = [
+  ...MESSAGE_FIELDS,
   ["tags", "str"],
   ["keys", "str"],
   ["storeHost", "str"],
+];
+
+/** Pub's first fields; offsetMsgId, success and clientHost follow in one of three forms. */
+const PUB_HEAD: Layout<PubRecord> = [
+  ...STORED_MESSAGE_FIELDS,
   ["bodyLength", "num"],
   ["costTime", "num"],
   ["msgType", "num"],
@@ -154,27 +156,13 @@ const FIXED: {
     ["keys", "str"],
   ],
   EndTransaction: [
-    ["timestamp", "num"],
-    ["regionId", "str"],
-    ["group", "str"],
-    ["topic", "str"],
-    ["msgId", "str"],
-    ["tags", "str"],
-    ["keys", "str"],
-    ["storeHost", "str"],
+    ...STORED_MESSAGE_FIELDS,
     ["msgType", "num"],
     ["transactionId", "str"],
     ["transactionState", "str"],
     ["fromTransactionCheck", "bool"],
   ],
-  Recall: [
-    ["timestamp", "num"],
-    ["regionId", "str"],
-    ["group", "str"],
-    ["topic", "str"],
-    ["msgId", "str"],
-    ["success", "bool"],
-  ],
+  Recall: [...MESSAGE_FIELDS, ["success", "bool"]],
 };
 
 function values<R>(r: R, layout: Layout<R>): FieldValue[] {
