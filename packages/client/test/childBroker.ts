@@ -17,9 +17,10 @@ export function spawnChildBroker(
   nsAddr: string,
   brokerName: string,
   storeDir: string,
-  overrides?: object,
+  /** Broker config keys over the fixture's, as JSON. */
+  overridesJson?: string,
 ): { child: ChildProcess; ready: Promise<string> } {
-  const args = [SCRIPT, nsAddr, brokerName, storeDir, ...(overrides ? [JSON.stringify(overrides)] : [])];
+  const args = [SCRIPT, nsAddr, brokerName, storeDir, ...(overridesJson ? [overridesJson] : [])];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   const ready = new Promise<string>((resolve, reject) => {
     let out = "";

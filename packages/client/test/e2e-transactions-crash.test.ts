@@ -23,11 +23,11 @@ import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
 let cluster: TestCluster;
 let child: ChildProcess | undefined;
 let admin: Admin;
-const SETTINGS = {
+const SETTINGS = JSON.stringify({
   transactionCheckInterval: 200,
   transactionTimeOut: 1000,
   transactionCheckMax: 1000,
-};
+});
 
 before(async () => {
   cluster = await TestCluster.start([]);
@@ -43,6 +43,10 @@ async function startBroker(): Promise<string> {
   const started = spawnChildBroker(cluster.nsAddr, "broker-tx", join(cluster.dir, "broker-tx"), SETTINGS);
   child = started.child;
   return started.ready;
+}
+
+async function killBroker(): Promise<void> {
+  await sigkill(child!);
 }
 
 test("kill -9 with halves pending and commits in flight: after restart each half is resolved exactly once", async () => {
@@ -132,7 +136,7 @@ test("kill -9 with halves pending and commits in flight: after restart each half
     }
 
     // Kill once more with everything resolved: a second recovery must not resolve anything again.
-    await sigkill(child!);
+    await killBroker();
     addr = await startBroker();
     const s = await transactionStatus(admin, addr);
     assert.equal(s.pending, 0, "nothing pending after a second restart");
