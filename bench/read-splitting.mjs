@@ -16,15 +16,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-
-const REPO = fileURLToPath(new URL("../", import.meta.url));
-const dist = (pkg) => new URL(`packages/${pkg}/dist/src/index.js`, `file://${REPO}`).href;
-const quiet = {
-  debug() {},
-  info() {},
-  warn: (m) => console.error(`[warn] ${m}`),
-  error: (m) => console.error(`[error] ${m}`),
-};
+import { dist, quiet } from "./lib/common.mjs";
 
 const { values: opt } = parseArgs({
   args: process.argv[2]?.startsWith("role=") ? process.argv.slice(3) : process.argv.slice(2),

@@ -15,86 +15,20 @@
 // the restart; print figures and the machine.
 //
 // Usage: node bench/timer-10m.mjs [--timers 10000000] [--keep DIR] [--json]   (npx tsc -b first)
-import { fork } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { dist, machine, mib, pct, procMemory, quiet } from "./lib/common.mjs";
+import { startTimerBroker } from "./lib/timerBroker.mjs";
 
-const REPO = fileURLToPath(new URL("../", import.meta.url));
-const dist = (pkg) => new URL(`packages/${pkg}/dist/src/index.js`, `file://${REPO}`).href;
-const quiet = {
-  debug() {},
-  info() {},
-  warn: (m) => console.error(`[warn] ${m}`),
-  error: (m) => console.error(`[error] ${m}`),
-};
-
-const role = process.argv[2]?.startsWith("role=") ? process.argv[2].slice(5) : "main";
 const { values: opt } = parseArgs({
-  args: role === "main" ? process.argv.slice(2) : process.argv.slice(3),
   options: {
     timers: { type: "string", default: "10000000" },
-    data: { type: "string" },
     keep: { type: "string" },
     json: { type: "boolean", default: false },
   },
 });
-
-async function runBroker() {
-  const { BrokerController, loadBrokerConfig } = await import(dist("broker"));
-  const { NameServer } = await import(dist("namesrv"));
-  const namesrv = new NameServer({ port: 0, logger: quiet });
-  await namesrv.start();
-  const namesrvAddr = `127.0.0.1:${namesrv.port}`;
-  const { config } = await loadBrokerConfig({
-    namesrvAddr,
-    listenPort: 0,
-    overrides: { brokerIP1: "127.0.0.1", storePathRootDir: opt.data, autoCreateTopicEnable: true },
-  });
-  const broker = new BrokerController(config, { logger: quiet });
-  await broker.start();
-  process.send({ ready: true, ns: namesrvAddr });
-  process.on("message", (m) => {
-    if (m.status) {
-      const mu = process.memoryUsage();
-      process.send({
-        status: broker.timers.status(),
-        heapUsed: mu.heapUsed,
-        external: mu.external,
-        rss: mu.rss,
-      });
-    }
-  });
-}
-
-const mib = (b) => Math.round(b / 2 ** 20);
-function procRss(pid) {
-  const s = readFileSync(`/proc/${pid}/status`, "utf8");
-  return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)[1]) * 1024, hwm: Number(/VmHWM:\s+(\d+)/.exec(s)[1]) * 1024 };
-}
-function pct(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function startBroker(dir) {
-  const t = Date.now();
-  const b = fork(fileURLToPath(import.meta.url), ["role=broker", "--data", dir], {
-    execArgv: ["--initial-old-space-size=64"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  b.next = (pred) =>
-    new Promise((resolve) => {
-      const on = (m) => {
-        if (!pred(m)) return;
-        b.off("message", on);
-        resolve(m);
-      };
-      b.on("message", on);
-    });
-  return b.next((m) => m.ready).then((m) => ({ b, ns: m.ns, startMs: Date.now() - t }));
-}
 
 async function main() {
   const n = Number(opt.timers);
@@ -162,10 +96,10 @@ async function main() {
     out.timerLogMiB = mib(store.logBytes);
 
     // 2. Start the broker on it.
-    let s = await startBroker(dir);
-    child = s.b;
+    let s = await startTimerBroker(dir);
+    child = s.child;
     out.startMs = s.startMs;
-    const rssAtStart = procRss(child.pid).rss;
+    const rssAtStart = procMemory(child.pid).rss;
     // The store was written a while ago: the broker first loads (and rolls) the slots of that
     // gap, as after downtime. Wait until it has caught up.
     const catchUpStart = Date.now();
@@ -218,7 +152,7 @@ async function main() {
     while (late.length < 2000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     child.send({ status: true });
     const st = await child.next((m) => m.status);
-    const r = procRss(child.pid);
+    const r = procMemory(child.pid);
     const sorted = late.sort((a, b) => a - b);
     out.pendingAtBroker = st.status.pending;
     out.rssAtStartMiB = mib(rssAtStart);
@@ -241,12 +175,12 @@ async function main() {
     // 4. kill -9 and restart.
     child.kill("SIGKILL");
     await new Promise((r) => child.on("exit", r));
-    s = await startBroker(dir);
-    child = s.b;
+    s = await startTimerBroker(dir);
+    child = s.child;
     out.restartAfterKillMs = s.startMs;
     child.send({ status: true });
     out.pendingAfterRestart = (await child.next((m) => m.status)).status.pending;
-    out.machine = `${os.cpus().length} x ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${os.loadavg()[0].toFixed(1)}`;
+    out.machine = `${machine()}, load ${os.loadavg()[0].toFixed(1)}`;
     if (opt.json) console.log(JSON.stringify(out));
     else {
       console.log(`${n} pending timers written in ${out.writeSeconds} s (timer log ${out.timerLogMiB} MiB)`);
@@ -269,5 +203,4 @@ async function main() {
   }
 }
 
-if (role === "broker") await runBroker();
-else await main();
+await main();

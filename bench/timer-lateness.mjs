@@ -8,92 +8,33 @@
 // Usage: node bench/timer-lateness.mjs [--rate 1000] [--seconds 5] [--size 200] [--lead S] [--json]
 //        (--lead: seconds between the start of sending and the first due time; default measured)
 //        (build first: npx tsc -b)
-import { fork } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { dist, machine, pct, procMemory, quiet } from "./lib/common.mjs";
+import { startTimerBroker, stopTimerBroker } from "./lib/timerBroker.mjs";
 
-const REPO = fileURLToPath(new URL("../", import.meta.url));
-const dist = (pkg) => new URL(`packages/${pkg}/dist/src/index.js`, `file://${REPO}`).href;
-const quiet = {
-  debug() {},
-  info() {},
-  warn: (m) => console.error(`[warn] ${m}`),
-  error: (m) => console.error(`[error] ${m}`),
-};
-
-const role = process.argv[2]?.startsWith("role=") ? process.argv[2].slice(5) : "main";
 const { values: opt } = parseArgs({
-  args: role === "main" ? process.argv.slice(2) : process.argv.slice(3),
   options: {
     rate: { type: "string", default: "1000" },
     seconds: { type: "string", default: "5" },
     size: { type: "string", default: "200" },
-    data: { type: "string" },
     lead: { type: "string" },
     json: { type: "boolean", default: false },
   },
 });
-
-async function runBroker() {
-  const { BrokerController, loadBrokerConfig } = await import(dist("broker"));
-  const { NameServer } = await import(dist("namesrv"));
-  const namesrv = new NameServer({ port: 0, logger: quiet });
-  await namesrv.start();
-  const namesrvAddr = `127.0.0.1:${namesrv.port}`;
-  const { config } = await loadBrokerConfig({
-    namesrvAddr,
-    listenPort: 0,
-    overrides: { brokerIP1: "127.0.0.1", storePathRootDir: opt.data, autoCreateTopicEnable: true },
-  });
-  const broker = new BrokerController(config, { logger: quiet });
-  await broker.start();
-  process.send({ ready: true, ns: namesrvAddr, broker: broker.brokerAddr });
-  process.on("message", async (m) => {
-    if (m.status) process.send({ status: broker.timers.status() });
-    if (m.stop) {
-      await broker.shutdown().catch(() => undefined);
-      await namesrv.stop().catch(() => undefined);
-      process.exit(0);
-    }
-  });
-}
-
-function pct(sorted, p) {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function peakRssMiB(pid) {
-  const s = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmHWM:\s+(\d+)/.exec(s)[1]) / 1024;
-}
 
 async function main() {
   const rate = Number(opt.rate);
   const seconds = Number(opt.seconds);
   const n = rate * seconds;
   const dir = mkdtempSync(join(os.tmpdir(), "tidemq-timer-bench-"));
-  const b = fork(fileURLToPath(import.meta.url), ["role=broker", "--data", dir], {
-    execArgv: [
-      "--initial-old-space-size=64",
-      ...(process.env.BROKER_NODE_OPTS?.split(" ").filter(Boolean) ?? []),
-    ],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const next = (pred) =>
-    new Promise((resolve) => {
-      const on = (m) => {
-        if (!pred(m)) return;
-        b.off("message", on);
-        resolve(m);
-      };
-      b.on("message", on);
-    });
+  let b;
   try {
-    const { ns } = await next((m) => m.ready);
+    const started = await startTimerBroker(dir, process.env.BROKER_NODE_OPTS?.split(" ").filter(Boolean));
+    b = started.child;
+    const { ns } = started;
     const { Producer, PushConsumer, ConsumeResult } = await import(dist("client"));
     const topic = "TimerBench";
     const p = new Producer({ endpoints: ns, logger: quiet, pollNameServerInterval: 500 });
@@ -160,8 +101,8 @@ async function main() {
     await allIn;
     clearTimeout(timeout);
     b.send({ status: true });
-    const { status } = await next((m) => m.status);
-    const rss = peakRssMiB(b.pid);
+    const { status } = await b.next((m) => m.status);
+    const rss = procMemory(b.pid).hwm / 2 ** 20;
     await c.shutdown();
     await p.shutdown();
     const sb = broker.sort((x, y) => x - y);
@@ -178,7 +119,7 @@ async function main() {
       endToEndLatenessMs: { p50: pct(se, 50), p99: pct(se, 99), max: se[se.length - 1] },
       brokerPeakRssMiB: Math.round(rss),
       timerStatus: { pending: status.pending, delivered: status.delivered },
-      machine: `${os.cpus().length} x ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+      machine: machine(),
     };
     if (opt.json) console.log(JSON.stringify(result));
     else {
@@ -194,11 +135,9 @@ async function main() {
       console.log(`  broker peak RSS ${result.brokerPeakRssMiB} MiB; ${result.machine}`);
     }
   } finally {
-    b.send({ stop: true });
-    await new Promise((r) => b.on("exit", r));
+    if (b) await stopTimerBroker(b);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (role === "broker") await runBroker();
-else await main();
+await main();

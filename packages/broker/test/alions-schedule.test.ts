@@ -4,42 +4,13 @@
  * redeliveries spaced by the level back-off, then the message is in %DLQ%<group>.
  */
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { NameServer } from "@tidemq/namesrv";
 import { ResponseCode } from "@tidemq/protocol";
 import { createLogger, type RemotingClient } from "@tidemq/remoting";
+import { closeOnsDefaultProducer, type OnsClient, type OnsMessage, ons } from "./alions.js";
 import { type ChildBroker, killAllChildren, spawnBroker } from "./childBroker.js";
 import { createTopicRequest, eventually, newClient, pullAll, removeDir, tempDir } from "./helpers.js";
-
-const require = createRequire(import.meta.url);
-
-interface OnsMessage {
-  topic: string;
-  keys: string[] | string;
-  body: Buffer;
-  msgId: string;
-  reconsumeTimes: number;
-  delayTimeLevel: number;
-  properties: Record<string, string>;
-}
-interface OnsClient {
-  ready(): Promise<void>;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-interface OnsProducer extends OnsClient {
-  send(msg: OnsMessage): Promise<{ sendStatus: string; msgId: string }>;
-}
-interface OnsConsumer extends OnsClient {
-  subscribe(topic: string, expr: string, handler: (msg: OnsMessage) => Promise<unknown>): void;
-}
-const ons = require("ali-ons") as {
-  Producer: new (opts: object) => OnsProducer;
-  Consumer: new (opts: object) => OnsConsumer;
-  Message: new (topic: string, tags: string, body: string | Buffer) => OnsMessage;
-};
-const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as { defaultProducer?: OnsClient };
 
 const quiet = { info() {}, warn() {}, debug() {}, error() {} };
 const fastTimers = {
@@ -86,7 +57,7 @@ before(async () => {
 
 after(async () => {
   for (const close of closers.reverse()) await close().catch(() => undefined);
-  await MQProducer.defaultProducer?.close().catch(() => undefined);
+  await closeOnsDefaultProducer();
   await raw?.close();
   await killAllChildren();
   await ns?.stop();

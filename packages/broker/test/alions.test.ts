@@ -3,7 +3,6 @@
  * on 127.0.0.1 (spec §15 scenarios 1–5, 7, 13, 14, 16, 17, 18).
  */
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { NameServer } from "@tidemq/namesrv";
 import {
@@ -15,45 +14,14 @@ import {
 } from "@tidemq/protocol";
 import { createLogger, type RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
+import {
+  closeOnsDefaultProducer,
+  type OnsConsumer,
+  type OnsMessage,
+  type OnsProducer,
+  ons,
+} from "./alions.js";
 import { createTopicRequest, newClient, removeDir, startBroker, tempDir } from "./helpers.js";
-
-const require = createRequire(import.meta.url);
-
-interface OnsMessage {
-  topic: string;
-  tags: string | null;
-  keys: string[] | string;
-  body: Buffer;
-  msgId: string;
-  queueId: number;
-  queueOffset: number;
-  reconsumeTimes: number;
-  properties: Record<string, string>;
-}
-interface SendResult {
-  sendStatus: string;
-  msgId: string;
-  messageQueue: { topic: string; brokerName: string; queueId: number };
-  queueOffset: number;
-}
-interface OnsProducer {
-  ready(): Promise<void>;
-  send(msg: OnsMessage): Promise<SendResult>;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-interface OnsConsumer {
-  ready(): Promise<void>;
-  subscribe(topic: string, expr: string, handler: (msg: OnsMessage) => Promise<unknown>): void;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-const ons = require("ali-ons") as {
-  Producer: new (opts: object) => OnsProducer;
-  Consumer: new (opts: object) => OnsConsumer;
-  Message: new (topic: string, tagsOrBody: string | Buffer, body?: string | Buffer) => OnsMessage;
-};
-const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as { defaultProducer?: OnsProducer };
 
 let dir: string;
 let ns: NameServer;
@@ -92,7 +60,7 @@ before(async () => {
 
 after(async () => {
   for (const close of closers.reverse()) await close().catch(() => undefined);
-  await MQProducer.defaultProducer?.close().catch(() => undefined);
+  await closeOnsDefaultProducer();
   await raw?.close();
   await broker?.shutdown();
   await ns?.stop();

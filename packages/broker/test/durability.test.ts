@@ -1,55 +1,16 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { after, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ResponseCode } from "@tidemq/protocol";
 import type { RemotingClient } from "@tidemq/remoting";
+import { exited, killAllChildren, spawnBroker } from "./childBroker.js";
 import { createTopicRequest, newClient, pullAll, removeDir, sendRequest, tempDir } from "./helpers.js";
 
-const fixture = fileURLToPath(new URL("./fixtures/brokerProcess.js", import.meta.url));
-const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
 after(async () => {
-  for (const c of children)
-    if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, "SIGKILL");
+  await killAllChildren();
   for (const d of dirs) await removeDir(d);
 });
-
-/** Starts the fixture broker; resolves with its port once it prints READY (30 s deadline). */
-function spawnBroker(overrides: object): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [fixture, JSON.stringify(overrides)], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`broker did not start in 30 s: ${stderr}`)), 30_000);
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`broker exited (${code ?? signal}) before READY: ${stderr}`));
-    });
-  });
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-}
 
 test("SYNC_FLUSH broker killed -9 while producers send: every acknowledged message survives, byte-identical", async (t) => {
   const dir = await tempDir("broker-durable");

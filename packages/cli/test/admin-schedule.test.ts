@@ -3,15 +3,14 @@
  * against a NameServer and a broker started in this process (default delay levels).
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Admin, Producer } from "@tidemq/client";
 import { decodeOffsetMsgId } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
 import { startTestCluster, type TestCluster } from "./cluster.js";
+import { adminOk, runAdmin } from "./runAdmin.js";
 
-const TIDEMQ = fileURLToPath(new URL("../../bin/tidemq.js", import.meta.url));
 let c: TestCluster;
 let admin: Admin;
 let producer: Producer;
@@ -32,35 +31,8 @@ after(async () => {
   await c?.stop();
 });
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", c.nsAddr], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
-  });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 20_000);
-  return new Promise((resolve) => {
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await run(args);
-  assert.equal(r.code, 0, `tidemq admin ${args.join(" ")} failed: ${r.stderr}`);
-  return r.stdout;
-}
+const run = (args: string[]) => runAdmin(c.nsAddr, args, children);
+const ok = (args: string[]): Promise<string> => adminOk(c.nsAddr, args, children);
 
 test("scheduleStatus lists pending delayed messages per level; queryMsgById shows a delayed message's due time", async () => {
   const addr = c.broker.brokerAddr;

@@ -3,14 +3,12 @@
  * executable against a NameServer and a broker started in this process.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Producer } from "@tidemq/client";
 import { createLogger } from "@tidemq/remoting";
 import { startTestCluster, type TestCluster } from "./cluster.js";
+import { runAdmin } from "./runAdmin.js";
 
-const TIDEMQ = fileURLToPath(new URL("../../bin/tidemq.js", import.meta.url));
 let c: TestCluster;
 before(async () => {
   c = await startTestCluster("tidemq-admin-timer-");
@@ -19,29 +17,7 @@ after(async () => {
   await c?.stop();
 });
 
-function admin(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", c.nsAddr], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
-  });
-  c.children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 15_000);
-  return new Promise((resolve) => {
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      c.children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const admin = (args: string[]) => runAdmin(c.nsAddr, args, c.children);
 
 test("timerStatus counts pending timers by due day; queryMsgById shows a timer message's due time", async () => {
   const p = new Producer({ endpoints: c.nsAddr, logger: createLogger("producer", "error") });

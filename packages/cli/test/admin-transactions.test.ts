@@ -4,14 +4,12 @@
  * The real executable as child processes, against a NameServer and broker in this process.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Admin, Producer } from "@tidemq/client";
 import { createLogger } from "@tidemq/remoting";
 import { startTestCluster, type TestCluster } from "./cluster.js";
+import { adminOk } from "./runAdmin.js";
 
-const TIDEMQ = fileURLToPath(new URL("../../bin/tidemq.js", import.meta.url));
 let tc: TestCluster;
 let brokerAddr: string;
 const logger = createLogger("test", "error");
@@ -24,27 +22,7 @@ after(async () => {
   await tc?.stop();
 });
 
-async function admin(args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", tc.nsAddr], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
-  });
-  tc.children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 15_000);
-  const code = await new Promise((resolve) => child.on("close", resolve));
-  clearTimeout(killer);
-  tc.children.delete(child);
-  assert.equal(code, 0, `tidemq admin ${args.join(" ")} failed: ${stderr}`);
-  return stdout;
-}
+const admin = (args: string[]): Promise<string> => adminOk(tc.nsAddr, args, tc.children);
 
 test("transactionStatus and queryMsgById follow a half from pending to committed or rolled back", async () => {
   const topic = `AdminTx_${process.pid}`;

@@ -4,10 +4,9 @@
  * on ephemeral ports (one cluster for the whole file).
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { BrokerController } from "@tidemq/broker";
 import { Admin, ConsumeResult, clusterBrokerAddrs, Producer, PushConsumer } from "@tidemq/client";
 import type { NameServer } from "@tidemq/namesrv";
@@ -19,8 +18,8 @@ import { formatTable, oneLine } from "../src/admin/table.js";
 import { brokerRow, clusterCells } from "../src/admin/views.js";
 import { explain } from "../src/commands/admin.js";
 import { startTestCluster, type TestCluster } from "./cluster.js";
+import { type AdminResult, runAdmin } from "./runAdmin.js";
 
-const TIDEMQ = fileURLToPath(new URL("../../bin/tidemq.js", import.meta.url));
 const spec = (name: string) => SPECS.find((s) => s.name === name)!;
 
 // ---------------------------------------------------------------- pure parts
@@ -177,38 +176,11 @@ after(async () => {
   await testCluster?.stop();
 });
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = AdminResult;
 
 /** Runs `tidemq admin …` (with -n of the test cluster unless `withNamesrv` is false). */
 function admin(args: string[], o: { withNamesrv?: boolean; timeoutMs?: number } = {}): Promise<Result> {
-  const argv = [TIDEMQ, "admin", ...args, ...(o.withNamesrv === false ? [] : ["-n", nsAddr])];
-  const child = spawn(process.execPath, argv, {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
-  });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  // A guard against a hung command, not a speed bound: starting node and the CLI alone took
-  // over 15 s at load 26 on a 2-core machine.
-  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), o.timeoutMs ?? 60_000);
-  return new Promise((resolve) => {
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runAdmin(o.withNamesrv === false ? undefined : nsAddr, args, children, o.timeoutMs);
 }
 
 async function ok(args: string[]): Promise<string> {

@@ -10,14 +10,19 @@ export interface AdminResult {
   stderr: string;
 }
 
-/** Runs `tidemq admin <args> -n <nsAddr>` as a child process (killed by PID after `timeoutMs`). */
+/**
+ * Runs `tidemq admin <args> -n <nsAddr>` as a child process (no -n when nsAddr is undefined),
+ * killed by PID after `timeoutMs`: a guard against a hung command, not a speed bound (starting
+ * node and the CLI alone took over 15 s at load 26 on a 2-core machine).
+ */
 export function runAdmin(
-  nsAddr: string,
+  nsAddr: string | undefined,
   args: string[],
   children: Set<ChildProcess>,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<AdminResult> {
-  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", nsAddr], {
+  const argv = [TIDEMQ, "admin", ...args, ...(nsAddr === undefined ? [] : ["-n", nsAddr])];
+  const child = spawn(process.execPath, argv, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
   });

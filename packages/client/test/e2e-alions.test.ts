@@ -4,56 +4,17 @@
  * (tags, keys, compressed bodies, message ids).
  */
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { ConsumeResult, type MessageView, Producer, PushConsumer } from "../src/index.js";
+import { closeOnsDefaultProducer, type OnsMessage, ons, onsTimers } from "./alions.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
-
-const require = createRequire(import.meta.url);
-
-interface OnsMessage {
-  topic: string;
-  tags: string | null;
-  keys: string[] | string;
-  body: Buffer;
-  msgId: string;
-  properties: Record<string, string>;
-}
-interface OnsProducer {
-  ready(): Promise<void>;
-  send(msg: OnsMessage): Promise<{ sendStatus: string; msgId: string }>;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-interface OnsConsumer {
-  ready(): Promise<void>;
-  subscribe(topic: string, expr: string, handler: (msg: OnsMessage) => Promise<unknown>): void;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-const ons = require("ali-ons") as {
-  Producer: new (opts: object) => OnsProducer;
-  Consumer: new (opts: object) => OnsConsumer;
-  Message: new (topic: string, tags: string, body: string | Buffer) => OnsMessage;
-};
-const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as { defaultProducer?: OnsProducer };
-
-const quiet = { info() {}, warn() {}, debug() {}, error() {} };
-const onsTimers = {
-  logger: quiet,
-  httpclient: {},
-  pollNameServerInteval: 1000,
-  heartbeatBrokerInterval: 1000,
-  rebalanceInterval: 1000,
-  persistConsumerOffsetInterval: 1000,
-};
 
 let cluster: TestCluster;
 before(async () => {
   cluster = await TestCluster.start(["broker-a"]);
 });
 after(async () => {
-  await MQProducer.defaultProducer?.close().catch(() => undefined);
+  await closeOnsDefaultProducer();
   await cluster?.stop();
 });
 

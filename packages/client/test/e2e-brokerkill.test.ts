@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ConsumeResult, Producer, PushConsumer } from "../src/index.js";
+import { killChild, sigkill, spawnChildBroker } from "./childBroker.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
 
 let cluster: TestCluster;
@@ -12,32 +12,15 @@ before(async () => {
   cluster = await TestCluster.start(["broker-a"]);
 });
 after(async () => {
-  if (child?.pid && child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
+  killChild(child);
   await cluster?.stop();
 });
 
 /** Starts broker-b in a child process; resolves with its address. */
 function startChildBroker(): Promise<string> {
-  const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "broker-child.js");
-  child = spawn(process.execPath, [script, cluster.nsAddr, "broker-b", join(cluster.dir, "broker-b")], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("broker-b did not start in 30 s")), 30_000);
-    child!.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child!.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`broker-b exited with ${code}`));
-    });
-  });
+  const started = spawnChildBroker(cluster.nsAddr, "broker-b", join(cluster.dir, "broker-b"));
+  child = started.child;
+  return started.ready;
 }
 
 test("a broker killed with SIGKILL: sends fail over to the other broker at once, and consumption goes on", async () => {
@@ -67,10 +50,7 @@ test("a broker killed with SIGKILL: sends fail over to the other broker at once,
     for (let i = 0; i < 8; i++) brokers.add((await p.send({ topic, body: `a${i}` })).messageQueue.brokerName);
     assert.deepEqual([...brokers].sort(), ["broker-a", "broker-b"]);
 
-    process.kill(child!.pid!, "SIGKILL");
-    await new Promise<void>((r) =>
-      child!.exitCode !== null || child!.signalCode !== null ? r() : child!.once("exit", () => r()),
-    );
+    await sigkill(child!);
     const after: string[] = [];
     for (let i = 0; i < 20; i++) {
       const r = await p.send({ topic, body: `b${i}` });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
+import { closeOnsDefaultProducer, ons, onsTimers } from "./alions.js";
 import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
 import { DLedgerGroup } from "./dledgerGroup.js";
 
@@ -11,33 +11,12 @@ import { DLedgerGroup } from "./dledgerGroup.js";
  * 5 s, nothing acknowledged is lost, the old leader rejoins as a follower.
  */
 
-const require = createRequire(import.meta.url);
-interface OnsMessage {
-  body: Buffer;
-  msgId: string;
-}
-interface OnsClient {
-  ready(): Promise<void>;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-const ons = require("ali-ons") as {
-  Producer: new (opts: object) => OnsClient & { send(msg: OnsMessage): Promise<{ sendStatus: string }> };
-  Consumer: new (
-    opts: object,
-  ) => OnsClient & {
-    subscribe(topic: string, expr: string, handler: (msg: OnsMessage) => Promise<unknown>): void;
-  };
-  Message: new (topic: string, tags: string, body: string | Buffer) => OnsMessage;
-};
-const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as { defaultProducer?: OnsClient };
-
 let group: DLedgerGroup;
 before(async () => {
   group = await DLedgerGroup.start(3);
 });
 after(async () => {
-  await MQProducer.defaultProducer?.close().catch(() => undefined);
+  await closeOnsDefaultProducer();
   await group?.stop();
 });
 
@@ -135,16 +114,8 @@ test("one leader registers as brokerId 0, followers as 1 and 2; sends are acknow
 test("unmodified ali-ons resumes sending and consuming after a leader kill once its route poll sees the new leader", async () => {
   const topic = uniq("DLONS");
   await createTopic(topic, 2);
-  const quiet = { info() {}, warn() {}, debug() {}, error() {} };
   // A 2 s route poll keeps the test short; ali-ons' default is 30 s (pollNameServerInteval).
-  const timers = {
-    logger: quiet,
-    httpclient: {},
-    pollNameServerInteval: 2000,
-    heartbeatBrokerInterval: 1000,
-    rebalanceInterval: 1000,
-    persistConsumerOffsetInterval: 1000,
-  };
+  const timers = { ...onsTimers, pollNameServerInteval: 2000 };
   const p = new ons.Producer({ nameSrv: group.nsAddr, producerGroup: uniq("OPG"), ...timers });
   p.on("error", () => {});
   const c = new ons.Consumer({ nameSrv: group.nsAddr, consumerGroup: uniq("OCG"), ...timers });

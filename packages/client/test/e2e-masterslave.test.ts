@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, open, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -18,6 +17,7 @@ import {
 } from "@tidemq/protocol";
 import { RemotingClient } from "@tidemq/remoting";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
+import { closeOnsDefaultProducer, ons, onsTimers } from "./alions.js";
 import { FAST, testLogger, uniq } from "./cluster.js";
 
 /*
@@ -40,14 +40,7 @@ before(async () => {
   raw = new RemotingClient({ logger: testLogger("raw") });
 });
 after(async () => {
-  // ali-ons keeps a default producer (for sendMessageBack) alive past its consumers.
-  await (
-    createRequire(import.meta.url)("ali-ons/lib/producer/mq_producer.js") as {
-      defaultProducer?: { close(): Promise<void> };
-    }
-  ).defaultProducer
-    ?.close()
-    .catch(() => undefined);
+  await closeOnsDefaultProducer();
   for (const c of children)
     if (c.pid && c.exitCode === null && c.signalCode === null) process.kill(c.pid, "SIGKILL");
   await raw?.close();
@@ -414,19 +407,6 @@ async function getTotal(addr: string): Promise<number> {
   return Number(JSON.parse(r.body!.toString()).table.msgGetTotalTodayNow);
 }
 
-const require = createRequire(import.meta.url);
-interface OnsConsumer {
-  ready(): Promise<void>;
-  subscribe(
-    topic: string,
-    expr: string,
-    handler: (msg: { msgId: string; body: Buffer }) => Promise<unknown>,
-  ): void;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-const ons = require("ali-ons") as { Consumer: new (opts: object) => OnsConsumer };
-
 test("read/write splitting (slaveReadEnable): a consumer behind by more than accessMessageInMemoryMaxRatio is sent to the slave and reads there; our client and unmodified ali-ons both follow", async () => {
   const name = uniq("msr");
   // Ratio 0: any backlog counts as "not in memory", so the rule shows without gigabytes of data.
@@ -472,14 +452,11 @@ test("read/write splitting (slaveReadEnable): a consumer behind by more than acc
     } else {
       const c = new ons.Consumer({
         nameSrv: nsAddr(),
-        httpclient: {},
         consumerGroup: uniq("SplitOns"),
         consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
-        logger: { info() {}, warn() {}, debug() {}, error() {} },
+        ...onsTimers,
         pollNameServerInteval: 2000,
         heartbeatBrokerInterval: 2000,
-        rebalanceInterval: 1000,
-        persistConsumerOffsetInterval: 1000,
       });
       c.on("error", () => undefined);
       await c.ready();

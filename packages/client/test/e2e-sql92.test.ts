@@ -4,45 +4,17 @@
  * malformed expression fails our consumer's startup with the broker's reason.
  */
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { ConsumeResult, FilterExpression, FilterType, Producer, PushConsumer } from "../src/index.js";
+import { closeOnsDefaultProducer, ons, onsTimers } from "./alions.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
-
-const require = createRequire(import.meta.url);
-interface OnsMessage {
-  properties: Record<string, string>;
-}
-interface OnsConsumer {
-  ready(): Promise<void>;
-  subscribe(
-    topic: string,
-    expr: { expressionType: string; subString: string },
-    handler: (msg: OnsMessage) => Promise<unknown>,
-  ): void;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-const ons = require("ali-ons") as { Consumer: new (opts: object) => OnsConsumer };
-// ali-ons consumers share a default producer (for send-back) that keeps the process alive.
-const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as {
-  defaultProducer?: { close(): Promise<void> };
-};
-const onsTimers = {
-  logger: { info() {}, warn() {}, debug() {}, error() {} },
-  httpclient: {},
-  pollNameServerInteval: 1000,
-  heartbeatBrokerInterval: 1000,
-  rebalanceInterval: 1000,
-  persistConsumerOffsetInterval: 1000,
-};
 
 let cluster: TestCluster;
 before(async () => {
   cluster = await TestCluster.start(["broker-a"]);
 });
 after(async () => {
-  await MQProducer.defaultProducer?.close().catch(() => undefined);
+  await closeOnsDefaultProducer();
   await cluster?.stop();
 });
 

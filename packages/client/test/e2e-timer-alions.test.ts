@@ -3,51 +3,16 @@
  * Message#setStartDeliverTime (the __STARTDELIVERTIME property, absolute ms).
  */
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
+import { closeOnsDefaultProducer, ons, onsTimers } from "./alions.js";
 import { TestCluster, uniq, waitFor } from "./cluster.js";
-
-const require = createRequire(import.meta.url);
-
-interface OnsMessage {
-  body: Buffer;
-  msgId: string;
-  setStartDeliverTime(ms: number): void;
-}
-interface OnsClient {
-  ready(): Promise<void>;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-interface OnsProducer extends OnsClient {
-  send(msg: OnsMessage): Promise<{ sendStatus: string; msgId: string }>;
-}
-interface OnsConsumer extends OnsClient {
-  subscribe(topic: string, expr: string, handler: (msg: OnsMessage) => Promise<unknown>): void;
-}
-const ons = require("ali-ons") as {
-  Producer: new (opts: object) => OnsProducer;
-  Consumer: new (opts: object) => OnsConsumer;
-  Message: new (topic: string, tags: string, body: string | Buffer) => OnsMessage;
-};
-const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as { defaultProducer?: OnsProducer };
-
-const quiet = { info() {}, warn() {}, debug() {}, error() {} };
-const onsTimers = {
-  logger: quiet,
-  httpclient: {},
-  pollNameServerInteval: 1000,
-  heartbeatBrokerInterval: 1000,
-  rebalanceInterval: 1000,
-  persistConsumerOffsetInterval: 1000,
-};
 
 let cluster: TestCluster;
 before(async () => {
   cluster = await TestCluster.start(["broker-a"]);
 });
 after(async () => {
-  await MQProducer.defaultProducer?.close().catch(() => undefined);
+  await closeOnsDefaultProducer();
   await cluster?.stop();
 });
 

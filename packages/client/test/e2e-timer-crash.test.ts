@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ConsumeResult, Producer, PushConsumer } from "../src/index.js";
+import { killChild, sigkill, spawnChildBroker } from "./childBroker.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
 
 let cluster: TestCluster;
@@ -12,46 +12,15 @@ before(async () => {
   cluster = await TestCluster.start([]);
 });
 after(async () => {
-  killChild();
+  killChild(child);
   await cluster?.stop();
 });
 
-function killChild(): void {
-  if (child?.pid && child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
-}
-
 /** Starts broker-t in a child process on its store directory; resolves with its address. */
 function startChildBroker(): Promise<string> {
-  const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "broker-child.js");
-  const proc = spawn(process.execPath, [script, cluster.nsAddr, "broker-t", join(cluster.dir, "broker-t")], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  child = proc;
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("broker-t did not start in 30 s")), 30_000);
-    proc.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`broker-t exited with ${code}`));
-    });
-  });
-}
-
-async function sigkill(): Promise<void> {
-  const proc = child!;
-  const exited = new Promise<void>((r) =>
-    proc.exitCode !== null || proc.signalCode !== null ? r() : proc.once("exit", () => r()),
-  );
-  process.kill(proc.pid!, "SIGKILL");
-  await exited;
+  const started = spawnChildBroker(cluster.nsAddr, "broker-t", join(cluster.dir, "broker-t"));
+  child = started.child;
+  return started.ready;
 }
 
 test("kill -9 while 10,000 timers are pending and due ones are being delivered: after restart each is delivered, none early, no recalled one", async () => {
@@ -113,7 +82,7 @@ test("kill -9 while 10,000 timers are pending and due ones are being delivered: 
       "deliveries under way",
     );
     const beforeKill = arrived.size;
-    await sigkill();
+    await sigkill(child!);
     await startChildBroker();
     const expected = [...due.keys()].filter((id) => !recalled.has(id));
     await waitFor(
@@ -142,6 +111,6 @@ test("kill -9 while 10,000 timers are pending and due ones are being delivered: 
   } finally {
     await c.shutdown();
     await p.shutdown();
-    killChild();
+    killChild(child);
   }
 });

@@ -5,10 +5,9 @@
  * every committed one is in its topic once, no rolled-back one ever.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   Admin,
   ConsumeResult,
@@ -18,6 +17,7 @@ import {
   TransactionResolution,
   transactionStatus,
 } from "../src/index.js";
+import { killChild, sigkill, spawnChildBroker } from "./childBroker.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
 
 let cluster: TestCluster;
@@ -34,44 +34,19 @@ before(async () => {
   admin = new Admin({ endpoints: cluster.nsAddr, logger: testLogger("admin") });
 });
 after(async () => {
-  if (child?.pid && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  killChild(child);
   await admin?.shutdown();
   await cluster?.stop();
 });
 
-function startBroker(): Promise<string> {
-  const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "tx-broker-child.js");
-  child = spawn(
-    process.execPath,
-    [script, cluster.nsAddr, "broker-tx", join(cluster.dir, "broker-tx"), SETTINGS],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
-  const c = child;
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("the broker did not start in 30 s")), 30_000);
-    c.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    c.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the broker exited with ${code}`));
-    });
-  });
+async function startBroker(): Promise<string> {
+  const started = spawnChildBroker(cluster.nsAddr, "broker-tx", join(cluster.dir, "broker-tx"), SETTINGS);
+  child = started.child;
+  return started.ready;
 }
 
 async function killBroker(): Promise<void> {
-  const c = child!;
-  const exited = new Promise((res) => c.once("exit", res));
-  c.kill("SIGKILL");
-  await exited;
+  await sigkill(child!);
 }
 
 test("kill -9 with halves pending and commits in flight: after restart each half is resolved exactly once", async () => {

@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -23,9 +22,8 @@ import {
   TransactionResolution,
   transactionStatus,
 } from "../src/index.js";
+import { closeOnsDefaultProducer, type OnsMessage, ons, onsTimers } from "./alions.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
-
-const require = createRequire(import.meta.url);
 
 let cluster: TestCluster;
 let brokerAddr: string;
@@ -44,11 +42,7 @@ before(async () => {
   admin = new Admin({ endpoints: cluster.nsAddr, logger: testLogger("admin") });
 });
 after(async () => {
-  // ali-ons keeps a shared default producer of its own open.
-  const MQProducer = require("ali-ons/lib/producer/mq_producer.js") as {
-    defaultProducer?: { close(): Promise<void> };
-  };
-  await MQProducer.defaultProducer?.close().catch(() => undefined);
+  await closeOnsDefaultProducer();
   for (const c of children) if (c.pid && c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   await admin?.shutdown();
   await raw.close();
@@ -247,52 +241,18 @@ test("check-back reaches a new producer of the group after the one that sent the
   }
 });
 
-interface OnsMessage {
-  topic: string;
-  body: Buffer;
-  msgId: string;
-  properties: Record<string, string>;
-  keys: string[] | string;
-}
-interface OnsProducer {
-  ready(): Promise<void>;
-  send(msg: OnsMessage): Promise<{ sendStatus: string; msgId: string; queueOffset: number }>;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-interface OnsConsumer {
-  ready(): Promise<void>;
-  subscribe(topic: string, expr: string, handler: (msg: OnsMessage) => Promise<unknown>): void;
-  close(): Promise<void>;
-  on(event: "error", listener: (err: Error) => void): void;
-}
-
 test("ali-ons: a send with the prepared-transaction flag stays invisible to an ali-ons consumer until committed", async () => {
   // ali-ons 3.12.0 has no transactional producer, but its send marks a message whose TRAN_MSG
   // property is set with the PREPARED sysFlag: that is a half. END_TRANSACTION it does not
   // have, so the commit goes over raw remoting, as a Java producer sends it.
-  const ons = require("ali-ons") as {
-    Producer: new (opts: object) => OnsProducer;
-    Consumer: new (opts: object) => OnsConsumer;
-    Message: new (topic: string, tags: string, body: string | Buffer) => OnsMessage;
-  };
-  const quiet = { info() {}, warn() {}, debug() {}, error() {} };
-  const timers = {
-    logger: quiet,
-    httpclient: {},
-    pollNameServerInteval: 1000,
-    heartbeatBrokerInterval: 1000,
-    rebalanceInterval: 1000,
-    persistConsumerOffsetInterval: 1000,
-  };
   const topic = uniq("TxOns");
   const group = uniq("TxOnsP");
   await cluster.createTopic(topic, 1);
-  const p = new ons.Producer({ nameSrv: cluster.nsAddr, producerGroup: group, ...timers });
+  const p = new ons.Producer({ nameSrv: cluster.nsAddr, producerGroup: group, ...onsTimers });
   p.on("error", () => {});
   await p.ready();
   const received: OnsMessage[] = [];
-  const c = new ons.Consumer({ nameSrv: cluster.nsAddr, consumerGroup: uniq("TxOnsC"), ...timers });
+  const c = new ons.Consumer({ nameSrv: cluster.nsAddr, consumerGroup: uniq("TxOnsC"), ...onsTimers });
   c.on("error", () => {});
   await c.ready();
   c.subscribe(topic, "*", async (msg) => {

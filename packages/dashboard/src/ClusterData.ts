@@ -1,5 +1,11 @@
 import { Admin, type ConsumeStats, Producer } from "@tidemq/client";
-import type { ClusterInfo, SubscriptionGroupConfig, TopicConfig } from "@tidemq/protocol";
+import {
+  type ClusterInfo,
+  decodeOffsetMsgId,
+  formatHostPort,
+  type SubscriptionGroupConfig,
+  type TopicConfig,
+} from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import { mapLimit } from "./Bounded.js";
 import { HttpError } from "./http.js";
@@ -124,6 +130,20 @@ export class ClusterData {
     const b = (await this.brokers()).find((x) => x.addr === addr);
     if (!b) throw new HttpError(400, `${addr} is not a broker of this cluster`);
     return b;
+  }
+
+  /**
+   * The broker an offset message id names (its store host), checked to be one of this
+   * cluster's before anything connects to it: an id from a request could name any address.
+   */
+  async brokerOfMsgId(offsetMsgId: string): Promise<BrokerRef> {
+    let store: string;
+    try {
+      store = formatHostPort(decodeOffsetMsgId(offsetMsgId).storeHost);
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message);
+    }
+    return this.knownBroker(store);
   }
 
   /** The cluster to create topics and groups in: the one asked for, or the only one there is. */

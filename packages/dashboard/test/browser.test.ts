@@ -296,7 +296,7 @@ test("admin: every page renders the cluster's real data", { skip }, async () => 
   await page.close();
 });
 
-test("admin: create a topic, send a test message, find it by key, reset a group's offset — and the cluster changed", {
+test("admin: create a topic, send a test message, find it by key, reset a group's offset, delete the topic — and the cluster changed", {
   skip,
 }, async () => {
   const page = await newPage();
@@ -345,6 +345,27 @@ test("admin: create a topic, send a test message, find it by key, reset a group'
   const after = await admin.getConsumeStatsOnBroker(cluster.brokerAddr, GROUP, TOPIC);
   assert.equal(after.diffTotal, sentTotal, "every message is a backlog again");
   assert.ok(after.queues.every((q) => q.consumerOffset === 0));
+
+  // And past the backlog again from the Topics page, whose offset reset picks the group.
+  await go(page, `#/topics?topic=${TOPIC}`, "topics");
+  await click(page, `[data-topic=${TOPIC}] .tabs button`, "Reset offset");
+  await page.select("[data-form=reset-offset] select[name=group]", GROUP);
+  await click(page, `[data-topic=${TOPIC}] button`, "Skip backlog (to the end)");
+  await waitText(page, "section[data-page=topics] .okmsg", `offsets of ${GROUP} moved to the end`);
+  const skipped = await admin.getConsumeStatsOnBroker(cluster.brokerAddr, GROUP, TOPIC);
+  assert.equal(skipped.diffTotal, 0, "no backlog left");
+
+  // The new topic is deleted from its Update / delete tab (after the browser's confirm).
+  await go(page, `#/topics?topic=${topic}`, "topics");
+  await click(page, `[data-topic=${topic}] .tabs button`, "Update / delete");
+  page.once("dialog", (d) => void d.accept());
+  await click(page, `[data-topic=${topic}] button`, "Delete topic");
+  await waitText(page, "section[data-page=topics] .okmsg", `topic ${topic} deleted`);
+  assert.equal(
+    (await admin.getAllTopicConfig(cluster.brokerAddr))[topic],
+    undefined,
+    "the broker has no DashNew",
+  );
   await page.close();
 });
 

@@ -31,16 +31,24 @@ export const TRACE_MESSAGE_TYPE_NAMES = [
 export const ConsumeReturnType = { SUCCESS: 0, TIME_OUT: 1, EXCEPTION: 2, RETURNNULL: 3, FAILED: 4 } as const;
 export const CONSUME_RETURN_TYPE_NAMES = ["SUCCESS", "TIME_OUT", "EXCEPTION", "RETURNNULL", "FAILED"];
 
-export interface PubRecord {
-  type: "Pub";
+/** A record about one message of a topic begins with these, in this order on the wire. */
+interface MessageFields {
   timestamp: number;
   regionId: string;
   group: string;
   topic: string;
   msgId: string;
+}
+
+/** …and Pub and EndTransaction go on with where it was stored. */
+interface StoredMessageFields extends MessageFields {
   tags: string;
   keys: string;
   storeHost: string;
+}
+
+export interface PubRecord extends StoredMessageFields {
+  type: "Pub";
   bodyLength: number;
   costTime: number;
   msgType: number;
@@ -76,16 +84,8 @@ export interface SubAfterRecord {
   group?: string;
 }
 
-export interface EndTransactionRecord {
+export interface EndTransactionRecord extends StoredMessageFields {
   type: "EndTransaction";
-  timestamp: number;
-  regionId: string;
-  group: string;
-  topic: string;
-  msgId: string;
-  tags: string;
-  keys: string;
-  storeHost: string;
   msgType: number;
   transactionId: string;
   /** COMMIT_MESSAGE, ROLLBACK_MESSAGE or UNKNOW (Java's spelling). */
@@ -93,13 +93,8 @@ export interface EndTransactionRecord {
   fromTransactionCheck: boolean;
 }
 
-export interface RecallRecord {
+export interface RecallRecord extends MessageFields {
   type: "Recall";
-  timestamp: number;
-  regionId: string;
-  group: string;
-  topic: string;
-  msgId: string;
   success: boolean;
 }
 
@@ -118,40 +113,72 @@ function join(fields: Array<string | number | boolean | undefined>): string {
   return fields.map(clean).join(CONTENT_SEPARATOR) + FIELD_SEPARATOR;
 }
 
+type FieldValue = string | number | boolean | undefined;
+type FieldKind = "str" | "num" | "bool";
+/** Fields after the record's type name, in wire order, each with how it is read back. */
+type Layout<R> = ReadonlyArray<readonly [Exclude<keyof R, "type">, FieldKind]>;
+
+const MESSAGE_FIELDS: Layout<MessageFields> = [
+  ["timestamp", "num"],
+  ["regionId", "str"],
+  ["group", "str"],
+  ["topic", "str"],
+  ["msgId", "str"],
+];
+const STORED_MESSAGE_FIELDS: Layout<StoredMessageFields> = [
+  ...MESSAGE_FIELDS,
+  ["tags", "str"],
+  ["keys", "str"],
+  ["storeHost", "str"],
+];
+
+/** Pub's first fields; offsetMsgId, success and clientHost follow in one of three forms. */
+const PUB_HEAD: Layout<PubRecord> = [
+  ...STORED_MESSAGE_FIELDS,
+  ["bodyLength", "num"],
+  ["costTime", "num"],
+  ["msgType", "num"],
+];
+
+/** The records of one fixed form: the whole record is its type name and these fields. */
+const FIXED: {
+  SubBefore: Layout<SubBeforeRecord>;
+  EndTransaction: Layout<EndTransactionRecord>;
+  Recall: Layout<RecallRecord>;
+} = {
+  SubBefore: [
+    ["timestamp", "num"],
+    ["regionId", "str"],
+    ["group", "str"],
+    ["requestId", "str"],
+    ["msgId", "str"],
+    ["retryTimes", "num"],
+    ["keys", "str"],
+  ],
+  EndTransaction: [
+    ...STORED_MESSAGE_FIELDS,
+    ["msgType", "num"],
+    ["transactionId", "str"],
+    ["transactionState", "str"],
+    ["fromTransactionCheck", "bool"],
+  ],
+  Recall: [...MESSAGE_FIELDS, ["success", "bool"]],
+};
+
+function values<R>(r: R, layout: Layout<R>): FieldValue[] {
+  return layout.map(([k]) => r[k] as FieldValue);
+}
+
 /** One record in the 4.x/5.x wire text (Pub with 14 fields, or 15 when clientHost is set). */
 export function encodeTraceRecord(r: TraceRecord): string {
   switch (r.type) {
     case "Pub": {
-      const f: Array<string | number | boolean | undefined> = [
-        "Pub",
-        r.timestamp,
-        r.regionId,
-        r.group,
-        r.topic,
-        r.msgId,
-        r.tags,
-        r.keys,
-        r.storeHost,
-        r.bodyLength,
-        r.costTime,
-        r.msgType,
-        r.offsetMsgId ?? "",
-        r.success,
-      ];
+      const f: FieldValue[] = ["Pub", ...values(r, PUB_HEAD), r.offsetMsgId ?? "", r.success];
       if (r.clientHost !== undefined) f.push(r.clientHost);
       return join(f);
     }
     case "SubBefore":
-      return join([
-        "SubBefore",
-        r.timestamp,
-        r.regionId,
-        r.group,
-        r.requestId,
-        r.msgId,
-        r.retryTimes,
-        r.keys,
-      ]);
+      return join(["SubBefore", ...values(r, FIXED.SubBefore)]);
     case "SubAfter":
       return join([
         "SubAfter",
@@ -165,23 +192,9 @@ export function encodeTraceRecord(r: TraceRecord): string {
         r.group ?? "",
       ]);
     case "EndTransaction":
-      return join([
-        "EndTransaction",
-        r.timestamp,
-        r.regionId,
-        r.group,
-        r.topic,
-        r.msgId,
-        r.tags,
-        r.keys,
-        r.storeHost,
-        r.msgType,
-        r.transactionId,
-        r.transactionState,
-        r.fromTransactionCheck,
-      ]);
+      return join(["EndTransaction", ...values(r, FIXED.EndTransaction)]);
     case "Recall":
-      return join(["Recall", r.timestamp, r.regionId, r.group, r.topic, r.msgId, r.success]);
+      return join(["Recall", ...values(r, FIXED.Recall)]);
   }
 }
 
@@ -207,6 +220,20 @@ function bool(s: string | undefined): boolean {
   return s === "true";
 }
 
+/** The record of `type` whose layout's fields are at(1), at(2), … */
+function readFields<R extends TraceRecord>(
+  type: R["type"],
+  layout: ReadonlyArray<readonly [PropertyKey, FieldKind]>,
+  at: (k: number) => string,
+): R {
+  const r: Record<string, unknown> = { type };
+  layout.forEach(([key, kind], j) => {
+    const s = at(j + 1);
+    r[key as string] = kind === "num" ? num(s) : kind === "bool" ? bool(s) : s;
+  });
+  return r as R;
+}
+
 /** How many fields the record starting at f[i] uses (undefined: too few). */
 function readOne(f: string[], i: number): { record: TraceRecord; used: number } | { reason: string } {
   const type = f[i]!;
@@ -218,40 +245,20 @@ function readOne(f: string[], i: number): { record: TraceRecord; used: number } 
       // 13 fields: no offsetMsgId, success is the 13th; 14: offsetMsgId then success; 15: + client host.
       const n = Math.min(left, 15);
       const short = n === 13;
-      const r: PubRecord = {
-        type: "Pub",
-        timestamp: num(at(1)),
-        regionId: at(2),
-        group: at(3),
-        topic: at(4),
-        msgId: at(5),
-        tags: at(6),
-        keys: at(7),
-        storeHost: at(8),
-        bodyLength: num(at(9)),
-        costTime: num(at(10)),
-        msgType: num(at(11)),
-        success: bool(short ? at(12) : at(13)),
-      };
+      const r = readFields<PubRecord>("Pub", PUB_HEAD, at);
+      r.success = bool(short ? at(12) : at(13));
       if (!short) r.offsetMsgId = at(12);
       if (n === 15) r.clientHost = at(14);
       return { record: r, used: n };
     }
     case "SubBefore":
-      if (left < 8) return { reason: `SubBefore with ${left} fields (8 expected)` };
-      return {
-        record: {
-          type: "SubBefore",
-          timestamp: num(at(1)),
-          regionId: at(2),
-          group: at(3),
-          requestId: at(4),
-          msgId: at(5),
-          retryTimes: num(at(6)),
-          keys: at(7),
-        },
-        used: 8,
-      };
+    case "EndTransaction":
+    case "Recall": {
+      const layout = FIXED[type];
+      const n = layout.length + 1;
+      if (left < n) return { reason: `${type} with ${left} fields (${n} expected)` };
+      return { record: readFields<TraceRecord>(type, layout, at), used: n };
+    }
     case "SubAfter": {
       if (left < 6) return { reason: `SubAfter with ${left} fields (7 or 9 expected)` };
       const r: SubAfterRecord = {
@@ -277,40 +284,6 @@ function readOne(f: string[], i: number): { record: TraceRecord; used: number } 
       }
       return { record: r, used };
     }
-    case "EndTransaction":
-      if (left < 13) return { reason: `EndTransaction with ${left} fields (13 expected)` };
-      return {
-        record: {
-          type: "EndTransaction",
-          timestamp: num(at(1)),
-          regionId: at(2),
-          group: at(3),
-          topic: at(4),
-          msgId: at(5),
-          tags: at(6),
-          keys: at(7),
-          storeHost: at(8),
-          msgType: num(at(9)),
-          transactionId: at(10),
-          transactionState: at(11),
-          fromTransactionCheck: bool(at(12)),
-        },
-        used: 13,
-      };
-    case "Recall":
-      if (left < 7) return { reason: `Recall with ${left} fields (7 expected)` };
-      return {
-        record: {
-          type: "Recall",
-          timestamp: num(at(1)),
-          regionId: at(2),
-          group: at(3),
-          topic: at(4),
-          msgId: at(5),
-          success: bool(at(6)),
-        },
-        used: 7,
-      };
     default:
       return { reason: `unknown record type "${type.slice(0, 32)}"` };
   }

@@ -1,5 +1,5 @@
+import { choiceField, openDetail, resetOffsetPanel, savePanel, updateDeletePanel } from "../panels.js";
 import {
-  actionButton,
   api,
   asOf,
   canWrite,
@@ -119,19 +119,13 @@ export default {
       }
     };
     // Results of the detail's actions live outside it, so reloading the detail keeps them.
-    const open = async (group, keepResult = false) => {
-      if (!keepResult) show(result);
-      show(detail, h("p", { class: "muted" }, `loading ${group}…`));
-      try {
-        const d = await api.get("/api/consumers/detail", { group });
-        show(
-          detail,
-          groupDetail(d, load, (g) => open(g, true), result),
-        );
-      } catch (err) {
-        show(detail, errorBox(err));
-      }
-    };
+    const open = (group, keepResult = false) =>
+      openDetail(detail, result, {
+        name: group,
+        keepResult,
+        load: () => api.get("/api/consumers/detail", { group }),
+        render: (d) => groupDetail(d, load, (g) => open(g, true), result),
+      });
     const apply = () => {
       Object.assign(state, {
         search: search.value.trim(),
@@ -146,30 +140,13 @@ export default {
     system.addEventListener("change", apply);
     const create = () => {
       const f = groupForm();
-      const res = h("div", {});
       show(
         out,
-        h(
-          "div",
-          { class: "panel", "data-form": "create-group" },
-          h("h2", {}, "Add or update a group"),
-          f.el,
-          h(
-            "p",
-            {},
-            actionButton(
-              "Save",
-              res,
-              async () => {
-                const r = await api.post("/api/consumers/createOrUpdate", groupValues(f.values()));
-                await load();
-                return `group ${r.group} saved on ${r.brokers.join(", ")}`;
-              },
-              "primary",
-            ),
-          ),
-          res,
-        ),
+        savePanel("create-group", "Add or update a group", f, async () => {
+          const r = await api.post("/api/consumers/createOrUpdate", groupValues(f.values()));
+          await load();
+          return `group ${r.group} saved on ${r.brokers.join(", ")}`;
+        }),
       );
     };
     root.append(
@@ -269,87 +246,34 @@ function groupDetail(d, reload, reopen, res) {
   if (canWrite()) {
     panels.push({
       title: "Reset offset",
-      render: (el) => {
-        const f = form([
-          {
-            name: "topic",
-            label: "Topic",
-            value: topics[0] ?? "",
-            ...(topics.length ? { options: topics } : {}),
-          },
-          { name: "time", label: "To the first message stored at or after", type: "datetime-local" },
-        ]);
-        el.append(
-          h("div", { "data-form": "reset-offset" }, f.el),
-          h(
-            "p",
-            {},
-            actionButton(
-              "Reset to time",
-              res,
-              async () => {
-                const v = f.values();
-                const r = await api.post("/api/consumers/resetOffset", {
-                  group: d.group,
-                  topic: v.topic,
-                  timestamp: v.time ? new Date(v.time).getTime() : 0,
-                });
-                reopen(d.group);
-                return `offsets reset: ${r.offsets.map((o) => `q${o.mq.queueId}=${o.offset}`).join(" ")}`;
-              },
-              "primary",
-            ),
-            " ",
-            actionButton("Skip backlog (to the end)", res, async () => {
-              const r = await api.post("/api/consumers/resetOffset", {
-                group: d.group,
-                topic: f.values().topic,
-                skip: true,
-              });
-              reopen(d.group);
-              return `offsets moved to the end: ${r.offsets.map((o) => `q${o.mq.queueId}=${o.offset}`).join(" ")}`;
-            }),
-          ),
-        );
-      },
+      render: (el) =>
+        resetOffsetPanel(el, res, {
+          choice: choiceField("topic", "Topic", topics),
+          target: (v) => ({ group: d.group, topic: v.topic }),
+          reopen: () => reopen(d.group),
+          what: () => "",
+        }),
     });
     panels.push({
       title: "Update / delete",
       render: (el) => {
         const f = groupForm(d);
         f.inputs.group.readOnly = true;
-        el.append(
-          f.el,
-          h(
-            "p",
-            {},
-            actionButton(
-              "Update",
-              res,
-              async () => {
-                await api.post("/api/consumers/createOrUpdate", groupValues(f.values()));
-                reload();
-                return `group ${d.group} updated`;
-              },
-              "primary",
-            ),
-            " ",
-            actionButton(
-              "Delete group",
-              res,
-              async () => {
-                if (!confirm(`Delete group ${d.group} from every broker?`)) return "";
-                await api.post("/api/consumers/delete", {
-                  group: d.group,
-                  clusterName: f.values().clusterName,
-                });
-                reload();
-                return `group ${d.group} deleted`;
-              },
-              "danger",
-            ),
-          ),
-        );
+        updateDeletePanel(el, res, {
+          f,
+          update: async () => {
+            await api.post("/api/consumers/createOrUpdate", groupValues(f.values()));
+            reload();
+            return `group ${d.group} updated`;
+          },
+          deleteLabel: "Delete group",
+          remove: async () => {
+            if (!confirm(`Delete group ${d.group} from every broker?`)) return "";
+            await api.post("/api/consumers/delete", { group: d.group, clusterName: f.values().clusterName });
+            reload();
+            return `group ${d.group} deleted`;
+          },
+        });
       },
     });
   }

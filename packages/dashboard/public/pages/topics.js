@@ -1,3 +1,4 @@
+import { choiceField, openDetail, resetOffsetPanel, savePanel, updateDeletePanel } from "../panels.js";
 import {
   actionButton,
   api,
@@ -92,45 +93,23 @@ export default {
     };
     // Results of the detail's actions live outside it, so reloading the detail keeps them.
     const openTopic = async (topic, keepResult = false) => {
-      if (!keepResult) show(result);
-      show(detail, h("p", { class: "muted" }, `loading ${topic}…`));
-      try {
-        const d = await api.get("/api/topics/detail", { topic });
-        show(
-          detail,
-          topicDetail(d, load, (t) => openTopic(t, true), result),
-        );
-        detail.scrollIntoView({ block: "nearest" });
-      } catch (err) {
-        show(detail, errorBox(err));
-      }
+      const shown = await openDetail(detail, result, {
+        name: topic,
+        keepResult,
+        load: () => api.get("/api/topics/detail", { topic }),
+        render: (d) => topicDetail(d, load, (t) => openTopic(t, true), result),
+      });
+      if (shown) detail.scrollIntoView({ block: "nearest" });
     };
     const createPanel = () => {
       const f = topicForm();
-      const res = h("div", {});
       show(
         out,
-        h(
-          "div",
-          { class: "panel", "data-form": "create-topic" },
-          h("h2", {}, "Add or update a topic"),
-          f.el,
-          h(
-            "p",
-            {},
-            actionButton(
-              "Save",
-              res,
-              async () => {
-                const r = await api.post("/api/topics/createOrUpdate", numbers(f.values()));
-                await load();
-                return `topic ${r.topic} saved on ${r.brokers.join(", ")}`;
-              },
-              "primary",
-            ),
-          ),
-          res,
-        ),
+        savePanel("create-topic", "Add or update a topic", f, async () => {
+          const r = await api.post("/api/topics/createOrUpdate", numbers(f.values()));
+          await load();
+          return `topic ${r.topic} saved on ${r.brokers.join(", ")}`;
+        }),
       );
     };
     search.addEventListener("keydown", (e) => {
@@ -279,55 +258,13 @@ function topicDetail(d, reload, reopen, res) {
     });
     panels.push({
       title: "Reset offset",
-      render: (el) => {
-        const f = form([
-          {
-            name: "group",
-            label: "Group",
-            value: groupNames[0] ?? "",
-            ...(groupNames.length ? { options: groupNames } : {}),
-          },
-          {
-            name: "time",
-            label: "To the first message stored at or after",
-            type: "datetime-local",
-            value: "",
-          },
-        ]);
-        el.append(
-          h("div", { "data-form": "reset-offset" }, f.el),
-          h(
-            "p",
-            {},
-            actionButton(
-              "Reset to time",
-              res,
-              async () => {
-                const v = f.values();
-                const timestamp = v.time ? new Date(v.time).getTime() : 0;
-                const r = await api.post("/api/consumers/resetOffset", {
-                  topic: d.topic,
-                  group: v.group,
-                  timestamp,
-                });
-                reopen(d.topic);
-                return `offsets of ${r.group} reset: ${r.offsets.map((o) => `q${o.mq.queueId}=${o.offset}`).join(" ")}`;
-              },
-              "primary",
-            ),
-            " ",
-            actionButton("Skip backlog (to the end)", res, async () => {
-              const r = await api.post("/api/consumers/resetOffset", {
-                topic: d.topic,
-                group: f.values().group,
-                skip: true,
-              });
-              reopen(d.topic);
-              return `offsets of ${r.group} moved to the end: ${r.offsets.map((o) => `q${o.mq.queueId}=${o.offset}`).join(" ")}`;
-            }),
-          ),
-        );
-      },
+      render: (el) =>
+        resetOffsetPanel(el, res, {
+          choice: choiceField("group", "Group", groupNames),
+          target: (v) => ({ topic: d.topic, group: v.group }),
+          reopen: () => reopen(d.topic),
+          what: (r) => ` of ${r.group}`,
+        }),
     });
     panels.push({
       title: "Update / delete",
@@ -340,35 +277,21 @@ function topicDetail(d, reload, reopen, res) {
           perm: c.perm,
         });
         f.inputs.topic.readOnly = true;
-        el.append(
-          f.el,
-          h(
-            "p",
-            {},
-            actionButton(
-              "Update",
-              res,
-              async () => {
-                await api.post("/api/topics/createOrUpdate", numbers(f.values()));
-                reload();
-                return `topic ${d.topic} updated`;
-              },
-              "primary",
-            ),
-            " ",
-            actionButton(
-              "Delete topic",
-              res,
-              async () => {
-                if (!confirm(`Delete topic ${d.topic} from every broker and NameServer?`)) return "";
-                await api.post("/api/topics/delete", { topic: d.topic, clusterName: f.values().clusterName });
-                reload();
-                return `topic ${d.topic} deleted`;
-              },
-              "danger",
-            ),
-          ),
-        );
+        updateDeletePanel(el, res, {
+          f,
+          update: async () => {
+            await api.post("/api/topics/createOrUpdate", numbers(f.values()));
+            reload();
+            return `topic ${d.topic} updated`;
+          },
+          deleteLabel: "Delete topic",
+          remove: async () => {
+            if (!confirm(`Delete topic ${d.topic} from every broker and NameServer?`)) return "";
+            await api.post("/api/topics/delete", { topic: d.topic, clusterName: f.values().clusterName });
+            reload();
+            return `topic ${d.topic} deleted`;
+          },
+        });
       },
     });
   }

@@ -1,4 +1,3 @@
-import { decodeOffsetMsgId, formatHostPort } from "@tidemq/protocol";
 import { firstOf } from "../Bounded.js";
 import { HttpError, name, type Route, str } from "../http.js";
 
@@ -58,14 +57,8 @@ export const routes: Route[] = [
     async handle({ data, body }) {
       const group = name(body, "group");
       const offsetMsgId = str(body, "offsetMsgId", { max: 64 });
-      let store: string;
-      try {
-        store = formatHostPort(decodeOffsetMsgId(offsetMsgId).storeHost);
-      } catch (err) {
-        throw new HttpError(400, (err as Error).message);
-      }
       // The broker the id names must be one of the cluster's before anything connects to it.
-      await data.knownBroker(store);
+      await data.brokerOfMsgId(offsetMsgId);
       let clientId = str(body, "clientId", { optional: true, max: 255 });
       if (!clientId) {
         const conn = await data.admin.getConsumerConnectionList(group).catch(() => undefined);

@@ -6,7 +6,7 @@ import {
   MAX_DEAD_LETTER_SCAN,
   resendDeadLetters,
 } from "@tidemq/client";
-import { decodeOffsetMsgId, formatHostPort, type MessageExt } from "@tidemq/protocol";
+import type { MessageExt } from "@tidemq/protocol";
 import { fmt, mapLimit, pageOf } from "../Bounded.js";
 import type { ClusterData } from "../ClusterData.js";
 import { bodyForExport, type DeadLetterRow, deadLetterRow, pageRanges, toCsv } from "../DeadLetterRows.js";
@@ -79,13 +79,7 @@ function groupParam(src: URLSearchParams | Record<string, unknown>): string {
 async function checkedMsgId(data: ClusterData, id: unknown): Promise<string> {
   if (typeof id !== "string" || !/^[0-9A-Fa-f]{32}$|^[0-9A-Fa-f]{56}$/.test(id))
     throw new HttpError(400, `"${String(id).slice(0, 80)}" is not an offset message id`);
-  let store: string;
-  try {
-    store = formatHostPort(decodeOffsetMsgId(id).storeHost);
-  } catch (err) {
-    throw new HttpError(400, (err as Error).message);
-  }
-  await data.knownBroker(store);
+  await data.brokerOfMsgId(id);
   return id;
 }
 

@@ -1,5 +1,5 @@
 import type { MessageQueue } from "@tidemq/client";
-import { decodeOffsetMsgId, formatHostPort, type MessageExt } from "@tidemq/protocol";
+import { formatHostPort, type MessageExt } from "@tidemq/protocol";
 import { fmt, mapLimit, pageOf } from "../Bounded.js";
 import type { ClusterData } from "../ClusterData.js";
 import type { Route } from "../http.js";
@@ -108,13 +108,7 @@ async function readRange(data: ClusterData, topic: string, begin: number, end: n
 
 /** The stored message behind an offset message id, read only from a broker of this cluster. */
 async function viewById(data: ClusterData, offsetMsgId: string): Promise<MessageExt> {
-  let store: string;
-  try {
-    store = formatHostPort(decodeOffsetMsgId(offsetMsgId).storeHost);
-  } catch (err) {
-    throw new HttpError(400, (err as Error).message);
-  }
-  await data.knownBroker(store);
+  await data.brokerOfMsgId(offsetMsgId);
   return data.admin.viewMessage(offsetMsgId);
 }
 
