@@ -42,6 +42,7 @@ const dir = mkdtempSync(join(tmpdir(), "tidemq-dash-scale-"));
 const child = spawn(
   process.execPath,
   [
+    "--initial-old-space-size=64", // the bin's shebang flag (skipped when run through node)
     join(root, "packages/cli/bin/tidemq.js"),
     "dev",
     "--replicas",

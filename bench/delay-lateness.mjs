@@ -45,7 +45,8 @@ function startBroker(dir) {
     storePathRootDir: dir,
     messageDelayLevel: "1s",
   };
-  const child = spawn(process.execPath, [FIXTURE, JSON.stringify(overrides)], {
+  // --initial-old-space-size=64: as the tidemq bin runs a broker.
+  const child = spawn(process.execPath, ["--initial-old-space-size=64", FIXTURE, JSON.stringify(overrides)], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {

@@ -50,6 +50,7 @@ async function runBroker() {
 
 function startBroker(overrides) {
   const c = fork(fileURLToPath(import.meta.url), ["role=broker", "--config", JSON.stringify(overrides)], {
+    execArgv: ["--initial-old-space-size=64"], // as the tidemq bin runs a broker
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   return new Promise((resolve, reject) => {
