@@ -86,14 +86,21 @@ async function runConsumer(ns) {
     let prev = performance.now();
     setInterval(() => {
       const now = performance.now();
-      if (count === 0) return void (prev = now);
+      if (count === 0) {
+        prev = now;
+        return;
+      }
       const sec = Math.floor((now - first) / 1000);
-      diag[sec] ??= { samples: 0, empty: 0, lateMs: 0 };
+      diag[sec] ??= { samples: 0, empty: 0, lateMs: 0, maxLateMs: 0, over100Ms: 0 };
       const d = diag[sec];
       d.samples++;
       // Reads private state: a bench may look.
       if (consumer.pending.length - consumer.pendingHead <= 0) d.empty++;
-      d.lateMs += Math.max(0, now - prev - 5);
+      const late = Math.max(0, now - prev - 5);
+      d.lateMs += late;
+      d.maxLateMs = Math.max(d.maxLateMs, late);
+      // Tokens beyond the bucket's burst (0.1 s worth) are lost while the loop is held this long.
+      if (late > 100) d.over100Ms += late - 100;
       prev = now;
     }, 5);
   }
@@ -105,7 +112,7 @@ async function runConsumer(ns) {
       while (last > 0 && perMs[last] === 0) last--;
       // performance.timeOrigin + first: the wall-clock time of the first message (same clock as the parent's Date.now()).
       process.send({
-        diag: Array.from(diag, (d) => d ?? { samples: 0, empty: 0, lateMs: 0 }),
+        diag: Array.from(diag, (d) => d ?? { samples: 0, empty: 0, lateMs: 0, maxLateMs: 0, over100Ms: 0 }),
         done: true,
         count,
         firstAt: performance.timeOrigin + first,
@@ -224,7 +231,8 @@ async function runMain() {
       if (r.diag[k] && r.diag[k].empty === 0) bound.push(perSecond[k]);
     const boundMean = bound.reduce((a, b) => a + b, 0) / Math.max(1, bound.length);
     const diagText = r.diag.map(
-      (d) => `${Math.round((100 * d.empty) / Math.max(1, d.samples))}%/${Math.round(d.lateMs)}ms`,
+      (d) =>
+        `${Math.round((100 * d.empty) / Math.max(1, d.samples))}%/${Math.round(d.lateMs)}/${Math.round(d.maxLateMs)}/${Math.round(d.over100Ms)}ms`,
     );
     const result = {
       machine: `${cpus[0]?.model ?? "?"} × ${cpus.length} cores, node ${process.version}`,
@@ -246,6 +254,12 @@ async function runMain() {
       drainedAfterPeakS: +((drained - peakEnd) / 1000).toFixed(2),
       totalS: +((drained - t0) / 1000).toFixed(2),
       atLimitS: +(sent / LIMIT).toFixed(2),
+      rateBoundSeconds: bound.length,
+      rateBoundRate: Math.round(boundMean),
+      rateBoundOfLimitPercent: +((boundMean / LIMIT) * 100).toFixed(2),
+      rateBoundMin: Math.min(...bound),
+      rateBoundMax: Math.max(...bound),
+      ...(opt.diag ? { diag: diagText } : {}),
     };
     if (opt.json) console.log(JSON.stringify(result));
     else
@@ -256,7 +270,7 @@ async function runMain() {
           `(${result.steadyOfLimitPercent} %, per-second min ${result.perSecondMin} max ${result.perSecondMax}); ` +
           `backlog drained ${result.drainedAfterPeakS} s after the peak (${result.totalS} s in all; ${sent} / ${LIMIT} = ${result.atLimitS} s at the limit)\nrate-bound (${bound.length} whole seconds with fetched messages always waiting): ${result.rateBoundRate}/s ` +
           `(${result.rateBoundOfLimitPercent} % of the limit; per-second min ${result.rateBoundMin} max ${result.rateBoundMax})\n` +
-          `per second: ${perSecond.join(" ")}${opt.diag ? `\nconsumer per second (% of 5 ms samples with no fetched message waiting / timer lateness summed): ${diagText.join(" ")}` : ""}`,
+          `per second: ${perSecond.join(" ")}${opt.diag ? `\nconsumer per second (% of 5 ms samples with no fetched message waiting / timer lateness summed / its max / summed beyond 100 ms): ${diagText.join(" ")}` : ""}`,
       );
     await producer.shutdown();
   } finally {
