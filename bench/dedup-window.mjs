@@ -37,6 +37,14 @@ console.log(`machine: ${machine}`);
 {
   // No send here is a resend, so the log is never read: a store that holds nothing will do.
   const store = { lookMessageByOffset: async () => undefined };
+  // Memory: JS heap + array buffers (the window's arrays are reserved when it is made), and RSS.
+  const mem = () => {
+    const u = process.memoryUsage();
+    return u.heapUsed + u.arrayBuffers;
+  };
+  gc();
+  const heap0 = mem();
+  const rss0 = process.memoryUsage().rss;
   const d = new DuplicateDetector({
     windowSeconds: 600,
     maxEntries: entries,
@@ -53,11 +61,6 @@ console.log(`machine: ${machine}`);
     return input(text.slice(i, i + 32));
   };
   gc();
-  const mem = () => {
-    const u = process.memoryUsage();
-    return u.heapUsed + u.arrayBuffers;
-  };
-  const heap0 = mem();
   const result = { msgIds: ["7F00000100002A9F0000000000000000"], queueOffset: 0, commitLogOffset: 0 };
   let now = Date.now();
   for (let i = 0; i < entries; i++) {
@@ -66,6 +69,7 @@ console.log(`machine: ${machine}`);
   }
   gc();
   const perEntry = (mem() - heap0) / entries;
+  const rssMiB = (process.memoryUsage().rss - rss0) / 1048576;
   const rounds = 5;
   const n = 200_000;
   const inputs = Array.from({ length: n }, makeInput);
@@ -83,7 +87,7 @@ console.log(`machine: ${machine}`);
   }
   times.sort((a, b) => a - b);
   console.log(
-    `window of ${entries} sends: ${Math.round(perEntry)} bytes (heap + array buffers) per send, window arrays ${(d.window.bytes / 1048576).toFixed(1)} MiB; check+record ${times[0].toFixed(0)}-${times[rounds - 1].toFixed(0)} ns per send (median ${times[2].toFixed(0)}, ${rounds} rounds of ${n})`,
+    `window of ${entries} sends: ${Math.round(perEntry)} bytes (heap + array buffers) per send, window arrays ${(d.window.bytes / 1048576).toFixed(1)} MiB, RSS +${rssMiB.toFixed(0)} MiB; check+record ${times[0].toFixed(0)}-${times[rounds - 1].toFixed(0)} ns per send (median ${times[2].toFixed(0)}, ${rounds} rounds of ${n})`,
   );
   // A duplicate's lookup (the resend path) up to the candidate: confirming it reads the record from the log.
   const hits = inputs.slice(0, 10_000);

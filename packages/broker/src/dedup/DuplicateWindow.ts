@@ -11,8 +11,12 @@
  * - a slot of an open-addressing table (linear probing, load ≤ 1/2; low hash word 4 B and
  *   ring slot 4 B side by side, one cache line per probe), deleted by backward shift so no
  *   tombstones pile up.
- * About 40 bytes per entry at the bound (1,000,000 entries ≈ 41 MiB), allocated as the
- * window fills (doubling).
+ * About 40 bytes per entry at the bound (1,000,000 entries ≈ 40 MiB). The arrays are
+ * reserved whole at start — fresh zeroed memory the OS maps only when first written, so the
+ * ring becomes resident as the window fills and the table within the first few thousand
+ * sends (its entries land anywhere) — instead of being grown by doubling: each doubling
+ * rehashed every entry, 5 % of the broker's CPU while a window filled (profile of
+ * bench/broker-send.mjs --dedup).
  *
  * A hash match is only a candidate: the caller confirms it against the stored message
  * (DuplicateDetector reads its topic and UNIQ_KEY back from the log), so a collision can
@@ -89,26 +93,37 @@ export function hashHi(): number {
 
 export class DuplicateWindow {
   // Ring columns, oldest at `head`.
-  private cap = 0;
+  private readonly cap: number;
   private head = 0;
   private count = 0;
-  private his = new Uint32Array(0);
-  private los = new Uint32Array(0);
-  private offsets = new Float64Array(0);
-  private ats = new Float64Array(0);
-  // Open-addressing table: at 2p the low hash word, at 2p + 1 the ring slot + 1 (0 = empty).
-  private mask = 0;
-  private table = new Uint32Array(0);
+  private readonly his: Uint32Array;
+  private readonly los: Uint32Array;
+  private readonly offsets: Float64Array;
+  private readonly ats: Float64Array;
+  // Open-addressing table, load ≤ 1/2: at 2p the low hash word, at 2p + 1 the ring slot + 1 (0 = empty).
+  private readonly mask: number;
+  private readonly table: Uint32Array;
   /** Entries dropped because the window was full before they aged out. */
   evictedEarly = 0;
 
-  constructor(private readonly o: DuplicateWindowOptions) {}
+  constructor(private readonly o: DuplicateWindowOptions) {
+    const cap = Math.max(1, Math.floor(o.maxEntries));
+    this.cap = cap;
+    this.his = new Uint32Array(cap);
+    this.los = new Uint32Array(cap);
+    this.offsets = new Float64Array(cap);
+    this.ats = new Float64Array(cap);
+    let size = 2;
+    while (size < 2 * cap) size *= 2;
+    this.mask = size - 1;
+    this.table = new Uint32Array(2 * size);
+  }
 
   get size(): number {
     return this.count;
   }
 
-  /** Bytes held by the arrays (what the window costs in memory now). */
+  /** Bytes reserved by the arrays (resident once the window is full). */
   get bytes(): number {
     return this.cap * 24 + (this.mask + 1) * 8;
   }
@@ -130,11 +145,8 @@ export class DuplicateWindow {
    */
   add(lo: number, hi: number, offset: number, at: number): void {
     if (this.count === this.cap) {
-      if (this.cap < this.o.maxEntries) this.grow();
-      else {
-        this.dropOldest();
-        this.evictedEarly++;
-      }
+      this.dropOldest();
+      this.evictedEarly++;
     }
     let slot = this.head + this.count;
     if (slot >= this.cap) slot -= this.cap;
@@ -158,7 +170,6 @@ export class DuplicateWindow {
 
   private find(lo: number, hi: number): number {
     const mask = this.mask;
-    if (mask === 0) return -1;
     const table = this.table;
     for (let p = lo & mask; ; p = (p + 1) & mask) {
       const s = table[2 * p + 1]!;
@@ -196,35 +207,5 @@ export class DuplicateWindow {
     table[2 * i + 1] = 0;
     this.head = h + 1 === this.cap ? 0 : h + 1;
     this.count--;
-  }
-
-  /** Doubles the ring (up to maxEntries), oldest at slot 0, and rebuilds the table at load ≤ 1/2. */
-  private grow(): void {
-    const cap = Math.min(this.o.maxEntries, Math.max(1024, this.cap * 2));
-    const his = new Uint32Array(cap);
-    const los = new Uint32Array(cap);
-    const offsets = new Float64Array(cap);
-    const ats = new Float64Array(cap);
-    for (let i = 0; i < this.count; i++) {
-      let from = this.head + i;
-      if (from >= this.cap) from -= this.cap;
-      his[i] = this.his[from]!;
-      los[i] = this.los[from]!;
-      offsets[i] = this.offsets[from]!;
-      ats[i] = this.ats[from]!;
-    }
-    let size = 2;
-    while (size < 2 * cap) size *= 2;
-    Object.assign(this, {
-      cap,
-      head: 0,
-      his,
-      los,
-      offsets,
-      ats,
-      mask: size - 1,
-      table: new Uint32Array(2 * size),
-    });
-    for (let i = 0; i < this.count; i++) this.insert(los[i]!, i);
   }
 }
