@@ -31,7 +31,8 @@ test("DuplicateWindow: lookups within the window only, oldest evicted first at t
   w.add(...h("T", "a"), 200, at + 3); // added twice: the first answer is found
   assert.equal(w.get(...h("T", "a"), at + 1000), 100);
   assert.equal(w.get(...h("U", "a"), at + 10), 300);
-  assert.equal(w.get(...h("T", "a"), at + 1001), -1, "older than the window");
+  assert.equal(w.get(...h("T", "a"), at + 1001), 200, "the first aged out: the second answers");
+  assert.equal(w.get(...h("T", "a"), at + 1004), -1, "older than the window");
   assert.equal(w.get(...h("T", "ab"), at), -1);
   assert.notDeepEqual(h("Ta", "b"), h("T", "ab"), "topic and key are hashed apart");
   w.add(...h("T", "b"), 400, at + 4); // the bound: T/a's first entry goes
@@ -43,6 +44,11 @@ test("DuplicateWindow: lookups within the window only, oldest evicted first at t
   assert.equal(w.expire(at + 1004), 1); // T/a (at+3) is older than 1000 ms at at+1004
   assert.equal(w.size, 2);
   assert.equal(w.get(...h("T", "c"), at + 1004), 500);
+  // Stored again once aged out, before expire() ran: the new entry answers.
+  w.add(...h("T", "c"), 600, at + 1006);
+  assert.equal(w.get(...h("T", "c"), at + 1006), 600);
+  assert.equal(w.expire(at + 1006), 2); // T/b and the first T/c
+  assert.equal(w.get(...h("T", "c"), at + 1006), 600);
 });
 
 test("DuplicateWindow: random adds, evictions and expiries agree with a Map model (probe runs and deletion)", () => {
@@ -55,7 +61,8 @@ test("DuplicateWindow: random adds, evictions and expiries agree with a Map mode
   for (const maxEntries of [1, 5, 37, 2000]) {
     const windowMs = 50;
     const w = new DuplicateWindow({ windowMs, maxEntries });
-    // The model: every add in order (oldest first); a lookup finds the oldest entry of a key.
+    // The model: every add in order (oldest first); a lookup finds the oldest entry of a key
+    // still within the window.
     const model: Array<{ key: string; offset: number; at: number }> = [];
     let now = 0;
     for (let step = 0; step < 20_000; step++) {
@@ -69,8 +76,8 @@ test("DuplicateWindow: random adds, evictions and expiries agree with a Map mode
         if (model.length === maxEntries) model.shift();
         model.push({ key, offset: step, at: now });
       } else if (op < 9) {
-        const e = model.find((x) => x.key === key);
-        const want = e && now - e.at <= windowMs ? e.offset : -1;
+        const e = model.find((x) => x.key === key && now - x.at <= windowMs);
+        const want = e ? e.offset : -1;
         assert.equal(w.get(lo, hi, now), want, `step ${step} get ${key}`);
       } else {
         let gone = 0;

@@ -133,9 +133,8 @@ export class DuplicateWindow {
    * A candidate only: confirm against the stored message.
    */
   get(lo: number, hi: number, now: number): number {
-    const slot = this.find(lo, hi);
-    if (slot < 0 || now - this.ats[slot]! > this.o.windowMs) return -1;
-    return this.offsets[slot]!;
+    const slot = this.find(lo, hi, now);
+    return slot < 0 ? -1 : this.offsets[slot]!;
   }
 
   /**
@@ -168,13 +167,18 @@ export class DuplicateWindow {
     return n;
   }
 
-  private find(lo: number, hi: number): number {
+  /**
+   * The oldest entry under (lo, hi) still within the window at `now` (an aged-out entry the
+   * 1 s expiry has not removed yet is passed over: the same key may have been stored again).
+   */
+  private find(lo: number, hi: number, now: number): number {
     const mask = this.mask;
     const table = this.table;
     for (let p = lo & mask; ; p = (p + 1) & mask) {
       const s = table[2 * p + 1]!;
       if (s === 0) return -1;
-      if (table[2 * p] === lo && this.his[s - 1] === hi) return s - 1;
+      if (table[2 * p] === lo && this.his[s - 1] === hi && now - this.ats[s - 1]! <= this.o.windowMs)
+        return s - 1;
     }
   }
 
