@@ -117,6 +117,10 @@ export class DuplicateWindow {
     while (size < 2 * cap) size *= 2;
     this.mask = size - 1;
     this.table = new Uint32Array(2 * size);
+    // Written once now: sends land anywhere in the table, so it is all resident within the
+    // first few thousand anyway, and two page faults per page (read, then write) on the send
+    // path cost more than one pass here (~16 MiB, a few ms, for the default million entries).
+    this.table.fill(0);
   }
 
   get size(): number {
