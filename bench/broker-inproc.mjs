@@ -4,7 +4,10 @@
 // frames once, then per round: decode each frame, run the registered handler (header
 // decode, checks, store put), encode the response frame. Reports CPU µs per message
 // (process.cpuUsage, so other load on the machine matters less than for wall-clock rates).
-// Usage: node bench/broker-inproc.mjs [--seconds 3] [--dir /dev/shm] [--sync]
+// Every send carries a UNIQ_KEY made new each round (a counter written over its last 8 hex
+// digits, the same work with and without --dedup), so producer de-duplication sees new sends.
+// Usage: node bench/broker-inproc.mjs [--seconds 3] [--dir /dev/shm] [--sync] [--dedup | --no-dedup]
+//        [--cases json,rocketmq,batch] (which of the three to run)
 // Build first: npx tsc -b packages/broker packages/client
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +18,9 @@ const { values: opt } = parseArgs({
     seconds: { type: "string", default: "3" },
     dir: { type: "string", default: "/dev/shm" },
     sync: { type: "boolean", default: false },
+    cases: { type: "string", default: "json,rocketmq,batch" },
+    dedup: { type: "boolean", default: false },
+    "no-dedup": { type: "boolean", default: false },
   },
 });
 const P = await import("../packages/protocol/dist/src/index.js");
@@ -32,6 +38,8 @@ const { config } = await loadBrokerConfig({
     autoCreateTopicEnable: true,
     flushDiskType: opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH",
     registerNameServerPeriod: 3_600_000,
+    ...(opt.dedup ? { duplicateDetectionEnable: true } : {}),
+    ...(opt["no-dedup"] ? { duplicateDetectionEnable: false } : {}),
   },
 });
 const broker = new BrokerController(config, { logger });
@@ -69,13 +77,17 @@ if (!ctx.topics.get(TOPIC)) {
   if (res.code !== 0) throw new Error(`create topic: ${res.remark}`);
 }
 
+/** Where each frame's UNIQ_KEYs are: [frame, position of the key's last 8 hex digits]. */
+const uniqSpots = [];
+
 function sendFrame(serializeType, batch) {
+  const uniqs = Array.from({ length: batch || 1 }, () => P.createUniqId());
   const body = batch
     ? P.encodeBatchBody(
-        Array.from({ length: batch }, () => ({
+        uniqs.map((u) => ({
           flag: 0,
           body: Buffer.alloc(500, 97),
-          properties: { TAGS: "bench", UNIQ_KEY: P.createUniqId() },
+          properties: { TAGS: "bench", UNIQ_KEY: u },
         })),
       )
     : Buffer.alloc(500, 97);
@@ -89,7 +101,7 @@ function sendFrame(serializeType, batch) {
     bornTimestamp: Date.now(),
     flag: 0,
     properties: P.encodeProperties(
-      batch ? { WAIT: "true" } : { TAGS: "bench", WAIT: "true", UNIQ_KEY: P.createUniqId() },
+      batch ? { WAIT: "true" } : { TAGS: "bench", WAIT: "true", UNIQ_KEY: uniqs[0] },
     ),
     reconsumeTimes: 0,
     unitMode: false,
@@ -98,10 +110,24 @@ function sendFrame(serializeType, batch) {
   const code = batch ? P.RequestCode.SEND_BATCH_MESSAGE : P.RequestCode.SEND_MESSAGE_V2;
   const req = P.createRequest(code, header, body, { serializeType });
   req.opaque = 7;
-  return P.encodeFrame(req).subarray(4);
+  const frame = P.encodeFrame(req).subarray(4);
+  for (const u of uniqs) {
+    const at = frame.indexOf(u);
+    if (at < 0) throw new Error("UNIQ_KEY not found in the frame");
+    uniqSpots.push([frame, at + u.length - 8]);
+  }
+  return frame;
+}
+
+let roundNo = 0;
+/** New UNIQ_KEYs for every frame: the round number in the last 8 hex digits. */
+function renewKeys() {
+  const hex = (roundNo++).toString(16).padStart(8, "0");
+  for (const [frame, at] of uniqSpots) frame.write(hex, at, "latin1");
 }
 
 async function round(frames) {
+  renewKeys();
   const pending = [];
   for (const f of frames) {
     const req = P.decodeFrame(f);
@@ -116,8 +142,8 @@ async function round(frames) {
 }
 
 async function measure(name, frames, perFrame) {
-  const end = performance.now() + Number(opt.seconds) * 1000;
   for (let i = 0; i < 50; i++) await round(frames); // warm-up
+  const end = performance.now() + Number(opt.seconds) * 1000;
   let n = 0;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -134,21 +160,27 @@ async function measure(name, frames, perFrame) {
   );
 }
 
-console.log(`broker in-process, ${config.flushDiskType}, data ${opt.dir}, node ${process.version}`);
-await measure(
-  "send 500 B, JSON header, 128/round",
-  Array.from({ length: 128 }, () => sendFrame(0)),
-  1,
+console.log(
+  `broker in-process, ${config.flushDiskType}, duplicateDetectionEnable=${config.duplicateDetectionEnable}, data ${opt.dir}, node ${process.version}`,
 );
-await measure(
-  "send 500 B, ROCKETMQ header, 128/round",
-  Array.from({ length: 128 }, () => sendFrame(1)),
-  1,
-);
-await measure(
-  "sendBatch 64 × 500 B, 16/round",
-  Array.from({ length: 16 }, () => sendFrame(1, 64)),
-  64,
-);
+const cases = opt.cases.split(",");
+if (cases.includes("json"))
+  await measure(
+    "send 500 B, JSON header, 128/round",
+    Array.from({ length: 128 }, () => sendFrame(0)),
+    1,
+  );
+if (cases.includes("rocketmq"))
+  await measure(
+    "send 500 B, ROCKETMQ header, 128/round",
+    Array.from({ length: 128 }, () => sendFrame(1)),
+    1,
+  );
+if (cases.includes("batch"))
+  await measure(
+    "sendBatch 64 × 500 B, 16/round",
+    Array.from({ length: 16 }, () => sendFrame(1, 64)),
+    64,
+  );
 await broker.shutdown();
 rmSync(data, { recursive: true, force: true });

@@ -23,7 +23,8 @@
 //   --diag            also print the broker's event-loop lateness (p50/p99/max, sampled by a 1 ms
 //                     timer), GC counts (scavenge / mark-compact) and pauses of broker and consumer,
 //                     and each process's run-queue wait (ms per s spent runnable but off-CPU)
-//   --no-dedup        broker duplicateDetectionEnable=false (A/B of producer de-duplication)
+//   --dedup           broker duplicateDetectionEnable=true (A/B of producer de-duplication)
+//   --no-dedup        broker duplicateDetectionEnable=false
 //   --json            one JSON line instead of text
 // Env: BROKER_NODE_OPTS / CLIENT_NODE_OPTS = extra node flags for the broker / the clients (e.g.
 // "--trace-gc", "--initial-old-space-size=64"): V8 GC flags must be given at start-up like this
@@ -62,6 +63,7 @@ const { values: opt } = parseArgs({
     queues: { type: "string", default: "1" },
     "pull-batch": { type: "string", default: "32" },
     raw: { type: "boolean", default: false },
+    dedup: { type: "boolean", default: false },
     "no-dedup": { type: "boolean", default: false },
     binary: { type: "boolean", default: false },
     "no-consumer": { type: "boolean", default: false },
@@ -103,6 +105,7 @@ async function runBroker() {
       storePathRootDir: opt.data,
       autoCreateTopicEnable: true,
       flushDiskType: opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH",
+      ...(opt.dedup ? { duplicateDetectionEnable: true } : {}),
       ...(opt["no-dedup"] ? { duplicateDetectionEnable: false } : {}),
     },
   });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Cost of producer de-duplication (broker duplicateDetectionEnable): ns per send for the
-// window lookup + insert at steady state (window full at duplicateWindowMaxEntries), heap
-// bytes per remembered send, and the start-up rebuild time of a store holding N recent
+// window lookup + insert at steady state (window full at duplicateWindowMaxEntries), memory
+// (heap + array buffers) per remembered send, and the start-up rebuild time of a store holding N recent
 // messages (MessageStore.forEachRecordSince + inserts). Also ns per consumer stats record
 // (ConsumeStatsWindow, on the consume path of every message). Prints figures and the machine.
 //
@@ -35,7 +35,23 @@ console.log(`machine: ${machine}`);
 
 // 1. Steady state: window at its bound, each send = one check (miss) + one record (insert + evict).
 {
-  const d = new DuplicateDetector({ windowSeconds: 600, maxEntries: entries, rebuildMaxBytes: 0, logger });
+  // No send here is a resend, so the log is never read: a store that holds nothing will do.
+  const store = { lookMessageByOffset: async () => undefined };
+  // Memory: JS heap + array buffers (the window's arrays are reserved when it is made), and RSS.
+  const mem = () => {
+    const u = process.memoryUsage();
+    return u.heapUsed + u.arrayBuffers;
+  };
+  gc();
+  const heap0 = mem();
+  const rss0 = process.memoryUsage().rss;
+  const d = new DuplicateDetector({
+    windowSeconds: 600,
+    maxEntries: entries,
+    rebuildMaxBytes: 0,
+    store,
+    logger,
+  });
   const topic = "BrokerBench";
   const input = (uniq) => ({ topic, queueId: 0, uniqKey: uniq });
   // Properties text as the broker receives it; uniqKey is a slice of it, as in the send path.
@@ -45,12 +61,15 @@ console.log(`machine: ${machine}`);
     return input(text.slice(i, i + 32));
   };
   gc();
-  const heap0 = process.memoryUsage().heapUsed;
-  const result = { msgIds: ["7F00000100002A9F0000000000000000"], queueOffset: 0 };
+  const result = { msgIds: ["7F00000100002A9F0000000000000000"], queueOffset: 0, commitLogOffset: 0 };
   let now = Date.now();
-  for (let i = 0; i < entries; i++) d.record([makeInput()], result, now);
+  for (let i = 0; i < entries; i++) {
+    result.commitLogOffset += 620;
+    d.record([makeInput()], result, now);
+  }
   gc();
-  const perEntry = (process.memoryUsage().heapUsed - heap0) / entries;
+  const perEntry = (mem() - heap0) / entries;
+  const rssMiB = (process.memoryUsage().rss - rss0) / 1048576;
   const rounds = 5;
   const n = 200_000;
   const inputs = Array.from({ length: n }, makeInput);
@@ -59,6 +78,7 @@ console.log(`machine: ${machine}`);
     const t0 = cpuNs();
     for (let i = 0; i < n; i++) {
       const batch = [inputs[i]];
+      result.commitLogOffset += 620;
       if (d.check(batch, now) === undefined) d.record(batch, result, now);
     }
     times.push((cpuNs() - t0) / n);
@@ -67,14 +87,16 @@ console.log(`machine: ${machine}`);
   }
   times.sort((a, b) => a - b);
   console.log(
-    `window of ${entries} sends: ${Math.round(perEntry)} heap bytes per send; check+record ${times[0].toFixed(0)}-${times[rounds - 1].toFixed(0)} ns per send (median ${times[2].toFixed(0)}, ${rounds} rounds of ${n})`,
+    `window of ${entries} sends: ${Math.round(perEntry)} bytes (heap + array buffers) per send, window arrays ${(d.window.bytes / 1048576).toFixed(1)} MiB, RSS +${rssMiB.toFixed(0)} MiB; check+record ${times[0].toFixed(0)}-${times[rounds - 1].toFixed(0)} ns per send (median ${times[2].toFixed(0)}, ${rounds} rounds of ${n})`,
   );
-  // A duplicate's lookup (the resend path).
+  // A duplicate's lookup (the resend path) up to the candidate: confirming it reads the record from the log.
   const hits = inputs.slice(0, 10_000);
   for (const h of hits) d.record([h], result, now);
   const t0 = cpuNs();
   for (let k = 0; k < 10; k++) for (const h of hits) d.check([h], now);
-  console.log(`duplicate hit: ${((cpuNs() - t0) / (10 * hits.length)).toFixed(0)} ns per lookup`);
+  console.log(
+    `duplicate candidate: ${((cpuNs() - t0) / (10 * hits.length)).toFixed(0)} ns per lookup (+ one log read to confirm)`,
+  );
 }
 
 // 2. Consumer stats on the consume path.
@@ -126,6 +148,7 @@ console.log(`machine: ${machine}`);
       windowSeconds: 600,
       maxEntries: entries,
       rebuildMaxBytes: 256 * 1024 * 1024,
+      store,
       logger,
     });
     const cpu0 = cpuNs();

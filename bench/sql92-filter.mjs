@@ -119,13 +119,19 @@ try {
   }
   const sql = compileSql92("amount > 1000 AND region = 'EU'");
   const hitCode = javaStringHashCode("hit");
-  await drain("SQL92 'amount > 1000 AND region = ''EU''' (1 % match)", (o) =>
-    getMessageMatchingSql(store, "SqlBench", 0, o, 32, sql, undefined),
-  );
-  await drain("tag 'hit' (1 % match, consume queue only)", (o) =>
-    store.getMessage("SqlBench", 0, o, 32, (code) => code === hitCode),
-  );
-  await drain("no filter (everything, 32 per pull)", (o) => store.getMessage("SqlBench", 0, o, 32));
+  // Each kind twice, interleaved: the first round also carries whatever the store still does
+  // after the writes (flushes, index building) and the JIT's warm-up.
+  for (const round of [1, 2]) {
+    await drain(`round ${round}: SQL92 'amount > 1000 AND region = ''EU''' (1 % match)`, (o) =>
+      getMessageMatchingSql(store, "SqlBench", 0, o, 32, sql, undefined),
+    );
+    await drain(`round ${round}: tag 'hit' (1 % match, consume queue only)`, (o) =>
+      store.getMessage("SqlBench", 0, o, 32, (code) => code === hitCode),
+    );
+    await drain(`round ${round}: no filter (everything, 32 per pull)`, (o) =>
+      store.getMessage("SqlBench", 0, o, 32),
+    );
+  }
 } finally {
   await store.shutdown();
   fs.rmSync(dir, { recursive: true, force: true });

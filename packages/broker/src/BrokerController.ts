@@ -188,6 +188,7 @@ export class BrokerController {
           windowSeconds: config.duplicateWindowSeconds,
           maxEntries: config.duplicateWindowMaxEntries,
           rebuildMaxBytes: config.duplicateRebuildMaxBytes,
+          store: this.store,
           logger,
         });
         await this.dedup.rebuild(this.store);

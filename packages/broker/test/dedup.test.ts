@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  createOffsetMsgId,
   createRequest,
   decodeOffsetMsgId,
   encodeBatchBody,
@@ -17,25 +18,91 @@ import {
 } from "@tidemq/protocol";
 import type { RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
-import { DuplicateWindow } from "../src/dedup/DuplicateWindow.js";
+import { type DuplicateDetector, offsetOfMsgId } from "../src/dedup/DuplicateDetector.js";
+import { DuplicateWindow, hashHi, hashKey } from "../src/dedup/DuplicateWindow.js";
 import { createTopicRequest, newClient, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
 
 test("DuplicateWindow: lookups within the window only, oldest evicted first at the entry bound, expire()", () => {
   const w = new DuplicateWindow({ windowMs: 1000, maxEntries: 3 });
   const at = 10_000;
-  w.add("T", "a", { msgId: "A", queueId: 0, queueOffset: 0, at });
-  w.add("T", "a", { msgId: "A2", queueId: 1, queueOffset: 9, at: at + 1 }); // first answer kept
-  w.add("U", "a", { msgId: "UA", queueId: 0, queueOffset: 0, at: at + 2 }); // same key, other topic
-  assert.equal(w.get("T", "a", at + 1000)!.msgId, "A");
-  assert.equal(w.get("U", "a", at + 10)!.msgId, "UA");
-  assert.equal(w.get("T", "a", at + 1001), undefined, "older than the window");
-  w.add("T", "b", { msgId: "B", queueId: 0, queueOffset: 1, at: at + 3 });
-  w.add("T", "c", { msgId: "C", queueId: 0, queueOffset: 2, at: at + 4 });
+  const h = (topic: string, key: string): [number, number] => [hashKey(topic, key), hashHi()];
+  w.add(...h("T", "a"), 100, at);
+  w.add(...h("U", "a"), 300, at + 2); // same key, other topic
+  w.add(...h("T", "a"), 200, at + 3); // added twice: the first answer is found
+  assert.equal(w.get(...h("T", "a"), at + 1000), 100);
+  assert.equal(w.get(...h("U", "a"), at + 10), 300);
+  assert.equal(w.get(...h("T", "a"), at + 1001), 200, "the first aged out: the second answers");
+  assert.equal(w.get(...h("T", "a"), at + 1004), -1, "older than the window");
+  assert.equal(w.get(...h("T", "ab"), at), -1);
+  assert.notDeepEqual(h("Ta", "b"), h("T", "ab"), "topic and key are hashed apart");
+  w.add(...h("T", "b"), 400, at + 4); // the bound: T/a's first entry goes
   assert.equal(w.size, 3);
   assert.equal(w.evictedEarly, 1);
-  assert.equal(w.get("T", "a", at + 5), undefined, "evicted: the bound was reached");
-  assert.equal(w.expire(at + 1003), 1); // UA (at+2) is older than 1000 ms at at+1003
+  assert.equal(w.get(...h("T", "a"), at + 5), 200, "its second entry is left");
+  w.add(...h("T", "c"), 500, at + 5);
+  assert.equal(w.get(...h("U", "a"), at + 5), -1, "evicted: the bound was reached");
+  assert.equal(w.expire(at + 1004), 1); // T/a (at+3) is older than 1000 ms at at+1004
   assert.equal(w.size, 2);
+  assert.equal(w.get(...h("T", "c"), at + 1004), 500);
+  // Stored again once aged out, before expire() ran: the new entry answers.
+  w.add(...h("T", "c"), 600, at + 1006);
+  assert.equal(w.get(...h("T", "c"), at + 1006), 600);
+  assert.equal(w.expire(at + 1006), 2); // T/b and the first T/c
+  assert.equal(w.get(...h("T", "c"), at + 1006), 600);
+});
+
+test("DuplicateWindow: random adds, evictions and expiries agree with a Map model (probe runs and deletion)", () => {
+  // Few distinct low words force long probe runs, wrap-around and backward-shift deletions.
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  for (const maxEntries of [1, 5, 37, 2000]) {
+    const windowMs = 50;
+    const w = new DuplicateWindow({ windowMs, maxEntries });
+    // The model: every add in order (oldest first); a lookup finds the oldest entry of a key
+    // still within the window.
+    const model: Array<{ key: string; offset: number; at: number }> = [];
+    let now = 0;
+    for (let step = 0; step < 20_000; step++) {
+      now += rnd(3);
+      const lo = rnd(16) * 4093; // 16 low words, spread over the table
+      const hi = rnd(64);
+      const key = `${lo}/${hi}`;
+      const op = rnd(10);
+      if (op < 6) {
+        w.add(lo, hi, step, now);
+        if (model.length === maxEntries) model.shift();
+        model.push({ key, offset: step, at: now });
+      } else if (op < 9) {
+        const e = model.find((x) => x.key === key && now - x.at <= windowMs);
+        const want = e ? e.offset : -1;
+        assert.equal(w.get(lo, hi, now), want, `step ${step} get ${key}`);
+      } else {
+        let gone = 0;
+        while (model.length > 0 && now - model[0]!.at > windowMs) {
+          model.shift();
+          gone++;
+        }
+        assert.equal(w.expire(now), gone, `step ${step} expire`);
+      }
+      assert.equal(w.size, model.length);
+    }
+    for (const e of model) {
+      const [lo, hi] = e.key.split("/").map(Number) as [number, number];
+      const first = model.find((x) => x.key === e.key)!;
+      assert.equal(w.get(lo, hi, first.at), first.offset);
+    }
+  }
+});
+
+test("offsetOfMsgId reads the commit-log offset of IPv4 and IPv6 offsetMsgIds", () => {
+  for (const offset of [0, 1, 4096, 2 ** 40 + 17, Number.MAX_SAFE_INTEGER]) {
+    for (const host of ["127.0.0.1", "::1"]) {
+      assert.equal(offsetOfMsgId(createOffsetMsgId({ host, port: 10911 }, offset)), offset);
+    }
+  }
 });
 
 async function maxOffsets(client: RemotingClient, addr: string, topic: string): Promise<number[]> {
@@ -127,6 +194,15 @@ test("a resend with the same UNIQ_KEY gets the original answer and stores nothin
     // A new key is stored as usual.
     const fresh = await client.invoke(addr, send(T, "UNIQ-3", 3));
     assert.equal(fresh.extFields!.queueOffset, "0");
+    // A hash collision (forced: the window maps another key's hash to UNIQ-3's record) is
+    // caught by reading the stored message back: the send is stored, not answered as a resend.
+    const dedup = (broker as unknown as { dedup: DuplicateDetector }).dedup;
+    const offset3 = decodeOffsetMsgId(fresh.extFields!.msgId!).commitLogOffset;
+    dedup.window.add(hashKey(T, "UNIQ-4"), hashHi(), offset3, Date.now());
+    const collided = await client.invoke(addr, send(T, "UNIQ-4", 3));
+    assert.equal(collided.code, ResponseCode.SUCCESS);
+    assert.equal(collided.extFields!.queueOffset, "1", "stored as a new message");
+    assert.equal(dedup.collisions, 1);
   } finally {
     await client.close();
     await broker?.shutdown();

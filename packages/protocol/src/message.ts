@@ -324,6 +324,11 @@ export class StoredMessage implements MessageExt {
     return this.topicAt + this.topicLength + 2;
   }
 
+  /** Where the properties text starts in the buffer (it ends with the record): for readers that scan it in place. */
+  get propertiesStart(): number {
+    return this.propsAt;
+  }
+
   // Fixed-position fields are read from the record when asked (fewer fields per object).
   get bodyCRC(): number {
     return this.buf.readInt32BE(this.pos + RecordLayout.BODY_CRC);

@@ -1,14 +1,16 @@
-import { createOffsetMsgId, MessageConst, ResponseCode } from "@tidemq/protocol";
+import { createOffsetMsgId, decodeMessage, MessageConst, ResponseCode } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
-import { DuplicateWindow, type StoredSend } from "./DuplicateWindow.js";
+import { DuplicateWindow, hashHi, hashKey } from "./DuplicateWindow.js";
 
 export interface DuplicateDetectorOptions {
   windowSeconds: number;
   maxEntries: number;
   /** At most this much of the log's tail is read at start-up (bounds start-up time). */
   rebuildMaxBytes: number;
+  /** Where a hash match is confirmed: the candidate's stored topic and UNIQ_KEY are read back. */
+  store: Pick<MessageStore, "lookMessageByOffset">;
   logger: Logger;
 }
 
@@ -34,6 +36,8 @@ export class DuplicateDetector {
   readonly window: DuplicateWindow;
   private readonly windowMs: number;
   private timer: NodeJS.Timeout | undefined;
+  /** Hash matches whose stored message had another topic or UNIQ_KEY (stored as new). */
+  collisions = 0;
 
   constructor(private readonly o: DuplicateDetectorOptions) {
     this.windowMs = o.windowSeconds * 1000;
@@ -57,12 +61,7 @@ export class DuplicateDetector {
         if (m.storeTimestamp < oldest) oldest = m.storeTimestamp;
         const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
         if (!uniq || !tracked(m.topic) || m.storeTimestamp < since) return;
-        this.window.add(m.topic, uniq, {
-          msgId: createOffsetMsgId(m.storeHost, r.offset),
-          queueId: m.queueId,
-          queueOffset: m.queueOffset,
-          at: m.storeTimestamp,
-        });
+        this.window.add(hashKey(m.topic, uniq), hashHi(), r.offset, m.storeTimestamp);
       },
       this.o.rebuildMaxBytes,
     );
@@ -90,26 +89,45 @@ export class DuplicateDetector {
   }
 
   /**
-   * The original result when every message of the request was stored within the window;
-   * undefined when none was. A batch mixing stored and new messages is refused
-   * (MESSAGE_ILLEGAL): its answer could not describe both, and storing it whole would duplicate.
+   * undefined when no message of the request has a hash match in the window (the send
+   * path's case: no promise, no allocation). Otherwise a promise of the original result once
+   * the candidates are confirmed against the log: undefined when none is really stored (a
+   * hash collision), the original when all are. A batch mixing stored and new messages is
+   * refused (MESSAGE_ILLEGAL): its answer could not describe both, and storing it whole
+   * would duplicate.
    */
-  check(inputs: readonly MessageInput[], now: number): OriginalSend | undefined {
+  check(inputs: readonly MessageInput[], now: number): Promise<OriginalSend | undefined> | undefined {
     const first = inputs[0];
-    if (first === undefined || first.uniqKey === undefined || !tracked(first.topic)) return undefined;
-    const hit = this.window.get(first.topic, first.uniqKey, now);
-    if (inputs.length === 1)
-      return hit && { msgId: hit.msgId, queueId: hit.queueId, queueOffset: hit.queueOffset };
-    let hits = hit ? 1 : 0;
-    const found: StoredSend[] = hit ? [hit] : [];
-    for (let i = 1; i < inputs.length; i++) {
-      const m = inputs[i]!;
-      const h = m.uniqKey === undefined ? undefined : this.window.get(m.topic, m.uniqKey, now);
-      if (h) {
-        hits++;
-        found.push(h);
-      }
+    if (first === undefined || !tracked(first.topic)) return undefined;
+    if (inputs.length === 1) {
+      if (first.uniqKey === undefined) return undefined;
+      const offset = this.window.get(hashKey(first.topic, first.uniqKey), hashHi(), now);
+      return offset < 0 ? undefined : this.confirm(first.topic, first.uniqKey, offset);
     }
+    let candidates: number[] | undefined;
+    for (let i = 0; i < inputs.length; i++) {
+      const m = inputs[i]!;
+      if (m.uniqKey === undefined) continue;
+      const offset = this.window.get(hashKey(m.topic, m.uniqKey), hashHi(), now);
+      if (offset < 0) continue;
+      candidates ??= new Array<number>(inputs.length).fill(-1);
+      candidates[i] = offset;
+    }
+    return candidates && this.confirmBatch(inputs, candidates);
+  }
+
+  private async confirmBatch(
+    inputs: readonly MessageInput[],
+    candidates: readonly number[],
+  ): Promise<OriginalSend | undefined> {
+    const found: OriginalSend[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const m = inputs[i]!;
+      if (candidates[i]! < 0 || m.uniqKey === undefined) continue;
+      const original = await this.confirm(m.topic, m.uniqKey, candidates[i]!);
+      if (original) found.push(original);
+    }
+    const hits = found.length;
     if (hits === 0) return undefined;
     if (hits < inputs.length) {
       fail(
@@ -124,17 +142,44 @@ export class DuplicateDetector {
     };
   }
 
+  /**
+   * The stored message at `offset` if it is (topic, uniqKey): its send result. A message the
+   * log no longer holds, or another one under the same hash, is not a duplicate.
+   */
+  private async confirm(topic: string, uniqKey: string, offset: number): Promise<OriginalSend | undefined> {
+    const rec = await this.o.store.lookMessageByOffset(offset);
+    if (rec === undefined) return undefined;
+    let m: ReturnType<typeof decodeMessage>;
+    try {
+      m = decodeMessage(rec);
+    } catch {
+      return undefined;
+    }
+    if (m.topic !== topic || m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] !== uniqKey) {
+      this.collisions++;
+      return undefined;
+    }
+    return { msgId: createOffsetMsgId(m.storeHost, offset), queueId: m.queueId, queueOffset: m.queueOffset };
+  }
+
   /** Remembers what a put stored (called once the store confirmed it). */
   record(inputs: readonly MessageInput[], result: PutResult, now: number): void {
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (m.uniqKey === undefined || !tracked(m.topic)) continue;
-      this.window.add(m.topic, m.uniqKey, {
-        msgId: result.msgIds[i]!,
-        queueId: m.queueId,
-        queueOffset: result.queueOffset + i,
-        at: now,
-      });
+      // A batch's later messages: their offset is the tail of their offsetMsgId.
+      const offset = i === 0 ? result.commitLogOffset : offsetOfMsgId(result.msgIds[i]!);
+      this.window.add(hashKey(m.topic, m.uniqKey), hashHi(), offset, now);
     }
   }
+}
+
+/** The commit-log offset in an offsetMsgId: its last 16 hex digits (any host length). */
+export function offsetOfMsgId(msgId: string): number {
+  let v = 0;
+  for (let k = msgId.length - 16; k < msgId.length; k++) {
+    const c = msgId.charCodeAt(k);
+    v = v * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  return v;
 }

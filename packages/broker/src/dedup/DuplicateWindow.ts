@@ -1,24 +1,27 @@
 /**
- * Recently stored messages by (topic, UNIQ_KEY), bounded by age and by entry count: what
- * producer de-duplication looks up. Pure (the caller passes the clock).
+ * Recently stored messages by a 64-bit hash of (topic, UNIQ_KEY), bounded by age and by entry
+ * count: what producer de-duplication looks up. Pure (the caller passes the clock).
  *
- * One map per topic keyed by the UNIQ_KEY string itself: no key is built per send, and V8
- * caches a string's hash in the string, so the lookup before the put and the insert after it
- * hash the key once. Keys also sit in a FIFO in store order, so the oldest is always at its
- * head and eviction is O(1) per entry. (Not the Map's own iteration order: a Map keeps
- * deleted slots until it rehashes, so iterating from its start after many deletions skips
- * them one by one — quadratic.)
+ * Everything lives in typed arrays: no string, object or Map entry is kept per send, so the
+ * window costs the garbage collector nothing however full it is (the first version kept
+ * each UNIQ_KEY string — a slice that pinned the whole properties text — and its msgId in
+ * Maps: ~165 heap bytes per send, promoted and marked again and again). Per entry:
+ * - a ring slot in store order (hash 8 B, commit-log offset 8 B, store time 8 B), oldest at
+ *   `head`, so expiry and eviction are O(1) from the head;
+ * - a slot of an open-addressing table (linear probing, load ≤ 1/2; low hash word 4 B and
+ *   ring slot 4 B side by side, one cache line per probe), deleted by backward shift so no
+ *   tombstones pile up.
+ * About 40 bytes per entry at the bound (1,000,000 entries ≈ 40 MiB). The arrays are
+ * reserved whole at start — fresh zeroed memory the OS maps only when first written, so the
+ * ring becomes resident as the window fills and the table within the first few thousand
+ * sends (its entries land anywhere) — instead of being grown by doubling: each doubling
+ * rehashed every entry, 5 % of the broker's CPU while a window filled (profile of
+ * bench/broker-send.mjs --dedup).
+ *
+ * A hash match is only a candidate: the caller confirms it against the stored message
+ * (DuplicateDetector reads its topic and UNIQ_KEY back from the log), so a collision can
+ * never make a new message look like a resend.
  */
-
-/** Where a message was stored: what its send response said. */
-export interface StoredSend {
-  /** offsetMsgId (store host + commit-log offset). */
-  msgId: string;
-  queueId: number;
-  queueOffset: number;
-  /** Store time, ms. */
-  at: number;
-}
 
 export interface DuplicateWindowOptions {
   /** Entries older than this are forgotten, ms. */
@@ -27,99 +30,135 @@ export interface DuplicateWindowOptions {
   maxEntries: number;
 }
 
+/** The high word of the last hashKey(): the hash is two 32-bit words, returned without allocating. */
+let lastHi = 0;
+
+/** murmur3's finaliser: every input bit flips about half the output bits. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+let accA = 0;
+let accB = 0;
+
+/** Feeds a string's UTF-16 units, two per 32-bit block (murmur3's block mixing), to both lanes. */
+function absorb(s: string): void {
+  let a = accA;
+  let b = accB;
+  const n = s.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    let k = Math.imul(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16), 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    a ^= k;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+    b = Math.imul(b ^ k, 0x2c1b3c6d);
+    b ^= b >>> 15;
+  }
+  if (i < n) {
+    const k = Math.imul(s.charCodeAt(i), 0xcc9e2d51);
+    a ^= k;
+    b = Math.imul(b ^ k, 0x2c1b3c6d);
+  }
+  accA = a;
+  accB = b;
+}
+
+/**
+ * 64-bit hash of (topic, uniqKey) as two 32-bit lanes over the UTF-16 units: returns the
+ * low word; `hashHi()` gives the high word. The broker already holds both as strings (the
+ * consume-queue index needs UNIQ_KEY), so no decoding is added. Quality only decides how
+ * often a lookup reads a record back for nothing, never the answer (a match is confirmed).
+ */
+export function hashKey(topic: string, uniqKey: string): number {
+  accA = 0x9747b28c;
+  accB = 0x5bd1e995;
+  absorb(topic);
+  accA ^= 0x1ff; // separator: ("ab","c") ≠ ("a","bc")
+  accB ^= topic.length;
+  absorb(uniqKey);
+  lastHi = fmix32(accB ^ uniqKey.length);
+  return fmix32(accA ^ (topic.length + uniqKey.length));
+}
+
+/** High word of the last hashKey(). */
+export function hashHi(): number {
+  return lastHi;
+}
+
 export class DuplicateWindow {
-  /** topic → UNIQ_KEY → slot of the entry in the ring below (a small integer: no allocation). */
-  private readonly topics = new Map<string, Map<string, number>>();
-  // The entries, oldest at `head`, as columns of a ring that grows up to maxEntries: an entry
-  // is a few array writes, not an object per send for the garbage collector to promote.
-  private cap = 0;
+  // Ring columns, oldest at `head`.
+  private readonly cap: number;
   private head = 0;
   private count = 0;
-  private keys: string[] = [];
-  private maps: Array<Map<string, number> | undefined> = [];
-  private msgIds: string[] = [];
-  private queueIds = new Int32Array(0);
-  private queueOffsets = new Float64Array(0);
-  private ats = new Float64Array(0);
+  private readonly his: Uint32Array;
+  private readonly los: Uint32Array;
+  private readonly offsets: Float64Array;
+  private readonly ats: Float64Array;
+  // Open-addressing table, load ≤ 1/2: at 2p the low hash word, at 2p + 1 the ring slot + 1 (0 = empty).
+  private readonly mask: number;
+  private readonly table: Uint32Array;
   /** Entries dropped because the window was full before they aged out. */
   evictedEarly = 0;
 
-  constructor(private readonly o: DuplicateWindowOptions) {}
+  constructor(private readonly o: DuplicateWindowOptions) {
+    const cap = Math.max(1, Math.floor(o.maxEntries));
+    this.cap = cap;
+    this.his = new Uint32Array(cap);
+    this.los = new Uint32Array(cap);
+    this.offsets = new Float64Array(cap);
+    this.ats = new Float64Array(cap);
+    let size = 2;
+    while (size < 2 * cap) size *= 2;
+    this.mask = size - 1;
+    this.table = new Uint32Array(2 * size);
+    // Written once now: sends land anywhere in the table, so it is all resident within the
+    // first few thousand anyway, and two page faults per page (read, then write) on the send
+    // path cost more than one pass here (~16 MiB, a few ms, for the default million entries).
+    this.table.fill(0);
+  }
 
   get size(): number {
     return this.count;
   }
 
-  /** The stored send of (topic, uniqKey) if it is in the window at `now`. */
-  get(topic: string, uniqKey: string, now: number): StoredSend | undefined {
-    const slot = this.topics.get(topic)?.get(uniqKey);
-    if (slot === undefined || now - this.ats[slot]! > this.o.windowMs) return undefined;
-    return {
-      msgId: this.msgIds[slot]!,
-      queueId: this.queueIds[slot]!,
-      queueOffset: this.queueOffsets[slot]!,
-      at: this.ats[slot]!,
-    };
+  /** Bytes reserved by the arrays (resident once the window is full). */
+  get bytes(): number {
+    return this.cap * 24 + (this.mask + 1) * 8;
   }
 
-  /** Remembers a stored send (a key already present keeps its first, original, answer). */
-  add(topic: string, uniqKey: string, send: StoredSend): void {
-    let m = this.topics.get(topic);
-    if (m === undefined) {
-      m = new Map();
-      this.topics.set(topic, m);
-    }
-    if (m.has(uniqKey)) return;
+  /**
+   * The commit-log offset stored under hash (lo, hi) if within the window at `now`, else -1.
+   * A candidate only: confirm against the stored message.
+   */
+  get(lo: number, hi: number, now: number): number {
+    const slot = this.find(lo, hi, now);
+    return slot < 0 ? -1 : this.offsets[slot]!;
+  }
+
+  /**
+   * Remembers a stored message under hash (lo, hi). Not looked up first (the send path just
+   * did): a hash added twice has two entries, and lookups find the older one first (linear
+   * probing keeps a probe run in insertion order), so the original answer is kept.
+   */
+  add(lo: number, hi: number, offset: number, at: number): void {
     if (this.count === this.cap) {
-      if (this.cap < this.o.maxEntries) this.grow();
-      else {
-        this.dropOldest();
-        this.evictedEarly++;
-      }
+      this.dropOldest();
+      this.evictedEarly++;
     }
     let slot = this.head + this.count;
     if (slot >= this.cap) slot -= this.cap;
-    this.keys[slot] = uniqKey;
-    this.maps[slot] = m;
-    this.msgIds[slot] = send.msgId;
-    this.queueIds[slot] = send.queueId;
-    this.queueOffsets[slot] = send.queueOffset;
-    this.ats[slot] = send.at;
-    m.set(uniqKey, slot);
+    this.his[slot] = hi;
+    this.los[slot] = lo;
+    this.offsets[slot] = offset;
+    this.ats[slot] = at;
     this.count++;
-  }
-
-  /** Doubles the ring (up to maxEntries), oldest first at slot 0; maps point to the new slots. */
-  private grow(): void {
-    const cap = Math.min(this.o.maxEntries, Math.max(1024, this.cap * 2));
-    const keys: string[] = new Array(cap);
-    const maps: Array<Map<string, number> | undefined> = new Array(cap);
-    const msgIds: string[] = new Array(cap);
-    const queueIds = new Int32Array(cap);
-    const queueOffsets = new Float64Array(cap);
-    const ats = new Float64Array(cap);
-    for (let i = 0; i < this.count; i++) {
-      let from = this.head + i;
-      if (from >= this.cap) from -= this.cap;
-      keys[i] = this.keys[from]!;
-      maps[i] = this.maps[from];
-      msgIds[i] = this.msgIds[from]!;
-      queueIds[i] = this.queueIds[from]!;
-      queueOffsets[i] = this.queueOffsets[from]!;
-      ats[i] = this.ats[from]!;
-      maps[i]!.set(keys[i]!, i);
-    }
-    Object.assign(this, { keys, maps, msgIds, queueIds, queueOffsets, ats, cap, head: 0 });
-  }
-
-  private dropOldest(): void {
-    const h = this.head;
-    this.maps[h]!.delete(this.keys[h]!);
-    this.maps[h] = undefined;
-    this.keys[h] = "";
-    this.msgIds[h] = "";
-    this.head = h + 1 === this.cap ? 0 : h + 1;
-    this.count--;
+    this.insert(lo, slot);
   }
 
   /** Forgets entries older than the window (call periodically). Returns how many went. */
@@ -129,7 +168,52 @@ export class DuplicateWindow {
       this.dropOldest();
       n++;
     }
-    if (n > 0) for (const [t, m] of this.topics) if (m.size === 0) this.topics.delete(t);
     return n;
+  }
+
+  /**
+   * The oldest entry under (lo, hi) still within the window at `now` (an aged-out entry the
+   * 1 s expiry has not removed yet is passed over: the same key may have been stored again).
+   */
+  private find(lo: number, hi: number, now: number): number {
+    const mask = this.mask;
+    const table = this.table;
+    for (let p = lo & mask; ; p = (p + 1) & mask) {
+      const s = table[2 * p + 1]!;
+      if (s === 0) return -1;
+      if (table[2 * p] === lo && this.his[s - 1] === hi && now - this.ats[s - 1]! <= this.o.windowMs)
+        return s - 1;
+    }
+  }
+
+  private insert(lo: number, slot: number): void {
+    const mask = this.mask;
+    const table = this.table;
+    let p = lo & mask;
+    while (table[2 * p + 1] !== 0) p = (p + 1) & mask;
+    table[2 * p] = lo;
+    table[2 * p + 1] = slot + 1;
+  }
+
+  /** Removes the head entry from the ring and its table slot (backward-shift deletion). */
+  private dropOldest(): void {
+    const h = this.head;
+    const mask = this.mask;
+    const table = this.table;
+    let i = this.los[h]! & mask;
+    while (table[2 * i + 1] !== h + 1) i = (i + 1) & mask;
+    // Knuth's algorithm R: pull later entries of the probe run back over the hole unless
+    // their home position lies cyclically in (hole, j].
+    for (let j = (i + 1) & mask; table[2 * j + 1] !== 0; j = (j + 1) & mask) {
+      const home = table[2 * j]! & mask;
+      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (stays) continue;
+      table[2 * i] = table[2 * j]!;
+      table[2 * i + 1] = table[2 * j + 1]!;
+      i = j;
+    }
+    table[2 * i + 1] = 0;
+    this.head = h + 1 === this.cap ? 0 : h + 1;
+    this.count--;
   }
 }

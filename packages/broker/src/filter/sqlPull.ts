@@ -1,5 +1,6 @@
 import { StoredMessage } from "@tidemq/protocol";
 import type { GetMessageResult, MessageStore } from "@tidemq/store";
+import { RawProperties } from "./RawProperties.js";
 import type { Sql92Filter } from "./sql92/index.js";
 
 /**
@@ -37,6 +38,7 @@ export async function getMessageMatchingSql(
   let next = offset;
   let scanned = 0;
   let last: GetMessageResult | undefined;
+  const props = new RawProperties();
   while (queueOffsets.length < want && scanned < MAX_SQL_SCAN) {
     const step = Math.min(SCAN_STEP, MAX_SQL_SCAN - scanned);
     const r = await store.getMessage(topic, queueId, next, step, undefined, maxBytes);
@@ -54,7 +56,9 @@ export async function getMessageMatchingSql(
       const record = new StoredMessage(r.body, pos);
       const size = record.storeSize;
       const queueOffset = r.queueOffsets[i]!;
-      if (filter.matches((name) => record.properties[name])) {
+      // The expression reads its few properties from the record bytes: no decoded text, no object.
+      props.reset(r.body, record.propertiesStart, pos + size);
+      if (filter.matches(props.get)) {
         if (queueOffsets.length > 0 && bytes + size > byteLimit) {
           next = queueOffset;
           full = true;

@@ -139,8 +139,16 @@ export class SendMessageProcessor {
   }
 
   private enqueue(request: RemotingCommand, prepared: Prepared, t0: number): Promise<RemotingCommand> {
-    const original = this.dedup?.check(prepared.inputs, Date.now());
-    if (original) return Promise.resolve(this.duplicateResponse(request, original));
+    // A hash match in the de-duplication window is confirmed against the stored message first.
+    const candidate = this.dedup?.check(prepared.inputs, Date.now());
+    if (candidate)
+      return candidate.then((o) =>
+        o ? this.duplicateResponse(request, o) : this.submit(request, prepared, t0),
+      );
+    return this.submit(request, prepared, t0);
+  }
+
+  private submit(request: RemotingCommand, prepared: Prepared, t0: number): Promise<RemotingCommand> {
     return this.queue
       .submit(() => this.store(request, prepared))
       .then((outcome) => {
