@@ -260,10 +260,16 @@ export class DLedgerNode {
     this.kick();
   }
 
+  /**
+   * Runs the Ready loop once the current synchronous run is over (a microtask: every frame of
+   * a socket chunk, every put of a coalesced group is stepped first, then one Ready takes them
+   * all). Not setImmediate: on a busy machine that hop cost 6-10 ms per proposal before its
+   * entries left for the followers, on the path of every acknowledgement.
+   */
   private kick(): void {
     if (this.kickScheduled || this.running || this.stopped) return;
     this.kickScheduled = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.kickScheduled = false;
       void this.loop();
     });
