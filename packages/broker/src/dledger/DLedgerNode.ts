@@ -530,6 +530,7 @@ export class DLedgerNode {
 
   private readonly proposedAt = new Map<number, number>();
   private traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
+  private traceSyncs = { log: 0, index: 0 };
   private traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
 
   /** TIDEMQ_DLEDGER_TRACE=1: every 2 s, Readies handled, entries persisted, time persisting. */
@@ -549,8 +550,12 @@ export class DLedgerNode {
       }
     }
     if (Date.now() - t.since >= 2000) {
+      const logSyncs = this.store!.flushTimes.count;
+      const indexSyncs = this.index.syncCount;
+      const fsyncs = `fsyncs log ${logSyncs - this.traceSyncs.log} index ${indexSyncs - this.traceSyncs.index}`;
+      this.traceSyncs = { log: logSyncs, index: indexSyncs };
       this.logger.info(
-        `dledger trace ${this.self.id} ${this.role}: ${t.readies} readies, ${t.entries} entries, ${t.committed} committed, persist ${(t.persistMs / t.readies).toFixed(2)} ms avg ${t.maxMs.toFixed(1)} max; propose→ready ${(this.traceLat.ready / Math.max(1, this.traceLat.nReady)).toFixed(1)} ms, propose→commit ${(this.traceLat.commit / Math.max(1, this.traceLat.nCommit)).toFixed(1)} ms`,
+        `dledger trace ${this.self.id} ${this.role}: ${t.readies} readies, ${t.entries} entries, ${t.committed} committed, ${fsyncs}, persist ${(t.persistMs / t.readies).toFixed(2)} ms avg ${t.maxMs.toFixed(1)} max; propose→ready ${(this.traceLat.ready / Math.max(1, this.traceLat.nReady)).toFixed(1)} ms, propose→commit ${(this.traceLat.commit / Math.max(1, this.traceLat.nCommit)).toFixed(1)} ms`,
       );
       this.traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
       this.traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };

@@ -164,6 +164,8 @@ export class RaftLogIndex implements RaftStorage {
     fs.writeSync(this.fd, buf, 0, buf.length, (this.terms.length - entries.length) * RECORD);
   }
 
+  /** fdatasyncs of the index so far (TIDEMQ_DLEDGER_TRACE reports them). */
+  syncCount = 0;
   private syncing: Promise<void> | undefined;
   private syncNext: Promise<void> | undefined;
 
@@ -171,6 +173,7 @@ export class RaftLogIndex implements RaftStorage {
    *  fdatasync at a time; the calls made while one runs share the next one. */
   sync(): Promise<void> {
     if (!this.syncing) {
+      this.syncCount++;
       this.syncing = new Promise<void>((resolve, reject) =>
         fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
       ).finally(() => {
