@@ -120,9 +120,15 @@ export class Cluster {
 
   startReplica(id, { preload = this.preload } = {}) {
     const r = this.replica(id);
+    // --initial-old-space-size=64 as the tidemq bin's shebang (spawned through node, the
+    // shebang is skipped); TIDEMQ_BENCH_NODE_ARGS adds more (e.g. --cpu-prof) for profiling.
+    const nodeArgs = [
+      "--initial-old-space-size=64",
+      ...(process.env.TIDEMQ_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean),
+    ];
     const args = preload
-      ? ["--import", preload, TIDEMQ, "broker", "-c", r.conf]
-      : [TIDEMQ, "broker", "-c", r.conf];
+      ? [...nodeArgs, "--import", preload, TIDEMQ, "broker", "-c", r.conf]
+      : [...nodeArgs, TIDEMQ, "broker", "-c", r.conf];
     // TIDEMQ_DEV_CHILD: the broker stops when our end of its stdin closes (this process died).
     const child = spawn(process.execPath, args, {
       stdio: ["pipe", "pipe", "pipe"],
@@ -207,7 +213,11 @@ export class Cluster {
         const exited = new Promise((res) => c.once("exit", res));
         try {
           process.kill(c.pid, "SIGCONT");
-          process.kill(c.pid, "SIGKILL");
+          // A profiled broker must exit by itself to write its profile.
+          process.kill(
+            c.pid,
+            process.env.TIDEMQ_BENCH_NODE_ARGS?.includes("--cpu-prof") ? "SIGTERM" : "SIGKILL",
+          );
         } catch {}
         await exited;
       }

@@ -33,6 +33,17 @@ export interface RaftConfig {
   readonly preferredLeaderId?: NodeId;
   /** Index the application has already applied (its state machine survives restarts). */
   readonly applied?: number;
+  /**
+   * Asynchronous storage writes (etcd-raft's AsyncStorageWrites, as a pipeline of Readies):
+   * ready() may be called again before the earlier Readies are advanced, so a leader sends the
+   * next entries while its previous write is still being fsynced, and a follower writes and
+   * acknowledges batches back to back. The application persists Readies in the order it got
+   * them, completes them in that order (send messagesAfterPersist, apply, advance()), and each
+   * advance() reports the oldest outstanding Ready done. Nothing else changes: the leader counts
+   * its own copy only once advanced, answers still wait for their Ready's persistence.
+   * Default false: one Ready at a time.
+   */
+  readonly asyncStorageWrites?: boolean;
 }
 
 export interface ProposeResult {
@@ -117,7 +128,9 @@ export class RaftNode {
   private msgsAfterPersist: Message[] = [];
   private prevHard: HardState;
   private prevSoft: SoftState;
-  private pending: PendingReady | undefined;
+  /** Readies handed out and not advanced yet, oldest first (at most one unless async). */
+  private pending: PendingReady[] = [];
+  private readonly asyncWrites: boolean;
 
   constructor(cfg: RaftConfig) {
     this.id = cfg.id;
@@ -136,6 +149,7 @@ export class RaftNode {
     this.maxInflight = cfg.maxInflightMessages ?? 64;
     this.maxApplyBytes = cfg.maxApplyBytesPerReady ?? 4 << 20;
     this.preferredLeaderId = cfg.preferredLeaderId ?? NONE;
+    this.asyncWrites = cfg.asyncStorageWrites ?? false;
 
     const { hardState, config } = cfg.storage.initialState();
     this.log = new RaftLog(cfg.storage, hardState.commit, cfg.applied ?? 0);
@@ -236,17 +250,32 @@ export class RaftNode {
   // ---------------------------------------------------------------- outputs
 
   hasReady(): boolean {
+    if (this.asyncWrites && this.pending.length > 0 && !this.canPipeline()) return false;
     if (this.msgs.length > 0 || this.msgsAfterPersist.length > 0) return true;
-    if (this.log.unstable.entries.length > 0 || this.log.unstable.snapshot) return true;
-    if (this.log.committed > this.log.applied) return true;
+    if (this.log.unstable.hasEntriesNotInProgress() || this.log.unstable.snapshot) return true;
+    if (this.log.committed > Math.max(this.log.applied, this.log.applying)) return true;
     if (!sameHard(this.hardState(), this.prevHard)) return true;
     return !sameSoft(this.softState(), this.prevSoft);
   }
 
-  /** Collect the work to do. Call advance() after doing it, before the next ready(). */
+  /** With asynchronous writes, another Ready may be handed out before the earlier ones are
+   *  advanced — except around an incoming snapshot, which is written with nothing in flight
+   *  and before any later entry. */
+  private canPipeline(): boolean {
+    return this.asyncWrites && this.log.unstable.snapshot === undefined;
+  }
+
+  /** Collect the work to do. Call advance() after doing it (with asyncStorageWrites, more
+   *  Readies may be collected first: see RaftConfig.asyncStorageWrites). */
   ready(): Ready {
-    invariant(this.pending === undefined, "ready() called again before advance()");
-    const entries = [...this.log.unstable.entries];
+    invariant(
+      this.pending.length === 0 || this.canPipeline(),
+      this.asyncWrites
+        ? "ready() while a snapshot is being persisted"
+        : "ready() called again before advance()",
+    );
+    const entries = this.log.unstable.entriesNotInProgress();
+    this.log.unstable.acceptInProgress();
     const snapshot = this.log.unstable.snapshot;
     const committedEntries = this.log.nextCommittedEntries(this.maxApplyBytes);
     const hs = this.hardState();
@@ -273,20 +302,20 @@ export class RaftNode {
     this.prevSoft = ss;
     const last = entries[entries.length - 1];
     const lastApplied = committedEntries[committedEntries.length - 1];
-    this.pending = {
+    if (lastApplied) this.log.applying = lastApplied.index;
+    this.pending.push({
       ...(last ? { lastEntry: { index: last.index, term: last.term } } : {}),
       ...(snapshot ? { snapshotIndex: snapshot.metadata.index } : {}),
       appliedTo: lastApplied ? lastApplied.index : 0,
-    };
+    });
     return rd;
   }
 
   /** The last Ready is persisted (and fsynced when it said so), sent and applied. The leader
    *  counts its own copy of new entries toward commit only from here on. */
   advance(): void {
-    const p = this.pending;
+    const p = this.pending.shift();
     invariant(p !== undefined, "advance() without ready()");
-    this.pending = undefined;
     if (p.snapshotIndex !== undefined) {
       this.log.unstable.stableSnapTo(p.snapshotIndex);
       if (this.log.applied < p.snapshotIndex) this.log.applied = p.snapshotIndex;

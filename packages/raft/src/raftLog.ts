@@ -10,8 +10,11 @@ export class RaftLog {
   readonly unstable: Unstable;
   /** Highest index known committed (durable on a majority and of a term that may be counted). */
   committed: number;
-  /** Highest index handed to the application to apply (in a Ready). */
+  /** Highest index the application reported applied (its Ready advanced). */
   applied: number;
+  /** Highest index handed to the application to apply in a Ready not advanced yet
+   *  (asynchronous storage writes allow several); at least `applied`. */
+  applying = 0;
   /** Called with every batch appended (after any truncation at ents[0].index), so the core can
    *  track membership from config entries. */
   onAppend: ((ents: readonly Entry[]) => void) | undefined;
@@ -165,7 +168,7 @@ export class RaftLog {
 
   /** Committed entries not yet handed out, up to maxBytes (at least one). */
   nextCommittedEntries(maxBytes: number): Entry[] {
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applied + 1, this.applying + 1, this.firstIndex());
     if (lo > this.committed) return [];
     return this.slice(lo, this.committed + 1, maxBytes);
   }

@@ -11,9 +11,27 @@ export class Unstable {
   entries: Entry[] = [];
   /** Index of entries[0] (or where the next one would go). */
   offset: number;
+  /** Asynchronous storage writes: entries below this index were handed to the application in
+   *  a Ready that is not advanced yet (being written/fsynced); a Ready hands out only the rest. */
+  offsetInProgress: number;
 
   constructor(offset: number) {
     this.offset = offset;
+    this.offsetInProgress = offset;
+  }
+
+  /** Entries not yet handed to the application in any Ready. */
+  entriesNotInProgress(): Entry[] {
+    return this.entries.slice(this.offsetInProgress - this.offset);
+  }
+
+  hasEntriesNotInProgress(): boolean {
+    return this.offset + this.entries.length > this.offsetInProgress;
+  }
+
+  /** Everything unstable now is in a Ready the application is persisting. */
+  acceptInProgress(): void {
+    this.offsetInProgress = this.offset + this.entries.length;
   }
 
   maybeFirstIndex(): number | undefined {
@@ -42,6 +60,7 @@ export class Unstable {
     if (t === undefined || t !== term || index < this.offset) return;
     this.entries = this.entries.slice(index + 1 - this.offset);
     this.offset = index + 1;
+    this.offsetInProgress = Math.max(this.offsetInProgress, this.offset);
   }
 
   stableSnapTo(index: number): void {
@@ -50,6 +69,7 @@ export class Unstable {
 
   restore(s: Snapshot): void {
     this.offset = s.metadata.index + 1;
+    this.offsetInProgress = this.offset;
     this.entries = [];
     this.snapshot = s;
   }
@@ -62,10 +82,14 @@ export class Unstable {
     } else if (after <= this.offset) {
       // Replaces everything unstable, and shadows storage from `after` on.
       this.offset = after;
+      this.offsetInProgress = after;
       this.entries = [...ents];
     } else {
       invariant(after > this.offset && after < this.offset + this.entries.length, "unstable gap");
       this.entries = [...this.entries.slice(0, after - this.offset), ...ents];
+      // Replaced entries that were in progress must be handed out again (the application
+      // truncates at `after` and writes them).
+      this.offsetInProgress = Math.min(this.offsetInProgress, after);
     }
   }
 }

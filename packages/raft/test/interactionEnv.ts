@@ -23,6 +23,8 @@ interface EnvNode {
   config: Omit<RaftConfig, "storage" | "id">;
   /** What this node applied, one line per entry: the state machine of the transcripts. */
   applied: string[];
+  /** async=true: Readies written (write-ready) and not yet fsynced (complete-ready), oldest first. */
+  inflight: Ready[];
 }
 
 export function fmtEntry(e: Entry): string {
@@ -90,6 +92,10 @@ export class InteractionEnv {
         return "";
       case "process-ready":
         return c.args.map((id) => this.processReady(id)).join("\n");
+      case "write-ready":
+        return c.args.map((id) => this.writeReady(id)).join("\n");
+      case "complete-ready":
+        return c.args.map((id) => this.completeReady(id)).join("\n");
       case "deliver-msgs":
         return this.deliver(c.args, c.kv.get("drop") === "true");
       case "stabilize":
@@ -138,10 +144,17 @@ export class InteractionEnv {
       maxInflightMessages: Number(c.kv.get("inflight") ?? 64),
       maxEntriesPerMessage: Number(c.kv.get("max-entries") ?? 256),
       ...(c.kv.has("preferred") ? { preferredLeaderId: c.kv.get("preferred")! } : {}),
+      ...(c.kv.get("async") === "true" ? { asyncStorageWrites: true } : {}),
     };
     for (const id of ids) {
       const storage = new MemoryStorage(voters);
-      this.nodes.set(id, { raft: new RaftNode({ ...config, id, storage }), storage, config, applied: [] });
+      this.nodes.set(id, {
+        raft: new RaftNode({ ...config, id, storage }),
+        storage,
+        config,
+        applied: [],
+        inflight: [],
+      });
     }
     return "";
   }
@@ -190,6 +203,41 @@ export class InteractionEnv {
     if (rd.snapshot) n.applied = [`snapshot ${dec.decode(rd.snapshot.data)}`];
     for (const e of rd.committedEntries) n.applied.push(fmtEntry(e));
     n.raft.advance();
+    return out.join("\n");
+  }
+
+  /** Asynchronous storage writes, first half: take a Ready, write it (not yet durable), send
+   *  what may go before persistence; its answers wait for complete-ready. */
+  private writeReady(id: string): string {
+    const n = this.node(id);
+    if (!n.raft.hasReady()) return `> ${id}: no Ready`;
+    const rd = n.raft.ready();
+    const out = [
+      `> ${id} writing Ready (${n.inflight.length} in flight before it)`,
+      ...fmtReady(rd).map((l) => `  ${l}`),
+    ];
+    if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
+    n.storage.append(rd.entries);
+    if (rd.hardState) n.storage.setHardState(rd.hardState);
+    for (const m of rd.messages) if (!this.cut(m)) this.queue.push(m);
+    n.inflight.push(rd);
+    return out.join("\n");
+  }
+
+  /** Second half, for the oldest Ready written: it is durable; answer, apply, advance. */
+  private completeReady(id: string): string {
+    const n = this.node(id);
+    const rd = n.inflight.shift();
+    if (!rd) return `> ${id}: no Ready in flight`;
+    const out = [`> ${id} Ready durable`];
+    for (const m of rd.messagesAfterPersist) {
+      out.push(`  send: ${fmtMessage(m)}`);
+      if (!this.cut(m)) this.queue.push(m);
+    }
+    if (rd.snapshot) n.applied = [`snapshot ${dec.decode(rd.snapshot.data)}`];
+    for (const e of rd.committedEntries) n.applied.push(fmtEntry(e));
+    n.raft.advance();
+    out.push(`  commit=${n.raft.status().commit}`);
     return out.join("\n");
   }
 
@@ -284,6 +332,7 @@ export class InteractionEnv {
     const applied = n.storage.snapshot().metadata.index;
     n.raft = new RaftNode({ ...n.config, id, storage: n.storage, applied });
     n.applied = [];
+    n.inflight = [];
     this.queue = this.queue.filter((m) => m.to !== id);
     return "";
   }

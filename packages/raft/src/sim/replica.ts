@@ -17,7 +17,13 @@ export interface ReplicaOptions {
   readonly preferredLeaderId?: NodeId;
   /** Probability of a crash at each crash point of Ready handling. */
   readonly crashInReadyRate: number;
+  /** The core's asyncStorageWrites: up to PIPELINE_DEPTH Readies written and not yet fsynced,
+   *  completed in order (a leader sends new entries while its previous write is in flight). */
+  readonly asyncStorageWrites?: boolean;
 }
+
+/** Readies in flight at once with asynchronous storage writes. */
+const PIPELINE_DEPTH = 4;
 
 /** A client write the replica accepted as leader, waiting to see it applied. */
 interface PendingProposal {
@@ -41,6 +47,8 @@ export class SimReplica {
   /** Probability that a Ready's fsync completes only some steps later. */
   slowDiskRate = 0;
   private inFlight: { raft: RaftNode; rd: Ready; syncAt: number } | undefined;
+  /** asyncStorageWrites: Readies written (in this order), waiting for their fsync. */
+  private pipeline: { raft: RaftNode; rd: Ready; syncAt: number }[] = [];
   private commitSeen = 0;
   /** Probability of a crash at each crash point of Ready handling (0 once faults heal). */
   crashInReadyRate: number;
@@ -94,6 +102,7 @@ export class SimReplica {
       maxEntriesPerMessage: this.opts.maxEntriesPerMessage,
       maxInflightMessages: this.opts.maxInflightMessages,
       applied: snap.metadata.index,
+      asyncStorageWrites: this.opts.asyncStorageWrites ?? false,
       ...(this.opts.preferredLeaderId ? { preferredLeaderId: this.opts.preferredLeaderId } : {}),
     });
   }
@@ -116,6 +125,7 @@ export class SimReplica {
   crash(): void {
     this.raft = undefined;
     this.inFlight = undefined;
+    this.pipeline = [];
     this.disk.crash(this.rnd);
     this.crashes++;
   }
@@ -139,6 +149,7 @@ export class SimReplica {
    * allowed between ready() and advance()). Returns false if the replica crashed.
    */
   processReady(now = 0): boolean {
+    if (this.opts.asyncStorageWrites) return this.processReadyPipelined(now);
     for (let k = 0; k < 64 && this.raft; k++) {
       const f = this.inFlight;
       if (f) {
@@ -156,6 +167,43 @@ export class SimReplica {
       else if (!this.finishReady(raft, rd)) return false;
     }
     return true;
+  }
+
+  /**
+   * asyncStorageWrites: collect and write every Ready the core offers (up to PIPELINE_DEPTH in
+   * flight; messages sent at once), and complete them strictly in order as their fsyncs finish —
+   * now, or at a later step. A crash can strike between any write and its fsync with several
+   * Readies unsynced; the disk then keeps a random prefix of them (the last maybe torn).
+   */
+  private processReadyPipelined(now: number): boolean {
+    for (let k = 0; k < 64 && this.raft; k++) {
+      let progressed = false;
+      while (this.raft && this.pipeline.length < PIPELINE_DEPTH && this.raft.hasReady()) {
+        const raft = this.raft;
+        const rd = raft.ready();
+        if (!this.startReady(raft, rd)) return false;
+        const delay = this.pipelineDelay();
+        this.pipeline.push({ raft, rd, syncAt: now + delay });
+        progressed = true;
+      }
+      const head = this.pipeline[0];
+      if (head && now >= head.syncAt) {
+        this.pipeline.shift();
+        if (!this.finishReady(head.raft, head.rd)) return false;
+        progressed = true;
+      }
+      if (!progressed) return true;
+    }
+    return true;
+  }
+
+  /** Steps until a pipelined Ready's fsync completes: now or next step; on a slow disk 1-3
+   *  steps, and (during chaos) sometimes a stall of 5-24 steps, so that elections, conflicting
+   *  appends and snapshots arrive while earlier writes are still in flight. */
+  private pipelineDelay(): number {
+    if (!this.rnd.chance(this.slowDiskRate)) return this.rnd.int(2);
+    if (this.crashInReadyRate > 0 && this.rnd.chance(0.1)) return 5 + this.rnd.int(20);
+    return 1 + this.rnd.int(3);
   }
 
   private crashNow(): boolean {

@@ -16,6 +16,8 @@ export interface SimOptions {
   /** Add and remove voters (single-server changes) during the chaos; by default in 30 % of
    *  the seeds. Two spare replicas are then started as non-voters. */
   readonly membership?: boolean;
+  /** Pipeline Readies (the core's asyncStorageWrites); by default in the even seeds. */
+  readonly asyncWrites?: boolean;
   /** Print every fault and leadership change. */
   readonly log?: (line: string) => void;
 }
@@ -87,12 +89,16 @@ class Simulation {
     configChange: number;
   };
   private readonly membership: boolean;
+  private readonly asyncWrites: boolean;
   private configChanges = 0;
 
   constructor(private readonly opts: SimOptions) {
     this.rnd = new SimRandom(opts.seed);
     const n = opts.nodes ?? (this.rnd.chance(0.5) ? 3 : 5);
     this.membership = opts.membership ?? this.rnd.chance(0.3);
+    // Half the seeds (the even ones) pipeline Readies (the core's asyncStorageWrites, as the
+    // DLedger broker runs it); decided by the seed, not the random stream.
+    this.asyncWrites = opts.asyncWrites ?? opts.seed % 2 === 0;
     this.ids = Array.from({ length: n + (this.membership ? 2 : 0) }, (_, i) => `n${i}`);
     const voters = this.ids.slice(0, n);
     this.net = new SimNetwork(this.ids, this.rnd);
@@ -128,6 +134,7 @@ class Simulation {
           maxInflightMessages: this.rnd.pick([2, 4, 16]),
           compactEvery: this.rnd.pick([0, 8, 32]),
           crashInReadyRate,
+          asyncStorageWrites: this.asyncWrites,
           ...(preferred ? { preferredLeaderId: preferred } : {}),
         },
         this.rnd,
@@ -149,7 +156,7 @@ class Simulation {
       this.replicas.set(id, replica);
     }
     this.log(
-      `seed ${opts.seed}: ${n} nodes, net ${JSON.stringify(this.net.faults)}, rates ${JSON.stringify(this.rates)}, crash-in-ready ${crashInReadyRate}, slow-disk ${slowDiskRate}, preferred ${preferred ?? "-"}`,
+      `seed ${opts.seed}: ${n} nodes, net ${JSON.stringify(this.net.faults)}, rates ${JSON.stringify(this.rates)}, crash-in-ready ${crashInReadyRate}, slow-disk ${slowDiskRate}, async-writes ${this.asyncWrites}, preferred ${preferred ?? "-"}`,
     );
   }
 
