@@ -17,8 +17,14 @@ import {
   OffsetChanges,
 } from "./MetadataRecord.js";
 
-/** The leader writes changed consumer offsets (and delivery progress) this often, as one record. */
+/** The leader writes the delay/timer delivery progress (and queued group creations) this often. */
 export const METADATA_BATCH_MS = 200;
+/**
+ * Changed consumer offsets are written at once when no metadata record is being written, else
+ * together as one record when it is done (group commit), and records start at least this far
+ * apart: one record per commit round trip at most, whatever the commit rate.
+ */
+export const OFFSET_RECORD_GAP_MS = 50;
 /** The applied position (and what it learned) is written at most this often. */
 const CHECKPOINT_MS = 1000;
 const READ_BATCH = 64;
@@ -45,10 +51,12 @@ export interface TimerProgress {
  *
  * - Writer (the leader only): a topic or group change (admin, auto-creation on send) is one
  *   record, answered once committed on a majority, then applied locally. Consumer offsets
- *   change with every commit: the changes of each METADATA_BATCH_MS are one record, plus the
- *   delay levels' and timers' delivery progress; a hand-over (transfer, clean stop) writes the
- *   last batch first. After a kill -9 of the leader, a consumer re-reads at most what was
- *   committed in the last batch interval (plus what it had not yet committed itself).
+ *   change with every commit: they are group-committed — written at once when no metadata
+ *   record is in flight, else all together after it (records ≥ OFFSET_RECORD_GAP_MS apart);
+ *   the delay levels' and timers' delivery progress every METADATA_BATCH_MS; a hand-over
+ *   (transfer, clean stop) writes the last batch first. After a kill -9 of the leader, a
+ *   consumer re-reads what it committed during the last record's write (one commit round trip
+ *   of the group, plus OFFSET_RECORD_GAP_MS), plus what it had not committed itself.
  * - Applier (every replica): tails the topic's queue (only committed records are dispatched)
  *   and applies each record; the leader skips the topic/group/offset changes it wrote itself
  *   (applied at once). The position is kept in config/dledgerMetadata.json, written after the
@@ -66,6 +74,8 @@ export class ReplicatedMetadata {
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> = Promise.resolve();
   private batchTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private lastFlushAt = 0;
   private flushing: Promise<void> = Promise.resolve();
   private leading = false;
   private stopped = false;
@@ -108,7 +118,9 @@ export class ReplicatedMetadata {
       if (this.leading) this.pending.push(c);
     };
     this.offsets.onCommitted = (g, t, q, o) => {
-      if (this.leading) this.offsetChanges.note(g, t, q, o);
+      if (!this.leading) return;
+      this.offsetChanges.note(g, t, q, o);
+      this.kickFlush();
     };
     this.store.onMessageArrived((topic) => {
       if (topic === DLEDGER_METADATA_TOPIC) this.pump();
@@ -168,6 +180,8 @@ export class ReplicatedMetadata {
     this.leading = false;
     if (this.batchTimer) clearInterval(this.batchTimer);
     this.batchTimer = undefined;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     this.offsetChanges.clear();
     this.pending = [];
   }
@@ -190,6 +204,16 @@ export class ReplicatedMetadata {
     await this.put(changes);
   }
 
+  private kickFlush(): void {
+    if (this.flushTimer || !this.leading) return;
+    const wait = Math.max(0, this.lastFlushAt + OFFSET_RECORD_GAP_MS - Date.now());
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, wait);
+    this.flushTimer.unref();
+  }
+
   /** Writes what changed since the last batch (offsets, queued group creations, delivery progress). */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(() => this.flushNow()).catch(() => undefined);
@@ -198,6 +222,7 @@ export class ReplicatedMetadata {
 
   private async flushNow(): Promise<void> {
     if (!this.leading) return;
+    this.lastFlushAt = Date.now();
     const changes: MetadataChange[] = this.pending.splice(0);
     const entries = this.offsetChanges.take();
     if (entries.length > 0) changes.push({ t: "offsets", entries });
