@@ -111,27 +111,29 @@ export class LeaderServices {
   }
 
   /**
-   * Clean stop (or a hand-over): stops the services, then, while this replica still leads,
-   * writes the last metadata batch (offsets and delivery progress) so the next leader starts
-   * where this one ended.
+   * Before a leadership transfer: writes the current metadata batch (offsets, delivery
+   * progress) so the next leader starts where this one is. The services keep running until
+   * this replica is deposed (the transfer may not happen); what they deliver meanwhile may be
+   * delivered again by the next leader.
    */
   async handOver(): Promise<void> {
     await this.chain;
-    if (!this.leading) return;
-    const tx = this.transactionService;
-    await Promise.allSettled([tx?.stop(), this.schedule.stop()]);
-    await this.metadata.flush();
+    if (this.leading) await this.metadata.flush();
   }
 
+  /**
+   * Clean stop: stops the services, then, while this replica still leads, writes the last
+   * metadata batch so the next leader re-delivers nothing.
+   */
   async stop(): Promise<void> {
     this.generation++;
-    await this.handOver().catch(() => undefined);
     this.stopped = true;
     await this.chain;
-    this.leading = false;
-    this.metadata.stopLeading();
     const tx = this.transactionService;
     const timers = this.timerService;
     await Promise.allSettled([tx?.stop(), this.schedule.stop(), timers?.stop()]);
+    if (this.leading) await this.metadata.flush();
+    this.leading = false;
+    this.metadata.stopLeading();
   }
 }
