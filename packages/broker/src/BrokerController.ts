@@ -153,6 +153,7 @@ export class BrokerController {
       groups,
       offsets,
     );
+    this.metadata.isWritable = () => replication.node.isWritable;
     await this.metadata.start();
     const services = new LeaderServices(
       ctx,

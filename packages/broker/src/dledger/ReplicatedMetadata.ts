@@ -84,6 +84,8 @@ export class ReplicatedMetadata {
   private lastDelayJson = "";
   private lastTimerJson = "";
   private readonly file: string;
+  /** Whether the Raft replica takes writes (a new leader's services may still be starting). */
+  isWritable: (() => boolean) | undefined;
   /** Sources of delivery progress while leading (set by LeaderServices). */
   delayProgress: (() => Record<string, number>) | undefined;
   timerProgress: (() => TimerProgress | undefined) | undefined;
@@ -166,11 +168,28 @@ export class ReplicatedMetadata {
     }
   }
 
+  private leadingWaiters: Array<() => void> = [];
+
+  private leadingWithin(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const waiters = this.leadingWaiters;
+      function done() {
+        clearTimeout(t);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
   /** This replica leads (after catching up): changes are written from now on. */
   startLeading(): void {
     this.offsetChanges.clear();
     this.pending = [];
     this.leading = true;
+    for (const w of this.leadingWaiters.slice()) w();
     this.batchTimer = setInterval(() => void this.flush(), METADATA_BATCH_MS);
     this.batchTimer.unref();
   }
@@ -195,6 +214,8 @@ export class ReplicatedMetadata {
    * store answers a put only then), then applies it here.
    */
   async writeNow(changes: MetadataChange[]): Promise<void> {
+    // Writable, but still applying the previous leader's records: wait for that (briefly).
+    if (!this.leading && this.isWritable?.()) await this.leadingWithin(5000);
     if (!this.leading) {
       throw new TideMQError(
         ResponseCode.SERVICE_NOT_AVAILABLE,
