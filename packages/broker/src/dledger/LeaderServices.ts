@@ -19,8 +19,9 @@ import type { ReplicatedMetadata } from "./ReplicatedMetadata.js";
  * once (their writes would be refused anyway). Transitions run one at a time, in order.
  *
  * What a failover can re-deliver: delayed and timer messages stored by the old leader after
- * its last progress record (≤ METADATA_BATCH_MS, plus puts in flight); nothing is delivered
- * before its due time, and nothing due is skipped (progress only covers committed stores).
+ * its last progress record (written as soon as a delivery is stored, or right after the record
+ * in flight: about one commit round trip); nothing is delivered before its due time, and
+ * nothing due is skipped (progress only covers committed stores).
  */
 export class LeaderServices {
   private chain: Promise<void> = Promise.resolve();
@@ -71,6 +72,7 @@ export class LeaderServices {
     this.leading = true;
     this.metadata.startLeading();
     const delay = this.metadata.delayOffsets;
+    this.schedule.onDelivered = () => this.metadata.progressChanged();
     await this.schedule.start(delay);
     this.metadata.delayProgress = () => {
       const out: Record<string, number> = {};
@@ -84,6 +86,7 @@ export class LeaderServices {
       ...(skip ? { skip } : {}),
     });
     this.timerService.register();
+    this.timerService.onDelivered = () => this.metadata.progressChanged();
     const timers = this.timerService;
     this.metadata.timerProgress = () => timers.progress();
     if (!this.current(gen)) return;

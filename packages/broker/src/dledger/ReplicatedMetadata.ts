@@ -17,12 +17,12 @@ import {
   OffsetChanges,
 } from "./MetadataRecord.js";
 
-/** The leader writes the delay/timer delivery progress (and queued group creations) this often. */
+/** The leader also writes what changed (and queued group creations) this often. */
 export const METADATA_BATCH_MS = 200;
 /**
- * Changed consumer offsets are written at once when no metadata record is being written, else
- * together as one record when it is done (group commit), and records start at least this far
- * apart: one record per commit round trip at most, whatever the commit rate.
+ * Changed consumer offsets and delivery progress are written at once when no metadata record
+ * is being written, else together as one record when it is done (group commit), and records
+ * start at least this far apart: one record per commit round trip at most, whatever the rate.
  */
 export const OFFSET_RECORD_GAP_MS = 50;
 /** The applied position (and what it learned) is written at most this often. */
@@ -223,6 +223,11 @@ export class ReplicatedMetadata {
       );
     }
     await this.put(changes);
+  }
+
+  /** Delivery progress moved (a delay-level or timer delivery was stored): record it soon. */
+  progressChanged(): void {
+    this.kickFlush();
   }
 
   private kickFlush(): void {

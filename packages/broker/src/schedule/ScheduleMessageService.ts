@@ -92,6 +92,8 @@ export class ScheduleMessageService {
   private persisting: Promise<void> = Promise.resolve();
   /** Records delivered since start (tests and runtime info). */
   deliveredTotal = 0;
+  /** Hears each stored delivery batch (a DLedger leader replicates the progress soon after). */
+  onDelivered: (() => void) | undefined;
   /** Largest lateness seen (ms past due at the moment of the re-put). */
   maxLatenessMs = 0;
 
@@ -302,6 +304,7 @@ export class ScheduleMessageService {
     this.deliveredTotal += f.count;
     l.offset = f.next;
     this.mark(l);
+    this.onDelivered?.();
   }
 
   /** Settles every re-put in flight, oldest first; throws at the first that failed. */

@@ -91,6 +91,8 @@ export class TimerService {
   /** Deliveries being stored (their due times bound the progress a DLedger leader replicates). */
   private readonly storing = new Set<Loaded>();
   private skip: { cq: number; beforeMs: number } | undefined;
+  /** Hears each stored delivery batch (a DLedger leader replicates the progress soon after). */
+  onDelivered: (() => void) | undefined;
   /** Entries skipped as delivered by a previous DLedger leader. */
   skippedDelivered = 0;
   delivered = 0;
@@ -516,6 +518,7 @@ export class TimerService {
             this.storing.delete(item);
             this.settle(item);
           }
+          this.onDelivered?.();
         },
         (err: Error) => {
           // Not stored: try again in a second (the epoch stays open, so a crash redoes it).
