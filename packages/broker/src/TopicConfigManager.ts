@@ -189,14 +189,18 @@ export class TopicConfigManager implements TopicConfigManagerApi {
   async ensureSystemTopic(topic: string, queueNums: number, perm: number): Promise<TopicConfig> {
     const existing = this.table.get(topic);
     if (existing) return existing;
+    const tc = newTopicConfig(topic, queueNums, perm);
+    const problem = topicNameProblem(topic);
+    if (problem) throw new TideMQError(ResponseCode.SYSTEM_ERROR, problem);
     try {
-      await this.upsert(newTopicConfig(topic, queueNums, perm));
+      if (this.replicate) await this.replicate({ t: "topic", config: tc });
     } catch (err) {
-      // A DLedger follower (e.g. a heartbeat's retry topic): local only; the leader's own
-      // creation reaches this replica through the log.
-      if (!(err instanceof TideMQError && err.code === ResponseCode.SERVICE_NOT_AVAILABLE)) throw err;
-      await this.applyUpsert(newTopicConfig(topic, queueNums, perm));
+      // DLedger: a follower (e.g. a heartbeat's retry topic), or a leader just deposed or slow
+      // to commit: local only, as a broker always did — the leader's own creation reaches
+      // this replica through the log.
+      this.logger.debug(`system topic ${topic} created locally only: ${(err as Error).message}`);
     }
+    if (!this.table.has(topic)) await this.applyUpsert(tc);
     return this.table.get(topic)!;
   }
 

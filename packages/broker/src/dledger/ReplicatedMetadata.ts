@@ -80,6 +80,8 @@ export class ReplicatedMetadata {
   private leading = false;
   private stopped = false;
   private readonly offsetChanges = new OffsetChanges();
+  /** Queue offsets of our records applied when their put was answered (the applier skips them). */
+  private readonly appliedDirectly = new Set<number>();
   private pending: MetadataChange[] = [];
   private lastDelayJson = "";
   private lastTimerJson = "";
@@ -295,6 +297,8 @@ export class ReplicatedMetadata {
         );
       }
       // Applied here now (the applier skips our own records, so no older state comes back).
+      if (this.appliedDirectly.size > 10_000) this.appliedDirectly.clear();
+      this.appliedDirectly.add(r.queueOffset);
       for (const c of chunk) await this.apply(c, "direct");
     }
   }
@@ -345,7 +349,9 @@ export class ReplicatedMetadata {
       if (qo < this.applied) continue;
       try {
         const rec = decodeMetadataRecord(m.body);
-        const how = rec.origin === this.origin ? "own" : "log";
+        // Our own record not applied at its write (its put failed or timed out, yet it
+        // committed): its topic/group changes apply now.
+        const how = rec.origin !== this.origin ? "log" : this.appliedDirectly.delete(qo) ? "own" : "ownLate";
         for (const c of rec.changes) await this.apply(c, how);
         this.appliedRecords++;
       } catch (err) {
@@ -362,9 +368,11 @@ export class ReplicatedMetadata {
   /**
    * Applies one change. "direct": the leader's own change, just committed; "own": a record
    * this process wrote, read back (applied already: skipped, so an older value never comes
-   * back over a newer one); "log": another writer's record.
+   * back over a newer one); "ownLate": ours, committed although its put failed (topic and
+   * group changes apply; offsets never: the leader's manager is their source); "log":
+   * another writer's record.
    */
-  private async apply(c: MetadataChange, how: "direct" | "own" | "log"): Promise<void> {
+  private async apply(c: MetadataChange, how: "direct" | "own" | "ownLate" | "log"): Promise<void> {
     const managed = how !== "own";
     switch (c.t) {
       case "topic":
@@ -372,7 +380,7 @@ export class ReplicatedMetadata {
         return;
       case "topicDelete":
         // The request's processor drops a deleted topic's queues on the leader itself.
-        if (how === "log") await this.store.deleteTopics([c.topic]);
+        if (how === "log" || how === "ownLate") await this.store.deleteTopics([c.topic]);
         if (managed) await this.topics.applyDelete(c.topic);
         return;
       case "group":
