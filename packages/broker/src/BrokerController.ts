@@ -6,10 +6,13 @@ import { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
+import { ConsumerOffsetManager } from "./ConsumerOffsetManager.js";
 import type { BrokerContext } from "./context.js";
 import { DuplicateDetector } from "./dedup/DuplicateDetector.js";
 import { DLedgerNode } from "./dledger/DLedgerNode.js";
 import { DLedgerReplication } from "./dledger/DLedgerReplication.js";
+import { LeaderServices } from "./dledger/LeaderServices.js";
+import { ReplicatedMetadata } from "./dledger/ReplicatedMetadata.js";
 import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
 import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { installAdminAudit } from "./metrics/AdminAudit.js";
@@ -21,6 +24,7 @@ import { BrokerAdminProcessor } from "./processors/BrokerAdminProcessor.js";
 import { PullMessageProcessor } from "./processors/PullMessageProcessor.js";
 import { SendMessageProcessor } from "./processors/SendMessageProcessor.js";
 import { TopicAdminProcessor } from "./processors/TopicAdminProcessor.js";
+import { SubscriptionGroupManager } from "./SubscriptionGroupManager.js";
 import { DelayLevelRouter, scheduleTagsCode } from "./schedule/DelayLevelRouter.js";
 import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
 import { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
@@ -65,6 +69,8 @@ export class BrokerController {
   private transactions: TransactionService | undefined;
   private replication: MasterSlaveReplication | undefined;
   private dledger: DLedgerReplication | undefined;
+  private metadata: ReplicatedMetadata | undefined;
+  private leaderServices: LeaderServices | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
 
   private readonly timerWheelSlots: number | undefined;
@@ -107,12 +113,60 @@ export class BrokerController {
 
   /** Timer messages (status for tests and admin). */
   get timers(): TimerService | undefined {
-    return this.timerService;
+    return this.leaderServices?.timers ?? this.timerService;
   }
 
   /** Half messages and END_TRANSACTION (tests read its status). */
   get transactionService(): TransactionService | undefined {
-    return this.transactions;
+    return this.leaderServices?.transactions ?? this.transactions;
+  }
+
+  /** DLedger mode: metadata replicated through the log. */
+  get replicatedMetadata(): ReplicatedMetadata | undefined {
+    return this.metadata;
+  }
+
+  /** DLedger mode: the leader-only services (delay levels, timers, transaction checks). */
+  get dledgerLeaderServices(): LeaderServices | undefined {
+    return this.leaderServices;
+  }
+
+  /**
+   * DLedger: topics, groups, offsets and delivery progress go through the log, and the
+   * services that write on their own run on the leader only.
+   */
+  private async startReplicatedMetadata(replication: DLedgerReplication): Promise<void> {
+    const ctx = this.context;
+    const topics = this.topics!;
+    const groups = this.clients!.subscriptionGroups;
+    const offsets = this.clients!.offsets;
+    if (!(groups instanceof SubscriptionGroupManager) || !(offsets instanceof ConsumerOffsetManager)) {
+      throw new Error("DLedger metadata replication needs the broker's own group and offset managers");
+    }
+    const configDir = join(this.config.storePathRootDir, "config");
+    this.metadata = new ReplicatedMetadata(
+      ctx.store,
+      this.logger,
+      this.config.dLegerSelfId,
+      configDir,
+      topics,
+      groups,
+      offsets,
+    );
+    this.metadata.isWritable = () => replication.node.isWritable;
+    await this.metadata.start();
+    const services = new LeaderServices(
+      ctx,
+      this.metadata,
+      this.schedule!,
+      this.clients!.producers,
+      () => replication.node.isWritable,
+      this.timerWheelSlots,
+    );
+    this.leaderServices = services;
+    replication.copyMetadataFromLeader = false;
+    replication.beforeTransfer = () => services.handOver();
+    replication.roleListeners.add((r) => services.onRole(r));
   }
 
   /** Master/slave replication (HA port, slave connection, metadata sync). */
@@ -198,7 +252,8 @@ export class BrokerController {
       this.sendProcessor.register();
       // Delivering delayed/timer messages and checking transactions write to the log: a
       // master's work. A slave's store refuses local appends; it gets the results by replication.
-      const writesLog = config.brokerRole !== "SLAVE";
+      // DLedger: only the leader runs them, started and stopped at role changes (LeaderServices).
+      const writesLog = config.brokerRole !== "SLAVE" && !raft;
       if (writesLog) {
         this.timerService = await TimerService.start(this.ctx, { slots: this.timerWheelSlots });
         this.timerService.register();
@@ -211,7 +266,11 @@ export class BrokerController {
         : new MasterSlaveReplication(this.ctx, this.remotingClient);
       if (replication instanceof DLedgerReplication) {
         this.dledger = replication;
+        await this.startReplicatedMetadata(replication);
         await replication.start(this.store);
+        const dledgerInfo = this.ctx.runtimeInfoExtras;
+        const metadata = this.metadata!;
+        this.ctx.runtimeInfoExtras = () => ({ ...dledgerInfo?.(), ...metadata.runtimeInfo() });
       } else {
         this.replication = replication;
         if (config.brokerRole === "SYNC_MASTER") this.ctx.replicaAck = replication;
@@ -305,8 +364,11 @@ export class BrokerController {
       }
     };
     await step("unregister", () => this.registration?.stop());
+    // DLedger leader: stop the delivery services, write the last metadata batch while leading.
+    await step("dledger leader services", () => this.leaderServices?.stop());
     await step("replication", () => this.replication?.stop());
     await step("dledger", () => this.dledger?.stop());
+    await step("dledger metadata", () => this.metadata?.stop());
     await step("remoting client", () => this.remotingClient?.close());
     await step("metrics endpoint", () => this.metrics?.stop());
     this.holdService?.shutdown();

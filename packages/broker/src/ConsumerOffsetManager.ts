@@ -41,6 +41,8 @@ export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
   private readonly now: () => number;
   private dirty = false;
   private persisting: Promise<void> = Promise.resolve();
+  /** DLedger mode: hears every changed offset (the leader batches them into the replicated log). */
+  onCommitted: ((group: string, topic: string, queueId: number, offset: number) => void) | undefined;
 
   private constructor(options: ConsumerOffsetManagerOptions) {
     this.file = join(options.configDir, CONSUMER_OFFSET_FILE);
@@ -89,7 +91,10 @@ export class ConsumerOffsetManager implements ConsumerOffsetManagerApi {
     const old = queues.get(queueId);
     if (increaseOnly && old !== undefined && offset < old) return;
     queues.set(queueId, offset);
-    if (old !== offset) this.dirty = true;
+    if (old !== offset) {
+      this.dirty = true;
+      this.onCommitted?.(group, topic, queueId, offset);
+    }
     if (old !== undefined && old >= 0 && offset > old) this.recordProgress(k, offset - old);
   }
 

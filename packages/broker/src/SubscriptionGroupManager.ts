@@ -3,6 +3,7 @@ import { type DataVersion, ResponseCode, TideMQError } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import { readConfigJson, writeFileAtomic } from "./ConfigFile.js";
 import type { SubscriptionGroupConfig, SubscriptionGroupManagerApi } from "./context.js";
+import type { MetadataChange } from "./dledger/MetadataRecord.js";
 
 /**
  * Subscription groups (spec §8.3): per-group consume settings, persisted in
@@ -136,6 +137,10 @@ export class SubscriptionGroupManager implements SubscriptionGroupManagerApi {
   private readonly logger: Logger;
   private version: DataVersion = { timestamp: Date.now(), counter: 0 };
   private persisting: Promise<void> = Promise.resolve();
+  /** DLedger mode: writes a change to the replicated log, resolving once committed. */
+  replicate: ((change: MetadataChange) => Promise<void>) | undefined;
+  /** DLedger mode: queues a change for the leader's next metadata record (no-op on a follower). */
+  replicateLater: ((change: MetadataChange) => void) | undefined;
 
   private constructor(options: SubscriptionGroupManagerOptions) {
     this.file = join(options.configDir, SUBSCRIPTION_GROUP_FILE);
@@ -179,6 +184,8 @@ export class SubscriptionGroupManager implements SubscriptionGroupManagerApi {
     this.bumpVersion();
     this.logger.info(`auto-created subscription group ${group}`);
     this.persist().catch((err: Error) => this.logger.error(`persisting ${this.file} failed: ${err.message}`));
+    // DLedger: replicated in the background (on a follower it stays local, as before).
+    this.replicateLater?.({ t: "group", config });
     return config;
   }
 
@@ -192,12 +199,26 @@ export class SubscriptionGroupManager implements SubscriptionGroupManagerApi {
 
   async upsert(config: SubscriptionGroupConfig): Promise<void> {
     const normalized = normalizeSubscriptionGroupConfig(config);
+    // DLedger: committed on a majority first, then applied (on every replica).
+    if (this.replicate) await this.replicate({ t: "group", config: normalized });
+    await this.applyUpsert(normalized);
+  }
+
+  async delete(group: string): Promise<void> {
+    if (!this.table.has(group)) return;
+    if (this.replicate) await this.replicate({ t: "groupDelete", group });
+    await this.applyDelete(group);
+  }
+
+  /** Sets a group without replicating it (a change read from the replicated log). */
+  async applyUpsert(config: SubscriptionGroupConfig): Promise<void> {
+    const normalized = normalizeSubscriptionGroupConfig(config);
     this.table.set(normalized.groupName, normalized);
     this.bumpVersion();
     await this.persist();
   }
 
-  async delete(group: string): Promise<void> {
+  async applyDelete(group: string): Promise<void> {
     if (!this.table.delete(group)) return;
     this.bumpVersion();
     await this.persist();

@@ -13,6 +13,7 @@ import type { Logger } from "@tidemq/remoting";
 import type { BrokerConfig } from "./BrokerConfig.js";
 import { writeFileAtomic } from "./ConfigFile.js";
 import type { TopicConfigManagerApi } from "./context.js";
+import type { MetadataChange } from "./dledger/MetadataRecord.js";
 import {
   AUTO_CREATE_TOPIC_KEY_TOPIC,
   OFFSET_MOVED_EVENT,
@@ -50,6 +51,11 @@ export class TopicConfigManager implements TopicConfigManagerApi {
   private readonly listeners: Array<(changed: TopicConfig[]) => void> = [];
   private persistChain: Promise<void> = Promise.resolve();
   private readonly file: string;
+  /**
+   * DLedger mode: writes a change to the replicated log and resolves once it is committed
+   * (throws SERVICE_NOT_AVAILABLE on a replica that is not the leader). Undefined: local only.
+   */
+  replicate: ((change: MetadataChange) => Promise<void>) | undefined;
 
   private constructor(
     private readonly configDir: string,
@@ -153,13 +159,27 @@ export class TopicConfigManager implements TopicConfigManagerApi {
       );
     }
     const tc = normalize(config.topicName, config);
+    // DLedger: the change is committed on a majority first (it then applies on every replica).
+    if (this.replicate) await this.replicate({ t: "topic", config: tc });
+    await this.applyUpsert(tc);
+  }
+
+  async delete(topic: string): Promise<void> {
+    if (!this.table.has(topic)) return;
+    if (this.replicate) await this.replicate({ t: "topicDelete", topic });
+    await this.applyDelete(topic);
+  }
+
+  /** Sets a topic without replicating it (a change read from the replicated log, or a local one). */
+  async applyUpsert(config: TopicConfig): Promise<void> {
+    const tc = normalize(config.topicName, config);
     this.table.set(tc.topicName, tc);
     this.bumpVersion();
     await this.persist();
     this.emit([tc]);
   }
 
-  async delete(topic: string): Promise<void> {
+  async applyDelete(topic: string): Promise<void> {
     if (!this.table.delete(topic)) return;
     this.bumpVersion();
     await this.persist();
@@ -169,7 +189,18 @@ export class TopicConfigManager implements TopicConfigManagerApi {
   async ensureSystemTopic(topic: string, queueNums: number, perm: number): Promise<TopicConfig> {
     const existing = this.table.get(topic);
     if (existing) return existing;
-    await this.upsert(newTopicConfig(topic, queueNums, perm));
+    const tc = newTopicConfig(topic, queueNums, perm);
+    const problem = topicNameProblem(topic);
+    if (problem) throw new TideMQError(ResponseCode.SYSTEM_ERROR, problem);
+    try {
+      if (this.replicate) await this.replicate({ t: "topic", config: tc });
+    } catch (err) {
+      // DLedger: a follower (e.g. a heartbeat's retry topic), or a leader just deposed or slow
+      // to commit: local only, as a broker always did — the leader's own creation reaches
+      // this replica through the log.
+      this.logger.debug(`system topic ${topic} created locally only: ${(err as Error).message}`);
+    }
+    if (!this.table.has(topic)) await this.applyUpsert(tc);
     return this.table.get(topic)!;
   }
 

@@ -12,6 +12,8 @@ export const TRANS_HALF_TOPIC = "RMQ_SYS_TRANS_HALF_TOPIC";
 export const TRANS_OP_HALF_TOPIC = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
 export const TRANS_CHECK_MAX_TIME_TOPIC = "TRANS_CHECK_MAX_TIME_TOPIC";
 export const TRACE_TOPIC = "RMQ_SYS_TRACE_TOPIC";
+/** DLedger mode: topic, group, offset and delivery-progress changes as log records (dledger/ReplicatedMetadata). */
+export const DLEDGER_METADATA_TOPIC = "rmq_sys_dledger_metadata";
 export const RETRY_GROUP_TOPIC_PREFIX = "%RETRY%";
 export const DLQ_GROUP_TOPIC_PREFIX = "%DLQ%";
 export const MAX_TOPIC_LENGTH = 127;
@@ -36,6 +38,7 @@ const NOT_ALLOWED_SEND_TOPICS = new Set([
   TRANS_CHECK_MAX_TIME_TOPIC,
   SELF_TEST_TOPIC,
   OFFSET_MOVED_EVENT,
+  DLEDGER_METADATA_TOPIC,
 ]);
 
 const TOPIC_PATTERN = /^[%|a-zA-Z0-9_-]+$/;

@@ -26,6 +26,13 @@ export class DLedgerReplication {
   private stopped = false;
   /** Registers with the NameServers now. */
   registerNow: () => void = () => {};
+  /**
+   * Followers copy the leader's metadata every DLEDGER_METADATA_SYNC_MS. Off when the
+   * metadata is replicated through the log (ReplicatedMetadata).
+   */
+  copyMetadataFromLeader = true;
+  /** Runs before a leadership transfer starts (the leader writes its last metadata batch). */
+  beforeTransfer: (() => Promise<void>) | undefined;
   /** Observers of role changes (after the broker switched brokerId/role and re-registered). */
   readonly roleListeners = new Set<(r: DLedgerRole) => void>();
 
@@ -48,9 +55,10 @@ export class DLedgerReplication {
         Buffer.from(offsets.encode(), "utf8"),
       ),
     );
-    server.registerHandler(DLEDGER_TRANSFER_LEADER, (request) => {
+    server.registerHandler(DLEDGER_TRANSFER_LEADER, async (request) => {
       const to = request.extFields?.selfId ?? "";
       try {
+        if (this.node.isWritable && to !== this.node.self.id) await this.beforeTransfer?.();
         this.node.transferLeadership(to);
       } catch (err) {
         return createResponse(request, ResponseCode.SYSTEM_ERROR, (err as Error).message);
@@ -93,7 +101,7 @@ export class DLedgerReplication {
     } else {
       config.brokerId = followerBrokerId(config.dLegerSelfId, this.node.peers);
       config.brokerRole = "SLAVE";
-      if (!this.sync && !this.stopped && this.ctx.server) {
+      if (!this.sync && !this.stopped && this.ctx.server && this.copyMetadataFromLeader) {
         this.sync = new SlaveSynchronize({
           client: this.remoting,
           logger,

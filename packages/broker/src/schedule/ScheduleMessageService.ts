@@ -87,10 +87,13 @@ export class ScheduleMessageService {
   private readonly levelsById = new Map<number, Level>();
   private readonly path: string;
   private running = false;
+  private listening = false;
   private persistTimer: NodeJS.Timeout | undefined;
   private persisting: Promise<void> = Promise.resolve();
   /** Records delivered since start (tests and runtime info). */
   deliveredTotal = 0;
+  /** Hears each stored delivery batch (a DLedger leader replicates the progress soon after). */
+  onDelivered: (() => void) | undefined;
   /** Largest lateness seen (ms past due at the moment of the re-put). */
   maxLatenessMs = 0;
 
@@ -103,9 +106,15 @@ export class ScheduleMessageService {
     this.path = join(storeRoot, "config", "delayOffset.json");
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts delivering. `atLeast` (DLedger: the progress the previous leader replicated
+   * through the log) raises a level's recorded progress: both only cover stored deliveries.
+   */
+  async start(atLeast?: Record<string, number>): Promise<void> {
     const file = await readConfigJson<DelayOffsetFile>(this.path);
-    const saved = file?.offsetTable ?? {};
+    const saved: Record<string, number> = { ...(file?.offsetTable ?? {}) };
+    for (const [k, v] of Object.entries(atLeast ?? {})) if (!(Number(saved[k]) >= v)) saved[k] = v;
+    this.levelsById.clear();
     for (let q = 0; q < MAX_DELAY_LEVELS; q++) {
       const configured = q < this.delays.length;
       const max = this.store.getMaxOffsetInQueue(SCHEDULE_TOPIC, q);
@@ -140,13 +149,16 @@ export class ScheduleMessageService {
         done: undefined,
       });
     }
-    this.store.onMessageArrived((topic, queueId) => {
-      if (topic !== SCHEDULE_TOPIC) return;
-      const l = this.levelsById.get(queueId);
-      if (!l) return;
-      l.arrivals++;
-      if (l.idle) l.wake?.();
-    });
+    // Once per service: a DLedger replica starts and stops it at every leadership change.
+    if (!this.listening)
+      this.store.onMessageArrived((topic, queueId) => {
+        if (topic !== SCHEDULE_TOPIC || !this.running) return;
+        const l = this.levelsById.get(queueId);
+        if (!l) return;
+        l.arrivals++;
+        if (l.idle) l.wake?.();
+      });
+    this.listening = true;
     this.running = true;
     for (const l of this.levelsById.values()) l.done = this.loop(l);
     this.persistTimer = setInterval(() => void this.persist(false), PERSIST_INTERVAL_MS);
@@ -292,6 +304,7 @@ export class ScheduleMessageService {
     this.deliveredTotal += f.count;
     l.offset = f.next;
     this.mark(l);
+    this.onDelivered?.();
   }
 
   /** Settles every re-put in flight, oldest first; throws at the first that failed. */

@@ -88,6 +88,13 @@ export class TimerService {
   private persistTimer: NodeJS.Timeout | undefined;
   private putsInFlight = 0;
   private idleWaiters: Array<() => void> = [];
+  /** Deliveries being stored (their due times bound the progress a DLedger leader replicates). */
+  private readonly storing = new Set<Loaded>();
+  private skip: { cq: number; beforeMs: number } | undefined;
+  /** Hears each stored delivery batch (a DLedger leader replicates the progress soon after). */
+  onDelivered: (() => void) | undefined;
+  /** Entries skipped as delivered by a previous DLedger leader. */
+  skippedDelivered = 0;
   delivered = 0;
 
   private constructor(
@@ -95,12 +102,21 @@ export class TimerService {
     readonly timers: TimerStore,
   ) {}
 
-  static async start(ctx: BrokerContext, options: { slots?: number } = {}): Promise<TimerService> {
+  /**
+   * `skip` (DLedger: the progress the previous leader replicated through the log): timer-topic
+   * records below `skip.cq` due before `skip.beforeMs` were delivered already and are not
+   * delivered again by this replica.
+   */
+  static async start(
+    ctx: BrokerContext,
+    options: { slots?: number; skip?: { cq: number; beforeMs: number } } = {},
+  ): Promise<TimerService> {
     const timers = await TimerStore.open({
       dir: join(ctx.config.storePathRootDir, "timer"),
       slots: options.slots,
     });
     const s = new TimerService(ctx, timers);
+    s.skip = options.skip;
     // Records are stored again at most every wheel span: retention must keep them that long.
     if (ctx.config.fileReservedTime * 3600 < timers.slots + 3600) {
       ctx.logger.warn(
@@ -108,7 +124,7 @@ export class TimerService {
       );
     }
     ctx.store.onMessageArrived((topic) => {
-      if (topic === TIMER_TOPIC) s.pump();
+      if (topic === TIMER_TOPIC && !s.stopped) s.pump();
     });
     s.pump();
     s.persistTimer = setInterval(() => {
@@ -188,6 +204,11 @@ export class TimerService {
       this.timers.skipTo(cqOffset + 1);
       return;
     }
+    if (this.deliveredBefore(cqOffset, dueMs)) {
+      this.skippedDelivered++;
+      this.timers.skipTo(cqOffset + 1);
+      return;
+    }
     const del = props[MessageConst.TIMER_DEL_UNIQKEY];
     const key = del ?? props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] ?? "";
     const entry: TimerEntry = {
@@ -205,6 +226,26 @@ export class TimerService {
     // Its slot is loaded already: a marker cancels in memory, a message waits in memory.
     if (del !== undefined) this.cancelled.set(del, dueMs);
     else this.admit([entry], this.timers.currentEpoch, [m]);
+  }
+
+  private deliveredBefore(cqOffset: number, dueMs: number): boolean {
+    return this.skip !== undefined && cqOffset < this.skip.cq && dueMs < this.skip.beforeMs;
+  }
+
+  /**
+   * Delivery progress (replicated by a DLedger leader): every timer-topic record below `cq`
+   * due before `beforeMs` is stored in its real topic or recalled. Bounded by what is loaded
+   * and not yet stored, and by the wheel's load position (later slots are not looked at yet).
+   */
+  progress(): { cq: number; beforeMs: number } {
+    let before = this.timers.loadedUpToSec * 1000;
+    const top = this.heap.peek();
+    if (top && top.dueMs < before) before = top.dueMs;
+    for (const item of this.storing) if (item.dueMs < before) before = item.dueMs;
+    // A slot being loaded: its entries are not in the heap yet.
+    if (this.loading) before = Math.min(before, this.loadingFromSec * 1000);
+    if (this.skip && this.skip.cq >= this.timers.enqueuedCq) before = Math.min(before, this.skip.beforeMs);
+    return { cq: this.timers.enqueuedCq, beforeMs: before };
   }
 
   private becomeReady(): void {
@@ -234,9 +275,12 @@ export class TimerService {
     }, delayMs);
   }
 
+  private loadingFromSec = 0;
+
   private async loadDue(): Promise<void> {
     while (!this.stopped) {
       const next = this.timers.loadedUpToSec;
+      this.loadingFromSec = next;
       const n = TimerSlots.slotsToLoad(next, Date.now(), LOOKAHEAD_MS, MAX_SLOTS_PER_EPOCH);
       if (n === 0) return;
       if (this.timers.openEpochs >= MAX_OPEN_EPOCHS) {
@@ -254,6 +298,12 @@ export class TimerService {
         const markers: TimerEntry[] = [];
         const roll: TimerEntry[] = [];
         for (const e of chain) {
+          if (this.deliveredBefore(e.cqOffset, e.dueMs)) {
+            // A previous DLedger leader delivered it (this replica's wheel was behind).
+            this.skippedDelivered++;
+            if (e.kind === TimerKind.MESSAGE) this.timers.settled(e.dueMs);
+            continue;
+          }
           if (TimerSlots.loadedAction(e.dueMs, sec) === "roll") roll.push(e);
           else if (e.kind === TimerKind.RECALL) markers.push(e);
           else deliver.push(e);
@@ -454,6 +504,7 @@ export class TimerService {
       }
       inputs.push(item.input);
       stored.push(item);
+      this.storing.add(item);
     }
     if (inputs.length === 0) return;
     this.putsInFlight++;
@@ -463,7 +514,11 @@ export class TimerService {
         () => {
           this.ctx.stats.recordPut(inputs.length);
           this.delivered += inputs.length;
-          for (const item of stored) this.settle(item);
+          for (const item of stored) {
+            this.storing.delete(item);
+            this.settle(item);
+          }
+          this.onDelivered?.();
         },
         (err: Error) => {
           // Not stored: try again in a second (the epoch stays open, so a crash redoes it).
@@ -476,6 +531,7 @@ export class TimerService {
             for (const item of stored) {
               item.done = false;
               this.heap.push(item);
+              this.storing.delete(item);
             }
             this.putsInFlight--;
             this.arm();

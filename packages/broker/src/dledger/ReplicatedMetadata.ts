@@ -1,0 +1,448 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { decodeMessage, ResponseCode, TideMQError } from "@tidemq/protocol";
+import type { Logger } from "@tidemq/remoting";
+import type { MessageStore } from "@tidemq/store";
+import { readConfigJson, writeFileAtomic } from "../ConfigFile.js";
+import type { ConsumerOffsetManager } from "../ConsumerOffsetManager.js";
+import type { SubscriptionGroupManager } from "../SubscriptionGroupManager.js";
+import type { TopicConfigManager } from "../TopicConfigManager.js";
+import { DLEDGER_METADATA_TOPIC } from "../TopicValidator.js";
+import {
+  chunkChanges,
+  decodeMetadataRecord,
+  encodeMetadataRecord,
+  type MetadataChange,
+  mergeDelayOffsets,
+  OffsetChanges,
+} from "./MetadataRecord.js";
+
+/** The leader also writes what changed (and queued group creations) this often. */
+export const METADATA_BATCH_MS = 200;
+/**
+ * Changed consumer offsets and delivery progress are written at once when no metadata record
+ * is being written, else together as one record when it is done (group commit), and records
+ * start at least this far apart: one record per commit round trip at most, whatever the rate.
+ */
+export const OFFSET_RECORD_GAP_MS = 50;
+/** The applied position (and what it learned) is written at most this often. */
+const CHECKPOINT_MS = 1000;
+const READ_BATCH = 64;
+/** A record's JSON stays well below maxMessageSize (4 MiB by default). */
+const MAX_RECORD_BYTES = 1024 * 1024;
+const FILE = "dledgerMetadata.json";
+
+interface AppliedFile {
+  /** Next metadata-topic queue offset to apply. */
+  applied?: number;
+  delay?: Record<string, number>;
+  timer?: { cq: number; beforeMs: number };
+}
+
+export interface TimerProgress {
+  cq: number;
+  beforeMs: number;
+}
+
+/**
+ * DLedger mode: topics, subscription groups, consumer offsets and the delay/timer delivery
+ * progress are replicated through the Raft log — the commit log — as records of the system
+ * topic DLEDGER_METADATA_TOPIC, so they commit, replicate and recover with everything else.
+ *
+ * - Writer (the leader only): a topic or group change (admin, auto-creation on send) is one
+ *   record, answered once committed on a majority, then applied locally. Consumer offsets
+ *   change with every commit: they are group-committed — written at once when no metadata
+ *   record is in flight, else all together after it (records ≥ OFFSET_RECORD_GAP_MS apart);
+ *   the delay levels' and timers' delivery progress every METADATA_BATCH_MS; a hand-over
+ *   (transfer, clean stop) writes the last batch first. After a kill -9 of the leader, a
+ *   consumer re-reads what it committed during the last record's write (one commit round trip
+ *   of the group, plus OFFSET_RECORD_GAP_MS), plus what it had not committed itself.
+ * - Applier (every replica): tails the topic's queue (only committed records are dispatched)
+ *   and applies each record; the leader skips the topic/group/offset changes it wrote itself
+ *   (applied at once). The position is kept in config/dledgerMetadata.json, written after the
+ *   managers' files: after a crash a run of records is applied again, which changes nothing
+ *   (every change sets a value).
+ */
+export class ReplicatedMetadata {
+  /** This process's writer identity (a restarted replica applies its own old records). */
+  readonly origin: string;
+  private applied = 0;
+  private delay: Record<string, number> = {};
+  private timer: TimerProgress | undefined;
+  private pumping: Promise<void> | undefined;
+  private pumpAgain = false;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointing: Promise<void> = Promise.resolve();
+  private batchTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private lastFlushAt = 0;
+  private flushing: Promise<void> = Promise.resolve();
+  private leading = false;
+  private stopped = false;
+  private readonly offsetChanges = new OffsetChanges();
+  /** Queue offsets of our records applied when their put was answered (the applier skips them). */
+  private readonly appliedDirectly = new Set<number>();
+  private pending: MetadataChange[] = [];
+  private lastDelayJson = "";
+  private lastTimerJson = "";
+  private readonly file: string;
+  /** Whether the Raft replica takes writes (a new leader's services may still be starting). */
+  isWritable: (() => boolean) | undefined;
+  /** Sources of delivery progress while leading (set by LeaderServices). */
+  delayProgress: (() => Record<string, number>) | undefined;
+  timerProgress: (() => TimerProgress | undefined) | undefined;
+  /** Records applied since start (tests and status). */
+  appliedRecords = 0;
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly logger: Logger,
+    selfId: string,
+    configDir: string,
+    private readonly topics: TopicConfigManager,
+    private readonly groups: SubscriptionGroupManager,
+    private readonly offsets: ConsumerOffsetManager,
+  ) {
+    this.origin = `${selfId}:${randomBytes(6).toString("hex")}`;
+    this.file = join(configDir, FILE);
+  }
+
+  /** Loads the applied position, installs the managers' hooks and starts applying. */
+  async start(): Promise<void> {
+    const saved = await readConfigJson<AppliedFile>(this.file);
+    if (saved) {
+      this.applied = Number.isSafeInteger(saved.applied) ? saved.applied! : 0;
+      this.delay = mergeDelayOffsets(saved.delay, undefined);
+      if (saved.timer && Number.isSafeInteger(saved.timer.cq) && Number.isSafeInteger(saved.timer.beforeMs))
+        this.timer = saved.timer;
+    }
+    this.topics.replicate = (c) => this.writeNow([c]);
+    this.groups.replicate = (c) => this.writeNow([c]);
+    this.groups.replicateLater = (c) => {
+      if (this.leading) this.pending.push(c);
+    };
+    this.offsets.onCommitted = (g, t, q, o) => {
+      if (!this.leading) return;
+      this.offsetChanges.note(g, t, q, o);
+      this.kickFlush();
+    };
+    this.store.onMessageArrived((topic) => {
+      if (topic === DLEDGER_METADATA_TOPIC) this.pump();
+    });
+    this.pump();
+    await this.pumping;
+  }
+
+  /** Delay-level progress learned from the log (level → next offset). */
+  get delayOffsets(): Record<string, number> {
+    return { ...this.delay };
+  }
+
+  /** Timer progress learned from the log. */
+  get timerSkip(): TimerProgress | undefined {
+    return this.timer ? { ...this.timer } : undefined;
+  }
+
+  /** GET_BROKER_RUNTIME_INFO fields: what this replica applied from the log. */
+  runtimeInfo(): Record<string, string> {
+    return {
+      dLegerMetadataApplied: String(this.applied),
+      dLegerDelayProgress: JSON.stringify(this.delay),
+      dLegerTimerProgress: this.timer ? JSON.stringify(this.timer) : "",
+    };
+  }
+
+  get appliedOffset(): number {
+    return this.applied;
+  }
+
+  /** Resolves once every metadata record dispatched so far is applied. */
+  async caughtUp(): Promise<void> {
+    for (let i = 0; i < 10_000 && !this.stopped; i++) {
+      const max = this.store.getMaxOffsetInQueue(DLEDGER_METADATA_TOPIC, 0);
+      if (this.applied >= max && !this.pumping) return;
+      this.pump();
+      await this.pumping;
+      if (this.applied < max && !this.pumping) {
+        // A read failed (logged); try again shortly.
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  private leadingWaiters: Array<() => void> = [];
+
+  private leadingWithin(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const waiters = this.leadingWaiters;
+      function done() {
+        clearTimeout(t);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
+  /** This replica leads (after catching up): changes are written from now on. */
+  startLeading(): void {
+    this.offsetChanges.clear();
+    this.pending = [];
+    this.leading = true;
+    for (const w of this.leadingWaiters.slice()) w();
+    this.batchTimer = setInterval(() => void this.flush(), METADATA_BATCH_MS);
+    this.batchTimer.unref();
+  }
+
+  /** Deposed: nothing more can be written (changes noted since are another leader's business). */
+  stopLeading(): void {
+    this.leading = false;
+    if (this.batchTimer) clearInterval(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.offsetChanges.clear();
+    this.pending = [];
+  }
+
+  get isLeading(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * Writes one record with `changes` and resolves once it is committed on a majority (the
+   * store answers a put only then), then applies it here.
+   */
+  async writeNow(changes: MetadataChange[]): Promise<void> {
+    // Writable, but still applying the previous leader's records: wait for that (briefly).
+    if (!this.leading && this.isWritable?.()) await this.leadingWithin(5000);
+    if (!this.leading) {
+      throw new TideMQError(
+        ResponseCode.SERVICE_NOT_AVAILABLE,
+        "this DLedger replica is not the leader: topic and subscription group changes go to the leader",
+      );
+    }
+    await this.put(changes);
+  }
+
+  /** Delivery progress moved (a delay-level or timer delivery was stored): record it soon. */
+  progressChanged(): void {
+    this.kickFlush();
+  }
+
+  private kickFlush(): void {
+    if (this.flushTimer || !this.leading) return;
+    const wait = Math.max(0, this.lastFlushAt + OFFSET_RECORD_GAP_MS - Date.now());
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, wait);
+    this.flushTimer.unref();
+  }
+
+  /** Writes what changed since the last batch (offsets, queued group creations, delivery progress). */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushNow()).catch(() => undefined);
+    return this.flushing;
+  }
+
+  private async flushNow(): Promise<void> {
+    if (!this.leading) return;
+    this.lastFlushAt = Date.now();
+    const changes: MetadataChange[] = this.pending.splice(0);
+    const entries = this.offsetChanges.take();
+    if (entries.length > 0) changes.push({ t: "offsets", entries });
+    const delay = this.delayProgress?.();
+    const delayJson = delay ? JSON.stringify(delay) : "";
+    if (delay && delayJson !== this.lastDelayJson) changes.push({ t: "delay", offsets: delay });
+    const timer = this.timerProgress?.();
+    const timerJson = timer ? JSON.stringify(timer) : "";
+    if (timer && timerJson !== this.lastTimerJson) changes.push({ t: "timer", ...timer });
+    if (changes.length === 0) return;
+    try {
+      await this.put(changes);
+      this.lastDelayJson = delayJson;
+      this.lastTimerJson = timerJson;
+    } catch (err) {
+      if (!this.leading) return;
+      // Not committed (slow majority): keep the changes for the next batch.
+      this.offsetChanges.restore(entries);
+      this.pending.unshift(...changes.filter((c) => c.t === "group"));
+      this.logger.warn(`dledger: metadata batch not written (${(err as Error).message}); retrying`);
+    }
+  }
+
+  private async put(changes: MetadataChange[]): Promise<void> {
+    for (const chunk of chunkChanges(changes, MAX_RECORD_BYTES)) {
+      const body = encodeMetadataRecord({ v: 1, origin: this.origin, changes: chunk });
+      const r = await this.store.putMessage({
+        topic: DLEDGER_METADATA_TOPIC,
+        queueId: 0,
+        flag: 0,
+        body,
+        properties: {},
+        sysFlag: 0,
+        bornTimestamp: Date.now(),
+        bornHost: { host: "127.0.0.1", port: 0 },
+        reconsumeTimes: 0,
+        preparedTransactionOffset: 0,
+        tagsCode: 0,
+      });
+      if (r.status !== "PUT_OK") {
+        throw new TideMQError(
+          ResponseCode.FLUSH_DISK_TIMEOUT,
+          `the metadata change was not confirmed by a majority of the DLedger group in time (${r.status}); it may or may not take effect`,
+        );
+      }
+      // Applied here now (the applier skips our own records, so no older state comes back).
+      if (this.appliedDirectly.size > 10_000) this.appliedDirectly.clear();
+      this.appliedDirectly.add(r.queueOffset);
+      for (const c of chunk) await this.apply(c, "direct");
+    }
+  }
+
+  // ---------------------------------------------------------------- applier
+
+  private pump(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = (async () => {
+      do {
+        this.pumpAgain = false;
+        while (!this.stopped && (await this.applyBatch()));
+      } while (this.pumpAgain && !this.stopped);
+    })()
+      .catch((err: Error) => {
+        this.logger.error(`dledger: applying metadata records failed at ${this.applied}: ${err.message}`);
+      })
+      .finally(() => {
+        this.pumping = undefined;
+      });
+  }
+
+  /** Applies one batch of records; true when there may be more. */
+  private async applyBatch(): Promise<boolean> {
+    const from = this.applied;
+    const max = this.store.getMaxOffsetInQueue(DLEDGER_METADATA_TOPIC, 0);
+    if (from >= max) return false;
+    const r = await this.store.getMessage(DLEDGER_METADATA_TOPIC, 0, from, READ_BATCH);
+    if (r.status !== "FOUND") {
+      if (r.nextBeginOffset > from) {
+        this.logger.warn(
+          `dledger: metadata records ${from}..${r.nextBeginOffset - 1} are gone from the store (${r.status}); skipped`,
+        );
+        this.applied = r.nextBeginOffset;
+        this.scheduleCheckpoint();
+        return true;
+      }
+      return false;
+    }
+    let pos = 0;
+    for (const qo of r.queueOffsets) {
+      const m = decodeMessage(r.body, pos);
+      pos += m.storeSize;
+      if (qo < this.applied) continue;
+      try {
+        const rec = decodeMetadataRecord(m.body);
+        // Our own record not applied at its write (its put failed or timed out, yet it
+        // committed): its topic/group changes apply now.
+        const how = rec.origin !== this.origin ? "log" : this.appliedDirectly.delete(qo) ? "own" : "ownLate";
+        for (const c of rec.changes) await this.apply(c, how);
+        this.appliedRecords++;
+      } catch (err) {
+        this.logger.error(
+          `dledger: metadata record ${qo} (commit-log offset ${m.commitLogOffset}) cannot be applied: ${(err as Error).message}; skipped`,
+        );
+      }
+      this.applied = qo + 1;
+    }
+    this.scheduleCheckpoint();
+    return r.nextBeginOffset < r.maxOffset;
+  }
+
+  /**
+   * Applies one change. "direct": the leader's own change, just committed; "own": a record
+   * this process wrote, read back (applied already: skipped, so an older value never comes
+   * back over a newer one); "ownLate": ours, committed although its put failed (topic and
+   * group changes apply; offsets never: the leader's manager is their source); "log":
+   * another writer's record.
+   */
+  private async apply(c: MetadataChange, how: "direct" | "own" | "ownLate" | "log"): Promise<void> {
+    const managed = how !== "own";
+    switch (c.t) {
+      case "topic":
+        if (managed) await this.topics.applyUpsert(c.config);
+        return;
+      case "topicDelete":
+        // The request's processor drops a deleted topic's queues on the leader itself.
+        if (how === "log" || how === "ownLate") await this.store.deleteTopics([c.topic]);
+        if (managed) await this.topics.applyDelete(c.topic);
+        return;
+      case "group":
+        if (managed) await this.groups.applyUpsert(c.config);
+        return;
+      case "groupDelete":
+        if (managed) await this.groups.applyDelete(c.group);
+        return;
+      case "offsets":
+        // The leader's offsets are the source of its records: only other writers' apply.
+        if (how !== "log") return;
+        for (const [g, t, q, o] of c.entries) {
+          try {
+            this.offsets.commit(g, t, q, o);
+          } catch (err) {
+            this.logger.warn(`dledger: offset ${t}@${g}:${q}=${o} not applied: ${(err as Error).message}`);
+          }
+        }
+        return;
+      case "delay":
+        this.delay = mergeDelayOffsets(this.delay, c.offsets);
+        return;
+      case "timer":
+        if (Number.isSafeInteger(c.cq) && Number.isSafeInteger(c.beforeMs))
+          this.timer = { cq: c.cq, beforeMs: c.beforeMs };
+        return;
+      default:
+        this.logger.warn(`dledger: unknown metadata change ${(c as { t: string }).t}; skipped`);
+    }
+  }
+
+  private scheduleCheckpoint(): void {
+    if (this.checkpointTimer || this.stopped) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      void this.checkpoint();
+    }, CHECKPOINT_MS);
+    this.checkpointTimer.unref();
+  }
+
+  /** Offsets first, then the position: the position never runs ahead of the managers' files. */
+  private checkpoint(): Promise<void> {
+    this.checkpointing = this.checkpointing
+      .then(async () => {
+        const state: AppliedFile = {
+          applied: this.applied,
+          delay: this.delay,
+          ...(this.timer ? { timer: this.timer } : {}),
+        };
+        await this.offsets.persist();
+        await writeFileAtomic(this.file, `${JSON.stringify(state)}\n`);
+      })
+      .catch((err: Error) => this.logger.error(`dledger: writing ${this.file} failed: ${err.message}`));
+    return this.checkpointing;
+  }
+
+  async stop(): Promise<void> {
+    this.stopLeading();
+    this.stopped = true;
+    await this.pumping;
+    if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
+    await this.checkpoint();
+  }
+}
