@@ -10,6 +10,7 @@ import {
   type RemotingCommand,
   RequestCode,
 } from "@tidemq/protocol";
+import { endTransactionBatcherOf } from "./EndTransactionBatcher.js";
 import { ClientError } from "./errors.js";
 import type { PreparedMessage } from "./Message.js";
 import { MessageView } from "./MessageView.js";
@@ -144,8 +145,21 @@ export class Transaction {
     if (this.state !== "open") throw new ClientError(`the transaction is already ${this.state}`);
     if (this.halves.length === 0) throw new ClientError("the transaction has no message: send one first");
     this.state = "ending";
+    const batcher = endTransactionBatcherOf(this.instance);
     const results = await Promise.allSettled(
-      this.halves.map((h) => endTransaction(this.instance, this.producerGroup, h, resolution, false)),
+      this.halves.map((h) =>
+        batcher.end(
+          h.brokerAddr,
+          this.producerGroup,
+          {
+            tranStateTableOffset: h.tranStateTableOffset,
+            commitLogOffset: h.commitLogOffset,
+            commitOrRollback: COMMIT_OR_ROLLBACK[resolution],
+          },
+          `END_TRANSACTION (${resolution}) of message ${h.msgId}`,
+          () => endTransaction(this.instance, this.producerGroup, h, resolution, false),
+        ),
+      ),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {

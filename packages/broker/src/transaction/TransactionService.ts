@@ -2,10 +2,14 @@ import {
   createOffsetMsgId,
   createRequest,
   createResponse,
+  decodeEndTransactionBatch,
   decodeHeader,
   decodeMessage,
   decodeMessages,
+  type EndTransactionEntry,
   EndTransactionRequestHeader,
+  type EndTransactionResult,
+  encodeEndTransactionResults,
   encodeMessage,
   isOneway,
   type MessageExt,
@@ -94,6 +98,9 @@ export class TransactionService {
     await this.rebuild();
     this.ctx.server.registerHandler(RequestCode.END_TRANSACTION, (req, conn) =>
       this.track(this.endTransaction(req, conn)),
+    );
+    this.ctx.server.registerHandler(TransactionRequestCode.END_TRANSACTION_BATCH, (req) =>
+      this.track(this.endBatch(req)),
     );
     this.ctx.server.registerHandler(TransactionRequestCode.TRANSACTION_STATUS, (req) =>
       this.statusRequest(req),
@@ -269,6 +276,46 @@ export class TransactionService {
 
   private async end(req: RemotingCommand): Promise<RemotingCommand> {
     const h = decodeHeader(EndTransactionRequestHeader, req.extFields, "END_TRANSACTION");
+    const r = await this.decide(h.producerGroup, h);
+    if (r.code !== ResponseCode.SUCCESS) fail(r.code, r.remark ?? "END_TRANSACTION refused");
+    return createResponse(req, r.code, r.remark);
+  }
+
+  /** END_TRANSACTION_BATCH: each entry decided as its own END_TRANSACTION, answered one result each. */
+  private async endBatch(req: RemotingCommand): Promise<RemotingCommand> {
+    const group = req.extFields?.producerGroup;
+    if (!group) fail(ResponseCode.SYSTEM_ERROR, "END_TRANSACTION_BATCH without producerGroup");
+    let entries: EndTransactionEntry[];
+    try {
+      entries = decodeEndTransactionBatch(req.body);
+    } catch (err) {
+      fail(ResponseCode.SYSTEM_ERROR, (err as Error).message);
+    }
+    if (this.ctx.config.brokerRole === "SLAVE") {
+      fail(ResponseCode.SLAVE_NOT_AVAILABLE, "a slave broker cannot end transactions");
+    }
+    const results = await Promise.all(entries.map((e) => this.decide(group, e)));
+    return createResponse(
+      req,
+      ResponseCode.SUCCESS,
+      undefined,
+      undefined,
+      encodeEndTransactionResults(results),
+    );
+  }
+
+  /** One half's END_TRANSACTION: the response code and remark it gets (never throws). */
+  private async decide(group: string, e: EndTransactionEntry): Promise<EndTransactionResult> {
+    try {
+      return await this.decideOrThrow(group, e);
+    } catch (err) {
+      return err instanceof TideMQError
+        ? { code: err.code, remark: err.message }
+        : { code: ResponseCode.SYSTEM_ERROR, remark: (err as Error).message };
+    }
+  }
+
+  private async decideOrThrow(group: string, h: EndTransactionEntry): Promise<EndTransactionResult> {
     const decision =
       h.commitOrRollback === MessageSysFlag.TRANSACTION_COMMIT_TYPE
         ? "commit"
@@ -297,7 +344,6 @@ export class TransactionService {
     }
     if (found.kind === "resolved") {
       return this.answer(
-        req,
         what,
         decision,
         found.status,
@@ -311,28 +357,27 @@ export class TransactionService {
         `The commit log offset wrong: the half at queue offset ${offset} is at commit-log offset ${p.info.commitLogOffset}, not ${h.commitLogOffset}`,
       );
     }
-    if (p.info.group !== h.producerGroup) {
+    if (p.info.group !== group) {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `The producer group wrong: the ${what} belongs to producer group ${p.info.group}, not ${h.producerGroup}`,
+        `The producer group wrong: the ${what} belongs to producer group ${p.info.group}, not ${group}`,
       );
     }
     const { next, action } = step(p.state, { kind: "end", decision });
     p.state = next;
     if (action.kind === "write") {
       await this.write(p, action.decision);
-      return createResponse(req, ResponseCode.SUCCESS);
+      return { code: ResponseCode.SUCCESS };
     }
-    return this.answer(req, what, decision, p.state.status, action);
+    return this.answer(what, decision, p.state.status, action);
   }
 
   private answer(
-    req: RemotingCommand,
     what: string,
     decision: string,
     status: HalfStatus,
     action: HalfAction,
-  ): RemotingCommand {
+  ): EndTransactionResult {
     if (action.kind === "conflict") {
       fail(
         ResponseCode.SYSTEM_ERROR,
@@ -340,13 +385,14 @@ export class TransactionService {
       );
     }
     if (action.kind === "duplicate") {
-      return createResponse(
-        req,
-        ResponseCode.SUCCESS,
-        `the ${what} is already ${describe(status)}; nothing stored`,
-      );
+      // A duplicate of the decision being written is that decision.
+      const resolving = status === "resolving" ? (decision as Decision) : undefined;
+      return {
+        code: ResponseCode.SUCCESS,
+        remark: `the ${what} is already ${describe(status, resolving)}; nothing stored`,
+      };
     }
-    return createResponse(req, ResponseCode.SUCCESS);
+    return { code: ResponseCode.SUCCESS };
   }
 
   private async find(
