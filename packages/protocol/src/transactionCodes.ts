@@ -106,4 +106,8 @@ export interface TransactionStatusBody {
   timeout: number;
   checkMax: number;
   half?: { queueOffset: number; status: string; checks?: number };
+  /** How the state was rebuilt at start-up: from the checkpoint or not, records read, ms taken. */
+  startup?: { fromCheckpoint: boolean; halvesRead: number; opsRead: number; ms: number };
+  /** The last checkpoint written since start-up (config/transactionState.json). */
+  checkpoint?: { halfScanned: number; opScanned: number; pending: number; writtenAt: number };
 }
