@@ -327,11 +327,13 @@ export class TransactionService {
 
   /**
    * The state at this instant, or undefined while an op record's append is under way (its
-   * effect and its queue offset are not both known yet) or a half scan is running. Halves
+   * effect and its queue offset are not both known yet). Halves
    * being resolved count as pending: their op records will lie above opScanned.
    */
   private snapshot(): TransactionCheckpoint | undefined {
-    if (this.ops.writes > 0 || this.scanning) return undefined;
+    // A half scan under way is no obstacle: the halves it adds lie at or above halfScanned,
+    // which the snapshot leaves to the next start-up's scan.
+    if (this.ops.writes > 0) return undefined;
     const halfScanned = this.halfScanned;
     const pending: TransactionCheckpoint["pending"] = [];
     for (const p of this.pending.values()) {
