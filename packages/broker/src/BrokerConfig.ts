@@ -87,6 +87,8 @@ export interface BrokerConfig {
   transactionCheckInterval: number;
   /** Check-backs a half gets before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC. */
   transactionCheckMax: number;
+  /** ms between writes of the transaction-state checkpoint (config/transactionState.json); 0 = never. */
+  transactionCheckpointInterval: number;
   /** Master: port slaves replicate from; 0 = listenPort + 1 (ephemeral when listenPort is 0). */
   haListenPort: number;
   /** Slave: the master's "host:haPort"; empty = learn it from the NameServers. */
@@ -182,6 +184,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   transactionTimeOut: 6000,
   transactionCheckInterval: 60000,
   transactionCheckMax: 15,
+  transactionCheckpointInterval: 5000,
   haListenPort: 0,
   haMasterAddress: "",
   haSendHeartbeatInterval: 5000,

@@ -100,6 +100,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   metricsPort: { kind: "int", min: -1, max: 65535 },
   transactionCheckInterval: { kind: "int", min: 10 },
   transactionCheckMax: { kind: "int", min: 0, max: 10000 },
+  transactionCheckpointInterval: { kind: "int", min: 0, max: 3_600_000 },
   haListenPort: { kind: "port" },
   haSendHeartbeatInterval: { kind: "int", min: 100, max: 60000 },
   haHousekeepingInterval: { kind: "int", min: 1000, max: 600000 },

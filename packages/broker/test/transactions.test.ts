@@ -7,10 +7,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   createRequest,
+  decodeEndTransactionResults,
   decodeMessage,
+  type EndTransactionEntry,
+  encodeEndTransactionBatch,
   type RemotingCommand,
   RequestCode,
   ResponseCode,
+  TransactionRequestCode,
 } from "@tidemq/protocol";
 import { createLogger, RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
@@ -179,6 +183,101 @@ test("a commit torn by power loss (real-topic copy on disk, op record not) is fo
   } finally {
     await client.close();
     await broker?.shutdown();
+    await removeDir(dir);
+  }
+});
+
+test("END_TRANSACTION_BATCH decides each half as its own END_TRANSACTION and answers one result per entry", async () => {
+  const dir = await tempDir("tx-batch");
+  const broker = await startBroker(dir, { transactionCheckInterval: 60_000 });
+  const client = new RemotingClient({ requestTimeoutMs: 10_000, logger: createLogger("tx-batch", "error") });
+  try {
+    const addr = `127.0.0.1:${broker.port}`;
+    assert.equal((await client.invoke(addr, createTopicRequest("TxBatch", 1))).code, ResponseCode.SUCCESS);
+    const halves: Array<{ tranStateTableOffset: number; commitLogOffset: number }> = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await client.invoke(
+        addr,
+        sendRequest("TxBatch", Buffer.from(`b${i}`), {
+          queueId: 0,
+          properties: { TRAN_MSG: "true", PGROUP: "PG_BATCH", UNIQ_KEY: `U-b${i}` },
+        }),
+      );
+      assert.equal(r.code, ResponseCode.SUCCESS, r.remark);
+      halves.push({
+        tranStateTableOffset: Number(r.extFields!.queueOffset),
+        commitLogOffset: Number.parseInt(r.extFields!.msgId!.slice(-16), 16),
+      });
+    }
+    const batch = (group: string, entries: EndTransactionEntry[]) =>
+      client.invoke(
+        addr,
+        createRequest(
+          TransactionRequestCode.END_TRANSACTION_BATCH,
+          { producerGroup: group, fromTransactionCheck: false },
+          encodeEndTransactionBatch(entries),
+        ),
+      );
+    const [h0, h1, h2, h3] = halves as [
+      (typeof halves)[0],
+      (typeof halves)[0],
+      (typeof halves)[0],
+      (typeof halves)[0],
+    ];
+    const res = await batch("PG_BATCH", [
+      { ...h0, commitOrRollback: 8 },
+      { ...h1, commitOrRollback: 12 },
+      { ...h0, commitOrRollback: 12 }, // contradicts the commit in the same batch
+      { tranStateTableOffset: 999, commitLogOffset: h2.commitLogOffset, commitOrRollback: 8 },
+      { ...h2, commitOrRollback: 3 },
+      { ...h3, commitOrRollback: 8 },
+      { ...h3, commitOrRollback: 8 }, // the same decision twice
+    ]);
+    assert.equal(res.code, ResponseCode.SUCCESS, res.remark);
+    const results = decodeEndTransactionResults(res.body, 7);
+    assert.deepEqual(results[0], { code: ResponseCode.SUCCESS });
+    assert.deepEqual(results[1], { code: ResponseCode.SUCCESS });
+    assert.equal(results[2]!.code, ResponseCode.SYSTEM_ERROR);
+    assert.match(results[2]!.remark!, /already (being )?committed.*rollback is refused/);
+    assert.equal(results[3]!.code, ResponseCode.SYSTEM_ERROR);
+    assert.match(results[3]!.remark!, /Find prepared transaction message failed/);
+    assert.match(results[4]!.remark!, /commitOrRollback 3 is not/);
+    assert.equal(results[5]!.code, ResponseCode.SUCCESS);
+    assert.equal(results[6]!.code, ResponseCode.SUCCESS);
+    assert.match(results[6]!.remark ?? "", /already (being )?committed; nothing stored/);
+    const store = broker.context.store;
+    assert.equal(store.getMaxOffsetInQueue("TxBatch", 0), 2, "h0 and h3 committed once each");
+    const service = broker.transactionService!;
+    assert.equal(service.status(h1.tranStateTableOffset).half?.status, "rolledBack");
+    // Another group's commit of a pending half is refused, per entry.
+    const wrong = await batch("PG_OTHER", [
+      { ...h2, commitOrRollback: 8 },
+      { ...h0, commitOrRollback: 8 },
+    ]);
+    const w = decodeEndTransactionResults(wrong.body, 2);
+    assert.match(w[0]!.remark!, /producer group wrong/);
+    assert.equal(
+      w[1]!.code,
+      ResponseCode.SUCCESS,
+      "a resolved half answers as a duplicate END_TRANSACTION does",
+    );
+    assert.equal(store.getMaxOffsetInQueue("TxBatch", 0), 2);
+    assert.equal(service.status(h2.tranStateTableOffset).half?.status, "pending");
+    // A malformed body is refused whole; the broker keeps serving.
+    const bad = await client.invoke(
+      addr,
+      createRequest(
+        TransactionRequestCode.END_TRANSACTION_BATCH,
+        { producerGroup: "PG_BATCH" },
+        Buffer.alloc(5),
+      ),
+    );
+    assert.equal(bad.code, ResponseCode.SYSTEM_ERROR);
+    assert.match(bad.remark ?? "", /not a whole number/);
+    assert.equal(service.status().pending, 1);
+  } finally {
+    await client.close();
+    await broker.shutdown();
     await removeDir(dir);
   }
 });

@@ -91,10 +91,24 @@ test("deadLetterList / deadLetterShow / deadLetterResend act on a group's %DLQ%"
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /exactly one of -i/);
 
+  assert.match(await ok(["deadLetterShow", "-g", group, "-i", id]), /Resent:\s+never/);
   assert.match(await ok(["deadLetterResend", "-g", group, "-a"]), /resent 1 of 1 dead letters/);
   const retry = { topic: `%RETRY%${group}`, brokerName: c.brokerName, queueId: 0 };
   assert.equal(await admin.getMaxOffset(addr, retry), 1, "one copy in the group's retry topic");
-  assert.match(await ok(["deadLetterResend", "-g", group, "-i", id]), /resent 1 of 1/);
+  // The resend is marked: list and show say so, and resending again is skipped unless forced.
+  const listed = JSON.parse(await ok(["deadLetterList", "-g", group, "--json"]));
+  const mark = listed.messages[0].resent;
+  assert.equal(mark.dlq, id);
+  assert.ok(mark.at > 0 && typeof mark.copy === "string" && mark.copy.length > 0);
+  assert.match(await ok(["deadLetterList", "-g", group]), /Resent At/);
+  assert.match(await ok(["deadLetterShow", "-g", group, "-i", id]), new RegExp(`Resent:.*as ${mark.copy}`));
+  assert.match(await ok(["deadLetterResend", "-g", group, "-a"]), /resent 0 of 1 .*1 skipped: resent before/);
+  assert.match(
+    await ok(["deadLetterResend", "-g", group, "-i", id]),
+    /resent 0 of 1 .*not resent: it was resent at .* \(-f resends it again\)/,
+  );
+  assert.equal(await admin.getMaxOffset(addr, retry), 1, "nothing resent twice");
+  assert.match(await ok(["deadLetterResend", "-g", group, "-i", id, "-f"]), /resent 1 of 1/);
   assert.equal(await admin.getMaxOffset(addr, retry), 2);
   assert.match(await ok(["deadLetterList", "-g", "NoSuchGroup"]), /Dead Letters:\s+0/);
 });

@@ -6,7 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ConsumeResult, type MessageView, Producer, PushConsumer, type TraceTimeline } from "@tidemq/client";
+import {
+  ConsumeResult,
+  type MessageView,
+  Producer,
+  PushConsumer,
+  type TraceTimeline,
+  TransactionResolution,
+} from "@tidemq/client";
 import { createLogger } from "@tidemq/remoting";
 import { startTestCluster, type TestCluster } from "./cluster.js";
 import { adminOk, runAdmin } from "./runAdmin.js";
@@ -126,6 +133,90 @@ test("a traced message: queryMsgTraceById shows who sent it, where it was stored
   const none = await runAdmin(c.nsAddr, ["queryMsgTraceById", "-i", "NOPE0000"], c.children);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /no trace of message NOPE0000 in trace topic RMQ_SYS_TRACE_TOPIC/);
+});
+
+/** The timeline of `id` once it holds `ready` (the trace index may lag the append: bounded retries). */
+async function timelineOf(id: string, ready: (t: TraceTimeline) => boolean): Promise<TraceTimeline> {
+  let t: TraceTimeline | undefined;
+  for (let i = 0; i < 100; i++) {
+    const r = await runAdmin(c.nsAddr, ["queryMsgTraceById", "-i", id, "--json"], c.children);
+    if (r.code === 0) {
+      t = JSON.parse(r.stdout) as TraceTimeline;
+      if (ready(t)) return t;
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.fail(`trace of ${id} incomplete: ${JSON.stringify(t)}`);
+}
+
+test("a transactional message: the half is a Pub of type Trans_Msg_Half, each END_TRANSACTION an EndTransaction record (also one answering a check-back)", async () => {
+  const topic = "TraceTxOrders";
+  let checked = 0;
+  const producer = new Producer({
+    endpoints: c.nsAddr,
+    producerGroup: "TraceTx-P",
+    enableTrace: true,
+    logger,
+    ...FAST,
+    checker: {
+      check: () => {
+        checked++;
+        return TransactionResolution.COMMIT;
+      },
+    },
+  });
+  await producer.startup();
+  let committed: string;
+  let rolledBack: string;
+  let viaCheck: string;
+  try {
+    const tx1 = producer.beginTransaction();
+    committed = (await producer.send({ topic, body: "order 1", tag: "Created", keys: ["order-1"] }, tx1))
+      .messageId;
+    await tx1.commit();
+    const tx2 = producer.beginTransaction();
+    rolledBack = (await producer.send({ topic, body: "order 2", keys: ["order-2"] }, tx2)).messageId;
+    await tx2.rollback();
+    // A half never ended: a check round (as if an hour had passed) asks this producer, which commits.
+    viaCheck = (
+      await producer.send({ topic, body: "order 3", keys: ["order-3"] }, producer.beginTransaction())
+    ).messageId;
+    // (A round finds no producer of the group until its heartbeat has reached the broker.)
+    const service = c.broker.transactionService!;
+    for (let i = 0; i < 200 && checked === 0; i++) {
+      await service.checkRound(Date.now() + 3_600_000);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(checked, 1, "one check-back");
+    for (let i = 0; i < 200 && service.status().pending > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(service.status().pending, 0);
+  } finally {
+    await producer.shutdown(); // flushes the trace queue
+  }
+  const t1 = await timelineOf(committed, (t) => t.pubs.length > 0 && t.transactions.length > 0);
+  assert.equal(t1.pubs.length, 1);
+  assert.equal(t1.pubs[0]!.msgType, "Trans_Msg_Half");
+  assert.equal(t1.pubs[0]!.group, "TraceTx-P");
+  assert.equal(t1.transactions.length, 1);
+  const e1 = t1.transactions[0]!;
+  assert.deepEqual(
+    [e1.group, e1.transactionId, e1.state, e1.fromTransactionCheck],
+    ["TraceTx-P", committed, "COMMIT_MESSAGE", false],
+  );
+  assert.ok(e1.time >= t1.pubs[0]!.time);
+  const t2 = await timelineOf(rolledBack, (t) => t.transactions.length > 0);
+  assert.deepEqual(
+    t2.transactions.map((x) => [x.state, x.fromTransactionCheck]),
+    [["ROLLBACK_MESSAGE", false]],
+  );
+  const t3 = await timelineOf(viaCheck, (t) => t.transactions.length > 0);
+  assert.deepEqual(
+    t3.transactions.map((x) => [x.state, x.fromTransactionCheck]),
+    [["COMMIT_MESSAGE", true]],
+  );
+  // The text form has an EndTransaction row.
+  const text = await adminOk(c.nsAddr, ["queryMsgTraceById", "-i", committed], c.children);
+  assert.match(text, /^EndTransaction\s+TraceTx-P\s+.*COMMIT_MESSAGE\s+false\s*$/m);
 });
 
 test("tracing to a topic the broker refuses: sends and consumption still succeed; failed records are counted", async () => {

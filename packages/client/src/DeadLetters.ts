@@ -10,6 +10,7 @@ import {
 } from "@tidemq/protocol";
 import type { Admin } from "./Admin.js";
 import { retryTopicOf } from "./ConsumerBase.js";
+import { markResent, type ResentMark, resentMarks } from "./DeadLetterMarks.js";
 import { ClientError, NoRouteError } from "./errors.js";
 
 /**
@@ -55,6 +56,10 @@ export interface DeadLetterSelection {
 export interface ResendResult {
   /** Dead letters resent to %RETRY%<group>. */
   resent: number;
+  /** Dead letters selected but not resent because they were resent before (see `force`). */
+  skipped: number;
+  /** With a single msgId that was skipped: its earlier resend. */
+  previous?: ResentMark;
   /** Dead letters looked at. */
   scanned: number;
   /** True when the scan stopped at MAX_DEAD_LETTER_SCAN. */
@@ -114,7 +119,13 @@ export async function listDeadLetters(
   admin: Admin,
   group: string,
   limit = 32,
-): Promise<{ summary: DeadLetterSummary; messages: MessageExt[]; truncated: boolean }> {
+): Promise<{
+  summary: DeadLetterSummary;
+  messages: MessageExt[];
+  truncated: boolean;
+  /** Earlier resends of the listed dead letters, by offset message id. */
+  resent: Map<string, ResentMark>;
+}> {
   const summary = await deadLetterSummary(admin, group);
   const messages: MessageExt[] = [];
   await scan(admin, summary.queues, group, (m) => {
@@ -122,7 +133,25 @@ export async function listDeadLetters(
     messages.push(m);
     return true;
   });
-  return { summary, messages, truncated: summary.count > messages.length };
+  const resent =
+    messages.length > 0
+      ? await resentMarks(
+          admin,
+          group,
+          summary.queues.map((q) => q.brokerAddr),
+        )
+      : new Map<string, ResentMark>();
+  for (const id of resent.keys()) if (!messages.some((m) => m.msgId === id)) resent.delete(id);
+  return { summary, messages, truncated: summary.count > messages.length, resent };
+}
+
+/** The last resend of one dead letter (by offset message id), or undefined when it was never resent. */
+export async function deadLetterResent(
+  admin: Admin,
+  group: string,
+  m: Pick<MessageExt, "msgId" | "storeHost">,
+): Promise<ResentMark | undefined> {
+  return (await resentMarks(admin, group, [formatHostPort(m.storeHost)])).get(m.msgId);
 }
 
 /** One dead letter by offset message id; a clear error when it is not one of the group's. */
@@ -140,20 +169,34 @@ export async function showDeadLetter(admin: Admin, group: string, msgId: string)
  * Resends dead letters to `%RETRY%<group>`: one (msgId), those stored in [begin, end], or all.
  * A copy keeps body, keys, tags, ORIGIN_MESSAGE_ID and RETRY_TOPIC (so the group's consumers
  * see the original topic) and starts its retries afresh (reconsumeTimes 0, delivered at once).
- * The dead letter itself stays in the DLQ (a log): resending twice delivers twice.
+ * The dead letter itself stays in the DLQ (a log); each resend is marked (DeadLetterMarks),
+ * and a dead letter resent before is skipped (counted in `skipped`) unless `force`.
  */
 export async function resendDeadLetters(
   admin: Admin,
   group: string,
   selection: DeadLetterSelection = {},
+  options: { force?: boolean } = {},
 ): Promise<ResendResult> {
-  const result: ResendResult = { resent: 0, scanned: 0, truncated: false, msgIds: [] };
+  const result: ResendResult = { resent: 0, skipped: 0, scanned: 0, truncated: false, msgIds: [] };
+  const resend = async (addr: string, m: MessageExt, marks: Map<string, ResentMark>) => {
+    const previous = marks.get(m.msgId);
+    if (previous && !options.force) {
+      result.skipped++;
+      return previous;
+    }
+    const copy = await resendOne(admin, addr, group, m);
+    result.msgIds.push(copy);
+    result.resent++;
+    await markResent(admin, addr, group, { dlq: m.msgId, copy, at: Date.now() });
+    return undefined;
+  };
   if (selection.msgId) {
     const m = await showDeadLetter(admin, group, selection.msgId);
     const addr = formatHostPort(m.storeHost);
     result.scanned = 1;
-    result.msgIds.push(await resendOne(admin, addr, group, m));
-    result.resent = 1;
+    const previous = await resend(addr, m, await resentMarks(admin, group, [addr]));
+    if (previous) result.previous = previous;
     return result;
   }
   const begin = selection.begin ?? 0;
@@ -166,10 +209,15 @@ export async function resendDeadLetters(
     if (m.storeTimestamp >= begin && m.storeTimestamp <= end) picked.push({ addr: q.brokerAddr, m });
     return true;
   });
-  for (const { addr, m } of picked) {
-    result.msgIds.push(await resendOne(admin, addr, group, m));
-    result.resent++;
-  }
+  const marks =
+    picked.length > 0
+      ? await resentMarks(
+          admin,
+          group,
+          picked.map((p) => p.addr),
+        )
+      : new Map<string, ResentMark>();
+  for (const { addr, m } of picked) await resend(addr, m, marks);
   return result;
 }
 

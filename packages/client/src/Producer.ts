@@ -160,8 +160,13 @@ export class Producer {
       group: this.producerGroup,
       topics: () => sendCore.topics,
       checkTransaction: (req, brokerAddr) => {
-        answerCheck(instance, this.producerGroup, req, brokerAddr, (view) =>
-          this.checkLocalState(view),
+        answerCheck(
+          instance,
+          this.producerGroup,
+          req,
+          brokerAddr,
+          (view) => this.checkLocalState(view),
+          this.trace?.tracer,
         ).catch((err: Error) => instance.logger.warn(`transaction check-back not answered: ${err.message}`));
       },
     });
@@ -236,7 +241,7 @@ export class Producer {
    */
   beginTransaction(): Transaction {
     this.running();
-    return new Transaction(this.instance!, this.producerGroup);
+    return new Transaction(this.instance!, this.producerGroup, this.trace?.tracer);
   }
 
   /** A half message of `tx`: sent alone (never batched), then recorded in the transaction. */
@@ -252,8 +257,10 @@ export class Producer {
     markHalf(msg, this.producerGroup);
     // What is queued leaves first, so sends keep their order on the wire.
     this.accumulator?.flush();
-    const receipt = await core.send(msg);
-    tx.addHalf(receipt);
+    const tracer = this.trace?.tracer;
+    // Traced as a Pub of type Trans_Msg_Half (TRAN_MSG is set), as Java's send hook does.
+    const receipt = await (tracer ? traceSend(tracer, msg, core.send(msg)) : core.send(msg));
+    tx.addHalf(receipt, msg);
     return receipt;
   }
 

@@ -10,11 +10,14 @@ import {
   type RemotingCommand,
   RequestCode,
 } from "@tidemq/protocol";
+import { endTransactionBatcherOf } from "./EndTransactionBatcher.js";
 import { ClientError } from "./errors.js";
 import type { PreparedMessage } from "./Message.js";
 import { MessageView } from "./MessageView.js";
 import type { MQClientInstance } from "./MQClientInstance.js";
 import type { SendReceipt } from "./SendReceipt.js";
+import { TraceMessageType } from "./trace/TraceRecord.js";
+import type { Tracer } from "./trace/Tracer.js";
 
 /** How a local transaction ended (rocketmq-client-nodejs' TransactionResolution). */
 export enum TransactionResolution {
@@ -55,6 +58,36 @@ export interface HalfHandle {
   /** Client message id (UNIQ_KEY). */
   msgId: string;
   topic: string;
+  /** The message's tags and keys (space-separated), for the EndTransaction trace record. */
+  tags?: string;
+  keys?: string;
+}
+
+/** Java's LocalTransactionState names, as EndTransaction trace records carry them. */
+const TRACE_STATE: Record<TransactionResolution, string> = {
+  [TransactionResolution.COMMIT]: "COMMIT_MESSAGE",
+  [TransactionResolution.ROLLBACK]: "ROLLBACK_MESSAGE",
+  [TransactionResolution.UNKNOWN]: "UNKNOW",
+};
+
+/** One EndTransaction trace record (RocketMQ's EndTransactionTraceHookImpl) for an END_TRANSACTION sent. */
+function traceEnd(
+  tracer: Tracer | undefined,
+  half: HalfHandle,
+  resolution: TransactionResolution,
+  fromTransactionCheck: boolean,
+): void {
+  tracer?.endTransaction({
+    topic: half.topic,
+    msgId: half.msgId,
+    tags: half.tags ?? "",
+    keys: half.keys ?? "",
+    storeHost: half.brokerAddr,
+    msgType: TraceMessageType.Trans_msg_Commit,
+    transactionId: half.msgId,
+    transactionState: TRACE_STATE[resolution],
+    fromTransactionCheck,
+  });
 }
 
 /** Marks a prepared message as a half of `group`; it can then not travel in a batch. */
@@ -113,6 +146,8 @@ export class Transaction {
   constructor(
     private readonly instance: MQClientInstance,
     readonly producerGroup: string,
+    /** The producer's tracer when enableTrace is on: each END_TRANSACTION gets a record. */
+    private readonly tracer?: Tracer,
   ) {}
 
   /** Half messages sent in this transaction so far. */
@@ -121,8 +156,13 @@ export class Transaction {
   }
 
   /** @internal Producer.send(msg, tx) records each stored half here. */
-  addHalf(receipt: SendReceipt): void {
-    this.halves.push(halfHandleOf(receipt));
+  addHalf(receipt: SendReceipt, msg?: PreparedMessage): void {
+    const h = halfHandleOf(receipt);
+    if (msg) {
+      h.tags = msg.properties[MessageConst.TAGS] ?? "";
+      h.keys = msg.properties[MessageConst.KEYS] ?? "";
+    }
+    this.halves.push(h);
   }
 
   /** @internal Throws unless messages may still be added. */
@@ -144,9 +184,24 @@ export class Transaction {
     if (this.state !== "open") throw new ClientError(`the transaction is already ${this.state}`);
     if (this.halves.length === 0) throw new ClientError("the transaction has no message: send one first");
     this.state = "ending";
+    const batcher = endTransactionBatcherOf(this.instance);
     const results = await Promise.allSettled(
-      this.halves.map((h) => endTransaction(this.instance, this.producerGroup, h, resolution, false)),
+      this.halves.map((h) =>
+        batcher.end(
+          h.brokerAddr,
+          this.producerGroup,
+          {
+            tranStateTableOffset: h.tranStateTableOffset,
+            commitLogOffset: h.commitLogOffset,
+            commitOrRollback: COMMIT_OR_ROLLBACK[resolution],
+          },
+          `END_TRANSACTION (${resolution}) of message ${h.msgId}`,
+          () => endTransaction(this.instance, this.producerGroup, h, resolution, false),
+        ),
+      ),
     );
+    // Like Java's hook: the END_TRANSACTION sent, whatever the broker made of it.
+    for (const h of this.halves) traceEnd(this.tracer, h, resolution, false);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {
       // The broker asks the checker about any half whose END_TRANSACTION did not arrive.
@@ -166,6 +221,7 @@ export async function answerCheck(
   req: RemotingCommand,
   brokerAddr: string | undefined,
   check: (message: MessageView, ext: MessageExt) => Promise<TransactionResolution> | TransactionResolution,
+  tracer?: Tracer,
 ): Promise<void> {
   const h = decodeHeader(CheckTransactionStateRequestHeader, req.extFields, "CHECK_TRANSACTION_STATE");
   const body = req.body;
@@ -175,17 +231,16 @@ export async function answerCheck(
   const resolution = await check(view, ext);
   if (resolution !== TransactionResolution.COMMIT && resolution !== TransactionResolution.ROLLBACK) return;
   const msgId = ext.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] ?? h.msgId ?? ext.msgId;
-  await endTransaction(
-    instance,
-    group,
-    {
-      brokerAddr: brokerAddr ?? formatHostPort(ext.storeHost),
-      tranStateTableOffset: h.tranStateTableOffset,
-      commitLogOffset: h.commitLogOffset,
-      msgId,
-      topic: ext.topic,
-    },
-    resolution,
-    true,
-  );
+  const half: HalfHandle = {
+    brokerAddr: brokerAddr ?? formatHostPort(ext.storeHost),
+    tranStateTableOffset: h.tranStateTableOffset,
+    commitLogOffset: h.commitLogOffset,
+    msgId,
+    topic: ext.topic,
+    tags: ext.properties[MessageConst.TAGS] ?? "",
+    keys: ext.properties[MessageConst.KEYS] ?? "",
+  };
+  // Recorded as it is sent (the answer may come after this producer began to shut down).
+  traceEnd(tracer, half, resolution, true);
+  await endTransaction(instance, group, half, resolution, true);
 }

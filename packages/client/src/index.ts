@@ -6,6 +6,7 @@ export * from "./ConsumerOptions.js";
 export * from "./ConsumeStatsWindow.js";
 export * from "./clientId.js";
 export * from "./consumerStatus.js";
+export * from "./DeadLetterMarks.js";
 export * from "./DeadLetters.js";
 export * from "./DelayedMessages.js";
 export * from "./directConsume.js";

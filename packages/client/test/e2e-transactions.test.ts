@@ -133,6 +133,70 @@ test("RocketMQ 5 shape: a committed half appears once in its topic and queue, a 
   }
 });
 
+test("many transactions ending in one turn share END_TRANSACTION_BATCH requests: each resolved once, a refused one throws alone", async () => {
+  const topic = uniq("TxMany");
+  await cluster.createTopic(topic, 2);
+  const group = uniq("TxManyP");
+  const p = new Producer({
+    endpoints: cluster.nsAddr,
+    producerGroup: group,
+    topic,
+    logger: testLogger("p"),
+    ...FAST,
+  });
+  await p.startup();
+  const r = await recorder(topic);
+  try {
+    const txs = Array.from({ length: 60 }, () => p.beginTransaction());
+    const halves = await Promise.all(
+      txs.map((tx, i) => p.send({ topic, keys: [`k${i}`], body: `m${i}` }, tx)),
+    );
+    // One transaction of three halves: its three ends leave together.
+    const multi = p.beginTransaction();
+    const multiHalves = [];
+    for (let i = 0; i < 3; i++) multiHalves.push(await p.send({ topic, body: `multi${i}` }, multi));
+    // Its middle half is rolled back behind its back (a raw END_TRANSACTION, as a check-back answer would).
+    const mid = multiHalves[1]!;
+    const rb = await raw.invoke(
+      brokerAddr,
+      createRequest(RequestCode.END_TRANSACTION, {
+        producerGroup: group,
+        tranStateTableOffset: mid.queueOffset,
+        commitLogOffset: decodeOffsetMsgId(mid.offsetMessageId).commitLogOffset,
+        commitOrRollback: 12,
+        msgId: mid.messageId,
+      }),
+    );
+    assert.equal(rb.code, ResponseCode.SUCCESS, rb.remark);
+    const ends = await Promise.allSettled([
+      ...txs.map((tx, i) => (i % 2 === 0 ? tx.commit() : tx.rollback())),
+      multi.commit(),
+    ]);
+    assert.deepEqual(
+      ends.slice(0, 60).filter((e) => e.status === "rejected"),
+      [],
+      "every plain commit and rollback succeeded",
+    );
+    const multiEnd = ends[60]!;
+    assert.equal(multiEnd.status, "rejected");
+    assert.match(String((multiEnd as PromiseRejectedResult).reason), /rolled back; the commit is refused/);
+    const expected = [
+      ...halves.filter((_, i) => i % 2 === 0).map((h) => h.messageId),
+      multiHalves[0]!.messageId,
+      multiHalves[2]!.messageId,
+    ];
+    await waitFor(() => expected.every((id) => r.got.has(id)), 30_000, "every committed message");
+    const marker = await p.send({ topic, body: "marker" });
+    await waitFor(() => r.got.has(marker.messageId), 20_000, "the marker");
+    assert.equal(r.got.size, expected.length + 1, "no rolled-back message arrives");
+    assert.equal(r.dups(), 0, "none twice");
+    assert.equal(await pending(), 0);
+  } finally {
+    await r.stop();
+    await p.shutdown();
+  }
+});
+
 test("4.x shape: executeLocalTransaction's COMMIT / ROLLBACK, and UNKNOWN settled by checkLocalTransaction", async () => {
   const topic = uniq("Tx4");
   await cluster.createTopic(topic, 2);

@@ -22,6 +22,9 @@ export interface DeadLetterRow {
   bornHost: string;
   reconsumeTimes: number;
   bodySize: number;
+  /** When it was last resent to %RETRY%<group> (epoch ms), and the copy's offset message id. */
+  resentAt?: number;
+  resentAs?: string;
 }
 
 export function deadLetterRow(m: MessageExt, brokerName: string): DeadLetterRow {

@@ -188,11 +188,33 @@ test("resend one, a selection and all to %RETRY%<group>: CSRF needed, audited, i
   assert.equal(sel.json.resent, 2);
   assert.equal(await retryCount(), before + 3);
 
-  const all = await http.req("POST", "/api/deadLetters/resend", { csrf, body: { group: GROUP, all: true } });
+  // The three resent ones are marked: the list shows it, "all" skips them unless forced.
+  const marked = await http.req("GET", `/api/deadLetters/messages?group=${GROUP}`);
+  const resentIds = (
+    marked.json.items as Array<{ offsetMsgId: string; resentAt?: number; resentAs?: string }>
+  )
+    .filter((m) => m.resentAt !== undefined && typeof m.resentAs === "string")
+    .map((m) => m.offsetMsgId);
+  assert.deepEqual(resentIds.sort(), ids.slice(0, 3).sort());
+  const rest = await http.req("POST", "/api/deadLetters/resend", { csrf, body: { group: GROUP, all: true } });
+  assert.deepEqual([rest.json.resent, rest.json.skipped], [DEAD - 3, 3]);
+  assert.match(String(rest.json.message), /resent 2 dead letters .*; 3 skipped: resent before/);
+  assert.equal(await retryCount(), before + DEAD);
+  const again = await http.req("POST", "/api/deadLetters/resend", {
+    csrf,
+    body: { group: GROUP, msgIds: [ids[0]] },
+  });
+  assert.deepEqual([again.json.resent, again.json.skipped], [0, 1]);
+  assert.equal(await retryCount(), before + DEAD, "resending twice does not deliver twice unless forced");
+
+  const all = await http.req("POST", "/api/deadLetters/resend", {
+    csrf,
+    body: { group: GROUP, all: true, force: true },
+  });
   assert.equal(all.status, 200);
   assert.deepEqual([all.json.resent, all.json.truncated], [DEAD, false]);
   assert.match(String(all.json.message), /resent 5 dead letters of DlqApiGroup to %RETRY%DlqApiGroup$/);
-  assert.equal(await retryCount(), before + 3 + DEAD);
+  assert.equal(await retryCount(), before + DEAD + DEAD);
 
   // A time range: the dead letters stored in it (here: from the third one on).
   const items = list.json.items as Array<{ storeTimestamp: number }>;
@@ -200,11 +222,11 @@ test("resend one, a selection and all to %RETRY%<group>: CSRF needed, audited, i
   const expected = items.filter((m) => m.storeTimestamp >= from).length;
   const ranged = await http.req("POST", "/api/deadLetters/resend", {
     csrf,
-    body: { group: GROUP, begin: from },
+    body: { group: GROUP, begin: from, force: true },
   });
   assert.equal(ranged.status, 200, JSON.stringify(ranged.json));
   assert.deepEqual([ranged.json.resent, ranged.json.scanned], [expected, DEAD]);
-  assert.equal(await retryCount(), before + 3 + DEAD + expected);
+  assert.equal(await retryCount(), before + DEAD + DEAD + expected);
   const empty = await http.req("POST", "/api/deadLetters/resend", {
     csrf,
     body: { group: GROUP, begin: Date.now() + 60_000 },
@@ -215,7 +237,7 @@ test("resend one, a selection and all to %RETRY%<group>: CSRF needed, audited, i
     body: { group: GROUP, begin: 10, end: 5 },
   });
   assert.equal(backwards.status, 400);
-  const afterRanges = before + 3 + DEAD + expected;
+  const afterRanges = before + DEAD + DEAD + expected;
 
   // Another group's dead letter, a foreign broker in the id, both selectors, too many ids: refused.
   const wrongGroup = await http.req("POST", "/api/deadLetters/resend", {
@@ -256,7 +278,8 @@ test("resend one, a selection and all to %RETRY%<group>: CSRF needed, audited, i
   const resends = audit.filter((a) => a.action === "deadLetter.resend").map((a) => a.outcome);
   assert.deepEqual(resends, [
     "refused",
-    ...["ok", "ok", "ok", "ok", "ok"],
+    // one, selection, the rest (skipping the resent), one again (skipped), all forced, two ranges
+    ...["ok", "ok", "ok", "ok", "ok", "ok", "ok"],
     ...["failed", "failed", "failed", "failed", "failed", "failed"],
   ]);
 });

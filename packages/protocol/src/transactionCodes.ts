@@ -10,7 +10,92 @@
  */
 export const TransactionRequestCode = {
   TRANSACTION_STATUS: 9101,
+  /**
+   * Several END_TRANSACTIONs of one producer group in one request (TideMQ's; RocketMQ sends
+   * one oneway END_TRANSACTION per half). Ext fields `producerGroup`, `fromTransactionCheck`;
+   * body = `encodeEndTransactionBatch`; answer body = `encodeEndTransactionResults` (one result
+   * per entry, in order). A broker without it answers REQUEST_CODE_NOT_SUPPORTED.
+   */
+  END_TRANSACTION_BATCH: 9110,
 } as const;
+
+/** One half's decision in END_TRANSACTION_BATCH (the fields END_TRANSACTION's header carries). */
+export interface EndTransactionEntry {
+  tranStateTableOffset: number;
+  commitLogOffset: number;
+  /** MessageSysFlag: 0 unknown, 8 commit, 12 rollback. */
+  commitOrRollback: number;
+}
+
+/** One entry's answer: a response code and, unless SUCCESS without remark, its remark. */
+export interface EndTransactionResult {
+  code: number;
+  remark?: string;
+}
+
+const ENTRY_BYTES = 17;
+/** Most entries in one END_TRANSACTION_BATCH (a bound for the broker, not a protocol limit). */
+export const MAX_END_TRANSACTION_BATCH = 4096;
+
+/** 17 bytes per entry: tranStateTableOffset (int64), commitLogOffset (int64), commitOrRollback (int8). */
+export function encodeEndTransactionBatch(entries: readonly EndTransactionEntry[]): Buffer {
+  const buf = Buffer.allocUnsafe(entries.length * ENTRY_BYTES);
+  let p = 0;
+  for (const e of entries) {
+    buf.writeBigInt64BE(BigInt(e.tranStateTableOffset), p);
+    buf.writeBigInt64BE(BigInt(e.commitLogOffset), p + 8);
+    buf.writeInt8(e.commitOrRollback, p + 16);
+    p += ENTRY_BYTES;
+  }
+  return buf;
+}
+
+/** The entries of an END_TRANSACTION_BATCH body; throws on a body that is not whole entries. */
+export function decodeEndTransactionBatch(body: Buffer | undefined): EndTransactionEntry[] {
+  if (!body || body.length === 0 || body.length % ENTRY_BYTES !== 0) {
+    throw new Error(
+      `END_TRANSACTION_BATCH body of ${body?.length ?? 0} bytes is not a whole number of ${ENTRY_BYTES}-byte entries`,
+    );
+  }
+  const n = body.length / ENTRY_BYTES;
+  if (n > MAX_END_TRANSACTION_BATCH) {
+    throw new Error(`END_TRANSACTION_BATCH holds ${n} entries; at most ${MAX_END_TRANSACTION_BATCH}`);
+  }
+  const out: EndTransactionEntry[] = [];
+  for (let p = 0; p < body.length; p += ENTRY_BYTES) {
+    out.push({
+      tranStateTableOffset: Number(body.readBigInt64BE(p)),
+      commitLogOffset: Number(body.readBigInt64BE(p + 8)),
+      commitOrRollback: body.readInt8(p + 16),
+    });
+  }
+  return out;
+}
+
+/** JSON array: a bare code per entry, or [code, remark] when there is a remark. */
+export function encodeEndTransactionResults(results: readonly EndTransactionResult[]): Buffer {
+  return Buffer.from(
+    JSON.stringify(results.map((r) => (r.remark === undefined ? r.code : [r.code, r.remark]))),
+    "utf8",
+  );
+}
+
+export function decodeEndTransactionResults(
+  body: Buffer | undefined,
+  expected: number,
+): EndTransactionResult[] {
+  const raw: unknown = JSON.parse(body?.toString("utf8") ?? "null");
+  if (!Array.isArray(raw) || raw.length !== expected) {
+    throw new Error(`END_TRANSACTION_BATCH answer does not hold ${expected} results`);
+  }
+  return raw.map((r) =>
+    typeof r === "number"
+      ? { code: r }
+      : Array.isArray(r) && typeof r[0] === "number"
+        ? { code: r[0], remark: String(r[1] ?? "") }
+        : { code: -1, remark: `malformed result ${JSON.stringify(r)}` },
+  );
+}
 
 /** The broker's answer to TRANSACTION_STATUS. */
 export interface TransactionStatusBody {
@@ -21,4 +106,8 @@ export interface TransactionStatusBody {
   timeout: number;
   checkMax: number;
   half?: { queueOffset: number; status: string; checks?: number };
+  /** How the state was rebuilt at start-up: from the checkpoint or not, records read, ms taken. */
+  startup?: { fromCheckpoint: boolean; halvesRead: number; opsRead: number; ms: number };
+  /** The last checkpoint written since start-up (config/transactionState.json). */
+  checkpoint?: { halfScanned: number; opScanned: number; pending: number; writtenAt: number };
 }

@@ -42,7 +42,7 @@ export class RecentHalves {
     this.byOffset.set(result.queueOffset, {
       topic: m.topic,
       queueOffset: result.queueOffset,
-      commitLogOffset: result.commitLogOffset,
+      commitLogOffset: commitLogOffsetOf(result),
       storeTimestamp: result.storeTimestamp,
       properties: storedProperties(m),
       flag: m.flag ?? 0,
@@ -68,6 +68,16 @@ export class RecentHalves {
     this.bytes -= h.body.length;
     return h.commitLogOffset === commitLogOffset ? h : undefined;
   }
+}
+
+/**
+ * The half's own commit-log offset. A put the send path coalesced with other requests'
+ * puts reports the group's first record there; the offset message id names this record.
+ */
+function commitLogOffsetOf(result: PutResult): number {
+  const id = result.msgIds[0];
+  // The id's last 16 hex digits are the commit-log offset (below 2^53: exact as a number).
+  return id && id.length >= 16 ? Number.parseInt(id.slice(-16), 16) : result.commitLogOffset;
 }
 
 /** The properties as the record stores them (encodedProperties + suffix when the send path built those). */

@@ -1,11 +1,16 @@
+import { join } from "node:path";
 import {
   createOffsetMsgId,
   createRequest,
   createResponse,
+  decodeEndTransactionBatch,
   decodeHeader,
   decodeMessage,
   decodeMessages,
+  type EndTransactionEntry,
   EndTransactionRequestHeader,
+  type EndTransactionResult,
+  encodeEndTransactionResults,
   encodeMessage,
   isOneway,
   type MessageExt,
@@ -19,7 +24,7 @@ import {
   transactionType,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
-import type { MessageInput } from "@tidemq/store";
+import type { MessageInput, PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import type { ProducerManager } from "../ProducerManager.js";
 import { fail } from "../processors/responses.js";
@@ -35,6 +40,12 @@ import {
 } from "./HalfLifecycle.js";
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
 import { type HalfRecord, type RecentHalves, recentHalvesOf } from "./RecentHalves.js";
+import {
+  OpProgress,
+  readCheckpoint,
+  type TransactionCheckpoint,
+  writeCheckpoint,
+} from "./TransactionCheckpoint.js";
 import { copyRecord, type HalfInfo, halfInfoOf, opOf, opRecord } from "./TransactionRecords.js";
 
 /** Resolved halves remembered by offset (for duplicate or late END_TRANSACTION); oldest forgotten first. */
@@ -43,6 +54,8 @@ const MAX_REMEMBERED_RESOLVED = 200_000;
 const SCAN_BATCH = 256;
 /** Most check-backs one round sends (the rest wait for the next round). */
 const MAX_CHECKS_PER_ROUND = 10_000;
+/** How long a checkpoint waits for the log to be flushed over what it covers. */
+const CHECKPOINT_FLUSH_WAIT_MS = 10_000;
 
 interface Pending {
   info: HalfInfo;
@@ -79,6 +92,15 @@ export class TransactionService {
   private readonly host: { host: string; port: number };
   /** Halves the send path just stored (END_TRANSACTION then needs no log read). */
   private readonly recent: RecentHalves;
+  /** Which op records are reflected in memory (for the checkpoint). */
+  private readonly ops: OpProgress;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointing: Promise<unknown> | undefined;
+  /** halfScanned/opApplied of the last checkpoint written (nothing new: nothing to write). */
+  private checkpointed = "";
+  private readonly checkpointPath: string;
+  private startup: TransactionStatusBody["startup"];
+  private lastCheckpoint: TransactionStatusBody["checkpoint"];
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -87,6 +109,12 @@ export class TransactionService {
     const i = ctx.brokerAddr.lastIndexOf(":");
     this.host = { host: ctx.brokerAddr.slice(0, i), port: Number(ctx.brokerAddr.slice(i + 1)) };
     this.recent = recentHalvesOf(ctx.store);
+    this.ops = new OpProgress((offset) =>
+      ctx.logger.warn(
+        `transactions: op records not written by this broker lie above op-queue offset ${offset}; the checkpoint keeps that offset until a restart`,
+      ),
+    );
+    this.checkpointPath = join(ctx.config.storePathRootDir, "config", "transactionState.json");
   }
 
   /** Rebuilds the state from the log, then serves END_TRANSACTION and runs the check timer. */
@@ -95,16 +123,28 @@ export class TransactionService {
     this.ctx.server.registerHandler(RequestCode.END_TRANSACTION, (req, conn) =>
       this.track(this.endTransaction(req, conn)),
     );
+    this.ctx.server.registerHandler(TransactionRequestCode.END_TRANSACTION_BATCH, (req) =>
+      this.track(this.endBatch(req)),
+    );
     this.ctx.server.registerHandler(TransactionRequestCode.TRANSACTION_STATUS, (req) =>
       this.statusRequest(req),
     );
     this.armTimer();
+    this.armCheckpoint();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     await Promise.allSettled([...this.inflight]);
+    await this.checkpointing?.catch(() => undefined);
+    // A clean restart then reads nothing but this file.
+    if (this.checkpointsOn()) {
+      await this.checkpoint().catch((err: Error) =>
+        this.ctx.logger.warn(`transactions: checkpoint at stop not written: ${err.message}`),
+      );
+    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -144,15 +184,27 @@ export class TransactionService {
   }
 
   private async rebuild(): Promise<void> {
+    const t0 = performance.now();
+    let halvesRead = 0;
+    let opsRead = 0;
     const facts: LogFact[] = [];
     const infos = new Map<number, HalfInfo>();
-    this.halfScanned = await this.scan(TRANS_HALF_TOPIC, 0, (m) => {
+    const cp = await this.loadCheckpoint();
+    const cpResolved = cp?.resolved ?? new Map<number, HalfStatus>();
+    for (const { info, checks } of cp?.pending ?? []) {
+      infos.set(info.queueOffset, info);
+      facts.push({ kind: "half", half: info.queueOffset });
+      for (let i = 0; i < checks; i++) facts.push({ kind: "op", half: info.queueOffset, op: "check" });
+    }
+    this.halfScanned = await this.scan(TRANS_HALF_TOPIC, cp?.halfScanned ?? 0, (m) => {
+      halvesRead++;
       const info = halfInfoOf(m);
-      if (!info) return;
+      if (!info || cpResolved.has(info.queueOffset) || infos.has(info.queueOffset)) return;
       infos.set(info.queueOffset, info);
       facts.push({ kind: "half", half: info.queueOffset });
     });
-    await this.scan(TRANS_OP_HALF_TOPIC, 0, (m) => {
+    this.ops.applied = await this.scan(TRANS_OP_HALF_TOPIC, cp?.opScanned ?? 0, (m) => {
+      opsRead++;
       const op = opOf(m);
       if (op) facts.push({ kind: "op", half: op.half, op: op.op });
     });
@@ -170,11 +222,12 @@ export class TransactionService {
     const states = repaired.length > 0 ? replay(facts) : states0;
     if (repaired.length > 0) {
       const now = Date.now();
-      await this.ctx.store.putMessagesBatch(repaired.map((o) => opRecord(o, "commit", this.host, now)));
+      await this.putRecords(repaired.map((o) => opRecord(o, "commit", this.host, now)));
       this.ctx.logger.warn(
         `transactions: ${repaired.length} committed half message(s) had no op record (torn write); op records written`,
       );
     }
+    for (const [offset, status] of cpResolved) this.remember(offset, status);
     for (const [offset, state] of states) {
       const info = infos.get(offset);
       if (state.status === "pending" && info) this.pending.set(offset, { info, state });
@@ -183,6 +236,135 @@ export class TransactionService {
     if (this.pending.size > 0) {
       this.ctx.logger.info(`transactions: ${this.pending.size} half message(s) pending after start`);
     }
+    // What the file on disk holds (a restart from it read the records after it again).
+    this.checkpointed = cp ? `${cp.halfScanned}/${cp.opScanned}` : "";
+    const ms = Math.round(performance.now() - t0);
+    this.startup = { fromCheckpoint: cp !== undefined, halvesRead, opsRead, ms };
+    this.ctx.logger.info(
+      `transactions: state rebuilt in ${ms} ms from ${cp ? "the checkpoint and " : ""}${halvesRead} half and ${opsRead} op record(s)`,
+    );
+  }
+
+  // ------------------------------------------------------------ checkpoint
+
+  /** A usable checkpoint, or undefined (none, damaged, or ahead of the log: a full scan then). */
+  private async loadCheckpoint(): Promise<TransactionCheckpoint | undefined> {
+    let cp: TransactionCheckpoint | undefined;
+    try {
+      cp = await readCheckpoint(this.checkpointPath);
+    } catch (err) {
+      this.ctx.logger.warn(
+        `transactions: ${this.checkpointPath} not used (${(err as Error).message}); reading every half and op record instead`,
+      );
+      return undefined;
+    }
+    if (!cp) return undefined;
+    const { store } = this.ctx;
+    const ahead =
+      cp.logEnd > store.maxPhysicalOffset
+        ? `it covers the commit log up to ${cp.logEnd}, the log ends at ${store.maxPhysicalOffset}`
+        : cp.halfScanned > store.getMaxOffsetInQueue(TRANS_HALF_TOPIC, HALF_QUEUE_ID)
+          ? "it names more half messages than the log holds"
+          : cp.opScanned > store.getMaxOffsetInQueue(TRANS_OP_HALF_TOPIC, HALF_QUEUE_ID)
+            ? "it names more op records than the log holds"
+            : undefined;
+    if (ahead) {
+      this.ctx.logger.warn(
+        `transactions: ${this.checkpointPath} not used (${ahead}: the log was cut back); reading every half and op record instead`,
+      );
+      return undefined;
+    }
+    return cp;
+  }
+
+  private checkpointsOn(): boolean {
+    return this.ctx.config.transactionCheckpointInterval > 0 && this.ctx.config.brokerRole !== "SLAVE";
+  }
+
+  private armCheckpoint(): void {
+    if (this.stopped || !this.checkpointsOn()) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointing = this.checkpoint()
+        .catch((err: Error) => this.ctx.logger.warn(`transactions: checkpoint not written: ${err.message}`))
+        .finally(() => {
+          this.checkpointing = undefined;
+          this.armCheckpoint();
+        });
+    }, this.ctx.config.transactionCheckpointInterval);
+    this.checkpointTimer.unref?.();
+  }
+
+  /**
+   * Writes the state as it is now, once the log is flushed (and committed) over everything it
+   * covers. Resolves false when there was nothing new or no quiet moment to take it.
+   */
+  async checkpoint(): Promise<boolean> {
+    let cp = this.snapshot();
+    for (let i = 0; !cp && i < 50; i++) {
+      if (this.checkpointed === `${this.halfScanned}/${this.ops.applied}`) return false;
+      await new Promise((r) => setTimeout(r, 20));
+      cp = this.snapshot();
+    }
+    if (!cp) return false;
+    const key = `${cp.halfScanned}/${cp.opScanned}`;
+    if (key === this.checkpointed) return false;
+    const { store } = this.ctx;
+    const deadline = Date.now() + CHECKPOINT_FLUSH_WAIT_MS;
+    while (store.stats.flushedOffset < cp.logEnd || store.visibleOffset < cp.logEnd) {
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await writeCheckpoint(this.checkpointPath, cp);
+    this.checkpointed = key;
+    this.lastCheckpoint = {
+      halfScanned: cp.halfScanned,
+      opScanned: cp.opScanned,
+      pending: cp.pending.length,
+      writtenAt: Date.now(),
+    };
+    return true;
+  }
+
+  /**
+   * The state at this instant, or undefined while an op record's append is under way (its
+   * effect and its queue offset are not both known yet). Halves
+   * being resolved count as pending: their op records will lie above opScanned.
+   */
+  private snapshot(): TransactionCheckpoint | undefined {
+    // A half scan under way is no obstacle: the halves it adds lie at or above halfScanned,
+    // which the snapshot leaves to the next start-up's scan.
+    if (this.ops.writes > 0) return undefined;
+    const halfScanned = this.halfScanned;
+    const pending: TransactionCheckpoint["pending"] = [];
+    for (const p of this.pending.values()) {
+      // Halves at or above halfScanned are read again from the log at restart.
+      if (p.info.queueOffset < halfScanned) pending.push({ info: p.info, checks: p.state.checks });
+    }
+    return {
+      halfScanned,
+      opScanned: this.ops.applied,
+      logEnd: this.ctx.store.maxPhysicalOffset,
+      pending,
+      resolved: new Map(this.resolved),
+    };
+  }
+
+  /** Appends records of this service (op records among them), noting the op records' queue offsets. */
+  private putRecords(inputs: MessageInput[]): Promise<PutResult[]> {
+    this.ops.writes++;
+    return this.ctx.store.putMessagesBatch(inputs).then(
+      (results) => {
+        this.ops.writes--;
+        for (let i = 0; i < inputs.length; i++) {
+          if (inputs[i]!.topic === TRANS_OP_HALF_TOPIC) this.ops.written(results[i]!.queueOffset);
+        }
+        return results;
+      },
+      (err: unknown) => {
+        this.ops.writes--;
+        throw err;
+      },
+    );
   }
 
   /** Whether a COMMIT copy of this half is in its real topic (looked up by UNIQ_KEY). */
@@ -269,6 +451,46 @@ export class TransactionService {
 
   private async end(req: RemotingCommand): Promise<RemotingCommand> {
     const h = decodeHeader(EndTransactionRequestHeader, req.extFields, "END_TRANSACTION");
+    const r = await this.decide(h.producerGroup, h);
+    if (r.code !== ResponseCode.SUCCESS) fail(r.code, r.remark ?? "END_TRANSACTION refused");
+    return createResponse(req, r.code, r.remark);
+  }
+
+  /** END_TRANSACTION_BATCH: each entry decided as its own END_TRANSACTION, answered one result each. */
+  private async endBatch(req: RemotingCommand): Promise<RemotingCommand> {
+    const group = req.extFields?.producerGroup;
+    if (!group) fail(ResponseCode.SYSTEM_ERROR, "END_TRANSACTION_BATCH without producerGroup");
+    let entries: EndTransactionEntry[];
+    try {
+      entries = decodeEndTransactionBatch(req.body);
+    } catch (err) {
+      fail(ResponseCode.SYSTEM_ERROR, (err as Error).message);
+    }
+    if (this.ctx.config.brokerRole === "SLAVE") {
+      fail(ResponseCode.SLAVE_NOT_AVAILABLE, "a slave broker cannot end transactions");
+    }
+    const results = await Promise.all(entries.map((e) => this.decide(group, e)));
+    return createResponse(
+      req,
+      ResponseCode.SUCCESS,
+      undefined,
+      undefined,
+      encodeEndTransactionResults(results),
+    );
+  }
+
+  /** One half's END_TRANSACTION: the response code and remark it gets (never throws). */
+  private async decide(group: string, e: EndTransactionEntry): Promise<EndTransactionResult> {
+    try {
+      return await this.decideOrThrow(group, e);
+    } catch (err) {
+      return err instanceof TideMQError
+        ? { code: err.code, remark: err.message }
+        : { code: ResponseCode.SYSTEM_ERROR, remark: (err as Error).message };
+    }
+  }
+
+  private async decideOrThrow(group: string, h: EndTransactionEntry): Promise<EndTransactionResult> {
     const decision =
       h.commitOrRollback === MessageSysFlag.TRANSACTION_COMMIT_TYPE
         ? "commit"
@@ -297,7 +519,6 @@ export class TransactionService {
     }
     if (found.kind === "resolved") {
       return this.answer(
-        req,
         what,
         decision,
         found.status,
@@ -311,28 +532,27 @@ export class TransactionService {
         `The commit log offset wrong: the half at queue offset ${offset} is at commit-log offset ${p.info.commitLogOffset}, not ${h.commitLogOffset}`,
       );
     }
-    if (p.info.group !== h.producerGroup) {
+    if (p.info.group !== group) {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `The producer group wrong: the ${what} belongs to producer group ${p.info.group}, not ${h.producerGroup}`,
+        `The producer group wrong: the ${what} belongs to producer group ${p.info.group}, not ${group}`,
       );
     }
     const { next, action } = step(p.state, { kind: "end", decision });
     p.state = next;
     if (action.kind === "write") {
       await this.write(p, action.decision);
-      return createResponse(req, ResponseCode.SUCCESS);
+      return { code: ResponseCode.SUCCESS };
     }
-    return this.answer(req, what, decision, p.state.status, action);
+    return this.answer(what, decision, p.state.status, action);
   }
 
   private answer(
-    req: RemotingCommand,
     what: string,
     decision: string,
     status: HalfStatus,
     action: HalfAction,
-  ): RemotingCommand {
+  ): EndTransactionResult {
     if (action.kind === "conflict") {
       fail(
         ResponseCode.SYSTEM_ERROR,
@@ -340,13 +560,14 @@ export class TransactionService {
       );
     }
     if (action.kind === "duplicate") {
-      return createResponse(
-        req,
-        ResponseCode.SUCCESS,
-        `the ${what} is already ${describe(status)}; nothing stored`,
-      );
+      // A duplicate of the decision being written is that decision.
+      const resolving = status === "resolving" ? (decision as Decision) : undefined;
+      return {
+        code: ResponseCode.SUCCESS,
+        remark: `the ${what} is already ${describe(status, resolving)}; nothing stored`,
+      };
     }
-    return createResponse(req, ResponseCode.SUCCESS);
+    return { code: ResponseCode.SUCCESS };
   }
 
   private async find(
@@ -453,7 +674,7 @@ export class TransactionService {
     const batch = this.appendQueue;
     this.appendQueue = [];
     const all = batch.length === 1 ? batch[0]!.inputs : batch.flatMap((b) => b.inputs);
-    this.ctx.store.putMessagesBatch(all).then(
+    this.putRecords(all).then(
       () => {
         for (const b of batch) b.resolve();
       },
@@ -505,7 +726,7 @@ export class TransactionService {
           targets.push({ p, channel });
         }
       }
-      if (checkOps.length > 0) await this.ctx.store.putMessagesBatch(checkOps);
+      if (checkOps.length > 0) await this.putRecords(checkOps);
       for (const t of targets) await this.sendCheck(t.p, t.channel);
       for (const p of discards) {
         await this.write(p, "discard");
@@ -565,6 +786,8 @@ export class TransactionService {
       checkInterval: config.transactionCheckInterval,
       timeout: config.transactionTimeOut,
       checkMax: config.transactionCheckMax,
+      startup: this.startup,
+      checkpoint: this.lastCheckpoint,
     };
     if (halfOffset !== undefined) {
       const p = this.pending.get(halfOffset);

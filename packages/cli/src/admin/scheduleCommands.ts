@@ -1,4 +1,5 @@
 import {
+  deadLetterResent,
   deadLetterSummary,
   delayedMessageStatus,
   listDeadLetters,
@@ -50,11 +51,13 @@ export const SCHEDULE_SPECS: CommandSpec[] = [
       },
       { short: "e", long: "endTimestamp", arg: "time", help: "died at or before" },
       { short: "a", long: "all", help: "every dead letter of the group" },
+      { short: "f", long: "force", help: "also resend dead letters that were resent before" },
     ],
     examples: [
       "deadLetterResend -g refund-service -i 7F00000100002A9F0000000000001A2B",
       "deadLetterResend -g refund-service -b 2026-12-07#00:00:00:000 -e 2026-12-07#06:00:00:000",
       "deadLetterResend -g refund-service -a",
+      "deadLetterResend -g refund-service -i 7F00000100002A9F0000000000001A2B -f",
     ],
   },
   {
@@ -77,7 +80,7 @@ const timeOrDash = (ms: number | undefined): string => (ms === undefined ? "-" :
 const deadLetterList: Handler = async ({ admin, values }) => {
   const group = nameOption(values, "g", "group");
   const max = intOption(values, "m", 32, 0, 10_000);
-  const { summary, messages, truncated } = await listDeadLetters(admin, group, max);
+  const { summary, messages, truncated, resent } = await listDeadLetters(admin, group, max);
   const head = formatKeyValues([
     ["Group", group],
     ["DLQ Topic", summary.topic],
@@ -92,10 +95,11 @@ const deadLetterList: Handler = async ({ admin, values }) => {
     m.properties.KEYS ?? "",
     m.reconsumeTimes,
     formatTime(m.storeTimestamp),
+    timeOrDash(resent.get(m.msgId)?.at),
   ]);
   const table =
     rows.length > 0
-      ? `\n${formatTable(["#Offset Msg ID", "#Msg ID", "#Topic", "#Keys", "#Reconsumed", "#Died At"], rows, [4])}`
+      ? `\n${formatTable(["#Offset Msg ID", "#Msg ID", "#Topic", "#Keys", "#Reconsumed", "#Died At", "#Resent At"], rows, [4])}`
       : "";
   const cut = truncated && max > 0 ? `\n(first ${messages.length} of ${summary.count}; -m for more)` : "";
   return {
@@ -106,7 +110,7 @@ const deadLetterList: Handler = async ({ admin, values }) => {
       count: summary.count,
       oldest: summary.oldest ?? null,
       newest: summary.newest ?? null,
-      messages: messages.map(messageJson),
+      messages: messages.map((m) => ({ ...messageJson(m), resent: resent.get(m.msgId) ?? null })),
       truncated,
     },
   };
@@ -114,8 +118,13 @@ const deadLetterList: Handler = async ({ admin, values }) => {
 
 const deadLetterShow: Handler = async ({ admin, values }) => {
   const group = nameOption(values, "g", "group");
-  const m = messageJson(await showDeadLetter(admin, group, values.i!.trim()));
-  return { text: messageDetail(m), json: m };
+  const ext = await showDeadLetter(admin, group, values.i!.trim());
+  const resent = await deadLetterResent(admin, group, ext);
+  const m = messageJson(ext);
+  const line = formatKeyValues([
+    ["Resent", resent ? `${formatTime(resent.at)} to %RETRY%${group} as ${resent.copy}` : "never"],
+  ]);
+  return { text: `${messageDetail(m)}\n${line}`, json: { ...m, resent: resent ?? null } };
 };
 
 const deadLetterResend: Handler = async ({ admin, values }) => {
@@ -134,10 +143,20 @@ const deadLetterResend: Handler = async ({ admin, values }) => {
   if (!one && before.count === 0) {
     return { text: `group ${group} has no dead letters`, json: { group, resent: 0, scanned: 0, msgIds: [] } };
   }
-  const r = await resendDeadLetters(admin, group, { msgId: one, begin, end });
+  const r = await resendDeadLetters(
+    admin,
+    group,
+    { msgId: one, begin, end },
+    { force: values.f !== undefined },
+  );
   const cut = r.truncated ? " (the scan stopped at its limit: run again with a narrower range)" : "";
+  const skipped = r.previous
+    ? `; not resent: it was resent at ${formatTime(r.previous.at)} as ${r.previous.copy} (-f resends it again)`
+    : r.skipped > 0
+      ? `; ${r.skipped} skipped: resent before (-f resends them again)`
+      : "";
   return {
-    text: `resent ${r.resent} of ${r.scanned} dead letters of group ${group} to %RETRY%${group}${cut}`,
+    text: `resent ${r.resent} of ${r.scanned} dead letters of group ${group} to %RETRY%${group}${skipped}${cut}`,
     json: { group, ...r },
   };
 };

@@ -107,6 +107,7 @@ function groupView(group) {
         { title: "message id", get: (m) => m.msgId },
         { title: "reconsumed", num: true, get: (m) => fmtNum(m.reconsumeTimes) },
         { title: "body bytes", num: true, get: (m) => fmtNum(m.bodySize) },
+        { title: "resent", get: (m) => (m.resentAt ? fmtTime(m.resentAt) : "") },
       ];
       if (canWrite()) {
         columns.unshift({
@@ -125,8 +126,13 @@ function groupView(group) {
         columns.push({
           title: "",
           get: (m) =>
-            actionButton("Resend", result, async () => {
-              const res = await api.post("/api/deadLetters/resend", { group, msgIds: [m.offsetMsgId] });
+            // A resent one says so: its button resends it again (force), the bulk ones skip it.
+            actionButton(m.resentAt ? "Resend again" : "Resend", result, async () => {
+              const res = await api.post("/api/deadLetters/resend", {
+                group,
+                msgIds: [m.offsetMsgId],
+                force: Boolean(m.resentAt),
+              });
               return res.message;
             }),
         });

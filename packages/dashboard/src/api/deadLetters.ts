@@ -5,6 +5,7 @@ import {
   dlqTopicOf,
   MAX_DEAD_LETTER_SCAN,
   resendDeadLetters,
+  resentMarks,
 } from "@tidemq/client";
 import type { MessageExt } from "@tidemq/protocol";
 import { fmt, mapLimit, pageOf } from "../Bounded.js";
@@ -135,6 +136,18 @@ export const routes: Route[] = [
         await readRange(data, r.queue, group, r.from, r.to, (m) =>
           items.push(deadLetterRow(m, r.queue.brokerName)),
         );
+      // When and as what each one was resent (the resend markers of the group).
+      if (items.length > 0) {
+        const marks = await resentMarks(
+          data.admin,
+          group,
+          s.queues.map((q) => q.brokerAddr),
+        );
+        for (const it of items) {
+          const mark = marks.get(it.offsetMsgId);
+          if (mark) Object.assign(it, { resentAt: mark.at, resentAs: mark.copy });
+        }
+      }
       const note =
         items.length < Math.min(size, s.count - pageNo * size)
           ? `the broker returned ${items.length} of the ${Math.min(size, s.count - pageNo * size)} dead letters this page should hold (some may have been removed with old commit-log files)`
@@ -175,6 +188,17 @@ export const routes: Route[] = [
         await readRange(data, r.queue, group, r.from, r.to, (m) =>
           rows.push({ ...deadLetterRow(m, r.queue.brokerName), ...(withBody ? bodyForExport(m.body) : {}) }),
         );
+      if (rows.length > 0) {
+        const marks = await resentMarks(
+          data.admin,
+          group,
+          s.queues.map((q) => q.brokerAddr),
+        );
+        for (const row of rows) {
+          const mark = marks.get(row.offsetMsgId);
+          if (mark) Object.assign(row, { resentAt: mark.at, resentAs: mark.copy });
+        }
+      }
       const cut = rows.length < s.count;
       const note = cut
         ? `exported ${fmt(rows.length)} of ${fmt(s.count)} dead letters of ${group} (oldest first; an export holds at most ${fmt(MAX_EXPORT)})`
@@ -204,6 +228,8 @@ export const routes: Route[] = [
         "bornHost",
         "reconsumeTimes",
         "bodySize",
+        "resentAt",
+        "resentAs",
         ...(withBody ? (["bodyEncoding", "body"] as const) : []),
       ];
       return new Download(`${base}.csv`, "text/csv; charset=utf-8", Buffer.from(toCsv(columns, rows)), note);
@@ -216,6 +242,10 @@ export const routes: Route[] = [
     async handle({ data, body }) {
       const group = groupParam(body);
       const all = bool(body, "all", false);
+      // Dead letters resent before are skipped unless force (each resend is marked).
+      const force = bool(body, "force", false);
+      const skippedNote = (n: number) =>
+        n > 0 ? `; ${fmt(n)} skipped: resent before (force: true resends them again)` : "";
       const ids = body.msgIds;
       const ranged = body.begin !== undefined || body.end !== undefined;
       if (Number(all) + Number(ids !== undefined) + Number(ranged) !== 1)
@@ -231,7 +261,7 @@ export const routes: Route[] = [
             }
           : {};
         if (ranged && range.begin! > range.end!) throw new HttpError(400, "begin is after end");
-        const r = await resendDeadLetters(data.admin, group, range);
+        const r = await resendDeadLetters(data.admin, group, range, { force });
         const what = ranged
           ? `of the ${fmt(r.scanned)} looked at, those stored from ${new Date(range.begin!).toISOString()}${
               range.end! < Number.MAX_SAFE_INTEGER ? ` to ${new Date(range.end!).toISOString()}` : " on"
@@ -240,13 +270,14 @@ export const routes: Route[] = [
         return {
           group,
           resent: r.resent,
+          skipped: r.skipped,
           scanned: r.scanned,
           truncated: r.truncated,
           message: `resent ${fmt(r.resent)} dead letters of ${group}${what ? ` (${what})` : ""} to %RETRY%${group}${
             r.truncated
               ? ` — the scan stopped at ${fmt(MAX_DEAD_LETTER_SCAN)} dead letters: those after them were NOT resent`
               : ""
-          }`,
+          }${skippedNote(r.skipped)}`,
         };
       }
       if (!Array.isArray(ids) || ids.length === 0)
@@ -260,10 +291,13 @@ export const routes: Route[] = [
       for (const id of ids) checked.push(await checkedMsgId(data, id));
       const failed: Array<{ msgId: string; error: string }> = [];
       let resent = 0;
+      let skipped = 0;
       // One at a time, in the order given: a failure is reported per id and does not stop the rest.
       for (const msgId of new Set(checked)) {
         try {
-          resent += (await resendDeadLetters(data.admin, group, { msgId })).resent;
+          const r = await resendDeadLetters(data.admin, group, { msgId }, { force });
+          resent += r.resent;
+          skipped += r.skipped;
         } catch (err) {
           failed.push({ msgId, error: (err as Error).message });
         }
@@ -272,12 +306,13 @@ export const routes: Route[] = [
       return {
         group,
         resent,
+        skipped,
         failed,
         message: `resent ${fmt(resent)} of ${fmt(new Set(checked).size)} selected dead letters of ${group} to %RETRY%${group}${
           failed.length
             ? ` — ${failed.length} failed: ${failed.map((f) => `${f.msgId}: ${f.error}`).join("; ")}`
             : ""
-        }`,
+        }${skippedNote(skipped)}`,
       };
     },
   },

@@ -1,0 +1,129 @@
+import {
+  atEndOfTurn,
+  decodeEndTransactionResults,
+  type EndTransactionEntry,
+  encodeEndTransactionBatch,
+  MAX_END_TRANSACTION_BATCH,
+  ResponseCode,
+  TransactionRequestCode,
+} from "@tidemq/protocol";
+import { BrokerError } from "./errors.js";
+import type { MQClientInstance } from "./MQClientInstance.js";
+
+interface Waiting {
+  entry: EndTransactionEntry;
+  /** Sends this one alone as END_TRANSACTION (a broker without the batch request). */
+  alone: () => Promise<void>;
+  what: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Coalesces the END_TRANSACTIONs a client issues in one event-loop turn for the same broker
+ * and producer group into one END_TRANSACTION_BATCH (TideMQ's request): with many
+ * transactions in flight, the commits cost one request and one broker append instead of one
+ * each. Each commit still gets its own answer (a refused one throws alone). A lone commit,
+ * and every commit to a broker that does not know the request (a RocketMQ broker answers
+ * REQUEST_CODE_NOT_SUPPORTED), goes as a plain END_TRANSACTION.
+ */
+export class EndTransactionBatcher {
+  private waiting = new Map<string, Waiting[]>();
+  private scheduled = false;
+  /** Brokers that answered REQUEST_CODE_NOT_SUPPORTED. */
+  private readonly plainOnly = new Set<string>();
+
+  constructor(private readonly instance: MQClientInstance) {}
+
+  end(
+    brokerAddr: string,
+    group: string,
+    entry: EndTransactionEntry,
+    what: string,
+    alone: () => Promise<void>,
+  ): Promise<void> {
+    if (this.plainOnly.has(brokerAddr)) return alone();
+    const key = `${brokerAddr}\u0001${group}`;
+    let list = this.waiting.get(key);
+    if (!list) {
+      list = [];
+      this.waiting.set(key, list);
+    }
+    const members = list;
+    const done = new Promise<void>((resolve, reject) => {
+      members.push({ entry, alone, what, resolve, reject });
+    });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      // Commits made in promise chains of this turn still join.
+      atEndOfTurn(this.flush);
+    }
+    return done;
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const waiting = this.waiting;
+    this.waiting = new Map();
+    for (const [key, list] of waiting) {
+      const i = key.indexOf("\u0001");
+      const addr = key.slice(0, i);
+      const group = key.slice(i + 1);
+      for (let from = 0; from < list.length; from += MAX_END_TRANSACTION_BATCH) {
+        const part = list.slice(from, from + MAX_END_TRANSACTION_BATCH);
+        if (part.length === 1) this.sendAlone(part[0]!);
+        else this.sendBatch(addr, group, part);
+      }
+    }
+  };
+
+  private sendAlone(w: Waiting): void {
+    w.alone().then(w.resolve, w.reject);
+  }
+
+  private sendBatch(addr: string, group: string, part: Waiting[]): void {
+    this.instance.api
+      .call(
+        addr,
+        TransactionRequestCode.END_TRANSACTION_BATCH,
+        { producerGroup: group, fromTransactionCheck: false },
+        encodeEndTransactionBatch(part.map((w) => w.entry)),
+        { what: `END_TRANSACTION_BATCH of ${part.length} half messages` },
+      )
+      .then(
+        (res) => {
+          const results = decodeEndTransactionResults(res.body, part.length);
+          for (let i = 0; i < part.length; i++) {
+            const w = part[i]!;
+            const r = results[i]!;
+            if (r.code === ResponseCode.SUCCESS) w.resolve();
+            else w.reject(new BrokerError(r.code, r.remark, addr, w.what));
+          }
+        },
+        (err: unknown) => {
+          if (err instanceof BrokerError && err.code === ResponseCode.REQUEST_CODE_NOT_SUPPORTED) {
+            this.plainOnly.add(addr);
+            for (const w of part) this.sendAlone(w);
+            return;
+          }
+          for (const w of part) w.reject(err);
+        },
+      )
+      .catch((err: unknown) => {
+        // A malformed answer: nothing is known about these commits (the broker checks back).
+        for (const w of part) w.reject(err);
+      });
+  }
+}
+
+const batchers = new WeakMap<MQClientInstance, EndTransactionBatcher>();
+
+/** The client instance's batcher (one per instance: its producers share connections). */
+export function endTransactionBatcherOf(instance: MQClientInstance): EndTransactionBatcher {
+  let b = batchers.get(instance);
+  if (!b) {
+    b = new EndTransactionBatcher(instance);
+    batchers.set(instance, b);
+  }
+  return b;
+}
