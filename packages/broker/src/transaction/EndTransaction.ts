@@ -1,0 +1,238 @@
+import {
+  createResponse,
+  decodeEndTransactionBatch,
+  decodeHeader,
+  decodeMessage,
+  type EndTransactionEntry,
+  EndTransactionRequestHeader,
+  type EndTransactionResult,
+  encodeEndTransactionResults,
+  isOneway,
+  type MessageExt,
+  MessageSysFlag,
+  type RemotingCommand,
+  ResponseCode,
+  TideMQError,
+} from "@tidemq/protocol";
+import type { Connection } from "@tidemq/remoting";
+import type { BrokerContext } from "../context.js";
+import { fail } from "../processors/responses.js";
+import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
+import type { DecisionWriter } from "./DecisionWriter.js";
+import { type Decision, type HalfAction, type HalfStatus, step } from "./HalfLifecycle.js";
+import { HALF_QUEUE_ID } from "./HalfMessage.js";
+import type { HalfTable, Pending } from "./HalfTable.js";
+import type { RecentHalves } from "./RecentHalves.js";
+
+/**
+ * END_TRANSACTION and END_TRANSACTION_BATCH (spec §5.2): finds the half the producer names,
+ * checks it is that producer's, and lets the HalfLifecycle machine say whether the decision is
+ * stored, a duplicate, or a conflict with one already taken.
+ */
+export class EndTransaction {
+  constructor(
+    private readonly ctx: BrokerContext,
+    private readonly table: HalfTable,
+    private readonly writer: DecisionWriter,
+    /** Halves the send path just stored (END_TRANSACTION then needs no log read). */
+    private readonly recent: RecentHalves,
+  ) {}
+
+  async endTransaction(req: RemotingCommand, conn: Connection): Promise<RemotingCommand | undefined> {
+    try {
+      const res = await this.end(req);
+      return isOneway(req) ? undefined : res;
+    } catch (err) {
+      if (!isOneway(req)) throw err;
+      // Java producers send END_TRANSACTION oneway: nobody reads an answer, so say it here.
+      this.ctx.logger.warn(
+        `END_TRANSACTION from ${conn.remoteAddress}:${conn.remotePort} refused: ${(err as Error).message}`,
+      );
+      return undefined;
+    }
+  }
+
+  private async end(req: RemotingCommand): Promise<RemotingCommand> {
+    const h = decodeHeader(EndTransactionRequestHeader, req.extFields, "END_TRANSACTION");
+    const r = await this.decide(h.producerGroup, h);
+    if (r.code !== ResponseCode.SUCCESS) fail(r.code, r.remark ?? "END_TRANSACTION refused");
+    return createResponse(req, r.code, r.remark);
+  }
+
+  /** END_TRANSACTION_BATCH: each entry decided as its own END_TRANSACTION, answered one result each. */
+  async endBatch(req: RemotingCommand): Promise<RemotingCommand> {
+    const group = req.extFields?.producerGroup;
+    if (!group) fail(ResponseCode.SYSTEM_ERROR, "END_TRANSACTION_BATCH without producerGroup");
+    let entries: EndTransactionEntry[];
+    try {
+      entries = decodeEndTransactionBatch(req.body);
+    } catch (err) {
+      fail(ResponseCode.SYSTEM_ERROR, (err as Error).message);
+    }
+    if (this.ctx.config.brokerRole === "SLAVE") {
+      fail(ResponseCode.SLAVE_NOT_AVAILABLE, "a slave broker cannot end transactions");
+    }
+    const results = await Promise.all(entries.map((e) => this.decide(group, e)));
+    return createResponse(
+      req,
+      ResponseCode.SUCCESS,
+      undefined,
+      undefined,
+      encodeEndTransactionResults(results),
+    );
+  }
+
+  /** One half's END_TRANSACTION: the response code and remark it gets (never throws). */
+  private async decide(group: string, e: EndTransactionEntry): Promise<EndTransactionResult> {
+    try {
+      return await this.decideOrThrow(group, e);
+    } catch (err) {
+      return err instanceof TideMQError
+        ? { code: err.code, remark: err.message }
+        : { code: ResponseCode.SYSTEM_ERROR, remark: (err as Error).message };
+    }
+  }
+
+  private async decideOrThrow(group: string, h: EndTransactionEntry): Promise<EndTransactionResult> {
+    const decision =
+      h.commitOrRollback === MessageSysFlag.TRANSACTION_COMMIT_TYPE
+        ? "commit"
+        : h.commitOrRollback === MessageSysFlag.TRANSACTION_ROLLBACK_TYPE
+          ? "rollback"
+          : h.commitOrRollback === MessageSysFlag.TRANSACTION_NOT_TYPE
+            ? "unknown"
+            : fail(
+                ResponseCode.SYSTEM_ERROR,
+                `commitOrRollback ${h.commitOrRollback} is not 0 (unknown), 8 (commit) or 12 (rollback)`,
+              );
+    if (this.ctx.config.brokerRole === "SLAVE") {
+      fail(ResponseCode.SLAVE_NOT_AVAILABLE, "a slave broker cannot end transactions");
+    }
+    const offset = h.tranStateTableOffset;
+    const found = await this.find(offset, h.commitLogOffset);
+    const what = `half message at queue offset ${offset} (commit-log offset ${h.commitLogOffset})`;
+    if (found.kind === "missing") {
+      fail(ResponseCode.SYSTEM_ERROR, `Find prepared transaction message failed: no ${what}`);
+    }
+    if (found.kind === "forgotten") {
+      fail(
+        ResponseCode.SYSTEM_ERROR,
+        `the ${what} was resolved long ago (its decision is no longer remembered); nothing stored`,
+      );
+    }
+    if (found.kind === "resolved") {
+      return this.answer(
+        what,
+        decision,
+        found.status,
+        step({ status: found.status, checks: 0 }, { kind: "end", decision }).action,
+      );
+    }
+    const p = found.pending;
+    if (p.info.commitLogOffset !== h.commitLogOffset) {
+      fail(
+        ResponseCode.SYSTEM_ERROR,
+        `The commit log offset wrong: the half at queue offset ${offset} is at commit-log offset ${p.info.commitLogOffset}, not ${h.commitLogOffset}`,
+      );
+    }
+    if (p.info.group !== group) {
+      fail(
+        ResponseCode.SYSTEM_ERROR,
+        `The producer group wrong: the ${what} belongs to producer group ${p.info.group}, not ${group}`,
+      );
+    }
+    const { next, action } = step(p.state, { kind: "end", decision });
+    p.state = next;
+    if (action.kind === "write") {
+      await this.writer.write(p, action.decision);
+      return { code: ResponseCode.SUCCESS };
+    }
+    return this.answer(what, decision, p.state.status, action);
+  }
+
+  private answer(
+    what: string,
+    decision: string,
+    status: HalfStatus,
+    action: HalfAction,
+  ): EndTransactionResult {
+    if (action.kind === "conflict") {
+      fail(
+        ResponseCode.SYSTEM_ERROR,
+        `the ${what} is already ${describe(status, action.resolving)}; the ${decision} is refused and nothing is stored`,
+      );
+    }
+    if (action.kind === "duplicate") {
+      // A duplicate of the decision being written is that decision.
+      const resolving = status === "resolving" ? (decision as Decision) : undefined;
+      return {
+        code: ResponseCode.SUCCESS,
+        remark: `the ${what} is already ${describe(status, resolving)}; nothing stored`,
+      };
+    }
+    return { code: ResponseCode.SUCCESS };
+  }
+
+  private async find(
+    offset: number,
+    commitLogOffset: number,
+  ): Promise<
+    | { kind: "pending"; pending: Pending }
+    | { kind: "resolved"; status: HalfStatus }
+    | { kind: "forgotten" }
+    | { kind: "missing" }
+  > {
+    if (!Number.isSafeInteger(offset) || offset < 0) return { kind: "missing" };
+    const known = () => this.table.known(offset);
+    let k = known();
+    if (k) return k;
+    // Not read yet (halves are read in bulk by the check round; a commit usually comes first)
+    // or resolved and forgotten: the record itself, kept by the send path that just stored
+    // it, else read where the request says it is.
+    const m = this.recent.take(offset, commitLogOffset) ?? (await this.readHalfAt(offset, commitLogOffset));
+    if (!m || m.topic !== TRANS_HALF_TOPIC || m.queueOffset !== offset) return { kind: "missing" };
+    k = known();
+    if (k) return k;
+    if (offset < this.table.halfScanned) return { kind: "forgotten" };
+    const p = this.table.addHalf(m);
+    if (p) p.record = m;
+    return p ? { kind: "pending", pending: p } : { kind: "missing" };
+  }
+
+  /**
+   * The half at this queue offset: through its queue entry (one log read of the exact size)
+   * when the entry is there, else at the commit-log offset the request names.
+   */
+  private async readHalfAt(offset: number, commitLogOffset: number): Promise<MessageExt | undefined> {
+    try {
+      const r = await this.ctx.store.getMessage(TRANS_HALF_TOPIC, HALF_QUEUE_ID, offset, 1);
+      if (r.status === "FOUND") {
+        const m = decodeMessage(r.body);
+        if (m.commitLogOffset === commitLogOffset) return m;
+      }
+      const rec = await this.ctx.store.lookMessageByOffset(commitLogOffset);
+      return rec ? decodeMessage(rec) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function describe(status: HalfStatus, resolving?: Decision): string {
+  switch (status) {
+    case "committed":
+      return "committed";
+    case "rolledBack":
+      return "rolled back";
+    case "discarded":
+      return "discarded after too many checks";
+    case "resolving":
+      return resolving === "commit"
+        ? "being committed"
+        : resolving === "rollback"
+          ? "being rolled back"
+          : "being discarded";
+    default:
+      return status;
+  }
+}

@@ -1,0 +1,154 @@
+import { decodeMessages, type MessageExt } from "@tidemq/protocol";
+import type { MessageInput, PutResult } from "@tidemq/store";
+import type { BrokerContext } from "../context.js";
+import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
+import type { HalfState, HalfStatus } from "./HalfLifecycle.js";
+import { HALF_QUEUE_ID } from "./HalfMessage.js";
+import type { HalfRecord } from "./RecentHalves.js";
+import { OpProgress } from "./TransactionCheckpoint.js";
+import { type HalfInfo, halfInfoOf } from "./TransactionRecords.js";
+
+/** Resolved halves remembered by offset (for duplicate or late END_TRANSACTION); oldest forgotten first. */
+const MAX_REMEMBERED_RESOLVED = 200_000;
+/** Records read per store call while scanning the half and op queues. */
+const SCAN_BATCH = 256;
+
+/** A half nobody has decided yet, with its place in the HalfLifecycle machine. */
+export interface Pending {
+  info: HalfInfo;
+  /** The half as read by the END_TRANSACTION that found it (saves a second read for its copy). */
+  record?: HalfRecord;
+  state: HalfState;
+}
+
+/**
+ * What the transaction service knows, shared by its parts (start-up rebuild, END_TRANSACTION,
+ * check-back, checkpoint, status): the pending and resolved halves, how far the half queue has
+ * been read, which op records are reflected, and the appends and tasks still under way. Kept in
+ * one place so every part sees one truth; the parts hold the logic that changes it.
+ */
+export class HalfTable {
+  readonly pending = new Map<number, Pending>();
+  readonly resolved = new Map<number, HalfStatus>();
+  /** Every half below this queue offset has been read (it is pending or resolved). */
+  halfScanned = 0;
+  /** Which op records are reflected in memory (for the checkpoint). */
+  readonly ops: OpProgress;
+  stopped = false;
+  /** This broker's address, written into the op records it stores. */
+  readonly host: { host: string; port: number };
+  private scanning: Promise<void> | undefined;
+  private rescan = false;
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(private readonly ctx: BrokerContext) {
+    const i = ctx.brokerAddr.lastIndexOf(":");
+    this.host = { host: ctx.brokerAddr.slice(0, i), port: Number(ctx.brokerAddr.slice(i + 1)) };
+    this.ops = new OpProgress((offset) =>
+      ctx.logger.warn(
+        `transactions: op records not written by this broker lie above op-queue offset ${offset}; the checkpoint keeps that offset until a restart`,
+      ),
+    );
+  }
+
+  /** Remembers a task so stop() can wait for it. */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Settles once every tracked task has. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Calls `each` for every record of queue 0 of `topic` from `from`; returns the next offset. */
+  async scan(topic: string, from: number, each: (m: MessageExt) => void): Promise<number> {
+    const { store } = this.ctx;
+    let offset = Math.max(from, store.getMinOffsetInQueue(topic, HALF_QUEUE_ID));
+    const end = store.getMaxOffsetInQueue(topic, HALF_QUEUE_ID);
+    while (offset < end) {
+      const r = await store.getMessage(topic, HALF_QUEUE_ID, offset, SCAN_BATCH);
+      if (r.status === "FOUND") {
+        for (const m of decodeMessages(r.body)) each(m);
+      }
+      if (r.nextBeginOffset <= offset) break;
+      offset = r.nextBeginOffset;
+    }
+    return offset;
+  }
+
+  /** Reads halves stored since the last scan (serialized; a call during a scan runs one more). */
+  catchUp(): Promise<void> {
+    if (this.scanning) {
+      this.rescan = true;
+      return this.scanning;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.rescan = false;
+        this.halfScanned = await this.scan(TRANS_HALF_TOPIC, this.halfScanned, (m) => this.addHalf(m));
+      } while (this.rescan && !this.stopped);
+    };
+    this.scanning = run().finally(() => {
+      this.scanning = undefined;
+    });
+    return this.scanning;
+  }
+
+  addHalf(m: HalfRecord): Pending | undefined {
+    const info = halfInfoOf(m);
+    if (!info || this.pending.has(info.queueOffset) || this.resolved.has(info.queueOffset)) return undefined;
+    const p: Pending = { info, state: { status: "pending", checks: 0 } };
+    this.pending.set(info.queueOffset, p);
+    return p;
+  }
+
+  /**
+   * Remembers a resolved half. Only halves the scan has passed may be forgotten (a later scan
+   * would take a forgotten one for pending); past the cap a scan is started to move on.
+   */
+  remember(offset: number, status: HalfStatus): void {
+    this.resolved.set(offset, status);
+    if (this.resolved.size <= MAX_REMEMBERED_RESOLVED) return;
+    for (const oldest of this.resolved.keys()) {
+      if (this.resolved.size <= MAX_REMEMBERED_RESOLVED || oldest >= this.halfScanned) break;
+      this.resolved.delete(oldest);
+    }
+    if (this.resolved.size > MAX_REMEMBERED_RESOLVED && !this.scanning && !this.stopped) {
+      this.track(this.catchUp()).catch((err: Error) =>
+        this.ctx.logger.error(`transactions: reading half messages failed: ${err.message}`),
+      );
+    }
+  }
+
+  known(
+    offset: number,
+  ): { kind: "pending"; pending: Pending } | { kind: "resolved"; status: HalfStatus } | undefined {
+    const p = this.pending.get(offset);
+    if (p) return { kind: "pending", pending: p };
+    const s = this.resolved.get(offset);
+    if (s) return { kind: "resolved", status: s };
+    return undefined;
+  }
+
+  /** Appends records of this service (op records among them), noting the op records' queue offsets. */
+  putRecords(inputs: MessageInput[]): Promise<PutResult[]> {
+    this.ops.writes++;
+    return this.ctx.store.putMessagesBatch(inputs).then(
+      (results) => {
+        this.ops.writes--;
+        for (let i = 0; i < inputs.length; i++) {
+          if (inputs[i]!.topic === TRANS_OP_HALF_TOPIC) this.ops.written(results[i]!.queueOffset);
+        }
+        return results;
+      },
+      (err: unknown) => {
+        this.ops.writes--;
+        throw err;
+      },
+    );
+  }
+}
