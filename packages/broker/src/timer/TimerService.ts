@@ -1,25 +1,21 @@
 import { join } from "node:path";
 import {
   createResponse,
-  decodeHeader,
   decodeMessage,
   encodeJson,
   javaStringHashCode,
   MessageConst,
   type MessageExt,
-  RecallMessageRequestHeader,
-  type RemotingCommand,
   RequestCode,
   ResponseCode,
-  toStorableIPv4,
 } from "@tidemq/protocol";
-import type { Connection } from "@tidemq/remoting";
-import { type MessageInput, type TimerEntry, TimerKind, TimerSlots, TimerStore } from "@tidemq/store";
+import { type TimerEntry, TimerKind, TimerSlots, TimerStore } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
-import { fail } from "../processors/responses.js";
-import { DueHeap } from "./DueHeap.js";
-import { decodeRecallHandle } from "./RecallHandle.js";
-import { deliveryInput, readTimerRecords, rollInput, TIMER_ROLL_TIMES } from "./TimerRecords.js";
+import { type Loaded, LoadedTimers } from "./LoadedTimers.js";
+import { TimerDelivery } from "./TimerDelivery.js";
+import { TimerRecall } from "./TimerRecall.js";
+import { deliveryInput, readTimerRecords, TIMER_ROLL_TIMES } from "./TimerRecords.js";
+import { TimerRoller } from "./TimerRoller.js";
 import { TIMER_TOPIC } from "./timerSend.js";
 
 /** A slot is loaded this long before it starts, so its messages are read by then. */
@@ -34,20 +30,6 @@ const READ_BATCH = 512;
 const READ_WORKERS = 4;
 const PERSIST_INTERVAL_MS = 1000;
 
-/** A timer message loaded from the wheel (or enqueued late), waiting for its millisecond. */
-interface Loaded {
-  dueMs: number;
-  entry: TimerEntry;
-  epoch: number;
-  /** The record to store in the real topic, once read. */
-  input: MessageInput | undefined;
-  uniqKey: string | undefined;
-  read: Promise<void> | undefined;
-  readFinished: boolean;
-  /** Taken off the heap: being stored or dropped. */
-  done: boolean;
-}
-
 /**
  * Timer messages (any delivery time up to timerMaxDelaySec) and their recall.
  *
@@ -61,46 +43,47 @@ interface Loaded {
  * Delivery is at least once: after a crash the deliveries of the last unfinished epoch
  * (about the last second) are made again. Never early: nothing is delivered before its due
  * millisecond, also after a restart.
+ *
+ * This class reads the timer topic into the wheel and loads its slots; what is loaded lives
+ * in LoadedTimers, TimerDelivery stores it when due, TimerRoller stores entries of a later
+ * lap again, and TimerRecall answers RECALL_MESSAGE.
  */
 export class TimerService {
-  private readonly heap = new DueHeap<Loaded>();
-  /** Loaded messages by due ms, for recall. */
-  private readonly loaded = new Map<number, Loaded[]>();
-  /** Entries taken off the wheel to be rolled, until their copies are enqueued (recall looks here too). */
-  private readonly rolling = new Map<number, TimerEntry[]>();
-  /** UNIQ_KEYs recalled → their due ms; checked at delivery. */
-  private readonly cancelled = new Map<string, number>();
+  /** The loaded messages, the entries being rolled, the recalls heard. */
+  private readonly memory = new LoadedTimers();
+  private readonly heap = this.memory.heap;
+  private readonly cancelled = this.memory.cancelled;
+  private readonly roller: TimerRoller;
+  private readonly delivery: TimerDelivery;
+  private readonly recalls: TimerRecall;
   /** Stopping: no more enqueues or loads (what is loaded is still delivered). */
   private stopped = false;
-  /** Stopped: nothing more is delivered. */
-  private closed = false;
-  private rollsInFlight = 0;
-  /** A roll was given up while stopping: the final snapshot must not claim it done. */
-  private rollAborted = false;
   private caughtUp = false;
   private readyWaiters: Array<() => void> = [];
   private pumping: Promise<void> | undefined;
   private pumpAgain = false;
   private loadTimer: NodeJS.Timeout | undefined;
   private loading: Promise<void> | undefined;
-  private fireTimer: NodeJS.Timeout | undefined;
-  private fireAt = Number.POSITIVE_INFINITY;
   private persistTimer: NodeJS.Timeout | undefined;
-  private putsInFlight = 0;
   private idleWaiters: Array<() => void> = [];
-  /** Deliveries being stored (their due times bound the progress a DLedger leader replicates). */
-  private readonly storing = new Set<Loaded>();
   private skip: { cq: number; beforeMs: number } | undefined;
-  /** Hears each stored delivery batch (a DLedger leader replicates the progress soon after). */
-  onDelivered: (() => void) | undefined;
   /** Entries skipped as delivered by a previous DLedger leader. */
   skippedDelivered = 0;
-  delivered = 0;
 
   private constructor(
     private readonly ctx: BrokerContext,
     readonly timers: TimerStore,
-  ) {}
+  ) {
+    this.roller = new TimerRoller(
+      ctx,
+      timers,
+      this.memory,
+      () => this.stopped,
+      () => this.checkIdle(),
+    );
+    this.delivery = new TimerDelivery(ctx, timers, this.memory, () => this.checkIdle());
+    this.recalls = new TimerRecall(ctx, timers, this.memory, () => this.ready());
+  }
 
   /**
    * `skip` (DLedger: the progress the previous leader replicated through the log): timer-topic
@@ -129,14 +112,16 @@ export class TimerService {
     s.pump();
     s.persistTimer = setInterval(() => {
       s.timers.persist().catch((err: Error) => ctx.logger.error(`timer snapshot failed: ${err.message}`));
-      s.prune();
+      s.memory.prune(s.timers.loadedUpToSec);
     }, PERSIST_INTERVAL_MS);
     s.persistTimer.unref();
     return s;
   }
 
   register(): void {
-    this.ctx.server.registerHandler(RequestCode.RECALL_MESSAGE, (req, conn) => this.recall(req, conn));
+    this.ctx.server.registerHandler(RequestCode.RECALL_MESSAGE, (req, conn) =>
+      this.recalls.recall(req, conn),
+    );
     this.ctx.server.registerHandler(RequestCode.GET_TIMER_STATUS, async (req) =>
       createResponse(req, ResponseCode.SUCCESS, undefined, undefined, encodeJson(this.status())),
     );
@@ -220,7 +205,7 @@ export class TimerService {
       kind: del !== undefined ? TimerKind.RECALL : TimerKind.MESSAGE,
     };
     const rolled = props[TIMER_ROLL_TIMES] !== undefined;
-    if (rolled) this.rolled(entry);
+    if (rolled) this.memory.rolled(entry);
     const where = this.timers.add(entry, cqOffset, rolled);
     if (where !== "late") return;
     // Its slot is loaded already: a marker cancels in memory, a message waits in memory.
@@ -241,7 +226,7 @@ export class TimerService {
     let before = this.timers.loadedUpToSec * 1000;
     const top = this.heap.peek();
     if (top && top.dueMs < before) before = top.dueMs;
-    for (const item of this.storing) if (item.dueMs < before) before = item.dueMs;
+    for (const item of this.delivery.storing) if (item.dueMs < before) before = item.dueMs;
     // A slot being loaded: its entries are not in the heap yet.
     if (this.loading) before = Math.min(before, this.loadingFromSec * 1000);
     if (this.skip && this.skip.cq >= this.timers.enqueuedCq) before = Math.min(before, this.skip.beforeMs);
@@ -317,7 +302,7 @@ export class TimerService {
           }
         }
         if (deliver.length > 0) this.admit(deliver, epoch);
-        if (roll.length > 0) this.roll(roll, epoch);
+        if (roll.length > 0) this.roller.roll(roll, epoch);
       }
     }
   }
@@ -340,15 +325,12 @@ export class TimerService {
         readFinished: false,
         done: false,
       };
-      const list = this.loaded.get(entry.dueMs);
-      if (list) list.push(item);
-      else this.loaded.set(entry.dueMs, [item]);
-      this.heap.push(item);
+      this.memory.add(item);
       items.push(item);
     }
     if (records) {
       for (let k = 0; k < items.length; k++) this.fill(items[k]!, records[k]);
-      this.arm();
+      this.delivery.arm();
       return;
     }
     // Earliest due first, a few batches at a time (each a consume-queue and a commit-log read).
@@ -368,7 +350,7 @@ export class TimerService {
           this.ctx.logger.error(`timer messages cannot be read: ${(err as Error).message}`);
         }
         for (const item of chunk) this.fill(item, recs?.get(item.entry));
-        this.arm();
+        this.delivery.arm();
       }
     };
     const read = Promise.all(Array.from({ length: READ_WORKERS }, worker)).then(() => undefined);
@@ -388,291 +370,18 @@ export class TimerService {
     item.readFinished = true;
   }
 
-  /**
-   * Entries due in a later lap: each record is stored again in the timer topic (a copy with
-   * TIMER_ROLL_TIMES), so none a pending timer needs grows older than the wheel's two days
-   * and commit-log retention never deletes it; the copy comes back through the enqueue.
-   */
-  private roll(entries: TimerEntry[], epoch: number): void {
-    for (const e of entries) {
-      this.timers.hold(epoch);
-      const l = this.rolling.get(e.dueMs);
-      if (l) l.push(e);
-      else this.rolling.set(e.dueMs, [e]);
-    }
-    const release = () => {
-      for (const _ of entries) this.timers.release(epoch);
-    };
-    this.rollsInFlight++;
-    (async () => {
-      const inputs: MessageInput[] = [];
-      for (let k = 0; k < entries.length; k += READ_BATCH) {
-        const chunk = entries.slice(k, k + READ_BATCH);
-        const recs = await readTimerRecords(this.ctx.store, chunk);
-        for (const e of chunk) {
-          const m = recs.get(e);
-          if (m) inputs.push(rollInput(m));
-          else {
-            this.ctx.logger.error(
-              `timer message at commit-log offset ${e.commitLogOffset} (due ${new Date(e.dueMs).toISOString()}) is gone from the commit log; it cannot be delivered`,
-            );
-            this.rolled(e);
-            if (e.kind === TimerKind.MESSAGE) this.timers.settled(e.dueMs);
-          }
-        }
-      }
-      for (let attempt = 0; inputs.length > 0; attempt++) {
-        try {
-          this.putsInFlight++;
-          await this.ctx.store.putMessagesBatch(inputs);
-          break;
-        } catch (err) {
-          if (this.stopped) throw err;
-          this.ctx.logger.error(
-            `timer roll of ${inputs.length} messages failed: ${(err as Error).message}; retrying`,
-          );
-          await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * (attempt + 1))));
-        } finally {
-          this.putsInFlight--;
-        }
-      }
-      release();
-    })()
-      .catch((err: Error) => {
-        // Stopping: the epoch stays unfinished, so the next start rolls these again.
-        this.rollAborted = true;
-        this.ctx.logger.warn(`timer roll interrupted: ${err.message}`);
-      })
-      .finally(() => {
-        this.rollsInFlight--;
-        this.checkIdle();
-      });
+  /** Hears each stored delivery batch (a DLedger leader replicates the progress soon after). */
+  set onDelivered(f: (() => void) | undefined) {
+    this.delivery.onDelivered = f;
   }
 
-  /** A rolled copy was enqueued (or lost): the entry is in the wheel again. */
-  private rolled(e: TimerEntry): void {
-    const l = this.rolling.get(e.dueMs);
-    if (!l) return;
-    const i = l.findIndex((x) => x.uniqHash === e.uniqHash && x.kind === e.kind);
-    if (i >= 0) l.splice(i, 1);
-    if (l.length === 0) this.rolling.delete(e.dueMs);
+  get onDelivered(): (() => void) | undefined {
+    return this.delivery.onDelivered;
   }
 
-  // ------------------------------------------------------------------ deliver
-
-  /** Arms the one timeout for the earliest loaded message. */
-  private arm(): void {
-    const top = this.heap.peek();
-    if (!top || this.closed) return;
-    if (top.dueMs >= this.fireAt) return;
-    if (this.fireTimer) clearTimeout(this.fireTimer);
-    this.fireAt = top.dueMs;
-    this.fireTimer = setTimeout(() => this.fire(), Math.max(0, top.dueMs - Date.now()));
-  }
-
-  private fire(): void {
-    this.fireTimer = undefined;
-    this.fireAt = Number.POSITIVE_INFINITY;
-    const now = Date.now();
-    const batch: Loaded[] = [];
-    let waiting: Loaded | undefined;
-    while (this.heap.size > 0 && this.heap.peek()!.dueMs <= now && batch.length < 4096) {
-      const top = this.heap.peek()!;
-      if (!top.readFinished) {
-        waiting = top;
-        break;
-      }
-      this.heap.pop();
-      batch.push(top);
-    }
-    if (batch.length > 0) this.store(batch);
-    this.checkIdle();
-    if (waiting) return; // its read re-arms
-    this.arm();
-  }
-
-  private store(batch: Loaded[]): void {
-    const inputs: MessageInput[] = [];
-    const stored: Loaded[] = [];
-    for (const item of batch) {
-      item.done = true;
-      this.forget(item);
-      const c = item.uniqKey !== undefined ? this.cancelled.get(item.uniqKey) : undefined;
-      if (!item.input || c === item.dueMs) {
-        this.settle(item);
-        continue;
-      }
-      inputs.push(item.input);
-      stored.push(item);
-      this.storing.add(item);
-    }
-    if (inputs.length === 0) return;
-    this.putsInFlight++;
-    this.ctx.store
-      .putMessagesBatch(inputs)
-      .then(
-        () => {
-          this.ctx.stats.recordPut(inputs.length);
-          this.delivered += inputs.length;
-          for (const item of stored) {
-            this.storing.delete(item);
-            this.settle(item);
-          }
-          this.onDelivered?.();
-        },
-        (err: Error) => {
-          // Not stored: try again in a second (the epoch stays open, so a crash redoes it).
-          this.ctx.logger.error(
-            `timer delivery of ${inputs.length} messages failed: ${err.message}; retrying`,
-          );
-          // Counted as in flight until back in the heap, so a stop does not take them as done.
-          this.putsInFlight++;
-          setTimeout(() => {
-            for (const item of stored) {
-              item.done = false;
-              this.heap.push(item);
-              this.storing.delete(item);
-            }
-            this.putsInFlight--;
-            this.arm();
-          }, 1000).unref();
-        },
-      )
-      .finally(() => {
-        this.putsInFlight--;
-        this.checkIdle();
-      });
-  }
-
-  private settle(item: Loaded): void {
-    this.timers.settled(item.dueMs);
-    this.timers.release(item.epoch);
-  }
-
-  private forget(item: Loaded): void {
-    const list = this.loaded.get(item.dueMs);
-    if (!list) return;
-    if (list.length === 1 && list[0] === item) {
-      this.loaded.delete(item.dueMs);
-      return;
-    }
-    const i = list.indexOf(item);
-    if (i >= 0) list.splice(i, 1);
-  }
-
-  /** Recalls older than every loaded slot can no longer match anything. */
-  private prune(): void {
-    const horizon = (this.timers.loadedUpToSec - 60) * 1000;
-    if (this.cancelled.size === 0) return;
-    for (const [k, due] of this.cancelled) if (due < horizon) this.cancelled.delete(k);
-  }
-
-  // ------------------------------------------------------------------ recall
-
-  private async recall(req: RemotingCommand, conn: Connection): Promise<RemotingCommand> {
-    const header = decodeHeader(RecallMessageRequestHeader, req.extFields, "RECALL_MESSAGE");
-    const h = decodeRecallHandle(header.recallHandle);
-    if (typeof h === "string") fail(ResponseCode.ILLEGAL_OPERATION, `recall failed: ${h}`);
-    const { config } = this.ctx;
-    if (h.topic !== header.topic) {
-      fail(
-        ResponseCode.ILLEGAL_OPERATION,
-        `recall failed: the handle is for topic ${h.topic}, not ${header.topic}`,
-      );
-    }
-    if (h.brokerName !== config.brokerName) {
-      fail(
-        ResponseCode.ILLEGAL_OPERATION,
-        `recall failed: the handle belongs to broker ${h.brokerName}; this is ${config.brokerName}`,
-      );
-    }
-    await this.ready();
-    const due = new Date(h.dueMs).toISOString();
-    const hash = javaStringHashCode(h.uniqKey);
-    if (this.cancelled.get(h.uniqKey) === h.dueMs) {
-      fail(
-        ResponseCode.ILLEGAL_OPERATION,
-        `recall failed: message ${h.uniqKey} (due ${due}) is already recalled`,
-      );
-    }
-    if (TimerSlots.slotSecOf(h.dueMs) < this.timers.loadedUpToSec) {
-      // Loaded: pending in memory, or delivered already.
-      const list = (this.loaded.get(h.dueMs) ?? []).filter((x) => x.entry.uniqHash === hash);
-      await Promise.all(list.map((x) => x.read));
-      const item = list.find((x) => x.uniqKey === h.uniqKey && !x.done);
-      if (!item) {
-        fail(
-          ResponseCode.ILLEGAL_OPERATION,
-          `recall failed: message ${h.uniqKey} is not pending: it was due ${due} and has been delivered (or no such timer message was sent)`,
-        );
-      }
-    } else {
-      const found = await this.timers.findPending(h.dueMs, hash);
-      const rolling = this.rolling.get(h.dueMs) ?? [];
-      if (rolling.some((e) => e.uniqHash === hash && e.kind === TimerKind.MESSAGE)) found.message = true;
-      if (rolling.some((e) => e.uniqHash === hash && e.kind === TimerKind.RECALL)) found.recalled = true;
-      if (!found.message) {
-        fail(
-          ResponseCode.ILLEGAL_OPERATION,
-          `recall failed: no pending timer message ${h.uniqKey} due ${due} on topic ${h.topic} (unknown handle)`,
-        );
-      }
-      if (found.recalled) {
-        fail(
-          ResponseCode.ILLEGAL_OPERATION,
-          `recall failed: message ${h.uniqKey} (due ${due}) is already recalled`,
-        );
-      }
-    }
-    // Cancel in memory at once (a load may come before the marker is enqueued), then store
-    // the marker so the recall holds across restarts.
-    this.cancelled.set(h.uniqKey, h.dueMs);
-    if (this.deliveredMeanwhile(h.dueMs, hash, h.uniqKey)) {
-      this.cancelled.delete(h.uniqKey);
-      fail(
-        ResponseCode.ILLEGAL_OPERATION,
-        `recall failed: message ${h.uniqKey} was delivered at its due time ${due} while the recall was looked up`,
-      );
-    }
-    try {
-      await this.ctx.store.putMessage({
-        topic: TIMER_TOPIC,
-        queueId: 0,
-        flag: 0,
-        body: Buffer.from("0"),
-        properties: {
-          [MessageConst.TIMER_DEL_UNIQKEY]: h.uniqKey,
-          [MessageConst.TIMER_OUT_MS]: String(h.dueMs),
-          [MessageConst.REAL_TOPIC]: h.topic,
-          [MessageConst.TAGS]: "_RECALL_TAG_",
-          ...(header.producerGroup ? { [MessageConst.PRODUCER_GROUP]: header.producerGroup } : {}),
-        },
-        sysFlag: 0,
-        bornTimestamp: Date.now(),
-        bornHost: { host: toStorableIPv4(conn.remoteAddress), port: conn.remotePort },
-        reconsumeTimes: 0,
-        preparedTransactionOffset: 0,
-      });
-    } catch (err) {
-      this.cancelled.delete(h.uniqKey);
-      throw err;
-    }
-    return createResponse(req, ResponseCode.SUCCESS, undefined, {
-      msgId: h.uniqKey,
-      MSG_REGION: config.regionId,
-    });
-  }
-
-  /**
-   * Whether the slot of a message looked up in the wheel was loaded during the look-up and
-   * the message taken for delivery already (so a recall is too late).
-   */
-  private deliveredMeanwhile(dueMs: number, hash: number, uniqKey: string): boolean {
-    if (TimerSlots.slotSecOf(dueMs) >= this.timers.loadedUpToSec) return false;
-    const list = (this.loaded.get(dueMs) ?? []).filter((x) => x.entry.uniqHash === hash);
-    // Still loaded and not taken: the cancel just set stops it. Read but gone: delivered.
-    if (list.some((x) => !x.done && (x.uniqKey === undefined || x.uniqKey === uniqKey))) return false;
-    return dueMs <= Date.now();
+  /** Timer messages stored in their real topics since start. */
+  get delivered(): number {
+    return this.delivery.delivered;
   }
 
   // ------------------------------------------------------------------ admin
@@ -691,7 +400,7 @@ export class TimerService {
       })),
       loadedUpToMs: this.timers.loadedUpToSec * 1000,
       enqueueBehind: Math.max(0, this.cqMax() - this.timers.enqueuedCq),
-      delivered: this.delivered,
+      delivered: this.delivery.delivered,
       timerLogBytes: this.timers.logBytes,
       timerMaxDelaySec: this.ctx.config.timerMaxDelaySec,
     };
@@ -700,7 +409,7 @@ export class TimerService {
   // ------------------------------------------------------------------ stop
 
   private checkIdle(): void {
-    if (this.putsInFlight === 0 && this.rollsInFlight === 0 && this.heap.size === 0) {
+    if (this.delivery.putsInFlight === 0 && this.roller.inFlight === 0 && this.heap.size === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
   }
@@ -723,11 +432,10 @@ export class TimerService {
         resolve(true);
       });
       this.checkIdle();
-      this.arm();
+      this.delivery.arm();
     });
-    this.closed = true;
-    if (this.fireTimer) clearTimeout(this.fireTimer);
-    await this.timers.close(drained && !this.rollAborted);
+    this.delivery.close();
+    await this.timers.close(drained && !this.roller.aborted);
   }
 }
 
