@@ -68,6 +68,12 @@ export class DLedgerNode {
   private readonly syncFlush: boolean;
   private appendError: Error | undefined;
   private lastTickError = 0;
+  /** Records of refused proposals, from this offset on, wait to be taken back by the loop. */
+  private takeBackFrom: number | undefined;
+  /** Entries this replica proposed itself (term, last index): their bytes are already in the
+   *  commit log when a Ready persists them; anyone else's entries are appended from the wire. */
+  private ownTerm = 0;
+  private ownLast = 0;
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
   onRoleChange: (r: DLedgerRole) => void = () => {};
 
@@ -265,6 +271,7 @@ export class DLedgerNode {
     this.running = true;
     const node = this.node;
     try {
+      await this.takeBackRefused();
       for (let n = 0; n < 10_000 && node.hasReady() && !this.stopped; n++) {
         const rd = node.ready();
         if (rd.softState) this.onRole(rd.softState.role);
@@ -283,12 +290,28 @@ export class DLedgerNode {
     } finally {
       this.running = false;
     }
-    if (!this.stopped && !this.failed && node.hasReady()) this.kick();
+    if (!this.stopped && !this.failed && (node.hasReady() || this.takeBackFrom !== undefined)) this.kick();
+  }
+
+  /**
+   * Cuts the records of refused proposals (see onLocalAppend). Only the loop touches the commit
+   * log's end, so this runs in the loop: done anywhere else it raced with the follower's
+   * appends — replicated entries were skipped as "already there" over the refused records (and
+   * acknowledged on their fsync) or cut by the late take-back, and the replica stopped
+   * replicating (a 3-replica group then lost its majority at the next fault).
+   */
+  private async takeBackRefused(): Promise<void> {
+    const from = this.takeBackFrom;
+    if (from === undefined) return;
+    this.takeBackFrom = undefined;
+    // Never past an entry of the Raft log (those bytes belong to an entry, not to a refusal).
+    await this.store!.truncateUncommitted(Math.max(from, this.index.endOf(this.index.lastIndex())));
   }
 
   /** Persists a Ready's entries and hard state (durably when the core asks and fsync is on). */
   private async persist(rd: Ready): Promise<void> {
     const store = this.store!;
+    await this.takeBackRefused();
     const ents = rd.entries;
     if (ents.length > 0) {
       const first = ents[0]!.index;
@@ -309,6 +332,16 @@ export class DLedgerNode {
         }
         if (e.type === "normal") {
           const d = decodeEntryData(e.data);
+          const own = e.term === this.ownTerm && e.index <= this.ownLast;
+          if (!own && store.maxPhysicalOffset > end) {
+            // Bytes past the last entry that are not this entry's: records this replica wrote
+            // as a leader and never got into its Raft log. They are not the leader's bytes —
+            // cut them before appending the leader's (skipping would ack the wrong bytes).
+            this.logger.info(
+              `dledger: cutting ${store.maxPhysicalOffset - end} log bytes of this replica's own uncommitted records (from ${end}) for entry ${e.index} of term ${e.term}`,
+            );
+            await store.truncateUncommitted(end);
+          }
           if (store.maxPhysicalOffset < d.end) this.appendChunks(e.index, d.chunks);
           end = d.end;
         }
@@ -441,16 +474,17 @@ export class DLedgerNode {
     try {
       if (!this.writable || !this.node) throw new Error("not writable");
       const r = this.node.propose([data]);
+      this.ownTerm = r.term;
+      this.ownLast = r.lastIndex;
       if (TRACE) this.proposedAt.set(r.lastIndex, performance.now());
     } catch (err) {
       // Leadership moved (or a transfer began) between the check and the append: take the
       // records back; their puts are answered SERVICE_NOT_AVAILABLE.
       this.writable = false;
       this.store!.refuseLocalAppends(this.notWritableReason());
-      const store = this.store!;
-      setImmediate(() => {
-        store.truncateUncommitted(prevEnd).catch((e: Error) => this.fail(e));
-      });
+      // Taken back by the loop, before it next touches the log (see takeBackRefused).
+      this.takeBackFrom = Math.min(this.takeBackFrom ?? prevEnd, prevEnd);
+      this.kick();
       this.logger.warn(
         `dledger: proposal refused (${(err as Error).message}); records from ${prevEnd} taken back`,
       );
