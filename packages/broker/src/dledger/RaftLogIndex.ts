@@ -84,7 +84,12 @@ export class RaftLogIndex implements RaftStorage {
   // ---------------------------------------------------------------- RaftStorage
 
   initialState(): { hardState: HardState; config: ConfigState } {
-    return { hardState: this.hard, config: { voters: [...this.voters], index: 0 } };
+    // DLedger mode has no config entries (refused when persisted): the voters are dLegerPeers
+    // as of every index. Saying so (index = last) keeps the core from re-reading every entry's
+    // bytes from the commit log at start-up to look for config entries — synchronously, so a
+    // replica with a large log (or on a slow disk) was out of the group for the whole read
+    // (67 s for a 16 MB log on lossyfs under load, event loop blocked).
+    return { hardState: this.hard, config: { voters: [...this.voters], index: this.terms.length } };
   }
 
   firstIndex(): number {
