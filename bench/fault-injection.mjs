@@ -10,7 +10,7 @@
 // duplicates counted and bounded by what was in flight at the faults.
 //
 //   node bench/fault-injection.mjs [--rounds 100] [--seed N] [--lossy] [--window 16] [--rate msg/s] [--cycle] [--quiet]
-//                                  [--kinds partitionLeader,killLeader] [--logs DIR]
+//                                  [--kinds partitionLeader,killLeader] [--logs DIR] [--max-minutes M]
 // --kinds: only these fault kinds (to repeat one kind of round); --logs DIR: each replica's
 // output (log level info unless TIDEMQ_LOG_LEVEL says otherwise) in DIR/nK.log, and this
 // script's round lines in DIR/harness.log.
@@ -46,6 +46,7 @@ const KINDS = arg("--kinds", "")
   .split(",")
   .filter((k) => k);
 const LOGS = arg("--logs", "");
+const MAX_MS = Number(arg("--max-minutes", "0")) * 60_000;
 if (LOGS) {
   mkdirSync(LOGS, { recursive: true });
   process.env.TIDEMQ_LOG_LEVEL ??= "info";
@@ -279,8 +280,22 @@ async function awaitNewLeader(since, old, kind) {
 }
 
 let aborted;
+// SIGTERM to this process only (`kill PID`, `timeout --foreground`; plain `timeout` signals the
+// replicas and lossyfs too): stop injecting, then drain, check and print the summary of the
+// rounds done (it says how many of --rounds ran). --max-minutes does the same from inside.
+let stopRequested = false;
+process.once("SIGTERM", () => {
+  stopRequested = true;
+  log("SIGTERM: no more rounds; draining and checking");
+});
 try {
-  for (let round = 1; round <= ROUNDS; round++) {
+  const startedAt = Date.now();
+  for (let round = 1; round <= ROUNDS && !stopRequested; round++) {
+    if (MAX_MS > 0 && Date.now() - startedAt > MAX_MS) {
+      log(`--max-minutes reached after ${round - 1} rounds; draining and checking`);
+      stopRequested = true;
+      break;
+    }
     await sleep(between(200, 1200));
     // --cycle: every kind in turn (npm test's few rounds cover them all); else at random.
     const kind = CYCLE ? kinds[(round - 1) % kinds.length] : kinds[Math.floor(rand() * kinds.length)];
@@ -445,7 +460,7 @@ const ok =
   stats.staleLeaderAcks === 0 &&
   stats.violations.length === 0 &&
   !aborted &&
-  stats.rounds === ROUNDS;
+  (stats.rounds === ROUNDS || (stopRequested && stats.rounds > 0));
 console.log(
   `fault injection: ${stats.rounds}/${ROUNDS} rounds (seed ${SEED}${lossy ? ", power loss on" : ", power loss off"}), faults ${JSON.stringify(stats.faults)}\n` +
     `  sends ${stats.sent}, acknowledged ${stats.acked}, send errors ${stats.sendErrors}; consumed ${stats.consumed}\n` +
@@ -459,12 +474,13 @@ console.log(
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(" ")}\n` +
-    `  ${ok ? "PASS" : `FAIL:\n    ${stats.violations.slice(0, 30).join("\n    ")}`}`,
+    `  ${ok ? `PASS${stats.rounds < ROUNDS ? ` (${stats.rounds} of ${ROUNDS} rounds: stopped early)` : ""}` : `FAIL:\n    ${stats.violations.slice(0, 30).join("\n    ")}`}`,
 );
 console.log(
   JSON.stringify({
     ok,
     ...stats,
+    roundsAsked: ROUNDS,
     failoverMs: undefined,
     failoverP50: pct(0.5),
     failoverMax: fo.at(-1) ?? 0,
