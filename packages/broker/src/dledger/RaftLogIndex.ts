@@ -186,7 +186,11 @@ export class RaftLogIndex implements RaftStorage {
       const fh = await fs.promises.open(tmp, "w");
       try {
         await fh.writeFile(text);
-        if (durable) await fh.sync();
+        // Always: the rename replaces a file holding the durable term and vote. Renamed before
+        // its bytes are on disk, a power cut leaves an empty file (seen on lossyfs: a replica
+        // restarted with term 0 and no vote, free to vote twice in a term). `durable` only
+        // decides whether the caller waits for the directory entry as well.
+        await fh.sync();
       } finally {
         await fh.close();
       }
