@@ -381,6 +381,13 @@ export class DLedgerNode {
       store.appendReplicated(c.offset, c.bytes, store.segmentSize).catch((err: Error) => {
         // A truncation answers the pending append; anything else means the bytes did not decode.
         if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
+        else if (!/taken back/.test(err.message)) {
+          // Not expected: if these bytes were never written, the Ready waiting for them never
+          // ends and the replica stops answering (votes too) without an error. Say so.
+          this.logger.warn(
+            `dledger: replicated append of entry ${index} at ${c.offset} failed: ${err.message}`,
+          );
+        }
       });
     }
   }
