@@ -2,6 +2,7 @@
 // one unreplicated broker, for bench/dledger-*.mjs and bench/fault-injection.mjs.
 // Every process started here is stopped by its PID.
 import { spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -47,6 +48,7 @@ export class Cluster {
     rootOf,
     preload,
     dirRoot,
+    logDir,
   } = {}) {
     const dir = await mkdtemp(join(dirRoot ?? tmpdir(), "tidemq-bench-dl-"));
     const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: createLogger("namesrv", "error") });
@@ -101,6 +103,7 @@ export class Cluster {
     }
     const c = new Cluster(dir, namesrv, replicas);
     c.preload = preload;
+    c.logDir = logDir;
     try {
       await Promise.all(replicas.map((r) => c.startReplica(r.id)));
     } catch (err) {
@@ -141,9 +144,20 @@ export class Cluster {
     r.child = child;
     r.role = "follower";
     r.stderr = "";
+    r.stoppedReplicating = undefined;
     child.stderr.on("data", (d) => {
       r.stderr = (r.stderr + d.toString()).slice(-20000);
+      // A replica alive but out of the group (its Raft loop gave up) is a fault of its own.
+      const failed = /dledger: replica \S+ stopped replicating: [^\n]*/.exec(d.toString());
+      if (failed) r.stoppedReplicating ??= failed[0].slice(0, 300);
     });
+    if (this.logDir) {
+      // --logs: every replica's output, appended across restarts (post-mortems of a round).
+      const file = createWriteStream(join(this.logDir, `${id}.log`), { flags: "a" });
+      file.write(`${new Date().toISOString()} --- ${id} started, pid ${child.pid}\n`);
+      child.stdout.pipe(file, { end: false });
+      child.stderr.pipe(file, { end: false });
+    }
     return new Promise((resolve, reject) => {
       let buf = "";
       const timer = setTimeout(

@@ -10,9 +10,13 @@
 // duplicates counted and bounded by what was in flight at the faults.
 //
 //   node bench/fault-injection.mjs [--rounds 100] [--seed N] [--lossy] [--window 16] [--rate msg/s] [--cycle] [--quiet]
+//                                  [--kinds partitionLeader,killLeader] [--logs DIR] [--max-minutes M]
+// --kinds: only these fault kinds (to repeat one kind of round); --logs DIR: each replica's
+// output (log level info unless TIDEMQ_LOG_LEVEL says otherwise) in DIR/nK.log, and this
+// script's round lines in DIR/harness.log.
 // Exit code 0 when every check passed, 1 otherwise; the last line is a JSON summary.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +42,15 @@ const WANT_LOSSY = argv.includes("--lossy");
 const LOSSYFS = fileURLToPath(new URL("../../shared/tools/lossyfs.py", import.meta.url));
 // lossyfs.py runs under the system python (#!/usr/bin/python3), where Debian puts python3-fusepy.
 const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+const KINDS = arg("--kinds", "")
+  .split(",")
+  .filter((k) => k);
+const LOGS = arg("--logs", "");
+const MAX_MS = Number(arg("--max-minutes", "0")) * 60_000;
+if (LOGS) {
+  mkdirSync(LOGS, { recursive: true });
+  process.env.TIDEMQ_LOG_LEVEL ??= "info";
+}
 const ENOSPC = fileURLToPath(new URL("./faults/enospc.mjs", import.meta.url));
 
 let state = SEED >>> 0 || 1;
@@ -52,7 +65,9 @@ const rand = () => {
 const between = (a, b) => a + Math.floor(rand() * (b - a + 1));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => {
-  if (!QUIET) console.log(`${new Date().toISOString().slice(11, 23)} ${s}`);
+  const line = `${new Date().toISOString().slice(11, 23)} ${s}`;
+  if (!QUIET) console.log(line);
+  if (LOGS) appendFileSync(join(LOGS, "harness.log"), `${line}\n`);
 };
 
 /** lossyfs usable here? (FUSE device, fusermount3, python3-fusepy.) */
@@ -103,6 +118,7 @@ const cluster = await Cluster.start({
   peerPort: (i, j) => proxies.get(`${i}>${j}`).port,
   rootOf: lossy ? (i) => (i === 2 ? join(mount, "n2") : undefined) : undefined,
   preload: ENOSPC,
+  ...(LOGS ? { logDir: LOGS } : {}),
   extra: { mappedFileSizeCommitLog: 8 * 1024 * 1024 },
 });
 
@@ -121,7 +137,15 @@ const stats = {
   storedDuplicates: 0,
   redeliveries: 0,
   staleLeaderAcks: 0,
+  // Sends the old leader had replicated before its SIGSTOP, acknowledged when it resumed (it
+  // processed its followers' answers before hearing of the new term): committed, so correct —
+  // the lost/changed checks verify them like every other acknowledged send.
+  inFlightAckedOnResume: 0,
   failoverMs: [],
+  // Per fault kind that takes the leader away: ms from the fault until another replica took
+  // writes (the most recent samples; the max over all rounds in electionMaxMs).
+  electionMs: {},
+  electionMaxMs: 0,
   violations: [],
 };
 
@@ -188,12 +212,13 @@ const workers = Array.from({ length: WINDOW }, async (_, w) => {
   while (running) {
     if (RATE > 0) await sleep((WINDOW * 1000) / RATE);
     const body = `m${seq++}`;
+    const sentAt = Date.now();
     attempted.add(body);
     stats.sent++;
     try {
       const r = await producer.send({ topic, body });
       const q = r.messageQueue.queueId;
-      acked.set(body, { q, off: r.queueOffset, at: Date.now(), addr: r.brokerAddr });
+      acked.set(body, { q, off: r.queueOffset, at: Date.now(), sentAt, addr: r.brokerAddr });
       stats.acked++;
       const prev = lastOffsetOf[w].get(q);
       if (prev !== undefined && r.queueOffset <= prev) {
@@ -218,6 +243,8 @@ const kinds = [
   "diskFull",
 ];
 if (lossy) kinds.push("powerLoss");
+for (const k of KINDS) if (!kinds.includes(k)) throw new Error(`--kinds: unknown or unavailable kind ${k}`);
+if (KINDS.length > 0) kinds.splice(0, kinds.length, ...KINDS);
 
 function isolate(i, on) {
   for (let j = 0; j < N; j++) {
@@ -240,15 +267,35 @@ async function ensureAllUp() {
 }
 
 /** Waits for a writable leader other than `old` (if given); returns ms since `since`, or undefined. */
-async function awaitNewLeader(since, old) {
+async function awaitNewLeader(since, old, kind) {
   const l = await cluster.leader(30_000, old);
   if (!l) return undefined;
-  return Date.now() - since;
+  const ms = Date.now() - since;
+  stats.electionMs[kind] ??= [];
+  const list = stats.electionMs[kind];
+  list.push(ms);
+  if (list.length > 200) list.shift();
+  stats.electionMaxMs = Math.max(stats.electionMaxMs, ms);
+  return ms;
 }
 
 let aborted;
+// SIGTERM to this process only (`kill PID`, `timeout --foreground`; plain `timeout` signals the
+// replicas and lossyfs too): stop injecting, then drain, check and print the summary of the
+// rounds done (it says how many of --rounds ran). --max-minutes does the same from inside.
+let stopRequested = false;
+process.once("SIGTERM", () => {
+  stopRequested = true;
+  log("SIGTERM: no more rounds; draining and checking");
+});
 try {
-  for (let round = 1; round <= ROUNDS; round++) {
+  const startedAt = Date.now();
+  for (let round = 1; round <= ROUNDS && !stopRequested; round++) {
+    if (MAX_MS > 0 && Date.now() - startedAt > MAX_MS) {
+      log(`--max-minutes reached after ${round - 1} rounds; draining and checking`);
+      stopRequested = true;
+      break;
+    }
     await sleep(between(200, 1200));
     // --cycle: every kind in turn (npm test's few rounds cover them all); else at random.
     const kind = CYCLE ? kinds[(round - 1) % kinds.length] : kinds[Math.floor(rand() * kinds.length)];
@@ -264,7 +311,7 @@ try {
     log(`round ${round}: ${kind} (leader ${leader.id})`);
     if (kind === "killLeader") {
       await cluster.kill(leader.id);
-      const ms = await awaitNewLeader(t0, leader.id);
+      const ms = await awaitNewLeader(t0, leader.id, kind);
       if (ms === undefined) stats.violations.push(`round ${round}: no new leader within 30 s after kill -9`);
       else stats.failoverMs.push(ms);
       await sleep(between(0, 1500));
@@ -273,18 +320,22 @@ try {
       await sleep(between(200, 1500));
     } else if (kind === "stopLeader") {
       process.kill(leader.child.pid, "SIGSTOP");
-      const ms = await awaitNewLeader(t0, leader.id);
+      const ms = await awaitNewLeader(t0, leader.id, kind);
       if (ms === undefined) stats.violations.push(`round ${round}: no new leader within 30 s after SIGSTOP`);
       await sleep(between(500, 2000));
       const resumedAt = Date.now();
       process.kill(leader.child.pid, "SIGCONT");
-      // The old leader must not come back and acknowledge writes as leader.
+      // The old leader must not come back and take writes as leader: no send issued after it
+      // was stopped may be acknowledged by it (sends it had replicated before may: see
+      // inFlightAckedOnResume).
       await sleep(1500);
       for (const [body, a] of acked) {
-        if (a.at >= resumedAt && a.addr === leader.addr && cluster.leaderNow() !== leader) {
+        if (a.at < resumedAt || a.addr !== leader.addr || cluster.leaderNow() === leader) continue;
+        if (a.sentAt < t0) stats.inFlightAckedOnResume++;
+        else {
           stats.staleLeaderAcks++;
           stats.violations.push(
-            `round ${round}: ${body} acknowledged by the resumed old leader ${leader.id}`,
+            `round ${round}: ${body} (sent ${a.sentAt - t0} ms after the SIGSTOP) acknowledged by the resumed old leader ${leader.id}`,
           );
         }
       }
@@ -293,9 +344,10 @@ try {
       const i = Number(victim.id.slice(1));
       isolate(i, true);
       if (kind === "partitionLeader") {
-        const ms = await awaitNewLeader(t0, leader.id);
+        const ms = await awaitNewLeader(t0, leader.id, kind);
         if (ms === undefined)
           stats.violations.push(`round ${round}: no new leader within 30 s after partition`);
+        else log(`round ${round}: new leader ${cluster.leaderNow()?.id} after ${ms} ms`);
       }
       await sleep(between(500, 2500));
       isolate(i, false);
@@ -305,13 +357,23 @@ try {
       await sleep(between(500, 2000));
       // Space freed: the replica gave up its store after the write errors; restart it.
       await cluster.kill(victim.id);
+      // Giving up on ENOSPC is what it should do: not a replica lost to a bug.
+      if (/ENOSPC|no space/.test(victim.stoppedReplicating ?? "")) victim.stoppedReplicating = undefined;
     } else if (kind === "powerLoss") {
       const victim = cluster.replica("n2");
       await cluster.kill(victim.id);
       execFileSync("sh", ["-c", `echo crash > ${join(mount, ".lossyfs-control")}`]);
       if (victim === leader) {
-        const ms = await awaitNewLeader(t0, leader.id);
+        const ms = await awaitNewLeader(t0, leader.id, kind);
         if (ms === undefined) stats.violations.push(`round ${round}: no new leader after power loss`);
+      }
+    }
+    // A replica whose Raft loop gave up is alive but out of the group: the next fault that
+    // takes another replica away then leaves no majority. Report it at the round that did it.
+    for (const r of cluster.replicas) {
+      if (r.stoppedReplicating) {
+        stats.violations.push(`round ${round} (${kind}): ${r.stoppedReplicating}`);
+        r.stoppedReplicating = undefined; // once per failure
       }
     }
     await ensureAllUp();
@@ -398,23 +460,27 @@ const ok =
   stats.staleLeaderAcks === 0 &&
   stats.violations.length === 0 &&
   !aborted &&
-  stats.rounds === ROUNDS;
+  (stats.rounds === ROUNDS || (stopRequested && stats.rounds > 0));
 console.log(
   `fault injection: ${stats.rounds}/${ROUNDS} rounds (seed ${SEED}${lossy ? ", power loss on" : ", power loss off"}), faults ${JSON.stringify(stats.faults)}\n` +
     `  sends ${stats.sent}, acknowledged ${stats.acked}, send errors ${stats.sendErrors}; consumed ${stats.consumed}\n` +
-    `  lost ${stats.lost}, changed ${stats.changed}, phantom ${stats.phantom}, order violations ${stats.orderViolations}, stale-leader acks ${stats.staleLeaderAcks}\n` +
+    `  lost ${stats.lost}, changed ${stats.changed}, phantom ${stats.phantom}, order violations ${stats.orderViolations}, stale-leader acks ${stats.staleLeaderAcks} (in-flight sends acknowledged on resume: ${stats.inFlightAckedOnResume})\n` +
     `  duplicates: stored ${stats.storedDuplicates} (retried sends stored twice), redelivered ${stats.redeliveries} (consumer re-reads after failover)\n` +
     `  leader kill -9 → new leader taking writes: ${fo.length} samples, p50 ${pct(0.5)} ms, max ${fo.at(-1) ?? 0} ms\n` +
+    `  leader lost → another replica taking writes, max ms per fault: ${JSON.stringify(
+      Object.fromEntries(Object.entries(stats.electionMs).map(([k, v]) => [k, Math.max(...v)])),
+    )}\n` +
     `  machine: ${os.cpus()[0]?.model} ×${os.cpus().length}, load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(" ")}\n` +
-    `  ${ok ? "PASS" : `FAIL:\n    ${stats.violations.slice(0, 30).join("\n    ")}`}`,
+    `  ${ok ? `PASS${stats.rounds < ROUNDS ? ` (${stats.rounds} of ${ROUNDS} rounds: stopped early)` : ""}` : `FAIL:\n    ${stats.violations.slice(0, 30).join("\n    ")}`}`,
 );
 console.log(
   JSON.stringify({
     ok,
     ...stats,
+    roundsAsked: ROUNDS,
     failoverMs: undefined,
     failoverP50: pct(0.5),
     failoverMax: fo.at(-1) ?? 0,

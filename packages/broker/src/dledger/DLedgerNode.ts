@@ -91,6 +91,12 @@ export class DLedgerNode {
   private leaderChanges = 0;
   private lastLeaderContactAt = 0;
   private seenLeader = "";
+  /** Records of refused proposals, from this offset on, wait to be taken back by the loop. */
+  private takeBackFrom: number | undefined;
+  /** Entries this replica proposed itself (term, last index): their bytes are already in the
+   *  commit log when a Ready persists them; anyone else's entries are appended from the wire. */
+  private ownTerm = 0;
+  private ownLast = 0;
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
   onRoleChange: (r: DLedgerRole) => void = () => {};
 
@@ -311,6 +317,7 @@ export class DLedgerNode {
     this.running = true;
     const node = this.node;
     try {
+      await this.takeBackRefused();
       for (
         let n = 0;
         n < 10_000 && this.inFlight < MAX_READIES_IN_FLIGHT && node.hasReady() && !this.stopped;
@@ -332,8 +339,27 @@ export class DLedgerNode {
     } finally {
       this.running = false;
     }
-    if (!this.stopped && !this.failed && node.hasReady() && this.inFlight < MAX_READIES_IN_FLIGHT)
+    if (
+      !this.stopped &&
+      !this.failed &&
+      ((node.hasReady() && this.inFlight < MAX_READIES_IN_FLIGHT) || this.takeBackFrom !== undefined)
+    )
       this.kick();
+  }
+
+  /**
+   * Cuts the records of refused proposals (see onLocalAppend). Only the loop touches the commit
+   * log's end, so this runs in the loop: done anywhere else it raced with the follower's
+   * appends — replicated entries were skipped as "already there" over the refused records (and
+   * acknowledged on their fsync) or cut by the late take-back, and the replica stopped
+   * replicating (a 3-replica group then lost its majority at the next fault).
+   */
+  private async takeBackRefused(): Promise<void> {
+    const from = this.takeBackFrom;
+    if (from === undefined) return;
+    this.takeBackFrom = undefined;
+    // Never past an entry of the Raft log (those bytes belong to an entry, not to a refusal).
+    await this.store!.truncateUncommitted(Math.max(from, this.index.endOf(this.index.lastIndex())));
   }
 
   /** A truncation or a term/vote change is handled with no other Ready in flight. */
@@ -383,6 +409,7 @@ export class DLedgerNode {
    *  returns the commit-log offset its entries end at. */
   private async write(rd: Ready): Promise<number> {
     const store = this.store!;
+    await this.takeBackRefused();
     const ents = rd.entries;
     let end = 0;
     if (ents.length > 0) {
@@ -404,6 +431,16 @@ export class DLedgerNode {
         }
         if (e.type === "normal") {
           const d = decodeEntryData(e.data);
+          const own = e.term === this.ownTerm && e.index <= this.ownLast;
+          if (!own && store.maxPhysicalOffset > end) {
+            // Bytes past the last entry that are not this entry's: records this replica wrote
+            // as a leader and never got into its Raft log. They are not the leader's bytes —
+            // cut them before appending the leader's (skipping would ack the wrong bytes).
+            this.logger.info(
+              `dledger: cutting ${store.maxPhysicalOffset - end} log bytes of this replica's own uncommitted records (from ${end}) for entry ${e.index} of term ${e.term}`,
+            );
+            await store.truncateUncommitted(end);
+          }
           if (store.maxPhysicalOffset < d.end) this.appendChunks(e.index, d.chunks);
           end = d.end;
         }
@@ -441,6 +478,13 @@ export class DLedgerNode {
       store.appendReplicated(c.offset, c.bytes, store.segmentSize).catch((err: Error) => {
         // A truncation answers the pending append; anything else means the bytes did not decode.
         if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
+        else if (!/taken back/.test(err.message)) {
+          // Not expected: if these bytes were never written, the Ready waiting for them never
+          // ends and the replica stops answering (votes too) without an error. Say so.
+          this.logger.warn(
+            `dledger: replicated append of entry ${index} at ${c.offset} failed: ${err.message}`,
+          );
+        }
       });
     }
   }
@@ -546,16 +590,17 @@ export class DLedgerNode {
     try {
       if (!this.writable || !this.node) throw new Error("not writable");
       const r = this.node.propose([data]);
+      this.ownTerm = r.term;
+      this.ownLast = r.lastIndex;
       if (TRACE) this.proposedAt.set(r.lastIndex, performance.now());
     } catch (err) {
       // Leadership moved (or a transfer began) between the check and the append: take the
       // records back; their puts are answered SERVICE_NOT_AVAILABLE.
       this.writable = false;
       this.store!.refuseLocalAppends(this.notWritableReason());
-      const store = this.store!;
-      setImmediate(() => {
-        store.truncateUncommitted(prevEnd).catch((e: Error) => this.fail(e));
-      });
+      // Taken back by the loop, before it next touches the log (see takeBackRefused).
+      this.takeBackFrom = Math.min(this.takeBackFrom ?? prevEnd, prevEnd);
+      this.kick();
       this.logger.warn(
         `dledger: proposal refused (${(err as Error).message}); records from ${prevEnd} taken back`,
       );

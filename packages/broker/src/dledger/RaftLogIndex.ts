@@ -84,7 +84,12 @@ export class RaftLogIndex implements RaftStorage {
   // ---------------------------------------------------------------- RaftStorage
 
   initialState(): { hardState: HardState; config: ConfigState } {
-    return { hardState: this.hard, config: { voters: [...this.voters], index: 0 } };
+    // DLedger mode has no config entries (refused when persisted): the voters are dLegerPeers
+    // as of every index. Saying so (index = last) keeps the core from re-reading every entry's
+    // bytes from the commit log at start-up to look for config entries — synchronously, so a
+    // replica with a large log (or on a slow disk) was out of the group for the whole read
+    // (67 s for a 16 MB log on lossyfs under load, event loop blocked).
+    return { hardState: this.hard, config: { voters: [...this.voters], index: this.terms.length } };
   }
 
   firstIndex(): number {
@@ -202,7 +207,11 @@ export class RaftLogIndex implements RaftStorage {
       const fh = await fs.promises.open(tmp, "w");
       try {
         await fh.writeFile(text);
-        if (durable) await fh.sync();
+        // Always: the rename replaces a file holding the durable term and vote. Renamed before
+        // its bytes are on disk, a power cut leaves an empty file (seen on lossyfs: a replica
+        // restarted with term 0 and no vote, free to vote twice in a term). `durable` only
+        // decides whether the caller waits for the directory entry as well.
+        await fh.sync();
       } finally {
         await fh.close();
       }

@@ -80,6 +80,15 @@ export class SimNetwork {
     this.links = undefined;
   }
 
+  /** Cut one node off from all others, both directions (what the fault suite's proxies do). */
+  isolate(id: NodeId): void {
+    const links = new Set<string>();
+    for (const a of this.ids)
+      for (const b of this.ids) if ((a !== id && b !== id) || a === b) links.add(`${a}|${b}`);
+    this.partition = "isolate";
+    this.links = links;
+  }
+
   /** Cut the network into a random partition of the given kind. Returns a description. */
   split(kind: Exclude<PartitionKind, "none">): string {
     const ids = this.rnd.shuffle([...this.ids]);
