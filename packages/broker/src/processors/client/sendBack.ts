@@ -16,12 +16,12 @@ import { fail } from "../responses.js";
 import { type ClientProcessorDeps, ok } from "./common.js";
 import { DeadLetterLog } from "./DeadLetterLog.js";
 
-/** One dead-letter log per broker (keyed by its logger): a line per group per minute, not per message. */
+/** One dead-letter log per broker (keyed by its logger): a line a minute with counts, not one per message. */
 const deadLetterLogs = new WeakMap<object, DeadLetterLog>();
 function deadLetterLog(logger: ClientProcessorDeps["ctx"]["logger"]): DeadLetterLog {
   let l = deadLetterLogs.get(logger);
   if (!l) {
-    l = new DeadLetterLog((msg, fields) => logger.warn(msg, fields));
+    l = new DeadLetterLog(logger);
     deadLetterLogs.set(logger, l);
   }
   return l;
