@@ -10,12 +10,16 @@
 // --browser: then also the full render time of every page in headless Chromium (in-app
 // navigation and a cold tab; see bench/dashboardRenderTimes.mjs), --browser-rounds times each.
 // Usage: node bench/dashboard-scale.mjs [--topics 1000] [--groups 2000] [--dlq-groups 200] [--rounds 5]
-//        [--browser] [--browser-rounds 3]
+//        [--browser] [--browser-rounds 3] [--compare DIR]
+// --compare DIR: also start the console built in DIR (a copy of packages/dashboard's dist/ and
+// public/ from another commit, e.g. the base) over the same cluster, and time the browser pages
+// on both, alternating, so a change is measured against its base under the same load.
 // Build first: npx tsc -b
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
 const { values: opt } = parseArgs({
@@ -26,6 +30,7 @@ const { values: opt } = parseArgs({
     "dlq-groups": { type: "string", default: "200" },
     browser: { type: "boolean", default: false },
     "browser-rounds": { type: "string", default: "3" },
+    compare: { type: "string" },
   },
 });
 const TOPICS = Number(opt.topics);
@@ -145,6 +150,7 @@ const setupMs = Date.now() - t0;
 const server = new DashboardServer({ namesrv: nsAddr, port: 0, auditFile: join(dir, "audit.log"), logger });
 const started = performance.now();
 await server.start();
+
 let cookie = "";
 async function get(path) {
   const s = performance.now();
@@ -254,11 +260,34 @@ console.log(
   }),
 );
 let browserRows;
+let compareServer;
 if (opt.browser) {
   const { timePagesInBrowser } = await import("./dashboardRenderTimes.mjs");
+  // Started only now, so its background work (sampler, lag of all groups) does not load the
+  // API timings above; both consoles then run theirs during the browser timings.
+  if (opt.compare) {
+    const m = await import(pathToFileURL(join(opt.compare, "dist/src/index.js")).href);
+    compareServer = new m.DashboardServer({
+      namesrv: nsAddr,
+      port: 0,
+      auditFile: join(dir, "audit-compare.log"),
+      logger,
+    });
+    await compareServer.start();
+    // Wait, as for the first console, until it has the lag of every group.
+    const base = compareServer.url;
+    const first = await fetch(new URL("/api/session", base));
+    const c = (first.headers.get("set-cookie") ?? "").split(";")[0];
+    for (let i = 0; i < 600; i++) {
+      const r = await fetch(new URL("/api/consumers?size=1", base), { headers: { cookie: c } });
+      if (!(await r.json()).lagPending) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   const dlq = group(7 % Math.max(1, DLQ_GROUPS));
   const r = await timePagesInBrowser({
     url: server.url,
+    compareUrl: compareServer?.url,
     rounds: Number(opt["browser-rounds"]),
     pages: [
       ["Cluster", "#/cluster"],
@@ -288,18 +317,24 @@ if (opt.browser) {
     console.log(
       `${pad("page", 24)} ${"in-app med".padStart(10)} ${"max".padStart(9)} ${"cold med".padStart(10)} ${"max".padStart(9)}`,
     );
+    const summary = (x) => ({
+      inAppMedianMs: med(x.inAppMs),
+      inAppMaxMs: max(x.inAppMs),
+      coldMedianMs: med(x.coldMs),
+      coldMaxMs: max(x.coldMs),
+    });
     browserRows = r.rows.map((row) => ({
       name: row.name,
-      inAppMedianMs: med(row.inAppMs),
-      inAppMaxMs: max(row.inAppMs),
-      coldMedianMs: med(row.coldMs),
-      coldMaxMs: max(row.coldMs),
+      ...summary(row),
+      ...(row.compare ? { compare: summary(row.compare) } : {}),
       errors: row.errors,
     }));
-    for (const b of browserRows)
-      console.log(
-        `${pad(b.name, 24)} ${cell(b.inAppMedianMs).padStart(10)} ${cell(b.inAppMaxMs)} ${cell(b.coldMedianMs).padStart(10)} ${cell(b.coldMaxMs)}${b.errors.length ? `  page errors: ${b.errors.join("; ")}` : ""}`,
-      );
+    const line = (name, b) =>
+      `${pad(name, 24)} ${cell(b.inAppMedianMs).padStart(10)} ${cell(b.inAppMaxMs)} ${cell(b.coldMedianMs).padStart(10)} ${cell(b.coldMaxMs)}`;
+    for (const b of browserRows) {
+      console.log(`${line(b.name, b)}${b.errors.length ? `  page errors: ${b.errors.join("; ")}` : ""}`);
+      if (b.compare) console.log(line(`  (--compare build)`, b.compare));
+    }
     const worstRender = Math.max(
       ...browserRows.map((b) =>
         b.inAppMaxMs < 0 || b.coldMaxMs < 0 ? 1e9 : Math.max(b.inAppMaxMs, b.coldMaxMs),
@@ -320,6 +355,7 @@ if (opt.browser) {
   }
 }
 await server.stop();
+await compareServer?.stop();
 await producer.shutdown();
 await admin.shutdown();
 stop();

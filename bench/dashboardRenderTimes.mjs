@@ -52,26 +52,35 @@ const INSTRUMENT = () => {
 /**
  * Times every page of `pages` ([name, hash]) `rounds` times each way against the console at
  * `url` (no login: a loopback console). Returns rows {name, inAppMs[], coldMs[], errors}.
+ * With `compareUrl` (another console build over the same cluster) every page is timed on both,
+ * alternating which goes first, and each row also has `compare: {inAppMs[], coldMs[]}`.
  */
-export async function timePagesInBrowser({ url, pages, rounds = 3 }) {
+export async function timePagesInBrowser({ url, compareUrl, pages, rounds = 3 }) {
   const executablePath = findChromium();
   if (!executablePath)
     return { skipped: "Chromium not found (apt-get install -y chromium, or set CHROMIUM_PATH)" };
   const { default: puppeteer } = await import("puppeteer-core");
-  const browser = await puppeteer.launch({
-    executablePath,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--no-first-run",
-      "--disable-extensions",
-    ],
-  });
+  // One browser per console (with --compare two), each with its tab in front: no tab is ever
+  // in the background, where timers and animation frames are throttled.
+  const launch = () =>
+    puppeteer.launch({
+      executablePath,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+        "--disable-backgrounding-occluded-windows",
+      ],
+    });
+  const browsers = [await launch(), ...(compareUrl ? [await launch()] : [])];
   const outside = [];
-  const newPage = async () => {
-    const page = await browser.newPage();
+  const newPage = async (t) => {
+    const page = await browsers[t].newPage();
     await page.setViewport({ width: 1400, height: 900 });
     await page.evaluateOnNewDocument(INSTRUMENT);
     // Recorded, not intercepted: interception would route every asset through this process
@@ -82,47 +91,64 @@ export async function timePagesInBrowser({ url, pages, rounds = 3 }) {
     });
     return page;
   };
-  const rows = [];
+  // targets[0] fills row.inAppMs/coldMs, targets[1] (when given) row.compare.
+  const targets = [url, ...(compareUrl ? [compareUrl] : [])];
+  const rows = pages.map(([name]) => ({
+    name,
+    inAppMs: [],
+    coldMs: [],
+    errors: [],
+    ...(compareUrl ? { compare: { inAppMs: [], coldMs: [] } } : {}),
+  }));
+  const slot = (row, t) => (t === 0 ? row : row.compare);
+  const order = (r) => (r % 2 === 0 ? targets.map((_, t) => t) : targets.map((_, t) => t).reverse());
   try {
-    // In-app: one tab, the console open; each round visits every page by its hash.
-    const app = await newPage();
+    // In-app: one tab per console, each open; each round visits every page by its hash.
     const errors = new Map();
-    app.on("pageerror", (e) => errors.set("in-app", String(e.message ?? e)));
-    await app.goto(url, { waitUntil: "load" });
-    await app.evaluate((q, l) => window.__settle(performance.now(), q, l), QUIET_MS, LIMIT_MS);
-    for (const [name] of pages) rows.push({ name, inAppMs: [], coldMs: [], errors: [] });
+    const apps = [];
+    for (const [t, u] of targets.entries()) {
+      const app = await newPage(t);
+      app.on("pageerror", (e) => errors.set(`in-app ${t}`, String(e.message ?? e)));
+      await app.goto(u, { waitUntil: "load" });
+      await app.evaluate((q, l) => window.__settle(performance.now(), q, l), QUIET_MS, LIMIT_MS);
+      apps.push(app);
+    }
     for (let r = 0; r < rounds; r++) {
       for (const [i, [, hash]] of pages.entries()) {
-        const ms = await app.evaluate(
-          (h, quiet, limit) => {
-            const t0 = performance.now();
-            window.__lastChange = t0;
-            location.hash = h;
-            return window.__settle(t0, quiet, limit);
-          },
-          hash,
-          QUIET_MS,
-          LIMIT_MS,
-        );
-        rows[i].inAppMs.push(ms);
+        for (const t of order(r)) {
+          const ms = await apps[t].evaluate(
+            (h, quiet, limit) => {
+              const t0 = performance.now();
+              window.__lastChange = t0;
+              location.hash = h;
+              return window.__settle(t0, quiet, limit);
+            },
+            hash,
+            QUIET_MS,
+            LIMIT_MS,
+          );
+          slot(rows[i], t).inAppMs.push(ms);
+        }
       }
     }
-    await app.close();
-    // Cold: a new tab per page and round.
+    for (const app of apps) await app.close();
+    // Cold: a new tab per page, round and console.
     for (let r = 0; r < rounds; r++) {
       for (const [i, [, hash]] of pages.entries()) {
-        const page = await newPage();
-        page.on("pageerror", (e) => rows[i].errors.push(String(e.message ?? e)));
-        await page.goto(new URL(hash, url).href, { waitUntil: "domcontentloaded" });
-        // From the navigation's start (performance time 0) to the last change.
-        const ms = await page.evaluate((q, l) => window.__settle(0, q, l), QUIET_MS, LIMIT_MS);
-        rows[i].coldMs.push(ms);
-        await page.close();
+        for (const t of order(r)) {
+          const page = await newPage(t);
+          page.on("pageerror", (e) => rows[i].errors.push(String(e.message ?? e)));
+          await page.goto(new URL(hash, targets[t]).href, { waitUntil: "domcontentloaded" });
+          // From the navigation's start (performance time 0) to the last change.
+          const ms = await page.evaluate((q, l) => window.__settle(0, q, l), QUIET_MS, LIMIT_MS);
+          slot(rows[i], t).coldMs.push(ms);
+          await page.close();
+        }
       }
     }
     for (const [k, v] of errors) rows[0].errors.push(`${k}: ${v}`);
   } finally {
-    await browser.close();
+    for (const b of browsers) await b.close();
   }
   return { rows, outside, chromium: executablePath };
 }

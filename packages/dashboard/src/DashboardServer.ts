@@ -201,10 +201,18 @@ export class DashboardServer {
       sendJson(res, 404, { error: `no such page ${url.pathname}` });
       return;
     }
+    // no-cache: a tab always asks, so a new console version is seen at once; the ETag makes
+    // the answer a bodiless 304 when the tab already has this file.
+    if (req.headers["if-none-match"] === asset.etag) {
+      res.writeHead(304, { etag: asset.etag, "cache-control": "no-cache" });
+      res.end();
+      return;
+    }
     res.writeHead(200, {
       "content-type": asset.type,
       "content-length": asset.body.length,
       "cache-control": "no-cache",
+      etag: asset.etag,
     });
     res.end(req.method === "HEAD" ? undefined : asset.body);
   }

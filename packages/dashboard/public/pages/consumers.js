@@ -165,8 +165,8 @@ export default {
       detail,
       result,
     );
-    await load();
-    if (params.get("group")) await open(params.get("group"));
+    // The list and a group named in the URL load at once (neither needs the other).
+    await Promise.all([load(), params.get("group") ? open(params.get("group")) : undefined]);
     return () => clearTimeout(retry);
   },
 };

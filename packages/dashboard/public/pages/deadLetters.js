@@ -236,7 +236,8 @@ export default {
       list,
       detail,
     );
-    await load(0);
+    // A group named in the URL loads beside the list (neither needs the other).
     if (params.get("group")) open(params.get("group"));
+    await load(0);
   },
 };

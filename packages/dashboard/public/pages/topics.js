@@ -149,8 +149,8 @@ export default {
       detail,
       result,
     );
-    await load();
-    if (params.get("topic")) await openTopic(params.get("topic"));
+    // The list and a topic named in the URL load at once (neither needs the other).
+    await Promise.all([load(), params.get("topic") ? openTopic(params.get("topic")) : undefined]);
   },
 };
 

@@ -65,16 +65,22 @@ export const routes: Route[] = [
     path: "/api/consumers/detail",
     async handle({ data, query }) {
       const group = name(query, "group");
-      const groups = await data.groups(0);
-      const summary = groups.value.get(group);
-      const stats = await data.groupStats(group);
       let connection: ConsumerConnection | undefined;
       let offline = "";
-      try {
-        connection = await data.admin.getConsumerConnectionList(group);
-      } catch (err) {
-        offline = (err as Error).message;
-      }
+      // Three independent reads, at once: the page waits for the slowest, not for their sum.
+      const [groups, stats] = await Promise.all([
+        data.groups(0),
+        data.groupStats(group),
+        data.admin.getConsumerConnectionList(group).then(
+          (c) => {
+            connection = c;
+          },
+          (err: Error) => {
+            offline = err.message;
+          },
+        ),
+      ]);
+      const summary = groups.value.get(group);
       // Which client holds each queue, as the clients' default strategy (average) allocates
       // them: sorted client ids over the sorted queues of each subscribed topic.
       const ids = (connection?.connectionSet ?? []).map((c) => c.clientId);

@@ -14,6 +14,18 @@ import { maxReconsumeTimes } from "../../SubscriptionGroupManager.js";
 import { dlqTopic, retryTopic } from "../../TopicValidator.js";
 import { fail } from "../responses.js";
 import { type ClientProcessorDeps, ok } from "./common.js";
+import { DeadLetterLog } from "./DeadLetterLog.js";
+
+/** One dead-letter log per broker (keyed by its logger): a line a minute with counts, not one per message. */
+const deadLetterLogs = new WeakMap<object, DeadLetterLog>();
+function deadLetterLog(logger: ClientProcessorDeps["ctx"]["logger"]): DeadLetterLog {
+  let l = deadLetterLogs.get(logger);
+  if (!l) {
+    l = new DeadLetterLog(logger);
+    deadLetterLogs.set(logger, l);
+  }
+  return l;
+}
 
 export type SendBackTarget =
   | { kind: "DLQ"; topic: string }
@@ -116,10 +128,7 @@ export async function consumerSendMsgBack(
   ctx.stats.recordPut(1);
   ctx.traffic?.recordIn(target.topic, 1, old.body.length);
   if (target.kind === "DLQ") {
-    ctx.logger.warn(
-      `message ${old.msgId} of group ${h.group} moved to ${target.topic} after ${old.reconsumeTimes} reconsumptions`,
-      { group: h.group, topic: target.topic },
-    );
+    deadLetterLog(ctx.logger).moved(old.msgId, h.group, target.topic, old.reconsumeTimes);
   }
   // Java answers anything but PUT_OK with the status name (the copy may still be stored).
   if (result.status !== "PUT_OK") fail(ResponseCode.SYSTEM_ERROR, result.status);
