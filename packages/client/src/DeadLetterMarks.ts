@@ -58,29 +58,14 @@ export async function resentMarks(
     let offset = Math.max(min, max - MAX_RESENT_MARKS);
     // Each round advances the offset or stops; the count bound holds the total.
     for (let guard = 0; offset < max && guard <= MAX_RESENT_MARKS; guard++) {
-      const r = await admin.api.pullMessage(
-        addr,
-        {
-          consumerGroup: `${MARK_GROUP}_${group}`.slice(0, 255),
-          topic,
-          queueId: 0,
-          queueOffset: offset,
-          maxMsgNums: PULL_BATCH,
-          sysFlag: PullSysFlag.SUBSCRIPTION,
-          commitOffset: 0,
-          suspendTimeoutMillis: 0,
-          subscription: "*",
-          subVersion: 0,
-        },
-        10_000,
-      );
-      const msgs = r.code === 0 && r.body ? decodeMessages(r.body) : [];
+      const r = await pullQueue(admin, addr, `${MARK_GROUP}_${group}`, topic, 0, offset, PULL_BATCH);
+      const msgs = r.messages;
       for (const m of msgs) {
         const mark = parseMark(m.body);
         if (mark) marks.set(mark.dlq, mark);
       }
-      if (msgs.length === 0 || !(r.nextBeginOffset > offset)) break;
-      offset = r.nextBeginOffset;
+      if (msgs.length === 0 || !(r.next > offset)) break;
+      offset = r.next;
     }
   }
   return marks;
@@ -135,4 +120,33 @@ export async function markResent(
   await admin.api.call(brokerAddr, RequestCode.SEND_MESSAGE_V2, header, Buffer.from(JSON.stringify(mark)), {
     what: () => `marking dead letter ${mark.dlq} as resent`,
   });
+}
+
+/** One pull of up to `n` records of a queue from `offset`, outside any consumer (admin reads). */
+export async function pullQueue(
+  admin: Admin,
+  brokerAddr: string,
+  consumerGroup: string,
+  topic: string,
+  queueId: number,
+  offset: number,
+  n: number,
+) {
+  const r = await admin.api.pullMessage(
+    brokerAddr,
+    {
+      consumerGroup: consumerGroup.slice(0, 255),
+      topic,
+      queueId,
+      queueOffset: offset,
+      maxMsgNums: n,
+      sysFlag: PullSysFlag.SUBSCRIPTION,
+      commitOffset: 0,
+      suspendTimeoutMillis: 0,
+      subscription: "*",
+      subVersion: 0,
+    },
+    10_000,
+  );
+  return { messages: r.code === 0 && r.body ? decodeMessages(r.body) : [], next: r.nextBeginOffset };
 }

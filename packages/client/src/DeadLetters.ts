@@ -1,16 +1,14 @@
 import {
-  decodeMessages,
   encodeProperties,
   formatHostPort,
   MessageConst,
   type MessageExt,
-  PullSysFlag,
   RequestCode,
   sendHeaderToV2,
 } from "@tidemq/protocol";
 import type { Admin } from "./Admin.js";
 import { retryTopicOf } from "./ConsumerBase.js";
-import { markResent, type ResentMark, resentMarks } from "./DeadLetterMarks.js";
+import { markResent, pullQueue, type ResentMark, resentMarks } from "./DeadLetterMarks.js";
 import { ClientError, NoRouteError } from "./errors.js";
 
 /**
@@ -257,24 +255,8 @@ async function resendOne(admin: Admin, brokerAddr: string, group: string, m: Mes
 }
 
 /** Pulls up to `n` records of a DLQ queue from `offset` (body as stored: a compressed one stays compressed). */
-async function pullAt(admin: Admin, q: DeadLetterQueue, group: string, offset: number, n: number) {
-  const r = await admin.api.pullMessage(
-    q.brokerAddr,
-    {
-      consumerGroup: `TOOLS_DLQ_${group}`.slice(0, 255),
-      topic: dlqTopicOf(group),
-      queueId: q.queueId,
-      queueOffset: offset,
-      maxMsgNums: n,
-      sysFlag: PullSysFlag.SUBSCRIPTION,
-      commitOffset: 0,
-      suspendTimeoutMillis: 0,
-      subscription: "*",
-      subVersion: 0,
-    },
-    10_000,
-  );
-  return { messages: r.code === 0 && r.body ? decodeMessages(r.body) : [], next: r.nextBeginOffset };
+function pullAt(admin: Admin, q: DeadLetterQueue, group: string, offset: number, n: number) {
+  return pullQueue(admin, q.brokerAddr, `TOOLS_DLQ_${group}`, dlqTopicOf(group), q.queueId, offset, n);
 }
 
 /** Visits every dead letter (queue by queue, oldest first) until `visit` says stop; true when cut by the scan limit. */

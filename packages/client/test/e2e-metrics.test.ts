@@ -3,40 +3,7 @@ import { after, before, test } from "node:test";
 import { NameServer } from "@tidemq/namesrv";
 import { ConsumeResult, Producer, PushConsumer } from "../src/index.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
-
-interface PromSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses Prometheus text exposition (the subset prom-client writes). */
-function parseProm(text: string): PromSample[] {
-  const out: PromSample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    assert.ok(m, `not a Prometheus sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-async function scrape(port: number): Promise<PromSample[]> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
-  return parseProm(await res.text());
-}
-
-function value(samples: PromSample[], name: string, labels: Record<string, string> = {}): number | undefined {
-  const s = samples.find(
-    (x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v),
-  );
-  return s?.value;
-}
+import { type PromSample, scrape, value } from "./prom.js";
 
 let cluster: TestCluster;
 before(async () => {

@@ -24,6 +24,7 @@ export function parseProm(text: string): PromSample[] {
 export async function scrape(port: number): Promise<PromSample[]> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
   return parseProm(await res.text());
 }
 
