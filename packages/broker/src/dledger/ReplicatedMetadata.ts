@@ -5,6 +5,7 @@ import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import { readConfigJson, writeFileAtomic } from "../ConfigFile.js";
 import type { ConsumerOffsetManager } from "../ConsumerOffsetManager.js";
+import { SerialPump } from "../SerialPump.js";
 import type { SubscriptionGroupManager } from "../SubscriptionGroupManager.js";
 import type { TopicConfigManager } from "../TopicConfigManager.js";
 import { DLEDGER_METADATA_TOPIC } from "../TopicValidator.js";
@@ -69,8 +70,14 @@ export class ReplicatedMetadata {
   private applied = 0;
   private delay: Record<string, number> = {};
   private timer: TimerProgress | undefined;
-  private pumping: Promise<void> | undefined;
-  private pumpAgain = false;
+  private readonly pump = new SerialPump(
+    () => this.applyBatch(),
+    () => this.stopped,
+    (err) => {
+      if (err)
+        this.logger.error(`dledger: applying metadata records failed at ${this.applied}: ${err.message}`);
+    },
+  );
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> = Promise.resolve();
   private batchTimer: NodeJS.Timeout | undefined;
@@ -127,10 +134,10 @@ export class ReplicatedMetadata {
       this.kickFlush();
     };
     this.store.onMessageArrived((topic) => {
-      if (topic === DLEDGER_METADATA_TOPIC) this.pump();
+      if (topic === DLEDGER_METADATA_TOPIC) this.pump.kick();
     });
-    this.pump();
-    await this.pumping;
+    this.pump.kick();
+    await this.pump.busy;
   }
 
   /** Delay-level progress learned from the log (level → next offset). */
@@ -160,10 +167,10 @@ export class ReplicatedMetadata {
   async caughtUp(): Promise<void> {
     for (let i = 0; i < 10_000 && !this.stopped; i++) {
       const max = this.store.getMaxOffsetInQueue(DLEDGER_METADATA_TOPIC, 0);
-      if (this.applied >= max && !this.pumping) return;
-      this.pump();
-      await this.pumping;
-      if (this.applied < max && !this.pumping) {
+      if (this.applied >= max && !this.pump.busy) return;
+      this.pump.kick();
+      await this.pump.busy;
+      if (this.applied < max && !this.pump.busy) {
         // A read failed (logged); try again shortly.
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -305,26 +312,6 @@ export class ReplicatedMetadata {
 
   // ---------------------------------------------------------------- applier
 
-  private pump(): void {
-    if (this.stopped) return;
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = (async () => {
-      do {
-        this.pumpAgain = false;
-        while (!this.stopped && (await this.applyBatch()));
-      } while (this.pumpAgain && !this.stopped);
-    })()
-      .catch((err: Error) => {
-        this.logger.error(`dledger: applying metadata records failed at ${this.applied}: ${err.message}`);
-      })
-      .finally(() => {
-        this.pumping = undefined;
-      });
-  }
-
   /** Applies one batch of records; true when there may be more. */
   private async applyBatch(): Promise<boolean> {
     const from = this.applied;
@@ -440,7 +427,7 @@ export class ReplicatedMetadata {
   async stop(): Promise<void> {
     this.stopLeading();
     this.stopped = true;
-    await this.pumping;
+    await this.pump.busy;
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     this.checkpointTimer = undefined;
     await this.checkpoint();

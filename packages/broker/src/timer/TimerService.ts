@@ -11,6 +11,7 @@ import {
 } from "@tidemq/protocol";
 import { type TimerEntry, TimerKind, TimerSlots, TimerStore } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
+import { SerialPump } from "../SerialPump.js";
 import { type Loaded, LoadedTimers } from "./LoadedTimers.js";
 import { TimerDelivery } from "./TimerDelivery.js";
 import { TimerRecall } from "./TimerRecall.js";
@@ -60,8 +61,18 @@ export class TimerService {
   private stopped = false;
   private caughtUp = false;
   private readyWaiters: Array<() => void> = [];
-  private pumping: Promise<void> | undefined;
-  private pumpAgain = false;
+  /** Reads the timer topic's new records into the timer store (one reader at a time). */
+  private readonly pump = new SerialPump(
+    () => this.pumpBatch(),
+    () => this.stopped,
+    (err) => {
+      if (err) {
+        this.ctx.logger.error(`timer enqueue failed: ${err.message}; retrying in 1 s`);
+        setTimeout(() => this.pump.kick(), 1000).unref();
+      }
+      if (!this.caughtUp && !this.stopped && this.timers.enqueuedCq >= this.cqMax()) this.becomeReady();
+    },
+  );
   private loadTimer: NodeJS.Timeout | undefined;
   private loading: Promise<void> | undefined;
   private persistTimer: NodeJS.Timeout | undefined;
@@ -107,9 +118,9 @@ export class TimerService {
       );
     }
     ctx.store.onMessageArrived((topic) => {
-      if (topic === TIMER_TOPIC && !s.stopped) s.pump();
+      if (topic === TIMER_TOPIC && !s.stopped) s.pump.kick();
     });
-    s.pump();
+    s.pump.kick();
     s.persistTimer = setInterval(() => {
       s.timers.persist().catch((err: Error) => ctx.logger.error(`timer snapshot failed: ${err.message}`));
       s.memory.prune(s.timers.loadedUpToSec);
@@ -128,29 +139,6 @@ export class TimerService {
   }
 
   // ------------------------------------------------------------------ enqueue
-
-  /** Reads the timer topic's new records into the timer store (one reader at a time). */
-  private pump(): void {
-    if (this.stopped) return;
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = (async () => {
-      do {
-        this.pumpAgain = false;
-        while (!this.stopped && (await this.pumpBatch()));
-      } while (this.pumpAgain && !this.stopped);
-    })()
-      .catch((err: Error) => {
-        this.ctx.logger.error(`timer enqueue failed: ${err.message}; retrying in 1 s`);
-        setTimeout(() => this.pump(), 1000).unref();
-      })
-      .finally(() => {
-        this.pumping = undefined;
-        if (!this.caughtUp && !this.stopped && this.timers.enqueuedCq >= this.cqMax()) this.becomeReady();
-      });
-  }
 
   private cqMax(): number {
     return this.ctx.store.getMaxOffsetInQueue(TIMER_TOPIC, 0);
@@ -424,7 +412,7 @@ export class TimerService {
     this.stopped = true;
     if (this.persistTimer) clearInterval(this.persistTimer);
     await this.loading;
-    await this.pumping;
+    await this.pump.busy;
     const drained = await new Promise<boolean>((resolve) => {
       const t = setTimeout(() => resolve(false), LOOKAHEAD_MS + 3000);
       this.idleWaiters.push(() => {

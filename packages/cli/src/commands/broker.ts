@@ -1,5 +1,6 @@
 import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
 import { createLogger } from "@tidemq/remoting";
+import { parsePort } from "./port.js";
 
 const USAGE = `usage: tidemq broker [-c broker.conf] [-n "host:port;host:port"] [-p listenPort]
 
@@ -36,13 +37,9 @@ export function parseBrokerArgs(argv: string[]): BrokerArgs {
         out.namesrvAddr = value();
         break;
       case "-p":
-      case "--listenPort": {
-        const v = value();
-        if (!/^\d+$/.test(v) || Number(v) > 65535)
-          throw new Error(`invalid value for -p: "${v}" (expected 0-65535)`);
-        out.listenPort = Number(v);
+      case "--listenPort":
+        out.listenPort = parsePort("-p", value());
         break;
-      }
       case "-h":
       case "--help":
         out.help = true;

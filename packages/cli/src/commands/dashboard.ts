@@ -8,6 +8,7 @@ import {
   type User,
 } from "@tidemq/dashboard";
 import { stopOnSignal } from "./broker.js";
+import { parsePort } from "./port.js";
 
 const USAGE = `usage: tidemq dashboard -n host:port[;host:port] [-p 8080] [--host 127.0.0.1] [--users FILE] [--audit FILE]
                          [--tls-cert FILE --tls-key FILE]
@@ -58,13 +59,9 @@ export function parseDashboardArgs(argv: string[], env: NodeJS.ProcessEnv = proc
         out.namesrv = value(arg, argv[++i]);
         break;
       case "-p":
-      case "--port": {
-        const v = value(arg, argv[++i]);
-        if (!/^\d+$/.test(v) || Number(v) > 65535)
-          throw new Error(`invalid value for ${arg}: "${v}" (expected a port 0-65535)`);
-        out.port = Number(v);
+      case "--port":
+        out.port = parsePort(arg, value(arg, argv[++i]));
         break;
-      }
       case "--host":
         out.host = value(arg, argv[++i]);
         break;

@@ -5,6 +5,7 @@ import { createLogger } from "@tidemq/remoting";
 import { stopOnSignal } from "./broker.js";
 import { startDashboard } from "./dashboard.js";
 import { type DevConsole, runReplicatedDev } from "./devGroup.js";
+import { parsePort } from "./port.js";
 
 const USAGE = `usage: tidemq dev [--replicas 3|1] [--data ./data] [--namesrv-port 9876] [--broker-port 10911]
                   [--raft-port 40911] [--sync-flush] [--metrics-port 5557] [--dashboard-port 8080]
@@ -46,13 +47,6 @@ export interface DevArgs {
   metricsPort: number | undefined;
   dashboardPort: number | undefined;
   help: boolean;
-}
-
-function parsePort(flag: string, v: string | undefined): number {
-  if (v === undefined || !/^\d+$/.test(v) || Number(v) > 65535) {
-    throw new Error(`invalid value for ${flag}: "${v ?? ""}" (expected a port 0-65535)`);
-  }
-  return Number(v);
 }
 
 export function parseDevArgs(argv: string[]): DevArgs {
