@@ -90,28 +90,26 @@ export function deliveryInput(m: MessageExt): MessageInput {
   // A client that sets no UNIQ_KEY (ali-ons) knows the message by the id its send returned:
   // the timer record's offset id. Kept as UNIQ_KEY, consumers that read it see that id.
   props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] ??= m.msgId;
-  return {
-    topic,
-    queueId,
-    flag: m.flag,
-    body: m.body,
-    properties: props,
-    sysFlag: m.sysFlag,
-    bornTimestamp: m.bornTimestamp,
-    bornHost: m.bornHost,
-    reconsumeTimes: m.reconsumeTimes,
-    preparedTransactionOffset: 0,
-    tagsCode: tagsHashCode(props[MessageConst.TAGS]),
-  };
+  return recordInput(m, topic, queueId, props);
 }
 
 /** A copy of a timer record for its next lap in the timer topic. */
 export function rollInput(m: MessageExt): MessageInput {
   const props: Record<string, string> = { ...m.properties };
   props[TIMER_ROLL_TIMES] = String(Number(props[TIMER_ROLL_TIMES] ?? 0) + 1);
+  return recordInput(m, TIMER_TOPIC, 0, props);
+}
+
+/** A timer record stored again (delivered or rolled) under `topic`/`queueId` with `props`. */
+function recordInput(
+  m: MessageExt,
+  topic: string,
+  queueId: number,
+  props: Record<string, string>,
+): MessageInput {
   return {
-    topic: TIMER_TOPIC,
-    queueId: 0,
+    topic,
+    queueId,
     flag: m.flag,
     body: m.body,
     properties: props,
