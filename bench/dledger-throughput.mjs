@@ -4,33 +4,65 @@ import { execFile } from "node:child_process";
 // one run: `tidemq bench producer` (500-byte messages, window 128, our client) and `tidemq bench
 // consumer` for end-to-end latency. Usage: node bench/dledger-throughput.mjs [--seconds 20]
 // [--relaxed] (adds a dLegerSyncFlush=false group). Prints figures and the machine.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import os from "node:os";
+import { join } from "node:path";
 import { benchTool, Cluster, TIDEMQ } from "./dledgerCluster.mjs";
 
 const argv = process.argv.slice(2);
 const seconds = Number(argv[argv.indexOf("--seconds") + 1] || 20) || 20;
 const relaxed = argv.includes("--relaxed");
+// --logs DIR: every broker's output to DIR/<label>-n<i>.log (with TIDEMQ_DLEDGER_TRACE=1 and
+// TIDEMQ_LOG_LEVEL=info, the leader's per-round trace lines).
+const logRoot = argv.includes("--logs") ? argv[argv.indexOf("--logs") + 1] : undefined;
+// --only dledger: skip the single-broker reference run (quicker A/B rounds).
+const onlyDLedger = argv.includes("--only-dledger");
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux; else NaN). On a
  *  machine shared with other work, CPU per message is the figure the load does not distort. */
-function cpuSeconds(pid) {
+function cpuSeconds(pid, which = "both") {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+    // utime, stime in clock ticks (USER_HZ 100)
+    const u = Number(fields[11]);
+    const s = Number(fields[12]);
+    return (which === "user" ? u : which === "sys" ? s : u + s) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Voluntary context switches of all a process's threads so far (Linux; else NaN). */
+function ctxSwitches(pid) {
+  try {
+    let n = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(
+        readFileSync(`/proc/${pid}/task/${t}/status`, "utf8"),
+      );
+      if (m) n += Number(m[1]);
+    }
+    return n;
   } catch {
     return Number.NaN;
   }
 }
 
 async function run(label, opts) {
-  const c = await Cluster.start(opts);
+  let logDir;
+  if (logRoot) {
+    logDir = join(logRoot, label.replace(/[^A-Za-z0-9]+/g, "-"));
+    await mkdir(logDir, { recursive: true });
+  }
+  const c = await Cluster.start({ ...opts, logDir });
   try {
     if (opts.dledger !== false && !(await c.leader(30_000))) throw new Error(`${label}: no leader`);
     const topic = `Bench${Date.now()}`;
     const pids = c.replicas.map((r) => r.child.pid);
-    const cpu0 = pids.map(cpuSeconds);
+    const cpu0 = pids.map((pid) => cpuSeconds(pid));
+    const user0 = pids.map((pid) => cpuSeconds(pid, "user"));
     // The topic exists and the consumer is subscribed before the producer starts: e2e latency
     // then measures delivery, not a backlog the consumer found at its start (that put ~2 s in
     // every p99 before).
@@ -67,7 +99,17 @@ async function run(label, opts) {
       "-d",
       String(seconds + 6),
     ]);
-    await new Promise((r) => setTimeout(r, 3000)); // the consumer's start and first rebalance
+    await new Promise((r) => setTimeout(r, 2000)); // the consumer's start and first rebalance
+    // The group's idle CPU rate (ticks, heartbeats, timers), over 1 s with the consumer polling
+    // and nothing to send: subtracted below to get the CPU the messages themselves cost.
+    const idle0 = pids.map((pid) => cpuSeconds(pid));
+    const idleT0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const idleRate =
+      pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - idle0[i], 0) /
+      ((performance.now() - idleT0) / 1000);
+    const ctx0 = pids.map(ctxSwitches);
+    const prodT0 = performance.now();
     const producer = benchTool("producer", [
       "-n",
       c.nsAddr,
@@ -83,7 +125,23 @@ async function run(label, opts) {
       "8",
     ]);
     const p = await producer;
+    const prodSeconds = (performance.now() - prodT0) / 1000;
     const cpu = pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpu0[i], 0);
+    const cpuNow = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    const idleNow = idle0.reduce((sum, x) => sum + x, 0);
+    // Work CPU per 1,000 messages: the producer's run minus the idle rate over its duration.
+    const workCpu = cpuNow - idleNow - idleRate * ((performance.now() - idleT0) / 1000);
+    const ctx = pids.reduce((sum, pid, i) => sum + ctxSwitches(pid) - ctx0[i], 0);
+    void prodSeconds;
+    // Per replica, user+sys (sys) CPU ms per 1,000 acknowledged messages: where the CPU goes.
+    const perReplica = pids
+      .map((pid, i) => {
+        const all = cpuSeconds(pid) - cpu0[i];
+        const sys = all - (cpuSeconds(pid, "user") - user0[i]);
+        const k = 1e6 / Math.max(1, p.sent);
+        return `${c.replicas[i].id}${c.replicas[i].role === "leader" ? "*" : ""} ${(all * k).toFixed(0)} (sys ${(sys * k).toFixed(0)})`;
+      })
+      .join(", ");
     const cons = await consumer;
     const row = {
       label,
@@ -98,6 +156,11 @@ async function run(label, opts) {
       // Broker CPU (all replicas) per 1,000 acknowledged messages, over the producer's run
       // (the consumer's reads from the first replica's start included).
       cpuMsPer1k: Number(((cpu * 1000 * 1000) / Math.max(1, p.sent)).toFixed(1)),
+      cpuPerReplica: perReplica,
+      workCpuMsPer1k: Number(((workCpu * 1e6) / Math.max(1, p.sent)).toFixed(1)),
+      idleCpuMsPerS: Number((idleRate * 1000).toFixed(1)),
+      // Voluntary context switches (all threads) of the brokers per 1,000 messages: wake-ups.
+      wakeupsPer1k: Number(((ctx * 1000) / Math.max(1, p.sent)).toFixed(0)),
     };
     console.log(JSON.stringify(row));
     return row;
@@ -118,7 +181,7 @@ if (relaxed)
   rows.push(
     await run("DLedger ×3 (dLegerSyncFlush=false)", { size: 3, extra: { dLegerSyncFlush: "false" } }),
   );
-rows.push(await run("one broker SYNC_FLUSH", { size: 1, dledger: false }));
+if (!onlyDLedger) rows.push(await run("one broker SYNC_FLUSH", { size: 1, dledger: false }));
 const base = rows.at(-1).sendTps;
 for (const r of rows) {
   console.log(

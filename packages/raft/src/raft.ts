@@ -44,6 +44,14 @@ export interface RaftConfig {
    * Default false: one Ready at a time.
    */
   readonly asyncStorageWrites?: boolean;
+  /**
+   * A leader whose commit index moves tells followers only with the next entries it sends them
+   * or the next heartbeat, not with an extra empty append per follower at once. Commit safety
+   * does not depend on when followers learn the index; it saves, per round of a busy group, one
+   * message each way per follower (and the follower's extra Ready). Followers then apply up to a
+   * heartbeat later when writes stop. Default false (etcd-raft's behaviour: broadcast at once).
+   */
+  readonly lazyCommitBroadcast?: boolean;
 }
 
 export interface ProposeResult {
@@ -131,6 +139,7 @@ export class RaftNode {
   /** Readies handed out and not advanced yet, oldest first (at most one unless async). */
   private pending: PendingReady[] = [];
   private readonly asyncWrites: boolean;
+  private readonly lazyCommitBroadcast: boolean;
 
   constructor(cfg: RaftConfig) {
     this.id = cfg.id;
@@ -150,6 +159,7 @@ export class RaftNode {
     this.maxApplyBytes = cfg.maxApplyBytesPerReady ?? 4 << 20;
     this.preferredLeaderId = cfg.preferredLeaderId ?? NONE;
     this.asyncWrites = cfg.asyncStorageWrites ?? false;
+    this.lazyCommitBroadcast = cfg.lazyCommitBroadcast ?? false;
 
     const { hardState, config } = cfg.storage.initialState();
     this.log = new RaftLog(cfg.storage, hardState.commit, cfg.applied ?? 0);
@@ -322,7 +332,7 @@ export class RaftNode {
     }
     if (p.lastEntry) this.log.unstable.stableTo(p.lastEntry.index, p.lastEntry.term);
     if (p.appliedTo > this.log.applied) this.log.appliedTo(p.appliedTo);
-    if (this.role === "leader" && this.maybeCommit()) this.bcastAppend();
+    if (this.role === "leader" && this.maybeCommit()) this.bcastCommit();
   }
 
   status(): RaftStatus {
@@ -668,7 +678,7 @@ export class RaftNode {
       pr.becomeProbe();
       pr.becomeReplicate();
     } else if (pr.state === "replicate") pr.freeInflightsTo(pr.match);
-    if (this.maybeCommit()) this.bcastAppend();
+    if (this.maybeCommit()) this.bcastCommit();
     else this.sendAppendsWhileOpen(m.from);
     if (this.role === "leader" && m.from === this.transferee && pr.match === this.log.lastIndex()) {
       this.send({ type: "timeoutNow", to: m.from });
@@ -697,6 +707,18 @@ export class RaftNode {
   private bcastAppend(): void {
     for (const [id, pr] of this.progress) {
       if (this.sendAppend(id, true) && pr.state === "replicate") this.sendAppendsWhileOpen(id);
+    }
+  }
+
+  /** The commit index moved: tell the followers now (empty appends), or, lazily, with the
+   *  entries that are waiting for them (the others learn it from their next append/heartbeat). */
+  private bcastCommit(): void {
+    if (!this.lazyCommitBroadcast) {
+      this.bcastAppend();
+      return;
+    }
+    for (const [id, pr] of this.progress) {
+      if (this.sendAppend(id, false) && pr.state === "replicate") this.sendAppendsWhileOpen(id);
     }
   }
 

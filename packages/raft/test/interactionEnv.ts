@@ -145,6 +145,7 @@ export class InteractionEnv {
       maxEntriesPerMessage: Number(c.kv.get("max-entries") ?? 256),
       ...(c.kv.has("preferred") ? { preferredLeaderId: c.kv.get("preferred")! } : {}),
       ...(c.kv.get("async") === "true" ? { asyncStorageWrites: true } : {}),
+      ...(c.kv.get("lazy") === "true" ? { lazyCommitBroadcast: true } : {}),
     };
     for (const id of ids) {
       const storage = new MemoryStorage(voters);

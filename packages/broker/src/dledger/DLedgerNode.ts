@@ -21,6 +21,15 @@ import { RaftTransport } from "./RaftTransport.js";
 export const ELECTION_TICKS = 100;
 export const HEARTBEAT_TICKS = 10;
 const TRACE = process.env.TIDEMQ_DLEDGER_TRACE === "1";
+/** TIDEMQ_DLEDGER_TIMELINE=1: one stdout line per event of an entry's round (propose, send,
+ *  receive, written, durable, ack, commit) with a wall-clock time in ms, for
+ *  bench/dledger-timeline.mjs to join across replicas. */
+const TIMELINE = process.env.TIDEMQ_DLEDGER_TIMELINE === "1";
+function timeline(self: string, event: string, index: number, peer = ""): void {
+  process.stdout.write(
+    `dlt ${self} ${event} ${index} ${(performance.timeOrigin + performance.now()).toFixed(3)} ${peer}\n`,
+  );
+}
 /** Readies written and waiting for their fsync at once (the core's asyncStorageWrites). */
 const MAX_READIES_IN_FLIGHT = 64;
 
@@ -181,6 +190,9 @@ export class DLedgerNode {
       // Pipelined Readies: the leader ships new entries while its previous write is being
       // fsynced, a follower writes and acknowledges batch after batch (fsyncs group-commit).
       asyncStorageWrites: true,
+      // A new commit index reaches followers with the next entries (the next round, under load)
+      // or heartbeat (≤ 100 ms), not by an extra empty append + answer per follower per round.
+      lazyCommitBroadcast: process.env.TIDEMQ_DLEDGER_EAGER_COMMIT !== "1",
       ...(this.config.preferredLeaderId ? { preferredLeaderId: this.config.preferredLeaderId } : {}),
     });
     store.setLocalAppendListener(this.onLocalAppend);
@@ -190,6 +202,11 @@ export class DLedgerNode {
       if (m.type === "app" || m.type === "heartbeat" || m.type === "snap")
         this.lastLeaderContactAt = Date.now();
       try {
+        if (TIMELINE) {
+          if (m.type === "app" && m.entries.length > 0)
+            timeline(this.self.id, "recv", m.entries.at(-1)!.index, m.from);
+          else if (m.type === "appResp" && !m.reject) timeline(this.self.id, "ack", m.index, m.from);
+        }
         this.node!.step(m);
       } catch (err) {
         this.logger.warn(`dledger: message from ${m.from} refused: ${(err as Error).message}`);
@@ -327,10 +344,12 @@ export class DLedgerNode {
         if (rd.softState) this.noteSoftState(rd.softState);
         if (rd.softState) this.onRole(rd.softState.role);
         this.transport!.send(rd.messages);
+        if (TIMELINE) this.timelineSends(rd.messages);
         if (this.mustDrain(rd)) await this.completions;
         if (this.failed || this.stopped) return;
         const t0 = TRACE ? performance.now() : 0;
         const end = await this.write(rd);
+        if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "written", rd.entries.at(-1)!.index);
         this.inFlight++;
         this.completions = this.complete(node, rd, end, this.completions, t0);
       }
@@ -388,7 +407,9 @@ export class DLedgerNode {
       if (this.appendError) throw this.appendError;
       if (this.failed || this.stopped || this.node !== node) return;
       if (TRACE) this.trace(rd, performance.now() - t0);
+      if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "durable", rd.entries.at(-1)!.index);
       this.transport!.send(rd.messagesAfterPersist);
+      if (TIMELINE) this.timelineSends(rd.messagesAfterPersist);
       const last = rd.committedEntries.at(-1);
       if (last) this.applyCommitted(last.index);
       node.advance();
@@ -515,6 +536,7 @@ export class DLedgerNode {
     }
     const offset = this.index.endOf(Math.min(commit, this.index.lastIndex()));
     if (offset > this.gate.committedOffset) {
+      if (TIMELINE) timeline(this.self.id, "commit", commit);
       this.gate.committedOffset = offset;
       this.store!.commitAdvanced();
     }
@@ -593,6 +615,7 @@ export class DLedgerNode {
       this.ownTerm = r.term;
       this.ownLast = r.lastIndex;
       if (TRACE) this.proposedAt.set(r.lastIndex, performance.now());
+      if (TIMELINE) timeline(this.self.id, "propose", r.lastIndex, String(bytes.length));
     } catch (err) {
       // Leadership moved (or a transfer began) between the check and the append: take the
       // records back; their puts are answered SERVICE_NOT_AVAILABLE.
@@ -609,6 +632,13 @@ export class DLedgerNode {
     }
     this.kick();
   };
+
+  private timelineSends(
+    msgs: readonly { type: string; to: string; entries: readonly { index: number }[] }[],
+  ): void {
+    for (const m of msgs)
+      if (m.entries.length > 0) timeline(this.self.id, `send-${m.type}`, m.entries.at(-1)!.index, m.to);
+  }
 
   private readonly proposedAt = new Map<number, number>();
   private traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };

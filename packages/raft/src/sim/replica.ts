@@ -20,6 +20,8 @@ export interface ReplicaOptions {
   /** The core's asyncStorageWrites: up to PIPELINE_DEPTH Readies written and not yet fsynced,
    *  completed in order (a leader sends new entries while its previous write is in flight). */
   readonly asyncStorageWrites?: boolean;
+  /** The core's lazyCommitBroadcast. */
+  readonly lazyCommitBroadcast?: boolean;
 }
 
 /** Readies in flight at once with asynchronous storage writes. */
@@ -103,6 +105,7 @@ export class SimReplica {
       maxInflightMessages: this.opts.maxInflightMessages,
       applied: snap.metadata.index,
       asyncStorageWrites: this.opts.asyncStorageWrites ?? false,
+      lazyCommitBroadcast: this.opts.lazyCommitBroadcast ?? false,
       ...(this.opts.preferredLeaderId ? { preferredLeaderId: this.opts.preferredLeaderId } : {}),
     });
   }

@@ -18,6 +18,8 @@ export interface SimOptions {
   readonly membership?: boolean;
   /** Pipeline Readies (the core's asyncStorageWrites); by default in the even seeds. */
   readonly asyncWrites?: boolean;
+  /** The core's lazyCommitBroadcast; by default in the seeds ≡ 0 mod 4 (pipelined, as DLedger). */
+  readonly lazyCommit?: boolean;
   /** Print every fault and leadership change. */
   readonly log?: (line: string) => void;
 }
@@ -90,6 +92,7 @@ class Simulation {
   };
   private readonly membership: boolean;
   private readonly asyncWrites: boolean;
+  private readonly lazyCommit: boolean;
   private configChanges = 0;
 
   constructor(private readonly opts: SimOptions) {
@@ -99,6 +102,7 @@ class Simulation {
     // Half the seeds (the even ones) pipeline Readies (the core's asyncStorageWrites, as the
     // DLedger broker runs it); decided by the seed, not the random stream.
     this.asyncWrites = opts.asyncWrites ?? opts.seed % 2 === 0;
+    this.lazyCommit = opts.lazyCommit ?? opts.seed % 4 === 0;
     this.ids = Array.from({ length: n + (this.membership ? 2 : 0) }, (_, i) => `n${i}`);
     const voters = this.ids.slice(0, n);
     this.net = new SimNetwork(this.ids, this.rnd);
@@ -135,6 +139,7 @@ class Simulation {
           compactEvery: this.rnd.pick([0, 8, 32]),
           crashInReadyRate,
           asyncStorageWrites: this.asyncWrites,
+          lazyCommitBroadcast: this.lazyCommit,
           ...(preferred ? { preferredLeaderId: preferred } : {}),
         },
         this.rnd,
@@ -156,7 +161,7 @@ class Simulation {
       this.replicas.set(id, replica);
     }
     this.log(
-      `seed ${opts.seed}: ${n} nodes, net ${JSON.stringify(this.net.faults)}, rates ${JSON.stringify(this.rates)}, crash-in-ready ${crashInReadyRate}, slow-disk ${slowDiskRate}, async-writes ${this.asyncWrites}, preferred ${preferred ?? "-"}`,
+      `seed ${opts.seed}: ${n} nodes, net ${JSON.stringify(this.net.faults)}, rates ${JSON.stringify(this.rates)}, crash-in-ready ${crashInReadyRate}, slow-disk ${slowDiskRate}, async-writes ${this.asyncWrites}, lazy-commit ${this.lazyCommit}, preferred ${preferred ?? "-"}`,
     );
   }
 
