@@ -47,7 +47,11 @@ function list(self, event, peer) {
 const at = (self, event, i, peer) => firstAtLeast(list(self, event, peer), i);
 
 const steps = {};
+/** Per entry: its steps (name → ms), to show where the slowest rounds lost their time. */
+const rounds = [];
+let cur;
 const add = (name, v) => {
+  if (cur && v !== undefined && !Number.isNaN(v)) cur[name] = Math.max(cur[name] ?? 0, v);
   if (v === undefined || Number.isNaN(v)) return;
   if (!steps[name]) steps[name] = [];
   steps[name].push(v);
@@ -63,6 +67,8 @@ for (let k = 0; k < proposes.length; k++) {
   const [i, tp, size] = proposes[k];
   if (tp < t0 || tp > t1) continue;
   n++;
+  cur = {};
+  rounds.push(cur);
   bytes += Number(size);
   if (k > 0) gaps.push(tp - proposes[k - 1][1]);
   add("leader propose→own durable", at(leader, "durable", i) - tp);
@@ -97,8 +103,18 @@ const q = (a, p) => {
 console.log(
   `leader ${leader}: ${n} entries, ${(bytes / Math.max(1, n) / 1024).toFixed(1)} KiB avg, propose gap p50 ${q(gaps, 0.5)?.toFixed(2)} ms`,
 );
+const slow = rounds
+  .filter((r) => r["leader propose→commit"] !== undefined)
+  .sort((a, b) => b["leader propose→commit"] - a["leader propose→commit"])
+  .slice(0, Math.max(1, Math.ceil(rounds.length / 50)));
 for (const [name, a] of Object.entries(steps)) {
   console.log(
     `${name.padEnd(30)} p50 ${q(a, 0.5).toFixed(2).padStart(7)}  p90 ${q(a, 0.9).toFixed(2).padStart(7)}  (${a.length})`,
   );
+}
+console.log(`the slowest ${slow.length} rounds (2 %), per step the mean (worse follower):`);
+for (const name of Object.keys(steps)) {
+  const v = slow.map((r) => r[name]).filter((x) => x !== undefined);
+  if (v.length)
+    console.log(`${name.padEnd(30)} ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(2).padStart(7)}`);
 }
