@@ -8,6 +8,8 @@ const MAX_FRAME = 256 * 1024 * 1024;
 /** Above this many unsent bytes to a peer, messages to it are dropped (Raft re-sends). */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const TYPES: EntryType[] = ["normal", "noop", "config"];
+/** A/B switch for the bench: the old deferred uncork (frames left at the end of the tick). */
+const DEFER_UNCORK = process.env.TIDEMQ_RAFT_DEFER_UNCORK === "1";
 
 /**
  * Raft messages between replicas over TCP on the dLegerPeers ports. One outbound connection
@@ -71,9 +73,20 @@ export class RaftTransport {
     }
     for (const [to, frames] of byPeer) {
       const s = this.out.get(to)!.socket!;
-      s.cork();
-      for (const f of frames) s.write(f);
-      process.nextTick(() => s.uncork());
+      if (DEFER_UNCORK) {
+        s.cork();
+        for (const f of frames) s.write(f);
+        process.nextTick(() => s.uncork());
+      } else if (frames.length === 1) {
+        s.write(frames[0]!);
+      } else {
+        // Out now, in one writev: a Ready's messages already come together, and waiting for
+        // the next tick put the leader's own log and index writes (and whatever else the turn
+        // does) before the followers' copy on every round.
+        s.cork();
+        for (const f of frames) s.write(f);
+        s.uncork();
+      }
     }
   }
 
