@@ -59,7 +59,7 @@ export class RaftTransport {
   /** Sends messages (in order per peer); drops what cannot be sent now. */
   send(msgs: readonly Message[]): void {
     if (msgs.length === 0 || this.stopped) return;
-    const byPeer = new Map<string, Buffer[]>();
+    const byPeer = new Map<string, Uint8Array[]>();
     for (const m of msgs) {
       const conn = this.out.get(m.to);
       const s = conn?.socket;
@@ -69,22 +69,22 @@ export class RaftTransport {
         list = [];
         byPeer.set(m.to, list);
       }
-      list.push(encodeFrame(m));
+      for (const part of encodeFrameParts(m)) list.push(part);
     }
-    for (const [to, frames] of byPeer) {
+    for (const [to, parts] of byPeer) {
       const s = this.out.get(to)!.socket!;
       if (DEFER_UNCORK) {
         s.cork();
-        for (const f of frames) s.write(f);
+        for (const f of parts) s.write(f);
         process.nextTick(() => s.uncork());
-      } else if (frames.length === 1) {
-        s.write(frames[0]!);
+      } else if (parts.length === 1) {
+        s.write(parts[0]!);
       } else {
         // Out now, in one writev: a Ready's messages already come together, and waiting for
         // the next tick put the leader's own log and index writes (and whatever else the turn
         // does) before the followers' copy on every round.
         s.cork();
-        for (const f of frames) s.write(f);
+        for (const f of parts) s.write(f);
         s.uncork();
       }
     }
@@ -192,6 +192,15 @@ interface Header {
 }
 
 export function encodeFrame(m: Message): Buffer {
+  return Buffer.concat(encodeFrameParts(m));
+}
+
+/**
+ * A frame as its parts, to be written back to back: the length/CRC/header prefix, then the
+ * entries' data as they are (not copied: a 50-100 KiB entry goes to every follower, once per
+ * follower, and the log's entries never change). The CRC runs over the parts in turn.
+ */
+export function encodeFrameParts(m: Message): Uint8Array[] {
   const header: Header = {
     y: m.type,
     f: m.from,
@@ -211,18 +220,23 @@ export function encodeFrame(m: Message): Buffer {
   for (const e of m.entries) dataBytes += e.data.byteLength;
   const snapBytes = m.snapshot ? m.snapshot.data.byteLength : 0;
   const len = 4 + json.length + dataBytes + snapBytes;
-  const out = Buffer.allocUnsafe(8 + len);
-  out.writeUInt32BE(len, 0);
-  out.writeUInt32BE(json.length, 8);
-  json.copy(out, 12);
-  let p = 12 + json.length;
+  const prefix = Buffer.allocUnsafe(12 + json.length);
+  prefix.writeUInt32BE(len, 0);
+  prefix.writeUInt32BE(json.length, 8);
+  json.copy(prefix, 12);
+  let crc = crc32(prefix.subarray(8));
+  const parts: Uint8Array[] = [prefix];
   for (const e of m.entries) {
-    out.set(e.data, p);
-    p += e.data.byteLength;
+    if (e.data.byteLength === 0) continue;
+    crc = crc32(e.data, crc);
+    parts.push(e.data);
   }
-  if (m.snapshot) out.set(m.snapshot.data, p);
-  out.writeUInt32BE(crc32(out.subarray(8)) >>> 0, 4);
-  return out;
+  if (m.snapshot && m.snapshot.data.byteLength > 0) {
+    crc = crc32(m.snapshot.data, crc);
+    parts.push(m.snapshot.data);
+  }
+  prefix.writeUInt32BE(crc >>> 0, 4);
+  return parts;
 }
 
 function decodePayload(payload: Buffer): Message {
