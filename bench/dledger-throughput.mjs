@@ -175,6 +175,49 @@ console.log(
     .map((x) => x.toFixed(1))
     .join(" ")}`,
 );
+// --ab "K=V K2=V2" [--rounds N]: an A/B of one build, alternating N times a DLedger run with
+// those environment variables for the brokers (A, e.g. TIDEMQ_DLEDGER_EAGER_COMMIT=1) and one
+// without (B); prints every pair and the medians. On a shared machine, pairs beat single runs.
+const abArg = argv.includes("--ab") ? argv[argv.indexOf("--ab") + 1] : undefined;
+if (abArg !== undefined) {
+  const roundsN = Number(argv[argv.indexOf("--rounds") + 1] || 3) || 3;
+  const vars = abArg
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]);
+  const arms = { A: [], B: [] };
+  for (let i = 0; i < roundsN; i++) {
+    for (const arm of ["A", "B"]) {
+      const saved = vars.map(([k]) => [k, process.env[k]]);
+      if (arm === "A") for (const [k, v] of vars) process.env[k] = v;
+      try {
+        arms[arm].push(await run(`DLedger ×3 ${arm}`, { size: 3 }));
+      } catch (err) {
+        console.log(`${arm}: run failed: ${err.message.split("\n")[0]}`);
+      } finally {
+        for (const [k, v] of saved) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    }
+  }
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length === 0
+      ? Number.NaN
+      : s.length % 2
+        ? s[(s.length - 1) / 2]
+        : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  for (const arm of ["A", "B"]) {
+    const rs = arms[arm];
+    console.log(
+      `${arm} (${arm === "A" ? abArg : "as built"}): msg/s ${rs.map((r) => r.sendTps).join(" ")}  median ${median(rs.map((r) => r.sendTps))}, send rt p99 median ${median(rs.map((r) => r.rtP99))} ms, e2e p99 median ${median(rs.map((r) => r.e2eP99))} ms, work cpu median ${median(rs.map((r) => r.workCpuMsPer1k))} ms/1k`,
+    );
+  }
+  process.exit(0);
+}
 const rows = [];
 rows.push(await run("DLedger ×3 (fsync before ack)", { size: 3 }));
 if (relaxed)
