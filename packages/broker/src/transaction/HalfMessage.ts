@@ -44,6 +44,21 @@ export function pairValue(pairs: string, name: string): string | undefined {
   return found;
 }
 
+/** name\u0001value\u0002 text without any pair named `name` (the rest byte for byte as it was). */
+export function withoutPair(pairs: string, name: string): string {
+  const head = `${name}\u0001`;
+  if (!pairs.startsWith(head) && !pairs.includes(`\u0002${head}`)) return pairs;
+  let out = "";
+  let start = 0;
+  while (start < pairs.length) {
+    let end = pairs.indexOf("\u0002", start);
+    if (end < 0) end = pairs.length;
+    if (!pairs.startsWith(head, start)) out += pairs.slice(start, Math.min(end + 1, pairs.length));
+    start = end + 1;
+  }
+  return out;
+}
+
 /**
  * The send path's transaction branch (spec §8.8 step 1): for a half message, the single
  * message `build` makes is re-addressed to the half topic, queue 0, transaction bits NOT (so
