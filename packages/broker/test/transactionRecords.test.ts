@@ -5,11 +5,19 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { encodeProperties, MessageConst, parseProperties, tagsHashCode } from "@tidemq/protocol";
+import {
+  encodeProperties,
+  MessageConst,
+  type MessageExt,
+  parseProperties,
+  tagsHashCode,
+} from "@tidemq/protocol";
+import type { MessageInput } from "@tidemq/store";
 import fc from "fast-check";
-import { pairValue, withoutPair } from "../src/transaction/HalfMessage.js";
-import type { EncodedProperties, HalfRecord } from "../src/transaction/RecentHalves.js";
-import { copyRecord, halfInfoOf } from "../src/transaction/TransactionRecords.js";
+import { scanSendProperties } from "../src/processors/sendProperties.js";
+import { halfMessage, pairValue, withoutPair } from "../src/transaction/HalfMessage.js";
+import { type HalfRecord, RecentHalves } from "../src/transaction/RecentHalves.js";
+import { copyRecord, halfInfoOf, opOf, opRecord } from "../src/transaction/TransactionRecords.js";
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
 const value = fc.string({ maxLength: 20, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
@@ -32,52 +40,87 @@ test("withoutPair drops every pair of that name and keeps the rest as it was", (
   );
 });
 
-test("copyRecord of a half kept as encoded text = copyRecord of the same half parsed", () => {
+test("copyRecord and halfInfoOf of a half kept as the send path encoded it = of the same half parsed from the log", () => {
   fc.assert(
     fc.property(
       fc.dictionary(name, value, { maxKeys: 6 }),
-      fc.option(value.filter((v) => v.length > 0)),
-      fc.option(value.filter((v) => v.length > 0)),
+      fc.record(
+        {
+          TAGS: value.filter((v) => v.length > 0),
+          KEYS: value.filter((v) => v.length > 0),
+          UNIQ_KEY: value.filter((v) => v.length > 0),
+          PGROUP: value,
+          TRAN_MSG: fc.constantFrom("true", "false"),
+          CHECK_IMMUNITY_TIME_IN_SECONDS: fc.constantFrom("0", "7", "x"),
+          WAIT: fc.constantFrom("true", "false"),
+          CLUSTER: value,
+        },
+        { requiredKeys: [] },
+      ),
       fc.integer({ min: 0, max: 15 }),
       fc.boolean(),
-      (extra, tags, keys, realQid, commit) => {
-        const props: Record<string, string> = { ...extra };
-        if (tags) props[MessageConst.TAGS] = tags;
-        if (keys) props[MessageConst.KEYS] = keys;
-        props[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] = "ABC123";
-        props[MessageConst.TRANSACTION_PREPARED] = "true";
-        props[MessageConst.PRODUCER_GROUP] = "PG";
-        props[MessageConst.REAL_TOPIC] = "RealTopic";
-        props[MessageConst.REAL_QUEUE_ID] = String(realQid);
-        const pairs = encodeProperties(props);
+      (extra, known, queueId, commit) => {
+        const sent = encodeProperties({ ...extra, ...known });
+        const header = {
+          producerGroup: "PG",
+          topic: "RealTopic",
+          defaultTopic: "TBW102",
+          defaultTopicQueueNums: 4,
+          queueId,
+          sysFlag: 4,
+          bornTimestamp: 2,
+          flag: 3,
+          properties: sent,
+        };
         const suffix = Buffer.from("CLUSTER\u0001DefaultCluster\u0002");
-        const stored = parseProperties(pairs + suffix.toString());
-        const base = {
-          topic: "RMQ_SYS_TRANS_HALF_TOPIC",
+        // As SendMessageProcessor.buildSingle builds a single message's input.
+        const prepared = halfMessage(header, false, () => {
+          const scanned = scanSendProperties(sent);
+          const input: MessageInput = {
+            topic: "RealTopic",
+            queueId,
+            flag: 3,
+            body: Buffer.from("b"),
+            properties: {},
+            sysFlag: 4,
+            bornTimestamp: 2,
+            bornHost: { host: "127.0.0.1", port: 1 },
+            reconsumeTimes: 0,
+            preparedTransactionOffset: 0,
+            tagsCode: scanned.tagsCode ?? 0,
+            encodedProperties: scanned.pairs,
+            encodedPropertiesSuffix: suffix,
+            keys: scanned.keys,
+            uniqKey: scanned.uniqKey,
+          };
+          return { inputs: [input] };
+        })!;
+        const input = prepared.inputs[0]!;
+        const recent = new RecentHalves();
+        recent.stored([input], {
+          status: "PUT_OK",
+          queueOffset: 7,
+          commitLogOffset: 4096,
+          msgIds: ["7F0000010000000A0000000000001000"],
+          count: 1,
+          storeTimestamp: 1,
+        });
+        const kept = recent.take(7, 4096)!;
+        assert.ok(kept.encoded, "kept as encoded text");
+        // What the log holds: the record's properties (the pairs, then the suffix) parsed.
+        const stored = parseProperties(String(input.encodedProperties) + suffix.toString());
+        const parsed: HalfRecord = {
+          topic: input.topic,
           queueOffset: 7,
           commitLogOffset: 4096,
           storeTimestamp: 1,
           flag: 3,
-          body: Buffer.from("b"),
-          sysFlag: 0,
+          body: input.body,
+          sysFlag: input.sysFlag,
           bornTimestamp: 2,
-          bornHost: { host: "127.0.0.1", port: 1 },
+          bornHost: input.bornHost,
           reconsumeTimes: 0,
-        };
-        const parsed: HalfRecord = { ...base, properties: stored };
-        const encoded: EncodedProperties = {
-          pairs,
-          suffix,
-          tagsCode: tagsHashCode(stored[MessageConst.TAGS]),
-          keys: stored[MessageConst.KEYS],
-          uniqKey: stored[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX],
-        };
-        const kept: HalfRecord = {
-          ...base,
-          get properties(): Record<string, string> {
-            throw new Error("the encoded path must not parse");
-          },
-          encoded,
+          properties: stored,
         };
         assert.deepEqual(halfInfoOf(kept), halfInfoOf(parsed));
         const decision = commit ? "commit" : "discard";
@@ -99,4 +142,15 @@ test("copyRecord of a half kept as encoded text = copyRecord of the same half pa
       },
     ),
   );
+});
+
+test("op records carry TAGS and TRAN_OP as encoded pairs (what opOf reads back)", () => {
+  const host = { host: "127.0.0.1", port: 1 };
+  for (const op of ["commit", "rollback", "discard", "check"] as const) {
+    const r = opRecord(42, op, host, 5);
+    const props = parseProperties(String(r.encodedProperties));
+    assert.deepEqual(props, { TAGS: op === "check" ? "c" : "d", TRAN_OP: op });
+    assert.equal(r.tagsCode, tagsHashCode(props.TAGS));
+    assert.deepEqual(opOf({ body: r.body, properties: props } as unknown as MessageExt), { half: 42, op });
+  }
 });

@@ -1,6 +1,7 @@
 import { type MessageExt, parseProperties } from "@tidemq/protocol";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
+import { type HalfFacts, halfFactsOf } from "./HalfMessage.js";
 
 /** What END_TRANSACTION needs of a half: the fields halfInfoOf and copyRecord read. */
 export type HalfRecord = Pick<
@@ -30,6 +31,8 @@ export interface EncodedProperties {
   tagsCode: number;
   keys: string | undefined;
   uniqKey: string | undefined;
+  /** REAL_TOPIC, REAL_QID, PGROUP, CHECK_IMMUNITY… as the send path's toHalf found them. */
+  facts: HalfFacts | undefined;
 }
 
 /** A half kept in memory: its properties parsed only if something asks for the object. */
@@ -110,6 +113,7 @@ export class RecentHalves {
             tagsCode: m.tagsCode ?? 0,
             keys: m.keys,
             uniqKey: m.uniqKey,
+            facts: halfFactsOf(m),
           }),
     );
     this.bytes += m.body.length;

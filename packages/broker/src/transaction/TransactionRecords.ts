@@ -1,4 +1,10 @@
-import { MessageConst, type MessageExt, MessageSysFlag, tagsHashCode } from "@tidemq/protocol";
+import {
+  encodeProperties,
+  MessageConst,
+  type MessageExt,
+  MessageSysFlag,
+  tagsHashCode,
+} from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
 import { TRANS_CHECK_MAX_TIME_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
 import type { Decision } from "./HalfLifecycle.js";
@@ -32,7 +38,22 @@ export interface HalfInfo {
 }
 
 export function halfInfoOf(m: HalfRecord): HalfInfo | undefined {
-  // A half the send path just stored: its pairs are read where they are, not parsed.
+  const f = m.encoded?.facts;
+  if (f) {
+    // A half the send path just stored: what toHalf found while building it.
+    const immunity = Number(f.immunity);
+    return {
+      queueOffset: m.queueOffset,
+      commitLogOffset: m.commitLogOffset,
+      storeTimestamp: m.storeTimestamp,
+      group: f.group,
+      realTopic: f.realTopic,
+      realQueueId: f.realQueueId,
+      uniqKey: m.encoded!.uniqKey,
+      immunityMs: Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
+    };
+  }
+  // A half kept as encoded text without those: its pairs are read where they are, not parsed.
   const e = m.encoded;
   const get: (name: string) => string | undefined = e
     ? (name) => encodedValue(e, name)
@@ -83,15 +104,27 @@ export function opRecord(
     queueId: HALF_QUEUE_ID,
     flag: 0,
     body: Buffer.from(String(halfOffset), "utf8"),
-    properties: { [MessageConst.TAGS]: tag, [TRAN_OP]: op },
+    properties: NO_PROPERTIES,
     sysFlag: 0,
     bornTimestamp: now,
     bornHost: host,
     reconsumeTimes: 0,
     preparedTransactionOffset: 0,
     tagsCode: tagsHashCode(tag),
+    // One per transaction: the same few pairs every time, encoded once here.
+    encodedProperties: OP_PAIRS[op],
+    keys: undefined,
+    uniqKey: undefined,
   };
 }
+
+/** An op record's properties: TAGS (d, or c for a check) then TRAN_OP, as encodeProperties writes them. */
+const OP_PAIRS: Record<Decision | "check", string> = {
+  commit: encodeProperties({ [MessageConst.TAGS]: OP_TAG_RESOLVED, [TRAN_OP]: "commit" }),
+  rollback: encodeProperties({ [MessageConst.TAGS]: OP_TAG_RESOLVED, [TRAN_OP]: "rollback" }),
+  discard: encodeProperties({ [MessageConst.TAGS]: OP_TAG_RESOLVED, [TRAN_OP]: "discard" }),
+  check: encodeProperties({ [MessageConst.TAGS]: OP_TAG_CHECK, [TRAN_OP]: "check" }),
+};
 
 /** Reads an op record back: the half offset and the op, or undefined for a record we did not write. */
 export function opOf(m: MessageExt): { half: number; op: Decision | "check" } | undefined {
@@ -141,8 +174,11 @@ export function copyRecord(half: HalfRecord, decision: "commit" | "discard"): Me
  */
 function copyOfEncoded(half: HalfRecord, e: EncodedProperties, decision: "commit" | "discard"): MessageInput {
   const commit = decision === "commit";
-  const topic = commit ? (encodedValue(e, MessageConst.REAL_TOPIC) ?? "") : TRANS_CHECK_MAX_TIME_TOPIC;
-  const queueId = commit ? Number(encodedValue(e, MessageConst.REAL_QUEUE_ID)) : 0;
+  const f = e.facts;
+  const topic = commit
+    ? (f?.realTopic ?? encodedValue(e, MessageConst.REAL_TOPIC) ?? "")
+    : TRANS_CHECK_MAX_TIME_TOPIC;
+  const queueId = commit ? (f?.realQueueId ?? Number(encodedValue(e, MessageConst.REAL_QUEUE_ID))) : 0;
   const sysFlag =
     (half.sysFlag & ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) |
     (commit ? MessageSysFlag.TRANSACTION_COMMIT_TYPE : 0);
