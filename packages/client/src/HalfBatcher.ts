@@ -5,6 +5,7 @@ import {
   type HalfBatchEntry,
   halfBatchEntryBytes,
   ResponseCode,
+  SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
@@ -124,7 +125,8 @@ export class HalfBatcher {
           defaultTopicQueueNums: this.defaultTopicQueueNums,
         },
         encodeHalfBatch(part.map((w) => w.entry)),
-        { timeoutMs, what },
+        // The binary header: cheaper to encode and decode than JSON (as sendMessage uses).
+        { timeoutMs, what, serializeType: SerializeType.ROCKETMQ },
       )
       .then(
         (res) => {

@@ -136,8 +136,12 @@ export class HalfTable {
     this.resolved.set(offset, status);
     if (this.resolved.size <= MAX_REMEMBERED_RESOLVED) return;
     if (!this.scanning) this.passKnown();
+    // Forgets a sixteenth at a time: each pass starts a Map iterator at the oldest entry,
+    // which walks the slots of entries deleted before (until the Map rehashes); one pass per
+    // resolved half cost a walk over thousands of them per END_TRANSACTION.
+    const target = MAX_REMEMBERED_RESOLVED - (MAX_REMEMBERED_RESOLVED >> 4);
     for (const oldest of this.resolved.keys()) {
-      if (this.resolved.size <= MAX_REMEMBERED_RESOLVED || oldest >= this.halfScanned) break;
+      if (this.resolved.size <= target || oldest >= this.halfScanned) break;
       this.resolved.delete(oldest);
     }
     if (this.resolved.size > MAX_REMEMBERED_RESOLVED && !this.scanning && !this.stopped) {
