@@ -9,7 +9,9 @@
 // Reports CPU µs per message / transaction (process.cpuUsage: other load on the machine
 // matters less than for wall-clock rates) and their ratio, alternating the cases --rounds times.
 // Every message carries a UNIQ_KEY made new each round.
-// Usage: node bench/tx-inproc.mjs [--seconds 2] [--rounds 3] [--dir /dev/shm]
+// --halves single: each half its own SEND_MESSAGE_V2 frame (what a producer without
+// SEND_HALF_BATCH sends; a broker without it can be measured this way too).
+// Usage: node bench/tx-inproc.mjs [--seconds 2] [--rounds 3] [--dir /dev/shm] [--halves batch|single]
 // Env: TXPROF_INPROC=1 with node --cpu-prof: only the tx case (a profile of the broker's tx path).
 // Build first: npx tsc -b
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,6 +24,7 @@ const { values: opt } = parseArgs({
     seconds: { type: "string", default: "2" },
     rounds: { type: "string", default: "3" },
     dir: { type: "string", default: "/dev/shm" },
+    halves: { type: "string", default: "batch" },
   },
 });
 const P = await import("../packages/protocol/dist/src/index.js");
@@ -140,6 +143,31 @@ function halfBatchFrame(n, queueId) {
   return frame;
 }
 
+/** The same halves as 64 SEND_MESSAGE_V2 frames (--halves single). */
+function singleHalfFrames(n, queueId) {
+  return Array.from({ length: n }, () => {
+    const u = P.createUniqId();
+    const header = P.sendHeaderToV2({
+      producerGroup: "bench_tx",
+      topic: TOPIC,
+      defaultTopic: "TBW102",
+      defaultTopicQueueNums: 4,
+      queueId,
+      sysFlag: 4,
+      bornTimestamp: Date.now(),
+      flag: 0,
+      properties: P.encodeProperties({ TAGS: "bench", UNIQ_KEY: u, TRAN_MSG: "true", PGROUP: "bench_tx" }),
+    });
+    const req = P.createRequest(P.RequestCode.SEND_MESSAGE_V2, header, Buffer.alloc(500, 97), {
+      serializeType: 1,
+    });
+    req.opaque = 9;
+    const frame = P.encodeFrame(req).subarray(4);
+    noteUniqs(frame, [u]);
+    return frame;
+  });
+}
+
 async function call(frame) {
   const req = P.decodeFrame(frame);
   const res = await handlers.get(req.code)(req, conn);
@@ -156,8 +184,13 @@ async function plainRound(frames) {
 async function txRound(frames) {
   await Promise.all(
     frames.map(async (f) => {
-      const res = await call(f);
-      const results = P.decodeHalfBatchResults(res.body, 64);
+      const results = Array.isArray(f)
+        ? (await Promise.all(f.map(call))).map((r) => ({
+            code: r.code,
+            msgId: r.extFields.msgId,
+            queueOffset: Number(r.extFields.queueOffset),
+          }))
+        : P.decodeHalfBatchResults((await call(f)).body, 64);
       const entries = results.map((r) => {
         if (r.code !== 0) throw new Error(`half: ${r.code} ${r.remark}`);
         return {
@@ -181,7 +214,13 @@ async function txRound(frames) {
 
 const cases = {
   plain: { run: plainRound, frames: Array.from({ length: 16 }, () => batchFrame(64)), per: 64 * 16 },
-  tx: { run: txRound, frames: Array.from({ length: 4 }, (_, q) => halfBatchFrame(64, q)), per: 64 * 4 },
+  tx: {
+    run: txRound,
+    frames: Array.from({ length: 4 }, (_, q) =>
+      opt.halves === "single" ? singleHalfFrames(64, q) : halfBatchFrame(64, q),
+    ),
+    per: 64 * 4,
+  },
 };
 const only = process.env.TXPROF_INPROC ? ["tx"] : Object.keys(cases);
 
@@ -210,7 +249,7 @@ const got = Object.fromEntries(only.map((k) => [k, []]));
 for (let r = 0; r < Number(opt.rounds); r++) for (const name of only) got[name].push(await measure(name));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(
-  `broker in-process, ASYNC_FLUSH, data ${opt.dir}, ${opt.rounds} x ${opt.seconds} s per case (median), node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}`,
+  `broker in-process, ASYNC_FLUSH, halves ${opt.halves === "single" ? "one SEND_MESSAGE_V2 each" : "in SEND_HALF_BATCH"}, data ${opt.dir}, ${opt.rounds} x ${opt.seconds} s per case (median), node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}`,
 );
 for (const name of only) {
   const us = median(got[name].map((x) => x.us));
