@@ -5,7 +5,10 @@
 // so drift of the machine hits both alike:
 //   plain        producer.send(msg)                      (autoBatch on: the default producer)
 //   plain-single producer.send(msg) with autoBatch off   (one request per message, as a half is)
-//   tx           beginTransaction, send(msg, tx), commit  (half + END_TRANSACTION: two requests)
+//   tx           beginTransaction, send(msg, tx), commit  (half + END_TRANSACTION), on the default
+//                producer (autoBatch on): the halves of one turn share a SEND_HALF_BATCH request
+//                and the commits an END_TRANSACTION_BATCH (TXSINGLE=1: the autoBatch-off producer,
+//                one request per half)
 // Prints msg/s per phase kind (median of rounds), tx / plain and tx / plain-single, and the
 // machine.
 //
@@ -120,11 +123,12 @@ await batched.startup();
 await single.startup();
 
 const only = process.env.TX_ONLY;
+const txProducer = process.env.TXSINGLE ? single : batched;
 const ops = only
   ? {
       tx: async () => {
-        const tx = single.beginTransaction();
-        await single.send({ topic: TOPIC, body }, tx);
+        const tx = txProducer.beginTransaction();
+        await txProducer.send({ topic: TOPIC, body }, tx);
         await tx.commit();
       },
     }
@@ -132,8 +136,8 @@ const ops = only
       plain: () => batched.send({ topic: TOPIC, body }),
       "plain-single": () => single.send({ topic: TOPIC, body }),
       tx: async () => {
-        const tx = single.beginTransaction();
-        await single.send({ topic: TOPIC, body }, tx);
+        const tx = txProducer.beginTransaction();
+        await txProducer.send({ topic: TOPIC, body }, tx);
         await tx.commit();
       },
     };

@@ -30,6 +30,7 @@ import { parseDelayLevels } from "./schedule/DelayLevelTable.js";
 import { ScheduleMessageService } from "./schedule/ScheduleMessageService.js";
 import { TopicConfigManager } from "./TopicConfigManager.js";
 import { TimerService } from "./timer/TimerService.js";
+import { HalfBatch } from "./transaction/HalfBatch.js";
 import { TransactionService } from "./transaction/TransactionService.js";
 
 export interface BrokerControllerOptions {
@@ -250,6 +251,7 @@ export class BrokerController {
       }
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics, this.dedup);
       this.sendProcessor.register();
+      new HalfBatch(this.sendProcessor).register(this.ctx.server);
       // Delivering delayed/timer messages and checking transactions write to the log: a
       // master's work. A slave's store refuses local appends; it gets the results by replication.
       // DLedger: only the leader runs them, started and stopped at role changes (LeaderServices).

@@ -5,6 +5,7 @@ import {
   encodeEndTransactionBatch,
   MAX_END_TRANSACTION_BATCH,
   ResponseCode,
+  SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
@@ -88,7 +89,10 @@ export class EndTransactionBatcher {
         TransactionRequestCode.END_TRANSACTION_BATCH,
         { producerGroup: group, fromTransactionCheck: false },
         encodeEndTransactionBatch(part.map((w) => w.entry)),
-        { what: `END_TRANSACTION_BATCH of ${part.length} half messages` },
+        {
+          what: `END_TRANSACTION_BATCH of ${part.length} half messages`,
+          serializeType: SerializeType.ROCKETMQ,
+        },
       )
       .then(
         (res) => {

@@ -54,6 +54,11 @@ const SEND_STATUS: Partial<Record<number, SendStatus>> = {
   [ResponseCode.SLAVE_NOT_AVAILABLE]: "SLAVE_NOT_AVAILABLE",
 };
 
+/** The send status a send response code means, or undefined when it means "not stored". */
+export function sendStatusOf(code: number): SendStatus | undefined {
+  return SEND_STATUS[code];
+}
+
 const SUCCESS_ONLY: readonly number[] = [ResponseCode.SUCCESS];
 
 function whatOf(what: string | (() => string) | undefined, code: number): string {

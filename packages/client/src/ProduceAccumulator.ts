@@ -34,7 +34,7 @@ export class ProduceAccumulator {
 
   constructor(
     private readonly core: SendCore,
-    private readonly limits: AutoBatchLimits,
+    readonly limits: AutoBatchLimits,
   ) {}
 
   /**

@@ -1,9 +1,10 @@
 import { ClientError } from "./errors.js";
+import { HalfBatcher } from "./HalfBatcher.js";
 import type { FaultToleranceOptions } from "./LatencyFaultTolerance.js";
 import { type MessageOptions, type PreparedMessage, prepareMessage } from "./Message.js";
 import type { MessageQueue } from "./MessageQueue.js";
 import type { MessageView } from "./MessageView.js";
-import { MQClientInstance } from "./MQClientInstance.js";
+import { AUTO_CREATE_TOPIC_KEY, MQClientInstance } from "./MQClientInstance.js";
 import {
   type ClientOptions,
   checkGroup,
@@ -155,6 +156,13 @@ export class Producer {
         ),
         maxCount: positiveInt(o.autoBatchMaxCount, 128, "autoBatchMaxCount"),
       });
+      sendCore.halves = new HalfBatcher(
+        instance,
+        this.producerGroup,
+        AUTO_CREATE_TOPIC_KEY,
+        String(core.defaultTopicQueueNums),
+        this.accumulator.limits,
+      );
     }
     instance.registerProducer({
       group: this.producerGroup,

@@ -12,6 +12,7 @@ import type { Logger } from "@tidemq/remoting";
 import { BufferPool } from "./BufferPool.js";
 import { type BatchItem, batchBytes, batchItem, encodeBatchItems } from "./batchBody.js";
 import { BrokerError, ClientError, isRetriable, NoRouteError, SEND_RETRY_CODES } from "./errors.js";
+import type { HalfBatcher } from "./HalfBatcher.js";
 import { type FaultToleranceOptions, LatencyFaultTolerance } from "./LatencyFaultTolerance.js";
 import type { PreparedMessage } from "./Message.js";
 import type { MessageQueue } from "./MessageQueue.js";
@@ -79,6 +80,8 @@ export class SendCore {
   private readonly templateRoutes = new Map<string, TopicRouteData>();
   /** Topics sent to; the client instance refreshes their routes. */
   readonly topics = new Set<string>();
+  /** Coalesces transaction halves into SEND_HALF_BATCH requests (producers with autoBatch). */
+  halves: HalfBatcher | undefined;
 
   /** Batch body buffers, reused (see BufferPool). */
   private readonly bodies = new BufferPool();
@@ -227,7 +230,7 @@ export class SendCore {
       choose?.queue !== undefined || selector !== undefined
         ? { queue: choose?.queue, selector: selector && ((queues) => selector(queues, msg)) }
         : undefined;
-    const { mq, raw, addr } = await this.attempt(msg.topic, msg.shardingKey, pin, (mq, addr, timeoutMs) =>
+    const sendOne = (mq: MessageQueue, addr: string, timeoutMs: number) =>
       this.sendTo(
         RequestCode.SEND_MESSAGE_V2,
         mq,
@@ -238,7 +241,30 @@ export class SendCore {
         msg.flag,
         properties,
         extra,
-      ),
+      );
+    // A transaction half may share a SEND_HALF_BATCH with the halves of this turn (autoBatch).
+    const halves = sysFlag & MessageSysFlag.TRANSACTION_PREPARED_TYPE ? this.halves : undefined;
+    const { mq, raw, addr } = await this.attempt(
+      msg.topic,
+      msg.shardingKey,
+      pin,
+      halves
+        ? (mq, addr, timeoutMs) =>
+            halves.send(
+              addr,
+              {
+                topic: mq.topic,
+                queueId: mq.queueId,
+                sysFlag,
+                bornTimestamp: Date.now(),
+                flag: msg.flag,
+                properties,
+                body,
+              },
+              timeoutMs,
+              () => sendOne(mq, addr, timeoutMs),
+            )
+        : sendOne,
     );
     return {
       messageId: msg.uniqId,

@@ -4,6 +4,7 @@ export * from "./codes.js";
 export * from "./command.js";
 export * from "./errors.js";
 export * from "./frame.js";
+export * from "./halfBatch.js";
 export * from "./hash.js";
 export * from "./header.js";
 export * from "./headers.js";

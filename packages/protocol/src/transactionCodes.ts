@@ -17,6 +17,12 @@ export const TransactionRequestCode = {
    * per entry, in order). A broker without it answers REQUEST_CODE_NOT_SUPPORTED.
    */
   END_TRANSACTION_BATCH: 9110,
+  /**
+   * Several transaction half messages of one producer group in one request (TideMQ's;
+   * RocketMQ sends each half alone). Body and answer: see halfBatch.ts. A broker without it
+   * answers REQUEST_CODE_NOT_SUPPORTED.
+   */
+  SEND_HALF_BATCH: 9111,
 } as const;
 
 /** One half's decision in END_TRANSACTION_BATCH (the fields END_TRANSACTION's header carries). */

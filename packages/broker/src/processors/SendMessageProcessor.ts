@@ -127,11 +127,20 @@ export class SendMessageProcessor {
    * a socket chunk reaches the PutCoalescer in the same turn and becomes one append.
    */
   process(request: RemotingCommand, conn: Connection): Promise<RemotingCommand> {
-    const t0 = this.ctx.traffic?.startSendTiming() ?? -1;
     const header =
       request.code === RequestCode.SEND_MESSAGE
         ? decodeHeader(SendMessageRequestHeader, request.extFields, "SEND_MESSAGE")
         : decodeSendMessageHeaderV2(request.extFields);
+    return this.processDecoded(request, header, conn);
+  }
+
+  /** A send whose header is already decoded (SEND_HALF_BATCH's entries: transaction/HalfBatch). */
+  processDecoded(
+    request: RemotingCommand,
+    header: SendMessageRequestHeader,
+    conn: Connection,
+  ): Promise<RemotingCommand> {
+    const t0 = this.ctx.traffic?.startSendTiming() ?? -1;
     const batch = request.code === RequestCode.SEND_BATCH_MESSAGE || header.batch === true;
     const prepared = this.prepare(request, header, batch, conn);
     if (prepared instanceof Promise) return prepared.then((p) => this.enqueue(request, p, t0));

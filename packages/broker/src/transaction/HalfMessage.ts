@@ -44,6 +44,21 @@ export function pairValue(pairs: string, name: string): string | undefined {
   return found;
 }
 
+/** name\u0001value\u0002 text without any pair named `name` (the rest byte for byte as it was). */
+export function withoutPair(pairs: string, name: string): string {
+  const head = `${name}\u0001`;
+  if (!pairs.startsWith(head) && !pairs.includes(`\u0002${head}`)) return pairs;
+  let out = "";
+  let start = 0;
+  while (start < pairs.length) {
+    let end = pairs.indexOf("\u0002", start);
+    if (end < 0) end = pairs.length;
+    if (!pairs.startsWith(head, start)) out += pairs.slice(start, Math.min(end + 1, pairs.length));
+    start = end + 1;
+  }
+  return out;
+}
+
 /**
  * The send path's transaction branch (spec §8.8 step 1): for a half message, the single
  * message `build` makes is re-addressed to the half topic, queue 0, transaction bits NOT (so
@@ -87,7 +102,9 @@ const DELAY_PROPERTIES = [
 
 /** The first delay property set (DELAY above 0, any timer property), as name=value. */
 function delayOf(pairs: string | undefined): string | undefined {
-  if (!pairs) return undefined;
+  // Every name looked for holds DELAY, TIMER_ or __START: most halves carry none of them.
+  if (!pairs || !(pairs.includes("DELAY") || pairs.includes("TIMER_") || pairs.includes("__START")))
+    return undefined;
   for (const name of DELAY_PROPERTIES) {
     const v = pairValue(pairs, name);
     if (v === undefined || v === "") continue;
@@ -97,17 +114,40 @@ function delayOf(pairs: string | undefined): string | undefined {
   return undefined;
 }
 
+/**
+ * What END_TRANSACTION needs of a half the send path built from encoded text, worked out while
+ * toHalf reads that text anyway (kept by input, so RecentHalves needs no second look).
+ */
+export interface HalfFacts {
+  realTopic: string;
+  realQueueId: number;
+  group: string;
+  /** CHECK_IMMUNITY_TIME_IN_SECONDS as sent, if any. */
+  immunity: string | undefined;
+}
+
+const factsByInput = new WeakMap<MessageInput, HalfFacts>();
+
+/** The facts toHalf noted for this (encoded) half input, if any. */
+export function halfFactsOf(m: MessageInput): HalfFacts | undefined {
+  return factsByInput.get(m);
+}
+
 function toHalf(m: MessageInput, producerGroup: string): void {
   let extra = `${MessageConst.REAL_TOPIC}\u0001${m.topic}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${m.queueId}\u0002`;
   if (m.encodedProperties !== undefined) {
     const pairs =
       typeof m.encodedProperties === "string" ? m.encodedProperties : m.encodedProperties.toString();
-    if (pairValue(pairs, MessageConst.PRODUCER_GROUP) === undefined)
-      extra += `${MessageConst.PRODUCER_GROUP}\u0001${producerGroup}\u0002`;
-    if (pairValue(pairs, MessageConst.TRANSACTION_PREPARED) !== "true")
-      extra += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
+    const seen = scanHalfPairs(pairs);
+    if (seen.group === undefined) extra += `${MessageConst.PRODUCER_GROUP}\u0001${producerGroup}\u0002`;
+    if (seen.prepared !== "true") extra += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
     const joined = pairs + extra;
-    const bytes = Buffer.byteLength(joined, "utf8") + (m.encodedPropertiesSuffix?.length ?? 0);
+    const suffixBytes = m.encodedPropertiesSuffix?.length ?? 0;
+    // At most 3 UTF-8 bytes a UTF-16 unit: count exactly only when even that bound is too big.
+    const bytes =
+      3 * joined.length + suffixBytes <= MAX_PROPERTIES_BYTES
+        ? 0
+        : Buffer.byteLength(joined, "utf8") + suffixBytes;
     if (bytes > MAX_PROPERTIES_BYTES) {
       fail(
         ResponseCode.MESSAGE_ILLEGAL,
@@ -115,6 +155,12 @@ function toHalf(m: MessageInput, producerGroup: string): void {
       );
     }
     m.encodedProperties = joined;
+    factsByInput.set(m, {
+      realTopic: m.topic,
+      realQueueId: m.queueId,
+      group: seen.group ?? producerGroup,
+      immunity: seen.immunity,
+    });
   } else {
     const props = { ...m.properties };
     props[MessageConst.REAL_TOPIC] = m.topic;
@@ -126,4 +172,36 @@ function toHalf(m: MessageInput, producerGroup: string): void {
   m.topic = TRANS_HALF_TOPIC;
   m.queueId = HALF_QUEUE_ID;
   m.sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+}
+
+const PGROUP = MessageConst.PRODUCER_GROUP;
+const TRAN_MSG = MessageConst.TRANSACTION_PREPARED;
+const IMMUNITY = MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS;
+
+/**
+ * The last PGROUP, TRAN_MSG and CHECK_IMMUNITY_TIME_IN_SECONDS values of name\u0001value\u0002
+ * text, in one pass (what pairValue finds for each).
+ */
+function scanHalfPairs(text: string): {
+  group: string | undefined;
+  prepared: string | undefined;
+  immunity: string | undefined;
+} {
+  let group: string | undefined;
+  let prepared: string | undefined;
+  let immunity: string | undefined;
+  const len = text.length;
+  for (let start = 0; start < len; ) {
+    let end = text.indexOf("\u0002", start);
+    if (end < 0) end = len;
+    const nv = text.indexOf("\u0001", start);
+    if (nv > start && nv < end) {
+      const n = nv - start;
+      if (n === PGROUP.length && text.startsWith(PGROUP, start)) group = text.slice(nv + 1, end);
+      else if (n === TRAN_MSG.length && text.startsWith(TRAN_MSG, start)) prepared = text.slice(nv + 1, end);
+      else if (n === IMMUNITY.length && text.startsWith(IMMUNITY, start)) immunity = text.slice(nv + 1, end);
+    }
+    start = end + 1;
+  }
+  return { group, prepared, immunity };
 }

@@ -64,13 +64,28 @@ export class HalfTable {
     await Promise.allSettled([...this.inflight]);
   }
 
-  /** Calls `each` for every record of queue 0 of `topic` from `from`; returns the next offset. */
-  async scan(topic: string, from: number, each: (m: MessageExt) => void): Promise<number> {
+  /**
+   * Calls `each` for every record of queue 0 of `topic` from `from`; returns the next offset.
+   * Records at offsets `skip` names are not read at all (runs of them are stepped over).
+   */
+  async scan(
+    topic: string,
+    from: number,
+    each: (m: MessageExt) => void,
+    skip?: (offset: number) => boolean,
+  ): Promise<number> {
     const { store } = this.ctx;
     let offset = Math.max(from, store.getMinOffsetInQueue(topic, HALF_QUEUE_ID));
     const end = store.getMaxOffsetInQueue(topic, HALF_QUEUE_ID);
     while (offset < end) {
-      const r = await store.getMessage(topic, HALF_QUEUE_ID, offset, SCAN_BATCH);
+      let count = SCAN_BATCH;
+      if (skip) {
+        while (offset < end && skip(offset)) offset++;
+        if (offset >= end) break;
+        count = 1;
+        while (count < SCAN_BATCH && offset + count < end && !skip(offset + count)) count++;
+      }
+      const r = await store.getMessage(topic, HALF_QUEUE_ID, offset, count);
       if (r.status === "FOUND") {
         for (const m of decodeMessages(r.body)) each(m);
       }
@@ -89,7 +104,14 @@ export class HalfTable {
     const run = async (): Promise<void> => {
       do {
         this.rescan = false;
-        this.halfScanned = await this.scan(TRANS_HALF_TOPIC, this.halfScanned, (m) => this.addHalf(m));
+        // Halves END_TRANSACTION already found (pending or resolved) are not read again: under
+        // load that is nearly all of them, and reading each back cost a decode per transaction.
+        this.halfScanned = await this.scan(
+          TRANS_HALF_TOPIC,
+          this.halfScanned,
+          (m) => this.addHalf(m),
+          (offset) => this.pending.has(offset) || this.resolved.has(offset),
+        );
       } while (this.rescan && !this.stopped);
     };
     this.scanning = run().finally(() => {
@@ -113,8 +135,13 @@ export class HalfTable {
   remember(offset: number, status: HalfStatus): void {
     this.resolved.set(offset, status);
     if (this.resolved.size <= MAX_REMEMBERED_RESOLVED) return;
+    if (!this.scanning) this.passKnown();
+    // Forgets a sixteenth at a time: each pass starts a Map iterator at the oldest entry,
+    // which walks the slots of entries deleted before (until the Map rehashes); one pass per
+    // resolved half cost a walk over thousands of them per END_TRANSACTION.
+    const target = MAX_REMEMBERED_RESOLVED - (MAX_REMEMBERED_RESOLVED >> 4);
     for (const oldest of this.resolved.keys()) {
-      if (this.resolved.size <= MAX_REMEMBERED_RESOLVED || oldest >= this.halfScanned) break;
+      if (this.resolved.size <= target || oldest >= this.halfScanned) break;
       this.resolved.delete(oldest);
     }
     if (this.resolved.size > MAX_REMEMBERED_RESOLVED && !this.scanning && !this.stopped) {
@@ -122,6 +149,17 @@ export class HalfTable {
         this.ctx.logger.error(`transactions: reading half messages failed: ${err.message}`),
       );
     }
+  }
+
+  /**
+   * Moves halfScanned over the halves already known (pending or resolved) without reading
+   * them; not while a scan runs (it sets halfScanned when done).
+   */
+  private passKnown(): void {
+    const end = this.ctx.store.getMaxOffsetInQueue(TRANS_HALF_TOPIC, HALF_QUEUE_ID);
+    let h = this.halfScanned;
+    while (h < end && (this.pending.has(h) || this.resolved.has(h))) h++;
+    this.halfScanned = h;
   }
 
   known(

@@ -1,6 +1,7 @@
 import { type MessageExt, parseProperties } from "@tidemq/protocol";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
+import { type HalfFacts, halfFactsOf } from "./HalfMessage.js";
 
 /** What END_TRANSACTION needs of a half: the fields halfInfoOf and copyRecord read. */
 export type HalfRecord = Pick<
@@ -16,7 +17,56 @@ export type HalfRecord = Pick<
   | "bornTimestamp"
   | "bornHost"
   | "reconsumeTimes"
->;
+> & {
+  /** The properties as the send path encoded them (a half kept here): read without parsing. */
+  encoded?: EncodedProperties;
+};
+
+/** A half's stored properties as the send path built them, with what it scanned from them. */
+export interface EncodedProperties {
+  /** The pairs of the request (with the half's REAL_TOPIC, REAL_QID, PGROUP, TRAN_MSG). */
+  pairs: string;
+  /** Stored right after `pairs` (the broker's CLUSTER pair). */
+  suffix: Buffer | undefined;
+  tagsCode: number;
+  keys: string | undefined;
+  uniqKey: string | undefined;
+  /** REAL_TOPIC, REAL_QID, PGROUP, CHECK_IMMUNITY… as the send path's toHalf found them. */
+  facts: HalfFacts | undefined;
+}
+
+/** A half kept in memory: its properties parsed only if something asks for the object. */
+class RecentHalf implements HalfRecord {
+  readonly topic: string;
+  readonly flag: number;
+  readonly body: Buffer;
+  readonly sysFlag: number;
+  readonly bornTimestamp: number;
+  readonly bornHost: { host: string; port: number };
+  readonly reconsumeTimes: number;
+  private parsed: Record<string, string> | undefined;
+
+  constructor(
+    m: MessageInput,
+    readonly queueOffset: number,
+    readonly commitLogOffset: number,
+    readonly storeTimestamp: number,
+    readonly encoded: EncodedProperties,
+  ) {
+    this.topic = m.topic;
+    this.flag = m.flag ?? 0;
+    this.body = m.body;
+    this.sysFlag = m.sysFlag ?? 0;
+    this.bornTimestamp = m.bornTimestamp;
+    this.bornHost = m.bornHost;
+    this.reconsumeTimes = m.reconsumeTimes ?? 0;
+  }
+
+  get properties(): Record<string, string> {
+    this.parsed ??= parseProperties(this.encoded.pairs + (this.encoded.suffix?.toString("utf8") ?? ""));
+    return this.parsed;
+  }
+}
 
 /** Halves kept at most (oldest dropped first); a dropped one is read from the log as before. */
 const MAX_HALVES = 8192;
@@ -39,19 +89,33 @@ export class RecentHalves {
     const m = inputs[0]!;
     if (m.topic !== TRANS_HALF_TOPIC || m.body.length > MAX_BYTES / 16) return;
     this.byOffset.delete(result.queueOffset);
-    this.byOffset.set(result.queueOffset, {
-      topic: m.topic,
-      queueOffset: result.queueOffset,
-      commitLogOffset: commitLogOffsetOf(result),
-      storeTimestamp: result.storeTimestamp,
-      properties: storedProperties(m),
-      flag: m.flag ?? 0,
-      body: m.body,
-      sysFlag: m.sysFlag ?? 0,
-      bornTimestamp: m.bornTimestamp,
-      bornHost: m.bornHost,
-      reconsumeTimes: m.reconsumeTimes ?? 0,
-    });
+    const commitLogOffset = commitLogOffsetOf(result);
+    const own = m.encodedProperties;
+    this.byOffset.set(
+      result.queueOffset,
+      own === undefined
+        ? {
+            topic: m.topic,
+            queueOffset: result.queueOffset,
+            commitLogOffset,
+            storeTimestamp: result.storeTimestamp,
+            properties: m.properties,
+            flag: m.flag ?? 0,
+            body: m.body,
+            sysFlag: m.sysFlag ?? 0,
+            bornTimestamp: m.bornTimestamp,
+            bornHost: m.bornHost,
+            reconsumeTimes: m.reconsumeTimes ?? 0,
+          }
+        : new RecentHalf(m, result.queueOffset, commitLogOffset, result.storeTimestamp, {
+            pairs: typeof own === "string" ? own : own.toString("utf8"),
+            suffix: m.encodedPropertiesSuffix,
+            tagsCode: m.tagsCode ?? 0,
+            keys: m.keys,
+            uniqKey: m.uniqKey,
+            facts: halfFactsOf(m),
+          }),
+    );
     this.bytes += m.body.length;
     for (const [offset, h] of this.byOffset) {
       if (this.byOffset.size <= MAX_HALVES && this.bytes <= MAX_BYTES) break;
@@ -78,14 +142,6 @@ function commitLogOffsetOf(result: PutResult): number {
   const id = result.msgIds[0];
   // The id's last 16 hex digits are the commit-log offset (below 2^53: exact as a number).
   return id && id.length >= 16 ? Number.parseInt(id.slice(-16), 16) : result.commitLogOffset;
-}
-
-/** The properties as the record stores them (encodedProperties + suffix when the send path built those). */
-function storedProperties(m: MessageInput): Record<string, string> {
-  if (m.encodedProperties === undefined) return m.properties;
-  const own =
-    typeof m.encodedProperties === "string" ? m.encodedProperties : m.encodedProperties.toString("utf8");
-  return parseProperties(own + (m.encodedPropertiesSuffix?.toString("utf8") ?? ""));
 }
 
 const perStore = new WeakMap<MessageStore, RecentHalves>();

@@ -1,9 +1,15 @@
-import { MessageConst, type MessageExt, MessageSysFlag, tagsHashCode } from "@tidemq/protocol";
+import {
+  encodeProperties,
+  MessageConst,
+  type MessageExt,
+  MessageSysFlag,
+  tagsHashCode,
+} from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
 import { TRANS_CHECK_MAX_TIME_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
 import type { Decision } from "./HalfLifecycle.js";
-import { HALF_QUEUE_ID } from "./HalfMessage.js";
-import type { HalfRecord } from "./RecentHalves.js";
+import { HALF_QUEUE_ID, pairValue, withoutPair } from "./HalfMessage.js";
+import type { EncodedProperties, HalfRecord } from "./RecentHalves.js";
 
 /**
  * The records a transaction decision stores, as store inputs. Op records follow RocketMQ's
@@ -32,21 +38,57 @@ export interface HalfInfo {
 }
 
 export function halfInfoOf(m: HalfRecord): HalfInfo | undefined {
-  const p = m.properties;
-  const realTopic = p[MessageConst.REAL_TOPIC];
-  const realQid = Number(p[MessageConst.REAL_QUEUE_ID]);
+  const f = m.encoded?.facts;
+  if (f) {
+    // A half the send path just stored: what toHalf found while building it.
+    const immunity = Number(f.immunity);
+    return {
+      queueOffset: m.queueOffset,
+      commitLogOffset: m.commitLogOffset,
+      storeTimestamp: m.storeTimestamp,
+      group: f.group,
+      realTopic: f.realTopic,
+      realQueueId: f.realQueueId,
+      uniqKey: m.encoded!.uniqKey,
+      immunityMs: Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
+    };
+  }
+  // A half kept as encoded text without those: its pairs are read where they are, not parsed.
+  const e = m.encoded;
+  const get: (name: string) => string | undefined = e
+    ? (name) => encodedValue(e, name)
+    : (name) => m.properties[name];
+  const realTopic = get(MessageConst.REAL_TOPIC);
+  const realQid = Number(get(MessageConst.REAL_QUEUE_ID));
   if (!realTopic || !Number.isInteger(realQid) || realQid < 0) return undefined;
-  const immunity = Number(p[MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS]);
+  const immunity = Number(get(MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS));
   return {
     queueOffset: m.queueOffset,
     commitLogOffset: m.commitLogOffset,
     storeTimestamp: m.storeTimestamp,
-    group: p[MessageConst.PRODUCER_GROUP] ?? "",
+    group: get(MessageConst.PRODUCER_GROUP) ?? "",
     realTopic,
     realQueueId: realQid,
-    uniqKey: p[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX],
+    uniqKey: get(MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX),
     immunityMs: Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
   };
+}
+
+/** The last value of `name` in the stored properties (the suffix's pairs come last). */
+function encodedValue(e: EncodedProperties, name: string): string | undefined {
+  const inSuffix = e.suffix && e.suffix.length > 0 ? pairValue(suffixText(e.suffix), name) : undefined;
+  return inSuffix ?? pairValue(e.pairs, name);
+}
+
+/** The suffix as text (the send path passes the same CLUSTER buffer every time: kept). */
+let lastSuffix: Buffer | undefined;
+let lastSuffixText = "";
+function suffixText(b: Buffer): string {
+  if (b !== lastSuffix) {
+    lastSuffixText = b.toString("utf8");
+    lastSuffix = b;
+  }
+  return lastSuffixText;
 }
 
 /** An op record of the given kind for the half at `halfOffset`. */
@@ -62,15 +104,27 @@ export function opRecord(
     queueId: HALF_QUEUE_ID,
     flag: 0,
     body: Buffer.from(String(halfOffset), "utf8"),
-    properties: { [MessageConst.TAGS]: tag, [TRAN_OP]: op },
+    properties: NO_PROPERTIES,
     sysFlag: 0,
     bornTimestamp: now,
     bornHost: host,
     reconsumeTimes: 0,
     preparedTransactionOffset: 0,
     tagsCode: tagsHashCode(tag),
+    // One per transaction: the same few pairs every time, encoded once here.
+    encodedProperties: OP_PAIRS[op],
+    keys: undefined,
+    uniqKey: undefined,
   };
 }
+
+/** An op record's properties: TAGS (d, or c for a check) then TRAN_OP, as encodeProperties writes them. */
+const OP_PAIRS: Record<Decision | "check", string> = {
+  commit: encodeProperties({ [MessageConst.TAGS]: OP_TAG_RESOLVED, [TRAN_OP]: "commit" }),
+  rollback: encodeProperties({ [MessageConst.TAGS]: OP_TAG_RESOLVED, [TRAN_OP]: "rollback" }),
+  discard: encodeProperties({ [MessageConst.TAGS]: OP_TAG_RESOLVED, [TRAN_OP]: "discard" }),
+  check: encodeProperties({ [MessageConst.TAGS]: OP_TAG_CHECK, [TRAN_OP]: "check" }),
+};
 
 /** Reads an op record back: the half offset and the op, or undefined for a record we did not write. */
 export function opOf(m: MessageExt): { half: number; op: Decision | "check" } | undefined {
@@ -90,6 +144,7 @@ export function opOf(m: MessageExt): { half: number; op: Decision | "check" } | 
  * producer's message id finds it); on discard a copy in TRANS_CHECK_MAX_TIME_TOPIC.
  */
 export function copyRecord(half: HalfRecord, decision: "commit" | "discard"): MessageInput {
+  if (half.encoded) return copyOfEncoded(half, half.encoded, decision);
   const props: Record<string, string> = { ...half.properties };
   delete props[MessageConst.TRANSACTION_PREPARED];
   const commit = decision === "commit";
@@ -112,3 +167,38 @@ export function copyRecord(half: HalfRecord, decision: "commit" | "discard"): Me
     tagsCode: tagsHashCode(props[MessageConst.TAGS]),
   };
 }
+
+/**
+ * copyRecord for a half the send path just stored: the same record, its properties built by
+ * leaving the TRAN_MSG pair out of the half's text instead of parsing and encoding them again.
+ */
+function copyOfEncoded(half: HalfRecord, e: EncodedProperties, decision: "commit" | "discard"): MessageInput {
+  const commit = decision === "commit";
+  const f = e.facts;
+  const topic = commit
+    ? (f?.realTopic ?? encodedValue(e, MessageConst.REAL_TOPIC) ?? "")
+    : TRANS_CHECK_MAX_TIME_TOPIC;
+  const queueId = commit ? (f?.realQueueId ?? Number(encodedValue(e, MessageConst.REAL_QUEUE_ID))) : 0;
+  const sysFlag =
+    (half.sysFlag & ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) |
+    (commit ? MessageSysFlag.TRANSACTION_COMMIT_TYPE : 0);
+  return {
+    topic,
+    queueId,
+    flag: half.flag,
+    body: half.body,
+    properties: NO_PROPERTIES,
+    sysFlag: sysFlag & ~(MessageSysFlag.BORNHOST_V6 | MessageSysFlag.STOREHOSTADDRESS_V6),
+    bornTimestamp: half.bornTimestamp,
+    bornHost: half.bornHost,
+    reconsumeTimes: half.reconsumeTimes,
+    preparedTransactionOffset: half.commitLogOffset,
+    tagsCode: e.tagsCode,
+    encodedProperties: withoutPair(e.pairs, MessageConst.TRANSACTION_PREPARED),
+    encodedPropertiesSuffix: e.suffix,
+    keys: e.keys,
+    uniqKey: e.uniqKey,
+  };
+}
+
+const NO_PROPERTIES: Record<string, string> = Object.freeze({}) as Record<string, string>;

@@ -1,0 +1,266 @@
+#!/usr/bin/env node
+// The broker's CPU cost of a transactional send (half + commit) against a plain batched send,
+// without sockets or other processes (bench/broker-inproc.mjs's method): a BrokerController in
+// this process (ASYNC_FLUSH, data under --dir, default /dev/shm), requests encoded as frames,
+// then per round: decode each frame, run the registered handler, encode the answer frame.
+//   plain  16 SEND_BATCH_MESSAGE of 64 × 500 B per round                       (per message)
+//   tx     SEND_HALF_BATCH of 64 halves, then one END_TRANSACTION_BATCH committing them,
+//          4 such pairs per round (the end batch built from the half batch's answer)  (per transaction)
+// Reports CPU µs per message / transaction (process.cpuUsage: other load on the machine
+// matters less than for wall-clock rates) and their ratio, alternating the cases --rounds times.
+// Every message carries a UNIQ_KEY made new each round.
+// --halves single: each half its own SEND_MESSAGE_V2 frame (what a producer without
+// SEND_HALF_BATCH sends; a broker without it can be measured this way too).
+// Usage: node bench/tx-inproc.mjs [--seconds 2] [--rounds 3] [--dir /dev/shm] [--halves batch|single]
+// Env: TXPROF_INPROC=1 with node --cpu-prof: only the tx case (a profile of the broker's tx path).
+// Build first: npx tsc -b
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values: opt } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "2" },
+    rounds: { type: "string", default: "3" },
+    dir: { type: "string", default: "/dev/shm" },
+    halves: { type: "string", default: "batch" },
+  },
+});
+const P = await import("../packages/protocol/dist/src/index.js");
+const { BrokerController, loadBrokerConfig } = await import("../packages/broker/dist/src/index.js");
+const { createLogger } = await import("../packages/remoting/dist/src/index.js");
+
+const data = mkdtempSync(join(opt.dir, "tidemq-txinproc-"));
+const logger = createLogger("inproc", "warn");
+const { config } = await loadBrokerConfig({
+  namesrvAddr: "127.0.0.1:1",
+  listenPort: 0,
+  overrides: {
+    brokerIP1: "127.0.0.1",
+    storePathRootDir: data,
+    autoCreateTopicEnable: true,
+    flushDiskType: "ASYNC_FLUSH",
+    registerNameServerPeriod: 3_600_000,
+  },
+});
+const broker = new BrokerController(config, { logger });
+await broker.start().catch(() => undefined);
+const ctx = broker.context;
+const handlers = ctx.server.handlers; // private in TypeScript; a bench may look
+const conn = {
+  id: 1,
+  remoteAddress: "127.0.0.1",
+  remotePort: 50000,
+  localPort: 1,
+  closed: false,
+  send() {},
+  invoke: () => Promise.reject(new Error("no")),
+  invokeOneway: () => Promise.resolve(),
+  close() {},
+  onClose() {},
+};
+const TOPIC = "TxInprocTopic";
+const created = await handlers.get(P.RequestCode.UPDATE_AND_CREATE_TOPIC)(
+  P.createRequest(P.RequestCode.UPDATE_AND_CREATE_TOPIC, {
+    topic: TOPIC,
+    defaultTopic: "TBW102",
+    readQueueNums: 4,
+    writeQueueNums: 4,
+    perm: 6,
+    topicFilterType: "SINGLE_TAG",
+    topicSysFlag: 0,
+    order: false,
+  }),
+  conn,
+);
+if (created.code !== 0) throw new Error(`create topic: ${created.remark}`);
+
+/** Where each frame's UNIQ_KEYs are: [frame, position of the key's last 8 hex digits]. */
+const uniqSpots = [];
+function noteUniqs(frame, uniqs) {
+  for (const u of uniqs) {
+    const at = frame.indexOf(u);
+    if (at < 0) throw new Error("UNIQ_KEY not found in the frame");
+    uniqSpots.push([frame, at + u.length - 8]);
+  }
+}
+let roundNo = 0;
+function renewKeys() {
+  const hex = (roundNo++).toString(16).padStart(8, "0");
+  for (const [frame, at] of uniqSpots) frame.write(hex, at, "latin1");
+}
+
+function batchFrame(n) {
+  const uniqs = Array.from({ length: n }, () => P.createUniqId());
+  const body = P.encodeBatchBody(
+    uniqs.map((u) => ({ flag: 0, body: Buffer.alloc(500, 97), properties: { TAGS: "bench", UNIQ_KEY: u } })),
+  );
+  const header = P.sendHeaderToV2({
+    producerGroup: "bench_p",
+    topic: TOPIC,
+    defaultTopic: "TBW102",
+    defaultTopicQueueNums: 4,
+    queueId: 0,
+    sysFlag: 0,
+    bornTimestamp: Date.now(),
+    flag: 0,
+    properties: P.encodeProperties({ WAIT: "true" }),
+    reconsumeTimes: 0,
+    unitMode: false,
+    batch: true,
+  });
+  const req = P.createRequest(P.RequestCode.SEND_BATCH_MESSAGE, header, body, { serializeType: 1 });
+  req.opaque = 7;
+  const frame = P.encodeFrame(req).subarray(4);
+  noteUniqs(frame, uniqs);
+  return frame;
+}
+
+/** A SEND_HALF_BATCH of n halves as our producer sends them (TRAN_MSG, PGROUP, UNIQ_KEY, TAGS). */
+function halfBatchFrame(n, queueId) {
+  const uniqs = Array.from({ length: n }, () => P.createUniqId());
+  const body = P.encodeHalfBatch(
+    uniqs.map((u) => ({
+      topic: TOPIC,
+      queueId,
+      sysFlag: 4,
+      bornTimestamp: Date.now(),
+      flag: 0,
+      properties: P.encodeProperties({ TAGS: "bench", UNIQ_KEY: u, TRAN_MSG: "true", PGROUP: "bench_tx" }),
+      body: Buffer.alloc(500, 97),
+    })),
+  );
+  const req = P.createRequest(
+    P.TransactionRequestCode.SEND_HALF_BATCH,
+    { producerGroup: "bench_tx", defaultTopic: "TBW102", defaultTopicQueueNums: 4 },
+    body,
+    { serializeType: 1 },
+  );
+  req.opaque = 8;
+  const frame = P.encodeFrame(req).subarray(4);
+  noteUniqs(frame, uniqs);
+  return frame;
+}
+
+/** The same halves as 64 SEND_MESSAGE_V2 frames (--halves single). */
+function singleHalfFrames(n, queueId) {
+  return Array.from({ length: n }, () => {
+    const u = P.createUniqId();
+    const header = P.sendHeaderToV2({
+      producerGroup: "bench_tx",
+      topic: TOPIC,
+      defaultTopic: "TBW102",
+      defaultTopicQueueNums: 4,
+      queueId,
+      sysFlag: 4,
+      bornTimestamp: Date.now(),
+      flag: 0,
+      properties: P.encodeProperties({ TAGS: "bench", UNIQ_KEY: u, TRAN_MSG: "true", PGROUP: "bench_tx" }),
+    });
+    const req = P.createRequest(P.RequestCode.SEND_MESSAGE_V2, header, Buffer.alloc(500, 97), {
+      serializeType: 1,
+    });
+    req.opaque = 9;
+    const frame = P.encodeFrame(req).subarray(4);
+    noteUniqs(frame, [u]);
+    return frame;
+  });
+}
+
+async function call(frame) {
+  const req = P.decodeFrame(frame);
+  const res = await handlers.get(req.code)(req, conn);
+  const parts = P.encodeFrameParts(res);
+  const back = P.decodeFrame(parts.length === 1 ? parts[0].subarray(4) : Buffer.concat(parts).subarray(4));
+  if (back.code !== 0) throw new Error(`request ${req.code}: ${back.code} ${back.remark}`);
+  return back;
+}
+
+async function plainRound(frames) {
+  await Promise.all(frames.map(call));
+}
+
+async function txRound(frames) {
+  await Promise.all(
+    frames.map(async (f) => {
+      const results = Array.isArray(f)
+        ? (await Promise.all(f.map(call))).map((r) => ({
+            code: r.code,
+            msgId: r.extFields.msgId,
+            queueOffset: Number(r.extFields.queueOffset),
+          }))
+        : P.decodeHalfBatchResults((await call(f)).body, 64);
+      const entries = results.map((r) => {
+        if (r.code !== 0) throw new Error(`half: ${r.code} ${r.remark}`);
+        return {
+          tranStateTableOffset: r.queueOffset,
+          commitLogOffset: P.decodeOffsetMsgId(r.msgId).commitLogOffset,
+          commitOrRollback: 8,
+        };
+      });
+      const end = P.createRequest(
+        P.TransactionRequestCode.END_TRANSACTION_BATCH,
+        { producerGroup: "bench_tx", fromTransactionCheck: false },
+        P.encodeEndTransactionBatch(entries),
+        { serializeType: 1 },
+      );
+      const ended = await call(P.encodeFrame(end).subarray(4));
+      for (const r of P.decodeEndTransactionResults(ended.body, 64))
+        if (r.code !== 0) throw new Error(`end: ${r.code} ${r.remark}`);
+    }),
+  );
+}
+
+const cases = {
+  plain: { run: plainRound, frames: Array.from({ length: 16 }, () => batchFrame(64)), per: 64 * 16 },
+  tx: {
+    run: txRound,
+    frames: Array.from({ length: 4 }, (_, q) =>
+      opt.halves === "single" ? singleHalfFrames(64, q) : halfBatchFrame(64, q),
+    ),
+    per: 64 * 4,
+  },
+};
+const only = process.env.TXPROF_INPROC ? ["tx"] : Object.keys(cases);
+
+async function measure(name) {
+  const c = cases[name];
+  const end = performance.now() + Number(opt.seconds) * 1000;
+  let n = 0;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() < end) {
+    renewKeys();
+    await c.run(c.frames);
+    n += c.per;
+  }
+  const cpu = process.cpuUsage(c0);
+  return { us: (cpu.user + cpu.system) / n, rate: n / ((performance.now() - t0) / 1000) };
+}
+
+for (const name of only) {
+  for (let i = 0; i < 30; i++) {
+    renewKeys();
+    await cases[name].run(cases[name].frames); // warm-up
+  }
+}
+const got = Object.fromEntries(only.map((k) => [k, []]));
+for (let r = 0; r < Number(opt.rounds); r++) for (const name of only) got[name].push(await measure(name));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(
+  `broker in-process, ASYNC_FLUSH, halves ${opt.halves === "single" ? "one SEND_MESSAGE_V2 each" : "in SEND_HALF_BATCH"}, data ${opt.dir}, ${opt.rounds} x ${opt.seconds} s per case (median), node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}`,
+);
+for (const name of only) {
+  const us = median(got[name].map((x) => x.us));
+  console.log(
+    `  ${name.padEnd(6)} ${us.toFixed(2).padStart(7)} CPU µs per ${name === "tx" ? "transaction" : "message"}   rounds: ${got[name].map((x) => x.us.toFixed(2)).join(" ")}`,
+  );
+}
+if (got.plain && got.tx) {
+  console.log(
+    `  plain / tx CPU = ${(median(got.plain.map((x) => x.us)) / median(got.tx.map((x) => x.us))).toFixed(3)} (the tx/plain throughput ratio if the broker's CPU were all that counted)`,
+  );
+}
+await broker.shutdown();
+rmSync(data, { recursive: true, force: true });

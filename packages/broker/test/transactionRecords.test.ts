@@ -1,0 +1,156 @@
+/**
+ * The commit copy of a half the send path just stored (its properties kept as encoded text)
+ * is the same record as the copy of that half read back from the log (properties parsed):
+ * same topic, queue, flags and properties once stored, same keys for the index.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  encodeProperties,
+  MessageConst,
+  type MessageExt,
+  parseProperties,
+  tagsHashCode,
+} from "@tidemq/protocol";
+import type { MessageInput } from "@tidemq/store";
+import fc from "fast-check";
+import { scanSendProperties } from "../src/processors/sendProperties.js";
+import { halfMessage, pairValue, withoutPair } from "../src/transaction/HalfMessage.js";
+import { type HalfRecord, RecentHalves } from "../src/transaction/RecentHalves.js";
+import { copyRecord, halfInfoOf, opOf, opRecord } from "../src/transaction/TransactionRecords.js";
+
+const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
+const value = fc.string({ maxLength: 20, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
+
+test("withoutPair drops every pair of that name and keeps the rest as it was", () => {
+  const t = "TRAN_MSG\u0001true\u0002KEYS\u0001a b\u0002TRAN_MSG\u0001x\u0002XTRAN_MSG\u0001y\u0002";
+  assert.equal(withoutPair(t, "TRAN_MSG"), "KEYS\u0001a b\u0002XTRAN_MSG\u0001y\u0002");
+  assert.equal(withoutPair("A\u00011", "A"), "");
+  assert.equal(withoutPair("B\u00012\u0002A\u00011", "A"), "B\u00012\u0002");
+  assert.equal(withoutPair("B\u00012\u0002", "A"), "B\u00012\u0002");
+  fc.assert(
+    fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), name, (pairs, drop) => {
+      const text = pairs.map(([n, v]) => `${n}\u0001${v}\u0002`).join("");
+      const out = parseProperties(withoutPair(text, drop));
+      const want = parseProperties(text);
+      delete want[drop];
+      assert.deepEqual(out, want);
+      assert.equal(pairValue(withoutPair(text, drop), drop), undefined);
+    }),
+  );
+});
+
+test("copyRecord and halfInfoOf of a half kept as the send path encoded it = of the same half parsed from the log", () => {
+  fc.assert(
+    fc.property(
+      fc.dictionary(name, value, { maxKeys: 6 }),
+      fc.record(
+        {
+          TAGS: value.filter((v) => v.length > 0),
+          KEYS: value.filter((v) => v.length > 0),
+          UNIQ_KEY: value.filter((v) => v.length > 0),
+          PGROUP: value,
+          TRAN_MSG: fc.constantFrom("true", "false"),
+          CHECK_IMMUNITY_TIME_IN_SECONDS: fc.constantFrom("0", "7", "x"),
+          WAIT: fc.constantFrom("true", "false"),
+          CLUSTER: value,
+        },
+        { requiredKeys: [] },
+      ),
+      fc.integer({ min: 0, max: 15 }),
+      fc.boolean(),
+      (extra, known, queueId, commit) => {
+        const sent = encodeProperties({ ...extra, ...known });
+        const header = {
+          producerGroup: "PG",
+          topic: "RealTopic",
+          defaultTopic: "TBW102",
+          defaultTopicQueueNums: 4,
+          queueId,
+          sysFlag: 4,
+          bornTimestamp: 2,
+          flag: 3,
+          properties: sent,
+        };
+        const suffix = Buffer.from("CLUSTER\u0001DefaultCluster\u0002");
+        // As SendMessageProcessor.buildSingle builds a single message's input.
+        const prepared = halfMessage(header, false, () => {
+          const scanned = scanSendProperties(sent);
+          const input: MessageInput = {
+            topic: "RealTopic",
+            queueId,
+            flag: 3,
+            body: Buffer.from("b"),
+            properties: {},
+            sysFlag: 4,
+            bornTimestamp: 2,
+            bornHost: { host: "127.0.0.1", port: 1 },
+            reconsumeTimes: 0,
+            preparedTransactionOffset: 0,
+            tagsCode: scanned.tagsCode ?? 0,
+            encodedProperties: scanned.pairs,
+            encodedPropertiesSuffix: suffix,
+            keys: scanned.keys,
+            uniqKey: scanned.uniqKey,
+          };
+          return { inputs: [input] };
+        })!;
+        const input = prepared.inputs[0]!;
+        const recent = new RecentHalves();
+        recent.stored([input], {
+          status: "PUT_OK",
+          queueOffset: 7,
+          commitLogOffset: 4096,
+          msgIds: ["7F0000010000000A0000000000001000"],
+          count: 1,
+          storeTimestamp: 1,
+        });
+        const kept = recent.take(7, 4096)!;
+        assert.ok(kept.encoded, "kept as encoded text");
+        // What the log holds: the record's properties (the pairs, then the suffix) parsed.
+        const stored = parseProperties(String(input.encodedProperties) + suffix.toString());
+        const parsed: HalfRecord = {
+          topic: input.topic,
+          queueOffset: 7,
+          commitLogOffset: 4096,
+          storeTimestamp: 1,
+          flag: 3,
+          body: input.body,
+          sysFlag: input.sysFlag,
+          bornTimestamp: 2,
+          bornHost: input.bornHost,
+          reconsumeTimes: 0,
+          properties: stored,
+        };
+        assert.deepEqual(halfInfoOf(kept), halfInfoOf(parsed));
+        const decision = commit ? "commit" : "discard";
+        const a = copyRecord(parsed, decision);
+        const b = copyRecord(kept, decision);
+        assert.equal(b.topic, a.topic);
+        assert.equal(b.queueId, a.queueId);
+        assert.equal(b.sysFlag, a.sysFlag);
+        assert.equal(b.tagsCode, a.tagsCode);
+        assert.equal(b.preparedTransactionOffset, a.preparedTransactionOffset);
+        const storedB = parseProperties(
+          String(b.encodedProperties) + (b.encodedPropertiesSuffix?.toString() ?? ""),
+        );
+        assert.deepEqual(storedB, a.properties);
+        assert.equal(storedB[MessageConst.TRANSACTION_PREPARED], undefined);
+        // What the store indexes: from the properties on one path, from keys/uniqKey on the other.
+        assert.equal(b.keys, a.properties[MessageConst.KEYS]);
+        assert.equal(b.uniqKey, a.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX]);
+      },
+    ),
+  );
+});
+
+test("op records carry TAGS and TRAN_OP as encoded pairs (what opOf reads back)", () => {
+  const host = { host: "127.0.0.1", port: 1 };
+  for (const op of ["commit", "rollback", "discard", "check"] as const) {
+    const r = opRecord(42, op, host, 5);
+    const props = parseProperties(String(r.encodedProperties));
+    assert.deepEqual(props, { TAGS: op === "check" ? "c" : "d", TRAN_OP: op });
+    assert.equal(r.tagsCode, tagsHashCode(props.TAGS));
+    assert.deepEqual(opOf({ body: r.body, properties: props } as unknown as MessageExt), { half: 42, op });
+  }
+});

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import {
+  decodeHalfBatch,
+  decodeHalfBatchResults,
+  encodeHalfBatch,
+  encodeHalfBatchResults,
+  type HalfBatchEntry,
+  halfBatchEntryBytes,
+  MAX_HALF_BATCH,
+} from "../src/index.js";
+
+const entry = fc.record({
+  topic: fc.stringMatching(/^[%|A-Za-z0-9_-]{1,60}$/),
+  queueId: fc.integer({ min: -1, max: 1 << 30 }),
+  sysFlag: fc.integer({ min: 0, max: 255 }),
+  bornTimestamp: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  flag: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+  properties: fc.string({ maxLength: 200, unit: "grapheme" }),
+  body: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+});
+
+test("SEND_HALF_BATCH entries: decode(encode(x)) = x, sizes as halfBatchEntryBytes says", () => {
+  fc.assert(
+    fc.property(fc.array(entry, { minLength: 1, maxLength: 20 }), (entries: HalfBatchEntry[]) => {
+      const body = encodeHalfBatch(entries);
+      assert.equal(
+        body.length,
+        entries.reduce((s, e) => s + halfBatchEntryBytes(e), 0),
+      );
+      const back = decodeHalfBatch(body);
+      assert.equal(back.length, entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const { body: b, ...rest } = back[i]!;
+        const { body: want, ...wantRest } = entries[i]!;
+        assert.deepEqual(rest, wantRest);
+        assert.ok(b.equals(want));
+      }
+    }),
+  );
+});
+
+test("a SEND_HALF_BATCH body cut anywhere, empty, or with too many entries is refused, never misread", () => {
+  const e: HalfBatchEntry = {
+    topic: "T",
+    queueId: 0,
+    sysFlag: 4,
+    bornTimestamp: 1,
+    flag: 0,
+    properties: "TRAN_MSG\u0001true\u0002",
+    body: Buffer.from("hello"),
+  };
+  const body = encodeHalfBatch([e, e]);
+  for (let n = 1; n < body.length; n++) {
+    if (n === body.length / 2) continue; // exactly one whole entry
+    assert.throws(() => decodeHalfBatch(body.subarray(0, n)), /cut short/, `cut at ${n}`);
+  }
+  assert.equal(decodeHalfBatch(body.subarray(0, body.length / 2)).length, 1);
+  assert.throws(() => decodeHalfBatch(Buffer.alloc(0)), /without entries/);
+  assert.throws(() => decodeHalfBatch(undefined), /without entries/);
+  // A negative length is cut short, not a read before the entry.
+  const neg = Buffer.from(body);
+  neg.writeInt32BE(-5, 2 + 1 + 20);
+  assert.throws(() => decodeHalfBatch(neg), /cut short/);
+  const many = encodeHalfBatch(Array.from({ length: MAX_HALF_BATCH + 1 }, () => e));
+  assert.throws(() => decodeHalfBatch(many), new RegExp(`more than ${MAX_HALF_BATCH} entries`));
+});
+
+test("SEND_HALF_BATCH results: stored and refused entries round-trip; a wrong count or shape is an error", () => {
+  const results = [
+    { code: 0, msgId: "7F00000100002A9F0000000000000064", queueId: 3, queueOffset: 17 },
+    { code: 13, remark: "a transaction half message cannot also be delayed" },
+    { code: 10, remark: "flush disk timeout", msgId: "ID", queueId: 0, queueOffset: 0 },
+  ];
+  assert.deepEqual(decodeHalfBatchResults(encodeHalfBatchResults(results), 3), results);
+  assert.throws(() => decodeHalfBatchResults(encodeHalfBatchResults(results), 2), /does not hold 2 results/);
+  assert.throws(() => decodeHalfBatchResults(Buffer.from('[[0,"","id","x",1]]'), 1), /malformed result/);
+  assert.throws(() => decodeHalfBatchResults(Buffer.from('[{"code":0}]'), 1), /malformed result/);
+  assert.throws(() => decodeHalfBatchResults(Buffer.from("not json"), 1));
+});
