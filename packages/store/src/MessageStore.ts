@@ -354,6 +354,32 @@ export class MessageStore {
     return this.retention.deleteExpiredFiles(options);
   }
 
+  /**
+   * Keeps every commit-log segment at or above the offset `guard` returns from retention,
+   * expired or not, disk full or not (records acknowledged for a later delivery: timers,
+   * delay levels, unresolved halves). Asked at each retention pass.
+   */
+  addRetentionGuard(name: string, guard: () => number | Promise<number>): void {
+    this.retention.guards.add(name, guard);
+  }
+
+  removeRetentionGuard(name: string): void {
+    this.retention.guards.remove(name);
+  }
+
+  /**
+   * The commit-log offset of entry `queueOffset` of a queue, or POSITIVE_INFINITY when the
+   * queue has no such entry yet (past its end; what a retention guard needs next). Entries
+   * below the queue's start answer its first entry's offset.
+   */
+  async commitLogOffsetInQueue(topic: string, queueId: number, queueOffset: number): Promise<number> {
+    const cq = this.table.queue(topic, queueId);
+    if (!cq) return Number.POSITIVE_INFINITY;
+    const n = Math.max(queueOffset, cq.minOffset);
+    if (n >= cq.maxOffset) return Number.POSITIVE_INFINITY;
+    return (await cq.entry(n)).offset;
+  }
+
   deleteTopics(topics: string[]): Promise<void> {
     return this.table.deleteTopics(topics);
   }

@@ -30,6 +30,8 @@ const READ_BATCH = 512;
 /** Batches of one slot read at once. */
 const READ_WORKERS = 4;
 const PERSIST_INTERVAL_MS = 1000;
+/** Names the timer's retention guard (in the store's log lines). */
+const TIMER_RETENTION_GUARD = "timer messages (TIMER_TOPIC)";
 
 /**
  * Timer messages (any delivery time up to timerMaxDelaySec) and their recall.
@@ -117,6 +119,10 @@ export class TimerService {
         `fileReservedTime=${ctx.config.fileReservedTime} h is shorter than the timer wheel's ${timers.slots / 3600} h plus 1 h: a timer message's record may be deleted before it is due`,
       );
     }
+    // Timer records not yet delivered are never deleted by retention, even on a full disk.
+    ctx.store.addRetentionGuard(TIMER_RETENTION_GUARD, () =>
+      timers.oldestNeededCommitLogOffset((cq) => ctx.store.commitLogOffsetInQueue(TIMER_TOPIC, 0, cq)),
+    );
     ctx.store.onMessageArrived((topic) => {
       if (topic === TIMER_TOPIC && !s.stopped) s.pump.kick();
     });
@@ -424,6 +430,7 @@ export class TimerService {
     });
     this.delivery.close();
     await this.timers.close(drained && !this.roller.aborted);
+    this.ctx.store.removeRetentionGuard(TIMER_RETENTION_GUARD);
   }
 }
 

@@ -78,6 +78,11 @@ export class TimerStore {
   private readonly journalMaxBytes: number;
   /** Written in full at the next persist (a new store, or after the journal grew too big). */
   private needFullSnapshot: boolean;
+  /**
+   * What the state on disk still refers to: its oldest timer-log position and the timer-topic
+   * offset a restart reads from. A restart needs the commit-log records of both (retention).
+   */
+  private durable: { oldestPos: number; enqueuedCq: number };
 
   private constructor(
     private readonly dir: string,
@@ -93,7 +98,22 @@ export class TimerStore {
     this.journalBytes = restored.journalBytes;
     this.journalMaxBytes = restored.journalMaxBytes;
     this.needFullSnapshot = restored.full;
+    this.durable = { oldestPos: oldestFirst(wheel, slots, progress.logEnd), enqueuedCq: progress.enqueuedCq };
     this.beginEpoch();
+  }
+
+  /**
+   * The lowest commit-log offset the durable state still needs (a crash goes back to it):
+   * the record of its oldest timer-log entry (entries are appended in commit-log order, so
+   * it is the lowest of them) and, via `cqToLog`, the timer-topic record a restart reads
+   * first. POSITIVE_INFINITY when it needs none.
+   */
+  async oldestNeededCommitLogOffset(cqToLog: (cqOffset: number) => Promise<number>): Promise<number> {
+    const { oldestPos, enqueuedCq } = this.durable;
+    const fromTopic = await cqToLog(enqueuedCq);
+    if (oldestPos >= this.log.end) return fromTopic;
+    const { entry } = await this.log.read(oldestPos);
+    return Math.min(entry.commitLogOffset, fromTopic);
   }
 
   static async open(o: TimerStoreOptions): Promise<TimerStore> {
@@ -391,6 +411,7 @@ export class TimerStore {
       throw err;
     }
     this.seq = seq;
+    this.durable = { oldestPos: oldest, enqueuedCq: e.progress.enqueuedCq };
     this.persistedChanges = e.changes;
     this.persistedUpToSec = e.progress.loadedUpToSec;
     await this.log.deleteBelow(oldest);
@@ -409,4 +430,14 @@ export class TimerStore {
     await this.persist();
     await this.log.close();
   }
+}
+
+/** The oldest timer-log position a wheel refers to (`logEnd` when it refers to none). */
+function oldestFirst(w: Wheel, slots: number, logEnd: number): number {
+  let oldest = logEnd;
+  for (let i = 0; i < slots; i++) {
+    const f = w.first[i]!;
+    if (f >= 0 && f < oldest) oldest = f;
+  }
+  return oldest;
 }
