@@ -265,6 +265,22 @@ export class TimerStore {
     while (this.epochs.length > 1 && this.epochs[0]!.outstanding <= 0) this.epochs.shift();
   }
 
+  /**
+   * The caller has nothing loaded that waits for delivery (no slot being loaded, nothing in
+   * memory, no store or roll in flight): the current state is then one a restart may resume
+   * from, so an epoch starts at it and the next persist writes it. Without this the persisted
+   * state trails by the epoch in which the last deliveries happened (a slot, plus the persist
+   * interval), and a crash re-delivers — and counts as pending again — those deliveries.
+   * Returns whether an epoch began (something changed since the newest one began).
+   */
+  settledPoint(): boolean {
+    const newest = this.epochs[this.epochs.length - 1]!;
+    if (newest.changes === this.changes) return false;
+    if (this.epochs.some((e) => e.outstanding > 0)) return false;
+    this.beginEpoch();
+    return true;
+  }
+
   /** A delivery of epoch `id` started / was stored. */
   hold(id: number): void {
     const e = this.epochs.find((x) => x.id === id);
