@@ -115,10 +115,11 @@ export class TimerService {
     });
     const s = new TimerService(ctx, timers);
     s.skip = options.skip;
-    // Records are stored again at most every wheel span: retention must keep them that long.
+    // Records are stored again at most every wheel span; retention keeps pending ones anyway
+    // (the guard below), so a shorter fileReservedTime only keeps their segments longer.
     if (ctx.config.fileReservedTime * 3600 < timers.slots + 3600) {
       ctx.logger.warn(
-        `fileReservedTime=${ctx.config.fileReservedTime} h is shorter than the timer wheel's ${timers.slots / 3600} h plus 1 h: a timer message's record may be deleted before it is due`,
+        `fileReservedTime=${ctx.config.fileReservedTime} h is shorter than the timer wheel's ${timers.slots / 3600} h plus 1 h: commit-log segments holding pending timer records are kept past it until they are delivered`,
       );
     }
     // Timer records not yet delivered are never deleted by retention, even on a full disk.
