@@ -28,6 +28,16 @@ export type {
   StoreStats,
 } from "./StoreTypes.js";
 
+/** Options of a put. */
+export interface PutOptions {
+  /**
+   * A delivery of a parked message (timer, delay level, transaction decision): still taken
+   * when the disk is above diskSpaceWarningLevelRatio, up to diskSpaceReserveRatio, because
+   * it is what lets retention delete the segments pending records keep.
+   */
+  reserve?: boolean;
+}
+
 /**
  * The storage engine: one CommitLog, a ConsumeQueue per topic/queue, an IndexService, a
  * checkpoint + abort marker for recovery, retention and disk guards. See README.md.
@@ -203,9 +213,10 @@ export class MessageStore {
 
   // ------------------------------------------------------------------ puts (AppendPath)
 
-  putMessage(msg: MessageInput): Promise<PutResult> {
+  /** `reserve`: a delivery of a parked message, taken on a full disk up to diskSpaceReserveRatio. */
+  putMessage(msg: MessageInput, options?: PutOptions): Promise<PutResult> {
     try {
-      this.health.checkWritable();
+      this.health.checkWritable(options?.reserve);
       return this.appender.appendGroup(msg, undefined);
     } catch (err) {
       return Promise.reject(err);
@@ -232,9 +243,9 @@ export class MessageStore {
    * call and stores nothing. The promise resolves when the last record is confirmed
    * (under SYNC_FLUSH: flushed), so every result has the same status.
    */
-  putMessagesBatch(msgs: readonly MessageInput[]): Promise<PutResult[]> {
+  putMessagesBatch(msgs: readonly MessageInput[], options?: PutOptions): Promise<PutResult[]> {
     try {
-      this.health.checkWritable();
+      this.health.checkWritable(options?.reserve);
       if (!Array.isArray(msgs)) throw messageIllegal("message batch is not an array");
       if (msgs.length === 0) return Promise.resolve([]);
       return this.appender.appendIndependent(msgs);

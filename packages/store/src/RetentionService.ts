@@ -116,5 +116,11 @@ export class RetentionService {
       this.cfg.logger.info(`disk ${ratio.toFixed(1)}% used: taking appends again`);
       health.diskFull = undefined;
     }
+    const reserve = Math.max(limit, this.cfg.diskSpaceReserveRatio);
+    if (ratio > reserve) {
+      if (!health.diskReserveFull)
+        this.cfg.logger.error(`disk ${ratio.toFixed(1)}% used: refusing deliveries of parked messages too`);
+      health.diskReserveFull = `disk full: ${ratio.toFixed(1)}% used, above diskSpaceReserveRatio ${reserve}%`;
+    } else health.diskReserveFull = undefined;
   }
 }

@@ -130,3 +130,39 @@ test("expired segments holding a guarded record are kept too; a full disk names 
     await store.shutdown();
   }
 });
+
+test("on a full disk deliveries of parked messages (reserve puts) are still taken up to diskSpaceReserveRatio", async () => {
+  const dir = await tempDir();
+  dirs.push(dir);
+  const opts = {
+    cleanResourceInterval: 3_600_000,
+    diskCheckInterval: 3_600_000,
+    diskSpaceWarningLevelRatio: 0,
+  };
+  let store = await openStore(dir, { ...opts, diskSpaceReserveRatio: 100 });
+  try {
+    await store.refreshDiskUsage();
+    await assert.rejects(store.putMessage(msg("Plain", 0, "a new send")), /disk full/);
+    const r = await store.putMessagesBatch([msg("Real", 0, "a due timer")], { reserve: true });
+    assert.equal(r[0]!.status, "PUT_OK");
+    assert.equal((await store.putMessage(msg("Real", 0, "a due delay"), { reserve: true })).status, "PUT_OK");
+    assert.equal((await store.getMessage("Real", 0, 0, 10)).status, "FOUND");
+  } finally {
+    await store.shutdown();
+  }
+  // Above diskSpaceReserveRatio nothing is taken.
+  store = await openStore(dir, { ...opts, diskSpaceReserveRatio: 0 });
+  try {
+    await store.refreshDiskUsage();
+    await assert.rejects(
+      store.putMessagesBatch([msg("Real", 0, "a due timer")], { reserve: true }),
+      (err: unknown) => {
+        assert.ok(err instanceof StoreError);
+        assert.equal(err.code, ResponseCode.SERVICE_NOT_AVAILABLE);
+        return true;
+      },
+    );
+  } finally {
+    await store.shutdown();
+  }
+});

@@ -294,7 +294,8 @@ export class ScheduleMessageService {
       if (input) inputs.push(input);
       else this.logger.error(`delay level ${l.level}: record ${m.msgId} has no REAL_TOPIC/REAL_QID, skipped`);
     }
-    const put = inputs.length > 0 ? this.store.putMessagesBatch(inputs) : Promise.resolve();
+    const put =
+      inputs.length > 0 ? this.store.putMessagesBatch(inputs, { reserve: true }) : Promise.resolve();
     // Awaited in order by settleOldest; until then a rejection must not count as unhandled.
     put.catch(() => {});
     const next = res.queueOffsets[res.queueOffsets.length - 1]! + 1;
