@@ -14,6 +14,7 @@ import { decodeJson, RequestCode } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
 import { parseArgs, parseTimestamp, UsageError, usageOf } from "../src/admin/args.js";
 import { SPECS } from "../src/admin/specs.js";
+import { isSystemTopic } from "../src/admin/systemTopics.js";
 import { formatTable, oneLine } from "../src/admin/table.js";
 import { brokerRow, clusterCells } from "../src/admin/views.js";
 import { explain } from "../src/commands/admin.js";
@@ -23,6 +24,24 @@ import { type AdminResult, runAdmin } from "./runAdmin.js";
 const spec = (name: string) => SPECS.find((s) => s.name === name)!;
 
 // ---------------------------------------------------------------- pure parts
+
+test("isSystemTopic: reserved names, rmq_sys_/RMQ_SYS_, markers, cluster and broker names; retry and DLQ are the user's", () => {
+  const names = new Set(["DefaultCluster", "broker-a"]);
+  for (const t of [
+    "TBW102",
+    "SCHEDULE_TOPIC_XXXX",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "rmq_sys_wheel_timer",
+    "%DLQ_RESENT%G1",
+    "DefaultCluster",
+    "broker-a",
+  ]) {
+    assert.equal(isSystemTopic(t, names), true, t);
+  }
+  for (const t of ["OrderPaid", "%RETRY%G1", "%DLQ%G1", "TRANS_ORDERS"])
+    assert.equal(isSystemTopic(t, names), false, t);
+});
 
 test("parseArgs: mqadmin short flags, attached values, long names, flags, -n default", () => {
   const a = parseArgs(
@@ -263,6 +282,14 @@ test("updateTopic, then topicList / topicRoute / topicStatus show it", async () 
   const topics = (await ok(["topicList"])).split("\n");
   assert.ok(topics.includes(TOPIC), topics.join(","));
   assert.ok((await okJson<string[]>(["topicList"])).includes(TOPIC));
+  // The brokers' own topics only with -s.
+  for (const sys of ["SELF_TEST_TOPIC", "SCHEDULE_TOPIC_XXXX", cluster]) {
+    assert.ok(!topics.includes(sys), `${sys} hidden: ${topics.join(",")}`);
+  }
+  const withSystem = await okJson<string[]>(["topicList", "-s"]);
+  for (const t of [TOPIC, "SELF_TEST_TOPIC", "SCHEDULE_TOPIC_XXXX", cluster]) {
+    assert.ok(withSystem.includes(t), `${t} listed with -s: ${withSystem.join(",")}`);
+  }
 
   const route = await ok(["topicRoute", "-t", TOPIC]);
   assert.deepEqual(headerCells(route, "#Cluster Name"), [

@@ -25,6 +25,8 @@ export function topicType(topic: string, systemNames: ReadonlySet<string> = new 
   if (topic.startsWith("%DLQ%")) return "dlq";
   if (DELAY_TOPICS.has(topic)) return "delay";
   if (topic.startsWith("RMQ_SYS_TRANS_")) return "transaction";
+  // %DLQ_RESENT%group: TideMQ's marks of resent dead letters (not the group's dead letters).
+  if (topic.startsWith("%DLQ_RESENT%")) return "system";
   if (SYSTEM_TOPICS.has(topic) || topic.startsWith("rmq_sys_") || topic.startsWith("RMQ_SYS_"))
     return "system";
   if (systemNames.has(topic)) return "system";

@@ -89,6 +89,8 @@ test("topicType follows RocketMQ's reserved names", () => {
   assert.equal(topicType("SCHEDULE_TOPIC_XXXX", sys), "delay");
   assert.equal(topicType("RMQ_SYS_TRANS_HALF_TOPIC", sys), "transaction");
   assert.equal(topicType("TBW102", sys), "system");
+  assert.equal(topicType("%DLQ_RESENT%g1", sys), "system");
+  assert.equal(topicType("TRANS_CHECK_MAX_TIME_TOPIC", sys), "system");
   assert.equal(topicType("broker-a", sys), "system");
   assert.equal(topicType("RMQ_SYS_TRACE_TOPIC", sys), "system");
   assert.ok(isSystemGroup("TOOLS_CONSUMER"));

@@ -28,6 +28,16 @@ export type {
   StoreStats,
 } from "./StoreTypes.js";
 
+/** Options of a put. */
+export interface PutOptions {
+  /**
+   * A delivery of a parked message (timer, delay level, transaction decision): still taken
+   * when the disk is above diskSpaceWarningLevelRatio, up to diskSpaceReserveRatio, because
+   * it is what lets retention delete the segments pending records keep.
+   */
+  reserve?: boolean;
+}
+
 /**
  * The storage engine: one CommitLog, a ConsumeQueue per topic/queue, an IndexService, a
  * checkpoint + abort marker for recovery, retention and disk guards. See README.md.
@@ -203,9 +213,10 @@ export class MessageStore {
 
   // ------------------------------------------------------------------ puts (AppendPath)
 
-  putMessage(msg: MessageInput): Promise<PutResult> {
+  /** `reserve`: a delivery of a parked message, taken on a full disk up to diskSpaceReserveRatio. */
+  putMessage(msg: MessageInput, options?: PutOptions): Promise<PutResult> {
     try {
-      this.health.checkWritable();
+      this.health.checkWritable(options?.reserve);
       return this.appender.appendGroup(msg, undefined);
     } catch (err) {
       return Promise.reject(err);
@@ -232,9 +243,9 @@ export class MessageStore {
    * call and stores nothing. The promise resolves when the last record is confirmed
    * (under SYNC_FLUSH: flushed), so every result has the same status.
    */
-  putMessagesBatch(msgs: readonly MessageInput[]): Promise<PutResult[]> {
+  putMessagesBatch(msgs: readonly MessageInput[], options?: PutOptions): Promise<PutResult[]> {
     try {
-      this.health.checkWritable();
+      this.health.checkWritable(options?.reserve);
       if (!Array.isArray(msgs)) throw messageIllegal("message batch is not an array");
       if (msgs.length === 0) return Promise.resolve([]);
       return this.appender.appendIndependent(msgs);
@@ -352,6 +363,32 @@ export class MessageStore {
    */
   deleteExpiredFiles(options: { manual?: boolean; now?: number } = {}): Promise<number> {
     return this.retention.deleteExpiredFiles(options);
+  }
+
+  /**
+   * Keeps every commit-log segment at or above the offset `guard` returns from retention,
+   * expired or not, disk full or not (records acknowledged for a later delivery: timers,
+   * delay levels, unresolved halves). Asked at each retention pass.
+   */
+  addRetentionGuard(name: string, guard: () => number | Promise<number>): void {
+    this.retention.guards.add(name, guard);
+  }
+
+  removeRetentionGuard(name: string): void {
+    this.retention.guards.remove(name);
+  }
+
+  /**
+   * The commit-log offset of entry `queueOffset` of a queue, or POSITIVE_INFINITY when the
+   * queue has no such entry yet (past its end; what a retention guard needs next). Entries
+   * below the queue's start answer its first entry's offset.
+   */
+  async commitLogOffsetInQueue(topic: string, queueId: number, queueOffset: number): Promise<number> {
+    const cq = this.table.queue(topic, queueId);
+    if (!cq) return Number.POSITIVE_INFINITY;
+    const n = Math.max(queueOffset, cq.minOffset);
+    if (n >= cq.maxOffset) return Number.POSITIVE_INFINITY;
+    return (await cq.entry(n)).offset;
   }
 
   deleteTopics(topics: string[]): Promise<void> {

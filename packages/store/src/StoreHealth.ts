@@ -5,12 +5,31 @@ export class StoreHealth {
   closed = false;
   writeFailure: string | undefined;
   diskFull: string | undefined;
+  /**
+   * Set above diskSpaceReserveRatio: even deliveries of parked messages (which let retention
+   * free their segments) are refused.
+   */
+  diskReserveFull: string | undefined;
   /** Set on a replica: only replicated appends are taken (a local one would fork the log). */
   localAppendsRefused: string | undefined;
 
-  /** For local puts. */
-  checkWritable(): void {
+  /**
+   * For local puts. `reserve`: a delivery of a parked message (timer, delay level, transaction
+   * decision) may still be appended on a disk above diskSpaceWarningLevelRatio, up to
+   * diskSpaceReserveRatio: it is what lets retention delete the segments those records pin.
+   */
+  checkWritable(reserve = false): void {
     if (this.localAppendsRefused) throw serviceNotAvailable(this.localAppendsRefused);
+    if (reserve && this.diskFull && !this.diskReserveFull) {
+      const saved = this.diskFull;
+      this.diskFull = undefined;
+      try {
+        this.checkReplicable();
+      } finally {
+        this.diskFull = saved;
+      }
+      return;
+    }
     this.checkReplicable();
   }
 

@@ -33,6 +33,11 @@ export interface MessageStoreConfig {
   // ---- TideMQ extras (all optional) ----
   /** Percent of the disk in use above which appends are refused; default 90. */
   diskSpaceWarningLevelRatio?: number;
+  /**
+   * Percent of the disk in use up to which deliveries of parked messages (puts with
+   * `reserve`) are still taken above diskSpaceWarningLevelRatio; default 95.
+   */
+  diskSpaceReserveRatio?: number;
   /** ms between consume-queue/index writes + checkpoints; default 1000. */
   flushIntervalConsumeQueue?: number;
   /** ms between retention passes; default 10000. */
@@ -112,6 +117,7 @@ export function resolveConfig(c: MessageStoreConfig): ResolvedConfig {
     storeHost: { host: c.storeHost.host, port: c.storeHost.port },
     logger: c.logger ?? createStderrLogger("store"),
     diskSpaceWarningLevelRatio: num(c.diskSpaceWarningLevelRatio, 90, "diskSpaceWarningLevelRatio", 0, 100),
+    diskSpaceReserveRatio: num(c.diskSpaceReserveRatio, 95, "diskSpaceReserveRatio", 0, 100),
     flushIntervalConsumeQueue: num(c.flushIntervalConsumeQueue, 1000, "flushIntervalConsumeQueue", 1),
     cleanResourceInterval: num(c.cleanResourceInterval, 10000, "cleanResourceInterval", 10),
     diskCheckInterval: num(c.diskCheckInterval, 1000, "diskCheckInterval", 10),

@@ -8,6 +8,7 @@ export {
   type GetMessageStatus,
   type MessageInput,
   MessageStore,
+  type PutOptions,
   type PutResult,
   type StoreStats,
 } from "./MessageStore.js";

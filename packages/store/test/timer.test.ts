@@ -245,3 +245,63 @@ test("timer store: persists after the first go to a journal of changed positions
     await removeDir(dir);
   }
 });
+
+test("timer store: at a settled point (every delivery stored) a persist writes the state of that moment, so a crash redoes nothing and the pending count is exact", async () => {
+  const dir = await tempDir("tidemq-timer-");
+  try {
+    const base = 3_000_000;
+    let s = await TimerStore.open({ dir, slots: 10, nowMs: base * 1000 });
+    for (let i = 0; i < 5; i++) s.add(entry((base + 1) * 1000 + i, i), i);
+    s.add(entry((base + 6) * 1000, 9), 5);
+    await s.persist();
+    const a = s.beginEpoch();
+    await s.loadSlot(base);
+    const due = await s.loadSlot(base + 1);
+    assert.equal(due.length, 5);
+    for (const _ of due) s.hold(a);
+    assert.equal(s.settledPoint(), false, "deliveries still outstanding: not a settled point");
+    for (const e of due) {
+      s.release(a);
+      s.settled(e.dueMs);
+    }
+    assert.equal(s.pending, 1);
+    assert.equal(s.settledPoint(), true);
+    assert.equal(s.settledPoint(), false, "nothing changed since: no new epoch");
+    await s.persist();
+    // "kill -9": no close.
+    s = await TimerStore.open({ dir });
+    assert.equal(s.pending, 1, "the five delivered are not pending again");
+    assert.equal(s.loadedUpToSec, base + 2, "and are not loaded (delivered) again");
+    const got = await loadRange(s, base + 10, { next: 100 });
+    assert.deepEqual(
+      [...got].map(([sec, es]) => [sec - base, es.map((e) => e.uniqHash)]),
+      [[6, [9]]],
+    );
+    await s.close(true);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test("timer store: without a settled point a crash goes back to the last deliveries' epoch (they count as pending again)", async () => {
+  const dir = await tempDir("tidemq-timer-");
+  try {
+    const base = 4_000_000;
+    let s = await TimerStore.open({ dir, slots: 10, nowMs: base * 1000 });
+    for (let i = 0; i < 5; i++) s.add(entry((base + 1) * 1000 + i, i), i);
+    const a = s.beginEpoch();
+    await s.loadSlot(base);
+    for (const e of await s.loadSlot(base + 1)) {
+      s.hold(a);
+      s.release(a);
+      s.settled(e.dueMs);
+    }
+    await s.persist();
+    s = await TimerStore.open({ dir });
+    assert.equal(s.pending, 5, "redone after the crash");
+    assert.equal(s.loadedUpToSec, base);
+    await s.close(true);
+  } finally {
+    await removeDir(dir);
+  }
+});

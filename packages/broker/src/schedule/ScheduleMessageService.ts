@@ -13,6 +13,8 @@ import { SCHEDULE_TOPIC } from "../TopicValidator.js";
 import { DELAY_DUE_MS } from "./DelayLevelRouter.js";
 import { levelOfQueueId, MAX_DELAY_LEVELS, sleepBeforeDue } from "./DelayLevelTable.js";
 
+/** Names the delay levels' retention guard (in the store's log lines). */
+const SCHEDULE_RETENTION_GUARD = "delay-level messages (SCHEDULE_TOPIC_XXXX)";
 /** Records read from a level's queue per look. */
 const READ_BATCH = 256;
 /** How often delivery progress is written (only what the commit log has flushed). */
@@ -160,6 +162,8 @@ export class ScheduleMessageService {
       });
     this.listening = true;
     this.running = true;
+    // Parked records not yet delivered are never deleted by retention, even on a full disk.
+    this.store.addRetentionGuard(SCHEDULE_RETENTION_GUARD, () => this.oldestNeededCommitLogOffset());
     for (const l of this.levelsById.values()) l.done = this.loop(l);
     this.persistTimer = setInterval(() => void this.persist(false), PERSIST_INTERVAL_MS);
     this.persistTimer.unref();
@@ -173,6 +177,16 @@ export class ScheduleMessageService {
     for (const l of this.levelsById.values()) l.wake?.();
     await Promise.all([...this.levelsById.values()].map((l) => l.done));
     await this.persist(false);
+    this.store.removeRetentionGuard(SCHEDULE_RETENTION_GUARD);
+  }
+
+  /** The lowest commit-log offset of a parked record a restart would deliver (from the progress written). */
+  async oldestNeededCommitLogOffset(): Promise<number> {
+    let min = Number.POSITIVE_INFINITY;
+    for (const l of this.levelsById.values()) {
+      min = Math.min(min, await this.store.commitLogOffsetInQueue(SCHEDULE_TOPIC, l.queueId, l.persisted));
+    }
+    return min;
   }
 
   /**
@@ -280,7 +294,8 @@ export class ScheduleMessageService {
       if (input) inputs.push(input);
       else this.logger.error(`delay level ${l.level}: record ${m.msgId} has no REAL_TOPIC/REAL_QID, skipped`);
     }
-    const put = inputs.length > 0 ? this.store.putMessagesBatch(inputs) : Promise.resolve();
+    const put =
+      inputs.length > 0 ? this.store.putMessagesBatch(inputs, { reserve: true }) : Promise.resolve();
     // Awaited in order by settleOldest; until then a rejection must not count as unhandled.
     put.catch(() => {});
     const next = res.queueOffsets[res.queueOffsets.length - 1]! + 1;

@@ -78,7 +78,7 @@ export class TimerDelivery {
     if (inputs.length === 0) return;
     this.putsInFlight++;
     this.ctx.store
-      .putMessagesBatch(inputs)
+      .putMessagesBatch(inputs, { reserve: true })
       .then(
         () => {
           this.ctx.stats.recordPut(inputs.length);

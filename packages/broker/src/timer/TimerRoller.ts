@@ -54,7 +54,7 @@ export class TimerRoller {
       }
       for (let attempt = 0; inputs.length > 0; attempt++) {
         try {
-          await this.ctx.store.putMessagesBatch(inputs);
+          await this.ctx.store.putMessagesBatch(inputs, { reserve: true });
           break;
         } catch (err) {
           if (this.stopping()) throw err;

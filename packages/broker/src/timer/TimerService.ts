@@ -30,6 +30,10 @@ const READ_BATCH = 512;
 /** Batches of one slot read at once. */
 const READ_WORKERS = 4;
 const PERSIST_INTERVAL_MS = 1000;
+/** After the last loaded message is delivered, the state is persisted this much later (a burst settles first). */
+const SETTLED_PERSIST_DELAY_MS = 100;
+/** Names the timer's retention guard (in the store's log lines). */
+const TIMER_RETENTION_GUARD = "timer messages (TIMER_TOPIC)";
 
 /**
  * Timer messages (any delivery time up to timerMaxDelaySec) and their recall.
@@ -111,18 +115,23 @@ export class TimerService {
     });
     const s = new TimerService(ctx, timers);
     s.skip = options.skip;
-    // Records are stored again at most every wheel span: retention must keep them that long.
+    // Records are stored again at most every wheel span; retention keeps pending ones anyway
+    // (the guard below), so a shorter fileReservedTime only keeps their segments longer.
     if (ctx.config.fileReservedTime * 3600 < timers.slots + 3600) {
       ctx.logger.warn(
-        `fileReservedTime=${ctx.config.fileReservedTime} h is shorter than the timer wheel's ${timers.slots / 3600} h plus 1 h: a timer message's record may be deleted before it is due`,
+        `fileReservedTime=${ctx.config.fileReservedTime} h is shorter than the timer wheel's ${timers.slots / 3600} h plus 1 h: commit-log segments holding pending timer records are kept past it until they are delivered`,
       );
     }
+    // Timer records not yet delivered are never deleted by retention, even on a full disk.
+    ctx.store.addRetentionGuard(TIMER_RETENTION_GUARD, () =>
+      timers.oldestNeededCommitLogOffset((cq) => ctx.store.commitLogOffsetInQueue(TIMER_TOPIC, 0, cq)),
+    );
     ctx.store.onMessageArrived((topic) => {
       if (topic === TIMER_TOPIC && !s.stopped) s.pump.kick();
     });
     s.pump.kick();
     s.persistTimer = setInterval(() => {
-      s.timers.persist().catch((err: Error) => ctx.logger.error(`timer snapshot failed: ${err.message}`));
+      s.persistNow();
       s.memory.prune(s.timers.loadedUpToSec);
     }, PERSIST_INTERVAL_MS);
     s.persistTimer.unref();
@@ -399,7 +408,38 @@ export class TimerService {
   private checkIdle(): void {
     if (this.delivery.putsInFlight === 0 && this.roller.inFlight === 0 && this.heap.size === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
+      // Everything loaded is delivered: persist that soon, so a crash now re-delivers nothing.
+      if (!this.stopped && !this.settledPersist) {
+        this.settledPersist = setTimeout(() => {
+          this.settledPersist = undefined;
+          this.persistNow();
+        }, SETTLED_PERSIST_DELAY_MS);
+        this.settledPersist.unref();
+      }
     }
+  }
+
+  private settledPersist: NodeJS.Timeout | undefined;
+
+  /**
+   * Persists the timer state. When nothing loaded waits for delivery (no load under way,
+   * memory empty, no store or roll in flight), the state of this moment is written, not the
+   * one from the start of the last deliveries' epoch: after a crash only deliveries made
+   * since this persist are made again (and counted as pending until then).
+   */
+  private persistNow(): void {
+    if (
+      !this.stopped &&
+      !this.loading &&
+      this.delivery.putsInFlight === 0 &&
+      this.roller.inFlight === 0 &&
+      this.heap.size === 0
+    ) {
+      this.timers.settledPoint();
+    }
+    this.timers
+      .persist()
+      .catch((err: Error) => this.ctx.logger.error(`timer snapshot failed: ${err.message}`));
   }
 
   /**
@@ -411,6 +451,7 @@ export class TimerService {
     this.loadTimer = undefined;
     this.stopped = true;
     if (this.persistTimer) clearInterval(this.persistTimer);
+    if (this.settledPersist) clearTimeout(this.settledPersist);
     await this.loading;
     await this.pump.busy;
     const drained = await new Promise<boolean>((resolve) => {
@@ -424,6 +465,7 @@ export class TimerService {
     });
     this.delivery.close();
     await this.timers.close(drained && !this.roller.aborted);
+    this.ctx.store.removeRetentionGuard(TIMER_RETENTION_GUARD);
   }
 }
 

@@ -20,6 +20,8 @@ export class Checkpointer {
   private writing: Promise<unknown> | undefined;
   /** halfScanned/opApplied of the last checkpoint written (nothing new: nothing to write). */
   private written = "";
+  /** What the checkpoint on disk refers to (a restart needs those records: retention keeps them). */
+  durable: { halfScanned: number; opScanned: number; oldestPendingLog: number } | undefined;
   /** The last checkpoint written by this process (for the status report). */
   last: TransactionStatusBody["checkpoint"];
 
@@ -63,6 +65,7 @@ export class Checkpointer {
   /** Notes what the file on disk holds (a restart from it reads the records after it again). */
   onDisk(cp: TransactionCheckpoint | undefined): void {
     this.written = cp ? `${cp.halfScanned}/${cp.opScanned}` : "";
+    this.durable = cp ? durableRefs(cp) : undefined;
   }
 
   /** A slave's state follows the master's log; only the master writes checkpoints. */
@@ -121,6 +124,7 @@ export class Checkpointer {
     }
     await writeCheckpoint(this.path, cp);
     this.written = key;
+    this.durable = durableRefs(cp);
     this.last = {
       halfScanned: cp.halfScanned,
       opScanned: cp.opScanned,
@@ -154,4 +158,10 @@ export class Checkpointer {
       resolved: new Map(table.resolved),
     };
   }
+}
+
+function durableRefs(cp: TransactionCheckpoint): NonNullable<Checkpointer["durable"]> {
+  let oldestPendingLog = Number.POSITIVE_INFINITY;
+  for (const p of cp.pending) oldestPendingLog = Math.min(oldestPendingLog, p.info.commitLogOffset);
+  return { halfScanned: cp.halfScanned, opScanned: cp.opScanned, oldestPendingLog };
 }

@@ -175,7 +175,8 @@ export class HalfTable {
   /** Appends records of this service (op records among them), noting the op records' queue offsets. */
   putRecords(inputs: MessageInput[]): Promise<PutResult[]> {
     this.ops.writes++;
-    return this.ctx.store.putMessagesBatch(inputs).then(
+    // Decisions free the segments unresolved halves keep: taken on a full disk too (store reserve).
+    return this.ctx.store.putMessagesBatch(inputs, { reserve: true }).then(
       (results) => {
         this.ops.writes--;
         for (let i = 0; i < inputs.length; i++) {

@@ -16,6 +16,7 @@ import { EndTransaction } from "./EndTransaction.js";
 import { HalfTable } from "./HalfTable.js";
 import { recentHalvesOf } from "./RecentHalves.js";
 import { rebuildFromLog } from "./StartupRebuild.js";
+import { TRANSACTION_RETENTION_GUARD, transactionRetentionFloor } from "./TransactionRetention.js";
 import { type TransactionStatus, transactionStatusOf } from "./TransactionStatusReport.js";
 
 export type { TransactionStatus } from "./TransactionStatusReport.js";
@@ -51,6 +52,9 @@ export class TransactionService {
 
   /** Rebuilds the state from the log, then serves END_TRANSACTION and runs the check timer. */
   async start(): Promise<void> {
+    this.ctx.store.addRetentionGuard(TRANSACTION_RETENTION_GUARD, () =>
+      transactionRetentionFloor(this.ctx, this.table, this.checkpoints),
+    );
     this.startup = await rebuildFromLog(this.ctx, this.table, this.checkpoints);
     this.ctx.server.registerHandler(RequestCode.END_TRANSACTION, (req, conn) =>
       this.table.track(this.ends.endTransaction(req, conn)),
@@ -71,6 +75,7 @@ export class TransactionService {
     this.checkpoints.stopTimer();
     await this.table.settled();
     await this.checkpoints.final();
+    this.ctx.store.removeRetentionGuard(TRANSACTION_RETENTION_GUARD);
   }
 
   /**

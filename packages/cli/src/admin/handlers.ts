@@ -37,6 +37,7 @@ import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
 import { consumeMessageDirectly, consumerStatus } from "./consumerStatusHandlers.js";
 import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
+import { isSystemTopic } from "./systemTopics.js";
 import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
 import { timerStatus } from "./timer.js";
 import { queryMsgTraceById } from "./traceHandlers.js";
@@ -202,9 +203,12 @@ const updateBrokerConfigCmd: Handler = async ({ admin, values }) => {
 // ---------------------------------------------------------------- topics
 
 const topicList: Handler = async ({ admin, values }) => {
-  const topics = (await admin.getTopicList()).sort();
-  if (values.c !== "true") return { text: topics.join("\n"), json: topics };
+  const all = (await admin.getTopicList()).sort();
   const info = await admin.getClusterInfo();
+  // System topics (the brokers' own, markers among them) only with -s.
+  const names = new Set([...Object.keys(info.clusterAddrTable), ...Object.keys(info.brokerAddrTable)]);
+  const topics = values.s === "true" ? all : all.filter((t) => !isSystemTopic(t, names));
+  if (values.c !== "true") return { text: topics.join("\n"), json: topics };
   const rows: Array<{ cluster: string; topic: string; groups: string[] }> = [];
   for (const topic of topics.slice(0, MAX_WALK)) {
     if (topic.startsWith("%RETRY%") || topic.startsWith("%DLQ%")) continue;

@@ -58,9 +58,17 @@ export const SPECS: CommandSpec[] = [
   },
   {
     name: "topicList",
-    summary: "List every topic the NameServer knows; with -c, also its cluster and consumer groups.",
-    options: [{ short: "c", long: "clusterModel", help: "print cluster and consumer groups per topic" }],
-    examples: ["topicList", "topicList -c"],
+    summary:
+      "List the topics the NameServer knows (system topics only with -s); with -c, also their cluster and consumer groups.",
+    options: [
+      { short: "c", long: "clusterModel", help: "print cluster and consumer groups per topic" },
+      {
+        short: "s",
+        long: "system",
+        help: "also list system topics (TBW102, SCHEDULE_TOPIC_XXXX, RMQ_SYS_*, rmq_sys_*, TRANS_CHECK_MAX_TIME_TOPIC, %DLQ_RESENT%*, cluster and broker names)",
+      },
+    ],
+    examples: ["topicList", "topicList -c", "topicList -s"],
   },
   {
     name: "topicRoute",

@@ -78,6 +78,11 @@ export class TimerStore {
   private readonly journalMaxBytes: number;
   /** Written in full at the next persist (a new store, or after the journal grew too big). */
   private needFullSnapshot: boolean;
+  /**
+   * What the state on disk still refers to: its oldest timer-log position and the timer-topic
+   * offset a restart reads from. A restart needs the commit-log records of both (retention).
+   */
+  private durable: { oldestPos: number; enqueuedCq: number };
 
   private constructor(
     private readonly dir: string,
@@ -93,7 +98,22 @@ export class TimerStore {
     this.journalBytes = restored.journalBytes;
     this.journalMaxBytes = restored.journalMaxBytes;
     this.needFullSnapshot = restored.full;
+    this.durable = { oldestPos: oldestFirst(wheel, slots, progress.logEnd), enqueuedCq: progress.enqueuedCq };
     this.beginEpoch();
+  }
+
+  /**
+   * The lowest commit-log offset the durable state still needs (a crash goes back to it):
+   * the record of its oldest timer-log entry (entries are appended in commit-log order, so
+   * it is the lowest of them) and, via `cqToLog`, the timer-topic record a restart reads
+   * first. POSITIVE_INFINITY when it needs none.
+   */
+  async oldestNeededCommitLogOffset(cqToLog: (cqOffset: number) => Promise<number>): Promise<number> {
+    const { oldestPos, enqueuedCq } = this.durable;
+    const fromTopic = await cqToLog(enqueuedCq);
+    if (oldestPos >= this.log.end) return fromTopic;
+    const { entry } = await this.log.read(oldestPos);
+    return Math.min(entry.commitLogOffset, fromTopic);
   }
 
   static async open(o: TimerStoreOptions): Promise<TimerStore> {
@@ -245,6 +265,22 @@ export class TimerStore {
     while (this.epochs.length > 1 && this.epochs[0]!.outstanding <= 0) this.epochs.shift();
   }
 
+  /**
+   * The caller has nothing loaded that waits for delivery (no slot being loaded, nothing in
+   * memory, no store or roll in flight): the current state is then one a restart may resume
+   * from, so an epoch starts at it and the next persist writes it. Without this the persisted
+   * state trails by the epoch in which the last deliveries happened (a slot, plus the persist
+   * interval), and a crash re-delivers — and counts as pending again — those deliveries.
+   * Returns whether an epoch began (something changed since the newest one began).
+   */
+  settledPoint(): boolean {
+    const newest = this.epochs[this.epochs.length - 1]!;
+    if (newest.changes === this.changes) return false;
+    if (this.epochs.some((e) => e.outstanding > 0)) return false;
+    this.beginEpoch();
+    return true;
+  }
+
   /** A delivery of epoch `id` started / was stored. */
   hold(id: number): void {
     const e = this.epochs.find((x) => x.id === id);
@@ -391,6 +427,7 @@ export class TimerStore {
       throw err;
     }
     this.seq = seq;
+    this.durable = { oldestPos: oldest, enqueuedCq: e.progress.enqueuedCq };
     this.persistedChanges = e.changes;
     this.persistedUpToSec = e.progress.loadedUpToSec;
     await this.log.deleteBelow(oldest);
@@ -409,4 +446,14 @@ export class TimerStore {
     await this.persist();
     await this.log.close();
   }
+}
+
+/** The oldest timer-log position a wheel refers to (`logEnd` when it refers to none). */
+function oldestFirst(w: Wheel, slots: number, logEnd: number): number {
+  let oldest = logEnd;
+  for (let i = 0; i < slots; i++) {
+    const f = w.first[i]!;
+    if (f >= 0 && f < oldest) oldest = f;
+  }
+  return oldest;
 }
