@@ -20,8 +20,7 @@
  * send at 1 M entries; this layout: see bench/dedup-window.mjs.
  *
  * About 24 bytes of ring (rounded up to a power of two of entries) and 16 of table per entry
- * (1,000,000 entries ≈ 40 MiB), reserved whole at start: fresh zeroed memory the OS maps as
- * it is first written.
+ * (1,000,000 entries ≈ 40 MiB), reserved and written whole at start.
  *
  * A hash match is only a candidate: the caller confirms it against the stored message
  * (DuplicateDetector reads its topic and UNIQ_KEY back from the log), so a collision can
@@ -139,6 +138,16 @@ export class DuplicateWindow {
     while (buckets * 4 < max) buckets *= 2;
     this.bucketMask = buckets - 1;
     this.table = new Uint32Array(buckets * BUCKET);
+    // Written once now: fresh memory is mapped by the OS on first touch, and the table's
+    // pages are touched at random by the first sends — two page faults each (read, then
+    // write) on the send path cost more than this pass (~40 MiB, a few ms, for the default
+    // million entries). The ring is written ahead too, so the window costs the same from
+    // the first send as once it has wrapped.
+    this.table.fill(0);
+    this.his.fill(0);
+    this.los.fill(0);
+    this.offsets.fill(0);
+    this.ats.fill(0);
   }
 
   get size(): number {
