@@ -117,6 +117,25 @@ test("a resend admitted while the original is being stored waits and gets its re
     const r2 = await store.putMessages(stored2);
     d.stored(stored2, t3 as number, r2);
     assert.equal(((await third) as OriginalSend).msgId, r2.msgIds[0]);
+    // A batch resent whole while the original batch is being stored: the original's answer.
+    const batch = [input("T", "B-1", 1), input("T", "B-2", 1)];
+    const tb = d.admit(batch, now) as number;
+    const batchResend = d.admit([input("T", "B-1", 1), input("T", "B-2", 1)], now);
+    assert.ok(batchResend instanceof Promise);
+    // A batch mixing a message being stored and a new one waits for it too, then is refused
+    // (as with stored ones).
+    const mixed = assert.rejects(
+      d.admit([input("T", "B-1", 1), input("T", "B-9", 1)], now) as Promise<unknown>,
+      /1 already stored .* and 1 new/,
+    );
+    const rb = await store.putMessages(batch);
+    d.stored(batch, tb, rb);
+    await mixed;
+    assert.deepEqual(await batchResend, {
+      msgId: rb.msgIds.join(","),
+      queueId: 1,
+      queueOffset: rb.queueOffset,
+    });
     // Messages without UNIQ_KEY and retry topics are not tracked.
     assert.equal(d.admit([input("T", undefined)], now), -1);
     assert.equal(d.admit([input("%RETRY%G", "K-1")], now), -1);
