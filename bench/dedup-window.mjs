@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Cost of producer de-duplication (broker duplicateDetectionEnable): ns per send for the
-// window lookup + insert at steady state (window full at duplicateWindowMaxEntries), memory
+// window lookup + entry (admit) + its offset once stored (stored) at steady state (window full at duplicateWindowMaxEntries), memory
 // (heap + array buffers) per remembered send, and the start-up rebuild time of a store holding N recent
 // messages (MessageStore.forEachRecordSince + inserts). Also ns per consumer stats record
 // (ConsumeStatsWindow, on the consume path of every message). Prints figures and the machine.
@@ -65,7 +65,8 @@ console.log(`machine: ${machine}`);
   let now = Date.now();
   for (let i = 0; i < entries; i++) {
     result.commitLogOffset += 620;
-    d.record([makeInput()], result, now);
+    const batch = [makeInput()];
+    d.stored(batch, d.admit(batch, now), result);
   }
   gc();
   const perEntry = (mem() - heap0) / entries;
@@ -79,7 +80,8 @@ console.log(`machine: ${machine}`);
     for (let i = 0; i < n; i++) {
       const batch = [inputs[i]];
       result.commitLogOffset += 620;
-      if (d.check(batch, now) === undefined) d.record(batch, result, now);
+      const ticket = d.admit(batch, now);
+      if (typeof ticket === "number") d.stored(batch, ticket, result);
     }
     times.push((cpuNs() - t0) / n);
     for (let i = 0; i < n; i++) inputs[i] = makeInput();
@@ -87,13 +89,16 @@ console.log(`machine: ${machine}`);
   }
   times.sort((a, b) => a - b);
   console.log(
-    `window of ${entries} sends: ${Math.round(perEntry)} bytes (heap + array buffers) per send, window arrays ${(d.window.bytes / 1048576).toFixed(1)} MiB, RSS +${rssMiB.toFixed(0)} MiB; check+record ${times[0].toFixed(0)}-${times[rounds - 1].toFixed(0)} ns per send (median ${times[2].toFixed(0)}, ${rounds} rounds of ${n})`,
+    `window of ${entries} sends: ${Math.round(perEntry)} bytes (heap + array buffers) per send, window arrays ${(d.window.bytes / 1048576).toFixed(1)} MiB, RSS +${rssMiB.toFixed(0)} MiB; admit+stored ${times[0].toFixed(0)}-${times[rounds - 1].toFixed(0)} ns per send (median ${times[2].toFixed(0)}, ${rounds} rounds of ${n})`,
   );
   // A duplicate's lookup (the resend path) up to the candidate: confirming it reads the record from the log.
   const hits = inputs.slice(0, 10_000);
-  for (const h of hits) d.record([h], result, now);
+  for (const h of hits) {
+    const ticket = d.admit([h], now);
+    if (typeof ticket === "number") d.stored([h], ticket, result);
+  }
   const t0 = cpuNs();
-  for (let k = 0; k < 10; k++) for (const h of hits) d.check([h], now);
+  for (let k = 0; k < 10; k++) for (const h of hits) d.admit([h], now);
   console.log(
     `duplicate candidate: ${((cpuNs() - t0) / (10 * hits.length)).toFixed(0)} ns per lookup (+ one log read to confirm)`,
   );

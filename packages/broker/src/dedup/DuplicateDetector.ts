@@ -2,7 +2,7 @@ import { createOffsetMsgId, decodeMessage, MessageConst, ResponseCode } from "@t
 import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
-import { DuplicateWindow, hashHi, hashKey } from "./DuplicateWindow.js";
+import { DuplicateWindow, hashHi, hashKey, PENDING } from "./DuplicateWindow.js";
 
 export interface DuplicateDetectorOptions {
   windowSeconds: number;
@@ -19,6 +19,12 @@ export interface OriginalSend {
   msgId: string;
   queueId: number;
   queueOffset: number;
+}
+
+interface Waiter {
+  topic: string;
+  uniqKey: string;
+  resolve: (original: OriginalSend | undefined) => void;
 }
 
 /** Only producers' own topics: retry and DLQ copies legitimately repeat a UNIQ_KEY. */
@@ -38,6 +44,10 @@ export class DuplicateDetector {
   private timer: NodeJS.Timeout | undefined;
   /** Hash matches whose stored message had another topic or UNIQ_KEY (stored as new). */
   collisions = 0;
+  /** Resends that arrived while their original was still being stored (answered once it was). */
+  inFlightHits = 0;
+  /** Resends waiting for an original being stored, by its window seq. */
+  private readonly waiters = new Map<number, Waiter[]>();
 
   constructor(private readonly o: DuplicateDetectorOptions) {
     this.windowMs = o.windowSeconds * 1000;
@@ -89,31 +99,63 @@ export class DuplicateDetector {
   }
 
   /**
-   * undefined when no message of the request has a hash match in the window (the send
-   * path's case: no promise, no allocation). Otherwise a promise of the original result once
-   * the candidates are confirmed against the log: undefined when none is really stored (a
-   * hash collision), the original when all are. A batch mixing stored and new messages is
-   * refused (MESSAGE_ILLEGAL): its answer could not describe both, and storing it whole
-   * would duplicate.
+   * Admits a send's messages before they are stored. Returns, in the send path's case (no
+   * message's key in the window), a ticket at once: -1 when nothing is tracked (no
+   * UNIQ_KEY, a retry or DLQ topic), else the seq of the first message entered — entered now,
+   * before the store, so a resend arriving while the original is still being written waits
+   * for it instead of storing a copy. Pass the ticket to stored() or released(). One hash
+   * per message; a new key touches one cache line of the window.
+   *
+   * Otherwise a promise: the original send result when every message is already stored (or
+   * being stored: then once it is), or a ticket when none really is (a hash collision, or
+   * the original's store failed). A batch mixing stored and new messages is refused
+   * (MESSAGE_ILLEGAL): its answer could not describe both, and storing it whole would
+   * duplicate.
    */
-  check(inputs: readonly MessageInput[], now: number): Promise<OriginalSend | undefined> | undefined {
+  admit(inputs: readonly MessageInput[], now: number): number | Promise<OriginalSend | number> {
     const first = inputs[0];
-    if (first === undefined || !tracked(first.topic)) return undefined;
+    if (first === undefined || !tracked(first.topic)) return -1;
+    const w = this.window;
     if (inputs.length === 1) {
-      if (first.uniqKey === undefined) return undefined;
-      const offset = this.window.get(hashKey(first.topic, first.uniqKey), hashHi(), now);
-      return offset < 0 ? undefined : this.confirm(first.topic, first.uniqKey, offset);
+      const uniq = first.uniqKey;
+      if (uniq === undefined) return -1;
+      const lo = hashKey(first.topic, uniq);
+      const hi = hashHi();
+      const seq = w.lookup(lo, hi, now);
+      if (seq < 0) return w.reserve(lo, hi, now);
+      return this.original(first.topic, uniq, seq).then((o) => o ?? w.reserve(lo, hi, Date.now()));
     }
+    // A batch: hashes kept (two words a message, -1 without UNIQ_KEY) to enter them after the lookups.
+    const hashes = new Array<number>(2 * inputs.length);
     let candidates: number[] | undefined;
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
-      if (m.uniqKey === undefined) continue;
-      const offset = this.window.get(hashKey(m.topic, m.uniqKey), hashHi(), now);
-      if (offset < 0) continue;
+      if (m.uniqKey === undefined) {
+        hashes[2 * i] = -1;
+        continue;
+      }
+      const lo = hashKey(m.topic, m.uniqKey);
+      const hi = hashHi();
+      hashes[2 * i] = lo;
+      hashes[2 * i + 1] = hi;
+      const seq = w.lookup(lo, hi, now);
+      if (seq < 0) continue;
       candidates ??= new Array<number>(inputs.length).fill(-1);
-      candidates[i] = offset;
+      candidates[i] = seq;
     }
-    return candidates && this.confirmBatch(inputs, candidates);
+    if (candidates === undefined) return this.reserveAll(hashes, now);
+    return this.confirmBatch(inputs, candidates).then((o) => o ?? this.reserveAll(hashes, Date.now()));
+  }
+
+  /** Enters a batch's hashed messages (consecutive seqs); the first seq, or -1 if none. */
+  private reserveAll(hashes: readonly number[], now: number): number {
+    let ticket = -1;
+    for (let i = 0; i < hashes.length; i += 2) {
+      if (hashes[i] === -1) continue;
+      const seq = this.window.reserve(hashes[i]!, hashes[i + 1]!, now);
+      if (ticket < 0) ticket = seq;
+    }
+    return ticket;
   }
 
   private async confirmBatch(
@@ -124,7 +166,7 @@ export class DuplicateDetector {
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (candidates[i]! < 0 || m.uniqKey === undefined) continue;
-      const original = await this.confirm(m.topic, m.uniqKey, candidates[i]!);
+      const original = await this.original(m.topic, m.uniqKey, candidates[i]!);
       if (original) found.push(original);
     }
     const hits = found.length;
@@ -140,6 +182,25 @@ export class DuplicateDetector {
       queueId: found[0]!.queueId,
       queueOffset: found[0]!.queueOffset,
     };
+  }
+
+  /**
+   * The send result of window entry `seq` if it is (topic, uniqKey): read back from the log,
+   * or, while its store is under way, once that ends. undefined when it is not (a hash
+   * collision) or its store failed.
+   */
+  private original(topic: string, uniqKey: string, seq: number): Promise<OriginalSend | undefined> {
+    const offset = this.window.offsetOf(seq);
+    if (offset !== PENDING) return this.confirm(topic, uniqKey, offset);
+    this.inFlightHits++;
+    return new Promise((resolve) => {
+      let list = this.waiters.get(seq);
+      if (list === undefined) {
+        list = [];
+        this.waiters.set(seq, list);
+      }
+      list.push({ topic, uniqKey, resolve });
+    });
   }
 
   /**
@@ -162,15 +223,56 @@ export class DuplicateDetector {
     return { msgId: createOffsetMsgId(m.storeHost, offset), queueId: m.queueId, queueOffset: m.queueOffset };
   }
 
-  /** Remembers what a put stored (called once the store confirmed it). */
-  record(inputs: readonly MessageInput[], result: PutResult, now: number): void {
+  /** The put of an admitted send succeeded: its entries get their offsets; resends waiting get its result. */
+  stored(inputs: readonly MessageInput[], ticket: number, result: PutResult): void {
+    if (ticket < 0) return;
+    let seq = ticket;
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
-      if (m.uniqKey === undefined || !tracked(m.topic)) continue;
+      if (m.uniqKey === undefined) continue;
       // A batch's later messages: their offset is the tail of their offsetMsgId.
       const offset = i === 0 ? result.commitLogOffset : offsetOfMsgId(result.msgIds[i]!);
-      this.window.add(hashKey(m.topic, m.uniqKey), hashHi(), offset, now);
+      this.window.settle(seq, offset);
+      if (this.waiters.size > 0)
+        this.wake(seq, m, {
+          msgId: result.msgIds[i]!,
+          queueId: m.queueId,
+          queueOffset: result.queueOffset + i,
+        });
+      seq = (seq + 1) >>> 0;
     }
+  }
+
+  /** An admitted send was not stored (refused, shed, failed): its entries never answer; resends waiting store themselves. */
+  released(inputs: readonly MessageInput[], ticket: number): void {
+    if (ticket < 0) return;
+    let seq = ticket;
+    for (let i = 0; i < inputs.length; i++) {
+      const m = inputs[i]!;
+      if (m.uniqKey === undefined) continue;
+      if (this.window.offsetOf(seq) === PENDING) this.window.settle(seq, -1);
+      if (this.waiters.size > 0) this.wake(seq, m, undefined);
+      seq = (seq + 1) >>> 0;
+    }
+  }
+
+  private wake(seq: number, m: MessageInput, original: OriginalSend | undefined): void {
+    const list = this.waiters.get(seq);
+    if (list === undefined) return;
+    this.waiters.delete(seq);
+    for (const w of list) {
+      // The waiter matched by hash only: the same key gets the result, another one stores itself.
+      const same = w.topic === m.topic && w.uniqKey === m.uniqKey;
+      if (!same && original) this.collisions++;
+      w.resolve(same ? original : undefined);
+    }
+  }
+
+  /** Resends now waiting for their original's store to end. */
+  get waiting(): number {
+    let n = 0;
+    for (const list of this.waiters.values()) n += list.length;
+    return n;
   }
 }
 

@@ -148,20 +148,29 @@ export class SendMessageProcessor {
   }
 
   private enqueue(request: RemotingCommand, prepared: Prepared, t0: number): Promise<RemotingCommand> {
-    // A hash match in the de-duplication window is confirmed against the stored message first.
-    const candidate = this.dedup?.check(prepared.inputs, Date.now());
-    if (candidate)
-      return candidate.then((o) =>
-        o ? this.duplicateResponse(request, o) : this.submit(request, prepared, t0),
-      );
-    return this.submit(request, prepared, t0);
+    const dedup = this.dedup;
+    if (dedup === undefined) return this.submit(request, prepared, t0, -1);
+    // Entered in the de-duplication window now (a ticket); a match waits for or is confirmed
+    // against the original first.
+    const admitted = dedup.admit(prepared.inputs, Date.now());
+    if (typeof admitted === "number") return this.submit(request, prepared, t0, admitted);
+    return admitted.then((a) =>
+      typeof a === "number" ? this.submit(request, prepared, t0, a) : this.duplicateResponse(request, a),
+    );
   }
 
-  private submit(request: RemotingCommand, prepared: Prepared, t0: number): Promise<RemotingCommand> {
+  /** `ticket`: the de-duplication window's entry of the send (-1: none), settled by store() or here. */
+  private submit(
+    request: RemotingCommand,
+    prepared: Prepared,
+    t0: number,
+    ticket: number,
+  ): Promise<RemotingCommand> {
     return this.queue
-      .submit(() => this.store(request, prepared))
+      .submit(() => this.store(request, prepared, ticket))
       .then((outcome) => {
         if (t0 >= 0) this.ctx.traffic?.sendLatency.observe(performance.now() - t0);
+        if (ticket >= 0 && outcome.kind !== "done") this.dedup?.released(prepared.inputs, ticket);
         switch (outcome.kind) {
           case "done":
             return outcome.value;
@@ -477,12 +486,20 @@ export class SendMessageProcessor {
   }
 
   /** Step 10: the put, and the response RocketMQ clients read (msgId = offsetMsgId). */
-  private store(request: RemotingCommand, p: Prepared): Promise<RemotingCommand> {
+  private store(request: RemotingCommand, p: Prepared, ticket: number): Promise<RemotingCommand> {
+    // A failed put: resends waiting for this one store themselves.
+    const unstored =
+      ticket < 0
+        ? undefined
+        : (err: unknown) => {
+            this.dedup?.released(p.inputs, ticket);
+            throw err;
+          };
     return this.coalescer.put(p.inputs).then((result) => {
       if (p.half) recentHalvesOf(this.ctx.store).stored(p.inputs, result);
       this.ctx.stats.recordPut(result.count);
       this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, request.body?.length ?? 0);
-      this.dedup?.record(p.inputs, result, result.storeTimestamp);
+      if (ticket >= 0) this.dedup?.stored(p.inputs, ticket, result);
       const code =
         result.status === "FLUSH_DISK_TIMEOUT" ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS;
       const replicaAck = this.ctx.replicaAck;
@@ -494,7 +511,7 @@ export class SendMessageProcessor {
         .then((slaveCode) =>
           this.putResponse(request, p, result, slaveCode === ResponseCode.SUCCESS ? code : slaveCode),
         );
-    });
+    }, unstored);
   }
 
   private putResponse(
