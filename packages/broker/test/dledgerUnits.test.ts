@@ -105,3 +105,36 @@ test("the Raft index beside the log: append, truncate a suffix, reopen; a torn l
   assert.deepEqual(core.voters(), ["n0", "n1", "n2"]);
   again.close();
 });
+
+test("the Raft index keeps the newest entries' wire form up to its cache bound; older ones are read back from the log", async () => {
+  const dir = await tempDir("dledger-index-cache");
+  cleanups.push(() => removeDir(dir));
+  const cl = join(dir, "commitlog");
+  fs.mkdirSync(cl, { recursive: true });
+  const seg = Buffer.alloc(4096);
+  record(100, 7).copy(seg, 0);
+  fs.writeFileSync(join(cl, "0".repeat(20)), seg);
+  const ix = RaftLogIndex.open(join(dir, "dledger"), ["n0", "n1", "n2"], cl);
+  const MiB = 1024 * 1024;
+  // Entry 1 covers the record; entries 2..80 cover nothing but carry 1 MiB wire forms each
+  // (80 MiB: past the 64 MiB cache), so the oldest ones must be dropped from the cache.
+  ix.append([{ index: 1, term: 1, type: "normal", end: 100, wire: Buffer.alloc(MiB, 1) }]);
+  for (let i = 2; i <= 80; i++)
+    ix.append([{ index: i, term: 1, type: "normal", end: 100, wire: Buffer.alloc(MiB, i) }]);
+  const data = (i: number) => ix.entries(i, i + 1, 1 << 30)[0]!.data;
+  // Evicted: rebuilt from the commit log (entry 1: the record; entry 2: no bytes).
+  const d1 = decodeEntryData(data(1));
+  assert.deepEqual([d1.end, d1.chunks.length, d1.chunks[0]!.bytes.length], [100, 1, 100]);
+  assert.equal(decodeEntryData(data(2)).chunks.length, 0);
+  // The newest 64 are still cached (the wire form as received).
+  for (const i of [17, 50, 80]) {
+    assert.equal(data(i).byteLength, MiB, `entry ${i} cached`);
+    assert.equal(data(i)[0], i);
+  }
+  assert.equal(data(16).byteLength < MiB, true, "entry 16 evicted");
+  // A truncated suffix leaves the cache; new entries at those indexes are cached anew.
+  ix.truncateFrom(79);
+  ix.append([{ index: 79, term: 2, type: "normal", end: 100, wire: Buffer.alloc(MiB, 200) }]);
+  assert.equal(data(79)[0], 200);
+  ix.close();
+});

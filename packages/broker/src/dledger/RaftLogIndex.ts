@@ -40,6 +40,8 @@ export class RaftLogIndex implements RaftStorage {
   private readonly segFds = new Map<number, number>();
   private readonly cache = new Map<number, Uint8Array>();
   private cacheBytes = 0;
+  /** No cached entry below this index. */
+  private cacheLow = 0;
   private hardWrites: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -235,10 +237,17 @@ export class RaftLogIndex implements RaftStorage {
   private remember(index: number, wire: Uint8Array): void {
     this.cache.set(index, wire);
     this.cacheBytes += wire.byteLength;
-    for (const [k, v] of this.cache) {
-      if (this.cacheBytes <= CACHE_BYTES) break;
-      this.cache.delete(k);
-      this.cacheBytes -= v.byteLength;
+    if (this.cache.size === 1 || index < this.cacheLow) this.cacheLow = index;
+    // Oldest first by index (entries are cached in index order). Not by iterating the Map:
+    // every new iterator walks the slots of the entries deleted before (until V8 rehashes),
+    // which made each eviction cost more the longer the cache had been full.
+    while (this.cacheBytes > CACHE_BYTES && this.cacheLow < index) {
+      const k = this.cacheLow++;
+      const v = this.cache.get(k);
+      if (v) {
+        this.cache.delete(k);
+        this.cacheBytes -= v.byteLength;
+      }
     }
   }
 
