@@ -6,7 +6,7 @@
 // fdatasync + index fdatasync) — then commit them (dispatch into consume queues and index).
 //
 // Usage: node bench/dledger-follower-append.mjs [--rounds 300] [--msgs 128] [--entries 1]
-//        [--size 500] [--depth 1] [--dir DIR] [--root /path/to/other/checkout (A/B: its dist)]
+//        [--size 500] [--depth 1] [--queues 8] [--dir DIR] [--root /path/to/other/checkout (A/B: its dist)]
 //        [--no-index-sync (measures what the index fdatasync adds; unsafe for a replica)]
 //   --msgs: records per entry; --entries: entries per round (one Ready); --depth: rounds in
 //   flight at once (the follower pipelines Readies). Needs a build: npx tsc -b
@@ -27,6 +27,7 @@ const MSGS = Number(opt("msgs", "128"));
 const ENTRIES = Number(opt("entries", "1"));
 const SIZE = Number(opt("size", "500"));
 const DEPTH = Number(opt("depth", "1"));
+const QUEUES = Number(opt("queues", "8"));
 // What the index fdatasync adds to a round (not safe for a replica: an acknowledged entry
 // must be durable in both files).
 const INDEX_SYNC = !args.includes("--no-index-sync");
@@ -44,7 +45,7 @@ const dir = fs.mkdtempSync(path.join(baseDir, "tidemq-follower-"));
 
 /** The leader's side: records as a producer's sends make them (UNIQ_KEY, TAGS, WAIT). */
 let logEnd = 0;
-const queueNext = new Array(8).fill(0);
+const queueNext = new Array(QUEUES).fill(0);
 let uniq = 0;
 function makeEntry(queueId) {
   const recs = [];
@@ -80,7 +81,7 @@ const rounds = [];
 let q = 0;
 for (let r = 0; r < ROUNDS; r++) {
   const ents = [];
-  for (let e = 0; e < ENTRIES; e++) ents.push(makeEntry(q++ % 8));
+  for (let e = 0; e < ENTRIES; e++) ents.push(makeEntry(q++ % QUEUES));
   rounds.push(ents);
 }
 
@@ -111,6 +112,9 @@ function write(ents) {
 }
 
 const walls = [];
+// Every round's wall time in order, to see the slow ones line up with the store's
+// once-a-second consume-queue/index persist (--trace-slow MS prints rounds over MS).
+const SLOW = Number(opt("trace-slow", "0"));
 let appendMs = 0;
 const syncs0 = { log: store.flushTimes.count, index: index.syncCount };
 const cpu0 = process.cpuUsage();
@@ -123,7 +127,10 @@ async function lane() {
     const end = write(ents);
     appendMs += performance.now() - w0;
     await Promise.all([store.whenConfirmed(end), INDEX_SYNC ? index.sync() : undefined]);
-    walls.push(performance.now() - w0);
+    const wall = performance.now() - w0;
+    walls.push(wall);
+    if (SLOW > 0 && wall > SLOW)
+      console.log(`slow round at ${(w0 - t0).toFixed(0)} ms: ${wall.toFixed(1)} ms`);
     // The leader's commit index follows (dispatch into consume queues + index runs here).
     if (end > gate.committedOffset) {
       gate.committedOffset = end;

@@ -14,6 +14,14 @@ import type { DispatchItem, QueueState } from "./StoreTypes.js";
 import { takesQueueEntry } from "./storeRecords.js";
 
 const DISPATCH_SLICE = 4096;
+/**
+ * Consume queues a persist writes (write + fdatasync) at once. Few: every fs call goes
+ * through libuv's thread pool (4 threads), and a put's acknowledgement needs it too (the
+ * commit log's group-commit fdatasync; on a Raft replica also the index fdatasync). With 16
+ * at once, each second's persist took every thread for rounds of fsyncs and acks queued
+ * behind them. TIDEMQ_CQ_PERSIST_CONCURRENCY overrides (for measurements).
+ */
+const PERSIST_CONCURRENCY = Number(process.env.TIDEMQ_CQ_PERSIST_CONCURRENCY) || 2;
 
 /**
  * How far replication lets consumers read. Under a replicated log (Raft) appended records
@@ -297,8 +305,8 @@ export class Dispatcher {
         this.pendingIndexBytes = 0;
         const dirty: ConsumeQueue[] = [];
         for (const cq of this.table.consumeQueues()) if (cq.unpersistedBytes > 0) dirty.push(cq);
-        for (let i = 0; i < dirty.length; i += 16)
-          await Promise.all(dirty.slice(i, i + 16).map((cq) => cq.persist()));
+        for (let i = 0; i < dirty.length; i += PERSIST_CONCURRENCY)
+          await Promise.all(dirty.slice(i, i + PERSIST_CONCURRENCY).map((cq) => cq.persist()));
         await this.index.persist();
         await this.writeCheckpoint(false, logicsOffset);
       } catch (err) {
