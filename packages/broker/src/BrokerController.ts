@@ -214,7 +214,7 @@ export class BrokerController {
         diskMaxUsedSpaceRatio: config.diskMaxUsedSpaceRatio,
         maxMessageSize: config.maxMessageSize,
         storeHost: { host: config.brokerIP1, port: this.server.port },
-        tagsCodeOf: (topic, props) => scheduleTagsCode(topic, props, (p) => tagsHashCode(p.TAGS)),
+        tagsCodeOf: (topic, prop) => scheduleTagsCode(topic, prop, (p) => tagsHashCode(p("TAGS"))),
         logger,
       });
       const configDir = join(config.storePathRootDir, "config");

@@ -189,4 +189,89 @@ test("Raft transport: entries and snapshots written as frame parts arrive intact
     await tx.stop();
     await rx.stop();
   }
+test("the Raft index keeps the newest entries' wire form up to its cache bound; older ones are read back from the log", async () => {
+  const dir = await tempDir("dledger-index-cache");
+  cleanups.push(() => removeDir(dir));
+  const cl = join(dir, "commitlog");
+  fs.mkdirSync(cl, { recursive: true });
+  const seg = Buffer.alloc(4096);
+  record(100, 7).copy(seg, 0);
+  fs.writeFileSync(join(cl, "0".repeat(20)), seg);
+  const ix = RaftLogIndex.open(join(dir, "dledger"), ["n0", "n1", "n2"], cl);
+  const MiB = 1024 * 1024;
+  // Entry 1 covers the record; entries 2..80 cover nothing but carry 1 MiB wire forms each
+  // (80 MiB: past the 64 MiB cache), so the oldest ones must be dropped from the cache.
+  ix.append([{ index: 1, term: 1, type: "normal", end: 100, wire: Buffer.alloc(MiB, 1) }]);
+  for (let i = 2; i <= 80; i++)
+    ix.append([{ index: i, term: 1, type: "normal", end: 100, wire: Buffer.alloc(MiB, i) }]);
+  const data = (i: number) => ix.entries(i, i + 1, 1 << 30)[0]!.data;
+  // Evicted: rebuilt from the commit log (entry 1: the record; entry 2: no bytes).
+  const d1 = decodeEntryData(data(1));
+  assert.deepEqual([d1.end, d1.chunks.length, d1.chunks[0]!.bytes.length], [100, 1, 100]);
+  assert.equal(decodeEntryData(data(2)).chunks.length, 0);
+  // The newest 64 are still cached (the wire form as received).
+  for (const i of [17, 50, 80]) {
+    assert.equal(data(i).byteLength, MiB, `entry ${i} cached`);
+    assert.equal(data(i)[0], i);
+  }
+  assert.equal(data(16).byteLength < MiB, true, "entry 16 evicted");
+  // A truncated suffix leaves the cache; new entries at those indexes are cached anew.
+  ix.truncateFrom(79);
+  ix.append([{ index: 79, term: 2, type: "normal", end: 100, wire: Buffer.alloc(MiB, 200) }]);
+  assert.equal(data(79)[0], 200);
+  ix.close();
+});
+
+test("the Raft index checks each record's CRC at start-up: a torn record that reads as a plausible entry ends the index", async () => {
+  const dir = await tempDir("dledger-index-crc");
+  cleanups.push(() => removeDir(dir));
+  const cl = join(dir, "commitlog");
+  fs.mkdirSync(cl, { recursive: true });
+  const voters = ["n0", "n1", "n2"];
+  const ix = RaftLogIndex.open(join(dir, "dledger"), voters, cl);
+  ix.append([
+    { index: 1, term: 1, type: "noop", end: 0 },
+    { index: 2, term: 1, type: "normal", end: 100 },
+    { index: 3, term: 2, type: "normal", end: 160 },
+  ]);
+  await ix.sync();
+  ix.close();
+  const path = join(dir, "dledger", "index");
+  // Entry 3 torn: its end's low bytes never reached the disk (140 instead of 160 would still
+  // look valid: a term, an end past the previous one).
+  const bytes = fs.readFileSync(path);
+  bytes.writeDoubleBE(140, 48 + 8);
+  fs.writeFileSync(path, bytes);
+  const torn = RaftLogIndex.open(join(dir, "dledger"), voters, cl);
+  assert.equal(torn.lastIndex(), 2);
+  assert.equal(torn.endOf(2), 100);
+  assert.equal(fs.statSync(path).size, 48, "the torn record is cut");
+  torn.close();
+  // An index written before records had a CRC (format byte 0) still opens; a record without
+  // one after a record with one is torn.
+  const legacy = Buffer.alloc(72);
+  for (const [i, term, end] of [
+    [0, 1, 10],
+    [1, 1, 20],
+  ] as const) {
+    legacy.writeDoubleBE(term, i * 24);
+    legacy.writeDoubleBE(end, i * 24 + 8);
+    legacy.writeUInt8(0, i * 24 + 16);
+  }
+  fs.writeFileSync(path, legacy.subarray(0, 48));
+  const old = RaftLogIndex.open(join(dir, "dledger"), voters, cl);
+  assert.equal(old.lastIndex(), 2);
+  old.append([{ index: 3, term: 2, type: "normal", end: 30 }]);
+  await old.sync();
+  old.close();
+  const mixed = fs.readFileSync(path);
+  assert.equal(mixed.length, 72);
+  const after = Buffer.alloc(24);
+  after.writeDoubleBE(2, 0);
+  after.writeDoubleBE(40, 8);
+  fs.writeFileSync(path, Buffer.concat([mixed, after]));
+  const reopened = RaftLogIndex.open(join(dir, "dledger"), voters, cl);
+  assert.equal(reopened.lastIndex(), 3);
+  assert.equal(reopened.endOf(3), 30);
+  reopened.close();
 });

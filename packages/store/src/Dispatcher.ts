@@ -1,25 +1,27 @@
 import { join } from "node:path";
-import {
-  afterSyncRun,
-  decodeMessage,
-  MAGIC_BLANK,
-  MessageConst,
-  type MessageExt,
-  tagsHashCode,
-} from "@tidemq/protocol";
+import { afterSyncRun, MAGIC_BLANK, MessageConst, type MessageExt, tagsHashCode } from "@tidemq/protocol";
 import { writeCheckpoint } from "./Checkpoint.js";
 import type { CommitLog } from "./CommitLog.js";
 import { type ConsumeQueue, CQ_ENTRY_BYTES } from "./ConsumeQueue.js";
 import type { ResolvedConfig } from "./config.js";
+import { DispatchFields } from "./DispatchFields.js";
 import { Fifo } from "./Fifo.js";
 import type { IndexService } from "./IndexService.js";
 import type { PutWaiters } from "./PutWaiters.js";
 import type { QueueTable } from "./QueueTable.js";
 import { type StoreHealth, writeFailureText } from "./StoreHealth.js";
-import type { DispatchItem } from "./StoreTypes.js";
+import type { DispatchItem, QueueState } from "./StoreTypes.js";
 import { takesQueueEntry } from "./storeRecords.js";
 
 const DISPATCH_SLICE = 4096;
+/**
+ * Consume queues a persist writes (write + fdatasync) at once. Few: every fs call goes
+ * through libuv's thread pool (4 threads), and a put's acknowledgement needs it too (the
+ * commit log's group-commit fdatasync; on a Raft replica also the index fdatasync). With 16
+ * at once, each second's persist took every thread for rounds of fsyncs and acks queued
+ * behind them. TIDEMQ_CQ_PERSIST_CONCURRENCY overrides (for measurements).
+ */
+const PERSIST_CONCURRENCY = Number(process.env.TIDEMQ_CQ_PERSIST_CONCURRENCY) || 2;
 
 /**
  * How far replication lets consumers read. Under a replicated log (Raft) appended records
@@ -38,10 +40,13 @@ export interface CommitGate {
  * answers their puts, tells arrival listeners; persists queue and index entries with the
  * checkpoint that covers them. Records come from three places: the local append path
  * (items queued as they are written, no decode), recovery (records re-read from the log),
- * and replicated bytes (records decoded from what another replica sent).
+ * and replicated bytes (records read in place from what another replica sent: only the
+ * fields dispatch needs, see DispatchFields).
  */
 export class Dispatcher {
   private readonly pending = new Fifo<DispatchItem>();
+  /** decodeReplicated's reader of what dispatch needs of a record (reused). */
+  private readonly fields = new DispatchFields();
   private readonly arrivedListeners: ((topic: string, queueId: number, maxOffset: number) => void)[] = [];
   /** dispatchVisible's set of queues that got entries, reused (undefined while in use). */
   private arrivedScratch: Set<ConsumeQueue> | undefined = new Set();
@@ -122,6 +127,8 @@ export class Dispatcher {
    */
   decodeReplicated(offset: number, data: Buffer): { items: DispatchItem[]; endsSegment: boolean } {
     const items: DispatchItem[] = [];
+    // Same queue record after record (a put's group): its state is looked up once.
+    let q: QueueState | undefined;
     let p = 0;
     while (p + 8 <= data.length) {
       const size = data.readInt32BE(p);
@@ -133,7 +140,21 @@ export class Dispatcher {
       if (size <= 0 || p + size > data.length) {
         throw new RangeError(`replicated bytes at ${offset + p}: record of ${size} bytes overruns the chunk`);
       }
-      items.push(this.itemOf(decodeMessage(data, p), offset + p, size));
+      const r = this.fields;
+      r.read(data, p);
+      if (q === undefined || r.topicChanged || r.queueId !== q.queueId)
+        q = this.table.queueState(this.table.topicState(r.topic), r.queueId);
+      items.push({
+        q,
+        queueOffset: r.queueOffset,
+        offset: offset + p,
+        size,
+        tagsCode: this.cfg.tagsCodeOf ? this.cfg.tagsCodeOf(r.topic, r.property) : tagsHashCode(r.tags),
+        storeTimestamp: r.storeTimestamp,
+        keys: r.keys,
+        uniq: r.uniq,
+        inQueue: takesQueueEntry(r.sysFlag),
+      });
       p += size;
     }
     if (p !== data.length) throw new RangeError(`replicated bytes at ${offset + p}: a partial record`);
@@ -169,7 +190,7 @@ export class Dispatcher {
       offset,
       size,
       tagsCode: this.cfg.tagsCodeOf
-        ? this.cfg.tagsCodeOf(m.topic, m.properties)
+        ? this.cfg.tagsCodeOf(m.topic, (name) => m.properties[name])
         : tagsHashCode(m.properties.TAGS),
       storeTimestamp: m.storeTimestamp,
       keys: m.properties[MessageConst.KEYS],
@@ -284,8 +305,8 @@ export class Dispatcher {
         this.pendingIndexBytes = 0;
         const dirty: ConsumeQueue[] = [];
         for (const cq of this.table.consumeQueues()) if (cq.unpersistedBytes > 0) dirty.push(cq);
-        for (let i = 0; i < dirty.length; i += 16)
-          await Promise.all(dirty.slice(i, i + 16).map((cq) => cq.persist()));
+        for (let i = 0; i < dirty.length; i += PERSIST_CONCURRENCY)
+          await Promise.all(dirty.slice(i, i + PERSIST_CONCURRENCY).map((cq) => cq.persist()));
         await this.index.persist();
         await this.writeCheckpoint(false, logicsOffset);
       } catch (err) {

@@ -59,9 +59,10 @@ export interface MessageStoreConfig {
   /**
    * Tag code of a record when consume queues are rebuilt from the commit log after a crash
    * (puts may pass their own tagsCode, e.g. a delivery time for delay topics; pass the same
-   * rule here so rebuilt entries agree). Default tagsHashCode(properties.TAGS).
+   * rule here so rebuilt entries agree). Default tagsHashCode(property("TAGS")). Properties
+   * come as a getter: a replica reads them in place, without parsing every record's text.
    */
-  tagsCodeOf?: (topic: string, properties: Record<string, string>) => number;
+  tagsCodeOf?: (topic: string, property: (name: string) => string | undefined) => number;
   /**
    * A replicated log's commit gate, in force from the first moment: recovery dispatches
    * (makes readable) only records below its committedOffset and keeps the rest pending.

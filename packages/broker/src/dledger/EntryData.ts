@@ -34,7 +34,8 @@ export function encodeEntryData(end: number, chunks: readonly LogChunk[]): Buffe
 }
 
 export function decodeEntryData(data: Uint8Array): { end: number; chunks: LogChunk[] } {
-  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  // Entries off the wire are Buffers already (one view less per entry on a follower).
+  const b = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (b.length < 11 || b.readUInt8(0) !== VERSION)
     throw new RangeError("not a DLedger entry (bad version or size)");
   const end = b.readDoubleBE(1);

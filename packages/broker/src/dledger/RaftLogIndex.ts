@@ -1,10 +1,15 @@
 import fs from "node:fs";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import type { ConfigState, Entry, EntryType, HardState, RaftStorage, Snapshot } from "@tidemq/raft";
 import { CompactedError, UnavailableError } from "@tidemq/raft";
 import { chunksOfLogBytes, encodeEntryData } from "./EntryData.js";
 
 const RECORD = 24;
+/** Byte 17 of a record: 1 = bytes 20..23 hold the CRC-32 of bytes 0..19 (0: an older record, none). */
+const FORMAT_AT = 17;
+const CHECKSUMMED = 1;
+const CRC_AT = 20;
 const TYPES: EntryType[] = ["normal", "noop", "config"];
 const EMPTY = new Uint8Array(0);
 /** Recent entries' wire form, kept so a follower a little behind is served without disk reads. */
@@ -13,7 +18,8 @@ const CACHE_BYTES = 64 * 1024 * 1024;
 /**
  * The Raft side of "the commit log IS the Raft log": entry i is the commit-log byte range
  * [end(i-1), end(i)), so all a replica keeps besides its commit log is this small index —
- * 24 bytes per entry (term f64, end offset f64, type u8) in `<root>/dledger/index` — and
+ * 24 bytes per entry (term f64, end offset f64, type u8, format u8, 2 spare, CRC-32 of the
+ * first 20 bytes) in `<root>/dledger/index` — and
  * the hard state (term, vote, commit) in `<root>/dledger/hardstate.json`. Entries are read
  * back (for followers that are behind) from the commit-log segment files themselves.
  *
@@ -40,6 +46,8 @@ export class RaftLogIndex implements RaftStorage {
   private readonly segFds = new Map<number, number>();
   private readonly cache = new Map<number, Uint8Array>();
   private cacheBytes = 0;
+  /** No cached entry below this index. */
+  private cacheLow = 0;
   private hardWrites: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -61,12 +69,24 @@ export class RaftLogIndex implements RaftStorage {
     const n = Math.floor(size / RECORD);
     const buf = Buffer.alloc(n * RECORD);
     if (n > 0) fs.readSync(ix.fd, buf, 0, buf.length, 0);
+    let checked = false;
     for (let i = 0; i < n; i++) {
-      const term = buf.readDoubleBE(i * RECORD);
-      const end = buf.readDoubleBE(i * RECORD + 8);
-      const type = TYPES[buf.readUInt8(i * RECORD + 16)];
-      // A torn or zeroed record (crash during the write): the index ends before it.
-      if (!type || term <= 0 || !Number.isFinite(end) || end < (ix.ends.at(-1) ?? 0)) break;
+      const at = i * RECORD;
+      const term = buf.readDoubleBE(at);
+      const end = buf.readDoubleBE(at + 8);
+      const type = TYPES[buf.readUInt8(at + 16)];
+      // A torn or zeroed record (crash during the write): the index ends before it. A record
+      // with a checksum must match it; once one had a checksum, every later one must (a torn
+      // record can read back as a plausible term and end, and would then claim bytes this
+      // replica never received as that entry — the leader would see matching terms and never
+      // send the right ones).
+      const format = buf.readUInt8(at + FORMAT_AT);
+      if (format === CHECKSUMMED) {
+        if (buf.readInt32BE(at + CRC_AT) !== recordCrc(buf, at)) break;
+        checked = true;
+      } else if (format !== 0 || checked) break;
+      if (!type || !Number.isSafeInteger(term) || term <= 0 || !Number.isFinite(end)) break;
+      if (end < (ix.ends.at(-1) ?? 0)) break;
       ix.terms.push(term);
       ix.ends.push(end);
       ix.types.push(type);
@@ -161,6 +181,8 @@ export class RaftLogIndex implements RaftStorage {
       buf.writeDoubleBE(e.term, k * RECORD);
       buf.writeDoubleBE(e.end, k * RECORD + 8);
       buf.writeUInt8(TYPES.indexOf(e.type), k * RECORD + 16);
+      buf.writeUInt8(CHECKSUMMED, k * RECORD + FORMAT_AT);
+      buf.writeInt32BE(recordCrc(buf, k * RECORD), k * RECORD + CRC_AT);
       this.terms.push(e.term);
       this.ends.push(e.end);
       this.types.push(e.type);
@@ -235,10 +257,17 @@ export class RaftLogIndex implements RaftStorage {
   private remember(index: number, wire: Uint8Array): void {
     this.cache.set(index, wire);
     this.cacheBytes += wire.byteLength;
-    for (const [k, v] of this.cache) {
-      if (this.cacheBytes <= CACHE_BYTES) break;
-      this.cache.delete(k);
-      this.cacheBytes -= v.byteLength;
+    if (this.cache.size === 1 || index < this.cacheLow) this.cacheLow = index;
+    // Oldest first by index (entries are cached in index order). Not by iterating the Map:
+    // every new iterator walks the slots of the entries deleted before (until V8 rehashes),
+    // which made each eviction cost more the longer the cache had been full.
+    while (this.cacheBytes > CACHE_BYTES && this.cacheLow < index) {
+      const k = this.cacheLow++;
+      const v = this.cache.get(k);
+      if (v) {
+        this.cache.delete(k);
+        this.cacheBytes -= v.byteLength;
+      }
     }
   }
 
@@ -321,4 +350,8 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+function recordCrc(buf: Buffer, at: number): number {
+  return crc32(buf.subarray(at, at + CRC_AT)) | 0;
 }

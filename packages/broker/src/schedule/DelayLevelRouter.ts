@@ -120,13 +120,14 @@ export class DelayLevelRouter {
 /**
  * The consume-queue tag code of a record when queues are rebuilt from the commit log: the
  * due time for scheduled records, the tag hash otherwise (the store's default rule).
+ * Properties as an object or as a getter (what the store hands over).
  */
-export function scheduleTagsCode(
+export function scheduleTagsCode<P extends Record<string, string> | ((name: string) => string | undefined)>(
   topic: string,
-  properties: Record<string, string>,
-  otherwise: (properties: Record<string, string>) => number,
+  properties: P,
+  otherwise: (properties: P) => number,
 ): number {
   if (topic !== SCHEDULE_TOPIC) return otherwise(properties);
-  const due = Number(properties[DELAY_DUE_MS]);
+  const due = Number(typeof properties === "function" ? properties(DELAY_DUE_MS) : properties[DELAY_DUE_MS]);
   return Number.isSafeInteger(due) ? due : 0;
 }
