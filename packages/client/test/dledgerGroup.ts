@@ -85,6 +85,17 @@ export class DLedgerGroup {
     return r;
   }
 
+  /** A replica not in the initial group (membership changes), started on an empty store. */
+  async addReplica(id: string, overrides: Record<string, unknown>): Promise<Replica> {
+    const r: Replica = { id, child: undefined, addr: "", role: "follower", term: 0, listeners: new Set() };
+    this.replicas.push(r);
+    this.extra.set(id, overrides);
+    await this.startReplica(id);
+    return r;
+  }
+
+  private readonly extra = new Map<string, Record<string, unknown>>();
+
   async startReplica(id: string): Promise<void> {
     const r = this.replica(id);
     const root = join(this.dir, id);
@@ -102,6 +113,7 @@ export class DLedgerGroup {
       dLegerSelfId: id,
       autoCreateTopicEnable: true,
       ...this.overrides,
+      ...this.extra.get(id),
     };
     const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
       stdio: ["ignore", "pipe", "inherit"],

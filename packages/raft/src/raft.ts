@@ -1,4 +1,4 @@
-import { type ConfigChange, encodeConfigChange } from "./configChange.js";
+import { applyConfigChange, type ConfigChange, encodeConfigChange } from "./configChange.js";
 import { CompactedError, invariant, NotLeaderError, ProposalDroppedError, RaftError } from "./errors.js";
 import { Membership } from "./membership.js";
 import { majority, Progress, quorumIndex } from "./progress.js";
@@ -203,7 +203,9 @@ export class RaftNode {
     if (cc.op === "removeVoter" && (!voters.includes(cc.node) || voters.length === 1)) {
       throw new RaftError(`cannot remove ${cc.node} from voters ${voters.join(",")}`, false);
     }
-    const r = this.appendAsLeader([{ type: "config", data: encodeConfigChange(cc) }]);
+    // The entry names the resulting voters too (see ConfigChange.voters).
+    const full: ConfigChange = { ...cc, voters: applyConfigChange(voters, cc) };
+    const r = this.appendAsLeader([{ type: "config", data: encodeConfigChange(full) }]);
     this.pendingConfIndex = r.lastIndex;
     return r;
   }

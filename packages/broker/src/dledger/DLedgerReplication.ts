@@ -5,6 +5,7 @@ import type { BrokerContext } from "../context.js";
 import { SlaveSynchronize } from "../ha/SlaveSynchronize.js";
 import type { DLedgerNode, DLedgerRole } from "./DLedgerNode.js";
 import { followerBrokerId } from "./DLedgerPeers.js";
+import { DLEDGER_ADD_PEER, DLEDGER_REMOVE_PEER, MembershipChange } from "./MembershipChange.js";
 
 /** Followers copy the leader's topics, subscription groups and consumer offsets this often. */
 export const DLEDGER_METADATA_SYNC_MS = 1000;
@@ -65,6 +66,9 @@ export class DLedgerReplication {
       }
       return createResponse(request, ResponseCode.SUCCESS, `leadership transfer to ${to} started`);
     });
+    const membership = new MembershipChange(this.node, store);
+    server.registerHandler(DLEDGER_ADD_PEER, (request) => membership.handle(request));
+    server.registerHandler(DLEDGER_REMOVE_PEER, (request) => membership.handle(request));
     this.ctx.runtimeInfoExtras = () => {
       const st = this.node.status();
       const out: Record<string, string> = {
@@ -78,6 +82,7 @@ export class DLedgerReplication {
         dLegerLeaderId: st.leaderId,
         dLegerCommitIndex: String(st.commitIndex),
         dLegerLastIndex: String(st.lastIndex),
+        dLegerMembers: this.node.voters().join(","),
       };
       if (st.peers.length > 0) out.dLegerPeerLag = st.peers.map((p) => `${p.id}:${p.lag}`).join(";");
       return out;
