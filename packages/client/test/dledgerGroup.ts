@@ -33,6 +33,8 @@ export interface Replica {
   metricsPort?: number;
   /** Called with each stdout line. */
   listeners: Set<(line: string) => void>;
+  /** The last 20 kB of its stderr (also copied to this process's stderr). */
+  stderr?: string;
 }
 
 /**
@@ -95,6 +97,8 @@ export class DLedgerGroup {
   }
 
   private readonly extra = new Map<string, Record<string, unknown>>();
+  /** Node options per replica for its next start (e.g. `--import` of a fault injector). */
+  readonly nodeArgs = new Map<string, string[]>();
 
   async startReplica(id: string): Promise<void> {
     const r = this.replica(id);
@@ -115,8 +119,17 @@ export class DLedgerGroup {
       ...this.overrides,
       ...this.extra.get(id),
     };
-    const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
-      stdio: ["ignore", "pipe", "inherit"],
+    const child = spawn(
+      process.execPath,
+      [...(this.nodeArgs.get(id) ?? []), script, JSON.stringify(overrides)],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    r.stderr = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      process.stderr.write(d);
+      r.stderr = (r.stderr + d.toString()).slice(-20_000);
     });
     r.child = child;
     r.role = "follower";

@@ -105,6 +105,9 @@ export class DLedgerNode {
    *  commit log when a Ready persists them; anyone else's entries are appended from the wire. */
   private ownTerm = 0;
   private ownLast = 0;
+  /** Called once when the Raft loop gives up (after the "stopped replicating" line): the
+   *  broker exits the process (DLedgerReplication), a test may watch instead. */
+  onFatal: (err: Error) => void = () => {};
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
   onRoleChange: (r: DLedgerRole) => void = () => {};
 
@@ -741,5 +744,6 @@ export class DLedgerNode {
     this.store?.refuseLocalAppends(`DLedger replica failed: ${err.message}`);
     this.logger.error(`dledger: replica ${this.self.id} stopped replicating: ${err.stack ?? err.message}`);
     this.emitRole();
+    if (!this.stopped) this.onFatal(err); // not an error of a clean stop's last writes
   }
 }

@@ -11,6 +11,8 @@ import { DLEDGER_ADD_PEER, DLEDGER_REMOVE_PEER, MembershipChange } from "./Membe
 export const DLEDGER_METADATA_SYNC_MS = 1000;
 /** A follower re-registers this often, so it learns a new leader's address (for metadata sync) fast. */
 const FOLLOWER_REGISTER_MS = 3000;
+/** Exit code of a broker whose DLedger replica gave up (EX_TEMPFAIL: a supervisor restarts it). */
+export const DLEDGER_FATAL_EXIT_CODE = 75;
 /** Admin request (DLedger's LEADERSHIP_TRANSFER code): extFields.selfId = the replica to hand leadership to. */
 export const DLEDGER_TRANSFER_LEADER = 51005;
 
@@ -34,6 +36,20 @@ export class DLedgerReplication {
   copyMetadataFromLeader = true;
   /** Runs before a leadership transfer starts (the leader writes its last metadata batch). */
   beforeTransfer: (() => Promise<void>) | undefined;
+  /**
+   * The replica's Raft loop gave up (an error it cannot recover from, e.g. its disk failing).
+   * Staying up would leave a broker that looks alive but is out of the group — the next fault
+   * elsewhere then leaves no majority. So by default the process exits at once with
+   * DLEDGER_FATAL_EXIT_CODE, as after a crash (a restart recovers the store and catches up from
+   * the leader; nothing acknowledged depends on this replica's unsynced state). Embedders may
+   * replace it.
+   */
+  onFatal: (err: Error) => void = (err) => {
+    this.ctx.logger.error(
+      `FATAL: DLedger replica ${this.node.self.id} of ${this.ctx.config.brokerName} gave up (${err.message}); exiting with code ${DLEDGER_FATAL_EXIT_CODE} so a supervisor restarts it (a restart recovers the store and catches up from the leader)`,
+    );
+    process.exit(DLEDGER_FATAL_EXIT_CODE);
+  };
   /** Observers of role changes (after the broker switched brokerId/role and re-registered). */
   readonly roleListeners = new Set<(r: DLedgerRole) => void>();
 
@@ -88,6 +104,7 @@ export class DLedgerReplication {
       return out;
     };
     this.node.onRoleChange = (r) => this.applyRole(r);
+    this.node.onFatal = (err) => this.onFatal(err);
     await this.node.start(store);
     this.registerTimer = setInterval(() => {
       if (!this.node.isWritable) this.registerNow();
