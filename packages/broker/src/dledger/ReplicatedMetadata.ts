@@ -375,6 +375,12 @@ export class ReplicatedMetadata {
         return;
       case "groupDelete":
         if (managed) await this.groups.applyDelete(c.group);
+        if (c.cleanOffset && managed) {
+          // With the delete, in log order: offsets committed after it (a consumer still
+          // running) come in later records and count again.
+          this.offsetChanges.dropGroup(c.group);
+          this.offsets.removeGroup(c.group);
+        }
         return;
       case "offsets":
         // The leader's offsets are the source of its records: only other writers' apply.
