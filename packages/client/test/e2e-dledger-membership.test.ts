@@ -208,6 +208,26 @@ test("a dead follower is removed and a new empty replica added while producing: 
     assert.equal(back.dLegerMembers, members);
     await sendSome("restarted", 20);
     await waitFor(() => acked.every((b) => got.has(b)), 60_000, "every acknowledged message consumed");
+
+    // Removing a live follower: it stops acting as a member and unregisters (no client is sent
+    // to it any more); the group goes on with the two others.
+    assert.notEqual((await group.leader()).id, leader.id);
+    const gone = await admin(["removeDLedgerPeer", "-g", group.brokerName, "-i", leader.id]);
+    assert.equal(gone.code, 0, gone.out);
+    for (let i = 0; i < 1000; i++) {
+      const addrs = (await api.getClusterInfo()).brokerAddrTable[group.brokerName]?.brokerAddrs ?? {};
+      if (!Object.values(addrs).includes(leader.addr)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const addrs = (await api.getClusterInfo()).brokerAddrTable[group.brokerName]?.brokerAddrs ?? {};
+    assert.ok(
+      !Object.values(addrs).includes(leader.addr),
+      `removed replica still registered: ${JSON.stringify(addrs)}`,
+    );
+    assert.ok(group.alive(leader), "the removed replica keeps running (the operator stops it)");
+    await sendSome("two", 20);
+    assert.ok(acked.filter((b) => b.startsWith("two")).length >= 18);
+    await waitFor(() => acked.every((b) => got.has(b)), 60_000, "every acknowledged message consumed");
   } finally {
     stop = true;
     await c.shutdown();

@@ -137,3 +137,39 @@ test("a dead voter is removed and an empty replica added: it learns the membersh
   const n0 = net.nodes.get("n0")!.raft;
   assert.notEqual(n0.role, "leader");
 });
+
+test("a live voter that is removed gets the entry that removes it and never campaigns; a dead one is forgotten after an election timeout", () => {
+  const net = new Net();
+  const ids = ["n0", "n1", "n2", "n3"];
+  for (const id of ids) net.add(id, ids);
+  net.nodes.get("n0")!.raft.campaign();
+  net.settle();
+  const leader = net.nodes.get("n0")!.raft;
+  assert.equal(leader.role, "leader");
+  leader.propose([enc.encode("x")]);
+  net.settle();
+
+  // n3 is alive: it appends its own removal and stops campaigning.
+  leader.proposeConfigChange({ op: "removeVoter", node: "n3" });
+  net.settle();
+  const n3 = net.nodes.get("n3")!.raft;
+  assert.deepEqual(n3.voters(), ["n0", "n1", "n2"]);
+  assert.equal(leader.status().progress.n3, undefined, "the leader stops sending once n3 has it");
+  net.down.add("n0"); // even with no leader to hear from, n3 stays quiet
+  net.tick(60);
+  assert.equal(n3.role, "follower");
+  assert.equal(n3.term, leader.term);
+  net.down.delete("n0");
+  net.tick(30);
+
+  // n2 is dead when removed: the leader keeps it only until an election timeout of silence.
+  const lead = [...net.nodes.values()].map((n) => n.raft).find((r) => r.role === "leader")!;
+  net.down.add("n2");
+  lead.proposeConfigChange({ op: "removeVoter", node: "n2" });
+  net.settle();
+  assert.ok(lead.status().progress.n2, "still tracked right after the removal");
+  net.tick(25);
+  assert.equal(lead.status().progress.n2, undefined);
+  assert.deepEqual(lead.voters(), ["n0", "n1"]);
+  assert.throws(() => lead.transferLeadership("n2"), /not a voter/);
+});

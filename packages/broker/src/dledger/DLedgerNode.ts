@@ -108,6 +108,8 @@ export class DLedgerNode {
   /** Called once when the Raft loop gives up (after the "stopped replicating" line): the
    *  broker exits the process (DLedgerReplication), a test may watch instead. */
   onFatal: (err: Error) => void = () => {};
+  /** Called when a config entry removes this replica from the group (false) or adds it (true). */
+  onMembership: (member: boolean) => void = () => {};
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
   onRoleChange: (r: DLedgerRole) => void = () => {};
 
@@ -301,9 +303,12 @@ export class DLedgerNode {
     return done() && this.index.lastIndex() >= index && this.index.term(index) === term;
   }
 
+  /** Transport peers: the voters, and on a leader the removed ones it still tells of their removal. */
   private votersAsPeers() {
     const out = [];
-    for (const id of this.node?.voters() ?? this.members.currentVoters()) {
+    const ids = new Set(this.node?.voters() ?? this.members.currentVoters());
+    for (const id of Object.keys(this.node?.status().progress ?? {})) ids.add(id);
+    for (const id of ids) {
       const p = this.members.peer(id);
       if (p) out.push(p);
       else if (id !== this.self.id) this.logger.error(`dledger: no address known for member ${id}`);
@@ -331,6 +336,7 @@ export class DLedgerNode {
         this.logger.warn(
           `dledger: replica ${id} was removed from the group by config entry ${last.index}: it no longer campaigns or leads; stop this broker (its data is no longer part of the group)`,
         );
+        this.onMembership(false);
       } else {
         // A new replica catching up through the group's history, before the entry that adds it.
         this.logger.info(

@@ -29,6 +29,9 @@ export class DLedgerReplication {
   private stopped = false;
   /** Registers with the NameServers now. */
   registerNow: () => void = () => {};
+  /** Unregisters from the NameServers for good (this replica was removed from the group). */
+  unregister: () => Promise<void> = async () => {};
+  private removed = false;
   /**
    * Followers copy the leader's metadata every DLEDGER_METADATA_SYNC_MS. Off when the
    * metadata is replicated through the log (ReplicatedMetadata).
@@ -105,9 +108,18 @@ export class DLedgerReplication {
     };
     this.node.onRoleChange = (r) => this.applyRole(r);
     this.node.onFatal = (err) => this.onFatal(err);
+    this.node.onMembership = (member) => {
+      if (member || this.removed) return;
+      // Out of the group: clients must not be sent here (read/write splitting) any more.
+      this.removed = true;
+      this.ctx.logger.warn(
+        `dledger: ${this.node.self.id} unregisters from the NameServers (removed from the group; restart it to register again)`,
+      );
+      void this.unregister().catch(() => undefined);
+    };
     await this.node.start(store);
     this.registerTimer = setInterval(() => {
-      if (!this.node.isWritable) this.registerNow();
+      if (!this.node.isWritable && !this.removed) this.registerNow();
     }, FOLLOWER_REGISTER_MS);
     this.registerTimer.unref();
   }
