@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type ConfigChange, type Entry, encodeConfigChange } from "@tidemq/raft";
+import { type ConfigChange, type Entry, encodeConfigChange, MemoryStorage, RaftNode } from "@tidemq/raft";
 import { createLogger } from "@tidemq/remoting";
-import { checkAddPeer, checkRemovePeer } from "../src/dledger/MembershipChange.js";
+import { checkAddPeer, checkRemovePeer, explain } from "../src/dledger/MembershipChange.js";
 import { encodeMembershipContext, MembershipLog } from "../src/dledger/MembershipLog.js";
 import { RaftLogIndex } from "../src/dledger/RaftLogIndex.js";
 import { cleanupsAfterAll, removeDir, tempDir } from "./helpers.js";
@@ -96,4 +96,25 @@ test("addDLedgerPeer / removeDLedgerPeer checks: leader only, one id once, the l
   checkRemovePeer({ ...base, id: "n2" });
   assert.throws(() => checkRemovePeer({ ...base, id: "n1" }), /transfer leadership first/);
   assert.throws(() => checkRemovePeer({ ...base, id: "n0" }), /not a member/);
+});
+
+test("a second change while one is uncommitted is refused in the operator's words", () => {
+  const storage = new MemoryStorage(["n1"]);
+  const node = new RaftNode({ id: "n1", storage, random: () => 0.5 });
+  node.campaign();
+  for (let i = 0; i < 10 && node.hasReady(); i++) {
+    const rd = node.ready();
+    storage.append(rd.entries);
+    if (rd.hardState) storage.setHardState(rd.hardState);
+    node.advance();
+  }
+  assert.equal(node.role, "leader");
+  node.proposeConfigChange({ op: "addVoter", node: "n2" });
+  let err: unknown;
+  try {
+    node.proposeConfigChange({ op: "addVoter", node: "n3" });
+  } catch (e) {
+    err = e;
+  }
+  assert.match(explain(err), /another membership change is not committed yet .*one change at a time/);
 });

@@ -77,7 +77,7 @@ function checkLeader(selfId: string, role: string, leaderId: string): void {
 }
 
 /** Maps the core's refusals to the operator's words. */
-function explain(err: unknown): string {
+export function explain(err: unknown): string {
   if (err instanceof ProposalDroppedError && /not committed yet/.test(err.message)) {
     return `another membership change is not committed yet (${err.message}); one change at a time: wait for it (clusterList), then retry`;
   }

@@ -206,7 +206,15 @@ export class MembershipLog implements RaftStorage {
   }
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
-    const out = this.index.entries(lo, hi, maxBytes);
+    let out: Entry[];
+    try {
+      out = this.index.entries(lo, hi, maxBytes);
+    } catch (err) {
+      // Retention deleted the commit-log bytes a lagging (or new) replica needs.
+      throw new Error(
+        `a replica needs entries from index ${lo}, below what the leader's commit log still holds (${(err as Error).message}); snapshot transfer is not supported: that replica cannot catch up (remove it, or add a replica while the leader's log starts at index 1)`,
+      );
+    }
     for (let k = 0; k < out.length; k++) {
       const e = out[k]!;
       if (e.type !== "config") continue;
