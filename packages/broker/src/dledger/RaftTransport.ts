@@ -102,6 +102,10 @@ export class RaftTransport {
     s.setNoDelay(true);
     let ok = false;
     s.once("connect", () => {
+      if (this.out.get(peer.id) !== state) {
+        s.destroy(); // removed from the group while connecting
+        return;
+      }
       ok = true;
       state.connecting = false;
       state.backoff = 50;
