@@ -292,6 +292,7 @@ export class BrokerController {
       replication.registerNow = () => {
         registration.registerAll().catch(() => undefined);
       };
+      if (replication instanceof DLedgerReplication) replication.unregister = () => registration.stop();
       new BrokerAdminProcessor(this.ctx, stats, this.sendProcessor.queue, () => {
         registration.registerAll().catch(() => undefined);
       }).register();

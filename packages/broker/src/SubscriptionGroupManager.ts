@@ -204,9 +204,13 @@ export class SubscriptionGroupManager implements SubscriptionGroupManagerApi {
     await this.applyUpsert(normalized);
   }
 
-  async delete(group: string): Promise<void> {
-    if (!this.table.has(group)) return;
-    if (this.replicate) await this.replicate({ t: "groupDelete", group });
+  /** With `cleanOffset` (DELETE_SUBSCRIPTIONGROUP's 5.x flag) the group's consumer offsets go
+   *  too — in DLedger mode as part of the same replicated record, even when the group's config
+   *  is already gone (its offsets may not be). */
+  async delete(group: string, cleanOffset = false): Promise<void> {
+    if (!this.table.has(group) && !cleanOffset) return;
+    if (this.replicate)
+      await this.replicate({ t: "groupDelete", group, ...(cleanOffset ? { cleanOffset } : {}) });
     await this.applyDelete(group);
   }
 

@@ -36,7 +36,7 @@ export interface SubscriptionGroupManagerApi {
   get(group: string): SubscriptionGroupConfig | undefined;
   all(): SubscriptionGroupConfig[];
   upsert(config: SubscriptionGroupConfig): Promise<void>;
-  delete(group: string): Promise<void>;
+  delete(group: string, cleanOffset?: boolean): Promise<void>;
 }
 
 export type ConsumerGroupInfo = ConsumerGroupState<Connection>;

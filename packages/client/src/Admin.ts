@@ -523,6 +523,22 @@ export class Admin {
     return res.remark ?? "";
   }
 
+  /**
+   * DLedger group: asks the leader at `leaderAddr` to add replica `selfId` (its Raft port at
+   * `address`, host:port) to the group (TideMQ request 51006). Resolves once the change's
+   * config entry committed; the new replica then catches up from the leader's log.
+   */
+  async addDLedgerPeer(leaderAddr: string, selfId: string, address: string): Promise<string> {
+    const res = await this.api.call(leaderAddr, 51006, { selfId, address }, undefined);
+    return res.remark ?? "";
+  }
+
+  /** DLedger group: asks the leader to remove replica `selfId` (TideMQ request 51007); resolves once committed. */
+  async removeDLedgerPeer(leaderAddr: string, selfId: string): Promise<string> {
+    const res = await this.api.call(leaderAddr, 51007, { selfId }, undefined);
+    return res.remark ?? "";
+  }
+
   /** GET_BROKER_CONFIG (26): the broker's configuration as key → value. */
   async getBrokerConfig(brokerAddr: string): Promise<Record<string, string>> {
     const res = await this.api.call(brokerAddr, RequestCode.GET_BROKER_CONFIG, undefined, undefined);

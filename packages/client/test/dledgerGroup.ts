@@ -33,6 +33,8 @@ export interface Replica {
   metricsPort?: number;
   /** Called with each stdout line. */
   listeners: Set<(line: string) => void>;
+  /** The last 20 kB of its stderr (also copied to this process's stderr). */
+  stderr?: string;
 }
 
 /**
@@ -85,6 +87,19 @@ export class DLedgerGroup {
     return r;
   }
 
+  /** A replica not in the initial group (membership changes), started on an empty store. */
+  async addReplica(id: string, overrides: Record<string, unknown>): Promise<Replica> {
+    const r: Replica = { id, child: undefined, addr: "", role: "follower", term: 0, listeners: new Set() };
+    this.replicas.push(r);
+    this.extra.set(id, overrides);
+    await this.startReplica(id);
+    return r;
+  }
+
+  private readonly extra = new Map<string, Record<string, unknown>>();
+  /** Node options per replica for its next start (e.g. `--import` of a fault injector). */
+  readonly nodeArgs = new Map<string, string[]>();
+
   async startReplica(id: string): Promise<void> {
     const r = this.replica(id);
     const root = join(this.dir, id);
@@ -102,9 +117,19 @@ export class DLedgerGroup {
       dLegerSelfId: id,
       autoCreateTopicEnable: true,
       ...this.overrides,
+      ...this.extra.get(id),
     };
-    const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
-      stdio: ["ignore", "pipe", "inherit"],
+    const child = spawn(
+      process.execPath,
+      [...(this.nodeArgs.get(id) ?? []), script, JSON.stringify(overrides)],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    r.stderr = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      process.stderr.write(d);
+      r.stderr = (r.stderr + d.toString()).slice(-20_000);
     });
     r.child = child;
     r.role = "follower";

@@ -3,6 +3,7 @@ export {
   type ConfigChange,
   decodeConfigChange,
   encodeConfigChange,
+  votersAfter,
 } from "./configChange.js";
 export {
   CompactedError,

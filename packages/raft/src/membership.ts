@@ -1,4 +1,4 @@
-import { applyConfigChange, decodeConfigChange } from "./configChange.js";
+import { decodeConfigChange, votersAfter } from "./configChange.js";
 import type { RaftStorage } from "./storage.js";
 import type { ConfigState, Entry, NodeId } from "./types.js";
 
@@ -55,7 +55,7 @@ export class Membership {
       if (e.type !== "config") continue;
       this.pending.push({
         index: e.index,
-        voters: applyConfigChange(this.voters(), decodeConfigChange(e.data)),
+        voters: votersAfter(this.voters(), decodeConfigChange(e.data)),
       });
       changed = true;
     }

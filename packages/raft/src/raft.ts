@@ -1,4 +1,4 @@
-import { type ConfigChange, encodeConfigChange } from "./configChange.js";
+import { applyConfigChange, type ConfigChange, encodeConfigChange } from "./configChange.js";
 import { CompactedError, invariant, NotLeaderError, ProposalDroppedError, RaftError } from "./errors.js";
 import { Membership } from "./membership.js";
 import { majority, Progress, quorumIndex } from "./progress.js";
@@ -131,6 +131,13 @@ export class RaftNode {
   private transferee: NodeId = NONE;
   private readonly membership: Membership;
   private pendingConfIndex = 0;
+  /**
+   * Leader: voters just removed (id → index of the config entry that removed them). They keep
+   * getting entries, without counting for commit or quorum, until they hold that entry — so a
+   * live removed replica learns it is out and stops campaigning — or stay silent for an
+   * election timeout (a dead one).
+   */
+  private readonly removing = new Map<NodeId, number>();
 
   private msgs: Message[] = [];
   private msgsAfterPersist: Message[] = [];
@@ -213,7 +220,9 @@ export class RaftNode {
     if (cc.op === "removeVoter" && (!voters.includes(cc.node) || voters.length === 1)) {
       throw new RaftError(`cannot remove ${cc.node} from voters ${voters.join(",")}`, false);
     }
-    const r = this.appendAsLeader([{ type: "config", data: encodeConfigChange(cc) }]);
+    // The entry names the resulting voters too (see ConfigChange.voters).
+    const full: ConfigChange = { ...cc, voters: applyConfigChange(voters, cc) };
+    const r = this.appendAsLeader([{ type: "config", data: encodeConfigChange(full) }]);
     this.pendingConfIndex = r.lastIndex;
     return r;
   }
@@ -224,7 +233,7 @@ export class RaftNode {
     if (this.role !== "leader") throw new NotLeaderError(this.leader);
     if (to === this.id || this.transferee === to) return;
     const pr = this.progress.get(to);
-    if (!pr) throw new RaftError(`${to} is not a voter`, false);
+    if (!pr || !this.voters().includes(to)) throw new RaftError(`${to} is not a voter`, false);
     this.transferee = to;
     this.electionElapsed = 0;
     if (pr.match === this.log.lastIndex()) this.send({ type: "timeoutNow", to });
@@ -382,6 +391,7 @@ export class RaftNode {
     this.votes = new Map();
     this.transferee = NONE;
     this.progress.clear();
+    this.removing.clear();
   }
 
   private becomeFollower(term: number, leader: NodeId): void {
@@ -478,8 +488,9 @@ export class RaftNode {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
-    for (const pr of this.progress.values()) {
+    for (const [id, pr] of this.progress) {
       pr.recentActive = ++pr.ticksSinceHeard < this.electionTicks;
+      if (!pr.recentActive && this.removing.has(id)) this.dropRemoved(id);
       // A lost InstallSnapshot would otherwise park the follower forever.
       if (pr.state === "snapshot" && ++pr.snapshotTicks >= this.electionTicks) pr.becomeProbe();
     }
@@ -510,7 +521,7 @@ export class RaftNode {
 
   private maybeTransferToPreferred(): void {
     const p = this.preferredLeaderId;
-    if (p === NONE || p === this.id || this.transferee !== NONE) return;
+    if (p === NONE || p === this.id || this.transferee !== NONE || !this.voters().includes(p)) return;
     const pr = this.progress.get(p);
     if (pr?.recentActive && pr.match === this.log.lastIndex()) this.transferLeadership(p);
   }
@@ -673,6 +684,11 @@ export class RaftNode {
       if (wasPaused && !pr.isPaused()) this.sendAppend(m.from, false);
       return;
     }
+    const removedAt = this.removing.get(m.from);
+    if (removedAt !== undefined && pr.match >= removedAt) {
+      this.dropRemoved(m.from); // it has the entry that removes it: nothing more to send
+      return;
+    }
     if (pr.state === "probe") pr.becomeReplicate();
     else if (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot) {
       pr.becomeProbe();
@@ -781,12 +797,21 @@ export class RaftNode {
 
   private syncProgress(): void {
     const voters = this.voters();
-    for (const id of [...this.progress.keys()]) if (!voters.includes(id)) this.progress.delete(id);
+    for (const id of [...this.progress.keys()]) {
+      if (voters.includes(id)) this.removing.delete(id);
+      else if (!this.removing.has(id))
+        this.removing.set(id, this.membership.lastPendingIndex() || this.log.lastIndex());
+    }
     for (const v of voters) {
       if (v === this.id || this.progress.has(v)) continue;
       const pr = new Progress(this.log.lastIndex() + 1, this.maxInflight);
       this.progress.set(v, pr);
     }
+  }
+
+  private dropRemoved(id: NodeId): void {
+    this.removing.delete(id);
+    this.progress.delete(id);
   }
 
   private send(m: Partial<Message> & { type: MessageType; to: NodeId }): void {

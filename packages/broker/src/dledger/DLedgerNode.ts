@@ -2,6 +2,8 @@ import fs from "node:fs";
 import { join } from "node:path";
 import { afterSyncRun } from "@tidemq/protocol";
 import {
+  type ConfigChange,
+  decodeConfigChange,
   type HardState,
   RaftNode,
   type RaftStatus,
@@ -15,6 +17,7 @@ import type { BrokerConfig } from "../BrokerConfig.js";
 import { BrokerConfigError } from "../loadBrokerConfig.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
 import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
+import { MembershipLog } from "./MembershipLog.js";
 import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
 import { RaftTransport } from "./RaftTransport.js";
 
@@ -78,6 +81,11 @@ export class DLedgerNode {
   readonly self: DLedgerPeer;
   readonly peers: DLedgerPeer[];
   private readonly index: RaftLogIndex;
+  /** The Raft storage: the index plus the membership changes (config entries). */
+  readonly members: MembershipLog;
+  /** node.voters() as last seen (the core returns a new array when membership changes). */
+  private seenVoters: readonly string[] = [];
+  private readonly commitWaiters = new Set<{ index: number; resolve: () => void }>();
   private node: RaftNode | undefined;
   private store: MessageStore | undefined;
   private transport: RaftTransport | undefined;
@@ -107,6 +115,11 @@ export class DLedgerNode {
    *  commit log when a Ready persists them; anyone else's entries are appended from the wire. */
   private ownTerm = 0;
   private ownLast = 0;
+  /** Called once when the Raft loop gives up (after the "stopped replicating" line): the
+   *  broker exits the process (DLedgerReplication), a test may watch instead. */
+  onFatal: (err: Error) => void = () => {};
+  /** Called when a config entry removes this replica from the group (false) or adds it (true). */
+  onMembership: (member: boolean) => void = () => {};
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
   onRoleChange: (r: DLedgerRole) => void = () => {};
 
@@ -118,6 +131,7 @@ export class DLedgerNode {
     this.peers = parseDLedgerPeers(config.dLegerPeers);
     this.self = this.peers.find((p) => p.id === config.dLegerSelfId)!;
     this.index = index;
+    this.members = new MembershipLog(index, index.dir, this.peers, logger);
     this.hard = index.hardState;
     this.gate.committedOffset = index.endOf(this.hard.commit);
     this.syncFlush = config.dLegerSyncFlush;
@@ -181,7 +195,7 @@ export class DLedgerNode {
     store.commitAdvanced();
     this.node = new RaftNode({
       id: this.self.id,
-      storage: this.index,
+      storage: this.members,
       random: Math.random,
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
@@ -197,7 +211,9 @@ export class DLedgerNode {
       ...(this.config.preferredLeaderId ? { preferredLeaderId: this.config.preferredLeaderId } : {}),
     });
     store.setLocalAppendListener(this.onLocalAppend);
-    this.transport = new RaftTransport(this.self, this.peers, this.logger);
+    this.members.reportConfigDrift(this.peers.map((p) => p.id));
+    this.transport = new RaftTransport(this.self, this.votersAsPeers(), this.logger);
+    this.seenVoters = this.node.voters();
     this.transport.onMessage = (m) => {
       if (this.stopped || this.failed) return;
       if (m.type === "app" || m.type === "heartbeat" || m.type === "snap")
@@ -236,9 +252,9 @@ export class DLedgerNode {
     const st: RaftStatus | undefined = this.node?.status();
     const peers: DLedgerReplicaStatus["peers"] = [];
     if (st && st.role === "leader") {
-      for (const p of this.peers) {
-        const match = p.id === this.self.id ? this.index.lastIndex() : (st.progress[p.id]?.match ?? 0);
-        peers.push({ id: p.id, matchIndex: match, lag: Math.max(0, st.lastIndex - match) });
+      for (const id of st.voters) {
+        const match = id === this.self.id ? this.index.lastIndex() : (st.progress[id]?.match ?? 0);
+        peers.push({ id, matchIndex: match, lag: Math.max(0, st.lastIndex - match) });
       }
     }
     return {
@@ -261,13 +277,93 @@ export class DLedgerNode {
   /** Leader only: hands leadership to `to` (it campaigns once caught up). */
   transferLeadership(to: string): void {
     if (!this.node) throw new Error("dledger replica not started");
-    if (!this.peers.some((p) => p.id === to)) throw new Error(`${to} is not one of dLegerPeers`);
+    if (!this.node.voters().includes(to))
+      throw new Error(`${to} is not a member of the group (${this.node.voters().join(",")})`);
     const st = this.node.status();
     if (st.role !== "leader")
       throw new Error(`${this.self.id} is not the leader (leader: ${st.leader || "unknown"})`);
     if (to === this.self.id) return;
     this.node.transferLeadership(to);
     this.kick();
+  }
+
+  // ---------------------------------------------------------------- membership (MembershipChange.ts)
+
+  /** The current voters (the log's membership; dLegerPeers only until the first change). */
+  voters(): readonly string[] {
+    return this.node?.voters() ?? this.members.currentVoters();
+  }
+
+  /** Leader only: proposes one membership change; resolves where its config entry went. */
+  proposeConfigChange(cc: ConfigChange): { index: number; term: number } {
+    if (!this.node) throw new Error("dledger replica not started");
+    this.members.learn(cc); // the transport needs the new voter's address before the entry goes out
+    const r = this.node.proposeConfigChange(cc);
+    this.kick();
+    return { index: r.lastIndex, term: r.term };
+  }
+
+  /** Resolves true once `index` is committed with `term` still there, false after `ms`. */
+  async whenCommitted(index: number, term: number, ms: number): Promise<boolean> {
+    const done = () => this.node !== undefined && this.node.hardState().commit >= index;
+    if (!done()) {
+      await new Promise<void>((resolve) => {
+        const w = { index, resolve: () => finish() };
+        const t = setTimeout(() => finish(), ms);
+        const finish = () => {
+          clearTimeout(t);
+          this.commitWaiters.delete(w);
+          resolve();
+        };
+        this.commitWaiters.add(w);
+      });
+    }
+    return done() && this.index.lastIndex() >= index && this.index.term(index) === term;
+  }
+
+  /** Transport peers: the voters, and on a leader the removed ones it still tells of their removal. */
+  private votersAsPeers() {
+    const out = [];
+    const ids = new Set(this.node?.voters() ?? this.members.currentVoters());
+    for (const id of Object.keys(this.node?.status().progress ?? {})) ids.add(id);
+    for (const id of ids) {
+      const p = this.members.peer(id);
+      if (p) out.push(p);
+      else if (id !== this.self.id) this.logger.error(`dledger: no address known for member ${id}`);
+    }
+    return out;
+  }
+
+  /** Config entries take effect when appended (thesis §4.1): the transport follows at once. */
+  private followMembership(rd: Ready): void {
+    let last: { index: number; cc: ConfigChange } | undefined;
+    for (const e of rd.entries) {
+      if (e.type !== "config") continue;
+      last = { index: e.index, cc: decodeConfigChange(e.data) };
+      this.members.learn(last.cc);
+    }
+    const voters = this.node!.voters();
+    if (voters === this.seenVoters) return;
+    const was = this.seenVoters;
+    this.seenVoters = voters;
+    this.transport?.setPeers(this.votersAsPeers());
+    this.logger.info(`dledger: group membership is now ${voters.join(",")} (was ${was.join(",")})`);
+    const id = this.self.id;
+    if (was.includes(id) && !voters.includes(id)) {
+      if (last?.cc.op === "removeVoter" && last.cc.node === id) {
+        this.logger.warn(
+          `dledger: replica ${id} was removed from the group by config entry ${last.index}: it no longer campaigns or leads; stop this broker (its data is no longer part of the group)`,
+        );
+        this.onMembership(false);
+      } else {
+        // A new replica catching up through the group's history, before the entry that adds it.
+        this.logger.info(
+          `dledger: replica ${id} is not a member as of entry ${last?.index ?? "?"} (catching up)`,
+        );
+      }
+    } else if (!was.includes(id) && voters.includes(id)) {
+      this.logger.info(`dledger: replica ${id} is a member of the group`);
+    }
   }
 
   async stop(): Promise<void> {
@@ -349,6 +445,7 @@ export class DLedgerNode {
         const rd = node.ready();
         if (rd.softState) this.noteSoftState(rd.softState);
         if (rd.softState) this.onRole(rd.softState.role);
+        this.followMembership(rd);
         this.transport!.send(rd.messages);
         if (TIMELINE) this.timelineSends(rd.messages);
         if (this.mustDrain(rd)) await this.completions;
@@ -453,9 +550,8 @@ export class DLedgerNode {
       end = this.index.endOf(first - 1);
       const recs: IndexRecord[] = [];
       for (const e of ents) {
-        if (e.type === "config") {
-          throw new Error("membership changes are not supported in DLedger mode");
-        }
+        // Config entries have no commit-log bytes (like no-ops): their data goes to membership.json.
+        if (e.type === "config") this.members.persist(e);
         if (e.type === "normal") {
           const d = decodeEntryData(e.data);
           const own = e.term === this.ownTerm && e.index <= this.ownLast;
@@ -539,6 +635,9 @@ export class DLedgerNode {
         this.traceLat.nCommit++;
         this.proposedAt.delete(i);
       }
+    }
+    if (this.commitWaiters.size > 0) {
+      for (const w of this.commitWaiters) if (w.index <= commit) w.resolve();
     }
     const offset = this.index.endOf(Math.min(commit, this.index.lastIndex()));
     if (offset > this.gate.committedOffset) {
@@ -689,5 +788,6 @@ export class DLedgerNode {
     this.store?.refuseLocalAppends(`DLedger replica failed: ${err.message}`);
     this.logger.error(`dledger: replica ${this.self.id} stopped replicating: ${err.stack ?? err.message}`);
     this.emitRole();
+    if (!this.stopped) this.onFatal(err); // not an error of a clean stop's last writes
   }
 }

@@ -12,7 +12,8 @@ export type MetadataChange =
   | { t: "topic"; config: TopicConfig }
   | { t: "topicDelete"; topic: string }
   | { t: "group"; config: SubscriptionGroupConfig }
-  | { t: "groupDelete"; group: string }
+  /** cleanOffset: the group's consumer offsets are dropped too (DELETE_SUBSCRIPTIONGROUP's flag). */
+  | { t: "groupDelete"; group: string; cleanOffset?: boolean }
   /** Consumer offsets: [group, topic, queueId, next offset] each. */
   | { t: "offsets"; entries: Array<[string, string, number, number]> }
   /** Delay levels: level → next SCHEDULE_TOPIC_XXXX offset to deliver (all before it are stored). */
@@ -81,6 +82,11 @@ export class OffsetChanges {
 
   clear(): void {
     this.changed.clear();
+  }
+
+  /** Forgets a group's changes (its offsets were dropped: an older value must not be written after). */
+  dropGroup(group: string): void {
+    for (const [k, e] of this.changed) if (e[0] === group) this.changed.delete(k);
   }
 }
 

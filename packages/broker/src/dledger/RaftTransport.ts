@@ -22,7 +22,7 @@ export class RaftTransport {
   private server: net.Server | undefined;
   private readonly out = new Map<
     string,
-    { socket: net.Socket | undefined; connecting: boolean; backoff: number }
+    { socket: net.Socket | undefined; connecting: boolean; backoff: number; addr: string }
   >();
   private readonly inbound = new Set<net.Socket>();
   private stopped = false;
@@ -90,10 +90,22 @@ export class RaftTransport {
     }
   }
 
+  /** The group's membership changed: connect to new voters (or new addresses), drop removed ones. */
+  setPeers(peers: readonly DLedgerPeer[]): void {
+    const want = new Map(peers.filter((p) => p.id !== this.self.id).map((p) => [p.id, p]));
+    for (const [id, st] of [...this.out]) {
+      const p = want.get(id);
+      if (p && st.addr === `${p.host}:${p.port}`) continue;
+      this.out.delete(id);
+      st.socket?.destroy();
+    }
+    for (const p of want.values()) if (!this.out.has(p.id) && !this.stopped) this.connect(p);
+  }
+
   private connect(peer: DLedgerPeer): void {
     let st = this.out.get(peer.id);
     if (!st) {
-      st = { socket: undefined, connecting: false, backoff: 50 };
+      st = { socket: undefined, connecting: false, backoff: 50, addr: `${peer.host}:${peer.port}` };
       this.out.set(peer.id, st);
     }
     if (this.stopped || st.connecting) return;
@@ -103,6 +115,10 @@ export class RaftTransport {
     s.setNoDelay(true);
     let ok = false;
     s.once("connect", () => {
+      if (this.out.get(peer.id) !== state) {
+        s.destroy(); // removed from the group while connecting
+        return;
+      }
       ok = true;
       state.connecting = false;
       state.backoff = 50;
@@ -114,9 +130,12 @@ export class RaftTransport {
       state.connecting = false;
       if (state.socket === s) state.socket = undefined;
       if (this.stopped) return;
+      if (this.out.get(peer.id) !== state) return; // removed from the group (setPeers)
       const wait = ok ? 50 : state.backoff;
       state.backoff = Math.min(1000, state.backoff * 2);
-      setTimeout(() => this.connect(peer), wait).unref();
+      setTimeout(() => {
+        if (this.out.get(peer.id) === state) this.connect(peer);
+      }, wait).unref();
     });
   }
 

@@ -124,7 +124,8 @@ export class ReplicatedMetadata {
         this.timer = saved.timer;
     }
     this.topics.replicate = (c) => this.writeNow([c]);
-    this.groups.replicate = (c) => this.writeNow([c]);
+    this.groups.replicate = (c) =>
+      c.t === "groupDelete" && c.cleanOffset ? this.writeAfterFlushes([c]) : this.writeNow([c]);
     this.groups.replicateLater = (c) => {
       if (this.leading) this.pending.push(c);
     };
@@ -232,6 +233,18 @@ export class ReplicatedMetadata {
       );
     }
     await this.put(changes);
+  }
+
+  /**
+   * writeNow, in line with the offset batches: a batch already being written lands before this
+   * record, and none starts until this one is applied. A group delete with cleanOffset needs
+   * it: an offsets record of that group written after the delete would bring its offsets back
+   * on the followers but not on the leader.
+   */
+  private writeAfterFlushes(changes: MetadataChange[]): Promise<void> {
+    const run = this.flushing.then(() => this.writeNow(changes));
+    this.flushing = run.catch(() => undefined);
+    return run;
   }
 
   /** Delivery progress moved (a delay-level or timer delivery was stored): record it soon. */
@@ -375,6 +388,12 @@ export class ReplicatedMetadata {
         return;
       case "groupDelete":
         if (managed) await this.groups.applyDelete(c.group);
+        if (c.cleanOffset && managed) {
+          // With the delete, in log order: offsets committed after it (a consumer still
+          // running) come in later records and count again.
+          this.offsetChanges.dropGroup(c.group);
+          this.offsets.removeGroup(c.group);
+        }
         return;
       case "offsets":
         // The leader's offsets are the source of its records: only other writers' apply.

@@ -35,6 +35,7 @@ import {
 } from "./args.js";
 import { AdminCallError, brokerNameOf, targetBrokers } from "./calls.js";
 import { consumeMessageDirectly, consumerStatus } from "./consumerStatusHandlers.js";
+import { DLEDGER_MEMBERSHIP_HANDLERS } from "./dledgerMembership.js";
 import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
 import { isSystemTopic } from "./systemTopics.js";
@@ -894,6 +895,7 @@ async function onlineConsumers(admin: Admin, group: string): Promise<ClientAnnou
 export const HANDLERS: Record<string, Handler> = {
   clusterList,
   transferLeader,
+  ...DLEDGER_MEMBERSHIP_HANDLERS,
   topicList,
   topicRoute,
   topicStatus,

@@ -1,4 +1,5 @@
 import type { CommandSpec, OptionSpec } from "./args.js";
+import { DLEDGER_MEMBERSHIP_SPECS } from "./dledgerMembership.js";
 import { SCHEDULE_SPECS } from "./scheduleCommands.js";
 
 /**
@@ -56,6 +57,7 @@ export const SPECS: CommandSpec[] = [
     oneOf: [["b", "g"]],
     examples: ["transferLeader -g broker-a -i n1", "transferLeader -b 127.0.0.1:10911 -i n2"],
   },
+  ...DLEDGER_MEMBERSHIP_SPECS,
   {
     name: "topicList",
     summary:

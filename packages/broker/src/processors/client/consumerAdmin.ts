@@ -233,7 +233,7 @@ export async function deleteSubscriptionGroup(
 ): Promise<RemotingCommand | undefined> {
   refuseMetadataChangeOnSlave(deps.ctx.config, "DELETE_SUBSCRIPTIONGROUP");
   const h = decodeHeader(DeleteSubscriptionGroupRequestHeader, request.extFields, "DELETE_SUBSCRIPTIONGROUP");
-  await deps.groups.delete(h.groupName);
+  await deps.groups.delete(h.groupName, h.cleanOffset === true);
   if (h.cleanOffset) {
     deps.offsets.removeGroup(h.groupName);
     await deps.offsets.persist();

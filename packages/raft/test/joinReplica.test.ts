@@ -1,0 +1,175 @@
+// Replacing a dead replica by single-server changes, with a new replica that starts from an
+// empty log and a wrong idea of the group (its own config file): every config entry names the
+// whole voter set, so it ends with the group's membership, and the removed one never campaigns.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  decodeConfigChange,
+  encodeConfigChange,
+  MemoryStorage,
+  type Message,
+  RaftNode,
+  votersAfter,
+} from "../src/index.js";
+
+const enc = new TextEncoder();
+
+class Net {
+  readonly nodes = new Map<string, { raft: RaftNode; storage: MemoryStorage }>();
+  readonly down = new Set<string>();
+  private queue: Message[] = [];
+
+  add(id: string, initialVoters: string[]): RaftNode {
+    const storage = new MemoryStorage(initialVoters);
+    let r = id.charCodeAt(1) * 0.13;
+    const raft = new RaftNode({
+      id,
+      storage,
+      electionTicks: 10,
+      random: () => {
+        r = (r + 0.37) % 1;
+        return r;
+      },
+    });
+    this.nodes.set(id, { raft, storage });
+    return raft;
+  }
+
+  /** Runs Readies and delivers messages until quiet (bounded). */
+  settle(): void {
+    for (let round = 0; round < 1000; round++) {
+      let busy = false;
+      for (const [id, n] of this.nodes) {
+        if (this.down.has(id) || !n.raft.hasReady()) continue;
+        busy = true;
+        const rd = n.raft.ready();
+        if (rd.entries.length > 0) n.storage.append(rd.entries);
+        if (rd.hardState) n.storage.setHardState(rd.hardState);
+        this.queue.push(...rd.messages, ...rd.messagesAfterPersist);
+        n.raft.advance();
+      }
+      const q = this.queue;
+      this.queue = [];
+      for (const m of q) {
+        if (this.down.has(m.to)) continue;
+        this.nodes.get(m.to)?.raft.step(m);
+        busy = true;
+      }
+      if (!busy) return;
+    }
+    throw new Error("did not settle in 1000 rounds");
+  }
+
+  tick(times: number): void {
+    for (let i = 0; i < times; i++) {
+      for (const [id, n] of this.nodes) if (!this.down.has(id)) n.raft.tick();
+      this.settle();
+    }
+  }
+}
+
+test("config entries round-trip in both formats; the full voter set wins over the delta", () => {
+  const v1 = decodeConfigChange(encodeConfigChange({ op: "addVoter", node: "n3" }));
+  assert.deepEqual(v1, { op: "addVoter", node: "n3" });
+  const ctx = enc.encode('{"address":"127.0.0.1:1"}');
+  const v2 = decodeConfigChange(
+    encodeConfigChange({ op: "removeVoter", node: "n0", voters: ["n1", "n2"], context: ctx }),
+  );
+  assert.equal(v2.op, "removeVoter");
+  assert.equal(v2.node, "n0");
+  assert.deepEqual(v2.voters, ["n1", "n2"]);
+  assert.deepEqual([...v2.context!], [...ctx]);
+  assert.deepEqual(votersAfter(["x"], v2), ["n1", "n2"]);
+  assert.deepEqual(votersAfter(["n0", "n1", "n2"], v1), ["n0", "n1", "n2", "n3"]);
+  assert.throws(() => decodeConfigChange(new Uint8Array([0x81, 0, 9, 1])), /malformed/);
+  assert.throws(() => decodeConfigChange(new Uint8Array([7, 65])), /malformed/);
+});
+
+test("a dead voter is removed and an empty replica added: it learns the membership from the log, catches up, can lead; the removed one never campaigns", () => {
+  const net = new Net();
+  const initial = ["n0", "n1", "n2"];
+  for (const id of initial) net.add(id, initial);
+  net.nodes.get("n1")!.raft.campaign();
+  net.settle();
+  const leader = net.nodes.get("n1")!.raft;
+  assert.equal(leader.role, "leader");
+  for (let i = 0; i < 5; i++) leader.propose([enc.encode(`a${i}`)]);
+  net.settle();
+
+  // n0 dies; the others remove it.
+  net.down.add("n0");
+  leader.proposeConfigChange({ op: "removeVoter", node: "n0" });
+  // A second change while the first is uncommitted is refused.
+  assert.throws(() => leader.proposeConfigChange({ op: "addVoter", node: "n3" }), /not committed yet/);
+  net.settle();
+  assert.deepEqual(leader.voters(), ["n1", "n2"]);
+  leader.propose([enc.encode("b0")]);
+  net.settle();
+
+  // n3 starts empty, its config naming the live members and itself (not the group's initial set).
+  const n3 = net.add("n3", ["n1", "n2", "n3"]);
+  leader.proposeConfigChange({ op: "addVoter", node: "n3" });
+  net.settle();
+  leader.propose([enc.encode("c0")]);
+  net.settle();
+  net.tick(3); // heartbeats carry the commit index
+  assert.deepEqual(n3.voters(), ["n1", "n2", "n3"]);
+  assert.deepEqual(net.nodes.get("n2")!.raft.voters(), ["n1", "n2", "n3"]);
+  assert.equal(n3.status().lastIndex, leader.status().lastIndex);
+  assert.equal(n3.status().commit, leader.status().commit);
+
+  // The new replica can lead.
+  leader.transferLeadership("n3");
+  net.settle();
+  assert.equal(n3.role, "leader");
+  n3.propose([enc.encode("d0")]);
+  net.settle();
+  net.tick(3);
+  assert.equal(net.nodes.get("n2")!.raft.status().commit, n3.status().lastIndex);
+
+  // n0 comes back with its old log: it never learned it was removed; it campaigns but cannot
+  // disrupt (pre-vote; nobody sends it anything). Once it has the removal entry it stops.
+  net.down.delete("n0");
+  const termBefore = n3.term;
+  net.tick(60);
+  assert.equal(n3.role, "leader");
+  assert.equal(n3.term, termBefore);
+  const n0 = net.nodes.get("n0")!.raft;
+  assert.notEqual(n0.role, "leader");
+});
+
+test("a live voter that is removed gets the entry that removes it and never campaigns; a dead one is forgotten after an election timeout", () => {
+  const net = new Net();
+  const ids = ["n0", "n1", "n2", "n3"];
+  for (const id of ids) net.add(id, ids);
+  net.nodes.get("n0")!.raft.campaign();
+  net.settle();
+  const leader = net.nodes.get("n0")!.raft;
+  assert.equal(leader.role, "leader");
+  leader.propose([enc.encode("x")]);
+  net.settle();
+
+  // n3 is alive: it appends its own removal and stops campaigning.
+  leader.proposeConfigChange({ op: "removeVoter", node: "n3" });
+  net.settle();
+  const n3 = net.nodes.get("n3")!.raft;
+  assert.deepEqual(n3.voters(), ["n0", "n1", "n2"]);
+  assert.equal(leader.status().progress.n3, undefined, "the leader stops sending once n3 has it");
+  net.down.add("n0"); // even with no leader to hear from, n3 stays quiet
+  net.tick(60);
+  assert.equal(n3.role, "follower");
+  assert.equal(n3.term, leader.term);
+  net.down.delete("n0");
+  net.tick(30);
+
+  // n2 is dead when removed: the leader keeps it only until an election timeout of silence.
+  const lead = [...net.nodes.values()].map((n) => n.raft).find((r) => r.role === "leader")!;
+  net.down.add("n2");
+  lead.proposeConfigChange({ op: "removeVoter", node: "n2" });
+  net.settle();
+  assert.ok(lead.status().progress.n2, "still tracked right after the removal");
+  net.tick(25);
+  assert.equal(lead.status().progress.n2, undefined);
+  assert.deepEqual(lead.voters(), ["n0", "n1"]);
+  assert.throws(() => lead.transferLeadership("n2"), /not a voter/);
+});
