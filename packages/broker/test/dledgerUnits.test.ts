@@ -189,6 +189,8 @@ test("Raft transport: entries and snapshots written as frame parts arrive intact
     await tx.stop();
     await rx.stop();
   }
+});
+
 test("the Raft index keeps the newest entries' wire form up to its cache bound; older ones are read back from the log", async () => {
   const dir = await tempDir("dledger-index-cache");
   cleanups.push(() => removeDir(dir));
