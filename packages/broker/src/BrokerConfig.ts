@@ -29,6 +29,8 @@ export interface BrokerConfig {
   fileReservedTime: number;
   deleteWhen: string;
   diskMaxUsedSpaceRatio: number;
+  /** How often (ms) a retention pass may run (it deletes only at deleteWhen or under disk pressure). */
+  cleanResourceInterval: number;
   maxMessageSize: number;
   messageDelayLevel: string;
   /** Longest timer (TIMER_DELIVER_MS, __STARTDELIVERTIME, …) accepted, in seconds; further is MESSAGE_ILLEGAL. */
@@ -155,6 +157,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   fileReservedTime: 72,
   deleteWhen: "04",
   diskMaxUsedSpaceRatio: 75,
+  cleanResourceInterval: 10000,
   maxMessageSize: 4 * 1024 * 1024,
   messageDelayLevel: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
   timerMaxDelaySec: 31_536_000,

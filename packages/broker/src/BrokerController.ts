@@ -13,6 +13,7 @@ import { DLedgerNode } from "./dledger/DLedgerNode.js";
 import { DLedgerReplication } from "./dledger/DLedgerReplication.js";
 import { LeaderServices } from "./dledger/LeaderServices.js";
 import { ReplicatedMetadata } from "./dledger/ReplicatedMetadata.js";
+import { REPLICATED_FLOOR_GUARD } from "./dledger/RetentionFloor.js";
 import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
 import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { installAdminAudit } from "./metrics/AdminAudit.js";
@@ -212,11 +213,14 @@ export class BrokerController {
         fileReservedTime: config.fileReservedTime,
         deleteWhen: config.deleteWhen,
         diskMaxUsedSpaceRatio: config.diskMaxUsedSpaceRatio,
+        cleanResourceInterval: config.cleanResourceInterval,
         maxMessageSize: config.maxMessageSize,
         storeHost: { host: config.brokerIP1, port: this.server.port },
         tagsCodeOf: (topic, prop) => scheduleTagsCode(topic, prop, (p) => tagsHashCode(p("TAGS"))),
         logger,
       });
+      // DLedger: keep everything until the replicated retention floor is loaded (ReplicatedMetadata).
+      if (raft) this.store.addRetentionGuard(REPLICATED_FLOOR_GUARD, () => 0);
       const configDir = join(config.storePathRootDir, "config");
       this.topics = await TopicConfigManager.load({ configDir, config, logger });
       this.clients = await createClientServices({ configDir, config, logger });

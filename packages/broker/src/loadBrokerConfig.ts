@@ -85,6 +85,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   brokerPermission: { kind: "int", min: 0, max: 15 },
   defaultTopicQueueNums: { kind: "int", min: 1, max: 1024 },
   diskMaxUsedSpaceRatio: { kind: "int", min: 10, max: 95 },
+  cleanResourceInterval: { kind: "int", min: 100, max: 3_600_000 },
   maxMessageSize: { kind: "int", min: 1, max: 256 * 1024 * 1024 },
   timerMaxDelaySec: { kind: "int", min: 1, max: 100 * 31_536_000 },
   mappedFileSizeCommitLog: { kind: "int", min: 4096 },

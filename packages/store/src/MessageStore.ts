@@ -379,6 +379,22 @@ export class MessageStore {
   }
 
   /**
+   * Where the guards (`exclude` left out) say parked records start (`offset`, POSITIVE_INFINITY
+   * when none is held, `by` the guard), and `seenUpTo`, what was dispatched before they were
+   * asked: a record appended meanwhile was not seen by them and lies at or past that point.
+   */
+  async parkedRecordsFloor(exclude?: string): Promise<{ seenUpTo: number; offset: number; by?: string }> {
+    const seenUpTo = this.dispatcher.dispatched;
+    const f = await this.retention.guards.floor(exclude);
+    return { seenUpTo, offset: f.offset, ...(f.by !== undefined ? { by: f.by } : {}) };
+  }
+
+  /** Set while a retention guard keeps a segment retention would delete (status lines, tests). */
+  get retentionHeldBy(): { guard: string; offset: number } | undefined {
+    return this.retention.heldBy;
+  }
+
+  /**
    * The commit-log offset of entry `queueOffset` of a queue, or POSITIVE_INFINITY when the
    * queue has no such entry yet (past its end; what a retention guard needs next). Entries
    * below the queue's start answer its first entry's offset.

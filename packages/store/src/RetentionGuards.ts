@@ -33,12 +33,15 @@ export class RetentionGuards {
 
   /**
    * The lowest offset any guard needs. A guard that fails keeps everything (offset 0): not
-   * knowing what is still needed must never delete it.
+   * knowing what is still needed must never delete it. `exclude` leaves one guard out (a
+   * DLedger leader computes the floor it publishes from its own services' guards, not from
+   * the floor it published before).
    */
-  async floor(): Promise<RetentionFloor> {
+  async floor(exclude?: string): Promise<RetentionFloor> {
     let offset = Number.POSITIVE_INFINITY;
     let by: string | undefined;
     for (const [name, guard] of this.guards) {
+      if (name === exclude) continue;
       let o: number;
       let label = name;
       try {

@@ -5,6 +5,7 @@ import { TimerService } from "../timer/TimerService.js";
 import { TransactionService } from "../transaction/TransactionService.js";
 import type { DLedgerRole } from "./DLedgerNode.js";
 import type { ReplicatedMetadata } from "./ReplicatedMetadata.js";
+import { floorToPublish, REPLICATED_FLOOR_GUARD } from "./RetentionFloor.js";
 
 /**
  * DLedger mode: the services that write to the log on their own — delay-level delivery,
@@ -92,6 +93,15 @@ export class LeaderServices {
     if (!this.current(gen)) return;
     this.transactionService = new TransactionService(this.ctx, this.producers);
     await this.transactionService.start();
+    if (!this.current(gen)) return;
+    // Every service's guard is registered now: from here the floor they give is what this
+    // leader keeps, and it is published to the followers (until now the previous leader's
+    // floor, learned from the log, held every replica's retention, this one's included).
+    const store = this.ctx.store;
+    this.metadata.retentionFloorSource = async () => {
+      const f = await store.parkedRecordsFloor(REPLICATED_FLOOR_GUARD);
+      return floorToPublish(f.seenUpTo, f.offset, store.segmentSize);
+    };
     this.ctx.logger.info(
       `dledger: leader of term ${term}: delay-level, timer and transaction-check services started (metadata applied to ${this.metadata.appliedOffset}${skip ? `, timers before ${new Date(skip.beforeMs).toISOString()} delivered by the previous leader` : ""})`,
     );
@@ -100,6 +110,7 @@ export class LeaderServices {
   private async follow(): Promise<void> {
     if (!this.leading) return;
     this.leading = false;
+    this.metadata.retentionFloorSource = undefined;
     this.metadata.stopLeading();
     this.metadata.delayProgress = undefined;
     this.metadata.timerProgress = undefined;
@@ -134,6 +145,7 @@ export class LeaderServices {
     await this.chain;
     const tx = this.transactionService;
     const timers = this.timerService;
+    this.metadata.retentionFloorSource = undefined;
     await Promise.allSettled([tx?.stop(), this.schedule.stop(), timers?.stop()]);
     if (this.leading) await this.metadata.flush();
     this.leading = false;

@@ -22,7 +22,12 @@ export type MetadataChange =
    * Timers: every timer-topic record with a queue offset below `cq` and a due time below
    * `beforeMs` was stored in its real topic (or recalled).
    */
-  | { t: "timer"; cq: number; beforeMs: number };
+  | { t: "timer"; cq: number; beforeMs: number }
+  /**
+   * Retention floor: the leader's parked records (delay levels, timers, unresolved halves) all
+   * sit at or above commit-log offset `floor`; no replica deletes a segment ending above it.
+   */
+  | { t: "retention"; floor: number };
 
 export interface MetadataRecord {
   v: 1;

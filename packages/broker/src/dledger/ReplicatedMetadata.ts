@@ -17,6 +17,7 @@ import {
   mergeDelayOffsets,
   OffsetChanges,
 } from "./MetadataRecord.js";
+import { REPLICATED_FLOOR_GUARD, RETENTION_FLOOR_MS, replicaGuardFloor } from "./RetentionFloor.js";
 
 /** The leader also writes what changed (and queued group creations) this often. */
 export const METADATA_BATCH_MS = 200;
@@ -38,6 +39,8 @@ interface AppliedFile {
   applied?: number;
   delay?: Record<string, number>;
   timer?: { cq: number; beforeMs: number };
+  /** The retention floor learned from the log (RetentionFloor.ts). */
+  floor?: number;
 }
 
 export interface TimerProgress {
@@ -70,6 +73,12 @@ export class ReplicatedMetadata {
   private applied = 0;
   private delay: Record<string, number> = {};
   private timer: TimerProgress | undefined;
+  /** The leader's retention floor, learned from the log (undefined: none yet, keep everything). */
+  private floor: number | undefined;
+  /** Leading: the floor the guards gave last, to be written when it differs from `floor`. */
+  private nextFloor: number | undefined;
+  private floorTimer: NodeJS.Timeout | undefined;
+  private floorAsking = false;
   private readonly pump = new SerialPump(
     () => this.applyBatch(),
     () => this.stopped,
@@ -98,6 +107,12 @@ export class ReplicatedMetadata {
   /** Sources of delivery progress while leading (set by LeaderServices). */
   delayProgress: (() => Record<string, number>) | undefined;
   timerProgress: (() => TimerProgress | undefined) | undefined;
+  /**
+   * Leading, once every service has registered its retention guard (set by LeaderServices):
+   * the floor to publish. Unset, nothing is published (a floor asked before the guards exist
+   * would let every replica delete what they are about to keep).
+   */
+  retentionFloorSource: (() => Promise<number>) | undefined;
   /** Records applied since start (tests and status). */
   appliedRecords = 0;
 
@@ -122,7 +137,12 @@ export class ReplicatedMetadata {
       this.delay = mergeDelayOffsets(saved.delay, undefined);
       if (saved.timer && Number.isSafeInteger(saved.timer.cq) && Number.isSafeInteger(saved.timer.beforeMs))
         this.timer = saved.timer;
+      if (Number.isSafeInteger(saved.floor) && saved.floor! >= 0) this.floor = saved.floor;
     }
+    // Every replica, leader or not: what the leader keeps for parked records is kept here too
+    // (a follower may be the next leader). Registered (replacing the broker's keep-everything
+    // placeholder) only now that the persisted floor is loaded.
+    this.store.addRetentionGuard(REPLICATED_FLOOR_GUARD, () => replicaGuardFloor(this.floor));
     this.topics.replicate = (c) => this.writeNow([c]);
     this.groups.replicate = (c) =>
       c.t === "groupDelete" && c.cleanOffset ? this.writeAfterFlushes([c]) : this.writeNow([c]);
@@ -146,6 +166,11 @@ export class ReplicatedMetadata {
     return { ...this.delay };
   }
 
+  /** The retention floor learned from the log (undefined: none yet). */
+  get retentionFloor(): number | undefined {
+    return this.floor;
+  }
+
   /** Timer progress learned from the log. */
   get timerSkip(): TimerProgress | undefined {
     return this.timer ? { ...this.timer } : undefined;
@@ -157,6 +182,7 @@ export class ReplicatedMetadata {
       dLegerMetadataApplied: String(this.applied),
       dLegerDelayProgress: JSON.stringify(this.delay),
       dLegerTimerProgress: this.timer ? JSON.stringify(this.timer) : "",
+      dLegerRetentionFloor: this.floor !== undefined ? String(this.floor) : "",
     };
   }
 
@@ -202,6 +228,28 @@ export class ReplicatedMetadata {
     for (const w of this.leadingWaiters.slice()) w();
     this.batchTimer = setInterval(() => void this.flush(), METADATA_BATCH_MS);
     this.batchTimer.unref();
+    this.nextFloor = undefined;
+    this.floorTimer = setInterval(() => void this.askFloor(), RETENTION_FLOOR_MS);
+    this.floorTimer.unref();
+  }
+
+  /** Leading: asks the guards for the floor; a new value goes out with the next batch. */
+  private async askFloor(): Promise<void> {
+    const source = this.retentionFloorSource;
+    if (!source || !this.leading || this.floorAsking) return;
+    this.floorAsking = true;
+    try {
+      const f = await source();
+      if (!this.leading || this.retentionFloorSource !== source) return;
+      if (f !== this.floor) {
+        this.nextFloor = f;
+        this.kickFlush();
+      }
+    } catch (err) {
+      this.logger.warn(`dledger: retention floor not published (${(err as Error).message})`);
+    } finally {
+      this.floorAsking = false;
+    }
   }
 
   /** Deposed: nothing more can be written (changes noted since are another leader's business). */
@@ -209,6 +257,9 @@ export class ReplicatedMetadata {
     this.leading = false;
     if (this.batchTimer) clearInterval(this.batchTimer);
     this.batchTimer = undefined;
+    if (this.floorTimer) clearInterval(this.floorTimer);
+    this.floorTimer = undefined;
+    this.nextFloor = undefined;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.offsetChanges.clear();
@@ -280,6 +331,11 @@ export class ReplicatedMetadata {
     const timer = this.timerProgress?.();
     const timerJson = timer ? JSON.stringify(timer) : "";
     if (timer && timerJson !== this.lastTimerJson) changes.push({ t: "timer", ...timer });
+    // After the progress, in the same record: the floor was asked before the progress was
+    // taken, so a replica that applies both never holds a floor past what it would deliver
+    // from after a failover.
+    const floor = this.nextFloor;
+    if (floor !== undefined && floor !== this.floor) changes.push({ t: "retention", floor });
     if (changes.length === 0) return;
     try {
       await this.put(changes);
@@ -413,6 +469,10 @@ export class ReplicatedMetadata {
         if (Number.isSafeInteger(c.cq) && Number.isSafeInteger(c.beforeMs))
           this.timer = { cq: c.cq, beforeMs: c.beforeMs };
         return;
+      case "retention":
+        // A set, in log order: a new leader's lower floor replaces the old one (keeps more).
+        if (how !== "own" && Number.isSafeInteger(c.floor) && c.floor >= 0) this.floor = c.floor;
+        return;
       default:
         this.logger.warn(`dledger: unknown metadata change ${(c as { t: string }).t}; skipped`);
     }
@@ -435,6 +495,7 @@ export class ReplicatedMetadata {
           applied: this.applied,
           delay: this.delay,
           ...(this.timer ? { timer: this.timer } : {}),
+          ...(this.floor !== undefined ? { floor: this.floor } : {}),
         };
         await this.offsets.persist();
         await writeFileAtomic(this.file, `${JSON.stringify(state)}\n`);
