@@ -178,11 +178,14 @@ export class ReplicatedMetadata {
 
   /** GET_BROKER_RUNTIME_INFO fields: what this replica applied from the log. */
   runtimeInfo(): Record<string, string> {
+    const held = this.store.retentionHeldBy;
     return {
       dLegerMetadataApplied: String(this.applied),
       dLegerDelayProgress: JSON.stringify(this.delay),
       dLegerTimerProgress: this.timer ? JSON.stringify(this.timer) : "",
       dLegerRetentionFloor: this.floor !== undefined ? String(this.floor) : "",
+      // The last retention pass kept a segment it would have deleted: which guard, from where.
+      dLegerRetentionHeldBy: held ? `${held.offset} ${held.guard}` : "",
     };
   }
 
