@@ -219,8 +219,10 @@ export class BrokerController {
         tagsCodeOf: (topic, prop) => scheduleTagsCode(topic, prop, (p) => tagsHashCode(p("TAGS"))),
         logger,
       });
-      // DLedger: keep everything until the replicated retention floor is loaded (ReplicatedMetadata).
-      if (raft) this.store.addRetentionGuard(REPLICATED_FLOOR_GUARD, () => 0);
+      // DLedger / slave: keep everything until the replicated retention floor is loaded
+      // (ReplicatedMetadata, SlaveRetentionFloor).
+      if (raft || config.brokerRole === "SLAVE")
+        this.store.addRetentionGuard(REPLICATED_FLOOR_GUARD, () => 0);
       const configDir = join(config.storePathRootDir, "config");
       this.topics = await TopicConfigManager.load({ configDir, config, logger });
       this.clients = await createClientServices({ configDir, config, logger });
@@ -331,6 +333,7 @@ export class BrokerController {
         await this.schedule.start();
         this.transactions = new TransactionService(this.ctx, this.clients.producers);
         await this.transactions.start();
+        this.replication?.publishRetentionFloor();
       }
       await this.registration.start();
       this.state = "running";

@@ -8,8 +8,12 @@
  * parked record. Pure arithmetic here; ReplicatedMetadata carries and persists the value.
  */
 
-/** Name of the guard every DLedger replica registers with the floor learned from the log. */
-export const REPLICATED_FLOOR_GUARD = "the DLedger leader's parked records (replicated retention floor)";
+/**
+ * Name of the guard every DLedger replica registers with the floor learned from the log (and
+ * a classic slave with its master's floor, ha/SlaveRetentionFloor.ts).
+ */
+export const REPLICATED_FLOOR_GUARD =
+  "the leader's (or master's) parked records (replicated retention floor)";
 
 /** How often the leader asks its guards for the floor to publish. */
 export const RETENTION_FLOOR_MS = 1000;

@@ -1,8 +1,11 @@
+import { join } from "node:path";
 import { createRequest, createResponse, decodeJson, RequestCode, ResponseCode } from "@tidemq/protocol";
 import type { RemotingClient } from "@tidemq/remoting";
 import type { BrokerContext } from "../context.js";
+import { floorToPublish, REPLICATED_FLOOR_GUARD, RETENTION_FLOOR_MS } from "../dledger/RetentionFloor.js";
 import { HaClient } from "./HaClient.js";
 import { HaService } from "./HaService.js";
+import { SlaveRetentionFloor } from "./SlaveRetentionFloor.js";
 import { SlaveSynchronize } from "./SlaveSynchronize.js";
 
 /** How often a slave copies the master's metadata (RocketMQ: 10 s). */
@@ -38,6 +41,11 @@ export class MasterSlaveReplication implements ReplicaAck {
   readonly client: HaClient | undefined;
   readonly sync: SlaveSynchronize | undefined;
   private lookupTimer: NodeJS.Timeout | undefined;
+  /** A slave: the master's retention floor it keeps to. */
+  readonly slaveFloor: SlaveRetentionFloor | undefined;
+  /** A master: the floor its slaves learn (undefined until its services' guards exist). */
+  private publishedFloor: number | undefined;
+  private floorTimer: NodeJS.Timeout | undefined;
   /** Registers with the NameServers now (their answer names the master). */
   registerNow: () => void = () => {};
 
@@ -53,6 +61,7 @@ export class MasterSlaveReplication implements ReplicaAck {
         `broker ${config.brokerName} (brokerId ${config.brokerId}) is a slave: it stores only what it copies from its master; send to the master`,
       );
       this.client = new HaClient({ store, logger, heartbeatMs, housekeepingMs, reconnectMs: 1000 });
+      this.slaveFloor = new SlaveRetentionFloor(store, logger, join(config.storePathRootDir, "config"));
       this.sync = new SlaveSynchronize({
         client: remoting,
         logger,
@@ -61,6 +70,7 @@ export class MasterSlaveReplication implements ReplicaAck {
         offsets: ctx.offsets,
         intervalMs: SLAVE_SYNC_INTERVAL_MS,
         selfAddr: ctx.brokerAddr,
+        retentionFloor: this.slaveFloor,
       });
     } else {
       // listenPort 0 (ephemeral) → an ephemeral HA port too; else haListenPort, default listenPort + 1.
@@ -94,6 +104,7 @@ export class MasterSlaveReplication implements ReplicaAck {
       this.ctx.logger.info(`HA: ${config.brokerRole} serving slaves on port ${this.service.port}`);
     }
     if (this.client) {
+      await this.slaveFloor!.load();
       if (config.haMasterAddress) this.client.setMasterAddress(config.haMasterAddress);
       this.client.start();
       this.sync!.start();
@@ -140,6 +151,11 @@ export class MasterSlaveReplication implements ReplicaAck {
       info.haMasterConnected = String(this.client.connected);
       info.haSlaveSyncRounds = String(this.sync!.rounds);
     }
+    const floor = this.service ? this.publishedFloor : this.slaveFloor?.value;
+    if (floor !== undefined) info.retentionFloor = String(floor);
+    // The last retention pass kept a segment it would have deleted: which guard, from where.
+    const held = store.retentionHeldBy;
+    info.retentionHeldBy = held ? `${held.offset} ${held.guard}` : "";
     return info;
   }
 
@@ -192,7 +208,35 @@ export class MasterSlaveReplication implements ReplicaAck {
       .then((ok) => (ok ? ResponseCode.SUCCESS : ResponseCode.FLUSH_SLAVE_TIMEOUT));
   }
 
+  /**
+   * A master, once its delay-level, timer and transaction services have registered their
+   * retention guards: from now on their floor is offered to slaves (runtime info
+   * `retentionFloor`, refreshed every RETENTION_FLOOR_MS). Asked earlier it would be too high.
+   */
+  publishRetentionFloor(): void {
+    if (!this.service || this.floorTimer) return;
+    const { store, logger } = this.ctx;
+    let asking = false;
+    const ask = async () => {
+      // Nobody to tell: skip the guards' work (an older floor is lower, never unsafe).
+      if (asking || this.service!.slaves().length === 0) return;
+      asking = true;
+      try {
+        const f = await store.parkedRecordsFloor(REPLICATED_FLOOR_GUARD);
+        this.publishedFloor = floorToPublish(f.seenUpTo, f.offset, store.segmentSize);
+      } catch (err) {
+        logger.warn(`retention floor for slaves not computed: ${(err as Error).message}`);
+      } finally {
+        asking = false;
+      }
+    };
+    void ask();
+    this.floorTimer = setInterval(() => void ask(), RETENTION_FLOOR_MS);
+    this.floorTimer.unref();
+  }
+
   async stop(): Promise<void> {
+    if (this.floorTimer) clearInterval(this.floorTimer);
     if (this.lookupTimer) clearInterval(this.lookupTimer);
     await this.sync?.stop();
     await this.client?.stop();

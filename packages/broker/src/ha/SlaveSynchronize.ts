@@ -13,13 +13,15 @@ import type {
   SubscriptionGroupManagerApi,
   TopicConfigManagerApi,
 } from "../context.js";
+import type { SlaveRetentionFloor } from "./SlaveRetentionFloor.js";
 
 const SYNC_TIMEOUT_MS = 3000;
 
 /**
  * A slave's copy of the master's metadata (spec §1.7): topic configs, subscription groups
  * and consumer offsets, fetched from the master's main port with GET_ALL_TOPIC_CONFIG (21),
- * GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) and GET_ALL_CONSUMER_OFFSET (43), every
+ * GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) and GET_ALL_CONSUMER_OFFSET (43) — and the master's
+ * retention floor from GET_BROKER_RUNTIME_INFO (28; SlaveRetentionFloor) — every
  * `intervalMs` (RocketMQ: 10 s) and at once when the master address becomes known.
  * Topics missing on the master are deleted here too; subscription groups are added and
  * updated (groups auto-created here by pulls stay); offsets: the master's value wins, as in
@@ -43,6 +45,8 @@ export class SlaveSynchronize {
       offsets: ConsumerOffsetManagerApi;
       intervalMs: number;
       selfAddr: string;
+      /** The master's retention floor, learned from its runtime info each round. */
+      retentionFloor?: SlaveRetentionFloor;
     },
   ) {}
 
@@ -78,6 +82,7 @@ export class SlaveSynchronize {
         await this.syncTopics(addr);
         await this.syncGroups(addr);
         await this.syncOffsets(addr);
+        await this.syncRetentionFloor(addr);
         this.rounds++;
         if (this.lastError !== undefined) this.opts.logger.info(`slave sync from master ${addr} works again`);
         this.lastError = undefined;
@@ -132,6 +137,17 @@ export class SlaveSynchronize {
       if (!mine || JSON.stringify(mine) !== JSON.stringify({ ...mine, ...g }))
         await groups.upsert({ ...g, groupName: name });
     }
+  }
+
+  private async syncRetentionFloor(addr: string): Promise<void> {
+    const floor = this.opts.retentionFloor;
+    if (!floor) return;
+    const body = await this.fetch<{ table?: Record<string, string> }>(
+      addr,
+      RequestCode.GET_BROKER_RUNTIME_INFO,
+      "GET_BROKER_RUNTIME_INFO",
+    );
+    await floor.learn(body.table?.retentionFloor, addr);
   }
 
   private async syncOffsets(addr: string): Promise<void> {

@@ -1,0 +1,186 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, statfs } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { NameServer } from "@tidemq/namesrv";
+import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
+import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
+
+/*
+ * Classic master/slave over real processes, 64 KiB segments, retention forced on both (the
+ * disk counts as over diskMaxUsedSpaceRatio 10 %, a pass every 200 ms): a timer message
+ * parked in an old segment keeps that segment on the slave too (it learns the master's
+ * retention floor with its metadata sync). After a kill -9 of the master the slave is
+ * promoted the documented way (restarted as brokerId 0, ASYNC_MASTER) and delivers the timer
+ * at its time.
+ */
+
+const SEG = 64 * 1024;
+const DUE_MS = 30_000;
+const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "ha-broker-child.js");
+
+interface Child {
+  child: ChildProcess;
+  addr: string;
+}
+
+function startBroker(root: string, id: number, role: string, nsAddr: string): Promise<Child> {
+  const overrides = {
+    brokerName: "rf-broker",
+    brokerId: id,
+    brokerRole: role,
+    brokerIP1: "127.0.0.1",
+    listenPort: 0,
+    namesrvAddr: nsAddr,
+    storePathRootDir: root,
+    storePathCommitLog: join(root, "commitlog"),
+    mappedFileSizeCommitLog: SEG,
+    maxMessageSize: 16 * 1024,
+    haSendHeartbeatInterval: 500,
+    diskMaxUsedSpaceRatio: 10,
+    cleanResourceInterval: 200,
+    messageDelayLevel: "1s",
+  };
+  const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`broker ${id} did not start in 30 s`)), 30_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\S+) (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, addr: m[1]! });
+      }
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`broker ${id} exited (${code ?? signal}) before READY`));
+    });
+  });
+}
+
+async function stop(c: Child | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!c || c.child.exitCode !== null || c.child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => c.child.once("exit", () => r()));
+  process.kill(c.child.pid!, signal);
+  await gone;
+}
+
+/** Polls an async condition (bounded in count and time). */
+async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 100_000; i++) {
+    if (await cond().catch(() => false)) return;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+test("a slave keeps the segment of a timer its master still holds although its retention deletes everything older; promoted after a kill -9 of the master, it delivers the timer at its time", async (t) => {
+  const fsInfo = await statfs(tmpdir());
+  const usedPct = 100 * (1 - fsInfo.bavail / fsInfo.blocks);
+  if (usedPct <= 12) {
+    t.skip(`the disk holding ${tmpdir()} is only ${usedPct.toFixed(1)}% used: no disk pressure to test`);
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), "tidemq-ha-floor-"));
+  const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
+  await namesrv.start();
+  const nsAddr = `127.0.0.1:${namesrv.port}`;
+  const admin = new Admin({ endpoints: nsAddr, logger: testLogger("admin") });
+  const topic = uniq("MSRt");
+  const got = new Map<string, { at: number; n: number }>();
+  let master: Child | undefined;
+  let slave: Child | undefined;
+  let promoted: Child | undefined;
+  let c: PushConsumer | undefined;
+  let p: Producer | undefined;
+  try {
+    master = await startBroker(join(dir, "m"), 0, "ASYNC_MASTER", nsAddr);
+    slave = await startBroker(join(dir, "s"), 1, "SLAVE", nsAddr);
+    await admin.createTopic({ topic, brokerAddr: master.addr, readQueueNums: 1, writeQueueNums: 1 });
+    await until(async () => (await admin.getTopicRoute(topic)).queueDatas.length === 1, 15_000, "route");
+    c = new PushConsumer({
+      endpoints: nsAddr,
+      consumerGroup: uniq("MSRg"),
+      subscriptions: new Map([[topic, "*"]]),
+      messageListener: {
+        consume(m) {
+          const b = m.body.toString();
+          const e = got.get(b);
+          if (e) e.n++;
+          else got.set(b, { at: Date.now(), n: 1 });
+          return ConsumeResult.SUCCESS;
+        },
+      },
+      logger: testLogger("consumer"),
+      ...FAST,
+    });
+    p = new Producer({
+      endpoints: nsAddr,
+      producerGroup: uniq("MSRp"),
+      topic,
+      logger: testLogger("producer"),
+      ...FAST,
+    });
+    await c.startup();
+    await p.startup();
+    const fill = async (n: number, tag: string) => {
+      for (let i = 0; i < n; i++)
+        await p!.send({ topic, tag: "fill", body: Buffer.alloc(3000, `${tag}${i}`) });
+    };
+
+    await fill(70, "a");
+    const due = Date.now() + DUE_MS;
+    const r = await p.send({ topic, body: "parked-timer", deliveryTimestamp: due });
+    const parkedAt = Number.parseInt(r.offsetMessageId.slice(-16), 16);
+    const parkedSeg = Math.floor(parkedAt / SEG) * SEG;
+    await fill(140, "b");
+    assert.ok(parkedSeg >= 2 * SEG, `the timer record sits past the first segments (${parkedAt})`);
+
+    const info = (addr: string) => admin.getBrokerRuntimeInfo(addr);
+    for (const [who, b] of [
+      ["master", master],
+      ["slave", slave],
+    ] as const) {
+      await until(
+        async () => {
+          const i = await info(b.addr);
+          const held = /^(\d+) /.exec(i.retentionHeldBy ?? "");
+          return Number(i.commitLogMinOffset) === parkedSeg && held !== null && Number(held[1]) <= parkedAt;
+        },
+        DUE_MS / 2,
+        `the ${who} deleting every segment before the timer's (${parkedSeg}) and keeping that one`,
+      );
+    }
+    const si = await info(slave.addr);
+    assert.match(
+      si.retentionHeldBy ?? "",
+      /replicated retention floor/,
+      "the slave is held by the master's floor",
+    );
+    assert.equal(Number(si.retentionFloor), parkedSeg, "the slave learned the master's floor");
+    assert.equal(got.has("parked-timer"), false, "not delivered before its time");
+    assert.ok(Date.now() < due - 5000, "the promotion starts before the timer is due (machine too slow?)");
+
+    await stop(master, "SIGKILL");
+    await stop(slave, "SIGTERM");
+    promoted = await startBroker(join(dir, "s"), 0, "ASYNC_MASTER", nsAddr);
+    await waitFor(() => got.has("parked-timer"), DUE_MS + 30_000, "the parked timer from the promoted slave");
+    assert.ok(got.get("parked-timer")!.at >= due, "the timer message is not early");
+  } finally {
+    await p?.shutdown();
+    await c?.shutdown();
+    await admin.shutdown();
+    for (const b of [master, slave, promoted]) await stop(b, "SIGKILL");
+    await namesrv.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
