@@ -10,6 +10,7 @@ import { MessageStore } from "@tidemq/store";
 import { ConsumerOffsetManager } from "../src/ConsumerOffsetManager.js";
 import { ReplicatedMetadata } from "../src/dledger/ReplicatedMetadata.js";
 import { floorToPublish, REPLICATED_FLOOR_GUARD, replicaGuardFloor } from "../src/dledger/RetentionFloor.js";
+import { SlaveRetentionFloor } from "../src/ha/SlaveRetentionFloor.js";
 import { SubscriptionGroupManager } from "../src/SubscriptionGroupManager.js";
 import { TopicConfigManager } from "../src/TopicConfigManager.js";
 import { cleanupsAfterAll, eventually, removeDir, tempDir, testConfig } from "./helpers.js";
@@ -128,4 +129,34 @@ test("a replica learns the leader's retention floor from the log, holds its rete
   );
   await ra2.stop();
   await rb2.stop();
+});
+
+test("a classic slave keeps its master's floor: nothing learned keeps everything, a learned floor is persisted and held again after a restart, a master without one changes nothing", async () => {
+  const dir = await tempDir("slavefloor");
+  cleanups.push(() => removeDir(dir));
+  const store = await MessageStore.open({
+    storePathRootDir: join(dir, "store"),
+    mappedFileSizeCommitLog: SEG,
+    storeHost: { host: "127.0.0.1", port: 1 },
+    logger,
+  });
+  cleanups.push(() => store.shutdown());
+  const configDir = join(dir, "config");
+  const f = new SlaveRetentionFloor(store, logger, configDir);
+  await f.load();
+  assert.equal(f.value, undefined);
+  assert.equal((await store.parkedRecordsFloor()).offset, 0, "nothing learned: keep everything");
+  await f.learn(String(6 * SEG), "m:1");
+  assert.equal((await store.parkedRecordsFloor()).offset, 6 * SEG);
+  await f.learn(undefined, "m:1"); // an older master: the last floor stays
+  await f.learn("garbage", "m:1");
+  assert.equal(f.value, 6 * SEG);
+  const again = new SlaveRetentionFloor(store, logger, configDir);
+  await again.load();
+  assert.equal(again.value, 6 * SEG, "persisted across a restart");
+  assert.deepEqual(await store.parkedRecordsFloor(), {
+    seenUpTo: store.stats.commitLogMaxOffset,
+    offset: 6 * SEG,
+    by: REPLICATED_FLOOR_GUARD,
+  });
 });
