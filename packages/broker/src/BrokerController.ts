@@ -13,7 +13,7 @@ import { DLedgerNode } from "./dledger/DLedgerNode.js";
 import { DLedgerReplication } from "./dledger/DLedgerReplication.js";
 import { LeaderServices } from "./dledger/LeaderServices.js";
 import { ReplicatedMetadata } from "./dledger/ReplicatedMetadata.js";
-import { REPLICATED_FLOOR_GUARD } from "./dledger/RetentionFloor.js";
+import { REPLICATED_FLOOR_GUARD, SERVICES_STARTING_GUARD } from "./dledger/RetentionFloor.js";
 import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
 import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { installAdminAudit } from "./metrics/AdminAudit.js";
@@ -221,8 +221,13 @@ export class BrokerController {
       });
       // DLedger / slave: keep everything until the replicated retention floor is loaded
       // (ReplicatedMetadata, SlaveRetentionFloor).
-      if (raft || config.brokerRole === "SLAVE")
+      if (raft || config.brokerRole === "SLAVE") {
         this.store.addRetentionGuard(REPLICATED_FLOOR_GUARD, () => 0);
+      } else {
+        // A classic master (or a promoted slave): keep everything until its delay-level, timer
+        // and transaction services have registered their own guards (a pass may come first).
+        this.store.addRetentionGuard(SERVICES_STARTING_GUARD, () => 0);
+      }
       const configDir = join(config.storePathRootDir, "config");
       this.topics = await TopicConfigManager.load({ configDir, config, logger });
       this.clients = await createClientServices({ configDir, config, logger });
@@ -334,6 +339,7 @@ export class BrokerController {
         this.transactions = new TransactionService(this.ctx, this.clients.producers);
         await this.transactions.start();
         this.replication?.publishRetentionFloor();
+        this.store.removeRetentionGuard(SERVICES_STARTING_GUARD);
       }
       await this.registration.start();
       this.state = "running";

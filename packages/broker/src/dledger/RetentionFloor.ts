@@ -15,6 +15,9 @@
 export const REPLICATED_FLOOR_GUARD =
   "the leader's (or master's) parked records (replicated retention floor)";
 
+/** A master's guard while its services start (their own guards are not registered yet). */
+export const SERVICES_STARTING_GUARD = "the broker's delay-level, timer and transaction services (starting)";
+
 /** How often the leader asks its guards for the floor to publish. */
 export const RETENTION_FLOOR_MS = 1000;
 
