@@ -110,14 +110,15 @@ export class EndTransaction {
     }
     const offset = h.tranStateTableOffset;
     const found = await this.find(offset, h.commitLogOffset);
-    const what = `half message at queue offset ${offset} (commit-log offset ${h.commitLogOffset})`;
+    // Built only for a refusal or a remark (a template string per decision showed in profiles).
+    const what = () => `half message at queue offset ${offset} (commit-log offset ${h.commitLogOffset})`;
     if (found.kind === "missing") {
-      fail(ResponseCode.SYSTEM_ERROR, `Find prepared transaction message failed: no ${what}`);
+      fail(ResponseCode.SYSTEM_ERROR, `Find prepared transaction message failed: no ${what()}`);
     }
     if (found.kind === "forgotten") {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `the ${what} was resolved long ago (its decision is no longer remembered); nothing stored`,
+        `the ${what()} was resolved long ago (its decision is no longer remembered); nothing stored`,
       );
     }
     if (found.kind === "resolved") {
@@ -138,7 +139,7 @@ export class EndTransaction {
     if (p.info.group !== group) {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `The producer group wrong: the ${what} belongs to producer group ${p.info.group}, not ${group}`,
+        `The producer group wrong: the ${what()} belongs to producer group ${p.info.group}, not ${group}`,
       );
     }
     const { next, action } = step(p.state, { kind: "end", decision });
@@ -151,7 +152,7 @@ export class EndTransaction {
   }
 
   private answer(
-    what: string,
+    what: () => string,
     decision: string,
     status: HalfStatus,
     action: HalfAction,
@@ -159,7 +160,7 @@ export class EndTransaction {
     if (action.kind === "conflict") {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `the ${what} is already ${describe(status, action.resolving)}; the ${decision} is refused and nothing is stored`,
+        `the ${what()} is already ${describe(status, action.resolving)}; the ${decision} is refused and nothing is stored`,
       );
     }
     if (action.kind === "duplicate") {
@@ -167,7 +168,7 @@ export class EndTransaction {
       const resolving = status === "resolving" ? (decision as Decision) : undefined;
       return {
         code: ResponseCode.SUCCESS,
-        remark: `the ${what} is already ${describe(status, resolving)}; nothing stored`,
+        remark: `the ${what()} is already ${describe(status, resolving)}; nothing stored`,
       };
     }
     return { code: ResponseCode.SUCCESS };
