@@ -10,17 +10,22 @@ import { test } from "node:test";
 import { createRequest, RequestCode, ResponseCode } from "@tidemq/protocol";
 import { createLogger, RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
+import { ResolvedHalves } from "../src/transaction/ResolvedHalves.js";
 import { decodeCheckpoint, encodeCheckpoint } from "../src/transaction/TransactionCheckpoint.js";
 import { createTopicRequest, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
 
 test("checkpoint file: round trip, resolved halves as runs, a damaged or foreign file refused", () => {
-  const resolved = new Map<number, "committed" | "rolledBack" | "discarded">([
-    [0, "committed"],
-    [1, "committed"],
-    [2, "rolledBack"],
-    [5, "committed"],
+  const table = new ResolvedHalves(1000);
+  for (const [o, s] of [
     [6, "discarded"],
-  ]);
+    [0, "committed"],
+    [2, "rolledBack"],
+    [1, "committed"],
+    [5, "committed"],
+  ] as const) {
+    table.set(o, s);
+  }
+  const resolved = table.runs();
   const cp = {
     halfScanned: 9,
     opScanned: 12,

@@ -15,7 +15,7 @@ import {
 import type { MessageInput } from "@tidemq/store";
 import fc from "fast-check";
 import { scanSendProperties } from "../src/processors/sendProperties.js";
-import { halfMessage, pairValue, withoutPair } from "../src/transaction/HalfMessage.js";
+import { type HalfFacts, halfMessage, pairValue, withoutPair } from "../src/transaction/HalfMessage.js";
 import { type HalfRecord, RecentHalves } from "../src/transaction/RecentHalves.js";
 import { copyRecord, halfInfoOf, opOf, opRecord } from "../src/transaction/TransactionRecords.js";
 
@@ -93,18 +93,22 @@ test("copyRecord and halfInfoOf of a half kept as the send path encoded it = of 
             keys: scanned.keys,
             uniqKey: scanned.uniqKey,
           };
-          return { inputs: [input] };
+          return { inputs: [input] } as { inputs: MessageInput[]; halfFacts?: HalfFacts };
         })!;
         const input = prepared.inputs[0]!;
         const recent = new RecentHalves();
-        recent.stored([input], {
-          status: "PUT_OK",
-          queueOffset: 7,
-          commitLogOffset: 4096,
-          msgIds: ["7F0000010000000A0000000000001000"],
-          count: 1,
-          storeTimestamp: 1,
-        });
+        recent.stored(
+          [input],
+          {
+            status: "PUT_OK",
+            queueOffset: 7,
+            commitLogOffset: 4096,
+            msgIds: ["7F0000010000000A0000000000001000"],
+            count: 1,
+            storeTimestamp: 1,
+          },
+          prepared.halfFacts,
+        );
         const kept = recent.take(7, 4096)!;
         assert.ok(kept.encoded, "kept as encoded text");
         // What the log holds: the record's properties (the pairs, then the suffix) parsed.

@@ -15,7 +15,8 @@ interface Waiting {
   entry: EndTransactionEntry;
   /** Sends this one alone as END_TRANSACTION (a broker without the batch request). */
   alone: () => Promise<void>;
-  what: string;
+  /** What it is, for a refusal's error (built only then). */
+  what: () => string;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -40,7 +41,7 @@ export class EndTransactionBatcher {
     brokerAddr: string,
     group: string,
     entry: EndTransactionEntry,
-    what: string,
+    what: () => string,
     alone: () => Promise<void>,
   ): Promise<void> {
     if (this.plainOnly.has(brokerAddr)) return alone();
@@ -101,7 +102,7 @@ export class EndTransactionBatcher {
             const w = part[i]!;
             const r = results[i]!;
             if (r.code === ResponseCode.SUCCESS) w.resolve();
-            else w.reject(new BrokerError(r.code, r.remark, addr, w.what));
+            else w.reject(new BrokerError(r.code, r.remark, addr, w.what()));
           }
         },
         (err: unknown) => {

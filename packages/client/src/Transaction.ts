@@ -185,24 +185,30 @@ export class Transaction {
     if (this.halves.length === 0) throw new ClientError("the transaction has no message: send one first");
     this.state = "ending";
     const batcher = endTransactionBatcherOf(this.instance);
-    const results = await Promise.allSettled(
-      this.halves.map((h) =>
-        batcher.end(
-          h.brokerAddr,
-          this.producerGroup,
-          {
-            tranStateTableOffset: h.tranStateTableOffset,
-            commitLogOffset: h.commitLogOffset,
-            commitOrRollback: COMMIT_OR_ROLLBACK[resolution],
-          },
-          `END_TRANSACTION (${resolution}) of message ${h.msgId}`,
-          () => endTransaction(this.instance, this.producerGroup, h, resolution, false),
-        ),
-      ),
-    );
+    const endOne = (h: HalfHandle) =>
+      batcher.end(
+        h.brokerAddr,
+        this.producerGroup,
+        {
+          tranStateTableOffset: h.tranStateTableOffset,
+          commitLogOffset: h.commitLogOffset,
+          commitOrRollback: COMMIT_OR_ROLLBACK[resolution],
+        },
+        () => `END_TRANSACTION (${resolution}) of message ${h.msgId}`,
+        () => endTransaction(this.instance, this.producerGroup, h, resolution, false),
+      );
+    let failed: { reason: unknown } | undefined;
+    if (this.halves.length === 1) {
+      // The common one-message transaction: no allSettled arrays.
+      await endOne(this.halves[0]!).catch((reason: unknown) => {
+        failed = { reason };
+      });
+    } else {
+      const results = await Promise.allSettled(this.halves.map(endOne));
+      failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    }
     // Like Java's hook: the END_TRANSACTION sent, whatever the broker made of it.
     for (const h of this.halves) traceEnd(this.tracer, h, resolution, false);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {
       // The broker asks the checker about any half whose END_TRANSACTION did not arrive.
       this.state = "open";

@@ -35,7 +35,7 @@ import {
   topicNameProblem,
 } from "../TopicValidator.js";
 import { interceptTimer, refuseBatchTimer } from "../timer/timerSend.js";
-import { halfMessage } from "../transaction/HalfMessage.js";
+import { type HalfFacts, halfMessage } from "../transaction/HalfMessage.js";
 import { recentHalvesOf } from "../transaction/RecentHalves.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
@@ -496,7 +496,7 @@ export class SendMessageProcessor {
             throw err;
           };
     return this.coalescer.put(p.inputs).then((result) => {
-      if (p.half) recentHalvesOf(this.ctx.store).stored(p.inputs, result);
+      if (p.half) recentHalvesOf(this.ctx.store).stored(p.inputs, result, p.halfFacts);
       this.ctx.stats.recordPut(result.count);
       this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, request.body?.length ?? 0);
       if (ticket >= 0) this.dedup?.stored(p.inputs, ticket, result);
@@ -578,6 +578,8 @@ interface Prepared {
   recallHandle?: string;
   /** A transaction half (kept in memory for its END_TRANSACTION once stored). */
   half?: boolean;
+  /** What halfMessage noted of the half's properties (for RecentHalves). */
+  halfFacts?: HalfFacts;
 }
 
 /** The properties storedSysFlag looks at. */

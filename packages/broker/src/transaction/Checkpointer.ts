@@ -155,7 +155,7 @@ export class Checkpointer {
       opScanned: table.ops.applied,
       logEnd: this.ctx.store.maxPhysicalOffset,
       pending,
-      resolved: new Map(table.resolved),
+      resolved: table.resolved.runs(),
     };
   }
 }

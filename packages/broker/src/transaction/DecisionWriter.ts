@@ -27,7 +27,6 @@ export class DecisionWriter {
     const offset = p.info.queueOffset;
     try {
       const inputs: MessageInput[] = [];
-      const now = Date.now();
       if (decision === "commit") {
         const half = p.record ?? (await this.readHalf(p.info));
         inputs.push(copyRecord(half, decision));
@@ -36,21 +35,49 @@ export class DecisionWriter {
         const half = p.record ?? (await this.readHalf(p.info).catch(() => undefined));
         if (half) inputs.push(copyRecord(half, decision));
       }
-      inputs.push(opRecord(offset, decision, this.table.host, now));
+      inputs.push(opRecord(offset, decision, this.table.host, Date.now()));
       await this.append(inputs);
     } catch (err) {
-      p.record = undefined;
-      p.state = step(p.state, { kind: "written", ok: false }).next;
-      const code = err instanceof TideMQError ? err.code : ResponseCode.SYSTEM_ERROR;
-      throw new TideMQError(
-        code,
-        `the ${decision} of the half message at queue offset ${offset} was not stored: ${(err as Error).message}`,
-      );
+      this.failed(p);
+      throw notStored(offset, decision, err);
     }
+    this.stored(p);
+  }
+
+  /**
+   * Several decisions whose halves are at hand (`p.record` for a commit or discard; a
+   * rollback needs none), as write() stores each but with one append and one promise for all
+   * (END_TRANSACTION_BATCH: no promise chain per half). Each decision's records stay
+   * adjacent. Rejects with the append's error, after marking every one not stored.
+   */
+  writeAll(items: ReadonlyArray<{ p: Pending; decision: Decision }>): Promise<void> {
+    const inputs: MessageInput[] = [];
+    const now = Date.now();
+    for (const { p, decision } of items) {
+      if (decision !== "rollback" && p.record) inputs.push(copyRecord(p.record, decision));
+      inputs.push(opRecord(p.info.queueOffset, decision, this.table.host, now));
+    }
+    return this.append(inputs).then(
+      () => {
+        for (const it of items) this.stored(it.p);
+      },
+      (err: unknown) => {
+        for (const it of items) this.failed(it.p);
+        throw err;
+      },
+    );
+  }
+
+  private stored(p: Pending): void {
     p.record = undefined;
     p.state = step(p.state, { kind: "written", ok: true }).next;
-    this.table.pending.delete(offset);
-    this.table.remember(offset, p.state.status);
+    this.table.pending.delete(p.info.queueOffset);
+    this.table.remember(p.info.queueOffset, p.state.status);
+  }
+
+  private failed(p: Pending): void {
+    p.record = undefined;
+    p.state = step(p.state, { kind: "written", ok: false }).next;
   }
 
   /** The half itself, read at its commit-log offset (for its copy or a check-back). */
@@ -90,4 +117,13 @@ export class DecisionWriter {
       },
     );
   }
+}
+
+/** The error a decision whose append failed answers with (the append's code when it has one). */
+export function notStored(offset: number, decision: Decision, err: unknown): TideMQError {
+  const code = err instanceof TideMQError ? err.code : ResponseCode.SYSTEM_ERROR;
+  return new TideMQError(
+    code,
+    `the ${decision} of the half message at queue offset ${offset} was not stored: ${(err as Error).message}`,
+  );
 }

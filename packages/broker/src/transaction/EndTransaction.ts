@@ -18,11 +18,11 @@ import type { Connection } from "@tidemq/remoting";
 import type { BrokerContext } from "../context.js";
 import { fail } from "../processors/responses.js";
 import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
-import type { DecisionWriter } from "./DecisionWriter.js";
+import { type DecisionWriter, notStored } from "./DecisionWriter.js";
 import { type Decision, type HalfAction, type HalfStatus, step } from "./HalfLifecycle.js";
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
 import type { HalfTable, Pending } from "./HalfTable.js";
-import type { RecentHalves } from "./RecentHalves.js";
+import type { HalfRecord, RecentHalves } from "./RecentHalves.js";
 
 /**
  * END_TRANSACTION and END_TRANSACTION_BATCH (spec §5.2): finds the half the producer names,
@@ -72,7 +72,7 @@ export class EndTransaction {
     if (this.ctx.config.brokerRole === "SLAVE") {
       fail(ResponseCode.SLAVE_NOT_AVAILABLE, "a slave broker cannot end transactions");
     }
-    const results = await Promise.all(entries.map((e) => this.decide(group, e)));
+    const results = await this.decideAll(group, entries);
     return createResponse(
       req,
       ResponseCode.SUCCESS,
@@ -82,42 +82,101 @@ export class EndTransaction {
     );
   }
 
+  /**
+   * The entries of one END_TRANSACTION_BATCH, each decided as decide() would. Those whose
+   * half is at hand (pending, or just stored by the send path) are settled synchronously and
+   * their writes stored with one append and one promise; the rest (a half to read from the
+   * log first) go through decide() one by one.
+   */
+  private async decideAll(
+    group: string,
+    entries: readonly EndTransactionEntry[],
+  ): Promise<EndTransactionResult[]> {
+    const results: Array<EndTransactionResult | Promise<EndTransactionResult>> = new Array(entries.length);
+    const writes: Array<{ p: Pending; decision: Decision }> = [];
+    const writeAt: number[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      try {
+        const decision = decisionOf(e);
+        const found = this.findNow(e.tranStateTableOffset, e.commitLogOffset);
+        if (!found) {
+          results[i] = this.decide(group, e);
+          continue;
+        }
+        const r = this.judge(group, e, decision, found);
+        if ("code" in r) results[i] = r;
+        else if (r.decision !== "rollback" && !r.p.record)
+          results[i] = this.written(r.p, r.decision).catch(refusal);
+        else {
+          writes.push(r);
+          writeAt.push(i);
+        }
+      } catch (err) {
+        results[i] = refusal(err);
+      }
+    }
+    if (writes.length > 0) {
+      await this.writer.writeAll(writes).then(
+        () => {
+          for (const i of writeAt) results[i] = OK;
+        },
+        (err: unknown) => {
+          for (let k = 0; k < writes.length; k++) {
+            const w = writes[k]!;
+            results[writeAt[k]!] = refusal(notStored(w.p.info.queueOffset, w.decision, err));
+          }
+        },
+      );
+    }
+    return Promise.all(results);
+  }
+
   /** One half's END_TRANSACTION: the response code and remark it gets (never throws). */
   private async decide(group: string, e: EndTransactionEntry): Promise<EndTransactionResult> {
     try {
       return await this.decideOrThrow(group, e);
     } catch (err) {
-      return err instanceof TideMQError
-        ? { code: err.code, remark: err.message }
-        : { code: ResponseCode.SYSTEM_ERROR, remark: (err as Error).message };
+      return refusal(err);
     }
   }
 
   private async decideOrThrow(group: string, h: EndTransactionEntry): Promise<EndTransactionResult> {
-    const decision =
-      h.commitOrRollback === MessageSysFlag.TRANSACTION_COMMIT_TYPE
-        ? "commit"
-        : h.commitOrRollback === MessageSysFlag.TRANSACTION_ROLLBACK_TYPE
-          ? "rollback"
-          : h.commitOrRollback === MessageSysFlag.TRANSACTION_NOT_TYPE
-            ? "unknown"
-            : fail(
-                ResponseCode.SYSTEM_ERROR,
-                `commitOrRollback ${h.commitOrRollback} is not 0 (unknown), 8 (commit) or 12 (rollback)`,
-              );
+    const decision = decisionOf(h);
     if (this.ctx.config.brokerRole === "SLAVE") {
       fail(ResponseCode.SLAVE_NOT_AVAILABLE, "a slave broker cannot end transactions");
     }
+    const found =
+      this.findNow(h.tranStateTableOffset, h.commitLogOffset) ??
+      (await this.find(h.tranStateTableOffset, h.commitLogOffset));
+    const r = this.judge(group, h, decision, found);
+    return "code" in r ? r : this.written(r.p, r.decision);
+  }
+
+  private written(p: Pending, decision: Decision): Promise<EndTransactionResult> {
+    return this.writer.write(p, decision).then(() => OK);
+  }
+
+  /**
+   * What the machine says of this decision on the half found: an answer (a duplicate, or
+   * SUCCESS), a write to store, or a refusal (thrown). Moves a pending half to resolving.
+   */
+  private judge(
+    group: string,
+    h: EndTransactionEntry,
+    decision: "commit" | "rollback" | "unknown",
+    found: Found,
+  ): EndTransactionResult | { p: Pending; decision: Decision } {
     const offset = h.tranStateTableOffset;
-    const found = await this.find(offset, h.commitLogOffset);
-    const what = `half message at queue offset ${offset} (commit-log offset ${h.commitLogOffset})`;
+    // Built only for a refusal or a remark (a template string per decision showed in profiles).
+    const what = () => `half message at queue offset ${offset} (commit-log offset ${h.commitLogOffset})`;
     if (found.kind === "missing") {
-      fail(ResponseCode.SYSTEM_ERROR, `Find prepared transaction message failed: no ${what}`);
+      fail(ResponseCode.SYSTEM_ERROR, `Find prepared transaction message failed: no ${what()}`);
     }
     if (found.kind === "forgotten") {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `the ${what} was resolved long ago (its decision is no longer remembered); nothing stored`,
+        `the ${what()} was resolved long ago (its decision is no longer remembered); nothing stored`,
       );
     }
     if (found.kind === "resolved") {
@@ -138,20 +197,17 @@ export class EndTransaction {
     if (p.info.group !== group) {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `The producer group wrong: the ${what} belongs to producer group ${p.info.group}, not ${group}`,
+        `The producer group wrong: the ${what()} belongs to producer group ${p.info.group}, not ${group}`,
       );
     }
     const { next, action } = step(p.state, { kind: "end", decision });
     p.state = next;
-    if (action.kind === "write") {
-      await this.writer.write(p, action.decision);
-      return { code: ResponseCode.SUCCESS };
-    }
+    if (action.kind === "write") return { p, decision: action.decision };
     return this.answer(what, decision, p.state.status, action);
   }
 
   private answer(
-    what: string,
+    what: () => string,
     decision: string,
     status: HalfStatus,
     action: HalfAction,
@@ -159,7 +215,7 @@ export class EndTransaction {
     if (action.kind === "conflict") {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `the ${what} is already ${describe(status, action.resolving)}; the ${decision} is refused and nothing is stored`,
+        `the ${what()} is already ${describe(status, action.resolving)}; the ${decision} is refused and nothing is stored`,
       );
     }
     if (action.kind === "duplicate") {
@@ -167,36 +223,40 @@ export class EndTransaction {
       const resolving = status === "resolving" ? (decision as Decision) : undefined;
       return {
         code: ResponseCode.SUCCESS,
-        remark: `the ${what} is already ${describe(status, resolving)}; nothing stored`,
+        remark: `the ${what()} is already ${describe(status, resolving)}; nothing stored`,
       };
     }
     return { code: ResponseCode.SUCCESS };
   }
 
-  private async find(
-    offset: number,
-    commitLogOffset: number,
-  ): Promise<
-    | { kind: "pending"; pending: Pending }
-    | { kind: "resolved"; status: HalfStatus }
-    | { kind: "forgotten" }
-    | { kind: "missing" }
-  > {
-    if (!Number.isSafeInteger(offset) || offset < 0) return { kind: "missing" };
-    const known = () => this.table.known(offset);
-    let k = known();
+  /**
+   * The half without a wait: known (pending or resolved), or just stored by the send path;
+   * undefined when it must be read from the log (find).
+   */
+  private findNow(offset: number, commitLogOffset: number): Found | undefined {
+    if (!Number.isSafeInteger(offset) || offset < 0) return MISSING;
+    const k = this.table.known(offset);
     if (k) return k;
+    const m = this.recent.take(offset, commitLogOffset);
+    return m ? this.adopt(offset, m) : undefined;
+  }
+
+  /** The half read from the log (findNow found nothing at hand). */
+  private async find(offset: number, commitLogOffset: number): Promise<Found> {
     // Not read yet (halves are read in bulk by the check round; a commit usually comes first)
-    // or resolved and forgotten: the record itself, kept by the send path that just stored
-    // it, else read where the request says it is.
-    const m = this.recent.take(offset, commitLogOffset) ?? (await this.readHalfAt(offset, commitLogOffset));
-    if (!m || m.topic !== TRANS_HALF_TOPIC || m.queueOffset !== offset) return { kind: "missing" };
-    k = known();
-    if (k) return k;
+    // or resolved and forgotten: read where the request says it is.
+    const m = await this.readHalfAt(offset, commitLogOffset);
+    if (!m || m.topic !== TRANS_HALF_TOPIC || m.queueOffset !== offset) return MISSING;
+    return this.table.known(offset) ?? this.adopt(offset, m);
+  }
+
+  /** A half record found for `offset`: pending from now on (forgotten if the scan passed it). */
+  private adopt(offset: number, m: HalfRecord): Found {
+    if (m.topic !== TRANS_HALF_TOPIC || m.queueOffset !== offset) return MISSING;
     if (offset < this.table.halfScanned) return { kind: "forgotten" };
     const p = this.table.addHalf(m);
     if (p) p.record = m;
-    return p ? { kind: "pending", pending: p } : { kind: "missing" };
+    return p ? { kind: "pending", pending: p } : MISSING;
   }
 
   /**
@@ -216,6 +276,35 @@ export class EndTransaction {
       return undefined;
     }
   }
+}
+
+type Found =
+  | { kind: "pending"; pending: Pending }
+  | { kind: "resolved"; status: HalfStatus }
+  | { kind: "forgotten" }
+  | { kind: "missing" };
+
+const MISSING: Found = { kind: "missing" };
+const OK: EndTransactionResult = Object.freeze({ code: ResponseCode.SUCCESS });
+
+function decisionOf(h: EndTransactionEntry): "commit" | "rollback" | "unknown" {
+  return h.commitOrRollback === MessageSysFlag.TRANSACTION_COMMIT_TYPE
+    ? "commit"
+    : h.commitOrRollback === MessageSysFlag.TRANSACTION_ROLLBACK_TYPE
+      ? "rollback"
+      : h.commitOrRollback === MessageSysFlag.TRANSACTION_NOT_TYPE
+        ? "unknown"
+        : fail(
+            ResponseCode.SYSTEM_ERROR,
+            `commitOrRollback ${h.commitOrRollback} is not 0 (unknown), 8 (commit) or 12 (rollback)`,
+          );
+}
+
+/** A decision's refusal as its result. */
+function refusal(err: unknown): EndTransactionResult {
+  return err instanceof TideMQError
+    ? { code: err.code, remark: err.message }
+    : { code: ResponseCode.SYSTEM_ERROR, remark: (err as Error).message };
 }
 
 function describe(status: HalfStatus, resolving?: Decision): string {

@@ -66,7 +66,7 @@ export function withoutPair(pairs: string, name: string): string {
  * commit, and PGROUP / TRAN_MSG are added when the producer left them out (the check-back
  * needs the group). Undefined for any other send. A batch cannot hold halves: refused.
  */
-export function halfMessage<P extends { inputs: MessageInput[] }>(
+export function halfMessage<P extends { inputs: MessageInput[]; halfFacts?: HalfFacts }>(
   header: SendMessageRequestHeader,
   batch: boolean,
   build: () => P,
@@ -88,7 +88,7 @@ export function halfMessage<P extends { inputs: MessageInput[] }>(
     );
   }
   const prepared = build();
-  for (const m of prepared.inputs) toHalf(m, header.producerGroup);
+  for (const m of prepared.inputs) prepared.halfFacts = toHalf(m, header.producerGroup);
   return prepared;
 }
 
@@ -116,7 +116,8 @@ function delayOf(pairs: string | undefined): string | undefined {
 
 /**
  * What END_TRANSACTION needs of a half the send path built from encoded text, worked out while
- * toHalf reads that text anyway (kept by input, so RecentHalves needs no second look).
+ * toHalf reads that text anyway (handed to RecentHalves with the put, so it needs no second
+ * look; not kept in a WeakMap by input: an entry per half made every scavenge walk ephemerons).
  */
 export interface HalfFacts {
   realTopic: string;
@@ -126,14 +127,9 @@ export interface HalfFacts {
   immunity: string | undefined;
 }
 
-const factsByInput = new WeakMap<MessageInput, HalfFacts>();
-
-/** The facts toHalf noted for this (encoded) half input, if any. */
-export function halfFactsOf(m: MessageInput): HalfFacts | undefined {
-  return factsByInput.get(m);
-}
-
-function toHalf(m: MessageInput, producerGroup: string): void {
+/** Re-addresses `m` as a half; returns what it noted of an encoded half's pairs. */
+function toHalf(m: MessageInput, producerGroup: string): HalfFacts | undefined {
+  let facts: HalfFacts | undefined;
   let extra = `${MessageConst.REAL_TOPIC}\u0001${m.topic}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${m.queueId}\u0002`;
   if (m.encodedProperties !== undefined) {
     const pairs =
@@ -155,12 +151,12 @@ function toHalf(m: MessageInput, producerGroup: string): void {
       );
     }
     m.encodedProperties = joined;
-    factsByInput.set(m, {
+    facts = {
       realTopic: m.topic,
       realQueueId: m.queueId,
       group: seen.group ?? producerGroup,
       immunity: seen.immunity,
-    });
+    };
   } else {
     const props = { ...m.properties };
     props[MessageConst.REAL_TOPIC] = m.topic;
@@ -172,6 +168,7 @@ function toHalf(m: MessageInput, producerGroup: string): void {
   m.topic = TRANS_HALF_TOPIC;
   m.queueId = HALF_QUEUE_ID;
   m.sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
+  return facts;
 }
 
 const PGROUP = MessageConst.PRODUCER_GROUP;

@@ -5,11 +5,10 @@ import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
 import type { HalfState, HalfStatus } from "./HalfLifecycle.js";
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
 import type { HalfRecord } from "./RecentHalves.js";
+import { RESOLVED_REMEMBERED, ResolvedHalves } from "./ResolvedHalves.js";
 import { OpProgress } from "./TransactionCheckpoint.js";
 import { type HalfInfo, halfInfoOf } from "./TransactionRecords.js";
 
-/** Resolved halves remembered by offset (for duplicate or late END_TRANSACTION); oldest forgotten first. */
-const MAX_REMEMBERED_RESOLVED = 200_000;
 /** Records read per store call while scanning the half and op queues. */
 const SCAN_BATCH = 256;
 
@@ -29,7 +28,11 @@ export interface Pending {
  */
 export class HalfTable {
   readonly pending = new Map<number, Pending>();
-  readonly resolved = new Map<number, HalfStatus>();
+  readonly resolved = new ResolvedHalves(RESOLVED_REMEMBERED, () => {
+    // Only halves the scan has passed may be forgotten; first step it over the known ones.
+    if (!this.scanning) this.passKnown();
+    return this.halfScanned;
+  });
   /** Every half below this queue offset has been read (it is pending or resolved). */
   halfScanned = 0;
   /** Which op records are reflected in memory (for the checkpoint). */
@@ -134,17 +137,7 @@ export class HalfTable {
    */
   remember(offset: number, status: HalfStatus): void {
     this.resolved.set(offset, status);
-    if (this.resolved.size <= MAX_REMEMBERED_RESOLVED) return;
-    if (!this.scanning) this.passKnown();
-    // Forgets a sixteenth at a time: each pass starts a Map iterator at the oldest entry,
-    // which walks the slots of entries deleted before (until the Map rehashes); one pass per
-    // resolved half cost a walk over thousands of them per END_TRANSACTION.
-    const target = MAX_REMEMBERED_RESOLVED - (MAX_REMEMBERED_RESOLVED >> 4);
-    for (const oldest of this.resolved.keys()) {
-      if (this.resolved.size <= target || oldest >= this.halfScanned) break;
-      this.resolved.delete(oldest);
-    }
-    if (this.resolved.size > MAX_REMEMBERED_RESOLVED && !this.scanning && !this.stopped) {
+    if (this.resolved.size > RESOLVED_REMEMBERED && !this.scanning && !this.stopped) {
       this.track(this.catchUp()).catch((err: Error) =>
         this.ctx.logger.error(`transactions: reading half messages failed: ${err.message}`),
       );

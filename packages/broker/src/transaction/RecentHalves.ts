@@ -1,7 +1,7 @@
 import { type MessageExt, parseProperties } from "@tidemq/protocol";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
-import { type HalfFacts, halfFactsOf } from "./HalfMessage.js";
+import type { HalfFacts } from "./HalfMessage.js";
 
 /** What END_TRANSACTION needs of a half: the fields halfInfoOf and copyRecord read. */
 export type HalfRecord = Pick<
@@ -83,8 +83,11 @@ export class RecentHalves {
   private readonly byOffset = new Map<number, HalfRecord>();
   private bytes = 0;
 
-  /** Called with a put's input and result; ignores anything but one half message. */
-  stored(inputs: readonly MessageInput[], result: PutResult): void {
+  /**
+   * Called with a put's input and result (and what halfMessage noted of it); ignores anything
+   * but one half message.
+   */
+  stored(inputs: readonly MessageInput[], result: PutResult, facts?: HalfFacts): void {
     if (inputs.length !== 1 || result.count !== 1) return;
     const m = inputs[0]!;
     if (m.topic !== TRANS_HALF_TOPIC || m.body.length > MAX_BYTES / 16) return;
@@ -113,7 +116,7 @@ export class RecentHalves {
             tagsCode: m.tagsCode ?? 0,
             keys: m.keys,
             uniqKey: m.uniqKey,
-            facts: halfFactsOf(m),
+            facts,
           }),
     );
     this.bytes += m.body.length;

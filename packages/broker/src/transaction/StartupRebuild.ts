@@ -2,8 +2,9 @@ import { decodeMessage, MessageSysFlag, type TransactionStatusBody, transactionT
 import type { BrokerContext } from "../context.js";
 import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
 import type { Checkpointer } from "./Checkpointer.js";
-import { type HalfStatus, type LogFact, replay } from "./HalfLifecycle.js";
+import { type LogFact, replay } from "./HalfLifecycle.js";
 import type { HalfTable } from "./HalfTable.js";
+import { RESOLVED_REMEMBERED, ResolvedHalves } from "./ResolvedHalves.js";
 import { type HalfInfo, halfInfoOf, opOf, opRecord } from "./TransactionRecords.js";
 
 /**
@@ -23,7 +24,8 @@ export async function rebuildFromLog(
   const facts: LogFact[] = [];
   const infos = new Map<number, HalfInfo>();
   const cp = await checkpoints.load();
-  const cpResolved = cp?.resolved ?? new Map<number, HalfStatus>();
+  const cpResolved = new ResolvedHalves(RESOLVED_REMEMBERED);
+  cpResolved.addRuns(cp?.resolved ?? []);
   for (const { info, checks } of cp?.pending ?? []) {
     infos.set(info.queueOffset, info);
     facts.push({ kind: "half", half: info.queueOffset });
@@ -60,7 +62,7 @@ export async function rebuildFromLog(
       `transactions: ${repaired.length} committed half message(s) had no op record (torn write); op records written`,
     );
   }
-  for (const [offset, status] of cpResolved) table.remember(offset, status);
+  for (const [offset, status] of cpResolved.entries()) table.remember(offset, status);
   for (const [offset, state] of states) {
     const info = infos.get(offset);
     if (state.status === "pending" && info) table.pending.set(offset, { info, state });

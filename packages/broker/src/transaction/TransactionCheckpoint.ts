@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import zlib from "node:zlib";
 import { writeFileAtomic } from "../ConfigFile.js";
-import type { HalfStatus } from "./HalfLifecycle.js";
+import { type ResolvedRun, STATUS_NAMES } from "./ResolvedHalves.js";
 import type { HalfInfo } from "./TransactionRecords.js";
 
 /**
@@ -25,17 +25,14 @@ export interface TransactionCheckpoint {
   opScanned: number;
   logEnd: number;
   pending: Array<{ info: HalfInfo; checks: number }>;
-  /** Resolved halves still remembered (for duplicate END_TRANSACTIONs), by half offset. */
-  resolved: Map<number, HalfStatus>;
+  /** Resolved halves still remembered (for duplicate END_TRANSACTIONs), as runs of half offsets. */
+  resolved: ResolvedRun[];
 }
 
 const VERSION = 1;
-const STATUS_CODES: HalfStatus[] = ["committed", "rolledBack", "discarded"];
 
 /** Pending halves as rows: [queueOffset, commitLogOffset, storeTimestamp, group, realTopic, realQueueId, uniqKey, immunityMs, checks]. */
 type PendingRow = [number, number, number, string, string, number, string | null, number | null, number];
-/** Resolved halves as runs of consecutive offsets with one status: [from, count, status code]. */
-type ResolvedRun = [number, number, number];
 
 interface FileBody {
   version: number;
@@ -47,15 +44,6 @@ interface FileBody {
 }
 
 export function encodeCheckpoint(cp: TransactionCheckpoint): string {
-  const resolved: ResolvedRun[] = [];
-  const offsets = [...cp.resolved.keys()].sort((a, b) => a - b);
-  for (const o of offsets) {
-    const code = STATUS_CODES.indexOf(cp.resolved.get(o)!);
-    if (code < 0) continue;
-    const last = resolved.at(-1);
-    if (last && last[0] + last[1] === o && last[2] === code) last[1]++;
-    else resolved.push([o, 1, code]);
-  }
   const body: FileBody = {
     version: VERSION,
     halfScanned: cp.halfScanned,
@@ -72,7 +60,7 @@ export function encodeCheckpoint(cp: TransactionCheckpoint): string {
       i.immunityMs ?? null,
       checks,
     ]),
-    resolved,
+    resolved: cp.resolved,
   };
   const text = JSON.stringify(body);
   return `${JSON.stringify({ crc: zlib.crc32(text), body: text })}\n`;
@@ -90,12 +78,13 @@ export function decodeCheckpoint(text: string): TransactionCheckpoint {
   if (!nat(b.halfScanned) || !nat(b.opScanned) || !nat(b.logEnd) || !Array.isArray(b.pending)) {
     throw new Error("malformed offsets");
   }
-  const resolved = new Map<number, HalfStatus>();
-  for (const [from, count, code] of b.resolved) {
-    const status = STATUS_CODES[code];
-    if (!status || !nat(from) || !nat(count)) throw new Error("malformed resolved run");
-    for (let i = 0; i < count; i++) resolved.set(from + i, status);
-  }
+  if (!Array.isArray(b.resolved)) throw new Error("malformed resolved runs");
+  const resolved: ResolvedRun[] = b.resolved.map((r) => {
+    if (!Array.isArray(r) || r.length !== 3 || !nat(r[0]) || !nat(r[1]) || !STATUS_NAMES[r[2]]) {
+      throw new Error("malformed resolved run");
+    }
+    return [r[0], r[1], r[2]];
+  });
   const pending = b.pending.map((r) => {
     if (!Array.isArray(r) || r.length !== 9 || !nat(r[0]) || !nat(r[1]))
       throw new Error("malformed pending half");
