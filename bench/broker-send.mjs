@@ -25,6 +25,7 @@
 //                     and each process's run-queue wait (ms per s spent runnable but off-CPU)
 //   --dedup           broker duplicateDetectionEnable=true (A/B of producer de-duplication)
 //   --no-dedup        broker duplicateDetectionEnable=false
+//   --dedup-entries N broker duplicateWindowMaxEntries=N (the window's memory bound)
 //   --json            one JSON line instead of text
 // Env: BROKER_NODE_OPTS / CLIENT_NODE_OPTS = extra node flags for the broker / the clients (e.g.
 // "--trace-gc", "--initial-old-space-size=64"): V8 GC flags must be given at start-up like this
@@ -65,6 +66,7 @@ const { values: opt } = parseArgs({
     raw: { type: "boolean", default: false },
     dedup: { type: "boolean", default: false },
     "no-dedup": { type: "boolean", default: false },
+    "dedup-entries": { type: "string" },
     binary: { type: "boolean", default: false },
     "no-consumer": { type: "boolean", default: false },
     prof: { type: "string" },
@@ -107,6 +109,7 @@ async function runBroker() {
       flushDiskType: opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH",
       ...(opt.dedup ? { duplicateDetectionEnable: true } : {}),
       ...(opt["no-dedup"] ? { duplicateDetectionEnable: false } : {}),
+      ...(opt["dedup-entries"] ? { duplicateWindowMaxEntries: Number(opt["dedup-entries"]) } : {}),
     },
   });
   const broker = new BrokerController(config, { logger });

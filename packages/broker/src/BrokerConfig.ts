@@ -112,7 +112,7 @@ export interface BrokerConfig {
   duplicateDetectionEnable: boolean;
   /** How long a stored send is remembered for de-duplication, s. */
   duplicateWindowSeconds: number;
-  /** Most sends remembered (40 bytes each, reserved at start, off the JS heap); the oldest are forgotten first. */
+  /** Most sends remembered (~32 bytes each, reserved at start, off the JS heap); the oldest are forgotten first. */
   duplicateWindowMaxEntries: number;
   /**
    * At start-up the window is rebuilt from at most this many bytes of the commit log's tail

@@ -58,7 +58,19 @@ test("DuplicateWindow: random adds, evictions and expiries agree with a Map mode
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed % n;
   };
-  for (const maxEntries of [1, 5, 37, 2000]) {
+  // Small high words put every key under one table tag (each match is checked against the
+  // ring); spread ones give distinct tags. The small rings wrap the table's seq bits (ring
+  // length × 4) many times: aliased stale entries must never answer.
+  for (const [maxEntries, spread] of [
+    [1, false],
+    [5, false],
+    [37, false],
+    [2000, false],
+    [1, true],
+    [5, true],
+    [37, true],
+    [2000, true],
+  ] as const) {
     const windowMs = 50;
     const w = new DuplicateWindow({ windowMs, maxEntries });
     // The model: every add in order (oldest first); a lookup finds the oldest entry of a key
@@ -68,7 +80,7 @@ test("DuplicateWindow: random adds, evictions and expiries agree with a Map mode
     for (let step = 0; step < 20_000; step++) {
       now += rnd(3);
       const lo = rnd(16) * 4093; // 16 low words, spread over the table
-      const hi = rnd(64);
+      const hi = spread ? Math.imul(rnd(64) + 1, 0x9e3779b1) >>> 0 : rnd(64);
       const key = `${lo}/${hi}`;
       const op = rnd(10);
       if (op < 6) {

@@ -152,7 +152,7 @@ export class SendMessageProcessor {
     if (dedup === undefined) return this.submit(request, prepared, t0, -1);
     // Entered in the de-duplication window now (a ticket); a match waits for or is confirmed
     // against the original first.
-    const admitted = dedup.admit(prepared.inputs, Date.now());
+    const admitted = dedup.admit(prepared.inputs, dedup.now());
     if (typeof admitted === "number") return this.submit(request, prepared, t0, admitted);
     return admitted.then((a) =>
       typeof a === "number" ? this.submit(request, prepared, t0, a) : this.duplicateResponse(request, a),
