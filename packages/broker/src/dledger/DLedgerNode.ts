@@ -34,6 +34,8 @@ function timeline(self: string, event: string, index: number, peer = ""): void {
     `dlt ${self} ${event} ${index} ${(performance.timeOrigin + performance.now()).toFixed(3)} ${peer}\n`,
   );
 }
+/** A/B switch for the bench: followers cache received entries' wire form too (the old way). */
+const FOLLOWER_WIRE_CACHE = process.env.TIDEMQ_DLEDGER_FOLLOWER_WIRE_CACHE === "1";
 /** Readies written and waiting for their fsync at once (the core's asyncStorageWrites). */
 const MAX_READIES_IN_FLIGHT = 64;
 
@@ -552,9 +554,9 @@ export class DLedgerNode {
       for (const e of ents) {
         // Config entries have no commit-log bytes (like no-ops): their data goes to membership.json.
         if (e.type === "config") this.members.persist(e);
+        const own = e.term === this.ownTerm && e.index <= this.ownLast;
         if (e.type === "normal") {
           const d = decodeEntryData(e.data);
-          const own = e.term === this.ownTerm && e.index <= this.ownLast;
           if (!own && store.maxPhysicalOffset > end) {
             // Bytes past the last entry that are not this entry's: records this replica wrote
             // as a leader and never got into its Raft log. They are not the leader's bytes —
@@ -572,7 +574,11 @@ export class DLedgerNode {
           term: e.term,
           type: e.type,
           end,
-          wire: e.type === "normal" ? e.data : undefined,
+          // Only a leader's own entries are cached for sending: a follower's would hold every
+          // received frame (up to the 64 MiB bound) until evicted — old, fragmented heap memory
+          // that each new frame then paid for in page faults and GC. Should this replica lead
+          // later, entries are read back from the commit log for followers that are behind.
+          wire: e.type === "normal" && (own || FOLLOWER_WIRE_CACHE) ? e.data : undefined,
         });
       }
       this.index.append(recs);
