@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 // one run: `tidemq bench producer` (500-byte messages, window 128, our client) and `tidemq bench
 // consumer` for end-to-end latency. Usage: node bench/dledger-throughput.mjs [--seconds 20]
 // [--relaxed] (adds a dLegerSyncFlush=false group). Prints figures and the machine.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
@@ -50,12 +50,16 @@ function ctxSwitches(pid) {
   }
 }
 
-/** Entries in the longest Raft index of the group (24-byte records; 0 when not DLedger). */
+/** Entries in the longest Raft index of the group (24-byte records, up to the first zero term
+ *  should the file ever be preallocated; 0 when not DLedger). */
 function raftEntries(c) {
   let n = 0;
   for (let i = 0; i < c.replicas.length; i++) {
     try {
-      n = Math.max(n, Math.floor(statSync(join(c.dir, `n${i}`, "dledger", "index")).size / 24));
+      const b = readFileSync(join(c.dir, `n${i}`, "dledger", "index"));
+      let k = 0;
+      while ((k + 1) * 24 <= b.length && b.readDoubleBE(k * 24) > 0) k++;
+      n = Math.max(n, k);
     } catch {
       // not a DLedger replica, or its own store root
     }

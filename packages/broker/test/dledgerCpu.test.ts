@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Message } from "@tidemq/raft";
+import { HEARTBEAT_TICKS, ticksPerWakeup } from "../src/dledger/DLedgerNode.js";
 import { FrameAssembler, FrameTooLargeError } from "../src/dledger/FrameAssembler.js";
 import { encodeFrame } from "../src/dledger/RaftTransport.js";
 
@@ -84,4 +85,14 @@ test("frame assembler: a frame announcing more than the bound is refused; a fals
     return false;
   });
   assert.equal(n, 1);
+});
+
+// Ticks are counted in batches (fewer timer wake-ups) but never more than half a heartbeat
+// interval at once, so a leader's heartbeats keep their period; slow ticks are not batched.
+test("Raft ticks per timer wake-up: 50 ms worth, at most half a heartbeat interval, at least 1", () => {
+  assert.equal(ticksPerWakeup(10), 5);
+  assert.equal(ticksPerWakeup(1), HEARTBEAT_TICKS / 2);
+  assert.equal(ticksPerWakeup(20), 2);
+  assert.equal(ticksPerWakeup(50), 1);
+  assert.equal(ticksPerWakeup(1000), 1);
 });
