@@ -143,7 +143,15 @@ async function runOnce(root) {
   await leader.start();
   const child = spawn(
     process.execPath,
-    ["--initial-old-space-size=64", path.join(root, "packages/cli/bin/tidemq.js"), "broker", "-c", conf],
+    [
+      "--initial-old-space-size=64",
+      // e.g. --perf-basic-prof, to profile the follower (as in dledgerCluster.mjs)
+      ...(process.env.TIDEMQ_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean),
+      path.join(root, "packages/cli/bin/tidemq.js"),
+      "broker",
+      "-c",
+      conf,
+    ],
     {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, TIDEMQ_LOG_LEVEL: "error", TIDEMQ_DEV_CHILD: "1" },

@@ -49,7 +49,8 @@ export function ticksPerWakeup(tickMs: number): number {
   // Never more than a heartbeat's worth: a leader must not skip one.
   return Math.max(1, Math.min(HEARTBEAT_TICKS / 2, Math.floor(TICK_WAKEUP_MS / tickMs)));
 }
-/** A/B switch for the bench: followers cache received entries' wire form too (the old way). */
+/** A/B switch for the bench: followers keep received entries cached after applying them (the
+ *  old way: up to the cache's 64 MiB bound). */
 const FOLLOWER_WIRE_CACHE = process.env.TIDEMQ_DLEDGER_FOLLOWER_WIRE_CACHE === "1";
 /** Readies written and waiting for their fsync at once (the core's asyncStorageWrites). */
 const MAX_READIES_IN_FLIGHT = 64;
@@ -532,7 +533,14 @@ export class DLedgerNode {
       this.transport!.send(rd.messagesAfterPersist);
       if (TIMELINE) this.timelineSends(rd.messagesAfterPersist);
       const last = rd.committedEntries.at(-1);
-      if (last) this.applyCommitted(last.index);
+      if (last) {
+        this.applyCommitted(last.index);
+        // A follower needs no applied entry's wire form again: kept, every received frame
+        // stayed (up to the 64 MiB bound) and was evicted late — old, fragmented memory each
+        // new frame paid for in page faults and GC. Should this replica lead, followers that
+        // are behind get those entries read back from the commit log.
+        if (this.role !== "leader" && !FOLLOWER_WIRE_CACHE) this.index.forgetWireThrough(last.index);
+      }
       node.advance();
       if (this.role === "leader") {
         // Our own copy now counts: the commit index may have moved.
@@ -590,11 +598,9 @@ export class DLedgerNode {
           term: e.term,
           type: e.type,
           end,
-          // Only a leader's own entries are cached for sending: a follower's would hold every
-          // received frame (up to the 64 MiB bound) until evicted — old, fragmented heap memory
-          // that each new frame then paid for in page faults and GC. Should this replica lead
-          // later, entries are read back from the commit log for followers that are behind.
-          wire: e.type === "normal" && (own || FOLLOWER_WIRE_CACHE) ? e.data : undefined,
+          // Cached: the core reads entries back to hand them out committed, and a leader to
+          // send them. A follower's received entries leave the cache once applied (complete).
+          wire: e.type === "normal" ? e.data : undefined,
         });
       }
       this.index.append(recs);
