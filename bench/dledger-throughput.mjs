@@ -50,6 +50,23 @@ function ctxSwitches(pid) {
   }
 }
 
+/** Entries in the longest Raft index of the group (24-byte records, up to the first zero term
+ *  should the file ever be preallocated; 0 when not DLedger). */
+function raftEntries(c) {
+  let n = 0;
+  for (let i = 0; i < c.replicas.length; i++) {
+    try {
+      const b = readFileSync(join(c.dir, `n${i}`, "dledger", "index"));
+      let k = 0;
+      while ((k + 1) * 24 <= b.length && b.readDoubleBE(k * 24) > 0) k++;
+      n = Math.max(n, k);
+    } catch {
+      // not a DLedger replica, or its own store root
+    }
+  }
+  return n;
+}
+
 async function run(label, opts) {
   let logDir;
   if (logRoot) {
@@ -109,6 +126,7 @@ async function run(label, opts) {
       pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - idle0[i], 0) /
       ((performance.now() - idleT0) / 1000);
     const ctx0 = pids.map(ctxSwitches);
+    const entries0 = raftEntries(c);
     const prodT0 = performance.now();
     const producer = benchTool("producer", [
       "-n",
@@ -132,6 +150,7 @@ async function run(label, opts) {
     // Work CPU per 1,000 messages: the producer's run minus the idle rate over its duration.
     const workCpu = cpuNow - idleNow - idleRate * ((performance.now() - idleT0) / 1000);
     const ctx = pids.reduce((sum, pid, i) => sum + ctxSwitches(pid) - ctx0[i], 0);
+    const entries = raftEntries(c) - entries0;
     void prodSeconds;
     // Per replica, user+sys (sys) CPU ms per 1,000 acknowledged messages: where the CPU goes.
     const perReplica = pids
@@ -161,6 +180,11 @@ async function run(label, opts) {
       idleCpuMsPerS: Number((idleRate * 1000).toFixed(1)),
       // Voluntary context switches (all threads) of the brokers per 1,000 messages: wake-ups.
       wakeupsPer1k: Number(((ctx * 1000) / Math.max(1, p.sent)).toFixed(0)),
+      // Raft entries the producer's run made and messages per entry: most of a replica's cost
+      // is per entry (frames, fsyncs, wake-ups), so CPU per message moves with the entry size.
+      entries,
+      msgsPerEntry: entries > 0 ? Number((p.sent / entries).toFixed(1)) : null,
+      workCpuMsPerEntry: entries > 0 ? Number(((workCpu * 1000) / entries).toFixed(2)) : null,
     };
     console.log(JSON.stringify(row));
     return row;
@@ -213,7 +237,7 @@ if (abArg !== undefined) {
   for (const arm of ["A", "B"]) {
     const rs = arms[arm];
     console.log(
-      `${arm} (${arm === "A" ? abArg : "as built"}): msg/s ${rs.map((r) => r.sendTps).join(" ")}  median ${median(rs.map((r) => r.sendTps))}, send rt p99 median ${median(rs.map((r) => r.rtP99))} ms, e2e p99 median ${median(rs.map((r) => r.e2eP99))} ms, work cpu median ${median(rs.map((r) => r.workCpuMsPer1k))} ms/1k`,
+      `${arm} (${arm === "A" ? abArg : "as built"}): msg/s ${rs.map((r) => r.sendTps).join(" ")}  median ${median(rs.map((r) => r.sendTps))}, send rt p99 median ${median(rs.map((r) => r.rtP99))} ms, e2e p99 median ${median(rs.map((r) => r.e2eP99))} ms, work cpu median ${median(rs.map((r) => r.workCpuMsPer1k))} ms/1k, ${median(rs.map((r) => r.workCpuMsPerEntry))} ms/entry, msgs/entry median ${median(rs.map((r) => r.msgsPerEntry))}, wakeups median ${median(rs.map((r) => r.wakeupsPer1k))}/1k`,
     );
   }
   process.exit(0);

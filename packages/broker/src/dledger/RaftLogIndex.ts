@@ -271,6 +271,12 @@ export class RaftLogIndex implements RaftStorage {
     }
   }
 
+  /** Drops the cached wire forms of entries up to `index` (a follower's, once applied). */
+  forgetWireThrough(index: number): void {
+    if (this.cache.size === 0) return;
+    while (this.cacheLow <= index && this.cache.size > 0) this.uncache(this.cacheLow++);
+  }
+
   private uncache(index: number): void {
     const v = this.cache.get(index);
     if (v) {

@@ -3,6 +3,7 @@ import { crc32 } from "node:zlib";
 import type { Entry, EntryType, Message, MessageType } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
 import type { DLedgerPeer } from "./DLedgerPeers.js";
+import { FrameAssembler, FrameTooLargeError } from "./FrameAssembler.js";
 
 const MAX_FRAME = 256 * 1024 * 1024;
 /** Above this many unsent bytes to a peer, messages to it are dropped (Raft re-sends). */
@@ -146,42 +147,33 @@ export class RaftTransport {
     }
     this.inbound.add(s);
     s.setNoDelay(true);
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    s.on("data", (chunk: Buffer) => {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (pendingBytes < 8) return;
-      let buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      let p = 0;
-      while (buf.length - p >= 8) {
-        const len = buf.readUInt32BE(p);
-        if (len > MAX_FRAME) {
-          this.logger.warn(`raft transport: frame of ${len} bytes from ${s.remoteAddress}; closing`);
-          s.destroy();
-          return;
-        }
-        if (buf.length - p < 8 + len) break;
-        const payload = buf.subarray(p + 8, p + 8 + len);
-        if (crc32(payload) >>> 0 !== buf.readUInt32BE(p + 4)) {
-          this.logger.warn("raft transport: frame checksum mismatch; closing the connection");
-          s.destroy();
-          return;
-        }
-        p += 8 + len;
-        let m: Message;
-        try {
-          m = decodePayload(payload);
-        } catch (err) {
-          this.logger.warn(`raft transport: bad frame (${(err as Error).message}); closing`);
-          s.destroy();
-          return;
-        }
-        this.onMessage(m);
+    const frames = new FrameAssembler(MAX_FRAME);
+    const onFrame = (frame: Buffer): boolean => {
+      const payload = frame.subarray(8);
+      if (crc32(payload) >>> 0 !== frame.readUInt32BE(4)) {
+        this.logger.warn("raft transport: frame checksum mismatch; closing the connection");
+        s.destroy();
+        return false;
       }
-      buf = buf.subarray(p);
-      pending = buf.length > 0 ? [buf] : [];
-      pendingBytes = buf.length;
+      let m: Message;
+      try {
+        m = decodePayload(payload);
+      } catch (err) {
+        this.logger.warn(`raft transport: bad frame (${(err as Error).message}); closing`);
+        s.destroy();
+        return false;
+      }
+      this.onMessage(m);
+      return !s.destroyed;
+    };
+    s.on("data", (chunk: Buffer) => {
+      try {
+        frames.push(chunk, onFrame);
+      } catch (err) {
+        if (!(err instanceof FrameTooLargeError)) throw err;
+        this.logger.warn(`raft transport: ${err.message} from ${s.remoteAddress}; closing`);
+        s.destroy();
+      }
     });
     s.on("error", () => {});
     s.once("close", () => this.inbound.delete(s));
@@ -262,16 +254,17 @@ function decodePayload(payload: Buffer): Message {
   const hlen = payload.readUInt32BE(0);
   const h = JSON.parse(payload.toString("utf8", 4, 4 + hlen)) as Header;
   let p = 4 + hlen;
+  // Entries keep views into the frame when their data is most of its memory (the usual case:
+  // one 50-100 KiB entry per frame, no copy); small entries of a larger read are copied out,
+  // so that a cached entry of a few bytes does not keep a whole 64 KiB read alive.
+  let dataBytes = 0;
+  for (const e of h.e) dataBytes += e[3];
+  const view = dataBytes * 2 >= payload.buffer.byteLength;
   const entries: Entry[] = [];
   for (const [index, term, type, len] of h.e) {
     if (p + len > payload.length) throw new RangeError("entry data overruns the frame");
-    // Copied out: the socket's buffer is reused, the entry may live on in the Raft log.
-    entries.push({
-      index,
-      term,
-      type: TYPES[type] ?? "normal",
-      data: Buffer.from(payload.subarray(p, p + len)),
-    });
+    const data = payload.subarray(p, p + len);
+    entries.push({ index, term, type: TYPES[type] ?? "normal", data: view ? data : Buffer.from(data) });
     p += len;
   }
   const m: Message = {
