@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrokerConfig, BrokerController, loadBrokerConfig } from "@tidemq/broker";
@@ -106,6 +106,32 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Polls an async condition until true or the deadline; a rejection counts as "not yet". */
+export async function until(
+  cond: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 100_000; i++) {
+    if (await cond().catch(() => false)) return;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Why a test that needs disk pressure (diskMaxUsedSpaceRatio 10) cannot create it here, or
+ *  undefined when the disk holding the temp dir is used enough. */
+export async function noDiskPressure(): Promise<string | undefined> {
+  const fsInfo = await statfs(tmpdir());
+  const usedPct = 100 * (1 - fsInfo.bavail / fsInfo.blocks);
+  return usedPct <= 12
+    ? `the disk holding ${tmpdir()} is only ${usedPct.toFixed(1)}% used: no disk pressure to test`
+    : undefined;
 }
 
 /** Fast timers so tests take seconds, not minutes. */

@@ -8,7 +8,7 @@ import {
   PushConsumer,
   TransactionResolution,
 } from "../src/index.js";
-import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
+import { FAST, testLogger, uniq, until, waitFor } from "./cluster.js";
 import { DLedgerGroup, type Replica } from "./dledgerGroup.js";
 
 /*
@@ -33,17 +33,6 @@ after(async () => {
   await admin?.shutdown();
   await group?.stop();
 });
-
-/** Polls an async condition (bounded in count and time). */
-async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    if (await cond().catch(() => false)) return;
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 async function createTopic(addr: string, topic: string, queues: number): Promise<void> {
   await admin.createTopic({ topic, brokerAddr: addr, readQueueNums: queues, writeQueueNums: queues });

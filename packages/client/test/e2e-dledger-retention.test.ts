@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
-import { statfs } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { test } from "node:test";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
-import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
+import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluster.js";
 import { DLedgerGroup } from "./dledgerGroup.js";
 
 /*
@@ -17,22 +15,10 @@ import { DLedgerGroup } from "./dledgerGroup.js";
 const SEG = 64 * 1024;
 const DUE_MS = 30_000;
 
-/** Polls an async condition (bounded in count and time). */
-async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    if (await cond().catch(() => false)) return;
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 test("a follower keeps the segment of a timer the leader still holds although its retention deletes everything older; after a kill -9 of the leader the new leader delivers the timer at its time", async (t) => {
-  const fsInfo = await statfs(tmpdir());
-  const usedPct = 100 * (1 - fsInfo.bavail / fsInfo.blocks);
-  if (usedPct <= 12) {
-    t.skip(`the disk holding ${tmpdir()} is only ${usedPct.toFixed(1)}% used: no disk pressure to test`);
+  const why = await noDiskPressure();
+  if (why) {
+    t.skip(why);
     return;
   }
   const group = await DLedgerGroup.start(3, {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, statfs } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NameServer } from "@tidemq/namesrv";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
-import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
+import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluster.js";
 
 /*
  * Classic master/slave over real processes, 64 KiB segments, retention forced on both (the
@@ -72,22 +72,10 @@ async function stop(c: Child | undefined, signal: NodeJS.Signals): Promise<void>
   await gone;
 }
 
-/** Polls an async condition (bounded in count and time). */
-async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    if (await cond().catch(() => false)) return;
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 test("a slave keeps the segment of a timer its master still holds although its retention deletes everything older; promoted after a kill -9 of the master, it delivers the timer at its time", async (t) => {
-  const fsInfo = await statfs(tmpdir());
-  const usedPct = 100 * (1 - fsInfo.bavail / fsInfo.blocks);
-  if (usedPct <= 12) {
-    t.skip(`the disk holding ${tmpdir()} is only ${usedPct.toFixed(1)}% used: no disk pressure to test`);
+  const why = await noDiskPressure();
+  if (why) {
+    t.skip(why);
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), "tidemq-ha-floor-"));
