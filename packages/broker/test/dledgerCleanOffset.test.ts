@@ -4,26 +4,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { createLogger } from "@tidemq/remoting";
 import { MessageStore } from "@tidemq/store";
-import { ConsumerOffsetManager } from "../src/ConsumerOffsetManager.js";
 import { decodeMetadataRecord, encodeMetadataRecord, OffsetChanges } from "../src/dledger/MetadataRecord.js";
 import { ReplicatedMetadata } from "../src/dledger/ReplicatedMetadata.js";
-import { defaultSubscriptionGroupConfig, SubscriptionGroupManager } from "../src/SubscriptionGroupManager.js";
-import { TopicConfigManager } from "../src/TopicConfigManager.js";
-import { cleanupsAfterAll, eventually, removeDir, tempDir, testConfig } from "./helpers.js";
+import { defaultSubscriptionGroupConfig } from "../src/SubscriptionGroupManager.js";
+import { cleanupsAfterAll, eventually, removeDir, replicaManagers, tempDir } from "./helpers.js";
 
 const cleanups = cleanupsAfterAll();
 const logger = createLogger("dledger-clean-offset-test", "error");
-
-async function managers(dir: string) {
-  const config = await testConfig(dir);
-  const configDir = join(dir, "config");
-  return {
-    topics: await TopicConfigManager.load({ configDir, config, logger }),
-    groups: await SubscriptionGroupManager.load({ configDir, autoCreateSubscriptionGroup: true, logger }),
-    offsets: await ConsumerOffsetManager.load({ configDir }),
-    configDir,
-  };
-}
 
 test("groupDelete records carry cleanOffset; a dropped group's pending offset changes are forgotten", () => {
   const r = decodeMetadataRecord(
@@ -52,8 +39,8 @@ test("a group deleted with cleanOffset on the leader loses its offsets on every 
   });
   cleanups.push(() => store.shutdown());
   // Two replicas' metadata over one log (the log is what replication makes identical).
-  const a = await managers(join(dir, "a"));
-  const b = await managers(join(dir, "b"));
+  const a = await replicaManagers(join(dir, "a"), logger);
+  const b = await replicaManagers(join(dir, "b"), logger);
   const ra = new ReplicatedMetadata(store, logger, "n0", a.configDir, a.topics, a.groups, a.offsets);
   const rb = new ReplicatedMetadata(store, logger, "n1", b.configDir, b.topics, b.groups, b.offsets);
   await ra.start();
@@ -73,7 +60,7 @@ test("a group deleted with cleanOffset on the leader loses its offsets on every 
   await a.groups.delete("Gone", true);
   await ra.flush();
   assert.equal(a.offsets.table("Gone", "T").size, 0);
-  const expectState = (m: Awaited<ReturnType<typeof managers>>) => {
+  const expectState = (m: Awaited<ReturnType<typeof replicaManagers>>) => {
     assert.equal(m.groups.get("Gone"), undefined);
     assert.equal(m.offsets.table("Gone", "T").size, 0, "the deleted group's offsets are gone");
     assert.equal(m.offsets.query("Kept", "T", 3), 23);
@@ -93,7 +80,7 @@ test("a group deleted with cleanOffset on the leader loses its offsets on every 
 
   // A replica that applies the whole log again ends in the same state.
   await rm(join(b.configDir, "dledgerMetadata.json"));
-  const b2 = await managers(join(dir, "b2"));
+  const b2 = await replicaManagers(join(dir, "b2"), logger);
   const r2 = new ReplicatedMetadata(store, logger, "n1", b2.configDir, b2.topics, b2.groups, b2.offsets);
   await r2.start();
   await r2.caughtUp();

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { createLogger } from "@tidemq/remoting";
 import { MessageStore } from "@tidemq/store";
-import { ConsumerOffsetManager } from "../src/ConsumerOffsetManager.js";
 import {
   chunkChanges,
   decodeMetadataRecord,
@@ -14,9 +13,9 @@ import {
   OffsetChanges,
 } from "../src/dledger/MetadataRecord.js";
 import { ReplicatedMetadata } from "../src/dledger/ReplicatedMetadata.js";
-import { defaultSubscriptionGroupConfig, SubscriptionGroupManager } from "../src/SubscriptionGroupManager.js";
-import { newTopicConfig, TopicConfigManager } from "../src/TopicConfigManager.js";
-import { cleanupsAfterAll, eventually, removeDir, tempDir, testConfig } from "./helpers.js";
+import { defaultSubscriptionGroupConfig } from "../src/SubscriptionGroupManager.js";
+import { newTopicConfig } from "../src/TopicConfigManager.js";
+import { cleanupsAfterAll, eventually, removeDir, replicaManagers, tempDir } from "./helpers.js";
 
 const cleanups = cleanupsAfterAll();
 const logger = createLogger("dledger-metadata-test", "error");
@@ -79,17 +78,6 @@ test("metadata records: round trip, refusals, offset batches keep the newest val
   );
 });
 
-async function managers(dir: string) {
-  const config = await testConfig(dir);
-  const configDir = join(dir, "config");
-  return {
-    topics: await TopicConfigManager.load({ configDir, config, logger }),
-    groups: await SubscriptionGroupManager.load({ configDir, autoCreateSubscriptionGroup: true, logger }),
-    offsets: await ConsumerOffsetManager.load({ configDir }),
-    configDir,
-  };
-}
-
 test("a leader's changes become log records another replica applies in order; a restart re-applies from its checkpoint (or from the start) to the same state", async () => {
   const dir = await tempDir("dlmeta");
   cleanups.push(() => removeDir(dir));
@@ -101,8 +89,8 @@ test("a leader's changes become log records another replica applies in order; a 
   });
   cleanups.push(() => store.shutdown());
   // Two replicas' metadata over one log (the log is what replication makes identical).
-  const a = await managers(join(dir, "a"));
-  const b = await managers(join(dir, "b"));
+  const a = await replicaManagers(join(dir, "a"), logger);
+  const b = await replicaManagers(join(dir, "b"), logger);
   const ra = new ReplicatedMetadata(store, logger, "n0", a.configDir, a.topics, a.groups, a.offsets);
   const rb = new ReplicatedMetadata(store, logger, "n1", b.configDir, b.topics, b.groups, b.offsets);
   await ra.start();
@@ -127,7 +115,7 @@ test("a leader's changes become log records another replica applies in order; a 
   await ra.flush();
   assert.equal(a.topics.get("T1")?.readQueueNums, 8, "the leader applied its own change");
 
-  const expectState = (m: Awaited<ReturnType<typeof managers>>) => {
+  const expectState = (m: Awaited<ReturnType<typeof replicaManagers>>) => {
     assert.equal(m.topics.get("T1")?.readQueueNums, 8);
     assert.equal(m.topics.get("T2"), undefined);
     assert.equal(m.groups.get("G1")?.retryMaxTimes, 3);
@@ -151,7 +139,7 @@ test("a leader's changes become log records another replica applies in order; a 
   // Restart of b: from its checkpoint, then from the very start of the log: same state.
   for (const wipe of [false, true]) {
     if (wipe) await rm(join(b.configDir, "dledgerMetadata.json"));
-    const b2 = await managers(join(dir, "b"));
+    const b2 = await replicaManagers(join(dir, "b"), logger);
     const r2 = new ReplicatedMetadata(store, logger, "n1", b2.configDir, b2.topics, b2.groups, b2.offsets);
     await r2.start();
     await r2.caughtUp();

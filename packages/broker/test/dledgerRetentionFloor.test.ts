@@ -7,13 +7,10 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { createLogger } from "@tidemq/remoting";
 import { MessageStore } from "@tidemq/store";
-import { ConsumerOffsetManager } from "../src/ConsumerOffsetManager.js";
 import { ReplicatedMetadata } from "../src/dledger/ReplicatedMetadata.js";
 import { floorToPublish, REPLICATED_FLOOR_GUARD, replicaGuardFloor } from "../src/dledger/RetentionFloor.js";
 import { SlaveRetentionFloor } from "../src/ha/SlaveRetentionFloor.js";
-import { SubscriptionGroupManager } from "../src/SubscriptionGroupManager.js";
-import { TopicConfigManager } from "../src/TopicConfigManager.js";
-import { cleanupsAfterAll, eventually, removeDir, tempDir, testConfig } from "./helpers.js";
+import { cleanupsAfterAll, eventually, removeDir, replicaManagers, tempDir } from "./helpers.js";
 
 const cleanups = cleanupsAfterAll();
 const logger = createLogger("dledger-floor-test", "error");
@@ -39,17 +36,6 @@ test("retention floor rule: the leader publishes min(guards, what they saw) roun
   assert.equal(replicaGuardFloor(3 * SEG), 3 * SEG);
 });
 
-async function managers(dir: string) {
-  const config = await testConfig(dir);
-  const configDir = join(dir, "config");
-  return {
-    topics: await TopicConfigManager.load({ configDir, config, logger }),
-    groups: await SubscriptionGroupManager.load({ configDir, autoCreateSubscriptionGroup: true, logger }),
-    offsets: await ConsumerOffsetManager.load({ configDir }),
-    configDir,
-  };
-}
-
 test("a replica learns the leader's retention floor from the log, holds its retention to it, keeps it over a restart; a new leader's floor replaces it", async () => {
   const dir = await tempDir("dlfloor");
   cleanups.push(() => removeDir(dir));
@@ -60,8 +46,8 @@ test("a replica learns the leader's retention floor from the log, holds its rete
     logger,
   });
   cleanups.push(() => store.shutdown());
-  const a = await managers(join(dir, "a"));
-  const b = await managers(join(dir, "b"));
+  const a = await replicaManagers(join(dir, "a"), logger);
+  const b = await replicaManagers(join(dir, "b"), logger);
   const ra = new ReplicatedMetadata(store, logger, "n0", a.configDir, a.topics, a.groups, a.offsets);
   const rb = new ReplicatedMetadata(store, logger, "n1", b.configDir, b.topics, b.groups, b.offsets);
   await ra.start();
@@ -103,13 +89,13 @@ test("a replica learns the leader's retention floor from the log, holds its rete
   await rb.stop();
 
   // Restart of the follower: the floor is back from its file before anything is applied.
-  const b2 = await managers(join(dir, "b"));
+  const b2 = await replicaManagers(join(dir, "b"), logger);
   const rb2 = new ReplicatedMetadata(store, logger, "n1", b2.configDir, b2.topics, b2.groups, b2.offsets);
   await rb2.start();
   assert.equal(rb2.retentionFloor, 5 * SEG);
 
   // A new leader (another process identity) whose guards need more: its lower floor replaces it.
-  const a2 = await managers(join(dir, "a"));
+  const a2 = await replicaManagers(join(dir, "a"), logger);
   const ra2 = new ReplicatedMetadata(store, logger, "n0", a2.configDir, a2.topics, a2.groups, a2.offsets);
   await ra2.start();
   await ra2.caughtUp();

@@ -13,10 +13,13 @@ import {
   RequestCode,
   sendHeaderToV2,
 } from "@tidemq/protocol";
-import { createLogger, RemotingClient } from "@tidemq/remoting";
+import { createLogger, type Logger, RemotingClient } from "@tidemq/remoting";
 import type { BrokerConfig } from "../src/BrokerConfig.js";
 import { BrokerController } from "../src/BrokerController.js";
+import { ConsumerOffsetManager } from "../src/ConsumerOffsetManager.js";
 import { loadBrokerConfig } from "../src/loadBrokerConfig.js";
+import { SubscriptionGroupManager } from "../src/SubscriptionGroupManager.js";
+import { TopicConfigManager } from "../src/TopicConfigManager.js";
 
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `tidemq-${prefix}-`));
@@ -211,4 +214,17 @@ export async function pullAll(
     if (offset >= max) break;
   }
   return { messages, codes };
+}
+
+/** A replica's metadata managers (topics, subscription groups, offsets) under `dir/config`, as
+ *  DLedger metadata tests hand them to ReplicatedMetadata. */
+export async function replicaManagers(dir: string, logger: Logger) {
+  const config = await testConfig(dir);
+  const configDir = join(dir, "config");
+  return {
+    topics: await TopicConfigManager.load({ configDir, config, logger }),
+    groups: await SubscriptionGroupManager.load({ configDir, autoCreateSubscriptionGroup: true, logger }),
+    offsets: await ConsumerOffsetManager.load({ configDir }),
+    configDir,
+  };
 }
