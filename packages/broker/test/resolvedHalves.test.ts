@@ -97,3 +97,12 @@ test("resolved halves: the cap holds when the scan keeps up; a bad run is refuse
   assert.throws(() => table.addRuns([[0, 1, 3]]), /malformed/);
   assert.throws(() => table.addRuns([[-1, 1, 0]]), /malformed/);
 });
+
+test("resolved halves: a half resolved below the scan's position is remembered at once (fast-check seed 332110954)", () => {
+  const table = new ResolvedHalves(16, () => 1);
+  table.set(51, "committed");
+  table.set(50, "committed");
+  table.set(0, "rolledBack");
+  assert.equal(table.get(0), "rolledBack");
+  assert.equal(table.get(50), "committed");
+});

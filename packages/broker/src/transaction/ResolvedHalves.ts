@@ -60,7 +60,7 @@ export class ResolvedHalves {
     let i = offset - this.base;
     if (i < 0) {
       this.below.set(offset, code);
-      this.trimBelow();
+      this.trimBelow(offset);
       return;
     }
     if (i >= this.codes.length) {
@@ -130,14 +130,17 @@ export class ResolvedHalves {
     this.base = newBase;
   }
 
-  /** The Map below the window is kept to 1/16 of the cap (oldest resolved forgotten first). */
-  private trimBelow(): void {
+  /**
+   * The Map below the window is kept to 1/16 of the cap (oldest resolved forgotten first),
+   * never the half just resolved (`keep`): its END_TRANSACTION may be repeated at once.
+   */
+  private trimBelow(keep: number): void {
     const max = Math.max(1, this.cap >> 4);
     if (this.below.size <= max) return;
     const limit = this.forgettable();
     for (const o of this.below.keys()) {
       if (this.below.size <= max) break;
-      if (o < limit) this.below.delete(o);
+      if (o < limit && o !== keep) this.below.delete(o);
     }
   }
 }
