@@ -2,26 +2,17 @@ import {
   createResponse,
   decodeHeader,
   decodeSendMessageHeaderV2,
-  encodeProperties,
   isWriteable,
-  MAX_PROPERTIES_BYTES,
   MessageConst,
-  MessageSysFlag,
-  NAME_VALUE_SEPARATOR,
   Perm,
-  PROPERTY_SEPARATOR,
   type RemotingCommand,
   RequestCode,
   ResponseCode,
   SendMessageRequestHeader,
-  setOwn,
   type TopicConfig,
-  tagsHashCode,
-  toStorableIPv4,
-  transactionType,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
-import type { MessageInput, PutResult } from "@tidemq/store";
+import type { PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import type { DuplicateDetector, OriginalSend } from "../dedup/DuplicateDetector.js";
 import { RequestQueue } from "../RequestQueue.js";
@@ -34,15 +25,11 @@ import {
   RETRY_GROUP_TOPIC_PREFIX,
   topicNameProblem,
 } from "../TopicValidator.js";
-import { interceptTimer, refuseBatchTimer } from "../timer/timerSend.js";
-import { type HalfFacts, halfMessage } from "../transaction/HalfMessage.js";
+import { halfMessage } from "../transaction/HalfMessage.js";
 import { recentHalvesOf } from "../transaction/RecentHalves.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
-import { NO_PROPERTIES, type SendProperties, scanBatchBody, scanSendProperties } from "./sendProperties.js";
-
-/** Most entries one SEND_BATCH_MESSAGE may carry. */
-export const MAX_BATCH_ENTRIES = 10_000;
+import { type Prepared, SendInputBuilder, storedProperties } from "./SendInputBuilder.js";
 
 /**
  * SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320), in Java 4.9.8's
@@ -57,15 +44,9 @@ export const MAX_BATCH_ENTRIES = 10_000;
 export class SendMessageProcessor {
   readonly queue: RequestQueue<RemotingCommand>;
   private readonly coalescer: PutCoalescer;
-  /** Limitations already logged (warnOnce). */
-  private readonly warned = new Set<string>();
+  private readonly inputs: SendInputBuilder;
   /** Topic names that passed the name checks (bounded). */
   private readonly sendableNames = new Set<string>();
-  private readonly bornHosts = new WeakMap<Connection, { host: string; port: number }>();
-  /** The last batch request's properties, worked out (producers repeat the same text). */
-  private lastBatchProps: BatchRequestProperties | undefined;
-  private clusterPairFor: string | undefined;
-  private clusterPairBytes = Buffer.alloc(0);
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -81,38 +62,7 @@ export class SendMessageProcessor {
       shareSlotPerTurn: true,
     });
     this.coalescer = new PutCoalescer(ctx.store);
-  }
-
-  /**
-   * Steps 6 (sysFlag) and 8–9. Delays are a later issue: such messages are
-   * stored as ordinary ones (visible at once) rather than refused, and the log says so
-   * once per group/topic.
-   */
-  private storedSysFlag(
-    header: SendMessageRequestHeader,
-    storeTopic: TopicConfig,
-    props: SysFlagProperties,
-  ): number {
-    let sysFlag = header.sysFlag;
-    if (storeTopic.topicFilterType === "MULTI_TAG") sysFlag |= MessageSysFlag.MULTI_TAGS;
-    // A half was re-addressed by halfMessage; other messages never store transaction bits.
-    if (transactionType(sysFlag) !== 0) sysFlag &= ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE;
-    // Delay levels are served by schedule/DelayLevelRouter, timers by timer/ (both from buildSingle).
-    const delay = this.ctx.schedule ? 0 : Number(props.delay ?? 0);
-    if (delay > 0) {
-      this.warnOnce(
-        `delay:${header.topic}`,
-        `delayed message to ${header.topic}: delivery delays are not supported yet, stored as an ordinary message (delivered at once)`,
-      );
-    }
-    return sysFlag;
-  }
-
-  /** Logs a limitation once per key (bounded, so a flood of topics cannot grow it). */
-  private warnOnce(key: string, message: string): void {
-    if (this.warned.has(key) || this.warned.size >= 1000) return;
-    this.warned.add(key);
-    this.ctx.logger.warn(message);
+    this.inputs = new SendInputBuilder(ctx);
   }
 
   register(): void {
@@ -269,15 +219,15 @@ export class SendMessageProcessor {
     }
     const queueId = header.queueId < 0 ? randomInt(Math.max(1, topic.writeQueueNums)) : header.queueId;
     // Transactions first: a half (TRAN_MSG) is handled before delays and retries (a delayed half is refused there).
-    const half = halfMessage(header, batch, () => this.buildSingle(request, header, conn, topic, queueId));
+    const half = halfMessage(header, batch, () => this.inputs.single(request, header, conn, topic, queueId));
     if (half) {
       half.half = true;
       return half;
     }
     if (isRetryTopic(topicName)) return this.prepareRetry(request, header, batch, conn, topic, queueId);
     return batch
-      ? this.buildBatch(request, header, conn, topic, queueId)
-      : this.buildSingle(request, header, conn, topic, queueId);
+      ? this.inputs.batch(request, header, conn, topic, queueId)
+      : this.inputs.single(request, header, conn, topic, queueId);
   }
 
   /** Step 5. Retry topics: the group must exist; past the retry limit the message goes to the DLQ. */
@@ -300,7 +250,7 @@ export class SendMessageProcessor {
     }
     const maxReconsume = maxReconsumeTimes(request.version, header.maxReconsumeTimes, group);
     if (reconsumeTimes < maxReconsume) {
-      const prepared = this.buildFromObject(request, header, conn, topic, queueId, props);
+      const prepared = this.inputs.fromObject(request, header, conn, topic, queueId, props);
       // Back-off: the copy waits its delay level in SCHEDULE_TOPIC_XXXX (spec §8.5 step 4).
       this.ctx.schedule?.router.routeRetry(prepared.inputs[0]!);
       return prepared;
@@ -313,164 +263,8 @@ export class SendMessageProcessor {
         `message to ${topicName} reached ${reconsumeTimes} reconsumes (max ${maxReconsume}); stored in ${dlq.topicName}`,
       );
       const dlqQueue = randomInt(Math.max(1, dlq.writeQueueNums));
-      return this.buildFromObject(request, header, conn, dlq, dlqQueue, props);
+      return this.inputs.fromObject(request, header, conn, dlq, dlqQueue, props);
     });
-  }
-
-  /** Step 7's body size check. */
-  private checkedBody(request: RemotingCommand): Buffer {
-    const { config } = this.ctx;
-    const body = request.body ?? EMPTY_BODY;
-    if (body.length > config.maxMessageSize) {
-      fail(
-        ResponseCode.MESSAGE_ILLEGAL,
-        `the message body size ${body.length} bytes exceeds maxMessageSize ${config.maxMessageSize} of broker ${config.brokerName}`,
-      );
-    }
-    return body;
-  }
-
-  /**
-   * Steps 6–9 for one message: its stored properties come from one scan of the request's
-   * properties text (no object, no second encoding).
-   */
-  private buildSingle(
-    request: RemotingCommand,
-    header: SendMessageRequestHeader,
-    conn: Connection,
-    storeTopic: TopicConfig,
-    queueId: number,
-  ): Prepared {
-    const scanned = scanSendProperties(header.properties);
-    const sysFlag = this.storedSysFlag(header, storeTopic, scanned);
-    const body = this.checkedBody(request);
-    const cluster = this.clusterPair();
-    // At most 3 UTF-8 bytes a UTF-16 unit: count exactly only when even that bound is too big.
-    if (3 * scanned.pairs.length + cluster.length > MAX_PROPERTIES_BYTES) {
-      checkPropertiesBytes(Buffer.byteLength(scanned.pairs, "utf8") + cluster.length);
-    }
-    // One literal shape for every MessageInput (the store reads them in a hot loop).
-    const input: MessageInput = {
-      topic: storeTopic.topicName,
-      queueId,
-      flag: header.flag,
-      body,
-      properties: NO_PROPERTIES,
-      sysFlag,
-      bornTimestamp: header.bornTimestamp,
-      bornHost: this.bornHostOf(conn),
-      reconsumeTimes: header.reconsumeTimes ?? 0,
-      preparedTransactionOffset: 0,
-      tagsCode: scanned.tagsCode ?? 0,
-      encodedProperties: scanned.pairs,
-      encodedPropertiesSuffix: cluster,
-      keys: scanned.keys,
-      uniqKey: scanned.uniqKey,
-    };
-    // A timer property moves the message to the timer topic first (a timer wins over a delay
-    // level); the delay router leaves any message with a timer property alone.
-    const recallHandle = interceptTimer(this.ctx.config, scanned, input);
-    // A delay level parks the message in SCHEDULE_TOPIC_XXXX (transaction halves and timers are not the router's).
-    if (scanned.delay !== undefined) this.ctx.schedule?.router.route(input, scanned);
-    return { inputs: [input], requestedQueueId: queueId, recallHandle };
-  }
-
-  /**
-   * Steps 6–9 for a batch: entries become store inputs straight from the body's bytes; the
-   * request's own properties (parsed once per distinct text) are appended to each entry's.
-   */
-  private buildBatch(
-    request: RemotingCommand,
-    header: SendMessageRequestHeader,
-    conn: Connection,
-    storeTopic: TopicConfig,
-    queueId: number,
-  ): Prepared {
-    const req = this.batchRequestProperties(header.properties);
-    if (Number(req.picked.delay ?? 0) > 0) {
-      fail(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot carry a delay level");
-    }
-    refuseBatchTimer(req.picked);
-    const sysFlag = this.storedSysFlag(header, storeTopic, req.picked);
-    const inputs = scanBatchBody(this.checkedBody(request), req.suffix, MAX_BATCH_ENTRIES, {
-      topic: storeTopic.topicName,
-      queueId,
-      sysFlag,
-      bornTimestamp: header.bornTimestamp,
-      bornHost: this.bornHostOf(conn),
-      reconsumeTimes: header.reconsumeTimes ?? 0,
-    });
-    // The request's own TAGS / KEYS / UNIQ_KEY, if any, win over each entry's (stored after them).
-    const { tagsCode, keys, uniqKey } = req.picked;
-    if (tagsCode !== undefined || keys !== undefined || uniqKey !== undefined) {
-      for (const m of inputs) {
-        if (tagsCode !== undefined) m.tagsCode = tagsCode;
-        if (keys !== undefined) m.keys = keys;
-        if (uniqKey !== undefined) m.uniqKey = uniqKey;
-      }
-    }
-    return { inputs, requestedQueueId: queueId };
-  }
-
-  /** This broker's CLUSTER pair, stored after every single message's properties. */
-  private clusterPair(): Buffer {
-    const cluster = this.ctx.config.brokerClusterName;
-    if (this.clusterPairFor !== cluster) {
-      this.clusterPairBytes = Buffer.from(`CLUSTER\u0001${cluster}\u0002`, "utf8");
-      this.clusterPairFor = cluster;
-    }
-    return this.clusterPairBytes;
-  }
-
-  /** A batch request's stored properties as bytes to append to each entry's (last text cached). */
-  private batchRequestProperties(text: string | undefined): BatchRequestProperties {
-    const key = text ?? "";
-    if (this.lastBatchProps?.text !== key) {
-      const props = storedProperties(text, this.ctx.config.brokerClusterName);
-      const encoded = encodeProperties(props);
-      const suffix = Buffer.from(encoded, "utf8");
-      checkPropertiesBytes(suffix.length);
-      this.lastBatchProps = { text: key, suffix, picked: scanSendProperties(encoded) };
-    }
-    return this.lastBatchProps;
-  }
-
-  /** Steps 6–9 from a properties object (retry topics and the DLQ, rare). */
-  private buildFromObject(
-    request: RemotingCommand,
-    header: SendMessageRequestHeader,
-    conn: Connection,
-    storeTopic: TopicConfig,
-    queueId: number,
-    props: Record<string, string>,
-  ): Prepared {
-    const sysFlag = this.storedSysFlag(header, storeTopic, pickedOf(props));
-    const body = this.checkedBody(request);
-    checkProperties(props);
-    const input: MessageInput = {
-      topic: storeTopic.topicName,
-      queueId,
-      flag: header.flag,
-      body,
-      properties: props,
-      sysFlag,
-      bornTimestamp: header.bornTimestamp,
-      bornHost: this.bornHostOf(conn),
-      reconsumeTimes: header.reconsumeTimes ?? 0,
-      preparedTransactionOffset: 0,
-      tagsCode: tagsHashCode(props.TAGS),
-    };
-    return { inputs: [input], requestedQueueId: queueId };
-  }
-
-  /** The connection's address as stored (IPv4), worked out once per connection. */
-  private bornHostOf(conn: Connection): { host: string; port: number } {
-    let h = this.bornHosts.get(conn);
-    if (!h) {
-      h = { host: toStorableIPv4(conn.remoteAddress), port: conn.remotePort };
-      this.bornHosts.set(conn, h);
-    }
-    return h;
   }
 
   /** A resend of stored messages: the original answer, nothing stored. */
@@ -539,86 +333,6 @@ const REMARKS: Record<number, string | undefined> = {
     "stored on the master; no slave acknowledged it within syncFlushTimeout",
   [ResponseCode.SLAVE_NOT_AVAILABLE]: "stored on the master; no slave is connected to replicate it",
 };
-
-/**
- * The request's properties as stored: parsed as parseProperties does, without WAIT, with
- * CLUSTER set to this cluster (in place when the producer sent one, else appended).
- */
-function storedProperties(text: string | undefined, cluster: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let sawCluster = false;
-  if (text) {
-    let start = 0;
-    while (start <= text.length) {
-      let end = text.indexOf(PROPERTY_SEPARATOR, start);
-      if (end < 0) end = text.length;
-      if (end > start) {
-        const i = text.indexOf(NAME_VALUE_SEPARATOR, start);
-        if (i > start && i < end) {
-          const name = text.slice(start, i);
-          if (name === MessageConst.CLUSTER) {
-            sawCluster = true;
-            out[name] = cluster;
-          } else if (name !== MessageConst.WAIT_STORE_MSG_OK) {
-            setOwn(out, name, text.slice(i + 1, end));
-          }
-        }
-      }
-      start = end + 1;
-    }
-  }
-  if (!sawCluster) out[MessageConst.CLUSTER] = cluster;
-  return out;
-}
-
-interface Prepared {
-  inputs: MessageInput[];
-  requestedQueueId: number;
-  /** A timer message's RECALL_MESSAGE handle (send response header recallHandle). */
-  recallHandle?: string;
-  /** A transaction half (kept in memory for its END_TRANSACTION once stored). */
-  half?: boolean;
-  /** What halfMessage noted of the half's properties (for RecentHalves). */
-  halfFacts?: HalfFacts;
-}
-
-/** The properties storedSysFlag looks at. */
-type SysFlagProperties = Pick<
-  SendProperties,
-  "delay" | "transactionPrepared" | "startDeliverTime" | "timerDeliverMs"
->;
-
-interface BatchRequestProperties {
-  /** The request's properties text this was worked out from. */
-  text: string;
-  /** Its stored pairs (CLUSTER set, WAIT left out) as UTF-8, appended to every entry's. */
-  suffix: Buffer;
-  picked: SendProperties;
-}
-
-const EMPTY_BODY = Buffer.alloc(0);
-
-function pickedOf(props: Record<string, string>): SysFlagProperties {
-  return {
-    delay: props[MessageConst.DELAY_TIME_LEVEL],
-    transactionPrepared: props[MessageConst.TRANSACTION_PREPARED],
-    startDeliverTime: props[MessageConst.START_DELIVER_TIME],
-    timerDeliverMs: props[MessageConst.TIMER_DELIVER_MS],
-  };
-}
-
-function checkProperties(props: Record<string, string>): void {
-  checkPropertiesBytes(Buffer.byteLength(encodeProperties(props), "utf8"));
-}
-
-function checkPropertiesBytes(len: number): void {
-  if (len > MAX_PROPERTIES_BYTES) {
-    fail(
-      ResponseCode.MESSAGE_ILLEGAL,
-      `the message properties take ${len} bytes; at most ${MAX_PROPERTIES_BYTES}`,
-    );
-  }
-}
 
 function randomInt(n: number): number {
   return Math.floor(Math.random() * n);
