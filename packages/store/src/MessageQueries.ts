@@ -42,7 +42,8 @@ export class MessageQueries {
     queueId: number,
     offset: number,
     maxMsgNums: number,
-    filter?: (tagsCode: number) => boolean,
+    /** Keeps an entry by its tags hash code; also given its queue offset (broker-side match indexes). */
+    filter?: (tagsCode: number, queueOffset: number) => boolean,
     maxBytes = DEFAULT_MAX_PULL_BYTES,
   ): Promise<GetMessageResult> {
     const cq = this.table.queue(topic, queueId);
@@ -92,7 +93,7 @@ export class MessageQueries {
         removed++;
         continue;
       }
-      if (filter && !filter(readLong(entries, at + 12))) continue;
+      if (filter && !filter(readLong(entries, at + 12), offset + i)) continue;
       if (queueOffsets.length > 0 && bytes + size > maxBytes) {
         scanned = i;
         break;

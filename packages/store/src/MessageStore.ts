@@ -426,7 +426,7 @@ export class MessageStore {
     queueId: number,
     offset: number,
     maxMsgNums: number,
-    filter?: (tagsCode: number) => boolean,
+    filter?: (tagsCode: number, queueOffset: number) => boolean,
     maxBytes?: number,
   ): Promise<GetMessageResult> {
     return this.queries.getMessage(topic, queueId, offset, maxMsgNums, filter, maxBytes);

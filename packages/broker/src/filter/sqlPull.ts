@@ -1,6 +1,8 @@
 import { StoredMessage } from "@tidemq/protocol";
 import type { GetMessageResult, MessageStore } from "@tidemq/store";
+import type { MatchBits } from "./MatchBits.js";
 import { RawProperties } from "./RawProperties.js";
+import { type IndexedStore, sqlMatchIndexOf } from "./SqlMatchIndex.js";
 import type { Sql92Filter } from "./sql92/index.js";
 
 /**
@@ -22,7 +24,7 @@ export const MAX_SQL_SCAN = 4096;
  * reached mid-step, the next offset is the one after the last match (nothing is skipped).
  */
 export async function getMessageMatchingSql(
-  store: Pick<MessageStore, "getMessage">,
+  store: Pick<MessageStore, "getMessage"> & Partial<IndexedStore>,
   topic: string,
   queueId: number,
   offset: number,
@@ -30,6 +32,10 @@ export async function getMessageMatchingSql(
   filter: Sql92Filter,
   maxBytes: number | undefined,
 ): Promise<GetMessageResult> {
+  // The store's match index (SqlMatchIndex): this pull also marks the expression as in use.
+  const bits = hasArrivals(store) ? sqlMatchIndexOf(store).track(topic, queueId, filter) : undefined;
+  if (bits?.covers(offset))
+    return pullIndexed(store, topic, queueId, offset, maxMsgNums, filter, maxBytes, bits);
   const want = Math.max(1, maxMsgNums);
   const byteLimit = maxBytes ?? Number.POSITIVE_INFINITY;
   const parts: Buffer[] = [];
@@ -98,6 +104,74 @@ export async function getMessageMatchingSql(
     maxOffset: base.maxOffset,
     // Read/write splitting judges a pull by how far back its reads went.
     ...(base.lastPhysicalOffset !== undefined ? { lastPhysicalOffset: base.lastPhysicalOffset } : {}),
+    messageCount: queueOffsets.length,
+    body: parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes),
+    queueOffsets,
+  };
+}
+
+function hasArrivals(store: Pick<MessageStore, "getMessage"> & Partial<IndexedStore>): store is IndexedStore {
+  return typeof store.onMessageArrived === "function" && typeof store.getMaxOffsetInQueue === "function";
+}
+
+/**
+ * A pull from an offset the match index covers: the store skips, reading only the consume
+ * queue, every entry the bits say does not match, and reads the rest — the matches, and any
+ * entries past what the bits cover — which are evaluated again here: the bits only skip,
+ * they never decide what is delivered.
+ */
+async function pullIndexed(
+  store: Pick<MessageStore, "getMessage">,
+  topic: string,
+  queueId: number,
+  offset: number,
+  maxMsgNums: number,
+  filter: Sql92Filter,
+  maxBytes: number | undefined,
+  bits: MatchBits,
+): Promise<GetMessageResult> {
+  const r = await store.getMessage(
+    topic,
+    queueId,
+    offset,
+    Math.max(1, maxMsgNums),
+    (_tagsCode, queueOffset) => !bits.covers(queueOffset) || bits.has(queueOffset),
+    maxBytes,
+  );
+  if (r.status !== "FOUND") return r;
+  const props = new RawProperties();
+  const parts: Buffer[] = [];
+  const queueOffsets: number[] = [];
+  let bytes = 0;
+  let pos = 0;
+  let allKept = true;
+  for (let i = 0; i < r.messageCount; i++) {
+    const record = new StoredMessage(r.body, pos);
+    const size = record.storeSize;
+    props.reset(r.body, record.propertiesStart, pos + size);
+    if (filter.matches(props.get)) {
+      parts.push(r.body.subarray(pos, pos + size));
+      queueOffsets.push(r.queueOffsets[i]!);
+      bytes += size;
+    } else {
+      allKept = false;
+    }
+    pos += size;
+  }
+  if (allKept) return r;
+  if (queueOffsets.length === 0) {
+    return {
+      status: "NO_MATCHED_MESSAGE",
+      nextBeginOffset: r.nextBeginOffset,
+      minOffset: r.minOffset,
+      maxOffset: r.maxOffset,
+      messageCount: 0,
+      body: Buffer.alloc(0),
+      queueOffsets: [],
+    };
+  }
+  return {
+    ...r,
     messageCount: queueOffsets.length,
     body: parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes),
     queueOffsets,

@@ -1,0 +1,221 @@
+import { StoredMessage } from "@tidemq/protocol";
+import type { MessageStore } from "@tidemq/store";
+import { MatchBits } from "./MatchBits.js";
+import { RawProperties } from "./RawProperties.js";
+import type { Sql92Filter } from "./sql92/index.js";
+
+/** The store calls the index uses. */
+export type IndexedStore = Pick<MessageStore, "getMessage" | "getMaxOffsetInQueue" | "onMessageArrived">;
+
+export interface SqlMatchIndexOptions {
+  /** Offsets remembered per (queue, expression): 1 bit each (2^24 = 2 MiB). */
+  maxBitsPerExpression?: number;
+  /** An expression no pull used for this long is no longer evaluated, ms. */
+  idleMs?: number;
+  /** Most (queue, expression) pairs followed; the least recently pulled goes first. */
+  maxTracked?: number;
+}
+
+/** Messages read per catch-up step. */
+const STEP = 256;
+
+interface Tracked {
+  readonly filter: Sql92Filter;
+  readonly bits: MatchBits;
+  lastUsed: number;
+}
+
+interface QueueEntry {
+  readonly topic: string;
+  readonly queueId: number;
+  readonly tracked: Map<string, Tracked>;
+  running: boolean;
+}
+
+/**
+ * SQL92 subscriptions evaluated once per message as messages arrive, not on every pull: for
+ * each queue an SQL92 consumer pulls, each expression's match bits (MatchBits) are extended
+ * in queue order from the record bytes (RawProperties, as the pull path reads them), in one
+ * pass for all of the queue's expressions. A pull over covered offsets then reads only the
+ * consume queue for the others and the commit log only for the matches — the cost of a tag
+ * filter — instead of reading and evaluating every stored message (RocketMQ: the bloom
+ * filter of matching groups in the consume-queue extension, written at dispatch).
+ *
+ * An expression is followed from the first pull that uses it, from the queue's end at that
+ * time; messages stored before, and all messages after a restart (the bits are in memory),
+ * are not covered and a pull evaluates them as without the index. The bits only ever skip
+ * offsets known not to match: everything a pull delivers is evaluated again (sqlPull).
+ */
+export class SqlMatchIndex {
+  private readonly queues = new Map<string, Map<number, QueueEntry>>();
+  private readonly maxBits: number;
+  private readonly idleMs: number;
+  private readonly maxTracked: number;
+  private trackedCount = 0;
+  private readonly props = new RawProperties();
+  /** Messages evaluated by catch-up (diagnostics, bench). */
+  evaluated = 0;
+
+  constructor(
+    private readonly store: IndexedStore,
+    o: SqlMatchIndexOptions = {},
+  ) {
+    this.maxBits = o.maxBitsPerExpression ?? 1 << 24;
+    this.idleMs = o.idleMs ?? 10 * 60_000;
+    this.maxTracked = o.maxTracked ?? 256;
+    store.onMessageArrived(this.arrived);
+  }
+
+  /**
+   * The match bits of `filter` on (topic, queueId), followed from now on: from the queue's
+   * end, or from `from` (a bench or test indexing what is already stored). Marks it used.
+   */
+  track(topic: string, queueId: number, filter: Sql92Filter, from?: number, now = Date.now()): MatchBits {
+    const q = this.queue(topic, queueId);
+    let t = q.tracked.get(filter.expression);
+    if (t === undefined) {
+      if (this.trackedCount >= this.maxTracked) this.dropLeastUsed();
+      const start = from ?? this.store.getMaxOffsetInQueue(topic, queueId);
+      t = { filter, bits: new MatchBits(start, this.maxBits), lastUsed: now };
+      q.tracked.set(filter.expression, t);
+      this.trackedCount++;
+      if (start < this.store.getMaxOffsetInQueue(topic, queueId)) this.catchUp(q);
+    }
+    t.lastUsed = now;
+    return t.bits;
+  }
+
+  /** Resolves once every followed queue has evaluated what is stored now (bench, tests). */
+  async settled(): Promise<void> {
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      let busy = false;
+      for (const byQueue of this.queues.values())
+        for (const q of byQueue.values()) {
+          if (q.running) busy = true;
+          else if (this.behind(q)) {
+            this.catchUp(q);
+            busy = true;
+          }
+        }
+      if (!busy) return;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private queue(topic: string, queueId: number): QueueEntry {
+    let byQueue = this.queues.get(topic);
+    if (byQueue === undefined) {
+      byQueue = new Map();
+      this.queues.set(topic, byQueue);
+    }
+    let q = byQueue.get(queueId);
+    if (q === undefined) {
+      q = { topic, queueId, tracked: new Map(), running: false };
+      byQueue.set(queueId, q);
+    }
+    return q;
+  }
+
+  private readonly arrived = (topic: string, queueId: number): void => {
+    const q = this.queues.get(topic)?.get(queueId);
+    if (q === undefined || q.running) return;
+    const now = Date.now();
+    for (const [expression, t] of q.tracked) {
+      if (now - t.lastUsed > this.idleMs) {
+        q.tracked.delete(expression);
+        this.trackedCount--;
+      }
+    }
+    if (q.tracked.size === 0) {
+      this.queues.get(topic)?.delete(queueId);
+      return;
+    }
+    this.catchUp(q);
+  };
+
+  private behind(q: QueueEntry): boolean {
+    const max = this.store.getMaxOffsetInQueue(q.topic, q.queueId);
+    for (const t of q.tracked.values()) if (t.bits.end < max) return true;
+    return false;
+  }
+
+  private catchUp(q: QueueEntry): void {
+    if (q.running) return;
+    q.running = true;
+    this.run(q)
+      .catch(() => {
+        // The store is shut down or a read failed: what is covered stays right; the next
+        // arrival tries again, and pulls evaluate what is not covered.
+      })
+      .finally(() => {
+        q.running = false;
+      });
+  }
+
+  /** Extends every expression of the queue up to the queue's end, one read per step for all. */
+  private async run(q: QueueEntry): Promise<void> {
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const max = this.store.getMaxOffsetInQueue(q.topic, q.queueId);
+      let from = Number.POSITIVE_INFINITY;
+      for (const t of q.tracked.values()) if (t.bits.end < from) from = t.bits.end;
+      if (!(from < max)) return;
+      const r = await this.store.getMessage(q.topic, q.queueId, from, STEP);
+      if (r.status === "OFFSET_TOO_SMALL") {
+        // The queue's start moved past these offsets: start again where it is now.
+        for (const t of q.tracked.values())
+          if (t.bits.end < r.nextBeginOffset) t.bits.restart(r.nextBeginOffset);
+        continue;
+      }
+      if (r.status !== "FOUND" && r.status !== "MESSAGE_WAS_REMOVING") return;
+      const list = [...q.tracked.values()];
+      const props = this.props;
+      let pos = 0;
+      for (let i = 0; i < r.messageCount; i++) {
+        const record = new StoredMessage(r.body, pos);
+        const size = record.storeSize;
+        const queueOffset = r.queueOffsets[i]!;
+        props.reset(r.body, record.propertiesStart, pos + size);
+        for (const t of list) {
+          const bits = t.bits;
+          if (bits.end > queueOffset) continue; // already known (started later than `from`)
+          bits.skipTo(queueOffset); // entries the store skipped: no longer in the log
+          let match = false;
+          try {
+            match = t.filter.matches(props.get);
+          } catch {
+            // Not an evaluation error (matches() answers false for those): a candidate, so
+            // the pull evaluates it again and answers as it would without the index.
+            match = true;
+          }
+          bits.push(match);
+        }
+        pos += size;
+        this.evaluated++;
+      }
+      for (const t of list) if (t.bits.end >= from) t.bits.skipTo(r.nextBeginOffset);
+    }
+  }
+
+  private dropLeastUsed(): void {
+    let oldest: { q: QueueEntry; expression: string; at: number } | undefined;
+    for (const byQueue of this.queues.values())
+      for (const q of byQueue.values())
+        for (const [expression, t] of q.tracked)
+          if (oldest === undefined || t.lastUsed < oldest.at) oldest = { q, expression, at: t.lastUsed };
+    if (oldest === undefined) return;
+    oldest.q.tracked.delete(oldest.expression);
+    this.trackedCount--;
+  }
+}
+
+const indexes = new WeakMap<object, SqlMatchIndex>();
+
+/** The store's SQL92 match index (one per store, made on first use). */
+export function sqlMatchIndexOf(store: IndexedStore): SqlMatchIndex {
+  let index = indexes.get(store);
+  if (index === undefined) {
+    index = new SqlMatchIndex(store);
+    indexes.set(store, index);
+  }
+  return index;
+}
