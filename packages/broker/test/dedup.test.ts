@@ -109,6 +109,37 @@ test("DuplicateWindow: random adds, evictions and expiries agree with a Map mode
   }
 });
 
+test("hashKey: a UNIQ_KEY's last two hex digits (its counter) are the low word's bottom byte; the rest decides the other bits", () => {
+  const prefix = "C0A8011E1F2A3B4C5D6E7F80112233";
+  const his = new Set<number>();
+  let place: number | undefined;
+  for (let c = 0; c < 256; c++) {
+    const key = prefix + c.toString(16).toUpperCase().padStart(2, "0");
+    const lo = hashKey("T", key);
+    assert.equal(lo & 0xff, c, key);
+    place ??= lo >>> 8;
+    assert.equal(lo >>> 8, place, "one home for a producer's run of counters");
+    his.add(hashHi());
+    assert.equal(hashKey("T", key.toLowerCase()) & 0xff, c, "lower-case hex too");
+  }
+  assert.equal(his.size, 256, "the high word still tells them apart");
+  assert.notEqual(hashKey("T", `${prefix}00`) >>> 8, hashKey("T", `${prefix.slice(0, -1)}400`) >>> 8);
+  assert.notEqual(hashKey("U", `${prefix}00`) >>> 8, place, "the topic is in the home");
+  // Keys of any other shape (short, not hex) hash and round-trip through the window.
+  const w = new DuplicateWindow({ windowMs: 1000, maxEntries: 1000 });
+  const keys = ["", "a", "zz", "é", "\u{1F600}", `${prefix}GZ`, "order-42"];
+  keys.forEach((k, i) => w.add(hashKey("T", k), hashHi(), i + 1, 0));
+  keys.forEach((k, i) => assert.equal(w.get(hashKey("T", k), hashHi(), 1), i + 1, JSON.stringify(k)));
+  // A window filled with consecutive client ids (neighbouring buckets fill together and
+  // spill far, not next door) still finds every live one and none evicted.
+  const seq = new DuplicateWindow({ windowMs: 1_000_000, maxEntries: 5000 });
+  const id = (n: number) =>
+    `C0A8011E00010000AAAA${(n >>> 16).toString(16).toUpperCase().padStart(8, "0")}${(n & 0xffff).toString(16).toUpperCase().padStart(4, "0")}`;
+  for (let n = 0; n < 20_000; n++) seq.add(hashKey("T", id(n)), hashHi(), n, 0);
+  for (let n = 15_000; n < 20_000; n++) assert.equal(seq.get(hashKey("T", id(n)), hashHi(), 1), n, id(n));
+  for (let n = 14_000; n < 15_000; n++) assert.equal(seq.get(hashKey("T", id(n)), hashHi(), 1), -1, id(n));
+});
+
 test("offsetOfMsgId reads the commit-log offset of IPv4 and IPv6 offsetMsgIds", () => {
   for (const offset of [0, 1, 4096, 2 ** 40 + 17, Number.MAX_SAFE_INTEGER]) {
     for (const host of ["127.0.0.1", "::1"]) {
