@@ -181,6 +181,28 @@ test("pulls through the match index answer exactly what evaluating pulls answer;
       ...before,
       ...Array.from({ length: 50 }, (_, k) => 3000 + k).filter((i) => i % 7 === 0),
     ]);
+    // A pull at the bits' frontier (woken by the arrival, before the index read it) records
+    // what it evaluated: the index does not evaluate it again. (This store object tells the
+    // index of no arrivals, so only the pull can have extended the bits.)
+    const quietStore = {
+      getMessage: store.getMessage.bind(store),
+      getMaxOffsetInQueue: store.getMaxOffsetInQueue.bind(store),
+      onMessageArrived: () => {},
+    };
+    const fed = sqlMatchIndexOf(quietStore);
+    const e0 = exprs[0]!;
+    assert.equal((await drain(quietStore, e0, 3050, 32)).got.length, 0, "nothing stored there yet");
+    await store.putMessages(Array.from({ length: 60 }, (_, k) => input(3050 + k)));
+    const firstPulls = await drain(quietStore, e0, 3050, 4);
+    const fedBits = fed.track("Q", 0, compileSql92(e0));
+    assert.deepEqual([fedBits.base, fedBits.end], [3050, 3110]);
+    assert.equal(fed.evaluated, 0);
+    await fed.settled();
+    assert.equal(fed.evaluated, 0, "nothing left for the index to read");
+    const plainNow = { getMessage: store.getMessage.bind(store) };
+    assert.deepEqual(firstPulls.got, (await drain(plainNow, e0, 3050, 4)).got);
+    assert.deepEqual((await drain(quietStore, e0, 3050, 4)).got, firstPulls.got, "through the bits");
+    assert.ok(firstPulls.got.length > 0);
   } finally {
     await store.shutdown();
     await removeDir(dir);

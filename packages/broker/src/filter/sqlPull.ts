@@ -47,6 +47,7 @@ export async function getMessageMatchingSql(
   const props = new RawProperties();
   while (queueOffsets.length < want && scanned < MAX_SQL_SCAN) {
     const step = Math.min(SCAN_STEP, MAX_SQL_SCAN - scanned);
+    const stepStart = next;
     const r = await store.getMessage(topic, queueId, next, step, undefined, maxBytes);
     if (r.status !== "FOUND") {
       // The first read's own answer (offset checks, an empty queue) goes back as it is;
@@ -64,7 +65,15 @@ export async function getMessageMatchingSql(
       const queueOffset = r.queueOffsets[i]!;
       // The expression reads its few properties from the record bytes: no decoded text, no object.
       props.reset(r.body, record.propertiesStart, pos + size);
-      if (filter.matches(props.get)) {
+      const match = filter.matches(props.get);
+      // At the match bits' frontier (a consumer keeping up, woken by the arrival): what this
+      // scan evaluates is recorded, so the index does not read and evaluate it again. Entries
+      // of this read before queueOffset that the store did not return are no longer in the log.
+      if (bits !== undefined && bits.end >= stepStart && bits.end <= queueOffset) {
+        bits.skipTo(queueOffset);
+        bits.push(match);
+      }
+      if (match) {
         if (queueOffsets.length > 0 && bytes + size > byteLimit) {
           next = queueOffset;
           full = true;
