@@ -19,7 +19,7 @@ export class MatchBits {
 
   constructor(
     from: number,
-    private readonly maxBits = 1 << 24,
+    private readonly maxBits = 1 << 23,
   ) {
     if (!(maxBits >= 64)) throw new RangeError(`MatchBits of ${maxBits} bits: at least 64`);
     this.origin = from;

@@ -8,7 +8,7 @@ import type { Sql92Filter } from "./sql92/index.js";
 export type IndexedStore = Pick<MessageStore, "getMessage" | "getMaxOffsetInQueue" | "onMessageArrived">;
 
 export interface SqlMatchIndexOptions {
-  /** Offsets remembered per (queue, expression): 1 bit each (2^24 = 2 MiB). */
+  /** Offsets remembered per (queue, expression): 1 bit each (2^23 = 1 MiB; with maxTracked 64, at most 64 MiB in all). */
   maxBitsPerExpression?: number;
   /** An expression no pull used for this long is no longer evaluated, ms. */
   idleMs?: number;
@@ -60,9 +60,9 @@ export class SqlMatchIndex {
     private readonly store: IndexedStore,
     o: SqlMatchIndexOptions = {},
   ) {
-    this.maxBits = o.maxBitsPerExpression ?? 1 << 24;
+    this.maxBits = o.maxBitsPerExpression ?? 1 << 23;
     this.idleMs = o.idleMs ?? 10 * 60_000;
-    this.maxTracked = o.maxTracked ?? 256;
+    this.maxTracked = o.maxTracked ?? 64;
     store.onMessageArrived(this.arrived);
   }
 
