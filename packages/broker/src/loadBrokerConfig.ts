@@ -286,17 +286,12 @@ function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = proce
   c.storePathCommitLog = c.storePathCommitLog
     ? resolve(c.storePathCommitLog)
     : join(c.storePathRootDir, "commitlog");
-  let longestDelayMs: number;
+  // A delay level may be longer than fileReservedTime: retention keeps a segment that holds a
+  // delay-level record not yet delivered (the "delay levels" retention guard), whatever its age.
   try {
-    longestDelayMs = Math.max(...parseDelayLevels(c.messageDelayLevel));
+    parseDelayLevels(c.messageDelayLevel);
   } catch (err) {
     throw new BrokerConfigError(`invalid value for messageDelayLevel: ${(err as Error).message}`);
-  }
-  // A parked message must outlive its delay: retention would delete it before it is due.
-  if (longestDelayMs >= c.fileReservedTime * 3_600_000) {
-    throw new BrokerConfigError(
-      `invalid value for messageDelayLevel: its longest level (${longestDelayMs} ms) is not shorter than fileReservedTime (${c.fileReservedTime} h); delayed messages would be deleted before they are due`,
-    );
   }
   checkBrokerRole(c);
   if (c.mappedFileSizeCommitLog < c.maxMessageSize + 4096) {

@@ -17,7 +17,14 @@ import fc from "fast-check";
 import { scanSendProperties } from "../src/processors/sendProperties.js";
 import { type HalfFacts, halfMessage, pairValue, withoutPair } from "../src/transaction/HalfMessage.js";
 import { type HalfRecord, RecentHalves } from "../src/transaction/RecentHalves.js";
-import { copyRecord, halfInfoOf, opOf, opRecord } from "../src/transaction/TransactionRecords.js";
+import {
+  copyRecord,
+  halfInfoOf,
+  OP_BODY_MAX,
+  opOf,
+  opRecord,
+  opRecords,
+} from "../src/transaction/TransactionRecords.js";
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
 const value = fc.string({ maxLength: 20, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
@@ -155,6 +162,53 @@ test("op records carry TAGS and TRAN_OP as encoded pairs (what opOf reads back)"
     const props = parseProperties(String(r.encodedProperties));
     assert.deepEqual(props, { TAGS: op === "check" ? "c" : "d", TRAN_OP: op });
     assert.equal(r.tagsCode, tagsHashCode(props.TAGS));
-    assert.deepEqual(opOf({ body: r.body, properties: props } as unknown as MessageExt), { half: 42, op });
+    assert.deepEqual(opOf({ body: r.body, properties: props } as unknown as MessageExt), {
+      halves: [42],
+      op,
+    });
+  }
+});
+
+test("batched op records: offsets joined by ',' up to OP_BODY_MAX bytes each, read back in order; old and RocketMQ 5 bodies still read", () => {
+  const host = { host: "127.0.0.1", port: 1 };
+  const asExt = (r: MessageInput) =>
+    ({ body: r.body, properties: parseProperties(String(r.encodedProperties)) }) as unknown as MessageExt;
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), { minLength: 1, maxLength: 3000 }),
+      fc.constantFrom("commit", "rollback", "discard", "check" as const),
+      (offsets, op) => {
+        const records = opRecords(offsets, op, host, 5);
+        const back: number[] = [];
+        for (const r of records) {
+          assert.ok(r.body.length <= OP_BODY_MAX, `body of ${r.body.length} bytes`);
+          const o = opOf(asExt(r));
+          assert.ok(o);
+          assert.equal(o.op, op);
+          back.push(...o.halves);
+        }
+        assert.deepEqual(back, offsets);
+        // Full records: the next offset would not have fitted.
+        for (let i = 0; i + 1 < records.length; i++) {
+          const next = String(opOf(asExt(records[i + 1]!))!.halves[0]);
+          assert.ok(records[i]!.body.length + 1 + next.length > OP_BODY_MAX);
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+  // One offset: the one-offset body earlier versions wrote (and read), byte for byte.
+  assert.equal(opRecords([7], "commit", host, 5)[0]!.body.toString(), "7");
+  assert.equal(opRecords([7], "commit", host, 5).length, 1);
+  // RocketMQ 5 ends each offset with ",", and its op records carry TAGS d and no TRAN_OP.
+  const rmq = { body: Buffer.from("3,9,12,"), properties: { TAGS: "d" } } as unknown as MessageExt;
+  assert.deepEqual(opOf(rmq), { halves: [3, 9, 12], op: "rollback" });
+  // A body that is not a list of offsets is not an op record of ours.
+  for (const bad of ["", ",", "1,,2", "1,x", "-1", "1.5", " 1", "99999999999999999"]) {
+    const m = {
+      body: Buffer.from(bad),
+      properties: { TAGS: "d", TRAN_OP: "commit" },
+    } as unknown as MessageExt;
+    assert.equal(opOf(m), undefined, JSON.stringify(bad));
   }
 });

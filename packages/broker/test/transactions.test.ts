@@ -9,6 +9,7 @@ import {
   createRequest,
   decodeEndTransactionResults,
   decodeMessage,
+  decodeMessages,
   type EndTransactionEntry,
   encodeEndTransactionBatch,
   type RemotingCommand,
@@ -19,7 +20,7 @@ import {
 import { createLogger, RemotingClient } from "@tidemq/remoting";
 import type { BrokerController } from "../src/BrokerController.js";
 import { copyRecord } from "../src/transaction/TransactionRecords.js";
-import { createTopicRequest, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
+import { createTopicRequest, eventually, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
 
 const FAST = { transactionCheckInterval: 100, transactionTimeOut: 200, transactionCheckMax: 2 };
 
@@ -275,6 +276,86 @@ test("END_TRANSACTION_BATCH decides each half as its own END_TRANSACTION and ans
     assert.equal(bad.code, ResponseCode.SYSTEM_ERROR);
     assert.match(bad.remark ?? "", /not a whole number/);
     assert.equal(service.status().pending, 1);
+  } finally {
+    await client.close();
+    await broker.shutdown();
+    await removeDir(dir);
+  }
+});
+
+test("oneway END_TRANSACTIONs arriving together (as a Java producer sends them) share one append and one op record per kind; a restart reads them back", async () => {
+  const dir = await tempDir("tx-oneway");
+  const settings = { transactionCheckInterval: 60_000, transactionCheckpointInterval: 0 };
+  let broker = await startBroker(dir, settings);
+  const client = new RemotingClient({ requestTimeoutMs: 10_000, logger: createLogger("tx-oneway", "error") });
+  try {
+    let addr = `127.0.0.1:${broker.port}`;
+    assert.equal((await client.invoke(addr, createTopicRequest("TxOneway", 1))).code, ResponseCode.SUCCESS);
+    const N = 30;
+    const halves = await Promise.all(
+      Array.from({ length: N }, async (_, i) => {
+        const r = await client.invoke(
+          addr,
+          sendRequest("TxOneway", Buffer.from(`o${i}`), {
+            queueId: 0,
+            properties: { TRAN_MSG: "true", PGROUP: "PG_ONEWAY", UNIQ_KEY: `U-o${i}` },
+          }),
+        );
+        assert.equal(r.code, ResponseCode.SUCCESS, r.remark);
+        return {
+          i,
+          queueOffset: Number(r.extFields!.queueOffset),
+          commitLogOffset: Number.parseInt(r.extFields!.msgId!.slice(-16), 16),
+        };
+      }),
+    );
+    const opQueue = () => broker.context.store.getMaxOffsetInQueue("RMQ_SYS_TRANS_OP_HALF_TOPIC", 0);
+    assert.equal(opQueue(), 0);
+    // All written in one turn (one socket write): even ones committed, odd ones rolled back.
+    await Promise.all(
+      halves.map((h) =>
+        client.invokeOneway(
+          addr,
+          createRequest(RequestCode.END_TRANSACTION, {
+            producerGroup: "PG_ONEWAY",
+            tranStateTableOffset: h.queueOffset,
+            commitLogOffset: h.commitLogOffset,
+            commitOrRollback: h.i % 2 === 0 ? 8 : 12,
+            msgId: `U-o${h.i}`,
+            fromTransactionCheck: false,
+          }),
+        ),
+      ),
+    );
+    const decided = () =>
+      halves.every((h) => {
+        const st = broker.transactionService!.status(h.queueOffset).half?.status;
+        return st === "committed" || st === "rolledBack";
+      });
+    await eventually(decided, "every half decided", 10_000);
+    const store = broker.context.store;
+    assert.equal(store.getMaxOffsetInQueue("TxOneway", 0), N / 2, "one copy per commit");
+    // One op record per decision before; now the decisions that arrived together share them.
+    assert.ok(opQueue() < N, `${opQueue()} op records for ${N} decisions`);
+    const ops = await store.getMessage("RMQ_SYS_TRANS_OP_HALF_TOPIC", 0, 0, 64);
+    assert.equal(ops.status, "FOUND");
+    const bodies = decodeMessages(ops.body).map((m) => m.body.toString());
+    assert.ok(
+      bodies.some((b) => b.includes(",")),
+      `an op record names several halves: ${JSON.stringify(bodies)}`,
+    );
+
+    // A restart without a checkpoint rebuilds every decision from the batched op records.
+    await broker.shutdown();
+    broker = await startBroker(dir, settings);
+    addr = `127.0.0.1:${broker.port}`;
+    const service = broker.transactionService!;
+    assert.equal(service.status().pending, 0);
+    assert.equal(service.status().startup?.opsRead, opQueue());
+    for (const h of halves) {
+      assert.equal(service.status(h.queueOffset).half?.status, h.i % 2 === 0 ? "committed" : "rolledBack");
+    }
+    assert.equal(broker.context.store.getMaxOffsetInQueue("TxOneway", 0), N / 2);
   } finally {
     await client.close();
     await broker.shutdown();

@@ -10,6 +10,8 @@
  * Answer body = `encodeHalfBatchResults`: one result per entry, in order.
  */
 
+import { readLong, writeLong } from "./long.js";
+
 /** One half of a SEND_HALF_BATCH: the SEND_MESSAGE_V2 header fields that differ per message. */
 export interface HalfBatchEntry {
   topic: string;
@@ -56,7 +58,7 @@ export function encodeHalfBatch(entries: readonly HalfBatchEntry[]): Buffer {
     p += 2 + topicLen;
     buf.writeInt32BE(e.queueId, p);
     buf.writeInt32BE(e.sysFlag, p + 4);
-    buf.writeBigInt64BE(BigInt(e.bornTimestamp), p + 8);
+    writeLong(buf, e.bornTimestamp, p + 8);
     buf.writeInt32BE(e.flag, p + 16);
     const propsLen = e.properties.length === 0 ? 0 : buf.write(e.properties, p + 24, "utf8");
     buf.writeInt32BE(propsLen, p + 20);
@@ -96,7 +98,7 @@ export function decodeHalfBatch(body: Buffer | undefined): HalfBatchEntry[] {
     p += topicLen;
     const queueId = body.readInt32BE(p);
     const sysFlag = body.readInt32BE(p + 4);
-    const bornTimestamp = Number(body.readBigInt64BE(p + 8));
+    const bornTimestamp = readLong(body, p + 8);
     const flag = body.readInt32BE(p + 16);
     const propsLen = body.readInt32BE(p + 20);
     p += 24;

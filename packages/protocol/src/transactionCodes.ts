@@ -8,6 +8,8 @@
  * and with halfOffset: half { queueOffset, status: pending | resolving | committed |
  * rolledBack | discarded | unknown, checks }.
  */
+
+import { readLong, writeLong } from "./long.js";
 export const TransactionRequestCode = {
   TRANSACTION_STATUS: 9101,
   /**
@@ -48,8 +50,9 @@ export function encodeEndTransactionBatch(entries: readonly EndTransactionEntry[
   const buf = Buffer.allocUnsafe(entries.length * ENTRY_BYTES);
   let p = 0;
   for (const e of entries) {
-    buf.writeBigInt64BE(BigInt(e.tranStateTableOffset), p);
-    buf.writeBigInt64BE(BigInt(e.commitLogOffset), p + 8);
+    // As numbers (long.ts), not a BigInt per field: offsets stay far below 2^53.
+    writeLong(buf, e.tranStateTableOffset, p);
+    writeLong(buf, e.commitLogOffset, p + 8);
     buf.writeInt8(e.commitOrRollback, p + 16);
     p += ENTRY_BYTES;
   }
@@ -70,8 +73,8 @@ export function decodeEndTransactionBatch(body: Buffer | undefined): EndTransact
   const out: EndTransactionEntry[] = [];
   for (let p = 0; p < body.length; p += ENTRY_BYTES) {
     out.push({
-      tranStateTableOffset: Number(body.readBigInt64BE(p)),
-      commitLogOffset: Number(body.readBigInt64BE(p + 8)),
+      tranStateTableOffset: readLong(body, p),
+      commitLogOffset: readLong(body, p + 8),
       commitOrRollback: body.readInt8(p + 16),
     });
   }

@@ -1,12 +1,11 @@
 import { createOffsetMsgId, createRequest, encodeMessage, RequestCode } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
-import type { MessageInput } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import type { ProducerManager } from "../ProducerManager.js";
 import type { DecisionWriter } from "./DecisionWriter.js";
 import { step } from "./HalfLifecycle.js";
 import type { HalfTable, Pending } from "./HalfTable.js";
-import { opRecord } from "./TransactionRecords.js";
+import { opRecords } from "./TransactionRecords.js";
 
 /** Most check-backs one round sends (the rest wait for the next round). */
 const MAX_CHECKS_PER_ROUND = 10_000;
@@ -52,7 +51,7 @@ export class CheckBack {
     try {
       await this.table.catchUp();
       const { config } = this.ctx;
-      const checkOps: MessageInput[] = [];
+      const checked: number[] = [];
       const targets: Array<{ p: Pending; channel: Connection }> = [];
       const discards: Pending[] = [];
       for (const p of this.table.pending.values()) {
@@ -69,11 +68,11 @@ export class CheckBack {
         p.state = next;
         if (action.kind === "write") discards.push(p);
         else if (action.kind === "sendCheck" && channel) {
-          checkOps.push(opRecord(p.info.queueOffset, "check", this.table.host, now));
+          checked.push(p.info.queueOffset);
           targets.push({ p, channel });
         }
       }
-      if (checkOps.length > 0) await this.table.putRecords(checkOps);
+      if (checked.length > 0) await this.table.putRecords(opRecords(checked, "check", this.table.host, now));
       for (const t of targets) await this.sendCheck(t.p, t.channel);
       for (const p of discards) {
         await this.writer.write(p, "discard");

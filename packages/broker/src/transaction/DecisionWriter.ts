@@ -4,15 +4,25 @@ import type { BrokerContext } from "../context.js";
 import { fail } from "../processors/responses.js";
 import { type Decision, step } from "./HalfLifecycle.js";
 import type { HalfTable, Pending } from "./HalfTable.js";
-import { copyRecord, type HalfInfo, opRecord } from "./TransactionRecords.js";
+import { copyRecord, type HalfInfo, opRecords } from "./TransactionRecords.js";
+
+/** Decisions waiting for this turn's append: their copies, and the halves their op records name. */
+interface QueuedAppend {
+  copies: MessageInput[];
+  ops: ReadonlyArray<{ offset: number; decision: Decision }>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
 
 /**
- * Stores decisions (commit, rollback, discard) for END_TRANSACTION and the check-back: the copy
- * and the op record of each as one append, the appends of one loop turn as one write.
+ * Stores decisions (commit, rollback, discard) for END_TRANSACTION and the check-back: the
+ * decisions of one loop turn as one append — every copy, then one op record per kind of
+ * decision naming all their halves (opRecords). The op records come last, so one on disk
+ * means the copies before it are too: a write torn by power loss loses op records first, and
+ * a copy left without its op record is found by start-up (StartupRebuild's copy look-up).
  */
 export class DecisionWriter {
-  private appendQueue: Array<{ inputs: MessageInput[]; resolve: () => void; reject: (e: Error) => void }> =
-    [];
+  private appendQueue: QueuedAppend[] = [];
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -26,17 +36,16 @@ export class DecisionWriter {
   async write(p: Pending, decision: Decision): Promise<void> {
     const offset = p.info.queueOffset;
     try {
-      const inputs: MessageInput[] = [];
+      const copies: MessageInput[] = [];
       if (decision === "commit") {
         const half = p.record ?? (await this.readHalf(p.info));
-        inputs.push(copyRecord(half, decision));
+        copies.push(copyRecord(half, decision));
       } else if (decision === "discard") {
         // A half retention already removed is discarded by its op record alone.
         const half = p.record ?? (await this.readHalf(p.info).catch(() => undefined));
-        if (half) inputs.push(copyRecord(half, decision));
+        if (half) copies.push(copyRecord(half, decision));
       }
-      inputs.push(opRecord(offset, decision, this.table.host, Date.now()));
-      await this.append(inputs);
+      await this.append(copies, [{ offset, decision }]);
     } catch (err) {
       this.failed(p);
       throw notStored(offset, decision, err);
@@ -47,17 +56,17 @@ export class DecisionWriter {
   /**
    * Several decisions whose halves are at hand (`p.record` for a commit or discard; a
    * rollback needs none), as write() stores each but with one append and one promise for all
-   * (END_TRANSACTION_BATCH: no promise chain per half). Each decision's records stay
-   * adjacent. Rejects with the append's error, after marking every one not stored.
+   * (END_TRANSACTION_BATCH: no promise chain per half). Rejects with the append's error, after marking every one not stored.
    */
   writeAll(items: ReadonlyArray<{ p: Pending; decision: Decision }>): Promise<void> {
-    const inputs: MessageInput[] = [];
-    const now = Date.now();
-    for (const { p, decision } of items) {
-      if (decision !== "rollback" && p.record) inputs.push(copyRecord(p.record, decision));
-      inputs.push(opRecord(p.info.queueOffset, decision, this.table.host, now));
+    const copies: MessageInput[] = [];
+    const ops: Array<{ offset: number; decision: Decision }> = new Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const { p, decision } = items[i]!;
+      if (decision !== "rollback" && p.record) copies.push(copyRecord(p.record, decision));
+      ops[i] = { offset: p.info.queueOffset, decision };
     }
-    return this.append(inputs).then(
+    return this.append(copies, ops).then(
       () => {
         for (const it of items) this.stored(it.p);
       },
@@ -94,11 +103,11 @@ export class DecisionWriter {
 
   /**
    * Appends the records of every decision taken in this turn with one putMessagesBatch (one
-   * write): each decision's records stay adjacent, and the store takes all or none.
+   * write): the copies, then the op records (see the class comment); the store takes all or none.
    */
-  private append(inputs: MessageInput[]): Promise<void> {
+  private append(copies: MessageInput[], ops: QueuedAppend["ops"]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.appendQueue.push({ inputs, resolve, reject });
+      this.appendQueue.push({ copies, ops, resolve, reject });
       // After this loop iteration's I/O callbacks: the decisions whose reads completed together share a write.
       if (this.appendQueue.length === 1) setImmediate(() => this.flushAppends());
     });
@@ -107,8 +116,7 @@ export class DecisionWriter {
   private flushAppends(): void {
     const batch = this.appendQueue;
     this.appendQueue = [];
-    const all = batch.length === 1 ? batch[0]!.inputs : batch.flatMap((b) => b.inputs);
-    this.table.putRecords(all).then(
+    this.table.putRecords(decisionRecords(batch, this.table.host, Date.now())).then(
       () => {
         for (const b of batch) b.resolve();
       },
@@ -117,6 +125,27 @@ export class DecisionWriter {
       },
     );
   }
+}
+
+/** The records of a turn's decisions: every copy, then the op records, one run per kind of decision. */
+export function decisionRecords(
+  batch: ReadonlyArray<Pick<QueuedAppend, "copies" | "ops">>,
+  host: { host: string; port: number },
+  now: number,
+): MessageInput[] {
+  const out: MessageInput[] = [];
+  for (const b of batch) for (const c of b.copies) out.push(c);
+  const byKind = new Map<Decision, number[]>();
+  for (const b of batch) {
+    for (const { offset, decision } of b.ops) {
+      const list = byKind.get(decision);
+      if (list) list.push(offset);
+      else byKind.set(decision, [offset]);
+    }
+  }
+  for (const [decision, offsets] of byKind)
+    for (const r of opRecords(offsets, decision, host, now)) out.push(r);
+  return out;
 }
 
 /** The error a decision whose append failed answers with (the append's code when it has one). */

@@ -5,7 +5,7 @@ import type { Checkpointer } from "./Checkpointer.js";
 import { type LogFact, replay } from "./HalfLifecycle.js";
 import type { HalfTable } from "./HalfTable.js";
 import { RESOLVED_REMEMBERED, ResolvedHalves } from "./ResolvedHalves.js";
-import { type HalfInfo, halfInfoOf, opOf, opRecord } from "./TransactionRecords.js";
+import { type HalfInfo, halfInfoOf, opOf, opRecords } from "./TransactionRecords.js";
 
 /**
  * Rebuilds the transaction state at start: the checkpoint (if usable), then the half and op
@@ -41,7 +41,7 @@ export async function rebuildFromLog(
   table.ops.applied = await table.scan(TRANS_OP_HALF_TOPIC, cp?.opScanned ?? 0, (m) => {
     opsRead++;
     const op = opOf(m);
-    if (op) facts.push({ kind: "op", half: op.half, op: op.op });
+    if (op) for (const half of op.halves) facts.push({ kind: "op", half, op: op.op });
   });
   // A commit whose op record was torn away (power loss) left its copy: find it by id.
   const states0 = replay(facts);
@@ -57,7 +57,7 @@ export async function rebuildFromLog(
   const states = repaired.length > 0 ? replay(facts) : states0;
   if (repaired.length > 0) {
     const now = Date.now();
-    await table.putRecords(repaired.map((o) => opRecord(o, "commit", table.host, now)));
+    await table.putRecords(opRecords(repaired, "commit", table.host, now));
     ctx.logger.warn(
       `transactions: ${repaired.length} committed half message(s) had no op record (torn write); op records written`,
     );

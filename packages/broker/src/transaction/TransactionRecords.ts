@@ -98,12 +98,56 @@ export function opRecord(
   host: { host: string; port: number },
   now: number,
 ): MessageInput {
+  return opRecordOf(String(halfOffset), op, host, now);
+}
+
+/**
+ * Bytes of offsets one op record carries at most (RocketMQ 5's `transactionOpMsgMaxSize`
+ * default): a turn's decisions of one kind share op records of up to this size.
+ */
+export const OP_BODY_MAX = 4096;
+
+/**
+ * The op records of several halves decided alike: as RocketMQ 5 writes them, the half
+ * offsets joined by "," in one body (up to OP_BODY_MAX bytes each), so a turn that decides
+ * many halves stores one op record instead of one per half. A single offset is the old
+ * one-offset body, byte for byte.
+ */
+export function opRecords(
+  halfOffsets: readonly number[],
+  op: Decision | "check",
+  host: { host: string; port: number },
+  now: number,
+): MessageInput[] {
+  const out: MessageInput[] = [];
+  let body = "";
+  for (const o of halfOffsets) {
+    const s = String(o);
+    if (body.length > 0 && body.length + 1 + s.length > OP_BODY_MAX) {
+      out.push(opRecordOf(body, op, host, now));
+      body = "";
+    }
+    body = body.length > 0 ? `${body}${OP_SEPARATOR}${s}` : s;
+  }
+  if (body.length > 0) out.push(opRecordOf(body, op, host, now));
+  return out;
+}
+
+/** Separator of half offsets in an op record's body (RocketMQ 5's TransactionalMessageUtil.OFFSET_SEPARATOR). */
+const OP_SEPARATOR = ",";
+
+function opRecordOf(
+  body: string,
+  op: Decision | "check",
+  host: { host: string; port: number },
+  now: number,
+): MessageInput {
   const tag = op === "check" ? OP_TAG_CHECK : OP_TAG_RESOLVED;
   return {
     topic: TRANS_OP_HALF_TOPIC,
     queueId: HALF_QUEUE_ID,
     flag: 0,
-    body: Buffer.from(String(halfOffset), "utf8"),
+    body: Buffer.from(body, "latin1"),
     properties: NO_PROPERTIES,
     sysFlag: 0,
     bornTimestamp: now,
@@ -126,15 +170,32 @@ const OP_PAIRS: Record<Decision | "check", string> = {
   check: encodeProperties({ [MessageConst.TAGS]: OP_TAG_CHECK, [TRAN_OP]: "check" }),
 };
 
-/** Reads an op record back: the half offset and the op, or undefined for a record we did not write. */
-export function opOf(m: MessageExt): { half: number; op: Decision | "check" } | undefined {
-  const half = Number(m.body.toString("utf8"));
-  if (!Number.isSafeInteger(half) || half < 0) return undefined;
+/**
+ * Reads an op record back: the half offsets it names (one, or several joined by "," as
+ * RocketMQ 5 and opRecords write them) and the op, or undefined for a record we did not write.
+ */
+export function opOf(m: MessageExt): { halves: number[]; op: Decision | "check" } | undefined {
+  const halves = offsetsOf(m.body.toString("latin1"));
+  if (!halves) return undefined;
   const op = m.properties[TRAN_OP];
-  if (op === "commit" || op === "rollback" || op === "discard" || op === "check") return { half, op };
+  if (op === "commit" || op === "rollback" || op === "discard" || op === "check") return { halves, op };
   // A RocketMQ-style op without TRAN_OP: resolved, the way unknown (treated as a rollback: not delivered by us).
-  if (m.properties[MessageConst.TAGS] === OP_TAG_RESOLVED) return { half, op: "rollback" };
+  if (m.properties[MessageConst.TAGS] === OP_TAG_RESOLVED) return { halves, op: "rollback" };
   return undefined;
+}
+
+/** "12" or "12,13,17" (RocketMQ 5 also ends each offset with ","): the offsets, or undefined if any is not one. */
+function offsetsOf(text: string): number[] | undefined {
+  const parts = text.split(OP_SEPARATOR);
+  if (parts.length > 1 && parts[parts.length - 1] === "") parts.pop();
+  const out: number[] = new Array(parts.length);
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    const n = p.length > 0 && p.length <= 16 && /^[0-9]+$/.test(p) ? Number(p) : Number.NaN;
+    if (!Number.isSafeInteger(n)) return undefined;
+    out[i] = n;
+  }
+  return out;
 }
 
 /**

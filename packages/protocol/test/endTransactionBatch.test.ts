@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import {
+  decodeEndTransactionBatch,
+  encodeEndTransactionBatch,
+  MAX_END_TRANSACTION_BATCH,
+} from "../src/index.js";
+
+test("END_TRANSACTION_BATCH body: round trip of any offsets up to 2^53 (encoded without BigInt), byte layout as int64 BE", () => {
+  const entry = fc.record({
+    tranStateTableOffset: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    commitLogOffset: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    commitOrRollback: fc.constantFrom(0, 8, 12),
+  });
+  fc.assert(
+    fc.property(fc.array(entry, { minLength: 1, maxLength: 50 }), (entries) => {
+      const body = encodeEndTransactionBatch(entries);
+      assert.equal(body.length, entries.length * 17);
+      assert.deepEqual(
+        decodeEndTransactionBatch(body),
+        entries.map((e) => ({ ...e })),
+      );
+      // Each field is the int64 big-endian a BigInt write would give.
+      entries.forEach((e, i) => {
+        assert.equal(body.readBigInt64BE(i * 17), BigInt(e.tranStateTableOffset));
+        assert.equal(body.readBigInt64BE(i * 17 + 8), BigInt(e.commitLogOffset));
+      });
+    }),
+    { numRuns: 300 },
+  );
+  assert.throws(() => decodeEndTransactionBatch(Buffer.alloc(16)), /not a whole number of 17-byte entries/);
+  assert.throws(() => decodeEndTransactionBatch(undefined), /not a whole number/);
+  assert.throws(
+    () => decodeEndTransactionBatch(Buffer.alloc(17 * (MAX_END_TRANSACTION_BATCH + 1))),
+    /at most 4096/,
+  );
+});
