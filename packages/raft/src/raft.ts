@@ -164,6 +164,8 @@ export class RaftNode {
   private readonly asyncWrites: boolean;
   private readonly lazyCommitBroadcast: boolean;
   private amnesia: boolean;
+  /** Leader: ticks before another automatic transfer to the preferred leader (after a failed one). */
+  private preferredBackoff = 0;
 
   constructor(cfg: RaftConfig) {
     this.id = cfg.id;
@@ -527,9 +529,16 @@ export class RaftNode {
       this.becomeFollower(this.term, NONE);
       return;
     }
+    if (this.preferredBackoff > 0) this.preferredBackoff--;
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
-      this.transferee = NONE; // a transfer that did not finish in an election timeout is abandoned
+      // A transfer that did not finish in an election timeout is abandoned. To the preferred
+      // leader, it is retried only after a few more timeouts of taking proposals: a preferred
+      // replica that does not campaign (an amnesiac one waits for new entries to recover) would
+      // otherwise have every proposal refused, for ever.
+      if (this.transferee !== NONE && this.transferee === this.preferredLeaderId)
+        this.preferredBackoff = 4 * this.electionTicks;
+      this.transferee = NONE;
     }
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
@@ -549,6 +558,7 @@ export class RaftNode {
   private maybeTransferToPreferred(): void {
     const p = this.preferredLeaderId;
     if (p === NONE || p === this.id || this.transferee !== NONE || !this.voters().includes(p)) return;
+    if (this.preferredBackoff > 0) return;
     const pr = this.progress.get(p);
     if (pr?.recentActive && pr.match === this.log.lastIndex()) this.transferLeadership(p);
   }
@@ -606,7 +616,20 @@ export class RaftNode {
       case "heartbeat":
         this.electionElapsed = 0;
         this.leader = m.from;
-        this.log.commitTo(m.commit);
+        if (this.amnesia && m.commit > this.log.lastIndex()) {
+          // The leader's match for us predates our loss: say so (as a rejection of an append
+          // at its commit index), so it probes our log again instead of waiting for a proposal.
+          const last = this.log.lastIndex();
+          this.send({
+            type: "appResp",
+            to: m.from,
+            index: m.commit,
+            reject: true,
+            rejectHint: last,
+            logTerm: this.log.term(last) ?? 0,
+            forgot: true,
+          });
+        } else this.log.commitTo(m.commit);
         this.send({ type: "heartbeatResp", to: m.from });
         break;
       case "snap":
