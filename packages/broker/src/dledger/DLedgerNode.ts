@@ -554,9 +554,10 @@ export class DLedgerNode {
           ? Promise.all([this.store!.whenConfirmed(end), waitIndex ? indexSynced : undefined])
           : undefined;
       await Promise.all([prev, durable]);
-      if (this.recoverTo > 0 && indexSynced && end > this.recoverTo) this.clearAmnesia(indexSynced);
       if (this.appendError) throw this.appendError;
       if (this.failed || this.stopped || this.node !== node) return;
+      // Our log is durable up to `end`; once its index is too, past the mark, we vote again.
+      if (this.recoverTo > 0 && indexSynced && end > this.recoverTo) this.clearAmnesia(indexSynced);
       if (TRACE) this.trace(rd, performance.now() - t0);
       if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "durable", rd.entries.at(-1)!.index);
       this.transport!.send(rd.messagesAfterPersist);
