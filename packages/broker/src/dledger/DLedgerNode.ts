@@ -130,6 +130,17 @@ export class DLedgerNode {
   private clearingAmnesia = false;
   /** Set by write(): the Ready just written must have its index durable before answering. */
   private indexOnAckPath = true;
+  /**
+   * dLegerLazyIndexSync: the commit-log offset the durable index covers (Infinity otherwise).
+   * The commit gate never passes it, so nothing is dispatched (consume queues, checkpoint)
+   * or answered to a producer whose index record could still be lost: a power cut must never
+   * leave the store's checkpoint past the index start() cuts back to (the store refuses to
+   * take back records it dispatched). On the leader this waits for its own index fsync, which
+   * ran beside its log fsync and is normally done before the followers' acks arrive.
+   */
+  private durableIndexEnd = Number.POSITIVE_INFINITY;
+  /** Bumped by every index truncation: a sync begun before it says nothing of what follows. */
+  private indexGeneration = 0;
   private appendError: Error | undefined;
   private lastTickError = 0;
   /** For /metrics (status()): elections started, leader changes seen, last leader message. */
@@ -222,6 +233,11 @@ export class DLedgerNode {
         `dledger: cutting ${store.maxPhysicalOffset - end} log bytes no Raft entry covers (from ${end})`,
       );
       await store.truncateUncommitted(end);
+    }
+    if (this.lazyIndexSync) {
+      // Records read back after a kill -9 may be in the page cache only.
+      await this.index.sync();
+      this.durableIndexEnd = this.index.endOf(this.index.lastIndex());
     }
     this.gate.committedOffset = this.index.endOf(this.hard.commit);
     store.commitAdvanced();
@@ -549,6 +565,14 @@ export class DLedgerNode {
         indexSynced.catch((err: Error) => {
           if (!this.stopped) this.fail(err);
         });
+      if (indexSynced && this.lazyIndexSync) {
+        const covered = this.index.endOf(this.index.lastIndex());
+        const generation = this.indexGeneration;
+        indexSynced.then(
+          () => this.indexDurableTo(covered, generation),
+          () => {},
+        );
+      }
       const durable =
         rd.entries.length > 0
           ? Promise.all([this.store!.whenConfirmed(end), waitIndex ? indexSynced : undefined])
@@ -601,6 +625,8 @@ export class DLedgerNode {
         this.indexOnAckPath = true;
         // A conflicting uncommitted suffix: cut index and log back to entry first-1.
         const cut = this.index.endOf(first - 1);
+        this.indexGeneration++;
+        this.durableIndexEnd = Math.min(this.durableIndexEnd, cut);
         this.index.truncateFrom(first);
         if (store.maxPhysicalOffset > cut) {
           this.logger.info(`dledger: truncating uncommitted entries from index ${first} (log offset ${cut})`);
@@ -693,6 +719,16 @@ export class DLedgerNode {
     }
   }
 
+  /** An index fsync covering records up to commit-log offset `end` completed: the gate may move. */
+  private indexDurableTo(end: number, generation: number): void {
+    if (generation !== this.indexGeneration || end <= this.durableIndexEnd || this.stopped || this.failed)
+      return;
+    this.durableIndexEnd = end;
+    if (!this.node) return;
+    this.applyCommitted(this.node.hardState().commit);
+    if (this.role === "leader" && !this.writable) this.checkWritable();
+  }
+
   /** The log reaches past the mark and `indexDurable` makes it durable: clear it (durably). */
   private clearAmnesia(indexDurable: Promise<void>): void {
     if (this.clearingAmnesia) return;
@@ -763,7 +799,7 @@ export class DLedgerNode {
     if (this.commitWaiters.size > 0) {
       for (const w of this.commitWaiters) if (w.index <= commit) w.resolve();
     }
-    const offset = this.index.endOf(Math.min(commit, this.index.lastIndex()));
+    const offset = Math.min(this.index.endOf(Math.min(commit, this.index.lastIndex())), this.durableIndexEnd);
     if (offset > this.gate.committedOffset) {
       if (TIMELINE) timeline(this.self.id, "commit", commit);
       this.gate.committedOffset = offset;
