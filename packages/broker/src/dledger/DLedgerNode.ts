@@ -701,6 +701,8 @@ export class DLedgerNode {
    * conflicts are once per election, config entries rare. The mark is also left after a
    * kill -9 of a leader with records appended but not yet proposed (bytes past the index, never
    * acknowledged): the cost is only that the replica waits for new entries before voting.
+   * The commit gate stays at the durable index (durableIndexEnd), so the store never
+   * dispatches past what start() might cut back to.
    * What it costs: if a majority of the group is marked at once (a power cut of all replicas
    * under load), no leader can be elected — the entries they lost exist only as bytes — and an
    * operator must step in (README, DLedger durability). Hence opt-in.
