@@ -46,13 +46,17 @@ const totals = {
   leaderChanges: 0,
   messages: 0,
   checks: 0,
+  lostIndexRecords: 0,
 };
 const liveness = [];
+// Seeds (with the lazy index sync model) left without a leader: a majority amnesiac at once.
+let wedged = 0;
 for (let seed = from; seed < from + seeds; seed++) {
   try {
     const r = runSimulation({ seed, steps });
     for (const k of Object.keys(totals)) totals[k] += r[k];
-    liveness.push(r.livenessSteps);
+    if (r.wedgedByAmnesia) wedged++;
+    else liveness.push(r.livenessSteps);
   } catch (e) {
     failures++;
     console.log(`FAIL ${e.message}`);
@@ -71,6 +75,9 @@ console.log(
   `seeds ${from}..${from + seeds - 1}: ${seeds} runs × ${steps} chaos steps, failures ${failures}, ${seconds.toFixed(1)} s`,
 );
 console.log(`totals: ${JSON.stringify(totals)}`);
+console.log(
+  `wedged by amnesia (a majority of voters lost acknowledged index records at once; lazy index sync seeds only): ${wedged}`,
+);
 if (liveness.length > 0) {
   console.log(
     `ticks after healing until a new write committed: p50 ${pct(liveness, 50)}, p99 ${pct(liveness, 99)}, max ${liveness.at(-1)}`,

@@ -131,6 +131,10 @@ export interface BrokerConfig {
   preferredLeaderId: string;
   /** true (default): a replica acknowledges entries only once fsynced; false: once written (page cache). */
   dLegerSyncFlush: boolean;
+  /** true: with dLegerSyncFlush, acknowledge an entry once its commit-log bytes are fsynced; the
+   *  Raft index is fsynced off that path (a power cut may then leave a replica "amnesiac": it
+   *  does not vote until caught up — see README, DLedger durability). false (default): both. */
+  dLegerLazyIndexSync: boolean;
   /** ms per Raft tick; elections after 100-200 ticks of silence, heartbeats every 10. */
   dLegerTickMs: number;
 }
@@ -206,5 +210,6 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   dLegerSelfId: "",
   preferredLeaderId: "",
   dLegerSyncFlush: true,
+  dLegerLazyIndexSync: false,
   dLegerTickMs: 10,
 };

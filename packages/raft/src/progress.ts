@@ -89,6 +89,16 @@ export class Progress {
     if (n > 0) this.inflights.splice(0, n);
   }
 
+  /** The follower lost entries it had acknowledged (an amnesiac replica's rejection below
+   *  `match`): nothing of its log is known to match any more. Probe from `next`; `match` is
+   *  re-learned from its next acknowledgement (lowering it only delays commits, which never
+   *  move back). */
+  forgot(next: number): void {
+    this.match = 0;
+    this.next = Math.max(1, next);
+    this.reset("probe");
+  }
+
   /** A rejection of the append at `rejected`; `hint` is the highest index that may match.
    *  Returns false for a stale rejection (of an append we already moved past). */
   maybeDecrTo(rejected: number, hint: number): boolean {

@@ -52,6 +52,20 @@ export interface RaftConfig {
    * heartbeat later when writes stop. Default false (etcd-raft's behaviour: broadcast at once).
    */
   readonly lazyCommitBroadcast?: boolean;
+  /**
+   * Amnesia: this replica may have forgotten entries it acknowledged before a crash (the
+   * application acknowledges an entry once its bytes are durable, and keeps the part of its
+   * storage that says which entries those bytes are — DLedger's Raft index — durable off that
+   * path; a power cut can then lose the tail of it). Such a replica neither grants votes nor
+   * campaigns (pre-votes and leadership transfers included) until the application, once its
+   * log again covers everything it may have acknowledged, calls recovered().
+   *
+   * Why that is enough: Raft's leader completeness rests on every voter in a committing
+   * majority still holding the entry when it votes. A replica that cannot vote is just absent
+   * from elections, which Raft tolerates (its stale acknowledgements still count toward
+   * commits, as any acknowledgement of a replica that crashed since does). Default false.
+   */
+  readonly amnesia?: boolean;
 }
 
 export interface ProposeResult {
@@ -79,6 +93,8 @@ export interface RaftStatus {
   readonly firstIndex: number;
   readonly voters: readonly NodeId[];
   readonly transferee: NodeId;
+  /** RaftConfig.amnesia until recovered(): neither votes nor campaigns. */
+  readonly amnesia: boolean;
   readonly progress: Readonly<Record<NodeId, ProgressStatus>>;
 }
 
@@ -147,6 +163,9 @@ export class RaftNode {
   private pending: PendingReady[] = [];
   private readonly asyncWrites: boolean;
   private readonly lazyCommitBroadcast: boolean;
+  private amnesia: boolean;
+  /** Leader: ticks before another automatic transfer to the preferred leader (after a failed one). */
+  private preferredBackoff = 0;
 
   constructor(cfg: RaftConfig) {
     this.id = cfg.id;
@@ -167,6 +186,7 @@ export class RaftNode {
     this.preferredLeaderId = cfg.preferredLeaderId ?? NONE;
     this.asyncWrites = cfg.asyncStorageWrites ?? false;
     this.lazyCommitBroadcast = cfg.lazyCommitBroadcast ?? false;
+    this.amnesia = cfg.amnesia ?? false;
 
     const { hardState, config } = cfg.storage.initialState();
     this.log = new RaftLog(cfg.storage, hardState.commit, cfg.applied ?? 0);
@@ -193,6 +213,13 @@ export class RaftNode {
   /** Start an election now (as if the election timeout elapsed). */
   campaign(): void {
     if (this.role !== "leader" && this.promotable()) this.hup(false);
+  }
+
+  /** The log again covers every entry this replica may have acknowledged before losing part
+   *  of its storage (see RaftConfig.amnesia): it votes and campaigns again. The application
+   *  calls this only once that log is durable, and records durably that it did. */
+  recovered(): void {
+    this.amnesia = false;
   }
 
   /** Append application data; returns where it went. Acknowledge a client only once an entry
@@ -361,6 +388,7 @@ export class RaftNode {
       firstIndex: this.log.firstIndex(),
       voters: this.voters(),
       transferee: this.transferee,
+      amnesia: this.amnesia,
       progress,
     };
   }
@@ -429,8 +457,9 @@ export class RaftNode {
     this.bcastAppend();
   }
 
+  /** May campaign: a voter, and not one that may have forgotten acknowledged entries. */
   private promotable(): boolean {
-    return this.voters().includes(this.id);
+    return !this.amnesia && this.voters().includes(this.id);
   }
 
   private hup(transfer: boolean): void {
@@ -500,9 +529,16 @@ export class RaftNode {
       this.becomeFollower(this.term, NONE);
       return;
     }
+    if (this.preferredBackoff > 0) this.preferredBackoff--;
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
-      this.transferee = NONE; // a transfer that did not finish in an election timeout is abandoned
+      // A transfer that did not finish in an election timeout is abandoned. To the preferred
+      // leader, it is retried only after a few more timeouts of taking proposals: a preferred
+      // replica that does not campaign (an amnesiac one waits for new entries to recover) would
+      // otherwise have every proposal refused, for ever.
+      if (this.transferee !== NONE && this.transferee === this.preferredLeaderId)
+        this.preferredBackoff = 4 * this.electionTicks;
+      this.transferee = NONE;
     }
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
@@ -522,6 +558,7 @@ export class RaftNode {
   private maybeTransferToPreferred(): void {
     const p = this.preferredLeaderId;
     if (p === NONE || p === this.id || this.transferee !== NONE || !this.voters().includes(p)) return;
+    if (this.preferredBackoff > 0) return;
     const pr = this.progress.get(p);
     if (pr?.recentActive && pr.match === this.log.lastIndex()) this.transferLeadership(p);
   }
@@ -552,8 +589,11 @@ export class RaftNode {
 
   private handleVoteRequest(m: Message): void {
     const pre = m.type === "preVote";
+    // An amnesiac replica grants nothing: its log may lack entries it acknowledged, so its
+    // up-to-date check could elect a leader without them (RaftConfig.amnesia).
     const canVote =
-      this.vote === m.from || (this.vote === NONE && this.leader === NONE) || (pre && m.term > this.term);
+      !this.amnesia &&
+      (this.vote === m.from || (this.vote === NONE && this.leader === NONE) || (pre && m.term > this.term));
     const respType = pre ? "preVoteResp" : "voteResp";
     if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
       this.send({ type: respType, to: m.from, term: m.term });
@@ -576,7 +616,20 @@ export class RaftNode {
       case "heartbeat":
         this.electionElapsed = 0;
         this.leader = m.from;
-        this.log.commitTo(m.commit);
+        if (this.amnesia && m.commit > this.log.lastIndex()) {
+          // The leader's match for us predates our loss: say so (as a rejection of an append
+          // at its commit index), so it probes our log again instead of waiting for a proposal.
+          const last = this.log.lastIndex();
+          this.send({
+            type: "appResp",
+            to: m.from,
+            index: m.commit,
+            reject: true,
+            rejectHint: last,
+            logTerm: this.log.term(last) ?? 0,
+            forgot: true,
+          });
+        } else this.log.commitTo(m.commit);
         this.send({ type: "heartbeatResp", to: m.from });
         break;
       case "snap":
@@ -632,6 +685,7 @@ export class RaftNode {
       reject: true,
       rejectHint: hint,
       logTerm: this.log.term(hint) ?? 0,
+      ...(this.amnesia ? { forgot: true } : {}),
     });
   }
 
@@ -672,6 +726,13 @@ export class RaftNode {
   private handleAppendRejected(m: Message, pr: Progress): void {
     let hint = m.rejectHint;
     if (m.logTerm > 0) hint = this.log.findConflictByTerm(hint, m.logTerm);
+    if (m.forgot && m.index <= pr.match) {
+      // Not stale: an amnesiac follower lost entries it had acknowledged. Without this it
+      // would never be repaired (every later rejection is below match, so ignored).
+      pr.forgot(Math.min(m.index, hint + 1));
+      this.sendAppend(m.from, true);
+      return;
+    }
     if (pr.maybeDecrTo(m.index, hint)) {
       if (pr.state === "replicate") pr.becomeProbe();
       this.sendAppend(m.from, true);
@@ -785,7 +846,7 @@ export class RaftNode {
     const matches = this.voters().map((v) => (v === this.id ? stable : (this.progress.get(v)?.match ?? 0)));
     if (!this.log.maybeCommit(quorumIndex(matches), this.term)) return false;
     this.membership.committedTo(this.log.committed);
-    if (!this.promotable() && !this.membership.hasPending()) {
+    if (!this.voters().includes(this.id) && !this.membership.hasPending()) {
       // Our own removal is committed: stop leading so the remaining voters elect a leader.
       this.becomeFollower(this.term, NONE);
       return false;

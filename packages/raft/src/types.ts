@@ -77,6 +77,9 @@ export interface Message {
   readonly snapshot?: Snapshot;
   /** vote/preVote sent because of a leadership transfer: voters ignore their leader lease. */
   readonly transfer?: boolean;
+  /** appResp rejection from an amnesiac replica (RaftConfig.amnesia): it may have lost entries
+   *  it acknowledged, so its log may end below the leader's match for it. */
+  readonly forgot?: boolean;
 }
 
 export type Role = "follower" | "preCandidate" | "candidate" | "leader";

@@ -45,6 +45,7 @@ export function fmtMessage(m: Message): string {
       break;
     case "appResp":
       s += m.reject ? ` reject index=${m.index} hint=${m.logTerm}/${m.rejectHint}` : ` index=${m.index}`;
+      if (m.forgot) s += " forgot";
       break;
     case "vote":
     case "preVote":
@@ -116,7 +117,10 @@ export class InteractionEnv {
       case "compact":
         return this.compact(c.args[0]!, Number(c.args[1]));
       case "restart":
-        return this.restart(c.args[0]!);
+        return this.restart(c.args[0]!, c);
+      case "recovered":
+        this.node(c.args[0]).raft.recovered();
+        return "";
       case "applied":
         return this.node(c.args[0]).applied.join("\n");
       default:
@@ -293,7 +297,7 @@ export class InteractionEnv {
       .map(({ raft }) => {
         const s = raft.status();
         const lead = s.leader === NONE ? "none" : s.leader;
-        return `${s.id}: ${s.role} term=${s.term} leader=${lead} commit=${s.commit} last=${s.lastIndex} voters=${s.voters.join(",")}`;
+        return `${s.id}: ${s.role} term=${s.term} leader=${lead} commit=${s.commit} last=${s.lastIndex} voters=${s.voters.join(",")}${s.amnesia ? " amnesia" : ""}`;
       })
       .join("\n");
   }
@@ -327,11 +331,20 @@ export class InteractionEnv {
     return `${id}: log starts at ${n.storage.firstIndex()}`;
   }
 
-  /** Crash and restart from what was persisted (every Ready here is persisted in full). */
-  private restart(id: string): string {
+  /** Crash and restart from what was persisted (every Ready here is persisted in full).
+   *  forget=N: the last N entries are lost (DLedger's Raft index losing its unsynced tail);
+   *  amnesia=true: restart with RaftConfig.amnesia (what DLedgerNode does after such a loss). */
+  private restart(id: string, c: Command): string {
     const n = this.node(id);
     const applied = n.storage.snapshot().metadata.index;
-    n.raft = new RaftNode({ ...n.config, id, storage: n.storage, applied });
+    if (c.kv.has("forget")) {
+      n.storage.dropLast(Number(c.kv.get("forget")));
+      // The commit index is clamped to the log, as RaftLogIndex.open does.
+      const hs = n.storage.initialState().hardState;
+      n.storage.setHardState({ ...hs, commit: Math.min(hs.commit, n.storage.lastIndex()) });
+    }
+    const amnesia = c.kv.get("amnesia") === "true";
+    n.raft = new RaftNode({ ...n.config, id, storage: n.storage, applied, ...(amnesia ? { amnesia } : {}) });
     n.applied = [];
     n.inflight = [];
     this.queue = this.queue.filter((m) => m.to !== id);

@@ -14,6 +14,22 @@ const TYPES: EntryType[] = ["normal", "noop", "config"];
 const EMPTY = new Uint8Array(0);
 /** Recent entries' wire form, kept so a follower a little behind is served without disk reads. */
 const CACHE_BYTES = 64 * 1024 * 1024;
+/** Test-only fault hook: every index fdatasync starts this many ms late, so that a crash falls
+ *  between an entry's commit-log fsync and its index fsync (dLegerLazyIndexSync tests). */
+const SYNC_DELAY_MS = Number(process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS) || 0;
+
+/**
+ * `<root>/dledger/amnesia.json`, written durably (tmp + fsync + rename + directory fsync).
+ * lazy: the index was (or is being) synced off the acknowledgement path (dLegerLazyIndexSync)
+ * by the run that wrote it, so after a crash its tail may lack records of acknowledged entries.
+ * recoverTo > 0: the amnesia mark — this replica may have acknowledged entries ending at or
+ * below this commit-log offset that its index lost; it neither votes nor campaigns until its
+ * durable log again reaches past it (DLedgerNode).
+ */
+export interface AmnesiaMark {
+  lazy: boolean;
+  recoverTo: number;
+}
 
 /**
  * The Raft side of "the commit log IS the Raft log": entry i is the commit-log byte range
@@ -26,7 +42,9 @@ const CACHE_BYTES = 64 * 1024 * 1024;
  * Crash rules: the commit log is written before the index, and a replica acknowledges
  * entries only once both are durable (fsync by default). At start an index record whose end
  * is past the recovered log end is dropped, and log bytes past the last index record are
- * cut (neither was ever acknowledged).
+ * cut (neither was ever acknowledged). With dLegerLazyIndexSync the index is fsynced off the
+ * acknowledgement path, so those cut bytes MAY have been acknowledged: DLedgerNode.start then
+ * writes an amnesia mark (AmnesiaMark) before cutting them.
  */
 export interface IndexRecord {
   index: number;
@@ -49,6 +67,7 @@ export class RaftLogIndex implements RaftStorage {
   /** No cached entry below this index. */
   private cacheLow = 0;
   private hardWrites: Promise<void> = Promise.resolve();
+  private mark: AmnesiaMark = { lazy: false, recoverTo: 0 };
 
   private constructor(
     readonly dir: string,
@@ -98,7 +117,26 @@ export class RaftLogIndex implements RaftStorage {
     } catch {
       // No hard state yet: term 0, no vote.
     }
+    const markPath = join(dir, "amnesia.json");
+    if (fs.existsSync(markPath)) {
+      // Written atomically: unreadable means damaged, and guessing "no mark" could let a
+      // replica that lost acknowledged entries vote. Refuse to start instead.
+      const m = JSON.parse(fs.readFileSync(markPath, "utf8")) as AmnesiaMark;
+      if (typeof m.lazy !== "boolean" || !Number.isSafeInteger(m.recoverTo) || m.recoverTo < 0)
+        throw new Error(`${markPath} is damaged: ${JSON.stringify(m)}`);
+      ix.mark = { lazy: m.lazy, recoverTo: m.recoverTo };
+    }
     return ix;
+  }
+
+  get amnesia(): AmnesiaMark {
+    return this.mark;
+  }
+
+  /** Persists the amnesia mark durably (before the caller acts on it). */
+  async setAmnesia(m: AmnesiaMark): Promise<void> {
+    await writeDurably(this.dir, "amnesia.json", JSON.stringify(m));
+    this.mark = m;
   }
 
   // ---------------------------------------------------------------- RaftStorage
@@ -201,9 +239,11 @@ export class RaftLogIndex implements RaftStorage {
   sync(): Promise<void> {
     if (!this.syncing) {
       this.syncCount++;
-      this.syncing = new Promise<void>((resolve, reject) =>
-        fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
-      ).finally(() => {
+      this.syncing = new Promise<void>((resolve, reject) => {
+        const run = () => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve()));
+        if (SYNC_DELAY_MS > 0) setTimeout(run, SYNC_DELAY_MS);
+        else run();
+      }).finally(() => {
         this.syncing = undefined;
       });
       return this.syncing;
@@ -347,6 +387,21 @@ export class RaftLogIndex implements RaftStorage {
     }
     return fd;
   }
+}
+
+/** Replaces dir/name with `text` so that a crash leaves the old or the new file, never a mix. */
+async function writeDurably(dir: string, name: string, text: string): Promise<void> {
+  const path = join(dir, name);
+  const tmp = `${path}.tmp`;
+  const fh = await fs.promises.open(tmp, "w");
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, path);
+  await fsyncDir(dir);
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -198,6 +198,8 @@ interface Header {
   r: boolean;
   h: number;
   tr?: boolean;
+  /** forgot: an amnesiac replica's rejection (Message.forgot). */
+  fg?: boolean;
   e: [number, number, number, number][];
   sn?: { index: number; term: number; voters: readonly string[]; len: number };
 }
@@ -225,6 +227,7 @@ export function encodeFrameParts(m: Message): Uint8Array[] {
     e: m.entries.map((e) => [e.index, e.term, TYPES.indexOf(e.type), e.data.byteLength]),
   };
   if (m.transfer) header.tr = true;
+  if (m.forgot) header.fg = true;
   if (m.snapshot) header.sn = { ...m.snapshot.metadata, len: m.snapshot.data.byteLength };
   const json = Buffer.from(JSON.stringify(header), "utf8");
   let dataBytes = 0;
@@ -279,6 +282,7 @@ function decodePayload(payload: Buffer): Message {
     reject: h.r,
     rejectHint: h.h,
     ...(h.tr ? { transfer: true } : {}),
+    ...(h.fg ? { forgot: true } : {}),
     ...(h.sn
       ? {
           snapshot: {

@@ -1,7 +1,7 @@
 import { RaftNode } from "../raft.js";
 import type { Entry, Message, NodeId, Ready } from "../types.js";
 import { entryKey, InvariantViolation, type SafetyChecker } from "./checker.js";
-import { SimDisk } from "./disk.js";
+import { byteEnd, SimDisk } from "./disk.js";
 import type { SimRandom } from "./simRandom.js";
 
 const enc = new TextEncoder();
@@ -22,6 +22,16 @@ export interface ReplicaOptions {
   readonly asyncStorageWrites?: boolean;
   /** The core's lazyCommitBroadcast. */
   readonly lazyCommitBroadcast?: boolean;
+  /**
+   * DLedger's acknowledgement rule: an entry is acknowledged once its bytes are durable, its
+   * Raft index record is synced later (SimDisk.indexLag) — except for a Ready that truncates,
+   * installs a snapshot or holds an entry without bytes (no-op, config): those wait for the
+   * index (a lost record of a byteless entry would leave no trace for the amnesia mark). A
+   * crash may then forget acknowledged entries; the replica restarts amnesiac.
+   */
+  readonly indexLag?: boolean;
+  /** Test only: restart without honouring the amnesia mark (shows the checker catches it). */
+  readonly ignoreAmnesia?: boolean;
 }
 
 /** Readies in flight at once with asynchronous storage writes. */
@@ -48,9 +58,9 @@ export class SimReplica {
   crashes = 0;
   /** Probability that a Ready's fsync completes only some steps later. */
   slowDiskRate = 0;
-  private inFlight: { raft: RaftNode; rd: Ready; syncAt: number } | undefined;
+  private inFlight: { raft: RaftNode; rd: Ready; syncAt: number; indexSync: boolean } | undefined;
   /** asyncStorageWrites: Readies written (in this order), waiting for their fsync. */
-  private pipeline: { raft: RaftNode; rd: Ready; syncAt: number }[] = [];
+  private pipeline: { raft: RaftNode; rd: Ready; syncAt: number; indexSync: boolean }[] = [];
   private commitSeen = 0;
   /** Probability of a crash at each crash point of Ready handling (0 once faults heal). */
   crashInReadyRate: number;
@@ -73,6 +83,7 @@ export class SimReplica {
     ) => void = () => {},
   ) {
     this.disk = new SimDisk(voters);
+    this.disk.indexLag = opts.indexLag ?? false;
     this.crashInReadyRate = opts.crashInReadyRate;
     this.start();
   }
@@ -106,6 +117,7 @@ export class SimReplica {
       applied: snap.metadata.index,
       asyncStorageWrites: this.opts.asyncStorageWrites ?? false,
       lazyCommitBroadcast: this.opts.lazyCommitBroadcast ?? false,
+      amnesia: this.disk.mark > 0 && !this.opts.ignoreAmnesia,
       ...(this.opts.preferredLeaderId ? { preferredLeaderId: this.opts.preferredLeaderId } : {}),
     });
   }
@@ -152,22 +164,25 @@ export class SimReplica {
    * allowed between ready() and advance()). Returns false if the replica crashed.
    */
   processReady(now = 0): boolean {
+    // The index's own group commit, off the acknowledgement path: done at a random later step.
+    if (this.disk.indexLag && this.raft && this.rnd.chance(0.3)) this.syncIndex();
     if (this.opts.asyncStorageWrites) return this.processReadyPipelined(now);
     for (let k = 0; k < 64 && this.raft; k++) {
       const f = this.inFlight;
       if (f) {
         if (now < f.syncAt) return true;
         this.inFlight = undefined;
-        if (!this.finishReady(f.raft, f.rd)) return false;
+        if (!this.finishReady(f.raft, f.rd, f.indexSync)) return false;
         continue;
       }
       if (!this.raft.hasReady()) return true;
       const raft = this.raft;
       const rd = raft.ready();
+      const indexSync = this.needsIndexSync(rd);
       if (!this.startReady(raft, rd)) return false;
       const slow = this.rnd.chance(this.slowDiskRate);
-      if (slow) this.inFlight = { raft, rd, syncAt: now + 1 + this.rnd.int(3) };
-      else if (!this.finishReady(raft, rd)) return false;
+      if (slow) this.inFlight = { raft, rd, syncAt: now + 1 + this.rnd.int(3), indexSync };
+      else if (!this.finishReady(raft, rd, indexSync)) return false;
     }
     return true;
   }
@@ -184,15 +199,16 @@ export class SimReplica {
       while (this.raft && this.pipeline.length < PIPELINE_DEPTH && this.raft.hasReady()) {
         const raft = this.raft;
         const rd = raft.ready();
+        const indexSync = this.needsIndexSync(rd);
         if (!this.startReady(raft, rd)) return false;
         const delay = this.pipelineDelay();
-        this.pipeline.push({ raft, rd, syncAt: now + delay });
+        this.pipeline.push({ raft, rd, syncAt: now + delay, indexSync });
         progressed = true;
       }
       const head = this.pipeline[0];
       if (head && now >= head.syncAt) {
         this.pipeline.shift();
-        if (!this.finishReady(head.raft, head.rd)) return false;
+        if (!this.finishReady(head.raft, head.rd, head.indexSync)) return false;
         progressed = true;
       }
       if (!progressed) return true;
@@ -234,10 +250,26 @@ export class SimReplica {
     return !this.crashNow(); // written, not synced: lost or torn
   }
 
+  /** DLedgerNode's rule (see ReplicaOptions.indexLag): whether this Ready's answers wait for
+   *  the index fsync too. Decided before writing (a truncation is seen against the live log). */
+  private needsIndexSync(rd: Ready): boolean {
+    if (!this.disk.indexLag) return true;
+    if (rd.snapshot) return true;
+    const first = rd.entries[0];
+    if (first && first.index <= this.disk.live.lastIndex()) return true;
+    return rd.entries.some((e) => e.type !== "normal" || e.data.byteLength === 0);
+  }
+
+  /** The index fsync; clears a durable amnesia mark the log now reaches past. */
+  private syncIndex(): void {
+    if (this.disk.syncIndex()) this.raft?.recovered();
+  }
+
   /** fsync, then what must wait for durability: answers, applying, advance. */
-  private finishReady(raft: RaftNode, rd: Ready): boolean {
+  private finishReady(raft: RaftNode, rd: Ready, indexSync: boolean): boolean {
     if (this.crashNow()) return false; // power loss while the fsync was in progress
     if (rd.mustSync) this.disk.sync();
+    if (indexSync && this.disk.indexLag) this.syncIndex();
     if (this.crashNow()) return false;
     for (const m of rd.messagesAfterPersist) this.send(m);
     if (rd.snapshot) this.restoreStateMachine(rd.snapshot.data, rd.snapshot.metadata.index);
@@ -273,7 +305,9 @@ export class SimReplica {
     const every = this.opts.compactEvery;
     const applied = this.lastApplied();
     if (every === 0 || applied - (raft.log.firstIndex() - 1) < 2 * every) return;
-    const data = enc.encode(JSON.stringify({ base: this.smBase, sm: this.sm }));
+    // `end`: the commit-log offset the snapshot ends at (SimDisk's byte accounting).
+    const end = byteEnd(this.disk.live, applied);
+    const data = enc.encode(JSON.stringify({ base: this.smBase, sm: this.sm, end }));
     // Keep `every` entries below the snapshot so slightly lagging followers need no snapshot.
     this.disk.snapshotAndCompact(applied, raft.voters(), data, applied - every + 1);
   }

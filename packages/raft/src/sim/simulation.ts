@@ -20,6 +20,12 @@ export interface SimOptions {
   readonly asyncWrites?: boolean;
   /** The core's lazyCommitBroadcast; by default in the seeds ≡ 0 mod 4 (pipelined, as DLedger). */
   readonly lazyCommit?: boolean;
+  /** DLedger's acknowledgement rule (ack once the entry's bytes are durable, Raft index synced
+   *  later; a crash may forget acknowledged entries → amnesia mark). By default in the seeds
+   *  not divisible by 3. */
+  readonly indexLag?: boolean;
+  /** Test only: replicas ignore their amnesia mark (the checker must then catch a loss). */
+  readonly ignoreAmnesia?: boolean;
   /** Print every fault and leadership change. */
   readonly log?: (line: string) => void;
 }
@@ -32,6 +38,12 @@ export interface SimResult {
   readonly acked: number;
   readonly leaderChanges: number;
   readonly crashes: number;
+  /** Raft index records lost in crashes while their entries' bytes survived (indexLag). */
+  readonly lostIndexRecords: number;
+  /** No leader after healing because a majority of the voters is amnesiac (indexLag's known
+   *  cost: what they lost exists only as bytes; see DLedgerNode.markAmnesia). Safety was
+   *  checked throughout; liveness and the final "nothing acknowledged lost" could not be. */
+  readonly wedgedByAmnesia: boolean;
   readonly partitions: number;
   readonly configChanges: number;
   readonly messages: number;
@@ -93,6 +105,7 @@ class Simulation {
   private readonly membership: boolean;
   private readonly asyncWrites: boolean;
   private readonly lazyCommit: boolean;
+  private readonly indexLag: boolean;
   private configChanges = 0;
 
   constructor(private readonly opts: SimOptions) {
@@ -103,6 +116,7 @@ class Simulation {
     // DLedger broker runs it); decided by the seed, not the random stream.
     this.asyncWrites = opts.asyncWrites ?? opts.seed % 2 === 0;
     this.lazyCommit = opts.lazyCommit ?? opts.seed % 4 === 0;
+    this.indexLag = opts.indexLag ?? opts.seed % 3 !== 0;
     this.ids = Array.from({ length: n + (this.membership ? 2 : 0) }, (_, i) => `n${i}`);
     const voters = this.ids.slice(0, n);
     this.net = new SimNetwork(this.ids, this.rnd);
@@ -140,6 +154,8 @@ class Simulation {
           crashInReadyRate,
           asyncStorageWrites: this.asyncWrites,
           lazyCommitBroadcast: this.lazyCommit,
+          indexLag: this.indexLag,
+          ...(opts.ignoreAmnesia ? { ignoreAmnesia: true } : {}),
           ...(preferred ? { preferredLeaderId: preferred } : {}),
         },
         this.rnd,
@@ -161,7 +177,7 @@ class Simulation {
       this.replicas.set(id, replica);
     }
     this.log(
-      `seed ${opts.seed}: ${n} nodes, net ${JSON.stringify(this.net.faults)}, rates ${JSON.stringify(this.rates)}, crash-in-ready ${crashInReadyRate}, slow-disk ${slowDiskRate}, async-writes ${this.asyncWrites}, lazy-commit ${this.lazyCommit}, preferred ${preferred ?? "-"}`,
+      `seed ${opts.seed}: ${n} nodes, net ${JSON.stringify(this.net.faults)}, rates ${JSON.stringify(this.rates)}, crash-in-ready ${crashInReadyRate}, slow-disk ${slowDiskRate}, async-writes ${this.asyncWrites}, lazy-commit ${this.lazyCommit}, index-lag ${this.indexLag}, preferred ${preferred ?? "-"}`,
     );
   }
 
@@ -173,7 +189,7 @@ class Simulation {
         this.step(true);
       }
       const livenessSteps = this.healAndCheckLiveness();
-      this.checkNothingAckedLost();
+      if (livenessSteps >= 0) this.checkNothingAckedLost();
       return {
         seed: this.opts.seed,
         nodes: this.ids.length,
@@ -182,6 +198,8 @@ class Simulation {
         acked: this.acked,
         leaderChanges: this.leaderChanges,
         crashes: [...this.replicas.values()].reduce((s, r) => s + r.crashes, 0),
+        lostIndexRecords: [...this.replicas.values()].reduce((s, r) => s + r.disk.lostIndexRecords, 0),
+        wedgedByAmnesia: livenessSteps < 0,
         partitions: this.partitions,
         configChanges: this.configChanges,
         messages: this.net.sent,
@@ -368,6 +386,10 @@ class Simulation {
       if (committedAt < 0 && this.acked > ackedBefore) committedAt = this.now - start;
       if (committedAt >= 0 && this.converged()) return committedAt;
     }
+    if (committedAt < 0 && this.wedgedByAmnesia()) {
+      this.log(`${this.now}: no leader: a majority of the voters is amnesiac\n${this.describe()}`);
+      return -1;
+    }
     if (committedAt < 0 || committedAt > bound) {
       throw new InvariantViolation(
         `liveness: no proposal committed within ${bound} steps after healing\n${this.describe()}`,
@@ -378,6 +400,16 @@ class Simulation {
     );
   }
 
+  /** Fewer than a majority of the voters (as the most advanced log has them) may vote. */
+  private wedgedByAmnesia(): boolean {
+    let newest: SimReplica | undefined;
+    for (const r of this.replicas.values())
+      if (!newest || r.raft!.log.lastIndex() > newest.raft!.log.lastIndex()) newest = r;
+    const voters = newest!.raft!.voters();
+    const able = voters.filter((id) => !this.replicas.get(id)!.raft!.status().amnesia).length;
+    return able < Math.floor(voters.length / 2) + 1;
+  }
+
   private describe(): string {
     return [...this.replicas.values()]
       .map((r) => {
@@ -386,7 +418,7 @@ class Simulation {
         const pr = Object.entries(s.progress)
           .map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}`)
           .join(" ");
-        return `  ${s.id} ${s.role} term=${s.term} vote=${s.vote || "-"} leader=${s.leader || "-"} last=${last} commit=${s.commit} applied=${r.lastApplied()} ${pr}`;
+        return `  ${s.id} ${s.role} term=${s.term} vote=${s.vote || "-"} leader=${s.leader || "-"} last=${last} commit=${s.commit} applied=${r.lastApplied()}${s.amnesia ? ` amnesia(mark ${r.disk.mark})` : ""} ${pr}`;
       })
       .join("\n");
   }
