@@ -510,6 +510,11 @@ export class MessageStore {
     return seg ? seg.start + seg.size : offset + this.segmentSize;
   }
 
+  /** Why appends are refused for now because the disk is full (undefined: they are not). */
+  get diskFullReason(): string | undefined {
+    return this.health.diskFull;
+  }
+
   /** The commit log's oldest offset (retention moves it up). */
   get commitLogMinOffset(): number {
     return this.log.minOffset;

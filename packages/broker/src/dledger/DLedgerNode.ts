@@ -19,6 +19,7 @@ import { BrokerConfigError } from "../loadBrokerConfig.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
 import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
 import { MembershipLog } from "./MembershipLog.js";
+import { PausedAppends } from "./PausedAppends.js";
 import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
 import { RaftTransport } from "./RaftTransport.js";
 import {
@@ -405,6 +406,7 @@ export class DLedgerNode {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.hardStateTimer) clearTimeout(this.hardStateTimer);
+    this.pausedAppends?.stop();
     this.store?.setLocalAppendListener(undefined);
     this.store?.refuseLocalAppends("the broker is stopping");
     await this.transport?.stop();
@@ -642,8 +644,9 @@ export class DLedgerNode {
       // An empty store after a snapshot begins where the snapshot's last entry ends, its first
       // segment ending where the leader's does.
       const base = this.index.logBase;
-      const empty = store.maxPhysicalOffset === 0;
-      const at = empty ? base.end : store.maxPhysicalOffset;
+      const held = this.paused.end; // bytes waiting for disk space come first
+      const empty = held === undefined && store.maxPhysicalOffset === 0;
+      const at = held ?? (empty ? base.end : store.maxPhysicalOffset);
       if (c.offset + c.bytes.length <= at) continue;
       if (c.offset !== at) {
         throw new Error(`entry ${index}: bytes at ${c.offset} do not continue the commit log (end ${at})`);
@@ -652,19 +655,29 @@ export class DLedgerNode {
         empty && base.segmentEnd !== undefined && c.offset === base.end
           ? base.segmentEnd - base.end
           : store.segmentSize;
-      store.appendReplicated(c.offset, c.bytes, segmentSize).catch((err: Error) => {
-        // A truncation answers the pending append; anything else means the bytes did not decode.
-        if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
-        else if (!/taken back/.test(err.message)) {
-          // Not expected: if these bytes were never written, the Ready waiting for them never
-          // ends and the replica stops answering (votes too) without an error. Say so.
-          this.logger.warn(
-            `dledger: replicated append of entry ${index} at ${c.offset} failed: ${err.message}`,
-          );
-        }
-      });
+      this.paused.offer(index, c.offset, c.bytes, segmentSize);
     }
   }
+
+  private readonly appendNow = (index: number, offset: number, bytes: Buffer, segmentSize: number): void => {
+    this.store!.appendReplicated(offset, bytes, segmentSize).catch((err: Error) => {
+      // A truncation answers the pending append; anything else means the bytes did not decode.
+      if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
+      else if (!/taken back/.test(err.message)) {
+        // Not expected: if these bytes were never written, the Ready waiting for them never
+        // ends and the replica stops answering (votes too) without an error. Say so.
+        this.logger.warn(`dledger: replicated append of entry ${index} at ${offset} failed: ${err.message}`);
+      }
+    });
+  };
+
+  /** Replicated appends held while the disk is full (PausedAppends.ts). */
+  private get paused(): PausedAppends {
+    this.pausedAppends ??= new PausedAppends(this.store!, this.logger, this.appendNow);
+    return this.pausedAppends;
+  }
+
+  private pausedAppends: PausedAppends | undefined;
 
   /**
    * Installs a leader's snapshot (SnapshotInstall.ts) on an empty replica: the metadata first
