@@ -156,6 +156,7 @@ export class BrokerController {
       offsets,
     );
     this.metadata.isWritable = () => replication.node.isWritable;
+    replication.node.stateMachine = this.metadata;
     await this.metadata.start();
     const services = new LeaderServices(
       ctx,

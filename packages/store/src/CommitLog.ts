@@ -548,7 +548,9 @@ export class CommitLog implements AppendLog {
       throw new RangeError(`replicated bytes at ${offset} do not continue the log (end ${this._maxOffset})`);
     }
     if (!seg || offset >= seg.start + seg.size) {
-      const size = Math.max(segmentSize, Math.ceil(bytes / 4096) * 4096);
+      // The source's size as given (a replica's first segment may be the tail of one of the
+      // source's: it then ends where the source's does); rounded only for an oversized record.
+      const size = bytes <= segmentSize ? segmentSize : Math.ceil(bytes / 4096) * 4096;
       seg = {
         start: offset,
         size,

@@ -9,6 +9,7 @@ import { Fifo } from "./Fifo.js";
 import type { IndexService } from "./IndexService.js";
 import type { PutWaiters } from "./PutWaiters.js";
 import type { QueueTable } from "./QueueTable.js";
+import { StoreCorruptionError } from "./StoreError.js";
 import { type StoreHealth, writeFailureText } from "./StoreHealth.js";
 import type { DispatchItem, QueueState } from "./StoreTypes.js";
 import { takesQueueEntry } from "./storeRecords.js";
@@ -53,6 +54,8 @@ export class Dispatcher {
   private scheduled = false;
   private pendingIndexBytes = 0;
   private persistRunning: Promise<void> | undefined;
+  /** Queues refuseAfterGap already reported. */
+  private readonly gapQueues = new Set<ConsumeQueue>();
   private gate: CommitGate | undefined;
   /** Everything below is in consume queues and index (in memory at least). */
   dispatched = 0;
@@ -200,7 +203,7 @@ export class Dispatcher {
   }
 
   /** Adds one record's consume-queue and index entries; returns its queue if it got an entry. */
-  private dispatchOne(d: DispatchItem, mayStartLater = false): ConsumeQueue | undefined {
+  private dispatchOne(d: DispatchItem, mayStartLater = false, live = false): ConsumeQueue | undefined {
     let added: ConsumeQueue | undefined;
     const q = d.q;
     const t = q.topic;
@@ -210,7 +213,19 @@ export class Dispatcher {
         cq = this.table.queue(t.name, q.queueId) ?? this.table.newQueue(t.name, q.queueId);
         if (!t.deleted) q.cq = cq;
       }
-      if (cq.append(d.queueOffset, d.offset, d.size, d.tagsCode, mayStartLater)) {
+      // A log that does not hold its own beginning (retention deleted it, or a replica that
+      // began at its source's oldest segment) may meet a queue's first record at any queue
+      // offset: the queue starts there, as RocketMQ's does (its "pre-blank" fill).
+      const startLater = mayStartLater || this.log.minOffset > 0;
+      let appended: boolean;
+      try {
+        appended = cq.append(d.queueOffset, d.offset, d.size, d.tagsCode, startLater);
+      } catch (err) {
+        if (!(err instanceof StoreCorruptionError) || !live) throw err;
+        this.refuseAfterGap(cq, err);
+        appended = false;
+      }
+      if (appended) {
         this.pendingIndexBytes += CQ_ENTRY_BYTES;
         added = cq;
       }
@@ -231,6 +246,22 @@ export class Dispatcher {
       }
     }
     return added;
+  }
+
+  /**
+   * A live record whose queue offset leaves a gap in its consume queue (entries lost, or a
+   * replica fed a log that does not continue its own): the record stays in the commit log
+   * without a queue entry, the store takes no more writes, and the error is logged, once
+   * per queue. Thrown from dispatch it would take the process down; a restart stops at the
+   * same record with the recovery's StoreCorruptionError, which names the queue to rebuild.
+   */
+  private refuseAfterGap(cq: ConsumeQueue, err: StoreCorruptionError): void {
+    if (this.gapQueues.has(cq)) return;
+    this.gapQueues.add(cq);
+    this.cfg.logger.error(err.message);
+    if (!this.health.writeFailure) {
+      this.health.writeFailure = `consume queue ${cq.topic}/${cq.queueId} has a gap (${err.message}); the store takes no more writes until it is restarted`;
+    }
   }
 
   schedule(): void {
@@ -262,7 +293,7 @@ export class Dispatcher {
       d = this.pending.peek()
     ) {
       this.pending.shift();
-      const cq = this.dispatchOne(d);
+      const cq = this.dispatchOne(d, false, true);
       if (cq) arrived.add(cq);
       this.dispatched = d.offset + d.size;
       n++;

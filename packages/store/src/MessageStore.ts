@@ -504,6 +504,22 @@ export class MessageStore {
     return this.log.flushTimes;
   }
 
+  /** Where the commit-log segment holding `offset` ends (a segment's size past it if none does). */
+  segmentEndAt(offset: number): number {
+    const seg = this.log.segments[this.log.segmentIndexFor(offset)];
+    return seg ? seg.start + seg.size : offset + this.segmentSize;
+  }
+
+  /** Why appends are refused for now because the disk is full (undefined: they are not). */
+  get diskFullReason(): string | undefined {
+    return this.health.diskFull;
+  }
+
+  /** The commit log's oldest offset (retention moves it up). */
+  get commitLogMinOffset(): number {
+    return this.log.minOffset;
+  }
+
   get stats(): StoreStats {
     const visible = this.dispatcher.visibleOffset;
     return {

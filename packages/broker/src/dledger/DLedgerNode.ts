@@ -9,6 +9,7 @@ import {
   type RaftStatus,
   type Ready,
   type Role,
+  type Snapshot,
   type SoftState,
 } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
@@ -18,8 +19,16 @@ import { BrokerConfigError } from "../loadBrokerConfig.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
 import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
 import { MembershipLog } from "./MembershipLog.js";
+import { PausedAppends } from "./PausedAppends.js";
 import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
 import { RaftTransport } from "./RaftTransport.js";
+import {
+  decodeSnapshotPayload,
+  refuseInstall,
+  SnapshotRefusedError,
+  type SnapshotStateMachine,
+  snapshotPayloadAt,
+} from "./SnapshotInstall.js";
 
 /** Election timeout and heartbeat in ticks (10 ms ticks: elections after 1–2 s of silence). */
 export const ELECTION_TICKS = 100;
@@ -161,6 +170,8 @@ export class DLedgerNode {
   onMembership: (member: boolean) => void = () => {};
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
   onRoleChange: (r: DLedgerRole) => void = () => {};
+  /** The metadata beside the log that a snapshot carries and installs (SnapshotInstall.ts). */
+  stateMachine: SnapshotStateMachine | undefined;
 
   private constructor(
     private readonly config: BrokerConfig,
@@ -216,7 +227,8 @@ export class DLedgerNode {
     // bytes no entry covers go (neither was acknowledged to anyone).
     let last = this.index.lastIndex();
     const logEnd = store.maxPhysicalOffset;
-    while (last > 0 && this.index.endOf(last) > logEnd) last--;
+    const base = this.index.logBase.index;
+    while (last > base && this.index.endOf(last) > Math.max(logEnd, this.index.logBase.end)) last--;
     if (last < this.index.lastIndex()) {
       if (last < this.hard.commit) {
         this.logger.warn(
@@ -241,6 +253,11 @@ export class DLedgerNode {
     }
     this.gate.committedOffset = this.index.endOf(this.hard.commit);
     store.commitAdvanced();
+    // Retention compacts the Raft log: a replica behind the first retained entry gets a snapshot.
+    this.index.setCompaction(
+      () => store.commitLogMinOffset,
+      (_index, end) => snapshotPayloadAt(end, store.segmentEndAt(end), this.stateMachine),
+    );
     this.node = new RaftNode({
       id: this.self.id,
       storage: this.members,
@@ -421,6 +438,7 @@ export class DLedgerNode {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.hardStateTimer) clearTimeout(this.hardStateTimer);
+    this.pausedAppends?.stop();
     this.store?.setLocalAppendListener(undefined);
     this.store?.refuseLocalAppends("the broker is stopping");
     await this.transport?.stop();
@@ -541,6 +559,7 @@ export class DLedgerNode {
   /** A truncation or a term/vote change is handled with no other Ready in flight. */
   private mustDrain(rd: Ready): boolean {
     if (this.inFlight === 0) return false;
+    if (rd.snapshot) return true;
     const first = rd.entries[0]?.index;
     if (first !== undefined && first <= this.index.lastIndex()) return true;
     const hs = rd.hardState;
@@ -614,6 +633,7 @@ export class DLedgerNode {
   private async write(rd: Ready): Promise<number> {
     const store = this.store!;
     await this.takeBackRefused();
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     const ents = rd.entries;
     let end = 0;
     // See markAmnesia: a lost index record leaves a trace (log bytes past the index) only if
@@ -755,23 +775,70 @@ export class DLedgerNode {
   private appendChunks(index: number, chunks: readonly LogChunk[]): void {
     const store = this.store!;
     for (const c of chunks) {
-      const at = store.maxPhysicalOffset;
+      // An empty store after a snapshot begins where the snapshot's last entry ends, its first
+      // segment ending where the leader's does.
+      const base = this.index.logBase;
+      const held = this.paused.end; // bytes waiting for disk space come first
+      const empty = held === undefined && store.maxPhysicalOffset === 0;
+      const at = held ?? (empty ? base.end : store.maxPhysicalOffset);
       if (c.offset + c.bytes.length <= at) continue;
       if (c.offset !== at) {
         throw new Error(`entry ${index}: bytes at ${c.offset} do not continue the commit log (end ${at})`);
       }
-      store.appendReplicated(c.offset, c.bytes, store.segmentSize).catch((err: Error) => {
-        // A truncation answers the pending append; anything else means the bytes did not decode.
-        if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
-        else if (!/taken back/.test(err.message)) {
-          // Not expected: if these bytes were never written, the Ready waiting for them never
-          // ends and the replica stops answering (votes too) without an error. Say so.
-          this.logger.warn(
-            `dledger: replicated append of entry ${index} at ${c.offset} failed: ${err.message}`,
-          );
-        }
-      });
+      const segmentSize =
+        empty && base.segmentEnd !== undefined && c.offset === base.end
+          ? base.segmentEnd - base.end
+          : store.segmentSize;
+      this.paused.offer(index, c.offset, c.bytes, segmentSize);
     }
+  }
+
+  private readonly appendNow = (index: number, offset: number, bytes: Buffer, segmentSize: number): void => {
+    this.store!.appendReplicated(offset, bytes, segmentSize).catch((err: Error) => {
+      // A truncation answers the pending append; anything else means the bytes did not decode.
+      if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
+      else if (!/taken back/.test(err.message)) {
+        // Not expected: if these bytes were never written, the Ready waiting for them never
+        // ends and the replica stops answering (votes too) without an error. Say so.
+        this.logger.warn(`dledger: replicated append of entry ${index} at ${offset} failed: ${err.message}`);
+      }
+    });
+  };
+
+  /** Replicated appends held while the disk is full (PausedAppends.ts). */
+  private get paused(): PausedAppends {
+    this.pausedAppends ??= new PausedAppends(this.store!, this.logger, this.appendNow);
+    return this.pausedAppends;
+  }
+
+  private pausedAppends: PausedAppends | undefined;
+
+  /**
+   * Installs a leader's snapshot (SnapshotInstall.ts) on an empty replica: the metadata first
+   * (applying it twice changes nothing), then the Raft index's base and the membership, both
+   * durable; the commit log then begins at the snapshot's end offset. A replica with entries
+   * is refused: it stops replicating (the operator step in the error) and stays up.
+   */
+  private async installSnapshot(s: Snapshot): Promise<void> {
+    const { index, term, voters } = s.metadata;
+    const payload = decodeSnapshotPayload(s.data);
+    const why = refuseInstall(
+      {
+        lastIndex: this.index.lastIndex(),
+        baseIndex: this.index.logBase.index,
+        logEnd: this.store!.maxPhysicalOffset,
+      },
+      { index, end: payload.end },
+    );
+    if (why) throw new SnapshotRefusedError(why);
+    this.logger.warn(
+      `dledger: installing the leader's snapshot at entry ${index} (term ${term}): the commit log begins at ${payload.end} (the leader's retention deleted what is before it)`,
+    );
+    await this.stateMachine?.installSnapshot(payload.state);
+    await this.index.installBase({ index, term, end: payload.end, segmentEnd: payload.segmentEnd });
+    this.members.restoreBase(index, voters);
+    this.gate.committedOffset = payload.end;
+    this.store!.commitAdvanced();
   }
 
   private hardStateTimer: NodeJS.Timeout | undefined;
@@ -950,6 +1017,8 @@ export class DLedgerNode {
     this.store?.refuseLocalAppends(`DLedger replica failed: ${err.message}`);
     this.logger.error(`dledger: replica ${this.self.id} stopped replicating: ${err.stack ?? err.message}`);
     this.emitRole();
-    if (!this.stopped) this.onFatal(err); // not an error of a clean stop's last writes
+    // Not an error of a clean stop's last writes; nor a refused snapshot, which a restart would
+    // only meet again: that replica stays up (reads of what it has), replicating nothing.
+    if (!this.stopped && !(err instanceof SnapshotRefusedError)) this.onFatal(err);
   }
 }

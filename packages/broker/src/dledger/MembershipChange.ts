@@ -27,8 +27,8 @@ export interface AddPeerCheck {
 
 /**
  * Checks an addDLedgerPeer request before anything is proposed; returns the parsed address.
- * A new replica starts empty and needs every entry from index 1: if retention deleted the
- * start of the leader's commit log, the add is refused (no snapshot transfer).
+ * A new replica starts empty; if retention deleted the start of the leader's commit log it
+ * gets a snapshot (SnapshotInstall.ts) and begins at the leader's oldest data.
  */
 export function checkAddPeer(c: AddPeerCheck): { host: string; port: number } {
   checkLeader(c.selfId, c.role, c.leaderId);
@@ -40,11 +40,6 @@ export function checkAddPeer(c: AddPeerCheck): { host: string; port: number } {
     throw new MembershipChangeError(`invalid address "${c.address}" (expected host:port of its Raft port)`);
   if (c.voters.includes(c.id)) {
     throw new MembershipChangeError(`${c.id} is already a member of the group (${c.voters.join(",")})`);
-  }
-  if (c.commitLogMinOffset > 0) {
-    throw new MembershipChangeError(
-      `cannot add ${c.id}: a new replica needs entries below the leader's first index (retention deleted the commit log below offset ${c.commitLogMinOffset}); snapshot transfer is not supported`,
-    );
   }
   return { host: p.host, port: p.port };
 }

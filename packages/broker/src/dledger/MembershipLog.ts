@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import { join } from "node:path";
 import {
+  CompactedError,
   type ConfigChange,
   type ConfigState,
   decodeConfigChange,
@@ -35,6 +36,8 @@ interface StoredConfigEntry {
 interface MembershipFile {
   v: 1;
   entries: StoredConfigEntry[];
+  /** An installed snapshot's membership as of its index (SnapshotInstall.ts). */
+  base?: { index: number; voters: NodeId[] };
 }
 
 export function encodeMembershipContext(c: MembershipContext): Uint8Array {
@@ -73,6 +76,8 @@ export function parsePeerAddress(id: string, addr: string): DLedgerPeer | undefi
  */
 export class MembershipLog implements RaftStorage {
   private records: StoredConfigEntry[] = [];
+  /** The membership an installed snapshot brought, as of its index. */
+  private base: { index: number; voters: NodeId[] } | undefined;
   /** Addresses learned from config entries (appended or proposed), by id; newest wins. */
   private readonly learned = new Map<string, DLedgerPeer>();
   private readonly path: string;
@@ -97,6 +102,8 @@ export class MembershipLog implements RaftStorage {
         throw new Error(`cannot read ${this.path}: ${(err as Error).message}`);
       }
     }
+    const b = file?.base;
+    if (b && Number.isSafeInteger(b.index) && Array.isArray(b.voters)) this.base = b;
     const kept: StoredConfigEntry[] = [];
     for (const r of file?.entries ?? []) {
       if (this.valid(r)) kept.push(r);
@@ -107,7 +114,7 @@ export class MembershipLog implements RaftStorage {
 
   /** A record counts only while the index holds a config entry of the same term there. */
   private valid(r: StoredConfigEntry): boolean {
-    if (r.index < 1 || r.index > this.index.lastIndex()) return false;
+    if (r.index <= this.index.logBase.index || r.index > this.index.lastIndex()) return false;
     if (this.index.term(r.index) !== r.term) return false;
     return this.index.entries(r.index, r.index + 1, 0)[0]?.type === "config";
   }
@@ -120,7 +127,7 @@ export class MembershipLog implements RaftStorage {
   }
 
   private votersBefore(index: number): NodeId[] {
-    let voters = this.initial.map((p) => p.id).sort();
+    let voters = this.base ? [...this.base.voters].sort() : this.initial.map((p) => p.id).sort();
     for (const r of this.records) {
       if (r.index >= index) break;
       if (!this.valid(r)) continue;
@@ -155,12 +162,24 @@ export class MembershipLog implements RaftStorage {
     }
   }
 
+  /** An installed snapshot's membership (durable): the log's config entries count after it. */
+  restoreBase(index: number, voters: readonly NodeId[]): void {
+    this.base = { index, voters: [...voters] };
+    this.records = this.records.filter((r) => r.index > index);
+    this.writeFile();
+  }
+
   /** Persists a config entry's data before its index record (called from the write path). */
   persist(e: Entry): void {
     const data = Buffer.from(e.data).toString("base64");
     this.records = this.records.filter((r) => r.index < e.index);
     this.records.push({ index: e.index, term: e.term, data });
-    const file: MembershipFile = { v: 1, entries: this.records };
+    this.writeFile();
+    this.learn(decodeConfigChange(e.data));
+  }
+
+  private writeFile(): void {
+    const file: MembershipFile = { v: 1, entries: this.records, ...(this.base ? { base: this.base } : {}) };
     const tmp = `${this.path}.tmp`;
     const fd = fs.openSync(tmp, "w");
     try {
@@ -176,7 +195,6 @@ export class MembershipLog implements RaftStorage {
     } finally {
       fs.closeSync(dfd);
     }
-    this.learn(decodeConfigChange(e.data));
   }
 
   // ---------------------------------------------------------------- RaftStorage
@@ -211,8 +229,12 @@ export class MembershipLog implements RaftStorage {
       out = this.index.entries(lo, hi, maxBytes);
     } catch (err) {
       // Retention deleted the commit-log bytes a lagging (or new) replica needs.
+      // Compacted (or retention got there since the core looked): the core sends a snapshot.
+      if (err instanceof CompactedError) throw err;
+      const first = this.index.firstIndex();
+      if (lo < first) throw new CompactedError(lo, first);
       throw new Error(
-        `a replica needs entries from index ${lo}, below what the leader's commit log still holds (${(err as Error).message}); snapshot transfer is not supported: that replica cannot catch up (remove it, or add a replica while the leader's log starts at index 1)`,
+        `a replica needs entries from index ${lo}, below what the leader's commit log still holds (${(err as Error).message})`,
       );
     }
     for (let k = 0; k < out.length; k++) {

@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { ConfigState, Entry, EntryType, HardState, RaftStorage, Snapshot } from "@tidemq/raft";
 import { CompactedError, UnavailableError } from "@tidemq/raft";
@@ -68,6 +68,18 @@ export class RaftLogIndex implements RaftStorage {
   private cacheLow = 0;
   private hardWrites: Promise<void> = Promise.resolve();
   private mark: AmnesiaMark = { lazy: false, recoverTo: 0 };
+  /**
+   * Where this replica's log begins (SnapshotInstall.ts): entries up to `base.index` are not
+   * here (an installed snapshot covers them); the commit log begins at `base.end`. Index
+   * record k of the file is entry base.index + 1 + k. All 0 for a log that starts at index 1.
+   */
+  private base: LogBase = { index: 0, term: 0, end: 0 };
+  /** firstIndex()'s last search result (a position in `ends`). */
+  private firstEndAtOrPast = 0;
+  /** The commit log's oldest offset (retention moves it); entries below it cannot be read. */
+  private logMin: () => number = () => 0;
+  /** The application state a snapshot at `index` (ending at log offset `end`) carries. */
+  private snapshotData: (index: number, end: number) => Uint8Array = () => EMPTY;
 
   private constructor(
     readonly dir: string,
@@ -88,6 +100,7 @@ export class RaftLogIndex implements RaftStorage {
     const n = Math.floor(size / RECORD);
     const buf = Buffer.alloc(n * RECORD);
     if (n > 0) fs.readSync(ix.fd, buf, 0, buf.length, 0);
+    ix.base = readLogBase(dir);
     let checked = false;
     for (let i = 0; i < n; i++) {
       const at = i * RECORD;
@@ -105,7 +118,7 @@ export class RaftLogIndex implements RaftStorage {
         checked = true;
       } else if (format !== 0 || checked) break;
       if (!type || !Number.isSafeInteger(term) || term <= 0 || !Number.isFinite(end)) break;
-      if (end < (ix.ends.at(-1) ?? 0)) break;
+      if (end < (ix.ends.at(-1) ?? ix.base.end)) break;
       ix.terms.push(term);
       ix.ends.push(end);
       ix.types.push(type);
@@ -113,7 +126,7 @@ export class RaftLogIndex implements RaftStorage {
     if (ix.terms.length * RECORD !== size) fs.ftruncateSync(ix.fd, ix.terms.length * RECORD);
     try {
       const hs = JSON.parse(fs.readFileSync(join(dir, "hardstate.json"), "utf8")) as HardState;
-      ix.hard = { term: hs.term, vote: hs.vote, commit: Math.min(hs.commit, ix.terms.length) };
+      ix.hard = { term: hs.term, vote: hs.vote, commit: Math.min(hs.commit, ix.lastIndex()) };
     } catch {
       // No hard state yet: term 0, no vote.
     }
@@ -135,7 +148,7 @@ export class RaftLogIndex implements RaftStorage {
 
   /** Persists the amnesia mark durably (before the caller acts on it). */
   async setAmnesia(m: AmnesiaMark): Promise<void> {
-    await writeDurably(this.dir, "amnesia.json", JSON.stringify(m));
+    await writeJsonDurable(join(this.dir, "amnesia.json"), m);
     this.mark = m;
   }
 
@@ -147,46 +160,105 @@ export class RaftLogIndex implements RaftStorage {
     // bytes from the commit log at start-up to look for config entries — synchronously, so a
     // replica with a large log (or on a slow disk) was out of the group for the whole read
     // (67 s for a 16 MB log on lossyfs under load, event loop blocked).
-    return { hardState: this.hard, config: { voters: [...this.voters], index: this.terms.length } };
+    return { hardState: this.hard, config: { voters: [...this.voters], index: this.lastIndex() } };
   }
 
+  /**
+   * The first entry whose bytes the commit log still holds (retention compacts the Raft log:
+   * a follower that needs an earlier one gets a snapshot, SnapshotInstall.ts), never past the
+   * commit index + 1: a snapshot covers committed entries only.
+   */
   firstIndex(): number {
-    return 1;
+    const first = this.base.index + 1;
+    const min = this.logMin();
+    if (min <= this.base.end || this.terms.length === 0) return first;
+    // Entry i starts where i-1 ends: the first i with endOf(i-1) >= min (ends ascend). The
+    // core asks on every term lookup: the last answer is reused while it still holds.
+    let lo = this.firstEndAtOrPast;
+    const ends = this.ends;
+    if (!(lo < ends.length && ends[lo]! >= min && (lo === 0 || ends[lo - 1]! < min))) {
+      lo = 0;
+      let hi = ends.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ends[mid]! >= min) hi = mid;
+        else lo = mid + 1;
+      }
+      this.firstEndAtOrPast = lo;
+    }
+    // ends[lo] is the end of entry base+1+lo, the first entry starting at or past min is the next.
+    return Math.min(first + lo + 1, Math.max(first, this.hard.commit + 1), this.lastIndex() + 1);
   }
 
   lastIndex(): number {
-    return this.terms.length;
+    return this.base.index + this.terms.length;
   }
 
   term(index: number): number {
-    if (index === 0) return 0;
-    if (index < 0) throw new CompactedError(index, 1);
-    if (index > this.terms.length) throw new UnavailableError(index, this.terms.length);
-    return this.terms[index - 1]!;
+    if (index === this.base.index) return this.base.term;
+    if (index < this.base.index) throw new CompactedError(index, this.base.index + 1);
+    if (index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
+    return this.terms[index - 1 - this.base.index]!;
   }
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    if (lo <= this.base.index) throw new CompactedError(lo, this.base.index + 1);
     const out: Entry[] = [];
     let bytes = 0;
-    for (let i = lo; i < hi && i <= this.terms.length; i++) {
+    for (let i = lo; i < hi && i <= this.lastIndex(); i++) {
       const data = this.dataOf(i);
-      out.push({ index: i, term: this.terms[i - 1]!, type: this.types[i - 1]!, data });
+      const k = i - 1 - this.base.index;
+      out.push({ index: i, term: this.terms[k]!, type: this.types[k]!, data });
       bytes += data.byteLength + 24;
       if (bytes > maxBytes) break;
     }
     return out;
   }
 
+  /** A snapshot just below firstIndex(): what a follower behind the compaction point installs. */
   snapshot(): Snapshot {
-    return { metadata: { index: 0, term: 0, voters: [...this.voters] }, data: EMPTY };
+    const index = this.firstIndex() - 1;
+    if (index <= 0) return { metadata: { index: 0, term: 0, voters: [...this.voters] }, data: EMPTY };
+    return {
+      metadata: { index, term: this.term(index), voters: [...this.voters] },
+      data: this.snapshotData(index, this.endOf(index)),
+    };
+  }
+
+  /** Where firstIndex() learns the commit log's oldest offset, and what a snapshot carries. */
+  setCompaction(logMin: () => number, snapshotData: (index: number, end: number) => Uint8Array): void {
+    this.logMin = logMin;
+    this.snapshotData = snapshotData;
   }
 
   // ---------------------------------------------------------------- offsets
 
   /** Commit-log offset where entry `index` ends (0 for index 0: the log starts empty). */
   endOf(index: number): number {
-    if (index <= 0) return 0;
-    return this.ends[Math.min(index, this.ends.length) - 1]!;
+    if (index <= this.base.index) return index <= 0 ? 0 : this.base.end;
+    return this.ends[Math.min(index - this.base.index, this.ends.length) - 1] ?? this.base.end;
+  }
+
+  /** Where this replica's log begins (index 0 / offset 0 unless it installed a snapshot). */
+  get logBase(): LogBase {
+    return this.base;
+  }
+
+  /**
+   * Makes this (empty) index begin after entry `base.index` of term `base.term`, whose bytes
+   * end at commit-log offset `base.end` (an installed snapshot). Durable before it returns.
+   */
+  async installBase(base: LogBase): Promise<void> {
+    if (this.terms.length > 0) {
+      throw new Error(
+        `cannot install a snapshot at index ${base.index}: the Raft index holds entries (last ${this.lastIndex()})`,
+      );
+    }
+    await writeJsonDurable(join(this.dir, "base.json"), base);
+    this.base = { ...base };
+    fs.ftruncateSync(this.fd, 0);
+    this.cache.clear();
+    this.cacheBytes = 0;
   }
 
   get hardState(): HardState {
@@ -197,12 +269,18 @@ export class RaftLogIndex implements RaftStorage {
 
   /** Drops entries from `index` on (a conflicting uncommitted suffix). */
   truncateFrom(index: number): void {
-    if (index > this.terms.length) return;
-    for (let i = index; i <= this.terms.length; i++) this.uncache(i);
-    this.terms.length = index - 1;
-    this.ends.length = index - 1;
-    this.types.length = index - 1;
-    fs.ftruncateSync(this.fd, (index - 1) * RECORD);
+    if (index > this.lastIndex()) return;
+    if (index <= this.base.index) {
+      throw new RangeError(
+        `cannot truncate at ${index}: entries up to ${this.base.index} are in an installed snapshot`,
+      );
+    }
+    for (let i = index; i <= this.lastIndex(); i++) this.uncache(i);
+    const keep = index - 1 - this.base.index;
+    this.terms.length = keep;
+    this.ends.length = keep;
+    this.types.length = keep;
+    fs.ftruncateSync(this.fd, keep * RECORD);
   }
 
   /** Appends index records (the commit-log bytes are already written); not yet durable. */
@@ -211,9 +289,9 @@ export class RaftLogIndex implements RaftStorage {
     const buf = Buffer.alloc(entries.length * RECORD);
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k]!;
-      if (e.index !== this.terms.length + 1) {
+      if (e.index !== this.lastIndex() + 1) {
         throw new RangeError(
-          `raft index append at ${e.index} does not continue the index (last ${this.terms.length})`,
+          `raft index append at ${e.index} does not continue the index (last ${this.lastIndex()})`,
         );
       }
       buf.writeDoubleBE(e.term, k * RECORD);
@@ -327,11 +405,11 @@ export class RaftLogIndex implements RaftStorage {
 
   /** The wire form of entry `index`: from the cache, else read back from the commit log. */
   private dataOf(index: number): Uint8Array {
-    if (this.types[index - 1] !== "normal") return EMPTY;
+    if (this.types[index - 1 - this.base.index] !== "normal") return EMPTY;
     const cached = this.cache.get(index);
     if (cached) return cached;
     const start = this.endOf(index - 1);
-    const end = this.ends[index - 1]!;
+    const end = this.endOf(index);
     const bytes = this.readLog(start, end - start);
     return encodeEntryData(end, chunksOfLogBytes(start, bytes));
   }
@@ -389,19 +467,42 @@ export class RaftLogIndex implements RaftStorage {
   }
 }
 
-/** Replaces dir/name with `text` so that a crash leaves the old or the new file, never a mix. */
-async function writeDurably(dir: string, name: string, text: string): Promise<void> {
-  const path = join(dir, name);
+export interface LogBase {
+  index: number;
+  term: number;
+  end: number;
+  /** Where the source's segment holding `end` ends: the replica's first segment ends there too. */
+  segmentEnd?: number;
+}
+
+/** `<dir>/base.json`, or index 0 (a log that starts at index 1, offset 0). */
+function readLogBase(dir: string): LogBase {
+  const path = join(dir, "base.json");
+  if (!fs.existsSync(path)) return { index: 0, term: 0, end: 0 };
+  const b = JSON.parse(fs.readFileSync(path, "utf8")) as Partial<LogBase>;
+  const ok = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  if (!ok(b.index) || !ok(b.term) || !ok(b.end))
+    throw new Error(`${path} is not a Raft log base: ${JSON.stringify(b)}`);
+  return {
+    index: b.index!,
+    term: b.term!,
+    end: b.end!,
+    ...(ok(b.segmentEnd) && b.segmentEnd! > b.end! ? { segmentEnd: b.segmentEnd! } : {}),
+  };
+}
+
+/** tmp + fsync + rename + directory fsync: the file is there whole, or the old one is. */
+async function writeJsonDurable(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await fs.promises.open(tmp, "w");
   try {
-    await fh.writeFile(text);
+    await fh.writeFile(JSON.stringify(value));
     await fh.sync();
   } finally {
     await fh.close();
   }
   await fs.promises.rename(tmp, path);
-  await fsyncDir(dir);
+  await fsyncDir(dirname(path));
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -18,6 +18,7 @@ import {
   OffsetChanges,
 } from "./MetadataRecord.js";
 import { REPLICATED_FLOOR_GUARD, RETENTION_FLOOR_MS, replicaGuardFloor } from "./RetentionFloor.js";
+import type { SnapshotState } from "./SnapshotInstall.js";
 
 /** The leader also writes what changed (and queued group creations) this often. */
 export const METADATA_BATCH_MS = 200;
@@ -380,6 +381,32 @@ export class ReplicatedMetadata {
       this.appliedDirectly.add(r.queueOffset);
       for (const c of chunk) await this.apply(c, "direct");
     }
+  }
+
+  // ---------------------------------------------------------------- snapshots (SnapshotInstall.ts)
+
+  /** Everything this replica knows, as changes, and the metadata queue offset it covers. */
+  snapshotState(): SnapshotState {
+    const changes: MetadataChange[] = [];
+    for (const config of this.topics.all()) changes.push({ t: "topic", config });
+    for (const config of this.groups.all()) changes.push({ t: "group", config });
+    const entries: Array<[string, string, number, number]> = [];
+    for (const { group, topic } of this.offsets.keys())
+      for (const [q, o] of this.offsets.table(group, topic)) entries.push([group, topic, q, o]);
+    if (entries.length > 0) changes.push({ t: "offsets", entries });
+    changes.push({ t: "delay", offsets: { ...this.delay } });
+    if (this.timer) changes.push({ t: "timer", ...this.timer });
+    if (this.floor !== undefined) changes.push({ t: "retention", floor: this.floor });
+    return { applied: this.applied, changes };
+  }
+
+  /** An installed snapshot's state: applied as a log record's, then checkpointed. */
+  async installSnapshot(state: SnapshotState): Promise<void> {
+    await this.pump.busy;
+    for (const c of state.changes) await this.apply(c, "log");
+    if (state.applied > this.applied) this.applied = state.applied;
+    await this.checkpoint();
+    this.pump.kick();
   }
 
   // ---------------------------------------------------------------- applier

@@ -37,6 +37,8 @@ export class HaClient {
   /** Frames are appended one after another. */
   private chain: Promise<void> = Promise.resolve();
   connected = false;
+  /** The master whose gap checkHeartbeat reported (it reports each once). */
+  private reportedGap: string | undefined;
 
   constructor(private readonly opts: HaClientOptions) {}
 
@@ -109,7 +111,11 @@ export class HaClient {
         return;
       }
       for (const f of frames) {
-        if (f.body.length === 0) continue;
+        if (f.body.length === 0) {
+          // After the frames before it are appended: then the stream and the log agree.
+          this.chain = this.chain.then(() => this.checkHeartbeat(addr, f.offset));
+          continue;
+        }
         // Bounded memory: stop reading while too much waits to be appended (TCP pushes back).
         this.pendingBytes += f.body.length;
         if (this.pendingBytes > MAX_PENDING_BYTES) socket.pause();
@@ -137,6 +143,22 @@ export class HaClient {
       if (this.socket === socket) this.socket = undefined;
       this.connected = false;
     });
+  }
+
+  /**
+   * A master's empty transfer names where its stream stands (once the frames before it are
+   * appended, the local log's end). Past the end of a non-empty local log it means the master's log no longer holds what this slave needs (its
+   * retention deleted it; the master then closes the connection): said once per master.
+   */
+  private checkHeartbeat(addr: string, offset: number): void {
+    const end = this.opts.store.maxPhysicalOffset;
+    if (end === 0 || offset <= end) return;
+    if (this.reportedGap === addr) return;
+    this.reportedGap = addr;
+    this.opts.logger.error(
+      `HA: master ${addr}'s commit log begins at ${offset}, past this slave's end ${end} (retention on the master deleted the records in between): ` +
+        "this slave cannot catch up and keeps what it has; stop it, move its store away and restart it empty to copy the master from its oldest data",
+    );
   }
 
   /** Tells the master the confirmed local end (an acknowledgement and where to continue). */

@@ -210,6 +210,17 @@ class HaConnection {
       );
       return;
     }
+    const oldest = store.stats.commitLogMinOffset;
+    if (!this.reported && offset > 0 && offset < oldest) {
+      // Retention deleted what this slave needs next. Tell it where this log begins (an
+      // empty transfer at that offset: it logs the reason), then refuse it.
+      this.socket.write(encodeTransferHeader(oldest, 0, 1));
+      this.fail(
+        `slave's commit log ends at ${offset}, below this master's oldest data ${oldest} (retention deleted the rest): ` +
+          "it cannot catch up; stop it, move its store away and restart it empty (an empty slave starts at the master's oldest data)",
+      );
+      return;
+    }
     this.ackOffset = offset;
     this.service.onAck(offset);
     if (!this.reported) {

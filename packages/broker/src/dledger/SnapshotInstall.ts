@@ -1,0 +1,108 @@
+import type { MetadataChange } from "./MetadataRecord.js";
+
+/**
+ * Raft InstallSnapshot for a DLedger group whose leader's retention deleted the start of its
+ * commit log (the Raft log): a replica that needs an entry below the leader's first retained
+ * one cannot get it, so the leader sends a snapshot instead — the last entry it covers (index,
+ * term, membership: the core's metadata) and this payload:
+ *
+ * - `end`: the commit-log offset where that entry ends. The replica's commit log begins there
+ *   (an empty store may begin at any offset; its consume queues start at the queue offset of
+ *   the first record they get) and the next entries' bytes follow at the leader's offsets.
+ * - `state`: what the state machine beside the log needs that the deleted records held —
+ *   every topic, subscription group and consumer offset, the delay/timer delivery progress
+ *   and the retention floor, as metadata changes (ReplicatedMetadata applies them as it
+ *   applies the log's), with `applied`: the metadata topic's queue offset they cover, from
+ *   which the replica goes on applying the log's metadata records.
+ *
+ * Only an EMPTY replica installs one (a new member, or a wiped follower restarted on an empty
+ * store); one with entries is refused (DLedgerNode: stop it, move its store away, restart it).
+ */
+export interface SnapshotState {
+  applied: number;
+  changes: MetadataChange[];
+}
+
+export interface SnapshotPayload {
+  v: 1;
+  end: number;
+  /**
+   * Where the leader's commit-log segment holding `end` ends: the replica's first segment is
+   * [end, segmentEnd), so every later segment starts where the leader's does (a record never
+   * crosses a segment end, and the blank fillers fall at the same offsets on every replica).
+   */
+  segmentEnd: number;
+  state: SnapshotState;
+}
+
+export function encodeSnapshotPayload(p: SnapshotPayload): Uint8Array {
+  return Buffer.from(JSON.stringify(p), "utf8");
+}
+
+/** The payload of a received snapshot; throws a clear error on anything else. */
+export function decodeSnapshotPayload(bytes: Uint8Array): SnapshotPayload {
+  let p: Partial<SnapshotPayload>;
+  try {
+    p = JSON.parse(Buffer.from(bytes).toString("utf8")) as Partial<SnapshotPayload>;
+  } catch (err) {
+    throw new Error(`snapshot payload is not JSON (${bytes.byteLength} bytes): ${(err as Error).message}`);
+  }
+  const okInt = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  if (
+    p?.v !== 1 ||
+    !okInt(p.end) ||
+    !okInt(p.segmentEnd) ||
+    p.segmentEnd! <= p.end! ||
+    !p.state ||
+    !okInt(p.state.applied) ||
+    !Array.isArray(p.state.changes)
+  ) {
+    throw new Error(
+      `snapshot payload of an unknown form: ${Buffer.from(bytes).subarray(0, 200).toString("utf8")}`,
+    );
+  }
+  return p as SnapshotPayload;
+}
+
+/** A replica with entries was sent a snapshot: it stops replicating and stays up. */
+export class SnapshotRefusedError extends Error {
+  override name = "SnapshotRefusedError";
+}
+
+/**
+ * Why a replica cannot install a snapshot, or undefined when it can: only an empty one can
+ * (no entry in its Raft index past an earlier snapshot, nothing in its commit log). A replica with entries behind the
+ * leader's first retained one would have to drop them first: an operator step.
+ */
+export function refuseInstall(
+  replica: { lastIndex: number; baseIndex: number; logEnd: number },
+  at: { index: number; end: number },
+): string | undefined {
+  // Empty: no entry past its base (none, or an earlier snapshot's) and nothing in its commit log.
+  if (replica.lastIndex === replica.baseIndex && replica.logEnd === 0) return undefined;
+  return (
+    `the leader's log begins after entry ${at.index} (commit-log offset ${at.end}; retention deleted the rest), ` +
+    `but this replica holds entries up to ${replica.lastIndex} (log end ${replica.logEnd}) and can only install a snapshot on an empty store: ` +
+    "stop it, move its store directory away and restart it empty — it then begins at the leader's oldest data"
+  );
+}
+
+/** What a snapshot carries besides the log: ReplicatedMetadata (wired by the broker). */
+export interface SnapshotStateMachine {
+  snapshotState(): SnapshotState;
+  installSnapshot(state: SnapshotState): Promise<void>;
+}
+
+/** The payload of a snapshot whose last entry ends at commit-log offset `end`. */
+export function snapshotPayloadAt(
+  end: number,
+  segmentEnd: number,
+  sm: SnapshotStateMachine | undefined,
+): Uint8Array {
+  return encodeSnapshotPayload({
+    v: 1,
+    end,
+    segmentEnd,
+    state: sm ? sm.snapshotState() : { applied: 0, changes: [] },
+  });
+}

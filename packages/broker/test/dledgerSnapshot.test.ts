@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { CompactedError } from "@tidemq/raft";
+import { createLogger } from "@tidemq/remoting";
+import { MembershipLog } from "../src/dledger/MembershipLog.js";
+import { RaftLogIndex } from "../src/dledger/RaftLogIndex.js";
+import {
+  decodeSnapshotPayload,
+  encodeSnapshotPayload,
+  refuseInstall,
+  snapshotPayloadAt,
+} from "../src/dledger/SnapshotInstall.js";
+import { cleanupsAfterAll, removeDir, tempDir } from "./helpers.js";
+
+const cleanups = cleanupsAfterAll();
+const logger = createLogger("dledger-snapshot-test", "error");
+const voters = ["n0", "n1", "n2"];
+const peers = voters.map((id, i) => ({ id, host: "127.0.0.1", port: i + 1 }));
+
+async function dirs(): Promise<{ ixDir: string; cl: string }> {
+  const dir = await tempDir("dlsnap");
+  cleanups.push(() => removeDir(dir));
+  const cl = join(dir, "commitlog");
+  fs.mkdirSync(cl, { recursive: true });
+  return { ixDir: join(dir, "dledger"), cl };
+}
+
+test("retention compacts the Raft index: firstIndex is the first entry whose bytes the commit log still holds (never past commit + 1), and the snapshot just below it names that entry, its term and its end offset", async () => {
+  const { ixDir, cl } = await dirs();
+  const ix = RaftLogIndex.open(ixDir, voters, cl);
+  cleanups.push(async () => ix.close());
+  // Entries 1..6: a no-op, then records ending at 100, 200, 300, 400, 500.
+  ix.append([{ index: 1, term: 1, type: "noop", end: 0 }]);
+  for (let i = 2; i <= 6; i++)
+    ix.append([{ index: i, term: i < 5 ? 1 : 2, type: "normal", end: (i - 1) * 100 }]);
+  await ix.setHardState({ term: 2, vote: "n0", commit: 6 }, true);
+  let min = 0;
+  let asked: [number, number] | undefined;
+  ix.setCompaction(
+    () => min,
+    (index, end) => {
+      asked = [index, end];
+      return snapshotPayloadAt(end, end + 1000, undefined);
+    },
+  );
+  assert.equal(ix.firstIndex(), 1);
+  assert.equal(ix.snapshot().metadata.index, 0, "nothing compacted: no snapshot");
+  min = 150; // the segment holding [0, 150) went: entry 3 ([100, 200)) is cut, entry 4 starts at 200
+  assert.equal(ix.firstIndex(), 4);
+  min = 200; // entry 3 ends exactly there: entry 4 is whole
+  assert.equal(ix.firstIndex(), 4);
+  const s = ix.snapshot();
+  assert.deepEqual(s.metadata, { index: 3, term: 1, voters });
+  assert.deepEqual(asked, [3, 200]);
+  const p = decodeSnapshotPayload(s.data);
+  assert.deepEqual([p.end, p.segmentEnd, p.state.applied], [200, 1200, 0]);
+  min = 10_000; // everything gone: capped at the last entry + 1
+  assert.equal(ix.firstIndex(), 7);
+  await ix.setHardState({ term: 2, vote: "n0", commit: 4 }, true);
+  assert.equal(ix.firstIndex(), 5, "never past commit + 1");
+});
+
+test("an installed base: the index begins after the snapshot's entry (term, end offset, first segment's end), appends continue it, a reopen keeps it, nothing below it can be read or cut", async () => {
+  const { ixDir, cl } = await dirs();
+  const ix = RaftLogIndex.open(ixDir, voters, cl);
+  await ix.installBase({ index: 40, term: 3, end: 5000, segmentEnd: 8192 });
+  assert.equal(ix.lastIndex(), 40);
+  assert.equal(ix.firstIndex(), 41);
+  assert.equal(ix.term(40), 3);
+  assert.throws(() => ix.term(39), CompactedError);
+  assert.throws(() => ix.entries(40, 41, 1 << 20), CompactedError);
+  assert.equal(ix.endOf(40), 5000);
+  assert.equal(ix.endOf(12), 5000);
+  assert.throws(() => ix.append([{ index: 40, term: 3, type: "noop", end: 5000 }]), /does not continue/);
+  ix.append([
+    { index: 41, term: 3, type: "normal", end: 5100 },
+    { index: 42, term: 4, type: "noop", end: 5100 },
+  ]);
+  assert.equal(ix.lastIndex(), 42);
+  assert.equal(ix.endOf(41), 5100);
+  assert.equal(ix.term(42), 4);
+  assert.throws(() => ix.truncateFrom(40), /installed snapshot/);
+  await assert.rejects(ix.installBase({ index: 50, term: 4, end: 6000 }), /holds entries/);
+  await ix.sync();
+  ix.close();
+  const again = RaftLogIndex.open(ixDir, voters, cl);
+  cleanups.push(async () => again.close());
+  assert.deepEqual(again.logBase, { index: 40, term: 3, end: 5000, segmentEnd: 8192 });
+  assert.equal(again.lastIndex(), 42);
+  assert.equal(again.endOf(41), 5100);
+  again.truncateFrom(42);
+  assert.equal(again.lastIndex(), 41);
+});
+
+test("membership after an installed snapshot: the snapshot's voters, durable, then the log's config entries", async () => {
+  const { ixDir, cl } = await dirs();
+  const ix = RaftLogIndex.open(ixDir, voters, cl);
+  cleanups.push(async () => ix.close());
+  const members = new MembershipLog(ix, ixDir, peers, logger);
+  await ix.installBase({ index: 10, term: 2, end: 900 });
+  members.restoreBase(10, ["n1", "n2", "n3"]);
+  assert.deepEqual(members.currentVoters(), ["n1", "n2", "n3"]);
+  assert.deepEqual(members.snapshot().metadata, { index: 10, term: 2, voters: ["n1", "n2", "n3"] });
+  const reopened = new MembershipLog(ix, ixDir, peers, logger);
+  assert.deepEqual(reopened.currentVoters(), ["n1", "n2", "n3"]);
+  assert.deepEqual(reopened.initialState().config, { voters: ["n1", "n2", "n3"], index: 10 });
+});
+
+test("snapshot payloads: garbage is refused with a clear error; only an empty replica installs one", () => {
+  const ok = encodeSnapshotPayload({ v: 1, end: 10, segmentEnd: 20, state: { applied: 3, changes: [] } });
+  assert.equal(decodeSnapshotPayload(ok).state.applied, 3);
+  assert.throws(() => decodeSnapshotPayload(Buffer.from("nope")), /not JSON/);
+  assert.throws(() => decodeSnapshotPayload(Buffer.from('{"v":2}')), /unknown form/);
+  assert.throws(
+    () =>
+      decodeSnapshotPayload(
+        Buffer.from('{"v":1,"end":10,"segmentEnd":5,"state":{"applied":0,"changes":[]}}'),
+      ),
+    /unknown form/,
+  );
+  assert.equal(refuseInstall({ lastIndex: 0, baseIndex: 0, logEnd: 0 }, { index: 9, end: 100 }), undefined);
+  // An earlier snapshot installed, nothing received since (a crash in between): installs again.
+  assert.equal(refuseInstall({ lastIndex: 5, baseIndex: 5, logEnd: 0 }, { index: 9, end: 100 }), undefined);
+  assert.match(
+    refuseInstall({ lastIndex: 4, baseIndex: 0, logEnd: 50 }, { index: 9, end: 100 }) ?? "",
+    /holds entries up to 4 .* move its store directory away and restart it empty/,
+  );
+});
