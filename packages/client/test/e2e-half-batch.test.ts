@@ -36,6 +36,7 @@ import {
 } from "../src/index.js";
 import { killChild, sigkill, spawnChildBroker } from "./childBroker.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
+import { freePorts } from "./dledgerGroup.js";
 
 let cluster: TestCluster;
 let brokerAddr: string;
@@ -351,8 +352,15 @@ test("kill -9 between the half batch and the commit batch: after the restart one
     );
     assert.ok(halfBatchesOf(p) >= 1, "the halves went in SEND_HALF_BATCH requests");
     await sigkill(child);
-    // The same (ephemeral) port again: the transactions' handles name the broker's address.
-    started = spawnChildBroker(cluster.nsAddr, "broker-hb", dir, JSON.stringify({ listenPort: port }));
+    // The same (ephemeral) port again: the transactions' handles name the broker's address. Its
+    // HA port would default to port + 1, which another socket may hold: a free one instead.
+    const [haListenPort] = await freePorts(1);
+    started = spawnChildBroker(
+      cluster.nsAddr,
+      "broker-hb",
+      dir,
+      JSON.stringify({ listenPort: port, haListenPort }),
+    );
     child = started.child;
     assert.equal(await started.ready, addr);
     assert.equal(await pendingOf(group, addr), N, "every half of the batch survived the kill");
