@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Admin, Producer } from "../src/index.js";
-import { FAST, noDiskPressure, testLogger, uniq, until } from "./cluster.js";
+import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluster.js";
 import { DLedgerGroup, freePorts } from "./dledgerGroup.js";
 
 /*
@@ -168,6 +168,76 @@ test("a wiped follower restarting, and a new replica added, after the leader's r
     await until(async () => fresh.role === "leader", 20_000, "n3 leading");
     await fill(5);
     await check(fresh.addr, "n3");
+  } finally {
+    await p?.shutdown();
+    await admin.shutdown();
+    await group.stop();
+  }
+});
+
+test("a follower with data that the leader's retention left behind refuses the snapshot with the operator step in its log, stays up serving what it has, and the group goes on", async (t) => {
+  const why = await noDiskPressure();
+  if (why) {
+    t.skip(why);
+    return;
+  }
+  const group = await DLedgerGroup.start(3, {
+    mappedFileSizeCommitLog: SEG,
+    maxMessageSize: 16 * 1024,
+    diskMaxUsedSpaceRatio: 10,
+    cleanResourceInterval: 200,
+  });
+  const admin = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });
+  const topic = uniq("DSr");
+  let p: Producer | undefined;
+  try {
+    const leader = await group.leader();
+    await admin.createTopic({ topic, brokerAddr: leader.addr, readQueueNums: 1, writeQueueNums: 1 });
+    await until(async () => (await admin.getTopicRoute(topic)).queueDatas.length === 1, 15_000, "route");
+    p = new Producer({
+      endpoints: group.nsAddr,
+      producerGroup: uniq("DSrp"),
+      topic,
+      logger: testLogger("producer"),
+      ...FAST,
+    });
+    await p.startup();
+    const fill = async (count: number) => {
+      for (let i = 0; i < count; i++) await p!.send({ topic, body: `r${i}-${"x".repeat(3000)}` });
+    };
+    const info = (addr: string) => admin.getBrokerRuntimeInfo(addr);
+    await fill(10);
+    const behind = group.replicas.find((r) => r.id !== leader.id)!;
+    await until(
+      async () =>
+        (await info(behind.addr)).commitLogMaxOffset === (await info(leader.addr)).commitLogMaxOffset,
+      20_000,
+      "the follower in step",
+    );
+    const itsEnd = Number((await info(behind.addr)).commitLogMaxOffset);
+    await group.kill(behind.id, "SIGTERM");
+    await fill(90);
+    await until(
+      async () => Number((await info(leader.addr)).commitLogMinOffset) > itsEnd,
+      30_000,
+      "the leader deleting past the stopped follower's end",
+    );
+    await group.startReplica(behind.id);
+    await waitFor(
+      () =>
+        /can only install a snapshot on an empty store: stop it, move its store directory away/.test(
+          behind.stderr ?? "",
+        ),
+      30_000,
+      "the refusal with the operator step in the follower's log",
+    );
+    await fill(5); // the leader and the third replica still commit
+    assert.ok(group.alive(behind), "the refusing follower is up (no fatal exit)");
+    assert.doesNotMatch(behind.stderr ?? "", /FATAL/);
+    const mq = { topic, brokerName: group.brokerName, queueId: 0 };
+    const r = await admin.pullMessages(behind.addr, mq, await admin.getMinOffset(behind.addr, mq), 4);
+    assert.ok(r.messages.length > 0, "it serves what it has");
+    assert.equal(Number((await info(behind.addr)).commitLogMaxOffset), itsEnd, "and takes nothing more");
   } finally {
     await p?.shutdown();
     await admin.shutdown();
