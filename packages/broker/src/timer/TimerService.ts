@@ -13,6 +13,7 @@ import { type TimerEntry, TimerKind, TimerSlots, TimerStore } from "@tidemq/stor
 import type { BrokerContext } from "../context.js";
 import { SerialPump } from "../SerialPump.js";
 import { type Loaded, LoadedTimers } from "./LoadedTimers.js";
+import { possibleCopies, rollOrigin, supersededCopies } from "./RollOrigin.js";
 import { TimerDelivery } from "./TimerDelivery.js";
 import { TimerRecall } from "./TimerRecall.js";
 import { deliveryInput, readTimerRecords, TIMER_ROLL_TIMES } from "./TimerRecords.js";
@@ -84,6 +85,8 @@ export class TimerService {
   private skip: { cq: number; beforeMs: number } | undefined;
   /** Entries skipped as delivered by a previous DLedger leader. */
   skippedDelivered = 0;
+  /** Entries dropped as older copies of a rolled timer whose newer copy was in the same slot. */
+  supersededRolls = 0;
 
   private constructor(
     private readonly ctx: BrokerContext,
@@ -205,8 +208,10 @@ export class TimerService {
     if (rolled) this.memory.rolled(entry);
     const where = this.timers.add(entry, cqOffset, rolled);
     if (where !== "late") return;
-    // Its slot is loaded already: a marker cancels in memory, a message waits in memory.
+    // Its slot is loaded already: a marker cancels in memory, a message waits in memory
+    // (unless another record of the same timer, a rolled copy or its original, waits there).
     if (del !== undefined) this.cancelled.set(del, dueMs);
+    else if (this.memory.loadedOrigin(dueMs, rollOrigin(m))) this.supersededRolls++;
     else this.admit([entry], this.timers.currentEpoch, [m]);
   }
 
@@ -279,7 +284,9 @@ export class TimerService {
         const deliver: TimerEntry[] = [];
         const markers: TimerEntry[] = [];
         const roll: TimerEntry[] = [];
+        const superseded = await this.supersededIn(chain);
         for (const e of chain) {
+          if (superseded.has(e)) continue;
           if (this.deliveredBefore(e.cqOffset, e.dueMs)) {
             // A previous DLedger leader delivered it (this replica's wheel was behind).
             this.skippedDelivered++;
@@ -305,6 +312,25 @@ export class TimerService {
   }
 
   /**
+   * The entries of a loaded slot that a newer copy of the same rolled timer in the slot
+   * supersedes (a wheel rebuilt from the log after a roll holds both; see RollOrigin.ts).
+   * They are neither delivered nor rolled; they were never counted as pending apart from the
+   * one kept (a copy is not counted).
+   */
+  private async supersededIn(chain: TimerEntry[]): Promise<Set<TimerEntry>> {
+    const candidates = possibleCopies(chain);
+    if (candidates.length === 0) return new Set();
+    const dropped = supersededCopies(candidates, await readTimerRecords(this.ctx.store, candidates));
+    if (dropped.size > 0) {
+      this.supersededRolls += dropped.size;
+      this.ctx.logger.info(
+        `timer: ${dropped.size} record(s) of slot ${new Date(chain[0]!.dueMs).toISOString()} superseded by a later rolled copy of the same timer; not delivered twice`,
+      );
+    }
+    return dropped;
+  }
+
+  /**
    * Messages due in a loaded slot (or enqueued late, with their records): read now, stored
    * in their real topic when due.
    */
@@ -318,6 +344,7 @@ export class TimerService {
         epoch,
         input: undefined,
         uniqKey: undefined,
+        origin: undefined,
         read: undefined,
         readFinished: false,
         done: false,
@@ -357,6 +384,7 @@ export class TimerService {
   private fill(item: Loaded, m: MessageExt | undefined): void {
     try {
       if (!m) throw new Error("the record is gone from the commit log");
+      item.origin = rollOrigin(m);
       item.uniqKey = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
       item.input = deliveryInput(m);
     } catch (err) {
