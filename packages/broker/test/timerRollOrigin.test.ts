@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
+import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { MessageExt } from "@tidemq/protocol";
@@ -158,5 +158,83 @@ test("broker: a wheel rebuilt from a log holding a timer and its rolled copies d
   for (const m of got) assert.ok(m.storeTimestamp >= due, "never early");
   assert.equal(got.find((m) => m.body.toString() === "keyed")!.properties[TIMER_ROLL_ORIGIN], undefined);
   assert.ok(broker.timers!.supersededRolls >= 3, `superseded ${broker.timers!.supersededRolls}`);
+  assert.equal(broker.timers!.status().pending, 0);
+});
+
+test("broker: a crash between storing rolled copies and persisting the wheel (its state from before the roll) delivers each timer once", async () => {
+  const dir = await tempDir("timer-roll-crash");
+  cleanups.push(() => removeDir(dir));
+  const config = await testConfig(dir);
+  const timerDir = join(config.storePathRootDir, "timer");
+  const open = async () => {
+    const b = new BrokerController(config, {
+      logger: createLogger("test-broker", "warn"),
+      timerWheelSlots: 6,
+    });
+    await b.start();
+    return b;
+  };
+  let broker = await open();
+  let stopped = false;
+  cleanups.push(async () => {
+    if (!stopped) await broker.shutdown();
+  });
+  const client = newClient();
+  cleanups.push(() => client.close());
+  let addr = `127.0.0.1:${broker.port}`;
+  assert.equal((await client.invoke(addr, createTopicRequest("T_CRASH", 1))).code, ResponseCode.SUCCESS);
+  // A 6-slot wheel rolls a 10 s timer once, when the slot 6 s before its due second loads
+  // (about 3 s from now): time enough to stop the broker before that.
+  const due = Date.now() + 10_000;
+  for (const body of ["c0", "c1"]) {
+    const r = await client.invoke(
+      addr,
+      sendRequest("T_CRASH", Buffer.from(body), {
+        properties: { TIMER_DELIVER_MS: String(due), UNIQ_KEY: `UK-${body}` },
+      }),
+    );
+    assert.equal(r.code, ResponseCode.SUCCESS, r.remark);
+  }
+  await eventually(() => broker.timers!.status().pending === 2, "the timers enqueued", 10_000);
+  // The wheel as persisted before any roll (a clean stop writes it), kept aside.
+  await broker.shutdown();
+  stopped = true;
+  assert.equal(
+    broker.context.store.getMaxOffsetInQueue("rmq_sys_wheel_timer", 0),
+    2,
+    "stopped before the first roll (the machine is too slow otherwise)",
+  );
+  const saved = join(dir, "timer-before-roll");
+  await cp(timerDir, saved, { recursive: true });
+  broker = await open();
+  stopped = false;
+  await eventually(
+    () => broker.context.store.getMaxOffsetInQueue("rmq_sys_wheel_timer", 0) >= 4,
+    "the rolled copies",
+    10_000,
+  );
+  assert.equal(broker.timers!.delivered, 0, "not due yet");
+  await broker.shutdown();
+  stopped = true;
+  // What a kill -9 after the copies were stored and before the wheel was persisted leaves:
+  // the copies in the commit log, the wheel (and timer log) from before the roll.
+  await rm(timerDir, { recursive: true, force: true });
+  await cp(saved, timerDir, { recursive: true });
+  broker = await open();
+  stopped = false;
+  addr = `127.0.0.1:${broker.port}`;
+  let got: Awaited<ReturnType<typeof pullAll>>["messages"] = [];
+  await eventually(
+    async () => {
+      got = (await pullAll(client, addr, "T_CRASH", 0)).messages;
+      const s = broker.timers!.status();
+      return got.length >= 2 && s.loadedUpToMs > due + 1000 && s.loadedInMemory === 0;
+    },
+    "the timers after the restart",
+    25_000,
+  );
+  got = (await pullAll(client, addr, "T_CRASH", 0)).messages;
+  assert.deepEqual(got.map((m) => m.body.toString()).sort(), ["c0", "c1"], "each timer delivered once");
+  for (const m of got) assert.ok(m.storeTimestamp >= due, "never early");
   assert.equal(broker.timers!.status().pending, 0);
 });
