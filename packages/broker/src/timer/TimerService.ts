@@ -281,10 +281,10 @@ export class TimerService {
         const sec = next + k;
         const chain = await this.timers.loadSlot(sec);
         if (chain.length === 0) continue;
-        const deliver: TimerEntry[] = [];
+        let deliver: TimerEntry[] = [];
         const markers: TimerEntry[] = [];
         const roll: TimerEntry[] = [];
-        const superseded = await this.supersededIn(chain);
+        const { superseded, read } = await this.supersededIn(chain);
         for (const e of chain) {
           if (superseded.has(e)) continue;
           if (this.deliveredBefore(e.cqOffset, e.dueMs)) {
@@ -305,7 +305,19 @@ export class TimerService {
             if (key !== undefined) this.cancelled.set(key, due);
           }
         }
-        if (deliver.length > 0) this.admit(deliver, epoch);
+        if (deliver.length > 0) {
+          // Records read to tell copies apart are not read again.
+          const known = read.size > 0 ? deliver.filter((e) => read.has(e)) : [];
+          if (known.length > 0) {
+            this.admit(
+              known,
+              epoch,
+              known.map((e) => read.get(e)!),
+            );
+            deliver = deliver.filter((e) => !read.has(e));
+          }
+          if (deliver.length > 0) this.admit(deliver, epoch);
+        }
         if (roll.length > 0) this.roller.roll(roll, epoch);
       }
     }
@@ -313,21 +325,24 @@ export class TimerService {
 
   /**
    * The entries of a loaded slot that a newer copy of the same rolled timer in the slot
-   * supersedes (a wheel rebuilt from the log after a roll holds both; see RollOrigin.ts).
-   * They are neither delivered nor rolled; they were never counted as pending apart from the
-   * one kept (a copy is not counted).
+   * supersedes (a wheel rebuilt from the log after a roll holds both; see RollOrigin.ts),
+   * and the records read to tell. Superseded entries are neither delivered nor rolled; a
+   * timer is counted as pending once (its copies are not), so dropping one settles nothing.
    */
-  private async supersededIn(chain: TimerEntry[]): Promise<Set<TimerEntry>> {
+  private async supersededIn(
+    chain: TimerEntry[],
+  ): Promise<{ superseded: Set<TimerEntry>; read: Map<TimerEntry, MessageExt> }> {
     const candidates = possibleCopies(chain);
-    if (candidates.length === 0) return new Set();
-    const dropped = supersededCopies(candidates, await readTimerRecords(this.ctx.store, candidates));
+    if (candidates.length === 0) return { superseded: new Set(), read: new Map() };
+    const read = await readTimerRecords(this.ctx.store, candidates);
+    const dropped = supersededCopies(candidates, read);
     if (dropped.size > 0) {
       this.supersededRolls += dropped.size;
       this.ctx.logger.info(
         `timer: ${dropped.size} record(s) of slot ${new Date(chain[0]!.dueMs).toISOString()} superseded by a later rolled copy of the same timer; not delivered twice`,
       );
     }
-    return dropped;
+    return { superseded: dropped, read };
   }
 
   /**
