@@ -9,6 +9,8 @@ export interface Loaded {
   /** The record to store in the real topic, once read. */
   input: MessageInput | undefined;
   uniqKey: string | undefined;
+  /** Commit-log offset of the timer's first record (RollOrigin.ts), once read. */
+  origin: number | undefined;
   read: Promise<void> | undefined;
   readFinished: boolean;
   /** Taken off the heap: being stored or dropped. */
@@ -53,6 +55,11 @@ export class LoadedTimers {
   /** The loaded messages due at `dueMs` whose UNIQ_KEY hashes to `hash`. */
   loadedAt(dueMs: number, hash: number): Loaded[] {
     return (this.loaded.get(dueMs) ?? []).filter((x) => x.entry.uniqHash === hash);
+  }
+
+  /** Whether a message of timer `origin` (RollOrigin.ts) due at `dueMs` waits in memory already. */
+  loadedOrigin(dueMs: number, origin: number): boolean {
+    return (this.loaded.get(dueMs) ?? []).some((x) => x.origin === origin);
   }
 
   /** An entry taken off the wheel to be stored again for a later lap. */

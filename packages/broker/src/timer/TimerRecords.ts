@@ -1,5 +1,6 @@
 import { decodeMessage, MessageConst, type MessageExt, tagsHashCode } from "@tidemq/protocol";
 import type { MessageInput, MessageStore, TimerEntry } from "@tidemq/store";
+import { TIMER_ROLL_ORIGIN } from "./RollOrigin.js";
 import { TIMER_TOPIC } from "./timerSend.js";
 
 /*
@@ -13,6 +14,7 @@ export const TIMER_ROLL_TIMES = "TIMER_ROLL_TIMES";
 /** Properties a delivered message no longer carries (it is not a timer any more). */
 const DROPPED_ON_DELIVERY = [
   TIMER_ROLL_TIMES,
+  TIMER_ROLL_ORIGIN,
   MessageConst.REAL_TOPIC,
   MessageConst.REAL_QUEUE_ID,
   MessageConst.TIMER_DELIVER_MS,
@@ -97,6 +99,8 @@ export function deliveryInput(m: MessageExt): MessageInput {
 export function rollInput(m: MessageExt): MessageInput {
   const props: Record<string, string> = { ...m.properties };
   props[TIMER_ROLL_TIMES] = String(Number(props[TIMER_ROLL_TIMES] ?? 0) + 1);
+  // Every copy names the first record, so a wheel holding two of them delivers one (RollOrigin.ts).
+  props[TIMER_ROLL_ORIGIN] ??= String(m.commitLogOffset);
   return recordInput(m, TIMER_TOPIC, 0, props);
 }
 

@@ -13,6 +13,7 @@ import { type TimerEntry, TimerKind, TimerSlots, TimerStore } from "@tidemq/stor
 import type { BrokerContext } from "../context.js";
 import { SerialPump } from "../SerialPump.js";
 import { type Loaded, LoadedTimers } from "./LoadedTimers.js";
+import { possibleCopies, rollOrigin, supersededCopies } from "./RollOrigin.js";
 import { TimerDelivery } from "./TimerDelivery.js";
 import { TimerRecall } from "./TimerRecall.js";
 import { deliveryInput, readTimerRecords, TIMER_ROLL_TIMES } from "./TimerRecords.js";
@@ -84,6 +85,8 @@ export class TimerService {
   private skip: { cq: number; beforeMs: number } | undefined;
   /** Entries skipped as delivered by a previous DLedger leader. */
   skippedDelivered = 0;
+  /** Entries dropped as older copies of a rolled timer whose newer copy was in the same slot. */
+  supersededRolls = 0;
 
   private constructor(
     private readonly ctx: BrokerContext,
@@ -205,8 +208,10 @@ export class TimerService {
     if (rolled) this.memory.rolled(entry);
     const where = this.timers.add(entry, cqOffset, rolled);
     if (where !== "late") return;
-    // Its slot is loaded already: a marker cancels in memory, a message waits in memory.
+    // Its slot is loaded already: a marker cancels in memory, a message waits in memory
+    // (unless another record of the same timer, a rolled copy or its original, waits there).
     if (del !== undefined) this.cancelled.set(del, dueMs);
+    else if (this.memory.loadedOrigin(dueMs, rollOrigin(m))) this.supersededRolls++;
     else this.admit([entry], this.timers.currentEpoch, [m]);
   }
 
@@ -276,10 +281,12 @@ export class TimerService {
         const sec = next + k;
         const chain = await this.timers.loadSlot(sec);
         if (chain.length === 0) continue;
-        const deliver: TimerEntry[] = [];
+        let deliver: TimerEntry[] = [];
         const markers: TimerEntry[] = [];
         const roll: TimerEntry[] = [];
+        const { superseded, read } = await this.supersededIn(chain);
         for (const e of chain) {
+          if (superseded.has(e)) continue;
           if (this.deliveredBefore(e.cqOffset, e.dueMs)) {
             // A previous DLedger leader delivered it (this replica's wheel was behind).
             this.skippedDelivered++;
@@ -298,10 +305,44 @@ export class TimerService {
             if (key !== undefined) this.cancelled.set(key, due);
           }
         }
-        if (deliver.length > 0) this.admit(deliver, epoch);
+        if (deliver.length > 0) {
+          // Records read to tell copies apart are not read again.
+          const known = read.size > 0 ? deliver.filter((e) => read.has(e)) : [];
+          if (known.length > 0) {
+            this.admit(
+              known,
+              epoch,
+              known.map((e) => read.get(e)!),
+            );
+            deliver = deliver.filter((e) => !read.has(e));
+          }
+          if (deliver.length > 0) this.admit(deliver, epoch);
+        }
         if (roll.length > 0) this.roller.roll(roll, epoch);
       }
     }
+  }
+
+  /**
+   * The entries of a loaded slot that a newer copy of the same rolled timer in the slot
+   * supersedes (a wheel rebuilt from the log after a roll holds both; see RollOrigin.ts),
+   * and the records read to tell. Superseded entries are neither delivered nor rolled; a
+   * timer is counted as pending once (its copies are not), so dropping one settles nothing.
+   */
+  private async supersededIn(
+    chain: TimerEntry[],
+  ): Promise<{ superseded: Set<TimerEntry>; read: Map<TimerEntry, MessageExt> }> {
+    const candidates = possibleCopies(chain);
+    if (candidates.length === 0) return { superseded: new Set(), read: new Map() };
+    const read = await readTimerRecords(this.ctx.store, candidates);
+    const dropped = supersededCopies(candidates, read);
+    if (dropped.size > 0) {
+      this.supersededRolls += dropped.size;
+      this.ctx.logger.info(
+        `timer: ${dropped.size} record(s) of slot ${new Date(chain[0]!.dueMs).toISOString()} superseded by a later rolled copy of the same timer; not delivered twice`,
+      );
+    }
+    return { superseded: dropped, read };
   }
 
   /**
@@ -318,6 +359,7 @@ export class TimerService {
         epoch,
         input: undefined,
         uniqKey: undefined,
+        origin: undefined,
         read: undefined,
         readFinished: false,
         done: false,
@@ -357,6 +399,7 @@ export class TimerService {
   private fill(item: Loaded, m: MessageExt | undefined): void {
     try {
       if (!m) throw new Error("the record is gone from the commit log");
+      item.origin = rollOrigin(m);
       item.uniqKey = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
       item.input = deliveryInput(m);
     } catch (err) {
