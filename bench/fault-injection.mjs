@@ -266,10 +266,14 @@ async function ensureAllUp() {
   }
 }
 
+/** The replica awaitNewLeader found last (leaderNow() may still see the old one as leader too). */
+let newLeader;
+
 /** Waits for a writable leader other than `old` (if given); returns ms since `since`, or undefined. */
 async function awaitNewLeader(since, old, kind) {
   const l = await cluster.leader(30_000, old);
   if (!l) return undefined;
+  newLeader = l;
   const ms = Date.now() - since;
   stats.electionMs[kind] ??= [];
   const list = stats.electionMs[kind];
@@ -347,7 +351,7 @@ try {
         const ms = await awaitNewLeader(t0, leader.id, kind);
         if (ms === undefined)
           stats.violations.push(`round ${round}: no new leader within 30 s after partition`);
-        else log(`round ${round}: new leader ${cluster.leaderNow()?.id} after ${ms} ms`);
+        else log(`round ${round}: new leader ${newLeader?.id} after ${ms} ms`);
       }
       await sleep(between(500, 2500));
       isolate(i, false);

@@ -91,36 +91,8 @@ class ScriptedPeer {
   }
 }
 
-/**
- * `refused`: the put reaches n0 after its core stepped down (its proposal is refused, the
- * records taken back). `replaced`: the put is proposed as entry 2 of term 1 just before n0
- * hears of term 2, and n1's entry 2 of term 2 replaces it before n0 persisted it — its bytes
- * are in n0's log but in no Raft entry n0 keeps.
- */
-async function depose(variant: "refused" | "replaced"): Promise<void> {
-  const dir = await tempDir(`dledger-take-back-${variant}`);
-  cleanups.push(() => removeDir(dir));
-  const n1 = new ScriptedPeer();
-  const n2 = new ScriptedPeer();
-  await n1.listen();
-  await n2.listen();
-  cleanups.push(() => n1.close());
-  cleanups.push(() => n2.close());
-
-  // The new leader's record, encoded by a store of its own at offset 0 (same size as the
-  // refused record: skipping it as "already there" is the silent variant of the bug).
-  const leaderStore = await MessageStore.open({
-    storePathRootDir: join(dir, "leader"),
-    flushDiskType: "SYNC_FLUSH",
-    storeHost: { host: "127.0.0.1", port: 10911 },
-    logger,
-  });
-  cleanups.push(() => leaderStore.shutdown());
-  await leaderStore.putMessage(msg("from the new leader n1"));
-  const chunk = await leaderStore.readReplicationChunk(0, 1 << 20);
-  assert.ok(chunk && chunk.offset === 0);
-  const leaderBytes = chunk.data;
-
+/** Replica n0 (DLedgerNode over a MessageStore, strict index fsync) whose peers n1, n2 are scripted. */
+async function openReplica(dir: string, n1: ScriptedPeer, n2: ScriptedPeer) {
   // n0's own Raft port: a free one (dLegerPeers names real ports; 0 is refused).
   const probe = new ScriptedPeer();
   await probe.listen();
@@ -156,6 +128,40 @@ async function depose(variant: "refused" | "replaced"): Promise<void> {
   // messages and a put land in one turn of the event loop.
   const receive = (m: Message) =>
     (node as unknown as { transport: { onMessage(m: Message): void } }).transport.onMessage(m);
+  return { node, store, receive, failure: () => failure };
+}
+
+/**
+ * `refused`: the put reaches n0 after its core stepped down (its proposal is refused, the
+ * records taken back). `replaced`: the put is proposed as entry 2 of term 1 just before n0
+ * hears of term 2, and n1's entry 2 of term 2 replaces it before n0 persisted it — its bytes
+ * are in n0's log but in no Raft entry n0 keeps.
+ */
+async function depose(variant: "refused" | "replaced"): Promise<void> {
+  const dir = await tempDir(`dledger-take-back-${variant}`);
+  cleanups.push(() => removeDir(dir));
+  const n1 = new ScriptedPeer();
+  const n2 = new ScriptedPeer();
+  await n1.listen();
+  await n2.listen();
+  cleanups.push(() => n1.close());
+  cleanups.push(() => n2.close());
+
+  // The new leader's record, encoded by a store of its own at offset 0 (same size as the
+  // refused record: skipping it as "already there" is the silent variant of the bug).
+  const leaderStore = await MessageStore.open({
+    storePathRootDir: join(dir, "leader"),
+    flushDiskType: "SYNC_FLUSH",
+    storeHost: { host: "127.0.0.1", port: 10911 },
+    logger,
+  });
+  cleanups.push(() => leaderStore.shutdown());
+  await leaderStore.putMessage(msg("from the new leader n1"));
+  const chunk = await leaderStore.readReplicationChunk(0, 1 << 20);
+  assert.ok(chunk && chunk.offset === 0);
+  const leaderBytes = chunk.data;
+
+  const { node, store, receive, failure } = await openReplica(dir, n1, n2);
 
   // n0 becomes leader of term 1: n1 hands it leadership, votes for it, acknowledges its no-op.
   receive(raftMessage({ type: "timeoutNow", from: "n1", to: "n0", term: 0 }));
@@ -202,7 +208,7 @@ async function depose(variant: "refused" | "replaced"): Promise<void> {
     "n0's acknowledgement of entry 2",
     (m) => m.type === "appResp" && m.term === 2 && m.index === 2 && !m.reject,
   );
-  assert.equal(failure, "", "the replica's Raft loop must not give up");
+  assert.equal(failure(), "", "the replica's Raft loop must not give up");
   // ... and what it acknowledged is the leader's bytes, not its own refused record.
   n1.got.length = 0;
   receive(raftMessage({ type: "heartbeat", from: "n1", to: "n0", term: 2, commit: 2 }));
@@ -212,7 +218,7 @@ async function depose(variant: "refused" | "replaced"): Promise<void> {
   assert.equal(stored.data.length, leaderBytes.length);
   assert.ok(stored.data.equals(leaderBytes), "n0's log holds the leader's record at offset 0");
   assert.equal(node.status().lastIndex, 2);
-  assert.equal(failure, "");
+  assert.equal(failure(), "");
 }
 
 test("a deposed leader's refused put is taken back before the new leader's entry at the same offset is appended: the replica stores and acknowledges the leader's bytes and keeps replicating", () =>
@@ -220,6 +226,91 @@ test("a deposed leader's refused put is taken back before the new leader's entry
 
 test("a deposed leader's unpersisted proposal replaced by the new leader's entry: its records are cut before the leader's bytes are appended", () =>
   depose("replaced"));
+
+/*
+ * Regression (fault injection, rounds partitionLeader/stopLeader/killLeader, strict index
+ * fsync): a replica that cut back an uncommitted suffix of its own capped its commit gate at
+ * the cut for good — the cap belongs to the lazy index fsync, the only thing that raises it
+ * again. Nothing past the cut became visible on it, and once elected it never took writes:
+ * the group had no writable leader for 30 s and more.
+ */
+test("after cutting back its own uncommitted entry (strict index fsync), a replica still makes later commits visible and, elected, takes writes", async () => {
+  const dir = await tempDir("dledger-cut-then-lead");
+  cleanups.push(() => removeDir(dir));
+  const n1 = new ScriptedPeer();
+  const n2 = new ScriptedPeer();
+  await n1.listen();
+  await n2.listen();
+  cleanups.push(() => n1.close());
+  cleanups.push(() => n2.close());
+  const leaderStore = await MessageStore.open({
+    storePathRootDir: join(dir, "leader"),
+    flushDiskType: "SYNC_FLUSH",
+    storeHost: { host: "127.0.0.1", port: 10911 },
+    logger,
+  });
+  cleanups.push(() => leaderStore.shutdown());
+  await leaderStore.putMessage(msg("from the new leader n1"));
+  const leaderBytes = (await leaderStore.readReplicationChunk(0, 1 << 20))!.data;
+
+  const { node, store, receive, failure } = await openReplica(dir, n1, n2);
+  const indexLast = () => (node as unknown as { index: { lastIndex(): number } }).index.lastIndex();
+  receive(raftMessage({ type: "timeoutNow", from: "n1", to: "n0", term: 0 }));
+  await n1.waitFor("n0's vote request", (m) => m.type === "vote" && m.term === 1);
+  receive(raftMessage({ type: "voteResp", from: "n1", to: "n0", term: 1 }));
+  await n1.waitFor("n0's no-op", (m) => m.type === "app" && m.term === 1);
+  receive(raftMessage({ type: "appResp", from: "n1", to: "n0", term: 1, index: 1 }));
+  await eventually(() => node.isWritable, "n0 writable as leader of term 1", 10_000);
+
+  // A put becomes entry 2 of term 1, in n0's Raft index, acknowledged by no peer.
+  const cut = store.putMessage(msg("n0's own record, never committed")).then(
+    (r) => `answered ${r.status}`,
+    (e: Error) => `refused: ${e.message}`,
+  );
+  await eventually(() => indexLast() === 2, "entry 2 of term 1 in n0's index", 10_000);
+
+  // n1 leads term 2; its entry 2 conflicts: n0 cuts its own back to offset 0 and appends n1's.
+  receive(
+    raftMessage({
+      type: "app",
+      from: "n1",
+      to: "n0",
+      term: 2,
+      index: 1,
+      logTerm: 1,
+      commit: 1,
+      entries: [
+        {
+          index: 2,
+          term: 2,
+          type: "normal",
+          data: encodeEntryData(leaderBytes.length, [{ offset: 0, bytes: leaderBytes }]),
+        },
+      ],
+    }),
+  );
+  assert.match(await cut, /^refused: /);
+  await n1.waitFor(
+    "n0's acknowledgement of entry 2 of term 2",
+    (m) => m.type === "appResp" && m.term === 2 && m.index === 2 && !m.reject,
+  );
+  receive(raftMessage({ type: "heartbeat", from: "n1", to: "n0", term: 2, commit: 2 }));
+  // Past the cut: visible once committed (the bug kept the gate at the cut, offset 0).
+  await eventually(() => store.visibleOffset >= leaderBytes.length, "entry 2 visible on n0", 10_000);
+
+  // n1 hands leadership back: n0 leads term 3 and takes writes.
+  receive(raftMessage({ type: "timeoutNow", from: "n1", to: "n0", term: 2 }));
+  await n1.waitFor("n0's vote request of term 3", (m) => m.type === "vote" && m.term === 3);
+  receive(raftMessage({ type: "voteResp", from: "n1", to: "n0", term: 3 }));
+  await n1.waitFor("n0's no-op of term 3", (m) => m.type === "app" && m.term === 3);
+  receive(raftMessage({ type: "appResp", from: "n1", to: "n0", term: 3, index: 3 }));
+  await eventually(() => node.isWritable, "n0 writable as leader of term 3", 10_000);
+  const put = store.putMessage(msg("to leader n0 of term 3"));
+  await n1.waitFor("entry 4 sent to n1", (m) => m.type === "app" && m.term === 3 && m.index === 3);
+  receive(raftMessage({ type: "appResp", from: "n1", to: "n0", term: 3, index: 4 }));
+  assert.equal((await put).status, "PUT_OK");
+  assert.equal(failure(), "");
+});
 
 // The frame codec the scripted peers would use to talk back over TCP (kept in step with it).
 test("a Raft frame encodes the header the scripted peers decode", () => {

@@ -616,9 +616,11 @@ export class RaftNode {
       case "heartbeat":
         this.electionElapsed = 0;
         this.leader = m.from;
-        if (this.amnesia && m.commit > this.log.lastIndex()) {
-          // The leader's match for us predates our loss: say so (as a rejection of an append
-          // at its commit index), so it probes our log again instead of waiting for a proposal.
+        if (m.commit > this.log.lastIndex()) {
+          // The leader's match for us predates our loss (an amnesiac replica, or one whose data
+          // was wiped or lost: the heartbeat's commit is at most our match, so we had those
+          // entries): say so (as a rejection of an append at its commit index), so it probes
+          // our log again instead of waiting for a proposal — and never commit past our log.
           const last = this.log.lastIndex();
           this.send({
             type: "appResp",

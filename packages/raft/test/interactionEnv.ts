@@ -333,9 +333,12 @@ export class InteractionEnv {
 
   /** Crash and restart from what was persisted (every Ready here is persisted in full).
    *  forget=N: the last N entries are lost (DLedger's Raft index losing its unsynced tail);
-   *  amnesia=true: restart with RaftConfig.amnesia (what DLedgerNode does after such a loss). */
+   *  amnesia=true: restart with RaftConfig.amnesia (what DLedgerNode does after such a loss);
+   *  wipe=true: restart with empty storage (a replica whose data directory was deleted). */
   private restart(id: string, c: Command): string {
     const n = this.node(id);
+    // wipe=true: its disk is gone (empty storage, no term or vote, same voters).
+    if (c.kv.get("wipe") === "true") n.storage = new MemoryStorage(n.raft.voters());
     const applied = n.storage.snapshot().metadata.index;
     if (c.kv.has("forget")) {
       n.storage.dropLast(Number(c.kv.get("forget")));

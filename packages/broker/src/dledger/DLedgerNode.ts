@@ -646,7 +646,10 @@ export class DLedgerNode {
         // A conflicting uncommitted suffix: cut index and log back to entry first-1.
         const cut = this.index.endOf(first - 1);
         this.indexGeneration++;
-        this.durableIndexEnd = Math.min(this.durableIndexEnd, cut);
+        // Lazy mode only: nothing but a lazy index fsync (indexDurableTo) raises it again. In
+        // strict mode the cap stayed at the cut for good — the gate froze there, and as leader
+        // the replica was never writable (fault injection: no leader for 30 s after a round).
+        if (this.lazyIndexSync) this.durableIndexEnd = Math.min(this.durableIndexEnd, cut);
         this.index.truncateFrom(first);
         if (store.maxPhysicalOffset > cut) {
           this.logger.info(`dledger: truncating uncommitted entries from index ${first} (log offset ${cut})`);
