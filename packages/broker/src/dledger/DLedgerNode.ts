@@ -17,10 +17,12 @@ import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "../BrokerConfig.js";
 import { BrokerConfigError } from "../loadBrokerConfig.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
+import { ReadyTrace, TIMELINE, TRACE, timeline, timelineSends } from "./DLedgerTrace.js";
 import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
 import { MembershipLog } from "./MembershipLog.js";
 import { PausedAppends } from "./PausedAppends.js";
 import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
+import { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
 import { RaftTransport } from "./RaftTransport.js";
 import {
   decodeSnapshotPayload,
@@ -30,34 +32,9 @@ import {
   snapshotPayloadAt,
 } from "./SnapshotInstall.js";
 
-/** Election timeout and heartbeat in ticks (10 ms ticks: elections after 1–2 s of silence). */
-export const ELECTION_TICKS = 100;
-export const HEARTBEAT_TICKS = 10;
-const TRACE = process.env.TIDEMQ_DLEDGER_TRACE === "1";
-/** TIDEMQ_DLEDGER_TIMELINE=1: one stdout line per event of an entry's round (propose, send,
- *  receive, written, durable, ack, commit) with a wall-clock time in ms, for
- *  bench/dledger-timeline.mjs to join across replicas. */
-const TIMELINE = process.env.TIDEMQ_DLEDGER_TIMELINE === "1";
-function timeline(self: string, event: string, index: number, peer = ""): void {
-  process.stdout.write(
-    `dlt ${self} ${event} ${index} ${(performance.timeOrigin + performance.now()).toFixed(3)} ${peer}\n`,
-  );
-}
-/**
- * Raft ticks counted per timer wake-up. A tick is still dLegerTickMs of time, but a replica
- * wakes every TICK_WAKEUP_MS and counts the ticks of that span at once: 20 wake-ups a second
- * instead of 100 (an idle replica's CPU halved, measured), while the leader's heartbeat (10
- * ticks = 2 wake-ups) and elections (100–200 ticks, to within one wake-up) keep their timing.
- * As before, time the event loop was blocked is not counted (a fixed count per wake-up).
- * TIDEMQ_DLEDGER_TICKS_PER_WAKEUP overrides (1: a wake-up per tick, the old way).
- */
-const TICK_WAKEUP_MS = 50;
-export function ticksPerWakeup(tickMs: number): number {
-  const forced = Number(process.env.TIDEMQ_DLEDGER_TICKS_PER_WAKEUP);
-  if (Number.isInteger(forced) && forced >= 1) return forced;
-  // Never more than a heartbeat's worth: a leader must not skip one.
-  return Math.max(1, Math.min(HEARTBEAT_TICKS / 2, Math.floor(TICK_WAKEUP_MS / tickMs)));
-}
+// The tick constants' old home (dledgerCpu.test.ts and others import them from here).
+export { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
+
 /** A/B switch for the bench: followers keep received entries cached after applying them (the
  *  old way: up to the cache's 64 MiB bound). */
 const FOLLOWER_WIRE_CACHE = process.env.TIDEMQ_DLEDGER_FOLLOWER_WIRE_CACHE === "1";
@@ -172,6 +149,8 @@ export class DLedgerNode {
   onRoleChange: (r: DLedgerRole) => void = () => {};
   /** The metadata beside the log that a snapshot carries and installs (SnapshotInstall.ts). */
   stateMachine: SnapshotStateMachine | undefined;
+  /** TIDEMQ_DLEDGER_TRACE=1 figures (DLedgerTrace.ts). */
+  private readonly trace: ReadyTrace;
 
   private constructor(
     private readonly config: BrokerConfig,
@@ -180,6 +159,10 @@ export class DLedgerNode {
   ) {
     this.peers = parseDLedgerPeers(config.dLegerPeers);
     this.self = this.peers.find((p) => p.id === config.dLegerSelfId)!;
+    this.trace = new ReadyTrace(this.self.id, logger, () => ({
+      log: this.store!.flushTimes.count,
+      index: this.index.syncCount,
+    }));
     this.index = index;
     this.members = new MembershipLog(index, index.dir, this.peers, logger);
     this.hard = index.hardState;
@@ -518,7 +501,7 @@ export class DLedgerNode {
         if (rd.softState) this.onRole(rd.softState.role);
         this.followMembership(rd);
         this.transport!.send(rd.messages);
-        if (TIMELINE) this.timelineSends(rd.messages);
+        if (TIMELINE) timelineSends(this.self.id, rd.messages);
         if (this.mustDrain(rd)) await this.completions;
         if (this.failed || this.stopped) return;
         const t0 = TRACE ? performance.now() : 0;
@@ -601,10 +584,10 @@ export class DLedgerNode {
       if (this.failed || this.stopped || this.node !== node) return;
       // Our log is durable up to `end`; once its index is too, past the mark, we vote again.
       if (this.recoverTo > 0 && indexSynced && end > this.recoverTo) this.clearAmnesia(indexSynced);
-      if (TRACE) this.trace(rd, performance.now() - t0);
+      if (TRACE) this.trace.ready(rd, performance.now() - t0, this.role);
       if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "durable", rd.entries.at(-1)!.index);
       this.transport!.send(rd.messagesAfterPersist);
-      if (TIMELINE) this.timelineSends(rd.messagesAfterPersist);
+      if (TIMELINE) timelineSends(this.self.id, rd.messagesAfterPersist);
       const last = rd.committedEntries.at(-1);
       if (last) {
         this.applyCommitted(last.index);
@@ -856,15 +839,7 @@ export class DLedgerNode {
   }
 
   private applyCommitted(commit: number): void {
-    if (TRACE && this.proposedAt.size > 0) {
-      const now = performance.now();
-      for (const [i, at] of this.proposedAt) {
-        if (i > commit) break;
-        this.traceLat.commit += now - at;
-        this.traceLat.nCommit++;
-        this.proposedAt.delete(i);
-      }
-    }
+    if (TRACE) this.trace.committed(commit);
     if (this.commitWaiters.size > 0) {
       for (const w of this.commitWaiters) if (w.index <= commit) w.resolve();
     }
@@ -950,7 +925,7 @@ export class DLedgerNode {
       const r = this.node.propose([data]);
       this.ownTerm = r.term;
       this.ownLast = r.lastIndex;
-      if (TRACE) this.proposedAt.set(r.lastIndex, performance.now());
+      if (TRACE) this.trace.proposed(r.lastIndex);
       if (TIMELINE) timeline(this.self.id, "propose", r.lastIndex, String(bytes.length));
     } catch (err) {
       // Leadership moved (or a transfer began) between the check and the append: take the
@@ -968,47 +943,6 @@ export class DLedgerNode {
     }
     this.kick();
   };
-
-  private timelineSends(
-    msgs: readonly { type: string; to: string; entries: readonly { index: number }[] }[],
-  ): void {
-    for (const m of msgs)
-      if (m.entries.length > 0) timeline(this.self.id, `send-${m.type}`, m.entries.at(-1)!.index, m.to);
-  }
-
-  private readonly proposedAt = new Map<number, number>();
-  private traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
-  private traceSyncs = { log: 0, index: 0 };
-  private traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
-
-  /** TIDEMQ_DLEDGER_TRACE=1: every 2 s, Readies handled, entries persisted, time persisting. */
-  private trace(rd: Ready, ms: number): void {
-    const t = this.traceStats;
-    t.readies++;
-    t.entries += rd.entries.length;
-    t.committed += rd.committedEntries.length;
-    t.persistMs += ms;
-    t.maxMs = Math.max(t.maxMs, ms);
-    const now = performance.now();
-    for (const e of rd.entries) {
-      const at = this.proposedAt.get(e.index);
-      if (at !== undefined) {
-        this.traceLat.ready += now - ms - at;
-        this.traceLat.nReady++;
-      }
-    }
-    if (Date.now() - t.since >= 2000) {
-      const logSyncs = this.store!.flushTimes.count;
-      const indexSyncs = this.index.syncCount;
-      const fsyncs = `fsyncs log ${logSyncs - this.traceSyncs.log} index ${indexSyncs - this.traceSyncs.index}`;
-      this.traceSyncs = { log: logSyncs, index: indexSyncs };
-      this.logger.info(
-        `dledger trace ${this.self.id} ${this.role}: ${t.readies} readies, ${t.entries} entries, ${t.committed} committed, ${fsyncs}, persist ${(t.persistMs / t.readies).toFixed(2)} ms avg ${t.maxMs.toFixed(1)} max; propose→ready ${(this.traceLat.ready / Math.max(1, this.traceLat.nReady)).toFixed(1)} ms, propose→commit ${(this.traceLat.commit / Math.max(1, this.traceLat.nCommit)).toFixed(1)} ms`,
-      );
-      this.traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
-      this.traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
-    }
-  }
 
   private fail(err: Error): void {
     if (this.failed) return;
