@@ -19,6 +19,7 @@ import { BrokerConfigError } from "../loadBrokerConfig.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
 import { ReadyTrace, TIMELINE, TRACE, timeline, timelineSends } from "./DLedgerTrace.js";
 import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
+import { LazyIndexSync } from "./LazyIndexSync.js";
 import { MembershipLog } from "./MembershipLog.js";
 import { PausedAppends } from "./PausedAppends.js";
 import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
@@ -109,24 +110,11 @@ export class DLedgerNode {
   private leaderStartIndex = 0;
   private hard: HardState;
   private readonly syncFlush: boolean;
-  /** dLegerLazyIndexSync: acknowledge once the commit-log bytes are durable (see complete). */
-  private readonly lazyIndexSync: boolean;
-  /** The amnesia mark's offset (0: none), and whether its clearing is under way. */
-  private recoverTo = 0;
-  private clearingAmnesia = false;
+  /** dLegerLazyIndexSync: acknowledge once the commit-log bytes are durable (see complete);
+   *  the amnesia mark and the commit gate's cap at the durable index (LazyIndexSync.ts). */
+  private readonly lazy: LazyIndexSync;
   /** Set by write(): the Ready just written must have its index durable before answering. */
   private indexOnAckPath = true;
-  /**
-   * dLegerLazyIndexSync: the commit-log offset the durable index covers (Infinity otherwise).
-   * The commit gate never passes it, so nothing is dispatched (consume queues, checkpoint)
-   * or answered to a producer whose index record could still be lost: a power cut must never
-   * leave the store's checkpoint past the index start() cuts back to (the store refuses to
-   * take back records it dispatched). On the leader this waits for its own index fsync, which
-   * ran beside its log fsync and is normally done before the followers' acks arrive.
-   */
-  private durableIndexEnd = Number.POSITIVE_INFINITY;
-  /** Bumped by every index truncation: a sync begun before it says nothing of what follows. */
-  private indexGeneration = 0;
   private appendError: Error | undefined;
   private lastTickError = 0;
   /** For /metrics (status()): elections started, leader changes seen, last leader message. */
@@ -169,8 +157,26 @@ export class DLedgerNode {
     this.gate.committedOffset = index.endOf(this.hard.commit);
     this.syncFlush = config.dLegerSyncFlush;
     // The environment variable is the benchmarks' A/B switch (bench/dledger-throughput.mjs --ab).
-    this.lazyIndexSync =
-      this.syncFlush && (config.dLegerLazyIndexSync || process.env.TIDEMQ_DLEDGER_LAZY_INDEX_SYNC === "1");
+    this.lazy = new LazyIndexSync(
+      this.syncFlush && (config.dLegerLazyIndexSync || process.env.TIDEMQ_DLEDGER_LAZY_INDEX_SYNC === "1"),
+      index,
+      this.self.id,
+      logger,
+      {
+        stopped: () => this.stopped,
+        failed: () => this.failed !== undefined,
+        durableMoved: () => {
+          if (!this.node) return;
+          this.applyCommitted(this.node.hardState().commit);
+          if (this.role === "leader" && !this.writable) this.checkWritable();
+        },
+        recovered: () => {
+          this.node?.recovered();
+          this.kick();
+        },
+        fail: (err) => this.fail(err),
+      },
+    );
   }
 
   /**
@@ -222,18 +228,14 @@ export class DLedgerNode {
       this.index.truncateFrom(last + 1);
     }
     const end = this.index.endOf(last);
-    await this.markAmnesia(store.maxPhysicalOffset, end);
+    await this.lazy.mark(store.maxPhysicalOffset, end);
     if (store.maxPhysicalOffset > end) {
       this.logger.info(
         `dledger: cutting ${store.maxPhysicalOffset - end} log bytes no Raft entry covers (from ${end})`,
       );
       await store.truncateUncommitted(end);
     }
-    if (this.lazyIndexSync) {
-      // Records read back after a kill -9 may be in the page cache only.
-      await this.index.sync();
-      this.durableIndexEnd = this.index.endOf(this.index.lastIndex());
-    }
+    await this.lazy.syncAtStart();
     this.gate.committedOffset = this.index.endOf(this.hard.commit);
     store.commitAdvanced();
     // Retention compacts the Raft log: a replica behind the first retained entry gets a snapshot.
@@ -256,7 +258,7 @@ export class DLedgerNode {
       // A new commit index reaches followers with the next entries (the next round, under load)
       // or heartbeat (≤ 100 ms), not by an extra empty append + answer per follower per round.
       lazyCommitBroadcast: process.env.TIDEMQ_DLEDGER_EAGER_COMMIT !== "1",
-      amnesia: this.recoverTo > 0,
+      amnesia: this.lazy.recoverTo > 0,
       ...(this.config.preferredLeaderId ? { preferredLeaderId: this.config.preferredLeaderId } : {}),
     });
     store.setLocalAppendListener(this.onLocalAppend);
@@ -321,7 +323,7 @@ export class DLedgerNode {
       leaderChanges: this.leaderChanges,
       leaderContactAgeMs:
         st?.role === "leader" ? 0 : this.lastLeaderContactAt ? Date.now() - this.lastLeaderContactAt : -1,
-      amnesiaRecoverTo: this.recoverTo,
+      amnesiaRecoverTo: this.lazy.recoverTo,
     };
   }
 
@@ -562,19 +564,12 @@ export class DLedgerNode {
       const indexSynced = rd.entries.length > 0 && this.syncFlush ? this.index.sync() : undefined;
       // dLegerLazyIndexSync: the entries count as durable (our ack, a leader's own match) once
       // their commit-log bytes are; the index fsync (still one per group) runs beside, and a
-      // failure of it stops the replica as before. See markAmnesia for why that is safe.
+      // failure of it stops the replica as before. See LazyIndexSync for why that is safe.
       if (indexSynced && !waitIndex)
         indexSynced.catch((err: Error) => {
           if (!this.stopped) this.fail(err);
         });
-      if (indexSynced && this.lazyIndexSync) {
-        const covered = this.index.endOf(this.index.lastIndex());
-        const generation = this.indexGeneration;
-        indexSynced.then(
-          () => this.indexDurableTo(covered, generation),
-          () => {},
-        );
-      }
+      if (indexSynced && this.lazy.enabled) this.lazy.watch(indexSynced);
       const durable =
         rd.entries.length > 0
           ? Promise.all([this.store!.whenConfirmed(end), waitIndex ? indexSynced : undefined])
@@ -583,7 +578,7 @@ export class DLedgerNode {
       if (this.appendError) throw this.appendError;
       if (this.failed || this.stopped || this.node !== node) return;
       // Our log is durable up to `end`; once its index is too, past the mark, we vote again.
-      if (this.recoverTo > 0 && indexSynced && end > this.recoverTo) this.clearAmnesia(indexSynced);
+      if (this.lazy.recoverTo > 0 && indexSynced && end > this.lazy.recoverTo) this.lazy.clear(indexSynced);
       if (TRACE) this.trace.ready(rd, performance.now() - t0, this.role);
       if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "durable", rd.entries.at(-1)!.index);
       this.transport!.send(rd.messagesAfterPersist);
@@ -619,17 +614,16 @@ export class DLedgerNode {
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     const ents = rd.entries;
     let end = 0;
-    // See markAmnesia: a lost index record leaves a trace (log bytes past the index) only if
+    // See LazyIndexSync: a lost index record leaves a trace (log bytes past the index) only if
     // its entry had bytes and the index was not cut back; anything else waits for the index.
-    this.indexOnAckPath = !this.lazyIndexSync || rd.snapshot !== undefined;
+    this.indexOnAckPath = !this.lazy.enabled || rd.snapshot !== undefined;
     if (ents.length > 0) {
       const first = ents[0]!.index;
       if (first <= this.index.lastIndex()) {
         this.indexOnAckPath = true;
         // A conflicting uncommitted suffix: cut index and log back to entry first-1.
         const cut = this.index.endOf(first - 1);
-        this.indexGeneration++;
-        this.durableIndexEnd = Math.min(this.durableIndexEnd, cut);
+        this.lazy.indexCut(cut);
         this.index.truncateFrom(first);
         if (store.maxPhysicalOffset > cut) {
           this.logger.info(`dledger: truncating uncommitted entries from index ${first} (log offset ${cut})`);
@@ -680,78 +674,6 @@ export class DLedgerNode {
       else this.scheduleHardStateWrite();
     }
     return end;
-  }
-
-  /**
-   * The amnesia mark (dLegerLazyIndexSync), at start-up before any log bytes are cut.
-   *
-   * Lazy, an entry is acknowledged (to the leader, or counted as the leader's own copy) once
-   * its commit-log bytes are fsynced, its index record's fsync running beside. A power cut can
-   * then keep the bytes of acknowledged entries and lose their index records; start() cuts
-   * those bytes (no entry covers them) and the replica would answer votes from a log missing
-   * entries it acknowledged — entries a majority may have committed with its help — and could
-   * elect a leader without them. So, when the previous run was lazy and the log reaches past
-   * the index (`logEnd > indexEnd`), the replica durably records recoverTo = logEnd BEFORE
-   * cutting: every entry it acknowledged had its bytes durable, so each ends at or below
-   * recoverTo. Until its durable log (index included) reaches strictly past recoverTo with
-   * entries from a leader, it neither grants votes nor campaigns (RaftConfig.amnesia), so it
-   * cannot help elect a leader lacking them; past it, its log holds, at their indexes, every
-   * entry it acknowledged that was committed (a leader's log holds every committed entry, and
-   * ours matches that leader's up to an entry ending past recoverTo ≥ their ends).
-   *
-   * An entry without bytes (no-op, config) or an index cut back (truncation) leaves no such
-   * trace, so write() keeps those Readies' index fsync on the acknowledgement path; no-ops and
-   * conflicts are once per election, config entries rare. The mark is also left after a
-   * kill -9 of a leader with records appended but not yet proposed (bytes past the index, never
-   * acknowledged): the cost is only that the replica waits for new entries before voting.
-   * The commit gate stays at the durable index (durableIndexEnd), so the store never
-   * dispatches past what start() might cut back to.
-   * What it costs: if a majority of the group is marked at once (a power cut of all replicas
-   * under load), no leader can be elected — the entries they lost exist only as bytes — and an
-   * operator must step in (README, DLedger durability). Hence opt-in.
-   */
-  private async markAmnesia(logEnd: number, indexEnd: number): Promise<void> {
-    const was = this.index.amnesia;
-    const recoverTo = was.lazy && logEnd > indexEnd ? Math.max(was.recoverTo, logEnd) : was.recoverTo;
-    if (recoverTo !== was.recoverTo || was.lazy !== this.lazyIndexSync) {
-      await this.index.setAmnesia({ lazy: this.lazyIndexSync, recoverTo });
-    }
-    this.recoverTo = recoverTo;
-    if (recoverTo > 0) {
-      this.logger.warn(
-        `dledger: replica ${this.self.id} may have lost index records of entries it acknowledged (commit log ends at ${logEnd}, its Raft index at ${indexEnd}; a power cut with dLegerLazyIndexSync): it neither votes nor campaigns until its log reaches past offset ${recoverTo} with entries from a leader`,
-      );
-    }
-  }
-
-  /** An index fsync covering records up to commit-log offset `end` completed: the gate may move. */
-  private indexDurableTo(end: number, generation: number): void {
-    if (generation !== this.indexGeneration || end <= this.durableIndexEnd || this.stopped || this.failed)
-      return;
-    this.durableIndexEnd = end;
-    if (!this.node) return;
-    this.applyCommitted(this.node.hardState().commit);
-    if (this.role === "leader" && !this.writable) this.checkWritable();
-  }
-
-  /** The log reaches past the mark and `indexDurable` makes it durable: clear it (durably). */
-  private clearAmnesia(indexDurable: Promise<void>): void {
-    if (this.clearingAmnesia) return;
-    this.clearingAmnesia = true;
-    const at = this.recoverTo;
-    indexDurable
-      .then(() => this.index.setAmnesia({ lazy: this.lazyIndexSync, recoverTo: 0 }))
-      .then(() => {
-        this.recoverTo = 0;
-        this.node?.recovered();
-        this.logger.info(
-          `dledger: replica ${this.self.id} holds its log past offset ${at} again: it votes again`,
-        );
-        this.kick();
-      })
-      .catch((err: Error) => {
-        if (!this.stopped) this.fail(err);
-      });
   }
 
   /** Appends a follower's entry bytes verbatim at the leader's offsets. */
@@ -843,7 +765,10 @@ export class DLedgerNode {
     if (this.commitWaiters.size > 0) {
       for (const w of this.commitWaiters) if (w.index <= commit) w.resolve();
     }
-    const offset = Math.min(this.index.endOf(Math.min(commit, this.index.lastIndex())), this.durableIndexEnd);
+    const offset = Math.min(
+      this.index.endOf(Math.min(commit, this.index.lastIndex())),
+      this.lazy.durableIndexEnd,
+    );
     if (offset > this.gate.committedOffset) {
       if (TIMELINE) timeline(this.self.id, "commit", commit);
       this.gate.committedOffset = offset;
