@@ -20,14 +20,14 @@ import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
 import { ReadyTrace, TIMELINE, TRACE, timeline, timelineSends } from "./DLedgerTrace.js";
 import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
 import { LazyIndexSync } from "./LazyIndexSync.js";
+import { reconcileLogAndIndex } from "./LogIndexReconcile.js";
 import { MembershipLog } from "./MembershipLog.js";
 import { PausedAppends } from "./PausedAppends.js";
 import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
 import { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
 import { RaftTransport } from "./RaftTransport.js";
 import {
-  decodeSnapshotPayload,
-  refuseInstall,
+  installSnapshot,
   SnapshotRefusedError,
   type SnapshotStateMachine,
   snapshotPayloadAt,
@@ -212,29 +212,15 @@ export class DLedgerNode {
   async start(store: MessageStore): Promise<void> {
     this.store = store;
     store.refuseLocalAppends(this.notWritableReason());
-    // Reconcile log and index after a crash: entries whose bytes did not survive go, and
-    // bytes no entry covers go (neither was acknowledged to anyone).
-    let last = this.index.lastIndex();
-    const logEnd = store.maxPhysicalOffset;
-    const base = this.index.logBase.index;
-    while (last > base && this.index.endOf(last) > Math.max(logEnd, this.index.logBase.end)) last--;
-    if (last < this.index.lastIndex()) {
-      if (last < this.hard.commit) {
-        this.logger.warn(
-          `dledger: commit log ends at ${logEnd}, before committed entry ${this.hard.commit}: the log lost committed data (unsynced writes?); this replica re-fetches it from the leader`,
-        );
-        this.hard = { ...this.hard, commit: last };
-      }
-      this.index.truncateFrom(last + 1);
-    }
-    const end = this.index.endOf(last);
-    await this.lazy.mark(store.maxPhysicalOffset, end);
-    if (store.maxPhysicalOffset > end) {
-      this.logger.info(
-        `dledger: cutting ${store.maxPhysicalOffset - end} log bytes no Raft entry covers (from ${end})`,
-      );
-      await store.truncateUncommitted(end);
-    }
+    // Reconcile log and index after a crash (LogIndexReconcile.ts), the amnesia mark first.
+    const { last, hard } = await reconcileLogAndIndex(
+      this.index,
+      store,
+      this.hard,
+      this.logger,
+      (logEnd, end) => this.lazy.mark(logEnd, end),
+    );
+    this.hard = hard;
     await this.lazy.syncAtStart();
     this.gate.committedOffset = this.index.endOf(this.hard.commit);
     store.commitAdvanced();
@@ -611,7 +597,16 @@ export class DLedgerNode {
   private async write(rd: Ready): Promise<number> {
     const store = this.store!;
     await this.takeBackRefused();
-    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    // Snapshot install (SnapshotInstall.ts): a replica with entries is refused and stays up.
+    if (rd.snapshot)
+      await installSnapshot(rd.snapshot, {
+        index: this.index,
+        members: this.members,
+        store,
+        gate: this.gate,
+        stateMachine: this.stateMachine,
+        logger: this.logger,
+      });
     const ents = rd.entries;
     let end = 0;
     // See LazyIndexSync: a lost index record leaves a trace (log bytes past the index) only if
@@ -717,34 +712,6 @@ export class DLedgerNode {
   }
 
   private pausedAppends: PausedAppends | undefined;
-
-  /**
-   * Installs a leader's snapshot (SnapshotInstall.ts) on an empty replica: the metadata first
-   * (applying it twice changes nothing), then the Raft index's base and the membership, both
-   * durable; the commit log then begins at the snapshot's end offset. A replica with entries
-   * is refused: it stops replicating (the operator step in the error) and stays up.
-   */
-  private async installSnapshot(s: Snapshot): Promise<void> {
-    const { index, term, voters } = s.metadata;
-    const payload = decodeSnapshotPayload(s.data);
-    const why = refuseInstall(
-      {
-        lastIndex: this.index.lastIndex(),
-        baseIndex: this.index.logBase.index,
-        logEnd: this.store!.maxPhysicalOffset,
-      },
-      { index, end: payload.end },
-    );
-    if (why) throw new SnapshotRefusedError(why);
-    this.logger.warn(
-      `dledger: installing the leader's snapshot at entry ${index} (term ${term}): the commit log begins at ${payload.end} (the leader's retention deleted what is before it)`,
-    );
-    await this.stateMachine?.installSnapshot(payload.state);
-    await this.index.installBase({ index, term, end: payload.end, segmentEnd: payload.segmentEnd });
-    this.members.restoreBase(index, voters);
-    this.gate.committedOffset = payload.end;
-    this.store!.commitAdvanced();
-  }
 
   private hardStateTimer: NodeJS.Timeout | undefined;
 
