@@ -9,7 +9,6 @@ import {
   type RaftStatus,
   type Ready,
   type Role,
-  type Snapshot,
   type SoftState,
 } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
