@@ -4,7 +4,6 @@ import { afterSyncRun } from "@tidemq/protocol";
 import {
   type ConfigChange,
   decodeConfigChange,
-  type HardState,
   RaftNode,
   type RaftStatus,
   type Ready,
@@ -17,12 +16,13 @@ import type { BrokerConfig } from "../BrokerConfig.js";
 import { BrokerConfigError } from "../loadBrokerConfig.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
 import { ReadyTrace, TIMELINE, TRACE, timeline, timelineSends } from "./DLedgerTrace.js";
-import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
+import { blankHeader, encodeEntryData, type LogChunk } from "./EntryData.js";
+import { EntryWriter } from "./EntryWriter.js";
+import { HardStateWriter } from "./HardStateWriter.js";
 import { LazyIndexSync } from "./LazyIndexSync.js";
 import { reconcileLogAndIndex } from "./LogIndexReconcile.js";
 import { MembershipLog } from "./MembershipLog.js";
-import { PausedAppends } from "./PausedAppends.js";
-import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
+import { RaftLogIndex } from "./RaftLogIndex.js";
 import { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
 import { RaftTransport } from "./RaftTransport.js";
 import {
@@ -107,26 +107,20 @@ export class DLedgerNode {
   private role: Role = "follower";
   private writable = false;
   private leaderStartIndex = 0;
-  private hard: HardState;
+  /** Term, vote and commit index as handed to storage (HardStateWriter.ts). */
+  private readonly hardState: HardStateWriter;
+  /** Writes Readies' entries into the commit log and the index (EntryWriter.ts); set by start. */
+  private writer: EntryWriter | undefined;
   private readonly syncFlush: boolean;
   /** dLegerLazyIndexSync: acknowledge once the commit-log bytes are durable (see complete);
    *  the amnesia mark and the commit gate's cap at the durable index (LazyIndexSync.ts). */
   private readonly lazy: LazyIndexSync;
-  /** Set by write(): the Ready just written must have its index durable before answering. */
-  private indexOnAckPath = true;
-  private appendError: Error | undefined;
   private lastTickError = 0;
   /** For /metrics (status()): elections started, leader changes seen, last leader message. */
   private elections = 0;
   private leaderChanges = 0;
   private lastLeaderContactAt = 0;
   private seenLeader = "";
-  /** Records of refused proposals, from this offset on, wait to be taken back by the loop. */
-  private takeBackFrom: number | undefined;
-  /** Entries this replica proposed itself (term, last index): their bytes are already in the
-   *  commit log when a Ready persists them; anyone else's entries are appended from the wire. */
-  private ownTerm = 0;
-  private ownLast = 0;
   /** Called once when the Raft loop gives up (after the "stopped replicating" line): the
    *  broker exits the process (DLedgerReplication), a test may watch instead. */
   onFatal: (err: Error) => void = () => {};
@@ -152,8 +146,8 @@ export class DLedgerNode {
     }));
     this.index = index;
     this.members = new MembershipLog(index, index.dir, this.peers, logger);
-    this.hard = index.hardState;
-    this.gate.committedOffset = index.endOf(this.hard.commit);
+    this.hardState = new HardStateWriter(index.hardState, index, logger);
+    this.gate.committedOffset = index.endOf(this.hardState.hard.commit);
     this.syncFlush = config.dLegerSyncFlush;
     // The environment variable is the benchmarks' A/B switch (bench/dledger-throughput.mjs --ab).
     this.lazy = new LazyIndexSync(
@@ -210,18 +204,19 @@ export class DLedgerNode {
   /** Starts replicating over an open store (opened with `gate` as its commit gate). */
   async start(store: MessageStore): Promise<void> {
     this.store = store;
+    this.writer = new EntryWriter(store, this.index, this.members, this.lazy, this.logger);
     store.refuseLocalAppends(this.notWritableReason());
     // Reconcile log and index after a crash (LogIndexReconcile.ts), the amnesia mark first.
     const { last, hard } = await reconcileLogAndIndex(
       this.index,
       store,
-      this.hard,
+      this.hardState.hard,
       this.logger,
       (logEnd, end) => this.lazy.mark(logEnd, end),
     );
-    this.hard = hard;
+    this.hardState.hard = hard;
     await this.lazy.syncAtStart();
-    this.gate.committedOffset = this.index.endOf(this.hard.commit);
+    this.gate.committedOffset = this.index.endOf(this.hardState.hard.commit);
     store.commitAdvanced();
     // Retention compacts the Raft log: a replica behind the first retained entry gets a snapshot.
     this.index.setCompaction(
@@ -234,7 +229,7 @@ export class DLedgerNode {
       random: Math.random,
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      applied: this.hard.commit,
+      applied: this.hardState.hard.commit,
       maxBytesPerMessage: 1024 * 1024,
       maxInflightMessages: 256,
       // Pipelined Readies: the leader ships new entries while its previous write is being
@@ -273,7 +268,7 @@ export class DLedgerNode {
     const batch = ticksPerWakeup(this.config.dLegerTickMs);
     this.timer = setInterval(() => this.onTick(batch), this.config.dLegerTickMs * batch);
     this.logger.info(
-      `dledger: replica ${this.self.id} of group ${this.config.dLegerGroup || this.config.brokerName} (${this.peers.map((p) => `${p.id}=${p.host}:${p.port}`).join(", ")}), log index ${last}, commit ${this.hard.commit}, term ${this.hard.term}`,
+      `dledger: replica ${this.self.id} of group ${this.config.dLegerGroup || this.config.brokerName} (${this.peers.map((p) => `${p.id}=${p.host}:${p.port}`).join(", ")}), log index ${last}, commit ${this.hardState.hard.commit}, term ${this.hardState.hard.term}`,
     );
   }
 
@@ -298,9 +293,9 @@ export class DLedgerNode {
       selfId: this.self.id,
       role: st?.role ?? "follower",
       writable: this.writable,
-      term: st?.term ?? this.hard.term,
+      term: st?.term ?? this.hardState.hard.term,
       leaderId: st?.leader ?? "",
-      commitIndex: st?.commit ?? this.hard.commit,
+      commitIndex: st?.commit ?? this.hardState.hard.commit,
       lastIndex: st?.lastIndex ?? this.index.lastIndex(),
       committedOffset: this.gate.committedOffset,
       peers,
@@ -407,8 +402,8 @@ export class DLedgerNode {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.hardStateTimer) clearTimeout(this.hardStateTimer);
-    this.pausedAppends?.stop();
+    this.hardState.stop();
+    this.writer?.stop();
     this.store?.setLocalAppendListener(undefined);
     this.store?.refuseLocalAppends("the broker is stopping");
     await this.transport?.stop();
@@ -416,7 +411,7 @@ export class DLedgerNode {
       await new Promise((r) => setTimeout(r, 5));
     try {
       await this.index.setHardState(
-        { ...this.hard, commit: this.node?.status().commit ?? this.hard.commit },
+        { ...this.hardState.hard, commit: this.node?.status().commit ?? this.hardState.hard.commit },
         true,
       );
     } catch {
@@ -443,7 +438,7 @@ export class DLedgerNode {
     }
     if (this.role === "leader" && !this.writable) this.checkWritable();
     // Most ticks change nothing (no election, no heartbeat due): no loop turn for those.
-    if (this.node.hasReady() || this.takeBackFrom !== undefined) this.kick();
+    if (this.node.hasReady() || this.writer!.takeBackPending) this.kick();
   }
 
   /**
@@ -477,7 +472,7 @@ export class DLedgerNode {
     this.running = true;
     const node = this.node;
     try {
-      await this.takeBackRefused();
+      await this.writer!.takeBackRefused();
       for (
         let n = 0;
         n < 10_000 && this.inFlight < MAX_READIES_IN_FLIGHT && node.hasReady() && !this.stopped;
@@ -492,8 +487,8 @@ export class DLedgerNode {
         if (this.mustDrain(rd)) await this.completions;
         if (this.failed || this.stopped) return;
         const t0 = TRACE ? performance.now() : 0;
-        const end = await this.write(rd);
-        const waitIndex = this.indexOnAckPath;
+        // waitIndex: the Ready just written must have its index durable before answering.
+        const { end, waitIndex } = await this.write(rd);
         if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "written", rd.entries.at(-1)!.index);
         this.inFlight++;
         this.completions = this.complete(node, rd, end, this.completions, t0, waitIndex);
@@ -506,24 +501,9 @@ export class DLedgerNode {
     if (
       !this.stopped &&
       !this.failed &&
-      ((node.hasReady() && this.inFlight < MAX_READIES_IN_FLIGHT) || this.takeBackFrom !== undefined)
+      ((node.hasReady() && this.inFlight < MAX_READIES_IN_FLIGHT) || this.writer!.takeBackPending)
     )
       this.kick();
-  }
-
-  /**
-   * Cuts the records of refused proposals (see onLocalAppend). Only the loop touches the commit
-   * log's end, so this runs in the loop: done anywhere else it raced with the follower's
-   * appends — replicated entries were skipped as "already there" over the refused records (and
-   * acknowledged on their fsync) or cut by the late take-back, and the replica stopped
-   * replicating (a 3-replica group then lost its majority at the next fault).
-   */
-  private async takeBackRefused(): Promise<void> {
-    const from = this.takeBackFrom;
-    if (from === undefined) return;
-    this.takeBackFrom = undefined;
-    // Never past an entry of the Raft log (those bytes belong to an entry, not to a refusal).
-    await this.store!.truncateUncommitted(Math.max(from, this.index.endOf(this.index.lastIndex())));
   }
 
   /** A truncation or a term/vote change is handled with no other Ready in flight. */
@@ -533,7 +513,7 @@ export class DLedgerNode {
     const first = rd.entries[0]?.index;
     if (first !== undefined && first <= this.index.lastIndex()) return true;
     const hs = rd.hardState;
-    return hs !== undefined && (hs.term !== this.hard.term || hs.vote !== this.hard.vote);
+    return hs !== undefined && this.hardState.changesTermOrVote(hs);
   }
 
   /** After `prev` (the Ready before) and this Ready's own fsync: answer, commit, advance. */
@@ -560,7 +540,7 @@ export class DLedgerNode {
           ? Promise.all([this.store!.whenConfirmed(end), waitIndex ? indexSynced : undefined])
           : undefined;
       await Promise.all([prev, durable]);
-      if (this.appendError) throw this.appendError;
+      if (this.writer!.appendError) throw this.writer!.appendError;
       if (this.failed || this.stopped || this.node !== node) return;
       // Our log is durable up to `end`; once its index is too, past the mark, we vote again.
       if (this.lazy.recoverTo > 0 && indexSynced && end > this.lazy.recoverTo) this.lazy.clear(indexSynced);
@@ -592,10 +572,11 @@ export class DLedgerNode {
   }
 
   /** Writes a Ready's entries (not yet durable) and its hard state (term and vote durably);
-   *  returns the commit-log offset its entries end at. */
-  private async write(rd: Ready): Promise<number> {
+   *  returns the commit-log offset its entries end at, and whether their index records must be
+   *  durable before they are acknowledged. */
+  private async write(rd: Ready): Promise<{ end: number; waitIndex: boolean }> {
     const store = this.store!;
-    await this.takeBackRefused();
+    await this.writer!.takeBackRefused();
     // Snapshot install (SnapshotInstall.ts): a replica with entries is refused and stays up.
     if (rd.snapshot)
       await installSnapshot(rd.snapshot, {
@@ -606,124 +587,13 @@ export class DLedgerNode {
         stateMachine: this.stateMachine,
         logger: this.logger,
       });
-    const ents = rd.entries;
-    let end = 0;
+    // EntryWriter.ts: entries into the commit log and the index, not yet durable.
+    const { end, indexOnAckPath } = await this.writer!.write(rd.entries);
     // See LazyIndexSync: a lost index record leaves a trace (log bytes past the index) only if
     // its entry had bytes and the index was not cut back; anything else waits for the index.
-    this.indexOnAckPath = !this.lazy.enabled || rd.snapshot !== undefined;
-    if (ents.length > 0) {
-      const first = ents[0]!.index;
-      if (first <= this.index.lastIndex()) {
-        this.indexOnAckPath = true;
-        // A conflicting uncommitted suffix: cut index and log back to entry first-1.
-        const cut = this.index.endOf(first - 1);
-        this.lazy.indexCut(cut);
-        this.index.truncateFrom(first);
-        if (store.maxPhysicalOffset > cut) {
-          this.logger.info(`dledger: truncating uncommitted entries from index ${first} (log offset ${cut})`);
-          await store.truncateUncommitted(cut);
-        }
-      }
-      end = this.index.endOf(first - 1);
-      const recs: IndexRecord[] = [];
-      for (const e of ents) {
-        // Config entries have no commit-log bytes (like no-ops): their data goes to membership.json.
-        if (e.type === "config") this.members.persist(e);
-        const own = e.term === this.ownTerm && e.index <= this.ownLast;
-        if (e.type !== "normal") this.indexOnAckPath = true;
-        if (e.type === "normal") {
-          const d = decodeEntryData(e.data);
-          if (d.end <= end) this.indexOnAckPath = true;
-          if (!own && store.maxPhysicalOffset > end) {
-            // Bytes past the last entry that are not this entry's: records this replica wrote
-            // as a leader and never got into its Raft log. They are not the leader's bytes —
-            // cut them before appending the leader's (skipping would ack the wrong bytes).
-            this.logger.info(
-              `dledger: cutting ${store.maxPhysicalOffset - end} log bytes of this replica's own uncommitted records (from ${end}) for entry ${e.index} of term ${e.term}`,
-            );
-            await store.truncateUncommitted(end);
-          }
-          if (store.maxPhysicalOffset < d.end) this.appendChunks(e.index, d.chunks);
-          end = d.end;
-        }
-        recs.push({
-          index: e.index,
-          term: e.term,
-          type: e.type,
-          end,
-          // Cached: the core reads entries back to hand them out committed, and a leader to
-          // send them. A follower's received entries leave the cache once applied (complete).
-          wire: e.type === "normal" ? e.data : undefined,
-        });
-      }
-      this.index.append(recs);
-    }
-    if (rd.hardState) {
-      const hs = rd.hardState;
-      const durable = hs.term !== this.hard.term || hs.vote !== this.hard.vote;
-      this.hard = hs;
-      // Term and vote must be durable before any answer; the commit index need not be (it is
-      // re-learned from the leader), so it is written at most every second, off the path.
-      if (durable) await this.index.setHardState(hs, true);
-      else this.scheduleHardStateWrite();
-    }
-    return end;
-  }
-
-  /** Appends a follower's entry bytes verbatim at the leader's offsets. */
-  private appendChunks(index: number, chunks: readonly LogChunk[]): void {
-    const store = this.store!;
-    for (const c of chunks) {
-      // An empty store after a snapshot begins where the snapshot's last entry ends, its first
-      // segment ending where the leader's does.
-      const base = this.index.logBase;
-      const held = this.paused.end; // bytes waiting for disk space come first
-      const empty = held === undefined && store.maxPhysicalOffset === 0;
-      const at = held ?? (empty ? base.end : store.maxPhysicalOffset);
-      if (c.offset + c.bytes.length <= at) continue;
-      if (c.offset !== at) {
-        throw new Error(`entry ${index}: bytes at ${c.offset} do not continue the commit log (end ${at})`);
-      }
-      const segmentSize =
-        empty && base.segmentEnd !== undefined && c.offset === base.end
-          ? base.segmentEnd - base.end
-          : store.segmentSize;
-      this.paused.offer(index, c.offset, c.bytes, segmentSize);
-    }
-  }
-
-  private readonly appendNow = (index: number, offset: number, bytes: Buffer, segmentSize: number): void => {
-    this.store!.appendReplicated(offset, bytes, segmentSize).catch((err: Error) => {
-      // A truncation answers the pending append; anything else means the bytes did not decode.
-      if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
-      else if (!/taken back/.test(err.message)) {
-        // Not expected: if these bytes were never written, the Ready waiting for them never
-        // ends and the replica stops answering (votes too) without an error. Say so.
-        this.logger.warn(`dledger: replicated append of entry ${index} at ${offset} failed: ${err.message}`);
-      }
-    });
-  };
-
-  /** Replicated appends held while the disk is full (PausedAppends.ts). */
-  private get paused(): PausedAppends {
-    this.pausedAppends ??= new PausedAppends(this.store!, this.logger, this.appendNow);
-    return this.pausedAppends;
-  }
-
-  private pausedAppends: PausedAppends | undefined;
-
-  private hardStateTimer: NodeJS.Timeout | undefined;
-
-  private scheduleHardStateWrite(): void {
-    if (this.hardStateTimer || this.stopped) return;
-    this.hardStateTimer = setTimeout(() => {
-      this.hardStateTimer = undefined;
-      if (this.stopped) return;
-      this.index.setHardState(this.hard, false).catch((err: Error) => {
-        this.logger.warn(`dledger: cannot write the commit index: ${err.message}`);
-      });
-    }, 1000);
-    this.hardStateTimer.unref();
+    const waitIndex = !this.lazy.enabled || rd.snapshot !== undefined || indexOnAckPath;
+    if (rd.hardState) await this.hardState.write(rd.hardState);
+    return { end, waitIndex };
   }
 
   private applyCommitted(commit: number): void {
@@ -814,8 +684,7 @@ export class DLedgerNode {
     try {
       if (!this.writable || !this.node) throw new Error("not writable");
       const r = this.node.propose([data]);
-      this.ownTerm = r.term;
-      this.ownLast = r.lastIndex;
+      this.writer!.proposed(r.term, r.lastIndex);
       if (TRACE) this.trace.proposed(r.lastIndex);
       if (TIMELINE) timeline(this.self.id, "propose", r.lastIndex, String(bytes.length));
     } catch (err) {
@@ -824,7 +693,7 @@ export class DLedgerNode {
       this.writable = false;
       this.store!.refuseLocalAppends(this.notWritableReason());
       // Taken back by the loop, before it next touches the log (see takeBackRefused).
-      this.takeBackFrom = Math.min(this.takeBackFrom ?? prevEnd, prevEnd);
+      this.writer!.refused(prevEnd);
       this.kick();
       this.logger.warn(
         `dledger: proposal refused (${(err as Error).message}); records from ${prevEnd} taken back`,
