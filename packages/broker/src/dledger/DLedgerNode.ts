@@ -1,15 +1,7 @@
 import fs from "node:fs";
 import { join } from "node:path";
 import { afterSyncRun } from "@tidemq/protocol";
-import {
-  type ConfigChange,
-  decodeConfigChange,
-  RaftNode,
-  type RaftStatus,
-  type Ready,
-  type Role,
-  type SoftState,
-} from "@tidemq/raft";
+import { type ConfigChange, decodeConfigChange, RaftNode, type Ready, type Role } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "../BrokerConfig.js";
@@ -25,6 +17,7 @@ import { MembershipLog } from "./MembershipLog.js";
 import { RaftLogIndex } from "./RaftLogIndex.js";
 import { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
 import { RaftTransport } from "./RaftTransport.js";
+import { type DLedgerReplicaStatus, LeaderWatch, replicaStatus } from "./ReplicaStatus.js";
 import {
   installSnapshot,
   SnapshotRefusedError,
@@ -34,6 +27,7 @@ import {
 
 // The tick constants' old home (dledgerCpu.test.ts and others import them from here).
 export { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
+export type { DLedgerReplicaStatus } from "./ReplicaStatus.js";
 
 /** A/B switch for the bench: followers keep received entries cached after applying them (the
  *  old way: up to the cache's 64 MiB bound). */
@@ -46,28 +40,6 @@ export interface DLedgerRole {
   role: "leader" | "follower";
   term: number;
   leaderId: string;
-}
-
-export interface DLedgerReplicaStatus {
-  selfId: string;
-  role: Role;
-  writable: boolean;
-  term: number;
-  leaderId: string;
-  commitIndex: number;
-  lastIndex: number;
-  committedOffset: number;
-  /** Leader only: per peer, the last index it holds and how many entries it lags. */
-  peers: { id: string; matchIndex: number; lag: number }[];
-  /** Elections this replica started (times it became a candidate) since the process started. */
-  elections: number;
-  /** Times this replica saw the leader change to another known leader since it started. */
-  leaderChanges: number;
-  /** ms since the last append/heartbeat from a leader (0 on the leader; -1: none yet). */
-  leaderContactAgeMs: number;
-  /** > 0: the amnesia mark (dLegerLazyIndexSync) — this replica neither votes nor campaigns
-   *  until its durable log reaches past this commit-log offset. */
-  amnesiaRecoverTo: number;
 }
 
 /**
@@ -117,10 +89,7 @@ export class DLedgerNode {
   private readonly lazy: LazyIndexSync;
   private lastTickError = 0;
   /** For /metrics (status()): elections started, leader changes seen, last leader message. */
-  private elections = 0;
-  private leaderChanges = 0;
-  private lastLeaderContactAt = 0;
-  private seenLeader = "";
+  private readonly leaderWatch = new LeaderWatch();
   /** Called once when the Raft loop gives up (after the "stopped replicating" line): the
    *  broker exits the process (DLedgerReplication), a test may watch instead. */
   onFatal: (err: Error) => void = () => {};
@@ -247,8 +216,7 @@ export class DLedgerNode {
     this.seenVoters = this.node.voters();
     this.transport.onMessage = (m) => {
       if (this.stopped || this.failed) return;
-      if (m.type === "app" || m.type === "heartbeat" || m.type === "snap")
-        this.lastLeaderContactAt = Date.now();
+      if (m.type === "app" || m.type === "heartbeat" || m.type === "snap") this.leaderWatch.leaderContact();
       try {
         if (TIMELINE) {
           if (m.type === "app" && m.entries.length > 0)
@@ -281,30 +249,16 @@ export class DLedgerNode {
   }
 
   status(): DLedgerReplicaStatus {
-    const st: RaftStatus | undefined = this.node?.status();
-    const peers: DLedgerReplicaStatus["peers"] = [];
-    if (st && st.role === "leader") {
-      for (const id of st.voters) {
-        const match = id === this.self.id ? this.index.lastIndex() : (st.progress[id]?.match ?? 0);
-        peers.push({ id, matchIndex: match, lag: Math.max(0, st.lastIndex - match) });
-      }
-    }
-    return {
+    return replicaStatus({
       selfId: this.self.id,
-      role: st?.role ?? "follower",
+      st: this.node?.status(),
       writable: this.writable,
-      term: st?.term ?? this.hardState.hard.term,
-      leaderId: st?.leader ?? "",
-      commitIndex: st?.commit ?? this.hardState.hard.commit,
-      lastIndex: st?.lastIndex ?? this.index.lastIndex(),
+      hard: this.hardState.hard,
+      lastIndex: this.index.lastIndex(),
       committedOffset: this.gate.committedOffset,
-      peers,
-      elections: this.elections,
-      leaderChanges: this.leaderChanges,
-      leaderContactAgeMs:
-        st?.role === "leader" ? 0 : this.lastLeaderContactAt ? Date.now() - this.lastLeaderContactAt : -1,
+      watch: this.leaderWatch,
       amnesiaRecoverTo: this.lazy.recoverTo,
-    };
+    });
   }
 
   /** Leader only: hands leadership to `to` (it campaigns once caught up). */
@@ -479,7 +433,7 @@ export class DLedgerNode {
         n++
       ) {
         const rd = node.ready();
-        if (rd.softState) this.noteSoftState(rd.softState);
+        if (rd.softState) this.leaderWatch.noteSoftState(rd.softState, this.role);
         if (rd.softState) this.onRole(rd.softState.role);
         this.followMembership(rd);
         this.transport!.send(rd.messages);
@@ -611,18 +565,6 @@ export class DLedgerNode {
       this.store!.commitAdvanced();
     }
   }
-
-  /** Counts for /metrics: a new candidacy (role candidate, new term) and a new known leader. */
-  private noteSoftState(ss: SoftState): void {
-    if (ss.role === "candidate" && (this.role !== "candidate" || ss.term !== this.candidateTerm))
-      this.elections++;
-    if (ss.role === "candidate") this.candidateTerm = ss.term;
-    if (ss.leader && ss.leader !== this.seenLeader) {
-      if (this.seenLeader) this.leaderChanges++;
-      this.seenLeader = ss.leader;
-    }
-  }
-  private candidateTerm = -1;
 
   private onRole(role: Role): void {
     const was = this.role;
