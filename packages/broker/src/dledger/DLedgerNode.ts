@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { join } from "node:path";
 import { afterSyncRun } from "@tidemq/protocol";
-import { type ConfigChange, decodeConfigChange, RaftNode, type Ready, type Role } from "@tidemq/raft";
+import { type ConfigChange, decodeConfigChange, RaftNode, type Ready } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "../BrokerConfig.js";
@@ -12,6 +12,7 @@ import { blankHeader, encodeEntryData, type LogChunk } from "./EntryData.js";
 import { EntryWriter } from "./EntryWriter.js";
 import { HardStateWriter } from "./HardStateWriter.js";
 import { LazyIndexSync } from "./LazyIndexSync.js";
+import { type DLedgerRole, LeaderWritability } from "./LeaderWritability.js";
 import { reconcileLogAndIndex } from "./LogIndexReconcile.js";
 import { MembershipLog } from "./MembershipLog.js";
 import { RaftLogIndex } from "./RaftLogIndex.js";
@@ -25,6 +26,7 @@ import {
   snapshotPayloadAt,
 } from "./SnapshotInstall.js";
 
+export type { DLedgerRole } from "./LeaderWritability.js";
 // The tick constants' old home (dledgerCpu.test.ts and others import them from here).
 export { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
 export type { DLedgerReplicaStatus } from "./ReplicaStatus.js";
@@ -34,13 +36,6 @@ export type { DLedgerReplicaStatus } from "./ReplicaStatus.js";
 const FOLLOWER_WIRE_CACHE = process.env.TIDEMQ_DLEDGER_FOLLOWER_WIRE_CACHE === "1";
 /** Readies written and waiting for their fsync at once (the core's asyncStorageWrites). */
 const MAX_READIES_IN_FLIGHT = 64;
-
-export interface DLedgerRole {
-  /** leader: writable (its no-op committed and everything before it dispatched). */
-  role: "leader" | "follower";
-  term: number;
-  leaderId: string;
-}
 
 /**
  * One replica of a DLedger group: drives the Raft core over the commit log. The commit log
@@ -76,9 +71,8 @@ export class DLedgerNode {
   private kickScheduled = false;
   private stopped = false;
   private failed: Error | undefined;
-  private role: Role = "follower";
-  private writable = false;
-  private leaderStartIndex = 0;
+  /** Role and whether writes are taken (LeaderWritability.ts). */
+  private readonly writability: LeaderWritability;
   /** Term, vote and commit index as handed to storage (HardStateWriter.ts). */
   private readonly hardState: HardStateWriter;
   /** Writes Readies' entries into the commit log and the index (EntryWriter.ts); set by start. */
@@ -114,6 +108,15 @@ export class DLedgerNode {
       index: this.index.syncCount,
     }));
     this.index = index;
+    this.writability = new LeaderWritability({
+      node: () => this.node,
+      store: () => this.store,
+      index,
+      logger,
+      selfId: this.self.id,
+      brokerName: config.brokerName,
+      emit: (r) => this.onRoleChange(r),
+    });
     this.members = new MembershipLog(index, index.dir, this.peers, logger);
     this.hardState = new HardStateWriter(index.hardState, index, logger);
     this.gate.committedOffset = index.endOf(this.hardState.hard.commit);
@@ -130,7 +133,7 @@ export class DLedgerNode {
         durableMoved: () => {
           if (!this.node) return;
           this.applyCommitted(this.node.hardState().commit);
-          if (this.role === "leader" && !this.writable) this.checkWritable();
+          if (this.writability.role === "leader" && !this.writability.writable) this.writability.check();
         },
         recovered: () => {
           this.node?.recovered();
@@ -174,7 +177,7 @@ export class DLedgerNode {
   async start(store: MessageStore): Promise<void> {
     this.store = store;
     this.writer = new EntryWriter(store, this.index, this.members, this.lazy, this.logger);
-    store.refuseLocalAppends(this.notWritableReason());
+    store.refuseLocalAppends(this.writability.notWritableReason());
     // Reconcile log and index after a crash (LogIndexReconcile.ts), the amnesia mark first.
     const { last, hard } = await reconcileLogAndIndex(
       this.index,
@@ -229,7 +232,7 @@ export class DLedgerNode {
       }
       // A leader's commit index moves when a follower's ack arrives (it counts only fsynced
       // copies): answer the puts now rather than after the Ready being persisted.
-      if (this.role === "leader") this.applyCommitted(this.node!.hardState().commit);
+      if (this.writability.role === "leader") this.applyCommitted(this.node!.hardState().commit);
       this.kick();
     };
     await this.transport.start();
@@ -241,7 +244,7 @@ export class DLedgerNode {
   }
 
   get isWritable(): boolean {
-    return this.writable;
+    return this.writability.writable;
   }
 
   get raftPort(): number {
@@ -252,7 +255,7 @@ export class DLedgerNode {
     return replicaStatus({
       selfId: this.self.id,
       st: this.node?.status(),
-      writable: this.writable,
+      writable: this.writability.writable,
       hard: this.hardState.hard,
       lastIndex: this.index.lastIndex(),
       committedOffset: this.gate.committedOffset,
@@ -390,7 +393,7 @@ export class DLedgerNode {
         this.logger.error(`dledger: ${(err as Error).message}`);
       }
     }
-    if (this.role === "leader" && !this.writable) this.checkWritable();
+    if (this.writability.role === "leader" && !this.writability.writable) this.writability.check();
     // Most ticks change nothing (no election, no heartbeat due): no loop turn for those.
     if (this.node.hasReady() || this.writer!.takeBackPending) this.kick();
   }
@@ -433,8 +436,8 @@ export class DLedgerNode {
         n++
       ) {
         const rd = node.ready();
-        if (rd.softState) this.leaderWatch.noteSoftState(rd.softState, this.role);
-        if (rd.softState) this.onRole(rd.softState.role);
+        if (rd.softState) this.leaderWatch.noteSoftState(rd.softState, this.writability.role);
+        if (rd.softState) this.writability.onRole(rd.softState.role);
         this.followMembership(rd);
         this.transport!.send(rd.messages);
         if (TIMELINE) timelineSends(this.self.id, rd.messages);
@@ -498,7 +501,7 @@ export class DLedgerNode {
       if (this.failed || this.stopped || this.node !== node) return;
       // Our log is durable up to `end`; once its index is too, past the mark, we vote again.
       if (this.lazy.recoverTo > 0 && indexSynced && end > this.lazy.recoverTo) this.lazy.clear(indexSynced);
-      if (TRACE) this.trace.ready(rd, performance.now() - t0, this.role);
+      if (TRACE) this.trace.ready(rd, performance.now() - t0, this.writability.role);
       if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "durable", rd.entries.at(-1)!.index);
       this.transport!.send(rd.messagesAfterPersist);
       if (TIMELINE) timelineSends(this.self.id, rd.messagesAfterPersist);
@@ -509,13 +512,14 @@ export class DLedgerNode {
         // stayed (up to the 64 MiB bound) and was evicted late — old, fragmented memory each
         // new frame paid for in page faults and GC. Should this replica lead, followers that
         // are behind get those entries read back from the commit log.
-        if (this.role !== "leader" && !FOLLOWER_WIRE_CACHE) this.index.forgetWireThrough(last.index);
+        if (this.writability.role !== "leader" && !FOLLOWER_WIRE_CACHE)
+          this.index.forgetWireThrough(last.index);
       }
       node.advance();
-      if (this.role === "leader") {
+      if (this.writability.role === "leader") {
         // Our own copy now counts: the commit index may have moved.
         this.applyCommitted(node.hardState().commit);
-        if (!this.writable) this.checkWritable();
+        if (!this.writability.writable) this.writability.check();
       }
     } catch (err) {
       this.fail(err as Error);
@@ -566,55 +570,6 @@ export class DLedgerNode {
     }
   }
 
-  private onRole(role: Role): void {
-    const was = this.role;
-    this.role = role;
-    if (role === "leader" && was !== "leader") {
-      // The new term's no-op: writes wait until it commits (all earlier entries are then
-      // committed too) and dispatch has caught up, so queue offsets continue correctly.
-      this.leaderStartIndex = this.node!.status().lastIndex;
-      this.logger.info(`dledger: ${this.self.id} elected leader of term ${this.node!.status().term}`);
-    }
-    if (role !== "leader" && this.writable) {
-      this.writable = false;
-      this.store!.refuseLocalAppends(this.notWritableReason());
-      this.logger.info(
-        `dledger: ${this.self.id} is no longer the leader (term ${this.node!.status().term}); sends refused`,
-      );
-      this.emitRole();
-    } else if (role !== "leader" && was === "leader") {
-      this.emitRole();
-    }
-  }
-
-  private checkWritable(): void {
-    const store = this.store!;
-    const st = this.node!.status();
-    if (st.role !== "leader" || st.transferee) return;
-    if (st.commit < this.leaderStartIndex) return;
-    const committed = this.index.endOf(st.commit);
-    if (store.maxPhysicalOffset !== this.index.endOf(this.index.lastIndex())) return;
-    if (store.visibleOffset < committed || store.stats.dispatchBehindBytes > 0) return;
-    this.writable = true;
-    store.refuseLocalAppends(undefined);
-    this.logger.info(`dledger: ${this.self.id} is the leader of term ${st.term} and takes writes`);
-    this.emitRole();
-  }
-
-  private emitRole(): void {
-    const st = this.node!.status();
-    try {
-      this.onRoleChange({ role: this.writable ? "leader" : "follower", term: st.term, leaderId: st.leader });
-    } catch (err) {
-      this.logger.error(`dledger: role change handler failed: ${(err as Error).message}`);
-    }
-  }
-
-  private notWritableReason(): string {
-    const leader = this.node?.status().leader;
-    return `broker ${this.config.brokerName} replica ${this.config.dLegerSelfId} is not the DLedger leader${leader ? ` (leader: ${leader})` : ""}; send to the leader`;
-  }
-
   /** Every local append on the leader becomes one Raft entry (its bytes, at their offsets). */
   private readonly onLocalAppend = (prevEnd: number, offset: number, bytes: Buffer): void => {
     const chunks: LogChunk[] = [];
@@ -624,7 +579,7 @@ export class DLedgerNode {
     chunks.push({ offset, bytes });
     const data = encodeEntryData(offset + bytes.length, chunks);
     try {
-      if (!this.writable || !this.node) throw new Error("not writable");
+      if (!this.writability.writable || !this.node) throw new Error("not writable");
       const r = this.node.propose([data]);
       this.writer!.proposed(r.term, r.lastIndex);
       if (TRACE) this.trace.proposed(r.lastIndex);
@@ -632,15 +587,14 @@ export class DLedgerNode {
     } catch (err) {
       // Leadership moved (or a transfer began) between the check and the append: take the
       // records back; their puts are answered SERVICE_NOT_AVAILABLE.
-      this.writable = false;
-      this.store!.refuseLocalAppends(this.notWritableReason());
+      this.writability.refuse(this.writability.notWritableReason());
       // Taken back by the loop, before it next touches the log (see takeBackRefused).
       this.writer!.refused(prevEnd);
       this.kick();
       this.logger.warn(
         `dledger: proposal refused (${(err as Error).message}); records from ${prevEnd} taken back`,
       );
-      this.emitRole();
+      this.writability.emit();
       return;
     }
     this.kick();
@@ -649,10 +603,9 @@ export class DLedgerNode {
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = err;
-    this.writable = false;
-    this.store?.refuseLocalAppends(`DLedger replica failed: ${err.message}`);
+    this.writability.refuse(`DLedger replica failed: ${err.message}`);
     this.logger.error(`dledger: replica ${this.self.id} stopped replicating: ${err.stack ?? err.message}`);
-    this.emitRole();
+    this.writability.emit();
     // Not an error of a clean stop's last writes; nor a refused snapshot, which a restart would
     // only meet again: that replica stays up (reads of what it has), replicating nothing.
     if (!this.stopped && !(err instanceof SnapshotRefusedError)) this.onFatal(err);
