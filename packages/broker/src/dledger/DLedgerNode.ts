@@ -1,11 +1,12 @@
 import fs from "node:fs";
 import { join } from "node:path";
 import { afterSyncRun } from "@tidemq/protocol";
-import { type ConfigChange, decodeConfigChange, RaftNode, type Ready } from "@tidemq/raft";
+import { type ConfigChange, RaftNode, type Ready } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "../BrokerConfig.js";
 import { BrokerConfigError } from "../loadBrokerConfig.js";
+import { CommitWaiters } from "./CommitWaiters.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
 import { ReadyTrace, TIMELINE, TRACE, timeline, timelineSends } from "./DLedgerTrace.js";
 import { blankHeader, encodeEntryData, type LogChunk } from "./EntryData.js";
@@ -14,6 +15,7 @@ import { HardStateWriter } from "./HardStateWriter.js";
 import { LazyIndexSync } from "./LazyIndexSync.js";
 import { type DLedgerRole, LeaderWritability } from "./LeaderWritability.js";
 import { reconcileLogAndIndex } from "./LogIndexReconcile.js";
+import { MembershipFollower } from "./MembershipFollower.js";
 import { MembershipLog } from "./MembershipLog.js";
 import { RaftLogIndex } from "./RaftLogIndex.js";
 import { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
@@ -57,9 +59,10 @@ export class DLedgerNode {
   private readonly index: RaftLogIndex;
   /** The Raft storage: the index plus the membership changes (config entries). */
   readonly members: MembershipLog;
-  /** node.voters() as last seen (the core returns a new array when membership changes). */
-  private seenVoters: readonly string[] = [];
-  private readonly commitWaiters = new Set<{ index: number; resolve: () => void }>();
+  /** The transport's peers follow the voters (MembershipFollower.ts). */
+  private readonly membership: MembershipFollower;
+  /** whenCommitted's callers (CommitWaiters.ts). */
+  private readonly commitWaiters = new CommitWaiters();
   private node: RaftNode | undefined;
   private store: MessageStore | undefined;
   private transport: RaftTransport | undefined;
@@ -118,6 +121,14 @@ export class DLedgerNode {
       emit: (r) => this.onRoleChange(r),
     });
     this.members = new MembershipLog(index, index.dir, this.peers, logger);
+    this.membership = new MembershipFollower({
+      node: () => this.node,
+      transport: () => this.transport,
+      members: this.members,
+      selfId: this.self.id,
+      logger,
+      onMembership: (member) => this.onMembership(member),
+    });
     this.hardState = new HardStateWriter(index.hardState, index, logger);
     this.gate.committedOffset = index.endOf(this.hardState.hard.commit);
     this.syncFlush = config.dLegerSyncFlush;
@@ -215,8 +226,8 @@ export class DLedgerNode {
     });
     store.setLocalAppendListener(this.onLocalAppend);
     this.members.reportConfigDrift(this.peers.map((p) => p.id));
-    this.transport = new RaftTransport(this.self, this.votersAsPeers(), this.logger);
-    this.seenVoters = this.node.voters();
+    this.transport = new RaftTransport(this.self, this.membership.peers(), this.logger);
+    this.membership.started(this.node.voters());
     this.transport.onMessage = (m) => {
       if (this.stopped || this.failed) return;
       if (m.type === "app" || m.type === "heartbeat" || m.type === "snap") this.leaderWatch.leaderContact();
@@ -296,64 +307,8 @@ export class DLedgerNode {
   /** Resolves true once `index` is committed with `term` still there, false after `ms`. */
   async whenCommitted(index: number, term: number, ms: number): Promise<boolean> {
     const done = () => this.node !== undefined && this.node.hardState().commit >= index;
-    if (!done()) {
-      await new Promise<void>((resolve) => {
-        const w = { index, resolve: () => finish() };
-        const t = setTimeout(() => finish(), ms);
-        const finish = () => {
-          clearTimeout(t);
-          this.commitWaiters.delete(w);
-          resolve();
-        };
-        this.commitWaiters.add(w);
-      });
-    }
+    if (!done()) await this.commitWaiters.wait(index, ms);
     return done() && this.index.lastIndex() >= index && this.index.term(index) === term;
-  }
-
-  /** Transport peers: the voters, and on a leader the removed ones it still tells of their removal. */
-  private votersAsPeers() {
-    const out = [];
-    const ids = new Set(this.node?.voters() ?? this.members.currentVoters());
-    for (const id of Object.keys(this.node?.status().progress ?? {})) ids.add(id);
-    for (const id of ids) {
-      const p = this.members.peer(id);
-      if (p) out.push(p);
-      else if (id !== this.self.id) this.logger.error(`dledger: no address known for member ${id}`);
-    }
-    return out;
-  }
-
-  /** Config entries take effect when appended (thesis §4.1): the transport follows at once. */
-  private followMembership(rd: Ready): void {
-    let last: { index: number; cc: ConfigChange } | undefined;
-    for (const e of rd.entries) {
-      if (e.type !== "config") continue;
-      last = { index: e.index, cc: decodeConfigChange(e.data) };
-      this.members.learn(last.cc);
-    }
-    const voters = this.node!.voters();
-    if (voters === this.seenVoters) return;
-    const was = this.seenVoters;
-    this.seenVoters = voters;
-    this.transport?.setPeers(this.votersAsPeers());
-    this.logger.info(`dledger: group membership is now ${voters.join(",")} (was ${was.join(",")})`);
-    const id = this.self.id;
-    if (was.includes(id) && !voters.includes(id)) {
-      if (last?.cc.op === "removeVoter" && last.cc.node === id) {
-        this.logger.warn(
-          `dledger: replica ${id} was removed from the group by config entry ${last.index}: it no longer campaigns or leads; stop this broker (its data is no longer part of the group)`,
-        );
-        this.onMembership(false);
-      } else {
-        // A new replica catching up through the group's history, before the entry that adds it.
-        this.logger.info(
-          `dledger: replica ${id} is not a member as of entry ${last?.index ?? "?"} (catching up)`,
-        );
-      }
-    } else if (!was.includes(id) && voters.includes(id)) {
-      this.logger.info(`dledger: replica ${id} is a member of the group`);
-    }
   }
 
   async stop(): Promise<void> {
@@ -438,7 +393,7 @@ export class DLedgerNode {
         const rd = node.ready();
         if (rd.softState) this.leaderWatch.noteSoftState(rd.softState, this.writability.role);
         if (rd.softState) this.writability.onRole(rd.softState.role);
-        this.followMembership(rd);
+        this.membership.follow(rd);
         this.transport!.send(rd.messages);
         if (TIMELINE) timelineSends(this.self.id, rd.messages);
         if (this.mustDrain(rd)) await this.completions;
@@ -556,9 +511,7 @@ export class DLedgerNode {
 
   private applyCommitted(commit: number): void {
     if (TRACE) this.trace.committed(commit);
-    if (this.commitWaiters.size > 0) {
-      for (const w of this.commitWaiters) if (w.index <= commit) w.resolve();
-    }
+    this.commitWaiters.committed(commit);
     const offset = Math.min(
       this.index.endOf(Math.min(commit, this.index.lastIndex())),
       this.lazy.durableIndexEnd,
