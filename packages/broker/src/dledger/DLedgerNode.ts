@@ -1,14 +1,13 @@
 import fs from "node:fs";
 import { join } from "node:path";
-import { afterSyncRun } from "@tidemq/protocol";
-import { type ConfigChange, RaftNode, type Ready } from "@tidemq/raft";
+import { type ConfigChange, RaftNode } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "../BrokerConfig.js";
 import { BrokerConfigError } from "../loadBrokerConfig.js";
 import { CommitWaiters } from "./CommitWaiters.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
-import { ReadyTrace, TIMELINE, TRACE, timeline, timelineSends } from "./DLedgerTrace.js";
+import { ReadyTrace, TIMELINE, TRACE, timeline } from "./DLedgerTrace.js";
 import { blankHeader, encodeEntryData, type LogChunk } from "./EntryData.js";
 import { EntryWriter } from "./EntryWriter.js";
 import { HardStateWriter } from "./HardStateWriter.js";
@@ -20,6 +19,7 @@ import { MembershipLog } from "./MembershipLog.js";
 import { RaftLogIndex } from "./RaftLogIndex.js";
 import { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
 import { RaftTransport } from "./RaftTransport.js";
+import { ReadyPipeline } from "./ReadyPipeline.js";
 import { type DLedgerReplicaStatus, LeaderWatch, replicaStatus } from "./ReplicaStatus.js";
 import {
   installSnapshot,
@@ -32,12 +32,6 @@ export type { DLedgerRole } from "./LeaderWritability.js";
 // The tick constants' old home (dledgerCpu.test.ts and others import them from here).
 export { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
 export type { DLedgerReplicaStatus } from "./ReplicaStatus.js";
-
-/** A/B switch for the bench: followers keep received entries cached after applying them (the
- *  old way: up to the cache's 64 MiB bound). */
-const FOLLOWER_WIRE_CACHE = process.env.TIDEMQ_DLEDGER_FOLLOWER_WIRE_CACHE === "1";
-/** Readies written and waiting for their fsync at once (the core's asyncStorageWrites). */
-const MAX_READIES_IN_FLIGHT = 64;
 
 /**
  * One replica of a DLedger group: drives the Raft core over the commit log. The commit log
@@ -67,11 +61,8 @@ export class DLedgerNode {
   private store: MessageStore | undefined;
   private transport: RaftTransport | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  /** Readies written, not yet durable/answered/advanced; `completions` finishes them in order. */
-  private inFlight = 0;
-  private completions: Promise<void> = Promise.resolve();
-  private kickScheduled = false;
+  /** The Ready loop (ReadyPipeline.ts). */
+  private readonly pipeline: ReadyPipeline;
   private stopped = false;
   private failed: Error | undefined;
   /** Role and whether writes are taken (LeaderWritability.ts). */
@@ -81,7 +72,7 @@ export class DLedgerNode {
   /** Writes Readies' entries into the commit log and the index (EntryWriter.ts); set by start. */
   private writer: EntryWriter | undefined;
   private readonly syncFlush: boolean;
-  /** dLegerLazyIndexSync: acknowledge once the commit-log bytes are durable (see complete);
+  /** dLegerLazyIndexSync: acknowledge once the commit-log bytes are durable (see ReadyPipeline.complete);
    *  the amnesia mark and the commit gate's cap at the durable index (LazyIndexSync.ts). */
   private readonly lazy: LazyIndexSync;
   private lastTickError = 0;
@@ -148,11 +139,39 @@ export class DLedgerNode {
         },
         recovered: () => {
           this.node?.recovered();
-          this.kick();
+          this.pipeline.kick();
         },
         fail: (err) => this.fail(err),
       },
     );
+    this.pipeline = new ReadyPipeline({
+      selfId: this.self.id,
+      index,
+      syncFlush: this.syncFlush,
+      lazy: this.lazy,
+      hardState: this.hardState,
+      writability: this.writability,
+      membership: this.membership,
+      leaderWatch: this.leaderWatch,
+      trace: this.trace,
+      node: () => this.node,
+      store: () => this.store!,
+      transport: () => this.transport!,
+      writer: () => this.writer!,
+      stopped: () => this.stopped,
+      failed: () => this.failed !== undefined,
+      installSnapshot: (snapshot) =>
+        installSnapshot(snapshot, {
+          index: this.index,
+          members: this.members,
+          store: this.store!,
+          gate: this.gate,
+          stateMachine: this.stateMachine,
+          logger: this.logger,
+        }),
+      applyCommitted: (commit) => this.applyCommitted(commit),
+      fail: (err) => this.fail(err),
+    });
   }
 
   /**
@@ -244,7 +263,7 @@ export class DLedgerNode {
       // A leader's commit index moves when a follower's ack arrives (it counts only fsynced
       // copies): answer the puts now rather than after the Ready being persisted.
       if (this.writability.role === "leader") this.applyCommitted(this.node!.hardState().commit);
-      this.kick();
+      this.pipeline.kick();
     };
     await this.transport.start();
     const batch = ticksPerWakeup(this.config.dLegerTickMs);
@@ -285,7 +304,7 @@ export class DLedgerNode {
       throw new Error(`${this.self.id} is not the leader (leader: ${st.leader || "unknown"})`);
     if (to === this.self.id) return;
     this.node.transferLeadership(to);
-    this.kick();
+    this.pipeline.kick();
   }
 
   // ---------------------------------------------------------------- membership (MembershipChange.ts)
@@ -300,7 +319,7 @@ export class DLedgerNode {
     if (!this.node) throw new Error("dledger replica not started");
     this.members.learn(cc); // the transport needs the new voter's address before the entry goes out
     const r = this.node.proposeConfigChange(cc);
-    this.kick();
+    this.pipeline.kick();
     return { index: r.lastIndex, term: r.term };
   }
 
@@ -319,8 +338,7 @@ export class DLedgerNode {
     this.store?.setLocalAppendListener(undefined);
     this.store?.refuseLocalAppends("the broker is stopping");
     await this.transport?.stop();
-    for (let i = 0; i < 500 && (this.running || this.inFlight > 0); i++)
-      await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 500 && !this.pipeline.idle; i++) await new Promise((r) => setTimeout(r, 5));
     try {
       await this.index.setHardState(
         { ...this.hardState.hard, commit: this.node?.status().commit ?? this.hardState.hard.commit },
@@ -350,163 +368,7 @@ export class DLedgerNode {
     }
     if (this.writability.role === "leader" && !this.writability.writable) this.writability.check();
     // Most ticks change nothing (no election, no heartbeat due): no loop turn for those.
-    if (this.node.hasReady() || this.writer!.takeBackPending) this.kick();
-  }
-
-  /**
-   * Runs the Ready loop once the current synchronous run is over (a microtask: every frame of
-   * a socket chunk, every put of a coalesced group is stepped first, then one Ready takes them
-   * all). Not setImmediate: on a busy machine that hop cost 6-10 ms per proposal before its
-   * entries left for the followers, on the path of every acknowledgement.
-   */
-  private kick(): void {
-    if (this.kickScheduled || this.running || this.stopped) return;
-    this.kickScheduled = true;
-    // afterSyncRun (a resolved promise's then), not queueMicrotask: the same microtask turn
-    // without queueMicrotask's per-call AsyncResource (seen in profiles of every tick and ack).
-    afterSyncRun(this.runLoop);
-  }
-
-  private readonly runLoop = (): void => {
-    this.kickScheduled = false;
-    void this.loop();
-  };
-
-  /**
-   * Hands every Ready the core offers to storage without waiting for the previous one's fsync
-   * (asyncStorageWrites): messages that may go early go at once, the entries are written now in
-   * Ready order, and `complete` finishes each Ready in the same order once its bytes are
-   * durable (answers, commit, advance). A Ready that truncates or changes term/vote first
-   * waits for everything in flight (rare: elections, a deposed leader's tail).
-   */
-  private async loop(): Promise<void> {
-    if (this.running || this.failed || !this.node) return;
-    this.running = true;
-    const node = this.node;
-    try {
-      await this.writer!.takeBackRefused();
-      for (
-        let n = 0;
-        n < 10_000 && this.inFlight < MAX_READIES_IN_FLIGHT && node.hasReady() && !this.stopped;
-        n++
-      ) {
-        const rd = node.ready();
-        if (rd.softState) this.leaderWatch.noteSoftState(rd.softState, this.writability.role);
-        if (rd.softState) this.writability.onRole(rd.softState.role);
-        this.membership.follow(rd);
-        this.transport!.send(rd.messages);
-        if (TIMELINE) timelineSends(this.self.id, rd.messages);
-        if (this.mustDrain(rd)) await this.completions;
-        if (this.failed || this.stopped) return;
-        const t0 = TRACE ? performance.now() : 0;
-        // waitIndex: the Ready just written must have its index durable before answering.
-        const { end, waitIndex } = await this.write(rd);
-        if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "written", rd.entries.at(-1)!.index);
-        this.inFlight++;
-        this.completions = this.complete(node, rd, end, this.completions, t0, waitIndex);
-      }
-    } catch (err) {
-      this.fail(err as Error);
-    } finally {
-      this.running = false;
-    }
-    if (
-      !this.stopped &&
-      !this.failed &&
-      ((node.hasReady() && this.inFlight < MAX_READIES_IN_FLIGHT) || this.writer!.takeBackPending)
-    )
-      this.kick();
-  }
-
-  /** A truncation or a term/vote change is handled with no other Ready in flight. */
-  private mustDrain(rd: Ready): boolean {
-    if (this.inFlight === 0) return false;
-    if (rd.snapshot) return true;
-    const first = rd.entries[0]?.index;
-    if (first !== undefined && first <= this.index.lastIndex()) return true;
-    const hs = rd.hardState;
-    return hs !== undefined && this.hardState.changesTermOrVote(hs);
-  }
-
-  /** After `prev` (the Ready before) and this Ready's own fsync: answer, commit, advance. */
-  private async complete(
-    node: RaftNode,
-    rd: Ready,
-    end: number,
-    prev: Promise<void>,
-    t0: number,
-    waitIndex: boolean,
-  ): Promise<void> {
-    try {
-      const indexSynced = rd.entries.length > 0 && this.syncFlush ? this.index.sync() : undefined;
-      // dLegerLazyIndexSync: the entries count as durable (our ack, a leader's own match) once
-      // their commit-log bytes are; the index fsync (still one per group) runs beside, and a
-      // failure of it stops the replica as before. See LazyIndexSync for why that is safe.
-      if (indexSynced && !waitIndex)
-        indexSynced.catch((err: Error) => {
-          if (!this.stopped) this.fail(err);
-        });
-      if (indexSynced && this.lazy.enabled) this.lazy.watch(indexSynced);
-      const durable =
-        rd.entries.length > 0
-          ? Promise.all([this.store!.whenConfirmed(end), waitIndex ? indexSynced : undefined])
-          : undefined;
-      await Promise.all([prev, durable]);
-      if (this.writer!.appendError) throw this.writer!.appendError;
-      if (this.failed || this.stopped || this.node !== node) return;
-      // Our log is durable up to `end`; once its index is too, past the mark, we vote again.
-      if (this.lazy.recoverTo > 0 && indexSynced && end > this.lazy.recoverTo) this.lazy.clear(indexSynced);
-      if (TRACE) this.trace.ready(rd, performance.now() - t0, this.writability.role);
-      if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "durable", rd.entries.at(-1)!.index);
-      this.transport!.send(rd.messagesAfterPersist);
-      if (TIMELINE) timelineSends(this.self.id, rd.messagesAfterPersist);
-      const last = rd.committedEntries.at(-1);
-      if (last) {
-        this.applyCommitted(last.index);
-        // A follower needs no applied entry's wire form again: kept, every received frame
-        // stayed (up to the 64 MiB bound) and was evicted late — old, fragmented memory each
-        // new frame paid for in page faults and GC. Should this replica lead, followers that
-        // are behind get those entries read back from the commit log.
-        if (this.writability.role !== "leader" && !FOLLOWER_WIRE_CACHE)
-          this.index.forgetWireThrough(last.index);
-      }
-      node.advance();
-      if (this.writability.role === "leader") {
-        // Our own copy now counts: the commit index may have moved.
-        this.applyCommitted(node.hardState().commit);
-        if (!this.writability.writable) this.writability.check();
-      }
-    } catch (err) {
-      this.fail(err as Error);
-    } finally {
-      this.inFlight--;
-      this.kick();
-    }
-  }
-
-  /** Writes a Ready's entries (not yet durable) and its hard state (term and vote durably);
-   *  returns the commit-log offset its entries end at, and whether their index records must be
-   *  durable before they are acknowledged. */
-  private async write(rd: Ready): Promise<{ end: number; waitIndex: boolean }> {
-    const store = this.store!;
-    await this.writer!.takeBackRefused();
-    // Snapshot install (SnapshotInstall.ts): a replica with entries is refused and stays up.
-    if (rd.snapshot)
-      await installSnapshot(rd.snapshot, {
-        index: this.index,
-        members: this.members,
-        store,
-        gate: this.gate,
-        stateMachine: this.stateMachine,
-        logger: this.logger,
-      });
-    // EntryWriter.ts: entries into the commit log and the index, not yet durable.
-    const { end, indexOnAckPath } = await this.writer!.write(rd.entries);
-    // See LazyIndexSync: a lost index record leaves a trace (log bytes past the index) only if
-    // its entry had bytes and the index was not cut back; anything else waits for the index.
-    const waitIndex = !this.lazy.enabled || rd.snapshot !== undefined || indexOnAckPath;
-    if (rd.hardState) await this.hardState.write(rd.hardState);
-    return { end, waitIndex };
+    if (this.node.hasReady() || this.writer!.takeBackPending) this.pipeline.kick();
   }
 
   private applyCommitted(commit: number): void {
@@ -541,16 +403,16 @@ export class DLedgerNode {
       // Leadership moved (or a transfer began) between the check and the append: take the
       // records back; their puts are answered SERVICE_NOT_AVAILABLE.
       this.writability.refuse(this.writability.notWritableReason());
-      // Taken back by the loop, before it next touches the log (see takeBackRefused).
+      // Taken back by the loop, before it next touches the log (see EntryWriter.takeBackRefused).
       this.writer!.refused(prevEnd);
-      this.kick();
+      this.pipeline.kick();
       this.logger.warn(
         `dledger: proposal refused (${(err as Error).message}); records from ${prevEnd} taken back`,
       );
       this.writability.emit();
       return;
     }
-    this.kick();
+    this.pipeline.kick();
   };
 
   private fail(err: Error): void {

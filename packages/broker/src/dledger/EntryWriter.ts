@@ -12,7 +12,7 @@ import type { IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
  * the only code that moves the commit log's end while the replica runs — a leader's own
  * entries are already there (proposed from local appends), anyone else's bytes are appended
  * at the leader's offsets, a conflicting suffix is cut, and the records of refused proposals
- * are taken back. DLedgerNode's Ready loop calls it, one Ready at a time.
+ * are taken back. The Ready loop (ReadyPipeline.ts) calls it, one Ready at a time.
  */
 export class EntryWriter {
   /** Records of refused proposals, from this offset on, wait to be taken back by the loop. */
@@ -50,9 +50,9 @@ export class EntryWriter {
   }
 
   /**
-   * Cuts the records of refused proposals (see onLocalAppend). Only the loop touches the commit
-   * log's end, so this runs in the loop: done anywhere else it raced with the follower's
-   * appends — replicated entries were skipped as "already there" over the refused records (and
+   * Cuts the records of refused proposals (see DLedgerNode.onLocalAppend). Only the loop
+   * touches the commit log's end, so this runs in the loop: done anywhere else it raced with
+   * the follower's appends — replicated entries were skipped as "already there" over the refused records (and
    * acknowledged on their fsync) or cut by the late take-back, and the replica stopped
    * replicating (a 3-replica group then lost its majority at the next fault).
    */
@@ -115,7 +115,8 @@ export class EntryWriter {
           type: e.type,
           end,
           // Cached: the core reads entries back to hand them out committed, and a leader to
-          // send them. A follower's received entries leave the cache once applied (complete).
+          // send them. A follower's received entries leave the cache once applied
+          // (ReadyPipeline.complete).
           wire: e.type === "normal" ? e.data : undefined,
         });
       }

@@ -14,7 +14,7 @@ export interface LazyIndexSyncHooks {
 
 /**
  * dLegerLazyIndexSync: acknowledge an entry once its commit-log bytes are durable, its index
- * record's fsync running beside (DLedgerNode.complete). What that takes to stay safe lives
+ * record's fsync running beside (ReadyPipeline.complete). What that takes to stay safe lives
  * here: the amnesia mark (mark / clear) and the commit gate's cap at the durable index
  * (durableIndexEnd).
  *
