@@ -1,97 +1,37 @@
 import fs from "node:fs";
 import { join } from "node:path";
-import { afterSyncRun } from "@tidemq/protocol";
-import {
-  type ConfigChange,
-  decodeConfigChange,
-  type HardState,
-  RaftNode,
-  type RaftStatus,
-  type Ready,
-  type Role,
-  type Snapshot,
-  type SoftState,
-} from "@tidemq/raft";
+import { type ConfigChange, RaftNode } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
 import type { BrokerConfig } from "../BrokerConfig.js";
 import { BrokerConfigError } from "../loadBrokerConfig.js";
+import { CommitWaiters } from "./CommitWaiters.js";
 import { type DLedgerPeer, parseDLedgerPeers } from "./DLedgerPeers.js";
-import { blankHeader, decodeEntryData, encodeEntryData, type LogChunk } from "./EntryData.js";
+import { ReadyTrace, TIMELINE, TRACE, timeline } from "./DLedgerTrace.js";
+import { blankHeader, encodeEntryData, type LogChunk } from "./EntryData.js";
+import { EntryWriter } from "./EntryWriter.js";
+import { HardStateWriter } from "./HardStateWriter.js";
+import { LazyIndexSync } from "./LazyIndexSync.js";
+import { type DLedgerRole, LeaderWritability } from "./LeaderWritability.js";
+import { reconcileLogAndIndex } from "./LogIndexReconcile.js";
+import { MembershipFollower } from "./MembershipFollower.js";
 import { MembershipLog } from "./MembershipLog.js";
-import { PausedAppends } from "./PausedAppends.js";
-import { type IndexRecord, RaftLogIndex } from "./RaftLogIndex.js";
+import { RaftLogIndex } from "./RaftLogIndex.js";
+import { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
 import { RaftTransport } from "./RaftTransport.js";
+import { ReadyPipeline } from "./ReadyPipeline.js";
+import { type DLedgerReplicaStatus, LeaderWatch, replicaStatus } from "./ReplicaStatus.js";
 import {
-  decodeSnapshotPayload,
-  refuseInstall,
+  installSnapshot,
   SnapshotRefusedError,
   type SnapshotStateMachine,
   snapshotPayloadAt,
 } from "./SnapshotInstall.js";
 
-/** Election timeout and heartbeat in ticks (10 ms ticks: elections after 1–2 s of silence). */
-export const ELECTION_TICKS = 100;
-export const HEARTBEAT_TICKS = 10;
-const TRACE = process.env.TIDEMQ_DLEDGER_TRACE === "1";
-/** TIDEMQ_DLEDGER_TIMELINE=1: one stdout line per event of an entry's round (propose, send,
- *  receive, written, durable, ack, commit) with a wall-clock time in ms, for
- *  bench/dledger-timeline.mjs to join across replicas. */
-const TIMELINE = process.env.TIDEMQ_DLEDGER_TIMELINE === "1";
-function timeline(self: string, event: string, index: number, peer = ""): void {
-  process.stdout.write(
-    `dlt ${self} ${event} ${index} ${(performance.timeOrigin + performance.now()).toFixed(3)} ${peer}\n`,
-  );
-}
-/**
- * Raft ticks counted per timer wake-up. A tick is still dLegerTickMs of time, but a replica
- * wakes every TICK_WAKEUP_MS and counts the ticks of that span at once: 20 wake-ups a second
- * instead of 100 (an idle replica's CPU halved, measured), while the leader's heartbeat (10
- * ticks = 2 wake-ups) and elections (100–200 ticks, to within one wake-up) keep their timing.
- * As before, time the event loop was blocked is not counted (a fixed count per wake-up).
- * TIDEMQ_DLEDGER_TICKS_PER_WAKEUP overrides (1: a wake-up per tick, the old way).
- */
-const TICK_WAKEUP_MS = 50;
-export function ticksPerWakeup(tickMs: number): number {
-  const forced = Number(process.env.TIDEMQ_DLEDGER_TICKS_PER_WAKEUP);
-  if (Number.isInteger(forced) && forced >= 1) return forced;
-  // Never more than a heartbeat's worth: a leader must not skip one.
-  return Math.max(1, Math.min(HEARTBEAT_TICKS / 2, Math.floor(TICK_WAKEUP_MS / tickMs)));
-}
-/** A/B switch for the bench: followers keep received entries cached after applying them (the
- *  old way: up to the cache's 64 MiB bound). */
-const FOLLOWER_WIRE_CACHE = process.env.TIDEMQ_DLEDGER_FOLLOWER_WIRE_CACHE === "1";
-/** Readies written and waiting for their fsync at once (the core's asyncStorageWrites). */
-const MAX_READIES_IN_FLIGHT = 64;
-
-export interface DLedgerRole {
-  /** leader: writable (its no-op committed and everything before it dispatched). */
-  role: "leader" | "follower";
-  term: number;
-  leaderId: string;
-}
-
-export interface DLedgerReplicaStatus {
-  selfId: string;
-  role: Role;
-  writable: boolean;
-  term: number;
-  leaderId: string;
-  commitIndex: number;
-  lastIndex: number;
-  committedOffset: number;
-  /** Leader only: per peer, the last index it holds and how many entries it lags. */
-  peers: { id: string; matchIndex: number; lag: number }[];
-  /** Elections this replica started (times it became a candidate) since the process started. */
-  elections: number;
-  /** Times this replica saw the leader change to another known leader since it started. */
-  leaderChanges: number;
-  /** ms since the last append/heartbeat from a leader (0 on the leader; -1: none yet). */
-  leaderContactAgeMs: number;
-  /** > 0: the amnesia mark (dLegerLazyIndexSync) — this replica neither votes nor campaigns
-   *  until its durable log reaches past this commit-log offset. */
-  amnesiaRecoverTo: number;
-}
+export type { DLedgerRole } from "./LeaderWritability.js";
+// The tick constants' old home (dledgerCpu.test.ts and others import them from here).
+export { ELECTION_TICKS, HEARTBEAT_TICKS, ticksPerWakeup } from "./RaftTicks.js";
+export type { DLedgerReplicaStatus } from "./ReplicaStatus.js";
 
 /**
  * One replica of a DLedger group: drives the Raft core over the commit log. The commit log
@@ -113,56 +53,31 @@ export class DLedgerNode {
   private readonly index: RaftLogIndex;
   /** The Raft storage: the index plus the membership changes (config entries). */
   readonly members: MembershipLog;
-  /** node.voters() as last seen (the core returns a new array when membership changes). */
-  private seenVoters: readonly string[] = [];
-  private readonly commitWaiters = new Set<{ index: number; resolve: () => void }>();
+  /** The transport's peers follow the voters (MembershipFollower.ts). */
+  private readonly membership: MembershipFollower;
+  /** whenCommitted's callers (CommitWaiters.ts). */
+  private readonly commitWaiters = new CommitWaiters();
   private node: RaftNode | undefined;
   private store: MessageStore | undefined;
   private transport: RaftTransport | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  /** Readies written, not yet durable/answered/advanced; `completions` finishes them in order. */
-  private inFlight = 0;
-  private completions: Promise<void> = Promise.resolve();
-  private kickScheduled = false;
+  /** The Ready loop (ReadyPipeline.ts). */
+  private readonly pipeline: ReadyPipeline;
   private stopped = false;
   private failed: Error | undefined;
-  private role: Role = "follower";
-  private writable = false;
-  private leaderStartIndex = 0;
-  private hard: HardState;
+  /** Role and whether writes are taken (LeaderWritability.ts). */
+  private readonly writability: LeaderWritability;
+  /** Term, vote and commit index as handed to storage (HardStateWriter.ts). */
+  private readonly hardState: HardStateWriter;
+  /** Writes Readies' entries into the commit log and the index (EntryWriter.ts); set by start. */
+  private writer: EntryWriter | undefined;
   private readonly syncFlush: boolean;
-  /** dLegerLazyIndexSync: acknowledge once the commit-log bytes are durable (see complete). */
-  private readonly lazyIndexSync: boolean;
-  /** The amnesia mark's offset (0: none), and whether its clearing is under way. */
-  private recoverTo = 0;
-  private clearingAmnesia = false;
-  /** Set by write(): the Ready just written must have its index durable before answering. */
-  private indexOnAckPath = true;
-  /**
-   * dLegerLazyIndexSync: the commit-log offset the durable index covers (Infinity otherwise).
-   * The commit gate never passes it, so nothing is dispatched (consume queues, checkpoint)
-   * or answered to a producer whose index record could still be lost: a power cut must never
-   * leave the store's checkpoint past the index start() cuts back to (the store refuses to
-   * take back records it dispatched). On the leader this waits for its own index fsync, which
-   * ran beside its log fsync and is normally done before the followers' acks arrive.
-   */
-  private durableIndexEnd = Number.POSITIVE_INFINITY;
-  /** Bumped by every index truncation: a sync begun before it says nothing of what follows. */
-  private indexGeneration = 0;
-  private appendError: Error | undefined;
+  /** dLegerLazyIndexSync: acknowledge once the commit-log bytes are durable (see ReadyPipeline.complete);
+   *  the amnesia mark and the commit gate's cap at the durable index (LazyIndexSync.ts). */
+  private readonly lazy: LazyIndexSync;
   private lastTickError = 0;
   /** For /metrics (status()): elections started, leader changes seen, last leader message. */
-  private elections = 0;
-  private leaderChanges = 0;
-  private lastLeaderContactAt = 0;
-  private seenLeader = "";
-  /** Records of refused proposals, from this offset on, wait to be taken back by the loop. */
-  private takeBackFrom: number | undefined;
-  /** Entries this replica proposed itself (term, last index): their bytes are already in the
-   *  commit log when a Ready persists them; anyone else's entries are appended from the wire. */
-  private ownTerm = 0;
-  private ownLast = 0;
+  private readonly leaderWatch = new LeaderWatch();
   /** Called once when the Raft loop gives up (after the "stopped replicating" line): the
    *  broker exits the process (DLedgerReplication), a test may watch instead. */
   onFatal: (err: Error) => void = () => {};
@@ -172,6 +87,8 @@ export class DLedgerNode {
   onRoleChange: (r: DLedgerRole) => void = () => {};
   /** The metadata beside the log that a snapshot carries and installs (SnapshotInstall.ts). */
   stateMachine: SnapshotStateMachine | undefined;
+  /** TIDEMQ_DLEDGER_TRACE=1 figures (DLedgerTrace.ts). */
+  private readonly trace: ReadyTrace;
 
   private constructor(
     private readonly config: BrokerConfig,
@@ -180,14 +97,81 @@ export class DLedgerNode {
   ) {
     this.peers = parseDLedgerPeers(config.dLegerPeers);
     this.self = this.peers.find((p) => p.id === config.dLegerSelfId)!;
+    this.trace = new ReadyTrace(this.self.id, logger, () => ({
+      log: this.store!.flushTimes.count,
+      index: this.index.syncCount,
+    }));
     this.index = index;
+    this.writability = new LeaderWritability({
+      node: () => this.node,
+      store: () => this.store,
+      index,
+      logger,
+      selfId: this.self.id,
+      brokerName: config.brokerName,
+      emit: (r) => this.onRoleChange(r),
+    });
     this.members = new MembershipLog(index, index.dir, this.peers, logger);
-    this.hard = index.hardState;
-    this.gate.committedOffset = index.endOf(this.hard.commit);
+    this.membership = new MembershipFollower({
+      node: () => this.node,
+      transport: () => this.transport,
+      members: this.members,
+      selfId: this.self.id,
+      logger,
+      onMembership: (member) => this.onMembership(member),
+    });
+    this.hardState = new HardStateWriter(index.hardState, index, logger);
+    this.gate.committedOffset = index.endOf(this.hardState.hard.commit);
     this.syncFlush = config.dLegerSyncFlush;
     // The environment variable is the benchmarks' A/B switch (bench/dledger-throughput.mjs --ab).
-    this.lazyIndexSync =
-      this.syncFlush && (config.dLegerLazyIndexSync || process.env.TIDEMQ_DLEDGER_LAZY_INDEX_SYNC === "1");
+    this.lazy = new LazyIndexSync(
+      this.syncFlush && (config.dLegerLazyIndexSync || process.env.TIDEMQ_DLEDGER_LAZY_INDEX_SYNC === "1"),
+      index,
+      this.self.id,
+      logger,
+      {
+        stopped: () => this.stopped,
+        failed: () => this.failed !== undefined,
+        durableMoved: () => {
+          if (!this.node) return;
+          this.applyCommitted(this.node.hardState().commit);
+          if (this.writability.role === "leader" && !this.writability.writable) this.writability.check();
+        },
+        recovered: () => {
+          this.node?.recovered();
+          this.pipeline.kick();
+        },
+        fail: (err) => this.fail(err),
+      },
+    );
+    this.pipeline = new ReadyPipeline({
+      selfId: this.self.id,
+      index,
+      syncFlush: this.syncFlush,
+      lazy: this.lazy,
+      hardState: this.hardState,
+      writability: this.writability,
+      membership: this.membership,
+      leaderWatch: this.leaderWatch,
+      trace: this.trace,
+      node: () => this.node,
+      store: () => this.store!,
+      transport: () => this.transport!,
+      writer: () => this.writer!,
+      stopped: () => this.stopped,
+      failed: () => this.failed !== undefined,
+      installSnapshot: (snapshot) =>
+        installSnapshot(snapshot, {
+          index: this.index,
+          members: this.members,
+          store: this.store!,
+          gate: this.gate,
+          stateMachine: this.stateMachine,
+          logger: this.logger,
+        }),
+      applyCommitted: (commit) => this.applyCommitted(commit),
+      fail: (err) => this.fail(err),
+    });
   }
 
   /**
@@ -222,36 +206,19 @@ export class DLedgerNode {
   /** Starts replicating over an open store (opened with `gate` as its commit gate). */
   async start(store: MessageStore): Promise<void> {
     this.store = store;
-    store.refuseLocalAppends(this.notWritableReason());
-    // Reconcile log and index after a crash: entries whose bytes did not survive go, and
-    // bytes no entry covers go (neither was acknowledged to anyone).
-    let last = this.index.lastIndex();
-    const logEnd = store.maxPhysicalOffset;
-    const base = this.index.logBase.index;
-    while (last > base && this.index.endOf(last) > Math.max(logEnd, this.index.logBase.end)) last--;
-    if (last < this.index.lastIndex()) {
-      if (last < this.hard.commit) {
-        this.logger.warn(
-          `dledger: commit log ends at ${logEnd}, before committed entry ${this.hard.commit}: the log lost committed data (unsynced writes?); this replica re-fetches it from the leader`,
-        );
-        this.hard = { ...this.hard, commit: last };
-      }
-      this.index.truncateFrom(last + 1);
-    }
-    const end = this.index.endOf(last);
-    await this.markAmnesia(store.maxPhysicalOffset, end);
-    if (store.maxPhysicalOffset > end) {
-      this.logger.info(
-        `dledger: cutting ${store.maxPhysicalOffset - end} log bytes no Raft entry covers (from ${end})`,
-      );
-      await store.truncateUncommitted(end);
-    }
-    if (this.lazyIndexSync) {
-      // Records read back after a kill -9 may be in the page cache only.
-      await this.index.sync();
-      this.durableIndexEnd = this.index.endOf(this.index.lastIndex());
-    }
-    this.gate.committedOffset = this.index.endOf(this.hard.commit);
+    this.writer = new EntryWriter(store, this.index, this.members, this.lazy, this.logger);
+    store.refuseLocalAppends(this.writability.notWritableReason());
+    // Reconcile log and index after a crash (LogIndexReconcile.ts), the amnesia mark first.
+    const { last, hard } = await reconcileLogAndIndex(
+      this.index,
+      store,
+      this.hardState.hard,
+      this.logger,
+      (logEnd, end) => this.lazy.mark(logEnd, end),
+    );
+    this.hardState.hard = hard;
+    await this.lazy.syncAtStart();
+    this.gate.committedOffset = this.index.endOf(this.hardState.hard.commit);
     store.commitAdvanced();
     // Retention compacts the Raft log: a replica behind the first retained entry gets a snapshot.
     this.index.setCompaction(
@@ -264,7 +231,7 @@ export class DLedgerNode {
       random: Math.random,
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      applied: this.hard.commit,
+      applied: this.hardState.hard.commit,
       maxBytesPerMessage: 1024 * 1024,
       maxInflightMessages: 256,
       // Pipelined Readies: the leader ships new entries while its previous write is being
@@ -273,17 +240,16 @@ export class DLedgerNode {
       // A new commit index reaches followers with the next entries (the next round, under load)
       // or heartbeat (≤ 100 ms), not by an extra empty append + answer per follower per round.
       lazyCommitBroadcast: process.env.TIDEMQ_DLEDGER_EAGER_COMMIT !== "1",
-      amnesia: this.recoverTo > 0,
+      amnesia: this.lazy.recoverTo > 0,
       ...(this.config.preferredLeaderId ? { preferredLeaderId: this.config.preferredLeaderId } : {}),
     });
     store.setLocalAppendListener(this.onLocalAppend);
     this.members.reportConfigDrift(this.peers.map((p) => p.id));
-    this.transport = new RaftTransport(this.self, this.votersAsPeers(), this.logger);
-    this.seenVoters = this.node.voters();
+    this.transport = new RaftTransport(this.self, this.membership.peers(), this.logger);
+    this.membership.started(this.node.voters());
     this.transport.onMessage = (m) => {
       if (this.stopped || this.failed) return;
-      if (m.type === "app" || m.type === "heartbeat" || m.type === "snap")
-        this.lastLeaderContactAt = Date.now();
+      if (m.type === "app" || m.type === "heartbeat" || m.type === "snap") this.leaderWatch.leaderContact();
       try {
         if (TIMELINE) {
           if (m.type === "app" && m.entries.length > 0)
@@ -296,19 +262,19 @@ export class DLedgerNode {
       }
       // A leader's commit index moves when a follower's ack arrives (it counts only fsynced
       // copies): answer the puts now rather than after the Ready being persisted.
-      if (this.role === "leader") this.applyCommitted(this.node!.hardState().commit);
-      this.kick();
+      if (this.writability.role === "leader") this.applyCommitted(this.node!.hardState().commit);
+      this.pipeline.kick();
     };
     await this.transport.start();
     const batch = ticksPerWakeup(this.config.dLegerTickMs);
     this.timer = setInterval(() => this.onTick(batch), this.config.dLegerTickMs * batch);
     this.logger.info(
-      `dledger: replica ${this.self.id} of group ${this.config.dLegerGroup || this.config.brokerName} (${this.peers.map((p) => `${p.id}=${p.host}:${p.port}`).join(", ")}), log index ${last}, commit ${this.hard.commit}, term ${this.hard.term}`,
+      `dledger: replica ${this.self.id} of group ${this.config.dLegerGroup || this.config.brokerName} (${this.peers.map((p) => `${p.id}=${p.host}:${p.port}`).join(", ")}), log index ${last}, commit ${this.hardState.hard.commit}, term ${this.hardState.hard.term}`,
     );
   }
 
   get isWritable(): boolean {
-    return this.writable;
+    return this.writability.writable;
   }
 
   get raftPort(): number {
@@ -316,30 +282,16 @@ export class DLedgerNode {
   }
 
   status(): DLedgerReplicaStatus {
-    const st: RaftStatus | undefined = this.node?.status();
-    const peers: DLedgerReplicaStatus["peers"] = [];
-    if (st && st.role === "leader") {
-      for (const id of st.voters) {
-        const match = id === this.self.id ? this.index.lastIndex() : (st.progress[id]?.match ?? 0);
-        peers.push({ id, matchIndex: match, lag: Math.max(0, st.lastIndex - match) });
-      }
-    }
-    return {
+    return replicaStatus({
       selfId: this.self.id,
-      role: st?.role ?? "follower",
-      writable: this.writable,
-      term: st?.term ?? this.hard.term,
-      leaderId: st?.leader ?? "",
-      commitIndex: st?.commit ?? this.hard.commit,
-      lastIndex: st?.lastIndex ?? this.index.lastIndex(),
+      st: this.node?.status(),
+      writable: this.writability.writable,
+      hard: this.hardState.hard,
+      lastIndex: this.index.lastIndex(),
       committedOffset: this.gate.committedOffset,
-      peers,
-      elections: this.elections,
-      leaderChanges: this.leaderChanges,
-      leaderContactAgeMs:
-        st?.role === "leader" ? 0 : this.lastLeaderContactAt ? Date.now() - this.lastLeaderContactAt : -1,
-      amnesiaRecoverTo: this.recoverTo,
-    };
+      watch: this.leaderWatch,
+      amnesiaRecoverTo: this.lazy.recoverTo,
+    });
   }
 
   /** Leader only: hands leadership to `to` (it campaigns once caught up). */
@@ -352,7 +304,7 @@ export class DLedgerNode {
       throw new Error(`${this.self.id} is not the leader (leader: ${st.leader || "unknown"})`);
     if (to === this.self.id) return;
     this.node.transferLeadership(to);
-    this.kick();
+    this.pipeline.kick();
   }
 
   // ---------------------------------------------------------------- membership (MembershipChange.ts)
@@ -367,86 +319,29 @@ export class DLedgerNode {
     if (!this.node) throw new Error("dledger replica not started");
     this.members.learn(cc); // the transport needs the new voter's address before the entry goes out
     const r = this.node.proposeConfigChange(cc);
-    this.kick();
+    this.pipeline.kick();
     return { index: r.lastIndex, term: r.term };
   }
 
   /** Resolves true once `index` is committed with `term` still there, false after `ms`. */
   async whenCommitted(index: number, term: number, ms: number): Promise<boolean> {
     const done = () => this.node !== undefined && this.node.hardState().commit >= index;
-    if (!done()) {
-      await new Promise<void>((resolve) => {
-        const w = { index, resolve: () => finish() };
-        const t = setTimeout(() => finish(), ms);
-        const finish = () => {
-          clearTimeout(t);
-          this.commitWaiters.delete(w);
-          resolve();
-        };
-        this.commitWaiters.add(w);
-      });
-    }
+    if (!done()) await this.commitWaiters.wait(index, ms);
     return done() && this.index.lastIndex() >= index && this.index.term(index) === term;
-  }
-
-  /** Transport peers: the voters, and on a leader the removed ones it still tells of their removal. */
-  private votersAsPeers() {
-    const out = [];
-    const ids = new Set(this.node?.voters() ?? this.members.currentVoters());
-    for (const id of Object.keys(this.node?.status().progress ?? {})) ids.add(id);
-    for (const id of ids) {
-      const p = this.members.peer(id);
-      if (p) out.push(p);
-      else if (id !== this.self.id) this.logger.error(`dledger: no address known for member ${id}`);
-    }
-    return out;
-  }
-
-  /** Config entries take effect when appended (thesis §4.1): the transport follows at once. */
-  private followMembership(rd: Ready): void {
-    let last: { index: number; cc: ConfigChange } | undefined;
-    for (const e of rd.entries) {
-      if (e.type !== "config") continue;
-      last = { index: e.index, cc: decodeConfigChange(e.data) };
-      this.members.learn(last.cc);
-    }
-    const voters = this.node!.voters();
-    if (voters === this.seenVoters) return;
-    const was = this.seenVoters;
-    this.seenVoters = voters;
-    this.transport?.setPeers(this.votersAsPeers());
-    this.logger.info(`dledger: group membership is now ${voters.join(",")} (was ${was.join(",")})`);
-    const id = this.self.id;
-    if (was.includes(id) && !voters.includes(id)) {
-      if (last?.cc.op === "removeVoter" && last.cc.node === id) {
-        this.logger.warn(
-          `dledger: replica ${id} was removed from the group by config entry ${last.index}: it no longer campaigns or leads; stop this broker (its data is no longer part of the group)`,
-        );
-        this.onMembership(false);
-      } else {
-        // A new replica catching up through the group's history, before the entry that adds it.
-        this.logger.info(
-          `dledger: replica ${id} is not a member as of entry ${last?.index ?? "?"} (catching up)`,
-        );
-      }
-    } else if (!was.includes(id) && voters.includes(id)) {
-      this.logger.info(`dledger: replica ${id} is a member of the group`);
-    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.hardStateTimer) clearTimeout(this.hardStateTimer);
-    this.pausedAppends?.stop();
+    this.hardState.stop();
+    this.writer?.stop();
     this.store?.setLocalAppendListener(undefined);
     this.store?.refuseLocalAppends("the broker is stopping");
     await this.transport?.stop();
-    for (let i = 0; i < 500 && (this.running || this.inFlight > 0); i++)
-      await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 500 && !this.pipeline.idle; i++) await new Promise((r) => setTimeout(r, 5));
     try {
       await this.index.setHardState(
-        { ...this.hard, commit: this.node?.status().commit ?? this.hard.commit },
+        { ...this.hardState.hard, commit: this.node?.status().commit ?? this.hardState.hard.commit },
         true,
       );
     } catch {
@@ -471,473 +366,23 @@ export class DLedgerNode {
         this.logger.error(`dledger: ${(err as Error).message}`);
       }
     }
-    if (this.role === "leader" && !this.writable) this.checkWritable();
+    if (this.writability.role === "leader" && !this.writability.writable) this.writability.check();
     // Most ticks change nothing (no election, no heartbeat due): no loop turn for those.
-    if (this.node.hasReady() || this.takeBackFrom !== undefined) this.kick();
-  }
-
-  /**
-   * Runs the Ready loop once the current synchronous run is over (a microtask: every frame of
-   * a socket chunk, every put of a coalesced group is stepped first, then one Ready takes them
-   * all). Not setImmediate: on a busy machine that hop cost 6-10 ms per proposal before its
-   * entries left for the followers, on the path of every acknowledgement.
-   */
-  private kick(): void {
-    if (this.kickScheduled || this.running || this.stopped) return;
-    this.kickScheduled = true;
-    // afterSyncRun (a resolved promise's then), not queueMicrotask: the same microtask turn
-    // without queueMicrotask's per-call AsyncResource (seen in profiles of every tick and ack).
-    afterSyncRun(this.runLoop);
-  }
-
-  private readonly runLoop = (): void => {
-    this.kickScheduled = false;
-    void this.loop();
-  };
-
-  /**
-   * Hands every Ready the core offers to storage without waiting for the previous one's fsync
-   * (asyncStorageWrites): messages that may go early go at once, the entries are written now in
-   * Ready order, and `complete` finishes each Ready in the same order once its bytes are
-   * durable (answers, commit, advance). A Ready that truncates or changes term/vote first
-   * waits for everything in flight (rare: elections, a deposed leader's tail).
-   */
-  private async loop(): Promise<void> {
-    if (this.running || this.failed || !this.node) return;
-    this.running = true;
-    const node = this.node;
-    try {
-      await this.takeBackRefused();
-      for (
-        let n = 0;
-        n < 10_000 && this.inFlight < MAX_READIES_IN_FLIGHT && node.hasReady() && !this.stopped;
-        n++
-      ) {
-        const rd = node.ready();
-        if (rd.softState) this.noteSoftState(rd.softState);
-        if (rd.softState) this.onRole(rd.softState.role);
-        this.followMembership(rd);
-        this.transport!.send(rd.messages);
-        if (TIMELINE) this.timelineSends(rd.messages);
-        if (this.mustDrain(rd)) await this.completions;
-        if (this.failed || this.stopped) return;
-        const t0 = TRACE ? performance.now() : 0;
-        const end = await this.write(rd);
-        const waitIndex = this.indexOnAckPath;
-        if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "written", rd.entries.at(-1)!.index);
-        this.inFlight++;
-        this.completions = this.complete(node, rd, end, this.completions, t0, waitIndex);
-      }
-    } catch (err) {
-      this.fail(err as Error);
-    } finally {
-      this.running = false;
-    }
-    if (
-      !this.stopped &&
-      !this.failed &&
-      ((node.hasReady() && this.inFlight < MAX_READIES_IN_FLIGHT) || this.takeBackFrom !== undefined)
-    )
-      this.kick();
-  }
-
-  /**
-   * Cuts the records of refused proposals (see onLocalAppend). Only the loop touches the commit
-   * log's end, so this runs in the loop: done anywhere else it raced with the follower's
-   * appends — replicated entries were skipped as "already there" over the refused records (and
-   * acknowledged on their fsync) or cut by the late take-back, and the replica stopped
-   * replicating (a 3-replica group then lost its majority at the next fault).
-   */
-  private async takeBackRefused(): Promise<void> {
-    const from = this.takeBackFrom;
-    if (from === undefined) return;
-    this.takeBackFrom = undefined;
-    // Never past an entry of the Raft log (those bytes belong to an entry, not to a refusal).
-    await this.store!.truncateUncommitted(Math.max(from, this.index.endOf(this.index.lastIndex())));
-  }
-
-  /** A truncation or a term/vote change is handled with no other Ready in flight. */
-  private mustDrain(rd: Ready): boolean {
-    if (this.inFlight === 0) return false;
-    if (rd.snapshot) return true;
-    const first = rd.entries[0]?.index;
-    if (first !== undefined && first <= this.index.lastIndex()) return true;
-    const hs = rd.hardState;
-    return hs !== undefined && (hs.term !== this.hard.term || hs.vote !== this.hard.vote);
-  }
-
-  /** After `prev` (the Ready before) and this Ready's own fsync: answer, commit, advance. */
-  private async complete(
-    node: RaftNode,
-    rd: Ready,
-    end: number,
-    prev: Promise<void>,
-    t0: number,
-    waitIndex: boolean,
-  ): Promise<void> {
-    try {
-      const indexSynced = rd.entries.length > 0 && this.syncFlush ? this.index.sync() : undefined;
-      // dLegerLazyIndexSync: the entries count as durable (our ack, a leader's own match) once
-      // their commit-log bytes are; the index fsync (still one per group) runs beside, and a
-      // failure of it stops the replica as before. See markAmnesia for why that is safe.
-      if (indexSynced && !waitIndex)
-        indexSynced.catch((err: Error) => {
-          if (!this.stopped) this.fail(err);
-        });
-      if (indexSynced && this.lazyIndexSync) {
-        const covered = this.index.endOf(this.index.lastIndex());
-        const generation = this.indexGeneration;
-        indexSynced.then(
-          () => this.indexDurableTo(covered, generation),
-          () => {},
-        );
-      }
-      const durable =
-        rd.entries.length > 0
-          ? Promise.all([this.store!.whenConfirmed(end), waitIndex ? indexSynced : undefined])
-          : undefined;
-      await Promise.all([prev, durable]);
-      if (this.appendError) throw this.appendError;
-      if (this.failed || this.stopped || this.node !== node) return;
-      // Our log is durable up to `end`; once its index is too, past the mark, we vote again.
-      if (this.recoverTo > 0 && indexSynced && end > this.recoverTo) this.clearAmnesia(indexSynced);
-      if (TRACE) this.trace(rd, performance.now() - t0);
-      if (TIMELINE && rd.entries.length > 0) timeline(this.self.id, "durable", rd.entries.at(-1)!.index);
-      this.transport!.send(rd.messagesAfterPersist);
-      if (TIMELINE) this.timelineSends(rd.messagesAfterPersist);
-      const last = rd.committedEntries.at(-1);
-      if (last) {
-        this.applyCommitted(last.index);
-        // A follower needs no applied entry's wire form again: kept, every received frame
-        // stayed (up to the 64 MiB bound) and was evicted late — old, fragmented memory each
-        // new frame paid for in page faults and GC. Should this replica lead, followers that
-        // are behind get those entries read back from the commit log.
-        if (this.role !== "leader" && !FOLLOWER_WIRE_CACHE) this.index.forgetWireThrough(last.index);
-      }
-      node.advance();
-      if (this.role === "leader") {
-        // Our own copy now counts: the commit index may have moved.
-        this.applyCommitted(node.hardState().commit);
-        if (!this.writable) this.checkWritable();
-      }
-    } catch (err) {
-      this.fail(err as Error);
-    } finally {
-      this.inFlight--;
-      this.kick();
-    }
-  }
-
-  /** Writes a Ready's entries (not yet durable) and its hard state (term and vote durably);
-   *  returns the commit-log offset its entries end at. */
-  private async write(rd: Ready): Promise<number> {
-    const store = this.store!;
-    await this.takeBackRefused();
-    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    const ents = rd.entries;
-    let end = 0;
-    // See markAmnesia: a lost index record leaves a trace (log bytes past the index) only if
-    // its entry had bytes and the index was not cut back; anything else waits for the index.
-    this.indexOnAckPath = !this.lazyIndexSync || rd.snapshot !== undefined;
-    if (ents.length > 0) {
-      const first = ents[0]!.index;
-      if (first <= this.index.lastIndex()) {
-        this.indexOnAckPath = true;
-        // A conflicting uncommitted suffix: cut index and log back to entry first-1.
-        const cut = this.index.endOf(first - 1);
-        this.indexGeneration++;
-        // Lazy mode only: nothing but a lazy index fsync (indexDurableTo) raises it again. In
-        // strict mode the cap stayed at the cut for good — the gate froze there, and as leader
-        // the replica was never writable (fault injection: no leader for 30 s after a round).
-        if (this.lazyIndexSync) this.durableIndexEnd = Math.min(this.durableIndexEnd, cut);
-        this.index.truncateFrom(first);
-        if (store.maxPhysicalOffset > cut) {
-          this.logger.info(`dledger: truncating uncommitted entries from index ${first} (log offset ${cut})`);
-          await store.truncateUncommitted(cut);
-        }
-      }
-      end = this.index.endOf(first - 1);
-      const recs: IndexRecord[] = [];
-      for (const e of ents) {
-        // Config entries have no commit-log bytes (like no-ops): their data goes to membership.json.
-        if (e.type === "config") this.members.persist(e);
-        const own = e.term === this.ownTerm && e.index <= this.ownLast;
-        if (e.type !== "normal") this.indexOnAckPath = true;
-        if (e.type === "normal") {
-          const d = decodeEntryData(e.data);
-          if (d.end <= end) this.indexOnAckPath = true;
-          if (!own && store.maxPhysicalOffset > end) {
-            // Bytes past the last entry that are not this entry's: records this replica wrote
-            // as a leader and never got into its Raft log. They are not the leader's bytes —
-            // cut them before appending the leader's (skipping would ack the wrong bytes).
-            this.logger.info(
-              `dledger: cutting ${store.maxPhysicalOffset - end} log bytes of this replica's own uncommitted records (from ${end}) for entry ${e.index} of term ${e.term}`,
-            );
-            await store.truncateUncommitted(end);
-          }
-          if (store.maxPhysicalOffset < d.end) this.appendChunks(e.index, d.chunks);
-          end = d.end;
-        }
-        recs.push({
-          index: e.index,
-          term: e.term,
-          type: e.type,
-          end,
-          // Cached: the core reads entries back to hand them out committed, and a leader to
-          // send them. A follower's received entries leave the cache once applied (complete).
-          wire: e.type === "normal" ? e.data : undefined,
-        });
-      }
-      this.index.append(recs);
-    }
-    if (rd.hardState) {
-      const hs = rd.hardState;
-      const durable = hs.term !== this.hard.term || hs.vote !== this.hard.vote;
-      this.hard = hs;
-      // Term and vote must be durable before any answer; the commit index need not be (it is
-      // re-learned from the leader), so it is written at most every second, off the path.
-      if (durable) await this.index.setHardState(hs, true);
-      else this.scheduleHardStateWrite();
-    }
-    return end;
-  }
-
-  /**
-   * The amnesia mark (dLegerLazyIndexSync), at start-up before any log bytes are cut.
-   *
-   * Lazy, an entry is acknowledged (to the leader, or counted as the leader's own copy) once
-   * its commit-log bytes are fsynced, its index record's fsync running beside. A power cut can
-   * then keep the bytes of acknowledged entries and lose their index records; start() cuts
-   * those bytes (no entry covers them) and the replica would answer votes from a log missing
-   * entries it acknowledged — entries a majority may have committed with its help — and could
-   * elect a leader without them. So, when the previous run was lazy and the log reaches past
-   * the index (`logEnd > indexEnd`), the replica durably records recoverTo = logEnd BEFORE
-   * cutting: every entry it acknowledged had its bytes durable, so each ends at or below
-   * recoverTo. Until its durable log (index included) reaches strictly past recoverTo with
-   * entries from a leader, it neither grants votes nor campaigns (RaftConfig.amnesia), so it
-   * cannot help elect a leader lacking them; past it, its log holds, at their indexes, every
-   * entry it acknowledged that was committed (a leader's log holds every committed entry, and
-   * ours matches that leader's up to an entry ending past recoverTo ≥ their ends).
-   *
-   * An entry without bytes (no-op, config) or an index cut back (truncation) leaves no such
-   * trace, so write() keeps those Readies' index fsync on the acknowledgement path; no-ops and
-   * conflicts are once per election, config entries rare. The mark is also left after a
-   * kill -9 of a leader with records appended but not yet proposed (bytes past the index, never
-   * acknowledged): the cost is only that the replica waits for new entries before voting.
-   * The commit gate stays at the durable index (durableIndexEnd), so the store never
-   * dispatches past what start() might cut back to.
-   * What it costs: if a majority of the group is marked at once (a power cut of all replicas
-   * under load), no leader can be elected — the entries they lost exist only as bytes — and an
-   * operator must step in (README, DLedger durability). Hence opt-in.
-   */
-  private async markAmnesia(logEnd: number, indexEnd: number): Promise<void> {
-    const was = this.index.amnesia;
-    const recoverTo = was.lazy && logEnd > indexEnd ? Math.max(was.recoverTo, logEnd) : was.recoverTo;
-    if (recoverTo !== was.recoverTo || was.lazy !== this.lazyIndexSync) {
-      await this.index.setAmnesia({ lazy: this.lazyIndexSync, recoverTo });
-    }
-    this.recoverTo = recoverTo;
-    if (recoverTo > 0) {
-      this.logger.warn(
-        `dledger: replica ${this.self.id} may have lost index records of entries it acknowledged (commit log ends at ${logEnd}, its Raft index at ${indexEnd}; a power cut with dLegerLazyIndexSync): it neither votes nor campaigns until its log reaches past offset ${recoverTo} with entries from a leader`,
-      );
-    }
-  }
-
-  /** An index fsync covering records up to commit-log offset `end` completed: the gate may move. */
-  private indexDurableTo(end: number, generation: number): void {
-    if (generation !== this.indexGeneration || end <= this.durableIndexEnd || this.stopped || this.failed)
-      return;
-    this.durableIndexEnd = end;
-    if (!this.node) return;
-    this.applyCommitted(this.node.hardState().commit);
-    if (this.role === "leader" && !this.writable) this.checkWritable();
-  }
-
-  /** The log reaches past the mark and `indexDurable` makes it durable: clear it (durably). */
-  private clearAmnesia(indexDurable: Promise<void>): void {
-    if (this.clearingAmnesia) return;
-    this.clearingAmnesia = true;
-    const at = this.recoverTo;
-    indexDurable
-      .then(() => this.index.setAmnesia({ lazy: this.lazyIndexSync, recoverTo: 0 }))
-      .then(() => {
-        this.recoverTo = 0;
-        this.node?.recovered();
-        this.logger.info(
-          `dledger: replica ${this.self.id} holds its log past offset ${at} again: it votes again`,
-        );
-        this.kick();
-      })
-      .catch((err: Error) => {
-        if (!this.stopped) this.fail(err);
-      });
-  }
-
-  /** Appends a follower's entry bytes verbatim at the leader's offsets. */
-  private appendChunks(index: number, chunks: readonly LogChunk[]): void {
-    const store = this.store!;
-    for (const c of chunks) {
-      // An empty store after a snapshot begins where the snapshot's last entry ends, its first
-      // segment ending where the leader's does.
-      const base = this.index.logBase;
-      const held = this.paused.end; // bytes waiting for disk space come first
-      const empty = held === undefined && store.maxPhysicalOffset === 0;
-      const at = held ?? (empty ? base.end : store.maxPhysicalOffset);
-      if (c.offset + c.bytes.length <= at) continue;
-      if (c.offset !== at) {
-        throw new Error(`entry ${index}: bytes at ${c.offset} do not continue the commit log (end ${at})`);
-      }
-      const segmentSize =
-        empty && base.segmentEnd !== undefined && c.offset === base.end
-          ? base.segmentEnd - base.end
-          : store.segmentSize;
-      this.paused.offer(index, c.offset, c.bytes, segmentSize);
-    }
-  }
-
-  private readonly appendNow = (index: number, offset: number, bytes: Buffer, segmentSize: number): void => {
-    this.store!.appendReplicated(offset, bytes, segmentSize).catch((err: Error) => {
-      // A truncation answers the pending append; anything else means the bytes did not decode.
-      if (err instanceof RangeError || err instanceof TypeError) this.appendError ??= err;
-      else if (!/taken back/.test(err.message)) {
-        // Not expected: if these bytes were never written, the Ready waiting for them never
-        // ends and the replica stops answering (votes too) without an error. Say so.
-        this.logger.warn(`dledger: replicated append of entry ${index} at ${offset} failed: ${err.message}`);
-      }
-    });
-  };
-
-  /** Replicated appends held while the disk is full (PausedAppends.ts). */
-  private get paused(): PausedAppends {
-    this.pausedAppends ??= new PausedAppends(this.store!, this.logger, this.appendNow);
-    return this.pausedAppends;
-  }
-
-  private pausedAppends: PausedAppends | undefined;
-
-  /**
-   * Installs a leader's snapshot (SnapshotInstall.ts) on an empty replica: the metadata first
-   * (applying it twice changes nothing), then the Raft index's base and the membership, both
-   * durable; the commit log then begins at the snapshot's end offset. A replica with entries
-   * is refused: it stops replicating (the operator step in the error) and stays up.
-   */
-  private async installSnapshot(s: Snapshot): Promise<void> {
-    const { index, term, voters } = s.metadata;
-    const payload = decodeSnapshotPayload(s.data);
-    const why = refuseInstall(
-      {
-        lastIndex: this.index.lastIndex(),
-        baseIndex: this.index.logBase.index,
-        logEnd: this.store!.maxPhysicalOffset,
-      },
-      { index, end: payload.end },
-    );
-    if (why) throw new SnapshotRefusedError(why);
-    this.logger.warn(
-      `dledger: installing the leader's snapshot at entry ${index} (term ${term}): the commit log begins at ${payload.end} (the leader's retention deleted what is before it)`,
-    );
-    await this.stateMachine?.installSnapshot(payload.state);
-    await this.index.installBase({ index, term, end: payload.end, segmentEnd: payload.segmentEnd });
-    this.members.restoreBase(index, voters);
-    this.gate.committedOffset = payload.end;
-    this.store!.commitAdvanced();
-  }
-
-  private hardStateTimer: NodeJS.Timeout | undefined;
-
-  private scheduleHardStateWrite(): void {
-    if (this.hardStateTimer || this.stopped) return;
-    this.hardStateTimer = setTimeout(() => {
-      this.hardStateTimer = undefined;
-      if (this.stopped) return;
-      this.index.setHardState(this.hard, false).catch((err: Error) => {
-        this.logger.warn(`dledger: cannot write the commit index: ${err.message}`);
-      });
-    }, 1000);
-    this.hardStateTimer.unref();
+    if (this.node.hasReady() || this.writer!.takeBackPending) this.pipeline.kick();
   }
 
   private applyCommitted(commit: number): void {
-    if (TRACE && this.proposedAt.size > 0) {
-      const now = performance.now();
-      for (const [i, at] of this.proposedAt) {
-        if (i > commit) break;
-        this.traceLat.commit += now - at;
-        this.traceLat.nCommit++;
-        this.proposedAt.delete(i);
-      }
-    }
-    if (this.commitWaiters.size > 0) {
-      for (const w of this.commitWaiters) if (w.index <= commit) w.resolve();
-    }
-    const offset = Math.min(this.index.endOf(Math.min(commit, this.index.lastIndex())), this.durableIndexEnd);
+    if (TRACE) this.trace.committed(commit);
+    this.commitWaiters.committed(commit);
+    const offset = Math.min(
+      this.index.endOf(Math.min(commit, this.index.lastIndex())),
+      this.lazy.durableIndexEnd,
+    );
     if (offset > this.gate.committedOffset) {
       if (TIMELINE) timeline(this.self.id, "commit", commit);
       this.gate.committedOffset = offset;
       this.store!.commitAdvanced();
     }
-  }
-
-  /** Counts for /metrics: a new candidacy (role candidate, new term) and a new known leader. */
-  private noteSoftState(ss: SoftState): void {
-    if (ss.role === "candidate" && (this.role !== "candidate" || ss.term !== this.candidateTerm))
-      this.elections++;
-    if (ss.role === "candidate") this.candidateTerm = ss.term;
-    if (ss.leader && ss.leader !== this.seenLeader) {
-      if (this.seenLeader) this.leaderChanges++;
-      this.seenLeader = ss.leader;
-    }
-  }
-  private candidateTerm = -1;
-
-  private onRole(role: Role): void {
-    const was = this.role;
-    this.role = role;
-    if (role === "leader" && was !== "leader") {
-      // The new term's no-op: writes wait until it commits (all earlier entries are then
-      // committed too) and dispatch has caught up, so queue offsets continue correctly.
-      this.leaderStartIndex = this.node!.status().lastIndex;
-      this.logger.info(`dledger: ${this.self.id} elected leader of term ${this.node!.status().term}`);
-    }
-    if (role !== "leader" && this.writable) {
-      this.writable = false;
-      this.store!.refuseLocalAppends(this.notWritableReason());
-      this.logger.info(
-        `dledger: ${this.self.id} is no longer the leader (term ${this.node!.status().term}); sends refused`,
-      );
-      this.emitRole();
-    } else if (role !== "leader" && was === "leader") {
-      this.emitRole();
-    }
-  }
-
-  private checkWritable(): void {
-    const store = this.store!;
-    const st = this.node!.status();
-    if (st.role !== "leader" || st.transferee) return;
-    if (st.commit < this.leaderStartIndex) return;
-    const committed = this.index.endOf(st.commit);
-    if (store.maxPhysicalOffset !== this.index.endOf(this.index.lastIndex())) return;
-    if (store.visibleOffset < committed || store.stats.dispatchBehindBytes > 0) return;
-    this.writable = true;
-    store.refuseLocalAppends(undefined);
-    this.logger.info(`dledger: ${this.self.id} is the leader of term ${st.term} and takes writes`);
-    this.emitRole();
-  }
-
-  private emitRole(): void {
-    const st = this.node!.status();
-    try {
-      this.onRoleChange({ role: this.writable ? "leader" : "follower", term: st.term, leaderId: st.leader });
-    } catch (err) {
-      this.logger.error(`dledger: role change handler failed: ${(err as Error).message}`);
-    }
-  }
-
-  private notWritableReason(): string {
-    const leader = this.node?.status().leader;
-    return `broker ${this.config.brokerName} replica ${this.config.dLegerSelfId} is not the DLedger leader${leader ? ` (leader: ${leader})` : ""}; send to the leader`;
   }
 
   /** Every local append on the leader becomes one Raft entry (its bytes, at their offsets). */
@@ -949,77 +394,33 @@ export class DLedgerNode {
     chunks.push({ offset, bytes });
     const data = encodeEntryData(offset + bytes.length, chunks);
     try {
-      if (!this.writable || !this.node) throw new Error("not writable");
+      if (!this.writability.writable || !this.node) throw new Error("not writable");
       const r = this.node.propose([data]);
-      this.ownTerm = r.term;
-      this.ownLast = r.lastIndex;
-      if (TRACE) this.proposedAt.set(r.lastIndex, performance.now());
+      this.writer!.proposed(r.term, r.lastIndex);
+      if (TRACE) this.trace.proposed(r.lastIndex);
       if (TIMELINE) timeline(this.self.id, "propose", r.lastIndex, String(bytes.length));
     } catch (err) {
       // Leadership moved (or a transfer began) between the check and the append: take the
       // records back; their puts are answered SERVICE_NOT_AVAILABLE.
-      this.writable = false;
-      this.store!.refuseLocalAppends(this.notWritableReason());
-      // Taken back by the loop, before it next touches the log (see takeBackRefused).
-      this.takeBackFrom = Math.min(this.takeBackFrom ?? prevEnd, prevEnd);
-      this.kick();
+      this.writability.refuse(this.writability.notWritableReason());
+      // Taken back by the loop, before it next touches the log (see EntryWriter.takeBackRefused).
+      this.writer!.refused(prevEnd);
+      this.pipeline.kick();
       this.logger.warn(
         `dledger: proposal refused (${(err as Error).message}); records from ${prevEnd} taken back`,
       );
-      this.emitRole();
+      this.writability.emit();
       return;
     }
-    this.kick();
+    this.pipeline.kick();
   };
-
-  private timelineSends(
-    msgs: readonly { type: string; to: string; entries: readonly { index: number }[] }[],
-  ): void {
-    for (const m of msgs)
-      if (m.entries.length > 0) timeline(this.self.id, `send-${m.type}`, m.entries.at(-1)!.index, m.to);
-  }
-
-  private readonly proposedAt = new Map<number, number>();
-  private traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
-  private traceSyncs = { log: 0, index: 0 };
-  private traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
-
-  /** TIDEMQ_DLEDGER_TRACE=1: every 2 s, Readies handled, entries persisted, time persisting. */
-  private trace(rd: Ready, ms: number): void {
-    const t = this.traceStats;
-    t.readies++;
-    t.entries += rd.entries.length;
-    t.committed += rd.committedEntries.length;
-    t.persistMs += ms;
-    t.maxMs = Math.max(t.maxMs, ms);
-    const now = performance.now();
-    for (const e of rd.entries) {
-      const at = this.proposedAt.get(e.index);
-      if (at !== undefined) {
-        this.traceLat.ready += now - ms - at;
-        this.traceLat.nReady++;
-      }
-    }
-    if (Date.now() - t.since >= 2000) {
-      const logSyncs = this.store!.flushTimes.count;
-      const indexSyncs = this.index.syncCount;
-      const fsyncs = `fsyncs log ${logSyncs - this.traceSyncs.log} index ${indexSyncs - this.traceSyncs.index}`;
-      this.traceSyncs = { log: logSyncs, index: indexSyncs };
-      this.logger.info(
-        `dledger trace ${this.self.id} ${this.role}: ${t.readies} readies, ${t.entries} entries, ${t.committed} committed, ${fsyncs}, persist ${(t.persistMs / t.readies).toFixed(2)} ms avg ${t.maxMs.toFixed(1)} max; propose→ready ${(this.traceLat.ready / Math.max(1, this.traceLat.nReady)).toFixed(1)} ms, propose→commit ${(this.traceLat.commit / Math.max(1, this.traceLat.nCommit)).toFixed(1)} ms`,
-      );
-      this.traceLat = { ready: 0, nReady: 0, commit: 0, nCommit: 0 };
-      this.traceStats = { readies: 0, entries: 0, committed: 0, persistMs: 0, maxMs: 0, since: Date.now() };
-    }
-  }
 
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = err;
-    this.writable = false;
-    this.store?.refuseLocalAppends(`DLedger replica failed: ${err.message}`);
+    this.writability.refuse(`DLedger replica failed: ${err.message}`);
     this.logger.error(`dledger: replica ${this.self.id} stopped replicating: ${err.stack ?? err.message}`);
-    this.emitRole();
+    this.writability.emit();
     // Not an error of a clean stop's last writes; nor a refused snapshot, which a restart would
     // only meet again: that replica stays up (reads of what it has), replicating nothing.
     if (!this.stopped && !(err instanceof SnapshotRefusedError)) this.onFatal(err);

@@ -1,4 +1,9 @@
+import type { Snapshot } from "@tidemq/raft";
+import type { Logger } from "@tidemq/remoting";
+import type { MessageStore } from "@tidemq/store";
+import type { MembershipLog } from "./MembershipLog.js";
 import type { MetadataChange } from "./MetadataRecord.js";
+import type { RaftLogIndex } from "./RaftLogIndex.js";
 
 /**
  * Raft InstallSnapshot for a DLedger group whose leader's retention deleted the start of its
@@ -105,4 +110,42 @@ export function snapshotPayloadAt(
     segmentEnd,
     state: sm ? sm.snapshotState() : { applied: 0, changes: [] },
   });
+}
+
+/** What installing a snapshot writes to: the replica's index, membership, store and gate. */
+export interface SnapshotTarget {
+  index: RaftLogIndex;
+  members: MembershipLog;
+  store: MessageStore;
+  gate: { committedOffset: number };
+  stateMachine: SnapshotStateMachine | undefined;
+  logger: Logger;
+}
+
+/**
+ * Installs a leader's snapshot on an empty replica: the metadata first
+ * (applying it twice changes nothing), then the Raft index's base and the membership, both
+ * durable; the commit log then begins at the snapshot's end offset. A replica with entries
+ * is refused: it stops replicating (the operator step in the error) and stays up.
+ */
+export async function installSnapshot(s: Snapshot, t: SnapshotTarget): Promise<void> {
+  const { index, term, voters } = s.metadata;
+  const payload = decodeSnapshotPayload(s.data);
+  const why = refuseInstall(
+    {
+      lastIndex: t.index.lastIndex(),
+      baseIndex: t.index.logBase.index,
+      logEnd: t.store.maxPhysicalOffset,
+    },
+    { index, end: payload.end },
+  );
+  if (why) throw new SnapshotRefusedError(why);
+  t.logger.warn(
+    `dledger: installing the leader's snapshot at entry ${index} (term ${term}): the commit log begins at ${payload.end} (the leader's retention deleted what is before it)`,
+  );
+  await t.stateMachine?.installSnapshot(payload.state);
+  await t.index.installBase({ index, term, end: payload.end, segmentEnd: payload.segmentEnd });
+  t.members.restoreBase(index, voters);
+  t.gate.committedOffset = payload.end;
+  t.store.commitAdvanced();
 }
