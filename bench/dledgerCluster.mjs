@@ -2,7 +2,7 @@
 // one unreplicated broker, for bench/dledger-*.mjs and bench/fault-injection.mjs.
 // Every process started here is stopped by its PID.
 import { spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -13,15 +13,28 @@ import { createLogger } from "../packages/remoting/dist/src/index.js";
 
 export const TIDEMQ = fileURLToPath(new URL("../packages/cli/bin/tidemq.js", import.meta.url));
 
+/**
+ * Ports free a moment ago, below the kernel's ephemeral range: a listen(0) port lies in that
+ * range, where an outgoing connection may take it before a replica (re)binds it (EADDRINUSE).
+ */
 export async function freePorts(n) {
-  const servers = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise((r) => s.listen(0, "127.0.0.1", r));
-    servers.push(s);
+  let ephemeralLow = 32_768;
+  try {
+    const v = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    if (v > 11_000) ephemeralLow = v;
+  } catch {}
+  const canListen = (port) =>
+    new Promise((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+  const ports = [];
+  for (let attempt = 0; ports.length < n && attempt < 1000; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (ephemeralLow - 10_001));
+    if (!ports.includes(port) && (await canListen(port))) ports.push(port);
   }
-  const ports = servers.map((s) => s.address().port);
-  for (const s of servers) await new Promise((r) => s.close(r));
+  if (ports.length < n) throw new Error(`no ${n} free ports below ${ephemeralLow}`);
   return ports;
 }
 

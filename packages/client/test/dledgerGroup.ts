@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -9,18 +10,40 @@ import { testLogger } from "./cluster.js";
 
 const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "dledger-child.js");
 
-/** Ports that were free a moment ago (dLegerPeers needs them before the replicas start). */
+/**
+ * Ports that were free a moment ago (dLegerPeers needs them before the replicas start), taken
+ * below the kernel's ephemeral range: a port from listen(0) is in that range, where any
+ * outgoing connection or listen(0) of a parallel test may take it before a replica binds it
+ * (seen: a replica restarted on its Raft port died with EADDRINUSE).
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
+  const low = 10_000;
+  const high = ephemeralLow() - 1;
   const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-    servers.push(s);
-    ports.push((s.address() as net.AddressInfo).port);
+  for (let attempt = 0; ports.length < n && attempt < 1000; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (!ports.includes(port) && (await canListen(port))) ports.push(port);
   }
-  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
+  if (ports.length < n) throw new Error(`no ${n} free ports in ${low}..${high}`);
   return ports;
+}
+
+/** The first port of net.ipv4.ip_local_port_range (32768 where it cannot be read). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
 }
 
 export interface Replica {
