@@ -131,6 +131,27 @@ async function openReplica(dir: string, n1: ScriptedPeer, n2: ScriptedPeer) {
   return { node, store, receive, failure: () => failure };
 }
 
+/** Two scripted peers listening, and a store of "the new leader n1" holding one record at offset 0. */
+async function peersAndLeaderRecord(
+  dir: string,
+): Promise<{ n1: ScriptedPeer; n2: ScriptedPeer; leaderStore: MessageStore }> {
+  const n1 = new ScriptedPeer();
+  const n2 = new ScriptedPeer();
+  await n1.listen();
+  await n2.listen();
+  cleanups.push(() => n1.close());
+  cleanups.push(() => n2.close());
+  const leaderStore = await MessageStore.open({
+    storePathRootDir: join(dir, "leader"),
+    flushDiskType: "SYNC_FLUSH",
+    storeHost: { host: "127.0.0.1", port: 10911 },
+    logger,
+  });
+  cleanups.push(() => leaderStore.shutdown());
+  await leaderStore.putMessage(msg("from the new leader n1"));
+  return { n1, n2, leaderStore };
+}
+
 /**
  * `refused`: the put reaches n0 after its core stepped down (its proposal is refused, the
  * records taken back). `replaced`: the put is proposed as entry 2 of term 1 just before n0
@@ -140,23 +161,9 @@ async function openReplica(dir: string, n1: ScriptedPeer, n2: ScriptedPeer) {
 async function depose(variant: "refused" | "replaced"): Promise<void> {
   const dir = await tempDir(`dledger-take-back-${variant}`);
   cleanups.push(() => removeDir(dir));
-  const n1 = new ScriptedPeer();
-  const n2 = new ScriptedPeer();
-  await n1.listen();
-  await n2.listen();
-  cleanups.push(() => n1.close());
-  cleanups.push(() => n2.close());
-
   // The new leader's record, encoded by a store of its own at offset 0 (same size as the
   // refused record: skipping it as "already there" is the silent variant of the bug).
-  const leaderStore = await MessageStore.open({
-    storePathRootDir: join(dir, "leader"),
-    flushDiskType: "SYNC_FLUSH",
-    storeHost: { host: "127.0.0.1", port: 10911 },
-    logger,
-  });
-  cleanups.push(() => leaderStore.shutdown());
-  await leaderStore.putMessage(msg("from the new leader n1"));
+  const { n1, n2, leaderStore } = await peersAndLeaderRecord(dir);
   const chunk = await leaderStore.readReplicationChunk(0, 1 << 20);
   assert.ok(chunk && chunk.offset === 0);
   const leaderBytes = chunk.data;
@@ -237,20 +244,7 @@ test("a deposed leader's unpersisted proposal replaced by the new leader's entry
 test("after cutting back its own uncommitted entry (strict index fsync), a replica still makes later commits visible and, elected, takes writes", async () => {
   const dir = await tempDir("dledger-cut-then-lead");
   cleanups.push(() => removeDir(dir));
-  const n1 = new ScriptedPeer();
-  const n2 = new ScriptedPeer();
-  await n1.listen();
-  await n2.listen();
-  cleanups.push(() => n1.close());
-  cleanups.push(() => n2.close());
-  const leaderStore = await MessageStore.open({
-    storePathRootDir: join(dir, "leader"),
-    flushDiskType: "SYNC_FLUSH",
-    storeHost: { host: "127.0.0.1", port: 10911 },
-    logger,
-  });
-  cleanups.push(() => leaderStore.shutdown());
-  await leaderStore.putMessage(msg("from the new leader n1"));
+  const { n1, n2, leaderStore } = await peersAndLeaderRecord(dir);
   const leaderBytes = (await leaderStore.readReplicationChunk(0, 1 << 20))!.data;
 
   const { node, store, receive, failure } = await openReplica(dir, n1, n2);
