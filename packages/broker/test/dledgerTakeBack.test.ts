@@ -131,10 +131,10 @@ async function openReplica(dir: string, n1: ScriptedPeer, n2: ScriptedPeer) {
   return { node, store, receive, failure: () => failure };
 }
 
-/** Two scripted peers listening, and a store of "the new leader n1" holding one record at offset 0. */
+/** Two scripted peers listening, and the bytes of "the new leader n1"'s one record at offset 0. */
 async function peersAndLeaderRecord(
   dir: string,
-): Promise<{ n1: ScriptedPeer; n2: ScriptedPeer; leaderStore: MessageStore }> {
+): Promise<{ n1: ScriptedPeer; n2: ScriptedPeer; leaderBytes: Buffer }> {
   const n1 = new ScriptedPeer();
   const n2 = new ScriptedPeer();
   await n1.listen();
@@ -149,7 +149,44 @@ async function peersAndLeaderRecord(
   });
   cleanups.push(() => leaderStore.shutdown());
   await leaderStore.putMessage(msg("from the new leader n1"));
-  return { n1, n2, leaderStore };
+  const chunk = await leaderStore.readReplicationChunk(0, 1 << 20);
+  assert.ok(chunk && chunk.offset === 0);
+  return { n1, n2, leaderBytes: chunk.data };
+}
+
+/** n0 becomes leader of term 1: n1 hands it leadership, votes for it, acknowledges its no-op. */
+async function electN0InTerm1(
+  node: DLedgerNode,
+  n1: ScriptedPeer,
+  receive: (m: Message) => void,
+): Promise<void> {
+  receive(raftMessage({ type: "timeoutNow", from: "n1", to: "n0", term: 0 }));
+  await n1.waitFor("n0's vote request", (m) => m.type === "vote" && m.term === 1);
+  receive(raftMessage({ type: "voteResp", from: "n1", to: "n0", term: 1 }));
+  await n1.waitFor("n0's no-op", (m) => m.type === "app" && m.term === 1);
+  receive(raftMessage({ type: "appResp", from: "n1", to: "n0", term: 1, index: 1 }));
+  await eventually(() => node.isWritable, "n0 writable as leader of term 1", 10_000);
+}
+
+/** n1, leader of term 2, appends its entry 2 (the record at offset 0) after entry 1 of term 1. */
+function n1Entry2OfTerm2(leaderBytes: Buffer): Message {
+  return raftMessage({
+    type: "app",
+    from: "n1",
+    to: "n0",
+    term: 2,
+    index: 1,
+    logTerm: 1,
+    commit: 1,
+    entries: [
+      {
+        index: 2,
+        term: 2,
+        type: "normal",
+        data: encodeEntryData(leaderBytes.length, [{ offset: 0, bytes: leaderBytes }]),
+      },
+    ],
+  });
 }
 
 /**
@@ -163,20 +200,11 @@ async function depose(variant: "refused" | "replaced"): Promise<void> {
   cleanups.push(() => removeDir(dir));
   // The new leader's record, encoded by a store of its own at offset 0 (same size as the
   // refused record: skipping it as "already there" is the silent variant of the bug).
-  const { n1, n2, leaderStore } = await peersAndLeaderRecord(dir);
-  const chunk = await leaderStore.readReplicationChunk(0, 1 << 20);
-  assert.ok(chunk && chunk.offset === 0);
-  const leaderBytes = chunk.data;
+  const { n1, n2, leaderBytes } = await peersAndLeaderRecord(dir);
 
   const { node, store, receive, failure } = await openReplica(dir, n1, n2);
 
-  // n0 becomes leader of term 1: n1 hands it leadership, votes for it, acknowledges its no-op.
-  receive(raftMessage({ type: "timeoutNow", from: "n1", to: "n0", term: 0 }));
-  await n1.waitFor("n0's vote request", (m) => m.type === "vote" && m.term === 1);
-  receive(raftMessage({ type: "voteResp", from: "n1", to: "n0", term: 1 }));
-  await n1.waitFor("n0's no-op", (m) => m.type === "app" && m.term === 1);
-  receive(raftMessage({ type: "appResp", from: "n1", to: "n0", term: 1, index: 1 }));
-  await eventually(() => node.isWritable, "n0 writable as leader of term 1", 10_000);
+  await electN0InTerm1(node, n1, receive);
 
   // One turn: n1 leads term 2 (n0 steps down in its core), a client's put still reaches n0
   // (refused: its records are taken back), and n1's entry 2 with its bytes at offset 0 arrives.
@@ -188,25 +216,7 @@ async function depose(variant: "refused" | "replaced"): Promise<void> {
   );
   if (variant === "replaced")
     receive(raftMessage({ type: "heartbeat", from: "n1", to: "n0", term: 2, commit: 1 }));
-  receive(
-    raftMessage({
-      type: "app",
-      from: "n1",
-      to: "n0",
-      term: 2,
-      index: 1,
-      logTerm: 1,
-      commit: 1,
-      entries: [
-        {
-          index: 2,
-          term: 2,
-          type: "normal",
-          data: encodeEntryData(leaderBytes.length, [{ offset: 0, bytes: leaderBytes }]),
-        },
-      ],
-    }),
-  );
+  receive(n1Entry2OfTerm2(leaderBytes));
 
   // The put is not acknowledged (the record was taken back) ...
   assert.match(await refused, /^refused: .*(taken back|not the DLedger leader)/);
@@ -244,17 +254,11 @@ test("a deposed leader's unpersisted proposal replaced by the new leader's entry
 test("after cutting back its own uncommitted entry (strict index fsync), a replica still makes later commits visible and, elected, takes writes", async () => {
   const dir = await tempDir("dledger-cut-then-lead");
   cleanups.push(() => removeDir(dir));
-  const { n1, n2, leaderStore } = await peersAndLeaderRecord(dir);
-  const leaderBytes = (await leaderStore.readReplicationChunk(0, 1 << 20))!.data;
+  const { n1, n2, leaderBytes } = await peersAndLeaderRecord(dir);
 
   const { node, store, receive, failure } = await openReplica(dir, n1, n2);
   const indexLast = () => (node as unknown as { index: { lastIndex(): number } }).index.lastIndex();
-  receive(raftMessage({ type: "timeoutNow", from: "n1", to: "n0", term: 0 }));
-  await n1.waitFor("n0's vote request", (m) => m.type === "vote" && m.term === 1);
-  receive(raftMessage({ type: "voteResp", from: "n1", to: "n0", term: 1 }));
-  await n1.waitFor("n0's no-op", (m) => m.type === "app" && m.term === 1);
-  receive(raftMessage({ type: "appResp", from: "n1", to: "n0", term: 1, index: 1 }));
-  await eventually(() => node.isWritable, "n0 writable as leader of term 1", 10_000);
+  await electN0InTerm1(node, n1, receive);
 
   // A put becomes entry 2 of term 1, in n0's Raft index, acknowledged by no peer.
   const cut = store.putMessage(msg("n0's own record, never committed")).then(
@@ -264,25 +268,7 @@ test("after cutting back its own uncommitted entry (strict index fsync), a repli
   await eventually(() => indexLast() === 2, "entry 2 of term 1 in n0's index", 10_000);
 
   // n1 leads term 2; its entry 2 conflicts: n0 cuts its own back to offset 0 and appends n1's.
-  receive(
-    raftMessage({
-      type: "app",
-      from: "n1",
-      to: "n0",
-      term: 2,
-      index: 1,
-      logTerm: 1,
-      commit: 1,
-      entries: [
-        {
-          index: 2,
-          term: 2,
-          type: "normal",
-          data: encodeEntryData(leaderBytes.length, [{ offset: 0, bytes: leaderBytes }]),
-        },
-      ],
-    }),
-  );
+  receive(n1Entry2OfTerm2(leaderBytes));
   assert.match(await cut, /^refused: /);
   await n1.waitFor(
     "n0's acknowledgement of entry 2 of term 2",
