@@ -6,6 +6,7 @@ import type { MessageExt } from "@tidemq/protocol";
 import { ResponseCode } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
 import { type TimerEntry, TimerKind } from "@tidemq/store";
+import type { BrokerConfig } from "../src/BrokerConfig.js";
 import { BrokerController } from "../src/BrokerController.js";
 import { possibleCopies, rollOrigin, supersededCopies, TIMER_ROLL_ORIGIN } from "../src/timer/RollOrigin.js";
 import { deliveryInput, rollInput, TIMER_ROLL_TIMES } from "../src/timer/TimerRecords.js";
@@ -92,18 +93,20 @@ test("roll origin: every copy names the first record; only the newest copy of on
   assert.deepEqual(supersededCopies([orig, missing], recs), new Set());
 });
 
+/** A broker on `config` whose timer wheel spans `slots` seconds (so timers roll within a test). */
+async function startBroker(config: BrokerConfig, slots: number): Promise<BrokerController> {
+  const b = new BrokerController(config, {
+    logger: createLogger("test-broker", "warn"),
+    timerWheelSlots: slots,
+  });
+  await b.start();
+  return b;
+}
 test("broker: a wheel rebuilt from a log holding a timer and its rolled copies delivers it once (timers without UNIQ_KEY kept apart)", async () => {
   const dir = await tempDir("timer-roll-origin");
   cleanups.push(() => removeDir(dir));
   const config = await testConfig(dir);
-  const open = async () => {
-    const b = new BrokerController(config, {
-      logger: createLogger("test-broker", "warn"),
-      timerWheelSlots: 3,
-    });
-    await b.start();
-    return b;
-  };
+  const open = () => startBroker(config, 3);
   let broker = await open();
   let stopped = false;
   cleanups.push(async () => {
@@ -166,14 +169,7 @@ test("broker: a crash between storing rolled copies and persisting the wheel (it
   cleanups.push(() => removeDir(dir));
   const config = await testConfig(dir);
   const timerDir = join(config.storePathRootDir, "timer");
-  const open = async () => {
-    const b = new BrokerController(config, {
-      logger: createLogger("test-broker", "warn"),
-      timerWheelSlots: 6,
-    });
-    await b.start();
-    return b;
-  };
+  const open = () => startBroker(config, 6);
   let broker = await open();
   let stopped = false;
   cleanups.push(async () => {
