@@ -1,6 +1,4 @@
 import {
-  type ConsumerData,
-  type ConsumeType,
   decodeMessagesLazy,
   encodeObjectKeyMap,
   PullSysFlag,
@@ -8,11 +6,7 @@ import {
   type SubscriptionData,
 } from "@tidemq/protocol";
 import { allocateAveragely } from "./allocate.js";
-import {
-  type ConsumerOptions,
-  type ResolvedConsumerOptions,
-  resolveConsumerOptions,
-} from "./ConsumerOptions.js";
+import { ConsumerCore, type QueueEntry } from "./ConsumerCore.js";
 import { ConsumeStatsWindow } from "./ConsumeStatsWindow.js";
 import { checkSqlSubscriptions } from "./checkSubscription.js";
 import { ClientError } from "./errors.js";
@@ -26,37 +20,15 @@ import { type MessageQueue, mqKey } from "./MessageQueue.js";
 import { MessageView } from "./MessageView.js";
 import type { PullResultRaw } from "./MQClientAPI.js";
 import { type ConsumerHandle, MQClientInstance } from "./MQClientInstance.js";
-import { LocalOffsetStore, type OffsetStore, RemoteBrokerOffsetStore } from "./OffsetStore.js";
-import { checkGroup, checkTopic, type ResolvedClientOptions, resolveClientOptions } from "./options.js";
+import { LocalOffsetStore, RemoteBrokerOffsetStore } from "./OffsetStore.js";
+import { checkTopic, resolveClientOptions } from "./options.js";
 import { ProcessQueue } from "./ProcessQueue.js";
 import { Notifier } from "./sync.js";
 import { subscribeQueues } from "./TopicRoute.js";
 import { type RunningTracer, startTracer } from "./trace/startTracer.js";
 import type { Tracer } from "./trace/Tracer.js";
 
-/** One assigned queue: its cached messages and where the next pull starts. */
-export interface QueueEntry {
-  readonly mq: MessageQueue;
-  readonly pq: ProcessQueue<MessageView>;
-  nextOffset: number;
-  /** Messages the broker had past the last pull's end (its maxOffset − nextBeginOffset); sizes the next pull. */
-  backlog: number;
-  suggestedBrokerId: number;
-  /** Consumed since the offset was last recorded (listed in ConsumerBase.consumedQueues). */
-  consumedDirty?: boolean;
-  /** Woken when consumption frees room (flow control). */
-  readonly space: Notifier;
-  /** The pull loop waits on `space` (flow control): only then does consumption notify it. */
-  waitingForSpace: boolean;
-  /** Push consumers, orderly mode: a consume loop runs for this queue. */
-  orderlyActive?: boolean;
-  /** Orderly, given up by a rebalance: the call in flight still records its offset before the commit. */
-  releasing?: boolean;
-}
-
-export function retryTopicOf(group: string): string {
-  return `%RETRY%${group}`;
-}
+export { type QueueEntry, retryTopicOf } from "./ConsumerCore.js";
 
 /** Process queues idle this long (no pull) are dropped and re-created by the next rebalance (Java). */
 const PULL_MAX_IDLE_MS = 120_000;
@@ -67,24 +39,11 @@ const PULL_MAX_IDLE_MS = 120_000;
  * queue with flow control, offsets committed periodically, on pulls and at shutdown.
  * Subclasses decide what happens to pulled messages.
  */
-export abstract class ConsumerBase implements ConsumerHandle {
-  readonly group: string;
-  protected readonly raw: ConsumerOptions;
-  protected readonly copts: ResolvedConsumerOptions;
-  protected clientOptions: ResolvedClientOptions | undefined;
-  protected instance: MQClientInstance | undefined;
-  protected offsetStore: OffsetStore | undefined;
-  protected readonly subscriptions = new Map<string, SubscriptionData>();
-  protected readonly entries = new Map<string, QueueEntry>();
-  protected state: "new" | "running" | "stopping" | "stopped" = "new";
-  /** Woken at shutdown so back-off waits end at once. */
-  protected readonly stopSignal = new Notifier();
+export abstract class ConsumerBase extends ConsumerCore implements ConsumerHandle {
   private rebalancing: Promise<void> | undefined;
   private rebalanceAgain = false;
-  private readonly warned = new Map<string, number>();
   /** Queues with messages consumed since the last recordConsumed(). */
   private readonly consumedQueues: QueueEntry[] = [];
-  protected abstract readonly consumeType: ConsumeType;
   private startedAt = 0;
   /** A rebalance soon after one that could not lock a queue (orderly consumers). */
   private lockRetryTimer: NodeJS.Timeout | undefined;
@@ -113,64 +72,6 @@ export abstract class ConsumerBase implements ConsumerHandle {
     return this.trace?.tracer;
   }
 
-  constructor(options: ConsumerOptions, withSubscriptions = true) {
-    if (!options || typeof options !== "object") throw new ClientError("consumer options are required");
-    this.raw = { ...options };
-    this.group = checkGroup(options.consumerGroup);
-    this.copts = resolveConsumerOptions(options);
-    if (withSubscriptions) {
-      const subs =
-        options.subscriptions instanceof Map
-          ? [...options.subscriptions]
-          : Object.entries(options.subscriptions ?? {});
-      if (subs.length === 0) throw new ClientError("subscriptions must name at least one topic");
-      const now = Date.now();
-      for (const [topic, expr] of subs) {
-        checkTopic(topic);
-        this.subscriptions.set(topic, buildSubscriptionData(topic, toFilterExpression(expr), now));
-      }
-      if (this.copts.messageModel === "CLUSTERING") {
-        const retry = retryTopicOf(this.group);
-        this.subscriptions.set(retry, buildSubscriptionData(retry, toFilterExpression("*"), now));
-      }
-    }
-  }
-
-  get clientId(): string | undefined {
-    return this.instance?.clientId;
-  }
-
-  get isRunning(): boolean {
-    return this.state === "running";
-  }
-
-  get rebalanceInterval(): number {
-    return this.copts.rebalanceInterval;
-  }
-
-  get persistInterval(): number {
-    return this.copts.persistConsumerOffsetInterval;
-  }
-
-  /** Queues this consumer holds now. */
-  assignedQueues(): MessageQueue[] {
-    return [...this.entries.values()].map((e) => e.mq);
-  }
-
-  topics(): Iterable<string> {
-    return this.subscriptions.keys();
-  }
-
-  /** Per assigned queue: cached (pulled, unconsumed) messages and bytes, and the next pull offset. */
-  queueStats(): Array<{ mq: MessageQueue; cachedMessages: number; cachedBytes: number; nextOffset: number }> {
-    return [...this.entries.values()].map((e) => ({
-      mq: e.mq,
-      cachedMessages: e.pq.count,
-      cachedBytes: e.pq.size,
-      nextOffset: e.nextOffset,
-    }));
-  }
-
   /** Adds (or replaces) a subscription while running; takes effect at once (heartbeat + rebalance). */
   async subscribe(topic: string, filter: FilterExpression | string = "*"): Promise<void> {
     const instance = this.requireRunning();
@@ -192,18 +93,7 @@ export abstract class ConsumerBase implements ConsumerHandle {
     await this.rebalance("unsubscribe");
   }
 
-  consumerData(): ConsumerData {
-    return {
-      groupName: this.group,
-      consumeType: this.consumeType,
-      messageModel: this.copts.messageModel,
-      consumeFromWhere: this.copts.consumeFromWhere,
-      unitMode: false,
-      subscriptionDataSet: [...this.subscriptions.values()],
-    };
-  }
-
-  /** Logs a warning at most once a minute per key, so a dead broker does not flood the log. */
+  /** When each topic's route was last refreshed after a failed pull (refreshRouteAfterPullError). */
   private readonly routeRefreshedAt = new Map<string, number>();
 
   /**
@@ -219,24 +109,6 @@ export abstract class ConsumerBase implements ConsumerHandle {
     if (now - (this.routeRefreshedAt.get(topic) ?? 0) < 500) return;
     this.routeRefreshedAt.set(topic, now);
     this.instance?.updateRoute(topic).catch(() => undefined);
-  }
-
-  protected warnOnce(key: string, msg: string): void {
-    const now = Date.now();
-    const last = this.warned.get(key) ?? 0;
-    if (now - last < 60_000) return;
-    if (this.warned.size > 1000) this.warned.clear();
-    this.warned.set(key, now);
-    this.instance?.logger.warn(`[${this.group}] ${msg}`);
-  }
-
-  protected requireRunning(): MQClientInstance {
-    if (this.state !== "running" || !this.instance) {
-      throw new ClientError(
-        `consumer ${this.group} is ${this.state === "new" ? "not started: call startup() first" : "shut down"}`,
-      );
-    }
-    return this.instance;
   }
 
   async startup(): Promise<void> {
@@ -295,15 +167,6 @@ export abstract class ConsumerBase implements ConsumerHandle {
         }),
       ),
     );
-  }
-
-  /** Broker address for a queue: the master for writes; for reads a replica when the master is gone. */
-  protected addrFor(mq: MessageQueue, write: boolean): string {
-    const instance = this.instance!;
-    const addr = write ? instance.findMasterAddr(mq.brokerName) : instance.findAnyAddr(mq.brokerName);
-    if (!addr)
-      throw new ClientError(`no address known for broker ${mq.brokerName}`, { retriable: true, code: 10003 });
-    return addr;
   }
 
   // ---- rebalance ----
@@ -726,12 +589,6 @@ export abstract class ConsumerBase implements ConsumerHandle {
       `{"properties":${JSON.stringify(properties)},"subscriptionSet":${JSON.stringify([...this.subscriptions.values()])},` +
       `"mqTable":${encodeObjectKeyMap(mqTable)},"statusTable":${JSON.stringify(status)}}`
     );
-  }
-
-  /** Logs a failure of a detached task (listener plumbing), which must never become an unhandled rejection. */
-  protected logDetached(what: string): (err: Error) => void {
-    return (err) =>
-      this.instance?.logger.error(`[${this.group}] ${what} failed: ${err.stack ?? err.message}`);
   }
 
   /** Consumption freed room in a queue: record the offset and wake its pull loop. */
