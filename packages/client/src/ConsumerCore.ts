@@ -30,7 +30,7 @@ export interface QueueEntry {
   /** Messages the broker had past the last pull's end (its maxOffset − nextBeginOffset); sizes the next pull. */
   backlog: number;
   suggestedBrokerId: number;
-  /** Consumed since the offset was last recorded (listed in ConsumerBase.consumedQueues). */
+  /** Consumed since the offset was last recorded (listed in QueuePulling.consumedQueues). */
   consumedDirty?: boolean;
   /** Woken when consumption frees room (flow control). */
   readonly space: Notifier;
