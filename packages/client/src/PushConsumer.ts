@@ -1,6 +1,6 @@
-import { MessageConst, type MessageExt } from "@tidemq/protocol";
+import type { MessageExt } from "@tidemq/protocol";
 import { ConsumeResult } from "./ConsumeResult.js";
-import { ConsumerBase, type QueueEntry, retryTopicOf } from "./ConsumerBase.js";
+import { ConsumerBase, type QueueEntry } from "./ConsumerBase.js";
 import type { ConsumerOptions } from "./ConsumerOptions.js";
 import type { ConsumeMessageDirectlyResult, DirectConsumeResult } from "./directConsume.js";
 import { ClientError } from "./errors.js";
@@ -8,7 +8,7 @@ import { type MessageQueue, mqKey } from "./MessageQueue.js";
 import { MessageView } from "./MessageView.js";
 import { positiveInt } from "./options.js";
 import { QueueLockService } from "./QueueLockService.js";
-import { SendCore } from "./SendCore.js";
+import { SendBack } from "./SendBack.js";
 import { Notifier, Semaphore } from "./sync.js";
 import { TokenBucket } from "./TokenBucket.js";
 
@@ -110,7 +110,7 @@ export class PushConsumer extends ConsumerBase {
   private readonly awaitTerminationMs: number;
   private inflight = 0;
   private readonly idle = new Notifier();
-  private retrySender: SendCore | undefined;
+  private sendBackService: SendBack | undefined;
   private readonly localRetryTimers = new Set<NodeJS.Timeout>();
   private readonly lockOptions: { renewIntervalMs: number; maxLiveMs: number };
   private locks: QueueLockService | undefined;
@@ -479,60 +479,17 @@ export class PushConsumer extends ConsumerBase {
     if (this.state === "running" && !e.pq.dropped && e.pq.count > 0) this.startOrderlyLoop(e);
   }
 
-  /**
-   * CONSUMER_SEND_MSG_BACK to the message's broker (it stores the message for %RETRY%<group>
-   * with a growing delay, or in %DLQ%<group>); if that fails, the client sends the copy itself.
-   */
-  private async sendBack(e: QueueEntry, m: MessageView, delayLevel: number): Promise<boolean> {
-    const instance = this.instance!;
-    try {
-      await instance.api.consumerSendMessageBack(this.addrFor(e.mq, true), {
-        offset: m.commitLogOffset,
-        group: this.group,
-        delayLevel,
-        originMsgId: m.messageId,
-        originTopic: m.topic,
-        maxReconsumeTimes: this.copts.maxReconsumeTimes,
-      });
-      return true;
-    } catch (err) {
-      this.warnOnce(
-        "sendback",
-        `send-back of ${m.messageId} failed (${(err as Error).message}); resending to the retry topic`,
-      );
-    }
-    try {
-      this.retrySender ??= new SendCore(instance, {
-        group: "CLIENT_INNER_PRODUCER",
-        sendMsgTimeout: 3000,
-        retryTimesWhenSendFailed: 2,
-        compressMsgBodyOverHowmuch: 4096,
-        maxMessageSize: 4 * 1024 * 1024,
-        sendLatencyFaultEnable: true,
-        defaultTopicQueueNums: 1,
-        logger: this.clientOptions?.logger,
-      });
-      const props: Record<string, string> = Object.fromEntries(m.properties);
-      props[MessageConst.RETRY_TOPIC] ??= m.topic;
-      props[MessageConst.ORIGIN_MESSAGE_ID] ??= m.messageId;
-      props[MessageConst.DELAY_TIME_LEVEL] = String(delayLevel < 0 ? 0 : 3 + m.reconsumeTimes);
-      delete props[MessageConst.RECONSUME_TIME];
-      delete props[MessageConst.MAX_RECONSUME_TIMES];
-      const topic = delayLevel < 0 ? `%DLQ%${this.group}` : retryTopicOf(this.group);
-      if (delayLevel < 0) delete props[MessageConst.DELAY_TIME_LEVEL];
-      await this.retrySender.send(
-        { topic, body: m.body, flag: m.flag, properties: props, uniqId: m.messageId, shardingKey: undefined },
-        undefined,
-        { reconsumeTimes: m.reconsumeTimes + 1, maxReconsumeTimes: this.copts.maxReconsumeTimes },
-      );
-      return true;
-    } catch (err) {
-      this.warnOnce(
-        "sendback-fallback",
-        `resending ${m.messageId} to the retry topic failed: ${(err as Error).message}`,
-      );
-      return false;
-    }
+  /** A failed message goes back to the broker for redelivery (SendBack.ts); false when that failed. */
+  private sendBack(e: QueueEntry, m: MessageView, delayLevel: number): Promise<boolean> {
+    this.sendBackService ??= new SendBack({
+      instance: this.instance!,
+      group: this.group,
+      maxReconsumeTimes: this.copts.maxReconsumeTimes,
+      logger: this.clientOptions?.logger,
+      brokerAddr: (mq) => this.addrFor(mq, true),
+      warnOnce: (key, msg) => this.warnOnce(key, msg),
+    });
+    return this.sendBackService.send(e.mq, m, delayLevel);
   }
 
   protected override async beforeStop(): Promise<void> {
