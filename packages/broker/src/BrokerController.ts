@@ -318,6 +318,7 @@ export class BrokerController {
             traffic: this.traffic,
             producers: this.clients.producers,
             sendQueueSize: () => sendQueue.size,
+            timers: () => this.timers?.status(),
             replication: {
               ...(this.replication ? { masterSlave: this.replication } : {}),
               ...(this.dledger

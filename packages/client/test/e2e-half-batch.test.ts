@@ -229,6 +229,76 @@ test("a half batch with bad entries: each bad one refused alone with the send pa
   }
 });
 
+test("a half batch to a topic the broker has yet to create goes half by half, the next one to it as one send task: each half stored once, its answer names it", async () => {
+  // The first batch needs the topic auto-created (an asynchronous step): its halves take the
+  // single-send path. The second finds the topic: its halves are checked, stored and answered
+  // in one send-queue task. Both answers must name each half exactly (END_TRANSACTION uses them).
+  const topic = uniq("HbNew");
+  const group = uniq("HbNewP");
+  const batch = async (ids: string[]) => {
+    const res = await raw.invoke(
+      brokerAddr,
+      createRequest(
+        TransactionRequestCode.SEND_HALF_BATCH,
+        { producerGroup: group, defaultTopic: "TBW102", defaultTopicQueueNums: 1 },
+        encodeHalfBatch(ids.map((id) => half(topic, group, id))),
+      ),
+    );
+    assert.equal(res.code, ResponseCode.SUCCESS, res.remark);
+    const results = decodeHalfBatchResults(res.body, ids.length);
+    assert.deepEqual(
+      results.map((x) => x.code),
+      ids.map(() => ResponseCode.SUCCESS),
+      JSON.stringify(results),
+    );
+    return results;
+  };
+  const first = await batch(["new-1", "new-2", "new-3"]);
+  const second = await batch(["next-1", "next-2", "next-3"]);
+  const all = [...first, ...second];
+  for (let i = 1; i < all.length; i++) {
+    assert.equal(
+      all[i]!.queueOffset,
+      all[0]!.queueOffset! + i,
+      "consecutive half-queue offsets, in entry order",
+    );
+  }
+  assert.equal(new Set(all.map((x) => x.msgId)).size, 6, "six distinct offset message ids");
+  assert.equal(await pendingOf(group), 6);
+  const r = await recorder(topic);
+  try {
+    // Every answer names its own half: committing by them delivers each body once.
+    const end = await raw.invoke(
+      brokerAddr,
+      createRequest(
+        TransactionRequestCode.END_TRANSACTION_BATCH,
+        { producerGroup: group, fromTransactionCheck: false },
+        encodeEndTransactionBatch(
+          all.map((x) => ({
+            tranStateTableOffset: x.queueOffset!,
+            commitLogOffset: decodeOffsetMsgId(x.msgId!).commitLogOffset,
+            commitOrRollback: 8,
+          })),
+        ),
+      ),
+    );
+    assert.equal(end.code, ResponseCode.SUCCESS, end.remark);
+    assert.deepEqual(
+      decodeEndTransactionResults(end.body, 6).map((x) => x.code),
+      [0, 0, 0, 0, 0, 0],
+    );
+    await waitFor(() => r.got.size >= 6, 20_000, "the six committed halves");
+    assert.deepEqual(
+      [...r.got.values()].map((m) => m.body.toString()).sort(),
+      ["new-1", "new-2", "new-3", "next-1", "next-2", "next-3"].map((id) => `body of ${id}`).sort(),
+    );
+    assert.equal(r.dups(), 0);
+    assert.equal(await pendingOf(group), 0);
+  } finally {
+    await r.stop();
+  }
+});
+
 test("our producer: concurrent halves share SEND_HALF_BATCH requests, a refused one fails alone, a rollback batch delivers nothing", async () => {
   const topic = uniq("HbProd");
   const group = uniq("HbProdP");

@@ -10,7 +10,9 @@ import {
 import type { BrokerContext } from "../context.js";
 import type { ProducerManager } from "../ProducerManager.js";
 import { isRetryTopic, isSystemTopic } from "../TopicValidator.js";
+import type { TimerStatus } from "../timer/TimerService.js";
 import { type ReplicationSources, registerReplicationMetrics } from "./ReplicationMetrics.js";
+import { registerTimerMetrics } from "./TimerMetrics.js";
 import type { TrafficCounters } from "./TrafficCounters.js";
 
 export interface BrokerMetricsSources {
@@ -21,6 +23,8 @@ export interface BrokerMetricsSources {
   sendQueueSize: () => number;
   /** Master/slave or DLedger replication, when the broker has one (tidemq_ha_*, tidemq_dledger_*). */
   replication?: ReplicationSources;
+  /** The running timer service's status, if any (tidemq_timer_*). */
+  timers?: () => TimerStatus | undefined;
 }
 
 /**
@@ -242,6 +246,7 @@ export function createBrokerRegistry(src: BrokerMetricsSources): MetricsRegistry
     read: () => histogramSamples("tidemq_commitlog_flush_duration_seconds", ctx.store.flushTimes, {}, 0.001),
   });
   if (src.replication) registerReplicationMetrics(registry, src.replication);
+  if (src.timers) registerTimerMetrics(registry, src.timers);
   return registry;
 }
 

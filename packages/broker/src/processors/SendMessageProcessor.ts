@@ -15,7 +15,7 @@ import type { Connection } from "@tidemq/remoting";
 import type { PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import type { DuplicateDetector, OriginalSend } from "../dedup/DuplicateDetector.js";
-import { RequestQueue } from "../RequestQueue.js";
+import { type QueueOutcome, RequestQueue } from "../RequestQueue.js";
 import { maxReconsumeTimes } from "../SubscriptionGroupManager.js";
 import type { TopicConfigManager } from "../TopicConfigManager.js";
 import {
@@ -121,23 +121,53 @@ export class SendMessageProcessor {
       .then((outcome) => {
         if (t0 >= 0) this.ctx.traffic?.sendLatency.observe(performance.now() - t0);
         if (ticket >= 0 && outcome.kind !== "done") this.dedup?.released(prepared.inputs, ticket);
-        switch (outcome.kind) {
-          case "done":
-            return outcome.value;
-          case "shed":
-            return createResponse(
-              request,
-              ResponseCode.SYSTEM_BUSY,
-              `[TIMEOUT_CLEAN_QUEUE] broker busy: a send waited ${outcome.waitedMs} ms in the send queue (limit waitTimeMillsInSendQueue=${outcome.limitMs} ms); the store is slower than the incoming rate — see flushDiskType and the disk`,
-            );
-          case "rejected":
-            return createResponse(
-              request,
-              ResponseCode.SYSTEM_BUSY,
-              `[REJECTREQUEST] broker busy: the send queue is full (${outcome.queued} waiting, sendThreadPoolQueueCapacity=${outcome.capacity}); the store is slower than the incoming rate — see flushDiskType and the disk`,
-            );
-        }
+        return outcome.kind === "done"
+          ? outcome.value
+          : createResponse(request, ResponseCode.SYSTEM_BUSY, busyRemark(outcome));
       });
+  }
+
+  /**
+   * Whether sends may share one send-queue task (SEND_HALF_BATCH, transaction/HalfBatch):
+   * not with duplicate detection or replica acknowledgement, which work per send.
+   */
+  get sharedTaskAllowed(): boolean {
+    return this.dedup === undefined && this.ctx.replicaAck === undefined;
+  }
+
+  /** A send's checks (steps 1–7 of spec §4.1), for sends that then share one task. */
+  prepareDecoded(
+    request: RemotingCommand,
+    header: SendMessageRequestHeader,
+    conn: Connection,
+  ): Prepared | Promise<Prepared> {
+    return this.prepare(request, header, false, conn);
+  }
+
+  /**
+   * Runs `task` (the stores of several prepared sends, each through putShared) as one
+   * send-queue task, timed as one send; a task shed or refused by the queue is answered by
+   * `busy` with the remark a single send would get.
+   */
+  submitShared(
+    task: () => Promise<RemotingCommand>,
+    busy: (remark: string) => RemotingCommand,
+  ): Promise<RemotingCommand> {
+    const t0 = this.ctx.traffic?.startSendTiming() ?? -1;
+    return this.queue.submit(task).then((outcome) => {
+      if (t0 >= 0) this.ctx.traffic?.sendLatency.observe(performance.now() - t0);
+      return outcome.kind === "done" ? outcome.value : busy(busyRemark(outcome));
+    });
+  }
+
+  /** store() of a prepared send inside a shared task (sharedTaskAllowed): its put and bookkeeping. */
+  putShared(p: Prepared, requestBytes: number): Promise<PutResult> {
+    return this.coalescer.put(p.inputs).then((result) => {
+      if (p.half) recentHalvesOf(this.ctx.store).stored(p.inputs, result, p.halfFacts);
+      this.ctx.stats.recordPut(result.count);
+      this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, requestBytes);
+      return result;
+    });
   }
 
   /** Steps 1–7 and 10's size checks of spec §4.1; returns the messages to store. */
@@ -333,6 +363,13 @@ const REMARKS: Record<number, string | undefined> = {
     "stored on the master; no slave acknowledged it within syncFlushTimeout",
   [ResponseCode.SLAVE_NOT_AVAILABLE]: "stored on the master; no slave is connected to replicate it",
 };
+
+/** The SYSTEM_BUSY remark of a send the send queue shed or refused. */
+function busyRemark(outcome: Exclude<QueueOutcome<unknown>, { kind: "done" }>): string {
+  return outcome.kind === "shed"
+    ? `[TIMEOUT_CLEAN_QUEUE] broker busy: a send waited ${outcome.waitedMs} ms in the send queue (limit waitTimeMillsInSendQueue=${outcome.limitMs} ms); the store is slower than the incoming rate — see flushDiskType and the disk`
+    : `[REJECTREQUEST] broker busy: the send queue is full (${outcome.queued} waiting, sendThreadPoolQueueCapacity=${outcome.capacity}); the store is slower than the incoming rate — see flushDiskType and the disk`;
+}
 
 function randomInt(n: number): number {
   return Math.floor(Math.random() * n);

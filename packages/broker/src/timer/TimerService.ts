@@ -443,6 +443,8 @@ export class TimerService {
       delivered: this.delivery.delivered,
       timerLogBytes: this.timers.logBytes,
       timerMaxDelaySec: this.ctx.config.timerMaxDelaySec,
+      supersededRolls: this.supersededRolls,
+      skippedDelivered: this.skippedDelivered,
     };
   }
 
@@ -522,4 +524,8 @@ export interface TimerStatus {
   delivered: number;
   timerLogBytes: number;
   timerMaxDelaySec: number;
+  /** Older copies of rolled timers dropped since start (their newest copy is delivered once). */
+  supersededRolls: number;
+  /** Timer entries skipped since start as delivered by a previous DLedger leader. */
+  skippedDelivered: number;
 }

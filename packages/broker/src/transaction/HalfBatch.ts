@@ -12,16 +12,32 @@ import {
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import type { Connection, RemotingServer } from "@tidemq/remoting";
+import type { PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
+import type { Prepared } from "../processors/SendInputBuilder.js";
 import { isHalfSend } from "./HalfMessage.js";
 
-/** The part of SendMessageProcessor a half batch uses: one send with its header decoded. */
+/**
+ * The part of SendMessageProcessor a half batch uses: one send with its header decoded, or
+ * the same steps taken apart so that the halves share one send-queue task.
+ */
 export interface DecodedSender {
   processDecoded(
     request: RemotingCommand,
     header: SendMessageRequestHeader,
     conn: Connection,
   ): Promise<RemotingCommand>;
+  readonly sharedTaskAllowed: boolean;
+  prepareDecoded(
+    request: RemotingCommand,
+    header: SendMessageRequestHeader,
+    conn: Connection,
+  ): Prepared | Promise<Prepared>;
+  submitShared(
+    task: () => Promise<RemotingCommand>,
+    busy: (remark: string) => RemotingCommand,
+  ): Promise<RemotingCommand>;
+  putShared(p: Prepared, requestBytes: number): Promise<PutResult>;
 }
 
 /** Send response codes that mean "stored" (the answer then carries msgId, queueId, queueOffset). */
@@ -61,28 +77,84 @@ export class HalfBatch {
     } catch (err) {
       fail(ResponseCode.MESSAGE_ILLEGAL, (err as Error).message);
     }
-    const results = await Promise.all(
-      entries.map((e, i) =>
-        this.one(
-          req,
-          conn,
-          i,
-          {
-            producerGroup,
-            topic: e.topic,
-            defaultTopic,
-            defaultTopicQueueNums: Number.isSafeInteger(queueNums) ? queueNums : 4,
-            queueId: e.queueId,
-            sysFlag: e.sysFlag,
-            bornTimestamp: e.bornTimestamp,
-            flag: e.flag,
-            properties: e.properties === "" ? undefined : e.properties,
-          },
-          e.body,
-        ),
-      ),
+    const headers = entries.map(
+      (e): SendMessageRequestHeader => ({
+        producerGroup,
+        topic: e.topic,
+        defaultTopic,
+        defaultTopicQueueNums: Number.isSafeInteger(queueNums) ? queueNums : 4,
+        queueId: e.queueId,
+        sysFlag: e.sysFlag,
+        bornTimestamp: e.bornTimestamp,
+        flag: e.flag,
+        properties: e.properties === "" ? undefined : e.properties,
+      }),
     );
-    return createResponse(req, ResponseCode.SUCCESS, undefined, undefined, encodeHalfBatchResults(results));
+    const shared = this.sender.sharedTaskAllowed ? this.shared(req, conn, headers, entries) : undefined;
+    if (shared) return shared;
+    const results = await Promise.all(headers.map((h, i) => this.one(req, conn, i, h, entries[i]!.body)));
+    return answer(req, results);
+  }
+
+  /**
+   * The common case in one send-queue task: every half checked as its own send would be
+   * (a refused one fails alone), then the accepted ones put together (one append, each its
+   * own part, so a half the store refuses fails alone too), answered straight from their
+   * put results. Undefined, with nothing stored, when a half needs a topic created first:
+   * then each half takes the single-send path.
+   */
+  private shared(
+    req: RemotingCommand,
+    conn: Connection,
+    headers: SendMessageRequestHeader[],
+    entries: HalfBatchEntry[],
+  ): Promise<RemotingCommand> | undefined {
+    const results: HalfBatchResult[] = new Array(headers.length);
+    const accepted: Array<{ i: number; p: Prepared }> = [];
+    for (let i = 0; i < headers.length; i++) {
+      try {
+        const header = headers[i]!;
+        halfOnly(header, i);
+        const p = this.sender.prepareDecoded(singleOf(req, entries[i]!.body), header, conn);
+        if (p instanceof Promise) {
+          p.catch(() => undefined); // the single-send path prepares it again and reports
+          return undefined;
+        }
+        if (!p.half) return undefined;
+        accepted.push({ i, p });
+      } catch (err) {
+        results[i] = refusal(err);
+      }
+    }
+    if (accepted.length === 0) return Promise.resolve(answer(req, results));
+    return this.sender.submitShared(
+      () =>
+        Promise.all(
+          accepted.map(({ i, p }) =>
+            this.sender.putShared(p, entries[i]!.body.length).then(
+              (r) => {
+                results[i] = {
+                  code:
+                    r.status === "FLUSH_DISK_TIMEOUT"
+                      ? ResponseCode.FLUSH_DISK_TIMEOUT
+                      : ResponseCode.SUCCESS,
+                  msgId: r.msgIds[0]!,
+                  queueId: p.requestedQueueId,
+                  queueOffset: r.queueOffset,
+                };
+                if (r.status === "FLUSH_DISK_TIMEOUT") results[i]!.remark = "flush disk timeout";
+              },
+              (err: unknown) => {
+                results[i] = refusal(err);
+              },
+            ),
+          ),
+        ).then(() => answer(req, results)),
+      (remark) => {
+        for (const { i } of accepted) results[i] = { code: ResponseCode.SYSTEM_BUSY, remark };
+        return answer(req, results);
+      },
+    );
   }
 
   /** One entry's send (never throws: a refusal is its result). */
@@ -94,24 +166,8 @@ export class HalfBatch {
     body: Buffer,
   ): Promise<HalfBatchResult> {
     try {
-      if (!isHalfSend(header)) {
-        fail(
-          ResponseCode.MESSAGE_ILLEGAL,
-          `SEND_HALF_BATCH entry ${index} (topic ${header.topic}) is not a transaction half message (no TRAN_MSG=true, no PREPARED sysFlag); send it as an ordinary message`,
-        );
-      }
-      const single: RemotingCommand = {
-        code: RequestCode.SEND_MESSAGE_V2,
-        language: req.language,
-        version: req.version,
-        opaque: req.opaque,
-        flag: 0,
-        remark: undefined,
-        extFields: undefined,
-        body,
-        serializeType: req.serializeType,
-      };
-      const res = await this.sender.processDecoded(single, header, conn);
+      halfOnly(header, index);
+      const res = await this.sender.processDecoded(singleOf(req, body), header, conn);
       const out: HalfBatchResult = { code: res.code };
       if (res.remark) out.remark = res.remark;
       const x = res.extFields;
@@ -122,9 +178,42 @@ export class HalfBatch {
       }
       return out;
     } catch (err) {
-      return err instanceof TideMQError
-        ? { code: err.code, remark: err.message }
-        : { code: ResponseCode.SYSTEM_ERROR, remark: (err as Error).message };
+      return refusal(err);
     }
   }
+}
+
+function answer(req: RemotingCommand, results: HalfBatchResult[]): RemotingCommand {
+  return createResponse(req, ResponseCode.SUCCESS, undefined, undefined, encodeHalfBatchResults(results));
+}
+
+/** Only halves travel in SEND_HALF_BATCH: any other entry is refused alone. */
+function halfOnly(header: SendMessageRequestHeader, index: number): void {
+  if (!isHalfSend(header)) {
+    fail(
+      ResponseCode.MESSAGE_ILLEGAL,
+      `SEND_HALF_BATCH entry ${index} (topic ${header.topic}) is not a transaction half message (no TRAN_MSG=true, no PREPARED sysFlag); send it as an ordinary message`,
+    );
+  }
+}
+
+/** The SEND_MESSAGE_V2 request an entry stands for (the send path reads its body and client version). */
+function singleOf(req: RemotingCommand, body: Buffer): RemotingCommand {
+  return {
+    code: RequestCode.SEND_MESSAGE_V2,
+    language: req.language,
+    version: req.version,
+    opaque: req.opaque,
+    flag: 0,
+    remark: undefined,
+    extFields: undefined,
+    body,
+    serializeType: req.serializeType,
+  };
+}
+
+function refusal(err: unknown): HalfBatchResult {
+  return err instanceof TideMQError
+    ? { code: err.code, remark: err.message }
+    : { code: ResponseCode.SYSTEM_ERROR, remark: (err as Error).message };
 }
