@@ -25,6 +25,10 @@ export interface TimerStatusInfo {
   delivered: number;
   timerLogBytes: number;
   timerMaxDelaySec: number;
+  /** Older copies of rolled timers dropped since start (absent from brokers before this field). */
+  supersededRolls?: number;
+  /** Entries skipped since start as delivered by a previous DLedger leader (absent likewise). */
+  skippedDelivered?: number;
 }
 
 /** Brokers: runtime info, timer status, configuration, DLedger membership. */

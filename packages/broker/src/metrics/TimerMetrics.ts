@@ -7,8 +7,20 @@ import type { TimerStatus } from "../timer/TimerService.js";
  * then no timer series are exposed. The counters count since that service started.
  */
 export function registerTimerMetrics(registry: MetricsRegistry, status: () => TimerStatus | undefined): void {
+  // status() walks the near wheel: read it once per scrape (the four series are read in one
+  // synchronous pass), not once per series.
+  let cached: { s: TimerStatus | undefined } | undefined;
+  const current = (): TimerStatus | undefined => {
+    if (cached === undefined) {
+      cached = { s: status() };
+      queueMicrotask(() => {
+        cached = undefined;
+      });
+    }
+    return cached.s;
+  };
   const one = (pick: (s: TimerStatus) => number) => () => {
-    const s = status();
+    const s = current();
     return s === undefined ? [] : [{ value: pick(s) }];
   };
   snapshotMetric(registry, {

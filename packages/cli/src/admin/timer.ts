@@ -12,22 +12,13 @@ import type { MessageJson } from "./views.js";
 /** The system topic timer messages wait in. */
 const TIMER_TOPIC = "rmq_sys_wheel_timer";
 
-/**
- * The status counters the client's TimerStatusInfo does not name (yet): older copies of rolled
- * timers dropped, entries skipped as delivered by a previous DLedger leader; both since start.
- */
-type TimerCounters = Awaited<ReturnType<AdminContext["admin"]["getTimerStatus"]>> & {
-  supersededRolls?: number;
-  skippedDelivered?: number;
-};
-
 /** timerStatus: pending timer messages per broker, by due day, and the next due time. */
 export async function timerStatus({ admin, values }: AdminContext): Promise<Output> {
   const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
   const json: Record<string, unknown> = {};
   const blocks: string[] = [];
   for (const addr of addrs) {
-    const s: TimerCounters = await admin.getTimerStatus(addr);
+    const s = await admin.getTimerStatus(addr);
     json[addr] = s;
     const head = formatKeyValues([
       ["Broker", addr],
