@@ -161,6 +161,12 @@ function registerDLedger(registry: MetricsRegistry, dl: NonNullable<ReplicationS
     "counter",
     (st) => st.leaderChanges,
   );
+  one(
+    "tidemq_dledger_amnesia_recover_to_bytes",
+    "> 0: the amnesia mark (dLegerLazyIndexSync after a power cut): this replica neither votes nor campaigns until its log passes this commit-log offset; 0: none",
+    "gauge",
+    (st) => st.amnesiaRecoverTo,
+  );
   snapshotMetric(registry, {
     name: "tidemq_dledger_leader_contact_age_seconds",
     help: "Seconds since the last append or heartbeat from a leader (0 on the leader; absent before any contact)",
