@@ -41,6 +41,8 @@ export interface BrokerRow {
     lag?: number;
     /** > 0: the amnesia mark — it neither votes nor campaigns until its log passes this offset. */
     amnesiaRecoverTo?: number;
+    /** An elected leader that takes no writes yet: ms since its election, and why. */
+    notWritable?: { ms: number; why: string };
   };
 }
 
@@ -92,6 +94,8 @@ export function brokerRow(
     };
     const amnesia = num(t, "dLegerAmnesiaRecoverTo");
     if (amnesia > 0) row.dledger.amnesiaRecoverTo = amnesia;
+    if (t.dLegerNotWritableWhy)
+      row.dledger.notWritable = { ms: num(t, "dLegerNotWritableMs"), why: t.dLegerNotWritableWhy };
   }
   return row;
 }
@@ -118,6 +122,10 @@ export function dledgerNote(r: BrokerRow): string {
   const notes: string[] = [];
   if (d.amnesiaRecoverTo)
     notes.push(`AMNESIA: no vote or campaign until its log passes offset ${d.amnesiaRecoverTo}`);
+  if (d.notWritable)
+    notes.push(
+      `elected ${(d.notWritable.ms / 1000).toFixed(1)} s ago, takes no writes: ${d.notWritable.why}`,
+    );
   return notes.join("; ");
 }
 
