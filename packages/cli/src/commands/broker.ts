@@ -110,6 +110,7 @@ export function brokerPorts(config: BrokerConfig, devChild = false): PortOwner[]
     owners.push({
       key: config.haListenPort > 0 ? "haListenPort" : "haListenPort (default listenPort + 1)",
       port: ha,
+      fix: "haListenPort",
     });
   }
   if (config.metricsPort > 0)
