@@ -2,7 +2,8 @@
 // Fault injection over real processes: a 3-replica DLedger group (each replica a `tidemq broker`
 // child), a NameServer in this process, a producer and a push consumer of our client, and at random
 // moments: kill -9 of the leader or a follower, SIGSTOP/SIGCONT of the leader, a network partition
-// (loopback TCP proxies on every directed Raft link, cut and healed), a full disk on one replica
+// (loopback TCP proxies on every directed Raft link, cut and healed), a one-directional partition
+// between the leader and a follower (one directed link cut: A→B delivered, B→A dropped), a full disk on one replica
 // (ENOSPC on every write after SIGUSR2, bench/faults/enospc.mjs), and with --lossy a power cut of
 // replica n2 whose store lives on ../shared/tools/lossyfs.py (FUSE: unsynced writes dropped).
 // Then a checker: every acknowledged message consumed, at the queue offset its send returned, in
@@ -126,6 +127,8 @@ const stats = {
   seed: SEED,
   rounds: 0,
   faults: {},
+  // oneWayLink rounds by the direction dropped, and those after which another replica led.
+  oneWay: { leaderToFollowerDropped: 0, followerToLeaderDropped: 0, leaderChanged: 0, reconnectsRefused: 0 },
   sent: 0,
   acked: 0,
   sendErrors: 0,
@@ -243,6 +246,9 @@ const kinds = [
   "diskFull",
 ];
 if (lossy) kinds.push("powerLoss");
+// Last, so npm test's 7 --cycle rounds (one of each kind above) stay what they were; in the
+// random mix of the bench like the others.
+kinds.push("oneWayLink");
 for (const k of KINDS) if (!kinds.includes(k)) throw new Error(`--kinds: unknown or unavailable kind ${k}`);
 if (KINDS.length > 0) kinds.splice(0, kinds.length, ...KINDS);
 
@@ -355,6 +361,27 @@ try {
       }
       await sleep(between(500, 2500));
       isolate(i, false);
+    } else if (kind === "oneWayLink") {
+      // Raft links are one-way TCP connections (a replica sends on its own outbound connection
+      // and never answers on an inbound one), so cutting the proxy of the directed link B>A
+      // drops B→A only while A→B is delivered. Leader→follower dropped: the follower hears no
+      // leader and pre-votes, which the others must refuse (they have a leader); follower→leader
+      // dropped: the leader gets no acks or votes from it and must carry on with the other.
+      const fromLeader = rand() < 0.5;
+      const [from, to] = fromLeader ? [leader, follower] : [follower, leader];
+      const link = proxies.get(`${Number(from.id.slice(1))}>${Number(to.id.slice(1))}`);
+      stats.oneWay[fromLeader ? "leaderToFollowerDropped" : "followerToLeaderDropped"]++;
+      log(`round ${round}: ${from.id}→${to.id} dropped, ${to.id}→${from.id} delivered`);
+      const refusedBefore = link.refused;
+      link.cut();
+      await sleep(between(1000, 4000));
+      link.heal();
+      stats.oneWay.reconnectsRefused += link.refused - refusedBefore;
+      const now = cluster.leaderNow();
+      if (now && now !== leader) {
+        stats.oneWay.leaderChanged++;
+        log(`round ${round}: leader now ${now.id}`);
+      }
     } else if (kind === "diskFull") {
       const victim = rand() < 0.5 ? leader : follower;
       process.kill(victim.child.pid, "SIGUSR2");
@@ -470,6 +497,7 @@ console.log(
     `  sends ${stats.sent}, acknowledged ${stats.acked}, send errors ${stats.sendErrors}; consumed ${stats.consumed}\n` +
     `  lost ${stats.lost}, changed ${stats.changed}, phantom ${stats.phantom}, order violations ${stats.orderViolations}, stale-leader acks ${stats.staleLeaderAcks} (in-flight sends acknowledged on resume: ${stats.inFlightAckedOnResume})\n` +
     `  duplicates: stored ${stats.storedDuplicates} (retried sends stored twice), redelivered ${stats.redeliveries} (consumer re-reads after failover)\n` +
+    `  one-way links: ${JSON.stringify(stats.oneWay)}\n` +
     `  leader kill -9 → new leader taking writes: ${fo.length} samples, p50 ${pct(0.5)} ms, max ${fo.at(-1) ?? 0} ms\n` +
     `  leader lost → another replica taking writes, max ms per fault: ${JSON.stringify(
       Object.fromEntries(Object.entries(stats.electionMs).map(([k, v]) => [k, Math.max(...v)])),

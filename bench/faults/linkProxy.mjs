@@ -7,6 +7,8 @@ export class LinkProxy {
   constructor(targetPort) {
     this.targetPort = targetPort;
     this.cut_ = false;
+    /** Connections refused while cut: the sender kept trying (evidence the cut took effect). */
+    this.refused = 0;
     this.conns = new Set();
     this.server = net.createServer((c) => this.accept(c));
   }
@@ -19,6 +21,7 @@ export class LinkProxy {
 
   accept(c) {
     if (this.cut_) {
+      this.refused++;
       c.destroy();
       return;
     }

@@ -2,6 +2,7 @@ export { type BrokerConfig, DEFAULT_BROKER_CONFIG } from "./BrokerConfig.js";
 export { BrokerController, type BrokerControllerOptions } from "./BrokerController.js";
 export { BrokerStatsImpl, SlidingCounter } from "./BrokerStats.js";
 export type * from "./context.js";
+export { parseDLedgerPeers } from "./dledger/DLedgerPeers.js";
 export {
   BrokerConfigError,
   brokerConfigToProperties,

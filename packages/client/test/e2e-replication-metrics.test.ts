@@ -66,6 +66,9 @@ test("DLedger metrics: role, term, commit index and per-peer lag follow traffic 
     assert.equal(one(l0, "tidemq_dledger_role", { ...labels, role: "follower" }), 0);
     assert.equal(one(l0, "tidemq_dledger_writable", labels), 1);
     assert.equal(one(l0, "tidemq_dledger_leader_contact_age_seconds", labels), 0);
+    // A writable leader: no "elected but not writable" series; no amnesia mark.
+    assert.equal(series(l0, "tidemq_dledger_leader_not_writable_seconds").length, 0);
+    assert.equal(one(l0, "tidemq_dledger_amnesia_recover_to_bytes", labels), 0);
     const term = one(l0, "tidemq_dledger_term", labels);
     assert.ok(term >= 1);
     assert.ok(one(l0, "tidemq_dledger_elections_total", labels) >= 1, "the leader campaigned");

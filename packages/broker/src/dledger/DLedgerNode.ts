@@ -110,6 +110,9 @@ export class DLedgerNode {
       selfId: this.self.id,
       brokerName: config.brokerName,
       emit: (r) => this.onRoleChange(r),
+      // Three election timeouts: an election plus a commit round take far less.
+      stallWarnMs: 3 * ELECTION_TICKS * config.dLegerTickMs,
+      durableIndexEnd: () => this.lazy.durableIndexEnd,
     });
     this.members = new MembershipLog(index, index.dir, this.peers, logger);
     this.membership = new MembershipFollower({
@@ -291,6 +294,7 @@ export class DLedgerNode {
       committedOffset: this.gate.committedOffset,
       watch: this.leaderWatch,
       amnesiaRecoverTo: this.lazy.recoverTo,
+      notWritable: this.writability.notWritableStatus(),
     });
   }
 

@@ -103,6 +103,11 @@ export class DLedgerReplication {
         dLegerLastIndex: String(st.lastIndex),
         dLegerMembers: this.node.voters().join(","),
       };
+      if (st.amnesiaRecoverTo > 0) out.dLegerAmnesiaRecoverTo = String(st.amnesiaRecoverTo);
+      if (st.notWritable) {
+        out.dLegerNotWritableMs = String(st.notWritable.ms);
+        out.dLegerNotWritableWhy = st.notWritable.why;
+      }
       if (st.peers.length > 0) out.dLegerPeerLag = st.peers.map((p) => `${p.id}:${p.lag}`).join(";");
       return out;
     };

@@ -20,6 +20,8 @@ export interface DLedgerReplicaStatus {
   /** > 0: the amnesia mark (dLegerLazyIndexSync) — this replica neither votes nor campaigns
    *  until its durable log reaches past this commit-log offset. */
   amnesiaRecoverTo: number;
+  /** An elected leader that takes no writes yet: ms since its election, and why. */
+  notWritable?: { ms: number; kind: string; why: string };
 }
 
 /** For /metrics (status()): elections started, leader changes seen, last leader message. */
@@ -57,6 +59,7 @@ export function replicaStatus(r: {
   committedOffset: number;
   watch: LeaderWatch;
   amnesiaRecoverTo: number;
+  notWritable?: { ms: number; kind: string; why: string } | undefined;
 }): DLedgerReplicaStatus {
   const { st, watch } = r;
   const peers: DLedgerReplicaStatus["peers"] = [];
@@ -81,5 +84,6 @@ export function replicaStatus(r: {
     leaderContactAgeMs:
       st?.role === "leader" ? 0 : watch.lastLeaderContactAt ? Date.now() - watch.lastLeaderContactAt : -1,
     amnesiaRecoverTo: r.amnesiaRecoverTo,
+    ...(r.notWritable ? { notWritable: r.notWritable } : {}),
   };
 }

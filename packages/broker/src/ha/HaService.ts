@@ -76,6 +76,7 @@ export class HaService {
         reject(
           new Error(
             `cannot listen for slaves on HA port ${this.opts.port} (haListenPort, default listenPort + 1): ${err.code ?? err.message}`,
+            { cause: err },
           ),
         ),
       );

@@ -161,6 +161,22 @@ function registerDLedger(registry: MetricsRegistry, dl: NonNullable<ReplicationS
     "counter",
     (st) => st.leaderChanges,
   );
+  one(
+    "tidemq_dledger_amnesia_recover_to_bytes",
+    "> 0: the amnesia mark (dLegerLazyIndexSync after a power cut): this replica neither votes nor campaigns until its log passes this commit-log offset; 0: none",
+    "gauge",
+    (st) => st.amnesiaRecoverTo,
+  );
+  snapshotMetric(registry, {
+    name: "tidemq_dledger_leader_not_writable_seconds",
+    help: "Leader only, while it takes no writes yet: seconds since its election, labelled with why (term_start_uncommitted, index_sync, applying, transfer); absent otherwise",
+    type: "gauge",
+    read: () => {
+      const st = dl.status();
+      const nw = st.notWritable;
+      return nw ? [{ labels: { ...labels(st), reason: nw.kind }, value: nw.ms / 1000 }] : [];
+    },
+  });
   snapshotMetric(registry, {
     name: "tidemq_dledger_leader_contact_age_seconds",
     help: "Seconds since the last append or heartbeat from a leader (0 on the leader; absent before any contact)",

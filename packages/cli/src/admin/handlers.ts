@@ -51,7 +51,9 @@ import {
   clientIpOf,
   clusterCells,
   DLEDGER_HEADERS,
+  DLEDGER_NOTE_HEADER,
   dledgerCells,
+  dledgerNote,
   fillDLedgerLag,
   messageDetail,
   messageJson,
@@ -126,11 +128,14 @@ const clusterList: Handler = async ({ admin, values }) => {
   // DLedger groups: role, term, commit index and lag per replica as extra columns.
   const withRaft = rows.some((r) => r.dledger);
   const base = more ? [...CLUSTER_HEADERS, ...CLUSTER_MORE_HEADERS] : CLUSTER_HEADERS;
-  const headers = withRaft ? [...base, ...DLEDGER_HEADERS] : base;
+  const withNote = rows.some((r) => dledgerNote(r) !== "");
+  const raftHeaders = withNote ? [...DLEDGER_HEADERS, DLEDGER_NOTE_HEADER] : DLEDGER_HEADERS;
+  const headers = withRaft ? [...base, ...raftHeaders] : base;
+  const raftCells = (r: BrokerRow) => (withNote ? [...dledgerCells(r), dledgerNote(r)] : dledgerCells(r));
   return {
     text: formatTable(
       headers,
-      rows.map((r) => (withRaft ? [...clusterCells(r, more), ...dledgerCells(r)] : clusterCells(r, more))),
+      rows.map((r) => (withRaft ? [...clusterCells(r, more), ...raftCells(r)] : clusterCells(r, more))),
       [7, 8, 9, 10, 11, 12, 13],
     ),
     json: rows,

@@ -39,6 +39,10 @@ export interface BrokerRow {
     commitIndex: number;
     lastIndex: number;
     lag?: number;
+    /** > 0: the amnesia mark — it neither votes nor campaigns until its log passes this offset. */
+    amnesiaRecoverTo?: number;
+    /** An elected leader that takes no writes yet: ms since its election, and why. */
+    notWritable?: { ms: number; why: string };
   };
 }
 
@@ -88,6 +92,10 @@ export function brokerRow(
       commitIndex: num(t, "dLegerCommitIndex"),
       lastIndex: num(t, "dLegerLastIndex"),
     };
+    const amnesia = num(t, "dLegerAmnesiaRecoverTo");
+    if (amnesia > 0) row.dledger.amnesiaRecoverTo = amnesia;
+    if (t.dLegerNotWritableWhy)
+      row.dledger.notWritable = { ms: num(t, "dLegerNotWritableMs"), why: t.dLegerNotWritableWhy };
   }
   return row;
 }
@@ -106,6 +114,23 @@ export function fillDLedgerLag(rows: BrokerRow[], tables: Map<string, Record<str
 }
 
 export const DLEDGER_HEADERS = ["#DLedger", "#Role", "#Term", "#Commit", "#Lag"];
+
+/** What an operator must know about a replica beyond its numbers ("" when nothing). */
+export function dledgerNote(r: BrokerRow): string {
+  const d = r.dledger;
+  if (!d) return "";
+  const notes: string[] = [];
+  if (d.amnesiaRecoverTo)
+    notes.push(`AMNESIA: no vote or campaign until its log passes offset ${d.amnesiaRecoverTo}`);
+  if (d.notWritable)
+    notes.push(
+      `elected ${(d.notWritable.ms / 1000).toFixed(1)} s ago, takes no writes: ${d.notWritable.why}`,
+    );
+  return notes.join("; ");
+}
+
+/** The note column, shown only when some replica has a note (the usual table stays as it was). */
+export const DLEDGER_NOTE_HEADER = "#Note";
 
 export function dledgerCells(r: BrokerRow): Cell[] {
   const d = r.dledger;

@@ -1,6 +1,7 @@
-import { BrokerController, loadBrokerConfig } from "@tidemq/broker";
+import { type BrokerConfig, BrokerController, loadBrokerConfig, parseDLedgerPeers } from "@tidemq/broker";
 import { createLogger } from "@tidemq/remoting";
 import { parsePort } from "./port.js";
+import { explainPortInUse, type PortOwner } from "./portInUse.js";
 
 const USAGE = `usage: tidemq broker [-c broker.conf] [-n "host:port;host:port"] [-p listenPort]
 
@@ -64,7 +65,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   for (const w of warnings) console.error(`tidemq broker: warning: ${w}`);
   const broker = new BrokerController(config);
-  await broker.start();
+  await broker.start().catch(explainPortInUse(brokerPorts(config, process.env.TIDEMQ_DEV_CHILD === "1")));
   const ns = config.namesrvAddr || "(none: set namesrvAddr, -n or NAMESRV_ADDR)";
   console.log(`Broker ${config.brokerName} listening on ${broker.brokerAddr}, NameServers ${ns}`);
   if (broker.metricsPort !== undefined) {
@@ -87,6 +88,38 @@ export async function run(argv: string[]): Promise<void> {
   }
 
   stopOnSignal("tidemq broker", () => broker.shutdown());
+}
+
+/**
+ * The ports a broker listens on and the keys that set them (for a port-in-use line); a replica
+ * started by `tidemq dev` (devChild) names the dev options that set them instead.
+ */
+export function brokerPorts(config: BrokerConfig, devChild = false): PortOwner[] {
+  const listen = devChild ? "--broker-port of tidemq dev" : "listenPort";
+  const owners: PortOwner[] = [{ key: "listenPort", port: config.listenPort, fix: listen }];
+  // The VIP port Java clients use (listenPort - 2), opened beside listenPort.
+  if (config.listenPort >= 2)
+    owners.push({ key: "VIP port (listenPort - 2)", port: config.listenPort - 2, fix: listen });
+  if (config.enableDLegerCommitLog) {
+    const self = parseDLedgerPeers(config.dLegerPeers).find((p) => p.id === config.dLegerSelfId);
+    const fix = devChild ? "--raft-port of tidemq dev" : `dLegerPeers (${config.dLegerSelfId}'s entry)`;
+    if (self) owners.push({ key: `Raft port of ${config.dLegerSelfId} (dLegerPeers)`, port: self.port, fix });
+  } else if (config.brokerRole !== "SLAVE") {
+    const ha =
+      config.haListenPort > 0 ? config.haListenPort : config.listenPort > 0 ? config.listenPort + 1 : 0;
+    owners.push({
+      key: config.haListenPort > 0 ? "haListenPort" : "haListenPort (default listenPort + 1)",
+      port: ha,
+      fix: "haListenPort",
+    });
+  }
+  if (config.metricsPort > 0)
+    owners.push({
+      key: "metricsPort",
+      port: config.metricsPort,
+      fix: devChild ? "--metrics-port of tidemq dev" : undefined,
+    });
+  return owners;
 }
 
 /**

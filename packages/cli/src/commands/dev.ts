@@ -6,6 +6,7 @@ import { stopOnSignal } from "./broker.js";
 import { startDashboard } from "./dashboard.js";
 import { type DevConsole, runReplicatedDev } from "./devGroup.js";
 import { parsePort } from "./port.js";
+import { devNamesrvPorts, explainPortInUse } from "./portInUse.js";
 
 const USAGE = `usage: tidemq dev [--replicas 3|1] [--data ./data] [--namesrv-port 9876] [--broker-port 10911]
                   [--raft-port 40911] [--sync-flush] [--metrics-port 5557] [--dashboard-port 8080]
@@ -160,7 +161,7 @@ export async function run(argv: string[]): Promise<void> {
     port: args.namesrvPort,
     metricsPort: metricsBase <= 0 ? metricsBase : metricsBase + 1,
   });
-  await namesrv.start();
+  await namesrv.start().catch(explainPortInUse(devNamesrvPorts(args.namesrvPort, metricsBase)));
   const namesrvAddr = `127.0.0.1:${namesrv.port}`;
   const { config, warnings } = await loadBrokerConfig({
     namesrvAddr,
@@ -179,7 +180,15 @@ export async function run(argv: string[]): Promise<void> {
     await broker.start();
   } catch (err) {
     await namesrv.stop();
-    throw err;
+    explainPortInUse([
+      { key: "--broker-port", port: config.listenPort },
+      {
+        key: "VIP port (--broker-port - 2)",
+        port: config.listenPort >= 2 ? config.listenPort - 2 : 0,
+        fix: "--broker-port",
+      },
+      { key: "--metrics-port", port: Math.max(0, metricsBase) },
+    ])(err);
   }
   const devConsole = await startConsole(args, namesrvAddr);
   const ms = Date.now() - started;

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { NameServer } from "@tidemq/namesrv";
 import { stopOnSignal } from "./broker.js";
 import type { DevArgs } from "./dev.js";
+import { devNamesrvPorts, explainPortInUse } from "./portInUse.js";
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), "../../../bin/tidemq.js");
 const BROKER_NAME = "broker-a";
@@ -43,7 +44,7 @@ export async function runReplicatedDev(
     port: args.namesrvPort,
     metricsPort: metricsBase <= 0 ? metricsBase : metricsBase + 1,
   });
-  await namesrv.start();
+  await namesrv.start().catch(explainPortInUse(devNamesrvPorts(args.namesrvPort, metricsBase)));
   const namesrvAddr = `127.0.0.1:${namesrv.port}`;
   const n = args.replicas;
   // Port 0: any free ports (tests); the Raft ports must be known before the replicas start.
@@ -114,7 +115,8 @@ export async function runReplicatedDev(
       });
       child.once("exit", (code, signal) => {
         rejectStart(new Error(`replica ${m.id} exited (${signal ?? code}) before it started`));
-        if (stopping) return;
+        // Before it started its own stderr line says why; "restart it" would be wrong advice.
+        if (stopping || !m.addr) return;
         if (leader?.id === m.id) leader = undefined;
         const rel = relative(process.cwd(), m.conf) || m.conf;
         say(

@@ -1,4 +1,5 @@
 import { DEFAULT_NAMESRV_PORT, NameServer } from "@tidemq/namesrv";
+import { explainPortInUse } from "./portInUse.js";
 
 const USAGE = `usage: tidemq namesrv [-p <port>] [--metrics-port <port>]
 
@@ -61,7 +62,12 @@ export async function run(argv: string[]): Promise<void> {
   }
 
   const namesrv = new NameServer({ port: args.port, metricsPort: args.metricsPort });
-  await namesrv.start();
+  await namesrv.start().catch(
+    explainPortInUse([
+      { key: "-p/--port", port: args.port },
+      { key: "--metrics-port", port: args.metricsPort ?? 0 },
+    ]),
+  );
   console.log(`NameServer listening on ${displayHost("::")}:${namesrv.port}`);
   if (namesrv.metricsPort !== undefined)
     console.log(`Metrics on http://127.0.0.1:${namesrv.metricsPort}/metrics`);

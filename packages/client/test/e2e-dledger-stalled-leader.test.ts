@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Admin, Producer } from "../src/index.js";
+import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
+import { DLedgerGroup } from "./dledgerGroup.js";
+
+/*
+ * "Elected but not writable": a DLedger leader that has won an election but cannot take
+ * writes logs one WARN naming why after three election timeouts (3 s with the default
+ * dLegerTickMs), clusterList shows it in its #Note, /metrics as
+ * tidemq_dledger_leader_not_writable_seconds. Built for real, the state the frozen commit gate
+ * of faultlive.md left behind: with dLegerLazyIndexSync, replica X's index fdatasyncs each start
+ * 20 s late (the test-only hook of RaftLogIndex, set for X alone), so under load X holds
+ * entries whose index records are not durable; leadership is transferred to X (tidemq admin
+ * transferLeader); its entries commit (the others acknowledge), but its commit gate waits for
+ * its own index. (SIGSTOPped followers would not do it: a leader that cannot reach a majority
+ * steps down within an election timeout, check-quorum; nor slow follower disks: their
+ * heartbeat answers wait behind the slow write, same step-down.)
+ */
+
+const TIDEMQ = fileURLToPath(new URL("../../../cli/bin/tidemq.js", import.meta.url));
+const DELAY_MS = 20_000;
+const children = new Set<ChildProcess>();
+let group: DLedgerGroup;
+before(async () => {
+  process.env.TIDEMQ_LOG_LEVEL = "warn"; // the replicas log errors only by default
+  group = await DLedgerGroup.start(3, { dLegerLazyIndexSync: true });
+});
+after(async () => {
+  for (const c of children) if (c.exitCode === null) process.kill(c.pid!, "SIGKILL");
+  await group?.stop();
+  delete process.env.TIDEMQ_LOG_LEVEL;
+});
+
+function admin(args: string[]): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", group.nsAddr], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
+  });
+  children.add(child);
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
+  return new Promise((resolve) =>
+    child.on("close", (code) => {
+      clearTimeout(killer);
+      children.delete(child);
+      resolve({ code, out });
+    }),
+  );
+}
+
+const STALL = /dledger: (n\d) was elected leader (\d+) s ago and still takes no writes: (.*)/;
+
+test("a leader whose commit gate waits for its index warns once, naming why; clusterList shows it", {
+  timeout: 180_000,
+}, async () => {
+  const leader = await group.leader(30_000);
+  const x = group.replicas.find((r) => r.id !== leader.id)!;
+  // X restarts (a clean stop, before any load: no amnesia mark) with its index fsyncs late.
+  await group.kill(x.id, "SIGTERM");
+  process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS = String(DELAY_MS);
+  try {
+    await group.startReplica(x.id);
+  } finally {
+    delete process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS;
+  }
+  const topic = uniq("DLST");
+  const a = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });
+  try {
+    await a.createTopic({ topic, brokerAddr: leader.addr, readQueueNums: 4, writeQueueNums: 4 });
+  } finally {
+    await a.shutdown();
+  }
+  const p = new Producer({ endpoints: group.nsAddr, logger: testLogger("producer"), ...FAST });
+  await p.startup();
+  try {
+    // X receives these; their index records stay undurable for 20-40 s.
+    for (let i = 0; i < 300; i++) await p.send({ topic, body: `m${i}` });
+  } finally {
+    await p.shutdown();
+  }
+  const transfer = await admin(["transferLeader", "-g", group.brokerName, "-i", x.id]);
+  assert.equal(transfer.code, 0, transfer.out);
+
+  await waitFor(() => STALL.test(x.stderr ?? ""), 15_000, "the elected-but-not-writable warning");
+  const m = STALL.exec(x.stderr!)!;
+  assert.ok(Number(m[2]) >= 3, `warned after ${m[2]} s, before three election timeouts`);
+  assert.match(
+    m[3]!,
+    /^applying: committed to offset \d+, visible to consumers up to \d+ \(the commit gate waits for its Raft index, durable only to \d+\)$/,
+  );
+  assert.equal(x.role, "follower", "it must not report itself writable while warning");
+
+  const list = await admin(["clusterList"]);
+  assert.equal(list.code, 0, list.out);
+  const line = list.out.split("\n").find((l) => l.includes(x.addr));
+  assert.ok(line, `no row for ${x.id}:\n${list.out}`);
+  assert.match(line, /LEADER_NOT_READY/);
+  assert.match(line, /elected \d+\.\d s ago, takes no writes: applying: committed to offset/);
+
+  // Then X either takes writes once its index is durable (and says so), or — its no-op's own
+  // index write stalls its pipeline and with it its heartbeats — another replica is elected.
+  // Either way the group ends with a writable leader and the note goes away.
+  await group.leader(2 * DELAY_MS + 60_000);
+  const later = await admin(["clusterList"]);
+  assert.equal(later.code, 0, later.out);
+  assert.doesNotMatch(later.out, /takes no writes/, later.out);
+});
