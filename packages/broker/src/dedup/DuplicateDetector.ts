@@ -3,12 +3,7 @@ import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
 import { DuplicateWindow, hashHi, hashKey, PENDING } from "./DuplicateWindow.js";
-import {
-  entryViews,
-  readWindowSnapshot,
-  removeWindowSnapshot,
-  writeWindowSnapshot,
-} from "./WindowSnapshot.js";
+import { readWindowSnapshot, removeWindowSnapshot, writeWindowSnapshot } from "./WindowSnapshot.js";
 
 export interface DuplicateDetectorOptions {
   windowSeconds: number;
@@ -110,28 +105,38 @@ export class DuplicateDetector {
     const path = this.o.snapshotPath;
     let snapshotNote = "no snapshot";
     if (path !== undefined) {
-      const snap = await readWindowSnapshot(path);
+      // Entries are added as the file is read, filtered by the log's recovered end (known
+      // now) and the covered offset (known once the header is read: it is read first).
+      let covered = Number.POSITIVE_INFINITY;
+      const snap = await readWindowSnapshot(
+        path,
+        (words, nums, n) => {
+          // Records past the recovered end were lost (kill -9, power cut): their keys must
+          // not answer, and new records will take their offsets.
+          const end = Math.min(covered, logEnd);
+          for (let k = 0; k < n; k++) {
+            const offset = nums[3 * k + 1]!;
+            const at = nums[3 * k + 2]!;
+            // < 0: its store had not ended (or failed) when the snapshot was taken; >= end:
+            // at or past the covered offset (read from the log below) or lost.
+            if (offset < 0 || at < since) continue;
+            if (offset >= end || offset < logStart) {
+              if (offset < covered) report.dropped++;
+              continue;
+            }
+            this.window.add(words[6 * k]!, words[6 * k + 1]!, offset, at);
+            report.snapshot++;
+          }
+        },
+        (header) => {
+          covered = header.covered;
+        },
+      );
       if (typeof snap === "string") {
         snapshotNote = `snapshot ignored: ${snap}`;
         this.o.logger.warn(`duplicate detection: ${path} ${snapshotNote}; reading the log's tail instead`);
       } else if (snap !== undefined) {
-        // Records past the recovered end were lost (kill -9, power cut): their keys must
-        // not answer, and new records will take their offsets.
         const end = Math.min(snap.covered, logEnd);
-        const { words, nums } = entryViews(snap);
-        for (let i = 0; i < snap.count; i++) {
-          const offset = nums[3 * i + 1]!;
-          const at = nums[3 * i + 2]!;
-          // < 0: its store had not ended (or failed) when the snapshot was taken; >= end:
-          // at or past the covered offset (read from the log below) or lost.
-          if (offset < 0 || at < since) continue;
-          if (offset >= end || offset < logStart) {
-            if (offset < snap.covered) report.dropped++;
-            continue;
-          }
-          this.window.add(words[6 * i]!, words[6 * i + 1]!, offset, at);
-          report.snapshot++;
-        }
         if (end > from) from = end;
         snapshotNote = `${report.snapshot} from the snapshot`;
         if (snap.covered > logEnd) {

@@ -1,4 +1,4 @@
-import { open, readFile, rename, rm } from "node:fs/promises";
+import { open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { crc32 } from "node:zlib";
 import { type DuplicateWindow, ENTRY_BYTES } from "./DuplicateWindow.js";
@@ -26,28 +26,18 @@ const BOM = 0x01020304;
 /** Entries copied per write (~1 MiB): the copy is short, and no snapshot-sized buffer is ever allocated. */
 const CHUNK_ENTRIES = 43_690;
 
-export interface SnapshotData {
-  /** Commit-log offset every tracked record below which is in `entries` (those admitted through the window). */
+export interface SnapshotHeader {
+  /** Commit-log offset every tracked record below which is in the entries (those admitted through the window). */
   covered: number;
   count: number;
-  /** count × ENTRY_BYTES; read with entryFields. */
-  entries: Buffer;
 }
 
 /**
- * Typed views over a snapshot's entries: entry i's hash low and high words are
- * words[6i], words[6i + 1]; its commit-log offset (< 0: not stored) and store time
- * nums[3i + 1], nums[3i + 2] (the ring's own layout).
+ * Entries of a snapshot as typed views over a chunk: entry k's hash low and high words are
+ * words[6k], words[6k + 1]; its commit-log offset (< 0: not stored) and store time
+ * nums[3k + 1], nums[3k + 2] (the ring's own layout). Valid only during the call.
  */
-export function entryViews(data: SnapshotData): { words: Uint32Array; nums: Float64Array } {
-  // Typed views need aligned bytes; readFile's buffer normally is, else copy once.
-  let b = data.entries;
-  if (b.byteOffset % 8 !== 0) b = Buffer.from(b);
-  return {
-    words: new Uint32Array(b.buffer, b.byteOffset, b.length / 4),
-    nums: new Float64Array(b.buffer, b.byteOffset, b.length / 8),
-  };
-}
+export type EntryChunk = (words: Uint32Array, nums: Float64Array, n: number) => void;
 
 /**
  * Writes entries [from, to) of `window` (seqs) with `covered` atomically to `path`. The
@@ -105,27 +95,61 @@ export async function writeWindowSnapshot(
   return count;
 }
 
-/** The snapshot at `path`: undefined when there is none; a string saying why when it is unusable. */
-export async function readWindowSnapshot(path: string): Promise<SnapshotData | string | undefined> {
-  let b: Buffer;
+/**
+ * Reads the snapshot at `path` in chunks of ~1 MiB (no snapshot-sized buffer): a first pass
+ * checks it whole (header, length, CRC), only then a second one hands its entries to
+ * `onChunk` in order (the file is in the page cache by then), after `onHeader`. Returns the header; undefined
+ * when there is no snapshot; a string saying why when it is unusable (nothing was handed over).
+ */
+export async function readWindowSnapshot(
+  path: string,
+  onChunk: EntryChunk,
+  onHeader?: (h: SnapshotHeader) => void,
+): Promise<SnapshotHeader | string | undefined> {
+  let fh: Awaited<ReturnType<typeof open>>;
   try {
-    b = await readFile(path);
+    fh = await open(path, "r");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     return `unreadable (${(err as Error).message})`;
   }
-  if (b.length < HEADER_BYTES || !b.subarray(0, 8).equals(MAGIC)) return "not a window snapshot";
-  if (new Uint32Array(b.buffer.slice(b.byteOffset + 8, b.byteOffset + 12))[0] !== BOM)
-    return "written on a machine of another byte order";
-  const count = b.readUInt32LE(12);
-  const covered = b.readDoubleLE(16);
-  if (b.readUInt32LE(28) !== ENTRY_BYTES) return "entries of another size";
-  if (b.length !== HEADER_BYTES + count * ENTRY_BYTES)
-    return `${b.length} bytes, the header says ${count} entries`;
-  if (!Number.isSafeInteger(covered) || covered < 0) return `covered offset ${covered} invalid`;
-  const entries = b.subarray(HEADER_BYTES);
-  if (crc32(entries) >>> 0 !== b.readUInt32LE(24)) return "CRC mismatch";
-  return { covered, count, entries };
+  try {
+    const { size } = await fh.stat();
+    const header = Buffer.alloc(HEADER_BYTES);
+    if (size < HEADER_BYTES || (await fh.read(header, 0, HEADER_BYTES, 0)).bytesRead < HEADER_BYTES)
+      return "not a window snapshot";
+    if (!header.subarray(0, 8).equals(MAGIC)) return "not a window snapshot";
+    if (new Uint32Array(header.buffer, header.byteOffset + 8, 1)[0] !== BOM)
+      return "written on a machine of another byte order";
+    const count = header.readUInt32LE(12);
+    const covered = header.readDoubleLE(16);
+    if (header.readUInt32LE(28) !== ENTRY_BYTES) return "entries of another size";
+    if (size !== HEADER_BYTES + count * ENTRY_BYTES) return `${size} bytes, the header says ${count} entries`;
+    if (!Number.isSafeInteger(covered) || covered < 0) return `covered offset ${covered} invalid`;
+    // 8-aligned for the Float64Array view.
+    const chunk = Buffer.from(new ArrayBuffer(Math.min(count, CHUNK_ENTRIES) * ENTRY_BYTES));
+    const words = new Uint32Array(chunk.buffer);
+    const nums = new Float64Array(chunk.buffer);
+    const pass = async (each: (bytes: Buffer, n: number) => void): Promise<boolean> => {
+      for (let i = 0; i < count; ) {
+        const n = Math.min(CHUNK_ENTRIES, count - i);
+        const len = n * ENTRY_BYTES;
+        const { bytesRead } = await fh.read(chunk, 0, len, HEADER_BYTES + i * ENTRY_BYTES);
+        if (bytesRead < len) return false;
+        each(chunk.subarray(0, len), n);
+        i += n;
+      }
+      return true;
+    };
+    let crc = 0;
+    if (!(await pass((bytes) => (crc = crc32(bytes, crc))))) return "shorter than its header says";
+    if (crc >>> 0 !== header.readUInt32LE(24)) return "CRC mismatch";
+    onHeader?.({ covered, count });
+    if (!(await pass((_, n) => onChunk(words, nums, n)))) return "shorter than its header says";
+    return { covered, count };
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Removes the snapshot durably (its entries must not be trusted again). */
