@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { cp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import net from "node:net";
 import { after, test } from "node:test";
 import {
   createRequest,
@@ -17,11 +18,21 @@ import {
   ResponseCode,
 } from "@tidemq/protocol";
 import { createLogger, type RemotingClient } from "@tidemq/remoting";
+import { type MessageInput, MessageStore } from "@tidemq/store";
 import type { BrokerController } from "../src/BrokerController.js";
 import { DuplicateDetector } from "../src/dedup/DuplicateDetector.js";
+import { hashHi, hashKey } from "../src/dedup/DuplicateWindow.js";
 import { windowSnapshotPath } from "../src/dedup/openDuplicateDetection.js";
 import { type ChildBroker, kill9, killAllChildren, spawnBroker, stopClean } from "./childBroker.js";
-import { createTopicRequest, newClient, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
+import {
+  createTopicRequest,
+  eventually,
+  newClient,
+  removeDir,
+  sendRequest,
+  startBroker,
+  tempDir,
+} from "./helpers.js";
 
 const dirs: string[] = [];
 after(async () => {
@@ -225,5 +236,126 @@ test("child broker: resends after kill -9 (no snapshot yet), after a clean stop,
   } finally {
     await client.close();
     if (child) await kill9(child.child);
+  }
+});
+
+function input(uniqKey: string): MessageInput {
+  return {
+    topic: T,
+    queueId: 0,
+    flag: 0,
+    body: Buffer.from(`body-${uniqKey}`),
+    properties: { UNIQ_KEY: uniqKey },
+    sysFlag: 0,
+    bornTimestamp: Date.now(),
+    bornHost: { host: "127.0.0.1", port: 5000 },
+    reconsumeTimes: 0,
+    preparedTransactionOffset: 0,
+    tagsCode: 0,
+    uniqKey,
+  };
+}
+
+test("a snapshot waits for sends admitted before it to be stored (or given up); a failed one is not loaded", async () => {
+  const dir = await tempDir("dwin-pending");
+  dirs.push(dir);
+  const store = await MessageStore.open({
+    storePathRootDir: dir,
+    flushDiskType: "SYNC_FLUSH",
+    storeHost: { host: "127.0.0.1", port: 10911 },
+    logger: createLogger("dwin", "error"),
+  });
+  try {
+    const detector = () =>
+      new DuplicateDetector({
+        windowSeconds: 600,
+        maxEntries: 100,
+        rebuildMaxBytes: 1 << 30,
+        store,
+        logger: createLogger("dwin", "error"),
+        snapshotPath: windowSnapshotPath(dir),
+        coveredOffset: () => store.stats.commitLogMaxOffset,
+      });
+    const d = detector();
+    await d.rebuild(store);
+    // K1: admitted, its record written and visible, its answer (stored()) not run yet.
+    const k1 = [input("K1")];
+    const t1 = d.admit(k1, Date.now()) as number;
+    const r1 = await store.putMessage(k1[0]!);
+    // K2: admitted, its store then failed (released).
+    const k2 = [input("K2")];
+    const t2 = d.admit(k2, Date.now()) as number;
+    let done = false;
+    const snap = d.snapshot().then((ok) => {
+      done = true;
+      return ok;
+    });
+    // Several turns pass: the snapshot is held back by K1 and K2 (their offsets unknown).
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(done, false, "not written while an admitted send's offset is unknown");
+    d.released(k2, t2);
+    d.stored(k1, t1, r1);
+    assert.equal(await snap, true);
+    assert.equal(d.snapshots, 1);
+
+    const loaded = detector();
+    const report = await loaded.rebuild(store);
+    assert.equal(report.snapshot, 1, "K1 only: K2 was never stored");
+    assert.equal(report.records, 0, "the snapshot covers the whole log");
+    assert.equal(loaded.window.get(hashKey(T, "K1"), hashHi(), Date.now()), r1.commitLogOffset);
+    assert.equal(loaded.window.get(hashKey(T, "K2"), hashHi(), Date.now()), -1);
+  } finally {
+    await store.shutdown();
+  }
+});
+
+test("DLedger replica: no snapshot (a stale one is removed at start); the window comes back from the committed log", async () => {
+  const dir = await tempDir("dwin-dledger");
+  dirs.push(dir);
+  // A one-member group elects itself; its Raft port is a free one (0 is refused).
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const raftPort = (probe.address() as net.AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const dl = {
+    ...on,
+    enableDLegerCommitLog: true,
+    dLegerGroup: "broker-t",
+    dLegerSelfId: "n0",
+    dLegerPeers: `n0-127.0.0.1:${raftPort}`,
+  };
+  // A file left by an earlier classic-master life of this store: never trusted by a replica.
+  await writeFile(windowSnapshotPath(dir), "stale");
+  const client = newClient();
+  let broker: BrokerController | undefined;
+  try {
+    broker = await startBroker(dir, dl);
+    assert.equal(await exists(windowSnapshotPath(dir)), false, "removed at start");
+    let addr = `127.0.0.1:${broker.port}`;
+    await client.invoke(addr, createTopicRequest(T, 4));
+    let first: RemotingCommand | undefined;
+    await eventually(async () => {
+      first = await client.invoke(addr, send("D-1"));
+      return first.code === ResponseCode.SUCCESS;
+    }, "the one-member group's leader takes a send");
+    assert.deepEqual(answer(await client.invoke(addr, send("D-1", 1))), answer(first!));
+    await broker.shutdown();
+    assert.equal(await exists(windowSnapshotPath(dir)), false, "a replica writes none");
+
+    broker = await startBroker(dir, dl);
+    addr = `127.0.0.1:${broker.port}`;
+    const r = detectorOf(broker).lastRebuild!;
+    assert.equal(r.snapshot, 0);
+    assert.ok(r.records >= 1, "read from the log");
+    let again: RemotingCommand | undefined;
+    await eventually(async () => {
+      again = await client.invoke(addr, send("D-1", 2));
+      return again.code === ResponseCode.SUCCESS;
+    }, "the leader answers again after the restart");
+    assert.deepEqual(answer(again!), answer(first!));
+    assert.equal(await maxOffset(client, addr), 1, "stored once");
+  } finally {
+    await client.close();
+    await broker?.shutdown();
   }
 });
