@@ -22,6 +22,7 @@
 //        [--cases single,batch] [--prefill 1000000] [--aa]   (build first: npx tsc -b)
 //   --aa   both brokers off: the spread of two identical sides (what a ratio must exceed to mean anything)
 //   --only on|off   rounds for one side only (a CPU profile of one side: node --cpu-prof ...)
+//   --off-first     make the off broker first (A/A runs showed a bias by creation order)
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
@@ -35,6 +36,7 @@ const { values: opt } = parseArgs({
     prefill: { type: "string", default: "1000000" },
     aa: { type: "boolean", default: false },
     only: { type: "string" },
+    "off-first": { type: "boolean", default: false },
   },
 });
 const P = await import("../packages/protocol/dist/src/index.js");
@@ -171,8 +173,17 @@ const load = () =>
     .join(" ");
 console.log(`machine: ${machine}, load ${load()}`);
 // --aa: both brokers off (an A/A run: how far apart two identical sides come out).
-const on = await openBroker(!opt.aa);
-const off = await openBroker(false);
+// --off-first: the off broker is made first (the batch case showed a bias for the broker made
+// second even in A/A runs: run both orders).
+let on;
+let off;
+if (opt["off-first"]) {
+  off = await openBroker(false);
+  on = await openBroker(!opt.aa);
+} else {
+  on = await openBroker(!opt.aa);
+  off = await openBroker(false);
+}
 try {
   // A full window: the same entries a long-running broker has (they are never looked up again).
   const window = on.broker.dedup?.window;
@@ -217,7 +228,7 @@ try {
     }
     const msgs = rounds * rOn.messages;
     console.log(
-      `${kind.padEnd(6)} ${rounds} round pairs of ${rOn.messages} messages: on ${(sum.on / msgs).toFixed(3)} µs/msg, off ${(sum.off / msgs).toFixed(3)} µs/msg, on/off ${(sum.on / sum.off).toFixed(4)} (median of ${blockRatios.length} blocks ${median(blockRatios).toFixed(4)}), load ${load()}`,
+      `${kind.padEnd(6)} ${rounds} round pairs of ${rOn.messages} messages: on ${(sum.on / msgs).toFixed(3)} µs/msg, off ${(sum.off / msgs).toFixed(3)} µs/msg, on/off ${(sum.on / sum.off).toFixed(4)} (median of ${blockRatios.length} blocks ${blockRatios.length > 0 ? median(blockRatios).toFixed(4) : "-"}), load ${load()}`,
     );
   }
 } finally {
