@@ -359,3 +359,35 @@ test("DLedger replica: no snapshot (a stale one is removed at start); the window
     await broker?.shutdown();
   }
 });
+
+test("a running master writes the window every duplicateSnapshotIntervalSeconds", async () => {
+  const dir = await tempDir("dwin-timer");
+  dirs.push(dir);
+  const client = newClient();
+  let broker: BrokerController | undefined;
+  try {
+    broker = await startBroker(dir, { ...on, duplicateSnapshotIntervalSeconds: 1 });
+    const addr = `127.0.0.1:${broker.port}`;
+    await client.invoke(addr, createTopicRequest(T, 4));
+    const d = detectorOf(broker);
+    const sent = await client.invoke(addr, send("TICK-1"));
+    assert.equal(sent.code, ResponseCode.SUCCESS);
+    await eventually(() => d.snapshots >= 1, "the timer's snapshot", 10_000);
+    // The file holds the send, covering the log: a detector loading it now reads no record.
+    const store = broker.context.store;
+    const reader = new DuplicateDetector({
+      windowSeconds: 600,
+      maxEntries: 100,
+      rebuildMaxBytes: 1 << 30,
+      store,
+      logger: createLogger("reader", "error"),
+      snapshotPath: windowSnapshotPath(dir),
+    });
+    const r = await reader.rebuild(store);
+    assert.equal(r.snapshot, 1);
+    assert.equal(r.records, 0);
+  } finally {
+    await client.close();
+    await broker?.shutdown();
+  }
+});
