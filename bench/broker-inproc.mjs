@@ -4,8 +4,9 @@
 // frames once, then per round: decode each frame, run the registered handler (header
 // decode, checks, store put), encode the response frame. Reports CPU µs per message
 // (process.cpuUsage, so other load on the machine matters less than for wall-clock rates).
-// Every send carries a UNIQ_KEY made new each round (a counter written over its last 8 hex
-// digits, the same work with and without --dedup), so producer de-duplication sees new sends.
+// Every send carries a UNIQ_KEY made new each round (the round number written over the 8 hex
+// digits before its counter, the same work with and without --dedup), so producer
+// de-duplication sees new sends. For on/off pairs see dedup-ab-inproc.mjs (both in one process).
 // Usage: node bench/broker-inproc.mjs [--seconds 3] [--dir /dev/shm] [--sync] [--dedup | --no-dedup]
 //        [--cases json,rocketmq,batch] (which of the three to run)
 // Build first: npx tsc -b packages/broker packages/client
@@ -114,13 +115,15 @@ function sendFrame(serializeType, batch) {
   for (const u of uniqs) {
     const at = frame.indexOf(u);
     if (at < 0) throw new Error("UNIQ_KEY not found in the frame");
-    uniqSpots.push([frame, at + u.length - 8]);
+    // The 8 hex digits before the key's counter (its last 4): overwriting the last 8 made
+    // every key of a round the same, so --dedup measured resends, not new sends.
+    uniqSpots.push([frame, at + u.length - 12]);
   }
   return frame;
 }
 
 let roundNo = 0;
-/** New UNIQ_KEYs for every frame: the round number in the last 8 hex digits. */
+/** New UNIQ_KEYs for every frame: the round number in the 8 hex digits before the counter. */
 function renewKeys() {
   const hex = (roundNo++).toString(16).padStart(8, "0");
   for (const [frame, at] of uniqSpots) frame.write(hex, at, "latin1");

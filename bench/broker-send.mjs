@@ -26,6 +26,7 @@
 //   --dedup           broker duplicateDetectionEnable=true (A/B of producer de-duplication)
 //   --no-dedup        broker duplicateDetectionEnable=false
 //   --dedup-entries N broker duplicateWindowMaxEntries=N (the window's memory bound)
+//   --no-auto-batch   the producer with autoBatch=false: one request per message
 //   --json            one JSON line instead of text
 // Env: BROKER_NODE_OPTS / CLIENT_NODE_OPTS = extra node flags for the broker / the clients (e.g.
 // "--trace-gc", "--initial-old-space-size=64"): V8 GC flags must be given at start-up like this
@@ -67,6 +68,7 @@ const { values: opt } = parseArgs({
     dedup: { type: "boolean", default: false },
     "no-dedup": { type: "boolean", default: false },
     "dedup-entries": { type: "string" },
+    "no-auto-batch": { type: "boolean", default: false },
     binary: { type: "boolean", default: false },
     "no-consumer": { type: "boolean", default: false },
     prof: { type: "string" },
@@ -252,6 +254,8 @@ async function runProducer() {
       topics: [TOPIC],
       sendMsgTimeout: 30_000,
       logger: quiet,
+      // --no-auto-batch: one request per message (what a producer without auto-batching sends).
+      ...(opt["no-auto-batch"] ? { autoBatch: false } : {}),
     });
     await producer.startup();
     sendOne = async () => {
@@ -551,7 +555,11 @@ async function runMain() {
     const result = {
       machine: `${cpus[0]?.model ?? "?"}, ${cpus.length} cores, node ${process.version}`,
       mode: opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH",
-      producer: opt.raw ? `raw ${opt.binary ? "ROCKETMQ" : "JSON"}` : "@tidemq/client",
+      producer: opt.raw
+        ? `raw ${opt.binary ? "ROCKETMQ" : "JSON"}`
+        : opt["no-auto-batch"]
+          ? "@tidemq/client autoBatch=false"
+          : "@tidemq/client",
       window: Number(opt.window),
       batch: Number(opt.batch),
       size: Number(opt.size),

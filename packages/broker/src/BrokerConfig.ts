@@ -119,6 +119,12 @@ export interface BrokerConfig {
    * (bounds start-up time; with more recent traffic the rebuilt window is shorter).
    */
   duplicateRebuildMaxBytes: number;
+  /**
+   * A master writes its de-duplication window to the store directory this often (and at a
+   * clean stop), so a start loads it instead of reading the window's log back; after a
+   * crash only the log past the last snapshot is read. 0: only at a clean stop.
+   */
+  duplicateSnapshotIntervalSeconds: number;
   /** DLedger mode: the commit log is a Raft log replicated within dLegerPeers (brokerId is then derived). */
   enableDLegerCommitLog: boolean;
   /** Raft group name (RocketMQ recommends the brokerName). */
@@ -204,6 +210,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   duplicateWindowSeconds: 600,
   duplicateWindowMaxEntries: 1_000_000,
   duplicateRebuildMaxBytes: 256 * 1024 * 1024,
+  duplicateSnapshotIntervalSeconds: 30,
   enableDLegerCommitLog: false,
   dLegerGroup: "",
   dLegerPeers: "",

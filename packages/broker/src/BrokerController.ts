@@ -8,7 +8,8 @@ import { BrokerStatsImpl } from "./BrokerStats.js";
 import { type ClientServices, createClientServices } from "./ClientServices.js";
 import { ConsumerOffsetManager } from "./ConsumerOffsetManager.js";
 import type { BrokerContext } from "./context.js";
-import { DuplicateDetector } from "./dedup/DuplicateDetector.js";
+import type { DuplicateDetector } from "./dedup/DuplicateDetector.js";
+import { openDuplicateDetection } from "./dedup/openDuplicateDetection.js";
 import { DLedgerNode } from "./dledger/DLedgerNode.js";
 import { DLedgerReplication } from "./dledger/DLedgerReplication.js";
 import { LeaderServices } from "./dledger/LeaderServices.js";
@@ -250,17 +251,8 @@ export class BrokerController {
         schedule: { router: new DelayLevelRouter(delayLevels), service: this.schedule },
       };
       this.holdService = new PullRequestHoldService({ maxHeld: config.pullThreadPoolQueueCapacity });
-      if (config.duplicateDetectionEnable) {
-        this.dedup = new DuplicateDetector({
-          windowSeconds: config.duplicateWindowSeconds,
-          maxEntries: config.duplicateWindowMaxEntries,
-          rebuildMaxBytes: config.duplicateRebuildMaxBytes,
-          store: this.store,
-          logger,
-        });
-        await this.dedup.rebuild(this.store);
-        this.dedup.start();
-      }
+      const writesFromSends = config.brokerRole !== "SLAVE" && !raft;
+      this.dedup = await openDuplicateDetection(config, this.store, logger, writesFromSends);
       this.sendProcessor = new SendMessageProcessor(this.ctx, this.topics, this.dedup);
       this.sendProcessor.register();
       new HalfBatch(this.sendProcessor).register(this.ctx.server);
@@ -402,7 +394,8 @@ export class BrokerController {
     await step("timers", () => this.timerService?.stop());
     await step("client services", () => this.clients?.stop());
     await step("topic config", () => this.topics?.persist());
-    this.dedup?.stop();
+    // After the last send was answered, before the store closes: the window's last snapshot.
+    await step("duplicate window", () => this.dedup?.stop());
     await step("store", async () => {
       await this.store?.shutdown();
       // The store's shutdown flushed every delivered copy: record all delivery progress.

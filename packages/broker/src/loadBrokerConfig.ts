@@ -110,6 +110,7 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   duplicateWindowSeconds: { kind: "int", min: 1, max: 86_400 },
   duplicateWindowMaxEntries: { kind: "int", min: 1, max: 100_000_000 },
   duplicateRebuildMaxBytes: { kind: "int", min: 0 },
+  duplicateSnapshotIntervalSeconds: { kind: "int", min: 0, max: 86_400 },
   dLegerTickMs: { kind: "int", min: 1, max: 1000 },
 };
 

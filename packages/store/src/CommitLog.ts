@@ -3,6 +3,7 @@ import { MAGIC_V1, MAGIC_V2, MIN_RECORD_BYTES } from "@tidemq/protocol";
 import type { AppendLog, Reservation } from "./AppendLog.js";
 import { checkEndAfterCleanStop, recoverEndAfterCrash } from "./CommitLogRecovery.js";
 import type { FlushDiskType } from "./config.js";
+import type { DispatchFields } from "./DispatchFields.js";
 import type { DurationBuckets } from "./DurationBuckets.js";
 import { GroupCommit } from "./GroupCommit.js";
 import type { Logger } from "./Logger.js";
@@ -10,7 +11,7 @@ import { LogWriter } from "./LogWriter.js";
 import { BLANK_HEADER_BYTES, writeBlank } from "./RecordCodec.js";
 import { closeWriteFd, cutTail, listSegments, newSegment, type Segment, segmentIndexFor } from "./Segment.js";
 import { SegmentReader } from "./SegmentReader.js";
-import { forEachRecord, type ScannedRecord } from "./SegmentScan.js";
+import { forEachRecord, forEachRecordFields, type ScannedRecord } from "./SegmentScan.js";
 import { TailBlocks } from "./TailBlocks.js";
 
 export type { AppendLog, Reservation } from "./AppendLog.js";
@@ -141,6 +142,15 @@ export class CommitLog implements AppendLog {
     onRecord: (r: ScannedRecord) => void | Promise<void>,
   ): Promise<void> {
     return forEachRecord(this.segments, Math.max(from, this.minOffset), to, onRecord);
+  }
+
+  /** Calls `onRecord` with the dispatch fields of every record in [from, to), in order (SegmentScan.forEachRecordFields). */
+  forEachRecordFields(
+    from: number,
+    to: number,
+    onRecord: (offset: number, fields: DispatchFields) => void,
+  ): Promise<void> {
+    return forEachRecordFields(this.segments, Math.max(from, this.minOffset), to, onRecord);
   }
 
   // ---------------------------------------------------------------- appends

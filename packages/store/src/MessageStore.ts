@@ -4,6 +4,7 @@ import { AppendPath } from "./AppendPath.js";
 import { CommitLog, type ScannedRecord } from "./CommitLog.js";
 import { type MessageStoreConfig, type ResolvedConfig, resolveConfig } from "./config.js";
 import { type CommitGate, Dispatcher } from "./Dispatcher.js";
+import type { DispatchFields } from "./DispatchFields.js";
 import type { DurationBuckets } from "./DurationBuckets.js";
 import { ReadFdCache } from "./fsx.js";
 import { IndexService } from "./IndexService.js";
@@ -458,6 +459,17 @@ export class MessageStore {
     maxBytes = Number.POSITIVE_INFINITY,
   ): Promise<{ from: number; to: number }> {
     const to = this.log.confirmedOffset;
+    const from = await this.offsetSince(timestamp, maxBytes);
+    if (from < to) await this.log.forEachRecord(from, to, onRecord);
+    return { from, to };
+  }
+
+  /**
+   * Where the records stored since `timestamp` start in the commit log (see
+   * forEachRecordSince), at most `maxBytes` before its confirmed end.
+   */
+  async offsetSince(timestamp: number, maxBytes = Number.POSITIVE_INFINITY): Promise<number> {
+    const to = this.log.confirmedOffset;
     // At most maxBytes of log: per queue, the first entry at or after both bounds.
     const floor = to - maxBytes;
     let from = to;
@@ -478,9 +490,21 @@ export class MessageStore {
       const e = await cq.entry(n);
       if (e.offset < from) from = e.offset;
     }
-    from = Math.max(from, this.log.minOffset);
-    if (from < to) await this.log.forEachRecord(from, to, onRecord);
-    return { from, to };
+    return Math.max(from, this.log.minOffset);
+  }
+
+  /**
+   * Calls `onRecord(offset, fields)` for the records in [from, to) of the commit log's files,
+   * reading in place only the dispatch fields (topic, queue, store time, TAGS, KEYS,
+   * UNIQ_KEY): start-up state rebuilt from the log's tail without decoding whole records.
+   * Start-up only (before appends): it reads the files, not the in-memory tail.
+   */
+  forEachRecordFields(
+    from: number,
+    to: number,
+    onRecord: (offset: number, fields: DispatchFields) => void,
+  ): Promise<void> {
+    return this.log.forEachRecordFields(from, Math.min(to, this.log.confirmedOffset), onRecord);
   }
 
   /** One stored record at a physical offset (offsetMsgId look-ups); only confirmed data. */

@@ -1,5 +1,6 @@
 export { type AppendLog, CommitLog, type Reservation, type ScannedRecord } from "./CommitLog.js";
 export type { FlushDiskType, MessageStoreConfig } from "./config.js";
+export type { DispatchFields } from "./DispatchFields.js";
 export { DurationBuckets } from "./DurationBuckets.js";
 export type { Logger } from "./Logger.js";
 export { createStderrLogger } from "./Logger.js";

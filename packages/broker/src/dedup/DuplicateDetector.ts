@@ -3,6 +3,7 @@ import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
 import { DuplicateWindow, hashHi, hashKey, PENDING } from "./DuplicateWindow.js";
+import { readWindowSnapshot, removeWindowSnapshot, writeWindowSnapshot } from "./WindowSnapshot.js";
 
 export interface DuplicateDetectorOptions {
   windowSeconds: number;
@@ -12,6 +13,32 @@ export interface DuplicateDetectorOptions {
   /** Where a hash match is confirmed: the candidate's stored topic and UNIQ_KEY are read back. */
   store: Pick<MessageStore, "lookMessageByOffset">;
   logger: Logger;
+  /**
+   * Where the window is persisted (WindowSnapshot): at stop() and every snapshotIntervalMs,
+   * and loaded by rebuild(). Unset: rebuilt from the log alone.
+   */
+  snapshotPath?: string;
+  snapshotIntervalMs?: number;
+  /**
+   * The commit-log offset below which every record is visible and its send answered (the
+   * store's visible end): what a snapshot taken now covers. Unset: what rebuild() read (a
+   * node whose window takes no sends).
+   */
+  coveredOffset?: () => number;
+}
+
+/** What rebuild() loaded. */
+export interface RebuildReport {
+  /** Entries loaded from the snapshot. */
+  snapshot: number;
+  /** Snapshot entries dropped because the recovered log no longer holds their record. */
+  dropped: number;
+  /** Records read from the log. */
+  records: number;
+  /** Window entries after the rebuild. */
+  kept: number;
+  scannedBytes: number;
+  ms: number;
 }
 
 /** The send response fields of an already stored message (or batch). */
@@ -54,39 +81,143 @@ export class DuplicateDetector {
     this.window = new DuplicateWindow({ windowMs: this.windowMs, maxEntries: o.maxEntries });
   }
 
-  /** Loads the window from records stored in the last windowSeconds; logs what it read and how long it took. */
+  /**
+   * Loads the window at start-up (before any send): from the snapshot (snapshotPath) if
+   * there is a usable one, then from the commit log past what the snapshot covers, reading
+   * only each record's dispatch fields. Without a snapshot, the log's tail covering the
+   * window (at most rebuildMaxBytes). Entries whose record the recovered log does not hold
+   * (a crash cut the log below what the snapshot covered, or retention removed it) are
+   * dropped, and so are entries older than the window. Logs what it read and how long it took.
+   */
   async rebuild(
-    store: MessageStore,
+    store: Pick<
+      MessageStore,
+      "offsetSince" | "forEachRecordFields" | "confirmedPhysicalOffset" | "commitLogMinOffset"
+    >,
     now = Date.now(),
-  ): Promise<{ records: number; kept: number; ms: number }> {
-    const t0 = Date.now();
-    let records = 0;
+  ): Promise<RebuildReport> {
+    const t0 = performance.now();
     const since = now - this.windowMs;
+    const logEnd = store.confirmedPhysicalOffset;
+    const logStart = store.commitLogMinOffset;
+    let from = await store.offsetSince(since, this.o.rebuildMaxBytes);
+    const report: RebuildReport = { snapshot: 0, dropped: 0, records: 0, kept: 0, scannedBytes: 0, ms: 0 };
+    const path = this.o.snapshotPath;
+    let snapshotNote = "no snapshot";
+    if (path !== undefined) {
+      // Entries are added as the file is read, filtered by the log's recovered end (known
+      // now) and the covered offset (known once the header is read: it is read first).
+      let covered = Number.POSITIVE_INFINITY;
+      const snap = await readWindowSnapshot(
+        path,
+        (words, nums, n) => {
+          // Records past the recovered end were lost (kill -9, power cut): their keys must
+          // not answer, and new records will take their offsets.
+          const end = Math.min(covered, logEnd);
+          for (let k = 0; k < n; k++) {
+            const offset = nums[3 * k + 1]!;
+            const at = nums[3 * k + 2]!;
+            // < 0: its store had not ended (or failed) when the snapshot was taken; >= end:
+            // at or past the covered offset (read from the log below) or lost.
+            if (offset < 0 || at < since) continue;
+            if (offset >= end || offset < logStart) {
+              if (offset < covered) report.dropped++;
+              continue;
+            }
+            this.window.add(words[6 * k]!, words[6 * k + 1]!, offset, at);
+            report.snapshot++;
+          }
+        },
+        (header) => {
+          covered = header.covered;
+        },
+      );
+      if (typeof snap === "string") {
+        snapshotNote = `snapshot ignored: ${snap}`;
+        this.o.logger.warn(`duplicate detection: ${path} ${snapshotNote}; reading the log's tail instead`);
+      } else if (snap !== undefined) {
+        const end = Math.min(snap.covered, logEnd);
+        if (end > from) from = end;
+        snapshotNote = `${report.snapshot} from the snapshot`;
+        if (snap.covered > logEnd) {
+          // The log was cut below what the snapshot covers: once new records fill those
+          // offsets again the file could no longer tell lost keys from stored ones. Gone
+          // before the first send; the next snapshot replaces it.
+          await removeWindowSnapshot(path);
+          snapshotNote += ` (it covered the log up to ${snap.covered}, recovery kept ${logEnd}: ${report.dropped} keys of lost records dropped)`;
+        }
+      }
+    }
     let oldest = Number.POSITIVE_INFINITY;
-    const { from, to } = await store.forEachRecordSince(
-      since,
-      (r) => {
-        records++;
-        const m = r.message;
-        if (m.storeTimestamp < oldest) oldest = m.storeTimestamp;
-        const uniq = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
-        if (!uniq || !tracked(m.topic) || m.storeTimestamp < since) return;
-        this.window.add(hashKey(m.topic, uniq), hashHi(), r.offset, m.storeTimestamp);
-      },
-      this.o.rebuildMaxBytes,
-    );
-    const ms = Date.now() - t0;
-    const mib = ((to - from) / 1024 / 1024).toFixed(1);
+    if (from < logEnd) {
+      await store.forEachRecordFields(from, logEnd, (offset, f) => {
+        report.records++;
+        const ts = f.storeTimestamp;
+        if (ts < oldest) oldest = ts;
+        const uniq = f.uniq;
+        if (uniq === undefined || ts < since || !tracked(f.topic)) return;
+        this.window.add(hashKey(f.topic, uniq), hashHi(), offset, ts);
+      });
+      report.scannedBytes = logEnd - from;
+    }
+    this.scannedTo = logEnd;
+    report.kept = this.window.size;
+    report.ms = Math.round(performance.now() - t0);
+    this.lastRebuild = report;
+    const mib = (report.scannedBytes / 1024 / 1024).toFixed(1);
     // The byte bound cut the window short: say how far back resends are recognised.
-    const cut = to - from >= this.o.rebuildMaxBytes && oldest > since;
+    const cut = report.snapshot === 0 && report.scannedBytes >= this.o.rebuildMaxBytes && oldest > since;
     const log = cut ? this.o.logger.warn.bind(this.o.logger) : this.o.logger.info.bind(this.o.logger);
     log(
-      `duplicate detection: ${this.window.size} recent sends loaded from ${records} records (${mib} MiB of log) in ${ms} ms` +
+      `duplicate detection: ${this.window.size} recent sends loaded (${snapshotNote}; ${report.records} records, ${mib} MiB of log read) in ${report.ms} ms` +
         (cut
           ? `; the last ${mib} MiB of log (duplicateRebuildMaxBytes) cover only ${Math.round((now - oldest) / 1000)} s of the ${this.o.windowSeconds} s window until it refills`
           : ""),
     );
-    return { records, kept: this.window.size, ms };
+    return report;
+  }
+
+  /** What the last rebuild() loaded. */
+  lastRebuild: RebuildReport | undefined;
+  /** The commit-log offset the window has read up to at start-up (what a snapshot may claim on a node that takes no sends). */
+  private scannedTo = 0;
+  /** The snapshot being written, if any. */
+  private writing: Promise<unknown> | undefined;
+  /** Snapshots written, and skipped because a send admitted before the capture was still being stored. */
+  snapshots = 0;
+  snapshotsSkipped = 0;
+
+  /**
+   * Writes the window to snapshotPath: every entry admitted so far, covering the commit log
+   * up to coveredOffset() as read now. Waits (bounded) for sends admitted before the
+   * capture to end, since a record below the covered offset whose entry has no offset yet
+   * would be in neither the snapshot nor the scan at start; if they do not end, no snapshot
+   * this time (the previous one stays, and start-up reads more log). One at a time.
+   */
+  snapshot(): Promise<boolean> {
+    const path = this.o.snapshotPath;
+    if (path === undefined) return Promise.resolve(false);
+    const run = async (): Promise<boolean> => {
+      const w = this.window;
+      const head = w.headSeq;
+      const covered = this.o.coveredOffset?.() ?? this.scannedTo;
+      for (let i = 0; w.pendingBefore(head); i++) {
+        if (i >= 100) {
+          this.snapshotsSkipped++;
+          return false;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const from = w.tailSeq;
+      // The tail may have passed `head` meanwhile (eviction): nothing older to keep.
+      const n = (head - from) >>> 0 <= w.size ? head : from;
+      await writeWindowSnapshot(path, w, from, n, covered);
+      this.snapshots++;
+      return true;
+    };
+    const p = (this.writing ?? Promise.resolve()).then(run);
+    this.writing = p.catch(() => undefined);
+    return p;
   }
 
   /**
@@ -112,10 +243,29 @@ export class DuplicateDetector {
   start(): void {
     this.timer = setInterval(() => this.window.expire(Date.now()), 1000);
     this.timer.unref();
+    const every = this.o.snapshotIntervalMs ?? 0;
+    if (this.o.snapshotPath !== undefined && every > 0) {
+      this.snapshotTimer = setInterval(() => {
+        if (this.window.headSeq === this.lastSnapshotHead) return; // nothing new
+        this.lastSnapshotHead = this.window.headSeq;
+        this.snapshot().catch((err: Error) =>
+          this.o.logger.warn(
+            `duplicate detection: snapshot not written (${err.message}); start-up reads more log`,
+          ),
+        );
+      }, every);
+      this.snapshotTimer.unref();
+    }
   }
 
-  stop(): void {
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private lastSnapshotHead = -1;
+
+  /** Stops the timers; with a snapshot path, writes the last snapshot (sends have ended). */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.snapshotTimer);
+    if (this.o.snapshotPath !== undefined) await this.snapshot();
   }
 
   /**

@@ -37,6 +37,9 @@ export interface DuplicateWindowOptions {
   maxEntries: number;
 }
 
+/** Bytes of one ring entry (and of one snapshot entry, see copyOut). */
+export const ENTRY_BYTES = 24;
+
 /** Offset of an entry whose message is being stored (its result not known yet). */
 export const PENDING = -1;
 /** Offset of an entry whose store failed: never an answer. */
@@ -209,6 +212,38 @@ export class DuplicateWindow {
 
   get size(): number {
     return this.count;
+  }
+
+  /** The seq the next entry gets (one past the newest). */
+  get headSeq(): number {
+    return (this.tail + this.count) >>> 0;
+  }
+
+  /** The seq of the oldest live entry. */
+  get tailSeq(): number {
+    return this.tail;
+  }
+
+  /** Whether a live entry older than seq `before` is still being stored (offset PENDING). */
+  pendingBefore(before: number): boolean {
+    const n = Math.min((before - this.tail) >>> 0, this.count);
+    for (let k = 0; k < n; k++) {
+      if (this.nums[3 * ((this.tail + k) & this.ringMask) + 1] === PENDING) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Copies the raw ring entries from seq `from` (at most `n`, not past the ring's end) into
+   * `dst` at byte `at`, ENTRY_BYTES each (hash low and high words, commit-log offset, store
+   * time, native byte order); returns how many it copied. A snapshot's bytes: read back
+   * with entryFields.
+   */
+  copyOut(from: number, n: number, dst: Uint8Array, at: number): number {
+    const slot = from & this.ringMask;
+    const k = Math.min(n, this.ringMask + 1 - slot);
+    dst.set(new Uint8Array(this.words.buffer, slot * ENTRY_BYTES, k * ENTRY_BYTES), at);
+    return k;
   }
 
   /** Bytes reserved by the arrays (resident once the window is full). */
