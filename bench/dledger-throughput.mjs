@@ -178,6 +178,9 @@ async function run(label, opts) {
       cpuPerReplica: perReplica,
       workCpuMsPer1k: Number(((workCpu * 1e6) / Math.max(1, p.sent)).toFixed(1)),
       idleCpuMsPerS: Number((idleRate * 1000).toFixed(1)),
+      // The producer's and the consumer's CPU per 1,000 messages (they share the cores).
+      producerCpuMsPer1k: Number(((p.cpuSeconds * 1e6) / Math.max(1, p.sent)).toFixed(1)),
+      consumerCpuMsPer1k: Number(((cons.cpuSeconds * 1e6) / Math.max(1, p.sent)).toFixed(1)),
       // Voluntary context switches (all threads) of the brokers per 1,000 messages: wake-ups.
       wakeupsPer1k: Number(((ctx * 1000) / Math.max(1, p.sent)).toFixed(0)),
       // Raft entries the producer's run made and messages per entry: most of a replica's cost
@@ -237,7 +240,7 @@ if (abArg !== undefined) {
   for (const arm of ["A", "B"]) {
     const rs = arms[arm];
     console.log(
-      `${arm} (${arm === "A" ? abArg : "as built"}): msg/s ${rs.map((r) => r.sendTps).join(" ")}  median ${median(rs.map((r) => r.sendTps))}, send rt p99 median ${median(rs.map((r) => r.rtP99))} ms, e2e p99 median ${median(rs.map((r) => r.e2eP99))} ms, work cpu median ${median(rs.map((r) => r.workCpuMsPer1k))} ms/1k, ${median(rs.map((r) => r.workCpuMsPerEntry))} ms/entry, msgs/entry median ${median(rs.map((r) => r.msgsPerEntry))}, wakeups median ${median(rs.map((r) => r.wakeupsPer1k))}/1k`,
+      `${arm} (${arm === "A" ? abArg : "as built"}): msg/s ${rs.map((r) => r.sendTps).join(" ")}  median ${median(rs.map((r) => r.sendTps))}, send rt p99 median ${median(rs.map((r) => r.rtP99))} ms, e2e p99 median ${median(rs.map((r) => r.e2eP99))} ms, work cpu median ${median(rs.map((r) => r.workCpuMsPer1k))} ms/1k, ${median(rs.map((r) => r.workCpuMsPerEntry))} ms/entry, msgs/entry median ${median(rs.map((r) => r.msgsPerEntry))}, wakeups median ${median(rs.map((r) => r.wakeupsPer1k))}/1k, producer/consumer cpu median ${median(rs.map((r) => r.producerCpuMsPer1k))}/${median(rs.map((r) => r.consumerCpuMsPer1k))} ms/1k`,
     );
   }
   process.exit(0);
