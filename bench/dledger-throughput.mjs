@@ -18,6 +18,7 @@ const relaxed = argv.includes("--relaxed");
 const logRoot = argv.includes("--logs") ? argv[argv.indexOf("--logs") + 1] : undefined;
 // --only dledger: skip the single-broker reference run (quicker A/B rounds).
 const onlyDLedger = argv.includes("--only-dledger");
+const noConsumer = argv.includes("--no-consumer");
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux; else NaN). On a
  *  machine shared with other work, CPU per message is the figure the load does not distort. */
@@ -104,18 +105,21 @@ async function run(label, opts) {
         (err) => (err ? reject(err) : resolve()),
       ),
     );
-    const consumer = benchTool("consumer", [
-      "-n",
-      c.nsAddr,
-      "-t",
-      topic,
-      "-g",
-      `g${Date.now()}`,
-      "--from",
-      "first",
-      "-d",
-      String(seconds + 6),
-    ]);
+    // --no-consumer: the producer alone (how much the consumer's CPU holds the group back).
+    const consumer = noConsumer
+      ? Promise.resolve({ e2e: { p50: null, p99: null }, received: 0, cpuSeconds: Number.NaN })
+      : benchTool("consumer", [
+          "-n",
+          c.nsAddr,
+          "-t",
+          topic,
+          "-g",
+          `g${Date.now()}`,
+          "--from",
+          "first",
+          "-d",
+          String(seconds + 6),
+        ]);
     await new Promise((r) => setTimeout(r, 2000)); // the consumer's start and first rebalance
     // The group's idle CPU rate (ticks, heartbeats, timers), over 1 s with the consumer polling
     // and nothing to send: subtracted below to get the CPU the messages themselves cost.
