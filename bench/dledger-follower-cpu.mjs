@@ -239,7 +239,11 @@ async function runOnce(root) {
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once("exit", r));
-      process.kill(child.pid, "SIGKILL");
+      // SIGTERM when profiling (--cpu-prof writes its profile on a clean exit).
+      process.kill(
+        child.pid,
+        process.env.TIDEMQ_BENCH_NODE_ARGS?.includes("--cpu-prof") ? "SIGTERM" : "SIGKILL",
+      );
       await exited;
     }
     await leader.stop();

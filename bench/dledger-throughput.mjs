@@ -18,6 +18,7 @@ const relaxed = argv.includes("--relaxed");
 const logRoot = argv.includes("--logs") ? argv[argv.indexOf("--logs") + 1] : undefined;
 // --only dledger: skip the single-broker reference run (quicker A/B rounds).
 const onlyDLedger = argv.includes("--only-dledger");
+const noConsumer = argv.includes("--no-consumer");
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux; else NaN). On a
  *  machine shared with other work, CPU per message is the figure the load does not distort. */
@@ -104,18 +105,21 @@ async function run(label, opts) {
         (err) => (err ? reject(err) : resolve()),
       ),
     );
-    const consumer = benchTool("consumer", [
-      "-n",
-      c.nsAddr,
-      "-t",
-      topic,
-      "-g",
-      `g${Date.now()}`,
-      "--from",
-      "first",
-      "-d",
-      String(seconds + 6),
-    ]);
+    // --no-consumer: the producer alone (how much the consumer's CPU holds the group back).
+    const consumer = noConsumer
+      ? Promise.resolve({ e2e: { p50: null, p99: null }, received: 0, cpuSeconds: Number.NaN })
+      : benchTool("consumer", [
+          "-n",
+          c.nsAddr,
+          "-t",
+          topic,
+          "-g",
+          `g${Date.now()}`,
+          "--from",
+          "first",
+          "-d",
+          String(seconds + 6),
+        ]);
     await new Promise((r) => setTimeout(r, 2000)); // the consumer's start and first rebalance
     // The group's idle CPU rate (ticks, heartbeats, timers), over 1 s with the consumer polling
     // and nothing to send: subtracted below to get the CPU the messages themselves cost.
@@ -178,6 +182,9 @@ async function run(label, opts) {
       cpuPerReplica: perReplica,
       workCpuMsPer1k: Number(((workCpu * 1e6) / Math.max(1, p.sent)).toFixed(1)),
       idleCpuMsPerS: Number((idleRate * 1000).toFixed(1)),
+      // The producer's and the consumer's CPU per 1,000 messages (they share the cores).
+      producerCpuMsPer1k: Number(((p.cpuSeconds * 1e6) / Math.max(1, p.sent)).toFixed(1)),
+      consumerCpuMsPer1k: Number(((cons.cpuSeconds * 1e6) / Math.max(1, p.sent)).toFixed(1)),
       // Voluntary context switches (all threads) of the brokers per 1,000 messages: wake-ups.
       wakeupsPer1k: Number(((ctx * 1000) / Math.max(1, p.sent)).toFixed(0)),
       // Raft entries the producer's run made and messages per entry: most of a replica's cost
@@ -237,7 +244,7 @@ if (abArg !== undefined) {
   for (const arm of ["A", "B"]) {
     const rs = arms[arm];
     console.log(
-      `${arm} (${arm === "A" ? abArg : "as built"}): msg/s ${rs.map((r) => r.sendTps).join(" ")}  median ${median(rs.map((r) => r.sendTps))}, send rt p99 median ${median(rs.map((r) => r.rtP99))} ms, e2e p99 median ${median(rs.map((r) => r.e2eP99))} ms, work cpu median ${median(rs.map((r) => r.workCpuMsPer1k))} ms/1k, ${median(rs.map((r) => r.workCpuMsPerEntry))} ms/entry, msgs/entry median ${median(rs.map((r) => r.msgsPerEntry))}, wakeups median ${median(rs.map((r) => r.wakeupsPer1k))}/1k`,
+      `${arm} (${arm === "A" ? abArg : "as built"}): msg/s ${rs.map((r) => r.sendTps).join(" ")}  median ${median(rs.map((r) => r.sendTps))}, send rt p99 median ${median(rs.map((r) => r.rtP99))} ms, e2e p99 median ${median(rs.map((r) => r.e2eP99))} ms, work cpu median ${median(rs.map((r) => r.workCpuMsPer1k))} ms/1k, ${median(rs.map((r) => r.workCpuMsPerEntry))} ms/entry, msgs/entry median ${median(rs.map((r) => r.msgsPerEntry))}, wakeups median ${median(rs.map((r) => r.wakeupsPer1k))}/1k, producer/consumer cpu median ${median(rs.map((r) => r.producerCpuMsPer1k))}/${median(rs.map((r) => r.consumerCpuMsPer1k))} ms/1k`,
     );
   }
   process.exit(0);

@@ -257,21 +257,36 @@ export class Cluster {
 /** Runs `tidemq bench producer|consumer --json`; resolves with its summary object. */
 export function benchTool(role, args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TIDEMQ, "bench", role, ...args, "--json"], {
+    // TIDEMQ_BENCH_CLIENT_ARGS adds node flags to the producer/consumer (e.g. --cpu-prof).
+    const nodeArgs = (process.env.TIDEMQ_BENCH_CLIENT_ARGS ?? "").split(" ").filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, TIDEMQ, "bench", role, ...args, "--json"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
     let err = "";
+    // The tool's CPU (user + sys, s) read from /proc while it runs (gone once it exits): the
+    // clients share the machine's cores with the brokers, so their cost per message counts too.
+    let cpu = Number.NaN;
+    const readCpu = () => {
+      try {
+        const f = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+        const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
+        cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+      } catch {}
+    };
+    const poll = setInterval(readCpu, 100);
     child.stdout.on("data", (d) => {
       out += d.toString();
+      if (out.includes('"type":"summary"')) readCpu();
     });
     child.stderr.on("data", (d) => {
       err += d.toString();
     });
     child.once("exit", () => {
+      clearInterval(poll);
       const line = out.split("\n").find((l) => l.includes('"type":"summary"'));
       if (!line) reject(new Error(`bench ${role}: no summary\n${err.slice(-2000)}`));
-      else resolve(JSON.parse(line));
+      else resolve({ ...JSON.parse(line), cpuSeconds: cpu });
     });
   });
 }

@@ -158,6 +158,7 @@ export class BrokerController {
     );
     this.metadata.isWritable = () => replication.node.isWritable;
     replication.node.stateMachine = this.metadata;
+    replication.node.beforeLocalProposal = () => this.metadata?.localAppend();
     await this.metadata.start();
     const services = new LeaderServices(
       ctx,

@@ -87,6 +87,9 @@ export class DLedgerNode {
   onRoleChange: (r: DLedgerRole) => void = () => {};
   /** The metadata beside the log that a snapshot carries and installs (SnapshotInstall.ts). */
   stateMachine: SnapshotStateMachine | undefined;
+  /** Called before each local append is proposed (ReplicatedMetadata.localAppend: a due
+   *  metadata batch rides along in the same Ready). */
+  beforeLocalProposal: (() => void) | undefined;
   /** TIDEMQ_DLEDGER_TRACE=1 figures (DLedgerTrace.ts). */
   private readonly trace: ReadyTrace;
 
@@ -399,6 +402,7 @@ export class DLedgerNode {
     const data = encodeEntryData(offset + bytes.length, chunks);
     try {
       if (!this.writability.writable || !this.node) throw new Error("not writable");
+      this.beforeLocalProposal?.();
       const r = this.node.propose([data]);
       this.writer!.proposed(r.term, r.lastIndex);
       if (TRACE) this.trace.proposed(r.lastIndex);

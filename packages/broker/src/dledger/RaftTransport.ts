@@ -2,6 +2,7 @@ import net from "node:net";
 import { crc32 } from "node:zlib";
 import type { Entry, EntryType, Message, MessageType } from "@tidemq/raft";
 import type { Logger } from "@tidemq/remoting";
+import { crc32Combine, crc32Of } from "./Crc32Combine.js";
 import type { DLedgerPeer } from "./DLedgerPeers.js";
 import { FrameAssembler, FrameTooLargeError } from "./FrameAssembler.js";
 
@@ -11,6 +12,8 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const TYPES: EntryType[] = ["normal", "noop", "config"];
 /** A/B switch for the bench: the old deferred uncork (frames left at the end of the tick). */
 const DEFER_UNCORK = process.env.TIDEMQ_RAFT_DEFER_UNCORK === "1";
+/** A/B switch for the bench: each frame's CRC runs over its entries' data again (the old way). */
+const PER_FRAME_CRC = process.env.TIDEMQ_RAFT_PER_FRAME_CRC === "1";
 
 /**
  * Raft messages between replicas over TCP on the dLegerPeers ports. One outbound connection
@@ -242,7 +245,8 @@ export function encodeFrameParts(m: Message): Uint8Array[] {
   const parts: Uint8Array[] = [prefix];
   for (const e of m.entries) {
     if (e.data.byteLength === 0) continue;
-    crc = crc32(e.data, crc);
+    // The entry's own CRC once (it goes to every follower), combined into this frame's.
+    crc = PER_FRAME_CRC ? crc32(e.data, crc) : crc32Combine(crc, crc32Of(e.data), e.data.byteLength);
     parts.push(e.data);
   }
   if (m.snapshot && m.snapshot.data.byteLength > 0) {
