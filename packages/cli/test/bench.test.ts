@@ -359,7 +359,11 @@ test("bench consumer + producer (--json): 2,000 messages, per-period lines and s
     assert.equal(cs.fromBornTimestamp, 0);
     const e2e = cs.e2e as Record<string, number>;
     assert.equal(e2e.count, 2000);
-    assert.ok(e2e.min! > 0 && e2e.p50! <= e2e.p99! && e2e.p99! <= e2e.max!);
+    // e2e is producer wall clock to consumer wall clock (performance.timeOrigin + now() in two
+    // processes): the two readings of the clock may differ by a little, so the fastest delivery
+    // can come out 0 (the histogram counts a negative as 0). Its order statistics cannot.
+    assert.ok(e2e.min! >= 0 && e2e.min! <= e2e.p50! && e2e.p50! <= e2e.p99! && e2e.p99! <= e2e.max!);
+    assert.ok(e2e.p50! > 0, `e2e p50 ${e2e.p50} ms`);
     assert.ok(e2e.max! < 30_000, `e2e max ${e2e.max} ms`);
     const cticks = consumer.lines.filter((l) => l.type === "tick");
     assert.ok(cticks.length >= 1);
