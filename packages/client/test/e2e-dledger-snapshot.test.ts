@@ -208,11 +208,20 @@ test("a follower with data that the leader's retention left behind refuses the s
     const info = (addr: string) => admin.getBrokerRuntimeInfo(addr);
     await fill(10);
     const behind = group.replicas.find((r) => r.id !== leader.id)!;
+    // In step, and past the records a new leader writes on its own once its services have
+    // started (the first retention floor, the first timer progress): after those an idle
+    // leader writes nothing, so the end read here is the follower's end when it is stopped.
     await until(
-      async () =>
-        (await info(behind.addr)).commitLogMaxOffset === (await info(leader.addr)).commitLogMaxOffset,
+      async () => {
+        const [fi, li] = await Promise.all([info(behind.addr), info(leader.addr)]);
+        return (
+          fi.commitLogMaxOffset === li.commitLogMaxOffset &&
+          (fi.dLegerRetentionFloor ?? "") !== "" &&
+          (fi.dLegerTimerProgress ?? "") !== ""
+        );
+      },
       20_000,
-      "the follower in step",
+      "the follower in step, with the leader's first floor and timer progress",
     );
     const itsEnd = Number((await info(behind.addr)).commitLogMaxOffset);
     await group.kill(behind.id, "SIGTERM");

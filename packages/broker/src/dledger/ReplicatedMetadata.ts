@@ -102,6 +102,10 @@ export class ReplicatedMetadata {
   private pending: MetadataChange[] = [];
   private lastDelayJson = "";
   private lastTimerJson = "";
+  /** The timer queue offset of the last timer progress written (undefined: none written yet). */
+  private lastTimerCq: number | undefined;
+  /** A delivery was stored since the last batch took the progress. */
+  private delivered = false;
   private readonly file: string;
   /** Whether the Raft replica takes writes (a new leader's services may still be starting). */
   isWritable: (() => boolean) | undefined;
@@ -304,6 +308,7 @@ export class ReplicatedMetadata {
 
   /** Delivery progress moved (a delay-level or timer delivery was stored): record it soon. */
   progressChanged(): void {
+    this.delivered = true;
     this.kickFlush();
   }
 
@@ -334,7 +339,14 @@ export class ReplicatedMetadata {
     if (delay && delayJson !== this.lastDelayJson) changes.push({ t: "delay", offsets: delay });
     const timer = this.timerProgress?.();
     const timerJson = timer ? JSON.stringify(timer) : "";
-    if (timer && timerJson !== this.lastTimerJson) changes.push({ t: "timer", ...timer });
+    // The timers' beforeMs follows the wheel's loaded slots, so it moves every second even on
+    // an idle leader; with no timer enqueued and none delivered since the last record the move
+    // tells a successor nothing (it skips only records below cq that were delivered), and
+    // writing it would add a record a second to an idle group's log forever.
+    const delivered = this.delivered;
+    this.delivered = false;
+    const timerMoved = timer !== undefined && (timer.cq !== this.lastTimerCq || delivered);
+    if (timer && timerMoved && timerJson !== this.lastTimerJson) changes.push({ t: "timer", ...timer });
     // After the progress, in the same record: the floor was asked before the progress was
     // taken, so a replica that applies both never holds a floor past what it would deliver
     // from after a failover.
@@ -344,10 +356,14 @@ export class ReplicatedMetadata {
     try {
       await this.put(changes);
       this.lastDelayJson = delayJson;
-      this.lastTimerJson = timerJson;
+      if (timerMoved) {
+        this.lastTimerJson = timerJson;
+        this.lastTimerCq = timer?.cq;
+      }
     } catch (err) {
       if (!this.leading) return;
       // Not committed (slow majority): keep the changes for the next batch.
+      if (delivered) this.delivered = true;
       this.offsetChanges.restore(entries);
       this.pending.unshift(...changes.filter((c) => c.t === "group"));
       this.logger.warn(`dledger: metadata batch not written (${(err as Error).message}); retrying`);
