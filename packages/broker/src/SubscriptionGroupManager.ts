@@ -216,8 +216,16 @@ export class SubscriptionGroupManager implements SubscriptionGroupManagerApi {
 
   /** Sets a group without replicating it (a change read from the replicated log). */
   async applyUpsert(config: SubscriptionGroupConfig): Promise<void> {
-    const normalized = normalizeSubscriptionGroupConfig(config);
-    this.table.set(normalized.groupName, normalized);
+    await this.applyUpsertAll([config]);
+  }
+
+  /** Sets many groups with one write of the table (a DLedger snapshot installs them all at once). */
+  async applyUpsertAll(configs: readonly SubscriptionGroupConfig[]): Promise<void> {
+    if (configs.length === 0) return;
+    for (const c of configs) {
+      const normalized = normalizeSubscriptionGroupConfig(c);
+      this.table.set(normalized.groupName, normalized);
+    }
     this.bumpVersion();
     await this.persist();
   }

@@ -172,11 +172,20 @@ export class TopicConfigManager implements TopicConfigManagerApi {
 
   /** Sets a topic without replicating it (a change read from the replicated log, or a local one). */
   async applyUpsert(config: TopicConfig): Promise<void> {
-    const tc = normalize(config.topicName, config);
-    this.table.set(tc.topicName, tc);
+    await this.applyUpsertAll([config]);
+  }
+
+  /**
+   * Sets many topics with one write of the table: a DLedger snapshot installs every topic at
+   * once, and one persist each rewrites the whole file per topic (quadratic in the topics).
+   */
+  async applyUpsertAll(configs: readonly TopicConfig[]): Promise<void> {
+    if (configs.length === 0) return;
+    const changed = configs.map((c) => normalize(c.topicName, c));
+    for (const tc of changed) this.table.set(tc.topicName, tc);
     this.bumpVersion();
     await this.persist();
-    this.emit([tc]);
+    this.emit(changed);
   }
 
   async applyDelete(topic: string): Promise<void> {

@@ -148,3 +148,45 @@ test("a leader's changes become log records another replica applies in order; a 
     await r2.stop();
   }
 });
+
+test("an idle leader writes no timer progress record: the wheel's beforeMs moving with the clock, with no timer enqueued or delivered, is not written; a new cq or a delivery is", async () => {
+  const dir = await tempDir("dlmeta-idle");
+  cleanups.push(() => removeDir(dir));
+  const store = await MessageStore.open({
+    storePathRootDir: join(dir, "store"),
+    mappedFileSizeCommitLog: 1024 * 1024,
+    storeHost: { host: "127.0.0.1", port: 1 },
+    logger,
+  });
+  cleanups.push(() => store.shutdown());
+  const a = await replicaManagers(join(dir, "a"), logger);
+  const ra = new ReplicatedMetadata(store, logger, "n0", a.configDir, a.topics, a.groups, a.offsets);
+  await ra.start();
+  cleanups.push(() => ra.stop());
+  ra.startLeading();
+  let progress = { cq: 0, beforeMs: 1_000 };
+  ra.timerProgress = () => progress;
+  // The commit log's end (a put resolves once written): it grows by one record per write.
+  const end = () => store.maxPhysicalOffset;
+  const start = end();
+  await ra.flush();
+  const one = end();
+  assert.ok(one > start, "the first progress of this leader is written");
+  for (let s = 2; s <= 5; s++) {
+    progress = { cq: 0, beforeMs: s * 1_000 }; // a second passes, nothing enqueued or delivered
+    await ra.flush();
+  }
+  assert.equal(end(), one, "an idle wheel's clock adds no record");
+  progress = { cq: 4, beforeMs: 6_000 }; // timers enqueued
+  await ra.flush();
+  const two = end();
+  assert.ok(two > one, "a new cq is written");
+  progress = { cq: 4, beforeMs: 9_000 };
+  ra.progressChanged(); // a delivery was stored
+  await ra.flush();
+  const three = end();
+  assert.ok(three > two, "progress after a delivery is written");
+  progress = { cq: 4, beforeMs: 10_000 };
+  await ra.flush();
+  assert.equal(end(), three, "and nothing more while idle again");
+});

@@ -77,16 +77,28 @@ test("a leader whose commit gate waits for its index warns once, naming why; clu
   }
   const p = new Producer({ endpoints: group.nsAddr, logger: testLogger("producer"), ...FAST });
   await p.startup();
+  // X receives these; their index records stay undurable for 20-40 s.
+  for (let i = 0; i < 300; i++) await p.send({ topic, body: `m${i}` });
+  // And more until the warning: on a loaded machine the sends and the transfer can outlast the
+  // 20 s delay, and an idle leader writes nothing on its own (it used to write a timer
+  // progress record every second, which kept X's index behind), so X must keep receiving.
+  let trickling = true;
+  const trickle = (async () => {
+    const until = Date.now() + 120_000;
+    for (let i = 0; i < 10_000 && trickling && Date.now() < until; i++) {
+      await p.send({ topic, body: `t${i}` }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 50)); // pacing, not synchronisation
+    }
+  })();
   try {
-    // X receives these; their index records stay undurable for 20-40 s.
-    for (let i = 0; i < 300; i++) await p.send({ topic, body: `m${i}` });
+    const transfer = await admin(["transferLeader", "-g", group.brokerName, "-i", x.id]);
+    assert.equal(transfer.code, 0, transfer.out);
+    await waitFor(() => STALL.test(x.stderr ?? ""), 15_000, "the elected-but-not-writable warning");
   } finally {
+    trickling = false;
+    await trickle;
     await p.shutdown();
   }
-  const transfer = await admin(["transferLeader", "-g", group.brokerName, "-i", x.id]);
-  assert.equal(transfer.code, 0, transfer.out);
-
-  await waitFor(() => STALL.test(x.stderr ?? ""), 15_000, "the elected-but-not-writable warning");
   const m = STALL.exec(x.stderr!)!;
   assert.ok(Number(m[2]) >= 3, `warned after ${m[2]} s, before three election timeouts`);
   assert.match(
