@@ -5,6 +5,9 @@
 import { type Admin, clusterBrokerAddrs } from "@tidemq/client";
 import type { ClusterInfo } from "@tidemq/protocol";
 
+/** Topics / groups walked by the subcommands that visit every one (a bound on requests). */
+export const MAX_WALK = 2000;
+
 /** A fault of the cluster's answer (not of the command line); printed as one line. */
 export class AdminCallError extends Error {
   constructor(message: string) {
