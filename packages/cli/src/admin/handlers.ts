@@ -32,31 +32,19 @@ import {
   parseTimestamp,
   UsageError,
 } from "./args.js";
+import { brokerStatus, getBrokerConfigCmd, updateBrokerConfigCmd } from "./brokerHandlers.js";
 import { AdminCallError, MAX_WALK, targetBrokers } from "./calls.js";
+import { clusterList, transferLeader } from "./clusterHandlers.js";
 import { consumeMessageDirectly, consumerStatus } from "./consumerStatusHandlers.js";
 import { DLEDGER_MEMBERSHIP_HANDLERS } from "./dledgerMembership.js";
 import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
-import { bodyForDisplay, type Cell, formatKeyValues, formatTable, formatTime, sortBy } from "./table.js";
+import { bodyForDisplay, formatKeyValues, formatTable, formatTime, sortBy } from "./table.js";
 import { timerStatus } from "./timer.js";
 import { deleteTopic, topicList, topicRoute, topicStatus, updateTopic } from "./topicHandlers.js";
 import { queryMsgTraceById } from "./traceHandlers.js";
 import { findHalfById, transactionSection, transactionStatusCmd } from "./transactionHandlers.js";
-import {
-  type BrokerRow,
-  brokerRow,
-  CLUSTER_HEADERS,
-  CLUSTER_MORE_HEADERS,
-  clientIpOf,
-  clusterCells,
-  DLEDGER_HEADERS,
-  DLEDGER_NOTE_HEADER,
-  dledgerCells,
-  dledgerNote,
-  fillDLedgerLag,
-  messageDetail,
-  messageJson,
-} from "./views.js";
+import { clientIpOf, messageDetail, messageJson } from "./views.js";
 
 export interface AdminContext {
   admin: Admin;
@@ -82,118 +70,6 @@ function queueIdOption(values: Record<string, string>): number | undefined {
   if (values.i !== undefined && values.q !== undefined) throw new UsageError("give -i or -q, not both");
   return optionalInt(values, values.i !== undefined ? "i" : "q", 0, 65535);
 }
-
-// ---------------------------------------------------------------- cluster
-
-const clusterList: Handler = async ({ admin, values }) => {
-  const info = await admin.getClusterInfo();
-  const more = values.m === "true";
-  const only = values.c;
-  const clusters = Object.keys(info.clusterAddrTable).sort();
-  if (only && !clusters.includes(only)) {
-    throw new AdminCallError(
-      `cluster ${only} is unknown to the NameServer (clusters: ${clusters.join(", ") || "none"})`,
-    );
-  }
-  const rows: BrokerRow[] = [];
-  const tables = new Map<string, Record<string, string>>();
-  for (const cluster of clusters) {
-    if (only && cluster !== only) continue;
-    for (const brokerName of [...(info.clusterAddrTable[cluster] ?? [])].sort()) {
-      const addrs = info.brokerAddrTable[brokerName]?.brokerAddrs ?? {};
-      for (const id of Object.keys(addrs).sort((a, b) => Number(a) - Number(b))) {
-        const where = { cluster, brokerName, brokerId: Number(id), addr: addrs[id]! };
-        try {
-          const table = await admin.getBrokerRuntimeInfo(where.addr);
-          tables.set(where.addr, table);
-          rows.push(brokerRow(where, table, Date.now()));
-        } catch (err) {
-          rows.push(brokerRow(where, undefined, Date.now(), (err as Error).message));
-        }
-      }
-    }
-  }
-  fillDLedgerLag(rows, tables);
-  // DLedger groups: role, term, commit index and lag per replica as extra columns.
-  const withRaft = rows.some((r) => r.dledger);
-  const base = more ? [...CLUSTER_HEADERS, ...CLUSTER_MORE_HEADERS] : CLUSTER_HEADERS;
-  const withNote = rows.some((r) => dledgerNote(r) !== "");
-  const raftHeaders = withNote ? [...DLEDGER_HEADERS, DLEDGER_NOTE_HEADER] : DLEDGER_HEADERS;
-  const headers = withRaft ? [...base, ...raftHeaders] : base;
-  const raftCells = (r: BrokerRow) => (withNote ? [...dledgerCells(r), dledgerNote(r)] : dledgerCells(r));
-  return {
-    text: formatTable(
-      headers,
-      rows.map((r) => (withRaft ? [...clusterCells(r, more), ...raftCells(r)] : clusterCells(r, more))),
-      [7, 8, 9, 10, 11, 12, 13],
-    ),
-    json: rows,
-  };
-};
-
-const transferLeader: Handler = async ({ admin, values }) => {
-  const selfId = nameOption(values, "i", "replica id");
-  let leaderAddr = addrOption(values, "b");
-  if (!leaderAddr) {
-    const name = nameOption(values, "g", "broker name");
-    leaderAddr = (await admin.getClusterInfo()).brokerAddrTable[name]?.brokerAddrs?.["0"];
-    if (!leaderAddr) throw new AdminCallError(`broker group ${name} has no leader registered (brokerId 0)`);
-  }
-  const remark = await admin.transferDLedgerLeader(leaderAddr, selfId);
-  return {
-    text: `${remark || `leadership transfer to ${selfId} started`} (leader was ${leaderAddr}); the new leader registers as brokerId 0 once it takes writes`,
-    json: { leaderAddr, selfId, remark },
-  };
-};
-
-const brokerStatus: Handler = async ({ admin, values }) => {
-  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c, false);
-  // With -c the address column is always there, so scripts see one shape per flag.
-  const perCluster = values.c !== undefined;
-  const json: Record<string, Record<string, string>> = {};
-  const rows: Cell[][] = [];
-  for (const addr of addrs) {
-    const table = await admin.getBrokerRuntimeInfo(addr);
-    json[addr] = table;
-    for (const key of Object.keys(table).sort())
-      rows.push(perCluster ? [addr, key, table[key]] : [key, table[key]]);
-  }
-  const headers = perCluster ? ["#Broker Addr", "#Key", "#Value"] : ["#Key", "#Value"];
-  return { text: formatTable(headers, rows), json: perCluster ? json : json[addrs[0]!] };
-};
-
-const getBrokerConfigCmd: Handler = async ({ admin, values }) => {
-  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
-  const json: Record<string, Record<string, string>> = {};
-  const blocks: string[] = [];
-  for (const addr of addrs) {
-    const config = await admin.getBrokerConfig(addr);
-    json[addr] = config;
-    const keys = Object.keys(config).sort();
-    const width = Math.max(0, ...keys.map((k) => k.length));
-    blocks.push(
-      [
-        `============${addr}============`,
-        ...keys.map((k) => `${k.padEnd(width)}  =  ${config[k]}`.trimEnd()),
-      ].join("\n"),
-    );
-  }
-  return { text: blocks.join("\n\n"), json: values.c !== undefined ? json : json[addrs[0]!] };
-};
-
-const updateBrokerConfigCmd: Handler = async ({ admin, values }) => {
-  const key = values.k!.trim();
-  const value = values.v!;
-  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(key))
-    throw new UsageError(`option -k must be a config key, got "${key}"`);
-  if (/[\r\n]/.test(value)) throw new UsageError("option -v must be one line");
-  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
-  for (const addr of addrs) await admin.updateBrokerConfig(addr, { [key]: value });
-  return {
-    text: addrs.map((a) => `update broker config success, ${a}: ${key}=${value}`).join("\n"),
-    json: { key, value, brokers: addrs },
-  };
-};
 
 // ---------------------------------------------------------------- subscription groups
 
