@@ -23,22 +23,15 @@ import {
   versionName,
 } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
-import {
-  addrOption,
-  boolOption,
-  intOption,
-  nameOption,
-  optionalInt,
-  parseTimestamp,
-  UsageError,
-} from "./args.js";
+import { boolOption, intOption, nameOption, optionalInt, parseTimestamp, UsageError } from "./args.js";
 import { brokerStatus, getBrokerConfigCmd, updateBrokerConfigCmd } from "./brokerHandlers.js";
-import { AdminCallError, MAX_WALK, targetBrokers } from "./calls.js";
+import { AdminCallError, MAX_WALK } from "./calls.js";
 import { clusterList, transferLeader } from "./clusterHandlers.js";
 import { consumeMessageDirectly, consumerStatus } from "./consumerStatusHandlers.js";
 import { DLEDGER_MEMBERSHIP_HANDLERS } from "./dledgerMembership.js";
 import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
+import { deleteSubGroup, updateSubGroup } from "./subscriptionGroupHandlers.js";
 import { bodyForDisplay, formatKeyValues, formatTable, formatTime, sortBy } from "./table.js";
 import { timerStatus } from "./timer.js";
 import { deleteTopic, topicList, topicRoute, topicStatus, updateTopic } from "./topicHandlers.js";
@@ -70,40 +63,6 @@ function queueIdOption(values: Record<string, string>): number | undefined {
   if (values.i !== undefined && values.q !== undefined) throw new UsageError("give -i or -q, not both");
   return optionalInt(values, values.i !== undefined ? "i" : "q", 0, 65535);
 }
-
-// ---------------------------------------------------------------- subscription groups
-
-const updateSubGroup: Handler = async ({ admin, values }) => {
-  const config = {
-    groupName: nameOption(values, "g", "group"),
-    consumeEnable: boolOption(values, "s", true),
-    consumeFromMinEnable: boolOption(values, "m", true),
-    consumeBroadcastEnable: boolOption(values, "d", true),
-    retryQueueNums: intOption(values, "q", 1, 0, 1024),
-    retryMaxTimes: intOption(values, "r", 16, -1, 1000),
-    brokerId: intOption(values, "i", 0, 0, 1024),
-    whichBrokerWhenConsumeSlowly: intOption(values, "w", 1, 0, 1024),
-    notifyConsumerIdsChangedEnable: boolOption(values, "a", true),
-  };
-  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c);
-  for (const addr of addrs) await admin.updateSubscriptionGroup(addr, config);
-  return {
-    text: [...addrs.map((a) => `create subscription group to ${a} success.`), JSON.stringify(config)].join(
-      "\n",
-    ),
-    json: { brokers: addrs, subscriptionGroupConfig: config },
-  };
-};
-
-const deleteSubGroup: Handler = async ({ admin, values }) => {
-  const group = nameOption(values, "g", "group");
-  const addrs = await targetBrokers(admin, addrOption(values, "b"), values.c, false);
-  for (const addr of addrs) await admin.deleteSubscriptionGroup(addr, group);
-  return {
-    text: addrs.map((a) => `delete subscription group [${group}] from broker [${a}] success.`).join("\n"),
-    json: { group, brokers: addrs },
-  };
-};
 
 // ---------------------------------------------------------------- consumers and producers
 
