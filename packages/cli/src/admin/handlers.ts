@@ -4,10 +4,7 @@
  */
 import {
   type Admin,
-  allocateAveragely,
   BrokerError,
-  type Connection,
-  type ConsumeStats,
   compareQueues,
   type MessageQueue,
   type MessageView,
@@ -15,29 +12,25 @@ import {
   Producer,
   PullConsumer,
 } from "@tidemq/client";
-import {
-  decodeOffsetMsgId,
-  formatHostPort,
-  type MessageExt,
-  ResponseCode,
-  versionName,
-} from "@tidemq/protocol";
+import { decodeOffsetMsgId, formatHostPort, type MessageExt, ResponseCode } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import { boolOption, intOption, nameOption, optionalInt, parseTimestamp, UsageError } from "./args.js";
 import { brokerStatus, getBrokerConfigCmd, updateBrokerConfigCmd } from "./brokerHandlers.js";
 import { AdminCallError, MAX_WALK } from "./calls.js";
 import { clusterList, transferLeader } from "./clusterHandlers.js";
+import { consumerConnection, producerConnection } from "./connectionHandlers.js";
+import { consumerProgress } from "./consumerProgressHandlers.js";
 import { consumeMessageDirectly, consumerStatus } from "./consumerStatusHandlers.js";
 import { DLEDGER_MEMBERSHIP_HANDLERS } from "./dledgerMembership.js";
 import { type ClientAnnounce, unawareOfReset } from "./resetAwareness.js";
 import { SCHEDULE_HANDLERS } from "./scheduleCommands.js";
 import { deleteSubGroup, updateSubGroup } from "./subscriptionGroupHandlers.js";
-import { bodyForDisplay, formatKeyValues, formatTable, formatTime, sortBy } from "./table.js";
+import { bodyForDisplay, formatTable, formatTime, sortBy } from "./table.js";
 import { timerStatus } from "./timer.js";
 import { deleteTopic, topicList, topicRoute, topicStatus, updateTopic } from "./topicHandlers.js";
 import { queryMsgTraceById } from "./traceHandlers.js";
 import { findHalfById, transactionSection, transactionStatusCmd } from "./transactionHandlers.js";
-import { clientIpOf, messageDetail, messageJson } from "./views.js";
+import { messageDetail, messageJson } from "./views.js";
 
 export interface AdminContext {
   admin: Admin;
@@ -63,218 +56,6 @@ function queueIdOption(values: Record<string, string>): number | undefined {
   if (values.i !== undefined && values.q !== undefined) throw new UsageError("give -i or -q, not both");
   return optionalInt(values, values.i !== undefined ? "i" : "q", 0, 65535);
 }
-
-// ---------------------------------------------------------------- consumers and producers
-
-/** Client id per queue under average allocation, for consumerProgress -s true. */
-function allocation(stats: ConsumeStats, clientIds: string[]): Map<string, string> {
-  const byTopic = new Map<string, MessageQueue[]>();
-  for (const q of stats.queues) {
-    const list = byTopic.get(q.mq.topic) ?? [];
-    list.push(q.mq);
-    byTopic.set(q.mq.topic, list);
-  }
-  const out = new Map<string, string>();
-  for (const queues of byTopic.values()) {
-    for (const id of clientIds) {
-      for (const mq of allocateAveragely(queues, clientIds, id)) {
-        out.set(`${mq.topic}@${mq.brokerName}@${mq.queueId}`, id);
-      }
-    }
-  }
-  return out;
-}
-
-/**
- * The tools find a group's brokers through the route of %RETRY%<group>; "no route" for
- * that topic means the group is unknown, which is what the user should read.
- */
-async function forGroup<T>(group: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    if (
-      err instanceof NoRouteError &&
-      err.topic === `%RETRY%${group}` &&
-      err.outcomes.some((o) => o.outcome === "TOPIC_NOT_EXIST")
-    ) {
-      throw new AdminCallError(
-        `consumer group ${group} is unknown to the cluster (no route for %RETRY%${group}: a group gets one when its first consumer connects)`,
-      );
-    }
-    throw err;
-  }
-}
-
-const consumerProgress: Handler = async (ctx) => {
-  const { admin, values } = ctx;
-  if (values.g === undefined) return allGroupsProgress(ctx);
-  const group = nameOption(values, "g", "group");
-  const showClient = boolOption(values, "s", false);
-  const stats = await forGroup(group, () => admin.getConsumeStats(group));
-  if (stats.queues.length === 0) {
-    throw new AdminCallError(
-      `no consume progress of group ${group} (CONSUMER_NOT_ONLINE: maybe the consumer has not consumed any message)`,
-    );
-  }
-  let owners = new Map<string, string>();
-  if (showClient) {
-    try {
-      const conn = await admin.getConsumerConnectionList(group);
-      owners = allocation(
-        stats,
-        conn.connectionSet.map((c) => c.clientId),
-      );
-    } catch {
-      // Group offline: no owner to show.
-    }
-  }
-  const queues = [...stats.queues].sort((a, b) => compareQueues(a.mq, b.mq));
-  const json = queues.map((q) => {
-    const owner = owners.get(`${q.mq.topic}@${q.mq.brokerName}@${q.mq.queueId}`);
-    return {
-      topic: q.mq.topic,
-      brokerName: q.mq.brokerName,
-      queueId: q.mq.queueId,
-      brokerOffset: q.brokerOffset,
-      consumerOffset: q.consumerOffset,
-      clientIP: owner ? clientIpOf(owner) : null,
-      diff: q.brokerOffset - q.consumerOffset,
-      lastTimestamp: q.lastTimestamp,
-    };
-  });
-  const table = formatTable(
-    [
-      "#Topic",
-      "#Broker Name",
-      "#QID",
-      "#Broker Offset",
-      "#Consumer Offset",
-      "#Client IP",
-      "#Diff",
-      "#LastTime",
-    ],
-    json.map((r) => [
-      r.topic,
-      r.brokerName,
-      r.queueId,
-      r.brokerOffset,
-      r.consumerOffset,
-      r.clientIP ?? "N/A",
-      r.diff,
-      r.lastTimestamp > 0 ? formatTime(r.lastTimestamp) : "N/A",
-    ]),
-    [2, 3, 4, 6],
-  );
-  return {
-    text: `${table}\n\nConsume TPS: ${stats.consumeTps.toFixed(2)}\nConsume Diff Total: ${stats.diffTotal}`,
-    json: { group, queues: json, consumeTps: stats.consumeTps, diffTotal: stats.diffTotal },
-  };
-};
-
-async function allGroupsProgress({ admin }: AdminContext): Promise<Output> {
-  const groups = (await admin.getTopicList())
-    .filter((t) => t.startsWith("%RETRY%"))
-    .map((t) => t.slice("%RETRY%".length))
-    .sort()
-    .slice(0, MAX_WALK);
-  const rows: Array<{
-    group: string;
-    count: number;
-    version: string;
-    consumeType: string;
-    messageModel: string;
-    consumeTps: number;
-    diffTotal: number;
-  }> = [];
-  for (const group of groups) {
-    let stats: ConsumeStats;
-    try {
-      stats = await admin.getConsumeStats(group);
-    } catch {
-      continue; // as mqadmin: a group whose stats cannot be read is left out
-    }
-    let conn: Awaited<ReturnType<Admin["getConsumerConnectionList"]>> | undefined;
-    try {
-      conn = await admin.getConsumerConnectionList(group);
-    } catch {
-      conn = undefined;
-    }
-    const first = conn?.connectionSet[0];
-    rows.push({
-      group,
-      count: conn?.connectionSet.length ?? 0,
-      version: first ? versionName(first.version) : "OFFLINE",
-      consumeType: conn?.consumeType ?? "",
-      messageModel: conn?.messageModel ?? "",
-      consumeTps: stats.consumeTps,
-      diffTotal: stats.diffTotal,
-    });
-  }
-  return {
-    text: formatTable(
-      ["#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"],
-      rows.map((r) => [
-        r.group,
-        r.count,
-        r.version,
-        r.consumeType,
-        r.messageModel,
-        r.consumeTps.toFixed(2),
-        r.diffTotal,
-      ]),
-      [1, 5, 6],
-    ),
-    json: rows,
-  };
-}
-
-function connectionTable(set: Connection[]): string {
-  return formatTable(
-    ["#", "#ClientId", "#ClientAddr", "#Language", "#Version"],
-    set.map((c, i) => [
-      String(i + 1).padStart(3, "0"),
-      c.clientId,
-      c.clientAddr,
-      c.language,
-      versionName(c.version),
-    ]),
-  );
-}
-
-const consumerConnection: Handler = async ({ admin, values }) => {
-  const group = nameOption(values, "g", "group");
-  const conn = await forGroup(group, () => admin.getConsumerConnectionList(group));
-  const set = sortBy([...conn.connectionSet], (c) => c.clientId);
-  const subs = Object.entries(conn.subscriptionTable ?? {})
-    .map(
-      ([topic, sd]) => [topic, String((sd as { subString?: unknown }).subString ?? "*")] as [string, string],
-    )
-    .sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  const text = [
-    connectionTable(set),
-    "",
-    "Below is subscription:",
-    formatTable(
-      ["#", "#Topic", "#SubExpression"],
-      subs.map(([t, e], i) => [String(i + 1).padStart(3, "0"), t, e]),
-    ),
-    "",
-    formatKeyValues([
-      ["ConsumeType", conn.consumeType ?? ""],
-      ["MessageModel", conn.messageModel ?? ""],
-      ["ConsumeFromWhere", conn.consumeFromWhere ?? ""],
-    ]),
-  ].join("\n");
-  return { text, json: { group, ...conn, connectionSet: set } };
-};
-
-const producerConnection: Handler = async ({ admin, values }) => {
-  const group = nameOption(values, "g", "producer group");
-  const topic = nameOption(values, "t", "topic");
-  const set = await admin.getProducerConnectionList(group, topic);
-  return { text: connectionTable(set), json: { group, topic, connectionSet: set } };
-};
 
 // ---------------------------------------------------------------- messages
 
