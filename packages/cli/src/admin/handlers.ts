@@ -1,6 +1,18 @@
 /**
- * One handler per `tidemq admin` subcommand: asks the cluster (what spec §6.9 says mqadmin
- * sends) and returns both the text table and the JSON document; the caller prints one.
+ * The `tidemq admin` registry: one handler per subcommand, and the types they share. A handler
+ * asks the cluster (what spec §6.9 says mqadmin sends) and returns both the text table and the
+ * JSON document; the caller prints one. The handlers live in files named after what they
+ * administer:
+ *   clusterHandlers (clusterList, transferLeader), dledgerMembership (add/removeDLedgerPeer),
+ *   brokerHandlers (brokerStatus, get/updateBrokerConfig), topicHandlers (topic*, update/deleteTopic),
+ *   subscriptionGroupHandlers (update/deleteSubGroup), consumerProgressHandlers (consumerProgress),
+ *   connectionHandlers (consumer/producerConnection), resetOffsetHandlers (resetOffsetByTime),
+ *   messageQueryHandlers (queryMsgById/ByKey/ByOffset), sendConsumeHandlers (send/consumeMessage),
+ *   scheduleCommands (scheduleStatus, deadLetter*), timer (timerStatus),
+ *   transactionHandlers (transactionStatus), traceHandlers (queryMsgTraceById),
+ *   consumerStatusHandlers (consumerStatus, consumeMessageDirectly).
+ * Their options and help are in specs.ts; shared helpers in args.ts (options), calls.ts (cluster
+ * calls), table.ts (text), views.ts (rows of brokers and messages), toolClients.ts (own clients).
  */
 import type { Admin } from "@tidemq/client";
 import type { Logger } from "@tidemq/remoting";
