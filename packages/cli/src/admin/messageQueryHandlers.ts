@@ -7,10 +7,10 @@ import { decodeOffsetMsgId, formatHostPort, type MessageExt } from "@tidemq/prot
 import { intOption, nameOption, parseTimestamp, queueIdOption } from "./args.js";
 import { AdminCallError, MAX_WALK } from "./calls.js";
 import type { Handler, Output } from "./handlers.js";
+import { messageDetail, messageJson } from "./messageView.js";
 import { formatTable, formatTime, sortBy } from "./table.js";
 import { TOOLS_CONSUMER, withPullConsumer } from "./toolClients.js";
 import { findHalfById, transactionSection } from "./transactionHandlers.js";
-import { messageDetail, messageJson } from "./views.js";
 
 /** Which groups consumed a message, from its store broker (mqadmin's "message track"). */
 async function messageTrack(
