@@ -12,7 +12,8 @@
  *   transactionHandlers (transactionStatus), traceHandlers (queryMsgTraceById),
  *   consumerStatusHandlers (consumerStatus, consumeMessageDirectly).
  * Their options and help are in specs.ts; shared helpers in args.ts (options), calls.ts (cluster
- * calls), table.ts (text), views.ts (rows of brokers and messages), toolClients.ts (own clients).
+ * calls), table.ts (text), views.ts (broker rows), messageView.ts (one message), toolClients.ts
+ * (the admin's own clients).
  */
 import type { Admin } from "@tidemq/client";
 import type { Logger } from "@tidemq/remoting";
