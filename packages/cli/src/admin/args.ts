@@ -161,6 +161,12 @@ export function optionalInt(
 }
 
 /** A boolean option ("true"/"false", as mqadmin takes them), or `fallback` when absent. */
+/** The queue id of -i, or of -q (mqadmin spells it either way); not both. */
+export function queueIdOption(values: Record<string, string>): number | undefined {
+  if (values.i !== undefined && values.q !== undefined) throw new UsageError("give -i or -q, not both");
+  return optionalInt(values, values.i !== undefined ? "i" : "q", 0, 65535);
+}
+
 export function boolOption(values: Record<string, string>, short: string, fallback: boolean): boolean {
   const v = values[short];
   if (v === undefined) return fallback;

@@ -9,8 +9,8 @@ import {
 import { addrOption, type CommandSpec, intOption, nameOption, parseTimestamp, UsageError } from "./args.js";
 import { targetBrokers } from "./calls.js";
 import type { AdminContext, Output } from "./handlers.js";
+import { messageDetail, messageJson } from "./messageView.js";
 import { type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
-import { messageDetail, messageJson } from "./views.js";
 
 /**
  * `tidemq admin` subcommands for delay levels and dead letters (TideMQ's own: RocketMQ's

@@ -64,3 +64,12 @@ export function bodyForDisplay(body: Buffer): { text: string; encoding: "utf8" |
 export function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, "; ").trim();
 }
+
+/** Sorts items in place by a key, ascending (rows of a table in a stable, readable order). */
+export function sortBy<T>(items: T[], key: (t: T) => string | number): T[] {
+  return items.sort((a, b) => {
+    const x = key(a);
+    const y = key(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}

@@ -6,8 +6,8 @@
 import { addrOption } from "./args.js";
 import { targetBrokers } from "./calls.js";
 import type { AdminContext, Output } from "./handlers.js";
+import type { MessageJson } from "./messageView.js";
 import { type Cell, formatKeyValues, formatTable, formatTime } from "./table.js";
-import type { MessageJson } from "./views.js";
 
 /** The system topic timer messages wait in. */
 const TIMER_TOPIC = "rmq_sys_wheel_timer";

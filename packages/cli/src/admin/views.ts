@@ -1,10 +1,9 @@
 /**
- * What the admin subcommands print, built from the cluster's answers: pure functions from
- * data to rows, so the column content is testable without a cluster.
+ * What the admin subcommands print of brokers (clusterList's rows and DLedger columns) and of
+ * client ids, built from the cluster's answers: pure functions from data to rows, so the column
+ * content is testable without a cluster. A stored message's view is in messageView.ts.
  */
-import { formatHostPort, type MessageExt } from "@tidemq/protocol";
-import { bodyForDisplay, type Cell, formatKeyValues, formatTime } from "./table.js";
-import { timerDueFields } from "./timer.js";
+import type { Cell } from "./table.js";
 
 // ---------------------------------------------------------------- clusterList
 
@@ -172,88 +171,6 @@ export function clusterCells(r: BrokerRow, more: boolean): Cell[] {
   ];
   if (more) cells.push(r.error ? "" : r.inTotalYesterday, r.error ? "" : r.outTotalYesterday);
   return cells;
-}
-
-// ---------------------------------------------------------------- messages
-
-export interface MessageJson {
-  msgId: string;
-  offsetMsgId: string;
-  topic: string;
-  tags: string | null;
-  keys: string | null;
-  queueId: number;
-  queueOffset: number;
-  commitLogOffset: number;
-  reconsumeTimes: number;
-  bornTimestamp: number;
-  storeTimestamp: number;
-  bornHost: string;
-  storeHost: string;
-  sysFlag: number;
-  flag: number;
-  bodyCRC: number;
-  properties: Record<string, string>;
-  body: string;
-  bodyEncoding: "utf8" | "base64";
-}
-
-/** A stored message as JSON: msgId is the client id (UNIQ_KEY) when the producer set one. */
-export function messageJson(m: MessageExt): MessageJson {
-  const body = bodyForDisplay(m.body);
-  return {
-    msgId: m.properties.UNIQ_KEY || m.msgId,
-    offsetMsgId: m.msgId,
-    topic: m.topic,
-    tags: m.properties.TAGS ?? null,
-    keys: m.properties.KEYS ?? null,
-    queueId: m.queueId,
-    queueOffset: m.queueOffset,
-    commitLogOffset: m.commitLogOffset,
-    reconsumeTimes: m.reconsumeTimes,
-    bornTimestamp: m.bornTimestamp,
-    storeTimestamp: m.storeTimestamp,
-    bornHost: formatHostPort(m.bornHost),
-    storeHost: formatHostPort(m.storeHost),
-    sysFlag: m.sysFlag,
-    flag: m.flag,
-    bodyCRC: m.bodyCRC,
-    properties: { ...m.properties },
-    body: body.text,
-    bodyEncoding: body.encoding,
-  };
-}
-
-/** The field block mqadmin queryMsgById prints, with the body inline instead of in a file. */
-export function messageDetail(m: MessageJson): string {
-  return formatKeyValues([
-    ["OffsetID", m.offsetMsgId],
-    ["MsgId", m.msgId],
-    ["Topic", m.topic],
-    ["Tags", `[${m.tags ?? ""}]`],
-    ["Keys", `[${m.keys ?? ""}]`],
-    ["Queue ID", m.queueId],
-    ["Queue Offset", m.queueOffset],
-    ["CommitLog Offset", m.commitLogOffset],
-    ["Reconsume Times", m.reconsumeTimes],
-    ["Born Timestamp", formatTime(m.bornTimestamp)],
-    ["Store Timestamp", formatTime(m.storeTimestamp)],
-    ["Born Host", m.bornHost],
-    ["Store Host", m.storeHost],
-    ["System Flag", m.sysFlag],
-    // A delayed message (SCHEDULE_TOPIC_XXXX): when it is due in its real topic.
-    ...(m.properties.DELAY_DUE_MS
-      ? [
-          [
-            "Due Time",
-            `${formatTime(Number(m.properties.DELAY_DUE_MS))} (to ${m.properties.REAL_TOPIC ?? "?"})`,
-          ] as [string, string],
-        ]
-      : []),
-    ...timerDueFields(m),
-    ["Properties", JSON.stringify(m.properties)],
-    [m.bodyEncoding === "utf8" ? "Message Body" : "Message Body (base64)", m.body],
-  ]);
 }
 
 /** Where the first "@" is: client ids are "ip@pid[@instance]". */
