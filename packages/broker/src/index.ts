@@ -2,6 +2,7 @@ export { type BrokerConfig, DEFAULT_BROKER_CONFIG } from "./BrokerConfig.js";
 export { BrokerController, type BrokerControllerOptions } from "./BrokerController.js";
 export { BrokerStatsImpl, SlidingCounter } from "./BrokerStats.js";
 export type * from "./context.js";
+export { sqlMatchIndexOf } from "./filter/SqlMatchIndex.js";
 export {
   BrokerConfigError,
   brokerConfigToProperties,
