@@ -132,16 +132,24 @@ try {
     await drain(`round ${round}: SQL92 'amount > 1000 AND region = ''EU''' (1 % match)`, (o) =>
       getMessageMatchingSql(store, "SqlBench", 0, o, 32, sql, undefined),
     );
-    if (round === 1) {
+    {
+      // Round 1: the pass right after the writes (what arrivals cost then); round 2: the
+      // same pass for another expression, warm (one more subscription of the queue).
       const index = sqlMatchIndexOf(store);
+      const e0 = index.evaluated;
       const c0 = process.cpuUsage();
       const w0 = process.hrtime.bigint();
-      index.track("SqlBench", 0, indexedSql, 0);
+      index.track(
+        "SqlBench",
+        0,
+        round === 1 ? indexedSql : compileSql92("amount > 1000 AND region = 'EU'  "),
+        0,
+      );
       await index.settled();
       const secs = Number(process.hrtime.bigint() - w0) / 1e9;
       const cpu = process.cpuUsage(c0);
       console.log(
-        `match index: ${index.evaluated.toLocaleString()} messages evaluated once (as they would be on arrival) in ${secs.toFixed(2)} s, ` +
+        `round ${round}: match index: ${(index.evaluated - e0).toLocaleString()} messages evaluated once (as they would be on arrival) in ${secs.toFixed(2)} s, ` +
           `CPU ${(((cpu.user + cpu.system) / 1e3 / MESSAGES) * 1e3).toFixed(2)} µs per stored message`,
       );
     }

@@ -34,6 +34,8 @@ interface QueueEntry {
   readonly queueId: number;
   readonly tracked: Map<string, Tracked>;
   running: boolean;
+  /** The catch-up under way (settled() awaits it rather than polling). */
+  pending: Promise<void> | undefined;
 }
 
 /**
@@ -132,17 +134,15 @@ export class SqlMatchIndex {
   /** Resolves once every followed queue has evaluated what is stored now (bench, tests). */
   async settled(): Promise<void> {
     for (let guard = 0; guard < 1_000_000; guard++) {
-      let busy = false;
+      const running: Promise<void>[] = [];
       for (const byQueue of this.queues.values())
         for (const q of byQueue.values()) {
-          if (q.running) busy = true;
-          else if (this.behind(q)) {
-            this.catchUp(q);
-            busy = true;
-          }
+          if (!q.running && this.behind(q)) this.catchUp(q);
+          if (q.pending !== undefined) running.push(q.pending);
         }
-      if (!busy) return;
-      await new Promise((r) => setImmediate(r));
+      if (running.length === 0) return;
+      // Awaited, not polled: a setImmediate loop would spin the CPU while reads are under way.
+      await Promise.all(running);
     }
   }
 
@@ -154,7 +154,7 @@ export class SqlMatchIndex {
     }
     let q = byQueue.get(queueId);
     if (q === undefined) {
-      q = { topic, queueId, tracked: new Map(), running: false };
+      q = { topic, queueId, tracked: new Map(), running: false, pending: undefined };
       byQueue.set(queueId, q);
     }
     return q;
@@ -193,13 +193,14 @@ export class SqlMatchIndex {
   private catchUp(q: QueueEntry): void {
     if (q.running) return;
     q.running = true;
-    this.run(q)
+    q.pending = this.run(q)
       .catch(() => {
         // The store is shut down or a read failed: what is covered stays right; the next
         // arrival tries again, and pulls evaluate what is not covered.
       })
       .finally(() => {
         q.running = false;
+        q.pending = undefined;
       });
   }
 
