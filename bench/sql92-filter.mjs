@@ -22,7 +22,9 @@ const { compileSql92 } = await import("../packages/broker/dist/src/filter/sql92/
 const { getMessageMatchingSql } = await import("../packages/broker/dist/src/filter/sqlPull.js");
 const { sqlMatchIndexOf } = await import("../packages/broker/dist/src/filter/SqlMatchIndex.js");
 const { MessageStore } = await import("../packages/store/dist/src/index.js");
-const { javaStringHashCode } = await import("../packages/protocol/dist/src/index.js");
+const { javaStringHashCode, StoredMessage } = await import("../packages/protocol/dist/src/index.js");
+const { RawProperties } = await import("../packages/broker/dist/src/filter/RawProperties.js");
+const props = new RawProperties();
 
 const cpus = os.cpus();
 console.log(
@@ -30,8 +32,8 @@ console.log(
 );
 
 // ---- (1) evaluation cost ----
-const props = { amount: "1500", region: "EU", TAGS: "paid", KEYS: "order-42", UNIQ_KEY: "7F000001ABCD" };
-const get = (name) => props[name];
+const sample = { amount: "1500", region: "EU", TAGS: "paid", KEYS: "order-42", UNIQ_KEY: "7F000001ABCD" };
+const get = (name) => sample[name];
 for (const expr of [
   "region = 'EU'",
   "amount > 1000",
@@ -115,7 +117,7 @@ try {
     const cpu = process.cpuUsage(c0);
     console.log(
       `${label}: ${got.toLocaleString()} delivered of ${MESSAGES.toLocaleString()} scanned in ${secs.toFixed(2)} s ` +
-        `(${Math.round(MESSAGES / secs).toLocaleString()} scanned/s, ${pulls} pulls, CPU ${(((cpu.user + cpu.system) / 1e3 / MESSAGES) * 1e3).toFixed(2)} µs per stored message)`,
+        `(${Math.round(MESSAGES / secs).toLocaleString()} scanned/s, ${pulls} pulls = ${Math.round((pulls * 1e6) / MESSAGES)} per 1 M scanned, CPU ${(((cpu.user + cpu.system) / 1e3 / MESSAGES) * 1e3).toFixed(2)} µs per stored message)`,
     );
   }
   const sql = compileSql92("amount > 1000 AND region = 'EU'");
@@ -130,22 +132,46 @@ try {
     await drain(`round ${round}: SQL92 'amount > 1000 AND region = ''EU''' (1 % match)`, (o) =>
       getMessageMatchingSql(store, "SqlBench", 0, o, 32, sql, undefined),
     );
-    if (round === 1) {
+    {
+      // Round 1: the pass right after the writes (what arrivals cost then); round 2: the
+      // same pass for another expression, warm (one more subscription of the queue).
       const index = sqlMatchIndexOf(store);
+      const e0 = index.evaluated;
       const c0 = process.cpuUsage();
       const w0 = process.hrtime.bigint();
-      index.track("SqlBench", 0, indexedSql, 0);
+      index.track(
+        "SqlBench",
+        0,
+        round === 1 ? indexedSql : compileSql92("amount > 1000 AND region = 'EU'  "),
+        0,
+      );
       await index.settled();
       const secs = Number(process.hrtime.bigint() - w0) / 1e9;
       const cpu = process.cpuUsage(c0);
       console.log(
-        `match index: ${index.evaluated.toLocaleString()} messages evaluated once (as they would be on arrival) in ${secs.toFixed(2)} s, ` +
+        `round ${round}: match index: ${(index.evaluated - e0).toLocaleString()} messages evaluated once (as they would be on arrival) in ${secs.toFixed(2)} s, ` +
           `CPU ${(((cpu.user + cpu.system) / 1e3 / MESSAGES) * 1e3).toFixed(2)} µs per stored message`,
       );
     }
     await drain(`round ${round}: SQL92 with match index (1 % match)`, (o) =>
       getMessageMatchingSql(store, "SqlBench", 0, o, 32, indexedSql, undefined),
     );
+    // The indexed path before it looped (one store read of ≤ 800 consume-queue entries per
+    // pull, then the same re-evaluation), kept here so before and after run side by side.
+    await drain(`round ${round}: SQL92 with match index, one read per pull (previous path)`, async (o) => {
+      const bits = sqlMatchIndexOf(store).track("SqlBench", 0, indexedSql);
+      const r = await store.getMessage("SqlBench", 0, o, 32, (_c, q) => !bits.covers(q) || bits.has(q));
+      if (r.status !== "FOUND") return r;
+      let pos = 0;
+      let n = 0;
+      for (let i = 0; i < r.messageCount; i++) {
+        const rec = new StoredMessage(r.body, pos);
+        props.reset(r.body, rec.propertiesStart, pos + rec.storeSize);
+        if (indexedSql.matches(props.get)) n++;
+        pos += rec.storeSize;
+      }
+      return { ...r, messageCount: n };
+    });
     await drain(`round ${round}: tag 'hit' (1 % match, consume queue only)`, (o) =>
       store.getMessage("SqlBench", 0, o, 32, (code) => code === hitCode),
     );

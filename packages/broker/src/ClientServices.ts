@@ -9,6 +9,7 @@ import type {
   ConsumerOffsetManagerApi,
   SubscriptionGroupManagerApi,
 } from "./context.js";
+import { followSqlSubscriptions } from "./filter/followSqlSubscriptions.js";
 import { ProducerManager } from "./ProducerManager.js";
 import { type ClientProcessorDeps, registerClientProcessors } from "./processors/client/index.js";
 import { RebalanceLockManager } from "./RebalanceLockManager.js";
@@ -86,6 +87,7 @@ class ClientServicesImpl implements ClientServices {
       watchConnection: (conn) => this.watchConnection(conn),
     };
     registerClientProcessors(deps);
+    followSqlSubscriptions(this.consumers, ctx);
     this.timers.push(
       setInterval(() => this.scanExpired(), expiryScanInterval(this.config.channelExpiredTimeout)),
     );

@@ -74,6 +74,10 @@ export class ConsumerManager<C extends object> {
   private readonly table = new Map<string, GroupEntry<C>>();
   private readonly now: () => number;
   private readonly expiredTimeout: number;
+  /** Told a group's subscription table after each heartbeat, and `undefined` when the group goes. */
+  private subscriptionListener:
+    | ((group: string, subs: Iterable<SubscriptionData> | undefined) => void)
+    | undefined;
 
   constructor(options: ConsumerManagerOptions) {
     this.now = options.now ?? Date.now;
@@ -142,7 +146,13 @@ export class ConsumerManager<C extends object> {
       }
     }
     const conflictsChanged = this.refreshConflicts(entry);
+    this.subscriptionListener?.(entry.group, entry.subscriptions.values());
     return { newChannel, topicsChanged, conflictsChanged };
+  }
+
+  /** Sets the listener told each group's subscription table (the SQL92 match index follows it). */
+  watchSubscriptions(listener: (group: string, subs: Iterable<SubscriptionData> | undefined) => void): void {
+    this.subscriptionListener = listener;
   }
 
   /** Removes `channel` from one group (UNREGISTER_CLIENT). Returns whether it was there. */
@@ -218,8 +228,10 @@ export class ConsumerManager<C extends object> {
   private dropChannel(entry: GroupEntry<C>, channel: C): void {
     entry.channels.delete(channel);
     entry.declarations.delete(channel);
-    if (entry.channels.size === 0) this.table.delete(entry.group);
-    else this.refreshConflicts(entry);
+    if (entry.channels.size === 0) {
+      this.table.delete(entry.group);
+      this.subscriptionListener?.(entry.group, undefined);
+    } else this.refreshConflicts(entry);
   }
 
   /** Recomputes the group's conflicts; true when they differ from before. */

@@ -3,6 +3,7 @@ export { BrokerController, type BrokerControllerOptions } from "./BrokerControll
 export { BrokerStatsImpl, SlidingCounter } from "./BrokerStats.js";
 export type * from "./context.js";
 export { parseDLedgerPeers } from "./dledger/DLedgerPeers.js";
+export { sqlMatchIndexOf } from "./filter/SqlMatchIndex.js";
 export {
   BrokerConfigError,
   brokerConfigToProperties,

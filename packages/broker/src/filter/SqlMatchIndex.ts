@@ -8,11 +8,15 @@ import type { Sql92Filter } from "./sql92/index.js";
 export type IndexedStore = Pick<MessageStore, "getMessage" | "getMaxOffsetInQueue" | "onMessageArrived">;
 
 export interface SqlMatchIndexOptions {
-  /** Offsets remembered per (queue, expression): 1 bit each (2^23 = 1 MiB; with maxTracked 64, at most 64 MiB in all). */
+  /**
+   * Offsets remembered per (queue, expression): 1 bit each, the newest kept (default 2^21 =
+   * 256 KiB: a consumer up to 2 M messages behind is served from the bits; with maxTracked
+   * 256, at most 64 MiB in all). Bits grow as messages arrive: 256 B to start.
+   */
   maxBitsPerExpression?: number;
-  /** An expression no pull used for this long is no longer evaluated, ms. */
+  /** An expression no pull used for this long, and no heartbeat declares, is no longer evaluated, ms. */
   idleMs?: number;
-  /** Most (queue, expression) pairs followed; the least recently pulled goes first. */
+  /** Most (queue, expression) pairs followed; beyond, the least recently pulled (or declared) goes first. */
   maxTracked?: number;
 }
 
@@ -30,6 +34,8 @@ interface QueueEntry {
   readonly queueId: number;
   readonly tracked: Map<string, Tracked>;
   running: boolean;
+  /** The catch-up under way (settled() awaits it rather than polling). */
+  pending: Promise<void> | undefined;
 }
 
 /**
@@ -41,9 +47,11 @@ interface QueueEntry {
  * filter — instead of reading and evaluating every stored message (RocketMQ: the bloom
  * filter of matching groups in the consume-queue extension, written at dispatch).
  *
- * An expression is followed from the first pull that uses it, from the queue's end at that
- * time; messages stored before, and all messages after a restart (the bits are in memory),
- * are not covered and a pull evaluates them as without the index. The bits only ever skip
+ * An expression is followed from the heartbeat that declares it (follow(), wired by
+ * followSqlSubscriptions) or, failing that, from the first pull that uses it, in both cases
+ * from the queue's end at that time; messages stored before, and all messages stored before
+ * a restart (the bits are in memory only), are not covered and a pull evaluates them as
+ * without the index. The bits only ever skip
  * offsets known not to match: everything a pull delivers is evaluated again (sqlPull).
  */
 export class SqlMatchIndex {
@@ -52,6 +60,8 @@ export class SqlMatchIndex {
   private readonly idleMs: number;
   private readonly maxTracked: number;
   private trackedCount = 0;
+  /** topic → expression → filter: subscriptions consumers declared by heartbeat (follow()). */
+  private readonly followed = new Map<string, Map<string, Sql92Filter>>();
   private readonly props = new RawProperties();
   /** Messages evaluated by catch-up (diagnostics, bench). */
   evaluated = 0;
@@ -60,9 +70,9 @@ export class SqlMatchIndex {
     private readonly store: IndexedStore,
     o: SqlMatchIndexOptions = {},
   ) {
-    this.maxBits = o.maxBitsPerExpression ?? 1 << 23;
+    this.maxBits = o.maxBitsPerExpression ?? 1 << 21;
     this.idleMs = o.idleMs ?? 10 * 60_000;
-    this.maxTracked = o.maxTracked ?? 64;
+    this.maxTracked = o.maxTracked ?? 256;
     store.onMessageArrived(this.arrived);
   }
 
@@ -85,20 +95,54 @@ export class SqlMatchIndex {
     return t.bits;
   }
 
+  /**
+   * A subscription a consumer declared (HEART_BEAT): its bits fill from now on for each of
+   * `queueIds` (the topic's queues; a queue that appears later is followed from its first
+   * arrival), and are not dropped for want of pulls, only by unfollow() or the bound.
+   */
+  follow(topic: string, filter: Sql92Filter, queueIds: readonly number[], now = Date.now()): void {
+    let byExpression = this.followed.get(topic);
+    if (byExpression === undefined) {
+      byExpression = new Map();
+      this.followed.set(topic, byExpression);
+    }
+    if (byExpression.has(filter.expression)) return;
+    byExpression.set(filter.expression, filter);
+    for (const queueId of queueIds) this.track(topic, queueId, filter, undefined, now);
+  }
+
+  /** No consumer declares the subscription any more: its bits go (a later pull tracks it again). */
+  unfollow(topic: string, expression: string): void {
+    const byExpression = this.followed.get(topic);
+    if (byExpression?.delete(expression) !== true) return;
+    if (byExpression.size === 0) this.followed.delete(topic);
+    for (const q of this.queues.get(topic)?.values() ?? []) {
+      if (q.tracked.delete(expression)) this.trackedCount--;
+    }
+  }
+
+  /** Whether the bits of (topic, queueId, expression) are kept now (tests, diagnostics). */
+  bitsOf(topic: string, queueId: number, expression: string): MatchBits | undefined {
+    return this.queues.get(topic)?.get(queueId)?.tracked.get(expression)?.bits;
+  }
+
+  /** (queue, expression) pairs followed now; at most maxTracked. */
+  get size(): number {
+    return this.trackedCount;
+  }
+
   /** Resolves once every followed queue has evaluated what is stored now (bench, tests). */
   async settled(): Promise<void> {
     for (let guard = 0; guard < 1_000_000; guard++) {
-      let busy = false;
+      const running: Promise<void>[] = [];
       for (const byQueue of this.queues.values())
         for (const q of byQueue.values()) {
-          if (q.running) busy = true;
-          else if (this.behind(q)) {
-            this.catchUp(q);
-            busy = true;
-          }
+          if (!q.running && this.behind(q)) this.catchUp(q);
+          if (q.pending !== undefined) running.push(q.pending);
         }
-      if (!busy) return;
-      await new Promise((r) => setImmediate(r));
+      if (running.length === 0) return;
+      // Awaited, not polled: a setImmediate loop would spin the CPU while reads are under way.
+      await Promise.all(running);
     }
   }
 
@@ -110,18 +154,25 @@ export class SqlMatchIndex {
     }
     let q = byQueue.get(queueId);
     if (q === undefined) {
-      q = { topic, queueId, tracked: new Map(), running: false };
+      q = { topic, queueId, tracked: new Map(), running: false, pending: undefined };
       byQueue.set(queueId, q);
     }
     return q;
   }
 
   private readonly arrived = (topic: string, queueId: number): void => {
-    const q = this.queues.get(topic)?.get(queueId);
+    let q = this.queues.get(topic)?.get(queueId);
+    const followed = this.followed.get(topic);
+    if (q === undefined && followed !== undefined) {
+      // A queue of a followed topic seen for the first time (the topic or queue was made
+      // after the heartbeat): followed from here; what arrived before is evaluated by pulls.
+      for (const filter of followed.values()) this.track(topic, queueId, filter);
+      q = this.queues.get(topic)?.get(queueId);
+    }
     if (q === undefined || q.running) return;
     const now = Date.now();
     for (const [expression, t] of q.tracked) {
-      if (now - t.lastUsed > this.idleMs) {
+      if (now - t.lastUsed > this.idleMs && followed?.has(expression) !== true) {
         q.tracked.delete(expression);
         this.trackedCount--;
       }
@@ -142,13 +193,14 @@ export class SqlMatchIndex {
   private catchUp(q: QueueEntry): void {
     if (q.running) return;
     q.running = true;
-    this.run(q)
+    q.pending = this.run(q)
       .catch(() => {
         // The store is shut down or a read failed: what is covered stays right; the next
         // arrival tries again, and pulls evaluate what is not covered.
       })
       .finally(() => {
         q.running = false;
+        q.pending = undefined;
       });
   }
 
@@ -210,11 +262,11 @@ export class SqlMatchIndex {
 
 const indexes = new WeakMap<object, SqlMatchIndex>();
 
-/** The store's SQL92 match index (one per store, made on first use). */
-export function sqlMatchIndexOf(store: IndexedStore): SqlMatchIndex {
+/** The store's SQL92 match index (one per store, made on first use, with `options` then). */
+export function sqlMatchIndexOf(store: IndexedStore, options?: SqlMatchIndexOptions): SqlMatchIndex {
   let index = indexes.get(store);
   if (index === undefined) {
-    index = new SqlMatchIndex(store);
+    index = new SqlMatchIndex(store, options);
     indexes.set(store, index);
   }
   return index;

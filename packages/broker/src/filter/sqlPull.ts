@@ -124,10 +124,20 @@ function hasArrivals(store: Pick<MessageStore, "getMessage"> & Partial<IndexedSt
 }
 
 /**
- * A pull from an offset the match index covers: the store skips, reading only the consume
- * queue, every entry the bits say does not match, and reads the rest — the matches, and any
- * entries past what the bits cover — which are evaluated again here: the bits only skip,
- * they never decide what is delivered.
+ * Most queue offsets one indexed pull passes over (16 × MAX_SQL_SCAN). Offsets the bits say
+ * do not match are passed by a word-at-a-time bit scan without any read, so this bounds a
+ * pull's time far below what MAX_SQL_SCAN evaluations cost; it is at least MAX_SQL_SCAN, so a
+ * sparse match never costs a consumer more round trips with the index than without.
+ */
+export const MAX_INDEXED_SCAN = 16 * MAX_SQL_SCAN;
+
+/**
+ * A pull from an offset the match index covers: the bits are scanned to the next offset
+ * that matched (nothing read for the ones between), the store reads from there, skipping on
+ * the consume queue alone whatever the bits say does not match, and what it returns is
+ * evaluated again here: the bits only skip, they never decide what is delivered. Repeats
+ * until the wanted count, the byte limit, MAX_INDEXED_SCAN offsets or the end of what the
+ * bits cover; an offset past the covered range is left to the next (evaluating) pull.
  */
 async function pullIndexed(
   store: Pick<MessageStore, "getMessage">,
@@ -139,48 +149,82 @@ async function pullIndexed(
   maxBytes: number | undefined,
   bits: MatchBits,
 ): Promise<GetMessageResult> {
-  const r = await store.getMessage(
-    topic,
-    queueId,
-    offset,
-    Math.max(1, maxMsgNums),
-    (_tagsCode, queueOffset) => !bits.covers(queueOffset) || bits.has(queueOffset),
-    maxBytes,
-  );
-  if (r.status !== "FOUND") return r;
+  const want = Math.max(1, maxMsgNums);
+  const byteLimit = maxBytes ?? Number.POSITIVE_INFINITY;
+  const keep = (_tagsCode: number, queueOffset: number) => !bits.covers(queueOffset) || bits.has(queueOffset);
   const props = new RawProperties();
   const parts: Buffer[] = [];
   const queueOffsets: number[] = [];
   let bytes = 0;
-  let pos = 0;
-  let allKept = true;
-  for (let i = 0; i < r.messageCount; i++) {
-    const record = new StoredMessage(r.body, pos);
-    const size = record.storeSize;
-    props.reset(r.body, record.propertiesStart, pos + size);
-    if (filter.matches(props.get)) {
-      parts.push(r.body.subarray(pos, pos + size));
-      queueOffsets.push(r.queueOffsets[i]!);
-      bytes += size;
-    } else {
-      allKept = false;
+  let next = offset;
+  let last: GetMessageResult | undefined;
+  const limit = offset + MAX_INDEXED_SCAN;
+  // Each round reads at least one consume-queue entry and moves `next` forward (guarded).
+  for (let round = 0; queueOffsets.length < want && round < MAX_INDEXED_SCAN; round++) {
+    // Offsets known not to match are passed without reading the consume queue.
+    if (bits.covers(next)) next = bits.nextMatch(next);
+    else if (last !== undefined) break; // past the bits: the evaluating pull takes it from here
+    // The first read always happens: it carries the queue's bounds and offset checks.
+    if (next >= limit && last !== undefined) break;
+    const from = next;
+    const r = await store.getMessage(
+      topic,
+      queueId,
+      from,
+      want - queueOffsets.length,
+      keep,
+      maxBytes === undefined ? undefined : Math.max(1, maxBytes - bytes),
+    );
+    if (r.status !== "FOUND") {
+      const passing = r.status === "NO_MATCHED_MESSAGE" || r.status === "MESSAGE_WAS_REMOVING";
+      // The first read's own answer (offset checks, an empty queue) goes back as it is.
+      if (last === undefined && from === offset && !passing) return r;
+      last = last === undefined ? r : { ...last, minOffset: r.minOffset, maxOffset: r.maxOffset };
+      if (!passing || !(r.nextBeginOffset > from)) break;
+      next = r.nextBeginOffset;
+      continue;
     }
-    pos += size;
+    last = r;
+    let pos = 0;
+    let full = false;
+    for (let i = 0; i < r.messageCount; i++) {
+      const record = new StoredMessage(r.body, pos);
+      const size = record.storeSize;
+      const queueOffset = r.queueOffsets[i]!;
+      props.reset(r.body, record.propertiesStart, pos + size);
+      if (filter.matches(props.get)) {
+        if (queueOffsets.length > 0 && bytes + size > byteLimit) {
+          next = queueOffset;
+          full = true;
+          break;
+        }
+        parts.push(r.body.subarray(pos, pos + size));
+        queueOffsets.push(queueOffset);
+        bytes += size;
+      }
+      pos += size;
+    }
+    if (full) break;
+    next = r.nextBeginOffset;
   }
-  if (allKept) return r;
+  const base = last!;
   if (queueOffsets.length === 0) {
     return {
       status: "NO_MATCHED_MESSAGE",
-      nextBeginOffset: r.nextBeginOffset,
-      minOffset: r.minOffset,
-      maxOffset: r.maxOffset,
+      nextBeginOffset: next,
+      minOffset: base.minOffset,
+      maxOffset: base.maxOffset,
       messageCount: 0,
       body: Buffer.alloc(0),
       queueOffsets: [],
     };
   }
   return {
-    ...r,
+    status: "FOUND",
+    nextBeginOffset: next,
+    minOffset: base.minOffset,
+    maxOffset: base.maxOffset,
+    ...(base.lastPhysicalOffset !== undefined ? { lastPhysicalOffset: base.lastPhysicalOffset } : {}),
     messageCount: queueOffsets.length,
     body: parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes),
     queueOffsets,

@@ -1,0 +1,49 @@
+import type { SubscriptionData } from "@tidemq/protocol";
+import type { BrokerContext } from "../context.js";
+import { sqlMatchIndexOf } from "./SqlMatchIndex.js";
+import { SqlSubscriptions } from "./SqlSubscriptions.js";
+import { sqlFilter } from "./sqlFilterCache.js";
+
+/** Where a group's subscription table comes from (ConsumerManager). */
+export interface SubscriptionSource {
+  watchSubscriptions(listener: (group: string, subs: Iterable<SubscriptionData> | undefined) => void): void;
+}
+
+/**
+ * The store's SQL92 match index follows the SQL92 subscriptions consumers declare by
+ * heartbeat: from the first group that declares (topic, expression) the bits fill as
+ * messages arrive on each of the topic's queues, so the group's first pull already finds
+ * them; when no group declares it any more (its subscription changed, its last consumer
+ * left or expired) they are dropped. The index is made only once an SQL92 subscription
+ * exists: a broker without SQL92 consumers pays nothing on arrival.
+ */
+export function followSqlSubscriptions(
+  source: SubscriptionSource,
+  ctx: Pick<BrokerContext, "store" | "topics" | "config" | "logger">,
+): SqlSubscriptions {
+  const subscriptions = new SqlSubscriptions();
+  source.watchSubscriptions((group, subs) => {
+    const { added, removed } = subscriptions.groupChanged(group, subs);
+    if (added.length === 0 && removed.length === 0) return;
+    // With the filter off the pulls are refused: nothing to index.
+    if (!ctx.config.enablePropertyFilter) return;
+    const index = sqlMatchIndexOf(ctx.store);
+    for (const r of removed) index.unfollow(r.topic, r.expression);
+    for (const a of added) {
+      let filter: ReturnType<typeof sqlFilter>;
+      try {
+        filter = sqlFilter(a.expression);
+      } catch {
+        continue; // the heartbeat refused it already: nothing is stored for it
+      }
+      const tc = ctx.topics.get(a.topic);
+      const queues = tc === undefined ? 0 : Math.max(tc.readQueueNums, tc.writeQueueNums);
+      index.follow(
+        a.topic,
+        filter,
+        Array.from({ length: queues }, (_, i) => i),
+      );
+    }
+  });
+  return subscriptions;
+}
