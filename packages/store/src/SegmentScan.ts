@@ -78,14 +78,16 @@ export async function scanSegment(
 }
 
 /**
- * Calls `onRecord` for every record in [from, to) of `segments`, in order (dispatch
- * rebuild); `from` is at least the log's minimum offset.
+ * Walks every record of [from, to) of `segments`, in order, handing each record's bytes
+ * (`buf[p, p + size)`, valid only during the call) to `onBytes`; what `onBytes` throws is a
+ * record that does not decode. Stops at a segment's blank filler or zero tail.
  */
-export async function forEachRecord(
+async function forEachRecordBytes(
   segments: readonly Segment[],
   from: number,
   to: number,
-  onRecord: (r: ScannedRecord) => void | Promise<void>,
+  onBytes: (offset: number, buf: Buffer, p: number, size: number) => void,
+  drain?: () => Promise<void>,
 ): Promise<void> {
   let pos = from;
   while (pos < to) {
@@ -93,12 +95,6 @@ export async function forEachRecord(
     if (idx < 0) break;
     const seg = segments[idx]!;
     const segEnd = Math.min(seg.start + seg.size, to);
-    // Records are handed over chunk by chunk (memory stays bounded by one scan chunk).
-    const pending: ScannedRecord[] = [];
-    const drain = async () => {
-      for (const rec of pending) await onRecord(rec);
-      pending.length = 0;
-    };
     const r = await scanSegment(
       seg,
       pos,
@@ -111,7 +107,7 @@ export async function forEachRecord(
         }
         if (buf === undefined) return "need";
         try {
-          pending.push({ offset, size, message: decodeMessage(buf, p) });
+          onBytes(offset, buf, p, size);
         } catch (err) {
           return (err as Error).message;
         }
@@ -120,12 +116,39 @@ export async function forEachRecord(
       },
       drain,
     );
-    await drain();
+    if (drain) await drain();
     if (r.reason !== undefined) {
       throw new StoreCorruptionError(seg.path, `commit log record at ${pos} does not decode: ${r.reason}`);
     }
     if (pos < seg.start + seg.size && pos < to) break;
   }
+}
+
+/**
+ * Calls `onRecord` for every record in [from, to) of `segments`, in order (dispatch
+ * rebuild); `from` is at least the log's minimum offset.
+ */
+export async function forEachRecord(
+  segments: readonly Segment[],
+  from: number,
+  to: number,
+  onRecord: (r: ScannedRecord) => void | Promise<void>,
+): Promise<void> {
+  // Records are handed over chunk by chunk (memory stays bounded by one scan chunk).
+  const pending: ScannedRecord[] = [];
+  const drain = async () => {
+    for (const rec of pending) await onRecord(rec);
+    pending.length = 0;
+  };
+  await forEachRecordBytes(
+    segments,
+    from,
+    to,
+    (offset, buf, p, size) => {
+      pending.push({ offset, size, message: decodeMessage(buf, p) });
+    },
+    drain,
+  );
 }
 
 /**
@@ -142,31 +165,8 @@ export async function forEachRecordFields(
   onRecord: (offset: number, fields: DispatchFields) => void,
 ): Promise<void> {
   const fields = new DispatchFields();
-  let pos = from;
-  while (pos < to) {
-    const idx = segmentIndexFor(segments, pos);
-    if (idx < 0) break;
-    const seg = segments[idx]!;
-    const segEnd = Math.min(seg.start + seg.size, to);
-    const r = await scanSegment(seg, pos, segEnd, (offset, buf, p, size, magic) => {
-      if (size === 0 && magic === 0) return "stop";
-      if (magic === MAGIC_BLANK) {
-        pos = seg.start + seg.size;
-        return "stop";
-      }
-      if (buf === undefined) return "need";
-      try {
-        fields.read(buf, p, p + size);
-      } catch (err) {
-        return (err as Error).message;
-      }
-      onRecord(offset, fields);
-      pos = offset + size;
-      return "next";
-    });
-    if (r.reason !== undefined) {
-      throw new StoreCorruptionError(seg.path, `commit log record at ${pos} does not decode: ${r.reason}`);
-    }
-    if (pos < seg.start + seg.size && pos < to) break;
-  }
+  await forEachRecordBytes(segments, from, to, (offset, buf, p, size) => {
+    fields.read(buf, p, p + size);
+    onRecord(offset, fields);
+  });
 }
