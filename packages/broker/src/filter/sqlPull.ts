@@ -94,7 +94,17 @@ export async function getMessageMatchingSql(
     if (full) break;
     next = r.nextBeginOffset;
   }
-  const base = last!;
+  return answer(last!, next, parts, queueOffsets, bytes);
+}
+
+/** A pull's answer: the matches read (FOUND) or none (NO_MATCHED_MESSAGE), resuming at `next`. */
+function answer(
+  base: GetMessageResult,
+  next: number,
+  parts: Buffer[],
+  queueOffsets: number[],
+  bytes: number,
+): GetMessageResult {
   if (queueOffsets.length === 0) {
     return {
       status: "NO_MATCHED_MESSAGE",
@@ -207,26 +217,5 @@ async function pullIndexed(
     if (full) break;
     next = r.nextBeginOffset;
   }
-  const base = last!;
-  if (queueOffsets.length === 0) {
-    return {
-      status: "NO_MATCHED_MESSAGE",
-      nextBeginOffset: next,
-      minOffset: base.minOffset,
-      maxOffset: base.maxOffset,
-      messageCount: 0,
-      body: Buffer.alloc(0),
-      queueOffsets: [],
-    };
-  }
-  return {
-    status: "FOUND",
-    nextBeginOffset: next,
-    minOffset: base.minOffset,
-    maxOffset: base.maxOffset,
-    ...(base.lastPhysicalOffset !== undefined ? { lastPhysicalOffset: base.lastPhysicalOffset } : {}),
-    messageCount: queueOffsets.length,
-    body: parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes),
-    queueOffsets,
-  };
+  return answer(last!, next, parts, queueOffsets, bytes);
 }
