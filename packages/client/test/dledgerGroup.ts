@@ -9,6 +9,7 @@ import { NameServer } from "@tidemq/namesrv";
 import { testLogger } from "./cluster.js";
 
 const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "dledger-child.js");
+const TIDEMQ = fileURLToPath(new URL("../../../cli/bin/tidemq.js", import.meta.url));
 
 /**
  * Ports that were free a moment ago (dLegerPeers needs them before the replicas start), taken
@@ -66,6 +67,8 @@ export interface Replica {
  */
 export class DLedgerGroup {
   readonly replicas: Replica[] = [];
+  /** `tidemq admin` child processes still running (killed by PID in stop()). */
+  private readonly adminChildren = new Set<ChildProcess>();
   private constructor(
     readonly namesrv: NameServer,
     readonly dir: string,
@@ -216,7 +219,31 @@ export class DLedgerGroup {
     r.role = "follower";
   }
 
+  /**
+   * Runs `tidemq admin <args> -n <this group's NameServer>` as a child process, stdout and
+   * stderr together in `out` (killed by PID after 60 s: a hang guard, not a speed bound).
+   */
+  admin(args: string[]): Promise<{ code: number | null; out: string }> {
+    const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", this.nsAddr], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
+    });
+    this.adminChildren.add(child);
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
+    return new Promise((resolve) =>
+      child.on("close", (code) => {
+        clearTimeout(killer);
+        this.adminChildren.delete(child);
+        resolve({ code, out });
+      }),
+    );
+  }
+
   async stop(): Promise<void> {
+    for (const c of this.adminChildren) if (c.exitCode === null) process.kill(c.pid!, "SIGKILL");
     for (const r of this.replicas) {
       if (r.child && this.alive(r)) {
         const c = r.child;

@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Admin, Producer } from "../src/index.js";
 import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
 import { DLedgerGroup } from "./dledgerGroup.js";
@@ -17,39 +15,16 @@ import { DLedgerGroup } from "./dledgerGroup.js";
  * are killed, it restarts alone (nothing can clear the mark), then the others come back.
  */
 
-const TIDEMQ = fileURLToPath(new URL("../../../cli/bin/tidemq.js", import.meta.url));
 const INDEX_RECORD = 24;
-const children = new Set<ChildProcess>();
 let group: DLedgerGroup;
 before(async () => {
   process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS = "200"; // inherited by the replicas
   group = await DLedgerGroup.start(3, { dLegerLazyIndexSync: true });
 });
 after(async () => {
-  for (const c of children) if (c.exitCode === null) process.kill(c.pid!, "SIGKILL");
   await group?.stop();
   delete process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS;
 });
-
-/** `tidemq admin <args>` as a child process (killed by PID after 60 s: a hang guard). */
-function admin(args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", group.nsAddr], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
-  });
-  children.add(child);
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
-  return new Promise((resolve) =>
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      children.delete(child);
-      resolve({ code, out });
-    }),
-  );
-}
 
 function amnesiaMark(id: string): { lazy: boolean; recoverTo: number } | undefined {
   const path = join(group.dir, id, "dledger", "amnesia.json");
@@ -62,7 +37,7 @@ interface Row {
 }
 
 async function clusterRows(): Promise<Row[]> {
-  const r = await admin(["clusterList", "--json"]);
+  const r = await group.admin(["clusterList", "--json"]);
   assert.equal(r.code, 0, r.out);
   return JSON.parse(r.out) as Row[];
 }
@@ -121,7 +96,7 @@ test("clusterList shows a replica's amnesia mark, and no note once the mark is c
   const mark = amnesiaMark(f.id);
   assert.ok(mark && mark.recoverTo > 0, `no amnesia mark on ${f.id}: ${JSON.stringify(mark)}`);
 
-  const text = await admin(["clusterList"]);
+  const text = await group.admin(["clusterList"]);
   assert.equal(text.code, 0, text.out);
   const line = text.out.split("\n").find((l) => l.includes(f.addr));
   assert.ok(line, `no row for ${f.id} (${f.addr}):\n${text.out}`);
@@ -137,7 +112,7 @@ test("clusterList shows a replica's amnesia mark, and no note once the mark is c
   await Promise.all(group.replicas.filter((r) => r.id !== f.id).map((r) => group.startReplica(r.id)));
   await group.leader(30_000);
   await waitFor(() => amnesiaMark(f.id)?.recoverTo === 0, 60_000, `${f.id}'s amnesia mark cleared`);
-  const after = await admin(["clusterList"]);
+  const after = await group.admin(["clusterList"]);
   assert.equal(after.code, 0, after.out);
   assert.doesNotMatch(after.out, /AMNESIA|#Note/, after.out);
 });

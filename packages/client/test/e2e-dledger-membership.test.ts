@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
 import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
 import { DLedgerGroup, freePorts } from "./dledgerGroup.js";
@@ -15,37 +13,13 @@ import { DLedgerGroup, freePorts } from "./dledgerGroup.js";
  * consumed, the new replica holds the whole log and can lead (transferLeader to it).
  */
 
-const TIDEMQ = fileURLToPath(new URL("../../../cli/bin/tidemq.js", import.meta.url));
-const children = new Set<ChildProcess>();
-
 let group: DLedgerGroup;
 before(async () => {
   group = await DLedgerGroup.start(3);
 });
 after(async () => {
-  for (const c of children) if (c.exitCode === null) process.kill(c.pid!, "SIGKILL");
   await group?.stop();
 });
-
-/** Runs `tidemq admin <args>` as a child process (killed by PID after 60 s: a hang guard). */
-function admin(args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", group.nsAddr], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
-  });
-  children.add(child);
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
-  return new Promise((resolve) =>
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      children.delete(child);
-      resolve({ code, out });
-    }),
-  );
-}
 
 async function commitLogBytes(root: string, upTo: number): Promise<Buffer> {
   const dir = join(root, "commitlog");
@@ -120,10 +94,10 @@ test("a dead follower is removed and a new empty replica added while producing: 
     })();
 
     await group.kill(dead.id);
-    const removed = await admin(["removeDLedgerPeer", "-g", group.brokerName, "-i", dead.id]);
+    const removed = await group.admin(["removeDLedgerPeer", "-g", group.brokerName, "-i", dead.id]);
     assert.equal(removed.code, 0, removed.out);
     assert.match(removed.out, new RegExp(`${dead.id} removed: config entry \\d+ committed`));
-    const again = await admin(["removeDLedgerPeer", "-g", group.brokerName, "-i", dead.id]);
+    const again = await group.admin(["removeDLedgerPeer", "-g", group.brokerName, "-i", dead.id]);
     assert.notEqual(again.code, 0);
     assert.match(again.out, /is not a member of the group/);
 
@@ -134,7 +108,7 @@ test("a dead follower is removed and a new empty replica added while producing: 
       .filter((x) => !x.startsWith(`${dead.id}-`))
       .join(";");
     const fresh = await group.addReplica("n3", { dLegerPeers: `${live};n3-127.0.0.1:${port}` });
-    const added = await admin([
+    const added = await group.admin([
       "addDLedgerPeer",
       "-g",
       group.brokerName,
@@ -171,7 +145,7 @@ test("a dead follower is removed and a new empty replica added while producing: 
     await sendSome("after", 100);
 
     // The new replica can lead: hand it leadership with the existing command.
-    const moved = await admin(["transferLeader", "-g", group.brokerName, "-i", "n3"]);
+    const moved = await group.admin(["transferLeader", "-g", group.brokerName, "-i", "n3"]);
     assert.equal(moved.code, 0, moved.out);
     await waitFor(() => fresh.role === "leader", 30_000, "n3 leads");
     await sendSome("onNew", 100);
@@ -212,7 +186,7 @@ test("a dead follower is removed and a new empty replica added while producing: 
     // Removing a live follower: it stops acting as a member and unregisters (no client is sent
     // to it any more); the group goes on with the two others.
     assert.notEqual((await group.leader()).id, leader.id);
-    const gone = await admin(["removeDLedgerPeer", "-g", group.brokerName, "-i", leader.id]);
+    const gone = await group.admin(["removeDLedgerPeer", "-g", group.brokerName, "-i", leader.id]);
     assert.equal(gone.code, 0, gone.out);
     for (let i = 0; i < 1000; i++) {
       const addrs = (await api.getClusterInfo()).brokerAddrTable[group.brokerName]?.brokerAddrs ?? {};

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Admin, Producer } from "../src/index.js";
 import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
 import { DLedgerGroup } from "./dledgerGroup.js";
@@ -20,38 +18,16 @@ import { DLedgerGroup } from "./dledgerGroup.js";
  * heartbeat answers wait behind the slow write, same step-down.)
  */
 
-const TIDEMQ = fileURLToPath(new URL("../../../cli/bin/tidemq.js", import.meta.url));
 const DELAY_MS = 20_000;
-const children = new Set<ChildProcess>();
 let group: DLedgerGroup;
 before(async () => {
   process.env.TIDEMQ_LOG_LEVEL = "warn"; // the replicas log errors only by default
   group = await DLedgerGroup.start(3, { dLegerLazyIndexSync: true });
 });
 after(async () => {
-  for (const c of children) if (c.exitCode === null) process.kill(c.pid!, "SIGKILL");
   await group?.stop();
   delete process.env.TIDEMQ_LOG_LEVEL;
 });
-
-function admin(args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [TIDEMQ, "admin", ...args, "-n", group.nsAddr], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_DEBUG: "", NAMESRV_ADDR: "" },
-  });
-  children.add(child);
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
-  return new Promise((resolve) =>
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      children.delete(child);
-      resolve({ code, out });
-    }),
-  );
-}
 
 const STALL = /dledger: (n\d) was elected leader (\d+) s ago and still takes no writes: (.*)/;
 
@@ -91,7 +67,7 @@ test("a leader whose commit gate waits for its index warns once, naming why; clu
     }
   })();
   try {
-    const transfer = await admin(["transferLeader", "-g", group.brokerName, "-i", x.id]);
+    const transfer = await group.admin(["transferLeader", "-g", group.brokerName, "-i", x.id]);
     assert.equal(transfer.code, 0, transfer.out);
     await waitFor(() => STALL.test(x.stderr ?? ""), 15_000, "the elected-but-not-writable warning");
   } finally {
@@ -107,7 +83,7 @@ test("a leader whose commit gate waits for its index warns once, naming why; clu
   );
   assert.equal(x.role, "follower", "it must not report itself writable while warning");
 
-  const list = await admin(["clusterList"]);
+  const list = await group.admin(["clusterList"]);
   assert.equal(list.code, 0, list.out);
   const line = list.out.split("\n").find((l) => l.includes(x.addr));
   assert.ok(line, `no row for ${x.id}:\n${list.out}`);
@@ -118,7 +94,7 @@ test("a leader whose commit gate waits for its index warns once, naming why; clu
   // index write stalls its pipeline and with it its heartbeats — another replica is elected.
   // Either way the group ends with a writable leader and the note goes away.
   await group.leader(2 * DELAY_MS + 60_000);
-  const later = await admin(["clusterList"]);
+  const later = await group.admin(["clusterList"]);
   assert.equal(later.code, 0, later.out);
   assert.doesNotMatch(later.out, /takes no writes/, later.out);
 });
