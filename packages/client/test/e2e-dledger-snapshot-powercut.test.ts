@@ -40,6 +40,9 @@ const lossyfs = (await import(
 )) as LossyModule;
 
 const INSTALL_LINE = /installing the leader's snapshot at entry/;
+/** A replica holding entries the leader's retention deleted: the leader's log start, its log end. */
+const REFUSED =
+  /commit-log offset (\d+); retention deleted the rest\), but this replica holds entries up to \d+ \(log end (\d+)\) and can only install a snapshot on an empty store/;
 const MOMENTS = ["the install logged", "the snapshot's log start reported", "caught up"] as const;
 
 test("a follower power-cut right after installing a snapshot comes back whole: it catches up with every acknowledged message and the snapshot's metadata, or asks for the snapshot again", {
@@ -159,14 +162,47 @@ test("a follower power-cut right after installing a snapshot comes back whole: i
       await g.kill(f.id);
       const dropped = await lossyfs.powerCut(mount);
       await startFollower();
+      let seen = "";
+      let behind = false;
       await until(
         async () => {
           const [li, fi] = await Promise.all([info((await g.leader()).addr), info(f.addr)]);
+          seen = `leader ${li.commitLogMinOffset}..${li.commitLogMaxOffset}, follower ${fi.commitLogMinOffset}..${fi.commitLogMaxOffset}`;
+          // The forced retention keeps deleting the leader's full segments while the follower
+          // is down: cut before it reached the leader's last segment, it can come back with
+          // entries the leader no longer holds. Such a replica refuses a snapshot and stays up
+          // (the documented operator step; no automatic reset yet): checked below.
+          behind = REFUSED.test(f.stderr ?? "");
+          if (behind) return true;
           return li.commitLogMaxOffset === fi.commitLogMaxOffset && Number(fi.commitLogMinOffset) > 0;
         },
         30_000,
         `round ${round}: the power-cut follower catching up`,
-      );
+      ).catch((err: Error) => {
+        // What the follower said (it logs at warn) and where the logs stood: a failure here
+        // has to be diagnosable from the CI output alone.
+        throw new Error(`${err.message} (${seen}); follower log tail:\n${(f.stderr ?? "").slice(-4000)}`);
+      });
+      if (behind) {
+        // Refused only because the leader's retention passed the end of what the follower
+        // durably holds — never a half-installed store: its log is whole up to that end and
+        // the metadata its snapshot carried survived the cut.
+        const li = await info((await g.leader()).addr);
+        const fi = await info(f.addr);
+        const m = REFUSED.exec(f.stderr!)!;
+        assert.ok(
+          Number(li.commitLogMinOffset) > Number(fi.commitLogMaxOffset) && Number(m[1]) > Number(m[2]),
+          `round ${round}: refused though not behind the leader's retention (${seen}): ${m[0]}`,
+        );
+        assert.ok(g.alive(f), `round ${round}: the refusing follower stays up`);
+        assert.doesNotMatch(f.stderr ?? "", /FATAL/);
+        assert.ok((await a.getAllTopicConfig(f.addr))[topic], `round ${round}: the topic`);
+        assert.equal(await a.queryConsumerOffset(f.addr, cg, mq0), 6, `round ${round}: the consumer offset`);
+        t.diagnostic(
+          `round ${round} (cut when ${moment}): the leader's retention passed the follower's log end (${seen}) while it was down; it refused the snapshot with the operator step and stayed up (no automatic reset yet)`,
+        );
+        continue;
+      }
       const again = INSTALL_LINE.test(f.stderr ?? "");
       t.diagnostic(
         `round ${round} (cut when ${moment}): ${dropped} unsynced bytes dropped; after the restart it ${again ? "installed the snapshot again" : "kept the installed snapshot"}`,
