@@ -172,6 +172,10 @@ export class BrokerController {
     replication.copyMetadataFromLeader = false;
     replication.beforeTransfer = () => services.handOver();
     replication.roleListeners.add((r) => services.onRole(r));
+    // The new leader's de-dup window lacks what it received as a follower: caught up before its first send.
+    replication.roleListeners.add((r) => {
+      if (r.role === "leader" && this.store) void this.dedup?.catchUp(this.store);
+    });
   }
 
   /** Master/slave replication (HA port, slave connection, metadata sync). */

@@ -93,7 +93,8 @@ export class DuplicateDetector {
     store: Pick<
       MessageStore,
       "offsetSince" | "forEachRecordFields" | "confirmedPhysicalOffset" | "commitLogMinOffset"
-    >,
+    > &
+      Partial<Pick<MessageStore, "visibleOffset">>,
     now = Date.now(),
   ): Promise<RebuildReport> {
     const t0 = performance.now();
@@ -161,6 +162,9 @@ export class DuplicateDetector {
       report.scannedBytes = logEnd - from;
     }
     this.scannedTo = logEnd;
+    // Below the visible offset records are final (committed under DLedger): a catch-up at
+    // an election need not read them again.
+    this.committedSeenTo = Math.min(logEnd, store.visibleOffset ?? 0);
     report.kept = this.window.size;
     report.ms = Math.round(performance.now() - t0);
     this.lastRebuild = report;
@@ -175,6 +179,63 @@ export class DuplicateDetector {
           : ""),
     );
     return report;
+  }
+
+  /**
+   * The commit-log offset below which every committed record has been read into the window
+   * (rebuild or catchUp), by this replica's own sends or by reading the log.
+   */
+  private committedSeenTo = 0;
+  /** A catch-up under way (catchUp): admissions wait for it. */
+  private catching: Promise<void> | undefined;
+  /** What the last catchUp() read. */
+  lastCatchUp: { records: number; added: number; scannedBytes: number; ms: number } | undefined;
+
+  /**
+   * A DLedger replica became the writable leader: records it received by replication as a
+   * follower never passed through its window, so a producer's resend of one would be stored
+   * again. Reads the committed log's tail since the last rebuild/catch-up (bounded like the
+   * start-up rebuild: only the window, at most rebuildMaxBytes) into the window. Sends with a
+   * UNIQ_KEY are admitted only after it ends (admit() waits), so none is checked against a window missing
+   * them. Records this replica stored itself as an earlier leader are entered a second time:
+   * harmless, since every match is read back from the log (a stale entry can only miss).
+   * Must be called synchronously from the role change, before any send of the new term.
+   */
+  catchUp(store: Pick<MessageStore, "offsetSince" | "forEachRecordFields" | "visibleOffset">): Promise<void> {
+    const run = async (): Promise<void> => {
+      const t0 = performance.now();
+      const now = Date.now();
+      const since = now - this.windowMs;
+      const to = store.visibleOffset;
+      const from = Math.max(this.committedSeenTo, await store.offsetSince(since, this.o.rebuildMaxBytes));
+      let records = 0;
+      let added = 0;
+      if (from < to) {
+        await store.forEachRecordFields(from, to, (offset, f) => {
+          records++;
+          const uniq = f.uniq;
+          if (uniq === undefined || f.storeTimestamp < since || !tracked(f.topic)) return;
+          this.window.add(hashKey(f.topic, uniq), hashHi(), offset, f.storeTimestamp);
+          added++;
+        });
+      }
+      if (to > this.committedSeenTo) this.committedSeenTo = to;
+      const ms = Math.round(performance.now() - t0);
+      this.lastCatchUp = { records, added, scannedBytes: Math.max(0, to - from), ms };
+      this.o.logger.info(
+        `duplicate detection: leader catch-up: ${added} sends from the log entered (${records} records, ${(Math.max(0, to - from) / 1024 / 1024).toFixed(1)} MiB read) in ${ms} ms; sends waited for it`,
+      );
+    };
+    const p = run()
+      .catch((err: Error) => {
+        // Not fatal: the window then misses follower-era records (resends stored again), as before.
+        this.o.logger.error(`duplicate detection: leader catch-up failed: ${err.message}`);
+      })
+      .finally(() => {
+        if (this.catching === p) this.catching = undefined;
+      });
+    this.catching = p;
+    return p;
   }
 
   /** What the last rebuild() loaded. */
@@ -289,12 +350,15 @@ export class DuplicateDetector {
     if (inputs.length === 1) {
       const uniq = first.uniqKey;
       if (uniq === undefined) return -1;
+      // A new DLedger leader's window is being caught up from the log: keyed sends wait for it.
+      if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
       const lo = hashKey(first.topic, uniq);
       const hi = hashHi();
       const seq = w.lookup(lo, hi, now);
       if (seq < 0) return w.reserve(lo, hi, now);
       return this.original(first.topic, uniq, seq).then((o) => o ?? w.reserve(lo, hi, Date.now()));
     }
+    if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
     // A batch: hashes kept (two words a message, -1 without UNIQ_KEY) to enter them after the lookups.
     const hashes = new Array<number>(2 * inputs.length);
     let candidates: number[] | undefined;
