@@ -20,6 +20,20 @@ import { cleanupsAfterAll, eventually, removeDir, replicaManagers, tempDir } fro
 const cleanups = cleanupsAfterAll();
 const logger = createLogger("dledger-metadata-test", "error");
 
+/** A temp dir with a 1 MiB-segment store in `store/` (both removed after the tests). */
+async function storeIn(name: string): Promise<{ dir: string; store: MessageStore }> {
+  const dir = await tempDir(name);
+  cleanups.push(() => removeDir(dir));
+  const store = await MessageStore.open({
+    storePathRootDir: join(dir, "store"),
+    mappedFileSizeCommitLog: 1024 * 1024,
+    storeHost: { host: "127.0.0.1", port: 1 },
+    logger,
+  });
+  cleanups.push(() => store.shutdown());
+  return { dir, store };
+}
+
 test("metadata records: round trip, refusals, offset batches keep the newest value, delay progress merges upward, chunks keep order", () => {
   const changes: MetadataChange[] = [
     { t: "topic", config: newTopicConfig("T", 4, 6) },
@@ -79,15 +93,7 @@ test("metadata records: round trip, refusals, offset batches keep the newest val
 });
 
 test("a leader's changes become log records another replica applies in order; a restart re-applies from its checkpoint (or from the start) to the same state", async () => {
-  const dir = await tempDir("dlmeta");
-  cleanups.push(() => removeDir(dir));
-  const store = await MessageStore.open({
-    storePathRootDir: join(dir, "store"),
-    mappedFileSizeCommitLog: 1024 * 1024,
-    storeHost: { host: "127.0.0.1", port: 1 },
-    logger,
-  });
-  cleanups.push(() => store.shutdown());
+  const { dir, store } = await storeIn("dlmeta");
   // Two replicas' metadata over one log (the log is what replication makes identical).
   const a = await replicaManagers(join(dir, "a"), logger);
   const b = await replicaManagers(join(dir, "b"), logger);
@@ -150,15 +156,7 @@ test("a leader's changes become log records another replica applies in order; a 
 });
 
 test("an idle leader writes no timer progress record: the wheel's beforeMs moving with the clock, with no timer enqueued or delivered, is not written; a new cq or a delivery is", async () => {
-  const dir = await tempDir("dlmeta-idle");
-  cleanups.push(() => removeDir(dir));
-  const store = await MessageStore.open({
-    storePathRootDir: join(dir, "store"),
-    mappedFileSizeCommitLog: 1024 * 1024,
-    storeHost: { host: "127.0.0.1", port: 1 },
-    logger,
-  });
-  cleanups.push(() => store.shutdown());
+  const { dir, store } = await storeIn("dlmeta-idle");
   const a = await replicaManagers(join(dir, "a"), logger);
   const ra = new ReplicatedMetadata(store, logger, "n0", a.configDir, a.topics, a.groups, a.offsets);
   await ra.start();

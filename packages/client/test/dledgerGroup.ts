@@ -61,6 +61,19 @@ export interface Replica {
   stderr?: string;
 }
 
+/** Commit-log segment size of a group with forced retention (FORCED_RETENTION). */
+export const FORCED_RETENTION_SEGMENT = 64 * 1024;
+/**
+ * Broker settings that make the leader's retention delete every full segment at once (64 KiB
+ * segments, disk "full" at 10 %, checked every 200 ms): what the snapshot/retention tests need.
+ */
+export const FORCED_RETENTION = {
+  mappedFileSizeCommitLog: FORCED_RETENTION_SEGMENT,
+  maxMessageSize: 16 * 1024,
+  diskMaxUsedSpaceRatio: 10,
+  cleanResourceInterval: 200,
+};
+
 /**
  * A NameServer in this process and a DLedger group of child-process replicas (n0..n{k-1}),
  * data in a temp dir. Replicas can be killed (SIGKILL) and restarted on the same data.

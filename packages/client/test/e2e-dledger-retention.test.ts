@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
 import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluster.js";
-import { DLedgerGroup } from "./dledgerGroup.js";
+import { DLedgerGroup, FORCED_RETENTION, FORCED_RETENTION_SEGMENT } from "./dledgerGroup.js";
 
 /*
  * DLedger group of three broker processes with 64 KiB segments and retention forced on every
@@ -12,7 +12,7 @@ import { DLedgerGroup } from "./dledgerGroup.js";
  * leader delivers it at its time.
  */
 
-const SEG = 64 * 1024;
+const SEG = FORCED_RETENTION_SEGMENT;
 const DUE_MS = 30_000;
 
 test("a follower keeps the segment of a timer the leader still holds although its retention deletes everything older; after a kill -9 of the leader the new leader delivers the timer at its time", async (t) => {
@@ -22,10 +22,7 @@ test("a follower keeps the segment of a timer the leader still holds although it
     return;
   }
   const group = await DLedgerGroup.start(3, {
-    mappedFileSizeCommitLog: SEG,
-    maxMessageSize: 16 * 1024,
-    diskMaxUsedSpaceRatio: 10,
-    cleanResourceInterval: 200,
+    ...FORCED_RETENTION,
     messageDelayLevel: "1s",
   });
   const admin = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });

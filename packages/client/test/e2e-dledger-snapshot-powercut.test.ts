@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { Admin, Producer } from "../src/index.js";
 import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluster.js";
-import { DLedgerGroup } from "./dledgerGroup.js";
+import { DLedgerGroup, FORCED_RETENTION, FORCED_RETENTION_SEGMENT } from "./dledgerGroup.js";
 
 /*
  * A power cut right after an InstallSnapshot. DLedger group of three broker processes, 64 KiB
@@ -21,7 +21,7 @@ import { DLedgerGroup } from "./dledgerGroup.js";
  * fusermount3, python3-fusepy).
  */
 
-const SEG = 64 * 1024;
+const SEG = FORCED_RETENTION_SEGMENT;
 
 interface LossyMount {
   dir: string;
@@ -64,10 +64,7 @@ test("a follower power-cut right after installing a snapshot comes back whole: i
   let p: Producer | undefined;
   try {
     group = await DLedgerGroup.start(3, {
-      mappedFileSizeCommitLog: SEG,
-      maxMessageSize: 16 * 1024,
-      diskMaxUsedSpaceRatio: 10,
-      cleanResourceInterval: 200,
+      ...FORCED_RETENTION,
       autoCreateTopicEnable: false,
     });
     const g = group;

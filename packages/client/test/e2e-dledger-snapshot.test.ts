@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { Admin, Producer } from "../src/index.js";
 import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluster.js";
-import { DLedgerGroup, freePorts } from "./dledgerGroup.js";
+import { DLedgerGroup, FORCED_RETENTION, FORCED_RETENTION_SEGMENT, freePorts } from "./dledgerGroup.js";
 
 /*
  * DLedger group of three broker processes, 64 KiB segments, retention forced on every replica
@@ -19,7 +19,7 @@ import { DLedgerGroup, freePorts } from "./dledgerGroup.js";
  * the same.
  */
 
-const SEG = 64 * 1024;
+const SEG = FORCED_RETENTION_SEGMENT;
 
 test("a wiped follower restarting, and a new replica added, after the leader's retention deleted the log's start install a snapshot, catch up, and as leader after a transfer lose no acknowledged message still retained nor any metadata", async (t) => {
   const why = await noDiskPressure();
@@ -28,10 +28,7 @@ test("a wiped follower restarting, and a new replica added, after the leader's r
     return;
   }
   const group = await DLedgerGroup.start(3, {
-    mappedFileSizeCommitLog: SEG,
-    maxMessageSize: 16 * 1024,
-    diskMaxUsedSpaceRatio: 10,
-    cleanResourceInterval: 200,
+    ...FORCED_RETENTION,
     autoCreateTopicEnable: false,
   });
   const admin = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });
@@ -195,10 +192,7 @@ test("a follower with data that the leader's retention left behind refuses the s
     return;
   }
   const group = await DLedgerGroup.start(3, {
-    mappedFileSizeCommitLog: SEG,
-    maxMessageSize: 16 * 1024,
-    diskMaxUsedSpaceRatio: 10,
-    cleanResourceInterval: 200,
+    ...FORCED_RETENTION,
   });
   const admin = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });
   const topic = uniq("DSr");
