@@ -19,11 +19,34 @@ let holder: net.Server;
 let port: number;
 let dir: string;
 
+/** Listens on 127.0.0.1:`p` (0: any free port); undefined when that port is taken. */
+async function listenOn(p: number): Promise<net.Server | undefined> {
+  const server = net.createServer();
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(undefined));
+    server.listen(p, "127.0.0.1", () => resolve(server));
+  });
+}
+
+const closeServer = (s: net.Server) => new Promise<void>((r) => s.close(() => r()));
+
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "tidemq-portinuse-"));
-  holder = net.createServer();
-  await new Promise<void>((r) => holder.listen(0, "127.0.0.1", () => r()));
-  port = (holder.address() as net.AddressInfo).port;
+  // `tidemq dev --raft-port P` gives its replicas P, P+1 and P+2: the held port's two neighbours
+  // must be free, or a second replica fails too and the test reads two "in use" lines.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const candidate = (await listenOn(0))!;
+    const p = (candidate.address() as net.AddressInfo).port;
+    const neighbours = [await listenOn(p + 1), await listenOn(p + 2)];
+    await Promise.all(neighbours.map((n) => n && closeServer(n)));
+    if (neighbours.every((n) => n !== undefined)) {
+      holder = candidate;
+      port = p;
+      return;
+    }
+    await closeServer(candidate);
+  }
+  throw new Error("no free port with two free neighbours in 50 tries");
 });
 
 after(async () => {
@@ -37,12 +60,12 @@ async function tidemq(args: string[]): Promise<{ code: number | null; output: st
 
 /** Exit 1, the one expected line, no stack frame. */
 function assertOneLine(r: { code: number | null; output: string }, line: RegExp): void {
-  assert.equal(r.code, 1, r.output);
+  assert.equal(r.code, 1, `exit code ${r.code}, expected 1; output:\n${r.output}`);
   assert.match(r.output, line);
   assert.doesNotMatch(r.output, /^\s+at /m, `a stack trace was printed:\n${r.output}`);
-  assert.doesNotMatch(r.output, /EADDRINUSE/, r.output);
+  assert.doesNotMatch(r.output, /EADDRINUSE/, `Node's EADDRINUSE text was printed:\n${r.output}`);
   const errorLines = r.output.split("\n").filter((l) => /in use by another process/.test(l));
-  assert.equal(errorLines.length, 1, r.output);
+  assert.equal(errorLines.length, 1, `${errorLines.length} lines say "in use", expected 1:\n${r.output}`);
 }
 
 async function conf(name: string, lines: string[]): Promise<string> {
