@@ -23,6 +23,7 @@ import { ReadyPipeline } from "./ReadyPipeline.js";
 import { type DLedgerReplicaStatus, LeaderWatch, replicaStatus } from "./ReplicaStatus.js";
 import {
   installSnapshot,
+  misfitFirstSegment,
   SnapshotRefusedError,
   type SnapshotStateMachine,
   snapshotPayloadAt,
@@ -214,6 +215,9 @@ export class DLedgerNode {
     this.store = store;
     this.writer = new EntryWriter(store, this.index, this.members, this.lazy, this.logger);
     store.refuseLocalAppends(this.writability.notWritableReason());
+    const base = this.index.logBase;
+    const misfit = misfitFirstSegment(base, store.segmentHolding(base.end));
+    if (misfit) throw new Error(`dledger: ${misfit}`);
     // Reconcile log and index after a crash (LogIndexReconcile.ts), the amnesia mark first.
     const { last, hard } = await reconcileLogAndIndex(
       this.index,

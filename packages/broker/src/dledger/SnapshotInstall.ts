@@ -92,6 +92,27 @@ export function refuseInstall(
   );
 }
 
+/**
+ * Why this replica's commit log cannot follow its installed base, or undefined when it can:
+ * the segment holding the base's end offset must end where the leader's did (`segmentEnd`),
+ * or every later segment starts elsewhere than the leader's and the leader's end-of-segment
+ * fillers no longer fit. An older version could leave such a store after a power cut right
+ * after the install (its first segment file kept with a guessed full size, see
+ * Segment.listSegments): refused with the step that repairs it, rather than failing later at
+ * the leader's first segment end.
+ */
+export function misfitFirstSegment(
+  base: { index: number; end: number; segmentEnd?: number },
+  seg: { start: number; end: number; path: string } | undefined,
+): string | undefined {
+  if (base.segmentEnd === undefined || !seg || seg.end === base.segmentEnd) return undefined;
+  return (
+    `commit log segment ${seg.path} covers [${seg.start}, ${seg.end}) but the snapshot installed at entry ${base.index} ` +
+    `begins the log at ${base.end} in a leader's segment that ends at ${base.segmentEnd}: this replica's segments would not line up with the leader's ` +
+    "(a store left by an older version after a power cut during a snapshot install); stop it, move its store directory away and restart it empty — it installs the leader's snapshot again"
+  );
+}
+
 /** What a snapshot carries besides the log: ReplicatedMetadata (wired by the broker). */
 export interface SnapshotStateMachine {
   snapshotState(): SnapshotState;
