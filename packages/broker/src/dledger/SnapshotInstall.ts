@@ -75,6 +75,26 @@ export class SnapshotRefusedError extends Error {
 }
 
 /**
+ * A replica with entries was sent a snapshot that covers every entry it committed (its commit
+ * index ≤ the snapshot's): its log ends before the leader's oldest retained entry, and nothing
+ * it holds is needed — the leader has every committed entry (in the snapshot or its log) and
+ * an uncommitted one was never acknowledged to a client. It may drop its store and install
+ * the snapshot as an empty replica does (StoreReset.ts); until then it stays up, refusing.
+ */
+export class BehindLeaderError extends SnapshotRefusedError {
+  override name = "BehindLeaderError";
+  constructor(
+    message: string,
+    /** The snapshot's last entry, and where the leader's log goes on. */
+    readonly snapshot: { index: number; end: number },
+    /** This replica: its last entry, commit index and commit-log end. */
+    readonly replica: { lastIndex: number; commit: number; logEnd: number },
+  ) {
+    super(message);
+  }
+}
+
+/**
  * Why a replica cannot install a snapshot, or undefined when it can: only an empty one can
  * (no entry in its Raft index past an earlier snapshot, nothing in its commit log). A replica with entries behind the
  * leader's first retained one would have to drop them first: an operator step.
@@ -160,7 +180,15 @@ export async function installSnapshot(s: Snapshot, t: SnapshotTarget): Promise<v
     },
     { index, end: payload.end },
   );
-  if (why) throw new SnapshotRefusedError(why);
+  if (why) {
+    const commit = t.index.hardState.commit;
+    if (commit > index) throw new SnapshotRefusedError(why);
+    throw new BehindLeaderError(
+      why,
+      { index, end: payload.end },
+      { lastIndex: t.index.lastIndex(), commit, logEnd: t.store.maxPhysicalOffset },
+    );
+  }
   t.logger.warn(
     `dledger: installing the leader's snapshot at entry ${index} (term ${term}): the commit log begins at ${payload.end} (the leader's retention deleted what is before it)`,
   );
