@@ -15,6 +15,7 @@ import { DLedgerReplication } from "./dledger/DLedgerReplication.js";
 import { LeaderServices } from "./dledger/LeaderServices.js";
 import { ReplicatedMetadata } from "./dledger/ReplicatedMetadata.js";
 import { REPLICATED_FLOOR_GUARD, SERVICES_STARTING_GUARD } from "./dledger/RetentionFloor.js";
+import { finishStoreReset } from "./dledger/StoreReset.js";
 import { MasterSlaveReplication } from "./ha/MasterSlaveReplication.js";
 import { checkBrokerRole } from "./loadBrokerConfig.js";
 import { installAdminAudit } from "./metrics/AdminAudit.js";
@@ -205,6 +206,7 @@ export class BrokerController {
       const brokerAddr = `${config.brokerIP1}:${this.server.port}`;
       const delayLevels = parseDelayLevels(config.messageDelayLevel);
       // DLedger: the Raft index opens first, the store behind its commit gate.
+      if (config.enableDLegerCommitLog) await finishStoreReset(config, logger); // a reset cut short (StoreReset.ts)
       const raft = config.enableDLegerCommitLog ? DLedgerNode.open(config, logger) : undefined;
       const dledgerFlush = config.dLegerSyncFlush ? "SYNC_FLUSH" : "ASYNC_FLUSH";
 

@@ -14,5 +14,6 @@ export {
 } from "./loadBrokerConfig.js";
 export { PullRequestHoldService } from "./PullRequestHoldService.js";
 export { RequestQueue } from "./RequestQueue.js";
+export { ResettingBroker } from "./ResettingBroker.js";
 export { TopicConfigManager } from "./TopicConfigManager.js";
 export * from "./TopicValidator.js";

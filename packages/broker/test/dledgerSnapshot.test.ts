@@ -2,13 +2,18 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CompactedError } from "@tidemq/raft";
+import { CompactedError, type Entry } from "@tidemq/raft";
 import { createLogger } from "@tidemq/remoting";
+import { MessageStore } from "@tidemq/store";
+import { encodeEntryData } from "../src/dledger/EntryData.js";
+import { EntryWriter } from "../src/dledger/EntryWriter.js";
+import { LazyIndexSync } from "../src/dledger/LazyIndexSync.js";
 import { MembershipLog } from "../src/dledger/MembershipLog.js";
 import { RaftLogIndex } from "../src/dledger/RaftLogIndex.js";
 import {
   decodeSnapshotPayload,
   encodeSnapshotPayload,
+  misfitFirstSegment,
   refuseInstall,
   snapshotPayloadAt,
 } from "../src/dledger/SnapshotInstall.js";
@@ -127,4 +132,116 @@ test("snapshot payloads: garbage is refused with a clear error; only an empty re
     refuseInstall({ lastIndex: 4, baseIndex: 0, logEnd: 50 }, { index: 9, end: 100 }) ?? "",
     /holds entries up to 4 .* move its store directory away and restart it empty/,
   );
+});
+
+/** A leader's store of 4000-byte records over several 64 KiB segments (the e2e tests' size). */
+async function leaderStore(): Promise<{ store: MessageStore; offsets: number[] }> {
+  const dir = await tempDir("dlsnap-leader");
+  cleanups.push(() => removeDir(dir));
+  const store = await MessageStore.open({
+    storePathRootDir: dir,
+    mappedFileSizeCommitLog: SEG,
+    storeHost: { host: "127.0.0.1", port: 10911 },
+    logger,
+  });
+  cleanups.push(() => store.shutdown());
+  const offsets: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const r = await store.putMessage({
+      topic: "Snap",
+      queueId: i % 2,
+      flag: 0,
+      body: Buffer.alloc(4000, i),
+      properties: {},
+      sysFlag: 0,
+      bornTimestamp: 1_700_000_000_000,
+      bornHost: { host: "192.168.0.7", port: 40000 },
+      reconsumeTimes: 0,
+      preparedTransactionOffset: 0,
+    });
+    offsets.push(r.commitLogOffset);
+  }
+  return { store, offsets };
+}
+
+const SEG = 64 * 1024;
+const segName = (offset: number) => String(offset).padStart(20, "0");
+const layout = (cl: string) =>
+  fs
+    .readdirSync(cl)
+    .sort()
+    .map((n) => [n, fs.statSync(join(cl, n)).size]);
+
+for (const leftEmpty of [0, 1, 2]) {
+  test(`a follower power-cut right after its snapshot install created ${leftEmpty} empty commit-log file(s) (sizes lost) comes back, and the leader's entries lay its segments out exactly as the leader's`, async () => {
+    const leader = await leaderStore();
+    // The snapshot's last entry ends inside the leader's second segment.
+    const end = leader.offsets.find((o) => o > SEG + SEG / 3)!;
+    const segmentEnd = leader.store.segmentEndAt(end);
+    assert.equal(segmentEnd, 2 * SEG);
+    const { ixDir, cl } = await dirs();
+    const ix = RaftLogIndex.open(ixDir, voters, cl);
+    cleanups.push(async () => ix.close());
+    await ix.installBase({ index: 10, term: 1, end, segmentEnd });
+    // The power cut: the appends had created these files; their sizes never reached the disk.
+    for (const o of [end, segmentEnd].slice(0, leftEmpty)) fs.writeFileSync(join(cl, segName(o)), "");
+    const store = await MessageStore.open({
+      storePathRootDir: join(cl, ".."),
+      mappedFileSizeCommitLog: SEG,
+      storeHost: { host: "127.0.0.1", port: 10912 },
+      logger,
+    });
+    cleanups.push(() => store.shutdown());
+    assert.deepEqual(layout(cl), [], "no segment file kept with a guessed size");
+    assert.equal(store.maxPhysicalOffset, leftEmpty > 0 ? end : 0);
+    assert.equal(misfitFirstSegment(ix.logBase, store.segmentHolding(end)), undefined);
+    const members = new MembershipLog(ix, ixDir, peers, logger);
+    const lazy = new LazyIndexSync(false, ix, "n1", logger, {
+      stopped: () => false,
+      failed: () => false,
+      durableMoved: () => undefined,
+      recovered: () => undefined,
+      fail: (err) => assert.fail(err),
+    });
+    const writer = new EntryWriter(store, ix, members, lazy, logger);
+    // The leader's entries after the snapshot: one chunk each (a chunk never spans two of the
+    // leader's segments; the one before a segment end carries its blank filler).
+    const entries: Entry[] = [];
+    let at = end;
+    for (let i = 0; i < 1000; i++) {
+      const c = await leader.store.readReplicationChunk(at, 9000);
+      if (!c) break;
+      entries.push({
+        index: 11 + entries.length,
+        term: 1,
+        type: "normal",
+        data: encodeEntryData(c.next, [{ offset: c.offset, bytes: c.data }]),
+      });
+      at = c.next;
+    }
+    assert.ok(at > 3 * SEG, "entries over several leader segments");
+    const { end: written } = await writer.write(entries);
+    assert.equal(written, leader.store.maxPhysicalOffset);
+    await store.whenConfirmed(written);
+    assert.equal(writer.appendError, undefined);
+    const want = layout(join(leader.store.commitLogDir))
+      .filter(([n]) => Number(n) >= SEG)
+      .map(([n, size]) => (Number(n) === SEG ? [segName(end), Number(size) - (end - SEG)] : [n, size]));
+    assert.deepEqual(layout(cl), want, "the follower's segments end where the leader's do");
+    assert.equal(misfitFirstSegment(ix.logBase, store.segmentHolding(end)), undefined);
+  });
+}
+
+test("a store whose first segment after an installed snapshot does not end where the leader's did is refused at start with the repair step", () => {
+  const base = { index: 106, term: 3, end: 330860, segmentEnd: 393216 };
+  const path = "/data/commitlog/00000000000000330860";
+  assert.equal(misfitFirstSegment(base, { start: 330860, end: 393216, path }), undefined);
+  assert.equal(misfitFirstSegment(base, undefined), undefined, "retention deleted it: nothing to line up");
+  assert.equal(misfitFirstSegment({ index: 0, end: 0 }, { start: 0, end: 65536, path }), undefined);
+  const why = misfitFirstSegment(base, { start: 330860, end: 396396, path });
+  assert.match(
+    why ?? "",
+    /covers \[330860, 396396\) but the snapshot installed at entry 106 begins the log at 330860 in a leader's segment that ends at 393216/,
+  );
+  assert.match(why ?? "", /move its store directory away and restart it empty/);
 });

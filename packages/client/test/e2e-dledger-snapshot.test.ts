@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { Admin, Producer } from "../src/index.js";
 import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluster.js";
@@ -185,7 +186,7 @@ test("a wiped follower restarting, and a new replica added, after the leader's r
   }
 });
 
-test("a follower with data that the leader's retention left behind refuses the snapshot with the operator step in its log, stays up serving what it has, and the group goes on", async (t) => {
+test("a follower with data that the leader's retention left behind resets itself: it moves its store aside (kept), starts again empty in the same process, installs the leader's snapshot and catches up, its Raft term kept", async (t) => {
   const why = await noDiskPressure();
   if (why) {
     t.skip(why);
@@ -238,22 +239,61 @@ test("a follower with data that the leader's retention left behind refuses the s
       30_000,
       "the leader deleting past the stopped follower's end",
     );
-    await group.startReplica(behind.id);
-    await waitFor(
-      () =>
-        /can only install a snapshot on an empty store: stop it, move its store directory away/.test(
-          behind.stderr ?? "",
-        ),
+    // It logs at warn (the reset's line); the others as the tests' default.
+    const level = process.env.TIDEMQ_LOG_LEVEL;
+    process.env.TIDEMQ_LOG_LEVEL = "warn";
+    try {
+      await group.startReplica(behind.id);
+    } finally {
+      if (level === undefined) delete process.env.TIDEMQ_LOG_LEVEL;
+      else process.env.TIDEMQ_LOG_LEVEL = level;
+    }
+    const startedPid = behind.child!.pid;
+    // It refuses nothing for long: it moves its store aside (one WARN naming the directory)
+    // and starts again empty in the same process, installing the leader's snapshot.
+    const MOVED =
+      /fell behind the leader's retention \(its log ends at (\d+),[^)]*\): its store was moved aside to (\S+) \(kept, not deleted\)/;
+    await waitFor(() => MOVED.test(behind.stderr ?? ""), 30_000, "the follower's store moved aside");
+    const [, oldEnd, aside] = MOVED.exec(behind.stderr!)!;
+    assert.equal(Number(oldEnd), itsEnd, "the store moved aside is the one left behind");
+    await until(
+      async () => {
+        const [fi, li] = await Promise.all([info(behind.addr), info(leader.addr)]);
+        return fi.commitLogMaxOffset === li.commitLogMaxOffset && Number(fi.commitLogMinOffset) > itsEnd;
+      },
       30_000,
-      "the refusal with the operator step in the follower's log",
+      "the reset follower catching up from the leader's snapshot",
     );
-    await fill(5); // the leader and the third replica still commit
-    assert.ok(group.alive(behind), "the refusing follower is up (no fatal exit)");
-    assert.doesNotMatch(behind.stderr ?? "", /FATAL/);
+    await fill(5);
+    await until(
+      async () =>
+        (await info(behind.addr)).commitLogMaxOffset === (await info(leader.addr)).commitLogMaxOffset,
+      30_000,
+      "the reset follower taking new writes",
+    );
+    assert.ok(group.alive(behind), "the follower is up");
+    assert.equal(behind.child!.pid, startedPid, "in the same process: no restart by anyone");
+    assert.equal((behind.stderr!.match(new RegExp(MOVED.source, "g")) ?? []).length, 1, "one reset");
+    assert.doesNotMatch(behind.stderr ?? "", /FATAL|can only install a snapshot on an empty store/);
+    // Nothing deleted: the old store, commit log included, is in the dated directory.
+    const root = join(group.dir, behind.id);
+    assert.equal(dirname(aside!), root);
+    const oldSegments = (await readdir(join(aside!, "commitlog"))).filter((f) => /^\d{20}$/.test(f));
+    assert.ok(oldSegments.length > 0, "the old segments");
+    // The Raft term and vote survived the reset (a replica never votes twice in a term).
+    const term = (dir: string) =>
+      JSON.parse(readFileSync(join(dir, "dledger", "hardstate.json"), "utf8")).term;
+    assert.ok(term(root) >= term(aside!), `term ${term(root)} after, ${term(aside!)} before`);
+    // It serves the queue from the leader's oldest data, every acknowledged offset there.
     const mq = { topic, brokerName: group.brokerName, queueId: 0 };
-    const r = await admin.pullMessages(behind.addr, mq, await admin.getMinOffset(behind.addr, mq), 4);
-    assert.ok(r.messages.length > 0, "it serves what it has");
-    assert.equal(Number((await info(behind.addr)).commitLogMaxOffset), itsEnd, "and takes nothing more");
+    assert.equal(await admin.getMaxOffset(behind.addr, mq), await admin.getMaxOffset(leader.addr, mq));
+    const min = await admin.getMinOffset(behind.addr, mq);
+    const r = await admin.pullMessages(behind.addr, mq, min, 4);
+    assert.ok(
+      r.messages.length > 0 && r.messages[0]!.queueOffset === min,
+      "it serves what the leader retains",
+    );
+    assert.ok((await admin.getAllTopicConfig(behind.addr))[topic], "the topic, from the snapshot");
   } finally {
     await p?.shutdown();
     await admin.shutdown();

@@ -110,12 +110,17 @@ export class CommitLog implements AppendLog {
 
   /** Lists the segment files and checks that they form one gap-free sequence. */
   async load(): Promise<void> {
-    this.segments.push(...(await listSegments(this.opt.dir, this.opt.segmentSize, this.opt.logger)));
+    const { segments, emptyFrom } = await listSegments(this.opt.dir, this.opt.segmentSize, this.opt.logger);
+    this.segments.push(...segments);
+    this.emptyFrom = emptyFrom;
   }
+
+  /** Where the empty segment files removed at load began (Segment.listSegments), if any. */
+  private emptyFrom: number | undefined;
 
   /** After a clean stop: the checkpoint's end offset is trusted, no scan. */
   setEndAfterCleanStop(end: number): void {
-    checkEndAfterCleanStop(this.segments, this.opt.dir, end);
+    checkEndAfterCleanStop(this.segments, this.opt.dir, end, this.emptyFrom);
     this.setEnd(end);
   }
 
@@ -130,7 +135,13 @@ export class CommitLog implements AppendLog {
    * cut a torn tail, return the new end (CommitLogRecovery.ts).
    */
   async recoverAfterCrash(from: number): Promise<number> {
-    const end = await recoverEndAfterCrash(this.segments, this.opt.dir, from, this.opt.logger);
+    const end = await recoverEndAfterCrash(
+      this.segments,
+      this.opt.dir,
+      from,
+      this.opt.logger,
+      this.emptyFrom,
+    );
     this.setEnd(end);
     return end;
   }

@@ -14,10 +14,15 @@ import { StoreCorruptionError } from "./StoreError.js";
  */
 
 /** After a clean stop: checks the checkpoint's end offset against the segments (no scan). */
-export function checkEndAfterCleanStop(segments: readonly Segment[], dir: string, end: number): void {
+export function checkEndAfterCleanStop(
+  segments: readonly Segment[],
+  dir: string,
+  end: number,
+  emptyFrom?: number,
+): void {
   const last = segments.at(-1);
   if (!last) {
-    if (end > 0) {
+    if (end > 0 && end !== emptyFrom) {
       throw new StoreCorruptionError(
         join(dir, offsetFileName(end)),
         `checkpoint says the commit log ends at ${end} but there is no segment file`,
@@ -35,15 +40,18 @@ export function checkEndAfterCleanStop(segments: readonly Segment[], dir: string
  * After a crash: validate every record from `from` (a record boundary known durable),
  * cut a torn tail (zeroing it, removing empty later segments from `segments`), return the
  * new end. Data after an invalid record in a *later* segment is not a torn tail but damage,
- * and stops the start.
+ * and stops the start. `emptyFrom`: where the empty segment files removed at load began
+ * (none of them held data): with no segment left the log is empty and ends there.
  */
 export async function recoverEndAfterCrash(
   segments: Segment[],
   dir: string,
   from: number,
   log: Logger,
+  emptyFrom?: number,
 ): Promise<number> {
   if (segments.length === 0) {
+    if (emptyFrom !== undefined && from <= emptyFrom) return emptyFrom;
     if (from > 0) {
       throw new StoreCorruptionError(
         join(dir, offsetFileName(0)),

@@ -534,6 +534,12 @@ export class MessageStore {
     return seg ? seg.start + seg.size : offset + this.segmentSize;
   }
 
+  /** The commit-log segment holding `offset` ([start, end)), if one does. */
+  segmentHolding(offset: number): { start: number; end: number; path: string } | undefined {
+    const seg = this.log.segments[this.log.segmentIndexFor(offset)];
+    return seg ? { start: seg.start, end: seg.start + seg.size, path: seg.path } : undefined;
+  }
+
   /** Why appends are refused for now because the disk is full (undefined: they are not). */
   get diskFullReason(): string | undefined {
     return this.health.diskFull;

@@ -34,8 +34,23 @@ export function newSegment(dir: string, start: number, size: number): Segment {
   return { start, size, path: join(dir, offsetFileName(start)), fd: undefined, ready: false };
 }
 
-/** Lists the segment files and checks that they form one gap-free sequence. */
-export async function listSegments(dir: string, segmentSize: number, logger: Logger): Promise<Segment[]> {
+/**
+ * Lists the segment files and checks that they form one gap-free sequence. Empty files at the
+ * end are removed (`emptyFrom`: where the first of them began): a crash between creating a
+ * segment and its size reaching the disk. Several can be left when segments rolled before any
+ * flush (ASYNC_FLUSH). None of them ever held flushed data — a segment's size is made durable
+ * before any record is written into it (openForWrite) — and their size is not known: a
+ * replica's segments take their source's sizes, and the first one after a snapshot install is
+ * short (it ends where the leader's does). Kept with a guessed size, such a file was later
+ * written to as a full segment, and the replica's segments no longer lined up with its
+ * leader's (after a second power cut it refused to start: "segments do not follow each
+ * other"). Removed, the next append creates the segment again with the right size.
+ */
+export async function listSegments(
+  dir: string,
+  segmentSize: number,
+  logger: Logger,
+): Promise<{ segments: Segment[]; emptyFrom: number | undefined }> {
   const segments: Segment[] = [];
   await fs.promises.mkdir(dir, { recursive: true });
   const names = (await fs.promises.readdir(dir)).sort();
@@ -48,17 +63,13 @@ export async function listSegments(dir: string, segmentSize: number, logger: Log
     const st = await fs.promises.stat(path);
     segments.push({ start: Number(name), size: st.size, path, fd: undefined, ready: true });
   }
-  // Empty files at the end: a crash between creating a segment and its size reaching the
-  // disk. Several can be left when segments rolled before any flush (ASYNC_FLUSH); none of
-  // them holds data that was ever flushed, so they count as unsized segments and crash
-  // recovery drops them.
-  for (let i = segments.length - 1; i >= 0 && segments[i]!.size === 0; i--) {
-    segments[i]!.size = segmentSize;
-    segments[i]!.ready = false;
-  }
+  let firstEmpty = segments.length;
+  while (firstEmpty > 0 && segments[firstEmpty - 1]!.size === 0) firstEmpty--;
   for (let i = 0; i + 1 < segments.length; i++) {
     const a = segments[i]!;
     const b = segments[i + 1]!;
+    // Past the first empty file the sizes are unknown: only where that one begins is checked.
+    if (i + 1 > firstEmpty) break;
     if (a.start + a.size !== b.start) {
       const missing = join(dir, offsetFileName(a.start + a.size));
       const truncated = a.size < segmentSize || a.start + a.size > b.start;
@@ -69,7 +80,15 @@ export async function listSegments(dir: string, segmentSize: number, logger: Log
       );
     }
   }
-  return segments;
+  const empty = segments.splice(firstEmpty);
+  for (const s of empty) {
+    logger.warn(
+      `commit log: removing empty segment file ${s.path}: created, but its size never reached the disk (a crash right after it was created); it held no data`,
+    );
+    await fs.promises.rm(s.path, { force: true });
+  }
+  if (empty.length > 0) await fsyncDir(dir);
+  return { segments, emptyFrom: empty[0]?.start };
 }
 
 /** Index of the segment holding `offset` (binary search), or -1. */

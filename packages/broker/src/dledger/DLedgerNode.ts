@@ -22,7 +22,9 @@ import { RaftTransport } from "./RaftTransport.js";
 import { ReadyPipeline } from "./ReadyPipeline.js";
 import { type DLedgerReplicaStatus, LeaderWatch, replicaStatus } from "./ReplicaStatus.js";
 import {
+  BehindLeaderError,
   installSnapshot,
+  misfitFirstSegment,
   SnapshotRefusedError,
   type SnapshotStateMachine,
   snapshotPayloadAt,
@@ -81,6 +83,19 @@ export class DLedgerNode {
   /** Called once when the Raft loop gives up (after the "stopped replicating" line): the
    *  broker exits the process (DLedgerReplication), a test may watch instead. */
   onFatal: (err: Error) => void = () => {};
+  /**
+   * Called once, instead of the refusal's ERROR line, when this replica's log ends before the
+   * leader's oldest retained entry and the leader's snapshot covers all it committed
+   * (BehindLeaderError): StoreReset.ts moves the store aside and restarts the broker empty.
+   * Unset, the replica refuses the snapshot and stays up (the operator step in its log).
+   */
+  set onBehindLeader(handler: ((err: BehindLeaderError) => void) | undefined) {
+    this.behindLeader = handler;
+    // Set once the broker has started: the refusal may have come first.
+    const pending = this.failed;
+    if (handler && pending instanceof BehindLeaderError && !this.stopped) handler(pending);
+  }
+  private behindLeader: ((err: BehindLeaderError) => void) | undefined;
   /** Called when a config entry removes this replica from the group (false) or adds it (true). */
   onMembership: (member: boolean) => void = () => {};
   /** Called when this replica starts or stops taking writes (register with NameServers at once). */
@@ -214,6 +229,9 @@ export class DLedgerNode {
     this.store = store;
     this.writer = new EntryWriter(store, this.index, this.members, this.lazy, this.logger);
     store.refuseLocalAppends(this.writability.notWritableReason());
+    const base = this.index.logBase;
+    const misfit = misfitFirstSegment(base, store.segmentHolding(base.end));
+    if (misfit) throw new Error(`dledger: ${misfit}`);
     // Reconcile log and index after a crash (LogIndexReconcile.ts), the amnesia mark first.
     const { last, hard } = await reconcileLogAndIndex(
       this.index,
@@ -427,6 +445,11 @@ export class DLedgerNode {
     if (this.failed) return;
     this.failed = err;
     this.writability.refuse(`DLedger replica failed: ${err.message}`);
+    if (err instanceof BehindLeaderError && this.behindLeader && !this.stopped) {
+      this.writability.emit();
+      this.behindLeader(err);
+      return;
+    }
     this.logger.error(`dledger: replica ${this.self.id} stopped replicating: ${err.stack ?? err.message}`);
     this.writability.emit();
     // Not an error of a clean stop's last writes; nor a refused snapshot, which a restart would

@@ -129,8 +129,7 @@ export class EntryWriter {
   private appendChunks(index: number, chunks: readonly LogChunk[]): void {
     const store = this.store;
     for (const c of chunks) {
-      // An empty store after a snapshot begins where the snapshot's last entry ends, its first
-      // segment ending where the leader's does.
+      // An empty store after a snapshot begins where the snapshot's last entry ends.
       const base = this.index.logBase;
       const held = this.paused.end; // bytes waiting for disk space come first
       const empty = held === undefined && store.maxPhysicalOffset === 0;
@@ -139,9 +138,15 @@ export class EntryWriter {
       if (c.offset !== at) {
         throw new Error(`entry ${index}: bytes at ${c.offset} do not continue the commit log (end ${at})`);
       }
+      // The size of the segment these bytes begin, if none holds them yet (the store ignores
+      // it otherwise): one begun inside the leader's segment that holds the snapshot's end
+      // ends where the leader's does — whatever the store looks like, empty (end 0) or
+      // recovered to that offset with its first segment file gone (an empty file, its size
+      // lost in a power cut: Segment.listSegments) — so every later segment starts where the
+      // leader's does.
       const segmentSize =
-        empty && base.segmentEnd !== undefined && c.offset === base.end
-          ? base.segmentEnd - base.end
+        base.segmentEnd !== undefined && c.offset >= base.end && c.offset < base.segmentEnd
+          ? base.segmentEnd - c.offset
           : store.segmentSize;
       this.paused.offer(index, c.offset, c.bytes, segmentSize);
     }

@@ -80,7 +80,7 @@ export class LazyIndexSync {
     this.recoverTo = recoverTo;
     if (recoverTo > 0) {
       this.logger.warn(
-        `dledger: replica ${this.selfId} may have lost index records of entries it acknowledged (commit log ends at ${logEnd}, its Raft index at ${indexEnd}; a power cut with dLegerLazyIndexSync): it neither votes nor campaigns until its log reaches past offset ${recoverTo} with entries from a leader`,
+        `dledger: replica ${this.selfId} may have lost index records of entries it acknowledged (commit log ends at ${logEnd}, its Raft index at ${indexEnd}; a power cut with dLegerLazyIndexSync, or its store was reset after it fell behind the leader's retention): it neither votes nor campaigns until its log reaches past offset ${recoverTo} with entries from a leader`,
       );
     }
   }

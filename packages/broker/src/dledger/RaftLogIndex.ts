@@ -492,7 +492,7 @@ function readLogBase(dir: string): LogBase {
 }
 
 /** tmp + fsync + rename + directory fsync: the file is there whole, or the old one is. */
-async function writeJsonDurable(path: string, value: unknown): Promise<void> {
+export async function writeJsonDurable(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await fs.promises.open(tmp, "w");
   try {
@@ -505,7 +505,7 @@ async function writeJsonDurable(path: string, value: unknown): Promise<void> {
   await fsyncDir(dirname(path));
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+export async function fsyncDir(dir: string): Promise<void> {
   const fh = await fs.promises.open(dir, "r");
   try {
     await fh.sync();

@@ -75,6 +75,26 @@ export class SnapshotRefusedError extends Error {
 }
 
 /**
+ * A replica with entries was sent a snapshot that covers every entry it committed (its commit
+ * index ≤ the snapshot's): its log ends before the leader's oldest retained entry, and nothing
+ * it holds is needed — the leader has every committed entry (in the snapshot or its log) and
+ * an uncommitted one was never acknowledged to a client. It may drop its store and install
+ * the snapshot as an empty replica does (StoreReset.ts); until then it stays up, refusing.
+ */
+export class BehindLeaderError extends SnapshotRefusedError {
+  override name = "BehindLeaderError";
+  constructor(
+    message: string,
+    /** The snapshot's last entry, and where the leader's log goes on. */
+    readonly snapshot: { index: number; end: number },
+    /** This replica: its last entry, commit index and commit-log end. */
+    readonly replica: { lastIndex: number; commit: number; logEnd: number },
+  ) {
+    super(message);
+  }
+}
+
+/**
  * Why a replica cannot install a snapshot, or undefined when it can: only an empty one can
  * (no entry in its Raft index past an earlier snapshot, nothing in its commit log). A replica with entries behind the
  * leader's first retained one would have to drop them first: an operator step.
@@ -89,6 +109,27 @@ export function refuseInstall(
     `the leader's log begins after entry ${at.index} (commit-log offset ${at.end}; retention deleted the rest), ` +
     `but this replica holds entries up to ${replica.lastIndex} (log end ${replica.logEnd}) and can only install a snapshot on an empty store: ` +
     "stop it, move its store directory away and restart it empty — it then begins at the leader's oldest data"
+  );
+}
+
+/**
+ * Why this replica's commit log cannot follow its installed base, or undefined when it can:
+ * the segment holding the base's end offset must end where the leader's did (`segmentEnd`),
+ * or every later segment starts elsewhere than the leader's and the leader's end-of-segment
+ * fillers no longer fit. An older version could leave such a store after a power cut right
+ * after the install (its first segment file kept with a guessed full size, see
+ * Segment.listSegments): refused with the step that repairs it, rather than failing later at
+ * the leader's first segment end.
+ */
+export function misfitFirstSegment(
+  base: { index: number; end: number; segmentEnd?: number },
+  seg: { start: number; end: number; path: string } | undefined,
+): string | undefined {
+  if (base.segmentEnd === undefined || !seg || seg.end === base.segmentEnd) return undefined;
+  return (
+    `commit log segment ${seg.path} covers [${seg.start}, ${seg.end}) but the snapshot installed at entry ${base.index} ` +
+    `begins the log at ${base.end} in a leader's segment that ends at ${base.segmentEnd}: this replica's segments would not line up with the leader's ` +
+    "(a store left by an older version after a power cut during a snapshot install); stop it, move its store directory away and restart it empty — it installs the leader's snapshot again"
   );
 }
 
@@ -139,7 +180,15 @@ export async function installSnapshot(s: Snapshot, t: SnapshotTarget): Promise<v
     },
     { index, end: payload.end },
   );
-  if (why) throw new SnapshotRefusedError(why);
+  if (why) {
+    const commit = t.index.hardState.commit;
+    if (commit > index) throw new SnapshotRefusedError(why);
+    throw new BehindLeaderError(
+      why,
+      { index, end: payload.end },
+      { lastIndex: t.index.lastIndex(), commit, logEnd: t.store.maxPhysicalOffset },
+    );
+  }
   t.logger.warn(
     `dledger: installing the leader's snapshot at entry ${index} (term ${term}): the commit log begins at ${payload.end} (the leader's retention deleted what is before it)`,
   );

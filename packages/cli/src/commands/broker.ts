@@ -1,4 +1,10 @@
-import { type BrokerConfig, BrokerController, loadBrokerConfig, parseDLedgerPeers } from "@tidemq/broker";
+import {
+  type BrokerConfig,
+  BrokerController,
+  loadBrokerConfig,
+  parseDLedgerPeers,
+  ResettingBroker,
+} from "@tidemq/broker";
 import { createLogger } from "@tidemq/remoting";
 import { parsePort } from "./port.js";
 import { explainPortInUse, type PortOwner } from "./portInUse.js";
@@ -58,36 +64,42 @@ export async function run(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const { config, warnings } = await loadBrokerConfig({
-    file: args.configFile,
-    namesrvAddr: args.namesrvAddr,
-    listenPort: args.listenPort,
-  });
+  const load = () =>
+    loadBrokerConfig({ file: args.configFile, namesrvAddr: args.namesrvAddr, listenPort: args.listenPort });
+  const { config, warnings } = await load();
   for (const w of warnings) console.error(`tidemq broker: warning: ${w}`);
-  const broker = new BrokerController(config);
-  await broker.start().catch(explainPortInUse(brokerPorts(config, process.env.TIDEMQ_DEV_CHILD === "1")));
-  const ns = config.namesrvAddr || "(none: set namesrvAddr, -n or NAMESRV_ADDR)";
-  console.log(`Broker ${config.brokerName} listening on ${broker.brokerAddr}, NameServers ${ns}`);
-  if (broker.metricsPort !== undefined) {
-    console.log(`Metrics on http://${config.metricsHost}:${broker.metricsPort}/metrics`);
-  }
-  const dledger = broker.dledgerReplication;
-  if (dledger) {
-    // One line per role change: `tidemq dev` (and operators) watch these.
-    const say = (role: string, term: number) =>
-      console.log(
-        `DLedger ${config.dLegerSelfId} of ${config.brokerName}: ${role} (term ${term}) at ${broker.brokerAddr}`,
-      );
-    dledger.roleListeners.add((r) => say(r.role, r.term));
-    if (dledger.node.isWritable) say("leader", dledger.node.status().term);
-  }
+  // DLedger: a replica left behind its leader's retention moves its store aside and starts
+  // again empty in this process (ResettingBroker); each start prints its lines again.
+  let starts = 0;
+  const runner = new ResettingBroker(
+    async () => new BrokerController(starts++ === 0 ? config : (await load()).config),
+    (broker) => {
+      const ns = config.namesrvAddr || "(none: set namesrvAddr, -n or NAMESRV_ADDR)";
+      console.log(`Broker ${config.brokerName} listening on ${broker.brokerAddr}, NameServers ${ns}`);
+      if (broker.metricsPort !== undefined) {
+        console.log(`Metrics on http://${config.metricsHost}:${broker.metricsPort}/metrics`);
+      }
+      const dledger = broker.dledgerReplication;
+      if (dledger) {
+        // One line per role change: `tidemq dev` (and operators) watch these.
+        const say = (role: string, term: number) =>
+          console.log(
+            `DLedger ${config.dLegerSelfId} of ${config.brokerName}: ${role} (term ${term}) at ${broker.brokerAddr}`,
+          );
+        dledger.roleListeners.add((r) => say(r.role, r.term));
+        if (dledger.node.isWritable) say("leader", dledger.node.status().term);
+      }
+    },
+    createLogger(`broker ${config.brokerName}`),
+  );
+  await runner.start().catch(explainPortInUse(brokerPorts(config, process.env.TIDEMQ_DEV_CHILD === "1")));
   // Started by `tidemq dev`: stop when the parent goes away (its end of stdin closes).
   if (process.env.TIDEMQ_DEV_CHILD === "1") {
     process.stdin.on("end", () => process.kill(process.pid, "SIGTERM"));
     process.stdin.resume();
   }
 
-  stopOnSignal("tidemq broker", () => broker.shutdown());
+  stopOnSignal("tidemq broker", () => runner.shutdown());
 }
 
 /**
