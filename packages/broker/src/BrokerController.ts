@@ -303,7 +303,7 @@ export class BrokerController {
       replication.registerNow = () => {
         registration.registerAll().catch(() => undefined);
       };
-      if (replication instanceof DLedgerReplication) replication.unregister = () => registration.stop();
+      if (replication instanceof DLedgerReplication) replication.unregister = () => registration.stop(5);
       new BrokerAdminProcessor(this.ctx, stats, this.sendProcessor.queue, () => {
         registration.registerAll().catch(() => undefined);
       }).register();

@@ -133,30 +133,36 @@ export class NamesrvRegistration {
     );
   }
 
-  /** Stops the timer and unregisters from every NameServer (best effort, bounded time). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the timer and unregisters from every NameServer (best effort, bounded time: `attempts`
+   * tries of 3 s each per NameServer; a shutdown gives one, a replica removed from its DLedger
+   * group more, since it keeps running and a missed unregister leaves clients routed to it).
+   */
+  async stop(attempts = 1): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.running) await this.running.catch(() => undefined);
     const { config, brokerAddr, client, logger } = this.opts;
+    const request = () =>
+      createRequest(RequestCode.UNREGISTER_BROKER, {
+        brokerName: config.brokerName,
+        brokerAddr,
+        clusterName: config.brokerClusterName,
+        brokerId: config.brokerId,
+      });
     await Promise.all(
       this.namesrvAddrs.map(async (ns) => {
-        try {
-          const res = await client.invoke(
-            ns,
-            createRequest(RequestCode.UNREGISTER_BROKER, {
-              brokerName: config.brokerName,
-              brokerAddr,
-              clusterName: config.brokerClusterName,
-              brokerId: config.brokerId,
-            }),
-            3000,
-          );
-          if (res.code !== ResponseCode.SUCCESS)
-            logger.warn(`unregister from ${ns}: ${responseCodeName(res.code)}`);
-        } catch (err) {
-          logger.warn(`cannot unregister from NameServer ${ns}: ${(err as Error).message}`);
+        for (let attempt = 1; attempt <= attempts; attempt++) {
+          try {
+            const res = await client.invoke(ns, request(), 3000);
+            if (res.code !== ResponseCode.SUCCESS)
+              logger.warn(`unregister from ${ns}: ${responseCodeName(res.code)}`);
+            return;
+          } catch (err) {
+            const more = attempt < attempts ? "; trying again" : "";
+            logger.warn(`cannot unregister from NameServer ${ns}: ${(err as Error).message}${more}`);
+          }
         }
       }),
     );

@@ -209,13 +209,18 @@ export class RouteInfoManager {
     return { changed, stored: live ? { ...live.dataVersion } : undefined };
   }
 
-  /** UNREGISTER_BROKER: removes one brokerId's address (only if it still holds that address). */
-  unregisterBroker(clusterName: string, brokerAddr: string, brokerName: string, brokerId: number): void {
+  /**
+   * UNREGISTER_BROKER: removes the broker at `brokerAddr` from its broker name, whatever id it is
+   * listed under (the request's brokerId is not needed to find it).
+   */
+  unregisterBroker(clusterName: string, brokerAddr: string, brokerName: string, _brokerId?: number): void {
     this.brokerLiveTable.delete(brokerAddr);
     this.filterServerTable.delete(brokerAddr);
     const broker = this.brokerAddrTable.get(brokerName);
     if (!broker) return;
-    if (broker.brokerAddrs.get(brokerId) === brokerAddr) broker.brokerAddrs.delete(brokerId);
+    // By address, not by id (as RocketMQ 5 does): a DLedger replica's brokerId follows its role and
+    // the group's membership, so the id it unregisters with may not be the one it last registered.
+    for (const [id, addr] of broker.brokerAddrs) if (addr === brokerAddr) broker.brokerAddrs.delete(id);
     if (broker.brokerAddrs.size > 0) return;
     this.brokerAddrTable.delete(brokerName);
     const names = this.clusterAddrTable.get(clusterName);

@@ -176,6 +176,11 @@ test("unregisterBroker removes one address; the broker name goes with its last o
   // A stale unregister naming an id whose address changed does not remove the current one.
   rim.unregisterBroker("DefaultCluster", "10.9.9.9:10911", "broker-a", 0);
   assert.ok(rim.pickupTopicRouteData("T1"));
+  // An unregister naming another id than the address is listed under (a DLedger replica whose id
+  // followed a membership change) still removes it: the address is what identifies the broker.
+  rim.registerBroker(reg("broker-a", 2, "10.0.0.3:10911", []));
+  rim.unregisterBroker("DefaultCluster", "10.0.0.3:10911", "broker-a", 1);
+  assert.deepEqual(rim.pickupTopicRouteData("T1")?.brokerDatas[0]?.brokerAddrs, { "0": "10.0.0.1:10911" });
   rim.unregisterBroker("DefaultCluster", "10.0.0.1:10911", "broker-a", 0);
   assert.equal(rim.pickupTopicRouteData("T1"), undefined);
   assert.deepEqual(rim.getClusterInfo(), { brokerAddrTable: {}, clusterAddrTable: {} });
