@@ -11,7 +11,8 @@
 // Every message carries a UNIQ_KEY made new each round.
 // --halves single: each half its own SEND_MESSAGE_V2 frame (what a producer without
 // SEND_HALF_BATCH sends; a broker without it can be measured this way too).
-// Usage: node bench/tx-inproc.mjs [--seconds 2] [--rounds 3] [--dir /dev/shm] [--halves batch|single]
+// Usage: node bench/tx-inproc.mjs [--seconds 2] [--rounds 3] [--dir /dev/shm] [--halves batch|single] [--alloc]
+// --alloc: also bytes allocated per message / transaction (sampled heap profile), steady under load.
 // Env: TXPROF_INPROC=1 with node --cpu-prof: only the tx case (a profile of the broker's tx path).
 // The broker runs in this process, so the bench re-runs itself with the heap flag the tidemq bin
 // starts brokers with (--initial-old-space-size=64) unless given; with --cpu-prof give it
@@ -37,6 +38,7 @@ const { values: opt } = parseArgs({
     rounds: { type: "string", default: "3" },
     dir: { type: "string", default: "/dev/shm" },
     halves: { type: "string", default: "batch" },
+    alloc: { type: "boolean", default: false },
   },
 });
 const P = await import("../packages/protocol/dist/src/index.js");
@@ -259,6 +261,53 @@ for (const name of only) {
 }
 const got = Object.fromEntries(only.map((k) => [k, []]));
 for (let r = 0; r < Number(opt.rounds); r++) for (const name of only) got[name].push(await measure(name));
+/**
+ * --alloc: bytes allocated per message / transaction, from V8's sampling heap profiler with
+ * objects the GC already collected included (the short-lived ones are most of it). Unlike CPU
+ * time this hardly moves with other load on the machine, so it tells small changes apart.
+ */
+const allocs = {};
+if (opt.alloc) {
+  const { Session } = await import("node:inspector/promises");
+  const session = new Session();
+  session.connect();
+  for (const name of only) {
+    await session.post("HeapProfiler.startSampling", {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMajorGC: true,
+    });
+    const c = cases[name];
+    let n = 0;
+    const end = performance.now() + Number(opt.seconds) * 1000;
+    while (performance.now() < end) {
+      renewKeys();
+      await c.run(c.frames);
+      n += c.per;
+    }
+    const { profile } = await session.post("HeapProfiler.stopSampling");
+    const sites = new Map();
+    let total = 0;
+    const walk = (node) => {
+      total += node.selfSize;
+      if (node.selfSize > 0) {
+        const f = node.callFrame;
+        const where = `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/packages\//, "")}:${f.lineNumber + 1}`;
+        sites.set(where, (sites.get(where) ?? 0) + node.selfSize);
+      }
+      for (const child of node.children) walk(child);
+    };
+    walk(profile.head);
+    allocs[name] = {
+      perOp: total / n,
+      top: [...sites]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([k, v]) => [k, v / n]),
+    };
+  }
+  session.disconnect();
+}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(
   `broker in-process (--initial-old-space-size=64), ASYNC_FLUSH, halves ${opt.halves === "single" ? "one SEND_MESSAGE_V2 each" : "in SEND_HALF_BATCH"}, data ${opt.dir}, ${opt.rounds} x ${opt.seconds} s per case (median), node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}`,
@@ -268,6 +317,12 @@ for (const name of only) {
   console.log(
     `  ${name.padEnd(6)} ${us.toFixed(2).padStart(7)} CPU µs per ${name === "tx" ? "transaction" : "message"}   rounds: ${got[name].map((x) => x.us.toFixed(2)).join(" ")}`,
   );
+}
+for (const [name, a] of Object.entries(allocs)) {
+  console.log(
+    `  ${name.padEnd(6)} ${a.perOp.toFixed(0).padStart(7)} bytes allocated per ${name === "tx" ? "transaction" : "message"} (sampled; the bench's own frame work included); most at:`,
+  );
+  for (const [where, bytes] of a.top) console.log(`           ${bytes.toFixed(0).padStart(6)}  ${where}`);
 }
 if (got.plain && got.tx) {
   console.log(

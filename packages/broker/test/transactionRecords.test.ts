@@ -47,6 +47,37 @@ test("withoutPair drops every pair of that name and keeps the rest as it was", (
   );
 });
 
+/** withoutPair as it was first written (pair by pair): the cut-out fast path must give the same text. */
+function withoutPairByPairs(pairs: string, drop: string): string {
+  const head = `${drop}\u0001`;
+  let out = "";
+  let start = 0;
+  while (start < pairs.length) {
+    let end = pairs.indexOf("\u0002", start);
+    if (end < 0) end = pairs.length;
+    if (!pairs.startsWith(head, start)) out += pairs.slice(start, Math.min(end + 1, pairs.length));
+    start = end + 1;
+  }
+  return out;
+}
+
+test("withoutPair of a name present once, several times or not at all = the pair-by-pair result, byte for byte", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.oneof(fc.constantFrom("TRAN_MSG", "XTRAN_MSG", "TRAN_MS", "KEYS"), name), value), {
+        maxLength: 10,
+      }),
+      fc.boolean(),
+      (pairs, unterminated) => {
+        let text = pairs.map(([n, v]) => `${n}\u0001${v}\u0002`).join("");
+        if (unterminated && text.length > 0) text = text.slice(0, -1);
+        assert.equal(withoutPair(text, "TRAN_MSG"), withoutPairByPairs(text, "TRAN_MSG"));
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
 test("copyRecord and halfInfoOf of a half kept as the send path encoded it = of the same half parsed from the log", () => {
   fc.assert(
     fc.property(

@@ -10,15 +10,22 @@ import {
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
 import type { MQClientInstance } from "./MQClientInstance.js";
+import type { HalfHandle } from "./Transaction.js";
 
-interface Waiting {
-  entry: EndTransactionEntry;
+/** One END_TRANSACTION waiting for the turn's batch: its entry (encoded as it is) and its answer. */
+interface Waiting extends EndTransactionEntry {
+  half: HalfHandle;
+  /** COMMIT / ROLLBACK / UNKNOWN, for a refusal's error. */
+  resolution: string;
   /** Sends this one alone as END_TRANSACTION (a broker without the batch request). */
   alone: () => Promise<void>;
-  /** What it is, for a refusal's error (built only then). */
-  what: () => string;
   resolve: () => void;
   reject: (err: unknown) => void;
+}
+
+/** A refused END_TRANSACTION's "what" (built only for an error). */
+function whatOf(w: Waiting): string {
+  return `END_TRANSACTION (${w.resolution}) of message ${w.half.msgId}`;
 }
 
 /**
@@ -30,7 +37,8 @@ interface Waiting {
  * REQUEST_CODE_NOT_SUPPORTED), goes as a plain END_TRANSACTION.
  */
 export class EndTransactionBatcher {
-  private waiting = new Map<string, Waiting[]>();
+  /** This turn's END_TRANSACTIONs by broker, then producer group (no key string per call). */
+  private waiting = new Map<string, Map<string, Waiting[]>>();
   private scheduled = false;
   /** Brokers that answered REQUEST_CODE_NOT_SUPPORTED. */
   private readonly plainOnly = new Set<string>();
@@ -38,22 +46,36 @@ export class EndTransactionBatcher {
   constructor(private readonly instance: MQClientInstance) {}
 
   end(
-    brokerAddr: string,
+    half: HalfHandle,
     group: string,
-    entry: EndTransactionEntry,
-    what: () => string,
+    commitOrRollback: number,
+    resolution: string,
     alone: () => Promise<void>,
   ): Promise<void> {
+    const brokerAddr = half.brokerAddr;
     if (this.plainOnly.has(brokerAddr)) return alone();
-    const key = `${brokerAddr}\u0001${group}`;
-    let list = this.waiting.get(key);
+    let byGroup = this.waiting.get(brokerAddr);
+    if (!byGroup) {
+      byGroup = new Map();
+      this.waiting.set(brokerAddr, byGroup);
+    }
+    let list = byGroup.get(group);
     if (!list) {
       list = [];
-      this.waiting.set(key, list);
+      byGroup.set(group, list);
     }
     const members = list;
     const done = new Promise<void>((resolve, reject) => {
-      members.push({ entry, alone, what, resolve, reject });
+      members.push({
+        tranStateTableOffset: half.tranStateTableOffset,
+        commitLogOffset: half.commitLogOffset,
+        commitOrRollback,
+        half,
+        resolution,
+        alone,
+        resolve,
+        reject,
+      });
     });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -67,14 +89,16 @@ export class EndTransactionBatcher {
     this.scheduled = false;
     const waiting = this.waiting;
     this.waiting = new Map();
-    for (const [key, list] of waiting) {
-      const i = key.indexOf("\u0001");
-      const addr = key.slice(0, i);
-      const group = key.slice(i + 1);
-      for (let from = 0; from < list.length; from += MAX_END_TRANSACTION_BATCH) {
-        const part = list.slice(from, from + MAX_END_TRANSACTION_BATCH);
-        if (part.length === 1) this.sendAlone(part[0]!);
-        else this.sendBatch(addr, group, part);
+    for (const [addr, byGroup] of waiting) {
+      for (const [group, list] of byGroup) {
+        for (let from = 0; from < list.length; from += MAX_END_TRANSACTION_BATCH) {
+          const part =
+            from === 0 && list.length <= MAX_END_TRANSACTION_BATCH
+              ? list
+              : list.slice(from, from + MAX_END_TRANSACTION_BATCH);
+          if (part.length === 1) this.sendAlone(part[0]!);
+          else this.sendBatch(addr, group, part);
+        }
       }
     }
   };
@@ -89,7 +113,7 @@ export class EndTransactionBatcher {
         addr,
         TransactionRequestCode.END_TRANSACTION_BATCH,
         { producerGroup: group, fromTransactionCheck: false },
-        encodeEndTransactionBatch(part.map((w) => w.entry)),
+        encodeEndTransactionBatch(part),
         {
           what: `END_TRANSACTION_BATCH of ${part.length} half messages`,
           serializeType: SerializeType.ROCKETMQ,
@@ -102,7 +126,7 @@ export class EndTransactionBatcher {
             const w = part[i]!;
             const r = results[i]!;
             if (r.code === ResponseCode.SUCCESS) w.resolve();
-            else w.reject(new BrokerError(r.code, r.remark, addr, w.what()));
+            else w.reject(new BrokerError(r.code, r.remark, addr, whatOf(w)));
           }
         },
         (err: unknown) => {

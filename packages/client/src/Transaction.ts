@@ -98,11 +98,28 @@ export function markHalf(msg: PreparedMessage, group: string): void {
   msg.asciiPropertiesBytes = undefined;
 }
 
+const HEX = /^[0-9A-Fa-f]+$/;
+
+/**
+ * The commit-log offset an offset message id names: its last 16 hex digits (offsets stay far
+ * below 2^53), read without decodeOffsetMsgId's Buffer and host string (once per half); any
+ * id that is not plainly one (length, hex, port field) goes through decodeOffsetMsgId and its errors.
+ */
+export function commitLogOffsetOf(offsetMsgId: string): number {
+  const n = offsetMsgId.length;
+  if ((n === 32 || n === 56) && HEX.test(offsetMsgId)) {
+    const port = Number.parseInt(offsetMsgId.slice(n - 24, n - 16), 16);
+    const offset = Number.parseInt(offsetMsgId.slice(n - 16), 16);
+    if (port <= 65535 && Number.isSafeInteger(offset)) return offset;
+  }
+  return decodeOffsetMsgId(offsetMsgId).commitLogOffset;
+}
+
 export function halfHandleOf(receipt: SendReceipt): HalfHandle {
   return {
     brokerAddr: receipt.brokerAddr,
     tranStateTableOffset: receipt.queueOffset,
-    commitLogOffset: decodeOffsetMsgId(receipt.offsetMessageId).commitLogOffset,
+    commitLogOffset: commitLogOffsetOf(receipt.offsetMessageId),
     msgId: receipt.messageId,
     topic: receipt.messageQueue.topic,
   };
@@ -170,50 +187,49 @@ export class Transaction {
     if (this.state !== "open") throw new ClientError(`the transaction is ${this.state}: no more sends`);
   }
 
-  async commit(): Promise<void> {
-    await this.end(TransactionResolution.COMMIT);
-    this.state = "committed";
+  commit(): Promise<void> {
+    return this.end(TransactionResolution.COMMIT, "committed");
   }
 
-  async rollback(): Promise<void> {
-    await this.end(TransactionResolution.ROLLBACK);
-    this.state = "rolledBack";
+  rollback(): Promise<void> {
+    return this.end(TransactionResolution.ROLLBACK, "rolledBack");
   }
 
-  private async end(resolution: TransactionResolution): Promise<void> {
-    if (this.state !== "open") throw new ClientError(`the transaction is already ${this.state}`);
-    if (this.halves.length === 0) throw new ClientError("the transaction has no message: send one first");
+  /**
+   * END_TRANSACTION for every half (through the client's EndTransactionBatcher). Not async and
+   * with one object per half (the batcher's own entry): it runs once per transaction.
+   */
+  private end(resolution: TransactionResolution, done: "committed" | "rolledBack"): Promise<void> {
+    if (this.state !== "open")
+      return Promise.reject(new ClientError(`the transaction is already ${this.state}`));
+    if (this.halves.length === 0)
+      return Promise.reject(new ClientError("the transaction has no message: send one first"));
     this.state = "ending";
     const batcher = endTransactionBatcherOf(this.instance);
     const endOne = (h: HalfHandle) =>
-      batcher.end(
-        h.brokerAddr,
-        this.producerGroup,
-        {
-          tranStateTableOffset: h.tranStateTableOffset,
-          commitLogOffset: h.commitLogOffset,
-          commitOrRollback: COMMIT_OR_ROLLBACK[resolution],
-        },
-        () => `END_TRANSACTION (${resolution}) of message ${h.msgId}`,
-        () => endTransaction(this.instance, this.producerGroup, h, resolution, false),
+      batcher.end(h, this.producerGroup, COMMIT_OR_ROLLBACK[resolution], resolution, () =>
+        endTransaction(this.instance, this.producerGroup, h, resolution, false),
       );
-    let failed: { reason: unknown } | undefined;
+    const ended = (failed: { reason: unknown } | undefined): void => {
+      // Like Java's hook: the END_TRANSACTION sent, whatever the broker made of it.
+      if (this.tracer) for (const h of this.halves) traceEnd(this.tracer, h, resolution, false);
+      if (failed) {
+        // The broker asks the checker about any half whose END_TRANSACTION did not arrive.
+        this.state = "open";
+        throw failed.reason;
+      }
+      this.state = done;
+    };
     if (this.halves.length === 1) {
       // The common one-message transaction: no allSettled arrays.
-      await endOne(this.halves[0]!).catch((reason: unknown) => {
-        failed = { reason };
-      });
-    } else {
-      const results = await Promise.allSettled(this.halves.map(endOne));
-      failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      return endOne(this.halves[0]!).then(
+        () => ended(undefined),
+        (reason: unknown) => ended({ reason }),
+      );
     }
-    // Like Java's hook: the END_TRANSACTION sent, whatever the broker made of it.
-    for (const h of this.halves) traceEnd(this.tracer, h, resolution, false);
-    if (failed) {
-      // The broker asks the checker about any half whose END_TRANSACTION did not arrive.
-      this.state = "open";
-      throw failed.reason;
-    }
+    return Promise.allSettled(this.halves.map(endOne)).then((results) =>
+      ended(results.find((r): r is PromiseRejectedResult => r.status === "rejected")),
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import {
   type TopicConfig,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
-import type { PutResult } from "@tidemq/store";
+import type { MessageInput, PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import type { DuplicateDetector, OriginalSend } from "../dedup/DuplicateDetector.js";
 import { type QueueOutcome, RequestQueue } from "../RequestQueue.js";
@@ -166,6 +166,33 @@ export class SendMessageProcessor {
       if (p.half) recentHalvesOf(this.ctx.store).stored(p.inputs, result, p.halfFacts);
       this.ctx.stats.recordPut(result.count);
       this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, requestBytes);
+      return result;
+    });
+  }
+
+  /**
+   * putShared of several prepared halves (one input each) as ONE coalescer part: one promise
+   * and one result for the lot instead of one each. Rejects as a whole; the caller then puts
+   * them one by one (putShared), so a half the store refuses fails alone.
+   */
+  putSharedAll(ps: readonly Prepared[], requestBytes: number): Promise<PutResult> {
+    const inputs: MessageInput[] = new Array(ps.length);
+    for (let i = 0; i < ps.length; i++) inputs[i] = ps[i]!.inputs[0]!;
+    return this.coalescer.put(inputs).then((result) => {
+      const recent = recentHalvesOf(this.ctx.store);
+      for (let i = 0; i < ps.length; i++) {
+        const p = ps[i]!;
+        if (p.half)
+          recent.storedAt(
+            inputs[i]!,
+            result.queueOffset + i,
+            result.msgIds[i],
+            result.storeTimestamp,
+            p.halfFacts,
+          );
+      }
+      this.ctx.stats.recordPut(result.count);
+      this.ctx.traffic?.recordIn(inputs[0]!.topic, result.count, requestBytes);
       return result;
     });
   }

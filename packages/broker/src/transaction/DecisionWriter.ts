@@ -2,9 +2,12 @@ import { decodeMessage, type MessageExt, ResponseCode, TideMQError } from "@tide
 import type { MessageInput } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { fail } from "../processors/responses.js";
-import { type Decision, step } from "./HalfLifecycle.js";
+import { type Decision, type HalfEvent, step } from "./HalfLifecycle.js";
 import type { HalfTable, Pending } from "./HalfTable.js";
 import { copyRecord, type HalfInfo, opRecords } from "./TransactionRecords.js";
+
+const WRITTEN_OK: HalfEvent = Object.freeze({ kind: "written", ok: true });
+const WRITTEN_FAILED: HalfEvent = Object.freeze({ kind: "written", ok: false });
 
 /** Decisions waiting for this turn's append: their copies, and the halves their op records name. */
 interface QueuedAppend {
@@ -79,14 +82,14 @@ export class DecisionWriter {
 
   private stored(p: Pending): void {
     p.record = undefined;
-    p.state = step(p.state, { kind: "written", ok: true }).next;
+    p.state = step(p.state, WRITTEN_OK).next;
     this.table.pending.delete(p.info.queueOffset);
     this.table.remember(p.info.queueOffset, p.state.status);
   }
 
   private failed(p: Pending): void {
     p.record = undefined;
-    p.state = step(p.state, { kind: "written", ok: false }).next;
+    p.state = step(p.state, WRITTEN_FAILED).next;
   }
 
   /** The half itself, read at its commit-log offset (for its copy or a check-back). */

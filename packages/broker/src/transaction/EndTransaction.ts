@@ -19,7 +19,7 @@ import type { BrokerContext } from "../context.js";
 import { fail } from "../processors/responses.js";
 import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
 import { type DecisionWriter, notStored } from "./DecisionWriter.js";
-import { type Decision, type HalfAction, type HalfStatus, step } from "./HalfLifecycle.js";
+import { type Decision, type HalfAction, type HalfEvent, type HalfStatus, step } from "./HalfLifecycle.js";
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
 import type { HalfTable, Pending } from "./HalfTable.js";
 import type { HalfRecord, RecentHalves } from "./RecentHalves.js";
@@ -168,23 +168,21 @@ export class EndTransaction {
     found: Found,
   ): EndTransactionResult | { p: Pending; decision: Decision } {
     const offset = h.tranStateTableOffset;
-    // Built only for a refusal or a remark (a template string per decision showed in profiles).
-    const what = () => `half message at queue offset ${offset} (commit-log offset ${h.commitLogOffset})`;
     if (found.kind === "missing") {
-      fail(ResponseCode.SYSTEM_ERROR, `Find prepared transaction message failed: no ${what()}`);
+      fail(ResponseCode.SYSTEM_ERROR, `Find prepared transaction message failed: no ${what(h)}`);
     }
     if (found.kind === "forgotten") {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `the ${what()} was resolved long ago (its decision is no longer remembered); nothing stored`,
+        `the ${what(h)} was resolved long ago (its decision is no longer remembered); nothing stored`,
       );
     }
     if (found.kind === "resolved") {
       return this.answer(
-        what,
+        h,
         decision,
         found.status,
-        step({ status: found.status, checks: 0 }, { kind: "end", decision }).action,
+        step({ status: found.status, checks: 0 }, END[decision]).action,
       );
     }
     const p = found.pending;
@@ -197,17 +195,17 @@ export class EndTransaction {
     if (p.info.group !== group) {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `The producer group wrong: the ${what()} belongs to producer group ${p.info.group}, not ${group}`,
+        `The producer group wrong: the ${what(h)} belongs to producer group ${p.info.group}, not ${group}`,
       );
     }
-    const { next, action } = step(p.state, { kind: "end", decision });
+    const { next, action } = step(p.state, END[decision]);
     p.state = next;
     if (action.kind === "write") return { p, decision: action.decision };
-    return this.answer(what, decision, p.state.status, action);
+    return this.answer(h, decision, p.state.status, action);
   }
 
   private answer(
-    what: () => string,
+    h: EndTransactionEntry,
     decision: string,
     status: HalfStatus,
     action: HalfAction,
@@ -215,7 +213,7 @@ export class EndTransaction {
     if (action.kind === "conflict") {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `the ${what()} is already ${describe(status, action.resolving)}; the ${decision} is refused and nothing is stored`,
+        `the ${what(h)} is already ${describe(status, action.resolving)}; the ${decision} is refused and nothing is stored`,
       );
     }
     if (action.kind === "duplicate") {
@@ -223,7 +221,7 @@ export class EndTransaction {
       const resolving = status === "resolving" ? (decision as Decision) : undefined;
       return {
         code: ResponseCode.SUCCESS,
-        remark: `the ${what()} is already ${describe(status, resolving)}; nothing stored`,
+        remark: `the ${what(h)} is already ${describe(status, resolving)}; nothing stored`,
       };
     }
     return { code: ResponseCode.SUCCESS };
@@ -285,6 +283,18 @@ type Found =
   | { kind: "missing" };
 
 const MISSING: Found = { kind: "missing" };
+
+/** The END_TRANSACTION events, shared (one per decision, not one per request). */
+const END: Record<"commit" | "rollback" | "unknown", HalfEvent> = {
+  commit: Object.freeze({ kind: "end", decision: "commit" }),
+  rollback: Object.freeze({ kind: "end", decision: "rollback" }),
+  unknown: Object.freeze({ kind: "end", decision: "unknown" }),
+};
+
+/** The half an END_TRANSACTION names, in a refusal or remark (built only then). */
+function what(h: EndTransactionEntry): string {
+  return `half message at queue offset ${h.tranStateTableOffset} (commit-log offset ${h.commitLogOffset})`;
+}
 const OK: EndTransactionResult = Object.freeze({ code: ResponseCode.SUCCESS });
 
 function decisionOf(h: EndTransactionEntry): "commit" | "rollback" | "unknown" {

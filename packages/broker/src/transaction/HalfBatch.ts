@@ -38,6 +38,7 @@ export interface DecodedSender {
     busy: (remark: string) => RemotingCommand,
   ): Promise<RemotingCommand>;
   putShared(p: Prepared, requestBytes: number): Promise<PutResult>;
+  putSharedAll(ps: readonly Prepared[], requestBytes: number): Promise<PutResult>;
 }
 
 /** Send response codes that mean "stored" (the answer then carries msgId, queueId, queueOffset). */
@@ -128,8 +129,51 @@ export class HalfBatch {
     }
     if (accepted.length === 0) return Promise.resolve(answer(req, results));
     return this.sender.submitShared(
-      () =>
-        Promise.all(
+      () => this.putAll(accepted, entries, results).then(() => answer(req, results)),
+      (remark) => {
+        for (const { i } of accepted) results[i] = { code: ResponseCode.SYSTEM_BUSY, remark };
+        return answer(req, results);
+      },
+    );
+  }
+
+  /**
+   * The accepted halves as one put (one coalescer part, one promise), each answered from its
+   * place in the result. If the store refuses that put as illegal (nothing written), each half
+   * is put alone, so the half it refuses fails alone and the others are stored, as single
+   * sends would be.
+   */
+  private putAll(
+    accepted: ReadonlyArray<{ i: number; p: Prepared }>,
+    entries: readonly HalfBatchEntry[],
+    results: HalfBatchResult[],
+  ): Promise<void> {
+    const ps = accepted.map((a) => a.p);
+    let bytes = 0;
+    for (const { i } of accepted) bytes += entries[i]!.body.length;
+    return this.sender.putSharedAll(ps, bytes).then(
+      (r) => {
+        const flushTimeout = r.status === "FLUSH_DISK_TIMEOUT";
+        for (let k = 0; k < accepted.length; k++) {
+          const { i, p } = accepted[k]!;
+          const out: HalfBatchResult = {
+            code: flushTimeout ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS,
+            msgId: r.msgIds[k]!,
+            queueId: p.requestedQueueId,
+            queueOffset: r.queueOffset + k,
+          };
+          if (flushTimeout) out.remark = "flush disk timeout";
+          results[i] = out;
+        }
+      },
+      (err: unknown) => {
+        // Only a refusal before anything was written is retried half by half (as the
+        // PutCoalescer does): any other failure is every half's answer.
+        if (!(err instanceof TideMQError && err.code === ResponseCode.MESSAGE_ILLEGAL)) {
+          for (const { i } of accepted) results[i] = refusal(err);
+          return;
+        }
+        return Promise.all(
           accepted.map(({ i, p }) =>
             this.sender.putShared(p, entries[i]!.body.length).then(
               (r) => {
@@ -149,10 +193,7 @@ export class HalfBatch {
               },
             ),
           ),
-        ).then(() => answer(req, results)),
-      (remark) => {
-        for (const { i } of accepted) results[i] = { code: ResponseCode.SYSTEM_BUSY, remark };
-        return answer(req, results);
+        ).then(() => undefined);
       },
     );
   }

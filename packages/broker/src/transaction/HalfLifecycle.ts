@@ -71,14 +71,22 @@ function decisionOf(s: HalfState): Decision | undefined {
 }
 
 /** One step: the next state and what the caller must do. Never mutates `s`. */
+/** Actions without data of their own, shared (step runs twice per transaction). */
+const NONE: HalfAction = Object.freeze({ kind: "none" });
+const WRITE: Record<Decision, HalfAction> = {
+  commit: Object.freeze({ kind: "write", decision: "commit" }),
+  rollback: Object.freeze({ kind: "write", decision: "rollback" }),
+  discard: Object.freeze({ kind: "write", decision: "discard" }),
+};
+
 export function step(s: HalfState, e: HalfEvent): { next: HalfState; action: HalfAction } {
   switch (e.kind) {
     case "end": {
-      if (e.decision === "unknown") return { next: s, action: { kind: "none" } };
+      if (e.decision === "unknown") return { next: s, action: NONE };
       if (s.status === "pending") {
         return {
           next: { status: "resolving", resolving: e.decision, checks: s.checks },
-          action: { kind: "write", decision: e.decision },
+          action: WRITE[e.decision],
         };
       }
       const done = decisionOf(s);
@@ -86,22 +94,22 @@ export function step(s: HalfState, e: HalfEvent): { next: HalfState; action: Hal
       return { next: s, action: { kind: "conflict", status: s.status, resolving: s.resolving } };
     }
     case "checkDue": {
-      if (s.status !== "pending") return { next: s, action: { kind: "none" } };
+      if (s.status !== "pending") return { next: s, action: NONE };
       if (s.checks >= e.checkMax) {
         return {
           next: { status: "resolving", resolving: "discard", checks: s.checks },
-          action: { kind: "write", decision: "discard" },
+          action: WRITE.discard,
         };
       }
       // No producer of the group is connected: nobody could answer, so the round does not count.
-      if (!e.producerOnline) return { next: s, action: { kind: "none" } };
+      if (!e.producerOnline) return { next: s, action: NONE };
       const checks = s.checks + 1;
       return { next: { status: "pending", checks }, action: { kind: "sendCheck", checks } };
     }
     case "written": {
-      if (s.status !== "resolving" || !s.resolving) return { next: s, action: { kind: "none" } };
-      if (!e.ok) return { next: { status: "pending", checks: s.checks }, action: { kind: "none" } };
-      return { next: { status: FINAL[s.resolving], checks: s.checks }, action: { kind: "none" } };
+      if (s.status !== "resolving" || !s.resolving) return { next: s, action: NONE };
+      if (!e.ok) return { next: { status: "pending", checks: s.checks }, action: NONE };
+      return { next: { status: FINAL[s.resolving], checks: s.checks }, action: NONE };
     }
   }
 }

@@ -47,7 +47,16 @@ export function pairValue(pairs: string, name: string): string | undefined {
 /** name\u0001value\u0002 text without any pair named `name` (the rest byte for byte as it was). */
 export function withoutPair(pairs: string, name: string): string {
   const head = `${name}\u0001`;
-  if (!pairs.startsWith(head) && !pairs.includes(`\u0002${head}`)) return pairs;
+  let at = 0;
+  if (!pairs.startsWith(head)) {
+    at = pairs.indexOf(`\u0002${head}`);
+    if (at < 0) return pairs;
+    at += 1;
+  }
+  // The usual case (a commit copy's TRAN_MSG): one such pair, cut out with two slices.
+  const stop = pairs.indexOf("\u0002", at);
+  if (stop < 0) return pairs.slice(0, at);
+  if (!pairs.includes(`\u0002${head}`, stop)) return pairs.slice(0, at) + pairs.slice(stop + 1);
   let out = "";
   let start = 0;
   while (start < pairs.length) {

@@ -89,19 +89,35 @@ export class RecentHalves {
    */
   stored(inputs: readonly MessageInput[], result: PutResult, facts?: HalfFacts): void {
     if (inputs.length !== 1 || result.count !== 1) return;
-    const m = inputs[0]!;
+    this.storedAt(inputs[0]!, result.queueOffset, result.msgIds[0], result.storeTimestamp, facts, result);
+  }
+
+  /**
+   * One half put at `queueOffset` whose offset message id is `msgId` (its own commit-log
+   * offset is read from it; `result`'s commitLogOffset when there is no id). Ignores anything
+   * but a half message.
+   */
+  storedAt(
+    m: MessageInput,
+    queueOffset: number,
+    msgId: string | undefined,
+    storeTimestamp: number,
+    facts?: HalfFacts,
+    result?: PutResult,
+  ): void {
     if (m.topic !== TRANS_HALF_TOPIC || m.body.length > MAX_BYTES / 16) return;
-    this.byOffset.delete(result.queueOffset);
-    const commitLogOffset = commitLogOffsetOf(result);
+    const commitLogOffset = commitLogOffsetOf(msgId, result);
+    if (commitLogOffset === undefined) return;
+    this.byOffset.delete(queueOffset);
     const own = m.encodedProperties;
     this.byOffset.set(
-      result.queueOffset,
+      queueOffset,
       own === undefined
         ? {
             topic: m.topic,
-            queueOffset: result.queueOffset,
+            queueOffset,
             commitLogOffset,
-            storeTimestamp: result.storeTimestamp,
+            storeTimestamp,
             properties: m.properties,
             flag: m.flag ?? 0,
             body: m.body,
@@ -110,7 +126,7 @@ export class RecentHalves {
             bornHost: m.bornHost,
             reconsumeTimes: m.reconsumeTimes ?? 0,
           }
-        : new RecentHalf(m, result.queueOffset, commitLogOffset, result.storeTimestamp, {
+        : new RecentHalf(m, queueOffset, commitLogOffset, storeTimestamp, {
             pairs: typeof own === "string" ? own : own.toString("utf8"),
             suffix: m.encodedPropertiesSuffix,
             tagsCode: m.tagsCode ?? 0,
@@ -139,12 +155,12 @@ export class RecentHalves {
 
 /**
  * The half's own commit-log offset. A put the send path coalesced with other requests'
- * puts reports the group's first record there; the offset message id names this record.
+ * puts reports the group's first record as its commitLogOffset; the offset message id names
+ * this record. Undefined (not kept) when neither says which record it is.
  */
-function commitLogOffsetOf(result: PutResult): number {
-  const id = result.msgIds[0];
+function commitLogOffsetOf(id: string | undefined, result: PutResult | undefined): number | undefined {
   // The id's last 16 hex digits are the commit-log offset (below 2^53: exact as a number).
-  return id && id.length >= 16 ? Number.parseInt(id.slice(-16), 16) : result.commitLogOffset;
+  return id && id.length >= 16 ? Number.parseInt(id.slice(-16), 16) : result?.commitLogOffset;
 }
 
 const perStore = new WeakMap<MessageStore, RecentHalves>();
