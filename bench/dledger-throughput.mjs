@@ -19,6 +19,11 @@ const logRoot = argv.includes("--logs") ? argv[argv.indexOf("--logs") + 1] : und
 // --only dledger: skip the single-broker reference run (quicker A/B rounds).
 const onlyDLedger = argv.includes("--only-dledger");
 const noConsumer = argv.includes("--no-consumer");
+// --warmup S: before the measured run, S seconds of the same load on another topic (its own
+// producer and consumer), so the brokers' JIT has compiled the hot path: an 8 s run from
+// cold spends a fifth of the leader's CPU in TurboFan (perf, dlrate.md). The measured
+// producer and consumer are fresh processes either way.
+const warmupS = argv.includes("--warmup") ? Number(argv[argv.indexOf("--warmup") + 1]) || 0 : 0;
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux; else NaN). On a
  *  machine shared with other work, CPU per message is the figure the load does not distort. */
@@ -68,6 +73,64 @@ function raftEntries(c) {
   return n;
 }
 
+/** An 8-queue topic on the group (before its consumer subscribes). */
+function createTopic(c, topic) {
+  return new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      [
+        TIDEMQ,
+        "admin",
+        "updateTopic",
+        "-n",
+        c.nsAddr,
+        "-c",
+        "DefaultCluster",
+        "-t",
+        topic,
+        "-r",
+        "8",
+        "-w",
+        "8",
+      ],
+      (err) => (err ? reject(err) : resolve()),
+    ),
+  );
+}
+
+/** --warmup: the measured load for `seconds` on its own topic, producer and consumer. */
+async function warmUp(c, topic, seconds) {
+  await createTopic(c, topic);
+  const consumer = benchTool("consumer", [
+    "-n",
+    c.nsAddr,
+    "-t",
+    topic,
+    "-g",
+    `w${Date.now()}`,
+    "--from",
+    "first",
+    "-d",
+    String(seconds + 3),
+  ]);
+  await new Promise((r) => setTimeout(r, 2000));
+  await benchTool("producer", [
+    "-n",
+    c.nsAddr,
+    "-t",
+    topic,
+    "-w",
+    "128",
+    "-s",
+    "500",
+    "-d",
+    String(seconds),
+    "-q",
+    "8",
+  ]);
+  await consumer;
+}
+
 async function run(label, opts) {
   let logDir;
   if (logRoot) {
@@ -78,33 +141,16 @@ async function run(label, opts) {
   try {
     if (opts.dledger !== false && !(await c.leader(30_000))) throw new Error(`${label}: no leader`);
     const topic = `Bench${Date.now()}`;
+    // TIDEMQ_BENCH_WARMUP=S does the same (an --ab arm: warm vs cold in one run).
+    const warm = Number(process.env.TIDEMQ_BENCH_WARMUP) || warmupS;
+    if (warm > 0) await warmUp(c, `${topic}W`, warm);
     const pids = c.replicas.map((r) => r.child.pid);
     const cpu0 = pids.map((pid) => cpuSeconds(pid));
     const user0 = pids.map((pid) => cpuSeconds(pid, "user"));
     // The topic exists and the consumer is subscribed before the producer starts: e2e latency
     // then measures delivery, not a backlog the consumer found at its start (that put ~2 s in
     // every p99 before).
-    await new Promise((resolve, reject) =>
-      execFile(
-        process.execPath,
-        [
-          TIDEMQ,
-          "admin",
-          "updateTopic",
-          "-n",
-          c.nsAddr,
-          "-c",
-          "DefaultCluster",
-          "-t",
-          topic,
-          "-r",
-          "8",
-          "-w",
-          "8",
-        ],
-        (err) => (err ? reject(err) : resolve()),
-      ),
-    );
+    await createTopic(c, topic);
     // --no-consumer: the producer alone (how much the consumer's CPU holds the group back).
     const consumer = noConsumer
       ? Promise.resolve({ e2e: { p50: null, p99: null }, received: 0, cpuSeconds: Number.NaN })
