@@ -118,7 +118,7 @@ for (const mode of ["sync", "async"] as const) {
     let peak = 0;
     let calls = 0;
     const seqs: number[] = [];
-    const send = async (msgs: BenchMessage[]): Promise<string> => {
+    const send = async (msgs: BenchMessage[]): Promise<{ sendStatus: string }> => {
       inflight++;
       peak = Math.max(peak, inflight);
       const n = calls++;
@@ -126,7 +126,7 @@ for (const mode of ["sync", "async"] as const) {
       await new Promise((r) => setImmediate(r));
       inflight--;
       if (n % 50 === 7) throw new Error("boom");
-      return n % 50 === 9 ? "FLUSH_DISK_TIMEOUT" : "SEND_OK";
+      return { sendStatus: n % 50 === 9 ? "FLUSH_DISK_TIMEOUT" : "SEND_OK" };
     };
     const bench = new ProducerBench(
       { size: 64, concurrency: 5, batch: 3, keys: true, mode, count: 1000, durationSec: 30, runId: 7 },
@@ -167,7 +167,7 @@ test("ProducerBench: stop() ends a run without a count once the sends in flight 
       durationSec: undefined,
       runId: 1,
     },
-    () => new Promise<string>((r) => pending.push(() => r("SEND_OK"))),
+    () => new Promise<{ sendStatus: string }>((r) => pending.push(() => r({ sendStatus: "SEND_OK" }))),
   );
   const run = bench.run();
   assert.equal(bench.inflightCount, 4);

@@ -75,8 +75,8 @@ export async function runProducer(o: ProducerBenchOptions, out: Reporter): Promi
       runId: randomInt(1, 2 ** 32 - 1),
     },
     o.batch === 1
-      ? async (msgs) => (await producer.send(toMessage(msgs[0]!))).sendStatus
-      : async (msgs) => (await producer.sendBatch(msgs.map(toMessage))).sendStatus,
+      ? (msgs) => producer.send(toMessage(msgs[0]!))
+      : (msgs) => producer.sendBatch(msgs.map(toMessage)),
   );
 
   out.emit(
