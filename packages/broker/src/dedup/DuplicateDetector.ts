@@ -464,8 +464,9 @@ export class DuplicateDetector {
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (m.uniqKey === undefined) continue;
-      // A batch's later messages: their offset is the tail of their offsetMsgId.
-      const offset = i === 0 ? result.commitLogOffset : offsetOfMsgId(result.msgIds[i]!);
+      // The tail of its offsetMsgId. Not result.commitLogOffset, even for the first: a send
+      // coalesced with others into one append (PutCoalescer) gets the append's first offset there.
+      const offset = offsetOfMsgId(result.msgIds[i]!);
       this.window.settle(seq, offset);
       if (this.waiters.size > 0)
         this.wake(seq, m, {
