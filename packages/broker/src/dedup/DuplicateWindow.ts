@@ -436,13 +436,18 @@ export class DuplicateWindow {
       const base = b * BUCKET;
       for (let e = base + 2; e < base + BUCKET; e++) {
         const v = table[e]!;
+        // Most places hold another tag: only the first free place is looked for among them.
+        if (v >>> bits !== tag) {
+          if (free < 0 && hops === 0 && (v === 0 || stale(head, v, seqMask, count))) free = e;
+          continue;
+        }
         const back = (head - (v & seqMask)) & seqMask;
-        if (v === 0 || back === 0 || back > count) {
+        if (back === 0 || back > count) {
           // Stale now, so stale once the new entry is counted too (insert()'s test).
           if (free < 0 && hops === 0) free = e;
           continue;
         }
-        if (v >>> bits !== tag || back <= own) continue;
+        if (back <= own) continue;
         const age = count - back;
         if (age >= bestAge) continue;
         const seq = (head - back) >>> 0;
@@ -506,6 +511,12 @@ export class DuplicateWindow {
     // home bucket gives up its first place, so the table never loops or grows.
     table[home * BUCKET + 2] = v;
   }
+}
+
+/** Whether table entry `v` is not 1..count entries back from `head` (its seq left the window). */
+function stale(head: number, v: number, seqMask: number, count: number): boolean {
+  const back = (head - (v & seqMask)) & seqMask;
+  return back === 0 || back > count;
 }
 
 function gcd(a: number, b: number): number {
