@@ -7,7 +7,9 @@
  * window costs the garbage collector nothing however full it is. Two parts:
  * - a ring in store order, entry `seq` at slot `seq & ringMask` (hash 8 B, commit-log offset
  *   8 B, store time 8 B). Entries are numbered by a 32-bit sequence: the live ones are
- *   `tail .. tail + count - 1` (mod 2^32). Expiry and eviction only advance `tail`: they read
+ *   `tail .. tail + count - 1` (mod 2^32). A batch's later messages hold a mark pointing at
+ *   the batch's first entry instead of an offset (followerMark): a batch is settled once.
+ *   Expiry and eviction only advance `tail`: they read
  *   the ring in order and never touch the table;
  * - a table of 64-byte buckets (one cache line), each a spill marker and 14 entries of 4 bytes
  *   (tag = top bits of the high hash word, low bits of the seq). An entry whose seq fell out of the live range is stale and simply
