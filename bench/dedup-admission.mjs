@@ -59,6 +59,7 @@ function requests(s, size) {
   for (let r = 0; r < PER_ROUND / size; r++) {
     const inputs = [];
     const msgIds = [];
+    const first = s.offset;
     for (let i = 0; i < size; i++) {
       const b = Buffer.from(`UNIQ_KEY\u0001${P.createUniqId()}\u0002`, "latin1");
       inputs.push({ topic: TOPIC, queueId: 0, uniqKey: b.utf8Slice(9, 41), body: b });
@@ -71,7 +72,7 @@ function requests(s, size) {
     const result = {
       status: "PUT_OK",
       queueOffset: 0,
-      commitLogOffset: 0,
+      commitLogOffset: first,
       msgIds,
       count: size,
       storeTimestamp: 0,

@@ -7,9 +7,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
+import { createOffsetMsgId } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
 import { type MessageInput, MessageStore, type PutResult } from "@tidemq/store";
-import { DuplicateDetector, type OriginalSend } from "../src/dedup/DuplicateDetector.js";
+import { DuplicateDetector, type OriginalSend, recordOffset } from "../src/dedup/DuplicateDetector.js";
 import { windowSnapshotPath } from "../src/dedup/openDuplicateDetection.js";
 import { PutCoalescer } from "../src/processors/PutCoalescer.js";
 import { removeDir, tempDir } from "./helpers.js";
@@ -236,4 +237,15 @@ test("a snapshot keeps a batch's later messages with their first; a restart answ
     }
     assert.equal(typeof loaded.admit([input("T", "Q-1", 0)], Date.now()), "number");
   });
+});
+
+test("recordOffset: a record's offset from the append's first offset and its msgId's low digits, also across a 4 GiB boundary", () => {
+  const host = { host: "127.0.0.1", port: 10911 };
+  for (const first of [0, 4096, 2 ** 32 - 100, 2 ** 40 + 7, 2 ** 52 - 2 ** 33]) {
+    const offsets = [first, first + 90, first + 150, first + 4 * 1024 * 1024];
+    const msgIds = offsets.map((o) => createOffsetMsgId(host, o));
+    offsets.forEach((o, i) => {
+      assert.equal(recordOffset({ commitLogOffset: first, msgIds }, i), o, `${first} + ${o - first}`);
+    });
+  }
 });

@@ -551,7 +551,7 @@ export class DuplicateDetector {
     const n = inputs.length;
     if (n > 1 && this.window.isFollower((ticket + 1) >>> 0)) {
       // Entered as a lead and its followers (admit): the lead's offset stands for all.
-      this.window.settle(ticket, offsetOfMsgId(result.msgIds[0]!));
+      this.window.settle(ticket, recordOffset(result, 0));
       if (this.waiters.size > 0) {
         for (let i = 0; i < n; i++) {
           this.wake((ticket + i) >>> 0, inputs[i]!, {
@@ -567,10 +567,7 @@ export class DuplicateDetector {
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (m.uniqKey === undefined) continue;
-      // The tail of its offsetMsgId. Not result.commitLogOffset, even for the first: a send
-      // coalesced with others into one append (PutCoalescer) gets the append's first offset there.
-      const offset = offsetOfMsgId(result.msgIds[i]!);
-      this.window.settle(seq, offset);
+      this.window.settle(seq, recordOffset(result, i));
       if (this.waiters.size > 0)
         this.wake(seq, m, {
           msgId: result.msgIds[i]!,
@@ -619,6 +616,24 @@ interface Walk {
   lead: number;
   index: number;
   offset: number;
+}
+
+/**
+ * The commit-log offset of record `i` of a put's result. Not result.commitLogOffset, even
+ * for the first: a send coalesced with others into one append (PutCoalescer) gets the
+ * append's first offset there. Its offsetMsgId's low 8 hex digits on top of that first
+ * offset: an append's records are at most its bytes (a few MiB, far below 4 GiB) after it.
+ * Half the digits of offsetOfMsgId, on the send path of every keyed message.
+ */
+export function recordOffset(result: Pick<PutResult, "commitLogOffset" | "msgIds">, i: number): number {
+  const id = result.msgIds[i]!;
+  let low = 0;
+  for (let k = id.length - 8; k < id.length; k++) {
+    const c = id.charCodeAt(k);
+    low = low * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  const first = result.commitLogOffset;
+  return first + ((low - (first % 4294967296)) >>> 0);
 }
 
 /** The commit-log offset in an offsetMsgId: its last 16 hex digits (any host length). */
