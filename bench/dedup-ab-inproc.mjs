@@ -23,9 +23,15 @@
 //   --aa   both brokers off: the spread of two identical sides (what a ratio must exceed to mean anything)
 //   --only on|off   rounds for one side only (a CPU profile of one side: node --cpu-prof ...)
 //   --off-first     make the off broker first (A/A runs showed a bias by creation order)
+//   --three         a third broker, off too, in the same rounds: prints on/off and the A/A
+//                   ratio off2/off of one run (the noise floor next to the gap it must be below)
+//   --entries N     duplicateWindowMaxEntries of the brokers (default: the broker's default)
+//   --base DIR      also a broker with de-dup on from another build of the repository (DIR,
+//                   built), in the same rounds: prints its on/off next to this build's
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
 const { values: opt } = parseArgs({
@@ -37,17 +43,29 @@ const { values: opt } = parseArgs({
     aa: { type: "boolean", default: false },
     only: { type: "string" },
     "off-first": { type: "boolean", default: false },
+    three: { type: "boolean", default: false },
+    base: { type: "string" },
+    entries: { type: "string" },
   },
 });
 const P = await import("../packages/protocol/dist/src/index.js");
-const { BrokerController, loadBrokerConfig } = await import("../packages/broker/dist/src/index.js");
-const { hashHi, hashKey } = await import("../packages/broker/dist/src/dedup/DuplicateWindow.js");
+const here = { ...(await import("../packages/broker/dist/src/index.js")) };
+Object.assign(here, await import("../packages/broker/dist/src/dedup/DuplicateWindow.js"));
+const baseBuild = opt.base
+  ? {
+      ...(await import(pathToFileURL(join(opt.base, "packages/broker/dist/src/index.js")).href)),
+      ...(await import(
+        pathToFileURL(join(opt.base, "packages/broker/dist/src/dedup/DuplicateWindow.js")).href
+      )),
+    }
+  : undefined;
 
 const logger = { debug() {}, info() {}, warn() {}, error() {} };
 const TOPIC = "AbTopic";
 const dirs = [];
 
-async function openBroker(dedup) {
+async function openBroker(dedup, build = here) {
+  const { BrokerController, loadBrokerConfig } = build;
   const data = mkdtempSync(join(opt.dir, "tidemq-dedup-ab-"));
   dirs.push(data);
   const { config } = await loadBrokerConfig({
@@ -61,6 +79,7 @@ async function openBroker(dedup) {
       registerNameServerPeriod: 3_600_000,
       duplicateDetectionEnable: dedup,
       duplicateSnapshotIntervalSeconds: 0,
+      ...(opt.entries ? { duplicateWindowMaxEntries: Number(opt.entries) } : {}),
     },
   });
   const broker = new BrokerController(config, { logger });
@@ -184,55 +203,84 @@ if (opt["off-first"]) {
   on = await openBroker(!opt.aa);
   off = await openBroker(false);
 }
+const off2 = opt.three ? await openBroker(false) : undefined;
+const baseOn = baseBuild ? await openBroker(true, baseBuild) : undefined;
 try {
   // A full window: the same entries a long-running broker has (they are never looked up again).
-  const window = on.broker.dedup?.window;
-  if (window) {
-    const prefill = Math.min(Number(opt.prefill), on.broker.config.duplicateWindowMaxEntries);
+  for (const [b, build] of [
+    [on, here],
+    [baseOn, baseBuild],
+  ]) {
+    const window = b?.broker.dedup?.window;
+    if (!window) continue;
+    const prefill = Math.min(Number(opt.prefill), b.broker.config.duplicateWindowMaxEntries);
     const now = Date.now();
-    for (let i = 0; i < prefill; i++) window.add(hashKey(TOPIC, P.createUniqId()), hashHi(), i * 600, now);
+    for (let i = 0; i < prefill; i++)
+      window.add(build.hashKey(TOPIC, P.createUniqId()), build.hashHi(), i * 600, now);
     console.log(`window: ${window.size} entries prefilled, ${(window.bytes / 1048576).toFixed(1)} MiB`);
-  } else console.log("A/A: both brokers off");
+  }
+  if (opt.aa) console.log("A/A: both brokers off");
   for (const kind of opt.cases.split(",")) {
-    const rOn = makeFrames(kind);
-    const rOff = makeFrames(kind);
+    const sides = { on: [on, makeFrames(kind)], off: [off, makeFrames(kind)] };
+    if (off2) sides.off2 = [off2, makeFrames(kind)];
+    if (baseOn) sides.base = [baseOn, makeFrames(kind)];
     for (let i = 0; i < 50; i++) {
-      renewKeys(rOn);
-      await runRound(on, rOn);
-      renewKeys(rOff);
-      await runRound(off, rOff);
+      for (const [b, round] of Object.values(sides)) {
+        renewKeys(round);
+        await runRound(b, round);
+      }
+    }
+    // ABBA for two sides; with more, each in each position alike (rotations, forwards and back).
+    const names = Object.keys(sides);
+    const orders = [];
+    for (let r = 0; r < names.length; r++) {
+      const rot = [...names.slice(r), ...names.slice(0, r)];
+      orders.push(rot, [...rot].reverse());
     }
     const end = performance.now() + Number(opt.seconds) * 1000;
-    const sum = { on: 0, off: 0 };
+    const zero = () => ({ on: 0, off: 0, off2: 0, base: 0 });
+    const sum = zero();
     let rounds = 0;
     const blockRatios = [];
-    let block = { on: 0, off: 0 };
+    const blockAa = [];
+    const blockBase = [];
+    let block = zero();
     while (performance.now() < end) {
-      // ABBA: each side goes first as often as second.
-      const order = rounds % 2 === 0 ? ["on", "off"] : ["off", "on"];
-      for (const side of order) {
+      for (const side of orders[rounds % orders.length]) {
         if (opt.only && side !== opt.only) continue;
-        const round = side === "on" ? rOn : rOff;
+        const [b, round] = sides[side];
         renewKeys(round);
         const c0 = cpuUs();
-        await runRound(side === "on" ? on : off, round);
+        await runRound(b, round);
         const us = cpuUs() - c0;
         sum[side] += us;
         block[side] += us;
       }
       rounds++;
-      if (rounds % 50 === 0) {
+      if (rounds % 60 === 0) {
         blockRatios.push(block.on / block.off);
-        block = { on: 0, off: 0 };
+        blockAa.push(block.off2 / block.off);
+        blockBase.push(block.base / block.off);
+        block = zero();
       }
     }
-    const msgs = rounds * rOn.messages;
+    const msgs = rounds * sides.on[1].messages;
+    const med = (v) => (v.length > 0 ? median(v).toFixed(4) : "-");
     console.log(
-      `${kind.padEnd(6)} ${rounds} round pairs of ${rOn.messages} messages: on ${(sum.on / msgs).toFixed(3)} µs/msg, off ${(sum.off / msgs).toFixed(3)} µs/msg, on/off ${(sum.on / sum.off).toFixed(4)} (median of ${blockRatios.length} blocks ${blockRatios.length > 0 ? median(blockRatios).toFixed(4) : "-"}), load ${load()}`,
+      `${kind.padEnd(6)} ${rounds} rounds of ${sides.on[1].messages} messages: on ${(sum.on / msgs).toFixed(3)} µs/msg, off ${(sum.off / msgs).toFixed(3)} µs/msg, on/off ${(sum.on / sum.off).toFixed(4)} (median of ${blockRatios.length} blocks ${med(blockRatios)})` +
+        (off2
+          ? `; A/A off2 ${(sum.off2 / msgs).toFixed(3)} µs/msg, off2/off ${(sum.off2 / sum.off).toFixed(4)} (median ${med(blockAa)})`
+          : "") +
+        (baseOn
+          ? `; base build on ${(sum.base / msgs).toFixed(3)} µs/msg, base/off ${(sum.base / sum.off).toFixed(4)} (median ${med(blockBase)})`
+          : "") +
+        `, load ${load()}`,
     );
   }
 } finally {
   await on.broker.shutdown();
   await off.broker.shutdown();
+  await off2?.broker.shutdown();
+  await baseOn?.broker.shutdown();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }

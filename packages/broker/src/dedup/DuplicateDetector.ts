@@ -2,7 +2,7 @@ import { createOffsetMsgId, decodeMessage, MessageConst, ResponseCode } from "@t
 import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
-import { DuplicateWindow, hashHi, hashKey, PENDING } from "./DuplicateWindow.js";
+import { DuplicateWindow, followerIndex, followerMark, hashHi, hashKey, PENDING } from "./DuplicateWindow.js";
 import { readWindowSnapshot, removeWindowSnapshot, writeWindowSnapshot } from "./WindowSnapshot.js";
 
 export interface DuplicateDetectorOptions {
@@ -109,6 +109,9 @@ export class DuplicateDetector {
       // Entries are added as the file is read, filtered by the log's recovered end (known
       // now) and the covered offset (known once the header is read: it is read first).
       let covered = Number.POSITIVE_INFINITY;
+      // Entries just added in a row: a batch's follower is kept when its lead, `index`
+      // entries back in the file (consecutive ring entries), was, and stays that far back.
+      let run = 0;
       const snap = await readWindowSnapshot(
         path,
         (words, nums, n) => {
@@ -118,15 +121,26 @@ export class DuplicateDetector {
           for (let k = 0; k < n; k++) {
             const offset = nums[3 * k + 1]!;
             const at = nums[3 * k + 2]!;
-            // < 0: its store had not ended (or failed) when the snapshot was taken; >= end:
-            // at or past the covered offset (read from the log below) or lost.
-            if (offset < 0 || at < since) continue;
-            if (offset >= end || offset < logStart) {
+            const index = followerIndex(offset);
+            if (index > 0) {
+              // Its record follows its lead's (a lost one is caught when a match is read back).
+              if (index > run || at < since) {
+                run = 0;
+                continue;
+              }
+            } else if (offset < 0 || at < since) {
+              // < 0: its store had not ended (or failed) when the snapshot was taken.
+              run = 0;
+              continue;
+            } else if (offset >= end || offset < logStart) {
+              // At or past the covered offset (read from the log below), or lost.
               if (offset < covered) report.dropped++;
+              run = 0;
               continue;
             }
             this.window.add(words[6 * k]!, words[6 * k + 1]!, offset, at);
             report.snapshot++;
+            run++;
           }
         },
         (header) => {
@@ -354,12 +368,47 @@ export class DuplicateDetector {
       if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
       const lo = hashKey(first.topic, uniq);
       const hi = hashHi();
-      const seq = w.lookup(lo, hi, now);
-      if (seq < 0) return w.reserve(lo, hi, now);
-      return this.original(first.topic, uniq, seq).then((o) => o ?? w.reserve(lo, hi, Date.now()));
+      const r = w.admitKey(lo, hi, now, w.headSeq, PENDING);
+      if (r >= 0) return r;
+      return this.original(first.topic, uniq, -1 - r).then((o) => o ?? w.reserve(lo, hi, Date.now()));
     }
     if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
-    // A batch: hashes kept (two words a message, -1 without UNIQ_KEY) to enter them after the lookups.
+    // A batch, the send path's case: every message keyed and new. Entered as it is looked up
+    // (one pass over each key's bucket): the first message's entry is the lead, the others
+    // follow it (followerMark), so stored() settles one entry per batch. A batch more than
+    // half the window (a tiny window) would push its own lead out: entered one by one.
+    const n = inputs.length;
+    if (2 * n > w.capacity) return this.admitBatch(inputs, now);
+    const young = w.headSeq;
+    for (let i = 0; i < n; i++) {
+      const m = inputs[i]!;
+      const r =
+        m.uniqKey === undefined
+          ? -1
+          : w.admitKey(
+              hashKey(m.topic, m.uniqKey),
+              hashHi(),
+              now,
+              young,
+              i === 0 ? PENDING : followerMark(i),
+            );
+      if (r < 0) {
+        // A match (or a message without UNIQ_KEY): what this pass entered never answers, and
+        // the batch is looked up whole first.
+        for (let k = 0; k < i; k++) w.settle((young + k) >>> 0, -1);
+        return this.admitBatch(inputs, now);
+      }
+    }
+    return young;
+  }
+
+  /**
+   * A batch that holds a resend (or a message without UNIQ_KEY): every message looked up
+   * before any is entered, each with its own entry (see admit()).
+   */
+  private admitBatch(inputs: readonly MessageInput[], now: number): number | Promise<OriginalSend | number> {
+    const w = this.window;
+    // Hashes kept (two words a message, -1 without UNIQ_KEY) to enter them after the lookups.
     const hashes = new Array<number>(2 * inputs.length);
     let candidates: number[] | undefined;
     for (let i = 0; i < inputs.length; i++) {
@@ -397,10 +446,12 @@ export class DuplicateDetector {
     candidates: readonly number[],
   ): Promise<OriginalSend | undefined> {
     const found: OriginalSend[] = [];
+    // A resent batch's candidates follow one lead in order: the record steps are taken once.
+    const walk: Walk = { lead: -1, index: 0, offset: 0 };
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (candidates[i]! < 0 || m.uniqKey === undefined) continue;
-      const original = await this.original(m.topic, m.uniqKey, candidates[i]!);
+      const original = await this.original(m.topic, m.uniqKey, candidates[i]!, walk);
       if (original) found.push(original);
     }
     const hits = found.length;
@@ -423,9 +474,21 @@ export class DuplicateDetector {
    * or, while its store is under way, once that ends. undefined when it is not (a hash
    * collision) or its store failed.
    */
-  private original(topic: string, uniqKey: string, seq: number): Promise<OriginalSend | undefined> {
-    const offset = this.window.offsetOf(seq);
-    if (offset !== PENDING) return this.confirm(topic, uniqKey, offset);
+  private original(
+    topic: string,
+    uniqKey: string,
+    seq: number,
+    walk?: Walk,
+  ): Promise<OriginalSend | undefined> {
+    const state = this.window.stateOf(seq);
+    if (state >= 0) {
+      const index = followerIndex(this.window.offsetOf(seq));
+      if (index === 0) return this.confirm(topic, uniqKey, state);
+      return this.recordAfter(state, index, walk).then((offset) =>
+        offset === undefined ? undefined : this.confirm(topic, uniqKey, offset),
+      );
+    }
+    if (state !== PENDING) return Promise.resolve(undefined); // abandoned (a follower whose lead left)
     this.inFlightHits++;
     return new Promise((resolve) => {
       let list = this.waiters.get(seq);
@@ -435,6 +498,31 @@ export class DuplicateDetector {
       }
       list.push({ topic, uniqKey, resolve });
     });
+  }
+
+  /**
+   * The offset of the record `index` records after the one at `lead` (a follower's: its
+   * batch's records are consecutive), stepping over each; undefined if the log no longer
+   * holds one. `walk` carries the last step over, for the next follower of the same lead.
+   */
+  private async recordAfter(lead: number, index: number, walk?: Walk): Promise<number | undefined> {
+    let offset = lead;
+    let k = 0;
+    if (walk !== undefined && walk.lead === lead && walk.index <= index) {
+      offset = walk.offset;
+      k = walk.index;
+    }
+    for (; k < index; k++) {
+      const rec = await this.o.store.lookMessageByOffset(offset);
+      if (rec === undefined) return undefined;
+      offset += rec.length;
+    }
+    if (walk !== undefined) {
+      walk.lead = lead;
+      walk.index = index;
+      walk.offset = offset;
+    }
+    return offset;
   }
 
   /**
@@ -460,13 +548,26 @@ export class DuplicateDetector {
   /** The put of an admitted send succeeded: its entries get their offsets; resends waiting get its result. */
   stored(inputs: readonly MessageInput[], ticket: number, result: PutResult): void {
     if (ticket < 0) return;
+    const n = inputs.length;
+    if (n > 1 && this.window.isFollower((ticket + 1) >>> 0)) {
+      // Entered as a lead and its followers (admit): the lead's offset stands for all.
+      this.window.settle(ticket, recordOffset(result, 0));
+      if (this.waiters.size > 0) {
+        for (let i = 0; i < n; i++) {
+          this.wake((ticket + i) >>> 0, inputs[i]!, {
+            msgId: result.msgIds[i]!,
+            queueId: inputs[i]!.queueId,
+            queueOffset: result.queueOffset + i,
+          });
+        }
+      }
+      return;
+    }
     let seq = ticket;
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (m.uniqKey === undefined) continue;
-      // A batch's later messages: their offset is the tail of their offsetMsgId.
-      const offset = i === 0 ? result.commitLogOffset : offsetOfMsgId(result.msgIds[i]!);
-      this.window.settle(seq, offset);
+      this.window.settle(seq, recordOffset(result, i));
       if (this.waiters.size > 0)
         this.wake(seq, m, {
           msgId: result.msgIds[i]!,
@@ -508,6 +609,31 @@ export class DuplicateDetector {
     for (const list of this.waiters.values()) n += list.length;
     return n;
   }
+}
+
+/** Where confirmBatch's record steps got to (recordAfter). */
+interface Walk {
+  lead: number;
+  index: number;
+  offset: number;
+}
+
+/**
+ * The commit-log offset of record `i` of a put's result. Not result.commitLogOffset, even
+ * for the first: a send coalesced with others into one append (PutCoalescer) gets the
+ * append's first offset there. Its offsetMsgId's low 8 hex digits on top of that first
+ * offset: an append's records are at most its bytes (a few MiB, far below 4 GiB) after it.
+ * Half the digits of offsetOfMsgId, on the send path of every keyed message.
+ */
+export function recordOffset(result: Pick<PutResult, "commitLogOffset" | "msgIds">, i: number): number {
+  const id = result.msgIds[i]!;
+  let low = 0;
+  for (let k = id.length - 8; k < id.length; k++) {
+    const c = id.charCodeAt(k);
+    low = low * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  const first = result.commitLogOffset;
+  return first + ((low - (first % 4294967296)) >>> 0);
 }
 
 /** The commit-log offset in an offsetMsgId: its last 16 hex digits (any host length). */

@@ -7,7 +7,9 @@
  * window costs the garbage collector nothing however full it is. Two parts:
  * - a ring in store order, entry `seq` at slot `seq & ringMask` (hash 8 B, commit-log offset
  *   8 B, store time 8 B). Entries are numbered by a 32-bit sequence: the live ones are
- *   `tail .. tail + count - 1` (mod 2^32). Expiry and eviction only advance `tail`: they read
+ *   `tail .. tail + count - 1` (mod 2^32). A batch's later messages hold a mark pointing at
+ *   the batch's first entry instead of an offset (followerMark): a batch is settled once.
+ *   Expiry and eviction only advance `tail`: they read
  *   the ring in order and never touch the table;
  * - a table of 64-byte buckets (one cache line), each a spill marker and 14 entries of 4 bytes
  *   (tag = top bits of the high hash word, low bits of the seq). An entry whose seq fell out of the live range is stale and simply
@@ -44,6 +46,22 @@ export const ENTRY_BYTES = 24;
 export const PENDING = -1;
 /** Offset of an entry whose store failed: never an answer. */
 const ABANDONED = -2;
+
+/**
+ * The offset field of a batch's later message (a follower): `index` entries and records
+ * after the batch's first message (its lead), whose entry alone gets the offset once
+ * stored — one settle per batch, not one per message. Its state (pending, abandoned,
+ * stored) is the lead's; its record is found from the lead's by stepping over `index`
+ * records (only on a hit). A follower whose lead left the window never answers.
+ */
+export function followerMark(index: number): number {
+  return ABANDONED - index;
+}
+
+/** The index of a follower mark (an offset field below ABANDONED); 0 for any other value. */
+export function followerIndex(offsetField: number): number {
+  return offsetField < ABANDONED ? ABANDONED - offsetField : 0;
+}
 
 /** The high word of the last hashKey(): the hash is two 32-bit words, returned without allocating. */
 let lastHi = 0;
@@ -261,9 +279,30 @@ export class DuplicateWindow {
     return seq < 0 ? -1 : this.nums[3 * (seq & this.ringMask) + 1]!;
   }
 
-  /** The offset of live entry `seq` (PENDING while being stored). */
+  /** The offset field of live entry `seq`: an offset, PENDING, or a follower mark (followerIndex). */
   offsetOf(seq: number): number {
     return this.nums[3 * (seq & this.ringMask) + 1]!;
+  }
+
+  /** Most entries kept. */
+  get capacity(): number {
+    return this.maxEntries;
+  }
+
+  /**
+   * The store state of live entry `seq`: its offset, PENDING or ABANDONED — for a follower,
+   * its lead's (ABANDONED once the lead left the window).
+   */
+  stateOf(seq: number): number {
+    const v = this.nums[3 * (seq & this.ringMask) + 1]!;
+    if (v >= ABANDONED) return v;
+    const lead = (seq - (ABANDONED - v)) >>> 0;
+    return this.live(lead) ? this.nums[3 * (lead & this.ringMask) + 1]! : ABANDONED;
+  }
+
+  /** Whether `seq` is a live follower (followerMark). */
+  isFollower(seq: number): boolean {
+    return this.live(seq) && this.nums[3 * (seq & this.ringMask) + 1]! < ABANDONED;
   }
 
   /** Remembers a stored message under hash (lo, hi) (start-up rebuild); returns its seq. */
@@ -360,8 +399,7 @@ export class DuplicateWindow {
         const seq = (head - back) >>> 0;
         const slot = seq & this.ringMask;
         if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) continue;
-        if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.nums[3 * slot + 1] === ABANDONED)
-          continue;
+        if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) continue;
         best = seq;
         bestAge = age;
       }
@@ -371,6 +409,76 @@ export class DuplicateWindow {
       if (b >= this.buckets) b -= this.buckets;
     }
     return best;
+  }
+
+  /**
+   * lookup() and reserve() in one pass over the key's bucket (the send path): if an entry
+   * under (lo, hi) older than seq `young` answers (lookup's rules), returns -1 - its seq and
+   * enters nothing; else enters the key with offset field `mark` (PENDING, or a followerMark)
+   * and returns its seq (>= 0). Entries from `young` on are the caller's own, just entered
+   * (a batch may hold one key twice): never a match. The bucket line read for the lookup is
+   * the one written, and its first free place is noted on the way (insert() only when the
+   * home bucket has none).
+   */
+  admitKey(lo: number, hi: number, now: number, young: number, mark: number): number {
+    const table = this.table;
+    const tag = this.tagOf(hi);
+    const bits = this.seqBits;
+    const seqMask = this.seqMask;
+    const tail = this.tail;
+    const count = this.count;
+    const head = (tail + count) >>> 0;
+    // The caller's own entries are the newest `own`: 1..own entries back.
+    const own = (head - young) >>> 0;
+    let best = -1;
+    let bestAge = count;
+    let free = -1;
+    let b = this.home(lo);
+    for (let hops = 0; hops < this.buckets; hops++) {
+      const base = b * BUCKET;
+      for (let e = base + 2; e < base + BUCKET; e++) {
+        const v = table[e]!;
+        // Most places hold another tag: only the first free place is looked for among them.
+        if (v >>> bits !== tag) {
+          if (free < 0 && hops === 0 && (v === 0 || stale(head, v, seqMask, count))) free = e;
+          continue;
+        }
+        const back = (head - (v & seqMask)) & seqMask;
+        if (back === 0 || back > count) {
+          // Stale now, so stale once the new entry is counted too (insert()'s test).
+          if (free < 0 && hops === 0) free = e;
+          continue;
+        }
+        if (back <= own) continue;
+        const age = count - back;
+        if (age >= bestAge) continue;
+        const seq = (head - back) >>> 0;
+        const slot = seq & this.ringMask;
+        if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) continue;
+        if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) continue;
+        best = seq;
+        bestAge = age;
+      }
+      if (table[base + 1] === 0 || (table[base]! - tail) >>> 0 >= count) break;
+      b += this.spillStride;
+      if (b >= this.buckets) b -= this.buckets;
+    }
+    if (best >= 0) return -1 - best;
+    if (count === this.maxEntries) {
+      this.tail = (tail + 1) >>> 0;
+      this.count--;
+      this.evictedEarly++;
+    }
+    const seq = head; // the eviction moved tail and count alike
+    const slot = seq & this.ringMask;
+    this.words[6 * slot] = lo;
+    this.words[6 * slot + 1] = hi;
+    this.nums[3 * slot + 1] = mark;
+    this.nums[3 * slot + 2] = now;
+    this.count++;
+    if (free >= 0) table[free] = ((tag << bits) | (seq & seqMask)) >>> 0;
+    else this.insert(lo, hi, seq);
+    return seq;
   }
 
   /** Into the first stale place of the key's bucket, spilling into further buckets (spillStride) if none. */
@@ -405,6 +513,12 @@ export class DuplicateWindow {
     // home bucket gives up its first place, so the table never loops or grows.
     table[home * BUCKET + 2] = v;
   }
+}
+
+/** Whether table entry `v` is not 1..count entries back from `head` (its seq left the window). */
+function stale(head: number, v: number, seqMask: number, count: number): boolean {
+  const back = (head - (v & seqMask)) & seqMask;
+  return back === 0 || back > count;
 }
 
 function gcd(a: number, b: number): number {

@@ -34,7 +34,8 @@ export interface SnapshotHeader {
 
 /**
  * Entries of a snapshot as typed views over a chunk: entry k's hash low and high words are
- * words[6k], words[6k + 1]; its commit-log offset (< 0: not stored) and store time
+ * words[6k], words[6k + 1]; its commit-log offset (< 0: not stored, or a batch's later
+ * message pointing at the batch's first entry: DuplicateWindow's followerMark) and store time
  * nums[3k + 1], nums[3k + 2] (the ring's own layout). Valid only during the call.
  */
 export type EntryChunk = (words: Uint32Array, nums: Float64Array, n: number) => void;
