@@ -16,7 +16,7 @@ const MAX_QUERY_MESSAGES = 64;
 
 /**
  * Reads: pulls (consume-queue entries → one log read per contiguous run), queue offsets
- * by time, look-ups by physical offset (offsetMsgId) and by key. Only dispatched records
+ * by time, where the records since a time start in the log, look-ups by physical offset (offsetMsgId) and by key. Only dispatched records
  * are in consume queues and index, and look-ups by offset stop at the visible offset, so
  * nothing here returns data a crash or a failover can take back.
  */
@@ -182,6 +182,44 @@ export class MessageQueries {
     const e = await cq.entry(queueOffset);
     if (e.offset < this.log.minOffset) return -1;
     return this.storeTimeAt(e.offset);
+  }
+
+  /** See MessageStore.commitLogOffsetInQueue. */
+  async commitLogOffsetInQueue(topic: string, queueId: number, queueOffset: number): Promise<number> {
+    const cq = this.table.queue(topic, queueId);
+    if (!cq) return Number.POSITIVE_INFINITY;
+    const n = Math.max(queueOffset, cq.minOffset);
+    if (n >= cq.maxOffset) return Number.POSITIVE_INFINITY;
+    return (await cq.entry(n)).offset;
+  }
+
+  /**
+   * Where the records stored since `timestamp` start in the commit log (see
+   * MessageStore.forEachRecordSince), at most `maxBytes` before its confirmed end.
+   */
+  async offsetSince(timestamp: number, maxBytes: number): Promise<number> {
+    const to = this.log.confirmedOffset;
+    // At most maxBytes of log: per queue, the first entry at or after both bounds.
+    const floor = to - maxBytes;
+    let from = to;
+    for (const cq of [...this.table.consumeQueues()]) {
+      let n = await this.getOffsetInQueueByTime(cq.topic, cq.queueId, timestamp);
+      if (n >= cq.maxOffset) continue;
+      if ((await cq.entry(n)).offset < floor) {
+        let lo = n;
+        let hi = cq.maxOffset;
+        while (lo < hi) {
+          const mid = Math.floor((lo + hi) / 2);
+          if ((await cq.entry(mid)).offset >= floor) hi = mid;
+          else lo = mid + 1;
+        }
+        n = lo;
+        if (n >= cq.maxOffset) continue;
+      }
+      const e = await cq.entry(n);
+      if (e.offset < from) from = e.offset;
+    }
+    return Math.max(from, this.log.minOffset);
   }
 
   /** One stored record at a physical offset (offsetMsgId look-ups); only confirmed data. */

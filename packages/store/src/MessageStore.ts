@@ -1,23 +1,21 @@
-import fs from "node:fs";
-import { join } from "node:path";
-import { AppendPath } from "./AppendPath.js";
-import { CommitLog, type ScannedRecord } from "./CommitLog.js";
+import type { AppendPath } from "./AppendPath.js";
+import type { CommitLog, ScannedRecord } from "./CommitLog.js";
+import type { ConfirmWaiters } from "./ConfirmWaiters.js";
 import { type MessageStoreConfig, type ResolvedConfig, resolveConfig } from "./config.js";
-import { type CommitGate, Dispatcher } from "./Dispatcher.js";
+import type { CommitGate, Dispatcher } from "./Dispatcher.js";
 import type { DispatchFields } from "./DispatchFields.js";
 import type { DurationBuckets } from "./DurationBuckets.js";
-import { ReadFdCache } from "./fsx.js";
-import { IndexService } from "./IndexService.js";
-import { MessageQueries } from "./MessageQueries.js";
-import { PutWaiters } from "./PutWaiters.js";
-import { QueueTable } from "./QueueTable.js";
-import { recoverStore } from "./Recovery.js";
+import type { MessageQueries } from "./MessageQueries.js";
+import type { PutWaiters } from "./PutWaiters.js";
+import type { QueueTable } from "./QueueTable.js";
 import { type ReplicationChunk, readReplicationChunk } from "./ReplicationSource.js";
-import { RetentionService } from "./RetentionService.js";
+import type { RetentionService } from "./RetentionService.js";
 import { messageIllegal, serviceNotAvailable } from "./StoreError.js";
-import { StoreHealth, writeFailureText } from "./StoreHealth.js";
-import { acquireStoreLock } from "./StoreLock.js";
+import type { StoreHealth } from "./StoreHealth.js";
+import { StoreLifecycle } from "./StoreLifecycle.js";
+import { assembleStore } from "./StoreParts.js";
 import type { GetMessageResult, MessageInput, PutResult, StoreStats } from "./StoreTypes.js";
+import { takeBackUncommitted } from "./UncommittedTruncation.js";
 
 export type { CommitGate } from "./Dispatcher.js";
 export type { ReplicationChunk } from "./ReplicationSource.js";
@@ -45,138 +43,42 @@ export interface PutOptions {
  *
  * This class is the door: it wires the parts and keeps the public API. The work is in
  * AppendPath (puts, replicated appends), Dispatcher (log → consume queues + index, the
- * visible offset, persistence), Recovery, RetentionService and MessageQueries.
+ * visible offset, persistence), StoreLifecycle (open + recovery, background services, stop),
+ * RetentionService and MessageQueries.
  */
 export class MessageStore {
   private readonly cfg: ResolvedConfig;
   private readonly log: CommitLog;
-  private readonly index: IndexService;
-  private readonly readFds = new ReadFdCache(128);
   private readonly table: QueueTable;
-  private readonly health = new StoreHealth();
+  private readonly health: StoreHealth;
   private readonly waiters: PutWaiters;
   private readonly dispatcher: Dispatcher;
   private readonly appender: AppendPath;
   private readonly retention: RetentionService;
   private readonly queries: MessageQueries;
-  /** Frees the directory for another open (set by open, called once stopped). */
-  private releaseLock: () => void = () => {};
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly background = new Set<Promise<unknown>>();
-  private stopping: Promise<void> | undefined;
-  /** whenConfirmed waiters, oldest offset first is not required: checked on every progress. */
-  private confirmWaiters: { offset: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly confirms: ConfirmWaiters;
+  private readonly lifecycle: StoreLifecycle;
 
   private constructor(cfg: ResolvedConfig) {
+    const p = assembleStore(cfg);
     this.cfg = cfg;
-    this.log = new CommitLog({
-      dir: cfg.storePathCommitLog,
-      segmentSize: cfg.mappedFileSizeCommitLog,
-      blockBytes: cfg.writeBlockBytes,
-      maxTailBytes: cfg.maxTailCacheBytes,
-      flushDiskType: cfg.flushDiskType,
-      flushInterval: cfg.flushIntervalCommitLog,
-      logger: cfg.logger,
-    });
-    this.index = new IndexService(
-      join(cfg.storePathRootDir, "index"),
-      cfg.maxIndexEntriesPerFile,
-      cfg.indexHashSlotNum,
-      this.readFds,
-      cfg.logger,
-    );
-    this.table = new QueueTable(
-      join(cfg.storePathRootDir, "consumequeue"),
-      cfg.consumeQueueEntriesPerFile,
-      this.readFds,
-    );
-    this.waiters = new PutWaiters(cfg.syncFlushTimeout);
-    this.dispatcher = new Dispatcher(cfg, this.log, this.table, this.index, this.waiters, this.health);
-    this.appender = new AppendPath(cfg, this.log, this.table, this.dispatcher, this.waiters);
-    this.queries = new MessageQueries(this.log, this.table, this.index, this.dispatcher, this.health);
-    this.retention = new RetentionService(
-      cfg,
-      this.log,
-      this.table,
-      this.index,
-      this.dispatcher,
-      this.health,
-      (offset) => this.queries.storeTimeAt(offset),
-    );
-    this.dispatcher.onDispatched = this.retention.onDispatched;
-  }
-
-  private get abortPath(): string {
-    return join(this.cfg.storePathRootDir, "abort");
+    this.log = p.log;
+    this.table = p.table;
+    this.health = p.health;
+    this.waiters = p.waiters;
+    this.dispatcher = p.dispatcher;
+    this.appender = p.appender;
+    this.retention = p.retention;
+    this.queries = p.queries;
+    this.confirms = p.confirms;
+    this.lifecycle = new StoreLifecycle(p);
   }
 
   /** Opens the store, recovering after a crash (abort marker present) or trusting a clean stop. */
   static async open(config: MessageStoreConfig): Promise<MessageStore> {
     const store = new MessageStore(resolveConfig(config));
-    store.releaseLock = await acquireStoreLock(store.cfg.storePathRootDir, store.abortPath);
-    // A replicated log opens behind its commit gate: recovery must not make visible what a
-    // failover can still take back.
-    if (config.commitGate) store.dispatcher.setCommitGate(config.commitGate);
-    try {
-      await recoverStore({
-        cfg: store.cfg,
-        log: store.log,
-        table: store.table,
-        index: store.index,
-        dispatcher: store.dispatcher,
-        abortPath: store.abortPath,
-        checkpointPath: join(store.cfg.storePathRootDir, "checkpoint"),
-      });
-      await store.retention.refreshEarliestTime();
-    } catch (err) {
-      await store.log.close().catch(() => {});
-      await store.readFds.closeAll();
-      store.releaseLock();
-      throw err;
-    }
-    store.startServices();
+    await store.lifecycle.open(config.commitGate);
     return store;
-  }
-
-  private startServices(): void {
-    const { cfg } = this;
-    this.log.onProgress((err) => {
-      if (err) this.onWriteFailure(err);
-      else this.dispatcher.schedule();
-      if (this.confirmWaiters.length > 0) this.settleConfirmWaiters(err);
-    });
-    this.log.startFlushTimer();
-    const every = (ms: number, fn: () => Promise<unknown>) => {
-      let running = false;
-      const t = setInterval(() => {
-        if (running || this.health.closed) return;
-        running = true;
-        const p = fn()
-          .catch((err: Error) => cfg.logger.error(`store background task failed: ${err.message}`))
-          .finally(() => {
-            running = false;
-            this.background.delete(p);
-          });
-        this.background.add(p);
-      }, ms);
-      t.unref();
-      this.timers.push(t);
-    };
-    every(cfg.flushIntervalConsumeQueue, () => this.dispatcher.persist());
-    every(cfg.diskCheckInterval, () => this.retention.checkDisk());
-    every(cfg.cleanResourceInterval, () => this.retention.deleteExpiredFiles());
-    void this.retention.checkDisk().catch(() => {});
-  }
-
-  private settleConfirmWaiters(err?: Error): void {
-    const confirmed = this.log.confirmedOffset;
-    const keep: typeof this.confirmWaiters = [];
-    for (const w of this.confirmWaiters) {
-      if (err) w.reject(err);
-      else if (confirmed >= w.offset) w.resolve();
-      else keep.push(w);
-    }
-    this.confirmWaiters = keep;
   }
 
   /**
@@ -187,7 +89,7 @@ export class MessageStore {
   whenConfirmed(offset: number): Promise<void> {
     if (this.log.confirmedOffset >= offset) return Promise.resolve();
     if (this.health.closed) return Promise.reject(serviceNotAvailable("message store is shut down"));
-    return new Promise((resolve, reject) => this.confirmWaiters.push({ offset, resolve, reject }));
+    return this.confirms.wait(offset);
   }
 
   /** See AppendPath.onLocalAppend: every local append's records, before they are written. */
@@ -205,11 +107,6 @@ export class MessageStore {
   /** The commit-log directory (a Raft storage reads entries of lagging followers from it). */
   get commitLogDir(): string {
     return this.cfg.storePathCommitLog;
-  }
-
-  private onWriteFailure(err: Error): void {
-    this.health.writeFailure = writeFailureText("commit log", err);
-    this.waiters.rejectAll(serviceNotAvailable(this.health.writeFailure, err));
   }
 
   // ------------------------------------------------------------------ puts (AppendPath)
@@ -304,25 +201,8 @@ export class MessageStore {
    * CommitLog.truncateTo) and a checkpoint written that no longer claims them. What a Raft
    * follower (or a deposed leader) does with an uncommitted suffix.
    */
-  async truncateUncommitted(offset: number): Promise<void> {
-    this.health.checkReplicable();
-    if (offset >= this.log.maxOffset) return;
-    this.dispatcher.dropFrom(offset);
-    this.health.truncating = true;
-    try {
-      this.waiters.rejectPast(
-        offset,
-        serviceNotAvailable(`the record was taken back (log truncated to ${offset})`),
-      );
-      // First a checkpoint that claims nothing past the cut (a crash mid-cut recovers from there).
-      this.dispatcher.flushedCap = offset;
-      await this.dispatcher.persistSettled();
-      await this.dispatcher.persist();
-      await this.log.truncateTo(offset);
-    } finally {
-      this.dispatcher.flushedCap = Number.POSITIVE_INFINITY;
-      this.health.truncating = false;
-    }
+  truncateUncommitted(offset: number): Promise<void> {
+    return takeBackUncommitted(this.log, this.dispatcher, this.waiters, this.health, offset);
   }
 
   /** The commit gate's offset moved: dispatch what became visible. */
@@ -400,12 +280,8 @@ export class MessageStore {
    * queue has no such entry yet (past its end; what a retention guard needs next). Entries
    * below the queue's start answer its first entry's offset.
    */
-  async commitLogOffsetInQueue(topic: string, queueId: number, queueOffset: number): Promise<number> {
-    const cq = this.table.queue(topic, queueId);
-    if (!cq) return Number.POSITIVE_INFINITY;
-    const n = Math.max(queueOffset, cq.minOffset);
-    if (n >= cq.maxOffset) return Number.POSITIVE_INFINITY;
-    return (await cq.entry(n)).offset;
+  commitLogOffsetInQueue(topic: string, queueId: number, queueOffset: number): Promise<number> {
+    return this.queries.commitLogOffsetInQueue(topic, queueId, queueOffset);
   }
 
   deleteTopics(topics: string[]): Promise<void> {
@@ -468,29 +344,8 @@ export class MessageStore {
    * Where the records stored since `timestamp` start in the commit log (see
    * forEachRecordSince), at most `maxBytes` before its confirmed end.
    */
-  async offsetSince(timestamp: number, maxBytes = Number.POSITIVE_INFINITY): Promise<number> {
-    const to = this.log.confirmedOffset;
-    // At most maxBytes of log: per queue, the first entry at or after both bounds.
-    const floor = to - maxBytes;
-    let from = to;
-    for (const cq of [...this.table.consumeQueues()]) {
-      let n = await this.queries.getOffsetInQueueByTime(cq.topic, cq.queueId, timestamp);
-      if (n >= cq.maxOffset) continue;
-      if ((await cq.entry(n)).offset < floor) {
-        let lo = n;
-        let hi = cq.maxOffset;
-        while (lo < hi) {
-          const mid = Math.floor((lo + hi) / 2);
-          if ((await cq.entry(mid)).offset >= floor) hi = mid;
-          else lo = mid + 1;
-        }
-        n = lo;
-        if (n >= cq.maxOffset) continue;
-      }
-      const e = await cq.entry(n);
-      if (e.offset < from) from = e.offset;
-    }
-    return Math.max(from, this.log.minOffset);
+  offsetSince(timestamp: number, maxBytes = Number.POSITIVE_INFINITY): Promise<number> {
+    return this.queries.offsetSince(timestamp, maxBytes);
   }
 
   /**
@@ -573,55 +428,11 @@ export class MessageStore {
    * the page cache). For tests and for giving up on a store after a fatal error.
    */
   halt(): Promise<void> {
-    this.stopping ??= (async () => {
-      this.health.closed = true;
-      this.settleConfirmWaiters(serviceNotAvailable("message store halted"));
-      for (const t of this.timers) clearInterval(t);
-      this.waiters.stop();
-      await Promise.allSettled([...this.background]);
-      await this.dispatcher.persistSettled();
-      await this.log.halt();
-      this.waiters.rejectAll(serviceNotAvailable("message store halted before the message was confirmed"));
-      await this.readFds.closeAll();
-      // The marker stays (the next open must recover) but no longer names a live user.
-      await fs.promises.writeFile(this.abortPath, "halted").catch(() => {});
-      this.releaseLock();
-    })();
-    return this.stopping;
+    return this.lifecycle.halt();
   }
 
   /** Clean stop: flush, persist consume queues and index, write a clean checkpoint, remove the abort marker. */
   shutdown(): Promise<void> {
-    this.stopping ??= this.stop();
-    return this.stopping;
-  }
-
-  private async stop(): Promise<void> {
-    this.health.closed = true;
-    this.settleConfirmWaiters(serviceNotAvailable("message store shut down"));
-    for (const t of this.timers) clearInterval(t);
-    await Promise.allSettled([...this.background]);
-    await this.log.flushAll();
-    this.dispatcher.drainVisible();
-    this.waiters.settleAll(
-      this.dispatcher.dispatched,
-      serviceNotAvailable("message store shut down before the message was stored"),
-    );
-    let clean = !this.log.writeFailure;
-    try {
-      await this.dispatcher.persistSettled();
-      await this.dispatcher.persist();
-      await this.index.close();
-      if (clean) await this.dispatcher.writeCheckpoint(true);
-    } catch (err) {
-      clean = false;
-      this.cfg.logger.error(
-        `shutdown could not persist everything (${(err as Error).message}); next start recovers`,
-      );
-    }
-    await this.log.close();
-    await this.readFds.closeAll();
-    if (clean) await fs.promises.rm(this.abortPath, { force: true });
-    this.releaseLock();
+    return this.lifecycle.shutdown();
   }
 }

@@ -1,30 +1,17 @@
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
-import {
-  decodeMessage,
-  ResponseCode,
-  type SubscriptionGroupConfig,
-  TideMQError,
-  type TopicConfig,
-} from "@tidemq/protocol";
+import { ResponseCode, TideMQError } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageStore } from "@tidemq/store";
-import { readConfigJson, writeFileAtomic } from "../ConfigFile.js";
 import type { ConsumerOffsetManager } from "../ConsumerOffsetManager.js";
-import { SerialPump } from "../SerialPump.js";
 import type { SubscriptionGroupManager } from "../SubscriptionGroupManager.js";
 import type { TopicConfigManager } from "../TopicConfigManager.js";
 import { DLEDGER_METADATA_TOPIC } from "../TopicValidator.js";
-import {
-  chunkChanges,
-  decodeMetadataRecord,
-  encodeMetadataRecord,
-  type MetadataChange,
-  mergeDelayOffsets,
-  OffsetChanges,
-} from "./MetadataRecord.js";
+import { MetadataApplier, type TimerProgress } from "./MetadataApplier.js";
+import { chunkChanges, encodeMetadataRecord, type MetadataChange, OffsetChanges } from "./MetadataRecord.js";
 import { REPLICATED_FLOOR_GUARD, RETENTION_FLOOR_MS, replicaGuardFloor } from "./RetentionFloor.js";
 import type { SnapshotState } from "./SnapshotInstall.js";
+
+export type { TimerProgress } from "./MetadataApplier.js";
 
 /** The leader also writes what changed (and queued group creations) this often. */
 export const METADATA_BATCH_MS = 200;
@@ -43,26 +30,8 @@ export const OFFSET_RECORD_GAP_MS = 50;
 export const RIDE_ALONG_MS = 10;
 /** A/B switch for the bench: every batch is written at once, in a Ready of its own (the old way). */
 const METADATA_ALONE = process.env.TIDEMQ_DLEDGER_METADATA_ALONE === "1";
-/** The applied position (and what it learned) is written at most this often. */
-const CHECKPOINT_MS = 1000;
-const READ_BATCH = 64;
 /** A record's JSON stays well below maxMessageSize (4 MiB by default). */
 const MAX_RECORD_BYTES = 1024 * 1024;
-const FILE = "dledgerMetadata.json";
-
-interface AppliedFile {
-  /** Next metadata-topic queue offset to apply. */
-  applied?: number;
-  delay?: Record<string, number>;
-  timer?: { cq: number; beforeMs: number };
-  /** The retention floor learned from the log (RetentionFloor.ts). */
-  floor?: number;
-}
-
-export interface TimerProgress {
-  cq: number;
-  beforeMs: number;
-}
 
 /**
  * DLedger mode: topics, subscription groups, consumer offsets and the delay/timer delivery
@@ -78,34 +47,19 @@ export interface TimerProgress {
  *   (transfer, clean stop) writes the last batch first. After a kill -9 of the leader, a
  *   consumer re-reads what it committed during the last record's write (one commit round trip
  *   of the group, plus OFFSET_RECORD_GAP_MS), plus what it had not committed itself.
- * - Applier (every replica): tails the topic's queue (only committed records are dispatched)
- *   and applies each record; the leader skips the topic/group/offset changes it wrote itself
- *   (applied at once). The position is kept in config/dledgerMetadata.json, written after the
- *   managers' files: after a crash a run of records is applied again, which changes nothing
- *   (every change sets a value).
+ * - Applier (every replica, MetadataApplier.ts): tails the topic's queue (only committed
+ *   records are dispatched) and applies each record; the leader skips the topic/group/offset
+ *   changes it wrote itself (applied at once). The position is kept in
+ *   config/dledgerMetadata.json, written after the managers' files: after a crash a run of
+ *   records is applied again, which changes nothing (every change sets a value).
  */
 export class ReplicatedMetadata {
   /** This process's writer identity (a restarted replica applies its own old records). */
   readonly origin: string;
-  private applied = 0;
-  private delay: Record<string, number> = {};
-  private timer: TimerProgress | undefined;
-  /** The leader's retention floor, learned from the log (undefined: none yet, keep everything). */
-  private floor: number | undefined;
-  /** Leading: the floor the guards gave last, to be written when it differs from `floor`. */
+  /** Leading: the floor the guards gave last, to be written when it differs from the applied one. */
   private nextFloor: number | undefined;
   private floorTimer: NodeJS.Timeout | undefined;
   private floorAsking = false;
-  private readonly pump = new SerialPump(
-    () => this.applyBatch(),
-    () => this.stopped,
-    (err) => {
-      if (err)
-        this.logger.error(`dledger: applying metadata records failed at ${this.applied}: ${err.message}`);
-    },
-  );
-  private checkpointTimer: NodeJS.Timeout | undefined;
-  private checkpointing: Promise<void> = Promise.resolve();
   private batchTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   /** A batch is due and waits (flushTimer, ≤ RIDE_ALONG_MS) for a message append to ride along. */
@@ -113,10 +67,7 @@ export class ReplicatedMetadata {
   private lastFlushAt = 0;
   private flushing: Promise<void> = Promise.resolve();
   private leading = false;
-  private stopped = false;
   private readonly offsetChanges = new OffsetChanges();
-  /** Queue offsets of our records applied when their put was answered (the applier skips them). */
-  private readonly appliedDirectly = new Set<number>();
   private pending: MetadataChange[] = [];
   private lastDelayJson = "";
   private lastTimerJson = "";
@@ -124,7 +75,8 @@ export class ReplicatedMetadata {
   private lastTimerCq: number | undefined;
   /** A delivery was stored since the last batch took the progress. */
   private delivered = false;
-  private readonly file: string;
+  /** Applies records on every replica; keeps what the log taught (progress, floor) and the position. */
+  private readonly applier: MetadataApplier;
   /** Whether the Raft replica takes writes (a new leader's services may still be starting). */
   isWritable: (() => boolean) | undefined;
   /** Sources of delivery progress while leading (set by LeaderServices). */
@@ -136,8 +88,6 @@ export class ReplicatedMetadata {
    * would let every replica delete what they are about to keep).
    */
   retentionFloorSource: (() => Promise<number>) | undefined;
-  /** Records applied since start (tests and status). */
-  appliedRecords = 0;
 
   constructor(
     private readonly store: MessageStore,
@@ -149,23 +99,26 @@ export class ReplicatedMetadata {
     private readonly offsets: ConsumerOffsetManager,
   ) {
     this.origin = `${selfId}:${randomBytes(6).toString("hex")}`;
-    this.file = join(configDir, FILE);
+    this.applier = new MetadataApplier(
+      store,
+      logger,
+      this.origin,
+      configDir,
+      topics,
+      groups,
+      offsets,
+      this.offsetChanges,
+    );
   }
 
   /** Loads the applied position, installs the managers' hooks and starts applying. */
   async start(): Promise<void> {
-    const saved = await readConfigJson<AppliedFile>(this.file);
-    if (saved) {
-      this.applied = Number.isSafeInteger(saved.applied) ? saved.applied! : 0;
-      this.delay = mergeDelayOffsets(saved.delay, undefined);
-      if (saved.timer && Number.isSafeInteger(saved.timer.cq) && Number.isSafeInteger(saved.timer.beforeMs))
-        this.timer = saved.timer;
-      if (Number.isSafeInteger(saved.floor) && saved.floor! >= 0) this.floor = saved.floor;
-    }
+    const applier = this.applier;
+    await applier.load();
     // Every replica, leader or not: what the leader keeps for parked records is kept here too
     // (a follower may be the next leader). Registered (replacing the broker's keep-everything
     // placeholder) only now that the persisted floor is loaded.
-    this.store.addRetentionGuard(REPLICATED_FLOOR_GUARD, () => replicaGuardFloor(this.floor));
+    this.store.addRetentionGuard(REPLICATED_FLOOR_GUARD, () => replicaGuardFloor(applier.floor));
     this.topics.replicate = (c) => this.writeNow([c]);
     this.groups.replicate = (c) =>
       c.t === "groupDelete" && c.cleanOffset ? this.writeAfterFlushes([c]) : this.writeNow([c]);
@@ -178,56 +131,44 @@ export class ReplicatedMetadata {
       this.kickFlush();
     };
     this.store.onMessageArrived((topic) => {
-      if (topic === DLEDGER_METADATA_TOPIC) this.pump.kick();
+      if (topic === DLEDGER_METADATA_TOPIC) applier.kick();
     });
-    this.pump.kick();
-    await this.pump.busy;
+    applier.kick();
+    await applier.busy;
   }
 
   /** Delay-level progress learned from the log (level → next offset). */
   get delayOffsets(): Record<string, number> {
-    return { ...this.delay };
+    return this.applier.delayOffsets;
   }
 
   /** The retention floor learned from the log (undefined: none yet). */
   get retentionFloor(): number | undefined {
-    return this.floor;
+    return this.applier.floor;
   }
 
   /** Timer progress learned from the log. */
   get timerSkip(): TimerProgress | undefined {
-    return this.timer ? { ...this.timer } : undefined;
+    return this.applier.timerSkip;
   }
 
   /** GET_BROKER_RUNTIME_INFO fields: what this replica applied from the log. */
   runtimeInfo(): Record<string, string> {
-    const held = this.store.retentionHeldBy;
-    return {
-      dLegerMetadataApplied: String(this.applied),
-      dLegerDelayProgress: JSON.stringify(this.delay),
-      dLegerTimerProgress: this.timer ? JSON.stringify(this.timer) : "",
-      dLegerRetentionFloor: this.floor !== undefined ? String(this.floor) : "",
-      // The last retention pass kept a segment it would have deleted: which guard, from where.
-      dLegerRetentionHeldBy: held ? `${held.offset} ${held.guard}` : "",
-    };
+    return this.applier.runtimeInfo();
   }
 
   get appliedOffset(): number {
-    return this.applied;
+    return this.applier.appliedOffset;
+  }
+
+  /** Records applied since start (tests and status). */
+  get appliedRecords(): number {
+    return this.applier.appliedRecords;
   }
 
   /** Resolves once every metadata record dispatched so far is applied. */
-  async caughtUp(): Promise<void> {
-    for (let i = 0; i < 10_000 && !this.stopped; i++) {
-      const max = this.store.getMaxOffsetInQueue(DLEDGER_METADATA_TOPIC, 0);
-      if (this.applied >= max && !this.pump.busy) return;
-      this.pump.kick();
-      await this.pump.busy;
-      if (this.applied < max && !this.pump.busy) {
-        // A read failed (logged); try again shortly.
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+  caughtUp(): Promise<void> {
+    return this.applier.caughtUp();
   }
 
   private leadingWaiters: Array<() => void> = [];
@@ -267,7 +208,7 @@ export class ReplicatedMetadata {
     try {
       const f = await source();
       if (!this.leading || this.retentionFloorSource !== source) return;
-      if (f !== this.floor) {
+      if (f !== this.applier.floor) {
         this.nextFloor = f;
         this.kickFlush();
       }
@@ -399,7 +340,7 @@ export class ReplicatedMetadata {
     // taken, so a replica that applies both never holds a floor past what it would deliver
     // from after a failover.
     const floor = this.nextFloor;
-    if (floor !== undefined && floor !== this.floor) changes.push({ t: "retention", floor });
+    if (floor !== undefined && floor !== this.applier.floor) changes.push({ t: "retention", floor });
     if (changes.length === 0) return;
     try {
       await this.put(changes);
@@ -441,9 +382,8 @@ export class ReplicatedMetadata {
         );
       }
       // Applied here now (the applier skips our own records, so no older state comes back).
-      if (this.appliedDirectly.size > 10_000) this.appliedDirectly.clear();
-      this.appliedDirectly.add(r.queueOffset);
-      for (const c of chunk) await this.apply(c, "direct");
+      this.applier.appliedAtWrite(r.queueOffset);
+      for (const c of chunk) await this.applier.apply(c, "direct");
     }
   }
 
@@ -451,171 +391,16 @@ export class ReplicatedMetadata {
 
   /** Everything this replica knows, as changes, and the metadata queue offset it covers. */
   snapshotState(): SnapshotState {
-    const changes: MetadataChange[] = [];
-    for (const config of this.topics.all()) changes.push({ t: "topic", config });
-    for (const config of this.groups.all()) changes.push({ t: "group", config });
-    const entries: Array<[string, string, number, number]> = [];
-    for (const { group, topic } of this.offsets.keys())
-      for (const [q, o] of this.offsets.table(group, topic)) entries.push([group, topic, q, o]);
-    if (entries.length > 0) changes.push({ t: "offsets", entries });
-    changes.push({ t: "delay", offsets: { ...this.delay } });
-    if (this.timer) changes.push({ t: "timer", ...this.timer });
-    if (this.floor !== undefined) changes.push({ t: "retention", floor: this.floor });
-    return { applied: this.applied, changes };
+    return this.applier.snapshotState();
   }
 
   /** An installed snapshot's state: applied as a log record's, then checkpointed. */
-  async installSnapshot(state: SnapshotState): Promise<void> {
-    await this.pump.busy;
-    // Topics and groups each in one write of their table (a snapshot carries them all; one
-    // write per change rewrote the whole file per topic: 55 s for 1,000 topics on a loaded
-    // machine, bench/dledger-snapshot-size.mjs). A snapshot holds no deletes, so the order
-    // between a topic and a group does not matter; the rest applies in order.
-    const topics: TopicConfig[] = [];
-    const groups: SubscriptionGroupConfig[] = [];
-    for (const c of state.changes) {
-      if (c.t === "topic") topics.push(c.config);
-      else if (c.t === "group") groups.push(c.config);
-    }
-    await this.topics.applyUpsertAll(topics);
-    await this.groups.applyUpsertAll(groups);
-    for (const c of state.changes) if (c.t !== "topic" && c.t !== "group") await this.apply(c, "log");
-    if (state.applied > this.applied) this.applied = state.applied;
-    await this.checkpoint();
-    this.pump.kick();
-  }
-
-  // ---------------------------------------------------------------- applier
-
-  /** Applies one batch of records; true when there may be more. */
-  private async applyBatch(): Promise<boolean> {
-    const from = this.applied;
-    const max = this.store.getMaxOffsetInQueue(DLEDGER_METADATA_TOPIC, 0);
-    if (from >= max) return false;
-    const r = await this.store.getMessage(DLEDGER_METADATA_TOPIC, 0, from, READ_BATCH);
-    if (r.status !== "FOUND") {
-      if (r.nextBeginOffset > from) {
-        this.logger.warn(
-          `dledger: metadata records ${from}..${r.nextBeginOffset - 1} are gone from the store (${r.status}); skipped`,
-        );
-        this.applied = r.nextBeginOffset;
-        this.scheduleCheckpoint();
-        return true;
-      }
-      return false;
-    }
-    let pos = 0;
-    for (const qo of r.queueOffsets) {
-      const m = decodeMessage(r.body, pos);
-      pos += m.storeSize;
-      if (qo < this.applied) continue;
-      try {
-        const rec = decodeMetadataRecord(m.body);
-        // Our own record not applied at its write (its put failed or timed out, yet it
-        // committed): its topic/group changes apply now.
-        const how = rec.origin !== this.origin ? "log" : this.appliedDirectly.delete(qo) ? "own" : "ownLate";
-        for (const c of rec.changes) await this.apply(c, how);
-        this.appliedRecords++;
-      } catch (err) {
-        this.logger.error(
-          `dledger: metadata record ${qo} (commit-log offset ${m.commitLogOffset}) cannot be applied: ${(err as Error).message}; skipped`,
-        );
-      }
-      this.applied = qo + 1;
-    }
-    this.scheduleCheckpoint();
-    return r.nextBeginOffset < r.maxOffset;
-  }
-
-  /**
-   * Applies one change. "direct": the leader's own change, just committed; "own": a record
-   * this process wrote, read back (applied already: skipped, so an older value never comes
-   * back over a newer one); "ownLate": ours, committed although its put failed (topic and
-   * group changes apply; offsets never: the leader's manager is their source); "log":
-   * another writer's record.
-   */
-  private async apply(c: MetadataChange, how: "direct" | "own" | "ownLate" | "log"): Promise<void> {
-    const managed = how !== "own";
-    switch (c.t) {
-      case "topic":
-        if (managed) await this.topics.applyUpsert(c.config);
-        return;
-      case "topicDelete":
-        // The request's processor drops a deleted topic's queues on the leader itself.
-        if (how === "log" || how === "ownLate") await this.store.deleteTopics([c.topic]);
-        if (managed) await this.topics.applyDelete(c.topic);
-        return;
-      case "group":
-        if (managed) await this.groups.applyUpsert(c.config);
-        return;
-      case "groupDelete":
-        if (managed) await this.groups.applyDelete(c.group);
-        if (c.cleanOffset && managed) {
-          // With the delete, in log order: offsets committed after it (a consumer still
-          // running) come in later records and count again.
-          this.offsetChanges.dropGroup(c.group);
-          this.offsets.removeGroup(c.group);
-        }
-        return;
-      case "offsets":
-        // The leader's offsets are the source of its records: only other writers' apply.
-        if (how !== "log") return;
-        for (const [g, t, q, o] of c.entries) {
-          try {
-            this.offsets.commit(g, t, q, o);
-          } catch (err) {
-            this.logger.warn(`dledger: offset ${t}@${g}:${q}=${o} not applied: ${(err as Error).message}`);
-          }
-        }
-        return;
-      case "delay":
-        this.delay = mergeDelayOffsets(this.delay, c.offsets);
-        return;
-      case "timer":
-        if (Number.isSafeInteger(c.cq) && Number.isSafeInteger(c.beforeMs))
-          this.timer = { cq: c.cq, beforeMs: c.beforeMs };
-        return;
-      case "retention":
-        // A set, in log order: a new leader's lower floor replaces the old one (keeps more).
-        if (how !== "own" && Number.isSafeInteger(c.floor) && c.floor >= 0) this.floor = c.floor;
-        return;
-      default:
-        this.logger.warn(`dledger: unknown metadata change ${(c as { t: string }).t}; skipped`);
-    }
-  }
-
-  private scheduleCheckpoint(): void {
-    if (this.checkpointTimer || this.stopped) return;
-    this.checkpointTimer = setTimeout(() => {
-      this.checkpointTimer = undefined;
-      void this.checkpoint();
-    }, CHECKPOINT_MS);
-    this.checkpointTimer.unref();
-  }
-
-  /** Offsets first, then the position: the position never runs ahead of the managers' files. */
-  private checkpoint(): Promise<void> {
-    this.checkpointing = this.checkpointing
-      .then(async () => {
-        const state: AppliedFile = {
-          applied: this.applied,
-          delay: this.delay,
-          ...(this.timer ? { timer: this.timer } : {}),
-          ...(this.floor !== undefined ? { floor: this.floor } : {}),
-        };
-        await this.offsets.persist();
-        await writeFileAtomic(this.file, `${JSON.stringify(state)}\n`);
-      })
-      .catch((err: Error) => this.logger.error(`dledger: writing ${this.file} failed: ${err.message}`));
-    return this.checkpointing;
+  installSnapshot(state: SnapshotState): Promise<void> {
+    return this.applier.installSnapshot(state);
   }
 
   async stop(): Promise<void> {
     this.stopLeading();
-    this.stopped = true;
-    await this.pump.busy;
-    if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
-    this.checkpointTimer = undefined;
-    await this.checkpoint();
+    await this.applier.stop();
   }
 }
