@@ -1,10 +1,25 @@
-import { applyConfigChange, type ConfigChange, encodeConfigChange } from "./configChange.js";
-import { CompactedError, invariant, NotLeaderError, ProposalDroppedError, RaftError } from "./errors.js";
+import type { ConfigChange } from "./configChange.js";
+import { handleVoteRequest, hup, inLease, promotable, receiveVote, tickElection } from "./election.js";
+import { invariant, NotLeaderError, ProposalDroppedError } from "./errors.js";
+import { transferLeadership } from "./leadershipTransfer.js";
+import { tickLeader } from "./leaderTick.js";
 import { Membership } from "./membership.js";
-import { majority, Progress, quorumIndex } from "./progress.js";
+import { proposeConfigChange, syncProgress } from "./membershipChange.js";
+import type { Progress } from "./progress.js";
 import { RaftLog } from "./raftLog.js";
+import { AFTER_PERSIST, advanceReady, collectReady, hasReady, type PendingReady } from "./readyCycle.js";
+import {
+  appendAsLeader,
+  bcastAppend,
+  handleAppend,
+  handleAppendAccepted,
+  handleAppendRejected,
+  handleHeartbeat,
+  handleHeartbeatResp,
+} from "./replication.js";
+import { handleSnapshot } from "./snapshot.js";
 import type { RaftStorage } from "./storage.js";
-import type { Entry, HardState, Message, MessageType, NodeId, Ready, Role, SoftState } from "./types.js";
+import type { HardState, Message, MessageType, NodeId, Ready, Role, SoftState } from "./types.js";
 import { NONE } from "./types.js";
 
 export interface RaftConfig {
@@ -98,27 +113,17 @@ export interface RaftStatus {
   readonly progress: Readonly<Record<NodeId, ProgressStatus>>;
 }
 
-/** Messages that promise something about durable state are sent only after the Ready is persisted. */
-const AFTER_PERSIST: ReadonlySet<MessageType> = new Set([
-  "appResp",
-  "vote",
-  "voteResp",
-  "preVote",
-  "preVoteResp",
-  "heartbeatResp",
-]);
-
 const EMPTY = new Uint8Array(0);
-
-interface PendingReady {
-  lastEntry?: { index: number; term: number };
-  snapshotIndex?: number;
-  appliedTo: number;
-}
 
 /**
  * One replica's Raft state machine. Drive it with tick(), step(), propose(); collect work with
  * ready(); report it done with advance(). See README.md for the full contract.
+ *
+ * The class holds the state, the role transitions and the dispatch of inputs; the Raft
+ * concerns live in plain functions over this state, named after them: election.ts (pre-vote,
+ * vote, check-quorum, campaigns), replication.ts (appends, acknowledgements, commit,
+ * heartbeats), snapshot.ts, leadershipTransfer.ts, leaderTick.ts, membershipChange.ts and
+ * readyCycle.ts. The members marked @internal are theirs, not part of the API.
  */
 export class RaftNode {
   readonly id: NodeId;
@@ -128,44 +133,45 @@ export class RaftNode {
   role: Role = "follower";
   readonly log: RaftLog;
 
-  private readonly electionTicks: number;
-  private readonly heartbeatTicks: number;
-  private readonly random: () => number;
-  private readonly preVote: boolean;
-  private readonly checkQuorum: boolean;
-  private readonly maxEntriesPerMessage: number;
-  private readonly maxBytesPerMessage: number;
-  private readonly maxInflight: number;
-  private readonly maxApplyBytes: number;
-  private readonly preferredLeaderId: NodeId;
+  /** @internal */ readonly electionTicks: number;
+  /** @internal */ readonly heartbeatTicks: number;
+  /** @internal */ readonly random: () => number;
+  /** @internal */ readonly preVote: boolean;
+  /** @internal */ readonly checkQuorum: boolean;
+  /** @internal */ readonly maxEntriesPerMessage: number;
+  /** @internal */ readonly maxBytesPerMessage: number;
+  /** @internal */ readonly maxInflight: number;
+  /** @internal */ readonly maxApplyBytes: number;
+  /** @internal */ readonly preferredLeaderId: NodeId;
 
-  private electionElapsed = 0;
-  private heartbeatElapsed = 0;
-  private randomizedElectionTimeout = 0;
-  private votes = new Map<NodeId, boolean>();
-  private readonly progress = new Map<NodeId, Progress>();
-  private transferee: NodeId = NONE;
-  private readonly membership: Membership;
-  private pendingConfIndex = 0;
+  /** @internal */ electionElapsed = 0;
+  /** @internal */ heartbeatElapsed = 0;
+  /** @internal */ randomizedElectionTimeout = 0;
+  /** @internal */ votes = new Map<NodeId, boolean>();
+  /** @internal */ readonly progress = new Map<NodeId, Progress>();
+  /** @internal */ transferee: NodeId = NONE;
+  /** @internal */ readonly membership: Membership;
+  /** @internal */ pendingConfIndex = 0;
   /**
    * Leader: voters just removed (id → index of the config entry that removed them). They keep
    * getting entries, without counting for commit or quorum, until they hold that entry — so a
    * live removed replica learns it is out and stops campaigning — or stay silent for an
    * election timeout (a dead one).
+   * @internal
    */
-  private readonly removing = new Map<NodeId, number>();
+  readonly removing = new Map<NodeId, number>();
 
-  private msgs: Message[] = [];
-  private msgsAfterPersist: Message[] = [];
-  private prevHard: HardState;
-  private prevSoft: SoftState;
-  /** Readies handed out and not advanced yet, oldest first (at most one unless async). */
-  private pending: PendingReady[] = [];
-  private readonly asyncWrites: boolean;
-  private readonly lazyCommitBroadcast: boolean;
-  private amnesia: boolean;
-  /** Leader: ticks before another automatic transfer to the preferred leader (after a failed one). */
-  private preferredBackoff = 0;
+  /** @internal */ msgs: Message[] = [];
+  /** @internal */ msgsAfterPersist: Message[] = [];
+  /** @internal */ prevHard: HardState;
+  /** @internal */ prevSoft: SoftState;
+  /** Readies handed out and not advanced yet, oldest first (at most one unless async). @internal */
+  pending: PendingReady[] = [];
+  /** @internal */ readonly asyncWrites: boolean;
+  /** @internal */ readonly lazyCommitBroadcast: boolean;
+  /** @internal */ amnesia: boolean;
+  /** Leader: ticks before another automatic transfer to the preferred leader (after a failed one). @internal */
+  preferredBackoff = 0;
 
   constructor(cfg: RaftConfig) {
     this.id = cfg.id;
@@ -195,7 +201,7 @@ export class RaftNode {
     this.membership = new Membership(config);
     this.membership.load(cfg.storage, config.index);
     this.log.onAppend = (ents) => {
-      if (this.membership.appended(ents) && this.role === "leader") this.syncProgress();
+      if (this.membership.appended(ents) && this.role === "leader") syncProgress(this);
     };
     this.prevHard = hardState;
     this.becomeFollower(this.term, NONE);
@@ -206,13 +212,13 @@ export class RaftNode {
 
   /** One unit of logical time (e.g. 100 ms). */
   tick(): void {
-    if (this.role === "leader") this.tickLeader();
-    else this.tickElection();
+    if (this.role === "leader") tickLeader(this);
+    else tickElection(this);
   }
 
   /** Start an election now (as if the election timeout elapsed). */
   campaign(): void {
-    if (this.role !== "leader" && this.promotable()) this.hup(false);
+    if (this.role !== "leader" && promotable(this)) hup(this, false);
   }
 
   /** The log again covers every entry this replica may have acknowledged before losing part
@@ -227,44 +233,20 @@ export class RaftNode {
   propose(data: readonly Uint8Array[]): ProposeResult {
     this.checkCanPropose();
     const entries = data.map((d) => ({ type: "normal" as const, data: d }));
-    return this.appendAsLeader(entries);
+    return appendAsLeader(this, entries);
   }
 
   /** Add or remove one voter. Refused while another change is uncommitted, and until the
    *  leader has committed an entry of its own term (the single-server-change fix, thesis §4.1). */
   proposeConfigChange(cc: ConfigChange): ProposeResult {
     this.checkCanPropose();
-    if (this.pendingConfIndex > this.log.committed) {
-      throw new ProposalDroppedError(`membership change at ${this.pendingConfIndex} not committed yet`, true);
-    }
-    if (this.log.term(this.log.committed) !== this.term) {
-      throw new ProposalDroppedError("leader has not committed an entry of its term yet", true);
-    }
-    const voters = this.voters();
-    if (cc.op === "addVoter" && voters.includes(cc.node)) {
-      throw new RaftError(`${cc.node} is already a voter`, false);
-    }
-    if (cc.op === "removeVoter" && (!voters.includes(cc.node) || voters.length === 1)) {
-      throw new RaftError(`cannot remove ${cc.node} from voters ${voters.join(",")}`, false);
-    }
-    // The entry names the resulting voters too (see ConfigChange.voters).
-    const full: ConfigChange = { ...cc, voters: applyConfigChange(voters, cc) };
-    const r = this.appendAsLeader([{ type: "config", data: encodeConfigChange(full) }]);
-    this.pendingConfIndex = r.lastIndex;
-    return r;
+    return proposeConfigChange(this, cc);
   }
 
   /** Hand leadership to `to`: stop taking proposals, catch it up, tell it to campaign now.
    *  Gives up after one election timeout. */
   transferLeadership(to: NodeId): void {
-    if (this.role !== "leader") throw new NotLeaderError(this.leader);
-    if (to === this.id || this.transferee === to) return;
-    const pr = this.progress.get(to);
-    if (!pr || !this.voters().includes(to)) throw new RaftError(`${to} is not a voter`, false);
-    this.transferee = to;
-    this.electionElapsed = 0;
-    if (pr.match === this.log.lastIndex()) this.send({ type: "timeoutNow", to });
-    else this.sendAppend(to, true);
+    transferLeadership(this, to);
   }
 
   step(m: Message): void {
@@ -276,7 +258,7 @@ export class RaftNode {
       return;
     }
     if (m.type === "vote" || m.type === "preVote") {
-      this.handleVoteRequest(m);
+      handleVoteRequest(this, m);
       return;
     }
     switch (this.role) {
@@ -296,79 +278,19 @@ export class RaftNode {
   // ---------------------------------------------------------------- outputs
 
   hasReady(): boolean {
-    if (this.asyncWrites && this.pending.length > 0 && !this.canPipeline()) return false;
-    if (this.msgs.length > 0 || this.msgsAfterPersist.length > 0) return true;
-    if (this.log.unstable.hasEntriesNotInProgress() || this.log.unstable.snapshot) return true;
-    if (this.log.committed > Math.max(this.log.applied, this.log.applying)) return true;
-    if (!sameHard(this.hardState(), this.prevHard)) return true;
-    return !sameSoft(this.softState(), this.prevSoft);
-  }
-
-  /** With asynchronous writes, another Ready may be handed out before the earlier ones are
-   *  advanced — except around an incoming snapshot, which is written with nothing in flight
-   *  and before any later entry. */
-  private canPipeline(): boolean {
-    return this.asyncWrites && this.log.unstable.snapshot === undefined;
+    return hasReady(this);
   }
 
   /** Collect the work to do. Call advance() after doing it (with asyncStorageWrites, more
    *  Readies may be collected first: see RaftConfig.asyncStorageWrites). */
   ready(): Ready {
-    invariant(
-      this.pending.length === 0 || this.canPipeline(),
-      this.asyncWrites
-        ? "ready() while a snapshot is being persisted"
-        : "ready() called again before advance()",
-    );
-    const entries = this.log.unstable.entriesNotInProgress();
-    this.log.unstable.acceptInProgress();
-    const snapshot = this.log.unstable.snapshot;
-    const committedEntries = this.log.nextCommittedEntries(this.maxApplyBytes);
-    const hs = this.hardState();
-    const ss = this.softState();
-    const hardChanged = !sameHard(hs, this.prevHard);
-    const mustSync =
-      entries.length > 0 ||
-      snapshot !== undefined ||
-      hs.term !== this.prevHard.term ||
-      hs.vote !== this.prevHard.vote;
-    const rd: Ready = {
-      ...(sameSoft(ss, this.prevSoft) ? {} : { softState: ss }),
-      ...(hardChanged ? { hardState: hs } : {}),
-      ...(snapshot ? { snapshot } : {}),
-      mustSync,
-      entries,
-      committedEntries,
-      messages: this.msgs,
-      messagesAfterPersist: this.msgsAfterPersist,
-    };
-    this.msgs = [];
-    this.msgsAfterPersist = [];
-    this.prevHard = hs;
-    this.prevSoft = ss;
-    const last = entries[entries.length - 1];
-    const lastApplied = committedEntries[committedEntries.length - 1];
-    if (lastApplied) this.log.applying = lastApplied.index;
-    this.pending.push({
-      ...(last ? { lastEntry: { index: last.index, term: last.term } } : {}),
-      ...(snapshot ? { snapshotIndex: snapshot.metadata.index } : {}),
-      appliedTo: lastApplied ? lastApplied.index : 0,
-    });
-    return rd;
+    return collectReady(this);
   }
 
   /** The last Ready is persisted (and fsynced when it said so), sent and applied. The leader
    *  counts its own copy of new entries toward commit only from here on. */
   advance(): void {
-    const p = this.pending.shift();
-    invariant(p !== undefined, "advance() without ready()");
-    if (p.snapshotIndex !== undefined) {
-      this.log.unstable.stableSnapTo(p.snapshotIndex);
-      if (this.log.applied < p.snapshotIndex) this.log.applied = p.snapshotIndex;
-    }
-    if (p.lastEntry) this.log.unstable.stableTo(p.lastEntry.index, p.lastEntry.term);
-    if (p.appliedTo > this.log.applied) this.log.appliedTo(p.appliedTo);
-    if (this.role === "leader" && this.maybeCommit()) this.bcastCommit();
+    advanceReady(this);
   }
 
   status(): RaftStatus {
@@ -422,13 +344,15 @@ export class RaftNode {
     this.removing.clear();
   }
 
-  private becomeFollower(term: number, leader: NodeId): void {
+  /** @internal */
+  becomeFollower(term: number, leader: NodeId): void {
     this.resetTerm(term);
     this.role = "follower";
     this.leader = leader;
   }
 
-  private becomePreCandidate(): void {
+  /** @internal */
+  becomePreCandidate(): void {
     invariant(this.role !== "leader", "leader cannot become pre-candidate");
     // Term and vote stay: a pre-vote changes nothing durable.
     this.votes = new Map();
@@ -436,140 +360,35 @@ export class RaftNode {
     this.leader = NONE;
   }
 
-  private becomeCandidate(): void {
+  /** @internal */
+  becomeCandidate(): void {
     invariant(this.role !== "leader", "leader cannot become candidate");
     this.resetTerm(this.term + 1);
     this.vote = this.id;
     this.role = "candidate";
   }
 
-  private becomeLeader(): void {
+  /** @internal */
+  becomeLeader(): void {
     invariant(this.role === "candidate", "only a candidate becomes leader");
     const term = this.term;
     this.resetTerm(term);
     this.role = "leader";
     this.leader = this.id;
-    this.syncProgress();
+    syncProgress(this);
     // Uncommitted config entries of earlier terms still count as pending.
     this.pendingConfIndex = this.membership.lastPendingIndex();
     // Commit a no-op of our own term so earlier terms' entries can be committed (Figure 8).
     this.log.append([{ index: this.log.lastIndex() + 1, term, type: "noop", data: EMPTY }]);
-    this.bcastAppend();
+    bcastAppend(this);
   }
 
-  /** May campaign: a voter, and not one that may have forgotten acknowledged entries. */
-  private promotable(): boolean {
-    return !this.amnesia && this.voters().includes(this.id);
-  }
-
-  private hup(transfer: boolean): void {
-    if (this.preVote && !transfer) this.campaignRound("preVote", false);
-    else this.campaignRound("vote", transfer);
-  }
-
-  private campaignRound(kind: "preVote" | "vote", transfer: boolean): void {
-    if (kind === "preVote") this.becomePreCandidate();
-    else this.becomeCandidate();
-    const term = kind === "preVote" ? this.term + 1 : this.term;
-    this.votes.set(this.id, true);
-    if (this.pollResult() === "won") {
-      this.onElectionWon();
-      return;
-    }
-    const index = this.log.lastIndex();
-    const logTerm = this.log.lastTerm();
-    for (const v of this.voters()) {
-      if (v === this.id) continue;
-      this.send({ type: kind, to: v, term, index, logTerm, ...(transfer ? { transfer: true } : {}) });
-    }
-  }
-
-  private onElectionWon(): void {
-    if (this.role === "preCandidate") this.campaignRound("vote", false);
-    else this.becomeLeader();
-  }
-
-  private pollResult(): "won" | "lost" | "pending" {
-    const voters = this.voters();
-    const q = majority(voters.length);
-    let granted = 0;
-    let rejected = 0;
-    for (const v of voters) {
-      const g = this.votes.get(v);
-      if (g === true) granted++;
-      else if (g === false) rejected++;
-    }
-    if (granted >= q) return "won";
-    if (rejected >= q) return "lost";
-    return "pending";
-  }
-
-  // ---------------------------------------------------------------- ticks
-
-  private tickElection(): void {
-    this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      this.hup(false);
-    }
-  }
-
-  private tickLeader(): void {
-    this.heartbeatElapsed++;
-    this.electionElapsed++;
-    for (const [id, pr] of this.progress) {
-      pr.recentActive = ++pr.ticksSinceHeard < this.electionTicks;
-      if (!pr.recentActive && this.removing.has(id)) this.dropRemoved(id);
-      // A lost InstallSnapshot would otherwise park the follower forever.
-      if (pr.state === "snapshot" && ++pr.snapshotTicks >= this.electionTicks) pr.becomeProbe();
-    }
-    if (this.checkQuorum && !this.quorumActive()) {
-      // No second writer (rocketmq#7017): a leader that has not heard from a majority for an
-      // election timeout stops leading — by then the others may have elected a new leader.
-      this.becomeFollower(this.term, NONE);
-      return;
-    }
-    if (this.preferredBackoff > 0) this.preferredBackoff--;
-    if (this.electionElapsed >= this.electionTicks) {
-      this.electionElapsed = 0;
-      // A transfer that did not finish in an election timeout is abandoned. To the preferred
-      // leader, it is retried only after a few more timeouts of taking proposals: a preferred
-      // replica that does not campaign (an amnesiac one waits for new entries to recover) would
-      // otherwise have every proposal refused, for ever.
-      if (this.transferee !== NONE && this.transferee === this.preferredLeaderId)
-        this.preferredBackoff = 4 * this.electionTicks;
-      this.transferee = NONE;
-    }
-    if (this.heartbeatElapsed >= this.heartbeatTicks) {
-      this.heartbeatElapsed = 0;
-      this.bcastHeartbeat();
-      this.maybeTransferToPreferred();
-    }
-  }
-
-  private quorumActive(): boolean {
-    let active = 0;
-    for (const v of this.voters()) {
-      if (v === this.id || this.progress.get(v)?.recentActive) active++;
-    }
-    return active >= majority(this.voters().length);
-  }
-
-  private maybeTransferToPreferred(): void {
-    const p = this.preferredLeaderId;
-    if (p === NONE || p === this.id || this.transferee !== NONE || !this.voters().includes(p)) return;
-    if (this.preferredBackoff > 0) return;
-    const pr = this.progress.get(p);
-    if (pr?.recentActive && pr.match === this.log.lastIndex()) this.transferLeadership(p);
-  }
-
-  // ---------------------------------------------------------------- step helpers
+  // ---------------------------------------------------------------- step dispatch
 
   /** Returns false when the message is to be ignored. */
   private stepHigherTerm(m: Message): boolean {
-    if (m.type === "vote" || m.type === "preVote") {
-      const inLease = this.checkQuorum && this.leader !== NONE && this.electionElapsed < this.electionTicks;
-      if (inLease && !m.transfer) return false; // we hear from a live leader: do not disrupt it
+    if ((m.type === "vote" || m.type === "preVote") && inLease(this, m)) {
+      return false; // we hear from a live leader: do not disrupt it
     }
     if (m.type === "preVote") return true;
     if (m.type === "preVoteResp" && !m.reject) return true; // our own future term echoed back
@@ -587,60 +406,25 @@ export class RaftNode {
     }
   }
 
-  private handleVoteRequest(m: Message): void {
-    const pre = m.type === "preVote";
-    // An amnesiac replica grants nothing: its log may lack entries it acknowledged, so its
-    // up-to-date check could elect a leader without them (RaftConfig.amnesia).
-    const canVote =
-      !this.amnesia &&
-      (this.vote === m.from || (this.vote === NONE && this.leader === NONE) || (pre && m.term > this.term));
-    const respType = pre ? "preVoteResp" : "voteResp";
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-      this.send({ type: respType, to: m.from, term: m.term });
-      if (!pre) {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send({ type: respType, to: m.from, reject: true });
-    }
-  }
-
   private stepFollower(m: Message): void {
     switch (m.type) {
       case "app":
         this.electionElapsed = 0;
         this.leader = m.from;
-        this.handleAppend(m);
+        handleAppend(this, m);
         break;
       case "heartbeat":
         this.electionElapsed = 0;
         this.leader = m.from;
-        if (m.commit > this.log.lastIndex()) {
-          // The leader's match for us predates our loss (an amnesiac replica, or one whose data
-          // was wiped or lost: the heartbeat's commit is at most our match, so we had those
-          // entries): say so (as a rejection of an append at its commit index), so it probes
-          // our log again instead of waiting for a proposal — and never commit past our log.
-          const last = this.log.lastIndex();
-          this.send({
-            type: "appResp",
-            to: m.from,
-            index: m.commit,
-            reject: true,
-            rejectHint: last,
-            logTerm: this.log.term(last) ?? 0,
-            forgot: true,
-          });
-        } else this.log.commitTo(m.commit);
-        this.send({ type: "heartbeatResp", to: m.from });
+        handleHeartbeat(this, m);
         break;
       case "snap":
         this.electionElapsed = 0;
         this.leader = m.from;
-        this.handleSnapshot(m);
+        handleSnapshot(this, m);
         break;
       case "timeoutNow":
-        if (this.promotable()) this.hup(true);
+        if (promotable(this)) hup(this, true);
         break;
       default:
         break;
@@ -656,58 +440,12 @@ export class RaftNode {
         this.stepFollower(m);
         break;
       case "voteResp":
-      case "preVoteResp": {
-        if ((m.type === "voteResp") !== (this.role === "candidate")) return;
-        if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
-        const r = this.pollResult();
-        if (r === "won") this.onElectionWon();
-        else if (r === "lost") this.becomeFollower(this.term, NONE);
+      case "preVoteResp":
+        receiveVote(this, m);
         break;
-      }
       default:
         break;
     }
-  }
-
-  private handleAppend(m: Message): void {
-    if (m.index < this.log.committed) {
-      this.send({ type: "appResp", to: m.from, index: this.log.committed });
-      return;
-    }
-    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
-    if (lastNew !== undefined) {
-      this.send({ type: "appResp", to: m.from, index: lastNew });
-      return;
-    }
-    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
-    this.send({
-      type: "appResp",
-      to: m.from,
-      index: m.index,
-      reject: true,
-      rejectHint: hint,
-      logTerm: this.log.term(hint) ?? 0,
-      ...(this.amnesia ? { forgot: true } : {}),
-    });
-  }
-
-  private handleSnapshot(m: Message): void {
-    const s = m.snapshot;
-    invariant(s !== undefined, "snap message without a snapshot");
-    const idx = s.metadata.index;
-    if (idx <= this.log.committed) {
-      this.send({ type: "appResp", to: m.from, index: this.log.committed });
-      return;
-    }
-    if (this.log.matchTerm(idx, s.metadata.term)) {
-      // We already have the entries: just fast-forward the commit index.
-      this.log.commitTo(idx);
-      this.send({ type: "appResp", to: m.from, index: this.log.committed });
-      return;
-    }
-    this.log.restore(s);
-    this.membership.restore(s.metadata.voters, idx);
-    this.send({ type: "appResp", to: m.from, index: this.log.lastIndex() });
   }
 
   private stepLeader(m: Message): void {
@@ -715,56 +453,12 @@ export class RaftNode {
     if (!pr) return;
     pr.heardFrom();
     if (m.type === "appResp") {
-      if (m.reject) this.handleAppendRejected(m, pr);
-      else this.handleAppendAccepted(m, pr);
+      if (m.reject) handleAppendRejected(this, m, pr);
+      else handleAppendAccepted(this, m, pr);
     } else if (m.type === "heartbeatResp") {
-      pr.probeSent = false;
-      // A full window whose answers were lost would stall: free one slot per heartbeat.
-      if (pr.state === "replicate" && pr.inflights.length >= pr.maxInflight) pr.inflights.shift();
-      if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
+      handleHeartbeatResp(this, m, pr);
     }
   }
-
-  private handleAppendRejected(m: Message, pr: Progress): void {
-    let hint = m.rejectHint;
-    if (m.logTerm > 0) hint = this.log.findConflictByTerm(hint, m.logTerm);
-    if (m.forgot && m.index <= pr.match) {
-      // Not stale: an amnesiac follower lost entries it had acknowledged. Without this it
-      // would never be repaired (every later rejection is below match, so ignored).
-      pr.forgot(Math.min(m.index, hint + 1));
-      this.sendAppend(m.from, true);
-      return;
-    }
-    if (pr.maybeDecrTo(m.index, hint)) {
-      if (pr.state === "replicate") pr.becomeProbe();
-      this.sendAppend(m.from, true);
-    }
-  }
-
-  private handleAppendAccepted(m: Message, pr: Progress): void {
-    const wasPaused = pr.isPaused();
-    if (!pr.maybeUpdate(m.index)) {
-      if (wasPaused && !pr.isPaused()) this.sendAppend(m.from, false);
-      return;
-    }
-    const removedAt = this.removing.get(m.from);
-    if (removedAt !== undefined && pr.match >= removedAt) {
-      this.dropRemoved(m.from); // it has the entry that removes it: nothing more to send
-      return;
-    }
-    if (pr.state === "probe") pr.becomeReplicate();
-    else if (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot) {
-      pr.becomeProbe();
-      pr.becomeReplicate();
-    } else if (pr.state === "replicate") pr.freeInflightsTo(pr.match);
-    if (this.maybeCommit()) this.bcastCommit();
-    else this.sendAppendsWhileOpen(m.from);
-    if (this.role === "leader" && m.from === this.transferee && pr.match === this.log.lastIndex()) {
-      this.send({ type: "timeoutNow", to: m.from });
-    }
-  }
-
-  // ---------------------------------------------------------------- replication
 
   private checkCanPropose(): void {
     if (this.role !== "leader") throw new NotLeaderError(this.leader);
@@ -773,111 +467,8 @@ export class RaftNode {
     }
   }
 
-  private appendAsLeader(ents: readonly { type: Entry["type"]; data: Uint8Array }[]): ProposeResult {
-    invariant(ents.length > 0, "empty proposal");
-    const first = this.log.lastIndex() + 1;
-    const term = this.term;
-    const entries = ents.map((e, i) => ({ index: first + i, term, type: e.type, data: e.data }));
-    this.log.append(entries);
-    this.bcastAppend();
-    return { firstIndex: first, lastIndex: first + entries.length - 1, term };
-  }
-
-  private bcastAppend(): void {
-    for (const [id, pr] of this.progress) {
-      if (this.sendAppend(id, true) && pr.state === "replicate") this.sendAppendsWhileOpen(id);
-    }
-  }
-
-  /** The commit index moved: tell the followers now (empty appends), or, lazily, with the
-   *  entries that are waiting for them (the others learn it from their next append/heartbeat). */
-  private bcastCommit(): void {
-    if (!this.lazyCommitBroadcast) {
-      this.bcastAppend();
-      return;
-    }
-    for (const [id, pr] of this.progress) {
-      if (this.sendAppend(id, false) && pr.state === "replicate") this.sendAppendsWhileOpen(id);
-    }
-  }
-
-  private bcastHeartbeat(): void {
-    for (const [id, pr] of this.progress) {
-      this.send({ type: "heartbeat", to: id, commit: Math.min(pr.match, this.log.committed) });
-    }
-  }
-
-  /** Pipelining: keep sending batches until the window is full or the log is exhausted. */
-  private sendAppendsWhileOpen(to: NodeId): void {
-    for (let k = 0; k <= this.maxInflight && this.sendAppend(to, false); k++);
-  }
-
-  /** Send the next batch to `to` if its progress allows; returns whether something was sent. */
-  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
-    const pr = this.progress.get(to);
-    if (!pr || pr.isPaused()) return false;
-    const prev = pr.next - 1;
-    const prevTerm = this.log.term(prev);
-    let entries: Entry[];
-    try {
-      if (prevTerm === undefined) throw new CompactedError(prev, this.log.firstIndex());
-      entries = this.log.entriesFrom(pr.next, this.maxBytesPerMessage, this.maxEntriesPerMessage);
-    } catch (e) {
-      if (!(e instanceof CompactedError)) throw e;
-      return this.sendSnapshot(to, pr);
-    }
-    if (entries.length === 0 && !sendIfEmpty) return false;
-    this.send({ type: "app", to, index: prev, logTerm: prevTerm, entries, commit: this.log.committed });
-    if (entries.length > 0) pr.sentEntries(entries[entries.length - 1]!.index);
-    else if (pr.state === "probe") pr.probeSent = true;
-    return true;
-  }
-
-  private sendSnapshot(to: NodeId, pr: Progress): boolean {
-    if (!pr.recentActive) return false; // do not ship a snapshot to a node that may be down
-    const snapshot = this.log.storage.snapshot();
-    invariant(snapshot.metadata.index >= this.log.firstIndex() - 1, "storage snapshot older than the log");
-    pr.becomeSnapshot(snapshot.metadata.index);
-    this.send({ type: "snap", to, snapshot });
-    return true;
-  }
-
-  /** Commit what a majority has durably (the leader's own copy counts once advance()d). */
-  private maybeCommit(): boolean {
-    const stable = this.log.stableLastIndex();
-    const matches = this.voters().map((v) => (v === this.id ? stable : (this.progress.get(v)?.match ?? 0)));
-    if (!this.log.maybeCommit(quorumIndex(matches), this.term)) return false;
-    this.membership.committedTo(this.log.committed);
-    if (!this.voters().includes(this.id) && !this.membership.hasPending()) {
-      // Our own removal is committed: stop leading so the remaining voters elect a leader.
-      this.becomeFollower(this.term, NONE);
-      return false;
-    }
-    return true;
-  }
-
-  // ---------------------------------------------------------------- membership
-
-  private syncProgress(): void {
-    const voters = this.voters();
-    for (const id of [...this.progress.keys()]) {
-      if (voters.includes(id)) this.removing.delete(id);
-      else if (!this.removing.has(id))
-        this.removing.set(id, this.membership.lastPendingIndex() || this.log.lastIndex());
-    }
-    for (const v of voters) {
-      if (v === this.id || this.progress.has(v)) continue;
-      const pr = new Progress(this.log.lastIndex() + 1, this.maxInflight);
-      this.progress.set(v, pr);
-    }
-  }
-
-  private dropRemoved(id: NodeId): void {
-    this.removing.delete(id);
-    this.progress.delete(id);
-  }
-
-  private send(m: Partial<Message> & { type: MessageType; to: NodeId }): void {
+  /** @internal */
+  send(m: Partial<Message> & { type: MessageType; to: NodeId }): void {
     const full: Message = {
       from: this.id,
       term: this.term,
@@ -892,12 +483,4 @@ export class RaftNode {
     if (AFTER_PERSIST.has(full.type)) this.msgsAfterPersist.push(full);
     else this.msgs.push(full);
   }
-}
-
-function sameHard(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
-function sameSoft(a: SoftState, b: SoftState): boolean {
-  return a.leader === b.leader && a.role === b.role && a.term === b.term;
 }
