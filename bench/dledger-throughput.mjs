@@ -98,23 +98,9 @@ function createTopic(c, topic) {
   );
 }
 
-/** --warmup: the measured load for `seconds` on its own topic, producer and consumer. */
-async function warmUp(c, topic, seconds) {
-  await createTopic(c, topic);
-  const consumer = benchTool("consumer", [
-    "-n",
-    c.nsAddr,
-    "-t",
-    topic,
-    "-g",
-    `w${Date.now()}`,
-    "--from",
-    "first",
-    "-d",
-    String(seconds + 3),
-  ]);
-  await new Promise((r) => setTimeout(r, 2000));
-  await benchTool("producer", [
+/** The measured load: 500-byte messages, window 128, 8 queues, for `seconds`. */
+const produce = (c, topic, seconds) =>
+  benchTool("producer", [
     "-n",
     c.nsAddr,
     "-t",
@@ -128,6 +114,17 @@ async function warmUp(c, topic, seconds) {
     "-q",
     "8",
   ]);
+
+/** A consumer of `topic` from its first message, for `seconds`. */
+const consume = (c, topic, group, seconds) =>
+  benchTool("consumer", ["-n", c.nsAddr, "-t", topic, "-g", group, "--from", "first", "-d", String(seconds)]);
+
+/** --warmup: the measured load for `seconds` on its own topic, producer and consumer. */
+async function warmUp(c, topic, seconds) {
+  await createTopic(c, topic);
+  const consumer = consume(c, topic, `w${Date.now()}`, seconds + 3);
+  await new Promise((r) => setTimeout(r, 2000));
+  await produce(c, topic, seconds);
   await consumer;
 }
 
@@ -154,18 +151,7 @@ async function run(label, opts) {
     // --no-consumer: the producer alone (how much the consumer's CPU holds the group back).
     const consumer = noConsumer
       ? Promise.resolve({ e2e: { p50: null, p99: null }, received: 0, cpuSeconds: Number.NaN })
-      : benchTool("consumer", [
-          "-n",
-          c.nsAddr,
-          "-t",
-          topic,
-          "-g",
-          `g${Date.now()}`,
-          "--from",
-          "first",
-          "-d",
-          String(seconds + 6),
-        ]);
+      : consume(c, topic, `g${Date.now()}`, seconds + 6);
     await new Promise((r) => setTimeout(r, 2000)); // the consumer's start and first rebalance
     // The group's idle CPU rate (ticks, heartbeats, timers), over 1 s with the consumer polling
     // and nothing to send: subtracted below to get the CPU the messages themselves cost.
@@ -178,20 +164,7 @@ async function run(label, opts) {
     const ctx0 = pids.map(ctxSwitches);
     const entries0 = raftEntries(c);
     const prodT0 = performance.now();
-    const producer = benchTool("producer", [
-      "-n",
-      c.nsAddr,
-      "-t",
-      topic,
-      "-w",
-      "128",
-      "-s",
-      "500",
-      "-d",
-      String(seconds),
-      "-q",
-      "8",
-    ]);
+    const producer = produce(c, topic, seconds);
     const p = await producer;
     const prodSeconds = (performance.now() - prodT0) / 1000;
     const cpu = pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpu0[i], 0);
