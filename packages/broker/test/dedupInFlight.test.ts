@@ -9,30 +9,23 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { createRequest, type RemotingCommand, RequestCode, ResponseCode } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
-import { type MessageInput, MessageStore } from "@tidemq/store";
+import { MessageStore } from "@tidemq/store";
 import type { BrokerController } from "../src/BrokerController.js";
 import { DuplicateDetector, type OriginalSend } from "../src/dedup/DuplicateDetector.js";
 import { DuplicateWindow, hashHi, hashKey, PENDING } from "../src/dedup/DuplicateWindow.js";
-import { createTopicRequest, newClient, removeDir, sendRequest, startBroker, tempDir } from "./helpers.js";
+import {
+  createTopicRequest,
+  keyedInput,
+  newClient,
+  removeDir,
+  sendRequest,
+  startBroker,
+  tempDir,
+} from "./helpers.js";
 
 const logger = createLogger("test-dedup", "warn");
 
-function input(topic: string, uniqKey: string | undefined, queueId = 0): MessageInput {
-  return {
-    topic,
-    queueId,
-    flag: 0,
-    body: Buffer.from(`body-${uniqKey}`),
-    properties: uniqKey === undefined ? {} : { UNIQ_KEY: uniqKey },
-    sysFlag: 0,
-    bornTimestamp: Date.now(),
-    bornHost: { host: "127.0.0.1", port: 5000 },
-    reconsumeTimes: 0,
-    preparedTransactionOffset: 0,
-    tagsCode: 0,
-    uniqKey,
-  };
-}
+const input = keyedInput;
 
 test("DuplicateWindow: an entry is PENDING until settled; an abandoned one never answers; settling an evicted one is a no-op", () => {
   const w = new DuplicateWindow({ windowMs: 1000, maxEntries: 2 });

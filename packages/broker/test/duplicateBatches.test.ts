@@ -13,31 +13,11 @@ import { type MessageInput, MessageStore, type PutResult } from "@tidemq/store";
 import { DuplicateDetector, type OriginalSend, recordOffset } from "../src/dedup/DuplicateDetector.js";
 import { windowSnapshotPath } from "../src/dedup/openDuplicateDetection.js";
 import { PutCoalescer } from "../src/processors/PutCoalescer.js";
-import { removeDir, tempDir } from "./helpers.js";
+import { keyedInput, removeDir, tempDir } from "./helpers.js";
 
 const logger = createLogger("test-dedup-batches", "warn");
 
-function input(
-  topic: string,
-  uniqKey: string | undefined,
-  queueId = 0,
-  body = `body-${uniqKey}`,
-): MessageInput {
-  return {
-    topic,
-    queueId,
-    flag: 0,
-    body: Buffer.from(body),
-    properties: uniqKey === undefined ? {} : { UNIQ_KEY: uniqKey },
-    sysFlag: 0,
-    bornTimestamp: Date.now(),
-    bornHost: { host: "127.0.0.1", port: 5000 },
-    reconsumeTimes: 0,
-    preparedTransactionOffset: 0,
-    tagsCode: 0,
-    uniqKey,
-  };
-}
+const input = keyedInput;
 
 async function withStore(
   name: string,

@@ -14,6 +14,7 @@ import {
   sendHeaderToV2,
 } from "@tidemq/protocol";
 import { createLogger, type Logger, RemotingClient } from "@tidemq/remoting";
+import type { MessageInput } from "@tidemq/store";
 import type { BrokerConfig } from "../src/BrokerConfig.js";
 import { BrokerController } from "../src/BrokerController.js";
 import { ConsumerOffsetManager } from "../src/ConsumerOffsetManager.js";
@@ -226,5 +227,28 @@ export async function replicaManagers(dir: string, logger: Logger) {
     groups: await SubscriptionGroupManager.load({ configDir, autoCreateSubscriptionGroup: true, logger }),
     offsets: await ConsumerOffsetManager.load({ configDir }),
     configDir,
+  };
+}
+
+/** A store input carrying `uniqKey` as its UNIQ_KEY (none when undefined): the de-dup tests' message. */
+export function keyedInput(
+  topic: string,
+  uniqKey: string | undefined,
+  queueId = 0,
+  body = `body-${uniqKey}`,
+): MessageInput {
+  return {
+    topic,
+    queueId,
+    flag: 0,
+    body: Buffer.from(body),
+    properties: uniqKey === undefined ? {} : { UNIQ_KEY: uniqKey },
+    sysFlag: 0,
+    bornTimestamp: Date.now(),
+    bornHost: { host: "127.0.0.1", port: 5000 },
+    reconsumeTimes: 0,
+    preparedTransactionOffset: 0,
+    tagsCode: 0,
+    uniqKey,
   };
 }

@@ -18,7 +18,7 @@ import {
   ResponseCode,
 } from "@tidemq/protocol";
 import { createLogger, type RemotingClient } from "@tidemq/remoting";
-import { type MessageInput, MessageStore } from "@tidemq/store";
+import { MessageStore } from "@tidemq/store";
 import type { BrokerController } from "../src/BrokerController.js";
 import { DuplicateDetector } from "../src/dedup/DuplicateDetector.js";
 import { hashHi, hashKey } from "../src/dedup/DuplicateWindow.js";
@@ -27,6 +27,7 @@ import { type ChildBroker, kill9, killAllChildren, spawnBroker, stopClean } from
 import {
   createTopicRequest,
   eventually,
+  keyedInput,
   newClient,
   removeDir,
   sendRequest,
@@ -239,22 +240,7 @@ test("child broker: resends after kill -9 (no snapshot yet), after a clean stop,
   }
 });
 
-function input(uniqKey: string): MessageInput {
-  return {
-    topic: T,
-    queueId: 0,
-    flag: 0,
-    body: Buffer.from(`body-${uniqKey}`),
-    properties: { UNIQ_KEY: uniqKey },
-    sysFlag: 0,
-    bornTimestamp: Date.now(),
-    bornHost: { host: "127.0.0.1", port: 5000 },
-    reconsumeTimes: 0,
-    preparedTransactionOffset: 0,
-    tagsCode: 0,
-    uniqKey,
-  };
-}
+const input = (uniqKey: string) => keyedInput(T, uniqKey);
 
 test("a snapshot waits for sends admitted before it to be stored (or given up); a failed one is not loaded", async () => {
   const dir = await tempDir("dwin-pending");
