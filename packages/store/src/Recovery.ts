@@ -64,7 +64,10 @@ export async function recoverStore(parts: RecoveryParts): Promise<{ clean: boole
   // Under a commit gate (a Raft log) records past the committed offset stay pending: they
   // become readable only when committed, and a truncation may still take them back.
   const gated = dispatcher.gateOffset;
-  let dispatchedTo = logEnd;
+  // Under a gate, dispatched stops at the gate even when what lies past it holds no record (a
+  // segment's blank filler, whose entry's index record a power cut lost): the live path never
+  // counts a filler as dispatched either, and a take-back to the gate must stay possible.
+  let dispatchedTo = gated === undefined ? logEnd : Math.min(logEnd, Math.max(gated, dispatchFrom));
   const held: { queue: { next: number }; queueOffset: number }[] = [];
   if (dispatchFrom < logEnd) {
     logger.info(`re-dispatching commit log [${dispatchFrom}, ${logEnd}) into consume queues and index`);
@@ -72,7 +75,7 @@ export async function recoverStore(parts: RecoveryParts): Promise<{ clean: boole
     const fromMin = dispatchFrom === log.minOffset && log.minOffset > 0;
     await log.forEachRecord(dispatchFrom, logEnd, async (r) => {
       if (gated !== undefined && r.offset + r.size > Math.max(gated, dispatchFrom)) {
-        if (dispatchedTo === logEnd) dispatchedTo = r.offset;
+        if (r.offset < dispatchedTo) dispatchedTo = r.offset;
         const item = dispatcher.pushRecovered(r.message, r.offset, r.size);
         if (item.inQueue) held.push({ queue: item.q, queueOffset: item.queueOffset });
         return;
