@@ -105,19 +105,38 @@ export function segmentIndexFor(segments: readonly Segment[], offset: number): n
   return -1;
 }
 
+/** Per directory, the sizing of the newest segment: the next one's waits for it. */
+const sizing = new Map<string, Promise<void>>();
+
 /** The segment's write fd, creating and sizing the file first if it is new (once, shared). */
 export function openForWrite(seg: Segment): Promise<number> {
   if (seg.fd !== undefined) return Promise.resolve(seg.fd);
   seg.opening ??= (async () => {
     const fd = await open(seg.path, fs.constants.O_RDWR | fs.constants.O_CREAT);
     if (!seg.ready) {
-      // Sized up front (sparse), like RocketMQ's pre-sized mapped files: the file length is
-      // the segment length, so a scan knows where the segment ends and a gap shows.
-      await ftruncate(fd, seg.size);
-      // Make the size and the directory entry durable before any record lands in the
-      // segment: recovery relies on segment sizes to find where each one ends.
-      await fdatasync(fd);
-      await fsyncDir(dirname(seg.path));
+      // In log order: writes into two segments can be in flight at once, and a power cut
+      // between two sizings left the earlier file empty (0 bytes) with the later one sized —
+      // a layout recovery refuses ("segments do not follow each other"). Chained, a sized
+      // segment implies every earlier one is, and empty files only ever trail (removed at
+      // recovery, see listSegments).
+      const dir = dirname(seg.path);
+      const before = sizing.get(dir);
+      const mine = (async () => {
+        await before?.catch(() => undefined);
+        // Sized up front (sparse), like RocketMQ's pre-sized mapped files: the file length is
+        // the segment length, so a scan knows where the segment ends and a gap shows.
+        await ftruncate(fd, seg.size);
+        // Make the size and the directory entry durable before any record lands in the
+        // segment: recovery relies on segment sizes to find where each one ends.
+        await fdatasync(fd);
+        await fsyncDir(dir);
+      })();
+      sizing.set(dir, mine);
+      try {
+        await mine;
+      } finally {
+        if (sizing.get(dir) === mine) sizing.delete(dir);
+      }
       seg.ready = true;
     }
     seg.fd = fd;
