@@ -3,7 +3,9 @@ import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { ConfigState, Entry, EntryType, HardState, RaftStorage, Snapshot } from "@tidemq/raft";
 import { CompactedError, UnavailableError } from "@tidemq/raft";
+import { CommitLogRangeReader } from "./CommitLogRangeReader.js";
 import { chunksOfLogBytes, encodeEntryData } from "./EntryData.js";
+import { WireCache } from "./WireCache.js";
 
 const RECORD = 24;
 /** Byte 17 of a record: 1 = bytes 20..23 hold the CRC-32 of bytes 0..19 (0: an older record, none). */
@@ -12,8 +14,6 @@ const CHECKSUMMED = 1;
 const CRC_AT = 20;
 const TYPES: EntryType[] = ["normal", "noop", "config"];
 const EMPTY = new Uint8Array(0);
-/** Recent entries' wire form, kept so a follower a little behind is served without disk reads. */
-const CACHE_BYTES = 64 * 1024 * 1024;
 /** Test-only fault hook: every index fdatasync starts this many ms late, so that a crash falls
  *  between an entry's commit-log fsync and its index fsync (dLegerLazyIndexSync tests). */
 const SYNC_DELAY_MS = Number(process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS) || 0;
@@ -60,12 +60,9 @@ export class RaftLogIndex implements RaftStorage {
   private types: EntryType[] = [];
   private hard: HardState = { term: 0, vote: "", commit: 0 };
   private fd = -1;
-  private segments: number[] = [];
-  private readonly segFds = new Map<number, number>();
-  private readonly cache = new Map<number, Uint8Array>();
-  private cacheBytes = 0;
-  /** No cached entry below this index. */
-  private cacheLow = 0;
+  /** Entry bytes not in the wire cache are read back from the commit log's segment files. */
+  private readonly log: CommitLogRangeReader;
+  private readonly wire = new WireCache();
   private hardWrites: Promise<void> = Promise.resolve();
   private mark: AmnesiaMark = { lazy: false, recoverTo: 0 };
   /**
@@ -84,8 +81,10 @@ export class RaftLogIndex implements RaftStorage {
   private constructor(
     readonly dir: string,
     private readonly voters: readonly string[],
-    private readonly commitLogDir: string,
-  ) {}
+    commitLogDir: string,
+  ) {
+    this.log = new CommitLogRangeReader(commitLogDir);
+  }
 
   static exists(dir: string): boolean {
     return fs.existsSync(join(dir, "index"));
@@ -257,8 +256,7 @@ export class RaftLogIndex implements RaftStorage {
     await writeJsonDurable(join(this.dir, "base.json"), base);
     this.base = { ...base };
     fs.ftruncateSync(this.fd, 0);
-    this.cache.clear();
-    this.cacheBytes = 0;
+    this.wire.clear();
   }
 
   get hardState(): HardState {
@@ -275,7 +273,7 @@ export class RaftLogIndex implements RaftStorage {
         `cannot truncate at ${index}: entries up to ${this.base.index} are in an installed snapshot`,
       );
     }
-    for (let i = index; i <= this.lastIndex(); i++) this.uncache(i);
+    for (let i = index; i <= this.lastIndex(); i++) this.wire.uncache(i);
     const keep = index - 1 - this.base.index;
     this.terms.length = keep;
     this.ends.length = keep;
@@ -302,7 +300,7 @@ export class RaftLogIndex implements RaftStorage {
       this.terms.push(e.term);
       this.ends.push(e.end);
       this.types.push(e.type);
-      if (e.wire && e.wire.byteLength > 0) this.remember(e.index, e.wire);
+      if (e.wire && e.wire.byteLength > 0) this.wire.remember(e.index, e.wire);
     }
     fs.writeSync(this.fd, buf, 0, buf.length, (this.terms.length - entries.length) * RECORD);
   }
@@ -366,104 +364,25 @@ export class RaftLogIndex implements RaftStorage {
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
-    for (const fd of this.segFds.values()) fs.closeSync(fd);
-    this.segFds.clear();
+    this.log.close();
   }
 
   // ---------------------------------------------------------------- entry bytes
 
-  private remember(index: number, wire: Uint8Array): void {
-    this.cache.set(index, wire);
-    this.cacheBytes += wire.byteLength;
-    if (this.cache.size === 1 || index < this.cacheLow) this.cacheLow = index;
-    // Oldest first by index (entries are cached in index order). Not by iterating the Map:
-    // every new iterator walks the slots of the entries deleted before (until V8 rehashes),
-    // which made each eviction cost more the longer the cache had been full.
-    while (this.cacheBytes > CACHE_BYTES && this.cacheLow < index) {
-      const k = this.cacheLow++;
-      const v = this.cache.get(k);
-      if (v) {
-        this.cache.delete(k);
-        this.cacheBytes -= v.byteLength;
-      }
-    }
-  }
-
   /** Drops the cached wire forms of entries up to `index` (a follower's, once applied). */
   forgetWireThrough(index: number): void {
-    if (this.cache.size === 0) return;
-    while (this.cacheLow <= index && this.cache.size > 0) this.uncache(this.cacheLow++);
-  }
-
-  private uncache(index: number): void {
-    const v = this.cache.get(index);
-    if (v) {
-      this.cache.delete(index);
-      this.cacheBytes -= v.byteLength;
-    }
+    this.wire.forgetThrough(index);
   }
 
   /** The wire form of entry `index`: from the cache, else read back from the commit log. */
   private dataOf(index: number): Uint8Array {
     if (this.types[index - 1 - this.base.index] !== "normal") return EMPTY;
-    const cached = this.cache.get(index);
+    const cached = this.wire.get(index);
     if (cached) return cached;
     const start = this.endOf(index - 1);
     const end = this.endOf(index);
-    const bytes = this.readLog(start, end - start);
+    const bytes = this.log.read(start, end - start);
     return encodeEntryData(end, chunksOfLogBytes(start, bytes));
-  }
-
-  /**
-   * Reads [offset, offset+len) of the commit log synchronously (RaftStorage reads are
-   * synchronous; only followers that fell behind the cache get here).
-   */
-  private readLog(offset: number, len: number): Buffer {
-    const out = Buffer.alloc(len);
-    let done = 0;
-    while (done < len) {
-      const at = offset + done;
-      const seg = this.segmentOf(at);
-      const fd = this.segFd(seg);
-      const n = fs.readSync(fd, out, done, len - done, at - seg);
-      if (n <= 0) {
-        // Past this segment's file: the rest is in the next segment.
-        const next = this.segments.find((s) => s > at);
-        if (next === undefined) throw new Error(`commit log has no bytes at ${at}`);
-        // The gap is the zero tail of a blank filler (already inside `out` as zeros).
-        done = next - offset;
-        continue;
-      }
-      done += n;
-    }
-    return out;
-  }
-
-  private segmentOf(offset: number): number {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let best: number | undefined;
-      for (const s of this.segments) if (s <= offset) best = s;
-      const next = this.segments.find((s) => s > offset);
-      if (best !== undefined && (next !== undefined || attempt === 1)) return best;
-      this.segments = fs
-        .readdirSync(this.commitLogDir)
-        .filter((f) => /^\d{20}$/.test(f))
-        .map(Number)
-        .sort((a, b) => a - b);
-    }
-    let best: number | undefined;
-    for (const s of this.segments) if (s <= offset) best = s;
-    if (best === undefined) throw new Error(`commit log has no segment holding ${offset}`);
-    return best;
-  }
-
-  private segFd(start: number): number {
-    let fd = this.segFds.get(start);
-    if (fd === undefined) {
-      fd = fs.openSync(join(this.commitLogDir, String(start).padStart(20, "0")), "r");
-      this.segFds.set(start, fd);
-    }
-    return fd;
   }
 }
 
