@@ -12,11 +12,12 @@ import {
 import { type TimerEntry, TimerKind, TimerSlots, TimerStore } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { SerialPump } from "../SerialPump.js";
-import { type Loaded, LoadedTimers } from "./LoadedTimers.js";
-import { possibleCopies, rollOrigin, supersededCopies } from "./RollOrigin.js";
+import { LoadedTimers } from "./LoadedTimers.js";
+import { rollOrigin } from "./RollOrigin.js";
+import { TimerAdmission } from "./TimerAdmission.js";
 import { TimerDelivery } from "./TimerDelivery.js";
 import { TimerRecall } from "./TimerRecall.js";
-import { deliveryInput, readTimerRecords, TIMER_ROLL_TIMES } from "./TimerRecords.js";
+import { readTimerRecords, TIMER_ROLL_TIMES } from "./TimerRecords.js";
 import { TimerRoller } from "./TimerRoller.js";
 import { TIMER_TOPIC } from "./timerSend.js";
 
@@ -26,10 +27,6 @@ const LOOKAHEAD_MS = 1000;
 const MAX_SLOTS_PER_EPOCH = 3600;
 /** Loading pauses while this many epochs wait for their deliveries (the store is stuck). */
 const MAX_OPEN_EPOCHS = 30;
-/** Records read per batch (a few store reads each). */
-const READ_BATCH = 512;
-/** Batches of one slot read at once. */
-const READ_WORKERS = 4;
 const PERSIST_INTERVAL_MS = 1000;
 /** After the last loaded message is delivered, the state is persisted this much later (a burst settles first). */
 const SETTLED_PERSIST_DELAY_MS = 100;
@@ -50,9 +47,9 @@ const TIMER_RETENTION_GUARD = "timer messages (TIMER_TOPIC)";
  * (about the last second) are made again. Never early: nothing is delivered before its due
  * millisecond, also after a restart.
  *
- * This class reads the timer topic into the wheel and loads its slots; what is loaded lives
- * in LoadedTimers, TimerDelivery stores it when due, TimerRoller stores entries of a later
- * lap again, and TimerRecall answers RECALL_MESSAGE.
+ * This class reads the timer topic into the wheel and loads its slots; TimerAdmission reads
+ * what is loaded into LoadedTimers, TimerDelivery stores it when due, TimerRoller stores
+ * entries of a later lap again, and TimerRecall answers RECALL_MESSAGE.
  */
 export class TimerService {
   /** The loaded messages, the entries being rolled, the recalls heard. */
@@ -62,6 +59,7 @@ export class TimerService {
   private readonly roller: TimerRoller;
   private readonly delivery: TimerDelivery;
   private readonly recalls: TimerRecall;
+  private readonly admission: TimerAdmission;
   /** Stopping: no more enqueues or loads (what is loaded is still delivered). */
   private stopped = false;
   private caughtUp = false;
@@ -100,6 +98,7 @@ export class TimerService {
       () => this.checkIdle(),
     );
     this.delivery = new TimerDelivery(ctx, timers, this.memory, () => this.checkIdle());
+    this.admission = new TimerAdmission(ctx, timers, this.memory, this.delivery);
     this.recalls = new TimerRecall(ctx, timers, this.memory, () => this.ready());
   }
 
@@ -212,7 +211,7 @@ export class TimerService {
     // (unless another record of the same timer, a rolled copy or its original, waits there).
     if (del !== undefined) this.cancelled.set(del, dueMs);
     else if (this.memory.loadedOrigin(dueMs, rollOrigin(m))) this.supersededRolls++;
-    else this.admit([entry], this.timers.currentEpoch, [m]);
+    else this.admission.admit([entry], this.timers.currentEpoch, [m]);
   }
 
   private deliveredBefore(cqOffset: number, dueMs: number): boolean {
@@ -284,7 +283,8 @@ export class TimerService {
         let deliver: TimerEntry[] = [];
         const markers: TimerEntry[] = [];
         const roll: TimerEntry[] = [];
-        const { superseded, read } = await this.supersededIn(chain);
+        const { superseded, read } = await this.admission.supersededIn(chain);
+        this.supersededRolls += superseded.size;
         for (const e of chain) {
           if (superseded.has(e)) continue;
           if (this.deliveredBefore(e.cqOffset, e.dueMs)) {
@@ -309,105 +309,18 @@ export class TimerService {
           // Records read to tell copies apart are not read again.
           const known = read.size > 0 ? deliver.filter((e) => read.has(e)) : [];
           if (known.length > 0) {
-            this.admit(
+            this.admission.admit(
               known,
               epoch,
               known.map((e) => read.get(e)!),
             );
             deliver = deliver.filter((e) => !read.has(e));
           }
-          if (deliver.length > 0) this.admit(deliver, epoch);
+          if (deliver.length > 0) this.admission.admit(deliver, epoch);
         }
         if (roll.length > 0) this.roller.roll(roll, epoch);
       }
     }
-  }
-
-  /**
-   * The entries of a loaded slot that a newer copy of the same rolled timer in the slot
-   * supersedes (a wheel rebuilt from the log after a roll holds both; see RollOrigin.ts),
-   * and the records read to tell. Superseded entries are neither delivered nor rolled; a
-   * timer is counted as pending once (its copies are not), so dropping one settles nothing.
-   */
-  private async supersededIn(
-    chain: TimerEntry[],
-  ): Promise<{ superseded: Set<TimerEntry>; read: Map<TimerEntry, MessageExt> }> {
-    const candidates = possibleCopies(chain);
-    if (candidates.length === 0) return { superseded: new Set(), read: new Map() };
-    const read = await readTimerRecords(this.ctx.store, candidates);
-    const dropped = supersededCopies(candidates, read);
-    if (dropped.size > 0) {
-      this.supersededRolls += dropped.size;
-      this.ctx.logger.info(
-        `timer: ${dropped.size} record(s) of slot ${new Date(chain[0]!.dueMs).toISOString()} superseded by a later rolled copy of the same timer; not delivered twice`,
-      );
-    }
-    return { superseded: dropped, read };
-  }
-
-  /**
-   * Messages due in a loaded slot (or enqueued late, with their records): read now, stored
-   * in their real topic when due.
-   */
-  private admit(entries: TimerEntry[], epoch: number, records?: MessageExt[]): void {
-    const items: Loaded[] = [];
-    for (const entry of entries) {
-      this.timers.hold(epoch);
-      const item: Loaded = {
-        dueMs: entry.dueMs,
-        entry,
-        epoch,
-        input: undefined,
-        uniqKey: undefined,
-        origin: undefined,
-        read: undefined,
-        readFinished: false,
-        done: false,
-      };
-      this.memory.add(item);
-      items.push(item);
-    }
-    if (records) {
-      for (let k = 0; k < items.length; k++) this.fill(items[k]!, records[k]);
-      this.delivery.arm();
-      return;
-    }
-    // Earliest due first, a few batches at a time (each a consume-queue and a commit-log read).
-    items.sort((a, b) => a.dueMs - b.dueMs);
-    let next = 0;
-    const worker = async () => {
-      while (next < items.length) {
-        const chunk = items.slice(next, next + READ_BATCH);
-        next += chunk.length;
-        let recs: Map<TimerEntry, MessageExt> | undefined;
-        try {
-          recs = await readTimerRecords(
-            this.ctx.store,
-            chunk.map((x) => x.entry),
-          );
-        } catch (err) {
-          this.ctx.logger.error(`timer messages cannot be read: ${(err as Error).message}`);
-        }
-        for (const item of chunk) this.fill(item, recs?.get(item.entry));
-        this.delivery.arm();
-      }
-    };
-    const read = Promise.all(Array.from({ length: READ_WORKERS }, worker)).then(() => undefined);
-    for (const item of items) item.read = read;
-  }
-
-  private fill(item: Loaded, m: MessageExt | undefined): void {
-    try {
-      if (!m) throw new Error("the record is gone from the commit log");
-      item.origin = rollOrigin(m);
-      item.uniqKey = m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
-      item.input = deliveryInput(m);
-    } catch (err) {
-      this.ctx.logger.error(
-        `timer message at commit-log offset ${item.entry.commitLogOffset} cannot be delivered (${(err as Error).message}); it is dropped`,
-      );
-    }
-    item.readFinished = true;
   }
 
   /** Hears each stored delivery batch (a DLedger leader replicates the progress soon after). */
