@@ -1,58 +1,25 @@
 import type { MessageExt } from "@tidemq/protocol";
-import { ConsumeResult } from "./ConsumeResult.js";
 import { ConsumerBase, type QueueEntry } from "./ConsumerBase.js";
-import type { ConsumerOptions } from "./ConsumerOptions.js";
-import type { ConsumeMessageDirectlyResult, DirectConsumeResult } from "./directConsume.js";
+import type { ConsumeMessageDirectlyResult } from "./directConsume.js";
 import { ClientError } from "./errors.js";
+import {
+  consumeDirectly,
+  isThenable,
+  type ListenerOutcome,
+  type MessageListener,
+  succeeded,
+} from "./MessageListener.js";
 import { type MessageQueue, mqKey } from "./MessageQueue.js";
-import { MessageView } from "./MessageView.js";
+import type { MessageView } from "./MessageView.js";
 import { positiveInt } from "./options.js";
+import type { PushConsumerOptions } from "./PushConsumerOptions.js";
 import { QueueLockService } from "./QueueLockService.js";
 import { SendBack } from "./SendBack.js";
 import { Notifier, Semaphore } from "./sync.js";
 import { TokenBucket } from "./TokenBucket.js";
 
-/** The push consumer's callback (rocketmq-client-nodejs' MessageListener). */
-export interface MessageListener {
-  /**
-   * Handles one message. Return ConsumeResult.SUCCESS (or nothing) when done, FAILURE to have
-   * it redelivered later; a throw counts as FAILURE.
-   */
-  consume(messageView: MessageView): ConsumeResult | undefined | Promise<ConsumeResult | undefined>;
-}
-
-export interface PushConsumerOptions extends ConsumerOptions {
-  messageListener: MessageListener;
-  /** Listener calls in flight at once, across all queues (RocketMQ 5 name). Default 20. */
-  consumptionThreadCount?: number;
-  /**
-   * Consume each queue one message at a time in queue order (4.x MessageListenerOrderly): a
-   * queue is consumed only while this client holds its lock at the broker (LOCK_BATCH_MQ), so
-   * no two consumers of the group run one queue at once, also while a rebalance moves it — the
-   * old owner finishes its message, commits and unlocks before the new owner starts from the
-   * committed offset. A FAILURE is retried in place after suspendCurrentQueueTimeMillis, up to
-   * maxReconsumeTimes, then sent to the dead-letter queue. Default false.
-   */
-  consumeOrderly?: boolean;
-  /** Orderly mode: pause before retrying a failed message, ms. Default 1000. */
-  suspendCurrentQueueTimeMillis?: number;
-  /** Orderly mode: how often queue locks are renewed, ms. Default 20000. */
-  lockRenewIntervalMillis?: number;
-  /**
-   * Orderly mode: how long a lock counts as held after the broker last granted it, ms. Must be
-   * below the broker's rebalanceLockMaxLiveTime (60000). Default 30000.
-   */
-  lockMaxLiveMillis?: number;
-  /** At shutdown, how long to wait for listener calls in flight, ms. Default 10000. */
-  awaitTerminationMillisWhenShutdown?: number;
-  /**
-   * Most listener calls started per second by this consumer, across all its queues (a token
-   * bucket: after an idle spell at most a tenth of a second's worth starts at once). A group feeding a database
-   * that takes 6,000 writes/s sets 6000 and holds that rate through a flash-sale backlog, which
-   * waits in the broker. Default: no limit.
-   */
-  maxConsumeRatePerSecond?: number;
-}
+export type { MessageListener } from "./MessageListener.js";
+export type { PushConsumerOptions } from "./PushConsumerOptions.js";
 
 /** Delay before a message whose send-back failed is consumed again locally (Java: 5 s). */
 const LOCAL_RETRY_MS = 5000;
@@ -62,21 +29,6 @@ interface PendingBatch {
   readonly e: QueueEntry;
   readonly msgs: MessageView[];
   next: number;
-}
-
-type ListenerOutcome = ConsumeResult | undefined;
-
-function isThenable(x: unknown): x is PromiseLike<ListenerOutcome> {
-  return typeof (x as { then?: unknown } | null | undefined)?.then === "function";
-}
-
-/** SUCCESS, nothing, or another copy of ConsumeResult's SUCCESS (e.g. rocketmq-client-nodejs', compared by name). */
-function succeeded(r: ListenerOutcome): boolean {
-  return (
-    r === undefined ||
-    r === ConsumeResult.SUCCESS ||
-    (r as { name?: unknown } | null | undefined)?.name === "SUCCESS"
-  );
 }
 
 /**
@@ -177,19 +129,8 @@ export class PushConsumer extends ConsumerBase {
    * CONSUME_MESSAGE_DIRECTLY (mqadmin consumeMessageDirectly): runs the listener on a stored
    * message an operator names, outside the queues: no offset moves, a failure is not sent back.
    */
-  async consumeMessageDirectly(msg: MessageExt, brokerName: string): Promise<ConsumeMessageDirectlyResult> {
-    const view = new MessageView(msg, { topic: msg.topic, brokerName, queueId: msg.queueId });
-    const t0 = Date.now();
-    let consumeResult: DirectConsumeResult;
-    let remark: string | undefined;
-    try {
-      const r = await this.listener.consume(view);
-      consumeResult = succeeded(r) ? (this.orderly ? "CR_COMMIT" : "CR_SUCCESS") : "CR_LATER";
-    } catch (err) {
-      consumeResult = "CR_THROW_EXCEPTION";
-      remark = (err as Error)?.stack ?? String(err);
-    }
-    return { order: this.orderly, autoCommit: true, consumeResult, remark, spentTimeMills: Date.now() - t0 };
+  consumeMessageDirectly(msg: MessageExt, brokerName: string): Promise<ConsumeMessageDirectlyResult> {
+    return consumeDirectly(this.listener, msg, brokerName, this.orderly);
   }
 
   protected onMessages(e: QueueEntry, added: MessageView[]): void {
