@@ -8,7 +8,10 @@
 // and alternates the two in the same rounds against the same broker (phase order A B B A, so
 // drift of the machine hits both alike); prints each pair and the medians of new / base.
 // Usage: node bench/tx-producer-cpu.mjs [--base DIR] [--seconds 2] [--rounds 5] [--window 64]
-//        [--size 500] [--only tx|plain] [--json]
+//        [--size 500] [--only tx|plain] [--json] [--alloc]
+// --alloc: after the timed rounds, one more phase per build and kind under V8's sampling heap
+// profiler (objects already collected included): bytes allocated per operation and the top
+// sites. Steady under machine load, where CPU µs swing ±20 %.
 // Build first: npx tsc -b
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -27,6 +30,7 @@ const { values: opt } = parseArgs({
     size: { type: "string", default: "500" },
     only: { type: "string" },
     json: { type: "boolean", default: false },
+    alloc: { type: "boolean", default: false },
   },
 });
 const SECONDS = Number(opt.seconds);
@@ -135,10 +139,62 @@ async function phase(op, seconds) {
 const kinds = opt.only ? [opt.only] : ["tx", "plain"];
 const names = builds.map(([n]) => n);
 for (const k of kinds) for (const n of names) await phase(sides[n][k], 1); // warm-up
+let out_alloc;
 const res = Object.fromEntries(names.map((n) => [n, Object.fromEntries(kinds.map((k) => [k, []]))]));
 for (let r = 0; r < ROUNDS; r++) {
   const order = r % 2 === 0 ? names : [...names].reverse();
   for (const k of kinds) for (const n of order) res[n][k].push(await phase(sides[n][k], SECONDS));
+}
+if (opt.alloc) {
+  const { Session } = await import("node:inspector/promises");
+  const sess = new Session();
+  sess.connect();
+  await sess.post("HeapProfiler.enable");
+  const alloc = {};
+  for (const n of names) {
+    alloc[n] = {};
+    for (const k of kinds) {
+      await sess.post("HeapProfiler.startSampling", {
+        samplingInterval: 1024,
+        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMajorGC: true,
+      });
+      const end = Date.now() + SECONDS * 1000;
+      let count = 0;
+      const op = sides[n][k];
+      await Promise.all(
+        Array.from({ length: WINDOW }, async () => {
+          while (Date.now() < end) {
+            await op();
+            count++;
+          }
+        }),
+      );
+      const { profile } = await sess.post("HeapProfiler.stopSampling");
+      const sites = new Map();
+      let total = 0;
+      const walk = (node) => {
+        const bytes = node.selfSize;
+        if (bytes > 0) {
+          const f = node.callFrame;
+          const where = `${f.functionName || "(anonymous)"} ${f.url.replace(/.*\/(packages|bench)\//, "$1/")}:${f.lineNumber + 1}`;
+          sites.set(where, (sites.get(where) ?? 0) + bytes);
+          total += bytes;
+        }
+        for (const c of node.children) walk(c);
+      };
+      walk(profile.head);
+      alloc[n][k] = {
+        bytesPerOp: Math.round(total / count),
+        top: [...sites]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 10)
+          .map(([w, b]) => [w, Math.round(b / count)]),
+      };
+    }
+  }
+  sess.disconnect();
+  out_alloc = alloc;
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const out = {
@@ -165,6 +221,7 @@ if (opt.base) {
     out.newOverBase[k] = { pairs: ratios.map((x) => +x.toFixed(3)), median: +median(ratios).toFixed(3) };
   }
 }
+if (out_alloc) out.allocation = out_alloc;
 for (const n of names) await sides[n].producer.shutdown();
 await sides.admin.shutdown();
 const exited = new Promise((r) => child.once("exit", r));
@@ -185,5 +242,12 @@ else {
       console.log(
         `  new / base ${k.padEnd(6)} per pair: ${out.newOverBase[k].pairs.join(" ")}   median ${out.newOverBase[k].median}`,
       );
+  if (out.allocation)
+    for (const n of names)
+      for (const k of kinds) {
+        const a = out.allocation[n][k];
+        console.log(`  ${n} ${k}: ${a.bytesPerOp} B allocated per op; top sites (B/op):`);
+        for (const [w, b] of a.top) console.log(`      ${String(b).padStart(6)}  ${w}`);
+      }
   console.log(`  machine: ${out.machine}`);
 }
