@@ -1,32 +1,33 @@
 import {
   atEndOfTurn,
-  decodeHalfBatchResults,
-  encodeHalfBatch,
   encodeProperties,
   type HalfBatchEntry,
-  type HalfBatchResult,
+  type HalfBatchResultTuple,
   halfBatchEntryBytes,
+  MessageConst,
   MessageSysFlag,
+  type Properties,
   RequestCode,
   ResponseCode,
+  readHalfBatchResults,
   SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
+import { encodeHalfBatchMembers, HALF_ENTRY_FIXED_BYTES, type HalfBatchMember } from "./halfBatchBody.js";
 import type { PreparedMessage } from "./Message.js";
 import type { MessageQueue } from "./MessageQueue.js";
 import { type SendResultRaw, sendStatusOf } from "./MQClientAPI.js";
 import type { AutoBatchLimits } from "./ProduceAccumulator.js";
 import type { SendCore, SendOutcome } from "./SendCore.js";
-import type { SendReceipt } from "./SendReceipt.js";
+import type { SendReceipt, SendStatus } from "./SendReceipt.js";
 import type { Transaction } from "./Transaction.js";
 
 /** One half waiting for the turn's SEND_HALF_BATCH: its entry (encoded as it is) and its answer. */
-interface Member extends HalfBatchEntry {
-  bytes: number;
+interface Member extends HalfBatchMember {
   timeoutMs: number;
-  /** Stored: `raw` is the broker's answer for this half. Never throws. */
-  stored(raw: SendResultRaw): void;
+  /** Stored: `r` is the broker's answer for this half (a stored one's tuple). Never throws. */
+  stored(sendStatus: SendStatus, r: StoredTuple): void;
   /** This attempt failed (the batch, or this half in it). */
   failed(err: unknown): void;
   /** Sends this half alone as SEND_MESSAGE_V2 (a lone half, a broker without the batch request). */
@@ -41,19 +42,13 @@ function take(resolve: (receipt: SendReceipt) => void, reject: (err: unknown) =>
   takenReject = reject;
 }
 
-/** A refused or unanswered member's `failed`, unless the answer said it was stored. */
-function settle(m: Member, r: HalfBatchResult, addr: string): void {
-  const sendStatus = sendStatusOf(r.code);
-  if (sendStatus !== undefined && r.msgId !== undefined) {
-    m.stored({
-      sendStatus,
-      offsetMsgId: r.msgId,
-      queueId: r.queueId ?? m.queueId,
-      queueOffset: r.queueOffset ?? -1,
-    });
-  } else {
-    m.failed(new BrokerError(r.code, r.remark, addr, `send to topic ${m.topic}`));
-  }
+type StoredTuple = [number, string, string, number, number];
+
+/** A member's `stored` when its result says so, else `failed` with the broker's refusal. */
+function settle(m: Member, r: HalfBatchResultTuple, addr: string): void {
+  const sendStatus = sendStatusOf(r[0]);
+  if (sendStatus !== undefined && r.length >= 5) m.stored(sendStatus, r as StoredTuple);
+  else m.failed(new BrokerError(r[0], r[1] || undefined, addr, `send to topic ${m.topic}`));
 }
 
 /**
@@ -66,8 +61,11 @@ function settle(m: Member, r: HalfBatchResult, addr: string): void {
 class FirstAttempt implements Member {
   readonly bornTimestamp: number;
   readonly flag: number;
+  readonly asciiProps: Properties | undefined;
+  readonly propsBytes: number;
   readonly bytes: number;
   readonly timeoutMs: number;
+  private text: string | undefined;
   resolve!: (receipt: SendReceipt) => void;
   reject!: (err: unknown) => void;
 
@@ -78,14 +76,32 @@ class FirstAttempt implements Member {
     readonly mq: MessageQueue,
     private readonly queues: MessageQueue[],
     readonly addr: string,
-    readonly properties: string,
     /** When the send began (its deadline is t0 + sendMsgTimeout). */
     private readonly t0: number,
   ) {
     this.bornTimestamp = t0;
     this.flag = msg.flag;
     this.timeoutMs = batcher.core.options.sendMsgTimeout;
-    this.bytes = halfBatchEntryBytes(this);
+    const ascii = msg.asciiPropertiesBytes;
+    const props = msg.properties;
+    if (ascii !== undefined && ascii >= 0) {
+      // prepareMessage / markHalf measured them without WAIT; a half's entry carries WAIT.
+      this.asciiProps = props;
+      const wait = props[MessageConst.WAIT_STORE_MSG_OK];
+      this.propsBytes =
+        wait === undefined ? ascii : ascii + MessageConst.WAIT_STORE_MSG_OK.length + wait.length + 2;
+    } else {
+      this.asciiProps = undefined;
+      this.propsBytes = Buffer.byteLength(this.properties, "utf8");
+    }
+    this.bytes =
+      HALF_ENTRY_FIXED_BYTES + Buffer.byteLength(mq.topic, "utf8") + this.propsBytes + msg.body.length;
+  }
+
+  /** The encoded properties: for a SEND_MESSAGE_V2 header, a retry, or non-ASCII properties. */
+  get properties(): string {
+    if (this.text === undefined) this.text = encodeProperties(this.msg.properties);
+    return this.text;
   }
 
   get topic(): string {
@@ -101,20 +117,27 @@ class FirstAttempt implements Member {
     return MessageSysFlag.TRANSACTION_PREPARED_TYPE;
   }
 
-  stored(raw: SendResultRaw): void {
-    this.done(this.mq.brokerName, this.addr, raw);
+  stored(sendStatus: SendStatus, r: StoredTuple): void {
+    this.done(this.mq.brokerName, this.addr, sendStatus, r[2], r[3], r[4]);
   }
 
-  private done(brokerName: string, addr: string, raw: SendResultRaw): void {
+  private done(
+    brokerName: string,
+    addr: string,
+    sendStatus: SendStatus,
+    offsetMsgId: string,
+    queueId: number,
+    queueOffset: number,
+  ): void {
     const msg = this.msg;
     const receipt: SendReceipt = {
       messageId: msg.uniqId,
-      offsetMessageId: raw.offsetMsgId,
-      messageQueue: { topic: msg.topic, brokerName, queueId: raw.queueId },
-      queueOffset: raw.queueOffset,
-      offset: raw.queueOffset,
+      offsetMessageId: offsetMsgId,
+      messageQueue: { topic: msg.topic, brokerName, queueId },
+      queueOffset,
+      offset: queueOffset,
       brokerAddr: addr,
-      sendStatus: raw.sendStatus,
+      sendStatus,
       transactionId: msg.uniqId,
     };
     try {
@@ -150,7 +173,11 @@ class FirstAttempt implements Member {
     };
     core
       .attempt(this.msg.topic, this.msg.shardingKey, undefined, retry, failed)
-      .then((o: SendOutcome) => this.done(o.mq.brokerName, o.addr, o.raw), this.reject);
+      .then(
+        ({ mq, addr, raw }: SendOutcome) =>
+          this.done(mq.brokerName, addr, raw.sendStatus, raw.offsetMsgId, raw.queueId, raw.queueOffset),
+        this.reject,
+      );
   }
 
   sendAlone(): void {
@@ -170,7 +197,14 @@ class FirstAttempt implements Member {
       .then(
         (raw) => {
           core.fault.update(this.mq.brokerName, Date.now() - this.t0, false, Date.now());
-          this.stored(raw);
+          this.done(
+            this.mq.brokerName,
+            this.addr,
+            raw.sendStatus,
+            raw.offsetMsgId,
+            raw.queueId,
+            raw.queueOffset,
+          );
         },
         (err: unknown) => this.failed(err),
       );
@@ -195,12 +229,14 @@ function retryAttempt(
 ): RetryAttempt {
   return {
     ...entry,
+    asciiProps: undefined,
+    propsBytes: Buffer.byteLength(entry.properties, "utf8"),
     bytes,
     timeoutMs,
     alone,
     resolve,
     reject,
-    stored: resolve,
+    stored: (sendStatus, r) => resolve({ sendStatus, offsetMsgId: r[2], queueId: r[3], queueOffset: r[4] }),
     failed: reject,
     sendAlone() {
       alone().then(resolve, reject);
@@ -256,7 +292,7 @@ export class HalfBatcher {
       // No master known for its broker: SendCore's loop retries that (and waits for a route).
       return undefined;
     }
-    const m = new FirstAttempt(this, msg, tx, mq, queues, addr, encodeProperties(msg.properties), t0);
+    const m = new FirstAttempt(this, msg, tx, mq, queues, addr, t0);
     const receipt = new Promise<SendReceipt>(take);
     m.resolve = takenResolve!;
     m.reject = takenReject!;
@@ -345,7 +381,11 @@ export class HalfBatcher {
 
   private sendBatch(addr: string, part: Member[]): void {
     let timeoutMs = part[0]!.timeoutMs;
-    for (const m of part) timeoutMs = Math.min(timeoutMs, m.timeoutMs);
+    let bytes = 0;
+    for (const m of part) {
+      timeoutMs = Math.min(timeoutMs, m.timeoutMs);
+      bytes += m.bytes;
+    }
     this.batchesSent++;
     const t0 = Date.now();
     this.core.instance.api
@@ -357,7 +397,7 @@ export class HalfBatcher {
           defaultTopic: this.defaultTopic,
           defaultTopicQueueNums: this.defaultTopicQueueNums,
         },
-        encodeHalfBatch(part),
+        encodeHalfBatchMembers(part, bytes),
         // The binary header: cheaper to encode and decode than JSON (as sendMessage uses).
         {
           timeoutMs,
@@ -367,9 +407,9 @@ export class HalfBatcher {
       )
       .then(
         (res) => {
-          let results: HalfBatchResult[];
+          let results: HalfBatchResultTuple[];
           try {
-            results = decodeHalfBatchResults(res.body, part.length);
+            results = readHalfBatchResults(res.body, part.length);
           } catch (err) {
             // A malformed answer: whether these halves were stored is not known (as after a
             // timeout); each attempt fails and its retry loop decides.
@@ -380,7 +420,7 @@ export class HalfBatcher {
           // share the round trip); a refused half's retry records its fault after this.
           for (let i = 0; i < part.length; i++) {
             const m = part[i]!;
-            if (m instanceof FirstAttempt && sendStatusOf(results[i]!.code) !== undefined) {
+            if (m instanceof FirstAttempt && sendStatusOf(results[i]![0]) !== undefined) {
               this.core.fault.update(m.mq.brokerName, Date.now() - t0, false, Date.now());
               break;
             }

@@ -92,10 +92,26 @@ function traceEnd(
 
 /** Marks a prepared message as a half of `group`; it can then not travel in a batch. */
 export function markHalf(msg: PreparedMessage, group: string): void {
-  msg.properties[MessageConst.TRANSACTION_PREPARED] = "true";
-  msg.properties[MessageConst.PRODUCER_GROUP] = group;
+  const props = msg.properties;
+  const before = msg.asciiPropertiesBytes;
+  // The measure of printable-ASCII properties stays exact when the two pairs are new (a
+  // group name is ASCII: checkGroup); otherwise it is unknown (measured when encoded).
+  const known =
+    before !== undefined &&
+    before >= 0 &&
+    props[MessageConst.TRANSACTION_PREPARED] === undefined &&
+    props[MessageConst.PRODUCER_GROUP] === undefined;
+  props[MessageConst.TRANSACTION_PREPARED] = "true";
+  props[MessageConst.PRODUCER_GROUP] = group;
   msg.unbatchable = true;
-  msg.asciiPropertiesBytes = undefined;
+  msg.asciiPropertiesBytes = known
+    ? before +
+      MessageConst.TRANSACTION_PREPARED.length +
+      6 +
+      MessageConst.PRODUCER_GROUP.length +
+      group.length +
+      2
+    : undefined;
 }
 
 /** The value of a hex digit's char code, or -1. */
@@ -182,7 +198,8 @@ function take(resolve: () => void, reject: (err: unknown) => void): void {
  * this process dies first) the broker asks the producer group's `checker`.
  */
 export class Transaction implements HalfOwner {
-  private readonly halves: EndingHalf[] = [];
+  /** Created with the first half, one long ([] would allocate room for 17 at the first push). */
+  private halves: EndingHalf[] | undefined;
   private state: "open" | "ending" | "committed" | "rolledBack" = "open";
   /** @internal The resolution being sent (HalfOwner). */
   resolution: TransactionResolution = TransactionResolution.UNKNOWN;
@@ -201,7 +218,7 @@ export class Transaction implements HalfOwner {
 
   /** Half messages sent in this transaction so far. */
   get size(): number {
-    return this.halves.length;
+    return this.halves?.length ?? 0;
   }
 
   /**
@@ -209,7 +226,7 @@ export class Transaction implements HalfOwner {
    * which is also its END_TRANSACTION_BATCH entry when the transaction ends.
    */
   addHalf(receipt: SendReceipt, msg?: PreparedMessage): void {
-    this.halves.push({
+    const h: EndingHalf = {
       brokerAddr: receipt.brokerAddr,
       tranStateTableOffset: receipt.queueOffset,
       commitLogOffset: commitLogOffsetOf(receipt.offsetMessageId),
@@ -219,7 +236,9 @@ export class Transaction implements HalfOwner {
       keys: msg ? (msg.properties[MessageConst.KEYS] ?? "") : undefined,
       commitOrRollback: MessageSysFlag.TRANSACTION_NOT_TYPE,
       owner: this,
-    });
+    };
+    if (this.halves) this.halves.push(h);
+    else this.halves = [h];
   }
 
   /** @internal Throws unless messages may still be added. */
@@ -243,8 +262,9 @@ export class Transaction implements HalfOwner {
   private end(resolution: TransactionResolution): Promise<void> {
     if (this.state !== "open")
       return Promise.reject(new ClientError(`the transaction is already ${this.state}`));
-    const n = this.halves.length;
-    if (n === 0) return Promise.reject(new ClientError("the transaction has no message: send one first"));
+    const halves = this.halves;
+    if (!halves) return Promise.reject(new ClientError("the transaction has no message: send one first"));
+    const n = halves.length;
     this.state = "ending";
     this.resolution = resolution;
     this.pending = n;
@@ -255,7 +275,7 @@ export class Transaction implements HalfOwner {
     const code = COMMIT_OR_ROLLBACK[resolution];
     const batcher = endTransactionBatcherOf(this.instance);
     for (let i = 0; i < n; i++) {
-      const h = this.halves[i]!;
+      const h = halves[i]!;
       h.commitOrRollback = code;
       batcher.end(h, this.producerGroup);
     }
@@ -268,7 +288,7 @@ export class Transaction implements HalfOwner {
     if (--this.pending > 0) return;
     const resolution = this.resolution;
     // Like Java's hook: the END_TRANSACTION sent, whatever the broker made of it.
-    if (this.tracer) for (const h of this.halves) traceEnd(this.tracer, h, resolution, false);
+    if (this.tracer) for (const h of this.halves!) traceEnd(this.tracer, h, resolution, false);
     const failure = this.failure;
     this.failure = undefined;
     if (failure) {
