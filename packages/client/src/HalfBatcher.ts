@@ -4,7 +4,6 @@ import {
   type HalfBatchEntry,
   type HalfBatchResultTuple,
   halfBatchEntryBytes,
-  MessageConst,
   MessageSysFlag,
   type Properties,
   RequestCode,
@@ -14,7 +13,12 @@ import {
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
-import { encodeHalfBatchMembers, HALF_ENTRY_FIXED_BYTES, type HalfBatchMember } from "./halfBatchBody.js";
+import {
+  asciiHalfPropertiesBytes,
+  encodeHalfBatchMembers,
+  HALF_ENTRY_FIXED_BYTES,
+  type HalfBatchMember,
+} from "./halfBatchBody.js";
 import type { PreparedMessage } from "./Message.js";
 import type { MessageQueue } from "./MessageQueue.js";
 import { type SendResultRaw, sendStatusOf } from "./MQClientAPI.js";
@@ -82,14 +86,10 @@ class FirstAttempt implements Member {
     this.bornTimestamp = t0;
     this.flag = msg.flag;
     this.timeoutMs = batcher.core.options.sendMsgTimeout;
-    const ascii = msg.asciiPropertiesBytes;
-    const props = msg.properties;
-    if (ascii !== undefined && ascii >= 0) {
-      // prepareMessage / markHalf measured them without WAIT; a half's entry carries WAIT.
-      this.asciiProps = props;
-      const wait = props[MessageConst.WAIT_STORE_MSG_OK];
-      this.propsBytes =
-        wait === undefined ? ascii : ascii + MessageConst.WAIT_STORE_MSG_OK.length + wait.length + 2;
+    const ascii = asciiHalfPropertiesBytes(msg);
+    if (ascii >= 0) {
+      this.asciiProps = msg.properties;
+      this.propsBytes = ascii;
     } else {
       this.asciiProps = undefined;
       this.propsBytes = Buffer.byteLength(this.properties, "utf8");

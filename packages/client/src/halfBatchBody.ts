@@ -1,5 +1,6 @@
-import type { Properties } from "@tidemq/protocol";
+import { MessageConst, type Properties } from "@tidemq/protocol";
 import { ClientError } from "./errors.js";
+import type { PreparedMessage } from "./Message.js";
 
 /**
  * One half as the client writes it into a SEND_HALF_BATCH body (the wire format of the
@@ -75,11 +76,16 @@ function writeAscii(out: Buffer, p: number, s: string): number {
   return p + s.length;
 }
 
-/** Encoded bytes of ASCII properties measured without WAIT (prepareMessage), with WAIT = "true". */
-export function asciiBytesWithWait(
-  withoutWait: number,
-  waitKey: string,
-  waitValue: string | undefined,
-): number {
-  return waitValue === undefined ? withoutWait : withoutWait + waitKey.length + waitValue.length + 2;
+/**
+ * Encoded bytes of a half's properties (WAIT included) when prepareMessage and markHalf
+ * measured them as printable ASCII, so they can be written straight from the object; -1
+ * when they are not known to be (then they are encoded as text).
+ */
+export function asciiHalfPropertiesBytes(msg: PreparedMessage): number {
+  const withoutWait = msg.asciiPropertiesBytes;
+  if (withoutWait === undefined || withoutWait < 0) return -1;
+  const wait = msg.properties[MessageConst.WAIT_STORE_MSG_OK];
+  return wait === undefined
+    ? withoutWait
+    : withoutWait + MessageConst.WAIT_STORE_MSG_OK.length + wait.length + 2;
 }
