@@ -1,11 +1,12 @@
 import {
   atEndOfTurn,
-  decodeEndTransactionResults,
   type EndTransactionEntry,
-  type EndTransactionResult,
   encodeEndTransactionBatch,
+  endTransactionResultCode,
+  endTransactionResultRemark,
   MAX_END_TRANSACTION_BATCH,
   ResponseCode,
+  readEndTransactionResults,
   SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
@@ -116,9 +117,9 @@ export class EndTransactionBatcher {
       )
       .then(
         (res) => {
-          let results: EndTransactionResult[];
+          let results: unknown[];
           try {
-            results = decodeEndTransactionResults(res.body, part.length);
+            results = readEndTransactionResults(res.body, part.length);
           } catch (err) {
             // A malformed answer: nothing is known about these commits (the broker checks back).
             for (const h of part) h.owner.halfEnded(h, err);
@@ -126,12 +127,13 @@ export class EndTransactionBatcher {
           }
           for (let i = 0; i < part.length; i++) {
             const h = part[i]!;
-            const r = results[i]!;
+            const r = results[i];
+            const code = endTransactionResultCode(r);
             h.owner.halfEnded(
               h,
-              r.code === ResponseCode.SUCCESS
+              code === ResponseCode.SUCCESS
                 ? undefined
-                : new BrokerError(r.code, r.remark, addr, whatOf(h)),
+                : new BrokerError(code, endTransactionResultRemark(r), addr, whatOf(h)),
             );
           }
         },

@@ -94,8 +94,8 @@ class FirstAttempt implements Member {
       this.asciiProps = undefined;
       this.propsBytes = Buffer.byteLength(this.properties, "utf8");
     }
-    this.bytes =
-      HALF_ENTRY_FIXED_BYTES + Buffer.byteLength(mq.topic, "utf8") + this.propsBytes + msg.body.length;
+    // Topic names are ASCII (checkTopic): their length is their byte count.
+    this.bytes = HALF_ENTRY_FIXED_BYTES + mq.topic.length + this.propsBytes + msg.body.length;
   }
 
   /** The encoded properties: for a SEND_MESSAGE_V2 header, a retry, or non-ASCII properties. */
