@@ -253,8 +253,12 @@ export class Producer {
     return new Transaction(this.instance!, this.producerGroup, this.trace?.tracer);
   }
 
-  /** A half message of `tx`: sent alone (never batched), then recorded in the transaction. */
-  /** Not async (one promise layer less per half); errors still arrive as rejections. */
+  /**
+   * A half message of `tx`, recorded in the transaction once stored. With autoBatch the
+   * HalfBatcher makes its first attempt (in the turn's SEND_HALF_BATCH, retries in SendCore's
+   * loop); otherwise, or before the topic's route is known, SendCore.send. Not async (one
+   * promise layer less per half); errors still arrive as rejections.
+   */
   protected sendHalf(message: MessageOptions, tx: Transaction): Promise<SendReceipt> {
     try {
       const core = this.running();
