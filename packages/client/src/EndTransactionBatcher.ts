@@ -1,10 +1,12 @@
 import {
   atEndOfTurn,
-  decodeEndTransactionResults,
   type EndTransactionEntry,
   encodeEndTransactionBatch,
+  endTransactionResultCode,
+  endTransactionResultRemark,
   MAX_END_TRANSACTION_BATCH,
   ResponseCode,
+  readEndTransactionResults,
   SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
@@ -12,48 +14,59 @@ import { BrokerError } from "./errors.js";
 import type { MQClientInstance } from "./MQClientInstance.js";
 import type { HalfHandle } from "./Transaction.js";
 
-/** One END_TRANSACTION waiting for the turn's batch: its entry (encoded as it is) and its answer. */
-interface Waiting extends EndTransactionEntry {
-  half: HalfHandle;
+/**
+ * What ends its halves through the batcher (a Transaction): told once per half how its
+ * END_TRANSACTION went, and asked to send one alone (a broker without the batch request).
+ */
+export interface HalfOwner {
   /** COMMIT / ROLLBACK / UNKNOWN, for a refusal's error. */
-  resolution: string;
-  /** Sends this one alone as END_TRANSACTION (a broker without the batch request). */
-  alone: () => Promise<void>;
-  resolve: () => void;
-  reject: (err: unknown) => void;
+  readonly resolution: string;
+  halfEnded(half: EndingHalf, err: unknown): void;
+  endAlone(half: EndingHalf): Promise<void>;
+}
+
+/** A half being ended: its handle, the entry fields (encoded as they are) and its owner. */
+export interface EndingHalf extends HalfHandle, EndTransactionEntry {
+  owner: HalfOwner;
 }
 
 /** A refused END_TRANSACTION's "what" (built only for an error). */
-function whatOf(w: Waiting): string {
-  return `END_TRANSACTION (${w.resolution}) of message ${w.half.msgId}`;
+function whatOf(h: EndingHalf): string {
+  return `END_TRANSACTION (${h.owner.resolution}) of message ${h.msgId}`;
+}
+
+function sendAlone(h: EndingHalf): void {
+  h.owner.endAlone(h).then(
+    () => h.owner.halfEnded(h, undefined),
+    (err: unknown) => h.owner.halfEnded(h, err),
+  );
 }
 
 /**
  * Coalesces the END_TRANSACTIONs a client issues in one event-loop turn for the same broker
  * and producer group into one END_TRANSACTION_BATCH (TideMQ's request): with many
  * transactions in flight, the commits cost one request and one broker append instead of one
- * each. Each commit still gets its own answer (a refused one throws alone). A lone commit,
+ * each. Each half still gets its own answer, handed to its owner (no promise per half: the
+ * transaction settles its one promise when its last half is answered). A lone commit,
  * and every commit to a broker that does not know the request (a RocketMQ broker answers
  * REQUEST_CODE_NOT_SUPPORTED), goes as a plain END_TRANSACTION.
  */
 export class EndTransactionBatcher {
   /** This turn's END_TRANSACTIONs by broker, then producer group (no key string per call). */
-  private waiting = new Map<string, Map<string, Waiting[]>>();
+  private waiting = new Map<string, Map<string, EndingHalf[]>>();
   private scheduled = false;
   /** Brokers that answered REQUEST_CODE_NOT_SUPPORTED. */
   private readonly plainOnly = new Set<string>();
 
   constructor(private readonly instance: MQClientInstance) {}
 
-  end(
-    half: HalfHandle,
-    group: string,
-    commitOrRollback: number,
-    resolution: string,
-    alone: () => Promise<void>,
-  ): Promise<void> {
+  /** Queues `half` (its commitOrRollback set) for this turn's batch to its broker. */
+  end(half: EndingHalf, group: string): void {
     const brokerAddr = half.brokerAddr;
-    if (this.plainOnly.has(brokerAddr)) return alone();
+    if (this.plainOnly.has(brokerAddr)) {
+      sendAlone(half);
+      return;
+    }
     let byGroup = this.waiting.get(brokerAddr);
     if (!byGroup) {
       byGroup = new Map();
@@ -64,25 +77,12 @@ export class EndTransactionBatcher {
       list = [];
       byGroup.set(group, list);
     }
-    const members = list;
-    const done = new Promise<void>((resolve, reject) => {
-      members.push({
-        tranStateTableOffset: half.tranStateTableOffset,
-        commitLogOffset: half.commitLogOffset,
-        commitOrRollback,
-        half,
-        resolution,
-        alone,
-        resolve,
-        reject,
-      });
-    });
+    list.push(half);
     if (!this.scheduled) {
       this.scheduled = true;
       // Commits made in promise chains of this turn still join.
       atEndOfTurn(this.flush);
     }
-    return done;
   }
 
   private readonly flush = (): void => {
@@ -96,18 +96,14 @@ export class EndTransactionBatcher {
             from === 0 && list.length <= MAX_END_TRANSACTION_BATCH
               ? list
               : list.slice(from, from + MAX_END_TRANSACTION_BATCH);
-          if (part.length === 1) this.sendAlone(part[0]!);
+          if (part.length === 1) sendAlone(part[0]!);
           else this.sendBatch(addr, group, part);
         }
       }
     }
   };
 
-  private sendAlone(w: Waiting): void {
-    w.alone().then(w.resolve, w.reject);
-  }
-
-  private sendBatch(addr: string, group: string, part: Waiting[]): void {
+  private sendBatch(addr: string, group: string, part: EndingHalf[]): void {
     this.instance.api
       .call(
         addr,
@@ -115,32 +111,44 @@ export class EndTransactionBatcher {
         { producerGroup: group, fromTransactionCheck: false },
         encodeEndTransactionBatch(part),
         {
-          what: `END_TRANSACTION_BATCH of ${part.length} half messages`,
+          what: () => `END_TRANSACTION_BATCH of ${part.length} half messages`,
           serializeType: SerializeType.ROCKETMQ,
         },
       )
       .then(
         (res) => {
-          const results = decodeEndTransactionResults(res.body, part.length);
+          let results: unknown[];
+          try {
+            results = readEndTransactionResults(res.body, part.length);
+          } catch (err) {
+            // A malformed answer: nothing is known about these commits (the broker checks back).
+            for (const h of part) h.owner.halfEnded(h, err);
+            return;
+          }
           for (let i = 0; i < part.length; i++) {
-            const w = part[i]!;
-            const r = results[i]!;
-            if (r.code === ResponseCode.SUCCESS) w.resolve();
-            else w.reject(new BrokerError(r.code, r.remark, addr, whatOf(w)));
+            const h = part[i]!;
+            const r = results[i];
+            const code = endTransactionResultCode(r);
+            h.owner.halfEnded(
+              h,
+              code === ResponseCode.SUCCESS
+                ? undefined
+                : new BrokerError(code, endTransactionResultRemark(r), addr, whatOf(h)),
+            );
           }
         },
         (err: unknown) => {
           if (err instanceof BrokerError && err.code === ResponseCode.REQUEST_CODE_NOT_SUPPORTED) {
             this.plainOnly.add(addr);
-            for (const w of part) this.sendAlone(w);
+            for (const h of part) sendAlone(h);
             return;
           }
-          for (const w of part) w.reject(err);
+          for (const h of part) h.owner.halfEnded(h, err);
         },
       )
       .catch((err: unknown) => {
-        // A malformed answer: nothing is known about these commits (the broker checks back).
-        for (const w of part) w.reject(err);
+        // Not reached: an owner's halfEnded does not throw.
+        this.instance.logger.error(`END_TRANSACTION_BATCH answer not handled: ${(err as Error).message}`);
       });
   }
 }

@@ -1,40 +1,263 @@
 import {
   atEndOfTurn,
-  decodeHalfBatchResults,
-  encodeHalfBatch,
+  encodeProperties,
   type HalfBatchEntry,
+  type HalfBatchResultTuple,
   halfBatchEntryBytes,
+  MessageSysFlag,
+  type Properties,
+  RequestCode,
   ResponseCode,
+  readHalfBatchResults,
   SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
+import {
+  asciiHalfPropertiesBytes,
+  encodeHalfBatchMembers,
+  HALF_ENTRY_FIXED_BYTES,
+  type HalfBatchMember,
+} from "./halfBatchBody.js";
+import type { PreparedMessage } from "./Message.js";
+import type { MessageQueue } from "./MessageQueue.js";
 import { type SendResultRaw, sendStatusOf } from "./MQClientAPI.js";
-import type { MQClientInstance } from "./MQClientInstance.js";
 import type { AutoBatchLimits } from "./ProduceAccumulator.js";
+import type { SendCore, SendOutcome } from "./SendCore.js";
+import type { SendReceipt, SendStatus } from "./SendReceipt.js";
+import type { Transaction } from "./Transaction.js";
 
-interface Waiting {
-  entry: HalfBatchEntry;
-  bytes: number;
+/** One half waiting for the turn's SEND_HALF_BATCH: its entry (encoded as it is) and its answer. */
+interface Member extends HalfBatchMember {
   timeoutMs: number;
+  /** Stored: `r` is the broker's answer for this half (a stored one's tuple). Never throws. */
+  stored(sendStatus: SendStatus, r: StoredTuple): void;
+  /** This attempt failed (the batch, or this half in it). */
+  failed(err: unknown): void;
   /** Sends this half alone as SEND_MESSAGE_V2 (a lone half, a broker without the batch request). */
+  sendAlone(): void;
+}
+
+// A promise's resolving functions, taken out by one shared executor (no closure per half).
+let takenResolve: ((receipt: SendReceipt) => void) | undefined;
+let takenReject: ((err: unknown) => void) | undefined;
+function take(resolve: (receipt: SendReceipt) => void, reject: (err: unknown) => void): void {
+  takenResolve = resolve;
+  takenReject = reject;
+}
+
+type StoredTuple = [number, string, string, number, number];
+
+/** A member's `stored` when its result says so, else `failed` with the broker's refusal. */
+function settle(m: Member, r: HalfBatchResultTuple, addr: string): void {
+  const sendStatus = sendStatusOf(r[0]);
+  if (sendStatus !== undefined && r.length >= 5) m.stored(sendStatus, r as StoredTuple);
+  else m.failed(new BrokerError(r[0], r[1] || undefined, addr, `send to topic ${m.topic}`));
+}
+
+/**
+ * A transaction half's first attempt, owned by the batcher (not SendCore's retry loop): its
+ * queue chosen as SendCore chooses, its entry in this turn's batch, its receipt built from its
+ * place in the answer and recorded in its transaction, and the one promise the caller awaits.
+ * A failed attempt goes on in SendCore's retry loop (SendCore.attempt with `failed`): the same
+ * attempts, deadline, fault records and warnings as a half sent through SendCore from the start.
+ */
+class FirstAttempt implements Member {
+  readonly bornTimestamp: number;
+  readonly flag: number;
+  readonly asciiProps: Properties | undefined;
+  readonly propsBytes: number;
+  readonly bytes: number;
+  readonly timeoutMs: number;
+  private text: string | undefined;
+  resolve!: (receipt: SendReceipt) => void;
+  reject!: (err: unknown) => void;
+
+  constructor(
+    private readonly batcher: HalfBatcher,
+    private readonly msg: PreparedMessage,
+    private readonly tx: Transaction,
+    readonly mq: MessageQueue,
+    private readonly queues: MessageQueue[],
+    readonly addr: string,
+    /** When the send began (its deadline is t0 + sendMsgTimeout). */
+    private readonly t0: number,
+  ) {
+    this.bornTimestamp = t0;
+    this.flag = msg.flag;
+    this.timeoutMs = batcher.core.options.sendMsgTimeout;
+    const ascii = asciiHalfPropertiesBytes(msg);
+    if (ascii >= 0) {
+      this.asciiProps = msg.properties;
+      this.propsBytes = ascii;
+    } else {
+      this.asciiProps = undefined;
+      this.propsBytes = Buffer.byteLength(this.properties, "utf8");
+    }
+    // Topic names are ASCII (checkTopic): their length is their byte count.
+    this.bytes = HALF_ENTRY_FIXED_BYTES + mq.topic.length + this.propsBytes + msg.body.length;
+  }
+
+  /** The encoded properties: for a SEND_MESSAGE_V2 header, a retry, or non-ASCII properties. */
+  get properties(): string {
+    if (this.text === undefined) this.text = encodeProperties(this.msg.properties);
+    return this.text;
+  }
+
+  get topic(): string {
+    return this.mq.topic;
+  }
+  get queueId(): number {
+    return this.mq.queueId;
+  }
+  get body(): Buffer {
+    return this.msg.body;
+  }
+  get sysFlag(): number {
+    return MessageSysFlag.TRANSACTION_PREPARED_TYPE;
+  }
+
+  stored(sendStatus: SendStatus, r: StoredTuple): void {
+    this.done(this.mq.brokerName, this.addr, sendStatus, r[2], r[3], r[4]);
+  }
+
+  private done(
+    brokerName: string,
+    addr: string,
+    sendStatus: SendStatus,
+    offsetMsgId: string,
+    queueId: number,
+    queueOffset: number,
+  ): void {
+    const msg = this.msg;
+    const receipt: SendReceipt = {
+      messageId: msg.uniqId,
+      offsetMessageId: offsetMsgId,
+      messageQueue: { topic: msg.topic, brokerName, queueId },
+      queueOffset,
+      offset: queueOffset,
+      brokerAddr: addr,
+      sendStatus,
+      transactionId: msg.uniqId,
+    };
+    try {
+      this.tx.addHalf(receipt, msg);
+    } catch (err) {
+      this.reject(err);
+      return;
+    }
+    this.resolve(receipt);
+  }
+
+  failed(err: unknown): void {
+    const core = this.batcher.core;
+    const failed = {
+      mq: this.mq,
+      err,
+      t0: this.t0,
+      deadline: this.t0 + core.options.sendMsgTimeout,
+      queues: this.queues,
+    };
+    // A retry's attempt goes through the batcher again (it joins the batch of its turn).
+    const retry = (mq: MessageQueue, addr: string, timeoutMs: number): Promise<SendResultRaw> => {
+      const entry: HalfBatchEntry = {
+        topic: mq.topic,
+        queueId: mq.queueId,
+        sysFlag: MessageSysFlag.TRANSACTION_PREPARED_TYPE,
+        bornTimestamp: Date.now(),
+        flag: this.flag,
+        properties: this.properties,
+        body: this.msg.body,
+      };
+      return this.batcher.send(addr, entry, timeoutMs, () => this.batcher.sendV2(mq, addr, entry, timeoutMs));
+    };
+    core
+      .attempt(this.msg.topic, this.msg.shardingKey, undefined, retry, failed)
+      .then(
+        ({ mq, addr, raw }: SendOutcome) =>
+          this.done(mq.brokerName, addr, raw.sendStatus, raw.offsetMsgId, raw.queueId, raw.queueOffset),
+        this.reject,
+      );
+  }
+
+  sendAlone(): void {
+    const core = this.batcher.core;
+    core
+      .sendTo(
+        RequestCode.SEND_MESSAGE_V2,
+        this.mq,
+        this.addr,
+        this.msg.body,
+        this.timeoutMs,
+        this.sysFlag,
+        this.flag,
+        this.properties,
+        undefined,
+      )
+      .then(
+        (raw) => {
+          core.fault.update(this.mq.brokerName, Date.now() - this.t0, false, Date.now());
+          this.done(
+            this.mq.brokerName,
+            this.addr,
+            raw.sendStatus,
+            raw.offsetMsgId,
+            raw.queueId,
+            raw.queueOffset,
+          );
+        },
+        (err: unknown) => this.failed(err),
+      );
+  }
+}
+
+/** An attempt of SendCore's retry loop: answered with the broker's raw result (or its error). */
+interface RetryAttempt extends Member {
+  /** Sends this half alone as SEND_MESSAGE_V2. */
   alone: () => Promise<SendResultRaw>;
   resolve: (r: SendResultRaw) => void;
   reject: (err: unknown) => void;
+}
+
+function retryAttempt(
+  entry: HalfBatchEntry,
+  bytes: number,
+  timeoutMs: number,
+  alone: () => Promise<SendResultRaw>,
+  resolve: (r: SendResultRaw) => void,
+  reject: (err: unknown) => void,
+): RetryAttempt {
+  return {
+    ...entry,
+    asciiProps: undefined,
+    propsBytes: Buffer.byteLength(entry.properties, "utf8"),
+    bytes,
+    timeoutMs,
+    alone,
+    resolve,
+    reject,
+    stored: (sendStatus, r) => resolve({ sendStatus, offsetMsgId: r[2], queueId: r[3], queueOffset: r[4] }),
+    failed: reject,
+    sendAlone() {
+      alone().then(resolve, reject);
+    },
+  };
 }
 
 /**
  * Coalesces the transaction half messages a producer sends in one event-loop turn to the same
  * broker into one SEND_HALF_BATCH (TideMQ's request): with many transactions in flight their
  * halves cost one request and one broker append instead of one each. Each half is still its
- * own send, with its own result (a refused one fails alone), its own queue choice and retries
- * (the batcher sits under SendCore's retry loop, one attempt per half). A lone half, a half
- * bigger than the batch limit, and every half to a broker that does not know the request (a
- * RocketMQ broker answers REQUEST_CODE_NOT_SUPPORTED) go as a plain SEND_MESSAGE_V2.
+ * own send, with its own result (a refused one fails alone), its own queue choice and retries.
+ * A half's first attempt is the batcher's own (sendHalf: one object and one promise per half,
+ * one fault-latency record per batch); a failed one goes on in SendCore's retry loop, whose
+ * attempts come back here (send). A lone half, a half bigger than the batch limit, and every
+ * half to a broker that does not know the request (a RocketMQ broker answers
+ * REQUEST_CODE_NOT_SUPPORTED) go as a plain SEND_MESSAGE_V2.
  * Only producers with autoBatch on (the default) coalesce halves.
  */
 export class HalfBatcher {
-  private waiting = new Map<string, Waiting[]>();
+  private waiting = new Map<string, Member[]>();
   private scheduled = false;
   /** Brokers that answered REQUEST_CODE_NOT_SUPPORTED. */
   private readonly plainOnly = new Set<string>();
@@ -42,13 +265,42 @@ export class HalfBatcher {
   batchesSent = 0;
 
   constructor(
-    private readonly instance: MQClientInstance,
+    /** @internal */ readonly core: SendCore,
     private readonly group: string,
     private readonly defaultTopic: string,
     private readonly defaultTopicQueueNums: string,
     private readonly limits: AutoBatchLimits,
   ) {}
 
+  /**
+   * A half of `tx` (markHalf'd), its receipt recorded in `tx` before the promise resolves; or
+   * undefined when the half cannot take this path — its topic's route is not known yet, its
+   * broker has no known master, or its body is to be compressed — and goes through
+   * SendCore.send instead.
+   */
+  sendHalf(msg: PreparedMessage, tx: Transaction): Promise<SendReceipt> | undefined {
+    const core = this.core;
+    if (msg.body.length > core.options.compressMsgBodyOverHowmuch) return undefined;
+    const queues = core.knownQueues(msg.topic);
+    if (!queues) return undefined;
+    const t0 = Date.now();
+    const mq = core.chooseQueue(msg.topic, queues, undefined, msg.shardingKey, undefined);
+    let addr: string;
+    try {
+      addr = core.brokerAddr(mq);
+    } catch {
+      // No master known for its broker: SendCore's loop retries that (and waits for a route).
+      return undefined;
+    }
+    const m = new FirstAttempt(this, msg, tx, mq, queues, addr, t0);
+    const receipt = new Promise<SendReceipt>(take);
+    m.resolve = takenResolve!;
+    m.reject = takenReject!;
+    this.enqueue(addr, m);
+    return receipt;
+  }
+
+  /** One attempt of SendCore's retry loop for a half (see SendCore.send). */
   send(
     addr: string,
     entry: HalfBatchEntry,
@@ -58,25 +310,46 @@ export class HalfBatcher {
     if (this.plainOnly.has(addr)) return alone();
     const bytes = halfBatchEntryBytes(entry);
     if (bytes > this.limits.maxBytes) return alone();
+    return new Promise<SendResultRaw>((resolve, reject) => {
+      this.enqueue(addr, retryAttempt(entry, bytes, timeoutMs, alone, resolve, reject));
+    });
+  }
+
+  /** SEND_MESSAGE_V2 of one half entry (a retry's lone attempt). */
+  sendV2(mq: MessageQueue, addr: string, e: HalfBatchEntry, timeoutMs: number): Promise<SendResultRaw> {
+    return this.core.sendTo(
+      RequestCode.SEND_MESSAGE_V2,
+      mq,
+      addr,
+      e.body,
+      timeoutMs,
+      e.sysFlag,
+      e.flag,
+      e.properties,
+      undefined,
+    );
+  }
+
+  private enqueue(addr: string, m: Member): void {
+    if (this.plainOnly.has(addr) || m.bytes > this.limits.maxBytes) {
+      m.sendAlone();
+      return;
+    }
     let list = this.waiting.get(addr);
     if (!list) {
       list = [];
       this.waiting.set(addr, list);
     }
-    const members = list;
-    const done = new Promise<SendResultRaw>((resolve, reject) => {
-      members.push({ entry, bytes, timeoutMs, alone, resolve, reject });
-    });
-    if (members.length >= this.limits.maxCount) {
+    list.push(m);
+    if (list.length >= this.limits.maxCount) {
       // A full batch leaves at once (as the producer's auto-batches do).
       this.waiting.delete(addr);
-      this.flushList(addr, members);
+      this.flushList(addr, list);
     } else if (!this.scheduled) {
       this.scheduled = true;
       // Halves sent in promise chains of this turn still join.
       atEndOfTurn(this.flush);
     }
-    return done;
   }
 
   private readonly flush = (): void => {
@@ -88,7 +361,7 @@ export class HalfBatcher {
   };
 
   /** Splits one broker's halves into batches within the limits, in send order. */
-  private flushList(addr: string, list: Waiting[]): void {
+  private flushList(addr: string, list: Member[]): void {
     const { maxBytes, maxCount } = this.limits;
     let start = 0;
     while (start < list.length) {
@@ -100,22 +373,22 @@ export class HalfBatcher {
         bytes += size;
         end++;
       }
-      if (end - start === 1) this.sendAlone(list[start]!);
+      if (end - start === 1) list[start]!.sendAlone();
       else this.sendBatch(addr, start === 0 && end === list.length ? list : list.slice(start, end));
       start = end;
     }
   }
 
-  private sendAlone(w: Waiting): void {
-    w.alone().then(w.resolve, w.reject);
-  }
-
-  private sendBatch(addr: string, part: Waiting[]): void {
+  private sendBatch(addr: string, part: Member[]): void {
     let timeoutMs = part[0]!.timeoutMs;
-    for (const w of part) timeoutMs = Math.min(timeoutMs, w.timeoutMs);
-    const what = `SEND_HALF_BATCH of ${part.length} half messages`;
+    let bytes = 0;
+    for (const m of part) {
+      timeoutMs = Math.min(timeoutMs, m.timeoutMs);
+      bytes += m.bytes;
+    }
     this.batchesSent++;
-    this.instance.api
+    const t0 = Date.now();
+    this.core.instance.api
       .call(
         addr,
         TransactionRequestCode.SEND_HALF_BATCH,
@@ -124,42 +397,48 @@ export class HalfBatcher {
           defaultTopic: this.defaultTopic,
           defaultTopicQueueNums: this.defaultTopicQueueNums,
         },
-        encodeHalfBatch(part.map((w) => w.entry)),
+        encodeHalfBatchMembers(part, bytes),
         // The binary header: cheaper to encode and decode than JSON (as sendMessage uses).
-        { timeoutMs, what, serializeType: SerializeType.ROCKETMQ },
+        {
+          timeoutMs,
+          what: () => `SEND_HALF_BATCH of ${part.length} half messages`,
+          serializeType: SerializeType.ROCKETMQ,
+        },
       )
       .then(
         (res) => {
-          const results = decodeHalfBatchResults(res.body, part.length);
+          let results: HalfBatchResultTuple[];
+          try {
+            results = readHalfBatchResults(res.body, part.length);
+          } catch (err) {
+            // A malformed answer: whether these halves were stored is not known (as after a
+            // timeout); each attempt fails and its retry loop decides.
+            for (const m of part) m.failed(err);
+            return;
+          }
+          // The broker stored halves of the batch: one latency record for their broker (they
+          // share the round trip); a refused half's retry records its fault after this.
           for (let i = 0; i < part.length; i++) {
-            const w = part[i]!;
-            const r = results[i]!;
-            const sendStatus = sendStatusOf(r.code);
-            if (sendStatus !== undefined && r.msgId !== undefined) {
-              w.resolve({
-                sendStatus,
-                offsetMsgId: r.msgId,
-                queueId: r.queueId ?? w.entry.queueId,
-                queueOffset: r.queueOffset ?? -1,
-              });
-            } else {
-              w.reject(new BrokerError(r.code, r.remark, addr, `send to topic ${w.entry.topic}`));
+            const m = part[i]!;
+            if (m instanceof FirstAttempt && sendStatusOf(results[i]![0]) !== undefined) {
+              this.core.fault.update(m.mq.brokerName, Date.now() - t0, false, Date.now());
+              break;
             }
           }
+          for (let i = 0; i < part.length; i++) settle(part[i]!, results[i]!, addr);
         },
         (err: unknown) => {
           if (err instanceof BrokerError && err.code === ResponseCode.REQUEST_CODE_NOT_SUPPORTED) {
             this.plainOnly.add(addr);
-            for (const w of part) this.sendAlone(w);
+            for (const m of part) m.sendAlone();
             return;
           }
-          for (const w of part) w.reject(err);
+          for (const m of part) m.failed(err);
         },
       )
       .catch((err: unknown) => {
-        // A malformed answer: whether these halves were stored is not known (as after a
-        // timeout); each send fails and its retry loop decides.
-        for (const w of part) w.reject(err);
+        // Not reached: settling a member does not throw (each one's own errors reject its send).
+        this.core.instance.logger.error(`SEND_HALF_BATCH answer not handled: ${(err as Error).message}`);
       });
   }
 }

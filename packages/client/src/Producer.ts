@@ -16,6 +16,7 @@ import {
 import { ProduceAccumulator } from "./ProduceAccumulator.js";
 import { type QueueSelectorFn, SendCore } from "./SendCore.js";
 import type { BatchSendReceipt, SendReceipt } from "./SendReceipt.js";
+import { recallTimerMessage } from "./TimerRecall.js";
 import {
   answerCheck,
   markHalf,
@@ -157,7 +158,7 @@ export class Producer {
         maxCount: positiveInt(o.autoBatchMaxCount, 128, "autoBatchMaxCount"),
       });
       sendCore.halves = new HalfBatcher(
-        instance,
+        sendCore,
         this.producerGroup,
         AUTO_CREATE_TOPIC_KEY,
         String(core.defaultTopicQueueNums),
@@ -252,8 +253,12 @@ export class Producer {
     return new Transaction(this.instance!, this.producerGroup, this.trace?.tracer);
   }
 
-  /** A half message of `tx`: sent alone (never batched), then recorded in the transaction. */
-  /** Not async (one promise layer less per half); errors still arrive as rejections. */
+  /**
+   * A half message of `tx`, recorded in the transaction once stored. With autoBatch the
+   * HalfBatcher makes its first attempt (in the turn's SEND_HALF_BATCH, retries in SendCore's
+   * loop); otherwise, or before the topic's route is known, SendCore.send. Not async (one
+   * promise layer less per half); errors still arrive as rejections.
+   */
   protected sendHalf(message: MessageOptions, tx: Transaction): Promise<SendReceipt> {
     try {
       const core = this.running();
@@ -268,11 +273,15 @@ export class Producer {
       // What is queued leaves first, so sends keep their order on the wire.
       this.accumulator?.flush();
       const tracer = this.trace?.tracer;
+      // The batcher's own first attempt records the half in tx itself (no promise of its own).
+      const sent =
+        core.halves?.sendHalf(msg, tx) ??
+        core.send(msg).then((receipt) => {
+          tx.addHalf(receipt, msg);
+          return receipt;
+        });
       // Traced as a Pub of type Trans_Msg_Half (TRAN_MSG is set), as Java's send hook does.
-      return (tracer ? traceSend(tracer, msg, core.send(msg)) : core.send(msg)).then((receipt) => {
-        tx.addHalf(receipt, msg);
-        return receipt;
-      });
+      return tracer ? traceSend(tracer, msg, sent) : sent;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -316,7 +325,7 @@ export class Producer {
    * handle is unknown.
    */
   async recallMessage(topic: string, recallHandle: string): Promise<string> {
-    return this.running().recall(checkTopic(topic), recallHandle);
+    return recallTimerMessage(this.running(), checkTopic(topic), recallHandle);
   }
 
   /** Writable queues of a topic (for selectors), fetching the route if needed. */

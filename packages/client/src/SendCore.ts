@@ -5,13 +5,12 @@ import {
   MessageConst,
   MessageSysFlag,
   RequestCode,
-  ResponseCode,
   type TopicRouteData,
 } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import { BufferPool } from "./BufferPool.js";
-import { type BatchItem, batchBytes, batchItem, encodeBatchItems } from "./batchBody.js";
-import { BrokerError, ClientError, isRetriable, NoRouteError, SEND_RETRY_CODES } from "./errors.js";
+import { type BatchItem, batchBytes, batchItem, checkBatchMessages, encodeBatchItems } from "./batchBody.js";
+import { ClientError, NoRouteError } from "./errors.js";
 import type { HalfBatcher } from "./HalfBatcher.js";
 import { type FaultToleranceOptions, LatencyFaultTolerance } from "./LatencyFaultTolerance.js";
 import type { PreparedMessage } from "./Message.js";
@@ -19,6 +18,7 @@ import type { MessageQueue } from "./MessageQueue.js";
 import type { SendResultRaw } from "./MQClientAPI.js";
 import { AUTO_CREATE_TOPIC_KEY, type MQClientInstance } from "./MQClientInstance.js";
 import { RoundRobinSelector, selectByShardingKey } from "./QueueSelector.js";
+import { afterSendFailure } from "./SendFailover.js";
 import type { BatchSendReceipt, SendReceipt } from "./SendReceipt.js";
 import { masterAddr, publishQueues, routeFromTemplate } from "./TopicRoute.js";
 
@@ -55,6 +55,17 @@ export interface SendOutcome {
   addr: string;
 }
 
+/** A first attempt made outside the retry loop that failed (see SendCore.attempt). */
+export interface FailedAttempt {
+  mq: MessageQueue;
+  err: unknown;
+  /** When that attempt was sent, and the deadline of the whole send (sendMsgTimeout). */
+  t0: number;
+  deadline: number;
+  /** The queues it was chosen from. */
+  queues: MessageQueue[];
+}
+
 /** A batch request's own properties: WAIT only (each entry carries its own properties). */
 const BATCH_PROPERTIES = encodeProperties({ [MessageConst.WAIT_STORE_MSG_OK]: "true" });
 /** reconsumeTimes 0, unitMode false, batch true: what Java sends for a MessageBatch. */
@@ -89,7 +100,7 @@ export class SendCore {
   private readonly queueNumsText: string;
 
   constructor(
-    private readonly instance: MQClientInstance,
+    /** @internal */ readonly instance: MQClientInstance,
     readonly options: SendCoreOptions,
   ) {
     this.fault = new LatencyFaultTolerance(options.faultTolerance);
@@ -108,8 +119,8 @@ export class SendCore {
     return queues;
   }
 
-  /** The writable queues when the route is known (no promise); undefined otherwise. */
-  private knownQueues(topic: string): MessageQueue[] | undefined {
+  /** @internal The writable queues when the route is known (no promise); undefined otherwise. */
+  knownQueues(topic: string): MessageQueue[] | undefined {
     const route = this.instance.getRoute(topic);
     if (!route) return undefined;
     this.topics.add(topic);
@@ -165,36 +176,8 @@ export class SendCore {
     return s;
   }
 
-  /**
-   * After a send failed on a broker that is unreachable or answers SERVICE_NOT_AVAILABLE (a
-   * replica that is not, or no longer, the leader): refreshes the topic's route at once.
-   * Returns true when every writable queue is on that same broker group and its master is
-   * unchanged — nothing else to try yet — after a short back-off (100 ms, then up to 500 ms).
-   */
-  private async masterMayHaveMoved(
-    topic: string,
-    mq: MessageQueue,
-    err: unknown,
-    attempt: number,
-  ): Promise<boolean> {
-    const deposed = err instanceof BrokerError && err.code === 14;
-    const dead =
-      !(err instanceof BrokerError) &&
-      /unreachable|ECONNREFUSED|ECONNRESET|closed/i.test(String((err as Error)?.message));
-    if (!deposed && !dead) return false;
-    const before = this.instance.findMasterAddr(mq.brokerName);
-    await this.instance.updateRoute(topic).catch(() => undefined);
-    const route = this.instance.getRoute(topic);
-    const after = route ? masterAddr(route, mq.brokerName) : undefined;
-    if (after && after !== before) return true;
-    const queues = route ? this.queuesOf(topic, route) : [];
-    if (queues.some((q) => q.brokerName !== mq.brokerName)) return false;
-    if (attempt > 50) return false;
-    await new Promise((r) => setTimeout(r, Math.min(500, 100 * (1 + Math.min(attempt, 4)))));
-    return true;
-  }
-
-  private brokerAddr(mq: MessageQueue): string {
+  /** @internal The address of the master of `mq`'s broker. */
+  brokerAddr(mq: MessageQueue): string {
     const route = this.instance.getRoute(mq.topic);
     const addr = (route && masterAddr(route, mq.brokerName)) ?? this.instance.findMasterAddr(mq.brokerName);
     if (addr) return addr;
@@ -279,48 +262,11 @@ export class SendCore {
     };
   }
 
-  /**
-   * RECALL_MESSAGE (RocketMQ 5.3) to the broker the handle names: the pending timer message
-   * is never delivered. Resolves to its message id; a handle of a message already delivered
-   * or unknown is refused by the broker (BrokerError, ILLEGAL_OPERATION 604).
-   */
-  async recall(topic: string, recallHandle: string): Promise<string> {
-    if (typeof recallHandle !== "string" || recallHandle === "") {
-      throw new ClientError("recallMessage needs the recallHandle a timer message's send returned");
-    }
-    const items = Buffer.from(recallHandle, "base64url").toString("utf8").split(" ");
-    if (items[0] !== "v1" || items.length < 5) throw new ClientError(`not a recall handle: ${recallHandle}`);
-    const brokerName = items[2]!;
-    await this.publishQueues(topic);
-    const addr = this.brokerAddr({ topic, brokerName, queueId: 0 });
-    const res = await this.instance.api.call(
-      addr,
-      RequestCode.RECALL_MESSAGE,
-      { producerGroup: this.options.group, topic, recallHandle },
-      undefined,
-      { timeoutMs: this.options.sendMsgTimeout, what: `recall of a timer message on ${topic}` },
-    );
-    return String(res.extFields?.msgId ?? items[4]);
-  }
-
   /** SEND_BATCH_MESSAGE: all messages to one queue, consecutive offsets (spec §4.2). */
   async sendBatch(msgs: PreparedMessage[], choose?: { queue?: MessageQueue }): Promise<BatchSendReceipt> {
-    if (msgs.length === 0) throw new ClientError("sendBatch needs at least one message");
+    checkBatchMessages(msgs);
     const topic = msgs[0]!.topic;
     const shardingKey = msgs[0]!.shardingKey;
-    for (const m of msgs) {
-      if (m.topic !== topic) throw new ClientError("all messages of a batch must have the same topic");
-      // prepareMessage marks a message with a delay unbatchable: only those need the lookups.
-      if (
-        (m.unbatchable ?? true) &&
-        (m.properties[MessageConst.DELAY_TIME_LEVEL] || m.properties[MessageConst.TIMER_DELIVER_MS])
-      ) {
-        throw new ClientError("batch messages cannot be delayed");
-      }
-      if (m.shardingKey !== shardingKey)
-        throw new ClientError("all messages of a batch must have the same messageGroup (or none)");
-    }
-    if (topic.startsWith("%RETRY%")) throw new ClientError("batch messages cannot go to a retry topic");
     const items = msgs.map(batchItem);
     const bytes = batchBytes(items);
     if (bytes > this.options.maxMessageSize) {
@@ -384,10 +330,10 @@ export class SendCore {
   }
 
   /**
-   * SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE to `mq`. The V2 header (one-letter names, spec §4.1)
-   * is built directly as wire strings in field order: this runs once per request.
+   * @internal SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE to `mq`. The V2 header (one-letter names,
+   * spec §4.1) is built directly as wire strings in field order: this runs once per request.
    */
-  private sendTo(
+  sendTo(
     code: number,
     mq: MessageQueue,
     addr: string,
@@ -413,8 +359,8 @@ export class SendCore {
     return this.instance.api.sendMessage(addr, code, ext, body, timeoutMs);
   }
 
-  /** The queue of one attempt: the fixed one, the selector's, the sharding key's, or round robin. */
-  private chooseQueue(
+  /** @internal The queue of one attempt: the fixed one, the selector's, the sharding key's, or round robin. */
+  chooseQueue(
     topic: string,
     queues: MessageQueue[],
     lastBroker: string | undefined,
@@ -441,21 +387,27 @@ export class SendCore {
   }
 
   /**
-   * The retry loop: up to 1 + retries attempts within sendMsgTimeout, each on a freshly
-   * chosen queue; one attempt only when the queue is pinned (fixed, selector, sharding key).
+   * @internal The retry loop: up to 1 + retries attempts within sendMsgTimeout, each on a
+   * freshly chosen queue; one attempt only when the queue is pinned (fixed, selector, sharding
+   * key). `failed`: a first attempt made elsewhere (HalfBatcher's) that failed; the loop goes
+   * on from it with its deadline and broker, as if it had made it.
    */
-  private async attempt(
+  async attempt(
     topic: string,
     shardingKey: string | undefined,
     choose: Choice | undefined,
     doSend: (mq: MessageQueue, addr: string, timeoutMs: number) => Promise<SendResultRaw>,
+    failed?: FailedAttempt,
   ): Promise<SendOutcome> {
     const pinned = shardingKey !== undefined || choose?.selector !== undefined || choose?.queue !== undefined;
-    const deadline = Date.now() + this.options.sendMsgTimeout;
+    const deadline = failed ? failed.deadline : Date.now() + this.options.sendMsgTimeout;
     const times = pinned ? 1 : 1 + this.options.retryTimesWhenSendFailed;
-    let lastBroker: string | undefined;
-    let lastErr: unknown;
-    for (let i = 0; i < times; i++) {
+    let lastBroker = failed?.mq.brokerName;
+    let lastErr = failed?.err;
+    let i = failed
+      ? (await afterSendFailure(this, topic, failed.mq, failed.queues, failed.err, 0, times, failed.t0)) + 1
+      : 0;
+    for (; i < times; i++) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       // Known route: no promise hop; the queue list is shared, so it is only read here.
@@ -482,27 +434,7 @@ export class SendCore {
       } catch (err) {
         lastErr = err;
         lastBroker = mq.brokerName;
-        // Another broker of the route may have the topic; with none, TOPIC_NOT_EXIST is final
-        // (asking the same broker again cannot help, and the 4.x Java client's retry only
-        // delays the error by the retries' round trips).
-        const otherBroker = (this.knownQueues(topic) ?? queues).some((q) => q.brokerName !== mq.brokerName);
-        const retry =
-          err instanceof BrokerError
-            ? SEND_RETRY_CODES.has(err.code) && (otherBroker || err.code !== ResponseCode.TOPIC_NOT_EXIST)
-            : isRetriable(err);
-        if (retry) this.fault.update(mq.brokerName, Date.now() - t0, true, Date.now());
-        if (!retry) throw err;
-        // A dead or deposed broker (a replicated group electing a new leader): learn the new
-        // route now instead of at the next poll, and while the group has no new master yet,
-        // wait a little and try again without using up a retry (bounded by sendMsgTimeout).
-        if (mq.brokerName && (await this.masterMayHaveMoved(topic, mq, err, i))) i--;
-        if (i + 1 < times) {
-          (this.options.logger ?? this.instance.logger).warn(
-            `send to ${topic} via ${mq.brokerName} failed (${(err as Error).message}); ` +
-              `${otherBroker ? "retrying on another broker" : `retrying on ${mq.brokerName}, the only broker of ${topic}`}` +
-              ` (attempt ${i + 2} of ${times})`,
-          );
-        }
+        i = await afterSendFailure(this, topic, mq, queues, err, i, times, t0);
       }
     }
     if (lastErr) throw lastErr;

@@ -10,7 +10,7 @@ import {
   type RemotingCommand,
   RequestCode,
 } from "@tidemq/protocol";
-import { endTransactionBatcherOf } from "./EndTransactionBatcher.js";
+import { type EndingHalf, endTransactionBatcherOf, type HalfOwner } from "./EndTransactionBatcher.js";
 import { ClientError } from "./errors.js";
 import type { PreparedMessage } from "./Message.js";
 import { MessageView } from "./MessageView.js";
@@ -92,25 +92,58 @@ function traceEnd(
 
 /** Marks a prepared message as a half of `group`; it can then not travel in a batch. */
 export function markHalf(msg: PreparedMessage, group: string): void {
-  msg.properties[MessageConst.TRANSACTION_PREPARED] = "true";
-  msg.properties[MessageConst.PRODUCER_GROUP] = group;
+  const props = msg.properties;
+  const before = msg.asciiPropertiesBytes;
+  // The measure of printable-ASCII properties stays exact when the two pairs are new (a
+  // group name is ASCII: checkGroup); otherwise it is unknown (measured when encoded).
+  const known =
+    before !== undefined &&
+    before >= 0 &&
+    props[MessageConst.TRANSACTION_PREPARED] === undefined &&
+    props[MessageConst.PRODUCER_GROUP] === undefined;
+  props[MessageConst.TRANSACTION_PREPARED] = "true";
+  props[MessageConst.PRODUCER_GROUP] = group;
   msg.unbatchable = true;
-  msg.asciiPropertiesBytes = undefined;
+  msg.asciiPropertiesBytes = known
+    ? before +
+      MessageConst.TRANSACTION_PREPARED.length +
+      6 +
+      MessageConst.PRODUCER_GROUP.length +
+      group.length +
+      2
+    : undefined;
 }
 
-const HEX = /^[0-9A-Fa-f]+$/;
+/** The value of a hex digit's char code, or -1. */
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
 
 /**
  * The commit-log offset an offset message id names: its last 16 hex digits (offsets stay far
- * below 2^53), read without decodeOffsetMsgId's Buffer and host string (once per half); any
- * id that is not plainly one (length, hex, port field) goes through decodeOffsetMsgId and its errors.
+ * below 2^53), read in one pass over the text without decodeOffsetMsgId's Buffer and host
+ * string (once per half); any id that is not plainly one (length, hex, port field) goes
+ * through decodeOffsetMsgId and its errors.
  */
 export function commitLogOffsetOf(offsetMsgId: string): number {
   const n = offsetMsgId.length;
-  if ((n === 32 || n === 56) && HEX.test(offsetMsgId)) {
-    const port = Number.parseInt(offsetMsgId.slice(n - 24, n - 16), 16);
-    const offset = Number.parseInt(offsetMsgId.slice(n - 16), 16);
-    if (port <= 65535 && Number.isSafeInteger(offset)) return offset;
+  if (n === 32 || n === 56) {
+    let port = 0;
+    let high = 0;
+    let low = 0;
+    let i = 0;
+    for (; i < n; i++) {
+      const d = hexValue(offsetMsgId.charCodeAt(i));
+      if (d < 0) break;
+      if (i >= n - 8) low = low * 16 + d;
+      else if (i >= n - 16) high = high * 16 + d;
+      else if (i >= n - 24) port = port * 16 + d;
+    }
+    const offset = high * 2 ** 32 + low;
+    if (i === n && port <= 65535 && Number.isSafeInteger(offset)) return offset;
   }
   return decodeOffsetMsgId(offsetMsgId).commitLogOffset;
 }
@@ -151,14 +184,30 @@ export async function endTransaction(
   );
 }
 
+// A promise's resolving functions, taken out by one shared executor (no closure per end).
+let takenResolve: (() => void) | undefined;
+let takenReject: ((err: unknown) => void) | undefined;
+function take(resolve: () => void, reject: (err: unknown) => void): void {
+  takenResolve = resolve;
+  takenReject = reject;
+}
+
 /**
  * A transaction of RocketMQ 5's shape: `producer.send(message, tx)` stores half messages,
  * `commit()` makes every one of them visible, `rollback()` drops them. Until then (and if
  * this process dies first) the broker asks the producer group's `checker`.
  */
-export class Transaction {
-  private readonly halves: HalfHandle[] = [];
+export class Transaction implements HalfOwner {
+  /** Created with the first half, one long ([] would allocate room for 17 at the first push). */
+  private halves: EndingHalf[] | undefined;
   private state: "open" | "ending" | "committed" | "rolledBack" = "open";
+  /** @internal The resolution being sent (HalfOwner). */
+  resolution: TransactionResolution = TransactionResolution.UNKNOWN;
+  /** While ending: halves not answered yet, the first failure, and the one promise's functions. */
+  private pending = 0;
+  private failure: { reason: unknown } | undefined;
+  private resolveEnd: (() => void) | undefined;
+  private rejectEnd: ((err: unknown) => void) | undefined;
 
   constructor(
     private readonly instance: MQClientInstance,
@@ -169,17 +218,27 @@ export class Transaction {
 
   /** Half messages sent in this transaction so far. */
   get size(): number {
-    return this.halves.length;
+    return this.halves?.length ?? 0;
   }
 
-  /** @internal Producer.send(msg, tx) records each stored half here. */
+  /**
+   * @internal Producer.send(msg, tx) records each stored half here: one object per half,
+   * which is also its END_TRANSACTION_BATCH entry when the transaction ends.
+   */
   addHalf(receipt: SendReceipt, msg?: PreparedMessage): void {
-    const h = halfHandleOf(receipt);
-    if (msg) {
-      h.tags = msg.properties[MessageConst.TAGS] ?? "";
-      h.keys = msg.properties[MessageConst.KEYS] ?? "";
-    }
-    this.halves.push(h);
+    const h: EndingHalf = {
+      brokerAddr: receipt.brokerAddr,
+      tranStateTableOffset: receipt.queueOffset,
+      commitLogOffset: commitLogOffsetOf(receipt.offsetMessageId),
+      msgId: receipt.messageId,
+      topic: receipt.messageQueue.topic,
+      tags: msg ? (msg.properties[MessageConst.TAGS] ?? "") : undefined,
+      keys: msg ? (msg.properties[MessageConst.KEYS] ?? "") : undefined,
+      commitOrRollback: MessageSysFlag.TRANSACTION_NOT_TYPE,
+      owner: this,
+    };
+    if (this.halves) this.halves.push(h);
+    else this.halves = [h];
   }
 
   /** @internal Throws unless messages may still be added. */
@@ -188,48 +247,63 @@ export class Transaction {
   }
 
   commit(): Promise<void> {
-    return this.end(TransactionResolution.COMMIT, "committed");
+    return this.end(TransactionResolution.COMMIT);
   }
 
   rollback(): Promise<void> {
-    return this.end(TransactionResolution.ROLLBACK, "rolledBack");
+    return this.end(TransactionResolution.ROLLBACK);
   }
 
   /**
-   * END_TRANSACTION for every half (through the client's EndTransactionBatcher). Not async and
-   * with one object per half (the batcher's own entry): it runs once per transaction.
+   * END_TRANSACTION for every half through the client's EndTransactionBatcher: the halves
+   * themselves are the batch entries, each answer comes back to halfEnded, and the one
+   * promise returned here settles when the last half is answered (no promise per half).
    */
-  private end(resolution: TransactionResolution, done: "committed" | "rolledBack"): Promise<void> {
+  private end(resolution: TransactionResolution): Promise<void> {
     if (this.state !== "open")
       return Promise.reject(new ClientError(`the transaction is already ${this.state}`));
-    if (this.halves.length === 0)
-      return Promise.reject(new ClientError("the transaction has no message: send one first"));
+    const halves = this.halves;
+    if (!halves) return Promise.reject(new ClientError("the transaction has no message: send one first"));
+    const n = halves.length;
     this.state = "ending";
+    this.resolution = resolution;
+    this.pending = n;
+    this.failure = undefined;
+    const ended = new Promise<void>(take);
+    this.resolveEnd = takenResolve;
+    this.rejectEnd = takenReject;
+    const code = COMMIT_OR_ROLLBACK[resolution];
     const batcher = endTransactionBatcherOf(this.instance);
-    const endOne = (h: HalfHandle) =>
-      batcher.end(h, this.producerGroup, COMMIT_OR_ROLLBACK[resolution], resolution, () =>
-        endTransaction(this.instance, this.producerGroup, h, resolution, false),
-      );
-    const ended = (failed: { reason: unknown } | undefined): void => {
-      // Like Java's hook: the END_TRANSACTION sent, whatever the broker made of it.
-      if (this.tracer) for (const h of this.halves) traceEnd(this.tracer, h, resolution, false);
-      if (failed) {
-        // The broker asks the checker about any half whose END_TRANSACTION did not arrive.
-        this.state = "open";
-        throw failed.reason;
-      }
-      this.state = done;
-    };
-    if (this.halves.length === 1) {
-      // The common one-message transaction: no allSettled arrays.
-      return endOne(this.halves[0]!).then(
-        () => ended(undefined),
-        (reason: unknown) => ended({ reason }),
-      );
+    for (let i = 0; i < n; i++) {
+      const h = halves[i]!;
+      h.commitOrRollback = code;
+      batcher.end(h, this.producerGroup);
     }
-    return Promise.allSettled(this.halves.map(endOne)).then((results) =>
-      ended(results.find((r): r is PromiseRejectedResult => r.status === "rejected")),
-    );
+    return ended;
+  }
+
+  /** @internal HalfOwner: a half's END_TRANSACTION was answered (err: refused or not sent). */
+  halfEnded(_half: EndingHalf, err: unknown): void {
+    if (err !== undefined && this.failure === undefined) this.failure = { reason: err };
+    if (--this.pending > 0) return;
+    const resolution = this.resolution;
+    // Like Java's hook: the END_TRANSACTION sent, whatever the broker made of it.
+    if (this.tracer) for (const h of this.halves!) traceEnd(this.tracer, h, resolution, false);
+    const failure = this.failure;
+    this.failure = undefined;
+    if (failure) {
+      // The broker asks the checker about any half whose END_TRANSACTION did not arrive.
+      this.state = "open";
+      this.rejectEnd!(failure.reason);
+    } else {
+      this.state = resolution === TransactionResolution.COMMIT ? "committed" : "rolledBack";
+      this.resolveEnd!();
+    }
+  }
+
+  /** @internal HalfOwner: one END_TRANSACTION alone (a broker without the batch request). */
+  endAlone(half: EndingHalf): Promise<void> {
+    return endTransaction(this.instance, this.producerGroup, half, this.resolution, false);
   }
 }
 

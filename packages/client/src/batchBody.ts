@@ -118,3 +118,23 @@ export function batchBytes(items: readonly BatchItem[]): number {
   for (let i = 0; i < items.length; i++) n += items[i]!.size;
   return n;
 }
+
+/** What SEND_BATCH_MESSAGE needs of its messages: some, one topic, no delay, one messageGroup. */
+export function checkBatchMessages(msgs: readonly PreparedMessage[]): void {
+  if (msgs.length === 0) throw new ClientError("sendBatch needs at least one message");
+  const topic = msgs[0]!.topic;
+  const shardingKey = msgs[0]!.shardingKey;
+  for (const m of msgs) {
+    if (m.topic !== topic) throw new ClientError("all messages of a batch must have the same topic");
+    // prepareMessage marks a message with a delay unbatchable: only those need the lookups.
+    if (
+      (m.unbatchable ?? true) &&
+      (m.properties[MessageConst.DELAY_TIME_LEVEL] || m.properties[MessageConst.TIMER_DELIVER_MS])
+    ) {
+      throw new ClientError("batch messages cannot be delayed");
+    }
+    if (m.shardingKey !== shardingKey)
+      throw new ClientError("all messages of a batch must have the same messageGroup (or none)");
+  }
+  if (topic.startsWith("%RETRY%")) throw new ClientError("batch messages cannot go to a retry topic");
+}

@@ -137,22 +137,41 @@ export function encodeHalfBatchResults(results: readonly HalfBatchResult[]): Buf
   );
 }
 
-/** The answer's results; throws unless it holds exactly `expected` well-formed ones. */
-export function decodeHalfBatchResults(body: Buffer | undefined, expected: number): HalfBatchResult[] {
+/**
+ * One result as the answer carries it: [code, remark] or, for a stored half,
+ * [code, remark, msgId, queueId, queueOffset].
+ */
+export type HalfBatchResultTuple = [number, string] | [number, string, string, number, number];
+
+/**
+ * The answer's results as they are on the wire (no object per result), each checked; throws
+ * unless it holds exactly `expected` well-formed ones (then none may be used).
+ */
+export function readHalfBatchResults(body: Buffer | undefined, expected: number): HalfBatchResultTuple[] {
   const raw: unknown = JSON.parse(body?.toString("utf8") ?? "null");
   if (!Array.isArray(raw) || raw.length !== expected) {
     throw new Error(`SEND_HALF_BATCH answer does not hold ${expected} results`);
   }
-  return raw.map((r): HalfBatchResult => {
-    if (!Array.isArray(r) || typeof r[0] !== "number" || typeof r[1] !== "string") {
+  for (const r of raw) {
+    if (
+      !Array.isArray(r) ||
+      typeof r[0] !== "number" ||
+      typeof r[1] !== "string" ||
+      (r.length >= 5 &&
+        (typeof r[2] !== "string" || !Number.isSafeInteger(r[3]) || !Number.isSafeInteger(r[4])))
+    ) {
       throw new Error(`SEND_HALF_BATCH answer holds a malformed result ${JSON.stringify(r)}`);
     }
+  }
+  return raw as HalfBatchResultTuple[];
+}
+
+/** The answer's results; throws unless it holds exactly `expected` well-formed ones. */
+export function decodeHalfBatchResults(body: Buffer | undefined, expected: number): HalfBatchResult[] {
+  return readHalfBatchResults(body, expected).map((r): HalfBatchResult => {
     const out: HalfBatchResult = { code: r[0] };
     if (r[1] !== "") out.remark = r[1];
     if (r.length >= 5) {
-      if (typeof r[2] !== "string" || !Number.isSafeInteger(r[3]) || !Number.isSafeInteger(r[4])) {
-        throw new Error(`SEND_HALF_BATCH answer holds a malformed result ${JSON.stringify(r)}`);
-      }
       out.msgId = r[2];
       out.queueId = r[3];
       out.queueOffset = r[4];

@@ -89,20 +89,40 @@ export function encodeEndTransactionResults(results: readonly EndTransactionResu
   );
 }
 
-export function decodeEndTransactionResults(
-  body: Buffer | undefined,
-  expected: number,
-): EndTransactionResult[] {
+/**
+ * The answer's results as they are on the wire (a bare code, or [code, remark]), no object per
+ * result; throws unless it holds exactly `expected`. Read each with endTransactionResultCode
+ * and endTransactionResultRemark.
+ */
+export function readEndTransactionResults(body: Buffer | undefined, expected: number): unknown[] {
   const raw: unknown = JSON.parse(body?.toString("utf8") ?? "null");
   if (!Array.isArray(raw) || raw.length !== expected) {
     throw new Error(`END_TRANSACTION_BATCH answer does not hold ${expected} results`);
   }
-  return raw.map((r) =>
+  return raw;
+}
+
+/** A raw result's code (-1 for a malformed one). */
+export function endTransactionResultCode(r: unknown): number {
+  return typeof r === "number" ? r : Array.isArray(r) && typeof r[0] === "number" ? r[0] : -1;
+}
+
+/** A raw result's remark, if any. */
+export function endTransactionResultRemark(r: unknown): string | undefined {
+  if (typeof r === "number") return undefined;
+  return Array.isArray(r) && typeof r[0] === "number"
+    ? String(r[1] ?? "")
+    : `malformed result ${JSON.stringify(r)}`;
+}
+
+export function decodeEndTransactionResults(
+  body: Buffer | undefined,
+  expected: number,
+): EndTransactionResult[] {
+  return readEndTransactionResults(body, expected).map((r) =>
     typeof r === "number"
       ? { code: r }
-      : Array.isArray(r) && typeof r[0] === "number"
-        ? { code: r[0], remark: String(r[1] ?? "") }
-        : { code: -1, remark: `malformed result ${JSON.stringify(r)}` },
+      : { code: endTransactionResultCode(r), remark: endTransactionResultRemark(r) },
   );
 }
 
