@@ -2,7 +2,7 @@ import { createOffsetMsgId, decodeMessage, MessageConst, ResponseCode } from "@t
 import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
-import { DuplicateWindow, followerIndex, followerMark, hashHi, hashKey, PENDING } from "./DuplicateWindow.js";
+import { DuplicateWindow, followerIndex, followerMark, PENDING } from "./DuplicateWindow.js";
 import { readWindowSnapshot, removeWindowSnapshot, writeWindowSnapshot } from "./WindowSnapshot.js";
 
 export interface DuplicateDetectorOptions {
@@ -171,7 +171,7 @@ export class DuplicateDetector {
         if (ts < oldest) oldest = ts;
         const uniq = f.uniq;
         if (uniq === undefined || ts < since || !tracked(f.topic)) return;
-        this.window.add(hashKey(f.topic, uniq), hashHi(), offset, ts);
+        this.window.addUniq(f.topic, uniq, offset, ts);
       });
       report.scannedBytes = logEnd - from;
     }
@@ -229,7 +229,7 @@ export class DuplicateDetector {
           records++;
           const uniq = f.uniq;
           if (uniq === undefined || f.storeTimestamp < since || !tracked(f.topic)) return;
-          this.window.add(hashKey(f.topic, uniq), hashHi(), offset, f.storeTimestamp);
+          this.window.addUniq(f.topic, uniq, offset, f.storeTimestamp);
           added++;
         });
       }
@@ -348,8 +348,8 @@ export class DuplicateDetector {
    * message's key in the window), a ticket at once: -1 when nothing is tracked (no
    * UNIQ_KEY, a retry or DLQ topic), else the seq of the first message entered — entered now,
    * before the store, so a resend arriving while the original is still being written waits
-   * for it instead of storing a copy. Pass the ticket to stored() or released(). One hash
-   * per message; a new key touches one cache line of the window.
+   * for it instead of storing a copy. Pass the ticket to stored() or released(). A new key
+   * in its producer's order touches no table bucket (DuplicateWindow.admitUniq).
    *
    * Otherwise a promise: the original send result when every message is already stored (or
    * being stored: then once it is), or a ticket when none really is (a hash collision, or
@@ -366,11 +366,11 @@ export class DuplicateDetector {
       if (uniq === undefined) return -1;
       // A new DLedger leader's window is being caught up from the log: keyed sends wait for it.
       if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
-      const lo = hashKey(first.topic, uniq);
-      const hi = hashHi();
-      const r = w.admitKey(lo, hi, now, w.headSeq, PENDING);
+      const r = w.admitUniq(first.topic, uniq, now, w.headSeq, PENDING);
       if (r >= 0) return r;
-      return this.original(first.topic, uniq, -1 - r).then((o) => o ?? w.reserve(lo, hi, Date.now()));
+      return this.original(first.topic, uniq, -1 - r).then(
+        (o) => o ?? w.reserveUniq(first.topic, uniq, Date.now()),
+      );
     }
     if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
     // A batch, the send path's case: every message keyed and new. Entered as it is looked up
@@ -385,13 +385,7 @@ export class DuplicateDetector {
       const r =
         m.uniqKey === undefined
           ? -1
-          : w.admitKey(
-              hashKey(m.topic, m.uniqKey),
-              hashHi(),
-              now,
-              young,
-              i === 0 ? PENDING : followerMark(i),
-            );
+          : w.admitUniq(m.topic, m.uniqKey, now, young, i === 0 ? PENDING : followerMark(i));
       if (r < 0) {
         // A match (or a message without UNIQ_KEY): what this pass entered never answers, and
         // the batch is looked up whole first.
@@ -408,34 +402,25 @@ export class DuplicateDetector {
    */
   private admitBatch(inputs: readonly MessageInput[], now: number): number | Promise<OriginalSend | number> {
     const w = this.window;
-    // Hashes kept (two words a message, -1 without UNIQ_KEY) to enter them after the lookups.
-    const hashes = new Array<number>(2 * inputs.length);
     let candidates: number[] | undefined;
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
-      if (m.uniqKey === undefined) {
-        hashes[2 * i] = -1;
-        continue;
-      }
-      const lo = hashKey(m.topic, m.uniqKey);
-      const hi = hashHi();
-      hashes[2 * i] = lo;
-      hashes[2 * i + 1] = hi;
-      const seq = w.lookup(lo, hi, now);
+      if (m.uniqKey === undefined) continue;
+      const seq = w.lookupUniq(m.topic, m.uniqKey, now);
       if (seq < 0) continue;
       candidates ??= new Array<number>(inputs.length).fill(-1);
       candidates[i] = seq;
     }
-    if (candidates === undefined) return this.reserveAll(hashes, now);
-    return this.confirmBatch(inputs, candidates).then((o) => o ?? this.reserveAll(hashes, Date.now()));
+    if (candidates === undefined) return this.reserveAll(inputs, now);
+    return this.confirmBatch(inputs, candidates).then((o) => o ?? this.reserveAll(inputs, Date.now()));
   }
 
-  /** Enters a batch's hashed messages (consecutive seqs); the first seq, or -1 if none. */
-  private reserveAll(hashes: readonly number[], now: number): number {
+  /** Enters a batch's keyed messages (consecutive seqs); the first seq, or -1 if none. */
+  private reserveAll(inputs: readonly MessageInput[], now: number): number {
     let ticket = -1;
-    for (let i = 0; i < hashes.length; i += 2) {
-      if (hashes[i] === -1) continue;
-      const seq = this.window.reserve(hashes[i]!, hashes[i + 1]!, now);
+    for (const m of inputs) {
+      if (m.uniqKey === undefined) continue;
+      const seq = this.window.reserveUniq(m.topic, m.uniqKey, now);
       if (ticket < 0) ticket = seq;
     }
     return ticket;

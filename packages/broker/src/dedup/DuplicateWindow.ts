@@ -18,19 +18,28 @@
  *   common case — unless the bucket overflowed into another (marker: the newest seq that
  *   spilled; the spill is over once that seq left the window). A producer's consecutive
  *   UNIQ_KEYs have neighbouring buckets (hashKey), so that line is the next of a stream the
- *   CPU prefetches, not a random cache and TLB miss per send.
+ *   CPU prefetches, not a random cache and TLB miss per send;
+ * - per producer prefix of a client's UNIQ_KEY, its run (ProducerRuns): a key greater than
+ *   every live key of its producer — nearly every send — is new by one comparison and goes
+ *   into the ring and the run only, hashed from the producer's cached prefix lanes; a key not
+ *   greater (a resend, out of order, a rollover) is looked up in the table and the run.
  * The first version hashed twice per send, probed a linear table and deleted from it by
  * backward shift on every eviction (a random cache miss per send once full): 0.7–1.2 µs per
  * send at 1 M entries; this layout: see bench/dedup-window.mjs.
  *
  * About 24 bytes of ring (rounded up to a power of two of entries) and 7.5 of table per entry
  * (1,000,000 entries ≈ 31.5 MiB, of which the 7.2 MiB table is what sends read at random),
- * reserved and written whole at start.
+ * reserved and written whole at start; the runs add up to 12 bytes per fast-path entry (their
+ * arrays grow by doubling, so at most twice that), allocated as producers send.
  *
  * A hash match is only a candidate: the caller confirms it against the stored message
  * (DuplicateDetector reads its topic and UNIQ_KEY back from the log), so a collision can
  * never make a new message look like a resend.
  */
+
+import { ProducerRuns } from "./ProducerRuns.js";
+
+export { hashHi, hashKey } from "./KeyHash.js";
 
 export interface DuplicateWindowOptions {
   /** Entries older than this are forgotten, ms. */
@@ -61,98 +70,6 @@ export function followerMark(index: number): number {
 /** The index of a follower mark (an offset field below ABANDONED); 0 for any other value. */
 export function followerIndex(offsetField: number): number {
   return offsetField < ABANDONED ? ABANDONED - offsetField : 0;
-}
-
-/** The high word of the last hashKey(): the hash is two 32-bit words, returned without allocating. */
-let lastHi = 0;
-
-/** murmur3's finaliser: every input bit flips about half the output bits. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-// The topic's lanes, for the last topic hashed: a broker's sends mostly repeat a few topics
-// (the same TopicConfig string), so the topic is hashed once, not per send.
-let topicFor: string | undefined;
-let topicA = 0;
-let topicB = 0;
-
-function hashTopic(topic: string): void {
-  let a = 0x9747b28c ^ topic.length;
-  let b = 0x5bd1e995;
-  for (let i = 0; i < topic.length; i++) {
-    a = Math.imul(a ^ topic.charCodeAt(i), 0x01000193);
-    b = Math.imul(b + topic.charCodeAt(i), 0x2c1b3c6d);
-  }
-  topicA = fmix32(a);
-  topicB = fmix32(b ^ 0x1ff);
-  topicFor = topic;
-}
-
-/** A hex digit's value (any other character: some value below 32, still deterministic). */
-function hexValue(c: number): number {
-  return (c & 15) + 9 * ((c >>> 6) & 1);
-}
-
-/**
- * 64-bit hash of (topic, uniqKey): returns the low word; `hashHi()` gives the high word.
- *
- * The key's last two characters are not hashed into the low word's bottom byte: that byte
- * IS their hex value, and the window places a key `that many buckets` after the home of the
- * rest (see DuplicateWindow.home). A UNIQ_KEY (Java's MessageClientIDSetter, our
- * createUniqId) ends in a per-process counter, so a producer's consecutive sends land in
- * consecutive buckets — one DRAM page and TLB entry per 64 sends, a stream the CPU
- * prefetches — instead of one random cache and TLB miss per send (which was ~90 % of the
- * window's cost, measured). Keys of any other shape still spread evenly; only placement
- * changes, never the answer (a match is confirmed).
- *
- * The rest: two 32-bit lanes over the key's UTF-16 units but the last two, two units per
- * step and lane (a UNIQ_KEY is 32 hex digits: 8 steps), seeded by the topic's lanes; the
- * last two units are mixed into the high word as well.
- */
-export function hashKey(topic: string, uniqKey: string): number {
-  if (topic !== topicFor) hashTopic(topic);
-  let a = topicA;
-  let b = topicB;
-  const n = uniqKey.length;
-  const m = n >= 2 ? n - 2 : n; // units hashed into the lanes
-  let i = 0;
-  for (; i + 3 < m; i += 4) {
-    let k = Math.imul(uniqKey.charCodeAt(i) | (uniqKey.charCodeAt(i + 1) << 16), 0xcc9e2d51);
-    let j = Math.imul(uniqKey.charCodeAt(i + 2) | (uniqKey.charCodeAt(i + 3) << 16), 0x1b873593);
-    k = (k << 15) | (k >>> 17);
-    j = (j << 17) | (j >>> 15);
-    a = (Math.imul(((a ^ k) << 13) | ((a ^ k) >>> 19), 5) + 0xe6546b64) | 0;
-    b = (Math.imul(((b ^ j) << 15) | ((b ^ j) >>> 17), 5) + 0x561ccd1b) | 0;
-  }
-  for (; i < m; i++) {
-    a = Math.imul(a ^ uniqKey.charCodeAt(i), 0xcc9e2d51);
-    b = Math.imul(b + uniqKey.charCodeAt(i), 0x1b873593);
-  }
-  a ^= n;
-  b ^= n;
-  // The rest's place, before the last two units enter the high word's lane.
-  const place = fmix32((a + Math.imul(b, 0x165667b1)) | 0) & 0xffffff00;
-  let step = 0;
-  if (m < n) {
-    const c1 = uniqKey.charCodeAt(n - 2);
-    const c2 = uniqKey.charCodeAt(n - 1);
-    step = ((hexValue(c1) << 4) | hexValue(c2)) & 0xff;
-    // The units themselves (not only their hex value) decide the high word.
-    b = Math.imul(b ^ (c1 | (c2 << 16)), 0x2c1b3c6d);
-  }
-  lastHi = fmix32((b + Math.imul(a, 0x27d4eb2f)) | 0);
-  return (place | step) >>> 0;
-}
-
-/** High word of the last hashKey(). */
-export function hashHi(): number {
-  return lastHi;
 }
 
 /** 32-bit words per bucket (one 64-byte cache line): spill marker seq, spill flag, then 14 entries. */
@@ -190,6 +107,8 @@ export class DuplicateWindow {
   private readonly spillStride: number;
   /** Entries dropped because the window was full before they aged out. */
   evictedEarly = 0;
+  /** Per producer, what lets a new key skip the table (ProducerRuns). */
+  readonly runs = new ProducerRuns();
 
   constructor(private readonly o: DuplicateWindowOptions) {
     const max = Math.max(1, Math.floor(o.maxEntries));
@@ -266,7 +185,7 @@ export class DuplicateWindow {
 
   /** Bytes reserved by the arrays (resident once the window is full). */
   get bytes(): number {
-    return (this.ringMask + 1) * 24 + this.table.length * 4;
+    return (this.ringMask + 1) * 24 + this.table.length * 4 + this.runs.bytes;
   }
 
   /**
@@ -313,11 +232,20 @@ export class DuplicateWindow {
   }
 
   /**
-   * Enters a message about to be stored (offset PENDING until settle()); returns its seq.
-   * Not looked up first (the caller just did): a hash entered twice has two entries, and
-   * lookups answer with the older.
+   * Enters a message about to be stored (offset PENDING until settle()) by its hash alone;
+   * returns its seq. Not looked up first (the caller just did): a hash entered twice has two
+   * entries, and lookups answer with the older. The key is unknown here, so no key takes the
+   * fast path while this entry is live (ProducerRuns): the send path uses reserveUniq().
    */
   reserve(lo: number, hi: number, at: number): number {
+    const seq = this.enter(lo, hi, at, PENDING);
+    this.insert(lo, hi, seq);
+    this.runs.unknownEntry(seq);
+    return seq;
+  }
+
+  /** Puts a new entry in the ring (the oldest goes if full), in no table bucket; returns its seq. */
+  private enter(lo: number, hi: number, at: number, mark: number): number {
     if (this.count === this.maxEntries) {
       this.tail = (this.tail + 1) >>> 0;
       this.count--;
@@ -327,10 +255,9 @@ export class DuplicateWindow {
     const slot = seq & this.ringMask;
     this.words[6 * slot] = lo;
     this.words[6 * slot + 1] = hi;
-    this.nums[3 * slot + 1] = PENDING;
+    this.nums[3 * slot + 1] = mark;
     this.nums[3 * slot + 2] = at;
     this.count++;
-    this.insert(lo, hi, seq);
     return seq;
   }
 
@@ -420,7 +347,7 @@ export class DuplicateWindow {
    * the one written, and its first free place is noted on the way (insert() only when the
    * home bucket has none).
    */
-  admitKey(lo: number, hi: number, now: number, young: number, mark: number): number {
+  private admitKey(lo: number, hi: number, now: number, young: number, mark: number): number {
     const table = this.table;
     const tag = this.tagOf(hi);
     const bits = this.seqBits;
@@ -464,21 +391,86 @@ export class DuplicateWindow {
       if (b >= this.buckets) b -= this.buckets;
     }
     if (best >= 0) return -1 - best;
-    if (count === this.maxEntries) {
-      this.tail = (tail + 1) >>> 0;
-      this.count--;
-      this.evictedEarly++;
-    }
-    const seq = head; // the eviction moved tail and count alike
-    const slot = seq & this.ringMask;
-    this.words[6 * slot] = lo;
-    this.words[6 * slot + 1] = hi;
-    this.nums[3 * slot + 1] = mark;
-    this.nums[3 * slot + 2] = now;
-    this.count++;
+    const seq = this.enter(lo, hi, now, mark); // head: an eviction moves tail and count alike
     if (free >= 0) table[free] = ((tag << bits) | (seq & seqMask)) >>> 0;
     else this.insert(lo, hi, seq);
     return seq;
+  }
+
+  /**
+   * The send path's admission of (topic, uniqKey): if an entry of that key older than seq
+   * `young` answers (lookup's rules), returns -1 - its seq and enters nothing; else enters
+   * the key with offset field `mark` (PENDING, or a followerMark) and returns its seq (>= 0).
+   * Entries from `young` on are the caller's own. A key greater than every live key of its
+   * producer (ProducerRuns: the common case) is new by one comparison and goes into the ring
+   * and its producer's run only; any other is looked up in its run and the table.
+   */
+  admitUniq(topic: string, uniqKey: string, now: number, young: number, mark: number): number {
+    const runs = this.runs;
+    if (runs.classify(topic, uniqKey, this.tail, this.count)) {
+      const seq = this.enter(runs.lo, runs.hi, now, mark);
+      runs.noteFast(seq, this.tail, this.count);
+      return seq;
+    }
+    const lo = runs.lo;
+    const hi = runs.hi;
+    const inRun = this.runMatch(lo, hi, now, young);
+    if (inRun >= 0) return -1 - this.older(inRun, this.lookup(lo, hi, now));
+    const r = this.admitKey(lo, hi, now, young, mark);
+    if (r >= 0) runs.noted(r);
+    return r;
+  }
+
+  /** lookup() of (topic, uniqKey): its producer's run and the table. */
+  lookupUniq(topic: string, uniqKey: string, now: number): number {
+    const runs = this.runs;
+    if (runs.classify(topic, uniqKey, this.tail, this.count)) return -1;
+    const lo = runs.lo;
+    const hi = runs.hi;
+    return this.older(this.runMatch(lo, hi, now, this.headSeq), this.lookup(lo, hi, now));
+  }
+
+  /** reserve() of (topic, uniqKey), kept in its producer's run: returns its seq. */
+  reserveUniq(topic: string, uniqKey: string, at: number): number {
+    const runs = this.runs;
+    if (runs.classify(topic, uniqKey, this.tail, this.count)) {
+      const seq = this.enter(runs.lo, runs.hi, at, PENDING);
+      runs.noteFast(seq, this.tail, this.count);
+      return seq;
+    }
+    const seq = this.enter(runs.lo, runs.hi, at, PENDING);
+    this.insert(runs.lo, runs.hi, seq);
+    runs.noted(seq);
+    return seq;
+  }
+
+  /** add() of a stored (topic, uniqKey) (start-up rebuild from the log, a leader's catch-up). */
+  addUniq(topic: string, uniqKey: string, offset: number, at: number): number {
+    const seq = this.reserveUniq(topic, uniqKey, at);
+    this.nums[3 * (seq & this.ringMask) + 1] = offset;
+    return seq;
+  }
+
+  /**
+   * The seq of the live entry in the run of the key classify() just looked at (runs.value)
+   * older than `young`, if it is that key's (hash lo, hi) and answers by lookup's rules; else -1.
+   */
+  private runMatch(lo: number, hi: number, now: number, young: number): number {
+    const run = this.runs.runOf;
+    if (run === undefined) return -1;
+    const seq = run.find(this.runs.value, this.tail, this.count, young);
+    if (seq < 0) return -1;
+    const slot = seq & this.ringMask;
+    if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) return -1;
+    if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) return -1;
+    return seq;
+  }
+
+  /** The older of two live seqs (-1: none). */
+  private older(a: number, b: number): number {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return (a - this.tail) >>> 0 <= (b - this.tail) >>> 0 ? a : b;
   }
 
   /** Into the first stale place of the key's bucket, spilling into further buckets (spillStride) if none. */
