@@ -239,3 +239,22 @@ test("producer runs: a key below its producer's newest is looked up, in its run 
   assert.ok(again >= 0);
   assert.equal(admit(key(11, 3)), -1 - again);
 });
+
+test("producer runs: an entry by hash alone (a snapshot's) turns the fast path off until it leaves the window", () => {
+  const w = new DuplicateWindow({ windowMs: 1_000_000, maxEntries: 8 });
+  const p = "C0A801031F2A3B4C5D6E";
+  const key = (c: number) => p + hex(7, 8) + hex(c, 4);
+  const admit = (k: string) => w.admitUniq("T", k, 1, w.headSeq, PENDING);
+  const loaded = w.add(hashKey("T", key(5)), hashHi(), 4096, 1);
+  assert.ok(admit(key(1)) >= 0);
+  // key(5) is greater than every key its producer's run has seen, but the loaded entry is live.
+  assert.equal(admit(key(5)), -1 - loaded);
+  assert.equal(w.runs.fastEntries, 0);
+  for (let c = 6; c < 6 + 7; c++) assert.ok(admit(key(c)) >= 0); // the 7th evicts the loaded entry
+  assert.equal(w.runs.fastEntries, 0);
+  assert.ok(admit(key(13)) >= 0);
+  assert.ok(w.runs.fastEntries > 0, "the fast path is back once it left");
+  const before = w.runs.fastEntries;
+  assert.ok(admit(key(20)) >= 0);
+  assert.equal(w.runs.fastEntries, before + 1);
+});
