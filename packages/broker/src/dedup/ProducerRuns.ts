@@ -137,8 +137,19 @@ export class ProducerRun {
   find(value: number, tail: number, count: number, young: number): number {
     const r = this.run;
     r.trim(tail, count);
-    let lo = 0;
-    let hi = r.len;
+    // Galloping from the newest end: a key out of order (a multi-threaded producer's) or a
+    // quick retry is a few entries back, where the lines are still in cache; the binary
+    // search then runs over that last stretch only, not from the middle of a million.
+    let lo = 0; // every entry below lo holds a smaller value
+    let hi = r.len; // every entry from hi on holds a value >= `value`
+    for (let step = 1; hi > 0; step *= 2) {
+      const at = hi > step ? hi - step : 0;
+      if (r.valueAt(at) < value) {
+        lo = at + 1;
+        break;
+      }
+      hi = at;
+    }
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (r.valueAt(mid) < value) lo = mid + 1;
