@@ -258,3 +258,23 @@ test("producer runs: an entry by hash alone (a snapshot's) turns the fast path o
   assert.ok(admit(key(20)) >= 0);
   assert.equal(w.runs.fastEntries, before + 1);
 });
+
+test("producer runs: runs of producers with no live entry are swept, and new producers get runs again", () => {
+  const w = new DuplicateWindow({ windowMs: 1_000_000, maxEntries: 64 });
+  const seqs: number[] = [];
+  const key = (p: number, c: number) => `${hex(p * 7919, 20)}${hex(3, 8)}${hex(c, 4)}`;
+  for (let p = 0; p < 3 * MAX_RUNS; p++) {
+    const seq = w.admitUniq("T", key(p, 1), 1, w.headSeq, PENDING);
+    assert.ok(seq >= 0, `producer ${p}`);
+    seqs.push(seq);
+    assert.ok(w.runs.size <= MAX_RUNS);
+  }
+  // Every key still in the window answers; every one that left is stored again (new).
+  for (let p = 3 * MAX_RUNS - 40; p < 3 * MAX_RUNS; p++) {
+    assert.equal(w.admitUniq("T", key(p, 1), 1, w.headSeq, PENDING), -1 - seqs[p]!, `resend of ${p}`);
+  }
+  const fast = w.runs.fastEntries;
+  assert.ok(w.admitUniq("T", key(3 * MAX_RUNS - 1, 2), 1, w.headSeq, PENDING) >= 0);
+  assert.equal(w.runs.fastEntries, fast + 1, "a producer with a run takes the fast path");
+  assert.ok(fast > 2 * MAX_RUNS, `${fast}: swept runs made room for new producers`);
+});

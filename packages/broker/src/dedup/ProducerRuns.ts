@@ -31,6 +31,19 @@ const PREFIX = 20;
 const KEY_UNITS = 32;
 /** Producers with a run at once; past it, a new producer's keys take the table path only. */
 export const MAX_RUNS = 4096;
+/** Places a prefix's run may take from its hash's (ProducerRuns.runFor), and the places' mask. */
+const PROBES = 4;
+const SLOT_MASK = 4 * MAX_RUNS - 1;
+
+/** A hash of a key's first PREFIX units (which ProducerRun.owns then compares). */
+function prefixHash(key: string): number {
+  let h = 0x2f1b3c6d;
+  for (let i = 0; i < PREFIX; i += 2) {
+    h = Math.imul(h ^ (key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16)), 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
 
 /** A growable ring of (value, seq) pairs in seq order. */
 class Pairs {
@@ -93,9 +106,10 @@ export class ProducerRun {
   /** The prefix's units, two per number (what a key's first 20 units are compared with). */
   private readonly codes = new Int32Array(PREFIX / 2);
 
-  constructor(readonly prefix: string) {
+  /** Made from a key of the producer (its first PREFIX units). */
+  constructor(key: string) {
     for (let i = 0; i < PREFIX / 2; i++)
-      this.codes[i] = prefix.charCodeAt(2 * i) | (prefix.charCodeAt(2 * i + 1) << 16);
+      this.codes[i] = key.charCodeAt(2 * i) | (key.charCodeAt(2 * i + 1) << 16);
   }
 
   /** Whether `key` (of KEY_UNITS units) starts with this prefix. */
@@ -162,7 +176,13 @@ export class ProducerRun {
 }
 
 export class ProducerRuns {
-  private readonly byPrefix = new Map<string, ProducerRun>();
+  /**
+   * Runs by a hash of their prefix (PROBES places from it, holes allowed): found without
+   * allocating when sends of several producers interleave (a slice of the key as a Map key
+   * cost more than the table the runs save).
+   */
+  private readonly slots = new Array<ProducerRun | undefined>(SLOT_MASK + 1).fill(undefined);
+  private runs = 0;
   private last: ProducerRun | undefined;
   /** A live entry up to this seq may be any producer's (entered by hash alone): no fast path. */
   private unknownUntil = 0;
@@ -175,13 +195,13 @@ export class ProducerRuns {
   runOf: ProducerRun | undefined;
 
   get size(): number {
-    return this.byPrefix.size;
+    return this.runs;
   }
 
   /** Bytes of the runs' arrays. */
   get bytes(): number {
     let n = 0;
-    for (const r of this.byPrefix.values()) n += 12 * (r.run.values.length + r.max.values.length);
+    for (const r of this.slots) if (r !== undefined) n += 12 * (r.run.values.length + r.max.values.length);
     return n;
   }
 
@@ -253,27 +273,39 @@ export class ProducerRuns {
 
   /** The run of `key`'s prefix: made if new and there is room. */
   private runFor(key: string, tail: number, count: number): ProducerRun | undefined {
-    const prefix = key.slice(0, PREFIX);
-    let r = this.byPrefix.get(prefix);
-    if (r !== undefined) return r;
-    if (this.byPrefix.size >= MAX_RUNS) {
+    const h = prefixHash(key);
+    let free = -1;
+    for (let k = 0; k < PROBES; k++) {
+      const slot = (h + k) & SLOT_MASK;
+      const r = this.slots[slot];
+      if (r === undefined) {
+        if (free < 0) free = slot;
+      } else if (r.owns(key)) return r;
+    }
+    if (free < 0 || this.runs >= MAX_RUNS) {
       // Runs whose producer has no live entry left go; at most one sweep per MAX_RUNS sends.
       const head = (tail + count) >>> 0;
       if ((head - this.lastSweep) >>> 0 < MAX_RUNS) return undefined;
       this.lastSweep = head;
-      for (const [p, old] of this.byPrefix) {
-        if ((old.lastSeq - tail) >>> 0 >= count) {
-          this.byPrefix.delete(p);
+      for (let slot = 0; slot <= SLOT_MASK; slot++) {
+        const old = this.slots[slot];
+        if (old !== undefined && (old.lastSeq - tail) >>> 0 >= count) {
+          this.slots[slot] = undefined;
+          this.runs--;
           if (this.last === old) this.last = undefined;
         }
       }
-      if (this.byPrefix.size >= MAX_RUNS) return undefined;
+      free = -1;
+      for (let k = 0; k < PROBES && free < 0; k++) {
+        if (this.slots[(h + k) & SLOT_MASK] === undefined) free = (h + k) & SLOT_MASK;
+      }
+      if (free < 0 || this.runs >= MAX_RUNS) return undefined;
     }
-    // A copy, not a slice: a slice would keep the whole request's properties text alive.
-    r = new ProducerRun(Array.from(prefix).join(""));
+    const r = new ProducerRun(key);
     // Its newest entry is none yet: a seq just left of the window, so a sweep may drop it.
     r.lastSeq = (tail - 1) >>> 0;
-    this.byPrefix.set(r.prefix, r);
+    this.slots[free] = r;
+    this.runs++;
     return r;
   }
 }
