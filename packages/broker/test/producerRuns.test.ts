@@ -278,3 +278,25 @@ test("producer runs: runs of producers with no live entry are swept, and new pro
   assert.equal(w.runs.fastEntries, fast + 1, "a producer with a run takes the fast path");
   assert.ok(fast > 2 * MAX_RUNS, `${fast}: swept runs made room for new producers`);
 });
+
+test("producer runs: a producer gone from the window holds no memory after expire(); a slower one gives memory back", () => {
+  const w = new DuplicateWindow({ windowMs: 100, maxEntries: 4000 });
+  const key = (p: number, c: number) => `${hex(p, 20)}${hex(c >>> 16, 8)}${hex(c & 0xffff, 4)}`;
+  for (let c = 0; c < 3000; c++) assert.ok(w.admitUniq("T", key(1, c), 0, w.headSeq, PENDING) >= 0);
+  const full = w.runs.bytes;
+  assert.ok(full >= 3000 * 12, `${full} bytes for 3,000 fast entries`);
+  // The first producer's keys age out while a second one sends a few.
+  for (let c = 0; c < 10; c++) assert.ok(w.admitUniq("T", key(2, c), 150, w.headSeq, PENDING) >= 0);
+  assert.equal(w.expire(150), 3000);
+  assert.equal(w.runs.size, 1, "the first producer's run went with its last entry");
+  assert.ok(w.runs.bytes < 2048, `${w.runs.bytes} bytes left`);
+  // Its keys are new again (and nothing else answers for them).
+  assert.ok(w.admitUniq("T", key(1, 5), 151, w.headSeq, PENDING) >= 0);
+  // A producer whose live entries shrink: its run's arrays shrink with them.
+  for (let c = 0; c < 3000; c++) assert.ok(w.admitUniq("T", key(3, c), 200, w.headSeq, PENDING) >= 0);
+  for (let c = 3000; c < 3010; c++) assert.ok(w.admitUniq("T", key(3, c), 350, w.headSeq, PENDING) >= 0);
+  w.expire(350);
+  assert.equal(w.size, 10);
+  assert.ok(w.runs.bytes < 4096, `${w.runs.bytes} bytes for 10 live entries`);
+  assert.equal(w.admitUniq("T", key(3, 3005), 350, w.headSeq, PENDING), -1 - (w.headSeq - 5));
+});

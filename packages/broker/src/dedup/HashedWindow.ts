@@ -231,7 +231,7 @@ export class HashedWindow {
     if (this.live(seq)) this.nums[3 * (seq & this.ringMask) + 1] = offset < 0 ? ABANDONED : offset;
   }
 
-  /** Forgets entries older than the window (call periodically). Returns how many went. */
+  /** Forgets entries older than the window, and producer runs with none left (call periodically). Returns how many entries went. */
   expire(now: number): number {
     let n = 0;
     const mask = this.ringMask;
@@ -240,6 +240,7 @@ export class HashedWindow {
       this.count--;
       n++;
     }
+    this.runs.sweep(this.tail, this.count);
     return n;
   }
 

@@ -61,7 +61,7 @@ class Pairs {
   }
 
   push(value: number, seq: number): void {
-    if (this.len === this.values.length) this.grow();
+    if (this.len === this.values.length) this.resize(2 * this.len);
     const at = (this.head + this.len) & (this.values.length - 1);
     this.values[at] = value;
     this.seqs[at] = seq;
@@ -74,12 +74,18 @@ class Pairs {
       this.head = (this.head + 1) & (this.values.length - 1);
       this.len--;
     }
+    // A producer that slowed down gives memory back: at most 4 places per live entry.
+    if (this.values.length > 64 && 4 * this.len < this.values.length) {
+      let n = this.values.length / 2;
+      while (n > 64 && 4 * this.len < n) n /= 2;
+      this.resize(n);
+    }
   }
 
-  private grow(): void {
-    const n = this.values.length;
-    const values = new Float64Array(2 * n);
-    const seqs = new Uint32Array(2 * n);
+  /** `n` places (a power of two, at least len). */
+  private resize(n: number): void {
+    const values = new Float64Array(n);
+    const seqs = new Uint32Array(n);
     for (let k = 0; k < this.len; k++) {
       values[k] = this.valueAt(k);
       seqs[k] = this.seqAt(k);
@@ -271,6 +277,28 @@ export class ProducerRuns {
     this.unknown = true;
   }
 
+  /**
+   * Drops the runs whose producer has no live entry left (their arrays with them), and trims
+   * the others: the window calls it as it expires entries (every second), so a producer that
+   * went away (a restarted client has a new prefix) holds no memory past the window.
+   */
+  sweep(tail: number, count: number): void {
+    this.lastSweep = (tail + count) >>> 0;
+    if (this.runs === 0) return;
+    for (let slot = 0; slot <= SLOT_MASK; slot++) {
+      const r = this.slots[slot];
+      if (r === undefined) continue;
+      if ((r.lastSeq - tail) >>> 0 >= count) {
+        this.slots[slot] = undefined;
+        this.runs--;
+        if (this.last === r) this.last = undefined;
+      } else {
+        r.run.trim(tail, count);
+        r.max.trim(tail, count);
+      }
+    }
+  }
+
   /** The run of `key`'s prefix: made if new and there is room. */
   private runFor(key: string, tail: number, count: number): ProducerRun | undefined {
     const h = prefixHash(key);
@@ -284,17 +312,8 @@ export class ProducerRuns {
     }
     if (free < 0 || this.runs >= MAX_RUNS) {
       // Runs whose producer has no live entry left go; at most one sweep per MAX_RUNS sends.
-      const head = (tail + count) >>> 0;
-      if ((head - this.lastSweep) >>> 0 < MAX_RUNS) return undefined;
-      this.lastSweep = head;
-      for (let slot = 0; slot <= SLOT_MASK; slot++) {
-        const old = this.slots[slot];
-        if (old !== undefined && (old.lastSeq - tail) >>> 0 >= count) {
-          this.slots[slot] = undefined;
-          this.runs--;
-          if (this.last === old) this.last = undefined;
-        }
-      }
+      if ((tail + count - this.lastSweep) >>> 0 < MAX_RUNS) return undefined;
+      this.sweep(tail, count);
       free = -1;
       for (let k = 0; k < PROBES && free < 0; k++) {
         if (this.slots[(h + k) & SLOT_MASK] === undefined) free = (h + k) & SLOT_MASK;
