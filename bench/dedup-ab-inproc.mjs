@@ -215,8 +215,11 @@ try {
     if (!window) continue;
     const prefill = Math.min(Number(opt.prefill), b.broker.config.duplicateWindowMaxEntries);
     const now = Date.now();
+    // Keys as a long-running broker holds them: entered by key (addUniq, where the build has
+    // it: entries by hash alone would keep its producer runs off until they left the window).
     for (let i = 0; i < prefill; i++)
-      window.add(build.hashKey(TOPIC, P.createUniqId()), build.hashHi(), i * 600, now);
+      if (window.addUniq) window.addUniq(TOPIC, P.createUniqId(), i * 600, now);
+      else window.add(build.hashKey(TOPIC, P.createUniqId()), build.hashHi(), i * 600, now);
     console.log(`window: ${window.size} entries prefilled, ${(window.bytes / 1048576).toFixed(1)} MiB`);
   }
   if (opt.aa) console.log("A/A: both brokers off");

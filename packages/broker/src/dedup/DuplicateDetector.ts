@@ -2,8 +2,19 @@ import { createOffsetMsgId, decodeMessage, MessageConst, ResponseCode } from "@t
 import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
-import { DuplicateWindow, followerIndex, followerMark, hashHi, hashKey, PENDING } from "./DuplicateWindow.js";
-import { readWindowSnapshot, removeWindowSnapshot, writeWindowSnapshot } from "./WindowSnapshot.js";
+import { DuplicateWindow, followerIndex, followerMark, PENDING } from "./DuplicateWindow.js";
+import { recordOffset } from "./RecordOffsets.js";
+import {
+  catchUpWindow,
+  loadWindow,
+  type RebuildReport,
+  type RebuildStore,
+  tracked,
+} from "./WindowRebuild.js";
+import { writeWindowSnapshot } from "./WindowSnapshot.js";
+
+export { offsetOfMsgId, recordOffset } from "./RecordOffsets.js";
+export type { RebuildReport } from "./WindowRebuild.js";
 
 export interface DuplicateDetectorOptions {
   windowSeconds: number;
@@ -27,20 +38,6 @@ export interface DuplicateDetectorOptions {
   coveredOffset?: () => number;
 }
 
-/** What rebuild() loaded. */
-export interface RebuildReport {
-  /** Entries loaded from the snapshot. */
-  snapshot: number;
-  /** Snapshot entries dropped because the recovered log no longer holds their record. */
-  dropped: number;
-  /** Records read from the log. */
-  records: number;
-  /** Window entries after the rebuild. */
-  kept: number;
-  scannedBytes: number;
-  ms: number;
-}
-
 /** The send response fields of an already stored message (or batch). */
 export interface OriginalSend {
   msgId: string;
@@ -52,11 +49,6 @@ interface Waiter {
   topic: string;
   uniqKey: string;
   resolve: (original: OriginalSend | undefined) => void;
-}
-
-/** Only producers' own topics: retry and DLQ copies legitimately repeat a UNIQ_KEY. */
-function tracked(topic: string): boolean {
-  return topic.charCodeAt(0) !== 37; // "%": %RETRY%<group>, %DLQ%<group>
 }
 
 /**
@@ -82,117 +74,15 @@ export class DuplicateDetector {
   }
 
   /**
-   * Loads the window at start-up (before any send): from the snapshot (snapshotPath) if
-   * there is a usable one, then from the commit log past what the snapshot covers, reading
-   * only each record's dispatch fields. Without a snapshot, the log's tail covering the
-   * window (at most rebuildMaxBytes). Entries whose record the recovered log does not hold
-   * (a crash cut the log below what the snapshot covered, or retention removed it) are
-   * dropped, and so are entries older than the window. Logs what it read and how long it took.
+   * Loads the window at start-up (before any send): see loadWindow(). Logs what it read
+   * and how long it took.
    */
-  async rebuild(
-    store: Pick<
-      MessageStore,
-      "offsetSince" | "forEachRecordFields" | "confirmedPhysicalOffset" | "commitLogMinOffset"
-    > &
-      Partial<Pick<MessageStore, "visibleOffset">>,
-    now = Date.now(),
-  ): Promise<RebuildReport> {
-    const t0 = performance.now();
-    const since = now - this.windowMs;
-    const logEnd = store.confirmedPhysicalOffset;
-    const logStart = store.commitLogMinOffset;
-    let from = await store.offsetSince(since, this.o.rebuildMaxBytes);
-    const report: RebuildReport = { snapshot: 0, dropped: 0, records: 0, kept: 0, scannedBytes: 0, ms: 0 };
-    const path = this.o.snapshotPath;
-    let snapshotNote = "no snapshot";
-    if (path !== undefined) {
-      // Entries are added as the file is read, filtered by the log's recovered end (known
-      // now) and the covered offset (known once the header is read: it is read first).
-      let covered = Number.POSITIVE_INFINITY;
-      // Entries just added in a row: a batch's follower is kept when its lead, `index`
-      // entries back in the file (consecutive ring entries), was, and stays that far back.
-      let run = 0;
-      const snap = await readWindowSnapshot(
-        path,
-        (words, nums, n) => {
-          // Records past the recovered end were lost (kill -9, power cut): their keys must
-          // not answer, and new records will take their offsets.
-          const end = Math.min(covered, logEnd);
-          for (let k = 0; k < n; k++) {
-            const offset = nums[3 * k + 1]!;
-            const at = nums[3 * k + 2]!;
-            const index = followerIndex(offset);
-            if (index > 0) {
-              // Its record follows its lead's (a lost one is caught when a match is read back).
-              if (index > run || at < since) {
-                run = 0;
-                continue;
-              }
-            } else if (offset < 0 || at < since) {
-              // < 0: its store had not ended (or failed) when the snapshot was taken.
-              run = 0;
-              continue;
-            } else if (offset >= end || offset < logStart) {
-              // At or past the covered offset (read from the log below), or lost.
-              if (offset < covered) report.dropped++;
-              run = 0;
-              continue;
-            }
-            this.window.add(words[6 * k]!, words[6 * k + 1]!, offset, at);
-            report.snapshot++;
-            run++;
-          }
-        },
-        (header) => {
-          covered = header.covered;
-        },
-      );
-      if (typeof snap === "string") {
-        snapshotNote = `snapshot ignored: ${snap}`;
-        this.o.logger.warn(`duplicate detection: ${path} ${snapshotNote}; reading the log's tail instead`);
-      } else if (snap !== undefined) {
-        const end = Math.min(snap.covered, logEnd);
-        if (end > from) from = end;
-        snapshotNote = `${report.snapshot} from the snapshot`;
-        if (snap.covered > logEnd) {
-          // The log was cut below what the snapshot covers: once new records fill those
-          // offsets again the file could no longer tell lost keys from stored ones. Gone
-          // before the first send; the next snapshot replaces it.
-          await removeWindowSnapshot(path);
-          snapshotNote += ` (it covered the log up to ${snap.covered}, recovery kept ${logEnd}: ${report.dropped} keys of lost records dropped)`;
-        }
-      }
-    }
-    let oldest = Number.POSITIVE_INFINITY;
-    if (from < logEnd) {
-      await store.forEachRecordFields(from, logEnd, (offset, f) => {
-        report.records++;
-        const ts = f.storeTimestamp;
-        if (ts < oldest) oldest = ts;
-        const uniq = f.uniq;
-        if (uniq === undefined || ts < since || !tracked(f.topic)) return;
-        this.window.add(hashKey(f.topic, uniq), hashHi(), offset, ts);
-      });
-      report.scannedBytes = logEnd - from;
-    }
-    this.scannedTo = logEnd;
-    // Below the visible offset records are final (committed under DLedger): a catch-up at
-    // an election need not read them again.
-    this.committedSeenTo = Math.min(logEnd, store.visibleOffset ?? 0);
-    report.kept = this.window.size;
-    report.ms = Math.round(performance.now() - t0);
-    this.lastRebuild = report;
-    const mib = (report.scannedBytes / 1024 / 1024).toFixed(1);
-    // The byte bound cut the window short: say how far back resends are recognised.
-    const cut = report.snapshot === 0 && report.scannedBytes >= this.o.rebuildMaxBytes && oldest > since;
-    const log = cut ? this.o.logger.warn.bind(this.o.logger) : this.o.logger.info.bind(this.o.logger);
-    log(
-      `duplicate detection: ${this.window.size} recent sends loaded (${snapshotNote}; ${report.records} records, ${mib} MiB of log read) in ${report.ms} ms` +
-        (cut
-          ? `; the last ${mib} MiB of log (duplicateRebuildMaxBytes) cover only ${Math.round((now - oldest) / 1000)} s of the ${this.o.windowSeconds} s window until it refills`
-          : ""),
-    );
-    return report;
+  async rebuild(store: RebuildStore, now = Date.now()): Promise<RebuildReport> {
+    const loaded = await loadWindow(this.window, this.o, store, now);
+    this.scannedTo = loaded.scannedTo;
+    this.committedSeenTo = loaded.committedSeenTo;
+    this.lastRebuild = loaded.report;
+    return loaded.report;
   }
 
   /**
@@ -217,28 +107,9 @@ export class DuplicateDetector {
    */
   catchUp(store: Pick<MessageStore, "offsetSince" | "forEachRecordFields" | "visibleOffset">): Promise<void> {
     const run = async (): Promise<void> => {
-      const t0 = performance.now();
-      const now = Date.now();
-      const since = now - this.windowMs;
-      const to = store.visibleOffset;
-      const from = Math.max(this.committedSeenTo, await store.offsetSince(since, this.o.rebuildMaxBytes));
-      let records = 0;
-      let added = 0;
-      if (from < to) {
-        await store.forEachRecordFields(from, to, (offset, f) => {
-          records++;
-          const uniq = f.uniq;
-          if (uniq === undefined || f.storeTimestamp < since || !tracked(f.topic)) return;
-          this.window.add(hashKey(f.topic, uniq), hashHi(), offset, f.storeTimestamp);
-          added++;
-        });
-      }
-      if (to > this.committedSeenTo) this.committedSeenTo = to;
-      const ms = Math.round(performance.now() - t0);
-      this.lastCatchUp = { records, added, scannedBytes: Math.max(0, to - from), ms };
-      this.o.logger.info(
-        `duplicate detection: leader catch-up: ${added} sends from the log entered (${records} records, ${(Math.max(0, to - from) / 1024 / 1024).toFixed(1)} MiB read) in ${ms} ms; sends waited for it`,
-      );
+      const c = await catchUpWindow(this.window, this.o, store, this.committedSeenTo);
+      if (c.to > this.committedSeenTo) this.committedSeenTo = c.to;
+      this.lastCatchUp = c;
     };
     const p = run()
       .catch((err: Error) => {
@@ -348,8 +219,8 @@ export class DuplicateDetector {
    * message's key in the window), a ticket at once: -1 when nothing is tracked (no
    * UNIQ_KEY, a retry or DLQ topic), else the seq of the first message entered — entered now,
    * before the store, so a resend arriving while the original is still being written waits
-   * for it instead of storing a copy. Pass the ticket to stored() or released(). One hash
-   * per message; a new key touches one cache line of the window.
+   * for it instead of storing a copy. Pass the ticket to stored() or released(). A new key
+   * in its producer's order touches no table bucket (DuplicateWindow.admitUniq).
    *
    * Otherwise a promise: the original send result when every message is already stored (or
    * being stored: then once it is), or a ticket when none really is (a hash collision, or
@@ -366,11 +237,11 @@ export class DuplicateDetector {
       if (uniq === undefined) return -1;
       // A new DLedger leader's window is being caught up from the log: keyed sends wait for it.
       if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
-      const lo = hashKey(first.topic, uniq);
-      const hi = hashHi();
-      const r = w.admitKey(lo, hi, now, w.headSeq, PENDING);
+      const r = w.admitUniq(first.topic, uniq, now, w.headSeq, PENDING);
       if (r >= 0) return r;
-      return this.original(first.topic, uniq, -1 - r).then((o) => o ?? w.reserve(lo, hi, Date.now()));
+      return this.original(first.topic, uniq, -1 - r).then(
+        (o) => o ?? w.reserveUniq(first.topic, uniq, Date.now()),
+      );
     }
     if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
     // A batch, the send path's case: every message keyed and new. Entered as it is looked up
@@ -385,13 +256,7 @@ export class DuplicateDetector {
       const r =
         m.uniqKey === undefined
           ? -1
-          : w.admitKey(
-              hashKey(m.topic, m.uniqKey),
-              hashHi(),
-              now,
-              young,
-              i === 0 ? PENDING : followerMark(i),
-            );
+          : w.admitUniq(m.topic, m.uniqKey, now, young, i === 0 ? PENDING : followerMark(i));
       if (r < 0) {
         // A match (or a message without UNIQ_KEY): what this pass entered never answers, and
         // the batch is looked up whole first.
@@ -408,34 +273,25 @@ export class DuplicateDetector {
    */
   private admitBatch(inputs: readonly MessageInput[], now: number): number | Promise<OriginalSend | number> {
     const w = this.window;
-    // Hashes kept (two words a message, -1 without UNIQ_KEY) to enter them after the lookups.
-    const hashes = new Array<number>(2 * inputs.length);
     let candidates: number[] | undefined;
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
-      if (m.uniqKey === undefined) {
-        hashes[2 * i] = -1;
-        continue;
-      }
-      const lo = hashKey(m.topic, m.uniqKey);
-      const hi = hashHi();
-      hashes[2 * i] = lo;
-      hashes[2 * i + 1] = hi;
-      const seq = w.lookup(lo, hi, now);
+      if (m.uniqKey === undefined) continue;
+      const seq = w.lookupUniq(m.topic, m.uniqKey, now);
       if (seq < 0) continue;
       candidates ??= new Array<number>(inputs.length).fill(-1);
       candidates[i] = seq;
     }
-    if (candidates === undefined) return this.reserveAll(hashes, now);
-    return this.confirmBatch(inputs, candidates).then((o) => o ?? this.reserveAll(hashes, Date.now()));
+    if (candidates === undefined) return this.reserveAll(inputs, now);
+    return this.confirmBatch(inputs, candidates).then((o) => o ?? this.reserveAll(inputs, Date.now()));
   }
 
-  /** Enters a batch's hashed messages (consecutive seqs); the first seq, or -1 if none. */
-  private reserveAll(hashes: readonly number[], now: number): number {
+  /** Enters a batch's keyed messages (consecutive seqs); the first seq, or -1 if none. */
+  private reserveAll(inputs: readonly MessageInput[], now: number): number {
     let ticket = -1;
-    for (let i = 0; i < hashes.length; i += 2) {
-      if (hashes[i] === -1) continue;
-      const seq = this.window.reserve(hashes[i]!, hashes[i + 1]!, now);
+    for (const m of inputs) {
+      if (m.uniqKey === undefined) continue;
+      const seq = this.window.reserveUniq(m.topic, m.uniqKey, now);
       if (ticket < 0) ticket = seq;
     }
     return ticket;
@@ -616,32 +472,4 @@ interface Walk {
   lead: number;
   index: number;
   offset: number;
-}
-
-/**
- * The commit-log offset of record `i` of a put's result. Not result.commitLogOffset, even
- * for the first: a send coalesced with others into one append (PutCoalescer) gets the
- * append's first offset there. Its offsetMsgId's low 8 hex digits on top of that first
- * offset: an append's records are at most its bytes (a few MiB, far below 4 GiB) after it.
- * Half the digits of offsetOfMsgId, on the send path of every keyed message.
- */
-export function recordOffset(result: Pick<PutResult, "commitLogOffset" | "msgIds">, i: number): number {
-  const id = result.msgIds[i]!;
-  let low = 0;
-  for (let k = id.length - 8; k < id.length; k++) {
-    const c = id.charCodeAt(k);
-    low = low * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
-  }
-  const first = result.commitLogOffset;
-  return first + ((low - (first % 4294967296)) >>> 0);
-}
-
-/** The commit-log offset in an offsetMsgId: its last 16 hex digits (any host length). */
-export function offsetOfMsgId(msgId: string): number {
-  let v = 0;
-  for (let k = msgId.length - 16; k < msgId.length; k++) {
-    const c = msgId.charCodeAt(k);
-    v = v * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
-  }
-  return v;
 }

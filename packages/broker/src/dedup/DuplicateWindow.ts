@@ -18,510 +18,114 @@
  *   common case — unless the bucket overflowed into another (marker: the newest seq that
  *   spilled; the spill is over once that seq left the window). A producer's consecutive
  *   UNIQ_KEYs have neighbouring buckets (hashKey), so that line is the next of a stream the
- *   CPU prefetches, not a random cache and TLB miss per send.
+ *   CPU prefetches, not a random cache and TLB miss per send;
+ * - per producer prefix of a client's UNIQ_KEY, its run (ProducerRuns): a key greater than
+ *   every live key of its producer — nearly every send — is new by one comparison and goes
+ *   into the ring and the run only, hashed from the producer's cached prefix lanes; a key not
+ *   greater (a resend, out of order, a rollover) is looked up in the table and the run.
  * The first version hashed twice per send, probed a linear table and deleted from it by
  * backward shift on every eviction (a random cache miss per send once full): 0.7–1.2 µs per
  * send at 1 M entries; this layout: see bench/dedup-window.mjs.
  *
  * About 24 bytes of ring (rounded up to a power of two of entries) and 7.5 of table per entry
  * (1,000,000 entries ≈ 31.5 MiB, of which the 7.2 MiB table is what sends read at random),
- * reserved and written whole at start.
+ * reserved and written whole at start; the runs add up to 12 bytes per fast-path entry (their
+ * arrays grow by doubling, so at most twice that), allocated as producers send.
  *
  * A hash match is only a candidate: the caller confirms it against the stored message
  * (DuplicateDetector reads its topic and UNIQ_KEY back from the log), so a collision can
  * never make a new message look like a resend.
  */
 
-export interface DuplicateWindowOptions {
-  /** Entries older than this are forgotten, ms. */
-  windowMs: number;
-  /** Most entries kept; the oldest go first. */
-  maxEntries: number;
-}
+import { ABANDONED, HashedWindow, type HashedWindowOptions, PENDING } from "./HashedWindow.js";
 
-/** Bytes of one ring entry (and of one snapshot entry, see copyOut). */
-export const ENTRY_BYTES = 24;
+export {
+  ENTRY_BYTES,
+  followerIndex,
+  followerMark,
+  type HashedWindowOptions as DuplicateWindowOptions,
+  PENDING,
+} from "./HashedWindow.js";
+export { hashHi, hashKey } from "./KeyHash.js";
 
-/** Offset of an entry whose message is being stored (its result not known yet). */
-export const PENDING = -1;
-/** Offset of an entry whose store failed: never an answer. */
-const ABANDONED = -2;
-
-/**
- * The offset field of a batch's later message (a follower): `index` entries and records
- * after the batch's first message (its lead), whose entry alone gets the offset once
- * stored — one settle per batch, not one per message. Its state (pending, abandoned,
- * stored) is the lead's; its record is found from the lead's by stepping over `index`
- * records (only on a hit). A follower whose lead left the window never answers.
- */
-export function followerMark(index: number): number {
-  return ABANDONED - index;
-}
-
-/** The index of a follower mark (an offset field below ABANDONED); 0 for any other value. */
-export function followerIndex(offsetField: number): number {
-  return offsetField < ABANDONED ? ABANDONED - offsetField : 0;
-}
-
-/** The high word of the last hashKey(): the hash is two 32-bit words, returned without allocating. */
-let lastHi = 0;
-
-/** murmur3's finaliser: every input bit flips about half the output bits. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-// The topic's lanes, for the last topic hashed: a broker's sends mostly repeat a few topics
-// (the same TopicConfig string), so the topic is hashed once, not per send.
-let topicFor: string | undefined;
-let topicA = 0;
-let topicB = 0;
-
-function hashTopic(topic: string): void {
-  let a = 0x9747b28c ^ topic.length;
-  let b = 0x5bd1e995;
-  for (let i = 0; i < topic.length; i++) {
-    a = Math.imul(a ^ topic.charCodeAt(i), 0x01000193);
-    b = Math.imul(b + topic.charCodeAt(i), 0x2c1b3c6d);
+export class DuplicateWindow extends HashedWindow {
+  constructor(o: HashedWindowOptions) {
+    super(o);
   }
-  topicA = fmix32(a);
-  topicB = fmix32(b ^ 0x1ff);
-  topicFor = topic;
-}
 
-/** A hex digit's value (any other character: some value below 32, still deterministic). */
-function hexValue(c: number): number {
-  return (c & 15) + 9 * ((c >>> 6) & 1);
-}
-
-/**
- * 64-bit hash of (topic, uniqKey): returns the low word; `hashHi()` gives the high word.
- *
- * The key's last two characters are not hashed into the low word's bottom byte: that byte
- * IS their hex value, and the window places a key `that many buckets` after the home of the
- * rest (see DuplicateWindow.home). A UNIQ_KEY (Java's MessageClientIDSetter, our
- * createUniqId) ends in a per-process counter, so a producer's consecutive sends land in
- * consecutive buckets — one DRAM page and TLB entry per 64 sends, a stream the CPU
- * prefetches — instead of one random cache and TLB miss per send (which was ~90 % of the
- * window's cost, measured). Keys of any other shape still spread evenly; only placement
- * changes, never the answer (a match is confirmed).
- *
- * The rest: two 32-bit lanes over the key's UTF-16 units but the last two, two units per
- * step and lane (a UNIQ_KEY is 32 hex digits: 8 steps), seeded by the topic's lanes; the
- * last two units are mixed into the high word as well.
- */
-export function hashKey(topic: string, uniqKey: string): number {
-  if (topic !== topicFor) hashTopic(topic);
-  let a = topicA;
-  let b = topicB;
-  const n = uniqKey.length;
-  const m = n >= 2 ? n - 2 : n; // units hashed into the lanes
-  let i = 0;
-  for (; i + 3 < m; i += 4) {
-    let k = Math.imul(uniqKey.charCodeAt(i) | (uniqKey.charCodeAt(i + 1) << 16), 0xcc9e2d51);
-    let j = Math.imul(uniqKey.charCodeAt(i + 2) | (uniqKey.charCodeAt(i + 3) << 16), 0x1b873593);
-    k = (k << 15) | (k >>> 17);
-    j = (j << 17) | (j >>> 15);
-    a = (Math.imul(((a ^ k) << 13) | ((a ^ k) >>> 19), 5) + 0xe6546b64) | 0;
-    b = (Math.imul(((b ^ j) << 15) | ((b ^ j) >>> 17), 5) + 0x561ccd1b) | 0;
-  }
-  for (; i < m; i++) {
-    a = Math.imul(a ^ uniqKey.charCodeAt(i), 0xcc9e2d51);
-    b = Math.imul(b + uniqKey.charCodeAt(i), 0x1b873593);
-  }
-  a ^= n;
-  b ^= n;
-  // The rest's place, before the last two units enter the high word's lane.
-  const place = fmix32((a + Math.imul(b, 0x165667b1)) | 0) & 0xffffff00;
-  let step = 0;
-  if (m < n) {
-    const c1 = uniqKey.charCodeAt(n - 2);
-    const c2 = uniqKey.charCodeAt(n - 1);
-    step = ((hexValue(c1) << 4) | hexValue(c2)) & 0xff;
-    // The units themselves (not only their hex value) decide the high word.
-    b = Math.imul(b ^ (c1 | (c2 << 16)), 0x2c1b3c6d);
-  }
-  lastHi = fmix32((b + Math.imul(a, 0x27d4eb2f)) | 0);
-  return (place | step) >>> 0;
-}
-
-/** High word of the last hashKey(). */
-export function hashHi(): number {
-  return lastHi;
-}
-
-/** 32-bit words per bucket (one 64-byte cache line): spill marker seq, spill flag, then 14 entries. */
-const BUCKET = 16;
-/**
- * Live entries per bucket at the bound, of 14 places. Measured with 12 M random keys through a
- * 1 M window: 18 % of buckets have a live spill into the next line, and stale entries that
- * alias a live seq add 0.4 live-looking places per bucket.
- */
-const ENTRIES_PER_BUCKET = 8.5;
-
-export class DuplicateWindow {
-  private readonly maxEntries: number;
-  // Ring columns, entry seq at seq & ringMask.
-  private readonly ringMask: number;
-  private tail = 0;
-  private count = 0;
-  // The ring's entries, 24 bytes each, interleaved (one cache line written per send, not
-  // one per column): hash low and high words at words[6 slot], [6 slot + 1]; commit-log
-  // offset and store time at nums[3 slot + 1], [3 slot + 2] (two views of one buffer).
-  private readonly words: Uint32Array;
-  private readonly nums: Float64Array;
-  /** A table entry is (tag << seqBits) | (seq & seqMask); 0 = empty. */
-  private readonly seqBits: number;
-  private readonly seqMask: number;
-  private readonly buckets: number;
-  private readonly table: Uint32Array;
   /**
-   * A full bucket spills this many buckets further (not into the next one): neighbouring
-   * buckets hold the same producers' runs of keys (hashKey), so their loads rise and fall
-   * together, and spilling next door cascaded through hundreds of full neighbours (measured:
-   * runs of 368–927 spilled buckets, 1.4 µs per send). Coprime with the bucket count, so the
-   * chain reaches every bucket.
+   * The send path's admission of (topic, uniqKey): if an entry of that key older than seq
+   * `young` answers (lookup's rules), returns -1 - its seq and enters nothing; else enters
+   * the key with offset field `mark` (PENDING, or a followerMark) and returns its seq (>= 0).
+   * Entries from `young` on are the caller's own. A key greater than every live key of its
+   * producer (ProducerRuns: the common case) is new by one comparison and goes into the ring
+   * and its producer's run only; any other is looked up in its run and the table.
    */
-  private readonly spillStride: number;
-  /** Entries dropped because the window was full before they aged out. */
-  evictedEarly = 0;
-
-  constructor(private readonly o: DuplicateWindowOptions) {
-    const max = Math.max(1, Math.floor(o.maxEntries));
-    this.maxEntries = max;
-    let cap = 1;
-    let ringBits = 0;
-    while (cap < max) {
-      cap *= 2;
-      ringBits++;
+  admitUniq(topic: string, uniqKey: string, now: number, young: number, mark: number): number {
+    const runs = this.runs;
+    if (runs.classify(topic, uniqKey, this.tail, this.count)) {
+      const seq = this.enter(runs.lo, runs.hi, now, mark);
+      runs.noteFast(seq, this.tail, this.count);
+      return seq;
     }
-    if (ringBits > 28) throw new RangeError(`duplicate window of ${max} entries: at most 2^28`);
-    this.ringMask = cap - 1;
-    const ring = new ArrayBuffer(cap * 24);
-    this.words = new Uint32Array(ring);
-    this.nums = new Float64Array(ring);
-    // The table is the one part read at random on every send: its size decides whether that
-    // read is a cache and TLB hit (measured on a 2-core EPYC VM: a dependent random read into
-    // 8 MiB ~24 ns, into 16 MiB ~120 ns). So an entry is 4 bytes, not 8: a tag from the
-    // hash's high word and the low ringBits + 2 bits of its seq, from which the full seq is
-    // recovered as the one in the live range (an entry 4 ring lengths older aliases to a live
-    // seq; it only costs a ring read on a tag match, and is reused once it looks stale again).
-    // A tag match is confirmed against the ring's full hash. 1 M entries: 7.2 MiB.
-    this.seqBits = ringBits + 2;
-    this.seqMask = 2 ** this.seqBits - 1;
-    this.buckets = Math.max(2, Math.ceil(max / ENTRIES_PER_BUCKET));
-    this.table = new Uint32Array(this.buckets * BUCKET);
-    let stride = Math.max(1, Math.floor(this.buckets * 0.381966));
-    while (gcd(stride, this.buckets) !== 1) stride++;
-    this.spillStride = stride;
-    // Written once now: fresh memory is mapped by the OS on first touch, and the table's
-    // pages are touched at random by the first sends — two page faults each (read, then
-    // write) on the send path cost more than this pass (~32 MiB, a few ms, for the default
-    // million entries). The ring is written ahead too, so the window costs the same from
-    // the first send as once it has wrapped.
-    this.table.fill(0);
-    this.words.fill(0);
+    const lo = runs.lo;
+    const hi = runs.hi;
+    const inRun = this.runMatch(lo, hi, now, young);
+    if (inRun >= 0) return -1 - this.older(inRun, this.lookup(lo, hi, now));
+    const r = this.admitKey(lo, hi, now, young, mark);
+    if (r >= 0) runs.noted(r);
+    return r;
   }
 
-  get size(): number {
-    return this.count;
+  /** lookup() of (topic, uniqKey): its producer's run and the table. */
+  lookupUniq(topic: string, uniqKey: string, now: number): number {
+    const runs = this.runs;
+    if (runs.classify(topic, uniqKey, this.tail, this.count)) return -1;
+    const lo = runs.lo;
+    const hi = runs.hi;
+    return this.older(this.runMatch(lo, hi, now, this.headSeq), this.lookup(lo, hi, now));
   }
 
-  /** The seq the next entry gets (one past the newest). */
-  get headSeq(): number {
-    return (this.tail + this.count) >>> 0;
-  }
-
-  /** The seq of the oldest live entry. */
-  get tailSeq(): number {
-    return this.tail;
-  }
-
-  /** Whether a live entry older than seq `before` is still being stored (offset PENDING). */
-  pendingBefore(before: number): boolean {
-    const n = Math.min((before - this.tail) >>> 0, this.count);
-    for (let k = 0; k < n; k++) {
-      if (this.nums[3 * ((this.tail + k) & this.ringMask) + 1] === PENDING) return true;
+  /** reserve() of (topic, uniqKey), kept in its producer's run: returns its seq. */
+  reserveUniq(topic: string, uniqKey: string, at: number): number {
+    const runs = this.runs;
+    if (runs.classify(topic, uniqKey, this.tail, this.count)) {
+      const seq = this.enter(runs.lo, runs.hi, at, PENDING);
+      runs.noteFast(seq, this.tail, this.count);
+      return seq;
     }
-    return false;
+    const seq = this.enter(runs.lo, runs.hi, at, PENDING);
+    this.insert(runs.lo, runs.hi, seq);
+    runs.noted(seq);
+    return seq;
   }
 
-  /**
-   * Copies the raw ring entries from seq `from` (at most `n`, not past the ring's end) into
-   * `dst` at byte `at`, ENTRY_BYTES each (hash low and high words, commit-log offset, store
-   * time, native byte order); returns how many it copied. A snapshot's bytes: read back
-   * with entryFields.
-   */
-  copyOut(from: number, n: number, dst: Uint8Array, at: number): number {
-    const slot = from & this.ringMask;
-    const k = Math.min(n, this.ringMask + 1 - slot);
-    dst.set(new Uint8Array(this.words.buffer, slot * ENTRY_BYTES, k * ENTRY_BYTES), at);
-    return k;
-  }
-
-  /** Bytes reserved by the arrays (resident once the window is full). */
-  get bytes(): number {
-    return (this.ringMask + 1) * 24 + this.table.length * 4;
-  }
-
-  /**
-   * The commit-log offset stored under hash (lo, hi) if within the window at `now` (the
-   * oldest such entry), PENDING while its store is under way, else -1. A candidate only:
-   * confirm against the stored message.
-   */
-  get(lo: number, hi: number, now: number): number {
-    const seq = this.lookup(lo, hi, now);
-    return seq < 0 ? -1 : this.nums[3 * (seq & this.ringMask) + 1]!;
-  }
-
-  /** The offset field of live entry `seq`: an offset, PENDING, or a follower mark (followerIndex). */
-  offsetOf(seq: number): number {
-    return this.nums[3 * (seq & this.ringMask) + 1]!;
-  }
-
-  /** Most entries kept. */
-  get capacity(): number {
-    return this.maxEntries;
-  }
-
-  /**
-   * The store state of live entry `seq`: its offset, PENDING or ABANDONED — for a follower,
-   * its lead's (ABANDONED once the lead left the window).
-   */
-  stateOf(seq: number): number {
-    const v = this.nums[3 * (seq & this.ringMask) + 1]!;
-    if (v >= ABANDONED) return v;
-    const lead = (seq - (ABANDONED - v)) >>> 0;
-    return this.live(lead) ? this.nums[3 * (lead & this.ringMask) + 1]! : ABANDONED;
-  }
-
-  /** Whether `seq` is a live follower (followerMark). */
-  isFollower(seq: number): boolean {
-    return this.live(seq) && this.nums[3 * (seq & this.ringMask) + 1]! < ABANDONED;
-  }
-
-  /** Remembers a stored message under hash (lo, hi) (start-up rebuild); returns its seq. */
-  add(lo: number, hi: number, offset: number, at: number): number {
-    const seq = this.reserve(lo, hi, at);
+  /** add() of a stored (topic, uniqKey) (start-up rebuild from the log, a leader's catch-up). */
+  addUniq(topic: string, uniqKey: string, offset: number, at: number): number {
+    const seq = this.reserveUniq(topic, uniqKey, at);
     this.nums[3 * (seq & this.ringMask) + 1] = offset;
     return seq;
   }
 
   /**
-   * Enters a message about to be stored (offset PENDING until settle()); returns its seq.
-   * Not looked up first (the caller just did): a hash entered twice has two entries, and
-   * lookups answer with the older.
+   * The seq of the live entry in the run of the key classify() just looked at (runs.value)
+   * older than `young`, if it is that key's (hash lo, hi) and answers by lookup's rules; else -1.
    */
-  reserve(lo: number, hi: number, at: number): number {
-    if (this.count === this.maxEntries) {
-      this.tail = (this.tail + 1) >>> 0;
-      this.count--;
-      this.evictedEarly++;
-    }
-    const seq = (this.tail + this.count) >>> 0;
+  private runMatch(lo: number, hi: number, now: number, young: number): number {
+    const run = this.runs.runOf;
+    if (run === undefined) return -1;
+    const seq = run.find(this.runs.value, this.tail, this.count, young);
+    if (seq < 0) return -1;
     const slot = seq & this.ringMask;
-    this.words[6 * slot] = lo;
-    this.words[6 * slot + 1] = hi;
-    this.nums[3 * slot + 1] = PENDING;
-    this.nums[3 * slot + 2] = at;
-    this.count++;
-    this.insert(lo, hi, seq);
+    if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) return -1;
+    if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) return -1;
     return seq;
   }
 
-  /** The store of entry `seq` ended: at `offset`, or (offset < 0) not stored. No-op once evicted. */
-  settle(seq: number, offset: number): void {
-    if (this.live(seq)) this.nums[3 * (seq & this.ringMask) + 1] = offset < 0 ? ABANDONED : offset;
+  /** The older of two live seqs (-1: none). */
+  private older(a: number, b: number): number {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return (a - this.tail) >>> 0 <= (b - this.tail) >>> 0 ? a : b;
   }
-
-  /** Forgets entries older than the window (call periodically). Returns how many went. */
-  expire(now: number): number {
-    let n = 0;
-    const mask = this.ringMask;
-    while (this.count > 0 && now - this.nums[3 * (this.tail & mask) + 2]! > this.o.windowMs) {
-      this.tail = (this.tail + 1) >>> 0;
-      this.count--;
-      n++;
-    }
-    return n;
-  }
-
-  private live(seq: number): boolean {
-    return (seq - this.tail) >>> 0 < this.count;
-  }
-
-  /** The table tag of high hash word `hi`: its top bits, never 0 (0 marks an empty place). */
-  private tagOf(hi: number): number {
-    return hi >>> this.seqBits || 1;
-  }
-
-  /**
-   * The key's home bucket: the low word's top 24 bits scaled to the bucket count (any count,
-   * not only powers of two), then its bottom byte further on (hashKey: consecutive UNIQ_KEYs
-   * of one producer go to consecutive buckets). Uniform for uniform words.
-   */
-  private home(lo: number): number {
-    const b = Math.floor(((lo >>> 8) * this.buckets) / 16777216) + (lo & 0xff);
-    return b < this.buckets ? b : b % this.buckets;
-  }
-
-  /**
-   * The seq of the oldest live entry under (lo, hi) within the window at `now` and not
-   * abandoned, else -1 (an aged-out entry the 1 s expiry has not removed yet is passed
-   * over: the same key may have been stored again).
-   */
-  lookup(lo: number, hi: number, now: number): number {
-    const table = this.table;
-    const tag = this.tagOf(hi);
-    const bits = this.seqBits;
-    const seqMask = this.seqMask;
-    const tail = this.tail;
-    const count = this.count;
-    const head = (tail + count) >>> 0;
-    let best = -1;
-    let bestAge = count;
-    let b = this.home(lo);
-    for (let hops = 0; hops < this.buckets; hops++) {
-      const base = b * BUCKET;
-      for (let e = base + 2; e < base + BUCKET; e++) {
-        const v = table[e]!;
-        if (v >>> bits !== tag) continue;
-        // How many entries back from the newest (1 = the newest); live when 1..count.
-        const back = (head - (v & seqMask)) & seqMask;
-        if (back === 0 || back > count) continue; // stale
-        const age = count - back; // position from the oldest live entry
-        if (age >= bestAge) continue; // younger than a match already found
-        const seq = (head - back) >>> 0;
-        const slot = seq & this.ringMask;
-        if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) continue;
-        if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) continue;
-        best = seq;
-        bestAge = age;
-      }
-      // Entries of this bucket spilled further only while the newest spilled seq is live.
-      if (table[base + 1] === 0 || (table[base]! - tail) >>> 0 >= count) break;
-      b += this.spillStride;
-      if (b >= this.buckets) b -= this.buckets;
-    }
-    return best;
-  }
-
-  /**
-   * lookup() and reserve() in one pass over the key's bucket (the send path): if an entry
-   * under (lo, hi) older than seq `young` answers (lookup's rules), returns -1 - its seq and
-   * enters nothing; else enters the key with offset field `mark` (PENDING, or a followerMark)
-   * and returns its seq (>= 0). Entries from `young` on are the caller's own, just entered
-   * (a batch may hold one key twice): never a match. The bucket line read for the lookup is
-   * the one written, and its first free place is noted on the way (insert() only when the
-   * home bucket has none).
-   */
-  admitKey(lo: number, hi: number, now: number, young: number, mark: number): number {
-    const table = this.table;
-    const tag = this.tagOf(hi);
-    const bits = this.seqBits;
-    const seqMask = this.seqMask;
-    const tail = this.tail;
-    const count = this.count;
-    const head = (tail + count) >>> 0;
-    // The caller's own entries are the newest `own`: 1..own entries back.
-    const own = (head - young) >>> 0;
-    let best = -1;
-    let bestAge = count;
-    let free = -1;
-    let b = this.home(lo);
-    for (let hops = 0; hops < this.buckets; hops++) {
-      const base = b * BUCKET;
-      for (let e = base + 2; e < base + BUCKET; e++) {
-        const v = table[e]!;
-        // Most places hold another tag: only the first free place is looked for among them.
-        if (v >>> bits !== tag) {
-          if (free < 0 && hops === 0 && (v === 0 || stale(head, v, seqMask, count))) free = e;
-          continue;
-        }
-        const back = (head - (v & seqMask)) & seqMask;
-        if (back === 0 || back > count) {
-          // Stale now, so stale once the new entry is counted too (insert()'s test).
-          if (free < 0 && hops === 0) free = e;
-          continue;
-        }
-        if (back <= own) continue;
-        const age = count - back;
-        if (age >= bestAge) continue;
-        const seq = (head - back) >>> 0;
-        const slot = seq & this.ringMask;
-        if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) continue;
-        if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) continue;
-        best = seq;
-        bestAge = age;
-      }
-      if (table[base + 1] === 0 || (table[base]! - tail) >>> 0 >= count) break;
-      b += this.spillStride;
-      if (b >= this.buckets) b -= this.buckets;
-    }
-    if (best >= 0) return -1 - best;
-    if (count === this.maxEntries) {
-      this.tail = (tail + 1) >>> 0;
-      this.count--;
-      this.evictedEarly++;
-    }
-    const seq = head; // the eviction moved tail and count alike
-    const slot = seq & this.ringMask;
-    this.words[6 * slot] = lo;
-    this.words[6 * slot + 1] = hi;
-    this.nums[3 * slot + 1] = mark;
-    this.nums[3 * slot + 2] = now;
-    this.count++;
-    if (free >= 0) table[free] = ((tag << bits) | (seq & seqMask)) >>> 0;
-    else this.insert(lo, hi, seq);
-    return seq;
-  }
-
-  /** Into the first stale place of the key's bucket, spilling into further buckets (spillStride) if none. */
-  private insert(lo: number, hi: number, seq: number): void {
-    const table = this.table;
-    const bits = this.seqBits;
-    const seqMask = this.seqMask;
-    const count = this.count;
-    const head = (this.tail + count) >>> 0;
-    const v = ((this.tagOf(hi) << bits) | (seq & seqMask)) >>> 0;
-    const home = this.home(lo);
-    let b = home;
-    for (let hops = 0; hops < this.buckets; hops++) {
-      const base = b * BUCKET;
-      for (let e = base + 2; e < base + BUCKET; e++) {
-        // Empty (0), or stale: not 1..count entries back from the newest (the new entry's
-        // own seq is already counted live, and no place holds it yet).
-        const back = (head - (table[e]! & seqMask)) & seqMask;
-        if (table[e] === 0 || back === 0 || back > count) {
-          table[e] = v;
-          return;
-        }
-      }
-      // Full of live-looking entries: another bucket has room (there are more places than
-      // entries, and aliased stale ones look live only a quarter of the time).
-      table[base] = seq;
-      table[base + 1] = 1;
-      b += this.spillStride;
-      if (b >= this.buckets) b -= this.buckets;
-    }
-    // Every place looks live (cannot happen with more places than entries): the key's
-    // home bucket gives up its first place, so the table never loops or grows.
-    table[home * BUCKET + 2] = v;
-  }
-}
-
-/** Whether table entry `v` is not 1..count entries back from `head` (its seq left the window). */
-function stale(head: number, v: number, seqMask: number, count: number): boolean {
-  const back = (head - (v & seqMask)) & seqMask;
-  return back === 0 || back > count;
-}
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b];
-  return a;
 }

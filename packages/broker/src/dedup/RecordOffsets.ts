@@ -1,0 +1,29 @@
+import type { PutResult } from "@tidemq/store";
+
+/**
+ * The commit-log offset of record `i` of a put's result. Not result.commitLogOffset, even
+ * for the first: a send coalesced with others into one append (PutCoalescer) gets the
+ * append's first offset there. Its offsetMsgId's low 8 hex digits on top of that first
+ * offset: an append's records are at most its bytes (a few MiB, far below 4 GiB) after it.
+ * Half the digits of offsetOfMsgId, on the send path of every keyed message.
+ */
+export function recordOffset(result: Pick<PutResult, "commitLogOffset" | "msgIds">, i: number): number {
+  const id = result.msgIds[i]!;
+  let low = 0;
+  for (let k = id.length - 8; k < id.length; k++) {
+    const c = id.charCodeAt(k);
+    low = low * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  const first = result.commitLogOffset;
+  return first + ((low - (first % 4294967296)) >>> 0);
+}
+
+/** The commit-log offset in an offsetMsgId: its last 16 hex digits (any host length). */
+export function offsetOfMsgId(msgId: string): number {
+  let v = 0;
+  for (let k = msgId.length - 16; k < msgId.length; k++) {
+    const c = msgId.charCodeAt(k);
+    v = v * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  return v;
+}
