@@ -125,6 +125,13 @@ export interface BrokerConfig {
    * crash only the log past the last snapshot is read. 0: only at a clean stop.
    */
   duplicateSnapshotIntervalSeconds: number;
+  /**
+   * SQL92 match index: most (queue, SQL92 subscription) pairs evaluated as messages arrive
+   * (least recently used dropped beyond); 0 = no index, every SQL92 pull evaluates as it reads.
+   */
+  sqlMatchIndexMaxPairs: number;
+  /** SQL92 match index: newest messages remembered per pair, 1 bit each (memory ≤ pairs × this / 8 bytes). */
+  sqlMatchIndexBitsPerPair: number;
   /** DLedger mode: the commit log is a Raft log replicated within dLegerPeers (brokerId is then derived). */
   enableDLegerCommitLog: boolean;
   /** Raft group name (RocketMQ recommends the brokerName). */
@@ -211,6 +218,8 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = {
   duplicateWindowMaxEntries: 1_000_000,
   duplicateRebuildMaxBytes: 256 * 1024 * 1024,
   duplicateSnapshotIntervalSeconds: 30,
+  sqlMatchIndexMaxPairs: 256,
+  sqlMatchIndexBitsPerPair: 1 << 21,
   enableDLegerCommitLog: false,
   dLegerGroup: "",
   dLegerPeers: "",

@@ -112,6 +112,9 @@ const SPECS: Partial<Record<keyof BrokerConfig, KeySpec>> = {
   duplicateRebuildMaxBytes: { kind: "int", min: 0 },
   duplicateSnapshotIntervalSeconds: { kind: "int", min: 0, max: 86_400 },
   dLegerTickMs: { kind: "int", min: 1, max: 1000 },
+  // 64 bits: MatchBits' least; 2^30 bits = 128 MiB a pair, far past any useful lag window.
+  sqlMatchIndexMaxPairs: { kind: "int", min: 0, max: 65_536 },
+  sqlMatchIndexBitsPerPair: { kind: "int", min: 64, max: 1 << 30 },
 };
 
 function specOf(key: keyof BrokerConfig): KeySpec {
@@ -295,6 +298,9 @@ function finishBrokerConfig(config: BrokerConfig, env: NodeJS.ProcessEnv = proce
     throw new BrokerConfigError(`invalid value for messageDelayLevel: ${(err as Error).message}`);
   }
   checkBrokerRole(c);
+  // Also when set by overrides (embedding, tests), which bypass the file's parsing.
+  for (const key of ["sqlMatchIndexMaxPairs", "sqlMatchIndexBitsPerPair"] as const)
+    parseConfigValue(key, String(c[key]), "the config");
   if (c.mappedFileSizeCommitLog < c.maxMessageSize + 4096) {
     throw new BrokerConfigError(
       `invalid value for mappedFileSizeCommitLog: ${c.mappedFileSizeCommitLog} (must exceed maxMessageSize ${c.maxMessageSize} by at least 4096 bytes)`,

@@ -261,12 +261,29 @@ export class SqlMatchIndex {
 }
 
 const indexes = new WeakMap<object, SqlMatchIndex>();
+/** The bounds a broker set for its store's index (configureSqlMatchIndex), used when it is made. */
+const configured = new WeakMap<object, SqlMatchIndexOptions>();
+
+/**
+ * The bounds of the store's index when it is made (the broker's sqlMatchIndexMaxPairs /
+ * sqlMatchIndexBitsPerPair); `maxTracked: 0` turns it off (activeSqlMatchIndexOf answers
+ * undefined, pulls evaluate as they read). Call before the first pull or heartbeat.
+ */
+export function configureSqlMatchIndex(store: IndexedStore, options: SqlMatchIndexOptions): void {
+  configured.set(store, options);
+}
+
+/** The store's index, or undefined when its broker turned it off (0 pairs). */
+export function activeSqlMatchIndexOf(store: IndexedStore): SqlMatchIndex | undefined {
+  if (configured.get(store)?.maxTracked === 0) return undefined;
+  return sqlMatchIndexOf(store);
+}
 
 /** The store's SQL92 match index (one per store, made on first use, with `options` then). */
 export function sqlMatchIndexOf(store: IndexedStore, options?: SqlMatchIndexOptions): SqlMatchIndex {
   let index = indexes.get(store);
   if (index === undefined) {
-    index = new SqlMatchIndex(store, options);
+    index = new SqlMatchIndex(store, options ?? configured.get(store));
     indexes.set(store, index);
   }
   return index;

@@ -1,6 +1,6 @@
 import type { SubscriptionData } from "@tidemq/protocol";
 import type { BrokerContext } from "../context.js";
-import { sqlMatchIndexOf } from "./SqlMatchIndex.js";
+import { activeSqlMatchIndexOf, configureSqlMatchIndex } from "./SqlMatchIndex.js";
 import { SqlSubscriptions } from "./SqlSubscriptions.js";
 import { sqlFilter } from "./sqlFilterCache.js";
 
@@ -22,12 +22,17 @@ export function followSqlSubscriptions(
   ctx: Pick<BrokerContext, "store" | "topics" | "config" | "logger">,
 ): SqlSubscriptions {
   const subscriptions = new SqlSubscriptions();
+  configureSqlMatchIndex(ctx.store, {
+    maxTracked: ctx.config.sqlMatchIndexMaxPairs,
+    maxBitsPerExpression: ctx.config.sqlMatchIndexBitsPerPair,
+  });
   source.watchSubscriptions((group, subs) => {
     const { added, removed } = subscriptions.groupChanged(group, subs);
     if (added.length === 0 && removed.length === 0) return;
     // With the filter off the pulls are refused: nothing to index.
     if (!ctx.config.enablePropertyFilter) return;
-    const index = sqlMatchIndexOf(ctx.store);
+    const index = activeSqlMatchIndexOf(ctx.store);
+    if (index === undefined) return; // sqlMatchIndexMaxPairs=0: no index
     for (const r of removed) index.unfollow(r.topic, r.expression);
     for (const a of added) {
       let filter: ReturnType<typeof sqlFilter>;

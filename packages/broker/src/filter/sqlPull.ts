@@ -2,7 +2,7 @@ import { StoredMessage } from "@tidemq/protocol";
 import type { GetMessageResult, MessageStore } from "@tidemq/store";
 import type { MatchBits } from "./MatchBits.js";
 import { RawProperties } from "./RawProperties.js";
-import { type IndexedStore, sqlMatchIndexOf } from "./SqlMatchIndex.js";
+import { activeSqlMatchIndexOf, type IndexedStore } from "./SqlMatchIndex.js";
 import type { Sql92Filter } from "./sql92/index.js";
 
 /**
@@ -33,7 +33,7 @@ export async function getMessageMatchingSql(
   maxBytes: number | undefined,
 ): Promise<GetMessageResult> {
   // The store's match index (SqlMatchIndex): this pull also marks the expression as in use.
-  const bits = hasArrivals(store) ? sqlMatchIndexOf(store).track(topic, queueId, filter) : undefined;
+  const bits = hasArrivals(store) ? activeSqlMatchIndexOf(store)?.track(topic, queueId, filter) : undefined;
   if (bits?.covers(offset))
     return pullIndexed(store, topic, queueId, offset, maxMsgNums, filter, maxBytes, bits);
   const want = Math.max(1, maxMsgNums);
