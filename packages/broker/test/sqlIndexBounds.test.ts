@@ -3,6 +3,7 @@
  * sqlMatchIndexBitsPerPair): a broker started with a small bound, or with the index off,
  * answers SQL92 pulls exactly as without it (only coverage drops); a bad value refuses to
  * start, naming the key — from the file, from overrides, and as a real `tidemq broker`.
+ * Heartbeat following makes pairs only for the queues this broker answers pulls on.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -12,6 +13,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createRequest, encodeJson, RequestCode, ResponseCode } from "@tidemq/protocol";
 import type { RemotingClient } from "@tidemq/remoting";
+import { servedQueueCount } from "../src/filter/followSqlSubscriptions.js";
 import { sqlMatchIndexOf } from "../src/filter/SqlMatchIndex.js";
 import { loadBrokerConfig } from "../src/loadBrokerConfig.js";
 import { createTopicRequest, openBroker, pullAll, removeDir, sendRequest, tempDir } from "./helpers.js";
@@ -176,5 +178,83 @@ test("tidemq broker with sqlMatchIndexBitsPerPair=10 exits 1 naming the key", as
     }
   } finally {
     await removeDir(dir);
+  }
+});
+
+function topicRequest(topic: string, read: number, write: number, perm = 6) {
+  return createRequest(RequestCode.UPDATE_AND_CREATE_TOPIC, {
+    topic,
+    defaultTopic: "TBW102",
+    readQueueNums: read,
+    writeQueueNums: write,
+    perm,
+    topicFilterType: "SINGLE_TAG",
+    topicSysFlag: 0,
+    order: false,
+  });
+}
+
+test("servedQueueCount: readQueueNums of a readable topic here, else none", () => {
+  assert.equal(servedQueueCount(undefined), 0);
+  assert.equal(servedQueueCount({ perm: 6, readQueueNums: 3 }), 3);
+  assert.equal(servedQueueCount({ perm: 4, readQueueNums: 5 }), 5);
+  assert.equal(servedQueueCount({ perm: 2, readQueueNums: 5 }), 0, "write-only");
+  assert.equal(servedQueueCount({ perm: 6, readQueueNums: 0 }), 0);
+});
+
+test("over TCP: heartbeat following makes pairs only for the queues this broker serves pulls on", async () => {
+  const t = await openBroker("broker-sql-served");
+  try {
+    const { client, addr } = t;
+    const e = "n >= 0";
+    // Read 2 of 4 written queues; a write-only topic; a topic not on this broker (yet).
+    for (const req of [topicRequest("T_HALF", 2, 4), topicRequest("T_WO", 4, 4, 2)]) {
+      const r = await client.invoke(addr, req);
+      assert.equal(r.code, ResponseCode.SUCCESS, r.remark);
+    }
+    for (const [i, topic] of ["T_HALF", "T_WO", "T_LATER"].entries()) {
+      const r = await client.invoke(addr, heartbeat(`127.0.0.1@s${i}`, [[`CG_S${i}`, e]], topic));
+      assert.equal(r.code, ResponseCode.SUCCESS, r.remark);
+    }
+    const index = sqlMatchIndexOf(t.broker.context.store);
+    const followed = (topic: string, queues: number) =>
+      Array.from({ length: queues }, (_, q) => q).filter((q) => index.bitsOf(topic, q, e) !== undefined);
+    assert.deepEqual(followed("T_HALF", 4), [0, 1]);
+    assert.deepEqual(followed("T_WO", 4), []);
+    assert.equal(index.size, 2);
+    // Arrivals on a queue no pull reaches make no pair; on a served one of a topic made later, they do.
+    let r = await client.invoke(addr, topicRequest("T_LATER", 1, 3));
+    assert.equal(r.code, ResponseCode.SUCCESS, r.remark);
+    for (const [topic, queueId] of [
+      ["T_HALF", 3],
+      ["T_HALF", 2],
+      ["T_WO", 1],
+      ["T_LATER", 2],
+      ["T_LATER", 0],
+    ] as const) {
+      r = await client.invoke(
+        addr,
+        sendRequest(topic, Buffer.from("x"), { properties: { n: "1" }, queueId }),
+      );
+      assert.equal(r.code, ResponseCode.SUCCESS, `${topic}/${queueId}: ${r.remark}`);
+    }
+    await index.settled();
+    assert.deepEqual(followed("T_HALF", 4), [0, 1]);
+    assert.deepEqual(followed("T_WO", 4), []);
+    assert.deepEqual(followed("T_LATER", 3), [0]);
+    assert.equal(index.size, 3);
+    // readQueueNums raised: the queue is served now, and its next arrival follows it.
+    r = await client.invoke(addr, topicRequest("T_HALF", 4, 4));
+    assert.equal(r.code, ResponseCode.SUCCESS, r.remark);
+    r = await client.invoke(
+      addr,
+      sendRequest("T_HALF", Buffer.from("y"), { properties: { n: "2" }, queueId: 3 }),
+    );
+    assert.equal(r.code, ResponseCode.SUCCESS, r.remark);
+    await index.settled();
+    assert.deepEqual(followed("T_HALF", 4), [0, 1, 3]);
+    assert.equal(index.bitsOf("T_HALF", 3, e)?.end, 2, "followed from the queue's end at that arrival");
+  } finally {
+    await t.close();
   }
 });

@@ -18,6 +18,12 @@ export interface SqlMatchIndexOptions {
   idleMs?: number;
   /** Most (queue, expression) pairs followed; beyond, the least recently pulled (or declared) goes first. */
   maxTracked?: number;
+  /**
+   * Whether this broker answers pulls on the queue (its topic config: readable, queueId below
+   * readQueueNums). A followed topic's queue it does not serve is not followed when messages
+   * arrive on it. Default: every queue.
+   */
+  serves?: (topic: string, queueId: number) => boolean;
 }
 
 /** Messages read per catch-up step. */
@@ -59,6 +65,7 @@ export class SqlMatchIndex {
   private readonly maxBits: number;
   private readonly idleMs: number;
   private readonly maxTracked: number;
+  private readonly serves: (topic: string, queueId: number) => boolean;
   private trackedCount = 0;
   /** topic → expression → filter: subscriptions consumers declared by heartbeat (follow()). */
   private readonly followed = new Map<string, Map<string, Sql92Filter>>();
@@ -73,6 +80,7 @@ export class SqlMatchIndex {
     this.maxBits = o.maxBitsPerExpression ?? 1 << 21;
     this.idleMs = o.idleMs ?? 10 * 60_000;
     this.maxTracked = o.maxTracked ?? 256;
+    this.serves = o.serves ?? (() => true);
     store.onMessageArrived(this.arrived);
   }
 
@@ -163,9 +171,10 @@ export class SqlMatchIndex {
   private readonly arrived = (topic: string, queueId: number): void => {
     let q = this.queues.get(topic)?.get(queueId);
     const followed = this.followed.get(topic);
-    if (q === undefined && followed !== undefined) {
+    if (q === undefined && followed !== undefined && this.serves(topic, queueId)) {
       // A queue of a followed topic seen for the first time (the topic or queue was made
       // after the heartbeat): followed from here; what arrived before is evaluated by pulls.
+      // Not a queue no pull can reach here (beyond readQueueNums): it would only take a pair.
       for (const filter of followed.values()) this.track(topic, queueId, filter);
       q = this.queues.get(topic)?.get(queueId);
     }
