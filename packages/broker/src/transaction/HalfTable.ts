@@ -169,7 +169,8 @@ export class HalfTable {
   putRecords(inputs: MessageInput[]): Promise<PutResult[]> {
     this.ops.writes++;
     // Decisions free the segments unresolved halves keep: taken on a full disk too (store reserve).
-    return this.ctx.store.putMessagesBatch(inputs, { reserve: true }).then(
+    // Nobody reads these records' msgIds (a copy is found by its UNIQ_KEY): none are made.
+    return this.ctx.store.putMessagesBatch(inputs, { reserve: true, msgIds: false }).then(
       (results) => {
         this.ops.writes--;
         for (let i = 0; i < inputs.length; i++) {
