@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   type HalfBatchEntry,
+  parseProperties,
   type RemotingCommand,
   RequestCode,
   type SendMessageRequestHeader,
@@ -21,6 +22,8 @@ import { loadBrokerConfig } from "../src/loadBrokerConfig.js";
 import { SendInputBuilder } from "../src/processors/SendInputBuilder.js";
 import { type HalfTopic, halfInputOf } from "../src/transaction/HalfInput.js";
 import { type HalfFacts, halfMessage } from "../src/transaction/HalfMessage.js";
+import { RecentHalves } from "../src/transaction/RecentHalves.js";
+import { copyRecord } from "../src/transaction/TransactionRecords.js";
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
 const value = fc.string({ maxLength: 12, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
@@ -42,7 +45,7 @@ const known = fc.constantFrom(
 /** A pair as a producer may send it: a known or random name (repeats allowed), maybe no value. */
 const pair = fc.oneof(
   fc.tuple(fc.oneof(known, name), value).map(([n, v]) => `${n}\u0001${v}`),
-  fc.constantFrom("TRAN_MSG\u0001true", "TRAN_MSG\u0001true", "WAIT\u0001true", "", "NOVALUE", "\u0001x"),
+  fc.constantFrom("TRAN_MSG\u0001true", "TRAN_MSG\u0001true", "WAIT\u0001true", "PGROUP\u0001G", "", "NOVALUE", "\u0001x"),
 );
 
 test("a half built from its entry = the send path's input and facts for it; anything else is left to that path", async () => {
@@ -54,6 +57,7 @@ test("a half built from its entry = the send path's input and facts for it; anyt
   const conn = { remoteAddress: "127.0.0.1", remotePort: 4242 } as unknown as Connection;
   let built = 0;
   let left = 0;
+  let suffixed = 0;
   fc.assert(
     fc.property(
       fc.array(pair, { maxLength: 8 }),
@@ -75,7 +79,13 @@ test("a half built from its entry = the send path's input and facts for it; anyt
           properties: text,
           body: Buffer.alloc(bodyLen, 1),
         };
-        const topic: HalfTopic = { topicName: "RealTopic", queueMax: 8, multiTag };
+        const topic: HalfTopic = {
+          topicName: "RealTopic",
+          queueMax: 8,
+          multiTag,
+          suffixes: [],
+          cluster: undefined,
+        };
         const producerGroup = ownGroup || "ReqGroup";
         const facts: Array<HalfFacts | undefined> = [];
         const base = {
@@ -129,12 +139,37 @@ test("a half built from its entry = the send path's input and facts for it; anyt
         built++;
         assert.equal(refused, undefined, `the full path refuses what was built: ${String(refused)}`);
         assert.ok(slow, "the full path does not take it as a half");
-        assert.deepEqual(fast, slow.inputs[0]);
-        assert.deepEqual(facts[0], slow.halfFacts);
+        const want = slow.inputs[0]!;
+        const { encodedProperties: fp, encodedPropertiesSuffix: fs, ...fastRest } = fast;
+        const { encodedProperties: sp, encodedPropertiesSuffix: ss, ...slowRest } = want;
+        assert.deepEqual(fastRest, slowRest);
+        // The same stored properties; with PGROUP sent TRAN_MSG=true comes after the producer's
+        // pairs (in the cached suffix), otherwise the very same bytes.
+        const { copySuffix, ...fastFacts } = facts[0]!;
+        const fastText = `${fp}${fs?.toString("utf8") ?? ""}`;
+        const slowText = `${sp}${ss?.toString("utf8") ?? ""}`;
+        if (copySuffix === undefined) assert.equal(fastText, slowText);
+        assert.deepEqual(parseProperties(fastText), parseProperties(slowText));
+        assert.deepEqual({ ...fastFacts, copySuffix: undefined }, slow.halfFacts);
+        // Their commit copies are the same record, byte for byte.
+        const copies = [fast, want].map((m, k) => {
+          const recent = new RecentHalves();
+          recent.storedAt(m, 3, "7F00000100002A9F0000000000000100", 9, k === 0 ? facts[0] : slow.halfFacts);
+          const rec = recent.take(3, 256);
+          assert.ok(rec);
+          const c = copyRecord(rec, "commit");
+          const { encodedProperties, encodedPropertiesSuffix, ...rest } = c;
+          return { rest, text: `${encodedProperties}${encodedPropertiesSuffix?.toString("utf8") ?? ""}` };
+        });
+        assert.deepEqual(copies[0], copies[1]);
+        if (copySuffix) suffixed++;
       },
     ),
     { numRuns: 3000 },
   );
   // Both sides of the property were exercised.
-  assert.ok(built > 300 && left > 300, `built ${built}, left ${left}`);
+  assert.ok(
+    built > 300 && left > 300 && suffixed > 100 && built - suffixed > 100,
+    `built ${built} (${suffixed} with the cached suffix), left ${left}`,
+  );
 });

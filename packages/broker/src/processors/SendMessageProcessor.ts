@@ -48,6 +48,8 @@ export class SendMessageProcessor {
   private readonly inputs: SendInputBuilder;
   /** Topic names that passed the name checks (bounded). */
   private readonly sendableNames = new Set<string>();
+  /** What SEND_HALF_BATCH's HalfInput needs of a topic, by its config. */
+  private readonly halfTopics = new WeakMap<TopicConfig, HalfTopic>();
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -200,11 +202,22 @@ export class SendMessageProcessor {
     if (!this.sendableNames.has(topicName)) return undefined;
     const t = this.topics.get(topicName);
     if (!t || !isWriteable(t.perm)) return undefined;
-    return {
-      topicName: t.topicName,
-      queueMax: Math.max(t.readQueueNums, t.writeQueueNums),
-      multiTag: t.topicFilterType === "MULTI_TAG",
-    };
+    // Per topic config (a changed topic is a new config): its halves' stored suffixes stay cached.
+    let h = this.halfTopics.get(t);
+    if (h === undefined) {
+      h = {
+        topicName: t.topicName,
+        queueMax: Math.max(t.readQueueNums, t.writeQueueNums),
+        multiTag: t.topicFilterType === "MULTI_TAG",
+        suffixes: [],
+        cluster: undefined,
+      };
+      this.halfTopics.set(t, h);
+    } else {
+      h.queueMax = Math.max(t.readQueueNums, t.writeQueueNums);
+      h.multiTag = t.topicFilterType === "MULTI_TAG";
+    }
+    return h;
   }
 
   /** What every half of one SEND_HALF_BATCH request shares (transaction/HalfInput). */

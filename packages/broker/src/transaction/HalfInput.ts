@@ -28,6 +28,38 @@ export interface HalfTopic {
   queueMax: number;
   /** topicFilterType MULTI_TAG: stored sysFlag gets MULTI_TAGS. */
   multiTag: boolean;
+  /** Per queue id, the stored suffixes of its halves and their copies (built on first use). */
+  suffixes: Array<HalfSuffixes | undefined>;
+  /** The CLUSTER pair `suffixes` were built with. */
+  cluster: Buffer | undefined;
+}
+
+/**
+ * What is stored after a half's own pairs when the producer named its group (PGROUP), the
+ * same for every half of one topic and queue: REAL_TOPIC, REAL_QID, TRAN_MSG=true, CLUSTER;
+ * and after the commit copy's (the same without TRAN_MSG).
+ */
+interface HalfSuffixes {
+  half: Buffer;
+  copy: Buffer;
+}
+
+function suffixesOf(topic: HalfTopic, queueId: number, cluster: Buffer): HalfSuffixes {
+  if (topic.cluster !== cluster) {
+    topic.suffixes = [];
+    topic.cluster = cluster;
+  }
+  let out = topic.suffixes[queueId];
+  if (out === undefined) {
+    const real = Buffer.from(
+      `${MessageConst.REAL_TOPIC}\u0001${topic.topicName}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${queueId}\u0002`,
+      "utf8",
+    );
+    const tran = Buffer.from(`${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`, "latin1");
+    out = { half: Buffer.concat([real, tran, cluster]), copy: Buffer.concat([real, cluster]) };
+    topic.suffixes[queueId] = out;
+  }
+  return out;
 }
 
 export interface HalfSendBase {
@@ -52,20 +84,37 @@ export function halfInputOf(
   const text = e.properties;
   // Every delay or timer property's name holds one of these (halfMessage's delayOf refuses them).
   if (text.includes("DELAY") || text.includes("TIMER_") || text.includes("__START")) return undefined;
-  const s = scan(text);
   const prepared = transactionType(e.sysFlag) === MessageSysFlag.TRANSACTION_PREPARED_TYPE;
+  // With PGROUP sent (our producer and Java's send it), every pair the broker adds is the same
+  // for the topic and queue: stored as a cached suffix, and TRAN_MSG moves there too, so the
+  // commit copy stores the half's pairs as they are (HalfFacts.copySuffix). Same properties
+  // as the full path's half (TRAN_MSG=true after the producer's pairs), same copy bytes.
+  const s = scan(text, true);
   if (!prepared && s.prepared !== "true") return undefined;
-  let joined = `${s.pairs}${MessageConst.REAL_TOPIC}\u0001${topic.topicName}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${queueId}\u0002`;
-  if (s.group === undefined) joined += `${MessageConst.PRODUCER_GROUP}\u0001${base.producerGroup}\u0002`;
-  if (s.prepared !== "true") joined += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
+  let pairs: string;
+  let suffix: Buffer;
+  let copySuffix: Buffer | undefined;
+  if (s.group !== undefined) {
+    const sx = suffixesOf(topic, queueId, base.cluster);
+    pairs = s.pairs;
+    suffix = sx.half;
+    copySuffix = sx.copy;
+  } else {
+    // No PGROUP (a raw client): the full path's text, TRAN_MSG where the producer put it.
+    const t = scan(text, false);
+    pairs = `${t.pairs}${MessageConst.REAL_TOPIC}\u0001${topic.topicName}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${queueId}\u0002${MessageConst.PRODUCER_GROUP}\u0001${base.producerGroup}\u0002`;
+    if (t.prepared !== "true") pairs += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
+    suffix = base.cluster;
+  }
   // At most 3 UTF-8 bytes a UTF-16 unit: anything that could come near the limit is counted
   // (and refused, if it must be) by the full path.
-  if (3 * joined.length + base.cluster.length > MAX_PROPERTIES_BYTES) return undefined;
+  if (3 * pairs.length + suffix.length > MAX_PROPERTIES_BYTES) return undefined;
   facts[at] = {
     realTopic: topic.topicName,
     realQueueId: queueId,
     group: s.group ?? base.producerGroup,
     immunity: s.immunity,
+    copySuffix,
   };
   // One literal shape for every MessageInput (SendInputBuilder.single's: the store reads them in a hot loop).
   return {
@@ -82,8 +131,8 @@ export function halfInputOf(
     reconsumeTimes: 0,
     preparedTransactionOffset: 0,
     tagsCode: s.tagsCode,
-    encodedProperties: joined,
-    encodedPropertiesSuffix: base.cluster,
+    encodedProperties: pairs,
+    encodedPropertiesSuffix: suffix,
     keys: s.keys,
     uniqKey: s.uniqKey,
   };
@@ -111,13 +160,16 @@ const scanned: Scanned = {
   immunity: undefined,
 };
 
+/** Start and end of each pair cut out of the stored text (reused; more than 8 rebuild the text). */
+const cutAt = new Int32Array(16);
+
 /**
  * scanSendProperties (the stored pairs; TAGS, KEYS, UNIQ_KEY) and scanHalfPairs (TRAN_MSG,
  * PGROUP, CHECK_IMMUNITY_TIME_IN_SECONDS) in one pass, with their rules: a pair's name is the
  * text before its first \u0001; the last value of a name wins; WAIT and CLUSTER pairs are not
- * stored (one cut pair costs two slices; more rebuild the text).
+ * stored — nor TRAN_MSG pairs with `cutTran` (the caller stores TRAN_MSG=true after them).
  */
-function scan(text: string): Scanned {
+function scan(text: string, cutTran: boolean): Scanned {
   const out = scanned;
   out.tagsCode = 0;
   out.keys = undefined;
@@ -127,46 +179,53 @@ function scan(text: string): Scanned {
   out.immunity = undefined;
   const len = text.length;
   let cuts = 0;
-  let cutFrom = 0;
-  let cutTo = 0;
   for (let start = 0; start < len; ) {
     let end = text.indexOf("\u0002", start);
     if (end < 0) end = len;
     const nv = text.indexOf("\u0001", start);
+    let cut = false;
     if (nv > start && nv < end) {
       const v = nv + 1;
       switch (nv - start) {
         case 4:
           if (text.startsWith("TAGS", start)) out.tagsCode = hashRange(text, v, end);
           else if (text.startsWith("KEYS", start)) out.keys = text.slice(v, end);
-          else if (text.startsWith("WAIT", start) && cuts++ === 0) {
-            cutFrom = start;
-            cutTo = Math.min(end + 1, len);
-          }
+          else cut = text.startsWith("WAIT", start);
           break;
         case 6:
           if (text.startsWith(PGROUP, start)) out.group = text.slice(v, end);
           break;
         case 7:
-          if (text.startsWith("CLUSTER", start) && cuts++ === 0) {
-            cutFrom = start;
-            cutTo = Math.min(end + 1, len);
-          }
+          cut = text.startsWith("CLUSTER", start);
           break;
         case 8:
           if (text.startsWith("UNIQ_KEY", start)) out.uniqKey = text.slice(v, end);
-          else if (text.startsWith(TRAN_MSG, start)) out.prepared = text.slice(v, end);
+          else if (text.startsWith(TRAN_MSG, start)) {
+            out.prepared = text.slice(v, end);
+            cut = cutTran;
+          }
           break;
         case IMMUNITY.length:
           if (text.startsWith(IMMUNITY, start)) out.immunity = text.slice(v, end);
           break;
       }
     }
+    if (cut) {
+      if (cuts < 8) {
+        cutAt[2 * cuts] = start;
+        cutAt[2 * cuts + 1] = Math.min(end + 1, len);
+      }
+      cuts++;
+    }
     start = end + 1;
   }
   let pairs = text;
-  if (cuts === 1) pairs = text.slice(0, cutFrom) + text.slice(cutTo);
-  else if (cuts > 1) pairs = withoutDropped(text);
+  if (cuts > 8) pairs = withoutDropped(text, cutTran);
+  else if (cuts > 0) {
+    pairs = text.slice(0, cutAt[0]);
+    for (let c = 0; c < cuts; c++)
+      pairs += text.slice(cutAt[2 * c + 1], c + 1 < cuts ? cutAt[2 * c + 2] : len);
+  }
   if (pairs.length > 0 && pairs.charCodeAt(pairs.length - 1) !== 2) pairs += "\u0002";
   out.pairs = pairs;
   return out;
@@ -176,14 +235,19 @@ const PGROUP = MessageConst.PRODUCER_GROUP;
 const TRAN_MSG = MessageConst.TRANSACTION_PREPARED;
 const IMMUNITY = MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS;
 
-/** `text` without its WAIT and CLUSTER pairs (sendProperties' rule). */
-function withoutDropped(text: string): string {
+/** `text` without its WAIT and CLUSTER pairs (sendProperties' rule), and TRAN_MSG ones with `cutTran`. */
+function withoutDropped(text: string, cutTran: boolean): string {
   let s = "";
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf("\u0002", start);
     if (end < 0) end = text.length;
     const pair = text.slice(start, end + 1);
-    if (!pair.startsWith("WAIT\u0001") && !pair.startsWith("CLUSTER\u0001")) s += pair;
+    if (
+      !pair.startsWith("WAIT\u0001") &&
+      !pair.startsWith("CLUSTER\u0001") &&
+      !(cutTran && pair.startsWith("TRAN_MSG\u0001"))
+    )
+      s += pair;
     start = end + 1;
   }
   return s;
