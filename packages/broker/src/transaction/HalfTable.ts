@@ -14,6 +14,8 @@ const SCAN_BATCH = 256;
 
 /** A half nobody has decided yet, with its place in the HalfLifecycle machine. */
 export interface Pending {
+  /** A pending half is its own END_TRANSACTION look-up result (no wrapper object per half). */
+  readonly kind: "pending";
   info: HalfInfo;
   /** The half as read by the END_TRANSACTION that found it (saves a second read for its copy). */
   record?: HalfRecord;
@@ -126,7 +128,7 @@ export class HalfTable {
   addHalf(m: HalfRecord): Pending | undefined {
     const info = halfInfoOf(m);
     if (!info || this.pending.has(info.queueOffset) || this.resolved.has(info.queueOffset)) return undefined;
-    const p: Pending = { info, state: { status: "pending", checks: 0 } };
+    const p: Pending = { kind: "pending", info, record: undefined, state: { status: "pending", checks: 0 } };
     this.pending.set(info.queueOffset, p);
     return p;
   }
@@ -155,11 +157,9 @@ export class HalfTable {
     this.halfScanned = h;
   }
 
-  known(
-    offset: number,
-  ): { kind: "pending"; pending: Pending } | { kind: "resolved"; status: HalfStatus } | undefined {
+  known(offset: number): Pending | { kind: "resolved"; status: HalfStatus } | undefined {
     const p = this.pending.get(offset);
-    if (p) return { kind: "pending", pending: p };
+    if (p) return p;
     const s = this.resolved.get(offset);
     if (s) return { kind: "resolved", status: s };
     return undefined;
