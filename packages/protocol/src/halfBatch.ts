@@ -79,6 +79,10 @@ export function decodeHalfBatch(body: Buffer | undefined): HalfBatchEntry[] {
   if (!body || body.length === 0) throw new Error("SEND_HALF_BATCH without entries");
   const out: HalfBatchEntry[] = [];
   let p = 0;
+  // Entries of one batch mostly name one topic: its bytes are decoded once.
+  let lastTopic = "";
+  let lastTopicAt = -1;
+  let lastTopicLen = -1;
   const need = (n: number, what: string): void => {
     if (n < 0 || p + n > body.length) {
       throw new Error(
@@ -94,7 +98,13 @@ export function decodeHalfBatch(body: Buffer | undefined): HalfBatchEntry[] {
     const topicLen = body.readUInt16BE(p);
     p += 2;
     need(topicLen + 24, "topic and fixed fields");
-    const topic = body.toString("utf8", p, p + topicLen);
+    let topic = lastTopic;
+    if (topicLen !== lastTopicLen || !sameBytes(body, lastTopicAt, p, topicLen)) {
+      topic = body.toString("utf8", p, p + topicLen);
+      lastTopic = topic;
+      lastTopicAt = p;
+      lastTopicLen = topicLen;
+    }
     p += topicLen;
     const queueId = body.readInt32BE(p);
     const sysFlag = body.readInt32BE(p + 4);
@@ -123,18 +133,47 @@ export function decodeHalfBatch(body: Buffer | undefined): HalfBatchEntry[] {
   return out;
 }
 
-/** JSON array: [code, remark, msgId, queueId, queueOffset] for a stored half, [code, remark] otherwise. */
+/** Whether `buf` holds the same `len` bytes at `a` and at `b`. */
+function sameBytes(buf: Buffer, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
+}
+
+/**
+ * JSON array: [code, remark, msgId, queueId, queueOffset] for a stored half, [code, remark]
+ * otherwise — the text JSON.stringify gives for those arrays, written straight (no array per
+ * result; a broker answers one per half).
+ */
 export function encodeHalfBatchResults(results: readonly HalfBatchResult[]): Buffer {
-  return Buffer.from(
-    JSON.stringify(
-      results.map((r) =>
-        r.msgId === undefined
-          ? [r.code, r.remark ?? ""]
-          : [r.code, r.remark ?? "", r.msgId, r.queueId ?? -1, r.queueOffset ?? -1],
-      ),
-    ),
-    "utf8",
-  );
+  let s = "[";
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (i > 0) s += ",";
+    if (r === undefined) {
+      s += "null";
+      continue;
+    }
+    s += `[${jsonNumber(r.code)},${jsonString(r.remark ?? "")}`;
+    if (r.msgId !== undefined) {
+      s += `,${jsonString(r.msgId)},${jsonNumber(r.queueId ?? -1)},${jsonNumber(r.queueOffset ?? -1)}`;
+    }
+    s += "]";
+  }
+  return Buffer.from(`${s}]`, "utf8");
+}
+
+/** JSON.stringify of a number. */
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : "null";
+}
+
+/** JSON.stringify of a string: quoted as is when nothing in it needs escaping (ids, empty remarks). */
+function jsonString(v: string): string {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(v);
+  }
+  return `"${v}"`;
 }
 
 /** The answer's results; throws unless it holds exactly `expected` well-formed ones. */
