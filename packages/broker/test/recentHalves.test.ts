@@ -119,4 +119,9 @@ test("bodies are kept up to 32 MiB, the oldest dropped first; a one-record put w
   };
   r.stored([half(40)], result);
   assert.equal(r.take(40, 123_456)?.storeTimestamp, 9);
+  // The commit-log offset read from the id: lower-case hex too, above 2^32; not hex: not kept.
+  r.storedAt(half(41), 41, `${HOST_HEX}00001234abcdef01`, 1);
+  assert.ok(r.take(41, 0x1234abcdef01));
+  r.storedAt(half(42), 42, `${HOST_HEX}00001234abcdefxx`, 1);
+  assert.equal(r.take(42, 0x1234abcdef00), undefined);
 });

@@ -216,8 +216,27 @@ export class RecentHalves {
  * this record. Undefined (not kept) when neither says which record it is.
  */
 function commitLogOffsetOf(id: string | undefined, result: PutResult | undefined): number | undefined {
-  // The id's last 16 hex digits are the commit-log offset (below 2^53: exact as a number).
-  return id && id.length >= 16 ? Number.parseInt(id.slice(-16), 16) : result?.commitLogOffset;
+  // The id's last 16 hex digits are the commit-log offset (below 2^53: exact as a number),
+  // read in place (no slice per half); an id that is not hex there is not kept.
+  if (!id || id.length < 16) return result?.commitLogOffset;
+  const n = id.length;
+  const hi = hex8(id, n - 16);
+  const lo = hex8(id, n - 8);
+  if (hi < 0 || lo < 0) return undefined;
+  const offset = hi * 4294967296 + lo;
+  return Number.isSafeInteger(offset) ? offset : undefined;
+}
+
+/** The 8 hex digits at `at` as an unsigned number, or -1 if any is not a hex digit. */
+function hex8(s: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = s.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
 }
 
 const perStore = new WeakMap<MessageStore, RecentHalves>();
