@@ -2,7 +2,7 @@ import { decodeMessages, type MessageExt } from "@tidemq/protocol";
 import type { MessageInput, PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
-import type { HalfState, HalfStatus } from "./HalfLifecycle.js";
+import { FRESH_PENDING, type HalfState, type HalfStatus } from "./HalfLifecycle.js";
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
 import type { HalfRecord } from "./RecentHalves.js";
 import { RESOLVED_REMEMBERED, ResolvedHalves } from "./ResolvedHalves.js";
@@ -128,7 +128,7 @@ export class HalfTable {
   addHalf(m: HalfRecord): Pending | undefined {
     const info = halfInfoOf(m);
     if (!info || this.pending.has(info.queueOffset) || this.resolved.has(info.queueOffset)) return undefined;
-    const p: Pending = { kind: "pending", info, record: undefined, state: { status: "pending", checks: 0 } };
+    const p: Pending = { kind: "pending", info, record: undefined, state: FRESH_PENDING };
     this.pending.set(info.queueOffset, p);
     return p;
   }
