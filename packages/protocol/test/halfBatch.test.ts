@@ -136,4 +136,23 @@ test("SEND_HALF_BATCH results are encoded as JSON.stringify encodes their arrays
     }),
     { numRuns: 2000 },
   );
+  // The usual answer: every half stored or refused without a remark, ids of hex digits.
+  const plain = fc.record(
+    {
+      code: fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+      msgId: fc.stringMatching(/^[0-9A-F]{32}$/),
+      queueId: fc.integer({ min: -1, max: 1 << 30 }),
+      queueOffset: fc.oneof(
+        fc.integer({ min: -1, max: 1000 }),
+        fc.constantFrom(Number.MAX_SAFE_INTEGER, 0, 9, 10, 99, 100),
+      ),
+    },
+    { requiredKeys: ["code"] },
+  );
+  fc.assert(
+    fc.property(fc.array(plain, { maxLength: 70 }), (results) => {
+      assert.deepEqual(encodeHalfBatchResults(results), reference(results));
+    }),
+    { numRuns: 1000 },
+  );
 });
