@@ -45,7 +45,16 @@ const known = fc.constantFrom(
 /** A pair as a producer may send it: a known or random name (repeats allowed), maybe no value. */
 const pair = fc.oneof(
   fc.tuple(fc.oneof(known, name), value).map(([n, v]) => `${n}\u0001${v}`),
-  fc.constantFrom("TRAN_MSG\u0001true", "TRAN_MSG\u0001true", "WAIT\u0001true", "PGROUP\u0001G", "", "NOVALUE", "\u0001x"),
+  fc.constantFrom(
+    "TRAN_MSG\u0001true",
+    "TRAN_MSG\u0001true",
+    "WAIT\u0001true",
+    "PGROUP\u0001G",
+    "PGROUP\u0001PG",
+    "",
+    "NOVALUE",
+    "\u0001x",
+  ),
 );
 
 test("a half built from its entry = the send path's input and facts for it; anything else is left to that path", async () => {

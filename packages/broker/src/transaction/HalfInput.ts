@@ -89,8 +89,8 @@ export function halfInputOf(
   // for the topic and queue: stored as a cached suffix, and TRAN_MSG moves there too, so the
   // commit copy stores the half's pairs as they are (HalfFacts.copySuffix). Same properties
   // as the full path's half (TRAN_MSG=true after the producer's pairs), same copy bytes.
-  const s = scan(text, true);
-  if (!prepared && s.prepared !== "true") return undefined;
+  const s = scan(text, true, base.producerGroup);
+  if (!prepared && !s.prepared) return undefined;
   let pairs: string;
   let suffix: Buffer;
   let copySuffix: Buffer | undefined;
@@ -101,9 +101,9 @@ export function halfInputOf(
     copySuffix = sx.copy;
   } else {
     // No PGROUP (a raw client): the full path's text, TRAN_MSG where the producer put it.
-    const t = scan(text, false);
+    const t = scan(text, false, base.producerGroup);
     pairs = `${t.pairs}${MessageConst.REAL_TOPIC}\u0001${topic.topicName}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${queueId}\u0002${MessageConst.PRODUCER_GROUP}\u0001${base.producerGroup}\u0002`;
-    if (t.prepared !== "true") pairs += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
+    if (!t.prepared) pairs += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
     suffix = base.cluster;
   }
   // At most 3 UTF-8 bytes a UTF-16 unit: anything that could come near the limit is counted
@@ -144,7 +144,8 @@ interface Scanned {
   tagsCode: number;
   keys: string | undefined;
   uniqKey: string | undefined;
-  prepared: string | undefined;
+  /** The last TRAN_MSG value is "true". */
+  prepared: boolean;
   group: string | undefined;
   immunity: string | undefined;
 }
@@ -155,7 +156,7 @@ const scanned: Scanned = {
   tagsCode: 0,
   keys: undefined,
   uniqKey: undefined,
-  prepared: undefined,
+  prepared: false,
   group: undefined,
   immunity: undefined,
 };
@@ -168,13 +169,14 @@ const cutAt = new Int32Array(16);
  * PGROUP, CHECK_IMMUNITY_TIME_IN_SECONDS) in one pass, with their rules: a pair's name is the
  * text before its first \u0001; the last value of a name wins; WAIT and CLUSTER pairs are not
  * stored — nor TRAN_MSG pairs with `cutTran` (the caller stores TRAN_MSG=true after them).
+ * A PGROUP equal to `group` is given as that string.
  */
-function scan(text: string, cutTran: boolean): Scanned {
+function scan(text: string, cutTran: boolean, group: string): Scanned {
   const out = scanned;
   out.tagsCode = 0;
   out.keys = undefined;
   out.uniqKey = undefined;
-  out.prepared = undefined;
+  out.prepared = false;
   out.group = undefined;
   out.immunity = undefined;
   const len = text.length;
@@ -193,7 +195,9 @@ function scan(text: string, cutTran: boolean): Scanned {
           else cut = text.startsWith("WAIT", start);
           break;
         case 6:
-          if (text.startsWith(PGROUP, start)) out.group = text.slice(v, end);
+          // Usually the request's own group: that string, not a copy of it.
+          if (text.startsWith(PGROUP, start))
+            out.group = end - v === group.length && text.startsWith(group, v) ? group : text.slice(v, end);
           break;
         case 7:
           cut = text.startsWith("CLUSTER", start);
@@ -201,7 +205,7 @@ function scan(text: string, cutTran: boolean): Scanned {
         case 8:
           if (text.startsWith("UNIQ_KEY", start)) out.uniqKey = text.slice(v, end);
           else if (text.startsWith(TRAN_MSG, start)) {
-            out.prepared = text.slice(v, end);
+            out.prepared = end - v === 4 && text.startsWith("true", v);
             cut = cutTran;
           }
           break;
