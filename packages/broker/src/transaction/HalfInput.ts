@@ -6,6 +6,7 @@ import {
   transactionType,
 } from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
+import { NO_PROPERTIES } from "../processors/sendProperties.js";
 import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
 import { HALF_QUEUE_ID, type HalfFacts } from "./HalfMessage.js";
 
@@ -263,5 +264,3 @@ function hashRange(text: string, from: number, to: number): number {
   for (let k = from; k < to; k++) h = (Math.imul(h, 31) + text.charCodeAt(k)) | 0;
   return h;
 }
-
-const NO_PROPERTIES: Record<string, string> = Object.freeze({}) as Record<string, string>;
