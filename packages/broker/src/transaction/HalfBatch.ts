@@ -57,8 +57,9 @@ const STORED = new Set<number>([
 
 /**
  * SEND_HALF_BATCH (TideMQ's request, protocol/halfBatch.ts): each entry is one transaction half
- * message, sent through the send path exactly as a SEND_MESSAGE_V2 carrying it would be — the
- * same checks, the same half-topic re-addressing, its own result. Only the request is shared:
+ * message, stored exactly as a SEND_MESSAGE_V2 carrying it would be — the same checks, the
+ * same half-topic re-addressing, its own result (the usual half is built straight from its
+ * entry by HalfInput, to the input the send path builds; any other takes the send path). Only the request is shared:
  * the halves of one producer's turn reach the store in one turn and become one append. An entry
  * that is not a half is refused alone (a plain message never travels this way); a body that is
  * not whole entries refuses the request.
