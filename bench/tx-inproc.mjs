@@ -14,6 +14,7 @@
 // Usage: node bench/tx-inproc.mjs [--seconds 2] [--rounds 3] [--dir /dev/shm] [--halves batch|single] [--alloc]
 // --alloc: also bytes allocated per message / transaction (sampled heap profile), steady under load.
 // Env: TXPROF_INPROC=1 with node --cpu-prof: only the tx case (a profile of the broker's tx path).
+// TXALLOC_TOP=N: list the N biggest allocation sites with --alloc (default 8).
 // The broker runs in this process, so the bench re-runs itself with the heap flag the tidemq bin
 // starts brokers with (--initial-old-space-size=64) unless given; with --cpu-prof give it
 // yourself (node --initial-old-space-size=64 --cpu-prof ...) for a single profile.
@@ -182,6 +183,20 @@ function singleHalfFrames(n, queueId) {
   });
 }
 
+/**
+ * The commit-log offset of an offset msgId as our producer reads it (client Transaction.ts's
+ * commitLogOffsetOf: the last 16 hex digits), so the bench's producer-side work per half is
+ * what the producer does, not decodeOffsetMsgId's Buffer and host string.
+ */
+function commitLogOffsetOf(msgId) {
+  const n = msgId.length;
+  if (n === 32 || n === 56) {
+    const offset = Number.parseInt(msgId.slice(n - 16), 16);
+    if (Number.isSafeInteger(offset)) return offset;
+  }
+  return P.decodeOffsetMsgId(msgId).commitLogOffset;
+}
+
 async function call(frame) {
   const req = P.decodeFrame(frame);
   const res = await handlers.get(req.code)(req, conn);
@@ -209,7 +224,7 @@ async function txRound(frames) {
         if (r.code !== 0) throw new Error(`half: ${r.code} ${r.remark}`);
         return {
           tranStateTableOffset: r.queueOffset,
-          commitLogOffset: P.decodeOffsetMsgId(r.msgId).commitLogOffset,
+          commitLogOffset: commitLogOffsetOf(r.msgId),
           commitOrRollback: 8,
         };
       });
@@ -302,7 +317,7 @@ if (opt.alloc) {
       perOp: total / n,
       top: [...sites]
         .sort((a, b) => b[1] - a[1])
-        .slice(0, 8)
+        .slice(0, Number(process.env.TXALLOC_TOP ?? 8))
         .map(([k, v]) => [k, v / n]),
     };
   }

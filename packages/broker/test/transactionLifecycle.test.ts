@@ -3,6 +3,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import {
   type Decision,
+  FRESH_PENDING,
   type HalfState,
   type LogFact,
   newHalf,
@@ -199,4 +200,33 @@ test("model: random interleavings of commits, rollbacks, checks, failures, crash
     }),
     { numRuns: 2000 },
   );
+});
+
+test("a half never checked back steps through shared frozen states with the same values", () => {
+  for (const d of ["commit", "rollback", "discard"] as const) {
+    const fresh = { status: "pending", checks: 0 } as const;
+    assert.deepEqual(FRESH_PENDING, fresh);
+    assert.ok(Object.isFrozen(FRESH_PENDING));
+    const ended =
+      d === "discard"
+        ? step(FRESH_PENDING, { kind: "checkDue", producerOnline: true, checkMax: 0 })
+        : step(FRESH_PENDING, { kind: "end", decision: d });
+    assert.deepEqual(ended, {
+      next: { status: "resolving", resolving: d, checks: 0 },
+      action: { kind: "write", decision: d },
+    });
+    const done = step(ended.next, { kind: "written", ok: true });
+    assert.deepEqual(done.next, {
+      status: d === "commit" ? "committed" : d === "rollback" ? "rolledBack" : "discarded",
+      checks: 0,
+    });
+    assert.deepEqual(step(ended.next, { kind: "written", ok: false }).next, fresh);
+    // Shared states are never changed in place: every later step makes its own.
+    assert.ok(Object.isFrozen(done.next));
+    assert.deepEqual(step(FRESH_PENDING, { kind: "checkDue", producerOnline: true, checkMax: 5 }).next, {
+      status: "pending",
+      checks: 1,
+    });
+    assert.deepEqual(FRESH_PENDING, fresh);
+  }
 });

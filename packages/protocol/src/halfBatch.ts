@@ -79,6 +79,10 @@ export function decodeHalfBatch(body: Buffer | undefined): HalfBatchEntry[] {
   if (!body || body.length === 0) throw new Error("SEND_HALF_BATCH without entries");
   const out: HalfBatchEntry[] = [];
   let p = 0;
+  // Entries of one batch mostly name one topic: its bytes are decoded once.
+  let lastTopic = "";
+  let lastTopicAt = -1;
+  let lastTopicLen = -1;
   const need = (n: number, what: string): void => {
     if (n < 0 || p + n > body.length) {
       throw new Error(
@@ -94,7 +98,13 @@ export function decodeHalfBatch(body: Buffer | undefined): HalfBatchEntry[] {
     const topicLen = body.readUInt16BE(p);
     p += 2;
     need(topicLen + 24, "topic and fixed fields");
-    const topic = body.toString("utf8", p, p + topicLen);
+    let topic = lastTopic;
+    if (topicLen !== lastTopicLen || !sameBytes(body, lastTopicAt, p, topicLen)) {
+      topic = body.toString("utf8", p, p + topicLen);
+      lastTopic = topic;
+      lastTopicAt = p;
+      lastTopicLen = topicLen;
+    }
     p += topicLen;
     const queueId = body.readInt32BE(p);
     const sysFlag = body.readInt32BE(p + 4);
@@ -123,18 +133,123 @@ export function decodeHalfBatch(body: Buffer | undefined): HalfBatchEntry[] {
   return out;
 }
 
-/** JSON array: [code, remark, msgId, queueId, queueOffset] for a stored half, [code, remark] otherwise. */
+/** Whether `buf` holds the same `len` bytes at `a` and at `b`. */
+function sameBytes(buf: Buffer, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
+}
+
+/**
+ * JSON array: [code, remark, msgId, queueId, queueOffset] for a stored half, [code, remark]
+ * otherwise — the bytes JSON.stringify gives for those arrays. The usual answer (integers,
+ * no remark, ids of plain ASCII) is written straight into its buffer: no array or string
+ * per result (a broker answers one per half).
+ */
 export function encodeHalfBatchResults(results: readonly HalfBatchResult[]): Buffer {
-  return Buffer.from(
-    JSON.stringify(
-      results.map((r) =>
-        r.msgId === undefined
-          ? [r.code, r.remark ?? ""]
-          : [r.code, r.remark ?? "", r.msgId, r.queueId ?? -1, r.queueOffset ?? -1],
-      ),
-    ),
-    "utf8",
-  );
+  let size = 2 + Math.max(0, results.length - 1);
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    const n = r === undefined ? -1 : plainSize(r);
+    if (n < 0) return encodeResultsText(results);
+    size += n;
+  }
+  const buf = Buffer.allocUnsafe(size);
+  let p = 0;
+  buf[p++] = 0x5b; // [
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (i > 0) buf[p++] = 0x2c; // ,
+    buf[p++] = 0x5b;
+    p = writeInteger(buf, p, r.code);
+    buf[p++] = 0x2c;
+    buf[p++] = 0x22; // "" (no remark)
+    buf[p++] = 0x22;
+    if (r.msgId !== undefined) {
+      buf[p++] = 0x2c;
+      buf[p++] = 0x22;
+      p += buf.write(r.msgId, p, "latin1");
+      buf[p++] = 0x22;
+      buf[p++] = 0x2c;
+      p = writeInteger(buf, p, r.queueId ?? -1);
+      buf[p++] = 0x2c;
+      p = writeInteger(buf, p, r.queueOffset ?? -1);
+    }
+    buf[p++] = 0x5d; // ]
+  }
+  buf[p++] = 0x5d;
+  return p === size ? buf : buf.subarray(0, p);
+}
+
+/** Bytes of a result written straight, or -1 if it needs the text path (a remark, an id to escape, a non-integer). */
+function plainSize(r: HalfBatchResult): number {
+  if ((r.remark !== undefined && r.remark !== "") || !Number.isSafeInteger(r.code)) return -1;
+  let n = 6 + digits(r.code); // [code,""]
+  if (r.msgId === undefined) return n;
+  const q = r.queueId ?? -1;
+  const o = r.queueOffset ?? -1;
+  if (!Number.isSafeInteger(q) || !Number.isSafeInteger(o)) return -1;
+  const id = r.msgId;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return -1;
+  }
+  n += 5 + id.length + digits(q) + digits(o); // ,"id",q,o
+  return n;
+}
+
+/** Characters of a safe integer in decimal (with its sign; -0 is "0"). */
+function digits(v: number): number {
+  let n = v < 0 ? 2 : 1;
+  for (let a = Math.abs(v); a >= 10; a = Math.floor(a / 10)) n++;
+  return n;
+}
+
+function writeInteger(buf: Buffer, p: number, v: number): number {
+  if (v < 0) {
+    buf[p++] = 0x2d;
+    v = -v;
+  }
+  const end = p + digits(v);
+  let q = end;
+  do {
+    const d = v % 10;
+    buf[--q] = 0x30 + d;
+    v = (v - d) / 10;
+  } while (v > 0);
+  return end;
+}
+
+/** The same text, built as a string (any result with a remark or an id to escape). */
+function encodeResultsText(results: readonly HalfBatchResult[]): Buffer {
+  let s = "[";
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (i > 0) s += ",";
+    if (r === undefined) {
+      s += "null";
+      continue;
+    }
+    s += `[${jsonNumber(r.code)},${jsonString(r.remark ?? "")}`;
+    if (r.msgId !== undefined) {
+      s += `,${jsonString(r.msgId)},${jsonNumber(r.queueId ?? -1)},${jsonNumber(r.queueOffset ?? -1)}`;
+    }
+    s += "]";
+  }
+  return Buffer.from(`${s}]`, "utf8");
+}
+
+/** JSON.stringify of a number. */
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : "null";
+}
+
+/** JSON.stringify of a string: quoted as is when nothing in it needs escaping (ids, empty remarks). */
+function jsonString(v: string): string {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(v);
+  }
+  return `"${v}"`;
 }
 
 /**

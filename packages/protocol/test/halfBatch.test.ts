@@ -79,3 +79,80 @@ test("SEND_HALF_BATCH results: stored and refused entries round-trip; a wrong co
   assert.throws(() => decodeHalfBatchResults(Buffer.from('[{"code":0}]'), 1), /malformed result/);
   assert.throws(() => decodeHalfBatchResults(Buffer.from("not json"), 1));
 });
+
+test("SEND_HALF_BATCH entries naming a few topics in turn: each decodes to its own topic", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        entry.chain((e) =>
+          fc
+            .constantFrom("TopicA", "TopicB", "TopicAB", "Topié", "Topiè", "%RETRY%x")
+            .map((topic) => ({ ...e, topic })),
+        ),
+        { minLength: 1, maxLength: 20 },
+      ),
+      (entries: HalfBatchEntry[]) => {
+        assert.deepEqual(decodeHalfBatch(encodeHalfBatch(entries)), entries);
+      },
+    ),
+  );
+});
+
+test("SEND_HALF_BATCH results are encoded as JSON.stringify encodes their arrays, byte for byte", () => {
+  const reference = (results: ReadonlyArray<Parameters<typeof encodeHalfBatchResults>[0][number]>) =>
+    Buffer.from(
+      JSON.stringify(
+        results.map((r) =>
+          r.msgId === undefined
+            ? [r.code, r.remark ?? ""]
+            : [r.code, r.remark ?? "", r.msgId, r.queueId ?? -1, r.queueOffset ?? -1],
+        ),
+      ),
+      "utf8",
+    );
+  const text = fc.oneof(
+    fc.string({ maxLength: 30, unit: "binary" }),
+    fc.constantFrom(
+      "",
+      "flush disk timeout",
+      'a "quoted" \\ remark\n',
+      "\ud800 lone",
+      "7F0000010000A9F00000000000001234",
+    ),
+  );
+  const result = fc.record(
+    {
+      code: fc.oneof(fc.integer({ min: -5, max: 300 }), fc.constantFrom(Number.NaN, -0)),
+      remark: text,
+      msgId: text,
+      queueId: fc.integer({ min: -1, max: 1 << 30 }),
+      queueOffset: fc.integer({ min: -1, max: Number.MAX_SAFE_INTEGER }),
+    },
+    { requiredKeys: ["code"] },
+  );
+  fc.assert(
+    fc.property(fc.array(result, { maxLength: 12 }), (results) => {
+      assert.deepEqual(encodeHalfBatchResults(results), reference(results));
+    }),
+    { numRuns: 2000 },
+  );
+  // The usual answer: every half stored or refused without a remark, ids of hex digits.
+  const plain = fc.record(
+    {
+      code: fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+      msgId: fc.stringMatching(/^[0-9A-F]{32}$/),
+      queueId: fc.integer({ min: -1, max: 1 << 30 }),
+      queueOffset: fc.oneof(
+        fc.integer({ min: -1, max: 1000 }),
+        fc.constantFrom(Number.MAX_SAFE_INTEGER, 0, 9, 10, 99, 100),
+      ),
+    },
+    { requiredKeys: ["code"] },
+  );
+  fc.assert(
+    fc.property(fc.array(plain, { maxLength: 70 }), (results) => {
+      assert.deepEqual(encodeHalfBatchResults(results), reference(results));
+    }),
+    { numRuns: 1000 },
+  );
+});

@@ -10,6 +10,8 @@ import type { MessageInput, PutResult, QueueState, TopicState } from "./StoreTyp
 import { encodeProps, hex32, takesQueueEntry } from "./storeRecords.js";
 
 const NO_PROPERTIES: Record<string, string> = Object.freeze({});
+/** msgIds of results whose caller asked for none (shared; never written to). */
+const NO_IDS = Object.freeze([]) as unknown as string[];
 
 /**
  * The append path: checks messages, reserves room in the commit log, encodes the records in
@@ -163,8 +165,8 @@ export class AppendPath {
     });
   }
 
-  /** putMessagesBatch: many independent messages, one reservation and one promise. */
-  appendIndependent(msgs: readonly MessageInput[]): Promise<PutResult[]> {
+  /** putMessagesBatch: many independent messages, one reservation and one promise (`ids` false: no msgIds). */
+  appendIndependent(msgs: readonly MessageInput[], ids = true): Promise<PutResult[]> {
     const n = msgs.length;
     const qs: QueueState[] = new Array(n);
     const sizes: number[] = new Array(n);
@@ -191,7 +193,7 @@ export class AppendPath {
         status: "PUT_OK",
         queueOffset: qo,
         commitLogOffset: offset,
-        msgIds: [this.msgId(offset)],
+        msgIds: ids ? [this.msgId(offset)] : NO_IDS,
         count: 1,
         storeTimestamp: ctx.storeTimestamp,
       };

@@ -35,6 +35,11 @@ export interface PutOptions {
    * it is what lets retention delete the segments pending records keep.
    */
   reserve?: boolean;
+  /**
+   * putMessagesBatch: false when the caller never reads the results' msgIds (they are then
+   * empty): no id string is made per record (transaction decisions store two per transaction).
+   */
+  msgIds?: boolean;
 }
 
 /**
@@ -146,7 +151,7 @@ export class MessageStore {
       this.health.checkWritable(options?.reserve);
       if (!Array.isArray(msgs)) throw messageIllegal("message batch is not an array");
       if (msgs.length === 0) return Promise.resolve([]);
-      return this.appender.appendIndependent(msgs);
+      return this.appender.appendIndependent(msgs, options?.msgIds !== false);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -67,6 +67,17 @@ test("putMessagesBatch: independent messages of many queues, one result each, in
     assert.equal(again.getMaxOffsetInQueue("A", 0), 6);
     const r = await again.putMessagesBatch([msg("A", 0, "after")]);
     assert.equal(r[0]!.queueOffset, 6);
+    // msgIds: false — the same records and offsets (B 1 holds 10 already), results without ids.
+    const quiet = await again.putMessagesBatch([msg("A", 0, "q1"), msg("B", 1, "q2")], { msgIds: false });
+    assert.deepEqual(
+      quiet.map((x) => [x.queueOffset, x.count, x.msgIds.length]),
+      [
+        [7, 1, 0],
+        [10, 1, 0],
+      ],
+    );
+    const rec = await again.lookMessageByOffset(quiet[1]!.commitLogOffset);
+    assert.equal(decodeMessage(rec!, 0, { verifyCrc: true }).body.toString(), "q2");
   } finally {
     await again.shutdown();
   }

@@ -164,7 +164,7 @@ export class SendInputBuilder {
   }
 
   /** This broker's CLUSTER pair, stored after every single message's properties. */
-  private clusterPair(): Buffer {
+  clusterPair(): Buffer {
     const cluster = this.ctx.config.brokerClusterName;
     if (this.clusterPairFor !== cluster) {
       this.clusterPairBytes = Buffer.from(`CLUSTER\u0001${cluster}\u0002`, "utf8");

@@ -25,7 +25,8 @@ import {
   RETRY_GROUP_TOPIC_PREFIX,
   topicNameProblem,
 } from "../TopicValidator.js";
-import { halfMessage } from "../transaction/HalfMessage.js";
+import type { HalfSendBase, HalfTopic } from "../transaction/HalfInput.js";
+import { type HalfFacts, halfMessage } from "../transaction/HalfMessage.js";
 import { recentHalvesOf } from "../transaction/RecentHalves.js";
 import { PutCoalescer } from "./PutCoalescer.js";
 import { fail } from "./responses.js";
@@ -47,6 +48,8 @@ export class SendMessageProcessor {
   private readonly inputs: SendInputBuilder;
   /** Topic names that passed the name checks (bounded). */
   private readonly sendableNames = new Set<string>();
+  /** What SEND_HALF_BATCH's HalfInput needs of a topic, by its config. */
+  private readonly halfTopics = new WeakMap<TopicConfig, HalfTopic>();
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -145,7 +148,7 @@ export class SendMessageProcessor {
   }
 
   /**
-   * Runs `task` (the stores of several prepared sends, each through putShared) as one
+   * Runs `task` (the stores of several prepared sends, through putHalves) as one
    * send-queue task, timed as one send; a task shed or refused by the queue is answered by
    * `busy` with the remark a single send would get.
    */
@@ -160,41 +163,71 @@ export class SendMessageProcessor {
     });
   }
 
-  /** store() of a prepared send inside a shared task (sharedTaskAllowed): its put and bookkeeping. */
-  putShared(p: Prepared, requestBytes: number): Promise<PutResult> {
-    return this.coalescer.put(p.inputs).then((result) => {
-      if (p.half) recentHalvesOf(this.ctx.store).stored(p.inputs, result, p.halfFacts);
-      this.ctx.stats.recordPut(result.count);
-      this.ctx.traffic?.recordIn(p.inputs[0]!.topic, result.count, requestBytes);
-      return result;
-    });
-  }
-
   /**
-   * putShared of several prepared halves (one input each) as ONE coalescer part: one promise
-   * and one result for the lot instead of one each. Rejects as a whole; the caller then puts
-   * them one by one (putShared), so a half the store refuses fails alone.
+   * store()'s put and bookkeeping for halves inside a shared task (sharedTaskAllowed), one
+   * input each, as ONE coalescer part: one promise and one result for the lot. Rejects as a
+   * whole; the caller then puts them one by one, so a half the store refuses fails alone.
    */
-  putSharedAll(ps: readonly Prepared[], requestBytes: number): Promise<PutResult> {
-    const inputs: MessageInput[] = new Array(ps.length);
-    for (let i = 0; i < ps.length; i++) inputs[i] = ps[i]!.inputs[0]!;
+  putHalves(
+    inputs: MessageInput[],
+    facts: ReadonlyArray<HalfFacts | undefined>,
+    requestBytes: number,
+  ): Promise<PutResult> {
     return this.coalescer.put(inputs).then((result) => {
       const recent = recentHalvesOf(this.ctx.store);
-      for (let i = 0; i < ps.length; i++) {
-        const p = ps[i]!;
-        if (p.half)
-          recent.storedAt(
-            inputs[i]!,
-            result.queueOffset + i,
-            result.msgIds[i],
-            result.storeTimestamp,
-            p.halfFacts,
-          );
+      for (let i = 0; i < inputs.length; i++) {
+        recent.storedAt(
+          inputs[i]!,
+          result.queueOffset + i,
+          result.msgIds[i],
+          result.storeTimestamp,
+          facts[i],
+        );
       }
       this.ctx.stats.recordPut(result.count);
       this.ctx.traffic?.recordIn(inputs[0]!.topic, result.count, requestBytes);
       return result;
     });
+  }
+
+  /**
+   * Steps 1–3 and the topic's permission (spec §4.1) for halves SEND_HALF_BATCH builds itself
+   * (transaction/HalfInput), without a refusal: the topic when every step passes for an
+   * existing topic whose name passed before; undefined otherwise, and the caller then sends
+   * the half the full way (which refuses it, or creates the topic).
+   */
+  halfTopic(topicName: string): HalfTopic | undefined {
+    const { config } = this.ctx;
+    if (!isWriteable(config.brokerPermission) || config.brokerRole === "SLAVE") return undefined;
+    if (!this.sendableNames.has(topicName)) return undefined;
+    const t = this.topics.get(topicName);
+    if (!t || !isWriteable(t.perm)) return undefined;
+    // Per topic config (a changed topic is a new config): its halves' stored suffixes stay cached.
+    let h = this.halfTopics.get(t);
+    if (h === undefined) {
+      h = {
+        topicName: t.topicName,
+        queueMax: Math.max(t.readQueueNums, t.writeQueueNums),
+        multiTag: t.topicFilterType === "MULTI_TAG",
+        suffixes: [],
+        cluster: undefined,
+      };
+      this.halfTopics.set(t, h);
+    } else {
+      h.queueMax = Math.max(t.readQueueNums, t.writeQueueNums);
+      h.multiTag = t.topicFilterType === "MULTI_TAG";
+    }
+    return h;
+  }
+
+  /** What every half of one SEND_HALF_BATCH request shares (transaction/HalfInput). */
+  halfSendBase(producerGroup: string, conn: Connection): HalfSendBase {
+    return {
+      producerGroup,
+      bornHost: this.inputs.bornHostOf(conn),
+      cluster: this.inputs.clusterPair(),
+      maxMessageSize: this.ctx.config.maxMessageSize,
+    };
   }
 
   /** Steps 1–7 and 10's size checks of spec §4.1; returns the messages to store. */

@@ -12,7 +12,9 @@ const WRITTEN_FAILED: HalfEvent = Object.freeze({ kind: "written", ok: false });
 /** Decisions waiting for this turn's append: their copies, and the halves their op records name. */
 interface QueuedAppend {
   copies: MessageInput[];
-  ops: ReadonlyArray<{ offset: number; decision: Decision }>;
+  /** The halves decided (queue offsets) and their decisions, side by side. */
+  offsets: readonly number[];
+  decisions: readonly Decision[];
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -48,7 +50,7 @@ export class DecisionWriter {
         const half = p.record ?? (await this.readHalf(p.info).catch(() => undefined));
         if (half) copies.push(copyRecord(half, decision));
       }
-      await this.append(copies, [{ offset, decision }]);
+      await this.append(copies, [offset], [decision]);
     } catch (err) {
       this.failed(p);
       throw notStored(offset, decision, err);
@@ -58,23 +60,27 @@ export class DecisionWriter {
 
   /**
    * Several decisions whose halves are at hand (`p.record` for a commit or discard; a
-   * rollback needs none), as write() stores each but with one append and one promise for all
-   * (END_TRANSACTION_BATCH: no promise chain per half). Rejects with the append's error, after marking every one not stored.
+   * rollback needs none), each the one its half is resolving to (state.resolving), as write()
+   * stores each but with one append and one promise for all (END_TRANSACTION_BATCH: no
+   * promise chain per half). Rejects with the append's error, after marking every one not stored.
    */
-  writeAll(items: ReadonlyArray<{ p: Pending; decision: Decision }>): Promise<void> {
+  writeAll(items: readonly Pending[]): Promise<void> {
     const copies: MessageInput[] = [];
-    const ops: Array<{ offset: number; decision: Decision }> = new Array(items.length);
+    const offsets: number[] = new Array(items.length);
+    const decisions: Decision[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
-      const { p, decision } = items[i]!;
+      const p = items[i]!;
+      const decision = p.state.resolving!;
       if (decision !== "rollback" && p.record) copies.push(copyRecord(p.record, decision));
-      ops[i] = { offset: p.info.queueOffset, decision };
+      offsets[i] = p.info.queueOffset;
+      decisions[i] = decision;
     }
-    return this.append(copies, ops).then(
+    return this.append(copies, offsets, decisions).then(
       () => {
-        for (const it of items) this.stored(it.p);
+        for (const p of items) this.stored(p);
       },
       (err: unknown) => {
-        for (const it of items) this.failed(it.p);
+        for (const p of items) this.failed(p);
         throw err;
       },
     );
@@ -108,9 +114,13 @@ export class DecisionWriter {
    * Appends the records of every decision taken in this turn with one putMessagesBatch (one
    * write): the copies, then the op records (see the class comment); the store takes all or none.
    */
-  private append(copies: MessageInput[], ops: QueuedAppend["ops"]): Promise<void> {
+  private append(
+    copies: MessageInput[],
+    offsets: readonly number[],
+    decisions: readonly Decision[],
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.appendQueue.push({ copies, ops, resolve, reject });
+      this.appendQueue.push({ copies, offsets, decisions, resolve, reject });
       // After this loop iteration's I/O callbacks: the decisions whose reads completed together share a write.
       if (this.appendQueue.length === 1) setImmediate(() => this.flushAppends());
     });
@@ -132,7 +142,7 @@ export class DecisionWriter {
 
 /** The records of a turn's decisions: every copy, then the op records, one run per kind of decision. */
 export function decisionRecords(
-  batch: ReadonlyArray<Pick<QueuedAppend, "copies" | "ops">>,
+  batch: ReadonlyArray<Pick<QueuedAppend, "copies" | "offsets" | "decisions">>,
   host: { host: string; port: number },
   now: number,
 ): MessageInput[] {
@@ -140,10 +150,11 @@ export function decisionRecords(
   for (const b of batch) for (const c of b.copies) out.push(c);
   const byKind = new Map<Decision, number[]>();
   for (const b of batch) {
-    for (const { offset, decision } of b.ops) {
+    for (let i = 0; i < b.offsets.length; i++) {
+      const decision = b.decisions[i]!;
       const list = byKind.get(decision);
-      if (list) list.push(offset);
-      else byKind.set(decision, [offset]);
+      if (list) list.push(b.offsets[i]!);
+      else byKind.set(decision, [b.offsets[i]!]);
     }
   }
   for (const [decision, offsets] of byKind)

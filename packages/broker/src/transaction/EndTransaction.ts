@@ -93,7 +93,7 @@ export class EndTransaction {
     entries: readonly EndTransactionEntry[],
   ): Promise<EndTransactionResult[]> {
     const results: Array<EndTransactionResult | Promise<EndTransactionResult>> = new Array(entries.length);
-    const writes: Array<{ p: Pending; decision: Decision }> = [];
+    const writes: Pending[] = [];
     const writeAt: number[] = [];
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
@@ -106,8 +106,8 @@ export class EndTransaction {
         }
         const r = this.judge(group, e, decision, found);
         if ("code" in r) results[i] = r;
-        else if (r.decision !== "rollback" && !r.p.record)
-          results[i] = this.written(r.p, r.decision).catch(refusal);
+        else if (r.state.resolving !== "rollback" && !r.record)
+          results[i] = this.written(r, r.state.resolving!).catch(refusal);
         else {
           writes.push(r);
           writeAt.push(i);
@@ -117,6 +117,8 @@ export class EndTransaction {
       }
     }
     if (writes.length > 0) {
+      // The decisions being written (a failed write moves the states back to pending).
+      const decisionsOf = writes.map((p) => p.state.resolving!);
       await this.writer.writeAll(writes).then(
         () => {
           for (const i of writeAt) results[i] = OK;
@@ -124,7 +126,7 @@ export class EndTransaction {
         (err: unknown) => {
           for (let k = 0; k < writes.length; k++) {
             const w = writes[k]!;
-            results[writeAt[k]!] = refusal(notStored(w.p.info.queueOffset, w.decision, err));
+            results[writeAt[k]!] = refusal(notStored(w.info.queueOffset, decisionsOf[k]!, err));
           }
         },
       );
@@ -150,7 +152,7 @@ export class EndTransaction {
       this.findNow(h.tranStateTableOffset, h.commitLogOffset) ??
       (await this.find(h.tranStateTableOffset, h.commitLogOffset));
     const r = this.judge(group, h, decision, found);
-    return "code" in r ? r : this.written(r.p, r.decision);
+    return "code" in r ? r : this.written(r, r.state.resolving!);
   }
 
   private written(p: Pending, decision: Decision): Promise<EndTransactionResult> {
@@ -159,14 +161,15 @@ export class EndTransaction {
 
   /**
    * What the machine says of this decision on the half found: an answer (a duplicate, or
-   * SUCCESS), a write to store, or a refusal (thrown). Moves a pending half to resolving.
+   * SUCCESS), a write to store (the half, moved to resolving: its state says which), or a
+   * refusal (thrown).
    */
   private judge(
     group: string,
     h: EndTransactionEntry,
     decision: "commit" | "rollback" | "unknown",
     found: Found,
-  ): EndTransactionResult | { p: Pending; decision: Decision } {
+  ): EndTransactionResult | Pending {
     const offset = h.tranStateTableOffset;
     if (found.kind === "missing") {
       fail(ResponseCode.SYSTEM_ERROR, `Find prepared transaction message failed: no ${what(h)}`);
@@ -185,7 +188,7 @@ export class EndTransaction {
         step({ status: found.status, checks: 0 }, END[decision]).action,
       );
     }
-    const p = found.pending;
+    const p = found;
     if (p.info.commitLogOffset !== h.commitLogOffset) {
       fail(
         ResponseCode.SYSTEM_ERROR,
@@ -200,7 +203,7 @@ export class EndTransaction {
     }
     const { next, action } = step(p.state, END[decision]);
     p.state = next;
-    if (action.kind === "write") return { p, decision: action.decision };
+    if (action.kind === "write") return p;
     return this.answer(h, decision, p.state.status, action);
   }
 
@@ -253,8 +256,9 @@ export class EndTransaction {
     if (m.topic !== TRANS_HALF_TOPIC || m.queueOffset !== offset) return MISSING;
     if (offset < this.table.halfScanned) return { kind: "forgotten" };
     const p = this.table.addHalf(m);
-    if (p) p.record = m;
-    return p ? { kind: "pending", pending: p } : MISSING;
+    if (!p) return MISSING;
+    p.record = m;
+    return p;
   }
 
   /**
@@ -276,11 +280,7 @@ export class EndTransaction {
   }
 }
 
-type Found =
-  | { kind: "pending"; pending: Pending }
-  | { kind: "resolved"; status: HalfStatus }
-  | { kind: "forgotten" }
-  | { kind: "missing" };
+type Found = Pending | { kind: "resolved"; status: HalfStatus } | { kind: "forgotten" } | { kind: "missing" };
 
 const MISSING: Found = { kind: "missing" };
 

@@ -12,10 +12,11 @@ import {
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import type { Connection, RemotingServer } from "@tidemq/remoting";
-import type { PutResult } from "@tidemq/store";
+import type { MessageInput, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
 import type { Prepared } from "../processors/SendInputBuilder.js";
-import { isHalfSend } from "./HalfMessage.js";
+import { type HalfSendBase, type HalfTopic, halfInputOf } from "./HalfInput.js";
+import { type HalfFacts, isHalfSend } from "./HalfMessage.js";
 
 /**
  * The part of SendMessageProcessor a half batch uses: one send with its header decoded, or
@@ -37,8 +38,13 @@ export interface DecodedSender {
     task: () => Promise<RemotingCommand>,
     busy: (remark: string) => RemotingCommand,
   ): Promise<RemotingCommand>;
-  putShared(p: Prepared, requestBytes: number): Promise<PutResult>;
-  putSharedAll(ps: readonly Prepared[], requestBytes: number): Promise<PutResult>;
+  putHalves(
+    inputs: MessageInput[],
+    facts: ReadonlyArray<HalfFacts | undefined>,
+    requestBytes: number,
+  ): Promise<PutResult>;
+  halfTopic(topicName: string): HalfTopic | undefined;
+  halfSendBase(producerGroup: string, conn: Connection): HalfSendBase;
 }
 
 /** Send response codes that mean "stored" (the answer then carries msgId, queueId, queueOffset). */
@@ -51,8 +57,9 @@ const STORED = new Set<number>([
 
 /**
  * SEND_HALF_BATCH (TideMQ's request, protocol/halfBatch.ts): each entry is one transaction half
- * message, sent through the send path exactly as a SEND_MESSAGE_V2 carrying it would be — the
- * same checks, the same half-topic re-addressing, its own result. Only the request is shared:
+ * message, stored exactly as a SEND_MESSAGE_V2 carrying it would be — the same checks, the
+ * same half-topic re-addressing, its own result (the usual half is built straight from its
+ * entry by HalfInput, to the input the send path builds; any other takes the send path). Only the request is shared:
  * the halves of one producer's turn reach the store in one turn and become one append. An entry
  * that is not a half is refused alone (a plain message never travels this way); a body that is
  * not whole entries refuses the request.
@@ -78,22 +85,23 @@ export class HalfBatch {
     } catch (err) {
       fail(ResponseCode.MESSAGE_ILLEGAL, (err as Error).message);
     }
-    const headers = entries.map(
-      (e): SendMessageRequestHeader => ({
-        producerGroup,
-        topic: e.topic,
-        defaultTopic,
-        defaultTopicQueueNums: Number.isSafeInteger(queueNums) ? queueNums : 4,
-        queueId: e.queueId,
-        sysFlag: e.sysFlag,
-        bornTimestamp: e.bornTimestamp,
-        flag: e.flag,
-        properties: e.properties === "" ? undefined : e.properties,
-      }),
-    );
-    const shared = this.sender.sharedTaskAllowed ? this.shared(req, conn, headers, entries) : undefined;
+    const topicQueueNums = Number.isSafeInteger(queueNums) ? queueNums : 4;
+    const headerOf = (e: HalfBatchEntry): SendMessageRequestHeader => ({
+      producerGroup,
+      topic: e.topic,
+      defaultTopic,
+      defaultTopicQueueNums: topicQueueNums,
+      queueId: e.queueId,
+      sysFlag: e.sysFlag,
+      bornTimestamp: e.bornTimestamp,
+      flag: e.flag,
+      properties: e.properties === "" ? undefined : e.properties,
+    });
+    const shared = this.sender.sharedTaskAllowed
+      ? this.shared(req, conn, producerGroup, headerOf, entries)
+      : undefined;
     if (shared) return shared;
-    const results = await Promise.all(headers.map((h, i) => this.one(req, conn, i, h, entries[i]!.body)));
+    const results = await Promise.all(entries.map((e, i) => this.one(req, conn, i, headerOf(e), e.body)));
     return answer(req, results);
   }
 
@@ -101,37 +109,61 @@ export class HalfBatch {
    * The common case in one send-queue task: every half checked as its own send would be
    * (a refused one fails alone), then the accepted ones put together (one append, each its
    * own part, so a half the store refuses fails alone too), answered straight from their
-   * put results. Undefined, with nothing stored, when a half needs a topic created first:
-   * then each half takes the single-send path.
+   * put results. A half of the usual kind is built straight from its entry (HalfInput); any
+   * other goes through the send path's checks (prepareDecoded). Undefined, with nothing
+   * stored, when a half needs a topic created first: then each half takes the single-send path.
    */
   private shared(
     req: RemotingCommand,
     conn: Connection,
-    headers: SendMessageRequestHeader[],
+    producerGroup: string,
+    headerOf: (e: HalfBatchEntry) => SendMessageRequestHeader,
     entries: HalfBatchEntry[],
   ): Promise<RemotingCommand> | undefined {
-    const results: HalfBatchResult[] = new Array(headers.length);
-    const accepted: Array<{ i: number; p: Prepared }> = [];
-    for (let i = 0; i < headers.length; i++) {
+    const n = entries.length;
+    const results: HalfBatchResult[] = new Array(n);
+    const halves: Accepted = { at: [], inputs: [], facts: [], queueIds: [], bytes: 0 };
+    const base = this.sender.halfSendBase(producerGroup, conn);
+    let topicName: string | undefined;
+    let topic: HalfTopic | undefined;
+    for (let i = 0; i < n; i++) {
+      const e = entries[i]!;
+      if (e.topic !== topicName) {
+        topicName = e.topic;
+        topic = this.sender.halfTopic(topicName);
+      }
+      const k = halves.inputs.length;
+      const input = topic && halfInputOf(e, topic, base, halves.facts, k);
+      if (input) {
+        halves.at.push(i);
+        halves.inputs.push(input);
+        halves.queueIds.push(e.queueId);
+        halves.bytes += e.body.length;
+        continue;
+      }
       try {
-        const header = headers[i]!;
+        const header = headerOf(e);
         halfOnly(header, i);
-        const p = this.sender.prepareDecoded(singleOf(req, entries[i]!.body), header, conn);
+        const p = this.sender.prepareDecoded(singleOf(req, e.body), header, conn);
         if (p instanceof Promise) {
           p.catch(() => undefined); // the single-send path prepares it again and reports
           return undefined;
         }
         if (!p.half) return undefined;
-        accepted.push({ i, p });
+        halves.at.push(i);
+        halves.inputs.push(p.inputs[0]!);
+        halves.facts[k] = p.halfFacts;
+        halves.queueIds.push(p.requestedQueueId);
+        halves.bytes += e.body.length;
       } catch (err) {
         results[i] = refusal(err);
       }
     }
-    if (accepted.length === 0) return Promise.resolve(answer(req, results));
+    if (halves.at.length === 0) return Promise.resolve(answer(req, results));
     return this.sender.submitShared(
-      () => this.putAll(accepted, entries, results).then(() => answer(req, results)),
+      () => this.putAll(halves, results).then(() => answer(req, results)),
       (remark) => {
-        for (const { i } of accepted) results[i] = { code: ResponseCode.SYSTEM_BUSY, remark };
+        for (const i of halves.at) results[i] = { code: ResponseCode.SYSTEM_BUSY, remark };
         return answer(req, results);
       },
     );
@@ -143,39 +175,31 @@ export class HalfBatch {
    * is put alone, so the half it refuses fails alone and the others are stored, as single
    * sends would be.
    */
-  private putAll(
-    accepted: ReadonlyArray<{ i: number; p: Prepared }>,
-    entries: readonly HalfBatchEntry[],
-    results: HalfBatchResult[],
-  ): Promise<void> {
-    const ps = accepted.map((a) => a.p);
-    let bytes = 0;
-    for (const { i } of accepted) bytes += entries[i]!.body.length;
-    return this.sender.putSharedAll(ps, bytes).then(
+  private putAll(h: Accepted, results: HalfBatchResult[]): Promise<void> {
+    return this.sender.putHalves(h.inputs, h.facts, h.bytes).then(
       (r) => {
         const flushTimeout = r.status === "FLUSH_DISK_TIMEOUT";
-        for (let k = 0; k < accepted.length; k++) {
-          const { i, p } = accepted[k]!;
+        for (let k = 0; k < h.at.length; k++) {
           const out: HalfBatchResult = {
             code: flushTimeout ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS,
             msgId: r.msgIds[k]!,
-            queueId: p.requestedQueueId,
+            queueId: h.queueIds[k]!,
             queueOffset: r.queueOffset + k,
           };
           if (flushTimeout) out.remark = "flush disk timeout";
-          results[i] = out;
+          results[h.at[k]!] = out;
         }
       },
       (err: unknown) => {
         // Only a refusal before anything was written is retried half by half (as the
         // PutCoalescer does): any other failure is every half's answer.
         if (!(err instanceof TideMQError && err.code === ResponseCode.MESSAGE_ILLEGAL)) {
-          for (const { i } of accepted) results[i] = refusal(err);
+          for (const i of h.at) results[i] = refusal(err);
           return;
         }
         return Promise.all(
-          accepted.map(({ i, p }) =>
-            this.sender.putShared(p, entries[i]!.body.length).then(
+          h.at.map((i, k) =>
+            this.sender.putHalves([h.inputs[k]!], [h.facts[k]], h.inputs[k]!.body.length).then(
               (r) => {
                 results[i] = {
                   code:
@@ -183,7 +207,7 @@ export class HalfBatch {
                       ? ResponseCode.FLUSH_DISK_TIMEOUT
                       : ResponseCode.SUCCESS,
                   msgId: r.msgIds[0]!,
-                  queueId: p.requestedQueueId,
+                  queueId: h.queueIds[k]!,
                   queueOffset: r.queueOffset,
                 };
                 if (r.status === "FLUSH_DISK_TIMEOUT") results[i]!.remark = "flush disk timeout";
@@ -222,6 +246,18 @@ export class HalfBatch {
       return refusal(err);
     }
   }
+}
+
+/** The halves of a request accepted for the store, in entry order (parallel arrays, no object per half). */
+interface Accepted {
+  /** Entry index of each. */
+  at: number[];
+  inputs: MessageInput[];
+  facts: Array<HalfFacts | undefined>;
+  /** The queue id each answer reports (the real topic's). */
+  queueIds: number[];
+  /** Body bytes of all (traffic statistics). */
+  bytes: number;
 }
 
 function answer(req: RemotingCommand, results: HalfBatchResult[]): RemotingCommand {

@@ -79,11 +79,37 @@ const WRITE: Record<Decision, HalfAction> = {
   discard: Object.freeze({ kind: "write", decision: "discard" }),
 };
 
+/**
+ * A half never checked back, as the table first holds it: shared and frozen (a state is a
+ * value: every step makes a new one, nothing changes one in place).
+ */
+export const FRESH_PENDING: HalfState = Object.freeze({ status: "pending", checks: 0 });
+
+type Step = { next: HalfState; action: HalfAction };
+
+/** The steps of a half never checked back (nearly every transaction), made once. */
+const FRESH_END: Record<Decision, Step> = {
+  commit: freshStep({ status: "resolving", resolving: "commit", checks: 0 }, WRITE.commit),
+  rollback: freshStep({ status: "resolving", resolving: "rollback", checks: 0 }, WRITE.rollback),
+  discard: freshStep({ status: "resolving", resolving: "discard", checks: 0 }, WRITE.discard),
+};
+const FRESH_WRITTEN: Record<Decision, Step> = {
+  commit: freshStep({ status: "committed", checks: 0 }, NONE),
+  rollback: freshStep({ status: "rolledBack", checks: 0 }, NONE),
+  discard: freshStep({ status: "discarded", checks: 0 }, NONE),
+};
+const FRESH_UNWRITTEN: Step = Object.freeze({ next: FRESH_PENDING, action: NONE });
+
+function freshStep(next: HalfState, action: HalfAction): Step {
+  return Object.freeze({ next: Object.freeze(next), action });
+}
+
 export function step(s: HalfState, e: HalfEvent): { next: HalfState; action: HalfAction } {
   switch (e.kind) {
     case "end": {
       if (e.decision === "unknown") return { next: s, action: NONE };
       if (s.status === "pending") {
+        if (s.checks === 0) return FRESH_END[e.decision];
         return {
           next: { status: "resolving", resolving: e.decision, checks: s.checks },
           action: WRITE[e.decision],
@@ -108,6 +134,7 @@ export function step(s: HalfState, e: HalfEvent): { next: HalfState; action: Hal
     }
     case "written": {
       if (s.status !== "resolving" || !s.resolving) return { next: s, action: NONE };
+      if (s.checks === 0) return e.ok ? FRESH_WRITTEN[s.resolving] : FRESH_UNWRITTEN;
       if (!e.ok) return { next: { status: "pending", checks: s.checks }, action: NONE };
       return { next: { status: FINAL[s.resolving], checks: s.checks }, action: NONE };
     }

@@ -2,7 +2,7 @@ import { decodeMessages, type MessageExt } from "@tidemq/protocol";
 import type { MessageInput, PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
-import type { HalfState, HalfStatus } from "./HalfLifecycle.js";
+import { FRESH_PENDING, type HalfState, type HalfStatus } from "./HalfLifecycle.js";
 import { HALF_QUEUE_ID } from "./HalfMessage.js";
 import type { HalfRecord } from "./RecentHalves.js";
 import { RESOLVED_REMEMBERED, ResolvedHalves } from "./ResolvedHalves.js";
@@ -14,6 +14,8 @@ const SCAN_BATCH = 256;
 
 /** A half nobody has decided yet, with its place in the HalfLifecycle machine. */
 export interface Pending {
+  /** A pending half is its own END_TRANSACTION look-up result (no wrapper object per half). */
+  readonly kind: "pending";
   info: HalfInfo;
   /** The half as read by the END_TRANSACTION that found it (saves a second read for its copy). */
   record?: HalfRecord;
@@ -126,7 +128,7 @@ export class HalfTable {
   addHalf(m: HalfRecord): Pending | undefined {
     const info = halfInfoOf(m);
     if (!info || this.pending.has(info.queueOffset) || this.resolved.has(info.queueOffset)) return undefined;
-    const p: Pending = { info, state: { status: "pending", checks: 0 } };
+    const p: Pending = { kind: "pending", info, record: undefined, state: FRESH_PENDING };
     this.pending.set(info.queueOffset, p);
     return p;
   }
@@ -155,11 +157,9 @@ export class HalfTable {
     this.halfScanned = h;
   }
 
-  known(
-    offset: number,
-  ): { kind: "pending"; pending: Pending } | { kind: "resolved"; status: HalfStatus } | undefined {
+  known(offset: number): Pending | { kind: "resolved"; status: HalfStatus } | undefined {
     const p = this.pending.get(offset);
-    if (p) return { kind: "pending", pending: p };
+    if (p) return p;
     const s = this.resolved.get(offset);
     if (s) return { kind: "resolved", status: s };
     return undefined;
@@ -169,7 +169,8 @@ export class HalfTable {
   putRecords(inputs: MessageInput[]): Promise<PutResult[]> {
     this.ops.writes++;
     // Decisions free the segments unresolved halves keep: taken on a full disk too (store reserve).
-    return this.ctx.store.putMessagesBatch(inputs, { reserve: true }).then(
+    // Nobody reads these records' msgIds (a copy is found by its UNIQ_KEY): none are made.
+    return this.ctx.store.putMessagesBatch(inputs, { reserve: true, msgIds: false }).then(
       (results) => {
         this.ops.writes--;
         for (let i = 0; i < inputs.length; i++) {

@@ -35,41 +35,70 @@ export interface EncodedProperties {
   facts: HalfFacts | undefined;
 }
 
-/** A half kept in memory: its properties parsed only if something asks for the object. */
-class RecentHalf implements HalfRecord {
-  readonly topic: string;
-  readonly flag: number;
-  readonly body: Buffer;
-  readonly sysFlag: number;
-  readonly bornTimestamp: number;
-  readonly bornHost: { host: string; port: number };
-  readonly reconsumeTimes: number;
+/**
+ * A half taken from the cache for its END_TRANSACTION: the store input the send path put,
+ * read in place (its properties parsed only if something asks for the object). It is its own
+ * EncodedProperties, so a half costs one object, made only when it is taken.
+ */
+class KeptHalf implements HalfRecord, EncodedProperties {
+  readonly pairs: string;
   private parsed: Record<string, string> | undefined;
 
   constructor(
-    m: MessageInput,
+    private readonly m: MessageInput,
     readonly queueOffset: number,
     readonly commitLogOffset: number,
     readonly storeTimestamp: number,
-    readonly encoded: EncodedProperties,
+    readonly facts: HalfFacts | undefined,
   ) {
-    this.topic = m.topic;
-    this.flag = m.flag ?? 0;
-    this.body = m.body;
-    this.sysFlag = m.sysFlag ?? 0;
-    this.bornTimestamp = m.bornTimestamp;
-    this.bornHost = m.bornHost;
-    this.reconsumeTimes = m.reconsumeTimes ?? 0;
+    const own = m.encodedProperties!;
+    this.pairs = typeof own === "string" ? own : own.toString("utf8");
   }
 
+  get encoded(): EncodedProperties {
+    return this;
+  }
+  get suffix(): Buffer | undefined {
+    return this.m.encodedPropertiesSuffix;
+  }
+  get tagsCode(): number {
+    return this.m.tagsCode ?? 0;
+  }
+  get keys(): string | undefined {
+    return this.m.keys;
+  }
+  get uniqKey(): string | undefined {
+    return this.m.uniqKey;
+  }
+  get topic(): string {
+    return this.m.topic;
+  }
+  get flag(): number {
+    return this.m.flag ?? 0;
+  }
+  get body(): Buffer {
+    return this.m.body;
+  }
+  get sysFlag(): number {
+    return this.m.sysFlag ?? 0;
+  }
+  get bornTimestamp(): number {
+    return this.m.bornTimestamp;
+  }
+  get bornHost(): { host: string; port: number } {
+    return this.m.bornHost;
+  }
+  get reconsumeTimes(): number {
+    return this.m.reconsumeTimes ?? 0;
+  }
   get properties(): Record<string, string> {
-    this.parsed ??= parseProperties(this.encoded.pairs + (this.encoded.suffix?.toString("utf8") ?? ""));
+    this.parsed ??= parseProperties(this.pairs + (this.suffix?.toString("utf8") ?? ""));
     return this.parsed;
   }
 }
 
-/** Halves kept at most (oldest dropped first); a dropped one is read from the log as before. */
-const MAX_HALVES = 8192;
+/** Halves kept at most (a power of two: a half's slot is its queue offset modulo this). */
+const SLOTS = 8192;
 /** Body bytes kept at most. */
 const MAX_BYTES = 32 * 1024 * 1024;
 
@@ -78,10 +107,22 @@ const MAX_BYTES = 32 * 1024 * 1024;
  * usually follows within milliseconds finds the record without a log read (a read per commit
  * cost a loop turn each and made the answers go out one by one). Only a cache: the log stays
  * the truth, a miss reads it, and the record kept is exactly what was put at that offset.
+ *
+ * Kept as parallel arrays indexed by queue offset modulo SLOTS (half-queue offsets are
+ * consecutive, so a newer half takes the slot of the one SLOTS older): per half, the store
+ * input it was put from and four numbers, no object or map entry of its own.
  */
 export class RecentHalves {
-  private readonly byOffset = new Map<number, HalfRecord>();
+  /** The queue offset each slot holds (-1: none). */
+  private readonly queueOffsets = new Float64Array(SLOTS).fill(-1);
+  private readonly commitLogOffsets = new Float64Array(SLOTS);
+  private readonly storeTimes = new Float64Array(SLOTS);
+  private readonly inputs: Array<MessageInput | undefined> = new Array(SLOTS).fill(undefined);
+  private readonly facts: Array<HalfFacts | undefined> = new Array(SLOTS).fill(undefined);
   private bytes = 0;
+  /** Lowest and highest queue offsets that may be held (oldest first out over MAX_BYTES). */
+  private oldest = 0;
+  private newest = -1;
 
   /**
    * Called with a put's input and result (and what halfMessage noted of it); ignores anything
@@ -106,50 +147,66 @@ export class RecentHalves {
     result?: PutResult,
   ): void {
     if (m.topic !== TRANS_HALF_TOPIC || m.body.length > MAX_BYTES / 16) return;
+    if (!Number.isSafeInteger(queueOffset) || queueOffset < 0) return;
     const commitLogOffset = commitLogOffsetOf(msgId, result);
     if (commitLogOffset === undefined) return;
-    this.byOffset.delete(queueOffset);
-    const own = m.encodedProperties;
-    this.byOffset.set(
-      queueOffset,
-      own === undefined
-        ? {
-            topic: m.topic,
-            queueOffset,
-            commitLogOffset,
-            storeTimestamp,
-            properties: m.properties,
-            flag: m.flag ?? 0,
-            body: m.body,
-            sysFlag: m.sysFlag ?? 0,
-            bornTimestamp: m.bornTimestamp,
-            bornHost: m.bornHost,
-            reconsumeTimes: m.reconsumeTimes ?? 0,
-          }
-        : new RecentHalf(m, queueOffset, commitLogOffset, storeTimestamp, {
-            pairs: typeof own === "string" ? own : own.toString("utf8"),
-            suffix: m.encodedPropertiesSuffix,
-            tagsCode: m.tagsCode ?? 0,
-            keys: m.keys,
-            uniqKey: m.uniqKey,
-            facts,
-          }),
-    );
+    const s = queueOffset % SLOTS;
+    this.clear(s);
+    this.queueOffsets[s] = queueOffset;
+    this.commitLogOffsets[s] = commitLogOffset;
+    this.storeTimes[s] = storeTimestamp;
+    this.inputs[s] = m;
+    this.facts[s] = facts;
     this.bytes += m.body.length;
-    for (const [offset, h] of this.byOffset) {
-      if (this.byOffset.size <= MAX_HALVES && this.bytes <= MAX_BYTES) break;
-      this.byOffset.delete(offset);
-      this.bytes -= h.body.length;
+    if (queueOffset > this.newest) this.newest = queueOffset;
+    if (this.oldest < this.newest - SLOTS + 1) this.oldest = this.newest - SLOTS + 1;
+    while (this.bytes > MAX_BYTES && this.oldest <= this.newest) {
+      const o = this.oldest++ % SLOTS;
+      if (this.queueOffsets[o] === this.oldest - 1) this.clear(o);
     }
   }
 
   /** The half stored at this queue and commit-log offset, removed from the cache; else undefined. */
   take(queueOffset: number, commitLogOffset: number): HalfRecord | undefined {
-    const h = this.byOffset.get(queueOffset);
-    if (!h) return undefined;
-    this.byOffset.delete(queueOffset);
-    this.bytes -= h.body.length;
-    return h.commitLogOffset === commitLogOffset ? h : undefined;
+    if (!Number.isSafeInteger(queueOffset) || queueOffset < 0) return undefined;
+    const s = queueOffset % SLOTS;
+    if (this.queueOffsets[s] !== queueOffset) return undefined;
+    const m = this.inputs[s]!;
+    const facts = this.facts[s];
+    const storeTimestamp = this.storeTimes[s]!;
+    const at = this.commitLogOffsets[s]!;
+    this.clear(s);
+    if (at !== commitLogOffset) return undefined;
+    if (m.encodedProperties !== undefined) return new KeptHalf(m, queueOffset, at, storeTimestamp, facts);
+    return {
+      topic: m.topic,
+      queueOffset,
+      commitLogOffset: at,
+      storeTimestamp,
+      properties: m.properties,
+      flag: m.flag ?? 0,
+      body: m.body,
+      sysFlag: m.sysFlag ?? 0,
+      bornTimestamp: m.bornTimestamp,
+      bornHost: m.bornHost,
+      reconsumeTimes: m.reconsumeTimes ?? 0,
+    };
+  }
+
+  /** Halves held now. */
+  get size(): number {
+    let n = 0;
+    for (let s = 0; s < SLOTS; s++) if (this.queueOffsets[s]! >= 0) n++;
+    return n;
+  }
+
+  private clear(s: number): void {
+    const m = this.inputs[s];
+    if (m === undefined) return;
+    this.bytes -= m.body.length;
+    this.queueOffsets[s] = -1;
+    this.inputs[s] = undefined;
+    this.facts[s] = undefined;
   }
 }
 
@@ -159,8 +216,27 @@ export class RecentHalves {
  * this record. Undefined (not kept) when neither says which record it is.
  */
 function commitLogOffsetOf(id: string | undefined, result: PutResult | undefined): number | undefined {
-  // The id's last 16 hex digits are the commit-log offset (below 2^53: exact as a number).
-  return id && id.length >= 16 ? Number.parseInt(id.slice(-16), 16) : result?.commitLogOffset;
+  // The id's last 16 hex digits are the commit-log offset (below 2^53: exact as a number),
+  // read in place (no slice per half); an id that is not hex there is not kept.
+  if (!id || id.length < 16) return result?.commitLogOffset;
+  const n = id.length;
+  const hi = hex8(id, n - 16);
+  const lo = hex8(id, n - 8);
+  if (hi < 0 || lo < 0) return undefined;
+  const offset = hi * 4294967296 + lo;
+  return Number.isSafeInteger(offset) ? offset : undefined;
+}
+
+/** The 8 hex digits at `at` as an unsigned number, or -1 if any is not a hex digit. */
+function hex8(s: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = s.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
 }
 
 const perStore = new WeakMap<MessageStore, RecentHalves>();

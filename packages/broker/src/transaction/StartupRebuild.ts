@@ -65,7 +65,8 @@ export async function rebuildFromLog(
   for (const [offset, status] of cpResolved.entries()) table.remember(offset, status);
   for (const [offset, state] of states) {
     const info = infos.get(offset);
-    if (state.status === "pending" && info) table.pending.set(offset, { info, state });
+    if (state.status === "pending" && info)
+      table.pending.set(offset, { kind: "pending", info, record: undefined, state });
     else table.remember(offset, state.status);
   }
   if (table.pending.size > 0) {
