@@ -39,6 +39,21 @@ sys.stdin.read()
 fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
 `;
 
+/** `p`, or a failure naming `what` after `ms` (a hang guard). */
+async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A process holding a read lease on `path`; its lines ("held", "break", "nolease …") as events. */
 function leaseHolder(path: string) {
   const child = spawn("python3", ["-c", HOLDER, path], { stdio: ["pipe", "pipe", "inherit"] });
@@ -93,7 +108,7 @@ test("a later segment is never sized before an earlier one: with the earlier one
   fs.writeFileSync(a.path, "");
   const holder = leaseHolder(a.path);
   try {
-    const first = await holder.next(/^(held|nolease)/);
+    const first = await within(60_000, holder.next(/^(held|nolease)/), "the lease holder starting");
     if (first !== "held") {
       t.skip(`no read lease on ${dir} (${first}): python3 and fcntl leases are needed`);
       return;
@@ -108,15 +123,15 @@ test("a later segment is never sized before an earlier one: with the earlier one
       earlierAtLater = fs.statSync(a.path).size;
     });
     // The store's open of the earlier file is now blocked in the kernel (the lease is breaking).
-    assert.equal(await holder.next(/^break/), "break");
+    assert.equal(await within(60_000, holder.next(/^break/), "the lease break"), "break");
     // Nothing announces that the later segment is NOT being sized: give it a bounded window to
     // finish wrongly (code that sizes it alone does so in milliseconds), then let go.
     let windowTimer: NodeJS.Timeout | undefined;
     await Promise.race([openedB, new Promise((r) => (windowTimer = setTimeout(r, 2000)))]);
     clearTimeout(windowTimer);
     const laterDoneWhileHeld = order.includes("later");
-    await holder.release();
-    await Promise.all([openedA, openedB]);
+    await within(60_000, holder.release(), "the lease holder letting go");
+    await within(60_000, Promise.all([openedA, openedB]), "both segments opened");
     assert.equal(
       laterDoneWhileHeld,
       false,
