@@ -17,7 +17,7 @@
 // script's round lines in DIR/harness.log.
 // Exit code 0 when every check passed, 1 otherwise; the last line is a JSON summary.
 import { execFileSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -85,6 +85,16 @@ function lossyAvailable() {
     return "fusermount3 is not installed (apt-get install fuse3)";
   }
   return undefined;
+}
+
+/** Is `pid` still the lossyfs daemon? It is no child of ours: once it exits, init reaps it and
+ *  its PID can go to any new process (pid_max is 32768 on many machines). */
+function isLossyfs(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("lossyfs");
+  } catch {
+    return false;
+  }
 }
 
 const lossyWhyNot = WANT_LOSSY ? lossyAvailable() : "not asked (--lossy)";
@@ -334,7 +344,14 @@ try {
       if (ms === undefined) stats.violations.push(`round ${round}: no new leader within 30 s after SIGSTOP`);
       await sleep(between(500, 2000));
       const resumedAt = Date.now();
-      process.kill(leader.child.pid, "SIGCONT");
+      // A stopped process cannot exit by itself: gone now, it was killed from outside this
+      // bench. Said so as a violation (not a bare "kill ESRCH" abort, nor a SIGCONT to whatever
+      // process reused its PID); ensureAllUp restarts it.
+      if (!cluster.alive(leader)) {
+        stats.violations.push(
+          `round ${round}: ${leader.id} exited while stopped (${leader.child.signalCode ?? leader.child.exitCode}): killed from outside the bench`,
+        );
+      } else process.kill(leader.child.pid, "SIGCONT");
       // The old leader must not come back and take writes as leader: no send issued after it
       // was stopped may be acknowledged by it (sends it had replicated before may: see
       // inFlightAckedOnResume).
@@ -478,7 +495,7 @@ if (mount) {
   try {
     execFileSync("fusermount3", ["-u", mount]);
   } catch {
-    if (lossyPid) process.kill(lossyPid, "SIGTERM");
+    if (lossyPid && isLossyfs(lossyPid)) process.kill(lossyPid, "SIGTERM");
   }
 }
 const fo = [...stats.failoverMs].sort((a, b) => a - b);

@@ -91,6 +91,14 @@ export async function powerCut(m: LossyMount): Promise<number> {
   return before.unsynced_bytes ?? 0;
 }
 
+function isLossyfs(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("lossyfs");
+  } catch {
+    return false;
+  }
+}
+
 /** Unmounts, ends the daemon (by its PID) and removes both directories. */
 export async function unmountLossyfs(m: LossyMount): Promise<void> {
   if (isMounted(m.dir)) {
@@ -108,7 +116,10 @@ export async function unmountLossyfs(m: LossyMount): Promise<void> {
       }
     };
     for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
-    if (alive()) process.kill(m.pid, "SIGKILL");
+    // Only if the PID is still the daemon: once it exited and init reaped it, the PID can go
+    // to any new process (pid_max is 32768 on many machines, threads take PIDs too), and a
+    // SIGKILL then hit a stranger — e.g. another test's broker.
+    if (alive() && isLossyfs(m.pid)) process.kill(m.pid, "SIGKILL");
   }
   await fs.promises.rm(m.backing, { recursive: true, force: true });
   if (!isMounted(m.dir)) await fs.promises.rm(m.dir, { recursive: true, force: true });

@@ -139,7 +139,9 @@ export class DLedgerGroup {
   /** Node options per replica for its next start (e.g. `--import` of a fault injector). */
   readonly nodeArgs = new Map<string, string[]>();
 
-  async startReplica(id: string): Promise<void> {
+  /** Starts replica `id`; `readyWithinMs` is a hang guard (a start that includes a deliberate
+   *  delay, e.g. a late index fsync, passes a larger one). */
+  async startReplica(id: string, readyWithinMs = 30_000): Promise<void> {
     const r = this.replica(id);
     const root = join(this.dir, id);
     const overrides = {
@@ -174,7 +176,10 @@ export class DLedgerGroup {
     r.role = "follower";
     await new Promise<void>((resolve, reject) => {
       let buf = "";
-      const timer = setTimeout(() => reject(new Error(`replica ${id} did not start in 30 s`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`replica ${id} did not start in ${readyWithinMs / 1000} s`)),
+        readyWithinMs,
+      );
       child.stdout!.on("data", (d: Buffer) => {
         buf += d.toString();
         let nl = buf.indexOf("\n");

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
 import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
-import { DLedgerGroup } from "./dledgerGroup.js";
+import { DLedgerGroup, type Replica } from "./dledgerGroup.js";
 
 /*
  * dLegerLazyIndexSync over real broker processes: a replica acknowledges an entry once its
@@ -31,6 +31,19 @@ before(async () => {
 after(async () => {
   await group?.stop();
 });
+
+/**
+ * SIGCONT to a replica this test paused. A paused process cannot exit by itself: if it is gone,
+ * something outside the test killed it, and the scenario (X and F a majority) no longer holds —
+ * said so, with how it ended, instead of a bare "kill ESRCH" (or a signal to a reused PID).
+ */
+function resume(r: Replica): void {
+  if (!group.alive(r))
+    throw new Error(
+      `${r.id} exited while paused (${r.child?.exitCode ?? r.child?.signalCode}): killed from outside the test`,
+    );
+  process.kill(r.child!.pid!, "SIGCONT");
+}
 
 function amnesiaMark(id: string): { lazy: boolean; recoverTo: number } | undefined {
   const path = join(group.dir, id, "dledger", "amnesia.json");
@@ -113,25 +126,40 @@ test("lazy index sync: a follower that lost index records of acknowledged entrie
       //    may lose more, a harsher fault the mark covers all the same (it needs only the
       //    bytes to survive, which they do). F's log stays longer than X's, so without the
       //    mark X would vote for F, which lacks acknowledged entries L holds.
-      await group.kill(f.id);
-      const index = fs.readFileSync(indexPath);
-      const records = Math.floor(index.length / INDEX_RECORD);
+      //    F is killed while it holds such entries: a pause of the sends under load (no entry
+      //    for an index fsync's 200 ms delay) lets it dispatch and checkpoint all it holds, and
+      //    a kill then would leave nothing to lose. So its files are read until they show
+      //    entries past its checkpoint, and the kill follows in the same turn (bounded).
       const atPause = sizeAtPause / INDEX_RECORD;
-      assert.ok(records - atPause >= 8, `only ${records - atPause} entries while ${x.id} was paused`);
-      const checkpoint = JSON.parse(fs.readFileSync(join(group.dir, f.id, "checkpoint"), "utf8")) as {
-        logicsOffset: number;
+      const cut = () => {
+        const index = fs.readFileSync(indexPath);
+        const records = Math.floor(index.length / INDEX_RECORD);
+        const checkpoint = JSON.parse(fs.readFileSync(join(group.dir, f.id, "checkpoint"), "utf8")) as {
+          logicsOffset: number;
+        };
+        let keep = atPause + Math.floor((records - atPause) / 2);
+        while (keep < records && index.readDoubleBE((keep - 1) * INDEX_RECORD + 8) <= checkpoint.logicsOffset)
+          keep++;
+        return { records, keep };
       };
-      let keep = atPause + Math.floor((records - atPause) / 2);
-      while (keep < records && index.readDoubleBE((keep - 1) * INDEX_RECORD + 8) <= checkpoint.logicsOffset)
-        keep++;
+      const deadline = Date.now() + 30_000;
+      for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+        const seen = cut();
+        if (seen.records - atPause >= 8 && seen.keep < seen.records) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await group.kill(f.id); // its SIGKILL goes out in this turn, right after the read
+      const { records, keep } = cut();
+      assert.ok(records - atPause >= 8, `only ${records - atPause} entries while ${x.id} was paused`);
       assert.ok(keep < records, `${f.id} dispatched every entry it holds: nothing to lose`);
       fs.truncateSync(indexPath, keep * INDEX_RECORD);
       // 3. The second failure: L killed. X, resumed, lacks what L and F committed while it slept.
       await group.kill(leader.id);
-      process.kill(x.child!.pid!, "SIGCONT");
+      resume(x);
       xStopped = false;
     } finally {
-      if (xStopped) process.kill(x.child!.pid!, "SIGCONT");
+      // Cleanup after a failure above: X may be gone too (nothing to resume then).
+      if (xStopped && group.alive(x)) process.kill(x.child!.pid!, "SIGCONT");
     }
     const ackedBeforeOutage = acked.length;
     // 4. F restarts amnesiac: it may have acknowledged entries ending up to its log's end.

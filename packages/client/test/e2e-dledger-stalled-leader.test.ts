@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Admin, Producer } from "../src/index.js";
 import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
-import { DLedgerGroup } from "./dledgerGroup.js";
+import { DLedgerGroup, type Replica } from "./dledgerGroup.js";
 
 /*
  * "Elected but not writable": a DLedger leader that has won an election but cannot take
@@ -29,6 +29,26 @@ after(async () => {
   delete process.env.TIDEMQ_LOG_LEVEL;
 });
 
+/**
+ * `tidemq admin clusterList` run again and again (one at a time, bounded) until X's row shows
+ * it as an elected leader taking no writes; the last output otherwise (the asserts then say
+ * what it showed).
+ */
+async function clusterListWhileStalled(
+  x: Replica,
+  until: { done: boolean },
+): Promise<{ code: number | null; out: string }> {
+  const deadline = Date.now() + 2 * DELAY_MS + 60_000;
+  let last = { code: null as number | null, out: "(clusterList never ran)" };
+  for (let i = 0; i < 100 && !until.done && Date.now() < deadline; i++) {
+    last = await group.admin(["clusterList"]);
+    const row = last.out.split("\n").find((l) => l.includes(x.addr));
+    if (last.code === 0 && row && /LEADER_NOT_READY/.test(row) && /takes no writes: applying/.test(row))
+      break;
+  }
+  return last;
+}
+
 const STALL = /dledger: (n\d) was elected leader (\d+) s ago and still takes no writes: (.*)/;
 
 test("a leader whose commit gate waits for its index warns once, naming why; clusterList shows it", {
@@ -40,7 +60,9 @@ test("a leader whose commit gate waits for its index warns once, naming why; clu
   await group.kill(x.id, "SIGTERM");
   process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS = String(DELAY_MS);
   try {
-    await group.startReplica(x.id);
+    // Its start includes one index fsync (LazyIndexSync.syncAtStart), so DELAY_MS too: with the
+    // default 30 s guard a loaded machine's start-up ran out ("replica n0 did not start in 30 s").
+    await group.startReplica(x.id, DELAY_MS + 60_000);
   } finally {
     delete process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS;
   }
@@ -51,6 +73,8 @@ test("a leader whose commit gate waits for its index warns once, naming why; clu
   } finally {
     await a.shutdown();
   }
+  let list = { code: null as number | null, out: "" };
+  const listing = { done: false };
   const p = new Producer({ endpoints: group.nsAddr, logger: testLogger("producer"), ...FAST });
   await p.startup();
   // X receives these; their index records stay undurable for 20-40 s.
@@ -69,8 +93,16 @@ test("a leader whose commit gate waits for its index warns once, naming why; clu
   try {
     const transfer = await group.admin(["transferLeader", "-g", group.brokerName, "-i", x.id]);
     assert.equal(transfer.code, 0, transfer.out);
-    await waitFor(() => STALL.test(x.stderr ?? ""), 15_000, "the elected-but-not-writable warning");
+    // clusterList is read while X is stalled, from its election on (the note is there from the
+    // start), alongside the wait for the warning: the stall ends about DELAY_MS after X's
+    // election, and a clusterList started only after the warning (3 s in) got a ~17 s window,
+    // which a loaded machine's CLI start-up overran (X was a follower again by then).
+    [list] = await Promise.all([
+      clusterListWhileStalled(x, listing),
+      waitFor(() => STALL.test(x.stderr ?? ""), 30_000, "the elected-but-not-writable warning"),
+    ]);
   } finally {
+    listing.done = true;
     trickling = false;
     await trickle;
     await p.shutdown();
@@ -83,7 +115,6 @@ test("a leader whose commit gate waits for its index warns once, naming why; clu
   );
   assert.equal(x.role, "follower", "it must not report itself writable while warning");
 
-  const list = await group.admin(["clusterList"]);
   assert.equal(list.code, 0, list.out);
   const line = list.out.split("\n").find((l) => l.includes(x.addr));
   assert.ok(line, `no row for ${x.id}:\n${list.out}`);

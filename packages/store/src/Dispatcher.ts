@@ -109,7 +109,14 @@ export class Dispatcher {
     const dropped = this.pending.popTailWhile((d) => d.offset >= offset);
     const first = dropped.at(-1);
     const kept = this.pending.peekTail();
-    const boundary = first ? first.offset : kept ? kept.offset + kept.size : this.dispatched;
+    // With nothing queued the boundary is where dispatch stands — never below the log's start:
+    // a replica begun at a snapshot's offset whose only entry so far is a segment's blank
+    // filler (no record, so nothing dispatched) must be able to take that entry back.
+    const boundary = first
+      ? first.offset
+      : kept
+        ? kept.offset + kept.size
+        : Math.max(this.dispatched, this.log.minOffset);
     if (boundary !== offset) {
       for (let i = dropped.length - 1; i >= 0; i--) this.pending.push(dropped[i]!);
       throw new RangeError(

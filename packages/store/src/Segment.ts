@@ -111,34 +111,43 @@ const sizing = new Map<string, Promise<void>>();
 /** The segment's write fd, creating and sizing the file first if it is new (once, shared). */
 export function openForWrite(seg: Segment): Promise<number> {
   if (seg.fd !== undefined) return Promise.resolve(seg.fd);
-  seg.opening ??= (async () => {
-    const fd = await open(seg.path, fs.constants.O_RDWR | fs.constants.O_CREAT);
-    if (!seg.ready) {
-      // In log order: writes into two segments can be in flight at once, and a power cut
-      // between two sizings left the earlier file empty (0 bytes) with the later one sized —
-      // a layout recovery refuses ("segments do not follow each other"). Chained, a sized
-      // segment implies every earlier one is, and empty files only ever trail (removed at
-      // recovery, see listSegments).
-      const dir = dirname(seg.path);
-      const before = sizing.get(dir);
-      const mine = (async () => {
-        await before?.catch(() => undefined);
-        // Sized up front (sparse), like RocketMQ's pre-sized mapped files: the file length is
-        // the segment length, so a scan knows where the segment ends and a gap shows.
-        await ftruncate(fd, seg.size);
-        // Make the size and the directory entry durable before any record lands in the
-        // segment: recovery relies on segment sizes to find where each one ends.
-        await fdatasync(fd);
-        await fsyncDir(dir);
-      })();
-      sizing.set(dir, mine);
+  if (seg.opening) return seg.opening;
+  // In log order: writes into two segments can be in flight at once, and a power cut between
+  // two sizings left the earlier file empty (0 bytes) with the later one sized — a layout
+  // recovery refuses ("segments do not follow each other"). Chained, a sized segment implies
+  // every earlier one is, and empty files only ever trail (removed at recovery, see
+  // listSegments). The place in the chain is taken here, at the call (callers open segments
+  // in log order), not once the file is open: an earlier segment's open can take longer than
+  // a later one's, and the later one then sized first.
+  const dir = dirname(seg.path);
+  const fdOpen = open(seg.path, fs.constants.O_RDWR | fs.constants.O_CREAT);
+  let sized: Promise<void> | undefined;
+  if (!seg.ready) {
+    const before = sizing.get(dir);
+    sized = (async () => {
+      const fd = await fdOpen;
+      await before?.catch(() => undefined);
+      // Sized up front (sparse), like RocketMQ's pre-sized mapped files: the file length is
+      // the segment length, so a scan knows where the segment ends and a gap shows.
+      await ftruncate(fd, seg.size);
+      // Make the size and the directory entry durable before any record lands in the
+      // segment: recovery relies on segment sizes to find where each one ends.
+      await fdatasync(fd);
+      await fsyncDir(dir);
+    })();
+    sizing.set(dir, sized);
+  }
+  seg.opening = (async () => {
+    if (sized) {
+      // Awaited first: it awaits the open too, so a failed open is reported once, here.
       try {
-        await mine;
+        await sized;
       } finally {
-        if (sizing.get(dir) === mine) sizing.delete(dir);
+        if (sizing.get(dir) === sized) sizing.delete(dir);
       }
       seg.ready = true;
     }
+    const fd = await fdOpen;
     seg.fd = fd;
     seg.opening = undefined;
     return fd;

@@ -180,6 +180,14 @@ async function mount(tool: Lossyfs): Promise<Mount> {
   return m;
 }
 
+function isLossyfs(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("lossyfs");
+  } catch {
+    return false;
+  }
+}
+
 /** Unmounts, makes sure the daemon is gone (by its PID), removes both directories. */
 async function unmount(m: Mount): Promise<void> {
   if (isMounted(m.mnt)) {
@@ -199,7 +207,9 @@ async function unmount(m: Mount): Promise<void> {
       }
     };
     for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
-    if (alive()) process.kill(m.pid, "SIGKILL");
+    // Only while the PID is still the daemon: once init reaped it, the PID can go to any new
+    // process (pid_max is 32768 on many machines), and a SIGKILL would hit a stranger.
+    if (alive() && isLossyfs(m.pid)) process.kill(m.pid, "SIGKILL");
   }
   await fs.promises.rm(m.backing, { recursive: true, force: true });
   // Never recurse into a directory that is still a mount point.
