@@ -255,9 +255,8 @@ function copyOfEncoded(half: HalfRecord, e: EncodedProperties, decision: "commit
     reconsumeTimes: half.reconsumeTimes,
     preparedTransactionOffset: half.commitLogOffset,
     tagsCode: e.tagsCode,
-    // A half HalfInput built keeps TRAN_MSG in its suffix: its pairs are the copy's as they are.
-    encodedProperties: f?.copySuffix ? e.pairs : withoutPair(e.pairs, MessageConst.TRANSACTION_PREPARED),
-    encodedPropertiesSuffix: f?.copySuffix ?? e.suffix,
+    encodedProperties: withoutPair(e.pairs, MessageConst.TRANSACTION_PREPARED),
+    encodedPropertiesSuffix: e.suffix,
     keys: e.keys,
     uniqKey: e.uniqKey,
   };
