@@ -37,7 +37,13 @@ export function syncProgress(n: RaftNode): void {
   const voters = n.voters();
   for (const id of [...n.progress.keys()]) {
     if (voters.includes(id)) n.removing.delete(id);
-    else if (!n.removing.has(id)) n.removing.set(id, n.membership.lastPendingIndex() || n.log.lastIndex());
+    else if (!n.removing.has(id)) {
+      n.removing.set(id, n.membership.lastPendingIndex() || n.log.lastIndex());
+      // A removed peer is told of its removal for an election timeout FROM NOW, not from when it
+      // last answered: one restarted just before (silent while down) would otherwise be dropped
+      // at the next tick, never get the entry, and stay registered and serving as a member.
+      n.progress.get(id)!.heardFrom();
+    }
   }
   for (const v of voters) {
     if (v === n.id || n.progress.has(v)) continue;

@@ -173,3 +173,23 @@ test("a live voter that is removed gets the entry that removes it and never camp
   assert.deepEqual(lead.voters(), ["n0", "n1"]);
   assert.throws(() => lead.transferLeadership("n2"), /not a voter/);
 });
+
+test("a voter silent for an election timeout (restarting) and removed just as it comes back still gets the entry that removes it", () => {
+  const net = new Net();
+  const ids = ["n0", "n1", "n2", "n3"];
+  for (const id of ids) net.add(id, ids);
+  net.nodes.get("n0")!.raft.campaign();
+  net.settle();
+  const leader = net.nodes.get("n0")!.raft;
+  assert.equal(leader.role, "leader");
+  net.down.add("n3");
+  net.tick(25); // n3 is silent longer than an election timeout: not recently active
+  assert.equal(leader.status().progress.n3?.recentActive, false);
+  leader.proposeConfigChange({ op: "removeVoter", node: "n3" });
+  net.settle();
+  net.down.delete("n3"); // back (restarted) right after the removal
+  net.tick(3);
+  const n3 = net.nodes.get("n3")!.raft;
+  assert.deepEqual(n3.voters(), ["n0", "n1", "n2"], "n3 learnt of its removal");
+  assert.equal(leader.status().progress.n3, undefined, "then the leader stops sending");
+});
