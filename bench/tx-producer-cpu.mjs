@@ -19,6 +19,7 @@ import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { createRoutedTopic } from "./lib/common.mjs";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const { values: opt } = parseArgs({
@@ -86,17 +87,7 @@ for (const [name, root] of builds) {
   const { Admin, Producer } = await import(dist(root, "client"));
   if (!sides.admin) {
     const admin = new Admin({ endpoints: nsAddr, logger: quiet });
-    await admin.createTopic({ topic: TOPIC, brokerAddr, readQueueNums: 4, writeQueueNums: 4 });
-    for (let i = 0; i < 100; i++) {
-      if (
-        await admin.getTopicRoute(TOPIC).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await createRoutedTopic(admin, TOPIC, brokerAddr);
     sides.admin = admin;
   }
   const p = new Producer({

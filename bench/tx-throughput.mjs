@@ -23,6 +23,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { createRoutedTopic } from "./lib/common.mjs";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const dist = (pkg) => new URL(`packages/${pkg}/dist/src/index.js`, `file://${REPO}`).href;
@@ -97,17 +98,7 @@ const [nsAddr, brokerAddr] = await startBroker();
 const { Admin, Producer } = await import(dist("client"));
 const TOPIC = "TxBench";
 const admin = new Admin({ endpoints: nsAddr, logger: quiet });
-await admin.createTopic({ topic: TOPIC, brokerAddr, readQueueNums: 4, writeQueueNums: 4 });
-for (let i = 0; i < 100; i++) {
-  if (
-    await admin.getTopicRoute(TOPIC).then(
-      () => true,
-      () => false,
-    )
-  )
-    break;
-  await new Promise((r) => setTimeout(r, 50));
-}
+await createRoutedTopic(admin, TOPIC, brokerAddr);
 const mk = (autoBatch) =>
   new Producer({
     endpoints: nsAddr,

@@ -36,3 +36,18 @@ export function machine() {
   const cpus = os.cpus();
   return `${cpus.length} x ${cpus[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
 }
+
+/** Creates a 4-queue topic on one broker and waits (≤ 5 s) until the NameServer routes it. */
+export async function createRoutedTopic(admin, topic, brokerAddr) {
+  await admin.createTopic({ topic, brokerAddr, readQueueNums: 4, writeQueueNums: 4 });
+  for (let i = 0; i < 100; i++) {
+    if (
+      await admin.getTopicRoute(topic).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -88,12 +88,14 @@ test("clusterList shows a replica's amnesia mark, and no note once the mark is c
         keep++;
       return { records, keep };
     };
-    const deadline = Date.now() + 30_000;
-    for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-      const seen = cut();
-      if (seen.keep < seen.records) break;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitFor(
+      () => {
+        const seen = cut();
+        return seen.keep < seen.records;
+      },
+      30_000,
+      `${f.id}'s files to show entries past its checkpoint`,
+    );
     await group.kill(f.id); // its SIGKILL goes out in this turn, right after the read
     const { records, keep } = cut();
     assert.ok(keep < records, `${f.id} dispatched every entry it holds: nothing to lose`);

@@ -142,12 +142,14 @@ test("lazy index sync: a follower that lost index records of acknowledged entrie
           keep++;
         return { records, keep };
       };
-      const deadline = Date.now() + 30_000;
-      for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-        const seen = cut();
-        if (seen.records - atPause >= 8 && seen.keep < seen.records) break;
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await waitFor(
+        () => {
+          const seen = cut();
+          return seen.records - atPause >= 8 && seen.keep < seen.records;
+        },
+        30_000,
+        `${f.id}'s files to show 8 entries since ${x.id} paused, some past its checkpoint`,
+      );
       await group.kill(f.id); // its SIGKILL goes out in this turn, right after the read
       const { records, keep } = cut();
       assert.ok(records - atPause >= 8, `only ${records - atPause} entries while ${x.id} was paused`);
