@@ -13,12 +13,12 @@
 // profiler (objects already collected included): bytes allocated per operation and the top
 // sites. Steady under machine load, where CPU µs swing ±20 %.
 // Build first: npx tsc -b
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { benchBroker } from "./lib/benchBroker.mjs";
 import { createRoutedTopic } from "./lib/common.mjs";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
@@ -42,42 +42,9 @@ const dist = (root, pkg) => pathToFileURL(join(root, `packages/${pkg}/dist/src/i
 const quiet = { debug() {}, info() {}, warn() {}, error: (m) => console.error(`[error] ${m}`) };
 
 const dir = mkdtempSync(join(os.tmpdir(), "tidemq-txcpu-"));
-const brokerScript = `
-  const { NameServer } = await import(${JSON.stringify(dist(REPO, "namesrv"))});
-  const { BrokerController, loadBrokerConfig } = await import(${JSON.stringify(dist(REPO, "broker"))});
-  const { createLogger } = await import(${JSON.stringify(dist(REPO, "remoting"))});
-  const ns = new NameServer({ port: 0, host: "127.0.0.1", logger: createLogger("ns", "error") });
-  await ns.start();
-  const { config } = await loadBrokerConfig({ env: {}, overrides: {
-    brokerName: "bench", brokerIP1: "127.0.0.1", listenPort: 0, namesrvAddr: "127.0.0.1:" + ns.port,
-    storePathRootDir: ${JSON.stringify(dir)}, storePathCommitLog: ${JSON.stringify(join(dir, "commitlog"))},
-    flushDiskType: "ASYNC_FLUSH" } });
-  const b = new BrokerController(config, { logger: createLogger("b", "error") });
-  await b.start();
-  process.on("SIGTERM", () => { b.shutdown().then(() => ns.stop()).finally(() => process.exit(0)); });
-  process.stdout.write("READY 127.0.0.1:" + ns.port + " " + b.brokerAddr + "\\n");
-`;
-const child = spawn(
-  process.execPath,
-  ["--initial-old-space-size=64", "--input-type=module", "-e", brokerScript],
-  {
-    stdio: ["ignore", "pipe", "inherit"],
-  },
-);
-// The broker dies with this process, whatever happens here.
-process.on("exit", () => {
-  child.kill("SIGKILL");
-  rmSync(dir, { recursive: true, force: true });
-});
-const [nsAddr, brokerAddr] = await new Promise((res, rej) => {
-  let out = "";
-  child.stdout.on("data", (d) => {
-    out += d;
-    const m = /READY (\S+) (\S+)/.exec(out);
-    if (m) res([m[1], m[2]]);
-  });
-  child.once("exit", (code) => rej(new Error(`broker exited with ${code}`)));
-});
+const broker = benchBroker({ dir });
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+const [nsAddr, brokerAddr] = await broker.start();
 
 const TOPIC = "TxCpu";
 const builds = [["new", REPO]];
@@ -215,9 +182,7 @@ if (opt.base) {
 if (out_alloc) out.allocation = out_alloc;
 for (const n of names) await sides[n].producer.shutdown();
 await sides.admin.shutdown();
-const exited = new Promise((r) => child.once("exit", r));
-child.kill("SIGTERM");
-await exited;
+await broker.stop();
 if (opt.json) console.log(JSON.stringify(out));
 else {
   console.log(

@@ -17,12 +17,12 @@
 // profiles the broker; TXPROF=1 first prints sequential latencies (half, commit; plain;
 // half alone), TXGAP=ms pauses that long after each commit.
 // Build first: npx tsc -b
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { benchBroker } from "./lib/benchBroker.mjs";
 import { createRoutedTopic } from "./lib/common.mjs";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
@@ -44,55 +44,14 @@ const body = Buffer.alloc(Number(opt.size), "x");
 const quiet = { debug() {}, info() {}, warn() {}, error: (m) => console.error(`[error] ${m}`) };
 
 const dir = mkdtempSync(join(os.tmpdir(), "tidemq-txbench-"));
-const brokerScript = `
-  const { NameServer } = await import(${JSON.stringify(dist("namesrv"))});
-  const { BrokerController, loadBrokerConfig } = await import(${JSON.stringify(dist("broker"))});
-  const { createLogger } = await import(${JSON.stringify(dist("remoting"))});
-  const ns = new NameServer({ port: 0, host: "127.0.0.1", logger: createLogger("ns", "error") });
-  await ns.start();
-  const { config } = await loadBrokerConfig({ env: {}, overrides: {
-    brokerName: "bench", brokerIP1: "127.0.0.1", listenPort: 0, namesrvAddr: "127.0.0.1:" + ns.port,
-    storePathRootDir: ${JSON.stringify(dir)}, storePathCommitLog: ${JSON.stringify(join(dir, "commitlog"))},
-    flushDiskType: ${JSON.stringify(opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH")} } });
-  const b = new BrokerController(config, { logger: createLogger("b", "error") });
-  const t0 = performance.now();
-  await b.start();
-  const startMs = (performance.now() - t0).toFixed(0);
-  const halves = b.context.store.getMaxOffsetInQueue("RMQ_SYS_TRANS_HALF_TOPIC", 0);
-  process.on("message", () => { const u = process.cpuUsage(); process.send({ cpuUs: u.user + u.system }); });
-  process.on("SIGTERM", () => { b.shutdown().then(() => ns.stop()).finally(() => process.exit(0)); });
-  process.stdout.write("READY 127.0.0.1:" + ns.port + " " + b.brokerAddr + " " + startMs + " " + halves + "\\n");
-`;
-const brokerOpts = (process.env.BROKER_NODE_OPTS ?? "").split(" ").filter(Boolean);
-let child;
-// The broker dies with this process, whatever happens here.
-process.on("exit", () => {
-  child?.kill("SIGKILL");
-  rmSync(dir, { recursive: true, force: true });
+const broker = benchBroker({
+  dir,
+  flush: opt.sync ? "SYNC_FLUSH" : "ASYNC_FLUSH",
+  nodeOpts: (process.env.BROKER_NODE_OPTS ?? "").split(" ").filter(Boolean),
 });
-/** Starts the broker on `dir`; resolves with [nsAddr, brokerAddr, start-up ms, halves in the log]. */
-function startBroker() {
-  child = spawn(
-    process.execPath,
-    ["--initial-old-space-size=64", ...brokerOpts, "--input-type=module", "-e", brokerScript],
-    { stdio: ["ignore", "pipe", "inherit", "ipc"] },
-  );
-  const c = child;
-  return new Promise((resolve, reject) => {
-    let out = "";
-    c.stdout.on("data", (d) => {
-      out += d;
-      const m = /READY (\S+) (\S+) (\d+) (\d+)/.exec(out);
-      if (m) resolve([m[1], m[2], Number(m[3]), Number(m[4])]);
-    });
-    c.once("exit", (code) => reject(new Error(`broker exited with ${code}`)));
-  });
-}
-const brokerCpuUs = () =>
-  new Promise((resolve) => {
-    child.once("message", (m) => resolve(m.cpuUs));
-    child.send("cpu");
-  });
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+const startBroker = () => broker.start();
+const brokerCpuUs = () => broker.cpuUs();
 const [nsAddr, brokerAddr] = await startBroker();
 
 const { Admin, Producer } = await import(dist("client"));
@@ -218,12 +177,7 @@ const out = {
 await batched.shutdown();
 await single.shutdown();
 await admin.shutdown();
-const stopBroker = async () => {
-  const c = child;
-  const exited = new Promise((r) => c.once("exit", r));
-  c.kill("SIGTERM");
-  await exited;
-};
+const stopBroker = () => broker.stop();
 await stopBroker();
 // Start-up over the log this run left: from the transaction-state checkpoint the clean stop
 // wrote, then (the file removed) by reading every half and op record, as before checkpoints.

@@ -138,7 +138,8 @@ test("a dead voter is removed and an empty replica added: it learns the membersh
   assert.notEqual(n0.role, "leader");
 });
 
-test("a live voter that is removed gets the entry that removes it and never campaigns; a dead one is forgotten after an election timeout", () => {
+/** Four voters n0..n3, n0 elected leader. */
+function fourWithLeaderN0(): { net: Net; leader: RaftNode } {
   const net = new Net();
   const ids = ["n0", "n1", "n2", "n3"];
   for (const id of ids) net.add(id, ids);
@@ -146,6 +147,11 @@ test("a live voter that is removed gets the entry that removes it and never camp
   net.settle();
   const leader = net.nodes.get("n0")!.raft;
   assert.equal(leader.role, "leader");
+  return { net, leader };
+}
+
+test("a live voter that is removed gets the entry that removes it and never campaigns; a dead one is forgotten after an election timeout", () => {
+  const { net, leader } = fourWithLeaderN0();
   leader.propose([enc.encode("x")]);
   net.settle();
 
@@ -175,13 +181,7 @@ test("a live voter that is removed gets the entry that removes it and never camp
 });
 
 test("a voter silent for an election timeout (restarting) and removed just as it comes back still gets the entry that removes it", () => {
-  const net = new Net();
-  const ids = ["n0", "n1", "n2", "n3"];
-  for (const id of ids) net.add(id, ids);
-  net.nodes.get("n0")!.raft.campaign();
-  net.settle();
-  const leader = net.nodes.get("n0")!.raft;
-  assert.equal(leader.role, "leader");
+  const { net, leader } = fourWithLeaderN0();
   net.down.add("n3");
   net.tick(25); // n3 is silent longer than an election timeout: not recently active
   assert.equal(leader.status().progress.n3?.recentActive, false);
