@@ -95,15 +95,19 @@ test("tidemq dev starts a DLedger group of three processes, names the leader; ki
   const next = await waitFor(/leader: (n\d) \(pid (\d+)/, 30_000, mark);
   assert.notEqual(next[1], first[1]);
   assert.match(out.slice(mark), new RegExp(`replica ${first[1]} \\(pid ${first[3]}\\) exited \\(SIGKILL\\)`));
+  pids.delete(Number(first[3])); // reaped by tidemq dev: its number may now be another process's
 
   const exited = new Promise<number | null>((r) => dev.once("exit", (code) => r(code)));
   dev.kill("SIGINT");
   assert.equal(await exited, 0);
+  pids.delete(dev.pid!);
   for (const p of pidsOf) {
     assert.throws(
       () => process.kill(p, 0),
       /ESRCH/,
       `replica pid ${p} still running after tidemq dev stopped`,
     );
+    // Gone: after() must not signal a number the system may hand to another process.
+    pids.delete(p);
   }
 });
