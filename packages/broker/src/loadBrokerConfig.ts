@@ -68,6 +68,52 @@ const KNOWN_UNSUPPORTED = new Set([
   "clientWorkerThreads",
 ]);
 
+/**
+ * RocketMQ keys that ask for a safety TideMQ does not give: set to ask for it, they refuse
+ * start-up (a warning that is easy to miss would leave a broker running without what its
+ * config asked for — no authentication, no failover, a weaker replication guarantee).
+ * Set to the harmless value, they are only reported like KNOWN_UNSUPPORTED.
+ */
+const REFUSED_WHEN_ASKED: ReadonlyMap<string, { asks: (v: string) => boolean; why: string }> = new Map([
+  [
+    "aclEnable",
+    { asks: isTrue, why: "access control (ACL) is not supported: every client would be served unauthenticated" },
+  ],
+  [
+    "enableControllerMode",
+    {
+      asks: isTrue,
+      why: "controller mode is not supported; replicated broker groups with automatic failover are DLedger groups (enableDLegerCommitLog=true with dLegerPeers, README Replication)",
+    },
+  ],
+  [
+    "enableSlaveActingMaster",
+    { asks: isTrue, why: "a slave acting as master is not supported (use a DLedger group for failover)" },
+  ],
+  [
+    "rejectTransactionMessage",
+    { asks: isTrue, why: "refusing transactional messages is not supported: they would be accepted" },
+  ],
+  ...(["totalReplicas", "inSyncReplicas", "minInSyncReplicas"] as const).map(
+    (k) =>
+      [
+        k,
+        {
+          asks: (v: string) => Number(v) !== 1,
+          why: "RocketMQ 5's in-sync replica counts are not supported; a SYNC_MASTER waits for its slave, a DLedger group for a majority (README Durability)",
+        },
+      ] as const,
+  ),
+  [
+    "allAckInSyncStateSet",
+    { asks: isTrue, why: "RocketMQ 5's in-sync state set is not supported (README Durability)" },
+  ],
+]);
+
+function isTrue(v: string): boolean {
+  return v.trim().toLowerCase() === "true";
+}
+
 type Kind = "string" | "int" | "bool" | "enum" | "port";
 interface KeySpec {
   kind: Kind;
@@ -212,8 +258,10 @@ function applyProperties(config: BrokerConfig, text: string, where: string): str
   const target = config as unknown as Record<string, unknown>;
   for (const { key, value, line } of parsePropertiesText(text)) {
     if (!isBrokerConfigKey(key)) {
+      const refused = REFUSED_WHEN_ASKED.get(key);
+      if (refused?.asks(value)) throw new BrokerConfigError(`${key}=${value} in ${where} (line ${line}): ${refused.why}`);
       warnings.push(
-        KNOWN_UNSUPPORTED.has(key)
+        KNOWN_UNSUPPORTED.has(key) || REFUSED_WHEN_ASKED.has(key)
           ? `config key ${key} in ${where} (line ${line}) is a RocketMQ setting TideMQ does not support yet; ignored`
           : `unknown config key ${key} in ${where} (line ${line}); ignored — check its spelling`,
       );

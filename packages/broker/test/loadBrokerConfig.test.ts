@@ -61,7 +61,7 @@ test("a RocketMQ broker.conf loads with its values and derived defaults", async 
 test("an unknown key is reported by name and start-up continues", async () => {
   const file = await conf(
     "typo.conf",
-    "brokerName=b1\nflushDiskTyp=SYNC_FLUSH\naclEnable=true\nenableDLegerCommitLog=false\n",
+    "brokerName=b1\nflushDiskTyp=SYNC_FLUSH\naclEnable=false\nenableDLegerCommitLog=false\n",
   );
   const { config, warnings } = await loadBrokerConfig({ file, env: {} });
   assert.equal(config.brokerName, "b1");
@@ -69,6 +69,27 @@ test("an unknown key is reported by name and start-up continues", async () => {
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /^unknown config key flushDiskTyp in .*typo\.conf/);
   assert.match(warnings[1]!, /aclEnable .* does not support yet/);
+});
+
+test("a RocketMQ key asking for a safety TideMQ does not give refuses start-up, naming the key and why", async () => {
+  const cases: Array<[string, RegExp]> = [
+    ["aclEnable=true", /aclEnable=true in .* \(line 2\): access control \(ACL\) is not supported/],
+    ["enableControllerMode=TRUE", /enableControllerMode=TRUE .*controller mode is not supported.*enableDLegerCommitLog=true/],
+    ["enableSlaveActingMaster=true", /enableSlaveActingMaster=true .*not supported/],
+    ["rejectTransactionMessage=true", /rejectTransactionMessage=true .*they would be accepted/],
+    ["minInSyncReplicas=2", /minInSyncReplicas=2 .*in-sync replica counts are not supported/],
+    ["totalReplicas=3", /totalReplicas=3 /],
+    ["allAckInSyncStateSet=true", /allAckInSyncStateSet=true /],
+  ];
+  for (const [line, expected] of cases) {
+    const file = await conf("safety.conf", `brokerName=b1\n${line}\n`);
+    await assert.rejects(loadBrokerConfig({ file, env: {} }), expected, line);
+  }
+  // The harmless values are only reported.
+  const file = await conf("harmless.conf", "brokerName=b1\nenableControllerMode=false\ntotalReplicas=1\n");
+  const { warnings } = await loadBrokerConfig({ file, env: {} });
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0]!, /enableControllerMode .* does not support yet; ignored/);
 });
 
 test("a config asking for replication that is not built, or roles that contradict, refuse to start, naming the key", async () => {
