@@ -52,7 +52,13 @@ export async function loadWindow(
   const windowMs = o.windowSeconds * 1000;
   const t0 = performance.now();
   const since = now - windowMs;
-  const logEnd = store.confirmedPhysicalOffset;
+  // Only committed records: under DLedger the log past the commit index (visibleOffset) may be
+  // an uncommitted tail that this replica takes back when it rejoins the group. An entry for
+  // a taken-back record would outlive it and be found before the entry of the same key's
+  // committed copy (lookups answer with the oldest), read back as whatever record holds that
+  // offset then and miss: the resend stored twice. A store without a commit gate (classic
+  // master or slave) sees its whole confirmed log.
+  const logEnd = store.visibleOffset ?? store.confirmedPhysicalOffset;
   const logStart = store.commitLogMinOffset;
   let from = await store.offsetSince(since, o.rebuildMaxBytes);
   const report: RebuildReport = { snapshot: 0, dropped: 0, records: 0, kept: 0, scannedBytes: 0, ms: 0 };
@@ -140,9 +146,9 @@ export async function loadWindow(
         ? `; the last ${mib} MiB of log (duplicateRebuildMaxBytes) cover only ${Math.round((now - oldest) / 1000)} s of the ${o.windowSeconds} s window until it refills`
         : ""),
   );
-  // Below the visible offset records are final (committed under DLedger): a catch-up at
-  // an election need not read them again.
-  return { report, scannedTo: logEnd, committedSeenTo: Math.min(logEnd, store.visibleOffset ?? 0) };
+  // Records below logEnd are final (committed under DLedger): a catch-up at an election need
+  // not read them again.
+  return { report, scannedTo: logEnd, committedSeenTo: store.visibleOffset === undefined ? 0 : logEnd };
 }
 
 /**
