@@ -136,7 +136,8 @@ test("a taken-back uncommitted tail leaves no window entry: a resend to its repl
 
     const key = "7F0000010001000000000000000C0002";
     // The followers die first (SIGSTOP would not do: they would read K from their sockets on SIGCONT).
-    for (const f of followers) await group.kill(f.id, "SIGKILL");
+    // K must reach L before its check-quorum deposes it (an election timeout, 1 s): sent at once.
+    await Promise.all(followers.map((f) => group.kill(f.id, "SIGKILL")));
     // Never acknowledged: no majority can hold it.
     const uncommitted = client.invoke(l.addr, send(topic, key)).catch(() => undefined);
     await until(
