@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
   createRequest,
+  encodeBatchBody,
   encodeProperties,
   type RemotingCommand,
   RequestCode,
@@ -167,6 +168,61 @@ test("a taken-back uncommitted tail leaves no window entry: a resend to its repl
     const resend = await client.invoke(back.addr, send(topic, key));
     assert.deepEqual(answer(resend), answer(retry), `resend answer: ${resend.remark}`);
     assert.equal(await maxOffset(back.addr, topic), 3, "K was stored a second time");
+  } finally {
+    await api.shutdown();
+  }
+});
+
+function batch(topic: string, uniqKeys: string[]): RemotingCommand {
+  const body = encodeBatchBody(
+    uniqKeys.map((u) => ({ flag: 0, body: Buffer.from(`b-${u}`), properties: { UNIQ_KEY: u } })),
+  );
+  const header = sendHeaderToV2({
+    producerGroup: "PG_RESEND",
+    topic,
+    defaultTopic: "TBW102",
+    defaultTopicQueueNums: 4,
+    queueId: 0,
+    sysFlag: 0,
+    bornTimestamp: Date.now(),
+    flag: 0,
+    properties: encodeProperties({ WAIT: "true" }),
+    batch: true,
+  });
+  return createRequest(RequestCode.SEND_BATCH_MESSAGE, header, body);
+}
+
+/*
+ * A batch (what the auto-batching producer sends) across a leader change: on the old leader
+ * its later messages' window entries follow the first one's; the new leader's catch-up enters
+ * each record on its own. The whole batch resent gets the original answer (every msgId, the
+ * first queue offset), and so does one of its messages resent alone.
+ */
+test("a batch resent to the new leader after kill -9 gets the original answer, and so does one of its messages alone", {
+  timeout: 120_000,
+}, async () => {
+  const api = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });
+  try {
+    for (const r of group.replicas) if (!group.alive(r)) await group.startReplica(r.id);
+    const leader = await group.leader(60_000);
+    const topic = uniq("DLRB");
+    await api.createTopic({ topic, brokerAddr: leader.addr, readQueueNums: 4, writeQueueNums: 4 });
+    const keys = [1, 2, 3].map((i) => `7F0000010001000000000000000D000${i}`);
+    const first = await client.invoke(leader.addr, batch(topic, keys));
+    assert.equal(first.code, ResponseCode.SUCCESS, first.remark);
+    const msgIds = first.extFields!.msgId!.split(",");
+    assert.equal(msgIds.length, 3);
+
+    await group.kill(leader.id, "SIGKILL");
+    const next = await group.leader(60_000, leader.id);
+    assert.equal(await maxOffset(next.addr, topic), 3);
+    const again = await client.invoke(next.addr, batch(topic, keys));
+    assert.deepEqual(answer(again), answer(first), `batch resend answer: ${again.remark}`);
+    const one = await client.invoke(next.addr, send(topic, keys[1]!));
+    assert.equal(one.code, ResponseCode.SUCCESS, one.remark);
+    assert.equal(one.extFields?.msgId, msgIds[1]);
+    assert.equal(one.extFields?.queueOffset, "1");
+    assert.equal(await maxOffset(next.addr, topic), 3, "a resend was stored again");
   } finally {
     await api.shutdown();
   }
