@@ -59,3 +59,63 @@ test("start-up loads committed records only; the leader catch-up enters the rest
     await removeDir(dir);
   }
 });
+
+test("a leader catch-up cut short by duplicateRebuildMaxBytes says how much of the window it left unread", async () => {
+  const dir = await tempDir("dedup-gate-bound");
+  const gate = { committedOffset: 0 };
+  const store = await MessageStore.open({
+    storePathRootDir: dir,
+    commitGate: gate,
+    flushDiskType: "ASYNC_FLUSH",
+    storeHost: { host: "127.0.0.1", port: 10911 },
+    logger,
+  });
+  const warnings: string[] = [];
+  const watched = { ...logger, warn: (m: string) => warnings.push(m) };
+  try {
+    const d = new DuplicateDetector({
+      windowSeconds: 600,
+      maxEntries: 1024,
+      rebuildMaxBytes: 1 << 30,
+      store,
+      logger: watched,
+    });
+    await d.rebuild(store); // an empty log: the window has read up to 0
+    // Ten records committed while this replica follows, then a catch-up bounded to about three.
+    const puts = [];
+    for (let i = 0; i < 10; i++) puts.push(store.putMessages([keyedInput("Gate", `KEY-${i}`)]));
+    await eventually(
+      () => store.maxPhysicalOffset > 0 && store.confirmedPhysicalOffset === store.maxPhysicalOffset,
+      "written",
+    );
+    gate.committedOffset = store.confirmedPhysicalOffset;
+    store.commitAdvanced();
+    await Promise.all(puts);
+    const per = store.confirmedPhysicalOffset / 10;
+    const bounded = new DuplicateDetector({
+      windowSeconds: 600,
+      maxEntries: 1024,
+      rebuildMaxBytes: Math.floor(3.5 * per),
+      store,
+      logger: watched,
+    });
+    await bounded.catchUp(store);
+    assert.equal(bounded.lastCatchUp?.records, 3);
+    assert.equal(bounded.lastCatchUp?.missedBytes, 7 * per);
+    assert.ok(bounded.window.lookupUniq("Gate", "KEY-9", Date.now()) >= 0);
+    assert.equal(bounded.window.lookupUniq("Gate", "KEY-6", Date.now()), -1);
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(
+      warnings[0]!,
+      /were not read \(duplicateRebuildMaxBytes \d+\): resends of sends older than \d+ s are stored again/,
+    );
+    // Unbounded, nothing is left out and nothing is said.
+    await d.catchUp(store);
+    assert.equal(d.lastCatchUp?.records, 10);
+    assert.equal(d.lastCatchUp?.missedBytes, 0);
+    assert.equal(warnings.length, 1);
+  } finally {
+    await store.shutdown();
+    await removeDir(dir);
+  }
+});

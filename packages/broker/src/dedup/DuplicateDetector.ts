@@ -93,7 +93,9 @@ export class DuplicateDetector {
   /** A catch-up under way (catchUp): admissions wait for it. */
   private catching: Promise<void> | undefined;
   /** What the last catchUp() read. */
-  lastCatchUp: { records: number; added: number; scannedBytes: number; ms: number } | undefined;
+  lastCatchUp:
+    | { records: number; added: number; scannedBytes: number; ms: number; missedBytes: number }
+    | undefined;
 
   /**
    * A DLedger replica became the writable leader: records it received by replication as a

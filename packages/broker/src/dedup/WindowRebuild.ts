@@ -161,26 +161,48 @@ export async function catchUpWindow(
   o: { windowSeconds: number; rebuildMaxBytes: number; logger: Logger },
   store: Pick<MessageStore, "offsetSince" | "forEachRecordFields" | "visibleOffset">,
   seenTo: number,
-): Promise<{ records: number; added: number; scannedBytes: number; ms: number; to: number }> {
+): Promise<{
+  records: number;
+  added: number;
+  scannedBytes: number;
+  ms: number;
+  to: number;
+  /** Log within the window the byte bound left unread (not in the window). */
+  missedBytes: number;
+}> {
   const t0 = performance.now();
   const since = Date.now() - o.windowSeconds * 1000;
   const to = store.visibleOffset;
   const from = Math.max(seenTo, await store.offsetSince(since, o.rebuildMaxBytes));
+  // The byte bound may leave out records of the window this replica never read (it was a
+  // follower for more than duplicateRebuildMaxBytes of log): resends of those are stored
+  // again, so say so, as the start-up load does.
+  const missedFrom = from > seenTo ? Math.max(seenTo, await store.offsetSince(since)) : from;
   let records = 0;
   let added = 0;
+  let oldest = Number.POSITIVE_INFINITY;
   if (from < to) {
     await store.forEachRecordFields(from, to, (offset, f) => {
       records++;
+      const ts = f.storeTimestamp;
+      if (ts < oldest) oldest = ts;
       const uniq = f.uniq;
-      if (uniq === undefined || f.storeTimestamp < since || !tracked(f.topic)) return;
-      window.addUniq(f.topic, uniq, offset, f.storeTimestamp);
+      if (uniq === undefined || ts < since || !tracked(f.topic)) return;
+      window.addUniq(f.topic, uniq, offset, ts);
       added++;
     });
   }
   const ms = Math.round(performance.now() - t0);
   const scannedBytes = Math.max(0, to - from);
-  o.logger.info(
-    `duplicate detection: leader catch-up: ${added} sends from the log entered (${records} records, ${(scannedBytes / 1024 / 1024).toFixed(1)} MiB read) in ${ms} ms; sends waited for it`,
-  );
-  return { records, added, scannedBytes, ms, to };
+  const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+  const line = `duplicate detection: leader catch-up: ${added} sends from the log entered (${records} records, ${mib(scannedBytes)} MiB read) in ${ms} ms; sends waited for it`;
+  if (missedFrom < from) {
+    const reach = oldest === Number.POSITIVE_INFINITY ? 0 : Math.round((Date.now() - oldest) / 1000);
+    o.logger.warn(
+      `${line}; ${mib(from - missedFrom)} MiB of log within the ${o.windowSeconds} s window were not read (duplicateRebuildMaxBytes ${o.rebuildMaxBytes}): resends of sends older than ${reach} s are stored again until the window refills`,
+    );
+  } else {
+    o.logger.info(line);
+  }
+  return { records, added, scannedBytes, ms, to, missedBytes: from - missedFrom };
 }
