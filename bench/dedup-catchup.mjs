@@ -5,8 +5,13 @@
 // A running store holding `stored` messages of `body` bytes (default 500), all within the window:
 //   full:        a window that saw none of them (every record arrived by replication);
 //   incremental: a window read up to the last catch-up, `recent` records written since.
-// Prints wall ms of the catch-up, ms CPU, and the wall ms a keyed send admitted at the start
-// of it waited; plus the machine.
+// Prints wall ms of the catch-up, ms CPU (user and system), and the wall ms a keyed send
+// admitted at the start of it waited; plus the machine.
+//   feed:        the other way a replica's window could cover what it got by replication —
+//                every record entered as it is dispatched (fields already in hand, so only the
+//                window's own work, DuplicateWindow.addUniq): CPU per record, paid by every
+//                follower for every record, against the catch-up's per record, paid once per
+//                election for at most the window.
 //
 // Usage: node --initial-old-space-size=64 bench/dedup-catchup.mjs [--stored N] [--recent N] [--rounds N] [--body BYTES]   (build first: npx tsc -b)
 import { mkdtempSync, rmSync } from "node:fs";
@@ -32,6 +37,11 @@ const logger = { debug() {}, info() {}, warn() {}, error() {} };
 const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
+};
+const cpuSplit = () => process.cpuUsage();
+const usSince = (c0) => {
+  const u = process.cpuUsage(c0);
+  return { user: u.user, sys: u.system };
 };
 const body = Buffer.alloc(Number(opt.body), 120);
 const message = (i) => {
@@ -70,6 +80,7 @@ const detector = (store) =>
 /** Times one catch-up and the wait of a keyed send admitted as it starts. */
 async function timed(d, store) {
   const c0 = cpuMs();
+  const s0 = cpuSplit();
   const t0 = performance.now();
   const done = d.catchUp(store);
   let waited = -1;
@@ -78,7 +89,21 @@ async function timed(d, store) {
     waited = performance.now() - t0;
   });
   await done;
-  return { ms: performance.now() - t0, cpu: cpuMs() - c0, waited, ...d.lastCatchUp };
+  return { ms: performance.now() - t0, cpu: cpuMs() - c0, split: usSince(s0), waited, ...d.lastCatchUp };
+}
+
+/** The window's own work per record when records are entered as dispatched (fields in hand). */
+async function feed(store) {
+  const fields = [];
+  await store.forEachRecordFields(0, store.visibleOffset, (offset, f) => {
+    if (f.uniq !== undefined) fields.push([f.topic, f.uniq, offset, f.storeTimestamp]);
+  });
+  const d = detector(store);
+  const w = d.window;
+  const s0 = cpuSplit();
+  const t0 = performance.now();
+  for (const [topic, uniq, offset, ts] of fields) w.addUniq(topic, uniq, offset, ts);
+  return { records: fields.length, ms: performance.now() - t0, split: usSince(s0) };
 }
 
 const stored = Number(opt.stored);
@@ -104,9 +129,13 @@ try {
       ["incremental", inc],
     ]) {
       console.log(
-        `${name}: ${x.added} sends entered from ${x.records} records (${(x.scannedBytes / 1048576).toFixed(1)} MiB) in ${x.ms.toFixed(0)} ms wall, ${x.cpu.toFixed(0)} ms CPU; a keyed send admitted at its start waited ${x.waited.toFixed(0)} ms`,
+        `${name}: ${x.added} sends entered from ${x.records} records (${(x.scannedBytes / 1048576).toFixed(1)} MiB) in ${x.ms.toFixed(0)} ms wall, ${x.cpu.toFixed(0)} ms CPU (user ${(x.split.user / 1000).toFixed(0)}, sys ${(x.split.sys / 1000).toFixed(0)}; ${((x.split.user * 1000) / x.records).toFixed(0)} + ${((x.split.sys * 1000) / x.records).toFixed(0)} ns a record); a keyed send admitted at its start waited ${x.waited.toFixed(0)} ms`,
       );
     }
+    const f = await feed(store);
+    console.log(
+      `feed: ${f.records} records entered as dispatched in ${f.ms.toFixed(0)} ms wall, CPU user ${(f.split.user / 1000).toFixed(0)} ms, sys ${(f.split.sys / 1000).toFixed(0)} ms (${((f.split.user * 1000) / f.records).toFixed(0)} + ${((f.split.sys * 1000) / f.records).toFixed(0)} ns a record)`,
+    );
   }
   await store.shutdown();
 } finally {

@@ -93,7 +93,9 @@ export class DuplicateDetector {
   /** A catch-up under way (catchUp): admissions wait for it. */
   private catching: Promise<void> | undefined;
   /** What the last catchUp() read. */
-  lastCatchUp: { records: number; added: number; scannedBytes: number; ms: number } | undefined;
+  lastCatchUp:
+    | { records: number; added: number; scannedBytes: number; ms: number; missedBytes: number }
+    | undefined;
 
   /**
    * A DLedger replica became the writable leader: records it received by replication as a
@@ -102,7 +104,10 @@ export class DuplicateDetector {
    * start-up rebuild: only the window, at most rebuildMaxBytes) into the window. Sends with a
    * UNIQ_KEY are admitted only after it ends (admit() waits), so none is checked against a window missing
    * them. Records this replica stored itself as an earlier leader are entered a second time:
-   * harmless, since every match is read back from the log (a stale entry can only miss).
+   * harmless, both entries point at the same committed record. Only committed records are
+   * ever entered (here and at start-up, loadWindow): an entry for a record taken back later
+   * would be found before a younger entry of the same key (lookups answer with the oldest)
+   * and miss on read-back, so the resend would be stored again.
    * Must be called synchronously from the role change, before any send of the new term.
    */
   catchUp(store: Pick<MessageStore, "offsetSince" | "forEachRecordFields" | "visibleOffset">): Promise<void> {

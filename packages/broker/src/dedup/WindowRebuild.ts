@@ -52,7 +52,13 @@ export async function loadWindow(
   const windowMs = o.windowSeconds * 1000;
   const t0 = performance.now();
   const since = now - windowMs;
-  const logEnd = store.confirmedPhysicalOffset;
+  // Only committed records: under DLedger the log past the commit index (visibleOffset) may be
+  // an uncommitted tail that this replica takes back when it rejoins the group. An entry for
+  // a taken-back record would outlive it and be found before the entry of the same key's
+  // committed copy (lookups answer with the oldest), read back as whatever record holds that
+  // offset then and miss: the resend stored twice. A store without a commit gate (classic
+  // master or slave) sees its whole confirmed log.
+  const logEnd = store.visibleOffset ?? store.confirmedPhysicalOffset;
   const logStart = store.commitLogMinOffset;
   let from = await store.offsetSince(since, o.rebuildMaxBytes);
   const report: RebuildReport = { snapshot: 0, dropped: 0, records: 0, kept: 0, scannedBytes: 0, ms: 0 };
@@ -140,9 +146,9 @@ export async function loadWindow(
         ? `; the last ${mib} MiB of log (duplicateRebuildMaxBytes) cover only ${Math.round((now - oldest) / 1000)} s of the ${o.windowSeconds} s window until it refills`
         : ""),
   );
-  // Below the visible offset records are final (committed under DLedger): a catch-up at
-  // an election need not read them again.
-  return { report, scannedTo: logEnd, committedSeenTo: Math.min(logEnd, store.visibleOffset ?? 0) };
+  // Records below logEnd are final (committed under DLedger): a catch-up at an election need
+  // not read them again.
+  return { report, scannedTo: logEnd, committedSeenTo: store.visibleOffset === undefined ? 0 : logEnd };
 }
 
 /**
@@ -155,26 +161,48 @@ export async function catchUpWindow(
   o: { windowSeconds: number; rebuildMaxBytes: number; logger: Logger },
   store: Pick<MessageStore, "offsetSince" | "forEachRecordFields" | "visibleOffset">,
   seenTo: number,
-): Promise<{ records: number; added: number; scannedBytes: number; ms: number; to: number }> {
+): Promise<{
+  records: number;
+  added: number;
+  scannedBytes: number;
+  ms: number;
+  to: number;
+  /** Log within the window the byte bound left unread (not in the window). */
+  missedBytes: number;
+}> {
   const t0 = performance.now();
   const since = Date.now() - o.windowSeconds * 1000;
   const to = store.visibleOffset;
   const from = Math.max(seenTo, await store.offsetSince(since, o.rebuildMaxBytes));
+  // The byte bound may leave out records of the window this replica never read (it was a
+  // follower for more than duplicateRebuildMaxBytes of log): resends of those are stored
+  // again, so say so, as the start-up load does.
+  const missedFrom = from > seenTo ? Math.max(seenTo, await store.offsetSince(since)) : from;
   let records = 0;
   let added = 0;
+  let oldest = Number.POSITIVE_INFINITY;
   if (from < to) {
     await store.forEachRecordFields(from, to, (offset, f) => {
       records++;
+      const ts = f.storeTimestamp;
+      if (ts < oldest) oldest = ts;
       const uniq = f.uniq;
-      if (uniq === undefined || f.storeTimestamp < since || !tracked(f.topic)) return;
-      window.addUniq(f.topic, uniq, offset, f.storeTimestamp);
+      if (uniq === undefined || ts < since || !tracked(f.topic)) return;
+      window.addUniq(f.topic, uniq, offset, ts);
       added++;
     });
   }
   const ms = Math.round(performance.now() - t0);
   const scannedBytes = Math.max(0, to - from);
-  o.logger.info(
-    `duplicate detection: leader catch-up: ${added} sends from the log entered (${records} records, ${(scannedBytes / 1024 / 1024).toFixed(1)} MiB read) in ${ms} ms; sends waited for it`,
-  );
-  return { records, added, scannedBytes, ms, to };
+  const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+  const line = `duplicate detection: leader catch-up: ${added} sends from the log entered (${records} records, ${mib(scannedBytes)} MiB read) in ${ms} ms; sends waited for it`;
+  if (missedFrom < from) {
+    const reach = oldest === Number.POSITIVE_INFINITY ? 0 : Math.round((Date.now() - oldest) / 1000);
+    o.logger.warn(
+      `${line}; ${mib(from - missedFrom)} MiB of log within the ${o.windowSeconds} s window were not read (duplicateRebuildMaxBytes ${o.rebuildMaxBytes}): resends of sends older than ${reach} s are stored again until the window refills`,
+    );
+  } else {
+    o.logger.info(line);
+  }
+  return { records, added, scannedBytes, ms, to, missedBytes: from - missedFrom };
 }

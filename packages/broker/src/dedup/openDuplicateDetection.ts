@@ -18,8 +18,11 @@ export function windowSnapshotPath(storePathRootDir: string): string {
  * every record below a snapshot's covered offset must have passed through the window. A
  * slave or a DLedger replica gets records by replication, which the window never sees, and
  * a Raft follower's uncommitted tail can be taken back, so those rebuild from the log at
- * every start (reading only each record's dispatch fields), and a snapshot left by an
- * earlier role is removed before anything could trust it.
+ * every start (reading only each record's dispatch fields, and only the committed part: up
+ * to the store's visible offset), and a snapshot left by an earlier role is removed before
+ * anything could trust it. A DLedger replica catches up on what it got as a follower when it
+ * becomes the leader (DuplicateDetector.catchUp); a classic slave becomes a master only by a
+ * restart, whose load reads its log.
  */
 export async function openDuplicateDetection(
   config: BrokerConfig,
