@@ -1,13 +1,22 @@
 #!/usr/bin/env node
 // The broker's CPU cost per send with producer de-duplication on against off, measured so
-// that a busy machine hits both alike: TWO brokers in this one process (data under --dir,
-// default /dev/shm), A with duplicateDetectionEnable=true and B with false, and rounds of
-// sends given to A and B in turn (ABBA order), each round timed by process.cpuUsage. A
-// round: decode each request frame, run the broker's send handler (header decode, checks,
-// de-duplication when on, store put), encode the response — what broker-inproc.mjs does
-// for one broker. Load from other processes (CPU steal, cache pollution) changes by the
+// that a busy machine hits both alike: brokers in this one process (data under --dir,
+// default /dev/shm), "on" with duplicateDetectionEnable=true and "off" with false (and, with
+// --three, a second off broker: the A/A control), and rounds of sends given to each in turn
+// (rotations forwards and back), each round timed by process.cpuUsage, user and system time
+// apart. A round: decode each request frame, run the broker's send handler (header decode,
+// checks, de-duplication when on, store put), encode the response — what broker-inproc.mjs
+// does for one broker. Load from other processes (CPU steal, cache pollution) changes by the
 // millisecond, so it falls on both sides of the comparison instead of on one run or the
 // other, as it does between runs of broker-send.mjs.
+//
+// Fixed work: every round is a fixed number of messages and every case a fixed number of
+// rounds (--rounds), the same for every side, so every broker has written the same bytes
+// at any point of the run. On this VM a process's system time per message grows with the
+// bytes it has written (page-cache copies into fresh guest memory), so a time-based run
+// measures its later rounds dearer and a faster side writes more: never compare runs of
+// different lengths, and read user and system time apart (de-duplication is user time only:
+// its system time must come out as the A/A's).
 //
 // Keys: every send a fresh UNIQ_KEY from createUniqId() (a producer's counter order), written
 // into the frames between rounds (not timed). The window starts full (--prefill, default
@@ -15,20 +24,31 @@
 // Cases: "single" (SEND_MESSAGE_V2, one message per request, 128 requests per round) and
 // "batch" (SEND_BATCH_MESSAGE of 32 messages, what the producer's auto-batching sends, 8
 // requests per round).
-// Prints per case: CPU µs per message for on and off, their ratio (sum over all rounds), the
-// median of per-block ratios (blocks of 50 round pairs), and the machine.
+// Prints per case and side: CPU µs per message, user and system; per compared pair (on/off,
+// A/A off2/off, base/off): the ratio of the sums, and the median and quartiles of per-block
+// ratios (blocks of --block rounds), for user+system and for user alone; and the extra CPU
+// per message (on - off) in ns, user and system, median of blocks.
+// THE COST PER SEND is the on/off ratio of user+system CPU, median of blocks, read next to
+// the A/A's median and quartiles in the same run (its spread is what the gap must exceed).
 //
-// Usage: node --initial-old-space-size=64 bench/dedup-ab-inproc.mjs [--seconds 20] [--dir /dev/shm]
+// Usage: node --initial-old-space-size=64 bench/dedup-ab-inproc.mjs [--rounds 3000] [--dir /dev/shm]
 //        [--cases single,batch] [--prefill 1000000] [--aa]   (build first: npx tsc -b)
+//   --rounds N  rounds per side and case (fixed work; --seconds S instead: time-based, as before)
+//   --block N   rounds per block (default 60)
 //   --aa   both brokers off: the spread of two identical sides (what a ratio must exceed to mean anything)
-//   --only on|off   rounds for one side only (a CPU profile of one side: node --cpu-prof ...)
+//   --only on|off   rounds for one side only (a CPU profile of one side: --prof DIR)
+//   --prof DIR  a CPU profile (.cpuprofile, node:inspector) of the timed rounds only, not of
+//               the prefill and warm-up (read it with bench/cpuprofile-share.mjs)
 //   --off-first     make the off broker first (A/A runs showed a bias by creation order)
 //   --three         a third broker, off too, in the same rounds: prints on/off and the A/A
 //                   ratio off2/off of one run (the noise floor next to the gap it must be below)
 //   --entries N     duplicateWindowMaxEntries of the brokers (default: the broker's default)
 //   --base DIR      also a broker with de-dup on from another build of the repository (DIR,
 //                   built), in the same rounds: prints its on/off next to this build's
-import { mkdtempSync, rmSync } from "node:fs";
+//   --base-off      with --base: the base build's broker has de-dup off (the plain path of
+//                   this build against the base's: base/off is then base-off over this off)
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -36,7 +56,11 @@ import { parseArgs } from "node:util";
 
 const { values: opt } = parseArgs({
   options: {
-    seconds: { type: "string", default: "20" },
+    seconds: { type: "string" },
+    rounds: { type: "string", default: "3000" },
+    block: { type: "string", default: "60" },
+    prof: { type: "string" },
+    "base-off": { type: "boolean", default: false },
     dir: { type: "string", default: "/dev/shm" },
     cases: { type: "string", default: "single,batch" },
     prefill: { type: "string", default: "1000000" },
@@ -178,11 +202,8 @@ async function runRound(b, round) {
   }
 }
 
-const cpuUs = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
-const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const quantile = (v, q) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(q * v.length))];
+const median = (v) => quantile(v, 0.5);
 
 const machine = `${os.cpus()[0]?.model.trim()}, ${os.cpus().length} cores, node ${process.version}`;
 const load = () =>
@@ -204,7 +225,7 @@ if (opt["off-first"]) {
   off = await openBroker(false);
 }
 const off2 = opt.three ? await openBroker(false) : undefined;
-const baseOn = baseBuild ? await openBroker(true, baseBuild) : undefined;
+const baseOn = baseBuild ? await openBroker(!opt["base-off"], baseBuild) : undefined;
 try {
   // A full window: the same entries a long-running broker has (they are never looked up again).
   for (const [b, build] of [
@@ -240,45 +261,84 @@ try {
       const rot = [...names.slice(r), ...names.slice(0, r)];
       orders.push(rot, [...rot].reverse());
     }
-    const end = performance.now() + Number(opt.seconds) * 1000;
+    const fixed = opt.seconds === undefined;
+    const end = fixed ? Number.POSITIVE_INFINITY : performance.now() + Number(opt.seconds) * 1000;
+    const maxRounds = fixed ? Number(opt.rounds) : Number.POSITIVE_INFINITY;
+    const blockRounds = Number(opt.block);
     const zero = () => ({ on: 0, off: 0, off2: 0, base: 0 });
-    const sum = zero();
+    const sumU = zero();
+    const sumS = zero();
+    let bU = zero();
+    let bS = zero();
+    const blocks = []; // per block: { u, s } of each side
     let rounds = 0;
-    const blockRatios = [];
-    const blockAa = [];
-    const blockBase = [];
-    let block = zero();
-    while (performance.now() < end) {
+    const session = opt.prof ? new Session() : undefined;
+    if (session) {
+      session.connect();
+      await session.post("Profiler.enable");
+      await session.post("Profiler.setSamplingInterval", { interval: 100 });
+      await session.post("Profiler.start");
+    }
+    while (rounds < maxRounds && performance.now() < end) {
       for (const side of orders[rounds % orders.length]) {
         if (opt.only && side !== opt.only) continue;
         const [b, round] = sides[side];
         renewKeys(round);
-        const c0 = cpuUs();
+        const c0 = process.cpuUsage();
         await runRound(b, round);
-        const us = cpuUs() - c0;
-        sum[side] += us;
-        block[side] += us;
+        const c = process.cpuUsage(c0);
+        sumU[side] += c.user;
+        sumS[side] += c.system;
+        bU[side] += c.user;
+        bS[side] += c.system;
       }
       rounds++;
-      if (rounds % 60 === 0) {
-        blockRatios.push(block.on / block.off);
-        blockAa.push(block.off2 / block.off);
-        blockBase.push(block.base / block.off);
-        block = zero();
+      if (rounds % blockRounds === 0) {
+        blocks.push({ u: bU, s: bS });
+        bU = zero();
+        bS = zero();
       }
     }
-    const msgs = rounds * sides.on[1].messages;
-    const med = (v) => (v.length > 0 ? median(v).toFixed(4) : "-");
-    console.log(
-      `${kind.padEnd(6)} ${rounds} rounds of ${sides.on[1].messages} messages: on ${(sum.on / msgs).toFixed(3)} µs/msg, off ${(sum.off / msgs).toFixed(3)} µs/msg, on/off ${(sum.on / sum.off).toFixed(4)} (median of ${blockRatios.length} blocks ${med(blockRatios)})` +
-        (off2
-          ? `; A/A off2 ${(sum.off2 / msgs).toFixed(3)} µs/msg, off2/off ${(sum.off2 / sum.off).toFixed(4)} (median ${med(blockAa)})`
-          : "") +
-        (baseOn
-          ? `; base build on ${(sum.base / msgs).toFixed(3)} µs/msg, base/off ${(sum.base / sum.off).toFixed(4)} (median ${med(blockBase)})`
-          : "") +
-        `, load ${load()}`,
-    );
+    if (session) {
+      const { profile } = await session.post("Profiler.stop");
+      mkdirSync(opt.prof, { recursive: true });
+      const file = join(opt.prof, `${kind}-${opt.only ?? "all"}-${process.pid}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      console.log(`profile of the timed rounds: ${file}`);
+    }
+    const perMsg = sides.on[1].messages;
+    const msgs = rounds * perMsg;
+    const us = (v) => (v / msgs).toFixed(3);
+    const line = [
+      `${kind.padEnd(6)} ${rounds} rounds of ${perMsg} messages, ${blocks.length} blocks of ${blockRounds}`,
+    ];
+    for (const side of Object.keys(sides)) {
+      if (opt.only && side !== opt.only) continue;
+      line.push(
+        `  ${side.padEnd(4)} ${us(sumU[side] + sumS[side])} µs/msg (user ${us(sumU[side])}, sys ${us(sumS[side])})` +
+          (blocks.length >= 2
+            ? `; sys first block ${(blocks[0].s[side] / (blockRounds * perMsg)).toFixed(3)}, last ${(blocks.at(-1).s[side] / (blockRounds * perMsg)).toFixed(3)}`
+            : ""),
+      );
+    }
+    const pair = (a, label) => {
+      if (!sides[a] || opt.only || blocks.length === 0) return;
+      const tot = blocks.map((x) => (x.u[a] + x.s[a]) / (x.u.off + x.s.off));
+      const usr = blocks.map((x) => x.u[a] / x.u.off);
+      const dU = blocks.map((x) => ((x.u[a] - x.u.off) / (blockRounds * perMsg)) * 1000);
+      const dS = blocks.map((x) => ((x.s[a] - x.s.off) / (blockRounds * perMsg)) * 1000);
+      const q = (v, d = 4) =>
+        `${median(v).toFixed(d)} [${quantile(v, 0.25).toFixed(d)}–${quantile(v, 0.75).toFixed(d)}]`;
+      line.push(
+        `  ${label.padEnd(10)} total ${((sumU[a] + sumS[a]) / (sumU.off + sumS.off)).toFixed(4)}, block median [quartiles] ${q(tot)}; user ${(sumU[a] / sumU.off).toFixed(4)}, blocks ${q(usr)}; extra ns/msg user ${q(dU, 0)}, sys ${q(dS, 0)}`,
+      );
+    };
+    pair("on", "on/off");
+    pair("off2", "A/A off2");
+    pair("base", opt["base-off"] ? "baseOff" : "base on");
+    line.push(`  load ${load()}`);
+    console.log(line.join("\n"));
   }
 } finally {
   await on.broker.shutdown();
