@@ -143,10 +143,13 @@ export class ProducerRun {
     this.lastSeq = seq;
   }
 
-  /** An entry that took the fast path (value above every live entry's: largest() was called just before). */
-  noteFast(value: number, seq: number, tail: number, count: number): void {
+  /**
+   * An entry that took the fast path (value above every live entry's: largest() was called
+   * just before). `push` false: the caller pushed it (and the entries before it) into the run.
+   */
+  noteFast(value: number, seq: number, tail: number, count: number, push = true): void {
     this.run.trim(tail, count);
-    this.run.push(value, seq);
+    if (push) this.run.push(value, seq);
     this.max.len = 0;
     this.max.head = 0;
     this.max.push(value, seq);
@@ -220,6 +223,7 @@ export class ProducerRuns {
   classify(topic: string, key: string, tail: number, count: number): boolean {
     this.runOf = undefined;
     this.value = -1;
+    this.fastSeq = -1;
     if (key.length !== KEY_UNITS) {
       this.lo = hashKey(topic, key);
       this.hi = hashHi();
@@ -263,6 +267,39 @@ export class ProducerRuns {
   noteFast(seq: number, tail: number, count: number): void {
     this.fastEntries++;
     this.runOf!.noteFast(this.value, seq, tail, count);
+    this.fastSeq = seq;
+  }
+
+  /** The entry noteFast() was last told of, until the next classify() (-1: none). */
+  fastSeq = -1;
+
+  /**
+   * Whether `key` is the next key of `run`'s producer after value `after` (the key before
+   * it, which took the fast path): same topic and prefix, in the format, value greater.
+   * Then hashed into lo / hi and value, as classify() would: with `after` the producer's
+   * largest live value, the key is in no window entry. (A batch's later keys:
+   * DuplicateWindow.admitFollowers.)
+   */
+  next(run: ProducerRun, topic: string, key: string, after: number): boolean {
+    if (key.length !== KEY_UNITS || topic !== run.topic || !run.owns(key)) return false;
+    const lo = hashSeqKey(run.a, run.b, key);
+    const v = seqValueOfLast();
+    if (!(v > after)) return false;
+    this.lo = lo;
+    this.hi = hashHi();
+    this.value = v;
+    return true;
+  }
+
+  /**
+   * `k` keys after the fast-path entry fastSeq were entered into `run` by next() (its
+   * run pairs pushed), the last `value` as entry `seq`: the producer's maximum is now that
+   * entry alone, as k noteFast() calls would leave it.
+   */
+  notedFollowers(run: ProducerRun, k: number, value: number, seq: number, tail: number, count: number): void {
+    this.fastEntries += k;
+    run.noteFast(value, seq, tail, count, false);
+    this.fastSeq = seq;
   }
 
   /** The key classify() just looked at was entered by the table path as entry `seq`. */
