@@ -47,6 +47,13 @@
 //                   built), in the same rounds: prints its on/off next to this build's
 //   --base-off      with --base: the base build's broker has de-dup off (the plain path of
 //                   this build against the base's: base/off is then base-off over this off)
+//   --swap          the on and off sides swap brokers every round: two brokers, both made with
+//                   de-dup on and prefilled, one serving the on side's round with its detector
+//                   and the other the off side's with its detector switched off (the send
+//                   processor's), the other way round in the next round. Whatever differs
+//                   between two broker instances of one process (in A/A runs: up to ~8 %, by
+//                   creation order or memory placement) then falls on both sides. With
+//                   --three, the A/A control is two more brokers (off) swapped the same way.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import os from "node:os";
@@ -61,6 +68,7 @@ const { values: opt } = parseArgs({
     block: { type: "string", default: "60" },
     prof: { type: "string" },
     "base-off": { type: "boolean", default: false },
+    swap: { type: "boolean", default: false },
     dir: { type: "string", default: "/dev/shm" },
     cases: { type: "string", default: "single,batch" },
     prefill: { type: "string", default: "1000000" },
@@ -217,7 +225,10 @@ console.log(`machine: ${machine}, load ${load()}`);
 // second even in A/A runs: run both orders).
 let on;
 let off;
-if (opt["off-first"]) {
+if (opt.swap) {
+  on = await openBroker(!opt.aa);
+  off = await openBroker(!opt.aa);
+} else if (opt["off-first"]) {
   off = await openBroker(false);
   on = await openBroker(!opt.aa);
 } else {
@@ -225,13 +236,17 @@ if (opt["off-first"]) {
   off = await openBroker(false);
 }
 const off2 = opt.three ? await openBroker(false) : undefined;
+const off3 = opt.three && opt.swap ? await openBroker(false) : undefined;
+/** --swap: the detector of a broker's send processor on or off (a bench may reach in). */
+const setDedup = (b, enabled) => {
+  const proc = b.broker.sendProcessor;
+  b.detector ??= proc.dedup;
+  proc.dedup = enabled ? b.detector : undefined;
+};
 const baseOn = baseBuild ? await openBroker(!opt["base-off"], baseBuild) : undefined;
 try {
   // A full window: the same entries a long-running broker has (they are never looked up again).
-  for (const [b, build] of [
-    [on, here],
-    [baseOn, baseBuild],
-  ]) {
+  for (const [b, build] of [[on, here], ...(opt.swap ? [[off, here]] : []), [baseOn, baseBuild]]) {
     const window = b?.broker.dedup?.window;
     if (!window) continue;
     const prefill = Math.min(Number(opt.prefill), b.broker.config.duplicateWindowMaxEntries);
@@ -245,13 +260,24 @@ try {
   }
   if (opt.aa) console.log("A/A: both brokers off");
   for (const kind of opt.cases.split(",")) {
-    const sides = { on: [on, makeFrames(kind)], off: [off, makeFrames(kind)] };
-    if (off2) sides.off2 = [off2, makeFrames(kind)];
-    if (baseOn) sides.base = [baseOn, makeFrames(kind)];
+    // A side: its brokers (--swap: two, used in turn, de-dup switched on or off), its frames.
+    const sides = opt.swap
+      ? { on: [[on, off], makeFrames(kind), true], off: [[off, on], makeFrames(kind), false] }
+      : { on: [[on], makeFrames(kind)], off: [[off], makeFrames(kind)] };
+    if (off2) sides.off2 = [off3 ? [off2, off3] : [off2], makeFrames(kind)];
+    if (off3) sides.off3 = [[off3, off2], makeFrames(kind)];
+    if (baseOn) sides.base = [[baseOn], makeFrames(kind)];
+    const brokerOf = (side, r) => {
+      const [brokers, , dedup] = sides[side];
+      const b = brokers[r % brokers.length];
+      if (dedup !== undefined) setDedup(b, dedup);
+      return b;
+    };
     for (let i = 0; i < 50; i++) {
-      for (const [b, round] of Object.values(sides)) {
+      for (const side of Object.keys(sides)) {
+        const round = sides[side][1];
         renewKeys(round);
-        await runRound(b, round);
+        await runRound(brokerOf(side, i), round);
       }
     }
     // ABBA for two sides; with more, each in each position alike (rotations, forwards and back).
@@ -265,7 +291,7 @@ try {
     const end = fixed ? Number.POSITIVE_INFINITY : performance.now() + Number(opt.seconds) * 1000;
     const maxRounds = fixed ? Number(opt.rounds) : Number.POSITIVE_INFINITY;
     const blockRounds = Number(opt.block);
-    const zero = () => ({ on: 0, off: 0, off2: 0, base: 0 });
+    const zero = () => ({ on: 0, off: 0, off2: 0, off3: 0, base: 0 });
     const sumU = zero();
     const sumS = zero();
     let bU = zero();
@@ -282,7 +308,8 @@ try {
     while (rounds < maxRounds && performance.now() < end) {
       for (const side of orders[rounds % orders.length]) {
         if (opt.only && side !== opt.only) continue;
-        const [b, round] = sides[side];
+        const round = sides[side][1];
+        const b = brokerOf(side, rounds);
         renewKeys(round);
         const c0 = process.cpuUsage();
         await runRound(b, round);
@@ -322,20 +349,21 @@ try {
             : ""),
       );
     }
-    const pair = (a, label) => {
+    const pair = (a, label, o = "off") => {
       if (!sides[a] || opt.only || blocks.length === 0) return;
-      const tot = blocks.map((x) => (x.u[a] + x.s[a]) / (x.u.off + x.s.off));
-      const usr = blocks.map((x) => x.u[a] / x.u.off);
-      const dU = blocks.map((x) => ((x.u[a] - x.u.off) / (blockRounds * perMsg)) * 1000);
-      const dS = blocks.map((x) => ((x.s[a] - x.s.off) / (blockRounds * perMsg)) * 1000);
+      const tot = blocks.map((x) => (x.u[a] + x.s[a]) / (x.u[o] + x.s[o]));
+      const usr = blocks.map((x) => x.u[a] / x.u[o]);
+      const dU = blocks.map((x) => ((x.u[a] - x.u[o]) / (blockRounds * perMsg)) * 1000);
+      const dS = blocks.map((x) => ((x.s[a] - x.s[o]) / (blockRounds * perMsg)) * 1000);
       const q = (v, d = 4) =>
         `${median(v).toFixed(d)} [${quantile(v, 0.25).toFixed(d)}–${quantile(v, 0.75).toFixed(d)}]`;
       line.push(
-        `  ${label.padEnd(10)} total ${((sumU[a] + sumS[a]) / (sumU.off + sumS.off)).toFixed(4)}, block median [quartiles] ${q(tot)}; user ${(sumU[a] / sumU.off).toFixed(4)}, blocks ${q(usr)}; extra ns/msg user ${q(dU, 0)}, sys ${q(dS, 0)}`,
+        `  ${label.padEnd(10)} total ${((sumU[a] + sumS[a]) / (sumU[o] + sumS[o])).toFixed(4)}, block median [quartiles] ${q(tot)}; user ${(sumU[a] / sumU[o]).toFixed(4)}, blocks ${q(usr)}; extra ns/msg user ${q(dU, 0)}, sys ${q(dS, 0)}`,
       );
     };
     pair("on", "on/off");
-    pair("off2", "A/A off2");
+    if (off3) pair("off2", "A/A off2/off3", "off3");
+    else pair("off2", "A/A off2");
     pair("base", opt["base-off"] ? "baseOff" : "base on");
     line.push(`  load ${load()}`);
     console.log(line.join("\n"));
@@ -344,6 +372,7 @@ try {
   await on.broker.shutdown();
   await off.broker.shutdown();
   await off2?.broker.shutdown();
+  await off3?.broker.shutdown();
   await baseOn?.broker.shutdown();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
