@@ -407,13 +407,18 @@ export class DuplicateDetector {
     return { msgId: createOffsetMsgId(m.storeHost, offset), queueId: m.queueId, queueOffset: m.queueOffset };
   }
 
-  /** The put of an admitted send succeeded: its entries get their offsets; resends waiting get its result. */
+  /**
+   * The put of an admitted send succeeded: its entries get their offsets; resends waiting get
+   * its result. `result.commitLogOffset` is the send's own first record, also when the send
+   * was coalesced with others into one append (PutCoalescer gives each its own): no msgId
+   * is read back for it.
+   */
   stored(inputs: readonly MessageInput[], ticket: number, result: PutResult): void {
     if (ticket < 0) return;
     const n = inputs.length;
     if (n > 1 && this.window.isFollower((ticket + 1) >>> 0)) {
       // Entered as a lead and its followers (admit): the lead's offset stands for all.
-      this.window.settle(ticket, recordOffset(result, 0));
+      this.window.settle(ticket, result.commitLogOffset);
       if (this.waiters.size > 0) {
         for (let i = 0; i < n; i++) {
           this.wake((ticket + i) >>> 0, inputs[i]!, {
@@ -429,7 +434,7 @@ export class DuplicateDetector {
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (m.uniqKey === undefined) continue;
-      this.window.settle(seq, recordOffset(result, i));
+      this.window.settle(seq, i === 0 ? result.commitLogOffset : recordOffset(result, i));
       if (this.waiters.size > 0)
         this.wake(seq, m, {
           msgId: result.msgIds[i]!,
