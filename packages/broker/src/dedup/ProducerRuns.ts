@@ -127,8 +127,18 @@ export class ProducerRun {
     return true;
   }
 
+  /**
+   * After a fast-path entry the maximum deque is that entry alone: held here (topValue,
+   * topSeq) instead of in `max`'s arrays, so the send path's common case touches no more
+   * memory than the run object for it. `max` is the deque only while `single` is false.
+   */
+  private single = false;
+  private topValue = -1;
+  private topSeq = 0;
+
   /** The largest value among the producer's live entries, or -1. */
   largest(tail: number, count: number): number {
+    if (this.single) return (this.topSeq - tail) >>> 0 < count ? this.topValue : -1;
     const d = this.max;
     d.trim(tail, count);
     return d.len === 0 ? -1 : d.valueAt(0);
@@ -137,6 +147,14 @@ export class ProducerRun {
   /** An entry of this producer's key entered by the table path. */
   noteHashed(value: number, seq: number): void {
     const d = this.max;
+    if (this.single) {
+      // Back to the deque: the fast-path entry first (if it has left the window meanwhile,
+      // largest()'s trim drops it, as any other).
+      this.single = false;
+      d.len = 0;
+      d.head = 0;
+      d.push(this.topValue, this.topSeq);
+    }
     // Pairs older and not larger can never be the maximum again.
     while (d.len > 0 && d.valueAt(d.len - 1) <= value) d.len--;
     d.push(value, seq);
@@ -148,11 +166,14 @@ export class ProducerRun {
    * just before). `push` false: the caller pushed it (and the entries before it) into the run.
    */
   noteFast(value: number, seq: number, tail: number, count: number, push = true): void {
-    this.run.trim(tail, count);
-    if (push) this.run.push(value, seq);
-    this.max.len = 0;
-    this.max.head = 0;
-    this.max.push(value, seq);
+    // Trimmed every 64th entry (or when full), not each: its oldest pair is a cold line
+    // (a window back). Pairs left of the window in between are never found (find() trims).
+    const r = this.run;
+    if ((seq & 63) === 0 || r.len === r.values.length) r.trim(tail, count);
+    if (push) r.push(value, seq);
+    this.single = true;
+    this.topValue = value;
+    this.topSeq = seq;
     this.lastSeq = seq;
   }
 
