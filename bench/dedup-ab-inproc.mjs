@@ -53,7 +53,8 @@
 //                   processor's), the other way round in the next round. Whatever differs
 //                   between two broker instances of one process (in A/A runs: up to ~8 %, by
 //                   creation order or memory placement) then falls on both sides. With
-//                   --three, the A/A control is two more brokers (off) swapped the same way.
+//                   --three, the A/A control is two more brokers (off) swapped the same way;
+//                   with --base, two brokers of the base build used in turn.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import os from "node:os";
@@ -244,9 +245,16 @@ const setDedup = (b, enabled) => {
   proc.dedup = enabled ? b.detector : undefined;
 };
 const baseOn = baseBuild ? await openBroker(!opt["base-off"], baseBuild) : undefined;
+// --swap: the base side too is two brokers used in turn (instance differences averaged).
+const baseOn2 = baseBuild && opt.swap ? await openBroker(!opt["base-off"], baseBuild) : undefined;
 try {
   // A full window: the same entries a long-running broker has (they are never looked up again).
-  for (const [b, build] of [[on, here], ...(opt.swap ? [[off, here]] : []), [baseOn, baseBuild]]) {
+  for (const [b, build] of [
+    [on, here],
+    ...(opt.swap ? [[off, here]] : []),
+    [baseOn, baseBuild],
+    [baseOn2, baseBuild],
+  ]) {
     const window = b?.broker.dedup?.window;
     if (!window) continue;
     const prefill = Math.min(Number(opt.prefill), b.broker.config.duplicateWindowMaxEntries);
@@ -266,7 +274,7 @@ try {
       : { on: [[on], makeFrames(kind)], off: [[off], makeFrames(kind)] };
     if (off2) sides.off2 = [off3 ? [off2, off3] : [off2], makeFrames(kind)];
     if (off3) sides.off3 = [[off3, off2], makeFrames(kind)];
-    if (baseOn) sides.base = [[baseOn], makeFrames(kind)];
+    if (baseOn) sides.base = [baseOn2 ? [baseOn, baseOn2] : [baseOn], makeFrames(kind)];
     const brokerOf = (side, r) => {
       const [brokers, , dedup] = sides[side];
       const b = brokers[r % brokers.length];
@@ -374,5 +382,6 @@ try {
   await off2?.broker.shutdown();
   await off3?.broker.shutdown();
   await baseOn?.broker.shutdown();
+  await baseOn2?.broker.shutdown();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
