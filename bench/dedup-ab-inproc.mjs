@@ -36,7 +36,11 @@
 //   --rounds N  rounds per side and case (fixed work; --seconds S instead: time-based, as before)
 //   --block N   rounds per block (default 60)
 //   --aa   both brokers off: the spread of two identical sides (what a ratio must exceed to mean anything)
-//   --only on|off   rounds for one side only (a CPU profile of one side: --prof DIR)
+//   --only on|off   rounds for one side only (a CPU profile of one side: --prof DIR); a list
+//                   (--only off,base) runs those sides only: two builds' plain paths compared
+//                   with each build's code run equally often (with more sides of this build
+//                   than of the base, the base's rounds came out 6–24 % dearer in A/A-like
+//                   runs: its separate copy of the send path's code is colder)
 //   --prof DIR  a CPU profile (.cpuprofile, node:inspector) of the timed rounds only, not of
 //               the prefill and warm-up (read it with bench/cpuprofile-share.mjs)
 //   --off-first     make the off broker first (A/A runs showed a bias by creation order)
@@ -213,6 +217,7 @@ async function runRound(b, round) {
 
 const quantile = (v, q) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(q * v.length))];
 const median = (v) => quantile(v, 0.5);
+const only = opt.only?.split(",");
 
 const machine = `${os.cpus()[0]?.model.trim()}, ${os.cpus().length} cores, node ${process.version}`;
 const load = () =>
@@ -315,7 +320,7 @@ try {
     }
     while (rounds < maxRounds && performance.now() < end) {
       for (const side of orders[rounds % orders.length]) {
-        if (opt.only && side !== opt.only) continue;
+        if (only && !only.includes(side)) continue;
         const round = sides[side][1];
         const b = brokerOf(side, rounds);
         renewKeys(round);
@@ -349,7 +354,7 @@ try {
       `${kind.padEnd(6)} ${rounds} rounds of ${perMsg} messages, ${blocks.length} blocks of ${blockRounds}`,
     ];
     for (const side of Object.keys(sides)) {
-      if (opt.only && side !== opt.only) continue;
+      if (only && !only.includes(side)) continue;
       line.push(
         `  ${side.padEnd(4)} ${us(sumU[side] + sumS[side])} µs/msg (user ${us(sumU[side])}, sys ${us(sumS[side])})` +
           (blocks.length >= 2
@@ -358,7 +363,7 @@ try {
       );
     }
     const pair = (a, label, o = "off") => {
-      if (!sides[a] || opt.only || blocks.length === 0) return;
+      if (!sides[a] || blocks.length === 0 || (only && !(only.includes(a) && only.includes(o)))) return;
       const tot = blocks.map((x) => (x.u[a] + x.s[a]) / (x.u[o] + x.s[o]));
       const usr = blocks.map((x) => x.u[a] / x.u[o]);
       const dU = blocks.map((x) => ((x.u[a] - x.u[o]) / (blockRounds * perMsg)) * 1000);
