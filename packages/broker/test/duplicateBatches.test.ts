@@ -10,7 +10,12 @@ import { test } from "node:test";
 import { createOffsetMsgId } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
 import { type MessageInput, MessageStore, type PutResult } from "@tidemq/store";
-import { DuplicateDetector, type OriginalSend, recordOffset } from "../src/dedup/DuplicateDetector.js";
+import {
+  DuplicateDetector,
+  type OriginalSend,
+  offsetOfMsgId,
+  recordOffset,
+} from "../src/dedup/DuplicateDetector.js";
 import { windowSnapshotPath } from "../src/dedup/openDuplicateDetection.js";
 import { PutCoalescer } from "../src/processors/PutCoalescer.js";
 import { keyedInput, removeDir, tempDir } from "./helpers.js";
@@ -69,6 +74,8 @@ test("single sends coalesced into one append: a resend of each gets its own orig
       keys.map((k) => [input("T", k, 1, `a body of its own length ${k.repeat(keys.indexOf(k) + 1)}`)]),
     );
     assert.equal(new Set(results.map((r) => r.msgIds[0])).size, 4);
+    // Each its own first record (what stored() enters it at), not the append's first.
+    for (const r of results) assert.equal(r.commitLogOffset, offsetOfMsgId(r.msgIds[0]!));
     for (let i = 0; i < keys.length; i++) {
       const again = await d.admit([input("T", keys[i], 2)], Date.now());
       assert.deepEqual(
@@ -83,6 +90,37 @@ test("single sends coalesced into one append: a resend of each gets its own orig
 
 const batchOf = (keys: string[], queueId: number): MessageInput[] =>
   keys.map((k, i) => input("T", k, queueId, `batch body ${i} ${"x".repeat(i * 7)}`));
+
+test("batches and single sends coalesced into one append: each result starts at its own first record; resends answered", async () => {
+  await withStore("dedup-coalesced-mixed", async (store) => {
+    const d = detector(store);
+    const coalescer = new PutCoalescer(store);
+    const requests = [
+      batchOf(["M-1", "M-2", "M-3"], 1),
+      [input("T", "M-4", 1, "a single send")],
+      batchOf(["M-5", "M-6"], 1),
+      [input("T", "M-7", 1, "another single send, longer than the first one")],
+    ];
+    const results = await storeTogether(d, coalescer, requests);
+    for (const r of results) assert.equal(r.commitLogOffset, offsetOfMsgId(r.msgIds[0]!));
+    assert.equal(new Set(results.map((r) => r.commitLogOffset)).size, 4);
+    for (let i = 0; i < requests.length; i++) {
+      const again = await d.admit(
+        requests[i]!.map((m) => ({ ...m })),
+        Date.now(),
+      );
+      assert.deepEqual(again, joined(results[i]!, 1), `request ${i}`);
+    }
+    // A resend of one message of a batch alone.
+    const alone = await d.admit([input("T", "M-6", 1)], Date.now());
+    assert.deepEqual(alone, {
+      msgId: results[2]!.msgIds[1],
+      queueId: 1,
+      queueOffset: results[2]!.queueOffset + 1,
+    });
+    assert.equal(d.collisions, 0);
+  });
+});
 
 const joined = (r: PutResult, queueId: number): OriginalSend => ({
   msgId: r.msgIds.join(","),

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DuplicateWindow, hashHi, hashKey, PENDING } from "../src/dedup/DuplicateWindow.js";
+import { DuplicateWindow, followerMark, hashHi, hashKey, PENDING } from "../src/dedup/DuplicateWindow.js";
 import { hashFrom, hashSeqKey, prefixA, prefixB, prefixLanes, seqValueOfLast } from "../src/dedup/KeyHash.js";
 import { MAX_RUNS } from "../src/dedup/ProducerRuns.js";
 
@@ -63,6 +63,8 @@ interface Entry {
   key: string;
   at: number;
   state: number; // PENDING, an offset, or -2 (abandoned)
+  /** A batch's later message entered as a follower: its state is its lead's while that is live. */
+  lead?: Entry;
 }
 
 test("producer runs: random key streams agree with a list model (resends, out of order, rollovers, shapes, batches)", () => {
@@ -83,18 +85,21 @@ test("producer runs: random key streams agree with a list model (resends, out of
     let now = 0;
     let offset = 0;
     let hashOnly = false;
+    let followers = 0;
+    const stateOf = (e: Entry) =>
+      e.lead === undefined ? e.state : model.includes(e.lead) ? e.lead.state : -2;
     const find = (topic: string, key: string, young: number) =>
       model.find(
         (e) =>
           e.topic === topic &&
           e.key === key &&
           now - e.at <= windowMs &&
-          e.state !== -2 &&
+          stateOf(e) !== -2 &&
           (e.seq - w.tailSeq) >>> 0 < (young - w.tailSeq) >>> 0,
       );
-    const enter = (seq: number, topic: string, key: string, state = PENDING) => {
+    const enter = (seq: number, topic: string, key: string, state = PENDING, lead?: Entry) => {
       if (model.length === maxEntries) model.shift();
-      model.push({ seq, topic, key, at: now, state });
+      model.push({ seq, topic, key, at: now, state, lead });
       sent.push([topic, key]);
     };
     const keyOf = (): [string, string] => {
@@ -146,13 +151,51 @@ test("producer runs: random key streams agree with a list model (resends, out of
           assert.ok(r >= 0, `step ${step}: batch ${topic}/${key} is new`);
           enter(r, topic, key);
         }
+      } else if (op < 80) {
+        // A batch as the detector admits it: its first message by admitUniq, then what
+        // follows in its producer's order by admitFollowers, the rest by admitUniq again —
+        // mostly one producer's next keys, now and then any key (a resend, out of order,
+        // another topic or shape, another producer). Later messages are followers.
+        const young = w.headSeq;
+        const n = 1 + rnd(Math.min(8, Math.floor(maxEntries / 2)));
+        const p = producers[rnd(producers.length)]!;
+        const topic = rnd(5) === 0 ? "Other" : "T";
+        const batch: Array<{ topic: string; uniqKey: string }> = [];
+        for (let i = 0; i < n; i++) {
+          const [t, k] = rnd(6) === 0 ? keyOf() : [topic, p.next(rnd)];
+          batch.push({ topic: t, uniqKey: k });
+        }
+        let lead: Entry | undefined;
+        for (let i = 0; i < n; ) {
+          const { topic: t, uniqKey: k } = batch[i]!;
+          const want = find(t, k, young);
+          const r = w.admitUniq(t, k, now, young, i === 0 ? PENDING : followerMark(i));
+          if (want) {
+            assert.equal(r, -1 - want.seq, `step ${step}: batch message ${i} ${t}/${k}`);
+            break;
+          }
+          assert.ok(r >= 0, `step ${step}: batch message ${i} ${t}/${k} is new`);
+          enter(r, t, k, PENDING, lead);
+          if (i === 0) lead = model.at(-1);
+          const to = w.admitFollowers(batch, i + 1, now);
+          for (let j = i + 1; j < to; j++) {
+            const f = batch[j]!;
+            assert.equal(find(f.topic, f.uniqKey, young), undefined, `step ${step}: follower ${j} is new`);
+            enter((r + j - i) >>> 0, f.topic, f.uniqKey, PENDING, lead);
+          }
+          assert.equal(w.headSeq, (young + to) >>> 0, `step ${step}: followers entered`);
+          followers += to - i - 1;
+          i = to;
+        }
       } else if (op < 84) {
-        // A store ends: stored at an offset, or failed (never an answer).
+        // A store ends: stored at an offset, or failed (never an answer). A follower settled
+        // alone (a resend's store) is its own entry from then on.
         const e = model[rnd(model.length || 1)];
-        if (e && e.state === PENDING) {
+        if (e && stateOf(e) === PENDING) {
           const failed = rnd(5) === 0;
           offset += 100;
           e.state = failed ? -2 : offset;
+          e.lead = undefined;
           w.settle(e.seq, failed ? -1 : offset);
         }
       } else if (op < 90) {
@@ -186,6 +229,7 @@ test("producer runs: random key streams agree with a list model (resends, out of
     // The fast path was taken (most keys are new and in order), so the model checked it.
     assert.ok(w.runs.fastEntries > 3000, `${w.runs.fastEntries} fast entries`);
     assert.ok(hashOnly);
+    if (maxEntries >= 50) assert.ok(followers > 500, `${followers} followers by admitFollowers`);
   }
 });
 

@@ -162,6 +162,7 @@ export class AppendPath {
       msgIds,
       count: n,
       storeTimestamp: ctx.storeTimestamp,
+      recordSizes: sizes,
     });
   }
 

@@ -37,10 +37,16 @@ export interface MessageInput {
 export interface PutResult {
   status: "PUT_OK" | "FLUSH_DISK_TIMEOUT";
   queueOffset: number;
+  /** Where the first record of the put starts. */
   commitLogOffset: number;
   msgIds: string[];
   count: number;
   storeTimestamp: number;
+  /**
+   * A put of several records in one append (putMessages): their sizes in order, so a part
+   * of it knows where its own first record starts (the broker's PutCoalescer). Read only.
+   */
+  recordSizes?: readonly number[];
 }
 
 export type GetMessageStatus =

@@ -1,4 +1,4 @@
-import { createOffsetMsgId, decodeMessage, MessageConst, ResponseCode } from "@tidemq/protocol";
+import { afterSyncRun, createOffsetMsgId, decodeMessage, MessageConst, ResponseCode } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
@@ -175,12 +175,15 @@ export class DuplicateDetector {
    * Date.now() read once per event-loop turn: the sends of one socket read are admitted in
    * one turn, and a clock read costs ~50 ns on a kvm-clock VM — as much as the window's own
    * work per send. Stale by at most the turn's length (ms), against a window of seconds.
+   * Marked stale by a resolved promise's reaction (afterSyncRun), not queueMicrotask: that
+   * makes an AsyncResource per call, and it showed in the send path's profile (with few
+   * sends per turn, once per send).
    */
   now(): number {
     if (!this.clockFresh) {
       this.clock = Date.now();
       this.clockFresh = true;
-      queueMicrotask(this.clockStale);
+      afterSyncRun(this.clockStale);
     }
     return this.clock;
   }
@@ -253,10 +256,12 @@ export class DuplicateDetector {
     // (one pass over each key's bucket): the first message's entry is the lead, the others
     // follow it (followerMark), so stored() settles one entry per batch. A batch more than
     // half the window (a tiny window) would push its own lead out: entered one by one.
+    // After a key that took its producer's fast path, the keys that follow it in its
+    // producer's order are entered without a look-up each (admitFollowers).
     const n = inputs.length;
     if (2 * n > w.capacity) return this.admitBatch(inputs, now);
     const young = w.headSeq;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n; ) {
       const m = inputs[i]!;
       const r =
         m.uniqKey === undefined
@@ -268,6 +273,7 @@ export class DuplicateDetector {
         for (let k = 0; k < i; k++) w.settle((young + k) >>> 0, -1);
         return this.admitBatch(inputs, now);
       }
+      i = w.admitFollowers(inputs, i + 1, now);
     }
     return young;
   }
@@ -406,13 +412,18 @@ export class DuplicateDetector {
     return { msgId: createOffsetMsgId(m.storeHost, offset), queueId: m.queueId, queueOffset: m.queueOffset };
   }
 
-  /** The put of an admitted send succeeded: its entries get their offsets; resends waiting get its result. */
+  /**
+   * The put of an admitted send succeeded: its entries get their offsets; resends waiting get
+   * its result. `result.commitLogOffset` is the send's own first record, also when the send
+   * was coalesced with others into one append (PutCoalescer gives each its own): no msgId
+   * is read back for it.
+   */
   stored(inputs: readonly MessageInput[], ticket: number, result: PutResult): void {
     if (ticket < 0) return;
     const n = inputs.length;
     if (n > 1 && this.window.isFollower((ticket + 1) >>> 0)) {
       // Entered as a lead and its followers (admit): the lead's offset stands for all.
-      this.window.settle(ticket, recordOffset(result, 0));
+      this.window.settle(ticket, result.commitLogOffset);
       if (this.waiters.size > 0) {
         for (let i = 0; i < n; i++) {
           this.wake((ticket + i) >>> 0, inputs[i]!, {
@@ -428,7 +439,7 @@ export class DuplicateDetector {
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (m.uniqKey === undefined) continue;
-      this.window.settle(seq, recordOffset(result, i));
+      this.window.settle(seq, i === 0 ? result.commitLogOffset : recordOffset(result, i));
       if (this.waiters.size > 0)
         this.wake(seq, m, {
           msgId: result.msgIds[i]!,

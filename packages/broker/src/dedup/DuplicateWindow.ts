@@ -37,7 +37,7 @@
  * never make a new message look like a resend.
  */
 
-import { ABANDONED, HashedWindow, type HashedWindowOptions, PENDING } from "./HashedWindow.js";
+import { ABANDONED, followerMark, HashedWindow, type HashedWindowOptions, PENDING } from "./HashedWindow.js";
 
 export {
   ENTRY_BYTES,
@@ -75,6 +75,35 @@ export class DuplicateWindow extends HashedWindow {
     const r = this.admitKey(lo, hi, now, young, mark);
     if (r >= 0) runs.noted(r);
     return r;
+  }
+
+  /**
+   * A batch's messages from index `from` on, right after admitUniq() entered message
+   * from - 1 by its producer's fast path: each message whose key is that producer's next
+   * (same topic, prefix and a greater value than the message before: ProducerRuns.next) is
+   * entered as follower `i` of the batch (followerMark), by one comparison as admitUniq's
+   * fast path would, without its run look-up and maximum upkeep per key. Returns the index
+   * of the first message not entered (inputs.length: all were); the caller admits that one
+   * with admitUniq().
+   */
+  admitFollowers(inputs: readonly { topic: string; uniqKey?: string }[], from: number, now: number): number {
+    const runs = this.runs;
+    const run = runs.runOf;
+    const n = inputs.length;
+    if (from >= n || run === undefined || runs.fastSeq !== (this.headSeq - 1) >>> 0) return from;
+    let value = runs.value;
+    let seq = -1;
+    let i = from;
+    for (; i < n; i++) {
+      const m = inputs[i]!;
+      const key = m.uniqKey;
+      if (key === undefined || !runs.next(run, m.topic, key, value)) break;
+      value = runs.value;
+      seq = this.enter(runs.lo, runs.hi, now, followerMark(i));
+      run.run.push(value, seq);
+    }
+    if (seq >= 0) runs.notedFollowers(run, i - from, value, seq, this.tail, this.count);
+    return i;
   }
 
   /** lookup() of (topic, uniqKey): its producer's run and the table. */

@@ -127,8 +127,18 @@ export class ProducerRun {
     return true;
   }
 
+  /**
+   * After a fast-path entry the maximum deque is that entry alone: held here (topValue,
+   * topSeq) instead of in `max`'s arrays, so the send path's common case touches no more
+   * memory than the run object for it. `max` is the deque only while `single` is false.
+   */
+  private single = false;
+  private topValue = -1;
+  private topSeq = 0;
+
   /** The largest value among the producer's live entries, or -1. */
   largest(tail: number, count: number): number {
+    if (this.single) return (this.topSeq - tail) >>> 0 < count ? this.topValue : -1;
     const d = this.max;
     d.trim(tail, count);
     return d.len === 0 ? -1 : d.valueAt(0);
@@ -137,19 +147,33 @@ export class ProducerRun {
   /** An entry of this producer's key entered by the table path. */
   noteHashed(value: number, seq: number): void {
     const d = this.max;
+    if (this.single) {
+      // Back to the deque: the fast-path entry first (if it has left the window meanwhile,
+      // largest()'s trim drops it, as any other).
+      this.single = false;
+      d.len = 0;
+      d.head = 0;
+      d.push(this.topValue, this.topSeq);
+    }
     // Pairs older and not larger can never be the maximum again.
     while (d.len > 0 && d.valueAt(d.len - 1) <= value) d.len--;
     d.push(value, seq);
     this.lastSeq = seq;
   }
 
-  /** An entry that took the fast path (value above every live entry's: largest() was called just before). */
-  noteFast(value: number, seq: number, tail: number, count: number): void {
-    this.run.trim(tail, count);
-    this.run.push(value, seq);
-    this.max.len = 0;
-    this.max.head = 0;
-    this.max.push(value, seq);
+  /**
+   * An entry that took the fast path (value above every live entry's: largest() was called
+   * just before). `push` false: the caller pushed it (and the entries before it) into the run.
+   */
+  noteFast(value: number, seq: number, tail: number, count: number, push = true): void {
+    // Trimmed every 64th entry (or when full), not each: its oldest pair is a cold line
+    // (a window back). Pairs left of the window in between are never found (find() trims).
+    const r = this.run;
+    if ((seq & 63) === 0 || r.len === r.values.length) r.trim(tail, count);
+    if (push) r.push(value, seq);
+    this.single = true;
+    this.topValue = value;
+    this.topSeq = seq;
     this.lastSeq = seq;
   }
 
@@ -220,6 +244,7 @@ export class ProducerRuns {
   classify(topic: string, key: string, tail: number, count: number): boolean {
     this.runOf = undefined;
     this.value = -1;
+    this.fastSeq = -1;
     if (key.length !== KEY_UNITS) {
       this.lo = hashKey(topic, key);
       this.hi = hashHi();
@@ -263,6 +288,39 @@ export class ProducerRuns {
   noteFast(seq: number, tail: number, count: number): void {
     this.fastEntries++;
     this.runOf!.noteFast(this.value, seq, tail, count);
+    this.fastSeq = seq;
+  }
+
+  /** The entry noteFast() was last told of, until the next classify() (-1: none). */
+  fastSeq = -1;
+
+  /**
+   * Whether `key` is the next key of `run`'s producer after value `after` (the key before
+   * it, which took the fast path): same topic and prefix, in the format, value greater.
+   * Then hashed into lo / hi and value, as classify() would: with `after` the producer's
+   * largest live value, the key is in no window entry. (A batch's later keys:
+   * DuplicateWindow.admitFollowers.)
+   */
+  next(run: ProducerRun, topic: string, key: string, after: number): boolean {
+    if (key.length !== KEY_UNITS || topic !== run.topic || !run.owns(key)) return false;
+    const lo = hashSeqKey(run.a, run.b, key);
+    const v = seqValueOfLast();
+    if (!(v > after)) return false;
+    this.lo = lo;
+    this.hi = hashHi();
+    this.value = v;
+    return true;
+  }
+
+  /**
+   * `k` keys after the fast-path entry fastSeq were entered into `run` by next() (its
+   * run pairs pushed), the last `value` as entry `seq`: the producer's maximum is now that
+   * entry alone, as k noteFast() calls would leave it.
+   */
+  notedFollowers(run: ProducerRun, k: number, value: number, seq: number, tail: number, count: number): void {
+    this.fastEntries += k;
+    run.noteFast(value, seq, tail, count, false);
+    this.fastSeq = seq;
   }
 
   /** The key classify() just looked at was entered by the table path as entry `seq`. */

@@ -1,5 +1,6 @@
 import { afterSyncRun, MessageSysFlag, ResponseCode, TideMQError, transactionType } from "@tidemq/protocol";
 import type { MessageInput, PutResult } from "@tidemq/store";
+import { offsetOfMsgId } from "../dedup/RecordOffsets.js";
 
 /** The part of the MessageStore the coalescer uses. */
 export interface BatchPutter {
@@ -101,7 +102,15 @@ export class PutCoalescer {
     }
     this.store.putMessages(g.inputs).then(
       (r) => {
-        for (const p of g.parts) p.resolve(slice(r, p.start, p.inputs.length));
+        const sizes = r.recordSizes;
+        let offset = r.commitLogOffset;
+        for (const p of g.parts) {
+          const n = p.inputs.length;
+          // Each request's own first record (de-duplication enters a send at it).
+          const at = sizes !== undefined || p.start === 0 ? offset : offsetOfMsgId(r.msgIds[p.start]!);
+          p.resolve(slice(r, p.start, n, at));
+          if (sizes !== undefined) for (let i = p.start; i < p.start + n; i++) offset += sizes[i]!;
+        }
       },
       (err: unknown) => {
         if (err instanceof TideMQError && err.code === ResponseCode.MESSAGE_ILLEGAL) {
@@ -124,13 +133,15 @@ function anyNotInQueue(inputs: MessageInput[]): boolean {
   return false;
 }
 
-/** One request's share of a group's result: its ids and first queue offset (the group's are consecutive). */
-function slice(r: PutResult, start: number, count: number): PutResult {
+/**
+ * One request's share of a group's result: its ids, first queue offset (the group's are
+ * consecutive) and where its first record starts (`commitLogOffset`).
+ */
+function slice(r: PutResult, start: number, count: number, commitLogOffset: number): PutResult {
   return {
     status: r.status,
     queueOffset: r.queueOffset + start,
-    // The group's first record; records of this request follow it in the same append.
-    commitLogOffset: r.commitLogOffset,
+    commitLogOffset,
     msgIds: r.msgIds.slice(start, start + count),
     count,
     storeTimestamp: r.storeTimestamp,
