@@ -1,11 +1,11 @@
 import type { PutResult } from "@tidemq/store";
 
 /**
- * The commit-log offset of record `i` of a put's result. Not result.commitLogOffset, even
- * for the first: a send coalesced with others into one append (PutCoalescer) gets the
- * append's first offset there. Its offsetMsgId's low 8 hex digits on top of that first
- * offset: an append's records are at most its bytes (a few MiB, far below 4 GiB) after it.
- * Half the digits of offsetOfMsgId, on the send path of every keyed message.
+ * The commit-log offset of record `i` (i ≥ 1) of a put's result; record 0's is
+ * result.commitLogOffset (PutCoalescer gives each coalesced send its own first record's
+ * offset there). Its offsetMsgId's low 8 hex digits on top of that first offset: a put's
+ * records are at most its bytes (a few MiB, far below 4 GiB) after it. Half the digits of
+ * offsetOfMsgId, on the send path of every keyed batch member.
  */
 export function recordOffset(result: Pick<PutResult, "commitLogOffset" | "msgIds">, i: number): number {
   const id = result.msgIds[i]!;
