@@ -83,10 +83,14 @@ export function decodeEndTransactionBatch(body: Buffer | undefined): EndTransact
 
 /** JSON array: a bare code per entry, or [code, remark] when there is a remark. */
 export function encodeEndTransactionResults(results: readonly EndTransactionResult[]): Buffer {
-  return Buffer.from(
-    JSON.stringify(results.map((r) => (r.remark === undefined ? r.code : [r.code, r.remark]))),
-    "utf8",
-  );
+  // The JSON text built directly (no array of codes to stringify): nearly every result is a bare 0.
+  let text = "[";
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (i > 0) text += ",";
+    text += r.remark === undefined ? JSON.stringify(r.code) : JSON.stringify([r.code, r.remark]);
+  }
+  return Buffer.from(`${text}]`, "utf8");
 }
 
 /**

@@ -97,7 +97,7 @@ export function writeCopy(
   const bodyLen = srcView.getInt32(at + RecordLayout.BODY_LENGTH);
   // Header and body in one copy: magic, body CRC, flag, born time and host, reconsume times
   // and body length stay the source's; the rest is set below.
-  src.copy(buf, pos, at, at + RecordLayout.BODY + bodyLen);
+  copyBytes(src, at, at + RecordLayout.BODY + bodyLen, buf, pos);
   view.setInt32(pos, size);
   view.setInt32(pos + RecordLayout.QUEUE_ID, queueId);
   setLong(view, pos + RecordLayout.QUEUE_OFFSET, queueOffset);
@@ -120,11 +120,20 @@ export function writeCopy(
   for (let i = 0; i + 1 < keep.length; i += 2) {
     const from = srcProps + keep[i]!;
     const n = keep[i + 1]! - keep[i]!;
-    if (n > 32) src.copy(buf, p, from, from + n);
+    if (n > 32) copyBytes(src, from, from + n, buf, p);
     else for (let k = 0; k < n; k++) buf[p + k] = src[from + k]!;
     p += n;
   }
   return p;
+}
+
+/**
+ * src[from, to) to buf at `at`. Usually the source is in the block the copy goes to: then a
+ * copyWithin (no view object made per copy, as Buffer.copy of part of a buffer makes).
+ */
+function copyBytes(src: Buffer, from: number, to: number, buf: Buffer, at: number): void {
+  if (src === buf) buf.copyWithin(at, from, to);
+  else src.copy(buf, at, from, to);
 }
 
 const TWO_32 = 4294967296;

@@ -141,12 +141,25 @@ export class DecisionWriter {
   }
 }
 
-/** The records of a turn's decisions: every copy, then the op records, one run per kind of decision. */
+/**
+ * The records of a turn's decisions: every copy, then the op records, one run per kind of
+ * decision. Takes over the copies array of a lone append.
+ */
 export function decisionRecords(
   batch: ReadonlyArray<Pick<QueuedAppend, "copies" | "offsets" | "decisions">>,
   host: { host: string; port: number },
   now: number,
 ): Array<MessageInput | RecordCopy> {
+  const only = batch.length === 1 ? batch[0]! : undefined;
+  if (only && only.decisions.every((d) => d === only.decisions[0])) {
+    // One END_TRANSACTION_BATCH of one kind of decision (the usual turn): its own arrays serve
+    // (its copies array becomes the records: nothing else reads it once queued).
+    const out = only.copies;
+    if (only.offsets.length > 0) {
+      for (const r of opRecords(only.offsets, only.decisions[0]!, host, now)) out.push(r);
+    }
+    return out;
+  }
   const out: Array<MessageInput | RecordCopy> = [];
   for (const b of batch) for (const c of b.copies) out.push(c);
   const byKind = new Map<Decision, number[]>();

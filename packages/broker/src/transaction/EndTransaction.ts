@@ -95,6 +95,8 @@ export class EndTransaction {
     const results: Array<EndTransactionResult | Promise<EndTransactionResult>> = new Array(entries.length);
     const writes: Pending[] = [];
     const writeAt: number[] = [];
+    // Results that are promises (a half to read first): only then is Promise.all needed.
+    let waits = 0;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       try {
@@ -102,13 +104,15 @@ export class EndTransaction {
         const found = this.findNow(e.tranStateTableOffset, e.commitLogOffset);
         if (!found) {
           results[i] = this.decide(group, e);
+          waits++;
           continue;
         }
         const r = this.judge(group, e, decision, found);
         if ("code" in r) results[i] = r;
-        else if (r.state.resolving !== "rollback" && !r.record)
+        else if (r.state.resolving !== "rollback" && !r.record) {
           results[i] = this.written(r, r.state.resolving!).catch(refusal);
-        else {
+          waits++;
+        } else {
           writes.push(r);
           writeAt.push(i);
         }
@@ -131,7 +135,8 @@ export class EndTransaction {
         },
       );
     }
-    return Promise.all(results);
+    // Promise.all over plain values would still make a promise and a reaction per entry.
+    return waits > 0 ? Promise.all(results) : (results as EndTransactionResult[]);
   }
 
   /** One half's END_TRANSACTION: the response code and remark it gets (never throws). */
