@@ -151,7 +151,7 @@ export function decisionRecords(
   now: number,
 ): Array<MessageInput | RecordCopy> {
   const only = batch.length === 1 ? batch[0]! : undefined;
-  if (only && only.decisions.every((d) => d === only.decisions[0])) {
+  if (only?.decisions.every((d) => d === only.decisions[0])) {
     // One END_TRANSACTION_BATCH of one kind of decision (the usual turn): its own arrays serve
     // (its copies array becomes the records: nothing else reads it once queued).
     const out = only.copies;

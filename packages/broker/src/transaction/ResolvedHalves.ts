@@ -78,7 +78,10 @@ export class ResolvedHalves {
     // A run of one status is extended in place: one array per run, not per half.
     const add = (o: number, count: number, code: number) => {
       if (last && last[0] + last[1] === o && last[2] === code - 1) last[1] += count;
-      else out.push((last = [o, count, code - 1]));
+      else {
+        last = [o, count, code - 1];
+        out.push(last);
+      }
     };
     for (const o of [...this.below.keys()].sort((a, b) => a - b)) add(o, 1, this.below.get(o)!);
     // The window, a run at a time (a checkpoint reads all of it: ~cap bytes, mostly one status).
