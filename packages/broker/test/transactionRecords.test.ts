@@ -20,10 +20,12 @@ import { type HalfRecord, RecentHalves } from "../src/transaction/RecentHalves.j
 import {
   copyRecord,
   halfInfoOf,
+  keptRanges,
   OP_BODY_MAX,
   opOf,
   opRecord,
   opRecords,
+  pairCut,
 } from "../src/transaction/TransactionRecords.js";
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
@@ -60,6 +62,46 @@ function withoutPairByPairs(pairs: string, drop: string): string {
   }
   return out;
 }
+
+test("keptRanges cuts every pair of the names given (as withoutPair one name after another), byte for byte", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.oneof(fc.constantFrom("TRAN_MSG", "REAL_TOPIC", "REAL_QID", "XREAL_QID", "KEYS"), name),
+          value,
+        ),
+        { maxLength: 10 },
+      ),
+      fc.boolean(),
+      (pairs, unterminated) => {
+        let text = pairs.map(([n, v]) => `${n}\u0001${v}\u0002`).join("");
+        if (unterminated && text.length > 0) text = text.slice(0, -1);
+        const names = ["TRAN_MSG", "REAL_TOPIC", "REAL_QID"];
+        const keep = keptRanges(text, pairCut(names));
+        let cut = "";
+        for (let i = 0; i < keep.length; i += 2) {
+          assert.ok(
+            keep[i]! < keep[i + 1]! && (i === 0 || keep[i - 1]! < keep[i]!),
+            "ascending, apart, not empty",
+          );
+          cut += text.slice(keep[i], keep[i + 1]);
+        }
+        let want = text;
+        for (const n of names) want = withoutPairByPairs(want, n);
+        assert.equal(cut, want);
+      },
+    ),
+  );
+});
+
+test("keptRanges of text with more pairs to cut than its scratch holds = withoutPair", () => {
+  const text = Array.from({ length: 40 }, (_, i) => `TRAN_MSG\u0001${i}\u0002K${i}\u0001v\u0002`).join("");
+  const keep = keptRanges(text, pairCut(["TRAN_MSG"]));
+  let cut = "";
+  for (let i = 0; i < keep.length; i += 2) cut += text.slice(keep[i], keep[i + 1]);
+  assert.equal(cut, withoutPairByPairs(text, "TRAN_MSG"));
+});
 
 test("withoutPair of a name present once, several times or not at all = the pair-by-pair result, byte for byte", () => {
   fc.assert(
@@ -178,6 +220,9 @@ test("copyRecord and halfInfoOf of a half kept as the send path encoded it = of 
         );
         assert.deepEqual(storedB, a.properties);
         assert.equal(storedB[MessageConst.TRANSACTION_PREPARED], undefined);
+        // A commit's copy leaves REAL_TOPIC / REAL_QID out (RocketMQ clears them); a discard keeps where it was going.
+        assert.equal(storedB[MessageConst.REAL_TOPIC], commit ? undefined : "RealTopic");
+        assert.equal(storedB[MessageConst.REAL_QUEUE_ID], commit ? undefined : String(queueId));
         // What the store indexes: from the properties on one path, from keys/uniqKey on the other.
         assert.equal(b.keys, a.properties[MessageConst.KEYS]);
         assert.equal(b.uniqKey, a.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX]);

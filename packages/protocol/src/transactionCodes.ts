@@ -61,6 +61,14 @@ export function encodeEndTransactionBatch(entries: readonly EndTransactionEntry[
 
 /** The entries of an END_TRANSACTION_BATCH body; throws on a body that is not whole entries. */
 export function decodeEndTransactionBatch(body: Buffer | undefined): EndTransactionEntry[] {
+  const n = endTransactionEntryCount(body);
+  const out: EndTransactionEntry[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = readEndTransactionEntry(body!, i, { ...NO_ENTRY });
+  return out;
+}
+
+/** How many entries an END_TRANSACTION_BATCH body holds; throws on a body that is not whole entries. */
+export function endTransactionEntryCount(body: Buffer | undefined): number {
   if (!body || body.length === 0 || body.length % ENTRY_BYTES !== 0) {
     throw new Error(
       `END_TRANSACTION_BATCH body of ${body?.length ?? 0} bytes is not a whole number of ${ENTRY_BYTES}-byte entries`,
@@ -70,23 +78,41 @@ export function decodeEndTransactionBatch(body: Buffer | undefined): EndTransact
   if (n > MAX_END_TRANSACTION_BATCH) {
     throw new Error(`END_TRANSACTION_BATCH holds ${n} entries; at most ${MAX_END_TRANSACTION_BATCH}`);
   }
-  const out: EndTransactionEntry[] = [];
-  for (let p = 0; p < body.length; p += ENTRY_BYTES) {
-    out.push({
-      tranStateTableOffset: readLong(body, p),
-      commitLogOffset: readLong(body, p + 8),
-      commitOrRollback: body.readInt8(p + 16),
-    });
-  }
-  return out;
+  return n;
 }
+
+/**
+ * Entry `i` of a body endTransactionEntryCount accepted, read into `into` (returned): a caller
+ * going through the entries one at a time needs no object per entry.
+ */
+export function readEndTransactionEntry(
+  body: Buffer,
+  i: number,
+  into: EndTransactionEntry,
+): EndTransactionEntry {
+  const p = i * ENTRY_BYTES;
+  into.tranStateTableOffset = readLong(body, p);
+  into.commitLogOffset = readLong(body, p + 8);
+  into.commitOrRollback = body.readInt8(p + 16);
+  return into;
+}
+
+const NO_ENTRY: EndTransactionEntry = Object.freeze({
+  tranStateTableOffset: 0,
+  commitLogOffset: 0,
+  commitOrRollback: 0,
+});
 
 /** JSON array: a bare code per entry, or [code, remark] when there is a remark. */
 export function encodeEndTransactionResults(results: readonly EndTransactionResult[]): Buffer {
-  return Buffer.from(
-    JSON.stringify(results.map((r) => (r.remark === undefined ? r.code : [r.code, r.remark]))),
-    "utf8",
-  );
+  // The JSON text built directly (no array of codes to stringify): nearly every result is a bare 0.
+  let text = "[";
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (i > 0) text += ",";
+    text += r.remark === undefined ? JSON.stringify(r.code) : JSON.stringify([r.code, r.remark]);
+  }
+  return Buffer.from(`${text}]`, "utf8");
 }
 
 /**

@@ -3,7 +3,9 @@ import { test } from "node:test";
 import fc from "fast-check";
 import {
   decodeEndTransactionBatch,
+  decodeEndTransactionResults,
   encodeEndTransactionBatch,
+  encodeEndTransactionResults,
   MAX_END_TRANSACTION_BATCH,
 } from "../src/index.js";
 
@@ -34,5 +36,24 @@ test("END_TRANSACTION_BATCH body: round trip of any offsets up to 2^53 (encoded 
   assert.throws(
     () => decodeEndTransactionBatch(Buffer.alloc(17 * (MAX_END_TRANSACTION_BATCH + 1))),
     /at most 4096/,
+  );
+});
+
+test("END_TRANSACTION_BATCH answer: the JSON array of bare codes and [code, remark] pairs, read back as written", () => {
+  const result = fc.record(
+    { code: fc.integer({ min: -1, max: 300 }), remark: fc.string({ unit: "grapheme", maxLength: 30 }) },
+    { requiredKeys: ["code"] },
+  );
+  fc.assert(
+    fc.property(fc.array(result, { maxLength: 40 }), (results) => {
+      const body = encodeEndTransactionResults(results);
+      const want = JSON.stringify(results.map((r) => (r.remark === undefined ? r.code : [r.code, r.remark])));
+      assert.equal(body.toString("utf8"), want);
+      assert.deepEqual(
+        decodeEndTransactionResults(body, results.length),
+        results.map((r) => (r.remark === undefined ? { code: r.code } : { code: r.code, remark: r.remark })),
+      );
+    }),
+    { numRuns: 300 },
   );
 });

@@ -1,13 +1,15 @@
-import { MessageConst, tagsHashCode, toStorableIPv4 } from "@tidemq/protocol";
+import { MessageConst, RecordLayout, tagsHashCode, toStorableIPv4 } from "@tidemq/protocol";
 import type { CommitLog, Reservation } from "./CommitLog.js";
 import type { ResolvedConfig } from "./config.js";
 import type { Dispatcher } from "./Dispatcher.js";
 import type { PutWaiters } from "./PutWaiters.js";
 import type { QueueTable } from "./QueueTable.js";
 import { hostBytes, ipv4Int, type RecordContext, recordSize, writeRecord } from "./RecordCodec.js";
+import { copyPropsBytes, RecordCopy, writeCopy } from "./RecordCopy.js";
 import { messageIllegal } from "./StoreError.js";
 import type { MessageInput, PutResult, QueueState, TopicState } from "./StoreTypes.js";
 import { encodeProps, hex32, takesQueueEntry } from "./storeRecords.js";
+import type { Block } from "./TailBlocks.js";
 
 const NO_PROPERTIES: Record<string, string> = Object.freeze({});
 /** msgIds of results whose caller asked for none (shared; never written to). */
@@ -24,6 +26,8 @@ export class AppendPath {
   private propsScratch: (string | Buffer)[] = [];
   private propsBytesScratch: number[] = [];
   private bornIpScratch: number[] = [];
+  /** Scratch for the source blocks of the copies of one append (cleared after it). */
+  private copySources: (Block | undefined)[] = [];
   private msgIdHi = -1;
   private msgIdHiPrefix = "";
   private readonly bornIps = new Map<string, number>();
@@ -166,15 +170,35 @@ export class AppendPath {
     });
   }
 
-  /** putMessagesBatch: many independent messages, one reservation and one promise (`ids` false: no msgIds). */
-  appendIndependent(msgs: readonly MessageInput[], ids = true): Promise<PutResult[]> {
+  /**
+   * putMessagesBatch: many independent messages, one reservation and one promise (`ids` false:
+   * no msgIds). A RecordCopy whose source is in the in-memory tail is written as a splice of
+   * the source's bytes (copy*), else as its fallback input; ordinary inputs go through
+   * prepare/writeOne as single sends do (kept apart so those stay as they were).
+   */
+  appendIndependent(msgs: readonly (MessageInput | RecordCopy)[], ids = true): Promise<PutResult[]> {
     const n = msgs.length;
+    let items = msgs;
     const qs: QueueState[] = new Array(n);
     const sizes: number[] = new Array(n);
     let total = 0;
+    let copies = 0;
     for (let i = 0; i < n; i++) {
-      const m = msgs[i]!;
+      let m = items[i]!;
       if (m === null || typeof m !== "object") throw messageIllegal("message is not an object");
+      if (m instanceof RecordCopy) {
+        const t = this.table.topicForPut(m.topic);
+        qs[i] = this.table.queueForPut(t, m.queueId);
+        const size = this.prepareCopy(m, t, i);
+        if (size > 0) {
+          sizes[i] = size;
+          total += size;
+          copies++;
+          continue;
+        }
+        if (items === msgs) items = msgs.slice();
+        m = (items as (MessageInput | RecordCopy)[])[i] = m.fallback();
+      }
       const t = this.table.topicForPut(m.topic);
       qs[i] = this.table.queueForPut(t, m.queueId);
       const size = this.prepare(m, t, i);
@@ -189,7 +213,11 @@ export class AppendPath {
     let offset = r.offset;
     for (let i = 0; i < n; i++) {
       const size = sizes[i]!;
-      const qo = this.writeOne(r, pos, msgs[i]!, qs[i]!, i, size, offset, ctx);
+      const m = items[i]!;
+      const qo =
+        m instanceof RecordCopy
+          ? this.writeCopyAt(r, pos, m, qs[i]!, i, size, offset, ctx)
+          : this.writeOne(r, pos, m, qs[i]!, i, size, offset, ctx);
       results[i] = {
         status: "PUT_OK",
         queueOffset: qo,
@@ -201,9 +229,73 @@ export class AppendPath {
       pos += size;
       offset += size;
     }
+    if (copies > 0) this.copySources.fill(undefined, 0, n);
     this.onLocalAppend?.(prevEnd, r.offset, r.buf.subarray(r.pos, r.pos + total));
     this.publish(n, total);
     return this.waiters.add(r.offset + total, ctx.storeTimestamp, results);
+  }
+
+  /**
+   * A copy's record size, its source's block noted in the scratch slot `i`; 0 when the source
+   * is not in the tail or not the record the copy describes (its fallback is stored then). The
+   * block stays valid until the append's records are written: nothing is recycled within it.
+   */
+  private prepareCopy(c: RecordCopy, t: TopicState, i: number): number {
+    const b = this.log.tailRecord(c.sourceOffset);
+    if (!b) return 0;
+    const at = c.sourceOffset - b.start;
+    const propsBytes = copyPropsBytes(c, b.buf, b.view, at);
+    if (propsBytes < 0) return 0;
+    this.copySources[i] = b;
+    this.propsBytesScratch[i] = propsBytes;
+    return recordSize(b.view.getInt32(at + RecordLayout.BODY_LENGTH), t.buf.length, propsBytes);
+  }
+
+  /** writeOne for a copy prepared by prepareCopy (COMMIT or NOT type: it takes a queue entry). */
+  private writeCopyAt(
+    r: Reservation,
+    pos: number,
+    c: RecordCopy,
+    q: QueueState,
+    i: number,
+    size: number,
+    offset: number,
+    ctx: RecordContext,
+  ): number {
+    const b = this.copySources[i]!;
+    const inQueue = takesQueueEntry(c.sysFlag);
+    const queueOffset = inQueue ? q.next++ : 0;
+    writeCopy(
+      r.buf,
+      r.view,
+      pos,
+      size,
+      c,
+      b.buf,
+      b.view,
+      c.sourceOffset - b.start,
+      q.queueId,
+      q.topic.buf,
+      this.propsBytesScratch[i]!,
+      queueOffset,
+      offset,
+      ctx.storeTimestamp,
+      ctx.storeIp,
+      ctx.storePort,
+    );
+    // The same fields, in the same order, as writeOne's (one shape for the dispatcher).
+    this.dispatcher.push({
+      q,
+      queueOffset,
+      offset,
+      size,
+      tagsCode: c.tagsCode,
+      storeTimestamp: ctx.storeTimestamp,
+      keys: c.keys || undefined,
+      uniq: c.uniqKey || undefined,
+      inQueue,
+    });
+    return queueOffset;
   }
 
   /**
@@ -263,6 +355,7 @@ export class AppendPath {
     this.propsScratch = [];
     this.propsBytesScratch = [];
     this.bornIpScratch = [];
+    this.copySources = [];
   }
 
   private bornIp(host: string | undefined): number {

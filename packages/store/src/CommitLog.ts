@@ -12,7 +12,7 @@ import { BLANK_HEADER_BYTES, writeBlank } from "./RecordCodec.js";
 import { closeWriteFd, cutTail, listSegments, newSegment, type Segment, segmentIndexFor } from "./Segment.js";
 import { SegmentReader } from "./SegmentReader.js";
 import { forEachRecord, forEachRecordFields, type ScannedRecord } from "./SegmentScan.js";
-import { TailBlocks } from "./TailBlocks.js";
+import { type Block, TailBlocks } from "./TailBlocks.js";
 
 export type { AppendLog, Reservation } from "./AppendLog.js";
 export { FLUSH_BOUNDS_MS } from "./GroupCommit.js";
@@ -344,6 +344,11 @@ export class CommitLog implements AppendLog {
    */
   tailSlice(offset: number, length: number): Buffer | undefined {
     return this.tail.slice(offset, length);
+  }
+
+  /** The in-memory block holding the whole record at `offset`, if any (see TailBlocks.recordAt). */
+  tailRecord(offset: number): Block | undefined {
+    return this.tail.recordAt(offset);
   }
 
   /** Copies [offset, offset+length) (within one segment, already written) into `into`. */

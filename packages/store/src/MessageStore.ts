@@ -8,6 +8,7 @@ import type { DurationBuckets } from "./DurationBuckets.js";
 import type { MessageQueries } from "./MessageQueries.js";
 import type { PutWaiters } from "./PutWaiters.js";
 import type { QueueTable } from "./QueueTable.js";
+import type { RecordCopy } from "./RecordCopy.js";
 import { type ReplicationChunk, readReplicationChunk } from "./ReplicationSource.js";
 import type { RetentionService } from "./RetentionService.js";
 import { messageIllegal, serviceNotAvailable } from "./StoreError.js";
@@ -144,9 +145,10 @@ export class MessageStore {
    * of the same queue get consecutive queue offsets in input order. Every message is
    * checked before anything is stored: one bad message (MESSAGE_ILLEGAL) refuses the whole
    * call and stores nothing. The promise resolves when the last record is confirmed
-   * (under SYNC_FLUSH: flushed), so every result has the same status.
+   * (under SYNC_FLUSH: flushed), so every result has the same status. A RecordCopy is stored
+   * as a copy of a record in the in-memory tail, or as its fallback input (RecordCopy.ts).
    */
-  putMessagesBatch(msgs: readonly MessageInput[], options?: PutOptions): Promise<PutResult[]> {
+  putMessagesBatch(msgs: readonly (MessageInput | RecordCopy)[], options?: PutOptions): Promise<PutResult[]> {
     try {
       this.health.checkWritable(options?.reserve);
       if (!Array.isArray(msgs)) throw messageIllegal("message batch is not an array");

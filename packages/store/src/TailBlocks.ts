@@ -84,6 +84,22 @@ export class TailBlocks {
     return undefined;
   }
 
+  /**
+   * The block holding the whole record that starts at `offset` (its first 4 bytes its size),
+   * or undefined when it is not all in the tail. Read it before any await (blocks are recycled).
+   */
+  recordAt(offset: number): Block | undefined {
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const b = this.blocks[i]!;
+      if (offset >= b.start && offset + 4 <= b.start + b.used) {
+        const size = b.view.getInt32(offset - b.start);
+        return size > 4 && offset + size <= b.start + b.used ? b : undefined;
+      }
+      if (b.start <= offset) return undefined;
+    }
+    return undefined;
+  }
+
   /** Drops the oldest blocks past `maxBytes` that are closed and wholly written (below `written`). */
   evict(written: number): void {
     while (this.blocks.length > 1 && this.bytes > this.maxBytes) {

@@ -13,6 +13,7 @@ export {
   type PutResult,
   type StoreStats,
 } from "./MessageStore.js";
+export { RecordCopy } from "./RecordCopy.js";
 export { retentionDecision, segmentExpired } from "./Retention.js";
 export { StoreCorruptionError, StoreError } from "./StoreError.js";
 export { StoreLockedError } from "./StoreLock.js";

@@ -1,17 +1,17 @@
 import { decodeMessage, type MessageExt, ResponseCode, TideMQError } from "@tidemq/protocol";
-import type { MessageInput } from "@tidemq/store";
+import type { MessageInput, RecordCopy } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { fail } from "../processors/responses.js";
 import { type Decision, type HalfEvent, step } from "./HalfLifecycle.js";
 import type { HalfTable, Pending } from "./HalfTable.js";
-import { copyRecord, type HalfInfo, opRecords } from "./TransactionRecords.js";
+import { commitCopyOf, copyRecord, type HalfInfo, opRecords } from "./TransactionRecords.js";
 
 const WRITTEN_OK: HalfEvent = Object.freeze({ kind: "written", ok: true });
 const WRITTEN_FAILED: HalfEvent = Object.freeze({ kind: "written", ok: false });
 
 /** Decisions waiting for this turn's append: their copies, and the halves their op records name. */
 interface QueuedAppend {
-  copies: MessageInput[];
+  copies: Array<MessageInput | RecordCopy>;
   /** The halves decided (queue offsets) and their decisions, side by side. */
   offsets: readonly number[];
   decisions: readonly Decision[];
@@ -41,10 +41,10 @@ export class DecisionWriter {
   async write(p: Pending, decision: Decision): Promise<void> {
     const offset = p.info.queueOffset;
     try {
-      const copies: MessageInput[] = [];
+      const copies: Array<MessageInput | RecordCopy> = [];
       if (decision === "commit") {
         const half = p.record ?? (await this.readHalf(p.info));
-        copies.push(copyRecord(half, decision));
+        copies.push(commitCopyOf(half));
       } else if (decision === "discard") {
         // A half retention already removed is discarded by its op record alone.
         const half = p.record ?? (await this.readHalf(p.info).catch(() => undefined));
@@ -65,13 +65,14 @@ export class DecisionWriter {
    * promise chain per half). Rejects with the append's error, after marking every one not stored.
    */
   writeAll(items: readonly Pending[]): Promise<void> {
-    const copies: MessageInput[] = [];
+    const copies: Array<MessageInput | RecordCopy> = [];
     const offsets: number[] = new Array(items.length);
     const decisions: Decision[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
       const p = items[i]!;
       const decision = p.state.resolving!;
-      if (decision !== "rollback" && p.record) copies.push(copyRecord(p.record, decision));
+      if (decision === "commit" && p.record) copies.push(commitCopyOf(p.record));
+      else if (decision === "discard" && p.record) copies.push(copyRecord(p.record, decision));
       offsets[i] = p.info.queueOffset;
       decisions[i] = decision;
     }
@@ -115,7 +116,7 @@ export class DecisionWriter {
    * write): the copies, then the op records (see the class comment); the store takes all or none.
    */
   private append(
-    copies: MessageInput[],
+    copies: Array<MessageInput | RecordCopy>,
     offsets: readonly number[],
     decisions: readonly Decision[],
   ): Promise<void> {
@@ -140,13 +141,26 @@ export class DecisionWriter {
   }
 }
 
-/** The records of a turn's decisions: every copy, then the op records, one run per kind of decision. */
+/**
+ * The records of a turn's decisions: every copy, then the op records, one run per kind of
+ * decision. Takes over the copies array of a lone append.
+ */
 export function decisionRecords(
   batch: ReadonlyArray<Pick<QueuedAppend, "copies" | "offsets" | "decisions">>,
   host: { host: string; port: number },
   now: number,
-): MessageInput[] {
-  const out: MessageInput[] = [];
+): Array<MessageInput | RecordCopy> {
+  const only = batch.length === 1 ? batch[0]! : undefined;
+  if (only?.decisions.every((d) => d === only.decisions[0])) {
+    // One END_TRANSACTION_BATCH of one kind of decision (the usual turn): its own arrays serve
+    // (its copies array becomes the records: nothing else reads it once queued).
+    const out = only.copies;
+    if (only.offsets.length > 0) {
+      for (const r of opRecords(only.offsets, only.decisions[0]!, host, now)) out.push(r);
+    }
+    return out;
+  }
+  const out: Array<MessageInput | RecordCopy> = [];
   for (const b of batch) for (const c of b.copies) out.push(c);
   const byKind = new Map<Decision, number[]>();
   for (const b of batch) {

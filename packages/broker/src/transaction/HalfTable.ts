@@ -1,5 +1,5 @@
 import { decodeMessages, type MessageExt } from "@tidemq/protocol";
-import type { MessageInput, PutResult } from "@tidemq/store";
+import type { MessageInput, PutResult, RecordCopy } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
 import { FRESH_PENDING, type HalfState, type HalfStatus } from "./HalfLifecycle.js";
@@ -166,7 +166,7 @@ export class HalfTable {
   }
 
   /** Appends records of this service (op records among them), noting the op records' queue offsets. */
-  putRecords(inputs: MessageInput[]): Promise<PutResult[]> {
+  putRecords(inputs: ReadonlyArray<MessageInput | RecordCopy>): Promise<PutResult[]> {
     this.ops.writes++;
     // Decisions free the segments unresolved halves keep: taken on a full disk too (store reserve).
     // Nobody reads these records' msgIds (a copy is found by its UNIQ_KEY): none are made.

@@ -74,16 +74,25 @@ export class ResolvedHalves {
   /** Every remembered half, in offset order, as runs (what the checkpoint file stores). */
   runs(): ResolvedRun[] {
     const out: ResolvedRun[] = [];
-    const add = (o: number, code: number) => {
-      const last = out.at(-1);
-      if (last && last[0] + last[1] === o && last[2] === code - 1) last[1]++;
-      else out.push([o, 1, code - 1]);
+    let last: ResolvedRun | undefined;
+    // A run of one status is extended in place: one array per run, not per half.
+    const add = (o: number, count: number, code: number) => {
+      if (last && last[0] + last[1] === o && last[2] === code - 1) last[1] += count;
+      else {
+        last = [o, count, code - 1];
+        out.push(last);
+      }
     };
-    for (const o of [...this.below.keys()].sort((a, b) => a - b)) add(o, this.below.get(o)!);
+    for (const o of [...this.below.keys()].sort((a, b) => a - b)) add(o, 1, this.below.get(o)!);
+    // The window, a run at a time (a checkpoint reads all of it: ~cap bytes, mostly one status).
     const { codes } = this;
-    for (let i = 0; i < codes.length; i++) {
-      // A run of one status is extended in place: one array per run, not per half.
-      if (codes[i] !== 0) add(this.base + i, codes[i]!);
+    const n = codes.length;
+    for (let i = 0; i < n; ) {
+      const code = codes[i]!;
+      let j = i + 1;
+      while (j < n && codes[j] === code) j++;
+      if (code !== 0) add(this.base + i, j - i, code);
+      i = j;
     }
     return out;
   }

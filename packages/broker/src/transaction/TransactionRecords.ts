@@ -5,10 +5,10 @@ import {
   MessageSysFlag,
   tagsHashCode,
 } from "@tidemq/protocol";
-import type { MessageInput } from "@tidemq/store";
+import { type MessageInput, RecordCopy } from "@tidemq/store";
 import { TRANS_CHECK_MAX_TIME_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
 import type { Decision } from "./HalfLifecycle.js";
-import { HALF_QUEUE_ID, pairValue, withoutPair } from "./HalfMessage.js";
+import { HALF_QUEUE_ID, pairValue } from "./HalfMessage.js";
 import type { EncodedProperties, HalfRecord } from "./RecentHalves.js";
 
 /**
@@ -201,16 +201,18 @@ function offsetsOf(text: string): number[] | undefined {
 /**
  * The record a decision stores beside its op record: on commit the message in its real topic
  * and queue (transaction bits COMMIT, preparedTransactionOffset = the half's commit-log
- * offset, TRAN_MSG cleared; keys, tags, UNIQ_KEY, body and born fields kept, so the
- * producer's message id finds it); on discard a copy in TRANS_CHECK_MAX_TIME_TOPIC.
+ * offset, TRAN_MSG, REAL_TOPIC and REAL_QID left out as RocketMQ's EndTransactionProcessor
+ * clears them; keys, tags, UNIQ_KEY, PGROUP, body and born fields kept, so the producer's
+ * message id finds it); on discard a copy in TRANS_CHECK_MAX_TIME_TOPIC (REAL_TOPIC and
+ * REAL_QID kept: they say where it was going).
  */
 export function copyRecord(half: HalfRecord, decision: "commit" | "discard"): MessageInput {
   if (half.encoded) return copyOfEncoded(half, half.encoded, decision);
   const props: Record<string, string> = { ...half.properties };
-  delete props[MessageConst.TRANSACTION_PREPARED];
   const commit = decision === "commit";
   const topic = commit ? (props[MessageConst.REAL_TOPIC] ?? "") : TRANS_CHECK_MAX_TIME_TOPIC;
   const queueId = commit ? Number(props[MessageConst.REAL_QUEUE_ID]) : 0;
+  for (const name of commit ? COMMIT_DROPS : DISCARD_DROPS) delete props[name];
   const sysFlag =
     (half.sysFlag & ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) |
     (commit ? MessageSysFlag.TRANSACTION_COMMIT_TYPE : 0);
@@ -229,9 +231,178 @@ export function copyRecord(half: HalfRecord, decision: "commit" | "discard"): Me
   };
 }
 
+/** Properties a commit's copy leaves out (RocketMQ's EndTransactionProcessor clears them too). */
+const COMMIT_DROPS = [
+  MessageConst.TRANSACTION_PREPARED,
+  MessageConst.REAL_TOPIC,
+  MessageConst.REAL_QUEUE_ID,
+] as const;
+const DISCARD_DROPS = [MessageConst.TRANSACTION_PREPARED] as const;
+const COMMIT_CUT = pairCut(COMMIT_DROPS);
+const DISCARD_CUT = pairCut(DISCARD_DROPS);
+
+/**
+ * The record a commit stores for its half (copyRecord's), as the store can write it fastest:
+ * for a half the send path just stored, a RecordCopy — the half's stored record spliced (its
+ * body, body CRC and properties copied as bytes, the pairs COMMIT_DROPS names cut out) while
+ * it is in the commit log's in-memory tail, else copyRecord's input (its fallback, the same
+ * record). A half read back from the log gets copyRecord's input.
+ */
+export function commitCopyOf(half: HalfRecord): MessageInput | RecordCopy {
+  const e = half.encoded;
+  if (!e) return copyRecord(half, "commit");
+  const keep = keptRanges(e.pairs, COMMIT_CUT);
+  const suffixBytes = e.suffix?.length ?? 0;
+  // The record holds the pairs as UTF-8 then the suffix: its properties are pairs.length +
+  // suffix bytes long exactly when the pairs are ASCII, and only then are string indices
+  // byte offsets (the store checks that length and stores the fallback otherwise).
+  const sourceProps = e.pairs.length + suffixBytes;
+  if (suffixBytes > 0) {
+    if (keep.length > 0 && keep[keep.length - 1] === e.pairs.length) keep[keep.length - 1] = sourceProps;
+    else keep.push(e.pairs.length, sourceProps);
+  }
+  return new CommitCopy(half, e, keep, sourceProps);
+}
+
+/** commitCopyOf's RecordCopy: its fallback is copyRecord's input for the half. */
+class CommitCopy extends RecordCopy {
+  constructor(
+    private readonly half: HalfRecord,
+    e: EncodedProperties,
+    keep: number[],
+    sourceProps: number,
+  ) {
+    const f = e.facts;
+    super(
+      half.commitLogOffset,
+      half.queueOffset,
+      half.body.length,
+      sourceProps,
+      keep,
+      f?.realTopic ?? encodedValue(e, MessageConst.REAL_TOPIC) ?? "",
+      f?.realQueueId ?? Number(encodedValue(e, MessageConst.REAL_QUEUE_ID)),
+      copySysFlag(half.sysFlag, true),
+      half.commitLogOffset,
+      e.tagsCode,
+      e.keys,
+      e.uniqKey,
+    );
+  }
+
+  fallback(): MessageInput {
+    return copyRecord(this.half, "commit");
+  }
+}
+
+/** A copy's sysFlag: transaction bits COMMIT (commit) or NOT (discard), IPv4 hosts. */
+function copySysFlag(halfSysFlag: number, commit: boolean): number {
+  const sysFlag =
+    (halfSysFlag & ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) |
+    (commit ? MessageSysFlag.TRANSACTION_COMMIT_TYPE : 0);
+  return sysFlag & ~(MessageSysFlag.BORNHOST_V6 | MessageSysFlag.STOREHOSTADDRESS_V6);
+}
+
+/** Names of pairs to cut out of name\u0001value\u0002 text, with the text looked for (made once). */
+export interface PairCut {
+  /** name\u0001: a pair at the start. */
+  readonly heads: readonly string[];
+  /** \u0002name\u0001: a pair after another. */
+  readonly inner: readonly string[];
+}
+
+export function pairCut(names: readonly string[]): PairCut {
+  return { heads: names.map((n) => `${n}\u0001`), inner: names.map((n) => `\u0002${n}\u0001`) };
+}
+
+/** keptRanges' scratch: the cuts found, [from, to) pairs in order (no array per call). */
+const CUTS = new Int32Array(64);
+
+/**
+ * The [from, to) ranges (string indices, ascending, apart) of name\u0001value\u0002 text left
+ * when every pair `cut` names is cut out; the rest byte for byte as it was.
+ */
+export function keptRanges(pairs: string, cut: PairCut): number[] {
+  const cuts = CUTS;
+  let n = 0;
+  for (let c = 0; c < cut.heads.length; c++) {
+    const head = cut.heads[c]!;
+    const inner = cut.inner[c]!;
+    let at = 0;
+    if (!pairs.startsWith(head)) {
+      at = pairs.indexOf(inner);
+      if (at >= 0) at += 1;
+    }
+    while (at >= 0) {
+      // More pairs to cut than the scratch holds (never from our producers): the slow way.
+      if (n === cuts.length) return keptRangesByPairs(pairs, cut);
+      const end = pairs.indexOf("\u0002", at + head.length);
+      const stop = end < 0 ? pairs.length : end + 1;
+      // Insert [at, stop) in order (a few cuts at most).
+      let k = n;
+      n += 2;
+      while (k > 0 && cuts[k - 2]! > at) {
+        cuts[k] = cuts[k - 2]!;
+        cuts[k + 1] = cuts[k - 1]!;
+        k -= 2;
+      }
+      cuts[k] = at;
+      cuts[k + 1] = stop;
+      at = stop >= pairs.length ? -1 : pairs.indexOf(inner, stop - 1);
+      if (at >= 0) at += 1;
+    }
+  }
+  // Cuts are whole pairs, so they never overlap: ranges are the gaps between them.
+  let m = 0;
+  let from = 0;
+  for (let i = 0; i < n; i += 2) {
+    if (cuts[i]! > from) m += 2;
+    from = cuts[i + 1]!;
+  }
+  if (pairs.length > from) m += 2;
+  const keep: number[] = new Array(m);
+  m = 0;
+  from = 0;
+  for (let i = 0; i < n; i += 2) {
+    if (cuts[i]! > from) {
+      keep[m++] = from;
+      keep[m++] = cuts[i]!;
+    }
+    from = cuts[i + 1]!;
+  }
+  if (pairs.length > from) {
+    keep[m++] = from;
+    keep[m++] = pairs.length;
+  }
+  return keep;
+}
+
+/** keptRanges pair by pair (any number of pairs to cut). */
+function keptRangesByPairs(pairs: string, cut: PairCut): number[] {
+  const keep: number[] = [];
+  for (let start = 0; start < pairs.length; ) {
+    let end = pairs.indexOf("\u0002", start);
+    end = end < 0 ? pairs.length : end + 1;
+    if (!cut.heads.some((h) => pairs.startsWith(h, start))) {
+      if (keep.length > 0 && keep[keep.length - 1] === start) keep[keep.length - 1] = end;
+      else keep.push(start, end);
+    }
+    start = end;
+  }
+  return keep;
+}
+
+/** The text of `pairs` in the ranges keptRanges gave. */
+function keptText(pairs: string, keep: readonly number[]): string {
+  if (keep.length === 2 && keep[0] === 0 && keep[1] === pairs.length) return pairs;
+  let out = "";
+  for (let i = 0; i + 1 < keep.length; i += 2)
+    out += pairs.slice(keep[i], Math.min(keep[i + 1]!, pairs.length));
+  return out;
+}
+
 /**
  * copyRecord for a half the send path just stored: the same record, its properties built by
- * leaving the TRAN_MSG pair out of the half's text instead of parsing and encoding them again.
+ * leaving the dropped pairs out of the half's text instead of parsing and encoding them again.
  */
 function copyOfEncoded(half: HalfRecord, e: EncodedProperties, decision: "commit" | "discard"): MessageInput {
   const commit = decision === "commit";
@@ -240,22 +411,19 @@ function copyOfEncoded(half: HalfRecord, e: EncodedProperties, decision: "commit
     ? (f?.realTopic ?? encodedValue(e, MessageConst.REAL_TOPIC) ?? "")
     : TRANS_CHECK_MAX_TIME_TOPIC;
   const queueId = commit ? (f?.realQueueId ?? Number(encodedValue(e, MessageConst.REAL_QUEUE_ID))) : 0;
-  const sysFlag =
-    (half.sysFlag & ~MessageSysFlag.TRANSACTION_ROLLBACK_TYPE) |
-    (commit ? MessageSysFlag.TRANSACTION_COMMIT_TYPE : 0);
   return {
     topic,
     queueId,
     flag: half.flag,
     body: half.body,
     properties: NO_PROPERTIES,
-    sysFlag: sysFlag & ~(MessageSysFlag.BORNHOST_V6 | MessageSysFlag.STOREHOSTADDRESS_V6),
+    sysFlag: copySysFlag(half.sysFlag, commit),
     bornTimestamp: half.bornTimestamp,
     bornHost: half.bornHost,
     reconsumeTimes: half.reconsumeTimes,
     preparedTransactionOffset: half.commitLogOffset,
     tagsCode: e.tagsCode,
-    encodedProperties: withoutPair(e.pairs, MessageConst.TRANSACTION_PREPARED),
+    encodedProperties: keptText(e.pairs, keptRanges(e.pairs, commit ? COMMIT_CUT : DISCARD_CUT)),
     encodedPropertiesSuffix: e.suffix,
     keys: e.keys,
     uniqKey: e.uniqKey,

@@ -1,0 +1,132 @@
+/**
+ * A commit's copy of a half the send path just stored, as the store writes it from the half's
+ * record in the commit log's tail (commitCopyOf: a RecordCopy), is byte for byte the record
+ * copyRecord makes of the same half read back from the log — whatever the properties hold
+ * (non-ASCII text makes the store take the fallback input: the same record again).
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { decodeMessage, encodeProperties, MessageConst, RecordLayout } from "@tidemq/protocol";
+import { type MessageInput, MessageStore, RecordCopy } from "@tidemq/store";
+import fc from "fast-check";
+import { scanSendProperties } from "../src/processors/sendProperties.js";
+import { type HalfFacts, halfMessage } from "../src/transaction/HalfMessage.js";
+import { RecentHalves } from "../src/transaction/RecentHalves.js";
+import { commitCopyOf, copyRecord } from "../src/transaction/TransactionRecords.js";
+import { removeDir, tempDir } from "./helpers.js";
+
+const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
+const value = fc.string({ maxLength: 20, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
+const ascii = fc.stringMatching(/^[ -~]{0,20}$/).filter((v) => !/[\u0001\u0002]/.test(v));
+
+let dir = "";
+let store: MessageStore;
+before(async () => {
+  dir = await tempDir("tx-commit-copy");
+  store = await MessageStore.open({
+    storePathRootDir: dir,
+    storeHost: { host: "127.0.0.1", port: 10911 },
+    flushDiskType: "ASYNC_FLUSH",
+    mappedFileSizeCommitLog: 4 * 1024 * 1024,
+    logger: { debug() {}, info() {}, warn: console.warn, error: console.error },
+  });
+});
+after(async () => {
+  await store.shutdown();
+  await removeDir(dir);
+});
+
+/** A record's bytes without the fields two stores of the same message differ in. */
+function comparable(rec: Buffer): Buffer {
+  const b = Buffer.from(rec);
+  b.fill(0, RecordLayout.QUEUE_OFFSET, RecordLayout.SYS_FLAG);
+  b.fill(0, RecordLayout.STORE_TIMESTAMP, RecordLayout.STORE_HOST);
+  return b;
+}
+
+test("commitCopyOf (spliced from the half's stored bytes, or its fallback) = copyRecord of the half read from the log", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.dictionary(name, fc.oneof(ascii, value), { maxKeys: 5 }),
+      fc.record(
+        {
+          TAGS: ascii.filter((v) => v.length > 0),
+          KEYS: fc.oneof(ascii, value).filter((v) => v.length > 0),
+          UNIQ_KEY: ascii.filter((v) => v.length > 0),
+          PGROUP: ascii,
+          TRAN_MSG: fc.constantFrom("true", "false"),
+          REAL_TOPIC: fc.constantFrom("Spoofed"),
+          WAIT: fc.constantFrom("true", "false"),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.integer({ min: 0, max: 3 }),
+      fc.uint8Array({ maxLength: 64 }),
+      async (extra, known, queueId, bodyBytes) => {
+        const sent = encodeProperties({ ...extra, ...known });
+        const header = {
+          producerGroup: "PG",
+          topic: "RealTopic",
+          defaultTopic: "TBW102",
+          defaultTopicQueueNums: 4,
+          queueId,
+          sysFlag: 4,
+          bornTimestamp: 2,
+          flag: 3,
+          properties: sent,
+        };
+        const suffix = Buffer.from("CLUSTER\u0001DefaultCluster\u0002");
+        const prepared = halfMessage(header, false, () => {
+          const scanned = scanSendProperties(sent);
+          const input: MessageInput = {
+            topic: "RealTopic",
+            queueId,
+            flag: 3,
+            body: Buffer.from(bodyBytes),
+            properties: {},
+            sysFlag: 4,
+            bornTimestamp: 2,
+            bornHost: { host: "127.0.0.1", port: 1 },
+            reconsumeTimes: 0,
+            preparedTransactionOffset: 0,
+            tagsCode: scanned.tagsCode ?? 0,
+            encodedProperties: scanned.pairs,
+            encodedPropertiesSuffix: suffix,
+            keys: scanned.keys,
+            uniqKey: scanned.uniqKey,
+          };
+          return { inputs: [input] } as { inputs: MessageInput[]; halfFacts?: HalfFacts };
+        })!;
+        const input = prepared.inputs[0]!;
+        const put = await store.putMessage(input);
+        const recent = new RecentHalves();
+        recent.stored([input], put, prepared.halfFacts);
+        const kept = recent.take(put.queueOffset, put.commitLogOffset)!;
+        const copy = commitCopyOf(kept);
+        assert.ok(copy instanceof RecordCopy, "a half kept as encoded text is copied from its record");
+        let fellBack = false;
+        const fallback = copy.fallback.bind(copy);
+        copy.fallback = () => {
+          fellBack = true;
+          return fallback();
+        };
+        const parsed = decodeMessage((await store.lookMessageByOffset(put.commitLogOffset))!);
+        const [a, b] = await store.putMessagesBatch([copy, copyRecord(parsed, "commit")]);
+        const recA = (await store.lookMessageByOffset(a!.commitLogOffset))!;
+        const recB = (await store.lookMessageByOffset(b!.commitLogOffset))!;
+        assert.ok(comparable(recA).equals(comparable(recB)), "the same record bytes");
+        // Only properties with non-ASCII text (string indices not byte offsets) take the fallback.
+        assert.equal(fellBack, !/^[\x00-\x7f]*$/.test(String(input.encodedProperties)));
+        const m = decodeMessage(recA);
+        assert.equal(m.topic, "RealTopic");
+        assert.equal(m.queueId, queueId);
+        assert.equal(m.preparedTransactionOffset, put.commitLogOffset);
+        assert.equal(m.properties[MessageConst.TRANSACTION_PREPARED], undefined);
+        assert.equal(m.properties[MessageConst.REAL_TOPIC], undefined);
+        assert.equal(m.properties[MessageConst.REAL_QUEUE_ID], undefined);
+        assert.equal(m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX], known.UNIQ_KEY);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
