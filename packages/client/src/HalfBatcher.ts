@@ -2,17 +2,16 @@ import {
   atEndOfTurn,
   encodeProperties,
   type HalfBatchEntry,
-  type HalfBatchResultTuple,
   halfBatchEntryBytes,
   MessageSysFlag,
   type Properties,
   RequestCode,
   ResponseCode,
-  readHalfBatchResults,
   SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
+import { type HalfBatchAnswer, readHalfBatchAnswer } from "./halfBatchAnswer.js";
 import {
   asciiHalfPropertiesBytes,
   encodeHalfBatchMembers,
@@ -30,8 +29,8 @@ import type { Transaction } from "./Transaction.js";
 /** One half waiting for the turn's SEND_HALF_BATCH: its entry (encoded as it is) and its answer. */
 interface Member extends HalfBatchMember {
   timeoutMs: number;
-  /** Stored: `r` is the broker's answer for this half (a stored one's tuple). Never throws. */
-  stored(sendStatus: SendStatus, r: StoredTuple): void;
+  /** Stored: row `i` of the answer is this half's (a stored one's). Never throws. */
+  stored(sendStatus: SendStatus, a: HalfBatchAnswer, i: number): void;
   /** This attempt failed (the batch, or this half in it). */
   failed(err: unknown): void;
   /** Sends this half alone as SEND_MESSAGE_V2 (a lone half, a broker without the batch request). */
@@ -46,13 +45,12 @@ function take(resolve: (receipt: SendReceipt) => void, reject: (err: unknown) =>
   takenReject = reject;
 }
 
-type StoredTuple = [number, string, string, number, number];
-
-/** A member's `stored` when its result says so, else `failed` with the broker's refusal. */
-function settle(m: Member, r: HalfBatchResultTuple, addr: string): void {
-  const sendStatus = sendStatusOf(r[0]);
-  if (sendStatus !== undefined && r.length >= 5) m.stored(sendStatus, r as StoredTuple);
-  else m.failed(new BrokerError(r[0], r[1] || undefined, addr, `send to topic ${m.topic}`));
+/** A member's `stored` when row `i` of the answer says so, else `failed` with the broker's refusal. */
+function settle(m: Member, a: HalfBatchAnswer, i: number, addr: string): void {
+  const code = a.code[i]!;
+  const sendStatus = sendStatusOf(code);
+  if (sendStatus !== undefined && a.msgId[i] !== undefined) m.stored(sendStatus, a, i);
+  else m.failed(new BrokerError(code, a.remark[i] || undefined, addr, `send to topic ${m.topic}`));
 }
 
 /**
@@ -117,10 +115,19 @@ class FirstAttempt implements Member {
     return MessageSysFlag.TRANSACTION_PREPARED_TYPE;
   }
 
-  stored(sendStatus: SendStatus, r: StoredTuple): void {
-    this.done(this.mq.brokerName, this.addr, sendStatus, r[2], r[3], r[4]);
+  stored(sendStatus: SendStatus, a: HalfBatchAnswer, i: number): void {
+    this.done(
+      this.mq.brokerName,
+      this.addr,
+      sendStatus,
+      a.msgId[i]!,
+      a.queueId[i]!,
+      a.queueOffset[i]!,
+      a.commitLogOffset[i]!,
+    );
   }
 
+  /** `commitLogOffset`: the one offsetMsgId names, or -1 when not read yet. */
   private done(
     brokerName: string,
     addr: string,
@@ -128,6 +135,7 @@ class FirstAttempt implements Member {
     offsetMsgId: string,
     queueId: number,
     queueOffset: number,
+    commitLogOffset = -1,
   ): void {
     const msg = this.msg;
     const receipt: SendReceipt = {
@@ -141,7 +149,7 @@ class FirstAttempt implements Member {
       transactionId: msg.uniqId,
     };
     try {
-      this.tx.addHalf(receipt, msg);
+      this.tx.addHalf(receipt, msg, commitLogOffset);
     } catch (err) {
       this.reject(err);
       return;
@@ -236,7 +244,13 @@ function retryAttempt(
     alone,
     resolve,
     reject,
-    stored: (sendStatus, r) => resolve({ sendStatus, offsetMsgId: r[2], queueId: r[3], queueOffset: r[4] }),
+    stored: (sendStatus, a, i) =>
+      resolve({
+        sendStatus,
+        offsetMsgId: a.msgId[i]!,
+        queueId: a.queueId[i]!,
+        queueOffset: a.queueOffset[i]!,
+      }),
     failed: reject,
     sendAlone() {
       alone().then(resolve, reject);
@@ -407,9 +421,9 @@ export class HalfBatcher {
       )
       .then(
         (res) => {
-          let results: HalfBatchResultTuple[];
+          let answer: HalfBatchAnswer;
           try {
-            results = readHalfBatchResults(res.body, part.length);
+            answer = readHalfBatchAnswer(res.body, part.length);
           } catch (err) {
             // A malformed answer: whether these halves were stored is not known (as after a
             // timeout); each attempt fails and its retry loop decides.
@@ -420,12 +434,12 @@ export class HalfBatcher {
           // share the round trip); a refused half's retry records its fault after this.
           for (let i = 0; i < part.length; i++) {
             const m = part[i]!;
-            if (m instanceof FirstAttempt && sendStatusOf(results[i]![0]) !== undefined) {
+            if (m instanceof FirstAttempt && sendStatusOf(answer.code[i]!) !== undefined) {
               this.core.fault.update(m.mq.brokerName, Date.now() - t0, false, Date.now());
               break;
             }
           }
-          for (let i = 0; i < part.length; i++) settle(part[i]!, results[i]!, addr);
+          for (let i = 0; i < part.length; i++) settle(part[i]!, answer, i, addr);
         },
         (err: unknown) => {
           if (err instanceof BrokerError && err.code === ResponseCode.REQUEST_CODE_NOT_SUPPORTED) {

@@ -224,12 +224,14 @@ export class Transaction implements HalfOwner {
   /**
    * @internal Producer.send(msg, tx) records each stored half here: one object per half,
    * which is also its END_TRANSACTION_BATCH entry when the transaction ends.
+   * `commitLogOffset`: the one the receipt's offsetMessageId names when the caller read it
+   * already (the SEND_HALF_BATCH answer's reader does), else -1.
    */
-  addHalf(receipt: SendReceipt, msg?: PreparedMessage): void {
+  addHalf(receipt: SendReceipt, msg?: PreparedMessage, commitLogOffset = -1): void {
     const h: EndingHalf = {
       brokerAddr: receipt.brokerAddr,
       tranStateTableOffset: receipt.queueOffset,
-      commitLogOffset: commitLogOffsetOf(receipt.offsetMessageId),
+      commitLogOffset: commitLogOffset >= 0 ? commitLogOffset : commitLogOffsetOf(receipt.offsetMessageId),
       msgId: receipt.messageId,
       topic: receipt.messageQueue.topic,
       tags: msg ? (msg.properties[MessageConst.TAGS] ?? "") : undefined,
