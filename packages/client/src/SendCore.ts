@@ -94,8 +94,8 @@ export class SendCore {
   /** Coalesces transaction halves into SEND_HALF_BATCH requests (producers with autoBatch). */
   halves: HalfBatcher | undefined;
 
-  /** Batch body buffers, reused (see BufferPool). */
-  private readonly bodies = new BufferPool();
+  /** @internal Batch body buffers, reused (see BufferPool): auto-batches and SEND_HALF_BATCH bodies. */
+  readonly bodies = new BufferPool();
   /** defaultTopicQueueNums as the header carries it. */
   private readonly queueNumsText: string;
 

@@ -27,9 +27,17 @@ export interface HalfBatchMember {
 /** Bytes of an entry besides its topic, properties and body (protocol's halfBatch.ts). */
 export const HALF_ENTRY_FIXED_BYTES = 2 + 4 + 4 + 8 + 4 + 4 + 4;
 
-/** The SEND_HALF_BATCH body of `members` (`totalBytes` = the sum of their bytes). */
-export function encodeHalfBatchMembers(members: readonly HalfBatchMember[], totalBytes: number): Buffer {
-  const out = Buffer.allocUnsafe(totalBytes);
+/**
+ * The SEND_HALF_BATCH body of `members` (`totalBytes` = the sum of their bytes): written at
+ * the start of `into` when given (at least totalBytes long; a pooled buffer) and returned as
+ * a view of that much, else in a buffer of its own.
+ */
+export function encodeHalfBatchMembers(
+  members: readonly HalfBatchMember[],
+  totalBytes: number,
+  into?: Buffer,
+): Buffer {
+  const out = into === undefined ? Buffer.allocUnsafe(totalBytes) : into.subarray(0, totalBytes);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let p = 0;
   for (let i = 0; i < members.length; i++) {
