@@ -24,12 +24,12 @@ import type { Transaction } from "./Transaction.js";
  * attempts, deadline, fault records and warnings as a half sent through SendCore from the start.
  */
 export class FirstAttempt implements BatchedHalf {
-  readonly bornTimestamp: number;
-  readonly flag: number;
+  // What the entry shares with the message, the send and the options is read through
+  // getters, not copied: one object per half, as small as it can be (a copied time would
+  // also be one more boxed number).
   readonly asciiProps: Properties | undefined;
   readonly propsBytes: number;
   readonly bytes: number;
-  readonly timeoutMs: number;
   private text: string | undefined;
   resolve!: (receipt: SendReceipt) => void;
   reject!: (err: unknown) => void;
@@ -44,9 +44,6 @@ export class FirstAttempt implements BatchedHalf {
     /** When the send began (its deadline is t0 + sendMsgTimeout). */
     private readonly t0: number,
   ) {
-    this.bornTimestamp = t0;
-    this.flag = msg.flag;
-    this.timeoutMs = batcher.core.options.sendMsgTimeout;
     const ascii = asciiHalfPropertiesBytes(msg);
     if (ascii >= 0) {
       this.asciiProps = msg.properties;
@@ -65,6 +62,15 @@ export class FirstAttempt implements BatchedHalf {
     return this.text;
   }
 
+  get bornTimestamp(): number {
+    return this.t0;
+  }
+  get flag(): number {
+    return this.msg.flag;
+  }
+  get timeoutMs(): number {
+    return this.batcher.core.options.sendMsgTimeout;
+  }
   get topic(): string {
     return this.mq.topic;
   }
