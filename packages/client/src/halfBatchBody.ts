@@ -2,6 +2,9 @@ import { MessageConst, type Properties } from "@tidemq/protocol";
 import { ClientError } from "./errors.js";
 import type { PreparedMessage } from "./Message.js";
 
+/** Own-property test for the for-in loops below (see Message.ts: V8 makes it a map check). */
+const hasOwn = Object.prototype.hasOwnProperty;
+
 /**
  * One half as the client writes it into a SEND_HALF_BATCH body (the wire format of the
  * protocol's encodeHalfBatch). Properties known to be printable ASCII (prepareMessage and
@@ -70,7 +73,7 @@ export function encodeHalfBatchMembers(
 function writeAsciiPairs(out: Buffer, p: number, props: Properties): number {
   for (const k in props) {
     const v = props[k];
-    if (!Object.hasOwn(props, k) || k.length === 0 || typeof v !== "string") continue;
+    if (!hasOwn.call(props, k) || k.length === 0 || typeof v !== "string") continue;
     p = writeAscii(out, p, k);
     out[p++] = 1;
     p = writeAscii(out, p, v);
