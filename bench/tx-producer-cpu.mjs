@@ -7,8 +7,11 @@
 // --base DIR: also loads the client of another build (DIR/packages/client/dist) into this process
 // and alternates the two in the same rounds against the same broker (phase order A B B A, so
 // drift of the machine hits both alike); prints each pair and the medians of new / base.
-// Usage: node bench/tx-producer-cpu.mjs [--base DIR] [--seconds 2] [--rounds 5] [--window 64]
-//        [--size 500] [--only tx|plain] [--json] [--alloc]
+// --count N: each timed phase does N operations (fixed work: the broker's page-cache costs grow
+// with the bytes written, so a time-based phase that writes more makes later ones dearer);
+// without it each phase runs --seconds.
+// Usage: node bench/tx-producer-cpu.mjs [--base DIR] [--seconds 2 | --count N] [--rounds 5]
+//        [--window 64] [--size 500] [--only tx|plain] [--json] [--alloc]
 // --alloc: after the timed rounds, one more phase per build and kind under V8's sampling heap
 // profiler (objects already collected included): bytes allocated per operation and the top
 // sites. Steady under machine load, where CPU µs swing ±20 %.
@@ -26,6 +29,7 @@ const { values: opt } = parseArgs({
   options: {
     base: { type: "string" },
     seconds: { type: "string", default: "2" },
+    count: { type: "string" },
     rounds: { type: "string", default: "5" },
     window: { type: "string", default: "64" },
     size: { type: "string", default: "500" },
@@ -35,6 +39,7 @@ const { values: opt } = parseArgs({
   },
 });
 const SECONDS = Number(opt.seconds);
+const COUNT = opt.count === undefined ? undefined : Number(opt.count);
 const ROUNDS = Number(opt.rounds);
 const WINDOW = Number(opt.window);
 const body = Buffer.alloc(Number(opt.size), "x");
@@ -76,12 +81,16 @@ for (const [name, root] of builds) {
   };
 }
 
-/** One phase: `op` in WINDOW lanes for SECONDS; returns [CPU µs per op, ops/s]. */
-async function phase(op, seconds) {
+/**
+ * One phase: `op` in WINDOW lanes for `seconds`, or `count` operations in all when given;
+ * returns [CPU µs per op, ops/s, user µs per op, system µs per op].
+ */
+async function phase(op, seconds, count) {
   const end = Date.now() + seconds * 1000;
   let n = 0;
+  let left = count ?? Number.POSITIVE_INFINITY;
   const lane = async () => {
-    while (Date.now() < end) {
+    while (count === undefined ? Date.now() < end : left-- > 0) {
       await op();
       n++;
     }
@@ -91,7 +100,7 @@ async function phase(op, seconds) {
   await Promise.all(Array.from({ length: WINDOW }, lane));
   const s = (performance.now() - t0) / 1000;
   const c = process.cpuUsage(c0);
-  return [(c.user + c.system) / n, n / s];
+  return [(c.user + c.system) / n, n / s, c.user / n, c.system / n];
 }
 
 const kinds = opt.only ? [opt.only] : ["tx", "plain"];
@@ -101,7 +110,7 @@ let out_alloc;
 const res = Object.fromEntries(names.map((n) => [n, Object.fromEntries(kinds.map((k) => [k, []]))]));
 for (let r = 0; r < ROUNDS; r++) {
   const order = r % 2 === 0 ? names : [...names].reverse();
-  for (const k of kinds) for (const n of order) res[n][k].push(await phase(sides[n][k], SECONDS));
+  for (const k of kinds) for (const n of order) res[n][k].push(await phase(sides[n][k], SECONDS, COUNT));
 }
 if (opt.alloc) {
   const { Session } = await import("node:inspector/promises");
@@ -157,10 +166,13 @@ if (opt.alloc) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const out = {
   window: WINDOW,
-  seconds: SECONDS,
+  seconds: COUNT === undefined ? SECONDS : undefined,
+  count: COUNT,
   rounds: ROUNDS,
   size: body.length,
   producerCpuUsPerOp: {},
+  userUsPerOp: {},
+  sysUsPerOp: {},
   opsPerSec: {},
   machine: `${os.cpus().length} x ${os.cpus()[0]?.model}, node ${process.version}, load ${os.loadavg()[0].toFixed(1)}`,
 };
@@ -169,14 +181,19 @@ for (const n of names) {
   out.opsPerSec[n] = {};
   for (const k of kinds) {
     out.producerCpuUsPerOp[n][k] = res[n][k].map(([u]) => +u.toFixed(2));
+    out.userUsPerOp[n] ??= {};
+    out.sysUsPerOp[n] ??= {};
+    out.userUsPerOp[n][k] = res[n][k].map(([, , u]) => +u.toFixed(2));
+    out.sysUsPerOp[n][k] = res[n][k].map(([, , , sy]) => +sy.toFixed(2));
     out.opsPerSec[n][k] = res[n][k].map(([, s]) => Math.round(s));
   }
 }
 if (opt.base) {
   out.newOverBase = {};
   for (const k of kinds) {
-    const ratios = res.new[k].map(([u], i) => u / res.base[k][i][0]);
-    out.newOverBase[k] = { pairs: ratios.map((x) => +x.toFixed(3)), median: +median(ratios).toFixed(3) };
+    const ratios = (j) => res.new[k].map((r, i) => r[j] / res.base[k][i][j]);
+    const summary = (xs) => ({ pairs: xs.map((x) => +x.toFixed(3)), median: +median(xs).toFixed(3) });
+    out.newOverBase[k] = { ...summary(ratios(0)), user: summary(ratios(2)), sys: summary(ratios(3)) };
   }
 }
 if (out_alloc) out.allocation = out_alloc;
@@ -186,17 +203,17 @@ await broker.stop();
 if (opt.json) console.log(JSON.stringify(out));
 else {
   console.log(
-    `producer CPU per operation, window ${WINDOW}, ${body.length} B, ${ROUNDS} x ${SECONDS} s per phase`,
+    `producer CPU per operation, window ${WINDOW}, ${body.length} B, ${ROUNDS} x ${COUNT === undefined ? `${SECONDS} s` : `${COUNT} ops`} per phase`,
   );
   for (const n of names)
     for (const k of kinds)
       console.log(
-        `  ${n.padEnd(5)} ${k.padEnd(6)} µs/op: ${out.producerCpuUsPerOp[n][k].join(" ")}   (median ${median(out.producerCpuUsPerOp[n][k])}; ops/s ${out.opsPerSec[n][k].join(" ")})`,
+        `  ${n.padEnd(5)} ${k.padEnd(6)} µs/op: ${out.producerCpuUsPerOp[n][k].join(" ")}   (median ${median(out.producerCpuUsPerOp[n][k])}; user ${out.userUsPerOp[n][k].join(" ")}; sys ${out.sysUsPerOp[n][k].join(" ")}; ops/s ${out.opsPerSec[n][k].join(" ")})`,
       );
   if (out.newOverBase)
     for (const k of kinds)
       console.log(
-        `  new / base ${k.padEnd(6)} per pair: ${out.newOverBase[k].pairs.join(" ")}   median ${out.newOverBase[k].median}`,
+        `  new / base ${k.padEnd(6)} per pair: ${out.newOverBase[k].pairs.join(" ")}   median ${out.newOverBase[k].median}   (user ${out.newOverBase[k].user.pairs.join(" ")}, median ${out.newOverBase[k].user.median}; sys ${out.newOverBase[k].sys.pairs.join(" ")}, median ${out.newOverBase[k].sys.median})`,
       );
   if (out.allocation)
     for (const n of names)

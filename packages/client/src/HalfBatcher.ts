@@ -1,42 +1,24 @@
 import {
   atEndOfTurn,
-  encodeProperties,
   type HalfBatchEntry,
-  type HalfBatchResultTuple,
   halfBatchEntryBytes,
-  MessageSysFlag,
-  type Properties,
   RequestCode,
   ResponseCode,
-  readHalfBatchResults,
   SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
-import {
-  asciiHalfPropertiesBytes,
-  encodeHalfBatchMembers,
-  HALF_ENTRY_FIXED_BYTES,
-  type HalfBatchMember,
-} from "./halfBatchBody.js";
+import { FirstAttempt } from "./HalfFirstAttempt.js";
+import { type HalfBatchAnswer, readHalfBatchAnswer } from "./halfBatchAnswer.js";
+import { encodeHalfBatchMembers } from "./halfBatchBody.js";
+import { type BatchedHalf, retryAttempt, settle } from "./halfBatchMember.js";
 import type { PreparedMessage } from "./Message.js";
 import type { MessageQueue } from "./MessageQueue.js";
 import { type SendResultRaw, sendStatusOf } from "./MQClientAPI.js";
 import type { AutoBatchLimits } from "./ProduceAccumulator.js";
-import type { SendCore, SendOutcome } from "./SendCore.js";
-import type { SendReceipt, SendStatus } from "./SendReceipt.js";
+import type { SendCore } from "./SendCore.js";
+import type { SendReceipt } from "./SendReceipt.js";
 import type { Transaction } from "./Transaction.js";
-
-/** One half waiting for the turn's SEND_HALF_BATCH: its entry (encoded as it is) and its answer. */
-interface Member extends HalfBatchMember {
-  timeoutMs: number;
-  /** Stored: `r` is the broker's answer for this half (a stored one's tuple). Never throws. */
-  stored(sendStatus: SendStatus, r: StoredTuple): void;
-  /** This attempt failed (the batch, or this half in it). */
-  failed(err: unknown): void;
-  /** Sends this half alone as SEND_MESSAGE_V2 (a lone half, a broker without the batch request). */
-  sendAlone(): void;
-}
 
 // A promise's resolving functions, taken out by one shared executor (no closure per half).
 let takenResolve: ((receipt: SendReceipt) => void) | undefined;
@@ -44,204 +26,6 @@ let takenReject: ((err: unknown) => void) | undefined;
 function take(resolve: (receipt: SendReceipt) => void, reject: (err: unknown) => void): void {
   takenResolve = resolve;
   takenReject = reject;
-}
-
-type StoredTuple = [number, string, string, number, number];
-
-/** A member's `stored` when its result says so, else `failed` with the broker's refusal. */
-function settle(m: Member, r: HalfBatchResultTuple, addr: string): void {
-  const sendStatus = sendStatusOf(r[0]);
-  if (sendStatus !== undefined && r.length >= 5) m.stored(sendStatus, r as StoredTuple);
-  else m.failed(new BrokerError(r[0], r[1] || undefined, addr, `send to topic ${m.topic}`));
-}
-
-/**
- * A transaction half's first attempt, owned by the batcher (not SendCore's retry loop): its
- * queue chosen as SendCore chooses, its entry in this turn's batch, its receipt built from its
- * place in the answer and recorded in its transaction, and the one promise the caller awaits.
- * A failed attempt goes on in SendCore's retry loop (SendCore.attempt with `failed`): the same
- * attempts, deadline, fault records and warnings as a half sent through SendCore from the start.
- */
-class FirstAttempt implements Member {
-  readonly bornTimestamp: number;
-  readonly flag: number;
-  readonly asciiProps: Properties | undefined;
-  readonly propsBytes: number;
-  readonly bytes: number;
-  readonly timeoutMs: number;
-  private text: string | undefined;
-  resolve!: (receipt: SendReceipt) => void;
-  reject!: (err: unknown) => void;
-
-  constructor(
-    private readonly batcher: HalfBatcher,
-    private readonly msg: PreparedMessage,
-    private readonly tx: Transaction,
-    readonly mq: MessageQueue,
-    private readonly queues: MessageQueue[],
-    readonly addr: string,
-    /** When the send began (its deadline is t0 + sendMsgTimeout). */
-    private readonly t0: number,
-  ) {
-    this.bornTimestamp = t0;
-    this.flag = msg.flag;
-    this.timeoutMs = batcher.core.options.sendMsgTimeout;
-    const ascii = asciiHalfPropertiesBytes(msg);
-    if (ascii >= 0) {
-      this.asciiProps = msg.properties;
-      this.propsBytes = ascii;
-    } else {
-      this.asciiProps = undefined;
-      this.propsBytes = Buffer.byteLength(this.properties, "utf8");
-    }
-    // Topic names are ASCII (checkTopic): their length is their byte count.
-    this.bytes = HALF_ENTRY_FIXED_BYTES + mq.topic.length + this.propsBytes + msg.body.length;
-  }
-
-  /** The encoded properties: for a SEND_MESSAGE_V2 header, a retry, or non-ASCII properties. */
-  get properties(): string {
-    if (this.text === undefined) this.text = encodeProperties(this.msg.properties);
-    return this.text;
-  }
-
-  get topic(): string {
-    return this.mq.topic;
-  }
-  get queueId(): number {
-    return this.mq.queueId;
-  }
-  get body(): Buffer {
-    return this.msg.body;
-  }
-  get sysFlag(): number {
-    return MessageSysFlag.TRANSACTION_PREPARED_TYPE;
-  }
-
-  stored(sendStatus: SendStatus, r: StoredTuple): void {
-    this.done(this.mq.brokerName, this.addr, sendStatus, r[2], r[3], r[4]);
-  }
-
-  private done(
-    brokerName: string,
-    addr: string,
-    sendStatus: SendStatus,
-    offsetMsgId: string,
-    queueId: number,
-    queueOffset: number,
-  ): void {
-    const msg = this.msg;
-    const receipt: SendReceipt = {
-      messageId: msg.uniqId,
-      offsetMessageId: offsetMsgId,
-      messageQueue: { topic: msg.topic, brokerName, queueId },
-      queueOffset,
-      offset: queueOffset,
-      brokerAddr: addr,
-      sendStatus,
-      transactionId: msg.uniqId,
-    };
-    try {
-      this.tx.addHalf(receipt, msg);
-    } catch (err) {
-      this.reject(err);
-      return;
-    }
-    this.resolve(receipt);
-  }
-
-  failed(err: unknown): void {
-    const core = this.batcher.core;
-    const failed = {
-      mq: this.mq,
-      err,
-      t0: this.t0,
-      deadline: this.t0 + core.options.sendMsgTimeout,
-      queues: this.queues,
-    };
-    // A retry's attempt goes through the batcher again (it joins the batch of its turn).
-    const retry = (mq: MessageQueue, addr: string, timeoutMs: number): Promise<SendResultRaw> => {
-      const entry: HalfBatchEntry = {
-        topic: mq.topic,
-        queueId: mq.queueId,
-        sysFlag: MessageSysFlag.TRANSACTION_PREPARED_TYPE,
-        bornTimestamp: Date.now(),
-        flag: this.flag,
-        properties: this.properties,
-        body: this.msg.body,
-      };
-      return this.batcher.send(addr, entry, timeoutMs, () => this.batcher.sendV2(mq, addr, entry, timeoutMs));
-    };
-    core
-      .attempt(this.msg.topic, this.msg.shardingKey, undefined, retry, failed)
-      .then(
-        ({ mq, addr, raw }: SendOutcome) =>
-          this.done(mq.brokerName, addr, raw.sendStatus, raw.offsetMsgId, raw.queueId, raw.queueOffset),
-        this.reject,
-      );
-  }
-
-  sendAlone(): void {
-    const core = this.batcher.core;
-    core
-      .sendTo(
-        RequestCode.SEND_MESSAGE_V2,
-        this.mq,
-        this.addr,
-        this.msg.body,
-        this.timeoutMs,
-        this.sysFlag,
-        this.flag,
-        this.properties,
-        undefined,
-      )
-      .then(
-        (raw) => {
-          core.fault.update(this.mq.brokerName, Date.now() - this.t0, false, Date.now());
-          this.done(
-            this.mq.brokerName,
-            this.addr,
-            raw.sendStatus,
-            raw.offsetMsgId,
-            raw.queueId,
-            raw.queueOffset,
-          );
-        },
-        (err: unknown) => this.failed(err),
-      );
-  }
-}
-
-/** An attempt of SendCore's retry loop: answered with the broker's raw result (or its error). */
-interface RetryAttempt extends Member {
-  /** Sends this half alone as SEND_MESSAGE_V2. */
-  alone: () => Promise<SendResultRaw>;
-  resolve: (r: SendResultRaw) => void;
-  reject: (err: unknown) => void;
-}
-
-function retryAttempt(
-  entry: HalfBatchEntry,
-  bytes: number,
-  timeoutMs: number,
-  alone: () => Promise<SendResultRaw>,
-  resolve: (r: SendResultRaw) => void,
-  reject: (err: unknown) => void,
-): RetryAttempt {
-  return {
-    ...entry,
-    asciiProps: undefined,
-    propsBytes: Buffer.byteLength(entry.properties, "utf8"),
-    bytes,
-    timeoutMs,
-    alone,
-    resolve,
-    reject,
-    stored: (sendStatus, r) => resolve({ sendStatus, offsetMsgId: r[2], queueId: r[3], queueOffset: r[4] }),
-    failed: reject,
-    sendAlone() {
-      alone().then(resolve, reject);
-    },
-  };
 }
 
 /**
@@ -257,7 +41,7 @@ function retryAttempt(
  * Only producers with autoBatch on (the default) coalesce halves.
  */
 export class HalfBatcher {
-  private waiting = new Map<string, Member[]>();
+  private waiting = new Map<string, BatchedHalf[]>();
   private scheduled = false;
   /** Brokers that answered REQUEST_CODE_NOT_SUPPORTED. */
   private readonly plainOnly = new Set<string>();
@@ -330,7 +114,7 @@ export class HalfBatcher {
     );
   }
 
-  private enqueue(addr: string, m: Member): void {
+  private enqueue(addr: string, m: BatchedHalf): void {
     if (this.plainOnly.has(addr) || m.bytes > this.limits.maxBytes) {
       m.sendAlone();
       return;
@@ -361,7 +145,7 @@ export class HalfBatcher {
   };
 
   /** Splits one broker's halves into batches within the limits, in send order. */
-  private flushList(addr: string, list: Member[]): void {
+  private flushList(addr: string, list: BatchedHalf[]): void {
     const { maxBytes, maxCount } = this.limits;
     let start = 0;
     while (start < list.length) {
@@ -379,7 +163,7 @@ export class HalfBatcher {
     }
   }
 
-  private sendBatch(addr: string, part: Member[]): void {
+  private sendBatch(addr: string, part: BatchedHalf[]): void {
     let timeoutMs = part[0]!.timeoutMs;
     let bytes = 0;
     for (const m of part) {
@@ -388,6 +172,10 @@ export class HalfBatcher {
     }
     this.batchesSent++;
     const t0 = Date.now();
+    // A reused buffer: a fresh one per batch is fresh memory (page faults on first touch) and
+    // external memory to V8, whose growth brings on mark-compacts (see BufferPool).
+    const pool = this.core.bodies;
+    const buffer = pool.take(bytes);
     this.core.instance.api
       .call(
         addr,
@@ -397,7 +185,7 @@ export class HalfBatcher {
           defaultTopic: this.defaultTopic,
           defaultTopicQueueNums: this.defaultTopicQueueNums,
         },
-        encodeHalfBatchMembers(part, bytes),
+        encodeHalfBatchMembers(part, bytes, buffer),
         // The binary header: cheaper to encode and decode than JSON (as sendMessage uses).
         {
           timeoutMs,
@@ -407,9 +195,12 @@ export class HalfBatcher {
       )
       .then(
         (res) => {
-          let results: HalfBatchResultTuple[];
+          // The broker answered the one request that carried the buffer: it read every byte,
+          // so no socket holds it any more (after a timeout or a lost connection one might).
+          pool.give(buffer);
+          let answer: HalfBatchAnswer;
           try {
-            results = readHalfBatchResults(res.body, part.length);
+            answer = readHalfBatchAnswer(res.body, part.length);
           } catch (err) {
             // A malformed answer: whether these halves were stored is not known (as after a
             // timeout); each attempt fails and its retry loop decides.
@@ -420,14 +211,16 @@ export class HalfBatcher {
           // share the round trip); a refused half's retry records its fault after this.
           for (let i = 0; i < part.length; i++) {
             const m = part[i]!;
-            if (m instanceof FirstAttempt && sendStatusOf(results[i]![0]) !== undefined) {
+            if (m instanceof FirstAttempt && sendStatusOf(answer.code[i]!) !== undefined) {
               this.core.fault.update(m.mq.brokerName, Date.now() - t0, false, Date.now());
               break;
             }
           }
-          for (let i = 0; i < part.length; i++) settle(part[i]!, results[i]!, addr);
+          for (let i = 0; i < part.length; i++) settle(part[i]!, answer, i, addr);
         },
         (err: unknown) => {
+          // A refusal is an answer too: the broker read the whole request.
+          if (err instanceof BrokerError) pool.give(buffer);
           if (err instanceof BrokerError && err.code === ResponseCode.REQUEST_CODE_NOT_SUPPORTED) {
             this.plainOnly.add(addr);
             for (const m of part) m.sendAlone();

@@ -94,8 +94,8 @@ export class SendCore {
   /** Coalesces transaction halves into SEND_HALF_BATCH requests (producers with autoBatch). */
   halves: HalfBatcher | undefined;
 
-  /** Batch body buffers, reused (see BufferPool). */
-  private readonly bodies = new BufferPool();
+  /** @internal Batch body buffers, reused (see BufferPool): auto-batches and SEND_HALF_BATCH bodies. */
+  readonly bodies = new BufferPool();
   /** defaultTopicQueueNums as the header carries it. */
   private readonly queueNumsText: string;
 
@@ -119,12 +119,31 @@ export class SendCore {
     return queues;
   }
 
+  // The last topic asked for, its route object and what came of it: a producer mostly sends
+  // to one topic, and a transaction's halves each choose their queue and broker (three map
+  // lookups and a search of the route saved per half). Routes are replaced, never changed in
+  // place (MQClientInstance.setRoute), so the route's identity says whether they still hold.
+  private lastTopic: string | undefined;
+  private lastRoute: TopicRouteData | undefined;
+  private lastQueues: MessageQueue[] = [];
+  private selectorTopic: string | undefined;
+  private lastSelector: RoundRobinSelector | undefined;
+  /** The last master address found in `lastAddrRoute` itself, for broker `lastAddrBroker`. */
+  private lastAddrRoute: TopicRouteData | undefined;
+  private lastAddrBroker: string | undefined;
+  private lastAddr = "";
+
   /** @internal The writable queues when the route is known (no promise); undefined otherwise. */
   knownQueues(topic: string): MessageQueue[] | undefined {
     const route = this.instance.getRoute(topic);
     if (!route) return undefined;
-    this.topics.add(topic);
-    const queues = this.queuesOf(topic, route);
+    if (route !== this.lastRoute || topic !== this.lastTopic) {
+      this.topics.add(topic);
+      this.lastQueues = this.queuesOf(topic, route);
+      this.lastRoute = route;
+      this.lastTopic = topic;
+    }
+    const queues = this.lastQueues;
     return queues.length > 0 ? queues : undefined;
   }
 
@@ -168,18 +187,32 @@ export class SendCore {
   }
 
   private selector(topic: string): RoundRobinSelector {
+    // Selectors are never replaced: the last one asked for is still its topic's.
+    if (topic === this.selectorTopic && this.lastSelector !== undefined) return this.lastSelector;
     let s = this.selectors.get(topic);
     if (!s) {
       s = new RoundRobinSelector();
       this.selectors.set(topic, s);
     }
+    this.selectorTopic = topic;
+    this.lastSelector = s;
     return s;
   }
 
   /** @internal The address of the master of `mq`'s broker. */
   brokerAddr(mq: MessageQueue): string {
     const route = this.instance.getRoute(mq.topic);
-    const addr = (route && masterAddr(route, mq.brokerName)) ?? this.instance.findMasterAddr(mq.brokerName);
+    if (route !== undefined && route === this.lastAddrRoute && mq.brokerName === this.lastAddrBroker)
+      return this.lastAddr;
+    const own = route && masterAddr(route, mq.brokerName);
+    if (own) {
+      // Found in the route itself: holds as long as this route object is the topic's.
+      this.lastAddrRoute = route;
+      this.lastAddrBroker = mq.brokerName;
+      this.lastAddr = own;
+      return own;
+    }
+    const addr = this.instance.findMasterAddr(mq.brokerName);
     if (addr) return addr;
     const t = this.templateRoutes.get(mq.topic)?.brokerDatas.find((b) => b.brokerName === mq.brokerName)
       ?.brokerAddrs["0"];

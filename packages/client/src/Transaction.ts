@@ -198,8 +198,10 @@ function take(resolve: () => void, reject: (err: unknown) => void): void {
  * this process dies first) the broker asks the producer group's `checker`.
  */
 export class Transaction implements HalfOwner {
-  /** Created with the first half, one long ([] would allocate room for 17 at the first push). */
-  private halves: EndingHalf[] | undefined;
+  /** The first half, and the others (most transactions have one half: no array for it). */
+  private first: EndingHalf | undefined;
+  /** Created with the second half, one long ([] would allocate room for 17 at the first push). */
+  private more: EndingHalf[] | undefined;
   private state: "open" | "ending" | "committed" | "rolledBack" = "open";
   /** @internal The resolution being sent (HalfOwner). */
   resolution: TransactionResolution = TransactionResolution.UNKNOWN;
@@ -218,18 +220,20 @@ export class Transaction implements HalfOwner {
 
   /** Half messages sent in this transaction so far. */
   get size(): number {
-    return this.halves?.length ?? 0;
+    return this.first === undefined ? 0 : 1 + (this.more?.length ?? 0);
   }
 
   /**
    * @internal Producer.send(msg, tx) records each stored half here: one object per half,
    * which is also its END_TRANSACTION_BATCH entry when the transaction ends.
+   * `commitLogOffset`: the one the receipt's offsetMessageId names when the caller read it
+   * already (the SEND_HALF_BATCH answer's reader does), else -1.
    */
-  addHalf(receipt: SendReceipt, msg?: PreparedMessage): void {
+  addHalf(receipt: SendReceipt, msg?: PreparedMessage, commitLogOffset = -1): void {
     const h: EndingHalf = {
       brokerAddr: receipt.brokerAddr,
       tranStateTableOffset: receipt.queueOffset,
-      commitLogOffset: commitLogOffsetOf(receipt.offsetMessageId),
+      commitLogOffset: commitLogOffset >= 0 ? commitLogOffset : commitLogOffsetOf(receipt.offsetMessageId),
       msgId: receipt.messageId,
       topic: receipt.messageQueue.topic,
       tags: msg ? (msg.properties[MessageConst.TAGS] ?? "") : undefined,
@@ -237,8 +241,9 @@ export class Transaction implements HalfOwner {
       commitOrRollback: MessageSysFlag.TRANSACTION_NOT_TYPE,
       owner: this,
     };
-    if (this.halves) this.halves.push(h);
-    else this.halves = [h];
+    if (this.first === undefined) this.first = h;
+    else if (this.more) this.more.push(h);
+    else this.more = [h];
   }
 
   /** @internal Throws unless messages may still be added. */
@@ -262,22 +267,27 @@ export class Transaction implements HalfOwner {
   private end(resolution: TransactionResolution): Promise<void> {
     if (this.state !== "open")
       return Promise.reject(new ClientError(`the transaction is already ${this.state}`));
-    const halves = this.halves;
-    if (!halves) return Promise.reject(new ClientError("the transaction has no message: send one first"));
-    const n = halves.length;
+    const first = this.first;
+    if (first === undefined)
+      return Promise.reject(new ClientError("the transaction has no message: send one first"));
+    const more = this.more;
     this.state = "ending";
     this.resolution = resolution;
-    this.pending = n;
+    this.pending = this.size;
     this.failure = undefined;
     const ended = new Promise<void>(take);
     this.resolveEnd = takenResolve;
     this.rejectEnd = takenReject;
     const code = COMMIT_OR_ROLLBACK[resolution];
     const batcher = endTransactionBatcherOf(this.instance);
-    for (let i = 0; i < n; i++) {
-      const h = halves[i]!;
-      h.commitOrRollback = code;
-      batcher.end(h, this.producerGroup);
+    first.commitOrRollback = code;
+    batcher.end(first, this.producerGroup);
+    if (more) {
+      for (let i = 0; i < more.length; i++) {
+        const h = more[i]!;
+        h.commitOrRollback = code;
+        batcher.end(h, this.producerGroup);
+      }
     }
     return ended;
   }
@@ -288,7 +298,10 @@ export class Transaction implements HalfOwner {
     if (--this.pending > 0) return;
     const resolution = this.resolution;
     // Like Java's hook: the END_TRANSACTION sent, whatever the broker made of it.
-    if (this.tracer) for (const h of this.halves!) traceEnd(this.tracer, h, resolution, false);
+    if (this.tracer) {
+      traceEnd(this.tracer, this.first!, resolution, false);
+      for (const h of this.more ?? []) traceEnd(this.tracer, h, resolution, false);
+    }
     const failure = this.failure;
     this.failure = undefined;
     if (failure) {

@@ -9,6 +9,9 @@ const MAX_ENTRY_PROPERTIES = 32767;
 /** Batch entries leave WAIT out: the request's own properties carry it. */
 const OMIT = MessageConst.WAIT_STORE_MSG_OK;
 
+/** Own-property test for the for-in loops below (see Message.ts: V8 makes it a map check). */
+const hasOwn = Object.prototype.hasOwnProperty;
+
 /** One message of a SEND_BATCH_MESSAGE body, its properties measured. */
 export interface BatchItem {
   flag: number;
@@ -58,7 +61,7 @@ export function batchItem(m: PreparedMessage): BatchItem {
 
 /** Whether `k` is a property encodeProperties(props, OMIT) writes. */
 function written(props: Properties, k: string): boolean {
-  return Object.hasOwn(props, k) && k.length > 0 && k !== OMIT && typeof props[k] === "string";
+  return hasOwn.call(props, k) && k.length > 0 && k !== OMIT && typeof props[k] === "string";
 }
 
 /**
