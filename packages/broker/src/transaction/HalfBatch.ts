@@ -15,6 +15,7 @@ import type { Connection, RemotingServer } from "@tidemq/remoting";
 import type { MessageInput, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
 import type { Prepared } from "../processors/SendInputBuilder.js";
+import { type HalfSendBase, type HalfTopic, halfInputOf } from "./HalfInput.js";
 import { type HalfFacts, isHalfSend } from "./HalfMessage.js";
 
 /**
@@ -42,6 +43,8 @@ export interface DecodedSender {
     facts: ReadonlyArray<HalfFacts | undefined>,
     requestBytes: number,
   ): Promise<PutResult>;
+  halfTopic(topicName: string): HalfTopic | undefined;
+  halfSendBase(producerGroup: string, conn: Connection): HalfSendBase;
 }
 
 /** Send response codes that mean "stored" (the answer then carries msgId, queueId, queueOffset). */
@@ -55,7 +58,8 @@ const STORED = new Set<number>([
 /**
  * SEND_HALF_BATCH (TideMQ's request, protocol/halfBatch.ts): each entry is one transaction half
  * message, stored exactly as a SEND_MESSAGE_V2 carrying it would be — the same checks, the
- * same half-topic re-addressing, its own result. Only the request is shared:
+ * same half-topic re-addressing, its own result (the usual half is built straight from its
+ * entry by HalfInput, to the input the send path builds; any other takes the send path). Only the request is shared:
  * the halves of one producer's turn reach the store in one turn and become one append. An entry
  * that is not a half is refused alone (a plain message never travels this way); a body that is
  * not whole entries refuses the request.
@@ -93,7 +97,9 @@ export class HalfBatch {
       flag: e.flag,
       properties: e.properties === "" ? undefined : e.properties,
     });
-    const shared = this.sender.sharedTaskAllowed ? this.shared(req, conn, headerOf, entries) : undefined;
+    const shared = this.sender.sharedTaskAllowed
+      ? this.shared(req, conn, producerGroup, headerOf, entries)
+      : undefined;
     if (shared) return shared;
     const results = await Promise.all(entries.map((e, i) => this.one(req, conn, i, headerOf(e), e.body)));
     return answer(req, results);
@@ -103,21 +109,38 @@ export class HalfBatch {
    * The common case in one send-queue task: every half checked as its own send would be
    * (a refused one fails alone), then the accepted ones put together (one append, each its
    * own part, so a half the store refuses fails alone too), answered straight from their
-   * put results. Each half goes through the send path's checks (prepareDecoded). Undefined, with nothing
+   * put results. A half of the usual kind is built straight from its entry (HalfInput); any
+   * other goes through the send path's checks (prepareDecoded). Undefined, with nothing
    * stored, when a half needs a topic created first: then each half takes the single-send path.
    */
   private shared(
     req: RemotingCommand,
     conn: Connection,
+    producerGroup: string,
     headerOf: (e: HalfBatchEntry) => SendMessageRequestHeader,
     entries: HalfBatchEntry[],
   ): Promise<RemotingCommand> | undefined {
     const n = entries.length;
     const results: HalfBatchResult[] = new Array(n);
     const halves: Accepted = { at: [], inputs: [], facts: [], queueIds: [], bytes: 0 };
+    const base = this.sender.halfSendBase(producerGroup, conn);
+    let topicName: string | undefined;
+    let topic: HalfTopic | undefined;
     for (let i = 0; i < n; i++) {
       const e = entries[i]!;
+      if (e.topic !== topicName) {
+        topicName = e.topic;
+        topic = this.sender.halfTopic(topicName);
+      }
       const k = halves.inputs.length;
+      const input = topic && halfInputOf(e, topic, base, halves.facts, k);
+      if (input) {
+        halves.at.push(i);
+        halves.inputs.push(input);
+        halves.queueIds.push(e.queueId);
+        halves.bytes += e.body.length;
+        continue;
+      }
       try {
         const header = headerOf(e);
         halfOnly(header, i);

@@ -134,6 +134,12 @@ export interface HalfFacts {
   group: string;
   /** CHECK_IMMUNITY_TIME_IN_SECONDS as sent, if any. */
   immunity: string | undefined;
+  /**
+   * Set when the half's encoded pairs hold no TRAN_MSG (HalfInput moved it into the half's
+   * suffix): the commit copy stores those pairs as they are, then this suffix (REAL_TOPIC,
+   * REAL_QID, CLUSTER) — the same bytes as cutting TRAN_MSG out, with no string built.
+   */
+  copySuffix: Buffer | undefined;
 }
 
 /** Re-addresses `m` as a half; returns what it noted of an encoded half's pairs. */
@@ -165,6 +171,7 @@ function toHalf(m: MessageInput, producerGroup: string): HalfFacts | undefined {
       realQueueId: m.queueId,
       group: seen.group ?? producerGroup,
       immunity: seen.immunity,
+      copySuffix: undefined,
     };
   } else {
     const props = { ...m.properties };

@@ -255,8 +255,9 @@ function copyOfEncoded(half: HalfRecord, e: EncodedProperties, decision: "commit
     reconsumeTimes: half.reconsumeTimes,
     preparedTransactionOffset: half.commitLogOffset,
     tagsCode: e.tagsCode,
-    encodedProperties: withoutPair(e.pairs, MessageConst.TRANSACTION_PREPARED),
-    encodedPropertiesSuffix: e.suffix,
+    // A half HalfInput built keeps TRAN_MSG in its suffix: its pairs are the copy's as they are.
+    encodedProperties: f?.copySuffix ? e.pairs : withoutPair(e.pairs, MessageConst.TRANSACTION_PREPARED),
+    encodedPropertiesSuffix: f?.copySuffix ?? e.suffix,
     keys: e.keys,
     uniqKey: e.uniqKey,
   };
