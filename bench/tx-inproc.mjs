@@ -380,7 +380,7 @@ if (opt.alloc) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(
-  `broker in-process (--initial-old-space-size=64), ASYNC_FLUSH, halves ${opt.halves === "single" ? "one SEND_MESSAGE_V2 each" : "in SEND_HALF_BATCH"}, data ${opt.dir}, build ${opt.root ?? "this worktree"}, ${opt.rounds} rounds per case (median) of ${cases.plain.steps * cases.plain.per} messages / ${cases.tx.steps * cases.tx.per} transactions, a fresh broker every ${fresh} round(s), node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, load ${os
+  `broker in-process (--initial-old-space-size=64), ASYNC_FLUSH, halves ${opt.halves === "single" ? "one SEND_MESSAGE_V2 each" : "in SEND_HALF_BATCH"}, data ${opt.dir}, build ${opt.root ?? "this worktree"}, ${opt.rounds} rounds per case (median) of ${only.map((k) => `${cases[k].steps * cases[k].per} ${k === "tx" ? "transactions" : "messages"}`).join(" / ")}, a fresh broker every ${fresh} round(s), node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, load ${os
     .loadavg()
     .map((x) => x.toFixed(2))
     .join(" ")}`,
