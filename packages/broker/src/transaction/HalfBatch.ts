@@ -2,6 +2,7 @@ import {
   createResponse,
   decodeHalfBatch,
   encodeHalfBatchResults,
+  encodeStoredHalfResults,
   type HalfBatchEntry,
   type HalfBatchResult,
   type RemotingCommand,
@@ -161,7 +162,10 @@ export class HalfBatch {
     }
     if (halves.at.length === 0) return Promise.resolve(answer(req, results));
     return this.sender.submitShared(
-      () => this.putAll(halves, results).then(() => answer(req, results)),
+      () =>
+        this.putAll(halves, results, n).then((stored) =>
+          stored ? respond(req, stored) : answer(req, results),
+        ),
       (remark) => {
         for (const i of halves.at) results[i] = { code: ResponseCode.SYSTEM_BUSY, remark };
         return answer(req, results);
@@ -175,10 +179,16 @@ export class HalfBatch {
    * is put alone, so the half it refuses fails alone and the others are stored, as single
    * sends would be.
    */
-  private putAll(h: Accepted, results: HalfBatchResult[]): Promise<void> {
+  private putAll(h: Accepted, results: HalfBatchResult[], entries: number): Promise<Buffer | undefined> {
     return this.sender.putHalves(h.inputs, h.facts, h.bytes).then(
       (r) => {
         const flushTimeout = r.status === "FLUSH_DISK_TIMEOUT";
+        // Every entry stored in this append (the usual case): the answer straight from the
+        // put's arrays, no result object per half.
+        if (!flushTimeout && h.at.length === entries) {
+          const stored = encodeStoredHalfResults(r.msgIds, h.queueIds, r.queueOffset);
+          if (stored) return stored;
+        }
         for (let k = 0; k < h.at.length; k++) {
           const out: HalfBatchResult = {
             code: flushTimeout ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS,
@@ -189,13 +199,14 @@ export class HalfBatch {
           if (flushTimeout) out.remark = "flush disk timeout";
           results[h.at[k]!] = out;
         }
+        return undefined;
       },
       (err: unknown) => {
         // Only a refusal before anything was written is retried half by half (as the
         // PutCoalescer does): any other failure is every half's answer.
         if (!(err instanceof TideMQError && err.code === ResponseCode.MESSAGE_ILLEGAL)) {
           for (const i of h.at) results[i] = refusal(err);
-          return;
+          return undefined;
         }
         return Promise.all(
           h.at.map((i, k) =>
@@ -261,7 +272,11 @@ interface Accepted {
 }
 
 function answer(req: RemotingCommand, results: HalfBatchResult[]): RemotingCommand {
-  return createResponse(req, ResponseCode.SUCCESS, undefined, undefined, encodeHalfBatchResults(results));
+  return respond(req, encodeHalfBatchResults(results));
+}
+
+function respond(req: RemotingCommand, body: Buffer): RemotingCommand {
+  return createResponse(req, ResponseCode.SUCCESS, undefined, undefined, body);
 }
 
 /** Only halves travel in SEND_HALF_BATCH: any other entry is refused alone. */
