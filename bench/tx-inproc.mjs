@@ -3,16 +3,28 @@
 // without sockets or other processes (bench/broker-inproc.mjs's method): a BrokerController in
 // this process (ASYNC_FLUSH, data under --dir, default /dev/shm), requests encoded as frames,
 // then per round: decode each frame, run the registered handler, encode the answer frame.
-//   plain  16 SEND_BATCH_MESSAGE of 64 × 500 B per round                       (per message)
+//   plain  SEND_BATCH_MESSAGE of 64 × 500 B, 16 at a time, --messages per round   (per message)
 //   tx     SEND_HALF_BATCH of 64 halves, then one END_TRANSACTION_BATCH committing them,
-//          4 such pairs per round (the end batch built from the half batch's answer)  (per transaction)
-// Reports CPU µs per message / transaction (process.cpuUsage: other load on the machine
-// matters less than for wall-clock rates) and their ratio, alternating the cases --rounds times.
-// Every message carries a UNIQ_KEY made new each round.
+//          4 such pairs at a time (the end batch built from the half batch's answer),
+//          --transactions per round                                              (per transaction)
+// Reports user and system CPU µs per message / transaction separately and their sum
+// (process.cpuUsage: other load on the machine matters less than for wall-clock rates), and
+// the ratio, alternating the cases --rounds times (plain, tx, plain, tx, ...).
+// Rounds are a fixed amount of work, not a time: on this VM the system time per message grows
+// with the bytes a process has written to the page cache (from ~0.3 µs to ~2 µs per plain
+// message after ~2 GB), so a time-based round of a faster case wrote more bytes and made the
+// later rounds dearer. For the same reason every --fresh rounds of each case run on a new
+// broker with a new store directory (the old one is shut down and its files removed), which
+// keeps a broker's bytes at about --messages + 2.5 x --transactions x 600 B per round.
+// Every message carries a UNIQ_KEY made new each batch.
 // --halves single: each half its own SEND_MESSAGE_V2 frame (what a producer without
 // SEND_HALF_BATCH sends; a broker without it can be measured this way too).
-// Usage: node bench/tx-inproc.mjs [--seconds 2] [--rounds 3] [--dir /dev/shm] [--halves batch|single] [--alloc]
+// --root DIR: measure the build under DIR (another worktree or /tmp/base10; default this one),
+// so A/B pairs of builds can alternate in separate processes with the same bench.
+// Usage: node bench/tx-inproc.mjs [--messages 786432] [--transactions 131072] [--rounds 3]
+//          [--fresh 1] [--dir /dev/shm] [--halves batch|single] [--root DIR] [--alloc] [--json]
 // --alloc: also bytes allocated per message / transaction (sampled heap profile), steady under load.
+// --json: one JSON line with every round's figures after the table (for scripts pairing runs).
 // Env: TXPROF_INPROC=1 with node --cpu-prof: only the tx case (a profile of the broker's tx path).
 // TXALLOC_TOP=N: list the N biggest allocation sites with --alloc (default 8).
 // The broker runs in this process, so the bench re-runs itself with the heap flag the tidemq bin
@@ -22,8 +34,8 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
 if (!process.execArgv.some((a) => a.startsWith("--initial-old-space-size"))) {
@@ -35,34 +47,25 @@ if (!process.execArgv.some((a) => a.startsWith("--initial-old-space-size"))) {
 
 const { values: opt } = parseArgs({
   options: {
-    seconds: { type: "string", default: "2" },
+    messages: { type: "string", default: "786432" },
+    transactions: { type: "string", default: "131072" },
     rounds: { type: "string", default: "3" },
+    fresh: { type: "string", default: "1" },
+    root: { type: "string" },
+    json: { type: "boolean", default: false },
     dir: { type: "string", default: "/dev/shm" },
     halves: { type: "string", default: "batch" },
     alloc: { type: "boolean", default: false },
   },
 });
-const P = await import("../packages/protocol/dist/src/index.js");
-const { BrokerController, loadBrokerConfig } = await import("../packages/broker/dist/src/index.js");
-const { createLogger } = await import("../packages/remoting/dist/src/index.js");
-
-const data = mkdtempSync(join(opt.dir, "tidemq-txinproc-"));
+const root = opt.root ? pathToFileURL(`${resolve(opt.root)}/`) : new URL("../", import.meta.url);
+const P = await import(new URL("packages/protocol/dist/src/index.js", root).href);
+const { BrokerController, loadBrokerConfig } = await import(
+  new URL("packages/broker/dist/src/index.js", root).href
+);
+const { createLogger } = await import(new URL("packages/remoting/dist/src/index.js", root).href);
 const logger = createLogger("inproc", "warn");
-const { config } = await loadBrokerConfig({
-  namesrvAddr: "127.0.0.1:1",
-  listenPort: 0,
-  overrides: {
-    brokerIP1: "127.0.0.1",
-    storePathRootDir: data,
-    autoCreateTopicEnable: true,
-    flushDiskType: "ASYNC_FLUSH",
-    registerNameServerPeriod: 3_600_000,
-  },
-});
-const broker = new BrokerController(config, { logger });
-await broker.start().catch(() => undefined);
-const ctx = broker.context;
-const handlers = ctx.server.handlers; // private in TypeScript; a bench may look
+
 const conn = {
   id: 1,
   remoteAddress: "127.0.0.1",
@@ -76,20 +79,47 @@ const conn = {
   onClose() {},
 };
 const TOPIC = "TxInprocTopic";
-const created = await handlers.get(P.RequestCode.UPDATE_AND_CREATE_TOPIC)(
-  P.createRequest(P.RequestCode.UPDATE_AND_CREATE_TOPIC, {
-    topic: TOPIC,
-    defaultTopic: "TBW102",
-    readQueueNums: 4,
-    writeQueueNums: 4,
-    perm: 6,
-    topicFilterType: "SINGLE_TAG",
-    topicSysFlag: 0,
-    order: false,
-  }),
-  conn,
-);
-if (created.code !== 0) throw new Error(`create topic: ${created.remark}`);
+/** The broker the rounds talk to: started by freshBroker, shut down and removed by dropBroker. */
+let broker;
+let data;
+let handlers;
+
+async function freshBroker() {
+  data = mkdtempSync(join(opt.dir, "tidemq-txinproc-"));
+  const { config } = await loadBrokerConfig({
+    namesrvAddr: "127.0.0.1:1",
+    listenPort: 0,
+    overrides: {
+      brokerIP1: "127.0.0.1",
+      storePathRootDir: data,
+      autoCreateTopicEnable: true,
+      flushDiskType: "ASYNC_FLUSH",
+      registerNameServerPeriod: 3_600_000,
+    },
+  });
+  broker = new BrokerController(config, { logger });
+  await broker.start().catch(() => undefined);
+  handlers = broker.context.server.handlers; // private in TypeScript; a bench may look
+  const created = await handlers.get(P.RequestCode.UPDATE_AND_CREATE_TOPIC)(
+    P.createRequest(P.RequestCode.UPDATE_AND_CREATE_TOPIC, {
+      topic: TOPIC,
+      defaultTopic: "TBW102",
+      readQueueNums: 4,
+      writeQueueNums: 4,
+      perm: 6,
+      topicFilterType: "SINGLE_TAG",
+      topicSysFlag: 0,
+      order: false,
+    }),
+    conn,
+  );
+  if (created.code !== 0) throw new Error(`create topic: ${created.remark}`);
+}
+
+async function dropBroker() {
+  await broker.shutdown();
+  rmSync(data, { recursive: true, force: true });
+}
 
 /** Where each frame's UNIQ_KEYs are: [frame, position of the key's last 8 hex digits]. */
 const uniqSpots = [];
@@ -242,40 +272,67 @@ async function txRound(frames) {
 }
 
 const cases = {
-  plain: { run: plainRound, frames: Array.from({ length: 16 }, () => batchFrame(64)), per: 64 * 16 },
+  plain: {
+    run: plainRound,
+    frames: Array.from({ length: 16 }, () => batchFrame(64)),
+    per: 64 * 16,
+    count: Number(opt.messages),
+  },
   tx: {
     run: txRound,
     frames: Array.from({ length: 4 }, (_, q) =>
       opt.halves === "single" ? singleHalfFrames(64, q) : halfBatchFrame(64, q),
     ),
     per: 64 * 4,
+    count: Number(opt.transactions),
   },
 };
 const only = process.env.TXPROF_INPROC ? ["tx"] : Object.keys(cases);
+for (const name of only) {
+  const c = cases[name];
+  if (!(c.count >= c.per))
+    throw new Error(`--${name === "tx" ? "transactions" : "messages"}: at least ${c.per}`);
+  c.steps = Math.ceil(c.count / c.per); // a round is this many batches: the same work every round
+}
 
+/** One round of a case: its fixed number of batches; CPU µs per message / transaction. */
 async function measure(name) {
   const c = cases[name];
-  const end = performance.now() + Number(opt.seconds) * 1000;
-  let n = 0;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  while (performance.now() < end) {
+  for (let i = 0; i < c.steps; i++) {
     renewKeys();
     await c.run(c.frames);
-    n += c.per;
   }
   const cpu = process.cpuUsage(c0);
-  return { us: (cpu.user + cpu.system) / n, rate: n / ((performance.now() - t0) / 1000) };
+  const n = c.steps * c.per;
+  return {
+    user: cpu.user / n,
+    sys: cpu.system / n,
+    us: (cpu.user + cpu.system) / n,
+    rate: n / ((performance.now() - t0) / 1000),
+  };
 }
 
-for (const name of only) {
-  for (let i = 0; i < 30; i++) {
-    renewKeys();
-    await cases[name].run(cases[name].frames); // warm-up
+async function warmUp() {
+  for (const name of only) {
+    for (let i = 0; i < 30; i++) {
+      renewKeys();
+      await cases[name].run(cases[name].frames);
+    }
   }
 }
+
+const fresh = Math.max(1, Number(opt.fresh));
 const got = Object.fromEntries(only.map((k) => [k, []]));
-for (let r = 0; r < Number(opt.rounds); r++) for (const name of only) got[name].push(await measure(name));
+for (let r = 0; r < Number(opt.rounds); r++) {
+  if (r % fresh === 0) {
+    if (broker) await dropBroker();
+    await freshBroker();
+    await warmUp(); // the code is warm after the first broker; this is the new broker's own start-up
+  }
+  for (const name of only) got[name].push(await measure(name));
+}
 /**
  * --alloc: bytes allocated per message / transaction, from V8's sampling heap profiler with
  * objects the GC already collected included (the short-lived ones are most of it). Unlike CPU
@@ -293,12 +350,10 @@ if (opt.alloc) {
       includeObjectsCollectedByMajorGC: true,
     });
     const c = cases[name];
-    let n = 0;
-    const end = performance.now() + Number(opt.seconds) * 1000;
-    while (performance.now() < end) {
+    const n = c.steps * c.per;
+    for (let i = 0; i < c.steps; i++) {
       renewKeys();
       await c.run(c.frames);
-      n += c.per;
     }
     const { profile } = await session.post("HeapProfiler.stopSampling");
     const sites = new Map();
@@ -325,12 +380,17 @@ if (opt.alloc) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(
-  `broker in-process (--initial-old-space-size=64), ASYNC_FLUSH, halves ${opt.halves === "single" ? "one SEND_MESSAGE_V2 each" : "in SEND_HALF_BATCH"}, data ${opt.dir}, ${opt.rounds} x ${opt.seconds} s per case (median), node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}`,
+  `broker in-process (--initial-old-space-size=64), ASYNC_FLUSH, halves ${opt.halves === "single" ? "one SEND_MESSAGE_V2 each" : "in SEND_HALF_BATCH"}, data ${opt.dir}, build ${opt.root ?? "this worktree"}, ${opt.rounds} rounds per case (median) of ${only.map((k) => `${cases[k].steps * cases[k].per} ${k === "tx" ? "transactions" : "messages"}`).join(" / ")}, a fresh broker every ${fresh} round(s), node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, load ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ")}`,
 );
+const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
 for (const name of only) {
-  const us = median(got[name].map((x) => x.us));
+  const per = name === "tx" ? "transaction" : "message";
+  const g = got[name];
   console.log(
-    `  ${name.padEnd(6)} ${us.toFixed(2).padStart(7)} CPU µs per ${name === "tx" ? "transaction" : "message"}   rounds: ${got[name].map((x) => x.us.toFixed(2)).join(" ")}`,
+    `  ${name.padEnd(6)} CPU µs per ${per}: user ${median(g.map((x) => x.user)).toFixed(2)} + sys ${median(g.map((x) => x.sys)).toFixed(2)} = ${median(g.map((x) => x.us)).toFixed(2)}   rounds user: ${fmt(g.map((x) => x.user))}  sys: ${fmt(g.map((x) => x.sys))}  total: ${fmt(g.map((x) => x.us))}`,
   );
 }
 for (const [name, a] of Object.entries(allocs)) {
@@ -340,9 +400,10 @@ for (const [name, a] of Object.entries(allocs)) {
   for (const [where, bytes] of a.top) console.log(`           ${bytes.toFixed(0).padStart(6)}  ${where}`);
 }
 if (got.plain && got.tx) {
+  const ratio = (k) => (median(got.plain.map((x) => x[k])) / median(got.tx.map((x) => x[k]))).toFixed(3);
   console.log(
-    `  plain / tx CPU = ${(median(got.plain.map((x) => x.us)) / median(got.tx.map((x) => x.us))).toFixed(3)} (the tx/plain throughput ratio if the broker's CPU were all that counted)`,
+    `  plain / tx CPU = ${ratio("us")} (user only ${ratio("user")}; the tx/plain throughput ratio if the broker's CPU were all that counted)`,
   );
 }
-await broker.shutdown();
-rmSync(data, { recursive: true, force: true });
+if (opt.json) console.log(JSON.stringify({ build: opt.root ?? ".", load: os.loadavg()[0], got }));
+await dropBroker();

@@ -10,6 +10,7 @@ import { decodeMessage, encodeProperties, MessageConst, RecordLayout } from "@ti
 import { type MessageInput, MessageStore, RecordCopy } from "@tidemq/store";
 import fc from "fast-check";
 import { scanSendProperties } from "../src/processors/sendProperties.js";
+import { type HalfTopic, halfInputOf } from "../src/transaction/HalfInput.js";
 import { type HalfFacts, halfMessage } from "../src/transaction/HalfMessage.js";
 import { RecentHalves } from "../src/transaction/RecentHalves.js";
 import { commitCopyOf, copyRecord } from "../src/transaction/TransactionRecords.js";
@@ -129,4 +130,58 @@ test("commitCopyOf (spliced from the half's stored bytes, or its fallback) = cop
     ),
     { numRuns: 200 },
   );
+});
+
+test("a half HalfInput built (what the broker adds kept as a cached suffix) is copied the same way: commitCopyOf = copyRecord of it read from the log", async () => {
+  const cluster = Buffer.from("CLUSTER\u0001DefaultCluster\u0002");
+  const topic: HalfTopic = { topicName: "RealTopic", queueMax: 4, multiTag: false, suffixes: [], cluster: undefined };
+  let suffixed = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.dictionary(name, ascii, { maxKeys: 5 }),
+      fc.record({ TAGS: ascii.filter((v) => v.length > 0), UNIQ_KEY: ascii.filter((v) => v.length > 0) }, { requiredKeys: [] }),
+      fc.constantFrom("PG", undefined),
+      fc.integer({ min: 0, max: 3 }),
+      fc.uint8Array({ maxLength: 64 }),
+      async (extra, known, group, queueId, bodyBytes) => {
+        const props: Record<string, string> = { ...extra, ...known, TRAN_MSG: "true" };
+        if (group) props.PGROUP = group;
+        const facts: Array<HalfFacts | undefined> = [];
+        const input = halfInputOf(
+          {
+            topic: "RealTopic",
+            queueId,
+            sysFlag: 4,
+            bornTimestamp: 2,
+            flag: 3,
+            properties: encodeProperties(props),
+            body: Buffer.from(bodyBytes),
+          },
+          topic,
+          { producerGroup: "PG", bornHost: { host: "127.0.0.1", port: 1 }, cluster, maxMessageSize: 1024 },
+          facts,
+          0,
+        );
+        if (!input) return; // left to the send path (a delay-like name): the other test's case
+        if (facts[0]?.commitSuffix) suffixed++;
+        const put = await store.putMessage(input);
+        const recent = new RecentHalves();
+        recent.stored([input], put, facts[0]);
+        const copy = commitCopyOf(recent.take(put.queueOffset, put.commitLogOffset)!);
+        const parsed = decodeMessage((await store.lookMessageByOffset(put.commitLogOffset))!);
+        const [a, b] = await store.putMessagesBatch([copy, copyRecord(parsed, "commit")]);
+        const recA = (await store.lookMessageByOffset(a!.commitLogOffset))!;
+        const recB = (await store.lookMessageByOffset(b!.commitLogOffset))!;
+        assert.ok(comparable(recA).equals(comparable(recB)), "the same record bytes");
+        const m = decodeMessage(recA);
+        assert.equal(m.topic, "RealTopic");
+        assert.equal(m.properties[MessageConst.TRANSACTION_PREPARED], undefined);
+        assert.equal(m.properties[MessageConst.REAL_TOPIC], undefined);
+        assert.equal(m.properties[MessageConst.REAL_QUEUE_ID], undefined);
+        assert.equal(m.properties.CLUSTER, "DefaultCluster");
+      },
+    ),
+    { numRuns: 200 },
+  );
+  assert.ok(suffixed > 20, `only ${suffixed} halves had HalfInput's cached suffix`);
 });

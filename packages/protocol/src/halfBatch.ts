@@ -180,6 +180,55 @@ export function encodeHalfBatchResults(results: readonly HalfBatchResult[]): Buf
   return p === size ? buf : buf.subarray(0, p);
 }
 
+/**
+ * The answer when every half of the request was stored in one append (the usual case): the
+ * bytes encodeHalfBatchResults gives for results [SUCCESS, "", msgIds[k], queueIds[k],
+ * firstQueueOffset + k], written from the put's own arrays — no result object per half.
+ * Undefined when an id would need escaping (the caller then builds the results).
+ */
+export function encodeStoredHalfResults(
+  msgIds: readonly string[],
+  queueIds: readonly number[],
+  firstQueueOffset: number,
+): Buffer | undefined {
+  const n = msgIds.length;
+  if (queueIds.length !== n || !Number.isSafeInteger(firstQueueOffset + n)) return undefined;
+  // [0,"","id",q,o] per half: 11 fixed characters with "0", the commas between, the brackets.
+  let size = 2 + Math.max(0, n - 1) + 11 * n;
+  for (let k = 0; k < n; k++) {
+    const id = msgIds[k]!;
+    for (let i = 0; i < id.length; i++) {
+      const c = id.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return undefined;
+    }
+    const q = queueIds[k]!;
+    if (!Number.isSafeInteger(q)) return undefined;
+    size += id.length + digits(q) + digits(firstQueueOffset + k);
+  }
+  const buf = Buffer.allocUnsafe(size);
+  let p = 0;
+  buf[p++] = 0x5b; // [
+  for (let k = 0; k < n; k++) {
+    if (k > 0) buf[p++] = 0x2c;
+    buf[p++] = 0x5b; // [0,"","
+    buf[p++] = 0x30;
+    buf[p++] = 0x2c;
+    buf[p++] = 0x22;
+    buf[p++] = 0x22;
+    buf[p++] = 0x2c;
+    buf[p++] = 0x22;
+    p += buf.write(msgIds[k]!, p, "latin1");
+    buf[p++] = 0x22;
+    buf[p++] = 0x2c;
+    p = writeInteger(buf, p, queueIds[k]!);
+    buf[p++] = 0x2c;
+    p = writeInteger(buf, p, firstQueueOffset + k);
+    buf[p++] = 0x5d; // ]
+  }
+  buf[p++] = 0x5d;
+  return buf;
+}
+
 /** Bytes of a result written straight, or -1 if it needs the text path (a remark, an id to escape, a non-integer). */
 function plainSize(r: HalfBatchResult): number {
   if ((r.remark !== undefined && r.remark !== "") || !Number.isSafeInteger(r.code)) return -1;

@@ -6,6 +6,7 @@ import {
   decodeHalfBatchResults,
   encodeHalfBatch,
   encodeHalfBatchResults,
+  encodeStoredHalfResults,
   type HalfBatchEntry,
   halfBatchEntryBytes,
   MAX_HALF_BATCH,
@@ -155,4 +156,31 @@ test("SEND_HALF_BATCH results are encoded as JSON.stringify encodes their arrays
     }),
     { numRuns: 1000 },
   );
+});
+
+test("encodeStoredHalfResults: the bytes encodeHalfBatchResults gives for the same stored halves", () => {
+  const id = fc.stringMatching(/^[0-9A-F]{32}$/);
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(id, fc.integer({ min: -1, max: 1 << 30 })), { minLength: 1, maxLength: 70 }),
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 100 }),
+      (halves, first) => {
+        const msgIds = halves.map(([m]) => m);
+        const queueIds = halves.map(([, q]) => q);
+        const want = encodeHalfBatchResults(
+          halves.map(([msgId, queueId], k) => ({ code: 0, msgId, queueId, queueOffset: first + k })),
+        );
+        const got = encodeStoredHalfResults(msgIds, queueIds, first);
+        assert.ok(got);
+        assert.equal(got.toString("latin1"), want.toString("latin1"));
+        assert.deepEqual(
+          decodeHalfBatchResults(got, halves.length),
+          decodeHalfBatchResults(want, halves.length),
+        );
+      },
+    ),
+  );
+  // An id that JSON must escape: left to the caller's results.
+  assert.equal(encodeStoredHalfResults(['a"b'], [0], 0), undefined);
+  assert.equal(encodeStoredHalfResults(["A"], [0, 1], 0), undefined);
 });

@@ -4,6 +4,8 @@ export type { DispatchFields } from "./DispatchFields.js";
 export { DurationBuckets } from "./DurationBuckets.js";
 export type { Logger } from "./Logger.js";
 export { createStderrLogger } from "./Logger.js";
+// Loaded with the store, before any input is built (see the file).
+export { MESSAGE_INPUT_SHAPE } from "./MessageInputShape.js";
 export {
   type GetMessageResult,
   type GetMessageStatus,

@@ -25,6 +25,7 @@ import {
   RETRY_GROUP_TOPIC_PREFIX,
   topicNameProblem,
 } from "../TopicValidator.js";
+import type { HalfSendBase, HalfTopic } from "../transaction/HalfInput.js";
 import { type HalfFacts, halfMessage } from "../transaction/HalfMessage.js";
 import { recentHalvesOf } from "../transaction/RecentHalves.js";
 import { PutCoalescer } from "./PutCoalescer.js";
@@ -47,6 +48,8 @@ export class SendMessageProcessor {
   private readonly inputs: SendInputBuilder;
   /** Topic names that passed the name checks (bounded). */
   private readonly sendableNames = new Set<string>();
+  /** What SEND_HALF_BATCH's HalfInput needs of a topic, by its config. */
+  private readonly halfTopics = new WeakMap<TopicConfig, HalfTopic>();
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -185,6 +188,46 @@ export class SendMessageProcessor {
       this.ctx.traffic?.recordIn(inputs[0]!.topic, result.count, requestBytes);
       return result;
     });
+  }
+
+  /**
+   * Steps 1–3 and the topic's permission (spec §4.1) for halves SEND_HALF_BATCH builds itself
+   * (transaction/HalfInput), without a refusal: the topic when every step passes for an
+   * existing topic whose name passed before; undefined otherwise, and the caller then sends
+   * the half the full way (which refuses it, or creates the topic).
+   */
+  halfTopic(topicName: string): HalfTopic | undefined {
+    const { config } = this.ctx;
+    if (!isWriteable(config.brokerPermission) || config.brokerRole === "SLAVE") return undefined;
+    if (!this.sendableNames.has(topicName)) return undefined;
+    const t = this.topics.get(topicName);
+    if (!t || !isWriteable(t.perm)) return undefined;
+    // Per topic config (a changed topic is a new config): its halves' stored suffixes stay cached.
+    let h = this.halfTopics.get(t);
+    if (h === undefined) {
+      h = {
+        topicName: t.topicName,
+        queueMax: Math.max(t.readQueueNums, t.writeQueueNums),
+        multiTag: t.topicFilterType === "MULTI_TAG",
+        suffixes: [],
+        cluster: undefined,
+      };
+      this.halfTopics.set(t, h);
+    } else {
+      h.queueMax = Math.max(t.readQueueNums, t.writeQueueNums);
+      h.multiTag = t.topicFilterType === "MULTI_TAG";
+    }
+    return h;
+  }
+
+  /** What every half of one SEND_HALF_BATCH request shares (transaction/HalfInput). */
+  halfSendBase(producerGroup: string, conn: Connection): HalfSendBase {
+    return {
+      producerGroup,
+      bornHost: this.inputs.bornHostOf(conn),
+      cluster: this.inputs.clusterPair(),
+      maxMessageSize: this.ctx.config.maxMessageSize,
+    };
   }
 
   /** Steps 1–7 and 10's size checks of spec §4.1; returns the messages to store. */

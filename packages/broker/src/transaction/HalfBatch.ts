@@ -2,6 +2,7 @@ import {
   createResponse,
   decodeHalfBatch,
   encodeHalfBatchResults,
+  encodeStoredHalfResults,
   type HalfBatchEntry,
   type HalfBatchResult,
   type RemotingCommand,
@@ -15,6 +16,7 @@ import type { Connection, RemotingServer } from "@tidemq/remoting";
 import type { MessageInput, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
 import type { Prepared } from "../processors/SendInputBuilder.js";
+import { type HalfSendBase, type HalfTopic, halfInputOf } from "./HalfInput.js";
 import { type HalfFacts, isHalfSend } from "./HalfMessage.js";
 
 /**
@@ -42,6 +44,8 @@ export interface DecodedSender {
     facts: ReadonlyArray<HalfFacts | undefined>,
     requestBytes: number,
   ): Promise<PutResult>;
+  halfTopic(topicName: string): HalfTopic | undefined;
+  halfSendBase(producerGroup: string, conn: Connection): HalfSendBase;
 }
 
 /** Send response codes that mean "stored" (the answer then carries msgId, queueId, queueOffset). */
@@ -55,7 +59,8 @@ const STORED = new Set<number>([
 /**
  * SEND_HALF_BATCH (TideMQ's request, protocol/halfBatch.ts): each entry is one transaction half
  * message, stored exactly as a SEND_MESSAGE_V2 carrying it would be — the same checks, the
- * same half-topic re-addressing, its own result. Only the request is shared:
+ * same half-topic re-addressing, its own result (the usual half is built straight from its
+ * entry by HalfInput, to the input the send path builds; any other takes the send path). Only the request is shared:
  * the halves of one producer's turn reach the store in one turn and become one append. An entry
  * that is not a half is refused alone (a plain message never travels this way); a body that is
  * not whole entries refuses the request.
@@ -93,7 +98,9 @@ export class HalfBatch {
       flag: e.flag,
       properties: e.properties === "" ? undefined : e.properties,
     });
-    const shared = this.sender.sharedTaskAllowed ? this.shared(req, conn, headerOf, entries) : undefined;
+    const shared = this.sender.sharedTaskAllowed
+      ? this.shared(req, conn, producerGroup, headerOf, entries)
+      : undefined;
     if (shared) return shared;
     const results = await Promise.all(entries.map((e, i) => this.one(req, conn, i, headerOf(e), e.body)));
     return answer(req, results);
@@ -103,21 +110,38 @@ export class HalfBatch {
    * The common case in one send-queue task: every half checked as its own send would be
    * (a refused one fails alone), then the accepted ones put together (one append, each its
    * own part, so a half the store refuses fails alone too), answered straight from their
-   * put results. Each half goes through the send path's checks (prepareDecoded). Undefined, with nothing
+   * put results. A half of the usual kind is built straight from its entry (HalfInput); any
+   * other goes through the send path's checks (prepareDecoded). Undefined, with nothing
    * stored, when a half needs a topic created first: then each half takes the single-send path.
    */
   private shared(
     req: RemotingCommand,
     conn: Connection,
+    producerGroup: string,
     headerOf: (e: HalfBatchEntry) => SendMessageRequestHeader,
     entries: HalfBatchEntry[],
   ): Promise<RemotingCommand> | undefined {
     const n = entries.length;
     const results: HalfBatchResult[] = new Array(n);
     const halves: Accepted = { at: [], inputs: [], facts: [], queueIds: [], bytes: 0 };
+    const base = this.sender.halfSendBase(producerGroup, conn);
+    let topicName: string | undefined;
+    let topic: HalfTopic | undefined;
     for (let i = 0; i < n; i++) {
       const e = entries[i]!;
+      if (e.topic !== topicName) {
+        topicName = e.topic;
+        topic = this.sender.halfTopic(topicName);
+      }
       const k = halves.inputs.length;
+      const input = topic && halfInputOf(e, topic, base, halves.facts, k);
+      if (input) {
+        halves.at.push(i);
+        halves.inputs.push(input);
+        halves.queueIds.push(e.queueId);
+        halves.bytes += e.body.length;
+        continue;
+      }
       try {
         const header = headerOf(e);
         halfOnly(header, i);
@@ -138,7 +162,10 @@ export class HalfBatch {
     }
     if (halves.at.length === 0) return Promise.resolve(answer(req, results));
     return this.sender.submitShared(
-      () => this.putAll(halves, results).then(() => answer(req, results)),
+      () =>
+        this.putAll(halves, results, n).then((stored) =>
+          stored ? respond(req, stored) : answer(req, results),
+        ),
       (remark) => {
         for (const i of halves.at) results[i] = { code: ResponseCode.SYSTEM_BUSY, remark };
         return answer(req, results);
@@ -152,10 +179,16 @@ export class HalfBatch {
    * is put alone, so the half it refuses fails alone and the others are stored, as single
    * sends would be.
    */
-  private putAll(h: Accepted, results: HalfBatchResult[]): Promise<void> {
+  private putAll(h: Accepted, results: HalfBatchResult[], entries: number): Promise<Buffer | undefined> {
     return this.sender.putHalves(h.inputs, h.facts, h.bytes).then(
       (r) => {
         const flushTimeout = r.status === "FLUSH_DISK_TIMEOUT";
+        // Every entry stored in this append (the usual case): the answer straight from the
+        // put's arrays, no result object per half.
+        if (!flushTimeout && h.at.length === entries) {
+          const stored = encodeStoredHalfResults(r.msgIds, h.queueIds, r.queueOffset);
+          if (stored) return stored;
+        }
         for (let k = 0; k < h.at.length; k++) {
           const out: HalfBatchResult = {
             code: flushTimeout ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS,
@@ -166,13 +199,14 @@ export class HalfBatch {
           if (flushTimeout) out.remark = "flush disk timeout";
           results[h.at[k]!] = out;
         }
+        return undefined;
       },
       (err: unknown) => {
         // Only a refusal before anything was written is retried half by half (as the
         // PutCoalescer does): any other failure is every half's answer.
         if (!(err instanceof TideMQError && err.code === ResponseCode.MESSAGE_ILLEGAL)) {
           for (const i of h.at) results[i] = refusal(err);
-          return;
+          return undefined;
         }
         return Promise.all(
           h.at.map((i, k) =>
@@ -238,7 +272,11 @@ interface Accepted {
 }
 
 function answer(req: RemotingCommand, results: HalfBatchResult[]): RemotingCommand {
-  return createResponse(req, ResponseCode.SUCCESS, undefined, undefined, encodeHalfBatchResults(results));
+  return respond(req, encodeHalfBatchResults(results));
+}
+
+function respond(req: RemotingCommand, body: Buffer): RemotingCommand {
+  return createResponse(req, ResponseCode.SUCCESS, undefined, undefined, body);
 }
 
 /** Only halves travel in SEND_HALF_BATCH: any other entry is refused alone. */

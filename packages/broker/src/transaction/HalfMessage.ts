@@ -134,6 +134,15 @@ export interface HalfFacts {
   group: string;
   /** CHECK_IMMUNITY_TIME_IN_SECONDS as sent, if any. */
   immunity: string | undefined;
+  /**
+   * Set when HalfInput stored what the broker adds to a half (REAL_TOPIC, REAL_QID,
+   * TRAN_MSG=true, CLUSTER) as a suffix cached per topic and queue: a copy stores the half's
+   * pairs, then its own cached suffix — a commit's CLUSTER alone (RocketMQ's copy clears
+   * REAL_TOPIC and REAL_QID), a discard's REAL_TOPIC, REAL_QID, CLUSTER — the same bytes as
+   * cutting those pairs out of the half's text, with no string built.
+   */
+  commitSuffix: Buffer | undefined;
+  discardSuffix: Buffer | undefined;
 }
 
 /** Re-addresses `m` as a half; returns what it noted of an encoded half's pairs. */
@@ -165,6 +174,8 @@ function toHalf(m: MessageInput, producerGroup: string): HalfFacts | undefined {
       realQueueId: m.queueId,
       group: seen.group ?? producerGroup,
       immunity: seen.immunity,
+      commitSuffix: undefined,
+      discardSuffix: undefined,
     };
   } else {
     const props = { ...m.properties };

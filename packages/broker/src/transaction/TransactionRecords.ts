@@ -258,8 +258,10 @@ export function commitCopyOf(half: HalfRecord): MessageInput | RecordCopy {
   // byte offsets (the store checks that length and stores the fallback otherwise).
   const sourceProps = e.pairs.length + suffixBytes;
   if (suffixBytes > 0) {
-    if (keep.length > 0 && keep[keep.length - 1] === e.pairs.length) keep[keep.length - 1] = sourceProps;
-    else keep.push(e.pairs.length, sourceProps);
+    // A HalfInput suffix (REAL_TOPIC, REAL_QID, TRAN_MSG, CLUSTER) keeps only its CLUSTER tail.
+    const from = sourceProps - (e.facts?.commitSuffix?.length ?? suffixBytes);
+    if (keep.length > 0 && keep[keep.length - 1] === from) keep[keep.length - 1] = sourceProps;
+    else keep.push(from, sourceProps);
   }
   return new CommitCopy(half, e, keep, sourceProps);
 }
@@ -424,7 +426,9 @@ function copyOfEncoded(half: HalfRecord, e: EncodedProperties, decision: "commit
     preparedTransactionOffset: half.commitLogOffset,
     tagsCode: e.tagsCode,
     encodedProperties: keptText(e.pairs, keptRanges(e.pairs, commit ? COMMIT_CUT : DISCARD_CUT)),
-    encodedPropertiesSuffix: e.suffix,
+    // A half HalfInput built holds REAL_TOPIC, REAL_QID and TRAN_MSG in its cached suffix: the
+    // copy's own cached suffix stands for it.
+    encodedPropertiesSuffix: f?.commitSuffix ? (commit ? f.commitSuffix : f.discardSuffix) : e.suffix,
     keys: e.keys,
     uniqKey: e.uniqKey,
   };
