@@ -80,6 +80,9 @@ export interface Message {
   /** appResp rejection from an amnesiac replica (RaftConfig.amnesia): it may have lost entries
    *  it acknowledged, so its log may end below the leader's match for it. */
   readonly forgot?: boolean;
+  /** voteResp/preVoteResp rejection: the group removed the candidate by the config entry at
+   *  `index` (of term `logTerm`), committed, which the candidate's log lacks (removedPeer.ts). */
+  readonly removed?: boolean;
 }
 
 export type Role = "follower" | "preCandidate" | "candidate" | "leader";
@@ -109,6 +112,12 @@ export interface Ready {
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly messagesAfterPersist: readonly Message[];
+  /**
+   * Reported once: a member (`by`) told this replica that the group removed it by the config
+   * entry at `index`, committed, which its log lacks (it was down during its removal). It no
+   * longer campaigns; its own log still names the old voters.
+   */
+  readonly removed?: { readonly index: number; readonly by: NodeId };
 }
 
 /** Approximate bytes an entry costs on the wire and on disk, for batching limits. */
