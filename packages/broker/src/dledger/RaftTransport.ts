@@ -203,6 +203,8 @@ interface Header {
   tr?: boolean;
   /** forgot: an amnesiac replica's rejection (Message.forgot). */
   fg?: boolean;
+  /** removed: "the group removed you" (Message.removed); older replicas ignore it. */
+  rm?: boolean;
   e: [number, number, number, number][];
   sn?: { index: number; term: number; voters: readonly string[]; len: number };
 }
@@ -231,6 +233,7 @@ export function encodeFrameParts(m: Message): Uint8Array[] {
   };
   if (m.transfer) header.tr = true;
   if (m.forgot) header.fg = true;
+  if (m.removed) header.rm = true;
   if (m.snapshot) header.sn = { ...m.snapshot.metadata, len: m.snapshot.data.byteLength };
   const json = Buffer.from(JSON.stringify(header), "utf8");
   let dataBytes = 0;
@@ -287,6 +290,7 @@ function decodePayload(payload: Buffer): Message {
     rejectHint: h.h,
     ...(h.tr ? { transfer: true } : {}),
     ...(h.fg ? { forgot: true } : {}),
+    ...(h.rm ? { removed: true } : {}),
     ...(h.sn
       ? {
           snapshot: {
