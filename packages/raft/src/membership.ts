@@ -18,6 +18,9 @@ export class Membership {
 
   constructor(config: ConfigState) {
     this.base = { voters: [...config.voters], index: config.index };
+    for (const [id, at] of Object.entries(config.removedAt ?? {})) {
+      if (!config.voters.includes(id) && at <= config.index) this.removedBefore.set(id, at);
+    }
   }
 
   voters(): NodeId[] {

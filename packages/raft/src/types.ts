@@ -32,6 +32,9 @@ export interface HardState {
 export interface ConfigState {
   readonly voters: readonly NodeId[];
   readonly index: number;
+  /** Optional: replicas that committed config entries at or before `index` removed (id → index
+   *  of that entry), so a restarted member can still tell one that was down during its removal. */
+  readonly removedAt?: Readonly<Record<NodeId, number>>;
 }
 
 export interface SnapshotMetadata {

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { RaftNode } from "../src/index.js";
+import { Membership } from "../src/membership.js";
 import { Net } from "./membershipNet.js";
 
 const enc = new TextEncoder();
@@ -115,4 +116,11 @@ test("not told: a replica whose removal is only pending, and a new replica (neve
   assert.ok(campaignsOf(net, "n0") > 0);
   assert.deepEqual(net.removedReports, [], "a pending removal is never told");
   assert.deepEqual(n3.voters(), ["n1", "n2", "n3"]);
+});
+
+test("a restarted member knows who committed entries removed from its storage's ConfigState.removedAt (its log may not hold those entries any more)", () => {
+  const m = new Membership({ voters: ["n1", "n2", "n3"], index: 9, removedAt: { n0: 5, n2: 7 } });
+  assert.equal(m.committedRemoval("n0", 9), 5);
+  assert.equal(m.committedRemoval("n2", 9), undefined, "a voter again (the storage's claim is ignored)");
+  assert.equal(m.committedRemoval("n4", 9), undefined, "never a member");
 });
