@@ -32,7 +32,7 @@ test("membership changes persist beside the Raft index, survive a reopen, and st
   cleanups.push(async () => index.close());
   let members = new MembershipLog(index, ixDir, initial, logger);
   assert.deepEqual(members.currentVoters(), ["n0", "n1", "n2"]);
-  assert.deepEqual(members.initialState().config, { voters: ["n0", "n1", "n2"], index: 0 });
+  assert.deepEqual(members.initialState().config, { voters: ["n0", "n1", "n2"], removedAt: {}, index: 0 });
 
   // 1 no-op, 2 "remove n0", 3 "add n3 at 127.0.0.1:9" (persisted before their index records).
   index.append([{ index: 1, term: 1, type: "noop", end: 0 }]);
@@ -58,13 +58,18 @@ test("membership changes persist beside the Raft index, survive a reopen, and st
   assert.deepEqual([...members.entries(2, 4, 1 << 20)[1]!.data], [...add.data]);
   assert.equal(members.entries(1, 2, 1 << 20)[0]!.type, "noop");
 
-  // Commit index 2: entry 3 may still be truncated, so the core re-reads from it.
+  // Commit index 2: entry 3 may still be truncated, so the core re-reads from it. The core also
+  // learns that entry 2 removed n0 (to tell n0 if it comes back unaware: raft's removedPeer.ts).
   await index.setHardState({ term: 2, vote: "n1", commit: 2 }, true);
   members = new MembershipLog(index, ixDir, initial, logger);
-  assert.deepEqual(members.initialState().config, { voters: ["n1", "n2"], index: 2 });
+  assert.deepEqual(members.initialState().config, { voters: ["n1", "n2"], removedAt: { n0: 2 }, index: 2 });
   assert.deepEqual(members.peer("n3"), { id: "n3", host: "127.0.0.1", port: 9 });
   await index.setHardState({ term: 2, vote: "n1", commit: 3 }, true);
-  assert.deepEqual(members.initialState().config, { voters: ["n1", "n2", "n3"], index: 3 });
+  assert.deepEqual(members.initialState().config, {
+    voters: ["n1", "n2", "n3"],
+    removedAt: { n0: 2 },
+    index: 3,
+  });
 
   // A new leader's log replaces entry 3: the add no longer counts (now or after a reopen).
   await index.setHardState({ term: 3, vote: "n2", commit: 2 }, true);

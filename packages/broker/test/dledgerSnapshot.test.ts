@@ -110,7 +110,7 @@ test("membership after an installed snapshot: the snapshot's voters, durable, th
   assert.deepEqual(members.snapshot().metadata, { index: 10, term: 2, voters: ["n1", "n2", "n3"] });
   const reopened = new MembershipLog(ix, ixDir, peers, logger);
   assert.deepEqual(reopened.currentVoters(), ["n1", "n2", "n3"]);
-  assert.deepEqual(reopened.initialState().config, { voters: ["n1", "n2", "n3"], index: 10 });
+  assert.deepEqual(reopened.initialState().config, { voters: ["n1", "n2", "n3"], removedAt: {}, index: 10 });
 });
 
 test("snapshot payloads: garbage is refused with a clear error; only an empty replica installs one", () => {

@@ -1,5 +1,6 @@
 import { majority } from "./progress.js";
 import type { RaftNode } from "./raft.js";
+import { toldRemoved } from "./removedPeer.js";
 import type { Message } from "./types.js";
 import { NONE } from "./types.js";
 
@@ -15,9 +16,10 @@ export function tickElection(n: RaftNode): void {
   }
 }
 
-/** May campaign: a voter, and not one that may have forgotten acknowledged entries. */
+/** May campaign: a voter, not one that may have forgotten acknowledged entries, nor one a
+ *  member told of its committed removal (removedPeer.ts). */
 export function promotable(n: RaftNode): boolean {
-  return !n.amnesia && n.voters().includes(n.id);
+  return !n.amnesia && n.voters().includes(n.id) && !toldRemoved(n);
 }
 
 export function hup(n: RaftNode, transfer: boolean): void {

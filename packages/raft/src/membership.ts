@@ -12,9 +12,15 @@ export class Membership {
   private base: { voters: NodeId[]; index: number };
   /** Config entries appended after `base`, oldest first, each with the voters it results in. */
   private pending: { index: number; voters: NodeId[] }[] = [];
+  /** Voters removed by a config entry now folded into `base` (id → that entry's index); the
+   *  history a leader's committedTo() would otherwise forget. */
+  private removedBefore = new Map<NodeId, number>();
 
   constructor(config: ConfigState) {
     this.base = { voters: [...config.voters], index: config.index };
+    for (const [id, at] of Object.entries(config.removedAt ?? {})) {
+      if (!config.voters.includes(id) && at <= config.index) this.removedBefore.set(id, at);
+    }
   }
 
   voters(): NodeId[] {
@@ -63,11 +69,37 @@ export class Membership {
   }
 
   committedTo(commit: number): void {
-    while (this.pending.length > 0 && this.pending[0]!.index <= commit) this.base = this.pending.shift()!;
+    while (this.pending.length > 0 && this.pending[0]!.index <= commit) {
+      const next = this.pending.shift()!;
+      for (const id of this.base.voters)
+        if (!next.voters.includes(id)) this.removedBefore.set(id, next.index);
+      for (const id of next.voters) this.removedBefore.delete(id);
+      this.base = next;
+    }
+  }
+
+  /**
+   * Index of the config entry, committed as of `commit`, that removed `id` — when the log shows
+   * it (since the last snapshot) and no entry since, committed or not, made `id` a voter again.
+   * Only a committed removal counts: a pending one may still be truncated away.
+   */
+  committedRemoval(id: NodeId, commit: number): number | undefined {
+    if (this.voters().includes(id)) return undefined;
+    let member = this.base.voters.includes(id);
+    let removedAt = member ? undefined : this.removedBefore.get(id);
+    for (const p of this.pending) {
+      if (p.index > commit) break;
+      const now = p.voters.includes(id);
+      if (member && !now) removedAt = p.index;
+      else if (now) removedAt = undefined;
+      member = now;
+    }
+    return member ? undefined : removedAt;
   }
 
   restore(voters: readonly NodeId[], index: number): void {
     this.base = { voters: [...voters], index };
     this.pending = [];
+    this.removedBefore.clear(); // the history before a snapshot is gone
   }
 }

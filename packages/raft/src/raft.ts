@@ -8,6 +8,7 @@ import { proposeConfigChange, syncProgress } from "./membershipChange.js";
 import type { Progress } from "./progress.js";
 import { RaftLog } from "./raftLog.js";
 import { AFTER_PERSIST, advanceReady, collectReady, hasReady, type PendingReady } from "./readyCycle.js";
+import { learnRemoved, tellIfRemoved } from "./removedPeer.js";
 import {
   appendAsLeader,
   bcastAppend,
@@ -170,6 +171,9 @@ export class RaftNode {
   /** @internal */ readonly asyncWrites: boolean;
   /** @internal */ readonly lazyCommitBroadcast: boolean;
   /** @internal */ amnesia: boolean;
+  /** A member told us the group removed us (removedPeer.ts), and whether a Ready reported it. @internal */
+  removedBy: { index: number; term: number; by: NodeId } | undefined;
+  /** @internal */ removedReported = false;
   /** Leader: ticks before another automatic transfer to the preferred leader (after a failed one). @internal */
   preferredBackoff = 0;
 
@@ -251,6 +255,12 @@ export class RaftNode {
 
   step(m: Message): void {
     if (m.to !== this.id) return;
+    // Before any term handling: a removed peer must not move our term, nor we adopt its.
+    if (m.removed) {
+      learnRemoved(this, m);
+      return;
+    }
+    if (tellIfRemoved(this, m)) return;
     if (m.term > this.term) {
       if (!this.stepHigherTerm(m)) return;
     } else if (m.term < this.term) {

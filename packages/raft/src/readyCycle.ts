@@ -28,6 +28,7 @@ export function hasReady(n: RaftNode): boolean {
   if (n.msgs.length > 0 || n.msgsAfterPersist.length > 0) return true;
   if (n.log.unstable.hasEntriesNotInProgress() || n.log.unstable.snapshot) return true;
   if (n.log.committed > Math.max(n.log.applied, n.log.applying)) return true;
+  if (n.removedBy !== undefined && !n.removedReported) return true;
   if (!sameHard(n.hardState(), n.prevHard)) return true;
   return !sameSoft(n.softState(), n.prevSoft);
 }
@@ -65,7 +66,11 @@ export function collectReady(n: RaftNode): Ready {
     committedEntries,
     messages: n.msgs,
     messagesAfterPersist: n.msgsAfterPersist,
+    ...(n.removedBy !== undefined && !n.removedReported
+      ? { removed: { index: n.removedBy.index, by: n.removedBy.by } }
+      : {}),
   };
+  if (n.removedBy !== undefined) n.removedReported = true;
   n.msgs = [];
   n.msgsAfterPersist = [];
   n.prevHard = hs;

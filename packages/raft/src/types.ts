@@ -32,6 +32,9 @@ export interface HardState {
 export interface ConfigState {
   readonly voters: readonly NodeId[];
   readonly index: number;
+  /** Optional: replicas that committed config entries at or before `index` removed (id → index
+   *  of that entry), so a restarted member can still tell one that was down during its removal. */
+  readonly removedAt?: Readonly<Record<NodeId, number>>;
 }
 
 export interface SnapshotMetadata {
@@ -80,6 +83,9 @@ export interface Message {
   /** appResp rejection from an amnesiac replica (RaftConfig.amnesia): it may have lost entries
    *  it acknowledged, so its log may end below the leader's match for it. */
   readonly forgot?: boolean;
+  /** voteResp/preVoteResp rejection: the group removed the candidate by the config entry at
+   *  `index` (of term `logTerm`), committed, which the candidate's log lacks (removedPeer.ts). */
+  readonly removed?: boolean;
 }
 
 export type Role = "follower" | "preCandidate" | "candidate" | "leader";
@@ -109,6 +115,12 @@ export interface Ready {
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly messagesAfterPersist: readonly Message[];
+  /**
+   * Reported once: a member (`by`) told this replica that the group removed it by the config
+   * entry at `index`, committed, which its log lacks (it was down during its removal). It no
+   * longer campaigns; its own log still names the old voters.
+   */
+  readonly removed?: { readonly index: number; readonly by: NodeId };
 }
 
 /** Approximate bytes an entry costs on the wire and on disk, for batching limits. */

@@ -3,70 +3,10 @@
 // whole voter set, so it ends with the group's membership, and the removed one never campaigns.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  decodeConfigChange,
-  encodeConfigChange,
-  MemoryStorage,
-  type Message,
-  RaftNode,
-  votersAfter,
-} from "../src/index.js";
+import { decodeConfigChange, encodeConfigChange, type RaftNode, votersAfter } from "../src/index.js";
+import { Net } from "./membershipNet.js";
 
 const enc = new TextEncoder();
-
-class Net {
-  readonly nodes = new Map<string, { raft: RaftNode; storage: MemoryStorage }>();
-  readonly down = new Set<string>();
-  private queue: Message[] = [];
-
-  add(id: string, initialVoters: string[]): RaftNode {
-    const storage = new MemoryStorage(initialVoters);
-    let r = id.charCodeAt(1) * 0.13;
-    const raft = new RaftNode({
-      id,
-      storage,
-      electionTicks: 10,
-      random: () => {
-        r = (r + 0.37) % 1;
-        return r;
-      },
-    });
-    this.nodes.set(id, { raft, storage });
-    return raft;
-  }
-
-  /** Runs Readies and delivers messages until quiet (bounded). */
-  settle(): void {
-    for (let round = 0; round < 1000; round++) {
-      let busy = false;
-      for (const [id, n] of this.nodes) {
-        if (this.down.has(id) || !n.raft.hasReady()) continue;
-        busy = true;
-        const rd = n.raft.ready();
-        if (rd.entries.length > 0) n.storage.append(rd.entries);
-        if (rd.hardState) n.storage.setHardState(rd.hardState);
-        this.queue.push(...rd.messages, ...rd.messagesAfterPersist);
-        n.raft.advance();
-      }
-      const q = this.queue;
-      this.queue = [];
-      for (const m of q) {
-        if (this.down.has(m.to)) continue;
-        this.nodes.get(m.to)?.raft.step(m);
-        busy = true;
-      }
-      if (!busy) return;
-    }
-    throw new Error("did not settle in 1000 rounds");
-  }
-
-  tick(times: number): void {
-    for (let i = 0; i < times; i++) {
-      for (const [id, n] of this.nodes) if (!this.down.has(id)) n.raft.tick();
-      this.settle();
-    }
-  }
-}
 
 test("config entries round-trip in both formats; the full voter set wins over the delta", () => {
   const v1 = decodeConfigChange(encodeConfigChange({ op: "addVoter", node: "n3" }));
@@ -127,8 +67,8 @@ test("a dead voter is removed and an empty replica added: it learns the membersh
   net.tick(3);
   assert.equal(net.nodes.get("n2")!.raft.status().commit, n3.status().lastIndex);
 
-  // n0 comes back with its old log: it never learned it was removed; it campaigns but cannot
-  // disrupt (pre-vote; nobody sends it anything). Once it has the removal entry it stops.
+  // n0 comes back with its old log: it missed its removal; its pre-votes cannot disrupt, and
+  // the members it asks tell it it was removed (removedWhileDown.test.ts).
   net.down.delete("n0");
   const termBefore = n3.term;
   net.tick(60);

@@ -270,6 +270,7 @@ export class DLedgerNode {
     store.setLocalAppendListener(this.onLocalAppend);
     this.members.reportConfigDrift(this.peers.map((p) => p.id));
     this.transport = new RaftTransport(this.self, this.membership.peers(), this.logger);
+    this.transport.locate = (id) => this.members.peer(id);
     this.membership.started(this.node.voters());
     this.transport.onMessage = (m) => {
       if (this.stopped || this.failed) return;

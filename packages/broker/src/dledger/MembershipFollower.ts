@@ -49,6 +49,14 @@ export class MembershipFollower {
   /** Config entries take effect when appended (thesis §4.1): the transport follows at once. */
   follow(rd: Ready): void {
     const { members, logger } = this.host;
+    if (rd.removed) {
+      // Down during its removal (for longer than the leader tells a removed replica): a member
+      // it asked for votes says the removal is committed. Its own log still names the old group.
+      logger.warn(
+        `dledger: replica ${this.host.selfId} was removed from the group by config entry ${rd.removed.index} while it was down (told by ${rd.removed.by}): it no longer campaigns or leads; stop this broker (its data is no longer part of the group)`,
+      );
+      this.host.onMembership(false);
+    }
     let last: { index: number; cc: ConfigChange } | undefined;
     for (const e of rd.entries) {
       if (e.type !== "config") continue;

@@ -127,13 +127,23 @@ export class MembershipLog implements RaftStorage {
   }
 
   private votersBefore(index: number): NodeId[] {
+    return this.historyBefore(index).voters;
+  }
+
+  /** The voters after the config entries below `index`, and who those entries removed (id →
+   *  index of the entry that last removed it, unless a later one added it back). */
+  private historyBefore(index: number): { voters: NodeId[]; removedAt: Record<NodeId, number> } {
     let voters = this.base ? [...this.base.voters].sort() : this.initial.map((p) => p.id).sort();
+    const removedAt: Record<NodeId, number> = {};
     for (const r of this.records) {
       if (r.index >= index) break;
       if (!this.valid(r)) continue;
-      voters = votersAfter(voters, decodeConfigChange(Buffer.from(r.data, "base64")));
+      const next = votersAfter(voters, decodeConfigChange(Buffer.from(r.data, "base64")));
+      for (const id of voters) if (!next.includes(id)) removedAt[id] = r.index;
+      for (const id of next) delete removedAt[id];
+      voters = next;
     }
-    return voters;
+    return { voters, removedAt };
   }
 
   /** Index of the newest config entry in the log (0: none, dLegerPeers is the membership). */
@@ -205,9 +215,11 @@ export class MembershipLog implements RaftStorage {
     // The core re-reads the log from the first one above it (rare: a change was in flight at
     // the crash), so nothing is re-read from the commit log in the usual case.
     const firstUncommitted = this.records.find((r) => r.index > hardState.commit && this.valid(r));
+    // The core is told who committed entries removed too, so that it can tell a replica that
+    // was down during its removal (the core's removedPeer.ts).
     const config: ConfigState = firstUncommitted
-      ? { voters: this.votersBefore(firstUncommitted.index), index: firstUncommitted.index - 1 }
-      : { voters: this.currentVoters(), index: this.index.lastIndex() };
+      ? { ...this.historyBefore(firstUncommitted.index), index: firstUncommitted.index - 1 }
+      : { ...this.historyBefore(Number.POSITIVE_INFINITY), index: this.index.lastIndex() };
     return { hardState, config };
   }
 

@@ -10,6 +10,8 @@ const MAX_FRAME = 256 * 1024 * 1024;
 /** Above this many unsent bytes to a peer, messages to it are dropped (Raft re-sends). */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const TYPES: EntryType[] = ["normal", "noop", "config"];
+/** How long a connection to a replica that is not a peer (told it was removed) is kept. */
+const REMOVED_PEER_MS = 30_000;
 /** A/B switch for the bench: the old deferred uncork (frames left at the end of the tick). */
 const DEFER_UNCORK = process.env.TIDEMQ_RAFT_DEFER_UNCORK === "1";
 /** A/B switch for the bench: each frame's CRC runs over its entries' data again (the old way). */
@@ -31,6 +33,10 @@ export class RaftTransport {
   private readonly inbound = new Set<net.Socket>();
   private stopped = false;
   onMessage: (m: Message) => void = () => {};
+  /** Where a replica that is not a peer listens (DLedgerNode: the addresses the membership knows). */
+  locate: (id: string) => DLedgerPeer | undefined = () => undefined;
+  /** Replicas in `out` only to be told they were removed (reach()), not peers. */
+  private readonly removedPeers = new Set<string>();
 
   constructor(
     private readonly self: DLedgerPeer,
@@ -66,6 +72,7 @@ export class RaftTransport {
     const byPeer = new Map<string, Uint8Array[]>();
     for (const m of msgs) {
       const conn = this.out.get(m.to);
+      if (!conn && m.removed) this.reach(m.to);
       const s = conn?.socket;
       if (!s || s.destroyed || s.writableLength > MAX_QUEUED_BYTES) continue;
       let list = byPeer.get(m.to);
@@ -97,6 +104,7 @@ export class RaftTransport {
   /** The group's membership changed: connect to new voters (or new addresses), drop removed ones. */
   setPeers(peers: readonly DLedgerPeer[]): void {
     const want = new Map(peers.filter((p) => p.id !== this.self.id).map((p) => [p.id, p]));
+    this.removedPeers.clear();
     for (const [id, st] of [...this.out]) {
       const p = want.get(id);
       if (p && st.addr === `${p.host}:${p.port}`) continue;
@@ -104,6 +112,23 @@ export class RaftTransport {
       st.socket?.destroy();
     }
     for (const p of want.values()) if (!this.out.has(p.id) && !this.stopped) this.connect(p);
+  }
+
+  /**
+   * A replica that is not a peer (removed from the group while it was down) asked for a vote
+   * and is to be told it was removed: connect to it for a while. This answer is dropped (not
+   * connected yet); the next, after its next election timeout, gets through.
+   */
+  private reach(id: string): void {
+    const p = this.locate(id);
+    if (!p || this.stopped || id === this.self.id) return;
+    this.removedPeers.add(id);
+    this.connect(p);
+    setTimeout(() => {
+      if (!this.removedPeers.delete(id)) return; // a peer again, or setPeers dropped it
+      this.out.get(id)?.socket?.destroy();
+      this.out.delete(id);
+    }, REMOVED_PEER_MS).unref();
   }
 
   private connect(peer: DLedgerPeer): void {
@@ -203,6 +228,8 @@ interface Header {
   tr?: boolean;
   /** forgot: an amnesiac replica's rejection (Message.forgot). */
   fg?: boolean;
+  /** removed: "the group removed you" (Message.removed); older replicas ignore it. */
+  rm?: boolean;
   e: [number, number, number, number][];
   sn?: { index: number; term: number; voters: readonly string[]; len: number };
 }
@@ -231,6 +258,7 @@ export function encodeFrameParts(m: Message): Uint8Array[] {
   };
   if (m.transfer) header.tr = true;
   if (m.forgot) header.fg = true;
+  if (m.removed) header.rm = true;
   if (m.snapshot) header.sn = { ...m.snapshot.metadata, len: m.snapshot.data.byteLength };
   const json = Buffer.from(JSON.stringify(header), "utf8");
   let dataBytes = 0;
@@ -287,6 +315,7 @@ function decodePayload(payload: Buffer): Message {
     rejectHint: h.h,
     ...(h.tr ? { transfer: true } : {}),
     ...(h.fg ? { forgot: true } : {}),
+    ...(h.rm ? { removed: true } : {}),
     ...(h.sn
       ? {
           snapshot: {
