@@ -77,7 +77,10 @@ const KNOWN_UNSUPPORTED = new Set([
 const REFUSED_WHEN_ASKED: ReadonlyMap<string, { asks: (v: string) => boolean; why: string }> = new Map([
   [
     "aclEnable",
-    { asks: isTrue, why: "access control (ACL) is not supported: every client would be served unauthenticated" },
+    {
+      asks: isTrue,
+      why: "access control (ACL) is not supported: every client would be served unauthenticated",
+    },
   ],
   [
     "enableControllerMode",
@@ -259,7 +262,8 @@ function applyProperties(config: BrokerConfig, text: string, where: string): str
   for (const { key, value, line } of parsePropertiesText(text)) {
     if (!isBrokerConfigKey(key)) {
       const refused = REFUSED_WHEN_ASKED.get(key);
-      if (refused?.asks(value)) throw new BrokerConfigError(`${key}=${value} in ${where} (line ${line}): ${refused.why}`);
+      if (refused?.asks(value))
+        throw new BrokerConfigError(`${key}=${value} in ${where} (line ${line}): ${refused.why}`);
       warnings.push(
         KNOWN_UNSUPPORTED.has(key) || REFUSED_WHEN_ASKED.has(key)
           ? `config key ${key} in ${where} (line ${line}) is a RocketMQ setting TideMQ does not support yet; ignored`

@@ -134,12 +134,21 @@ test("commitCopyOf (spliced from the half's stored bytes, or its fallback) = cop
 
 test("a half HalfInput built (what the broker adds kept as a cached suffix) is copied the same way: commitCopyOf = copyRecord of it read from the log", async () => {
   const cluster = Buffer.from("CLUSTER\u0001DefaultCluster\u0002");
-  const topic: HalfTopic = { topicName: "RealTopic", queueMax: 4, multiTag: false, suffixes: [], cluster: undefined };
+  const topic: HalfTopic = {
+    topicName: "RealTopic",
+    queueMax: 4,
+    multiTag: false,
+    suffixes: [],
+    cluster: undefined,
+  };
   let suffixed = 0;
   await fc.assert(
     fc.asyncProperty(
       fc.dictionary(name, ascii, { maxKeys: 5 }),
-      fc.record({ TAGS: ascii.filter((v) => v.length > 0), UNIQ_KEY: ascii.filter((v) => v.length > 0) }, { requiredKeys: [] }),
+      fc.record(
+        { TAGS: ascii.filter((v) => v.length > 0), UNIQ_KEY: ascii.filter((v) => v.length > 0) },
+        { requiredKeys: [] },
+      ),
       fc.constantFrom("PG", undefined),
       fc.integer({ min: 0, max: 3 }),
       fc.uint8Array({ maxLength: 64 }),

@@ -130,8 +130,9 @@ test("hashKey: a UNIQ_KEY's last two hex digits (its counter) are the low word's
   // Keys of any other shape (short, not hex) hash and round-trip through the window.
   const w = new DuplicateWindow({ windowMs: 1000, maxEntries: 1000 });
   const keys = ["", "a", "zz", "é", "\u{1F600}", `${prefix}GZ`, "order-42"];
-  keys.forEach((k, i) => w.add(hashKey("T", k), hashHi(), i + 1, 0));
-  keys.forEach((k, i) => assert.equal(w.get(hashKey("T", k), hashHi(), 1), i + 1, JSON.stringify(k)));
+  for (const [i, k] of keys.entries()) w.add(hashKey("T", k), hashHi(), i + 1, 0);
+  for (const [i, k] of keys.entries())
+    assert.equal(w.get(hashKey("T", k), hashHi(), 1), i + 1, JSON.stringify(k));
   // A window filled with consecutive client ids (neighbouring buckets fill together and
   // spill far, not next door) still finds every live one and none evicted.
   const seq = new DuplicateWindow({ windowMs: 1_000_000, maxEntries: 5000 });

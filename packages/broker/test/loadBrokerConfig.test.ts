@@ -74,7 +74,10 @@ test("an unknown key is reported by name and start-up continues", async () => {
 test("a RocketMQ key asking for a safety TideMQ does not give refuses start-up, naming the key and why", async () => {
   const cases: Array<[string, RegExp]> = [
     ["aclEnable=true", /aclEnable=true in .* \(line 2\): access control \(ACL\) is not supported/],
-    ["enableControllerMode=TRUE", /enableControllerMode=TRUE .*controller mode is not supported.*enableDLegerCommitLog=true/],
+    [
+      "enableControllerMode=TRUE",
+      /enableControllerMode=TRUE .*controller mode is not supported.*enableDLegerCommitLog=true/,
+    ],
     ["enableSlaveActingMaster=true", /enableSlaveActingMaster=true .*not supported/],
     ["rejectTransactionMessage=true", /rejectTransactionMessage=true .*they would be accepted/],
     ["minInSyncReplicas=2", /minInSyncReplicas=2 .*in-sync replica counts are not supported/],

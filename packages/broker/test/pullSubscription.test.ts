@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
   createRequest,
-  decodeMessages,
   encodeJson,
   encodeProperties,
   type HeartbeatData,

@@ -13,6 +13,7 @@ import { createLogger, RemotingClient } from "@tidemq/remoting";
 import { Admin } from "../src/index.js";
 import { testLogger, uniq, until, waitFor } from "./cluster.js";
 import { DLedgerGroup } from "./dledgerGroup.js";
+import { keyedSend, sendAnswer } from "./keyedSend.js";
 
 /*
  * Producer de-duplication across a DLedger leader change (duplicateDetectionEnable): a
@@ -32,32 +33,8 @@ after(async () => {
   await group?.stop();
 });
 
-function send(topic: string, uniqKey: string): RemotingCommand {
-  return createRequest(
-    RequestCode.SEND_MESSAGE_V2,
-    sendHeaderToV2({
-      producerGroup: "PG_RESEND",
-      topic,
-      defaultTopic: "TBW102",
-      defaultTopicQueueNums: 4,
-      queueId: 0,
-      sysFlag: 0,
-      bornTimestamp: Date.now(),
-      flag: 0,
-      properties: encodeProperties({ WAIT: "true", UNIQ_KEY: uniqKey }),
-      reconsumeTimes: 0,
-      unitMode: false,
-    }),
-    Buffer.from(`body-${uniqKey}`),
-  );
-}
-
-const answer = (r: RemotingCommand) => ({
-  code: r.code,
-  msgId: r.extFields?.msgId,
-  queueId: r.extFields?.queueId,
-  queueOffset: r.extFields?.queueOffset,
-});
+const send = (topic: string, uniqKey: string) => keyedSend("PG_RESEND", topic, uniqKey);
+const answer = sendAnswer;
 
 async function maxOffset(addr: string, topic: string): Promise<number> {
   const r = await client.invoke(addr, createRequest(RequestCode.GET_MAX_OFFSET, { topic, queueId: 0 }));

@@ -6,17 +6,11 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NameServer } from "@tidemq/namesrv";
-import {
-  createRequest,
-  encodeProperties,
-  type RemotingCommand,
-  RequestCode,
-  ResponseCode,
-  sendHeaderToV2,
-} from "@tidemq/protocol";
+import { createRequest, type RemotingCommand, RequestCode, ResponseCode } from "@tidemq/protocol";
 import { createLogger, RemotingClient } from "@tidemq/remoting";
 import { Admin } from "../src/index.js";
 import { testLogger, uniq, until } from "./cluster.js";
+import { keyedSend, sendAnswer } from "./keyedSend.js";
 
 /*
  * Producer de-duplication across a classic failover (duplicateDetectionEnable on master and
@@ -82,32 +76,8 @@ async function kill9(c: Child | undefined): Promise<void> {
   await gone;
 }
 
-function send(topic: string, uniqKey: string): RemotingCommand {
-  return createRequest(
-    RequestCode.SEND_MESSAGE_V2,
-    sendHeaderToV2({
-      producerGroup: "PG_MS_RESEND",
-      topic,
-      defaultTopic: "TBW102",
-      defaultTopicQueueNums: 4,
-      queueId: 0,
-      sysFlag: 0,
-      bornTimestamp: Date.now(),
-      flag: 0,
-      properties: encodeProperties({ WAIT: "true", UNIQ_KEY: uniqKey }),
-      reconsumeTimes: 0,
-      unitMode: false,
-    }),
-    Buffer.from(`body-${uniqKey}`),
-  );
-}
-
-const answer = (r: RemotingCommand) => ({
-  code: r.code,
-  msgId: r.extFields?.msgId,
-  queueId: r.extFields?.queueId,
-  queueOffset: r.extFields?.queueOffset,
-});
+const send = (topic: string, uniqKey: string) => keyedSend("PG_MS_RESEND", topic, uniqKey);
+const answer = sendAnswer;
 
 test("a slave promoted after kill -9 of its master answers resends of what the old master acknowledged with the original result and stores nothing", {
   timeout: 120_000,

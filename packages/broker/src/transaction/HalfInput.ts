@@ -58,7 +58,11 @@ function suffixesOf(topic: HalfTopic, queueId: number, cluster: Buffer): HalfSuf
       "utf8",
     );
     const tran = Buffer.from(`${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`, "latin1");
-    out = { half: Buffer.concat([real, tran, cluster]), commit: cluster, discard: Buffer.concat([real, cluster]) };
+    out = {
+      half: Buffer.concat([real, tran, cluster]),
+      commit: cluster,
+      discard: Buffer.concat([real, cluster]),
+    };
     topic.suffixes[queueId] = out;
   }
   return out;
