@@ -63,6 +63,11 @@ export class DuplicateDetector {
   private timer: NodeJS.Timeout | undefined;
   /** Hash matches whose stored message had another topic or UNIQ_KEY (stored as new). */
   collisions = 0;
+  /**
+   * Younger entries of a key tried after an older one's read-back missed (resolve()): a
+   * collision, or an entry that outlived its record, passed over.
+   */
+  youngerTries = 0;
   /** Resends that arrived while their original was still being stored (answered once it was). */
   inFlightHits = 0;
   /** Resends waiting for an original being stored, by its window seq. */
@@ -107,7 +112,7 @@ export class DuplicateDetector {
    * harmless, both entries point at the same committed record. Only committed records are
    * ever entered (here and at start-up, loadWindow): an entry for a record taken back later
    * would be found before a younger entry of the same key (lookups answer with the oldest)
-   * and miss on read-back, so the resend would be stored again.
+   * and miss on read-back: a wasted read (the younger entry then answers, resolve()).
    * Must be called synchronously from the role change, before any send of the new term.
    */
   catchUp(store: Pick<MessageStore, "offsetSince" | "forEachRecordFields" | "visibleOffset">): Promise<void> {
@@ -247,9 +252,7 @@ export class DuplicateDetector {
       if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
       const r = w.admitUniq(first.topic, uniq, now, w.headSeq, PENDING);
       if (r >= 0) return r;
-      return this.original(first.topic, uniq, -1 - r).then(
-        (o) => o ?? w.reserveUniq(first.topic, uniq, Date.now()),
-      );
+      return this.admitMatched(first.topic, uniq, -1 - r);
     }
     if (this.catching !== undefined) return this.catching.then(() => this.admit(inputs, Date.now()));
     // A batch, the send path's case: every message keyed and new. Entered as it is looked up
@@ -318,7 +321,7 @@ export class DuplicateDetector {
     for (let i = 0; i < inputs.length; i++) {
       const m = inputs[i]!;
       if (candidates[i]! < 0 || m.uniqKey === undefined) continue;
-      const original = await this.original(m.topic, m.uniqKey, candidates[i]!, walk);
+      const original = await this.resolve(m.topic, m.uniqKey, candidates[i]!, walk);
       if (original) found.push(original);
     }
     const hits = found.length;
@@ -334,6 +337,49 @@ export class DuplicateDetector {
       queueId: found[0]!.queueId,
       queueOffset: found[0]!.queueOffset,
     };
+  }
+
+  /**
+   * A single send whose key matched window entry `seq`: the original send result (resolve()),
+   * or, when no live entry of its key is really stored, a ticket — entered in the same turn
+   * as the last look-up found none, so a second resend resolving at the same time (two
+   * waiters of an original whose store failed) finds this entry and waits for it instead of
+   * storing a second copy.
+   */
+  private async admitMatched(topic: string, uniqKey: string, seq: number): Promise<OriginalSend | number> {
+    for (;;) {
+      const o = await this.original(topic, uniqKey, seq);
+      if (o !== undefined) return o;
+      const now = Date.now();
+      const next = this.window.nextUniq(topic, uniqKey, seq, now);
+      if (next < 0) return this.window.reserveUniq(topic, uniqKey, now);
+      this.youngerTries++;
+      seq = next;
+    }
+  }
+
+  /**
+   * The send result of the oldest entry of (topic, uniqKey) from window entry `seq` on whose
+   * record really is that message: after a read-back miss (original() undefined), the next
+   * younger live entry of the key is tried, and so on; undefined when none is. An entry may
+   * point at another record (a hash collision) or outlive its own (a store that failed, a
+   * record the log took back): it must not cost a duplicate when a younger entry points at
+   * the stored copy. Ends: each step goes to a strictly younger live entry of this key.
+   */
+  private async resolve(
+    topic: string,
+    uniqKey: string,
+    seq: number,
+    walk?: Walk,
+  ): Promise<OriginalSend | undefined> {
+    for (;;) {
+      const o = await this.original(topic, uniqKey, seq, walk);
+      if (o !== undefined) return o;
+      const next = this.window.nextUniq(topic, uniqKey, seq, Date.now());
+      if (next < 0) return undefined;
+      this.youngerTries++;
+      seq = next;
+    }
   }
 
   /**

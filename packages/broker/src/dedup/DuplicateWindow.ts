@@ -115,6 +115,26 @@ export class DuplicateWindow extends HashedWindow {
     return this.older(this.runMatch(lo, hi, now, this.headSeq), this.lookup(lo, hi, now));
   }
 
+  /**
+   * The oldest live entry of (topic, uniqKey) younger than seq `after` that answers by
+   * lookup's rules, else -1: where a resend is confirmed next when entry `after` (the one
+   * admitUniq or lookupUniq gave, or the previous nextUniq) did not read back as that
+   * message. Every entry older than the oldest live one counts as older than all of them
+   * (`after` may have left the window meanwhile). Only after a read-back miss: never on
+   * the send path of a new key.
+   */
+  nextUniq(topic: string, uniqKey: string, after: number, now: number): number {
+    const runs = this.runs;
+    if (runs.classify(topic, uniqKey, this.tail, this.count)) return -1;
+    const lo = runs.lo;
+    const hi = runs.hi;
+    const from = this.live(after) ? this.positionOf(after) + 1 : 0;
+    // The run holds at most one entry of the key (its values increase strictly).
+    let inRun = this.runMatch(lo, hi, now, this.headSeq);
+    if (inRun >= 0 && this.positionOf(inRun) < from) inRun = -1;
+    return this.older(inRun, this.lookup(lo, hi, now, from));
+  }
+
   /** reserve() of (topic, uniqKey), kept in its producer's run: returns its seq. */
   reserveUniq(topic: string, uniqKey: string, at: number): number {
     const runs = this.runs;

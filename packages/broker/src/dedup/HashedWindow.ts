@@ -244,8 +244,13 @@ export class HashedWindow {
     return n;
   }
 
-  private live(seq: number): boolean {
+  protected live(seq: number): boolean {
     return (seq - this.tail) >>> 0 < this.count;
+  }
+
+  /** Places from the oldest live entry to `seq` (0: the oldest); count or more: not live. */
+  protected positionOf(seq: number): number {
+    return (seq - this.tail) >>> 0;
   }
 
   /** The table tag of high hash word `hi`: its top bits, never 0 (0 marks an empty place). */
@@ -266,9 +271,11 @@ export class HashedWindow {
   /**
    * The seq of the oldest live entry under (lo, hi) within the window at `now` and not
    * abandoned, else -1 (an aged-out entry the 1 s expiry has not removed yet is passed
-   * over: the same key may have been stored again).
+   * over: the same key may have been stored again). With `from`, only entries at least
+   * `from` places from the oldest live one (positionOf) count: the next candidate after
+   * one whose read-back missed (DuplicateWindow.nextUniq).
    */
-  lookup(lo: number, hi: number, now: number): number {
+  lookup(lo: number, hi: number, now: number, from = 0): number {
     const table = this.table;
     const tag = this.tagOf(hi);
     const bits = this.seqBits;
@@ -288,7 +295,7 @@ export class HashedWindow {
         const back = (head - (v & seqMask)) & seqMask;
         if (back === 0 || back > count) continue; // stale
         const age = count - back; // position from the oldest live entry
-        if (age >= bestAge) continue; // younger than a match already found
+        if (age >= bestAge || age < from) continue; // younger than a match already found, or too old
         const seq = (head - back) >>> 0;
         const slot = seq & this.ringMask;
         if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) continue;

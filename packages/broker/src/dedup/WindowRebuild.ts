@@ -56,8 +56,9 @@ export async function loadWindow(
   // an uncommitted tail that this replica takes back when it rejoins the group. An entry for
   // a taken-back record would outlive it and be found before the entry of the same key's
   // committed copy (lookups answer with the oldest), read back as whatever record holds that
-  // offset then and miss: the resend stored twice. A store without a commit gate (classic
-  // master or slave) sees its whole confirmed log.
+  // offset then and miss: the resend was stored twice (since then a miss goes on to the
+  // younger entry, DuplicateDetector.resolve(), so it costs a read-back). A store without a
+  // commit gate (classic master or slave) sees its whole confirmed log.
   const logEnd = store.visibleOffset ?? store.confirmedPhysicalOffset;
   const logStart = store.commitLogMinOffset;
   let from = await store.offsetSince(since, o.rebuildMaxBytes);
