@@ -3,6 +3,7 @@ import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
 import { DuplicateWindow, followerIndex, followerMark, PENDING } from "./DuplicateWindow.js";
+import { type OriginalSend, readBack, recordAfter, type Walk } from "./LogReadBack.js";
 import { recordOffset } from "./RecordOffsets.js";
 import {
   catchUpWindow,
@@ -13,6 +14,7 @@ import {
 } from "./WindowRebuild.js";
 import { writeWindowSnapshot } from "./WindowSnapshot.js";
 
+export type { OriginalSend } from "./LogReadBack.js";
 export { offsetOfMsgId, recordOffset } from "./RecordOffsets.js";
 export type { RebuildReport } from "./WindowRebuild.js";
 
@@ -36,13 +38,6 @@ export interface DuplicateDetectorOptions {
    * node whose window takes no sends).
    */
   coveredOffset?: () => number;
-}
-
-/** The send response fields of an already stored message (or batch). */
-export interface OriginalSend {
-  msgId: string;
-  queueId: number;
-  queueOffset: number;
 }
 
 interface Waiter {
@@ -397,7 +392,7 @@ export class DuplicateDetector {
     if (state >= 0) {
       const index = followerIndex(this.window.offsetOf(seq));
       if (index === 0) return this.confirm(topic, uniqKey, state);
-      return this.recordAfter(state, index, walk).then((offset) =>
+      return recordAfter(this.o.store, state, index, walk).then((offset) =>
         offset === undefined ? undefined : this.confirm(topic, uniqKey, offset),
       );
     }
@@ -413,49 +408,12 @@ export class DuplicateDetector {
     });
   }
 
-  /**
-   * The offset of the record `index` records after the one at `lead` (a follower's: its
-   * batch's records are consecutive), stepping over each; undefined if the log no longer
-   * holds one. `walk` carries the last step over, for the next follower of the same lead.
-   */
-  private async recordAfter(lead: number, index: number, walk?: Walk): Promise<number | undefined> {
-    let offset = lead;
-    let k = 0;
-    if (walk !== undefined && walk.lead === lead && walk.index <= index) {
-      offset = walk.offset;
-      k = walk.index;
-    }
-    for (; k < index; k++) {
-      const rec = await this.o.store.lookMessageByOffset(offset);
-      if (rec === undefined) return undefined;
-      offset += rec.length;
-    }
-    if (walk !== undefined) {
-      walk.lead = lead;
-      walk.index = index;
-      walk.offset = offset;
-    }
-    return offset;
-  }
-
-  /**
-   * The stored message at `offset` if it is (topic, uniqKey): its send result. A message the
-   * log no longer holds, or another one under the same hash, is not a duplicate.
-   */
+  /** The send result of the record at `offset` if it is (topic, uniqKey) (LogReadBack). */
   private async confirm(topic: string, uniqKey: string, offset: number): Promise<OriginalSend | undefined> {
-    const rec = await this.o.store.lookMessageByOffset(offset);
-    if (rec === undefined) return undefined;
-    let m: ReturnType<typeof decodeMessage>;
-    try {
-      m = decodeMessage(rec);
-    } catch {
-      return undefined;
-    }
-    if (m.topic !== topic || m.properties[MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX] !== uniqKey) {
-      this.collisions++;
-      return undefined;
-    }
-    return { msgId: createOffsetMsgId(m.storeHost, offset), queueId: m.queueId, queueOffset: m.queueOffset };
+    const found = await readBack(this.o.store, topic, uniqKey, offset);
+    if (found !== "other") return found;
+    this.collisions++;
+    return undefined;
   }
 
   /**
@@ -527,11 +485,4 @@ export class DuplicateDetector {
     for (const list of this.waiters.values()) n += list.length;
     return n;
   }
-}
-
-/** Where confirmBatch's record steps got to (recordAfter). */
-interface Walk {
-  lead: number;
-  index: number;
-  offset: number;
 }
