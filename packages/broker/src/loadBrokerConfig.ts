@@ -86,7 +86,7 @@ const REFUSED_WHEN_ASKED: ReadonlyMap<string, { asks: (v: string) => boolean; wh
     "enableControllerMode",
     {
       asks: isTrue,
-      why: "controller mode is not supported; replicated broker groups with automatic failover are DLedger groups (enableDLegerCommitLog=true with dLegerPeers, README Replication)",
+      why: "controller mode is not supported; replicated broker groups with automatic failover are DLedger groups (enableDLegerCommitLog=true with dLegerPeers: README 'Replicated broker groups (DLedger)')",
     },
   ],
   [

@@ -9,7 +9,8 @@ const commands: Record<
   namesrv: { summary: "start a NameServer (mqnamesrv)", load: () => import("./commands/namesrv.js") },
   broker: { summary: "start a broker (mqbroker)", load: () => import("./commands/broker.js") },
   dev: {
-    summary: "start a NameServer and a broker with data under ./data",
+    summary:
+      "start a NameServer, a 3-replica DLedger group and the web console, data under ./data (--replicas 1: one broker)",
     load: () => import("./commands/dev.js"),
   },
   admin: { summary: "administer a cluster (mqadmin subcommands)", load: () => import("./commands/admin.js") },

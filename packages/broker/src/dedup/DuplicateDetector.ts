@@ -1,4 +1,4 @@
-import { afterSyncRun, createOffsetMsgId, decodeMessage, MessageConst, ResponseCode } from "@tidemq/protocol";
+import { afterSyncRun, ResponseCode } from "@tidemq/protocol";
 import type { Logger } from "@tidemq/remoting";
 import type { MessageInput, MessageStore, PutResult } from "@tidemq/store";
 import { fail } from "../processors/responses.js";
