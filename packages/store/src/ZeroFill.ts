@@ -10,6 +10,15 @@ import { openForWrite, type Segment } from "./Segment.js";
  * here: 0.33 -> 0.20 ms and 45 µs less CPU per fdatasync of 40 KiB). The zeros cost a second
  * write of each byte, in the thread pool and off the acknowledgement path (RocketMQ's
  * warmMappedFile does the same for a whole segment).
+ *
+ * Not under ASYNC_FLUSH (measured, stop of 2026-12-08, busy 2-core VM, load 2-5): zeros ahead
+ * do halve the event loop's page-cache write per byte where writes are large and nothing else
+ * runs (bench/tx-inproc.mjs --dir /tmp, 187 KB writes: 0.52/0.49 -> 0.30/0.27 ns a byte), but
+ * they cost system CPU (+0.9-1.1 µs per transaction with fdatasync, about even without), and
+ * in the broker over TCP (bench/tx-throughput.mjs, ~37 KB writes) the direct write's wall time rose
+ * (0.74/0.81 ns a byte -> 0.99/0.94 with fdatasync, 0.85/0.83 without, 2.0/1.1 with 4 MiB chunks
+ * 16 MiB ahead) and transactions slower (69.7k/87.6k tx/s -> 58.0k/68.6k, 66.8k/75.1k,
+ * 40.8k/55.4k) with more broker CPU per transaction (10.4/8.7 µs -> 15.1/11.7, 13.4/12.1).
  */
 const ZERO_FILL_AHEAD = 4 * 1024 * 1024;
 const ZERO_FILL_CHUNK = 1024 * 1024;
