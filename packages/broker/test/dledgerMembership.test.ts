@@ -94,6 +94,15 @@ test("addDLedgerPeer / removeDLedgerPeer checks: leader only, one id once, the l
   assert.throws(() => checkAddPeer({ ...base, id: "n2", address: "h:1" }), /already a member/);
   assert.throws(() => checkAddPeer({ ...base, id: "n3", address: "nohost" }), /invalid address/);
   assert.throws(() => checkAddPeer({ ...base, id: "n 3", address: "h:1" }), /invalid replica id/);
+  // An id the group removed is not reused (its replica would take that removal as its own).
+  assert.throws(
+    () => checkAddPeer({ ...base, id: "n0", address: "h:1", removed: { n0: 7 } }),
+    /n0 was removed from the group by config entry 7; .* add the replacement under a new id/,
+  );
+  assert.deepEqual(checkAddPeer({ ...base, id: "n3", address: "h:1", removed: { n0: 7 } }), {
+    host: "h",
+    port: 1,
+  });
   // Retention deleted the log's start: the new replica gets a snapshot (SnapshotInstall.ts).
   assert.deepEqual(checkAddPeer({ ...base, id: "n3", address: "h:1", commitLogMinOffset: 1 << 30 }), {
     host: "h",

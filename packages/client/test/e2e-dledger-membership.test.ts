@@ -100,6 +100,21 @@ test("a dead follower is removed and a new empty replica added while producing: 
     const again = await group.admin(["removeDLedgerPeer", "-g", group.brokerName, "-i", dead.id]);
     assert.notEqual(again.code, 0);
     assert.match(again.out, /is not a member of the group/);
+    // Its id is not reused: a replica under it would take that removal as its own.
+    const reuse = await group.admin([
+      "addDLedgerPeer",
+      "-g",
+      group.brokerName,
+      "-i",
+      dead.id,
+      "-a",
+      "127.0.0.1:1",
+    ]);
+    assert.notEqual(reuse.code, 0);
+    assert.match(
+      reuse.out,
+      /was removed from the group by config entry \d+; .*add the replacement under a new id/,
+    );
 
     // A new replica on an empty store; its dLegerPeers names the live members and itself.
     const [port] = await freePorts(1);

@@ -23,6 +23,8 @@ export interface AddPeerCheck {
   voters: readonly string[];
   /** First commit-log offset the leader still holds (retention deletes below it). */
   commitLogMinOffset: number;
+  /** Ids removed from the group (and not added back), with the config entry that removed each. */
+  removed?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -40,6 +42,15 @@ export function checkAddPeer(c: AddPeerCheck): { host: string; port: number } {
     throw new MembershipChangeError(`invalid address "${c.address}" (expected host:port of its Raft port)`);
   if (c.voters.includes(c.id)) {
     throw new MembershipChangeError(`${c.id} is already a member of the group (${c.voters.join(",")})`);
+  }
+  // A replica that learns of its own removal (live, or told when it comes back) stops and
+  // unregisters for good, and one catching up through this group's history meets that removal
+  // too: under the same id a replacement would end up out of the group without a word.
+  const removedBy = c.removed?.[c.id];
+  if (removedBy !== undefined) {
+    throw new MembershipChangeError(
+      `${c.id} was removed from the group by config entry ${removedBy}; a replica reusing its id would take that removal as its own and stay out of the group: add the replacement under a new id`,
+    );
   }
   return { host: p.host, port: p.port };
 }
@@ -103,6 +114,7 @@ export class MembershipChange {
       leaderId: st.leaderId,
       voters,
       commitLogMinOffset: this.store.stats.commitLogMinOffset,
+      removed: this.node.members.removedIds(),
     });
     const after = [...voters, id].sort();
     const peers: Record<string, string> = {};

@@ -126,6 +126,11 @@ export class MembershipLog implements RaftStorage {
     return this.votersBefore(Number.POSITIVE_INFINITY);
   }
 
+  /** Ids the config entries removed and none added back, each with the entry that removed it. */
+  removedIds(): Readonly<Record<NodeId, number>> {
+    return this.historyBefore(Number.POSITIVE_INFINITY).removedAt;
+  }
+
   private votersBefore(index: number): NodeId[] {
     return this.historyBefore(index).voters;
   }
