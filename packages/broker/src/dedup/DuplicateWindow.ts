@@ -37,7 +37,7 @@
  * never make a new message look like a resend.
  */
 
-import { ABANDONED, followerMark, HashedWindow, type HashedWindowOptions, PENDING } from "./HashedWindow.js";
+import { followerMark, HashedWindow, type HashedWindowOptions, PENDING } from "./HashedWindow.js";
 
 export {
   ENTRY_BYTES,
@@ -164,11 +164,7 @@ export class DuplicateWindow extends HashedWindow {
     const run = this.runs.runOf;
     if (run === undefined) return -1;
     const seq = run.find(this.runs.value, this.tail, this.count, young);
-    if (seq < 0) return -1;
-    const slot = seq & this.ringMask;
-    if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) return -1;
-    if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) return -1;
-    return seq;
+    return seq >= 0 && this.answers(seq, lo, hi, now) ? seq : -1;
   }
 
   /** The older of two live seqs (-1: none). */

@@ -297,9 +297,7 @@ export class HashedWindow {
         const age = count - back; // position from the oldest live entry
         if (age >= bestAge || age < from) continue; // younger than a match already found, or too old
         const seq = (head - back) >>> 0;
-        const slot = seq & this.ringMask;
-        if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) continue;
-        if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) continue;
+        if (!this.answers(seq, lo, hi, now)) continue;
         best = seq;
         bestAge = age;
       }
@@ -309,6 +307,17 @@ export class HashedWindow {
       if (b >= this.buckets) b -= this.buckets;
     }
     return best;
+  }
+
+  /**
+   * Whether live entry `seq` is the key (hash lo, hi) and may answer for it: within the
+   * window's time, and not abandoned (its store failed). lookup's rules, shared by every
+   * path that finds an entry (the table's buckets, a producer's run).
+   */
+  protected answers(seq: number, lo: number, hi: number, now: number): boolean {
+    const slot = seq & this.ringMask;
+    if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) return false;
+    return now - this.nums[3 * slot + 2]! <= this.o.windowMs && this.stateOf(seq) !== ABANDONED;
   }
 
   /**
@@ -353,9 +362,7 @@ export class HashedWindow {
         const age = count - back;
         if (age >= bestAge) continue;
         const seq = (head - back) >>> 0;
-        const slot = seq & this.ringMask;
-        if (this.words[6 * slot] !== lo || this.words[6 * slot + 1] !== hi) continue;
-        if (now - this.nums[3 * slot + 2]! > this.o.windowMs || this.stateOf(seq) === ABANDONED) continue;
+        if (!this.answers(seq, lo, hi, now)) continue;
         best = seq;
         bestAge = age;
       }
