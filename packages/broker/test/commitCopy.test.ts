@@ -7,14 +7,14 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { decodeMessage, encodeProperties, MessageConst, RecordLayout } from "@tidemq/protocol";
-import { type MessageInput, MessageStore, RecordCopy } from "@tidemq/store";
+import { MessageStore, RecordCopy } from "@tidemq/store";
 import fc from "fast-check";
-import { scanSendProperties } from "../src/processors/sendProperties.js";
 import { type HalfTopic, halfInputOf } from "../src/transaction/HalfInput.js";
-import { type HalfFacts, halfMessage } from "../src/transaction/HalfMessage.js";
+import type { HalfFacts } from "../src/transaction/HalfMessage.js";
 import { RecentHalves } from "../src/transaction/RecentHalves.js";
 import { commitCopyOf, copyRecord } from "../src/transaction/TransactionRecords.js";
 import { removeDir, tempDir } from "./helpers.js";
+import { sentHalf } from "./sentHalf.js";
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
 const value = fc.string({ maxLength: 20, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
@@ -65,43 +65,10 @@ test("commitCopyOf (spliced from the half's stored bytes, or its fallback) = cop
       fc.uint8Array({ maxLength: 64 }),
       async (extra, known, queueId, bodyBytes) => {
         const sent = encodeProperties({ ...extra, ...known });
-        const header = {
-          producerGroup: "PG",
-          topic: "RealTopic",
-          defaultTopic: "TBW102",
-          defaultTopicQueueNums: 4,
-          queueId,
-          sysFlag: 4,
-          bornTimestamp: 2,
-          flag: 3,
-          properties: sent,
-        };
-        const suffix = Buffer.from("CLUSTER\u0001DefaultCluster\u0002");
-        const prepared = halfMessage(header, false, () => {
-          const scanned = scanSendProperties(sent);
-          const input: MessageInput = {
-            topic: "RealTopic",
-            queueId,
-            flag: 3,
-            body: Buffer.from(bodyBytes),
-            properties: {},
-            sysFlag: 4,
-            bornTimestamp: 2,
-            bornHost: { host: "127.0.0.1", port: 1 },
-            reconsumeTimes: 0,
-            preparedTransactionOffset: 0,
-            tagsCode: scanned.tagsCode ?? 0,
-            encodedProperties: scanned.pairs,
-            encodedPropertiesSuffix: suffix,
-            keys: scanned.keys,
-            uniqKey: scanned.uniqKey,
-          };
-          return { inputs: [input] } as { inputs: MessageInput[]; halfFacts?: HalfFacts };
-        })!;
-        const input = prepared.inputs[0]!;
+        const { input, facts } = sentHalf(sent, queueId, Buffer.from(bodyBytes));
         const put = await store.putMessage(input);
         const recent = new RecentHalves();
-        recent.stored([input], put, prepared.halfFacts);
+        recent.stored([input], put, facts);
         const kept = recent.take(put.queueOffset, put.commitLogOffset)!;
         const copy = commitCopyOf(kept);
         assert.ok(copy instanceof RecordCopy, "a half kept as encoded text is copied from its record");

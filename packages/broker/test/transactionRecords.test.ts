@@ -14,8 +14,7 @@ import {
 } from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
 import fc from "fast-check";
-import { scanSendProperties } from "../src/processors/sendProperties.js";
-import { type HalfFacts, halfMessage, pairValue, withoutPair } from "../src/transaction/HalfMessage.js";
+import { pairValue, withoutPair } from "../src/transaction/HalfMessage.js";
 import { type HalfRecord, RecentHalves } from "../src/transaction/RecentHalves.js";
 import {
   copyRecord,
@@ -27,6 +26,7 @@ import {
   opRecords,
   pairCut,
 } from "../src/transaction/TransactionRecords.js";
+import { sentHalf } from "./sentHalf.js";
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
 const value = fc.string({ maxLength: 20, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
@@ -141,41 +141,7 @@ test("copyRecord and halfInfoOf of a half kept as the send path encoded it = of 
       fc.boolean(),
       (extra, known, queueId, commit) => {
         const sent = encodeProperties({ ...extra, ...known });
-        const header = {
-          producerGroup: "PG",
-          topic: "RealTopic",
-          defaultTopic: "TBW102",
-          defaultTopicQueueNums: 4,
-          queueId,
-          sysFlag: 4,
-          bornTimestamp: 2,
-          flag: 3,
-          properties: sent,
-        };
-        const suffix = Buffer.from("CLUSTER\u0001DefaultCluster\u0002");
-        // As SendMessageProcessor.buildSingle builds a single message's input.
-        const prepared = halfMessage(header, false, () => {
-          const scanned = scanSendProperties(sent);
-          const input: MessageInput = {
-            topic: "RealTopic",
-            queueId,
-            flag: 3,
-            body: Buffer.from("b"),
-            properties: {},
-            sysFlag: 4,
-            bornTimestamp: 2,
-            bornHost: { host: "127.0.0.1", port: 1 },
-            reconsumeTimes: 0,
-            preparedTransactionOffset: 0,
-            tagsCode: scanned.tagsCode ?? 0,
-            encodedProperties: scanned.pairs,
-            encodedPropertiesSuffix: suffix,
-            keys: scanned.keys,
-            uniqKey: scanned.uniqKey,
-          };
-          return { inputs: [input] } as { inputs: MessageInput[]; halfFacts?: HalfFacts };
-        })!;
-        const input = prepared.inputs[0]!;
+        const { input, facts } = sentHalf(sent, queueId, Buffer.from("b"));
         const recent = new RecentHalves();
         recent.stored(
           [input],
@@ -187,12 +153,14 @@ test("copyRecord and halfInfoOf of a half kept as the send path encoded it = of 
             count: 1,
             storeTimestamp: 1,
           },
-          prepared.halfFacts,
+          facts,
         );
         const kept = recent.take(7, 4096)!;
         assert.ok(kept.encoded, "kept as encoded text");
         // What the log holds: the record's properties (the pairs, then the suffix) parsed.
-        const stored = parseProperties(String(input.encodedProperties) + suffix.toString());
+        const stored = parseProperties(
+          String(input.encodedProperties) + String(input.encodedPropertiesSuffix),
+        );
         const parsed: HalfRecord = {
           topic: input.topic,
           queueOffset: 7,
