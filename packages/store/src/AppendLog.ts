@@ -16,8 +16,10 @@ export interface AppendLog {
   /**
    * Room for already-encoded records copied from another replica, at exactly `offset` (the
    * replica's physical offset, so offsets and offsetMsgIds are the same everywhere).
+   * `fillerEnd`: the bytes end with the source's blank filler, which says its segment ends
+   * there (this log's must too).
    */
-  reserveAt(offset: number, bytes: number, segmentSize: number, endsSegment?: boolean): Reservation;
+  reserveAt(offset: number, bytes: number, segmentSize: number, fillerEnd?: number): Reservation;
   publish(): void;
   /** Called whenever written/flushed/confirmed offsets move, or with an error once writes fail. */
   onProgress(listener: (error?: Error) => void): void;

@@ -310,8 +310,8 @@ export class AppendPath {
   appendReplicated(offset: number, data: Buffer, segmentSize: number): Promise<PutResult> {
     if (data.length === 0) return Promise.reject(new RangeError("no replicated bytes"));
     // Decoded (and so checked) before anything is reserved: a bad chunk changes nothing.
-    const { items, endsSegment } = this.dispatcher.decodeReplicated(offset, data);
-    const r = this.log.reserveAt(offset, data.length, segmentSize, endsSegment);
+    const { items, fillerEnd } = this.dispatcher.decodeReplicated(offset, data);
+    const r = this.log.reserveAt(offset, data.length, segmentSize, fillerEnd);
     data.copy(r.buf, r.pos);
     for (const item of items) this.dispatcher.push(item);
     this.publish(items.length, data.length);

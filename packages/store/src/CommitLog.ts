@@ -196,43 +196,52 @@ export class CommitLog implements AppendLog {
 
   /**
    * Room for replicated bytes at exactly `offset`: the end of the log (which is the next
-   * segment's start after replicated bytes that ended with a blank filler, `endsSegment`), or
-   * anywhere when the log is empty (a new replica starts at the source's oldest segment). `segmentSize` is the source's size for the segment holding `offset` (a record
-   * larger than a segment has a segment of its own size). The bytes must not cross the
-   * segment's end: the source sends no byte range that spans two of its segments.
+   * segment's start after replicated bytes that ended with a blank filler), or anywhere when
+   * the log is empty (a new replica starts at the source's oldest segment). `segmentSize` is
+   * the source's size for the segment holding `offset` (a record larger than a segment has a
+   * segment of its own size). The bytes must not cross the segment's end: the source sends no
+   * byte range that spans two of its segments. `fillerEnd`: the bytes end with the source's
+   * blank filler, which says where the source's segment ends — this log's must end there too,
+   * or every later offset would be placed elsewhere than the source's (refused, nothing changed).
    */
-  reserveAt(offset: number, bytes: number, segmentSize: number, endsSegment = false): Reservation {
+  reserveAt(offset: number, bytes: number, segmentSize: number, fillerEnd?: number): Reservation {
     let seg = this.segments.at(-1);
-    if (!seg) {
-      if (this._maxOffset !== 0 && offset !== this._maxOffset) {
-        throw new RangeError(`replicated bytes at ${offset} but the empty log ends at ${this._maxOffset}`);
-      }
-      this.setEnd(offset);
-      this.writer.zeroFill.restartAt(offset);
-    } else if (offset !== this._maxOffset) {
-      throw new RangeError(`replicated bytes at ${offset} do not continue the log (end ${this._maxOffset})`);
+    if (seg ? offset !== this._maxOffset : this._maxOffset !== 0 && offset !== this._maxOffset) {
+      throw new RangeError(
+        `replicated bytes at ${offset} do not continue the ${seg ? "" : "empty "}log (end ${this._maxOffset})`,
+      );
     }
-    if (!seg || offset >= seg.start + seg.size) {
-      // The source's size as given (a replica's first segment may be the tail of one of the
-      // source's: it then ends where the source's does); rounded only for an oversized record.
-      const size = bytes <= segmentSize ? segmentSize : Math.ceil(bytes / 4096) * 4096;
-      seg = newSegment(this.opt.dir, offset, size);
-      this.segments.push(seg);
-    }
-    const segEnd = seg.start + seg.size;
+    const fresh = !seg || offset >= seg.start + seg.size;
+    // The source's size as given (a replica's first segment may be the tail of one of the
+    // source's: it then ends where the source's does); rounded only for an oversized record.
+    const segEnd = fresh
+      ? offset + (bytes <= segmentSize ? segmentSize : Math.ceil(bytes / 4096) * 4096)
+      : seg!.start + seg!.size;
     if (offset + bytes > segEnd) {
       throw new RangeError(
         `replicated bytes [${offset}, ${offset + bytes}) cross the end of the segment at ${segEnd}`,
       );
     }
-    const b = this.tail.blockFor(seg, offset, bytes);
+    if (fillerEnd !== undefined && fillerEnd !== segEnd) {
+      throw new RangeError(
+        `replicated bytes at ${offset} end with the source's blank filler, which ends its segment at ${fillerEnd}, but this log's segment ends at ${segEnd}: the segments do not line up with the source's`,
+      );
+    }
+    if (!seg) {
+      this.setEnd(offset);
+      this.writer.zeroFill.restartAt(offset);
+    }
+    if (fresh) {
+      seg = newSegment(this.opt.dir, offset, segEnd - offset);
+      this.segments.push(seg);
+    }
+    const b = this.tail.blockFor(seg!, offset, bytes);
     const at = offset - b.start;
     b.used += bytes;
     b.logicalEnd = b.start + b.used;
     this._maxOffset = offset + bytes;
-    if (endsSegment) {
-      // The bytes end with the source's blank filler: the log continues at the next segment,
-      // exactly as after reserve()'s roll.
+    if (fillerEnd !== undefined) {
+      // The log continues at the next segment, exactly as after reserve()'s roll.
       b.closed = true;
       b.logicalEnd = segEnd;
       this._maxOffset = segEnd;

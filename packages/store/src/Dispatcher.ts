@@ -133,9 +133,10 @@ export class Dispatcher {
 
   /**
    * The dispatch items of replicated bytes [offset, offset + data.length): whole records,
-   * maybe ending with a blank filler. Throws (queuing nothing) on bytes that do not decode.
+   * maybe ending with a blank filler (`fillerEnd`: where it says the source's segment ends).
+   * Throws (queuing nothing) on bytes that do not decode.
    */
-  decodeReplicated(offset: number, data: Buffer): { items: DispatchItem[]; endsSegment: boolean } {
+  decodeReplicated(offset: number, data: Buffer): { items: DispatchItem[]; fillerEnd: number | undefined } {
     const items: DispatchItem[] = [];
     // Same queue record after record (a put's group): its state is looked up once.
     let q: QueueState | undefined;
@@ -145,7 +146,7 @@ export class Dispatcher {
       if (data.readInt32BE(p + 4) === MAGIC_BLANK) {
         if (p + 8 !== data.length)
           throw new RangeError(`replicated bytes at ${offset + p}: data after a blank filler`);
-        return { items, endsSegment: true };
+        return { items, fillerEnd: offset + p + size };
       }
       if (size <= 0 || p + size > data.length) {
         throw new RangeError(`replicated bytes at ${offset + p}: record of ${size} bytes overruns the chunk`);
@@ -168,7 +169,7 @@ export class Dispatcher {
       p += size;
     }
     if (p !== data.length) throw new RangeError(`replicated bytes at ${offset + p}: a partial record`);
-    return { items, endsSegment: false };
+    return { items, fillerEnd: undefined };
   }
 
   /** The commit gate's offset, if one is set. */

@@ -390,7 +390,11 @@ export class MessageStore {
     return this.log.flushTimes;
   }
 
-  /** Where the commit-log segment holding `offset` ends (a segment's size past it if none does). */
+  /**
+   * Where the commit-log segment holding `offset` ends; a segment's size past it when no
+   * segment holds it yet (the log's end, where the last segment ended). Below the log's start
+   * it cannot be known (retention deleted that segment): callers must not ask.
+   */
   segmentEndAt(offset: number): number {
     const seg = this.log.segments[this.log.segmentIndexFor(offset)];
     return seg ? seg.start + seg.size : offset + this.segmentSize;

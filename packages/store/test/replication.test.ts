@@ -102,6 +102,31 @@ test("replicated bytes that do not continue the log, or do not decode, are refus
   await assert.rejects(master.readReplicationChunk(master.maxPhysicalOffset + 100, 1024), /diverged/);
 });
 
+test("a replica whose first segment does not end where the source's does is refused at the source's blank filler, and nothing changes", async () => {
+  const { store: source } = await open({ mappedFileSizeCommitLog: 64 * 1024 });
+  const { store: replica } = await open();
+  // ~10 KiB records: the first segment fills and ends with a blank filler.
+  for (let i = 0; i < 8; i++) await source.putMessage(msg("T", 0, Buffer.alloc(10_000, i)));
+  const first = (await source.readReplicationChunk(0, 1))!; // one record
+  // The replica begins after that record, its first segment sized as if it began there (a
+  // guess — what a snapshot with a wrong segment end did): it would end 64 KiB further.
+  let from = first.next;
+  let chunk = (await source.readReplicationChunk(from, 20_000))!;
+  await replica.appendReplicated(chunk.offset, chunk.data, chunk.segmentSize);
+  let refused: Error | undefined;
+  for (let i = 0; i < 20 && !refused; i++) {
+    from = chunk.next;
+    chunk = (await source.readReplicationChunk(from, 20_000))!;
+    const end = replica.maxPhysicalOffset;
+    refused = await replica.appendReplicated(chunk.offset, chunk.data, chunk.segmentSize).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    if (refused) assert.equal(replica.maxPhysicalOffset, end, "nothing reserved");
+  }
+  assert.match(String(refused?.message), /blank filler, which ends its segment at 65536, but this log's segment ends at \d+: the segments do not line up/);
+});
+
 test("a commit gate holds visibility: records past the committed offset are stored but neither readable nor acknowledged", async () => {
   const { store } = await open();
   const gate = { committedOffset: 0 };

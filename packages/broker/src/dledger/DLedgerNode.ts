@@ -242,20 +242,24 @@ export class DLedgerNode {
     );
     this.hardState.hard = hard;
     await this.lazy.syncAtStart();
-    this.gate.committedOffset = this.index.endOf(this.hardState.hard.commit);
-    store.commitAdvanced();
     // Retention compacts the Raft log: a replica behind the first retained entry gets a snapshot.
     this.index.setCompaction(
       () => store.commitLogMinOffset,
       (_index, end) => snapshotPayloadAt(end, store.segmentEndAt(end), this.stateMachine),
     );
+    // Every entry before the first retained one was committed (RaftLogIndex.firstIndex), also
+    // where the lazily persisted commit index lags behind it; the core starts applied there,
+    // so the gate must too (or what it holds back stays hidden until the next commit).
+    const commit = Math.max(this.hardState.hard.commit, this.index.firstIndex() - 1);
+    this.gate.committedOffset = this.index.endOf(commit);
+    store.commitAdvanced();
     this.node = new RaftNode({
       id: this.self.id,
       storage: this.members,
       random: Math.random,
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      applied: this.hardState.hard.commit,
+      applied: commit,
       maxBytesPerMessage: 1024 * 1024,
       maxInflightMessages: 256,
       // Pipelined Readies: the leader ships new entries while its previous write is being

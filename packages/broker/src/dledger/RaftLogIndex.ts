@@ -164,8 +164,15 @@ export class RaftLogIndex implements RaftStorage {
 
   /**
    * The first entry whose bytes the commit log still holds (retention compacts the Raft log:
-   * a follower that needs an earlier one gets a snapshot, SnapshotInstall.ts), never past the
-   * commit index + 1: a snapshot covers committed entries only.
+   * a follower that needs an earlier one gets a snapshot, SnapshotInstall.ts, at the entry
+   * before it). A snapshot covers committed entries only, and this one does although it is not
+   * capped by the commit index held here: retention deletes only segments whose records were
+   * all dispatched, and a replica dispatches only below its commit gate (the end of a committed
+   * entry) — so the entry that ends at or past the log's start was committed. The commit index
+   * held here may lag by a second (HardStateWriter persists it lazily; after a restart it is
+   * that persisted value): capped by it, the snapshot sat at an entry whose bytes retention had
+   * already deleted, its segment's end unknown — the replica installing it laid its segments
+   * out elsewhere than the leader and stopped at the leader's next blank filler.
    */
   firstIndex(): number {
     const first = this.base.index + 1;
@@ -186,7 +193,7 @@ export class RaftLogIndex implements RaftStorage {
       this.firstEndAtOrPast = lo;
     }
     // ends[lo] is the end of entry base+1+lo, the first entry starting at or past min is the next.
-    return Math.min(first + lo + 1, Math.max(first, this.hard.commit + 1), this.lastIndex() + 1);
+    return Math.min(first + lo + 1, this.lastIndex() + 1);
   }
 
   lastIndex(): number {
