@@ -124,7 +124,10 @@ test("a replica whose first segment does not end where the source's does is refu
     );
     if (refused) assert.equal(replica.maxPhysicalOffset, end, "nothing reserved");
   }
-  assert.match(String(refused?.message), /blank filler, which ends its segment at 65536, but this log's segment ends at \d+: the segments do not line up/);
+  assert.match(
+    String(refused?.message),
+    /blank filler, which ends its segment at 65536, but this log's segment ends at \d+: the segments do not line up/,
+  );
 });
 
 test("a commit gate holds visibility: records past the committed offset are stored but neither readable nor acknowledged", async () => {
