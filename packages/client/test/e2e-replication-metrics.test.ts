@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { NameServer } from "@tidemq/namesrv";
 import { Admin, Producer } from "../src/index.js";
 import { FAST, testLogger, uniq } from "./cluster.js";
 import { DLedgerGroup, freePorts } from "./dledgerGroup.js";
+import { HaGroup, type HaRole } from "./haGroup.js";
 import { type PromSample, scrape, scrapeUntil, series, value } from "./prom.js";
 
 /*
@@ -185,55 +182,21 @@ test("DLedger metrics: role, term, commit index and per-peer lag follow traffic 
   }
 });
 
-const haScript = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "ha-broker-child.js");
-
 test("master/slave metrics: the master's per-slave lag and a slave's distance behind the master follow traffic", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "tidemq-ha-metrics-"));
-  const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
-  await namesrv.start();
-  const nsAddr = `127.0.0.1:${namesrv.port}`;
-  const children: ChildProcess[] = [];
-  const start = (id: number, role: string, extra: object = {}) => {
-    const root = join(dir, `b${id}`);
-    const child = spawn(
-      process.execPath,
-      [
-        haScript,
-        JSON.stringify({
-          brokerName: "ha-metrics",
-          brokerId: id,
-          brokerRole: role,
-          brokerIP1: "127.0.0.1",
-          listenPort: 0,
-          namesrvAddr: nsAddr,
-          storePathRootDir: root,
-          storePathCommitLog: join(root, "commitlog"),
-          mappedFileSizeCommitLog: 1024 * 1024,
-          maxMessageSize: 64 * 1024,
-          haSendHeartbeatInterval: 500,
-          metricsPort: 0,
-          ...extra,
-        }),
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
-    children.push(child);
-    return new Promise<{ child: ChildProcess; addr: string; metrics: number }>((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`broker ${id} did not start in 30 s`)), 30_000);
-      child.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /METRICS (\d+)\nREADY (\S+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve({ child, addr: m[2]!, metrics: Number(m[1]) });
-        }
-      });
-      child.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`broker ${id} exited (${code ?? signal}) before READY`));
-      });
-    });
+  const group = await HaGroup.start({
+    dirPrefix: "tidemq-ha-metrics-",
+    settings: {
+      brokerName: "ha-metrics",
+      mappedFileSizeCommitLog: 1024 * 1024,
+      maxMessageSize: 64 * 1024,
+      metricsPort: 0,
+    },
+  });
+  const nsAddr = group.nsAddr;
+  const start = async (id: number, role: HaRole, extra: Record<string, unknown> = {}) => {
+    const b = await group.startBroker(`b${id}`, id, role, extra);
+    assert.ok(b.metricsPort !== undefined, `${b.label} printed no METRICS line`);
+    return { ...b, metrics: b.metricsPort };
   };
   let stopped: ChildProcess | undefined;
   try {
@@ -303,14 +266,6 @@ test("master/slave metrics: the master's per-slave lag and a slave's distance be
     assert.ok(c2 > one(c1, "tidemq_ha_behind_master_bytes"));
   } finally {
     if (stopped?.pid) process.kill(stopped.pid, "SIGCONT");
-    for (const c of children) {
-      if (c.pid && c.exitCode === null && c.signalCode === null) {
-        const gone = new Promise<void>((r) => c.once("exit", () => r()));
-        process.kill(c.pid, "SIGKILL");
-        await gone;
-      }
-    }
-    await namesrv.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group.stop();
   }
 });
