@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
-import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
+import { ConsumeResult, Producer, PushConsumer } from "../src/index.js";
+import { createTopicOn, FAST, testLogger, uniq, waitFor } from "./cluster.js";
 import { DLedgerGroup, type Replica } from "./dledgerGroup.js";
 
 /*
@@ -50,22 +50,8 @@ function amnesiaMark(id: string): { lazy: boolean; recoverTo: number } | undefin
   return fs.existsSync(path) ? JSON.parse(fs.readFileSync(path, "utf8")) : undefined;
 }
 
-async function createTopic(topic: string): Promise<void> {
-  const admin = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });
-  try {
-    const leader = await group.leader();
-    await admin.createTopic({ topic, brokerAddr: leader.addr, readQueueNums: 4, writeQueueNums: 4 });
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const route = await admin.getTopicRoute(topic).catch(() => undefined);
-      if (route && route.queueDatas.length === 1) return;
-      if (Date.now() > deadline) throw new Error(`route of ${topic} did not appear`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await admin.shutdown();
-  }
-}
+const createTopic = async (topic: string) =>
+  createTopicOn(group.nsAddr, (await group.leader()).addr, topic, 4, 10_000);
 
 test("lazy index sync: a follower that lost index records of acknowledged entries votes for no one until caught up; with the leader killed too, nothing acknowledged is lost", {
   timeout: 180_000,
