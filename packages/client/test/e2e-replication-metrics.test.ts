@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { Admin, Producer } from "../src/index.js";
-import { FAST, testLogger, uniq } from "./cluster.js";
+import { Producer } from "../src/index.js";
+import { createTopicOn, FAST, testLogger, uniq } from "./cluster.js";
 import { DLedgerGroup, freePorts } from "./dledgerGroup.js";
 import { HaGroup, type HaRole } from "./haGroup.js";
 import { type PromSample, scrape, scrapeUntil, series, value } from "./prom.js";
@@ -20,22 +20,6 @@ const one = (s: PromSample[], name: string, labels: Record<string, string> = {})
   assert.ok(v !== undefined, `${name} ${JSON.stringify(labels)} missing`);
   return v;
 };
-
-async function createTopicOn(nsAddr: string, brokerAddr: string, topic: string): Promise<void> {
-  const admin = new Admin({ endpoints: nsAddr, logger: testLogger("admin") });
-  try {
-    await admin.createTopic({ topic, brokerAddr, readQueueNums: 2, writeQueueNums: 2 });
-    const deadline = Date.now() + 15_000;
-    for (let i = 0; i < 10_000; i++) {
-      const route = await admin.getTopicRoute(topic).catch(() => undefined);
-      if (route && route.queueDatas.length === 1) return;
-      if (Date.now() > deadline) throw new Error(`route of ${topic} did not appear`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await admin.shutdown();
-  }
-}
 
 async function sendN(nsAddr: string, topic: string, n: number): Promise<void> {
   const p = new Producer({ endpoints: nsAddr, logger: testLogger("producer"), ...FAST });
@@ -113,7 +97,7 @@ test("DLedger metrics: role, term, commit index and per-peer lag follow traffic 
 
     // Traffic: every send is one Raft entry; the commit index moves by at least the sends.
     const topic = uniq("DLM");
-    await createTopicOn(group.nsAddr, leader.addr, topic);
+    await createTopicOn(group.nsAddr, leader.addr, topic, 2, 15_000);
     const commitBefore = one(await scrape(port(leader.id)), "tidemq_dledger_commit_index", labels);
     await sendN(group.nsAddr, topic, 40);
     const l1 = await scrape(port(leader.id));
@@ -213,7 +197,7 @@ test("master/slave metrics: the master's per-slave lag and a slave's distance be
     assert.equal(series(m0, "tidemq_ha_master_connected").length, 0, "a master has no master");
 
     const topic = uniq("HAM");
-    await createTopicOn(nsAddr, master.addr, topic);
+    await createTopicOn(nsAddr, master.addr, topic, 2, 15_000);
     await sendN(nsAddr, topic, 30);
     const masterEnd = one(await scrape(master.metrics), "tidemq_ha_confirmed_offset_bytes");
     assert.ok(masterEnd > 30 * 100, `master's commit log ends at ${masterEnd}`);
