@@ -99,6 +99,31 @@ export class TestCluster {
   }
 }
 
+/**
+ * Creates `topic` with `queues` read/write queues on the broker at `brokerAddr` and waits (at
+ * most `timeoutMs`) for its route in the NameServer: the broker registers a new topic at once.
+ */
+export async function createTopicOn(
+  nsAddr: string,
+  brokerAddr: string,
+  topic: string,
+  queues: number,
+  timeoutMs: number,
+): Promise<void> {
+  const admin = new Admin({ endpoints: nsAddr, logger: testLogger("admin") });
+  try {
+    await admin.createTopic({ topic, brokerAddr, readQueueNums: queues, writeQueueNums: queues });
+    await until(
+      async () => (await admin.getTopicRoute(topic)).queueDatas.length === 1,
+      timeoutMs,
+      `the route of ${topic}`,
+      50,
+    );
+  } finally {
+    await admin.shutdown();
+  }
+}
+
 /** Polls `cond` until true or the deadline (for states no event announces). */
 export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

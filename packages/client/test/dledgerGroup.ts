@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -221,6 +221,12 @@ export class DLedgerGroup {
       await new Promise((res) => setTimeout(res, 10));
     }
     throw new Error(`no single leader after ${timeoutMs} ms`);
+  }
+
+  /** Replica `id`'s amnesia mark (dLegerLazyIndexSync) as its store holds it, if it has one. */
+  amnesiaMark(id: string): { lazy: boolean; recoverTo: number } | undefined {
+    const path = join(this.dir, id, "dledger", "amnesia.json");
+    return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : undefined;
   }
 
   alive(r: Replica): boolean {

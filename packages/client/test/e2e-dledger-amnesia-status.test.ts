@@ -26,11 +26,6 @@ after(async () => {
   delete process.env.TIDEMQ_DLEDGER_INDEX_SYNC_DELAY_MS;
 });
 
-function amnesiaMark(id: string): { lazy: boolean; recoverTo: number } | undefined {
-  const path = join(group.dir, id, "dledger", "amnesia.json");
-  return fs.existsSync(path) ? JSON.parse(fs.readFileSync(path, "utf8")) : undefined;
-}
-
 interface Row {
   addr: string;
   dledger?: { selfId: string; role: string; amnesiaRecoverTo?: number };
@@ -108,7 +103,7 @@ test("clusterList shows a replica's amnesia mark, and no note once the mark is c
   // The other two go down: F restarts alone, amnesiac, and nothing can clear its mark.
   for (const r of group.replicas) if (r.id !== f.id) await group.kill(r.id);
   await group.startReplica(f.id);
-  const mark = amnesiaMark(f.id);
+  const mark = group.amnesiaMark(f.id);
   assert.ok(mark && mark.recoverTo > 0, `no amnesia mark on ${f.id}: ${JSON.stringify(mark)}`);
 
   const text = await group.admin(["clusterList"]);
@@ -126,7 +121,7 @@ test("clusterList shows a replica's amnesia mark, and no note once the mark is c
   // The others return: a leader catches F up, the mark is cleared, the note goes away.
   await Promise.all(group.replicas.filter((r) => r.id !== f.id).map((r) => group.startReplica(r.id)));
   await group.leader(30_000);
-  await waitFor(() => amnesiaMark(f.id)?.recoverTo === 0, 60_000, `${f.id}'s amnesia mark cleared`);
+  await waitFor(() => group.amnesiaMark(f.id)?.recoverTo === 0, 60_000, `${f.id}'s amnesia mark cleared`);
   const after = await group.admin(["clusterList"]);
   assert.equal(after.code, 0, after.out);
   assert.doesNotMatch(after.out, /AMNESIA|#Note/, after.out);

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
-import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
+import { ConsumeResult, Producer, PushConsumer } from "../src/index.js";
+import { createTopicOn, FAST, testLogger, uniq, waitFor } from "./cluster.js";
 import { DLedgerGroup, type Replica } from "./dledgerGroup.js";
 
 /*
@@ -45,27 +45,8 @@ function resume(r: Replica): void {
   process.kill(r.child!.pid!, "SIGCONT");
 }
 
-function amnesiaMark(id: string): { lazy: boolean; recoverTo: number } | undefined {
-  const path = join(group.dir, id, "dledger", "amnesia.json");
-  return fs.existsSync(path) ? JSON.parse(fs.readFileSync(path, "utf8")) : undefined;
-}
-
-async function createTopic(topic: string): Promise<void> {
-  const admin = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });
-  try {
-    const leader = await group.leader();
-    await admin.createTopic({ topic, brokerAddr: leader.addr, readQueueNums: 4, writeQueueNums: 4 });
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const route = await admin.getTopicRoute(topic).catch(() => undefined);
-      if (route && route.queueDatas.length === 1) return;
-      if (Date.now() > deadline) throw new Error(`route of ${topic} did not appear`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await admin.shutdown();
-  }
-}
+const createTopic = async (topic: string) =>
+  createTopicOn(group.nsAddr, (await group.leader()).addr, topic, 4, 10_000);
 
 test("lazy index sync: a follower that lost index records of acknowledged entries votes for no one until caught up; with the leader killed too, nothing acknowledged is lost", {
   timeout: 180_000,
@@ -75,7 +56,7 @@ test("lazy index sync: a follower that lost index records of acknowledged entrie
   const leader = await group.leader();
   const [f, x] = group.replicas.filter((r) => r.id !== leader.id);
   assert.ok(f && x);
-  assert.deepEqual(amnesiaMark(leader.id), { lazy: true, recoverTo: 0 });
+  assert.deepEqual(group.amnesiaMark(leader.id), { lazy: true, recoverTo: 0 });
 
   const p = new Producer({ endpoints: group.nsAddr, logger: testLogger("producer"), ...FAST });
   await p.startup();
@@ -166,7 +147,7 @@ test("lazy index sync: a follower that lost index records of acknowledged entrie
     const ackedBeforeOutage = acked.length;
     // 4. F restarts amnesiac: it may have acknowledged entries ending up to its log's end.
     await group.startReplica(f.id);
-    const mark = amnesiaMark(f.id);
+    const mark = group.amnesiaMark(f.id);
     assert.ok(mark && mark.recoverTo > 0, `no amnesia mark on ${f.id}: ${JSON.stringify(mark)}`);
     // X and F are a majority, but F grants no vote and does not campaign: no leader. Four
     // seconds are two to four election timeouts of X campaigning.
@@ -184,7 +165,7 @@ test("lazy index sync: a follower that lost index records of acknowledged entrie
     await group.startReplica(leader.id);
     await group.leader(30_000);
     await waitFor(() => acked.length >= ackedBeforeOutage + 200, 30_000, "sends acknowledged again");
-    await waitFor(() => amnesiaMark(f.id)?.recoverTo === 0, 30_000, `${f.id}'s amnesia mark cleared`);
+    await waitFor(() => group.amnesiaMark(f.id)?.recoverTo === 0, 30_000, `${f.id}'s amnesia mark cleared`);
     stop = true;
     await Promise.all(senders);
     // 6. Every acknowledged send is consumed.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
 import { closeOnsDefaultProducer, ons, onsTimers } from "./alions.js";
-import { FAST, testLogger, uniq, waitFor } from "./cluster.js";
+import { createTopicOn, FAST, testLogger, uniq, waitFor } from "./cluster.js";
 import { DLedgerGroup } from "./dledgerGroup.js";
 
 /*
@@ -20,27 +20,8 @@ after(async () => {
   await group?.stop();
 });
 
-async function createTopic(topic: string, queues: number): Promise<void> {
-  const admin = new Admin({ endpoints: group.nsAddr, logger: testLogger("admin") });
-  try {
-    const leader = await group.leader();
-    await admin.createTopic({
-      topic,
-      brokerAddr: leader.addr,
-      readQueueNums: queues,
-      writeQueueNums: queues,
-    });
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const route = await admin.getTopicRoute(topic).catch(() => undefined);
-      if (route && route.queueDatas.length === 1) return;
-      if (Date.now() > deadline) throw new Error(`route of ${topic} did not appear`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await admin.shutdown();
-  }
-}
+const createTopic = async (topic: string, queues: number) =>
+  createTopicOn(group.nsAddr, (await group.leader()).addr, topic, queues, 10_000);
 
 test("one leader registers as brokerId 0, followers as 1 and 2; sends are acknowledged and consumed; a kill -9 of the leader loses nothing acknowledged", async () => {
   const leader = await group.leader();

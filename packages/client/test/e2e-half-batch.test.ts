@@ -24,19 +24,11 @@ import {
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { RemotingClient } from "@tidemq/remoting";
-import {
-  Admin,
-  ConsumeResult,
-  type MessageView,
-  Producer,
-  PushConsumer,
-  type Transaction,
-  TransactionResolution,
-  transactionStatus,
-} from "../src/index.js";
+import { Admin, Producer, type Transaction, TransactionResolution, transactionStatus } from "../src/index.js";
 import { killChild, sigkill, spawnChildBroker } from "./childBroker.js";
-import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
+import { createTopicOn, FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
 import { freePorts } from "./dledgerGroup.js";
+import { startRecorder } from "./recorder.js";
 
 let cluster: TestCluster;
 let brokerAddr: string;
@@ -60,45 +52,8 @@ after(async () => {
   await cluster?.stop();
 });
 
-/** A consumer of `topic` that records every message by messageId (and counts repeats). */
-async function recorder(
-  topic: string,
-): Promise<{ got: Map<string, MessageView>; dups: () => number; stop: () => Promise<void> }> {
-  const got = new Map<string, MessageView>();
-  let dups = 0;
-  const c = new PushConsumer({
-    endpoints: cluster.nsAddr,
-    consumerGroup: uniq("HbC"),
-    subscriptions: new Map([[topic, "*"]]),
-    consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
-    messageListener: {
-      consume(m) {
-        if (got.has(m.messageId)) dups++;
-        got.set(m.messageId, m);
-        return ConsumeResult.SUCCESS;
-      },
-    },
-    logger: testLogger("consumer"),
-    ...FAST,
-  });
-  await c.startup();
-  return { got, dups: () => dups, stop: () => c.shutdown() };
-}
-
-/** A topic on one broker only (cluster.createTopic puts it on every broker of the cluster). */
-async function createTopicOn(addr: string, topic: string): Promise<void> {
-  await admin.createTopic({ topic, brokerAddr: addr, readQueueNums: 2, writeQueueNums: 2 });
-  const deadline = Date.now() + 10_000;
-  while (
-    !(await admin.getTopicRoute(topic).then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    if (Date.now() > deadline) assert.fail(`no route of ${topic}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
+const recorder = (topic: string) =>
+  startRecorder(cluster.nsAddr, topic, { groupPrefix: "HbC", fromFirstOffset: true });
 
 async function pendingOf(group: string, addr = brokerAddr): Promise<number> {
   return (await transactionStatus(admin, addr)).byGroup[group] ?? 0;
@@ -365,7 +320,7 @@ test("a broker that does not know SEND_HALF_BATCH: the producer sends each half 
   const topic = uniq("HbOld");
   const group = uniq("HbOldP");
   try {
-    await createTopicOn(old.brokerAddr, topic);
+    await createTopicOn(cluster.nsAddr, old.brokerAddr, topic, 2, 10_000);
     const p = new Producer({
       endpoints: cluster.nsAddr,
       producerGroup: group,
@@ -402,7 +357,7 @@ test("kill -9 between the half batch and the commit batch: after the restart one
   const addr = await started.ready;
   const port = Number(addr.split(":")[1]);
   const topic = uniq("HbCrash");
-  await createTopicOn(addr, topic);
+  await createTopicOn(cluster.nsAddr, addr, topic, 2, 10_000);
   const group = uniq("HbCrashP");
   const p = new Producer({
     endpoints: cluster.nsAddr,

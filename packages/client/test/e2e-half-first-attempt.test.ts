@@ -23,16 +23,9 @@ import {
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import type { Logger, RequestHandler } from "@tidemq/remoting";
-import {
-  Admin,
-  BrokerError,
-  ConsumeResult,
-  Producer,
-  PushConsumer,
-  TransactionResolution,
-  transactionStatus,
-} from "../src/index.js";
+import { Admin, BrokerError, Producer, TransactionResolution, transactionStatus } from "../src/index.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
+import { type Recorder, startRecorder } from "./recorder.js";
 
 const clusters: TestCluster[] = [];
 const stops: Array<() => Promise<void>> = [];
@@ -47,28 +40,11 @@ function recordingLogger(): Logger & { lines: string[] } {
   return { lines, debug() {}, info: add("INFO"), warn: add("WARN"), error: add("ERROR") };
 }
 
-/** A consumer of `topic` recording message ids (and duplicates). */
-async function recorder(nsAddr: string, topic: string): Promise<{ got: Set<string>; dups: () => number }> {
-  const got = new Set<string>();
-  let dups = 0;
-  const c = new PushConsumer({
-    endpoints: nsAddr,
-    consumerGroup: uniq("FaC"),
-    subscriptions: new Map([[topic, "*"]]),
-    consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
-    messageListener: {
-      consume(m) {
-        if (got.has(m.messageId)) dups++;
-        got.add(m.messageId);
-        return ConsumeResult.SUCCESS;
-      },
-    },
-    logger: testLogger("consumer"),
-    ...FAST,
-  });
-  await c.startup();
-  stops.push(() => c.shutdown());
-  return { got, dups: () => dups };
+/** A Recorder of `topic`, stopped in after(). */
+async function recorder(nsAddr: string, topic: string): Promise<Recorder> {
+  const r = await startRecorder(nsAddr, topic, { groupPrefix: "FaC", fromFirstOffset: true });
+  stops.push(() => r.stop());
+  return r;
 }
 
 async function setUp(brokers: string[], queues: number) {

@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { NameServer } from "@tidemq/namesrv";
 import { Admin, Producer } from "../src/index.js";
 import { FAST, noDiskPressure, testLogger, uniq, until } from "./cluster.js";
+import { HaGroup, isAlive, stopBroker } from "./haGroup.js";
 
 /*
  * Classic master/slave over real processes, 64 KiB segments, retention forced on the master
@@ -19,65 +14,8 @@ import { FAST, noDiskPressure, testLogger, uniq, until } from "./cluster.js";
  */
 
 const SEG = 64 * 1024;
-const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "ha-broker-child.js");
-
-interface Child {
-  child: ChildProcess;
-  addr: string;
-  stderr: () => string;
-}
-
-function startBroker(root: string, id: number, role: string, nsAddr: string): Promise<Child> {
-  const overrides = {
-    brokerName: "cu-broker",
-    brokerId: id,
-    brokerRole: role,
-    brokerIP1: "127.0.0.1",
-    listenPort: 0,
-    namesrvAddr: nsAddr,
-    storePathRootDir: root,
-    storePathCommitLog: join(root, "commitlog"),
-    mappedFileSizeCommitLog: SEG,
-    maxMessageSize: 16 * 1024,
-    haSendHeartbeatInterval: 500,
-    // Only the master deletes: the slave keeps what it copied (its own pass would follow).
-    ...(role === "SLAVE" ? {} : { diskMaxUsedSpaceRatio: 10, cleanResourceInterval: 200 }),
-  };
-  const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_LOG_LEVEL: "error" },
-  });
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    err += d.toString();
-    if (err.length > 1_000_000) err = err.slice(-500_000);
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`broker ${id} did not start in 30 s`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+) (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, addr: m[1]!, stderr: () => err });
-      }
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`broker ${id} exited (${code ?? signal}) before READY: ${err.slice(-2000)}`));
-    });
-  });
-}
-
-async function stop(c: Child | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!c || c.child.exitCode !== null || c.child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => c.child.once("exit", () => r()));
-  process.kill(c.child.pid!, signal);
-  await gone;
-}
-
-const alive = (c: Child) => c.child.exitCode === null && c.child.signalCode === null;
+/** Retention forced on: the disk counts as over 10 % used, a pass every 200 ms. */
+const DELETE_ALL_OLD = { diskMaxUsedSpaceRatio: 10, cleanResourceInterval: 200 };
 
 test("an empty slave joining after its master's retention deleted the log's start catches up from the oldest segment and serves reads at the queues' min offsets; a slave left behind by retention is refused with a reason and stays up", async (t) => {
   const why = await noDiskPressure();
@@ -85,19 +23,19 @@ test("an empty slave joining after its master's retention deleted the log's star
     t.skip(why);
     return;
   }
-  const dir = await mkdtemp(join(tmpdir(), "tidemq-ha-catchup-"));
-  const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
-  await namesrv.start();
-  const nsAddr = `127.0.0.1:${namesrv.port}`;
+  const group = await HaGroup.start({
+    dirPrefix: "tidemq-ha-catchup-",
+    captureStderr: true,
+    settings: { brokerName: "cu-broker", mappedFileSizeCommitLog: SEG, maxMessageSize: 16 * 1024 },
+  });
+  const nsAddr = group.nsAddr;
   const admin = new Admin({ endpoints: nsAddr, logger: testLogger("admin") });
   const topic = uniq("MSCu");
-  let master: Child | undefined;
-  let slave: Child | undefined;
   let p: Producer | undefined;
   try {
-    master = await startBroker(join(dir, "m"), 0, "ASYNC_MASTER", nsAddr);
-    const m = master;
-    await admin.createTopic({ topic, brokerAddr: master.addr, readQueueNums: 2, writeQueueNums: 2 });
+    // Only the master deletes: the slave keeps what it copied (its own pass would follow).
+    const m = await group.startBroker("m", 0, "ASYNC_MASTER", DELETE_ALL_OLD);
+    await admin.createTopic({ topic, brokerAddr: m.addr, readQueueNums: 2, writeQueueNums: 2 });
     await until(async () => (await admin.getTopicRoute(topic)).queueDatas.length === 1, 15_000, "route");
     p = new Producer({
       endpoints: nsAddr,
@@ -121,8 +59,7 @@ test("an empty slave joining after its master's retention deleted the log's star
     );
     const masterMin = Number((await info(m.addr)).commitLogMinOffset);
 
-    slave = await startBroker(join(dir, "s"), 1, "SLAVE", nsAddr);
-    const s = slave;
+    const s = await group.startBroker("s", 1, "SLAVE");
     await fill(10);
     await until(
       async () => {
@@ -134,7 +71,7 @@ test("an empty slave joining after its master's retention deleted the log's star
     );
     const si = await info(s.addr);
     assert.ok(Number(si.commitLogMinOffset) >= masterMin, `slave starts at ${si.commitLogMinOffset}`);
-    assert.ok(alive(s), "the slave is up");
+    assert.ok(isAlive(s), "the slave is up");
     for (const queueId of [0, 1]) {
       const mq = { topic, brokerName: "cu-broker", queueId };
       const [min, max] = await Promise.all([admin.getMinOffset(s.addr, mq), admin.getMaxOffset(s.addr, mq)]);
@@ -155,7 +92,7 @@ test("an empty slave joining after its master's retention deleted the log's star
     }
 
     // The slave stops; the master's retention moves past the slave's end; the slave comes back.
-    await stop(slave, "SIGTERM");
+    await stopBroker(s, "SIGTERM");
     const slaveEnd = Number(si.commitLogMaxOffset);
     await fill(70);
     await until(
@@ -163,8 +100,7 @@ test("an empty slave joining after its master's retention deleted the log's star
       30_000,
       "the master deleting past the stopped slave's end",
     );
-    slave = await startBroker(join(dir, "s"), 1, "SLAVE", nsAddr);
-    const s2 = slave;
+    const s2 = await group.startBroker("s", 1, "SLAVE");
     await until(
       async () => /cannot catch up/.test(s2.stderr()) && /cannot catch up/.test(m.stderr()),
       30_000,
@@ -175,12 +111,10 @@ test("an empty slave joining after its master's retention deleted the log's star
     const mq = { topic, brokerName: "cu-broker", queueId: 0 };
     const min = await admin.getMinOffset(s2.addr, mq);
     assert.ok((await admin.pullMessages(s2.addr, mq, min, 4)).messages.length > 0, "and still serves it");
-    assert.ok(alive(s2) && alive(m), "both processes are up");
+    assert.ok(isAlive(s2) && isAlive(m), "both processes are up");
   } finally {
     await p?.shutdown();
     await admin.shutdown();
-    for (const b of [master, slave]) await stop(b, "SIGKILL");
-    await namesrv.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group.stop();
   }
 });

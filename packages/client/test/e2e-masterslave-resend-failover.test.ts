@@ -1,15 +1,10 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { NameServer } from "@tidemq/namesrv";
 import { createRequest, type RemotingCommand, RequestCode, ResponseCode } from "@tidemq/protocol";
 import { createLogger, RemotingClient } from "@tidemq/remoting";
 import { Admin } from "../src/index.js";
 import { testLogger, uniq, until } from "./cluster.js";
+import { HaGroup, stopBroker } from "./haGroup.js";
 import { keyedSend, sendAnswer } from "./keyedSend.js";
 
 /*
@@ -22,70 +17,22 @@ import { keyedSend, sendAnswer } from "./keyedSend.js";
  * start, the records it got by replication included).
  */
 
-const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "ha-broker-child.js");
-
-interface Child {
-  child: ChildProcess;
-  addr: string;
-}
-
-function startBroker(root: string, id: number, role: string, nsAddr: string): Promise<Child> {
-  const overrides = {
-    brokerName: "rs-broker",
-    brokerId: id,
-    brokerRole: role,
-    brokerIP1: "127.0.0.1",
-    listenPort: 0,
-    namesrvAddr: nsAddr,
-    storePathRootDir: root,
-    storePathCommitLog: join(root, "commitlog"),
-    mappedFileSizeCommitLog: 8 * 1024 * 1024,
-    haSendHeartbeatInterval: 500,
-    duplicateDetectionEnable: true,
-  };
-  const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, TIDEMQ_LOG_LEVEL: "error" },
-  });
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    err = (err + d.toString()).slice(-20_000);
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`broker ${id} did not start in 30 s`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+) (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, addr: m[1]! });
-      }
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`broker ${id} exited (${code ?? signal}) before READY: ${err.slice(-2000)}`));
-    });
-  });
-}
-
-async function kill9(c: Child | undefined): Promise<void> {
-  if (!c || c.child.exitCode !== null || c.child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => c.child.once("exit", () => r()));
-  process.kill(c.child.pid!, "SIGKILL");
-  await gone;
-}
-
 const send = (topic: string, uniqKey: string) => keyedSend("PG_MS_RESEND", topic, uniqKey);
 const answer = sendAnswer;
 
 test("a slave promoted after kill -9 of its master answers resends of what the old master acknowledged with the original result and stores nothing", {
   timeout: 120_000,
 }, async () => {
-  const dir = await mkdtemp(join(tmpdir(), "tidemq-ms-resend-"));
-  const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
-  await namesrv.start();
-  const nsAddr = `127.0.0.1:${namesrv.port}`;
+  const group = await HaGroup.start({
+    dirPrefix: "tidemq-ms-resend-",
+    captureStderr: true,
+    settings: {
+      brokerName: "rs-broker",
+      mappedFileSizeCommitLog: 8 * 1024 * 1024,
+      duplicateDetectionEnable: true,
+    },
+  });
+  const nsAddr = group.nsAddr;
   const admin = new Admin({ endpoints: nsAddr, logger: testLogger("admin") });
   const client = new RemotingClient({
     requestTimeoutMs: 30_000,
@@ -93,15 +40,10 @@ test("a slave promoted after kill -9 of its master answers resends of what the o
   });
   const topic = uniq("MSRS");
   const mq = { topic, brokerName: "rs-broker", queueId: 0 };
-  let master: Child | undefined;
-  let slave: Child | undefined;
-  let promoted: Child | undefined;
   try {
-    master = await startBroker(join(dir, "m"), 0, "ASYNC_MASTER", nsAddr);
+    const m = await group.startBroker("m", 0, "ASYNC_MASTER");
     // The slave starts with an empty log: everything it holds comes by replication after its start.
-    slave = await startBroker(join(dir, "s"), 1, "SLAVE", nsAddr);
-    const m = master;
-    const s = slave;
+    const s = await group.startBroker("s", 1, "SLAVE");
     await admin.createTopic({ topic, brokerAddr: m.addr, readQueueNums: 4, writeQueueNums: 4 });
     const keys = [
       "7F0000010001000000000000000B0001",
@@ -129,10 +71,9 @@ test("a slave promoted after kill -9 of its master answers resends of what the o
       "the slave's topic table holding the topic",
     );
 
-    await kill9(m);
-    await kill9(s);
-    promoted = await startBroker(join(dir, "s"), 0, "ASYNC_MASTER", nsAddr);
-    const p = promoted;
+    await stopBroker(m, "SIGKILL");
+    await stopBroker(s, "SIGKILL");
+    const p = await group.startBroker("s", 0, "ASYNC_MASTER");
     assert.equal(await admin.getMaxOffset(p.addr, mq), keys.length);
 
     for (let i = 0; i < keys.length; i++) {
@@ -146,10 +87,6 @@ test("a slave promoted after kill -9 of its master answers resends of what the o
   } finally {
     await client.close();
     await admin.shutdown();
-    await kill9(master);
-    await kill9(slave);
-    await kill9(promoted);
-    await namesrv.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group.stop();
   }
 });

@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { NameServer } from "@tidemq/namesrv";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
 import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluster.js";
+import { FORCED_RETENTION, FORCED_RETENTION_SEGMENT } from "./dledgerGroup.js";
+import { HaGroup, stopBroker } from "./haGroup.js";
 
 /*
  * Classic master/slave over real processes, 64 KiB segments, retention forced on both (the
@@ -18,59 +14,8 @@ import { FAST, noDiskPressure, testLogger, uniq, until, waitFor } from "./cluste
  * at its time.
  */
 
-const SEG = 64 * 1024;
+const SEG = FORCED_RETENTION_SEGMENT;
 const DUE_MS = 30_000;
-const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "ha-broker-child.js");
-
-interface Child {
-  child: ChildProcess;
-  addr: string;
-}
-
-function startBroker(root: string, id: number, role: string, nsAddr: string): Promise<Child> {
-  const overrides = {
-    brokerName: "rf-broker",
-    brokerId: id,
-    brokerRole: role,
-    brokerIP1: "127.0.0.1",
-    listenPort: 0,
-    namesrvAddr: nsAddr,
-    storePathRootDir: root,
-    storePathCommitLog: join(root, "commitlog"),
-    mappedFileSizeCommitLog: SEG,
-    maxMessageSize: 16 * 1024,
-    haSendHeartbeatInterval: 500,
-    diskMaxUsedSpaceRatio: 10,
-    cleanResourceInterval: 200,
-    messageDelayLevel: "1s",
-  };
-  const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`broker ${id} did not start in 30 s`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+) (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, addr: m[1]! });
-      }
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`broker ${id} exited (${code ?? signal}) before READY`));
-    });
-  });
-}
-
-async function stop(c: Child | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!c || c.child.exitCode !== null || c.child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => c.child.once("exit", () => r()));
-  process.kill(c.child.pid!, signal);
-  await gone;
-}
 
 test("a slave keeps the segment of a timer its master still holds although its retention deletes everything older; promoted after a kill -9 of the master, it delivers the timer at its time", async (t) => {
   const why = await noDiskPressure();
@@ -78,27 +23,24 @@ test("a slave keeps the segment of a timer its master still holds although its r
     t.skip(why);
     return;
   }
-  const dir = await mkdtemp(join(tmpdir(), "tidemq-ha-floor-"));
-  const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
-  await namesrv.start();
-  const nsAddr = `127.0.0.1:${namesrv.port}`;
+  const group = await HaGroup.start({
+    dirPrefix: "tidemq-ha-floor-",
+    settings: { brokerName: "rf-broker", ...FORCED_RETENTION, messageDelayLevel: "1s" },
+  });
+  const nsAddr = group.nsAddr;
   const admin = new Admin({ endpoints: nsAddr, logger: testLogger("admin") });
   const topic = uniq("MSRt");
   const got = new Map<string, { at: number; n: number }>();
-  let master: Child | undefined;
-  let slave: Child | undefined;
-  let promoted: Child | undefined;
   let c: PushConsumer | undefined;
   let p: Producer | undefined;
   try {
     // SYNC_MASTER: a send is answered once the slave holds it, so the slave never lags behind
     // what the master's forced retention deletes (a slave needing deleted records is another
     // matter, not this test's).
-    master = await startBroker(join(dir, "m"), 0, "SYNC_MASTER", nsAddr);
-    slave = await startBroker(join(dir, "s"), 1, "SLAVE", nsAddr);
-    const m = master;
+    const master = await group.startBroker("m", 0, "SYNC_MASTER");
+    const slave = await group.startBroker("s", 1, "SLAVE");
     await until(
-      async () => Number((await admin.getBrokerRuntimeInfo(m.addr)).haSlaveCount) >= 1,
+      async () => Number((await admin.getBrokerRuntimeInfo(master.addr)).haSlaveCount) >= 1,
       20_000,
       "the slave connected to the master",
     );
@@ -167,17 +109,15 @@ test("a slave keeps the segment of a timer its master still holds although its r
     assert.equal(got.has("parked-timer"), false, "not delivered before its time");
     assert.ok(Date.now() < due - 5000, "the promotion starts before the timer is due (machine too slow?)");
 
-    await stop(master, "SIGKILL");
-    await stop(slave, "SIGTERM");
-    promoted = await startBroker(join(dir, "s"), 0, "ASYNC_MASTER", nsAddr);
+    await stopBroker(master, "SIGKILL");
+    await stopBroker(slave, "SIGTERM");
+    await group.startBroker("s", 0, "ASYNC_MASTER"); // the promoted slave (group.stop() kills it)
     await waitFor(() => got.has("parked-timer"), DUE_MS + 30_000, "the parked timer from the promoted slave");
     assert.ok(got.get("parked-timer")!.at >= due, "the timer message is not early");
   } finally {
     await p?.shutdown();
     await c?.shutdown();
     await admin.shutdown();
-    for (const b of [master, slave, promoted]) await stop(b, "SIGKILL");
-    await namesrv.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group.stop();
   }
 });

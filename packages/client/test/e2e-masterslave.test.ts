@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, open, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { NameServer } from "@tidemq/namesrv";
 import {
   createRequest,
   decodeMessages,
@@ -19,6 +15,7 @@ import { RemotingClient } from "@tidemq/remoting";
 import { Admin, ConsumeResult, Producer, PushConsumer } from "../src/index.js";
 import { closeOnsDefaultProducer, ons, onsTimers } from "./alions.js";
 import { FAST, testLogger, uniq } from "./cluster.js";
+import { type HaBroker, HaGroup, type HaRole, stopBroker } from "./haGroup.js";
 
 /*
  * Classic master/slave replication over real processes: a master and a slave broker, each a
@@ -27,79 +24,31 @@ import { FAST, testLogger, uniq } from "./cluster.js";
  * only after a slave has the message; a restarted slave catches up.
  */
 
-const script = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "ha-broker-child.js");
-const children: ChildProcess[] = [];
-let namesrv: NameServer;
-let dir: string;
+let ha: HaGroup;
 let raw: RemotingClient;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "tidemq-ha-"));
-  namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
-  await namesrv.start();
+  ha = await HaGroup.start({
+    dirPrefix: "tidemq-ha-",
+    settings: { mappedFileSizeCommitLog: 1024 * 1024, maxMessageSize: 64 * 1024 },
+  });
   raw = new RemotingClient({ logger: testLogger("raw") });
 });
 after(async () => {
   await closeOnsDefaultProducer();
-  for (const c of children)
-    if (c.pid && c.exitCode === null && c.signalCode === null) process.kill(c.pid, "SIGKILL");
   await raw?.close();
-  await namesrv?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await ha?.stop();
 });
 
-const nsAddr = () => `127.0.0.1:${namesrv.port}`;
+const nsAddr = () => ha.nsAddr;
 
-interface Child {
-  child: ChildProcess;
-  addr: string;
-  haPort: number;
-}
-
-function startBroker(name: string, id: number, role: string, extra: object = {}): Promise<Child> {
-  const root = join(dir, `${name}-${id}`);
-  const overrides = {
-    brokerName: name,
-    brokerId: id,
-    brokerRole: role,
-    brokerIP1: "127.0.0.1",
-    listenPort: 0,
-    namesrvAddr: nsAddr(),
-    storePathRootDir: root,
-    storePathCommitLog: join(root, "commitlog"),
-    mappedFileSizeCommitLog: 1024 * 1024,
-    maxMessageSize: 64 * 1024,
-    haSendHeartbeatInterval: 500,
-    ...extra,
-  };
-  const child = spawn(process.execPath, [script, JSON.stringify(overrides)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`${name}-${id} did not start in 30 s`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+) (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, addr: m[1]!, haPort: Number(m[2]) });
-      }
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name}-${id} exited (${code ?? signal}) before READY`));
-    });
-  });
-}
-
-async function kill(c: Child, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-  if (c.child.exitCode !== null || c.child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => c.child.once("exit", () => r()));
-  process.kill(c.child.pid!, signal);
-  await gone;
-}
+/** Broker `id` of the master/slave group `name` (each test its own), store `<name>-<id>`. */
+const startBroker = (
+  name: string,
+  id: number,
+  role: HaRole,
+  extra: Record<string, unknown> = {},
+): Promise<HaBroker> => ha.startBroker(`${name}-${id}`, id, role, { brokerName: name, ...extra });
 
 /** Polls (bounded) for a state no event announces across processes. */
 async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -282,7 +231,7 @@ test("ASYNC_MASTER + SLAVE: the slave copies log and metadata, refuses sends, re
   assert.equal(s.brokerRole, "SLAVE");
   assert.equal(s.haMasterConnected, "true");
 
-  await kill(master);
+  await stopBroker(master);
   for (const q of [0, 1]) {
     const got = (await pullAll(slave.addr, topic, q, perQueue[q]!))!;
     assert.equal(got.length, perQueue[q]);
@@ -316,7 +265,7 @@ test("ASYNC_MASTER + SLAVE: the slave copies log and metadata, refuses sends, re
   );
   assert.equal(view.code, ResponseCode.SUCCESS, view.remark);
   assert.equal(decodeMessages(view.body!)[0]!.msgId, found!.msgId);
-  await kill(slave, "SIGTERM");
+  await stopBroker(slave, "SIGTERM");
 });
 
 test("SYNC_MASTER: SLAVE_NOT_AVAILABLE without a slave; SEND_OK only once the slave holds the message; FLUSH_SLAVE_TIMEOUT while the slave is paused; a restarted slave catches up", async () => {
@@ -359,11 +308,11 @@ test("SYNC_MASTER: SLAVE_NOT_AVAILABLE without a slave; SEND_OK only once the sl
     );
     const lastOnMaster = (await pullAll(master.addr, topic, 0, late.queueOffset + 1))!.at(-1)!;
     assert.equal(lastOnMaster.body.toString(), "slave paused");
-    await kill(slave);
+    await stopBroker(slave);
     const segmentSize = 1024 * 1024;
     const at = lastOnMaster.commitLogOffset;
     const segment = join(
-      dir,
+      ha.dir,
       `${name}-1`,
       "commitlog",
       String(Math.floor(at / segmentSize) * segmentSize).padStart(20, "0"),
@@ -374,7 +323,7 @@ test("SYNC_MASTER: SLAVE_NOT_AVAILABLE without a slave; SEND_OK only once the sl
     // A write can only be cut short past the last fsync the checkpoint records; the slave's
     // checkpoint may already cover the last record (it flushes on its own schedule), so it goes:
     // recovery then checks every record, as after a crash before the first checkpoint.
-    await rm(join(dir, `${name}-1`, "checkpoint"), { force: true });
+    await rm(join(ha.dir, `${name}-1`, "checkpoint"), { force: true });
     // More sends (SLAVE_NOT_AVAILABLE once the master sees the slave gone); the slave restarts on its store and catches up.
     const more: number[] = [];
     for (let i = 0; i < 50; i++) more.push((await p.send({ topic, body: `later-${i}` })).queueOffset);
@@ -395,10 +344,10 @@ test("SYNC_MASTER: SLAVE_NOT_AVAILABLE without a slave; SEND_OK only once the sl
       all.map((m) => [m.commitLogOffset, m.storeSize, m.properties, m.body.toString()]),
       fromMaster.map((m) => [m.commitLogOffset, m.storeSize, m.properties, m.body.toString()]),
     );
-    await kill(restarted, "SIGTERM");
+    await stopBroker(restarted, "SIGTERM");
   } finally {
     await p.shutdown();
-    await kill(master, "SIGTERM");
+    await stopBroker(master, "SIGTERM");
   }
 });
 
@@ -482,8 +431,8 @@ test("read/write splitting (slaveReadEnable): a consumer behind by more than acc
       `${client}: ${fromSlave} messages read on the slave, ${fromMaster} on the master`,
     );
   }
-  await kill(slave, "SIGTERM");
-  await kill(master, "SIGTERM");
+  await stopBroker(slave, "SIGTERM");
+  await stopBroker(master, "SIGTERM");
 });
 
 test("a slave started before its master finds it through the NameServer within seconds and copies what it is sent", async () => {
@@ -504,8 +453,8 @@ test("a slave started before its master finds it through the NameServer within s
     got.map((m) => m.body.toString()),
     Array.from({ length: 10 }, (_, i) => `early-${i}`),
   );
-  await kill(slave, "SIGTERM");
-  await kill(master, "SIGTERM");
+  await stopBroker(slave, "SIGTERM");
+  await stopBroker(master, "SIGTERM");
 });
 
 test("a consumer reading from a slave that hangs (SIGSTOP: still in the route, connection open) goes back to the master after one failed pull", async () => {
@@ -563,7 +512,7 @@ test("a consumer reading from a slave that hangs (SIGSTOP: still in the route, c
   } finally {
     release();
     await c.shutdown();
-    await kill(slave);
-    await kill(master, "SIGTERM");
+    await stopBroker(slave);
+    await stopBroker(master, "SIGTERM");
   }
 });

@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { NameServer } from "@tidemq/namesrv";
-import { Admin, Producer } from "../src/index.js";
-import { FAST, testLogger, uniq } from "./cluster.js";
+import { Producer } from "../src/index.js";
+import { createTopicOn, FAST, testLogger, uniq } from "./cluster.js";
 import { DLedgerGroup, freePorts } from "./dledgerGroup.js";
+import { HaGroup, type HaRole } from "./haGroup.js";
 import { type PromSample, scrape, scrapeUntil, series, value } from "./prom.js";
 
 /*
@@ -23,22 +20,6 @@ const one = (s: PromSample[], name: string, labels: Record<string, string> = {})
   assert.ok(v !== undefined, `${name} ${JSON.stringify(labels)} missing`);
   return v;
 };
-
-async function createTopicOn(nsAddr: string, brokerAddr: string, topic: string): Promise<void> {
-  const admin = new Admin({ endpoints: nsAddr, logger: testLogger("admin") });
-  try {
-    await admin.createTopic({ topic, brokerAddr, readQueueNums: 2, writeQueueNums: 2 });
-    const deadline = Date.now() + 15_000;
-    for (let i = 0; i < 10_000; i++) {
-      const route = await admin.getTopicRoute(topic).catch(() => undefined);
-      if (route && route.queueDatas.length === 1) return;
-      if (Date.now() > deadline) throw new Error(`route of ${topic} did not appear`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await admin.shutdown();
-  }
-}
 
 async function sendN(nsAddr: string, topic: string, n: number): Promise<void> {
   const p = new Producer({ endpoints: nsAddr, logger: testLogger("producer"), ...FAST });
@@ -116,7 +97,7 @@ test("DLedger metrics: role, term, commit index and per-peer lag follow traffic 
 
     // Traffic: every send is one Raft entry; the commit index moves by at least the sends.
     const topic = uniq("DLM");
-    await createTopicOn(group.nsAddr, leader.addr, topic);
+    await createTopicOn(group.nsAddr, leader.addr, topic, 2, 15_000);
     const commitBefore = one(await scrape(port(leader.id)), "tidemq_dledger_commit_index", labels);
     await sendN(group.nsAddr, topic, 40);
     const l1 = await scrape(port(leader.id));
@@ -185,55 +166,21 @@ test("DLedger metrics: role, term, commit index and per-peer lag follow traffic 
   }
 });
 
-const haScript = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "ha-broker-child.js");
-
 test("master/slave metrics: the master's per-slave lag and a slave's distance behind the master follow traffic", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "tidemq-ha-metrics-"));
-  const namesrv = new NameServer({ port: 0, host: "127.0.0.1", logger: testLogger("namesrv") });
-  await namesrv.start();
-  const nsAddr = `127.0.0.1:${namesrv.port}`;
-  const children: ChildProcess[] = [];
-  const start = (id: number, role: string, extra: object = {}) => {
-    const root = join(dir, `b${id}`);
-    const child = spawn(
-      process.execPath,
-      [
-        haScript,
-        JSON.stringify({
-          brokerName: "ha-metrics",
-          brokerId: id,
-          brokerRole: role,
-          brokerIP1: "127.0.0.1",
-          listenPort: 0,
-          namesrvAddr: nsAddr,
-          storePathRootDir: root,
-          storePathCommitLog: join(root, "commitlog"),
-          mappedFileSizeCommitLog: 1024 * 1024,
-          maxMessageSize: 64 * 1024,
-          haSendHeartbeatInterval: 500,
-          metricsPort: 0,
-          ...extra,
-        }),
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
-    children.push(child);
-    return new Promise<{ child: ChildProcess; addr: string; metrics: number }>((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`broker ${id} did not start in 30 s`)), 30_000);
-      child.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /METRICS (\d+)\nREADY (\S+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve({ child, addr: m[2]!, metrics: Number(m[1]) });
-        }
-      });
-      child.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`broker ${id} exited (${code ?? signal}) before READY`));
-      });
-    });
+  const group = await HaGroup.start({
+    dirPrefix: "tidemq-ha-metrics-",
+    settings: {
+      brokerName: "ha-metrics",
+      mappedFileSizeCommitLog: 1024 * 1024,
+      maxMessageSize: 64 * 1024,
+      metricsPort: 0,
+    },
+  });
+  const nsAddr = group.nsAddr;
+  const start = async (id: number, role: HaRole, extra: Record<string, unknown> = {}) => {
+    const b = await group.startBroker(`b${id}`, id, role, extra);
+    assert.ok(b.metricsPort !== undefined, `${b.label} printed no METRICS line`);
+    return { ...b, metrics: b.metricsPort };
   };
   let stopped: ChildProcess | undefined;
   try {
@@ -250,7 +197,7 @@ test("master/slave metrics: the master's per-slave lag and a slave's distance be
     assert.equal(series(m0, "tidemq_ha_master_connected").length, 0, "a master has no master");
 
     const topic = uniq("HAM");
-    await createTopicOn(nsAddr, master.addr, topic);
+    await createTopicOn(nsAddr, master.addr, topic, 2, 15_000);
     await sendN(nsAddr, topic, 30);
     const masterEnd = one(await scrape(master.metrics), "tidemq_ha_confirmed_offset_bytes");
     assert.ok(masterEnd > 30 * 100, `master's commit log ends at ${masterEnd}`);
@@ -303,14 +250,6 @@ test("master/slave metrics: the master's per-slave lag and a slave's distance be
     assert.ok(c2 > one(c1, "tidemq_ha_behind_master_bytes"));
   } finally {
     if (stopped?.pid) process.kill(stopped.pid, "SIGCONT");
-    for (const c of children) {
-      if (c.pid && c.exitCode === null && c.signalCode === null) {
-        const gone = new Promise<void>((r) => c.once("exit", () => r()));
-        process.kill(c.pid, "SIGKILL");
-        await gone;
-      }
-    }
-    await namesrv.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group.stop();
   }
 });

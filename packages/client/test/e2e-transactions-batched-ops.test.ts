@@ -8,17 +8,10 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import {
-  Admin,
-  ConsumeResult,
-  Producer,
-  PushConsumer,
-  type Transaction,
-  TransactionResolution,
-  transactionStatus,
-} from "../src/index.js";
+import { Admin, Producer, type Transaction, TransactionResolution, transactionStatus } from "../src/index.js";
 import { killChild, sigkill, spawnChildBroker } from "./childBroker.js";
-import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
+import { FAST, TestCluster, testLogger, uniq } from "./cluster.js";
+import { assertResolvedOnce, settled } from "./resolvedOnce.js";
 
 let cluster: TestCluster;
 let child: ChildProcess | undefined;
@@ -54,16 +47,6 @@ function startBroker(transactionTimeOut: number): Promise<string> {
   );
   child = started.child;
   return started.ready;
-}
-
-async function settled(addr: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const s = await transactionStatus(admin, addr).catch(() => undefined);
-    if (s && s.pending === 0) return;
-    if (Date.now() > deadline) assert.fail(`halves still pending after 60 s: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test("batched op records through kill -9: each half resolved exactly once, and far fewer op records than decisions", async () => {
@@ -132,7 +115,7 @@ test("batched op records through kill -9: each half resolved exactly once, and f
     // at once: 2 per batch (phase 1, and 2 or 3 batches of phase 2).
     assert.ok(s1.pending <= 160 - 40 * batches, `${s1.pending} pending after restart`);
     assert.ok((s1.startup?.opsRead ?? 0) <= 8, `${s1.startup?.opsRead} op records read for >= 200 decisions`);
-    await settled(addr);
+    await settled(admin, addr);
 
     // 3. Once more with everything resolved: nothing is decided again.
     await sigkill(child!);
@@ -141,34 +124,16 @@ test("batched op records through kill -9: each half resolved exactly once, and f
     assert.equal(s2.pending, 0, "nothing pending after a second restart");
 
     const all = [...first, ...second];
-    const committed = all.filter((t) => rows.has(t.id));
-    let records = 0;
-    for (let q = 0; q < 4; q++)
-      records += await admin.getMaxOffset(addr, { topic, brokerName: BROKER, queueId: q });
-    assert.equal(records, committed.length, "one record per committed half, none for a rolled-back one");
-    const got = new Map<string, number>();
-    const c = new PushConsumer({
-      endpoints: cluster.nsAddr,
+    await assertResolvedOnce({
+      nsAddr: cluster.nsAddr,
+      admin,
+      brokerAddr: addr,
+      brokerName: BROKER,
+      topic,
+      committed: all.filter((t) => rows.has(t.id)).map((t) => t.id),
+      isCommitted: (id) => rows.has(id),
       consumerGroup: uniq("TxOpsC"),
-      subscriptions: new Map([[topic, "*"]]),
-      consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
-      messageListener: {
-        consume(m) {
-          got.set(m.keys[0]!, (got.get(m.keys[0]!) ?? 0) + 1);
-          return ConsumeResult.SUCCESS;
-        },
-      },
-      logger: testLogger("c"),
-      ...FAST,
     });
-    await c.startup();
-    try {
-      await waitFor(() => got.size >= committed.length, 150_000, `${committed.length} committed orders`);
-      for (const t of committed) assert.ok(got.has(t.id), `${t.id} committed and delivered`);
-      for (const [id] of got) assert.ok(rows.has(id), `${id} was rolled back but delivered`);
-    } finally {
-      await c.shutdown();
-    }
   } finally {
     await p.shutdown();
   }

@@ -8,17 +8,10 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import {
-  Admin,
-  ConsumeResult,
-  Producer,
-  PushConsumer,
-  type Transaction,
-  TransactionResolution,
-  transactionStatus,
-} from "../src/index.js";
+import { Admin, Producer, type Transaction, TransactionResolution, transactionStatus } from "../src/index.js";
 import { killChild, sigkill, spawnChildBroker } from "./childBroker.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
+import { assertResolvedOnce, settled } from "./resolvedOnce.js";
 
 let cluster: TestCluster;
 let child: ChildProcess | undefined;
@@ -129,13 +122,7 @@ test("kill -9 with halves pending and commits in flight: after restart each half
 
     addr = await startBroker();
     // The check-back asks the producer about every half still pending, and commits or rolls back.
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const s = await transactionStatus(admin, addr).catch(() => undefined);
-      if (s && s.pending === 0) break;
-      if (Date.now() > deadline) assert.fail(`halves still pending after 60 s: ${JSON.stringify(s)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await settled(admin, addr);
 
     // Kill once more with everything resolved: a second recovery (from whatever checkpoint was
     // written last, plus the records after it) must not resolve anything again.
@@ -145,37 +132,16 @@ test("kill -9 with halves pending and commits in flight: after restart each half
     assert.equal(s.pending, 0, "nothing pending after a second restart");
     assert.ok(s.startup, "start-up reported");
 
-    const committed = txs.filter((t) => rows.has(t.id));
-    // Every record of the topic, counted by offsets: exactly the committed ones, once each.
-    let records = 0;
-    for (let q = 0; q < 4; q++) {
-      records += await admin.getMaxOffset(addr, { topic, brokerName: "broker-tx", queueId: q });
-    }
-    assert.equal(records, committed.length, "one record per committed half, none for a rolled-back one");
-    const got = new Map<string, number>();
-    const c = new PushConsumer({
-      endpoints: cluster.nsAddr,
+    await assertResolvedOnce({
+      nsAddr: cluster.nsAddr,
+      admin,
+      brokerAddr: addr,
+      brokerName: "broker-tx",
+      topic,
+      committed: txs.filter((t) => rows.has(t.id)).map((t) => t.id),
+      isCommitted: (id) => rows.has(id),
       consumerGroup: uniq("TxCrashC"),
-      subscriptions: new Map([[topic, "*"]]),
-      consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
-      messageListener: {
-        consume(m) {
-          got.set(m.keys[0]!, (got.get(m.keys[0]!) ?? 0) + 1);
-          return ConsumeResult.SUCCESS;
-        },
-      },
-      logger: testLogger("c"),
-      ...FAST,
     });
-    await c.startup();
-    try {
-      // Generous: on a loaded machine a fresh group's first pulls after a restart can be slow.
-      await waitFor(() => got.size >= committed.length, 150_000, `${committed.length} committed orders`);
-      for (const t of committed) assert.ok(got.has(t.id), `${t.id} committed and delivered`);
-      for (const [id] of got) assert.ok(rows.has(id), `${id} was rolled back but delivered`);
-    } finally {
-      await c.shutdown();
-    }
   } finally {
     await p.shutdown();
   }

@@ -14,16 +14,14 @@ import { createRequest, decodeOffsetMsgId, RequestCode, ResponseCode } from "@ti
 import { RemotingClient } from "@tidemq/remoting";
 import {
   Admin,
-  ConsumeResult,
-  type MessageView,
   Producer,
-  PushConsumer,
   TransactionMQProducer,
   TransactionResolution,
   transactionStatus,
 } from "../src/index.js";
 import { closeOnsDefaultProducer, type OnsMessage, ons, onsTimers } from "./alions.js";
 import { FAST, TestCluster, testLogger, uniq, waitFor } from "./cluster.js";
+import { startRecorder } from "./recorder.js";
 
 let cluster: TestCluster;
 let brokerAddr: string;
@@ -49,29 +47,7 @@ after(async () => {
   await cluster?.stop();
 });
 
-/** A consumer of `topic` that records every message by messageId (and counts repeats). */
-async function recorder(
-  topic: string,
-): Promise<{ got: Map<string, MessageView>; dups: () => number; stop: () => Promise<void> }> {
-  const got = new Map<string, MessageView>();
-  let dups = 0;
-  const c = new PushConsumer({
-    endpoints: cluster.nsAddr,
-    consumerGroup: uniq("TxC"),
-    subscriptions: new Map([[topic, "*"]]),
-    messageListener: {
-      consume(m) {
-        if (got.has(m.messageId)) dups++;
-        got.set(m.messageId, m);
-        return ConsumeResult.SUCCESS;
-      },
-    },
-    logger: testLogger("consumer"),
-    ...FAST,
-  });
-  await c.startup();
-  return { got, dups: () => dups, stop: () => c.shutdown() };
-}
+const recorder = (topic: string) => startRecorder(cluster.nsAddr, topic, { groupPrefix: "TxC" });
 
 async function pending(): Promise<number> {
   return (await transactionStatus(admin, brokerAddr)).pending;
