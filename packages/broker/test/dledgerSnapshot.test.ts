@@ -108,18 +108,33 @@ test("an installed base: the index begins after the snapshot's entry (term, end 
   assert.equal(again.lastIndex(), 41);
 });
 
-test("membership after an installed snapshot: the snapshot's voters, durable, then the log's config entries", async () => {
+test("membership after an installed snapshot: the snapshot's voters and the removals it names, durable, then the log's config entries", async () => {
   const { ixDir, cl } = await dirs();
   const ix = RaftLogIndex.open(ixDir, voters, cl);
   cleanups.push(async () => ix.close());
   const members = new MembershipLog(ix, ixDir, peers, logger);
   await ix.installBase({ index: 10, term: 2, end: 900 });
-  members.restoreBase(10, ["n1", "n2", "n3"]);
+  // n0 was removed by entry 4, which the snapshot covers: this member can still tell n0 (its
+  // core learns the removal from the storage's config), and passes it on in its own snapshots.
+  members.restoreBase(10, ["n1", "n2", "n3"], { n0: 4 });
   assert.deepEqual(members.currentVoters(), ["n1", "n2", "n3"]);
-  assert.deepEqual(members.snapshot().metadata, { index: 10, term: 2, voters: ["n1", "n2", "n3"] });
+  assert.deepEqual(members.removedIds(), { n0: 4 });
+  assert.deepEqual(members.snapshot().metadata, {
+    index: 10,
+    term: 2,
+    voters: ["n1", "n2", "n3"],
+    removedAt: { n0: 4 },
+  });
   const reopened = new MembershipLog(ix, ixDir, peers, logger);
   assert.deepEqual(reopened.currentVoters(), ["n1", "n2", "n3"]);
-  assert.deepEqual(reopened.initialState().config, { voters: ["n1", "n2", "n3"], removedAt: {}, index: 10 });
+  assert.deepEqual(reopened.initialState().config, {
+    voters: ["n1", "n2", "n3"],
+    removedAt: { n0: 4 },
+    index: 10,
+  });
+  // Without removals (or from an older version's file): none claimed.
+  members.restoreBase(10, ["n1", "n2", "n3"]);
+  assert.deepEqual(members.snapshot().metadata, { index: 10, term: 2, voters: ["n1", "n2", "n3"] });
 });
 
 test("snapshot payloads: garbage is refused with a clear error; only an empty replica installs one", () => {

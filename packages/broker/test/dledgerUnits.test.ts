@@ -148,7 +148,10 @@ test("Raft transport: entries and snapshots written as frame parts arrive intact
       type: "snap",
       index: 0,
       entries: [],
-      snapshot: { metadata: { index: 9, term: 2, voters: ["n0", "n1"] }, data: Buffer.from("state") },
+      snapshot: {
+        metadata: { index: 9, term: 2, voters: ["n0", "n1"], removedAt: { n2: 7 } },
+        data: Buffer.from("state"),
+      },
     };
     // The outbound connection comes up asynchronously: send until the first message arrives
     // (sends before it are dropped, as Raft expects of its transport), bounded.
@@ -179,7 +182,7 @@ test("Raft transport: entries and snapshots written as frame parts arrive intact
     assert.equal(Buffer.from(a.entries[2]!.data).toString(), "seven");
     const s = got[1]!;
     assert.equal(s.type, "snap");
-    assert.deepEqual(s.snapshot?.metadata, { index: 9, term: 2, voters: ["n0", "n1"] });
+    assert.deepEqual(s.snapshot?.metadata, { index: 9, term: 2, voters: ["n0", "n1"], removedAt: { n2: 7 } });
     assert.equal(Buffer.from(s.snapshot!.data).toString(), "state");
     // One encoding, two ways of writing it: the parts concatenated are the whole frame.
     const whole = encodeFrame(app);

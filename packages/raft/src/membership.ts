@@ -18,8 +18,18 @@ export class Membership {
 
   constructor(config: ConfigState) {
     this.base = { voters: [...config.voters], index: config.index };
-    for (const [id, at] of Object.entries(config.removedAt ?? {})) {
-      if (!config.voters.includes(id) && at <= config.index) this.removedBefore.set(id, at);
+    this.setRemovedBefore(config.voters, config.index, config.removedAt);
+  }
+
+  /** Removals as storage (or a snapshot) tells them: only non-voters, at or before `index`. */
+  private setRemovedBefore(
+    voters: readonly NodeId[],
+    index: number,
+    removedAt: Readonly<Record<NodeId, number>> | undefined,
+  ): void {
+    this.removedBefore.clear();
+    for (const [id, at] of Object.entries(removedAt ?? {})) {
+      if (!voters.includes(id) && at <= index) this.removedBefore.set(id, at);
     }
   }
 
@@ -97,9 +107,10 @@ export class Membership {
     return member ? undefined : removedAt;
   }
 
-  restore(voters: readonly NodeId[], index: number): void {
+  /** A snapshot's membership; the history before it is gone but for the removals it names. */
+  restore(voters: readonly NodeId[], index: number, removedAt?: Readonly<Record<NodeId, number>>): void {
     this.base = { voters: [...voters], index };
     this.pending = [];
-    this.removedBefore.clear(); // the history before a snapshot is gone
+    this.setRemovedBefore(voters, index, removedAt);
   }
 }

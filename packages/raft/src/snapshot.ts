@@ -30,6 +30,6 @@ export function handleSnapshot(n: RaftNode, m: Message): void {
     return;
   }
   n.log.restore(s);
-  n.membership.restore(s.metadata.voters, idx);
+  n.membership.restore(s.metadata.voters, idx, s.metadata.removedAt);
   n.send({ type: "appResp", to: m.from, index: n.log.lastIndex() });
 }

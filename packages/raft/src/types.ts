@@ -43,6 +43,10 @@ export interface SnapshotMetadata {
   readonly term: number;
   /** Membership as of `index`. */
   readonly voters: readonly NodeId[];
+  /** Optional: replicas that config entries at or before `index` removed (id → that entry's
+   *  index), so a member that installed the snapshot can still tell one that was down during
+   *  its removal (removedPeer.ts) — the entries themselves are gone with the compacted log. */
+  readonly removedAt?: Readonly<Record<NodeId, number>>;
 }
 
 export interface Snapshot {

@@ -124,3 +124,14 @@ test("a restarted member knows who committed entries removed from its storage's 
   assert.equal(m.committedRemoval("n2", 9), undefined, "a voter again (the storage's claim is ignored)");
   assert.equal(m.committedRemoval("n4", 9), undefined, "never a member");
 });
+
+test("a member that installs a snapshot knows the removals it names (SnapshotMetadata.removedAt), and only those", () => {
+  const m = new Membership({ voters: ["n0", "n1", "n2"], index: 3, removedAt: { n5: 2 } });
+  m.restore(["n1", "n2", "n3"], 20, { n0: 12, n3: 15, n4: 25 });
+  assert.equal(m.committedRemoval("n0", 20), 12, "named by the snapshot");
+  assert.equal(m.committedRemoval("n3", 20), undefined, "a voter as of the snapshot");
+  assert.equal(m.committedRemoval("n4", 20), undefined, "after the snapshot's index: not its to name");
+  assert.equal(m.committedRemoval("n5", 20), undefined, "the history before the snapshot is gone");
+  m.restore(["n1", "n2", "n3"], 30);
+  assert.equal(m.committedRemoval("n0", 30), undefined, "a snapshot naming none");
+});

@@ -37,7 +37,15 @@ interface MembershipFile {
   v: 1;
   entries: StoredConfigEntry[];
   /** An installed snapshot's membership as of its index (SnapshotInstall.ts). */
-  base?: { index: number; voters: NodeId[] };
+  base?: MembershipBase;
+}
+
+/** The membership an installed snapshot brought: voters as of `index`, and whom config entries
+ *  up to it removed (SnapshotMetadata.removedAt; absent in files of older versions). */
+interface MembershipBase {
+  index: number;
+  voters: NodeId[];
+  removedAt?: Record<NodeId, number>;
 }
 
 export function encodeMembershipContext(c: MembershipContext): Uint8Array {
@@ -77,7 +85,7 @@ export function parsePeerAddress(id: string, addr: string): DLedgerPeer | undefi
 export class MembershipLog implements RaftStorage {
   private records: StoredConfigEntry[] = [];
   /** The membership an installed snapshot brought, as of its index. */
-  private base: { index: number; voters: NodeId[] } | undefined;
+  private base: MembershipBase | undefined;
   /** Addresses learned from config entries (appended or proposed), by id; newest wins. */
   private readonly learned = new Map<string, DLedgerPeer>();
   private readonly path: string;
@@ -103,7 +111,15 @@ export class MembershipLog implements RaftStorage {
       }
     }
     const b = file?.base;
-    if (b && Number.isSafeInteger(b.index) && Array.isArray(b.voters)) this.base = b;
+    if (b && Number.isSafeInteger(b.index) && Array.isArray(b.voters)) {
+      const removals = b.removedAt && typeof b.removedAt === "object" ? Object.entries(b.removedAt) : [];
+      const ok = removals.every(([, at]) => Number.isSafeInteger(at));
+      this.base = {
+        index: b.index,
+        voters: b.voters,
+        ...(ok && removals.length > 0 ? { removedAt: Object.fromEntries(removals) } : {}),
+      };
+    }
     const kept: StoredConfigEntry[] = [];
     for (const r of file?.entries ?? []) {
       if (this.valid(r)) kept.push(r);
@@ -139,7 +155,7 @@ export class MembershipLog implements RaftStorage {
    *  index of the entry that last removed it, unless a later one added it back). */
   private historyBefore(index: number): { voters: NodeId[]; removedAt: Record<NodeId, number> } {
     let voters = this.base ? [...this.base.voters].sort() : this.initial.map((p) => p.id).sort();
-    const removedAt: Record<NodeId, number> = {};
+    const removedAt: Record<NodeId, number> = { ...this.base?.removedAt };
     for (const r of this.records) {
       if (r.index >= index) break;
       if (!this.valid(r)) continue;
@@ -178,8 +194,8 @@ export class MembershipLog implements RaftStorage {
   }
 
   /** An installed snapshot's membership (durable): the log's config entries count after it. */
-  restoreBase(index: number, voters: readonly NodeId[]): void {
-    this.base = { index, voters: [...voters] };
+  restoreBase(index: number, voters: readonly NodeId[], removedAt?: Readonly<Record<NodeId, number>>): void {
+    this.base = { index, voters: [...voters], ...(removedAt ? { removedAt: { ...removedAt } } : {}) };
     this.records = this.records.filter((r) => r.index > index);
     this.writeFile();
   }
@@ -266,7 +282,9 @@ export class MembershipLog implements RaftStorage {
 
   snapshot(): Snapshot {
     const s = this.index.snapshot();
-    return { ...s, metadata: { ...s.metadata, voters: this.votersBefore(s.metadata.index + 1) } };
+    const { voters, removedAt } = this.historyBefore(s.metadata.index + 1);
+    const removals = Object.keys(removedAt).length > 0 ? { removedAt } : {};
+    return { ...s, metadata: { ...s.metadata, voters, ...removals } };
   }
 
   /** Where the file lives (log lines). */

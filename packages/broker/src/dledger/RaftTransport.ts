@@ -231,7 +231,14 @@ interface Header {
   /** removed: "the group removed you" (Message.removed); older replicas ignore it. */
   rm?: boolean;
   e: [number, number, number, number][];
-  sn?: { index: number; term: number; voters: readonly string[]; len: number };
+  sn?: {
+    index: number;
+    term: number;
+    voters: readonly string[];
+    /** SnapshotMetadata.removedAt; older replicas neither send nor read it. */
+    removedAt?: Readonly<Record<string, number>>;
+    len: number;
+  };
 }
 
 export function encodeFrame(m: Message): Buffer {
@@ -319,11 +326,27 @@ function decodePayload(payload: Buffer): Message {
     ...(h.sn
       ? {
           snapshot: {
-            metadata: { index: h.sn.index, term: h.sn.term, voters: h.sn.voters },
+            metadata: {
+              index: h.sn.index,
+              term: h.sn.term,
+              voters: h.sn.voters,
+              ...(removalsOf(h.sn.removedAt) ? { removedAt: removalsOf(h.sn.removedAt)! } : {}),
+            },
             data: Buffer.from(payload.subarray(p, p + h.sn.len)),
           },
         }
       : {}),
   };
   return m;
+}
+
+/** A frame's snapshot removals (id → entry index), or undefined when absent or malformed. */
+function removalsOf(v: unknown): Record<string, number> | undefined {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
+  const out: Record<string, number> = {};
+  for (const [id, at] of Object.entries(v)) {
+    if (!Number.isSafeInteger(at) || (at as number) <= 0) return undefined;
+    out[id] = at as number;
+  }
+  return out;
 }

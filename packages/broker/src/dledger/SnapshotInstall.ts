@@ -170,7 +170,7 @@ export interface SnapshotTarget {
  * is refused: it stops replicating (the operator step in the error) and stays up.
  */
 export async function installSnapshot(s: Snapshot, t: SnapshotTarget): Promise<void> {
-  const { index, term, voters } = s.metadata;
+  const { index, term, voters, removedAt } = s.metadata;
   const payload = decodeSnapshotPayload(s.data);
   const why = refuseInstall(
     {
@@ -194,7 +194,7 @@ export async function installSnapshot(s: Snapshot, t: SnapshotTarget): Promise<v
   );
   await t.stateMachine?.installSnapshot(payload.state);
   await t.index.installBase({ index, term, end: payload.end, segmentEnd: payload.segmentEnd });
-  t.members.restoreBase(index, voters);
+  t.members.restoreBase(index, voters, removedAt);
   t.gate.committedOffset = payload.end;
   t.store.commitAdvanced();
 }
