@@ -42,6 +42,9 @@ function take(resolve: (receipt: SendReceipt) => void, reject: (err: unknown) =>
  */
 export class HalfBatcher {
   private waiting = new Map<string, BatchedHalf[]>();
+  /** The list the last half joined and its broker (most halves of a turn go to one broker): no Map lookup. */
+  private lastAddr: string | undefined;
+  private lastList: BatchedHalf[] | undefined;
   private scheduled = false;
   /** Brokers that answered REQUEST_CODE_NOT_SUPPORTED. */
   private readonly plainOnly = new Set<string>();
@@ -60,14 +63,13 @@ export class HalfBatcher {
    * A half of `tx` (markHalf'd), its receipt recorded in `tx` before the promise resolves; or
    * undefined when the half cannot take this path — its topic's route is not known yet, its
    * broker has no known master, or its body is to be compressed — and goes through
-   * SendCore.send instead.
+   * SendCore.send instead. `t0`: when the send began (the caller's clock read, Date.now()).
    */
-  sendHalf(msg: PreparedMessage, tx: Transaction): Promise<SendReceipt> | undefined {
+  sendHalf(msg: PreparedMessage, tx: Transaction, t0: number): Promise<SendReceipt> | undefined {
     const core = this.core;
     if (msg.body.length > core.options.compressMsgBodyOverHowmuch) return undefined;
     const queues = core.knownQueues(msg.topic);
     if (!queues) return undefined;
-    const t0 = Date.now();
     const mq = core.chooseQueue(msg.topic, queues, undefined, msg.shardingKey, undefined);
     let addr: string;
     try {
@@ -91,7 +93,7 @@ export class HalfBatcher {
     timeoutMs: number,
     alone: () => Promise<SendResultRaw>,
   ): Promise<SendResultRaw> {
-    if (this.plainOnly.has(addr)) return alone();
+    if (this.plainOnly.size > 0 && this.plainOnly.has(addr)) return alone();
     const bytes = halfBatchEntryBytes(entry);
     if (bytes > this.limits.maxBytes) return alone();
     return new Promise<SendResultRaw>((resolve, reject) => {
@@ -115,19 +117,25 @@ export class HalfBatcher {
   }
 
   private enqueue(addr: string, m: BatchedHalf): void {
-    if (this.plainOnly.has(addr) || m.bytes > this.limits.maxBytes) {
+    if ((this.plainOnly.size > 0 && this.plainOnly.has(addr)) || m.bytes > this.limits.maxBytes) {
       m.sendAlone();
       return;
     }
-    let list = this.waiting.get(addr);
-    if (!list) {
-      list = [];
-      this.waiting.set(addr, list);
+    let list = this.lastList;
+    if (list === undefined || addr !== this.lastAddr) {
+      list = this.waiting.get(addr);
+      if (!list) {
+        list = [];
+        this.waiting.set(addr, list);
+      }
+      this.lastAddr = addr;
+      this.lastList = list;
     }
     list.push(m);
     if (list.length >= this.limits.maxCount) {
       // A full batch leaves at once (as the producer's auto-batches do).
       this.waiting.delete(addr);
+      this.lastList = undefined;
       this.flushList(addr, list);
     } else if (!this.scheduled) {
       this.scheduled = true;
@@ -141,6 +149,7 @@ export class HalfBatcher {
     const waiting = this.waiting;
     if (waiting.size === 0) return;
     this.waiting = new Map();
+    this.lastList = undefined;
     for (const [addr, list] of waiting) this.flushList(addr, list);
   };
 
