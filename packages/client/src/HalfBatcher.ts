@@ -70,7 +70,7 @@ export class HalfBatcher {
     if (msg.body.length > core.options.compressMsgBodyOverHowmuch) return undefined;
     const queues = core.knownQueues(msg.topic);
     if (!queues) return undefined;
-    const mq = core.chooseQueue(msg.topic, queues, undefined, msg.shardingKey, undefined);
+    const mq = core.chooseQueue(msg.topic, queues, undefined, msg.shardingKey, undefined, t0);
     let addr: string;
     try {
       addr = core.brokerAddr(mq);
@@ -133,9 +133,12 @@ export class HalfBatcher {
     }
     list.push(m);
     if (list.length >= this.limits.maxCount) {
-      // A full batch leaves at once (as the producer's auto-batches do).
-      this.waiting.delete(addr);
-      this.lastList = undefined;
+      // A full batch leaves at once (as the producer's auto-batches do). Its place takes a
+      // fresh list, not a delete (a Map shrinks on delete, a runtime call, and grows back with
+      // the next half); the turn's flush passes over an empty one.
+      const fresh: BatchedHalf[] = [];
+      this.waiting.set(addr, fresh);
+      this.lastList = fresh;
       this.flushList(addr, list);
     } else if (!this.scheduled) {
       this.scheduled = true;
