@@ -1,12 +1,12 @@
 import {
   atEndOfTurn,
   type EndTransactionEntry,
+  type ExtFields,
   endTransactionResultCode,
   endTransactionResultRemark,
   MAX_END_TRANSACTION_BATCH,
   ResponseCode,
   readEndTransactionResults,
-  SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
@@ -117,8 +117,20 @@ export class EndTransactionBatcher {
   private scheduled = false;
   /** Brokers that answered REQUEST_CODE_NOT_SUPPORTED. */
   private readonly plainOnly = new Set<string>();
+  /** The last group's request header as wire fields (built once per group, never modified). */
+  private headerGroup: string | undefined;
+  private header: ExtFields = {};
 
   constructor(private readonly instance: MQClientInstance) {}
+
+  /** The request header of `group`'s batches (binary serialization, as sendMessage's). */
+  private headerOf(group: string): ExtFields {
+    if (group !== this.headerGroup) {
+      this.header = { producerGroup: group, fromTransactionCheck: "false" };
+      this.headerGroup = group;
+    }
+    return this.header;
+  }
 
   /** Queues `half` (its commitOrRollback set) for this turn's batch to its broker. */
   end(half: EndingHalf, group: string): void {
@@ -171,16 +183,15 @@ export class EndTransactionBatcher {
   };
 
   private sendBatch(addr: string, group: string, part: EndingHalf[]): void {
-    this.instance.api
-      .call(
+    const api = this.instance.api;
+    api
+      .callWithFields(
         addr,
         TransactionRequestCode.END_TRANSACTION_BATCH,
-        { producerGroup: group, fromTransactionCheck: false },
+        this.headerOf(group),
         encodeEndTransactionEntries(part),
-        {
-          what: () => `END_TRANSACTION_BATCH of ${part.length} half messages`,
-          serializeType: SerializeType.ROCKETMQ,
-        },
+        api.requestTimeout,
+        () => `END_TRANSACTION_BATCH of ${part.length} half messages`,
       )
       .then(
         (res) => {
