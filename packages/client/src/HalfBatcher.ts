@@ -1,10 +1,10 @@
 import {
   atEndOfTurn,
+  type ExtFields,
   type HalfBatchEntry,
   halfBatchEntryBytes,
   RequestCode,
   ResponseCode,
-  SerializeType,
   TransactionRequestCode,
 } from "@tidemq/protocol";
 import { BrokerError } from "./errors.js";
@@ -42,33 +42,43 @@ function take(resolve: (receipt: SendReceipt) => void, reject: (err: unknown) =>
  */
 export class HalfBatcher {
   private waiting = new Map<string, BatchedHalf[]>();
+  /** The list the last half joined and its broker (most halves of a turn go to one broker): no Map lookup. */
+  private lastAddr: string | undefined;
+  private lastList: BatchedHalf[] | undefined;
   private scheduled = false;
   /** Brokers that answered REQUEST_CODE_NOT_SUPPORTED. */
   private readonly plainOnly = new Set<string>();
   /** Batch requests sent (for tests and statistics). */
   batchesSent = 0;
+  /**
+   * The request header's wire fields, the same for every batch of this producer: built once
+   * (not per request, as a header object would be) and never modified. Sent in the binary
+   * serialization, cheaper to encode and decode than JSON (as sendMessage's).
+   */
+  private readonly header: ExtFields;
 
   constructor(
     /** @internal */ readonly core: SendCore,
-    private readonly group: string,
-    private readonly defaultTopic: string,
-    private readonly defaultTopicQueueNums: string,
+    group: string,
+    defaultTopic: string,
+    defaultTopicQueueNums: string,
     private readonly limits: AutoBatchLimits,
-  ) {}
+  ) {
+    this.header = { producerGroup: group, defaultTopic, defaultTopicQueueNums };
+  }
 
   /**
    * A half of `tx` (markHalf'd), its receipt recorded in `tx` before the promise resolves; or
    * undefined when the half cannot take this path — its topic's route is not known yet, its
    * broker has no known master, or its body is to be compressed — and goes through
-   * SendCore.send instead.
+   * SendCore.send instead. `t0`: when the send began (the caller's clock read, Date.now()).
    */
-  sendHalf(msg: PreparedMessage, tx: Transaction): Promise<SendReceipt> | undefined {
+  sendHalf(msg: PreparedMessage, tx: Transaction, t0: number): Promise<SendReceipt> | undefined {
     const core = this.core;
     if (msg.body.length > core.options.compressMsgBodyOverHowmuch) return undefined;
     const queues = core.knownQueues(msg.topic);
     if (!queues) return undefined;
-    const t0 = Date.now();
-    const mq = core.chooseQueue(msg.topic, queues, undefined, msg.shardingKey, undefined);
+    const mq = core.chooseQueue(msg.topic, queues, undefined, msg.shardingKey, undefined, t0);
     let addr: string;
     try {
       addr = core.brokerAddr(mq);
@@ -91,7 +101,7 @@ export class HalfBatcher {
     timeoutMs: number,
     alone: () => Promise<SendResultRaw>,
   ): Promise<SendResultRaw> {
-    if (this.plainOnly.has(addr)) return alone();
+    if (this.plainOnly.size > 0 && this.plainOnly.has(addr)) return alone();
     const bytes = halfBatchEntryBytes(entry);
     if (bytes > this.limits.maxBytes) return alone();
     return new Promise<SendResultRaw>((resolve, reject) => {
@@ -115,19 +125,28 @@ export class HalfBatcher {
   }
 
   private enqueue(addr: string, m: BatchedHalf): void {
-    if (this.plainOnly.has(addr) || m.bytes > this.limits.maxBytes) {
+    if ((this.plainOnly.size > 0 && this.plainOnly.has(addr)) || m.bytes > this.limits.maxBytes) {
       m.sendAlone();
       return;
     }
-    let list = this.waiting.get(addr);
-    if (!list) {
-      list = [];
-      this.waiting.set(addr, list);
+    let list = this.lastList;
+    if (list === undefined || addr !== this.lastAddr) {
+      list = this.waiting.get(addr);
+      if (!list) {
+        list = [];
+        this.waiting.set(addr, list);
+      }
+      this.lastAddr = addr;
+      this.lastList = list;
     }
     list.push(m);
     if (list.length >= this.limits.maxCount) {
-      // A full batch leaves at once (as the producer's auto-batches do).
-      this.waiting.delete(addr);
+      // A full batch leaves at once (as the producer's auto-batches do). Its place takes a
+      // fresh list, not a delete (a Map shrinks on delete, a runtime call, and grows back with
+      // the next half); the turn's flush passes over an empty one.
+      const fresh: BatchedHalf[] = [];
+      this.waiting.set(addr, fresh);
+      this.lastList = fresh;
       this.flushList(addr, list);
     } else if (!this.scheduled) {
       this.scheduled = true;
@@ -141,6 +160,7 @@ export class HalfBatcher {
     const waiting = this.waiting;
     if (waiting.size === 0) return;
     this.waiting = new Map();
+    this.lastList = undefined;
     for (const [addr, list] of waiting) this.flushList(addr, list);
   };
 
@@ -177,21 +197,13 @@ export class HalfBatcher {
     const pool = this.core.bodies;
     const buffer = pool.take(bytes);
     this.core.instance.api
-      .call(
+      .callWithFields(
         addr,
         TransactionRequestCode.SEND_HALF_BATCH,
-        {
-          producerGroup: this.group,
-          defaultTopic: this.defaultTopic,
-          defaultTopicQueueNums: this.defaultTopicQueueNums,
-        },
+        this.header,
         encodeHalfBatchMembers(part, bytes, buffer),
-        // The binary header: cheaper to encode and decode than JSON (as sendMessage uses).
-        {
-          timeoutMs,
-          what: () => `SEND_HALF_BATCH of ${part.length} half messages`,
-          serializeType: SerializeType.ROCKETMQ,
-        },
+        timeoutMs,
+        () => `SEND_HALF_BATCH of ${part.length} half messages`,
       )
       .then(
         (res) => {

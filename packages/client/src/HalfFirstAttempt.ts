@@ -1,10 +1,12 @@
 import {
   encodeProperties,
   type HalfBatchEntry,
+  MessageConst,
   MessageSysFlag,
   type Properties,
   RequestCode,
 } from "@tidemq/protocol";
+import type { EndingHalf } from "./EndTransactionBatcher.js";
 import type { HalfBatcher } from "./HalfBatcher.js";
 import type { HalfBatchAnswer } from "./halfBatchAnswer.js";
 import { asciiHalfPropertiesBytes, HALF_ENTRY_FIXED_BYTES } from "./halfBatchBody.js";
@@ -14,7 +16,7 @@ import type { MessageQueue } from "./MessageQueue.js";
 import type { SendResultRaw } from "./MQClientAPI.js";
 import type { SendOutcome } from "./SendCore.js";
 import type { SendReceipt, SendStatus } from "./SendReceipt.js";
-import type { Transaction } from "./Transaction.js";
+import { commitLogOffsetOf, type Transaction } from "./Transaction.js";
 
 /**
  * A transaction half's first attempt, owned by the batcher (not SendCore's retry loop): its
@@ -22,8 +24,11 @@ import type { Transaction } from "./Transaction.js";
  * place in the answer and recorded in its transaction, and the one promise the caller awaits.
  * A failed attempt goes on in SendCore's retry loop (SendCore.attempt with `failed`): the same
  * attempts, deadline, fault records and warnings as a half sent through SendCore from the start.
+ * Once stored it is also the half's END_TRANSACTION_BATCH entry in its transaction (EndingHalf:
+ * where it was stored, filled in then), not copied into an object of its own: it (and the
+ * prepared message it reads) lives until the transaction ends.
  */
-export class FirstAttempt implements BatchedHalf {
+export class FirstAttempt implements BatchedHalf, EndingHalf {
   // What the entry shares with the message, the send and the options is read through
   // getters, not copied: one object per half, as small as it can be (a copied time would
   // also be one more boxed number).
@@ -33,6 +38,11 @@ export class FirstAttempt implements BatchedHalf {
   private text: string | undefined;
   resolve!: (receipt: SendReceipt) => void;
   reject!: (err: unknown) => void;
+  // EndingHalf: where the half was stored (set when it is), and what its END_TRANSACTION says.
+  brokerAddr = "";
+  tranStateTableOffset = -1;
+  commitLogOffset = -1;
+  commitOrRollback: number = MessageSysFlag.TRANSACTION_NOT_TYPE;
 
   constructor(
     private readonly batcher: HalfBatcher,
@@ -83,6 +93,18 @@ export class FirstAttempt implements BatchedHalf {
   get sysFlag(): number {
     return MessageSysFlag.TRANSACTION_PREPARED_TYPE;
   }
+  get owner(): Transaction {
+    return this.tx;
+  }
+  get msgId(): string {
+    return this.msg.uniqId;
+  }
+  get tags(): string {
+    return this.msg.properties[MessageConst.TAGS] ?? "";
+  }
+  get keys(): string {
+    return this.msg.properties[MessageConst.KEYS] ?? "";
+  }
 
   stored(sendStatus: SendStatus, a: HalfBatchAnswer, i: number): void {
     this.done(
@@ -118,7 +140,10 @@ export class FirstAttempt implements BatchedHalf {
       transactionId: msg.uniqId,
     };
     try {
-      this.tx.addHalf(receipt, msg, commitLogOffset);
+      this.brokerAddr = addr;
+      this.tranStateTableOffset = queueOffset;
+      this.commitLogOffset = commitLogOffset >= 0 ? commitLogOffset : commitLogOffsetOf(offsetMsgId);
+      this.tx.recordHalf(this);
     } catch (err) {
       this.reject(err);
       return;

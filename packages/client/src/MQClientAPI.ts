@@ -118,6 +118,49 @@ export class MQClientAPI {
     return response;
   }
 
+  /**
+   * A request answered SUCCESS (else BrokerError, as `call`), its header already wire fields in
+   * the binary serialization: the same frame `call` builds from the header object, without the
+   * async wrapper and the conversion of the header (built once by the caller and reused, so
+   * neither this nor the transport may modify it). For the batch requests of transactions,
+   * sent twice per turn of a transactional producer: as lean as sendMessage.
+   */
+  callWithFields(
+    addr: string,
+    code: number,
+    ext: ExtFields,
+    body: Buffer | undefined,
+    timeoutMs: number,
+    what: () => string,
+  ): Promise<RemotingCommand> {
+    const request: RemotingCommand = {
+      code,
+      language: "JAVA",
+      version: TIDEMQ_VERSION,
+      opaque: 0,
+      flag: 0,
+      remark: undefined,
+      extFields: ext,
+      body,
+      serializeType: SerializeType.ROCKETMQ,
+    };
+    let sent: Promise<RemotingCommand>;
+    try {
+      sent = this.transport.invoke(addr, request, timeoutMs);
+    } catch (err) {
+      return Promise.reject(mapTransportError(err, addr, what(), timeoutMs));
+    }
+    return sent.then(
+      (res) => {
+        if (res.code !== ResponseCode.SUCCESS) throw new BrokerError(res.code, res.remark, addr, what());
+        return res;
+      },
+      (err: unknown) => {
+        throw mapTransportError(err, addr, what(), timeoutMs);
+      },
+    );
+  }
+
   async oneway(addr: string, code: number, header: object | undefined, body?: Buffer): Promise<void> {
     try {
       await this.transport.invokeOneway(addr, createRequest(code, header, body, { oneway: true }));

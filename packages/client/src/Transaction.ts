@@ -230,7 +230,7 @@ export class Transaction implements HalfOwner {
    * already (the SEND_HALF_BATCH answer's reader does), else -1.
    */
   addHalf(receipt: SendReceipt, msg?: PreparedMessage, commitLogOffset = -1): void {
-    const h: EndingHalf = {
+    this.recordHalf({
       brokerAddr: receipt.brokerAddr,
       tranStateTableOffset: receipt.queueOffset,
       commitLogOffset: commitLogOffset >= 0 ? commitLogOffset : commitLogOffsetOf(receipt.offsetMessageId),
@@ -240,7 +240,14 @@ export class Transaction implements HalfOwner {
       keys: msg ? (msg.properties[MessageConst.KEYS] ?? "") : undefined,
       commitOrRollback: MessageSysFlag.TRANSACTION_NOT_TYPE,
       owner: this,
-    };
+    });
+  }
+
+  /**
+   * @internal A stored half, already in its END_TRANSACTION_BATCH entry's shape and owned by
+   * this transaction (the batcher's FirstAttempt is one: no second object per half).
+   */
+  recordHalf(h: EndingHalf): void {
     if (this.first === undefined) this.first = h;
     else if (this.more) this.more.push(h);
     else this.more = [h];
