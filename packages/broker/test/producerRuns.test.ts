@@ -45,7 +45,7 @@ test("hashSeqKey and hashFrom after prefixLanes give hashKey's hash; hashSeqKey'
   }
 });
 
-test("classify hashes a 32-unit key as hashKey does, and takes its value as hashSeqKey does (its copy of that body)", () => {
+test("classify and next hash a 32-unit key as hashKey does, and take its value as hashSeqKey does (their copies of that body)", () => {
   const rnd = random(11);
   const units = "0123456789ABCDEFabcdef-XZ\u00e9\u4e2d";
   let runs = new ProducerRuns();
@@ -62,7 +62,16 @@ test("classify hashes a 32-unit key as hashKey does, and takes its value as hash
     assert.ok(runs.runOf !== undefined, key);
     prefixLanes(topic, key, 20);
     hashSeqKey(prefixA, prefixB, key);
-    assert.equal(runs.value, seqValueOfLast(), key);
+    const value = seqValueOfLast();
+    assert.equal(runs.value, value, key);
+    // next(), a batch's later keys, has its own copy: the same words and value.
+    const run = runs.runOf!;
+    runs.lo = 0;
+    runs.hi = 0;
+    assert.equal(runs.next(run, topic, key, -1), true, key);
+    assert.equal(runs.lo, hashKey(topic, key), key);
+    assert.equal(runs.hi, hashHi(), key);
+    assert.equal(runs.value, value, key);
   }
 });
 
