@@ -280,11 +280,11 @@ export class ProducerRuns {
       r.topic = topic;
     }
     // hashSeqKey(r.a, r.b, key), hashHi() and seqValueOfLast(), written out here: that
-    // function's bytecode is too long for V8 to inline, and the call to its separate code
-    // cost the broker ~1.5-2 % of a single send's CPU (`bench/dedup-ab-inproc.mjs --three
-    // --swap`, 8 pairs: on/off 1.070 against 1.089 with the call), several times what the
-    // same arithmetic costs in a tight loop: between two sends the broker runs enough other
-    // code that each separate code object the admission touches is fetched afresh.
+    // function's bytecode is too long for V8 to inline, and calling it cost the broker
+    // ~1.5-2 % of a single send's CPU (`bench/dedup-ab-inproc.mjs --three --swap`, 8 pairs:
+    // on/off 1.070 against 1.089 with the call; a separate function writing these fields
+    // measured as the call), several times what the same arithmetic costs in a tight loop
+    // (README, "Why the window costs more inside the broker than alone").
     let a = r.a;
     let b = r.b;
     const c20 = key.charCodeAt(20);
