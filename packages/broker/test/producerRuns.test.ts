@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DuplicateWindow, followerMark, hashHi, hashKey, PENDING } from "../src/dedup/DuplicateWindow.js";
 import { hashFrom, hashSeqKey, prefixA, prefixB, prefixLanes, seqValueOfLast } from "../src/dedup/KeyHash.js";
-import { MAX_RUNS } from "../src/dedup/ProducerRuns.js";
+import { MAX_RUNS, ProducerRuns } from "../src/dedup/ProducerRuns.js";
 
 function random(seed: number): (n: number) => number {
   return (n) => {
@@ -42,6 +42,36 @@ test("hashSeqKey and hashFrom after prefixLanes give hashKey's hash; hashSeqKey'
       assert.equal(hashHi(), hi);
       if (hexOnly) assert.equal(seqValueOfLast(), Number.parseInt(key.slice(20), 16), key);
     }
+  }
+});
+
+test("classify and next hash a 32-unit key as hashKey does, and take its value as hashSeqKey does (their copies of that body)", () => {
+  const rnd = random(11);
+  const units = "0123456789ABCDEFabcdef-XZ\u00e9\u4e2d";
+  let runs = new ProducerRuns();
+  for (let i = 0; i < 5000; i++) {
+    // A few prefixes (so the keys find runs), any units after them.
+    if (i % 500 === 0) runs = new ProducerRuns();
+    let key = hex(rnd(4), 20);
+    const hexOnly = i % 2 === 0;
+    for (let k = 20; k < 32; k++) key += units[rnd(hexOnly ? 16 : units.length)];
+    const topic = `T${rnd(3)}`;
+    runs.classify(topic, key, 0, 0);
+    assert.equal(runs.lo, hashKey(topic, key), key);
+    assert.equal(runs.hi, hashHi(), key);
+    assert.ok(runs.runOf !== undefined, key);
+    prefixLanes(topic, key, 20);
+    hashSeqKey(prefixA, prefixB, key);
+    const value = seqValueOfLast();
+    assert.equal(runs.value, value, key);
+    // next(), a batch's later keys, has its own copy: the same words and value.
+    const run = runs.runOf!;
+    runs.lo = 0;
+    runs.hi = 0;
+    assert.equal(runs.next(run, topic, key, -1), true, key);
+    assert.equal(runs.lo, hashKey(topic, key), key);
+    assert.equal(runs.hi, hashHi(), key);
+    assert.equal(runs.value, value, key);
   }
 });
 

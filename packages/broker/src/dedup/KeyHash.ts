@@ -10,7 +10,7 @@
 let lastHi = 0;
 
 /** murmur3's finaliser: every input bit flips about half the output bits. */
-function fmix32(h: number): number {
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -38,7 +38,7 @@ function hashTopic(topic: string): void {
 }
 
 /** A hex digit's value (any other character: some value below 32, still deterministic). */
-function hexValue(c: number): number {
+export function hexValue(c: number): number {
   return (c & 15) + 9 * ((c >>> 6) & 1);
 }
 
@@ -148,6 +148,8 @@ export function seqValueOfLast(): number {
  * hashFrom(a, b, key, 20) for a 32-unit key, reading each of units 20..31 once, which also
  * gives their value as 12 hex digits (seqValueOfLast: ms since the month began and counter,
  * in a client's UNIQ_KEY). The send path's hash: a producer's prefix lanes are cached.
+ * ProducerRuns.classify holds a copy of this body (see there why); they must stay the same
+ * (test/producerRuns checks classify's words and value against this function's).
  */
 export function hashSeqKey(a: number, b: number, key: string): number {
   const c20 = key.charCodeAt(20);
@@ -193,7 +195,7 @@ export function hashSeqKey(a: number, b: number, key: string): number {
 }
 
 /** One lane's half of a four-unit step (hashFrom's loop body, per lane). */
-function step4(
+export function step4(
   lane: number,
   u0: number,
   u1: number,
