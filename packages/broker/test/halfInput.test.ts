@@ -16,6 +16,7 @@ import {
   type TopicConfig,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
+import { RecordCopy } from "@tidemq/store";
 import fc from "fast-check";
 import type { BrokerContext } from "../src/context.js";
 import { loadBrokerConfig } from "../src/loadBrokerConfig.js";
@@ -23,7 +24,7 @@ import { SendInputBuilder } from "../src/processors/SendInputBuilder.js";
 import { type HalfTopic, halfInputOf } from "../src/transaction/HalfInput.js";
 import { type HalfFacts, halfMessage } from "../src/transaction/HalfMessage.js";
 import { RecentHalves } from "../src/transaction/RecentHalves.js";
-import { copyRecord } from "../src/transaction/TransactionRecords.js";
+import { commitCopyOf, copyRecord } from "../src/transaction/TransactionRecords.js";
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
 const value = fc.string({ maxLength: 12, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
@@ -41,6 +42,8 @@ const known = fc.constantFrom(
   "__STARTDELIVERTIME",
   "TRAN_MS",
   "XWAIT",
+  "REAL_TOPIC",
+  "REAL_QID",
 );
 /** A pair as a producer may send it: a known or random name (repeats allowed), maybe no value. */
 const pair = fc.oneof(
@@ -154,8 +157,12 @@ test("a half built from its entry = the send path's input and facts for it; anyt
         assert.deepEqual(fastRest, slowRest);
         // The same stored properties; with PGROUP sent TRAN_MSG=true comes after the producer's
         // pairs (in the cached suffix), otherwise the very same bytes.
-        const { commitSuffix, discardSuffix, ...fastFacts } = facts[0]!;
-        const { commitSuffix: _c, discardSuffix: _d, ...slowFacts } = slow.halfFacts!;
+        const { commitSuffix, discardSuffix, pairsWhole, ...fastFacts } = facts[0]!;
+        const { commitSuffix: _c, discardSuffix: _d, pairsWhole: _w, ...slowFacts } = slow.halfFacts!;
+        // Whole pairs only when there is truly nothing a commit copy cuts from them.
+        const cut = /(^|\u0002)(TRAN_MSG|REAL_TOPIC|REAL_QID)\u0001/.test(String(fp));
+        assert.equal(pairsWhole, commitSuffix !== undefined && !cut);
+        assert.equal(_w, false);
         const fastText = `${fp}${fs?.toString("utf8") ?? ""}`;
         const slowText = `${sp}${ss?.toString("utf8") ?? ""}`;
         if (commitSuffix === undefined) assert.equal(fastText, slowText);
@@ -176,6 +183,16 @@ test("a half built from its entry = the send path's input and facts for it; anyt
           });
           assert.deepEqual(copies[0], copies[1], decision);
         }
+        // The commit copy's spliced ranges: the same with the pairs taken whole as with the
+        // search for pairs to cut.
+        const keptOf = (f: HalfFacts) => {
+          const recent = new RecentHalves();
+          recent.storedAt(fast, 3, "7F00000100002A9F0000000000000100", 9, f);
+          const copy = commitCopyOf(recent.take(3, 256)!);
+          assert.ok(copy instanceof RecordCopy);
+          return copy.keep;
+        };
+        if (pairsWhole) assert.deepEqual(keptOf(facts[0]!), keptOf({ ...facts[0]!, pairsWhole: false }));
         if (commitSuffix) suffixed++;
       },
     ),

@@ -121,6 +121,8 @@ export function halfInputOf(
     immunity: s.immunity,
     commitSuffix: sx?.commit,
     discardSuffix: sx?.discard,
+    // TRAN_MSG is cut from the pairs with a cached suffix; REAL_* only if the producer sent them.
+    pairsWhole: sx !== undefined && !s.real,
   };
   // One literal shape for every MessageInput (SendInputBuilder.single's: the store reads them in a hot loop).
   return {
@@ -154,6 +156,8 @@ interface Scanned {
   prepared: boolean;
   group: string | undefined;
   immunity: string | undefined;
+  /** A REAL_TOPIC or REAL_QID pair was sent (a commit copy cuts it). */
+  real: boolean;
 }
 
 /** Reused by scan (one half at a time; its fields are copied out before the next). */
@@ -165,6 +169,7 @@ const scanned: Scanned = {
   prepared: false,
   group: undefined,
   immunity: undefined,
+  real: false,
 };
 
 /** Start and end of each pair cut out of the stored text (reused; more than 8 rebuild the text). */
@@ -185,6 +190,7 @@ function scan(text: string, cutTran: boolean, group: string): Scanned {
   out.prepared = false;
   out.group = undefined;
   out.immunity = undefined;
+  out.real = false;
   const len = text.length;
   let cuts = 0;
   for (let start = 0; start < len; ) {
@@ -213,7 +219,10 @@ function scan(text: string, cutTran: boolean, group: string): Scanned {
           else if (text.startsWith(TRAN_MSG, start)) {
             out.prepared = end - v === 4 && text.startsWith("true", v);
             cut = cutTran;
-          }
+          } else if (text.startsWith(REAL_QID, start)) out.real = true;
+          break;
+        case REAL_TOPIC.length:
+          if (text.startsWith(REAL_TOPIC, start)) out.real = true;
           break;
         case IMMUNITY.length:
           if (text.startsWith(IMMUNITY, start)) out.immunity = text.slice(v, end);
@@ -244,6 +253,8 @@ function scan(text: string, cutTran: boolean, group: string): Scanned {
 const PGROUP = MessageConst.PRODUCER_GROUP;
 const TRAN_MSG = MessageConst.TRANSACTION_PREPARED;
 const IMMUNITY = MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS;
+const REAL_TOPIC = MessageConst.REAL_TOPIC;
+const REAL_QID = MessageConst.REAL_QUEUE_ID;
 
 /** `text` without its WAIT and CLUSTER pairs (sendProperties' rule), and TRAN_MSG ones with `cutTran`. */
 function withoutDropped(text: string, cutTran: boolean): string {

@@ -143,6 +143,12 @@ export interface HalfFacts {
    */
   commitSuffix: Buffer | undefined;
   discardSuffix: Buffer | undefined;
+  /**
+   * True when HalfInput saw that the half's own pairs (what is stored before the suffix)
+   * hold no TRAN_MSG, REAL_TOPIC or REAL_QID pair: a commit copy keeps them whole, with no
+   * search for pairs to cut (keptRanges). False when that was not looked at.
+   */
+  pairsWhole: boolean;
 }
 
 /** Re-addresses `m` as a half; returns what it noted of an encoded half's pairs. */
@@ -176,6 +182,7 @@ function toHalf(m: MessageInput, producerGroup: string): HalfFacts | undefined {
       immunity: seen.immunity,
       commitSuffix: undefined,
       discardSuffix: undefined,
+      pairsWhole: false,
     };
   } else {
     const props = { ...m.properties };

@@ -37,21 +37,53 @@ export interface HalfInfo {
   immunityMs: number | undefined;
 }
 
-export function halfInfoOf(m: HalfRecord): HalfInfo | undefined {
+/** Makes the object halfInfoOf returns from the half's facts (a HalfInfo, or one that is one). */
+export type HalfInfoMaker<T extends HalfInfo> = (
+  queueOffset: number,
+  commitLogOffset: number,
+  storeTimestamp: number,
+  group: string,
+  realTopic: string,
+  realQueueId: number,
+  uniqKey: string | undefined,
+  immunityMs: number | undefined,
+) => T;
+
+function infoLiteral(
+  queueOffset: number,
+  commitLogOffset: number,
+  storeTimestamp: number,
+  group: string,
+  realTopic: string,
+  realQueueId: number,
+  uniqKey: string | undefined,
+  immunityMs: number | undefined,
+): HalfInfo {
+  return { queueOffset, commitLogOffset, storeTimestamp, group, realTopic, realQueueId, uniqKey, immunityMs };
+}
+
+/**
+ * What the service knows of a half record, made by `make` (a plain HalfInfo by default; the
+ * half table makes its pending entry directly), or undefined for a record that is no half.
+ */
+export function halfInfoOf(m: HalfRecord): HalfInfo | undefined;
+export function halfInfoOf<T extends HalfInfo>(m: HalfRecord, make: HalfInfoMaker<T>): T | undefined;
+export function halfInfoOf(m: HalfRecord, make: HalfInfoMaker<HalfInfo> = infoLiteral): HalfInfo | undefined {
   const f = m.encoded?.facts;
   if (f) {
-    // A half the send path just stored: what toHalf found while building it.
-    const immunity = Number(f.immunity);
-    return {
-      queueOffset: m.queueOffset,
-      commitLogOffset: m.commitLogOffset,
-      storeTimestamp: m.storeTimestamp,
-      group: f.group,
-      realTopic: f.realTopic,
-      realQueueId: f.realQueueId,
-      uniqKey: m.encoded!.uniqKey,
-      immunityMs: Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
-    };
+    // A half the send path just stored: what toHalf found while building it (usually no
+    // immunity: no Number() of undefined then).
+    const immunity = f.immunity === undefined ? Number.NaN : Number(f.immunity);
+    return make(
+      m.queueOffset,
+      m.commitLogOffset,
+      m.storeTimestamp,
+      f.group,
+      f.realTopic,
+      f.realQueueId,
+      m.encoded!.uniqKey,
+      Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
+    );
   }
   // A half kept as encoded text without those: its pairs are read where they are, not parsed.
   const e = m.encoded;
@@ -62,16 +94,16 @@ export function halfInfoOf(m: HalfRecord): HalfInfo | undefined {
   const realQid = Number(get(MessageConst.REAL_QUEUE_ID));
   if (!realTopic || !Number.isInteger(realQid) || realQid < 0) return undefined;
   const immunity = Number(get(MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS));
-  return {
-    queueOffset: m.queueOffset,
-    commitLogOffset: m.commitLogOffset,
-    storeTimestamp: m.storeTimestamp,
-    group: get(MessageConst.PRODUCER_GROUP) ?? "",
+  return make(
+    m.queueOffset,
+    m.commitLogOffset,
+    m.storeTimestamp,
+    get(MessageConst.PRODUCER_GROUP) ?? "",
     realTopic,
-    realQueueId: realQid,
-    uniqKey: get(MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX),
-    immunityMs: Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
-  };
+    realQid,
+    get(MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX),
+    Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
+  );
 }
 
 /** The last value of `name` in the stored properties (the suffix's pairs come last). */
@@ -251,12 +283,22 @@ const DISCARD_CUT = pairCut(DISCARD_DROPS);
 export function commitCopyOf(half: HalfRecord): MessageInput | RecordCopy {
   const e = half.encoded;
   if (!e) return copyRecord(half, "commit");
-  const keep = keptRanges(e.pairs, COMMIT_CUT);
   const suffixBytes = e.suffix?.length ?? 0;
   // The record holds the pairs as UTF-8 then the suffix: its properties are pairs.length +
   // suffix bytes long exactly when the pairs are ASCII, and only then are string indices
   // byte offsets (the store checks that length and stores the fallback otherwise).
   const sourceProps = e.pairs.length + suffixBytes;
+  const f = e.facts;
+  if (f?.pairsWhole === true && f.commitSuffix !== undefined && suffixBytes > 0) {
+    // HalfInput noted the pairs hold nothing to cut (the usual half): no search, and the
+    // ranges (the pairs whole, then the suffix's CLUSTER tail) made at their final size.
+    const len = e.pairs.length;
+    const from = sourceProps - f.commitSuffix.length;
+    const keep =
+      len === 0 ? [from, sourceProps] : from === len ? [0, sourceProps] : [0, len, from, sourceProps];
+    return new CommitCopy(half, e, keep, sourceProps);
+  }
+  const keep = keptRanges(e.pairs, COMMIT_CUT);
   if (suffixBytes > 0) {
     // A HalfInput suffix (REAL_TOPIC, REAL_QID, TRAN_MSG, CLUSTER) keeps only its CLUSTER tail.
     const from = sourceProps - (e.facts?.commitSuffix?.length ?? suffixBytes);
