@@ -144,11 +144,13 @@ export interface HalfFacts {
   commitSuffix: Buffer | undefined;
   discardSuffix: Buffer | undefined;
   /**
-   * True when HalfInput saw that the half's own pairs (what is stored before the suffix)
-   * hold no TRAN_MSG, REAL_TOPIC or REAL_QID pair: a commit copy keeps them whole, with no
-   * search for pairs to cut (keptRanges). False when that was not looked at.
+   * Where the half's own pairs (what is stored before the suffix) hold the only pair a commit
+   * copy cuts from them, as string indices [cutFrom, cutTo) (equal: none): HalfInput saw every
+   * pair and no REAL_TOPIC, REAL_QID or second TRAN_MSG. The copy then needs no search for
+   * pairs to cut (keptRanges). -1 when not known.
    */
-  pairsWhole: boolean;
+  cutFrom: number;
+  cutTo: number;
 }
 
 /** Re-addresses `m` as a half; returns what it noted of an encoded half's pairs. */
@@ -182,7 +184,8 @@ function toHalf(m: MessageInput, producerGroup: string): HalfFacts | undefined {
       immunity: seen.immunity,
       commitSuffix: undefined,
       discardSuffix: undefined,
-      pairsWhole: false,
+      cutFrom: -1,
+      cutTo: -1,
     };
   } else {
     const props = { ...m.properties };

@@ -289,23 +289,50 @@ export function commitCopyOf(half: HalfRecord): MessageInput | RecordCopy {
   // byte offsets (the store checks that length and stores the fallback otherwise).
   const sourceProps = e.pairs.length + suffixBytes;
   const f = e.facts;
-  if (f?.pairsWhole === true && f.commitSuffix !== undefined && suffixBytes > 0) {
-    // HalfInput noted the pairs hold nothing to cut (the usual half): no search, and the
-    // ranges (the pairs whole, then the suffix's CLUSTER tail) made at their final size.
-    const len = e.pairs.length;
+  if (f !== undefined && f.cutFrom >= 0 && f.commitSuffix !== undefined && suffixBytes > 0) {
+    // HalfInput noted where the one pair to cut is (the usual half: its TRAN_MSG): no search,
+    // and the ranges (the pairs around it, then the suffix's CLUSTER tail, merged where they
+    // meet, as the searched ones below) made at their final size.
     const from = sourceProps - f.commitSuffix.length;
-    const keep =
-      len === 0 ? [from, sourceProps] : from === len ? [0, sourceProps] : [0, len, from, sourceProps];
+    const keep = cutRanges(e.pairs.length, f.cutFrom, f.cutTo, from, sourceProps);
     return new CommitCopy(half, e, keep, sourceProps);
   }
   const keep = keptRanges(e.pairs, COMMIT_CUT);
   if (suffixBytes > 0) {
-    // A HalfInput suffix (REAL_TOPIC, REAL_QID, TRAN_MSG, CLUSTER) keeps only its CLUSTER tail.
+    // A HalfInput suffix (REAL_TOPIC, REAL_QID, [TRAN_MSG,] CLUSTER) keeps only its CLUSTER tail.
     const from = sourceProps - (e.facts?.commitSuffix?.length ?? suffixBytes);
     if (keep.length > 0 && keep[keep.length - 1] === from) keep[keep.length - 1] = sourceProps;
     else keep.push(from, sourceProps);
   }
   return new CommitCopy(half, e, keep, sourceProps);
+}
+
+/**
+ * The kept ranges of pairs `len` characters long with [cutFrom, cutTo) cut out, then the
+ * suffix range [from, to), joined to the last when it starts where that ends (what
+ * keptRanges and commitCopyOf's suffix step give for the same cut).
+ */
+function cutRanges(len: number, cutFrom: number, cutTo: number, from: number, to: number): number[] {
+  const head = cutFrom > 0;
+  const tail = len > cutTo;
+  const lastEnd = tail ? len : head ? cutFrom : -1;
+  const n = (head ? 2 : 0) + (tail ? 2 : 0) + (lastEnd === from ? 0 : 2);
+  const keep: number[] = new Array(n);
+  let k = 0;
+  if (head) {
+    keep[k++] = 0;
+    keep[k++] = cutFrom;
+  }
+  if (tail) {
+    keep[k++] = cutTo;
+    keep[k++] = len;
+  }
+  if (lastEnd === from) keep[k - 1] = to;
+  else {
+    keep[k++] = from;
+    keep[k++] = to;
+  }
+  return keep;
 }
 
 /** commitCopyOf's RecordCopy: its fallback is copyRecord's input for the half. */
