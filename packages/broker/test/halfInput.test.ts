@@ -16,6 +16,7 @@ import {
   type TopicConfig,
 } from "@tidemq/protocol";
 import type { Connection } from "@tidemq/remoting";
+import { RecordCopy } from "@tidemq/store";
 import fc from "fast-check";
 import type { BrokerContext } from "../src/context.js";
 import { loadBrokerConfig } from "../src/loadBrokerConfig.js";
@@ -23,7 +24,7 @@ import { SendInputBuilder } from "../src/processors/SendInputBuilder.js";
 import { type HalfTopic, halfInputOf } from "../src/transaction/HalfInput.js";
 import { type HalfFacts, halfMessage } from "../src/transaction/HalfMessage.js";
 import { RecentHalves } from "../src/transaction/RecentHalves.js";
-import { copyRecord } from "../src/transaction/TransactionRecords.js";
+import { commitCopyOf, copyRecord } from "../src/transaction/TransactionRecords.js";
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/);
 const value = fc.string({ maxLength: 12, unit: "grapheme" }).filter((v) => !/[\u0001\u0002]/.test(v));
@@ -41,6 +42,8 @@ const known = fc.constantFrom(
   "__STARTDELIVERTIME",
   "TRAN_MS",
   "XWAIT",
+  "REAL_TOPIC",
+  "REAL_QID",
 );
 /** A pair as a producer may send it: a known or random name (repeats allowed), maybe no value. */
 const pair = fc.oneof(
@@ -67,6 +70,7 @@ test("a half built from its entry = the send path's input and facts for it; anyt
   let built = 0;
   let left = 0;
   let suffixed = 0;
+  let noted = 0;
   fc.assert(
     fc.property(
       fc.array(pair, { maxLength: 8 }),
@@ -152,13 +156,32 @@ test("a half built from its entry = the send path's input and facts for it; anyt
         const { encodedProperties: fp, encodedPropertiesSuffix: fs, ...fastRest } = fast;
         const { encodedProperties: sp, encodedPropertiesSuffix: ss, ...slowRest } = want;
         assert.deepEqual(fastRest, slowRest);
-        // The same stored properties; with PGROUP sent TRAN_MSG=true comes after the producer's
-        // pairs (in the cached suffix), otherwise the very same bytes.
-        const { commitSuffix, discardSuffix, ...fastFacts } = facts[0]!;
-        const { commitSuffix: _c, discardSuffix: _d, ...slowFacts } = slow.halfFacts!;
+        // The very same stored properties (with PGROUP sent, what the broker adds is a cached suffix).
+        const { commitSuffix, discardSuffix, cutFrom, cutTo, ...fastFacts } = facts[0]!;
+        const { commitSuffix: _c, discardSuffix: _d, cutFrom: _f, cutTo: _t, ...slowFacts } = slow.halfFacts!;
+        assert.equal(_f, -1);
+        assert.equal(_t, -1);
+        // The pair a commit copy cuts is noted only when it is the only one, and it is that pair.
+        const stored = String(fp);
+        const trans = [...stored.matchAll(/(?<=^|\u0002)TRAN_MSG\u0001[^\u0002]*\u0002?/g)];
+        const real = /(^|\u0002)(REAL_TOPIC|REAL_QID)\u0001/.test(stored);
+        if (cutFrom >= 0) {
+          assert.ok(
+            commitSuffix !== undefined && !real && trans.length <= 1,
+            JSON.stringify({ stored, text, cutFrom, n: trans.length, real }),
+          );
+          if (trans.length === 1) assert.equal(stored.slice(cutFrom, cutTo), trans[0]![0]);
+          else assert.equal(cutFrom, cutTo);
+        } else {
+          assert.equal(cutTo, -1);
+          assert.ok(
+            commitSuffix === undefined || real || trans.length > 1 || stored !== text,
+            JSON.stringify({ stored, text, cutFrom, n: trans.length, real }),
+          );
+        }
         const fastText = `${fp}${fs?.toString("utf8") ?? ""}`;
         const slowText = `${sp}${ss?.toString("utf8") ?? ""}`;
-        if (commitSuffix === undefined) assert.equal(fastText, slowText);
+        assert.equal(fastText, slowText);
         assert.deepEqual(parseProperties(fastText), parseProperties(slowText));
         assert.deepEqual(fastFacts, slowFacts);
         assert.equal(_c, undefined);
@@ -176,6 +199,19 @@ test("a half built from its entry = the send path's input and facts for it; anyt
           });
           assert.deepEqual(copies[0], copies[1], decision);
         }
+        // The commit copy's spliced ranges: the same with the noted cut as with the search for
+        // pairs to cut.
+        const keptOf = (f: HalfFacts) => {
+          const recent = new RecentHalves();
+          recent.storedAt(fast, 3, "7F00000100002A9F0000000000000100", 9, f);
+          const copy = commitCopyOf(recent.take(3, 256)!);
+          assert.ok(copy instanceof RecordCopy);
+          return copy.keep;
+        };
+        if (cutFrom >= 0) {
+          assert.deepEqual(keptOf(facts[0]!), keptOf({ ...facts[0]!, cutFrom: -1, cutTo: -1 }));
+          noted++;
+        }
         if (commitSuffix) suffixed++;
       },
     ),
@@ -183,7 +219,7 @@ test("a half built from its entry = the send path's input and facts for it; anyt
   );
   // Both sides of the property were exercised.
   assert.ok(
-    built > 300 && left > 300 && suffixed > 100 && built - suffixed > 100,
-    `built ${built} (${suffixed} with the cached suffix), left ${left}`,
+    built > 300 && left > 300 && suffixed > 100 && built - suffixed > 100 && noted > 50,
+    `built ${built} (${suffixed} with the cached suffix, ${noted} with the cut noted), left ${left}`,
   );
 });

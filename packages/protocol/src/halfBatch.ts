@@ -182,28 +182,32 @@ export function encodeHalfBatchResults(results: readonly HalfBatchResult[]): Buf
 
 /**
  * The answer when every half of the request was stored in one append (the usual case): the
- * bytes encodeHalfBatchResults gives for results [SUCCESS, "", msgIds[k], queueIds[k],
- * firstQueueOffset + k], written from the put's own arrays — no result object per half.
- * Undefined when an id would need escaping (the caller then builds the results).
+ * bytes encodeHalfBatchResults gives for results [SUCCESS, "", msgId k, queueIds[k],
+ * firstQueueOffset + k], where msgId k is the offset message id `idPrefix` (the store's host
+ * and port in hex) + the 16 uppercase hex digits of `offsets[k]` (the record's commit-log
+ * offset) — written from the numbers: no id string and no result object per half.
+ * Undefined when the prefix would need escaping or a number is out of range (the caller then
+ * builds the results).
  */
 export function encodeStoredHalfResults(
-  msgIds: readonly string[],
+  idPrefix: string,
+  offsets: readonly number[],
   queueIds: readonly number[],
   firstQueueOffset: number,
 ): Buffer | undefined {
-  const n = msgIds.length;
+  const n = offsets.length;
   if (queueIds.length !== n || !Number.isSafeInteger(firstQueueOffset + n)) return undefined;
+  for (let i = 0; i < idPrefix.length; i++) {
+    const c = idPrefix.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return undefined;
+  }
   // [0,"","id",q,o] per half: 11 fixed characters with "0", the commas between, the brackets.
-  let size = 2 + Math.max(0, n - 1) + 11 * n;
+  let size = 2 + Math.max(0, n - 1) + (11 + idPrefix.length + 16) * n;
   for (let k = 0; k < n; k++) {
-    const id = msgIds[k]!;
-    for (let i = 0; i < id.length; i++) {
-      const c = id.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return undefined;
-    }
     const q = queueIds[k]!;
-    if (!Number.isSafeInteger(q)) return undefined;
-    size += id.length + digits(q) + digits(firstQueueOffset + k);
+    const o = offsets[k]!;
+    if (!Number.isSafeInteger(q) || !Number.isSafeInteger(o) || o < 0) return undefined;
+    size += digits(q) + digits(firstQueueOffset + k);
   }
   const buf = Buffer.allocUnsafe(size);
   let p = 0;
@@ -217,7 +221,10 @@ export function encodeStoredHalfResults(
     buf[p++] = 0x22;
     buf[p++] = 0x2c;
     buf[p++] = 0x22;
-    p += buf.write(msgIds[k]!, p, "latin1");
+    for (let i = 0; i < idPrefix.length; i++) buf[p++] = idPrefix.charCodeAt(i);
+    const o = offsets[k]!;
+    p = writeHex8(buf, p, Math.floor(o / 4294967296));
+    p = writeHex8(buf, p, o >>> 0);
     buf[p++] = 0x22;
     buf[p++] = 0x2c;
     p = writeInteger(buf, p, queueIds[k]!);
@@ -227,6 +234,15 @@ export function encodeStoredHalfResults(
   }
   buf[p++] = 0x5d;
   return buf;
+}
+
+/** Uppercase hex digits, as bytes. */
+const HEX_DIGITS = Buffer.from("0123456789ABCDEF", "latin1");
+
+/** The 8 uppercase hex digits of an unsigned 32-bit word at `p`; returns the position after. */
+function writeHex8(buf: Buffer, p: number, w: number): number {
+  for (let shift = 28; shift >= 0; shift -= 4) buf[p++] = HEX_DIGITS[(w >>> shift) & 15]!;
+  return p;
 }
 
 /** Bytes of a result written straight, or -1 if it needs the text path (a remark, an id to escape, a non-integer). */

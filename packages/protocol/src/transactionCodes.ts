@@ -105,7 +105,24 @@ const NO_ENTRY: EndTransactionEntry = Object.freeze({
 
 /** JSON array: a bare code per entry, or [code, remark] when there is a remark. */
 export function encodeEndTransactionResults(results: readonly EndTransactionResult[]): Buffer {
-  // The JSON text built directly (no array of codes to stringify): nearly every result is a bare 0.
+  const n = results.length;
+  // Nearly every answer is all bare SUCCESS codes: "[0,0,…,0]" written as bytes, no text.
+  let allZero = true;
+  for (let i = 0; i < n && allZero; i++) {
+    const r = results[i]!;
+    allZero = r.code === 0 && r.remark === undefined;
+  }
+  if (allZero) {
+    const buf = Buffer.allocUnsafe(n === 0 ? 2 : 2 * n + 1);
+    buf[0] = 0x5b; // [
+    for (let i = 0; i < n; i++) {
+      buf[2 * i + 1] = 0x30; // 0
+      buf[2 * i + 2] = 0x2c; // ,
+    }
+    buf[buf.length - 1] = 0x5d; // ] (over the last comma)
+    return buf;
+  }
+  // The JSON text built directly (no array of codes to stringify).
   let text = "[";
   for (let i = 0; i < results.length; i++) {
     const r = results[i]!;

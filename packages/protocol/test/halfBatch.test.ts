@@ -158,19 +158,31 @@ test("SEND_HALF_BATCH results are encoded as JSON.stringify encodes their arrays
   );
 });
 
-test("encodeStoredHalfResults: the bytes encodeHalfBatchResults gives for the same stored halves", () => {
-  const id = fc.stringMatching(/^[0-9A-F]{32}$/);
+test("encodeStoredHalfResults: the bytes encodeHalfBatchResults gives for the same stored halves (ids from their offsets)", () => {
+  const prefix = fc.stringMatching(/^[0-9A-F]{16}$/);
   fc.assert(
     fc.property(
-      fc.array(fc.tuple(id, fc.integer({ min: -1, max: 1 << 30 })), { minLength: 1, maxLength: 70 }),
+      prefix,
+      fc.array(
+        fc.tuple(
+          fc.oneof(
+            fc.integer({ min: 0, max: 2 ** 32 + 5 }),
+            fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+          ),
+          fc.integer({ min: -1, max: 1 << 30 }),
+        ),
+        { minLength: 1, maxLength: 70 },
+      ),
       fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 100 }),
-      (halves, first) => {
-        const msgIds = halves.map(([m]) => m);
+      (idPrefix, halves, first) => {
+        const offsets = halves.map(([o]) => o);
         const queueIds = halves.map(([, q]) => q);
+        // The offset message id as the store makes it: host hex, then the offset as 16 hex digits.
+        const idOf = (o: number) => idPrefix + o.toString(16).toUpperCase().padStart(16, "0");
         const want = encodeHalfBatchResults(
-          halves.map(([msgId, queueId], k) => ({ code: 0, msgId, queueId, queueOffset: first + k })),
+          halves.map(([o, queueId], k) => ({ code: 0, msgId: idOf(o), queueId, queueOffset: first + k })),
         );
-        const got = encodeStoredHalfResults(msgIds, queueIds, first);
+        const got = encodeStoredHalfResults(idPrefix, offsets, queueIds, first);
         assert.ok(got);
         assert.equal(got.toString("latin1"), want.toString("latin1"));
         assert.deepEqual(
@@ -180,7 +192,10 @@ test("encodeStoredHalfResults: the bytes encodeHalfBatchResults gives for the sa
       },
     ),
   );
-  // An id that JSON must escape: left to the caller's results.
-  assert.equal(encodeStoredHalfResults(['a"b'], [0], 0), undefined);
-  assert.equal(encodeStoredHalfResults(["A"], [0, 1], 0), undefined);
+  // A prefix that JSON must escape, mismatched arrays, an offset that is no offset: left to
+  // the caller's results.
+  assert.equal(encodeStoredHalfResults('a"b', [0], [0], 0), undefined);
+  assert.equal(encodeStoredHalfResults("A", [0], [0, 1], 0), undefined);
+  assert.equal(encodeStoredHalfResults("A", [-1], [0], 0), undefined);
+  assert.equal(encodeStoredHalfResults("A", [0.5], [0], 0), undefined);
 });

@@ -32,7 +32,8 @@ export class AppendPath {
   private msgIdHiPrefix = "";
   private readonly bornIps = new Map<string, number>();
   private readonly storeIp: number;
-  private readonly msgIdPrefix: string;
+  /** Store host and port in uppercase hex: every offsetMsgId starts with it. */
+  readonly msgIdPrefix: string;
   putTimes = 0;
   putBytes = 0;
   /**
@@ -124,8 +125,12 @@ export class AppendPath {
     return queueOffset;
   }
 
-  /** putMessage (msgs undefined: just `first`) and putMessages (one topic and queue). */
-  appendGroup(first: MessageInput, msgs: MessageInput[] | undefined): Promise<PutResult> {
+  /**
+   * putMessage (msgs undefined: just `first`) and putMessages (one topic and queue); `ids`
+   * false: no msgIds (the caller knows the records' offsets from commitLogOffset and
+   * recordSizes).
+   */
+  appendGroup(first: MessageInput, msgs: MessageInput[] | undefined, ids = true): Promise<PutResult> {
     const n = msgs ? msgs.length : 1;
     const t = this.table.topicForPut(first.topic);
     const q = this.table.queueForPut(t, first.queueId);
@@ -145,7 +150,7 @@ export class AppendPath {
     const r = this.log.reserve(total);
     const ctx = this.recordContext();
     let firstQo = -1;
-    const msgIds: string[] = new Array(n);
+    const msgIds: string[] = ids ? new Array(n) : NO_IDS;
     let pos = r.pos;
     let offset = r.offset;
     for (let i = 0; i < n; i++) {
@@ -153,7 +158,7 @@ export class AppendPath {
       const size = sizes ? sizes[i]! : size0;
       const qo = this.writeOne(r, pos, m, q, i, size, offset, ctx);
       if (firstQo < 0) firstQo = qo;
-      msgIds[i] = this.msgId(offset);
+      if (ids) msgIds[i] = this.msgId(offset);
       pos += size;
       offset += size;
     }
@@ -341,7 +346,7 @@ export class AppendPath {
   }
 
   /** offsetMsgId: store host + offset in hex (the host and high offset word are cached). */
-  private msgId(offset: number): string {
+  msgId(offset: number): string {
     const hi = Math.floor(offset / 4294967296);
     if (hi !== this.msgIdHi) {
       this.msgIdHi = hi;

@@ -37,8 +37,10 @@ export interface PutOptions {
    */
   reserve?: boolean;
   /**
-   * putMessagesBatch: false when the caller never reads the results' msgIds (they are then
-   * empty): no id string is made per record (transaction decisions store two per transaction).
+   * putMessagesBatch, putMessages: false when the caller never reads the result's msgIds
+   * (they are then empty): no id string is made per record (transaction decisions store two
+   * per transaction; SEND_HALF_BATCH writes its answer's ids from the records' offsets,
+   * commitLogOffset and recordSizes, with offsetMsgIdPrefix).
    */
   msgIds?: boolean;
 }
@@ -105,6 +107,19 @@ export class MessageStore {
     this.appender.onLocalAppend = listener;
   }
 
+  /**
+   * The first 16 characters of every offset message id this store gives out (its host and
+   * port in uppercase hex); the last 16 are the record's commit-log offset.
+   */
+  get offsetMsgIdPrefix(): string {
+    return this.appender.msgIdPrefix;
+  }
+
+  /** The offset message id of the record at `commitLogOffset` (what a put's msgIds hold). */
+  offsetMsgId(commitLogOffset: number): string {
+    return this.appender.msgId(commitLogOffset);
+  }
+
   /** The segment size records are placed by (replicas of one log must agree on it). */
   get segmentSize(): number {
     return this.cfg.mappedFileSizeCommitLog;
@@ -127,12 +142,15 @@ export class MessageStore {
     }
   }
 
-  /** One batch: same topic and queue, contiguous records with consecutive queue offsets. */
-  putMessages(msgs: MessageInput[]): Promise<PutResult> {
+  /**
+   * One batch: same topic and queue, contiguous records with consecutive queue offsets.
+   * Only `msgIds` of the options counts here.
+   */
+  putMessages(msgs: MessageInput[], options?: PutOptions): Promise<PutResult> {
     try {
       this.health.checkWritable();
       if (!Array.isArray(msgs) || msgs.length === 0) throw messageIllegal("empty message batch");
-      return this.appender.appendGroup(msgs[0]!, msgs);
+      return this.appender.appendGroup(msgs[0]!, msgs, options?.msgIds !== false);
     } catch (err) {
       return Promise.reject(err);
     }

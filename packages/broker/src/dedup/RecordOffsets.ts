@@ -27,3 +27,29 @@ export function offsetOfMsgId(msgId: string): number {
   }
   return v;
 }
+
+/**
+ * The commit-log offset of each of a put's `n` records: from the put's first offset and its
+ * recordSizes (a put made without msgIds), else from each record's msgId (a coalesced part).
+ * Throws when the result says neither (a store that gives no record sizes).
+ */
+export function recordOffsets(
+  result: Pick<PutResult, "commitLogOffset" | "msgIds" | "recordSizes">,
+  n: number,
+): number[] {
+  const out: number[] = new Array(n);
+  if (result.msgIds.length === n) {
+    for (let i = 0; i < n; i++) out[i] = offsetOfMsgId(result.msgIds[i]!);
+    return out;
+  }
+  const sizes = result.recordSizes;
+  if (n > 1 && (sizes === undefined || sizes.length < n - 1)) {
+    throw new Error(`a put of ${n} records answered neither msgIds nor record sizes`);
+  }
+  let at = result.commitLogOffset;
+  for (let i = 0; i < n; i++) {
+    out[i] = at;
+    if (i + 1 < n) at += sizes![i]!;
+  }
+  return out;
+}

@@ -4,8 +4,11 @@ import { offsetOfMsgId } from "../dedup/RecordOffsets.js";
 
 /** The part of the MessageStore the coalescer uses. */
 export interface BatchPutter {
-  putMessages(msgs: MessageInput[]): Promise<PutResult>;
+  putMessages(msgs: MessageInput[], options?: { msgIds?: boolean }): Promise<PutResult>;
 }
+
+/** Store options of a put whose caller reads no msgIds. */
+const NO_MSG_IDS = Object.freeze({ msgIds: false });
 
 interface Part {
   /** Index of this request's first message in the group. */
@@ -42,13 +45,17 @@ export class PutCoalescer {
 
   constructor(private readonly store: BatchPutter) {}
 
-  put(inputs: MessageInput[]): Promise<PutResult> {
+  /**
+   * `ids` false: the caller needs no msgIds from a put that goes alone (it reads the records'
+   * offsets from commitLogOffset and recordSizes); a coalesced put has them all the same.
+   */
+  put(inputs: MessageInput[], ids = true): Promise<PutResult> {
     const first = inputs[0];
     // Half/rollback transaction records take no queue offset: per-request offsets could not
     // be derived from the group's first offset, so they go alone (after what waits ahead).
     if (!first || anyNotInQueue(inputs)) {
       if (first) this.flushKey(first.topic, first.queueId);
-      return this.store.putMessages(inputs);
+      return ids ? this.store.putMessages(inputs) : this.store.putMessages(inputs, NO_MSG_IDS);
     }
     let byQueue = this.groups.get(first.topic);
     if (!byQueue) {

@@ -15,6 +15,7 @@ import type { Connection } from "@tidemq/remoting";
 import type { MessageInput, PutResult } from "@tidemq/store";
 import type { BrokerContext } from "../context.js";
 import type { DuplicateDetector, OriginalSend } from "../dedup/DuplicateDetector.js";
+import { recordOffsets } from "../dedup/RecordOffsets.js";
 import { type QueueOutcome, RequestQueue } from "../RequestQueue.js";
 import { maxReconsumeTimes } from "../SubscriptionGroupManager.js";
 import type { TopicConfigManager } from "../TopicConfigManager.js";
@@ -25,6 +26,7 @@ import {
   RETRY_GROUP_TOPIC_PREFIX,
   topicNameProblem,
 } from "../TopicValidator.js";
+import type { StoredHalves } from "../transaction/HalfBatch.js";
 import type { HalfSendBase, HalfTopic } from "../transaction/HalfInput.js";
 import { type HalfFacts, halfMessage } from "../transaction/HalfMessage.js";
 import { recentHalvesOf } from "../transaction/RecentHalves.js";
@@ -172,22 +174,27 @@ export class SendMessageProcessor {
     inputs: MessageInput[],
     facts: ReadonlyArray<HalfFacts | undefined>,
     requestBytes: number,
-  ): Promise<PutResult> {
-    return this.coalescer.put(inputs).then((result) => {
+  ): Promise<StoredHalves> {
+    // No msgId strings: the answer writes the ids from the records' offsets.
+    return this.coalescer.put(inputs, false).then((put) => {
+      const offsets = recordOffsets(put, inputs.length);
       const recent = recentHalvesOf(this.ctx.store);
       for (let i = 0; i < inputs.length; i++) {
-        recent.storedAt(
-          inputs[i]!,
-          result.queueOffset + i,
-          result.msgIds[i],
-          result.storeTimestamp,
-          facts[i],
-        );
+        recent.keep(inputs[i]!, put.queueOffset + i, offsets[i]!, put.storeTimestamp, facts[i]);
       }
-      this.ctx.stats.recordPut(result.count);
-      this.ctx.traffic?.recordIn(inputs[0]!.topic, result.count, requestBytes);
-      return result;
+      this.ctx.stats.recordPut(put.count);
+      this.ctx.traffic?.recordIn(inputs[0]!.topic, put.count, requestBytes);
+      return { put, offsets };
     });
+  }
+
+  /** The store's offset message id prefix (its host and port in hex). */
+  get msgIdPrefix(): string {
+    return this.ctx.store.offsetMsgIdPrefix;
+  }
+
+  offsetMsgId(commitLogOffset: number): string {
+    return this.ctx.store.offsetMsgId(commitLogOffset);
   }
 
   /**

@@ -39,7 +39,7 @@ export class DecisionWriter {
    * both or neither), then moves the half out of the pending table.
    */
   async write(p: Pending, decision: Decision): Promise<void> {
-    const offset = p.info.queueOffset;
+    const offset = p.queueOffset;
     try {
       const copies: Array<MessageInput | RecordCopy> = [];
       if (decision === "commit") {
@@ -73,7 +73,7 @@ export class DecisionWriter {
       const decision = p.state.resolving!;
       if (decision === "commit" && p.record) copies.push(commitCopyOf(p.record));
       else if (decision === "discard" && p.record) copies.push(copyRecord(p.record, decision));
-      offsets[i] = p.info.queueOffset;
+      offsets[i] = p.queueOffset;
       decisions[i] = decision;
     }
     return this.append(copies, offsets, decisions).then(
@@ -90,8 +90,8 @@ export class DecisionWriter {
   private stored(p: Pending): void {
     p.record = undefined;
     p.state = step(p.state, WRITTEN_OK).next;
-    this.table.pending.delete(p.info.queueOffset);
-    this.table.remember(p.info.queueOffset, p.state.status);
+    this.table.pending.delete(p.queueOffset);
+    this.table.remember(p.queueOffset, p.state.status);
   }
 
   private failed(p: Pending): void {

@@ -131,7 +131,7 @@ export class EndTransaction {
         (err: unknown) => {
           for (let k = 0; k < writes.length; k++) {
             const w = writes[k]!;
-            results[writeAt[k]!] = refusal(notStored(w.info.queueOffset, decisionsOf[k]!, err));
+            results[writeAt[k]!] = refusal(notStored(w.queueOffset, decisionsOf[k]!, err));
           }
         },
       );
@@ -195,16 +195,16 @@ export class EndTransaction {
       );
     }
     const p = found;
-    if (p.info.commitLogOffset !== h.commitLogOffset) {
+    if (p.commitLogOffset !== h.commitLogOffset) {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `The commit log offset wrong: the half at queue offset ${offset} is at commit-log offset ${p.info.commitLogOffset}, not ${h.commitLogOffset}`,
+        `The commit log offset wrong: the half at queue offset ${offset} is at commit-log offset ${p.commitLogOffset}, not ${h.commitLogOffset}`,
       );
     }
-    if (p.info.group !== group) {
+    if (p.group !== group) {
       fail(
         ResponseCode.SYSTEM_ERROR,
-        `The producer group wrong: the ${what(h)} belongs to producer group ${p.info.group}, not ${group}`,
+        `The producer group wrong: the ${what(h)} belongs to producer group ${p.group}, not ${group}`,
       );
     }
     const { next, action } = step(p.state, END[decision]);

@@ -43,9 +43,18 @@ export interface DecodedSender {
     inputs: MessageInput[],
     facts: ReadonlyArray<HalfFacts | undefined>,
     requestBytes: number,
-  ): Promise<PutResult>;
+  ): Promise<StoredHalves>;
   halfTopic(topicName: string): HalfTopic | undefined;
   halfSendBase(producerGroup: string, conn: Connection): HalfSendBase;
+  /** The first characters of every offset message id (the store's host and port in hex). */
+  readonly msgIdPrefix: string;
+  offsetMsgId(commitLogOffset: number): string;
+}
+
+/** One put of halves: its result (without msgIds) and each record's commit-log offset. */
+export interface StoredHalves {
+  put: PutResult;
+  offsets: number[];
 }
 
 /** Send response codes that mean "stored" (the answer then carries msgId, queueId, queueOffset). */
@@ -181,18 +190,18 @@ export class HalfBatch {
    */
   private putAll(h: Accepted, results: HalfBatchResult[], entries: number): Promise<Buffer | undefined> {
     return this.sender.putHalves(h.inputs, h.facts, h.bytes).then(
-      (r) => {
+      ({ put: r, offsets }) => {
         const flushTimeout = r.status === "FLUSH_DISK_TIMEOUT";
         // Every entry stored in this append (the usual case): the answer straight from the
-        // put's arrays, no result object per half.
+        // put's arrays and the records' offsets, no result object or id string per half.
         if (!flushTimeout && h.at.length === entries) {
-          const stored = encodeStoredHalfResults(r.msgIds, h.queueIds, r.queueOffset);
+          const stored = encodeStoredHalfResults(this.sender.msgIdPrefix, offsets, h.queueIds, r.queueOffset);
           if (stored) return stored;
         }
         for (let k = 0; k < h.at.length; k++) {
           const out: HalfBatchResult = {
             code: flushTimeout ? ResponseCode.FLUSH_DISK_TIMEOUT : ResponseCode.SUCCESS,
-            msgId: r.msgIds[k]!,
+            msgId: this.sender.offsetMsgId(offsets[k]!),
             queueId: h.queueIds[k]!,
             queueOffset: r.queueOffset + k,
           };
@@ -211,13 +220,13 @@ export class HalfBatch {
         return Promise.all(
           h.at.map((i, k) =>
             this.sender.putHalves([h.inputs[k]!], [h.facts[k]], h.inputs[k]!.body.length).then(
-              (r) => {
+              ({ put: r, offsets }) => {
                 results[i] = {
                   code:
                     r.status === "FLUSH_DISK_TIMEOUT"
                       ? ResponseCode.FLUSH_DISK_TIMEOUT
                       : ResponseCode.SUCCESS,
-                  msgId: r.msgIds[0]!,
+                  msgId: this.sender.offsetMsgId(offsets[0]!),
                   queueId: h.queueIds[k]!,
                   queueOffset: r.queueOffset,
                 };

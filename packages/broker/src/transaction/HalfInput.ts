@@ -37,11 +37,14 @@ export interface HalfTopic {
 
 /**
  * What is stored after a half's own pairs when the producer named its group (PGROUP), the
- * same for every half of one topic and queue: REAL_TOPIC, REAL_QID, TRAN_MSG=true, CLUSTER;
- * and after its copies' pairs: a commit's CLUSTER, a discard's REAL_TOPIC, REAL_QID, CLUSTER.
+ * same for every half of one topic and queue: REAL_TOPIC, REAL_QID, CLUSTER (`half`: the
+ * producer's TRAN_MSG=true stays where it sent it), or REAL_TOPIC, REAL_QID, TRAN_MSG=true,
+ * CLUSTER (`halfTran`: its last TRAN_MSG is not "true"), as the full path appends them; and
+ * after its copies' pairs: a commit's CLUSTER, a discard's REAL_TOPIC, REAL_QID, CLUSTER.
  */
 interface HalfSuffixes {
   half: Buffer;
+  halfTran: Buffer;
   commit: Buffer;
   discard: Buffer;
 }
@@ -59,7 +62,8 @@ function suffixesOf(topic: HalfTopic, queueId: number, cluster: Buffer): HalfSuf
     );
     const tran = Buffer.from(`${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`, "latin1");
     out = {
-      half: Buffer.concat([real, tran, cluster]),
+      half: Buffer.concat([real, cluster]),
+      halfTran: Buffer.concat([real, tran, cluster]),
       commit: cluster,
       discard: Buffer.concat([real, cluster]),
     };
@@ -91,26 +95,28 @@ export function halfInputOf(
   // Every delay or timer property's name holds one of these (halfMessage's delayOf refuses them).
   if (text.includes("DELAY") || text.includes("TIMER_") || text.includes("__START")) return undefined;
   const prepared = transactionType(e.sysFlag) === MessageSysFlag.TRANSACTION_PREPARED_TYPE;
-  // With PGROUP sent (our producer and Java's send it), every pair the broker adds is the same
-  // for the topic and queue: stored as a cached suffix, and TRAN_MSG moves there too, so the
-  // commit copy stores the half's pairs as they are (HalfFacts.commitSuffix). Same properties
-  // as the full path's half (TRAN_MSG=true after the producer's pairs), same copy bytes.
-  const s = scan(text, true, base.producerGroup);
+  // The full path's text, TRAN_MSG where the producer put it. With PGROUP sent (our producer
+  // and Java's send it), every pair the broker adds is the same for the topic and queue:
+  // stored as a cached suffix after the producer's pairs, which are then its properties text
+  // itself when it holds no WAIT or CLUSTER pair (no string built per half).
+  const s = scan(text, base.producerGroup);
   if (!prepared && !s.prepared) return undefined;
-  let pairs: string;
+  let pairs = s.pairs;
   let suffix: Buffer;
   let sx: HalfSuffixes | undefined;
   if (s.group !== undefined) {
     sx = suffixesOf(topic, queueId, base.cluster);
-    pairs = s.pairs;
-    suffix = sx.half;
+    suffix = s.prepared ? sx.half : sx.halfTran;
   } else {
-    // No PGROUP (a raw client): the full path's text, TRAN_MSG where the producer put it.
-    const t = scan(text, false, base.producerGroup);
-    pairs = `${t.pairs}${MessageConst.REAL_TOPIC}\u0001${topic.topicName}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${queueId}\u0002${MessageConst.PRODUCER_GROUP}\u0001${base.producerGroup}\u0002`;
-    if (!t.prepared) pairs += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
+    // No PGROUP (a raw client): what the broker adds goes into the pairs.
+    pairs += `${MessageConst.REAL_TOPIC}\u0001${topic.topicName}\u0002${MessageConst.REAL_QUEUE_ID}\u0001${queueId}\u0002${MessageConst.PRODUCER_GROUP}\u0001${base.producerGroup}\u0002`;
+    if (!s.prepared) pairs += `${MessageConst.TRANSACTION_PREPARED}\u0001true\u0002`;
     suffix = base.cluster;
   }
+  // The one pair a commit copy cuts from the stored pairs, found by the scan: known only when
+  // the pairs are the text as sent (nothing cut or added), with no REAL_* pair and at most
+  // one TRAN_MSG pair; otherwise the copy searches (keptRanges).
+  const known = sx !== undefined && pairs === text && !s.real && s.trans <= 1;
   // At most 3 UTF-8 bytes a UTF-16 unit: anything that could come near the limit is counted
   // (and refused, if it must be) by the full path.
   if (3 * pairs.length + suffix.length > MAX_PROPERTIES_BYTES) return undefined;
@@ -121,6 +127,8 @@ export function halfInputOf(
     immunity: s.immunity,
     commitSuffix: sx?.commit,
     discardSuffix: sx?.discard,
+    cutFrom: known ? (s.trans === 1 ? s.tranFrom : 0) : -1,
+    cutTo: known ? (s.trans === 1 ? s.tranTo : 0) : -1,
   };
   // One literal shape for every MessageInput (SendInputBuilder.single's: the store reads them in a hot loop).
   return {
@@ -154,6 +162,12 @@ interface Scanned {
   prepared: boolean;
   group: string | undefined;
   immunity: string | undefined;
+  /** A REAL_TOPIC or REAL_QID pair was sent (a commit copy cuts it). */
+  real: boolean;
+  /** TRAN_MSG pairs sent, and [tranFrom, tranTo) the text of the last (its \u0002 included). */
+  trans: number;
+  tranFrom: number;
+  tranTo: number;
 }
 
 /** Reused by scan (one half at a time; its fields are copied out before the next). */
@@ -165,6 +179,10 @@ const scanned: Scanned = {
   prepared: false,
   group: undefined,
   immunity: undefined,
+  real: false,
+  trans: 0,
+  tranFrom: 0,
+  tranTo: 0,
 };
 
 /** Start and end of each pair cut out of the stored text (reused; more than 8 rebuild the text). */
@@ -174,10 +192,9 @@ const cutAt = new Int32Array(16);
  * scanSendProperties (the stored pairs; TAGS, KEYS, UNIQ_KEY) and scanHalfPairs (TRAN_MSG,
  * PGROUP, CHECK_IMMUNITY_TIME_IN_SECONDS) in one pass, with their rules: a pair's name is the
  * text before its first \u0001; the last value of a name wins; WAIT and CLUSTER pairs are not
- * stored — nor TRAN_MSG pairs with `cutTran` (the caller stores TRAN_MSG=true after them).
- * A PGROUP equal to `group` is given as that string.
+ * stored. A PGROUP equal to `group` is given as that string.
  */
-function scan(text: string, cutTran: boolean, group: string): Scanned {
+function scan(text: string, group: string): Scanned {
   const out = scanned;
   out.tagsCode = 0;
   out.keys = undefined;
@@ -185,6 +202,8 @@ function scan(text: string, cutTran: boolean, group: string): Scanned {
   out.prepared = false;
   out.group = undefined;
   out.immunity = undefined;
+  out.real = false;
+  out.trans = 0;
   const len = text.length;
   let cuts = 0;
   for (let start = 0; start < len; ) {
@@ -212,8 +231,13 @@ function scan(text: string, cutTran: boolean, group: string): Scanned {
           if (text.startsWith("UNIQ_KEY", start)) out.uniqKey = text.slice(v, end);
           else if (text.startsWith(TRAN_MSG, start)) {
             out.prepared = end - v === 4 && text.startsWith("true", v);
-            cut = cutTran;
-          }
+            out.trans++;
+            out.tranFrom = start;
+            out.tranTo = Math.min(end + 1, len);
+          } else if (text.startsWith(REAL_QID, start)) out.real = true;
+          break;
+        case REAL_TOPIC.length:
+          if (text.startsWith(REAL_TOPIC, start)) out.real = true;
           break;
         case IMMUNITY.length:
           if (text.startsWith(IMMUNITY, start)) out.immunity = text.slice(v, end);
@@ -230,7 +254,7 @@ function scan(text: string, cutTran: boolean, group: string): Scanned {
     start = end + 1;
   }
   let pairs = text;
-  if (cuts > 8) pairs = withoutDropped(text, cutTran);
+  if (cuts > 8) pairs = withoutDropped(text);
   else if (cuts > 0) {
     pairs = text.slice(0, cutAt[0]);
     for (let c = 0; c < cuts; c++)
@@ -244,20 +268,17 @@ function scan(text: string, cutTran: boolean, group: string): Scanned {
 const PGROUP = MessageConst.PRODUCER_GROUP;
 const TRAN_MSG = MessageConst.TRANSACTION_PREPARED;
 const IMMUNITY = MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS;
+const REAL_TOPIC = MessageConst.REAL_TOPIC;
+const REAL_QID = MessageConst.REAL_QUEUE_ID;
 
-/** `text` without its WAIT and CLUSTER pairs (sendProperties' rule), and TRAN_MSG ones with `cutTran`. */
-function withoutDropped(text: string, cutTran: boolean): string {
+/** `text` without its WAIT and CLUSTER pairs (sendProperties' rule). */
+function withoutDropped(text: string): string {
   let s = "";
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf("\u0002", start);
     if (end < 0) end = text.length;
     const pair = text.slice(start, end + 1);
-    if (
-      !pair.startsWith("WAIT\u0001") &&
-      !pair.startsWith("CLUSTER\u0001") &&
-      !(cutTran && pair.startsWith("TRAN_MSG\u0001"))
-    )
-      s += pair;
+    if (!pair.startsWith("WAIT\u0001") && !pair.startsWith("CLUSTER\u0001")) s += pair;
     start = end + 1;
   }
   return s;

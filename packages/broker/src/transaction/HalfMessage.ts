@@ -143,6 +143,14 @@ export interface HalfFacts {
    */
   commitSuffix: Buffer | undefined;
   discardSuffix: Buffer | undefined;
+  /**
+   * Where the half's own pairs (what is stored before the suffix) hold the only pair a commit
+   * copy cuts from them, as string indices [cutFrom, cutTo) (equal: none): HalfInput saw every
+   * pair and no REAL_TOPIC, REAL_QID or second TRAN_MSG. The copy then needs no search for
+   * pairs to cut (keptRanges). -1 when not known.
+   */
+  cutFrom: number;
+  cutTo: number;
 }
 
 /** Re-addresses `m` as a half; returns what it noted of an encoded half's pairs. */
@@ -176,6 +184,8 @@ function toHalf(m: MessageInput, producerGroup: string): HalfFacts | undefined {
       immunity: seen.immunity,
       commitSuffix: undefined,
       discardSuffix: undefined,
+      cutFrom: -1,
+      cutTo: -1,
     };
   } else {
     const props = { ...m.properties };

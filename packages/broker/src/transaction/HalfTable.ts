@@ -12,14 +12,72 @@ import { type HalfInfo, halfInfoOf } from "./TransactionRecords.js";
 /** Records read per store call while scanning the half and op queues. */
 const SCAN_BATCH = 256;
 
-/** A half nobody has decided yet, with its place in the HalfLifecycle machine. */
-export interface Pending {
+/**
+ * A half nobody has decided yet, with its place in the HalfLifecycle machine. It is its own
+ * HalfInfo (`info` is the same object): one object per pending half, made straight from the
+ * half record (a transaction used to make a HalfInfo and a Pending holding it).
+ */
+export class Pending implements HalfInfo {
   /** A pending half is its own END_TRANSACTION look-up result (no wrapper object per half). */
-  readonly kind: "pending";
-  info: HalfInfo;
+  readonly kind = "pending" as const;
   /** The half as read by the END_TRANSACTION that found it (saves a second read for its copy). */
-  record?: HalfRecord;
-  state: HalfState;
+  record: HalfRecord | undefined = undefined;
+
+  constructor(
+    readonly queueOffset: number,
+    readonly commitLogOffset: number,
+    readonly storeTimestamp: number,
+    readonly group: string,
+    readonly realTopic: string,
+    readonly realQueueId: number,
+    readonly uniqKey: string | undefined,
+    readonly immunityMs: number | undefined,
+    public state: HalfState,
+  ) {}
+
+  /** What the service knows of the half: this object. */
+  get info(): HalfInfo {
+    return this;
+  }
+
+  /** A pending half in `state` for what is known of it (start-up: from the checkpoint or log). */
+  static of(i: HalfInfo, state: HalfState): Pending {
+    return new Pending(
+      i.queueOffset,
+      i.commitLogOffset,
+      i.storeTimestamp,
+      i.group,
+      i.realTopic,
+      i.realQueueId,
+      i.uniqKey,
+      i.immunityMs,
+      state,
+    );
+  }
+}
+
+/** halfInfoOf's maker for a fresh pending half. */
+function freshPending(
+  queueOffset: number,
+  commitLogOffset: number,
+  storeTimestamp: number,
+  group: string,
+  realTopic: string,
+  realQueueId: number,
+  uniqKey: string | undefined,
+  immunityMs: number | undefined,
+): Pending {
+  return new Pending(
+    queueOffset,
+    commitLogOffset,
+    storeTimestamp,
+    group,
+    realTopic,
+    realQueueId,
+    uniqKey,
+    immunityMs,
+    FRESH_PENDING,
+  );
 }
 
 /**
@@ -126,10 +184,10 @@ export class HalfTable {
   }
 
   addHalf(m: HalfRecord): Pending | undefined {
-    const info = halfInfoOf(m);
-    if (!info || this.pending.has(info.queueOffset) || this.resolved.has(info.queueOffset)) return undefined;
-    const p: Pending = { kind: "pending", info, record: undefined, state: FRESH_PENDING };
-    this.pending.set(info.queueOffset, p);
+    // halfInfoOf's queue offset is the record's: known ones are passed before anything is made.
+    if (this.pending.has(m.queueOffset) || this.resolved.has(m.queueOffset)) return undefined;
+    const p = halfInfoOf(m, freshPending);
+    if (p) this.pending.set(p.queueOffset, p);
     return p;
   }
 

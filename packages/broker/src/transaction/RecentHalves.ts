@@ -146,10 +146,21 @@ export class RecentHalves {
     facts?: HalfFacts,
     result?: PutResult,
   ): void {
+    const commitLogOffset = commitLogOffsetOf(msgId, result);
+    if (commitLogOffset !== undefined) this.keep(m, queueOffset, commitLogOffset, storeTimestamp, facts);
+  }
+
+  /** One half put at `queueOffset`, its record at `commitLogOffset`. Ignores anything but a half message. */
+  keep(
+    m: MessageInput,
+    queueOffset: number,
+    commitLogOffset: number,
+    storeTimestamp: number,
+    facts: HalfFacts | undefined,
+  ): void {
     if (m.topic !== TRANS_HALF_TOPIC || m.body.length > MAX_BYTES / 16) return;
     if (!Number.isSafeInteger(queueOffset) || queueOffset < 0) return;
-    const commitLogOffset = commitLogOffsetOf(msgId, result);
-    if (commitLogOffset === undefined) return;
+    if (!Number.isSafeInteger(commitLogOffset) || commitLogOffset < 0) return;
     const s = queueOffset % SLOTS;
     this.clear(s);
     this.queueOffsets[s] = queueOffset;

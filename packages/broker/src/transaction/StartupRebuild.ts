@@ -3,7 +3,7 @@ import type { BrokerContext } from "../context.js";
 import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from "../TopicValidator.js";
 import type { Checkpointer } from "./Checkpointer.js";
 import { type LogFact, replay } from "./HalfLifecycle.js";
-import type { HalfTable } from "./HalfTable.js";
+import { type HalfTable, Pending } from "./HalfTable.js";
 import { RESOLVED_REMEMBERED, ResolvedHalves } from "./ResolvedHalves.js";
 import { type HalfInfo, halfInfoOf, opOf, opRecords } from "./TransactionRecords.js";
 
@@ -65,8 +65,7 @@ export async function rebuildFromLog(
   for (const [offset, status] of cpResolved.entries()) table.remember(offset, status);
   for (const [offset, state] of states) {
     const info = infos.get(offset);
-    if (state.status === "pending" && info)
-      table.pending.set(offset, { kind: "pending", info, record: undefined, state });
+    if (state.status === "pending" && info) table.pending.set(offset, Pending.of(info, state));
     else table.remember(offset, state.status);
   }
   if (table.pending.size > 0) {

@@ -37,21 +37,53 @@ export interface HalfInfo {
   immunityMs: number | undefined;
 }
 
-export function halfInfoOf(m: HalfRecord): HalfInfo | undefined {
+/** Makes the object halfInfoOf returns from the half's facts (a HalfInfo, or one that is one). */
+export type HalfInfoMaker<T extends HalfInfo> = (
+  queueOffset: number,
+  commitLogOffset: number,
+  storeTimestamp: number,
+  group: string,
+  realTopic: string,
+  realQueueId: number,
+  uniqKey: string | undefined,
+  immunityMs: number | undefined,
+) => T;
+
+function infoLiteral(
+  queueOffset: number,
+  commitLogOffset: number,
+  storeTimestamp: number,
+  group: string,
+  realTopic: string,
+  realQueueId: number,
+  uniqKey: string | undefined,
+  immunityMs: number | undefined,
+): HalfInfo {
+  return { queueOffset, commitLogOffset, storeTimestamp, group, realTopic, realQueueId, uniqKey, immunityMs };
+}
+
+/**
+ * What the service knows of a half record, made by `make` (a plain HalfInfo by default; the
+ * half table makes its pending entry directly), or undefined for a record that is no half.
+ */
+export function halfInfoOf(m: HalfRecord): HalfInfo | undefined;
+export function halfInfoOf<T extends HalfInfo>(m: HalfRecord, make: HalfInfoMaker<T>): T | undefined;
+export function halfInfoOf(m: HalfRecord, make: HalfInfoMaker<HalfInfo> = infoLiteral): HalfInfo | undefined {
   const f = m.encoded?.facts;
   if (f) {
-    // A half the send path just stored: what toHalf found while building it.
-    const immunity = Number(f.immunity);
-    return {
-      queueOffset: m.queueOffset,
-      commitLogOffset: m.commitLogOffset,
-      storeTimestamp: m.storeTimestamp,
-      group: f.group,
-      realTopic: f.realTopic,
-      realQueueId: f.realQueueId,
-      uniqKey: m.encoded!.uniqKey,
-      immunityMs: Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
-    };
+    // A half the send path just stored: what toHalf found while building it (usually no
+    // immunity: no Number() of undefined then).
+    const immunity = f.immunity === undefined ? Number.NaN : Number(f.immunity);
+    return make(
+      m.queueOffset,
+      m.commitLogOffset,
+      m.storeTimestamp,
+      f.group,
+      f.realTopic,
+      f.realQueueId,
+      m.encoded!.uniqKey,
+      Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
+    );
   }
   // A half kept as encoded text without those: its pairs are read where they are, not parsed.
   const e = m.encoded;
@@ -62,16 +94,16 @@ export function halfInfoOf(m: HalfRecord): HalfInfo | undefined {
   const realQid = Number(get(MessageConst.REAL_QUEUE_ID));
   if (!realTopic || !Number.isInteger(realQid) || realQid < 0) return undefined;
   const immunity = Number(get(MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS));
-  return {
-    queueOffset: m.queueOffset,
-    commitLogOffset: m.commitLogOffset,
-    storeTimestamp: m.storeTimestamp,
-    group: get(MessageConst.PRODUCER_GROUP) ?? "",
+  return make(
+    m.queueOffset,
+    m.commitLogOffset,
+    m.storeTimestamp,
+    get(MessageConst.PRODUCER_GROUP) ?? "",
     realTopic,
-    realQueueId: realQid,
-    uniqKey: get(MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX),
-    immunityMs: Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
-  };
+    realQid,
+    get(MessageConst.UNIQ_CLIENT_MESSAGE_ID_KEYIDX),
+    Number.isFinite(immunity) && immunity > 0 ? immunity * 1000 : undefined,
+  );
 }
 
 /** The last value of `name` in the stored properties (the suffix's pairs come last). */
@@ -251,19 +283,56 @@ const DISCARD_CUT = pairCut(DISCARD_DROPS);
 export function commitCopyOf(half: HalfRecord): MessageInput | RecordCopy {
   const e = half.encoded;
   if (!e) return copyRecord(half, "commit");
-  const keep = keptRanges(e.pairs, COMMIT_CUT);
   const suffixBytes = e.suffix?.length ?? 0;
   // The record holds the pairs as UTF-8 then the suffix: its properties are pairs.length +
   // suffix bytes long exactly when the pairs are ASCII, and only then are string indices
   // byte offsets (the store checks that length and stores the fallback otherwise).
   const sourceProps = e.pairs.length + suffixBytes;
+  const f = e.facts;
+  if (f !== undefined && f.cutFrom >= 0 && f.commitSuffix !== undefined && suffixBytes > 0) {
+    // HalfInput noted where the one pair to cut is (the usual half: its TRAN_MSG): no search,
+    // and the ranges (the pairs around it, then the suffix's CLUSTER tail, merged where they
+    // meet, as the searched ones below) made at their final size.
+    const from = sourceProps - f.commitSuffix.length;
+    const keep = cutRanges(e.pairs.length, f.cutFrom, f.cutTo, from, sourceProps);
+    return new CommitCopy(half, e, keep, sourceProps);
+  }
+  const keep = keptRanges(e.pairs, COMMIT_CUT);
   if (suffixBytes > 0) {
-    // A HalfInput suffix (REAL_TOPIC, REAL_QID, TRAN_MSG, CLUSTER) keeps only its CLUSTER tail.
+    // A HalfInput suffix (REAL_TOPIC, REAL_QID, [TRAN_MSG,] CLUSTER) keeps only its CLUSTER tail.
     const from = sourceProps - (e.facts?.commitSuffix?.length ?? suffixBytes);
     if (keep.length > 0 && keep[keep.length - 1] === from) keep[keep.length - 1] = sourceProps;
     else keep.push(from, sourceProps);
   }
   return new CommitCopy(half, e, keep, sourceProps);
+}
+
+/**
+ * The kept ranges of pairs `len` characters long with [cutFrom, cutTo) cut out, then the
+ * suffix range [from, to), joined to the last when it starts where that ends (what
+ * keptRanges and commitCopyOf's suffix step give for the same cut).
+ */
+function cutRanges(len: number, cutFrom: number, cutTo: number, from: number, to: number): number[] {
+  const head = cutFrom > 0;
+  const tail = len > cutTo;
+  const lastEnd = tail ? len : head ? cutFrom : -1;
+  const n = (head ? 2 : 0) + (tail ? 2 : 0) + (lastEnd === from ? 0 : 2);
+  const keep: number[] = new Array(n);
+  let k = 0;
+  if (head) {
+    keep[k++] = 0;
+    keep[k++] = cutFrom;
+  }
+  if (tail) {
+    keep[k++] = cutTo;
+    keep[k++] = len;
+  }
+  if (lastEnd === from) keep[k - 1] = to;
+  else {
+    keep[k++] = from;
+    keep[k++] = to;
+  }
+  return keep;
 }
 
 /** commitCopyOf's RecordCopy: its fallback is copyRecord's input for the half. */
