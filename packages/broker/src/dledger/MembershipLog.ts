@@ -293,12 +293,19 @@ export class MembershipLog implements RaftStorage {
   }
 
   /** Logs a clear line when broker.conf's dLegerPeers is not the membership the log holds. */
+  /** Where the current membership comes from, for log lines: a config entry, else a snapshot. */
+  private membershipSource(): string {
+    const last = this.lastConfigIndex();
+    if (last > 0) return `config entry ${last}`;
+    return this.base ? `the snapshot installed at entry ${this.base.index}` : "dLegerPeers";
+  }
+
   reportConfigDrift(confIds: readonly string[]): void {
     const now = this.currentVoters();
     const conf = [...confIds].sort();
     if (now.join(",") === conf.join(",")) return;
     this.logger.warn(
-      `dledger: broker.conf dLegerPeers names ${conf.join(",")} but the group's membership is ${now.join(",")} (config entry ${this.lastConfigIndex()}, ${this.path}); dLegerPeers is only the initial membership: using the one from the log`,
+      `dledger: broker.conf dLegerPeers names ${conf.join(",")} but the group's membership is ${now.join(",")} (${this.membershipSource()}, ${this.path}); dLegerPeers is only the initial membership: using the one from the log`,
     );
   }
 }
