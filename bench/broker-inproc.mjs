@@ -13,6 +13,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { inprocConnection } from "./lib/inproc.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -47,18 +48,7 @@ const broker = new BrokerController(config, { logger });
 await broker.start().catch(() => undefined);
 const ctx = broker.context;
 const handlers = ctx.server.handlers; // private in TypeScript; a bench may look
-const conn = {
-  id: 1,
-  remoteAddress: "127.0.0.1",
-  remotePort: 50000,
-  localPort: 1,
-  closed: false,
-  send() {},
-  invoke: () => Promise.reject(new Error("no")),
-  invokeOneway: () => Promise.resolve(),
-  close() {},
-  onClose() {},
-};
+const conn = inprocConnection();
 const TOPIC = "InprocTopic";
 await ctx.topics.createOrUpdate?.({ topicName: TOPIC, readQueueNums: 1, writeQueueNums: 1, perm: 6 });
 if (!ctx.topics.get(TOPIC)) {

@@ -65,6 +65,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { inprocConnection } from "./lib/inproc.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -122,18 +123,7 @@ async function openBroker(dedup, build = here) {
   const broker = new BrokerController(config, { logger });
   await broker.start().catch(() => undefined);
   const handlers = broker.context.server.handlers; // private in TypeScript; a bench may look
-  const conn = {
-    id: 1,
-    remoteAddress: "127.0.0.1",
-    remotePort: 50000,
-    localPort: 1,
-    closed: false,
-    send() {},
-    invoke: () => Promise.reject(new Error("no")),
-    invokeOneway: () => Promise.resolve(),
-    close() {},
-    onClose() {},
-  };
+  const conn = inprocConnection();
   const res = await handlers.get(P.RequestCode.UPDATE_AND_CREATE_TOPIC)(
     P.createRequest(P.RequestCode.UPDATE_AND_CREATE_TOPIC, {
       topic: TOPIC,

@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { commitBatchFrame, halfBatchRequest, inprocConnection } from "./lib/inproc.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -31,18 +32,7 @@ const TX = opt.case === "tx";
 const ITERS = Number(opt.iters);
 const PAIRS = Number(opt.pairs);
 const TOPIC = "TxAbTopic";
-const conn = {
-  id: 1,
-  remoteAddress: "127.0.0.1",
-  remotePort: 50000,
-  localPort: 1,
-  closed: false,
-  send() {},
-  invoke: () => Promise.reject(new Error("no")),
-  invokeOneway: () => Promise.resolve(),
-  close() {},
-  onClose() {},
-};
+const conn = inprocConnection();
 
 /** A broker of the build under `dir`, and its round (one batch of requests). */
 async function side(dir, tag) {
@@ -96,24 +86,7 @@ async function side(dir, tag) {
   };
   const halfFrame = (queueId) => {
     const uniqs = Array.from({ length: 64 }, () => P.createUniqId());
-    const body = P.encodeHalfBatch(
-      uniqs.map((u) => ({
-        topic: TOPIC,
-        queueId,
-        sysFlag: 4,
-        bornTimestamp: Date.now(),
-        flag: 0,
-        properties: P.encodeProperties({ TAGS: "bench", UNIQ_KEY: u, TRAN_MSG: "true", PGROUP: "bench_tx" }),
-        body: Buffer.alloc(500, 97),
-      })),
-    );
-    const req = P.createRequest(
-      P.TransactionRequestCode.SEND_HALF_BATCH,
-      { producerGroup: "bench_tx", defaultTopic: "TBW102", defaultTopicQueueNums: 4 },
-      body,
-      { serializeType: 1 },
-    );
-    req.opaque = 8;
+    const req = halfBatchRequest(P, TOPIC, uniqs, queueId);
     return frameOf(req, uniqs);
   };
   const batchFrame = () => {
@@ -162,13 +135,7 @@ async function side(dir, tag) {
           commitLogOffset: Number.parseInt(r.msgId.slice(-16), 16),
           commitOrRollback: 8,
         }));
-        const end = P.createRequest(
-          P.TransactionRequestCode.END_TRANSACTION_BATCH,
-          { producerGroup: "bench_tx", fromTransactionCheck: false },
-          P.encodeEndTransactionBatch(entries),
-          { serializeType: 1 },
-        );
-        const ended = await call(P.encodeFrame(end).subarray(4));
+        const ended = await call(commitBatchFrame(P, entries));
         for (const r of P.decodeEndTransactionResults(ended.body, 64))
           if (r.code !== 0) throw new Error(`end: ${r.code} ${r.remark}`);
       }),

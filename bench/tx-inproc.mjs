@@ -37,6 +37,7 @@ import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { commitBatchFrame, halfBatchRequest, inprocConnection } from "./lib/inproc.mjs";
 
 if (!process.execArgv.some((a) => a.startsWith("--initial-old-space-size"))) {
   // Without it the figures measure V8's heap heuristics, not the broker (GC ~21 % vs ~17 %).
@@ -66,18 +67,7 @@ const { BrokerController, loadBrokerConfig } = await import(
 const { createLogger } = await import(new URL("packages/remoting/dist/src/index.js", root).href);
 const logger = createLogger("inproc", "warn");
 
-const conn = {
-  id: 1,
-  remoteAddress: "127.0.0.1",
-  remotePort: 50000,
-  localPort: 1,
-  closed: false,
-  send() {},
-  invoke: () => Promise.reject(new Error("no")),
-  invokeOneway: () => Promise.resolve(),
-  close() {},
-  onClose() {},
-};
+const conn = inprocConnection();
 const TOPIC = "TxInprocTopic";
 /** The broker the rounds talk to: started by freshBroker, shut down and removed by dropBroker. */
 let broker;
@@ -165,24 +155,7 @@ function batchFrame(n) {
 /** A SEND_HALF_BATCH of n halves as our producer sends them (TRAN_MSG, PGROUP, UNIQ_KEY, TAGS). */
 function halfBatchFrame(n, queueId) {
   const uniqs = Array.from({ length: n }, () => P.createUniqId());
-  const body = P.encodeHalfBatch(
-    uniqs.map((u) => ({
-      topic: TOPIC,
-      queueId,
-      sysFlag: 4,
-      bornTimestamp: Date.now(),
-      flag: 0,
-      properties: P.encodeProperties({ TAGS: "bench", UNIQ_KEY: u, TRAN_MSG: "true", PGROUP: "bench_tx" }),
-      body: Buffer.alloc(500, 97),
-    })),
-  );
-  const req = P.createRequest(
-    P.TransactionRequestCode.SEND_HALF_BATCH,
-    { producerGroup: "bench_tx", defaultTopic: "TBW102", defaultTopicQueueNums: 4 },
-    body,
-    { serializeType: 1 },
-  );
-  req.opaque = 8;
+  const req = halfBatchRequest(P, TOPIC, uniqs, queueId);
   const frame = P.encodeFrame(req).subarray(4);
   noteUniqs(frame, uniqs);
   return frame;
@@ -258,13 +231,7 @@ async function txRound(frames) {
           commitOrRollback: 8,
         };
       });
-      const end = P.createRequest(
-        P.TransactionRequestCode.END_TRANSACTION_BATCH,
-        { producerGroup: "bench_tx", fromTransactionCheck: false },
-        P.encodeEndTransactionBatch(entries),
-        { serializeType: 1 },
-      );
-      const ended = await call(P.encodeFrame(end).subarray(4));
+      const ended = await call(commitBatchFrame(P, entries));
       for (const r of P.decodeEndTransactionResults(ended.body, 64))
         if (r.code !== 0) throw new Error(`end: ${r.code} ${r.remark}`);
     }),

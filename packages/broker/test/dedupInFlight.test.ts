@@ -5,14 +5,13 @@
  * abandoned entries and its bucket spills.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { test } from "node:test";
 import { createRequest, type RemotingCommand, RequestCode, ResponseCode } from "@tidemq/protocol";
 import { createLogger } from "@tidemq/remoting";
-import { MessageStore } from "@tidemq/store";
 import type { BrokerController } from "../src/BrokerController.js";
-import { DuplicateDetector, type OriginalSend } from "../src/dedup/DuplicateDetector.js";
+import type { DuplicateDetector, OriginalSend } from "../src/dedup/DuplicateDetector.js";
 import { DuplicateWindow, hashHi, hashKey, PENDING } from "../src/dedup/DuplicateWindow.js";
+import { withDetectorStore } from "./detectorStore.js";
 import {
   createTopicRequest,
   keyedInput,
@@ -63,21 +62,7 @@ test("DuplicateWindow: keys of one bucket spill into the next ones and are all f
 });
 
 test("a resend admitted while the original is being stored waits and gets its result; if the original fails, it stores itself", async () => {
-  const dir = await tempDir("dedup-inflight");
-  const store = await MessageStore.open({
-    storePathRootDir: join(dir, "store"),
-    mappedFileSizeCommitLog: 1024 * 1024,
-    storeHost: { host: "127.0.0.1", port: 10911 },
-    logger,
-  });
-  try {
-    const d = new DuplicateDetector({
-      windowSeconds: 600,
-      maxEntries: 1000,
-      rebuildMaxBytes: 0,
-      store,
-      logger,
-    });
+  await withDetectorStore("dedup-inflight", logger, async (store, d) => {
     const now = Date.now();
     const original = [input("T", "K-1", 2)];
     const ticket = d.admit(original, now);
@@ -132,10 +117,7 @@ test("a resend admitted while the original is being stored waits and gets its re
     // Messages without UNIQ_KEY and retry topics are not tracked.
     assert.equal(d.admit([input("T", undefined)], now), -1);
     assert.equal(d.admit([input("%RETRY%G", "K-1")], now), -1);
-  } finally {
-    await store.shutdown();
-    await removeDir(dir);
-  }
+  });
 });
 
 function send(topic: string, uniq: string, queueId: number): RemotingCommand {

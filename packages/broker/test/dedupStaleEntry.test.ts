@@ -7,40 +7,20 @@
  * another stored record.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { test } from "node:test";
 import { createLogger } from "@tidemq/remoting";
-import { MessageStore, type PutResult } from "@tidemq/store";
-import { DuplicateDetector, type OriginalSend, recordOffset } from "../src/dedup/DuplicateDetector.js";
-import { keyedInput, removeDir, tempDir } from "./helpers.js";
+import type { MessageStore, PutResult } from "@tidemq/store";
+import { type DuplicateDetector, type OriginalSend, recordOffset } from "../src/dedup/DuplicateDetector.js";
+import { withDetectorStore } from "./detectorStore.js";
+import { keyedInput } from "./helpers.js";
 
 const logger = createLogger("dedup-stale", "warn");
 
 /** A client-format UNIQ_KEY (20-digit producer prefix, 12-digit time and counter): the producer-run path. */
 const CLIENT_KEY = "7F0000010FA018B4AAC2000000000001";
 
-async function withStore(name: string, body: (store: MessageStore, d: DuplicateDetector) => Promise<void>) {
-  const dir = await tempDir(name);
-  const store = await MessageStore.open({
-    storePathRootDir: join(dir, "store"),
-    mappedFileSizeCommitLog: 1024 * 1024,
-    storeHost: { host: "127.0.0.1", port: 10911 },
-    logger,
-  });
-  try {
-    const d = new DuplicateDetector({
-      windowSeconds: 600,
-      maxEntries: 1000,
-      rebuildMaxBytes: 0,
-      store,
-      logger,
-    });
-    await body(store, d);
-  } finally {
-    await store.shutdown();
-    await removeDir(dir);
-  }
-}
+const withStore = (name: string, body: (store: MessageStore, d: DuplicateDetector) => Promise<void>) =>
+  withDetectorStore(name, logger, body);
 
 function answerOf(r: PutResult, queueId: number, i = 0): OriginalSend {
   return { msgId: r.msgIds[i]!, queueId, queueOffset: r.queueOffset + i };

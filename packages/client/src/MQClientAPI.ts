@@ -133,17 +133,7 @@ export class MQClientAPI {
     timeoutMs: number,
     what: () => string,
   ): Promise<RemotingCommand> {
-    const request: RemotingCommand = {
-      code,
-      language: "JAVA",
-      version: TIDEMQ_VERSION,
-      opaque: 0,
-      flag: 0,
-      remark: undefined,
-      extFields: ext,
-      body,
-      serializeType: SerializeType.ROCKETMQ,
-    };
+    const request = requestOf(code, ext, body);
     let sent: Promise<RemotingCommand>;
     try {
       sent = this.transport.invoke(addr, request, timeoutMs);
@@ -226,17 +216,7 @@ export class MQClientAPI {
     timeoutMs: number,
   ): Promise<SendResultRaw> {
     const what = () => `send to topic ${ext.b ?? ext.topic}`;
-    const request: RemotingCommand = {
-      code,
-      language: "JAVA",
-      version: TIDEMQ_VERSION,
-      opaque: 0,
-      flag: 0,
-      remark: undefined,
-      extFields: ext,
-      body,
-      serializeType: SerializeType.ROCKETMQ,
-    };
+    const request = requestOf(code, ext, body);
     let sent: Promise<RemotingCommand>;
     try {
       sent = this.transport.invoke(addr, request, timeoutMs);
@@ -417,4 +397,22 @@ function mapTransportError(err: unknown, addr: string, what: string, timeoutMs: 
     return new ConnectionError(`${what}: ${addr} is unreachable (${err.message})`, { cause: err });
   }
   return err;
+}
+
+/**
+ * A request with header fields already in wire form (sendMessage, callWithFields): built
+ * directly, without createRequest's conversion of the fields.
+ */
+function requestOf(code: number, ext: ExtFields, body: Buffer | undefined): RemotingCommand {
+  return {
+    code,
+    language: "JAVA",
+    version: TIDEMQ_VERSION,
+    opaque: 0,
+    flag: 0,
+    remark: undefined,
+    extFields: ext,
+    body,
+    serializeType: SerializeType.ROCKETMQ,
+  };
 }

@@ -107,8 +107,8 @@ function pickPair(text: string, start: number, end: number, out: SendProperties)
   return true;
 }
 
-/** `text` without its WAIT and CLUSTER pairs. */
-function withoutDropped(text: string): string {
+/** `text` without its WAIT and CLUSTER pairs (what a stored record never carries). */
+export function withoutDropped(text: string): string {
   let s = "";
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf("\u0002", start);
@@ -120,8 +120,8 @@ function withoutDropped(text: string): string {
   return s;
 }
 
-/** javaStringHashCode(text.slice(from, to)) without the slice. */
-function hashRange(text: string, from: number, to: number): number {
+/** javaStringHashCode(text.slice(from, to)) without the slice (tagsHashCode of TAGS). */
+export function hashRange(text: string, from: number, to: number): number {
   let h = 0;
   for (let k = from; k < to; k++) h = (Math.imul(h, 31) + text.charCodeAt(k)) | 0;
   return h;

@@ -6,7 +6,7 @@ import {
   transactionType,
 } from "@tidemq/protocol";
 import type { MessageInput } from "@tidemq/store";
-import { NO_PROPERTIES } from "../processors/sendProperties.js";
+import { hashRange, NO_PROPERTIES, withoutDropped } from "../processors/sendProperties.js";
 import { TRANS_HALF_TOPIC } from "../TopicValidator.js";
 import { HALF_QUEUE_ID, type HalfFacts } from "./HalfMessage.js";
 
@@ -270,23 +270,3 @@ const TRAN_MSG = MessageConst.TRANSACTION_PREPARED;
 const IMMUNITY = MessageConst.CHECK_IMMUNITY_TIME_IN_SECONDS;
 const REAL_TOPIC = MessageConst.REAL_TOPIC;
 const REAL_QID = MessageConst.REAL_QUEUE_ID;
-
-/** `text` without its WAIT and CLUSTER pairs (sendProperties' rule). */
-function withoutDropped(text: string): string {
-  let s = "";
-  for (let start = 0; start < text.length; ) {
-    let end = text.indexOf("\u0002", start);
-    if (end < 0) end = text.length;
-    const pair = text.slice(start, end + 1);
-    if (!pair.startsWith("WAIT\u0001") && !pair.startsWith("CLUSTER\u0001")) s += pair;
-    start = end + 1;
-  }
-  return s;
-}
-
-/** javaStringHashCode(text.slice(from, to)) without the slice (tagsHashCode of TAGS). */
-function hashRange(text: string, from: number, to: number): number {
-  let h = 0;
-  for (let k = from; k < to; k++) h = (Math.imul(h, 31) + text.charCodeAt(k)) | 0;
-  return h;
-}
